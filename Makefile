@@ -1,0 +1,48 @@
+# fleetdeck developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: help run test lint fmt test-sqlite test-postgres migrate bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+run: $(STAMP) ## start the server on http://127.0.0.1:8080 with a local agent (SQLite in ./fleetdeck-data)
+	$(VENV)/bin/fleetdeck up
+
+test: lint test-sqlite test-postgres ## ruff, mypy, import contracts, and the whole suite on SQLite and PostgreSQL
+
+lint: $(STAMP) ## ruff (format + lint), mypy --strict, import-linter contracts
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+test-sqlite: $(STAMP) ## the suite on SQLite
+	FLEETDECK_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP) ## the suite on PostgreSQL at 127.0.0.1:5432 (throwaway database per run)
+	FLEETDECK_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+
+fmt: $(STAMP) ## format and autofix
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+migrate: $(STAMP) ## apply migrations to ./fleetdeck-data (the server does this on start too)
+	$(VENV)/bin/fleetdeck db upgrade
+
+bench: $(STAMP) ## agent fan-out benchmark with 1,000 simulated agents (see docs/performance.md)
+	$(PY) bench/agents.py -n 1000
+
+clean: ## remove the virtualenv and caches (not your data)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,263 @@
+"""Agent <-> server messages.
+
+Every frame is one JSON object with a ``type`` tag. Messages are msgspec Structs so that
+decoding validates types, and so the agent does not pay pydantic's import cost (it must stay
+under 40 MB RSS). Field names are short but readable; optional fields default so that a newer
+peer can add fields without breaking an older one (unknown fields are ignored).
+
+Flow (see ``session.py`` for the state machine)::
+
+    agent                               server
+      | -- Enroll(token, facts) -------->  |   first start only
+      | <------- Enrolled(uid, key, ...)   |
+      | -- Hello(uid, key, known_jobs) -->  |   every connection
+      | <------------ Welcome(...)         |
+      | -- Inventory(data, digest) ----->  |   on connect if digest differs, and on change
+      | -- Heartbeat ------------------->  |   every heartbeat_sec
+      | <------------- JobRun(job) ------  |
+      | -- JobUpdate(accepted/running) ->  |
+      | -- JobOutput(chunk) ------------>  |   while running
+      | -- JobResult(...) -------------->  |   kept by the agent until acknowledged
+      | <----------- ResultAck(job_id)     |
+      | <------------- Bye(reconnect_in)   |   server shutting down
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+# Terminal job statuses an agent may report. The server owns queued/sent/expired/cancelled
+# before delivery; the agent reports what happened to a job it received.
+AgentJobStatus = Literal["succeeded", "failed", "timeout", "cancelled"]
+
+
+class Message(msgspec.Struct, tag_field="type", forbid_unknown_fields=False, omit_defaults=True):
+    """Base of every frame."""
+
+
+# ---------------------------------------------------------------- inventory
+
+
+class Filesystem(msgspec.Struct, omit_defaults=True):
+    mountpoint: str
+    fstype: str
+    size_bytes: int
+    free_bytes: int
+    device: str = ""
+
+
+class Address(msgspec.Struct, omit_defaults=True):
+    address: str
+    family: Literal["ipv4", "ipv6"]
+    netmask: str = ""
+    broadcast: str = ""
+
+
+class NetworkInterface(msgspec.Struct, omit_defaults=True):
+    name: str
+    mac: str = ""
+    addresses: list[Address] = msgspec.field(default_factory=list)
+
+
+class Software(msgspec.Struct, omit_defaults=True):
+    name: str
+    version: str = ""
+    description: str = ""
+
+
+class LoggedInUser(msgspec.Struct, omit_defaults=True):
+    name: str
+    terminal: str = ""
+    host: str = ""
+    started: float | None = None  # unix time
+
+
+class Inventory(msgspec.Struct, omit_defaults=True):
+    """Everything the agent knows about its machine. Sent whole; the server diffs sections."""
+
+    hostname: str
+    fqdn: str = ""
+    os: str = ""  # e.g. "Debian GNU/Linux"
+    os_version: str = ""  # e.g. "12"
+    os_family: str = ""  # linux | windows | darwin
+    kernel: str = ""
+    architecture: str = ""
+    cpu_model: str = ""
+    cpu_cores: int = 0
+    cpu_threads: int = 0
+    ram_bytes: int = 0
+    boot_time: float | None = None
+    manufacturer: str = ""
+    model: str = ""
+    serial: str = ""
+    bios_version: str = ""
+    machine_id: str = ""
+    domain: str = ""
+    timezone: str = ""
+    filesystems: list[Filesystem] = msgspec.field(default_factory=list)
+    network_interfaces: list[NetworkInterface] = msgspec.field(default_factory=list)
+    software: list[Software] = msgspec.field(default_factory=list)
+    logged_in_users: list[LoggedInUser] = msgspec.field(default_factory=list)
+
+
+# ---------------------------------------------------------------- jobs
+
+
+class CommandSpec(msgspec.Struct, omit_defaults=True):
+    """A shell command. ``interpreter`` None means the platform default shell."""
+
+    command: str
+    interpreter: Literal["sh", "bash", "powershell", "cmd"] | None = None
+    cwd: str | None = None
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    timeout_sec: int = 300
+
+
+class JobSpec(msgspec.Struct, omit_defaults=True):
+    """One unit of work for this agent. ``kind`` selects the executor on the agent."""
+
+    id: int
+    kind: str  # "command", "package_install", "package_uninstall"
+    command: CommandSpec | None = None
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- agent -> server
+
+
+class Enroll(Message, tag="enroll"):
+    token: str
+    hostname: str
+    agent_version: str
+    machine_id: str = ""
+    protocol: int = PROTOCOL_VERSION
+
+
+class Hello(Message, tag="hello"):
+    uid: str
+    key: str
+    agent_version: str
+    protocol: int = PROTOCOL_VERSION
+    inventory_digest: str = ""
+    # Job ids the agent has accepted and not yet had a result acknowledged for. The server
+    # redelivers queued/sent jobs that are *not* in this list and never the ones that are.
+    known_jobs: list[int] = msgspec.field(default_factory=list)
+
+
+class InventoryReport(Message, tag="inventory"):
+    digest: str
+    data: Inventory
+
+
+class Heartbeat(Message, tag="heartbeat"):
+    pass
+
+
+class JobUpdate(Message, tag="job_update"):
+    job_id: int
+    status: Literal["accepted", "running"]
+    at: float
+    # Package jobs: "download" (progress 0..100), "unpack", "execute"; empty for other kinds.
+    phase: str = ""
+    progress: int | None = None
+
+
+class JobOutput(Message, tag="job_output"):
+    job_id: int
+    stream: Literal["stdout", "stderr"]
+    seq: int
+    data: str
+
+
+class JobResult(Message, tag="job_result"):
+    job_id: int
+    status: AgentJobStatus
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    message: str = ""
+    truncated: bool = False
+
+
+# ---------------------------------------------------------------- server -> agent
+
+
+class Enrolled(Message, tag="enrolled"):
+    computer_id: int
+    uid: str
+    key: str
+
+
+class Welcome(Message, tag="welcome"):
+    computer_id: int
+    heartbeat_sec: float
+    server_version: str
+    want_inventory: bool = True
+
+
+class JobRun(Message, tag="job_run"):
+    job: JobSpec
+
+
+class JobCancel(Message, tag="job_cancel"):
+    job_id: int
+
+
+class ResultAck(Message, tag="result_ack"):
+    job_ids: list[int]
+
+
+class Bye(Message, tag="bye"):
+    """Server is going away; reconnect after a random delay in [0, reconnect_within] s."""
+
+    reason: str = ""
+    reconnect_within: float = 30.0
+
+
+class Error(Message, tag="error"):
+    code: str
+    message: str
+    retry_after: float | None = None
+
+
+AgentMessage = Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult
+ServerMessage = Enrolled | Welcome | JobRun | JobCancel | ResultAck | Bye | Error
+
+_encoder = msgspec.json.Encoder()
+_agent_decoder: msgspec.json.Decoder[AgentMessage] = msgspec.json.Decoder(AgentMessage)
+_server_decoder: msgspec.json.Decoder[ServerMessage] = msgspec.json.Decoder(ServerMessage)
+
+DecodeError = msgspec.DecodeError  # raised for malformed or ill-typed frames
+
+
+def encode(message: Message) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode(frame: bytes | str) -> AgentMessage | ServerMessage:
+    """Decode a frame sent by either side (used in tests and tools)."""
+    try:
+        return decode_from_agent(frame)
+    except msgspec.ValidationError:
+        return decode_from_server(frame)
+
+
+def decode_from_agent(frame: bytes | str) -> AgentMessage:
+    return _agent_decoder.decode(frame)
+
+
+def decode_from_server(frame: bytes | str) -> ServerMessage:
+    return _server_decoder.decode(frame)
+
+
+def inventory_digest(inventory: Inventory) -> str:
+    """Stable digest of an inventory, so unchanged inventories are never resent or rewritten."""
+    import hashlib
+
+    return hashlib.sha256(msgspec.json.encode(inventory, order="sorted")).hexdigest()

@@ -1,0 +1,84 @@
+"""Settings: one declarative model; every field has a type, a default and a description.
+
+Sources, later ones overriding earlier: defaults, the TOML file named by ``FLEETDECK_CONFIG``
+(or ``config_file``), ``FLEETDECK_*`` environment variables, then explicit arguments (the CLI
+passes its flags as arguments). There is no module-level instance: ``create_app`` and the CLI
+build one and pass values down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLEETDECK_", extra="forbid")
+
+    data_dir: Path = Field(Path("fleetdeck-data"), description="Where the database, keys and files live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy or plain postgresql:// URL; empty = SQLite in data_dir (WAL mode).",
+    )
+    host: str = Field("127.0.0.1", description="Address the server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port the server listens on.")
+    tls: Literal["off", "auto", "files"] = Field(
+        "off", description="off; auto = self-signed certificate in data_dir; files = tls_cert/tls_key."
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain) for HTTPS.")
+    tls_key: Path | None = Field(None, description="PEM private key for HTTPS.")
+    public_url: str | None = Field(None, description="URL agents and users reach the server at.")
+    secret_key: str | None = Field(
+        None, description="Signs tokens and encrypts secrets at rest; empty = generated into data_dir."
+    )
+    token_lifetime_sec: int = Field(12 * 3600, ge=60, description="Lifetime of login JWTs.")
+    heartbeat_sec: float = Field(30.0, gt=0, description="Agent heartbeat interval.")
+    offline_after_sec: float = Field(
+        0.0, ge=0, description="Mark an agent offline after this silence; 0 = 2.5 x heartbeat_sec."
+    )
+    reconnect_window_sec: float = Field(
+        30.0, ge=0, description="On shutdown, agents are told to reconnect spread over this many seconds."
+    )
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
+    max_output_bytes: int = Field(1024 * 1024, ge=1024, description="Job stdout/stderr kept per stream.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per user or address per window.")
+    login_window_sec: float = Field(300.0, gt=0, description="Window for counting failed logins.")
+    node_id: str = Field("local", description="Name of this server process in a multi-process setup.")
+    log_level: str = Field("info", description="debug, info, warning, error.")
+    log_format: Literal["text", "json"] = Field("text", description="Log line format.")
+    access_log: bool = Field(False, description="Log every HTTP request.")
+    config_file: Path | None = Field(None, description="TOML file with these settings.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = os.environ.get("FLEETDECK_CONFIG")
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
+        return tuple(sources)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'fleetdeck.db').resolve()}"
+
+    @property
+    def effective_offline_after(self) -> float:
+        return self.offline_after_sec or self.heartbeat_sec * 2.5
