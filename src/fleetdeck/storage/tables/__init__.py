@@ -1,0 +1,50 @@
+"""All tables, one module per aggregate. Import from here."""
+
+from fleetdeck.storage.tables.audit import AuditEntry
+from fleetdeck.storage.tables.base import Base
+from fleetdeck.storage.tables.computers import (
+    Computer,
+    ComputerFilesystem,
+    ComputerInterface,
+    ComputerLogin,
+    ComputerSoftware,
+)
+from fleetdeck.storage.tables.deployments import DeploymentRule
+from fleetdeck.storage.tables.enrollment import EnrollToken
+from fleetdeck.storage.tables.groups import Group, GroupMember
+from fleetdeck.storage.tables.jobs import Job, JobBatch
+from fleetdeck.storage.tables.packages import (
+    Installation,
+    Package,
+    PackageDependency,
+    PackageFamily,
+    PackageGroupMember,
+)
+from fleetdeck.storage.tables.reports import Report
+from fleetdeck.storage.tables.settings import SettingValue
+from fleetdeck.storage.tables.users import ApiToken, User
+
+__all__ = [
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Computer",
+    "ComputerFilesystem",
+    "ComputerInterface",
+    "ComputerLogin",
+    "ComputerSoftware",
+    "DeploymentRule",
+    "EnrollToken",
+    "Group",
+    "GroupMember",
+    "Installation",
+    "Job",
+    "JobBatch",
+    "Package",
+    "PackageDependency",
+    "PackageFamily",
+    "PackageGroupMember",
+    "Report",
+    "SettingValue",
+    "User",
+]

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fleetdeck.storage.tables.base import Base, BigId
+
+
+class Computer(Base):
+    """A managed computer. Inventory scalars live here; lists live in the child tables."""
+
+    __tablename__ = "computers"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(64), unique=True)
+    hostname: Mapped[str] = mapped_column(String(255), index=True)
+    fqdn: Mapped[str] = mapped_column(String(255), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    last_seen: Mapped[datetime | None]
+    online: Mapped[bool] = mapped_column(default=False, index=True)
+    node_id: Mapped[str | None] = mapped_column(String(64))  # server process holding the connection
+    remote_address: Mapped[str] = mapped_column(String(64), default="")
+    # Agent credential: encrypted (dialects such as opsi must be able to show it) plus a keyed
+    # hash for constant-time verification without decrypting on every connect.
+    agent_key_enc: Mapped[str | None] = mapped_column(String(255))
+    agent_key_hash: Mapped[str | None] = mapped_column(String(64))
+    agent_version: Mapped[str] = mapped_column(String(50), default="")
+    enrolled_at: Mapped[datetime | None]
+    # Inventory scalars
+    os: Mapped[str] = mapped_column(String(255), default="")
+    os_version: Mapped[str] = mapped_column(String(100), default="")
+    os_family: Mapped[str] = mapped_column(String(20), default="")
+    kernel: Mapped[str] = mapped_column(String(255), default="")
+    architecture: Mapped[str] = mapped_column(String(50), default="")
+    cpu_model: Mapped[str] = mapped_column(String(255), default="")
+    cpu_cores: Mapped[int] = mapped_column(default=0)
+    cpu_threads: Mapped[int] = mapped_column(default=0)
+    ram_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    boot_time: Mapped[datetime | None]
+    manufacturer: Mapped[str] = mapped_column(String(255), default="")
+    model: Mapped[str] = mapped_column(String(255), default="")
+    serial: Mapped[str] = mapped_column(String(255), default="")
+    bios_version: Mapped[str] = mapped_column(String(255), default="")
+    machine_id: Mapped[str] = mapped_column(String(64), default="")
+    domain: Mapped[str] = mapped_column(String(255), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="")
+    inventory_digest: Mapped[str] = mapped_column(String(64), default="")
+    inventory_at: Mapped[datetime | None]
+
+
+class ComputerFilesystem(Base):
+    __tablename__ = "computer_filesystems"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    device: Mapped[str] = mapped_column(String(255), default="")
+    mountpoint: Mapped[str] = mapped_column(String(1024))
+    fstype: Mapped[str] = mapped_column(String(50))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    free_bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class ComputerInterface(Base):
+    __tablename__ = "computer_interfaces"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    mac: Mapped[str] = mapped_column(String(64), default="", index=True)
+    # [{"address", "family", "netmask", "broadcast"}]
+    addresses: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class ComputerSoftware(Base):
+    __tablename__ = "computer_software"
+    __table_args__ = (Index("ix_computer_software_name", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class ComputerLogin(Base):
+    __tablename__ = "computer_logins"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    username: Mapped[str] = mapped_column(String(255))
+    terminal: Mapped[str] = mapped_column(String(255), default="")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    started_at: Mapped[datetime | None]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fleetdeck.storage.tables.base import Base, BigId
+
+
+class Group(Base):
+    """A static, hierarchical group. ``key`` is unique across every kind (opsi needs that)."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("parent_id", "kind", "name", name="uq_groups_parent_kind_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(20), default="computer")  # computer | package
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    computer_id: Mapped[int] = mapped_column(
+        ForeignKey("computers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[datetime]

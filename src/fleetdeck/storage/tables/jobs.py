@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fleetdeck.storage.tables.base import Base, BigId
+
+
+class JobBatch(Base):
+    """Jobs created together: a command to many computers, a deployment (job container), the jobs
+    of a deployment rule; later rport multi-jobs.
+
+    The delivery conditions below apply to every job of the batch: nothing is delivered before
+    ``start_at``, queued jobs expire at ``end_at`` (copied into each job's ``expires_at``), and
+    ``time_frames`` / ``agent_ip_ranges`` (see ``core/jobs/conditions.py``) are checked when the
+    agent is online. ``enabled`` false (a disabled rule) holds every job back.
+    """
+
+    __tablename__ = "job_batches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    expires_at: Mapped[datetime | None]
+    start_at: Mapped[datetime | None]
+    end_at: Mapped[datetime | None]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    priority: Mapped[int] = mapped_column(default=0)  # -100..100, higher is delivered first
+    sequence_mode: Mapped[int] = mapped_column(default=0)  # 0 ignore failures, 1 abort after one
+    use_wol: Mapped[bool] = mapped_column(default=False)
+    wol_sent: Mapped[int] = mapped_column(default=-1)  # -1 not wanted, 0 due at start_at, 1 sent
+    shutdown_waked_after_completion: Mapped[bool] = mapped_column(default=False)
+    restart_timeout_min: Mapped[int] = mapped_column(default=5)
+    force_same_version: Mapped[bool] = mapped_column(default=False)
+    agent_ip_ranges: Mapped[list[Any]] = mapped_column(default=list)
+    time_frames: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Job(Base):
+    """One unit of work for one computer, with one state machine and one result."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_computer_status", "computer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("job_batches.id", ondelete="CASCADE"), index=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    priority: Mapped[int] = mapped_column(default=0)
+    sequence: Mapped[int] = mapped_column(default=0)
+    exit_code: Mapped[int | None]
+    stdout: Mapped[str] = mapped_column(Text, default="")
+    stderr: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    output_truncated: Mapped[bool] = mapped_column(default=False)
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    sent_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    # Package jobs (kinds package_install / package_uninstall); NULL for other kinds.
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    procedure: Mapped[str | None] = mapped_column(Text)
+    success_codes: Mapped[str | None] = mapped_column(String(255))
+    post_action: Mapped[int | None]
+    post_action_timeout_min: Mapped[int | None]
+    download: Mapped[bool | None]
+    progress: Mapped[int | None]
+    phase: Mapped[str] = mapped_column(String(10), default="")  # download | unpack | execute | ""
+    skip_reason: Mapped[str] = mapped_column(String(30), default="")  # see JobStatus.SKIPPED
+    rule_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deployment_rules.id", ondelete="CASCADE"), index=True
+    )

@@ -1,0 +1,98 @@
+"""Deployable software: families, packages (versions), dependencies, package-group membership
+and installation records (what fleetdeck installed where)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fleetdeck.storage.tables.base import Base, BigId
+
+
+class PackageFamily(Base):
+    """A product; ``key`` is the stable slug dialects address it by (opsi productId)."""
+
+    __tablename__ = "package_families"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    icon: Mapped[bytes | None] = mapped_column(LargeBinary)
+    license_count: Mapped[int | None]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+
+
+class Package(Base):
+    """One version of a family, with its procedures and an optional payload (a ZIP)."""
+
+    __tablename__ = "packages"
+    __table_args__ = (
+        UniqueConstraint("family_id", "version", "package_version", name="uq_packages_family_version"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("package_families.id", ondelete="RESTRICT"), index=True)
+    version: Mapped[str] = mapped_column(String(255))
+    package_version: Mapped[str] = mapped_column(String(64), default="1")
+    description: Mapped[str] = mapped_column(Text, default="")
+    install_procedure: Mapped[str] = mapped_column(Text, default="")
+    install_success_codes: Mapped[str] = mapped_column(String(255), default="0")
+    install_post_action: Mapped[int] = mapped_column(default=0)
+    uninstall_procedure: Mapped[str] = mapped_column(Text, default="")
+    uninstall_success_codes: Mapped[str] = mapped_column(String(255), default="0")
+    download_for_uninstall: Mapped[bool] = mapped_column(default=False)
+    uninstall_post_action: Mapped[int] = mapped_column(default=0)
+    upgrade_behavior: Mapped[int] = mapped_column(default=0)
+    line_endings: Mapped[str | None] = mapped_column(String(10))
+    compatible_os: Mapped[str] = mapped_column(Text, default="")
+    compatible_os_version: Mapped[str] = mapped_column(Text, default="")
+    compatible_architecture: Mapped[str] = mapped_column(Text, default="")
+    license_count: Mapped[int | None]
+    payload_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    payload_size: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    updated_at: Mapped[datetime]
+
+
+class PackageDependency(Base):
+    """``package_id`` needs ``requires_id`` installed first."""
+
+    __tablename__ = "package_dependencies"
+
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+    requires_id: Mapped[int] = mapped_column(
+        ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class PackageGroupMember(Base):
+    """Ordered members of a package group (a ``groups`` row of kind ``package``)."""
+
+    __tablename__ = "package_group_members"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    package_id: Mapped[int] = mapped_column(
+        ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    sequence: Mapped[int] = mapped_column(default=1)
+
+
+class Installation(Base):
+    """fleetdeck installed this package on this computer (not what inventory found)."""
+
+    __tablename__ = "installations"
+    __table_args__ = (
+        UniqueConstraint("computer_id", "package_id", name="uq_installations_computer_package"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    installed_at: Mapped[datetime]
+    procedure: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
