@@ -1,0 +1,167 @@
+"""The audit log, and the transaction helper that guarantees every mutation is recorded.
+
+``mutation(...)`` opens the unit of work for a change. On success the audit row commits in the
+same transaction as the change, so there is never a change without its record. On failure the
+change is rolled back and the attempt is recorded in a transaction of its own, with the result
+(``denied``, ``not_found``, ``failed``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.errors import FleetdeckError
+from fleetdeck.core.ports import Clock
+from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import AuditEntry
+from fleetdeck.storage.uow import UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    user_id: int | None
+    username: str
+    source: str
+    via: str
+    action: str
+    object_type: str
+    object_id: str
+    result: str
+    detail: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Mutation:
+    """Handed to the body of a ``mutation`` block."""
+
+    session: Session
+    object_id: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+AUDIT_FIELDS = {
+    "id": AuditEntry.id,
+    "at": AuditEntry.at,
+    "user_id": AuditEntry.user_id,
+    "username": AuditEntry.username,
+    "source": AuditEntry.source,
+    "via": AuditEntry.via,
+    "action": AuditEntry.action,
+    "object_type": AuditEntry.object_type,
+    "object_id": AuditEntry.object_id,
+    "result": AuditEntry.result,
+}
+
+
+class AuditLog:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    def _entry(
+        self, actor: Actor, action: str, object_type: str, object_id: str, result: str, detail: dict[str, Any]
+    ) -> AuditEntry:
+        return AuditEntry(
+            at=self._clock(),
+            user_id=actor.user_id,
+            username=actor.username,
+            source=actor.source,
+            via=actor.via,
+            action=action,
+            object_type=object_type,
+            object_id=object_id[:100],
+            result=result,
+            detail=detail,
+        )
+
+    def record(
+        self,
+        actor: Actor,
+        action: str,
+        object_type: str = "",
+        object_id: object = "",
+        result: str = "ok",
+        **detail: Any,
+    ) -> None:
+        """Record an event in its own transaction (logins, failed attempts)."""
+        with UnitOfWork(self._db) as uow:
+            uow.session.add(self._entry(actor, action, object_type, str(object_id), result, detail))
+
+    @contextmanager
+    def mutation(
+        self,
+        actor: Actor,
+        action: str,
+        object_type: str = "",
+        object_id: object = "",
+        perm: Perm | None = None,
+    ) -> Iterator[Mutation]:
+        m: Mutation | None = None
+        try:
+            if perm is not None:
+                actor.require(perm)
+            with UnitOfWork(self._db) as uow:
+                m = Mutation(session=uow.session, object_id=str(object_id))
+                yield m
+                uow.session.add(self._entry(actor, action, object_type, m.object_id, "ok", m.detail))
+        except FleetdeckError as exc:
+            oid = m.object_id if m else str(object_id)
+            self.record(actor, action, object_type, oid, _result_of(exc), error=exc.message)
+            raise
+        except Exception as exc:
+            oid = m.object_id if m else str(object_id)
+            self.record(actor, action, object_type, oid, "failed", error=type(exc).__name__)
+            raise
+
+    def find(self, actor: Actor, query: Query) -> Page[AuditRecord]:
+        actor.require(Perm.READ_AUDIT)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stmt, count_stmt = apply_query(
+                select(AuditEntry),
+                select(func.count()).select_from(AuditEntry),
+                query,
+                AUDIT_FIELDS,
+                default_sort="-id",
+            )
+            assert count_stmt is not None
+            total = uow.session.scalar(count_stmt) or 0
+            rows = uow.session.scalars(stmt).all()
+            return Page(
+                items=[
+                    AuditRecord(
+                        id=r.id,
+                        at=r.at,
+                        user_id=r.user_id,
+                        username=r.username,
+                        source=r.source,
+                        via=r.via,
+                        action=r.action,
+                        object_type=r.object_type,
+                        object_id=r.object_id,
+                        result=r.result,
+                        detail=r.detail,
+                    )
+                    for r in rows
+                ],
+                total=total,
+            )
+
+
+def _result_of(exc: FleetdeckError) -> str:
+    return {
+        "permission_denied": "denied",
+        "not_found": "not_found",
+        "validation_failed": "invalid",
+        "conflict": "conflict",
+    }.get(exc.code, "failed")

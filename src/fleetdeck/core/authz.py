@@ -1,0 +1,71 @@
+"""Who is acting, and what they may do. Checked inside every service method."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from fleetdeck.core.errors import PermissionDenied
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+class Perm(enum.StrEnum):
+    READ = "read"  # inventory, groups, jobs, ...
+    MANAGE_COMPUTERS = "manage_computers"  # create/update/delete computers and groups
+    RUN_COMMANDS = "run_commands"  # jobs and remote commands
+    MANAGE_ENROLLMENT = "manage_enrollment"
+    MANAGE_USERS = "manage_users"
+    MANAGE_SETTINGS = "manage_settings"
+    MANAGE_REPORTS = "manage_reports"  # saved SQL reports and ad-hoc SQL (sandboxed, read-only)
+    READ_AUDIT = "read_audit"
+    MANAGE_PACKAGES = "manage_packages"  # packages, families, package groups, installation records
+    DEPLOY = "deploy"  # deployments (job containers) and deployment rules
+
+
+ROLE_PERMS: dict[Role, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(Perm),
+    Role.OPERATOR: frozenset(
+        {
+            Perm.READ,
+            Perm.MANAGE_COMPUTERS,
+            Perm.RUN_COMMANDS,
+            Perm.MANAGE_ENROLLMENT,
+            Perm.MANAGE_PACKAGES,
+            Perm.DEPLOY,
+        }
+    ),
+    Role.VIEWER: frozenset({Perm.READ}),
+}
+
+READ_ONLY_PERMS = frozenset({Perm.READ, Perm.READ_AUDIT})
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The caller of a service method: a user (via some transport), the system, or an agent."""
+
+    user_id: int | None
+    username: str
+    role: Role
+    source: str = ""  # remote address
+    via: str = "api"  # api | cli | agent | system | <dialect name>
+    read_only: bool = False  # API token with scope "read"
+
+    def can(self, perm: Perm) -> bool:
+        if self.read_only and perm not in READ_ONLY_PERMS:
+            return False
+        return perm in ROLE_PERMS[self.role]
+
+    def require(self, perm: Perm) -> None:
+        if not self.can(perm):
+            why = "read-only token" if self.read_only and perm in ROLE_PERMS[self.role] else self.role.value
+            raise PermissionDenied(f"{self.username} ({why}) lacks permission {perm.value}", perm=perm.value)
+
+
+def system_actor(via: str = "system") -> Actor:
+    return Actor(user_id=None, username="system", role=Role.ADMIN, via=via)

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ComputerSummary:
+    id: int
+    uid: str
+    hostname: str
+    fqdn: str
+    os: str
+    os_version: str
+    architecture: str
+    ram_bytes: int
+    agent_version: str
+    notes: str
+    created_at: datetime
+    last_seen: datetime | None
+    online: bool
+    enrolled: bool
+    remote_address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Filesystem:
+    mountpoint: str
+    fstype: str
+    size_bytes: int
+    free_bytes: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInterface:
+    name: str
+    mac: str
+    addresses: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledSoftware:
+    name: str
+    version: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    username: str
+    terminal: str
+    host: str
+    started_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRef:
+    id: int
+    key: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ComputerDetail:
+    summary: ComputerSummary
+    os_family: str
+    kernel: str
+    cpu_model: str
+    cpu_cores: int
+    cpu_threads: int
+    boot_time: datetime | None
+    manufacturer: str
+    model: str
+    serial: str
+    bios_version: str
+    machine_id: str
+    domain: str
+    timezone: str
+    inventory_at: datetime | None
+    filesystems: list[Filesystem] = field(default_factory=list)
+    network_interfaces: list[NetworkInterface] = field(default_factory=list)
+    software: list[InstalledSoftware] = field(default_factory=list)
+    logged_in_users: list[Login] = field(default_factory=list)
+    groups: list[GroupRef] = field(default_factory=list)
+    created_by: str = ""

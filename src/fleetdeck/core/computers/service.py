@@ -1,0 +1,312 @@
+"""Computers: listing, inventory, pre-registration, notes, deletion and presence."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.computers.entities import (
+    ComputerDetail,
+    ComputerSummary,
+    Filesystem,
+    GroupRef,
+    InstalledSoftware,
+    Login,
+    NetworkInterface,
+)
+from fleetdeck.core.computers.inventory import apply_inventory
+from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.ports import Clock
+from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.protocol.messages import Inventory
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import (
+    Computer,
+    ComputerFilesystem,
+    ComputerInterface,
+    ComputerLogin,
+    ComputerSoftware,
+    Group,
+    GroupMember,
+)
+from fleetdeck.storage.uow import UnitOfWork
+
+FIELDS = {
+    "id": Computer.id,
+    "uid": Computer.uid,
+    "hostname": Computer.hostname,
+    "fqdn": Computer.fqdn,
+    "os": Computer.os,
+    "os_version": Computer.os_version,
+    "os_family": Computer.os_family,
+    "kernel": Computer.kernel,
+    "architecture": Computer.architecture,
+    "cpu_model": Computer.cpu_model,
+    "cpu_cores": Computer.cpu_cores,
+    "ram_bytes": Computer.ram_bytes,
+    "manufacturer": Computer.manufacturer,
+    "model": Computer.model,
+    "serial": Computer.serial,
+    "agent_version": Computer.agent_version,
+    "notes": Computer.notes,
+    "created_at": Computer.created_at,
+    "last_seen": Computer.last_seen,
+    "online": Computer.online,
+    "remote_address": Computer.remote_address,
+}
+HOSTNAME_MAX = 255
+
+
+def summary(c: Computer) -> ComputerSummary:
+    return ComputerSummary(
+        id=c.id,
+        uid=c.uid,
+        hostname=c.hostname,
+        fqdn=c.fqdn,
+        os=c.os,
+        os_version=c.os_version,
+        architecture=c.architecture,
+        ram_bytes=c.ram_bytes,
+        agent_version=c.agent_version,
+        notes=c.notes,
+        created_at=c.created_at,
+        last_seen=c.last_seen,
+        online=c.online,
+        enrolled=c.agent_key_hash is not None,
+        remote_address=c.remote_address,
+    )
+
+
+class ComputerService:
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+
+    def find(self, actor: Actor, query: Query, *, group_id: int | None = None) -> Page[ComputerSummary]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stmt = select(Computer)
+            count = select(func.count()).select_from(Computer)
+            if group_id is not None:
+                members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
+                stmt = stmt.where(Computer.id.in_(members))
+                count = count.where(Computer.id.in_(members))
+            stmt, count_stmt = apply_query(stmt, count, query, FIELDS)
+            assert count_stmt is not None
+            total = uow.session.scalar(count_stmt) or 0
+            return Page(items=[summary(c) for c in uow.session.scalars(stmt)], total=total)
+
+    def get(self, actor: Actor, computer_id: int) -> ComputerDetail:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            c = s.get(Computer, computer_id)
+            if c is None:
+                raise NotFound("computer", computer_id)
+            fs = s.scalars(
+                select(ComputerFilesystem)
+                .where(ComputerFilesystem.computer_id == c.id)
+                .order_by(ComputerFilesystem.mountpoint)
+            )
+            nics = s.scalars(
+                select(ComputerInterface)
+                .where(ComputerInterface.computer_id == c.id)
+                .order_by(ComputerInterface.name)
+            )
+            sw = s.scalars(
+                select(ComputerSoftware)
+                .where(ComputerSoftware.computer_id == c.id)
+                .order_by(ComputerSoftware.name, ComputerSoftware.version)
+            )
+            logins = s.scalars(
+                select(ComputerLogin)
+                .where(ComputerLogin.computer_id == c.id)
+                .order_by(ComputerLogin.username)
+            )
+            groups = s.execute(
+                select(Group.id, Group.key, Group.name)
+                .join(GroupMember, GroupMember.group_id == Group.id)
+                .where(GroupMember.computer_id == c.id)
+                .order_by(Group.name)
+            )
+            return ComputerDetail(
+                summary=summary(c),
+                os_family=c.os_family,
+                kernel=c.kernel,
+                cpu_model=c.cpu_model,
+                cpu_cores=c.cpu_cores,
+                cpu_threads=c.cpu_threads,
+                boot_time=c.boot_time,
+                manufacturer=c.manufacturer,
+                model=c.model,
+                serial=c.serial,
+                bios_version=c.bios_version,
+                machine_id=c.machine_id,
+                domain=c.domain,
+                timezone=c.timezone,
+                inventory_at=c.inventory_at,
+                filesystems=[
+                    Filesystem(f.mountpoint, f.fstype, f.size_bytes, f.free_bytes, f.device) for f in fs
+                ],
+                network_interfaces=[NetworkInterface(n.name, n.mac, list(n.addresses)) for n in nics],
+                software=[InstalledSoftware(x.name, x.version, x.description) for x in sw],
+                logged_in_users=[Login(x.username, x.terminal, x.host, x.started_at) for x in logins],
+                groups=[GroupRef(id=g[0], key=g[1], name=g[2]) for g in groups],
+                created_by=c.created_by,
+            )
+
+    def find_detailed(
+        self, actor: Actor, query: Query, *, group_id: int | None = None
+    ) -> Page[ComputerDetail]:
+        """Like ``find``, but every row carries all inventory scalars (not the list sections):
+        for transports whose list rows are full hardware records (OCO's ``computer.list``)."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stmt = select(Computer)
+            count = select(func.count()).select_from(Computer)
+            if group_id is not None:
+                members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
+                stmt = stmt.where(Computer.id.in_(members))
+                count = count.where(Computer.id.in_(members))
+            stmt, count_stmt = apply_query(stmt, count, query, FIELDS)
+            assert count_stmt is not None
+            total = uow.session.scalar(count_stmt) or 0
+            items = [
+                ComputerDetail(
+                    summary=summary(c),
+                    os_family=c.os_family,
+                    kernel=c.kernel,
+                    cpu_model=c.cpu_model,
+                    cpu_cores=c.cpu_cores,
+                    cpu_threads=c.cpu_threads,
+                    boot_time=c.boot_time,
+                    manufacturer=c.manufacturer,
+                    model=c.model,
+                    serial=c.serial,
+                    bios_version=c.bios_version,
+                    machine_id=c.machine_id,
+                    domain=c.domain,
+                    timezone=c.timezone,
+                    inventory_at=c.inventory_at,
+                    created_by=c.created_by,
+                )
+                for c in uow.session.scalars(stmt)
+            ]
+            return Page(items=items, total=total)
+
+    def exists(self, computer_ids: Iterable[int]) -> set[int]:
+        ids = list(computer_ids)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return set(uow.session.scalars(select(Computer.id).where(Computer.id.in_(ids))))
+
+    def create(self, actor: Actor, hostname: str, notes: str = "") -> ComputerSummary:
+        """Pre-register a computer; an agent enrolling with this host name takes it over."""
+        hostname = hostname.strip()
+        if not hostname:
+            raise ValidationFailed("hostname must not be empty", field="hostname")
+        if len(hostname) > HOSTNAME_MAX:
+            raise ValidationFailed(f"hostname is longer than {HOSTNAME_MAX} characters", field="hostname")
+        with self._audit.mutation(actor, "computer.create", "computer", perm=Perm.MANAGE_COMPUTERS) as m:
+            s = m.session
+            if s.scalar(select(Computer.id).where(func.lower(Computer.hostname) == hostname.lower())):
+                raise Conflict(f"a computer named {hostname!r} already exists", field="hostname")
+            c = Computer(
+                uid=uuid.uuid4().hex,
+                hostname=hostname,
+                notes=notes,
+                created_at=self._clock(),
+                created_by=actor.username,
+            )
+            s.add(c)
+            s.flush()
+            m.object_id = str(c.id)
+            m.detail = {"hostname": hostname}
+            return summary(c)
+
+    def update(self, actor: Actor, computer_id: int, *, notes: str | None = None) -> ComputerSummary:
+        with self._audit.mutation(
+            actor, "computer.update", "computer", computer_id, perm=Perm.MANAGE_COMPUTERS
+        ) as m:
+            c = m.session.get(Computer, computer_id)
+            if c is None:
+                raise NotFound("computer", computer_id)
+            if notes is not None and notes != c.notes:
+                m.detail["notes"] = [c.notes, notes]
+                c.notes = notes
+            return summary(c)
+
+    def delete(self, actor: Actor, computer_id: int) -> None:
+        with self._audit.mutation(
+            actor, "computer.delete", "computer", computer_id, perm=Perm.MANAGE_COMPUTERS
+        ) as m:
+            c = m.session.get(Computer, computer_id)
+            if c is None:
+                raise NotFound("computer", computer_id)
+            m.detail = {"hostname": c.hostname, "uid": c.uid}
+            m.session.delete(c)
+
+    # ------------------------------------------------------------ agent side
+
+    def record_inventory(self, actor: Actor, computer_id: int, inv: Inventory, digest: str) -> list[str]:
+        with self._audit.mutation(actor, "computer.inventory", "computer", computer_id) as m:
+            c = m.session.get(Computer, computer_id)
+            if c is None:
+                raise NotFound("computer", computer_id)
+            changed = apply_inventory(m.session, c, inv, digest, self._clock())
+            m.detail = {"changed": changed}
+            return changed
+
+    def inventory_digest(self, computer_id: int) -> str:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return (
+                uow.session.scalar(select(Computer.inventory_digest).where(Computer.id == computer_id)) or ""
+            )
+
+    def set_online(self, computer_id: int, *, node_id: str, remote_address: str, agent_version: str) -> None:
+        with UnitOfWork(self._db) as uow:
+            uow.session.execute(
+                update(Computer)
+                .where(Computer.id == computer_id)
+                .values(
+                    online=True,
+                    node_id=node_id,
+                    remote_address=remote_address[:64],
+                    agent_version=agent_version[:50],
+                    last_seen=self._clock(),
+                )
+            )
+
+    def set_offline(self, computer_ids: Iterable[int], *, node_id: str) -> None:
+        ids = list(computer_ids)
+        if not ids:
+            return
+        with UnitOfWork(self._db) as uow:
+            uow.session.execute(
+                update(Computer)
+                .where(Computer.id.in_(ids), Computer.node_id == node_id)
+                .values(online=False, node_id=None)
+            )
+
+    def touch(self, last_seen: Mapping[int, datetime]) -> None:
+        """Batch update of last_seen from heartbeats (flushed every few seconds, not per beat)."""
+        if not last_seen:
+            return
+        with UnitOfWork(self._db) as uow:
+            uow.session.execute(
+                update(Computer),
+                [{"id": cid, "last_seen": ts} for cid, ts in last_seen.items()],
+            )
+
+    def reset_presence(self, node_id: str) -> int:
+        """At start: nothing is connected to this node yet, whatever the database says."""
+        with UnitOfWork(self._db) as uow:
+            result = uow.session.execute(
+                update(Computer).where(Computer.node_id == node_id).values(online=False, node_id=None)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)

@@ -1,0 +1,306 @@
+"""Static, hierarchical groups of computers; a computer can be in many."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.ports import Clock
+from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import Computer, Group, GroupMember
+from fleetdeck.storage.uow import UnitOfWork
+
+KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
+MAX_DEPTH = 32
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    id: int
+    key: str
+    name: str
+    kind: str
+    parent_id: int | None
+    description: str
+    created_at: datetime
+    member_count: int
+
+
+FIELDS = {
+    "id": Group.id,
+    "key": Group.key,
+    "name": Group.name,
+    "parent_id": Group.parent_id,
+    "kind": Group.kind,
+    "created_at": Group.created_at,
+}
+
+
+# Called inside the transaction that changed a computer group's members (group id, the computer
+# ids that joined or left); deployment rules re-evaluate through it.
+MembershipHook = Callable[[Session, int, Sequence[int]], None]
+
+
+def slug(name: str) -> str:
+    s = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.")
+    return s or "group"
+
+
+class GroupService:
+    def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+        self.membership_hooks: list[MembershipHook] = []
+
+    @staticmethod
+    def _info(s: Session, g: Group) -> GroupInfo:
+        count = (
+            s.scalar(select(func.count()).select_from(GroupMember).where(GroupMember.group_id == g.id)) or 0
+        )
+        return GroupInfo(
+            id=g.id,
+            key=g.key,
+            name=g.name,
+            kind=g.kind,
+            parent_id=g.parent_id,
+            description=g.description,
+            created_at=g.created_at,
+            member_count=count,
+        )
+
+    def find(self, actor: Actor, query: Query, kind: str = "computer") -> Page[GroupInfo]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            counts = (
+                select(GroupMember.group_id, func.count().label("n"))
+                .group_by(GroupMember.group_id)
+                .subquery()
+            )
+            stmt: Any = (
+                select(Group, func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.group_id == Group.id)
+                .where(Group.kind == kind)
+            )
+            count = select(func.count()).select_from(Group).where(Group.kind == kind)
+            stmt, count_stmt = apply_query(stmt, count, query, FIELDS)
+            assert count_stmt is not None
+            items = [
+                GroupInfo(
+                    id=g.id,
+                    key=g.key,
+                    name=g.name,
+                    kind=g.kind,
+                    parent_id=g.parent_id,
+                    description=g.description,
+                    created_at=g.created_at,
+                    member_count=n,
+                )
+                for g, n in s.execute(stmt)
+            ]
+            return Page(items=items, total=s.scalar(count_stmt) or 0)
+
+    def get(self, actor: Actor, group_id: int) -> GroupInfo:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            g = uow.session.get(Group, group_id)
+            if g is None:
+                raise NotFound("group", group_id)
+            return self._info(uow.session, g)
+
+    def create(
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        parent_id: int | None = None,
+        description: str = "",
+        key: str | None = None,
+        kind: str = "computer",
+    ) -> GroupInfo:
+        name = name.strip()
+        if not name or len(name) > 255:
+            raise ValidationFailed("name must be 1-255 characters", field="name")
+        if key is not None and not KEY_RE.match(key):
+            raise ValidationFailed("key must be lower case letters, digits, '.', '_' or '-'", field="key")
+        with self._audit.mutation(actor, "group.create", "group", perm=Perm.MANAGE_COMPUTERS) as m:
+            s = m.session
+            if parent_id is not None:
+                parent = s.get(Group, parent_id)
+                if parent is None or parent.kind != kind:
+                    raise NotFound("group", parent_id)
+            self._check_unique_name(s, name, parent_id, kind, None)
+            g = Group(
+                key=key or self._free_key(s, slug(name)),
+                name=name,
+                kind=kind,
+                parent_id=parent_id,
+                description=description,
+                created_at=self._clock(),
+            )
+            if key is not None and s.scalar(select(Group.id).where(Group.key == key)):
+                raise Conflict(f"group key {key!r} is taken", field="key")
+            s.add(g)
+            s.flush()
+            m.object_id = str(g.id)
+            m.detail = {"name": name, "parent_id": parent_id}
+            return self._info(s, g)
+
+    def update(
+        self,
+        actor: Actor,
+        group_id: int,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        parent_id: int | None = None,
+        move: bool = False,
+    ) -> GroupInfo:
+        """``move=True`` applies ``parent_id`` (None = to the root); otherwise the parent is kept."""
+        with self._audit.mutation(actor, "group.update", "group", group_id, perm=Perm.MANAGE_COMPUTERS) as m:
+            s = m.session
+            g = s.get(Group, group_id)
+            if g is None:
+                raise NotFound("group", group_id)
+            if move and parent_id != g.parent_id:
+                self._check_parent(s, g, parent_id)
+                m.detail["parent_id"] = [g.parent_id, parent_id]
+                g.parent_id = parent_id
+            if name is not None:
+                name = name.strip()
+                if not name or len(name) > 255:
+                    raise ValidationFailed("name must be 1-255 characters", field="name")
+                m.detail["name"] = [g.name, name]
+                g.name = name
+            if name is not None or move:
+                self._check_unique_name(s, g.name, g.parent_id, g.kind, g.id)
+            if description is not None:
+                g.description = description
+            return self._info(s, g)
+
+    def delete(self, actor: Actor, group_id: int) -> None:
+        with self._audit.mutation(actor, "group.delete", "group", group_id, perm=Perm.MANAGE_COMPUTERS) as m:
+            s = m.session
+            g = s.get(Group, group_id)
+            if g is None:
+                raise NotFound("group", group_id)
+            if s.scalar(select(Group.id).where(Group.parent_id == group_id).limit(1)):
+                raise Conflict("the group has subgroups; delete or move them first")
+            m.detail = {"name": g.name}
+            s.delete(g)
+
+    def members(self, actor: Actor, group_id: int) -> list[int]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            if uow.session.get(Group, group_id) is None:
+                raise NotFound("group", group_id)
+            return list(
+                uow.session.scalars(
+                    select(GroupMember.computer_id)
+                    .where(GroupMember.group_id == group_id)
+                    .order_by(GroupMember.computer_id)
+                )
+            )
+
+    def add_members(self, actor: Actor, group_id: int, computer_ids: Iterable[int]) -> list[int]:
+        ids = sorted(set(computer_ids))
+        with self._audit.mutation(
+            actor, "group.add_members", "group", group_id, perm=Perm.MANAGE_COMPUTERS
+        ) as m:
+            s = m.session
+            g = s.get(Group, group_id)
+            if g is None or g.kind != "computer":
+                raise NotFound("group", group_id)
+            found = set(s.scalars(select(Computer.id).where(Computer.id.in_(ids))))
+            missing = [i for i in ids if i not in found]
+            if missing:
+                raise NotFound("computer", missing[0])
+            present = set(
+                s.scalars(
+                    select(GroupMember.computer_id).where(
+                        GroupMember.group_id == group_id, GroupMember.computer_id.in_(ids)
+                    )
+                )
+            )
+            added = [i for i in ids if i not in present]
+            now = self._clock()
+            s.add_all(GroupMember(group_id=group_id, computer_id=i, added_at=now) for i in added)
+            m.detail = {"added": added}
+            if added:
+                s.flush()
+                for hook in self.membership_hooks:
+                    hook(s, group_id, added)
+            return added
+
+    def remove_members(self, actor: Actor, group_id: int, computer_ids: Iterable[int]) -> None:
+        ids = sorted(set(computer_ids))
+        with self._audit.mutation(
+            actor, "group.remove_members", "group", group_id, perm=Perm.MANAGE_COMPUTERS
+        ) as m:
+            if m.session.get(Group, group_id) is None:
+                raise NotFound("group", group_id)
+            m.session.execute(
+                delete(GroupMember).where(GroupMember.group_id == group_id, GroupMember.computer_id.in_(ids))
+            )
+            m.detail = {"removed": ids}
+            for hook in self.membership_hooks:
+                hook(m.session, group_id, ids)
+
+    def member_ids(self, group_ids: Iterable[int]) -> set[int]:
+        """Direct members of the given groups; unknown group ids raise NotFound."""
+        gids = sorted(set(group_ids))
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            found = set(s.scalars(select(Group.id).where(Group.id.in_(gids))))
+            for gid in gids:
+                if gid not in found:
+                    raise NotFound("group", gid)
+            return set(s.scalars(select(GroupMember.computer_id).where(GroupMember.group_id.in_(gids))))
+
+    # ------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _free_key(s: Session, base: str) -> str:
+        key, n = base[:240], 1
+        while s.scalar(select(Group.id).where(Group.key == key)):
+            n += 1
+            key = f"{base[:240]}-{n}"
+        return key
+
+    @staticmethod
+    def _check_unique_name(
+        s: Session, name: str, parent_id: int | None, kind: str, own_id: int | None
+    ) -> None:
+        stmt = select(Group.id).where(
+            func.lower(Group.name) == name.lower(),
+            Group.kind == kind,
+            Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id,
+        )
+        with s.no_autoflush:  # the pending rename must not hit the unique constraint before this check
+            other = s.scalar(stmt)
+        if other is not None and other != own_id:
+            raise Conflict(f"a group named {name!r} already exists there", field="name")
+
+    @staticmethod
+    def _check_parent(s: Session, g: Group, parent_id: int | None) -> None:
+        cursor, depth = parent_id, 0
+        while cursor is not None:
+            if cursor == g.id:
+                raise ValidationFailed("a group cannot be moved below itself", field="parent_id")
+            parent = s.get(Group, cursor)
+            if parent is None or parent.kind != g.kind:
+                raise NotFound("group", cursor)
+            cursor, depth = parent.parent_id, depth + 1
+            if depth > MAX_DEPTH:
+                raise ValidationFailed("group tree is too deep", field="parent_id")

@@ -1,0 +1,437 @@
+"""Jobs: creation, the delivery state machine, results, cancellation and expiry.
+
+Exactly-once rests on three rules shared with the agent (see protocol/messages.py):
+1. A job is marked ``sent`` when it is handed to a connection, never re-sent on that connection.
+2. On every hello the agent lists the jobs it holds; ``sent``/``running`` jobs it does not hold
+   are queued again (the frame was lost), and the ones it holds are never re-sent.
+3. A result is acknowledged only after it is committed; the agent keeps it until then, and a
+   result for a job that is already final changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.jobs import delivery, outcomes
+from fleetdeck.core.jobs.entities import (
+    FINAL,
+    PACKAGE_KINDS,
+    BatchCreated,
+    BatchInfo,
+    CommandRequest,
+    JobInfo,
+    JobStatus,
+)
+from fleetdeck.core.ports import Clock, JobNotifier
+from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.protocol import messages as msg
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import Computer, GroupMember, Job, JobBatch
+from fleetdeck.storage.uow import UnitOfWork
+
+INTERPRETERS = ("sh", "bash", "powershell", "cmd")
+MAX_COMMAND = 64 * 1024
+MAX_TIMEOUT = 7 * 24 * 3600
+_FINAL_VALUES = [s.value for s in FINAL]
+
+# Called inside the transaction that changed installation records (computer ids); deployment
+# rules use it to re-evaluate. Returns nothing; it may add jobs in the same session.
+InstallationHook = Callable[[Session, set[int]], None]
+
+FIELDS = {
+    "id": Job.id,
+    "batch_id": Job.batch_id,
+    "computer_id": Job.computer_id,
+    "kind": Job.kind,
+    "status": Job.status,
+    "exit_code": Job.exit_code,
+    "created_at": Job.created_at,
+    "created_by": Job.created_by,
+    "started_at": Job.started_at,
+    "finished_at": Job.finished_at,
+}
+
+
+def job_info(j: Job) -> JobInfo:
+    return JobInfo(
+        id=j.id,
+        batch_id=j.batch_id,
+        computer_id=j.computer_id,
+        kind=j.kind,
+        spec=dict(j.spec),
+        status=JobStatus(j.status),
+        exit_code=j.exit_code,
+        stdout=j.stdout,
+        stderr=j.stderr,
+        message=j.message,
+        output_truncated=j.output_truncated,
+        cancel_requested=j.cancel_requested,
+        created_at=j.created_at,
+        created_by=j.created_by,
+        sent_at=j.sent_at,
+        started_at=j.started_at,
+        finished_at=j.finished_at,
+        expires_at=j.expires_at,
+    )
+
+
+def _validate_command(req: CommandRequest) -> dict[str, object]:
+    if not req.command.strip():
+        raise ValidationFailed("command must not be empty", field="command")
+    if len(req.command.encode()) > MAX_COMMAND:
+        raise ValidationFailed(f"command is longer than {MAX_COMMAND} bytes", field="command")
+    if req.interpreter is not None and req.interpreter not in INTERPRETERS:
+        raise ValidationFailed(f"interpreter must be one of {', '.join(INTERPRETERS)}", field="interpreter")
+    if not 1 <= req.timeout_sec <= MAX_TIMEOUT:
+        raise ValidationFailed(f"timeout_sec must be between 1 and {MAX_TIMEOUT}", field="timeout_sec")
+    env = req.env or {}
+    for k in env:
+        if not k or "=" in k or "\0" in k or "\0" in env[k]:
+            raise ValidationFailed(f"invalid environment variable {k!r}", field="env")
+    spec: dict[str, object] = {"command": req.command, "timeout_sec": req.timeout_sec}
+    if req.interpreter:
+        spec["interpreter"] = req.interpreter
+    if req.cwd:
+        spec["cwd"] = req.cwd
+    if env:
+        spec["env"] = dict(env)
+    return spec
+
+
+class JobService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        notifier: JobNotifier,
+        max_output_bytes: int = 1024 * 1024,
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+        self._notifier = notifier
+        self._max_output = max_output_bytes
+        self.installation_hooks: list[InstallationHook] = []
+
+    # ------------------------------------------------------------ users' side
+
+    def create_commands(
+        self,
+        actor: Actor,
+        request: CommandRequest,
+        *,
+        computer_ids: Sequence[int] = (),
+        group_ids: Sequence[int] = (),
+        expires_in: timedelta | None = None,
+    ) -> BatchCreated:
+        spec = _validate_command(request)
+        if not computer_ids and not group_ids:
+            raise ValidationFailed("give at least one computer or group", field="computer_ids")
+        if expires_in is not None and expires_in.total_seconds() <= 0:
+            raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
+        with self._audit.mutation(actor, "command.create", "job_batch", perm=Perm.RUN_COMMANDS) as m:
+            s = m.session
+            targets = set(computer_ids)
+            found = set(s.scalars(select(Computer.id).where(Computer.id.in_(targets)))) if targets else set()
+            missing = sorted(targets - found)
+            if missing:
+                raise NotFound("computer", missing[0])
+            if group_ids:
+                from fleetdeck.storage.tables import Group
+
+                gids = set(group_ids)
+                known = set(s.scalars(select(Group.id).where(Group.id.in_(gids))))
+                if gids - known:
+                    raise NotFound("group", sorted(gids - known)[0])
+                found |= set(s.scalars(select(GroupMember.computer_id).where(GroupMember.group_id.in_(gids))))
+            if not found:
+                raise ValidationFailed("the groups have no members", field="group_ids")
+            now = self._clock()
+            expires = now + expires_in if expires_in is not None else None
+            batch = JobBatch(
+                kind="command", spec=spec, created_at=now, created_by=actor.username, expires_at=expires
+            )
+            s.add(batch)
+            s.flush()
+            ordered = sorted(found)
+            rows = [
+                {
+                    "batch_id": batch.id,
+                    "computer_id": cid,
+                    "kind": "command",
+                    "spec": spec,
+                    "status": JobStatus.QUEUED.value,
+                    "created_at": now,
+                    "created_by": actor.username,
+                    "expires_at": expires,
+                }
+                for cid in ordered
+            ]
+            # A plain executemany, then the ids: with RETURNING, insertmanyvalues has psycopg parse
+            # one 1000-row statement per page (~0.4 ms per job). One job per computer, so the
+            # batch's jobs in computer order line up with ``ordered``.
+            s.execute(insert(Job), rows)
+            job_ids = list(
+                s.scalars(select(Job.id).where(Job.batch_id == batch.id).order_by(Job.computer_id))
+            )
+            m.object_id = str(batch.id)
+            m.detail = {"computers": len(ordered), "command": request.command[:200]}
+        self._notifier.jobs_queued(ordered)
+        return BatchCreated(batch_id=batch.id, job_ids=job_ids)
+
+    def get(self, actor: Actor, job_id: int) -> JobInfo:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            j = uow.session.get(Job, job_id)
+            if j is None:
+                raise NotFound("job", job_id)
+            return job_info(j)
+
+    def find(self, actor: Actor, query: Query) -> Page[JobInfo]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stmt, count = apply_query(
+                select(Job), select(func.count()).select_from(Job), query, FIELDS, default_sort="-id"
+            )
+            assert count is not None
+            return Page(
+                items=[job_info(j) for j in uow.session.scalars(stmt)], total=uow.session.scalar(count) or 0
+            )
+
+    def get_batch(self, actor: Actor, batch_id: int) -> BatchInfo:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            b = s.get(JobBatch, batch_id)
+            if b is None:
+                raise NotFound("batch", batch_id)
+            rows = s.execute(
+                select(Job.id, Job.status).where(Job.batch_id == batch_id).order_by(Job.id)
+            ).all()
+            counts: dict[str, int] = {}
+            for _, st in rows:
+                counts[st] = counts.get(st, 0) + 1
+            return BatchInfo(
+                id=b.id,
+                kind=b.kind,
+                name=b.name,
+                spec=dict(b.spec),
+                created_at=b.created_at,
+                created_by=b.created_by,
+                expires_at=b.expires_at,
+                counts=counts,
+                job_ids=[r[0] for r in rows],
+            )
+
+    def cancel(self, actor: Actor, job_id: int) -> JobInfo:
+        """Queued jobs are cancelled at once; delivered ones are stopped by their agent."""
+        notify: list[tuple[int, int]] = []
+        with self._audit.mutation(actor, "job.cancel", "job", job_id, perm=Perm.RUN_COMMANDS) as m:
+            j = m.session.get(Job, job_id)
+            if j is None:
+                raise NotFound("job", job_id)
+            status = JobStatus(j.status)
+            if status in FINAL:
+                raise Conflict(f"job {job_id} is already {status.value}")
+            if status is JobStatus.QUEUED:
+                j.status = JobStatus.CANCELLED.value
+                j.finished_at = self._clock()
+                j.message = f"cancelled by {actor.username}"
+            else:
+                j.cancel_requested = True
+                notify.append((j.computer_id, j.id))
+            info = job_info(j)
+        if notify:
+            self._notifier.jobs_cancelled(notify)
+        return info
+
+    # ------------------------------------------------------------ agents' side
+
+    def on_hello(self, computer_id: int, known_job_ids: Iterable[int]) -> None:
+        """Reconcile what the agent holds with what the database says was delivered."""
+        known = set(known_job_ids)
+        if not known:
+            # The usual hello holds no jobs: then there is only work if jobs were delivered to
+            # this computer. Look first, so a (re)connect storm does not queue for SQLite's write
+            # lock once per agent for nothing.
+            with UnitOfWork(self._db, readonly=True) as uow:
+                delivered = uow.session.scalar(
+                    select(Job.id)
+                    .where(
+                        Job.computer_id == computer_id,
+                        Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
+                    )
+                    .limit(1)
+                )
+            if delivered is None:
+                return
+        now = self._clock()
+        with UnitOfWork(self._db) as uow:
+            s = uow.session
+            rows = s.execute(
+                select(Job.id, Job.status, Job.expires_at, Job.cancel_requested).where(
+                    Job.computer_id == computer_id,
+                    Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
+                )
+            ).all()
+            lost = [r for r in rows if r[0] not in known]
+            for jid, _status, expires_at, cancel in lost:
+                if cancel:
+                    values = {"status": JobStatus.CANCELLED.value, "finished_at": now, "message": "cancelled"}
+                elif expires_at is not None and expires_at <= now:
+                    values = {"status": JobStatus.EXPIRED.value, "finished_at": now}
+                else:
+                    values = {"status": JobStatus.QUEUED.value, "sent_at": None}
+                s.execute(update(Job).where(Job.id == jid).values(**values))
+            if known:
+                s.execute(
+                    update(Job)
+                    .where(
+                        Job.id.in_(known),
+                        Job.computer_id == computer_id,
+                        Job.status == JobStatus.QUEUED.value,
+                    )
+                    .values(status=JobStatus.SENT.value, sent_at=now)
+                )
+
+    def claim_for_delivery(
+        self, computer_ids: Sequence[int], remotes: Mapping[int, str] | None = None
+    ) -> list[tuple[int, msg.JobSpec]]:
+        """Queued jobs of these (connected) computers that may run now, marked sent, in the order
+        to run them. ``remotes``: the address each agent connects from (for IP-range conditions)."""
+        if not computer_ids:
+            return []
+        now = self._clock()
+        with UnitOfWork(self._db) as uow:
+            return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
+
+    def computers_with_queued(self) -> set[int]:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return delivery.computers_with_queued(uow.session)
+
+    def record_updates(self, updates: Sequence[tuple[int, msg.JobUpdate]]) -> None:
+        """``accepted``/``running`` notices, batched. Stale ones (job already final) are ignored."""
+        if not updates:
+            return
+        ids = [u.job_id for _, u in updates]
+        with UnitOfWork(self._db) as uow:
+            s = uow.session
+            current = {
+                r[0]: (r[1], r[2])
+                for r in s.execute(select(Job.id, Job.computer_id, Job.status).where(Job.id.in_(ids)))
+            }
+            rows = []
+            for cid, u in updates:
+                owner, status = current.get(u.job_id, (None, None))
+                if owner != cid or status in _FINAL_VALUES:
+                    continue
+                at = datetime.fromtimestamp(u.at, self._clock().tzinfo)
+                if u.status == "running":
+                    row: dict[str, object] = {"id": u.job_id, "status": JobStatus.RUNNING.value}
+                    if status != JobStatus.RUNNING.value:
+                        row["started_at"] = at
+                    if u.phase:
+                        row["phase"], row["progress"] = u.phase[:10], u.progress
+                    rows.append(row)
+                    status = JobStatus.RUNNING.value
+                elif status == JobStatus.QUEUED.value:
+                    rows.append({"id": u.job_id, "status": JobStatus.SENT.value, "sent_at": at})
+            if rows:
+                s.execute(update(Job), rows)
+
+    def record_results(self, results: Sequence[tuple[int, msg.JobResult]]) -> list[tuple[int, int]]:
+        """Store final results in one transaction; returns (computer_id, job_id) pairs to acknowledge."""
+        if not results:
+            return []
+        ids = [r.job_id for _, r in results]
+        now = self._clock()
+        ack: list[tuple[int, int]] = []
+        with UnitOfWork(self._db) as uow:
+            s = uow.session
+            current = {
+                r[0]: (r[1], r[2])
+                for r in s.execute(select(Job.id, Job.computer_id, Job.status).where(Job.id.in_(ids)))
+            }
+            package_jobs = {
+                r[0]: r[1]
+                for r in s.execute(
+                    select(Job.id, Job.success_codes).where(Job.id.in_(ids), Job.kind.in_(PACKAGE_KINDS))
+                )
+            }
+            rows = []
+            seen: set[int] = set()
+            for cid, r in results:
+                owner, status = current.get(r.job_id, (None, None))
+                if owner is not None and owner != cid:
+                    continue  # not this agent's job: never acknowledge, never store
+                ack.append((cid, r.job_id))
+                if owner is None or status in _FINAL_VALUES or r.job_id in seen:
+                    continue
+                seen.add(r.job_id)
+                stdout, cut_out = _cap(r.stdout, self._max_output)
+                stderr, cut_err = _cap(r.stderr, self._max_output)
+                rows.append(
+                    {
+                        "id": r.job_id,
+                        "status": (
+                            outcomes.judge(r.status, r.exit_code, package_jobs[r.job_id])
+                            if r.job_id in package_jobs
+                            else JobStatus(r.status).value
+                        ),
+                        "exit_code": r.exit_code,
+                        "stdout": stdout,
+                        "stderr": stderr,
+                        "message": r.message[:4000],
+                        "output_truncated": r.truncated or cut_out or cut_err,
+                        "started_at": _ts(r.started_at, now),
+                        "finished_at": _ts(r.finished_at, now) or now,
+                    }
+                )
+            if rows:
+                s.execute(update(Job), rows)
+            finished = [row for row in rows if row["id"] in package_jobs]
+            outcome = outcomes.apply(s, finished, now) if finished else outcomes.Outcome()
+            if outcome.installations_changed:
+                for hook in self.installation_hooks:
+                    hook(s, outcome.installations_changed)
+        if outcome.cancel:
+            self._notifier.jobs_cancelled(outcome.cancel)
+        return ack
+
+    def expire_overdue(self) -> int:
+        now = self._clock()
+        with UnitOfWork(self._db) as uow:
+            return delivery.expire_queued(uow.session, now)
+
+    def cancel_requested(self, computer_id: int) -> list[int]:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return list(
+                uow.session.scalars(
+                    select(Job.id).where(
+                        Job.computer_id == computer_id,
+                        Job.cancel_requested.is_(True),
+                        Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
+                    )
+                )
+            )
+
+
+def _cap(text: str, limit: int) -> tuple[str, bool]:
+    data = text.encode()
+    if len(data) <= limit:
+        return text, False
+    return data[:limit].decode(errors="ignore"), True
+
+
+def _ts(value: float | None, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(value, now.tzinfo)

@@ -1,0 +1,87 @@
+"""``Services``: everything transports receive. Built once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.computers.service import ComputerService
+from fleetdeck.core.deployments.service import DeploymentService
+from fleetdeck.core.enrollment.service import EnrollmentService
+from fleetdeck.core.groups.service import GroupService
+from fleetdeck.core.jobs.service import JobService
+from fleetdeck.core.packages.service import PackageService
+from fleetdeck.core.ports import Clock, JobNotifier, NullNotifier, Waker, utcnow
+from fleetdeck.core.reports.service import ReportService
+from fleetdeck.core.secrets import SecretBox
+from fleetdeck.core.settings.service import SettingsService
+from fleetdeck.core.users.service import UserService
+from fleetdeck.core.users.throttle import LoginThrottle
+from fleetdeck.core.wol.service import WolService
+from fleetdeck.storage.db import Database
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    token_lifetime_sec: int = 12 * 3600
+    login_max_failures: int = 5
+    login_window_sec: float = 300.0
+    max_output_bytes: int = 1024 * 1024
+    payload_dir: Path | None = None  # package payloads (ZIPs); None = packages without payloads
+
+
+@dataclass(frozen=True)
+class Services:
+    db: Database
+    audit: AuditLog
+    users: UserService
+    computers: ComputerService
+    groups: GroupService
+    enrollment: EnrollmentService
+    jobs: JobService
+    settings: SettingsService
+    reports: ReportService
+    wol: WolService
+    packages: PackageService
+    deployments: DeploymentService
+
+
+def build_services(
+    db: Database,
+    secret_key: str,
+    config: CoreConfig | None = None,
+    *,
+    notifier: JobNotifier | None = None,
+    clock: Clock = utcnow,
+    waker: Waker | None = None,
+) -> Services:
+    config = config or CoreConfig()
+    box = SecretBox(secret_key)
+    audit = AuditLog(db, clock)
+    throttle = LoginThrottle(config.login_max_failures, config.login_window_sec)
+    settings = SettingsService(db, audit, box, clock)
+    wol = WolService(db, audit, settings)
+    notifier = notifier or NullNotifier()
+    groups = GroupService(db, audit, clock)
+    jobs = JobService(db, audit, clock, notifier, config.max_output_bytes)
+    packages = PackageService(db, audit, clock, groups, config.payload_dir)
+    deployments = DeploymentService(db, audit, clock, notifier, waker or wol)
+    groups.membership_hooks.append(deployments.triggers.computer_group_changed)
+    packages.group_hooks.append(deployments.triggers.package_group_changed)
+    packages.installation_hooks.append(deployments.triggers.installations_changed)
+    jobs.installation_hooks.append(deployments.triggers.installations_changed)
+    return Services(
+        db=db,
+        audit=audit,
+        users=UserService(db, audit, box, clock, throttle, config.token_lifetime_sec),
+        computers=ComputerService(db, audit, clock),
+        groups=groups,
+        enrollment=EnrollmentService(db, audit, box, clock),
+        jobs=jobs,
+        settings=settings,
+        reports=ReportService(db, audit, clock, settings),
+        wol=wol,
+        packages=packages,
+        deployments=deployments,
+    )

@@ -1,0 +1,372 @@
+"""Users, passwords, login tokens and personal API tokens."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import jwt
+from sqlalchemy import func, select, update
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm, Role
+from fleetdeck.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    TooManyAttempts,
+    ValidationFailed,
+)
+from fleetdeck.core.ports import Clock
+from fleetdeck.core.secrets import (
+    DUMMY_HASH,
+    SecretBox,
+    hash_password,
+    random_token,
+    verify_password,
+)
+from fleetdeck.core.users.entities import LoginResult, NewToken, TokenInfo, UserInfo
+from fleetdeck.core.users.throttle import LoginThrottle
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import ApiToken, User
+from fleetdeck.storage.uow import UnitOfWork
+
+USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,149}$")
+TOKEN_PREFIX = "fdt_"
+MIN_PASSWORD = 8
+SCOPES = ("read", "read+write")
+
+
+def _user_info(u: User) -> UserInfo:
+    return UserInfo(
+        id=u.id,
+        username=u.username,
+        role=Role(u.role),
+        full_name=u.full_name,
+        email=u.email,
+        disabled=u.disabled,
+        created_at=u.created_at,
+        last_login_at=u.last_login_at,
+    )
+
+
+def _token_info(t: ApiToken) -> TokenInfo:
+    return TokenInfo(
+        id=t.id,
+        name=t.name,
+        prefix=t.prefix,
+        scope=t.scope,
+        created_at=t.created_at,
+        expires_at=t.expires_at,
+        last_used_at=t.last_used_at,
+    )
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValidationFailed(f"password must have at least {MIN_PASSWORD} characters", field="password")
+    if len(password) > 1024:
+        raise ValidationFailed("password is too long", field="password")
+
+
+class UserService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        box: SecretBox,
+        clock: Clock,
+        throttle: LoginThrottle,
+        token_lifetime_sec: int,
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._box = box
+        self._clock = clock
+        self._throttle = throttle
+        self._lifetime = token_lifetime_sec
+
+    # ------------------------------------------------------------ users
+
+    def count(self) -> int:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return uow.session.scalar(select(func.count()).select_from(User)) or 0
+
+    def create(
+        self, actor: Actor, username: str, password: str, role: Role, full_name: str = "", email: str = ""
+    ) -> UserInfo:
+        if not USERNAME_RE.match(username):
+            raise ValidationFailed(
+                "user name must be 1-150 characters of letters, digits, '.', '_', '@' or '-'",
+                field="username",
+            )
+        _check_password(password)
+        with self._audit.mutation(actor, "user.create", "user", perm=Perm.MANAGE_USERS) as m:
+            s = m.session
+            if s.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+                raise Conflict(f"user {username!r} already exists", field="username")
+            now = self._clock()
+            user = User(
+                username=username,
+                password_hash=hash_password(password),
+                role=role.value,
+                full_name=full_name,
+                email=email,
+                created_at=now,
+                password_changed_at=now,
+            )
+            s.add(user)
+            s.flush()
+            m.object_id = str(user.id)
+            m.detail = {"username": username, "role": role.value}
+            return _user_info(user)
+
+    def list_users(self, actor: Actor) -> list[UserInfo]:
+        actor.require(Perm.MANAGE_USERS)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return [_user_info(u) for u in uow.session.scalars(select(User).order_by(User.id))]
+
+    def get(self, actor: Actor, user_id: int) -> UserInfo:
+        if actor.user_id != user_id:
+            actor.require(Perm.MANAGE_USERS)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            user = uow.session.get(User, user_id)
+            if user is None:
+                raise NotFound("user", user_id)
+            return _user_info(user)
+
+    def get_by_name(self, username: str) -> UserInfo | None:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            user = uow.session.scalar(select(User).where(User.username == username))
+            return _user_info(user) if user else None
+
+    def update(
+        self,
+        actor: Actor,
+        user_id: int,
+        *,
+        role: Role | None = None,
+        full_name: str | None = None,
+        email: str | None = None,
+        disabled: bool | None = None,
+    ) -> UserInfo:
+        with self._audit.mutation(actor, "user.update", "user", user_id, perm=Perm.MANAGE_USERS) as m:
+            user = m.session.get(User, user_id)
+            if user is None:
+                raise NotFound("user", user_id)
+            changes: dict[str, object] = {}
+            if role is not None and role.value != user.role:
+                changes["role"] = [user.role, role.value]
+                user.role = role.value
+            if full_name is not None:
+                user.full_name = full_name
+            if email is not None:
+                user.email = email
+            if disabled is not None and disabled != user.disabled:
+                changes["disabled"] = [user.disabled, disabled]
+                user.disabled = disabled
+                user.token_version += 1
+            if changes.get("role") or changes.get("disabled"):
+                self._ensure_an_admin_remains(m.session)
+            m.detail = changes
+            return _user_info(user)
+
+    def delete(self, actor: Actor, user_id: int) -> None:
+        with self._audit.mutation(actor, "user.delete", "user", user_id, perm=Perm.MANAGE_USERS) as m:
+            user = m.session.get(User, user_id)
+            if user is None:
+                raise NotFound("user", user_id)
+            if user.id == actor.user_id:
+                raise Conflict("you cannot delete yourself")
+            m.detail = {"username": user.username}
+            m.session.delete(user)
+            m.session.flush()
+            self._ensure_an_admin_remains(m.session)
+
+    def _ensure_an_admin_remains(self, session: object) -> None:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(session, Session)
+        admins = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == Role.ADMIN.value, User.disabled.is_(False))
+        )
+        if not admins:
+            raise Conflict("at least one enabled admin must remain")
+
+    def set_password(
+        self, actor: Actor, user_id: int, new_password: str, current_password: str | None = None
+    ) -> None:
+        """Admins may set anyone's password; users may change their own with the current one."""
+        _check_password(new_password)
+        own = actor.user_id == user_id
+        with self._audit.mutation(actor, "user.password", "user", user_id) as m:
+            if not own:
+                actor.require(Perm.MANAGE_USERS)
+            user = m.session.get(User, user_id)
+            if user is None:
+                raise NotFound("user", user_id)
+            if (
+                own
+                and not actor.can(Perm.MANAGE_USERS)
+                and (current_password is None or not verify_password(user.password_hash, current_password))
+            ):
+                raise PermissionDenied("the current password is wrong")
+            user.password_hash = hash_password(new_password)
+            user.password_changed_at = self._clock()
+            user.token_version += 1
+
+    # ------------------------------------------------------------ authentication
+
+    def authenticate_password(self, username: str, password: str, source: str, via: str) -> Actor:
+        """Check a user name and password, with throttling and an audit record either way."""
+        keys = (f"user:{username.lower()}", f"addr:{source}")
+        wait = self._throttle.retry_after(*keys)
+        if wait > 0:
+            self._audit.record(self._anon(username, source, via), "auth.login", "user", username, "throttled")
+            raise TooManyAttempts("too many failed logins; try again later", retry_after=round(wait, 1))
+        with UnitOfWork(self._db, readonly=True) as uow:
+            user = uow.session.scalar(select(User).where(User.username == username))
+            ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
+        # The failure record is written after the read transaction ended: SQLite allows one writer.
+        if user is None or not ok or user.disabled:
+            self._throttle.failed(*keys)
+            reason = "disabled" if user is not None and ok else "bad_credentials"
+            self._audit.record(
+                self._anon(username, source, via),
+                "auth.login",
+                "user",
+                user.id if user else username,
+                "failed",
+                reason=reason,
+            )
+            raise AuthenticationFailed("invalid user name or password")
+        with UnitOfWork(self._db) as uow:
+            uow.session.execute(update(User).where(User.id == user.id).values(last_login_at=self._clock()))
+        self._throttle.succeeded(keys[0])
+        return Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
+
+    def login(self, username: str, password: str, source: str, via: str = "api") -> LoginResult:
+        actor = self.authenticate_password(username, password, source, via)
+        now = self._clock()
+        expires = now + timedelta(seconds=self._lifetime)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            user = uow.session.get(User, actor.user_id)
+            assert user is not None
+            info = _user_info(user)
+            claims = {
+                "sub": str(user.id),
+                "tv": user.token_version,
+                "iat": int(now.timestamp()),
+                "exp": int(expires.timestamp()),
+                "jti": random_token(12),
+            }
+        token = jwt.encode(claims, self._box.jwt_key, algorithm="HS256")
+        self._audit.record(actor, "auth.login", "user", actor.user_id or "", "ok")
+        return LoginResult(token=token, expires_at=expires, user=info)
+
+    def authenticate_bearer(self, token: str, source: str, via: str) -> Actor:
+        """A login JWT or a personal API token."""
+        if token.startswith(TOKEN_PREFIX):
+            return self._authenticate_api_token(token, source, via)
+        try:
+            claims = jwt.decode(
+                token, self._box.jwt_key, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed("invalid or expired token") from exc
+        with UnitOfWork(self._db, readonly=True) as uow:
+            user = uow.session.get(User, int(claims["sub"]))
+            if user is None or user.disabled or user.token_version != claims.get("tv"):
+                raise AuthenticationFailed("invalid or expired token")
+            return Actor(
+                user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via
+            )
+
+    def authenticate_basic(self, username: str, secret: str, source: str, via: str) -> Actor:
+        """HTTP Basic: the secret may be the password or one of the user's API tokens."""
+        if secret.startswith(TOKEN_PREFIX):
+            actor = self._authenticate_api_token(secret, source, via)
+            if actor.username != username:
+                raise AuthenticationFailed("invalid user name or password")
+            return actor
+        return self.authenticate_password(username, secret, source, via)
+
+    def _authenticate_api_token(self, token: str, source: str, via: str) -> Actor:
+        prefix = token[: len(TOKEN_PREFIX) + 8]
+        with UnitOfWork(self._db) as uow:
+            row = uow.session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+            now = self._clock()
+            if row is None or not self._box.matches(token, row.secret_hash):
+                raise AuthenticationFailed("invalid API token")
+            if row.expires_at is not None and row.expires_at <= now:
+                raise AuthenticationFailed("API token expired")
+            user = uow.session.get(User, row.user_id)
+            if user is None or user.disabled:
+                raise AuthenticationFailed("invalid API token")
+            if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+                row.last_used_at = now  # throttled write: not every request
+            return Actor(
+                user_id=user.id,
+                username=user.username,
+                role=Role(user.role),
+                source=source,
+                via=via,
+                read_only=row.scope == "read",
+            )
+
+    @staticmethod
+    def _anon(username: str, source: str, via: str) -> Actor:
+        return Actor(user_id=None, username=username[:150], role=Role.VIEWER, source=source, via=via)
+
+    # ------------------------------------------------------------ API tokens
+
+    def create_token(self, actor: Actor, name: str, scope: str, expires_at: datetime | None) -> NewToken:
+        if actor.user_id is None:
+            raise PermissionDenied("only users have API tokens")
+        if actor.read_only:
+            raise PermissionDenied("a read-only token cannot create tokens")
+        if not name.strip() or len(name) > 250:
+            raise ValidationFailed("name must be 1-250 characters", field="name")
+        if scope not in SCOPES:
+            raise ValidationFailed(f"scope must be one of {', '.join(SCOPES)}", field="scope")
+        now = self._clock()
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailed("expires_at must be in the future", field="expires_at")
+        with self._audit.mutation(actor, "token.create", "api_token") as m:
+            s = m.session
+            if s.scalar(select(ApiToken.id).where(ApiToken.user_id == actor.user_id, ApiToken.name == name)):
+                raise Conflict(f"you already have a token named {name!r}", field="name")
+            secret = TOKEN_PREFIX + random_token(32)
+            row = ApiToken(
+                user_id=actor.user_id,
+                name=name,
+                prefix=secret[: len(TOKEN_PREFIX) + 8],
+                secret_hash=self._box.keyed_hash(secret),
+                scope=scope,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            s.add(row)
+            s.flush()
+            m.object_id = str(row.id)
+            m.detail = {"name": name, "scope": scope}
+            return NewToken(info=_token_info(row), token=secret)
+
+    def list_tokens(self, actor: Actor) -> list[TokenInfo]:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.scalars(
+                select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id)
+            )
+            return [_token_info(t) for t in rows]
+
+    def revoke_token(self, actor: Actor, token_id: int) -> None:
+        with self._audit.mutation(actor, "token.revoke", "api_token", token_id) as m:
+            row = m.session.get(ApiToken, token_id)
+            if row is None or (row.user_id != actor.user_id and not actor.can(Perm.MANAGE_USERS)):
+                raise NotFound("api_token", token_id)
+            if actor.read_only:
+                raise PermissionDenied("a read-only token cannot revoke tokens")
+            m.session.delete(row)

@@ -1,0 +1,157 @@
+"""The job state machine that exactly-once delivery rests on."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
+from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.protocol import messages as m
+
+
+@pytest.fixture
+def computers(runtime: Runtime, admin: Actor) -> list[int]:
+    return [runtime.services.computers.create(admin, f"pc{i}").id for i in range(3)]
+
+
+def result(job_id: int, status: str = "succeeded", code: int = 0, out: str = "ok") -> m.JobResult:
+    now = time.time()
+    return m.JobResult(
+        job_id=job_id,
+        status=status,
+        exit_code=code,
+        stdout=out,  # type: ignore[arg-type]
+        started_at=now,
+        finished_at=now,
+    )
+
+
+def test_create_queues_one_job_per_target(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs = runtime.services.jobs
+    created = jobs.create_commands(admin, CommandRequest("uptime"), computer_ids=computers[:2])
+    assert len(created.job_ids) == 2
+    infos = [jobs.get(admin, j) for j in created.job_ids]
+    assert {i.computer_id for i in infos} == set(computers[:2])
+    assert all(i.status is JobStatus.QUEUED and i.spec["command"] == "uptime" for i in infos)
+
+
+def test_groups_expand_to_members_without_duplicates(
+    runtime: Runtime, admin: Actor, computers: list[int]
+) -> None:
+    g = runtime.services.groups.create(admin, "web")
+    runtime.services.groups.add_members(admin, g.id, computers[:2])
+    created = runtime.services.jobs.create_commands(
+        admin, CommandRequest("id"), computer_ids=[computers[0]], group_ids=[g.id]
+    )
+    assert len(created.job_ids) == 2
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (CommandRequest(""), "command"),
+        (CommandRequest("ls", interpreter="zsh"), "interpreter"),
+        (CommandRequest("ls", timeout_sec=0), "timeout_sec"),
+        (CommandRequest("ls", env={"A=B": "x"}), "env"),
+    ],
+)
+def test_invalid_requests_are_rejected(
+    runtime: Runtime, admin: Actor, computers: list[int], request_: CommandRequest, field: str
+) -> None:
+    with pytest.raises(ValidationFailed) as exc:
+        runtime.services.jobs.create_commands(admin, request_, computer_ids=computers)
+    assert exc.value.field == field
+
+
+def test_unknown_targets_and_viewers_are_refused(
+    runtime: Runtime, admin: Actor, computers: list[int]
+) -> None:
+    jobs = runtime.services.jobs
+    with pytest.raises(NotFound):
+        jobs.create_commands(admin, CommandRequest("ls"), computer_ids=[computers[0], 999])
+    viewer = Actor(user_id=None, username="v", role=Role.VIEWER)
+    with pytest.raises(PermissionDenied):
+        jobs.create_commands(viewer, CommandRequest("ls"), computer_ids=computers)
+    audit = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "command.create"),)))
+    assert {(e.username, e.result) for e in audit.items} >= {("v", "denied"), ("admin", "not_found")}
+
+
+def test_delivery_state_machine_is_exactly_once(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs = runtime.services.jobs
+    cid = computers[0]
+    (job_id,) = jobs.create_commands(admin, CommandRequest("ls"), computer_ids=[cid]).job_ids
+    claimed = jobs.claim_for_delivery([cid])
+    assert [(c, s.id) for c, s in claimed] == [(cid, job_id)]
+    assert jobs.get(admin, job_id).status is JobStatus.SENT
+    assert jobs.claim_for_delivery([cid]) == []  # never handed out twice on one connection
+
+    # The frame was lost: the agent reconnects without knowing the job -> queued again.
+    jobs.on_hello(cid, [])
+    assert jobs.get(admin, job_id).status is JobStatus.QUEUED
+    assert [s.id for _, s in jobs.claim_for_delivery([cid])] == [job_id]
+
+    # The agent got it and reconnects knowing it -> not redelivered.
+    jobs.record_updates([(cid, m.JobUpdate(job_id=job_id, status="running", at=time.time()))])
+    jobs.on_hello(cid, [job_id])
+    assert jobs.get(admin, job_id).status is JobStatus.RUNNING
+    assert jobs.claim_for_delivery([cid]) == []
+
+    # The result, delivered twice (resent after a reconnect), is stored once and acked twice.
+    assert jobs.record_results([(cid, result(job_id, out="first"))]) == [(cid, job_id)]
+    assert jobs.record_results([(cid, result(job_id, "failed", 1, "second"))]) == [(cid, job_id)]
+    info = jobs.get(admin, job_id)
+    assert (info.status, info.exit_code, info.stdout) == (JobStatus.SUCCEEDED, 0, "first")
+
+
+def test_a_result_from_another_computer_is_ignored(
+    runtime: Runtime, admin: Actor, computers: list[int]
+) -> None:
+    jobs = runtime.services.jobs
+    (job_id,) = jobs.create_commands(admin, CommandRequest("ls"), computer_ids=[computers[0]]).job_ids
+    assert jobs.record_results([(computers[1], result(job_id))]) == []
+    assert jobs.get(admin, job_id).status is JobStatus.QUEUED
+
+
+def test_output_is_capped(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs = runtime.services.jobs
+    (job_id,) = jobs.create_commands(admin, CommandRequest("yes"), computer_ids=[computers[0]]).job_ids
+    jobs.record_results([(computers[0], result(job_id, out="x" * (2 * 1024 * 1024)))])
+    info = jobs.get(admin, job_id)
+    assert len(info.stdout) == 1024 * 1024 and info.output_truncated
+
+
+def test_expiry_and_cancel(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs = runtime.services.jobs
+    cid = computers[0]
+    (short,) = jobs.create_commands(
+        admin, CommandRequest("ls"), computer_ids=[cid], expires_in=timedelta(milliseconds=50)
+    ).job_ids
+    (other,) = jobs.create_commands(admin, CommandRequest("ls"), computer_ids=[cid]).job_ids
+    time.sleep(0.1)
+    assert jobs.expire_overdue() == 1
+    assert jobs.get(admin, short).status is JobStatus.EXPIRED
+    assert jobs.cancel(admin, other).status is JobStatus.CANCELLED
+    with pytest.raises(Conflict):
+        jobs.cancel(admin, other)
+    assert jobs.claim_for_delivery([cid]) == []
+
+
+def test_cancel_of_a_delivered_job_asks_the_agent(
+    runtime: Runtime, admin: Actor, computers: list[int]
+) -> None:
+    jobs = runtime.services.jobs
+    cid = computers[0]
+    (job_id,) = jobs.create_commands(admin, CommandRequest("sleep 100"), computer_ids=[cid]).job_ids
+    jobs.claim_for_delivery([cid])
+    info = jobs.cancel(admin, job_id)
+    assert info.status is JobStatus.SENT and info.cancel_requested
+    assert jobs.cancel_requested(cid) == [job_id]
+    # If the agent never got it, the reconnect settles it as cancelled instead of redelivering.
+    jobs.on_hello(cid, [])
+    assert jobs.get(admin, job_id).status is JobStatus.CANCELLED

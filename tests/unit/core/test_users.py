@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    PermissionDenied,
+    TooManyAttempts,
+    ValidationFailed,
+)
+from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.storage.tables import User
+from fleetdeck.storage.uow import UnitOfWork
+
+
+def test_passwords_are_argon2_hashed(runtime: Runtime, admin: Actor) -> None:
+    runtime.services.users.create(admin, "alice", "correct horse", Role.OPERATOR)
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        row = uow.session.query(User).filter_by(username="alice").one()
+        assert row.password_hash.startswith("$argon2id$") and "correct horse" not in row.password_hash
+
+
+def test_login_and_bearer(runtime: Runtime, admin: Actor) -> None:
+    users = runtime.services.users
+    users.create(admin, "bob", "bob-password", Role.VIEWER)
+    result = users.login("bob", "bob-password", "10.0.0.1")
+    actor = users.authenticate_bearer(result.token, "10.0.0.1", "api")
+    assert (actor.username, actor.role) == ("bob", Role.VIEWER)
+    with pytest.raises(AuthenticationFailed):
+        users.authenticate_bearer(result.token + "x", "10.0.0.1", "api")
+    # A password change revokes existing tokens.
+    users.set_password(admin, actor.user_id or 0, "new-password-1")
+    with pytest.raises(AuthenticationFailed):
+        users.authenticate_bearer(result.token, "10.0.0.1", "api")
+
+
+def test_throttling_per_user_and_per_address(runtime: Runtime, admin: Actor) -> None:
+    users = runtime.services.users
+    users.create(admin, "carol", "carol-password", Role.VIEWER)
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            users.login("carol", "wrong", "10.0.0.2")
+    with pytest.raises(TooManyAttempts) as exc:
+        users.login("carol", "carol-password", "10.0.0.3")  # right password, but the user is locked out
+    assert exc.value.retry_after > 0
+    with pytest.raises(TooManyAttempts):
+        users.login("admin", "admin-password-1", "10.0.0.2")  # the address is locked out too
+    assert users.login("admin", "admin-password-1", "10.0.0.9").token
+    audit = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "auth.login"),), limit=100))
+    assert {e.result for e in audit.items} == {"ok", "failed", "throttled"}
+
+
+def test_api_tokens(runtime: Runtime, admin: Actor) -> None:
+    users = runtime.services.users
+    new = users.create_token(admin, "ci", "read", datetime.now(UTC) + timedelta(days=1))
+    actor = users.authenticate_bearer(new.token, "127.0.0.1", "api")
+    assert actor.read_only and actor.username == "admin"
+    assert users.authenticate_basic("admin", new.token, "127.0.0.1", "api").read_only
+    with pytest.raises(AuthenticationFailed):
+        users.authenticate_basic("someone-else", new.token, "127.0.0.1", "api")
+    with pytest.raises(PermissionDenied):
+        users.create(actor, "x", "password-123", Role.VIEWER)
+    with pytest.raises(Conflict):
+        users.create_token(admin, "ci", "read", None)
+    users.revoke_token(admin, new.info.id)
+    with pytest.raises(AuthenticationFailed):
+        users.authenticate_bearer(new.token, "127.0.0.1", "api")
+
+
+def test_last_admin_cannot_be_removed(runtime: Runtime, admin: Actor) -> None:
+    users = runtime.services.users
+    with pytest.raises(Conflict):
+        users.update(admin, admin.user_id or 0, role=Role.VIEWER)
+    with pytest.raises(ValidationFailed):
+        users.create(admin, "bad name!", "password-123", Role.VIEWER)
+    with pytest.raises(ValidationFailed):
+        users.create(admin, "short", "pw", Role.VIEWER)
