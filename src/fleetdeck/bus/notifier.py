@@ -1,0 +1,21 @@
+"""Adapts core's ``JobNotifier`` port to bus messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from fleetdeck.bus.base import Bus
+from fleetdeck.bus.topics import JOBS_CANCEL, JOBS_QUEUED
+
+
+class BusJobNotifier:
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+
+    def jobs_queued(self, computer_ids: Sequence[int]) -> None:
+        self._bus.publish_threadsafe(JOBS_QUEUED, msgspec.json.encode(list(computer_ids)))
+
+    def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
+        self._bus.publish_threadsafe(JOBS_CANCEL, msgspec.json.encode([list(j) for j in jobs]))
