@@ -1,0 +1,180 @@
+"""Running one ``command`` job: live output streaming, capped capture, timeout and cancel.
+
+Output goes two ways. Live ``JobOutput`` chunks are coalesced (sent at most every 100 ms or
+16 KiB) and are best effort: while disconnected, or when the network is slower than the
+command, chunks are dropped rather than queued, so memory stays bounded and the command is
+never slowed down by the network. The final ``JobResult`` carries the authoritative output,
+capped at :data:`OUTPUT_CAP` bytes per stream. The cap keeps the *head* of the output
+(``truncated=True`` when bytes were cut): the head is what the live stream showed first and
+what the admin reads first, and it is deterministic for commands that never finish producing
+output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+from fleetdeck.agent.process import kill_tree, spawn
+from fleetdeck.protocol import messages as m
+
+Send = Callable[[m.Message], Awaitable[None]]
+Stream = Literal["stdout", "stderr"]
+
+OUTPUT_CAP = 1024 * 1024
+CHUNK_BYTES = 16 * 1024
+FLUSH_SEC = 0.1
+PENDING_CAP = 256 * 1024  # live output not yet sent; beyond this, live chunks are dropped
+DRAIN_AFTER_KILL_SEC = 5.0
+READ_SIZE = 64 * 1024
+
+
+class _Capture:
+    """The first OUTPUT_CAP bytes of a stream."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        room = OUTPUT_CAP - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+            chunk = chunk[: max(room, 0)]
+        self.data += chunk
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+class _Streamer:
+    """Coalesces output into JobOutput frames. ``seq`` counts frames of the job across both
+    streams, so the server can restore the interleaving of stdout and stderr."""
+
+    def __init__(self, job_id: int, send: Send) -> None:
+        self.job_id = job_id
+        self.send = send
+        self.seq = 0
+        self.pending: list[tuple[Stream, str]] = []
+        self.pending_bytes = 0
+        self.wake = asyncio.Event()
+        self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in ("stdout", "stderr")}
+
+    def feed(self, stream: Stream, chunk: bytes, final: bool = False) -> None:
+        text = self.decoders[stream].decode(chunk, final)
+        if not text or self.pending_bytes >= PENDING_CAP:
+            return
+        if self.pending and self.pending[-1][0] == stream:
+            self.pending[-1] = (stream, self.pending[-1][1] + text)
+        else:
+            self.pending.append((stream, text))
+        self.pending_bytes += len(chunk)
+        if self.pending_bytes >= CHUNK_BYTES:
+            self.wake.set()
+
+    async def flush(self) -> None:
+        pending, self.pending, self.pending_bytes = self.pending, [], 0
+        for stream, text in pending:
+            for start in range(0, len(text), CHUNK_BYTES):
+                self.seq += 1
+                piece = text[start : start + CHUNK_BYTES]
+                await self.send(m.JobOutput(job_id=self.job_id, stream=stream, seq=self.seq, data=piece))
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), FLUSH_SEC)
+            self.wake.clear()
+            await self.flush()
+
+
+class CommandExecution:
+    """One running command. ``run`` returns the JobResult; ``stop`` ends it early."""
+
+    def __init__(self, job_id: int, spec: m.CommandSpec, send: Send) -> None:
+        self.job_id = job_id
+        self.spec = spec
+        self.streamer = _Streamer(job_id, send)
+        self.captures: dict[Stream, _Capture] = {"stdout": _Capture(), "stderr": _Capture()}
+        self._stop = asyncio.Event()
+        self._stop_status: m.AgentJobStatus = "cancelled"
+        self._stop_message = ""
+        self.pid: int | None = None
+
+    def stop(self, status: m.AgentJobStatus = "cancelled", message: str = "") -> None:
+        self._stop_status, self._stop_message = status, message
+        self._stop.set()
+
+    async def _read(self, stream: Stream, reader: asyncio.StreamReader) -> None:
+        while chunk := await reader.read(READ_SIZE):
+            self.captures[stream].add(chunk)
+            self.streamer.feed(stream, chunk)
+        self.streamer.feed(stream, b"", final=True)
+
+    def _result(
+        self, status: m.AgentJobStatus, started: float, exit_code: int | None, message: str
+    ) -> m.JobResult:
+        out, err = self.captures["stdout"], self.captures["stderr"]
+        return m.JobResult(
+            job_id=self.job_id,
+            status=status,
+            exit_code=exit_code,
+            stdout=out.text(),
+            stderr=err.text(),
+            started_at=started,
+            finished_at=time.time(),
+            message=message,
+            truncated=out.truncated or err.truncated,
+        )
+
+    async def _complete(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        await asyncio.gather(
+            self._read("stdout", proc.stdout), self._read("stderr", proc.stderr), proc.wait()
+        )
+
+    async def run(self, on_started: Callable[[], Awaitable[None]]) -> m.JobResult:
+        started = time.time()
+        try:
+            proc = await spawn(self.spec)
+        except OSError as exc:
+            return self._result("failed", started, None, f"cannot start command: {exc}")
+        self.pid = proc.pid
+        streamer = asyncio.create_task(self.streamer.run())
+        completion = asyncio.create_task(self._complete(proc))
+        stopper = asyncio.create_task(self._stop.wait())
+        try:
+            await on_started()
+            timeout = self.spec.timeout_sec if self.spec.timeout_sec > 0 else None
+            await asyncio.wait({completion, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            status: m.AgentJobStatus
+            if completion.done():
+                status, message = ("succeeded" if proc.returncode == 0 else "failed"), ""
+            else:
+                if self._stop.is_set():
+                    status, message = self._stop_status, self._stop_message
+                else:
+                    status, message = "timeout", f"timed out after {self.spec.timeout_sec} s"
+                await kill_tree(proc.pid)
+                # Pipes close once the tree is dead; an escaped process could keep them open.
+                await asyncio.wait({completion}, timeout=DRAIN_AFTER_KILL_SEC)
+            return self._result(status, started, proc.returncode, message)
+        except asyncio.CancelledError:
+            await asyncio.shield(kill_tree(proc.pid))
+            raise
+        finally:
+            stopper.cancel()
+            if not completion.done():
+                completion.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await completion
+            streamer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await streamer
+            # Whatever was read after the last tick goes out before the result does.
+            await self.streamer.flush()

@@ -1,0 +1,275 @@
+"""The long-running connection loop: hello, heartbeats, jobs, inventory, reconnects.
+
+One :class:`Agent` lives for the whole process. Connections come and go; jobs, the journal
+and the inventory outlive them. Frames sent while disconnected are dropped on purpose: all
+that matters (job results, inventory) is re-derived and resent after the next Welcome, so
+nothing needs an unbounded outgoing queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from fleetdeck.agent import AGENT_VERSION, collectors
+from fleetdeck.agent.backoff import Backoff
+from fleetdeck.agent.config import AgentState, StateStore
+from fleetdeck.agent.jobs import JobRunner
+from fleetdeck.agent.journal import Journal
+from fleetdeck.agent.packages import PackageRunner
+from fleetdeck.agent.payload import ServerAccess, base_url
+from fleetdeck.agent.power import PowerActions
+from fleetdeck.agent.transport import PinMismatchError, check_pin, open_connection, parse_retry_after
+from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.session import AgentSession, ProtocolViolation, State
+
+log = logging.getLogger(__name__)
+
+INVENTORY_INTERVAL_SEC = 600.0
+WELCOME_TIMEOUT_SEC = 30.0
+STOP_CLOSE_TIMEOUT_SEC = 5.0
+
+
+class Agent:
+    """Connects, serves, reconnects; until :meth:`stop`."""
+
+    def __init__(
+        self,
+        store: StateStore,
+        state: AgentState,
+        *,
+        reconnect_min: float = 1.0,
+        reconnect_max: float = 60.0,
+        inventory_interval: float = INVENTORY_INTERVAL_SEC,
+        collect: Callable[[], m.Inventory] = collectors.collect,
+        stop: asyncio.Event | None = None,
+        simulate_power: bool = False,
+    ) -> None:
+        self.store = store
+        self.state = state
+        self.backoff = Backoff(reconnect_min, reconnect_max)
+        self.inventory_interval = inventory_interval
+        self._collect = collect
+        self._stop = stop or asyncio.Event()
+        access = ServerAccess(base_url(state.server), state.uid, state.key, state.fingerprint)
+        packages = PackageRunner(self.send, access, PowerActions(simulate_power))
+        self.runner = JobRunner(Journal(store.dir), self.send, packages)
+        self.inventory: m.Inventory | None = None
+        self.inventory_digest = ""
+        self._inventory_lock = asyncio.Lock()
+        self._ws: ClientConnection | None = None  # set once the session is established
+        self._open_ws: ClientConnection | None = None  # set as soon as the socket is open
+        self._background: set[asyncio.Task[None]] = set()
+        self.connections = 0  # established sessions so far (for logs and tests)
+
+    # ------------------------------------------------------------ sending
+
+    async def send(self, msg: m.Message) -> None:
+        """Send on the current session, or drop the frame if there is none."""
+        ws = self._ws
+        if ws is None:
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(m.encode(msg), text=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------ main loop
+
+    async def run(self) -> None:
+        self.runner.recover()
+        inventory_task = asyncio.create_task(self._inventory_loop())
+        try:
+            while not self._stop.is_set():
+                delay = await self._attempt()
+                if self._stop.is_set():
+                    break
+                if delay is None:
+                    delay = self.backoff.next_delay()
+                log.info("reconnecting in %.1f s", delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+        finally:
+            inventory_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await inventory_task
+            await self.runner.shutdown()
+
+    async def _attempt(self) -> float | None:
+        """One connection, raced against stop(); on stop, close the websocket cleanly."""
+        conn = asyncio.create_task(self._connect_once())
+        stop_wait = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({conn, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        if not conn.done():
+            ws = self._open_ws
+            if ws is not None:
+                with contextlib.suppress(Exception):
+                    await ws.close(1001, "agent stopping")
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(conn, STOP_CLOSE_TIMEOUT_SEC)
+            return None
+        return conn.result()
+
+    async def _connect_once(self) -> float | None:
+        """Returns a server-requested reconnect delay, or None for ordinary backoff."""
+        url = self.state.server
+        try:
+            async with open_connection(url) as ws:
+                self._open_ws = ws
+                try:
+                    check_pin(url, ws, self.state.fingerprint)
+                    return await self._session(ws)
+                finally:
+                    self._open_ws = None
+        except PinMismatchError as exc:
+            log.error("refusing server at %s: %s; not sending credentials", url, exc)
+        except InvalidStatus as exc:
+            log.warning("server at %s answered HTTP %s", url, exc.response.status_code)
+            retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
+            if retry_after is not None:
+                return max(retry_after, self.backoff.next_delay())
+        except ProtocolViolation as exc:
+            log.error("protocol violation by the server (%s): %s", exc.code, exc)
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            log.warning("connection to %s failed: %s", url, exc or type(exc).__name__)
+        except Exception:  # a daemon must survive its own bugs; back off and try again
+            log.exception("unexpected error in the connection loop")
+        return None
+
+    async def _session(self, ws: ClientConnection) -> float | None:
+        session = AgentSession()
+        hello = m.Hello(
+            uid=self.state.uid,
+            key=self.state.key,
+            agent_version=AGENT_VERSION,
+            inventory_digest=self.state.inventory_digest,
+            known_jobs=self.runner.known_ids(),
+        )
+        await ws.send(m.encode(hello), text=True)
+        async with asyncio.timeout(WELCOME_TIMEOUT_SEC):
+            frame = await ws.recv()
+        welcome = session.receive(frame)
+        if not isinstance(welcome, m.Welcome):
+            return self._handle_control(welcome)
+        log.info(
+            "connected to %s as computer %s (server %s)",
+            self.state.server,
+            welcome.computer_id,
+            welcome.server_version,
+        )
+        self._ws = ws
+        self.connections += 1
+        established = time.monotonic()
+        heartbeat = asyncio.create_task(self._heartbeat(welcome.heartbeat_sec))
+        try:
+            for result in self.runner.unacked_results():
+                await self.send(result)
+            await self._send_inventory(force=welcome.want_inventory)
+            async for frame in ws:
+                msg = session.receive(frame)
+                delay = self._dispatch(msg)
+                if session.state is State.CLOSED:
+                    await ws.close()
+                    return delay
+            if not self._stop.is_set():
+                log.warning("server closed the connection: %s", ws.close_reason or ws.close_code)
+            return None
+        finally:
+            self._ws = None
+            heartbeat.cancel()
+            self.backoff.connection_ended(time.monotonic() - established)
+
+    def _dispatch(self, msg: m.ServerMessage) -> float | None:
+        if isinstance(msg, m.JobRun):
+            try:
+                self.runner.submit(msg.job)
+            except OSError as exc:  # cannot journal it, so cannot promise exactly-once: refuse
+                log.error("cannot record job %s in the journal: %s", msg.job.id, exc)
+                refusal = m.JobResult(
+                    job_id=msg.job.id, status="failed", message=f"agent journal error: {exc}"
+                )
+                task = asyncio.create_task(self.send(refusal))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
+        elif isinstance(msg, m.JobCancel):
+            self.runner.cancel(msg.job_id)
+        elif isinstance(msg, m.ResultAck):
+            try:
+                self.runner.ack(msg.job_ids)
+            except OSError as exc:  # harmless: the results are just resent and acked again
+                log.error("cannot update the job journal: %s", exc)
+        else:
+            return self._handle_control(msg)
+        return None
+
+    def _handle_control(self, msg: m.ServerMessage) -> float | None:
+        """Bye and Error end the session; they say how long to wait before coming back."""
+        if isinstance(msg, m.Bye):
+            delay = self.backoff.jitter(msg.reconnect_within)
+            log.info("server said bye (%s); reconnecting within %.0f s", msg.reason, msg.reconnect_within)
+            return delay
+        if isinstance(msg, m.Error):
+            if msg.code == "auth_failed":
+                log.error(
+                    "server rejected this agent's credentials (%s); retrying every %.0f s - "
+                    "re-enroll (delete %s) if the computer was removed on the server",
+                    msg.message,
+                    self.backoff.maximum,
+                    self.store.path,
+                )
+                return self.backoff.maximum
+            log.error("server error %s: %s", msg.code, msg.message)
+            if msg.retry_after is not None:
+                return max(msg.retry_after, self.backoff.next_delay())
+            return None
+        log.warning("ignoring unexpected %s", type(msg).__name__)
+        return None
+
+    async def _heartbeat(self, interval: float) -> None:
+        interval = max(interval, 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            await self.send(m.Heartbeat())
+
+    # ------------------------------------------------------------ inventory
+
+    async def refresh_inventory(self) -> bool:
+        """Collect in a thread; returns True if the inventory changed."""
+        async with self._inventory_lock:
+            try:
+                inventory = await asyncio.to_thread(self._collect)
+            except Exception:
+                log.exception("inventory collection failed")
+                return False
+            digest = m.inventory_digest(inventory)
+            changed = digest != self.inventory_digest
+            self.inventory, self.inventory_digest = inventory, digest
+            return changed
+
+    async def _send_inventory(self, force: bool = False) -> None:
+        """Send the inventory if the server lacks this version of it (or asked for it)."""
+        if self.inventory is None:
+            await self.refresh_inventory()
+        if self.inventory is None or self._ws is None:
+            return
+        if not force and self.inventory_digest == self.state.inventory_digest:
+            return
+        digest = self.inventory_digest
+        await self.send(m.InventoryReport(digest=digest, data=self.inventory))
+        if self._ws is not None and digest != self.state.inventory_digest:
+            self.state.inventory_digest = digest
+            await asyncio.to_thread(self.store.save, self.state)
+
+    async def _inventory_loop(self) -> None:
+        while True:
+            if await self.refresh_inventory() and self._ws is not None:
+                await self._send_inventory()
+            await asyncio.sleep(self.inventory_interval)

@@ -1,0 +1,94 @@
+"""First start: trade a one-time enrollment token for this agent's permanent credentials."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from fleetdeck.agent import AGENT_VERSION
+from fleetdeck.agent.backoff import Backoff
+from fleetdeck.agent.config import AgentState, read_machine_id
+from fleetdeck.agent.transport import check_pin, open_connection, parse_retry_after
+from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.session import AgentSession, ProtocolViolation
+
+log = logging.getLogger(__name__)
+
+ANSWER_TIMEOUT_SEC = 30.0
+
+
+class EnrollmentRefusedError(Exception):
+    """The server answered with an error (bad or expired token...): retrying will not help."""
+
+
+async def enroll_once(url: str, token: str, fingerprint: str | None) -> AgentState:
+    """One enrollment attempt. Transport errors propagate; a refusal raises EnrollmentRefusedError.
+
+    With a ``fingerprint`` the server certificate must match it (PinMismatchError otherwise);
+    without one the certificate seen now is trusted from here on.
+    """
+    async with open_connection(url, ping_interval=None) as ws:
+        seen = check_pin(url, ws, fingerprint)
+        session = AgentSession()
+        enroll = m.Enroll(
+            token=token,
+            hostname=socket.gethostname(),
+            agent_version=AGENT_VERSION,
+            machine_id=read_machine_id(),
+        )
+        await ws.send(m.encode(enroll), text=True)
+        session.sent_enroll()
+        async with asyncio.timeout(ANSWER_TIMEOUT_SEC):
+            frame = await ws.recv()
+        msg = session.receive(frame)
+        if isinstance(msg, m.Enrolled):
+            return AgentState(
+                server=url, uid=msg.uid, key=msg.key, computer_id=msg.computer_id, fingerprint=seen
+            )
+        if isinstance(msg, m.Error):
+            raise EnrollmentRefusedError(f"{msg.message} ({msg.code})")
+        raise ProtocolViolation("unexpected", f"server answered enroll with {type(msg).__name__}")
+
+
+async def enroll(
+    url: str,
+    token: str,
+    fingerprint: str | None,
+    backoff: Backoff,
+    stop: asyncio.Event,
+) -> AgentState | None:
+    """Enroll, retrying transport failures (the server may not be up yet) until ``stop``.
+
+    Returns None when stopped. EnrollmentRefusedError and PinMismatchError are not retried: both need
+    the admin (a new token, or the right fingerprint / no man in the middle).
+    """
+    while not stop.is_set():
+        delay: float | None = None
+        attempt = asyncio.create_task(enroll_once(url, token, fingerprint))
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait({attempt, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        if not attempt.done():  # stopped mid-attempt (SIGTERM): nothing to save
+            attempt.cancel()
+            with contextlib.suppress(BaseException):
+                await attempt
+            return None
+        try:
+            return attempt.result()
+        except InvalidStatus as exc:
+            log.warning("enrollment: server answered HTTP %s", exc.response.status_code)
+            delay = parse_retry_after(exc.response.headers.get("Retry-After"))
+        except (OSError, TimeoutError, WebSocketException, ProtocolViolation) as exc:
+            log.warning("enrollment at %s failed: %s", url, exc or type(exc).__name__)
+        wait = max(delay or 0.0, backoff.next_delay())
+        log.info("retrying enrollment in %.1f s", wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+    return None
+
+
+__all__ = ["EnrollmentRefusedError", "enroll", "enroll_once"]

@@ -1,0 +1,147 @@
+"""The job runner: accepts JobRun frames, runs them once, reports, and remembers results.
+
+It knows nothing about websockets: it is given an async ``send`` callback (which may drop
+frames while disconnected) and a :class:`~fleetdeck.agent.journal.Journal`. That keeps it
+testable without a server, and lets jobs survive reconnects: a job keeps running while the
+connection is down and its result is delivered on the next connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from fleetdeck.agent.command import CommandExecution, Send
+from fleetdeck.agent.journal import Journal
+from fleetdeck.agent.packages import KINDS as PACKAGE_KINDS
+from fleetdeck.agent.packages import PackageRunner
+from fleetdeck.protocol import messages as m
+
+log = logging.getLogger(__name__)
+
+STOPPED_MESSAGE = "agent stopped while the job was running"
+
+
+class JobRunner:
+    """Runs jobs concurrently, each exactly once (package jobs one after another, see
+    :class:`~fleetdeck.agent.packages.PackageRunner`).
+
+    Public interface: :meth:`submit` (a JobRun arrived), :meth:`cancel` (JobCancel),
+    :meth:`ack` (ResultAck), :meth:`unacked_results` (to resend after a reconnect),
+    :meth:`recover` (once at start), :meth:`wait` / :meth:`drain` (tests),
+    :meth:`shutdown` (SIGTERM).
+    """
+
+    def __init__(self, journal: Journal, send: Send, packages: PackageRunner | None = None) -> None:
+        self.journal = journal
+        self._send = send
+        self.packages = packages
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._executions: dict[int, CommandExecution] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def recover(self) -> list[m.JobResult]:
+        """Turn jobs a dead predecessor left ``running`` into failed results (never re-run)."""
+        results = self.journal.recover()
+        for result in results:
+            log.warning("job %s was running when the agent stopped; reporting it failed", result.job_id)
+        return results
+
+    def known_ids(self) -> list[int]:
+        return self.journal.known_ids()
+
+    def unacked_results(self) -> list[m.JobResult]:
+        return self.journal.unacked_results()
+
+    def submit(self, job: m.JobSpec) -> bool:
+        """Start ``job`` unless this id was seen before. Returns whether it was started.
+
+        The journal entry is written (and fsynced) synchronously, before the task is
+        created, so a duplicate JobRun arriving a moment later is already recognised.
+        """
+        if self.journal.seen(job.id):
+            entry = self.journal.get(job.id)
+            if entry is not None and entry.result is not None:
+                # The server evidently missed our result: send it again right away.
+                self._spawn_send(entry.result)
+            log.info("job %s already known; not running it again", job.id)
+            return False
+        self.journal.start(job.id, time.time())
+        if job.kind in PACKAGE_KINDS and self.packages is not None:
+            self.packages.enqueue(job.id)
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(job.id, None))
+        return True
+
+    def _spawn_send(self, msg: m.Message) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(self._send(msg))
+        self._background.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._background.discard)
+
+    async def _run(self, job: m.JobSpec) -> None:
+        await self._send(m.JobUpdate(job_id=job.id, status="accepted", at=time.time()))
+        if job.kind == "command" and job.command is not None:
+            execution = CommandExecution(job.id, job.command, self._send)
+            self._executions[job.id] = execution
+
+            async def started() -> None:
+                await self._send(m.JobUpdate(job_id=job.id, status="running", at=time.time()))
+
+            try:
+                result = await execution.run(started)
+            except Exception as exc:  # a bug must not leave the job 'running' forever
+                log.exception("job %s crashed the runner", job.id)
+                result = m.JobResult(
+                    job_id=job.id, status="failed", finished_at=time.time(), message=f"agent error: {exc}"
+                )
+            finally:
+                self._executions.pop(job.id, None)
+        elif job.kind in PACKAGE_KINDS and self.packages is not None:
+            result, post = await self.packages.run(job)
+            self.journal.finish(result)
+            log.info("job %s finished: %s (exit %s)", job.id, result.status, result.exit_code)
+            await self._send(result)
+            await self.packages.after(post)
+            return
+        else:
+            problem = f"unsupported job kind: {job.kind}"
+            if job.kind == "command":
+                problem = "command job without a command"
+            result = m.JobResult(job_id=job.id, status="failed", finished_at=time.time(), message=problem)
+        self.journal.finish(result)
+        log.info("job %s finished: %s (exit %s)", job.id, result.status, result.exit_code)
+        await self._send(result)
+
+    def cancel(self, job_id: int) -> bool:
+        """Kill the job's process tree; its result will say ``cancelled``."""
+        if self.packages is not None and self.packages.cancel(job_id):
+            return True
+        execution = self._executions.get(job_id)
+        if execution is None:
+            log.info("cancel for job %s, which is not running here", job_id)
+            return False
+        execution.stop("cancelled", "cancelled by the server")
+        return True
+
+    def ack(self, job_ids: list[int]) -> None:
+        removed = self.journal.ack(job_ids)
+        log.debug("results acknowledged: %s", removed)
+
+    async def wait(self, job_id: int) -> None:
+        task = self._tasks.get(job_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        while self._tasks or self._background:
+            await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        """Kill every running job's process tree and record it as failed (SIGTERM path)."""
+        if self.packages is not None:
+            self.packages.stop_all(STOPPED_MESSAGE)
+        for execution in list(self._executions.values()):
+            execution.stop("failed", STOPPED_MESSAGE)
+        await self.drain()

@@ -1,0 +1,150 @@
+"""The job journal: what makes job execution exactly-once across reconnects and restarts.
+
+A job id is written (fsynced) as ``running`` *before* its process starts, and the result is
+kept until the server acknowledges it. So:
+
+* a ``JobRun`` redelivered after a reconnect is recognised and not run again;
+* a result lost with the connection is resent on the next connection;
+* an agent that died mid-job never re-runs it (a side-effecting command running twice is
+  worse than a failure report); the entry becomes a failed result at the next start.
+
+The last :data:`ACKED_KEEP` acknowledged ids are remembered too, to catch late duplicates.
+Size stays bounded: entries leave the journal when acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from fleetdeck.agent.config import atomic_write, ensure_dir
+from fleetdeck.protocol import messages as m
+
+ACKED_KEEP = 1000
+RESTARTED_MESSAGE = "agent restarted while the job was running"
+
+
+class Entry(msgspec.Struct, omit_defaults=True):
+    state: Literal["running", "finished"]
+    started_at: float
+    result: m.JobResult | None = None
+
+
+class _File(msgspec.Struct):
+    jobs: dict[int, Entry] = msgspec.field(default_factory=dict)
+    acked: list[int] = msgspec.field(default_factory=list)
+
+
+class Journal:
+    """Durable record of jobs this agent accepted, persisted as ``jobs.json``.
+
+    Every mutation rewrites the file atomically; the journal holds only in-flight and
+    unacknowledged jobs, so it stays small.
+    """
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.dir = Path(state_dir)
+        self.path = self.dir / "jobs.json"
+        self._jobs: dict[int, Entry] = {}
+        self._acked: deque[int] = deque(maxlen=ACKED_KEEP)
+        self._acked_set: set[int] = set()
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        data = msgspec.json.decode(raw, type=_File)
+        self._jobs = dict(data.jobs)
+        for job_id in data.acked[-ACKED_KEEP:]:
+            self._remember_acked(job_id)
+
+    def _save(self) -> None:
+        ensure_dir(self.dir)
+        data = _File(jobs=self._jobs, acked=list(self._acked))
+        atomic_write(self.path, msgspec.json.encode(data))
+
+    def _remember_acked(self, job_id: int) -> None:
+        if job_id in self._acked_set:
+            return
+        if len(self._acked) == self._acked.maxlen:
+            self._acked_set.discard(self._acked[0])
+        self._acked.append(job_id)
+        self._acked_set.add(job_id)
+
+    # ------------------------------------------------------------ queries
+
+    def seen(self, job_id: int) -> bool:
+        """True if this id was ever accepted (running, unacknowledged, or recently acked)."""
+        return job_id in self._jobs or job_id in self._acked_set
+
+    def get(self, job_id: int) -> Entry | None:
+        return self._jobs.get(job_id)
+
+    def known_ids(self) -> list[int]:
+        """Ids to announce in Hello: accepted and not yet acknowledged."""
+        return sorted(self._jobs)
+
+    def unacked_results(self) -> list[m.JobResult]:
+        return [e.result for _, e in sorted(self._jobs.items()) if e.result is not None]
+
+    def running_ids(self) -> list[int]:
+        return sorted(i for i, e in self._jobs.items() if e.state == "running")
+
+    # ------------------------------------------------------------ mutations
+
+    def start(self, job_id: int, at: float) -> None:
+        self._jobs[job_id] = Entry(state="running", started_at=at)
+        self._save()
+
+    def finish(self, result: m.JobResult) -> None:
+        entry = self._jobs.get(result.job_id)
+        started = entry.started_at if entry else (result.started_at or 0.0)
+        self._jobs[result.job_id] = Entry(state="finished", started_at=started, result=result)
+        self._save()
+
+    def ack(self, job_ids: list[int]) -> list[int]:
+        """Forget acknowledged results; returns the ids that were actually removed.
+
+        A still-running job is never dropped by an ack (the server cannot acknowledge a
+        result it has not received), but its id is remembered so it is not run again.
+        """
+        removed: list[int] = []
+        for job_id in job_ids:
+            entry = self._jobs.get(job_id)
+            if entry is not None and entry.state == "running":
+                continue
+            if self._jobs.pop(job_id, None) is not None:
+                removed.append(job_id)
+            self._remember_acked(job_id)
+        self._save()
+        return removed
+
+    def recover(self, message: str = RESTARTED_MESSAGE, now: float | None = None) -> list[m.JobResult]:
+        """Turn entries left ``running`` by a previous process into failed results.
+
+        Called once at start, before any connection: those jobs' processes are gone (or
+        orphaned), and re-running them could repeat side effects.
+        """
+        import time
+
+        finished_at = time.time() if now is None else now
+        results: list[m.JobResult] = []
+        for job_id in self.running_ids():
+            entry = self._jobs[job_id]
+            result = m.JobResult(
+                job_id=job_id,
+                status="failed",
+                started_at=entry.started_at,
+                finished_at=finished_at,
+                message=message,
+            )
+            self._jobs[job_id] = Entry(state="finished", started_at=entry.started_at, result=result)
+            results.append(result)
+        if results:
+            self._save()
+        return results

@@ -1,0 +1,179 @@
+"""``fleetdeck-agent`` command line (argparse: typer and rich would double the agent's RSS).
+
+First start: ``fleetdeck-agent --server https://fleet:8443 --enroll-token TOKEN`` enrolls and
+stores credentials in the state dir; every later start needs only ``--state-dir`` (the
+default suits the systemd unit); install scripts can enroll with ``--enroll-only`` and leave
+the rest to the service. Exit codes: 0 stopped by SIGINT/SIGTERM (or ``--once-inventory`` /
+``--enroll-only`` done), 1 enrollment refused, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from fleetdeck.agent import AGENT_VERSION
+from fleetdeck.agent.config import (
+    AgentState,
+    StateStore,
+    default_state_dir,
+    normalize_fingerprint,
+    server_to_ws_url,
+)
+from fleetdeck.agent.power import simulate_from_env
+
+log = logging.getLogger("fleetdeck.agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fleetdeck-agent", description="fleetdeck endpoint agent")
+    p.add_argument("--server", help="server URL, http(s)://HOST[:PORT] (needed only to enroll)")
+    p.add_argument("--enroll-token", help="one-time enrollment token (ignored once enrolled)")
+    p.add_argument(
+        "--state-dir",
+        default=default_state_dir(),
+        help="credentials and job journal (default: $FLEETDECK_AGENT_STATE_DIR or /var/lib/fleetdeck-agent)",
+    )
+    p.add_argument(
+        "--server-fingerprint",
+        help="sha256:HEX of the server certificate, checked at enrollment instead of trust on first use",
+    )
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--once-inventory", action="store_true", help="print this machine's inventory as JSON and exit"
+    )
+    p.add_argument("--enroll-only", action="store_true", help="enroll if needed, then exit (install scripts)")
+    p.add_argument("--reconnect-min", type=float, default=1.0, help="minimum reconnect delay, s (default 1)")
+    p.add_argument(
+        "--reconnect-max", type=float, default=60.0, help="maximum reconnect delay, s (default 60)"
+    )
+    p.add_argument(
+        "--simulate-power-actions",
+        action="store_true",
+        default=simulate_from_env(),
+        help="only log the restart/shutdown a package asks for (default: $FLEETDECK_AGENT_SIMULATE_POWER=1)",
+    )
+    p.add_argument("--version", action="version", version=f"fleetdeck-agent {AGENT_VERSION}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point for ``fleetdeck-agent`` and ``fleetdeck agent``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if args.once_inventory:
+        return _print_inventory()
+    if not 0 < args.reconnect_min <= args.reconnect_max:
+        print("error: need 0 < --reconnect-min <= --reconnect-max", file=sys.stderr)
+        return 2
+    try:
+        url = server_to_ws_url(args.server) if args.server else None
+        fingerprint = normalize_fingerprint(args.server_fingerprint) if args.server_fingerprint else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    store = StateStore(args.state_dir)
+    try:
+        state = store.load()
+    except (OSError, ValueError) as exc:  # msgspec.DecodeError is a ValueError
+        print(f"error: cannot read {store.path}: {exc}", file=sys.stderr)
+        return 2
+    if state is None and not (args.enroll_token and url):
+        print(
+            f"error: {store.path} holds no credentials; enroll first with --server URL --enroll-token TOKEN",
+            file=sys.stderr,
+        )
+        return 2
+    if state is not None:
+        if args.enroll_token:
+            log.info("already enrolled as computer %s; ignoring --enroll-token", state.computer_id)
+        if url and url != state.server:
+            log.warning(
+                "ignoring --server %s: enrolled with %s (remove state.json to re-enroll)", url, state.server
+            )
+    try:
+        return asyncio.run(_run(args, store, state, url, fingerprint))
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
+        return 0
+
+
+async def _run(
+    args: argparse.Namespace,
+    store: StateStore,
+    state: AgentState | None,
+    url: str | None,
+    fingerprint: str | None,
+) -> int:
+    from fleetdeck.agent.backoff import Backoff
+    from fleetdeck.agent.connection import Agent
+    from fleetdeck.agent.enroll import EnrollmentRefusedError, enroll
+    from fleetdeck.agent.transport import PinMismatchError
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows, or not the main thread
+            loop.add_signal_handler(sig, stop.set)
+
+    if state is None:
+        assert url is not None
+        assert args.enroll_token
+        log.info("enrolling with %s", url)
+        try:
+            state = await enroll(
+                url, args.enroll_token, fingerprint, Backoff(args.reconnect_min, args.reconnect_max), stop
+            )
+        except (EnrollmentRefusedError, PinMismatchError) as exc:
+            print(f"error: enrollment failed: {exc}", file=sys.stderr)
+            return 1
+        if state is None:
+            return 0
+        store.save(state)
+        log.info("enrolled as computer %s; credentials stored in %s", state.computer_id, store.path)
+    if args.enroll_only:
+        return 0
+
+    try:
+        agent = Agent(
+            store,
+            state,
+            reconnect_min=args.reconnect_min,
+            reconnect_max=args.reconnect_max,
+            stop=stop,
+            simulate_power=args.simulate_power_actions,
+        )
+    except (OSError, ValueError) as exc:
+        # Starting with an empty journal could re-run jobs; that decision belongs to an admin.
+        print(
+            f"error: cannot read the job journal in {store.dir}: {exc}; move jobs.json aside to start "
+            "anyway (jobs it recorded may then run again)",
+            file=sys.stderr,
+        )
+        return 2
+    await agent.run()
+    log.info("agent stopped")
+    return 0
+
+
+def _print_inventory() -> int:
+    import msgspec
+
+    from fleetdeck.agent.collectors import collect
+
+    inventory = collect()
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(inventory)).decode() + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Fetching and unpacking package payloads (stdlib only: http.client, zipfile).
+
+Downloads resume with ``Range`` after a dropped connection, are checked against the SHA-256
+the server announced, and go over the same pinned TLS as the agent's websocket: the
+certificate fingerprint is compared *before* the agent's key is sent. Unpacking refuses
+archive entries that would land outside the target directory (zip-slip).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import threading
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
+
+from fleetdeck.agent import AGENT_VERSION
+from fleetdeck.agent.config import WS_PATH, cert_fingerprint
+from fleetdeck.agent.transport import pinned_tls_context
+
+CHUNK = 64 * 1024
+ATTEMPTS = 3
+TIMEOUT_SEC = 60.0
+
+
+class PayloadError(Exception):
+    """The payload could not be fetched, verified or unpacked."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAccess:
+    base_url: str  # http(s)://host:port[/prefix]
+    uid: str
+    key: str
+    fingerprint: str | None  # pinned certificate (https only)
+
+
+def base_url(ws_url: str) -> str:
+    """``wss://host:8443/agent/v1/ws`` -> ``https://host:8443``."""
+    parts = urlsplit(ws_url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme.lower(), parts.scheme.lower())
+    path = parts.path[: -len(WS_PATH)] if parts.path.endswith(WS_PATH) else parts.path
+    return urlunsplit((scheme, parts.netloc, path.rstrip("/"), "", ""))
+
+
+def _connect(access: ServerAccess) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(access.base_url)
+    host = parts.hostname or ""
+    if parts.scheme == "https":
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            host, parts.port or 443, timeout=TIMEOUT_SEC, context=pinned_tls_context()
+        )
+        conn.connect()
+        sock = conn.sock
+        der = sock.getpeercert(binary_form=True) if sock is not None else None  # type: ignore[union-attr]
+        seen = cert_fingerprint(der) if der else None
+        if seen is None or (access.fingerprint is not None and seen != access.fingerprint):
+            conn.close()
+            raise PayloadError(f"server certificate {seen} does not match the pinned {access.fingerprint}")
+    else:
+        conn = http.client.HTTPConnection(host, parts.port or 80, timeout=TIMEOUT_SEC)
+    return conn, parts.path.rstrip("/")
+
+
+def _fetch_once(
+    access: ServerAccess,
+    path: str,
+    dest: Path,
+    size: int | None,
+    progress: Callable[[int], None],
+    cancelled: threading.Event,
+) -> None:
+    have = dest.stat().st_size if dest.exists() else 0
+    conn, prefix = _connect(access)
+    try:
+        headers = {
+            "Authorization": f"Bearer {access.uid}:{access.key}",
+            "User-Agent": f"fleetdeck-agent/{AGENT_VERSION}",
+        }
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        conn.request("GET", prefix + path, headers=headers)
+        resp = conn.getresponse()
+        if resp.status == 416 and size is not None and have >= size:
+            return  # already complete
+        if resp.status not in (200, 206):
+            body = resp.read(500).decode(errors="replace").strip()
+            raise PayloadError(f"payload download refused: HTTP {resp.status} {body}")
+        total = size or (int(resp.headers.get("Content-Length", "0")) + (have if resp.status == 206 else 0))
+        mode = "ab" if resp.status == 206 else "wb"
+        done = have if resp.status == 206 else 0
+        with dest.open(mode) as out:
+            while chunk := resp.read(CHUNK):
+                if cancelled.is_set():
+                    raise PayloadError("cancelled")
+                out.write(chunk)
+                done += len(chunk)
+                if total:
+                    progress(min(100, done * 100 // total))
+    finally:
+        conn.close()
+
+
+def fetch(
+    access: ServerAccess,
+    path: str,
+    dest: Path,
+    sha256: str,
+    size: int | None,
+    progress: Callable[[int], None],
+    cancelled: threading.Event | None = None,
+) -> None:
+    """Download to ``dest`` (resuming a partial file), then verify; blocking (run in a thread)."""
+    cancelled = cancelled or threading.Event()
+    last: Exception | None = None
+    for attempt in range(ATTEMPTS):
+        try:
+            _fetch_once(access, path, dest, size, progress, cancelled)
+            break
+        except (OSError, http.client.HTTPException) as exc:
+            last = exc
+            if cancelled.is_set():
+                break
+            time.sleep(min(2**attempt, 5))
+    else:
+        raise PayloadError(f"payload download failed after {ATTEMPTS} attempts: {last}")
+    if cancelled.is_set():
+        raise PayloadError("cancelled")
+    digest = hashlib.sha256()
+    with dest.open("rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    if digest.hexdigest() != sha256:
+        dest.unlink(missing_ok=True)
+        raise PayloadError(f"payload checksum mismatch: got {digest.hexdigest()}, expected {sha256}")
+    progress(100)
+
+
+def _member_path(root: Path, name: str) -> Path:
+    clean = name.replace("\\", "/")
+    parts = PurePosixPath(clean).parts
+    if not parts or clean.startswith("/") or ".." in parts or ":" in parts[0]:
+        raise PayloadError(f"unsafe path in payload: {name!r}")
+    target = root.joinpath(*parts)
+    if not target.resolve().is_relative_to(root.resolve()):
+        raise PayloadError(f"unsafe path in payload: {name!r}")
+    return target
+
+
+def unpack(archive: Path, root: Path) -> int:
+    """Extract every member below ``root``; returns the number of files."""
+    count = 0
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            targets = [(_member_path(root, m.filename), m) for m in members]  # check all before writing
+            for target, info in targets:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, target.open("wb") as out:
+                    shutil.copyfileobj(src, out)
+                mode = (info.external_attr >> 16) & 0o777
+                if mode and os.name == "posix":
+                    os.chmod(target, (mode & 0o755) | 0o600)
+                count += 1
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
+        raise PayloadError(f"payload is not a valid ZIP: {exc}") from exc
+    return count

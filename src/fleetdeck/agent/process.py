@@ -1,0 +1,110 @@
+"""Starting commands in their own session and killing whole process trees.
+
+A command like ``sh -c 'long-task & other-task & wait'`` leaves grandchildren behind if only
+the shell is killed; they would keep running after a timeout or cancel and keep the output
+pipes open. So every job runs in a new session (its own process group), and killing it
+signals the group *and* every descendant psutil can find (descendants may have left the
+group with ``setsid``): SIGTERM first, SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import time
+
+import psutil
+
+from fleetdeck.protocol import messages as m
+
+KILL_GRACE_SEC = 2.0
+
+
+def command_argv(spec: m.CommandSpec) -> list[str]:
+    """The argv that runs ``spec.command`` with the requested interpreter."""
+    interpreter = spec.interpreter
+    if interpreter is None:
+        interpreter = "cmd" if sys.platform == "win32" else "sh"
+    if interpreter == "sh":
+        return ["/bin/sh", "-c", spec.command]
+    if interpreter == "bash":
+        return [shutil.which("bash") or "bash", "-c", spec.command]
+    if interpreter == "powershell":
+        exe = shutil.which("pwsh") or shutil.which("powershell") or "powershell"
+        return [exe, "-NoProfile", "-NonInteractive", "-Command", spec.command]
+    return ["cmd.exe", "/c", spec.command]
+
+
+async def spawn(spec: m.CommandSpec) -> asyncio.subprocess.Process:
+    env = {**os.environ, **spec.env} if spec.env else None
+    return await asyncio.create_subprocess_exec(
+        *command_argv(spec),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=spec.cwd,
+        env=env,
+        start_new_session=True,
+    )
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    if sys.platform != "win32":
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, sig)
+
+
+def _gone(proc: psutil.Process) -> bool:
+    # A zombie is dead for our purposes: it holds no resources and ignores signals. Polling
+    # (rather than psutil.wait_procs) also avoids reaping our direct child behind asyncio's back.
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in procs if not _gone(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if not _gone(p)]
+    return alive
+
+
+def kill_tree_sync(pid: int, grace: float = KILL_GRACE_SEC) -> None:
+    """SIGTERM the tree rooted at ``pid`` (its process group too), SIGKILL what survives.
+
+    Blocking (it waits up to ``grace`` seconds); run it in a thread.
+    """
+    procs = _descendants(pid)
+    with contextlib.suppress(psutil.Error):
+        procs.insert(0, psutil.Process(pid))
+    _signal_group(pid, signal.SIGTERM)  # start_new_session makes pid the group id
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    alive = _wait_gone(procs, grace)
+    # Children may have forked while we waited: look again before the final blow.
+    alive.extend(p for p in _descendants(pid) if p not in alive)
+    if sys.platform != "win32":
+        _signal_group(pid, signal.SIGKILL)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    _wait_gone(alive, grace)
+
+
+async def kill_tree(pid: int, grace: float = KILL_GRACE_SEC) -> None:
+    await asyncio.to_thread(kill_tree_sync, pid, grace)

@@ -1,0 +1,54 @@
+"""Reconnect delays: full jitter within exponential bounds, and reset after a stable link."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fleetdeck.agent.backoff import Backoff, backoff_delay
+
+
+def lo(a: float, b: float) -> float:
+    return a
+
+
+def hi(a: float, b: float) -> float:
+    return b
+
+
+def test_bounds_grow_exponentially_then_cap() -> None:
+    assert [backoff_delay(n, 1.0, 60.0, hi) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert all(backoff_delay(n, 1.0, 60.0, lo) == 1.0 for n in range(8))
+    assert backoff_delay(10_000, 1.0, 60.0, hi) == 60.0  # no overflow after days of failures
+
+
+def test_full_jitter_spreads_delays() -> None:
+    rng = random.Random(42)
+    delays = [backoff_delay(10, 1.0, 60.0, rng.uniform) for _ in range(2000)]
+    assert all(1.0 <= d <= 60.0 for d in delays)
+    # Uniform over [1, 60]: both halves are well populated (not clustered at the cap).
+    assert sum(d < 30.5 for d in delays) > 800
+    assert sum(d >= 30.5 for d in delays) > 800
+
+
+def test_reset_only_after_a_stable_connection() -> None:
+    b = Backoff(1.0, 60.0, hi)
+    assert [b.next_delay() for _ in range(4)] == [1, 2, 4, 8]
+    b.connection_ended(5.0)  # short-lived: keep backing off
+    assert b.next_delay() == 16
+    b.connection_ended(61.0)
+    assert b.next_delay() == 1
+
+
+def test_bye_jitter_within_window() -> None:
+    assert Backoff(1.0, 60.0, hi).jitter(30.0) == 30.0
+    assert Backoff(1.0, 60.0, lo).jitter(30.0) == 0.0
+    rng = random.Random(1)
+    b = Backoff(1.0, 60.0, rng.uniform)
+    assert all(0.0 <= b.jitter(5.0) <= 5.0 for _ in range(100))
+
+
+def test_invalid_bounds() -> None:
+    with pytest.raises(ValueError, match="reconnect"):
+        Backoff(5.0, 1.0)

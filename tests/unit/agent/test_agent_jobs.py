@@ -1,0 +1,244 @@
+"""Job runner and journal, driven directly with a fake ``send`` (no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from fleetdeck.agent.command import OUTPUT_CAP
+from fleetdeck.agent.jobs import JobRunner
+from fleetdeck.agent.journal import RESTARTED_MESSAGE, Journal
+from fleetdeck.protocol import messages as m
+
+
+class Sink:
+    """Collects what the runner sends, with arrival times."""
+
+    def __init__(self) -> None:
+        self.messages: list[m.Message] = []
+        self.times: list[float] = []
+
+    async def send(self, msg: m.Message) -> None:
+        self.messages.append(msg)
+        self.times.append(time.monotonic())
+
+    def of(self, kind: type[m.Message]) -> list[m.Message]:
+        return [msg for msg in self.messages if isinstance(msg, kind)]
+
+    def result(self) -> m.JobResult:
+        results = self.of(m.JobResult)
+        assert len(results) == 1, self.messages
+        result = results[0]
+        assert isinstance(result, m.JobResult)
+        return result
+
+
+def cmd_job(
+    job_id: int, command: str, timeout: int = 30, cwd: str | None = None, env: dict[str, str] | None = None
+) -> m.JobSpec:
+    spec = m.CommandSpec(command=command, timeout_sec=timeout, cwd=cwd, env=env or {})
+    return m.JobSpec(id=job_id, kind="command", command=spec)
+
+
+async def run_one(tmp_path: Path, job: m.JobSpec) -> Sink:
+    sink = Sink()
+    runner = JobRunner(Journal(tmp_path), sink.send)
+    assert runner.submit(job)
+    await runner.drain()
+    return sink
+
+
+def test_output_captured_and_updates_in_order(tmp_path: Path) -> None:
+    sink = asyncio.run(run_one(tmp_path, cmd_job(1, "echo hello; echo oops >&2")))
+    result = sink.result()
+    assert result.status == "succeeded"
+    assert result.exit_code == 0
+    assert result.stdout == "hello\n"
+    assert result.stderr == "oops\n"
+    assert not result.truncated
+    updates = [(u.status) for u in sink.of(m.JobUpdate) if isinstance(u, m.JobUpdate)]
+    assert updates == ["accepted", "running"]
+    assert isinstance(sink.messages[-1], m.JobResult)
+
+
+def test_nonzero_exit_is_failed(tmp_path: Path) -> None:
+    result = asyncio.run(run_one(tmp_path, cmd_job(2, "echo before; exit 3"))).result()
+    assert result.status == "failed"
+    assert result.exit_code == 3
+    assert result.stdout == "before\n"
+
+
+def test_cwd_and_env_are_applied(tmp_path: Path) -> None:
+    job = cmd_job(
+        3, 'pwd; echo "$FLEETDECK_T"; echo "$PATH" | grep -c /', cwd=str(tmp_path), env={"FLEETDECK_T": "v1"}
+    )
+    result = asyncio.run(run_one(tmp_path, job)).result()
+    assert result.stdout.splitlines() == [str(tmp_path), "v1", "1"]  # env is merged over os.environ
+
+
+def test_bash_interpreter(tmp_path: Path) -> None:
+    job = m.JobSpec(
+        id=4, kind="command", command=m.CommandSpec(command="echo ${BASH_VERSION:+bash}", interpreter="bash")
+    )
+    assert asyncio.run(run_one(tmp_path, job)).result().stdout == "bash\n"
+
+
+def test_unsupported_kind_fails(tmp_path: Path) -> None:
+    result = asyncio.run(run_one(tmp_path, m.JobSpec(id=5, kind="package_install"))).result()
+    assert result.status == "failed"
+    assert result.message == "unsupported job kind: package_install"
+
+
+def test_output_is_capped_keeping_the_head(tmp_path: Path) -> None:
+    job = cmd_job(6, "echo START; head -c 1500000 /dev/zero | tr '\\0' a; echo; echo END")
+    result = asyncio.run(run_one(tmp_path, job)).result()
+    assert result.truncated
+    assert len(result.stdout.encode()) == OUTPUT_CAP
+    assert result.stdout.startswith("START\naaa")
+    assert "END" not in result.stdout
+
+
+def test_chunks_stream_before_the_result(tmp_path: Path) -> None:
+    sink = asyncio.run(run_one(tmp_path, cmd_job(7, "echo first; sleep 0.6; echo second")))
+    outputs = [o for o in sink.of(m.JobOutput) if isinstance(o, m.JobOutput)]
+    assert "".join(o.data for o in outputs) == "first\nsecond\n"
+    assert outputs[0].data == "first\n"
+    assert [o.seq for o in outputs] == list(range(1, len(outputs) + 1))
+    first_at = sink.times[sink.messages.index(outputs[0])]
+    result_at = sink.times[sink.messages.index(sink.result())]
+    assert result_at - first_at > 0.4  # the first chunk was sent while the command still ran
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_timeout_kills_the_whole_tree(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    # Two background children (one a nested shell) plus the shell itself.
+    cmd = f"sleep 100 & echo $! >> {pidfile}; sh -c 'sleep 100' & echo $! >> {pidfile}; "
+    cmd += f"echo $$ >> {pidfile}; wait"
+    started = time.monotonic()
+    result = asyncio.run(run_one(tmp_path, cmd_job(8, cmd, timeout=1))).result()
+    assert time.monotonic() - started < 8
+    assert result.status == "timeout"
+    pids = [int(p) for p in pidfile.read_text().split()]
+    assert len(pids) == 3
+    assert all(_gone(pid) for pid in pids), [(p, psutil.pid_exists(p)) for p in pids]
+
+
+def test_cancel_kills_and_reports_cancelled(tmp_path: Path) -> None:
+    async def scenario() -> Sink:
+        sink = Sink()
+        runner = JobRunner(Journal(tmp_path), sink.send)
+        runner.submit(cmd_job(9, f"echo $$ > {tmp_path / 'pid'}; sleep 60"))
+        for _ in range(100):
+            if any(isinstance(u, m.JobUpdate) and u.status == "running" for u in sink.messages):
+                break
+            await asyncio.sleep(0.02)
+        assert runner.cancel(9)
+        await runner.drain()
+        return sink
+
+    started = time.monotonic()
+    result = asyncio.run(scenario()).result()
+    assert time.monotonic() - started < 8
+    assert result.status == "cancelled"
+    assert _gone(int((tmp_path / "pid").read_text()))
+
+
+def test_same_job_id_never_runs_twice(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    job = cmd_job(10, f"echo run >> {marker}; sleep 0.2")
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        sink = Sink()
+        runner = JobRunner(Journal(tmp_path), sink.send)
+        first = runner.submit(job)
+        during = runner.submit(job)  # redelivered while running
+        await runner.drain()
+        after = runner.submit(job)  # redelivered after it finished, result not yet acked
+        await runner.drain()
+        return first, during, after
+
+    assert asyncio.run(scenario()) == (True, False, False)
+
+    async def after_restart_and_ack() -> bool:
+        runner = JobRunner(Journal(tmp_path), Sink().send)  # a new process reads the journal
+        again = runner.submit(job)
+        runner.ack([10])
+        runner2 = JobRunner(Journal(tmp_path), Sink().send)
+        again2 = runner2.submit(job)  # acked ids are remembered too
+        await runner2.drain()
+        return again or again2
+
+    assert asyncio.run(after_restart_and_ack()) is False
+    assert marker.read_text() == "run\n"
+
+
+def test_running_entry_at_start_becomes_failed_result(tmp_path: Path) -> None:
+    Journal(tmp_path).start(11, time.time())  # a previous agent died mid-job
+    sink = Sink()
+    runner = JobRunner(Journal(tmp_path), sink.send)
+    assert runner.known_ids() == [11]
+    recovered = runner.recover()
+    assert [r.job_id for r in recovered] == [11]
+    results = runner.unacked_results()
+    assert len(results) == 1
+    assert results[0].status == "failed"
+    assert results[0].message == RESTARTED_MESSAGE
+
+    async def redeliver() -> bool:
+        started = runner.submit(cmd_job(11, "true"))
+        await runner.drain()
+        return started
+
+    assert asyncio.run(redeliver()) is False  # not re-run ...
+    assert sink.messages == results  # ... only its known result is sent again
+    assert Journal(tmp_path).unacked_results() == results  # persisted
+
+
+def test_acked_results_are_removed(tmp_path: Path) -> None:
+    async def scenario() -> JobRunner:
+        runner = JobRunner(Journal(tmp_path), Sink().send)
+        runner.submit(cmd_job(12, "true"))
+        runner.submit(cmd_job(13, "true"))
+        await runner.drain()
+        return runner
+
+    runner = asyncio.run(scenario())
+    assert [r.job_id for r in runner.unacked_results()] == [12, 13]
+    runner.ack([12])
+    assert [r.job_id for r in runner.unacked_results()] == [13]
+    reloaded = Journal(tmp_path)
+    assert [r.job_id for r in reloaded.unacked_results()] == [13]
+    assert reloaded.known_ids() == [13]
+    on_disk = json.loads((tmp_path / "jobs.json").read_text())
+    assert list(on_disk["jobs"]) == ["13"]
+    assert on_disk["acked"] == [12]
+    assert os.stat(tmp_path / "jobs.json").st_mode & 0o777 == 0o600
+
+
+def test_acked_ids_are_bounded(tmp_path: Path) -> None:
+    journal = Journal(tmp_path)
+    journal.ack(list(range(1500)))
+    reloaded = Journal(tmp_path)
+    assert not reloaded.seen(0)
+    assert reloaded.seen(1499)
+    assert len(json.loads((tmp_path / "jobs.json").read_text())["acked"]) == 1000
+
+
+@pytest.mark.parametrize("missing", ["/nonexistent/dir"])
+def test_bad_cwd_fails_cleanly(tmp_path: Path, missing: str) -> None:
+    result = asyncio.run(run_one(tmp_path, cmd_job(14, "true", cwd=missing))).result()
+    assert result.status == "failed"
+    assert "cannot start command" in result.message
