@@ -1,0 +1,145 @@
+"""Read side of deployments: container infos with their aggregate status, and job listings."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.deployments.entities import ContainerInfo, ContainerStatus, DeploymentJob
+from fleetdeck.core.jobs.entities import PENDING, JobStatus, numeric_state
+from fleetdeck.storage.tables import Computer, Job, JobBatch, Package, PackageFamily
+
+FAILED = {JobStatus.FAILED.value, JobStatus.TIMEOUT.value, JobStatus.CANCELLED.value, JobStatus.EXPIRED.value}
+FAILED_SKIPS = {"os_incompatible", "package_conflict"}
+PENDING_VALUES = {s.value for s in PENDING}
+
+
+def aggregate(
+    statuses: Sequence[tuple[str, str]], start_at: datetime | None, now: datetime
+) -> ContainerStatus:
+    """``statuses``: (status, skip_reason) of every job of the container."""
+    if any(st in PENDING_VALUES for st, _ in statuses):
+        if start_at is not None and start_at > now:
+            return ContainerStatus.WAITING_FOR_START
+        return ContainerStatus.IN_PROGRESS
+    if any(st in FAILED or (st == JobStatus.SKIPPED.value and why in FAILED_SKIPS) for st, why in statuses):
+        return ContainerStatus.FAILED
+    return ContainerStatus.SUCCEEDED
+
+
+def container_infos(
+    s: Session, kind: str, now: datetime, ids: Sequence[int] | None = None
+) -> list[ContainerInfo]:
+    stmt = select(JobBatch).where(JobBatch.kind == kind).order_by(JobBatch.id)
+    if ids is not None:
+        stmt = stmt.where(JobBatch.id.in_(ids))
+    batches = list(s.scalars(stmt))
+    if not batches:
+        return []
+    per: dict[int, list[tuple[str, str]]] = {}
+    finished: dict[int, datetime | None] = {}
+    for bid, status, why, fin in s.execute(
+        select(Job.batch_id, Job.status, Job.skip_reason, Job.finished_at).where(
+            Job.batch_id.in_([b.id for b in batches])
+        )
+    ):
+        per.setdefault(bid, []).append((status, why))
+        if fin is not None and (finished.get(bid) is None or fin > finished[bid]):  # type: ignore[operator]
+            finished[bid] = fin
+    out = []
+    for b in batches:
+        statuses = per.get(b.id, [])
+        status = aggregate(statuses, b.start_at, now)
+        counts: dict[str, int] = {}
+        for st, _ in statuses:
+            counts[st] = counts.get(st, 0) + 1
+        pending = status in (ContainerStatus.IN_PROGRESS, ContainerStatus.WAITING_FOR_START)
+        out.append(
+            ContainerInfo(
+                id=b.id,
+                kind=b.kind,
+                name=b.name,
+                description=b.description,
+                created_at=b.created_at,
+                created_by=b.created_by,
+                start_at=b.start_at,
+                end_at=b.end_at,
+                enabled=b.enabled,
+                priority=b.priority,
+                sequence_mode=b.sequence_mode,
+                use_wol=b.use_wol,
+                wol_sent=b.wol_sent,
+                shutdown_waked_after_completion=b.shutdown_waked_after_completion,
+                restart_timeout_min=b.restart_timeout_min,
+                force_same_version=b.force_same_version,
+                agent_ip_ranges=list(b.agent_ip_ranges),
+                time_frames=list(b.time_frames),
+                status=status,
+                execution_finished=None if pending else finished.get(b.id),
+                counts=counts,
+            )
+        )
+    return out
+
+
+def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
+    rows = s.execute(
+        select(Job, JobBatch, Computer.hostname, Package.version, Package.family_id, PackageFamily.name)
+        .join(JobBatch, JobBatch.id == Job.batch_id)
+        .join(Computer, Computer.id == Job.computer_id)
+        .outerjoin(Package, Package.id == Job.package_id)
+        .outerjoin(PackageFamily, PackageFamily.id == Package.family_id)
+        .where(*conditions)
+        .order_by(Job.computer_id, Job.sequence, Job.id)
+    )
+    out = []
+    for j, b, hostname, version, family_id, family_name in rows:
+        status = JobStatus(j.status)
+        out.append(
+            DeploymentJob(
+                id=j.id,
+                container_id=j.batch_id,
+                rule_id=j.rule_id,
+                computer_id=j.computer_id,
+                hostname=hostname,
+                package_id=j.package_id,
+                family_id=family_id,
+                family_name=family_name or "",
+                version=version or "",
+                kind=j.kind,
+                is_uninstall=j.kind == "package_uninstall",
+                status=status,
+                skip_reason=j.skip_reason,
+                state=numeric_state(status, j.phase, j.skip_reason),
+                phase=j.phase,
+                progress=j.progress,
+                sequence=j.sequence,
+                procedure=j.procedure or "",
+                success_codes=j.success_codes or "",
+                upgrade_behavior=int(j.spec.get("upgrade_behavior", 0)),
+                download=bool(j.download),
+                post_action=j.post_action or 0,
+                post_action_timeout_min=j.post_action_timeout_min or 0,
+                exit_code=j.exit_code,
+                message=j.message,
+                stdout=j.stdout,
+                stderr=j.stderr,
+                created_at=j.created_at,
+                sent_at=j.sent_at,
+                started_at=j.started_at,
+                finished_at=j.finished_at,
+                container_start=b.start_at,
+                container_priority=b.priority,
+            )
+        )
+    return out
+
+
+def count_by_status(s: Session, batch_id: int) -> dict[str, int]:
+    return dict(
+        s.execute(select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)).all()
+    )

@@ -1,0 +1,110 @@
+"""Values the deployment service returns."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fleetdeck.core.jobs.entities import JobStatus
+
+
+class ContainerStatus(enum.StrEnum):
+    """Aggregate of a deployment's jobs: any pending -> in progress (waiting for start while
+    ``start_at`` is ahead); else any failed, expired or skipped as incompatible / conflicting
+    -> failed; else succeeded (skipped as already installed counts as success)."""
+
+    WAITING_FOR_START = "waiting_for_start"
+    IN_PROGRESS = "in_progress"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerCreated:
+    id: int
+    job_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    id: int
+    kind: str
+    name: str
+    description: str
+    created_at: datetime
+    created_by: str
+    start_at: datetime | None
+    end_at: datetime | None
+    enabled: bool
+    priority: int
+    sequence_mode: int
+    use_wol: bool
+    wol_sent: int
+    shutdown_waked_after_completion: bool
+    restart_timeout_min: int
+    force_same_version: bool
+    agent_ip_ranges: list[str]
+    time_frames: list[str]
+    status: ContainerStatus
+    execution_finished: datetime | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentJob:
+    """A package job with what lists show beside it (hostname, family, version)."""
+
+    id: int
+    container_id: int
+    rule_id: int | None
+    computer_id: int
+    hostname: str
+    package_id: int | None
+    family_id: int | None
+    family_name: str
+    version: str
+    kind: str
+    is_uninstall: bool
+    status: JobStatus
+    skip_reason: str
+    state: int  # the numeric state, see core.jobs.entities.numeric_state
+    phase: str
+    progress: int | None
+    sequence: int
+    procedure: str
+    success_codes: str
+    upgrade_behavior: int
+    download: bool
+    post_action: int
+    post_action_timeout_min: int
+    exit_code: int | None
+    message: str
+    stdout: str
+    stderr: str
+    created_at: datetime
+    sent_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    container_start: datetime | None
+    container_priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class RuleInfo:
+    id: int
+    name: str
+    notes: str
+    computer_group_id: int
+    computer_group_name: str
+    package_group_id: int
+    package_group_name: str
+    enabled: bool
+    priority: int
+    sequence_mode: int
+    post_action_timeout_min: int
+    container_id: int
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    counts: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,413 @@
+"""Deployments (job containers): deploy and uninstall packages, list, remove; Wake-on-LAN.
+
+Deployment rules are in ``rules.py`` (same service object); which jobs a computer gets is in
+``planning.py``; delivery conditions (start, end, time frames, IP ranges) are enforced by the
+job engine (``core/jobs/delivery.py``).
+
+Simplification: ``shutdown_waked_after_completion`` is applied at wake time (the last job of
+every target computer that is offline then gets post action 2 = shut down, when it had none or
+"restart the agent"); OCO's later revert when the computer was switched on by hand within five
+minutes is not done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.deployments import containers
+from fleetdeck.core.deployments.entities import ContainerCreated, ContainerInfo, DeploymentJob
+from fleetdeck.core.deployments.evaluation import RuleTriggers
+from fleetdeck.core.deployments.planning import (
+    Planned,
+    expand_dependencies,
+    family_mates,
+    installed_by_computer,
+    load_packages,
+    plan_computer,
+    uninstall_job,
+)
+from fleetdeck.core.deployments.rules import Rules
+from fleetdeck.core.deployments.validation import Schedule, no_jobs, schedule
+from fleetdeck.core.errors import NotFound
+from fleetdeck.core.jobs.entities import PENDING, JobStatus
+from fleetdeck.core.ports import Clock, JobNotifier, Waker
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import (
+    Computer,
+    Group,
+    GroupMember,
+    Installation,
+    Job,
+    JobBatch,
+    Package,
+    PackageGroupMember,
+)
+from fleetdeck.storage.uow import UnitOfWork
+
+KIND = "deployment"
+_PENDING = [s.value for s in PENDING]
+
+
+class DeploymentService(Rules):
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock, notifier: JobNotifier, waker: Waker
+    ) -> None:
+        super().__init__(db, audit, clock, RuleTriggers(clock, notifier))
+        self._notifier = notifier
+        self._waker = waker
+
+    # ------------------------------------------------------------ creating
+
+    def deploy(
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        description: str = "",
+        computer_ids: Sequence[int] = (),
+        computer_group_ids: Sequence[int] = (),
+        package_ids: Sequence[int] = (),
+        package_group_ids: Sequence[int] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        use_wol: bool = False,
+        shutdown_waked_after_completion: bool = False,
+        restart_timeout_min: int | None = 5,
+        force_same_version: bool = False,
+        sequence_mode: int = 0,
+        priority: int = 0,
+        agent_ip_ranges: Sequence[str] = (),
+        time_frames: Sequence[str] = (),
+    ) -> ContainerCreated:
+        """Install packages (and their dependencies) on computers. Unknown ids are skipped;
+        groups contribute their direct members; see ``planning.py`` for the per-computer rules."""
+        with self._audit.mutation(actor, "deployment.create", "job_batch", perm=Perm.DEPLOY) as m:
+            now = self._clock()
+            sch = schedule(
+                name,
+                start,
+                end,
+                restart_timeout_min,
+                sequence_mode,
+                priority,
+                agent_ip_ranges,
+                time_frames,
+                now,
+            )
+            s = m.session
+            targets = _computers(s, computer_ids, computer_group_ids)
+            wanted = _packages(s, package_ids, package_group_ids)
+            if not targets or not wanted:
+                raise no_jobs()
+            expanded = expand_dependencies(s, wanted)
+            installed = installed_by_computer(s, targets)
+            pkgs = {**family_mates(s, installed), **load_packages(s, [p for p, _ in expanded])}
+            ordered = [(pkgs[p], auto) for p, auto in expanded if p in pkgs]
+            comps = {c.id: c for c in s.scalars(select(Computer).where(Computer.id.in_(targets)))}
+            plans = [
+                plan
+                for cid in targets
+                for plan in plan_computer(
+                    comps[cid], ordered, installed.get(cid, {}), pkgs, force=force_same_version
+                )
+            ]
+            batch, job_ids = self._create(
+                s,
+                actor,
+                sch,
+                description,
+                plans,
+                now,
+                use_wol,
+                shutdown_waked_after_completion,
+                force_same_version,
+            )
+            m.object_id = str(batch.id)
+            m.detail = {"name": sch.name, "computers": len(targets), "packages": wanted, "jobs": len(job_ids)}
+        self._after_create(batch.id, sch.start, now, use_wol)
+        return ContainerCreated(id=batch.id, job_ids=job_ids)
+
+    def uninstall(
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        description: str = "",
+        installation_ids: Sequence[int] = (),
+        start: datetime | None = None,
+        end: datetime | None = None,
+        use_wol: bool = False,
+        shutdown_waked_after_completion: bool = False,
+        restart_timeout_min: int | None = 5,
+        sequence_mode: int = 0,
+        priority: int = 0,
+        agent_ip_ranges: Sequence[str] = (),
+    ) -> ContainerCreated:
+        """Uninstall jobs (sequence 0) for installation records; unknown ids are skipped."""
+        with self._audit.mutation(actor, "deployment.uninstall", "job_batch", perm=Perm.DEPLOY) as m:
+            now = self._clock()
+            sch = schedule(
+                name, start, end, restart_timeout_min, sequence_mode, priority, agent_ip_ranges, (), now
+            )
+            s = m.session
+            rows = s.execute(
+                select(Installation.computer_id, Package)
+                .join(Package, Package.id == Installation.package_id)
+                .where(Installation.id.in_(set(installation_ids)))
+                .order_by(Installation.computer_id, Installation.id)
+            ).all()
+            plans = [uninstall_job(cid, pkg, 0) for cid, pkg in rows]
+            if not plans:
+                raise no_jobs()
+            batch, job_ids = self._create(
+                s, actor, sch, description, plans, now, use_wol, shutdown_waked_after_completion, False
+            )
+            m.object_id = str(batch.id)
+            m.detail = {
+                "name": sch.name,
+                "installations": sorted(set(installation_ids)),
+                "jobs": len(job_ids),
+            }
+        self._after_create(batch.id, sch.start, now, use_wol)
+        return ContainerCreated(id=batch.id, job_ids=job_ids)
+
+    def _create(
+        self,
+        s: Session,
+        actor: Actor,
+        sch: Schedule,
+        description: str,
+        plans: Sequence[Planned],
+        now: datetime,
+        use_wol: bool,
+        shutdown_waked: bool,
+        force: bool,
+    ) -> tuple[JobBatch, list[int]]:
+        if not plans:
+            raise no_jobs()
+        batch = JobBatch(
+            kind=KIND,
+            name=sch.name,
+            description=description,
+            created_at=now,
+            created_by=actor.username,
+            expires_at=sch.end,
+            start_at=sch.start,
+            end_at=sch.end,
+            priority=sch.priority,
+            sequence_mode=sch.sequence_mode,
+            use_wol=use_wol,
+            wol_sent=-1 if not use_wol else 0,
+            shutdown_waked_after_completion=shutdown_waked,
+            restart_timeout_min=sch.restart_timeout_min,
+            force_same_version=force,
+            agent_ip_ranges=sch.agent_ip_ranges,
+            time_frames=sch.time_frames,
+        )
+        s.add(batch)
+        s.flush()
+        jobs = [
+            Job(
+                batch_id=batch.id,
+                computer_id=p.computer_id,
+                kind=p.kind,
+                spec={"upgrade_behavior": p.upgrade_behavior},
+                status=p.status.value,
+                skip_reason=p.skip_reason,
+                sequence=p.sequence,
+                package_id=p.package_id,
+                procedure=p.procedure,
+                success_codes=p.success_codes,
+                post_action=p.post_action,
+                post_action_timeout_min=sch.restart_timeout_min,
+                download=p.download,
+                created_at=now,
+                created_by=actor.username,
+                expires_at=sch.end,
+            )
+            for p in plans
+        ]
+        s.add_all(jobs)
+        s.flush()
+        return batch, [j.id for j in jobs]
+
+    def _after_create(self, batch_id: int, start: datetime, now: datetime, use_wol: bool) -> None:
+        if use_wol and start <= now:
+            self._wake([batch_id])
+        with UnitOfWork(self._db, readonly=True) as uow:
+            targets = sorted(
+                set(
+                    uow.session.scalars(
+                        select(Job.computer_id).where(
+                            Job.batch_id == batch_id, Job.status == JobStatus.QUEUED.value
+                        )
+                    )
+                )
+            )
+        if targets:
+            self._notifier.jobs_queued(targets)
+
+    # ------------------------------------------------------------ Wake-on-LAN and timing
+
+    def tick(self) -> int:
+        """Periodic: wake the computers of deployments whose start time has come. Returns the
+        number of deployments handled."""
+        now = self._clock()
+        with UnitOfWork(self._db, readonly=True) as uow:
+            due = list(
+                uow.session.scalars(
+                    select(JobBatch.id).where(
+                        JobBatch.kind == KIND,
+                        JobBatch.use_wol.is_(True),
+                        JobBatch.wol_sent == 0,
+                        JobBatch.start_at <= now,
+                    )
+                )
+            )
+        if due:
+            self._wake(due)
+        return len(due)
+
+    def _wake(self, batch_ids: Sequence[int]) -> None:
+        with UnitOfWork(self._db) as uow:
+            s = uow.session
+            targets: set[int] = set()
+            for batch in s.scalars(select(JobBatch).where(JobBatch.id.in_(batch_ids))):
+                cids = set(
+                    s.scalars(
+                        select(Job.computer_id).where(Job.batch_id == batch.id, Job.status.in_(_PENDING))
+                    )
+                )
+                targets |= cids
+                if batch.shutdown_waked_after_completion:
+                    _shutdown_after(s, batch.id, cids)
+                batch.wol_sent = 1
+        if targets:
+            self._waker.wake(sorted(targets))
+
+    # ------------------------------------------------------------ containers
+
+    def list_containers(self, actor: Actor) -> list[ContainerInfo]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return containers.container_infos(uow.session, KIND, self._clock())
+
+    def get_container(self, actor: Actor, container_id: int) -> ContainerInfo:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            found = containers.container_infos(uow.session, KIND, self._clock(), [container_id])
+            if not found:
+                raise NotFound("job container", container_id)
+            return found[0]
+
+    def container_jobs(self, actor: Actor, container_id: int) -> list[DeploymentJob]:
+        self.get_container(actor, container_id)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return containers.deployment_jobs(uow.session, Job.batch_id == container_id)
+
+    def get_job(self, actor: Actor, job_id: int) -> DeploymentJob:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            found = containers.deployment_jobs(uow.session, Job.id == job_id, Job.package_id.is_not(None))
+            if not found:
+                raise NotFound("deployment job", job_id)
+            return found[0]
+
+    def remove_container(self, actor: Actor, container_id: int) -> None:
+        """Delete the container and its jobs; jobs an agent holds are cancelled there."""
+        with self._audit.mutation(
+            actor, "deployment.delete", "job_batch", container_id, perm=Perm.DEPLOY
+        ) as m:
+            s = m.session
+            batch = s.get(JobBatch, container_id)
+            if batch is None or batch.kind != KIND:
+                raise NotFound("job container", container_id)
+            held = _held(s, Job.batch_id == container_id)
+            m.detail = {"name": batch.name}
+            s.execute(delete(Job).where(Job.batch_id == container_id))
+            s.execute(delete(JobBatch).where(JobBatch.id == container_id))
+        if held:
+            self._notifier.jobs_cancelled(held)
+
+    def remove_job(self, actor: Actor, job_id: int) -> None:
+        with self._audit.mutation(actor, "deployment.delete_job", "job", job_id, perm=Perm.DEPLOY) as m:
+            s = m.session
+            job = s.get(Job, job_id)
+            batch = s.get(JobBatch, job.batch_id) if job is not None else None
+            if job is None or batch is None or batch.kind != KIND:
+                raise NotFound("deployment job", job_id)
+            held = _held(s, Job.id == job_id)
+            m.detail = {"container_id": batch.id, "computer_id": job.computer_id}
+            s.delete(job)
+        if held:
+            self._notifier.jobs_cancelled(held)
+
+
+def _held(s: Session, condition: object) -> list[tuple[int, int]]:
+    return [
+        (cid, jid)
+        for jid, cid in s.execute(
+            select(Job.id, Job.computer_id).where(
+                condition,  # type: ignore[arg-type]
+                Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
+            )
+        )
+    ]
+
+
+def _computers(s: Session, computer_ids: Sequence[int], group_ids: Sequence[int]) -> list[int]:
+    ids = (
+        set(s.scalars(select(Computer.id).where(Computer.id.in_(set(computer_ids)))))
+        if computer_ids
+        else set()
+    )
+    if group_ids:
+        ids |= set(
+            s.scalars(
+                select(GroupMember.computer_id)
+                .join(Group, Group.id == GroupMember.group_id)
+                .where(GroupMember.group_id.in_(set(group_ids)), Group.kind == "computer")
+            )
+        )
+    return sorted(ids)
+
+
+def _packages(s: Session, package_ids: Sequence[int], group_ids: Sequence[int]) -> list[int]:
+    known = (
+        set(s.scalars(select(Package.id).where(Package.id.in_(set(package_ids))))) if package_ids else set()
+    )
+    out = list(dict.fromkeys(p for p in package_ids if p in known))
+    for gid in dict.fromkeys(group_ids):
+        for pid in s.scalars(
+            select(PackageGroupMember.package_id)
+            .where(PackageGroupMember.group_id == gid)
+            .order_by(PackageGroupMember.sequence)
+        ):
+            if pid not in out:
+                out.append(pid)
+    return out
+
+
+def _shutdown_after(s: Session, batch_id: int, computer_ids: set[int]) -> None:
+    offline = set(
+        s.scalars(select(Computer.id).where(Computer.id.in_(computer_ids), Computer.online.is_(False)))
+    )
+    for cid in offline:
+        last = s.scalar(
+            select(Job.id)
+            .where(Job.batch_id == batch_id, Job.computer_id == cid)
+            .order_by(Job.sequence.desc(), Job.id.desc())
+            .limit(1)
+        )
+        if last is not None:
+            s.execute(
+                update(Job)
+                .where(Job.id == last, func.coalesce(Job.post_action, 0).in_([0, 3]))
+                .values(post_action=2)
+            )

@@ -1,0 +1,153 @@
+"""Values the package service takes and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+POST_ACTIONS = (0, 1, 2, 3)  # none, restart, shutdown, restart the agent
+UPGRADE_BEHAVIORS = (0, 1, 2)  # keep old records, installer replaces old versions, uninstall jobs first
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadFile:
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PackageFields:
+    """Everything about a package that is not its identity; ``None`` in an update = unchanged."""
+
+    description: str | None = None
+    install_procedure: str | None = None
+    install_success_codes: str | None = None
+    install_post_action: int | None = None
+    uninstall_procedure: str | None = None
+    uninstall_success_codes: str | None = None
+    download_for_uninstall: bool | None = None
+    uninstall_post_action: int | None = None
+    upgrade_behavior: int | None = None
+    line_endings: str | None = None  # "" clears it
+    compatible_os: str | None = None
+    compatible_os_version: str | None = None
+    compatible_architecture: str | None = None
+    license_count: int | None = None  # negative clears it
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyInfo:
+    id: int
+    key: str
+    name: str
+    notes: str
+    license_count: int | None
+    created_at: datetime
+    created_by: str
+    package_count: int
+    install_count: int
+    newest_package_created: datetime | None
+    oldest_package_created: datetime | None
+    icon: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackageInfo:
+    id: int
+    family_id: int
+    family_key: str
+    family_name: str
+    version: str
+    package_version: str
+    description: str
+    install_procedure: str
+    install_success_codes: str
+    install_post_action: int
+    uninstall_procedure: str
+    uninstall_success_codes: str
+    download_for_uninstall: bool
+    uninstall_post_action: int
+    upgrade_behavior: int
+    line_endings: str | None
+    compatible_os: str
+    compatible_os_version: str
+    compatible_architecture: str
+    license_count: int | None
+    payload_sha256: str | None
+    payload_size: int | None
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    install_count: int = 0
+    depends_on: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InstallationInfo:
+    id: int
+    computer_id: int
+    hostname: str
+    package_id: int
+    family_id: int
+    family_name: str
+    version: str
+    installed_at: datetime
+    procedure: str
+    job_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PackageGroupRef:
+    id: int
+    name: str
+    parent_id: int | None
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class PendingJob:
+    id: int
+    batch_id: int
+    batch_name: str
+    computer_id: int
+    hostname: str
+    kind: str
+    status: str
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackageDetail:
+    package: PackageInfo
+    groups: list[PackageGroupRef] = field(default_factory=list)
+    installations: list[InstallationInfo] = field(default_factory=list)
+    pending_jobs: list[PendingJob] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PackageGroupInfo:
+    id: int
+    key: str
+    name: str
+    parent_id: int | None
+    description: str
+    created_at: datetime
+    package_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackageListing:
+    """Packages of a family or a group, with the groups to show beside them."""
+
+    name: str
+    packages: list[PackageInfo]
+    groups: list[PackageGroupInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadRef:
+    """Where core keeps a payload; handed to the agent endpoint to stream it."""
+
+    path: str
+    sha256: str
+    size: int

@@ -1,0 +1,193 @@
+"""Package groups: ``groups`` rows of kind ``package`` with ordered members.
+
+Sequences stay dense (1..n): a new member is appended at the end, removing one renumbers the
+rest, moving one shifts the others. Every membership change calls ``group_hooks`` in the same
+transaction (deployment rules re-evaluate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.groups.service import GroupService
+from fleetdeck.core.packages import queries
+from fleetdeck.core.packages.entities import PackageGroupInfo, PackageInfo, PackageListing
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import Group, Package, PackageFamily, PackageGroupMember
+from fleetdeck.storage.uow import UnitOfWork
+
+GroupHook = Callable[[Session, int], None]  # (session, package group id)
+
+
+def _renumber(s: Session, group_id: int, order: list[int]) -> None:
+    s.execute(delete(PackageGroupMember).where(PackageGroupMember.group_id == group_id))
+    s.flush()
+    s.add_all(PackageGroupMember(group_id=group_id, package_id=p, sequence=i) for i, p in enumerate(order, 1))
+    s.flush()
+
+
+class PackageGroups:
+    def __init__(self, db: Database, audit: AuditLog, groups: GroupService) -> None:
+        self._db = db
+        self._audit = audit
+        self._groups = groups
+        self.group_hooks: list[GroupHook] = []
+
+    def create_group(
+        self, actor: Actor, name: str, *, parent_id: int | None = None, description: str = ""
+    ) -> PackageGroupInfo:
+        actor.require(Perm.MANAGE_PACKAGES)
+        g = self._groups.create(actor, name, parent_id=parent_id, description=description, kind="package")
+        return self.get_group(actor, g.id)
+
+    def update_group(
+        self,
+        actor: Actor,
+        group_id: int,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        parent_id: int | None = None,
+        move: bool = False,
+    ) -> PackageGroupInfo:
+        actor.require(Perm.MANAGE_PACKAGES)
+        self.get_group(actor, group_id)
+        self._groups.update(
+            actor, group_id, name=name, description=description, parent_id=parent_id, move=move
+        )
+        return self.get_group(actor, group_id)
+
+    def delete_group(self, actor: Actor, group_id: int) -> None:
+        actor.require(Perm.MANAGE_PACKAGES)
+        self.get_group(actor, group_id)
+        self._groups.delete(actor, group_id)
+
+    def get_group(self, actor: Actor, group_id: int) -> PackageGroupInfo:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            for g in queries.package_groups(uow.session, all_levels=True):
+                if g.id == group_id:
+                    return g
+        raise NotFound("package group", group_id)
+
+    def list_groups(
+        self, actor: Actor, *, parent_id: int | None = None, all_levels: bool = False
+    ) -> list[PackageGroupInfo]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return queries.package_groups(uow.session, parent_id=parent_id, all_levels=all_levels)
+
+    def group_packages(self, actor: Actor, group_id: int) -> list[tuple[int, PackageInfo]]:
+        """(sequence, package) in group order."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            self._package_group(s, group_id)
+            ids = queries.group_package_ids(s, group_id)
+            infos = queries.ordered_infos(s, ids)
+            return list(enumerate(infos, 1))
+
+    def list_packages(
+        self, actor: Actor, *, family_id: int | None = None, group_id: int | None = None
+    ) -> PackageListing:
+        """A group's packages (group order) with its subgroups, or a family's packages (newest
+        first) with the root package groups. The group wins when both are given."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            if group_id is not None:
+                g = self._package_group(s, group_id)
+                ids = queries.group_package_ids(s, group_id)
+                return PackageListing(
+                    name=g.name,
+                    packages=queries.ordered_infos(s, ids),
+                    groups=queries.package_groups(s, parent_id=group_id),
+                )
+            if family_id is not None:
+                f = s.get(PackageFamily, family_id)
+                if f is None:
+                    raise NotFound("package family", family_id)
+                ids = list(
+                    s.scalars(
+                        select(Package.id)
+                        .where(Package.family_id == family_id)
+                        .order_by(Package.created_at.desc(), Package.id.desc())
+                    )
+                )
+                return PackageListing(
+                    name=f.name, packages=queries.ordered_infos(s, ids), groups=queries.package_groups(s)
+                )
+        raise ValidationFailed(
+            "package_family_id or package_group_id is required", reason="package_family_or_group_required"
+        )
+
+    def add_to_group(self, actor: Actor, group_id: int, package_id: int) -> int:
+        """Append; returns the member's sequence (unchanged if it was a member already)."""
+        with self._audit.mutation(
+            actor, "package_group.add_member", "group", group_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            self._package_group(s, group_id)
+            if s.get(Package, package_id) is None:
+                raise NotFound("package", package_id)
+            existing = s.get(PackageGroupMember, (group_id, package_id))
+            m.detail = {"package_id": package_id}
+            if existing is not None:
+                return existing.sequence
+            last = s.scalar(
+                select(func.max(PackageGroupMember.sequence)).where(PackageGroupMember.group_id == group_id)
+            )
+            seq = (last or 0) + 1
+            s.add(PackageGroupMember(group_id=group_id, package_id=package_id, sequence=seq))
+            s.flush()
+            self._changed(s, group_id)
+            return seq
+
+    def remove_from_group(self, actor: Actor, group_id: int, package_id: int) -> None:
+        with self._audit.mutation(
+            actor, "package_group.remove_member", "group", group_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            self._package_group(s, group_id)
+            order = queries.group_package_ids(s, group_id)
+            m.detail = {"package_id": package_id}
+            if package_id not in order:
+                return
+            order.remove(package_id)
+            _renumber(s, group_id, order)
+            self._changed(s, group_id)
+
+    def move_in_group(self, actor: Actor, group_id: int, package_id: int, sequence: int) -> None:
+        """Put a member at ``sequence`` (1-based; beyond the end = last)."""
+        with self._audit.mutation(
+            actor, "package_group.move_member", "group", group_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            self._package_group(s, group_id)
+            order = queries.group_package_ids(s, group_id)
+            if package_id not in order:
+                raise NotFound("package group member", package_id)
+            if sequence < 1:
+                raise ValidationFailed("sequence starts at 1", field="sequence", reason="invalid_input")
+            order.remove(package_id)
+            order.insert(sequence - 1, package_id)
+            m.detail = {"package_id": package_id, "sequence": sequence}
+            _renumber(s, group_id, order)
+            self._changed(s, group_id)
+
+    @staticmethod
+    def _package_group(s: Session, group_id: int) -> Group:
+        g = s.get(Group, group_id)
+        if g is None or g.kind != "package":
+            raise NotFound("package group", group_id)
+        return g
+
+    def _changed(self, s: Session, group_id: int) -> None:
+        for hook in self.group_hooks:
+            hook(s, group_id)

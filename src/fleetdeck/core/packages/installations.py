@@ -1,0 +1,71 @@
+"""Installation records: what fleetdeck installed where (part of PackageService).
+
+Every change calls ``installation_hooks`` in the same transaction (deployment rules re-evaluate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.errors import NotFound
+from fleetdeck.core.jobs.outcomes import record_installation
+from fleetdeck.core.packages import queries
+from fleetdeck.core.packages.entities import InstallationInfo
+from fleetdeck.core.ports import Clock
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import Computer, Installation, Package
+from fleetdeck.storage.uow import UnitOfWork
+
+# Called inside the transaction that changed installation records of these computers.
+InstallationHook = Callable[[Session, set[int]], None]
+
+
+class Installations:
+    _db: Database
+    _audit: AuditLog
+    _clock: Clock
+    installation_hooks: list[InstallationHook]
+
+    def list_installations(
+        self, actor: Actor, *, computer_id: int | None = None, package_id: int | None = None
+    ) -> list[InstallationInfo]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return queries.installations(uow.session, computer_id=computer_id, package_id=package_id)
+
+    def assign_installation(self, actor: Actor, computer_id: int, package_id: int) -> InstallationInfo:
+        """Record a package as installed without a job (it was installed by other means)."""
+        with self._audit.mutation(
+            actor, "installation.assign", "computer", computer_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            if s.get(Computer, computer_id) is None:
+                raise NotFound("computer", computer_id)
+            pkg = s.get(Package, package_id)
+            if pkg is None:
+                raise NotFound("package", package_id)
+            record_installation(s, computer_id, package_id, "", None, self._clock(), 0)
+            self._installations_changed(s, {computer_id})
+            m.detail = {"package_id": package_id}
+            return queries.installations(s, computer_id=computer_id, package_id=package_id)[0]
+
+    def remove_installation(self, actor: Actor, installation_id: int) -> None:
+        """Forget an installation record (nothing is uninstalled)."""
+        with self._audit.mutation(
+            actor, "installation.remove", "installation", installation_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            row = m.session.get(Installation, installation_id)
+            if row is None:
+                raise NotFound("installation", installation_id)
+            m.detail = {"computer_id": row.computer_id, "package_id": row.package_id}
+            m.session.delete(row)
+            m.session.flush()
+            self._installations_changed(m.session, {row.computer_id})
+
+    def _installations_changed(self, s: Session, computer_ids: set[int]) -> None:
+        for hook in self.installation_hooks:
+            hook(s, computer_ids)

@@ -1,0 +1,273 @@
+"""Read-side helpers of the package service: rows to values, counts, listings. No commits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.jobs.entities import PENDING
+from fleetdeck.core.packages.entities import (
+    FamilyInfo,
+    InstallationInfo,
+    PackageDetail,
+    PackageGroupInfo,
+    PackageGroupRef,
+    PackageInfo,
+    PendingJob,
+)
+from fleetdeck.storage.tables import (
+    Computer,
+    Group,
+    Installation,
+    Job,
+    JobBatch,
+    Package,
+    PackageDependency,
+    PackageFamily,
+    PackageGroupMember,
+)
+
+PACKAGE_FIELDS = {
+    "id": Package.id,
+    "family_id": Package.family_id,
+    "version": Package.version,
+    "package_version": Package.package_version,
+    "description": Package.description,
+    "upgrade_behavior": Package.upgrade_behavior,
+    "created_at": Package.created_at,
+    "created_by": Package.created_by,
+    "updated_at": Package.updated_at,
+}
+
+PENDING_VALUES = [s.value for s in PENDING]
+
+
+def family_infos(
+    s: Session, family_ids: Sequence[int] | None = None, icons: bool = False
+) -> list[FamilyInfo]:
+    pkgs = (
+        select(
+            Package.family_id.label("fid"),
+            func.count().label("n"),
+            func.max(Package.created_at).label("newest"),
+            func.min(Package.created_at).label("oldest"),
+        )
+        .group_by(Package.family_id)
+        .subquery()
+    )
+    installs = (
+        select(Package.family_id.label("fid"), func.count().label("n"))
+        .join(Installation, Installation.package_id == Package.id)
+        .group_by(Package.family_id)
+        .subquery()
+    )
+    stmt = (
+        select(PackageFamily, pkgs.c.n, pkgs.c.newest, pkgs.c.oldest, installs.c.n)
+        .outerjoin(pkgs, pkgs.c.fid == PackageFamily.id)
+        .outerjoin(installs, installs.c.fid == PackageFamily.id)
+        .order_by(PackageFamily.name, PackageFamily.id)
+    )
+    if family_ids is not None:
+        stmt = stmt.where(PackageFamily.id.in_(family_ids))
+    return [
+        FamilyInfo(
+            id=f.id,
+            key=f.key,
+            name=f.name,
+            notes=f.notes,
+            license_count=f.license_count,
+            created_at=f.created_at,
+            created_by=f.created_by,
+            package_count=n or 0,
+            install_count=inst or 0,
+            newest_package_created=newest,
+            oldest_package_created=oldest,
+            icon=f.icon if icons else None,
+        )
+        for f, n, newest, oldest, inst in s.execute(stmt)
+    ]
+
+
+def package_infos(s: Session, package_ids: Sequence[int]) -> dict[int, PackageInfo]:
+    if not package_ids:
+        return {}
+    ids = list(package_ids)
+    counts = dict(
+        s.execute(
+            select(Installation.package_id, func.count())
+            .where(Installation.package_id.in_(ids))
+            .group_by(Installation.package_id)
+        ).all()
+    )
+    deps: dict[int, list[int]] = {}
+    for pid, req in s.execute(
+        select(PackageDependency.package_id, PackageDependency.requires_id)
+        .where(PackageDependency.package_id.in_(ids))
+        .order_by(PackageDependency.requires_id)
+    ):
+        deps.setdefault(pid, []).append(req)
+    out = {}
+    for p, f in s.execute(
+        select(Package, PackageFamily)
+        .join(PackageFamily, PackageFamily.id == Package.family_id)
+        .where(Package.id.in_(ids))
+    ):
+        out[p.id] = PackageInfo(
+            id=p.id,
+            family_id=f.id,
+            family_key=f.key,
+            family_name=f.name,
+            version=p.version,
+            package_version=p.package_version,
+            description=p.description,
+            install_procedure=p.install_procedure,
+            install_success_codes=p.install_success_codes,
+            install_post_action=p.install_post_action,
+            uninstall_procedure=p.uninstall_procedure,
+            uninstall_success_codes=p.uninstall_success_codes,
+            download_for_uninstall=p.download_for_uninstall,
+            uninstall_post_action=p.uninstall_post_action,
+            upgrade_behavior=p.upgrade_behavior,
+            line_endings=p.line_endings,
+            compatible_os=p.compatible_os,
+            compatible_os_version=p.compatible_os_version,
+            compatible_architecture=p.compatible_architecture,
+            license_count=p.license_count,
+            payload_sha256=p.payload_sha256,
+            payload_size=p.payload_size,
+            created_at=p.created_at,
+            created_by=p.created_by,
+            updated_at=p.updated_at,
+            install_count=counts.get(p.id, 0),
+            depends_on=tuple(deps.get(p.id, ())),
+        )
+    return out
+
+
+def ordered_infos(s: Session, package_ids: Sequence[int]) -> list[PackageInfo]:
+    infos = package_infos(s, package_ids)
+    return [infos[i] for i in package_ids if i in infos]
+
+
+def installations(
+    s: Session,
+    *,
+    computer_id: int | None = None,
+    package_id: int | None = None,
+    ids: Sequence[int] | None = None,
+) -> list[InstallationInfo]:
+    stmt = (
+        select(Installation, Computer.hostname, Package, PackageFamily.name)
+        .join(Computer, Computer.id == Installation.computer_id)
+        .join(Package, Package.id == Installation.package_id)
+        .join(PackageFamily, PackageFamily.id == Package.family_id)
+        .order_by(Installation.id)
+    )
+    if computer_id is not None:
+        stmt = stmt.where(Installation.computer_id == computer_id)
+    if package_id is not None:
+        stmt = stmt.where(Installation.package_id == package_id)
+    if ids is not None:
+        stmt = stmt.where(Installation.id.in_(ids))
+    return [
+        InstallationInfo(
+            id=i.id,
+            computer_id=i.computer_id,
+            hostname=hostname,
+            package_id=p.id,
+            family_id=p.family_id,
+            family_name=family,
+            version=p.version,
+            installed_at=i.installed_at,
+            procedure=i.procedure,
+            job_id=i.job_id,
+        )
+        for i, hostname, p, family in s.execute(stmt)
+    ]
+
+
+def pending_jobs(s: Session, package_id: int) -> list[PendingJob]:
+    rows = s.execute(
+        select(Job, JobBatch.name, Computer.hostname)
+        .join(JobBatch, JobBatch.id == Job.batch_id)
+        .join(Computer, Computer.id == Job.computer_id)
+        .where(Job.package_id == package_id, Job.status.in_(PENDING_VALUES))
+        .order_by(Job.computer_id, Job.sequence, Job.id)
+    )
+    return [
+        PendingJob(
+            id=j.id,
+            batch_id=j.batch_id,
+            batch_name=name,
+            computer_id=j.computer_id,
+            hostname=hostname,
+            kind=j.kind,
+            status=j.status,
+            sequence=j.sequence,
+        )
+        for j, name, hostname in rows
+    ]
+
+
+def group_refs(s: Session, package_id: int) -> list[PackageGroupRef]:
+    rows = s.execute(
+        select(Group, PackageGroupMember.sequence)
+        .join(PackageGroupMember, PackageGroupMember.group_id == Group.id)
+        .where(PackageGroupMember.package_id == package_id)
+        .order_by(Group.name, Group.id)
+    )
+    return [PackageGroupRef(id=g.id, name=g.name, parent_id=g.parent_id, sequence=seq) for g, seq in rows]
+
+
+def detail(s: Session, package_id: int) -> PackageDetail | None:
+    infos = package_infos(s, [package_id])
+    if package_id not in infos:
+        return None
+    return PackageDetail(
+        package=infos[package_id],
+        groups=group_refs(s, package_id),
+        installations=installations(s, package_id=package_id),
+        pending_jobs=pending_jobs(s, package_id),
+    )
+
+
+def package_groups(
+    s: Session, *, parent_id: int | None = None, all_levels: bool = False
+) -> list[PackageGroupInfo]:
+    counts = (
+        select(PackageGroupMember.group_id.label("gid"), func.count().label("n"))
+        .group_by(PackageGroupMember.group_id)
+        .subquery()
+    )
+    stmt = (
+        select(Group, counts.c.n)
+        .outerjoin(counts, counts.c.gid == Group.id)
+        .where(Group.kind == "package")
+        .order_by(Group.name, Group.id)
+    )
+    if not all_levels:
+        stmt = stmt.where(Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id)
+    return [
+        PackageGroupInfo(
+            id=g.id,
+            key=g.key,
+            name=g.name,
+            parent_id=g.parent_id,
+            description=g.description,
+            created_at=g.created_at,
+            package_count=n or 0,
+        )
+        for g, n in s.execute(stmt)
+    ]
+
+
+def group_package_ids(s: Session, group_id: int) -> list[int]:
+    return list(
+        s.scalars(
+            select(PackageGroupMember.package_id)
+            .where(PackageGroupMember.group_id == group_id)
+            .order_by(PackageGroupMember.sequence, PackageGroupMember.package_id)
+        )
+    )

@@ -1,0 +1,406 @@
+"""Packages: families, versions with their payload, dependencies and installation records.
+
+Package groups and their ordered membership are in ``groups.py`` (same service object)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.errors import NotFound, PermissionDenied, Unavailable, ValidationFailed
+from fleetdeck.core.groups.service import GroupService
+from fleetdeck.core.packages import queries
+from fleetdeck.core.packages.entities import (
+    FamilyInfo,
+    PackageDetail,
+    PackageFields,
+    PackageInfo,
+    PayloadFile,
+    PayloadRef,
+)
+from fleetdeck.core.packages.groups import PackageGroups
+from fleetdeck.core.packages.installations import InstallationHook, Installations
+from fleetdeck.core.packages.payloads import PayloadStore, build_zip
+from fleetdeck.core.packages.validation import clean_fields, required, slug
+from fleetdeck.core.ports import Clock
+from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import (
+    Installation,
+    Job,
+    Package,
+    PackageDependency,
+    PackageFamily,
+)
+from fleetdeck.storage.uow import UnitOfWork
+
+
+class PackageService(PackageGroups, Installations):
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock, groups: GroupService, payload_dir: Path | None
+    ) -> None:
+        super().__init__(db, audit, groups)
+        self._clock = clock
+        self._store = PayloadStore(payload_dir) if payload_dir is not None else None
+        self.installation_hooks: list[InstallationHook] = []
+
+    # ------------------------------------------------------------ families
+
+    def list_families(self, actor: Actor, *, show_icons: bool = False) -> list[FamilyInfo]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return queries.family_infos(uow.session, icons=show_icons)
+
+    def get_family(self, actor: Actor, family_id: int) -> FamilyInfo:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            found = queries.family_infos(uow.session, [family_id], icons=True)
+            if not found:
+                raise NotFound("package family", family_id)
+            return found[0]
+
+    def update_family(
+        self,
+        actor: Actor,
+        family_id: int,
+        *,
+        name: str | None = None,
+        notes: str | None = None,
+        icon: bytes | None = None,
+        clear_icon: bool = False,
+        license_count: int | None = None,
+    ) -> FamilyInfo:
+        with self._audit.mutation(
+            actor, "package_family.update", "package_family", family_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            f = s.get(PackageFamily, family_id)
+            if f is None:
+                raise NotFound("package family", family_id)
+            if name is not None:
+                name = name.strip()
+                if not name:
+                    raise ValidationFailed(
+                        "the name cannot be empty", field="name", reason="name_cannot_be_empty"
+                    )
+                other = s.scalar(select(PackageFamily.id).where(PackageFamily.name == name))
+                if other is not None and other != family_id:
+                    raise ValidationFailed(
+                        f"a family named {name!r} exists", field="name", reason="invalid_input"
+                    )
+                m.detail["name"] = [f.name, name]
+                f.name = name
+            if notes is not None:
+                f.notes = notes
+            if icon is not None or clear_icon:
+                f.icon = icon
+            if license_count is not None:
+                f.license_count = license_count if license_count >= 0 else None
+            s.flush()
+            return queries.family_infos(s, [family_id])[0]
+
+    def delete_family(self, actor: Actor, family_id: int) -> None:
+        with self._audit.mutation(
+            actor, "package_family.delete", "package_family", family_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            f = m.session.get(PackageFamily, family_id)
+            if f is None:
+                raise NotFound("package family", family_id)
+            if m.session.scalar(select(Package.id).where(Package.family_id == family_id).limit(1)):
+                raise ValidationFailed(
+                    "the family still has packages", reason="delete_failed_dependent_packages"
+                )
+            m.detail = {"name": f.name}
+            m.session.delete(f)
+
+    # ------------------------------------------------------------ packages
+
+    def create(
+        self,
+        actor: Actor,
+        family_name: str,
+        version: str,
+        fields: PackageFields,
+        *,
+        package_version: str = "1",
+        files: Sequence[PayloadFile] = (),
+        depends_on: Sequence[int] = (),
+    ) -> PackageInfo:
+        """OCO's order: permission, required fields (family, version, install procedure), then a
+        duplicate family + version; the family is created when no family has that exact name."""
+        written: list[str] = []
+        try:
+            return self._create(
+                actor, family_name, version, fields, package_version, files, depends_on, written
+            )
+        except Exception:
+            for sha in written:  # the payload file of a package that was never committed
+                self._collect_payload(sha)
+            raise
+
+    def _create(
+        self,
+        actor: Actor,
+        family_name: str,
+        version: str,
+        fields: PackageFields,
+        package_version: str,
+        files: Sequence[PayloadFile],
+        depends_on: Sequence[int],
+        written: list[str],
+    ) -> PackageInfo:
+        with self._audit.mutation(actor, "package.create", "package", perm=Perm.MANAGE_PACKAGES) as m:
+            family_name, version = family_name.strip(), version.strip()
+            required(family_name, version, fields.install_procedure or "", package_version)
+            values = clean_fields(fields)
+            s = m.session
+            family = s.scalar(select(PackageFamily).where(PackageFamily.name == family_name))
+            if family is not None and s.scalar(
+                select(Package.id).where(
+                    Package.family_id == family.id,
+                    Package.version == version,
+                    Package.package_version == package_version,
+                )
+            ):
+                raise ValidationFailed(
+                    "a package with this name already exists with this version",
+                    field="version",
+                    reason="package_exists_with_version",
+                )
+            data = build_zip(files)
+            now = self._clock()
+            if family is None:
+                family = PackageFamily(
+                    key=self._free_key(s, slug(family_name)),
+                    name=family_name,
+                    created_at=now,
+                    created_by=actor.username,
+                )
+                s.add(family)
+                s.flush()
+            pkg = Package(
+                family_id=family.id,
+                version=version,
+                package_version=package_version,
+                created_at=now,
+                created_by=actor.username,
+                updated_at=now,
+                **values,
+            )
+            if data is not None:
+                pkg.payload_sha256, pkg.payload_size = self._payloads().put(data)
+                written.append(pkg.payload_sha256)
+            s.add(pkg)
+            s.flush()
+            self._set_dependencies(s, pkg.id, depends_on)
+            m.object_id = str(pkg.id)
+            m.detail = {"family": family_name, "version": version, "payload": pkg.payload_sha256}
+            return queries.package_infos(s, [pkg.id])[pkg.id]
+
+    def get(self, actor: Actor, package_id: int) -> PackageDetail:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            found = queries.detail(uow.session, package_id)
+            if found is None:
+                raise NotFound("package", package_id)
+            return found
+
+    def find(self, actor: Actor, query: Query) -> Page[PackageInfo]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stmt, count = apply_query(
+                select(Package.id), select(func.count()).select_from(Package), query, queries.PACKAGE_FIELDS
+            )
+            assert count is not None
+            ids = list(uow.session.scalars(stmt))
+            return Page(items=queries.ordered_infos(uow.session, ids), total=uow.session.scalar(count) or 0)
+
+    def update(
+        self,
+        actor: Actor,
+        package_id: int,
+        fields: PackageFields,
+        *,
+        version: str | None = None,
+        package_version: str | None = None,
+        files: Sequence[PayloadFile] | None = None,
+        depends_on: Sequence[int] | None = None,
+    ) -> PackageInfo:
+        """Absent (None) values stay; ``files`` replaces the payload (empty list removes it)."""
+        old_sha: str | None = None
+        with self._audit.mutation(
+            actor, "package.update", "package", package_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            pkg = s.get(Package, package_id)
+            if pkg is None:
+                raise NotFound("package", package_id)
+            values = clean_fields(fields)
+            if values.get("install_procedure") == "" or (version is not None and not version.strip()):
+                raise ValidationFailed(
+                    "please fill the required fields", reason="please_fill_required_fields"
+                )
+            if version is not None or package_version is not None:
+                new_v = version.strip() if version is not None else pkg.version
+                new_pv = package_version.strip() if package_version is not None else pkg.package_version
+                required(new_pv)
+                clash = s.scalar(
+                    select(Package.id).where(
+                        Package.family_id == pkg.family_id,
+                        Package.version == new_v,
+                        Package.package_version == new_pv,
+                        Package.id != package_id,
+                    )
+                )
+                if clash:
+                    raise ValidationFailed(
+                        "a package with this name already exists with this version",
+                        reason="package_exists_with_version",
+                    )
+                pkg.version, pkg.package_version = new_v, new_pv
+            for name, value in values.items():
+                setattr(pkg, name, value)
+            if files is not None:
+                old_sha = pkg.payload_sha256
+                data = build_zip(files)
+                pkg.payload_sha256, pkg.payload_size = self._payloads().put(data) if data else (None, None)
+            if depends_on is not None:
+                self._set_dependencies(s, package_id, depends_on)
+            pkg.updated_at = self._clock()
+            m.detail = {"fields": sorted(values), "payload": files is not None}
+            s.flush()
+            info = queries.package_infos(s, [package_id])[package_id]
+        if old_sha and old_sha != info.payload_sha256:
+            self._collect_payload(old_sha)
+        return info
+
+    def delete(self, actor: Actor, package_id: int, *, force: bool = True) -> None:
+        """Without ``force``, refuse while jobs for it are pending or other packages depend on
+        it. The payload file goes when no package uses it any more."""
+        with self._audit.mutation(
+            actor, "package.delete", "package", package_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            pkg = s.get(Package, package_id)
+            if pkg is None:
+                raise NotFound("package", package_id)
+            if not force:
+                if s.scalar(
+                    select(Job.id)
+                    .where(Job.package_id == package_id, Job.status.in_(queries.PENDING_VALUES))
+                    .limit(1)
+                ):
+                    raise ValidationFailed(
+                        "there are active jobs for this package", reason="delete_failed_active_jobs"
+                    )
+                if s.scalar(
+                    select(PackageDependency.package_id)
+                    .where(PackageDependency.requires_id == package_id)
+                    .limit(1)
+                ):
+                    raise ValidationFailed(
+                        "other packages depend on this package", reason="delete_failed_dependent_packages"
+                    )
+            sha = pkg.payload_sha256
+            affected = set(
+                s.scalars(select(Installation.computer_id).where(Installation.package_id == package_id))
+            )
+            m.detail = {"version": pkg.version, "family_id": pkg.family_id}
+            s.delete(pkg)
+            s.flush()
+            if affected:
+                self._installations_changed(s, affected)
+        if sha:
+            self._collect_payload(sha)
+
+    # ------------------------------------------------------------ payloads
+
+    def _payloads(self) -> PayloadStore:
+        if self._store is None:
+            raise Unavailable("no payload directory is configured")
+        return self._store
+
+    def _collect_payload(self, sha: str) -> None:
+        """Delete the file unless another package still uses it."""
+        with UnitOfWork(self._db, readonly=True) as uow:
+            used = uow.session.scalar(select(Package.id).where(Package.payload_sha256 == sha).limit(1))
+        if used is None and self._store is not None:
+            self._store.delete(sha)
+
+    def payload(self, actor: Actor, package_id: int) -> PayloadRef:
+        """The payload for an administrator to download."""
+        actor.require(Perm.MANAGE_PACKAGES)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            pkg = uow.session.get(Package, package_id)
+            if pkg is None:
+                raise NotFound("package", package_id)
+            return self._ref(pkg)
+
+    def payload_for_agent(self, computer_id: int, package_id: int) -> PayloadRef:
+        """The payload, for an agent that has a pending job for this package (else denied)."""
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            pkg = s.get(Package, package_id)
+            if pkg is None:
+                raise NotFound("package", package_id)
+            if not s.scalar(
+                select(Job.id)
+                .where(
+                    Job.computer_id == computer_id,
+                    Job.package_id == package_id,
+                    Job.status.in_(queries.PENDING_VALUES),
+                )
+                .limit(1)
+            ):
+                raise PermissionDenied("no pending job of this computer needs this package")
+            return self._ref(pkg)
+
+    def _ref(self, pkg: Package) -> PayloadRef:
+        if pkg.payload_sha256 is None or pkg.payload_size is None:
+            raise NotFound("payload of package", pkg.id)
+        store = self._payloads()
+        if not store.exists(pkg.payload_sha256):
+            raise NotFound("payload file of package", pkg.id)
+        return PayloadRef(
+            path=str(store.path(pkg.payload_sha256)), sha256=pkg.payload_sha256, size=pkg.payload_size
+        )
+
+    # ------------------------------------------------------------ dependencies
+
+    def set_dependencies(self, actor: Actor, package_id: int, requires: Sequence[int]) -> PackageInfo:
+        with self._audit.mutation(
+            actor, "package.set_dependencies", "package", package_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            if m.session.get(Package, package_id) is None:
+                raise NotFound("package", package_id)
+            self._set_dependencies(m.session, package_id, requires)
+            m.detail = {"requires": sorted(set(requires))}
+            return queries.package_infos(m.session, [package_id])[package_id]
+
+    @staticmethod
+    def _set_dependencies(s: Session, package_id: int, requires: Sequence[int]) -> None:
+        ids = sorted(set(requires))
+        if package_id in ids:
+            raise ValidationFailed(
+                "a package cannot depend on itself", field="depends_on", reason="invalid_input"
+            )
+        found = set(s.scalars(select(Package.id).where(Package.id.in_(ids)))) if ids else set()
+        for i in ids:
+            if i not in found:
+                raise NotFound("package", i)
+        s.execute(delete(PackageDependency).where(PackageDependency.package_id == package_id))
+        s.add_all(PackageDependency(package_id=package_id, requires_id=i) for i in ids)
+        s.flush()
+
+    @staticmethod
+    def _free_key(s: Session, base: str) -> str:
+        key, n = base, 1
+        while s.scalar(select(PackageFamily.id).where(PackageFamily.key == key)):
+            n += 1
+            key = f"{base}-{n}"
+        return key

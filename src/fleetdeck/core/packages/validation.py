@@ -1,0 +1,63 @@
+"""Checking package input; reasons are the stable keys dialects translate (``detail["reason"]``)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields as dc_fields
+from typing import Any
+
+from fleetdeck.core.errors import ValidationFailed
+from fleetdeck.core.packages.entities import POST_ACTIONS, UPGRADE_BEHAVIORS, PackageFields
+
+MAX_TEXT = 1024 * 1024
+
+
+def required(*values: str) -> None:
+    if any(not v.strip() for v in values):
+        raise ValidationFailed("please fill the required fields", reason="please_fill_required_fields")
+
+
+def slug(name: str) -> str:
+    s = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.")
+    return s[:240] or "package"
+
+
+def check_codes(text: str, field: str) -> str:
+    for raw in text.split(","):
+        part = raw.strip()
+        if part and not part.lstrip("-").isdigit():
+            raise ValidationFailed(
+                f"{field} must be comma-separated integers", field=field, reason="invalid_input"
+            )
+    return text
+
+
+def clean_fields(f: PackageFields) -> dict[str, Any]:
+    """The given (non-None) fields, validated and normalised, as column values."""
+    out: dict[str, Any] = {}
+    for spec in dc_fields(f):
+        value = getattr(f, spec.name)
+        if value is None:
+            continue
+        if isinstance(value, str) and ("\x00" in value or len(value) > MAX_TEXT):
+            raise ValidationFailed(f"{spec.name} is not valid text", field=spec.name, reason="invalid_input")
+        out[spec.name] = value
+    for name in ("install_post_action", "uninstall_post_action"):
+        if name in out and out[name] not in POST_ACTIONS:
+            raise ValidationFailed(f"{name} must be 0, 1, 2 or 3", field=name, reason="invalid_input")
+    if "upgrade_behavior" in out and out["upgrade_behavior"] not in UPGRADE_BEHAVIORS:
+        raise ValidationFailed(
+            "upgrade_behavior must be 0, 1 or 2", field="upgrade_behavior", reason="invalid_input"
+        )
+    for name in ("install_success_codes", "uninstall_success_codes"):
+        if name in out:
+            out[name] = check_codes(out[name], name)
+    if "license_count" in out and out["license_count"] < 0:
+        out["license_count"] = None
+    if "line_endings" in out and out["line_endings"] == "":
+        out["line_endings"] = None
+    if out.get("line_endings") is not None and len(out["line_endings"]) > 10:
+        raise ValidationFailed(
+            "line_endings is at most 10 characters", field="line_endings", reason="invalid_input"
+        )
+    return out

@@ -1,0 +1,101 @@
+"""Shared fixtures. The database backend comes from FLEETDECK_TEST_DB (sqlite | postgres):
+``make test`` runs the suite once on each.
+
+Every test gets an empty, migrated database: on SQLite a copy of a migrated template file, on
+PostgreSQL a throwaway database created for the run (one per xdist worker) whose tables are
+truncated before each test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from fleetdeck.app import Runtime, build_runtime
+from fleetdeck.core.authz import Actor, Role, system_actor
+from fleetdeck.settings import Settings
+from fleetdeck.storage import migrate
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import Base
+
+BACKEND = os.environ.get("FLEETDECK_TEST_DB", "sqlite")
+PG_ADMIN_URL = os.environ.get("FLEETDECK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def _pg_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database to clone per test."""
+    if BACKEND == "postgres":
+        if not _pg_available():
+            pytest.skip("PostgreSQL is not running at 127.0.0.1:5432")
+        name = f"fdtest_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        db = Database(url)
+        migrate.upgrade(db)
+        db.dispose()
+        yield url
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        db = Database(f"sqlite:///{path}")
+        migrate.upgrade(db)
+        db.dispose()
+        yield str(path)
+
+
+@pytest.fixture
+def db_url(_template: str, tmp_path: Path) -> str:
+    if BACKEND == "postgres":
+        engine = create_engine(_template)
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        return _template
+    path = tmp_path / "fleetdeck.db"
+    shutil.copy(_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key=SECRET)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings, migrate_db=False)
+    yield rt
+    rt.db.dispose()
+
+
+@pytest.fixture
+def system() -> Actor:
+    return system_actor("test")
+
+
+@pytest.fixture
+def admin(runtime: Runtime, system: Actor) -> Actor:
+    user = runtime.services.users.create(system, "admin", "admin-password-1", Role.ADMIN)
+    return Actor(user_id=user.id, username=user.username, role=Role.ADMIN, source="127.0.0.1", via="test")

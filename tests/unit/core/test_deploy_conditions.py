@@ -1,0 +1,87 @@
+"""Delivery conditions (IP ranges, time frames) and the numeric job states."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from fleetdeck.core.jobs.conditions import (
+    InvalidIpRange,
+    InvalidTimeFrame,
+    ip_allowed,
+    parse_ip_ranges,
+    parse_time_frames,
+    time_allowed,
+)
+from fleetdeck.core.jobs.entities import JobStatus, numeric_state
+from fleetdeck.core.jobs.outcomes import judge, parse_codes
+
+MONDAY_10 = datetime(2025, 1, 6, 10, 0)
+TUESDAY_10 = datetime(2025, 1, 7, 10, 0)
+
+
+def test_ip_ranges_parse_and_match() -> None:
+    assert parse_ip_ranges(["10.0.0.7", " 10.1.0.0/16", "", "!fd00::/8"]) == [
+        "10.0.0.7/32",
+        "10.1.0.0/16",
+        "!fd00::/8",
+    ]
+    for bad in ("10.0.0.0/33", "300.1.1.1", "host.example", "!"):
+        with pytest.raises(InvalidIpRange) as err:
+            parse_ip_ranges([bad])
+        assert err.value.detail["reason"] == "invalid_ip_address"
+    ranges = parse_ip_ranges(["10.0.0.0/8", "!10.9.0.0/16"])
+    assert ip_allowed(ranges, "10.1.2.3")
+    assert not ip_allowed(ranges, "10.9.2.3")
+    assert not ip_allowed(ranges, "192.168.0.1")
+    assert not ip_allowed(ranges, "")  # unknown address: a positive range cannot match
+    assert ip_allowed(parse_ip_ranges(["!192.168.0.0/16"]), "10.0.0.1")  # only exclusions
+    assert ip_allowed([], "anything")
+    assert ip_allowed(parse_ip_ranges(["::1"]), "::1") and not ip_allowed(
+        parse_ip_ranges(["::1"]), "127.0.0.1"
+    )
+
+
+def test_time_frames_parse_and_match() -> None:
+    assert parse_time_frames([" MON 08:00-12:00", "", "!9:00-9:30"]) == ["MON 08:00-12:00", "!9:00-9:30"]
+    for bad in ("8:00", "8:00-9:00-10:00", "XYZ 8:00-9:00", "25:00-26:00", "8-9", "MON8:00-9:00", "8:00-"):
+        with pytest.raises(InvalidTimeFrame) as err:
+            parse_time_frames([bad])
+        assert err.value.detail["reason"] == "invalid_time_input"
+    assert time_allowed(["MON 08:00-12:00"], MONDAY_10)
+    assert not time_allowed(["mon 08:00-12:00"], TUESDAY_10)
+    assert not time_allowed(["10:00-12:00"], MONDAY_10)  # strict: start < now < end
+    assert not time_allowed(["22:00-6:00"], datetime(2025, 1, 6, 23, 0))  # no wrap past midnight
+    assert not time_allowed(["8:00-18:00", "!9:30-10:30"], MONDAY_10)
+    assert time_allowed(["!TUE 9:30-10:30"], MONDAY_10)
+    assert time_allowed([], MONDAY_10)
+
+
+@pytest.mark.parametrize(
+    ("status", "phase", "reason", "state"),
+    [
+        (JobStatus.QUEUED, "", "", 0),
+        (JobStatus.SENT, "", "", 0),
+        (JobStatus.RUNNING, "download", "", 1),
+        (JobStatus.RUNNING, "unpack", "", 1),
+        (JobStatus.RUNNING, "execute", "", 2),
+        (JobStatus.SUCCEEDED, "", "", 3),
+        (JobStatus.FAILED, "", "", -1),
+        (JobStatus.TIMEOUT, "", "", -1),
+        (JobStatus.EXPIRED, "", "", -2),
+        (JobStatus.SKIPPED, "", "os_incompatible", -3),
+        (JobStatus.SKIPPED, "", "package_conflict", -4),
+        (JobStatus.SKIPPED, "", "already_installed", -5),
+    ],
+)
+def test_numeric_states(status: JobStatus, phase: str, reason: str, state: int) -> None:
+    assert numeric_state(status, phase, reason) == state
+
+
+def test_success_codes() -> None:
+    assert parse_codes("0, 3010,, x,-1") == {0, 3010, -1}
+    assert judge("succeeded", 3010, "0,3010") == "succeeded"
+    assert judge("succeeded", 1, "0") == "failed"
+    assert judge("succeeded", 1, "") == "succeeded"  # an empty list disables the check
+    assert judge("failed", 0, "0") == "failed"  # the agent's own failure (download, ...) stands

@@ -1,0 +1,470 @@
+"""Deployments: target resolution, per-computer planning, delivery conditions, results,
+sequence-mode abort, container status, and deployment rule re-evaluation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.deployments.entities import ContainerStatus
+from fleetdeck.core.errors import FleetdeckError, ValidationFailed
+from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.core.packages.entities import PackageFields
+from fleetdeck.core.services import CoreConfig, Services, build_services
+from fleetdeck.protocol import messages as m
+from fleetdeck.settings import Settings
+from tests.conftest import SECRET
+
+ADMIN = Actor(user_id=None, username="alice", role=Role.ADMIN, via="test")
+T0 = datetime(2025, 1, 6, 10, 30, tzinfo=UTC)  # a Monday
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self.queued: list[list[int]] = []
+        self.cancelled: list[tuple[int, int]] = []
+
+    def jobs_queued(self, computer_ids: Sequence[int]) -> None:
+        self.queued.append(list(computer_ids))
+
+    def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
+        self.cancelled.extend(jobs)
+
+
+class Waker:
+    def __init__(self) -> None:
+        self.woken: list[list[int]] = []
+
+    def wake(self, computer_ids: Sequence[int]) -> int:
+        self.woken.append(list(computer_ids))
+        return len(computer_ids)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def notifier() -> Notifier:
+    return Notifier()
+
+
+@pytest.fixture
+def waker() -> Waker:
+    return Waker()
+
+
+@pytest.fixture
+def svc(runtime: Runtime, settings: Settings, clock: Clock, notifier: Notifier, waker: Waker) -> Services:
+    return build_services(
+        runtime.db,
+        SECRET,
+        CoreConfig(payload_dir=settings.data_dir / "payloads"),
+        clock=clock,
+        notifier=notifier,
+        waker=waker,
+    )
+
+
+def computer(svc: Services, name: str, os: str = "Debian", version: str = "12", arch: str = "x86_64") -> int:
+    cid = svc.computers.create(ADMIN, name).id
+    inv = m.Inventory(hostname=name, os=os, os_version=version, architecture=arch)
+    svc.computers.record_inventory(ADMIN, cid, inv, m.inventory_digest(inv))
+    return cid
+
+
+def package(svc: Services, family: str, version: str = "1", **kw: object) -> int:
+    kw.setdefault("install_procedure", f"install {family} {version}")
+    kw.setdefault("uninstall_procedure", f"remove {family} {version}")
+    return svc.packages.create(ADMIN, family, version, PackageFields(**kw)).id  # type: ignore[arg-type]
+
+
+def jobs_of(svc: Services, container_id: int) -> list[tuple[int, str, int, str, str]]:
+    """(computer, kind, package, status, skip_reason) ordered by computer, sequence."""
+    return [
+        (j.computer_id, j.kind.removeprefix("package_"), j.package_id or 0, j.status.value, j.skip_reason)
+        for j in svc.deployments.container_jobs(ADMIN, container_id)
+    ]
+
+
+def finish(svc: Services, cid: int, job_id: int, code: int = 0, status: str = "succeeded") -> None:
+    now = time.time()
+    result = m.JobResult(job_id=job_id, status=status, exit_code=code, started_at=now, finished_at=now)  # type: ignore[arg-type]
+    svc.jobs.record_results([(cid, result)])
+
+
+def claim(svc: Services, *cids: int, remote: str = "10.0.0.5") -> list[m.JobSpec]:
+    return [spec for _, spec in svc.jobs.claim_for_delivery(list(cids), dict.fromkeys(cids, remote))]
+
+
+# ------------------------------------------------------------------ targets and planning
+
+
+def test_targets_unknown_ids_skipped_direct_members_dependencies_first(svc: Services) -> None:
+    a, b, c = computer(svc, "a"), computer(svc, "b"), computer(svc, "c")
+    group = svc.groups.create(ADMIN, "office")
+    sub = svc.groups.create(ADMIN, "sub", parent_id=group.id)
+    svc.groups.add_members(ADMIN, group.id, [b])
+    svc.groups.add_members(ADMIN, sub.id, [c])  # subgroup members are not targets
+    lib = package(svc, "lib")
+    runtime = package(svc, "runtime")
+    app = svc.packages.create(
+        ADMIN, "app", "1", PackageFields(install_procedure="x"), depends_on=[runtime]
+    ).id
+    svc.packages.set_dependencies(ADMIN, runtime, [lib])
+    svc.packages.set_dependencies(ADMIN, lib, [app])  # a cycle: cut, never endless
+    created = svc.deployments.deploy(
+        ADMIN, "roll out", computer_ids=[a, 999], computer_group_ids=[group.id, 998], package_ids=[app, 997]
+    )
+    jobs = svc.deployments.container_jobs(ADMIN, created.id)
+    assert [(j.computer_id, j.package_id, j.sequence) for j in jobs] == [
+        (a, lib, 1),
+        (a, runtime, 2),
+        (a, app, 3),
+        (b, lib, 1),
+        (b, runtime, 2),
+        (b, app, 3),
+    ]
+    assert all(j.status is JobStatus.QUEUED and j.state == 0 for j in jobs)
+    assert jobs[0].hostname == "a" and jobs[0].family_name == "lib" and jobs[0].version == "1"
+
+
+def test_incompatible_installed_forced_and_installed_dependencies(svc: Services) -> None:
+    deb, win = computer(svc, "deb"), computer(svc, "win", os="Windows", version="11")
+    only_deb = package(svc, "tool", compatible_os="Debian\nUbuntu", compatible_architecture="x86_64")
+    dep = package(svc, "dep")
+    app = svc.packages.create(ADMIN, "app", "1", PackageFields(install_procedure="x"), depends_on=[dep]).id
+    svc.packages.assign_installation(ADMIN, deb, only_deb)
+    svc.packages.assign_installation(ADMIN, deb, dep)
+    created = svc.deployments.deploy(ADMIN, "d", computer_ids=[deb, win], package_ids=[only_deb, app])
+    assert jobs_of(svc, created.id) == [
+        (deb, "install", only_deb, "skipped", "already_installed"),
+        (deb, "install", app, "queued", ""),  # dep: installed, added automatically -> no job
+        (win, "install", only_deb, "skipped", "os_incompatible"),
+        (win, "install", dep, "queued", ""),
+        (win, "install", app, "queued", ""),
+    ]
+    states = [j.state for j in svc.deployments.container_jobs(ADMIN, created.id)]
+    assert states == [-5, 0, -3, 0, 0]
+    forced = svc.deployments.deploy(
+        ADMIN, "again", computer_ids=[deb], package_ids=[only_deb], force_same_version=True
+    )
+    assert jobs_of(svc, forced.id) == [(deb, "install", only_deb, "queued", "")]
+
+
+def test_upgrade_behavior_2_uninstalls_other_versions_first(svc: Services) -> None:
+    pc = computer(svc, "pc")
+    old1, old2 = package(svc, "fam", "1"), package(svc, "fam", "2")
+    new = package(svc, "fam", "3", upgrade_behavior=2)
+    svc.packages.assign_installation(ADMIN, pc, old1)
+    svc.packages.assign_installation(ADMIN, pc, old2)
+    created = svc.deployments.deploy(ADMIN, "up", computer_ids=[pc], package_ids=[new])
+    jobs = svc.deployments.container_jobs(ADMIN, created.id)
+    assert [(j.kind, j.package_id, j.sequence) for j in jobs] == [
+        ("package_uninstall", old1, 1),
+        ("package_uninstall", old2, 2),
+        ("package_install", new, 3),
+    ]
+    assert jobs[0].procedure == "remove fam 1" and jobs[2].procedure == "install fam 3"
+    for j in jobs:
+        finish(svc, pc, j.id)
+    assert [i.package_id for i in svc.packages.list_installations(ADMIN, computer_id=pc)] == [new]
+
+
+def test_upgrade_behavior_1_replaces_family_records_on_success(svc: Services) -> None:
+    pc = computer(svc, "pc")
+    old, other = package(svc, "fam", "1"), package(svc, "other")
+    new = package(svc, "fam", "2", upgrade_behavior=1)
+    svc.packages.assign_installation(ADMIN, pc, old)
+    svc.packages.assign_installation(ADMIN, pc, other)
+    created = svc.deployments.deploy(ADMIN, "up", computer_ids=[pc], package_ids=[new])
+    assert [k for _, k, *_ in jobs_of(svc, created.id)] == ["install"]  # no uninstall jobs
+    finish(svc, pc, created.job_ids[0])
+    assert sorted(i.package_id for i in svc.packages.list_installations(ADMIN, computer_id=pc)) == sorted(
+        [other, new]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"name": "  "}, "name_cannot_be_empty"),
+        ({"restart_timeout_min": 0}, "please_fill_required_fields"),
+        ({"end": T0 - timedelta(minutes=1)}, "end_time_before_start_time"),
+        ({"end": T0}, "end_time_before_start_time"),
+        ({"sequence_mode": 2}, "invalid_input"),
+        ({"priority": 101}, "invalid_input"),
+        ({"agent_ip_ranges": ["10.0.0.0/33"]}, "invalid_ip_address"),
+        ({"time_frames": ["MON 8:00"]}, "invalid_time_input"),
+        ({"computer_ids": [999]}, "no_jobs_created"),
+        ({"package_ids": []}, "no_jobs_created"),
+    ],
+)
+def test_deploy_validation_reasons(svc: Services, kwargs: dict[str, object], reason: str) -> None:
+    pc, pkg = computer(svc, "pc"), package(svc, "p")
+    args: dict[str, object] = {"name": "d", "computer_ids": [pc], "package_ids": [pkg], **kwargs}
+    with pytest.raises(FleetdeckError) as err:
+        svc.deployments.deploy(ADMIN, **args)  # type: ignore[arg-type]
+    assert err.value.detail["reason"] == reason
+    if reason in ("invalid_ip_address", "invalid_time_input"):
+        assert not isinstance(err.value, ValidationFailed)  # OCO answers these with -32000
+
+
+# ------------------------------------------------------------------ delivery
+
+
+def test_start_end_expiry_and_priority_order(svc: Services, clock: Clock) -> None:
+    pc = computer(svc, "pc")
+    p1, p2, p3 = package(svc, "a"), package(svc, "b"), package(svc, "c")
+    later = svc.deployments.deploy(
+        ADMIN, "later", computer_ids=[pc], package_ids=[p1], start=T0 + timedelta(hours=1)
+    )
+    low = svc.deployments.deploy(ADMIN, "low", computer_ids=[pc], package_ids=[p2], priority=-5)
+    high = svc.deployments.deploy(
+        ADMIN, "high", computer_ids=[pc], package_ids=[p3], priority=50, end=T0 + timedelta(minutes=30)
+    )
+    assert svc.deployments.get_container(ADMIN, later.id).status is ContainerStatus.WAITING_FOR_START
+    specs = claim(svc, pc)
+    assert [s.params["package_id"] for s in specs] == [p3, p2]  # 'later' is held back
+    assert specs[0].kind == "package_install" and specs[0].params["procedure"] == "install c 1"
+    assert specs[0].params["download"] is False and specs[0].params["container_id"] == high.id
+    assert low.id != high.id
+    clock.now = T0 + timedelta(hours=1, seconds=1)
+    assert [s.params["package_id"] for s in claim(svc, pc)] == [p1]
+    expiring = svc.deployments.deploy(
+        ADMIN,
+        "exp",
+        computer_ids=[pc],
+        package_ids=[p1],
+        force_same_version=True,
+        end=clock.now + timedelta(minutes=5),
+    )
+    clock.now += timedelta(minutes=6)
+    assert claim(svc, pc) == []
+    info = svc.deployments.get_container(ADMIN, expiring.id)
+    assert info.status is ContainerStatus.FAILED and info.counts == {"expired": 1}
+    assert svc.deployments.container_jobs(ADMIN, expiring.id)[0].state == -2
+
+
+def test_ip_ranges_and_time_frames_hold_jobs_back(svc: Services, clock: Clock) -> None:
+    pc = computer(svc, "pc")
+    pkg = package(svc, "p")
+    svc.deployments.deploy(
+        ADMIN, "net", computer_ids=[pc], package_ids=[pkg], agent_ip_ranges=["10.0.0.0/8", "!10.9.0.0/16"]
+    )
+    assert claim(svc, pc, remote="192.168.1.5") == []
+    assert claim(svc, pc, remote="10.9.1.1") == []
+    assert len(claim(svc, pc, remote="10.1.2.3")) == 1
+    local = clock.now.astimezone()
+    outside = f"{(local + timedelta(hours=1)):%H:%M}-{(local + timedelta(hours=2)):%H:%M}"
+    inside = f"{(local - timedelta(minutes=5)):%H:%M}-{(local + timedelta(minutes=5)):%H:%M}"
+    svc.deployments.deploy(
+        ADMIN, "tf", computer_ids=[pc], package_ids=[pkg], force_same_version=True, time_frames=[outside]
+    )
+    assert claim(svc, pc) == []
+    svc.deployments.deploy(
+        ADMIN,
+        "tf2",
+        computer_ids=[pc],
+        package_ids=[pkg],
+        force_same_version=True,
+        time_frames=[inside, f"!{local:%a} {outside}".upper()],
+    )
+    assert len(claim(svc, pc)) == 1
+
+
+def test_wake_on_lan_now_and_at_start(svc: Services, clock: Clock, waker: Waker) -> None:
+    pc = computer(svc, "pc")
+    pkg = package(svc, "p")
+    now = svc.deployments.deploy(
+        ADMIN, "now", computer_ids=[pc], package_ids=[pkg], use_wol=True, shutdown_waked_after_completion=True
+    )
+    assert waker.woken == [[pc]]
+    assert svc.deployments.get_container(ADMIN, now.id).wol_sent == 1
+    assert svc.deployments.container_jobs(ADMIN, now.id)[0].post_action == 2  # pc is offline
+    later = svc.deployments.deploy(
+        ADMIN,
+        "later",
+        computer_ids=[pc],
+        package_ids=[pkg],
+        use_wol=True,
+        force_same_version=True,
+        start=T0 + timedelta(hours=1),
+    )
+    assert svc.deployments.get_container(ADMIN, later.id).wol_sent == 0
+    assert svc.deployments.tick() == 0
+    clock.now = T0 + timedelta(hours=1)
+    assert svc.deployments.tick() == 1 and waker.woken[-1] == [pc]
+    assert svc.deployments.get_container(ADMIN, later.id).wol_sent == 1
+    plain = svc.deployments.deploy(
+        ADMIN, "plain", computer_ids=[pc], package_ids=[pkg], force_same_version=True
+    )
+    assert svc.deployments.get_container(ADMIN, plain.id).wol_sent == -1
+
+
+# ------------------------------------------------------------------ results
+
+
+def test_success_codes_installations_and_status(svc: Services, notifier: Notifier) -> None:
+    pc = computer(svc, "pc")
+    pkg = package(svc, "p", install_success_codes="0, 3010", uninstall_success_codes="")
+    created = svc.deployments.deploy(ADMIN, "d", computer_ids=[pc], package_ids=[pkg])
+    assert notifier.queued[-1] == [pc]
+    claim(svc, pc)
+    svc.jobs.record_updates(
+        [
+            (
+                pc,
+                m.JobUpdate(
+                    job_id=created.job_ids[0], status="running", at=time.time(), phase="download", progress=40
+                ),
+            )
+        ]
+    )
+    job = svc.deployments.container_jobs(ADMIN, created.id)[0]
+    assert (job.status, job.phase, job.progress, job.state) == (JobStatus.RUNNING, "download", 40, 1)
+    assert svc.deployments.get_container(ADMIN, created.id).status is ContainerStatus.IN_PROGRESS
+    finish(svc, pc, created.job_ids[0], code=3010)
+    info = svc.deployments.get_container(ADMIN, created.id)
+    assert info.status is ContainerStatus.SUCCEEDED and info.execution_finished is not None
+    [inst] = svc.packages.list_installations(ADMIN, computer_id=pc)
+    assert inst.package_id == pkg and inst.job_id == created.job_ids[0]
+    bad = svc.deployments.deploy(
+        ADMIN, "again", computer_ids=[pc], package_ids=[pkg], force_same_version=True
+    )
+    finish(svc, pc, bad.job_ids[0], code=1)  # the agent said succeeded; 1 is not a success code
+    assert svc.deployments.container_jobs(ADMIN, bad.id)[0].status is JobStatus.FAILED
+    assert svc.deployments.get_container(ADMIN, bad.id).status is ContainerStatus.FAILED
+    gone = svc.deployments.uninstall(ADMIN, "rm", installation_ids=[inst.id, 12345])
+    assert [j.sequence for j in svc.deployments.container_jobs(ADMIN, gone.id)] == [0]
+    finish(svc, pc, gone.job_ids[0], code=77)  # empty success list: any code is fine
+    assert svc.packages.list_installations(ADMIN, computer_id=pc) == []
+    with pytest.raises(ValidationFailed) as err:
+        svc.deployments.uninstall(ADMIN, "rm", installation_ids=[inst.id])
+    assert err.value.detail["reason"] == "no_jobs_created"
+
+
+def test_sequence_mode_1_aborts_the_rest_on_all_computers(svc: Services, notifier: Notifier) -> None:
+    a, b = computer(svc, "a"), computer(svc, "b")
+    p1, p2 = package(svc, "one"), package(svc, "two")
+    created = svc.deployments.deploy(ADMIN, "d", computer_ids=[a, b], package_ids=[p1, p2], sequence_mode=1)
+    sent = claim(svc, b)  # b's jobs are at its agent already
+    jobs = svc.deployments.container_jobs(ADMIN, created.id)
+    finish(svc, a, jobs[0].id, code=1, status="failed")
+    after = {
+        (j.computer_id, j.package_id): (j.status, j.exit_code, j.message)
+        for j in svc.deployments.container_jobs(ADMIN, created.id)
+    }
+    assert after[(a, p1)][0] is JobStatus.FAILED and after[(a, p1)][1] == 1
+    for key in ((a, p2), (b, p1), (b, p2)):
+        assert after[key] == (JobStatus.FAILED, -8888, "aborted after failed job")
+    assert sorted(notifier.cancelled) == sorted((b, s.id) for s in sent)
+    ignore = svc.deployments.deploy(
+        ADMIN, "d0", computer_ids=[a, b], package_ids=[p1, p2], force_same_version=True
+    )
+    first = svc.deployments.container_jobs(ADMIN, ignore.id)[0]
+    finish(svc, first.computer_id, first.id, code=1, status="failed")
+    statuses = [j.status for j in svc.deployments.container_jobs(ADMIN, ignore.id)]
+    assert statuses.count(JobStatus.QUEUED) == 3
+
+
+def test_remove_container_and_job(svc: Services, notifier: Notifier) -> None:
+    pc = computer(svc, "pc")
+    created = svc.deployments.deploy(
+        ADMIN, "d", computer_ids=[pc], package_ids=[package(svc, "a"), package(svc, "b")]
+    )
+    claim(svc, pc)
+    svc.deployments.remove_job(ADMIN, created.job_ids[0])
+    assert len(svc.deployments.container_jobs(ADMIN, created.id)) == 1
+    svc.deployments.remove_container(ADMIN, created.id)
+    assert [c.id for c in svc.deployments.list_containers(ADMIN)] == []
+    assert sorted(notifier.cancelled) == [(pc, created.job_ids[0]), (pc, created.job_ids[1])]
+
+
+# ------------------------------------------------------------------ rules
+
+
+def rule_jobs(svc: Services, rule_id: int) -> list[tuple[int, int, str, str]]:
+    return [
+        (j.computer_id, j.package_id or 0, j.kind.removeprefix("package_"), j.status.value)
+        for j in svc.deployments.rule_jobs(ADMIN, rule_id)
+    ]
+
+
+def test_rule_follows_group_membership_and_installations(svc: Services, notifier: Notifier) -> None:
+    a, b = computer(svc, "a"), computer(svc, "b", os="Windows")
+    pcs = svc.groups.create(ADMIN, "pcs")
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    p1 = package(svc, "one")
+    p2 = package(svc, "two", compatible_os="Debian")
+    svc.packages.add_to_group(ADMIN, pkgs.id, p1)
+    svc.groups.add_members(ADMIN, pcs.id, [a])
+    rule = svc.deployments.create_rule(ADMIN, "keep base", pcs.id, pkgs.id, priority=3)
+    assert rule_jobs(svc, rule.id) == [(a, p1, "install", "queued")]
+    svc.packages.add_to_group(ADMIN, pkgs.id, p2)
+    notifier.queued.clear()
+    svc.groups.add_members(ADMIN, pcs.id, [b])  # joins later: gets jobs at once
+    assert notifier.queued == [[b]]
+    assert rule_jobs(svc, rule.id) == [
+        (a, p1, "install", "queued"),
+        (a, p2, "install", "queued"),
+        (b, p1, "install", "queued"),
+        (b, p2, "install", "skipped"),
+    ]
+    [spec] = [s for s in claim(svc, b)]
+    assert spec.params["container_id"] == rule.container_id and spec.params["sequence_mode"] == 0
+    finish(svc, b, spec.id)
+    assert (b, p1, "install", "succeeded") in rule_jobs(svc, rule.id)  # kept, not turned into skipped
+    inst = svc.packages.list_installations(ADMIN, computer_id=b)[0]
+    svc.packages.remove_installation(ADMIN, inst.id)
+    assert (b, p1, "install", "queued") in rule_jobs(svc, rule.id)  # record gone: install again
+    failed = claim(svc, a)[0]
+    finish(svc, a, failed.id, code=1, status="failed")
+    svc.groups.add_members(ADMIN, pcs.id, [a])  # no change; a failed job is not retried by itself
+    svc.packages.add_to_group(ADMIN, pkgs.id, p1)
+    assert (a, p1, "install", "failed") in rule_jobs(svc, rule.id)
+    svc.packages.remove_from_group(ADMIN, pkgs.id, p2)
+    svc.groups.remove_members(ADMIN, pcs.id, [b])
+    assert rule_jobs(svc, rule.id) == [(a, p1, "install", "failed")]
+
+
+def test_disabled_rules_deliver_nothing_and_rules_can_be_deleted(svc: Services) -> None:
+    a = computer(svc, "a")
+    pcs = svc.groups.create(ADMIN, "pcs")
+    svc.groups.add_members(ADMIN, pcs.id, [a])
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    svc.packages.add_to_group(ADMIN, pkgs.id, package(svc, "one"))
+    rule = svc.deployments.create_rule(ADMIN, "r", pcs.id, pkgs.id, enabled=False)
+    assert claim(svc, a) == []
+    svc.deployments.update_rule(ADMIN, rule.id, enabled=True)
+    assert len(claim(svc, a)) == 1
+    assert svc.deployments.list_rules(ADMIN)[0].counts == {"sent": 1}
+    svc.deployments.delete_rule(ADMIN, rule.id)
+    assert svc.deployments.list_rules(ADMIN) == []
+    with pytest.raises(ValidationFailed):
+        svc.deployments.create_rule(ADMIN, "", pcs.id, pkgs.id)
+
+
+def test_computers_with_queued_jobs_are_found_for_redispatch(svc: Services, clock: Clock) -> None:
+    a, b = computer(svc, "a"), computer(svc, "b")
+    svc.deployments.deploy(
+        ADMIN, "later", computer_ids=[a], package_ids=[package(svc, "p")], start=T0 + timedelta(minutes=10)
+    )
+    assert svc.jobs.computers_with_queued() == {a}
+    assert claim(svc, a, b) == []
+    clock.now = T0 + timedelta(minutes=11)
+    assert len(claim(svc, a, b)) == 1 and svc.jobs.computers_with_queued() == set()
