@@ -1,0 +1,168 @@
+"""The declared runtime settings: every key once, with its type, default and description.
+
+A setting that is not declared here does not exist. Values are validated (and, for text typed
+at a command line, parsed) by ``coerce`` before they are stored.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from fleetdeck.core.errors import NotFound, ValidationFailed
+
+MASK = "********"
+MAX_TEXT = 10_000
+MAX_ITEMS = 1_000
+
+
+class Kind(enum.StrEnum):
+    BOOL = "bool"
+    INT = "int"
+    FLOAT = "float"
+    STR = "str"
+    STR_LIST = "list[str]"
+
+
+class Scope(enum.StrEnum):
+    GLOBAL = "global"
+    COMPUTER = "computer"  # may later be overridden per computer (and per group)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingDef:
+    key: str
+    kind: Kind
+    default: Any
+    description: str
+    secret: bool = False
+    scope: Scope = Scope.GLOBAL
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+SETTINGS: tuple[SettingDef, ...] = (
+    SettingDef("oco.api_enabled", Kind.BOOL, False, "Answer the OCO client API (api-client.php)."),
+    SettingDef(
+        "oco.api_key",
+        Kind.STR,
+        "",
+        "API key OCO clients must send as params.api_key; empty = not checked.",
+        secret=True,
+    ),
+    SettingDef(
+        "wol.broadcast_addresses",
+        Kind.STR_LIST,
+        [],
+        "Addresses Wake-on-LAN packets are sent to; empty = the IPv4 broadcast address of each"
+        " network the computer was last seen in.",
+    ),
+    SettingDef("wol.port", Kind.INT, 9, "UDP port of Wake-on-LAN packets.", minimum=1, maximum=65535),
+    SettingDef(
+        "reports.max_rows",
+        Kind.INT,
+        10_000,
+        "Reports return at most this many rows; longer results are cut and flagged truncated.",
+        minimum=1,
+        maximum=1_000_000,
+    ),
+    SettingDef(
+        "reports.timeout_sec",
+        Kind.FLOAT,
+        10.0,
+        "A report query running longer than this is stopped.",
+        minimum=0.01,
+        maximum=3600,
+    ),
+    SettingDef("opsi.default_domain", Kind.STR, "", "DNS domain appended to opsi client ids without one."),
+)
+
+REGISTRY: dict[str, SettingDef] = {d.key: d for d in SETTINGS}
+
+
+def lookup(key: str) -> SettingDef:
+    definition = REGISTRY.get(key)
+    if definition is None:
+        raise NotFound("setting", key)
+    return definition
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _fail(d: SettingDef, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{d.key}: {message}", field="value", key=d.key, type=d.kind.value)
+
+
+def _bool(d: SettingDef, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _fail(d, "expected true or false (also 1/0, yes/no)")
+
+
+def _number(d: SettingDef, value: object) -> int | float:
+    if isinstance(value, bool):
+        raise _fail(d, f"expected {'an integer' if d.kind is Kind.INT else 'a number'}")
+    result: int | float
+    try:
+        if d.kind is Kind.INT:
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int | str):
+                raise TypeError
+            result = int(value)
+        else:
+            if not isinstance(value, int | float | str):
+                raise TypeError
+            result = float(value)
+            if not math.isfinite(result):
+                raise ValueError
+    except (TypeError, ValueError):
+        raise _fail(d, f"expected {'an integer' if d.kind is Kind.INT else 'a number'}") from None
+    if d.minimum is not None and result < d.minimum:
+        raise _fail(d, f"must be at least {d.minimum:g}")
+    if d.maximum is not None and result > d.maximum:
+        raise _fail(d, f"must be at most {d.maximum:g}")
+    return result
+
+
+def _text(d: SettingDef, value: object) -> str:
+    if not isinstance(value, str):
+        raise _fail(d, "expected a string")
+    if "\x00" in value or len(value) > MAX_TEXT:
+        raise _fail(d, f"must be at most {MAX_TEXT} characters without NUL")
+    return value
+
+
+def _list(d: SettingDef, value: object) -> list[str]:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise _fail(d, "expected a JSON list of strings or comma-separated values") from None
+        else:
+            value = [part.strip() for part in text.split(",") if part.strip()]
+    if not isinstance(value, list) or len(value) > MAX_ITEMS:
+        raise _fail(d, "expected a list of strings")
+    return [_text(d, item) for item in value]
+
+
+def coerce(d: SettingDef, value: object) -> Any:
+    """``value`` (a JSON value, or text from a command line) as the setting's type."""
+    if d.kind is Kind.BOOL:
+        return _bool(d, value)
+    if d.kind in (Kind.INT, Kind.FLOAT):
+        return _number(d, value)
+    if d.kind is Kind.STR_LIST:
+        return _list(d, value)
+    return _text(d, value)

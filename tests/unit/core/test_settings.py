@@ -1,0 +1,130 @@
+"""The settings registry (types, parsing) and store (secrets, audit, cache)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.query import Query
+from fleetdeck.core.settings import MASK, REGISTRY, coerce
+from fleetdeck.storage.tables import AuditEntry, SettingValue
+from fleetdeck.storage.uow import UnitOfWork
+
+
+@pytest.mark.parametrize(
+    ("key", "given", "expected"),
+    [
+        ("oco.api_enabled", True, True),
+        ("oco.api_enabled", "yes", True),
+        ("oco.api_enabled", "FALSE", False),
+        ("oco.api_enabled", "1", True),
+        ("oco.api_enabled", 0, False),
+        ("wol.port", "9", 9),
+        ("wol.port", 7, 7),
+        ("reports.timeout_sec", "2.5", 2.5),
+        ("reports.timeout_sec", 3, 3.0),
+        ("wol.broadcast_addresses", "10.0.0.255, 10.1.255.255", ["10.0.0.255", "10.1.255.255"]),
+        ("wol.broadcast_addresses", '["127.0.0.1"]', ["127.0.0.1"]),
+        ("wol.broadcast_addresses", ["a"], ["a"]),
+        ("wol.broadcast_addresses", "", []),
+        ("opsi.default_domain", "example.org", "example.org"),
+    ],
+)
+def test_coerce(key: str, given: object, expected: object) -> None:
+    assert coerce(REGISTRY[key], given) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "given"),
+    [
+        ("oco.api_enabled", "maybe"),
+        ("oco.api_enabled", 2),
+        ("wol.port", True),
+        ("wol.port", "nine"),
+        ("wol.port", 70000),
+        ("wol.port", 1.5),
+        ("reports.timeout_sec", "nan"),
+        ("reports.max_rows", 0),
+        ("wol.broadcast_addresses", [1, 2]),
+        ("wol.broadcast_addresses", "[not json"),
+        ("opsi.default_domain", 5),
+        ("opsi.default_domain", "a\x00b"),
+    ],
+)
+def test_coerce_rejects(key: str, given: object) -> None:
+    with pytest.raises(ValidationFailed):
+        coerce(REGISTRY[key], given)
+
+
+def test_defaults_and_set(runtime: Runtime, admin: Actor) -> None:
+    store = runtime.services.settings
+    assert store.value("oco.api_enabled") is False
+    assert store.value("wol.port") == 9
+    assert store.value("reports.max_rows") == 10_000
+    assert store.value("wol.broadcast_addresses") == []
+    store.set(admin, "oco.api_enabled", "true")
+    assert store.value("oco.api_enabled") is True  # cache dropped on set
+    view = store.get(admin, "oco.api_enabled")
+    assert (view.value, view.is_default, view.updated_by, view.type) == (True, False, "admin", "bool")
+    store.reset(admin, "oco.api_enabled")
+    assert store.value("oco.api_enabled") is False
+    assert store.get(admin, "oco.api_enabled").is_default
+
+
+def test_unknown_key_and_wrong_type(runtime: Runtime, admin: Actor) -> None:
+    store = runtime.services.settings
+    with pytest.raises(NotFound):
+        store.set(admin, "no.such.key", 1)
+    with pytest.raises(NotFound):
+        store.get(admin, "no.such.key")
+    with pytest.raises(ValidationFailed):
+        store.set(admin, "wol.port", "x")
+
+
+def test_permissions(runtime: Runtime, system: Actor) -> None:
+    runtime.services.users.create(system, "olga", "olga-password-1", Role.OPERATOR)
+    operator = Actor(user_id=None, username="olga", role=Role.OPERATOR)
+    assert runtime.services.settings.list(operator)
+    with pytest.raises(PermissionDenied):
+        runtime.services.settings.set(operator, "wol.port", 7)
+    with pytest.raises(PermissionDenied):
+        runtime.services.settings.reset(operator, "wol.port")
+
+
+def test_secrets_encrypted_masked_and_not_audited(runtime: Runtime, admin: Actor) -> None:
+    store = runtime.services.settings
+    secret = "s3cret-api-key-value"
+    assert not store.is_set("oco.api_key")
+    view = store.set(admin, "oco.api_key", secret)
+    assert view.value == MASK
+    assert view.secret
+    assert store.get(admin, "oco.api_key").value == MASK
+    assert {s.key: s.value for s in store.list(admin)}["oco.api_key"] == MASK
+    assert store.is_set("oco.api_key")
+    assert store.get_secret("oco.api_key") == secret
+    assert store.matches_secret("oco.api_key", secret)
+    assert not store.matches_secret("oco.api_key", secret + "x")
+    with pytest.raises(TypeError):
+        store.value("oco.api_key")
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        row = uow.session.scalars(select(SettingValue).where(SettingValue.key == "oco.api_key")).one()
+        assert secret not in json.dumps(row.value)
+        assert "enc" in row.value
+        audit = json.dumps([e.detail for e in uow.session.scalars(select(AuditEntry))])
+    assert secret not in audit
+    records = runtime.services.audit.find(admin, Query()).items
+    assert any(r.action == "setting.set" and r.object_id == "oco.api_key" for r in records)
+    store.reset(admin, "oco.api_key")
+    assert not store.is_set("oco.api_key")
+    assert store.get(admin, "oco.api_key").value == ""
+
+
+def test_non_secret_change_is_audited_with_values(runtime: Runtime, admin: Actor) -> None:
+    runtime.services.settings.set(admin, "wol.port", 7)
+    record = next(r for r in runtime.services.audit.find(admin, Query()).items if r.action == "setting.set")
+    assert record.detail == {"old": 9, "new": 7}
