@@ -1,0 +1,7 @@
+"""The agent endpoint: one WebSocket per agent, speaking ``fleetdeck.protocol``."""
+
+from fleetdeck.api.agent.endpoint import agent_websocket_route
+from fleetdeck.api.agent.hub import AgentHub, HubConfig
+from fleetdeck.api.agent.payload import payload_route
+
+__all__ = ["AgentHub", "HubConfig", "agent_websocket_route", "payload_route"]

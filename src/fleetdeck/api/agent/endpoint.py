@@ -1,0 +1,157 @@
+"""The WebSocket endpoint agents connect to: ``/agent/v1/ws``.
+
+Decoding and ordering rules come from ``protocol.session``; this module only moves frames
+between the socket, the hub and the core services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from fleetdeck.api.agent.hub import AgentConn, AgentHub
+from fleetdeck.core.enrollment.service import agent_actor
+from fleetdeck.core.errors import AuthenticationFailed, FleetdeckError
+from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.session import ProtocolViolation, ServerSession
+
+log = logging.getLogger("fleetdeck.agents")
+
+PATH = "/agent/v1/ws"
+HELLO_TIMEOUT = 15.0
+POLICY_VIOLATION = 1008
+
+
+async def _receive_frame(ws: WebSocket) -> bytes | str | None:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    data: bytes | None = message.get("bytes")
+    if data is not None:
+        return data
+    text: str = message.get("text") or ""
+    return text
+
+
+def agent_websocket_route(hub: AgentHub) -> WebSocketRoute:
+    async def endpoint(ws: WebSocket) -> None:
+        await ws.accept()
+        remote = ws.client.host if ws.client else ""
+        try:
+            await _serve(hub, ws, remote)
+        except WebSocketDisconnect:
+            pass
+        except ProtocolViolation as exc:
+            log.info("agent at %s: protocol violation: %s", remote, exc)
+            with contextlib.suppress(Exception):
+                await ws.send_bytes(m.encode(m.Error(code=exc.code, message=str(exc))))
+                await ws.close(POLICY_VIOLATION)
+
+    return WebSocketRoute(PATH, endpoint)
+
+
+async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
+    session = ServerSession()
+    if hub.stopping:
+        await ws.send_bytes(
+            m.encode(m.Error(code="unavailable", message="server shutting down", retry_after=10.0))
+        )
+        await ws.close(1013)
+        return
+    try:
+        first = await asyncio.wait_for(_receive_frame(ws), HELLO_TIMEOUT)
+    except TimeoutError:
+        raise ProtocolViolation("hello_timeout", "no hello within the time limit") from None
+    if first is None:
+        return
+    hello = session.receive(first)
+    services = hub.services
+    if isinstance(hello, m.Enroll):
+        try:
+            creds = await asyncio.to_thread(
+                services.enrollment.enroll,
+                hello.token,
+                hostname=hello.hostname,
+                machine_id=hello.machine_id,
+                agent_version=hello.agent_version,
+                source=remote,
+            )
+        except FleetdeckError as exc:
+            code = "auth_failed" if isinstance(exc, AuthenticationFailed) else exc.code
+            await ws.send_bytes(m.encode(m.Error(code=code, message=exc.message)))
+            await ws.close(POLICY_VIOLATION)
+            return
+        log.info("enrolled computer %s (%s) from %s", creds.computer_id, hello.hostname, remote)
+        await ws.send_bytes(m.encode(m.Enrolled(computer_id=creds.computer_id, uid=creds.uid, key=creds.key)))
+        await ws.close()
+        return
+    assert isinstance(hello, m.Hello)
+    try:
+        ident = await asyncio.to_thread(services.enrollment.authenticate_agent, hello.uid, hello.key)
+    except AuthenticationFailed as exc:
+        log.warning("agent at %s failed to authenticate: %s", remote, exc.message)
+        await ws.send_bytes(m.encode(m.Error(code="auth_failed", message=exc.message)))
+        await ws.close(POLICY_VIOLATION)
+        return
+    session.authenticated()
+    cid = ident.computer_id
+
+    async def send(frame: bytes) -> None:
+        await ws.send_bytes(frame)
+
+    async def close(code: int, reason: str) -> None:
+        await ws.close(code, reason)
+
+    conn = AgentConn(computer_id=cid, hostname=ident.hostname, remote=remote, send=send, close=close)
+    await hub.attach(conn)
+    try:
+        await asyncio.to_thread(services.jobs.on_hello, cid, hello.known_jobs)
+        await asyncio.to_thread(
+            services.computers.set_online,
+            cid,
+            node_id=hub.config.node_id,
+            remote_address=remote,
+            agent_version=hello.agent_version,
+        )
+        digest = await asyncio.to_thread(services.computers.inventory_digest, cid)
+        await ws.send_bytes(
+            m.encode(
+                m.Welcome(
+                    computer_id=cid,
+                    heartbeat_sec=hub.config.heartbeat_sec,
+                    server_version=hub.config.server_version,
+                    want_inventory=not digest or digest != hello.inventory_digest,
+                )
+            )
+        )
+        for jid in await asyncio.to_thread(services.jobs.cancel_requested, cid):
+            await ws.send_bytes(m.encode(m.JobCancel(job_id=jid)))
+        hub.want_dispatch(cid)
+        actor = agent_actor(cid, ident.hostname, remote)
+        while True:
+            frame = await _receive_frame(ws)
+            if frame is None:
+                return
+            hub.heard_from(conn)
+            msg = session.receive(frame)
+            if isinstance(msg, m.Heartbeat):
+                hub.heartbeat(conn)
+            elif isinstance(msg, m.JobOutput):
+                await hub.job_output(frame if isinstance(frame, bytes) else frame.encode(), msg)
+            elif isinstance(msg, m.JobResult):
+                hub.job_result(cid, msg)
+            elif isinstance(msg, m.JobUpdate):
+                hub.job_update(cid, msg)
+            elif isinstance(msg, m.InventoryReport):
+                try:
+                    await asyncio.to_thread(
+                        services.computers.record_inventory, actor, cid, msg.data, msg.digest
+                    )
+                except FleetdeckError as exc:
+                    log.warning("inventory from computer %s rejected: %s", cid, exc.message)
+    finally:
+        await hub.detach(conn)

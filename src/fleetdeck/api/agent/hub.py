@@ -1,0 +1,308 @@
+"""The agent hub: the connections this process holds, and the batching around them.
+
+Everything per-agent that would cost a database round trip per message is batched here:
+job status updates and results are written in one transaction per flush (every few ms), and
+heartbeats only touch memory, with ``last_seen`` flushed every few seconds. That is what lets
+one process fan a command out to ten thousand agents and store every result in about a second.
+A connection holds no task and no buffer of its own beyond its socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import msgspec
+
+from fleetdeck.bus.base import Bus, Subscription
+from fleetdeck.bus.topics import JOBS_CANCEL, JOBS_QUEUED, job_output_topic, job_status_topic
+from fleetdeck.core.services import Services
+from fleetdeck.protocol import messages as m
+
+log = logging.getLogger("fleetdeck.agents")
+
+SendFn = Callable[[bytes], Awaitable[None]]
+CloseFn = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass(slots=True, eq=False)
+class AgentConn:
+    computer_id: int
+    hostname: str
+    remote: str
+    send: SendFn
+    close: CloseFn
+    last_rx: float = field(default_factory=time.monotonic)
+
+    async def send_message(self, message: m.Message) -> bool:
+        try:
+            await self.send(m.encode(message))
+        except Exception as exc:  # the socket is gone; the receive loop will clean up
+            log.debug("send to computer %s failed: %s", self.computer_id, exc)
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    node_id: str = "local"
+    heartbeat_sec: float = 30.0
+    offline_after_sec: float = 75.0
+    server_version: str = "0"
+    reconnect_window_sec: float = 30.0
+    flush_interval: float = 0.02
+    touch_interval: float = 5.0
+    max_batch: int = 5000
+    # Deferred jobs (start time ahead, outside a time frame) and Wake-on-LAN at start time.
+    redispatch_interval: float = 15.0
+
+
+class AgentHub:
+    def __init__(self, services: Services, bus: Bus, config: HubConfig) -> None:
+        self.services = services
+        self.bus = bus
+        self.config = config
+        self.conns: dict[int, AgentConn] = {}
+        self._dispatch_wanted: set[int] = set()
+        self._dispatch_event = asyncio.Event()
+        self._updates: list[tuple[int, m.JobUpdate]] = []
+        self._results: list[tuple[int, m.JobResult]] = []
+        self._flush_event = asyncio.Event()
+        self._seen: dict[int, datetime] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subs: list[Subscription] = []
+        self.stopping = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        reset = await asyncio.to_thread(self.services.computers.reset_presence, self.config.node_id)
+        if reset:
+            log.info("marked %d computers offline that this node held before it restarted", reset)
+        queued = await self.bus.subscribe(JOBS_QUEUED)
+        cancel = await self.bus.subscribe(JOBS_CANCEL)
+        self._subs = [queued, cancel]
+        for coro in (
+            self._on_queued(queued),
+            self._on_cancel(cancel),
+            self._dispatch_loop(),
+            self._flush_loop(),
+            self._presence_loop(),
+            self._expiry_loop(),
+            self._redispatch_loop(),
+        ):
+            self._tasks.append(asyncio.create_task(coro))
+
+    async def stop(self) -> None:
+        """Tell every agent to come back later, spread over the reconnect window, so that a
+        restart does not bring thousands of them back in the same second."""
+        self.stopping = True
+        bye = m.encode(
+            m.Bye(reason="server shutting down", reconnect_within=self.config.reconnect_window_sec)
+        )
+        conns = list(self.conns.values())
+        await asyncio.gather(*(self._send_raw(c, bye) for c in conns), return_exceptions=True)
+        await asyncio.gather(*(c.close(1012, "server restart") for c in conns), return_exceptions=True)
+        await self._flush_once()
+        await self._touch_once()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sub in self._subs:
+            await sub.close()
+        ids = list(self.conns)
+        self.conns.clear()
+        if ids:
+            await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.config.node_id)
+
+    @staticmethod
+    async def _send_raw(conn: AgentConn, frame: bytes) -> None:
+        with contextlib.suppress(Exception):
+            await conn.send(frame)
+
+    # ------------------------------------------------------------ connections
+
+    async def attach(self, conn: AgentConn) -> None:
+        old = self.conns.get(conn.computer_id)
+        self.conns[conn.computer_id] = conn
+        if old is not None and old is not conn:
+            log.info("computer %s reconnected; closing its previous connection", conn.computer_id)
+            with contextlib.suppress(Exception):
+                await old.close(1008, "replaced by a newer connection")
+
+    async def detach(self, conn: AgentConn) -> None:
+        if self.conns.get(conn.computer_id) is conn:
+            del self.conns[conn.computer_id]
+            self._seen.pop(conn.computer_id, None)
+            if not self.stopping:
+                await asyncio.to_thread(
+                    self.services.computers.set_offline, [conn.computer_id], node_id=self.config.node_id
+                )
+
+    def heard_from(self, conn: AgentConn) -> None:
+        conn.last_rx = time.monotonic()
+
+    def heartbeat(self, conn: AgentConn) -> None:
+        self._seen[conn.computer_id] = datetime.now(UTC)
+
+    def want_dispatch(self, computer_id: int) -> None:
+        self._dispatch_wanted.add(computer_id)
+        self._dispatch_event.set()
+
+    def job_update(self, computer_id: int, update: m.JobUpdate) -> None:
+        self._updates.append((computer_id, update))
+        self._flush_event.set()
+
+    def job_result(self, computer_id: int, result: m.JobResult) -> None:
+        self._results.append((computer_id, result))
+        self._flush_event.set()
+
+    async def job_output(self, frame: bytes, output: m.JobOutput) -> None:
+        await self.bus.publish(job_output_topic(output.job_id), frame)
+
+    # ------------------------------------------------------------ loops
+
+    async def _on_queued(self, sub: Subscription) -> None:
+        async for _topic, payload in sub:
+            for cid in msgspec.json.decode(payload, type=list[int]):
+                if cid in self.conns:
+                    self._dispatch_wanted.add(cid)
+            if self._dispatch_wanted:
+                self._dispatch_event.set()
+
+    async def _on_cancel(self, sub: Subscription) -> None:
+        async for _topic, payload in sub:
+            for cid, jid in msgspec.json.decode(payload, type=list[tuple[int, int]]):
+                conn = self.conns.get(cid)
+                if conn is not None:
+                    await conn.send_message(m.JobCancel(job_id=jid))
+
+    async def _dispatch_loop(self) -> None:
+        while True:
+            await self._dispatch_event.wait()
+            self._dispatch_event.clear()
+            wanted = [cid for cid in self._dispatch_wanted if cid in self.conns]
+            self._dispatch_wanted.clear()
+            if not wanted:
+                continue
+            try:
+                remotes = {cid: self.conns[cid].remote for cid in wanted if cid in self.conns}
+                jobs = await asyncio.to_thread(self.services.jobs.claim_for_delivery, wanted, remotes)
+            except Exception:
+                log.exception("claiming jobs for delivery failed; retrying")
+                self._dispatch_wanted.update(wanted)
+                await asyncio.sleep(1)
+                self._dispatch_event.set()
+                continue
+            sends = []
+            for cid, spec in jobs:
+                conn = self.conns.get(cid)
+                if conn is not None:  # else: stays "sent"; redelivered on its next hello
+                    sends.append(conn.send(m.encode(m.JobRun(job=spec))))
+            if sends:
+                await asyncio.gather(*sends, return_exceptions=True)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_event.wait()
+            await asyncio.sleep(self.config.flush_interval)  # let a batch gather
+            self._flush_event.clear()
+            try:
+                await self._flush_once()
+            except Exception:
+                log.exception("storing job results failed; agents will resend them")
+
+    async def _flush_once(self) -> None:
+        while self._updates or self._results:
+            updates, self._updates = (
+                self._updates[: self.config.max_batch],
+                self._updates[self.config.max_batch :],
+            )
+            results, self._results = (
+                self._results[: self.config.max_batch],
+                self._results[self.config.max_batch :],
+            )
+            if updates and results:
+                # A job that finished within one flush interval: its result overwrites all that
+                # its "running" notice would write (status, started_at), so skip the notice.
+                # Saves a second write of every row when a command fans out to many agents.
+                done = {(cid, r.job_id) for cid, r in results}
+                updates = [
+                    (cid, u)
+                    for cid, u in updates
+                    if u.status != "running" or u.phase or (cid, u.job_id) not in done
+                ]
+            if updates:
+                await asyncio.to_thread(self.services.jobs.record_updates, updates)
+            if not results:
+                continue
+            acked = await asyncio.to_thread(self.services.jobs.record_results, results)
+            by_conn: dict[int, list[int]] = {}
+            for cid, jid in acked:
+                by_conn.setdefault(cid, []).append(jid)
+            sends = []
+            for cid, jids in by_conn.items():
+                conn = self.conns.get(cid)
+                if conn is not None:
+                    sends.append(conn.send(m.encode(m.ResultAck(job_ids=jids))))
+            for _cid, jid in acked:
+                sends.append(self.bus.publish(job_status_topic(jid), b"final"))
+            await asyncio.gather(*sends, return_exceptions=True)
+
+    async def _presence_loop(self) -> None:
+        """Flush last_seen and close connections that went silent (dead peers, no FIN)."""
+        while True:
+            await asyncio.sleep(self.config.touch_interval)
+            try:
+                await self._touch_once()
+            except Exception:
+                log.exception("updating last_seen failed")
+            deadline = time.monotonic() - self.config.offline_after_sec
+            for conn in [c for c in self.conns.values() if c.last_rx < deadline]:
+                log.info(
+                    "computer %s silent for %.0fs; dropping it",
+                    conn.computer_id,
+                    self.config.offline_after_sec,
+                )
+                with contextlib.suppress(Exception):
+                    await conn.close(1001, "heartbeat timeout")
+                await self.detach(conn)
+
+    async def _touch_once(self) -> None:
+        if self._seen:
+            seen, self._seen = self._seen, {}
+            await asyncio.to_thread(self.services.computers.touch, seen)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(10)
+            try:
+                n = await asyncio.to_thread(self.services.jobs.expire_overdue)
+                if n:
+                    log.info("%d queued jobs expired", n)
+            except Exception:
+                log.exception("expiring jobs failed")
+
+    async def _redispatch_loop(self) -> None:
+        """Jobs held back when their computer connected (a deployment starting later, outside
+        its time frames) are delivered once their time comes; deployments due to start get
+        their Wake-on-LAN packets."""
+        while True:
+            await asyncio.sleep(self.config.redispatch_interval)
+            try:
+                await asyncio.to_thread(self.services.deployments.tick)
+                queued = await asyncio.to_thread(self.services.jobs.computers_with_queued)
+            except Exception:
+                log.exception("periodic re-dispatch failed")
+                continue
+            wanted = queued.intersection(self.conns)
+            if wanted:
+                self._dispatch_wanted.update(wanted)
+                self._dispatch_event.set()

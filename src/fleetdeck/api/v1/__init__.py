@@ -1,0 +1,65 @@
+"""The own REST API, mounted at ``/api/v1`` by the composition root.
+
+Handlers only translate: parse the request, call one core service, render the result in the
+``{"data": ...}`` envelope. Errors leave in the ``{"error": {...}}`` envelope (``errors.py``).
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from fleetdeck import __version__
+from fleetdeck.api.v1 import errors
+from fleetdeck.api.v1.routes import (
+    admin,
+    auth,
+    computers,
+    deployments,
+    groups,
+    jobs,
+    packages,
+    reports,
+    settings,
+    stream,
+    users,
+    wol,
+)
+from fleetdeck.bus import Bus
+from fleetdeck.bus.backlog import OutputBacklog
+from fleetdeck.core.services import Services
+
+DESCRIPTION = """
+The REST API of fleetdeck: computers and their inventory, groups, remote commands and jobs,
+enrollment tokens, users and the audit log.
+
+* **Authentication**: `POST /auth/login` returns a JWT; send it as `Authorization: Bearer <jwt>`.
+  Personal API tokens (`POST /me/tokens`) work the same way, or with HTTP Basic as the password.
+* **Envelope**: `{"data": ...}`; lists add `{"meta": {"count": N}}` (matches before paging).
+  Errors are `{"error": {"code": "...", "message": "...", "detail": {...}}}`.
+* **Lists** take `filter[field]=...`, `filter[field][op]=...`, `sort=` and `page[limit]`/`page[offset]`.
+"""
+
+__all__ = ["create_v1"]
+
+
+def create_v1(services: Services, bus: Bus, backlog: OutputBacklog | None = None) -> FastAPI:
+    app = FastAPI(
+        title="fleetdeck API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.bus = bus
+    app.state.backlog = backlog
+    errors.install(app)
+    for module in (auth, users, computers, groups, jobs, stream, admin):
+        app.include_router(module.router)
+    for module in (wol, reports, settings):
+        app.include_router(module.router)
+    app.include_router(reports.groups)
+    for module in (packages, deployments):
+        app.include_router(module.router)
+    return app

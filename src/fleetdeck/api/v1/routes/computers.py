@@ -1,0 +1,57 @@
+"""Computers: list, inventory detail, pre-registration, notes, deletion and their jobs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from fleetdeck.api.v1.deps import CurrentActor, ServicesDep
+from fleetdeck.api.v1.listing import SYNTAX, ListQuery
+from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
+from fleetdeck.api.v1.schemas.computers import ComputerCreate, ComputerDetailOut, ComputerOut, ComputerUpdate
+from fleetdeck.api.v1.schemas.jobs import JobOut
+from fleetdeck.core.errors import NotFound
+from fleetdeck.core.query import Cond, Op
+
+router = APIRouter(prefix="/computers", tags=["computers"], responses=errors(401, 403, 422))
+
+
+@router.get("", description="Computers, with filters on their summary fields.\n" + SYNTAX)
+def list_computers(query: ListQuery, actor: CurrentActor, services: ServicesDep) -> DataList[ComputerOut]:
+    page = services.computers.find(actor, query)
+    return data_list([ComputerOut.model_validate(c) for c in page.items], page.total)
+
+
+@router.post("", status_code=201, responses=errors(400, 409))
+def create_computer(body: ComputerCreate, actor: CurrentActor, services: ServicesDep) -> Data[ComputerOut]:
+    """Pre-register a computer; an agent that enrolls with this host name takes it over."""
+    return Data(data=ComputerOut.model_validate(services.computers.create(actor, body.hostname, body.notes)))
+
+
+@router.get("/{computer_id}", responses=errors(404))
+def get_computer(computer_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Data[ComputerDetailOut]:
+    """The summary plus the whole inventory and the groups the computer is in."""
+    return Data(data=ComputerDetailOut.of(services.computers.get(actor, computer_id)))
+
+
+@router.patch("/{computer_id}", responses=errors(400, 404))
+def update_computer(
+    computer_id: IdPath, body: ComputerUpdate, actor: CurrentActor, services: ServicesDep
+) -> Data[ComputerOut]:
+    computer = services.computers.update(actor, computer_id, notes=body.notes)
+    return Data(data=ComputerOut.model_validate(computer))
+
+
+@router.delete("/{computer_id}", status_code=204, responses=errors(404))
+def delete_computer(computer_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Response:
+    services.computers.delete(actor, computer_id)
+    return Response(status_code=204)
+
+
+@router.get("/{computer_id}/jobs", responses=errors(404), description="The computer's jobs.\n" + SYNTAX)
+def computer_jobs(
+    computer_id: IdPath, query: ListQuery, actor: CurrentActor, services: ServicesDep
+) -> DataList[JobOut]:
+    page = services.jobs.find(actor, query.and_(Cond("computer_id", Op.EQ, computer_id)))
+    if not page.items and computer_id not in services.computers.exists([computer_id]):
+        raise NotFound("computer", computer_id)
+    return data_list([JobOut.of(j) for j in page.items], page.total)

@@ -1,0 +1,69 @@
+"""Remote commands (a batch of jobs, one per computer) and jobs."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+from fastapi import APIRouter
+
+from fleetdeck.api.v1.deps import BusDep, CurrentActor, ServicesDep
+from fleetdeck.api.v1.listing import SYNTAX, ListQuery
+from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
+from fleetdeck.api.v1.schemas.jobs import BatchOut, CommandCreate, CommandCreated, JobOut
+from fleetdeck.bus.topics import job_status_topic
+from fleetdeck.core.jobs.entities import FINAL, CommandRequest
+
+router = APIRouter(tags=["jobs"], responses=errors(401, 403, 422))
+
+
+@router.post("/commands", status_code=201, responses=errors(400, 404))
+def create_command(body: CommandCreate, actor: CurrentActor, services: ServicesDep) -> Data[CommandCreated]:
+    """Run a command on computers and on the members of groups: one job per computer, queued
+    until its agent is reachable. An unknown computer or group is a 404."""
+    request = CommandRequest(
+        command=body.command,
+        interpreter=body.interpreter,
+        cwd=body.cwd,
+        timeout_sec=body.timeout_sec,
+        env=body.env,
+    )
+    expires = timedelta(seconds=body.expires_in_sec) if body.expires_in_sec is not None else None
+    batch = services.jobs.create_commands(
+        actor, request, computer_ids=body.computer_ids, group_ids=body.group_ids, expires_in=expires
+    )
+    return Data(data=CommandCreated(id=batch.batch_id, job_ids=batch.job_ids))
+
+
+@router.get("/commands/{batch_id}", responses=errors(404))
+def get_command(batch_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Data[BatchOut]:
+    """The command and how many of its jobs are in each status."""
+    return Data(data=BatchOut.of(services.jobs.get_batch(actor, batch_id)))
+
+
+@router.get(
+    "/jobs",
+    description="Jobs, newest first (fields: id, batch_id, computer_id, kind, status, "
+    "exit_code, created_at, created_by, started_at, finished_at).\n" + SYNTAX,
+)
+def list_jobs(query: ListQuery, actor: CurrentActor, services: ServicesDep) -> DataList[JobOut]:
+    page = services.jobs.find(actor, query)
+    return data_list([JobOut.of(j) for j in page.items], page.total)
+
+
+@router.get("/jobs/{job_id}", responses=errors(404))
+def get_job(job_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Data[JobOut]:
+    """A job with its output. Live output: the WebSocket ``/jobs/{job_id}/stream``."""
+    return Data(data=JobOut.of(services.jobs.get(actor, job_id)))
+
+
+@router.post("/jobs/{job_id}/cancel", responses=errors(404, 409))
+def cancel_job(job_id: IdPath, actor: CurrentActor, services: ServicesDep, bus: BusDep) -> Data[JobOut]:
+    """A queued job is cancelled at once; a delivered one is stopped by its agent, which reports
+    the final status. A job that has finished already is a 409."""
+    job = services.jobs.cancel(actor, job_id)
+    if job.status in FINAL:
+        # Tell stream watchers now; a result from an agent is announced by the agent hub instead.
+        with contextlib.suppress(RuntimeError):  # bus not started (no lifespan): watchers poll
+            bus.publish_threadsafe(job_status_topic(job_id), b"final")
+    return Data(data=JobOut.of(job))

@@ -1,0 +1,1 @@
+"""Pydantic models for /api/v1 requests and responses, one module per resource."""

@@ -1,0 +1,108 @@
+"""Computers: summary rows, the whole inventory, pre-registration and notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field
+
+from fleetdeck.api.v1.schemas.common import RequestModel, ResponseModel, Str
+from fleetdeck.core.computers.entities import ComputerDetail
+
+Notes = Annotated[Str, Field(max_length=65_536)]
+
+
+class ComputerOut(ResponseModel):
+    id: int
+    uid: str
+    hostname: str
+    fqdn: str
+    os: str
+    os_version: str
+    architecture: str
+    ram_bytes: int
+    agent_version: str
+    notes: str
+    created_at: datetime
+    last_seen: datetime | None
+    online: bool
+    enrolled: bool
+    remote_address: str
+
+
+class FilesystemOut(ResponseModel):
+    mountpoint: str
+    fstype: str
+    size_bytes: int
+    free_bytes: int
+    device: str
+
+
+class AddressOut(ResponseModel):
+    address: str
+    family: str
+    netmask: str = ""
+    broadcast: str = ""
+
+
+class NetworkInterfaceOut(ResponseModel):
+    name: str
+    mac: str
+    addresses: list[AddressOut]
+
+
+class SoftwareOut(ResponseModel):
+    name: str
+    version: str
+    description: str
+
+
+class LoginOut(ResponseModel):
+    username: str
+    terminal: str
+    host: str
+    started_at: datetime | None
+
+
+class GroupRefOut(ResponseModel):
+    id: int
+    key: str
+    name: str
+
+
+class ComputerDetailOut(ComputerOut):
+    os_family: str
+    kernel: str
+    cpu_model: str
+    cpu_cores: int
+    cpu_threads: int
+    boot_time: datetime | None
+    manufacturer: str
+    model: str
+    serial: str
+    bios_version: str
+    machine_id: str
+    domain: str
+    timezone: str
+    inventory_at: datetime | None
+    filesystems: list[FilesystemOut]
+    network_interfaces: list[NetworkInterfaceOut]
+    software: list[SoftwareOut]
+    logged_in_users: list[LoginOut]
+    groups: list[GroupRefOut]
+
+    @classmethod
+    def of(cls, detail: ComputerDetail) -> ComputerDetailOut:
+        summary = ComputerOut.model_validate(detail.summary).model_dump()
+        rest = {name: getattr(detail, name) for name in cls.model_fields if name not in summary}
+        return cls.model_validate({**summary, **rest})
+
+
+class ComputerCreate(RequestModel):
+    hostname: Annotated[Str, Field(min_length=1, max_length=255)]
+    notes: Notes = ""
+
+
+class ComputerUpdate(RequestModel):
+    notes: Notes | None = None

@@ -1,0 +1,138 @@
+"""The composition root: the only place that builds the engine, the bus and the services and
+wires the transports onto them. Run with ``uvicorn --factory fleetdeck.app:create_app`` or
+through ``fleetdeck server``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from fleetdeck import __version__
+from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, payload_route
+from fleetdeck.api.dialects import oco
+from fleetdeck.api.limits import BodySizeLimit
+from fleetdeck.api.v1 import create_v1
+from fleetdeck.bus import Bus, LocalBus
+from fleetdeck.bus.backlog import OutputBacklog
+from fleetdeck.bus.notifier import BusJobNotifier
+from fleetdeck.core.services import CoreConfig, Services, build_services
+from fleetdeck.settings import Settings
+from fleetdeck.storage import migrate
+from fleetdeck.storage.db import Database
+
+log = logging.getLogger("fleetdeck")
+
+DIALECTS = (oco,)  # each: NAME, mount(app, services)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    bus: Bus
+    services: Services
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The server key signs tokens and encrypts secrets; created once, mode 0600."""
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key
+
+
+def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secret = settings.secret_key or load_or_create_secret(settings.data_dir)
+    db = Database(settings.effective_database_url)
+    if migrate_db:
+        migrate.upgrade(db)
+    bus = LocalBus()
+    services = build_services(
+        db,
+        secret,
+        CoreConfig(
+            token_lifetime_sec=settings.token_lifetime_sec,
+            login_max_failures=settings.login_max_failures,
+            login_window_sec=settings.login_window_sec,
+            max_output_bytes=settings.max_output_bytes,
+            payload_dir=settings.data_dir / "payloads",
+        ),
+        notifier=BusJobNotifier(bus),
+    )
+    return Runtime(settings=settings, db=db, bus=bus, services=services)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    settings = settings or (runtime.settings if runtime else Settings())
+    rt = runtime or build_runtime(settings)
+    hub = AgentHub(
+        rt.services,
+        rt.bus,
+        HubConfig(
+            node_id=settings.node_id,
+            heartbeat_sec=settings.heartbeat_sec,
+            offline_after_sec=settings.effective_offline_after,
+            server_version=__version__,
+            reconnect_window_sec=settings.reconnect_window_sec,
+        ),
+    )
+
+    async def healthz(request: Request) -> JSONResponse:
+        ok = rt.services.computers.exists([]) is not None
+        return JSONResponse(
+            {
+                "status": "ok" if ok else "degraded",
+                "version": __version__,
+                "database": rt.db.dialect,
+                "agents_connected": len(hub.conns),
+            }
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await rt.bus.start()
+        await backlog.start()
+        await hub.start()
+        log.info("fleetdeck %s ready (database: %s)", __version__, rt.db.dialect)
+        try:
+            yield
+        finally:
+            await hub.stop()
+            await backlog.close()
+            await rt.bus.close()
+            rt.db.dispose()
+
+    backlog = OutputBacklog(rt.bus)
+    v1 = create_v1(rt.services, rt.bus, backlog)
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            agent_websocket_route(hub),
+            payload_route(rt.services),
+            Mount("/api/v1", app=v1),
+        ],
+        lifespan=lifespan,
+    )
+    for dialect in DIALECTS:
+        dialect.mount(app, rt.services)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.state.runtime = rt
+    app.state.hub = hub
+    return app

@@ -1,0 +1,212 @@
+"""Real processes on loopback: a ``fleetdeck server`` and ``fleetdeck agent`` per test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import SECRET
+
+ADMIN_PASSWORD = "e2e-admin-password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1, what: str = ""
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}; last value: {last!r}")
+
+
+class ServerProc:
+    def __init__(
+        self, data_dir: Path, db_url: str, port: int, log_path: Path, extra_env: dict[str, str]
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "FLEETDECK_DATA_DIR": str(data_dir),
+            "FLEETDECK_DATABASE_URL": db_url,
+            "FLEETDECK_SECRET_KEY": SECRET,
+            "FLEETDECK_HEARTBEAT_SEC": "1",
+            "FLEETDECK_OFFLINE_AFTER_SEC": "4",
+            "FLEETDECK_RECONNECT_WINDOW_SEC": "1",
+            "FLEETDECK_LOG_LEVEL": "debug",
+            **extra_env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.scheme = "https" if extra_env.get("FLEETDECK_TLS") == "auto" else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-m", "fleetdeck", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0, f"fleetdeck {' '.join(args)} failed: {out.stderr}"
+        return out.stdout
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fleetdeck", "server", "--port", str(self.port)],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+        def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=1, verify=False).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, 30, what="server /healthz")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=f"{self.url}/api/v1", auth=("admin", ADMIN_PASSWORD), timeout=15, verify=False
+        )
+
+
+class AgentProc:
+    def __init__(self, server: ServerProc, state_dir: Path, log_path: Path) -> None:
+        self.server = server
+        self.state_dir = state_dir
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *extra: str, token: str | None = None) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "fleetdeck",
+            "agent",
+            "--state-dir",
+            str(self.state_dir),
+            "--reconnect-min",
+            "0.2",
+            "--reconnect-max",
+            "1",
+            "--log-level",
+            "DEBUG",
+            *extra,
+        ]
+        if token:
+            cmd += ["--server", self.server.url, "--enroll-token", token]
+        log = self.log_path.open("ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        log.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path, db_url: str) -> Iterator[Callable[..., ServerProc]]:
+    made: list[ServerProc] = []
+
+    def make(**extra_env: str) -> ServerProc:
+        srv = ServerProc(tmp_path / "server", db_url, free_port(), tmp_path / "server.log", extra_env)
+        srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+        made.append(srv)
+        return srv
+
+    yield make
+    for srv in made:
+        srv.stop()
+
+
+@pytest.fixture
+def server(server_factory: Callable[..., ServerProc]) -> ServerProc:
+    srv = server_factory()
+    srv.start()
+    return srv
+
+
+@pytest.fixture
+def agent_factory(tmp_path: Path) -> Iterator[Callable[[ServerProc], AgentProc]]:
+    made: list[AgentProc] = []
+
+    def make(srv: ServerProc, name: str = "agent") -> AgentProc:
+        a = AgentProc(srv, tmp_path / name, tmp_path / f"{name}.log")
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.stop()
+
+
+def enrolled_agent(srv: ServerProc, factory: Callable[[ServerProc], AgentProc]) -> tuple[AgentProc, int]:
+    """Start an agent with a fresh token and wait until its computer is online with inventory."""
+    token = srv.cli("enroll-token", "create", "--uses", "1").strip()
+    agent = factory(srv)
+    agent.start(token=token)
+    with srv.client() as c:
+
+        def online() -> int | None:
+            rows = c.get("/computers").json()["data"]
+            ready = [r for r in rows if r["online"] and r["os"]]
+            return ready[0]["id"] if ready else None
+
+        try:
+            cid = wait_for(online, 30, what="agent online with inventory")
+        except AssertionError:
+            raise AssertionError(f"agent log:\n{agent.log()[-3000:]}") from None
+    return agent, cid

@@ -1,0 +1,198 @@
+"""End to end: a real server process and a real agent process on loopback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def run_command(server: ServerProc, cid: int, command: str, **extra: object) -> int:
+    with server.client() as c:
+        r = c.post("/commands", json={"computer_ids": [cid], "command": command, **extra})
+        assert r.status_code == 201, r.text
+        return int(r.json()["data"]["job_ids"][0])
+
+
+def wait_job(server: ServerProc, job_id: int, timeout: float = 30) -> dict[str, object]:
+    with server.client() as c:
+
+        def final() -> dict[str, object] | None:
+            job = c.get(f"/jobs/{job_id}").json()["data"]
+            return job if job["status"] not in ("queued", "sent", "running") else None
+
+        result: dict[str, object] = wait_for(final, timeout, what=f"job {job_id} to finish")
+        return result
+
+
+def test_enrolled_agent_reports_this_machines_real_inventory(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc]
+) -> None:
+    _agent, cid = enrolled_agent(server, agent_factory)
+    with server.client() as c:
+        detail = c.get(f"/computers/{cid}").json()["data"]
+    assert detail["hostname"] == socket.gethostname()
+    assert detail["ram_bytes"] == psutil.virtual_memory().total
+    assert detail["cpu_cores"] >= 1 and detail["architecture"]
+    mounts = {f["mountpoint"]: f for f in detail["filesystems"]}
+    assert "/" in mounts and mounts["/"]["size_bytes"] > 0
+    assert any(n["name"] == "lo" for n in detail["network_interfaces"])
+    assert detail["online"] is True and detail["enrolled"] is True
+    assert detail["kernel"] and detail["os"]
+
+
+def test_command_runs_and_output_is_stored(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc]
+) -> None:
+    _agent, cid = enrolled_agent(server, agent_factory)
+    job_id = run_command(server, cid, "echo hello-from-$(hostname); echo oops >&2; exit 3")
+    job = wait_job(server, job_id)
+    assert job["status"] == "failed"
+    assert job["exit_code"] == 3
+    assert job["stdout"] == f"hello-from-{socket.gethostname()}\n"
+    assert job["stderr"] == "oops\n"
+    assert job["started_at"] and job["finished_at"]
+
+    ok = wait_job(server, run_command(server, cid, "printf '%s' \"$FOO\"", env={"FOO": "bar baz"}))
+    assert ok["status"] == "succeeded" and ok["stdout"] == "bar baz"
+
+
+def test_timeout_kills_the_process_tree(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
+    _agent, cid = enrolled_agent(server, agent_factory)
+    pidfile = tmp_path / "child.pid"
+    job = wait_job(server, run_command(server, cid, f"sleep 300 & echo $! > {pidfile}; wait", timeout_sec=1))
+    assert job["status"] == "timeout"
+    child = int(pidfile.read_text())
+    wait_for(
+        lambda: not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE,
+        10,
+        what="child process to be killed",
+    )
+
+
+def test_live_output_stream(server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc]) -> None:
+    _agent, cid = enrolled_agent(server, agent_factory)
+    job_id = run_command(server, cid, "for i in 1 2 3; do echo line$i; sleep 0.5; done")
+    url = server.url.replace("http", "ws", 1) + f"/api/v1/jobs/{job_id}/stream"
+    chunks: list[str] = []
+    final: dict[str, object] = {}
+    with ws_connect(url, additional_headers={"Authorization": _basic()}, open_timeout=10) as ws:
+        while True:
+            try:
+                msg = json.loads(ws.recv(timeout=20))
+            except Exception:
+                break
+            if msg["type"] == "output":
+                chunks.append(msg["data"])
+            elif msg["type"] == "job" and msg["job"]["status"] not in ("queued", "sent", "running"):
+                final = msg["job"]
+                break
+    assert "line1" in "".join(chunks), chunks  # arrived while the job was still running
+    assert final["status"] == "succeeded"
+    assert final["stdout"] == "line1\nline2\nline3\n"
+
+
+def _basic() -> str:
+    import base64
+
+    from tests.e2e.conftest import ADMIN_PASSWORD
+
+    return "Basic " + base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+
+
+def test_job_for_offline_agent_waits_and_survives_server_restart_exactly_once(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
+    agent, cid = enrolled_agent(server, agent_factory)
+    agent.stop()
+    with server.client() as c:
+        wait_for(lambda: not c.get(f"/computers/{cid}").json()["data"]["online"], 10, what="offline")
+    marker = tmp_path / "ran.txt"
+    job_id = run_command(server, cid, f"echo run >> {marker}")
+    with server.client() as c:
+        assert c.get(f"/jobs/{job_id}").json()["data"]["status"] == "queued"
+    server.stop()
+    server.start()
+    agent.start()
+    job = wait_job(server, job_id)
+    assert job["status"] == "succeeded"
+    time.sleep(2)  # give any duplicate delivery the chance to show
+    assert marker.read_text() == "run\n"
+
+
+def test_server_killed_while_job_runs_result_arrives_once(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
+    _agent, cid = enrolled_agent(server, agent_factory)
+    marker = tmp_path / "ran.txt"
+    job_id = run_command(server, cid, f"sleep 2; echo run >> {marker}; echo done")
+    with server.client() as c:
+        wait_for(lambda: c.get(f"/jobs/{job_id}").json()["data"]["status"] == "running", 15, what="running")
+    server.stop(signal.SIGKILL)  # no goodbye, no flush
+    wait_for(marker.exists, 10, what="job to finish on the agent while the server is down")
+    server.start()
+    job = wait_job(server, job_id)
+    assert job["status"] == "succeeded" and job["stdout"] == "done\n"
+    time.sleep(2)
+    assert marker.read_text() == "run\n"
+
+
+def test_agent_restart_mid_job_does_not_run_it_twice(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
+    agent, cid = enrolled_agent(server, agent_factory)
+    marker = tmp_path / "ran.txt"
+    job_id = run_command(server, cid, f"echo start >> {marker}; sleep 30")
+    with server.client() as c:
+        wait_for(lambda: c.get(f"/jobs/{job_id}").json()["data"]["status"] == "running", 15, what="running")
+    agent.stop(signal.SIGKILL)
+    agent.start()
+    job = wait_job(server, job_id)
+    assert job["status"] == "failed"
+    assert "restarted" in str(job["message"])
+    assert marker.read_text() == "start\n"
+
+
+def test_dead_agent_is_shown_offline(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc]
+) -> None:
+    agent, cid = enrolled_agent(server, agent_factory)
+    assert agent.proc is not None
+    agent.proc.send_signal(signal.SIGSTOP)  # alive socket, silent peer: only heartbeats can tell
+    try:
+        with server.client() as c:
+            wait_for(lambda: not c.get(f"/computers/{cid}").json()["data"]["online"], 15, what="offline")
+    finally:
+        agent.proc.send_signal(signal.SIGCONT)
+    with server.client() as c:
+        wait_for(lambda: c.get(f"/computers/{cid}").json()["data"]["online"], 15, what="back online")
+
+
+def test_agent_pins_the_server_certificate(
+    server_factory: Callable[..., ServerProc], agent_factory: Callable[[ServerProc], AgentProc]
+) -> None:
+    srv = server_factory(FLEETDECK_TLS="auto")
+    srv.start()
+    agent, cid = enrolled_agent(srv, agent_factory)
+    srv.stop()
+    # A different certificate at the same address: the agent must refuse to talk to it.
+    (srv.data_dir / "tls" / "cert.pem").unlink()
+    (srv.data_dir / "tls" / "key.pem").unlink()
+    srv.start()
+    time.sleep(4)
+    with srv.client() as c:
+        assert c.get(f"/computers/{cid}").json()["data"]["online"] is False
+    assert "does not match the pinned" in agent.log()

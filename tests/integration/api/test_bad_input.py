@@ -1,0 +1,251 @@
+"""Bad input on every endpoint of the OpenAPI document: always a JSON error envelope, never a 500.
+
+The operations are read from the OpenAPI document, so a new endpoint is covered the day it is
+added; a body endpoint without an entry in VALID_BODIES fails ``test_every_body_has_a_sample``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any, cast
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fleetdeck.api.v1 import create_v1
+from fleetdeck.app import Runtime, create_app
+from fleetdeck.bus import LocalBus
+from fleetdeck.core.authz import Actor
+from fleetdeck.settings import Settings
+from tests.integration.api.conftest import ADMIN_PASSWORD, API, Api, assert_error, bearer, login
+
+SPEC: dict[str, Any] = create_v1(cast(Any, None), LocalBus()).openapi()
+Operation = tuple[str, str]  # (METHOD, /path/{param})
+OPERATIONS: list[Operation] = [(m.upper(), p) for p, ops in SPEC["paths"].items() for m in ops]
+PUBLIC = {("POST", "/auth/login")}
+BODY_OPS = [o for o in OPERATIONS if "requestBody" in SPEC["paths"][o[1]][o[0].lower()]]
+# Numeric ids only; named keys (``/settings/{key}``) are covered by their own tests.
+ID_OPS = [o for o in OPERATIONS if re.search(r"\{\w+_id\}", o[1])]
+LIST_OPS = [
+    o
+    for o in OPERATIONS
+    if any(p["name"] == "page[limit]" for p in SPEC["paths"][o[1]][o[0].lower()].get("parameters", []))
+]
+
+VALID_BODIES: dict[Operation, dict[str, Any]] = {
+    ("POST", "/auth/login"): {"username": "admin", "password": ADMIN_PASSWORD},
+    ("PUT", "/me/password"): {"current_password": ADMIN_PASSWORD, "new_password": "new-password-1"},
+    ("POST", "/me/tokens"): {"name": "t", "scope": "read", "expires_at": "2999-01-01T00:00:00Z"},
+    ("POST", "/users"): {
+        "username": "u",
+        "password": "password-1",
+        "role": "viewer",
+        "full_name": "U",
+        "email": "u@example.org",
+    },
+    ("PATCH", "/users/{user_id}"): {"role": "viewer", "full_name": "U", "email": "e", "disabled": False},
+    ("PUT", "/users/{user_id}/password"): {"password": "password-1"},
+    ("POST", "/computers"): {"hostname": "h", "notes": "n"},
+    ("PATCH", "/computers/{computer_id}"): {"notes": "n"},
+    ("POST", "/groups"): {"name": "g", "parent_id": 1, "description": "d"},
+    ("PATCH", "/groups/{group_id}"): {"name": "g", "parent_id": 1, "description": "d"},
+    ("POST", "/groups/{group_id}/members"): {"computer_ids": [1]},
+    ("DELETE", "/groups/{group_id}/members"): {"computer_ids": [1]},
+    ("POST", "/commands"): {
+        "computer_ids": [1],
+        "group_ids": [1],
+        "command": "id",
+        "interpreter": "sh",
+        "cwd": "/",
+        "timeout_sec": 10,
+        "env": {"A": "b"},
+        "expires_in_sec": 60,
+    },
+    ("POST", "/enroll-tokens"): {"expires_in_sec": 60, "max_uses": 1, "note": "n"},
+    # packages and deployments
+    ("POST", "/packages"): {
+        "family_name": "f",
+        "version": "1",
+        "install_procedure": "x",
+        "files": [{"name": "a", "content": "eA=="}],
+    },
+    ("PATCH", "/packages/{package_id}"): {"description": "d", "install_post_action": 1},
+    ("PATCH", "/package-families/{family_id}"): {"notes": "n"},
+    ("POST", "/package-groups"): {"name": "g", "description": "d"},
+    ("PATCH", "/package-groups/{group_id}"): {"name": "g"},
+    ("POST", "/package-groups/{group_id}/members"): {"package_id": 1, "sequence": 1},
+    ("POST", "/installations"): {"computer_id": 1, "package_id": 1},
+    ("POST", "/deployments"): {
+        "name": "d",
+        "computer_ids": [1],
+        "package_ids": [1],
+        "start": "2024-01-01T00:00:00Z",
+        "use_wol": False,
+        "priority": 0,
+    },
+    ("POST", "/deployments/uninstall"): {"name": "d", "installation_ids": [1], "sequence_mode": 0},
+    ("POST", "/deployment-rules"): {"name": "r", "computer_group_id": 1, "package_group_id": 1},
+    ("PATCH", "/deployment-rules/{rule_id}"): {"enabled": True, "priority": 1},
+    # settings and reports
+    ("PUT", "/settings/{key}"): {"value": 9},
+    ("POST", "/reports"): {"name": "r", "query": "SELECT 1", "notes": "n", "group_id": 1},
+    ("PATCH", "/reports/{report_id}"): {"name": "r", "query": "SELECT 1", "notes": "n", "group_id": 1},
+    ("POST", "/reports/query"): {"query": "SELECT 1"},
+    ("POST", "/report-groups"): {"name": "g", "parent_id": 1, "description": "d"},
+    ("PATCH", "/report-groups/{group_id}"): {"name": "g", "parent_id": 1, "description": "d"},
+}
+
+
+def ids(op: Operation) -> str:
+    return f"{op[0]} {op[1]}"
+
+
+def fill(path: str, value: object) -> str:
+    return re.sub(r"\{[^}]+\}", str(value), path)
+
+
+def resolve(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = SPEC["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    for option in schema.get("anyOf", []):
+        if option.get("type") != "null":
+            return resolve(option)
+    return schema
+
+
+def body_schema(op: Operation) -> dict[str, Any]:
+    content = SPEC["paths"][op[1]][op[0].lower()]["requestBody"]["content"]["application/json"]
+    return resolve(content["schema"])
+
+
+def wrong_value(schema: dict[str, Any]) -> Any:
+    kind = resolve(schema).get("type")
+    return {"integer": "1", "string": 12345, "boolean": "yes", "array": {"a": 1}, "object": [1]}[kind]
+
+
+@pytest.fixture
+def admin_client(client: TestClient, admin: Actor) -> Api:
+    return Api(client, bearer(login(client, "admin", ADMIN_PASSWORD)))
+
+
+def test_the_document_lists_the_endpoints() -> None:
+    assert len(OPERATIONS) >= 30
+    assert ("GET", "/computers") in OPERATIONS
+    assert len(LIST_OPS) >= 6
+    assert ("GET", "/audit") in LIST_OPS
+
+
+def test_every_body_has_a_sample() -> None:
+    assert set(BODY_OPS) == set(VALID_BODIES)
+
+
+@pytest.mark.parametrize("op", [o for o in OPERATIONS if o not in PUBLIC], ids=ids)
+def test_without_auth_is_401(anon: Api, op: Operation) -> None:
+    method, path = op
+    response = anon.request(method, fill(path, 1), json=VALID_BODIES.get(op))
+    assert_error(response, 401, "authentication_failed")
+    assert "bearer" in response.headers["www-authenticate"].lower()
+
+
+@pytest.mark.parametrize("op", BODY_OPS, ids=ids)
+def test_malformed_json_is_400(admin_client: Api, op: Operation) -> None:
+    method, path = op
+    for raw in (b'{"name": ', b"{'single': 'quotes'}", b"\xff\xfe", b"[1, 2,]"):
+        response = admin_client.request(
+            method, fill(path, 1), content=raw, headers={"content-type": "application/json"}
+        )
+        assert_error(response, 400, "malformed_json")
+
+
+@pytest.mark.parametrize("op", BODY_OPS, ids=ids)
+def test_wrong_types_are_422(admin_client: Api, op: Operation) -> None:
+    method, path = op
+    url = fill(path, 1)
+    for whole in ([1, 2], "text", 5, None):
+        response = admin_client.request(
+            method, url, content=json.dumps(whole), headers={"content-type": "application/json"}
+        )
+        assert_error(response, 422, "validation_failed")
+    schema = body_schema(op)
+    for name, prop in schema["properties"].items():
+        if "type" not in resolve(prop):
+            continue  # any JSON value (a setting's value is checked against its declared type)
+        body = {**VALID_BODIES[op], name: wrong_value(prop)}
+        error = assert_error(admin_client.request(method, url, json=body), 422, "validation_failed")
+        assert f"body.{name}" in [e["field"] for e in error["detail"]["errors"]], (name, error)
+    for name, prop in schema["properties"].items():
+        if resolve(prop).get("type") == "string" and "format" not in resolve(prop):
+            body = {**VALID_BODIES[op], name: "nul\x00byte"}  # PostgreSQL cannot store NUL
+            assert_error(admin_client.request(method, url, json=body), 422, "validation_failed")
+    error = assert_error(admin_client.request(method, url, json={**VALID_BODIES[op], "bogus": 1}), 422)
+    assert "body.bogus" in [e["field"] for e in error["detail"]["errors"]]
+    for name in schema.get("required", []):
+        body = {k: v for k, v in VALID_BODIES[op].items() if k != name}
+        error = assert_error(admin_client.request(method, url, json=body), 422)
+        assert f"body.{name}" in [e["field"] for e in error["detail"]["errors"]]
+
+
+@pytest.fixture
+def small_client(settings: Settings, runtime: Runtime, admin: Actor) -> Iterator[TestClient]:
+    small = settings.model_copy(update={"max_body_bytes": 4096})
+    with TestClient(create_app(small, runtime=runtime)) as client:
+        yield client
+
+
+@pytest.mark.parametrize("op", BODY_OPS, ids=ids)
+def test_oversized_body_is_413(small_client: TestClient, op: Operation) -> None:
+    method, path = op
+    headers = {**bearer(login(small_client, "admin", ADMIN_PASSWORD)), "content-type": "application/json"}
+    payload = json.dumps({**VALID_BODIES[op], "padding": "x" * 5000}).encode()
+    url = API + fill(path, 1)
+    assert_error(small_client.request(method, url, content=payload, headers=headers), 413, "body_too_large")
+    # Without Content-Length (chunked): counted while the body is read.
+    chunks = iter([payload[:2000], payload[2000:]])
+    assert_error(small_client.request(method, url, content=chunks, headers=headers), 413, "body_too_large")
+    # Under the limit the same route works as usual (no 413, no 500).
+    ok = small_client.request(method, url, json=VALID_BODIES[op], headers=headers)
+    assert ok.status_code not in (413, 500), ok.text
+
+
+@pytest.mark.parametrize("op", ID_OPS, ids=ids)
+def test_bad_id_is_422(admin_client: Api, op: Operation) -> None:
+    method, path = op
+    for bad_id in ("abc", "1.5", "0", "-1", "99999999999999999999999", "1e3"):
+        response = admin_client.request(method, fill(path, bad_id), json=VALID_BODIES.get(op))
+        error = assert_error(response, 422, "validation_failed")
+        assert error["detail"]["errors"][0]["field"].startswith("path."), (bad_id, error)
+
+
+@pytest.mark.parametrize("op", ID_OPS, ids=ids)
+def test_unknown_id_is_404(admin_client: Api, op: Operation) -> None:
+    method, path = op
+    response = admin_client.request(method, fill(path, 999999), json=VALID_BODIES.get(op))
+    assert_error(response, 404, "not_found")
+
+
+BAD_LIST_PARAMS: list[dict[str, str]] = [
+    {"page[limit]": "abc"},
+    {"page[limit]": "5000"},
+    {"page[offset]": "-1"},
+    {"filter[no_such_field]": "1"},
+    {"filter[id][xor]": "1"},
+    {"filter[id]": "not-a-number"},
+    {"filter[id]": "1*"},
+    {"filter[id][gt]": "99999999999999999999999"},
+    {"filter[]": "1"},
+    {"sort": "nope"},
+    {"surprise": "1"},
+]
+
+
+@pytest.mark.parametrize("op", LIST_OPS, ids=ids)
+def test_bad_list_parameters_are_422(admin_client: Api, op: Operation) -> None:
+    method, path = op
+    admin_client.post("/groups", json={"name": "g"})  # so that /groups/1/members exists
+    admin_client.post("/computers", json={"hostname": "h"})  # and /computers/1/jobs
+    for params in BAD_LIST_PARAMS:
+        response = admin_client.request(method, fill(path, 1), params=params)
+        assert_error(response, 422, "validation_failed")
+    assert admin_client.request(method, fill(path, 1), params={"page[limit]": "0"}).json()["data"] == []

@@ -1,0 +1,150 @@
+"""Commands and jobs, with no agent connected: everything stays queued until cancelled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.integration.api.conftest import Api, assert_error
+from tests.integration.api.test_groups import computer, group
+
+JOB_FIELDS = {
+    "id",
+    "batch_id",
+    "computer_id",
+    "kind",
+    "status",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "message",
+    "output_truncated",
+    "created_at",
+    "created_by",
+    "sent_at",
+    "started_at",
+    "finished_at",
+    "expires_at",
+    "command",
+}
+
+
+@pytest.fixture
+def targets(admin_api: Api) -> dict[str, int]:
+    ids = {h: computer(admin_api, h) for h in ("pc-1", "pc-2", "pc-3")}
+    gid = group(admin_api, "Lab")
+    admin_api.post(f"/groups/{gid}/members", json={"computer_ids": [ids["pc-2"], ids["pc-3"]]})
+    return {**ids, "group": gid}
+
+
+def run(api: Api, **body: Any) -> dict[str, Any]:
+    r = api.post("/commands", json={"command": "uname -a", **body})
+    assert r.status_code == 201, r.text
+    data: dict[str, Any] = r.json()["data"]
+    return data
+
+
+def test_command_creates_queued_jobs(admin_api: Api, targets: dict[str, int]) -> None:
+    created = run(
+        admin_api,
+        computer_ids=[targets["pc-1"], targets["pc-2"]],
+        group_ids=[targets["group"]],
+        interpreter="bash",
+        cwd="/tmp",
+        timeout_sec=60,
+        env={"LANG": "C"},
+        expires_in_sec=3600,
+    )
+    assert len(created["job_ids"]) == 3  # pc-2 is named twice but gets one job
+
+    job = admin_api.get(f"/jobs/{created['job_ids'][0]}").json()["data"]
+    assert set(job) >= JOB_FIELDS
+    assert job["status"] == "queued"
+    assert job["batch_id"] == created["id"]
+    assert job["kind"] == "command"
+    assert job["created_by"] == "admin"
+    assert job["exit_code"] is None
+    assert job["expires_at"] is not None
+    assert job["command"] == {
+        "command": "uname -a",
+        "interpreter": "bash",
+        "cwd": "/tmp",
+        "timeout_sec": 60,
+        "env": {"LANG": "C"},
+    }
+
+    batch = admin_api.get(f"/commands/{created['id']}").json()["data"]
+    assert batch["counts"] == {"queued": 3}
+    assert batch["job_ids"] == created["job_ids"]
+    assert batch["command"]["command"] == "uname -a"
+
+    jobs = admin_api.get(
+        "/jobs", params={"filter[batch_id]": created["id"], "filter[status]": "queued"}
+    ).json()
+    assert jobs["meta"]["count"] == 3
+    mine = admin_api.get(f"/computers/{targets['pc-1']}/jobs").json()
+    assert mine["meta"]["count"] == 1
+    assert mine["data"][0]["computer_id"] == targets["pc-1"]
+
+
+def test_defaults(admin_api: Api, targets: dict[str, int]) -> None:
+    created = run(admin_api, computer_ids=[targets["pc-1"]])
+    job = admin_api.get(f"/jobs/{created['job_ids'][0]}").json()["data"]
+    assert job["command"] == {"command": "uname -a", "timeout_sec": 300}
+    assert job["expires_at"] is None
+
+
+def test_cancel(admin_api: Api, targets: dict[str, int]) -> None:
+    jid = run(admin_api, computer_ids=[targets["pc-1"]])["job_ids"][0]
+    r = admin_api.post(f"/jobs/{jid}/cancel")
+    assert r.status_code == 200
+    assert r.json()["data"]["status"] == "cancelled"
+    assert r.json()["data"]["finished_at"] is not None
+    assert admin_api.get(f"/jobs/{jid}").json()["data"]["status"] == "cancelled"
+    assert_error(admin_api.post(f"/jobs/{jid}/cancel"), 409, "conflict")
+    assert_error(admin_api.post("/jobs/999999/cancel"), 404)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"computer_ids": [999999]}, 404, None),
+        ({"group_ids": [999999]}, 404, None),
+        ({}, 422, "computer_ids"),
+        ({"computer_ids": []}, 422, "computer_ids"),
+        ({"interpreter": "zsh"}, 422, "body.interpreter"),
+        ({"timeout_sec": 0}, 422, "timeout_sec"),
+        ({"timeout_sec": 10**9}, 422, "timeout_sec"),
+        ({"expires_in_sec": 0}, 422, "body.expires_in_sec"),
+        ({"command": ""}, 422, "body.command"),
+        ({"command": "   "}, 422, "command"),
+        ({"env": {"A=B": "x"}}, 422, "env"),
+        ({"computer_ids": ["1"]}, 422, "body.computer_ids.0"),
+        ({"computer_ids": [0]}, 422, "body.computer_ids.0"),
+        ({"cwd": "/\x00"}, 422, "body.cwd"),
+    ],
+)
+def test_bad_commands(
+    admin_api: Api, targets: dict[str, int], body: dict[str, Any], status: int, field: str | None
+) -> None:
+    payload = {"command": "true", "computer_ids": [targets["pc-1"]], **body}
+    if "computer_ids" not in body and ("group_ids" in body or body == {}):
+        payload.pop("computer_ids")
+    error = assert_error(admin_api.post("/commands", json=payload), status)
+    if field is None:
+        return
+    detail = error["detail"]
+    found = [e["field"] for e in detail["errors"]] if "errors" in detail else [detail["field"]]
+    assert field in found, error
+
+
+def test_empty_group_is_422(admin_api: Api) -> None:
+    gid = group(admin_api, "Empty")
+    assert_error(admin_api.post("/commands", json={"command": "true", "group_ids": [gid]}), 422)
+
+
+def test_unknown_batch_and_job(admin_api: Api) -> None:
+    assert_error(admin_api.get("/commands/999999"), 404)
+    assert_error(admin_api.get("/jobs/999999"), 404)
+    assert_error(admin_api.get("/jobs", params={"filter[status][gt]": "x", "filter[nope]": "1"}), 422)

@@ -1,0 +1,99 @@
+"""The job stream WebSocket, with no agent: the job is cancelled while a client watches."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from fleetdeck.app import Runtime
+from fleetdeck.bus.topics import job_output_topic
+from fleetdeck.core.authz import Actor
+from fleetdeck.protocol import messages as m
+from tests.integration.api.conftest import API, Api
+from tests.integration.api.test_groups import computer
+
+
+@pytest.fixture
+def job_id(admin_api: Api) -> int:
+    cid = computer(admin_api, "pc-1")
+    r = admin_api.post("/commands", json={"command": "sleep 60", "computer_ids": [cid]})
+    jid: int = r.json()["data"]["job_ids"][0]
+    return jid
+
+
+def token_of(api: Api) -> str:
+    return api.headers["Authorization"].removeprefix("Bearer ")
+
+
+def closed_with(ws: Any) -> int:
+    with pytest.raises(WebSocketDisconnect) as info:
+        ws.receive_json()
+    return info.value.code
+
+
+def test_cancel_while_watching_sends_final_job_and_closes(
+    client: TestClient, admin_api: Api, job_id: int
+) -> None:
+    with client.websocket_connect(f"{API}/jobs/{job_id}/stream", headers=admin_api.headers) as ws:
+        first = ws.receive_json()
+        assert first["type"] == "job"
+        assert first["job"]["status"] == "queued"
+        assert first["job"] == admin_api.get(f"/jobs/{job_id}").json()["data"]
+        started = time.monotonic()
+        assert admin_api.post(f"/jobs/{job_id}/cancel").status_code == 200
+        final = ws.receive_json()
+        assert time.monotonic() - started < 1.5  # announced on the bus, not found by polling
+        assert final["type"] == "job"
+        assert final["job"]["status"] == "cancelled"
+        assert final["job"]["finished_at"] is not None
+        assert closed_with(ws) == 1000
+
+
+def test_polling_catches_a_change_nobody_announced(
+    client: TestClient, admin_api: Api, job_id: int, runtime: Runtime, admin: Actor
+) -> None:
+    with client.websocket_connect(f"{API}/jobs/{job_id}/stream?token={token_of(admin_api)}") as ws:
+        assert ws.receive_json()["job"]["status"] == "queued"
+        runtime.services.jobs.cancel(admin, job_id)  # straight to core: no bus message
+        final = ws.receive_json()
+        assert final["job"]["status"] == "cancelled"
+        assert closed_with(ws) == 1000
+
+
+def test_output_frames_are_forwarded(
+    client: TestClient, admin_api: Api, job_id: int, runtime: Runtime, admin: Actor
+) -> None:
+    with client.websocket_connect(f"{API}/jobs/{job_id}/stream", headers=admin_api.headers) as ws:
+        ws.receive_json()
+        frame = m.encode(m.JobOutput(job_id=job_id, stream="stdout", seq=1, data="hello\n"))
+        runtime.bus.publish_threadsafe(job_output_topic(job_id), b"not a frame")  # ignored
+        runtime.bus.publish_threadsafe(job_output_topic(job_id), frame)
+        assert ws.receive_json() == {"type": "output", "stream": "stdout", "data": "hello\n"}
+        admin_api.post(f"/jobs/{job_id}/cancel")
+        assert ws.receive_json()["job"]["status"] == "cancelled"
+        assert closed_with(ws) == 1000
+
+
+def test_final_job_is_sent_once_and_closed(client: TestClient, admin_api: Api, job_id: int) -> None:
+    admin_api.post(f"/jobs/{job_id}/cancel")
+    with client.websocket_connect(f"{API}/jobs/{job_id}/stream", headers=admin_api.headers) as ws:
+        assert ws.receive_json()["job"]["status"] == "cancelled"
+        assert closed_with(ws) == 1000
+
+
+@pytest.mark.parametrize(
+    "auth", [{}, {"headers": {"Authorization": "Bearer nope"}}, {"query": "?token=nope"}]
+)
+def test_bad_auth_closes_4401(client: TestClient, job_id: int, auth: dict[str, Any]) -> None:
+    url = f"{API}/jobs/{job_id}/stream" + auth.get("query", "")
+    with client.websocket_connect(url, headers=dict(auth.get("headers", {}))) as ws:
+        assert closed_with(ws) == 4401
+
+
+def test_unknown_job_closes_4404(client: TestClient, admin_api: Api) -> None:
+    with client.websocket_connect(f"{API}/jobs/999999/stream", headers=admin_api.headers) as ws:
+        assert closed_with(ws) == 4404
