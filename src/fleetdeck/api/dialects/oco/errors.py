@@ -1,0 +1,167 @@
+"""OCO's error codes and texts, and the mapping of core errors onto them.
+
+Every failure inside a request element becomes ``{"code", "message", "data": null}`` with HTTP
+200; the envelope-level failures (405/400/401) are in ``envelope.py``. Texts are OCO's own, in
+English and German (``Accept-Language: de...``); a few OCO messages are not localized and stay
+English in both.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+from fleetdeck.core import errors as core
+
+log = logging.getLogger("fleetdeck.api.oco")
+
+
+class Code(enum.IntEnum):
+    NOT_FOUND = -32003
+    PERMISSION_DENIED = -32002
+    INVALID_REQUEST = -32001  # validation, invalid request, unknown method
+    ERROR = -32000  # anything else
+
+
+# key -> (English, German). Keys are OCO's translation keys, which core also uses as
+# ``ValidationFailed(..., reason=<key>)``.
+TEXTS: dict[str, tuple[str, str]] = {
+    "permission_denied": (
+        "Permission denied. You do not have the necessary rights.",
+        "Zugriff verweigert. Sie besitzen nicht die notwendigen Rechte.",
+    ),
+    "not_found": ("Not found", "Nicht gefunden"),
+    "unknown_method": ("Unknown Method", "Unbekannte Methode"),
+    "payload_corrupt": ("Payload corrupt", "Payload fehlerhaft"),
+    "name_cannot_be_empty": ("The name cannot be empty", "Der Name darf nicht leer sein"),
+    "hostname_cannot_be_empty": ("The host name cannot be empty", "Der Hostname darf nicht leer sein"),
+    "hostname_already_exists": ("This hostname already exists", "Der angegebene Hostname existiert bereits"),
+    "please_fill_required_fields": (
+        "Please fill the required fields",
+        "Bitte füllen Sie die erforderlichen Felder aus",
+    ),
+    "package_exists_with_version": (
+        "A package with this name already exists with this version.",
+        "Es existiert bereits ein Paket mit diesem Namen und dieser Version.",
+    ),
+    "end_time_before_start_time": (
+        "The end time cannot be before the start time.",
+        "Die Endzeit darf nicht vor der Startzeit liegen.",
+    ),
+    "invalid_input": (
+        "Invalid Value. Please check your input.",
+        "Ungültiger Wert. Bitte prüfen Sie Ihre Eingaben.",
+    ),
+    "no_jobs_created": (
+        "Your request did not produced any jobs. Please check if you have at least one computer and"
+        " one package selected.",
+        "Ihre Anfrage erzeugte keine Jobs. Bitte prüfen Sie, ob Sie mindestens einen Computer und ein"
+        " Paket ausgewählt haben.",
+    ),
+    "delete_failed_active_jobs": (
+        "The object could not be deleted because there are still active jobs referencing this object."
+        " Please delete the corresponding jobs first, then try again.",
+        "Das Objekt konnte nicht gelöscht werden, da noch aktive Jobs vorhanden sind, die auf dieses"
+        " Objekt verweisen. Bitte löschen Sie zuerst die entsprechenden Jobs und versuchen Sie es erneut.",
+    ),
+    "delete_failed_dependent_packages": (
+        "The package could not be deleted because there are still dependent packages which are"
+        " referenced to this package.",
+        "Das Paket konnte nicht gelöscht werden, da noch von diesem Pakete abhängige Pakete zugeordnet sind.",
+    ),
+    "no_mac_addresses_for_wol": (
+        "No WOL packet could be sent because no MAC address of this computer is known.",
+        "Es konnte kein WOL-Paket gesendet werden, da keine MAC-Adresse dieses Rechners bekannt ist.",
+    ),
+    "invalid_ip_address": ("Invalid IP address", "Ungültige IP-Adresse"),
+    "invalid_time_input": ("Invalid time input", "Ungültige Zeiteingabe"),
+    "aborted_after_failed": ("Aborted after failed job", "Nach Fehler abgebrochen"),
+    "unknown_error": ("Unknown Error", "Unbekannter Fehler"),
+    "not_implemented": (
+        "This method is not available on this server yet.",
+        "Diese Methode ist auf diesem Server noch nicht verfügbar.",
+    ),
+    # 401 bodies (``HTTP Basic Auth: <text>``)
+    "login_failed": ("Login failed", "Anmeldung fehlgeschlagen"),
+    "username_cannot_be_empty": ("The username cannot be empty", "Der Benutzername darf nicht leer sein"),
+    "too_many_attempts": (
+        "Too many failed logins, please try again later",
+        "Zu viele fehlgeschlagene Anmeldungen, bitte versuchen Sie es später erneut",
+    ),
+    # Not localized in OCO: identical in both languages.
+    "package_family_or_group_required": (
+        "package_family_id or package_group_id is required",
+        "package_family_id or package_group_id is required",
+    ),
+    "only_select_queries": (
+        "Only SELECT queries are allowed in reports",
+        "Only SELECT queries are allowed in reports",
+    ),
+}
+
+# Reasons OCO reports with -32000 although they are about the input.
+GENERIC_REASONS = frozenset({"no_mac_addresses_for_wol", "invalid_ip_address", "invalid_time_input"})
+
+
+def text(key: str, lang: str) -> str:
+    """OCO's text for ``key``; unknown keys fall back to the key itself, as OCO does."""
+    en, de = TEXTS.get(key, (key, key))
+    return de if lang == "de" else en
+
+
+def language(accept_language: str | None) -> str:
+    """OCO looks at the first two characters of Accept-Language; we ship English and German."""
+    return "de" if (accept_language or "").strip().lower().startswith("de") else "en"
+
+
+class OcoError(Exception):
+    """An error in OCO's terms, raised by the dialect itself (unknown method, bad params...)."""
+
+    def __init__(self, code: Code, key: str | None = None, message: str | None = None) -> None:
+        super().__init__(message or key or "")
+        self.code = code
+        self.key = key
+        self.message = message
+
+    def render(self, lang: str) -> tuple[int, str]:
+        if self.key is not None:
+            return int(self.code), text(self.key, lang)
+        return int(self.code), self.message or text("unknown_error", lang)
+
+    @classmethod
+    def reason(cls, key: str) -> OcoError:
+        return cls(Code.ERROR if key in GENERIC_REASONS else Code.INVALID_REQUEST, key)
+
+
+def _reason_of(exc: core.FleetdeckError) -> str | None:
+    reason = exc.detail.get("reason")
+    return reason if isinstance(reason, str) else None
+
+
+def from_core(exc: core.FleetdeckError, lang: str) -> tuple[int, str]:
+    """Core's exception tree onto OCO's codes (first matching class in the MRO wins)."""
+    reason = _reason_of(exc)
+    if reason is not None:
+        return OcoError.reason(reason).render(lang)
+    if isinstance(exc, core.NotFound):
+        return int(Code.NOT_FOUND), text("not_found", lang)
+    if isinstance(exc, core.PermissionDenied | core.AuthenticationFailed):
+        return int(Code.PERMISSION_DENIED), text("permission_denied", lang)
+    if isinstance(exc, core.ValidationFailed | core.Conflict):
+        return int(Code.INVALID_REQUEST), exc.message
+    if isinstance(exc, core.NotImplementedYet):
+        return int(Code.ERROR), f"{text('not_implemented', lang)} ({exc.message})"
+    return int(Code.ERROR), exc.message
+
+
+def error_object(exc: BaseException, lang: str) -> dict[str, Any]:
+    """The JSON-RPC ``error`` member for any exception raised while running one request."""
+    if isinstance(exc, OcoError):
+        code, message = exc.render(lang)
+    elif isinstance(exc, core.FleetdeckError):
+        code, message = from_core(exc, lang)
+    else:
+        log.exception("unhandled error in an OCO method", exc_info=exc)
+        code, message = int(Code.ERROR), text("unknown_error", lang)
+    return {"code": code, "message": message, "data": None}

@@ -1,0 +1,173 @@
+"""Core values rendered as OCO rows: ids and numbers as numeric strings, flags as "0"/"1",
+dates as ``YYYY-MM-DD HH:MM:SS`` (UTC), every field OCO shows, ``null`` where fleetdeck keeps no
+such value. The key order follows OCO's documentation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from fleetdeck.core.computers.entities import ComputerDetail
+
+Row = dict[str, Any]
+UserIds = Callable[[str], int | None]
+
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime(DATE_FORMAT)
+
+
+def num(value: int | None) -> str | None:
+    return None if value is None else str(int(value))
+
+
+def flag(value: bool | None) -> str | None:
+    return None if value is None else ("1" if value else "0")
+
+
+def computer(d: ComputerDetail, user_id: UserIds, *, detail: bool = False) -> Row:
+    """``computer.list`` rows and ``computer.get``'s ``general``. Agent credentials are never
+    disclosed through this API: ``agent_key``/``server_key`` are empty strings."""
+    s = d.summary
+    row: Row = {
+        "id": num(s.id),
+        "hostname": s.hostname,
+        "os": s.os,
+        "os_version": s.os_version,
+        "kernel_version": d.kernel,
+        "architecture": s.architecture,
+        "cpu": d.cpu_model,
+        "gpu": None,
+        "ram": num(s.ram_bytes),
+        "agent_version": s.agent_version,
+        "serial": d.serial,
+        "manufacturer": d.manufacturer,
+        "model": d.model,
+        "bios_version": d.bios_version,
+        "boot_type": None,
+        "secure_boot": None,
+        "last_ping": ts(s.last_seen),
+        "last_update": ts(d.inventory_at),
+        "notes": s.notes,
+        "agent_key": "",
+        "server_key": "",
+    }
+    if not detail:
+        row["software_version"] = None
+        row["computer_network_mac"] = None
+    row["os_license"] = None
+    row["os_locale"] = None
+    if detail:
+        row["domain"] = d.domain
+    row["created"] = ts(s.created_at)
+    row["created_by_system_user_id"] = user_id(d.created_by)
+    return row
+
+
+class TreeNode(Protocol):
+    """Any group: computer, package or report group."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def name(self) -> str: ...
+
+
+def computer_group(g: TreeNode) -> Row:
+    return {"id": num(g.id), "parent_computer_group_id": num(g.parent_id), "name": g.name}
+
+
+def package_group(g: TreeNode) -> Row:
+    return {"id": num(g.id), "parent_package_group_id": num(g.parent_id), "name": g.name}
+
+
+def networks(d: ComputerDetail) -> list[Row]:
+    """One row per address (OCO's computer_network); an interface without addresses still
+    gives a row, because its MAC matters for Wake-on-LAN."""
+    rows: list[Row] = []
+    for number, nic in enumerate(d.network_interfaces):
+        addresses = nic.addresses or [{}]
+        for a in addresses:
+            rows.append(
+                {
+                    "id": None,
+                    "nic_number": str(number),
+                    "address": str(a.get("address", "")),
+                    "netmask": str(a.get("netmask", "")),
+                    "broadcast": str(a.get("broadcast", "")),
+                    "mac": nic.mac,
+                    "interface": nic.name,
+                }
+            )
+    return rows
+
+
+def filesystems(d: ComputerDetail) -> list[Row]:
+    cid = num(d.summary.id)
+    return [
+        {
+            "id": None,
+            "computer_id": cid,
+            "device": f.device,
+            "mountpoint": f.mountpoint,
+            "filesystem": f.fstype,
+            "size": num(f.size_bytes),
+            "free": num(f.free_bytes),
+        }
+        for f in d.filesystems
+    ]
+
+
+def recognised_software(d: ComputerDetail) -> list[Row]:
+    return [
+        {
+            "id": None,
+            "software_id": None,
+            "version": s.version,
+            "installed": None,
+            "software_name": s.name,
+            "software_description": s.description,
+        }
+        for s in d.software
+    ]
+
+
+def logins(d: ComputerDetail) -> list[Row]:
+    """OCO aggregates logins per user: the latest one and how many there were."""
+    per_user: dict[str, list[Any]] = {}
+    for login in d.logged_in_users:
+        entry = per_user.setdefault(login.username, [None, 0, login.terminal])
+        if login.started_at is not None and (entry[0] is None or login.started_at > entry[0]):
+            entry[0] = login.started_at
+            entry[2] = login.terminal
+        entry[1] += 1
+    return [
+        {
+            "id": None,
+            "domain_user_id": None,
+            "console": terminal or None,
+            "timestamp": ts(latest),
+            "logon_amount": str(count),
+            "computer_hostname": None,
+            "domain_user_username": username,
+        }
+        for username, (latest, count, terminal) in per_user.items()
+    ]
+
+
+def cell(value: Any) -> Any:
+    """A report cell as PDO handed it to OCO: scalars as strings, NULL as null."""
+    if value is None or isinstance(value, str | list | dict):
+        return value
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

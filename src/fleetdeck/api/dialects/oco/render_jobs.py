@@ -1,0 +1,157 @@
+"""Job containers (deployments), their jobs, deployment rules and rule jobs as OCO rows.
+
+OCO's numeric job ``state`` is core's ``numeric_state`` (queued/sent 0, downloading 1, executing
+2, succeeded 3, failed -1, expired -2, skipped -3/-4/-5). Post actions appear in two spellings:
+static jobs have ``restart``/``shutdown`` (the timeout in minutes, or -1), rule jobs have
+``post_action`` + ``post_action_timeout``.
+"""
+
+from __future__ import annotations
+
+from fleetdeck.api.dialects.oco.render import Row, UserIds, flag, num, ts
+from fleetdeck.core.deployments.entities import ContainerInfo, DeploymentJob, RuleInfo
+
+RESTART, SHUTDOWN = 1, 2
+
+
+def container(c: ContainerInfo, user_id: UserIds) -> Row:
+    return {
+        "id": num(c.id),
+        "name": c.name,
+        "start_time": ts(c.start_at),
+        "end_time": ts(c.end_at),
+        "notes": c.description,
+        "wol_sent": num(c.wol_sent),
+        "created": ts(c.created_at),
+        "created_by_system_user_id": user_id(c.created_by),
+        "created_by_domain_user_id": None,
+        "last_update": ts(c.execution_finished or c.created_at),
+    }
+
+
+def _last_update(j: DeploymentJob) -> str | None:
+    return ts(j.finished_at or j.started_at or j.sent_at or j.created_at)
+
+
+def _post_action_as_timeouts(j: DeploymentJob) -> Row:
+    return {
+        "restart": num(j.post_action_timeout_min) if j.post_action == RESTART else "-1",
+        "shutdown": num(j.post_action_timeout_min) if j.post_action == SHUTDOWN else "-1",
+    }
+
+
+def _execution(j: DeploymentJob) -> Row:
+    return {
+        "sequence": num(j.sequence),
+        "state": num(j.state),
+        "download_progress": num(j.progress),
+        "return_code": num(j.exit_code),
+        "message": j.message,
+    }
+
+
+def container_job(j: DeploymentJob) -> Row:
+    """A row of ``job_container.job.list``."""
+    return {
+        "id": num(j.id),
+        "job_container_id": num(j.container_id),
+        "computer_id": num(j.computer_id),
+        "package_id": num(j.package_id),
+        "procedure": j.procedure,
+        "success_return_codes": j.success_codes,
+        "is_uninstall": flag(j.is_uninstall),
+        "download": flag(j.download),
+        **_post_action_as_timeouts(j),
+        **_execution(j),
+        "last_update": _last_update(j),
+        "computer_hostname": j.hostname,
+        "package_family_name": j.family_name,
+        "package_version": j.version,
+        "job_container_start_time": ts(j.container_start),
+    }
+
+
+def computer_pending_job(j: DeploymentJob, container_name: str) -> Row:
+    """A row of ``computer.get``'s ``pending_jobs``."""
+    return {
+        "id": num(j.id),
+        "job_container_id": num(j.container_id),
+        "computer_id": num(j.computer_id),
+        "package_id": num(j.package_id),
+        "procedure": j.procedure,
+        "success_return_codes": j.success_codes,
+        "is_uninstall": flag(j.is_uninstall),
+        "download": flag(j.download),
+        **_post_action_as_timeouts(j),
+        **_execution(j),
+        "last_update": _last_update(j),
+        "package_family_name": j.family_name,
+        "package_version": j.version,
+        "job_container_start_time": ts(j.container_start),
+        "job_container_name": container_name,
+    }
+
+
+def package_pending_job(j: DeploymentJob, container_name: str) -> Row:
+    """A row of ``package.get``'s ``pending_jobs``."""
+    return {
+        "id": num(j.id),
+        "job_container_id": num(j.container_id),
+        "computer_id": num(j.computer_id),
+        "success_return_codes": j.success_codes,
+        "is_uninstall": flag(j.is_uninstall),
+        "download": flag(j.download),
+        **_post_action_as_timeouts(j),
+        **_execution(j),
+        "wol_shutdown_set": None,
+        "last_update": _last_update(j),
+        "computer_hostname": j.hostname,
+        "package_family_name": j.family_name,
+        "package_version": j.version,
+        "job_container_start_time": ts(j.container_start),
+        "job_container_name": container_name,
+        "procedure": j.procedure,
+    }
+
+
+def rule(r: RuleInfo, user_id: UserIds) -> Row:
+    return {
+        "id": num(r.id),
+        "name": r.name,
+        "notes": r.notes,
+        "enabled": flag(r.enabled),
+        "computer_group_id": num(r.computer_group_id),
+        "package_group_id": num(r.package_group_id),
+        "priority": num(r.priority),
+        "post_action_timeout": num(r.post_action_timeout_min),
+        "created": ts(r.created_at),
+        "created_by_system_user_id": user_id(r.created_by),
+        "sequence_mode": num(r.sequence_mode),
+    }
+
+
+def rule_job(j: DeploymentJob, r: RuleInfo) -> Row:
+    return {
+        "deployment_rule_id": num(r.id),
+        "deployment_rule_name": r.name,
+        "deployment_rule_enabled": flag(r.enabled),
+        "deployment_rule_sequence_mode": num(r.sequence_mode),
+        "deployment_rule_priority": num(r.priority),
+        "id": num(j.id),
+        "computer_id": num(j.computer_id),
+        "package_id": num(j.package_id),
+        "procedure": j.procedure,
+        "success_return_codes": j.success_codes,
+        "is_uninstall": flag(j.is_uninstall),
+        "download": flag(j.download),
+        "post_action": num(j.post_action),
+        "post_action_timeout": num(j.post_action_timeout_min),
+        **_execution(j),
+        "wol_shutdown_set": None,
+        "download_started": ts(j.started_at) if j.state in (1, 2, 3, -1) else None,
+        "execution_started": ts(j.started_at),
+        "execution_finished": ts(j.finished_at),
+        "computer_hostname": j.hostname,
+        "package_family_name": j.family_name,
+        "package_version": j.version,
+    }
