@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 
 from fleetdeck import __version__
 from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, payload_route
-from fleetdeck.api.dialects import oco
+from fleetdeck.api.dialects import oco, opsi
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
 from fleetdeck.bus import Bus, LocalBus
@@ -33,7 +33,7 @@ from fleetdeck.storage.db import Database
 
 log = logging.getLogger("fleetdeck")
 
-DIALECTS = (oco,)  # each: NAME, mount(app, services)
+DIALECTS = (oco, opsi)  # each: NAME, mount(app, services)
 
 
 @dataclass

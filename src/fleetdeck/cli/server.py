@@ -66,6 +66,9 @@ def make_server(settings: Settings, rt: Runtime) -> tuple[uvicorn.Server, str]:
         timeout_graceful_shutdown=5,
         backlog=8192,
         lifespan="on",
+        # Transports set their own Server header (opsi clients choose msgpack + LZ4 by it);
+        # uvicorn's default would be sent as a second one.
+        server_header=False,
     )
     scheme = "https" if cert else "http"
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host

@@ -61,6 +61,7 @@ class Method:
     deprecated: bool = False
     alternative: str | None = None
     status: str = "implemented"
+    varkw: str | None = None  # name of a ``**kwargs`` parameter (opsi's ``**filter``), if any
 
     def bind(self, kwargs: Mapping[str, Any] | None = None, args: Sequence[Any] = ()) -> dict[str, Any]:
         """Validate arguments against the declaration; unknown keyword arguments are ignored
@@ -69,6 +70,8 @@ class Method:
             raise ParamsInvalid(f"{self.name} takes at most {len(self.params)} arguments, got {len(args)}")
         values = dict(kwargs or {})
         for param, value in zip(self.params, args, strict=False):
+            if param.name in values:
+                raise ParamsInvalid(f"{self.name} got multiple values for argument '{param.name}'")
             values[param.name] = value
         try:
             model = self.model.model_validate(values)
@@ -77,7 +80,11 @@ class Method:
             first = errs[0] if errs else {"loc": (), "msg": "invalid parameters"}
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise ParamsInvalid(f"{where}: {first.get('msg', '')}".strip(": "), errs) from None
-        return {p.name: getattr(model, p.name) for p in self.params}
+        bound = {p.name: getattr(model, p.name) for p in self.params}
+        if self.varkw is not None:
+            known = {p.name for p in self.params}
+            bound.update({k: v for k, v in values.items() if k not in known})
+        return bound
 
     def invoke(self, ctx: Any, kwargs: Mapping[str, Any] | None = None, args: Sequence[Any] = ()) -> Any:
         return self.func(ctx, **self.bind(kwargs, args))
@@ -96,13 +103,20 @@ class Method:
         }
 
 
+def _varkw(func: Callable[..., Any]) -> str | None:
+    for p in inspect.signature(func).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            return p.name
+    return None
+
+
 def _params(func: Callable[..., Any]) -> tuple[Param, ...]:
     hints = get_type_hints(func)
     sig = inspect.signature(func)
     found: list[Param] = []
     for i, p in enumerate(sig.parameters.values()):
-        if i == 0:
-            continue  # the dialect's context
+        if i == 0 or p.kind is p.VAR_KEYWORD:
+            continue  # the dialect's context; ``**kwargs`` is recorded as ``varkw``
         if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
             raise TypeError(f"{func.__qualname__}: parameter {p.name} must be a named parameter")
         default = REQUIRED if p.default is p.empty else p.default
@@ -147,6 +161,7 @@ class Registry:
                 deprecated=deprecated,
                 alternative=alternative,
                 status=status,
+                varkw=_varkw(func),
             )
             return func
 

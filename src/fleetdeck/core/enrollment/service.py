@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
+from fleetdeck.core.computers.naming import qualified_name
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import SecretBox, random_hex, random_token
@@ -193,6 +194,30 @@ class EnrollmentService:
         if row is None or row[2] is None or not self._box.matches(key, row[2]):
             raise AuthenticationFailed("unknown agent or wrong key")
         return AgentIdentity(computer_id=row[0], uid=uid, hostname=row[1])
+
+    def authenticate_host(self, host_name: str, key: str, default_domain: str) -> AgentIdentity:
+        """A computer proving itself with its qualified name and agent key (opsi clients log in
+        with host id + host key). Constant-time key check; unknown names cost the same."""
+        wanted = host_name.strip().lower()
+        first = wanted.split(".")[0]
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(Computer.id, Computer.uid, Computer.hostname, Computer.fqdn, Computer.agent_key_hash)
+                .where(
+                    (func.lower(Computer.fqdn) == wanted) | (func.lower(Computer.hostname) == first),
+                    Computer.agent_key_hash.is_not(None),
+                )
+                .limit(50)
+            ).all()
+        for cid, uid, hostname, fqdn, key_hash in rows:
+            if (
+                key_hash is not None
+                and qualified_name(hostname, fqdn, default_domain) == wanted
+                and self._box.matches(key, key_hash)
+            ):
+                return AgentIdentity(computer_id=cid, uid=uid, hostname=hostname)
+        self._box.matches(key, self._box.keyed_hash("-"))  # same work when nothing matched
+        raise AuthenticationFailed("unknown host or wrong host key")
 
     def agent_key(self, actor: Actor, computer_id: int) -> str | None:
         """Decrypt an agent key for dialects that show it (opsi host key, OCO agent_key)."""

@@ -1,0 +1,138 @@
+"""Who calls ``/rpc``: a fleetdeck user (HTTP Basic: password or API token) or an opsi client
+(host id + host key, i.e. the computer's agent key), and the ``opsiconfd-session`` cookie that
+spares the password hash on every request.
+
+Sessions live in this process's memory, like opsiconfd's (which keeps them in Redis). With
+several server processes a client whose next request lands on another process simply
+authenticates again with the Basic header it always sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import AuthenticationFailed
+from fleetdeck.core.services import Services
+
+VIA = "opsi"
+COOKIE = "opsiconfd-session"
+DEFAULT_LIFETIME = 120
+MAX_LIFETIME = 86_400
+MAX_SESSIONS = 50_000
+DOMAIN_SETTING = "opsi.default_domain"
+
+_FQDN = re.compile(r"^[^.]+\.[^.]+\.\S+$")
+_MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    actor: Actor
+    host_id: str | None = None  # an opsi client logged in as itself
+
+    @property
+    def kind(self) -> str:
+        if self.host_id is not None:
+            return "client"
+        return "user"
+
+
+@dataclass(slots=True)
+class Session:
+    id: str
+    principal: Principal
+    expires: float
+    lifetime: int
+
+
+class Sessions:
+    """Bounded in-memory session store; the oldest sessions go first when it is full."""
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+        self._items: OrderedDict[str, Session] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max_sessions
+
+    def get(self, session_id: str | None) -> Session | None:
+        if not session_id:
+            return None
+        with self._lock:
+            found = self._items.get(session_id)
+            if found is None:
+                return None
+            if found.expires < time.monotonic():
+                del self._items[session_id]
+                return None
+            found.expires = time.monotonic() + found.lifetime
+            return found
+
+    def create(self, principal: Principal, lifetime: int) -> Session:
+        session = Session(secrets.token_hex(16), principal, time.monotonic() + lifetime, lifetime)
+        with self._lock:
+            self._items[session.id] = session
+            while len(self._items) > self._max:
+                self._items.popitem(last=False)
+        return session
+
+    def delete(self, session_id: str | None) -> None:
+        if session_id:
+            with self._lock:
+                self._items.pop(session_id, None)
+
+
+def lifetime(header: str | None) -> int:
+    """``X-opsi-session-lifetime``: 1..86400 seconds, anything else means the default."""
+    try:
+        value = int(header or "")
+    except ValueError:
+        return DEFAULT_LIFETIME
+    return value if 1 <= value <= MAX_LIFETIME else DEFAULT_LIFETIME
+
+
+def split_basic(authorization: str | None) -> tuple[str, str]:
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "basic" or not credentials.strip():
+        raise AuthenticationFailed("Authentication error")
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise AuthenticationFailed("Authentication error") from None
+    if decoded.count(":") == 6:  # a MAC address as the user name: split at the last colon
+        username, _, password = decoded.rpartition(":")
+    else:
+        username, _, password = decoded.partition(":")
+    if not password or "\x00" in decoded:
+        raise AuthenticationFailed("Authentication error")
+    return username.strip().lower(), password
+
+
+def is_host_login(username: str) -> bool:
+    return (
+        not username
+        or bool(_FQDN.match(username))
+        or username.count(".") >= 2
+        or bool(_MAC.match(username))
+        or username.startswith(("{hardware_address}", "{system_uuid}"))
+    )
+
+
+def authenticate(services: Services, authorization: str | None, source: str) -> Principal:
+    """Runs in a worker thread: argon2 and the database are blocking."""
+    username, password = split_basic(authorization)
+    if is_host_login(username):
+        if not username or not username.count("."):
+            raise AuthenticationFailed("Authentication error")  # MAC / UUID logins: not supported
+        domain = str(services.settings.value(DOMAIN_SETTING) or "")
+        services.enrollment.authenticate_host(username, password, domain)
+        actor = Actor(user_id=None, username=username, role=Role.VIEWER, source=source, via=VIA)
+        return Principal(actor=actor, host_id=username)
+    actor = services.users.authenticate_basic(username, password, source, via=VIA)
+    return Principal(actor=actor)
