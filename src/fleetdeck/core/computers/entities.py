@@ -56,6 +56,12 @@ class Login:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkIdentity:
+    macs: list[str]
+    ipv4: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class GroupRef:
     id: int
     key: str

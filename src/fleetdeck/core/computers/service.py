@@ -17,6 +17,7 @@ from fleetdeck.core.computers.entities import (
     GroupRef,
     InstalledSoftware,
     Login,
+    NetworkIdentity,
     NetworkInterface,
 )
 from fleetdeck.core.computers.inventory import apply_inventory
@@ -205,9 +206,12 @@ class ComputerService:
         with UnitOfWork(self._db, readonly=True) as uow:
             return set(uow.session.scalars(select(Computer.id).where(Computer.id.in_(ids))))
 
-    def create(self, actor: Actor, hostname: str, notes: str = "") -> ComputerSummary:
+    def create(self, actor: Actor, hostname: str, notes: str = "", fqdn: str = "") -> ComputerSummary:
         """Pre-register a computer; an agent enrolling with this host name takes it over."""
         hostname = hostname.strip()
+        fqdn = fqdn.strip().lower()
+        if len(fqdn) > 255:
+            raise ValidationFailed("fqdn is longer than 255 characters", field="fqdn")
         if not hostname:
             raise ValidationFailed("hostname must not be empty", field="hostname")
         if len(hostname) > HOSTNAME_MAX:
@@ -219,6 +223,7 @@ class ComputerService:
             c = Computer(
                 uid=uuid.uuid4().hex,
                 hostname=hostname,
+                fqdn=fqdn,
                 notes=notes,
                 created_at=self._clock(),
                 created_by=actor.username,
@@ -228,6 +233,29 @@ class ComputerService:
             m.object_id = str(c.id)
             m.detail = {"hostname": hostname}
             return summary(c)
+
+    def network_identities(
+        self, actor: Actor, computer_ids: Iterable[int] | None = None
+    ) -> dict[int, NetworkIdentity]:
+        """MAC and IPv4 addresses per computer from the inventory, in interface-name order, in one
+        query: for transports that show a host's addresses in list rows (opsi hosts)."""
+        actor.require(Perm.READ)
+        stmt = select(ComputerInterface.computer_id, ComputerInterface.mac, ComputerInterface.addresses)
+        if computer_ids is not None:
+            stmt = stmt.where(ComputerInterface.computer_id.in_(list(computer_ids)))
+        found: dict[int, NetworkIdentity] = {}
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(stmt.order_by(ComputerInterface.computer_id, ComputerInterface.name))
+            for cid, mac, addresses in rows:
+                ident = found.setdefault(cid, NetworkIdentity(macs=[], ipv4=[]))
+                if mac and mac != "00:00:00:00:00:00":
+                    ident.macs.append(mac.lower())
+                for a in addresses or []:
+                    if isinstance(a, dict) and a.get("family") == "ipv4" and a.get("address"):
+                        addr = str(a["address"])
+                        if not addr.startswith("127."):
+                            ident.ipv4.append(addr)
+        return found
 
     def update(self, actor: Actor, computer_id: int, *, notes: str | None = None) -> ComputerSummary:
         with self._audit.mutation(

@@ -219,6 +219,17 @@ class EnrollmentService:
         self._box.matches(key, self._box.keyed_hash("-"))  # same work when nothing matched
         raise AuthenticationFailed("unknown host or wrong host key")
 
+    def agent_keys(self, actor: Actor, computer_ids: list[int]) -> dict[int, str]:
+        """Decrypted agent keys of many computers in one query (admins and operators only)."""
+        actor.require(Perm.MANAGE_COMPUTERS)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(Computer.id, Computer.agent_key_enc).where(
+                    Computer.id.in_(computer_ids), Computer.agent_key_enc.is_not(None)
+                )
+            ).all()
+        return {cid: self._box.decrypt(enc) for cid, enc in rows if enc}
+
     def agent_key(self, actor: Actor, computer_id: int) -> str | None:
         """Decrypt an agent key for dialects that show it (opsi host key, OCO agent_key)."""
         actor.require(Perm.MANAGE_COMPUTERS)

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import AuthenticationFailed
@@ -37,6 +37,7 @@ _MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", re.IGNORECASE)
 class Principal:
     actor: Actor
     host_id: str | None = None  # an opsi client logged in as itself
+    host_key: str | None = field(default=None, repr=False)  # its key: it may read it back
 
     @property
     def kind(self) -> str:
@@ -133,6 +134,6 @@ def authenticate(services: Services, authorization: str | None, source: str) -> 
         domain = str(services.settings.value(DOMAIN_SETTING) or "")
         services.enrollment.authenticate_host(username, password, domain)
         actor = Actor(user_id=None, username=username, role=Role.VIEWER, source=source, via=VIA)
-        return Principal(actor=actor, host_id=username)
+        return Principal(actor=actor, host_id=username, host_key=password)
     actor = services.users.authenticate_basic(username, password, source, via=VIA)
     return Principal(actor=actor)

@@ -145,7 +145,12 @@ def rpc_endpoint(services: Services, sessions: auth.Sessions) -> Handler:
         if payload is None:
             return _bad_request("Invalid request: empty body")
         calls = payload if isinstance(payload, list) else [payload]
-        ctx = Context(services=services, actor=principal.actor, host_id=principal.host_id)
+        ctx = Context(
+            services=services,
+            actor=principal.actor,
+            host_id=principal.host_id,
+            extras={"host_key": principal.host_key} if principal.host_key else None,
+        )
 
         def run_all() -> list[dict[str, Any]]:
             return [run_call(ctx, c) for c in calls]

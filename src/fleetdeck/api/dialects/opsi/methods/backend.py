@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 from fleetdeck import __version__
 from fleetdeck.api.dialects.opsi.interface import record
+from fleetdeck.api.dialects.opsi.objects.hosts import domain
 from fleetdeck.api.dialects.opsi.registry import METHODS, Context
 from fleetdeck.core.authz import Perm, Role
-from fleetdeck.core.computers.naming import FALLBACK_DOMAIN
 
-DOMAIN_SETTING = "opsi.default_domain"
 LOG_TYPES = ["bootimage", "clientconnect", "instlog", "opsiconfd", "userlogin", "winpe"]
 
 
@@ -56,15 +54,6 @@ def access_control_user_is_read_only(ctx: Context) -> bool:
 def access_control_get_user_groups(ctx: Context) -> list[str]:
     """opsi answers the user's Unix groups; fleetdeck's equivalent is the role."""
     return [] if ctx.is_client else [ctx.actor.role.value]
-
-
-def domain(ctx: Context) -> str:
-    configured = str(ctx.services.settings.value(DOMAIN_SETTING) or "").strip().lower().strip(".")
-    if configured:
-        return configured
-    fqdn = socket.getfqdn().lower()
-    found = fqdn.partition(".")[2]
-    return found if "." in found else FALLBACK_DOMAIN
 
 
 @METHODS.method("getDomain")

@@ -1,0 +1,161 @@
+"""opsi's ten CRUD methods per object family, generated from one ``Adapter``.
+
+The parameter names and defaults of each generated method are opsi's own (from its published
+interface), so positional calls, named calls and ``backend_getInterface`` all line up.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
+from fleetdeck.api.dialects.opsi.interface import SPEC
+from fleetdeck.api.dialects.opsi.objects.filters import check_keys, matches
+from fleetdeck.api.dialects.opsi.registry import METHODS, Context
+
+Row = dict[str, Any]
+
+
+class Adapter(Protocol):
+    """One opsi object family over fleetdeck's core. Rows are dicts in opsi's attribute names,
+    with every attribute of their ``type`` present (null when unknown)."""
+
+    ident: tuple[str, ...]
+    attributes: tuple[str, ...]  # every attribute of every type of the family
+    family: Mapping[str, tuple[str, ...]]  # type -> itself and its supertypes
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]: ...
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row: ...
+
+    def insert(self, ctx: Context, obj: Row) -> None: ...
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None: ...
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int: ...
+
+
+def ident_string(row: Mapping[str, Any], ident: Sequence[str]) -> str:
+    return ";".join("" if row.get(a) is None else str(row.get(a)) for a in ident)
+
+
+def _project(row: Row, attributes: Any, ident: Sequence[str]) -> Row:
+    if not attributes:
+        return dict(row)
+    names = attributes if isinstance(attributes, list | tuple) else [attributes]
+    wanted = {a for a in names if isinstance(a, str)} | set(ident) | {"type"}
+    return {k: (v if k in wanted else None) for k, v in row.items()}
+
+
+def _objects(value: Any) -> list[Mapping[str, Any]]:
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise OpsiValueError(f"Invalid object: {item!r}")
+    return list(items)
+
+
+class Crud:
+    def __init__(self, adapter: Adapter) -> None:
+        self.a = adapter
+
+    def rows(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        check_keys(flt, self.a.attributes)
+        return [r for r in self.a.fetch(ctx, flt) if matches(r, flt, self.a.family)]
+
+    def get_objects(self, ctx: Context, attributes: Any = None, **flt: Any) -> list[Row]:
+        out = []
+        for r in self.rows(ctx, flt):
+            row = _project(r, attributes, self.a.ident)
+            row["ident"] = ident_string(r, self.a.ident)
+            out.append(row)
+        return out
+
+    def get_hashes(self, ctx: Context, attributes: Any = None, **flt: Any) -> list[Row]:
+        return [_project(r, attributes, self.a.ident) for r in self.rows(ctx, flt)]
+
+    def get_idents(self, ctx: Context, returnType: Any = "str", **flt: Any) -> list[Any]:  # noqa: N803
+        kind = str(returnType or "str").lower()
+        rows = self.rows(ctx, flt)
+        if kind in {"str", "unicode"}:
+            return [ident_string(r, self.a.ident) for r in rows]
+        if kind in {"dict", "hash"}:
+            return [{a: r.get(a) for a in self.a.ident} for r in rows]
+        if kind in {"list", "tuple", "array"}:
+            return [[r.get(a) for a in self.a.ident] for r in rows]
+        raise OpsiValueError(f"Invalid returnType '{returnType}'")
+
+    def insert(self, ctx: Context, obj: Any) -> None:
+        for o in _objects(obj):
+            self.a.insert(ctx, self.a.coerce(o, partial=False))
+
+    def update(self, ctx: Context, obj: Any, create: bool) -> None:
+        for o in _objects(obj):
+            self.a.update(ctx, self.a.coerce(o, partial=True), create)
+
+    def delete_objects(self, ctx: Context, objs: Any) -> None:
+        if objs is None or objs == []:
+            return
+        idents: list[Row] = []
+        for o in _objects(objs):
+            ident = {a: o.get(a) for a in self.a.ident}
+            missing = [a for a, v in ident.items() if v is None]
+            if missing:
+                raise OpsiValueError(f"Ident attribute '{missing[0]}' must not be null")
+            idents.append(ident)
+        existing = {ident_string(r, self.a.ident).lower() for r in self.a.fetch(ctx, {})}
+        idents = [i for i in idents if ident_string(i, self.a.ident).lower() in existing]
+        if not idents or self.a.delete(ctx, idents) == 0:
+            raise BackendPermissionDeniedError("No objects to delete")
+
+    def delete(self, ctx: Context, **flt: Any) -> None:
+        found = self.rows(ctx, {k: v for k, v in flt.items() if v is not None})
+        if found:
+            self.delete_objects(ctx, [{a: r.get(a) for a in self.a.ident} for r in found])
+
+
+def declare(name: str, impl: Callable[..., Any]) -> None:
+    """Register ``impl`` under opsi's method ``name`` with opsi's exact parameters."""
+    entry = SPEC[name]["entry"]
+    args: list[str] = [a for a in entry["args"] if a != "self"]
+    defaults: list[Any] = list(entry["defaults"] or [])
+    first_default = len(args) - len(defaults)
+    params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    for i, arg in enumerate(args):
+        default = defaults[i - first_default] if i >= first_default else inspect.Parameter.empty
+        params.append(inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Any))
+    if entry["keywords"]:
+        params.append(inspect.Parameter(entry["keywords"], inspect.Parameter.VAR_KEYWORD))
+
+    def method(ctx: Context, **kwargs: Any) -> Any:
+        return impl(ctx, **kwargs)
+
+    method.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    method.__annotations__ = dict.fromkeys(args, Any)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = impl.__doc__
+    METHODS.method(name, deprecated=bool(entry["deprecated"]), alternative=entry["alternative_method"])(
+        method
+    )
+
+
+def register(prefix: str, adapter: Adapter) -> Crud:
+    """opsi's ten methods for ``prefix`` (``host``, ``group``, ...) over ``adapter``."""
+    crud = Crud(adapter)
+
+    def one(name: str) -> str:
+        return str(next(a for a in SPEC[f"{prefix}_{name}"]["entry"]["args"] if a != "self"))
+
+    obj, objs = one("insertObject"), one("createObjects")
+    declare(f"{prefix}_getObjects", crud.get_objects)
+    declare(f"{prefix}_getHashes", crud.get_hashes)
+    declare(f"{prefix}_getIdents", crud.get_idents)
+    declare(f"{prefix}_insertObject", lambda ctx, **kw: crud.insert(ctx, kw[obj]))
+    declare(f"{prefix}_updateObject", lambda ctx, **kw: crud.update(ctx, kw[obj], create=False))
+    declare(f"{prefix}_createObjects", lambda ctx, **kw: crud.insert(ctx, kw[objs]))
+    declare(f"{prefix}_updateObjects", lambda ctx, **kw: crud.update(ctx, kw[objs], create=True))
+    declare(f"{prefix}_deleteObjects", lambda ctx, **kw: crud.delete_objects(ctx, kw[objs]))
+    declare(f"{prefix}_delete", crud.delete)
+    return crud

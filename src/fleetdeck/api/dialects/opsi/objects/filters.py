@@ -1,0 +1,87 @@
+"""opsi's filter semantics (MySQL backend ``get_where``), applied to rows as dicts.
+
+Keys are ANDed; ``None`` and ``[]`` mean no restriction; a list ORs its elements (``None`` in a
+list = IS NULL); ``*`` is the only wildcard; a leading ``<`` or ``>`` compares; strings compare
+case-insensitively (opsi's tables use a case-insensitive collation); an unknown key is a
+ValueError except ``type``, which also matches subtypes of the type named.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fleetdeck.api.dialects.opsi.errors import OpsiValueError
+
+IN_LIST_ABOVE = 10  # longer lists are a plain IN (...): no wildcards or operators inside
+
+
+def _cmp_key(value: Any) -> tuple[int, Any]:
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, int | float):
+        return (0, value)
+    try:
+        return (0, float(str(value)))
+    except ValueError:
+        return (1, str(value).lower())
+
+
+def _one(actual: Any, wanted: Any, plain: bool = False) -> bool:
+    if wanted is None:
+        return actual is None
+    if isinstance(wanted, bool):
+        return actual is not None and bool(actual) == wanted
+    if isinstance(wanted, int | float):
+        return actual is not None and _cmp_key(actual) == _cmp_key(wanted)
+    if actual is None:
+        return False
+    text = str(wanted)
+    have = str(actual).lower() if not isinstance(actual, bool) else str(int(actual))
+    if not plain and text[:1] in {"<", ">"}:
+        a, b = _cmp_key(actual), _cmp_key(text[1:])
+        if a[0] != b[0]:
+            a, b = (1, str(actual).lower()), (1, text[1:].lower())
+        return a < b if text[0] == "<" else a > b
+    if not plain and "*" in text:
+        pattern = ".*".join(re.escape(part) for part in text.lower().split("*"))
+        return re.fullmatch(pattern, have, re.DOTALL) is not None
+    return have == text.lower()
+
+
+def value_matches(actual: Any, wanted: Any) -> bool:
+    if isinstance(wanted, list | tuple):
+        plain = len(wanted) > IN_LIST_ABOVE
+        return any(_one(actual, w, plain) for w in wanted)
+    return _one(actual, wanted)
+
+
+def check_keys(flt: Mapping[str, Any], attributes: Iterable[str]) -> None:
+    known = set(attributes)
+    for key in flt:
+        if key != "type" and key not in known:
+            raise OpsiValueError(f"Invalid filter attribute '{key}'")
+
+
+def type_matches(row_type: str, wanted: Any, family: Mapping[str, tuple[str, ...]]) -> bool:
+    """``family`` maps each type to itself and its supertypes (``OpsiConfigserver`` ->
+    ``(OpsiConfigserver, OpsiDepotserver, Host)``)."""
+    if wanted is None or wanted == []:
+        return True
+    names = wanted if isinstance(wanted, list | tuple) else [wanted]
+    lineage = {t.lower() for t in family.get(row_type, (row_type,))}
+    return any(isinstance(n, str) and n.lower() in lineage for n in names)
+
+
+def matches(row: Mapping[str, Any], flt: Mapping[str, Any], family: Mapping[str, tuple[str, ...]]) -> bool:
+    for key, wanted in flt.items():
+        if key == "type":
+            if not type_matches(str(row.get("type")), wanted, family):
+                return False
+            continue
+        if wanted is None or (isinstance(wanted, list | tuple) and not wanted):
+            continue
+        if not value_matches(row.get(key), wanted):
+            return False
+    return True

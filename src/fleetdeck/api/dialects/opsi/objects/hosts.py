@@ -1,0 +1,255 @@
+"""opsi hosts: every fleetdeck computer is an ``OpsiClient``; the fleetdeck server itself is the
+one ``OpsiConfigserver`` (which is also the only depot).
+
+A client's id is the computer's qualified name (core's ``qualified_name``), its ``opsiHostKey``
+is the agent key (shown to admins and operators only, and to the client itself), its
+addresses come from the live inventory. Creating an OpsiClient through opsi pre-registers a
+fleetdeck computer that the agent of that name takes over when it enrolls.
+
+Not stored (accepted and answered as empty): ``description``, ``inventoryNumber``,
+``oneTimePassword``, ``systemUUID``; a given ``opsiHostKey`` is ignored (the agent makes its own).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
+from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.authz import Perm
+from fleetdeck.core.computers.entities import ComputerSummary
+from fleetdeck.core.computers.naming import FALLBACK_DOMAIN, qualified_name
+from fleetdeck.core.query import Query
+
+Row = dict[str, Any]
+
+DOMAIN_SETTING = "opsi.default_domain"
+FQDN_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{,63}\.((\w+\-+)|(\w+\.))*\w{1,63}\.\w{2,16}\.?$")
+MAC_RE = re.compile(
+    r"^([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})$"
+)
+EMPTY_TIME = "0000-00-00 00:00:00"
+
+CLIENT_ATTRS = (
+    "id",
+    "opsiHostKey",
+    "description",
+    "notes",
+    "hardwareAddress",
+    "ipAddress",
+    "inventoryNumber",
+    "oneTimePassword",
+    "created",
+    "lastSeen",
+    "systemUUID",
+)
+DEPOT_ATTRS = (
+    "id",
+    "opsiHostKey",
+    "depotLocalUrl",
+    "depotRemoteUrl",
+    "depotWebdavUrl",
+    "repositoryLocalUrl",
+    "repositoryRemoteUrl",
+    "description",
+    "notes",
+    "hardwareAddress",
+    "ipAddress",
+    "inventoryNumber",
+    "networkAddress",
+    "maxBandwidth",
+    "isMasterDepot",
+    "masterDepotId",
+    "workbenchLocalUrl",
+    "workbenchRemoteUrl",
+    "systemUUID",
+)
+# what a client sees of hosts other than itself (opsiconfd's acl.conf)
+HIDDEN_FROM_CLIENTS = (
+    "opsiHostKey",
+    "oneTimePassword",
+    "description",
+    "lastSeen",
+    "notes",
+    "hardwareAddress",
+    "inventoryNumber",
+)
+
+
+def domain(ctx: Context) -> str:
+    configured = str(ctx.services.settings.value(DOMAIN_SETTING) or "").strip().lower().strip(".")
+    if configured:
+        return configured
+    found = socket.getfqdn().lower().partition(".")[2]
+    return found if "." in found else FALLBACK_DOMAIN
+
+
+def server_host_id(ctx: Context) -> str:
+    return qualified_name(socket.gethostname(), socket.getfqdn(), domain(ctx))
+
+
+def opsi_time(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
+
+
+def host_id(c: ComputerSummary, dom: str) -> str:
+    return qualified_name(c.hostname, c.fqdn, dom)
+
+
+def force_host_id(value: Any) -> str:
+    text = str(value or "").strip().lower().rstrip(".")
+    if not FQDN_RE.match(text):
+        raise OpsiValueError(f"Bad host id: '{value}'")
+    return text
+
+
+def force_mac(value: Any) -> str | None:
+    if value in (None, ""):
+        return None if value is None else ""
+    first = value[0] if isinstance(value, list) and value else value
+    m = MAC_RE.match(str(first).strip().lower())
+    if not m:
+        raise OpsiValueError(f"Bad hardware address: '{first}'")
+    return ":".join(m.groups())
+
+
+def force_ip(value: Any) -> str | None:
+    if value in (None, ""):
+        return value if value is None else ""
+    try:
+        return str(ipaddress.ip_address(str(value).strip()))
+    except ValueError:
+        return None  # opsi logs an invalid address and stores None
+
+
+class HostAdapter:
+    ident: tuple[str, ...] = ("id",)
+    attributes: tuple[str, ...] = tuple(dict.fromkeys(CLIENT_ATTRS + DEPOT_ATTRS))
+    family: Mapping[str, tuple[str, ...]] = {
+        "OpsiClient": ("OpsiClient", "Host"),
+        "OpsiDepotserver": ("OpsiDepotserver", "Host"),
+        "OpsiConfigserver": ("OpsiConfigserver", "OpsiDepotserver", "Host"),
+    }
+
+    # ------------------------------------------------------------ reading
+
+    def computers(self, ctx: Context) -> tuple[str, dict[str, ComputerSummary]]:
+        dom = domain(ctx)
+        page = ctx.services.computers.find(ctx.actor, Query(limit=None))
+        return dom, {host_id(c, dom): c for c in page.items}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        _, by_id = self.computers(ctx)
+        ids = [c.id for c in by_id.values()]
+        net = ctx.services.computers.network_identities(ctx.actor, ids)
+        keys = (
+            ctx.services.enrollment.agent_keys(ctx.actor, ids) if ctx.actor.can(Perm.MANAGE_COMPUTERS) else {}
+        )
+        own_key = (ctx.extras or {}).get("host_key")
+        rows = [self._server(ctx)]
+        for hid, c in by_id.items():
+            n = net.get(c.id)
+            row: Row = {
+                "id": hid,
+                "opsiHostKey": keys.get(c.id),
+                "description": "",
+                "notes": c.notes,
+                "hardwareAddress": n.macs[0] if n and n.macs else None,
+                "ipAddress": n.ipv4[0] if n and n.ipv4 else (c.remote_address or None),
+                "inventoryNumber": "",
+                "oneTimePassword": "",
+                "created": opsi_time(c.created_at),
+                "lastSeen": opsi_time(c.last_seen) or EMPTY_TIME,
+                "systemUUID": None,
+                "type": "OpsiClient",
+            }
+            if ctx.is_client and hid != ctx.host_id:
+                row.update(dict.fromkeys(HIDDEN_FROM_CLIENTS))
+            elif ctx.is_client:
+                row["opsiHostKey"] = own_key
+            rows.append(row)
+        return rows
+
+    def _server(self, ctx: Context) -> Row:
+        hid = server_host_id(ctx)
+        row: Row = dict.fromkeys(DEPOT_ATTRS)
+        row.update(
+            {
+                "id": hid,
+                "description": "fleetdeck server",
+                "notes": "",
+                "inventoryNumber": "",
+                "depotWebdavUrl": None,
+                "isMasterDepot": True,
+                "maxBandwidth": 0,
+                "type": "OpsiConfigserver",
+            }
+        )
+        return row
+
+    # ------------------------------------------------------------ writing
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        kind = obj.get("type") or "OpsiClient"
+        if kind not in self.family and kind != "Host":
+            raise OpsiValueError(f"Invalid host type '{kind}'")
+        out: Row = {"type": kind, "id": force_host_id(obj.get("id"))}
+        for key in ("description", "notes", "inventoryNumber", "oneTimePassword"):
+            if obj.get(key) is not None:
+                out[key] = str(obj[key])
+        if "hardwareAddress" in obj:
+            out["hardwareAddress"] = force_mac(obj["hardwareAddress"])
+        if "ipAddress" in obj:
+            out["ipAddress"] = force_ip(obj["ipAddress"])
+        return out
+
+    def _refuse_servers(self, ctx: Context, obj: Row) -> None:
+        if obj["type"] != "OpsiClient" or obj["id"] == server_host_id(ctx):
+            raise BackendPermissionDeniedError(
+                "fleetdeck has exactly one config server and depot, itself; it cannot be created or changed"
+            )
+
+    def _client_may_write(self, ctx: Context, host: str) -> None:
+        if ctx.is_client and host != ctx.host_id:
+            raise BackendPermissionDeniedError(f"Access to host '{host}' denied for {ctx.host_id}")
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        self._refuse_servers(ctx, obj)
+        self._client_may_write(ctx, obj["id"])
+        _, by_id = self.computers(ctx)
+        existing = by_id.get(obj["id"])
+        notes = obj.get("notes") or ""
+        if existing is None:
+            hostname = obj["id"].split(".")[0]
+            ctx.services.computers.create(ctx.actor, hostname, notes=notes, fqdn=obj["id"])
+        else:
+            ctx.services.computers.update(ctx.actor, existing.id, notes=notes)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        self._refuse_servers(ctx, obj)
+        self._client_may_write(ctx, obj["id"])
+        _, by_id = self.computers(ctx)
+        existing = by_id.get(obj["id"])
+        if existing is None:
+            if create:
+                self.insert(ctx, obj)
+            return
+        if obj.get("notes") is not None:
+            ctx.services.computers.update(ctx.actor, existing.id, notes=obj["notes"])
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        if ctx.is_client:
+            raise BackendPermissionDeniedError("clients may not delete hosts")
+        _, by_id = self.computers(ctx)
+        done = 0
+        for ident in idents:
+            c = by_id.get(str(ident["id"]).lower())
+            if c is not None:
+                ctx.services.computers.delete(ctx.actor, c.id)
+                done += 1
+        return done
