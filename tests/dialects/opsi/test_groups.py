@@ -1,0 +1,68 @@
+"""opsi HostGroups are fleetdeck computer groups; ObjectToGroup rows are their memberships."""
+
+from __future__ import annotations
+
+from .conftest import Rpc
+
+CLIENT = {"type": "OpsiClient", "id": "ws-01.example.org"}
+
+
+def test_host_groups_round_trip_with_v1(rpc: Rpc) -> None:
+    rpc.ok("group_createHostGroup", "sub2", "sub two")
+    rpc.ok("group_createHostGroup", named={"id": "subsub", "parentGroupId": "sub2"})
+    groups = {g["id"]: g for g in rpc.ok("group_getObjects")}
+    assert groups["subsub"] == {
+        "id": "subsub",
+        "description": "",
+        "notes": "",
+        "parentGroupId": "sub2",
+        "type": "HostGroup",
+        "ident": "subsub",
+    }
+    assert groups["sub2"]["description"] == "sub two" and groups["sub2"]["parentGroupId"] is None
+    v1 = rpc.client.get("/api/v1/groups", headers={"Authorization": rpc.auth}).json()["data"]
+    assert sorted(g["key"] for g in v1) == ["sub2", "subsub"]
+    # updateObject changes only non-null attributes; insertObject overwrites everything
+    changed = {"type": "HostGroup", "id": "subsub", "parentGroupId": None, "description": "d"}
+    rpc.ok("group_updateObject", changed)
+    kept = rpc.ok("group_getObjects", [], {"id": "subsub"})[0]
+    assert kept["parentGroupId"] == "sub2" and kept["description"] == "d"
+    rpc.ok("group_insertObject", {"type": "HostGroup", "id": "subsub"})
+    moved = rpc.ok("group_getObjects", [], {"id": "subsub"})[0]
+    assert moved["parentGroupId"] is None and moved["description"] == ""
+    rpc.ok("group_delete", "sub*")
+    assert rpc.ok("group_getObjects") == []
+
+
+def test_memberships(rpc: Rpc) -> None:
+    rpc.ok("host_createObjects", [CLIENT])
+    rpc.ok("group_createHostGroup", "lab")
+    rpc.ok("objectToGroup_create", "HostGroup", "lab", "ws-01.example.org")
+    rows = rpc.ok("objectToGroup_getObjects", [], {"groupId": "lab"})
+    assert rows == [
+        {
+            "groupType": "HostGroup",
+            "groupId": "lab",
+            "objectId": "ws-01.example.org",
+            "type": "ObjectToGroup",
+            "ident": "HostGroup;lab;ws-01.example.org",
+        }
+    ]
+    assert rpc.ok("objectToGroup_getIdents", "str") == ["HostGroup;lab;ws-01.example.org"]
+    group_id = next(
+        g["id"] for g in rpc.client.get("/api/v1/groups", headers={"Authorization": rpc.auth}).json()["data"]
+    )
+    members = rpc.client.get(f"/api/v1/groups/{group_id}/members", headers={"Authorization": rpc.auth}).json()
+    assert [m["hostname"] for m in members["data"]] == ["ws-01"]
+    rpc.ok("objectToGroup_delete", "HostGroup", "lab", "ws-01.example.org")
+    assert rpc.ok("objectToGroup_getObjects") == []
+
+
+def test_bad_groups(rpc: Rpc) -> None:
+    assert rpc.error("group_createHostGroup", "Bad Id!")["class"] == "ValueError"
+    assert rpc.error("group_insertObject", {"type": "ProductGroup", "id": "pg"})["class"] == "BackendError"
+    err = rpc.error("group_createHostGroup", "child", "", "", "no-such-parent")
+    assert err["class"] == "BackendMissingDataError"
+    assert rpc.error("objectToGroup_create", "HostGroup", "nope", "ws-01.example.org")["class"] == (
+        "BackendMissingDataError"
+    )
