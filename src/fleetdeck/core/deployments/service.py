@@ -311,6 +311,17 @@ class DeploymentService(Rules):
         with UnitOfWork(self._db, readonly=True) as uow:
             return containers.deployment_jobs(uow.session, Job.batch_id == container_id)
 
+    def computer_jobs(self, actor: Actor, computer_ids: Sequence[int] | None = None) -> list[DeploymentJob]:
+        """Every package job of these computers (all computers: None), oldest first per computer:
+        for views that show a package's state per computer (opsi's productOnClient)."""
+        actor.require(Perm.READ)
+        conditions = [Job.package_id.is_not(None), JobBatch.kind == KIND]
+        if computer_ids is not None:
+            conditions.append(Job.computer_id.in_(list(computer_ids)))
+        with UnitOfWork(self._db, readonly=True) as uow:
+            jobs = containers.deployment_jobs(uow.session, *conditions)
+        return sorted(jobs, key=lambda j: (j.computer_id, j.created_at, j.id))
+
     def get_job(self, actor: Actor, job_id: int) -> DeploymentJob:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:

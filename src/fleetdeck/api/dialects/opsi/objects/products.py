@@ -1,0 +1,397 @@
+"""opsi products over fleetdeck packages.
+
+- ``LocalbootProduct`` = a package: ``id`` is the package family's key, ``productVersion`` the
+  package version, ``packageVersion`` its package version; ``setupScript``/``uninstallScript``
+  are the install/uninstall procedures (``update``/``always``/``once``/``custom`` scripts are not
+  stored). ``NetbootProduct`` is not supported.
+- ``ProductOnDepot``: the server is the only depot and offers every package.
+- ``ProductOnClient``: the state of a package family on a computer, computed from the deployment
+  jobs and installations of core, never stored apart from them. Setting ``actionRequest`` to
+  setup/update/always/once deploys the family's newest package to the computer through the
+  deployment engine (a real job the agent runs); ``uninstall`` removes the installation; ``none``
+  withdraws a job that has not reached the agent yet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fleetdeck.api.dialects.opsi.errors import (
+    BackendBadValueError,
+    BackendMissingDataError,
+    BackendPermissionDeniedError,
+    NotSupportedError,
+    OpsiValueError,
+)
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, opsi_time, server_host_id
+from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.deployments.entities import DeploymentJob
+from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.core.packages.entities import PackageFields, PackageInfo
+from fleetdeck.core.query import Query
+
+Row = dict[str, Any]
+LOCALBOOT = "LocalbootProduct"
+PRODUCT_ID_RE = re.compile(r"^[a-z0-9-_\.]{1,128}$")
+VERSION_RE = re.compile(r"^[a-zA-Z0-9.]{1,32}$")
+ACTIONS = {"setup", "uninstall", "update", "always", "once", "custom", "none"}
+INSTALL_ACTIONS = {"setup", "update", "always", "once"}
+PENDING = {JobStatus.QUEUED, JobStatus.SENT}
+FINISHED_OK = {JobStatus.SUCCEEDED}
+
+PRODUCT_ATTRS = (
+    "id",
+    "productVersion",
+    "packageVersion",
+    "name",
+    "licenseRequired",
+    "setupScript",
+    "uninstallScript",
+    "updateScript",
+    "alwaysScript",
+    "onceScript",
+    "customScript",
+    "userLoginScript",
+    "priority",
+    "description",
+    "advice",
+    "changelog",
+    "productClassIds",
+    "windowsSoftwareIds",
+)
+POC_ATTRS = (
+    "productId",
+    "productType",
+    "clientId",
+    "targetConfiguration",
+    "installationStatus",
+    "actionRequest",
+    "lastAction",
+    "actionProgress",
+    "actionResult",
+    "productVersion",
+    "packageVersion",
+    "modificationTime",
+    "actionSequence",
+)
+
+
+def force_product_id(value: Any) -> str:
+    text = str(value or "").strip().lower()
+    if not PRODUCT_ID_RE.match(text):
+        raise OpsiValueError(f"Bad product id: '{value}'")
+    return text
+
+
+def force_version(value: Any, what: str) -> str:
+    text = str(value if value is not None else "").strip()
+    if not VERSION_RE.match(text):
+        raise OpsiValueError(f"Bad {what}: '{value}'")
+    return text
+
+
+def packages(ctx: Context) -> list[PackageInfo]:
+    return list(ctx.services.packages.find(ctx.actor, Query(limit=None)).items)
+
+
+def newest(pkgs: list[PackageInfo], family_key: str) -> PackageInfo | None:
+    mine = [p for p in pkgs if p.family_key == family_key]
+    return max(mine, key=lambda p: (p.created_at, p.id)) if mine else None
+
+
+class ProductAdapter:
+    ident: tuple[str, ...] = ("id", "productVersion", "packageVersion")
+    attributes: tuple[str, ...] = PRODUCT_ATTRS
+    family: Mapping[str, tuple[str, ...]] = {
+        LOCALBOOT: (LOCALBOOT, "Product"),
+        "NetbootProduct": ("NetbootProduct", "Product"),
+    }
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        return [
+            {
+                "id": p.family_key,
+                "productVersion": p.version,
+                "packageVersion": p.package_version,
+                "name": p.family_name,
+                "licenseRequired": p.license_count is not None,
+                "setupScript": p.install_procedure,
+                "uninstallScript": p.uninstall_procedure,
+                "updateScript": "",
+                "alwaysScript": "",
+                "onceScript": "",
+                "customScript": "",
+                "userLoginScript": "",
+                "priority": 0,
+                "description": p.description,
+                "advice": "",
+                "changelog": "",
+                "productClassIds": [],
+                "windowsSoftwareIds": [],
+                "type": LOCALBOOT,
+            }
+            for p in packages(ctx)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        kind = obj.get("type") or LOCALBOOT
+        if kind == "NetbootProduct":
+            raise NotSupportedError("NetbootProduct objects are not supported by fleetdeck")
+        if kind != LOCALBOOT:
+            raise OpsiValueError(f"Invalid product type '{kind}'")
+        out: Row = {
+            "type": kind,
+            "id": force_product_id(obj.get("id")),
+            "productVersion": force_version(obj.get("productVersion"), "product version"),
+            "packageVersion": force_version(obj.get("packageVersion"), "package version"),
+        }
+        for key in ("name", "setupScript", "uninstallScript", "description"):
+            if obj.get(key) is not None:
+                out[key] = str(obj[key])
+        return out
+
+    def _find(self, ctx: Context, obj: Row) -> PackageInfo | None:
+        for p in packages(ctx):
+            if (p.family_key, p.version, p.package_version) == (
+                obj["id"],
+                obj["productVersion"],
+                obj["packageVersion"],
+            ):
+                return p
+        return None
+
+    def _fields(self, obj: Row, full: bool) -> PackageFields:
+        def pick(key: str) -> str | None:
+            return obj.get(key, "" if full else None)
+
+        return PackageFields(
+            description=pick("description"),
+            install_procedure=pick("setupScript"),
+            uninstall_procedure=pick("uninstallScript"),
+        )
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        existing = self._find(ctx, obj)
+        if existing is not None:
+            ctx.services.packages.update(ctx.actor, existing.id, self._fields(obj, full=True))
+            return
+        if not obj.get("setupScript"):
+            raise BackendBadValueError("fleetdeck needs a setupScript (the install command) for a product")
+        made = ctx.services.packages.create(
+            ctx.actor,
+            obj["id"],
+            obj["productVersion"],
+            self._fields(obj, full=True),
+            package_version=obj["packageVersion"],
+        )
+        if obj.get("name") and obj["name"] != made.family_name:
+            ctx.services.packages.update_family(ctx.actor, made.family_id, name=obj["name"])
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        existing = self._find(ctx, obj)
+        if existing is None:
+            if create:
+                self.insert(ctx, obj)
+            return
+        ctx.services.packages.update(ctx.actor, existing.id, self._fields(obj, full=False))
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        done = 0
+        for ident in idents:
+            found = self._find(ctx, {k: str(v) for k, v in ident.items()})
+            if found is not None:
+                ctx.services.packages.delete(ctx.actor, found.id)
+                done += 1
+        return done
+
+
+class ProductOnDepotAdapter:
+    ident: tuple[str, ...] = ("productId", "productType", "productVersion", "packageVersion", "depotId")
+    attributes: tuple[str, ...] = (*ident, "locked")
+    family: Mapping[str, tuple[str, ...]] = {"ProductOnDepot": ("ProductOnDepot",)}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        depot = server_host_id(ctx)
+        return [
+            {
+                "productId": p.family_key,
+                "productType": LOCALBOOT,
+                "productVersion": p.version,
+                "packageVersion": p.package_version,
+                "depotId": depot,
+                "locked": False,
+                "type": "ProductOnDepot",
+            }
+            for p in packages(ctx)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        raise BackendPermissionDeniedError(
+            "fleetdeck's only depot offers every package; create a product instead of a productOnDepot"
+        )
+
+    def insert(self, ctx: Context, obj: Row) -> None:  # pragma: no cover - coerce refuses first
+        raise AssertionError
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:  # pragma: no cover
+        raise AssertionError
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        raise BackendPermissionDeniedError("delete the product to stop offering it")
+
+
+def _state(jobs: list[DeploymentJob], installed: PackageInfo | None) -> Row:
+    """opsi's state fields from the family's jobs on one computer (oldest first)."""
+    row: Row = {
+        "installationStatus": "installed" if installed else "not_installed",
+        "actionRequest": "none",
+        "lastAction": None,
+        "actionProgress": "",
+        "actionResult": None,
+        "productVersion": installed.version if installed else None,
+        "packageVersion": installed.package_version if installed else None,
+        "modificationTime": None,
+    }
+    finished = [j for j in jobs if j.status not in PENDING and j.status is not JobStatus.RUNNING]
+    if finished:
+        last = finished[-1]
+        row["lastAction"] = "uninstall" if last.is_uninstall else "setup"
+        row["actionResult"] = "successful" if last.status in FINISHED_OK else "failed"
+        if last.status not in FINISHED_OK:
+            row["actionProgress"] = (last.message or last.status.value)[:250]
+        row["modificationTime"] = opsi_time(last.finished_at or last.created_at)
+    active = [j for j in jobs if j.status in PENDING or j.status is JobStatus.RUNNING]
+    if active:
+        job = active[-1]
+        row["actionRequest"] = "uninstall" if job.is_uninstall else "setup"
+        if job.status is JobStatus.RUNNING:
+            row["actionProgress"] = (
+                f"{job.phase or 'running'} {job.progress}%"
+                if job.progress is not None
+                else (job.phase or "running")
+            )
+        row["modificationTime"] = opsi_time(job.started_at or job.created_at)
+    return row
+
+
+class ProductOnClientAdapter:
+    ident: tuple[str, ...] = ("productId", "productType", "clientId")
+    attributes: tuple[str, ...] = POC_ATTRS
+    family: Mapping[str, tuple[str, ...]] = {"ProductOnClient": ("ProductOnClient",)}
+
+    def __init__(self, hosts: HostAdapter) -> None:
+        self.hosts = hosts
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        _, computers = self.hosts.computers(ctx)
+        names = {c.id: hid for hid, c in computers.items()}
+        pkgs = {p.id: p for p in packages(ctx)}
+        installs: dict[tuple[int, str], PackageInfo] = {}
+        for inst in ctx.services.packages.list_installations(ctx.actor):
+            p = pkgs.get(inst.package_id)
+            if p is not None:
+                installs[(inst.computer_id, p.family_key)] = p
+        jobs: dict[tuple[int, str], list[DeploymentJob]] = {}
+        for job in ctx.services.deployments.computer_jobs(ctx.actor):
+            p = pkgs.get(job.package_id or -1)
+            if p is not None and job.status is not JobStatus.SKIPPED:
+                jobs.setdefault((job.computer_id, p.family_key), []).append(job)
+        rows = []
+        for key in sorted(set(installs) | set(jobs)):
+            cid, product = key
+            if cid not in names or (ctx.is_client and names[cid] != ctx.host_id):
+                continue
+            row: Row = {"productId": product, "productType": LOCALBOOT, "clientId": names[cid]}
+            row.update(_state(jobs.get(key, []), installs.get(key)))
+            row.update({"targetConfiguration": None, "actionSequence": -1, "type": "ProductOnClient"})
+            rows.append(row)
+        return rows
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        out: Row = {
+            "type": "ProductOnClient",
+            "productId": force_product_id(obj.get("productId")),
+            "productType": obj.get("productType") or LOCALBOOT,
+            "clientId": force_host_id(obj.get("clientId")),
+        }
+        if out["productType"] != LOCALBOOT:
+            raise NotSupportedError("only LocalbootProduct states are supported by fleetdeck")
+        action = obj.get("actionRequest")
+        if action == "undefined":
+            action = None
+        if action is not None and action not in ACTIONS:
+            raise OpsiValueError(f"Bad action request: '{action}'")
+        out["actionRequest"] = action if action is not None else (None if partial else "none")
+        return out
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        self.update(ctx, obj, create=True)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        """Only ``actionRequest`` is acted on: the other state fields are what the agent reports."""
+        if ctx.is_client and obj["clientId"] != ctx.host_id:
+            raise BackendPermissionDeniedError(f"Access to client '{obj['clientId']}' denied")
+        action = obj.get("actionRequest")
+        if action is None:
+            return
+        _, computers = self.hosts.computers(ctx)
+        computer = computers.get(obj["clientId"])
+        if computer is None:
+            raise BackendMissingDataError(f"Client '{obj['clientId']}' not found")
+        pkgs = packages(ctx)
+        target = newest(pkgs, obj["productId"])
+        if target is None:
+            raise BackendMissingDataError(f"Product '{obj['productId']}' not found on depot")
+        family_ids = {p.id for p in pkgs if p.family_key == obj["productId"]}
+        mine = [
+            j
+            for j in ctx.services.deployments.computer_jobs(ctx.actor, [computer.id])
+            if j.package_id in family_ids
+        ]
+        pending = [j for j in mine if j.status in PENDING]
+        if action in {"none", "custom"}:
+            for job in pending:
+                ctx.services.deployments.remove_job(ctx.actor, job.id)
+            return
+        wanted_uninstall = action == "uninstall"
+        if any(j.is_uninstall == wanted_uninstall for j in pending):
+            return  # already requested
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        name = f"opsi {action} {obj['productId']} on {obj['clientId']} ({stamp})"
+        if wanted_uninstall:
+            installed = [
+                i.id
+                for i in ctx.services.packages.list_installations(ctx.actor, computer_id=computer.id)
+                if i.package_id in family_ids
+            ]
+            if not installed:
+                raise BackendBadValueError(
+                    f"Product '{obj['productId']}' is not installed on '{obj['clientId']}'"
+                )
+            ctx.services.deployments.uninstall(ctx.actor, name, installation_ids=installed)
+        else:
+            ctx.services.deployments.deploy(
+                ctx.actor, name, computer_ids=[computer.id], package_ids=[target.id]
+            )
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        """Forgets the state: withdraws pending jobs and the installation record (nothing runs)."""
+        done = 0
+        _, computers = self.hosts.computers(ctx)
+        pkgs = packages(ctx)
+        for ident in idents:
+            computer = computers.get(str(ident["clientId"]).lower())
+            if computer is None:
+                continue
+            family_ids = {p.id for p in pkgs if p.family_key == str(ident["productId"]).lower()}
+            for job in ctx.services.deployments.computer_jobs(ctx.actor, [computer.id]):
+                if job.package_id in family_ids and job.status in PENDING:
+                    ctx.services.deployments.remove_job(ctx.actor, job.id)
+            for inst in ctx.services.packages.list_installations(ctx.actor, computer_id=computer.id):
+                if inst.package_id in family_ids:
+                    ctx.services.packages.remove_installation(ctx.actor, inst.id)
+            done += 1
+        return done

@@ -1,0 +1,137 @@
+"""End to end through opsi's ``/rpc``: a real server process and a real agent process. Setting a
+productOnClient's actionRequest to setup makes the agent install a real payload; the states end
+at installed/successful; uninstall takes it away again. The package itself comes from
+``/api/v1`` (opsi uploads payloads through its depot share, not JSON-RPC): one model."""
+
+from __future__ import annotations
+
+import base64
+import shlex
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import lz4.frame
+import msgspec
+import pytest
+
+from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+INSTALL = b'#!/bin/sh\nset -e\necho "installed by opsi" > "$1"\n'
+
+
+@pytest.fixture
+def server(tmp_path: Path, db_url: str) -> Iterator[ServerProc]:
+    srv = ServerProc(tmp_path / "server", db_url, free_port(), tmp_path / "server.log", {})
+    srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def agent(server: ServerProc, tmp_path: Path) -> Iterator[AgentProc]:
+    a = AgentProc(server, tmp_path / "agent", tmp_path / "agent.log")
+    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    a.start("--simulate-power-actions", token=token)
+    yield a
+    a.stop()
+
+
+class Opsi:
+    """Speaks like opsi's ServiceClient: msgpack bodies, LZ4-compressed, session cookie."""
+
+    def __init__(self, server: ServerProc) -> None:
+        self.http = httpx.Client(base_url=server.url, auth=("admin", ADMIN_PASSWORD), timeout=15)
+        self.n = 0
+
+    def __call__(self, method: str, *params: Any) -> Any:
+        self.n += 1
+        body = {"jsonrpc": "2.0", "id": str(self.n), "method": method, "params": list(params)}
+        r = self.http.post(
+            "/rpc",
+            content=lz4.frame.compress(msgspec.msgpack.encode(body)),
+            headers={
+                "Content-Type": "application/msgpack",
+                "Accept": "application/msgpack",
+                "Content-Encoding": "lz4",
+                "Accept-Encoding": "lz4",
+            },
+        )
+        assert r.status_code == 200, r.text
+        raw = lz4.frame.decompress(r.content) if r.headers.get("content-encoding") == "lz4" else r.content
+        answer = msgspec.msgpack.decode(raw)
+        assert answer.get("error") is None, answer
+        return answer["result"]
+
+
+@pytest.fixture
+def opsi(server: ServerProc) -> Iterator[Opsi]:
+    client = Opsi(server)
+    yield client
+    client.http.close()
+
+
+def test_action_request_setup_installs_for_real(
+    opsi: Opsi, server: ServerProc, agent: AgentProc, tmp_path: Path
+) -> None:
+    marker = tmp_path / "marker.txt"
+    package = {
+        "family_name": "marker",
+        "version": "1.0",
+        "install_procedure": f"sh install.sh {shlex.quote(str(marker))}",
+        "uninstall_procedure": f"rm -f {shlex.quote(str(marker))}",
+        "files": [{"name": "install.sh", "content": base64.b64encode(INSTALL).decode()}],
+    }
+    r = opsi.http.post("/api/v1/packages", json=package)
+    assert r.status_code == 201, r.text
+
+    def client_id() -> str | None:
+        hosts = opsi("host_getObjects", [], {"type": "OpsiClient"})
+        return str(hosts[0]["id"]) if hosts and hosts[0]["lastSeen"] != "0000-00-00 00:00:00" else None
+
+    client = wait_for(client_id, 30, what="the agent's host")
+    assert [p["id"] for p in opsi("product_getObjects")] == ["marker"]
+
+    opsi(
+        "productOnClient_updateObjects",
+        [
+            {
+                "productId": "marker",
+                "productType": "LocalbootProduct",
+                "clientId": client,
+                "actionRequest": "setup",
+            }
+        ],
+    )
+
+    def state(want: str) -> dict[str, Any] | None:
+        rows = opsi("productOnClient_getObjects", [], {"clientId": client, "productId": "marker"})
+        return (
+            rows[0]
+            if rows and rows[0]["installationStatus"] == want and rows[0]["actionRequest"] == "none"
+            else None
+        )
+
+    try:
+        done = wait_for(lambda: state("installed"), 60, interval=0.3, what="installed")
+    except AssertionError:
+        raise AssertionError(f"agent log:\n{agent.log()[-4000:]}") from None
+    assert (done["actionResult"], done["lastAction"], done["productVersion"]) == (
+        "successful",
+        "setup",
+        "1.0",
+    )
+    assert marker.read_text().strip() == "installed by opsi"
+
+    opsi("setProductActionRequest", "marker", client, "uninstall")
+    gone = wait_for(lambda: state("not_installed"), 60, interval=0.3, what="uninstalled")
+    assert (gone["actionResult"], gone["lastAction"]) == ("successful", "uninstall")
+    deadline = time.monotonic() + 5
+    while marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not marker.exists()

@@ -1,0 +1,105 @@
+"""opsi products are fleetdeck packages; productOnClient is the package's state on a computer,
+and setting its actionRequest creates a real deployment job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor
+
+from .conftest import Rpc
+
+PRODUCT = {
+    "type": "LocalbootProduct",
+    "id": "firefox",
+    "productVersion": "128.0",
+    "packageVersion": "2",
+    "name": "Mozilla Firefox",
+    "setupScript": "sh setup.sh",
+    "uninstallScript": "sh uninstall.sh",
+}
+
+
+def enroll(runtime: Runtime, admin: Actor, hostname: str) -> int:
+    token = runtime.services.enrollment.create_token(admin, max_uses=1)
+    return runtime.services.enrollment.enroll(
+        token.token, hostname=hostname, machine_id="m", agent_version="1", source="127.0.0.1"
+    ).computer_id
+
+
+def poc(rpc: Rpc, **flt: Any) -> list[dict[str, Any]]:
+    return list(rpc.ok("productOnClient_getObjects", [], flt))
+
+
+def test_product_round_trip_with_v1_packages(rpc: Rpc) -> None:
+    rpc.ok("product_createObjects", [PRODUCT])
+    (product,) = rpc.ok("product_getObjects")
+    assert product["ident"] == "firefox;128.0;2"
+    assert {k: product[k] for k in PRODUCT} == PRODUCT
+    pkgs = rpc.client.get("/api/v1/packages", headers={"Authorization": rpc.auth}).json()["data"]
+    assert [(p["family_name"], p["version"], p["package_version"]) for p in pkgs] == [
+        ("Mozilla Firefox", "128.0", "2")
+    ]
+    (on_depot,) = rpc.ok("productOnDepot_getObjects")
+    assert (
+        on_depot["productId"] == "firefox"
+        and on_depot["depotId"] == rpc.ok("host_getIdents", "str", {"type": "OpsiConfigserver"})[0]
+    )
+    rpc.ok("product_updateObject", {**PRODUCT, "setupScript": "sh new.sh", "name": None})
+    assert rpc.ok("product_getObjects")[0]["setupScript"] == "sh new.sh"
+    rpc.ok("product_delete", "firefox")
+    assert rpc.ok("product_getObjects") == []
+
+
+def test_bad_products(rpc: Rpc) -> None:
+    assert rpc.error("product_insertObject", {**PRODUCT, "id": "Bad Id"})["class"] == "ValueError"
+    assert rpc.error("product_insertObject", {**PRODUCT, "productVersion": "1 0"})["class"] == "ValueError"
+    assert (
+        rpc.error("product_insertObject", {**PRODUCT, "setupScript": ""})["class"] == "BackendBadValueError"
+    )
+    assert rpc.error("product_insertObject", {**PRODUCT, "type": "NetbootProduct"})["class"] == "BackendError"
+    err = rpc.error("productOnDepot_insertObject", {"productId": "x", "productType": "LocalbootProduct"})
+    assert err["class"] == "BackendPermissionDeniedError"
+
+
+def test_action_request_creates_a_job_and_none_withdraws_it(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    cid = enroll(runtime, admin, "pc-1")
+    rpc.ok("product_createObjects", [PRODUCT])
+    client = "pc-1.fleetdeck.local"
+    assert poc(rpc) == []
+    rpc.ok(
+        "productOnClient_updateObjects",
+        [
+            {
+                "productId": "firefox",
+                "productType": "LocalbootProduct",
+                "clientId": client,
+                "actionRequest": "setup",
+            }
+        ],
+    )
+    (state,) = poc(rpc)
+    assert state["actionRequest"] == "setup" and state["installationStatus"] == "not_installed"
+    assert state["ident"] == f"firefox;LocalbootProduct;{client}"
+    jobs = runtime.services.deployments.computer_jobs(admin, [cid])
+    assert [(j.family_name, j.status.value) for j in jobs] == [("Mozilla Firefox", "queued")]
+    rpc.ok("setProductActionRequest", "firefox", client, "setup")  # already requested: no second job
+    assert len(runtime.services.deployments.computer_jobs(admin, [cid])) == 1
+    rpc.ok("setProductActionRequest", "firefox", client, "none")
+    assert runtime.services.deployments.computer_jobs(admin, [cid]) == []
+
+
+def test_bad_action_requests(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    enroll(runtime, admin, "pc-2")
+    rpc.ok("product_createObjects", [PRODUCT])
+    client = "pc-2.fleetdeck.local"
+    assert rpc.error("setProductActionRequest", "firefox", client, "dance")["class"] == "ValueError"
+    assert rpc.error("setProductActionRequest", "nope", client, "setup")["class"] == "BackendMissingDataError"
+    assert rpc.error("setProductActionRequest", "firefox", "nobody.example.org", "setup")["class"] == (
+        "BackendMissingDataError"
+    )
+    assert (
+        rpc.error("setProductActionRequest", "firefox", client, "uninstall")["class"]
+        == "BackendBadValueError"
+    )
