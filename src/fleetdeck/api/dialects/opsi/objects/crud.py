@@ -149,13 +149,18 @@ def register(prefix: str, adapter: Adapter) -> Crud:
         return str(next(a for a in SPEC[f"{prefix}_{name}"]["entry"]["args"] if a != "self"))
 
     obj, objs = one("insertObject"), one("createObjects")
-    declare(f"{prefix}_getObjects", crud.get_objects)
-    declare(f"{prefix}_getHashes", crud.get_hashes)
-    declare(f"{prefix}_getIdents", crud.get_idents)
-    declare(f"{prefix}_insertObject", lambda ctx, **kw: crud.insert(ctx, kw[obj]))
-    declare(f"{prefix}_updateObject", lambda ctx, **kw: crud.update(ctx, kw[obj], create=False))
-    declare(f"{prefix}_createObjects", lambda ctx, **kw: crud.insert(ctx, kw[objs]))
-    declare(f"{prefix}_updateObjects", lambda ctx, **kw: crud.update(ctx, kw[objs], create=True))
-    declare(f"{prefix}_deleteObjects", lambda ctx, **kw: crud.delete_objects(ctx, kw[objs]))
-    declare(f"{prefix}_delete", crud.delete)
+    methods: dict[str, Callable[..., Any]] = {
+        "getObjects": crud.get_objects,
+        "getHashes": crud.get_hashes,
+        "getIdents": crud.get_idents,
+        "insertObject": lambda ctx, **kw: crud.insert(ctx, kw[obj]),
+        "updateObject": lambda ctx, **kw: crud.update(ctx, kw[obj], create=False),
+        "createObjects": lambda ctx, **kw: crud.insert(ctx, kw[objs]),
+        "updateObjects": lambda ctx, **kw: crud.update(ctx, kw[objs], create=True),
+        "deleteObjects": lambda ctx, **kw: crud.delete_objects(ctx, kw[objs]),
+        "delete": crud.delete,
+    }
+    for verb, impl in methods.items():
+        if f"{prefix}_{verb}" in SPEC:  # opsi does not publish every verb for every family
+            declare(f"{prefix}_{verb}", impl)
     return crud

@@ -1,0 +1,207 @@
+"""opsi's software and hardware audit = the agent's live inventory, read-only.
+
+``AuditSoftwareOnClient`` rows are the software the agent found on a computer, ``AuditSoftware``
+the distinct titles across all computers, ``AuditHardwareOnHost`` a few hardware classes built
+from the inventory (COMPUTER_SYSTEM, BIOS, PROCESSOR, NETWORK_CONTROLLER). The inventory belongs
+to the agent: writes through opsi are refused with a clear error, never stored beside it.
+A filter on ``clientId``/``hostId`` with plain ids reads only those computers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, opsi_time
+from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.computers.entities import ComputerDetail
+
+Row = dict[str, Any]
+READ_ONLY = "the audit data is the agent's inventory and is read-only in fleetdeck"
+SOFTWARE_IDENT = ("name", "version", "subVersion", "language", "architecture")
+
+
+def opsi_arch(arch: str) -> str:
+    return "x86" if arch.lower() in {"x86", "i386", "i486", "i586", "i686", "armv7l"} else "x64"
+
+
+def _wanted_ids(value: Any) -> list[str] | None:
+    """Plain host ids in a filter value, or None when it needs every computer (wildcards etc.)."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if value is None or not items:
+        return None
+    ids = [str(v).lower() for v in items if isinstance(v, str)]
+    if len(ids) != len(items) or any("*" in i or i[:1] in "<>" for i in ids):
+        return None
+    return ids
+
+
+class _ReadOnly:
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        raise BackendPermissionDeniedError(READ_ONLY)
+
+    def insert(self, ctx: Context, obj: Row) -> None:  # pragma: no cover - coerce refuses first
+        raise BackendPermissionDeniedError(READ_ONLY)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:  # pragma: no cover
+        raise BackendPermissionDeniedError(READ_ONLY)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        raise BackendPermissionDeniedError(READ_ONLY)
+
+
+class _Inventory(_ReadOnly):
+    host_key = "clientId"
+
+    def __init__(self, hosts: HostAdapter) -> None:
+        self.hosts = hosts
+
+    def details(self, ctx: Context, flt: Mapping[str, Any]) -> Iterable[tuple[str, ComputerDetail]]:
+        _, computers = self.hosts.computers(ctx)
+        wanted = _wanted_ids(flt.get(self.host_key))
+        for hid, c in computers.items():
+            if wanted is not None and hid not in wanted:
+                continue
+            if ctx.is_client and hid != ctx.host_id:
+                continue
+            yield hid, ctx.services.computers.get(ctx.actor, c.id)
+
+
+class SoftwareOnClientAdapter(_Inventory):
+    ident: tuple[str, ...] = (*SOFTWARE_IDENT, "clientId")
+    attributes: tuple[str, ...] = (
+        *ident,
+        "uninstallString",
+        "binaryName",
+        "firstseen",
+        "lastseen",
+        "state",
+        "usageFrequency",
+        "lastUsed",
+        "licenseKey",
+    )
+    family: Mapping[str, tuple[str, ...]] = {"AuditSoftwareOnClient": ("AuditSoftwareOnClient",)}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        rows = []
+        for hid, d in self.details(ctx, flt):
+            seen = opsi_time(d.inventory_at)
+            arch = opsi_arch(d.summary.architecture)
+            for sw in d.software:
+                rows.append(
+                    {
+                        "name": sw.name,
+                        "version": sw.version,
+                        "subVersion": "",
+                        "language": "",
+                        "architecture": arch,
+                        "clientId": hid,
+                        "uninstallString": "",
+                        "binaryName": "",
+                        "firstseen": seen,
+                        "lastseen": seen,
+                        "state": 1,
+                        "usageFrequency": -1,
+                        "lastUsed": "0000-00-00 00:00:00",
+                        "licenseKey": None,
+                        "type": "AuditSoftwareOnClient",
+                    }
+                )
+        return rows
+
+
+class SoftwareAdapter(_ReadOnly):
+    ident: tuple[str, ...] = SOFTWARE_IDENT
+    attributes: tuple[str, ...] = (
+        *SOFTWARE_IDENT,
+        "windowsSoftwareId",
+        "windowsDisplayName",
+        "windowsDisplayVersion",
+        "installSize",
+    )
+    family: Mapping[str, tuple[str, ...]] = {"AuditSoftware": ("AuditSoftware",)}
+
+    def __init__(self, on_client: SoftwareOnClientAdapter) -> None:
+        self.on_client = on_client
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        titles: dict[tuple[str, ...], Row] = {}
+        for r in self.on_client.fetch(ctx, {}):
+            key = tuple(str(r[a]) for a in SOFTWARE_IDENT)
+            titles.setdefault(
+                key,
+                {
+                    **{a: r[a] for a in SOFTWARE_IDENT},
+                    "windowsSoftwareId": None,
+                    "windowsDisplayName": None,
+                    "windowsDisplayVersion": None,
+                    "installSize": 0,
+                    "type": "AuditSoftware",
+                },
+            )
+        return list(titles.values())
+
+
+class HardwareOnHostAdapter(_Inventory):
+    host_key = "hostId"
+    ident: tuple[str, ...] = ("hostId", "hardwareClass")
+    attributes: tuple[str, ...] = (
+        "hostId",
+        "hardwareClass",
+        "firstseen",
+        "lastseen",
+        "state",
+        "name",
+        "vendor",
+        "model",
+        "serialNumber",
+        "version",
+        "numberOfCores",
+        "macAddress",
+        "totalPhysicalMemory",
+    )
+    family: Mapping[str, tuple[str, ...]] = {"AuditHardwareOnHost": ("AuditHardwareOnHost",)}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        rows: list[Row] = []
+        for hid, d in self.details(ctx, flt):
+            seen = opsi_time(d.inventory_at)
+            base: Row = dict.fromkeys(self.attributes)
+            base.update(
+                {
+                    "hostId": hid,
+                    "firstseen": seen,
+                    "lastseen": seen,
+                    "state": 1,
+                    "type": "AuditHardwareOnHost",
+                }
+            )
+            rows.append(
+                {
+                    **base,
+                    "hardwareClass": "COMPUTER_SYSTEM",
+                    "name": d.summary.hostname,
+                    "vendor": d.manufacturer,
+                    "model": d.model,
+                    "serialNumber": d.serial,
+                    "totalPhysicalMemory": d.summary.ram_bytes,
+                }
+            )
+            rows.append(
+                {**base, "hardwareClass": "BIOS", "version": d.bios_version, "vendor": d.manufacturer}
+            )
+            rows.append(
+                {**base, "hardwareClass": "PROCESSOR", "name": d.cpu_model, "numberOfCores": d.cpu_cores}
+            )
+            for nic in d.network_interfaces:
+                if nic.mac:
+                    rows.append(
+                        {
+                            **base,
+                            "hardwareClass": "NETWORK_CONTROLLER",
+                            "name": nic.name,
+                            "macAddress": nic.mac,
+                        }
+                    )
+        return rows
