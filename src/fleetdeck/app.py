@@ -73,6 +73,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             login_window_sec=settings.login_window_sec,
             max_output_bytes=settings.max_output_bytes,
             payload_dir=settings.data_dir / "payloads",
+            logs_dir=settings.data_dir / "logs",
         ),
         notifier=BusJobNotifier(bus),
     )

@@ -55,6 +55,7 @@ class Actor:
     source: str = ""  # remote address
     via: str = "api"  # api | cli | agent | system | <dialect name>
     read_only: bool = False  # API token with scope "read"
+    computer_id: int | None = None  # a computer acting as itself (authenticated by its agent key)
 
     def can(self, perm: Perm) -> bool:
         if self.read_only and perm not in READ_ONLY_PERMS:

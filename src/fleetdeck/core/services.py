@@ -11,6 +11,7 @@ from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.service import JobService
+from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.packages.service import PackageService
 from fleetdeck.core.ports import Clock, JobNotifier, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
@@ -29,6 +30,7 @@ class CoreConfig:
     login_window_sec: float = 300.0
     max_output_bytes: int = 1024 * 1024
     payload_dir: Path | None = None  # package payloads (ZIPs); None = packages without payloads
+    logs_dir: Path | None = None  # client logs; None = under a temporary directory
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Services:
     wol: WolService
     packages: PackageService
     deployments: DeploymentService
+    logs: ClientLogService
 
 
 def build_services(
@@ -84,4 +87,5 @@ def build_services(
         wol=wol,
         packages=packages,
         deployments=deployments,
+        logs=ClientLogService(audit, config.logs_dir),
     )

@@ -132,8 +132,15 @@ def authenticate(services: Services, authorization: str | None, source: str) -> 
         if not username or not username.count("."):
             raise AuthenticationFailed("Authentication error")  # MAC / UUID logins: not supported
         domain = str(services.settings.value(DOMAIN_SETTING) or "")
-        services.enrollment.authenticate_host(username, password, domain)
-        actor = Actor(user_id=None, username=username, role=Role.VIEWER, source=source, via=VIA)
+        host = services.enrollment.authenticate_host(username, password, domain)
+        actor = Actor(
+            user_id=None,
+            username=username,
+            role=Role.VIEWER,
+            source=source,
+            via=VIA,
+            computer_id=host.computer_id,
+        )
         return Principal(actor=actor, host_id=username, host_key=password)
     actor = services.users.authenticate_basic(username, password, source, via=VIA)
     return Principal(actor=actor)
