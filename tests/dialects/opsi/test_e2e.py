@@ -135,3 +135,18 @@ def test_action_request_setup_installs_for_real(
     while marker.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not marker.exists()
+
+
+def test_host_control_through_the_agent(opsi: Opsi, agent: AgentProc) -> None:
+    def client_id() -> str | None:
+        hosts = opsi("host_getObjects", [], {"type": "OpsiClient"})
+        return str(hosts[0]["id"]) if hosts and hosts[0]["lastSeen"] != "0000-00-00 00:00:00" else None
+
+    client = wait_for(client_id, 30, what="the agent's host")
+    assert opsi("hostControlSafe_reachable", [client]) == {client: True}
+    ran = opsi("hostControl_execute", "echo one; echo two >&2", [client], True, True, None, 30)
+    assert ran == {client: {"result": ["one", "two"], "error": None}}
+    up = opsi("hostControl_uptime", [client])[client]
+    assert up["error"] is None and up["result"] > 0
+    sessions = opsi("hostControl_getActiveSessions", [client])[client]
+    assert sessions["error"] is None and isinstance(sessions["result"], list)

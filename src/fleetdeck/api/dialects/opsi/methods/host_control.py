@@ -1,0 +1,209 @@
+"""opsi's ``hostControl_*`` / ``hostControlSafe_*`` through fleetdeck's agent and core.
+
+Answers are opsi's per-host shape ``{hostId: {"result": ..., "error": None|"..."}}``
+(``reachable``: ``{hostId: bool}``). What runs:
+
+- ``start``: real Wake-on-LAN packets to the host's MACs (core's WolService).
+- ``reachable``: whether the host's agent is connected now.
+- ``execute``: a command job on each connected host (the one job model: it shows in
+  ``/api/v1/jobs`` too); with ``waitForEnding`` the call waits for the results up to ``timeout``.
+- ``uptime`` and ``getActiveSessions``: from the live inventory (boot time, logged-in users).
+- ``reboot``, ``shutdown``, ``showPopup``, ``fireEvent``, ``opsiclientdRpc``,
+  ``processActionRequests``: not offered by the fleetdeck agent yet; each host answers an error
+  saying so (opsiclientd-specific RPCs have no counterpart).
+
+Hosts whose agent is not connected answer opsi's "Host currently not connected to messagebus".
+``hostControl*`` needs the run-commands permission (opsi: admins only); clients may not call it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, BackendPermissionDeniedError
+from fleetdeck.api.dialects.opsi.interface import SPEC
+from fleetdeck.api.dialects.opsi.objects import crud
+from fleetdeck.api.dialects.opsi.objects.filters import value_matches
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter
+from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.authz import Perm
+from fleetdeck.core.computers.entities import ComputerSummary
+from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
+
+NOT_CONNECTED = "Host currently not connected to messagebus"
+NOT_OFFERED = "not supported by the fleetdeck agent"
+FINAL = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.TIMEOUT, JobStatus.CANCELLED, JobStatus.EXPIRED}
+_hosts = HostAdapter()
+
+Answer = dict[str, Any]
+
+
+def targets(ctx: Context, host_ids: Any, safe: bool) -> dict[str, ComputerSummary]:
+    if ctx.is_client:
+        raise BackendPermissionDeniedError("hostControl is for administrators")
+    ctx.actor.require(Perm.RUN_COMMANDS)
+    wanted = [] if host_ids is None else (host_ids if isinstance(host_ids, list) else [host_ids])
+    if safe and not wanted:
+        raise BackendMissingDataError("No matching host ids found")
+    _, computers = _hosts.computers(ctx)
+    found = {hid: c for hid, c in computers.items() if not wanted or value_matches(hid, wanted)}
+    if not found:
+        raise BackendMissingDataError("No matching host ids found")
+    return found
+
+
+def per_host(
+    hosts: dict[str, ComputerSummary], each: Callable[[str, ComputerSummary], Any]
+) -> dict[str, Answer]:
+    out: dict[str, Answer] = {}
+    for hid, c in hosts.items():
+        try:
+            out[hid] = {"result": each(hid, c), "error": None}
+        except _HostError as exc:
+            out[hid] = {"result": None, "error": str(exc)}
+    return out
+
+
+class _HostError(Exception):
+    pass
+
+
+def _online(c: ComputerSummary) -> None:
+    if not c.online:
+        raise _HostError(NOT_CONNECTED)
+
+
+def start(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:  # noqa: N803
+    hosts = targets(ctx, hostIds, safe)
+    net = ctx.services.computers.network_identities(ctx.actor, [c.id for c in hosts.values()])
+
+    def wake(hid: str, c: ComputerSummary) -> str:
+        if c.id not in net or not net[c.id].macs:
+            raise _HostError(f"Failed to get hardware address for host '{hid}'")
+        ctx.services.wol.wake_computers(ctx.actor, [c.id])
+        return "sent"
+
+    return per_host(hosts, wake)
+
+
+def reachable(ctx: Context, safe: bool, hostIds: Any = None, timeout: Any = None) -> dict[str, bool]:  # noqa: N803
+    return {hid: c.online for hid, c in targets(ctx, hostIds, safe).items()}
+
+
+def uptime(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:  # noqa: N803
+    def seconds(hid: str, c: ComputerSummary) -> int:
+        _online(c)
+        boot = ctx.services.computers.get(ctx.actor, c.id).boot_time
+        if boot is None:
+            raise _HostError("boot time unknown")
+        return int((datetime.now(UTC) - boot.replace(tzinfo=boot.tzinfo or UTC)).total_seconds())
+
+    return per_host(targets(ctx, hostIds, safe), seconds)
+
+
+def sessions(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:  # noqa: N803
+    def users(hid: str, c: ComputerSummary) -> list[dict[str, Any]]:
+        _online(c)
+        detail = ctx.services.computers.get(ctx.actor, c.id)
+        return [
+            {
+                "SessionId": u.terminal,
+                "UserName": u.username,
+                "Domain": u.host,
+                "LogonTime": u.started_at.strftime("%Y-%m-%d %H:%M:%S") if u.started_at else None,
+            }
+            for u in detail.logged_in_users
+        ]
+
+    return per_host(targets(ctx, hostIds, safe), users)
+
+
+def execute(
+    ctx: Context,
+    safe: bool,
+    command: Any,
+    hostIds: Any = None,  # noqa: N803
+    waitForEnding: Any = True,  # noqa: N803
+    captureStderr: Any = True,  # noqa: N803
+    encoding: Any = None,
+    timeout: Any = 300,
+) -> dict[str, Answer]:
+    hosts = targets(ctx, hostIds, safe)
+    limit = max(1, min(int(timeout or 300), 3600))
+    online = {hid: c for hid, c in hosts.items() if c.online}
+    jobs: dict[int, int] = {}
+    if online:
+        created = ctx.services.jobs.create_commands(
+            ctx.actor,
+            CommandRequest(command=str(command), timeout_sec=limit),
+            computer_ids=[c.id for c in online.values()],
+        )
+        for job_id in created.job_ids:
+            jobs[ctx.services.jobs.get(ctx.actor, job_id).computer_id] = job_id
+    deadline = time.monotonic() + limit + 5
+    finished: dict[int, Any] = {}
+    while bool(waitForEnding) and len(finished) < len(jobs) and time.monotonic() < deadline:
+        for cid, job_id in jobs.items():
+            if cid not in finished:
+                info = ctx.services.jobs.get(ctx.actor, job_id)
+                if info.status in FINAL:
+                    finished[cid] = info
+        if len(finished) < len(jobs):
+            time.sleep(0.2)
+
+    def result(hid: str, c: ComputerSummary) -> Any:
+        _online(c)
+        if not bool(waitForEnding):
+            return None
+        info = finished.get(c.id)
+        if info is None:
+            raise _HostError(f"Timed out after {limit} seconds  while waiting for response")
+        if info.status is not JobStatus.SUCCEEDED:
+            raise _HostError(info.message or info.stderr or f"command ended: {info.status.value}")
+        out = info.stdout + (info.stderr if bool(captureStderr) else "")
+        return out.splitlines()
+
+    return per_host(hosts, result)
+
+
+def not_offered(what: str) -> Callable[..., dict[str, Answer]]:
+    def each(ctx: Context, safe: bool, hostIds: Any = None, **_: Any) -> dict[str, Answer]:  # noqa: N803
+        hosts = targets(ctx, hostIds, safe)
+
+        def refuse(hid: str, c: ComputerSummary) -> None:
+            raise _HostError(f"{what} is {NOT_OFFERED}")
+
+        return per_host(hosts, refuse)
+
+    return each
+
+
+IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
+    "start": start,
+    "reachable": reachable,
+    "uptime": uptime,
+    "getActiveSessions": sessions,
+    "execute": execute,
+    "reboot": not_offered("reboot"),
+    "shutdown": not_offered("shutdown"),
+    "showPopup": not_offered("showPopup"),
+    "fireEvent": not_offered("fireEvent"),
+    "opsiclientdRpc": not_offered("opsiclientdRpc"),
+    "processActionRequests": not_offered("processActionRequests"),
+}
+
+
+def _bind(impl: Callable[..., Any], safe: bool) -> Callable[..., Any]:
+    def method(ctx: Context, **kwargs: Any) -> Any:
+        return impl(ctx, safe, **kwargs)
+
+    return method
+
+
+for _name, _impl in IMPLEMENTATIONS.items():
+    for _prefix, _safe in (("hostControl", False), ("hostControlSafe", True)):
+        if f"{_prefix}_{_name}" in SPEC:
+            crud.declare(f"{_prefix}_{_name}", _bind(_impl, _safe))

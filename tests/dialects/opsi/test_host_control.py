@@ -1,0 +1,80 @@
+"""opsi's hostControl in-process: targets, per-host answers, Wake-on-LAN on 127.0.0.1, and the
+not-connected and not-offered errors. (execute through a real agent: test_host_control_e2e.py)"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor
+from fleetdeck.storage.tables import ComputerInterface
+from fleetdeck.storage.uow import UnitOfWork
+
+from .conftest import Rpc
+
+
+@pytest.fixture
+def listener(runtime: Runtime, admin: Actor) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    runtime.services.settings.set(admin, "wol.broadcast_addresses", ["127.0.0.1"])
+    runtime.services.settings.set(admin, "wol.port", sock.getsockname()[1])
+    yield sock
+    sock.close()
+
+
+def computer(runtime: Runtime, admin: Actor, hostname: str, *macs: str) -> int:
+    cid = runtime.services.computers.create(admin, hostname).id
+    with UnitOfWork(runtime.db) as uow:
+        for n, mac in enumerate(macs):
+            uow.session.add(ComputerInterface(computer_id=cid, name=f"eth{n}", mac=mac, addresses=[]))
+    return cid
+
+
+def test_start_sends_magic_packets(rpc: Rpc, runtime: Runtime, admin: Actor, listener: socket.socket) -> None:
+    computer(runtime, admin, "pc-1", "aa:bb:cc:dd:ee:01")
+    computer(runtime, admin, "pc-2")
+    answer = rpc.ok("hostControl_start", ["pc-1.fleetdeck.local", "pc-2.fleetdeck.local"])
+    assert answer == {
+        "pc-1.fleetdeck.local": {"result": "sent", "error": None},
+        "pc-2.fleetdeck.local": {
+            "result": None,
+            "error": "Failed to get hardware address for host 'pc-2.fleetdeck.local'",
+        },
+    }
+    packet = listener.recvfrom(1024)[0]
+    assert packet == b"\xff" * 6 + bytes.fromhex("aabbccddee01") * 16
+
+
+def test_targets_and_safe_variants(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    computer(runtime, admin, "pc-1")
+    computer(runtime, admin, "pc-2")
+    assert rpc.ok("hostControl_reachable") == {"pc-1.fleetdeck.local": False, "pc-2.fleetdeck.local": False}
+    assert rpc.ok("hostControl_reachable", "pc-2*") == {"pc-2.fleetdeck.local": False}
+    err = rpc.error("hostControlSafe_reachable")
+    assert err == {"class": "BackendMissingDataError", "message": "No matching host ids found"}
+    assert rpc.error("hostControl_reachable", ["nope.example.org"])["class"] == "BackendMissingDataError"
+
+
+def test_offline_hosts_and_not_offered_actions(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    computer(runtime, admin, "pc-1")
+    assert rpc.ok("hostControl_execute", "uname") == {
+        "pc-1.fleetdeck.local": {"result": None, "error": "Host currently not connected to messagebus"}
+    }
+    assert (
+        rpc.ok("hostControl_uptime")["pc-1.fleetdeck.local"]["error"]
+        == "Host currently not connected to messagebus"
+    )
+    reboot = rpc.ok("hostControlSafe_reboot", ["pc-1.fleetdeck.local"])
+    assert "not supported by the fleetdeck agent" in reboot["pc-1.fleetdeck.local"]["error"]
+    popup = rpc.ok("hostControl_showPopup", "hello", ["pc-1.fleetdeck.local"])
+    assert popup["pc-1.fleetdeck.local"]["result"] is None
+
+
+def test_viewers_may_not_control_hosts(viewer_rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    computer(runtime, admin, "pc-1")
+    assert viewer_rpc.error("hostControl_reachable")["class"] == "BackendPermissionDeniedError"
