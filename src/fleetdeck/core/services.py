@@ -16,6 +16,7 @@ from fleetdeck.core.packages.service import PackageService
 from fleetdeck.core.ports import Clock, JobNotifier, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import SecretBox
+from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.throttle import LoginThrottle
@@ -48,6 +49,7 @@ class Services:
     packages: PackageService
     deployments: DeploymentService
     logs: ClientLogService
+    configs: ConfigService
 
 
 def build_services(
@@ -88,4 +90,5 @@ def build_services(
         packages=packages,
         deployments=deployments,
         logs=ClientLogService(audit, config.logs_dir),
+        configs=ConfigService(db, audit),
     )

@@ -9,6 +9,7 @@ from fleetdeck.storage.tables.computers import (
     ComputerLogin,
     ComputerSoftware,
 )
+from fleetdeck.storage.tables.configs import ConfigEntry, ConfigOverride
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import Group, GroupMember
@@ -33,6 +34,8 @@ __all__ = [
     "ComputerInterface",
     "ComputerLogin",
     "ComputerSoftware",
+    "ConfigEntry",
+    "ConfigOverride",
     "DeploymentRule",
     "EnrollToken",
     "Group",

@@ -76,7 +76,7 @@ def _online(c: ComputerSummary) -> None:
         raise _HostError(NOT_CONNECTED)
 
 
-def start(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:  # noqa: N803
+def start(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:
     hosts = targets(ctx, hostIds, safe)
     net = ctx.services.computers.network_identities(ctx.actor, [c.id for c in hosts.values()])
 
@@ -89,11 +89,11 @@ def start(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:  
     return per_host(hosts, wake)
 
 
-def reachable(ctx: Context, safe: bool, hostIds: Any = None, timeout: Any = None) -> dict[str, bool]:  # noqa: N803
+def reachable(ctx: Context, safe: bool, hostIds: Any = None, timeout: Any = None) -> dict[str, bool]:
     return {hid: c.online for hid, c in targets(ctx, hostIds, safe).items()}
 
 
-def uptime(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:  # noqa: N803
+def uptime(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:
     def seconds(hid: str, c: ComputerSummary) -> int:
         _online(c)
         boot = ctx.services.computers.get(ctx.actor, c.id).boot_time
@@ -104,7 +104,7 @@ def uptime(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]: 
     return per_host(targets(ctx, hostIds, safe), seconds)
 
 
-def sessions(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:  # noqa: N803
+def sessions(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:
     def users(hid: str, c: ComputerSummary) -> list[dict[str, Any]]:
         _online(c)
         detail = ctx.services.computers.get(ctx.actor, c.id)
@@ -125,9 +125,9 @@ def execute(
     ctx: Context,
     safe: bool,
     command: Any,
-    hostIds: Any = None,  # noqa: N803
-    waitForEnding: Any = True,  # noqa: N803
-    captureStderr: Any = True,  # noqa: N803
+    hostIds: Any = None,
+    waitForEnding: Any = True,
+    captureStderr: Any = True,
     encoding: Any = None,
     timeout: Any = 300,
 ) -> dict[str, Answer]:
@@ -170,7 +170,7 @@ def execute(
 
 
 def not_offered(what: str) -> Callable[..., dict[str, Answer]]:
-    def each(ctx: Context, safe: bool, hostIds: Any = None, **_: Any) -> dict[str, Answer]:  # noqa: N803
+    def each(ctx: Context, safe: bool, hostIds: Any = None, **_: Any) -> dict[str, Answer]:
         hosts = targets(ctx, hostIds, safe)
 
         def refuse(hid: str, c: ComputerSummary) -> None:

@@ -29,7 +29,7 @@ def product_on_depot_create(ctx: Context, **attrs: Any) -> None:
     ON_DEPOT.insert(ctx, {**attrs, "type": "ProductOnDepot"})
 
 
-def set_product_action_request(ctx: Context, productId: str, clientId: str, actionRequest: str) -> None:  # noqa: N803
+def set_product_action_request(ctx: Context, productId: str, clientId: str, actionRequest: str) -> None:
     """Request an action for one product on one client (creates or withdraws the job)."""
     ON_CLIENT.update(
         ctx,

@@ -76,7 +76,7 @@ class Crud:
     def get_hashes(self, ctx: Context, attributes: Any = None, **flt: Any) -> list[Row]:
         return [_project(r, attributes, self.a.ident) for r in self.rows(ctx, flt)]
 
-    def get_idents(self, ctx: Context, returnType: Any = "str", **flt: Any) -> list[Any]:  # noqa: N803
+    def get_idents(self, ctx: Context, returnType: Any = "str", **flt: Any) -> list[Any]:
         kind = str(returnType or "str").lower()
         rows = self.rows(ctx, flt)
         if kind in {"str", "unicode"}:
