@@ -23,7 +23,8 @@ from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.settings import Settings
 from fleetdeck.storage import migrate
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Base
+from fleetdeck.storage.tables import Base, ComputerInterface
+from fleetdeck.storage.uow import UnitOfWork
 
 BACKEND = os.environ.get("FLEETDECK_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("FLEETDECK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -99,3 +100,23 @@ def system() -> Actor:
 def admin(runtime: Runtime, system: Actor) -> Actor:
     user = runtime.services.users.create(system, "admin", "admin-password-1", Role.ADMIN)
     return Actor(user_id=user.id, username=user.username, role=Role.ADMIN, source="127.0.0.1", via="test")
+
+
+# Wake-on-LAN: packets go to 127.0.0.1 only, where this socket captures them.
+@pytest.fixture
+def listener(runtime: Runtime, admin: Actor) -> Iterator[socket.socket]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(2)
+    runtime.services.settings.set(admin, "wol.broadcast_addresses", ["127.0.0.1"])
+    runtime.services.settings.set(admin, "wol.port", sock.getsockname()[1])
+    yield sock
+    sock.close()
+
+
+def computer(runtime: Runtime, admin: Actor, hostname: str, *macs: str) -> int:
+    cid = runtime.services.computers.create(admin, hostname).id
+    with UnitOfWork(runtime.db) as uow:
+        for n, mac in enumerate(macs):
+            uow.session.add(ComputerInterface(computer_id=cid, name=f"eth{n}", mac=mac, addresses=[]))
+    return cid

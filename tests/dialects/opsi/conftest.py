@@ -82,6 +82,15 @@ def client(app: Starlette) -> Iterator[TestClient]:
         yield c
 
 
+def enroll(runtime: Runtime, admin: Actor, hostname: str) -> tuple[int, str]:
+    """A computer enrolled as its agent would be: (computer id, agent key = opsi host key)."""
+    token = runtime.services.enrollment.create_token(admin, max_uses=1)
+    creds = runtime.services.enrollment.enroll(
+        token.token, hostname=hostname, machine_id="m", agent_version="1", source="127.0.0.1"
+    )
+    return creds.computer_id, creds.key
+
+
 def token_of(runtime: Runtime, user: Actor, scope: str = "read+write") -> str:
     """A personal API token: Basic auth with it skips argon2, which keeps the suite fast."""
     return runtime.services.users.create_token(user, "opsi-tests", scope, None).token

@@ -5,14 +5,7 @@ from __future__ import annotations
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 
-from .conftest import Rpc, basic
-
-
-def enroll(runtime: Runtime, admin: Actor, hostname: str) -> str:
-    token = runtime.services.enrollment.create_token(admin, max_uses=1)
-    return runtime.services.enrollment.enroll(
-        token.token, hostname=hostname, machine_id="m", agent_version="1", source="127.0.0.1"
-    ).key
+from .conftest import Rpc, basic, enroll
 
 
 def test_configs_and_states(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
@@ -75,7 +68,7 @@ def test_client_to_depot(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
 
 
 def test_a_client_sets_its_own_values_only(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
-    key = enroll(runtime, admin, "pc-4")
+    _, key = enroll(runtime, admin, "pc-4")
     enroll(runtime, admin, "pc-5")
     rpc.ok("config_createUnicode", "x.opt")
 

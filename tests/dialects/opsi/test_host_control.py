@@ -4,35 +4,12 @@ not-connected and not-offered errors. (execute through a real agent: test_host_c
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-
-import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
-from fleetdeck.storage.tables import ComputerInterface
-from fleetdeck.storage.uow import UnitOfWork
+from tests.conftest import computer
 
 from .conftest import Rpc
-
-
-@pytest.fixture
-def listener(runtime: Runtime, admin: Actor) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2)
-    runtime.services.settings.set(admin, "wol.broadcast_addresses", ["127.0.0.1"])
-    runtime.services.settings.set(admin, "wol.port", sock.getsockname()[1])
-    yield sock
-    sock.close()
-
-
-def computer(runtime: Runtime, admin: Actor, hostname: str, *macs: str) -> int:
-    cid = runtime.services.computers.create(admin, hostname).id
-    with UnitOfWork(runtime.db) as uow:
-        for n, mac in enumerate(macs):
-            uow.session.add(ComputerInterface(computer_id=cid, name=f"eth{n}", mac=mac, addresses=[]))
-    return cid
 
 
 def test_start_sends_magic_packets(rpc: Rpc, runtime: Runtime, admin: Actor, listener: socket.socket) -> None:

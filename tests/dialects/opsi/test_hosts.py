@@ -10,7 +10,7 @@ import pytest
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 
-from .conftest import Rpc, basic
+from .conftest import Rpc, basic, enroll
 
 CLIENT = {
     "type": "OpsiClient",
@@ -20,13 +20,6 @@ CLIENT = {
 }
 
 
-def enroll(runtime: Runtime, admin: Actor, hostname: str) -> str:
-    token = runtime.services.enrollment.create_token(admin, max_uses=1)
-    return runtime.services.enrollment.enroll(
-        token.token, hostname=hostname, machine_id="m", agent_version="1", source="127.0.0.1"
-    ).key
-
-
 def clients(rpc: Rpc, *params: Any) -> list[dict[str, Any]]:
     return [h for h in rpc.ok("host_getObjects", *params) if h["type"] == "OpsiClient"]
 
@@ -34,7 +27,7 @@ def clients(rpc: Rpc, *params: Any) -> list[dict[str, Any]]:
 def test_enrolled_computer_is_an_opsi_client_with_its_agent_key(
     rpc: Rpc, runtime: Runtime, admin: Actor
 ) -> None:
-    key = enroll(runtime, admin, "pc-1")
+    _, key = enroll(runtime, admin, "pc-1")
     hosts = rpc.ok("host_getObjects")
     server = [h for h in hosts if h["type"] == "OpsiConfigserver"]
     assert len(server) == 1 and server[0]["isMasterDepot"] is True
@@ -162,7 +155,7 @@ def test_attributes_idents_and_hashes(rpc: Rpc) -> None:
 
 
 def test_a_client_sees_its_own_key_but_not_others(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
-    key = enroll(runtime, admin, "pc-a")
+    _, key = enroll(runtime, admin, "pc-a")
     enroll(runtime, admin, "pc-b")
     rpc.client.cookies.clear()
     r = rpc.client.post(

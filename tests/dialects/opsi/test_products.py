@@ -8,7 +8,7 @@ from typing import Any
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 
-from .conftest import Rpc
+from .conftest import Rpc, enroll
 
 PRODUCT = {
     "type": "LocalbootProduct",
@@ -19,13 +19,6 @@ PRODUCT = {
     "setupScript": "sh setup.sh",
     "uninstallScript": "sh uninstall.sh",
 }
-
-
-def enroll(runtime: Runtime, admin: Actor, hostname: str) -> int:
-    token = runtime.services.enrollment.create_token(admin, max_uses=1)
-    return runtime.services.enrollment.enroll(
-        token.token, hostname=hostname, machine_id="m", agent_version="1", source="127.0.0.1"
-    ).computer_id
 
 
 def poc(rpc: Rpc, **flt: Any) -> list[dict[str, Any]]:
@@ -64,7 +57,7 @@ def test_bad_products(rpc: Rpc) -> None:
 
 
 def test_action_request_creates_a_job_and_none_withdraws_it(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
-    cid = enroll(runtime, admin, "pc-1")
+    cid, _ = enroll(runtime, admin, "pc-1")
     rpc.ok("product_createObjects", [PRODUCT])
     client = "pc-1.fleetdeck.local"
     assert poc(rpc) == []

@@ -18,7 +18,7 @@ from fleetdeck.api.dialects.opsi.interface import SPEC, markdown, mismatches
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 
-from .conftest import Rpc, basic
+from .conftest import Rpc, basic, enroll
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -273,16 +273,8 @@ def test_viewer_is_read_only_and_not_admin(viewer_rpc: Rpc) -> None:
     assert viewer_rpc.ok("accessControl_userIsReadOnlyUser") is True
 
 
-def _enrolled_client(runtime: Runtime, admin: Actor, hostname: str) -> str:
-    token = runtime.services.enrollment.create_token(admin, max_uses=1)
-    creds = runtime.services.enrollment.enroll(
-        token.token, hostname=hostname, machine_id="m", agent_version="1", source="127.0.0.1"
-    )
-    return creds.key
-
-
 def test_an_opsi_client_logs_in_with_host_id_and_host_key(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
-    key = _enrolled_client(runtime, admin, "pc-17")
+    _, key = enroll(runtime, admin, "pc-17")
     host_id = "pc-17.fleetdeck.local"  # no domain set, no FQDN reported: <hostname>.fleetdeck.local
     r = rpc.client.post(
         "/rpc",
@@ -307,7 +299,7 @@ def test_an_opsi_client_logs_in_with_host_id_and_host_key(rpc: Rpc, runtime: Run
 
 
 def test_a_client_may_not_call_admin_methods(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
-    key = _enrolled_client(runtime, admin, "pc-19")
+    _, key = enroll(runtime, admin, "pc-19")
     r = rpc.client.post(
         "/rpc",
         json={"jsonrpc": "2.0", "id": 1, "method": "host_delete", "params": ["x.y.z"]},

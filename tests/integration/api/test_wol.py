@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,28 +11,8 @@ from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import ValidationFailed
 from fleetdeck.core.ports import Waker
 from fleetdeck.core.query import Query
-from fleetdeck.storage.tables import ComputerInterface
-from fleetdeck.storage.uow import UnitOfWork
+from tests.conftest import computer
 from tests.integration.api.conftest import Api, assert_error
-
-
-@pytest.fixture
-def listener(runtime: Runtime, admin: Actor) -> Iterator[socket.socket]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(2)
-    runtime.services.settings.set(admin, "wol.broadcast_addresses", ["127.0.0.1"])
-    runtime.services.settings.set(admin, "wol.port", sock.getsockname()[1])
-    yield sock
-    sock.close()
-
-
-def computer(runtime: Runtime, admin: Actor, hostname: str, *macs: str) -> int:
-    cid = runtime.services.computers.create(admin, hostname).id
-    with UnitOfWork(runtime.db) as uow:
-        for n, mac in enumerate(macs):
-            uow.session.add(ComputerInterface(computer_id=cid, name=f"eth{n}", mac=mac, addresses=[]))
-    return cid
 
 
 def receive(sock: socket.socket, n: int) -> list[bytes]:
