@@ -92,3 +92,19 @@ def test_presence(runtime: Runtime, admin: Actor) -> None:
     assert svc.get(admin, c.id).summary.online
     assert svc.reset_presence("n1") == 1
     assert not svc.get(admin, c.id).summary.online
+
+
+def test_a_given_fqdn_survives_an_unqualified_report(runtime: Runtime, admin: Actor) -> None:
+    """A computer pre-registered as ws-1.corp.example keeps that name when its agent reports only
+    a bare or loopback name, so dialects that identify hosts by FQDN (opsi) see a stable id."""
+    from fleetdeck.core.authz import system_actor
+    from fleetdeck.protocol import messages as m
+
+    cid = runtime.services.computers.create(admin, "ws-1", fqdn="ws-1.corp.example").id
+    for fqdn in ("", "localhost", "ws-1.lan"):
+        inv = m.Inventory(hostname="ws-1", fqdn=fqdn)
+        runtime.services.computers.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
+        assert runtime.services.computers.get(admin, cid).summary.fqdn == "ws-1.corp.example"
+    inv = m.Inventory(hostname="ws-1", fqdn="ws-1.real.example.org")
+    runtime.services.computers.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
+    assert runtime.services.computers.get(admin, cid).summary.fqdn == "ws-1.real.example.org"

@@ -9,6 +9,7 @@ import msgspec
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from fleetdeck.core.computers.naming import is_qualified
 from fleetdeck.protocol.messages import Inventory
 from fleetdeck.storage.tables import (
     Computer,
@@ -70,6 +71,8 @@ def apply_inventory(
         value: Any = getattr(inv, name)
         if isinstance(value, str):
             value = value[: _LIMITS.get(name, 255)]
+        if name == "fqdn" and not is_qualified(value) and is_qualified(computer.fqdn):
+            continue  # a qualified name given by an admin stays until the machine reports one
         if getattr(computer, name) != value:
             setattr(computer, name, value)
             changed.append(name)

@@ -13,9 +13,14 @@ FALLBACK_DOMAIN = "fleetdeck.local"
 _LOOPBACK = {"localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6"}
 
 
+def is_qualified(fqdn: str) -> bool:
+    name = (fqdn or "").strip().lower().rstrip(".")
+    return name.count(".") >= 2 and name not in _LOOPBACK
+
+
 def qualified_name(hostname: str, fqdn: str, default_domain: str) -> str:
     fqdn = (fqdn or "").strip().lower().rstrip(".")
-    if fqdn.count(".") >= 2 and fqdn not in _LOOPBACK:
+    if is_qualified(fqdn):
         return fqdn
     host = (hostname or "").strip().lower().split(".")[0]
     domain = (default_domain or "").strip().lower().strip(".") or FALLBACK_DOMAIN

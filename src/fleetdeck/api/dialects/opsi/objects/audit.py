@@ -159,6 +159,7 @@ class HardwareOnHostAdapter(_Inventory):
         "version",
         "numberOfCores",
         "macAddress",
+        "ipAddress",
         "totalPhysicalMemory",
     )
     family: Mapping[str, tuple[str, ...]] = {"AuditHardwareOnHost": ("AuditHardwareOnHost",)}
@@ -196,12 +197,14 @@ class HardwareOnHostAdapter(_Inventory):
             )
             for nic in d.network_interfaces:
                 if nic.mac:
+                    ipv4 = [a.get("address") for a in nic.addresses if a.get("family") == "ipv4"]
                     rows.append(
                         {
                             **base,
                             "hardwareClass": "NETWORK_CONTROLLER",
                             "name": nic.name,
                             "macAddress": nic.mac,
+                            "ipAddress": ipv4[0] if ipv4 else None,
                         }
                     )
         return rows
