@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import shutil
 import tempfile
 import threading
@@ -156,6 +157,7 @@ class PackageRunner:
         spec = m.CommandSpec(
             command=str(p.get("procedure", "")),
             cwd=str(workdir),
+            env=property_env(p.get("properties")),
             timeout_sec=int(p.get("timeout_sec", DEFAULT_TIMEOUT_SEC)),
         )
         execution = CommandExecution(job.id, spec, self._send)
@@ -210,3 +212,17 @@ class PackageRunner:
     async def after(self, post: tuple[int, int]) -> None:
         with contextlib.suppress(Exception):
             await self.power.run(*post)
+
+
+def property_env(properties: object) -> dict[str, str]:
+    """Package properties as environment variables for the procedure:
+    ``FLEETDECK_PROPERTY_<KEY>`` (upper case, other characters as ``_``), values joined by
+    commas, booleans as ``true``/``false``."""
+    if not isinstance(properties, dict):
+        return {}
+    env: dict[str, str] = {}
+    for key, values in properties.items():
+        name = "FLEETDECK_PROPERTY_" + re.sub(r"[^A-Z0-9]", "_", str(key).upper())
+        items = values if isinstance(values, list) else [values]
+        env[name] = ",".join(("true" if v else "false") if isinstance(v, bool) else str(v) for v in items)
+    return env

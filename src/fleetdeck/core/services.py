@@ -12,6 +12,7 @@ from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.logs.service import ClientLogService
+from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
 from fleetdeck.core.ports import Clock, JobNotifier, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
@@ -50,6 +51,7 @@ class Services:
     deployments: DeploymentService
     logs: ClientLogService
     configs: ConfigService
+    properties: PropertyService
 
 
 def build_services(
@@ -91,4 +93,5 @@ def build_services(
         deployments=deployments,
         logs=ClientLogService(audit, config.logs_dir),
         configs=ConfigService(db, audit),
+        properties=PropertyService(db, audit),
     )

@@ -21,7 +21,7 @@ from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, free_port,
 
 pytestmark = pytest.mark.e2e
 
-INSTALL = b'#!/bin/sh\nset -e\necho "installed by opsi" > "$1"\n'
+INSTALL = b'#!/bin/sh\nset -e\necho "installed by opsi: $FLEETDECK_PROPERTY_GREETING" > "$1"\n'
 
 
 @pytest.fixture
@@ -97,6 +97,9 @@ def test_action_request_setup_installs_for_real(
     client = wait_for(client_id, 30, what="the agent's host")
     assert [p["id"] for p in opsi("product_getObjects")] == ["marker"]
 
+    # a product property: default "hello" on the depot, "hi" for this client
+    opsi("productProperty_createUnicode", "marker", "1.0", "1", "greeting", "", ["hello", "hi"], ["hello"])
+    opsi("productPropertyState_create", "marker", "greeting", client, ["hi"])
     opsi(
         "productOnClient_updateObjects",
         [
@@ -126,7 +129,7 @@ def test_action_request_setup_installs_for_real(
         "setup",
         "1.0",
     )
-    assert marker.read_text().strip() == "installed by opsi"
+    assert marker.read_text().strip() == "installed by opsi: hi"
 
     opsi("setProductActionRequest", "marker", client, "uninstall")
     gone = wait_for(lambda: state("not_installed"), 60, interval=0.3, what="uninstalled")

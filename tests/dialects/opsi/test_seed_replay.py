@@ -21,8 +21,6 @@ from .conftest import Rpc
 
 EXAMPLES = json.loads(Path(__file__).with_name("seed_examples.json").read_text())
 NOT_YET = (
-    "productProperty",
-    "productPropertyState",
     "productDependency",
     "auditSoftwareToLicensePool",
     "softwareLicenseToLicensePool",
@@ -68,6 +66,8 @@ def world(rpc: Rpc, runtime: Runtime, admin: Actor) -> Rpc:
         "uninstallScript": "uninstall.ins",
     }
     rpc.ok("product_createObjects", [product])
+    rpc.ok("productProperty_createBool", "jedit", "4.5", "3", "start_server", "start it?", [False])
+    rpc.ok("productPropertyState_create", "jedit", "start_server", "xpclient.vmnat.local", [True])
     rpc.ok("config_createBool", "opsiclientd.event_gui_startup.active", "", [True])
     rpc.ok("configState_create", "opsiclientd.event_gui_startup.active", "xpclient.vmnat.local", [False])
     xp = next(c for c in runtime.services.computers.find(admin, Query()).items if c.hostname == "xpclient")

@@ -104,3 +104,14 @@ def test_power_actions_are_only_logged_when_simulated() -> None:
     asyncio.run(power.run(2, 0))
     asyncio.run(power.run(0, 0))
     assert power.performed == [(2, 0)]
+
+
+def test_package_properties_become_environment_variables() -> None:
+    from fleetdeck.agent.packages import property_env
+
+    assert property_env({"start_server": [True], "lang": ["de", "en"], "odd-key.x": []}) == {
+        "FLEETDECK_PROPERTY_START_SERVER": "true",
+        "FLEETDECK_PROPERTY_LANG": "de,en",
+        "FLEETDECK_PROPERTY_ODD_KEY_X": "",
+    }
+    assert property_env(None) == {}

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.jobs.conditions import ip_allowed, time_allowed
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, JobStatus
+from fleetdeck.core.packages.properties import effective_values
 from fleetdeck.protocol import messages as msg
 from fleetdeck.storage.tables import Job, JobBatch, Package
 
@@ -86,6 +87,9 @@ def claim(
     ).all()
     out: list[tuple[int, msg.JobSpec]] = []
     allowed: dict[tuple[int, int], bool] = {}
+    properties = effective_values(
+        s, [(job.package_id, job.computer_id) for job, _, _ in rows if job.package_id is not None]
+    )
     for job, batch, package in rows:
         key = (batch.id, job.computer_id)
         if key not in allowed:
@@ -99,7 +103,11 @@ def claim(
                 id=job.id, kind=job.kind, command=msgspec.convert(job.spec, msg.CommandSpec), params={}
             )
         elif job.kind in PACKAGE_KINDS:
-            spec = msg.JobSpec(id=job.id, kind=job.kind, params=package_params(job, batch, package))
+            params = package_params(job, batch, package)
+            props = properties.get((job.package_id or 0, job.computer_id))
+            if props:
+                params["properties"] = props
+            spec = msg.JobSpec(id=job.id, kind=job.kind, params=params)
         else:
             spec = msg.JobSpec(id=job.id, kind=job.kind, params=dict(job.spec))
         out.append((job.computer_id, spec))

@@ -56,7 +56,7 @@ def _entity(row: ConfigEntry) -> Config:
     )
 
 
-def _check(config: Config) -> None:
+def check_config(config: Config) -> None:
     if not KEY_RE.match(config.key):
         raise ValidationFailed(f"invalid config key {config.key!r}", field="key")
     if config.kind not in KINDS:
@@ -81,7 +81,7 @@ class ConfigService:
 
     def put(self, actor: Actor, config: Config) -> Config:
         """Create or replace an entry."""
-        _check(config)
+        check_config(config)
         with self._audit.mutation(actor, "config.put", "config", config.key, perm=Perm.MANAGE_SETTINGS) as m:
             row = m.session.scalar(select(ConfigEntry).where(ConfigEntry.key == config.key))
             if row is None:

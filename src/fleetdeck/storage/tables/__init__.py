@@ -9,7 +9,12 @@ from fleetdeck.storage.tables.computers import (
     ComputerLogin,
     ComputerSoftware,
 )
-from fleetdeck.storage.tables.configs import ConfigEntry, ConfigOverride
+from fleetdeck.storage.tables.configs import (
+    ConfigEntry,
+    ConfigOverride,
+    PackageProperty,
+    PackagePropertyValue,
+)
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import Group, GroupMember
@@ -47,6 +52,8 @@ __all__ = [
     "PackageDependency",
     "PackageFamily",
     "PackageGroupMember",
+    "PackageProperty",
+    "PackagePropertyValue",
     "Report",
     "SettingValue",
     "User",

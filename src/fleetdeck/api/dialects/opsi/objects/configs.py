@@ -32,6 +32,38 @@ def force_config_id(value: Any) -> str:
     return text
 
 
+def build_config(obj: Mapping[str, Any], base: Config | None) -> Config:
+    """A core Config from an opsi (Unicode|Bool)Config-shaped dict (``id``, ``type``, values);
+    attributes absent from ``obj`` come from ``base``."""
+    kind = TYPES[obj["type"]] if obj["type"] != "Config" or base is None else base.kind
+    defaults = (
+        _list(obj["defaultValues"]) if "defaultValues" in obj else (base.default_values if base else [])
+    )
+    if kind == "bool":
+        defaults = [
+            bool(v) if isinstance(v, bool) else str(v).lower() in {"1", "true", "yes", "on"} for v in defaults
+        ] or [False]
+        possible: list[Any] = [False, True]
+    else:
+        possible = (
+            _list(obj["possibleValues"])
+            if "possibleValues" in obj
+            else (base.possible_values if base else [])
+        )
+        possible = [str(v) for v in possible]
+        defaults = [str(v) for v in defaults]
+        possible += [d for d in defaults if d not in possible]  # opsi adds defaults to possible values
+    return Config(
+        key=obj["id"],
+        kind=kind,
+        description=str(obj.get("description", base.description if base else "")),
+        possible_values=possible,
+        default_values=defaults,
+        editable=bool(obj.get("editable", base.editable if base else True)),
+        multi_value=bool(obj.get("multiValue", base.multi_value if base else False)),
+    )
+
+
 class ConfigAdapter:
     ident: tuple[str, ...] = ("id",)
     attributes: tuple[str, ...] = (
@@ -71,47 +103,17 @@ class ConfigAdapter:
                 out[key] = obj[key]
         return out
 
-    def _config(self, obj: Row, base: Config | None) -> Config:
-        kind = TYPES[obj["type"]] if obj["type"] != "Config" or base is None else base.kind
-        defaults = (
-            _list(obj["defaultValues"]) if "defaultValues" in obj else (base.default_values if base else [])
-        )
-        if kind == "bool":
-            defaults = [
-                bool(v) if isinstance(v, bool) else str(v).lower() in {"1", "true", "yes", "on"}
-                for v in defaults
-            ] or [False]
-            possible: list[Any] = [False, True]
-        else:
-            possible = (
-                _list(obj["possibleValues"])
-                if "possibleValues" in obj
-                else (base.possible_values if base else [])
-            )
-            possible = [str(v) for v in possible]
-            defaults = [str(v) for v in defaults]
-            possible += [d for d in defaults if d not in possible]  # opsi adds defaults to possible values
-        return Config(
-            key=obj["id"],
-            kind=kind,
-            description=str(obj.get("description", base.description if base else "")),
-            possible_values=possible,
-            default_values=defaults,
-            editable=bool(obj.get("editable", base.editable if base else True)),
-            multi_value=bool(obj.get("multiValue", base.multi_value if base else False)),
-        )
-
     def _existing(self, ctx: Context, key: str) -> Config | None:
         return next((c for c in ctx.services.configs.entries(ctx.actor) if c.key == key), None)
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        ctx.services.configs.put(ctx.actor, self._config(obj, None))
+        ctx.services.configs.put(ctx.actor, build_config(obj, None))
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
         base = self._existing(ctx, obj["id"])
         if base is None and not create:
             return
-        ctx.services.configs.put(ctx.actor, self._config(obj, base))
+        ctx.services.configs.put(ctx.actor, build_config(obj, base))
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         return ctx.services.configs.delete(ctx.actor, [str(i["id"]).lower() for i in idents])

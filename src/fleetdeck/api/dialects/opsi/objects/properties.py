@@ -1,0 +1,251 @@
+"""opsi ``ProductProperty`` (Unicode/Bool) = a package property (per package version);
+``ProductPropertyState`` = a computer's own values for it (per product), or, with the depot as
+``objectId``, the property's defaults on the newest package of the product. The effective values
+reach the agent with the package job as ``FLEETDECK_PROPERTY_<ID>`` environment variables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fleetdeck.api.dialects.opsi.errors import (
+    BackendMissingDataError,
+    BackendPermissionDeniedError,
+    OpsiValueError,
+)
+from fleetdeck.api.dialects.opsi.objects.configs import build_config
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
+from fleetdeck.api.dialects.opsi.objects.products import force_product_id, force_version, newest, packages
+from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.packages.entities import PackageInfo
+
+Row = dict[str, Any]
+PROPERTY_ID_RE = re.compile(r"^\S{1,128}$")
+TYPES = {
+    "UnicodeProductProperty": "UnicodeConfig",
+    "BoolProductProperty": "BoolConfig",
+    "ProductProperty": "Config",
+}
+
+
+def force_property_id(value: Any) -> str:
+    text = str(value or "").strip().lower()
+    if not PROPERTY_ID_RE.match(text):
+        raise OpsiValueError(f"Bad property id: '{value}'")
+    return text
+
+
+class ProductPropertyAdapter:
+    ident: tuple[str, ...] = ("productId", "productVersion", "packageVersion", "propertyId")
+    attributes: tuple[str, ...] = (
+        *ident,
+        "description",
+        "possibleValues",
+        "defaultValues",
+        "editable",
+        "multiValue",
+    )
+    family: Mapping[str, tuple[str, ...]] = {
+        "UnicodeProductProperty": ("UnicodeProductProperty", "ProductProperty"),
+        "BoolProductProperty": ("BoolProductProperty", "ProductProperty"),
+    }
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        pkgs = {p.id: p for p in packages(ctx)}
+        rows = []
+        for info in ctx.services.properties.find(ctx.actor):
+            p, c = pkgs.get(info.package_id), info.prop
+            if p is None:
+                continue
+            boolean = c.kind == "bool"
+            rows.append(
+                {
+                    "productId": p.family_key,
+                    "productVersion": p.version,
+                    "packageVersion": p.package_version,
+                    "propertyId": c.key,
+                    "description": c.description,
+                    "possibleValues": [False, True] if boolean else c.possible_values,
+                    "defaultValues": c.default_values,
+                    "editable": False if boolean else c.editable,
+                    "multiValue": False if boolean else c.multi_value,
+                    "type": "BoolProductProperty" if boolean else "UnicodeProductProperty",
+                }
+            )
+        return rows
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        kind = obj.get("type") or "UnicodeProductProperty"
+        if kind not in TYPES:
+            raise OpsiValueError(f"Invalid product property type '{kind}'")
+        out: Row = {
+            "type": kind,
+            "productId": force_product_id(obj.get("productId")),
+            "productVersion": force_version(obj.get("productVersion"), "product version"),
+            "packageVersion": force_version(obj.get("packageVersion"), "package version"),
+            "propertyId": force_property_id(obj.get("propertyId")),
+        }
+        for key in ("description", "possibleValues", "defaultValues", "editable", "multiValue"):
+            if obj.get(key) is not None:
+                out[key] = obj[key]
+        return out
+
+    def _package(self, ctx: Context, obj: Mapping[str, Any]) -> PackageInfo:
+        for p in packages(ctx):
+            if (p.family_key, p.version, p.package_version) == (
+                str(obj["productId"]).lower(),
+                str(obj["productVersion"]),
+                str(obj["packageVersion"]),
+            ):
+                return p
+        raise BackendMissingDataError(
+            f"Product {obj['productId']} {obj['productVersion']}-{obj['packageVersion']} not found"
+        )
+
+    def _put(self, ctx: Context, obj: Row, replace: bool) -> None:
+        package = self._package(ctx, obj)
+        current = next(
+            (
+                i.prop
+                for i in ctx.services.properties.find(ctx.actor, [package.id])
+                if i.prop.key == obj["propertyId"]
+            ),
+            None,
+        )
+        if current is None and not replace:
+            return
+        shaped = {**obj, "id": obj["propertyId"], "type": TYPES[obj["type"]]}
+        ctx.services.properties.put(ctx.actor, package.id, build_config(shaped, None if replace else current))
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        self._put(ctx, obj, replace=True)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        exists = any(
+            r["propertyId"] == obj["propertyId"] and r["productId"] == obj["productId"]
+            for r in self.fetch(ctx, {})
+        )
+        if exists:
+            self._put(ctx, obj, replace=False)
+        elif create:
+            self._put(ctx, obj, replace=True)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        done = 0
+        for ident in idents:
+            package = self._package(ctx, ident)
+            done += ctx.services.properties.delete(ctx.actor, package.id, str(ident["propertyId"]).lower())
+        return done
+
+
+class ProductPropertyStateAdapter:
+    ident: tuple[str, ...] = ("productId", "propertyId", "objectId")
+    attributes: tuple[str, ...] = (*ident, "values")
+    family: Mapping[str, tuple[str, ...]] = {"ProductPropertyState": ("ProductPropertyState",)}
+
+    def __init__(self, hosts: HostAdapter, props: ProductPropertyAdapter) -> None:
+        self.hosts = hosts
+        self.props = props
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        pkgs = packages(ctx)
+        family_key = {p.family_id: p.family_key for p in pkgs}
+        depot = server_host_id(ctx)
+        rows: list[Row] = []
+        for prop in self.props.fetch(ctx, {}):
+            top = newest(pkgs, prop["productId"])
+            if top is not None and (top.version, top.package_version) == (
+                prop["productVersion"],
+                prop["packageVersion"],
+            ):
+                rows.append(
+                    {
+                        "productId": prop["productId"],
+                        "propertyId": prop["propertyId"],
+                        "objectId": depot,
+                        "values": prop["defaultValues"],
+                        "type": "ProductPropertyState",
+                    }
+                )
+        _, computers = self.hosts.computers(ctx)
+        names = {c.id: hid for hid, c in computers.items()}
+        for v in ctx.services.properties.values(ctx.actor):
+            if v.computer_id in names and v.family_id in family_key:
+                if ctx.is_client and names[v.computer_id] != ctx.host_id:
+                    continue
+                rows.append(
+                    {
+                        "productId": family_key[v.family_id],
+                        "propertyId": v.key,
+                        "objectId": names[v.computer_id],
+                        "values": v.values,
+                        "type": "ProductPropertyState",
+                    }
+                )
+        return rows
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        values = obj.get("values")
+        out: Row = {
+            "type": "ProductPropertyState",
+            "productId": force_product_id(obj.get("productId")),
+            "propertyId": force_property_id(obj.get("propertyId")),
+            "objectId": force_host_id(obj.get("objectId")),
+        }
+        if values is not None or not partial:
+            out["values"] = (
+                [] if values is None else (list(values) if isinstance(values, list | tuple) else [values])
+            )
+        return out
+
+    def _target(self, ctx: Context, obj: Row) -> tuple[int, int | None]:
+        """(family id, computer id); computer None = the depot (the property's defaults)."""
+        top = newest(packages(ctx), obj["productId"])
+        if top is None:
+            raise BackendMissingDataError(f"Product '{obj['productId']}' not found")
+        if obj["objectId"] == server_host_id(ctx):
+            if ctx.is_client:
+                raise BackendPermissionDeniedError("clients may not change depot defaults")
+            return top.family_id, None
+        if ctx.is_client and obj["objectId"] != ctx.host_id:
+            raise BackendPermissionDeniedError(f"Access to '{obj['objectId']}' denied for {ctx.host_id}")
+        _, computers = self.hosts.computers(ctx)
+        if obj["objectId"] not in computers:
+            raise BackendMissingDataError(f"Host '{obj['objectId']}' not found")
+        return top.family_id, computers[obj["objectId"]].id
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        family_id, computer_id = self._target(ctx, obj)
+        if computer_id is None:
+            top = newest(packages(ctx), obj["productId"])
+            assert top is not None
+            self.props.update(
+                ctx,
+                {
+                    "type": "ProductProperty",
+                    "productId": obj["productId"],
+                    "productVersion": top.version,
+                    "packageVersion": top.package_version,
+                    "propertyId": obj["propertyId"],
+                    "defaultValues": obj["values"],
+                },
+                create=False,
+            )
+            return
+        ctx.services.properties.set_value(ctx.actor, family_id, obj["propertyId"], computer_id, obj["values"])
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        if "values" in obj:
+            self.insert(ctx, obj)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        done = 0
+        for ident in idents:
+            obj = self.coerce(ident, partial=True)
+            family_id, computer_id = self._target(ctx, obj)
+            if computer_id is not None:
+                ctx.services.properties.clear_value(ctx.actor, family_id, obj["propertyId"], computer_id)
+                done += 1
+        return done
