@@ -21,7 +21,6 @@ from .conftest import Rpc
 
 EXAMPLES = json.loads(Path(__file__).with_name("seed_examples.json").read_text())
 NOT_YET = (
-    "productDependency",
     "auditSoftwareToLicensePool",
     "softwareLicenseToLicensePool",
     "softwareLicense",
@@ -66,6 +65,21 @@ def world(rpc: Rpc, runtime: Runtime, admin: Actor) -> Rpc:
         "uninstallScript": "uninstall.ins",
     }
     rpc.ok("product_createObjects", [product])
+    java = {**product, "id": "javavm", "productVersion": "1.8", "packageVersion": "1", "name": "Java"}
+    rpc.ok("product_createObjects", [java])
+    rpc.ok(
+        "productDependency_create",
+        "jedit",
+        "4.5",
+        "3",
+        "setup",
+        "javavm",
+        None,
+        None,
+        None,
+        "installed",
+        "before",
+    )
     rpc.ok("productProperty_createBool", "jedit", "4.5", "3", "start_server", "start it?", [False])
     rpc.ok("productPropertyState_create", "jedit", "start_server", "xpclient.vmnat.local", [True])
     rpc.ok("config_createBool", "opsiclientd.event_gui_startup.active", "", [True])
