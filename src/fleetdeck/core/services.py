@@ -11,6 +11,7 @@ from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.service import JobService
+from fleetdeck.core.licenses.service import LicenseService
 from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
@@ -52,6 +53,7 @@ class Services:
     logs: ClientLogService
     configs: ConfigService
     properties: PropertyService
+    licenses: LicenseService
 
 
 def build_services(
@@ -94,4 +96,5 @@ def build_services(
         logs=ClientLogService(audit, config.logs_dir),
         configs=ConfigService(db, audit),
         properties=PropertyService(db, audit),
+        licenses=LicenseService(db, audit, box, clock),
     )

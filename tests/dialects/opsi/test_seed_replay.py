@@ -20,14 +20,7 @@ from fleetdeck.protocol import messages as m
 from .conftest import Rpc
 
 EXAMPLES = json.loads(Path(__file__).with_name("seed_examples.json").read_text())
-NOT_YET = (
-    "auditSoftwareToLicensePool",
-    "softwareLicenseToLicensePool",
-    "softwareLicense",
-    "licenseContract",
-    "licenseOnClient",
-    "licensePool",
-)
+NOT_YET = ("auditSoftwareToLicensePool",)
 
 
 HARDWARE_KEYS = {
@@ -52,6 +45,12 @@ def json_type(value: Any) -> str:
 def world(rpc: Rpc, runtime: Runtime, admin: Actor) -> Rpc:
     rpc.ok("host_createOpsiClient", "xpclient.vmnat.local")
     rpc.ok("host_createOpsiClient", "client1.company.internal")
+    rpc.ok("host_createOpsiClient", "win7client.vmnat.local")
+    rpc.ok("licenseContract_create", "msdn-uib")
+    rpc.ok("licensePool_create", "win7-msdn-prof", "", ["win7"])
+    rpc.ok("softwareLicense_createVolume", "uib-msdn-win7-vol", "msdn-uib", 10)
+    rpc.ok("softwareLicenseToLicensePool_create", "uib-msdn-win7-vol", "win7-msdn-prof", "KEY-1")
+    rpc.ok("licenseOnClient_getOrCreateObject", "win7client.vmnat.local", "win7-msdn-prof")
     rpc.ok("group_createHostGroup", "sub2", "sub2")
     rpc.ok("group_createHostGroup", "subsub", "subsub", "", "sub2")
     rpc.ok("objectToGroup_create", "HostGroup", "sub2", "xpclient.vmnat.local")

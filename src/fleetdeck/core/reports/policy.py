@@ -26,6 +26,8 @@ SECRET_COLUMNS: frozenset[tuple[str, str]] = frozenset(
         ("computers", "agent_key_enc"),
         ("computers", "agent_key_hash"),
         ("enroll_tokens", "secret_hash"),
+        ("license_pool_members", "license_key_enc"),
+        ("license_assignments", "license_key_enc"),
     }
 )
 # Tables no report may read at all (settings hold encrypted API keys and the like).

@@ -19,6 +19,13 @@ from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import Group, GroupMember
 from fleetdeck.storage.tables.jobs import Job, JobBatch
+from fleetdeck.storage.tables.licenses import (
+    LicenseAssignment,
+    LicenseContract,
+    LicensePool,
+    LicensePoolMember,
+    SoftwareLicense,
+)
 from fleetdeck.storage.tables.packages import (
     Installation,
     Package,
@@ -48,6 +55,10 @@ __all__ = [
     "Installation",
     "Job",
     "JobBatch",
+    "LicenseAssignment",
+    "LicenseContract",
+    "LicensePool",
+    "LicensePoolMember",
     "Package",
     "PackageDependency",
     "PackageFamily",
@@ -56,5 +67,6 @@ __all__ = [
     "PackagePropertyValue",
     "Report",
     "SettingValue",
+    "SoftwareLicense",
     "User",
 ]

@@ -42,6 +42,8 @@ SECRET_COLUMNS = frozenset(
         ("computers", "agent_key_enc"),
         ("computers", "agent_key_hash"),
         ("enroll_tokens", "secret_hash"),
+        ("license_pool_members", "license_key_enc"),
+        ("license_assignments", "license_key_enc"),
     }
 )
 SECRET_TABLES = frozenset({"settings"})

@@ -1,19 +1,21 @@
-"""config entries, package properties
+"""config entries, package properties, licenses
 
 Free-form configuration keys (opsi's Config objects) and their per-computer values (opsi's
-ConfigState), and package properties (opsi's ProductProperty) with per-computer values (opsi's
-ProductPropertyState). None holds secrets, so the report sandbox role may read them
-(PostgreSQL).
+ConfigState); package properties (opsi's ProductProperty) with per-computer values (opsi's
+ProductPropertyState); license contracts, pools, licenses, pool members and assignments. The
+report sandbox role may read all of it except the (encrypted) license keys (PostgreSQL).
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-22 13:51:14.209350
+Create Date: 2026-11-22 13:57:03.189096
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+import fleetdeck.storage.tables.base
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -35,6 +37,28 @@ def upgrade() -> None:
         sa.Column("multi_value", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_config_entries")),
         sa.UniqueConstraint("key", name=op.f("uq_config_entries_key")),
+    )
+    op.create_table(
+        "license_contracts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("notes", sa.Text(), nullable=False),
+        sa.Column("partner", sa.String(length=255), nullable=False),
+        sa.Column("concluded_at", fleetdeck.storage.tables.base.UTCDateTime(), nullable=True),
+        sa.Column("notify_at", fleetdeck.storage.tables.base.UTCDateTime(), nullable=True),
+        sa.Column("expires_at", fleetdeck.storage.tables.base.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_license_contracts")),
+        sa.UniqueConstraint("key", name=op.f("uq_license_contracts_key")),
+    )
+    op.create_table(
+        "license_pools",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("product_keys", sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_license_pools")),
+        sa.UniqueConstraint("key", name=op.f("uq_license_pools_key")),
     )
     op.create_table(
         "config_overrides",
@@ -92,6 +116,94 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_package_property_values_family_id"), ["family_id"], unique=False)
 
     op.create_table(
+        "software_licenses",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("contract_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("max_installations", sa.Integer(), nullable=False),
+        sa.Column("bound_computer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("expires_at", fleetdeck.storage.tables.base.UTCDateTime(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["bound_computer_id"],
+            ["computers.id"],
+            name=op.f("fk_software_licenses_bound_computer_id_computers"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["contract_id"],
+            ["license_contracts.id"],
+            name=op.f("fk_software_licenses_contract_id_license_contracts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_software_licenses")),
+        sa.UniqueConstraint("key", name=op.f("uq_software_licenses_key")),
+    )
+    with op.batch_alter_table("software_licenses", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_software_licenses_contract_id"), ["contract_id"], unique=False)
+
+    op.create_table(
+        "license_assignments",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("license_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("pool_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("computer_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("license_key_enc", sa.Text(), nullable=False),
+        sa.Column("notes", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["computer_id"],
+            ["computers.id"],
+            name=op.f("fk_license_assignments_computer_id_computers"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["license_id"],
+            ["software_licenses.id"],
+            name=op.f("fk_license_assignments_license_id_software_licenses"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["pool_id"],
+            ["license_pools.id"],
+            name=op.f("fk_license_assignments_pool_id_license_pools"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_license_assignments")),
+        sa.UniqueConstraint(
+            "license_id", "pool_id", "computer_id", name=op.f("uq_license_assignments_license_id")
+        ),
+    )
+    with op.batch_alter_table("license_assignments", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_license_assignments_computer_id"), ["computer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_license_assignments_license_id"), ["license_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_license_assignments_pool_id"), ["pool_id"], unique=False)
+
+    op.create_table(
+        "license_pool_members",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("license_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("pool_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("license_key_enc", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["license_id"],
+            ["software_licenses.id"],
+            name=op.f("fk_license_pool_members_license_id_software_licenses"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["pool_id"],
+            ["license_pools.id"],
+            name=op.f("fk_license_pool_members_pool_id_license_pools"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_license_pool_members")),
+        sa.UniqueConstraint("license_id", "pool_id", name=op.f("uq_license_pool_members_license_id")),
+    )
+    with op.batch_alter_table("license_pool_members", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_license_pool_members_license_id"), ["license_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_license_pool_members_pool_id"), ["pool_id"], unique=False)
+
+    op.create_table(
         "package_properties",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("package_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -121,7 +233,15 @@ def upgrade() -> None:
         if role:
             bind.exec_driver_sql(
                 "GRANT SELECT ON TABLE config_entries, config_overrides, package_properties,"
-                " package_property_values TO fleetdeck_report"
+                " package_property_values, license_contracts, license_pools, software_licenses"
+                " TO fleetdeck_report"
+            )
+            bind.exec_driver_sql(
+                "GRANT SELECT (id, license_id, pool_id) ON TABLE license_pool_members TO fleetdeck_report"
+            )
+            bind.exec_driver_sql(
+                "GRANT SELECT (id, license_id, pool_id, computer_id, notes) ON TABLE license_assignments"
+                " TO fleetdeck_report"
             )
 
 
@@ -131,6 +251,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_package_properties_package_id"))
 
     op.drop_table("package_properties")
+    with op.batch_alter_table("license_pool_members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_license_pool_members_pool_id"))
+        batch_op.drop_index(batch_op.f("ix_license_pool_members_license_id"))
+
+    op.drop_table("license_pool_members")
+    with op.batch_alter_table("license_assignments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_license_assignments_pool_id"))
+        batch_op.drop_index(batch_op.f("ix_license_assignments_license_id"))
+        batch_op.drop_index(batch_op.f("ix_license_assignments_computer_id"))
+
+    op.drop_table("license_assignments")
+    with op.batch_alter_table("software_licenses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_software_licenses_contract_id"))
+
+    op.drop_table("software_licenses")
     with op.batch_alter_table("package_property_values", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_package_property_values_family_id"))
         batch_op.drop_index(batch_op.f("ix_package_property_values_computer_id"))
@@ -141,5 +276,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_config_overrides_computer_id"))
 
     op.drop_table("config_overrides")
+    op.drop_table("license_pools")
+    op.drop_table("license_contracts")
     op.drop_table("config_entries")
     # ### end Alembic commands ###

@@ -1,0 +1,351 @@
+"""opsi license management over core's licenses: LicenseContract, SoftwareLicense (Retail, OEM,
+Volume, Concurrent), LicensePool, SoftwareLicenseToLicensePool and LicenseOnClient.
+``licenseOnClient_getOrCreateObject`` uses core's usage rule (``LicenseService.acquire``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fleetdeck.api.dialects.opsi.errors import (
+    BackendMissingDataError,
+    BackendPermissionDeniedError,
+    OpsiValueError,
+)
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, opsi_time
+from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.licenses.service import Contract, License, Pool
+
+Row = dict[str, Any]
+EMPTY = "0000-00-00 00:00:00"
+TIME_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?:\s?(\d{2}):?(\d{2}):?(\d{2}))?")
+LICENSE_TYPES = {
+    "RetailSoftwareLicense": "retail",
+    "OEMSoftwareLicense": "oem",
+    "VolumeSoftwareLicense": "volume",
+    "ConcurrentSoftwareLicense": "concurrent",
+}
+KIND_TYPES = {v: k for k, v in LICENSE_TYPES.items()}
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-_. :]*$")
+
+
+def force_id(value: Any, what: str) -> str:
+    text = str(value or "").strip().lower()
+    if not ID_RE.match(text):
+        raise OpsiValueError(f"Bad {what} id: '{value}'")
+    return text
+
+
+def parse_time(value: Any) -> datetime | None:
+    if value in (None, "", EMPTY):
+        return None
+    m = TIME_RE.match(str(value).strip())
+    if not m:
+        raise OpsiValueError(f"Bad timestamp: '{value}'")
+    y, mo, d, h, mi, s = (int(x) if x else 0 for x in m.groups())
+    if y == 0:
+        return None
+    return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
+
+
+def show_time(value: datetime | None) -> str:
+    return opsi_time(value) or EMPTY
+
+
+class _Hosts:
+    def __init__(self, hosts: HostAdapter) -> None:
+        self.hosts = hosts
+
+    def names(self, ctx: Context) -> tuple[dict[int, str], dict[str, int]]:
+        _, computers = self.hosts.computers(ctx)
+        return {c.id: hid for hid, c in computers.items()}, {hid: c.id for hid, c in computers.items()}
+
+    def computer(self, ctx: Context, host_id: str) -> int:
+        _, ids = self.names(ctx)
+        if host_id not in ids:
+            raise BackendMissingDataError(f"Host '{host_id}' not found")
+        return ids[host_id]
+
+
+class ContractAdapter:
+    ident: tuple[str, ...] = ("id",)
+    attributes: tuple[str, ...] = (
+        "id",
+        "description",
+        "notes",
+        "partner",
+        "conclusionDate",
+        "notificationDate",
+        "expirationDate",
+    )
+    family: Mapping[str, tuple[str, ...]] = {"LicenseContract": ("LicenseContract",)}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        return [
+            {
+                "id": c.key,
+                "description": c.description,
+                "notes": c.notes,
+                "partner": c.partner,
+                "conclusionDate": show_time(c.concluded_at),
+                "notificationDate": show_time(c.notify_at),
+                "expirationDate": show_time(c.expires_at),
+                "type": "LicenseContract",
+            }
+            for c in ctx.services.licenses.contracts(ctx.actor)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        out: Row = {"type": "LicenseContract", "id": force_id(obj.get("id"), "license contract")}
+        for key in (
+            "description",
+            "notes",
+            "partner",
+            "conclusionDate",
+            "notificationDate",
+            "expirationDate",
+        ):
+            if obj.get(key) is not None:
+                out[key] = obj[key]
+        return out
+
+    def _put(self, ctx: Context, obj: Row, base: Row | None) -> None:
+        merged = {**(base or {}), **obj}
+        ctx.services.licenses.put_contract(
+            ctx.actor,
+            Contract(
+                key=obj["id"],
+                description=str(merged.get("description") or ""),
+                notes=str(merged.get("notes") or ""),
+                partner=str(merged.get("partner") or ""),
+                concluded_at=parse_time(merged.get("conclusionDate"))
+                or (None if base else datetime.now(UTC)),
+                notify_at=parse_time(merged.get("notificationDate")),
+                expires_at=parse_time(merged.get("expirationDate")),
+            ),
+        )
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        self._put(ctx, obj, None)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        base = next((r for r in self.fetch(ctx, {}) if r["id"] == obj["id"]), None)
+        if base is not None or create:
+            self._put(ctx, obj, base)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        return ctx.services.licenses.delete(ctx.actor, "contract", [str(i["id"]) for i in idents])
+
+
+class SoftwareLicenseAdapter(_Hosts):
+    ident: tuple[str, ...] = ("id", "licenseContractId")
+    attributes: tuple[str, ...] = (
+        "id",
+        "licenseContractId",
+        "maxInstallations",
+        "boundToHost",
+        "expirationDate",
+    )
+    family: Mapping[str, tuple[str, ...]] = {t: (t, "SoftwareLicense") for t in LICENSE_TYPES}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        names, _ = self.names(ctx)
+        return [
+            {
+                "id": lic.key,
+                "licenseContractId": lic.contract_key,
+                "maxInstallations": lic.max_installations,
+                "boundToHost": names.get(lic.bound_computer_id) if lic.bound_computer_id else None,
+                "expirationDate": show_time(lic.expires_at),
+                "type": KIND_TYPES[lic.kind],
+            }
+            for lic in ctx.services.licenses.licenses(ctx.actor)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        kind = obj.get("type") or "RetailSoftwareLicense"
+        if kind not in LICENSE_TYPES:
+            raise OpsiValueError(f"Invalid software license type '{kind}'")
+        out: Row = {
+            "type": kind,
+            "id": force_id(obj.get("id"), "software license"),
+            "licenseContractId": force_id(obj.get("licenseContractId"), "license contract"),
+        }
+        for key in ("maxInstallations", "expirationDate"):
+            if obj.get(key) is not None:
+                out[key] = obj[key]
+        if obj.get("boundToHost"):
+            out["boundToHost"] = force_host_id(obj["boundToHost"])
+        return out
+
+    def _put(self, ctx: Context, obj: Row, base: Row | None) -> None:
+        merged = {**(base or {}), **obj}
+        bound = merged.get("boundToHost")
+        try:
+            max_inst = int(merged.get("maxInstallations", 0 if obj["type"] == "VolumeSoftwareLicense" else 1))
+        except (TypeError, ValueError):
+            raise OpsiValueError(f"Bad maxInstallations: {merged.get('maxInstallations')!r}") from None
+        ctx.services.licenses.put_license(
+            ctx.actor,
+            License(
+                key=obj["id"],
+                contract_key=obj["licenseContractId"],
+                kind=LICENSE_TYPES[obj["type"]],
+                max_installations=max_inst,
+                bound_computer_id=self.computer(ctx, bound) if bound else None,
+                expires_at=parse_time(merged.get("expirationDate")),
+            ),
+        )
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        self._put(ctx, obj, None)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        base = next((r for r in self.fetch(ctx, {}) if r["id"] == obj["id"]), None)
+        if base is not None or create:
+            self._put(ctx, obj, base)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        return ctx.services.licenses.delete(ctx.actor, "license", [str(i["id"]) for i in idents])
+
+
+class PoolAdapter:
+    ident: tuple[str, ...] = ("id",)
+    attributes: tuple[str, ...] = ("id", "description", "productIds")
+    family: Mapping[str, tuple[str, ...]] = {"LicensePool": ("LicensePool",)}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        return [
+            {"id": p.key, "description": p.description, "productIds": p.product_keys, "type": "LicensePool"}
+            for p in ctx.services.licenses.pools(ctx.actor)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        out: Row = {"type": "LicensePool", "id": force_id(obj.get("id"), "license pool")}
+        if obj.get("description") is not None:
+            out["description"] = str(obj["description"])
+        if obj.get("productIds") is not None:
+            ids = obj["productIds"] if isinstance(obj["productIds"], list) else [obj["productIds"]]
+            out["productIds"] = [str(i).lower() for i in ids]
+        return out
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        ctx.services.licenses.put_pool(
+            ctx.actor, Pool(obj["id"], obj.get("description", ""), obj.get("productIds", []))
+        )
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        base = next((r for r in self.fetch(ctx, {}) if r["id"] == obj["id"]), None)
+        if base is None and not create:
+            return
+        merged = {**(base or {}), **obj}
+        ctx.services.licenses.put_pool(
+            ctx.actor, Pool(obj["id"], merged.get("description", ""), merged.get("productIds", []))
+        )
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        return ctx.services.licenses.delete(ctx.actor, "pool", [str(i["id"]) for i in idents])
+
+
+class PoolMemberAdapter:
+    ident: tuple[str, ...] = ("softwareLicenseId", "licensePoolId")
+    attributes: tuple[str, ...] = ("softwareLicenseId", "licensePoolId", "licenseKey")
+    family: Mapping[str, tuple[str, ...]] = {
+        "SoftwareLicenseToLicensePool": ("SoftwareLicenseToLicensePool",)
+    }
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        return [
+            {
+                "softwareLicenseId": m.license_key,
+                "licensePoolId": m.pool_key,
+                "licenseKey": m.license_value,
+                "type": "SoftwareLicenseToLicensePool",
+            }
+            for m in ctx.services.licenses.pool_members(ctx.actor)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        return {
+            "type": "SoftwareLicenseToLicensePool",
+            "softwareLicenseId": force_id(obj.get("softwareLicenseId"), "software license"),
+            "licensePoolId": force_id(obj.get("licensePoolId"), "license pool"),
+            "licenseKey": str(obj.get("licenseKey") or ""),
+        }
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        ctx.services.licenses.put_pool_member(
+            ctx.actor, obj["softwareLicenseId"], obj["licensePoolId"], obj["licenseKey"]
+        )
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        self.insert(ctx, obj)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        return sum(
+            ctx.services.licenses.delete_pool_member(
+                ctx.actor, str(i["softwareLicenseId"]), str(i["licensePoolId"])
+            )
+            for i in idents
+        )
+
+
+class LicenseOnClientAdapter(_Hosts):
+    ident: tuple[str, ...] = ("softwareLicenseId", "licensePoolId", "clientId")
+    attributes: tuple[str, ...] = ("softwareLicenseId", "licensePoolId", "clientId", "licenseKey", "notes")
+    family: Mapping[str, tuple[str, ...]] = {"LicenseOnClient": ("LicenseOnClient",)}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        names, _ = self.names(ctx)
+        return [
+            {
+                "softwareLicenseId": a.license_key,
+                "licensePoolId": a.pool_key,
+                "clientId": names[a.computer_id],
+                "licenseKey": a.license_value,
+                "notes": a.notes,
+                "type": "LicenseOnClient",
+            }
+            for a in ctx.services.licenses.assignments(ctx.actor)
+            if a.computer_id in names and (not ctx.is_client or names[a.computer_id] == ctx.host_id)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        return {
+            "type": "LicenseOnClient",
+            "softwareLicenseId": force_id(obj.get("softwareLicenseId"), "software license"),
+            "licensePoolId": force_id(obj.get("licensePoolId"), "license pool"),
+            "clientId": force_host_id(obj.get("clientId")),
+            "licenseKey": str(obj.get("licenseKey") or ""),
+            "notes": str(obj.get("notes") or ""),
+        }
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        if ctx.is_client:
+            raise BackendPermissionDeniedError(
+                "clients get licenses through licenseOnClient_getOrCreateObject"
+            )
+        ctx.services.licenses.put_assignment(
+            ctx.actor,
+            obj["softwareLicenseId"],
+            obj["licensePoolId"],
+            self.computer(ctx, obj["clientId"]),
+            obj["licenseKey"],
+            obj["notes"],
+        )
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        self.insert(ctx, obj)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        done = 0
+        for i in idents:
+            cid = self.computer(ctx, str(i["clientId"]).lower())
+            if ctx.is_client and str(i["clientId"]).lower() != ctx.host_id:
+                raise BackendPermissionDeniedError(f"Access to '{i['clientId']}' denied")
+            done += ctx.services.licenses.release(
+                ctx.actor, str(i["softwareLicenseId"]), str(i["licensePoolId"]), cid
+            )
+        return done
