@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError
+from fleetdeck.api.dialects.opsi.objects.filters import plain_values
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, opsi_time
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.computers.entities import ComputerDetail
@@ -24,17 +25,6 @@ SOFTWARE_IDENT = ("name", "version", "subVersion", "language", "architecture")
 
 def opsi_arch(arch: str) -> str:
     return "x86" if arch.lower() in {"x86", "i386", "i486", "i586", "i686", "armv7l"} else "x64"
-
-
-def _wanted_ids(value: Any) -> list[str] | None:
-    """Plain host ids in a filter value, or None when it needs every computer (wildcards etc.)."""
-    items = value if isinstance(value, list | tuple) else [value]
-    if value is None or not items:
-        return None
-    ids = [str(v).lower() for v in items if isinstance(v, str)]
-    if len(ids) != len(items) or any("*" in i or i[:1] in "<>" for i in ids):
-        return None
-    return ids
 
 
 class _ReadOnly:
@@ -59,7 +49,7 @@ class _Inventory(_ReadOnly):
 
     def details(self, ctx: Context, flt: Mapping[str, Any]) -> Iterable[tuple[str, ComputerDetail]]:
         _, computers = self.hosts.computers(ctx)
-        wanted = _wanted_ids(flt.get(self.host_key))
+        wanted = plain_values(flt.get(self.host_key))
         for hid, c in computers.items():
             if wanted is not None and hid not in wanted:
                 continue

@@ -85,3 +85,16 @@ def matches(row: Mapping[str, Any], flt: Mapping[str, Any], family: Mapping[str,
         if not value_matches(row.get(key), wanted):
             return False
     return True
+
+
+def plain_values(value: Any) -> list[str] | None:
+    """The exact (lower-case) strings a filter value names, or None when it is no restriction or
+    needs the general rules (wildcards, comparisons, non-strings): lets adapters read only the
+    rows asked for, e.g. one client's, before ``matches`` applies the full semantics."""
+    items = value if isinstance(value, list | tuple) else [value]
+    if value is None or not items:
+        return None
+    ids = [str(v).lower() for v in items if isinstance(v, str)]
+    if len(ids) != len(items) or any("*" in i or i[:1] in "<>" for i in ids):
+        return None
+    return ids

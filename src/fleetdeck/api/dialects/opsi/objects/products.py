@@ -26,6 +26,7 @@ from fleetdeck.api.dialects.opsi.errors import (
     NotSupportedError,
     OpsiValueError,
 )
+from fleetdeck.api.dialects.opsi.objects.filters import plain_values
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, opsi_time, server_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.deployments.entities import DeploymentJob
@@ -288,14 +289,25 @@ class ProductOnClientAdapter:
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         _, computers = self.hosts.computers(ctx)
         names = {c.id: hid for hid, c in computers.items()}
+        wanted = plain_values(flt.get("clientId"))
+        only = None if wanted is None else [computers[h].id for h in wanted if h in computers]
         pkgs = {p.id: p for p in packages(ctx)}
         installs: dict[tuple[int, str], PackageInfo] = {}
-        for inst in ctx.services.packages.list_installations(ctx.actor):
+        found = (
+            ctx.services.packages.list_installations(ctx.actor)
+            if only is None
+            else [
+                i
+                for cid in only
+                for i in ctx.services.packages.list_installations(ctx.actor, computer_id=cid)
+            ]
+        )
+        for inst in found:
             p = pkgs.get(inst.package_id)
             if p is not None:
                 installs[(inst.computer_id, p.family_key)] = p
         jobs: dict[tuple[int, str], list[DeploymentJob]] = {}
-        for job in ctx.services.deployments.computer_jobs(ctx.actor):
+        for job in ctx.services.deployments.computer_jobs(ctx.actor, only):
             p = pkgs.get(job.package_id or -1)
             if p is not None and job.status is not JobStatus.SKIPPED:
                 jobs.setdefault((job.computer_id, p.family_key), []).append(job)
