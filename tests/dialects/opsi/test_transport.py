@@ -67,6 +67,12 @@ def test_unsupported_method_of_opsis_interface_says_so(rpc: Rpc) -> None:
     assert "not supported by fleetdeck" in err["message"] and unsupported in err["message"]
 
 
+def test_out_of_scope_methods_say_why(rpc: Rpc) -> None:
+    err = rpc.error("opsipxeconfd_updatePXEBootConfiguration", "pc-1.example.org")
+    assert err["class"] == "BackendError"
+    assert "does not install operating systems over the network" in err["message"]
+
+
 def test_wrong_arguments_are_type_errors(rpc: Rpc) -> None:
     assert rpc.error("getDomain", 1)["class"] == "TypeError"
     assert rpc.error("getDomain", named={"bogus": 1})["class"] == "TypeError"

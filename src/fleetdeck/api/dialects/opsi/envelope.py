@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fleetdeck.api.dialects.opsi import errors as oe
-from fleetdeck.api.dialects.opsi.interface import SPEC
+from fleetdeck.api.dialects.opsi.interface import SPEC, out_of_scope
 from fleetdeck.api.dialects.opsi.registry import METHODS, Context
 from fleetdeck.api.dialects.rpc import Method, ParamsInvalid
 from fleetdeck.core import errors as core
@@ -88,7 +88,10 @@ def lookup(name: str) -> Method:
     if method is not None:
         return method
     if name in SPEC:
-        raise oe.NotSupportedError(f"Method '{name}' is not supported by fleetdeck (see docs/compat/opsi.md)")
+        reason = out_of_scope(name) or "not built yet"
+        raise oe.NotSupportedError(
+            f"Method '{name}' is not supported by fleetdeck: {reason} (see docs/compat/opsi.md)"
+        )
     raise oe.OpsiValueError(f"Invalid method '{name}'")
 
 

@@ -22,6 +22,33 @@ def _load() -> dict[str, dict[str, Any]]:
 
 SPEC: dict[str, dict[str, Any]] = _load()
 
+# Why a method is not answered, by name prefix, for the ones fleetdeck leaves out on purpose.
+# Anything else that is not declared is simply not built yet.
+OUT_OF_SCOPE: dict[str, str] = {
+    "dhcpd_": "fleetdeck does not install operating systems over the network (no DHCP/PXE)",
+    "opsipxeconfd_": "fleetdeck does not install operating systems over the network (no DHCP/PXE)",
+    "updateWIMConfig": "fleetdeck does not install operating systems over the network (no WIM images)",
+    "driver_": "fleetdeck does not install operating systems over the network (no driver integration)",
+    "depot_": "fleetdeck has no depot file share: package payloads are stored content-addressed"
+    " and agents download them over the agent endpoint",
+    "workbench_": "fleetdeck has no depot workbench: packages are uploaded through the API",
+    "getDepotSelectionAlgorithm": "fleetdeck has one depot, the server itself",
+    "changeWANConfig": "the fleetdeck agent keeps one connection to the server;"
+    " opsiclientd's WAN mode does not apply",
+    "network_sendBroadcast": "fleetdeck sends Wake-on-LAN itself (hostControl_start)",
+    "SSHCommand_": "configed's SSH command store: fleetdeck runs commands through the agent"
+    " (POST /api/v1/commands)",
+    "service_createBackup": "back up the database with its own tools (docs/operations.md)",
+    "service_restoreBackup": "back up the database with its own tools (docs/operations.md)",
+}
+
+
+def out_of_scope(name: str) -> str | None:
+    for prefix, reason in OUT_OF_SCOPE.items():
+        if name.startswith(prefix):
+            return reason
+    return None
+
 
 def _own_record(method: Method) -> dict[str, Any]:
     """For a method opsi does not publish: the same record shape, built from our declaration."""
@@ -101,7 +128,7 @@ def markdown(methods: list[Method]) -> str:
             status = "supported"
         else:
             status = "not supported"
-            note = (note + "; " if note else "") + "not built yet"
+            note = (note + "; " if note else "") + (out_of_scope(name) or "not built yet")
         lines.append(f"| `{name}` | {group} | {status} | {note} |")
     extra = sorted(set(declared) - set(SPEC))
     if extra:
