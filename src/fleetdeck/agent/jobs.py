@@ -12,10 +12,12 @@ import asyncio
 import logging
 import time
 
+from fleetdeck.agent import actions
 from fleetdeck.agent.command import CommandExecution, Send
 from fleetdeck.agent.journal import Journal
 from fleetdeck.agent.packages import KINDS as PACKAGE_KINDS
 from fleetdeck.agent.packages import PackageRunner
+from fleetdeck.agent.power import PowerActions
 from fleetdeck.protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -33,10 +35,17 @@ class JobRunner:
     :meth:`shutdown` (SIGTERM).
     """
 
-    def __init__(self, journal: Journal, send: Send, packages: PackageRunner | None = None) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        send: Send,
+        packages: PackageRunner | None = None,
+        power: PowerActions | None = None,
+    ) -> None:
         self.journal = journal
         self._send = send
         self.packages = packages
+        self.power = power or (packages.power if packages is not None else PowerActions(simulate=True))
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._executions: dict[int, CommandExecution] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -104,6 +113,14 @@ class JobRunner:
             log.info("job %s finished: %s (exit %s)", job.id, result.status, result.exit_code)
             await self._send(result)
             await self.packages.after(post)
+            return
+        elif job.kind == actions.KIND:
+            result, power = await actions.run(job, self.power)
+            self.journal.finish(result)
+            log.info("job %s finished: %s", job.id, result.status)
+            await self._send(result)
+            if power is not None:
+                await self.power.run(*power)
             return
         else:
             problem = f"unsupported job kind: {job.kind}"

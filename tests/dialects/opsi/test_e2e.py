@@ -153,3 +153,40 @@ def test_host_control_through_the_agent(opsi: Opsi, agent: AgentProc) -> None:
     assert up["error"] is None and up["result"] > 0
     sessions = opsi("hostControl_getActiveSessions", [client])[client]
     assert sessions["error"] is None and isinstance(sessions["result"], list)
+
+
+def test_reboot_popup_and_events_through_the_agent(opsi: Opsi, agent: AgentProc, server: ServerProc) -> None:
+    """The agent runs with simulated power actions: it reports the action job, then logs the
+    reboot it would do instead of doing it."""
+
+    def client_id() -> str | None:
+        hosts = opsi("host_getObjects", [], {"type": "OpsiClient"})
+        return str(hosts[0]["id"]) if hosts and hosts[0]["lastSeen"] != "0000-00-00 00:00:00" else None
+
+    client = wait_for(client_id, 30, what="the agent's host")
+    api = httpx.Client(base_url=server.url, auth=("admin", ADMIN_PASSWORD), timeout=15)
+
+    def action_jobs(n: int) -> list[dict[str, Any]] | None:
+        jobs = api.get("/api/v1/jobs", params={"filter[kind]": "action", "sort": "id"}).json()["data"]
+        done = [j for j in jobs if j["status"] not in ("queued", "sent", "running")]
+        return done if len(done) >= n else None
+
+    assert opsi("hostControl_reboot", [client]) == {client: {"result": None, "error": None}}
+    (reboot,) = wait_for(lambda: action_jobs(1), 20, what="the reboot job")
+    assert reboot["status"] == "succeeded" and reboot["stdout"] == "simulated: reboot in 0 min"
+    wait_for(lambda: "would restart the computer" in agent.log_path.read_text(), 10, what="the agent's log")
+
+    answer = opsi("hostControlSafe_showPopup", "Maintenance at 18:00", [client], "prepend", False)
+    assert answer == {client: {"result": None, "error": None}}
+    popup = wait_for(lambda: action_jobs(2), 20, what="the popup job")[1]
+    assert popup["status"] == "succeeded" and popup["stdout"] == "would show: Maintenance at 18:00"
+
+    shutdown = opsi("hostControl_opsiclientdRpc", "shutdown", [], [client])
+    assert shutdown == {client: {"result": None, "error": None}}
+    assert wait_for(lambda: action_jobs(3), 20, what="the shutdown job")[2]["stdout"].endswith(
+        "shutdown in 0 min"
+    )
+    assert opsi("hostControl_fireEvent", "on_demand", [client]) == {client: {"result": None, "error": None}}
+    unknown = opsi("hostControl_fireEvent", "gui_startup", [client])[client]
+    assert unknown["result"] is None and "gui_startup" in unknown["error"]
+    api.close()

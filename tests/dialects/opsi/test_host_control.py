@@ -7,6 +7,7 @@ import socket
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from fleetdeck.core.query import Query
 from tests.conftest import computer
 
 from .conftest import Rpc
@@ -46,10 +47,20 @@ def test_offline_hosts_and_not_offered_actions(rpc: Rpc, runtime: Runtime, admin
         rpc.ok("hostControl_uptime")["pc-1.fleetdeck.local"]["error"]
         == "Host currently not connected to messagebus"
     )
-    reboot = rpc.ok("hostControlSafe_reboot", ["pc-1.fleetdeck.local"])
-    assert "not supported by the fleetdeck agent" in reboot["pc-1.fleetdeck.local"]["error"]
-    popup = rpc.ok("hostControl_showPopup", "hello", ["pc-1.fleetdeck.local"])
-    assert popup["pc-1.fleetdeck.local"]["result"] is None
+    offline = {
+        "pc-1.fleetdeck.local": {"result": None, "error": "Host currently not connected to messagebus"}
+    }
+    assert rpc.ok("hostControlSafe_reboot", ["pc-1.fleetdeck.local"]) == offline
+    assert rpc.ok("hostControl_showPopup", "hello", ["pc-1.fleetdeck.local"]) == offline
+    assert rpc.ok("hostControl_processActionRequests") == offline
+    # nothing was queued for the offline host: it must not reboot when it comes back
+    assert runtime.services.jobs.find(admin, Query(limit=None)).items == []
+    event = rpc.ok("hostControl_fireEvent", "timer")["pc-1.fleetdeck.local"]
+    assert "not supported by the fleetdeck agent" in event["error"]
+    clientd = rpc.ok("hostControl_opsiclientdRpc", "getBlockLogin")["pc-1.fleetdeck.local"]
+    assert "opsiclientd method 'getBlockLogin'" in clientd["error"]
+    assert rpc.error("hostControl_showPopup", "")["class"] == "ValueError"
+    assert rpc.error("hostControl_showPopup", "hi", None, "sideways")["class"] == "ValueError"
 
 
 def test_viewers_may_not_control_hosts(viewer_rpc: Rpc, runtime: Runtime, admin: Actor) -> None:

@@ -63,6 +63,14 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
         "env": {"A": "b"},
         "expires_in_sec": 60,
     },
+    ("POST", "/actions"): {
+        "computer_ids": [1],
+        "group_ids": [1],
+        "action": "message",
+        "delay_min": 0,
+        "message": "m",
+        "expires_in_sec": 60,
+    },
     ("POST", "/enroll-tokens"): {"expires_in_sec": 60, "max_uses": 1, "note": "n"},
     # packages and deployments
     ("POST", "/packages"): {

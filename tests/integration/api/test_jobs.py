@@ -148,3 +148,41 @@ def test_unknown_batch_and_job(admin_api: Api) -> None:
     assert_error(admin_api.get("/commands/999999"), 404)
     assert_error(admin_api.get("/jobs/999999"), 404)
     assert_error(admin_api.get("/jobs", params={"filter[status][gt]": "x", "filter[nope]": "1"}), 422)
+
+
+def test_actions_create_short_lived_action_jobs(admin_api: Api, targets: dict[str, int]) -> None:
+    r = admin_api.post("/actions", json={"action": "reboot", "group_ids": [targets["group"]], "delay_min": 5})
+    assert r.status_code == 201, r.text
+    created = r.json()["data"]
+    assert len(created["job_ids"]) == 2
+    job = admin_api.get(f"/jobs/{created['job_ids'][0]}").json()["data"]
+    assert job["kind"] == "action" and job["status"] == "queued"
+    assert job["expires_at"] is not None  # 5 minutes by default: no reboot days later
+    batch = admin_api.get(f"/commands/{created['id']}").json()["data"]
+    assert batch["kind"] == "action" and batch["command"] == {"action": "reboot", "delay_min": 5}
+    msg = admin_api.post(
+        "/actions", json={"action": "message", "message": "hi", "computer_ids": [targets["pc-1"]]}
+    )
+    assert msg.status_code == 201
+    audit = admin_api.get("/audit", params={"filter[action]": "action.*"}).json()["data"]
+    assert {a["action"] for a in audit} == {"action.reboot", "action.message"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"action": "explode"}, 422),
+        ({"action": "message"}, 422),  # a message needs text
+        ({"action": "message", "message": "   "}, 422),
+        ({"action": "reboot", "delay_min": 1441}, 422),
+        ({"action": "reboot", "computer_ids": [999999]}, 404),
+    ],
+)
+def test_bad_actions(admin_api: Api, targets: dict[str, int], body: dict[str, Any], status: int) -> None:
+    payload = {"computer_ids": [targets["pc-1"]], **body}
+    assert_error(admin_api.post("/actions", json=payload), status)
+
+
+def test_viewers_may_not_reboot(viewer_api: Api, admin_api: Api, targets: dict[str, int]) -> None:
+    body = {"action": "reboot", "computer_ids": [targets["pc-1"]]}
+    assert_error(viewer_api.post("/actions", json=body), 403)

@@ -14,6 +14,7 @@ import pytest
 from fleetdeck.agent.command import OUTPUT_CAP
 from fleetdeck.agent.jobs import JobRunner
 from fleetdeck.agent.journal import RESTARTED_MESSAGE, Journal
+from fleetdeck.agent.power import RESTART, PowerActions
 from fleetdeck.protocol import messages as m
 
 
@@ -242,3 +243,29 @@ def test_bad_cwd_fails_cleanly(tmp_path: Path, missing: str) -> None:
     result = asyncio.run(run_one(tmp_path, cmd_job(14, "true", cwd=missing))).result()
     assert result.status == "failed"
     assert "cannot start command" in result.message
+
+
+def test_reboot_is_reported_then_done(tmp_path: Path) -> None:
+    power = PowerActions(simulate=True)
+
+    async def go() -> Sink:
+        sink = Sink()
+        runner = JobRunner(Journal(tmp_path), sink.send, power=power)
+        assert runner.submit(m.JobSpec(id=7, kind="action", params={"action": "reboot", "delay_min": 2}))
+        await runner.drain()
+        return sink
+
+    result = asyncio.run(go()).result()
+    assert result.status == "succeeded" and result.stdout == "simulated: reboot in 2 min"
+    assert power.performed == [(RESTART, 2)]
+
+
+def test_message_and_unknown_action(tmp_path: Path) -> None:
+    shown = asyncio.run(
+        run_one(tmp_path, m.JobSpec(id=8, kind="action", params={"action": "message", "message": "hi"}))
+    )
+    assert shown.result().stdout == "would show: hi"  # no packages runner: power actions simulated
+    odd = asyncio.run(
+        run_one(tmp_path, m.JobSpec(id=9, kind="action", params={"action": "explode"}))
+    ).result()
+    assert odd.status == "failed" and odd.message == "unknown action: 'explode'"

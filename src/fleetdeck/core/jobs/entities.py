@@ -89,6 +89,18 @@ class CommandRequest:
     env: dict[str, str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ActionRequest:
+    """Something the agent does to its computer rather than a command it runs: ``reboot`` or
+    ``shutdown`` (after ``delay_min`` minutes), or ``message`` (shown to the logged-in users)."""
+
+    action: str
+    delay_min: int = 0
+    message: str = ""
+
+
+ACTION_KIND = "action"  # job kind; the spec says which action (see agent/actions.py)
+ACTIONS = ("reboot", "shutdown", "message")
 PACKAGE_KINDS = ("package_install", "package_uninstall")
 ABORTED_CODE = -8888  # exit code of jobs aborted because an earlier job of the container failed
 AGENT_ERROR_CODE = -9999  # exit code when the agent itself failed (download, unpack, ...)

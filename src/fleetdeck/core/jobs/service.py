@@ -21,8 +21,11 @@ from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.jobs import delivery, outcomes
 from fleetdeck.core.jobs.entities import (
+    ACTION_KIND,
+    ACTIONS,
     FINAL,
     PACKAGE_KINDS,
+    ActionRequest,
     BatchCreated,
     BatchInfo,
     CommandRequest,
@@ -39,6 +42,8 @@ from fleetdeck.storage.uow import UnitOfWork
 INTERPRETERS = ("sh", "bash", "powershell", "cmd")
 MAX_COMMAND = 64 * 1024
 MAX_TIMEOUT = 7 * 24 * 3600
+MAX_MESSAGE = 4096
+MAX_ACTION_DELAY_MIN = 24 * 60
 _FINAL_VALUES = [s.value for s in FINAL]
 
 # Called inside the transaction that changed installation records (computer ids); deployment
@@ -105,6 +110,20 @@ def _validate_command(req: CommandRequest) -> dict[str, object]:
     return spec
 
 
+def _validate_action(req: ActionRequest) -> dict[str, object]:
+    if req.action not in ACTIONS:
+        raise ValidationFailed(f"action must be one of {', '.join(ACTIONS)}", field="action")
+    if not 0 <= req.delay_min <= MAX_ACTION_DELAY_MIN:
+        raise ValidationFailed(f"delay_min must be between 0 and {MAX_ACTION_DELAY_MIN}", field="delay_min")
+    if req.action == "message":
+        if not req.message.strip():
+            raise ValidationFailed("message must not be empty", field="message")
+        if len(req.message.encode()) > MAX_MESSAGE:
+            raise ValidationFailed(f"message is longer than {MAX_MESSAGE} bytes", field="message")
+        return {"action": req.action, "message": req.message}
+    return {"action": req.action, "delay_min": req.delay_min}
+
+
 class JobService:
     def __init__(
         self,
@@ -133,11 +152,55 @@ class JobService:
         expires_in: timedelta | None = None,
     ) -> BatchCreated:
         spec = _validate_command(request)
+        detail = {"command": request.command[:200]}
+        return self._create_batch(
+            actor, "command", spec, "command.create", detail, computer_ids, group_ids, expires_in
+        )
+
+    def create_actions(
+        self,
+        actor: Actor,
+        request: ActionRequest,
+        *,
+        computer_ids: Sequence[int] = (),
+        group_ids: Sequence[int] = (),
+        expires_in: timedelta | None = None,
+    ) -> BatchCreated:
+        """Reboot, shut down, or show a message: one job per computer, run by its agent.
+
+        Same permission as commands (a reboot is as disruptive as any command). Callers that
+        mean "now or never" give a short ``expires_in``, so a computer that comes back days
+        later is not rebooted out of the blue.
+        """
+        spec = _validate_action(request)
+        detail = {"action": request.action}
+        return self._create_batch(
+            actor, ACTION_KIND, spec, f"action.{request.action}", detail, computer_ids, group_ids, expires_in
+        )
+
+    def redeliver(self, actor: Actor, computer_ids: Sequence[int]) -> None:
+        """Ask the hub to hand queued jobs of these computers to their agents now (opsi's
+        "process action requests"; normally jobs are pushed the moment they are queued)."""
+        actor.require(Perm.RUN_COMMANDS)
+        if computer_ids:
+            self._notifier.jobs_queued(sorted(set(computer_ids)))
+
+    def _create_batch(
+        self,
+        actor: Actor,
+        kind: str,
+        spec: dict[str, object],
+        action: str,
+        detail: Mapping[str, object],
+        computer_ids: Sequence[int],
+        group_ids: Sequence[int],
+        expires_in: timedelta | None,
+    ) -> BatchCreated:
         if not computer_ids and not group_ids:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
         if expires_in is not None and expires_in.total_seconds() <= 0:
             raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
-        with self._audit.mutation(actor, "command.create", "job_batch", perm=Perm.RUN_COMMANDS) as m:
+        with self._audit.mutation(actor, action, "job_batch", perm=Perm.RUN_COMMANDS) as m:
             s = m.session
             targets = set(computer_ids)
             found = set(s.scalars(select(Computer.id).where(Computer.id.in_(targets)))) if targets else set()
@@ -157,7 +220,7 @@ class JobService:
             now = self._clock()
             expires = now + expires_in if expires_in is not None else None
             batch = JobBatch(
-                kind="command", spec=spec, created_at=now, created_by=actor.username, expires_at=expires
+                kind=kind, spec=spec, created_at=now, created_by=actor.username, expires_at=expires
             )
             s.add(batch)
             s.flush()
@@ -166,7 +229,7 @@ class JobService:
                 {
                     "batch_id": batch.id,
                     "computer_id": cid,
-                    "kind": "command",
+                    "kind": kind,
                     "spec": spec,
                     "status": JobStatus.QUEUED.value,
                     "created_at": now,
@@ -183,7 +246,7 @@ class JobService:
                 s.scalars(select(Job.id).where(Job.batch_id == batch.id).order_by(Job.computer_id))
             )
             m.object_id = str(batch.id)
-            m.detail = {"computers": len(ordered), "command": request.command[:200]}
+            m.detail = {"computers": len(ordered), **detail}
         self._notifier.jobs_queued(ordered)
         return BatchCreated(batch_id=batch.id, job_ids=job_ids)
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fleetdeck.api.v1.deps import BusDep, CurrentActor, ServicesDep
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
-from fleetdeck.api.v1.schemas.jobs import BatchOut, CommandCreate, CommandCreated, JobOut
+from fleetdeck.api.v1.schemas.jobs import ActionCreate, BatchOut, CommandCreate, CommandCreated, JobOut
 from fleetdeck.bus.topics import job_status_topic
-from fleetdeck.core.jobs.entities import FINAL, CommandRequest
+from fleetdeck.core.jobs.entities import FINAL, ActionRequest, CommandRequest
 
 router = APIRouter(tags=["jobs"], responses=errors(401, 403, 422))
 
@@ -30,6 +30,19 @@ def create_command(body: CommandCreate, actor: CurrentActor, services: ServicesD
     )
     expires = timedelta(seconds=body.expires_in_sec) if body.expires_in_sec is not None else None
     batch = services.jobs.create_commands(
+        actor, request, computer_ids=body.computer_ids, group_ids=body.group_ids, expires_in=expires
+    )
+    return Data(data=CommandCreated(id=batch.batch_id, job_ids=batch.job_ids))
+
+
+@router.post("/actions", status_code=201, responses=errors(400, 404))
+def create_action(body: ActionCreate, actor: CurrentActor, services: ServicesDep) -> Data[CommandCreated]:
+    """Reboot or shut down computers, or show their users a message: one ``action`` job per
+    computer, run by its agent (``GET /commands/{id}`` and ``/jobs`` show them). Same permission
+    as commands."""
+    request = ActionRequest(action=body.action, delay_min=body.delay_min, message=body.message)
+    expires = timedelta(seconds=body.expires_in_sec) if body.expires_in_sec is not None else None
+    batch = services.jobs.create_actions(
         actor, request, computer_ids=body.computer_ids, group_ids=body.group_ids, expires_in=expires
     )
     return Data(data=CommandCreated(id=batch.batch_id, job_ids=batch.job_ids))

@@ -29,6 +29,22 @@ class CommandCreate(RequestModel):
     )
 
 
+class ActionCreate(RequestModel):
+    computer_ids: IdList = []
+    group_ids: IdList = []
+    action: Literal["reboot", "shutdown", "message"]
+    delay_min: Annotated[Int, Field(ge=0, le=1440)] = Field(
+        0, description="reboot/shutdown: minutes to wait."
+    )
+    message: Annotated[Str, Field(max_length=4096)] = Field(
+        "", description="message: the text shown to the logged-in users."
+    )
+    expires_in_sec: Annotated[Int, Field(ge=1, le=MAX_EXPIRY_SEC)] | None = Field(
+        300,
+        description="Jobs not delivered within this many seconds expire (5 min: no surprise reboots).",
+    )
+
+
 class CommandCreated(ResponseModel):
     id: int = Field(description="The batch id: GET /commands/{id}.")
     job_ids: list[int]

@@ -8,9 +8,16 @@ Answers are opsi's per-host shape ``{hostId: {"result": ..., "error": None|"..."
 - ``execute``: a command job on each connected host (the one job model: it shows in
   ``/api/v1/jobs`` too); with ``waitForEnding`` the call waits for the results up to ``timeout``.
 - ``uptime`` and ``getActiveSessions``: from the live inventory (boot time, logged-in users).
-- ``reboot``, ``shutdown``, ``showPopup``, ``fireEvent``, ``opsiclientdRpc``,
-  ``processActionRequests``: not offered by the fleetdeck agent yet; each host answers an error
-  saying so (opsiclientd-specific RPCs have no counterpart).
+- ``reboot``, ``shutdown``, ``showPopup``: an ``action`` job for each connected host (core's
+  ``create_actions``), run by the agent: it reports, then reboots or shuts down; a popup is
+  written to the logged-in users' terminals. The jobs expire after a few minutes, so a host that
+  drops off before it gets one is not rebooted by surprise when it returns.
+- ``fireEvent("on_demand")`` and ``processActionRequests``: hands the host's queued jobs (its
+  action requests) to its agent now. fleetdeck pushes jobs the moment they are queued, so this
+  only matters for jobs held back by time frames or IP ranges; other events answer an error.
+- ``opsiclientdRpc``: the opsiclientd methods that have a counterpart above (``fireEvent``,
+  ``showPopup``, ``reboot``, ``shutdown``, ``uptime``, ``execute``, ``getActiveSessions``,
+  ``processActionRequests``); other methods answer an error per host.
 
 Hosts whose agent is not connected answer opsi's "Host currently not connected to messagebus".
 ``hostControl*`` needs the run-commands permission (opsi: admins only); clients may not call it.
@@ -20,10 +27,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, BackendPermissionDeniedError
+from fleetdeck.api.dialects.opsi.errors import (
+    BackendMissingDataError,
+    BackendPermissionDeniedError,
+    OpsiValueError,
+)
 from fleetdeck.api.dialects.opsi.interface import SPEC
 from fleetdeck.api.dialects.opsi.objects import crud
 from fleetdeck.api.dialects.opsi.objects.filters import value_matches
@@ -31,7 +42,7 @@ from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
-from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
+from fleetdeck.core.jobs.entities import ActionRequest, CommandRequest, JobStatus
 
 NOT_CONNECTED = "Host currently not connected to messagebus"
 NOT_OFFERED = "not supported by the fleetdeck agent"
@@ -169,16 +180,95 @@ def execute(
     return per_host(hosts, result)
 
 
-def not_offered(what: str) -> Callable[..., dict[str, Answer]]:
-    def each(ctx: Context, safe: bool, hostIds: Any = None, **_: Any) -> dict[str, Answer]:
-        hosts = targets(ctx, hostIds, safe)
+ACTION_EXPIRY = timedelta(minutes=5)
+EVENTS = ("on_demand",)  # opsiclientd events with a fleetdeck meaning
 
-        def refuse(hid: str, c: ComputerSummary) -> None:
-            raise _HostError(f"{what} is {NOT_OFFERED}")
 
-        return per_host(hosts, refuse)
+def _act(ctx: Context, hosts: dict[str, ComputerSummary], request: ActionRequest) -> dict[str, Answer]:
+    online = [c.id for c in hosts.values() if c.online]
+    if online:
+        ctx.services.jobs.create_actions(ctx.actor, request, computer_ids=online, expires_in=ACTION_EXPIRY)
+
+    def result(hid: str, c: ComputerSummary) -> None:
+        _online(c)
+
+    return per_host(hosts, result)
+
+
+def reboot(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:
+    return _act(ctx, targets(ctx, hostIds, safe), ActionRequest(action="reboot"))
+
+
+def shutdown(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:
+    return _act(ctx, targets(ctx, hostIds, safe), ActionRequest(action="shutdown"))
+
+
+def show_popup(
+    ctx: Context,
+    safe: bool,
+    message: Any,
+    hostIds: Any = None,
+    mode: Any = "prepend",
+    addTimestamp: Any = True,
+    displaySeconds: Any = None,
+) -> dict[str, Answer]:
+    """``mode`` and ``displaySeconds`` steer opsiclientd's popup window; a terminal message has
+    neither, so they are accepted and not used."""
+    if not isinstance(message, str) or not message.strip():
+        raise OpsiValueError("message must be a non-empty string")
+    if mode not in ("prepend", "append", "replace"):
+        raise OpsiValueError(f"Invalid mode: {mode!r}")
+    hosts = targets(ctx, hostIds, safe)
+    text = message
+    if bool(addTimestamp):
+        text = f"[{datetime.now(UTC).astimezone().strftime('%Y-%m-%d %H:%M:%S')}] {message}"
+    return _act(ctx, hosts, ActionRequest(action="message", message=text))
+
+
+def fire_event(ctx: Context, safe: bool, event: Any, hostIds: Any = None) -> dict[str, Answer]:
+    hosts = targets(ctx, hostIds, safe)
+    if event not in EVENTS:
+        return per_host(hosts, _refuse(f"event {event!r} is {NOT_OFFERED} (known: {', '.join(EVENTS)})"))
+    return process_action_requests(ctx, safe, hostIds=list(hosts))
+
+
+def process_action_requests(
+    ctx: Context, safe: bool, hostIds: Any = None, productIds: Any = None, visibility: Any = None
+) -> dict[str, Answer]:
+    """``productIds`` and ``visibility`` narrow what opsiclientd processes; fleetdeck hands over
+    every queued job of the host, as it would anyway."""
+    hosts = targets(ctx, hostIds, safe)
+    ctx.services.jobs.redeliver(ctx.actor, [c.id for c in hosts.values() if c.online])
+
+    def result(hid: str, c: ComputerSummary) -> None:
+        _online(c)
+
+    return per_host(hosts, result)
+
+
+def _refuse(reason: str) -> Callable[[str, ComputerSummary], None]:
+    def each(hid: str, c: ComputerSummary) -> None:
+        raise _HostError(reason)
 
     return each
+
+
+def opsiclientd_rpc(
+    ctx: Context, safe: bool, method: Any, params: Any = None, hostIds: Any = None, timeout: Any = None
+) -> dict[str, Answer]:
+    impl = CLIENTD_METHODS.get(str(method))
+    if impl is None:
+        return per_host(
+            targets(ctx, hostIds, safe), _refuse(f"opsiclientd method {method!r} is {NOT_OFFERED}")
+        )
+    args = params if isinstance(params, list) else ([] if params is None else [params])
+    try:
+        answer = impl(ctx, safe, *args, hostIds=hostIds)
+    except TypeError as exc:
+        raise OpsiValueError(f"Invalid params for {method}: {exc}") from exc
+    if isinstance(answer, dict) and all(isinstance(v, bool) for v in answer.values()):
+        return {hid: {"result": v, "error": None} for hid, v in answer.items()}
+    return dict(answer)
 
 
 IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
@@ -187,13 +277,14 @@ IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "uptime": uptime,
     "getActiveSessions": sessions,
     "execute": execute,
-    "reboot": not_offered("reboot"),
-    "shutdown": not_offered("shutdown"),
-    "showPopup": not_offered("showPopup"),
-    "fireEvent": not_offered("fireEvent"),
-    "opsiclientdRpc": not_offered("opsiclientdRpc"),
-    "processActionRequests": not_offered("processActionRequests"),
+    "reboot": reboot,
+    "shutdown": shutdown,
+    "showPopup": show_popup,
+    "fireEvent": fire_event,
+    "processActionRequests": process_action_requests,
 }
+CLIENTD_METHODS: dict[str, Callable[..., Any]] = dict(IMPLEMENTATIONS)
+IMPLEMENTATIONS["opsiclientdRpc"] = opsiclientd_rpc
 
 
 def _bind(impl: Callable[..., Any], safe: bool) -> Callable[..., Any]:
