@@ -17,6 +17,8 @@ from fleetdeck.api.dialects.opsi import METHODS
 from fleetdeck.api.dialects.opsi.interface import SPEC, markdown, mismatches
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from fleetdeck.storage.tables import ComputerInterface
+from fleetdeck.storage.uow import UnitOfWork
 
 from .conftest import Rpc, basic, enroll
 
@@ -302,6 +304,32 @@ def test_an_opsi_client_logs_in_with_host_id_and_host_key(rpc: Rpc, runtime: Run
         headers={"Authorization": basic("pc-18.fleetdeck.local", key)},
     )
     assert other.status_code == 401
+
+
+def test_an_opsi_client_logs_in_with_its_mac_address(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    cid, key = enroll(runtime, admin, "pc-20")
+    with UnitOfWork(runtime.db) as uow:
+        uow.session.add(
+            ComputerInterface(computer_id=cid, name="eth0", mac="aa:bb:cc:dd:ee:20", addresses=[])
+        )
+    for user in ("AA-BB-CC-DD-EE-20", "aa:bb:cc:dd:ee:20", "{hardware_address}aa:bb:cc:dd:ee:20"):
+        rpc.client.cookies.clear()
+        r = rpc.client.post(
+            "/rpc", json={"id": 1, "method": "backend_info"}, headers={"Authorization": basic(user, key)}
+        )
+        assert r.status_code == 200, (user, r.text)
+        assert r.headers["x-opsi-new-host-id"] == "pc-20.fleetdeck.local"
+        assert r.headers["x-opsi-user-id"] == "client:pc-20.fleetdeck.local"
+    for user, password in (
+        ("aa:bb:cc:dd:ee:21", key),
+        ("aa:bb:cc:dd:ee:20", "0" * 32),
+        ("{system_uuid}x", key),
+    ):
+        rpc.client.cookies.clear()
+        r = rpc.client.post(
+            "/rpc", json={"id": 1, "method": "backend_info"}, headers={"Authorization": basic(user, password)}
+        )
+        assert r.status_code == 401, user
 
 
 def test_a_client_may_not_call_admin_methods(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:

@@ -15,7 +15,7 @@ from fleetdeck.core.errors import AuthenticationFailed, NotFound, ValidationFail
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import SecretBox, random_hex, random_token
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, EnrollToken
+from fleetdeck.storage.tables import Computer, ComputerInterface, EnrollToken
 from fleetdeck.storage.uow import UnitOfWork
 
 TOKEN_PREFIX = "fde_"
@@ -216,6 +216,29 @@ class EnrollmentService:
                 and self._box.matches(key, key_hash)
             ):
                 return AgentIdentity(computer_id=cid, uid=uid, hostname=hostname)
+        self._box.matches(key, self._box.keyed_hash("-"))  # same work when nothing matched
+        raise AuthenticationFailed("unknown host or wrong host key")
+
+    def authenticate_host_by_mac(self, mac: str, key: str, default_domain: str) -> tuple[AgentIdentity, str]:
+        """A computer proving itself with one of its MAC addresses and its agent key (opsi
+        clients that do not know their host id yet, e.g. after a rename). Returns the identity
+        and the host's qualified name, which the client should use from then on."""
+        wanted = mac.strip().lower().replace("-", ":")
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(Computer.id, Computer.uid, Computer.hostname, Computer.fqdn, Computer.agent_key_hash)
+                .join(ComputerInterface, ComputerInterface.computer_id == Computer.id)
+                .where(
+                    ComputerInterface.mac.in_([wanted, wanted.upper()]),
+                    Computer.agent_key_hash.is_not(None),
+                )
+                .distinct()
+                .limit(50)
+            ).all()
+        for cid, uid, hostname, fqdn, key_hash in rows:
+            if key_hash is not None and self._box.matches(key, key_hash):
+                identity = AgentIdentity(computer_id=cid, uid=uid, hostname=hostname)
+                return identity, qualified_name(hostname, fqdn, default_domain)
         self._box.matches(key, self._box.keyed_hash("-"))  # same work when nothing matched
         raise AuthenticationFailed("unknown host or wrong host key")
 

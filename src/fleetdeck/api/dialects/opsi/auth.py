@@ -38,6 +38,7 @@ class Principal:
     actor: Actor
     host_id: str | None = None  # an opsi client logged in as itself
     host_key: str | None = field(default=None, repr=False)  # its key: it may read it back
+    found_by_address: bool = False  # logged in with a MAC: tell it its id (x-opsi-new-host-id)
 
     @property
     def kind(self) -> str:
@@ -129,9 +130,22 @@ def authenticate(services: Services, authorization: str | None, source: str) -> 
     """Runs in a worker thread: argon2 and the database are blocking."""
     username, password = split_basic(authorization)
     if is_host_login(username):
-        if not username or not username.count("."):
-            raise AuthenticationFailed("Authentication error")  # MAC / UUID logins: not supported
         domain = str(services.settings.value(DOMAIN_SETTING) or "")
+        mac = username.removeprefix("{hardware_address}")
+        if _MAC.match(mac):
+            host, host_id = services.enrollment.authenticate_host_by_mac(mac, password, domain)
+            actor = Actor(
+                user_id=None,
+                username=host_id,
+                role=Role.VIEWER,
+                source=source,
+                via=VIA,
+                computer_id=host.computer_id,
+            )
+            return Principal(actor=actor, host_id=host_id, host_key=password, found_by_address=True)
+        if not username.count("."):
+            # empty name or {system_uuid}...: fleetdeck's inventory has no system UUID yet
+            raise AuthenticationFailed("Authentication error")
         host = services.enrollment.authenticate_host(username, password, domain)
         actor = Actor(
             user_id=None,

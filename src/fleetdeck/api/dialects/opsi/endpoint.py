@@ -84,6 +84,8 @@ async def principal_of(
 
 def _session_headers(response: Response, principal: auth.Principal, session: auth.Session | None) -> None:
     response.headers["X-opsi-user-id"] = f"{principal.kind}:{principal.actor.username}"
+    if principal.found_by_address and principal.host_id is not None:
+        response.headers["x-opsi-new-host-id"] = principal.host_id
     if session is not None:
         response.set_cookie(
             auth.COOKIE,
