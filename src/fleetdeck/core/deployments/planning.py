@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.jobs.entities import JobStatus, SkipReason
@@ -95,21 +95,35 @@ def uninstall_job(c: int, pkg: Package, seq: int) -> Planned:
 
 
 def expand_dependencies(s: Session, package_ids: Sequence[int]) -> list[tuple[int, bool]]:
-    """(package id, added automatically) with every package's dependencies before it,
-    recursively; cycles and repeats are cut."""
-    deps: dict[int, list[int]] = {}
+    """(package id, added automatically) with every package's install dependencies placed
+    before it (or after it, for "after" rules), recursively; cycles and repeats are cut.
+    Only rules about installing count: an install never triggers another package's uninstall."""
+    before: dict[int, list[int]] = {}
+    after: dict[int, list[int]] = {}
     frontier = set(package_ids)
     while frontier:
         rows = s.execute(
-            select(PackageDependency.package_id, PackageDependency.requires_id)
-            .where(PackageDependency.package_id.in_(frontier))
+            select(
+                PackageDependency.package_id,
+                PackageDependency.requires_id,
+                PackageDependency.requirement_type,
+            )
+            .where(
+                PackageDependency.package_id.in_(frontier),
+                PackageDependency.action == "setup",
+                or_(
+                    PackageDependency.required_status == "installed",
+                    PackageDependency.required_action == "setup",
+                ),
+            )
             .order_by(PackageDependency.requires_id)
         ).all()
         for pid in frontier:
-            deps.setdefault(pid, [])
-        for pid, req in rows:
-            deps[pid].append(req)
-        frontier = {req for _, req in rows if req not in deps}
+            before.setdefault(pid, [])
+            after.setdefault(pid, [])
+        for pid, req, kind in rows:
+            (after if kind == "after" else before)[pid].append(req)
+        frontier = {req for _, req, _ in rows if req not in before}
     explicit = set(package_ids)
     out: list[tuple[int, bool]] = []
     done: set[int] = set()
@@ -118,11 +132,15 @@ def expand_dependencies(s: Session, package_ids: Sequence[int]) -> list[tuple[in
         if pid in done or pid in path:
             return
         path.add(pid)
-        for req in deps.get(pid, []):
+        for req in before.get(pid, []):
             visit(req, path)
         path.discard(pid)
+        if pid in done:  # reached through an "after" rule of one of its own dependencies
+            return
         done.add(pid)
         out.append((pid, pid not in explicit))
+        for req in after.get(pid, []):
+            visit(req, set())
 
     for pid in package_ids:
         visit(pid, set())

@@ -33,6 +33,7 @@ class PackageFields:
     compatible_os_version: str | None = None
     compatible_architecture: str | None = None
     license_count: int | None = None  # negative clears it
+    priority: int | None = None  # -100..100: higher runs first among independent actions
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +80,39 @@ class PackageInfo:
     created_by: str
     updated_at: datetime
     install_count: int = 0
-    depends_on: tuple[int, ...] = ()
+    depends_on: tuple[int, ...] = ()  # packages to install first (the rules fleetdeck acts on)
+    priority: int = 0
+    dependency_rules: tuple[DependencyRule, ...] = ()
+
+
+ACTIONS = ("setup", "uninstall", "update", "always", "once", "custom")
+STATUSES = ("installed", "not_installed")
+REQUIREMENT_TYPES = ("before", "after", "")
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyRule:
+    """When this package gets ``action``, package ``requires_id`` must end up in
+    ``required_status`` or get ``required_action`` (one of the two), ``requirement_type`` this
+    package's action ("before", "after", or "" = order does not matter).
+
+    Deployments act on the install rules (``setup`` with ``installed`` or ``setup`` required);
+    the full set is what opsi's action-request sequencing (``core/packages/ordering.py``) uses.
+    """
+
+    requires_id: int
+    action: str = "setup"
+    required_action: str | None = None
+    required_status: str | None = "installed"
+    requirement_type: str = "before"
+
+    @property
+    def installs_first(self) -> bool:
+        return (
+            self.action == "setup"
+            and (self.required_status == "installed" or self.required_action == "setup")
+            and self.requirement_type in ("before", "")
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.jobs.entities import PENDING
 from fleetdeck.core.packages.entities import (
+    DependencyRule,
     FamilyInfo,
     InstallationInfo,
     PackageDetail,
@@ -101,13 +102,22 @@ def package_infos(s: Session, package_ids: Sequence[int]) -> dict[int, PackageIn
             .group_by(Installation.package_id)
         ).all()
     )
-    deps: dict[int, list[int]] = {}
-    for pid, req in s.execute(
-        select(PackageDependency.package_id, PackageDependency.requires_id)
+    rules: dict[int, list[DependencyRule]] = {}
+    for d in s.scalars(
+        select(PackageDependency)
         .where(PackageDependency.package_id.in_(ids))
-        .order_by(PackageDependency.requires_id)
+        .order_by(PackageDependency.action, PackageDependency.requires_id)
     ):
-        deps.setdefault(pid, []).append(req)
+        rules.setdefault(d.package_id, []).append(
+            DependencyRule(
+                requires_id=d.requires_id,
+                action=d.action,
+                required_action=d.required_action,
+                required_status=d.required_status,
+                requirement_type=d.requirement_type,
+            )
+        )
+    deps = {pid: sorted({r.requires_id for r in rs if r.installs_first}) for pid, rs in rules.items()}
     out = {}
     for p, f in s.execute(
         select(Package, PackageFamily)
@@ -142,6 +152,8 @@ def package_infos(s: Session, package_ids: Sequence[int]) -> dict[int, PackageIn
             updated_at=p.updated_at,
             install_count=counts.get(p.id, 0),
             depends_on=tuple(deps.get(p.id, ())),
+            priority=p.priority,
+            dependency_rules=tuple(rules.get(p.id, ())),
         )
     return out
 

@@ -16,6 +16,10 @@ from fleetdeck.core.errors import NotFound, PermissionDenied, Unavailable, Valid
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.packages import queries
 from fleetdeck.core.packages.entities import (
+    ACTIONS,
+    REQUIREMENT_TYPES,
+    STATUSES,
+    DependencyRule,
     FamilyInfo,
     PackageDetail,
     PackageFields,
@@ -373,6 +377,7 @@ class PackageService(PackageGroups, Installations):
     # ------------------------------------------------------------ dependencies
 
     def set_dependencies(self, actor: Actor, package_id: int, requires: Sequence[int]) -> PackageInfo:
+        """The packages to install before this one (the plain rule); other rules stay."""
         with self._audit.mutation(
             actor, "package.set_dependencies", "package", package_id, perm=Perm.MANAGE_PACKAGES
         ) as m:
@@ -381,6 +386,46 @@ class PackageService(PackageGroups, Installations):
             self._set_dependencies(m.session, package_id, requires)
             m.detail = {"requires": sorted(set(requires))}
             return queries.package_infos(m.session, [package_id])[package_id]
+
+    def set_dependency_rules(
+        self, actor: Actor, package_id: int, rules: Sequence[DependencyRule]
+    ) -> PackageInfo:
+        """Replaces every dependency rule of the package (opsi's ProductDependency objects)."""
+        with self._audit.mutation(
+            actor, "package.set_dependencies", "package", package_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            if s.get(Package, package_id) is None:
+                raise NotFound("package", package_id)
+            seen: set[tuple[str, int]] = set()
+            for rule in rules:
+                _check_rule(rule, package_id)
+                if (rule.action, rule.requires_id) in seen:
+                    raise ValidationFailed(
+                        "one rule per action and required package",
+                        field="dependencies",
+                        reason="invalid_input",
+                    )
+                seen.add((rule.action, rule.requires_id))
+            ids = {r.requires_id for r in rules}
+            found = set(s.scalars(select(Package.id).where(Package.id.in_(ids)))) if ids else set()
+            for i in sorted(ids - found):
+                raise NotFound("package", i)
+            s.execute(delete(PackageDependency).where(PackageDependency.package_id == package_id))
+            s.add_all(
+                PackageDependency(
+                    package_id=package_id,
+                    action=r.action,
+                    requires_id=r.requires_id,
+                    required_action=r.required_action,
+                    required_status=r.required_status,
+                    requirement_type=r.requirement_type,
+                )
+                for r in rules
+            )
+            s.flush()
+            m.detail = {"rules": len(rules)}
+            return queries.package_infos(s, [package_id])[package_id]
 
     @staticmethod
     def _set_dependencies(s: Session, package_id: int, requires: Sequence[int]) -> None:
@@ -393,8 +438,28 @@ class PackageService(PackageGroups, Installations):
         for i in ids:
             if i not in found:
                 raise NotFound("package", i)
-        s.execute(delete(PackageDependency).where(PackageDependency.package_id == package_id))
-        s.add_all(PackageDependency(package_id=package_id, requires_id=i) for i in ids)
+        s.execute(
+            delete(PackageDependency).where(
+                PackageDependency.package_id == package_id,
+                PackageDependency.action == "setup",
+                PackageDependency.required_action.is_(None),
+                PackageDependency.required_status == "installed",
+                PackageDependency.requirement_type == "before",
+            )
+        )
+        s.flush()
+        taken = set(
+            s.scalars(
+                select(PackageDependency.requires_id).where(
+                    PackageDependency.package_id == package_id, PackageDependency.action == "setup"
+                )
+            )
+        )
+        s.add_all(
+            PackageDependency(package_id=package_id, requires_id=i, required_status="installed")
+            for i in ids
+            if i not in taken
+        )
         s.flush()
 
     @staticmethod
@@ -404,3 +469,23 @@ class PackageService(PackageGroups, Installations):
             n += 1
             key = f"{base}-{n}"
         return key
+
+
+def _check_rule(rule: DependencyRule, package_id: int) -> None:
+    if rule.requires_id == package_id:
+        raise ValidationFailed(
+            "a package cannot depend on itself", field="dependencies", reason="invalid_input"
+        )
+    problems = []
+    if rule.action not in ACTIONS:
+        problems.append(f"action must be one of {', '.join(ACTIONS)}")
+    if rule.required_action is not None and rule.required_action not in ACTIONS:
+        problems.append(f"required_action must be one of {', '.join(ACTIONS)}")
+    if rule.required_status is not None and rule.required_status not in STATUSES:
+        problems.append(f"required_status must be one of {', '.join(STATUSES)}")
+    if (rule.required_action is None) == (rule.required_status is None):
+        problems.append("give either required_action or required_status")
+    if rule.requirement_type not in REQUIREMENT_TYPES:
+        problems.append("requirement_type must be before, after or empty")
+    if problems:
+        raise ValidationFailed("; ".join(problems), field="dependencies", reason="invalid_input")

@@ -52,6 +52,10 @@ def clean_fields(f: PackageFields) -> dict[str, Any]:
     for name in ("install_success_codes", "uninstall_success_codes"):
         if name in out:
             out[name] = check_codes(out[name], name)
+    if "priority" in out and not -100 <= out["priority"] <= 100:
+        raise ValidationFailed(
+            "priority must be between -100 and 100", field="priority", reason="invalid_input"
+        )
     if "license_count" in out and out["license_count"] < 0:
         out["license_count"] = None
     if "line_endings" in out and out["line_endings"] == "":

@@ -52,6 +52,8 @@ class Package(Base):
     compatible_os_version: Mapped[str] = mapped_column(Text, default="")
     compatible_architecture: Mapped[str] = mapped_column(Text, default="")
     license_count: Mapped[int | None]
+    # Order among packages with no dependency between them: higher first (-100..100, opsi's range).
+    priority: Mapped[int] = mapped_column(default=0, server_default="0")
     payload_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     payload_size: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
@@ -60,14 +62,24 @@ class Package(Base):
 
 
 class PackageDependency(Base):
-    """``package_id`` needs ``requires_id`` installed first."""
+    """When ``package_id`` gets ``action``, ``requires_id`` must be in ``required_status`` (or
+    get ``required_action``) ``requirement_type`` it ("before", "after", or "" = in any order).
+
+    The common rule, and the one fleetdeck's own deployments act on, is "install requires the
+    other installed before": action ``setup``, required_status ``installed``, type ``before``.
+    """
 
     __tablename__ = "package_dependencies"
 
     package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)
+    action: Mapped[str] = mapped_column(String(16), primary_key=True, default="setup")
     requires_id: Mapped[int] = mapped_column(
         ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    required_action: Mapped[str | None] = mapped_column(String(16))
+    # No default: None is a real value here (the rule names a required action instead).
+    required_status: Mapped[str | None] = mapped_column(String(16))
+    requirement_type: Mapped[str] = mapped_column(String(8), default="before")
 
 
 class PackageGroupMember(Base):

@@ -59,6 +59,9 @@ class _PackageFieldsIn(RequestModel):
     compatible_os_version: Lines | None = None
     compatible_architecture: Lines | None = None
     license_count: Int | None = Field(None, description="Informational; negative clears it.")
+    priority: Annotated[Int, Field(ge=-100, le=100)] | None = Field(
+        None, description="Order among packages that do not depend on each other: higher first."
+    )
 
     def fields(self) -> PackageFields:
         return PackageFields(
@@ -85,6 +88,14 @@ class PackageUpdate(_PackageFieldsIn):
     package_version: Annotated[Str, Field(min_length=1, max_length=64)] | None = None
     files: Annotated[list[FileIn], Field(max_length=1000)] | None = None
     depends_on: IdList | None = None
+
+
+class DependencyRuleOut(ResponseModel):
+    requires_id: int
+    action: str
+    required_action: str | None
+    required_status: str | None
+    requirement_type: str
 
 
 class PackageOut(ResponseModel):
@@ -114,7 +125,11 @@ class PackageOut(ResponseModel):
     created_by: str
     updated_at: datetime
     install_count: int
-    depends_on: list[int]
+    depends_on: list[int] = Field(description="Packages installed before this one (the install rules).")
+    priority: int
+    dependency_rules: list[DependencyRuleOut] = Field(
+        description="Every dependency rule, also those for other actions (opsi's ProductDependency)."
+    )
 
 
 class InstallationOut(ResponseModel):

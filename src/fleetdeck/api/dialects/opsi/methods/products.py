@@ -46,5 +46,3 @@ def set_product_action_request(ctx: Context, productId: str, clientId: str, acti
 crud.declare("productOnClient_create", product_on_client_create)
 crud.declare("productOnDepot_create", product_on_depot_create)
 crud.declare("setProductActionRequest", set_product_action_request)
-# Dependencies between products are not modelled by this dialect yet: same as without them.
-crud.declare("setProductActionRequestWithDependencies", set_product_action_request)

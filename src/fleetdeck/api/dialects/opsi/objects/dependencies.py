@@ -1,10 +1,11 @@
-"""opsi ``ProductDependency`` over fleetdeck's package dependencies.
+"""opsi ``ProductDependency`` over fleetdeck's package dependency rules.
 
-fleetdeck's dependency says "this package needs that package installed first"; in opsi's terms
-that is ``productAction`` setup, ``requiredInstallationStatus`` installed, ``requirementType``
-before, pointing at a package of the required product (its newest package, or the one with the
-given ``requiredProductVersion``/``requiredPackageVersion``). Other combinations (required
-actions, "after", uninstall dependencies) are refused with a clear error.
+A rule belongs to one package (``productId`` + versions) and one ``productAction``; it names the
+required product (stored as one of its packages: the one with ``requiredProductVersion``/
+``requiredPackageVersion``, else the newest), and either ``requiredAction`` or
+``requiredInstallationStatus`` (opsi allows neither, but such a rule can never be acted on, so it
+is refused), and ``requirementType`` before/after/none. fleetdeck's own deployments act on the
+install rules; the opsi sequencing methods (``methods/sequence.py``) act on all of them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, NotSupportedError, OpsiValueError
+from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, OpsiValueError
 from fleetdeck.api.dialects.opsi.objects.products import force_product_id, force_version, newest, packages
 from fleetdeck.api.dialects.opsi.registry import Context
-from fleetdeck.core.packages.entities import PackageInfo
+from fleetdeck.core.packages.entities import DependencyRule, PackageInfo
 
 Row = dict[str, Any]
+ACTIONS = ("setup", "uninstall", "update", "always", "once", "custom")
+STATUSES = ("installed", "not_installed")
 
 
 def _find(pkgs: list[PackageInfo], product: str, version: Any, package_version: Any) -> PackageInfo | None:
@@ -31,6 +34,15 @@ def _find(pkgs: list[PackageInfo], product: str, version: Any, package_version: 
         ):
             return p
     return None
+
+
+def _choice(obj: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str | None:
+    value = obj.get(key)
+    if value in (None, "", "undefined"):
+        return None
+    if value not in allowed:
+        raise OpsiValueError(f"Bad {key}: '{value}'")
+    return str(value)
 
 
 class ProductDependencyAdapter:
@@ -56,8 +68,8 @@ class ProductDependencyAdapter:
         by_id = {p.id: p for p in pkgs}
         rows = []
         for p in pkgs:
-            for required_id in p.depends_on:
-                r = by_id.get(required_id)
+            for rule in p.dependency_rules:
+                r = by_id.get(rule.requires_id)
                 if r is None:
                     continue
                 rows.append(
@@ -65,13 +77,13 @@ class ProductDependencyAdapter:
                         "productId": p.family_key,
                         "productVersion": p.version,
                         "packageVersion": p.package_version,
-                        "productAction": "setup",
+                        "productAction": rule.action,
                         "requiredProductId": r.family_key,
                         "requiredProductVersion": r.version,
                         "requiredPackageVersion": r.package_version,
-                        "requiredAction": None,
-                        "requiredInstallationStatus": "installed",
-                        "requirementType": "before",
+                        "requiredAction": rule.required_action,
+                        "requiredInstallationStatus": rule.required_status,
+                        "requirementType": rule.requirement_type or None,
                         "type": "ProductDependency",
                     }
                 )
@@ -83,26 +95,25 @@ class ProductDependencyAdapter:
             "productId": force_product_id(obj.get("productId")),
             "productVersion": force_version(obj.get("productVersion"), "product version"),
             "packageVersion": force_version(obj.get("packageVersion"), "package version"),
-            "productAction": str(obj.get("productAction") or ""),
+            "productAction": _choice(obj, "productAction", ACTIONS),
             "requiredProductId": force_product_id(obj.get("requiredProductId")),
             "requiredProductVersion": obj.get("requiredProductVersion"),
             "requiredPackageVersion": obj.get("requiredPackageVersion"),
+            "requiredAction": _choice(obj, "requiredAction", ACTIONS),
+            "requiredInstallationStatus": _choice(obj, "requiredInstallationStatus", STATUSES),
+            "requirementType": _choice(obj, "requirementType", ("before", "after")),
         }
-        if not out["productAction"]:
+        if out["productAction"] is None:
             raise OpsiValueError("productAction is required")
-        supported = (
-            out["productAction"] == "setup"
-            and obj.get("requiredAction") in (None, "")
-            and obj.get("requiredInstallationStatus") in (None, "installed")
-            and obj.get("requirementType") in (None, "", "before")
-        )
-        if not supported:
-            raise NotSupportedError(
-                "fleetdeck supports one form of dependency: setup requires the other product installed before"
-            )
+        if out["requiredAction"] is not None and out["requiredInstallationStatus"] is not None:
+            raise OpsiValueError("give requiredAction or requiredInstallationStatus, not both")
+        if not partial and out["requiredAction"] is None and out["requiredInstallationStatus"] is None:
+            raise OpsiValueError("requiredAction or requiredInstallationStatus is required")
         return out
 
-    def _packages(self, ctx: Context, obj: Mapping[str, Any]) -> tuple[PackageInfo, PackageInfo]:
+    def _packages(
+        self, ctx: Context, obj: Mapping[str, Any]
+    ) -> tuple[list[PackageInfo], PackageInfo, PackageInfo]:
         pkgs = packages(ctx)
         dependent = _find(pkgs, str(obj["productId"]), obj["productVersion"], obj["packageVersion"])
         if dependent is None:
@@ -117,41 +128,53 @@ class ProductDependencyAdapter:
         )
         if required is None:
             raise BackendMissingDataError(f"Required product '{obj['requiredProductId']}' not found")
-        return dependent, required
+        return pkgs, dependent, required
+
+    @staticmethod
+    def _same(rule: DependencyRule, action: str, family: str, by_id: Mapping[int, PackageInfo]) -> bool:
+        other = by_id.get(rule.requires_id)
+        return rule.action == action and other is not None and other.family_key == family
+
+    def _put(self, ctx: Context, obj: Row, create: bool) -> None:
+        pkgs, dependent, required = self._packages(ctx, obj)
+        by_id = {p.id: p for p in pkgs}
+        action, family = str(obj["productAction"]), required.family_key
+        old = next((r for r in dependent.dependency_rules if self._same(r, action, family, by_id)), None)
+        if old is None and not create:
+            return
+        status = obj.get("requiredInstallationStatus")
+        wanted = obj.get("requiredAction")
+        if status is None and wanted is None and old is not None:  # partial update keeps them
+            status, wanted = old.required_status, old.required_action
+        rule = DependencyRule(
+            requires_id=required.id,
+            action=action,
+            required_action=wanted,
+            required_status=status,
+            requirement_type=str(obj.get("requirementType") or ""),
+        )
+        keep = [r for r in dependent.dependency_rules if not self._same(r, action, family, by_id)]
+        ctx.services.packages.set_dependency_rules(ctx.actor, dependent.id, [*keep, rule])
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        dependent, required = self._packages(ctx, obj)
-        keep = [d for d in dependent.depends_on if d != required.id]
-        ctx.services.packages.set_dependencies(ctx.actor, dependent.id, [*keep, required.id])
+        self._put(ctx, obj, create=True)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        dependent, required = self._packages(ctx, obj)
-        if required.id in dependent.depends_on or create:
-            self.insert(ctx, obj)
+        self._put(ctx, obj, create)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
         pkgs = packages(ctx)
+        by_id = {p.id: p for p in pkgs}
         for ident in idents:
             dependent = _find(
                 pkgs, str(ident["productId"]).lower(), ident["productVersion"], ident["packageVersion"]
             )
             if dependent is None:
                 continue
-            keep = [
-                d
-                for d in dependent.depends_on
-                if next(
-                    (
-                        p
-                        for p in pkgs
-                        if p.id == d and p.family_key == str(ident["requiredProductId"]).lower()
-                    ),
-                    None,
-                )
-                is None
-            ]
-            if len(keep) != len(dependent.depends_on):
-                ctx.services.packages.set_dependencies(ctx.actor, dependent.id, keep)
+            action, family = str(ident["productAction"]), str(ident["requiredProductId"]).lower()
+            keep = [r for r in dependent.dependency_rules if not self._same(r, action, family, by_id)]
+            if len(keep) != len(dependent.dependency_rules):
+                ctx.services.packages.set_dependency_rules(ctx.actor, dependent.id, keep)
                 done += 1
         return done

@@ -126,7 +126,7 @@ class ProductAdapter:
                 "onceScript": "",
                 "customScript": "",
                 "userLoginScript": "",
-                "priority": 0,
+                "priority": p.priority,
                 "description": p.description,
                 "advice": "",
                 "changelog": "",
@@ -152,6 +152,14 @@ class ProductAdapter:
         for key in ("name", "setupScript", "uninstallScript", "description"):
             if obj.get(key) is not None:
                 out[key] = str(obj[key])
+        if obj.get("priority") is not None:
+            try:
+                priority = int(obj["priority"])
+            except (TypeError, ValueError):
+                raise OpsiValueError(f"Bad priority: '{obj['priority']}'") from None
+            if not -100 <= priority <= 100:
+                raise OpsiValueError(f"Bad priority: {priority} (-100 to 100)")
+            out["priority"] = priority
         return out
 
     def _find(self, ctx: Context, obj: Row) -> PackageInfo | None:
@@ -168,10 +176,12 @@ class ProductAdapter:
         def pick(key: str) -> str | None:
             return obj.get(key, "" if full else None)
 
+        priority = obj.get("priority", 0 if full else None)
         return PackageFields(
             description=pick("description"),
             install_procedure=pick("setupScript"),
             uninstall_procedure=pick("uninstallScript"),
+            priority=None if priority is None else int(priority),
         )
 
     def insert(self, ctx: Context, obj: Row) -> None:
@@ -388,6 +398,52 @@ class ProductOnClientAdapter:
             ctx.services.deployments.deploy(
                 ctx.actor, name, computer_ids=[computer.id], package_ids=[target.id]
             )
+
+    def apply_sequence(self, ctx: Context, client_id: str, actions: list[tuple[str, str]]) -> None:
+        """Carry out ``(productId, action)`` in this order on one client: consecutive installs go
+        into one deployment (its jobs run in that order, after every earlier deployment's);
+        an uninstall or a withdrawal is its own step, so the order holds across them."""
+        if ctx.is_client and client_id != ctx.host_id:
+            raise BackendPermissionDeniedError(f"Access to client '{client_id}' denied")
+        _, computers = self.hosts.computers(ctx)
+        computer = computers.get(client_id)
+        if computer is None:
+            raise BackendMissingDataError(f"Client '{client_id}' not found")
+        pkgs = packages(ctx)
+        family_of = {p.id: p.family_key for p in pkgs}
+        pending_installs = {
+            family_of.get(j.package_id or -1)
+            for j in ctx.services.deployments.computer_jobs(ctx.actor, [computer.id])
+            if j.status in PENDING and not j.is_uninstall
+        }
+        run: list[int] = []
+
+        def flush() -> None:
+            if run:
+                stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+                name = f"opsi actions on {client_id} ({stamp})"
+                ctx.services.deployments.deploy(
+                    ctx.actor, name, computer_ids=[computer.id], package_ids=list(run)
+                )
+                run.clear()
+
+        for product, action in actions:
+            if action in INSTALL_ACTIONS:
+                target = newest(pkgs, product)
+                if target is None:
+                    raise BackendMissingDataError(f"Product '{product}' not found on depot")
+                if product not in pending_installs and target.id not in run:
+                    run.append(target.id)
+                continue
+            flush()
+            row = {
+                "productId": product,
+                "productType": LOCALBOOT,
+                "clientId": client_id,
+                "actionRequest": action,
+            }
+            self.update(ctx, row, create=True)
+        flush()
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         """Forgets the state: withdraws pending jobs and the installation record (nothing runs)."""
