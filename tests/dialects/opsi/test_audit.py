@@ -78,3 +78,23 @@ def test_audit_is_read_only(rpc: Rpc) -> None:
     }
     err = rpc.error("auditSoftwareOnClient_updateObjects", [obj])
     assert err["class"] == "BackendPermissionDeniedError" and "read-only" in err["message"]
+
+
+def test_audit_hardware_and_its_config(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    enroll_with_inventory(runtime, admin, "pc-1")
+    enroll_with_inventory(runtime, admin, "pc-2")  # the same processor: one device
+    hardware = rpc.ok("auditHardware_getObjects", [], {"hardwareClass": "PROCESSOR"})
+    assert [(h["type"], h["name"]) for h in hardware] == [("AuditHardware", "Example CPU")]
+    assert "hostId" not in hardware[0] and "serialNumber" not in hardware[0]
+    assert rpc.ok("auditHardware_getIdents", "dict", {"hardwareClass": "BIOS"})[0]["hardwareClass"] == "BIOS"
+    config = rpc.ok("auditHardware_getConfig", "de_DE")
+    classes = {c["Class"]["Opsi"]: c for c in config}
+    assert set(classes) == {"COMPUTER_SYSTEM", "BIOS", "PROCESSOR", "NETWORK_CONTROLLER"}
+    assert {"Opsi": "numberOfCores", "Type": "int", "Scope": "i", "UI": "Number of cores"} in classes[
+        "PROCESSOR"
+    ]["Values"]
+    err = rpc.error("auditHardware_createObjects", [{"hardwareClass": "BIOS", "vendor": "x"}])
+    assert err["class"] == "BackendPermissionDeniedError"
+    for method in ("auditHardwareOnHost_setObsolete", "auditSoftwareOnClient_setObsolete"):
+        err = rpc.error(method, "pc-1.fleetdeck.local")
+        assert err["class"] == "BackendError" and "read-only" in err["message"]

@@ -29,6 +29,15 @@ def test_select_works(reports: ReportService, world: Actor) -> None:
     json.dumps(result.rows)  # JSON-safe
 
 
+def test_columns_added_by_later_migrations_are_readable(reports: ReportService, world: Actor) -> None:
+    for sql in (
+        "SELECT action, required_action, required_status, requirement_type FROM package_dependencies",
+        "SELECT priority FROM packages",
+        "SELECT pool_id, name, version, sub_version, language, architecture FROM license_pool_software",
+    ):
+        assert reports.run_sql(world, sql).rows == []
+
+
 def test_with_and_leading_whitespace(reports: ReportService, world: Actor) -> None:
     result = reports.run_sql(world, "  \n with x AS (SELECT username FROM users) SELECT * FROM x")
     assert result.rows == [{"username": "admin"}]

@@ -30,6 +30,7 @@ from fleetdeck.storage.tables import (
     LicenseContract,
     LicensePool,
     LicensePoolMember,
+    LicensePoolSoftware,
     SoftwareLicense,
 )
 from fleetdeck.storage.uow import UnitOfWork
@@ -78,6 +79,18 @@ class PoolMember:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolSoftware:
+    """Installed software (named as the inventory names it) that counts against a pool."""
+
+    pool_key: str
+    name: str
+    version: str = ""
+    sub_version: str = ""
+    language: str = ""
+    architecture: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Assignment:
     license_key: str
     pool_key: str
@@ -91,6 +104,23 @@ def check_key(key: str, what: str) -> str:
     if not KEY_RE.match(key):
         raise ValidationFailed(f"invalid {what} id {key!r}", field=what)
     return key
+
+
+def _software_values(item: PoolSoftware) -> dict[str, str]:
+    values = {
+        "name": item.name.strip(),
+        "version": item.version.strip(),
+        "sub_version": item.sub_version.strip(),
+        "language": item.language.strip(),
+        "architecture": item.architecture.strip(),
+    }
+    if not values["name"]:
+        raise ValidationFailed("software name is required", field="name")
+    limits = {"name": 255, "version": 255, "sub_version": 255, "language": 64, "architecture": 32}
+    for k, v in values.items():
+        if len(v) > limits[k] or "\x00" in v:
+            raise ValidationFailed(f"invalid {k}", field=k)
+    return values
 
 
 def _one(s: Session, table: Any, key: str, what: str) -> Any:
@@ -154,6 +184,50 @@ class LicenseService:
                 .order_by(LicensePool.key, SoftwareLicense.key)
             )
             return [PoolMember(lk, pk, self._value(actor, enc)) for lk, pk, enc in rows]
+
+    def pool_software(self, actor: Actor) -> list[PoolSoftware]:
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(LicensePoolSoftware, LicensePool.key)
+                .join(LicensePool, LicensePool.id == LicensePoolSoftware.pool_id)
+                .order_by(LicensePool.key, LicensePoolSoftware.name, LicensePoolSoftware.version)
+            )
+            return [
+                PoolSoftware(pk, r.name, r.version, r.sub_version, r.language, r.architecture)
+                for r, pk in rows
+            ]
+
+    def put_pool_software(self, actor: Actor, item: PoolSoftware) -> None:
+        """Idempotent: the same software in the same pool is kept once."""
+        values = _software_values(item)
+        with self._audit.mutation(
+            actor, "license_pool.add_software", "license_pool", item.pool_key, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            pool = _one(m.session, LicensePool, item.pool_key.lower(), "license pool")
+            exists = m.session.scalar(
+                select(LicensePoolSoftware.id).where(
+                    LicensePoolSoftware.pool_id == pool.id,
+                    *(getattr(LicensePoolSoftware, k) == v for k, v in values.items()),
+                )
+            )
+            if exists is None:
+                m.session.add(LicensePoolSoftware(pool_id=pool.id, **values))
+            m.detail = {"software": values["name"], "version": values["version"]}
+
+    def delete_pool_software(self, actor: Actor, item: PoolSoftware) -> int:
+        values = _software_values(item)
+        with self._audit.mutation(
+            actor, "license_pool.remove_software", "license_pool", item.pool_key, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            pool = _one(m.session, LicensePool, item.pool_key.lower(), "license pool")
+            result = m.session.execute(
+                delete(LicensePoolSoftware).where(
+                    LicensePoolSoftware.pool_id == pool.id,
+                    *(getattr(LicensePoolSoftware, k) == v for k, v in values.items()),
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     def assignments(self, actor: Actor, computer_ids: Iterable[int] | None = None) -> list[Assignment]:
         actor.require(Perm.READ)

@@ -24,6 +24,7 @@ from fleetdeck.storage.tables.licenses import (
     LicenseContract,
     LicensePool,
     LicensePoolMember,
+    LicensePoolSoftware,
     SoftwareLicense,
 )
 from fleetdeck.storage.tables.packages import (
@@ -59,6 +60,7 @@ __all__ = [
     "LicenseContract",
     "LicensePool",
     "LicensePoolMember",
+    "LicensePoolSoftware",
     "Package",
     "PackageDependency",
     "PackageFamily",

@@ -75,3 +75,21 @@ class LicenseAssignment(Base):
     computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
     license_key_enc: Mapped[str] = mapped_column(Text, default="")
     notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class LicensePoolSoftware(Base):
+    """Installed software (as the inventory names it) that counts against a pool: opsi's
+    AuditSoftwareToLicensePool. ``sub_version``/``language``/``architecture`` are "" when unknown."""
+
+    __tablename__ = "license_pool_software"
+    __table_args__ = (
+        UniqueConstraint("pool_id", "name", "version", "sub_version", "language", "architecture"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("license_pools.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255), default="")
+    sub_version: Mapped[str] = mapped_column(String(255), default="")
+    language: Mapped[str] = mapped_column(String(64), default="")
+    architecture: Mapped[str] = mapped_column(String(32), default="")

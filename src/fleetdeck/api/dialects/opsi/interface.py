@@ -22,6 +22,8 @@ def _load() -> dict[str, dict[str, Any]]:
 
 SPEC: dict[str, dict[str, Any]] = _load()
 
+_AUDIT_READ_ONLY = "the audit data is the agent's inventory (it reports it itself) and is read-only"
+
 # Why a method is not answered, by name prefix, for the ones fleetdeck leaves out on purpose.
 # Anything else that is not declared is simply not built yet.
 OUT_OF_SCOPE: dict[str, str] = {
@@ -38,6 +40,12 @@ OUT_OF_SCOPE: dict[str, str] = {
     "network_sendBroadcast": "fleetdeck sends Wake-on-LAN itself (hostControl_start)",
     "SSHCommand_": "configed's SSH command store: fleetdeck runs commands through the agent"
     " (POST /api/v1/commands)",
+    "auditSoftwareOnClient_create": _AUDIT_READ_ONLY,
+    "auditSoftwareOnClient_setObsolete": _AUDIT_READ_ONLY,
+    "auditSoftware_create": _AUDIT_READ_ONLY,
+    "auditHardware_create": _AUDIT_READ_ONLY,
+    "auditHardwareOnHost_create": _AUDIT_READ_ONLY,
+    "auditHardwareOnHost_setObsolete": _AUDIT_READ_ONLY,
     "service_createBackup": "back up the database with its own tools (docs/operations.md)",
     "service_restoreBackup": "back up the database with its own tools (docs/operations.md)",
 }

@@ -23,8 +23,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("packages") as batch_op:
         batch_op.add_column(sa.Column("priority", sa.Integer(), server_default="0", nullable=False))
-    # The primary key gains ``action``: SQLite rebuilds the table (batch mode), PostgreSQL alters it.
-    with op.batch_alter_table("package_dependencies", recreate="always") as batch_op:
+    # The primary key gains ``action``: SQLite rebuilds the table (batch mode), PostgreSQL alters
+    # it in place (so the report role's grants on the table survive).
+    with op.batch_alter_table("package_dependencies") as batch_op:
         batch_op.add_column(sa.Column("action", sa.String(length=16), server_default="setup", nullable=False))
         batch_op.add_column(sa.Column("required_action", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("required_status", sa.String(length=16), nullable=True))
@@ -35,11 +36,20 @@ def upgrade() -> None:
         batch_op.create_primary_key("pk_package_dependencies", ["package_id", "action", "requires_id"])
     # Every rule so far meant "install the other package first".
     op.execute(sa.text("UPDATE package_dependencies SET required_status = 'installed'"))
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        role = bind.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = 'fleetdeck_report'")).scalar()
+        if role:
+            bind.exec_driver_sql(
+                "GRANT SELECT (action, required_action, required_status, requirement_type)"
+                " ON TABLE package_dependencies TO fleetdeck_report"
+            )
+            bind.exec_driver_sql("GRANT SELECT (priority) ON TABLE packages TO fleetdeck_report")
 
 
 def downgrade() -> None:
     op.execute(sa.text("DELETE FROM package_dependencies WHERE action <> 'setup'"))
-    with op.batch_alter_table("package_dependencies", recreate="always") as batch_op:
+    with op.batch_alter_table("package_dependencies") as batch_op:
         batch_op.drop_constraint("pk_package_dependencies", type_="primary")
         batch_op.create_primary_key("pk_package_dependencies", ["package_id", "requires_id"])
         batch_op.drop_column("requirement_type")

@@ -198,3 +198,67 @@ class HardwareOnHostAdapter(_Inventory):
                         }
                     )
         return rows
+
+
+HARDWARE_ATTRS = ("hardwareClass", "name", "vendor", "model", "version", "numberOfCores")
+
+
+class HardwareAdapter(_ReadOnly):
+    """AuditHardware: the distinct devices behind AuditHardwareOnHost, without what belongs to
+    one host (serial number, addresses, memory size, timestamps)."""
+
+    ident: tuple[str, ...] = HARDWARE_ATTRS
+    attributes: tuple[str, ...] = HARDWARE_ATTRS
+    family: Mapping[str, tuple[str, ...]] = {"AuditHardware": ("AuditHardware",)}
+
+    def __init__(self, on_host: HardwareOnHostAdapter) -> None:
+        self.on_host = on_host
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        seen: dict[tuple[Any, ...], Row] = {}
+        for r in self.on_host.fetch(ctx, {}):
+            row = {a: r.get(a) for a in HARDWARE_ATTRS}
+            seen.setdefault(tuple(row.values()), {**row, "type": "AuditHardware"})
+        return list(seen.values())
+
+
+def _value(opsi: str, kind: str, scope: str, description: str) -> Row:
+    return {"Opsi": opsi, "Type": kind, "Scope": scope, "UI": description}
+
+
+# The hardware classes fleetdeck reports, in opsi's hwaudit configuration format (what
+# auditHardware_getConfig returns and configed reads to show hardware).
+HARDWARE_CONFIG: list[Row] = [
+    {
+        "Class": {"Type": "STRUCTURAL", "Opsi": "COMPUTER_SYSTEM", "UI": "Computer"},
+        "Values": [
+            _value("name", "varchar(100)", "i", "Name"),
+            _value("vendor", "varchar(50)", "g", "Vendor"),
+            _value("model", "varchar(100)", "g", "Model"),
+            _value("serialNumber", "varchar(50)", "i", "Serial number"),
+            _value("totalPhysicalMemory", "bigint", "i", "Physical memory"),
+        ],
+    },
+    {
+        "Class": {"Type": "STRUCTURAL", "Opsi": "BIOS", "UI": "BIOS"},
+        "Values": [
+            _value("vendor", "varchar(50)", "g", "Vendor"),
+            _value("version", "varchar(100)", "g", "Version"),
+        ],
+    },
+    {
+        "Class": {"Type": "STRUCTURAL", "Opsi": "PROCESSOR", "UI": "Processor"},
+        "Values": [
+            _value("name", "varchar(100)", "g", "Name"),
+            _value("numberOfCores", "int", "i", "Number of cores"),
+        ],
+    },
+    {
+        "Class": {"Type": "STRUCTURAL", "Opsi": "NETWORK_CONTROLLER", "UI": "Network controller"},
+        "Values": [
+            _value("name", "varchar(100)", "g", "Name"),
+            _value("macAddress", "varchar(20)", "i", "MAC address"),
+            _value("ipAddress", "varchar(60)", "i", "IP address"),
+        ],
+    },
+]

@@ -16,7 +16,7 @@ from fleetdeck.api.dialects.opsi.errors import (
 )
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, opsi_time
 from fleetdeck.api.dialects.opsi.registry import Context
-from fleetdeck.core.licenses.service import Contract, License, Pool
+from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftware
 
 Row = dict[str, Any]
 EMPTY = "0000-00-00 00:00:00"
@@ -290,6 +290,67 @@ class PoolMemberAdapter:
             )
             for i in idents
         )
+
+
+POOL_SOFTWARE_IDENT = ("name", "version", "subVersion", "language", "architecture", "licensePoolId")
+
+
+class PoolSoftwareAdapter:
+    """AuditSoftwareToLicensePool: software of the inventory (AuditSoftware's ident) counted
+    against a pool. Only the relation is stored; the software need not be installed anywhere."""
+
+    ident: tuple[str, ...] = POOL_SOFTWARE_IDENT
+    attributes: tuple[str, ...] = POOL_SOFTWARE_IDENT
+    family: Mapping[str, tuple[str, ...]] = {"AuditSoftwareToLicensePool": ("AuditSoftwareToLicensePool",)}
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        return [
+            {
+                "name": p.name,
+                "version": p.version,
+                "subVersion": p.sub_version,
+                "language": p.language,
+                "architecture": p.architecture,
+                "licensePoolId": p.pool_key,
+                "type": "AuditSoftwareToLicensePool",
+            }
+            for p in ctx.services.licenses.pool_software(ctx.actor)
+        ]
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        name = obj.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise OpsiValueError(f"Bad software name: {name!r}")
+        out: Row = {"type": "AuditSoftwareToLicensePool", "name": name}
+        for key in ("version", "subVersion", "language", "architecture"):
+            value = obj.get(key)
+            if value is not None and not isinstance(value, str | int | float):
+                raise OpsiValueError(f"Bad {key}: {value!r}")
+            out[key] = "" if value is None else str(value)
+        out["licensePoolId"] = force_id(obj.get("licensePoolId"), "license pool")
+        return out
+
+    @staticmethod
+    def item(obj: Mapping[str, Any]) -> PoolSoftware:
+        return PoolSoftware(
+            pool_key=str(obj["licensePoolId"]),
+            name=str(obj["name"]),
+            version=str(obj.get("version") or ""),
+            sub_version=str(obj.get("subVersion") or ""),
+            language=str(obj.get("language") or ""),
+            architecture=str(obj.get("architecture") or ""),
+        )
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        ctx.services.licenses.put_pool_software(ctx.actor, self.item(obj))
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        """Every attribute is part of the ident: an update can only (re)create the relation."""
+        if create:
+            self.insert(ctx, obj)
+
+    def delete(self, ctx: Context, idents: list[Row]) -> int:
+        return sum(ctx.services.licenses.delete_pool_software(ctx.actor, self.item(i)) for i in idents)
 
 
 class LicenseOnClientAdapter(_Hosts):
