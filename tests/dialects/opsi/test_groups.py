@@ -1,4 +1,5 @@
-"""opsi HostGroups are fleetdeck computer groups; ObjectToGroup rows are their memberships."""
+"""opsi HostGroups are fleetdeck computer groups, ProductGroups package groups; ObjectToGroup
+rows are their memberships."""
 
 from __future__ import annotations
 
@@ -60,9 +61,67 @@ def test_memberships(rpc: Rpc) -> None:
 
 def test_bad_groups(rpc: Rpc) -> None:
     assert rpc.error("group_createHostGroup", "Bad Id!")["class"] == "ValueError"
-    assert rpc.error("group_insertObject", {"type": "ProductGroup", "id": "pg"})["class"] == "BackendError"
+    assert rpc.error("group_insertObject", {"type": "UserGroup", "id": "pg"})["class"] == "ValueError"
+    rpc.ok("group_insertObject", {"type": "ProductGroup", "id": "pg"})
+    # ids are unique across both kinds, as in opsi
+    assert rpc.error("group_updateObject", {"type": "HostGroup", "id": "pg"})["class"] == "ValueError"
+    assert rpc.error("objectToGroup_create", "ProductGroup", "pg", "no-such-product")["class"] == (
+        "BackendMissingDataError"
+    )
+    assert rpc.error("objectToGroup_create", "ProductGroup", "pg", "Bad Product!")["class"] == "ValueError"
     err = rpc.error("group_createHostGroup", "child", "", "", "no-such-parent")
     assert err["class"] == "BackendMissingDataError"
     assert rpc.error("objectToGroup_create", "HostGroup", "nope", "ws-01.example.org")["class"] == (
         "BackendMissingDataError"
     )
+
+
+PRODUCT = {
+    "type": "LocalbootProduct",
+    "id": "firefox",
+    "productVersion": "120.0",
+    "packageVersion": "1",
+    "setupScript": "install",
+}
+
+
+def test_product_groups_are_package_groups(rpc: Rpc) -> None:
+    rpc.ok(
+        "product_createObjects", [PRODUCT, {**PRODUCT, "productVersion": "121.0"}, {**PRODUCT, "id": "vlc"}]
+    )
+    rpc.ok("group_createObjects", [{"type": "ProductGroup", "id": "browsers", "description": "Web"}])
+    rpc.ok("group_insertObject", {"type": "ProductGroup", "id": "firefox-only", "parentGroupId": "browsers"})
+    rpc.ok("objectToGroup_create", "ProductGroup", "browsers", "firefox")
+    rpc.ok(
+        "objectToGroup_createObjects",
+        [{"groupType": "ProductGroup", "groupId": "browsers", "objectId": "vlc"}],
+    )
+    rpc.ok("objectToGroup_create", "ProductGroup", "browsers", "firefox")  # again: nothing changes
+    members = rpc.ok("objectToGroup_getObjects", [], {"groupType": "ProductGroup", "groupId": "browsers"})
+    assert [(m["objectId"], m["ident"]) for m in members] == [
+        ("firefox", "ProductGroup;browsers;firefox"),
+        ("vlc", "ProductGroup;browsers;vlc"),
+    ]
+    (child,) = rpc.ok("group_getObjects", [], {"type": "ProductGroup", "parentGroupId": "browsers"})
+    assert child["id"] == "firefox-only"
+    assert {g["id"] for g in rpc.ok("group_getObjects", [], {"type": "Group"})} == {
+        "browsers",
+        "firefox-only",
+    }
+    # the same group in /api/v1, holding the newest firefox package
+    auth = {"Authorization": rpc.auth}
+    groups = rpc.client.get("/api/v1/package-groups", headers=auth).json()["data"]
+    browsers = next(g for g in groups if g["name"] == "browsers")
+    assert browsers["description"] == "Web" and browsers["package_count"] == 2
+    listing = rpc.client.get(f"/api/v1/package-groups/{browsers['id']}/members", headers=auth).json()["data"]
+    assert sorted((m["package"]["family_name"], m["package"]["version"]) for m in listing) == [
+        ("firefox", "121.0"),
+        ("vlc", "120.0"),
+    ]
+    rpc.ok("objectToGroup_delete", "ProductGroup", "browsers", "firefox")
+    members = rpc.ok("objectToGroup_getIdents", "str", {"groupType": "ProductGroup"})
+    assert members == ["ProductGroup;browsers;vlc"]
+    rpc.ok("group_delete", "firefox-only")
+    rpc.ok("group_updateObject", {"id": "browsers", "description": "Browsers"})
+    (browsers_row,) = rpc.ok("group_getObjects", [], {"id": "browsers"})
+    assert browsers_row["description"] == "Browsers" and browsers_row["type"] == "ProductGroup"

@@ -40,10 +40,18 @@ class PackageGroups:
         self.group_hooks: list[GroupHook] = []
 
     def create_group(
-        self, actor: Actor, name: str, *, parent_id: int | None = None, description: str = ""
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        parent_id: int | None = None,
+        description: str = "",
+        key: str | None = None,
     ) -> PackageGroupInfo:
         actor.require(Perm.MANAGE_PACKAGES)
-        g = self._groups.create(actor, name, parent_id=parent_id, description=description, kind="package")
+        g = self._groups.create(
+            actor, name, parent_id=parent_id, description=description, kind="package", key=key
+        )
         return self.get_group(actor, g.id)
 
     def update_group(

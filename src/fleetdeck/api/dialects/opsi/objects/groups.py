@@ -1,18 +1,23 @@
-"""opsi ``HostGroup`` = a fleetdeck computer group (its string key is opsi's group id, the parent's
-key is ``parentGroupId``), and ``ObjectToGroup`` rows of type HostGroup = group memberships.
+"""opsi groups over fleetdeck groups, one model:
 
-``ProductGroup`` (fleetdeck package groups) is not built yet: writing one answers a clear error
-and reading lists none. ``notes`` of a group is not stored.
+- ``HostGroup`` = a computer group, ``ProductGroup`` = a package group (the same ones OCO and
+  ``/api/v1/package-groups`` show). A group's string key is opsi's group id (unique across both
+  kinds, as in opsi); the parent's key is ``parentGroupId``.
+- ``ObjectToGroup`` of type HostGroup = a computer in a computer group; of type ProductGroup = a
+  product in a package group: fleetdeck groups hold packages (versions), so adding a product
+  adds its newest package, and a product is in the group while any of its packages is.
+  ``notes`` of a group is not stored.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, NotSupportedError, OpsiValueError
+from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, OpsiValueError
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
+from fleetdeck.api.dialects.opsi.objects.products import force_product_id, newest, packages
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.groups.service import GroupInfo
 from fleetdeck.core.query import Query
@@ -20,6 +25,19 @@ from fleetdeck.core.query import Query
 Row = dict[str, Any]
 GROUP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-_. ]*$")
 HOST_GROUP = "HostGroup"
+PRODUCT_GROUP = "ProductGroup"
+KINDS = (HOST_GROUP, PRODUCT_GROUP)
+
+
+class _Group(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def parent_id(self) -> int | None: ...
+    @property
+    def description(self) -> str: ...
 
 
 def force_group_id(value: Any) -> str:
@@ -33,39 +51,47 @@ def host_groups(ctx: Context) -> dict[str, GroupInfo]:
     return {g.key: g for g in ctx.services.groups.find(ctx.actor, Query(limit=None), kind="computer").items}
 
 
-def _no_product_groups(kind: str) -> None:
-    if kind == "ProductGroup":
-        raise NotSupportedError("ProductGroup objects are not supported by fleetdeck yet")
+def groups_of(ctx: Context, kind: str) -> dict[str, _Group]:
+    if kind == HOST_GROUP:
+        return dict(host_groups(ctx))
+    return {g.key: g for g in ctx.services.packages.list_groups(ctx.actor, all_levels=True)}
+
+
+def _kind(value: Any) -> str:
+    if value not in KINDS:
+        raise OpsiValueError(f"Invalid group type '{value}'")
+    return str(value)
 
 
 class GroupAdapter:
     ident: tuple[str, ...] = ("id",)
     attributes: tuple[str, ...] = ("id", "description", "notes", "parentGroupId")
     family: Mapping[str, tuple[str, ...]] = {
-        "HostGroup": ("HostGroup", "Group"),
-        "ProductGroup": ("ProductGroup", "Group"),
+        HOST_GROUP: (HOST_GROUP, "Group"),
+        PRODUCT_GROUP: (PRODUCT_GROUP, "Group"),
     }
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        groups = host_groups(ctx)
-        by_id = {g.id: g for g in groups.values()}
-        return [
-            {
-                "id": g.key,
-                "description": g.description,
-                "notes": "",
-                "parentGroupId": by_id[g.parent_id].key if g.parent_id in by_id else None,
-                "type": HOST_GROUP,
-            }
-            for g in groups.values()
-        ]
+        rows: list[Row] = []
+        for kind in KINDS:
+            groups = groups_of(ctx, kind)
+            by_id = {g.id: g for g in groups.values()}
+            rows.extend(
+                {
+                    "id": g.key,
+                    "description": g.description,
+                    "notes": "",
+                    "parentGroupId": by_id[g.parent_id].key if g.parent_id in by_id else None,
+                    "type": kind,
+                }
+                for g in groups.values()
+            )
+        return rows
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
-        kind = obj.get("type") or HOST_GROUP
-        _no_product_groups(kind)
-        if kind != HOST_GROUP:
-            raise OpsiValueError(f"Invalid group type '{kind}'")
-        out: Row = {"type": kind, "id": force_group_id(obj.get("id"))}
+        out: Row = {"id": force_group_id(obj.get("id"))}
+        if obj.get("type") is not None or not partial:
+            out["type"] = _kind(obj.get("type") or HOST_GROUP)
         if obj.get("parentGroupId") is not None or not partial:
             parent = obj.get("parentGroupId")
             out["parentGroupId"] = force_group_id(parent) if parent else None
@@ -73,47 +99,76 @@ class GroupAdapter:
             out["description"] = str(obj.get("description") or "")
         return out
 
-    def _parent(self, groups: Mapping[str, GroupInfo], key: str | None) -> int | None:
+    @staticmethod
+    def _parent(groups: Mapping[str, _Group], key: str | None) -> int | None:
         if not key:
             return None
         if key not in groups:
             raise BackendMissingDataError(f"Parent group '{key}' not found")
         return groups[key].id
 
-    def insert(self, ctx: Context, obj: Row) -> None:
-        groups = host_groups(ctx)
+    def _existing(self, ctx: Context, key: str) -> tuple[str, _Group] | None:
+        for kind in KINDS:
+            found = groups_of(ctx, kind).get(key)
+            if found is not None:
+                return kind, found
+        return None
+
+    def _create(self, ctx: Context, obj: Row) -> None:
+        kind = obj.get("type") or HOST_GROUP
+        groups = groups_of(ctx, kind)
         parent = self._parent(groups, obj.get("parentGroupId"))
-        existing = groups.get(obj["id"])
-        if existing is None:
+        description = obj.get("description", "")
+        if kind == HOST_GROUP:
             ctx.services.groups.create(
-                ctx.actor, obj["id"], parent_id=parent, description=obj.get("description", ""), key=obj["id"]
+                ctx.actor, obj["id"], parent_id=parent, description=description, key=obj["id"]
             )
         else:
-            ctx.services.groups.update(
-                ctx.actor, existing.id, description=obj.get("description", ""), parent_id=parent, move=True
+            ctx.services.packages.create_group(
+                ctx.actor, obj["id"], parent_id=parent, description=description, key=obj["id"]
             )
 
-    def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        groups = host_groups(ctx)
-        existing = groups.get(obj["id"])
-        if existing is None:
-            if create:
-                self.insert(ctx, obj)
-            return
+    def _change(self, ctx: Context, kind: str, group: _Group, obj: Row) -> None:
+        if obj.get("type") not in (None, kind):
+            raise OpsiValueError(f"Group '{obj['id']}' is a {kind}")
         move = "parentGroupId" in obj
-        parent = self._parent(groups, obj.get("parentGroupId")) if move else None
-        ctx.services.groups.update(
-            ctx.actor, existing.id, description=obj.get("description"), parent_id=parent, move=move
-        )
+        parent = self._parent(groups_of(ctx, kind), obj.get("parentGroupId")) if move else None
+        if kind == HOST_GROUP:
+            ctx.services.groups.update(
+                ctx.actor, group.id, description=obj.get("description"), parent_id=parent, move=move
+            )
+        else:
+            ctx.services.packages.update_group(
+                ctx.actor, group.id, description=obj.get("description"), parent_id=parent, move=move
+            )
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        found = self._existing(ctx, obj["id"])
+        if found is None:
+            self._create(ctx, obj)
+        else:
+            self._change(ctx, found[0], found[1], {**obj, "parentGroupId": obj.get("parentGroupId")})
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        found = self._existing(ctx, obj["id"])
+        if found is None:
+            if create:
+                self._create(ctx, obj)
+            return
+        self._change(ctx, found[0], found[1], obj)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
-        groups = host_groups(ctx)
         done = 0
         for ident in idents:
-            g = groups.get(str(ident["id"]).lower())
-            if g is not None:
-                ctx.services.groups.delete(ctx.actor, g.id)
-                done += 1
+            found = self._existing(ctx, str(ident["id"]).lower())
+            if found is None:
+                continue
+            kind, group = found
+            if kind == HOST_GROUP:
+                ctx.services.groups.delete(ctx.actor, group.id)
+            else:
+                ctx.services.packages.delete_group(ctx.actor, group.id)
+            done += 1
         return done
 
 
@@ -126,47 +181,62 @@ class ObjectToGroupAdapter:
         self.hosts = hosts
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        _, computers = self.hosts.computers(ctx)
-        names = {c.id: hid for hid, c in computers.items()}
         rows: list[Row] = []
-        for key, g in host_groups(ctx).items():
-            for cid in ctx.services.groups.members(ctx.actor, g.id):
-                if cid in names:
-                    rows.append(
-                        {
-                            "groupType": HOST_GROUP,
-                            "groupId": key,
-                            "objectId": names[cid],
-                            "type": "ObjectToGroup",
-                        }
-                    )
+        only = flt.get("groupType")
+        if only != PRODUCT_GROUP:
+            _, computers = self.hosts.computers(ctx)
+            names = {c.id: hid for hid, c in computers.items()}
+            for key, g in host_groups(ctx).items():
+                rows.extend(
+                    {"groupType": HOST_GROUP, "groupId": key, "objectId": names[cid], "type": "ObjectToGroup"}
+                    for cid in ctx.services.groups.members(ctx.actor, g.id)
+                    if cid in names
+                )
+        for key, pg in groups_of(ctx, PRODUCT_GROUP).items() if only != HOST_GROUP else []:
+            products = sorted(
+                {p.family_key for _, p in ctx.services.packages.group_packages(ctx.actor, pg.id)}
+            )
+            rows.extend(
+                {"groupType": PRODUCT_GROUP, "groupId": key, "objectId": pid, "type": "ObjectToGroup"}
+                for pid in products
+            )
         return rows
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
-        kind = obj.get("groupType")
-        _no_product_groups(str(kind))
-        if kind != HOST_GROUP:
-            raise OpsiValueError(f"Invalid group type '{kind}'")
+        kind = _kind(obj.get("groupType"))
+        member = obj.get("objectId")
         return {
             "type": "ObjectToGroup",
             "groupType": kind,
             "groupId": force_group_id(obj.get("groupId")),
-            "objectId": force_host_id(obj.get("objectId")),
+            "objectId": force_host_id(member) if kind == HOST_GROUP else force_product_id(member),
         }
 
-    def _resolve(self, ctx: Context, obj: Row) -> tuple[int, int]:
-        group = host_groups(ctx).get(obj["groupId"])
+    def _group(self, ctx: Context, obj: Row) -> _Group:
+        group = groups_of(ctx, obj["groupType"]).get(obj["groupId"])
         if group is None:
             raise BackendMissingDataError(f"Group '{obj['groupId']}' not found")
+        return group
+
+    def _computer(self, ctx: Context, host_id: str) -> int:
         _, computers = self.hosts.computers(ctx)
-        computer = computers.get(obj["objectId"])
+        computer = computers.get(host_id)
         if computer is None:
-            raise BackendMissingDataError(f"Host '{obj['objectId']}' not found")
-        return group.id, computer.id
+            raise BackendMissingDataError(f"Host '{host_id}' not found")
+        return computer.id
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        group_id, computer_id = self._resolve(ctx, obj)
-        ctx.services.groups.add_members(ctx.actor, group_id, [computer_id])
+        group = self._group(ctx, obj)
+        if obj["groupType"] == HOST_GROUP:
+            ctx.services.groups.add_members(ctx.actor, group.id, [self._computer(ctx, obj["objectId"])])
+            return
+        members = {p.family_key for _, p in ctx.services.packages.group_packages(ctx.actor, group.id)}
+        if obj["objectId"] in members:
+            return
+        package = newest(packages(ctx), obj["objectId"])
+        if package is None:
+            raise BackendMissingDataError(f"Product '{obj['objectId']}' not found")
+        ctx.services.packages.add_to_group(ctx.actor, group.id, package.id)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
         if create:
@@ -175,7 +245,15 @@ class ObjectToGroupAdapter:
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
         for ident in idents:
-            group_id, computer_id = self._resolve(ctx, self.coerce(ident, partial=False))
-            ctx.services.groups.remove_members(ctx.actor, group_id, [computer_id])
+            obj = self.coerce(ident, partial=False)
+            group = self._group(ctx, obj)
+            if obj["groupType"] == HOST_GROUP:
+                ctx.services.groups.remove_members(
+                    ctx.actor, group.id, [self._computer(ctx, obj["objectId"])]
+                )
+            else:
+                for _, p in ctx.services.packages.group_packages(ctx.actor, group.id):
+                    if p.family_key == obj["objectId"]:
+                        ctx.services.packages.remove_from_group(ctx.actor, group.id, p.id)
             done += 1
         return done
