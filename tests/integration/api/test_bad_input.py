@@ -48,7 +48,7 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
     ("PATCH", "/users/{user_id}"): {"role": "viewer", "full_name": "U", "email": "e", "disabled": False},
     ("PUT", "/users/{user_id}/password"): {"password": "password-1"},
     ("POST", "/computers"): {"hostname": "h", "notes": "n"},
-    ("PATCH", "/computers/{computer_id}"): {"notes": "n"},
+    ("PATCH", "/computers/{computer_id}"): {"notes": "n", "fqdn": "h.example.org"},
     ("POST", "/groups"): {"name": "g", "parent_id": 1, "description": "d"},
     ("PATCH", "/groups/{group_id}"): {"name": "g", "parent_id": 1, "description": "d"},
     ("POST", "/groups/{group_id}/members"): {"computer_ids": [1]},

@@ -21,6 +21,7 @@ from fleetdeck.core.computers.entities import (
     NetworkInterface,
 )
 from fleetdeck.core.computers.inventory import apply_inventory
+from fleetdeck.core.computers.naming import is_qualified
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
@@ -257,7 +258,11 @@ class ComputerService:
                             ident.ipv4.append(addr)
         return found
 
-    def update(self, actor: Actor, computer_id: int, *, notes: str | None = None) -> ComputerSummary:
+    def update(
+        self, actor: Actor, computer_id: int, *, notes: str | None = None, fqdn: str | None = None
+    ) -> ComputerSummary:
+        """``fqdn``: a qualified name given by an admin (a rename); it stays until the machine
+        itself reports a qualified one (see inventory.apply_inventory)."""
         with self._audit.mutation(
             actor, "computer.update", "computer", computer_id, perm=Perm.MANAGE_COMPUTERS
         ) as m:
@@ -267,6 +272,18 @@ class ComputerService:
             if notes is not None and notes != c.notes:
                 m.detail["notes"] = [c.notes, notes]
                 c.notes = notes
+            if fqdn is not None:
+                fqdn = fqdn.strip().lower().rstrip(".")
+                if not is_qualified(fqdn) or len(fqdn) > 255:
+                    raise ValidationFailed("fqdn must be a qualified name (host.domain.tld)", field="fqdn")
+                taken = m.session.scalar(
+                    select(Computer.id).where(func.lower(Computer.fqdn) == fqdn, Computer.id != computer_id)
+                )
+                if taken is not None:
+                    raise Conflict(f"another computer is named {fqdn!r}", field="fqdn")
+                if fqdn != c.fqdn:
+                    m.detail["fqdn"] = [c.fqdn, fqdn]
+                    c.fqdn = fqdn
             return summary(c)
 
     def delete(self, actor: Actor, computer_id: int) -> None:

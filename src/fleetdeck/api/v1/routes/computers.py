@@ -37,7 +37,7 @@ def get_computer(computer_id: IdPath, actor: CurrentActor, services: ServicesDep
 def update_computer(
     computer_id: IdPath, body: ComputerUpdate, actor: CurrentActor, services: ServicesDep
 ) -> Data[ComputerOut]:
-    computer = services.computers.update(actor, computer_id, notes=body.notes)
+    computer = services.computers.update(actor, computer_id, notes=body.notes, fqdn=body.fqdn)
     return Data(data=ComputerOut.model_validate(computer))
 
 

@@ -106,3 +106,6 @@ class ComputerCreate(RequestModel):
 
 class ComputerUpdate(RequestModel):
     notes: Notes | None = None
+    fqdn: Annotated[Str, Field(min_length=1, max_length=255)] | None = Field(
+        None, description="Rename: a qualified name (host.domain.tld), kept until the machine reports one."
+    )
