@@ -3,8 +3,9 @@
 
 Every simulated agent speaks the real agent protocol (``fleetdeck.protocol.messages`` over a
 WebSocket to ``/agent/v1/ws``): it enrolls, connects with Hello, sends an inventory when asked,
-sends heartbeats, and answers every JobRun at once with JobUpdate(running) + JobResult
-(succeeded, exit 0) without running anything.
+sends heartbeats, and answers every JobRun at once with a JobResult (succeeded, exit 0) without
+running anything, as the real agent does for a command that finishes within 0.25 s (it sends
+JobUpdate(running) only for commands that run longer).
 
 Figures (see docs/performance.md):
 
@@ -212,7 +213,6 @@ async def agent_loop(agent: Agent, stats: Stats) -> None:
                 stats.jobruns.hit()
                 now = time.time()
                 jid = msg.job.id
-                await ws.send(m.encode(m.JobUpdate(job_id=jid, status="running", at=now)))
                 await ws.send(
                     m.encode(
                         m.JobResult(

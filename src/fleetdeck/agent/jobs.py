@@ -23,6 +23,7 @@ from fleetdeck.protocol import messages as m
 log = logging.getLogger(__name__)
 
 STOPPED_MESSAGE = "agent stopped while the job was running"
+RUNNING_NOTICE_SEC = 0.25
 
 
 class JobRunner:
@@ -90,13 +91,19 @@ class JobRunner:
         task.add_done_callback(self._background.discard)
 
     async def _run(self, job: m.JobSpec) -> None:
-        await self._send(m.JobUpdate(job_id=job.id, status="accepted", at=time.time()))
         if job.kind == "command" and job.command is not None:
+            # No "accepted" notice: the server marked the job sent when it handed it over, and
+            # the hello of a reconnect lists it. "running" goes out only for a command that is
+            # still running after RUNNING_NOTICE_SEC; most finish sooner, and then the result
+            # alone (which carries started_at) says everything: one frame instead of three.
             execution = CommandExecution(job.id, job.command, self._send)
             self._executions[job.id] = execution
+            notice: list[asyncio.TimerHandle] = []
 
             async def started() -> None:
-                await self._send(m.JobUpdate(job_id=job.id, status="running", at=time.time()))
+                update = m.JobUpdate(job_id=job.id, status="running", at=time.time())
+                loop = asyncio.get_running_loop()
+                notice.append(loop.call_later(RUNNING_NOTICE_SEC, self._spawn_send, update))
 
             try:
                 result = await execution.run(started)
@@ -107,7 +114,10 @@ class JobRunner:
                 )
             finally:
                 self._executions.pop(job.id, None)
+                for handle in notice:
+                    handle.cancel()
         elif job.kind in PACKAGE_KINDS and self.packages is not None:
+            await self._send(m.JobUpdate(job_id=job.id, status="accepted", at=time.time()))
             result, post = await self.packages.run(job)
             self.journal.finish(result)
             log.info("job %s finished: %s (exit %s)", job.id, result.status, result.exit_code)

@@ -15,7 +15,7 @@ Flow (see ``session.py`` for the state machine)::
       | -- Inventory(data, digest) ----->  |   on connect if digest differs, and on change
       | -- Heartbeat ------------------->  |   every heartbeat_sec
       | <------------- JobRun(job) ------  |
-      | -- JobUpdate(accepted/running) ->  |
+      | -- JobUpdate(accepted/running) ->  |   accepted: package jobs; running: after 0.25 s
       | -- JobOutput(chunk) ------------>  |   while running
       | -- JobResult(...) -------------->  |   kept by the agent until acknowledged
       | <----------- ResultAck(job_id)     |

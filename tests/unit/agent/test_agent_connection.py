@@ -63,8 +63,7 @@ async def _enroll_and_serve(tmp_path: Path) -> None:
         await c.send(m.JobRun(job=job(41, "echo hi")))
         before, result = await c.recv_until(m.JobResult)
         assert (result.job_id, result.status, result.stdout) == (41, "succeeded", "hi\n")
-        updates = [x.status for x in before if isinstance(x, m.JobUpdate)]
-        assert updates == ["accepted", "running"]
+        assert [x for x in before if isinstance(x, m.JobUpdate)] == []  # done at once: result only
         assert any(isinstance(x, m.JobOutput) and x.data == "hi\n" for x in before)
         await c.recv_until(m.Heartbeat)  # heartbeat_sec=1
         await c.send(m.ResultAck(job_ids=[41]))

@@ -63,9 +63,18 @@ def test_output_captured_and_updates_in_order(tmp_path: Path) -> None:
     assert result.stdout == "hello\n"
     assert result.stderr == "oops\n"
     assert not result.truncated
-    updates = [(u.status) for u in sink.of(m.JobUpdate) if isinstance(u, m.JobUpdate)]
-    assert updates == ["accepted", "running"]
+    # a command that finishes at once reports only its result (with started_at)
+    assert sink.of(m.JobUpdate) == []
     assert isinstance(sink.messages[-1], m.JobResult)
+    assert result.started_at is not None and result.finished_at is not None
+
+
+def test_a_command_still_running_reports_running(tmp_path: Path) -> None:
+    sink = asyncio.run(run_one(tmp_path, cmd_job(11, "sleep 0.6; echo done")))
+    updates = [u for u in sink.of(m.JobUpdate) if isinstance(u, m.JobUpdate)]
+    assert [u.status for u in updates] == ["running"]
+    assert sink.messages.index(updates[0]) < len(sink.messages) - 1  # before the result
+    assert sink.result().stdout == "done\n"
 
 
 def test_nonzero_exit_is_failed(tmp_path: Path) -> None:

@@ -69,9 +69,8 @@ async def _scenario(tmp_path: Path) -> int:
 
         # SIGTERM while a job runs: the tree is killed, the socket closed cleanly, exit 0.
         await c.send(_cmd(6, f"echo $$ > {tmp_path / 'pid'}; exec sleep 30"))
-        _, accepted = await c.recv_until(m.JobUpdate)
-        assert accepted.status == "accepted"
-        assert (await c.expect(m.JobUpdate)).status == "running"
+        _, running = await c.recv_until(m.JobUpdate)
+        assert running.status == "running"  # still running after a moment
         while not (tmp_path / "pid").exists():
             await asyncio.sleep(0.02)
         proc.send_signal(signal.SIGTERM)
