@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import shlex
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +191,41 @@ def test_reboot_popup_and_events_through_the_agent(opsi: Opsi, agent: AgentProc,
     unknown = opsi("hostControl_fireEvent", "gui_startup", [client])[client]
     assert unknown["result"] is None and "gui_startup" in unknown["error"]
     api.close()
+
+
+def test_rpc_over_https_as_opsis_client_speaks_it(tmp_path: Path, db_url: str) -> None:
+    """opsi's current client speaks only HTTPS; with ``--tls auto`` it gets the server's own
+    certificate (verified here against that certificate), opsiconfd's Server header, and then
+    msgpack + LZ4 both ways."""
+    srv = ServerProc(
+        tmp_path / "tls-server", db_url, free_port(), tmp_path / "tls.log", {"FLEETDECK_TLS": "auto"}
+    )
+    srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+    srv.start()
+    try:
+        trust = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "cert.pem"))
+        with httpx.Client(base_url=srv.url, auth=("admin", ADMIN_PASSWORD), verify=trust, timeout=15) as http:
+            first = http.post(
+                "/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "backend_info", "params": []}
+            )
+            assert first.status_code == 200 and first.url.scheme == "https"
+            assert first.headers["server"].startswith("opsiconfd 4.3")
+            assert first.cookies.get("opsiconfd-session")
+            body = {"jsonrpc": "2.0", "id": "2", "method": "host_getIdents", "params": ["str"]}
+            r = http.post(
+                "/rpc",
+                content=lz4.frame.compress(msgspec.msgpack.encode(body)),
+                headers={
+                    "Content-Type": "application/msgpack",
+                    "Accept": "application/msgpack",
+                    "Content-Encoding": "lz4",
+                    "Accept-Encoding": "lz4",
+                },
+            )
+            assert r.status_code == 200 and r.headers["content-encoding"] == "lz4"
+            answer = msgspec.msgpack.decode(lz4.frame.decompress(r.content))
+            assert answer["error"] is None and isinstance(answer["result"], list)
+        with pytest.raises(httpx.ConnectError):  # plain HTTP is not served on the TLS port
+            httpx.post(srv.url.replace("https", "http") + "/rpc", json={}, timeout=5)
+    finally:
+        srv.stop()
