@@ -126,6 +126,14 @@ def is_host_login(username: str) -> bool:
     )
 
 
+def _host(host_id: str, computer_id: int, key: str, source: str, by_address: bool = False) -> Principal:
+    """An opsi client acting as itself: a viewer tied to its computer (core's own-values rules)."""
+    actor = Actor(
+        user_id=None, username=host_id, role=Role.VIEWER, source=source, via=VIA, computer_id=computer_id
+    )
+    return Principal(actor=actor, host_id=host_id, host_key=key, found_by_address=by_address)
+
+
 def authenticate(services: Services, authorization: str | None, source: str) -> Principal:
     """Runs in a worker thread: argon2 and the database are blocking."""
     username, password = split_basic(authorization)
@@ -134,27 +142,11 @@ def authenticate(services: Services, authorization: str | None, source: str) -> 
         mac = username.removeprefix("{hardware_address}")
         if _MAC.match(mac):
             host, host_id = services.enrollment.authenticate_host_by_mac(mac, password, domain)
-            actor = Actor(
-                user_id=None,
-                username=host_id,
-                role=Role.VIEWER,
-                source=source,
-                via=VIA,
-                computer_id=host.computer_id,
-            )
-            return Principal(actor=actor, host_id=host_id, host_key=password, found_by_address=True)
+            return _host(host_id, host.computer_id, password, source, by_address=True)
         if not username.count("."):
             # empty name or {system_uuid}...: fleetdeck's inventory has no system UUID yet
             raise AuthenticationFailed("Authentication error")
         host = services.enrollment.authenticate_host(username, password, domain)
-        actor = Actor(
-            user_id=None,
-            username=username,
-            role=Role.VIEWER,
-            source=source,
-            via=VIA,
-            computer_id=host.computer_id,
-        )
-        return Principal(actor=actor, host_id=username, host_key=password)
+        return _host(username, host.computer_id, password, source)
     actor = services.users.authenticate_basic(username, password, source, via=VIA)
     return Principal(actor=actor)
