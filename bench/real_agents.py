@@ -1,0 +1,144 @@
+#!/usr/bin/env python
+"""N real agent processes against a real server on this machine: time for one command to reach
+all of them with every result stored, and the agents' memory.
+
+    sudo .venv/bin/python bench/real_agents.py -n 100 [--runs 3] [--json]
+
+Each agent is ``python -m fleetdeck agent`` with its own state directory, started in its own UTS
+namespace (``unshare --uts``, hence root) so that it reports its own host name and enrolls as its
+own computer; everything else (inventory, dpkg software list, WebSocket, jobs) is the real agent.
+The command is ``true``: the figure is delivery and bookkeeping, not the command.
+
+Reported per run: POST /api/v1/commands returned; the API first reports ``succeeded == N``
+(polled every 20 ms). Agent RSS (mean and max) is read with psutil after the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from agents import cli, free_port, log
+
+ADMIN, PASSWORD = "admin", "bench-password-1"
+
+
+def start_server(data_dir: Path, agents: int) -> tuple[subprocess.Popen[bytes], str, str]:
+    env = {**os.environ, "FLEETDECK_DATA_DIR": str(data_dir), "FLEETDECK_HEARTBEAT_SEC": "30"}
+    cli(["user", "create", ADMIN, "--role", "admin", "--password", PASSWORD], env)
+    token = cli(["enroll-token", "create", "--uses", str(agents), "--expires", "1h"], env).splitlines()[-1]
+    port = free_port()
+    logf = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetdeck", "server", "--port", str(port)], env=env, stdout=logf, stderr=logf
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return proc, url, token
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("server did not become healthy within 60 s")
+
+
+def start_agent(i: int, base: Path, url: str, token: str) -> subprocess.Popen[bytes]:
+    state = base / f"agent-{i:03d}"
+    state.mkdir()
+    agent = [sys.executable, "-m", "fleetdeck", "agent", "--server", url, "--enroll-token", token]
+    agent += ["--state-dir", str(state), "--log-level", "WARNING"]
+    script = f"hostname bench-real-{i:03d} && exec " + " ".join(agent)
+    logf = open(state / "agent.log", "wb")  # noqa: SIM115 - lives as long as the agent
+    return subprocess.Popen(["unshare", "--uts", "sh", "-c", script], stdout=logf, stderr=logf)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-n", "--agents", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    opts = ap.parse_args()
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        raise SystemExit("needs root and unshare(1): each agent gets its own host name")
+    base = Path(tempfile.mkdtemp(prefix="fdreal-"))
+    server, url, token = start_server(base, opts.agents)
+    agents: list[subprocess.Popen[bytes]] = []
+    result: dict[str, Any] = {
+        "agents": opts.agents,
+        "nproc": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+    }
+    try:
+        t0 = time.perf_counter()
+        agents = [start_agent(i, base, url, token) for i in range(opts.agents)]
+        api = httpx.Client(base_url=f"{url}/api/v1", auth=(ADMIN, PASSWORD), timeout=30)
+        token_r = api.post("/auth/login", json={"username": ADMIN, "password": PASSWORD}).json()
+        api.auth = None
+        api.headers["Authorization"] = f"Bearer {token_r['data']['token']}"
+        while True:
+            computers = api.get("/computers", params={"page[limit]": 1000}).json()["data"]
+            online = [c["id"] for c in computers if c["online"]]
+            if len(online) >= opts.agents:
+                break
+            if time.perf_counter() - t0 > 600:
+                raise SystemExit(f"only {len(online)} of {opts.agents} agents came online in 10 min")
+            time.sleep(1)
+        result["all_online_sec"] = round(time.perf_counter() - t0, 2)
+        log(f"{opts.agents} agents online after {result['all_online_sec']} s")
+        time.sleep(5)  # let inventories settle
+        runs = []
+        for run in range(opts.runs):
+            t = time.perf_counter()
+            batch = api.post("/commands", json={"computer_ids": online, "command": "true"}).json()["data"]
+            posted = time.perf_counter() - t
+            while True:
+                counts = api.get(f"/commands/{batch['id']}").json()["data"]["counts"]
+                if counts.get("succeeded", 0) >= opts.agents:
+                    break
+                if time.perf_counter() - t > 60:
+                    raise SystemExit(f"run {run}: not all succeeded within 60 s: {counts}")
+                time.sleep(0.02)
+            done = time.perf_counter() - t
+            runs.append({"post_sec": round(posted, 3), "all_succeeded_sec": round(done, 3)})
+            log(f"run {run + 1}: POST {posted:.3f} s, all {opts.agents} results stored after {done:.3f} s")
+            time.sleep(2)
+        result["runs"] = runs
+        rss = []
+        for a in agents:
+            for p in [*psutil.Process(a.pid).children(recursive=True), psutil.Process(a.pid)]:
+                if "agent" in " ".join(p.cmdline()):
+                    rss.append(p.memory_info().rss)
+        result["agent_rss_mib_mean"] = round(statistics.mean(rss) / 2**20, 1)
+        result["agent_rss_mib_max"] = round(max(rss) / 2**20, 1)
+        result["loadavg_end"] = os.getloadavg()
+        log(f"agent RSS: mean {result['agent_rss_mib_mean']} MiB, max {result['agent_rss_mib_max']} MiB")
+    finally:
+        for a in agents:
+            a.terminate()
+        for a in agents:
+            try:
+                a.wait(10)
+            except subprocess.TimeoutExpired:
+                a.kill()
+        server.terminate()
+        server.wait(15)
+        shutil.rmtree(base, ignore_errors=True)
+    if opts.json:
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
