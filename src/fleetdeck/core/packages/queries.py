@@ -170,8 +170,21 @@ def installations(
     package_id: int | None = None,
     ids: Sequence[int] | None = None,
 ) -> list[InstallationInfo]:
+    # Columns, not entities: a fleet has hundreds of thousands of installations, and building
+    # an Installation and a Package object per row was most of the time of listing them.
     stmt = (
-        select(Installation, Computer.hostname, Package, PackageFamily.name)
+        select(
+            Installation.id,
+            Installation.computer_id,
+            Computer.hostname,
+            Installation.package_id,
+            Package.family_id,
+            PackageFamily.name,
+            Package.version,
+            Installation.installed_at,
+            Installation.procedure,
+            Installation.job_id,
+        )
         .join(Computer, Computer.id == Installation.computer_id)
         .join(Package, Package.id == Installation.package_id)
         .join(PackageFamily, PackageFamily.id == Package.family_id)
@@ -185,18 +198,18 @@ def installations(
         stmt = stmt.where(Installation.id.in_(ids))
     return [
         InstallationInfo(
-            id=i.id,
-            computer_id=i.computer_id,
+            id=iid,
+            computer_id=cid,
             hostname=hostname,
-            package_id=p.id,
-            family_id=p.family_id,
+            package_id=pid,
+            family_id=fid,
             family_name=family,
-            version=p.version,
-            installed_at=i.installed_at,
-            procedure=i.procedure,
-            job_id=i.job_id,
+            version=version,
+            installed_at=installed_at,
+            procedure=procedure,
+            job_id=job_id,
         )
-        for i, hostname, p, family in s.execute(stmt)
+        for iid, cid, hostname, pid, fid, family, version, installed_at, procedure, job_id in s.execute(stmt)
     ]
 
 
