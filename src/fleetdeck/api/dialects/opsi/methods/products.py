@@ -17,7 +17,8 @@ from fleetdeck.api.dialects.opsi.registry import Context
 
 PRODUCTS = crud.register("product", ProductAdapter())
 ON_DEPOT = crud.register("productOnDepot", ProductOnDepotAdapter())
-ON_CLIENT = crud.register("productOnClient", ProductOnClientAdapter(HostAdapter()))
+ON_CLIENT_ADAPTER = ProductOnClientAdapter(HostAdapter())
+ON_CLIENT = crud.register("productOnClient", ON_CLIENT_ADAPTER)
 
 
 def product_on_client_create(ctx: Context, **attrs: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import OpsiValueError
 from fleetdeck.api.dialects.opsi.methods.dependencies import DEPENDENCIES
-from fleetdeck.api.dialects.opsi.methods.products import ON_CLIENT
+from fleetdeck.api.dialects.opsi.methods.products import ON_CLIENT, ON_CLIENT_ADAPTER
 from fleetdeck.api.dialects.opsi.objects import crud
 from fleetdeck.api.dialects.opsi.objects.hosts import force_host_id, server_host_id
 from fleetdeck.api.dialects.opsi.objects.products import (
@@ -24,7 +24,6 @@ from fleetdeck.api.dialects.opsi.objects.products import (
     INSTALL_ACTIONS,
     LOCALBOOT,
     POC_ATTRS,
-    ProductOnClientAdapter,
     force_product_id,
     newest,
     packages,
@@ -176,14 +175,12 @@ def get_objects_with_sequence(ctx: Context, attributes: Any = None, **flt: Any) 
 def update_with_dependencies(ctx: Context, productOnClients: Any) -> None:
     """The requested actions plus the ones their dependencies need, run in opsi's order."""
     rows = add_dependencies(ctx, productOnClients)
-    adapter = ON_CLIENT.a
-    assert isinstance(adapter, ProductOnClientAdapter)
     by_client: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
         action = str(row.get("actionRequest") or NONE)
         by_client.setdefault(row["clientId"], []).append((row["productId"], action))
     for client, actions in by_client.items():
-        adapter.apply_sequence(ctx, client, actions)
+        ON_CLIENT_ADAPTER.apply_sequence(ctx, client, actions)
 
 
 def get_action_groups(ctx: Context, clientId: Any) -> list[Row]:

@@ -48,11 +48,9 @@ class _Inventory(_ReadOnly):
         self.hosts = hosts
 
     def details(self, ctx: Context, flt: Mapping[str, Any]) -> Iterable[tuple[str, ComputerDetail]]:
-        _, computers = self.hosts.computers(ctx)
         wanted = plain_values(flt.get(self.host_key))
+        _, computers = self.hosts.computers(ctx, wanted)
         for hid, c in computers.items():
-            if wanted is not None and hid not in wanted:
-                continue
             if ctx.is_client and hid != ctx.host_id:
                 continue
             yield hid, ctx.services.computers.get(ctx.actor, c.id)

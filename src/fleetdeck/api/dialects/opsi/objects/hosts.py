@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.computers.naming import FALLBACK_DOMAIN, qualified_name
-from fleetdeck.core.query import Query
+from fleetdeck.core.query import AnyOf, Cond, Op, Query
 
 Row = dict[str, Any]
 
@@ -35,6 +35,7 @@ MAC_RE = re.compile(
     r"^([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})$"
 )
 EMPTY_TIME = "0000-00-00 00:00:00"
+NARROW_LIMIT = 200  # up to this many host ids, read just those computers; beyond, read all
 
 CLIENT_ATTRS = (
     "id",
@@ -139,16 +140,33 @@ class HostAdapter:
 
     # ------------------------------------------------------------ reading
 
-    def computers(self, ctx: Context) -> tuple[str, dict[str, ComputerSummary]]:
+    def computers(
+        self, ctx: Context, only: Iterable[str] | None = None
+    ) -> tuple[str, dict[str, ComputerSummary]]:
+        """Host id -> computer; with ``only``, just those host ids, read from the database by
+        name (host name or FQDN) instead of building every host id: a client asking for its
+        own objects must not pay for 10,000 others."""
         dom = domain(ctx)
-        page = ctx.services.computers.find(ctx.actor, Query(limit=None))
-        return dom, {host_id(c, dom): c for c in page.items}
+        query = Query(limit=None)
+        names: set[str] | None = None
+        if only is not None:
+            names = {n.lower() for n in only}
+            if not names:
+                return dom, {}
+            if len(names) <= NARROW_LIMIT:
+                conds = tuple(Cond("hostname", Op.LIKE, n.split(".")[0]) for n in names)
+                conds += tuple(Cond("fqdn", Op.LIKE, n) for n in names)
+                query = Query(where=(AnyOf(conds),), limit=None)
+        page = ctx.services.computers.find(ctx.actor, query)
+        found = {host_id(c, dom): c for c in page.items}
+        if names is not None:
+            found = {hid: c for hid, c in found.items() if hid in names}
+        return dom, found
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        _, by_id = self.computers(ctx)
         wanted = plain_values(flt.get("id"))
-        if wanted is not None:  # only the hosts asked for: no key decryption for the others
-            by_id = {hid: c for hid, c in by_id.items() if hid in wanted}
+        # only the hosts asked for: no key decryption for the others
+        _, by_id = self.computers(ctx, wanted)
         ids = [c.id for c in by_id.values()]
         net = ctx.services.computers.network_identities(ctx.actor, ids)
         keys = (

@@ -297,10 +297,12 @@ class ProductOnClientAdapter:
         self.hosts = hosts
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        _, computers = self.hosts.computers(ctx)
-        names = {c.id: hid for hid, c in computers.items()}
         wanted = plain_values(flt.get("clientId"))
-        only = None if wanted is None else [computers[h].id for h in wanted if h in computers]
+        if ctx.is_client and wanted is None:
+            wanted = [str(ctx.host_id)]  # a client sees its own states only
+        _, computers = self.hosts.computers(ctx, wanted)
+        names = {c.id: hid for hid, c in computers.items()}
+        only = None if wanted is None else [c.id for c in computers.values()]
         pkgs = {p.id: p for p in packages(ctx)}
         installs: dict[tuple[int, str], PackageInfo] = {}
         found = (
