@@ -4,8 +4,8 @@
 Every simulated agent speaks the real agent protocol (``fleetdeck.protocol.messages`` over a
 WebSocket to ``/agent/v1/ws``): it enrolls, connects with Hello, sends an inventory when asked,
 sends heartbeats, and answers every JobRun at once with a JobResult (succeeded, exit 0) without
-running anything, as the real agent does for a command that finishes within 0.25 s (it sends
-JobUpdate(running) only for commands that run longer).
+running anything, as the real agent does for a command that ends within 0.3 s
+(``--running-notice``: JobUpdate(running) first, as agents before that change did).
 
 Figures (see docs/performance.md):
 
@@ -202,7 +202,7 @@ async def enroll(agent: Agent, ws_url: str, token: str, sem: asyncio.Semaphore) 
     agent.uid, agent.key, agent.computer_id = reply.uid, reply.key, reply.computer_id
 
 
-async def agent_loop(agent: Agent, stats: Stats) -> None:
+async def agent_loop(agent: Agent, stats: Stats, running_notice: bool) -> None:
     ws = agent.ws
     assert ws is not None
     try:
@@ -213,6 +213,8 @@ async def agent_loop(agent: Agent, stats: Stats) -> None:
                 stats.jobruns.hit()
                 now = time.time()
                 jid = msg.job.id
+                if running_notice:
+                    await ws.send(m.encode(m.JobUpdate(job_id=jid, status="running", at=now)))
                 await ws.send(
                     m.encode(
                         m.JobResult(
@@ -233,7 +235,7 @@ async def agent_loop(agent: Agent, stats: Stats) -> None:
 
 
 async def connect_agent(
-    agent: Agent, ws_url: str, sem: asyncio.Semaphore, stats: Stats, n_software: int
+    agent: Agent, ws_url: str, sem: asyncio.Semaphore, stats: Stats, n_software: int, running_notice: bool
 ) -> None:
     async with sem:
         ws = await connect(ws_url, **ws_kwargs(agent.local_ip))
@@ -246,7 +248,7 @@ async def connect_agent(
             inv = make_inventory(agent, n_software)
             await ws.send(m.encode(m.InventoryReport(digest=m.inventory_digest(inv), data=inv)))
         agent.ws = ws
-        agent.task = asyncio.create_task(agent_loop(agent, stats))
+        agent.task = asyncio.create_task(agent_loop(agent, stats, running_notice))
 
 
 # ---------------------------------------------------------------- server side
@@ -378,8 +380,12 @@ async def wait_server_idle(
 class Profiler:
     """``py-spy record`` of the server during one phase (``--profile-dir``), raw collapsed stacks."""
 
-    def __init__(self, out_dir: str | None, pid: int | None, phases: str) -> None:
+    def __init__(
+        self, out_dir: str | None, pid: int | None, phases: str, rate: int = 50, gil: bool = False
+    ) -> None:
         self.out_dir = Path(out_dir) if out_dir else None
+        self.rate = rate
+        self.gil = gil
         self.phases = set(phases.split(","))
         self.pid = pid
         exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -393,7 +399,19 @@ class Profiler:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         out = self.out_dir / f"{name}.txt"
         proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once
-            [self.exe, "record", "--pid", str(self.pid), "--format", "raw", "--rate", "50", "-o", str(out)],
+            [
+                self.exe,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--format",
+                "raw",
+                "--rate",
+                str(self.rate),
+                "-o",
+                str(out),
+                *(["--gil"] if self.gil else []),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -420,7 +438,13 @@ class Bench:
         self.agents = [Agent(i, self.addrs[i % n_addr]) for i in range(n)]
         self.idle_hb = asyncio.Event()  # set = idle heartbeat loop runs
         self.results: dict[str, Any] = {}
-        self.prof = Profiler(opts.profile_dir, server.proc.pid if server.proc else None, opts.profile_phases)
+        self.prof = Profiler(
+            opts.profile_dir,
+            server.proc.pid if server.proc else None,
+            opts.profile_phases,
+            opts.profile_rate,
+            opts.profile_gil,
+        )
         self.me = psutil.Process()
         self.bench_rss0 = self.me.memory_info().rss
 
@@ -464,7 +488,12 @@ class Bench:
         cpu0 = self.server.cpu()
         self.idle_hb.set()  # agents connected early must not go silent (server drops them)
         failed = await self._gather_chunked(
-            [connect_agent(a, self.ws_url, sem, self.stats, self.opts.inventory_size) for a in self.agents],
+            [
+                connect_agent(
+                    a, self.ws_url, sem, self.stats, self.opts.inventory_size, self.opts.running_notice
+                )
+                for a in self.agents
+            ],
             "connect",
         )
         dt = time.perf_counter() - t0
@@ -609,6 +638,10 @@ class Bench:
         self.stats.jobruns.expect(n)
         self.stats.acks.expect(n)
         ids = [a.computer_id for a in self.agents]
+        gc_log = self.server.proc if "FDBENCH_GC_LOG=1" in self.opts.server_env else None
+        if gc_log is not None:  # bench/server_variant.py logs its GC totals so far
+            gc_log.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(0.1)
         cpu0 = self.server.cpu()
         t0 = time.perf_counter()
         resp = await client.post("/api/v1/commands", json={"computer_ids": ids, "command": "true"})
@@ -634,6 +667,8 @@ class Bench:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stats.acks.done.wait(), 30)
         cpu = self.server.cpu() - cpu0
+        if gc_log is not None:
+            gc_log.send_signal(signal.SIGUSR1)
         jr = [a.jobrun_at - t0 for a in self.agents if a.jobrun_at is not None]
         res = {
             "post_sec": round(t_post, 3),
@@ -801,6 +836,12 @@ def main() -> None:
     p.add_argument("--hb-burst", type=int, default=10, help="burst phase: heartbeats per agent")
     p.add_argument("--fanout-runs", type=int, default=3)
     p.add_argument(
+        "--running-notice",
+        action="store_true",
+        help="answer a JobRun with JobUpdate(running) + JobResult, as agents did before they sent "
+        "no running notice for jobs that end within 0.3 s",
+    )
+    p.add_argument(
         "--auth",
         choices=["jwt", "basic"],
         default="jwt",
@@ -833,6 +874,12 @@ def main() -> None:
     p.add_argument("--profile-dir", help="record py-spy profiles of the server per phase into this dir")
     p.add_argument(
         "--profile-phases", default="connect,heartbeats,fanout", help="which phases --profile-dir records"
+    )
+    p.add_argument("--profile-rate", type=int, default=50, help="py-spy samples per second")
+    p.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (py-spy --gil): where the server's Python CPU goes",
     )
     p.add_argument("--keep", action="store_true", help="keep the data dir (and the server log)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on stdout")
@@ -891,6 +938,7 @@ def main() -> None:
         result["database"] = health.get("database")
         result["pinned"] = bool(opts.pin)
         result["compression"] = opts.compression
+        result["running_notice"] = opts.running_notice
         result["ws_impl"] = opts.ws_impl or "default (wsproto)"
         result["server_deflate"] = "server default" if opts.server_deflate is None else opts.server_deflate
         result["loadavg_start"] = load0

@@ -6,6 +6,9 @@ made by ``bench/agents.py --ws-impl/--server-deflate`` without editing the serve
 * ``FDBENCH_SQLITE_WRITE_LOCK=1``: write transactions on SQLite queue on one process-wide lock
   instead of in SQLite's busy handler (which sleeps 1, 2, 5, 10, ... ms between retries even
   when the lock was freed right after the first try). An experiment, not a fix.
+* ``FDBENCH_GC_THRESHOLD=a,b,c``: ``gc.set_threshold(a, b, c)`` (Python's default: 700,10,10).
+* ``FDBENCH_GC_LOG=1``: log every garbage collection of generation 2 (and a summary per
+  generation at exit) to the server's stderr, to see what the cyclic GC costs under load.
 
 Usage: ``python bench/server_variant.py server --data-dir D --port P`` (same arguments as
 ``python -m fleetdeck``).
@@ -71,6 +74,52 @@ def _queue_sqlite_writers() -> None:
 
 if os.environ.get("FDBENCH_SQLITE_WRITE_LOCK") == "1":
     _queue_sqlite_writers()
+
+
+def _log_gc() -> None:
+    import atexit
+    import gc
+    import signal
+    import sys
+    import time
+
+    started: list[float] = [0.0]
+    totals = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        dt = time.perf_counter() - started[0]
+        gen = info["generation"]
+        totals[gen][0] += 1
+        totals[gen][1] += dt
+        if gen == 2:
+            print(
+                f"[{time.strftime('%H:%M:%S')}] gc gen2: {dt * 1000:.1f} ms, {len(gc.get_objects())} objects",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def summary(*_: object) -> None:
+        for gen, (n, t) in totals.items():
+            print(
+                f"[{time.strftime('%H:%M:%S')}] gc gen{gen}: {n} collections, {t:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    gc.callbacks.append(callback)
+    atexit.register(summary)
+    signal.signal(signal.SIGUSR1, summary)  # totals so far: kill -USR1 <server pid>
+
+
+if os.environ.get("FDBENCH_GC_LOG") == "1":
+    _log_gc()
+if os.environ.get("FDBENCH_GC_THRESHOLD"):
+    import gc
+
+    gc.set_threshold(*(int(x) for x in os.environ["FDBENCH_GC_THRESHOLD"].split(",")))
 
 if __name__ == "__main__":
     from fleetdeck.cli import main

@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 
@@ -26,7 +27,9 @@ from fleetdeck.protocol import messages as m
 
 log = logging.getLogger("fleetdeck.agents")
 
-SendFn = Callable[[bytes], Awaitable[None]]
+# Sends one frame. It must not act before its first suspension (uvicorn's ASGI send first waits
+# for the socket to be writable): see send_all.
+SendFn = Callable[[bytes], Coroutine[Any, Any, None]]
 CloseFn = Callable[[int, str], Awaitable[None]]
 
 
@@ -46,6 +49,40 @@ class AgentConn:
             log.debug("send to computer %s failed: %s", self.computer_id, exc)
             return False
         return True
+
+
+def _send_now(conn: AgentConn, frame: bytes) -> Coroutine[Any, Any, None] | None:
+    """Send ``frame`` right here, without a task, if the socket takes it without waiting (the
+    rule). Otherwise return a coroutine that sends it and may wait."""
+    attempt = conn.send(frame)
+    try:
+        attempt.send(None)
+    except StopIteration:
+        return None
+    except Exception as exc:  # the socket is gone; the receive loop will clean up
+        log.debug("send to computer %s failed: %s", conn.computer_id, exc)
+        return None
+    # The send waits for the socket to drain. It has written nothing yet (SendFn), so drop this
+    # attempt and let the caller send again where waiting holds up nobody else.
+    attempt.close()
+    return _send_quietly(conn, frame)
+
+
+async def _send_quietly(conn: AgentConn, frame: bytes) -> None:
+    with contextlib.suppress(Exception):  # the socket is gone; the receive loop will clean up
+        await conn.send(frame)
+
+
+async def send_all(frames: Iterable[tuple[AgentConn, bytes]]) -> None:
+    """Send one frame each to many agents (a fan-out's JobRuns, a flush's ResultAcks).
+
+    An ASGI send is a coroutine, and the usual way to run thousands at once, ``gather``, makes
+    a task of each: a few microseconds apiece, and the allocations feed the garbage collector.
+    Nearly every send completes without waiting, so each is first run to its first suspension
+    right here; only the sends that would wait (an agent that does not read) become tasks."""
+    slow = [coro for coro in (_send_now(conn, frame) for conn, frame in frames) if coro is not None]
+    if slow:
+        await asyncio.gather(*slow)
 
 
 @dataclass(frozen=True)
@@ -106,7 +143,7 @@ class AgentHub:
             m.Bye(reason="server shutting down", reconnect_within=self.config.reconnect_window_sec)
         )
         conns = list(self.conns.values())
-        await asyncio.gather(*(self._send_raw(c, bye) for c in conns), return_exceptions=True)
+        await send_all((c, bye) for c in conns)
         await asyncio.gather(*(c.close(1012, "server restart") for c in conns), return_exceptions=True)
         await self._flush_once()
         await self._touch_once()
@@ -121,11 +158,6 @@ class AgentHub:
         self.conns.clear()
         if ids:
             await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.config.node_id)
-
-    @staticmethod
-    async def _send_raw(conn: AgentConn, frame: bytes) -> None:
-        with contextlib.suppress(Exception):
-            await conn.send(frame)
 
     # ------------------------------------------------------------ connections
 
@@ -201,13 +233,12 @@ class AgentHub:
                 await asyncio.sleep(1)
                 self._dispatch_event.set()
                 continue
-            sends = []
-            for cid, spec in jobs:
-                conn = self.conns.get(cid)
-                if conn is not None:  # else: stays "sent"; redelivered on its next hello
-                    sends.append(conn.send(m.encode(m.JobRun(job=spec))))
-            if sends:
-                await asyncio.gather(*sends, return_exceptions=True)
+            await send_all(
+                (conn, m.encode(m.JobRun(job=spec)))
+                for cid, spec in jobs
+                # A job whose agent has gone stays "sent"; it is redelivered on the next hello.
+                if (conn := self.conns.get(cid)) is not None
+            )
 
     async def _flush_loop(self) -> None:
         while True:
@@ -247,14 +278,16 @@ class AgentHub:
             by_conn: dict[int, list[int]] = {}
             for cid, jid in acked:
                 by_conn.setdefault(cid, []).append(jid)
-            sends = []
-            for cid, jids in by_conn.items():
-                conn = self.conns.get(cid)
-                if conn is not None:
-                    sends.append(conn.send(m.encode(m.ResultAck(job_ids=jids))))
-            for _cid, jid in acked:
-                sends.append(self.bus.publish(job_status_topic(jid), b"final"))
-            await asyncio.gather(*sends, return_exceptions=True)
+            await send_all(
+                (conn, m.encode(m.ResultAck(job_ids=jids)))
+                for cid, jids in by_conn.items()
+                if (conn := self.conns.get(cid)) is not None
+            )
+            try:
+                for _cid, jid in acked:  # one by one, no task each: a publish only hands over
+                    await self.bus.publish(job_status_topic(jid), b"final")
+            except Exception:  # viewers of these jobs fall back to polling
+                log.exception("publishing final job statuses failed")
 
     async def _presence_loop(self) -> None:
         """Flush last_seen and close connections that went silent (dead peers, no FIN)."""

@@ -419,16 +419,16 @@ class JobService:
         ack: list[tuple[int, int]] = []
         with UnitOfWork(self._db) as uow:
             s = uow.session
-            current = {
-                r[0]: (r[1], r[2])
-                for r in s.execute(select(Job.id, Job.computer_id, Job.status).where(Job.id.in_(ids)))
-            }
-            package_jobs = {
-                r[0]: r[1]
-                for r in s.execute(
-                    select(Job.id, Job.success_codes).where(Job.id.in_(ids), Job.kind.in_(PACKAGE_KINDS))
+            current: dict[int, tuple[int, str]] = {}
+            package_jobs: dict[int, str | None] = {}  # id -> success codes
+            for jid, job_owner, job_status, kind, codes in s.execute(
+                select(Job.id, Job.computer_id, Job.status, Job.kind, Job.success_codes).where(
+                    Job.id.in_(ids)
                 )
-            }
+            ):
+                current[jid] = (job_owner, job_status)
+                if kind in PACKAGE_KINDS:
+                    package_jobs[jid] = codes
             rows = []
             seen: set[int] = set()
             for cid, r in results:
