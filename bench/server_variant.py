@@ -6,7 +6,9 @@ made by ``bench/agents.py --ws-impl/--server-deflate`` without editing the serve
 * ``FDBENCH_SQLITE_WRITE_LOCK=1``: write transactions on SQLite queue on one process-wide lock
   instead of in SQLite's busy handler (which sleeps 1, 2, 5, 10, ... ms between retries even
   when the lock was freed right after the first try). An experiment, not a fix.
-* ``FDBENCH_GC_THRESHOLD=a,b,c``: ``gc.set_threshold(a, b, c)`` (Python's default: 700,10,10).
+* ``FDBENCH_GC_THRESHOLD=a,b,c``: the server's ``gc.set_threshold`` (``cli/server.py``
+  ``GC_THRESHOLDS``); ``python`` leaves the garbage collector as Python sets it up
+  (700,10,10, nothing frozen).
 * ``FDBENCH_GC_LOG=1``: log every garbage collection of generation 2 (and a summary per
   generation at exit) to the server's stderr, to see what the cyclic GC costs under load.
 
@@ -117,9 +119,13 @@ def _log_gc() -> None:
 if os.environ.get("FDBENCH_GC_LOG") == "1":
     _log_gc()
 if os.environ.get("FDBENCH_GC_THRESHOLD"):
-    import gc
+    from fleetdeck.cli import server as _server
 
-    gc.set_threshold(*(int(x) for x in os.environ["FDBENCH_GC_THRESHOLD"].split(",")))
+    if os.environ["FDBENCH_GC_THRESHOLD"] == "python":
+        _server.tune_gc = lambda: None
+    else:
+        a, b, c = (int(x) for x in os.environ["FDBENCH_GC_THRESHOLD"].split(","))
+        _server.GC_THRESHOLDS = (a, b, c)
 
 if __name__ == "__main__":
     from fleetdeck.cli import main

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import subprocess
 import sys
@@ -43,6 +44,25 @@ def ensure_first_admin(rt: Runtime) -> None:
     console.print("[bold green]First start: created the administrator account.[/]")
     console.print(f"  user name: [bold]admin[/]\n  password:  [bold]{password}[/]")
     console.print("  (shown only this once; change it with `fleetdeck user passwd admin`)")
+
+
+# Python's default (700, 10, 10) runs a young collection every 700 new container objects. A
+# server holding thousands of agent connections allocates that many in well under a
+# millisecond while it fans a command out, so objects that live only a few ms (frames, rows,
+# per-agent batches) survive into the old generation, and the old generation is then collected
+# in full over and over: 0.3 s per collection at 3,000 agents (600,000 objects), about 1 s at
+# 10,000, several times a minute under load (docs/performance.md). Fewer, larger young
+# collections let those objects die young.
+GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def tune_gc() -> None:
+    """Collection thresholds for a long-running server; what start-up built (modules,
+    classes, the app) is frozen: it lives as long as the process, so no collection needs to
+    look at it again."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.collect()
+    gc.freeze()
 
 
 def make_server(settings: Settings, rt: Runtime) -> tuple[uvicorn.Server, str]:
@@ -86,6 +106,7 @@ def run_server(settings: Settings) -> None:
     ensure_first_admin(rt)
     server, url = make_server(settings, rt)
     console.print(f"fleetdeck listening on [bold]{url}[/] (API docs: {url}/api/v1/docs)")
+    tune_gc()
     server.run()
 
 
@@ -95,6 +116,7 @@ def run_up(settings: Settings) -> None:
     rt = build_runtime(settings)
     ensure_first_admin(rt)
     server, url = make_server(settings, rt)
+    tune_gc()
     state_dir = settings.data_dir / "agent"
     agent_cmd = [sys.executable, "-m", "fleetdeck.agent", "--server", url, "--state-dir", str(state_dir)]
     # A development setup: a package's "restart"/"shutdown" must not power off the developer's machine.
