@@ -4,7 +4,7 @@
 Every simulated agent speaks the real agent protocol (``fleetdeck.protocol.messages`` over a
 WebSocket to ``/agent/v1/ws``): it enrolls, connects with Hello, sends an inventory when asked,
 sends heartbeats, and answers every JobRun at once with a JobResult (succeeded, exit 0) without
-running anything, as the real agent does for a command that ends within 0.3 s
+running anything, as the real agent does for a command that ends within 0.25 s
 (``--running-notice``: JobUpdate(running) first, as agents before that change did).
 
 Figures (see docs/performance.md):
