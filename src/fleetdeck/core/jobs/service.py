@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -276,12 +277,15 @@ class JobService:
             b = s.get(JobBatch, batch_id)
             if b is None:
                 raise NotFound("batch", batch_id)
-            rows = s.execute(
-                select(Job.id, Job.status).where(Job.batch_id == batch_id).order_by(Job.id)
-            ).all()
-            counts: dict[str, int] = {}
-            for _, st in rows:
-                counts[st] = counts.get(st, 0) + 1
+            # Counted by the database: a UI or script polling a 10,000-job batch should not
+            # make the server walk every row in Python while it stores the results.
+            counts: dict[str, int] = {
+                st: n
+                for st, n in s.execute(
+                    select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
+                )
+            }
+            job_ids = list(s.scalars(select(Job.id).where(Job.batch_id == batch_id).order_by(Job.id)))
             return BatchInfo(
                 id=b.id,
                 kind=b.kind,
@@ -291,7 +295,7 @@ class JobService:
                 created_by=b.created_by,
                 expires_at=b.expires_at,
                 counts=counts,
-                job_ids=[r[0] for r in rows],
+                job_ids=job_ids,
             )
 
     def cancel(self, actor: Actor, job_id: int) -> JobInfo:
@@ -429,7 +433,7 @@ class JobService:
                 current[jid] = (job_owner, job_status)
                 if kind in PACKAGE_KINDS:
                     package_jobs[jid] = codes
-            rows = []
+            rows: list[dict[str, Any]] = []
             seen: set[int] = set()
             for cid, r in results:
                 owner, status = current.get(r.job_id, (None, None))
@@ -443,7 +447,7 @@ class JobService:
                 stderr, cut_err = _cap(r.stderr, self._max_output)
                 rows.append(
                     {
-                        "id": r.job_id,
+                        "job_id": r.job_id,
                         "status": (
                             outcomes.judge(r.status, r.exit_code, package_jobs[r.job_id])
                             if r.job_id in package_jobs
@@ -459,8 +463,8 @@ class JobService:
                     }
                 )
             if rows:
-                s.execute(update(Job), rows)
-            finished = [row for row in rows if row["id"] in package_jobs]
+                s.execute(_STORE_RESULT, rows)
+            finished = [{**row, "id": row["job_id"]} for row in rows if row["job_id"] in package_jobs]
             outcome = outcomes.apply(s, finished, now) if finished else outcomes.Outcome()
             if outcome.installations_changed:
                 for hook in self.installation_hooks:
@@ -485,6 +489,17 @@ class JobService:
                     )
                 )
             )
+
+
+def _store_result_statement() -> Update:
+    """One Core UPDATE by id, run as an executemany; the SET clause comes from the keys of the
+    rows (every column but ``job_id``). The ORM's bulk update by primary key did the same in
+    SQL but cost ~0.15 ms of Python per row, a third of storing a fan-out's results."""
+    t = cast(Table, Job.__table__)
+    return update(t).where(t.c.id == bindparam("job_id", type_=t.c.id.type))
+
+
+_STORE_RESULT = _store_result_statement()
 
 
 def _cap(text: str, limit: int) -> tuple[str, bool]:
