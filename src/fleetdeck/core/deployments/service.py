@@ -311,6 +311,9 @@ class DeploymentService(Rules):
             self._waker.wake(sorted(targets))
 
     def _settle_wol_shutdowns(self, now: datetime) -> None:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            if not wol_shutdown.any_marked(uow.session):
+                return
         expiry = wol_shutdown.expiry(self._settings)
         with UnitOfWork(self._db) as uow:
             decided = wol_shutdown.settle(uow.session, now, expiry)

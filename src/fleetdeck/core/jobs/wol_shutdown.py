@@ -80,6 +80,12 @@ def mark(s: Session, batch_id: int, computer_ids: Iterable[int], now: datetime) 
     return marked
 
 
+def any_marked(s: Session) -> bool:
+    """Whether any mark waits for a decision (cheap, read-only: the tick runs every few seconds
+    and should not take SQLite's write lock for nothing)."""
+    return s.scalar(select(Job.id).where(Job.wol_shutdown_set.is_not(None)).limit(1)) is not None
+
+
 def settle(s: Session, now: datetime, expiry: timedelta) -> Decided:
     """The periodic decision, for marks no connection has decided (see ``on_connected``).
 
