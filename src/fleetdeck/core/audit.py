@@ -98,6 +98,19 @@ class AuditLog:
         with UnitOfWork(self._db) as uow:
             uow.session.add(self._entry(actor, action, object_type, str(object_id), result, detail))
 
+    def add(
+        self,
+        session: Session,
+        actor: Actor,
+        action: str,
+        object_type: str = "",
+        object_id: object = "",
+        **detail: Any,
+    ) -> None:
+        """Record an automatic change (housekeeping, delivery) in the transaction that makes it:
+        there is no permission to check and nothing to refuse, so ``mutation`` does not fit."""
+        session.add(self._entry(actor, action, object_type, str(object_id), "ok", detail))
+
     @contextmanager
     def mutation(
         self,

@@ -4,6 +4,7 @@ behaviour the replay does not show (group order, force, the uninstall quirk)."""
 from __future__ import annotations
 
 import base64
+import socket
 
 import pytest
 
@@ -196,3 +197,39 @@ def test_viewer_is_denied_changes_but_reads(viewer_oco: Oco, world: World) -> No
     assert viewer_oco.error("oco.package.create", package_args())["code"] == -32002
     assert viewer_oco.error("oco.job_container.remove", {"id": world.ids["container"]})["code"] == -32002
     assert len(viewer_oco.ok("oco.job_container.list")) == 1
+
+
+def test_deploy_with_wol_shuts_down_only_the_computers_it_woke(
+    oco: Oco, world: World, runtime: Runtime, admin: Actor, listener: socket.socket
+) -> None:
+    """``shutdown_waked_after_completion``: the offline computer's last job gets post action
+    shutdown (OCO's ``shutdown`` column = the restart timeout); the online one keeps none."""
+    asleep = int(oco.ok("oco.computer.create", {"hostname": "ASLEEP"})["id"])
+    awake = world.ids["computer"]
+    created = oco.ok(
+        "oco.job_container.deploy",
+        {
+            "name": "Overnight",
+            "computer_ids": [asleep, awake],
+            "package_ids": [world.ids["package_spare"]],
+            "use_wol": 1,
+            "shutdown_waked_after_completion": 1,
+            "restart_timeout": 7,
+        },
+    )
+    assert bytes.fromhex("080027315bc4") * 16 in listener.recv(200)  # the online one is woken too
+    rows = oco.ok("oco.job_container.job.list", {"id": created["id"]})
+    assert {r["computer_id"]: (r["restart"], r["shutdown"]) for r in rows} == {
+        str(asleep): ("-1", "7"),
+        str(awake): ("-1", "-1"),
+    }
+    stored = {
+        j.computer_id: j for j in runtime.services.deployments.container_jobs(admin, int(created["id"]))
+    }
+    assert stored[asleep].post_action == 2 and stored[asleep].wol_shutdown_set is not None
+    assert stored[awake].post_action == 0 and stored[awake].wol_shutdown_set is None
+    pending = oco.ok("oco.package.get", {"id": world.ids["package_spare"]})["pending_jobs"]
+    marked = {
+        p["computer_id"]: p["wol_shutdown_set"] for p in pending if p["job_container_id"] == created["id"]
+    }
+    assert marked[str(asleep)] is not None and marked[str(awake)] is None

@@ -15,6 +15,7 @@ from fleetdeck.core.deployments.entities import ContainerStatus
 from fleetdeck.core.errors import FleetdeckError, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.packages.entities import PackageFields
+from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.protocol import messages as m
 from fleetdeck.settings import Settings
@@ -314,6 +315,134 @@ def test_wake_on_lan_now_and_at_start(svc: Services, clock: Clock, waker: Waker)
         ADMIN, "plain", computer_ids=[pc], package_ids=[pkg], force_same_version=True
     )
     assert svc.deployments.get_container(ADMIN, plain.id).wol_sent == -1
+
+
+# ------------------------------------------------------------------ shutting down what a wake woke
+
+EXPIRY = timedelta(seconds=300)  # setting wol.shutdown_expiry_sec, default
+
+
+def online(svc: Services, *cids: int) -> None:
+    """The agents of these computers connect now (the hub then claims their jobs at once)."""
+    for cid in cids:
+        svc.computers.set_online(cid, node_id="n1", remote_address="10.0.0.5", agent_version="1")
+
+
+def woken(svc: Services, cids: list[int], pkgs: list[int], **kw: object) -> int:
+    """A deployment that wakes ``cids`` now and shuts them down after completion."""
+    return svc.deployments.deploy(
+        ADMIN,
+        "wake",
+        computer_ids=cids,
+        package_ids=pkgs,
+        use_wol=True,
+        shutdown_waked_after_completion=True,
+        **kw,  # type: ignore[arg-type]
+    ).id
+
+
+def marks(svc: Services, container_id: int) -> list[tuple[int, int, int, datetime | None]]:
+    """(computer, package, post action, wol_shutdown_set) in container order."""
+    return [
+        (j.computer_id, j.package_id or 0, j.post_action, j.wol_shutdown_set)
+        for j in svc.deployments.container_jobs(ADMIN, container_id)
+    ]
+
+
+def job_ids(svc: Services, container_id: int) -> list[int]:
+    return [j.id for j in svc.deployments.container_jobs(ADMIN, container_id)]
+
+
+def test_wake_marks_the_last_job_of_offline_targets_only(svc: Services, waker: Waker) -> None:
+    off, on = computer(svc, "off"), computer(svc, "on")
+    online(svc, on)
+    first, last = package(svc, "first"), package(svc, "last")
+    cid = woken(svc, [off, on], [first, last])
+    assert waker.woken == [[off, on]]
+    assert marks(svc, cid) == [
+        (off, first, 0, None),
+        (off, last, 2, T0),  # offline at wake time: shut down after the last job
+        (on, first, 0, None),
+        (on, last, 0, None),  # online: somebody's running computer, untouched
+    ]
+    audit = svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, "deployment.wol_shutdown_set"),)))
+    assert [(e.object_id, e.detail) for e in audit.items] == [(str(cid), {"jobs": [job_ids(svc, cid)[1]]})]
+
+
+def test_only_none_and_agent_restart_become_shutdown(svc: Services, clock: Clock) -> None:
+    """OCO replaces post actions 0 (none) and 3 (restart the agent); a restart (1) or shutdown
+    (2) the package asks for stays. A revert gives the replaced action back."""
+    pcs = [computer(svc, f"pc{n}") for n in range(4)]
+    by_action = [package(svc, f"p{n}", install_post_action=n) for n in range(4)]
+    ids = [woken(svc, [pc], [pkg]) for pc, pkg in zip(pcs, by_action, strict=True)]
+    assert [marks(svc, c)[0][2:] for c in ids] == [(2, T0), (1, None), (2, None), (2, T0)]
+    clock.now = T0 + EXPIRY + timedelta(seconds=1)
+    svc.deployments.tick()
+    assert [marks(svc, c)[0][2:] for c in ids] == [(0, None), (1, None), (2, None), (3, None)]
+
+
+def test_connecting_within_the_expiry_keeps_the_shutdown(svc: Services, clock: Clock) -> None:
+    pc = computer(svc, "pc")
+    cid = woken(svc, [pc], [package(svc, "p")])
+    clock.now = T0 + timedelta(minutes=2)  # the packet worked: the agent connects
+    online(svc, pc)
+    [spec] = claim(svc, pc)
+    assert spec.params["post_action"] == 2
+    assert marks(svc, cid)[0][2:] == (2, None)  # decided for good
+    clock.now = T0 + timedelta(hours=1)
+    svc.deployments.tick()
+    assert marks(svc, cid)[0][2:] == (2, None)
+    audit = svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, "job.wol_shutdown_decided"),)))
+    assert [e.detail for e in audit.items] == [{"kept": [spec.id], "reverted": []}]
+
+
+def test_seen_within_the_expiry_keeps_the_shutdown_of_held_back_jobs(svc: Services, clock: Clock) -> None:
+    """A job the agent does not get yet (time frames) is decided by the tick, from last_seen."""
+    pc = computer(svc, "pc")
+    local = T0.astimezone()
+    later = f"{(local + timedelta(hours=2)):%H:%M}-{(local + timedelta(hours=3)):%H:%M}"
+    cid = woken(svc, [pc], [package(svc, "p")], time_frames=[later])
+    clock.now = T0 + timedelta(minutes=3)
+    online(svc, pc)
+    svc.computers.set_offline([pc], node_id="n1")  # and gone again before the tick
+    clock.now = T0 + EXPIRY + timedelta(minutes=1)
+    svc.deployments.tick()
+    assert marks(svc, cid)[0][2:] == (2, None)
+
+
+def test_not_online_by_the_expiry_reverts_the_shutdown(svc: Services, clock: Clock) -> None:
+    pc = computer(svc, "pc")
+    cid = woken(svc, [pc], [package(svc, "p")])
+    clock.now = T0 + EXPIRY  # not yet: the expiry itself still counts as in time
+    svc.deployments.tick()
+    assert marks(svc, cid)[0][2:] == (2, T0)
+    clock.now = T0 + EXPIRY + timedelta(seconds=1)
+    svc.deployments.tick()
+    assert marks(svc, cid)[0][2:] == (0, None)
+    clock.now = T0 + timedelta(hours=2)  # switched on by hand in the morning
+    online(svc, pc)
+    assert claim(svc, pc)[0].params["post_action"] == 0
+
+
+def test_switched_on_after_the_expiry_before_the_tick_is_not_shut_down(svc: Services, clock: Clock) -> None:
+    """The agent connects before the periodic tick has reverted: delivery decides first."""
+    pc = computer(svc, "pc")
+    cid = woken(svc, [pc], [package(svc, "p", install_post_action=3)])
+    clock.now = T0 + EXPIRY + timedelta(seconds=5)
+    online(svc, pc)
+    assert claim(svc, pc)[0].params["post_action"] == 3
+    assert marks(svc, cid)[0][2:] == (3, None)
+
+
+def test_the_expiry_is_a_setting(svc: Services, clock: Clock) -> None:
+    svc.settings.set(ADMIN, "wol.shutdown_expiry_sec", 60)
+    pc = computer(svc, "pc")
+    cid = woken(svc, [pc], [package(svc, "p")])
+    clock.now = T0 + timedelta(seconds=90)
+    svc.deployments.tick()
+    assert marks(svc, cid)[0][2:] == (0, None)
+    with pytest.raises(ValidationFailed):
+        svc.settings.set(ADMIN, "wol.shutdown_expiry_sec", 0)
 
 
 # ------------------------------------------------------------------ results

@@ -134,6 +134,7 @@ def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
                 finished_at=j.finished_at,
                 container_start=b.start_at,
                 container_priority=b.priority,
+                wol_shutdown_set=j.wol_shutdown_set,
             )
         )
     return out

@@ -88,6 +88,8 @@ class DeploymentJob:
     finished_at: datetime | None
     container_start: datetime | None
     container_priority: int
+    # Set while a wake's shutdown waits to be kept or reverted (core/jobs/wol_shutdown.py).
+    wol_shutdown_set: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,8 @@ Deployment rules are in ``rules.py`` (same service object); which jobs a compute
 ``planning.py``; delivery conditions (start, end, time frames, IP ranges) are enforced by the
 job engine (``core/jobs/delivery.py``).
 
-Simplification: ``shutdown_waked_after_completion`` is applied at wake time (the last job of
-every target computer that is offline then gets post action 2 = shut down, when it had none or
-"restart the agent"); OCO's later revert when the computer was switched on by hand within five
-minutes is not done.
+``shutdown_waked_after_completion``: the wake marks the last job of every offline target for
+shutdown, and the mark is kept or reverted later (``core/jobs/wol_shutdown.py``).
 """
 
 from __future__ import annotations
@@ -15,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
-from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.deployments import containers
 from fleetdeck.core.deployments.entities import ContainerCreated, ContainerInfo, DeploymentJob
 from fleetdeck.core.deployments.evaluation import RuleTriggers
@@ -35,8 +33,10 @@ from fleetdeck.core.deployments.planning import (
 from fleetdeck.core.deployments.rules import Rules
 from fleetdeck.core.deployments.validation import Schedule, no_jobs, schedule
 from fleetdeck.core.errors import NotFound
+from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.core.ports import Clock, JobNotifier, Waker
+from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import (
     Computer,
@@ -51,16 +51,24 @@ from fleetdeck.storage.tables import (
 from fleetdeck.storage.uow import UnitOfWork
 
 KIND = "deployment"
+_HOUSEKEEPING = system_actor("housekeeping")
 _PENDING = [s.value for s in PENDING]
 
 
 class DeploymentService(Rules):
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock, notifier: JobNotifier, waker: Waker
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        notifier: JobNotifier,
+        waker: Waker,
+        settings: SettingsService,
     ) -> None:
         super().__init__(db, audit, clock, RuleTriggers(clock, notifier))
         self._notifier = notifier
         self._waker = waker
+        self._settings = settings
 
     # ------------------------------------------------------------ creating
 
@@ -256,9 +264,10 @@ class DeploymentService(Rules):
     # ------------------------------------------------------------ Wake-on-LAN and timing
 
     def tick(self) -> int:
-        """Periodic: wake the computers of deployments whose start time has come. Returns the
-        number of deployments handled."""
+        """Periodic: wake the computers of deployments whose start time has come, and decide the
+        shutdown marks of earlier wakes whose time is up. Returns the number of deployments woken."""
         now = self._clock()
+        self._settle_wol_shutdowns(now)
         with UnitOfWork(self._db, readonly=True) as uow:
             due = list(
                 uow.session.scalars(
@@ -275,6 +284,7 @@ class DeploymentService(Rules):
         return len(due)
 
     def _wake(self, batch_ids: Sequence[int]) -> None:
+        now = self._clock()
         with UnitOfWork(self._db) as uow:
             s = uow.session
             targets: set[int] = set()
@@ -286,10 +296,36 @@ class DeploymentService(Rules):
                 )
                 targets |= cids
                 if batch.shutdown_waked_after_completion:
-                    _shutdown_after(s, batch.id, cids)
+                    marked = wol_shutdown.mark(s, batch.id, cids, now)
+                    if marked:
+                        self._audit.add(
+                            s,
+                            _HOUSEKEEPING,
+                            "deployment.wol_shutdown_set",
+                            "job_batch",
+                            batch.id,
+                            jobs=marked,
+                        )
                 batch.wol_sent = 1
         if targets:
             self._waker.wake(sorted(targets))
+
+    def _settle_wol_shutdowns(self, now: datetime) -> None:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            if not wol_shutdown.any_marked(uow.session):
+                return
+        expiry = wol_shutdown.expiry(self._settings)
+        with UnitOfWork(self._db) as uow:
+            decided = wol_shutdown.settle(uow.session, now, expiry)
+            if decided:
+                self._audit.add(
+                    uow.session,
+                    _HOUSEKEEPING,
+                    "job.wol_shutdown_decided",
+                    "job",
+                    kept=decided.kept,
+                    reverted=decided.reverted,
+                )
 
     # ------------------------------------------------------------ containers
 
@@ -403,22 +439,3 @@ def _packages(s: Session, package_ids: Sequence[int], group_ids: Sequence[int]) 
             if pid not in out:
                 out.append(pid)
     return out
-
-
-def _shutdown_after(s: Session, batch_id: int, computer_ids: set[int]) -> None:
-    offline = set(
-        s.scalars(select(Computer.id).where(Computer.id.in_(computer_ids), Computer.online.is_(False)))
-    )
-    for cid in offline:
-        last = s.scalar(
-            select(Job.id)
-            .where(Job.batch_id == batch_id, Job.computer_id == cid)
-            .order_by(Job.sequence.desc(), Job.id.desc())
-            .limit(1)
-        )
-        if last is not None:
-            s.execute(
-                update(Job)
-                .where(Job.id == last, func.coalesce(Job.post_action, 0).in_([0, 3]))
-                .values(post_action=2)
-            )

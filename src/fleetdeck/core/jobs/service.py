@@ -18,9 +18,9 @@ from sqlalchemy import Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
-from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
-from fleetdeck.core.jobs import delivery, outcomes
+from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
     ACTION_KIND,
     ACTIONS,
@@ -35,6 +35,7 @@ from fleetdeck.core.jobs.entities import (
 )
 from fleetdeck.core.ports import Clock, JobNotifier
 from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.protocol import messages as msg
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Computer, GroupMember, Job, JobBatch
@@ -132,12 +133,14 @@ class JobService:
         audit: AuditLog,
         clock: Clock,
         notifier: JobNotifier,
+        settings: SettingsService,
         max_output_bytes: int = 1024 * 1024,
     ) -> None:
         self._db = db
         self._audit = audit
         self._clock = clock
         self._notifier = notifier
+        self._settings = settings
         self._max_output = max_output_bytes
         self.installation_hooks: list[InstallationHook] = []
 
@@ -378,6 +381,18 @@ class JobService:
             return []
         now = self._clock()
         with UnitOfWork(self._db) as uow:
+            decided = wol_shutdown.on_connected(
+                uow.session, computer_ids, now, wol_shutdown.expiry(self._settings)
+            )
+            if decided:
+                self._audit.add(
+                    uow.session,
+                    system_actor("delivery"),
+                    "job.wol_shutdown_decided",
+                    "job",
+                    kept=decided.kept,
+                    reverted=decided.reverted,
+                )
             return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
 
     def computers_with_queued(self) -> set[int]:

@@ -62,6 +62,15 @@ SETTINGS: tuple[SettingDef, ...] = (
     ),
     SettingDef("wol.port", Kind.INT, 9, "UDP port of Wake-on-LAN packets.", minimum=1, maximum=65535),
     SettingDef(
+        "wol.shutdown_expiry_sec",
+        Kind.INT,
+        300,
+        "Deployments that shut down the computers they woke: a computer that connects later than"
+        " this after the wake is taken as switched on by hand and is not shut down.",
+        minimum=1,
+        maximum=86_400,
+    ),
+    SettingDef(
         "reports.max_rows",
         Kind.INT,
         10_000,

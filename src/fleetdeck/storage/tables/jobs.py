@@ -82,3 +82,8 @@ class Job(Base):
     rule_id: Mapped[int | None] = mapped_column(
         ForeignKey("deployment_rules.id", ondelete="CASCADE"), index=True
     )
+    # A deployment with shutdown_waked_after_completion set post action 2 (shut down) on this job
+    # when it woke the offline computer: when, and which post action that replaced. Both are
+    # cleared once it is decided whether the wake worked (core/jobs/wol_shutdown.py).
+    wol_shutdown_set: Mapped[datetime | None] = mapped_column(index=True)
+    wol_shutdown_replaced: Mapped[int | None]

@@ -103,7 +103,7 @@ def package_pending_job(j: DeploymentJob, container_name: str) -> Row:
         "download": flag(j.download),
         **_post_action_as_timeouts(j),
         **_execution(j),
-        "wol_shutdown_set": None,
+        "wol_shutdown_set": ts(j.wol_shutdown_set),
         "last_update": _last_update(j),
         "computer_hostname": j.hostname,
         "package_family_name": j.family_name,

@@ -99,6 +99,11 @@ class DeploymentJobOut(ResponseModel):
     download: bool
     post_action: int
     post_action_timeout_min: int
+    wol_shutdown_set: datetime | None = Field(
+        default=None,
+        description="When the deployment's wake set post action 2 (shut down) on this job, while"
+        " it is still open whether the computer woke (kept) or is switched on by hand (reverted).",
+    )
     exit_code: int | None
     message: str
     stdout: str
