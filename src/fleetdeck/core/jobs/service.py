@@ -381,8 +381,12 @@ class JobService:
             return []
         now = self._clock()
         with UnitOfWork(self._db) as uow:
-            decided = wol_shutdown.on_connected(
-                uow.session, computer_ids, now, wol_shutdown.expiry(self._settings)
+            # The look for marks is cheap (an index); deciding them reads every connected
+            # computer's marked jobs, which a fan-out to thousands should not pay for nothing.
+            decided = (
+                wol_shutdown.on_connected(uow.session, computer_ids, now, wol_shutdown.expiry(self._settings))
+                if wol_shutdown.any_marked(uow.session)
+                else None
             )
             if decided:
                 self._audit.add(
