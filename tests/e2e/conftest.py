@@ -95,7 +95,7 @@ class ServerProc:
             except httpx.HTTPError:
                 return False
 
-        wait_for(healthy, 30, what="server /healthz")
+        wait_for(healthy, 60, what="server /healthz")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:

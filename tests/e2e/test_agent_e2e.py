@@ -83,13 +83,23 @@ def test_timeout_kills_the_process_tree(
     )
 
 
-def test_live_output_stream(server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc]) -> None:
+def test_live_output_stream(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
     _agent, cid = enrolled_agent(server, agent_factory)
-    job_id = run_command(server, cid, "for i in 1 2 3; do echo line$i; sleep 0.5; done")
+    # The stream carries output from the moment the viewer connects, so the command waits for
+    # the viewer (the flag file) before it prints: no race with a slow connect.
+    flag = tmp_path / "viewer-connected"
+    job_id = run_command(
+        server,
+        cid,
+        f"while [ ! -e {flag} ]; do sleep 0.05; done; for i in 1 2 3; do echo line$i; sleep 0.5; done",
+    )
     url = server.url.replace("http", "ws", 1) + f"/api/v1/jobs/{job_id}/stream"
     chunks: list[str] = []
     final: dict[str, object] = {}
     with ws_connect(url, additional_headers={"Authorization": _basic()}, open_timeout=10) as ws:
+        flag.touch()
         while True:
             try:
                 msg = json.loads(ws.recv(timeout=20))
