@@ -133,7 +133,9 @@ def test_uninstall_rules_add_uninstalls(rpc: Rpc, runtime: Runtime, admin: Actor
     assert [(j.family_name, j.is_uninstall) for j in jobs] == [("addon", True), ("app", True)]
 
 
-def test_a_cycle_ends(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+def test_a_cycle_is_cut_as_opsi_does(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    """opsi 4.3 answers a circular dependency with both actions, not an OpsiProductOrderingError
+    (see core/packages/ordering.py); the stored sequence and the ordering answer as well."""
     enroll(runtime, admin, "pc-1")
     rpc.ok("product_createObjects", [product("a"), product("b")])
     rule(rpc, "a", "b", requiredAction="setup", requirementType="before")
@@ -141,6 +143,53 @@ def test_a_cycle_ends(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
     rows = rpc.ok("productOnClient_addDependencies", [request("a")])
     assert sorted(r["productId"] for r in rows) == ["a", "b"]
     assert [r["actionSequence"] for r in rows] == [0, 1]
+    rpc.ok("productOnClient_updateObjectsWithDependencies", [request("a")])
+    seq = rpc.ok("productOnClient_getObjectsWithSequence", [], {"clientId": CLIENT})
+    # both stored requests now follow their rule, so the bounded sort decides (as in opsi)
+    assert sorted(r["productId"] for r in seq) == ["a", "b"]
+    assert sorted(r["actionSequence"] for r in seq) == [0, 1]
+    (depot,) = rpc.ok("host_getIdents", "str", {"type": "OpsiConfigserver"})
+    assert sorted(rpc.ok("getProductOrdering", depot)["sorted"]) == ["a", "b"]
+
+
+def test_required_versions_are_compared_as_opsi_does(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    """A rule pinning a version the depot does not offer is left out; a pinned version the
+    computer does not have installed is not fulfilled; an unpinned rule ignores versions."""
+    cid, _ = enroll(runtime, admin, "pc-1")
+    rpc.ok("product_createObjects", [product("app"), {**product("lib"), "productVersion": "1.7"}])
+    old_lib = next(p for p in runtime.services.packages.find(admin, _all()).items if p.family_key == "lib")
+    runtime.services.packages.assign_installation(admin, cid, old_lib.id)
+    rpc.ok("product_createObjects", [{**product("lib"), "productVersion": "1.8"}])  # the depot's now
+
+    def needs(**pin: Any) -> list[str]:
+        rule(rpc, "app", "lib", requiredInstallationStatus="installed", requirementType="before", **pin)
+        (dep,) = rpc.ok("productDependency_getObjects", [], {"productId": "app"})
+        assert (dep["requiredProductVersion"], dep["requiredPackageVersion"]) == (
+            pin.get("requiredProductVersion"),
+            pin.get("requiredPackageVersion"),
+        )
+        rows = rpc.ok("productOnClient_addDependencies", [request("app")])
+        rpc.ok("productDependency_delete", "app", "1.0", "1", "setup", "lib")
+        return [r["productId"] for r in rows]
+
+    assert needs() == ["app"]  # lib 1.7 is installed: fulfilled, whatever its version
+    assert needs(requiredProductVersion="1.8") == ["lib", "app"]  # 1.7 installed, 1.8 required
+    assert needs(requiredProductVersion="1.8", requiredPackageVersion="1") == ["lib", "app"]
+    assert needs(requiredProductVersion="1.7") == ["app"]  # the depot offers only 1.8 now: left out
+    assert needs(requiredPackageVersion="2") == ["app"]
+    bad = {**_dep("app", "lib"), "requiredProductVersion": "not a version!"}
+    assert rpc.error("productDependency_createObjects", [bad])["class"] == "ValueError"
+
+
+def _dep(pid: str, required: str) -> dict[str, Any]:
+    return {
+        "productId": pid,
+        "productVersion": "1.0",
+        "packageVersion": "1",
+        "productAction": "setup",
+        "requiredProductId": required,
+        "requiredInstallationStatus": "installed",
+    }
 
 
 def test_product_ordering(rpc: Rpc, chain: int) -> None:

@@ -32,6 +32,7 @@ def test_select_works(reports: ReportService, world: Actor) -> None:
 def test_columns_added_by_later_migrations_are_readable(reports: ReportService, world: Actor) -> None:
     for sql in (
         "SELECT action, required_action, required_status, requirement_type FROM package_dependencies",
+        "SELECT required_version, required_package_version FROM package_dependencies",
         "SELECT priority FROM packages",
         "SELECT pool_id, name, version, sub_version, language, architecture FROM license_pool_software",
     ):

@@ -95,6 +95,8 @@ class DependencyRule:
     """When this package gets ``action``, package ``requires_id`` must end up in
     ``required_status`` or get ``required_action`` (one of the two), ``requirement_type`` this
     package's action ("before", "after", or "" = order does not matter).
+    ``required_version``/``required_package_version`` pin the required product's version (opsi's
+    requiredProductVersion/requiredPackageVersion); None = any version of its product.
 
     Deployments act on the install rules (``setup`` with ``installed`` or ``setup`` required);
     the full set is what opsi's action-request sequencing (``core/packages/ordering.py``) uses.
@@ -105,6 +107,8 @@ class DependencyRule:
     required_action: str | None = None
     required_status: str | None = "installed"
     requirement_type: str = "before"
+    required_version: str | None = None
+    required_package_version: str | None = None
 
     @property
     def installs_first(self) -> bool:

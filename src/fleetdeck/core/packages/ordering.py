@@ -7,10 +7,12 @@ free of any wire format: requests come in as (product, action) pairs, rules as
 a list of action groups, each sorted. The rules:
 
 1. Every requested action is looked at with the rules of the product's offered package for that
-   action. A rule whose required product is already in the required state (status and, where the
-   rule names them, versions) is fulfilled and adds nothing; otherwise it adds the required
-   action (``installed`` -> setup, ``not_installed`` -> uninstall), recursively. A product that
-   has no procedure for the required action cannot fulfil it, and is left out.
+   action. A rule that pins a version of the required product the depot does not offer is left
+   out (opsi: ``OpsiProductNotAvailableOnDepotError``, ignored). A rule whose required product
+   is already in the required state (status and, where both the rule and the computer's state
+   name them, versions) is fulfilled and adds nothing; otherwise it adds the required action
+   (``installed`` -> setup, ``not_installed`` -> uninstall), recursively. A product that has no
+   procedure for the required action cannot fulfil it, and is left out.
 2. Rules with a requirement type ("before"/"after") tie the two products into one group; the
    actions of a group are sorted by priority (highest first), then moved until every "before"
    product precedes and every "after" product follows its dependent (at most as many passes as
@@ -18,6 +20,13 @@ a list of action groups, each sorted. The rules:
 3. Actions without such ties form groups of their own; groups are sorted by priority: the
    highest priority > 0 of a group counts, else its lowest < 0.
 4. A product asked for twice keeps the one request that is not "none".
+
+Circular dependencies are not an error, because they are not one in opsi 4.3: opsiconfd's
+``get_product_action_groups`` skips a rule whose required product is already on the path being
+followed, and bounds the sort passes, so "a before b" plus "b before a" yields both actions in
+one group, in priority order. opsi's ``OpsiProductOrderingError`` ("Potentially conflicting
+requirements for: [...]") was raised only by python-opsi's older ``algorithm1``/``algorithm2``
+sorter, which opsiconfd 4.3 replaced; raising it here would refuse orders opsi accepts.
 """
 
 from __future__ import annotations
@@ -53,6 +62,14 @@ class Offered:
     priority: int
     actions: frozenset[str]
     rules: tuple[Rule, ...] = ()
+    version: str | None = None
+    package_version: str | None = None
+
+    def offers(self, rule: Rule) -> bool:
+        """Whether this is the version ``rule`` pins (if it pins one), as opsi's depot check."""
+        return (not rule.required_version or rule.required_version == self.version) and (
+            not rule.required_package_version or rule.required_package_version == self.package_version
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +160,7 @@ def action_groups(
             if rule.action != action.action or rule.required_product in path:
                 continue
             required = offered.get(rule.required_product)
-            if required is None:
+            if required is None or not required.offers(rule):
                 continue
             if rule.requirement_type and rule not in rules_of[action.product]:
                 rules_of[action.product].append(rule)

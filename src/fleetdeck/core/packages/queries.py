@@ -115,6 +115,8 @@ def package_infos(s: Session, package_ids: Sequence[int]) -> dict[int, PackageIn
                 required_action=d.required_action,
                 required_status=d.required_status,
                 requirement_type=d.requirement_type,
+                required_version=d.required_version,
+                required_package_version=d.required_package_version,
             )
         )
     deps = {pid: sorted({r.requires_id for r in rs if r.installs_first}) for pid, rs in rules.items()}

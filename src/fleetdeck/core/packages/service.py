@@ -420,6 +420,8 @@ class PackageService(PackageGroups, Installations):
                     required_action=r.required_action,
                     required_status=r.required_status,
                     requirement_type=r.requirement_type,
+                    required_version=r.required_version,
+                    required_package_version=r.required_package_version,
                 )
                 for r in rules
             )
@@ -487,5 +489,9 @@ def _check_rule(rule: DependencyRule, package_id: int) -> None:
         problems.append("give either required_action or required_status")
     if rule.requirement_type not in REQUIREMENT_TYPES:
         problems.append("requirement_type must be before, after or empty")
+    if rule.required_version is not None and not 0 < len(rule.required_version) <= 255:
+        problems.append("required_version must be 1 to 255 characters")
+    if rule.required_package_version is not None and not 0 < len(rule.required_package_version) <= 64:
+        problems.append("required_package_version must be 1 to 64 characters")
     if problems:
         raise ValidationFailed("; ".join(problems), field="dependencies", reason="invalid_input")

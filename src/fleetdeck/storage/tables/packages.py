@@ -80,6 +80,10 @@ class PackageDependency(Base):
     # No default: None is a real value here (the rule names a required action instead).
     required_status: Mapped[str | None] = mapped_column(String(16))
     requirement_type: Mapped[str] = mapped_column(String(8), default="before")
+    # opsi's requiredProductVersion/requiredPackageVersion: the rule holds only while the depot
+    # offers (and, for a required status, the computer has) these versions. None = any version.
+    required_version: Mapped[str | None] = mapped_column(String(255))
+    required_package_version: Mapped[str | None] = mapped_column(String(64))
 
 
 class PackageGroupMember(Base):

@@ -56,6 +56,10 @@ OUT_OF_SCOPE: dict[str, str] = {
     "getOpsiCACert": "fleetdeck has no certificate authority: agents pin the server's certificate",
     "setProductActionProgress": "product states are reported by the fleetdeck agent as it runs the job",
     "service_createBackup": "back up the database with its own tools (docs/operations.md)",
+    "service_setAppState": "fleetdeck has no maintenance or shutdown state to switch at run time;"
+    " stop and start the server with its service manager (docs/operations.md)",
+    "service_updateConfig": "fleetdeck's server options are set at start (FLEETDECK_* variables or"
+    " flags); its run-time settings are changed with PUT /api/v1/settings/{key} or `fleetdeck settings set`",
     "service_restoreBackup": "back up the database with its own tools (docs/operations.md)",
 }
 

@@ -96,6 +96,8 @@ class DependencyRuleOut(ResponseModel):
     required_action: str | None
     required_status: str | None
     requirement_type: str
+    required_version: str | None = None
+    required_package_version: str | None = None
 
 
 class PackageOut(ResponseModel):

@@ -5,8 +5,9 @@
 The ordering itself is core's (``core/packages/ordering.py``); this module turns opsi objects
 into its inputs (the newest package of each product is what the depot offers; the client's
 productOnClient states are what is installed) and its groups back into opsi objects.
-Required versions of dependency rules are not compared: fleetdeck stores a rule against one
-package of the required product, and opsi rules rarely pin a version.
+Required versions (requiredProductVersion/requiredPackageVersion) are compared where opsi
+compares them: against the version the depot offers, and against the installed version when
+deciding whether a required status is already reached.
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ def offered(ctx: Context) -> dict[str, Offered]:
         p = newest(pkgs, family)
         if p is None:
             continue
-        out[family] = Offered(priority=p.priority, actions=_actions(p), rules=_rules(p, by_id))
+        out[family] = Offered(
+            priority=p.priority,
+            actions=_actions(p),
+            rules=_rules(p, by_id),
+            version=p.version,
+            package_version=p.package_version,
+        )
     return out
 
 
@@ -61,6 +68,8 @@ def _rules(p: PackageInfo, by_id: Mapping[int, PackageInfo]) -> tuple[Rule, ...]
             product=p.family_key,
             action=r.action,
             required_product=by_id[r.requires_id].family_key,
+            required_version=r.required_version,
+            required_package_version=r.required_package_version,
             required_action=r.required_action,
             required_status=r.required_status,
             requirement_type=r.requirement_type,

@@ -2,7 +2,8 @@
 
 A rule belongs to one package (``productId`` + versions) and one ``productAction``; it names the
 required product (stored as one of its packages: the one with ``requiredProductVersion``/
-``requiredPackageVersion``, else the newest), and either ``requiredAction`` or
+``requiredPackageVersion``, else the newest; the pinned versions are kept as given, null when
+not given, as opsi stores them), and either ``requiredAction`` or
 ``requiredInstallationStatus`` (opsi allows neither, but such a rule can never be acted on, so it
 is refused), and ``requirementType`` before/after/none. fleetdeck's own deployments act on the
 install rules; the opsi sequencing methods (``methods/sequence.py``) act on all of them.
@@ -45,6 +46,11 @@ def _choice(obj: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str |
     return str(value)
 
 
+def _pin(obj: Mapping[str, Any], key: str, what: str) -> str | None:
+    value = obj.get(key)
+    return None if value in (None, "") else force_version(value, what)
+
+
 class ProductDependencyAdapter:
     ident: tuple[str, ...] = (
         "productId",
@@ -79,8 +85,8 @@ class ProductDependencyAdapter:
                         "packageVersion": p.package_version,
                         "productAction": rule.action,
                         "requiredProductId": r.family_key,
-                        "requiredProductVersion": r.version,
-                        "requiredPackageVersion": r.package_version,
+                        "requiredProductVersion": rule.required_version,
+                        "requiredPackageVersion": rule.required_package_version,
                         "requiredAction": rule.required_action,
                         "requiredInstallationStatus": rule.required_status,
                         "requirementType": rule.requirement_type or None,
@@ -97,8 +103,8 @@ class ProductDependencyAdapter:
             "packageVersion": force_version(obj.get("packageVersion"), "package version"),
             "productAction": _choice(obj, "productAction", ACTIONS),
             "requiredProductId": force_product_id(obj.get("requiredProductId")),
-            "requiredProductVersion": obj.get("requiredProductVersion"),
-            "requiredPackageVersion": obj.get("requiredPackageVersion"),
+            "requiredProductVersion": _pin(obj, "requiredProductVersion", "product version"),
+            "requiredPackageVersion": _pin(obj, "requiredPackageVersion", "package version"),
             "requiredAction": _choice(obj, "requiredAction", ACTIONS),
             "requiredInstallationStatus": _choice(obj, "requiredInstallationStatus", STATUSES),
             "requirementType": _choice(obj, "requirementType", ("before", "after")),
@@ -120,12 +126,14 @@ class ProductDependencyAdapter:
             raise BackendMissingDataError(
                 f"Product {obj['productId']} {obj['productVersion']}-{obj['packageVersion']} not found"
             )
+        # opsi stores a rule pinning a version the depot does not have (the ordering then leaves
+        # it out); the rule is kept against the product's newest package with its pins as given.
         required = _find(
             pkgs,
             str(obj["requiredProductId"]),
             obj.get("requiredProductVersion"),
             obj.get("requiredPackageVersion"),
-        )
+        ) or newest(pkgs, str(obj["requiredProductId"]))
         if required is None:
             raise BackendMissingDataError(f"Required product '{obj['requiredProductId']}' not found")
         return pkgs, dependent, required
@@ -135,7 +143,9 @@ class ProductDependencyAdapter:
         other = by_id.get(rule.requires_id)
         return rule.action == action and other is not None and other.family_key == family
 
-    def _put(self, ctx: Context, obj: Row, create: bool) -> None:
+    def _put(self, ctx: Context, obj: Row, create: bool, partial: bool) -> None:
+        """``partial`` (the update forms): what ``obj`` leaves null keeps its stored value;
+        otherwise (insert) the rule is overwritten, as opsi's insertObject does."""
         pkgs, dependent, required = self._packages(ctx, obj)
         by_id = {p.id: p for p in pkgs}
         action, family = str(obj["productAction"]), required.family_key
@@ -144,23 +154,28 @@ class ProductDependencyAdapter:
             return
         status = obj.get("requiredInstallationStatus")
         wanted = obj.get("requiredAction")
-        if status is None and wanted is None and old is not None:  # partial update keeps them
-            status, wanted = old.required_status, old.required_action
+        pins = (obj.get("requiredProductVersion"), obj.get("requiredPackageVersion"))
+        if old is not None and partial:
+            if status is None and wanted is None:
+                status, wanted = old.required_status, old.required_action
+            pins = (pins[0] or old.required_version, pins[1] or old.required_package_version)
         rule = DependencyRule(
             requires_id=required.id,
             action=action,
             required_action=wanted,
             required_status=status,
             requirement_type=str(obj.get("requirementType") or ""),
+            required_version=pins[0],
+            required_package_version=pins[1],
         )
         keep = [r for r in dependent.dependency_rules if not self._same(r, action, family, by_id)]
         ctx.services.packages.set_dependency_rules(ctx.actor, dependent.id, [*keep, rule])
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        self._put(ctx, obj, create=True)
+        self._put(ctx, obj, create=True, partial=False)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        self._put(ctx, obj, create)
+        self._put(ctx, obj, create, partial=True)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
