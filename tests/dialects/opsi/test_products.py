@@ -45,6 +45,24 @@ def test_product_round_trip_with_v1_packages(rpc: Rpc) -> None:
     assert rpc.ok("product_getObjects") == []
 
 
+def test_a_new_version_of_a_renamed_product_joins_its_family(rpc: Rpc) -> None:
+    """productId is the family's key: the display name ("Mozilla Firefox") is not looked up."""
+    rpc.ok("product_createObjects", [PRODUCT])
+    rpc.ok("product_createObjects", [{**PRODUCT, "productVersion": "129.0", "packageVersion": "1"}])
+    products = rpc.ok("product_getObjects", [], {"id": "firefox"})
+    assert sorted(p["ident"] for p in products) == ["firefox;128.0;2", "firefox;129.0;1"]
+    assert {p["name"] for p in products} == {"Mozilla Firefox"}
+    families = rpc.client.get("/api/v1/packages", headers={"Authorization": rpc.auth}).json()["data"]
+    assert {p["family_id"] for p in families} == {families[0]["family_id"]}
+    # Without a name the family keeps its own.
+    rpc.ok("product_insertObject", {**PRODUCT, "productVersion": "130.0", "name": None})
+    assert {p["name"] for p in rpc.ok("product_getObjects", [], {"id": "firefox"})} == {"Mozilla Firefox"}
+    # A new product may not take the name of another family, and nothing of it is stored.
+    err = rpc.error("product_insertObject", {**PRODUCT, "id": "firefox-esr"})
+    assert err["class"] == "ValueError" and "Mozilla Firefox" in err["message"]
+    assert rpc.ok("product_getObjects", [], {"id": "firefox-esr"}) == []
+
+
 def test_bad_products(rpc: Rpc) -> None:
     assert rpc.error("product_insertObject", {**PRODUCT, "id": "Bad Id"})["class"] == "ValueError"
     assert rpc.error("product_insertObject", {**PRODUCT, "productVersion": "1 0"})["class"] == "ValueError"

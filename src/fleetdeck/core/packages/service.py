@@ -134,13 +134,18 @@ class PackageService(PackageGroups, Installations):
         package_version: str = "1",
         files: Sequence[PayloadFile] = (),
         depends_on: Sequence[int] = (),
+        family_key: str | None = None,
     ) -> PackageInfo:
         """OCO's order: permission, required fields (family, version, install procedure), then a
-        duplicate family + version; the family is created when no family has that exact name."""
+        duplicate family + version; the family is created when no family has that exact name.
+
+        ``family_key`` addresses the family by its key instead (opsi's productId), which stays
+        when the family is renamed: a new version of a renamed product joins its family. Then
+        ``family_name`` is the display name: a new family gets it, an existing one is renamed."""
         written: list[str] = []
         try:
             return self._create(
-                actor, family_name, version, fields, package_version, files, depends_on, written
+                actor, family_name, version, fields, package_version, files, depends_on, written, family_key
             )
         except Exception:
             for sha in written:  # the payload file of a package that was never committed
@@ -157,13 +162,27 @@ class PackageService(PackageGroups, Installations):
         files: Sequence[PayloadFile],
         depends_on: Sequence[int],
         written: list[str],
+        family_key: str | None,
     ) -> PackageInfo:
         with self._audit.mutation(actor, "package.create", "package", perm=Perm.MANAGE_PACKAGES) as m:
             family_name, version = family_name.strip(), version.strip()
             required(family_name, version, fields.install_procedure or "", package_version)
             values = clean_fields(fields)
             s = m.session
-            family = s.scalar(select(PackageFamily).where(PackageFamily.name == family_name))
+            family = s.scalar(
+                select(PackageFamily).where(
+                    PackageFamily.key == family_key if family_key else PackageFamily.name == family_name
+                )
+            )
+            if family_key and (family is None or family.name != family_name):
+                # Addressed by key, the name is the display name: checked here and set in this
+                # transaction, so a clash leaves nothing half-written.
+                if s.scalar(select(PackageFamily.id).where(PackageFamily.name == family_name)):
+                    raise ValidationFailed(
+                        f"a family named {family_name!r} exists", field="name", reason="invalid_input"
+                    )
+                if family is not None:
+                    family.name = family_name
             if family is not None and s.scalar(
                 select(Package.id).where(
                     Package.family_id == family.id,
@@ -180,7 +199,7 @@ class PackageService(PackageGroups, Installations):
             now = self._clock()
             if family is None:
                 family = PackageFamily(
-                    key=self._free_key(s, slug(family_name)),
+                    key=family_key or self._free_key(s, slug(family_name)),
                     name=family_name,
                     created_at=now,
                     created_by=actor.username,

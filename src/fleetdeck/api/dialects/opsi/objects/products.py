@@ -191,15 +191,18 @@ class ProductAdapter:
             return
         if not obj.get("setupScript"):
             raise BackendBadValueError("fleetdeck needs a setupScript (the install command) for a product")
-        made = ctx.services.packages.create(
+        # Without a name, a new version keeps its family's name; a new product is named by its id.
+        name = obj.get("name") or next(
+            (p.family_name for p in packages(ctx) if p.family_key == obj["id"]), obj["id"]
+        )
+        ctx.services.packages.create(
             ctx.actor,
-            obj["id"],
+            name,
             obj["productVersion"],
             self._fields(obj, full=True),
             package_version=obj["packageVersion"],
+            family_key=obj["id"],
         )
-        if obj.get("name") and obj["name"] != made.family_name:
-            ctx.services.packages.update_family(ctx.actor, made.family_id, name=obj["name"])
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
         existing = self._find(ctx, obj)
