@@ -3,7 +3,8 @@
 The hub sends a fan-out's frames without a task per frame: each send runs to its first
 suspension in place, and only a send that must wait for its socket is retried in a task. That
 relies on the ASGI server waiting for the socket to be writable before it writes anything, so
-this drives uvicorn's own WebSocket protocol (wsproto) with an agent that stops reading.
+this drives uvicorn's WebSocket protocols (the server's, and wsproto, which the benchmark can
+choose) with an agent that stops reading.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Request
 
 from fleetdeck.api.agent.hub import AgentConn, send_all
+from fleetdeck.cli.server import WS_IMPL
 
 BIG = b"x" * (1 << 20)
 
@@ -52,8 +55,8 @@ class _App:
 
 
 @contextlib.asynccontextmanager
-async def _server(app: _App) -> AsyncIterator[int]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws="wsproto", log_config=None, lifespan="off")
+async def _server(app: _App, ws: str) -> AsyncIterator[int]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws=ws, log_config=None, lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -111,10 +114,14 @@ class _SilentAgent:
         self.writer.close()
 
 
-def test_a_fan_out_is_not_held_up_by_an_agent_that_does_not_read() -> None:
+IMPLS = pytest.mark.parametrize("ws", sorted({WS_IMPL, "wsproto"}))
+
+
+@IMPLS
+def test_a_fan_out_is_not_held_up_by_an_agent_that_does_not_read(ws: str) -> None:
     async def scenario() -> None:
         app = _App()
-        async with _server(app) as port:
+        async with _server(app, ws) as port:
             ok = [await _connect(app, port, cid) for cid in (0, 2)]
             stuck = await _SilentAgent.connect(app, port, 1)
             conns = app.conns
@@ -132,16 +139,17 @@ def test_a_fan_out_is_not_held_up_by_an_agent_that_does_not_read() -> None:
             await asyncio.wait_for(asyncio.gather(*tasks), 5)
             assert frames.count(b"run-1") == 1 and frames.count(BIG) == 16  # each frame once
             stuck.close()
-            for ws in ok:
-                await ws.close()
+            for client in ok:
+                await client.close()
 
     asyncio.run(scenario())
 
 
-def test_a_gone_agent_is_skipped_quietly() -> None:
+@IMPLS
+def test_a_gone_agent_is_skipped_quietly(ws: str) -> None:
     async def scenario() -> None:
         app = _App()
-        async with _server(app) as port:
+        async with _server(app, ws) as port:
             gone, here = await _connect(app, port, 0), await _connect(app, port, 1)
             await gone.close()
             await asyncio.sleep(0.1)
