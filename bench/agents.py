@@ -74,6 +74,7 @@ class Agent:
     __slots__ = (
         "ack_at",
         "computer_id",
+        "digest",
         "hostname",
         "idx",
         "jobrun_at",
@@ -90,6 +91,7 @@ class Agent:
         self.hostname = f"bench-{idx:06d}"
         self.uid = ""
         self.key = ""
+        self.digest = ""  # of the inventory the server has, sent with Hello as the real agent does
         self.computer_id = 0
         self.ws: ClientConnection | None = None
         self.task: asyncio.Task[None] | None = None
@@ -239,14 +241,19 @@ async def connect_agent(
 ) -> None:
     async with sem:
         ws = await connect(ws_url, **ws_kwargs(agent.local_ip))
-        await ws.send(m.encode(m.Hello(uid=agent.uid, key=agent.key, agent_version="bench")))
+        await ws.send(
+            m.encode(
+                m.Hello(uid=agent.uid, key=agent.key, agent_version="bench", inventory_digest=agent.digest)
+            )
+        )
         welcome = m.decode_from_server(await ws.recv())
         if not isinstance(welcome, m.Welcome):
             await ws.close()
             raise RuntimeError(f"hello refused for {agent.hostname}: {welcome}")
         if welcome.want_inventory and n_software >= 0:
             inv = make_inventory(agent, n_software)
-            await ws.send(m.encode(m.InventoryReport(digest=m.inventory_digest(inv), data=inv)))
+            agent.digest = m.inventory_digest(inv)
+            await ws.send(m.encode(m.InventoryReport(digest=agent.digest, data=inv)))
         agent.ws = ws
         agent.task = asyncio.create_task(agent_loop(agent, stats, running_notice))
 
@@ -521,6 +528,50 @@ class Bench:
             f"{(rss1 - rss0) / n / 1024:.1f} KiB per agent; healthz says {health.get('agents_connected')}"
         )
 
+    async def reconnect_all(self, client: httpx.AsyncClient) -> None:
+        """Every agent drops its connection and comes back at once, with the inventory digest
+        the server has (so no inventory is sent): what a server restart looks like to the
+        server, without the restart's reconnect window. Timed until the API counts N online."""
+        await self.close_all()
+        n = len(self.agents)
+        for _ in range(600):
+            resp = await client.get("/api/v1/computers", params={"filter[online]": "true", "page[limit]": 1})
+            if resp.json()["meta"]["count"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        await wait_server_idle(self.server, quiet=1.0, limit=60)
+        sem = asyncio.Semaphore(self.opts.concurrency)
+        self.idle_hb.set()
+        cpu0 = self.server.cpu()
+        t0 = time.perf_counter()
+        failed = await self._gather_chunked(
+            [
+                connect_agent(
+                    a, self.ws_url, sem, self.stats, self.opts.inventory_size, self.opts.running_notice
+                )
+                for a in self.agents
+            ],
+            "reconnect",
+        )
+        welcomed = time.perf_counter() - t0
+        if failed:
+            raise SystemExit(f"{failed} reconnections failed")
+        online = 0
+        while online < n and time.perf_counter() - t0 < 600:
+            resp = await client.get("/api/v1/computers", params={"filter[online]": "true", "page[limit]": 1})
+            online = resp.json()["meta"]["count"]
+            if online < n:
+                await asyncio.sleep(0.1)
+        dt = time.perf_counter() - t0
+        self.results["reconnect_welcomed_sec"] = round(welcomed, 2)
+        self.results["reconnect_all_online_sec"] = round(dt, 2)
+        self.results["reconnect_per_sec"] = round(n / dt, 1)
+        self.results["reconnect_server_cpu_sec"] = round(self.server.cpu() - cpu0, 2)
+        log(
+            f"reconnect: {n} agents welcomed after {welcomed:.1f} s, all online in the API after "
+            f"{dt:.1f} s ({n / dt:.0f}/s), server CPU {self.server.cpu() - cpu0:.1f} s"
+        )
+
     async def idle_heartbeats(self) -> None:
         """Keeps agents alive (the server drops agents silent for 2.5 x heartbeat_sec)."""
         hb = m.encode(m.Heartbeat())
@@ -736,6 +787,9 @@ async def run(opts: argparse.Namespace, server: Server, token: str, password: st
             t = time.perf_counter()
             await client.get("/api/v1/commands/1")
             r["api_get_command_sec"] = round(time.perf_counter() - t, 3)
+            if opts.reconnect:
+                async with bench.prof.phase("reconnect"):
+                    await bench.reconnect_all(client)
         r["fanout"] = runs
         if runs:
             best = min(runs, key=lambda x: x["all_succeeded_via_api_sec"])
@@ -797,6 +851,15 @@ def summary(r: dict[str, Any]) -> str:
                 f"server CPU {f['server_cpu_sec']} s",
             )
         )
+    if "reconnect_all_online_sec" in r:
+        rows.append(
+            (
+                "reconnect, all online (API)",
+                f"{r['reconnect_all_online_sec']} s",
+                f"{r['reconnect_per_sec']}/s, welcomed after {r['reconnect_welcomed_sec']} s, "
+                f"server CPU {r['reconnect_server_cpu_sec']} s",
+            )
+        )
     rows.append(("unexpected disconnects", r["unexpected_disconnects"], ""))
     w0 = max(len(str(a)) for a, _, _ in rows)
     w1 = max(len(str(b)) for _, b, _ in rows)
@@ -835,6 +898,12 @@ def main() -> None:
     p.add_argument("--hb-duration", type=float, default=10.0, help="steady phase length; 0 skips heartbeats")
     p.add_argument("--hb-burst", type=int, default=10, help="burst phase: heartbeats per agent")
     p.add_argument("--fanout-runs", type=int, default=3)
+    p.add_argument(
+        "--reconnect",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="at the end, drop every connection and time all agents coming back (no inventory)",
+    )
     p.add_argument(
         "--running-notice",
         action="store_true",
