@@ -110,13 +110,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
     await hub.attach(conn)
     try:
         await asyncio.to_thread(services.jobs.on_hello, cid, hello.known_jobs)
-        await asyncio.to_thread(
-            services.computers.set_online,
-            cid,
-            node_id=hub.config.node_id,
-            remote_address=remote,
-            agent_version=hello.agent_version,
-        )
+        hub.came_online(conn, hello.agent_version)
         digest = await asyncio.to_thread(services.computers.inventory_digest, cid)
         await ws.send_bytes(
             m.encode(

@@ -22,6 +22,7 @@ import msgspec
 
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.topics import JOBS_CANCEL, JOBS_QUEUED, job_output_topic, job_status_topic
+from fleetdeck.core.computers.entities import Presence
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
 
@@ -111,6 +112,10 @@ class AgentHub:
         self._results: list[tuple[int, m.JobResult]] = []
         self._flush_event = asyncio.Event()
         self._seen: dict[int, datetime] = {}
+        # Connects (a Presence) and disconnects (None) not yet stored; the latest per computer.
+        self._presence: dict[int, Presence | None] = {}
+        self._presence_event = asyncio.Event()
+        self._presence_lock = asyncio.Lock()  # one store at a time keeps them in order
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Subscription] = []
         self.stopping = False
@@ -129,6 +134,7 @@ class AgentHub:
             self._on_cancel(cancel),
             self._dispatch_loop(),
             self._flush_loop(),
+            self._presence_flush_loop(),
             self._presence_loop(),
             self._expiry_loop(),
             self._redispatch_loop(),
@@ -147,6 +153,7 @@ class AgentHub:
         await asyncio.gather(*(c.close(1012, "server restart") for c in conns), return_exceptions=True)
         await self._flush_once()
         await self._touch_once()
+        await self._flush_presence()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -154,7 +161,9 @@ class AgentHub:
                 await task
         for sub in self._subs:
             await sub.close()
-        ids = list(self.conns)
+        # Every computer this node held goes offline, also those whose connection has already
+        # detached during the close above (detach leaves that to this).
+        ids = sorted({c.computer_id for c in conns} | set(self.conns))
         self.conns.clear()
         if ids:
             await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.config.node_id)
@@ -169,14 +178,20 @@ class AgentHub:
             with contextlib.suppress(Exception):
                 await old.close(1008, "replaced by a newer connection")
 
+    def came_online(self, conn: AgentConn, agent_version: str) -> None:
+        """Mark the computer online with the next presence flush (a few ms), not in a write
+        transaction of its own: after a restart thousands of agents come back at once."""
+        if self.conns.get(conn.computer_id) is conn:
+            self._presence[conn.computer_id] = Presence(conn.computer_id, conn.remote, agent_version)
+            self._presence_event.set()
+
     async def detach(self, conn: AgentConn) -> None:
         if self.conns.get(conn.computer_id) is conn:
             del self.conns[conn.computer_id]
             self._seen.pop(conn.computer_id, None)
-            if not self.stopping:
-                await asyncio.to_thread(
-                    self.services.computers.set_offline, [conn.computer_id], node_id=self.config.node_id
-                )
+            if not self.stopping:  # (stop marks them all offline at once)
+                self._presence[conn.computer_id] = None
+                self._presence_event.set()
 
     def heard_from(self, conn: AgentConn) -> None:
         conn.last_rx = time.monotonic()
@@ -288,6 +303,34 @@ class AgentHub:
                     await self.bus.publish(job_status_topic(jid), b"final")
             except Exception:  # viewers of these jobs fall back to polling
                 log.exception("publishing final job statuses failed")
+
+    async def _presence_flush_loop(self) -> None:
+        while True:
+            await self._presence_event.wait()
+            await asyncio.sleep(self.config.flush_interval)  # let a batch gather
+            self._presence_event.clear()
+            try:
+                await self._flush_presence()
+            except Exception:
+                log.exception("storing connects and disconnects failed; retrying")
+                await asyncio.sleep(1)
+                self._presence_event.set()
+
+    async def _flush_presence(self) -> None:
+        async with self._presence_lock:
+            if not self._presence:
+                return
+            batch, self._presence = self._presence, {}
+            online = [p for p in batch.values() if p is not None]
+            offline = [cid for cid, p in batch.items() if p is None]
+            try:
+                await asyncio.to_thread(
+                    self.services.computers.set_presence, online, offline, node_id=self.config.node_id
+                )
+            except BaseException:
+                for cid, p in batch.items():  # a newer mark that came meanwhile wins
+                    self._presence.setdefault(cid, p)
+                raise
 
     async def _presence_loop(self) -> None:
         """Flush last_seen and close connections that went silent (dead peers, no FIN)."""

@@ -91,3 +91,12 @@ class ComputerDetail:
     logged_in_users: list[Login] = field(default_factory=list)
     groups: list[GroupRef] = field(default_factory=list)
     created_by: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Presence:
+    """An agent connected to this node, from this address, with this version."""
+
+    computer_id: int
+    remote_address: str
+    agent_version: str

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
@@ -19,6 +19,7 @@ from fleetdeck.core.computers.entities import (
     Login,
     NetworkIdentity,
     NetworkInterface,
+    Presence,
 )
 from fleetdeck.core.computers.inventory import apply_inventory
 from fleetdeck.core.computers.naming import is_qualified
@@ -82,6 +83,11 @@ def summary(c: Computer) -> ComputerSummary:
         enrolled=c.agent_key_hash is not None,
         remote_address=c.remote_address,
     )
+
+
+_COMPUTERS: Table = Computer.__table__  # type: ignore[assignment]
+# One UPDATE by id run as an executemany; SET comes from the keys of the rows.
+_SET_ONLINE = update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
 
 
 class ComputerService:
@@ -314,29 +320,42 @@ class ComputerService:
             )
 
     def set_online(self, computer_id: int, *, node_id: str, remote_address: str, agent_version: str) -> None:
-        with UnitOfWork(self._db) as uow:
-            uow.session.execute(
-                update(Computer)
-                .where(Computer.id == computer_id)
-                .values(
-                    online=True,
-                    node_id=node_id,
-                    remote_address=remote_address[:64],
-                    agent_version=agent_version[:50],
-                    last_seen=self._clock(),
-                )
-            )
+        self.set_presence([Presence(computer_id, remote_address, agent_version)], [], node_id=node_id)
 
     def set_offline(self, computer_ids: Iterable[int], *, node_id: str) -> None:
-        ids = list(computer_ids)
-        if not ids:
+        self.set_presence([], computer_ids, node_id=node_id)
+
+    def set_presence(self, online: Sequence[Presence], offline: Iterable[int], *, node_id: str) -> None:
+        """Connects and disconnects in one transaction (the hub batches them, so that thousands
+        of agents coming back after a restart do not each queue for the write lock). A
+        disconnect only counts on the node that holds the computer: it may have reconnected
+        to another one already."""
+        gone = list(offline)
+        if not online and not gone:
             return
+        now = self._clock()
         with UnitOfWork(self._db) as uow:
-            uow.session.execute(
-                update(Computer)
-                .where(Computer.id.in_(ids), Computer.node_id == node_id)
-                .values(online=False, node_id=None)
-            )
+            if online:
+                uow.session.execute(
+                    _SET_ONLINE,
+                    [
+                        {
+                            "computer_id": p.computer_id,
+                            "online": True,
+                            "node_id": node_id,
+                            "remote_address": p.remote_address[:64],
+                            "agent_version": p.agent_version[:50],
+                            "last_seen": now,
+                        }
+                        for p in online
+                    ],
+                )
+            if gone:
+                uow.session.execute(
+                    update(Computer)
+                    .where(Computer.id.in_(gone), Computer.node_id == node_id)
+                    .values(online=False, node_id=None)
+                )
 
     def touch(self, last_seen: Mapping[int, datetime]) -> None:
         """Batch update of last_seen from heartbeats (flushed every few seconds, not per beat)."""
