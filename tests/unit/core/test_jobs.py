@@ -152,6 +152,8 @@ def test_cancel_of_a_delivered_job_asks_the_agent(
     info = jobs.cancel(admin, job_id)
     assert info.status is JobStatus.SENT and info.cancel_requested
     assert jobs.cancel_requested(cid) == [job_id]
+    # An agent that holds it hears of the cancel when it reconnects.
+    assert jobs.on_hello(cid, [job_id]) == [job_id]
     # If the agent never got it, the reconnect settles it as cancelled instead of redelivering.
-    jobs.on_hello(cid, [])
+    assert jobs.on_hello(cid, []) == []
     assert jobs.get(admin, job_id).status is JobStatus.CANCELLED

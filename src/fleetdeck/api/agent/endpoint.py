@@ -109,9 +109,9 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
     conn = AgentConn(computer_id=cid, hostname=ident.hostname, remote=remote, send=send, close=close)
     await hub.attach(conn)
     try:
-        await asyncio.to_thread(services.jobs.on_hello, cid, hello.known_jobs)
+        cancels = await asyncio.to_thread(services.jobs.on_hello, cid, hello.known_jobs)
         hub.came_online(conn, hello.agent_version)
-        digest = await asyncio.to_thread(services.computers.inventory_digest, cid)
+        digest = ident.inventory_digest
         await ws.send_bytes(
             m.encode(
                 m.Welcome(
@@ -122,7 +122,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 )
             )
         )
-        for jid in await asyncio.to_thread(services.jobs.cancel_requested, cid):
+        for jid in cancels:
             await ws.send_bytes(m.encode(m.JobCancel(job_id=jid)))
         hub.want_dispatch(cid)
         actor = agent_actor(cid, ident.hostname, remote)

@@ -51,6 +51,9 @@ class AgentIdentity:
     computer_id: int
     uid: str
     hostname: str
+    # What the server holds of the agent's inventory (read with the key: a hello pays per
+    # transaction, and thousands come at once after a restart). Empty: none yet.
+    inventory_digest: str = ""
 
 
 def _info(t: EnrollToken) -> EnrollTokenInfo:
@@ -187,13 +190,13 @@ class EnrollmentService:
     def authenticate_agent(self, uid: str, key: str) -> AgentIdentity:
         with UnitOfWork(self._db, readonly=True) as uow:
             row = uow.session.execute(
-                select(Computer.id, Computer.hostname, Computer.agent_key_hash).where(
-                    Computer.uid == uid[:64]
-                )
+                select(
+                    Computer.id, Computer.hostname, Computer.agent_key_hash, Computer.inventory_digest
+                ).where(Computer.uid == uid[:64])
             ).first()
         if row is None or row[2] is None or not self._box.matches(key, row[2]):
             raise AuthenticationFailed("unknown agent or wrong key")
-        return AgentIdentity(computer_id=row[0], uid=uid, hostname=row[1])
+        return AgentIdentity(computer_id=row[0], uid=uid, hostname=row[1], inventory_digest=row[3] or "")
 
     def authenticate_host(self, host_name: str, key: str, default_domain: str) -> AgentIdentity:
         """A computer proving itself with its qualified name and agent key (opsi clients log in

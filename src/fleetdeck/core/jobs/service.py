@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -326,8 +326,10 @@ class JobService:
 
     # ------------------------------------------------------------ agents' side
 
-    def on_hello(self, computer_id: int, known_job_ids: Iterable[int]) -> None:
-        """Reconcile what the agent holds with what the database says was delivered."""
+    def on_hello(self, computer_id: int, known_job_ids: Iterable[int]) -> list[int]:
+        """Reconcile what the agent holds with what the database says was delivered. Returns the
+        jobs the agent holds that somebody asked to cancel meanwhile (it gets JobCancel for
+        them): found in the same transaction, since a reconnect storm pays per transaction."""
         known = set(known_job_ids)
         if not known:
             # The usual hello holds no jobs: then there is only work if jobs were delivered to
@@ -343,7 +345,7 @@ class JobService:
                     .limit(1)
                 )
             if delivered is None:
-                return
+                return []  # nothing delivered, so nothing to cancel either
         now = self._clock()
         with UnitOfWork(self._db) as uow:
             s = uow.session
@@ -372,6 +374,7 @@ class JobService:
                     )
                     .values(status=JobStatus.SENT.value, sent_at=now)
                 )
+            return list(s.scalars(_cancel_requested(computer_id)))
 
     def claim_for_delivery(
         self, computer_ids: Sequence[int], remotes: Mapping[int, str] | None = None
@@ -500,15 +503,7 @@ class JobService:
 
     def cancel_requested(self, computer_id: int) -> list[int]:
         with UnitOfWork(self._db, readonly=True) as uow:
-            return list(
-                uow.session.scalars(
-                    select(Job.id).where(
-                        Job.computer_id == computer_id,
-                        Job.cancel_requested.is_(True),
-                        Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
-                    )
-                )
-            )
+            return list(uow.session.scalars(_cancel_requested(computer_id)))
 
 
 def _store_result_statement() -> Update:
@@ -520,6 +515,15 @@ def _store_result_statement() -> Update:
 
 
 _STORE_RESULT = _store_result_statement()
+
+
+def _cancel_requested(computer_id: int) -> Select[int]:
+    """Delivered jobs of this computer that somebody asked to cancel."""
+    return select(Job.id).where(
+        Job.computer_id == computer_id,
+        Job.cancel_requested.is_(True),
+        Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
+    )
 
 
 def _cap(text: str, limit: int) -> tuple[str, bool]:
