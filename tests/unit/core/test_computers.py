@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied
 from fleetdeck.protocol import messages as m
 
@@ -73,7 +73,11 @@ def test_enrollment_takes_over_a_pre_registered_computer(runtime: Runtime, admin
     )
     assert creds.computer_id == pre.id and len(creds.key) == 32
     ident = runtime.services.enrollment.authenticate_agent(creds.uid, creds.key)
-    assert ident.computer_id == pre.id
+    assert ident.computer_id == pre.id and ident.inventory_digest == ""  # no inventory yet: ask for one
+    inv = inventory()
+    runtime.services.computers.record_inventory(system_actor("agent"), pre.id, inv, m.inventory_digest(inv))
+    again = runtime.services.enrollment.authenticate_agent(creds.uid, creds.key)
+    assert again.inventory_digest == m.inventory_digest(inv)  # the hello compares it with the agent's
     with pytest.raises(AuthenticationFailed):
         runtime.services.enrollment.authenticate_agent(creds.uid, "0" * 32)
     with pytest.raises(AuthenticationFailed):  # single use
@@ -97,7 +101,6 @@ def test_presence(runtime: Runtime, admin: Actor) -> None:
 def test_a_given_fqdn_survives_an_unqualified_report(runtime: Runtime, admin: Actor) -> None:
     """A computer pre-registered as ws-1.corp.example keeps that name when its agent reports only
     a bare or loopback name, so dialects that identify hosts by FQDN (opsi) see a stable id."""
-    from fleetdeck.core.authz import system_actor
     from fleetdeck.protocol import messages as m
 
     cid = runtime.services.computers.create(admin, "ws-1", fqdn="ws-1.corp.example").id

@@ -313,6 +313,13 @@ class ComputerService:
             m.detail = {"changed": changed}
             return changed
 
+    def inventory_digest(self, computer_id: int) -> str:
+        """The digest of the stored inventory (a hello gets it with the key check instead)."""
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return (
+                uow.session.scalar(select(Computer.inventory_digest).where(Computer.id == computer_id)) or ""
+            )
+
     def set_online(self, computer_id: int, *, node_id: str, remote_address: str, agent_version: str) -> None:
         self.set_presence([Presence(computer_id, remote_address, agent_version)], [], node_id=node_id)
 
