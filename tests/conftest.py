@@ -29,6 +29,10 @@ from fleetdeck.storage.uow import UnitOfWork
 BACKEND = os.environ.get("FLEETDECK_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("FLEETDECK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+# The cheapest valid argon2id cost: the suite creates and logs in hundreds of users, and at the
+# production cost (tested in tests/unit/core/test_passwords.py) each hash takes 0.2-0.5 s.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+CHEAP_ARGON2_ENV = {f"FLEETDECK_{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()}
 
 
 def _pg_available() -> bool:
@@ -81,7 +85,7 @@ def db_url(_template: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key=SECRET)
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key=SECRET, **CHEAP_ARGON2)
 
 
 @pytest.fixture

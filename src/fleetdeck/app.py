@@ -26,6 +26,7 @@ from fleetdeck.api.v1 import create_v1
 from fleetdeck.bus import Bus, LocalBus
 from fleetdeck.bus.backlog import OutputBacklog
 from fleetdeck.bus.notifier import BusJobNotifier
+from fleetdeck.core.secrets import Argon2Cost
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from fleetdeck.storage import migrate
@@ -74,6 +75,9 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             max_output_bytes=settings.max_output_bytes,
             payload_dir=settings.data_dir / "payloads",
             logs_dir=settings.data_dir / "logs",
+            argon2=Argon2Cost(
+                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+            ),
         ),
         notifier=BusJobNotifier(bus),
     )

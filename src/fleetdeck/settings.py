@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     max_output_bytes: int = Field(1024 * 1024, ge=1024, description="Job stdout/stderr kept per stream.")
     login_max_failures: int = Field(5, ge=1, description="Failed logins per user or address per window.")
     login_window_sec: float = Field(300.0, gt=0, description="Window for counting failed logins.")
+    argon2_time_cost: int = Field(3, ge=1, le=100, description="argon2id passes per password hash.")
+    argon2_memory_kib: int = Field(
+        65536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per password hash, in KiB."
+    )
+    argon2_parallelism: int = Field(4, ge=1, le=64, description="argon2id lanes per password hash.")
     node_id: str = Field("local", description="Name of this server process in a multi-process setup.")
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
@@ -72,6 +77,12 @@ class Settings(BaseSettings):
         if toml:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _argon2_memory_fits_lanes(self) -> Settings:
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ValueError("argon2_memory_kib must be at least 8 x argon2_parallelism (argon2's rule)")
+        return self
 
     @property
     def effective_database_url(self) -> str:

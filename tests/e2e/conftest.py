@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import SECRET
+from tests.conftest import CHEAP_ARGON2_ENV, SECRET
 
 ADMIN_PASSWORD = "e2e-admin-password"
 
@@ -55,6 +55,7 @@ class ServerProc:
             "FLEETDECK_OFFLINE_AFTER_SEC": "4",
             "FLEETDECK_RECONNECT_WINDOW_SEC": "1",
             "FLEETDECK_LOG_LEVEL": "debug",
+            **CHEAP_ARGON2_ENV,
             **extra_env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

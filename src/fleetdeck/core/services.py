@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetdeck.core.audit import AuditLog
@@ -17,7 +17,7 @@ from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
 from fleetdeck.core.ports import Clock, JobNotifier, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
-from fleetdeck.core.secrets import SecretBox
+from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.users.service import UserService
@@ -34,6 +34,7 @@ class CoreConfig:
     max_output_bytes: int = 1024 * 1024
     payload_dir: Path | None = None  # package payloads (ZIPs); None = packages without payloads
     logs_dir: Path | None = None  # client logs; None = under a temporary directory
+    argon2: Argon2Cost = field(default_factory=Argon2Cost)
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,9 @@ def build_services(
     return Services(
         db=db,
         audit=audit,
-        users=UserService(db, audit, box, clock, throttle, config.token_lifetime_sec),
+        users=UserService(
+            db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2)
+        ),
         computers=ComputerService(db, audit, clock),
         groups=groups,
         enrollment=EnrollmentService(db, audit, box, clock),

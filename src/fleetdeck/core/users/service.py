@@ -19,13 +19,7 @@ from fleetdeck.core.errors import (
     ValidationFailed,
 )
 from fleetdeck.core.ports import Clock
-from fleetdeck.core.secrets import (
-    DUMMY_HASH,
-    SecretBox,
-    hash_password,
-    random_token,
-    verify_password,
-)
+from fleetdeck.core.secrets import Passwords, SecretBox, random_token
 from fleetdeck.core.users.entities import LoginResult, NewToken, TokenInfo, UserInfo
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.db import Database
@@ -79,8 +73,10 @@ class UserService:
         clock: Clock,
         throttle: LoginThrottle,
         token_lifetime_sec: int,
+        passwords: Passwords | None = None,
     ) -> None:
         self._db = db
+        self._passwords = passwords or Passwords()
         self._audit = audit
         self._box = box
         self._clock = clock
@@ -109,7 +105,7 @@ class UserService:
             now = self._clock()
             user = User(
                 username=username,
-                password_hash=hash_password(password),
+                password_hash=self._passwords.hash(password),
                 role=role.value,
                 full_name=full_name,
                 email=email,
@@ -211,10 +207,13 @@ class UserService:
             if (
                 own
                 and not actor.can(Perm.MANAGE_USERS)
-                and (current_password is None or not verify_password(user.password_hash, current_password))
+                and (
+                    current_password is None
+                    or not self._passwords.verify(user.password_hash, current_password)
+                )
             ):
                 raise PermissionDenied("the current password is wrong")
-            user.password_hash = hash_password(new_password)
+            user.password_hash = self._passwords.hash(new_password)
             user.password_changed_at = self._clock()
             user.token_version += 1
 
@@ -229,7 +228,7 @@ class UserService:
             raise TooManyAttempts("too many failed logins; try again later", retry_after=round(wait, 1))
         with UnitOfWork(self._db, readonly=True) as uow:
             user = uow.session.scalar(select(User).where(User.username == username))
-            ok = verify_password(user.password_hash if user else DUMMY_HASH, password)
+            ok = self._passwords.verify(user.password_hash if user else self._passwords.dummy_hash, password)
         # The failure record is written after the read transaction ended: SQLite allows one writer.
         if user is None or not ok or user.disabled:
             self._throttle.failed(*keys)
@@ -243,8 +242,11 @@ class UserService:
                 reason=reason,
             )
             raise AuthenticationFailed("invalid user name or password")
+        values: dict[str, object] = {"last_login_at": self._clock()}
+        if self._passwords.needs_rehash(user.password_hash):  # the cost was changed since
+            values["password_hash"] = self._passwords.hash(password)
         with UnitOfWork(self._db) as uow:
-            uow.session.execute(update(User).where(User.id == user.id).values(last_login_at=self._clock()))
+            uow.session.execute(update(User).where(User.id == user.id).values(**values))
         self._throttle.succeeded(keys[0])
         return Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
 
