@@ -22,6 +22,7 @@ from typing import Any
 from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi.settings import configured_domain
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.computers.naming import FALLBACK_DOMAIN, qualified_name
@@ -29,7 +30,6 @@ from fleetdeck.core.query import AnyOf, Cond, Op, Query
 
 Row = dict[str, Any]
 
-DOMAIN_SETTING = "opsi.default_domain"
 FQDN_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{,63}\.((\w+\-+)|(\w+\.))*\w{1,63}\.\w{2,16}\.?$")
 MAC_RE = re.compile(
     r"^([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})$"
@@ -84,7 +84,7 @@ HIDDEN_FROM_CLIENTS = (
 
 
 def domain(ctx: Context) -> str:
-    configured = str(ctx.services.settings.value(DOMAIN_SETTING) or "").strip().lower().strip(".")
+    configured = configured_domain(ctx.services.settings)
     if configured:
         return configured
     found = socket.getfqdn().lower().partition(".")[2]

@@ -1,10 +1,10 @@
-"""The shared method-declaration registry (``api/dialects/rpc.py``)."""
+"""The method-declaration registry shared by the JSON-RPC dialects (``api/kit/registry.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from fleetdeck.api.dialects.rpc import ParamsInvalid, Registry
+from fleetdeck.api.kit.registry import ParamsInvalid, Registry
 
 
 def make() -> Registry:

@@ -1,4 +1,4 @@
-"""One declaration per RPC method, shared by the JSON-RPC dialects (OCO now; opsi, i-doit later).
+"""One declaration per RPC method, shared by the JSON-RPC dialects (OCO, opsi; i-doit next).
 
 A method is a plain function ``def f(ctx, *, name: type = default, ...)``. Decorating it with
 ``registry.method("exact.protocol.name")`` records the protocol name, the parameters with their
