@@ -111,7 +111,7 @@ def _varkw(func: Callable[..., Any]) -> str | None:
 
 
 def _params(func: Callable[..., Any]) -> tuple[Param, ...]:
-    hints = get_type_hints(func)
+    hints = get_type_hints(func, include_extras=True)  # keep Annotated validators
     sig = inspect.signature(func)
     found: list[Param] = []
     for i, p in enumerate(sig.parameters.values()):

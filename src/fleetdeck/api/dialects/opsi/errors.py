@@ -90,6 +90,17 @@ def _as(opsi_class: str) -> Callable[[BaseException], Rendered]:
     return lambda exc: (opsi_class, str(exc))
 
 
+def _binding_class(exc: ParamsInvalid) -> str:
+    """A missing or surplus argument is Python's TypeError; a value of the wrong type is the
+    ValueError opsi's own coercion (``forceList``, ``forceInt``...) would raise."""
+    if any(
+        e.get("type") not in ("missing", "missing_argument", "unexpected_keyword_argument")
+        for e in exc.errors
+    ):
+        return "ValueError"
+    return "TypeError"
+
+
 def _own(exc: Any) -> Rendered:
     return exc.opsi_class, exc.message
 
@@ -99,7 +110,7 @@ def _own(exc: Any) -> Rendered:
 ERRORS: ErrorTable[Callable[[Any], Rendered]] = ErrorTable(
     {
         OpsiError: _own,
-        ParamsInvalid: lambda exc: ("TypeError", exc.message),
+        ParamsInvalid: lambda exc: (_binding_class(exc), exc.message),
         core.NotFound: _as("BackendMissingDataError"),
         core.PermissionDenied: _as("BackendPermissionDeniedError"),
         core.ValidationFailed: _as("ValueError"),
