@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from fleetdeck.core.audit import AuditRecord
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.deployments.entities import ContainerCreated
 from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.packages.entities import InstallationInfo, PackageFields, PackageInfo, PayloadFile
+from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
 
@@ -193,3 +195,20 @@ def finish(
 ) -> list[tuple[int, int]]:
     """The agent's result for a job, stored as the hub stores it; returns the acknowledgements."""
     return services.jobs.record_results([(computer_id, result(job_id, status, exit_code, stdout))])
+
+
+# ------------------------------------------------------------------ reading back
+
+_AUDITOR = Actor(user_id=None, username="auditor", role=Role.ADMIN)
+
+
+def audit_mark(services: Services) -> int:
+    """The newest audit row's id: ``audit_since(services, mark)`` are the rows written after."""
+    newest = services.audit.find(_AUDITOR, Query(limit=1)).items
+    return newest[0].id if newest else 0
+
+
+def audit_since(services: Services, mark: int) -> list[AuditRecord]:
+    """The audit rows written after ``mark``, oldest first."""
+    page = services.audit.find(_AUDITOR, Query(where=(Cond("id", Op.GT, mark),), limit=None))
+    return sorted(page.items, key=lambda r: r.id)

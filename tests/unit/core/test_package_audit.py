@@ -17,7 +17,6 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import PermissionDenied
 from fleetdeck.core.packages.entities import DependencyRule, InstallationInfo, PackageFields, PackageInfo
-from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
 from fleetdeck.core.settings.configs import Config
 from tests import factories
@@ -220,31 +219,21 @@ CASES: dict[str, Case] = {
     ),
 }
 
-Row = tuple[str, str, str, str, str, int | None, str, str]
 
-
-def rows_after(svc: Services, last_id: int) -> list[Row]:
+def rows_after(svc: Services, mark: int) -> list[tuple[object, ...]]:
     """(action, object type, object id, result, user, user id, via, source) of the audit rows
-    written after ``last_id``, oldest first."""
-    root = Actor(user_id=None, username="auditor", role=Role.ADMIN)
-    page = svc.audit.find(root, Query(where=(Cond("id", Op.GT, last_id),), limit=None))
+    written after ``mark``, oldest first."""
     return [
         (r.action, r.object_type, r.object_id, r.result, r.username, r.user_id, r.via, r.source)
-        for r in sorted(page.items, key=lambda r: r.id)
+        for r in factories.audit_since(svc, mark)
     ]
-
-
-def last_audit_id(svc: Services) -> int:
-    root = Actor(user_id=None, username="auditor", role=Role.ADMIN)
-    page = svc.audit.find(root, Query(limit=1))
-    return page.items[0].id if page.items else 0
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_each_change_leaves_one_audit_row(world: World, name: str) -> None:
     case = CASES[name]
     operator = factories.user(world.svc, Role.OPERATOR, "otto", via="some-transport")
-    before = last_audit_id(world.svc)
+    before = factories.audit_mark(world.svc)
     created = case.run(world, operator)
     object_id = created if case.target is None else case.target(world)
     assert object_id is not None
@@ -266,7 +255,7 @@ def test_each_change_leaves_one_audit_row(world: World, name: str) -> None:
 def test_a_refused_change_is_audited_as_denied(world: World, name: str) -> None:
     case = CASES[name]
     viewer = factories.user(world.svc, Role.VIEWER, "vic", via="some-transport")
-    before = last_audit_id(world.svc)
+    before = factories.audit_mark(world.svc)
     with pytest.raises(PermissionDenied):
         case.run(world, viewer)
     object_id = "" if case.target is None else str(case.target(world))
