@@ -5,18 +5,23 @@ the agent endpoint with a real WebSocket client."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from fleetdeck.api.agent import AgentHub
 from fleetdeck.app import Runtime
 from fleetdeck.cli.server import make_server
 from fleetdeck.settings import Settings
+from tests.conftest import PG_ADMIN_URL
 
 T = TypeVar("T")
 HELLO_TIMEOUT = 0.5
@@ -66,3 +71,40 @@ def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
     yield LiveServer(server, box["loop"], port)
     server.should_exit = True
     thread.join(30)
+
+
+@contextlib.contextmanager
+def database_down(runtime: Runtime) -> Iterator[None]:
+    """The server's database refuses connections until the block ends, as when its server is
+    down or its file is gone: PostgreSQL stops accepting connections to the database and ends
+    the open ones; SQLite's file is moved away (a directory takes its place, which SQLite
+    cannot open). The engine's pool is emptied, so the next use must connect."""
+    url = make_url(runtime.db.engine.url)
+    runtime.db.dispose()
+    if url.get_backend_name() == "postgresql":
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        name = url.database
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                conn.execute(
+                    text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                    {"n": name},
+                )
+            yield
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            admin.dispose()
+    else:
+        assert url.database
+        path = Path(url.database)
+        away = path.with_name(path.name + ".away")
+        path.rename(away)
+        path.mkdir()
+        try:
+            yield
+        finally:
+            path.rmdir()
+            away.rename(path)
+    runtime.db.dispose()

@@ -4,7 +4,8 @@ it) with a real WebSocket client: each ends with the protocol's ``Error`` frame 
 - a frame the session does not allow (``protocol/session.py``): ``Error(<violation>)``, 1008;
 - no first frame within ``agent_hello_timeout_sec``: ``Error(hello_timeout)``, 1008;
 - wrong credentials or enrollment token: ``Error(auth_failed)``, 1008;
-- a server that is stopping: ``Error(unavailable, retry_after=10)``, 1013 (try again later).
+- a server that cannot serve agents now (stopping, database down):
+  ``Error(unavailable, retry_after=10)``, 1013 (try again later).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fleetdeck.core.authz import Actor
 from fleetdeck.core.enrollment.service import AgentCredentials
 from fleetdeck.protocol import messages as m
 
-from .conftest import HELLO_TIMEOUT, LiveServer
+from .conftest import HELLO_TIMEOUT, LiveServer, database_down
 
 POLICY_VIOLATION, TRY_AGAIN_LATER = 1008, 1013
 
@@ -129,3 +130,23 @@ def test_a_stopping_server_says_come_back_later(live: LiveServer, creds: AgentCr
             m.Error(code="unavailable", message="server shutting down", retry_after=10.0),
             TRY_AGAIN_LATER,
         )
+
+
+def test_a_database_outage_says_come_back_later(
+    live: LiveServer, runtime: Runtime, creds: AgentCredentials
+) -> None:
+    unavailable = m.Error(
+        code="unavailable", message="the server cannot serve agents now; try again later", retry_after=10.0
+    )
+    with database_down(runtime):
+        with connect(live.ws_url) as ws:
+            ws.send(hello(creds))
+            assert refusal(ws) == (unavailable, TRY_AGAIN_LATER)
+        with connect(live.ws_url) as ws:
+            ws.send(m.encode(m.Enroll(token="any", hostname="pc-2", agent_version="1")))
+            assert refusal(ws) == (unavailable, TRY_AGAIN_LATER)
+    # Back up: the same agent is served again.
+    with connect(live.ws_url) as ws:
+        ws.send(hello(creds))
+        welcome = m.decode_from_server(ws.recv(timeout=10))
+        assert isinstance(welcome, m.Welcome) and welcome.computer_id == creds.computer_id

@@ -51,6 +51,19 @@ def agent_websocket_route(hub: AgentHub) -> WebSocketRoute:
             with contextlib.suppress(Exception):
                 await ws.send_bytes(m.encode(m.Error(code=exc.code, message=str(exc))))
                 await ws.close(POLICY_VIOLATION)
+        except Exception as exc:
+            # The database (or something else the server needs) failed. Say so in the
+            # protocol's terms, so the agent comes back later, instead of dropping the TCP
+            # connection without a close frame.
+            log.error(
+                "agent at %s: cannot serve it now (%s: %s)",
+                remote,
+                type(exc).__name__,
+                exc,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            with contextlib.suppress(Exception):
+                await _unavailable(ws, "the server cannot serve agents now; try again later")
 
     return WebSocketRoute(PATH, endpoint)
 
