@@ -142,7 +142,8 @@ def deployment(
 
 def installed(services: Services, actor: Actor, computer_id: int, package_id: int) -> InstallationInfo:
     """An installation record made the way a real one is: a deployment, its job delivered and
-    its result stored by ``record_results`` (which writes the record)."""
+    its result stored by ``record_results`` (which writes the record). Other queued jobs of the
+    computer are delivered with it (and stay ``sent``), as the hub would."""
     created = deployment(services, actor, [computer_id], [package_id], name=f"install {package_id}")
     for job_id in deliver(services, computer_id):
         if job_id in created.job_ids:

@@ -13,8 +13,10 @@ from fleetdeck.core.authz import Actor
 from tests import factories
 from tests.dialects.oco.conftest import Oco
 
+Row = tuple[str, str, str, str, str, int | None, str]  # action, object, id, result, user, id, via
 
-def rows(runtime: Runtime, mark: int) -> list[tuple[object, ...]]:
+
+def rows(runtime: Runtime, mark: int) -> list[Row]:
     return [
         (r.action, r.object_type, r.object_id, r.result, r.username, r.user_id, r.via)
         for r in factories.audit_since(runtime.services, mark)

@@ -13,14 +13,17 @@ from .test_properties import PRODUCT
 CLIENT = "pc-1.fleetdeck.local"
 
 
-def rows(runtime: Runtime, mark: int) -> list[tuple[object, ...]]:
+Row = tuple[str, str, str, str, str, int | None, str]  # action, object, id, result, user, id, via
+
+
+def rows(runtime: Runtime, mark: int) -> list[Row]:
     return [
         (r.action, r.object_type, r.object_id, r.result, r.username, r.user_id, r.via)
         for r in factories.audit_since(runtime.services, mark)
     ]
 
 
-def only(found: list[tuple[object, ...]]) -> tuple[object, ...]:
+def only(found: list[Row]) -> Row:
     assert len(found) == 1, f"expected one audit row, got {found}"
     return found[0]
 
@@ -31,7 +34,7 @@ def test_product_action_group_and_value_changes_are_audited_as_opsi(
     svc, me = runtime.services, ("admin", admin.user_id, "opsi")
     cid, _ = enroll(runtime, admin, "pc-1")
 
-    def audited(method: str, *params: object) -> list[tuple[object, ...]]:
+    def audited(method: str, *params: object) -> list[Row]:
         mark = factories.audit_mark(svc)
         rpc.ok(method, *params)
         return rows(runtime, mark)

@@ -39,7 +39,7 @@ class LiveServer:
 
     @property
     def hub(self) -> AgentHub:
-        hub: AgentHub = self.server.config.loaded_app.app.state.hub  # type: ignore[attr-defined]
+        hub: AgentHub = self.server.config.loaded_app.app.state.hub
         return hub
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
