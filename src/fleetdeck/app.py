@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             offline_after_sec=settings.effective_offline_after,
             server_version=__version__,
             reconnect_window_sec=settings.reconnect_window_sec,
+            hello_timeout_sec=settings.agent_hello_timeout_sec,
         ),
     )
 
