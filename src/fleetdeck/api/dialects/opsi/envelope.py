@@ -32,7 +32,7 @@ from fleetdeck.core.errors import AuthenticationFailed, TooManyAttempts
 
 OPSI_VERSION = "4.3.0.0"
 SERVER = f"opsiconfd {OPSI_VERSION} (uvicorn) fleetdeck/{__version__}"
-MAX_DECOMPRESSED = 64 * 1024 * 1024
+MAX_DECOMPRESSED = 16 * 1024 * 1024  # a small compressed body must not become a huge one
 AUTH_DELAY_SEC = 0.2
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -155,6 +155,10 @@ class OpsiPolicy(Policy[Context]):
         if call is None:
             return render_error(0, False, cls, message)
         return render_error(call.id, call.version == "2.0", cls, message)
+
+    def refuse_batch(self, count: int) -> Answer:
+        message = f"Invalid request: a batch holds at most {self.max_batch} calls, this one {count}"
+        return Answer(render_error(0, False, "ValueError", message), status=400)
 
     def assemble(self, answers: list[Any], batch: bool) -> Answer:
         # opsi's quirk: a one-element batch answers a bare object
@@ -298,7 +302,15 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
         if any(c.get("method") == "backend_exit" for c in calls if isinstance(c, dict)):
             sessions.delete(new_session.id if new_session else _session_id(request))
             new_session = None
-        response = _encode(request, answer.body, req_ser)
+        if answer.status != 200:
+            return Response(
+                codec.dumps(answer.body, "json"),
+                status_code=answer.status,
+                media_type=codec.JSON_TYPE,
+                headers=base_headers(),
+            )
+        # a large answer is encoded and compressed in a worker thread, never on the event loop
+        response = await run_in_threadpool(_encode, request, answer.body, req_ser)
         _session_headers(response, principal, new_session)
         return response
 
