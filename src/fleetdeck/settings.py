@@ -1,7 +1,7 @@
 """Settings: one declarative model; every field has a type, a default and a description.
 
 Sources, later ones overriding earlier: defaults, the TOML file named by ``FLEETDECK_CONFIG``
-(or ``config_file``), ``FLEETDECK_*`` environment variables, then explicit arguments (the CLI
+``FLEETDECK_*`` environment variables, then explicit arguments (the CLI
 passes its flags as arguments). There is no module-level instance: ``create_app`` and the CLI
 build one and pass values down.
 """
@@ -64,7 +64,6 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     access_log: bool = Field(False, description="Log every HTTP request.")
-    config_file: Path | None = Field(None, description="TOML file with these settings.")
 
     @classmethod
     def settings_customise_sources(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 
@@ -49,5 +50,7 @@ def show(data_dir: DataDir = None, database_url: DatabaseUrl = None, config_file
     values = json.loads(settings.model_dump_json())
     if values.get("secret_key"):
         values["secret_key"] = "***"
+    named = os.environ.get("FLEETDECK_CONFIG")
+    typer.echo(f"# config file: {named or 'none'}    (--config or FLEETDECK_CONFIG)")
     for name, field in type(settings).model_fields.items():
         typer.echo(f"{name} = {json.dumps(values[name])}    # FLEETDECK_{name.upper()}: {field.description}")
