@@ -86,6 +86,16 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     return Runtime(settings=settings, db=db, bus=bus, services=services)
 
 
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    """Unknown paths answer in the JSON error format, as the API does, not Starlette's plain text."""
+    return JSONResponse({"error": {"code": "not_found", "message": f"no such path: {request.url.path}"}}, 404)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    body = {"error": {"code": "method_not_allowed", "message": f"{request.method} is not allowed here"}}
+    return JSONResponse(body, 405)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     settings = settings or (runtime.settings if runtime else Settings())
     rt = runtime or build_runtime(settings)
@@ -137,6 +147,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             Mount("/api/v1", app=v1),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     deps = DialectDeps(services=rt.services)
     for dialect in DIALECTS:

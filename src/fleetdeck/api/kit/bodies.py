@@ -11,9 +11,12 @@ faster. Encoding with msgspec writes a non-finite float as ``null`` instead of t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyInvalid(ValueError):
@@ -43,3 +46,55 @@ def _has_lone_surrogate(body: bytes | str) -> bool:
     """Only to word the error: msgspec reports a lone surrogate as a truncated input."""
     data = body.encode("utf-8", "replace") if isinstance(body, str) else body
     return _SURROGATE.search(data) is not None
+
+
+BadBody = Callable[[str], Response]
+
+
+class StrictJsonBodies:
+    """ASGI middleware for REST APIs: a JSON request body that ``decode_json`` refuses is answered
+    by ``render(reason)`` before any route sees it, so a framework's lenient ``json.loads`` never
+    lets NaN or a lone surrogate through to core. The body (already bounded by the size limit
+    outside) is read once and replayed to the application."""
+
+    def __init__(self, app: ASGIApp, render: BadBody) -> None:
+        self.app = app
+        self.render = render
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        if body.strip():
+            try:
+                decode_json(body)
+            except BodyInvalid as exc:
+                await self.render(str(exc))(scope, receive, send)
+                return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _is_json(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-type":
+            media: bytes = value.split(b";", 1)[0].strip().lower()
+            return media == b"application/json" or media.endswith(b"+json")
+    return bool(scope.get("method") in ("POST", "PUT", "PATCH"))  # no type given: read as JSON
