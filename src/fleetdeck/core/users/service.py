@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 import jwt
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
@@ -195,10 +195,16 @@ class UserService:
     def set_password(
         self, actor: Actor, user_id: int, new_password: str, current_password: str | None = None
     ) -> None:
-        """Admins may set anyone's password; users may change their own with the current one."""
+        """Admins may set anyone's password; users may change their own with the current one.
+
+        An admin resetting someone else's password also revokes that user's API tokens: a reset
+        is what admins do when an account may be in the wrong hands. A read-only token changes
+        no password, not even its own user's."""
         _check_password(new_password)
         own = actor.user_id == user_id
         with self._audit.mutation(actor, "user.password", "user", user_id) as m:
+            if actor.read_only:
+                raise PermissionDenied("a read-only token cannot change passwords")
             if not own:
                 actor.require(Perm.MANAGE_USERS)
             user = m.session.get(User, user_id)
@@ -216,6 +222,9 @@ class UserService:
             user.password_hash = self._passwords.hash(new_password)
             user.password_changed_at = self._clock()
             user.token_version += 1
+            if not own:
+                revoked = m.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+                m.detail = {"api_tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0)}
 
     # ------------------------------------------------------------ authentication
 
