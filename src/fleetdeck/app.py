@@ -59,8 +59,17 @@ def load_or_create_secret(data_dir: Path) -> str:
     return key
 
 
+def private_dir(path: Path) -> None:
+    """The data directory holds the database, the server key and payloads: 0700 when we create
+    it, and a warning when an existing one can be read by others."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+    elif path.stat().st_mode & 0o077:
+        log.warning("data directory %s can be read by other users; chmod 700 it", path)
+
+
 def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
     db = Database(settings.effective_database_url)
     if migrate_db:

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         65536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per password hash, in KiB."
     )
     argon2_parallelism: int = Field(4, ge=1, le=64, description="argon2id lanes per password hash.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed;"
+        " empty = none (the client address is the peer's, so throttling and audit cannot be fooled).",
+    )
     node_id: str = Field("local", description="Name of this server process in a multi-process setup.")
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")

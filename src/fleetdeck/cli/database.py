@@ -22,7 +22,8 @@ def upgrade(
     from fleetdeck.storage.db import Database
 
     settings = build_settings(config_file, data_dir=data_dir, database_url=database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.data_dir.exists():
+        settings.data_dir.mkdir(parents=True, mode=0o700)
     database = Database(settings.effective_database_url)
     migrate.upgrade(database)
     typer.echo(f"database at revision {migrate.current_revision(database)}")
