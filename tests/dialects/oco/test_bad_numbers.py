@@ -56,3 +56,10 @@ def test_a_batch_too_large_is_refused_before_anything_runs(oco: Oco) -> None:
     r = oco.post(batch)
     assert (r.status_code, r.content) == (400, b"")
     assert oco.ok("oco.computer.list")["computers"] == []
+
+
+@pytest.mark.parametrize("hostname", ["PC\x00ONE", "PC\nTWO", "PC\x1b[31m", "PC\u200bZW", "PC\u2028X"])
+def test_host_names_with_control_characters_are_refused(oco: Oco, hostname: str) -> None:
+    error = oco.error("oco.computer.create", {"hostname": hostname})
+    assert error["code"] == -32001 and "control characters" in error["message"]
+    assert oco.ok("oco.computer.list")["computers"] == []
