@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleetdeck.api.kit.credentials import CredentialCache
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import AuthenticationFailed, PermissionDenied
@@ -40,3 +41,19 @@ def test_an_admins_reset_revokes_the_users_api_tokens(runtime: Runtime, admin: A
     entries = runtime.services.audit.find(admin, Query(limit=None)).items
     reset = next(e for e in entries if e.action == "user.password" and e.user_id == admin.user_id)
     assert reset.detail == {"api_tokens_revoked": 1}
+
+
+def test_a_deleted_users_token_is_not_a_later_users(runtime: Runtime, admin: Actor) -> None:
+    """A login token and a cached credential of a deleted user do not work for the next user,
+    even one with the same name and (on SQLite before ids were made unique forever) the same id."""
+    users = runtime.services.users
+    cache = CredentialCache()
+    old = users.create(admin, "bob", PASSWORD, Role.VIEWER)
+    token = users.login("bob", PASSWORD, "127.0.0.1").token
+    cache.authenticate_basic(users, "bob", PASSWORD, "", "test")
+    users.delete(admin, old.id)
+    new = users.create(admin, "bob", PASSWORD, Role.ADMIN)
+    with pytest.raises(AuthenticationFailed):
+        users.authenticate_bearer(token, "", "test")
+    actor = cache.authenticate_basic(users, "bob", PASSWORD, "", "test")  # verified anew, as the new bob
+    assert actor.user_id == new.id and actor.role is Role.ADMIN

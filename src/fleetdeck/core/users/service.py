@@ -57,6 +57,12 @@ def _token_info(t: ApiToken) -> TokenInfo:
     )
 
 
+def _born(user: User) -> int:
+    """When the user row was made, in microseconds: tokens and credentials carry it, so one made
+    for a deleted user can never pass for a later user who got the same id (and version 1)."""
+    return int(user.created_at.timestamp() * 1_000_000)
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(f"password must have at least {MIN_PASSWORD} characters", field="password")
@@ -262,7 +268,7 @@ class UserService:
             uow.session.execute(update(User).where(User.id == user.id).values(**values))
         self._throttle.succeeded(keys[0])
         actor = Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
-        return actor, Credential(user.id, user.token_version)
+        return actor, Credential(user.id, user.token_version, born=_born(user))
 
     def resume(self, credential: Credential, source: str, via: str) -> Actor:
         """The actor of an earlier login, as the user is now: reads by primary key instead of an
@@ -270,7 +276,12 @@ class UserService:
         deleted (each bumps or removes the version), or the API token was revoked or expired."""
         with UnitOfWork(self._db, readonly=True) as uow:
             user = uow.session.get(User, credential.user_id)
-            if user is None or user.disabled or user.token_version != credential.version:
+            if (
+                user is None
+                or user.disabled
+                or user.token_version != credential.version
+                or credential.born != _born(user)
+            ):
                 raise AuthenticationFailed("invalid user name or password")
             read_only = False
             if credential.token_id is not None:
@@ -299,6 +310,7 @@ class UserService:
             info = _user_info(user)
             claims = {
                 "sub": str(user.id),
+                "uct": _born(user),
                 "tv": user.token_version,
                 "iat": int(now.timestamp()),
                 "exp": int(expires.timestamp()),
@@ -320,7 +332,12 @@ class UserService:
             raise AuthenticationFailed("invalid or expired token") from exc
         with UnitOfWork(self._db, readonly=True) as uow:
             user = uow.session.get(User, int(claims["sub"]))
-            if user is None or user.disabled or user.token_version != claims.get("tv"):
+            if (
+                user is None
+                or user.disabled
+                or user.token_version != claims.get("tv")
+                or claims.get("uct") != _born(user)
+            ):
                 raise AuthenticationFailed("invalid or expired token")
             return Actor(
                 user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via
@@ -364,7 +381,7 @@ class UserService:
                 via=via,
                 read_only=row.scope == "read",
             )
-            return actor, Credential(user.id, user.token_version, token_id=row.id)
+            return actor, Credential(user.id, user.token_version, token_id=row.id, born=_born(user))
 
     @staticmethod
     def _anon(username: str, source: str, via: str) -> Actor:
