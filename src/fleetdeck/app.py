@@ -82,6 +82,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             token_lifetime_sec=settings.token_lifetime_sec,
             login_max_failures=settings.login_max_failures,
             login_window_sec=settings.login_window_sec,
+            login_max_failures_per_address=settings.login_max_failures_per_address,
             max_output_bytes=settings.max_output_bytes,
             payload_dir=settings.data_dir / "payloads",
             logs_dir=settings.data_dir / "logs",

@@ -53,7 +53,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
     max_output_bytes: int = Field(1024 * 1024, ge=1024, description="Job stdout/stderr kept per stream.")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per user or address per window.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins of one user name from one address per window before a wait."
+    )
+    login_max_failures_per_address: int = Field(
+        50, ge=1, description="Failed logins from one address, any user names, per window before a wait."
+    )
     login_window_sec: float = Field(300.0, gt=0, description="Window for counting failed logins.")
     argon2_time_cost: int = Field(3, ge=1, le=100, description="argon2id passes per password hash.")
     argon2_memory_kib: int = Field(

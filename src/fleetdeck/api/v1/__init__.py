@@ -60,6 +60,7 @@ def create_v1(services: Services, bus: Bus, backlog: OutputBacklog | None = None
     for module in (wol, reports, settings):
         app.include_router(module.router)
     app.include_router(reports.groups)
+    app.include_router(users.bans)
     for module in (packages, deployments):
         app.include_router(module.router)
     return app

@@ -240,33 +240,33 @@ class UserService:
 
     def password_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
         """``authenticate_password``, and a ``Credential`` to ``resume`` from later."""
-        keys = (f"user:{username.lower()}", f"addr:{source}")
-        wait = self._throttle.retry_after(*keys)
+        wait = self._throttle.retry_after(username, source)
         if wait > 0:
             self._audit.record(self._anon(username, source, via), "auth.login", "user", username, "throttled")
             raise TooManyAttempts("too many failed logins; try again later", retry_after=round(wait, 1))
         with UnitOfWork(self._db, readonly=True) as uow:
             user = uow.session.scalar(select(User).where(User.username == username))
             ok = self._passwords.verify(user.password_hash if user else self._passwords.dummy_hash, password)
-        # The failure record is written after the read transaction ended: SQLite allows one writer.
+        # Written after the read transaction ended: SQLite allows one writer.
         if user is None or not ok or user.disabled:
-            self._throttle.failed(*keys)
-            reason = "disabled" if user is not None and ok else "bad_credentials"
-            self._audit.record(
-                self._anon(username, source, via),
-                "auth.login",
-                "user",
-                user.id if user else username,
-                "failed",
-                reason=reason,
-            )
+            with UnitOfWork(self._db) as uow:
+                self._throttle.failed(uow.session, username, source)
+                self._audit.add(
+                    uow.session,
+                    self._anon(username, source, via),
+                    "auth.login",
+                    "user",
+                    user.id if user else username,
+                    result="failed",
+                    reason="disabled" if user is not None and ok else "bad_credentials",
+                )
             raise AuthenticationFailed("invalid user name or password")
         values: dict[str, object] = {"last_login_at": self._clock()}
         if self._passwords.needs_rehash(user.password_hash):  # the cost was changed since
             values["password_hash"] = self._passwords.hash(password)
         with UnitOfWork(self._db) as uow:
             uow.session.execute(update(User).where(User.id == user.id).values(**values))
-        self._throttle.succeeded(keys[0])
+            self._throttle.succeeded(uow.session, username, source)
         actor = Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
         return actor, Credential(user.id, user.token_version, born=_born(user))
 
@@ -382,6 +382,17 @@ class UserService:
                 read_only=row.scope == "read",
             )
             return actor, Credential(user.id, user.token_version, token_id=row.id, born=_born(user))
+
+    def unlock(self, actor: Actor, username: str | None = None, address: str | None = None) -> int:
+        """Forget failed logins (of a user name everywhere, of an address, or of both), so a
+        locked-out user or address may try again at once. Returns how many were forgotten."""
+        if username is None and address is None:
+            raise ValidationFailed("name a user, an address or both", field="username")
+        target = username if username is not None else address
+        with self._audit.mutation(actor, "user.unlock", "user", target, perm=Perm.MANAGE_USERS) as m:
+            cleared = self._throttle.clear(m.session, username, address)
+            m.detail = {"username": username, "address": address, "failures_cleared": cleared}
+            return cleared
 
     @staticmethod
     def _anon(username: str, source: str, via: str) -> Actor:

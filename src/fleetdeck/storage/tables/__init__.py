@@ -36,7 +36,7 @@ from fleetdeck.storage.tables.packages import (
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
-from fleetdeck.storage.tables.users import ApiToken, User
+from fleetdeck.storage.tables.users import ApiToken, LoginFailure, User
 
 __all__ = [
     "ApiToken",
@@ -61,6 +61,7 @@ __all__ = [
     "LicensePool",
     "LicensePoolMember",
     "LicensePoolSoftware",
+    "LoginFailure",
     "Package",
     "PackageDependency",
     "PackageFamily",
