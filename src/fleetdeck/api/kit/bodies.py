@@ -18,6 +18,8 @@ import msgspec
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fleetdeck.api.limits import BodyTooLarge
+
 
 class BodyInvalid(ValueError):
     """The body is not JSON fleetdeck accepts; the message says why, for the client."""
@@ -57,22 +59,27 @@ class StrictJsonBodies:
     lets NaN or a lone surrogate through to core. The body (already bounded by the size limit
     outside) is read once and replayed to the application."""
 
-    def __init__(self, app: ASGIApp, render: BadBody) -> None:
+    def __init__(self, app: ASGIApp, render: BadBody, too_large: Callable[[], Response]) -> None:
         self.app = app
         self.render = render
+        self.too_large = too_large
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not _is_json(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+        except BodyTooLarge:  # the size limit outside, counting a body sent without a length
+            await self.too_large()(scope, receive, send)
+            return
         body = b"".join(chunks)
         if body.strip():
             try:

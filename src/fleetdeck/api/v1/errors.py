@@ -21,7 +21,9 @@ from fleetdeck.api.kit.errors import ErrorTable, InternalErrors
 from fleetdeck.api.limits import BodyTooLarge
 from fleetdeck.core import errors as core
 
-WWW_AUTHENTICATE = 'Bearer, Basic realm="fleetdeck"'
+# Bearer only: a Basic challenge would make browsers remember a password and send it with every
+# request, also ones another site triggers. Basic still works when a client sends it unasked.
+WWW_AUTHENTICATE = 'Bearer realm="fleetdeck"'
 
 STATUS: ErrorTable[int] = ErrorTable(
     {
@@ -116,6 +118,10 @@ def _body_is_not_json(request: Request, errs: list[Any]) -> bool:
 
 
 def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
+    return _too_large()
+
+
+def _too_large() -> JSONResponse:
     return error_response(413, "body_too_large", "request body is larger than the setting max_body_bytes")
 
 
@@ -141,7 +147,7 @@ def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_middleware(StrictJsonBodies, render=malformed_json)
+    app.add_middleware(StrictJsonBodies, render=malformed_json, too_large=_too_large)
     app.add_exception_handler(core.FleetdeckError, _core_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

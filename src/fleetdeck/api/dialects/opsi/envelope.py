@@ -58,6 +58,17 @@ CLIENT_PREFIXES = (
 )
 
 
+READING = ("backend_info", "backend_getInterface", "backend_getLicensingInfo", "getDomain", "accessControl_")
+
+
+def reads_only(name: object) -> bool:
+    """Methods a GET may carry (opsiconfd answers the request in a GET's query string too): the
+    ones that only read, so that a link or an image on another site cannot change anything."""
+    if not isinstance(name, str):
+        return True  # not a call at all: answered with its own error
+    return "_get" in name or name.startswith(("get", *READING))
+
+
 def client_may_call(name: str) -> bool:
     if name.startswith(CLIENT_PREFIXES) or "_get" in name:
         return True
@@ -184,8 +195,9 @@ async def _unauthorized(request: Request, message: str, retry_after: float | Non
     await asyncio.sleep(AUTH_DELAY_SEC)  # opsiconfd's delay: slows guessing, costs no thread
     headers = base_headers()
     headers["x-opsi-error"] = message[:64]
-    if request.headers.get("x-requested-with", "").lower() != "xmlhttprequest":
-        headers["WWW-Authenticate"] = 'Basic realm="opsi", charset="UTF-8"'
+    # No "WWW-Authenticate: Basic" challenge (opsiconfd sends one): it makes a browser ask for a
+    # password and then send it with every request to /rpc, also ones another site triggers.
+    # opsi's clients send their credentials without being asked.
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
     body = codec.dumps({"id": None, "result": None, "error": message}, "json")
@@ -282,6 +294,12 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             _session_headers(response, principal, new_session)
             return response
         req_ser = codec.request_serialization(request.headers.get("content-type"))
+        if request.method == "POST" and req_ser is None:
+            # What a browser may send to another site without asking (text/plain, forms) is not
+            # a request opsi's clients make: they send JSON or msgpack.
+            return bad_request(
+                "Invalid request: Content-Type must be application/json or application/msgpack"
+            )
         try:
             raw = codec.decompress(
                 await _document(request), request.headers.get("content-encoding"), MAX_DECOMPRESSED
@@ -291,6 +309,13 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             return bad_request(str(exc))
         if payload is None:
             return bad_request("Invalid request: empty body")
+        calls = payload if isinstance(payload, list) else [payload]
+        if request.method == "GET":
+            changing = [
+                c.get("method") for c in calls if isinstance(c, dict) and not reads_only(c.get("method"))
+            ]
+            if changing:
+                return bad_request(f"Invalid request: {changing[0]!r} changes data; send it with POST")
         ctx = Context(
             services=deps.services,
             actor=principal.actor,
@@ -298,7 +323,6 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             extras={"host_key": principal.host_key} if principal.host_key else None,
         )
         answer = await engine.handle(ctx, payload, caller=f"{principal.kind}:{principal.actor.username}")
-        calls = payload if isinstance(payload, list) else [payload]
         if any(c.get("method") == "backend_exit" for c in calls if isinstance(c, dict)):
             sessions.delete(new_session.id if new_session else _session_id(request))
             new_session = None
