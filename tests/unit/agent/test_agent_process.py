@@ -14,6 +14,7 @@ from websockets.asyncio.server import serve
 
 from fleetdeck.agent.jobs import STOPPED_MESSAGE
 from fleetdeck.protocol import messages as m
+from tests.waiting import async_wait_for
 
 from .fakeserver import FakeServer
 
@@ -69,8 +70,7 @@ async def _scenario(tmp_path: Path) -> None:
         await c.send(_cmd(6, f"echo $$ > {tmp_path / 'pid'}; exec sleep 30"))
         _, running = await c.recv_until(m.JobUpdate)
         assert running.status == "running"  # still running after a moment
-        while not (tmp_path / "pid").exists():
-            await asyncio.sleep(0.02)
+        await async_wait_for((tmp_path / "pid").exists, what="the job's shell to write its pid")
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 8) == 0
         await c.ws.wait_closed()
