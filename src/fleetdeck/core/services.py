@@ -1,7 +1,11 @@
-"""``Services``: everything transports receive. Built once by the composition root."""
+"""``Services``: everything transports receive. Built once by the composition root.
+
+Transports get services and plain values, never the database handle: a transport that could
+reach the engine could bypass authorisation and audit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from fleetdeck.core.ports import Clock, JobNotifier, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
+from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.throttle import LoginThrottle
@@ -39,7 +44,7 @@ class CoreConfig:
 
 @dataclass(frozen=True)
 class Services:
-    db: Database
+    database: str  # which database this installation runs on ("sqlite", "postgresql"), for status pages
     audit: AuditLog
     users: UserService
     computers: ComputerService
@@ -65,12 +70,15 @@ def build_services(
     notifier: JobNotifier | None = None,
     clock: Clock = utcnow,
     waker: Waker | None = None,
+    settings_defs: Iterable[SettingDef] = (),
 ) -> Services:
+    """``settings_defs``: the settings the dialects declare, besides core's own."""
     config = config or CoreConfig()
     box = SecretBox(secret_key)
     audit = AuditLog(db, clock)
     throttle = LoginThrottle(config.login_max_failures, config.login_window_sec)
-    settings = SettingsService(db, audit, box, clock)
+    registry = SettingsRegistry((*CORE_SETTINGS, *settings_defs))
+    settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
     notifier = notifier or NullNotifier()
     groups = GroupService(db, audit, clock)
@@ -82,7 +90,7 @@ def build_services(
     packages.installation_hooks.append(deployments.triggers.installations_changed)
     jobs.installation_hooks.append(deployments.triggers.installations_changed)
     return Services(
-        db=db,
+        database=db.dialect,
         audit=audit,
         users=UserService(
             db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2)
