@@ -4,8 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?= -n 2
+# junit XML of each backend's run; .ci/run reads the counts from here (.ci/counts.py)
+RESULTS ?= build/test-results
 
-.PHONY: help run test lint fmt test-sqlite test-postgres migrate bench clean
+.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,10 +31,15 @@ lint: $(STAMP) ## ruff (format + lint), mypy --strict, import-linter contracts
 	$(VENV)/bin/lint-imports
 
 test-sqlite: $(STAMP) ## the suite on SQLite
-	FLEETDECK_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/sqlite.xml
+	FLEETDECK_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS) --junitxml=$(RESULTS)/sqlite.xml
 
-test-postgres: $(STAMP) ## the suite on PostgreSQL at 127.0.0.1:5432 (throwaway database per run)
-	FLEETDECK_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+test-postgres: $(STAMP) ## the suite on PostgreSQL (FLEETDECK_TEST_PG, default 127.0.0.1:5432; throwaway database per run)
+	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/postgres.xml
+	FLEETDECK_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS) --junitxml=$(RESULTS)/postgres.xml
+
+counts: ## test counts of the last test-sqlite/test-postgres runs, checked against .ci/floors
+	$(PYTHON) .ci/counts.py $(RESULTS)
 
 fmt: $(STAMP) ## format and autofix
 	$(VENV)/bin/ruff format src tests bench
@@ -45,4 +52,4 @@ bench: $(STAMP) ## agent fan-out benchmark with 1,000 simulated agents (see docs
 	$(PY) bench/agents.py -n 1000
 
 clean: ## remove the virtualenv and caches (not your data)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS)
