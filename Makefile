@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: help run test lint fmt test-sqlite test-postgres migrate bench clean
+.PHONY: help run test lint fmt test-sqlite test-postgres migrate bench mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,8 +23,8 @@ run: $(STAMP) ## start the server on http://127.0.0.1:8080 with a local agent (S
 test: lint test-sqlite test-postgres ## ruff, mypy, import contracts, and the whole suite on SQLite and PostgreSQL
 
 lint: $(STAMP) ## ruff (format + lint), mypy --strict, import-linter contracts
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench tools
+	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -35,8 +35,8 @@ test-postgres: $(STAMP) ## the suite on PostgreSQL at 127.0.0.1:5432 (throwaway 
 	FLEETDECK_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
 
 fmt: $(STAMP) ## format and autofix
-	$(VENV)/bin/ruff format src tests bench
-	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench tools
+	$(VENV)/bin/ruff check --fix src tests bench tools
 
 migrate: $(STAMP) ## apply migrations to ./fleetdeck-data (the server does this on start too)
 	$(VENV)/bin/fleetdeck db upgrade
@@ -44,5 +44,21 @@ migrate: $(STAMP) ## apply migrations to ./fleetdeck-data (the server does this 
 bench: $(STAMP) ## agent fan-out benchmark with 1,000 simulated agents (see docs/performance.md)
 	$(PY) bench/agents.py -n 1000
 
+# Mutation testing (docs/testing.md): slow, never part of `make test` or CI. One worker, niced,
+# because the machine is shared. Without MODULE: a fresh run over all of core. With MODULE
+# (core/packages/ordering.py, or a folder such as core/reports): only that module's mutants,
+# reusing mutants/ from the last run.
+MODULE ?=
+MUTANTS = fleetdeck.$(subst /,.,$(patsubst src/fleetdeck/%,%,$(basename $(patsubst %/,%,$(MODULE))))).*
+
+mutation: $(STAMP) ## mutation testing of core with mutmut (slow; MODULE=core/x.py for one module); see docs/testing.md
+ifeq ($(MODULE),)
+	rm -rf mutants
+	FLEETDECK_TEST_DB=sqlite nice -n 19 $(VENV)/bin/mutmut run --max-children 1
+else
+	FLEETDECK_TEST_DB=sqlite nice -n 19 $(VENV)/bin/mutmut run --max-children 1 '$(MUTANTS)'
+endif
+	@$(PY) tools/mutation_report.py $(MODULE) --survivors
+
 clean: ## remove the virtualenv and caches (not your data)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache mutants
