@@ -2,9 +2,9 @@
 
 mutmut keeps one verdict per mutant in ``mutants/<source file>.meta`` (its exit code); its own
 ``mutmut results`` lists survivors but gives no per-module score, which docs/testing.md records.
-A mutant counts as killed when a test failed (or the run timed out, which is how an endless
-loop fails); "no tests" means no test in the chosen subset runs that function, so it is not
-killed either.
+A mutant counts as killed when a test failed, or when the run was stopped by the time limit
+(how an endless loop fails; shown apart, since a limit set too tight would stop healthy runs).
+"No tests" means no test in the chosen subset runs that function, so it is not killed either.
 
 Usage: python tools/mutation_report.py [PATH_PREFIX] [--survivors]
     PATH_PREFIX  only modules under it, e.g. core/packages/ordering.py or core/reports
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path("mutants/src/fleetdeck")
-KILLED = {1, 3, 24, -24, 152, 255, 36}  # failed test, pytest error, CPU-time limit, timeout
+KILLED = {1, 3}  # a test failed (or pytest stopped with an error)
+TIMEOUT = {24, -24, 152, 255, 36}  # stopped by the time limit: an endless loop, counted as killed
 SURVIVED = {0}
 NO_TESTS = {5, 33}
 
@@ -28,6 +29,7 @@ NO_TESTS = {5, 33}
 class Module:
     name: str
     killed: int = 0
+    timeout: int = 0
     survived: int = 0
     no_tests: int = 0
     other: int = 0  # not checked yet, skipped, suspicious, segfault
@@ -35,12 +37,12 @@ class Module:
 
     @property
     def total(self) -> int:
-        return self.killed + self.survived + self.no_tests + self.other
+        return self.killed + self.timeout + self.survived + self.no_tests + self.other
 
     @property
     def score(self) -> str:
-        checked = self.killed + self.survived + self.no_tests
-        return f"{100.0 * self.killed / checked:.1f} %" if checked else "-"
+        checked = self.killed + self.timeout + self.survived + self.no_tests
+        return f"{100.0 * (self.killed + self.timeout) / checked:.1f} %" if checked else "-"
 
 
 def load(prefix: str) -> list[Module]:
@@ -56,6 +58,8 @@ def load(prefix: str) -> list[Module]:
         for key, code in sorted(verdicts.items()):
             if code in KILLED:
                 module.killed += 1
+            elif code in TIMEOUT:
+                module.timeout += 1
             elif code in SURVIVED:
                 module.survived += 1
                 module.missed.append(("survived", key))
@@ -76,17 +80,24 @@ def main(argv: list[str]) -> int:
     if not modules:
         print(f"no mutmut results under mutants/src/fleetdeck/{prefix}: run `make mutation` first")
         return 1
-    print("| module | mutants | killed | survived | no tests | not run | score |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| module | mutants | killed | timeout | survived | no tests | not run | score |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     total = Module("**all**")
     for m in modules:
-        print(f"| {m.name} | {m.total} | {m.killed} | {m.survived} | {m.no_tests} | {m.other} | {m.score} |")
+        print(
+            f"| {m.name} | {m.total} | {m.killed} | {m.timeout} | {m.survived} | {m.no_tests} | {m.other} "
+            f"| {m.score} |"
+        )
         total.killed += m.killed
+        total.timeout += m.timeout
         total.survived += m.survived
         total.no_tests += m.no_tests
         total.other += m.other
     t = total
-    print(f"| {t.name} | {t.total} | {t.killed} | {t.survived} | {t.no_tests} | {t.other} | {t.score} |")
+    print(
+        f"| {t.name} | {t.total} | {t.killed} | {t.timeout} | {t.survived} | {t.no_tests} | {t.other} "
+        f"| {t.score} |"
+    )
     if survivors:
         print()
         for m in modules:
