@@ -46,17 +46,17 @@ bench: $(STAMP) ## agent fan-out benchmark with 1,000 simulated agents (see docs
 
 # Mutation testing (docs/testing.md): slow, never part of `make test` or CI. One worker, niced,
 # because the machine is shared. Without MODULE: a fresh run over all of core. With MODULE
-# (core/packages/ordering.py, or a folder such as core/reports): only that module's mutants,
-# reusing mutants/ from the last run.
+# (core/packages/ordering.py, a folder such as core/reports, or several separated by spaces):
+# only those modules' mutants, reusing mutants/ from the last run.
 MODULE ?=
 MUTATION_ENV = FLEETDECK_TEST_DB=sqlite FLEETDECK_TEST_SQLITE_TEMPLATE=$(CURDIR)/mutants/template.db
-MUTANTS = fleetdeck.$(subst /,.,$(patsubst src/fleetdeck/%,%,$(basename $(patsubst %/,%,$(MODULE))))).*
+MUTANTS = $(foreach m,$(MODULE),'fleetdeck.$(subst /,.,$(patsubst src/fleetdeck/%,%,$(basename $(patsubst %/,%,$(m))))).*')
 
 mutation: $(STAMP) ## mutation testing of core with mutmut (slow; MODULE=core/x.py for one module); see docs/testing.md
 	$(if $(MODULE),,rm -rf mutants)
 	rm -f mutants/template.db
 	$(VENV)/bin/fleetdeck db upgrade --data-dir mutants --database-url sqlite:///$(CURDIR)/mutants/template.db
-	$(MUTATION_ENV) nice -n 19 $(VENV)/bin/mutmut run --max-children 1 $(if $(MODULE),'$(MUTANTS)')
+	$(MUTATION_ENV) nice -n 19 $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS)
 	@$(PY) tools/mutation_report.py $(MODULE) --survivors
 
 clean: ## remove the virtualenv and caches (not your data)

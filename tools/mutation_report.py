@@ -6,7 +6,7 @@ A mutant counts as killed when a test failed, or when the run was stopped by the
 (how an endless loop fails; shown apart, since a limit set too tight would stop healthy runs).
 "No tests" means no test in the chosen subset runs that function, so it is not killed either.
 
-Usage: python tools/mutation_report.py [PATH_PREFIX] [--survivors]
+Usage: python tools/mutation_report.py [PATH_PREFIX ...] [--survivors]
     PATH_PREFIX  only modules under it, e.g. core/packages/ordering.py or core/reports
     --survivors  also list each surviving (or untested) mutant by name (`mutmut show NAME`)
 """
@@ -45,11 +45,11 @@ class Module:
         return f"{100.0 * (self.killed + self.timeout) / checked:.1f} %" if checked else "-"
 
 
-def load(prefix: str) -> list[Module]:
+def load(prefixes: list[str]) -> list[Module]:
     modules = []
     for meta in sorted(ROOT.rglob("*.py.meta")):
         name = str(meta.relative_to(ROOT))[: -len(".meta")]
-        if not name.startswith(prefix):
+        if not any(name.startswith(p) for p in prefixes):
             continue
         verdicts: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
         if not verdicts:
@@ -75,10 +75,10 @@ def load(prefix: str) -> list[Module]:
 def main(argv: list[str]) -> int:
     survivors = "--survivors" in argv
     args = [a for a in argv if not a.startswith("--")]
-    prefix = args[0].removeprefix("src/fleetdeck/").rstrip("/") if args else "core"
-    modules = load(prefix)
+    prefixes = [a.removeprefix("src/fleetdeck/").rstrip("/") for a in args] or ["core"]
+    modules = load(prefixes)
     if not modules:
-        print(f"no mutmut results under mutants/src/fleetdeck/{prefix}: run `make mutation` first")
+        print(f"no mutmut results for {' '.join(prefixes)} in mutants/: run `make mutation` first")
         return 1
     print("| module | mutants | killed | timeout | survived | no tests | not run | score |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
