@@ -13,7 +13,7 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.deployments.entities import ContainerStatus
 from fleetdeck.core.errors import FleetdeckError, ValidationFailed
-from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
 from fleetdeck.core.packages.entities import PackageFields
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
@@ -597,3 +597,51 @@ def test_computers_with_queued_jobs_are_found_for_redispatch(svc: Services, cloc
     assert claim(svc, a, b) == []
     clock.now = T0 + timedelta(minutes=11)
     assert len(claim(svc, a, b)) == 1 and svc.jobs.computers_with_queued() == set()
+
+
+def test_package_jobs_per_computer_and_by_id(svc: Services, clock: Clock) -> None:
+    a, b = computer(svc, "a"), computer(svc, "b")
+    p1, p2 = package(svc, "one"), package(svc, "two")
+    first = svc.deployments.deploy(ADMIN, "first", computer_ids=[b, a], package_ids=[p1])
+    clock.now = T0 + timedelta(minutes=1)
+    second = svc.deployments.deploy(ADMIN, "second", computer_ids=[a], package_ids=[p2])
+    svc.jobs.create_commands(ADMIN, CommandRequest("ls"), computer_ids=[a])  # not a package job
+    jobs = svc.deployments.computer_jobs(ADMIN)
+    assert [(j.computer_id, j.package_id, j.container_id) for j in jobs] == [
+        (a, p1, first.id),
+        (a, p2, second.id),
+        (b, p1, first.id),
+    ]
+    assert [j.package_id for j in svc.deployments.computer_jobs(ADMIN, [b])] == [p1]
+    assert svc.deployments.computer_jobs(ADMIN, []) == []
+    one = svc.deployments.get_job(ADMIN, second.job_ids[0])
+    assert (one.computer_id, one.hostname, one.package_id, one.family_name, one.kind) == (
+        a,
+        "a",
+        p2,
+        "two",
+        "package_install",
+    )
+    command_job = svc.jobs.find(ADMIN, Query(where=(Cond("kind", Op.EQ, "command"),))).items[0].id
+    for missing in (command_job, 4242):
+        with pytest.raises(FleetdeckError) as err:
+            svc.deployments.get_job(ADMIN, missing)
+        assert err.value.code == "not_found"
+
+
+def test_a_rule_is_read_back_with_its_groups(svc: Services) -> None:
+    pcs = svc.groups.create(ADMIN, "pcs")
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    made = svc.deployments.create_rule(ADMIN, "keep base", pcs.id, pkgs.id, notes="n", priority=2)
+    got = svc.deployments.get_rule(Actor(user_id=None, username="v", role=Role.VIEWER), made.id)
+    assert got == made
+    assert (got.name, got.notes, got.computer_group_name, got.package_group_name, got.enabled) == (
+        "keep base",
+        "n",
+        "pcs",
+        "base",
+        True,
+    )
+    with pytest.raises(FleetdeckError) as err:
+        svc.deployments.get_rule(ADMIN, 4242)
+    assert err.value.code == "not_found"
