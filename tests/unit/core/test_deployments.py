@@ -14,9 +14,10 @@ from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.deployments.entities import ContainerStatus
 from fleetdeck.core.errors import FleetdeckError, ValidationFailed
 from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
-from fleetdeck.core.packages.entities import PackageFields
+from fleetdeck.core.packages.entities import PackageFields, PayloadFile
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
+from fleetdeck.core.settings.configs import Config
 from fleetdeck.protocol import messages as m
 from fleetdeck.settings import Settings
 from tests.conftest import SECRET
@@ -645,3 +646,62 @@ def test_a_rule_is_read_back_with_its_groups(svc: Services) -> None:
     with pytest.raises(FleetdeckError) as err:
         svc.deployments.get_rule(ADMIN, 4242)
     assert err.value.code == "not_found"
+
+
+def test_what_a_package_job_tells_the_agent(svc: Services) -> None:
+    pc = computer(svc, "pc")
+    pkg = svc.packages.create(
+        ADMIN,
+        "tool",
+        "1",
+        PackageFields(
+            install_procedure="line1\r\nline2",
+            install_success_codes="0,3010",
+            install_post_action=1,
+            uninstall_procedure="remove",
+            uninstall_success_codes="0,1605",
+            uninstall_post_action=2,
+            download_for_uninstall=False,
+            line_endings="\n",
+        ),
+        files=[m_payload()],
+    ).id
+    svc.properties.put(ADMIN, pkg, Config("lang", default_values=["en"]))
+    svc.deployments.deploy(
+        ADMIN, "d", computer_ids=[pc], package_ids=[pkg], sequence_mode=1, restart_timeout_min=7
+    )
+    (spec,) = claim(svc, pc)
+    info = svc.packages.get(ADMIN, pkg).package
+    assert spec.kind == "package_install"
+    params = dict(spec.params)
+    assert params.pop("container_id") and params.pop("sequence") == 1
+    assert params == {
+        "package_id": pkg,
+        "procedure": "line1\nline2",  # the package's line endings
+        "success_codes": "0,3010",
+        "download": True,
+        "post_action": 1,
+        "post_action_timeout_min": 7,
+        "sequence_mode": 1,
+        "timeout_sec": 3600,
+        "payload_path": f"/agent/v1/payload/{pkg}",
+        "payload_sha256": info.payload_sha256,
+        "payload_size": info.payload_size,
+        "properties": {"lang": ["en"]},
+    }
+    finish(svc, pc, spec.id)
+    (installation,) = svc.packages.list_installations(ADMIN, computer_id=pc)
+    svc.deployments.uninstall(ADMIN, "u", installation_ids=[installation.id])
+    (spec,) = claim(svc, pc)
+    assert spec.kind == "package_uninstall"
+    assert (spec.params["procedure"], spec.params["success_codes"], spec.params["post_action"]) == (
+        "remove",
+        "0,1605",
+        2,
+    )
+    assert spec.params["download"] is False and "payload_path" not in spec.params
+    assert spec.params["sequence_mode"] == 0
+
+
+def m_payload() -> PayloadFile:  # a one-file payload
+    return PayloadFile("install.sh", b"#!/bin/sh\ntrue\n")
