@@ -282,12 +282,15 @@ def test_listing_without_and_with_a_group(reports: ReportService) -> None:
 
 
 def test_target_ids_take_integers_and_digit_strings(reports: ReportService) -> None:
-    sql = (
-        "SELECT 3 AS computer_id UNION ALL SELECT ' 12 ' UNION ALL SELECT NULL UNION ALL SELECT 3 "
-        "UNION ALL SELECT 'x' UNION ALL SELECT 1.5 UNION ALL SELECT '-4'"
+    numbers = reports.create(
+        ADMIN, "ids", "SELECT 3 AS computer_id UNION ALL SELECT NULL UNION ALL SELECT 3 UNION ALL SELECT 5"
     )
-    made = reports.create(ADMIN, "ids", sql)
-    assert reports.target_ids(VIEWER, made.id, "computer_id") == [3, 12]
+    assert reports.target_ids(VIEWER, numbers.id, "computer_id") == [3, 5]
+    texts = "SELECT ' 12 ' AS computer_id UNION ALL SELECT 'x' UNION ALL SELECT '-4' UNION ALL SELECT '1.5'"
+    assert reports.target_ids(VIEWER, reports.create(ADMIN, "texts", texts).id, "computer_id") == [12]
+    fraction = reports.create(ADMIN, "fraction", "SELECT 1.5 AS computer_id")
+    assert reports.target_ids(VIEWER, fraction.id, "computer_id") == []
+    made = numbers
     empty = reports.create(ADMIN, "none", "SELECT 1 AS other WHERE 1 = 0")
     assert reports.target_ids(VIEWER, empty.id, "package_id") == []
     with pytest.raises(ValidationFailed) as err:
