@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fleetdeck.app import Runtime
@@ -136,3 +138,59 @@ def test_only_managers_or_the_computer_itself_write(logs: ClientLogService, admi
         logs.write(itself, "instlog", "other", "x")
     assert logs.read(VIEWER, "instlog", "pc") == "mine"
     assert not logs.path("instlog", "other").exists()
+
+
+def test_cutting_starts_after_the_first_newline_of_the_kept_end(logs: ClientLogService, admin: Actor) -> None:
+    def stored(data: str) -> bytes:
+        logs.write(admin, "instlog", "cut", data)
+        return logs.path("instlog", "cut").read_bytes()
+
+    exact = "a\n" + "b" * (MAX_BYTES - 2)  # exactly the limit: kept whole
+    assert stored(exact) == exact.encode()
+    assert stored("x" * 10 + "\n" + "y" * (MAX_BYTES - 1)) == b"y" * (MAX_BYTES - 1)  # cut lands on "\n"
+    assert stored("q" + "z" * (MAX_BYTES - 2) + "\nw") == b"w"  # the newline is the last but one byte
+
+
+def test_a_log_cut_inside_a_character_still_reads(logs: ClientLogService, admin: Actor) -> None:
+    logs.write(admin, "instlog", "utf", "é" * (MAX_BYTES // 2) + "a")  # no newline: cut mid-character
+    text = logs.read(admin, "instlog", "utf")
+    assert text.startswith("\ufffd") and text.endswith("éa")
+
+
+def test_read_max_size_boundaries(logs: ClientLogService, admin: Actor) -> None:
+    logs.write(admin, "instlog", "pc", "ab\nc")
+    assert logs.read(admin, "instlog", "pc", max_size=1) == "c"
+    assert logs.read(admin, "instlog", "pc", max_size=3) == "c"  # "b\nc": from after the newline
+    assert logs.read(admin, "instlog", "pc", max_size=-1) == "ab\nc"
+
+
+def test_log_folders_are_not_readable_by_others(logs: ClientLogService, admin: Actor) -> None:
+    logs.write(admin, "instlog", "pc", "x")
+    assert logs.path("instlog", "pc").parent.stat().st_mode & 0o007 == 0
+
+
+def test_a_link_out_of_the_log_folder_is_refused(
+    logs: ClientLogService, admin: Actor, tmp_path: Path
+) -> None:
+    logs.write(admin, "instlog", "pc", "x")
+    folder = logs.path("instlog", "pc").parent
+    outside = tmp_path / "elsewhere.log"
+    outside.write_text("secret")
+    (folder / "evil.log").symlink_to(outside)
+    for call in (
+        lambda: logs.read(admin, "instlog", "evil"),
+        lambda: logs.write(admin, "instlog", "evil", "x"),
+    ):
+        with pytest.raises(ValidationFailed) as err:
+            call()
+        assert err.value.field == "object_id" and err.value.message == "invalid object id 'evil'"
+    assert outside.read_text() == "secret"
+
+
+def test_refusals_name_what_was_wrong(logs: ClientLogService, admin: Actor) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        logs.read(admin, "Bad", "pc")
+    assert err.value.message == "invalid log type 'Bad'"
+    with pytest.raises(ValidationFailed) as err:
+        logs.read(admin, "instlog", "a..b")
+    assert err.value.message == "invalid object id 'a..b'"
