@@ -174,3 +174,21 @@ def test_a_computer_sets_only_its_own_values(configs: ConfigService, admin: Acto
     with pytest.raises(PermissionDenied):
         configs.clear_value(itself, "k", pcs[0])  # clearing is for managers only
     assert configs.values(admin) == [ConfigValue("k", pcs[0], ["mine"])]
+
+
+def test_clearing_one_value_keeps_the_computer_s_others(
+    configs: ConfigService, admin: Actor, pcs: list[int], runtime: Runtime
+) -> None:
+    configs.put(admin, Config("a"))
+    configs.put(admin, Config("b"))
+    configs.set_value(admin, "a", pcs[0], ["1"])
+    configs.set_value(admin, "b", pcs[0], ["2"])
+    assert configs.clear_value(admin, "a", pcs[0]) is True
+    assert configs.values(admin) == [ConfigValue("b", pcs[0], ["2"])]
+    (entry,) = runtime.services.audit.find(
+        admin, Query(where=(Cond("action", Op.EQ, "config.clear_value"),))
+    ).items
+    assert (entry.object_type, entry.object_id, entry.detail) == ("computer", str(pcs[0]), {"key": "a"})
+    with pytest.raises(ValidationFailed) as err:
+        configs.set_value(admin, "a", pcs[0], "x")  # type: ignore[arg-type]
+    assert err.value.message == "values must be a list"
