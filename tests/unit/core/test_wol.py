@@ -81,7 +81,7 @@ def test_computers_that_cannot_be_woken(runtime: Runtime, admin: Actor, listener
     assert err.value.detail == {"reason": "no_mac_addresses_for_wol", "computer_id": nomac}
     with pytest.raises(NotFound) as missing:
         wol.wake_computers(admin, [good, 4242])
-    assert missing.value.object_id == 4242
+    assert (missing.value.object_type, missing.value.object_id) == ("computer", 4242)
     with pytest.raises(PermissionDenied):
         wol.wake_computers(VIEWER, [good])
     listener.settimeout(0.2)
