@@ -42,6 +42,10 @@ from tests import factories
 BACKENDS = ("sqlite", "postgres")
 BACKEND = os.environ.get("FLEETDECK_TEST_DB") or "sqlite"
 PG_ADMIN_URL = os.environ.get("FLEETDECK_TEST_PG") or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# A migrated SQLite database made beforehand, used as the template instead of migrating one per
+# session: ``make mutation`` sets it, because mutmut starts a pytest session for every mutant and
+# migrating took most of such a session's time.
+SQLITE_TEMPLATE = os.environ.get("FLEETDECK_TEST_SQLITE_TEMPLATE", "")
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 # The cheapest valid argon2id cost: the suite creates and logs in hundreds of users, and at the
 # production cost (tested in tests/unit/core/test_passwords.py) each hash takes 0.2-0.5 s.
@@ -106,6 +110,8 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    elif SQLITE_TEMPLATE:
+        yield SQLITE_TEMPLATE  # never written to: every test works on its own copy
     else:
         path = tmp_path_factory.mktemp("template") / "template.db"
         db = Database(f"sqlite:///{path}")
