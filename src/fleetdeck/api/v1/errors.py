@@ -33,7 +33,9 @@ STATUS: dict[type[core.FleetdeckError], int] = {
     core.AuthenticationFailed: 401,
     core.PermissionDenied: 403,
     core.NotImplementedYet: 501,
+    core.AgentTimeout: 504,
     core.Unavailable: 503,
+    core.AgentFailed: 502,
     core.FleetdeckError: 400,
 }
 
