@@ -2,14 +2,13 @@
 
 A call travels like this::
 
-    caller (any process)                      hub of the node holding the agent      agent
+    caller (any process)                     hub of the node holding the agent       agent
       subscribe agent.reply.<token>
-      publish agent.request.<node> AgentCall ─▶ conn for computer_id?
-                                                 no:  AgentAnswer(unreachable) ───────┐
-                                                 yes: Request(id) ─────────────────▶  │
-                                                      Reply(ref_id) ◀─────────────────│
-      ◀─ agent.reply.<token> AgentAnswer ◀──────  AgentAnswer(ok/failed)              │
-      nothing within the timeout: AgentTimeout ◀──────────────────────────────────────┘
+      publish agent.request.<node> AgentCall ─▶ not held here: AgentAnswer(unreachable)
+                                                held: Request(id) ─────────────────▶ answers
+                                                      Reply(ref_id) ◀──────────────── Reply
+      agent.reply.<token> ◀──────────────────── AgentAnswer(ok | failed)
+      nothing there within the timeout: AgentTimeout
 
 The caller subscribes before it publishes, so an answer can never come too early; the node
 comes from ``computers.node_id`` (core looks it up), so with a Redis or NATS bus the request
