@@ -23,8 +23,8 @@ from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.settings import Settings
 from fleetdeck.storage import migrate
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Base, ComputerInterface
-from fleetdeck.storage.uow import UnitOfWork
+from fleetdeck.storage.tables import Base
+from tests import factories
 
 BACKEND = os.environ.get("FLEETDECK_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("FLEETDECK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -119,8 +119,5 @@ def listener(runtime: Runtime, admin: Actor) -> Iterator[socket.socket]:
 
 
 def computer(runtime: Runtime, admin: Actor, hostname: str, *macs: str) -> int:
-    cid = runtime.services.computers.create(admin, hostname).id
-    with UnitOfWork(runtime.db) as uow:
-        for n, mac in enumerate(macs):
-            uow.session.add(ComputerInterface(computer_id=cid, name=f"eth{n}", mac=mac, addresses=[]))
-    return cid
+    """A computer with these MAC addresses (the inventory its agent would report)."""
+    return factories.computer(runtime.services, admin, hostname, macs=macs)

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 from fleetdeck import __version__
 from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, payload_route
 from fleetdeck.api.dialects import oco, opsi
+from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
 from fleetdeck.bus import Bus, LocalBus
@@ -37,7 +38,7 @@ from fleetdeck.storage.db import Database
 
 log = logging.getLogger("fleetdeck")
 
-DIALECTS = (oco, opsi)  # each: NAME, mount(app, services)
+DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT)
 
 
 @dataclass
@@ -91,6 +92,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         notifier=BusJobNotifier(bus),
         gateway=gateway,
         watch=watch,
+        settings_defs=[d for dialect in DIALECTS for d in dialect.settings],
     )
     return Runtime(
         settings=settings, db=db, bus=bus, services=services, backlog=backlog, gateway=gateway, watch=watch
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             offline_after_sec=settings.effective_offline_after,
             server_version=__version__,
             reconnect_window_sec=settings.reconnect_window_sec,
+            hello_timeout_sec=settings.agent_hello_timeout_sec,
         ),
     )
     # Unique per process: a second process with the same node id must not renew this one's leases.
@@ -157,8 +160,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ],
         lifespan=lifespan,
     )
+    deps = DialectDeps(services=rt.services)
     for dialect in DIALECTS:
-        dialect.mount(app, rt.services)
+        app.router.routes.append(DialectRoute(dialect.name, dialect.build(deps)))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
     app.state.hub = hub

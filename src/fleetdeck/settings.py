@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     reconnect_window_sec: float = Field(
         30.0, ge=0, description="On shutdown, agents are told to reconnect spread over this many seconds."
     )
+    agent_hello_timeout_sec: float = Field(
+        15.0, gt=0, description="An agent connection that sends no hello (or enroll) within this is closed."
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
     max_output_bytes: int = Field(1024 * 1024, ge=1024, description="Job stdout/stderr kept per stream.")
     login_max_failures: int = Field(5, ge=1, description="Failed logins per user or address per window.")

@@ -1,7 +1,11 @@
-"""``Services``: everything transports receive. Built once by the composition root."""
+"""``Services``: everything transports receive. Built once by the composition root.
+
+Transports get services and plain values, never the database handle: a transport that could
+reach the engine could bypass authorisation and audit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, Nul
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
+from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.throttle import LoginThrottle
@@ -40,7 +45,7 @@ class CoreConfig:
 
 @dataclass(frozen=True)
 class Services:
-    db: Database
+    database: str  # which database this installation runs on ("sqlite", "postgresql"), for status pages
     audit: AuditLog
     users: UserService
     computers: ComputerService
@@ -69,14 +74,17 @@ def build_services(
     waker: Waker | None = None,
     gateway: AgentGateway | None = None,
     watch: JobWatch | None = None,
+    settings_defs: Iterable[SettingDef] = (),
 ) -> Services:
     """``notifier``, ``gateway`` and ``watch`` connect core to the bus (the composition root
-    passes the bus implementations); without them nothing leaves this process."""
+    passes the bus implementations); without them nothing leaves this process.
+    ``settings_defs``: the settings the dialects declare, besides core's own."""
     config = config or CoreConfig()
     box = SecretBox(secret_key)
     audit = AuditLog(db, clock)
     throttle = LoginThrottle(config.login_max_failures, config.login_window_sec)
-    settings = SettingsService(db, audit, box, clock)
+    registry = SettingsRegistry((*CORE_SETTINGS, *settings_defs))
+    settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
     notifier = notifier or NullNotifier()
     groups = GroupService(db, audit, clock)
@@ -88,7 +96,7 @@ def build_services(
     packages.installation_hooks.append(deployments.triggers.installations_changed)
     jobs.installation_hooks.append(deployments.triggers.installations_changed)
     return Services(
-        db=db,
+        database=db.dialect,
         audit=audit,
         users=UserService(
             db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2)

@@ -18,7 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
-from fleetdeck.api.dialects.oco import envelope
+from fleetdeck.api.dialects.oco import settings as oco_settings
 from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.settings import Settings
@@ -41,10 +41,10 @@ class OcoSwitch:
         self.admin = admin
 
     def enable(self, on: bool = True) -> None:
-        self.store.set(self.admin, envelope.ENABLED_KEY, on)
+        self.store.set(self.admin, oco_settings.ENABLED_KEY, on)
 
     def api_key(self, key: str) -> None:
-        self.store.set(self.admin, envelope.API_KEY, key)
+        self.store.set(self.admin, oco_settings.API_KEY, key)
 
 
 class Oco:

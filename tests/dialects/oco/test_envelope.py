@@ -9,7 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fleetdeck.api.dialects.oco import METHODS, PATHS
-from tests.dialects.oco.conftest import ADMIN_PASSWORD, PATH, Oco, OcoSwitch, basic
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor, Role
+from tests.dialects.oco.conftest import ADMIN_PASSWORD, PASSWORD, PATH, Oco, OcoSwitch, basic
 
 PERMISSION_DENIED = "Permission denied. You do not have the necessary rights."
 
@@ -274,3 +276,24 @@ def test_docs_list_every_method() -> None:
     docs = (Path(__file__).parents[3] / "docs" / "dialects" / "oco.md").read_text()
     for name in METHODS.names():
         assert f"| `{name}` |" in docs, name
+
+
+def test_a_password_is_verified_once_then_served_from_the_cache(
+    client: TestClient, oco: Oco, runtime: Runtime, admin: Actor
+) -> None:
+    """OCO clients send their password on every call; the first call verifies it, later ones
+    cost what a token costs, and a password change ends that at once."""
+    users = runtime.services.users
+    alice = users.create(admin, "alice", PASSWORD, Role.OPERATOR)
+    as_alice = Oco(client, "alice", PASSWORD)
+    assert as_alice.ok("oco.info")["version"]
+    verified_at = users.get(admin, alice.id).last_login_at
+    assert verified_at is not None
+    for _ in range(3):
+        assert as_alice.ok("oco.info")["version"]
+    assert users.get(admin, alice.id).last_login_at == verified_at  # not verified again
+    users.set_password(admin, alice.id, "a-new-password-2")
+    assert as_alice.post(as_alice.request("oco.info")).status_code == 401
+    assert Oco(client, "alice", "a-new-password-2").ok("oco.info")["version"]
+    users.update(admin, alice.id, disabled=True)
+    assert Oco(client, "alice", "a-new-password-2").post(as_alice.request("oco.info")).status_code == 401

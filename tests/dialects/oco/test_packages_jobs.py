@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from fleetdeck.api.dialects.oco.errors import from_core
+from fleetdeck.api.dialects.oco.errors import error_object
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import ValidationFailed
@@ -169,7 +169,11 @@ def test_reports(oco: Oco, world: World) -> None:
     # Core refuses non-SELECT reports when they are saved; the text OCO shows for them:
     only_select = ValidationFailed("no", reason="only_select_queries")
     for lang in ("en", "de"):  # not localized in OCO
-        assert from_core(only_select, lang) == (-32001, "Only SELECT queries are allowed in reports")
+        assert error_object(only_select, lang) == {
+            "code": -32001,
+            "message": "Only SELECT queries are allowed in reports",
+            "data": None,
+        }
     assert oco.error("oco.report.execute", {"id": 999999})["code"] == -32003
     assert oco.error("oco.report.list", {"report_group_id": 999999})["code"] == -32003
 

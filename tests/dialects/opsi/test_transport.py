@@ -9,6 +9,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import lz4.frame
 import msgspec
 import pytest
@@ -16,11 +17,11 @@ import pytest
 from fleetdeck.api.dialects.opsi import METHODS
 from fleetdeck.api.dialects.opsi.interface import SPEC, markdown, mismatches
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, Role
 from fleetdeck.storage.tables import ComputerInterface
 from fleetdeck.storage.uow import UnitOfWork
 
-from .conftest import Rpc, basic, enroll
+from .conftest import PASSWORD, Rpc, basic, enroll
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -365,3 +366,29 @@ def test_compat_document_is_up_to_date() -> None:
     assert doc == markdown(list(METHODS)), (
         "regenerate: .venv/bin/python -m fleetdeck.api.dialects.opsi > docs/compat/opsi.md"
     )
+
+
+def test_a_session_follows_its_users_current_state(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    """A session cookie is checked against the user on every request: a role change shows at
+    once, a password change or disabling ends the session."""
+    users = runtime.services.users
+    bob = users.create(admin, "bob", PASSWORD, Role.OPERATOR)
+    client = rpc.client
+    client.cookies.clear()
+    first = client.post(
+        "/rpc", json=rpc.request("getDomain"), headers={"Authorization": basic("bob", PASSWORD)}
+    )
+    cookie = first.cookies["opsiconfd-session"]
+
+    def with_cookie(method: str, *params: Any) -> httpx.Response:
+        client.cookies.clear()
+        client.cookies.set("opsiconfd-session", cookie)
+        return client.post("/rpc", json=rpc.request(method, *params))
+
+    created = with_cookie("host_createOpsiClient", "bob-1.example.org")
+    assert created.status_code == 200 and "error" not in created.json()
+    users.update(admin, bob.id, role=Role.VIEWER)
+    refused = with_cookie("host_createOpsiClient", "bob-2.example.org")
+    assert refused.json()["error"]["data"]["class"] == "BackendPermissionDeniedError"
+    users.set_password(admin, bob.id, "another-password-3")
+    assert with_cookie("getDomain").status_code == 401

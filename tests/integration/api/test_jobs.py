@@ -106,6 +106,18 @@ def test_cancel(admin_api: Api, targets: dict[str, int]) -> None:
     assert_error(admin_api.post("/jobs/999999/cancel"), 404)
 
 
+def test_a_viewer_cannot_cancel(admin_api: Api, viewer_api: Api, targets: dict[str, int]) -> None:
+    jid = run(admin_api, computer_ids=[targets["pc-1"]])["job_ids"][0]
+    error = assert_error(viewer_api.post(f"/jobs/{jid}/cancel"), 403, "permission_denied")
+    assert "run_commands" in error["message"]
+    job = admin_api.get(f"/jobs/{jid}").json()["data"]
+    assert (job["status"], job["finished_at"], job["message"]) == ("queued", None, "")
+    rows = admin_api.get("/audit", params={"filter[action]": "job.cancel"}).json()["data"]
+    assert [(a["username"], a["object_type"], a["object_id"], a["result"], a["via"]) for a in rows] == [
+        ("victor", "job", str(jid), "denied", "api")
+    ]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [

@@ -19,18 +19,12 @@ from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.protocol import messages as m
 from fleetdeck.settings import Settings
+from tests import factories
 from tests.conftest import SECRET
+from tests.factories import ManualClock as Clock
 
 ADMIN = Actor(user_id=None, username="alice", role=Role.ADMIN, via="test")
 T0 = datetime(2025, 1, 6, 10, 30, tzinfo=UTC)  # a Monday
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Notifier:
@@ -60,7 +54,7 @@ class Waker:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
@@ -86,16 +80,11 @@ def svc(runtime: Runtime, settings: Settings, clock: Clock, notifier: Notifier, 
 
 
 def computer(svc: Services, name: str, os: str = "Debian", version: str = "12", arch: str = "x86_64") -> int:
-    cid = svc.computers.create(ADMIN, name).id
-    inv = m.Inventory(hostname=name, os=os, os_version=version, architecture=arch)
-    svc.computers.record_inventory(ADMIN, cid, inv, m.inventory_digest(inv))
-    return cid
+    return factories.computer(svc, ADMIN, name, os=os, os_version=version, architecture=arch)
 
 
 def package(svc: Services, family: str, version: str = "1", **kw: object) -> int:
-    kw.setdefault("install_procedure", f"install {family} {version}")
-    kw.setdefault("uninstall_procedure", f"remove {family} {version}")
-    return svc.packages.create(ADMIN, family, version, PackageFields(**kw)).id  # type: ignore[arg-type]
+    return factories.package(svc, ADMIN, family, version, **kw).id
 
 
 def jobs_of(svc: Services, container_id: int) -> list[tuple[int, str, int, str, str]]:
@@ -107,9 +96,7 @@ def jobs_of(svc: Services, container_id: int) -> list[tuple[int, str, int, str, 
 
 
 def finish(svc: Services, cid: int, job_id: int, code: int = 0, status: str = "succeeded") -> None:
-    now = time.time()
-    result = m.JobResult(job_id=job_id, status=status, exit_code=code, started_at=now, finished_at=now)  # type: ignore[arg-type]
-    svc.jobs.record_results([(cid, result)])
+    factories.finish(svc, cid, job_id, status, code)
 
 
 def claim(svc: Services, *cids: int, remote: str = "10.0.0.5") -> list[m.JobSpec]:

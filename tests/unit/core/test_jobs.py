@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,24 +12,16 @@ from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
 from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.core.services import CoreConfig, build_services
 from fleetdeck.protocol import messages as m
+from tests import factories
+from tests.conftest import SECRET
+from tests.factories import ManualClock, result
 
 
 @pytest.fixture
 def computers(runtime: Runtime, admin: Actor) -> list[int]:
     return [runtime.services.computers.create(admin, f"pc{i}").id for i in range(3)]
-
-
-def result(job_id: int, status: str = "succeeded", code: int = 0, out: str = "ok") -> m.JobResult:
-    now = time.time()
-    return m.JobResult(
-        job_id=job_id,
-        status=status,
-        exit_code=code,
-        stdout=out,  # type: ignore[arg-type]
-        started_at=now,
-        finished_at=now,
-    )
 
 
 def test_create_queues_one_job_per_target(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
@@ -103,7 +95,7 @@ def test_delivery_state_machine_is_exactly_once(runtime: Runtime, admin: Actor, 
     assert jobs.claim_for_delivery([cid]) == []
 
     # The result, delivered twice (resent after a reconnect), is stored once and acked twice.
-    assert jobs.record_results([(cid, result(job_id, out="first"))]) == [(cid, job_id)]
+    assert jobs.record_results([(cid, result(job_id, stdout="first"))]) == [(cid, job_id)]
     assert jobs.record_results([(cid, result(job_id, "failed", 1, "second"))]) == [(cid, job_id)]
     info = jobs.get(admin, job_id)
     assert (info.status, info.exit_code, info.stdout) == (JobStatus.SUCCEEDED, 0, "first")
@@ -121,7 +113,7 @@ def test_a_result_from_another_computer_is_ignored(
 def test_output_is_capped(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
     jobs = runtime.services.jobs
     (job_id,) = jobs.create_commands(admin, CommandRequest("yes"), computer_ids=[computers[0]]).job_ids
-    jobs.record_results([(computers[0], result(job_id, out="x" * (2 * 1024 * 1024)))])
+    jobs.record_results([(computers[0], result(job_id, stdout="x" * (2 * 1024 * 1024)))])
     info = jobs.get(admin, job_id)
     assert len(info.stdout) == 1024 * 1024 and info.output_truncated
 
@@ -157,3 +149,86 @@ def test_cancel_of_a_delivered_job_asks_the_agent(
     # If the agent never got it, the reconnect settles it as cancelled instead of redelivering.
     assert jobs.on_hello(cid, []) == []
     assert jobs.get(admin, job_id).status is JobStatus.CANCELLED
+
+
+def test_a_viewer_cannot_cancel_and_the_refusal_is_audited(
+    runtime: Runtime, admin: Actor, computers: list[int]
+) -> None:
+    jobs = runtime.services.jobs
+    viewer = factories.user(runtime.services, Role.VIEWER, "vera")
+    queued, delivered = factories.commands(runtime.services, admin, computers[:2], "sleep 100")
+    factories.deliver(runtime.services, computers[1])
+    for job_id in (queued, delivered):
+        with pytest.raises(PermissionDenied):
+            jobs.cancel(viewer, job_id)
+    # Read back: neither was touched, and no agent was asked to stop anything.
+    assert (jobs.get(admin, queued).status, jobs.get(admin, queued).finished_at) == (JobStatus.QUEUED, None)
+    assert jobs.get(admin, delivered).status is JobStatus.SENT
+    assert not jobs.get(admin, delivered).cancel_requested
+    assert jobs.cancel_requested(computers[1]) == []
+    audit = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "job.cancel"),)))
+    assert sorted((e.username, e.object_type, e.object_id, e.result, e.via) for e in audit.items) == [
+        ("vera", "job", str(queued), "denied", "test"),
+        ("vera", "job", str(delivered), "denied", "test"),
+    ]
+
+
+def test_hello_settles_lost_jobs_by_their_expiry(runtime: Runtime) -> None:
+    """Jobs marked sent that the agent does not hold were lost on the way. Past their expiry
+    they are expired (never run late); otherwise queued again for delivery. Jobs the agent
+    holds are left alone even when past their expiry: they are running there."""
+    clock = ManualClock(datetime(2025, 3, 3, 9, 0, tzinfo=UTC))
+    svc = build_services(runtime.db, SECRET, CoreConfig(), clock=clock)
+    admin = factories.user(svc, Role.ADMIN)
+    cid = factories.computer(svc, admin, "pc")
+
+    def command(expires_in: timedelta | None) -> int:
+        req = CommandRequest("true")
+        (job_id,) = svc.jobs.create_commands(admin, req, computer_ids=[cid], expires_in=expires_in).job_ids
+        return job_id
+
+    overdue, in_time, forever, held = (
+        command(timedelta(minutes=10)),
+        command(timedelta(hours=2)),
+        command(None),
+        command(timedelta(minutes=10)),
+    )
+    assert sorted(factories.deliver(svc, cid)) == [overdue, in_time, forever, held]
+    clock.now += timedelta(minutes=30)
+    assert svc.jobs.on_hello(cid, [held]) == []
+
+    status = {j: svc.jobs.get(admin, j) for j in (overdue, in_time, forever, held)}
+    assert (status[overdue].status, status[overdue].finished_at) == (JobStatus.EXPIRED, clock.now)
+    for job_id in (in_time, forever):
+        assert (status[job_id].status, status[job_id].sent_at, status[job_id].finished_at) == (
+            JobStatus.QUEUED,
+            None,
+            None,
+        )
+    assert status[held].status is JobStatus.SENT
+    assert sorted(factories.deliver(svc, cid)) == [in_time, forever]  # the lost ones go out again
+
+
+def test_a_late_running_notice_does_not_reopen_a_finished_job(
+    runtime: Runtime, admin: Actor, computers: list[int]
+) -> None:
+    """Updates and results travel in separate batches: a ``running`` notice can be stored after
+    the job's result. The job stays final with its result."""
+    jobs, cid = runtime.services.jobs, computers[0]
+    (job_id,) = factories.commands(runtime.services, admin, [cid], "echo hi")
+    factories.deliver(runtime.services, cid)
+    started = time.time() - 5
+    jobs.record_updates([(cid, m.JobUpdate(job_id=job_id, status="running", at=started))])
+    assert factories.finish(runtime.services, cid, job_id, stdout="hi\n") == [(cid, job_id)]
+    done = jobs.get(admin, job_id)
+
+    late = time.time() + 5
+    jobs.record_updates(
+        [
+            (cid, m.JobUpdate(job_id=job_id, status="running", at=late, phase="execute", progress=50)),
+            (cid, m.JobUpdate(job_id=job_id, status="accepted", at=late)),
+        ]
+    )
+    after = jobs.get(admin, job_id)
+    assert after == done
+    assert (after.status, after.exit_code, after.stdout) == (JobStatus.SUCCEEDED, 0, "hi\n")

@@ -16,6 +16,7 @@ from fleetdeck.core.packages.payloads import build_zip, is_zip
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from tests.conftest import SECRET
+from tests.factories import zip_payload
 
 ADMIN = Actor(user_id=None, username="alice", role=Role.ADMIN, via="test")
 VIEWER = Actor(user_id=None, username="vic", role=Role.VIEWER, via="test")
@@ -32,14 +33,6 @@ def fields(**kw: object) -> PackageFields:
     return PackageFields(**kw)  # type: ignore[arg-type]
 
 
-def zip_bytes(**files: bytes) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
 def names(path: str) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as zf:
         return {n: zf.read(n) for n in zf.namelist()}
@@ -52,7 +45,7 @@ def test_files_are_zipped_by_name_and_a_single_zip_is_kept_as_is() -> None:
         assert sorted(zf.namelist()) == ["data/a.txt", "install.sh"]
     one_file = build_zip([PayloadFile("setup.exe", b"MZ...")])
     assert one_file is not None and is_zip(one_file)
-    original = zip_bytes(**{"x.txt": b"x"})
+    original = zip_payload(**{"x.txt": b"x"})
     assert build_zip([PayloadFile("given.zip", original)]) == original
     assert build_zip([PayloadFile("", b"x"), PayloadFile("empty", b"")]) is None
     with pytest.raises(ValidationFailed):
@@ -62,7 +55,7 @@ def test_files_are_zipped_by_name_and_a_single_zip_is_kept_as_is() -> None:
 def test_payload_is_content_addressed_shared_and_deleted_with_the_last_package(
     svc: Services, settings: Settings
 ) -> None:
-    files = [PayloadFile("p.zip", zip_bytes(**{"install.sh": b"true"}))]
+    files = [PayloadFile("p.zip", zip_payload(**{"install.sh": b"true"}))]
     a = svc.packages.create(ADMIN, "Tool", "1.0", fields(), files=files)
     b = svc.packages.create(ADMIN, "Tool", "1.1", fields(), files=files)
     assert a.payload_sha256 == b.payload_sha256 and a.payload_size == len(files[0].content)

@@ -7,13 +7,16 @@ import json
 import pytest
 from sqlalchemy import select
 
-from fleetdeck.app import Runtime
+from fleetdeck.app import DIALECTS, Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.query import Query
-from fleetdeck.core.settings import MASK, REGISTRY, coerce
+from fleetdeck.core.settings import CORE_SETTINGS, MASK, SettingsRegistry, coerce
 from fleetdeck.storage.tables import AuditEntry, SettingValue
 from fleetdeck.storage.uow import UnitOfWork
+
+# core's settings and the dialects', as the composition root registers them
+REGISTRY = SettingsRegistry((*CORE_SETTINGS, *(d for dialect in DIALECTS for d in dialect.settings)))
 
 
 @pytest.mark.parametrize(
@@ -36,7 +39,7 @@ from fleetdeck.storage.uow import UnitOfWork
     ],
 )
 def test_coerce(key: str, given: object, expected: object) -> None:
-    assert coerce(REGISTRY[key], given) == expected
+    assert coerce(REGISTRY.lookup(key), given) == expected
 
 
 @pytest.mark.parametrize(
@@ -58,7 +61,7 @@ def test_coerce(key: str, given: object, expected: object) -> None:
 )
 def test_coerce_rejects(key: str, given: object) -> None:
     with pytest.raises(ValidationFailed):
-        coerce(REGISTRY[key], given)
+        coerce(REGISTRY.lookup(key), given)
 
 
 def test_defaults_and_set(runtime: Runtime, admin: Actor) -> None:

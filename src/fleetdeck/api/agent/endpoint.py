@@ -22,8 +22,9 @@ from fleetdeck.protocol.session import ProtocolViolation, ServerSession
 log = logging.getLogger("fleetdeck.agents")
 
 PATH = "/agent/v1/ws"
-HELLO_TIMEOUT = 15.0
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
+RETRY_AFTER_SEC = 10.0
 
 
 async def _receive_frame(ws: WebSocket) -> bytes | str | None:
@@ -50,20 +51,35 @@ def agent_websocket_route(hub: AgentHub) -> WebSocketRoute:
             with contextlib.suppress(Exception):
                 await ws.send_bytes(m.encode(m.Error(code=exc.code, message=str(exc))))
                 await ws.close(POLICY_VIOLATION)
+        except Exception as exc:
+            # The database (or something else the server needs) failed. Say so in the
+            # protocol's terms, so the agent comes back later, instead of dropping the TCP
+            # connection without a close frame.
+            log.error(
+                "agent at %s: cannot serve it now (%s: %s)",
+                remote,
+                type(exc).__name__,
+                exc,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            with contextlib.suppress(Exception):
+                await _unavailable(ws, "the server cannot serve agents now; try again later")
 
     return WebSocketRoute(PATH, endpoint)
+
+
+async def _unavailable(ws: WebSocket, message: str) -> None:
+    await ws.send_bytes(m.encode(m.Error(code="unavailable", message=message, retry_after=RETRY_AFTER_SEC)))
+    await ws.close(TRY_AGAIN_LATER)
 
 
 async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
     session = ServerSession()
     if hub.stopping:
-        await ws.send_bytes(
-            m.encode(m.Error(code="unavailable", message="server shutting down", retry_after=10.0))
-        )
-        await ws.close(1013)
+        await _unavailable(ws, "server shutting down")
         return
     try:
-        first = await asyncio.wait_for(_receive_frame(ws), HELLO_TIMEOUT)
+        first = await asyncio.wait_for(_receive_frame(ws), hub.config.hello_timeout_sec)
     except TimeoutError:
         raise ProtocolViolation("hello_timeout", "no hello within the time limit") from None
     if first is None:

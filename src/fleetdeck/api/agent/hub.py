@@ -108,6 +108,7 @@ class HubConfig:
     offline_after_sec: float = 75.0
     server_version: str = "0"
     reconnect_window_sec: float = 30.0
+    hello_timeout_sec: float = 15.0  # a connection's first frame must come within this
     flush_interval: float = 0.02
     touch_interval: float = 5.0
     max_batch: int = 5000

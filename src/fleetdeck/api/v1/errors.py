@@ -1,13 +1,12 @@
 """Exception handlers: every failure leaves as ``{"error": {"code", "message", "detail"?}}``.
 
-Core errors are mapped by class (following the MRO, so subclasses inherit their parent's status
-unless listed themselves). Anything unexpected becomes a plain 500 whose traceback stays in the
-server log.
+Core errors are mapped by one table (the kit's ``ErrorTable``: following the MRO, so subclasses
+inherit their parent's status unless listed themselves). Anything unexpected becomes the 500
+envelope (the kit's ``InternalErrors``) whose traceback stays in the server log.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
@@ -16,28 +15,29 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fleetdeck.api.kit.errors import ErrorTable, InternalErrors
 from fleetdeck.api.limits import BodyTooLarge
 from fleetdeck.core import errors as core
 
-log = logging.getLogger("fleetdeck.api")
-
 WWW_AUTHENTICATE = 'Bearer, Basic realm="fleetdeck"'
 
-STATUS: dict[type[core.FleetdeckError], int] = {
-    core.NotFound: 404,
-    core.Conflict: 409,
-    core.ValidationFailed: 422,
-    core.TooManyAttempts: 429,
-    core.AuthenticationFailed: 401,
-    core.PermissionDenied: 403,
-    core.NotImplementedYet: 501,
-    core.AgentTimeout: 504,
-    core.Unavailable: 503,
-    core.AgentFailed: 502,
-    core.FleetdeckError: 400,
-}
+STATUS: ErrorTable[int] = ErrorTable(
+    {
+        core.NotFound: 404,
+        core.Conflict: 409,
+        core.ValidationFailed: 422,
+        core.TooManyAttempts: 429,
+        core.AuthenticationFailed: 401,
+        core.PermissionDenied: 403,
+        core.NotImplementedYet: 501,
+        core.AgentTimeout: 504,
+        core.Unavailable: 503,
+        core.AgentFailed: 502,
+        core.FleetdeckError: 400,
+    },
+    default=500,
+)
 
 HTTP_CODES = {
     400: "bad_request",
@@ -68,10 +68,7 @@ def error_response(
 
 
 def status_of(exc: core.FleetdeckError) -> int:
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500  # pragma: no cover - FleetdeckError itself is mapped
+    return STATUS[exc]
 
 
 def _core_error(request: Request, exc: Exception) -> JSONResponse:
@@ -121,38 +118,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, code, message, headers=headers)
 
 
-class InternalErrors:
-    """Turns an unhandled exception into the 500 envelope and logs it once.
-
-    Starlette's own handler for ``Exception`` re-raises after responding; this middleware, placed
-    inside it, does not, so the outer application sees an ordinary 500 response.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except BodyTooLarge:
-            raise  # the size limit outside answers 413
-        except Exception:
-            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            if started:
-                raise
-            response = error_response(500, "internal_error", "internal server error")
-            await response(scope, receive, send)
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(500, "internal_error", "internal server error")
 
 
 def install(app: FastAPI) -> None:
@@ -160,4 +127,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
-    app.add_middleware(InternalErrors)
+    app.add_middleware(InternalErrors, render=_internal_error)

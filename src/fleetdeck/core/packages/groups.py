@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.packages import queries
 from fleetdeck.core.packages.entities import PackageGroupInfo, PackageInfo, PackageListing
@@ -48,7 +48,7 @@ class PackageGroups:
         description: str = "",
         key: str | None = None,
     ) -> PackageGroupInfo:
-        actor.require(Perm.MANAGE_PACKAGES)
+        self._require(actor, "group.create")
         g = self._groups.create(
             actor, name, parent_id=parent_id, description=description, kind="package", key=key
         )
@@ -64,7 +64,7 @@ class PackageGroups:
         parent_id: int | None = None,
         move: bool = False,
     ) -> PackageGroupInfo:
-        actor.require(Perm.MANAGE_PACKAGES)
+        self._require(actor, "group.update", group_id)
         self.get_group(actor, group_id)
         self._groups.update(
             actor, group_id, name=name, description=description, parent_id=parent_id, move=move
@@ -72,9 +72,19 @@ class PackageGroups:
         return self.get_group(actor, group_id)
 
     def delete_group(self, actor: Actor, group_id: int) -> None:
-        actor.require(Perm.MANAGE_PACKAGES)
+        self._require(actor, "group.delete", group_id)
         self.get_group(actor, group_id)
         self._groups.delete(actor, group_id)
+
+    def _require(self, actor: Actor, action: str, group_id: int | None = None) -> None:
+        """The packages permission, checked before GroupService makes (and audits) the change
+        under its own: a refusal here is recorded as ``AuditLog.mutation`` records its own."""
+        try:
+            actor.require(Perm.MANAGE_PACKAGES)
+        except PermissionDenied as exc:
+            oid = "" if group_id is None else group_id
+            self._audit.record(actor, action, "group", oid, "denied", error=exc.message)
+            raise
 
     def get_group(self, actor: Actor, group_id: int) -> PackageGroupInfo:
         actor.require(Perm.READ)

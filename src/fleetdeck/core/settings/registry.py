@@ -1,7 +1,9 @@
 """The declared runtime settings: every key once, with its type, default and description.
 
-A setting that is not declared here does not exist. Values are validated (and, for text typed
-at a command line, parsed) by ``coerce`` before they are stored.
+Core declares its own settings here (``CORE_SETTINGS``); each dialect declares the settings it
+owns (its switch, its keys) in its own package, and the composition root puts them all into one
+``SettingsRegistry``. A setting that is not declared does not exist. Values are validated (and,
+for text typed at a command line, parsed) by ``coerce`` before they are stored.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,15 +47,7 @@ class SettingDef:
     maximum: float | None = None
 
 
-SETTINGS: tuple[SettingDef, ...] = (
-    SettingDef("oco.api_enabled", Kind.BOOL, False, "Answer the OCO client API (api-client.php)."),
-    SettingDef(
-        "oco.api_key",
-        Kind.STR,
-        "",
-        "API key OCO clients must send as params.api_key; empty = not checked.",
-        secret=True,
-    ),
+CORE_SETTINGS: tuple[SettingDef, ...] = (
     SettingDef(
         "wol.broadcast_addresses",
         Kind.STR_LIST,
@@ -86,17 +81,30 @@ SETTINGS: tuple[SettingDef, ...] = (
         minimum=0.01,
         maximum=3600,
     ),
-    SettingDef("opsi.default_domain", Kind.STR, "", "DNS domain appended to opsi client ids without one."),
 )
 
-REGISTRY: dict[str, SettingDef] = {d.key: d for d in SETTINGS}
 
+class SettingsRegistry:
+    """Every declared setting of this installation, in declaration order."""
 
-def lookup(key: str) -> SettingDef:
-    definition = REGISTRY.get(key)
-    if definition is None:
-        raise NotFound("setting", key)
-    return definition
+    def __init__(self, definitions: Iterable[SettingDef] = CORE_SETTINGS) -> None:
+        self._defs: dict[str, SettingDef] = {}
+        for d in definitions:
+            if d.key in self._defs:
+                raise ValueError(f"setting {d.key} declared twice")
+            self._defs[d.key] = d
+
+    def lookup(self, key: str) -> SettingDef:
+        definition = self._defs.get(key)
+        if definition is None:
+            raise NotFound("setting", key)
+        return definition
+
+    def __iter__(self) -> Iterator[SettingDef]:
+        return iter(self._defs.values())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._defs
 
 
 _TRUE = {"true", "1", "yes", "on"}

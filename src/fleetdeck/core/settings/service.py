@@ -24,7 +24,7 @@ from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import FleetdeckError
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import SecretBox
-from fleetdeck.core.settings.registry import MASK, SETTINGS, SettingDef, coerce, lookup
+from fleetdeck.core.settings.registry import MASK, SettingDef, SettingsRegistry, coerce
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import SettingValue
 from fleetdeck.storage.uow import UnitOfWork
@@ -47,7 +47,15 @@ class Setting:
 
 
 class SettingsService:
-    def __init__(self, db: Database, audit: AuditLog, box: SecretBox, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        box: SecretBox,
+        clock: Clock,
+        registry: SettingsRegistry | None = None,
+    ) -> None:
+        self.registry = registry or SettingsRegistry()
         self._db = db
         self._audit = audit
         self._box = box
@@ -62,17 +70,17 @@ class SettingsService:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = {r.key: r for r in uow.session.scalars(select(SettingValue))}
-        return [self._view(d, rows.get(d.key)) for d in SETTINGS]
+        return [self._view(d, rows.get(d.key)) for d in self.registry]
 
     def get(self, actor: Actor, key: str) -> Setting:
         actor.require(Perm.READ)
-        d = lookup(key)
+        d = self.registry.lookup(key)
         with UnitOfWork(self._db, readonly=True) as uow:
             return self._view(d, uow.session.get(SettingValue, key))
 
     def set(self, actor: Actor, key: str, value: object) -> Setting:
         actor.require(Perm.MANAGE_SETTINGS)
-        d = lookup(key)
+        d = self.registry.lookup(key)
         new = coerce(d, value)
         try:
             with self._audit.mutation(actor, "setting.set", "setting", key, perm=Perm.MANAGE_SETTINGS) as m:
@@ -92,7 +100,7 @@ class SettingsService:
 
     def reset(self, actor: Actor, key: str) -> Setting:
         actor.require(Perm.MANAGE_SETTINGS)
-        d = lookup(key)
+        d = self.registry.lookup(key)
         try:
             with self._audit.mutation(actor, "setting.reset", "setting", key, perm=Perm.MANAGE_SETTINGS) as m:
                 row = m.session.get(SettingValue, key)
@@ -108,18 +116,18 @@ class SettingsService:
 
     def value(self, key: str) -> Any:
         """The effective value of a non-secret setting (cheap: cached)."""
-        d = lookup(key)
+        d = self.registry.lookup(key)
         if d.secret:
             raise TypeError(f"{key} is secret; use get_secret() or matches_secret()")
         return self._values()[key]
 
     def is_set(self, key: str) -> bool:
         """True when the effective value is not empty ("", [], false, 0)."""
-        lookup(key)
+        self.registry.lookup(key)
         return bool(self._values()[key])
 
     def get_secret(self, key: str) -> Any:
-        d = lookup(key)
+        d = self.registry.lookup(key)
         if not d.secret:
             raise TypeError(f"{key} is not a secret setting")
         return self._values()[key]
@@ -139,7 +147,7 @@ class SettingsService:
                 with UnitOfWork(self._db, readonly=True) as uow:
                     rows = {r.key: r for r in uow.session.scalars(select(SettingValue))}
                 self._cache = {
-                    d.key: self._decode(d, rows[d.key]) if d.key in rows else d.default for d in SETTINGS
+                    d.key: self._decode(d, rows[d.key]) if d.key in rows else d.default for d in self.registry
                 }
                 self._loaded_at = time.monotonic()
             return self._cache

@@ -42,3 +42,15 @@ class LoginResult:
     token: str
     expires_at: datetime
     user: UserInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """Proof that a user logged in (password or API token), without the secret: the user and
+    the version of their credentials then. ``UserService.resume`` turns it back into an ``Actor``
+    after checking the user's current state (a changed password, disabling or deletion ends it),
+    so a transport may keep it (a session, a cache) instead of hashing the password again."""
+
+    user_id: int
+    version: int
+    token_id: int | None = None  # logged in with an API token (HTTP Basic): it must still exist

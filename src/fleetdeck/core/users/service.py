@@ -20,7 +20,7 @@ from fleetdeck.core.errors import (
 )
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import Passwords, SecretBox, random_token
-from fleetdeck.core.users.entities import LoginResult, NewToken, TokenInfo, UserInfo
+from fleetdeck.core.users.entities import Credential, LoginResult, NewToken, TokenInfo, UserInfo
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import ApiToken, User
@@ -221,6 +221,10 @@ class UserService:
 
     def authenticate_password(self, username: str, password: str, source: str, via: str) -> Actor:
         """Check a user name and password, with throttling and an audit record either way."""
+        return self.password_login(username, password, source, via)[0]
+
+    def password_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
+        """``authenticate_password``, and a ``Credential`` to ``resume`` from later."""
         keys = (f"user:{username.lower()}", f"addr:{source}")
         wait = self._throttle.retry_after(*keys)
         if wait > 0:
@@ -248,7 +252,33 @@ class UserService:
         with UnitOfWork(self._db) as uow:
             uow.session.execute(update(User).where(User.id == user.id).values(**values))
         self._throttle.succeeded(keys[0])
-        return Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
+        actor = Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
+        return actor, Credential(user.id, user.token_version)
+
+    def resume(self, credential: Credential, source: str, via: str) -> Actor:
+        """The actor of an earlier login, as the user is now: reads by primary key instead of an
+        argon2 verification. Fails once the user changed their password, was disabled or
+        deleted (each bumps or removes the version), or the API token was revoked or expired."""
+        with UnitOfWork(self._db, readonly=True) as uow:
+            user = uow.session.get(User, credential.user_id)
+            if user is None or user.disabled or user.token_version != credential.version:
+                raise AuthenticationFailed("invalid user name or password")
+            read_only = False
+            if credential.token_id is not None:
+                token = uow.session.get(ApiToken, credential.token_id)
+                if token is None or token.user_id != user.id:
+                    raise AuthenticationFailed("invalid API token")
+                if token.expires_at is not None and token.expires_at <= self._clock():
+                    raise AuthenticationFailed("API token expired")
+                read_only = token.scope == "read"
+            return Actor(
+                user_id=user.id,
+                username=user.username,
+                role=Role(user.role),
+                source=source,
+                via=via,
+                read_only=read_only,
+            )
 
     def login(self, username: str, password: str, source: str, via: str = "api") -> LoginResult:
         actor = self.authenticate_password(username, password, source, via)
@@ -289,14 +319,21 @@ class UserService:
 
     def authenticate_basic(self, username: str, secret: str, source: str, via: str) -> Actor:
         """HTTP Basic: the secret may be the password or one of the user's API tokens."""
+        return self.basic_login(username, secret, source, via)[0]
+
+    def basic_login(self, username: str, secret: str, source: str, via: str) -> tuple[Actor, Credential]:
+        """``authenticate_basic``, and a ``Credential`` to ``resume`` from later."""
         if secret.startswith(TOKEN_PREFIX):
-            actor = self._authenticate_api_token(secret, source, via)
+            actor, credential = self._api_token_login(secret, source, via)
             if actor.username != username:
                 raise AuthenticationFailed("invalid user name or password")
-            return actor
-        return self.authenticate_password(username, secret, source, via)
+            return actor, credential
+        return self.password_login(username, secret, source, via)
 
     def _authenticate_api_token(self, token: str, source: str, via: str) -> Actor:
+        return self._api_token_login(token, source, via)[0]
+
+    def _api_token_login(self, token: str, source: str, via: str) -> tuple[Actor, Credential]:
         prefix = token[: len(TOKEN_PREFIX) + 8]
         with UnitOfWork(self._db) as uow:
             row = uow.session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
@@ -310,7 +347,7 @@ class UserService:
                 raise AuthenticationFailed("invalid API token")
             if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
                 row.last_used_at = now  # throttled write: not every request
-            return Actor(
+            actor = Actor(
                 user_id=user.id,
                 username=user.username,
                 role=Role(user.role),
@@ -318,6 +355,7 @@ class UserService:
                 via=via,
                 read_only=row.scope == "read",
             )
+            return actor, Credential(user.id, user.token_version, token_id=row.id)
 
     @staticmethod
     def _anon(username: str, source: str, via: str) -> Actor:

@@ -6,9 +6,13 @@
 4. body is not JSON (or not an object/list)         -> 400 ("Payload Corrupt"), empty body
 5. any element lacks ``jsonrpc: "2.0"``, ``method`` or a non-null ``id`` -> the whole request 400
 
-Then every element runs on its own (a batch answers a list in the same order); its failures are
-JSON-RPC errors with HTTP 200 (``errors.py``). ``params.api_key`` is compared with the secret
-setting ``oco.api_key`` when that is set; arguments are in ``params.data``.
+Then the kit's JSON-RPC engine runs every element on its own (a batch answers a list in the same
+order) under ``OcoPolicy``; an element's failures are JSON-RPC errors with HTTP 200
+(``errors.py``). ``params.api_key`` is compared with the secret setting ``oco.api_key`` when that
+is set; arguments are in ``params.data``.
+
+OCO clients send their password with every call; the kit's credential cache makes every call
+after the first cost what a token costs instead of an argon2 verification.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -26,14 +30,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from fleetdeck.api.dialects.oco.errors import Code, OcoError, error_object, language, text
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
-from fleetdeck.api.dialects.rpc import ParamsInvalid
+from fleetdeck.api.dialects.oco.settings import API_KEY, ENABLED_KEY
+from fleetdeck.api.kit.dialect import DialectDeps
+from fleetdeck.api.kit.jsonrpc import Answer, Call, Engine, Policy, Rejected
+from fleetdeck.api.kit.registry import Method
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import AuthenticationFailed, TooManyAttempts
 from fleetdeck.core.services import Services
 
 VIA = "oco"
-ENABLED_KEY = "oco.api_enabled"
-API_KEY = "oco.api_key"
 CONTENT_TYPE = "application/json"
 
 
@@ -53,7 +58,67 @@ class Gate:
         return isinstance(candidate, str) and self._settings.matches_secret(API_KEY, candidate)
 
 
-def _authenticate(services: Services, authorization: str | None, source: str) -> Actor:
+def _object(value: Any) -> Mapping[str, Any] | None:
+    """``params`` and ``data``: an object; null and ``[]`` (PHP's empty array) mean empty."""
+    if value is None or value == []:
+        return {}
+    return value if isinstance(value, dict) else None
+
+
+class OcoPolicy(Policy[Context]):
+    registry = METHODS
+
+    def __init__(self, gate: Gate) -> None:
+        self.gate = gate
+
+    def elements(self, payload: Any) -> tuple[Sequence[Any], bool]:
+        batch = isinstance(payload, list)
+        elements = payload if batch else [payload]
+        if not elements or not all(_well_formed(e) for e in elements):
+            raise Rejected(Answer(status=400, empty=True))  # OCO refuses the whole request
+        return elements, batch
+
+    def parse(self, element: Any) -> Call:
+        return Call(element["id"], element["method"], element.get("params"))
+
+    def admit(self, ctx: Context, call: Call) -> None:
+        params = _object(call.params)
+        if params is None:
+            raise OcoError(Code.INVALID_REQUEST, "invalid_input")
+        if not self.gate.api_key_accepted(params.get("api_key")):
+            raise OcoError(Code.PERMISSION_DENIED, "permission_denied")
+
+    def lookup(self, call: Call) -> Method:
+        method = self.registry.get(call.method)
+        if method is None:
+            raise OcoError(Code.INVALID_REQUEST, "unknown_method")
+        return method
+
+    def arguments(self, call: Call, method: Method) -> tuple[Sequence[Any], dict[str, Any]]:
+        data = _object((_object(call.params) or {}).get("data"))
+        if data is None:
+            raise OcoError(Code.INVALID_REQUEST, "invalid_input")
+        return (), dict(data)
+
+    def result(self, ctx: Context, call: Call, value: Any) -> Any:
+        return {"jsonrpc": "2.0", "id": call.id, "result": {"success": True, "data": value}}
+
+    def error(self, ctx: Context | None, call: Call | None, element: Any, exc: BaseException) -> Any:
+        lang = ctx.lang if ctx is not None else "en"
+        rpc_id = call.id if call is not None else None
+        return {"jsonrpc": "2.0", "id": rpc_id, "error": error_object(exc, lang)}
+
+
+def _well_formed(element: Any) -> bool:
+    return (
+        isinstance(element, dict)
+        and element.get("jsonrpc") == "2.0"
+        and element.get("id") is not None
+        and isinstance(element.get("method"), str)
+    )
+
+
+def _credentials(authorization: str | None) -> tuple[str, str]:
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "basic" or not credentials.strip():
         raise AuthenticationFailed("HTTP Basic credentials required", reason="login_failed")
@@ -66,7 +131,7 @@ def _authenticate(services: Services, authorization: str | None, source: str) ->
         raise AuthenticationFailed("user name is empty", reason="username_cannot_be_empty")
     if not secret or "\x00" in decoded:
         raise AuthenticationFailed("password is empty", reason="login_failed")
-    return services.users.authenticate_basic(username, secret, source, via=VIA)
+    return username, secret
 
 
 def _unauthorized(exc: AuthenticationFailed, lang: str) -> Response:
@@ -84,58 +149,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def parse_payload(body: bytes) -> list[dict[str, Any]] | dict[str, Any] | None:
-    """The request object or batch, or None when OCO would answer 400 Payload Corrupt."""
+def decode(body: bytes) -> Any:
+    """The decoded body, or ``Rejected`` (400 Payload Corrupt) when it is not a JSON object or
+    array: OCO reads it with ``json_decode`` and refuses NaN/Infinity."""
     try:
         payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError):
-        return None
-    elements = payload if isinstance(payload, list) else [payload]
-    if not elements:
-        return None
-    for e in elements:
-        if not isinstance(e, dict) or e.get("jsonrpc") != "2.0" or e.get("id") is None:
-            return None
-        if not isinstance(e.get("method"), str):
-            return None
-    return payload if isinstance(payload, list | dict) else None
+        raise Rejected(Answer(status=400, empty=True)) from None
+    if not isinstance(payload, list | dict):
+        raise Rejected(Answer(status=400, empty=True))
+    return payload
 
 
-def _object(value: Any) -> Mapping[str, Any] | None:
-    """``params`` and ``data``: an object; null and ``[]`` (PHP's empty array) mean empty."""
-    if value is None or value == []:
-        return {}
-    return value if isinstance(value, dict) else None
-
-
-def run_element(services: Services, actor: Actor, lang: str, gate: Gate, element: dict[str, Any]) -> Any:
-    ctx = Context(services=services, actor=actor, lang=lang)
-    try:
-        params = _object(element.get("params"))
-        if params is None:
-            raise OcoError(Code.INVALID_REQUEST, "invalid_input")
-        if not gate.api_key_accepted(params.get("api_key")):
-            raise OcoError(Code.PERMISSION_DENIED, "permission_denied")
-        method = METHODS.get(element["method"])
-        if method is None:
-            raise OcoError(Code.INVALID_REQUEST, "unknown_method")
-        data = _object(params.get("data"))
-        if data is None:
-            raise OcoError(Code.INVALID_REQUEST, "invalid_input")
-        try:
-            kwargs = method.bind(data)
-        except ParamsInvalid as exc:
-            raise OcoError(
-                Code.INVALID_REQUEST, message=f"{text('invalid_input', lang)} ({exc.message})"
-            ) from None
-        result = method.func(ctx, **kwargs)
-    except Exception as exc:  # every failure of one element is that element's error object
-        return {"jsonrpc": "2.0", "id": element["id"], "error": error_object(exc, lang)}
-    return {"jsonrpc": "2.0", "id": element["id"], "result": {"success": True, "data": result}}
-
-
-def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
+def endpoint(deps: DialectDeps) -> Callable[[Request], Awaitable[Response]]:
+    services = deps.services
     gate = Gate(services)
+    engine = Engine(OcoPolicy(gate), deps.limits)
+
+    def authenticate(authorization: str | None, source: str) -> Actor:
+        username, secret = _credentials(authorization)
+        return deps.credentials.authenticate_basic(services.users, username, secret, source, VIA)
 
     async def handle(request: Request) -> Response:
         if not await run_in_threadpool(gate.enabled):
@@ -145,20 +178,20 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
         lang = language(request.headers.get("accept-language"))
         source = request.client.host if request.client else ""
         try:
-            actor = await run_in_threadpool(
-                _authenticate, services, request.headers.get("authorization"), source
-            )
+            actor = await run_in_threadpool(authenticate, request.headers.get("authorization"), source)
         except AuthenticationFailed as exc:
             return _unauthorized(exc, lang)
-        payload = parse_payload(await request.body())
-        if payload is None:
-            return Response(status_code=400)
-        elements = payload if isinstance(payload, list) else [payload]
-
-        def run_all() -> list[Any]:
-            return [run_element(services, actor, lang, gate, e) for e in elements]
-
-        answers = await run_in_threadpool(run_all)
-        return JSONResponse(answers if isinstance(payload, list) else answers[0])
+        try:
+            payload = decode(await request.body())
+        except Rejected as rejected:
+            return _send(rejected.answer)
+        ctx = Context(services=services, actor=actor, lang=lang)
+        return _send(await engine.handle(ctx, payload, caller=f"user:{actor.user_id}"))
 
     return handle
+
+
+def _send(answer: Answer) -> Response:
+    if answer.empty:
+        return Response(status_code=answer.status)
+    return JSONResponse(answer.body, status_code=answer.status)

@@ -9,12 +9,12 @@ English in both.
 from __future__ import annotations
 
 import enum
-import logging
+from collections.abc import Callable
 from typing import Any
 
+from fleetdeck.api.kit.errors import ErrorTable
+from fleetdeck.api.kit.registry import ParamsInvalid
 from fleetdeck.core import errors as core
-
-log = logging.getLogger("fleetdeck.api.oco")
 
 
 class Code(enum.IntEnum):
@@ -139,29 +139,50 @@ def _reason_of(exc: core.FleetdeckError) -> str | None:
     return reason if isinstance(reason, str) else None
 
 
-def from_core(exc: core.FleetdeckError, lang: str) -> tuple[int, str]:
-    """Core's exception tree onto OCO's codes (first matching class in the MRO wins)."""
-    reason = _reason_of(exc)
-    if reason is not None:
-        return OcoError.reason(reason).render(lang)
-    if isinstance(exc, core.NotFound):
-        return int(Code.NOT_FOUND), text("not_found", lang)
-    if isinstance(exc, core.PermissionDenied | core.AuthenticationFailed):
-        return int(Code.PERMISSION_DENIED), text("permission_denied", lang)
-    if isinstance(exc, core.ValidationFailed | core.Conflict):
-        return int(Code.INVALID_REQUEST), exc.message
-    if isinstance(exc, core.NotImplementedYet):
-        return int(Code.ERROR), f"{text('not_implemented', lang)} ({exc.message})"
-    return int(Code.ERROR), exc.message
+Rendered = tuple[int, str]
+Render = Callable[[Any, str], Rendered]
+
+
+def _core(code: Code, key: str | None = None) -> Render:
+    """A core error: its reason's text when it has one, else ``key``'s text or its message."""
+
+    def render(exc: core.FleetdeckError, lang: str) -> Rendered:
+        reason = _reason_of(exc)
+        if reason is not None:
+            return OcoError.reason(reason).render(lang)
+        return int(code), text(key, lang) if key else exc.message
+
+    return render
+
+
+def _not_implemented(exc: core.NotImplementedYet, lang: str) -> Rendered:
+    return int(Code.ERROR), f"{text('not_implemented', lang)} ({exc.message})"
+
+
+def _params_invalid(exc: ParamsInvalid, lang: str) -> Rendered:
+    return int(Code.INVALID_REQUEST), f"{text('invalid_input', lang)} ({exc.message})"
+
+
+# Core's exception tree (and the kit's and OCO's own errors) onto OCO's codes and texts; the
+# nearest class in an exception's MRO wins.
+ERRORS: ErrorTable[Render] = ErrorTable(
+    {
+        OcoError: lambda exc, lang: exc.render(lang),
+        ParamsInvalid: _params_invalid,
+        core.NotFound: _core(Code.NOT_FOUND, "not_found"),
+        core.PermissionDenied: _core(Code.PERMISSION_DENIED, "permission_denied"),
+        core.AuthenticationFailed: _core(Code.PERMISSION_DENIED, "permission_denied"),
+        core.ValidationFailed: _core(Code.INVALID_REQUEST),
+        core.Conflict: _core(Code.INVALID_REQUEST),
+        core.NotImplementedYet: _not_implemented,
+        core.FleetdeckError: _core(Code.ERROR),
+    },
+    default=lambda exc, lang: (int(Code.ERROR), text("unknown_error", lang)),
+)
 
 
 def error_object(exc: BaseException, lang: str) -> dict[str, Any]:
-    """The JSON-RPC ``error`` member for any exception raised while running one request."""
-    if isinstance(exc, OcoError):
-        code, message = exc.render(lang)
-    elif isinstance(exc, core.FleetdeckError):
-        code, message = from_core(exc, lang)
-    else:
-        log.exception("unhandled error in an OCO method", exc_info=exc)
-        code, message = int(Code.ERROR), text("unknown_error", lang)
+    """The JSON-RPC ``error`` member for any exception raised while running one request element;
+    an unexpected one is logged with its traceback and answered as OCO's "Unknown Error"."""
+    code, message = ERRORS[exc](exc, lang)
     return {"code": code, "message": message, "data": None}

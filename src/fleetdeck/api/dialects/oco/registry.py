@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fleetdeck.api.dialects.rpc import Registry
+from fleetdeck.api.kit.registry import Registry
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.services import Services
 

@@ -1,31 +1,47 @@
 """The opsi JSON-RPC dialect (``/rpc`` as opsiconfd 4.3 serves it) over fleetdeck's one data model.
 
-``mount(app, services)`` adds ``/rpc`` (and ``/rpc/...``), ``/session/logout`` and
-``/auth/logout``. Every method is declared once in ``methods/``; that declaration drives
-dispatch, ``backend_getInterface`` and ``docs/compat/opsi.md``.
+``DIALECT`` answers ``/rpc`` (and ``/rpc/...``), ``/session/logout`` and ``/auth/logout``. Every
+method is declared once in ``methods/``; that declaration drives dispatch,
+``backend_getInterface`` and ``docs/compat/opsi.md``.
 """
 
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
+from fleetdeck.api.dialects.opsi import codec
 from fleetdeck.api.dialects.opsi import methods as _methods  # noqa: F401  (registers the methods)
 from fleetdeck.api.dialects.opsi.auth import Sessions
-from fleetdeck.api.dialects.opsi.endpoint import logout_endpoint, rpc_endpoint
+from fleetdeck.api.dialects.opsi.envelope import base_headers, logout_endpoint, render_error, rpc_endpoint
+from fleetdeck.api.dialects.opsi.errors import INTERNAL
 from fleetdeck.api.dialects.opsi.registry import METHODS
-from fleetdeck.core.services import Services
+from fleetdeck.api.dialects.opsi.settings import SETTINGS
+from fleetdeck.api.kit.dialect import Dialect, DialectDeps, sub_app
 
-NAME = "opsi"
-
-__all__ = ["METHODS", "NAME", "mount"]
+__all__ = ["DIALECT", "METHODS"]
 
 
-def mount(app: Starlette, services: Services) -> None:
+def _internal_error(request: Request, exc: Exception) -> Response:
+    body = codec.dumps(render_error(0, False, "BackendError", INTERNAL), "json")
+    return Response(body, status_code=500, media_type=codec.JSON_TYPE, headers=base_headers())
+
+
+def build(deps: DialectDeps) -> Starlette:
     sessions = Sessions()
-    rpc = rpc_endpoint(services, sessions)
+    rpc = rpc_endpoint(deps, sessions)
     logout = logout_endpoint(sessions)
-    for path in ("/rpc", "/rpc/{rest:path}"):
-        app.router.routes.append(Route(path, rpc, methods=["GET", "POST", "HEAD"], name=f"opsi:{path}"))
-    for path in ("/session/logout", "/auth/logout"):
-        app.router.routes.append(Route(path, logout, methods=["GET", "POST"], name=f"opsi:{path}"))
+    routes = [
+        Route(path, rpc, methods=["GET", "POST", "HEAD"], name=f"opsi:{path}")
+        for path in ("/rpc", "/rpc/{rest:path}")
+    ]
+    routes += [
+        Route(path, logout, methods=["GET", "POST"], name=f"opsi:{path}")
+        for path in ("/session/logout", "/auth/logout")
+    ]
+    return sub_app(routes, _internal_error)
+
+
+DIALECT = Dialect(name="opsi", build=build, settings=SETTINGS, summary="opsi JSON-RPC (/rpc)")

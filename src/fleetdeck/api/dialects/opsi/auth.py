@@ -18,16 +18,18 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from fleetdeck.api.dialects.opsi.settings import configured_domain
+from fleetdeck.api.kit.credentials import CredentialCache
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import AuthenticationFailed
 from fleetdeck.core.services import Services
+from fleetdeck.core.users.entities import Credential
 
 VIA = "opsi"
 COOKIE = "opsiconfd-session"
 DEFAULT_LIFETIME = 120
 MAX_LIFETIME = 86_400
 MAX_SESSIONS = 50_000
-DOMAIN_SETTING = "opsi.default_domain"
 
 _FQDN = re.compile(r"^[^.]+\.[^.]+\.\S+$")
 _MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$", re.IGNORECASE)
@@ -39,6 +41,7 @@ class Principal:
     host_id: str | None = None  # an opsi client logged in as itself
     host_key: str | None = field(default=None, repr=False)  # its key: it may read it back
     found_by_address: bool = False  # logged in with a MAC: tell it its id (x-opsi-new-host-id)
+    credential: Credential | None = None  # a user's login, checked against the user on each use
 
     @property
     def kind(self) -> str:
@@ -134,11 +137,13 @@ def _host(host_id: str, computer_id: int, key: str, source: str, by_address: boo
     return Principal(actor=actor, host_id=host_id, host_key=key, found_by_address=by_address)
 
 
-def authenticate(services: Services, authorization: str | None, source: str) -> Principal:
+def authenticate(
+    services: Services, credentials: CredentialCache, authorization: str | None, source: str
+) -> Principal:
     """Runs in a worker thread: argon2 and the database are blocking."""
     username, password = split_basic(authorization)
     if is_host_login(username):
-        domain = str(services.settings.value(DOMAIN_SETTING) or "")
+        domain = configured_domain(services.settings)
         mac = username.removeprefix("{hardware_address}")
         if _MAC.match(mac):
             host, host_id = services.enrollment.authenticate_host_by_mac(mac, password, domain)
@@ -148,5 +153,14 @@ def authenticate(services: Services, authorization: str | None, source: str) -> 
             raise AuthenticationFailed("Authentication error")
         host = services.enrollment.authenticate_host(username, password, domain)
         return _host(username, host.computer_id, password, source)
-    actor = services.users.authenticate_basic(username, password, source, via=VIA)
-    return Principal(actor=actor)
+    actor, credential = credentials.login(services.users, username, password, source, VIA)
+    return Principal(actor=actor, credential=credential)
+
+
+def resume(services: Services, principal: Principal, source: str) -> Principal:
+    """A session's principal as its user is now (role, disabled, password, token); hosts as they
+    were when the session began. Raises ``AuthenticationFailed`` when the user's login ended."""
+    if principal.credential is None:
+        return principal
+    actor = services.users.resume(principal.credential, source, VIA)
+    return Principal(actor=actor, credential=principal.credential)

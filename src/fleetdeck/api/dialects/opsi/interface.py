@@ -12,7 +12,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from fleetdeck.api.dialects.rpc import REQUIRED, Method
+from fleetdeck.api.kit.registry import REQUIRED, Method
 
 
 def _load() -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fleetdeck.api.dialects.rpc import Registry
+from fleetdeck.api.kit.registry import Registry
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.services import Services
 

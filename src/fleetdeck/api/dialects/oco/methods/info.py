@@ -21,6 +21,6 @@ def info(ctx: Context) -> dict[str, Any]:
         "license_company": None,
         "license_expiration": None,
         "webserver": "fleetdeck",
-        "database": ctx.services.db.dialect,
+        "database": ctx.services.database,
         "php": None,
     }

@@ -29,7 +29,7 @@ def _check(ctx: Context, log_type: Any, object_id: Any, required: bool) -> tuple
 
 
 @METHODS.method("log_read")
-def log_read(ctx: Context, *, logType: Any, objectId: Any = None, maxSize: int = 0) -> str:
+def log_read(ctx: Context, *, logType: str, objectId: str | None = None, maxSize: int = 0) -> str:
     """The log's text ("" when there is none); ``maxSize`` > 0 keeps its end, from a line start."""
     log_type, oid = _check(ctx, logType, objectId, required=logType != "opsiconfd")
     try:
@@ -39,7 +39,9 @@ def log_read(ctx: Context, *, logType: Any, objectId: Any = None, maxSize: int =
 
 
 @METHODS.method("log_write")
-def log_write(ctx: Context, *, logType: Any, data: Any, objectId: Any = None, append: bool = False) -> None:
+def log_write(
+    ctx: Context, *, logType: str, data: str, objectId: str | None = None, append: bool = False
+) -> None:
     log_type, oid = _check(ctx, logType, objectId, required=True)
     computer_id = ctx.actor.computer_id if ctx.is_client else None
     try:

@@ -14,8 +14,9 @@ from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values
-from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, opsi_time
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.computers.entities import ComputerDetail
 
 Row = dict[str, Any]

@@ -7,13 +7,15 @@ interface), so positional calls, named calls and ``backend_getInterface`` all li
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
 from fleetdeck.api.dialects.opsi.interface import SPEC
 from fleetdeck.api.dialects.opsi.objects.filters import check_keys, matches
 from fleetdeck.api.dialects.opsi.registry import METHODS, Context
+from fleetdeck.api.dialects.opsi.render import ident_string, project
+from fleetdeck.api.dialects.opsi.schemas import annotation_of, param_type
 
 Row = dict[str, Any]
 
@@ -37,18 +39,6 @@ class Adapter(Protocol):
     def delete(self, ctx: Context, idents: list[Row]) -> int: ...
 
 
-def ident_string(row: Mapping[str, Any], ident: Sequence[str]) -> str:
-    return ";".join("" if row.get(a) is None else str(row.get(a)) for a in ident)
-
-
-def _project(row: Row, attributes: Any, ident: Sequence[str]) -> Row:
-    if not attributes:
-        return dict(row)
-    names = attributes if isinstance(attributes, list | tuple) else [attributes]
-    wanted = {a for a in names if isinstance(a, str)} | set(ident) | {"type"}
-    return {k: (v if k in wanted else None) for k, v in row.items()}
-
-
 def _objects(value: Any) -> list[Mapping[str, Any]]:
     items = value if isinstance(value, list | tuple) else [value]
     for item in items:
@@ -68,13 +58,13 @@ class Crud:
     def get_objects(self, ctx: Context, attributes: Any = None, **flt: Any) -> list[Row]:
         out = []
         for r in self.rows(ctx, flt):
-            row = _project(r, attributes, self.a.ident)
+            row = project(r, attributes, self.a.ident)
             row["ident"] = ident_string(r, self.a.ident)
             out.append(row)
         return out
 
     def get_hashes(self, ctx: Context, attributes: Any = None, **flt: Any) -> list[Row]:
-        return [_project(r, attributes, self.a.ident) for r in self.rows(ctx, flt)]
+        return [project(r, attributes, self.a.ident) for r in self.rows(ctx, flt)]
 
     def get_idents(self, ctx: Context, returnType: Any = "str", **flt: Any) -> list[Any]:
         kind = str(returnType or "str").lower()
@@ -117,15 +107,22 @@ class Crud:
 
 
 def declare(name: str, impl: Callable[..., Any]) -> None:
-    """Register ``impl`` under opsi's method ``name`` with opsi's exact parameters."""
+    """Register ``impl`` under opsi's method ``name`` with opsi's exact parameters: names,
+    defaults and types (``schemas.param_type`` of opsi's annotations)."""
     entry = SPEC[name]["entry"]
     args: list[str] = [a for a in entry["args"] if a != "self"]
     defaults: list[Any] = list(entry["defaults"] or [])
+    annotations = entry.get("annotations") or {}
     first_default = len(args) - len(defaults)
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    types: dict[str, Any] = {}
     for i, arg in enumerate(args):
         default = defaults[i - first_default] if i >= first_default else inspect.Parameter.empty
-        params.append(inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Any))
+        kind = param_type(annotation_of(name, arg, annotations.get(arg)))
+        types[arg] = kind | None if default is None and kind is not Any else kind  # null = the default
+        params.append(
+            inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=types[arg])
+        )
     if entry["keywords"]:
         params.append(inspect.Parameter(entry["keywords"], inspect.Parameter.VAR_KEYWORD))
 
@@ -133,7 +130,7 @@ def declare(name: str, impl: Callable[..., Any]) -> None:
         return impl(ctx, **kwargs)
 
     method.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    method.__annotations__ = dict.fromkeys(args, Any)
+    method.__annotations__ = types
     method.__name__ = method.__qualname__ = name
     method.__doc__ = impl.__doc__
     METHODS.method(name, deprecated=bool(entry["deprecated"]), alternative=entry["alternative_method"])(

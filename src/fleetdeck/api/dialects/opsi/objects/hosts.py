@@ -16,12 +16,13 @@ import ipaddress
 import re
 import socket
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi.render import EMPTY_TIME, opsi_time
+from fleetdeck.api.dialects.opsi.settings import configured_domain
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.computers.naming import FALLBACK_DOMAIN, qualified_name
@@ -29,12 +30,10 @@ from fleetdeck.core.query import AnyOf, Cond, Op, Query
 
 Row = dict[str, Any]
 
-DOMAIN_SETTING = "opsi.default_domain"
 FQDN_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{,63}\.((\w+\-+)|(\w+\.))*\w{1,63}\.\w{2,16}\.?$")
 MAC_RE = re.compile(
     r"^([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})$"
 )
-EMPTY_TIME = "0000-00-00 00:00:00"
 NARROW_LIMIT = 200  # up to this many host ids, read just those computers; beyond, read all
 
 CLIENT_ATTRS = (
@@ -84,7 +83,7 @@ HIDDEN_FROM_CLIENTS = (
 
 
 def domain(ctx: Context) -> str:
-    configured = str(ctx.services.settings.value(DOMAIN_SETTING) or "").strip().lower().strip(".")
+    configured = configured_domain(ctx.services.settings)
     if configured:
         return configured
     found = socket.getfqdn().lower().partition(".")[2]
@@ -93,10 +92,6 @@ def domain(ctx: Context) -> str:
 
 def server_host_id(ctx: Context) -> str:
     return qualified_name(socket.gethostname(), socket.getfqdn(), domain(ctx))
-
-
-def opsi_time(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else None
 
 
 def host_id(c: ComputerSummary, dom: str) -> str:

@@ -14,8 +14,9 @@ from fleetdeck.api.dialects.opsi.errors import (
     BackendPermissionDeniedError,
     OpsiValueError,
 )
-from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, opsi_time
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftware
 
 Row = dict[str, Any]

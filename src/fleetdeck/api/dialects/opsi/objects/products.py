@@ -27,8 +27,9 @@ from fleetdeck.api.dialects.opsi.errors import (
     OpsiValueError,
 )
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values
-from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, opsi_time, server_host_id
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.deployments.entities import DeploymentJob
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.packages.entities import PackageFields, PackageInfo

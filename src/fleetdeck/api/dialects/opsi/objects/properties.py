@@ -237,8 +237,19 @@ class ProductPropertyStateAdapter:
         ctx.services.properties.set_value(ctx.actor, family_id, obj["propertyId"], computer_id, obj["values"])
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        if "values" in obj:
-            self.insert(ctx, obj)
+        """As opsi: only given values change, and updateObject does not create a client's
+        missing state (updateObjects, ``create``, does). The depot's state is the property's
+        defaults, which exist with the property."""
+        if "values" not in obj:
+            return
+        if not create:
+            family_id, computer_id = self._target(ctx, obj)
+            if computer_id is not None and not any(
+                v.family_id == family_id and v.key == obj["propertyId"]
+                for v in ctx.services.properties.values(ctx.actor, [computer_id])
+            ):
+                return
+        self.insert(ctx, obj)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0

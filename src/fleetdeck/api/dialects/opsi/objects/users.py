@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import NotSupportedError, OpsiValueError
-from fleetdeck.api.dialects.opsi.objects.hosts import opsi_time
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.authz import Role
 from fleetdeck.core.secrets import random_password
 from fleetdeck.core.users.entities import UserInfo

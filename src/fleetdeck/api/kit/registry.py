@@ -1,4 +1,4 @@
-"""One declaration per RPC method, shared by the JSON-RPC dialects (OCO now; opsi, i-doit later).
+"""One declaration per RPC method, shared by the JSON-RPC dialects (OCO, opsi; i-doit next).
 
 A method is a plain function ``def f(ctx, *, name: type = default, ...)``. Decorating it with
 ``registry.method("exact.protocol.name")`` records the protocol name, the parameters with their
@@ -111,7 +111,7 @@ def _varkw(func: Callable[..., Any]) -> str | None:
 
 
 def _params(func: Callable[..., Any]) -> tuple[Param, ...]:
-    hints = get_type_hints(func)
+    hints = get_type_hints(func, include_extras=True)  # keep Annotated validators
     sig = inspect.signature(func)
     found: list[Param] = []
     for i, p in enumerate(sig.parameters.values()):

@@ -1,10 +1,13 @@
-"""The shared method-declaration registry (``api/dialects/rpc.py``)."""
+"""The method-declaration registry shared by the JSON-RPC dialects (``api/kit/registry.py``)."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Annotated
 
-from fleetdeck.api.dialects.rpc import ParamsInvalid, Registry
+import pytest
+from pydantic import BeforeValidator
+
+from fleetdeck.api.kit.registry import ParamsInvalid, Registry
 
 
 def make() -> Registry:
@@ -77,3 +80,23 @@ def test_bind_rejects_what_does_not_fit(
     assert find is not None
     with pytest.raises(ParamsInvalid, match=match):
         find.bind(kwargs, args)
+
+
+BlankIsNone = Annotated[int | None, BeforeValidator(lambda v: None if v == "" else v)]
+
+
+def test_annotated_validators_of_a_declaration_apply() -> None:
+    """``Annotated[..., BeforeValidator]`` parameter types keep their validators (an earlier
+    registry read the hints without extras and silently dropped them)."""
+    reg = Registry("test")
+
+    @reg.method("m")
+    def m(ctx: object, group_id: BlankIsNone = None) -> object:
+        return group_id
+
+    method = reg.get("m")
+    assert method is not None
+    assert method.bind({"group_id": ""}) == {"group_id": None}
+    assert method.bind({"group_id": "7"}) == {"group_id": 7}
+    with pytest.raises(ParamsInvalid):
+        method.bind({"group_id": "x"})
