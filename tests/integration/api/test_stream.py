@@ -6,13 +6,15 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from starlette.websockets import WebSocketDisconnect
 
-from fleetdeck.api.v1.routes import stream
 from fleetdeck.app import Runtime
 from fleetdeck.bus.topics import job_output_topic
 from fleetdeck.core.authz import Actor
 from fleetdeck.protocol import messages as m
+from fleetdeck.storage.tables import Job
+from fleetdeck.storage.uow import UnitOfWork
 from tests.integration.api.conftest import API, Api
 from tests.integration.api.test_groups import computer
 
@@ -37,10 +39,10 @@ def closed_with(ws: Any) -> int:
 
 @pytest.mark.timeout(60)  # were the bus announcement lost, the stream would wait for ever
 def test_cancel_while_watching_sends_final_job_and_closes(
-    client: TestClient, admin_api: Api, job_id: int, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, admin_api: Api, job_id: int, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No fallback poll within the test: the final status can only come by the bus announcement.
-    monkeypatch.setattr(stream, "POLL_SEC", 3600.0)
+    # No fallback read within the test: the final status can only come by the bus announcement.
+    monkeypatch.setattr(runtime.watch, "poll_sec", 3600.0)
     with client.websocket_connect(f"{API}/jobs/{job_id}/stream", headers=admin_api.headers) as ws:
         first = ws.receive_json()
         assert first["type"] == "job"
@@ -55,17 +57,13 @@ def test_cancel_while_watching_sends_final_job_and_closes(
 
 
 def test_polling_catches_a_change_nobody_announced(
-    client: TestClient,
-    admin_api: Api,
-    job_id: int,
-    runtime: Runtime,
-    admin: Actor,
-    monkeypatch: pytest.MonkeyPatch,
+    client: TestClient, admin_api: Api, job_id: int, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stream, "POLL_SEC", 0.1)  # the fallback, without its 2 s wait
+    monkeypatch.setattr(runtime.watch, "poll_sec", 0.1)  # the fallback, without its 2 s wait
     with client.websocket_connect(f"{API}/jobs/{job_id}/stream?token={token_of(admin_api)}") as ws:
         assert ws.receive_json()["job"]["status"] == "queued"
-        runtime.services.jobs.cancel(admin, job_id)  # straight to core: no bus message
+        with UnitOfWork(runtime.db) as uow:  # behind core's back: nobody announces it
+            uow.session.execute(update(Job).where(Job.id == job_id).values(status="cancelled"))
         final = ws.receive_json()
         assert final["job"]["status"] == "cancelled"
         assert closed_with(ws) == 1000
