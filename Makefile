@@ -4,8 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?= -n 2
+# junit XML of each backend's run; .ci/run reads the counts from here (.ci/counts.py)
+RESULTS ?= build/test-results
 
-.PHONY: help run test lint fmt test-sqlite test-postgres migrate bench clean
+.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -23,20 +25,25 @@ run: $(STAMP) ## start the server on http://127.0.0.1:8080 with a local agent (S
 test: lint test-sqlite test-postgres ## ruff, mypy, import contracts, and the whole suite on SQLite and PostgreSQL
 
 lint: $(STAMP) ## ruff (format + lint), mypy --strict, import-linter contracts
-	$(VENV)/bin/ruff format --check src tests bench
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench tools
+	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 test-sqlite: $(STAMP) ## the suite on SQLite
-	FLEETDECK_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS)
+	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/sqlite.xml
+	FLEETDECK_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS) --junitxml=$(RESULTS)/sqlite.xml
 
-test-postgres: $(STAMP) ## the suite on PostgreSQL at 127.0.0.1:5432 (throwaway database per run)
-	FLEETDECK_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS)
+test-postgres: $(STAMP) ## the suite on PostgreSQL (FLEETDECK_TEST_PG, default 127.0.0.1:5432; throwaway database per run)
+	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/postgres.xml
+	FLEETDECK_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS) --junitxml=$(RESULTS)/postgres.xml
+
+counts: ## test counts of the last test-sqlite/test-postgres runs, checked against .ci/floors
+	$(PYTHON) .ci/counts.py $(RESULTS)
 
 fmt: $(STAMP) ## format and autofix
-	$(VENV)/bin/ruff format src tests bench
-	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench tools
+	$(VENV)/bin/ruff check --fix src tests bench tools
 
 migrate: $(STAMP) ## apply migrations to ./fleetdeck-data (the server does this on start too)
 	$(VENV)/bin/fleetdeck db upgrade
@@ -44,5 +51,20 @@ migrate: $(STAMP) ## apply migrations to ./fleetdeck-data (the server does this 
 bench: $(STAMP) ## agent fan-out benchmark with 1,000 simulated agents (see docs/performance.md)
 	$(PY) bench/agents.py -n 1000
 
+# Mutation testing (docs/testing.md): slow, never part of `make test` or CI. One worker, niced,
+# because the machine is shared. Without MODULE: a fresh run over all of core. With MODULE
+# (core/packages/ordering.py, a folder such as core/reports, or several separated by spaces):
+# only those modules' mutants, reusing mutants/ from the last run.
+MODULE ?=
+MUTATION_ENV = FLEETDECK_TEST_DB=sqlite FLEETDECK_TEST_SQLITE_TEMPLATE=$(CURDIR)/mutants/template.db
+MUTANTS = $(foreach m,$(MODULE),'fleetdeck.$(subst /,.,$(patsubst src/fleetdeck/%,%,$(basename $(patsubst %/,%,$(m))))).*')
+
+mutation: $(STAMP) ## mutation testing of core with mutmut (slow; MODULE=core/x.py for one module); see docs/testing.md
+	$(if $(MODULE),,rm -rf mutants)
+	rm -f mutants/template.db
+	$(VENV)/bin/fleetdeck db upgrade --data-dir mutants --database-url sqlite:///$(CURDIR)/mutants/template.db
+	$(MUTATION_ENV) nice -n 19 $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS)
+	@$(PY) tools/mutation_report.py $(MODULE) --survivors
+
 clean: ## remove the virtualenv and caches (not your data)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants

@@ -1,5 +1,18 @@
-"""Shared fixtures. The database backend comes from FLEETDECK_TEST_DB (sqlite | postgres):
-``make test`` runs the suite once on each.
+"""Shared fixtures.
+
+Two environment variables choose the database; ``make test`` runs the suite once on each:
+
+``FLEETDECK_TEST_DB``
+    ``sqlite`` (the default) or ``postgres``. Any other value stops the run at once (a typo
+    such as ``postgress`` must not quietly test SQLite).
+``FLEETDECK_TEST_PG``
+    the PostgreSQL server a ``postgres`` run uses: an admin URL allowed to create databases,
+    default ``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``.
+
+A ``postgres`` run whose server cannot be reached fails at once with a message naming the URL it
+tried; it never becomes a green run of skipped tests. That holds on a developer's machine too
+(``make test`` asks for PostgreSQL explicitly, and so does CI): without a PostgreSQL server,
+run ``make test-sqlite``.
 
 Every test gets an empty, migrated database: on SQLite a copy of a migrated template file, on
 PostgreSQL a throwaway database created for the run (one per xdist worker) whose tables are
@@ -16,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from fleetdeck.app import Runtime, build_runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
@@ -26,8 +39,13 @@ from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Base
 from tests import factories
 
-BACKEND = os.environ.get("FLEETDECK_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("FLEETDECK_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+BACKENDS = ("sqlite", "postgres")
+BACKEND = os.environ.get("FLEETDECK_TEST_DB") or "sqlite"
+PG_ADMIN_URL = os.environ.get("FLEETDECK_TEST_PG") or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# A migrated SQLite database made beforehand, used as the template instead of migrating one per
+# session: ``make mutation`` sets it, because mutmut starts a pytest session for every mutant and
+# migrating took most of such a session's time.
+SQLITE_TEMPLATE = os.environ.get("FLEETDECK_TEST_SQLITE_TEMPLATE", "")
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 # The cheapest valid argon2id cost: the suite creates and logs in hundreds of users, and at the
 # production cost (tested in tests/unit/core/test_passwords.py) each hash takes 0.2-0.5 s.
@@ -35,20 +53,51 @@ CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_paralleli
 CHEAP_ARGON2_ENV = {f"FLEETDECK_{k.upper()}": str(v) for k, v in CHEAP_ARGON2.items()}
 
 
-def _pg_available() -> bool:
+def _pg_problem() -> str | None:
+    """Why the server at ``FLEETDECK_TEST_PG`` cannot be used, or None when it answers."""
     try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
+        engine = create_engine(PG_ADMIN_URL, connect_args={"connect_timeout": 5})
+    except Exception as exc:  # a malformed URL or a missing driver
+        return f"{type(exc).__name__}: {exc}"
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    finally:
+        engine.dispose()
+    return None
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return repr(url)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse an unknown backend and an unreachable PostgreSQL before anything is collected.
+    Only the controlling process checks; xdist workers start after it has."""
+    if BACKEND not in BACKENDS:
+        raise pytest.UsageError(
+            f"FLEETDECK_TEST_DB={BACKEND!r} is not a backend of this suite; use one of {', '.join(BACKENDS)}"
+        )
+    if BACKEND == "postgres" and not hasattr(config, "workerinput"):
+        problem = _pg_problem()
+        if problem is not None:
+            pytest.exit(
+                f"FLEETDECK_TEST_DB=postgres, but PostgreSQL at {_shown(PG_ADMIN_URL)}"
+                f" (FLEETDECK_TEST_PG) cannot be used: {problem}. Start it, point FLEETDECK_TEST_PG"
+                " at a server that can, or run the SQLite suite (make test-sqlite).",
+                returncode=pytest.ExitCode.TESTS_FAILED,
+            )
 
 
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database to clone per test."""
     if BACKEND == "postgres":
-        if not _pg_available():
-            pytest.skip("PostgreSQL is not running at 127.0.0.1:5432")
         name = f"fdtest_{uuid.uuid4().hex[:10]}"
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -61,6 +110,8 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    elif SQLITE_TEMPLATE:
+        yield SQLITE_TEMPLATE  # never written to: every test works on its own copy
     else:
         path = tmp_path_factory.mktemp("template") / "template.db"
         db = Database(f"sqlite:///{path}")

@@ -26,7 +26,10 @@ from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
 from fleetdeck.bus import Bus, LocalBus
 from fleetdeck.bus.backlog import OutputBacklog
+from fleetdeck.bus.gateway import BusAgentGateway
 from fleetdeck.bus.notifier import BusJobNotifier
+from fleetdeck.bus.watch import BusJobWatch
+from fleetdeck.core.housekeeping import Housekeeping, standard_duties
 from fleetdeck.core.secrets import Argon2Cost
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
@@ -44,6 +47,9 @@ class Runtime:
     db: Database
     bus: Bus
     services: Services
+    backlog: OutputBacklog
+    gateway: BusAgentGateway
+    watch: BusJobWatch
 
 
 def load_or_create_secret(data_dir: Path) -> str:
@@ -75,6 +81,9 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     if migrate_db:
         migrate.upgrade(db)
     bus = LocalBus()
+    backlog = OutputBacklog(bus)
+    gateway = BusAgentGateway(bus)
+    watch = BusJobWatch(bus, backlog)
     services = build_services(
         db,
         secret,
@@ -91,9 +100,13 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             ),
         ),
         notifier=BusJobNotifier(bus),
+        gateway=gateway,
+        watch=watch,
         settings_defs=[d for dialect in DIALECTS for d in dialect.settings],
     )
-    return Runtime(settings=settings, db=db, bus=bus, services=services)
+    return Runtime(
+        settings=settings, db=db, bus=bus, services=services, backlog=backlog, gateway=gateway, watch=watch
+    )
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -121,6 +134,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             hello_timeout_sec=settings.agent_hello_timeout_sec,
         ),
     )
+    # Unique per process: a second process with the same node id must not renew this one's leases.
+    holder = f"{settings.node_id}:{secrets.token_hex(4)}"
+    housekeeping = Housekeeping(rt.services.leases, standard_duties(rt.services), holder)
 
     async def healthz(request: Request) -> JSONResponse:
         ok = rt.services.computers.exists([]) is not None
@@ -130,25 +146,31 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "version": __version__,
                 "database": rt.db.dialect,
                 "agents_connected": len(hub.conns),
+                "duties": sorted(housekeeping.held),
             }
         )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await rt.bus.start()
-        await backlog.start()
+        await rt.backlog.start()
+        await rt.gateway.start()
+        await rt.watch.start()
         await hub.start()
+        await housekeeping.start()
         log.info("fleetdeck %s ready (database: %s)", __version__, rt.db.dialect)
         try:
             yield
         finally:
+            await housekeeping.stop()
             await hub.stop()
-            await backlog.close()
+            await rt.watch.close()
+            await rt.gateway.close()
+            await rt.backlog.close()
             await rt.bus.close()
             rt.db.dispose()
 
-    backlog = OutputBacklog(rt.bus)
-    v1 = create_v1(rt.services, rt.bus, backlog)
+    v1 = create_v1(rt.services, rt.bus, rt.watch)
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -165,4 +187,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
     app.state.hub = hub
+    app.state.housekeeping = housekeeping
     return app

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +16,13 @@ from websockets.sync.client import connect as ws_connect
 from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, wait_for
 
 pytestmark = pytest.mark.e2e
+
+
+def acknowledged(agent: AgentProc, job_id: int) -> None:
+    """Wait until the agent logs the server's ResultAck for ``job_id``: the result is stored, the
+    agent has forgotten it, and the exchange in which a duplicate delivery would show is over."""
+    ack = re.compile(rf"results acknowledged: \[(?:\d+, )*{job_id}[,\]]")
+    wait_for(lambda: ack.search(agent.log()), 15, what=f"the agent to log the ack of job {job_id}")
 
 
 def run_command(server: ServerProc, cid: int, command: str, **extra: object) -> int:
@@ -139,14 +146,15 @@ def test_job_for_offline_agent_waits_and_survives_server_restart_exactly_once(
     agent.start()
     job = wait_job(server, job_id)
     assert job["status"] == "succeeded"
-    time.sleep(2)  # give any duplicate delivery the chance to show
+    acknowledged(agent, job_id)
     assert marker.read_text() == "run\n"
+    assert agent.log().count(f"job {job_id} finished") == 1
 
 
 def test_server_killed_while_job_runs_result_arrives_once(
     server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
 ) -> None:
-    _agent, cid = enrolled_agent(server, agent_factory)
+    agent, cid = enrolled_agent(server, agent_factory)
     marker = tmp_path / "ran.txt"
     job_id = run_command(server, cid, f"sleep 2; echo run >> {marker}; echo done")
     with server.client() as c:
@@ -156,8 +164,10 @@ def test_server_killed_while_job_runs_result_arrives_once(
     server.start()
     job = wait_job(server, job_id)
     assert job["status"] == "succeeded" and job["stdout"] == "done\n"
-    time.sleep(2)
+    acknowledged(agent, job_id)  # resent after the re-hello, stored once, acknowledged
+    assert agent.log().count("connected to ") >= 2  # the first connection and the re-hello
     assert marker.read_text() == "run\n"
+    assert agent.log().count(f"job {job_id} finished") == 1
 
 
 def test_agent_restart_mid_job_does_not_run_it_twice(
@@ -202,7 +212,8 @@ def test_agent_pins_the_server_certificate(
     (srv.data_dir / "tls" / "cert.pem").unlink()
     (srv.data_dir / "tls" / "key.pem").unlink()
     srv.start()
-    time.sleep(4)
+    # refused at least twice: the agent keeps trying, and keeps refusing
+    wait_for(lambda: agent.log().count("does not match the pinned") >= 2, 15, what="two refused connects")
     with srv.client() as c:
         assert c.get(f"/computers/{cid}").json()["data"]["online"] is False
-    assert "does not match the pinned" in agent.log()
+    assert agent.log().count("connected to ") == 1  # only the connection before the new certificate

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,7 +144,8 @@ def test_job_expires_when_the_agent_comes_back_too_late(
         wait_for(lambda: not c.get(f"/computers/{cid}").json()["data"]["online"], 10, what="agent offline")
         end = datetime.now(UTC) + timedelta(seconds=2)
         container_id = deploy(c, computer_ids=[cid], package_ids=[package["id"]], end=end.isoformat())
-        time.sleep(2.5)
+        # the agent comes back once the deployment's end has passed (server and test share the clock)
+        wait_for(lambda: datetime.now(UTC) > end, 5, interval=0.05, what="the deployment's end to pass")
         agent.start("--simulate-power-actions")
         result = wait_done(c, container_id, agent)
         assert result["status"] == "failed"

@@ -4,6 +4,7 @@ import asyncio
 
 from fleetdeck.bus import LocalBus
 from fleetdeck.bus.backlog import OutputBacklog
+from tests.waiting import async_wait_for
 
 
 def test_backlog_keeps_recent_output_bounded() -> None:
@@ -17,7 +18,8 @@ def test_backlog_keeps_recent_output_bounded() -> None:
             await bus.publish("job.output.1", b"abcd")
         await bus.publish("job.output.2", b"x")
         await bus.publish("job.output.3", b"y")
-        await asyncio.sleep(0.05)
+        # the bus delivers in order: once the last frame is in, the backlog has seen them all
+        await async_wait_for(lambda: backlog.snapshot(3) == [b"y"], what="the backlog to take job 3's output")
         assert backlog.snapshot(1) == []  # evicted: only the two most recent jobs are kept
         assert backlog.snapshot(2) == [b"x"]
         assert backlog.snapshot(3) == [b"y"]

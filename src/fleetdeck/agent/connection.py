@@ -17,7 +17,7 @@ from collections.abc import Callable
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from fleetdeck.agent import AGENT_VERSION, collectors
+from fleetdeck.agent import AGENT_VERSION, collectors, requests
 from fleetdeck.agent.backoff import Backoff
 from fleetdeck.agent.config import AgentState, StateStore
 from fleetdeck.agent.jobs import JobRunner
@@ -152,12 +152,14 @@ class Agent:
             agent_version=AGENT_VERSION,
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
+            features=[m.FEATURE_REQUESTS],
         )
         await ws.send(m.encode(hello), text=True)
         async with asyncio.timeout(WELCOME_TIMEOUT_SEC):
             frame = await ws.recv()
         welcome = session.receive(frame)
         if not isinstance(welcome, m.Welcome):
+            assert not isinstance(welcome, m.Unknown)  # the session does not pass those before welcome
             return self._handle_control(welcome)
         log.info(
             "connected to %s as computer %s (server %s)",
@@ -187,7 +189,13 @@ class Agent:
             heartbeat.cancel()
             self.backoff.connection_ended(time.monotonic() - established)
 
-    def _dispatch(self, msg: m.ServerMessage) -> float | None:
+    def _send_soon(self, msg: m.Message) -> None:
+        """Send from a synchronous handler, without holding up the receive loop."""
+        task = asyncio.create_task(self.send(msg))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _dispatch(self, msg: m.ServerMessage | m.Unknown) -> float | None:
         if isinstance(msg, m.JobRun):
             try:
                 self.runner.submit(msg.job)
@@ -196,9 +204,11 @@ class Agent:
                 refusal = m.JobResult(
                     job_id=msg.job.id, status="failed", message=f"agent journal error: {exc}"
                 )
-                task = asyncio.create_task(self.send(refusal))
-                self._background.add(task)
-                task.add_done_callback(self._background.discard)
+                self._send_soon(refusal)
+        elif isinstance(msg, m.Request):
+            self._send_soon(requests.answer(msg))
+        elif isinstance(msg, m.Unknown):  # from a newer server: not for this agent
+            log.info("ignoring a %r frame this agent does not know", msg.type)
         elif isinstance(msg, m.JobCancel):
             self.runner.cancel(msg.job_id)
         elif isinstance(msg, m.ResultAck):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import msgspec
 
 from fleetdeck.bus.base import Bus
-from fleetdeck.bus.topics import JOBS_CANCEL, JOBS_QUEUED
+from fleetdeck.bus.topics import JOBS_CANCEL, JOBS_QUEUED, job_status_topic
 
 
 class BusJobNotifier:
@@ -19,3 +19,7 @@ class BusJobNotifier:
 
     def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
         self._bus.publish_threadsafe(JOBS_CANCEL, msgspec.json.encode([list(j) for j in jobs]))
+
+    def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        for jid in job_ids:  # the same announcement as the hub's after it stores a result
+            self._bus.publish_threadsafe(job_status_topic(jid), b"final")

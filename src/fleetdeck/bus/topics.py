@@ -14,3 +14,15 @@ def job_output_topic(job_id: int) -> str:
 def job_status_topic(job_id: int) -> str:
     """Payload: b"final" once the job's result is committed."""
     return f"job.status.{job_id}"
+
+
+JOB_STATUS_ALL = "job.status.*"  # every job's final announcement (waiting for many jobs at once)
+
+
+def agent_request_topic(node_id: str) -> str:
+    """Payload: ``bus.gateway.AgentCall``. Subscribed by the hub of the server process (node)
+    that holds the agents; the answer goes to the call's ``reply_to``."""
+    return f"agent.request.{node_id}"
+
+
+AGENT_REPLY_PREFIX = "agent.reply."  # + a token per call; payload: ``bus.gateway.AgentAnswer``

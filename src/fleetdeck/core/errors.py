@@ -8,9 +8,10 @@ FleetdeckError
 │   └── TooManyAttempts      ... and you must wait before trying again
 ├── PermissionDenied         you are known but may not do this
 ├── NotImplementedYet        the operation is declared but not built; says so plainly
-└── Unavailable              a dependency (agent, database, bus) cannot be reached now
-    ├── AgentUnreachable
-    └── AgentTimeout
+├── Unavailable              a dependency (agent, database, bus) cannot be reached now
+│   ├── AgentUnreachable     the agent is not connected (to any server process)
+│   └── AgentTimeout         the agent is connected but did not answer in time
+└── AgentFailed              the agent answered, and its answer is "no" (or it cannot do that)
 """
 
 from __future__ import annotations
@@ -78,3 +79,7 @@ class AgentUnreachable(Unavailable):
 
 class AgentTimeout(Unavailable):
     code = "agent_timeout"
+
+
+class AgentFailed(FleetdeckError):
+    code = "agent_failed"

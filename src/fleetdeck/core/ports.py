@@ -1,10 +1,21 @@
-"""What core needs from the outside, as small Protocols injected by the composition root."""
+"""What core needs from the outside, as small Protocols injected by the composition root.
+
+Implementations that talk to agents or to other server processes live in ``fleetdeck.bus``;
+the ``Null*`` ones here are for the CLI and unit tests, where nobody holds agent connections.
+Core services run in worker threads, so the ports that wait offer a blocking call for them and
+an async one for callers on the event loop.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from fleetdeck.core.errors import AgentUnreachable, FleetdeckError, Unavailable
+from fleetdeck.protocol.messages import JobOutput
 
 Clock = Callable[[], datetime]
 
@@ -23,6 +34,11 @@ class JobNotifier(Protocol):
         """(computer_id, job_id) pairs whose running job should be stopped."""
         ...
 
+    def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        """These jobs became final without an agent's result (cancelled while queued, expired),
+        so whoever waits for them hears it now. Results from agents are announced by the hub."""
+        ...
+
 
 class NullNotifier:
     """For the CLI and unit tests: nobody holds agent connections in this process."""
@@ -32,6 +48,106 @@ class NullNotifier:
 
     def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
         return None
+
+    def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        return None
+
+
+# ---------------------------------------------------------------- reaching agents
+
+
+@dataclass(frozen=True, slots=True)
+class AgentAddress:
+    """Where a connected agent is: its computer and the server process (node) that holds it."""
+
+    computer_id: int
+    node_id: str
+
+
+class AgentGateway(Protocol):
+    """Request/reply with connected agents, through whichever server process holds them.
+
+    ``kind`` and ``body`` are a protocol ``Request``'s (e.g. ``"ping"``, ``{}``); the result is
+    the agent's reply body. Raises AgentUnreachable (not connected there), AgentTimeout (no
+    answer within ``timeout`` seconds) or AgentFailed (the agent answered with an error).
+    """
+
+    def request(self, to: AgentAddress, kind: str, body: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        """Blocking, for worker threads."""
+        ...
+
+    def request_many(
+        self, to: Sequence[AgentAddress], kind: str, body: Mapping[str, Any], timeout: float
+    ) -> dict[int, dict[str, Any] | FleetdeckError]:
+        """Blocking; the same request to many agents at once. By computer id: the reply body,
+        or the error that ``request`` would have raised."""
+        ...
+
+    async def arequest(
+        self, to: AgentAddress, kind: str, body: Mapping[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        """The same, for callers on the event loop."""
+        ...
+
+
+class NullGateway:
+    def request(self, to: AgentAddress, kind: str, body: Mapping[str, Any], timeout: float) -> dict[str, Any]:
+        raise AgentUnreachable(f"computer {to.computer_id}: this process reaches no agents")
+
+    def request_many(
+        self, to: Sequence[AgentAddress], kind: str, body: Mapping[str, Any], timeout: float
+    ) -> dict[int, dict[str, Any] | FleetdeckError]:
+        return {a.computer_id: AgentUnreachable("this process reaches no agents") for a in to}
+
+    async def arequest(
+        self, to: AgentAddress, kind: str, body: Mapping[str, Any], timeout: float
+    ) -> dict[str, Any]:
+        return self.request(to, kind, body, timeout)
+
+
+# ---------------------------------------------------------------- watching jobs
+
+# Which of these jobs are final (or gone), read from the database.
+FinalCheck = Callable[[Sequence[int]], set[int]]
+
+
+class JobFeed(Protocol):
+    """One job's live output, subscribed before the caller's first read of the job."""
+
+    going_away: bool  # set when the feed ended because the server is shutting down
+
+    def outputs(self, poll: Callable[[], Awaitable[bool]]) -> AsyncIterator[JobOutput]:
+        """Each output frame once (what ran before the subscription first), until the job is
+        final. ``poll`` says whether it is; it is asked now and then in case an announcement
+        was lost."""
+        ...
+
+
+class JobWatch(Protocol):
+    """Waiting for jobs without polling the database: final results are announced on the bus
+    after commit; ``final`` is read once after subscribing, so nothing falls in between."""
+
+    def wait_final(self, job_ids: Sequence[int], timeout: float, final: FinalCheck) -> set[int]:
+        """Blocking, for worker threads: returns once all are final or ``timeout`` seconds
+        have passed; the ids known final by then."""
+        ...
+
+    async def await_final(self, job_ids: Sequence[int], timeout: float, final: FinalCheck) -> set[int]: ...
+
+    def follow(self, job_id: int) -> AbstractAsyncContextManager[JobFeed]: ...
+
+
+class NullJobWatch:
+    """Nothing is announced in this process (CLI, unit tests), so nothing can be waited for."""
+
+    def wait_final(self, job_ids: Sequence[int], timeout: float, final: FinalCheck) -> set[int]:
+        raise Unavailable("this process cannot wait for jobs (no message bus)")
+
+    async def await_final(self, job_ids: Sequence[int], timeout: float, final: FinalCheck) -> set[int]:
+        return self.wait_final(job_ids, timeout, final)
+
+    def follow(self, job_id: int) -> AbstractAsyncContextManager[JobFeed]:
+        raise Unavailable("this process cannot follow jobs (no message bus)")
 
 
 class Waker(Protocol):

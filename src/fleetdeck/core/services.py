@@ -15,11 +15,12 @@ from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.service import JobService
+from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
 from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
-from fleetdeck.core.ports import Clock, JobNotifier, NullNotifier, Waker, utcnow
+from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
@@ -61,6 +62,7 @@ class Services:
     configs: ConfigService
     properties: PropertyService
     licenses: LicenseService
+    leases: LeaseService
 
 
 def build_services(
@@ -71,9 +73,13 @@ def build_services(
     notifier: JobNotifier | None = None,
     clock: Clock = utcnow,
     waker: Waker | None = None,
+    gateway: AgentGateway | None = None,
+    watch: JobWatch | None = None,
     settings_defs: Iterable[SettingDef] = (),
 ) -> Services:
-    """``settings_defs``: the settings the dialects declare, besides core's own."""
+    """``notifier``, ``gateway`` and ``watch`` connect core to the bus (the composition root
+    passes the bus implementations); without them nothing leaves this process.
+    ``settings_defs``: the settings the dialects declare, besides core's own."""
     config = config or CoreConfig()
     box = SecretBox(secret_key)
     audit = AuditLog(db, clock)
@@ -85,7 +91,7 @@ def build_services(
     wol = WolService(db, audit, settings)
     notifier = notifier or NullNotifier()
     groups = GroupService(db, audit, clock)
-    jobs = JobService(db, audit, clock, notifier, settings, config.max_output_bytes)
+    jobs = JobService(db, audit, clock, notifier, settings, config.max_output_bytes, watch)
     packages = PackageService(db, audit, clock, groups, config.payload_dir)
     deployments = DeploymentService(db, audit, clock, notifier, waker or wol, settings)
     groups.membership_hooks.append(deployments.triggers.computer_group_changed)
@@ -98,7 +104,7 @@ def build_services(
         users=UserService(
             db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2)
         ),
-        computers=ComputerService(db, audit, clock),
+        computers=ComputerService(db, audit, clock, gateway),
         groups=groups,
         enrollment=EnrollmentService(db, audit, box, clock),
         jobs=jobs,
@@ -111,4 +117,5 @@ def build_services(
         configs=ConfigService(db, audit),
         properties=PropertyService(db, audit),
         licenses=LicenseService(db, audit, box, clock),
+        leases=LeaseService(db, clock),
     )

@@ -19,16 +19,29 @@ Flow (see ``session.py`` for the state machine)::
       | -- JobOutput(chunk) ------------>  |   while running
       | -- JobResult(...) -------------->  |   kept by the agent until acknowledged
       | <----------- ResultAck(job_id)     |
+      | <------- Request(id, kind, body)   |   a question for the agent (ping, ...); only to
+      | -- Reply(ref_id, ok, body) ----->  |   agents whose hello lists the "request" feature
       | <------------- Bye(reconnect_in)   |   server shutting down
+
+A frame whose ``type`` the receiver does not know is handed over as :class:`Unknown` once the
+session is established, and ignored: a newer peer can add messages without breaking an older
+one. Agents released before that rule close the connection on an unknown frame, which is why
+the server sends a ``Request`` only to agents that list the ``request`` feature in their hello.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
 PROTOCOL_VERSION = 1
+
+# Features an agent lists in its hello (older agents list none and get none of these frames).
+FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
+
+# Request kinds. An agent answers a kind it does not know with Reply(ok=False).
+PING = "ping"  # body {}; reply body {"time": unix time, "uptime": seconds since boot}
 
 # Terminal job statuses an agent may report. The server owns queued/sent/expired/cancelled
 # before delivery; the agent reports what happened to a job it received.
@@ -146,6 +159,7 @@ class Hello(Message, tag="hello"):
     # Job ids the agent has accepted and not yet had a result acknowledged for. The server
     # redelivers queued/sent jobs that are *not* in this list and never the ones that are.
     known_jobs: list[int] = msgspec.field(default_factory=list)
+    features: list[str] = msgspec.field(default_factory=list)  # FEATURE_* this agent speaks
 
 
 class InventoryReport(Message, tag="inventory"):
@@ -185,6 +199,15 @@ class JobResult(Message, tag="job_result"):
     truncated: bool = False
 
 
+class Reply(Message, tag="reply"):
+    """The answer to the server's ``Request`` with id ``ref_id``: a small body, or an error."""
+
+    ref_id: int
+    ok: bool = True
+    error: str = ""
+    body: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 # ---------------------------------------------------------------- server -> agent
 
 
@@ -213,6 +236,15 @@ class ResultAck(Message, tag="result_ack"):
     job_ids: list[int]
 
 
+class Request(Message, tag="request"):
+    """A question the agent answers with one ``Reply`` (ping now; later tunnels, files, live
+    metrics). ``id`` is unique per connection; the server gives up after its own timeout."""
+
+    id: int
+    kind: str
+    body: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class Bye(Message, tag="bye"):
     """Server is going away; reconnect after a random delay in [0, reconnect_within] s."""
 
@@ -226,12 +258,32 @@ class Error(Message, tag="error"):
     retry_after: float | None = None
 
 
-AgentMessage = Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult
-ServerMessage = Enrolled | Welcome | JobRun | JobCancel | ResultAck | Bye | Error
+class Unknown(msgspec.Struct, frozen=True):
+    """A well-formed frame of a type this side does not know (sent by a newer peer)."""
+
+    type: str
+
+
+AgentMessage = Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult | Reply
+ServerMessage = Enrolled | Welcome | JobRun | JobCancel | ResultAck | Request | Bye | Error
+
+
+def _tags(union: Any) -> frozenset[str]:
+    return frozenset(str(cls.__struct_config__.tag) for cls in get_args(union))
+
+
+AGENT_TYPES = _tags(AgentMessage)
+SERVER_TYPES = _tags(ServerMessage)
+
+
+class _Envelope(msgspec.Struct):
+    type: str
+
 
 _encoder = msgspec.json.Encoder()
 _agent_decoder: msgspec.json.Decoder[AgentMessage] = msgspec.json.Decoder(AgentMessage)
 _server_decoder: msgspec.json.Decoder[ServerMessage] = msgspec.json.Decoder(ServerMessage)
+_envelope_decoder: msgspec.json.Decoder[_Envelope] = msgspec.json.Decoder(_Envelope)
 
 DecodeError = msgspec.DecodeError  # raised for malformed or ill-typed frames
 
@@ -254,6 +306,16 @@ def decode_from_agent(frame: bytes | str) -> AgentMessage:
 
 def decode_from_server(frame: bytes | str) -> ServerMessage:
     return _server_decoder.decode(frame)
+
+
+def unknown_type(frame: bytes | str, known: frozenset[str]) -> Unknown | None:
+    """The frame's type if it is a JSON object whose ``type`` is a string not in ``known``;
+    None for anything else (malformed, or a known type with bad fields)."""
+    try:
+        envelope = _envelope_decoder.decode(frame)
+    except msgspec.DecodeError:
+        return None
+    return None if envelope.type in known else Unknown(type=envelope.type)
 
 
 def inventory_digest(inventory: Inventory) -> str:

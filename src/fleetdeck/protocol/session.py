@@ -3,6 +3,11 @@
 They take decoded frames and say whether each is allowed in the current state, so the rules
 of the conversation (hello first, nothing after close, ...) are written once and unit-tested
 without sockets, as python-websockets does for its own protocol.
+
+Requests go one way: the server sends ``Request`` and the agent answers ``Reply``, both only
+on an established session. A frame of a type this side does not know comes back as
+``messages.Unknown`` once established (the caller ignores it), so a newer peer can add
+messages; before that, the opening frames must be the ones this side knows.
 """
 
 from __future__ import annotations
@@ -34,12 +39,15 @@ class ServerSession:
     def __init__(self) -> None:
         self.state = State.OPENING
 
-    def receive(self, frame: bytes | str) -> m.AgentMessage:
+    def receive(self, frame: bytes | str) -> m.AgentMessage | m.Unknown:
         if self.state is State.CLOSED:
             raise ProtocolViolation("closed", "session is closed")
         try:
             msg = m.decode_from_agent(frame)
         except m.DecodeError as exc:
+            unknown = m.unknown_type(frame, m.AGENT_TYPES) if self.state is State.ESTABLISHED else None
+            if unknown is not None:
+                return unknown
             raise ProtocolViolation("bad_frame", f"malformed frame: {exc}") from exc
         if self.state is State.OPENING:
             if isinstance(msg, m.Enroll):
@@ -75,12 +83,15 @@ class AgentSession:
     def sent_enroll(self) -> None:
         self.state = State.ENROLLING
 
-    def receive(self, frame: bytes | str) -> m.ServerMessage:
+    def receive(self, frame: bytes | str) -> m.ServerMessage | m.Unknown:
         if self.state is State.CLOSED:
             raise ProtocolViolation("closed", "session is closed")
         try:
             msg = m.decode_from_server(frame)
         except m.DecodeError as exc:
+            unknown = m.unknown_type(frame, m.SERVER_TYPES) if self.state is State.ESTABLISHED else None
+            if unknown is not None:
+                return unknown
             raise ProtocolViolation("bad_frame", f"malformed frame: {exc}") from exc
         if isinstance(msg, (m.Error, m.Bye)):
             self.state = State.CLOSED

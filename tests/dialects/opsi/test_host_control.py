@@ -66,3 +66,14 @@ def test_offline_hosts_and_not_offered_actions(rpc: Rpc, runtime: Runtime, admin
 def test_viewers_may_not_control_hosts(viewer_rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
     computer(runtime, admin, "pc-1")
     assert viewer_rpc.error("hostControl_reachable")["class"] == "BackendPermissionDeniedError"
+
+
+def test_reachable_takes_opsis_timeout(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    """``timeout`` is opsi's ``forceInt`` of it (3 s when not given). Offline hosts are False at
+    once whatever the timeout, since nobody holds their agent."""
+    computer(runtime, admin, "pc-1")
+    assert rpc.ok("hostControl_reachable", [], 600) == {"pc-1.fleetdeck.local": False}
+    assert rpc.ok("hostControl_reachable", [], "2") == {"pc-1.fleetdeck.local": False}
+    assert rpc.ok("hostControl_reachable", [], 0) == {"pc-1.fleetdeck.local": False}
+    err = rpc.error("hostControl_reachable", [], "soon")
+    assert err["class"] == "ValueError" and "timeout" in err["message"]

@@ -93,8 +93,10 @@ def _new_token(api: Api, name: str = "ci", scope: str = "read+write") -> dict[st
 def test_basic_and_bearer_with_api_token(client: TestClient, admin_api: Api) -> None:
     token = _new_token(admin_api)["token"]
     assert token.startswith("fdt_")
-    assert client.get(f"{API}/me", headers=basic("admin", token)).status_code == 200
-    assert client.get(f"{API}/me", headers=bearer(token)).status_code == 200
+    for headers in (basic("admin", token), bearer(token)):
+        me = client.get(f"{API}/me", headers=headers)
+        assert me.status_code == 200
+        assert me.json()["data"]["username"] == "admin"
     # The token belongs to admin: another user name with it is refused.
     assert_error(client.get(f"{API}/me", headers=basic("someone", token)), 401)
 
@@ -123,11 +125,16 @@ def test_token_expiry_in_the_past_is_422(admin_api: Api) -> None:
 def test_read_scope_token_can_read_but_not_write(client: TestClient, admin_api: Api) -> None:
     token = _new_token(admin_api, "ro", scope="read")["token"]
     ro = Api(client, bearer(token))
-    assert ro.get("/computers").status_code == 200
-    assert ro.get("/audit").status_code == 200  # reading the audit log is a read
+    admin_api.post("/computers", json={"hostname": "pc0"})
+    assert [c["hostname"] for c in ro.get("/computers").json()["data"]] == ["pc0"]
+    audit = ro.get("/audit").json()["data"]  # reading the audit log is a read
+    assert "computer.create" in {a["action"] for a in audit}
     assert_error(ro.post("/computers", json={"hostname": "pc1"}), 403, "permission_denied")
     assert_error(ro.post("/groups", json={"name": "g"}), 403)
     assert_error(ro.post("/me/tokens", json={"name": "escalate"}), 403)
+    assert [c["hostname"] for c in admin_api.get("/computers").json()["data"]] == ["pc0"]
+    assert admin_api.get("/groups").json()["meta"]["count"] == 0
+    assert [t["name"] for t in admin_api.get("/me/tokens").json()["data"]] == ["ro"]
 
 
 def test_revoked_token_is_401(client: TestClient, admin_api: Api) -> None:
@@ -145,14 +152,19 @@ def test_cannot_revoke_another_users_token(
     created = _new_token(admin_api)
     viewer = make_user(runtime, system, client, "vera", Role.VIEWER)
     assert_error(viewer.delete(f"/me/tokens/{created['id']}"), 404)
+    # the token survived: it still authenticates its owner and is still listed
+    me = client.get(f"{API}/me", headers=bearer(created["token"]))
+    assert me.status_code == 200 and me.json()["data"]["username"] == "admin"
+    assert [t["id"] for t in admin_api.get("/me/tokens").json()["data"]] == [created["id"]]
 
 
 def test_disabled_users_jwt_stops_working(
     runtime: Runtime, system: Actor, client: TestClient, admin_api: Api
 ) -> None:
     user = make_user(runtime, system, client, "dora", Role.OPERATOR)
-    assert user.get("/me").status_code == 200
-    uid = user.get("/me").json()["data"]["id"]
+    me = user.get("/me").json()["data"]
+    assert me["username"] == "dora"
+    uid = me["id"]
     r = admin_api.patch(f"/users/{uid}", json={"disabled": True})
     assert r.status_code == 200
     assert r.json()["data"]["disabled"] is True
@@ -173,7 +185,7 @@ def test_password_change_invalidates_old_jwt(
     assert r.content == b""
     assert_error(user.get("/me"), 401)
     fresh = login(client, "paul", "another-pass-2")
-    assert client.get(f"{API}/me", headers=bearer(fresh)).status_code == 200
+    assert client.get(f"{API}/me", headers=bearer(fresh)).json()["data"]["username"] == "paul"
 
 
 def test_short_new_password_is_422(admin_api: Api) -> None:

@@ -44,6 +44,8 @@ def test_hierarchy_and_moves(admin_api: Api) -> None:
     assert r.json()["data"]["parent_id"] is None
     r = admin_api.patch(f"/groups/{leaf}", json={"parent_id": top})
     assert r.json()["data"]["parent_id"] == top
+    read = admin_api.get(f"/groups/{leaf}").json()["data"]
+    assert (read["name"], read["description"], read["parent_id"]) == ("Desk row", "3rd floor", top)
 
 
 def test_cycle_is_422(admin_api: Api) -> None:

@@ -143,10 +143,16 @@ def test_bad_commands(
     payload = {"command": "true", "computer_ids": [targets["pc-1"]], **body}
     if "computer_ids" not in body and ("group_ids" in body or body == {}):
         payload.pop("computer_ids")
-    error = assert_error(admin_api.post("/commands", json=payload), status)
-    if field is None:
-        return
+    error = assert_error(
+        admin_api.post("/commands", json=payload),
+        status,
+        "not_found" if status == 404 else "validation_failed",
+    )
+    assert admin_api.get("/jobs").json()["meta"]["count"] == 0
     detail = error["detail"]
+    if field is None:
+        assert detail["object_id"] == 999999, error
+        return
     found = [e["field"] for e in detail["errors"]] if "errors" in detail else [detail["field"]]
     assert field in found, error
 
@@ -176,6 +182,9 @@ def test_actions_create_short_lived_action_jobs(admin_api: Api, targets: dict[st
         "/actions", json={"action": "message", "message": "hi", "computer_ids": [targets["pc-1"]]}
     )
     assert msg.status_code == 201
+    (message_job,) = msg.json()["data"]["job_ids"]
+    job = admin_api.get(f"/jobs/{message_job}").json()["data"]
+    assert (job["computer_id"], job["kind"], job["status"]) == (targets["pc-1"], "action", "queued")
     audit = admin_api.get("/audit", params={"filter[action]": "action.*"}).json()["data"]
     assert {a["action"] for a in audit} == {"action.reboot", "action.message"}
 
@@ -192,9 +201,15 @@ def test_actions_create_short_lived_action_jobs(admin_api: Api, targets: dict[st
 )
 def test_bad_actions(admin_api: Api, targets: dict[str, int], body: dict[str, Any], status: int) -> None:
     payload = {"computer_ids": [targets["pc-1"]], **body}
-    assert_error(admin_api.post("/actions", json=payload), status)
+    assert_error(
+        admin_api.post("/actions", json=payload),
+        status,
+        "not_found" if status == 404 else "validation_failed",
+    )
+    assert admin_api.get("/jobs").json()["meta"]["count"] == 0
 
 
 def test_viewers_may_not_reboot(viewer_api: Api, admin_api: Api, targets: dict[str, int]) -> None:
     body = {"action": "reboot", "computer_ids": [targets["pc-1"]]}
-    assert_error(viewer_api.post("/actions", json=body), 403)
+    assert_error(viewer_api.post("/actions", json=body), 403, "permission_denied")
+    assert admin_api.get("/jobs").json()["meta"]["count"] == 0

@@ -37,6 +37,8 @@ def test_package_lifecycle_with_payload(admin_api: Api) -> None:
     assert detail["groups"] == [] and detail["installations"] == [] and detail["pending_jobs"] == []
     r = admin_api.patch(f"/packages/{p['id']}", json={"description": "new", "files": []})
     assert r.status_code == 200 and r.json()["data"]["payload_sha256"] is None
+    read = admin_api.get(f"/packages/{p['id']}").json()["data"]
+    assert (read["description"], read["payload_sha256"], read["payload_size"]) == ("new", None, None)
     assert_error(admin_api.get(f"/packages/{p['id']}/payload"), 404)
     dup = admin_api.post(
         "/packages", json={"family_name": "Tool", "version": "1.0", "install_procedure": "x"}
@@ -54,9 +56,13 @@ def test_package_lifecycle_with_payload(admin_api: Api) -> None:
     assert assert_error(bad, 422)["detail"]["reason"] == "payload_corrupt"
     families = admin_api.get("/package-families").json()["data"]
     assert [(f["name"], f["package_count"]) for f in families] == [("Tool", 1)]
-    assert admin_api.patch(f"/package-families/{families[0]['id']}", json={"notes": "n"}).status_code == 200
+    fid = families[0]["id"]
+    assert admin_api.patch(f"/package-families/{fid}", json={"notes": "n"}).status_code == 200
+    assert admin_api.get(f"/package-families/{fid}").json()["data"]["notes"] == "n"
     assert admin_api.delete(f"/packages/{p['id']}").status_code == 204
-    assert admin_api.delete(f"/package-families/{families[0]['id']}").status_code == 204
+    assert_error(admin_api.get(f"/packages/{p['id']}"), 404, "not_found")
+    assert admin_api.delete(f"/package-families/{fid}").status_code == 204
+    assert_error(admin_api.get(f"/package-families/{fid}"), 404, "not_found")
 
 
 def test_groups_deployments_installations_and_rules(admin_api: Api, runtime: Runtime, admin: Actor) -> None:
@@ -97,6 +103,8 @@ def test_groups_deployments_installations_and_rules(admin_api: Api, runtime: Run
     )
     assert assert_error(none, 422)["detail"]["reason"] == "no_jobs_created"
     assert admin_api.delete(f"/deployments/{container['id']}").status_code == 204
+    assert_error(admin_api.get(f"/deployments/{container['id']}"), 404, "not_found")
+    assert admin_api.get("/deployments").json()["meta"]["count"] == 0
 
     inst = admin_api.post("/installations", json={"computer_id": pc, "package_id": p1["id"]}).json()["data"]
     assert (
@@ -106,6 +114,7 @@ def test_groups_deployments_installations_and_rules(admin_api: Api, runtime: Run
     jobs = admin_api.get(f"/deployments/{r.json()['data']['id']}").json()["data"]["jobs"]
     assert [(j["kind"], j["is_uninstall"]) for j in jobs] == [("package_uninstall", True)]
     assert admin_api.delete(f"/installations/{inst['id']}").status_code == 204
+    assert admin_api.get("/installations", params={"package_id": p1["id"]}).json()["data"] == []
 
     cg = admin_api.post("/groups", json={"name": "pcs"}).json()["data"]
     rule = admin_api.post(
@@ -117,17 +126,25 @@ def test_groups_deployments_installations_and_rules(admin_api: Api, runtime: Run
     assert len(admin_api.get(f"/deployment-rules/{rid}/jobs").json()["data"]) == 2
     r = admin_api.patch(f"/deployment-rules/{rid}", json={"enabled": False, "priority": -3})
     assert (r.json()["data"]["enabled"], r.json()["data"]["priority"]) == (False, -3)
+    read = admin_api.get(f"/deployment-rules/{rid}").json()["data"]
+    assert (read["enabled"], read["priority"], read["name"]) == (False, -3, "r")
     assert admin_api.delete(f"/deployment-rules/{rid}").status_code == 204
+    assert_error(admin_api.get(f"/deployment-rules/{rid}"), 404, "not_found")
     assert admin_api.delete(f"/package-groups/{g['id']}/members/{p1['id']}").status_code == 204
     assert admin_api.get(f"/package-groups/{g['id']}").json()["data"]["package_count"] == 1
 
 
 def test_viewers_read_but_cannot_change(admin_api: Api, viewer_api: Api, operator_api: Api) -> None:
     p = make_package(admin_api)
-    assert viewer_api.get("/packages").status_code == 200
+    listed = viewer_api.get("/packages").json()
+    assert [(x["id"], x["family_name"], x["version"]) for x in listed["data"]] == [(p["id"], "Tool", "1.0")]
     assert_error(
         viewer_api.post("/packages", json={"family_name": "x", "version": "1", "install_procedure": "y"}), 403
     )
     assert_error(viewer_api.post("/deployments", json={"name": "d", "package_ids": [p["id"]]}), 403)
     assert_error(viewer_api.get(f"/packages/{p['id']}/payload"), 403)
-    assert make_package(operator_api, "Ops")["created_by"] == "olga"
+    assert [x["id"] for x in admin_api.get("/packages").json()["data"]] == [p["id"]]
+    assert admin_api.get("/deployments").json()["meta"]["count"] == 0
+    ops = make_package(operator_api, "Ops")
+    assert ops["created_by"] == "olga"
+    assert admin_api.get(f"/packages/{ops['id']}").json()["data"]["family_name"] == "Ops"

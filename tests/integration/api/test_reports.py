@@ -28,7 +28,10 @@ def test_crud_and_execute(admin_api: Api, viewer_api: Api) -> None:
     assert r.json()["data"]["group_id"] is None
     r = admin_api.patch(f"/reports/{rid}", json={"notes": "n"})
     assert r.json()["data"]["group_id"] is None
+    read = admin_api.get(f"/reports/{rid}").json()["data"]
+    assert (read["name"], read["notes"], read["group_id"]) == ("People", "n", None)
     assert admin_api.delete(f"/report-groups/{gid}").status_code == 204
+    assert_error(admin_api.get(f"/report-groups/{gid}"), 404)
     assert admin_api.delete(f"/reports/{rid}").status_code == 204
     assert_error(admin_api.get(f"/reports/{rid}"), 404)
 
@@ -65,9 +68,11 @@ def test_secrets_refused_over_http(admin_api: Api) -> None:
         assert error["detail"]["kind"] == "forbidden"
 
 
-def test_permissions(viewer_api: Api, operator_api: Api) -> None:
+def test_permissions(admin_api: Api, viewer_api: Api, operator_api: Api) -> None:
+    rid = admin_api.post("/reports", json={"name": "One", "query": "SELECT 1 AS one"}).json()["data"]["id"]
     assert_error(viewer_api.post("/reports/query", json={"query": "SELECT 1"}), 403)
     assert_error(operator_api.post("/reports/query", json={"query": "SELECT 1"}), 403)
     assert_error(operator_api.post("/reports", json={"name": "x", "query": "SELECT 1"}), 403)
     assert_error(viewer_api.post("/report-groups", json={"name": "x"}), 403)
-    assert viewer_api.get("/reports").status_code == 200
+    assert [(x["id"], x["name"]) for x in viewer_api.get("/reports").json()["data"]] == [(rid, "One")]
+    assert admin_api.get("/report-groups").json()["meta"]["count"] == 0

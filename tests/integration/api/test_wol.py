@@ -47,9 +47,18 @@ def test_computer_without_mac(
         runtime.services.wol.wake_computers(admin, [cid])
 
 
-def test_viewer_may_not_wake(viewer_api: Api, runtime: Runtime, admin: Actor) -> None:
+def test_viewer_may_not_wake(
+    admin_api: Api, viewer_api: Api, runtime: Runtime, admin: Actor, listener: socket.socket
+) -> None:
     cid = computer(runtime, admin, "pc-3", "aa:bb:cc:dd:ee:03")
-    assert_error(viewer_api.post(f"/computers/{cid}/wake"), 403)
+    assert_error(viewer_api.post(f"/computers/{cid}/wake"), 403, "permission_denied")
+    # Loopback UDP is queued at send time: had the refused request sent a packet, it would be
+    # waiting ahead of the admin's, and the socket would hold two.
+    assert admin_api.post(f"/computers/{cid}/wake").json() == {"data": {"packets_sent": 1}}
+    assert receive(listener, 1) == [b"\xff" * 6 + bytes.fromhex("aabbccddee03") * 16]
+    listener.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        listener.recvfrom(1024)
 
 
 def test_waker_port(runtime: Runtime, admin: Actor, listener: socket.socket) -> None:

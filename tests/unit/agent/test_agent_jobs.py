@@ -16,6 +16,7 @@ from fleetdeck.agent.jobs import JobRunner
 from fleetdeck.agent.journal import RESTARTED_MESSAGE, Journal
 from fleetdeck.agent.power import RESTART, PowerActions
 from fleetdeck.protocol import messages as m
+from tests.waiting import async_wait_for
 
 
 class Sink:
@@ -151,10 +152,10 @@ def test_cancel_kills_and_reports_cancelled(tmp_path: Path) -> None:
         sink = Sink()
         runner = JobRunner(Journal(tmp_path), sink.send)
         runner.submit(cmd_job(9, f"echo $$ > {tmp_path / 'pid'}; sleep 60"))
-        for _ in range(100):
-            if any(isinstance(u, m.JobUpdate) and u.status == "running" for u in sink.messages):
-                break
-            await asyncio.sleep(0.02)
+        await async_wait_for(
+            lambda: any(isinstance(u, m.JobUpdate) and u.status == "running" for u in sink.messages),
+            what="job 9 reported running",
+        )
         assert runner.cancel(9)
         await runner.drain()
         return sink

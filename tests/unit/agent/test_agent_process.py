@@ -1,4 +1,5 @@
-"""The real ``fleetdeck-agent`` process: CLI enrollment, SIGTERM, restart, memory footprint."""
+"""The real ``fleetdeck-agent`` process: CLI enrollment, SIGTERM, restart. (Its memory footprint is
+measured by ``bench/agent_rss.py``, not asserted here.)"""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from websockets.asyncio.server import serve
 
 from fleetdeck.agent.jobs import STOPPED_MESSAGE
 from fleetdeck.protocol import messages as m
+from tests.waiting import async_wait_for
 
 from .fakeserver import FakeServer
-
-RSS_LIMIT = 40 * 1024 * 1024
 
 
 def _cmd(job_id: int, command: str) -> m.JobRun:
@@ -43,7 +43,7 @@ async def _spawn(args: list[str], log: Path) -> asyncio.subprocess.Process:
         )
 
 
-async def _scenario(tmp_path: Path) -> int:
+async def _scenario(tmp_path: Path) -> None:
     server = FakeServer()
     state_dir = tmp_path / "state"
     log = tmp_path / "agent.log"
@@ -65,14 +65,12 @@ async def _scenario(tmp_path: Path) -> int:
             _, result = await c.recv_until(m.JobResult)
             assert result.status == "succeeded"
         await c.send(m.ResultAck(job_ids=[1, 2, 3, 4, 5]))
-        rss = psutil.Process(proc.pid).memory_info().rss
 
         # SIGTERM while a job runs: the tree is killed, the socket closed cleanly, exit 0.
         await c.send(_cmd(6, f"echo $$ > {tmp_path / 'pid'}; exec sleep 30"))
         _, running = await c.recv_until(m.JobUpdate)
         assert running.status == "running"  # still running after a moment
-        while not (tmp_path / "pid").exists():
-            await asyncio.sleep(0.02)
+        await async_wait_for((tmp_path / "pid").exists, what="the job's shell to write its pid")
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 8) == 0
         await c.ws.wait_closed()
@@ -92,13 +90,10 @@ async def _scenario(tmp_path: Path) -> int:
         proc.send_signal(signal.SIGINT)
         assert await asyncio.wait_for(proc.wait(), 8) == 0
     assert "ignoring --enroll-token" in log.read_text()
-    return rss
 
 
-def test_agent_process_lifecycle_and_memory(tmp_path: Path) -> None:
-    rss = asyncio.run(_scenario(tmp_path))
-    print(f"agent RSS after inventory + 5 jobs: {rss / 1024 / 1024:.1f} MiB")
-    assert rss < RSS_LIMIT
+def test_agent_process_lifecycle(tmp_path: Path) -> None:
+    asyncio.run(_scenario(tmp_path))
 
 
 async def _enroll_only(tmp_path: Path) -> None:

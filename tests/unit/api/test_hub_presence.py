@@ -9,6 +9,7 @@ import asyncio
 from fleetdeck.api.agent.hub import AgentConn, AgentHub, HubConfig
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from tests.waiting import async_wait_for
 
 
 async def _nothing(*_: object) -> None:
@@ -37,9 +38,10 @@ def test_connects_and_disconnects_are_stored_in_order(runtime: Runtime, admin: A
             hub.came_online(first, "1.0")
             await hub.attach(other := _conn(b))
             hub.came_online(other, "1.0")
-            await asyncio.sleep(0.2)
-            assert _online(runtime, admin, a) == (True, "1.0")
-            assert _online(runtime, admin, b) == (True, "1.0")
+            await async_wait_for(
+                lambda: _online(runtime, admin, a) == _online(runtime, admin, b) == (True, "1.0"),
+                what="both computers stored online",
+            )
 
             # a's connection drops and the agent is back before the next store: online, new version
             await hub.detach(first)
@@ -47,14 +49,19 @@ def test_connects_and_disconnects_are_stored_in_order(runtime: Runtime, admin: A
             await hub.attach(again)
             hub.came_online(again, "1.1")
             await hub.detach(other)  # b is gone
-            await asyncio.sleep(0.2)
+            # (no await above suspends: all four notices go into one store)
+            await async_wait_for(
+                lambda: not _online(runtime, admin, b)[0], what="b stored offline, in the same store as a"
+            )
             assert _online(runtime, admin, a) == (True, "1.1")
-            assert _online(runtime, admin, b)[0] is False
 
-            # a replaced connection's late notice changes nothing
+            # a replaced connection's late notice changes nothing: once b's later reconnect is
+            # stored, anything the notices had queued for a would have been stored with it or before
             hub.came_online(first, "1.0")
             await hub.detach(first)
-            await asyncio.sleep(0.2)
+            await hub.attach(back := _conn(b))
+            hub.came_online(back, "2.0")
+            await async_wait_for(lambda: _online(runtime, admin, b) == (True, "2.0"), what="b back online")
             assert _online(runtime, admin, a) == (True, "1.1")
         finally:
             await hub.stop()

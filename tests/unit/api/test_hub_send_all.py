@@ -23,6 +23,7 @@ from wsproto.events import AcceptConnection, BytesMessage, Request
 
 from fleetdeck.api.agent.hub import AgentConn, send_all
 from fleetdeck.cli.server import WS_IMPL
+from tests.waiting import async_wait_for
 
 BIG = b"x" * (1 << 20)
 
@@ -32,6 +33,7 @@ class _App:
 
     def __init__(self) -> None:
         self.conns: dict[int, AgentConn] = {}
+        self.gone: set[int] = set()  # connections whose close the server has seen
         self.joined = asyncio.Condition()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -52,17 +54,17 @@ class _App:
             self.joined.notify_all()
         while (await receive())["type"] != "websocket.disconnect":
             pass
+        self.gone.add(cid)
 
 
 @contextlib.asynccontextmanager
-async def _server(app: _App, ws: str) -> AsyncIterator[int]:
+async def _server(app: _App, ws: str) -> AsyncIterator[tuple[int, uvicorn.Server]]:
     config = uvicorn.Config(app, host="127.0.0.1", port=0, ws=ws, log_config=None, lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
+    await async_wait_for(lambda: server.started, what="uvicorn to listen")
     try:
-        yield server.servers[0].sockets[0].getsockname()[1]
+        yield server.servers[0].sockets[0].getsockname()[1], server
     finally:
         server.should_exit = True
         await task
@@ -114,6 +116,12 @@ class _SilentAgent:
         self.writer.close()
 
 
+def _socket_full(server: uvicorn.Server) -> bool:
+    """True when the kernel took no more of some connection's data and asyncio holds the rest:
+    the point where uvicorn's send waits for the socket to drain."""
+    return any(conn.transport.get_write_buffer_size() > 0 for conn in server.server_state.connections)
+
+
 IMPLS = pytest.mark.parametrize("ws", sorted({WS_IMPL, "wsproto"}))
 
 
@@ -121,18 +129,19 @@ IMPLS = pytest.mark.parametrize("ws", sorted({WS_IMPL, "wsproto"}))
 def test_a_fan_out_is_not_held_up_by_an_agent_that_does_not_read(ws: str) -> None:
     async def scenario() -> None:
         app = _App()
-        async with _server(app, ws) as port:
+        async with _server(app, ws) as (port, server):
             ok = [await _connect(app, port, cid) for cid in (0, 2)]
             stuck = await _SilentAgent.connect(app, port, 1)
             conns = app.conns
             tasks = [asyncio.ensure_future(send_all((conns[1], BIG) for _ in range(16)))]
-            await asyncio.sleep(0.3)
+            await async_wait_for(lambda: _socket_full(server), what="agent 1's socket to fill up")
             assert not tasks[0].done()  # agent 1's socket is full: uvicorn's send now waits
 
             tasks.append(asyncio.ensure_future(send_all((conns[cid], b"run-%d" % cid) for cid in (0, 1, 2))))
             assert await asyncio.wait_for(ok[0].recv(), 5) == b"run-0"
             assert await asyncio.wait_for(ok[1].recv(), 5) == b"run-2"
-            await asyncio.sleep(0.1)
+            # send_all ran every in-place send before agents 0 and 2 could read theirs: were
+            # agent 1's frame not waiting in a task, send_all would be finished by now
             assert not tasks[1].done()  # only agent 1's frame waits, in a task of its own
 
             frames = await asyncio.wait_for(stuck.drain(17), 10)
@@ -149,10 +158,10 @@ def test_a_fan_out_is_not_held_up_by_an_agent_that_does_not_read(ws: str) -> Non
 def test_a_gone_agent_is_skipped_quietly(ws: str) -> None:
     async def scenario() -> None:
         app = _App()
-        async with _server(app, ws) as port:
+        async with _server(app, ws) as (port, _):
             gone, here = await _connect(app, port, 0), await _connect(app, port, 1)
             await gone.close()
-            await asyncio.sleep(0.1)
+            await async_wait_for(lambda: 0 in app.gone, what="the server to see agent 0 go")
             await send_all((app.conns[cid], b"x") for cid in (0, 1))
             assert await asyncio.wait_for(here.recv(), 5) == b"x"
             await here.close()

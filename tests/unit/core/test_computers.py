@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
-from fleetdeck.core.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied
+from fleetdeck.core.computers.entities import Presence
+from fleetdeck.core.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.protocol import messages as m
 
 
@@ -111,3 +115,176 @@ def test_a_given_fqdn_survives_an_unqualified_report(runtime: Runtime, admin: Ac
     inv = m.Inventory(hostname="ws-1", fqdn="ws-1.real.example.org")
     runtime.services.computers.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
     assert runtime.services.computers.get(admin, cid).summary.fqdn == "ws-1.real.example.org"
+
+
+# ------------------------------------------------------------------ the computer service
+
+VIEWER = Actor(user_id=None, username="v", role=Role.VIEWER)
+OPERATOR = Actor(user_id=None, username="op", role=Role.OPERATOR)
+
+
+def test_create_checks_names(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    made = svc.create(OPERATOR, "  Web-1 ", notes="rack 3", fqdn=" Web-1.Corp.Example ")
+    assert (made.hostname, made.notes, made.fqdn, made.enrolled, made.online) == (
+        "Web-1",
+        "rack 3",
+        "web-1.corp.example",
+        False,
+        False,
+    )
+    assert len(made.uid) == 32 and made.uid != svc.create(admin, "web-2").uid
+    assert svc.get(admin, made.id).created_by == "op"
+    with pytest.raises(Conflict) as err:
+        svc.create(admin, "WEB-1")
+    assert err.value.detail == {"field": "hostname"}
+    for hostname, fqdn, field in (("", "", "hostname"), ("   ", "", "hostname"), ("h" * 256, "", "hostname")):
+        with pytest.raises(ValidationFailed) as verr:
+            svc.create(admin, hostname, fqdn=fqdn)
+        assert verr.value.field == field
+    with pytest.raises(ValidationFailed) as verr:
+        svc.create(admin, "x", fqdn="f" * 256)
+    assert verr.value.field == "fqdn"
+    assert svc.create(admin, "h" * 255, fqdn="f" * 255).hostname == "h" * 255
+    page = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "computer.create"),)))
+    assert page.items[-1].detail == {"hostname": "Web-1"} and page.items[-1].object_id == str(made.id)
+
+
+def test_find_by_query_and_group(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    ids = [svc.create(admin, name).id for name in ("c", "a", "b")]
+    group = runtime.services.groups.create(admin, "g")
+    runtime.services.groups.add_members(admin, group.id, ids[:2])
+    page = svc.find(VIEWER, Query(sort=(SortKey("hostname"),)))
+    assert [c.hostname for c in page.items] == ["a", "b", "c"] and page.total == 3
+    page = svc.find(VIEWER, Query(sort=(SortKey("hostname"),), limit=1), group_id=group.id)
+    assert [c.hostname for c in page.items] == ["a"] and page.total == 2
+    detailed = svc.find_detailed(VIEWER, Query(sort=(SortKey("hostname"),)), group_id=group.id)
+    assert [c.summary.hostname for c in detailed.items] == ["a", "c"] and detailed.total == 2
+    everything = svc.find_detailed(VIEWER, Query(where=(Cond("hostname", Op.EQ, "b"),)))
+    assert everything.total == 1 and everything.items[0].summary.id == ids[2]
+    assert everything.items[0].created_by == "admin"
+    assert svc.exists([ids[0], 4242, ids[2]]) == {ids[0], ids[2]}
+    assert svc.exists([]) == set()
+
+
+def test_detail_lists_groups_by_name(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    cid = svc.create(admin, "pc").id
+    for name in ("zeta", "alpha"):
+        g = runtime.services.groups.create(admin, name)
+        runtime.services.groups.add_members(admin, g.id, [cid])
+    groups = svc.get(VIEWER, cid).groups
+    assert [(g.key, g.name) for g in groups] == [("alpha", "alpha"), ("zeta", "zeta")]
+
+
+def test_update_notes_and_fqdn(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    a = svc.create(admin, "a").id
+    b = svc.create(admin, "b", fqdn="b.corp.example").id
+    assert svc.update(OPERATOR, a, notes="new").notes == "new"
+    assert svc.update(admin, a, fqdn=" A.Corp.Example. ").fqdn == "a.corp.example"
+    assert svc.update(admin, a).notes == "new"
+    page = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "computer.update"),)))
+    assert [e.detail for e in reversed(page.items)] == [
+        {"notes": ["", "new"]},
+        {"fqdn": ["", "a.corp.example"]},
+        {},
+    ]
+    assert svc.update(admin, a, notes="new", fqdn="a.corp.example").fqdn == "a.corp.example"
+    assert runtime.services.audit.find(admin, Query()).items[0].detail == {}  # nothing changed
+    with pytest.raises(Conflict) as err:
+        svc.update(admin, a, fqdn="B.corp.example")
+    assert err.value.detail == {"field": "fqdn"}
+    for bad in ("a.lan", "localhost6.localdomain6", "a." + "x" * 250 + ".example"):
+        with pytest.raises(ValidationFailed) as verr:
+            svc.update(admin, a, fqdn=bad)
+        assert verr.value.field == "fqdn"
+    assert svc.update(admin, b, fqdn="b.corp.example").fqdn == "b.corp.example"  # its own name
+    with pytest.raises(NotFound):
+        svc.update(admin, 4242, notes="x")
+    with pytest.raises(PermissionDenied):
+        svc.update(VIEWER, a, notes="x")
+
+
+def test_delete(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    c = svc.create(admin, "gone")
+    with pytest.raises(PermissionDenied):
+        svc.delete(VIEWER, c.id)
+    svc.delete(admin, c.id)
+    assert svc.exists([c.id]) == set()
+    entry = runtime.services.audit.find(admin, Query()).items[0]
+    assert (entry.action, entry.detail) == ("computer.delete", {"hostname": "gone", "uid": c.uid})
+    with pytest.raises(NotFound):
+        svc.delete(admin, c.id)
+    with pytest.raises(NotFound):
+        svc.record_inventory(system_actor("agent"), c.id, inventory(), "d")
+    assert svc.inventory_digest(c.id) == ""
+
+
+def test_network_identities(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    a, b, bare = (svc.create(admin, n).id for n in ("a", "b", "bare"))
+    inv = inventory(
+        network_interfaces=[
+            m.NetworkInterface(
+                name="eth1",
+                mac="52:54:00:AA:BB:02",
+                addresses=[
+                    m.Address(address="10.0.0.2", family="ipv4"),
+                    m.Address(address="127.0.0.1", family="ipv4"),
+                    m.Address(address="fe80::1", family="ipv6"),
+                ],
+            ),
+            m.NetworkInterface(
+                name="eth0", mac="52:54:00:AA:BB:01", addresses=[m.Address(address="10.0.0.1", family="ipv4")]
+            ),
+            m.NetworkInterface(
+                name="lo", mac="00:00:00:00:00:00", addresses=[m.Address(address="127.0.0.1", family="ipv4")]
+            ),
+            m.NetworkInterface(name="tun0", mac=""),
+        ]
+    )
+    svc.record_inventory(system_actor("agent"), a, inv, "d1")
+    svc.record_inventory(system_actor("agent"), b, inventory(), "d2")
+    found = svc.network_identities(VIEWER)
+    assert set(found) == {a, b}
+    assert found[a].macs == ["52:54:00:aa:bb:01", "52:54:00:aa:bb:02"]
+    assert found[a].ipv4 == ["10.0.0.1", "10.0.0.2"]
+    assert found[b].ipv4 == ["10.0.0.5"]
+    assert set(svc.network_identities(VIEWER, [b, bare])) == {b}
+    assert svc.network_identities(VIEWER, []) == {}
+
+
+def test_presence_is_batched_and_per_node(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    a, b = svc.create(admin, "a").id, svc.create(admin, "b").id
+    svc.set_presence(
+        [Presence(a, "10.0.0.1" + "x" * 100, "1.0" + "v" * 100), Presence(b, "10.0.0.2", "2.0")],
+        [],
+        node_id="n1",
+    )
+    sa, sb = svc.get(admin, a).summary, svc.get(admin, b).summary
+    assert sa.online and sb.online and sa.last_seen is not None
+    assert (len(sa.remote_address), len(sa.agent_version), sb.remote_address, sb.agent_version) == (
+        64,
+        50,
+        "10.0.0.2",
+        "2.0",
+    )
+    svc.set_presence([Presence(b, "10.0.0.3", "2.1")], [a], node_id="n1")  # one batch: a left, b moved
+    assert not svc.get(admin, a).summary.online
+    assert svc.get(admin, b).summary.remote_address == "10.0.0.3"
+    svc.set_presence([], [], node_id="n1")  # nothing to do
+    svc.set_online(a, node_id="n2", remote_address="10.0.0.1", agent_version="1")
+    assert svc.reset_presence("n1") == 1  # only b was held by n1
+    assert svc.get(admin, a).summary.online and not svc.get(admin, b).summary.online
+    svc.set_offline([a], node_id="n2")
+    assert not svc.get(admin, a).summary.online
+    assert svc.reset_presence("n2") == 0
+    seen = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    svc.touch({a: seen})
+    svc.touch({})
+    last = svc.get(admin, a).summary.last_seen
+    assert last is not None and last.replace(tzinfo=UTC) == seen

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
@@ -85,3 +85,52 @@ def test_success_codes() -> None:
     assert judge("succeeded", 1, "0") == "failed"
     assert judge("succeeded", 1, "") == "succeeded"  # an empty list disables the check
     assert judge("failed", 0, "0") == "failed"  # the agent's own failure (download, ...) stands
+
+
+def test_ip_range_entries_are_trimmed_and_errors_name_the_entry() -> None:
+    assert parse_ip_ranges(["  ", " ! 10.0.0.0/8 ", "10.1.2.3/16"]) == ["!10.0.0.0/8", "10.1.0.0/16"]
+    with pytest.raises(InvalidIpRange) as err:
+        parse_ip_ranges(["10.0.0.1", " bogus "])
+    assert err.value.detail == {"reason": "invalid_ip_address", "value": " bogus "}
+    assert "' bogus '" in err.value.message and err.value.code == "invalid_ip_range"
+
+
+def test_ip_matching_details() -> None:
+    ranges = parse_ip_ranges(["fe80::/10"])
+    assert ip_allowed(ranges, "fe80::1%eth0")  # the zone of a link-local address is ignored
+    assert not ip_allowed(ranges, "not an address")
+    assert not ip_allowed(parse_ip_ranges(["10.0.0.0/8"]), "::ffff:10.0.0.1")  # another IP version
+    assert ip_allowed(parse_ip_ranges(["!10.0.0.0/8", "192.168.0.0/16"]), "192.168.1.1")
+    assert not ip_allowed(parse_ip_ranges(["!10.0.0.0/8", "192.168.0.0/16"]), "10.0.0.1")
+    assert not ip_allowed(parse_ip_ranges(["!10.0.0.0/8"]), "10.0.0.1")
+    assert ip_allowed(parse_ip_ranges(["!10.0.0.0/8"]), "")  # an exclusion cannot match an unknown address
+
+
+def test_time_frame_details() -> None:
+    sunday_2359 = datetime(2025, 1, 12, 23, 58, 30)
+    assert time_allowed(["sun 23:00-23:59"], sunday_2359)
+    assert not time_allowed(["SAT 23:00-23:59"], sunday_2359)
+    assert time_allowed([" ! MON 8:00-9:00 "], sunday_2359)
+    assert not time_allowed(["8:00-10:00"], MONDAY_10)  # the end is excluded too
+    assert time_allowed(["9:59-10:01"], MONDAY_10)
+    aware = datetime(2025, 1, 6, 10, 0, tzinfo=UTC)
+    assert time_allowed(["9:00-11:00"], aware)  # a local time with a zone compares by its clock
+    assert parse_time_frames(["  ", " 0:00-23:59 "]) == ["0:00-23:59"]
+    for bad in (
+        "24:00-25:00",
+        "8:60-9:00",
+        "8:00-9:60",
+        "8:00-MON 9:00",
+        "8:00- ",
+        "FRIDAY 8:00-9:00",
+        "8:00-9",
+    ):
+        with pytest.raises(InvalidTimeFrame) as err:
+            parse_time_frames([bad])
+        assert err.value.detail == {"reason": "invalid_time_input", "value": bad}
+    assert parse_time_frames(["23:00-23:59", "00:00-0:01", "WED 7:05-7:06"]) == [
+        "23:00-23:59",
+        "00:00-0:01",
+        "WED 7:05-7:06",
+    ]
+    assert time_allowed(["WED 7:05-7:06"], datetime(2025, 1, 8, 7, 5, 30))

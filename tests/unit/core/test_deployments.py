@@ -13,10 +13,11 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.deployments.entities import ContainerStatus
 from fleetdeck.core.errors import FleetdeckError, ValidationFailed
-from fleetdeck.core.jobs.entities import JobStatus
-from fleetdeck.core.packages.entities import PackageFields
+from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
+from fleetdeck.core.packages.entities import PackageFields, PayloadFile
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
+from fleetdeck.core.settings.configs import Config
 from fleetdeck.protocol import messages as m
 from fleetdeck.settings import Settings
 from tests import factories
@@ -31,12 +32,16 @@ class Notifier:
     def __init__(self) -> None:
         self.queued: list[list[int]] = []
         self.cancelled: list[tuple[int, int]] = []
+        self.finished: list[int] = []
 
     def jobs_queued(self, computer_ids: Sequence[int]) -> None:
         self.queued.append(list(computer_ids))
 
     def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
         self.cancelled.extend(jobs)
+
+    def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        self.finished.extend(job_ids)
 
 
 class Waker:
@@ -584,3 +589,110 @@ def test_computers_with_queued_jobs_are_found_for_redispatch(svc: Services, cloc
     assert claim(svc, a, b) == []
     clock.now = T0 + timedelta(minutes=11)
     assert len(claim(svc, a, b)) == 1 and svc.jobs.computers_with_queued() == set()
+
+
+def test_package_jobs_per_computer_and_by_id(svc: Services, clock: Clock) -> None:
+    a, b = computer(svc, "a"), computer(svc, "b")
+    p1, p2 = package(svc, "one"), package(svc, "two")
+    first = svc.deployments.deploy(ADMIN, "first", computer_ids=[b, a], package_ids=[p1])
+    clock.now = T0 + timedelta(minutes=1)
+    second = svc.deployments.deploy(ADMIN, "second", computer_ids=[a], package_ids=[p2])
+    svc.jobs.create_commands(ADMIN, CommandRequest("ls"), computer_ids=[a])  # not a package job
+    jobs = svc.deployments.computer_jobs(ADMIN)
+    assert [(j.computer_id, j.package_id, j.container_id) for j in jobs] == [
+        (a, p1, first.id),
+        (a, p2, second.id),
+        (b, p1, first.id),
+    ]
+    assert [j.package_id for j in svc.deployments.computer_jobs(ADMIN, [b])] == [p1]
+    assert svc.deployments.computer_jobs(ADMIN, []) == []
+    one = svc.deployments.get_job(ADMIN, second.job_ids[0])
+    assert (one.computer_id, one.hostname, one.package_id, one.family_name, one.kind) == (
+        a,
+        "a",
+        p2,
+        "two",
+        "package_install",
+    )
+    command_job = svc.jobs.find(ADMIN, Query(where=(Cond("kind", Op.EQ, "command"),))).items[0].id
+    for missing in (command_job, 4242):
+        with pytest.raises(FleetdeckError) as err:
+            svc.deployments.get_job(ADMIN, missing)
+        assert err.value.code == "not_found"
+
+
+def test_a_rule_is_read_back_with_its_groups(svc: Services) -> None:
+    pcs = svc.groups.create(ADMIN, "pcs")
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    made = svc.deployments.create_rule(ADMIN, "keep base", pcs.id, pkgs.id, notes="n", priority=2)
+    got = svc.deployments.get_rule(Actor(user_id=None, username="v", role=Role.VIEWER), made.id)
+    assert got == made
+    assert (got.name, got.notes, got.computer_group_name, got.package_group_name, got.enabled) == (
+        "keep base",
+        "n",
+        "pcs",
+        "base",
+        True,
+    )
+    with pytest.raises(FleetdeckError) as err:
+        svc.deployments.get_rule(ADMIN, 4242)
+    assert err.value.code == "not_found"
+
+
+def test_what_a_package_job_tells_the_agent(svc: Services) -> None:
+    pc = computer(svc, "pc")
+    pkg = svc.packages.create(
+        ADMIN,
+        "tool",
+        "1",
+        PackageFields(
+            install_procedure="line1\r\nline2",
+            install_success_codes="0,3010",
+            install_post_action=1,
+            uninstall_procedure="remove",
+            uninstall_success_codes="0,1605",
+            uninstall_post_action=2,
+            download_for_uninstall=False,
+            line_endings="\n",
+        ),
+        files=[m_payload()],
+    ).id
+    svc.properties.put(ADMIN, pkg, Config("lang", default_values=["en"]))
+    svc.deployments.deploy(
+        ADMIN, "d", computer_ids=[pc], package_ids=[pkg], sequence_mode=1, restart_timeout_min=7
+    )
+    (spec,) = claim(svc, pc)
+    info = svc.packages.get(ADMIN, pkg).package
+    assert spec.kind == "package_install"
+    params = dict(spec.params)
+    assert params.pop("container_id") and params.pop("sequence") == 1
+    assert params == {
+        "package_id": pkg,
+        "procedure": "line1\nline2",  # the package's line endings
+        "success_codes": "0,3010",
+        "download": True,
+        "post_action": 1,
+        "post_action_timeout_min": 7,
+        "sequence_mode": 1,
+        "timeout_sec": 3600,
+        "payload_path": f"/agent/v1/payload/{pkg}",
+        "payload_sha256": info.payload_sha256,
+        "payload_size": info.payload_size,
+        "properties": {"lang": ["en"]},
+    }
+    finish(svc, pc, spec.id)
+    (installation,) = svc.packages.list_installations(ADMIN, computer_id=pc)
+    svc.deployments.uninstall(ADMIN, "u", installation_ids=[installation.id])
+    (spec,) = claim(svc, pc)
+    assert spec.kind == "package_uninstall"
+    assert (spec.params["procedure"], spec.params["success_codes"], spec.params["post_action"]) == (
+        "remove",
+        "0,1605",
+        2,
+    )
+    assert spec.params["download"] is False and "payload_path" not in spec.params
+    assert spec.params["sequence_mode"] == 0
+
+
+def m_payload() -> PayloadFile:  # a one-file payload
+    return PayloadFile("install.sh", b"#!/bin/sh\ntrue\n")

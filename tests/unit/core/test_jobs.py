@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
-from fleetdeck.core.query import Cond, Op, Query
-from fleetdeck.core.services import CoreConfig, build_services
+from fleetdeck.core.jobs.entities import ActionRequest, CommandRequest, JobStatus
+from fleetdeck.core.jobs.service import MAX_ACTION_DELAY_MIN, MAX_COMMAND, MAX_MESSAGE, MAX_TIMEOUT
+from fleetdeck.core.query import Cond, Op, Query, SortKey
+from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.protocol import messages as m
 from tests import factories
 from tests.conftest import SECRET
@@ -232,3 +235,180 @@ def test_a_late_running_notice_does_not_reopen_a_finished_job(
     after = jobs.get(admin, job_id)
     assert after == done
     assert (after.status, after.exit_code, after.stdout) == (JobStatus.SUCCEEDED, 0, "hi\n")
+
+
+# ------------------------------------------------------------------ actions, batches, listing
+
+
+class Recorder:
+    """What the hub would be told (the notifier port), recorded."""
+
+    def __init__(self) -> None:
+        self.queued: list[list[int]] = []
+        self.cancelled: list[tuple[int, int]] = []
+
+    def jobs_queued(self, computer_ids: Sequence[int]) -> None:
+        self.queued.append(list(computer_ids))
+
+    def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
+        self.cancelled.extend(jobs)
+
+
+@pytest.fixture
+def told(runtime: Runtime) -> tuple[Services, Recorder]:
+    recorder = Recorder()
+    return build_services(runtime.db, SECRET, CoreConfig(), notifier=recorder), recorder
+
+
+def test_actions_are_validated_and_queued(
+    runtime: Runtime, admin: Actor, computers: list[int], told: tuple[Services, Recorder]
+) -> None:
+    svc, recorder = told
+    jobs = svc.jobs
+    created = jobs.create_actions(admin, ActionRequest("reboot", delay_min=5), computer_ids=computers[:2])
+    infos = [jobs.get(admin, j) for j in created.job_ids]
+    assert [(i.kind, i.spec) for i in infos] == [("action", {"action": "reboot", "delay_min": 5})] * 2
+    assert recorder.queued == [computers[:2]]
+    note = jobs.create_actions(
+        admin,
+        ActionRequest("message", message="back in 5"),
+        computer_ids=[computers[0]],
+        expires_in=timedelta(minutes=1),
+    )
+    info = jobs.get(admin, note.job_ids[0])
+    assert info.spec == {"action": "message", "message": "back in 5"} and info.expires_at is not None
+    jobs.create_actions(
+        admin, ActionRequest("shutdown", delay_min=MAX_ACTION_DELAY_MIN), computer_ids=computers
+    )
+    audit = svc.audit.find(admin, Query(where=(Cond("action", Op.EQ, "action.message"),)))
+    assert audit.items[0].detail == {"computers": 1, "action": "message"}
+    bad = [
+        (ActionRequest("hibernate"), "action"),
+        (ActionRequest("reboot", delay_min=-1), "delay_min"),
+        (ActionRequest("shutdown", delay_min=MAX_ACTION_DELAY_MIN + 1), "delay_min"),
+        (ActionRequest("message", message="  "), "message"),
+        (ActionRequest("message", message="x" * (MAX_MESSAGE + 1)), "message"),
+    ]
+    for request, field in bad:
+        with pytest.raises(ValidationFailed) as err:
+            jobs.create_actions(admin, request, computer_ids=computers)
+        assert err.value.field == field
+    long_message = jobs.create_actions(
+        admin, ActionRequest("message", message="é" * (MAX_MESSAGE // 2)), computer_ids=[computers[0]]
+    )
+    assert len(long_message.job_ids) == 1
+    viewer = Actor(user_id=None, username="v", role=Role.VIEWER)
+    with pytest.raises(PermissionDenied):
+        jobs.create_actions(viewer, ActionRequest("reboot"), computer_ids=computers)
+
+
+def test_commands_keep_what_was_asked(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs = runtime.services.jobs
+    req = CommandRequest("echo $X", interpreter="bash", cwd="/tmp", timeout_sec=MAX_TIMEOUT, env={"X": "1"})
+    (job_id,) = jobs.create_commands(admin, req, computer_ids=[computers[0]]).job_ids
+    assert jobs.get(admin, job_id).spec == {
+        "command": "echo $X",
+        "timeout_sec": MAX_TIMEOUT,
+        "interpreter": "bash",
+        "cwd": "/tmp",
+        "env": {"X": "1"},
+    }
+    (plain,) = jobs.create_commands(
+        admin, CommandRequest("ls", timeout_sec=1), computer_ids=[computers[0]]
+    ).job_ids
+    assert jobs.get(admin, plain).spec == {"command": "ls", "timeout_sec": 1}
+    for request, field in (
+        (CommandRequest("x" * (MAX_COMMAND + 1)), "command"),
+        (CommandRequest("ls", timeout_sec=MAX_TIMEOUT + 1), "timeout_sec"),
+        (CommandRequest("ls", env={"": "x"}), "env"),
+        (CommandRequest("ls", env={"A\0": "x"}), "env"),
+        (CommandRequest("ls", env={"A": "x\0"}), "env"),
+    ):
+        with pytest.raises(ValidationFailed) as err:
+            jobs.create_commands(admin, request, computer_ids=computers)
+        assert err.value.field == field
+    assert jobs.create_commands(admin, CommandRequest("x" * MAX_COMMAND), computer_ids=[computers[0]]).job_ids
+
+
+def test_targets_must_exist_and_not_be_empty(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs, groups = runtime.services.jobs, runtime.services.groups
+    empty = groups.create(admin, "empty")
+    full = groups.create(admin, "full")
+    groups.add_members(admin, full.id, computers[1:])
+    cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({}, ValidationFailed, "computer_ids"),
+        ({"group_ids": [empty.id]}, ValidationFailed, "group_ids"),
+        ({"group_ids": [full.id, 4243, 4242]}, NotFound, "4242"),
+        ({"computer_ids": [4243, computers[0], 4242]}, NotFound, "4242"),
+        ({"computer_ids": computers, "expires_in": timedelta(0)}, ValidationFailed, "expires_in_sec"),
+    ]
+    for kwargs, error, detail in cases:
+        with pytest.raises(error) as err:
+            jobs.create_commands(admin, CommandRequest("ls"), **kwargs)
+        assert detail in str(err.value.detail.get("field", err.value.detail.get("object_id")))
+    made = jobs.create_commands(
+        admin, CommandRequest("ls"), computer_ids=[computers[1]], group_ids=[full.id, empty.id]
+    )
+    assert [jobs.get(admin, j).computer_id for j in made.job_ids] == computers[1:]
+
+
+def test_batches_count_their_jobs_by_status(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs = runtime.services.jobs
+    made = jobs.create_commands(
+        admin, CommandRequest("ls"), computer_ids=computers, expires_in=timedelta(hours=1)
+    )
+    jobs.claim_for_delivery([computers[0]])
+    jobs.record_results([(computers[1], result(made.job_ids[1], "failed", 2))])
+    jobs.claim_for_delivery([computers[1]])
+    batch = jobs.get_batch(Actor(user_id=None, username="v", role=Role.VIEWER), made.batch_id)
+    assert (batch.id, batch.kind, batch.name, batch.spec, batch.created_by) == (
+        made.batch_id,
+        "command",
+        "",
+        {"command": "ls", "timeout_sec": 300},
+        "admin",
+    )
+    assert batch.counts == {"sent": 1, "failed": 1, "queued": 1}
+    assert batch.job_ids == made.job_ids and batch.expires_at is not None
+    with pytest.raises(NotFound) as err:
+        jobs.get_batch(admin, 4242)
+    assert err.value.object_type == "batch"
+
+
+def test_find_lists_newest_first_and_filters(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    jobs = runtime.services.jobs
+    first = jobs.create_commands(admin, CommandRequest("a"), computer_ids=computers[:2]).job_ids
+    second = jobs.create_commands(admin, CommandRequest("b"), computer_ids=[computers[2]]).job_ids
+    page = jobs.find(admin, Query())
+    assert [j.id for j in page.items] == sorted(first + second, reverse=True) and page.total == 3
+    page = jobs.find(admin, Query(where=(Cond("computer_id", Op.EQ, computers[1]),)))
+    assert [j.id for j in page.items] == [first[1]] and page.total == 1
+    page = jobs.find(admin, Query(sort=(SortKey("id"),), limit=1))
+    assert [j.id for j in page.items] == [first[0]] and page.total == 3
+
+
+def test_redeliver_tells_the_hub(runtime: Runtime, admin: Actor, told: tuple[Services, Recorder]) -> None:
+    svc, recorder = told
+    svc.jobs.redeliver(admin, [3, 1, 3])
+    svc.jobs.redeliver(admin, [])
+    assert recorder.queued == [[1, 3]]
+    with pytest.raises(PermissionDenied):
+        svc.jobs.redeliver(Actor(user_id=None, username="v", role=Role.VIEWER), [1])
+
+
+def test_cancel_tells_the_agent_of_delivered_jobs_only(
+    runtime: Runtime, admin: Actor, computers: list[int], told: tuple[Services, Recorder]
+) -> None:
+    svc, recorder = told
+    jobs = svc.jobs
+    queued, sent = jobs.create_commands(admin, CommandRequest("ls"), computer_ids=computers[:2]).job_ids
+    jobs.claim_for_delivery([computers[1]])
+    info = jobs.cancel(admin, queued)
+    assert info.status is JobStatus.CANCELLED and info.message == "cancelled by admin"
+    assert info.finished_at is not None and recorder.cancelled == []
+    jobs.cancel(admin, sent)
+    assert recorder.cancelled == [(computers[1], sent)]
+    with pytest.raises(NotFound):
+        jobs.cancel(admin, 4242)
+    with pytest.raises(NotFound):
+        jobs.get(admin, 4242)

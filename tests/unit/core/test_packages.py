@@ -11,8 +11,9 @@ import pytest
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
-from fleetdeck.core.packages.entities import PackageFields, PayloadFile
+from fleetdeck.core.packages.entities import DependencyRule, PackageFields, PayloadFile
 from fleetdeck.core.packages.payloads import build_zip, is_zip
+from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from tests.conftest import SECRET
@@ -177,3 +178,305 @@ def test_a_failed_create_leaves_no_payload_file(svc: Services, settings: Setting
     with pytest.raises(NotFound):  # unknown dependency: checked after the payload was written
         svc.packages.create(ADMIN, "Tool", "1", fields(), files=[PayloadFile("a", b"x")], depends_on=[999])
     assert not [p for p in (settings.data_dir / "payloads").rglob("*") if p.is_file()]
+
+
+# ------------------------------------------------------------------ families, listing, rules
+
+
+def test_families_are_read_renamed_and_deleted(svc: Services) -> None:
+    a = svc.packages.create(ADMIN, "Alpha", "1", fields())
+    svc.packages.create(ADMIN, "Beta", "1", fields())
+    fam = svc.packages.update_family(OPERATOR, a.family_id, notes="n", icon=b"PNG", license_count=5)
+    assert (fam.name, fam.notes, fam.license_count, fam.package_count, fam.key) == (
+        "Alpha",
+        "n",
+        5,
+        1,
+        "alpha",
+    )
+    assert fam.icon is None  # listings carry no icons unless asked
+    got = svc.packages.get_family(VIEWER, a.family_id)
+    assert (got.icon, got.created_by, got.install_count) == (b"PNG", "alice", 0)
+    assert [f.icon for f in svc.packages.list_families(VIEWER)] == [None, None]
+    assert [f.icon for f in svc.packages.list_families(VIEWER, show_icons=True)] == [b"PNG", None]
+    assert svc.packages.update_family(ADMIN, a.family_id, icon=None).license_count == 5  # nothing given: kept
+    assert svc.packages.get_family(VIEWER, a.family_id).icon == b"PNG"
+    svc.packages.update_family(ADMIN, a.family_id, clear_icon=True, license_count=-1)
+    got = svc.packages.get_family(VIEWER, a.family_id)
+    assert got.icon is None and got.license_count is None
+    assert svc.packages.update_family(ADMIN, a.family_id, license_count=0).license_count == 0
+    renamed = svc.packages.update_family(ADMIN, a.family_id, name=" Alpha 2 ")
+    assert (renamed.name, renamed.key) == ("Alpha 2", "alpha")  # the key stays
+    assert svc.packages.update_family(ADMIN, a.family_id, name="Alpha 2").name == "Alpha 2"
+    for name, reason in (("  ", "name_cannot_be_empty"), ("Beta", "invalid_input")):
+        with pytest.raises(ValidationFailed) as err:
+            svc.packages.update_family(ADMIN, a.family_id, name=name)
+        assert err.value.detail == {"field": "name", "reason": reason}
+    with pytest.raises(NotFound):
+        svc.packages.update_family(ADMIN, 4242, notes="x")
+    with pytest.raises(NotFound) as missing:
+        svc.packages.get_family(VIEWER, 4242)
+    assert missing.value.object_type == "package family"
+    with pytest.raises(PermissionDenied):
+        svc.packages.update_family(VIEWER, a.family_id, notes="x")
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.delete_family(ADMIN, a.family_id)
+    assert err.value.detail == {"reason": "delete_failed_dependent_packages"}
+    svc.packages.delete(ADMIN, a.id)
+    with pytest.raises(PermissionDenied):
+        svc.packages.delete_family(VIEWER, a.family_id)
+    svc.packages.delete_family(ADMIN, a.family_id)
+    assert [f.name for f in svc.packages.list_families(VIEWER)] == ["Beta"]
+    with pytest.raises(NotFound):
+        svc.packages.delete_family(ADMIN, a.family_id)
+
+
+def test_find_and_list_by_family(svc: Services) -> None:
+    old = svc.packages.create(ADMIN, "Tool", "1", fields(description="first"))
+    new = svc.packages.create(ADMIN, "Tool", "2", fields())
+    other = svc.packages.create(ADMIN, "Other", "1", fields())
+    page = svc.packages.find(VIEWER, Query(sort=(SortKey("id", descending=True),)))
+    assert [p.id for p in page.items] == [other.id, new.id, old.id] and page.total == 3
+    page = svc.packages.find(VIEWER, Query(where=(Cond("family_id", Op.EQ, old.family_id),), limit=1))
+    assert len(page.items) == 1 and page.total == 2
+    page = svc.packages.find(VIEWER, Query(where=(Cond("description", Op.EQ, "first"),)))
+    assert [p.id for p in page.items] == [old.id]
+    group = svc.packages.create_group(ADMIN, "G")
+    listing = svc.packages.list_packages(VIEWER, family_id=old.family_id)
+    assert listing.name == "Tool" and [p.id for p in listing.packages] == [new.id, old.id]  # newest first
+    assert [g.id for g in listing.groups] == [group.id]
+    with pytest.raises(NotFound):
+        svc.packages.list_packages(VIEWER, family_id=4242)
+    svc.packages.add_to_group(ADMIN, group.id, other.id)
+    both = svc.packages.list_packages(VIEWER, family_id=old.family_id, group_id=group.id)
+    assert both.name == "G" and [p.id for p in both.packages] == [other.id]  # the group wins
+
+
+def test_package_groups_through_the_package_service(svc: Services) -> None:
+    top = svc.packages.create_group(OPERATOR, "Top", description="d")
+    assert (top.name, top.description, top.parent_id, top.package_count) == ("Top", "d", None, 0)
+    sub = svc.packages.create_group(ADMIN, "Sub", parent_id=top.id, key="sub-key")
+    assert sub.key == "sub-key" and sub.parent_id == top.id
+    pkg = svc.packages.create(ADMIN, "P", "1", fields())
+    svc.packages.add_to_group(ADMIN, sub.id, pkg.id)
+    assert svc.packages.get_group(VIEWER, sub.id).package_count == 1
+    assert [g.name for g in svc.packages.list_groups(VIEWER)] == ["Top"]
+    assert [g.name for g in svc.packages.list_groups(VIEWER, parent_id=top.id)] == ["Sub"]
+    assert [g.name for g in svc.packages.list_groups(VIEWER, all_levels=True)] == ["Sub", "Top"]
+    listing = svc.packages.list_packages(VIEWER, group_id=top.id)
+    assert [g.name for g in listing.groups] == ["Sub"] and listing.packages == []
+    updated = svc.packages.update_group(ADMIN, sub.id, name="Sub 2", description="e", move=True)
+    assert (updated.name, updated.description, updated.parent_id) == ("Sub 2", "e", None)
+    assert svc.packages.update_group(ADMIN, sub.id, parent_id=top.id, move=True).parent_id == top.id
+    computers = svc.groups.create(ADMIN, "computers")
+    for call in (
+        lambda: svc.packages.get_group(VIEWER, computers.id),
+        lambda: svc.packages.update_group(ADMIN, computers.id, name="x"),
+        lambda: svc.packages.delete_group(ADMIN, computers.id),
+        lambda: svc.packages.group_packages(VIEWER, computers.id),
+        lambda: svc.packages.list_packages(VIEWER, group_id=computers.id),
+        lambda: svc.packages.remove_from_group(ADMIN, computers.id, pkg.id),
+        lambda: svc.packages.move_in_group(ADMIN, computers.id, pkg.id, 1),
+    ):
+        with pytest.raises(NotFound) as err:
+            call()
+        assert err.value.object_type == "package group"
+    for call in (
+        lambda: svc.packages.create_group(VIEWER, "x"),
+        lambda: svc.packages.update_group(VIEWER, top.id, name="x"),
+        lambda: svc.packages.delete_group(VIEWER, sub.id),
+    ):
+        with pytest.raises(PermissionDenied):
+            call()
+    svc.packages.delete_group(ADMIN, sub.id)
+    assert [g.name for g in svc.packages.list_groups(VIEWER, all_levels=True)] == ["Top"]
+    assert svc.groups.get(ADMIN, computers.id).name == "computers"  # computer groups untouched
+
+
+def test_group_members_move_and_announce(svc: Services) -> None:
+    changed: list[int] = []
+    svc.packages.group_hooks.append(lambda s, gid: changed.append(gid))
+    g = svc.packages.create_group(ADMIN, "G")
+    ids = [svc.packages.create(ADMIN, f"P{i}", "1", fields()).id for i in range(3)]
+    for i in ids:
+        svc.packages.add_to_group(ADMIN, g.id, i)
+    assert changed == [g.id] * 3
+    svc.packages.add_to_group(ADMIN, g.id, ids[0])  # a member already: nothing changes
+    assert len(changed) == 3
+    svc.packages.move_in_group(ADMIN, g.id, ids[0], 99)  # beyond the end: last
+    assert [p.id for _, p in svc.packages.group_packages(VIEWER, g.id)] == [ids[1], ids[2], ids[0]]
+    svc.packages.move_in_group(ADMIN, g.id, ids[0], 2)
+    assert [(n, p.id) for n, p in svc.packages.group_packages(VIEWER, g.id)] == [
+        (1, ids[1]),
+        (2, ids[0]),
+        (3, ids[2]),
+    ]
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.move_in_group(ADMIN, g.id, ids[0], 0)
+    assert err.value.detail == {"field": "sequence", "reason": "invalid_input"}
+    outsider = svc.packages.create(ADMIN, "Q", "1", fields()).id
+    with pytest.raises(NotFound):
+        svc.packages.move_in_group(ADMIN, g.id, outsider, 1)
+    before = len(changed)
+    svc.packages.remove_from_group(ADMIN, g.id, outsider)  # not a member: nothing to do
+    assert len(changed) == before
+    svc.packages.remove_from_group(ADMIN, g.id, ids[1])
+    assert [(n, p.id) for n, p in svc.packages.group_packages(VIEWER, g.id)] == [(1, ids[0]), (2, ids[2])]
+    assert changed[-1] == g.id and len(changed) == before + 1
+    with pytest.raises(NotFound):
+        svc.packages.add_to_group(ADMIN, g.id, 4242)
+    entries = svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, "package_group.move_member"),)))
+    assert entries.items[-1].detail == {"package_id": ids[0], "sequence": 99}
+
+
+def test_dependency_rules_are_checked_and_replaced(svc: Services) -> None:
+    app = svc.packages.create(ADMIN, "App", "1", fields()).id
+    runtime = svc.packages.create(ADMIN, "Runtime", "1", fields()).id
+    docs = svc.packages.create(ADMIN, "Docs", "1", fields()).id
+    rules = (
+        DependencyRule(runtime),
+        DependencyRule(
+            docs,
+            action="uninstall",
+            required_action="uninstall",
+            required_status=None,
+            requirement_type="after",
+        ),
+        DependencyRule(
+            docs,
+            required_status="installed",
+            requirement_type="",
+            required_version="2.0",
+            required_package_version="3",
+        ),
+    )
+    info = svc.packages.set_dependency_rules(OPERATOR, app, rules)
+    assert set(info.dependency_rules) == set(rules)
+    # Setup rules that want the other package installed before (or in any order) install it first.
+    assert info.depends_on == (runtime, docs)
+    entries = svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, "package.set_dependencies"),)))
+    assert entries.items[0].detail == {"rules": 3}
+    # set_dependencies replaces the plain rules and keeps the others.
+    info = svc.packages.set_dependencies(ADMIN, app, [docs, docs])
+    assert info.depends_on == (docs,)  # the versioned rule for docs stays, runtime's plain rule went
+    kinds = {(r.requires_id, r.action, r.requirement_type) for r in info.dependency_rules}
+    assert (runtime, "setup", "before") not in kinds and (docs, "uninstall", "after") in kinds
+    assert svc.audit.find(ADMIN, Query()).items[0].detail == {"requires": [docs]}
+    assert svc.packages.set_dependency_rules(ADMIN, app, []).dependency_rules == ()
+    info = svc.packages.set_dependencies(ADMIN, app, [runtime, docs])
+    assert info.depends_on == (runtime, docs)
+    with pytest.raises(NotFound):
+        svc.packages.set_dependencies(ADMIN, 4242, [runtime])
+    with pytest.raises(NotFound) as missing:
+        svc.packages.set_dependencies(ADMIN, app, [runtime, 4243, 4242])
+    assert missing.value.object_id == 4242
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.set_dependencies(ADMIN, app, [app])
+    assert err.value.detail == {"field": "depends_on", "reason": "invalid_input"}
+    with pytest.raises(PermissionDenied):
+        svc.packages.set_dependencies(VIEWER, app, [])
+    with pytest.raises(PermissionDenied):
+        svc.packages.set_dependency_rules(VIEWER, app, [])
+    with pytest.raises(NotFound):
+        svc.packages.set_dependency_rules(ADMIN, 4242, [])
+    with pytest.raises(NotFound) as missing:
+        svc.packages.set_dependency_rules(ADMIN, app, [DependencyRule(4243), DependencyRule(4242)])
+    assert missing.value.object_id == 4242
+    assert svc.packages.get(VIEWER, app).package.depends_on == (runtime, docs)
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        (
+            DependencyRule(0, action="install"),
+            "action must be one of setup, uninstall, update, always, once, custom",
+        ),
+        (DependencyRule(0, required_action="setup "), "required_action must be one of"),
+        (
+            DependencyRule(0, required_status="present"),
+            "required_status must be one of installed, not_installed",
+        ),
+        (DependencyRule(0, required_action="setup", required_status="installed"), "give either"),
+        (DependencyRule(0, required_action=None, required_status=None), "give either"),
+        (DependencyRule(0, requirement_type="first"), "requirement_type must be before, after or empty"),
+        (DependencyRule(0, required_version=""), "required_version must be 1 to 255 characters"),
+        (DependencyRule(0, required_version="v" * 256), "required_version must be 1 to 255 characters"),
+        (DependencyRule(0, required_package_version=""), "required_package_version must be 1 to 64"),
+        (DependencyRule(0, required_package_version="p" * 65), "required_package_version must be 1 to 64"),
+    ],
+)
+def test_bad_dependency_rules(svc: Services, rule: DependencyRule, problem: str) -> None:
+    app = svc.packages.create(ADMIN, "App", "1", fields()).id
+    other = svc.packages.create(ADMIN, "Other", "1", fields()).id
+    bad = DependencyRule(
+        other,
+        rule.action,
+        rule.required_action,
+        rule.required_status,
+        rule.requirement_type,
+        rule.required_version,
+        rule.required_package_version,
+    )
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.set_dependency_rules(ADMIN, app, [bad])
+    assert problem in err.value.message
+    assert err.value.detail == {"field": "dependencies", "reason": "invalid_input"}
+
+
+def test_dependency_rule_limits_and_duplicates(svc: Services) -> None:
+    app = svc.packages.create(ADMIN, "App", "1", fields()).id
+    other = svc.packages.create(ADMIN, "Other", "1", fields()).id
+    longest = DependencyRule(other, required_version="v" * 255, required_package_version="p" * 64)
+    assert svc.packages.set_dependency_rules(ADMIN, app, [longest]).dependency_rules == (longest,)
+    for rules in (
+        [DependencyRule(app)],
+        [DependencyRule(other), DependencyRule(other, required_action="setup", required_status=None)],
+    ):
+        with pytest.raises(ValidationFailed) as err:
+            svc.packages.set_dependency_rules(ADMIN, app, rules)
+        assert err.value.detail == {"field": "dependencies", "reason": "invalid_input"}
+    two_problems = DependencyRule(other, action="x", requirement_type="y")
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.set_dependency_rules(ADMIN, app, [two_problems])
+    assert err.value.message.count("; ") == 1
+    allowed = DependencyRule(
+        other, action="once", required_action="custom", required_status=None, requirement_type="after"
+    )
+    assert svc.packages.set_dependency_rules(ADMIN, app, [allowed]).dependency_rules == (allowed,)
+
+
+def test_installation_records(svc: Services) -> None:
+    seen: list[set[int]] = []
+    svc.packages.installation_hooks.append(lambda s, ids: seen.append(set(ids)))
+    pc = svc.computers.create(ADMIN, "pc1").id
+    pkg = svc.packages.create(ADMIN, "Tool", "1", fields())
+    got = svc.packages.assign_installation(OPERATOR, pc, pkg.id)
+    assert (got.computer_id, got.hostname, got.package_id, got.family_id, got.family_name, got.version) == (
+        pc,
+        "pc1",
+        pkg.id,
+        pkg.family_id,
+        "Tool",
+        "1",
+    )
+    assert (got.procedure, got.job_id) == ("", None) and seen == [{pc}]
+    assert svc.packages.assign_installation(ADMIN, pc, pkg.id).id == got.id  # recorded once
+    assert [i.id for i in svc.packages.list_installations(VIEWER, package_id=pkg.id)] == [got.id]
+    assert svc.packages.list_installations(VIEWER, computer_id=pc + 1) == []
+    with pytest.raises(NotFound) as err:
+        svc.packages.assign_installation(ADMIN, 4242, pkg.id)
+    assert err.value.object_type == "computer"
+    with pytest.raises(NotFound) as err:
+        svc.packages.assign_installation(ADMIN, pc, 4242)
+    assert err.value.object_type == "package"
+    with pytest.raises(PermissionDenied):
+        svc.packages.assign_installation(VIEWER, pc, pkg.id)
+    with pytest.raises(PermissionDenied):
+        svc.packages.remove_installation(VIEWER, got.id)
+    svc.packages.remove_installation(ADMIN, got.id)
+    assert svc.packages.list_installations(VIEWER) == [] and seen[-1] == {pc}
+    entries = svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, "installation.remove"),)))
+    assert entries.items[0].detail == {"computer_id": pc, "package_id": pkg.id}
+    with pytest.raises(NotFound):
+        svc.packages.remove_installation(ADMIN, got.id)

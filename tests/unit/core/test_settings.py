@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -10,10 +12,13 @@ from sqlalchemy import select
 from fleetdeck.app import DIALECTS, Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
-from fleetdeck.core.query import Query
+from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.core.services import build_services
 from fleetdeck.core.settings import CORE_SETTINGS, MASK, SettingsRegistry, coerce
+from fleetdeck.core.settings.service import CACHE_TTL_SEC
 from fleetdeck.storage.tables import AuditEntry, SettingValue
 from fleetdeck.storage.uow import UnitOfWork
+from tests.conftest import SECRET
 
 # core's settings and the dialects', as the composition root registers them
 REGISTRY = SettingsRegistry((*CORE_SETTINGS, *(d for dialect in DIALECTS for d in dialect.settings)))
@@ -131,3 +136,79 @@ def test_non_secret_change_is_audited_with_values(runtime: Runtime, admin: Actor
     runtime.services.settings.set(admin, "wol.port", 7)
     record = next(r for r in runtime.services.audit.find(admin, Query()).items if r.action == "setting.set")
     assert record.detail == {"old": 9, "new": 7}
+
+
+def test_reset_is_audited_with_the_old_value_and_leaves_a_default_view(
+    runtime: Runtime, admin: Actor
+) -> None:
+    store = runtime.services.settings
+    store.set(admin, "wol.port", 7)
+    view = store.reset(admin, "wol.port")
+    assert (view.value, view.is_default, view.updated_at, view.updated_by) == (9, True, None, "")
+    store.reset(admin, "wol.port")  # nothing stored: still fine
+    resets = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "setting.reset"),))).items
+    assert [r.detail for r in resets] == [{}, {"old": 7, "new": 9}]
+    store.set(admin, "oco.api_key", "secret-value-1")
+    store.reset(admin, "oco.api_key")
+    last = runtime.services.audit.find(admin, Query()).items[0]
+    assert (last.action, last.detail) == ("setting.reset", {})  # no secret in the audit log
+
+
+def test_the_view_says_who_changed_what_and_how(runtime: Runtime, admin: Actor) -> None:
+    store = runtime.services.settings
+    view = store.set(admin, "reports.max_rows", "500")
+    assert (view.key, view.value, view.default, view.type, view.secret, view.is_default) == (
+        "reports.max_rows",
+        500,
+        10_000,
+        "int",
+        False,
+        False,
+    )
+    assert view.updated_by == "admin" and view.updated_at is not None and view.description
+    assert view.scope == "global"
+    listed = {s.key: s for s in store.list(admin)}
+    assert listed["reports.max_rows"].value == 500 and listed["wol.port"].is_default
+    secret = listed["oco.api_key"]
+    assert (secret.value, secret.default, secret.secret) == ("", "", True)  # empty secrets are not masked
+
+
+def test_a_stored_value_that_no_longer_fits_counts_as_unset(runtime: Runtime, admin: Actor) -> None:
+    store = runtime.services.settings
+    with UnitOfWork(runtime.db) as uow:
+        uow.session.add(SettingValue(key="wol.port", value={"v": "not a port"}, updated_at=datetime.now(UTC)))
+        uow.session.add(
+            SettingValue(key="oco.api_key", value={"enc": "garbage"}, updated_at=datetime.now(UTC))
+        )
+        uow.session.add(SettingValue(key="reports.max_rows", value={}, updated_at=datetime.now(UTC)))
+    assert store.value("wol.port") == 9
+    assert store.get(admin, "wol.port").value == 9
+    assert store.get_secret("oco.api_key") == ""
+    assert store.value("reports.max_rows") == 10_000
+
+
+def test_secret_and_plain_readers_are_not_mixed_up(runtime: Runtime, admin: Actor) -> None:
+    store = runtime.services.settings
+    with pytest.raises(TypeError, match="not a secret"):
+        store.get_secret("wol.port")
+    with pytest.raises(TypeError, match="is secret"):
+        store.value("oco.api_key")
+    store.set(admin, "oco.api_key", "k1")
+    assert not store.matches_secret("oco.api_key", 1)  # type: ignore[arg-type]
+    with pytest.raises(NotFound):
+        store.is_set("no.such.key")
+    assert store.is_set("wol.port")
+    store.set(admin, "wol.broadcast_addresses", [])
+    assert not store.is_set("wol.broadcast_addresses")
+
+
+def test_another_process_s_change_is_seen_after_the_cache_expires(runtime: Runtime, admin: Actor) -> None:
+    """Two servers share the database: each caches values for CACHE_TTL_SEC."""
+    ours = runtime.services.settings
+    theirs = build_services(runtime.db, SECRET).settings
+    assert ours.value("wol.port") == 9
+    theirs.set(admin, "wol.port", 7)
+    assert theirs.value("wol.port") == 7  # their own change drops their cache
+    assert ours.value("wol.port") == 9  # ours is still cached
+    time.sleep(CACHE_TTL_SEC + 0.1)
+    assert ours.value("wol.port") == 7

@@ -122,7 +122,14 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
     async def close(code: int, reason: str) -> None:
         await ws.close(code, reason)
 
-    conn = AgentConn(computer_id=cid, hostname=ident.hostname, remote=remote, send=send, close=close)
+    conn = AgentConn(
+        computer_id=cid,
+        hostname=ident.hostname,
+        remote=remote,
+        send=send,
+        close=close,
+        features=frozenset(hello.features),
+    )
     await hub.attach(conn)
     try:
         cancels = await asyncio.to_thread(services.jobs.on_hello, cid, hello.known_jobs)
@@ -156,6 +163,10 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 hub.job_result(cid, msg)
             elif isinstance(msg, m.JobUpdate):
                 hub.job_update(cid, msg)
+            elif isinstance(msg, m.Reply):
+                await hub.agent_reply(conn, msg)
+            elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows
+                log.debug("computer %s sent a %r frame; ignored", cid, msg.type)
             elif isinstance(msg, m.InventoryReport):
                 try:
                     await asyncio.to_thread(

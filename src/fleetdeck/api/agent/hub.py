@@ -5,12 +5,17 @@ job status updates and results are written in one transaction per flush (every f
 heartbeats only touch memory, with ``last_seen`` flushed every few seconds. That is what lets
 one process fan a command out to ten thousand agents and store every result in about a second.
 A connection holds no task and no buffer of its own beyond its socket.
+
+The hub also carries requests to its agents (``bus.gateway``): a call for this node becomes a
+``Request`` frame, the agent's ``Reply`` goes back on the call's reply topic. Periodic duties
+(job expiry, deployment ticks) are not here: ``core.housekeeping`` runs them, in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -21,7 +26,14 @@ from typing import Any
 import msgspec
 
 from fleetdeck.bus.base import Bus, Subscription
-from fleetdeck.bus.topics import JOBS_CANCEL, JOBS_QUEUED, job_output_topic, job_status_topic
+from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
+from fleetdeck.bus.topics import (
+    JOBS_CANCEL,
+    JOBS_QUEUED,
+    agent_request_topic,
+    job_output_topic,
+    job_status_topic,
+)
 from fleetdeck.core.computers.entities import Presence
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
@@ -42,6 +54,9 @@ class AgentConn:
     send: SendFn
     close: CloseFn
     last_rx: float = field(default_factory=time.monotonic)
+    features: frozenset[str] = frozenset()  # from the agent's hello (protocol FEATURE_*)
+    # Requests sent on this connection and not answered yet: id -> (reply topic, expiry timer).
+    requests: dict[int, tuple[str, asyncio.TimerHandle]] = field(default_factory=dict)
 
     async def send_message(self, message: m.Message) -> bool:
         try:
@@ -97,8 +112,6 @@ class HubConfig:
     flush_interval: float = 0.02
     touch_interval: float = 5.0
     max_batch: int = 5000
-    # Deferred jobs (start time ahead, outside a time frame) and Wake-on-LAN at start time.
-    redispatch_interval: float = 15.0
 
 
 class AgentHub:
@@ -119,6 +132,8 @@ class AgentHub:
         self._presence_lock = asyncio.Lock()  # one store at a time keeps them in order
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Subscription] = []
+        self._request_ids = itertools.count(1)
+        self._sends: set[asyncio.Task[None]] = set()  # request frames to agents that read slowly
         self.stopping = False
 
     # ------------------------------------------------------------ lifecycle
@@ -129,16 +144,16 @@ class AgentHub:
             log.info("marked %d computers offline that this node held before it restarted", reset)
         queued = await self.bus.subscribe(JOBS_QUEUED)
         cancel = await self.bus.subscribe(JOBS_CANCEL)
-        self._subs = [queued, cancel]
+        calls = await self.bus.subscribe(agent_request_topic(self.config.node_id))
+        self._subs = [queued, cancel, calls]
         for coro in (
             self._on_queued(queued),
             self._on_cancel(cancel),
+            self._on_call(calls),
             self._dispatch_loop(),
             self._flush_loop(),
             self._presence_flush_loop(),
             self._presence_loop(),
-            self._expiry_loop(),
-            self._redispatch_loop(),
         ):
             self._tasks.append(asyncio.create_task(coro))
 
@@ -193,6 +208,11 @@ class AgentHub:
             if not self.stopping:  # (stop marks them all offline at once)
                 self._presence[conn.computer_id] = None
                 self._presence_event.set()
+        unanswered, conn.requests = conn.requests, {}
+        for reply_to, timer in unanswered.values():  # the callers need not wait for their timeout
+            timer.cancel()
+            gone = AgentAnswer("unreachable", error="the agent disconnected", reason="disconnected")
+            await self._answer(reply_to, gone)
 
     def heard_from(self, conn: AgentConn) -> None:
         conn.last_rx = time.monotonic()
@@ -214,6 +234,68 @@ class AgentHub:
 
     async def job_output(self, frame: bytes, output: m.JobOutput) -> None:
         await self.bus.publish(job_output_topic(output.job_id), frame)
+
+    # ------------------------------------------------------------ requests to agents
+
+    async def agent_reply(self, conn: AgentConn, reply: m.Reply) -> None:
+        """An agent's answer: to whoever asked, if they still wait (a late or foreign reply is
+        dropped; request ids are per hub, so one agent cannot answer another's request)."""
+        pending = conn.requests.pop(reply.ref_id, None)
+        if pending is None:
+            log.debug(
+                "computer %s answered request %s, which nobody waits for", conn.computer_id, reply.ref_id
+            )
+            return
+        reply_to, timer = pending
+        timer.cancel()
+        if reply.ok:
+            await self._answer(reply_to, AgentAnswer("ok", body=reply.body))
+        else:
+            await self._answer(reply_to, AgentAnswer("failed", error=reply.error or "failed", reason="agent"))
+
+    async def _on_call(self, sub: Subscription) -> None:
+        async for _topic, payload in sub:
+            try:
+                call = CALL.decode(payload)
+            except msgspec.DecodeError:
+                log.warning("ignoring an unreadable agent request on the bus")
+                continue
+            try:
+                await self._call(call)
+            except Exception:  # one bad call must not end the subscription
+                log.exception("agent request for computer %s failed", call.computer_id)
+
+    async def _call(self, call: AgentCall) -> None:
+        conn = self.conns.get(call.computer_id)
+        if conn is None:
+            # Its row said this node, but the agent has gone (or went to another node) since.
+            await self._answer(
+                call.reply_to,
+                AgentAnswer("unreachable", error="not connected to this server", reason="not_held"),
+            )
+            return
+        if m.FEATURE_REQUESTS not in conn.features:
+            # Agents from before requests close the connection on a frame they do not know.
+            await self._answer(
+                call.reply_to,
+                AgentAnswer("failed", error="its agent is too old to answer requests", reason="unsupported"),
+            )
+            return
+        rid = next(self._request_ids)
+        # Forget the call a little after the caller has given up, answered or not.
+        timer = asyncio.get_running_loop().call_later(call.timeout + 1.0, conn.requests.pop, rid, None)
+        conn.requests[rid] = (call.reply_to, timer)
+        slow = _send_now(conn, m.encode(m.Request(id=rid, kind=call.kind, body=call.body)))
+        if slow is not None:  # the socket is full: send when it drains, without holding up others
+            task = asyncio.create_task(slow)
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    async def _answer(self, reply_to: str, answer: AgentAnswer) -> None:
+        try:
+            await self.bus.publish(reply_to, encode(answer))
+        except Exception:  # the caller times out instead
+            log.exception("publishing an agent's answer failed")
 
     # ------------------------------------------------------------ loops
 
@@ -356,30 +438,3 @@ class AgentHub:
         if self._seen:
             seen, self._seen = self._seen, {}
             await asyncio.to_thread(self.services.computers.touch, seen)
-
-    async def _expiry_loop(self) -> None:
-        while True:
-            await asyncio.sleep(10)
-            try:
-                n = await asyncio.to_thread(self.services.jobs.expire_overdue)
-                if n:
-                    log.info("%d queued jobs expired", n)
-            except Exception:
-                log.exception("expiring jobs failed")
-
-    async def _redispatch_loop(self) -> None:
-        """Jobs held back when their computer connected (a deployment starting later, outside
-        its time frames) are delivered once their time comes; deployments due to start get
-        their Wake-on-LAN packets."""
-        while True:
-            await asyncio.sleep(self.config.redispatch_interval)
-            try:
-                await asyncio.to_thread(self.services.deployments.tick)
-                queued = await asyncio.to_thread(self.services.jobs.computers_with_queued)
-            except Exception:
-                log.exception("periodic re-dispatch failed")
-                continue
-            wanted = queued.intersection(self.conns)
-            if wanted:
-                self._dispatch_wanted.update(wanted)
-                self._dispatch_event.set()

@@ -12,6 +12,7 @@ from fleetdeck import __version__
 from fleetdeck.api.v1 import errors
 from fleetdeck.api.v1.routes import (
     admin,
+    agents,
     auth,
     computers,
     deployments,
@@ -25,7 +26,8 @@ from fleetdeck.api.v1.routes import (
     wol,
 )
 from fleetdeck.bus import Bus
-from fleetdeck.bus.backlog import OutputBacklog
+from fleetdeck.bus.watch import BusJobWatch
+from fleetdeck.core.ports import JobWatch
 from fleetdeck.core.services import Services
 
 DESCRIPTION = """
@@ -42,7 +44,9 @@ enrollment tokens, users and the audit log.
 __all__ = ["create_v1"]
 
 
-def create_v1(services: Services, bus: Bus, backlog: OutputBacklog | None = None) -> FastAPI:
+def create_v1(services: Services, bus: Bus, watch: JobWatch | None = None) -> FastAPI:
+    """``watch`` follows jobs for ``/jobs/{id}/stream`` (by default over ``bus``, without the
+    output of before the viewer came)."""
     app = FastAPI(
         title="fleetdeck API",
         version=__version__,
@@ -53,11 +57,11 @@ def create_v1(services: Services, bus: Bus, backlog: OutputBacklog | None = None
     )
     app.state.services = services
     app.state.bus = bus
-    app.state.backlog = backlog
+    app.state.watch = watch or BusJobWatch(bus)
     errors.install(app)
     for module in (auth, users, computers, groups, jobs, stream, admin):
         app.include_router(module.router)
-    for module in (wol, reports, settings):
+    for module in (wol, agents, reports, settings):
         app.include_router(module.router)
     app.include_router(reports.groups)
     app.include_router(users.bans)

@@ -11,9 +11,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBasic, HTTPBasicC
 from starlette.requests import HTTPConnection
 
 from fleetdeck.bus import Bus
-from fleetdeck.bus.backlog import OutputBacklog
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import AuthenticationFailed
+from fleetdeck.core.ports import JobWatch
 from fleetdeck.core.services import Services
 
 VIA = "api"
@@ -27,8 +27,8 @@ def get_bus(conn: HTTPConnection) -> Bus:
     return cast(Bus, conn.app.state.bus)
 
 
-def get_backlog(conn: HTTPConnection) -> OutputBacklog | None:
-    return cast(OutputBacklog | None, getattr(conn.app.state, "backlog", None))
+def get_watch(conn: HTTPConnection) -> JobWatch:
+    return cast(JobWatch, conn.app.state.watch)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -100,3 +100,14 @@ class Presence:
     computer_id: int
     remote_address: str
     agent_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPing:
+    """A connected agent's answer to a ping: its clock, its uptime, and how long the answer took
+    (through the bus and whichever server process holds the agent)."""
+
+    computer_id: int
+    agent_time: datetime
+    uptime_sec: float
+    round_trip_ms: float

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Table, bindparam, func, select, update
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import (
+    AgentPing,
     ComputerDetail,
     ComputerSummary,
     Filesystem,
@@ -24,10 +26,17 @@ from fleetdeck.core.computers.entities import (
 )
 from fleetdeck.core.computers.inventory import apply_inventory
 from fleetdeck.core.computers.naming import is_qualified
-from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
-from fleetdeck.core.ports import Clock
+from fleetdeck.core.errors import (
+    AgentFailed,
+    AgentTimeout,
+    AgentUnreachable,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+)
+from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, NullGateway
 from fleetdeck.core.query import Page, Query, apply_query
-from fleetdeck.protocol.messages import Inventory
+from fleetdeck.protocol.messages import PING, Inventory
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import (
     Computer,
@@ -64,6 +73,7 @@ FIELDS = {
     "remote_address": Computer.remote_address,
 }
 HOSTNAME_MAX = 255
+MAX_AGENT_TIMEOUT = 300.0  # seconds a caller may wait for an agent's answer
 
 
 def summary(c: Computer) -> ComputerSummary:
@@ -97,10 +107,13 @@ CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class ComputerService:
-    def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, audit: AuditLog, clock: Clock, gateway: AgentGateway | None = None
+    ) -> None:
         self._db = db
         self._audit = audit
         self._clock = clock
+        self._gateway = gateway or NullGateway()
 
     def find(self, actor: Actor, query: Query, *, group_id: int | None = None) -> Page[ComputerSummary]:
         actor.require(Perm.READ)
@@ -384,3 +397,61 @@ class ComputerService:
                 update(Computer).where(Computer.node_id == node_id).values(online=False, node_id=None)
             )
             return int(getattr(result, "rowcount", 0) or 0)
+
+    # ------------------------------------------------------------ asking agents
+
+    def agent_addresses(self, computer_ids: Iterable[int]) -> dict[int, AgentAddress]:
+        """The connected ones among these computers, each with the server process holding it."""
+        ids = set(computer_ids)
+        if not ids:
+            return {}
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(Computer.id, Computer.node_id).where(
+                    Computer.id.in_(ids), Computer.online.is_(True), Computer.node_id.is_not(None)
+                )
+            )
+            return {cid: AgentAddress(cid, node) for cid, node in rows if node}
+
+    def ping(self, actor: Actor, computer_id: int, timeout: float) -> AgentPing:
+        """Ask the computer's agent for proof of life. A computer that is not connected is
+        AgentUnreachable at once; one that does not answer in ``timeout`` s is AgentTimeout."""
+        actor.require(Perm.READ)
+        _check_timeout(timeout)
+        if not self.exists([computer_id]):
+            raise NotFound("computer", computer_id)
+        address = self.agent_addresses([computer_id]).get(computer_id)
+        if address is None:
+            raise AgentUnreachable(f"computer {computer_id} is not connected", computer_id=computer_id)
+        started = time.monotonic()
+        body = self._gateway.request(address, PING, {}, timeout)
+        elapsed = (time.monotonic() - started) * 1000
+        try:
+            agent_time, uptime = float(body["time"]), float(body["uptime"])
+        except (KeyError, TypeError, ValueError):
+            raise AgentFailed(f"computer {computer_id} answered the ping with {body!r}") from None
+        return AgentPing(computer_id, datetime.fromtimestamp(agent_time, UTC), uptime, round(elapsed, 1))
+
+    def probe(self, actor: Actor, computer_ids: Sequence[int], timeout: float) -> dict[int, bool]:
+        """Which of these computers' agents answer now, all asked at once (opsi's
+        ``hostControl_reachable``). Not connected: False at once; no answer within ``timeout``
+        s: False. An agent that answers with an error (one too old to know pings) is alive."""
+        actor.require(Perm.READ)
+        _check_timeout(timeout)
+        ids = sorted(set(computer_ids))
+        missing = sorted(set(ids) - self.exists(ids))
+        if missing:
+            raise NotFound("computer", missing[0])
+        addresses = self.agent_addresses(ids)
+        answers = self._gateway.request_many(list(addresses.values()), PING, {}, timeout) if addresses else {}
+        return {
+            cid: cid in answers and not isinstance(answers[cid], AgentUnreachable | AgentTimeout)
+            for cid in ids
+        }
+
+
+def _check_timeout(timeout: float) -> None:
+    if not 0 < timeout <= MAX_AGENT_TIMEOUT:
+        raise ValidationFailed(
+            f"timeout must be more than 0 and at most {MAX_AGENT_TIMEOUT:g} s", field="timeout"
+        )

@@ -13,27 +13,38 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, Text, cast, or_, select, update
+from sqlalchemy import ColumnElement, Row, Text, cast, or_, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.jobs.conditions import ip_allowed, time_allowed
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, JobStatus
 from fleetdeck.core.packages.properties import effective_values
 from fleetdeck.protocol import messages as msg
-from fleetdeck.storage.tables import Job, JobBatch, Package
+from fleetdeck.storage.tables import Computer, Job, JobBatch, Package
 
 PAYLOAD_PATH = "/agent/v1/payload/{package_id}"
 DEFAULT_PACKAGE_TIMEOUT_SEC = 3600
 
 
-def expire_queued(s: Session, now: datetime, computer_ids: Sequence[int] | None = None) -> int:
-    stmt = update(Job).where(
-        Job.status == JobStatus.QUEUED.value, Job.expires_at.is_not(None), Job.expires_at <= now
-    )
-    if computer_ids is not None:
-        stmt = stmt.where(Job.computer_id.in_(computer_ids))
+def _overdue(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (Job.status == JobStatus.QUEUED.value, Job.expires_at.is_not(None), Job.expires_at <= now)
+
+
+def expire_queued(s: Session, now: datetime, computer_ids: Sequence[int]) -> int:
+    """Expire the overdue queued jobs of these computers (at delivery)."""
+    stmt = update(Job).where(*_overdue(now), Job.computer_id.in_(computer_ids))
     result = s.execute(stmt.values(status=JobStatus.EXPIRED.value, finished_at=now))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def expire_all_queued(s: Session, now: datetime) -> list[int]:
+    """Expire every overdue queued job; returns their ids (to announce). The rows are locked
+    first on PostgreSQL (SQLite's write transaction holds the whole database), so the ids are
+    exactly the rows the update changes."""
+    ids = list(s.scalars(select(Job.id).where(*_overdue(now)).with_for_update()))
+    if ids:
+        s.execute(update(Job).where(*_overdue(now)).values(status=JobStatus.EXPIRED.value, finished_at=now))
+    return ids
 
 
 # Columns, not entities: claiming 10,000 jobs as ORM objects (Job, JobBatch, Package each) cost
@@ -168,6 +179,9 @@ def claim(
     return out
 
 
-def computers_with_queued(s: Session) -> set[int]:
-    """Computers that have queued jobs at all (the hub intersects this with its connections)."""
-    return set(s.scalars(select(Job.computer_id).where(Job.status == JobStatus.QUEUED.value).distinct()))
+def computers_with_queued(s: Session, *, connected_only: bool = False) -> set[int]:
+    """Computers that have queued jobs (``connected_only``: and are connected somewhere)."""
+    stmt = select(Job.computer_id).where(Job.status == JobStatus.QUEUED.value).distinct()
+    if connected_only:
+        stmt = stmt.join(Computer, Computer.id == Job.computer_id).where(Computer.online.is_(True))
+    return set(s.scalars(stmt))

@@ -33,7 +33,7 @@ from fleetdeck.core.jobs.entities import (
     JobInfo,
     JobStatus,
 )
-from fleetdeck.core.ports import Clock, JobNotifier
+from fleetdeck.core.ports import Clock, JobNotifier, JobWatch, NullJobWatch
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.protocol import messages as msg
@@ -46,6 +46,7 @@ MAX_COMMAND = 64 * 1024
 MAX_TIMEOUT = 7 * 24 * 3600
 MAX_MESSAGE = 4096
 MAX_ACTION_DELAY_MIN = 24 * 60
+MAX_WAIT_SEC = 2 * 3600  # how long one call may wait for jobs to finish
 _FINAL_VALUES = [s.value for s in FINAL]
 
 # Called inside the transaction that changed installation records (computer ids); deployment
@@ -135,6 +136,7 @@ class JobService:
         notifier: JobNotifier,
         settings: SettingsService,
         max_output_bytes: int = 1024 * 1024,
+        watch: JobWatch | None = None,
     ) -> None:
         self._db = db
         self._audit = audit
@@ -142,6 +144,7 @@ class JobService:
         self._notifier = notifier
         self._settings = settings
         self._max_output = max_output_bytes
+        self._watch = watch or NullJobWatch()
         self.installation_hooks: list[InstallationHook] = []
 
     # ------------------------------------------------------------ users' side
@@ -274,6 +277,39 @@ class JobService:
                 items=[job_info(j) for j in uow.session.scalars(stmt)], total=uow.session.scalar(count) or 0
             )
 
+    def wait(self, actor: Actor, job_ids: Sequence[int], timeout: float) -> list[JobInfo]:
+        """The jobs (in the order given) once all are final, or as they are after ``timeout``
+        seconds. No polling: final results are announced on the bus after commit, and the
+        statuses are read once after subscribing, so a job that finished just before is seen.
+        Jobs deleted while waiting (a deployment removed) are left out."""
+        actor.require(Perm.READ)
+        if not 0 <= timeout <= MAX_WAIT_SEC:
+            raise ValidationFailed(f"timeout must be between 0 and {MAX_WAIT_SEC} s", field="timeout")
+        ids = list(dict.fromkeys(job_ids))
+        with UnitOfWork(self._db, readonly=True) as uow:
+            known = set(uow.session.scalars(select(Job.id).where(Job.id.in_(ids))))
+        missing = [jid for jid in ids if jid not in known]
+        if missing:
+            raise NotFound("job", missing[0])
+        if ids and timeout > 0:
+            self._watch.wait_final(ids, timeout, self._final_among)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            found = {j.id: job_info(j) for j in uow.session.scalars(select(Job).where(Job.id.in_(ids)))}
+        return [found[jid] for jid in ids if jid in found]
+
+    def final_among(self, actor: Actor, job_ids: Sequence[int]) -> set[int]:
+        """Which of these jobs are final (or gone): one read, for watchers that subscribed."""
+        actor.require(Perm.READ)
+        return self._final_among(job_ids)
+
+    def _final_among(self, job_ids: Sequence[int]) -> set[int]:
+        ids = set(job_ids)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            open_ = set(
+                uow.session.scalars(select(Job.id).where(Job.id.in_(ids), Job.status.not_in(_FINAL_VALUES)))
+            )
+        return ids - open_
+
     def get_batch(self, actor: Actor, batch_id: int) -> BatchInfo:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
@@ -322,6 +358,8 @@ class JobService:
             info = job_info(j)
         if notify:
             self._notifier.jobs_cancelled(notify)
+        if info.status in FINAL:
+            self._notifier.jobs_finished([job_id])
         return info
 
     # ------------------------------------------------------------ agents' side
@@ -347,6 +385,7 @@ class JobService:
             if delivered is None:
                 return []  # nothing delivered, so nothing to cancel either
         now = self._clock()
+        finished: list[int] = []
         with UnitOfWork(self._db) as uow:
             s = uow.session
             rows = s.execute(
@@ -359,8 +398,10 @@ class JobService:
             for jid, _status, expires_at, cancel in lost:
                 if cancel:
                     values = {"status": JobStatus.CANCELLED.value, "finished_at": now, "message": "cancelled"}
+                    finished.append(jid)
                 elif expires_at is not None and expires_at <= now:
                     values = {"status": JobStatus.EXPIRED.value, "finished_at": now}
+                    finished.append(jid)
                 else:
                     values = {"status": JobStatus.QUEUED.value, "sent_at": None}
                 s.execute(update(Job).where(Job.id == jid).values(**values))
@@ -374,7 +415,10 @@ class JobService:
                     )
                     .values(status=JobStatus.SENT.value, sent_at=now)
                 )
-            return list(s.scalars(_cancel_requested(computer_id)))
+            cancels = list(s.scalars(_cancel_requested(computer_id)))
+        if finished:
+            self._notifier.jobs_finished(finished)
+        return cancels
 
     def claim_for_delivery(
         self, computer_ids: Sequence[int], remotes: Mapping[int, str] | None = None
@@ -403,9 +447,18 @@ class JobService:
                 )
             return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
 
-    def computers_with_queued(self) -> set[int]:
+    def computers_with_queued(self, *, connected_only: bool = False) -> set[int]:
         with UnitOfWork(self._db, readonly=True) as uow:
-            return delivery.computers_with_queued(uow.session)
+            return delivery.computers_with_queued(uow.session, connected_only=connected_only)
+
+    def announce_queued(self) -> int:
+        """Periodic (housekeeping): tell the hubs about every connected computer with queued
+        jobs, so jobs held back when it connected (a later start, outside a time frame) go out
+        once their time comes. Returns how many computers were announced."""
+        ids = self.computers_with_queued(connected_only=True)
+        if ids:
+            self._notifier.jobs_queued(sorted(ids))
+        return len(ids)
 
     def record_updates(self, updates: Sequence[tuple[int, msg.JobUpdate]]) -> None:
         """``accepted``/``running`` notices, batched. Stale ones (job already final) are ignored."""
@@ -497,9 +550,13 @@ class JobService:
         return ack
 
     def expire_overdue(self) -> int:
+        """Periodic (housekeeping): queued jobs past their expiry are expired."""
         now = self._clock()
         with UnitOfWork(self._db) as uow:
-            return delivery.expire_queued(uow.session, now)
+            ids = delivery.expire_all_queued(uow.session, now)
+        if ids:
+            self._notifier.jobs_finished(ids)
+        return len(ids)
 
     def cancel_requested(self, computer_id: int) -> list[int]:
         with UnitOfWork(self._db, readonly=True) as uow:

@@ -20,7 +20,9 @@ from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import ValidationFailed
 
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-OBJECT_RE = re.compile(r"^[a-z0-9][a-z0-9\-_. ]{0,254}$")
+# At most 247 characters: the file name, up to "<object id>.log.tmp", must fit the 255 bytes
+# file systems allow (a longer id made the write fail with an OSError instead of a clear error).
+OBJECT_RE = re.compile(r"^[a-z0-9][a-z0-9\-_. ]{0,246}$")
 MAX_BYTES = 10_000_000
 ROTATE_ABOVE = 5_000_000
 

@@ -19,6 +19,7 @@ from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import Group, GroupMember
 from fleetdeck.storage.tables.jobs import Job, JobBatch
+from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
     LicenseAssignment,
     LicenseContract,
@@ -56,6 +57,7 @@ __all__ = [
     "Installation",
     "Job",
     "JobBatch",
+    "Lease",
     "LicenseAssignment",
     "LicenseContract",
     "LicensePool",

@@ -117,6 +117,7 @@ OVERRIDES: dict[tuple[str, str], str] = {
         for method in ("productProperty_create", "productProperty_createUnicode")
         for flag in ("editable", "multiValue")
     },
+    ("productOnDepot_create", "locked"): "bool | None",  # forceBool'ed (ProductOnDepot.setLocked)
     **{
         (method, "maxBandwidth"): "int | None"  # forceInt'ed
         for method in ("host_createOpsiDepotserver", "host_createOpsiConfigserver")

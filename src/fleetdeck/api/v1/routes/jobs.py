@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import timedelta
 
 from fastapi import APIRouter
 
-from fleetdeck.api.v1.deps import BusDep, CurrentActor, ServicesDep
+from fleetdeck.api.v1.deps import CurrentActor, ServicesDep
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
 from fleetdeck.api.v1.schemas.jobs import ActionCreate, BatchOut, CommandCreate, CommandCreated, JobOut
-from fleetdeck.bus.topics import job_status_topic
-from fleetdeck.core.jobs.entities import FINAL, ActionRequest, CommandRequest
+from fleetdeck.core.jobs.entities import ActionRequest, CommandRequest
 
 router = APIRouter(tags=["jobs"], responses=errors(401, 403, 422))
 
@@ -71,12 +69,7 @@ def get_job(job_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Data[
 
 
 @router.post("/jobs/{job_id}/cancel", responses=errors(404, 409))
-def cancel_job(job_id: IdPath, actor: CurrentActor, services: ServicesDep, bus: BusDep) -> Data[JobOut]:
+def cancel_job(job_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Data[JobOut]:
     """A queued job is cancelled at once; a delivered one is stopped by its agent, which reports
     the final status. A job that has finished already is a 409."""
-    job = services.jobs.cancel(actor, job_id)
-    if job.status in FINAL:
-        # Tell stream watchers now; a result from an agent is announced by the agent hub instead.
-        with contextlib.suppress(RuntimeError):  # bus not started (no lifespan): watchers poll
-            bus.publish_threadsafe(job_status_topic(job_id), b"final")
-    return Data(data=JobOut.of(job))
+    return Data(data=JobOut.of(services.jobs.cancel(actor, job_id)))

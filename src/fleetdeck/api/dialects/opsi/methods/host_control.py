@@ -25,7 +25,6 @@ Hosts whose agent is not connected answer opsi's "Host currently not connected t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -101,7 +100,17 @@ def start(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:
 
 
 def reachable(ctx: Context, safe: bool, hostIds: Any = None, timeout: Any = None) -> dict[str, bool]:
-    return {hid: c.online for hid, c in targets(ctx, hostIds, safe).items()}
+    """Whether each host's agent answers a ping within ``timeout`` seconds (opsi: ``forceInt``
+    of it, 3 when not given), all hosts asked at once. Hosts not connected are False at once."""
+    hosts = targets(ctx, hostIds, safe)
+    try:
+        seconds = 3 if not timeout else int(timeout)
+    except (TypeError, ValueError):
+        raise OpsiValueError(f"Bad int value '{timeout}'") from None
+    answers = ctx.services.computers.probe(
+        ctx.actor, [c.id for c in hosts.values()], min(max(seconds, 1), 300)
+    )
+    return {hid: answers[c.id] for hid, c in hosts.items()}
 
 
 def uptime(ctx: Context, safe: bool, hostIds: Any = None) -> dict[str, Answer]:
@@ -154,16 +163,10 @@ def execute(
         )
         for job_id in created.job_ids:
             jobs[ctx.services.jobs.get(ctx.actor, job_id).computer_id] = job_id
-    deadline = time.monotonic() + limit + 5
     finished: dict[int, Any] = {}
-    while bool(waitForEnding) and len(finished) < len(jobs) and time.monotonic() < deadline:
-        for cid, job_id in jobs.items():
-            if cid not in finished:
-                info = ctx.services.jobs.get(ctx.actor, job_id)
-                if info.status in FINAL:
-                    finished[cid] = info
-        if len(finished) < len(jobs):
-            time.sleep(0.2)
+    if bool(waitForEnding) and jobs:  # results are announced as they are stored: no polling
+        infos = ctx.services.jobs.wait(ctx.actor, list(jobs.values()), limit + 5)
+        finished = {info.computer_id: info for info in infos if info.status in FINAL}
 
     def result(hid: str, c: ComputerSummary) -> Any:
         _online(c)

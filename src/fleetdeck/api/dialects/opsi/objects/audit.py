@@ -207,6 +207,8 @@ class HardwareAdapter(_ReadOnly):
     one host (serial number, addresses, memory size, timestamps)."""
 
     ident: tuple[str, ...] = HARDWARE_ATTRS
+    # A device has only some of the attributes (a BIOS has no cores): null is part of its ident.
+    nullable_ident: tuple[str, ...] = HARDWARE_ATTRS[1:]
     attributes: tuple[str, ...] = HARDWARE_ATTRS
     family: Mapping[str, tuple[str, ...]] = {"AuditHardware": ("AuditHardware",)}
 

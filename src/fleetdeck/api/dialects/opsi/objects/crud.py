@@ -22,7 +22,8 @@ Row = dict[str, Any]
 
 class Adapter(Protocol):
     """One opsi object family over fleetdeck's core. Rows are dicts in opsi's attribute names,
-    with every attribute of their ``type`` present (null when unknown)."""
+    with every attribute of their ``type`` present (null when unknown). An adapter may also
+    name ``nullable_ident``: ident attributes that may be null (AuditHardware's)."""
 
     ident: tuple[str, ...]
     attributes: tuple[str, ...]  # every attribute of every type of the family
@@ -89,9 +90,10 @@ class Crud:
         if objs is None or objs == []:
             return
         idents: list[Row] = []
+        nullable = getattr(self.a, "nullable_ident", ())
         for o in _objects(objs):
             ident = {a: o.get(a) for a in self.a.ident}
-            missing = [a for a, v in ident.items() if v is None]
+            missing = [a for a, v in ident.items() if v is None and a not in nullable]
             if missing:
                 raise OpsiValueError(f"Ident attribute '{missing[0]}' must not be null")
             idents.append(ident)

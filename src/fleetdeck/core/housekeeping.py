@@ -1,0 +1,115 @@
+"""Periodic duties of the server, each run by exactly one server process at a time.
+
+Job expiry, deployment ticks (Wake-on-LAN at start time, the shutdown decisions of earlier
+wakes, jobs held back until their time), later schedules and alert evaluation: each is a
+``Duty`` that runs every ``interval`` seconds in a worker thread, in the process that holds its
+lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
+agree through the database, so several processes share the work without talking to each other,
+and when the holder dies another one takes the duty over once its lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from fleetdeck.core.leases import LeaseService
+from fleetdeck.core.services import Services
+
+log = logging.getLogger("fleetdeck.housekeeping")
+
+EXPIRY_SEC = 10.0
+DEPLOYMENT_TICK_SEC = 15.0
+
+
+@dataclass(frozen=True)
+class Duty:
+    name: str  # also the lease's name
+    interval: float  # seconds between runs
+    run: Callable[[], object]  # blocking (core services); its result is logged when truthy
+    lease_sec: float | None = None  # how long a run holds the duty; default three intervals
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_sec or max(3 * self.interval, 1.0))
+
+
+def standard_duties(
+    services: Services, *, expiry_sec: float = EXPIRY_SEC, tick_sec: float = DEPLOYMENT_TICK_SEC
+) -> list[Duty]:
+    def deployments() -> int:
+        woken = services.deployments.tick()  # includes the Wake-on-LAN shutdown decisions
+        services.jobs.announce_queued()  # the hubs deliver what has become due
+        return woken
+
+    return [
+        Duty("jobs.expiry", expiry_sec, services.jobs.expire_overdue),
+        Duty("deployments.tick", tick_sec, deployments),
+    ]
+
+
+class Housekeeping:
+    def __init__(self, leases: LeaseService, duties: Sequence[Duty], holder: str) -> None:
+        """``holder`` names this process uniquely (node id + a random suffix), so that no
+        other process renews its leases as if they were its own."""
+        self._leases = leases
+        self.duties = list(duties)
+        self.holder = holder
+        self.held: set[str] = set()  # duties this process holds now
+        self.runs: Counter[str] = Counter()  # runs done here, by duty
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(duty)) for duty in self.duties]
+
+    async def stop(self, *, release: bool = True) -> None:
+        """Stop; with ``release`` (a clean stop) the leases are given up at once, so another
+        process takes the duties over at its next round instead of when they run out."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        held, self.held = self.held, set()
+        if release:
+            for name in sorted(held):
+                try:
+                    await asyncio.to_thread(self._leases.release, name, self.holder)
+                except Exception:  # it runs out by itself
+                    log.exception("releasing the lease of %s failed", name)
+
+    async def _loop(self, duty: Duty) -> None:
+        while True:
+            await asyncio.sleep(duty.interval)
+            await self.run_once(duty)
+
+    async def run_once(self, duty: Duty) -> bool:
+        """One round: take or renew the lease, and run the duty if this process holds it."""
+        try:
+            mine = await asyncio.to_thread(self._leases.acquire, duty.name, self.holder, duty.lease)
+        except Exception:
+            log.exception("taking the lease of %s failed", duty.name)
+            return False
+        if not mine:
+            if duty.name in self.held:
+                log.warning("lost the lease of %s to another server process", duty.name)
+            self.held.discard(duty.name)
+            return False
+        if duty.name not in self.held:
+            log.info("running %s here (%s)", duty.name, self.holder)
+            self.held.add(duty.name)
+        try:
+            result = await asyncio.to_thread(duty.run)
+        except Exception:
+            log.exception("%s failed", duty.name)
+            return False
+        self.runs[duty.name] += 1
+        if result:
+            log.info("%s: %s", duty.name, result)
+        return True

@@ -1,0 +1,59 @@
+"""Who may do what: roles, read-only tokens and the refusal message."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetdeck.core.authz import ROLE_PERMS, Actor, Perm, Role, system_actor
+from fleetdeck.core.errors import PermissionDenied
+
+
+def actor(role: Role, read_only: bool = False) -> Actor:
+    return Actor(user_id=1, username="u", role=role, read_only=read_only)
+
+
+def test_roles() -> None:
+    assert ROLE_PERMS[Role.ADMIN] == frozenset(Perm)
+    operator = {p for p in Perm if actor(Role.OPERATOR).can(p)}
+    assert operator == {
+        Perm.READ,
+        Perm.MANAGE_COMPUTERS,
+        Perm.RUN_COMMANDS,
+        Perm.MANAGE_ENROLLMENT,
+        Perm.MANAGE_PACKAGES,
+        Perm.DEPLOY,
+    }
+    assert {p for p in Perm if actor(Role.VIEWER).can(p)} == {Perm.READ}
+
+
+def test_read_only_tokens_keep_only_reading() -> None:
+    admin_token = actor(Role.ADMIN, read_only=True)
+    assert {p for p in Perm if admin_token.can(p)} == {Perm.READ, Perm.READ_AUDIT}
+    assert {p for p in Perm if actor(Role.OPERATOR, read_only=True).can(p)} == {Perm.READ}
+
+
+def test_refusals_say_why() -> None:
+    with pytest.raises(PermissionDenied) as err:
+        actor(Role.ADMIN, read_only=True).require(Perm.MANAGE_USERS)
+    assert err.value.message == "u (read-only token) lacks permission manage_users"
+    assert err.value.detail == {"perm": "manage_users"}
+    with pytest.raises(PermissionDenied) as err:
+        actor(Role.VIEWER, read_only=True).require(Perm.MANAGE_USERS)
+    assert err.value.message == "u (viewer) lacks permission manage_users"  # the role lacks it anyway
+    with pytest.raises(PermissionDenied) as err:
+        actor(Role.OPERATOR).require(Perm.READ_AUDIT)
+    assert err.value.message == "u (operator) lacks permission read_audit"
+    actor(Role.OPERATOR).require(Perm.DEPLOY)
+
+
+def test_system_actor() -> None:
+    system = system_actor()
+    assert (system.user_id, system.username, system.role, system.via, system.read_only) == (
+        None,
+        "system",
+        Role.ADMIN,
+        "system",
+        False,
+    )
+    assert system_actor("housekeeping").via == "housekeeping"
+    assert (system.source, system.computer_id) == ("", None)
