@@ -86,7 +86,7 @@ class Unlock(RequestModel):
     name), or both together (that name from that address)."""
 
     username: Username | None = None
-    address: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    address: Annotated[Str, Field(min_length=1, max_length=64)] | None = None
 
 
 class Unlocked(ResponseModel):
