@@ -65,8 +65,17 @@ def load_or_create_secret(data_dir: Path) -> str:
     return key
 
 
+def private_dir(path: Path) -> None:
+    """The data directory holds the database, the server key and payloads: 0700 when we create
+    it, and a warning when an existing one can be read by others."""
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+    elif path.stat().st_mode & 0o077:
+        log.warning("data directory %s can be read by other users; chmod 700 it", path)
+
+
 def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     secret = settings.secret_key or load_or_create_secret(settings.data_dir)
     db = Database(settings.effective_database_url)
     if migrate_db:
@@ -82,6 +91,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             token_lifetime_sec=settings.token_lifetime_sec,
             login_max_failures=settings.login_max_failures,
             login_window_sec=settings.login_window_sec,
+            login_max_failures_per_address=settings.login_max_failures_per_address,
             max_output_bytes=settings.max_output_bytes,
             payload_dir=settings.data_dir / "payloads",
             logs_dir=settings.data_dir / "logs",
@@ -97,6 +107,16 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     return Runtime(
         settings=settings, db=db, bus=bus, services=services, backlog=backlog, gateway=gateway, watch=watch
     )
+
+
+async def _not_found(request: Request, exc: Exception) -> JSONResponse:
+    """Unknown paths answer in the JSON error format, as the API does, not Starlette's plain text."""
+    return JSONResponse({"error": {"code": "not_found", "message": f"no such path: {request.url.path}"}}, 404)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    body = {"error": {"code": "method_not_allowed", "message": f"{request.method} is not allowed here"}}
+    return JSONResponse(body, 405)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
@@ -159,6 +179,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             Mount("/api/v1", app=v1),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
     deps = DialectDeps(services=rt.services)
     for dialect in DIALECTS:

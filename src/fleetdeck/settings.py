@@ -1,7 +1,7 @@
 """Settings: one declarative model; every field has a type, a default and a description.
 
 Sources, later ones overriding earlier: defaults, the TOML file named by ``FLEETDECK_CONFIG``
-(or ``config_file``), ``FLEETDECK_*`` environment variables, then explicit arguments (the CLI
+``FLEETDECK_*`` environment variables, then explicit arguments (the CLI
 passes its flags as arguments). There is no module-level instance: ``create_app`` and the CLI
 build one and pass values down.
 """
@@ -53,18 +53,27 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
     max_output_bytes: int = Field(1024 * 1024, ge=1024, description="Job stdout/stderr kept per stream.")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per user or address per window.")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins of one user name from one address per window before a wait."
+    )
+    login_max_failures_per_address: int = Field(
+        50, ge=1, description="Failed logins from one address, any user names, per window before a wait."
+    )
     login_window_sec: float = Field(300.0, gt=0, description="Window for counting failed logins.")
     argon2_time_cost: int = Field(3, ge=1, le=100, description="argon2id passes per password hash.")
     argon2_memory_kib: int = Field(
         65536, ge=8, le=4 * 1024 * 1024, description="argon2id memory per password hash, in KiB."
     )
     argon2_parallelism: int = Field(4, ge=1, le=64, description="argon2id lanes per password hash.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed;"
+        " empty = none (the client address is the peer's, so throttling and audit cannot be fooled).",
+    )
     node_id: str = Field("local", description="Name of this server process in a multi-process setup.")
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     access_log: bool = Field(False, description="Log every HTTP request.")
-    config_file: Path | None = Field(None, description="TOML file with these settings.")
 
     @classmethod
     def settings_customise_sources(

@@ -59,7 +59,12 @@ class BodySizeLimit:
 
     async def _reject(self, send: Send) -> None:
         body = json.dumps(
-            {"error": {"code": "body_too_large", "message": f"request body exceeds {self.max_bytes} bytes"}}
+            {
+                "error": {
+                    "code": "body_too_large",
+                    "message": f"request body exceeds {self.max_bytes} bytes (the setting max_body_bytes)",
+                }
+            }
         ).encode()
         await send(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 
@@ -21,7 +22,8 @@ def upgrade(
     from fleetdeck.storage.db import Database
 
     settings = build_settings(config_file, data_dir=data_dir, database_url=database_url)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.data_dir.exists():
+        settings.data_dir.mkdir(parents=True, mode=0o700)
     database = Database(settings.effective_database_url)
     migrate.upgrade(database)
     typer.echo(f"database at revision {migrate.current_revision(database)}")
@@ -49,5 +51,7 @@ def show(data_dir: DataDir = None, database_url: DatabaseUrl = None, config_file
     values = json.loads(settings.model_dump_json())
     if values.get("secret_key"):
         values["secret_key"] = "***"
+    named = os.environ.get("FLEETDECK_CONFIG")
+    typer.echo(f"# config file: {named or 'none'}    (--config or FLEETDECK_CONFIG)")
     for name, field in type(settings).model_fields.items():
         typer.echo(f"{name} = {json.dumps(values[name])}    # FLEETDECK_{name.upper()}: {field.description}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -26,14 +28,45 @@ ConfigFile = Annotated[
 ]
 
 
+def fail(message: str) -> NoReturn:
+    """One line on stderr and exit code 2, the usage-error code: no traceback for an admin's typo."""
+    typer.echo(f"fleetdeck: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _check_config_file(path: Path) -> None:
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        fail(f"config file {path}: not found")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"config file {path}: cannot be read ({exc})")
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        fail(f"config file {path}: invalid TOML: {exc}")
+
+
+def _setting_error(error: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    name = str(loc[0]) if loc else "settings"
+    given = error.get("input")
+    where = f"{name} (--{name.replace('_', '-')} or FLEETDECK_{name.upper()})" if loc else name
+    shown = f"; got {given!r}" if given is not None and not isinstance(given, dict) else ""
+    return f"setting {where}: {error.get('msg', 'invalid')}{shown}"
+
+
 def build_settings(config: Path | None = None, **overrides: Any) -> Settings:
     if config is not None:
         os.environ["FLEETDECK_CONFIG"] = str(config)
+    named = os.environ.get("FLEETDECK_CONFIG")
+    if named:
+        _check_config_file(Path(named))
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return Settings(**given)
     except ValidationError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        fail("; ".join(_setting_error(e) for e in exc.errors(include_url=False)))
 
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdw])$")

@@ -92,6 +92,10 @@ def make_server(settings: Settings, rt: Runtime) -> tuple[uvicorn.Server, str]:
         timeout_graceful_shutdown=5,
         backlog=8192,
         lifespan="on",
+        # X-Forwarded-For only from the proxies an admin names (uvicorn would believe 127.0.0.1,
+        # so anything on the machine could spoof the address the throttle and the audit see).
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=",".join(settings.trusted_proxies) or "",
         # Transports set their own Server header (opsi clients choose msgpack + LZ4 by it);
         # uvicorn's default would be sent as a second one.
         server_header=False,

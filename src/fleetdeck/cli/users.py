@@ -73,3 +73,20 @@ def passwd(
     except FleetdeckError as exc:
         raise fail(exc) from exc
     typer.echo(f"password of {name} changed")
+
+
+@app.command("unlock")
+def unlock(
+    name: Annotated[str | None, typer.Argument(help="User name whose failed logins to forget.")] = None,
+    address: Annotated[str | None, typer.Option(help="Forget the failed logins from this address.")] = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Let a user (or an address) that is waiting after failed logins try again at once."""
+    rt = runtime(data_dir, database_url, config)
+    try:
+        cleared = rt.services.users.unlock(cli_actor(), name, address)
+    except FleetdeckError as exc:
+        raise fail(exc) from exc
+    typer.echo(f"{cleared} failed logins forgotten")

@@ -105,11 +105,13 @@ class AuditLog:
         action: str,
         object_type: str = "",
         object_id: object = "",
+        result: str = "ok",
         **detail: Any,
     ) -> None:
-        """Record an automatic change (housekeeping, delivery) in the transaction that makes it:
-        there is no permission to check and nothing to refuse, so ``mutation`` does not fit."""
-        session.add(self._entry(actor, action, object_type, str(object_id), "ok", detail))
+        """Record an automatic change (housekeeping, delivery, a failed login's count) in the
+        transaction that makes it: there is no permission to check and nothing to refuse, so
+        ``mutation`` does not fit."""
+        session.add(self._entry(actor, action, object_type, str(object_id), result, detail))
 
     @contextmanager
     def mutation(

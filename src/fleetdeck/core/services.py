@@ -37,6 +37,7 @@ class CoreConfig:
     token_lifetime_sec: int = 12 * 3600
     login_max_failures: int = 5
     login_window_sec: float = 300.0
+    login_max_failures_per_address: int = 50
     max_output_bytes: int = 1024 * 1024
     payload_dir: Path | None = None  # package payloads (ZIPs); None = packages without payloads
     logs_dir: Path | None = None  # client logs; None = under a temporary directory
@@ -82,7 +83,9 @@ def build_services(
     config = config or CoreConfig()
     box = SecretBox(secret_key)
     audit = AuditLog(db, clock)
-    throttle = LoginThrottle(config.login_max_failures, config.login_window_sec)
+    throttle = LoginThrottle(
+        db, clock, config.login_max_failures, config.login_max_failures_per_address, config.login_window_sec
+    )
     registry = SettingsRegistry((*CORE_SETTINGS, *settings_defs))
     settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)

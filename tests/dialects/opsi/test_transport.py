@@ -221,13 +221,27 @@ def test_without_credentials_401_in_opsis_shape(rpc: Rpc) -> None:
     r = rpc.client.post("/rpc", json=rpc.request("getDomain"))
     assert r.status_code == 401
     assert r.json() == {"id": None, "result": None, "error": "Authentication error"}
-    assert r.headers["www-authenticate"].startswith('Basic realm="opsi"')
     assert r.headers["x-opsi-error"] == "Authentication error"
+    # no Basic challenge: a browser must not be invited to remember a password for /rpc
+    assert "www-authenticate" not in r.headers
 
 
-def test_xhr_gets_no_basic_challenge(rpc: Rpc) -> None:
-    r = rpc.client.post("/rpc", json={}, headers={"X-Requested-With": "XMLHttpRequest"})
-    assert r.status_code == 401 and "www-authenticate" not in r.headers
+def test_writes_need_post_with_json_or_msgpack(rpc: Rpc) -> None:
+    """What another site can make a browser send (a GET, a text/plain or form POST) changes nothing."""
+    write = json.dumps({"id": 1, "method": "host_createOpsiClient", "params": ["csrf.example.org"]})
+    r = rpc.client.get("/rpc?" + write, headers={"Authorization": rpc.auth})
+    assert r.status_code == 400 and "send it with POST" in r.json()["error"]["message"]
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ):
+        r = rpc.client.post(
+            "/rpc", content=write, headers={"Authorization": rpc.auth, "Content-Type": content_type}
+        )
+        assert r.status_code == 400, content_type
+        assert "Content-Type must be" in r.json()["error"]["message"]
+    assert rpc.ok("host_getIdents", "str", {"id": "csrf.example.org"}) == []
 
 
 @pytest.mark.parametrize(

@@ -4,73 +4,28 @@ the agent endpoint with a real WebSocket client."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import threading
-from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from fleetdeck.api.agent import AgentHub
 from fleetdeck.app import Runtime
-from fleetdeck.cli.server import make_server
 from fleetdeck.settings import Settings
 from tests.conftest import PG_ADMIN_URL
+from tests.live_server import LiveServer, running
 
 T = TypeVar("T")
 HELLO_TIMEOUT = 0.5
 
 
-@dataclass
-class LiveServer:
-    server: uvicorn.Server
-    loop: asyncio.AbstractEventLoop
-    port: int
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/agent/v1/ws"
-
-    @property
-    def hub(self) -> AgentHub:
-        hub: AgentHub = self.server.config.loaded_app.app.state.hub
-        return hub
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:
-        """Run a coroutine on the server's event loop (where the hub lives) and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-
 @pytest.fixture
 def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
-    config = settings.model_copy(
-        update={"host": "127.0.0.1", "port": 0, "agent_hello_timeout_sec": HELLO_TIMEOUT}
-    )
-    server, _ = make_server(config, runtime)
-    started = threading.Event()
-    box: dict[str, asyncio.AbstractEventLoop] = {}
-
-    async def serve() -> None:
-        box["loop"] = asyncio.get_running_loop()
-        task = asyncio.create_task(server.serve())
-        while not server.started and not task.done():
-            await asyncio.sleep(0.01)
-        started.set()
-        await task
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),), name="live-server", daemon=True)
-    thread.start()
-    assert started.wait(30) and server.started, "the server did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield LiveServer(server, box["loop"], port)
-    server.should_exit = True
-    thread.join(30)
+    with running(settings, runtime, agent_hello_timeout_sec=HELLO_TIMEOUT) as server:
+        yield server
 
 
 @contextlib.contextmanager

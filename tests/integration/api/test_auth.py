@@ -58,7 +58,7 @@ def test_missing_or_garbled_credentials_are_401_with_challenge(client: TestClien
     ):
         r = client.get(f"{API}/computers", headers=headers)
         assert_error(r, 401)
-        assert r.headers["www-authenticate"] == 'Bearer, Basic realm="fleetdeck"'
+        assert r.headers["www-authenticate"] == 'Bearer realm="fleetdeck"'  # no Basic challenge
 
 
 def test_login_is_throttled_after_max_failures(settings: Settings, admin: Actor, runtime: Runtime) -> None:

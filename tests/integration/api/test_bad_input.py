@@ -47,6 +47,7 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
     },
     ("PATCH", "/users/{user_id}"): {"role": "viewer", "full_name": "U", "email": "e", "disabled": False},
     ("PUT", "/users/{user_id}/password"): {"password": "password-1"},
+    ("POST", "/login-failures/clear"): {"username": "admin"},
     ("POST", "/computers"): {"hostname": "h", "notes": "n"},
     ("PATCH", "/computers/{computer_id}"): {"notes": "n", "fqdn": "h.example.org"},
     ("POST", "/groups"): {"name": "g", "parent_id": 1, "description": "d"},
@@ -249,6 +250,7 @@ UNDER_LIMIT: dict[Operation, int | tuple[int, str]] = {op: 200 for op in BODY_OP
     ("POST", "/report-groups"): 201,
     ("PUT", "/me/password"): 204,
     ("PUT", "/users/{user_id}/password"): 204,
+    ("POST", "/login-failures/clear"): 200,
     ("DELETE", "/groups/{group_id}/members"): 204,
     # the samples name the group as its own parent: refused as a cycle
     ("PATCH", "/groups/{group_id}"): (422, "validation_failed"),

@@ -68,10 +68,14 @@ class Rejected(Exception):
         self.answer = answer
 
 
+MAX_BATCH = 10_000
+
+
 class Policy(abc.ABC, Generic[Ctx]):
     """What one dialect's JSON-RPC looks like. Hooks run in the order of the table above."""
 
     registry: Registry
+    max_batch = MAX_BATCH  # elements in one request: bounds the work (and the answer) of one body
 
     def elements(self, payload: Any) -> tuple[Sequence[Any], bool]:
         """(elements, is_batch). Raise ``Rejected`` for a request refused as a whole."""
@@ -119,6 +123,11 @@ class Policy(abc.ABC, Generic[Ctx]):
     @abc.abstractmethod
     def error(self, ctx: Ctx | None, call: Call | None, element: Any, exc: BaseException) -> Any:
         """The error answer for one element; ``call`` is None when the element did not parse."""
+
+    def refuse_batch(self, count: int) -> Answer:
+        """The answer to a batch of more than ``max_batch`` elements (none of them runs)."""
+        message = f"a batch holds at most {self.max_batch} calls, this one {count}"
+        return Answer(self.error(None, None, None, InvalidRequest(message)))
 
     def assemble(self, answers: list[Any], batch: bool) -> Answer:
         """``answers`` holds None for notifications."""
@@ -173,5 +182,7 @@ class Engine(Generic[Ctx]):
             elements, batch = self.policy.elements(payload)
         except Rejected as rejected:
             return rejected.answer
+        if len(elements) > self.policy.max_batch:
+            return self.policy.refuse_batch(len(elements))
         answers = await self.limits.run(caller, lambda: self.run_all(ctx, elements))
         return self.policy.assemble(answers, batch)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -51,17 +51,25 @@ class Param:
         return self.default is REQUIRED
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class Method:
     name: str
     func: Callable[..., Any]
     params: tuple[Param, ...]
-    model: type[BaseModel]
     summary: str = ""
     deprecated: bool = False
     alternative: str | None = None
     status: str = "implemented"
     varkw: str | None = None  # name of a ``**kwargs`` parameter (opsi's ``**filter``), if any
+    _model: type[BaseModel] | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> type[BaseModel]:
+        """The validation model, built at the first call: building ~500 pydantic models at
+        import would cost every process start (server, CLI, each test server) seconds."""
+        if self._model is None:
+            self._model = _model(self.name, self.params)
+        return self._model
 
     def bind(self, kwargs: Mapping[str, Any] | None = None, args: Sequence[Any] = ()) -> dict[str, Any]:
         """Validate arguments against the declaration; unknown keyword arguments are ignored
@@ -156,7 +164,6 @@ class Registry:
                 name=name,
                 func=func,
                 params=params,
-                model=_model(name, params),
                 summary=doc.splitlines()[0] if doc else "",
                 deprecated=deprecated,
                 alternative=alternative,

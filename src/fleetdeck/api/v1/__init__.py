@@ -64,6 +64,7 @@ def create_v1(services: Services, bus: Bus, watch: JobWatch | None = None) -> Fa
     for module in (wol, agents, reports, settings):
         app.include_router(module.router)
     app.include_router(reports.groups)
+    app.include_router(users.bans)
     for module in (packages, deployments):
         app.include_router(module.router)
     return app

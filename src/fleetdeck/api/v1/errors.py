@@ -16,11 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
+from fleetdeck.api.kit.bodies import StrictJsonBodies
 from fleetdeck.api.kit.errors import ErrorTable, InternalErrors
 from fleetdeck.api.limits import BodyTooLarge
 from fleetdeck.core import errors as core
 
-WWW_AUTHENTICATE = 'Bearer, Basic realm="fleetdeck"'
+# Bearer only: a Basic challenge would make browsers remember a password and send it with every
+# request, also ones another site triggers. Basic still works when a client sends it unasked.
+WWW_AUTHENTICATE = 'Bearer realm="fleetdeck"'
 
 STATUS: ErrorTable[int] = ErrorTable(
     {
@@ -94,6 +97,12 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             (e.get("ctx", {}).get("error", "") for e in errs if e.get("type") == "json_invalid"), ""
         )
         return error_response(400, "malformed_json", f"request body is not valid JSON: {reason}".rstrip(": "))
+    if _body_is_not_json(request, errs):
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "the request body must be JSON: send the header Content-Type: application/json",
+        )
     fields = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", ""))} for e in errs]
     first = fields[0] if fields else {"field": "", "message": "invalid request"}
     return error_response(
@@ -101,8 +110,25 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _body_is_not_json(request: Request, errs: list[Any]) -> bool:
+    """A JSON body expected, but another Content-Type sent: FastAPI then validates the raw
+    bytes and says "Input should be a valid dictionary", which does not name the header."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return False
+    return any(tuple(e.get("loc", ())) == ("body",) for e in errs)
+
+
 def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(413, "body_too_large", "request body is too large")
+    return _too_large()
+
+
+def _too_large() -> JSONResponse:
+    return error_response(413, "body_too_large", "request body is larger than the setting max_body_bytes")
+
+
+def malformed_json(reason: str) -> JSONResponse:
+    return error_response(400, "malformed_json", f"request body is {reason}")
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -123,6 +149,7 @@ def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
+    app.add_middleware(StrictJsonBodies, render=malformed_json, too_large=_too_large)
     app.add_exception_handler(core.FleetdeckError, _core_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -98,6 +99,11 @@ def summary(c: Computer) -> ComputerSummary:
 _COMPUTERS: Table = Computer.__table__  # type: ignore[assignment]
 # One UPDATE by id run as an executemany; SET comes from the keys of the rows.
 _SET_ONLINE = update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
+
+
+# NUL, line breaks, escapes, invisible format characters: no host name has them, and they break
+# logs, terminals and the dialects that print names.
+CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 class ComputerService:
@@ -236,6 +242,9 @@ class ComputerService:
             raise ValidationFailed("hostname must not be empty", field="hostname")
         if len(hostname) > HOSTNAME_MAX:
             raise ValidationFailed(f"hostname is longer than {HOSTNAME_MAX} characters", field="hostname")
+        for name, value in (("hostname", hostname), ("fqdn", fqdn)):
+            if any(unicodedata.category(ch) in CONTROL for ch in value):
+                raise ValidationFailed(f"{name} must not contain control characters", field=name)
         with self._audit.mutation(actor, "computer.create", "computer", perm=Perm.MANAGE_COMPUTERS) as m:
             s = m.session
             if s.scalar(select(Computer.id).where(func.lower(Computer.hostname) == hostname.lower())):

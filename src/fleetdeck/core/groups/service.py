@@ -282,14 +282,16 @@ class GroupService:
     def _check_unique_name(
         s: Session, name: str, parent_id: int | None, kind: str, own_id: int | None
     ) -> None:
-        stmt = select(Group.id).where(
-            func.lower(Group.name) == name.lower(),
+        """Names are unique among siblings regardless of case, in every script: compared with
+        ``casefold`` here because SQLite's ``lower()`` folds ASCII only ("Ú" and "ú" differ)."""
+        stmt = select(Group.id, Group.name).where(
             Group.kind == kind,
             Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id,
         )
+        wanted = name.casefold()
         with s.no_autoflush:  # the pending rename must not hit the unique constraint before this check
-            other = s.scalar(stmt)
-        if other is not None and other != own_id:
+            siblings = s.execute(stmt).all()
+        if any(n.casefold() == wanted and gid != own_id for gid, n in siblings):
             raise Conflict(f"a group named {name!r} already exists there", field="name")
 
     @staticmethod

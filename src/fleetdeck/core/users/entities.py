@@ -54,3 +54,4 @@ class Credential:
     user_id: int
     version: int
     token_id: int | None = None  # logged in with an API token (HTTP Basic): it must still exist
+    born: int = 0  # the user row's creation time: a later user with a reused id is someone else

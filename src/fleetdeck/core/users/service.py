@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 import jwt
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
@@ -55,6 +55,12 @@ def _token_info(t: ApiToken) -> TokenInfo:
         expires_at=t.expires_at,
         last_used_at=t.last_used_at,
     )
+
+
+def _born(user: User) -> int:
+    """When the user row was made, in microseconds: tokens and credentials carry it, so one made
+    for a deleted user can never pass for a later user who got the same id (and version 1)."""
+    return int(user.created_at.timestamp() * 1_000_000)
 
 
 def _check_password(password: str) -> None:
@@ -195,10 +201,16 @@ class UserService:
     def set_password(
         self, actor: Actor, user_id: int, new_password: str, current_password: str | None = None
     ) -> None:
-        """Admins may set anyone's password; users may change their own with the current one."""
+        """Admins may set anyone's password; users may change their own with the current one.
+
+        An admin resetting someone else's password also revokes that user's API tokens: a reset
+        is what admins do when an account may be in the wrong hands. A read-only token changes
+        no password, not even its own user's."""
         _check_password(new_password)
         own = actor.user_id == user_id
         with self._audit.mutation(actor, "user.password", "user", user_id) as m:
+            if actor.read_only:
+                raise PermissionDenied("a read-only token cannot change passwords")
             if not own:
                 actor.require(Perm.MANAGE_USERS)
             user = m.session.get(User, user_id)
@@ -216,6 +228,9 @@ class UserService:
             user.password_hash = self._passwords.hash(new_password)
             user.password_changed_at = self._clock()
             user.token_version += 1
+            if not own:
+                revoked = m.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+                m.detail = {"api_tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0)}
 
     # ------------------------------------------------------------ authentication
 
@@ -225,35 +240,35 @@ class UserService:
 
     def password_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
         """``authenticate_password``, and a ``Credential`` to ``resume`` from later."""
-        keys = (f"user:{username.lower()}", f"addr:{source}")
-        wait = self._throttle.retry_after(*keys)
+        wait = self._throttle.retry_after(username, source)
         if wait > 0:
             self._audit.record(self._anon(username, source, via), "auth.login", "user", username, "throttled")
             raise TooManyAttempts("too many failed logins; try again later", retry_after=round(wait, 1))
         with UnitOfWork(self._db, readonly=True) as uow:
             user = uow.session.scalar(select(User).where(User.username == username))
             ok = self._passwords.verify(user.password_hash if user else self._passwords.dummy_hash, password)
-        # The failure record is written after the read transaction ended: SQLite allows one writer.
+        # Written after the read transaction ended: SQLite allows one writer.
         if user is None or not ok or user.disabled:
-            self._throttle.failed(*keys)
-            reason = "disabled" if user is not None and ok else "bad_credentials"
-            self._audit.record(
-                self._anon(username, source, via),
-                "auth.login",
-                "user",
-                user.id if user else username,
-                "failed",
-                reason=reason,
-            )
+            with UnitOfWork(self._db) as uow:
+                self._throttle.failed(uow.session, username, source)
+                self._audit.add(
+                    uow.session,
+                    self._anon(username, source, via),
+                    "auth.login",
+                    "user",
+                    user.id if user else username,
+                    result="failed",
+                    reason="disabled" if user is not None and ok else "bad_credentials",
+                )
             raise AuthenticationFailed("invalid user name or password")
         values: dict[str, object] = {"last_login_at": self._clock()}
         if self._passwords.needs_rehash(user.password_hash):  # the cost was changed since
             values["password_hash"] = self._passwords.hash(password)
         with UnitOfWork(self._db) as uow:
             uow.session.execute(update(User).where(User.id == user.id).values(**values))
-        self._throttle.succeeded(keys[0])
+            self._throttle.succeeded(uow.session, username, source)
         actor = Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
-        return actor, Credential(user.id, user.token_version)
+        return actor, Credential(user.id, user.token_version, born=_born(user))
 
     def resume(self, credential: Credential, source: str, via: str) -> Actor:
         """The actor of an earlier login, as the user is now: reads by primary key instead of an
@@ -261,7 +276,12 @@ class UserService:
         deleted (each bumps or removes the version), or the API token was revoked or expired."""
         with UnitOfWork(self._db, readonly=True) as uow:
             user = uow.session.get(User, credential.user_id)
-            if user is None or user.disabled or user.token_version != credential.version:
+            if (
+                user is None
+                or user.disabled
+                or user.token_version != credential.version
+                or credential.born != _born(user)
+            ):
                 raise AuthenticationFailed("invalid user name or password")
             read_only = False
             if credential.token_id is not None:
@@ -290,6 +310,7 @@ class UserService:
             info = _user_info(user)
             claims = {
                 "sub": str(user.id),
+                "uct": _born(user),
                 "tv": user.token_version,
                 "iat": int(now.timestamp()),
                 "exp": int(expires.timestamp()),
@@ -311,7 +332,12 @@ class UserService:
             raise AuthenticationFailed("invalid or expired token") from exc
         with UnitOfWork(self._db, readonly=True) as uow:
             user = uow.session.get(User, int(claims["sub"]))
-            if user is None or user.disabled or user.token_version != claims.get("tv"):
+            if (
+                user is None
+                or user.disabled
+                or user.token_version != claims.get("tv")
+                or claims.get("uct") != _born(user)
+            ):
                 raise AuthenticationFailed("invalid or expired token")
             return Actor(
                 user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via
@@ -355,7 +381,18 @@ class UserService:
                 via=via,
                 read_only=row.scope == "read",
             )
-            return actor, Credential(user.id, user.token_version, token_id=row.id)
+            return actor, Credential(user.id, user.token_version, token_id=row.id, born=_born(user))
+
+    def unlock(self, actor: Actor, username: str | None = None, address: str | None = None) -> int:
+        """Forget failed logins (of a user name everywhere, of an address, or of both), so a
+        locked-out user or address may try again at once. Returns how many were forgotten."""
+        if username is None and address is None:
+            raise ValidationFailed("name a user, an address or both", field="username")
+        target = username if username is not None else address
+        with self._audit.mutation(actor, "user.unlock", "user", target, perm=Perm.MANAGE_USERS) as m:
+            cleared = self._throttle.clear(m.session, username, address)
+            m.detail = {"username": username, "address": address, "failures_cleared": cleared}
+            return cleared
 
     @staticmethod
     def _anon(username: str, source: str, via: str) -> Actor:

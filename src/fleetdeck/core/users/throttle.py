@@ -1,52 +1,94 @@
-"""Failed-login throttling per user name and per source address (sliding window, in memory).
+"""Failed-login throttling that slows guessing without letting anyone lock the admin out.
 
-In memory is enough for one server process; a multi-process deployment will move the counters
-to the shared store behind the same interface.
+Failures are counted in a sliding window, in the database (``login_failures``), so every server
+process counts the same failures and an admin can clear them from another process
+(``fleetdeck user unlock``). Two limits:
+
+- per (user name, address): ``max_per_pair`` failures lock that name out from that address only;
+- per address: ``max_per_address`` (higher) failures, whatever the names, lock the address out.
+
+A user name is never locked out everywhere: an attacker guessing a password from elsewhere
+cannot keep the real user out, and a correct password from an address that is not itself
+abusive gets through. A success clears that pair's failures.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.ports import Clock
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import LoginFailure
+from fleetdeck.storage.uow import UnitOfWork
+
+MAX_NAME = 150
+MAX_ADDRESS = 64
+
+
+def _name(username: str) -> str:
+    return username.strip().lower()[:MAX_NAME]
 
 
 class LoginThrottle:
-    def __init__(self, max_failures: int, window_sec: float) -> None:
-        self._max = max_failures
-        self._window = window_sec
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(
+        self, db: Database, clock: Clock, max_per_pair: int, max_per_address: int, window_sec: float
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.max_per_pair = max_per_pair
+        self.max_per_address = max_per_address
+        self._window = timedelta(seconds=window_sec)
 
-    def _prune(self, key: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
-        while q and q[0] <= now - self._window:
-            q.popleft()
-        if not q:
-            del self._failures[key]
-            return deque()
-        return q
+    def retry_after(self, username: str, address: str) -> float:
+        """Seconds before this name may try again from this address; 0 = now."""
+        now = self._clock()
+        since = now - self._window
+        name, addr = _name(username), address[:MAX_ADDRESS]
+        pair = and_(LoginFailure.username == name, LoginFailure.address == addr, LoginFailure.at > since)
+        by_address = and_(LoginFailure.address == addr, LoginFailure.at > since)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            waits = [
+                self._wait(uow.session, pair, self.max_per_pair, now),
+                self._wait(uow.session, by_address, self.max_per_address, now),
+            ]
+        return max(waits)
 
-    def retry_after(self, *keys: str) -> float:
-        """Seconds to wait before another attempt is allowed; 0 if allowed now."""
-        now = time.monotonic()
-        wait = 0.0
-        with self._lock:
-            for key in keys:
-                q = self._prune(key, now)
-                if len(q) >= self._max:
-                    wait = max(wait, q[0] + self._window - now)
-        return wait
+    def _wait(self, s: Session, where: ColumnElement[bool], limit: int, now: datetime) -> float:
+        """Until the failure that put the count at the limit leaves the window."""
+        stmt = (
+            select(LoginFailure.at).where(where).order_by(LoginFailure.at.desc()).offset(limit - 1).limit(1)
+        )
+        at = s.scalar(stmt)
+        if at is None:
+            return 0.0
+        return max(0.0, (at + self._window - now).total_seconds())
 
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for key in keys:
-                self._failures.setdefault(key, deque()).append(now)
-                q = self._failures[key]
-                while len(q) > self._max * 2:
-                    q.popleft()
+    def failed(self, s: Session, username: str, address: str) -> None:
+        """Record a failure in the caller's transaction (the one that records it in the audit log);
+        failures that left the window are dropped on the way."""
+        now = self._clock()
+        s.add(LoginFailure(username=_name(username), address=address[:MAX_ADDRESS], at=now))
+        s.execute(delete(LoginFailure).where(LoginFailure.at <= now - self._window))
 
-    def succeeded(self, user_key: str) -> None:
-        with self._lock:
-            self._failures.pop(user_key, None)
+    def succeeded(self, s: Session, username: str, address: str) -> None:
+        s.execute(
+            delete(LoginFailure).where(
+                LoginFailure.username == _name(username), LoginFailure.address == address[:MAX_ADDRESS]
+            )
+        )
+
+    def clear(self, s: Session, username: str | None, address: str | None) -> int:
+        """Forget the failures of a name (everywhere), of an address (every name), or of both."""
+        stmt = delete(LoginFailure)
+        if username is not None:
+            stmt = stmt.where(LoginFailure.username == _name(username))
+        if address is not None:
+            stmt = stmt.where(LoginFailure.address == address[:MAX_ADDRESS])
+        return int(getattr(s.execute(stmt), "rowcount", 0) or 0)
+
+    def count(self) -> int:
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return uow.session.scalar(select(func.count()).select_from(LoginFailure)) or 0

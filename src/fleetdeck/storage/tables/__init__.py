@@ -37,7 +37,7 @@ from fleetdeck.storage.tables.packages import (
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
-from fleetdeck.storage.tables.users import ApiToken, User
+from fleetdeck.storage.tables.users import ApiToken, LoginFailure, User
 
 __all__ = [
     "ApiToken",
@@ -63,6 +63,7 @@ __all__ = [
     "LicensePool",
     "LicensePoolMember",
     "LicensePoolSoftware",
+    "LoginFailure",
     "Package",
     "PackageDependency",
     "PackageFamily",

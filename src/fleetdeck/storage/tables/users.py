@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -39,3 +39,21 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+
+
+class LoginFailure(Base):
+    """A failed login, kept for the throttling window: in the database, so that every server
+    process counts the same failures and ``fleetdeck user unlock`` (another process) can clear
+    them. The user name is kept as typed (lower case), whether or not such a user exists."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_pair", "username", "address", "at"),
+        Index("ix_login_failures_address", "address", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(150))
+    address: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 
 from fleetdeck.api.dialects.oco.errors import Code, OcoError, error_object, language, text
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.settings import API_KEY, ENABLED_KEY
+from fleetdeck.api.kit.bodies import BodyInvalid, decode_json, encode_json
 from fleetdeck.api.kit.dialect import DialectDeps
 from fleetdeck.api.kit.jsonrpc import Answer, Call, Engine, Policy, Rejected
 from fleetdeck.api.kit.registry import Method
@@ -80,6 +80,9 @@ class OcoPolicy(Policy[Context]):
 
     def parse(self, element: Any) -> Call:
         return Call(element["id"], element["method"], element.get("params"))
+
+    def refuse_batch(self, count: int) -> Answer:
+        return Answer(status=400, empty=True)  # as any request OCO cannot take
 
     def admit(self, ctx: Context, call: Call) -> None:
         params = _object(call.params)
@@ -145,16 +148,12 @@ def _unauthorized(exc: AuthenticationFailed, lang: str) -> Response:
     return PlainTextResponse(f"HTTP Basic Auth: {text(key, lang)}", status_code=401, headers=headers)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def decode(body: bytes) -> Any:
     """The decoded body, or ``Rejected`` (400 Payload Corrupt) when it is not a JSON object or
-    array: OCO reads it with ``json_decode`` and refuses NaN/Infinity."""
+    array, or holds what fleetdeck cannot take (NaN, 1e400, a lone surrogate: kit ``bodies``)."""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        payload = decode_json(body)
+    except BodyInvalid:
         raise Rejected(Answer(status=400, empty=True)) from None
     if not isinstance(payload, list | dict):
         raise Rejected(Answer(status=400, empty=True))
@@ -194,4 +193,4 @@ def endpoint(deps: DialectDeps) -> Callable[[Request], Awaitable[Response]]:
 def _send(answer: Answer) -> Response:
     if answer.empty:
         return Response(status_code=answer.status)
-    return JSONResponse(answer.body, status_code=answer.status)
+    return Response(encode_json(answer.body), status_code=answer.status, media_type=CONTENT_TYPE)

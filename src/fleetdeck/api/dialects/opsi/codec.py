@@ -8,12 +8,13 @@ server allocate gigabytes: the cap is enforced while inflating, not after.
 from __future__ import annotations
 
 import gzip
-import json
 import zlib
 from typing import Any, Literal
 
 import lz4.frame
 import msgspec
+
+from fleetdeck.api.kit.bodies import decode_json, encode_json
 
 Serialization = Literal["json", "msgpack"]
 
@@ -85,23 +86,21 @@ def decompress(data: bytes, content_encoding: str | None, max_bytes: int) -> byt
     raise CodecError(f"Unhandled Content-Encoding {content_encoding!r}")
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def loads(data: bytes, serialization: Serialization) -> Any:
+    """JSON strictly (the kit's ``decode_json``: no NaN, Infinity, 1e400 or lone surrogates)."""
     try:
         if serialization == "msgpack":
             return msgspec.msgpack.decode(data)
-        return json.loads(data.decode("utf-8"), parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError, msgspec.DecodeError, RecursionError) as exc:
+        return decode_json(data)
+    except (ValueError, msgspec.DecodeError, RecursionError) as exc:
         raise CodecError(f"invalid {serialization} body: {exc}") from None
 
 
 def dumps(value: Any, serialization: Serialization) -> bytes:
+    """msgpack or JSON; a non-finite float (possible in msgpack input) becomes JSON ``null``."""
     if serialization == "msgpack":
         return msgspec.msgpack.encode(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return encode_json(value)
 
 
 def response_encoding(accept_encoding: str | None) -> str | None:

@@ -32,7 +32,7 @@ from fleetdeck.core.errors import AuthenticationFailed, TooManyAttempts
 
 OPSI_VERSION = "4.3.0.0"
 SERVER = f"opsiconfd {OPSI_VERSION} (uvicorn) fleetdeck/{__version__}"
-MAX_DECOMPRESSED = 64 * 1024 * 1024
+MAX_DECOMPRESSED = 16 * 1024 * 1024  # a small compressed body must not become a huge one
 AUTH_DELAY_SEC = 0.2
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -56,6 +56,17 @@ CLIENT_PREFIXES = (
     "getDomain",
     "getKioskProductInfosForClient",  # opsiconfd skips its ACL; the method checks "self" itself
 )
+
+
+READING = ("backend_info", "backend_getInterface", "backend_getLicensingInfo", "getDomain", "accessControl_")
+
+
+def reads_only(name: object) -> bool:
+    """Methods a GET may carry (opsiconfd answers the request in a GET's query string too): the
+    ones that only read, so that a link or an image on another site cannot change anything."""
+    if not isinstance(name, str):
+        return True  # not a call at all: answered with its own error
+    return "_get" in name or name.startswith(("get", *READING))
 
 
 def client_may_call(name: str) -> bool:
@@ -156,6 +167,10 @@ class OpsiPolicy(Policy[Context]):
             return render_error(0, False, cls, message)
         return render_error(call.id, call.version == "2.0", cls, message)
 
+    def refuse_batch(self, count: int) -> Answer:
+        message = f"Invalid request: a batch holds at most {self.max_batch} calls, this one {count}"
+        return Answer(render_error(0, False, "ValueError", message), status=400)
+
     def assemble(self, answers: list[Any], batch: bool) -> Answer:
         # opsi's quirk: a one-element batch answers a bare object
         return Answer(answers if batch and len(answers) != 1 else answers[0])
@@ -180,8 +195,9 @@ async def _unauthorized(request: Request, message: str, retry_after: float | Non
     await asyncio.sleep(AUTH_DELAY_SEC)  # opsiconfd's delay: slows guessing, costs no thread
     headers = base_headers()
     headers["x-opsi-error"] = message[:64]
-    if request.headers.get("x-requested-with", "").lower() != "xmlhttprequest":
-        headers["WWW-Authenticate"] = 'Basic realm="opsi", charset="UTF-8"'
+    # No "WWW-Authenticate: Basic" challenge (opsiconfd sends one): it makes a browser ask for a
+    # password and then send it with every request to /rpc, also ones another site triggers.
+    # opsi's clients send their credentials without being asked.
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, int(retry_after + 0.999)))
     body = codec.dumps({"id": None, "result": None, "error": message}, "json")
@@ -278,6 +294,12 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             _session_headers(response, principal, new_session)
             return response
         req_ser = codec.request_serialization(request.headers.get("content-type"))
+        if request.method == "POST" and req_ser is None:
+            # What a browser may send to another site without asking (text/plain, forms) is not
+            # a request opsi's clients make: they send JSON or msgpack.
+            return bad_request(
+                "Invalid request: Content-Type must be application/json or application/msgpack"
+            )
         try:
             raw = codec.decompress(
                 await _document(request), request.headers.get("content-encoding"), MAX_DECOMPRESSED
@@ -287,6 +309,13 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             return bad_request(str(exc))
         if payload is None:
             return bad_request("Invalid request: empty body")
+        calls = payload if isinstance(payload, list) else [payload]
+        if request.method == "GET":
+            changing = [
+                c.get("method") for c in calls if isinstance(c, dict) and not reads_only(c.get("method"))
+            ]
+            if changing:
+                return bad_request(f"Invalid request: {changing[0]!r} changes data; send it with POST")
         ctx = Context(
             services=deps.services,
             actor=principal.actor,
@@ -294,11 +323,18 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             extras={"host_key": principal.host_key} if principal.host_key else None,
         )
         answer = await engine.handle(ctx, payload, caller=f"{principal.kind}:{principal.actor.username}")
-        calls = payload if isinstance(payload, list) else [payload]
         if any(c.get("method") == "backend_exit" for c in calls if isinstance(c, dict)):
             sessions.delete(new_session.id if new_session else _session_id(request))
             new_session = None
-        response = _encode(request, answer.body, req_ser)
+        if answer.status != 200:
+            return Response(
+                codec.dumps(answer.body, "json"),
+                status_code=answer.status,
+                media_type=codec.JSON_TYPE,
+                headers=base_headers(),
+            )
+        # a large answer is encoded and compressed in a worker thread, never on the event loop
+        response = await run_in_threadpool(_encode, request, answer.body, req_ser)
         _session_headers(response, principal, new_session)
         return response
 

@@ -7,7 +7,7 @@ from starlette.responses import FileResponse
 
 from fleetdeck.api.v1.deps import CurrentActor, ServicesDep
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
-from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
+from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, IdQuery, data_list, errors
 from fleetdeck.api.v1.schemas.packages import (
     FamilyOut,
     FamilyUpdate,
@@ -199,7 +199,7 @@ def remove_group_member(
 
 @router.get("/installations")
 def list_installations(
-    actor: CurrentActor, services: ServicesDep, computer_id: int | None = None, package_id: int | None = None
+    actor: CurrentActor, services: ServicesDep, computer_id: IdQuery = None, package_id: IdQuery = None
 ) -> DataList[InstallationOut]:
     """Packages fleetdeck installed (or was told are installed), by computer and/or package."""
     rows = services.packages.list_installations(actor, computer_id=computer_id, package_id=package_id)

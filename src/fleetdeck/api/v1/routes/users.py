@@ -6,9 +6,10 @@ from fastapi import APIRouter, Response
 
 from fleetdeck.api.v1.deps import CurrentActor, ServicesDep
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
-from fleetdeck.api.v1.schemas.users import PasswordSet, UserCreate, UserOut, UserUpdate
+from fleetdeck.api.v1.schemas.users import PasswordSet, Unlock, Unlocked, UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"], responses=errors(401, 403, 422))
+bans = APIRouter(prefix="/login-failures", tags=["users"], responses=errors(401, 403, 422))
 
 
 @router.get("")
@@ -53,3 +54,10 @@ def set_password(user_id: IdPath, body: PasswordSet, actor: CurrentActor, servic
     """Set a user's password; their existing sessions end."""
     services.users.set_password(actor, user_id, body.password)
     return Response(status_code=204)
+
+
+@bans.post("/clear", responses=errors(400))
+def unlock(body: Unlock, actor: CurrentActor, services: ServicesDep) -> Data[Unlocked]:
+    """Forget failed logins so a locked-out user name or address may log in again at once."""
+    cleared = services.users.unlock(actor, body.username, body.address)
+    return Data(data=Unlocked(failures_cleared=cleared))

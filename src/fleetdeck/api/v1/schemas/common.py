@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 T = TypeVar("T")
@@ -31,6 +31,7 @@ Int = Annotated[int, Strict()]
 Bool = Annotated[bool, Strict()]
 Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID)]
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="An id (1 to 2^63-1).")]
 IdList = Annotated[list[Id], Field(max_length=MAX_IDS)]
 
 

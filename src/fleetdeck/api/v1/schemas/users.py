@@ -81,6 +81,18 @@ class PasswordSet(RequestModel):
     password: Password
 
 
+class Unlock(RequestModel):
+    """Which failed logins to forget: a user name's (from every address), an address's (for every
+    name), or both together (that name from that address)."""
+
+    username: Username | None = None
+    address: Annotated[Str, Field(min_length=1, max_length=64)] | None = None
+
+
+class Unlocked(ResponseModel):
+    failures_cleared: int
+
+
 class UserCreate(RequestModel):
     username: Username
     password: Password
