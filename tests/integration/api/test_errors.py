@@ -22,11 +22,13 @@ def test_wrong_method_is_405_json(admin_api: Api) -> None:
     assert "GET" in response.headers["allow"]  # Starlette names the first matching route's methods
 
 
-def test_body_without_json_content_type_is_422(admin_api: Api) -> None:
+def test_body_without_json_content_type_is_415_and_creates_nothing(admin_api: Api) -> None:
     response = admin_api.post(
         "/computers", content=b'{"hostname": "x"}', headers={"content-type": "text/plain"}
     )
-    assert_error(response, 422, "validation_failed")
+    error = assert_error(response, 415, "unsupported_media_type")
+    assert "Content-Type: application/json" in error["message"]
+    assert admin_api.get("/computers").json()["meta"]["count"] == 0
 
 
 def test_empty_body_is_422(admin_api: Api) -> None:

@@ -246,12 +246,16 @@ class Recorder:
     def __init__(self) -> None:
         self.queued: list[list[int]] = []
         self.cancelled: list[tuple[int, int]] = []
+        self.finished: list[int] = []
 
     def jobs_queued(self, computer_ids: Sequence[int]) -> None:
         self.queued.append(list(computer_ids))
 
     def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
         self.cancelled.extend(jobs)
+
+    def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        self.finished.extend(job_ids)
 
 
 @pytest.fixture
@@ -406,8 +410,10 @@ def test_cancel_tells_the_agent_of_delivered_jobs_only(
     info = jobs.cancel(admin, queued)
     assert info.status is JobStatus.CANCELLED and info.message == "cancelled by admin"
     assert info.finished_at is not None and recorder.cancelled == []
+    assert recorder.finished == [queued]  # waiters on the queued job learn it ended
     jobs.cancel(admin, sent)
     assert recorder.cancelled == [(computers[1], sent)]
+    assert recorder.finished == [queued]  # the delivered one ends when its agent says so
     with pytest.raises(NotFound):
         jobs.cancel(admin, 4242)
     with pytest.raises(NotFound):

@@ -1,50 +1,95 @@
-"""Failed-login throttling: a sliding window per key (user name, address)."""
+"""Failed-login throttling: a sliding window in the database, per (name, address) and per address."""
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime, timedelta
 
 from fleetdeck.core.users.throttle import LoginThrottle
+from fleetdeck.app import Runtime
+from fleetdeck.storage.uow import UnitOfWork
 
 
-def test_the_limit_applies_per_key_and_the_longest_wait_wins() -> None:
-    throttle = LoginThrottle(max_failures=2, window_sec=60)
-    assert throttle.retry_after("user:a", "ip:1") == 0
-    throttle.failed("user:a", "ip:1")
-    assert throttle.retry_after("user:a", "ip:1") == 0  # one failure: still allowed
-    throttle.failed("user:a")
-    wait = throttle.retry_after("user:a")
-    assert 59 < wait <= 60
-    assert throttle.retry_after("ip:1") == 0  # the address failed only once
-    assert 59 < throttle.retry_after("ip:1", "user:a") <= 60
-    assert throttle.retry_after("user:b") == 0
+class FakeClock:
+    """A clock the test moves (time is an input here, not something to sleep through)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
-def test_success_clears_the_user_only() -> None:
-    throttle = LoginThrottle(max_failures=1, window_sec=60)
-    throttle.failed("user:a", "ip:1")
-    throttle.succeeded("user:a")
-    assert throttle.retry_after("user:a") == 0
-    assert throttle.retry_after("ip:1") > 0
-    throttle.succeeded("user:unknown")  # nothing to clear: fine
+def _throttle(runtime: Runtime, clock: FakeClock, pair: int, address: int, window: float) -> LoginThrottle:
+    return LoginThrottle(runtime.db, clock, max_per_pair=pair, max_per_address=address, window_sec=window)
 
 
-def test_failures_leave_the_window() -> None:
-    throttle = LoginThrottle(max_failures=2, window_sec=0.2)
-    throttle.failed("k")
-    throttle.failed("k")
-    first = throttle.retry_after("k")
-    assert 0 < first <= 0.2
-    time.sleep(0.25)
-    assert throttle.retry_after("k") == 0
-    throttle.failed("k")
-    assert throttle.retry_after("k") == 0  # the old failures no longer count
+def _fail(runtime: Runtime, throttle: LoginThrottle, name: str, address: str) -> None:
+    with UnitOfWork(runtime.db) as uow:
+        throttle.failed(uow.session, name, address)
 
 
-def test_memory_per_key_is_bounded() -> None:
-    throttle = LoginThrottle(max_failures=3, window_sec=60)
-    for _ in range(100):
-        throttle.failed("k")
-    assert len(throttle._failures["k"]) == 6  # twice the limit is enough to know the wait
-    wait = throttle.retry_after("k")
-    assert 59 < wait <= 60
+def test_the_pair_limit_locks_that_name_from_that_address_only(runtime: Runtime) -> None:
+    clock = FakeClock()
+    throttle = _throttle(runtime, clock, pair=2, address=100, window=60)
+    assert throttle.retry_after("alice", "10.0.0.1") == 0
+    _fail(runtime, throttle, "alice", "10.0.0.1")
+    assert throttle.retry_after("alice", "10.0.0.1") == 0  # one failure: still allowed
+    clock.now += timedelta(seconds=10)
+    _fail(runtime, throttle, "Alice ", "10.0.0.1")  # names compare trimmed and case-folded
+    # two failures in the window: the wait lasts until the older one leaves it (60 - 10 s)
+    assert throttle.retry_after("alice", "10.0.0.1") == 50
+    assert throttle.retry_after("alice", "10.0.0.2") == 0  # the real user elsewhere is not locked out
+    assert throttle.retry_after("bob", "10.0.0.1") == 0
+
+
+def test_the_address_limit_covers_every_name(runtime: Runtime) -> None:
+    clock = FakeClock()
+    throttle = _throttle(runtime, clock, pair=100, address=3, window=60)
+    for name in ("a", "b", "c"):
+        _fail(runtime, throttle, name, "10.0.0.7")
+    assert throttle.retry_after("d", "10.0.0.7") == 60
+    assert throttle.retry_after("d", "10.0.0.8") == 0
+
+
+def test_failures_leave_the_window_and_are_dropped(runtime: Runtime) -> None:
+    clock = FakeClock()
+    throttle = _throttle(runtime, clock, pair=2, address=100, window=60)
+    _fail(runtime, throttle, "k", "a")
+    _fail(runtime, throttle, "k", "a")
+    clock.now += timedelta(seconds=59)
+    assert throttle.retry_after("k", "a") == 1
+    clock.now += timedelta(seconds=2)
+    assert throttle.retry_after("k", "a") == 0
+    _fail(runtime, throttle, "k", "a")
+    assert throttle.retry_after("k", "a") == 0  # the old failures no longer count
+    assert throttle.count() == 1  # and recording the new one dropped them
+
+
+def test_success_clears_the_pair_only(runtime: Runtime) -> None:
+    clock = FakeClock()
+    throttle = _throttle(runtime, clock, pair=1, address=100, window=60)
+    _fail(runtime, throttle, "a", "ip1")
+    _fail(runtime, throttle, "a", "ip2")
+    with UnitOfWork(runtime.db) as uow:
+        throttle.succeeded(uow.session, "a", "ip1")
+    assert throttle.retry_after("a", "ip1") == 0
+    assert throttle.retry_after("a", "ip2") > 0
+
+
+def test_clear_by_name_by_address_or_both(runtime: Runtime) -> None:
+    clock = FakeClock()
+    throttle = _throttle(runtime, clock, pair=1, address=100, window=60)
+    for name, address in (("a", "1"), ("a", "2"), ("b", "1"), ("b", "2")):
+        _fail(runtime, throttle, name, address)
+    with UnitOfWork(runtime.db) as uow:
+        assert throttle.clear(uow.session, "A", "1") == 1
+        assert throttle.clear(uow.session, None, "2") == 2
+        assert throttle.clear(uow.session, "b", None) == 1
+    assert throttle.count() == 0
+
+
+def test_long_names_and_addresses_are_cut_not_refused(runtime: Runtime) -> None:
+    clock = FakeClock()
+    throttle = _throttle(runtime, clock, pair=1, address=100, window=60)
+    _fail(runtime, throttle, "n" * 10_000, "a" * 10_000)
+    assert throttle.retry_after("n" * 10_000, "a" * 10_000) == 60

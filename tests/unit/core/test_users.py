@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleetdeck.app import Runtime
+from fleetdeck.app import Runtime, build_runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import (
     AuthenticationFailed,
@@ -14,6 +14,7 @@ from fleetdeck.core.errors import (
     ValidationFailed,
 )
 from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.settings import Settings
 from fleetdeck.storage.tables import User
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -42,17 +43,31 @@ def test_login_and_bearer(runtime: Runtime, admin: Actor) -> None:
 def test_throttling_per_user_and_per_address(runtime: Runtime, admin: Actor) -> None:
     users = runtime.services.users
     users.create(admin, "carol", "carol-password", Role.VIEWER)
-    for _ in range(5):
+    for _ in range(5):  # login_max_failures
         with pytest.raises(AuthenticationFailed):
             users.login("carol", "wrong", "10.0.0.2")
     with pytest.raises(TooManyAttempts) as exc:
-        users.login("carol", "carol-password", "10.0.0.3")  # right password, but the user is locked out
+        users.login("carol", "carol-password", "10.0.0.2")  # right password, but locked from there
     assert exc.value.retry_after > 0
-    with pytest.raises(TooManyAttempts):
-        users.login("admin", "admin-password-1", "10.0.0.2")  # the address is locked out too
-    assert users.login("admin", "admin-password-1", "10.0.0.9").token
+    # Guessing from 10.0.0.2 does not lock carol out elsewhere, nor another name from there.
+    assert users.login("carol", "carol-password", "10.0.0.3").token
+    assert users.login("admin", "admin-password-1", "10.0.0.2").token
     audit = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "auth.login"),), limit=100))
     assert {e.result for e in audit.items} == {"ok", "failed", "throttled"}
+
+
+def test_an_abusive_address_is_locked_out_for_every_name(settings: Settings, admin: Actor) -> None:
+    rt = build_runtime(settings.model_copy(update={"login_max_failures_per_address": 3}), migrate_db=False)
+    try:
+        users = rt.services.users
+        for name in ("x", "y", "z"):
+            with pytest.raises(AuthenticationFailed):
+                users.login(name, "wrong", "10.0.0.5")
+        with pytest.raises(TooManyAttempts):
+            users.login("admin", "admin-password-1", "10.0.0.5")
+        assert users.login("admin", "admin-password-1", "10.0.0.6").token
+    finally:
+        rt.db.dispose()
 
 
 def test_api_tokens(runtime: Runtime, admin: Actor) -> None:
