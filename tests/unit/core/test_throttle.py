@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.app import Runtime
+from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.uow import UnitOfWork
 
 
