@@ -10,6 +10,7 @@ instead of reaching the database.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -136,9 +137,14 @@ def _coerce(column: ColumnElement[Any], value: Any, name: str) -> Any:
     return value
 
 
+_STARS = re.compile(r"\*+")
+
+
 def _glob_to_like(value: str) -> str:
+    """``*`` becomes ``%``; a run of stars becomes one ``%`` (the same pattern, and the
+    database's LIKE never sees thousands of wildcards in a row)."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%")
+    return _STARS.sub("%", escaped)
 
 
 def to_sql(expr: Expr, fields: Fields) -> ColumnElement[bool]:

@@ -53,3 +53,14 @@ def test_typed_values_and_errors(runtime: Runtime, admin: Actor, names: list[str
         hostnames(runtime, admin, Query(sort=(SortKey("agent_key_hash"),)))
     with pytest.raises(ValidationFailed):
         hostnames(runtime, admin, Query(limit=100000))
+
+
+def test_a_run_of_stars_is_one_sql_wildcard(runtime: Runtime, admin: Actor, names: list[str]) -> None:
+    from fleetdeck.core.query import _glob_to_like
+
+    assert _glob_to_like("*" * 5000 + "#") == "%#"  # the database never sees 5000 wildcards
+    assert _glob_to_like("a**b*") == "a%b%"
+    assert hostnames(runtime, admin, Query(where=(Cond("hostname", Op.LIKE, "*" * 5000 + "#"),))) == []
+    assert hostnames(runtime, admin, Query(where=(Cond("hostname", Op.LIKE, "w" + "*" * 5000 + "2"),))) == [
+        "web-2"
+    ]

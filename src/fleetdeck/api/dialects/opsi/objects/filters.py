@@ -8,7 +8,6 @@ ValueError except ``type``, which also matches subtypes of the type named.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +27,30 @@ def _cmp_key(value: Any) -> tuple[int, Any]:
         return (1, str(value).lower())
 
 
+def glob_matches(pattern: str, text: str) -> bool:
+    """Whether ``text`` matches ``pattern``, where ``*`` is any run of characters and nothing
+    else is special. No regex and no backtracking: the literal pieces between stars are found
+    left to right, each at its first place after the previous one. Taking the first place is
+    always right for ``*``-only patterns (an earlier piece never makes a later one harder to
+    fit), so the work is one ``str.find`` per piece: linear in the text, however many stars
+    (issue #11: ``********#`` used to take 21 s at 234 hosts through a backtracking regex)."""
+    pieces = pattern.split("*")
+    if len(pieces) == 1:
+        return text == pattern
+    head, *middle, tail = pieces
+    if len(head) + len(tail) > len(text) or not text.startswith(head) or not text.endswith(tail):
+        return False
+    pos, end = len(head), len(text) - len(tail)
+    for piece in middle:
+        if not piece:
+            continue  # ** is *
+        found = text.find(piece, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(piece)
+    return True
+
+
 def _one(actual: Any, wanted: Any, plain: bool = False) -> bool:
     if wanted is None:
         return actual is None
@@ -45,8 +68,7 @@ def _one(actual: Any, wanted: Any, plain: bool = False) -> bool:
             a, b = (1, str(actual).lower()), (1, text[1:].lower())
         return a < b if text[0] == "<" else a > b
     if not plain and "*" in text:
-        pattern = ".*".join(re.escape(part) for part in text.lower().split("*"))
-        return re.fullmatch(pattern, have, re.DOTALL) is not None
+        return glob_matches(text.lower(), have)
     return have == text.lower()
 
 

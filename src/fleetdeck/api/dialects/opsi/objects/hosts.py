@@ -30,7 +30,14 @@ from fleetdeck.core.query import AnyOf, Cond, Op, Query
 
 Row = dict[str, Any]
 
-FQDN_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{,63}\.((\w+\-+)|(\w+\.))*\w{1,63}\.\w{2,16}\.?$")
+# opsi's host id rule was the regex ``^[a-z0-9][a-z0-9\-]{,63}\.((\w+\-+)|(\w+\.))*\w{1,63}\.\w{2,16}\.?$``.
+# Its nested quantifier backtracks on user input, so ``is_host_id`` checks the same language label
+# by label (after a length bound), with patterns that cannot backtrack: see ``is_host_id``.
+HOST_ID_MAX = 255  # a DNS name has at most 253 characters (+ the root dot)
+_FIRST_LABEL = re.compile(r"[a-z0-9][a-z0-9\-]{0,63}")
+_LABEL = re.compile(r"\w+(?:-+\w+)*")  # each repetition must start at a "-": one way to match
+_TOP_LABEL = re.compile(r"\w{2,16}")
+# fixed length, no nested quantifier: at most 17 characters are ever looked at
 MAC_RE = re.compile(
     r"^([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})$"
 )
@@ -98,9 +105,32 @@ def host_id(c: ComputerSummary, dom: str) -> str:
     return qualified_name(c.hostname, c.fqdn, dom)
 
 
+def is_host_id(text: str) -> bool:
+    """opsi's host id rule in linear time. The first label is ``[a-z0-9][a-z0-9-]{0,63}``;
+    the rest, split at dots, is at least two labels: the last ``\\w{2,16}``, the others word
+    runs joined by runs of ``-`` (the one before the last with at most 63 characters after its
+    last ``-``). That is exactly what the old regex accepted (a property test compares them),
+    but each pattern here has one way to match, and nothing longer than a DNS name is read."""
+    if len(text) > HOST_ID_MAX:
+        return False
+    first, dot, rest = text.removesuffix(".").partition(".")
+    if not dot or not _FIRST_LABEL.fullmatch(first):
+        return False
+    labels = rest.split(".")
+    if len(labels) < 2:
+        return False
+    *middle, second, top = labels
+    return (
+        _TOP_LABEL.fullmatch(top) is not None
+        and _LABEL.fullmatch(second) is not None
+        and len(second.rpartition("-")[2]) <= 63
+        and all(_LABEL.fullmatch(label) for label in middle)
+    )
+
+
 def force_host_id(value: Any) -> str:
     text = str(value or "").strip().lower().rstrip(".")
-    if not FQDN_RE.match(text):
+    if not is_host_id(text):
         raise OpsiValueError(f"Bad host id: '{value}'")
     return text
 
