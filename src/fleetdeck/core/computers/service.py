@@ -35,7 +35,7 @@ from fleetdeck.core.errors import (
     ValidationFailed,
 )
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, NullGateway
-from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.core.query import Many, Page, Query, apply_query
 from fleetdeck.protocol.messages import PING, Inventory
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import (
@@ -71,6 +71,9 @@ FIELDS = {
     "last_seen": Computer.last_seen,
     "online": Computer.online,
     "remote_address": Computer.remote_address,
+    # list-valued: ``contains`` (and ``is_null`` = the list is empty), answered by a subquery
+    "group_ids": Many(Computer.id, GroupMember.computer_id, GroupMember.group_id),
+    "macs": Many(Computer.id, ComputerInterface.computer_id, ComputerInterface.mac),
 }
 HOSTNAME_MAX = 255
 MAX_AGENT_TIMEOUT = 300.0  # seconds a caller may wait for an agent's answer
