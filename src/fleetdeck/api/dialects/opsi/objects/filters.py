@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import OpsiValueError
+from fleetdeck.core.query import AnyOf, Cond, Expr, Op
 
 IN_LIST_ABOVE = 10  # longer lists are a plain IN (...): no wildcards or operators inside
 
@@ -120,3 +121,45 @@ def plain_values(value: Any) -> list[str] | None:
     if len(ids) != len(items) or any("*" in i or i[:1] in "<>" for i in ids):
         return None
     return ids
+
+
+def _sql_one(field: str, wanted: Any, plain: bool) -> Expr | None:
+    if wanted is None:
+        return Cond(field, Op.IS_NULL, True)
+    if not isinstance(wanted, str):
+        return None  # numbers and booleans compare by opsi's own rules: Python only
+    if plain:
+        return Cond(field, Op.IEQ, wanted)
+    if wanted[:1] in {"<", ">"}:
+        return None  # numeric-or-text comparison: Python only
+    return Cond(field, Op.LIKE if "*" in wanted else Op.IEQ, wanted)
+
+
+def sql_condition(field: str, wanted: Any) -> Expr | None:
+    """The restriction of one filter value on a text column, as a core query condition: the
+    same rows ``value_matches`` keeps (case-insensitive equality, ``*`` as LIKE, a list as OR, a
+    long list as a case-insensitive IN, ``None`` in a list as IS NULL). ``None`` when the value needs
+    opsi's Python rules (``<``/``>``, numbers, booleans) or is no restriction at all."""
+    if wanted is None or (isinstance(wanted, list | tuple) and not wanted):
+        return None  # opsi: no restriction
+    if not isinstance(wanted, list | tuple):
+        return _sql_one(field, wanted, plain=False)
+    plain = len(wanted) > IN_LIST_ABOVE
+    if plain and all(isinstance(w, str) for w in wanted):
+        return Cond(field, Op.IIN, tuple(wanted))
+    parts = [_sql_one(field, w, plain) for w in wanted]
+    if any(p is None for p in parts):
+        return None
+    return AnyOf(tuple(p for p in parts if p is not None))
+
+
+def sql_conditions(flt: Mapping[str, Any], columns: Mapping[str, str]) -> tuple[Expr, ...]:
+    """Conditions for every filter key whose attribute is a stored text column (``columns``
+    maps opsi attribute -> core field): the database drops the rows they exclude before any
+    row is built. ``matches`` still runs on what is left, for the keys SQL cannot express."""
+    out = []
+    for key, field in columns.items():
+        cond = sql_condition(field, flt.get(key))
+        if cond is not None:
+            out.append(cond)
+    return tuple(out)
