@@ -110,13 +110,18 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=7)
     ap.add_argument("--variant", action="append", default=[], help="LABEL=SRC (a tree holding fleetdeck/)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--reuse", metavar="DIR", help="a data dir an earlier run filled")
     opts = ap.parse_args()
     variants = dict(v.split("=", 1) for v in opts.variant) or {"this": "src"}
 
-    data_dir = Path(tempfile.mkdtemp(prefix="fdbench-opsi-list-"))
-    settings = Settings(data_dir=data_dir, secret_key=SECRET)
     t0 = time.perf_counter()
-    token = fill(settings, opts.clients)
+    if opts.reuse:
+        data_dir = Path(opts.reuse)
+        token = (data_dir / "bench-token").read_text()
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="fdbench-opsi-list-"))
+        token = fill(Settings(data_dir=data_dir, secret_key=SECRET), opts.clients)
+        (data_dir / "bench-token").write_text(token)
     results: dict[str, Any] = {"clients": opts.clients, "calls": opts.calls, "loadavg_start": os.getloadavg()}
     results["fill_sec"] = round(time.perf_counter() - t0, 1)
     log(f"filled in {results['fill_sec']} s")
