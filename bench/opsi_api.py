@@ -29,7 +29,7 @@ import msgspec
 from sqlalchemy import insert
 
 from agents import Agent, free_port, log, make_inventory
-from fleetdeck.app import build_runtime
+from fleetdeck.app import Runtime, build_runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.packages.entities import PackageFields
 from fleetdeck.protocol import messages as m
@@ -40,8 +40,9 @@ from fleetdeck.storage.uow import UnitOfWork
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 
 
-def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str, str]:
-    """Returns (API token, host id of the client with the big software inventory)."""
+def enroll_many(settings: Settings, n: int) -> tuple[Runtime, Actor, list[int]]:
+    """A runtime on ``settings``, its admin, and ``n`` computers enrolled as agents would be
+    (each with an encrypted agent key), named ``bench-000000`` on."""
     rt = build_runtime(settings)
     system = system_actor("bench")
     user = rt.services.users.create(system, "admin", "bench-password-1", Role.ADMIN)
@@ -60,8 +61,14 @@ def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str,
         ids.append(creds.computer_id)
         if (i + 1) % 2000 == 0:
             log(f"  {i + 1}/{n} clients ({time.perf_counter() - t0:.0f} s)")
+    return rt, admin, ids
+
+
+def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str, str]:
+    """Returns (API token, host id of the client with the big software inventory)."""
+    rt, admin, ids = enroll_many(settings, n)
     inv = make_inventory(Agent(0, "127.0.0.1"), software)
-    rt.services.computers.record_inventory(system, ids[0], inv, m.inventory_digest(inv))
+    rt.services.computers.record_inventory(system_actor("bench"), ids[0], inv, m.inventory_digest(inv))
     pkgs = [
         rt.services.packages.create(
             admin, f"product-{k:02d}", "1.0", PackageFields(install_procedure="true")

@@ -240,6 +240,17 @@ def test_agent_keys_are_shown_to_computer_managers_only(enrollment: EnrollmentSe
         enrollment.agent_keys(VIEWER, [a.computer_id])
     with pytest.raises(PermissionDenied):
         enrollment.agent_key(VIEWER, a.computer_id)
+    assert enrollment.agent_keys(OPERATOR, None) == {a.computer_id: a.key, b.computer_id: b.key}
+
+
+def test_remembered_agent_keys_follow_a_new_key(enrollment: EnrollmentService) -> None:
+    token = enrollment.create_token(ADMIN, expires_in=None).token
+    first = enrollment.enroll(token, hostname="c", machine_id="c", agent_version="1", source="")
+    assert enrollment.agent_keys(OPERATOR, [first.computer_id]) == {first.computer_id: first.key}
+    assert enrollment.agent_keys(OPERATOR, None) == {first.computer_id: first.key}  # remembered
+    again = enrollment.enroll(token, hostname="c", machine_id="c", agent_version="1", source="")
+    assert again.computer_id == first.computer_id and again.key != first.key
+    assert enrollment.agent_keys(OPERATOR, None) == {first.computer_id: again.key}  # new ciphertext
 
 
 def test_agent_actor() -> None:

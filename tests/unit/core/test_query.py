@@ -5,7 +5,7 @@ import pytest
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import ValidationFailed
-from fleetdeck.core.query import AnyOf, Cond, Op, Query, SortKey
+from fleetdeck.core.query import AllOf, AnyOf, Cond, Op, Query, SortKey, _glob_to_like
 
 
 @pytest.fixture
@@ -53,3 +53,119 @@ def test_typed_values_and_errors(runtime: Runtime, admin: Actor, names: list[str
         hostnames(runtime, admin, Query(sort=(SortKey("agent_key_hash"),)))
     with pytest.raises(ValidationFailed):
         hostnames(runtime, admin, Query(limit=100000))
+
+
+def test_a_run_of_stars_is_one_sql_wildcard(runtime: Runtime, admin: Actor, names: list[str]) -> None:
+    assert _glob_to_like("*" * 5000 + "#") == "%#"  # the database never sees 5000 wildcards
+    assert _glob_to_like("a**b*") == "a%b%"
+    assert hostnames(runtime, admin, Query(where=(Cond("hostname", Op.LIKE, "*" * 5000 + "#"),))) == []
+    assert hostnames(runtime, admin, Query(where=(Cond("hostname", Op.LIKE, "w" + "*" * 5000 + "2"),))) == [
+        "web-2"
+    ]
+
+
+def test_case_insensitive_eq_and_in(runtime: Runtime, admin: Actor, names: list[str]) -> None:
+    assert hostnames(runtime, admin, Query(where=(Cond("hostname", Op.IEQ, "WEB-1"),))) == ["web-1"]
+    assert hostnames(runtime, admin, Query(where=(Cond("hostname", Op.EQ, "WEB-1"),))) == []
+    q = Query(where=(Cond("hostname", Op.IIN, ["MAIL", "Db_1", "nope"]),), sort=(SortKey("hostname"),))
+    assert hostnames(runtime, admin, q) == ["db_1", "mail"]
+    with pytest.raises(ValidationFailed, match="not text"):
+        hostnames(runtime, admin, Query(where=(Cond("ram_bytes", Op.IEQ, "1"),)))
+
+
+def test_between_and_or_across_fields(runtime: Runtime, admin: Actor, names: list[str]) -> None:
+    ids = {c.hostname: c.id for c in runtime.services.computers.find(admin, Query()).items}
+    q = Query(where=(Cond("id", Op.BETWEEN, [ids["web-2"], ids["db%2"]]),), sort=(SortKey("id"),))
+    assert hostnames(runtime, admin, q) == ["web-2", "db_1", "db%2"]
+    runtime.services.computers.update(admin, ids["mail"], notes="the mail server")
+    across = AnyOf((Cond("hostname", Op.LIKE, "db_*"), Cond("notes", Op.LIKE, "*MAIL*")))
+    assert hostnames(runtime, admin, Query(where=(across,), sort=(SortKey("hostname"),))) == ["db_1", "mail"]
+    with pytest.raises(ValidationFailed, match="low, high"):
+        hostnames(runtime, admin, Query(where=(Cond("id", Op.BETWEEN, [1]),)))
+
+
+def test_array_contains_is_a_subquery(runtime: Runtime, admin: Actor, names: list[str]) -> None:
+    ids = {c.hostname: c.id for c in runtime.services.computers.find(admin, Query()).items}
+    group = runtime.services.groups.create(admin, "Servers")
+    runtime.services.groups.add_members(admin, group.id, [ids["mail"], ids["db_1"]])
+    q = Query(where=(Cond("group_ids", Op.CONTAINS, group.id),), sort=(SortKey("hostname"),))
+    assert hostnames(runtime, admin, q) == ["db_1", "mail"]
+    assert runtime.services.computers.find(admin, q).total == 2
+    lonely = Query(where=(Cond("group_ids", Op.IS_NULL, True),), sort=(SortKey("hostname"),))
+    assert hostnames(runtime, admin, lonely) == ["db%2", "web-1", "web-2"]
+    assert hostnames(runtime, admin, Query(where=(Cond("macs", Op.CONTAINS, "aa:bb"),))) == []
+    with pytest.raises(ValidationFailed, match="is a list"):
+        hostnames(runtime, admin, Query(where=(Cond("group_ids", Op.EQ, group.id),)))
+    with pytest.raises(ValidationFailed, match="not a list"):
+        hostnames(runtime, admin, Query(where=(Cond("hostname", Op.CONTAINS, "x"),)))
+    with pytest.raises(ValidationFailed, match="unknown sort field"):
+        hostnames(runtime, admin, Query(sort=(SortKey("group_ids"),)))
+
+
+def test_serialised_form_round_trips_and_runs(runtime: Runtime, admin: Actor, names: list[str]) -> None:
+    import json
+    from datetime import UTC, datetime
+
+    q = Query(
+        where=(
+            AnyOf((Cond("hostname", Op.LIKE, "web*"), Cond("notes", Op.IEQ, "x"))),
+            AllOf((Cond("hostname", Op.IIN, ("WEB-1", "web-2")), Cond("online", Op.IS_NULL, False))),
+            Cond("created_at", Op.BETWEEN, ("2000-01-01T00:00:00+00:00", "2999-01-01T00:00:00+00:00")),
+        ),
+        sort=(SortKey("hostname", descending=True),),
+        limit=None,
+        offset=0,
+    )
+    text = json.dumps(q.to_dict())
+    back = Query.from_dict(json.loads(text))
+    assert back == q
+    assert hostnames(runtime, admin, back) == ["web-2", "web-1"]
+    stamped = Query(where=(Cond("created_at", Op.GT, datetime(2000, 1, 1, tzinfo=UTC)),))
+    assert Query.from_dict(json.loads(json.dumps(stamped.to_dict()))).where == (
+        Cond("created_at", Op.GT, "2000-01-01T00:00:00+00:00"),
+    )
+    assert len(hostnames(runtime, admin, Query.from_dict(stamped.to_dict()))) == 5
+    assert Query.from_dict({}) == Query()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "must be an object"),
+        ({"where": [], "having": []}, "unknown key 'having'"),
+        ({"where": {}}, "must be a list"),
+        ({"where": [{"field": "hostname", "op": "matches", "value": "x"}]}, "unknown operator"),
+        ({"where": [{"field": "hostname", "op": "eq", "value": "x", "extra": 1}]}, "unknown key 'extra'"),
+        ({"where": [{"field": "host name", "op": "eq", "value": "x"}]}, "field name"),
+        ({"where": [{"field": "hostname", "op": "eq", "value": {"a": 1}}]}, "must be text, a number"),
+        ({"where": [{"field": "hostname", "op": "eq", "value": ["a"]}]}, "must be text, a number"),
+        ({"where": [{"field": "hostname", "op": "eq"}]}, "needs a value"),
+        ({"where": [{"field": "hostname", "op": "in", "value": "a"}]}, "must be a list"),
+        ({"where": [{"field": "id", "op": "between", "value": [1, 2, 3]}]}, "low, high"),
+        ({"where": [{"field": "id", "op": "is_null", "value": "yes"}]}, "true or false"),
+        ({"where": [{"field": "id", "op": "eq", "value": 2**70}]}, "out of range"),
+        ({"where": [{"field": "id", "op": "eq", "value": float("nan")}]}, "finite"),
+        ({"where": [{"field": "hostname", "op": "eq", "value": "a\x00b"}]}, "NUL"),
+        ({"where": [{"field": "hostname", "op": "eq", "value": "a" * 1001}]}, "too long"),
+        ({"where": [{"any": [{"all": []}], "all": []}]}, "unknown key"),
+        ({"limit": 10**6}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"sort": ["name; drop"]}, "sort keys"),
+        ({"where": [{"field": "id", "op": "eq", "value": 1}] * 201}, "at most 200"),
+    ],
+)
+def test_serialised_form_is_validated_strictly(data: object, message: str) -> None:
+    with pytest.raises(ValidationFailed, match=message):
+        Query.from_dict(data)
+
+
+def test_serialised_nesting_and_size_are_bounded() -> None:
+    deep: dict[str, object] = {"field": "id", "op": "eq", "value": 1}
+    for _ in range(9):
+        deep = {"any": [deep]}
+    with pytest.raises(ValidationFailed, match="nest at most"):
+        Query.from_dict({"where": [deep]})
+    wide = {"any": [{"field": "id", "op": "eq", "value": i} for i in range(150)]}
+    with pytest.raises(ValidationFailed, match="at most 200 conditions"):
+        Query.from_dict({"where": [wide, wide]})

@@ -140,6 +140,19 @@ def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
     return out
 
 
+def counts_by_status(s: Session, batch_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """``count_by_status`` of many batches in one query (batch id -> status -> jobs)."""
+    found: dict[int, dict[str, int]] = {b: {} for b in batch_ids}
+    rows = s.execute(
+        select(Job.batch_id, Job.status, func.count())
+        .where(Job.batch_id.in_(list(batch_ids)))
+        .group_by(Job.batch_id, Job.status)
+    )
+    for batch_id, status, n in rows:
+        found[batch_id][status] = n
+    return found
+
+
 def count_by_status(s: Session, batch_id: int) -> dict[str, int]:
     return dict(
         s.execute(select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)).all()

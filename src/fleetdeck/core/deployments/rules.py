@@ -195,6 +195,9 @@ class Rules:
         )
         if rule_id is not None:
             stmt = stmt.where(DeploymentRule.id == rule_id)
+        rows = s.execute(stmt).all()
+        # one query for the job counts of every rule, not one per rule
+        counts = containers.counts_by_status(s, [r.batch_id for r, _, _ in rows])
         return [
             RuleInfo(
                 id=r.id,
@@ -212,7 +215,7 @@ class Rules:
                 created_at=r.created_at,
                 created_by=r.created_by,
                 updated_at=r.updated_at,
-                counts=containers.count_by_status(s, r.batch_id),
+                counts=counts[r.batch_id],
             )
-            for r, cname, pname in s.execute(stmt)
+            for r, cname, pname in rows
         ]

@@ -200,6 +200,20 @@ class GroupService:
             m.detail = {"name": g.name}
             s.delete(g)
 
+    def memberships(self, actor: Actor) -> dict[int, list[int]]:
+        """Group id -> its member computer ids (ascending), for every group, in one query."""
+        actor.require(Perm.READ)
+        found: dict[int, list[int]] = {}
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(GroupMember.group_id, GroupMember.computer_id).order_by(
+                    GroupMember.group_id, GroupMember.computer_id
+                )
+            )
+            for gid, cid in rows:
+                found.setdefault(gid, []).append(cid)
+        return found
+
     def members(self, actor: Actor, group_id: int) -> list[int]:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:

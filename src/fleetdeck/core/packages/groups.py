@@ -111,6 +111,22 @@ class PackageGroups:
             infos = queries.ordered_infos(s, ids)
             return list(enumerate(infos, 1))
 
+    def group_family_keys(self, actor: Actor) -> dict[int, list[str]]:
+        """Package group id -> the keys of the families its packages belong to (sorted), for
+        every package group, in one query: opsi's ObjectToGroup rows of product groups."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(PackageGroupMember.group_id, PackageFamily.key)
+                .join(Package, Package.id == PackageGroupMember.package_id)
+                .join(PackageFamily, PackageFamily.id == Package.family_id)
+                .distinct()
+            )
+            found: dict[int, list[str]] = {}
+            for gid, key in rows:
+                found.setdefault(gid, []).append(key)
+        return {gid: sorted(keys) for gid, keys in found.items()}
+
     def list_packages(
         self, actor: Actor, *, family_id: int | None = None, group_id: int | None = None
     ) -> PackageListing:

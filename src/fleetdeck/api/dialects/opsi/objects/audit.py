@@ -51,10 +51,11 @@ class _Inventory(_ReadOnly):
     def details(self, ctx: Context, flt: Mapping[str, Any]) -> Iterable[tuple[str, ComputerDetail]]:
         wanted = plain_values(flt.get(self.host_key))
         _, computers = self.hosts.computers(ctx, wanted)
-        for hid, c in computers.items():
-            if ctx.is_client and hid != ctx.host_id:
-                continue
-            yield hid, ctx.services.computers.get(ctx.actor, c.id)
+        shown = {hid: c.id for hid, c in computers.items() if not ctx.is_client or hid == ctx.host_id}
+        details = ctx.services.computers.get_many(ctx.actor, shown.values())  # not one read per host
+        for hid, cid in shown.items():
+            if cid in details:
+                yield hid, details[cid]
 
 
 class SoftwareOnClientAdapter(_Inventory):

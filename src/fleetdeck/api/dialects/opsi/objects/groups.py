@@ -186,16 +186,16 @@ class ObjectToGroupAdapter:
         if only != PRODUCT_GROUP:
             _, computers = self.hosts.computers(ctx)
             names = {c.id: hid for hid, c in computers.items()}
+            members = ctx.services.groups.memberships(ctx.actor)  # one query, not one per group
             for key, g in host_groups(ctx).items():
                 rows.extend(
                     {"groupType": HOST_GROUP, "groupId": key, "objectId": names[cid], "type": "ObjectToGroup"}
-                    for cid in ctx.services.groups.members(ctx.actor, g.id)
+                    for cid in members.get(g.id, [])
                     if cid in names
                 )
+        families = ctx.services.packages.group_family_keys(ctx.actor) if only != HOST_GROUP else {}
         for key, pg in groups_of(ctx, PRODUCT_GROUP).items() if only != HOST_GROUP else []:
-            products = sorted(
-                {p.family_key for _, p in ctx.services.packages.group_packages(ctx.actor, pg.id)}
-            )
+            products = families.get(pg.id, [])
             rows.extend(
                 {"groupType": PRODUCT_GROUP, "groupId": key, "objectId": pid, "type": "ObjectToGroup"}
                 for pid in products

@@ -19,22 +19,30 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
-from fleetdeck.api.dialects.opsi.objects.filters import plain_values
+from fleetdeck.api.dialects.opsi.objects.filters import IN_LIST_ABOVE, sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import EMPTY_TIME, opsi_time
 from fleetdeck.api.dialects.opsi.settings import configured_domain
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.computers.naming import FALLBACK_DOMAIN, qualified_name
-from fleetdeck.core.query import AnyOf, Cond, Op, Query
+from fleetdeck.core.query import AnyOf, Cond, Expr, Op, Query
 
 Row = dict[str, Any]
 
-FQDN_RE = re.compile(r"^[a-z0-9][a-z0-9\-]{,63}\.((\w+\-+)|(\w+\.))*\w{1,63}\.\w{2,16}\.?$")
+# opsi's host id rule was the regex ``^[a-z0-9][a-z0-9\-]{,63}\.((\w+\-+)|(\w+\.))*\w{1,63}\.\w{2,16}\.?$``.
+# Its nested quantifier backtracks on user input, so ``is_host_id`` checks the same language label
+# by label (after a length bound), with patterns that cannot backtrack: see ``is_host_id``.
+HOST_ID_MAX = 255  # a DNS name has at most 253 characters (+ the root dot)
+_FIRST_LABEL = re.compile(r"[a-z0-9][a-z0-9\-]{0,63}")
+_LABEL = re.compile(r"\w+(?:-+\w+)*")  # each repetition must start at a "-": one way to match
+_TOP_LABEL = re.compile(r"\w{2,16}")
+# fixed length, no nested quantifier: at most 17 characters are ever looked at
 MAC_RE = re.compile(
     r"^([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})[:-]?([0-9a-f]{2})$"
 )
 NARROW_LIMIT = 200  # up to this many host ids, read just those computers; beyond, read all
+SQL_COLUMNS = {"notes": "notes"}  # opsi attribute -> core computer field, filtered in SQL
 
 CLIENT_ATTRS = (
     "id",
@@ -98,9 +106,32 @@ def host_id(c: ComputerSummary, dom: str) -> str:
     return qualified_name(c.hostname, c.fqdn, dom)
 
 
+def is_host_id(text: str) -> bool:
+    """opsi's host id rule in linear time. The first label is ``[a-z0-9][a-z0-9-]{0,63}``;
+    the rest, split at dots, is at least two labels: the last ``\\w{2,16}``, the others word
+    runs joined by runs of ``-`` (the one before the last with at most 63 characters after its
+    last ``-``). That is exactly what the old regex accepted (a property test compares them),
+    but each pattern here has one way to match, and nothing longer than a DNS name is read."""
+    if len(text) > HOST_ID_MAX:
+        return False
+    first, dot, rest = text.removesuffix(".").partition(".")
+    if not dot or not _FIRST_LABEL.fullmatch(first):
+        return False
+    labels = rest.split(".")
+    if len(labels) < 2:
+        return False
+    *middle, second, top = labels
+    return (
+        _TOP_LABEL.fullmatch(top) is not None
+        and _LABEL.fullmatch(second) is not None
+        and len(second.rpartition("-")[2]) <= 63
+        and all(_LABEL.fullmatch(label) for label in middle)
+    )
+
+
 def force_host_id(value: Any) -> str:
     text = str(value or "").strip().lower().rstrip(".")
-    if not FQDN_RE.match(text):
+    if not is_host_id(text):
         raise OpsiValueError(f"Bad host id: '{value}'")
     return text
 
@@ -122,6 +153,35 @@ def force_ip(value: Any) -> str | None:
         return str(ipaddress.ip_address(str(value).strip()))
     except ValueError:
         return None  # opsi logs an invalid address and stores None
+
+
+def _id_condition(wanted: Any) -> Expr | None:
+    """A condition on host name and FQDN that keeps at least the computers whose host id
+    (``qualified_name``: the FQDN when qualified, else ``<first label of hostname>.<domain>``)
+    the opsi ``id`` filter can match; ``None`` when it cannot narrow (a pattern starting with
+    ``*``, comparisons, non-text). The id itself is computed, so ``matches`` decides exactly."""
+    items = wanted if isinstance(wanted, list | tuple) else [wanted]
+    if wanted is None or not items or len(items) > NARROW_LIMIT:
+        return None  # no restriction, or so many ids that reading every computer is cheaper
+    plain = isinstance(wanted, list | tuple) and len(wanted) > IN_LIST_ABOVE
+    conds: list[Expr] = []
+    for item in items:
+        if not isinstance(item, str) or (not plain and item[:1] in "<>"):
+            return None
+        text = item.lower()
+        head = text if plain else text.split("*")[0]
+        if not head:
+            return None  # "*..." can be any host
+        first = head.split(".")[0]
+        if plain or "*" not in text:
+            conds += [
+                Cond("fqdn", Op.IIN, (text, text + ".")),
+                Cond("hostname", Op.IEQ, first),
+                Cond("hostname", Op.LIKE, first + ".*"),
+            ]
+        else:
+            conds += [Cond("fqdn", Op.LIKE, head + "*"), Cond("hostname", Op.LIKE, first + "*")]
+    return AnyOf(tuple(conds))
 
 
 class HostAdapter:
@@ -158,11 +218,24 @@ class HostAdapter:
             found = {hid: c for hid, c in found.items() if hid in names}
         return dom, found
 
+    def clients(self, ctx: Context, flt: Mapping[str, Any]) -> dict[str, ComputerSummary]:
+        """Host id -> computer for the clients the filter can match, narrowed in SQL: the
+        stored columns (``SQL_COLUMNS``) exactly, the computed id by host name / FQDN."""
+        if not type_matches("OpsiClient", flt.get("type"), self.family):
+            return {}
+        where = sql_conditions(flt, SQL_COLUMNS)
+        by_id = _id_condition(flt.get("id"))
+        if by_id is not None:
+            where += (by_id,)
+        dom = domain(ctx)
+        page = ctx.services.computers.find(ctx.actor, Query(where=where, limit=None))
+        return {host_id(c, dom): c for c in page.items}
+
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        wanted = plain_values(flt.get("id"))
-        # only the hosts asked for: no key decryption for the others
-        _, by_id = self.computers(ctx, wanted)
-        ids = [c.id for c in by_id.values()]
+        # only the hosts the filter can match: no key decryption nor row for the others
+        by_id = self.clients(ctx, flt)
+        # every computer: read addresses and keys of all, not through an IN of 10,000 ids
+        ids = None if len(by_id) > NARROW_LIMIT else [c.id for c in by_id.values()]
         net = ctx.services.computers.network_identities(ctx.actor, ids)
         keys = (
             ctx.services.enrollment.agent_keys(ctx.actor, ids) if ctx.actor.can(Perm.MANAGE_COMPUTERS) else {}

@@ -1,0 +1,225 @@
+"""No N+1 (issue #10): every list call of every dialect runs the same number of SQL statements
+with 1 and with 20 rows of everything. Statements are counted with SQLAlchemy's
+``before_cursor_execute`` on the real engine, through the real application (HTTP in-process),
+for OCO's ``*.list`` methods, opsi's ``*_getObjects``/``*_getIdents``/``*_getHashes`` family
+(every one the registry has) and the ``/api/v1`` list routes."""
+
+from __future__ import annotations
+
+import base64
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from fleetdeck.api.dialects.oco import settings as oco_settings
+from fleetdeck.api.dialects.opsi.registry import METHODS as OPSI_METHODS
+from fleetdeck.app import Runtime, create_app
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.storage.db import Database
+from tests import factories
+
+OCO_KEY = "query-count-key"
+
+
+@contextmanager
+def counting(db: Database) -> Iterator[list[str]]:
+    """The SQL statements run on ``db`` inside the block."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    # reads only: a request may also write bookkeeping (a token's last use, at most once a
+    # while), which has nothing to do with how many rows are listed
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+
+
+class World:
+    """Grows by one of everything a list shows: a computer with an interface in a computer
+    group, a package in a package group, a deployment of it to the computer with the job
+    finished (an installation), a deployment rule, a command job, a report in a report group,
+    a user and an enrollment token."""
+
+    def __init__(self, runtime: Runtime, admin: Actor) -> None:
+        self.rt, self.admin, self.size = runtime, admin, 0
+        self.first: dict[str, int] = {}
+
+    def grow(self, to: int) -> None:
+        s, a = self.rt.services, self.admin
+        while self.size < to:
+            k = self.size
+            cid = factories.computer(s, a, f"pc-{k:02d}", macs=[f"52:54:00:00:00:{k:02x}"])
+            gid = factories.group(s, a, f"computers {k}", [cid])
+            pkg = factories.package(s, a, f"product-{k:02d}")
+            pgid = factories.package_group(s, a, f"packages {k}", [pkg.id])
+            factories.installed(s, a, cid, pkg.id)
+            rule = s.deployments.create_rule(a, f"rule {k}", gid, pgid)
+            factories.commands(s, a, [cid])
+            rg = s.reports.groups.create(a, f"reports {k}")
+            report = s.reports.create(a, f"report {k}", "select 1", group_id=rg.id)
+            factories.user(s, Role.VIEWER, f"viewer{k}")
+            s.enrollment.create_token(a, max_uses=1)
+            container = s.deployments.list_containers(a)[-1].id
+            if self.first:  # the first group, package group, family, report group grow too
+                s.groups.add_members(a, self.first["group"], [cid])
+                s.packages.add_to_group(a, self.first["package_group"], pkg.id)
+                factories.package(s, a, "product-00", f"{k + 1}")
+                s.reports.create(a, f"grouped report {k}", "select 1", group_id=self.first["report_group"])
+            else:
+                self.first = {
+                    "computer": cid,
+                    "group": gid,
+                    "package": pkg.id,
+                    "family": pkg.family_id,
+                    "package_group": pgid,
+                    "rule": rule.id,
+                    "report_group": rg.id,
+                    "report": report.id,
+                    "container": container,
+                }
+            self.size += 1
+
+
+@pytest.fixture
+def world(runtime: Runtime, admin: Actor) -> World:
+    return World(runtime, admin)
+
+
+@pytest.fixture
+def client(runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(runtime.settings, runtime=runtime)) as c:
+        yield c
+
+
+@pytest.fixture
+def auth(runtime: Runtime, admin: Actor) -> str:
+    token = runtime.services.users.create_token(admin, "counts", "read+write", None).token
+    return "Basic " + base64.b64encode(f"admin:{token}".encode()).decode()
+
+
+def _compare(world: World, db: Database, calls: dict[str, Callable[[], Any]]) -> None:
+    """Each call's statement count at 1 row and at 20 rows; fails listing every call that grew."""
+    counts: dict[str, list[int]] = {name: [] for name in calls}
+    seen: dict[str, list[list[str]]] = {name: [] for name in calls}
+    for size in (1, 20):
+        world.grow(size)
+        for name, call in calls.items():
+            call()  # warm: settings caches, first connection
+            runs = []
+            for _ in range(2):  # the fewer of two: a cache refilled in one of them is not the list
+                with counting(db) as statements:
+                    call()
+                runs.append([st for st in statements if st.lstrip().upper().startswith(("SELECT", "WITH"))])
+            fewest = min(runs, key=len)
+            counts[name].append(len(fewest))
+            seen[name].append(fewest)
+    grew = {name: c for name, c in counts.items() if c[0] != c[1]}
+    extra = {name: sorted(set(seen[name][1]) - set(seen[name][0]))[:3] for name in grew}
+    assert not grew, f"statements with 1 vs 20 rows: {grew}; new at 20: {extra}"
+
+
+def test_oco_list_methods(
+    runtime: Runtime, admin: Actor, world: World, client: TestClient, auth: str
+) -> None:
+    runtime.services.settings.set(admin, oco_settings.ENABLED_KEY, True)
+    runtime.services.settings.set(admin, oco_settings.API_KEY, OCO_KEY)
+    world.grow(1)
+
+    def oco(method: str, data: dict[str, Any] | None = None) -> Callable[[], Any]:
+        def call() -> Any:
+            params: dict[str, Any] = {"api_key": OCO_KEY, **({"data": data} if data is not None else {})}
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+            r = client.post("/api-client.php", json=body, headers={"Authorization": auth})
+            assert r.status_code == 200 and "result" in r.json(), r.text
+            return r.json()
+
+        return call
+
+    first = world.first
+    _compare(
+        world,
+        runtime.db,
+        {
+            "computer.list": oco("oco.computer.list"),
+            "computer.list(group)": oco("oco.computer.list", {"computer_group_id": first["group"]}),
+            "job_container.list": oco("oco.job_container.list"),
+            "job_container.job.list": oco("oco.job_container.job.list", {"id": first["container"]}),
+            "package_family.list": oco("oco.package_family.list"),
+            "package.list(family)": oco("oco.package.list", {"package_family_id": first["family"]}),
+            "package.list(group)": oco("oco.package.list", {"package_group_id": first["package_group"]}),
+            "report.list": oco("oco.report.list"),
+            "report.list(group)": oco("oco.report.list", {"report_group_id": first["report_group"]}),
+            "deployment_rule.list": oco("oco.deployment_rule.list"),
+            "deployment_rule.job.list": oco("oco.deployment_rule.job.list", {"id": first["rule"]}),
+        },
+    )
+
+
+def test_opsi_get_objects_family(runtime: Runtime, world: World, client: TestClient, auth: str) -> None:
+    world.grow(1)
+    names = sorted(
+        m.name for m in OPSI_METHODS if m.name.endswith(("_getObjects", "_getIdents", "_getHashes"))
+    )
+    assert "host_getObjects" in names and "productOnClient_getObjects" in names
+
+    def opsi(method: str) -> Callable[[], Any]:
+        def call() -> Any:
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": []}
+            r = client.post("/rpc", json=body, headers={"Authorization": auth})
+            assert r.status_code == 200 and r.json().get("error") is None, r.text
+            return r.json()
+
+        return call
+
+    _compare(world, runtime.db, {n: opsi(n) for n in names})
+
+
+def test_api_v1_list_routes(runtime: Runtime, world: World, client: TestClient, auth: str) -> None:
+    world.grow(1)
+    f = world.first
+    paths = [
+        "/api/v1/computers",
+        f"/api/v1/computers/{f['computer']}/jobs",
+        "/api/v1/groups",
+        f"/api/v1/groups/{f['group']}/members",
+        "/api/v1/jobs",
+        "/api/v1/packages",
+        "/api/v1/package-families",
+        "/api/v1/package-groups",
+        f"/api/v1/package-groups/{f['package_group']}/members",
+        "/api/v1/installations",
+        "/api/v1/deployments",
+        f"/api/v1/deployments/{f['container']}",
+        "/api/v1/deployment-rules",
+        f"/api/v1/deployment-rules/{f['rule']}/jobs",
+        "/api/v1/reports",
+        "/api/v1/report-groups",
+        "/api/v1/users",
+        "/api/v1/enroll-tokens",
+        "/api/v1/me/tokens",
+        "/api/v1/settings",
+        "/api/v1/audit",
+    ]
+
+    def get(path: str) -> Callable[[], Any]:
+        def call() -> Any:
+            r = client.get(path, headers={"Authorization": auth})
+            assert r.status_code == 200, (path, r.text)
+            return r.json()
+
+        return call
+
+    _compare(world, runtime.db, {p: get(p) for p in paths})
