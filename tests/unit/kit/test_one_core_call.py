@@ -40,7 +40,6 @@ TRANSPORT_GLOBS = ("dialects/*/methods/*.py", "dialects/*/objects/*.py", "v1/rou
 # Functions that still make more than one mutating core call, with why they may for now.
 # Shrink this list; never grow it without a line in docs/architecture.md's audit.
 KNOWN: dict[str, str] = {
-    "dialects/opsi/methods/general:set_installation_status": "list, then assign or remove each",
     "dialects/opsi/objects/groups:GroupAdapter._change": "host or product group (exclusive)",
     "dialects/opsi/objects/groups:GroupAdapter._create": "host or product group (exclusive)",
     "dialects/opsi/objects/groups:GroupAdapter.delete": "host or product group (exclusive)",
@@ -56,7 +55,6 @@ KNOWN: dict[str, str] = {
     "dialects/opsi/objects/properties:ProductPropertyAdapter.update": "two puts per property",
     "dialects/opsi/objects/users:UserAdapter.insert": "opsi upsert: find, then create or update",
     "dialects/opsi/objects/users:UserAdapter.update": "opsi upsert: find, then create or update",
-    "v1/routes/packages:add_group_member": "add, then move",
 }
 
 
