@@ -25,6 +25,7 @@ class Serial(enum.IntEnum):
     """One advisory lock key per kind of check-then-act (the first of PostgreSQL's two keys)."""
 
     PACKAGE_JOBS = 0x6664_0001  # creating package install/uninstall jobs ("fd" + 1)
+    PACKAGE_VERSIONS = 0x6664_0002  # create-or-update of a package by family key and versions
 
 
 def serialize(session: Session, key: Serial) -> None:

@@ -25,6 +25,8 @@ from fleetdeck.core.authz import Actor
 from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import ValidationFailed
 from fleetdeck.core.jobs.entities import PENDING
+from fleetdeck.core.packages.entities import PackageFields
+from fleetdeck.core.query import Query
 from fleetdeck.settings import Settings
 from tests import factories
 from tests.live_server import LiveServer, running
@@ -182,3 +184,17 @@ def test_forced_deploys_are_repeats_asked_for(
     )
     assert not failed, failed
     assert len(pending_jobs(runtime, admin, cid, pid)) == 3
+
+
+def test_concurrent_product_puts_create_one_package(runtime: Runtime, admin: Actor) -> None:
+    """opsi's product_insertObject is a create-or-update decided in core's transaction: N
+    concurrent puts of one new version create it once, and the others update it."""
+    fields = PackageFields(install_procedure="sh setup.sh", description="d")
+    put = runtime.services.packages.put_version
+    done, failed = split(race(N, lambda i: put(admin, "newtool", "1.0", "1", fields, new_fields=fields)))
+    assert not failed, failed
+    assert len({p.id for p in done if p is not None}) == 1
+    found = runtime.services.packages.find(admin, Query(limit=None)).items
+    assert [(p.family_key, p.version, p.package_version) for p in found] == [("newtool", "1.0", "1")]
+    actions = [r.action for r in factories.audit_since(runtime.services, 0) if r.object_type == "package"]
+    assert sorted(actions) == ["package.create"] + ["package.update"] * (N - 1)

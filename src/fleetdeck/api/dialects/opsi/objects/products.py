@@ -189,32 +189,30 @@ class ProductAdapter:
         )
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        existing = self._find(ctx, obj)
-        if existing is not None:
-            ctx.services.packages.update(ctx.actor, existing.id, self._fields(obj, full=True))
-            return
-        if not obj.get("setupScript"):
-            raise BackendBadValueError("fleetdeck needs a setupScript (the install command) for a product")
-        # Without a name, a new version keeps its family's name; a new product is named by its id.
-        name = obj.get("name") or next(
-            (p.family_name for p in packages(ctx) if p.family_key == obj["id"]), obj["id"]
-        )
-        ctx.services.packages.create(
-            ctx.actor,
-            name,
-            obj["productVersion"],
-            self._fields(obj, full=True),
-            package_version=obj["packageVersion"],
-            family_key=obj["id"],
-        )
+        """Create the product, or replace the fields of the version that exists (one core call:
+        core decides which, in the transaction that writes)."""
+        self._put(ctx, obj, self._fields(obj, full=True), create=True)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        existing = self._find(ctx, obj)
-        if existing is None:
-            if create:
-                self.insert(ctx, obj)
-            return
-        ctx.services.packages.update(ctx.actor, existing.id, self._fields(obj, full=False))
+        self._put(ctx, obj, self._fields(obj, full=False), create=create)
+
+    def _put(self, ctx: Context, obj: Row, fields: PackageFields, create: bool) -> None:
+        try:
+            ctx.services.packages.put_version(
+                ctx.actor,
+                obj["id"],
+                obj["productVersion"],
+                obj["packageVersion"],
+                fields,
+                new_fields=self._fields(obj, full=True) if create else None,
+                name=obj.get("name") or None,
+            )
+        except ValidationFailed as exc:
+            if exc.detail.get("reason") != "please_fill_required_fields" or obj.get("setupScript"):
+                raise
+            raise BackendBadValueError(
+                "fleetdeck needs a setupScript (the install command) for a product"
+            ) from exc
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
