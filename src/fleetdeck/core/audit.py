@@ -48,6 +48,8 @@ class Mutation:
     session: Session
     object_id: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    # Set when what the change is becomes known only inside it (an upsert: create or update).
+    action: str = ""
 
 
 AUDIT_FIELDS = {
@@ -129,14 +131,18 @@ class AuditLog:
             with UnitOfWork(self._db) as uow:
                 m = Mutation(session=uow.session, object_id=str(object_id))
                 yield m
-                uow.session.add(self._entry(actor, action, object_type, m.object_id, "ok", m.detail))
+                uow.session.add(
+                    self._entry(actor, m.action or action, object_type, m.object_id, "ok", m.detail)
+                )
         except FleetdeckError as exc:
             oid = m.object_id if m else str(object_id)
-            self.record(actor, action, object_type, oid, _result_of(exc), error=exc.message)
+            done = (m.action if m else "") or action
+            self.record(actor, done, object_type, oid, _result_of(exc), error=exc.message)
             raise
         except Exception as exc:
             oid = m.object_id if m else str(object_id)
-            self.record(actor, action, object_type, oid, "failed", error=type(exc).__name__)
+            done = (m.action if m else "") or action
+            self.record(actor, done, object_type, oid, "failed", error=type(exc).__name__)
             raise
 
     def find(self, actor: Actor, query: Query) -> Page[AuditRecord]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.query import Cond, Op, Query
+from tests import factories
 from tests.dialects.oco.conftest import Oco
 from tests.dialects.oco.world import World, build_computers
 
@@ -135,6 +136,20 @@ def test_create_with_notes_and_remove(oco: Oco, runtime: Runtime, admin: Actor) 
     assert oco.ok("oco.computer.remove", {"id": cid}) == []  # force defaults to true
     assert oco.error("oco.computer.get", {"id": cid})["code"] == -32003
     assert oco.error("oco.computer.remove", {"id": cid})["code"] == -32003
+
+
+def test_remove_without_force_refuses_while_a_job_is_pending(
+    oco: Oco, runtime: Runtime, admin: Actor
+) -> None:
+    """Core checks for pending jobs in the deleting transaction (docs/architecture.md, "One
+    core call per request element"); OCO's answer is unchanged."""
+    svc = runtime.services
+    cid = factories.computer(svc, admin, "busy")
+    factories.deployment(svc, admin, [cid], [factories.package(svc, admin, "tool").id])
+    error = oco.error("oco.computer.remove", {"id": cid, "force": False})
+    assert error["code"] == -32001 and svc.computers.exists([cid]) == {cid}
+    assert oco.ok("oco.computer.remove", {"id": cid, "force": True}) == []
+    assert svc.computers.exists([cid]) == set()
 
 
 def test_viewer_cannot_change_memberships(

@@ -181,7 +181,8 @@ CASES: dict[str, Case] = {
     "deployment.create": Case(
         "deployment.create",
         "job_batch",
-        lambda w, a: factories.deployment(w.svc, a, [w.pc], [w.spare.id], name="roll-out").id,
+        # tool, not spare: spare's install is pending on pc, and a deploy does not repeat it
+        lambda w, a: factories.deployment(w.svc, a, [w.pc], [w.tool.id], name="roll-out").id,
     ),
     "deployment.uninstall": Case(
         "deployment.uninstall",

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, Table, bindparam, func, select, update
+from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
@@ -35,10 +36,12 @@ from fleetdeck.core.errors import (
     NotFound,
     ValidationFailed,
 )
+from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, NullGateway
 from fleetdeck.core.query import Many, Page, Query, apply_query
 from fleetdeck.protocol.messages import PING, Inventory
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import (
     Computer,
     ComputerFilesystem,
@@ -47,6 +50,8 @@ from fleetdeck.storage.tables import (
     ComputerSoftware,
     Group,
     GroupMember,
+    Job,
+    JobBatch,
 )
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -354,13 +359,21 @@ class ComputerService:
                     c.fqdn = fqdn
             return summary(c)
 
-    def delete(self, actor: Actor, computer_id: int) -> None:
+    def delete(self, actor: Actor, computer_id: int, *, unless_pending: bool = False) -> None:
+        """Delete the computer (its jobs, installations and memberships go with it).
+        ``unless_pending``: refuse (Conflict, reason ``pending_jobs``) while a deployment's
+        package job for it is pending; checked in the deleting transaction, serialised with
+        whatever creates package jobs, so no job can appear between the check and the delete."""
         with self._audit.mutation(
             actor, "computer.delete", "computer", computer_id, perm=Perm.MANAGE_COMPUTERS
         ) as m:
+            if unless_pending:
+                serialize(m.session, Serial.PACKAGE_JOBS)
             c = m.session.get(Computer, computer_id)
             if c is None:
                 raise NotFound("computer", computer_id)
+            if unless_pending and _has_pending_package_jobs(m.session, computer_id):
+                raise Conflict("the computer has pending package jobs", reason="pending_jobs")
             m.detail = {"hostname": c.hostname, "uid": c.uid}
             m.session.delete(c)
 
@@ -495,3 +508,19 @@ def _check_timeout(timeout: float) -> None:
         raise ValidationFailed(
             f"timeout must be more than 0 and at most {MAX_AGENT_TIMEOUT:g} s", field="timeout"
         )
+
+
+def _has_pending_package_jobs(s: Session, computer_id: int) -> bool:
+    """A deployment's (not a rule's) install or uninstall job for the computer is pending."""
+    found = s.scalar(
+        select(Job.id)
+        .join(JobBatch, JobBatch.id == Job.batch_id)
+        .where(
+            Job.computer_id == computer_id,
+            Job.kind.in_(PACKAGE_KINDS),
+            Job.status.in_([st.value for st in PENDING]),
+            JobBatch.kind == "deployment",
+        )
+        .limit(1)
+    )
+    return found is not None

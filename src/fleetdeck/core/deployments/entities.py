@@ -20,6 +20,27 @@ class ContainerStatus(enum.StrEnum):
     SUCCEEDED = "succeeded"
 
 
+class PackageAction(enum.StrEnum):
+    """What a client-centred request asks for one package family on one computer (opsi's
+    actionRequest, in core's words)."""
+
+    INSTALL = "install"  # the family's newest package, unless an install is pending already
+    UNINSTALL = "uninstall"  # every installed package of the family, unless pending already
+    WITHDRAW = "withdraw"  # remove the family's jobs that have not started (queued or sent)
+    FORGET = "forget"  # withdraw, and forget the family's installation records (nothing runs)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionsApplied:
+    """What ``DeploymentService.apply_package_actions`` did."""
+
+    container_ids: tuple[int, ...] = ()
+    job_ids: tuple[int, ...] = ()
+    withdrawn: tuple[int, ...] = ()  # job ids removed
+    forgotten: tuple[int, ...] = ()  # installation ids removed
+    unchanged: tuple[str, ...] = ()  # family keys whose request was pending already
+
+
 @dataclass(frozen=True, slots=True)
 class ContainerCreated:
     id: int

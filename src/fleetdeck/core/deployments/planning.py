@@ -9,6 +9,12 @@ Per computer, in package order, with ``sequence`` 1, 2, 3...:
 * a package installed already, unless forced -> skipped (already_installed);
 * upgrade behaviour 2 -> first an uninstall job for every other installed package of the same
   family (once per installation), then the install job.
+
+Then ``drop_pending`` removes every job that would repeat one still pending (queued, sent or
+running) for the same computer, package and kind in another deployment: two deployments of one
+package to one computer, sequential or concurrent, install it once (a forced deployment, OCO's
+force_install_same_version, keeps its repeats: they are asked for). The caller serialises the
+planning (``storage.locks.serialize``) so that "still pending" is true when it commits.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from fleetdeck.core.jobs.entities import JobStatus, SkipReason
-from fleetdeck.storage.tables import Computer, Installation, Package, PackageDependency
+from fleetdeck.core.jobs.entities import PENDING, JobStatus, SkipReason
+from fleetdeck.storage.tables import Computer, Installation, Job, JobBatch, Package, PackageDependency
+
+DEPLOYMENT = "deployment"  # the JobBatch kind of deployments (job containers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,3 +216,30 @@ def load_packages(s: Session, package_ids: Iterable[int]) -> dict[int, Package]:
 def family_mates(s: Session, installed: dict[int, dict[int, int]]) -> dict[int, Package]:
     """Package rows of every installed package (uninstall jobs need their procedures)."""
     return load_packages(s, {pid for per in installed.values() for pid in per})
+
+
+def pending_keys(s: Session, computer_ids: Iterable[int]) -> set[tuple[int, int, str]]:
+    """(computer, package, kind) of every package job still pending in a deployment."""
+    ids = sorted(set(computer_ids))
+    if not ids:
+        return set()
+    rows = s.execute(
+        select(Job.computer_id, Job.package_id, Job.kind)
+        .join(JobBatch, JobBatch.id == Job.batch_id)
+        .where(
+            JobBatch.kind == DEPLOYMENT,
+            Job.computer_id.in_(ids),
+            Job.package_id.is_not(None),
+            Job.status.in_([st.value for st in PENDING]),
+        )
+    ).all()
+    return {(cid, pid, kind) for cid, pid, kind in rows if pid is not None}
+
+
+def drop_pending(s: Session, plans: Sequence[Planned]) -> tuple[list[Planned], list[tuple[int, int, str]]]:
+    """``plans`` without the runnable jobs that repeat a pending one; and what was dropped.
+    Skipped jobs stay: they are records of a decision, not work."""
+    pending = pending_keys(s, {p.computer_id for p in plans})
+    kept = [p for p in plans if p.status is not JobStatus.QUEUED or p.key not in pending]
+    dropped = [p.key for p in plans if p.status is JobStatus.QUEUED and p.key in pending]
+    return kept, dropped

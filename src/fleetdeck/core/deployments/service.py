@@ -18,11 +18,19 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
-from fleetdeck.core.deployments import containers
-from fleetdeck.core.deployments.entities import ContainerCreated, ContainerInfo, DeploymentJob
+from fleetdeck.core.deployments import actions, containers
+from fleetdeck.core.deployments.entities import (
+    ActionsApplied,
+    ContainerCreated,
+    ContainerInfo,
+    DeploymentJob,
+    PackageAction,
+)
 from fleetdeck.core.deployments.evaluation import RuleTriggers
 from fleetdeck.core.deployments.planning import (
+    DEPLOYMENT,
     Planned,
+    drop_pending,
     expand_dependencies,
     family_mates,
     installed_by_computer,
@@ -31,13 +39,14 @@ from fleetdeck.core.deployments.planning import (
     uninstall_job,
 )
 from fleetdeck.core.deployments.rules import Rules
-from fleetdeck.core.deployments.validation import Schedule, no_jobs, schedule
+from fleetdeck.core.deployments.validation import Schedule, all_pending, no_jobs, schedule
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.core.ports import Clock, JobNotifier, Waker
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import (
     Computer,
     Group,
@@ -50,9 +59,15 @@ from fleetdeck.storage.tables import (
 )
 from fleetdeck.storage.uow import UnitOfWork
 
-KIND = "deployment"
+KIND = DEPLOYMENT
 _HOUSEKEEPING = system_actor("housekeeping")
 _PENDING = [s.value for s in PENDING]
+_AUDIT_ACTIONS = {
+    PackageAction.INSTALL: "deployment.create",
+    PackageAction.UNINSTALL: "deployment.uninstall",
+    PackageAction.WITHDRAW: "deployment.withdraw",
+    PackageAction.FORGET: "deployment.forget",
+}
 
 
 class DeploymentService(Rules):
@@ -94,7 +109,11 @@ class DeploymentService(Rules):
         time_frames: Sequence[str] = (),
     ) -> ContainerCreated:
         """Install packages (and their dependencies) on computers. Unknown ids are skipped;
-        groups contribute their direct members; see ``planning.py`` for the per-computer rules."""
+        groups contribute their direct members; see ``planning.py`` for the per-computer rules.
+        A job that would repeat one still pending for the same computer and package is not
+        created (unless ``force_same_version``: then a repeat is what is asked for); the
+        planning is serialised (``storage.locks``), so concurrent deploys of one package to one
+        computer create one job between them."""
         with self._audit.mutation(actor, "deployment.create", "job_batch", perm=Perm.DEPLOY) as m:
             now = self._clock()
             sch = schedule(
@@ -109,22 +128,16 @@ class DeploymentService(Rules):
                 now,
             )
             s = m.session
+            serialize(s, Serial.PACKAGE_JOBS)
             targets = _computers(s, computer_ids, computer_group_ids)
             wanted = _packages(s, package_ids, package_group_ids)
             if not targets or not wanted:
                 raise no_jobs()
-            expanded = expand_dependencies(s, wanted)
-            installed = installed_by_computer(s, targets)
-            pkgs = {**family_mates(s, installed), **load_packages(s, [p for p, _ in expanded])}
-            ordered = [(pkgs[p], auto) for p, auto in expanded if p in pkgs]
-            comps = {c.id: c for c in s.scalars(select(Computer).where(Computer.id.in_(targets)))}
-            plans = [
-                plan
-                for cid in targets
-                for plan in plan_computer(
-                    comps[cid], ordered, installed.get(cid, {}), pkgs, force=force_same_version
-                )
-            ]
+            plans, dropped = _plan_installs(s, targets, wanted, force_same_version)
+            if dropped:
+                m.detail = {"already_pending": [list(k) for k in dropped]}
+                if not plans:
+                    raise all_pending()
             batch, job_ids = self._create(
                 s,
                 actor,
@@ -137,7 +150,13 @@ class DeploymentService(Rules):
                 force_same_version,
             )
             m.object_id = str(batch.id)
-            m.detail = {"name": sch.name, "computers": len(targets), "packages": wanted, "jobs": len(job_ids)}
+            m.detail = {
+                **m.detail,
+                "name": sch.name,
+                "computers": len(targets),
+                "packages": wanted,
+                "jobs": len(job_ids),
+            }
         self._after_create(batch.id, sch.start, now, use_wol)
         return ContainerCreated(id=batch.id, job_ids=job_ids)
 
@@ -164,13 +183,18 @@ class DeploymentService(Rules):
                 name, start, end, restart_timeout_min, sequence_mode, priority, agent_ip_ranges, (), now
             )
             s = m.session
+            serialize(s, Serial.PACKAGE_JOBS)
             rows = s.execute(
                 select(Installation.computer_id, Package)
                 .join(Package, Package.id == Installation.package_id)
                 .where(Installation.id.in_(set(installation_ids)))
                 .order_by(Installation.computer_id, Installation.id)
             ).all()
-            plans = [uninstall_job(cid, pkg, 0) for cid, pkg in rows]
+            plans, dropped = drop_pending(s, [uninstall_job(cid, pkg, 0) for cid, pkg in rows])
+            if dropped:
+                m.detail = {"already_pending": [list(k) for k in dropped]}
+                if not plans:
+                    raise all_pending()
             if not plans:
                 raise no_jobs()
             batch, job_ids = self._create(
@@ -178,12 +202,112 @@ class DeploymentService(Rules):
             )
             m.object_id = str(batch.id)
             m.detail = {
+                **m.detail,
                 "name": sch.name,
                 "installations": sorted(set(installation_ids)),
                 "jobs": len(job_ids),
             }
         self._after_create(batch.id, sch.start, now, use_wol)
         return ContainerCreated(id=batch.id, job_ids=job_ids)
+
+    def request_package_action(
+        self, actor: Actor, computer_id: int, family_key: str, action: PackageAction, *, name: str
+    ) -> ActionsApplied:
+        """One client-centred request (opsi's ``setProductActionRequest``); see
+        ``apply_package_actions``."""
+        return self.apply_package_actions(actor, computer_id, [(family_key, action)], name=name)
+
+    def apply_package_actions(
+        self,
+        actor: Actor,
+        computer_id: int,
+        steps: Sequence[tuple[str, PackageAction]],
+        *,
+        name: str,
+    ) -> ActionsApplied:
+        """Carry out ``(family key, action)`` on one computer in this order, deciding each from
+        what is pending and installed at that moment, all in one transaction serialised against
+        every other creator of package jobs: two concurrent requests to install a family on a
+        computer create one job. Consecutive installs go into one deployment named ``name``
+        (its jobs run in that order, after every earlier deployment's); an uninstall is a
+        deployment of its own, so the order holds across them. An install or uninstall already
+        pending (queued or sent) is left as it is (``unchanged``). Unknown family: NotFound;
+        uninstalling a family that is not installed: ValidationFailed (``not_installed``);
+        FORGET needs the packages permission besides the deploy permission."""
+        kinds = {a for _, a in steps}
+        audit_action = _AUDIT_ACTIONS[next(iter(kinds))] if len(kinds) == 1 else "deployment.apply_actions"
+        by_batch = audit_action in ("deployment.create", "deployment.uninstall")
+        object_type, oid = ("job_batch", "") if by_batch else ("computer", str(computer_id))
+        with self._audit.mutation(actor, audit_action, object_type, oid, perm=Perm.DEPLOY) as m:
+            if PackageAction.FORGET in kinds:
+                actor.require(Perm.MANAGE_PACKAGES)
+            s = m.session
+            serialize(s, Serial.PACKAGE_JOBS)
+            if s.get(Computer, computer_id) is None:
+                raise NotFound("computer", computer_id)
+            fams = actions.families(s, [k for k, _ in steps])
+            now = self._clock()
+            sch = schedule(name, None, None, 5, 0, 0, (), (), now)
+            out = actions.Outcome()
+            created: list[tuple[JobBatch, list[int]]] = []
+            run: list[int] = []
+            forgot = False
+
+            def create(plans: Sequence[Planned]) -> None:
+                if plans:
+                    created.append(self._create(s, actor, sch, "", plans, now, False, False, False))
+
+            def flush() -> None:
+                if run:
+                    create(_plan_installs(s, [computer_id], list(run), False)[0])
+                    run.clear()
+
+            for key, act in steps:
+                fam = fams[key]
+                pending = actions.not_started(s, computer_id, fam)
+                if act is PackageAction.INSTALL:
+                    if not actions.wants(act, pending):
+                        out.unchanged.append(key)
+                    elif fam.newest not in run:
+                        run.append(fam.newest)
+                    continue
+                flush()
+                if act is PackageAction.WITHDRAW:
+                    actions.withdraw(s, computer_id, fam, out)
+                elif act is PackageAction.FORGET:
+                    forgot = actions.forget(s, computer_id, fam, out) or forgot
+                elif not actions.wants(act, pending):
+                    out.unchanged.append(key)
+                else:
+                    installed = load_packages(s, actions.installed_package_ids(s, computer_id, fam))
+                    if not installed:
+                        raise actions.not_installed(key, computer_id)
+                    pkgs = sorted(installed.values(), key=lambda p: p.id)
+                    create(drop_pending(s, [uninstall_job(computer_id, p, 0) for p in pkgs])[0])
+            flush()
+            if forgot:
+                self.triggers.installations_changed(s, {computer_id})
+            if by_batch and created:
+                m.object_id = str(created[0][0].id)
+            m.detail = {
+                "computer_id": computer_id,
+                "steps": [[k, a.value] for k, a in steps],
+                "containers": [b.id for b, _ in created],
+                "withdrawn": out.withdrawn,
+                "forgotten": out.forgotten,
+                "unchanged": out.unchanged,
+            }
+        for batch, _ in created:
+            self._after_create(batch.id, sch.start, now, False)
+        if out.held:
+            self._notifier.jobs_cancelled(out.held)
+        return ActionsApplied(
+            container_ids=tuple(b.id for b, _ in created),
+            job_ids=tuple(j for _, ids in created for j in ids),
+            withdrawn=tuple(out.withdrawn),
+            forgotten=tuple(out.forgotten),
+            unchanged=tuple(out.unchanged),
+        )
 
     def _create(
         self,
@@ -406,6 +530,26 @@ def _held(s: Session, condition: object) -> list[tuple[int, int]]:
             )
         )
     ]
+
+
+def _plan_installs(
+    s: Session, targets: Sequence[int], wanted: Sequence[int], force: bool
+) -> tuple[list[Planned], list[tuple[int, int, str]]]:
+    """The jobs that install ``wanted`` (with dependencies) on ``targets``, without those that
+    repeat a pending job (``planning.drop_pending``); and the dropped ones' keys. ``force``
+    (OCO's force_install_same_version) installs again even what is installed or pending: the
+    caller asks for the repeat on purpose."""
+    expanded = expand_dependencies(s, wanted)
+    installed = installed_by_computer(s, targets)
+    pkgs = {**family_mates(s, installed), **load_packages(s, [p for p, _ in expanded])}
+    ordered = [(pkgs[p], auto) for p, auto in expanded if p in pkgs]
+    comps = {c.id: c for c in s.scalars(select(Computer).where(Computer.id.in_(targets)))}
+    plans = [
+        plan
+        for cid in targets
+        for plan in plan_computer(comps[cid], ordered, installed.get(cid, {}), pkgs, force=force)
+    ]
+    return (plans, []) if force else drop_pending(s, plans)
 
 
 def _computers(s: Session, computer_ids: Sequence[int], group_ids: Sequence[int]) -> list[int]:

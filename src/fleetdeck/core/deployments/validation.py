@@ -79,3 +79,11 @@ def no_jobs() -> ValidationFailed:
     return ValidationFailed(
         "the request produced no jobs: select at least one computer and one package", reason="no_jobs_created"
     )
+
+
+def all_pending() -> ValidationFailed:
+    """Every job the request asked for repeats one still pending (same computer, package and
+    kind): OCO's ``no_jobs_created``, with a message that says why."""
+    return ValidationFailed(
+        "the request produced no jobs: every one of them is pending already", reason="no_jobs_created"
+    )

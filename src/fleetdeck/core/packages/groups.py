@@ -161,8 +161,12 @@ class PackageGroups:
             "package_family_id or package_group_id is required", reason="package_family_or_group_required"
         )
 
-    def add_to_group(self, actor: Actor, group_id: int, package_id: int) -> int:
-        """Append; returns the member's sequence (unchanged if it was a member already)."""
+    def add_to_group(
+        self, actor: Actor, group_id: int, package_id: int, *, sequence: int | None = None
+    ) -> int:
+        """Append (or, with ``sequence``, put the member at that 1-based place; beyond the end =
+        last), in one transaction; returns the member's sequence. Without ``sequence`` a member
+        already there keeps its place."""
         with self._audit.mutation(
             actor, "package_group.add_member", "group", group_id, perm=Perm.MANAGE_PACKAGES
         ) as m:
@@ -170,18 +174,30 @@ class PackageGroups:
             self._package_group(s, group_id)
             if s.get(Package, package_id) is None:
                 raise NotFound("package", package_id)
+            if sequence is not None and sequence < 1:
+                raise ValidationFailed("sequence starts at 1", field="sequence", reason="invalid_input")
             existing = s.get(PackageGroupMember, (group_id, package_id))
-            m.detail = {"package_id": package_id}
+            m.detail = {"package_id": package_id, **({"sequence": sequence} if sequence is not None else {})}
+            if sequence is None:
+                if existing is not None:
+                    return existing.sequence
+                last = s.scalar(
+                    select(func.max(PackageGroupMember.sequence)).where(
+                        PackageGroupMember.group_id == group_id
+                    )
+                )
+                s.add(PackageGroupMember(group_id=group_id, package_id=package_id, sequence=(last or 0) + 1))
+                s.flush()
+                self._changed(s, group_id)
+                return (last or 0) + 1
             if existing is not None:
-                return existing.sequence
-            last = s.scalar(
-                select(func.max(PackageGroupMember.sequence)).where(PackageGroupMember.group_id == group_id)
-            )
-            seq = (last or 0) + 1
-            s.add(PackageGroupMember(group_id=group_id, package_id=package_id, sequence=seq))
-            s.flush()
+                s.expunge(existing)  # _renumber writes the group's rows anew
+            order = [p for p in queries.group_package_ids(s, group_id) if p != package_id]
+            place = min(sequence - 1, len(order))
+            order.insert(place, package_id)
+            _renumber(s, group_id, order)
             self._changed(s, group_id)
-            return seq
+            return place + 1
 
     def remove_from_group(self, actor: Actor, group_id: int, package_id: int) -> None:
         with self._audit.mutation(

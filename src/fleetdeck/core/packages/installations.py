@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -17,7 +18,7 @@ from fleetdeck.core.packages import queries
 from fleetdeck.core.packages.entities import InstallationInfo
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, Installation, Package
+from fleetdeck.storage.tables import Computer, Installation, Package, PackageFamily
 from fleetdeck.storage.uow import UnitOfWork
 
 # Called inside the transaction that changed installation records of these computers.
@@ -65,6 +66,50 @@ class Installations:
             m.session.delete(row)
             m.session.flush()
             self._installations_changed(m.session, {row.computer_id})
+
+    def set_family_installed(
+        self, actor: Actor, computer_id: int, family_key: str, installed: bool
+    ) -> list[int]:
+        """An admin's correction of what is installed (opsi's ``setProductInstallationStatus``):
+        ``installed`` records the family's newest package as installed unless it is already
+        (no job runs), not ``installed`` forgets every installation record of the family.
+        Read and changed in one transaction. Returns the package ids recorded or forgotten."""
+        action = "installation.assign" if installed else "installation.remove"
+        with self._audit.mutation(actor, action, "computer", computer_id, perm=Perm.MANAGE_PACKAGES) as m:
+            s = m.session
+            if s.get(Computer, computer_id) is None:
+                raise NotFound("computer", computer_id)
+            family = list(
+                s.scalars(
+                    select(Package.id)
+                    .join(PackageFamily, PackageFamily.id == Package.family_id)
+                    .where(PackageFamily.key == family_key)
+                    .order_by(Package.created_at, Package.id)
+                )
+            )
+            if not family:
+                raise NotFound("package family", family_key)
+            current = list(
+                s.scalars(
+                    select(Installation).where(
+                        Installation.computer_id == computer_id, Installation.package_id.in_(family)
+                    )
+                )
+            )
+            if installed:
+                newest = family[-1]
+                changed = [] if any(i.package_id == newest for i in current) else [newest]
+                for pid in changed:
+                    record_installation(s, computer_id, pid, "", None, self._clock(), 0)
+            else:
+                changed = [i.package_id for i in current]
+                for row in current:
+                    s.delete(row)
+            m.detail = {"family_key": family_key, "package_ids": changed}
+            if changed:
+                s.flush()
+                self._installations_changed(s, {computer_id})
+            return changed
 
     def _installations_changed(self, s: Session, computer_ids: set[int]) -> None:
         for hook in self.installation_hooks:

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, PermissionDenied, Unavailable, ValidationFailed
 from fleetdeck.core.groups.service import GroupService
@@ -34,6 +34,7 @@ from fleetdeck.core.packages.validation import clean_fields, required, slug
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import (
     Installation,
     Job,
@@ -144,16 +145,27 @@ class PackageService(PackageGroups, Installations):
         ``family_name`` is the display name: a new family gets it, an existing one is renamed."""
         written: list[str] = []
         try:
-            return self._create(
-                actor, family_name, version, fields, package_version, files, depends_on, written, family_key
-            )
+            with self._audit.mutation(actor, "package.create", "package", perm=Perm.MANAGE_PACKAGES) as m:
+                return self._insert(
+                    m,
+                    actor,
+                    family_name,
+                    version,
+                    fields,
+                    package_version,
+                    files,
+                    depends_on,
+                    written,
+                    family_key,
+                )
         except Exception:
             for sha in written:  # the payload file of a package that was never committed
                 self._collect_payload(sha)
             raise
 
-    def _create(
+    def _insert(
         self,
+        m: Mutation,
         actor: Actor,
         family_name: str,
         version: str,
@@ -164,66 +176,65 @@ class PackageService(PackageGroups, Installations):
         written: list[str],
         family_key: str | None,
     ) -> PackageInfo:
-        with self._audit.mutation(actor, "package.create", "package", perm=Perm.MANAGE_PACKAGES) as m:
-            family_name, version = family_name.strip(), version.strip()
-            required(family_name, version, fields.install_procedure or "", package_version)
-            values = clean_fields(fields)
-            s = m.session
-            family = s.scalar(
-                select(PackageFamily).where(
-                    PackageFamily.key == family_key if family_key else PackageFamily.name == family_name
-                )
+        family_name, version = family_name.strip(), version.strip()
+        required(family_name, version, fields.install_procedure or "", package_version)
+        values = clean_fields(fields)
+        s = m.session
+        family = s.scalar(
+            select(PackageFamily).where(
+                PackageFamily.key == family_key if family_key else PackageFamily.name == family_name
             )
-            if family_key and (family is None or family.name != family_name):
-                # Addressed by key, the name is the display name: checked here and set in this
-                # transaction, so a clash leaves nothing half-written.
-                if s.scalar(select(PackageFamily.id).where(PackageFamily.name == family_name)):
-                    raise ValidationFailed(
-                        f"a family named {family_name!r} exists", field="name", reason="invalid_input"
-                    )
-                if family is not None:
-                    family.name = family_name
-            if family is not None and s.scalar(
-                select(Package.id).where(
-                    Package.family_id == family.id,
-                    Package.version == version,
-                    Package.package_version == package_version,
-                )
-            ):
+        )
+        if family_key and (family is None or family.name != family_name):
+            # Addressed by key, the name is the display name: checked here and set in this
+            # transaction, so a clash leaves nothing half-written.
+            if s.scalar(select(PackageFamily.id).where(PackageFamily.name == family_name)):
                 raise ValidationFailed(
-                    "a package with this name already exists with this version",
-                    field="version",
-                    reason="package_exists_with_version",
+                    f"a family named {family_name!r} exists", field="name", reason="invalid_input"
                 )
-            data = build_zip(files)
-            now = self._clock()
-            if family is None:
-                family = PackageFamily(
-                    key=family_key or self._free_key(s, slug(family_name)),
-                    name=family_name,
-                    created_at=now,
-                    created_by=actor.username,
-                )
-                s.add(family)
-                s.flush()
-            pkg = Package(
-                family_id=family.id,
-                version=version,
-                package_version=package_version,
+            if family is not None:
+                family.name = family_name
+        if family is not None and s.scalar(
+            select(Package.id).where(
+                Package.family_id == family.id,
+                Package.version == version,
+                Package.package_version == package_version,
+            )
+        ):
+            raise ValidationFailed(
+                "a package with this name already exists with this version",
+                field="version",
+                reason="package_exists_with_version",
+            )
+        data = build_zip(files)
+        now = self._clock()
+        if family is None:
+            family = PackageFamily(
+                key=family_key or self._free_key(s, slug(family_name)),
+                name=family_name,
                 created_at=now,
                 created_by=actor.username,
-                updated_at=now,
-                **values,
             )
-            if data is not None:
-                pkg.payload_sha256, pkg.payload_size = self._payloads().put(data)
-                written.append(pkg.payload_sha256)
-            s.add(pkg)
+            s.add(family)
             s.flush()
-            self._set_dependencies(s, pkg.id, depends_on)
-            m.object_id = str(pkg.id)
-            m.detail = {"family": family_name, "version": version, "payload": pkg.payload_sha256}
-            return queries.package_infos(s, [pkg.id])[pkg.id]
+        pkg = Package(
+            family_id=family.id,
+            version=version,
+            package_version=package_version,
+            created_at=now,
+            created_by=actor.username,
+            updated_at=now,
+            **values,
+        )
+        if data is not None:
+            pkg.payload_sha256, pkg.payload_size = self._payloads().put(data)
+            written.append(pkg.payload_sha256)
+        s.add(pkg)
+        s.flush()
+        self._set_dependencies(s, pkg.id, depends_on)
+        m.object_id = str(pkg.id)
+        m.detail = {"family": family_name, "version": version, "payload": pkg.payload_sha256}
+        return queries.package_infos(s, [pkg.id])[pkg.id]
 
     def get(self, actor: Actor, package_id: int) -> PackageDetail:
         actor.require(Perm.READ)
@@ -301,6 +312,69 @@ class PackageService(PackageGroups, Installations):
         if old_sha and old_sha != info.payload_sha256:
             self._collect_payload(old_sha)
         return info
+
+    def put_version(
+        self,
+        actor: Actor,
+        family_key: str,
+        version: str,
+        package_version: str,
+        fields: PackageFields,
+        *,
+        new_fields: PackageFields | None,
+        name: str | None = None,
+    ) -> PackageInfo | None:
+        """Create-or-update of the package addressed by family key, version and package
+        version (opsi's ``product_insertObject`` / ``updateObject(s)``), decided in one
+        transaction serialised with other puts, so two concurrent puts of one new version
+        create it once and the other updates it. An existing package gets ``fields`` (None
+        values stay; audited ``package.update``); a missing one is created with ``new_fields``
+        (audited ``package.create``), named ``name``, else its family's name, else the key.
+        ``new_fields`` None: a missing package stays missing (returns None). A refusal before
+        either is known is recorded as what the caller may create (``package.create``)."""
+        first = "package.update" if new_fields is None else "package.create"
+        with self._audit.mutation(actor, first, "package", perm=Perm.MANAGE_PACKAGES) as m:
+            s = m.session
+            serialize(s, Serial.PACKAGE_VERSIONS)
+            pkg = s.scalar(
+                select(Package)
+                .join(PackageFamily, PackageFamily.id == Package.family_id)
+                .where(
+                    PackageFamily.key == family_key,
+                    Package.version == version,
+                    Package.package_version == package_version,
+                )
+            )
+            if pkg is not None:
+                values = clean_fields(fields)
+                if values.get("install_procedure") == "":
+                    raise ValidationFailed(
+                        "please fill the required fields", reason="please_fill_required_fields"
+                    )
+                for key, value in values.items():
+                    setattr(pkg, key, value)
+                pkg.updated_at = self._clock()
+                m.action, m.object_id = "package.update", str(pkg.id)
+                m.detail = {"fields": sorted(values), "payload": False}
+                s.flush()
+                return queries.package_infos(s, [pkg.id])[pkg.id]
+            if new_fields is None:
+                m.detail = {"family_key": family_key, "version": version, "missing": True}
+                return None
+            m.action = "package.create"
+            family_name = name or s.scalar(select(PackageFamily.name).where(PackageFamily.key == family_key))
+            return self._insert(
+                m,
+                actor,
+                family_name or family_key,
+                version,
+                new_fields,
+                package_version,
+                (),
+                (),
+                [],
+                family_key,
+            )
 
     def delete(self, actor: Actor, package_id: int, *, force: bool = True) -> None:
         """Without ``force``, refuse while jobs for it are pending or other packages depend on

@@ -183,9 +183,7 @@ def add_group_member(
     group_id: IdPath, body: MemberIn, actor: CurrentActor, services: ServicesDep
 ) -> DataList[MemberOut]:
     """Append a package (or, with ``sequence``, put it at that place). Returns the members."""
-    services.packages.add_to_group(actor, group_id, body.package_id)
-    if body.sequence is not None:
-        services.packages.move_in_group(actor, group_id, body.package_id, body.sequence)
+    services.packages.add_to_group(actor, group_id, body.package_id, sequence=body.sequence)
     return list_group_members(group_id, actor, services)
 
 

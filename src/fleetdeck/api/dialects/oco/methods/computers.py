@@ -92,9 +92,13 @@ def computer_get(ctx: Context, id: OptId = None) -> dict[str, Any]:
 def computer_add_to_group(
     ctx: Context, computer_id: OptId = None, computer_group_id: OptId = None
 ) -> list[Any]:
-    """Add a computer to a computer group (no-op when it is a member already)."""
-    group = group_of_kind(ctx, computer_group_id, KIND)
-    ctx.services.groups.add_members(ctx.actor, group.id, [require_computer(ctx, computer_id)])
+    """Add a computer to a computer group (no-op when it is a member already). Core checks
+    that both exist and that the group holds computers, in the adding transaction."""
+    if not computer_group_id:
+        raise NotFound("group", computer_group_id)
+    if not computer_id:
+        raise NotFound("computer", computer_id)
+    ctx.services.groups.add_members(ctx.actor, computer_group_id, [computer_id])
     return []
 
 
@@ -134,9 +138,14 @@ def computer_wol(ctx: Context, id: OptId = None) -> list[Any]:
 
 @METHODS.method("oco.computer.remove")
 def computer_remove(ctx: Context, id: OptId = None, force: Flag = True) -> list[Any]:
-    """Delete a computer; without ``force`` refuse while it has pending jobs."""
-    computer_id = require_computer(ctx, id)
-    if not force and pending_jobs_of_computer(ctx, computer_id):
-        raise OcoError.reason("delete_failed_active_jobs")
-    ctx.services.computers.delete(ctx.actor, computer_id)
+    """Delete a computer; without ``force`` refuse while it has pending jobs (core checks
+    and deletes in one transaction)."""
+    if not id:
+        raise NotFound("computer", id)
+    try:
+        ctx.services.computers.delete(ctx.actor, id, unless_pending=not force)
+    except Conflict as exc:
+        if exc.detail.get("reason") != "pending_jobs":
+            raise
+        raise OcoError.reason("delete_failed_active_jobs") from exc
     return []

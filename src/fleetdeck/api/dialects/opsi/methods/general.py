@@ -24,6 +24,7 @@ from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
 from fleetdeck.api.dialects.opsi.objects.products import force_product_id, newest, packages
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.authz import Perm
+from fleetdeck.core.errors import NotFound
 from fleetdeck.core.jobs.entities import ActionRequest
 
 Row = dict[str, Any]
@@ -250,29 +251,22 @@ def product_hash(ctx: Context, productId: Any, depotId: Any = None) -> Row:
 
 def set_installation_status(ctx: Context, productId: Any, objectId: Any, installationStatus: Any) -> None:
     """An admin's correction of what is installed: ``installed`` records the offered package
-    as installed (no job runs), ``not_installed`` forgets the installation records."""
+    as installed (no job runs), ``not_installed`` forgets the installation records (one core
+    call: it reads and changes in one transaction)."""
     pid, client = force_product_id(productId), force_host_id(objectId)
     if installationStatus not in ("installed", "not_installed"):
         raise OpsiValueError(f"Bad installation status: '{installationStatus}'")
     computer = _hosts.computers(ctx)[1].get(client)
     if computer is None:
         raise BackendMissingDataError(f"Client '{client}' not found")
-    pkgs = packages(ctx)
-    family = {p.id for p in pkgs if p.family_key == pid}
-    if not family:
-        raise BackendMissingDataError(f"Product '{pid}' not found")
-    current = [
-        i
-        for i in ctx.services.packages.list_installations(ctx.actor, computer_id=computer.id)
-        if i.package_id in family
-    ]
-    if installationStatus == "installed":
-        top = newest(pkgs, pid)
-        if top is not None and not any(i.package_id == top.id for i in current):
-            ctx.services.packages.assign_installation(ctx.actor, computer.id, top.id)
-        return
-    for inst in current:
-        ctx.services.packages.remove_installation(ctx.actor, inst.id)
+    try:
+        ctx.services.packages.set_family_installed(
+            ctx.actor, computer.id, pid, installationStatus == "installed"
+        )
+    except NotFound as exc:
+        if exc.object_type != "package family":
+            raise
+        raise BackendMissingDataError(f"Product '{pid}' not found") from exc
 
 
 def set_properties(ctx: Context, productId: Any, properties: Any, objectId: Any = None) -> None:

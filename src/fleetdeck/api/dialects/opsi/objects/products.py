@@ -14,8 +14,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +31,9 @@ from fleetdeck.api.dialects.opsi.objects.filters import plain_values
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
-from fleetdeck.core.deployments.entities import DeploymentJob
+from fleetdeck.core.computers.entities import ComputerSummary
+from fleetdeck.core.deployments.entities import DeploymentJob, PackageAction
+from fleetdeck.core.errors import NotFound, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.packages.entities import PackageFields, PackageInfo
 from fleetdeck.core.query import Query
@@ -186,32 +189,30 @@ class ProductAdapter:
         )
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        existing = self._find(ctx, obj)
-        if existing is not None:
-            ctx.services.packages.update(ctx.actor, existing.id, self._fields(obj, full=True))
-            return
-        if not obj.get("setupScript"):
-            raise BackendBadValueError("fleetdeck needs a setupScript (the install command) for a product")
-        # Without a name, a new version keeps its family's name; a new product is named by its id.
-        name = obj.get("name") or next(
-            (p.family_name for p in packages(ctx) if p.family_key == obj["id"]), obj["id"]
-        )
-        ctx.services.packages.create(
-            ctx.actor,
-            name,
-            obj["productVersion"],
-            self._fields(obj, full=True),
-            package_version=obj["packageVersion"],
-            family_key=obj["id"],
-        )
+        """Create the product, or replace the fields of the version that exists (one core call:
+        core decides which, in the transaction that writes)."""
+        self._put(ctx, obj, self._fields(obj, full=True), create=True)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        existing = self._find(ctx, obj)
-        if existing is None:
-            if create:
-                self.insert(ctx, obj)
-            return
-        ctx.services.packages.update(ctx.actor, existing.id, self._fields(obj, full=False))
+        self._put(ctx, obj, self._fields(obj, full=False), create=create)
+
+    def _put(self, ctx: Context, obj: Row, fields: PackageFields, create: bool) -> None:
+        try:
+            ctx.services.packages.put_version(
+                ctx.actor,
+                obj["id"],
+                obj["productVersion"],
+                obj["packageVersion"],
+                fields,
+                new_fields=self._fields(obj, full=True) if create else None,
+                name=obj.get("name") or None,
+            )
+        except ValidationFailed as exc:
+            if exc.detail.get("reason") != "please_fill_required_fields" or obj.get("setupScript"):
+                raise
+            raise BackendBadValueError(
+                "fleetdeck needs a setupScript (the install command) for a product"
+            ) from exc
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
@@ -359,113 +360,81 @@ class ProductOnClientAdapter:
         self.update(ctx, obj, create=True)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        """Only ``actionRequest`` is acted on: the other state fields are what the agent reports."""
+        """Only ``actionRequest`` is acted on: the other state fields are what the agent reports.
+        Core decides from what is pending now, in the transaction that acts (one call)."""
         if ctx.is_client and obj["clientId"] != ctx.host_id:
             raise BackendPermissionDeniedError(f"Access to client '{obj['clientId']}' denied")
         action = obj.get("actionRequest")
         if action is None:
             return
-        _, computers = self.hosts.computers(ctx)
-        computer = computers.get(obj["clientId"])
-        if computer is None:
-            raise BackendMissingDataError(f"Client '{obj['clientId']}' not found")
-        pkgs = packages(ctx)
-        target = newest(pkgs, obj["productId"])
-        if target is None:
-            raise BackendMissingDataError(f"Product '{obj['productId']}' not found on depot")
-        family_ids = {p.id for p in pkgs if p.family_key == obj["productId"]}
-        mine = [
-            j
-            for j in ctx.services.deployments.computer_jobs(ctx.actor, [computer.id])
-            if j.package_id in family_ids
-        ]
-        pending = [j for j in mine if j.status in PENDING]
-        if action in {"none", "custom"}:
-            for job in pending:
-                ctx.services.deployments.remove_job(ctx.actor, job.id)
-            return
-        wanted_uninstall = action == "uninstall"
-        if any(j.is_uninstall == wanted_uninstall for j in pending):
-            return  # already requested
+        computer = self._computer(ctx, obj["clientId"])
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         name = f"opsi {action} {obj['productId']} on {obj['clientId']} ({stamp})"
-        if wanted_uninstall:
-            installed = [
-                i.id
-                for i in ctx.services.packages.list_installations(ctx.actor, computer_id=computer.id)
-                if i.package_id in family_ids
-            ]
-            if not installed:
-                raise BackendBadValueError(
-                    f"Product '{obj['productId']}' is not installed on '{obj['clientId']}'"
-                )
-            ctx.services.deployments.uninstall(ctx.actor, name, installation_ids=installed)
-        else:
-            ctx.services.deployments.deploy(
-                ctx.actor, name, computer_ids=[computer.id], package_ids=[target.id]
+        with _opsi_errors(obj["clientId"]):
+            ctx.services.deployments.request_package_action(
+                ctx.actor, computer.id, obj["productId"], CORE_ACTION[action], name=name
             )
 
-    def apply_sequence(self, ctx: Context, client_id: str, actions: list[tuple[str, str]]) -> None:
-        """Carry out ``(productId, action)`` in this order on one client: consecutive installs go
-        into one deployment (its jobs run in that order, after every earlier deployment's);
-        an uninstall or a withdrawal is its own step, so the order holds across them."""
-        if ctx.is_client and client_id != ctx.host_id:
-            raise BackendPermissionDeniedError(f"Access to client '{client_id}' denied")
+    def _computer(self, ctx: Context, client_id: str) -> ComputerSummary:
         _, computers = self.hosts.computers(ctx)
         computer = computers.get(client_id)
         if computer is None:
             raise BackendMissingDataError(f"Client '{client_id}' not found")
-        pkgs = packages(ctx)
-        family_of = {p.id: p.family_key for p in pkgs}
-        pending_installs = {
-            family_of.get(j.package_id or -1)
-            for j in ctx.services.deployments.computer_jobs(ctx.actor, [computer.id])
-            if j.status in PENDING and not j.is_uninstall
-        }
-        run: list[int] = []
+        return computer
 
-        def flush() -> None:
-            if run:
-                stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-                name = f"opsi actions on {client_id} ({stamp})"
-                ctx.services.deployments.deploy(
-                    ctx.actor, name, computer_ids=[computer.id], package_ids=list(run)
-                )
-                run.clear()
-
-        for product, action in actions:
-            if action in INSTALL_ACTIONS:
-                target = newest(pkgs, product)
-                if target is None:
-                    raise BackendMissingDataError(f"Product '{product}' not found on depot")
-                if product not in pending_installs and target.id not in run:
-                    run.append(target.id)
-                continue
-            flush()
-            row = {
-                "productId": product,
-                "productType": LOCALBOOT,
-                "clientId": client_id,
-                "actionRequest": action,
-            }
-            self.update(ctx, row, create=True)
-        flush()
+    def apply_sequence(self, ctx: Context, client_id: str, actions: list[tuple[str, str]]) -> None:
+        """Carry out ``(productId, action)`` in this order on one client, in one core call:
+        consecutive installs go into one deployment (its jobs run in that order, after every
+        earlier deployment's); an uninstall or a withdrawal is its own step, so the order holds
+        across them."""
+        if ctx.is_client and client_id != ctx.host_id:
+            raise BackendPermissionDeniedError(f"Access to client '{client_id}' denied")
+        computer = self._computer(ctx, client_id)
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        with _opsi_errors(client_id):
+            ctx.services.deployments.apply_package_actions(
+                ctx.actor,
+                computer.id,
+                [(product, CORE_ACTION[action]) for product, action in actions],
+                name=f"opsi actions on {client_id} ({stamp})",
+            )
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         """Forgets the state: withdraws pending jobs and the installation record (nothing runs)."""
         done = 0
         _, computers = self.hosts.computers(ctx)
-        pkgs = packages(ctx)
         for ident in idents:
             computer = computers.get(str(ident["clientId"]).lower())
             if computer is None:
                 continue
-            family_ids = {p.id for p in pkgs if p.family_key == str(ident["productId"]).lower()}
-            for job in ctx.services.deployments.computer_jobs(ctx.actor, [computer.id]):
-                if job.package_id in family_ids and job.status in PENDING:
-                    ctx.services.deployments.remove_job(ctx.actor, job.id)
-            for inst in ctx.services.packages.list_installations(ctx.actor, computer_id=computer.id):
-                if inst.package_id in family_ids:
-                    ctx.services.packages.remove_installation(ctx.actor, inst.id)
+            product = str(ident["productId"]).lower()
+            with contextlib.suppress(NotFound):  # a product no longer offered has nothing left
+                ctx.services.deployments.request_package_action(
+                    ctx.actor, computer.id, product, PackageAction.FORGET, name=f"opsi forget {product}"
+                )
             done += 1
         return done
+
+
+CORE_ACTION = {
+    **dict.fromkeys(INSTALL_ACTIONS, PackageAction.INSTALL),
+    "uninstall": PackageAction.UNINSTALL,
+    "none": PackageAction.WITHDRAW,
+    "custom": PackageAction.WITHDRAW,  # fleetdeck runs no custom scripts: nothing to request
+}
+
+
+@contextlib.contextmanager
+def _opsi_errors(client_id: str) -> Iterator[None]:
+    """Core's refusals of a package request in opsi's words."""
+    try:
+        yield
+    except NotFound as exc:
+        if exc.object_type != "package family":
+            raise
+        raise BackendMissingDataError(f"Product '{exc.object_id}' not found on depot") from exc
+    except ValidationFailed as exc:
+        if exc.detail.get("reason") != "not_installed":
+            raise
+        product = exc.detail.get("family_key")
+        raise BackendBadValueError(f"Product '{product}' is not installed on '{client_id}'") from exc
