@@ -55,6 +55,7 @@ class AgentConn:
     close: CloseFn
     last_rx: float = field(default_factory=time.monotonic)
     features: frozenset[str] = frozenset()  # from the agent's hello (protocol FEATURE_*)
+    agent_version: str = ""
     # Requests sent on this connection and not answered yet: id -> (reply topic, expiry timer).
     requests: dict[int, tuple[str, asyncio.TimerHandle]] = field(default_factory=dict)
 
@@ -119,6 +120,9 @@ class AgentHub:
         self.services = services
         self.bus = bus
         self.config = config
+        # The name computers' rows record for connections held here. The composition root
+        # sets the one this process claimed (core.nodes) before start().
+        self.node_id = config.node_id
         self.conns: dict[int, AgentConn] = {}
         self._dispatch_wanted: set[int] = set()
         self._dispatch_event = asyncio.Event()
@@ -131,7 +135,8 @@ class AgentHub:
         self._presence_event = asyncio.Event()
         self._presence_lock = asyncio.Lock()  # one store at a time keeps them in order
         self._tasks: list[asyncio.Task[None]] = []
-        self._subs: list[Subscription] = []
+        self._subs: list[Subscription] = []  # the agent-request subscription last
+        self._calls: asyncio.Task[None] | None = None  # the task serving agent requests (in _tasks)
         self._request_ids = itertools.count(1)
         self._sends: set[asyncio.Task[None]] = set()  # request frames to agents that read slowly
         self.stopping = False
@@ -139,17 +144,18 @@ class AgentHub:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        reset = await asyncio.to_thread(self.services.computers.reset_presence, self.config.node_id)
-        if reset:
-            log.info("marked %d computers offline that this node held before it restarted", reset)
+        """Start serving. What the database says about this node's computers from before is
+        not cleaned up here: claiming the node name does that (core.nodes), and only for a
+        name no live process holds."""
         queued = await self.bus.subscribe(JOBS_QUEUED)
         cancel = await self.bus.subscribe(JOBS_CANCEL)
-        calls = await self.bus.subscribe(agent_request_topic(self.config.node_id))
+        calls = await self.bus.subscribe(agent_request_topic(self.node_id))
         self._subs = [queued, cancel, calls]
+        self._calls = asyncio.create_task(self._on_call(calls))
+        self._tasks.append(self._calls)
         for coro in (
             self._on_queued(queued),
             self._on_cancel(cancel),
-            self._on_call(calls),
             self._dispatch_loop(),
             self._flush_loop(),
             self._presence_flush_loop(),
@@ -182,7 +188,27 @@ class AgentHub:
         ids = sorted({c.computer_id for c in conns} | set(self.conns))
         self.conns.clear()
         if ids:
-            await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.config.node_id)
+            await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.node_id)
+
+    async def moved(self, node_id: str) -> None:
+        """This process's node name changed (it lost its lease while stalled, and another
+        process may have marked its computers offline): take requests under the new name and
+        store every connection held here as online again."""
+        old = self._subs.pop()
+        if self._calls is not None:
+            self._tasks.remove(self._calls)
+            self._calls.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._calls
+        await old.close()
+        self.node_id = node_id
+        calls = await self.bus.subscribe(agent_request_topic(node_id))
+        self._subs.append(calls)
+        self._calls = asyncio.create_task(self._on_call(calls))
+        self._tasks.append(self._calls)
+        for conn in list(self.conns.values()):
+            self._presence[conn.computer_id] = Presence(conn.computer_id, conn.remote, conn.agent_version)
+        self._presence_event.set()
 
     # ------------------------------------------------------------ connections
 
@@ -197,6 +223,7 @@ class AgentHub:
     def came_online(self, conn: AgentConn, agent_version: str) -> None:
         """Mark the computer online with the next presence flush (a few ms), not in a write
         transaction of its own: after a restart thousands of agents come back at once."""
+        conn.agent_version = agent_version
         if self.conns.get(conn.computer_id) is conn:
             self._presence[conn.computer_id] = Presence(conn.computer_id, conn.remote, agent_version)
             self._presence_event.set()
@@ -408,7 +435,7 @@ class AgentHub:
             offline = [cid for cid, p in batch.items() if p is None]
             try:
                 await asyncio.to_thread(
-                    self.services.computers.set_presence, online, offline, node_id=self.config.node_id
+                    self.services.computers.set_presence, online, offline, node_id=self.node_id
                 )
             except BaseException:
                 for cid, p in batch.items():  # a newer mark that came meanwhile wins

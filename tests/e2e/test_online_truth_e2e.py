@@ -1,0 +1,105 @@
+"""Online truth with real processes: a second server process never changes what the first one's
+agents look like, deleting a computer ends its agent's connection, and a server restart brings
+its agents back within the reconnect window it announced (issue #11)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, enrolled_as, free_port, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def online_ids(srv: ServerProc) -> set[int]:
+    with srv.client() as c:
+        return {r["id"] for r in c.get("/computers").json()["data"] if r["online"]}
+
+
+def health(srv: ServerProc) -> dict[str, object]:
+    body: dict[str, object] = httpx.get(f"{srv.url}/healthz", timeout=5).json()
+    return body
+
+
+def sibling(srv: ServerProc, tmp_path: Path, name: str, port: int | None = None) -> ServerProc:
+    """A second server process on the first one's data directory and database."""
+    return ServerProc(
+        srv.data_dir,
+        srv.env["FLEETDECK_DATABASE_URL"],
+        port or free_port(),
+        tmp_path / f"{name}.log",
+        {k: v for k, v in srv.env.items() if k.startswith("FLEETDECK_") and k not in ("FLEETDECK_DATA_DIR",)},
+    )
+
+
+def test_a_second_server_on_a_taken_port_changes_nothing(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
+    _agent, cid = enrolled_agent(server, agent_factory)
+    second = sibling(server, tmp_path, "second", port=server.port)
+    log = second.log_path.open("ab")
+    out = subprocess.run(
+        [sys.executable, "-m", "fleetdeck", "server", "--port", str(second.port)],
+        env=second.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        timeout=60,
+        check=False,
+    )
+    log.close()
+    text = second.log_path.read_text()
+    # The live fleet is unchanged: the computer is online, held by the first process.
+    assert cid in online_ids(server), text
+    with server.client() as c:
+        assert c.get(f"/computers/{cid}").json()["data"]["online"] is True
+    assert health(server)["node"] == "local"
+    assert out.returncode != 0, text
+    assert "cannot listen on" in text
+    assert "offline" not in text  # it touched nobody's presence
+
+
+def test_two_server_processes_on_one_database_each_see_the_others_agents(
+    server: ServerProc, agent_factory: Callable[..., AgentProc], tmp_path: Path
+) -> None:
+    """Both processes are started with the same (default) node id: the second one must take a
+    name of its own instead of "cleaning up" the first one's computers."""
+    _a, first_cid = enrolled_agent(server, agent_factory)
+    second = sibling(server, tmp_path, "second")
+    second.start()
+    try:
+        assert health(server)["node"] == "local"
+        node_b = health(second)["node"]
+        assert isinstance(node_b, str) and node_b.startswith("local-")
+        assert first_cid in online_ids(second)  # the second start left the first's agent online
+        assert "is in use by another running server process" in second.log_path.read_text()
+
+        second_cid = enrolled_as(second, agent_factory(second, "agent-b"), "second-pc")
+        both = wait_for(
+            lambda: ids if len(ids := online_ids(second)) == 2 else None,
+            30,
+            what="the second process's agent online",
+        )
+        assert both == {first_cid, second_cid}
+        assert online_ids(server) == both  # each process sees the other's agents online
+        # and neither one's housekeeping sweeps the other's node while both live
+        server_renews_and_sweeps = wait_for(
+            lambda: (
+                "nodes.sweep" in str(health(server)["duties"])
+                or "nodes.sweep" in str(health(second)["duties"])
+            ),
+            30,
+            what="one process running the node sweep",
+        )
+        assert server_renews_and_sweeps
+        assert online_ids(server) == online_ids(second) == both
+    finally:
+        second.stop()
+    # The second process stopped cleanly: its agent's computer is offline, the first one's not.
+    left = online_ids(server)
+    assert first_cid in left and len(left) == 1
