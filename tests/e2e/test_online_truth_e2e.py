@@ -12,7 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, enrolled_as, free_port, wait_for
+from tests.e2e.conftest import (
+    AgentProc,
+    ServerProc,
+    enrolled_agent,
+    enrolled_as,
+    free_port,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -73,10 +80,10 @@ def test_two_server_processes_on_one_database_each_see_the_others_agents(
     second = sibling(server, tmp_path, "second")
     second.start()
     try:
+        assert first_cid in online_ids(second)  # the second start left the first's agent online
         assert health(server)["node"] == "local"
         node_b = health(second)["node"]
         assert isinstance(node_b, str) and node_b.startswith("local-")
-        assert first_cid in online_ids(second)  # the second start left the first's agent online
         assert "is in use by another running server process" in second.log_path.read_text()
 
         second_cid = enrolled_as(second, agent_factory(second, "agent-b"), "second-pc")
@@ -103,3 +110,37 @@ def test_two_server_processes_on_one_database_each_see_the_others_agents(
     # The second process stopped cleanly: its agent's computer is offline, the first one's not.
     left = online_ids(server)
     assert first_cid in left and len(left) == 1
+
+
+def last_seen(srv: ServerProc, cid: int) -> str:
+    with srv.client() as c:
+        seen: str = c.get(f"/computers/{cid}").json()["data"]["last_seen"]
+    return seen
+
+
+def test_deleting_a_connected_computer_stops_its_agent_and_nobody_elses_presence(
+    server: ServerProc, agent_factory: Callable[..., AgentProc]
+) -> None:
+    """(opsi's host_delete takes the same way: tests/integration/agent/test_deleted.py.)"""
+    deleted, cid = enrolled_agent(server, agent_factory)
+    bystander_cid = enrolled_as(server, agent_factory(server, "agent-bystander"), "bystander-pc")
+    wait_for(lambda: online_ids(server) == {cid, bystander_cid}, 30, what="both agents online")
+
+    with server.client() as c:
+        assert c.delete(f"/computers/{cid}").status_code == 204
+
+    # The deleted computer's agent is told why and stops, with an exit code of its own
+    proc = deleted.proc
+    assert proc is not None
+    wait_for(lambda: proc.poll() is not None, 30, what="the deleted computer's agent to exit")
+    assert proc.returncode == 3, deleted.log()[-2000:]
+    assert "the server deleted this computer" in deleted.log()
+
+    # The others' presence keeps being stored (heartbeats every 1 s, stored every few s)
+    before = last_seen(server, bystander_cid)
+    wait_for(
+        lambda: last_seen(server, bystander_cid) > before, 30, what="the bystander's last_seen to move on"
+    )
+    assert online_ids(server) == {bystander_cid}
+    text = server.log_path.read_text()
+    assert "StaleDataError" not in text and "updating last_seen failed" not in text

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 INVENTORY_INTERVAL_SEC = 600.0
 WELCOME_TIMEOUT_SEC = 30.0
 STOP_CLOSE_TIMEOUT_SEC = 5.0
+EXIT_DELETED = 3  # the process's exit code when the server deleted this computer
 
 
 class Agent:
@@ -67,6 +68,7 @@ class Agent:
         self._open_ws: ClientConnection | None = None  # set as soon as the socket is open
         self._background: set[asyncio.Task[None]] = set()
         self.connections = 0  # established sessions so far (for logs and tests)
+        self.exit_code = 0  # what the process exits with once run() returns
 
     # ------------------------------------------------------------ sending
 
@@ -227,7 +229,19 @@ class Agent:
             log.info("server said bye (%s); reconnecting within %.0f s", msg.reason, msg.reconnect_within)
             return delay
         if isinstance(msg, m.Error):
-            if msg.code == "auth_failed":
+            if msg.code == m.ERROR_COMPUTER_DELETED:
+                # Reconnecting would only be refused from now on. The credentials stay (an admin
+                # may want to look); re-enrolling is the admin's decision.
+                log.error(
+                    "the server deleted this computer (%s); the agent stops. To manage it again,"
+                    " remove %s and start the agent with a new --enroll-token",
+                    msg.message,
+                    self.store.path,
+                )
+                self.exit_code = EXIT_DELETED
+                self._stop.set()
+                return None
+            if msg.code == m.ERROR_AUTH_FAILED:
                 log.error(
                     "server rejected this agent's credentials (%s); retrying every %.0f s - "
                     "re-enroll (delete %s) if the computer was removed on the server",

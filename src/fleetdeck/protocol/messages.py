@@ -252,6 +252,12 @@ class Bye(Message, tag="bye"):
     reconnect_within: float = 30.0
 
 
+# Error codes with a meaning the agent acts on (others are logged).
+ERROR_AUTH_FAILED = "auth_failed"  # unknown or wrong credentials: retry slowly, tell the admin
+ERROR_COMPUTER_DELETED = "computer_deleted"  # an admin deleted this computer: the agent stops
+CLOSE_COMPUTER_DELETED = 4004  # the WebSocket close code that goes with it
+
+
 class Error(Message, tag="error"):
     code: str
     message: str

@@ -28,6 +28,7 @@ import msgspec
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
 from fleetdeck.bus.topics import (
+    COMPUTERS_DELETED,
     JOBS_CANCEL,
     JOBS_QUEUED,
     agent_request_topic,
@@ -149,13 +150,15 @@ class AgentHub:
         name no live process holds."""
         queued = await self.bus.subscribe(JOBS_QUEUED)
         cancel = await self.bus.subscribe(JOBS_CANCEL)
+        deleted = await self.bus.subscribe(COMPUTERS_DELETED)
         calls = await self.bus.subscribe(agent_request_topic(self.node_id))
-        self._subs = [queued, cancel, calls]
+        self._subs = [queued, cancel, deleted, calls]
         self._calls = asyncio.create_task(self._on_call(calls))
         self._tasks.append(self._calls)
         for coro in (
             self._on_queued(queued),
             self._on_cancel(cancel),
+            self._on_deleted(deleted),
             self._dispatch_loop(),
             self._flush_loop(),
             self._presence_flush_loop(),
@@ -340,6 +343,27 @@ class AgentHub:
                 conn = self.conns.get(cid)
                 if conn is not None:
                     await conn.send_message(m.JobCancel(job_id=jid))
+
+    async def _on_deleted(self, sub: Subscription) -> None:
+        """A computer was deleted (by any server process): its agent is told why and its
+        connection closed, and nothing more is stored for it (its row is gone)."""
+        async for _topic, payload in sub:
+            for cid in msgspec.json.decode(payload, type=list[int]):
+                conn = self.conns.get(cid)
+                if conn is not None:
+                    log.info("computer %s was deleted; closing its agent's connection", cid)
+                    await conn.send_message(
+                        m.Error(
+                            code=m.ERROR_COMPUTER_DELETED,
+                            message="this computer was deleted on the server; re-enroll the agent"
+                            " to manage it again",
+                        )
+                    )
+                    with contextlib.suppress(Exception):
+                        await conn.close(m.CLOSE_COMPUTER_DELETED, "computer deleted")
+                    await self.detach(conn)
+                self._seen.pop(cid, None)
+                self._presence.pop(cid, None)
 
     async def _dispatch_loop(self) -> None:
         while True:

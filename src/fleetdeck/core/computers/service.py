@@ -34,7 +34,7 @@ from fleetdeck.core.errors import (
     NotFound,
     ValidationFailed,
 )
-from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, NullGateway
+from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.protocol.messages import PING, Inventory
 from fleetdeck.storage.db import Database
@@ -97,8 +97,11 @@ def summary(c: Computer) -> ComputerSummary:
 
 
 _COMPUTERS: Table = Computer.__table__  # type: ignore[assignment]
-# One UPDATE by id run as an executemany; SET comes from the keys of the rows.
-_SET_ONLINE = update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
+# One UPDATE by id run as an executemany; SET comes from the keys of the rows. A Core statement,
+# not the ORM's bulk UPDATE by primary key: that one counts the rows each UPDATE matched and
+# fails the whole batch (StaleDataError) when one computer has been deleted meanwhile; this one
+# updates the rows that are there and skips the others.
+_BY_ID = update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
 
 
 # NUL, line breaks, escapes, invisible format characters: no host name has them, and they break
@@ -108,8 +111,14 @@ CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 class ComputerService:
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock, gateway: AgentGateway | None = None
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        gateway: AgentGateway | None = None,
+        notifier: JobNotifier | None = None,
     ) -> None:
+        self._notifier = notifier or NullNotifier()
         self._db = db
         self._audit = audit
         self._clock = clock
@@ -323,6 +332,8 @@ class ComputerService:
                 raise NotFound("computer", computer_id)
             m.detail = {"hostname": c.hostname, "uid": c.uid}
             m.session.delete(c)
+        # After the commit: whichever server process holds its agent closes the connection.
+        self._notifier.computers_deleted([computer_id])
 
     # ------------------------------------------------------------ agent side
 
@@ -360,7 +371,7 @@ class ComputerService:
         with UnitOfWork(self._db) as uow:
             if online:
                 uow.session.execute(
-                    _SET_ONLINE,
+                    _BY_ID,
                     [
                         {
                             "computer_id": p.computer_id,
@@ -386,8 +397,7 @@ class ComputerService:
             return
         with UnitOfWork(self._db) as uow:
             uow.session.execute(
-                update(Computer),
-                [{"id": cid, "last_seen": ts} for cid, ts in last_seen.items()],
+                _BY_ID, [{"computer_id": cid, "last_seen": ts} for cid, ts in last_seen.items()]
             )
 
     def reset_presence(self, node_id: str) -> int:
