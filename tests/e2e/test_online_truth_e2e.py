@@ -4,6 +4,7 @@ its agents back within the reconnect window it announced (issue #11)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -144,3 +145,34 @@ def test_deleting_a_connected_computer_stops_its_agent_and_nobody_elses_presence
     assert online_ids(server) == {bystander_cid}
     text = server.log_path.read_text()
     assert "StaleDataError" not in text and "updating last_seen failed" not in text
+
+
+WINDOW = 5  # the server's reconnect window in the restart test, seconds
+
+
+def test_a_restarted_server_gets_its_agents_back_within_the_window_it_announced(
+    server_factory: Callable[..., ServerProc], agent_factory: Callable[..., AgentProc]
+) -> None:
+    """The agent's own backoff is long here (up to 10 min), as in production, so only the Bye
+    and the window can bring it back soon."""
+    srv = server_factory(FLEETDECK_RECONNECT_WINDOW_SEC=str(WINDOW))
+    srv.start()
+    token = srv.cli("enroll-token", "create", "--uses", "1").strip()
+    agent = agent_factory(srv)
+    agent.start("--reconnect-min", "1", "--reconnect-max", "600", token=token)
+    wait_for(lambda: "connected to" in agent.log(), 60, what="the agent connected")
+
+    srv.stop()  # SIGTERM
+    wait_for(lambda: "server said bye" in agent.log(), 10, what="the agent to get the Bye")
+    assert f"reconnecting within {WINDOW} s" in agent.log()
+    # While the server is away the agent keeps trying, each delay within the window (without
+    # it they doubled: 1, 2, 4, 8, 16 ... s)
+    wait_for(lambda: agent.log().count("Connect call failed") >= 5, 90, what="five failed reconnects")
+    after_bye = agent.log().split("server said bye", 1)[1]
+    delays = [float(d) for d in re.findall(r"reconnecting in ([0-9.]+) s", after_bye)]
+    assert len(delays) >= 5 and all(d <= WINDOW for d in delays), delays
+
+    srv.start()
+    wait_for(lambda: agent.log().count("connected to") >= 2, 60, what="the agent back after the restart")
+    with srv.client() as c:
+        wait_for(lambda: [r["online"] for r in c.get("/computers").json()["data"]] == [True], 30)

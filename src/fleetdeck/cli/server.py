@@ -9,6 +9,7 @@ import logging
 import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -79,10 +80,28 @@ class FleetServer(uvicorn.Server):
     its node, mark computers offline) and only then fail. Here the port is bound first: a
     process that cannot listen stops before it has touched anything."""
 
+    def __init__(self, config: uvicorn.Config, say_bye: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__(config)
+        self._say_bye = say_bye
+
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         if sockets is None:
             sockets = [bind_listener(self.config)]
         await super().serve(sockets=sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """On SIGTERM/SIGINT: stop accepting, then tell the agents when to come back (Bye with
+        the reconnect window) before uvicorn closes their connections with a bare 1012. The
+        listener goes first, so an agent told to come back at once meets the next server
+        process, not this stopping one."""
+        for server in getattr(self, "servers", []):
+            server.close()
+        if self._say_bye is not None:
+            try:
+                await self._say_bye()
+            except Exception:  # the agents fall back to their ordinary backoff
+                log.exception("telling the agents goodbye failed")
+        await super().shutdown(sockets=sockets)
 
 
 def bind_listener(config: uvicorn.Config) -> socket.socket:
@@ -142,7 +161,7 @@ def make_server(settings: Settings, rt: Runtime) -> tuple[FleetServer, str]:
     url = settings.public_url or f"{scheme}://{host}:{settings.port}"
     if cert:
         console.print(f"TLS certificate fingerprint: [bold]{fingerprint(cert)}[/]")
-    return FleetServer(config), url
+    return FleetServer(config, app.state.hub.say_bye), url
 
 
 def run_server(settings: Settings) -> None:

@@ -222,6 +222,9 @@ class Welcome(Message, tag="welcome"):
     heartbeat_sec: float
     server_version: str
     want_inventory: bool = True
+    # The server's reconnect window (what its Bye would say): an agent whose healthy
+    # connection drops without a Bye keeps its retries within it. 0 = not told (older servers).
+    reconnect_window_sec: float = 0.0
 
 
 class JobRun(Message, tag="job_run"):

@@ -141,6 +141,7 @@ class AgentHub:
         self._request_ids = itertools.count(1)
         self._sends: set[asyncio.Task[None]] = set()  # request frames to agents that read slowly
         self.stopping = False
+        self._leaving: set[int] = set()  # told to go (Bye): offline once stop() is done
 
     # ------------------------------------------------------------ lifecycle
 
@@ -166,16 +167,22 @@ class AgentHub:
         ):
             self._tasks.append(asyncio.create_task(coro))
 
-    async def stop(self) -> None:
+    async def say_bye(self) -> None:
         """Tell every agent to come back later, spread over the reconnect window, so that a
-        restart does not bring thousands of them back in the same second."""
+        restart does not bring thousands of them back in the same second. The server calls
+        this on SIGTERM/SIGINT before uvicorn closes the connections (with 1012 and no word);
+        ``stop`` calls it too, for whatever is still connected then."""
         self.stopping = True
         bye = m.encode(
             m.Bye(reason="server shutting down", reconnect_within=self.config.reconnect_window_sec)
         )
         conns = list(self.conns.values())
+        self._leaving.update(c.computer_id for c in conns)
         await send_all((c, bye) for c in conns)
         await asyncio.gather(*(c.close(1012, "server restart") for c in conns), return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.say_bye()
         await self._flush_once()
         await self._touch_once()
         await self._flush_presence()
@@ -188,7 +195,7 @@ class AgentHub:
             await sub.close()
         # Every computer this node held goes offline, also those whose connection has already
         # detached during the close above (detach leaves that to this).
-        ids = sorted({c.computer_id for c in conns} | set(self.conns))
+        ids = sorted(self._leaving | set(self.conns))
         self.conns.clear()
         if ids:
             await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.node_id)
