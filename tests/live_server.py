@@ -36,11 +36,16 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}/agent/v1/ws"
 
     @property
-    def hub(self) -> AgentHub:
+    def app(self) -> Any:
+        """The Starlette application inside uvicorn's own middleware."""
         app = self.server.config.loaded_app
-        while not hasattr(app, "state"):  # uvicorn's own middleware around the application
+        while not hasattr(app, "state"):
             app = app.app
-        hub: AgentHub = app.state.hub
+        return app
+
+    @property
+    def hub(self) -> AgentHub:
+        hub: AgentHub = self.app.state.hub
         return hub
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10) -> T:

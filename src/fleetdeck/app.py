@@ -198,4 +198,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = rt
     app.state.hub = hub
     app.state.housekeeping = housekeeping
+    app.state.caller_limits = deps.limits  # diagnostics: who holds worker threads now
     return app
