@@ -12,9 +12,10 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from fleetdeck.app import Runtime
+from fleetdeck.app import Runtime, build_runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.protocol import messages as m
+from fleetdeck.settings import Settings
 from tests.waiting import wait_for
 
 from .conftest import LiveServer
@@ -73,7 +74,30 @@ def test_presence_of_the_others_is_stored_when_a_computer_is_gone(runtime: Runti
     gone, stays = (svc.create(admin, name).id for name in ("pc-gone", "pc-stays"))
     svc.delete(admin, gone)
     seen = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=1)
-    svc.touch({gone: seen, stays: seen})
+    assert svc.touch({gone: seen, stays: seen}) == {gone}  # the hub closes gone's connection
     stored = svc.get(admin, stays).summary.last_seen
     assert stored is not None and stored.replace(tzinfo=UTC) == seen
     svc.set_presence([], [gone, stays], node_id="n1")  # disconnects of a gone row: nothing, no error
+
+
+def test_a_deletion_no_bus_announced_is_found_by_the_presence_flush(
+    live: LiveServer, runtime: Runtime, admin: Actor, settings: Settings
+) -> None:
+    """Deleted by another process that shares no bus with this one (here: a second runtime on
+    the same database, as the CLI or a second server would be): the hub finds the row gone when
+    it stores the agent's heartbeats, and closes the connection the same way."""
+    gone, hello = _enroll(runtime, admin, "pc-gone")
+    other = build_runtime(settings, migrate_db=False)
+    try:
+        with connect(live.ws_url) as ws:
+            ws.send(hello)
+            assert isinstance(m.decode_from_server(ws.recv(timeout=10)), m.Welcome)
+            other.services.computers.delete(admin, gone)
+            ws.send(m.encode(m.Heartbeat()))
+            frame = m.decode_from_server(ws.recv(timeout=30))  # within a touch interval (5 s)
+            assert isinstance(frame, m.Error) and frame.code == m.ERROR_COMPUTER_DELETED
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=10)
+            assert ws.close_code == m.CLOSE_COMPUTER_DELETED
+    finally:
+        other.db.dispose()

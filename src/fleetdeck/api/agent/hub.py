@@ -356,21 +356,23 @@ class AgentHub:
         connection closed, and nothing more is stored for it (its row is gone)."""
         async for _topic, payload in sub:
             for cid in msgspec.json.decode(payload, type=list[int]):
-                conn = self.conns.get(cid)
-                if conn is not None:
-                    log.info("computer %s was deleted; closing its agent's connection", cid)
-                    await conn.send_message(
-                        m.Error(
-                            code=m.ERROR_COMPUTER_DELETED,
-                            message="this computer was deleted on the server; re-enroll the agent"
-                            " to manage it again",
-                        )
-                    )
-                    with contextlib.suppress(Exception):
-                        await conn.close(m.CLOSE_COMPUTER_DELETED, "computer deleted")
-                    await self.detach(conn)
-                self._seen.pop(cid, None)
-                self._presence.pop(cid, None)
+                await self._deleted(cid)
+
+    async def _deleted(self, cid: int) -> None:
+        conn = self.conns.get(cid)
+        if conn is not None:
+            log.info("computer %s was deleted; closing its agent's connection", cid)
+            await conn.send_message(
+                m.Error(
+                    code=m.ERROR_COMPUTER_DELETED,
+                    message="this computer was deleted on the server; re-enroll the agent to manage it again",
+                )
+            )
+            with contextlib.suppress(Exception):
+                await conn.close(m.CLOSE_COMPUTER_DELETED, "computer deleted")
+            await self.detach(conn)
+        self._seen.pop(cid, None)
+        self._presence.pop(cid, None)
 
     async def _dispatch_loop(self) -> None:
         while True:
@@ -495,4 +497,8 @@ class AgentHub:
     async def _touch_once(self) -> None:
         if self._seen:
             seen, self._seen = self._seen, {}
-            await asyncio.to_thread(self.services.computers.touch, seen)
+            gone = await asyncio.to_thread(self.services.computers.touch, seen)
+            # Deleted where the bus announcement cannot reach (another process without a
+            # shared bus, the CLI): found here within one touch interval.
+            for cid in sorted(gone):
+                await self._deleted(cid)

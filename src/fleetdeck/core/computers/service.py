@@ -102,6 +102,7 @@ _COMPUTERS: Table = Computer.__table__  # type: ignore[assignment]
 # fails the whole batch (StaleDataError) when one computer has been deleted meanwhile; this one
 # updates the rows that are there and skips the others.
 _BY_ID = update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
+_CHUNK = 5000  # ids per IN (...) list, well within SQLite's limit on bound parameters
 
 
 # NUL, line breaks, escapes, invisible format characters: no host name has them, and they break
@@ -391,14 +392,23 @@ class ComputerService:
                     .values(online=False, node_id=None)
                 )
 
-    def touch(self, last_seen: Mapping[int, datetime]) -> None:
-        """Batch update of last_seen from heartbeats (flushed every few seconds, not per beat)."""
+    def touch(self, last_seen: Mapping[int, datetime]) -> set[int]:
+        """Batch update of last_seen from heartbeats (flushed every few seconds, not per beat).
+        Returns the computers that no longer exist: deleted, perhaps through another server
+        process, while their agents are still connected here."""
         if not last_seen:
-            return
+            return set()
+        ids = list(last_seen)
         with UnitOfWork(self._db) as uow:
-            uow.session.execute(
-                _BY_ID, [{"computer_id": cid, "last_seen": ts} for cid, ts in last_seen.items()]
-            )
+            present: set[int] = set()
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                present.update(uow.session.scalars(select(Computer.id).where(Computer.id.in_(chunk))))
+            if present:
+                uow.session.execute(
+                    _BY_ID, [{"computer_id": cid, "last_seen": last_seen[cid]} for cid in present]
+                )
+        return set(ids) - present
 
     def reset_presence(self, node_id: str) -> int:
         """At start: nothing is connected to this node yet, whatever the database says."""
