@@ -98,6 +98,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             argon2=Argon2Cost(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
             ),
+            node_lease_sec=settings.node_lease_sec,
         ),
         notifier=BusJobNotifier(bus),
         gateway=gateway,
@@ -136,7 +137,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     # Unique per process: a second process with the same node id must not renew this one's leases.
     holder = f"{settings.node_id}:{secrets.token_hex(4)}"
-    housekeeping = Housekeeping(rt.services.leases, standard_duties(rt.services), holder)
+    housekeeping = Housekeeping(
+        rt.services.leases, standard_duties(rt.services), holder, nodes=rt.services.nodes
+    )
 
     async def healthz(request: Request) -> JSONResponse:
         ok = rt.services.computers.exists([]) is not None
@@ -145,6 +148,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "status": "ok" if ok else "degraded",
                 "version": __version__,
                 "database": rt.db.dialect,
+                "node": hub.node_id,
                 "agents_connected": len(hub.conns),
                 "duties": sorted(housekeeping.held),
             }
@@ -156,14 +160,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         await rt.backlog.start()
         await rt.gateway.start()
         await rt.watch.start()
+        # The first change to the fleet's state (core.nodes): `fleetdeck server` owns its
+        # listener by now (cli.server binds before the application starts).
+        hub.node_id = await housekeeping.claim_node(settings.node_id, hub.moved)
         await hub.start()
         await housekeeping.start()
-        log.info("fleetdeck %s ready (database: %s)", __version__, rt.db.dialect)
+        log.info("fleetdeck %s ready (node %s, database: %s)", __version__, hub.node_id, rt.db.dialect)
         try:
             yield
         finally:
             await housekeeping.stop()
             await hub.stop()
+            # Only after its computers are offline: a process taking the name over at once
+            # would otherwise have its new connections marked offline by this stop.
+            await housekeeping.release_node()
             await rt.watch.close()
             await rt.gateway.close()
             await rt.backlog.close()

@@ -70,7 +70,18 @@ class Settings(BaseSettings):
         description="Addresses of reverse proxies whose X-Forwarded-For/-Proto are believed;"
         " empty = none (the client address is the peer's, so throttling and audit cannot be fooled).",
     )
-    node_id: str = Field("local", description="Name of this server process in a multi-process setup.")
+    node_id: str = Field(
+        "local",
+        max_length=64,
+        description="Name of this server process in a multi-process setup; a process whose name a"
+        " running process holds takes <node_id>-<random> instead.",
+    )
+    node_lease_sec: float = Field(
+        30.0,
+        ge=3,
+        description="A server process that has not renewed its node lease for this long is taken"
+        " for dead: its agents' computers are marked offline.",
+    )
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     access_log: bool = Field(False, description="Log every HTTP request.")

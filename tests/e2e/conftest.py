@@ -12,11 +12,22 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_connect
 
+from fleetdeck.agent.config import AgentState, StateStore
+from fleetdeck.protocol import messages as m
 from tests.conftest import CHEAP_ARGON2_ENV, SECRET
 from tests.waiting import wait_for
 
-__all__ = ["ADMIN_PASSWORD", "AgentProc", "ServerProc", "enrolled_agent", "free_port", "wait_for"]
+__all__ = [
+    "ADMIN_PASSWORD",
+    "AgentProc",
+    "ServerProc",
+    "enrolled_agent",
+    "enrolled_as",
+    "free_port",
+    "wait_for",
+]
 
 ADMIN_PASSWORD = "e2e-admin-password"
 
@@ -199,3 +210,20 @@ def enrolled_agent(srv: ServerProc, factory: Callable[[ServerProc], AgentProc]) 
         except AssertionError:
             raise AssertionError(f"agent log:\n{agent.log()[-3000:]}") from None
     return agent, cid
+
+
+def enrolled_as(srv: ServerProc, agent: AgentProc, hostname: str) -> int:
+    """Enroll ``agent``'s state directory as a computer named ``hostname`` (a second agent on
+    this machine would otherwise re-enroll as the first one's computer), then start the real
+    agent process on it. Returns the computer id."""
+    token = srv.cli("enroll-token", "create", "--uses", "1").strip()
+    url = srv.url.replace("http", "ws", 1) + "/agent/v1/ws"
+    with ws_connect(url, open_timeout=10) as ws:
+        ws.send(m.encode(m.Enroll(token=token, hostname=hostname, agent_version="0.0.1")))
+        enrolled = m.decode_from_server(ws.recv(timeout=10))
+    assert isinstance(enrolled, m.Enrolled), enrolled
+    StateStore(agent.state_dir).save(
+        AgentState(server=url, uid=enrolled.uid, key=enrolled.key, computer_id=enrolled.computer_id)
+    )
+    agent.start()
+    return enrolled.computer_id

@@ -14,6 +14,9 @@ Uniform = Callable[[float, float], float]
 
 # A connection that stayed up this long counts as healthy: the next failure starts over.
 STABLE_AFTER_SEC = 60.0
+# A session that lasted this long was working when it dropped (a server restart, a network
+# blip, not a server that fails right after the Welcome): come back within the server's window.
+HEALTHY_AFTER_SEC = 10.0
 
 
 def backoff_delay(attempt: int, minimum: float, maximum: float, uniform: Uniform = random.uniform) -> float:
@@ -35,11 +38,25 @@ class Backoff:
         self.maximum = maximum
         self.attempt = 0
         self._uniform = uniform
+        self.window: float | None = None  # while coming back (see returning): the delays' cap
 
     def next_delay(self) -> float:
-        delay = backoff_delay(self.attempt, self.minimum, self.maximum, self._uniform)
+        cap = self.maximum if self.window is None else min(self.maximum, max(self.minimum, self.window))
+        delay = backoff_delay(self.attempt, self.minimum, cap, self._uniform)
         self.attempt += 1
         return delay
+
+    def returning(self, window: float) -> None:
+        """The server said Bye, or a healthy connection dropped: start over, and keep every
+        delay within ``window`` until the next session is up. Without this, a 17 s restart
+        left agents behind by up to a minute, their delays having doubled while it lasted."""
+        self.attempt = 0
+        self.window = window
+
+    def connected(self) -> None:
+        """A session is up: back to the ordinary cap (the failure count stays until the
+        connection proves stable, so a server that drops every session still backs off)."""
+        self.window = None
 
     def connection_ended(self, lasted: float) -> None:
         """Reset the failure count if the connection that just ended was a healthy one."""

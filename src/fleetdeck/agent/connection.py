@@ -18,7 +18,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from fleetdeck.agent import AGENT_VERSION, collectors, requests
-from fleetdeck.agent.backoff import Backoff
+from fleetdeck.agent.backoff import HEALTHY_AFTER_SEC, Backoff
 from fleetdeck.agent.config import AgentState, StateStore
 from fleetdeck.agent.jobs import JobRunner
 from fleetdeck.agent.journal import Journal
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 INVENTORY_INTERVAL_SEC = 600.0
 WELCOME_TIMEOUT_SEC = 30.0
 STOP_CLOSE_TIMEOUT_SEC = 5.0
+EXIT_DELETED = 3  # the process's exit code when the server deleted this computer
 
 
 class Agent:
@@ -67,6 +68,8 @@ class Agent:
         self._open_ws: ClientConnection | None = None  # set as soon as the socket is open
         self._background: set[asyncio.Task[None]] = set()
         self.connections = 0  # established sessions so far (for logs and tests)
+        self.exit_code = 0  # what the process exits with once run() returns
+        self._bye = False  # the server said Bye in the current session
 
     # ------------------------------------------------------------ sending
 
@@ -169,6 +172,8 @@ class Agent:
         )
         self._ws = ws
         self.connections += 1
+        self.backoff.connected()
+        self._bye = False
         established = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(welcome.heartbeat_sec))
         try:
@@ -187,7 +192,12 @@ class Agent:
         finally:
             self._ws = None
             heartbeat.cancel()
-            self.backoff.connection_ended(time.monotonic() - established)
+            lasted = time.monotonic() - established
+            self.backoff.connection_ended(lasted)
+            if not self._bye and lasted >= HEALTHY_AFTER_SEC and welcome.reconnect_window_sec > 0:
+                # Dropped without a Bye (the server was killed, the network failed) after it
+                # had worked: the server is likely back soon, so come back within its window.
+                self.backoff.returning(welcome.reconnect_window_sec)
 
     def _send_soon(self, msg: m.Message) -> None:
         """Send from a synchronous handler, without holding up the receive loop."""
@@ -223,11 +233,25 @@ class Agent:
     def _handle_control(self, msg: m.ServerMessage) -> float | None:
         """Bye and Error end the session; they say how long to wait before coming back."""
         if isinstance(msg, m.Bye):
+            self._bye = True
+            self.backoff.returning(msg.reconnect_within)
             delay = self.backoff.jitter(msg.reconnect_within)
             log.info("server said bye (%s); reconnecting within %.0f s", msg.reason, msg.reconnect_within)
             return delay
         if isinstance(msg, m.Error):
-            if msg.code == "auth_failed":
+            if msg.code == m.ERROR_COMPUTER_DELETED:
+                # Reconnecting would only be refused from now on. The credentials stay (an admin
+                # may want to look); re-enrolling is the admin's decision.
+                log.error(
+                    "the server deleted this computer (%s); the agent stops. To manage it again,"
+                    " remove %s and start the agent with a new --enroll-token",
+                    msg.message,
+                    self.store.path,
+                )
+                self.exit_code = EXIT_DELETED
+                self._stop.set()
+                return None
+            if msg.code == m.ERROR_AUTH_FAILED:
                 log.error(
                     "server rejected this agent's credentials (%s); retrying every %.0f s - "
                     "re-enroll (delete %s) if the computer was removed on the server",

@@ -4,7 +4,8 @@ First start: ``fleetdeck-agent --server https://fleet:8443 --enroll-token TOKEN`
 stores credentials in the state dir; every later start needs only ``--state-dir`` (the
 default suits the systemd unit); install scripts can enroll with ``--enroll-only`` and leave
 the rest to the service. Exit codes: 0 stopped by SIGINT/SIGTERM (or ``--once-inventory`` /
-``--enroll-only`` done), 1 enrollment refused, 2 usage or configuration error.
+``--enroll-only`` done), 1 enrollment refused, 2 usage or configuration error, 3 the server
+deleted this computer (the systemd unit does not restart it then).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ async def _run(
         return 2
     await agent.run()
     log.info("agent stopped")
-    return 0
+    return agent.exit_code
 
 
 def _print_inventory() -> int:

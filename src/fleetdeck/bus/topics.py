@@ -4,6 +4,7 @@ from __future__ import annotations
 
 JOBS_QUEUED = "jobs.queued"  # payload: JSON list of computer ids with new queued jobs
 JOBS_CANCEL = "jobs.cancel"  # payload: JSON list of [computer_id, job_id]
+COMPUTERS_DELETED = "computers.deleted"  # payload: JSON list of computer ids
 
 
 def job_output_topic(job_id: int) -> str:

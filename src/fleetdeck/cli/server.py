@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -70,7 +72,59 @@ def tune_gc() -> None:
     gc.freeze()
 
 
-def make_server(settings: Settings, rt: Runtime) -> tuple[uvicorn.Server, str]:
+class FleetServer(uvicorn.Server):
+    """uvicorn, with the listener bound before the application starts.
+
+    uvicorn runs the application's start-up (the lifespan) before it binds its port, so a
+    second server started by mistake on a port in use would change the fleet's state (claim
+    its node, mark computers offline) and only then fail. Here the port is bound first: a
+    process that cannot listen stops before it has touched anything."""
+
+    def __init__(self, config: uvicorn.Config, say_bye: Callable[[], Awaitable[None]] | None = None) -> None:
+        super().__init__(config)
+        self._say_bye = say_bye
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        if sockets is None:
+            sockets = [bind_listener(self.config)]
+        await super().serve(sockets=sockets)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """On SIGTERM/SIGINT: stop accepting, then tell the agents when to come back (Bye with
+        the reconnect window) before uvicorn closes their connections with a bare 1012. The
+        listener goes first, so an agent told to come back at once meets the next server
+        process, not this stopping one."""
+        for server in getattr(self, "servers", []):
+            server.close()
+        if self._say_bye is not None:
+            try:
+                await self._say_bye()
+            except Exception:  # the agents fall back to their ordinary backoff
+                log.exception("telling the agents goodbye failed")
+        await super().shutdown(sockets=sockets)
+
+
+def bind_listener(config: uvicorn.Config) -> socket.socket:
+    """The server's listening socket (what uvicorn's ``bind_socket`` does), with a clear
+    message instead of a traceback when the port is taken."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((config.host, config.port))
+        sock.listen(config.backlog)  # connections wait in the backlog until the app is ready
+    except OSError as exc:
+        sock.close()
+        log.error("cannot listen on %s:%s: %s", config.host, config.port, exc.strerror or exc)
+        raise SystemExit(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}"
+            " (is another fleetdeck server running there?)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def make_server(settings: Settings, rt: Runtime) -> tuple[FleetServer, str]:
     cert, key = tls_files(settings)
     app = create_app(settings, rt)
     config = uvicorn.Config(
@@ -107,7 +161,7 @@ def make_server(settings: Settings, rt: Runtime) -> tuple[uvicorn.Server, str]:
     url = settings.public_url or f"{scheme}://{host}:{settings.port}"
     if cert:
         console.print(f"TLS certificate fingerprint: [bold]{fingerprint(cert)}[/]")
-    return uvicorn.Server(config), url
+    return FleetServer(config, app.state.hub.say_bye), url
 
 
 def run_server(settings: Settings) -> None:
@@ -143,7 +197,7 @@ def run_up(settings: Settings) -> None:
     asyncio.run(_serve_with_agent(server, agent_cmd, url))
 
 
-async def _serve_with_agent(server: uvicorn.Server, agent_cmd: list[str], url: str) -> None:
+async def _serve_with_agent(server: FleetServer, agent_cmd: list[str], url: str) -> None:
     serve = asyncio.create_task(server.serve())
     while not server.started:
         if serve.done():

@@ -6,6 +6,9 @@ wakes, jobs held back until their time), later schedules and alert evaluation: e
 lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
 agree through the database, so several processes share the work without talking to each other,
 and when the holder dies another one takes the duty over once its lease runs out.
+
+Housekeeping also keeps this process's node name (``core.nodes``): every process renews its
+own node lease, and a process that finds it gone takes a new name and tells the agent hub.
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 from fleetdeck.core.leases import LeaseService
+from fleetdeck.core.nodes import RENEW_SEC, NodeService
 from fleetdeck.core.services import Services
 
 log = logging.getLogger("fleetdeck.housekeeping")
 
 EXPIRY_SEC = 10.0
 DEPLOYMENT_TICK_SEC = 15.0
+NODE_SWEEP_SEC = 10.0
+
+Moved = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -50,22 +57,77 @@ def standard_duties(
     return [
         Duty("jobs.expiry", expiry_sec, services.jobs.expire_overdue),
         Duty("deployments.tick", tick_sec, deployments),
+        Duty("nodes.sweep", NODE_SWEEP_SEC, services.nodes.sweep),
     ]
 
 
 class Housekeeping:
-    def __init__(self, leases: LeaseService, duties: Sequence[Duty], holder: str) -> None:
+    def __init__(
+        self,
+        leases: LeaseService,
+        duties: Sequence[Duty],
+        holder: str,
+        *,
+        nodes: NodeService | None = None,
+        node_renew_sec: float = RENEW_SEC,
+    ) -> None:
         """``holder`` names this process uniquely (node id + a random suffix), so that no
-        other process renews its leases as if they were its own."""
+        other process renews its leases as if they were its own. With ``nodes``, it also
+        holds this process's node name (``claim_node``)."""
         self._leases = leases
         self.duties = list(duties)
         self.holder = holder
         self.held: set[str] = set()  # duties this process holds now
         self.runs: Counter[str] = Counter()  # runs done here, by duty
         self._tasks: list[asyncio.Task[None]] = []
+        self._nodes = nodes
+        self._node_renew_sec = node_renew_sec
+        self._wanted_node = ""
+        self.node: str | None = None  # this process's node name, once claimed
+        self._moved: Moved | None = None
+
+    async def claim_node(self, wanted: str, moved: Moved) -> str:
+        """Claim this process's node name (see ``core.nodes``); ``moved`` is called with a new
+        one if this process ever loses it."""
+        assert self._nodes is not None
+        self._wanted_node, self._moved = wanted, moved
+        self.node = await asyncio.to_thread(self._nodes.claim, wanted, self.holder)
+        return self.node
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(duty)) for duty in self.duties]
+        if self.node is not None:
+            self._tasks.append(asyncio.create_task(self._node_loop()))
+
+    async def release_node(self) -> None:
+        """After a clean stop has marked this node's computers offline: free its name now."""
+        if self._nodes is None or self.node is None:
+            return
+        node, self.node = self.node, None
+        try:
+            await asyncio.to_thread(self._nodes.release, node, self.holder)
+        except Exception:  # it runs out by itself
+            log.exception("releasing node %s failed", node)
+
+    async def _node_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._node_renew_sec)
+            await self.renew_node()
+
+    async def renew_node(self) -> None:
+        """Renew this process's node lease; if it is gone, take a new name (the hub re-marks
+        its connections online under it)."""
+        assert self._nodes is not None
+        assert self.node is not None
+        assert self._moved is not None
+        try:
+            if await asyncio.to_thread(self._nodes.renew, self.node, self.holder):
+                return
+            log.warning("node %s lost its lease (this process stalled?); claiming a name again", self.node)
+            self.node = await asyncio.to_thread(self._nodes.claim, self._wanted_node, self.holder)
+            await self._moved(self.node)
+        except Exception:  # the database is away: try again next round
+            log.exception("renewing the lease of node %s failed", self.node)
 
     async def stop(self, *, release: bool = True) -> None:
         """Stop; with ``release`` (a clean stop) the leases are given up at once, so another

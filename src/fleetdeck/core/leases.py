@@ -85,3 +85,25 @@ class LeaseService:
                 select(_LEASES.c.holder, _LEASES.c.expires_at).where(_LEASES.c.name == name)
             ).first()
         return None if row is None else LeaseInfo(name, row[0], row[1])
+
+    def renew(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Extend a lease ``holder`` holds, never take one: False once anyone else has taken it
+        (or cleared it) in the meantime, even if it had run out unnoticed."""
+        with UnitOfWork(self._db) as uow:
+            renewed = uow.session.execute(
+                update(_LEASES)
+                .where(_LEASES.c.name == name, _LEASES.c.holder == holder)
+                .values(expires_at=self._clock() + ttl)
+            )
+            return int(getattr(renewed, "rowcount", 0) or 0) == 1
+
+    def expired(self, prefix: str) -> list[LeaseInfo]:
+        """The leases named ``prefix...`` that have run out (their holders are gone)."""
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(_LEASES.c.name, _LEASES.c.holder, _LEASES.c.expires_at).where(
+                    _LEASES.c.name.startswith(prefix, autoescape=True),
+                    _LEASES.c.expires_at < self._clock(),
+                )
+            ).all()
+        return [LeaseInfo(name, holder, expires) for name, holder, expires in rows]

@@ -39,6 +39,11 @@ class JobNotifier(Protocol):
         so whoever waits for them hears it now. Results from agents are announced by the hub."""
         ...
 
+    def computers_deleted(self, computer_ids: Sequence[int]) -> None:
+        """These computers were deleted: whoever holds their agents' connections closes them,
+        telling the agents why."""
+        ...
+
 
 class NullNotifier:
     """For the CLI and unit tests: nobody holds agent connections in this process."""
@@ -50,6 +55,9 @@ class NullNotifier:
         return None
 
     def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        return None
+
+    def computers_deleted(self, computer_ids: Sequence[int]) -> None:
         return None
 
 

@@ -18,6 +18,7 @@ from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
 from fleetdeck.core.logs.service import ClientLogService
+from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
 from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
@@ -42,6 +43,7 @@ class CoreConfig:
     payload_dir: Path | None = None  # package payloads (ZIPs); None = packages without payloads
     logs_dir: Path | None = None  # client logs; None = under a temporary directory
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
+    node_lease_sec: float = LEASE_SEC  # a server process silent this long is taken for dead
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Services:
     properties: PropertyService
     licenses: LicenseService
     leases: LeaseService
+    nodes: NodeService
 
 
 def build_services(
@@ -104,7 +107,7 @@ def build_services(
         users=UserService(
             db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2)
         ),
-        computers=ComputerService(db, audit, clock, gateway),
+        computers=ComputerService(db, audit, clock, gateway, notifier),
         groups=groups,
         enrollment=EnrollmentService(db, audit, box, clock),
         jobs=jobs,
@@ -118,4 +121,5 @@ def build_services(
         properties=PropertyService(db, audit),
         licenses=LicenseService(db, audit, box, clock),
         leases=LeaseService(db, clock),
+        nodes=NodeService(db, clock, config.node_lease_sec),
     )

@@ -222,6 +222,9 @@ class Welcome(Message, tag="welcome"):
     heartbeat_sec: float
     server_version: str
     want_inventory: bool = True
+    # The server's reconnect window (what its Bye would say): an agent whose healthy
+    # connection drops without a Bye keeps its retries within it. 0 = not told (older servers).
+    reconnect_window_sec: float = 0.0
 
 
 class JobRun(Message, tag="job_run"):
@@ -250,6 +253,12 @@ class Bye(Message, tag="bye"):
 
     reason: str = ""
     reconnect_within: float = 30.0
+
+
+# Error codes with a meaning the agent acts on (others are logged).
+ERROR_AUTH_FAILED = "auth_failed"  # unknown or wrong credentials: retry slowly, tell the admin
+ERROR_COMPUTER_DELETED = "computer_deleted"  # an admin deleted this computer: the agent stops
+CLOSE_COMPUTER_DELETED = 4004  # the WebSocket close code that goes with it
 
 
 class Error(Message, tag="error"):

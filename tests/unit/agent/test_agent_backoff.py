@@ -52,3 +52,16 @@ def test_bye_jitter_within_window() -> None:
 def test_invalid_bounds() -> None:
     with pytest.raises(ValueError, match="reconnect"):
         Backoff(5.0, 1.0)
+
+
+def test_coming_back_keeps_every_delay_within_the_window() -> None:
+    """After a Bye (or a healthy connection's drop) the retries start over and stay within the
+    server's window however long the restart takes, until a session is up again."""
+    b = Backoff(1.0, 60.0, hi)
+    assert [b.next_delay() for _ in range(5)] == [1, 2, 4, 8, 16]
+    b.returning(5.0)
+    assert [b.next_delay() for _ in range(6)] == [1, 2, 4, 5, 5, 5]
+    b.connected()  # up again: the ordinary cap, and the count goes on until the link is stable
+    assert b.next_delay() == 60
+    b.returning(0.2)  # a window below the minimum: the minimum
+    assert b.next_delay() == 1.0

@@ -43,6 +43,9 @@ class Notifier:
     def jobs_finished(self, job_ids: Sequence[int]) -> None:
         self.finished.extend(job_ids)
 
+    def computers_deleted(self, computer_ids: Sequence[int]) -> None:
+        return None
+
 
 class Waker:
     def __init__(self) -> None:

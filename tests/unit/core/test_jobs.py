@@ -257,6 +257,9 @@ class Recorder:
     def jobs_finished(self, job_ids: Sequence[int]) -> None:
         self.finished.extend(job_ids)
 
+    def computers_deleted(self, computer_ids: Sequence[int]) -> None:
+        return None
+
 
 @pytest.fixture
 def told(runtime: Runtime) -> tuple[Services, Recorder]:

@@ -142,6 +142,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     heartbeat_sec=hub.config.heartbeat_sec,
                     server_version=hub.config.server_version,
                     want_inventory=not digest or digest != hello.inventory_digest,
+                    reconnect_window_sec=hub.config.reconnect_window_sec,
                 )
             )
         )

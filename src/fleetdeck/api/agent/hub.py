@@ -28,6 +28,7 @@ import msgspec
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
 from fleetdeck.bus.topics import (
+    COMPUTERS_DELETED,
     JOBS_CANCEL,
     JOBS_QUEUED,
     agent_request_topic,
@@ -55,6 +56,7 @@ class AgentConn:
     close: CloseFn
     last_rx: float = field(default_factory=time.monotonic)
     features: frozenset[str] = frozenset()  # from the agent's hello (protocol FEATURE_*)
+    agent_version: str = ""
     # Requests sent on this connection and not answered yet: id -> (reply topic, expiry timer).
     requests: dict[int, tuple[str, asyncio.TimerHandle]] = field(default_factory=dict)
 
@@ -119,6 +121,9 @@ class AgentHub:
         self.services = services
         self.bus = bus
         self.config = config
+        # The name computers' rows record for connections held here. The composition root
+        # sets the one this process claimed (core.nodes) before start().
+        self.node_id = config.node_id
         self.conns: dict[int, AgentConn] = {}
         self._dispatch_wanted: set[int] = set()
         self._dispatch_event = asyncio.Event()
@@ -131,25 +136,30 @@ class AgentHub:
         self._presence_event = asyncio.Event()
         self._presence_lock = asyncio.Lock()  # one store at a time keeps them in order
         self._tasks: list[asyncio.Task[None]] = []
-        self._subs: list[Subscription] = []
+        self._subs: list[Subscription] = []  # the agent-request subscription last
+        self._calls: asyncio.Task[None] | None = None  # the task serving agent requests (in _tasks)
         self._request_ids = itertools.count(1)
         self._sends: set[asyncio.Task[None]] = set()  # request frames to agents that read slowly
         self.stopping = False
+        self._leaving: set[int] = set()  # told to go (Bye): offline once stop() is done
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        reset = await asyncio.to_thread(self.services.computers.reset_presence, self.config.node_id)
-        if reset:
-            log.info("marked %d computers offline that this node held before it restarted", reset)
+        """Start serving. What the database says about this node's computers from before is
+        not cleaned up here: claiming the node name does that (core.nodes), and only for a
+        name no live process holds."""
         queued = await self.bus.subscribe(JOBS_QUEUED)
         cancel = await self.bus.subscribe(JOBS_CANCEL)
-        calls = await self.bus.subscribe(agent_request_topic(self.config.node_id))
-        self._subs = [queued, cancel, calls]
+        deleted = await self.bus.subscribe(COMPUTERS_DELETED)
+        calls = await self.bus.subscribe(agent_request_topic(self.node_id))
+        self._subs = [queued, cancel, deleted, calls]
+        self._calls = asyncio.create_task(self._on_call(calls))
+        self._tasks.append(self._calls)
         for coro in (
             self._on_queued(queued),
             self._on_cancel(cancel),
-            self._on_call(calls),
+            self._on_deleted(deleted),
             self._dispatch_loop(),
             self._flush_loop(),
             self._presence_flush_loop(),
@@ -157,16 +167,22 @@ class AgentHub:
         ):
             self._tasks.append(asyncio.create_task(coro))
 
-    async def stop(self) -> None:
+    async def say_bye(self) -> None:
         """Tell every agent to come back later, spread over the reconnect window, so that a
-        restart does not bring thousands of them back in the same second."""
+        restart does not bring thousands of them back in the same second. The server calls
+        this on SIGTERM/SIGINT before uvicorn closes the connections (with 1012 and no word);
+        ``stop`` calls it too, for whatever is still connected then."""
         self.stopping = True
         bye = m.encode(
             m.Bye(reason="server shutting down", reconnect_within=self.config.reconnect_window_sec)
         )
         conns = list(self.conns.values())
+        self._leaving.update(c.computer_id for c in conns)
         await send_all((c, bye) for c in conns)
         await asyncio.gather(*(c.close(1012, "server restart") for c in conns), return_exceptions=True)
+
+    async def stop(self) -> None:
+        await self.say_bye()
         await self._flush_once()
         await self._touch_once()
         await self._flush_presence()
@@ -179,10 +195,30 @@ class AgentHub:
             await sub.close()
         # Every computer this node held goes offline, also those whose connection has already
         # detached during the close above (detach leaves that to this).
-        ids = sorted({c.computer_id for c in conns} | set(self.conns))
+        ids = sorted(self._leaving | set(self.conns))
         self.conns.clear()
         if ids:
-            await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.config.node_id)
+            await asyncio.to_thread(self.services.computers.set_offline, ids, node_id=self.node_id)
+
+    async def moved(self, node_id: str) -> None:
+        """This process's node name changed (it lost its lease while stalled, and another
+        process may have marked its computers offline): take requests under the new name and
+        store every connection held here as online again."""
+        old = self._subs.pop()
+        if self._calls is not None:
+            self._tasks.remove(self._calls)
+            self._calls.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._calls
+        await old.close()
+        self.node_id = node_id
+        calls = await self.bus.subscribe(agent_request_topic(node_id))
+        self._subs.append(calls)
+        self._calls = asyncio.create_task(self._on_call(calls))
+        self._tasks.append(self._calls)
+        for conn in list(self.conns.values()):
+            self._presence[conn.computer_id] = Presence(conn.computer_id, conn.remote, conn.agent_version)
+        self._presence_event.set()
 
     # ------------------------------------------------------------ connections
 
@@ -197,6 +233,7 @@ class AgentHub:
     def came_online(self, conn: AgentConn, agent_version: str) -> None:
         """Mark the computer online with the next presence flush (a few ms), not in a write
         transaction of its own: after a restart thousands of agents come back at once."""
+        conn.agent_version = agent_version
         if self.conns.get(conn.computer_id) is conn:
             self._presence[conn.computer_id] = Presence(conn.computer_id, conn.remote, agent_version)
             self._presence_event.set()
@@ -314,6 +351,29 @@ class AgentHub:
                 if conn is not None:
                     await conn.send_message(m.JobCancel(job_id=jid))
 
+    async def _on_deleted(self, sub: Subscription) -> None:
+        """A computer was deleted (by any server process): its agent is told why and its
+        connection closed, and nothing more is stored for it (its row is gone)."""
+        async for _topic, payload in sub:
+            for cid in msgspec.json.decode(payload, type=list[int]):
+                await self._deleted(cid)
+
+    async def _deleted(self, cid: int) -> None:
+        conn = self.conns.get(cid)
+        if conn is not None:
+            log.info("computer %s was deleted; closing its agent's connection", cid)
+            await conn.send_message(
+                m.Error(
+                    code=m.ERROR_COMPUTER_DELETED,
+                    message="this computer was deleted on the server; re-enroll the agent to manage it again",
+                )
+            )
+            with contextlib.suppress(Exception):
+                await conn.close(m.CLOSE_COMPUTER_DELETED, "computer deleted")
+            await self.detach(conn)
+        self._seen.pop(cid, None)
+        self._presence.pop(cid, None)
+
     async def _dispatch_loop(self) -> None:
         while True:
             await self._dispatch_event.wait()
@@ -408,7 +468,7 @@ class AgentHub:
             offline = [cid for cid, p in batch.items() if p is None]
             try:
                 await asyncio.to_thread(
-                    self.services.computers.set_presence, online, offline, node_id=self.config.node_id
+                    self.services.computers.set_presence, online, offline, node_id=self.node_id
                 )
             except BaseException:
                 for cid, p in batch.items():  # a newer mark that came meanwhile wins
@@ -437,4 +497,8 @@ class AgentHub:
     async def _touch_once(self) -> None:
         if self._seen:
             seen, self._seen = self._seen, {}
-            await asyncio.to_thread(self.services.computers.touch, seen)
+            gone = await asyncio.to_thread(self.services.computers.touch, seen)
+            # Deleted where the bus announcement cannot reach (another process without a
+            # shared bus, the CLI): found here within one touch interval.
+            for cid in sorted(gone):
+                await self._deleted(cid)

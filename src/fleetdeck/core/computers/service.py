@@ -37,7 +37,7 @@ from fleetdeck.core.errors import (
     ValidationFailed,
 )
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
-from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, NullGateway
+from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
 from fleetdeck.core.query import Many, Page, Query, apply_query
 from fleetdeck.protocol.messages import PING, Inventory
 from fleetdeck.storage.db import Database
@@ -149,8 +149,12 @@ def detail(c: Computer, **sections: Any) -> ComputerDetail:
 
 
 _COMPUTERS: Table = Computer.__table__  # type: ignore[assignment]
-# One UPDATE by id run as an executemany; SET comes from the keys of the rows.
-_SET_ONLINE = update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
+# One UPDATE by id run as an executemany; SET comes from the keys of the rows. A Core statement,
+# not the ORM's bulk UPDATE by primary key: that one counts the rows each UPDATE matched and
+# fails the whole batch (StaleDataError) when one computer has been deleted meanwhile; this one
+# updates the rows that are there and skips the others.
+_BY_ID = update(_COMPUTERS).where(_COMPUTERS.c.id == bindparam("computer_id"))
+_CHUNK = 5000  # ids per IN (...) list, well within SQLite's limit on bound parameters
 
 
 # NUL, line breaks, escapes, invisible format characters: no host name has them, and they break
@@ -160,8 +164,14 @@ CONTROL = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 class ComputerService:
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock, gateway: AgentGateway | None = None
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        gateway: AgentGateway | None = None,
+        notifier: JobNotifier | None = None,
     ) -> None:
+        self._notifier = notifier or NullNotifier()
         self._db = db
         self._audit = audit
         self._clock = clock
@@ -376,6 +386,8 @@ class ComputerService:
                 raise Conflict("the computer has pending package jobs", reason="pending_jobs")
             m.detail = {"hostname": c.hostname, "uid": c.uid}
             m.session.delete(c)
+        # After the commit: whichever server process holds its agent closes the connection.
+        self._notifier.computers_deleted([computer_id])
 
     # ------------------------------------------------------------ agent side
 
@@ -413,7 +425,7 @@ class ComputerService:
         with UnitOfWork(self._db) as uow:
             if online:
                 uow.session.execute(
-                    _SET_ONLINE,
+                    _BY_ID,
                     [
                         {
                             "computer_id": p.computer_id,
@@ -433,15 +445,23 @@ class ComputerService:
                     .values(online=False, node_id=None)
                 )
 
-    def touch(self, last_seen: Mapping[int, datetime]) -> None:
-        """Batch update of last_seen from heartbeats (flushed every few seconds, not per beat)."""
+    def touch(self, last_seen: Mapping[int, datetime]) -> set[int]:
+        """Batch update of last_seen from heartbeats (flushed every few seconds, not per beat).
+        Returns the computers that no longer exist: deleted, perhaps through another server
+        process, while their agents are still connected here."""
         if not last_seen:
-            return
+            return set()
+        ids = list(last_seen)
         with UnitOfWork(self._db) as uow:
-            uow.session.execute(
-                update(Computer),
-                [{"id": cid, "last_seen": ts} for cid, ts in last_seen.items()],
-            )
+            present: set[int] = set()
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                present.update(uow.session.scalars(select(Computer.id).where(Computer.id.in_(chunk))))
+            if present:
+                uow.session.execute(
+                    _BY_ID, [{"computer_id": cid, "last_seen": last_seen[cid]} for cid in present]
+                )
+        return set(ids) - present
 
     def reset_presence(self, node_id: str) -> int:
         """At start: nothing is connected to this node yet, whatever the database says."""
