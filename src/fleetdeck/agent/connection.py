@@ -67,6 +67,9 @@ class Agent:
         self._open_ws: ClientConnection | None = None  # set as soon as the socket is open
         self._background: set[asyncio.Task[None]] = set()
         self.connections = 0  # established sessions so far (for logs and tests)
+        # Why the server refused this agent's credentials, once it has: the computer was deleted,
+        # or another agent re-enrolled it. Retrying cannot help, so the agent stops (main exits 3).
+        self.rejected: str | None = None
 
     # ------------------------------------------------------------ sending
 
@@ -228,14 +231,17 @@ class Agent:
             return delay
         if isinstance(msg, m.Error):
             if msg.code == "auth_failed":
+                self.rejected = msg.message
                 log.error(
-                    "server rejected this agent's credentials (%s); retrying every %.0f s - "
-                    "re-enroll (delete %s) if the computer was removed on the server",
+                    "server %s rejected this agent's credentials (%s): the computer was deleted on the "
+                    "server, or another agent re-enrolled it. This agent stops; to enroll it again as a "
+                    "new computer, delete %s and start it with --enroll-token",
+                    self.state.server,
                     msg.message,
-                    self.backoff.maximum,
                     self.store.path,
                 )
-                return self.backoff.maximum
+                self._stop.set()
+                return None
             log.error("server error %s: %s", msg.code, msg.message)
             if msg.retry_after is not None:
                 return max(msg.retry_after, self.backoff.next_delay())

@@ -148,6 +148,11 @@ class Enroll(Message, tag="enroll"):
     agent_version: str
     machine_id: str = ""
     protocol: int = PROTOCOL_VERSION
+    # The hardware the agent runs on, so that the server can tell a re-install of this machine
+    # from a clone of it (clones share the machine id, rarely the firmware UUID or the MACs).
+    # Empty: unknown (older agents; the UUID is readable by root only).
+    hardware_uuid: str = ""
+    macs: list[str] = msgspec.field(default_factory=list)
 
 
 class Hello(Message, tag="hello"):

@@ -95,12 +95,31 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 machine_id=hello.machine_id,
                 agent_version=hello.agent_version,
                 source=remote,
+                hardware_uuid=hello.hardware_uuid,
+                macs=hello.macs,
             )
         except FleetdeckError as exc:
             code = "auth_failed" if isinstance(exc, AuthenticationFailed) else exc.code
             await ws.send_bytes(m.encode(m.Error(code=code, message=exc.message)))
             await ws.close(POLICY_VIOLATION)
             return
+        if creds.replaced_enrollment is not None:
+            log.warning(
+                "computer %s (%s) re-enrolled from %s: its previous agent is locked out",
+                creds.computer_id,
+                hello.hostname,
+                remote,
+            )
+            await hub.rekeyed(creds.computer_id, creds.replaced_enrollment.timestamp())
+        elif creds.clone_of is not None:
+            log.warning(
+                "enrolled computer %s (%s) from %s as a computer of its own: it resembles computer %s "
+                "(a clone, or a re-install nobody allowed to replace it)",
+                creds.computer_id,
+                hello.hostname,
+                remote,
+                creds.clone_of,
+            )
         log.info("enrolled computer %s (%s) from %s", creds.computer_id, hello.hostname, remote)
         await ws.send_bytes(m.encode(m.Enrolled(computer_id=creds.computer_id, uid=creds.uid, key=creds.key)))
         await ws.close()
@@ -129,6 +148,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
         send=send,
         close=close,
         features=frozenset(hello.features),
+        enrolled_at=ident.enrolled_at.timestamp() if ident.enrolled_at else None,
     )
     await hub.attach(conn)
     try:

@@ -28,6 +28,7 @@ import msgspec
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
 from fleetdeck.bus.topics import (
+    AGENTS_REKEYED,
     JOBS_CANCEL,
     JOBS_QUEUED,
     agent_request_topic,
@@ -55,6 +56,7 @@ class AgentConn:
     close: CloseFn
     last_rx: float = field(default_factory=time.monotonic)
     features: frozenset[str] = frozenset()  # from the agent's hello (protocol FEATURE_*)
+    enrolled_at: float | None = None  # unix time the key it authenticated with was issued
     # Requests sent on this connection and not answered yet: id -> (reply topic, expiry timer).
     requests: dict[int, tuple[str, asyncio.TimerHandle]] = field(default_factory=dict)
 
@@ -145,10 +147,12 @@ class AgentHub:
         queued = await self.bus.subscribe(JOBS_QUEUED)
         cancel = await self.bus.subscribe(JOBS_CANCEL)
         calls = await self.bus.subscribe(agent_request_topic(self.config.node_id))
-        self._subs = [queued, cancel, calls]
+        rekeyed = await self.bus.subscribe(AGENTS_REKEYED)
+        self._subs = [queued, cancel, calls, rekeyed]
         for coro in (
             self._on_queued(queued),
             self._on_cancel(cancel),
+            self._on_rekeyed(rekeyed),
             self._on_call(calls),
             self._dispatch_loop(),
             self._flush_loop(),
@@ -313,6 +317,34 @@ class AgentHub:
                 conn = self.conns.get(cid)
                 if conn is not None:
                     await conn.send_message(m.JobCancel(job_id=jid))
+
+    async def rekeyed(self, computer_id: int, enrolled_at: float) -> None:
+        """A re-enrollment replaced this computer's agent: tell every node (this one included)
+        to drop the connections that still run on the old key."""
+        await self.bus.publish(AGENTS_REKEYED, msgspec.json.encode([[computer_id, enrolled_at]]))
+
+    async def _on_rekeyed(self, sub: Subscription) -> None:
+        async for _topic, payload in sub:
+            try:
+                rekeyed = msgspec.json.decode(payload, type=list[tuple[int, float]])
+            except msgspec.DecodeError:
+                log.warning("ignoring an unreadable re-enrollment notice on the bus")
+                continue
+            for cid, enrolled_at in rekeyed:
+                conn = self.conns.get(cid)
+                if conn is None or (conn.enrolled_at is not None and conn.enrolled_at >= enrolled_at):
+                    continue  # not here, or already the new agent
+                log.warning(
+                    "computer %s was re-enrolled by another agent; closing the old one's connection", cid
+                )
+                await conn.send_message(
+                    m.Error(
+                        code="auth_failed",
+                        message="this computer was re-enrolled by another agent; this agent's key is void",
+                    )
+                )
+                with contextlib.suppress(Exception):
+                    await conn.close(1008, "re-enrolled by another agent")
 
     async def _dispatch_loop(self) -> None:
         while True:
