@@ -57,6 +57,9 @@ class AgentConn:
     last_rx: float = field(default_factory=time.monotonic)
     features: frozenset[str] = frozenset()  # from the agent's hello (protocol FEATURE_*)
     enrolled_at: float | None = None  # unix time the key it authenticated with was issued
+    # Jobs known to be this computer's (sent on this connection, or checked once): frames naming
+    # them pass without a database read. A frame naming any other job is checked (endpoint).
+    jobs: set[int] = field(default_factory=set)
     # Requests sent on this connection and not answered yet: id -> (reply topic, expiry timer).
     requests: dict[int, tuple[str, asyncio.TimerHandle]] = field(default_factory=dict)
 
@@ -363,12 +366,13 @@ class AgentHub:
                 await asyncio.sleep(1)
                 self._dispatch_event.set()
                 continue
-            await send_all(
-                (conn, m.encode(m.JobRun(job=spec)))
-                for cid, spec in jobs
+            frames: list[tuple[AgentConn, bytes]] = []
+            for cid, spec in jobs:
                 # A job whose agent has gone stays "sent"; it is redelivered on the next hello.
-                if (conn := self.conns.get(cid)) is not None
-            )
+                if (conn := self.conns.get(cid)) is not None:
+                    conn.jobs.add(spec.id)
+                    frames.append((conn, m.encode(m.JobRun(job=spec))))
+            await send_all(frames)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -408,6 +412,8 @@ class AgentHub:
             by_conn: dict[int, list[int]] = {}
             for cid, jid in acked:
                 by_conn.setdefault(cid, []).append(jid)
+                if (conn := self.conns.get(cid)) is not None:
+                    conn.jobs.discard(jid)  # done: the agent forgets it too
             await send_all(
                 (conn, m.encode(m.ResultAck(job_ids=jids)))
                 for cid, jids in by_conn.items()
