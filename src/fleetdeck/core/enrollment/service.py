@@ -24,6 +24,7 @@ from fleetdeck.storage.uow import UnitOfWork
 
 TOKEN_PREFIX = "fde_"
 REENROLL_WINDOW = timedelta(days=1)  # how long an admin's "allow re-enrollment" lasts by default
+MAX_MACS = 64  # network cards an enrolling agent may name (the frame is the agent's to fill)
 MAX_LOOKALIKES = 20  # enrolled computers compared with a new agent (a golden image's clones)
 _VERDICT = {True: "same", False: "different", None: "unknown"}
 
@@ -167,7 +168,7 @@ class EnrollmentService:
         if not hostname:
             raise ValidationFailed("hostname must not be empty", field="hostname")
         machine_id = machine_id.strip()[:64]
-        facts = HardwareFacts.of(hardware_uuid, macs)
+        facts = HardwareFacts.of(hardware_uuid, list(macs)[:MAX_MACS])
         actor = agent_actor(0, hostname, source)
         with self._audit.mutation(actor, "agent.enroll", "computer") as m:
             s = m.session
