@@ -77,6 +77,8 @@ def test_an_allowed_reenroll_replaces_the_agent_and_the_old_one_stops(
     assert code == 3
     assert "rejected this agent's credentials" in first.log()
     assert "another agent re-enrolled it" in first.log()
+    # Told by the server while still connected, not only when it next came back.
+    assert "this computer was re-enrolled by another agent" in first.log()
     # The new agent is that computer now; no second computer appeared.
     wait_for(lambda: [r["id"] for r in online_computers(server)] == [cid], 30, what="the new agent online")
     with server.client() as c:
