@@ -11,7 +11,13 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.audit import AuditRecord
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.enrollment.identity import HardwareFacts, same_hardware
-from fleetdeck.core.enrollment.service import TOKEN_PREFIX, AgentCredentials, EnrollmentService, agent_actor
+from fleetdeck.core.enrollment.service import (
+    MAX_LOOKALIKES,
+    TOKEN_PREFIX,
+    AgentCredentials,
+    EnrollmentService,
+    agent_actor,
+)
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
@@ -383,3 +389,13 @@ def test_allowing_a_reenroll_is_an_admins_decision(enrollment: EnrollmentService
         ("computer.allow_reenroll", "ok"),
         ("computer.disallow_reenroll", "ok"),
     } <= results
+
+
+def test_the_allowed_one_among_many_lookalikes_is_found(enrollment: EnrollmentService) -> None:
+    """A golden image's clones all share its machine id; the one an admin allowed to re-enroll is
+    found however many came before it."""
+    token = enrollment.create_token(ADMIN, expires_in=None).token
+    clones = [enroll_as(enrollment, token).computer_id for _ in range(MAX_LOOKALIKES + 2)]
+    enrollment.allow_reenroll(ADMIN, clones[-1])
+    again = enroll_as(enrollment, token)
+    assert again.computer_id == clones[-1] and again.replaced_enrollment is not None

@@ -245,7 +245,8 @@ class EnrollmentService:
             s.scalars(
                 select(Computer)
                 .where(or_(*same), Computer.agent_key_hash.is_not(None))
-                .order_by(Computer.id)
+                # Those an admin allowed to re-enroll first: a golden image may have many clones.
+                .order_by(Computer.reenroll_until.is_(None), Computer.id)
                 .limit(MAX_LOOKALIKES)
             )
         )
