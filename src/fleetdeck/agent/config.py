@@ -129,3 +129,11 @@ def read_machine_id() -> str:
             if value:
                 return value
     return ""
+
+
+def read_hardware_uuid() -> str:
+    """The firmware (SMBIOS) UUID, which a hypervisor gives each clone anew; "" when unreadable
+    (Linux lets only root read it; containers have none)."""
+    with contextlib.suppress(OSError):
+        return Path("/sys/class/dmi/id/product_uuid").read_text(encoding="ascii", errors="replace").strip()
+    return ""

@@ -70,6 +70,9 @@ class Agent:
         self.connections = 0  # established sessions so far (for logs and tests)
         self.exit_code = 0  # what the process exits with once run() returns
         self._bye = False  # the server said Bye in the current session
+        # Why the server refused this agent's credentials, once it has: the computer was deleted,
+        # or another agent re-enrolled it. Retrying cannot help, so the agent stops (main exits 3).
+        self.rejected: str | None = None
 
     # ------------------------------------------------------------ sending
 
@@ -252,14 +255,17 @@ class Agent:
                 self._stop.set()
                 return None
             if msg.code == m.ERROR_AUTH_FAILED:
+                self.rejected = msg.message
                 log.error(
-                    "server rejected this agent's credentials (%s); retrying every %.0f s - "
-                    "re-enroll (delete %s) if the computer was removed on the server",
+                    "server %s rejected this agent's credentials (%s): the computer was deleted on the "
+                    "server, or another agent re-enrolled it. This agent stops; to enroll it again as a "
+                    "new computer, delete %s and start it with --enroll-token",
+                    self.state.server,
                     msg.message,
-                    self.backoff.maximum,
                     self.store.path,
                 )
-                return self.backoff.maximum
+                self._stop.set()
+                return None
             log.error("server error %s: %s", msg.code, msg.message)
             if msg.retry_after is not None:
                 return max(msg.retry_after, self.backoff.next_delay())

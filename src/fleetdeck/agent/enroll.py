@@ -11,7 +11,8 @@ from websockets.exceptions import InvalidStatus, WebSocketException
 
 from fleetdeck.agent import AGENT_VERSION
 from fleetdeck.agent.backoff import Backoff
-from fleetdeck.agent.config import AgentState, read_machine_id
+from fleetdeck.agent.collectors.common import hardware_macs
+from fleetdeck.agent.config import AgentState, read_hardware_uuid, read_machine_id
 from fleetdeck.agent.transport import check_pin, open_connection, parse_retry_after
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.session import AgentSession, ProtocolViolation
@@ -39,6 +40,8 @@ async def enroll_once(url: str, token: str, fingerprint: str | None) -> AgentSta
             hostname=socket.gethostname(),
             agent_version=AGENT_VERSION,
             machine_id=read_machine_id(),
+            hardware_uuid=read_hardware_uuid(),
+            macs=hardware_macs(),
         )
         await ws.send(m.encode(enroll), text=True)
         session.sent_enroll()

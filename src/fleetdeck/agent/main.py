@@ -5,7 +5,8 @@ stores credentials in the state dir; every later start needs only ``--state-dir`
 default suits the systemd unit); install scripts can enroll with ``--enroll-only`` and leave
 the rest to the service. Exit codes: 0 stopped by SIGINT/SIGTERM (or ``--once-inventory`` /
 ``--enroll-only`` done), 1 enrollment refused, 2 usage or configuration error, 3 the server
-deleted this computer (the systemd unit does not restart it then).
+rejected the stored credentials (the computer was deleted, or another agent re-enrolled it;
+the systemd unit does not restart it then).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from fleetdeck.agent.config import (
 from fleetdeck.agent.power import simulate_from_env
 
 log = logging.getLogger("fleetdeck.agent")
+
+EXIT_REJECTED = 3  # the server refused the stored credentials; a service manager must not loop
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +142,7 @@ async def _run(
             return 1
         if state is None:
             return 0
+        _set_aside_journal(store)
         store.save(state)
         log.info("enrolled as computer %s; credentials stored in %s", state.computer_id, store.path)
     if args.enroll_only:
@@ -162,8 +166,25 @@ async def _run(
         )
         return 2
     await agent.run()
+    if agent.rejected is not None:
+        print(
+            f"error: the server rejected this agent's credentials ({agent.rejected}); "
+            f"delete {store.path} and enroll again with --enroll-token to make it a new computer",
+            file=sys.stderr,
+        )
+        return EXIT_REJECTED
     log.info("agent stopped")
     return agent.exit_code
+
+
+def _set_aside_journal(store: StateStore) -> None:
+    """A journal left by an earlier enrollment names jobs of another computer; the new one
+    would resend their results, which the server refuses. Keep it for the admin, out of the way."""
+    journal = store.dir / "jobs.json"
+    if journal.exists():
+        aside = journal.with_name("jobs.json.before-enroll")
+        journal.replace(aside)
+        log.warning("moved the job journal of the earlier enrollment to %s", aside)
 
 
 def _print_inventory() -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 JOBS_QUEUED = "jobs.queued"  # payload: JSON list of computer ids with new queued jobs
 JOBS_CANCEL = "jobs.cancel"  # payload: JSON list of [computer_id, job_id]
 COMPUTERS_DELETED = "computers.deleted"  # payload: JSON list of computer ids
+# A computer's agent was replaced by a re-enrollment: every node closes the connections of that
+# computer authenticated with a key issued before. Payload: JSON list of [computer_id, unix time].
+AGENTS_REKEYED = "agents.rekeyed"
 
 
 def job_output_topic(job_id: int) -> str:

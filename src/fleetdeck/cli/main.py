@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from fleetdeck.cli import database, enroll, settings, users
+from fleetdeck.cli import computers, database, enroll, settings, users
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir, build_settings
 
 app = typer.Typer(
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(users.app, name="user")
 app.add_typer(enroll.app, name="enroll-token")
+app.add_typer(computers.app, name="computer")
 app.add_typer(database.db, name="db")
 app.add_typer(database.config, name="config")
 app.add_typer(settings.app, name="settings")

@@ -194,10 +194,52 @@ def run_up(settings: Settings) -> None:
         cert, _ = tls_files(settings)
         assert cert is not None
         agent_cmd += ["--server-fingerprint", fingerprint(cert)]
-    asyncio.run(_serve_with_agent(server, agent_cmd, url))
+    asyncio.run(_serve_with_agent(server, agent_cmd, url, LocalAgent(rt, state_dir)))
 
 
-async def _serve_with_agent(server: FleetServer, agent_cmd: list[str], url: str) -> None:
+AGENT_START_SEC = 30.0  # how long `fleetdeck up` waits for its agent before saying so
+
+
+class LocalAgent:
+    """What `fleetdeck up` needs to know of its agent: has it connected (its computer online)?"""
+
+    def __init__(self, rt: Runtime, state_dir: Path) -> None:
+        self._rt = rt
+        self.state_dir = state_dir
+
+    def computer_online(self) -> int | None:
+        """The agent's computer id once it is connected; None before (or without credentials)."""
+        from fleetdeck.agent.config import StateStore
+        from fleetdeck.core.errors import NotFound
+
+        try:
+            state = StateStore(self.state_dir).load()
+        except (OSError, ValueError):
+            return None
+        if state is None:
+            return None
+        try:
+            computer = self._rt.services.computers.get(system_actor("cli"), state.computer_id)
+        except NotFound:
+            return None
+        return state.computer_id if computer.summary.online else None
+
+
+def agent_exit_reason(code: int, state_dir: Path) -> str:
+    """What an exit code of the local agent means, for the person who ran `fleetdeck up`."""
+    from fleetdeck.agent.main import EXIT_REJECTED
+
+    if code == EXIT_REJECTED:
+        return (
+            f"the server rejected the credentials in {state_dir}: its computer was deleted, or "
+            f"another agent re-enrolled it. Remove {state_dir} and run again to enroll it as a new computer."
+        )
+    if code == 1:
+        return "its enrollment was refused (see its log above)"
+    return f"it exited with status {code} (see its log above)"
+
+
+async def _serve_with_agent(server: FleetServer, agent_cmd: list[str], url: str, local: LocalAgent) -> None:
     serve = asyncio.create_task(server.serve())
     while not server.started:
         if serve.done():
@@ -206,12 +248,11 @@ async def _serve_with_agent(server: FleetServer, agent_cmd: list[str], url: str)
         await asyncio.sleep(0.05)
     agent = subprocess.Popen(agent_cmd)  # noqa: ASYNC220 - Popen returns at once
     console.print(f"fleetdeck is up at [bold]{url}[/]  (API docs: {url}/api/v1/docs)")
-    console.print(
-        "A local agent is running; this computer appears under GET /api/v1/computers. Ctrl-C stops."
-    )
+    watch = asyncio.create_task(_watch_agent(agent, local))
     try:
         await serve
     finally:
+        watch.cancel()
         if agent.poll() is None:
             agent.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -219,3 +260,32 @@ async def _serve_with_agent(server: FleetServer, agent_cmd: list[str], url: str)
         if agent.poll() is None:
             agent.kill()
             agent.wait()
+
+
+async def _watch_agent(agent: subprocess.Popen[bytes], local: LocalAgent) -> None:
+    """Say that the local agent runs only once its computer is online, and say so when it stops
+    instead (rejected credentials, refused enrollment), now or later; the server keeps running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + AGENT_START_SEC
+    announced = False
+    while agent.poll() is None:
+        if not announced:
+            cid = await asyncio.to_thread(local.computer_online)
+            if cid is not None:
+                console.print(
+                    f"A local agent is running; this computer is computer {cid} under GET /api/v1/computers. "
+                    "Ctrl-C stops."
+                )
+                announced = True
+            elif loop.time() > deadline:
+                console.print("[yellow]The local agent has not connected yet; see its log above.[/]")
+                announced = True
+        await asyncio.sleep(0.2)
+    code = agent.returncode
+    if code == 0:  # stopped by a signal (Ctrl-C reaches it too)
+        return
+    console.print(
+        f"[bold red]The local agent is not running:[/] {agent_exit_reason(code, local.state_dir)} "
+        "The server keeps running."
+    )
+    log.error("local agent stopped with status %s", code)

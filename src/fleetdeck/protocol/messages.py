@@ -148,6 +148,11 @@ class Enroll(Message, tag="enroll"):
     agent_version: str
     machine_id: str = ""
     protocol: int = PROTOCOL_VERSION
+    # The hardware the agent runs on, so that the server can tell a re-install of this machine
+    # from a clone of it (clones share the machine id, rarely the firmware UUID or the MACs).
+    # Empty: unknown (older agents; the UUID is readable by root only).
+    hardware_uuid: str = ""
+    macs: list[str] = msgspec.field(default_factory=list)
 
 
 class Hello(Message, tag="hello"):
@@ -256,7 +261,7 @@ class Bye(Message, tag="bye"):
 
 
 # Error codes with a meaning the agent acts on (others are logged).
-ERROR_AUTH_FAILED = "auth_failed"  # unknown or wrong credentials: retry slowly, tell the admin
+ERROR_AUTH_FAILED = "auth_failed"  # unknown, wrong or replaced credentials: the agent stops (exit 3)
 ERROR_COMPUTER_DELETED = "computer_deleted"  # an admin deleted this computer: the agent stops
 CLOSE_COMPUTER_DELETED = 4004  # the WebSocket close code that goes with it
 

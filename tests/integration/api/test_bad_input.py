@@ -50,6 +50,7 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
     ("POST", "/login-failures/clear"): {"username": "admin"},
     ("POST", "/computers"): {"hostname": "h", "notes": "n"},
     ("PATCH", "/computers/{computer_id}"): {"notes": "n", "fqdn": "h.example.org"},
+    ("POST", "/computers/{computer_id}/allow-reenroll"): {"within_sec": 60},
     ("POST", "/groups"): {"name": "g", "parent_id": 1, "description": "d"},
     ("PATCH", "/groups/{group_id}"): {"name": "g", "parent_id": 1, "description": "d"},
     ("POST", "/groups/{group_id}/members"): {"computer_ids": [1]},

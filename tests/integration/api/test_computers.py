@@ -236,3 +236,28 @@ def test_detail_includes_inventory(
     row = admin_api.get("/computers", params={"filter[id]": cid}).json()["data"][0]
     assert set(row) == summary
     assert row["os"] == "Debian GNU/Linux"
+
+
+def test_allowing_a_reenroll(admin_api: Api, viewer_api: Api, runtime: Runtime) -> None:
+    cid = admin_api.post("/computers", json={"hostname": "pc-r"}).json()["data"]["id"]
+    assert_error(viewer_api.post(f"/computers/{cid}/allow-reenroll", json={}), 403)
+    assert_error(admin_api.post("/computers/999999/allow-reenroll", json={}), 404, "not_found")
+    assert_error(admin_api.post(f"/computers/{cid}/allow-reenroll", json={"within_sec": 0}), 422)
+    r = admin_api.post(f"/computers/{cid}/allow-reenroll", json={"within_sec": 3600})
+    assert r.status_code == 200, r.text
+    until = datetime.fromisoformat(r.json()["data"]["reenroll_until"].replace("Z", "+00:00"))
+    default = admin_api.post(f"/computers/{cid}/allow-reenroll", json={})  # one day
+    assert default.status_code == 200, default.text
+    longer = datetime.fromisoformat(default.json()["data"]["reenroll_until"].replace("Z", "+00:00"))
+    assert 23 * 3600 < (longer - until).total_seconds() < 24 * 3600
+    assert admin_api.delete(f"/computers/{cid}/allow-reenroll").status_code == 204
+    actions = [
+        (row["action"], row["result"])
+        for row in admin_api.get("/audit", params={"filter[object_type]": "computer"}).json()["data"]
+    ]
+    assert actions[:3] == [
+        ("computer.disallow_reenroll", "ok"),
+        ("computer.allow_reenroll", "ok"),
+        ("computer.allow_reenroll", "ok"),
+    ]
+    assert ("computer.allow_reenroll", "denied") in actions

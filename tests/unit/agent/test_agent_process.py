@@ -108,15 +108,32 @@ async def _enroll_only(tmp_path: Path) -> None:
         assert await asyncio.wait_for(proc.wait(), 8) == 1  # refused: no retry loop
         assert not (tmp_path / "s" / "state.json").exists()
 
+        # A journal left by an earlier enrollment names another computer's jobs: set aside.
+        (tmp_path / "s").mkdir()
+        (tmp_path / "s" / "jobs.json").write_text('{"jobs": {}, "acked": [41]}')
         proc = await _spawn([*args, "--enroll-token", "good", "--enroll-only"], tmp_path / "log")
         c = await server.next()
-        await c.expect(m.Enroll)
+        enroll = await c.expect(m.Enroll)
+        assert "00:00:00:00:00:00" not in enroll.macs  # hardware facts: no loopback
         await c.send(m.Enrolled(computer_id=9, uid="u9", key="k9"))
         assert await asyncio.wait_for(proc.wait(), 8) == 0
+        assert not (tmp_path / "s" / "jobs.json").exists()
+        assert "41" in (tmp_path / "s" / "jobs.json.before-enroll").read_text()
+
+        # Its credentials rejected later (deleted, or re-enrolled elsewhere): it says why, exits 3.
+        proc = await _spawn(["--state-dir", str(tmp_path / "s")], tmp_path / "log")
+        c = await server.next()
+        await c.expect(m.Hello)
+        await c.send(m.Error(code="auth_failed", message="unknown agent or wrong key"))
+        assert await asyncio.wait_for(proc.wait(), 8) == 3
+        assert server.queue.empty()  # no retry
     state = json.loads((tmp_path / "s" / "state.json").read_text())
     assert (state["uid"], state["key"], state["computer_id"]) == ("u9", "k9", 9)
     assert state["server"] == f"ws://127.0.0.1:{port}/agent/v1/ws"
-    assert "token expired" in (tmp_path / "log").read_text()
+    log = (tmp_path / "log").read_text()
+    assert "token expired" in log
+    assert "rejected this agent's credentials (unknown agent or wrong key)" in log
+    assert "delete " + str(tmp_path / "s" / "state.json") in log
 
 
 def test_enroll_only_and_refused_enrollment(tmp_path: Path) -> None:

@@ -8,8 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fleetdeck.app import Runtime
+from fleetdeck.core.audit import AuditRecord
 from fleetdeck.core.authz import Actor, Role
-from fleetdeck.core.enrollment.service import TOKEN_PREFIX, EnrollmentService, agent_actor
+from fleetdeck.core.enrollment.identity import HardwareFacts, same_hardware
+from fleetdeck.core.enrollment.service import (
+    MAX_LOOKALIKES,
+    TOKEN_PREFIX,
+    AgentCredentials,
+    EnrollmentService,
+    agent_actor,
+)
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
@@ -147,18 +155,20 @@ def test_enrolling_creates_or_takes_over_computers(enrollment: EnrollmentService
     assert len(creds.key) == 32 and int(creds.key, 16) >= 0
     detail = svc.computers.get(ADMIN, registered)
     assert detail.summary.agent_version == "v" * 50
-    # The same machine enrolling again (agent reinstalled) keeps its computer, with a new key.
+    # The same machine enrolling again, nobody having allowed it: a computer of its own (a clone
+    # looks the same), and the enrolled agent keeps working.
     again = enrollment.enroll(token, hostname="PREREG", machine_id="m" * 64, agent_version="2", source="")
-    assert again.computer_id == registered and again.uid == creds.uid and again.key != creds.key
-    with pytest.raises(AuthenticationFailed):
-        enrollment.authenticate_agent(creds.uid, creds.key)  # the old key no longer works
-    assert enrollment.authenticate_agent(again.uid, again.key).computer_id == registered
+    assert again.computer_id != registered and again.clone_of == registered
+    assert again.replaced_enrollment is None
+    assert enrollment.authenticate_agent(creds.uid, creds.key).computer_id == registered
+    assert enrollment.authenticate_agent(again.uid, again.key).computer_id == again.computer_id
     # Another machine with the same name is another computer.
     other = enrollment.enroll(token, hostname="prereg", machine_id="other", agent_version="2", source="")
-    assert other.computer_id != registered and other.uid != creds.uid
+    assert other.computer_id not in {registered, again.computer_id} and other.uid != creds.uid
+    assert other.clone_of is None
     # Without a machine id, an enrolled name is not taken over either.
     anon = enrollment.enroll(token, hostname="prereg", machine_id="", agent_version="2", source="")
-    assert anon.computer_id not in {registered, other.computer_id}
+    assert anon.computer_id not in {registered, again.computer_id, other.computer_id}
     created = svc.computers.get(ADMIN, other.computer_id)
     assert created.summary.hostname == "prereg"
     long_name = enrollment.enroll(token, hostname="h" * 300, machine_id="", agent_version="", source="")
@@ -257,3 +267,146 @@ def test_agent_actor() -> None:
     actor = agent_actor(7, "h" * 200, "10.0.0.1")
     assert actor.username == ("agent:" + "h" * 200)[:150] and actor.role is Role.VIEWER
     assert (actor.user_id, actor.source, actor.via, actor.read_only) == (None, "10.0.0.1", "agent", False)
+
+
+def add_macs(runtime: Runtime, computer_id: int, *macs: str) -> None:
+    """What the computer's inventory would have stored."""
+    with UnitOfWork(runtime.db) as uow:
+        for i, mac in enumerate(macs):
+            uow.session.add(ComputerInterface(computer_id=computer_id, name=f"eth{i}", mac=mac, addresses=[]))
+
+
+def enroll_as(
+    enrollment: EnrollmentService,
+    token: str,
+    machine_id: str = "m1",
+    hardware_uuid: str = "",
+    macs: tuple[str, ...] | list[str] = (),
+) -> AgentCredentials:
+    return enrollment.enroll(
+        token,
+        hostname="pc1",
+        machine_id=machine_id,
+        agent_version="1.0",
+        source="10.0.0.9",
+        hardware_uuid=hardware_uuid,
+        macs=macs,
+    )
+
+
+def audit_of(svc: Services, action: str) -> list[AuditRecord]:
+    return list(svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, action),))).items)
+
+
+def test_an_allowed_reenroll_of_the_same_machine_replaces_its_agent(
+    enrollment: EnrollmentService, svc: Services, clock: Clock, runtime: Runtime
+) -> None:
+    token = enrollment.create_token(ADMIN, expires_in=None).token
+    first = enroll_as(enrollment, token, macs=["aa:bb:cc:00:00:01"])
+    add_macs(runtime, first.computer_id, "aa:bb:cc:00:00:01", "00:00:00:00:00:00")
+    until = enrollment.allow_reenroll(OPERATOR, first.computer_id, timedelta(hours=2))
+    assert utc(until) == T0 + timedelta(hours=2)
+    clock.now = T0 + timedelta(hours=1)
+    second = enroll_as(enrollment, token, macs=["AA-BB-CC-00-00-01", "aa:bb:cc:00:00:09"])
+    assert (second.computer_id, second.uid) == (first.computer_id, first.uid)
+    assert second.replaced_enrollment == clock.now and second.key != first.key
+    with pytest.raises(AuthenticationFailed):
+        enrollment.authenticate_agent(first.uid, first.key)  # the replaced agent is locked out
+    ident = enrollment.authenticate_agent(second.uid, second.key)
+    assert utc(ident.enrolled_at) == clock.now
+    # Audited: who allowed it, and the replacement with what it replaced.
+    [allowed] = audit_of(svc, "computer.allow_reenroll")
+    assert (allowed.username, allowed.object_id) == ("op", str(first.computer_id))
+    assert allowed.detail["until"] == (T0 + timedelta(hours=2)).isoformat()
+    [reenroll] = audit_of(svc, "agent.reenroll")
+    assert reenroll.object_id == str(first.computer_id) and reenroll.detail["hardware"] == "same"
+    assert reenroll.detail["previous"]["enrolled_at"] == T0.isoformat()
+    assert audit_of(svc, "agent.enroll")[0].detail["replaced"] is True
+    # The permission was for one re-enrollment: the next agent on this machine is a clone.
+    third = enroll_as(enrollment, token, macs=["aa:bb:cc:00:00:01"])
+    assert third.computer_id != first.computer_id and third.clone_of == first.computer_id
+    assert enrollment.authenticate_agent(second.uid, second.key).computer_id == first.computer_id
+
+
+@pytest.mark.parametrize(
+    ("known", "new", "verdict"),
+    [
+        (HardwareFacts.of("UUID-1", []), HardwareFacts.of("{uuid-1}", []), True),
+        (
+            HardwareFacts.of("uuid-1", ["aa:00:00:00:00:01"]),
+            HardwareFacts.of("uuid-2", ["aa:00:00:00:00:01"]),
+            False,
+        ),
+        (
+            HardwareFacts.of("", ["aa:00:00:00:00:01"]),
+            HardwareFacts.of("uuid-2", ["AA-00-00-00-00-01"]),
+            True,
+        ),
+        (HardwareFacts.of("", ["aa:00:00:00:00:01"]), HardwareFacts.of("", ["aa:00:00:00:00:02"]), False),
+        (HardwareFacts.of("", ["00:00:00:00:00:00"]), HardwareFacts.of("", ["00:00:00:00:00:00"]), None),
+        (HardwareFacts.of("00000000-0000-0000-0000-000000000000", []), HardwareFacts.of("", []), None),
+        (HardwareFacts.of("", []), HardwareFacts.of("uuid-1", ["aa:00:00:00:00:01"]), None),
+    ],
+)
+def test_hardware_verdicts(known: HardwareFacts, new: HardwareFacts, verdict: bool | None) -> None:
+    assert same_hardware(known, new) is verdict
+
+
+def test_a_clone_on_other_hardware_never_replaces(
+    enrollment: EnrollmentService, svc: Services, clock: Clock
+) -> None:
+    token = enrollment.create_token(ADMIN, expires_in=None).token
+    first = enroll_as(enrollment, token, hardware_uuid="uuid-a", macs=["aa:00:00:00:00:01"])
+    enrollment.allow_reenroll(ADMIN, first.computer_id)
+    # Same machine id, another firmware UUID: a clone, even though re-enrolling is allowed.
+    clone = enroll_as(enrollment, token, hardware_uuid="uuid-b", macs=["aa:00:00:00:00:01"])
+    assert clone.computer_id != first.computer_id and clone.replaced_enrollment is None
+    assert enrollment.authenticate_agent(first.uid, first.key).computer_id == first.computer_id
+    note = audit_of(svc, "agent.enroll")[0].detail
+    assert (note["clone_of"], note["hardware"], note["reenroll_allowed"]) == (
+        first.computer_id,
+        "different",
+        True,
+    )
+    assert audit_of(svc, "agent.reenroll") == []
+    # An OS re-install with a new machine id on the same hardware, within the permission: replaced.
+    reinstall = enroll_as(enrollment, token, machine_id="m-new", hardware_uuid="UUID-A")
+    assert reinstall.computer_id == first.computer_id and reinstall.replaced_enrollment is not None
+    assert svc.computers.get(ADMIN, first.computer_id).machine_id == "m-new"
+    # A permission that ran out allows nothing.
+    enrollment.allow_reenroll(ADMIN, first.computer_id, timedelta(minutes=5))
+    clock.now = T0 + timedelta(minutes=5)
+    late = enroll_as(enrollment, token, machine_id="m-new", hardware_uuid="uuid-a")
+    assert late.computer_id != first.computer_id and late.clone_of == first.computer_id
+
+
+def test_allowing_a_reenroll_is_an_admins_decision(enrollment: EnrollmentService, svc: Services) -> None:
+    token = enrollment.create_token(ADMIN, expires_in=None).token
+    first = enroll_as(enrollment, token)
+    with pytest.raises(PermissionDenied):
+        enrollment.allow_reenroll(VIEWER, first.computer_id)
+    with pytest.raises(NotFound):
+        enrollment.allow_reenroll(ADMIN, 999_999)
+    with pytest.raises(ValidationFailed):
+        enrollment.allow_reenroll(ADMIN, first.computer_id, timedelta(0))
+    enrollment.allow_reenroll(ADMIN, first.computer_id)
+    assert enrollment.allow_reenroll(ADMIN, first.computer_id, None) is None  # taken back
+    assert enroll_as(enrollment, token).clone_of == first.computer_id
+    assert enrollment.authenticate_agent(first.uid, first.key).computer_id == first.computer_id
+    results = {(r.action, r.result) for r in svc.audit.find(ADMIN, Query()).items}
+    assert {
+        ("computer.allow_reenroll", "denied"),
+        ("computer.allow_reenroll", "not_found"),
+        ("computer.allow_reenroll", "ok"),
+        ("computer.disallow_reenroll", "ok"),
+    } <= results
+
+
+def test_the_allowed_one_among_many_lookalikes_is_found(enrollment: EnrollmentService) -> None:
+    """A golden image's clones all share its machine id; the one an admin allowed to re-enroll is
+    found however many came before it."""
+    token = enrollment.create_token(ADMIN, expires_in=None).token
+    clones = [enroll_as(enrollment, token).computer_id for _ in range(MAX_LOOKALIKES + 2)]
+    enrollment.allow_reenroll(ADMIN, clones[-1])
+    again = enroll_as(enrollment, token)
+    assert again.computer_id == clones[-1] and again.replaced_enrollment is not None

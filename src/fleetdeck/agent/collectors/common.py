@@ -106,6 +106,34 @@ def network_interfaces() -> list[m.NetworkInterface]:
     return interfaces
 
 
+# Interfaces whose addresses are made up by software on this machine (containers, bridges,
+# tunnels): they say nothing about which hardware the agent runs on.
+VIRTUAL_PREFIXES = (
+    "lo",
+    "docker",
+    "veth",
+    "br-",
+    "virbr",
+    "vnet",
+    "tap",
+    "tun",
+    "cni",
+    "flannel",
+    "cali",
+    "wg",
+)
+
+
+def hardware_macs() -> list[str]:
+    """MAC addresses of this machine's network cards, to tell a re-install from a clone."""
+    macs = {
+        i.mac
+        for i in network_interfaces()
+        if i.mac and i.mac != "00:00:00:00:00:00" and not i.name.lower().startswith(VIRTUAL_PREFIXES)
+    }
+    return sorted(macs)
+
+
 def logged_in_users() -> list[m.LoggedInUser]:
     users = [
         m.LoggedInUser(name=u.name, terminal=u.terminal or "", host=u.host or "", started=u.started)

@@ -14,8 +14,9 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from fleetdeck.api.agent.hub import AgentConn, AgentHub
+from fleetdeck.core.authz import Actor
 from fleetdeck.core.enrollment.service import agent_actor
-from fleetdeck.core.errors import AuthenticationFailed, FleetdeckError
+from fleetdeck.core.errors import AuthenticationFailed, FleetdeckError, PermissionDenied
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.session import ProtocolViolation, ServerSession
 
@@ -68,6 +69,39 @@ def agent_websocket_route(hub: AgentHub) -> WebSocketRoute:
     return WebSocketRoute(PATH, endpoint)
 
 
+JobFrame = m.JobOutput | m.JobResult | m.JobUpdate
+
+
+async def _own_job(hub: AgentHub, conn: AgentConn, actor: Actor, msg: JobFrame) -> bool:
+    """Is the job ``msg`` names this computer's? Asked once per job and connection (JobRun frames
+    sent on this connection are known already); PermissionDenied for another computer's job."""
+    frame = str(type(msg).__struct_config__.tag)
+    mine = await asyncio.to_thread(
+        hub.services.jobs.agent_may_report, actor, conn.computer_id, msg.job_id, frame
+    )
+    if mine:
+        conn.jobs.add(msg.job_id)
+    return mine
+
+
+async def _refuse_foreign_job(ws: WebSocket, conn: AgentConn, msg: JobFrame, exc: PermissionDenied) -> None:
+    """An agent named another computer's job: a forged or confused agent. Nothing of the frame
+    reaches the job or its viewers (core recorded the attempt); the connection ends, so nothing
+    else it sends is believed either."""
+    log.warning(
+        "computer %s (%s at %s) sent a %s for job %s, which is another computer's; frame dropped, "
+        "connection closed",
+        conn.computer_id,
+        conn.hostname,
+        conn.remote,
+        type(msg).__name__,
+        msg.job_id,
+    )
+    with contextlib.suppress(Exception):
+        await ws.send_bytes(m.encode(m.Error(code="forbidden", message=exc.message)))
+        await ws.close(POLICY_VIOLATION, "frame for another computer's job")
+
+
 async def _unavailable(ws: WebSocket, message: str) -> None:
     await ws.send_bytes(m.encode(m.Error(code="unavailable", message=message, retry_after=RETRY_AFTER_SEC)))
     await ws.close(TRY_AGAIN_LATER)
@@ -95,12 +129,31 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 machine_id=hello.machine_id,
                 agent_version=hello.agent_version,
                 source=remote,
+                hardware_uuid=hello.hardware_uuid,
+                macs=hello.macs,
             )
         except FleetdeckError as exc:
             code = "auth_failed" if isinstance(exc, AuthenticationFailed) else exc.code
             await ws.send_bytes(m.encode(m.Error(code=code, message=exc.message)))
             await ws.close(POLICY_VIOLATION)
             return
+        if creds.replaced_enrollment is not None:
+            log.warning(
+                "computer %s (%s) re-enrolled from %s: its previous agent is locked out",
+                creds.computer_id,
+                hello.hostname,
+                remote,
+            )
+            await hub.rekeyed(creds.computer_id, creds.replaced_enrollment.timestamp())
+        elif creds.clone_of is not None:
+            log.warning(
+                "enrolled computer %s (%s) from %s as a computer of its own: it resembles computer %s "
+                "(a clone, or a re-install nobody allowed to replace it)",
+                creds.computer_id,
+                hello.hostname,
+                remote,
+                creds.clone_of,
+            )
         log.info("enrolled computer %s (%s) from %s", creds.computer_id, hello.hostname, remote)
         await ws.send_bytes(m.encode(m.Enrolled(computer_id=creds.computer_id, uid=creds.uid, key=creds.key)))
         await ws.close()
@@ -129,6 +182,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
         send=send,
         close=close,
         features=frozenset(hello.features),
+        enrolled_at=ident.enrolled_at.timestamp() if ident.enrolled_at else None,
     )
     await hub.attach(conn)
     try:
@@ -158,12 +212,19 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
             msg = session.receive(frame)
             if isinstance(msg, m.Heartbeat):
                 hub.heartbeat(conn)
-            elif isinstance(msg, m.JobOutput):
-                await hub.job_output(frame if isinstance(frame, bytes) else frame.encode(), msg)
-            elif isinstance(msg, m.JobResult):
-                hub.job_result(cid, msg)
-            elif isinstance(msg, m.JobUpdate):
-                hub.job_update(cid, msg)
+            elif isinstance(msg, m.JobOutput | m.JobResult | m.JobUpdate):
+                try:
+                    mine = msg.job_id in conn.jobs or await _own_job(hub, conn, actor, msg)
+                except PermissionDenied as exc:
+                    await _refuse_foreign_job(ws, conn, msg, exc)
+                    return
+                if isinstance(msg, m.JobOutput):
+                    if mine:  # output of a job that does not exist has no viewer
+                        await hub.job_output(frame if isinstance(frame, bytes) else frame.encode(), msg)
+                elif isinstance(msg, m.JobResult):
+                    hub.job_result(cid, msg)  # an unknown job's result is acknowledged, not stored
+                else:
+                    hub.job_update(cid, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows

@@ -28,6 +28,7 @@ import msgspec
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
 from fleetdeck.bus.topics import (
+    AGENTS_REKEYED,
     COMPUTERS_DELETED,
     JOBS_CANCEL,
     JOBS_QUEUED,
@@ -57,6 +58,10 @@ class AgentConn:
     last_rx: float = field(default_factory=time.monotonic)
     features: frozenset[str] = frozenset()  # from the agent's hello (protocol FEATURE_*)
     agent_version: str = ""
+    enrolled_at: float | None = None  # unix time the key it authenticated with was issued
+    # Jobs known to be this computer's (sent on this connection, or checked once): frames naming
+    # them pass without a database read. A frame naming any other job is checked (endpoint).
+    jobs: set[int] = field(default_factory=set)
     # Requests sent on this connection and not answered yet: id -> (reply topic, expiry timer).
     requests: dict[int, tuple[str, asyncio.TimerHandle]] = field(default_factory=dict)
 
@@ -152,14 +157,16 @@ class AgentHub:
         queued = await self.bus.subscribe(JOBS_QUEUED)
         cancel = await self.bus.subscribe(JOBS_CANCEL)
         deleted = await self.bus.subscribe(COMPUTERS_DELETED)
+        rekeyed = await self.bus.subscribe(AGENTS_REKEYED)
         calls = await self.bus.subscribe(agent_request_topic(self.node_id))
-        self._subs = [queued, cancel, deleted, calls]
+        self._subs = [queued, cancel, deleted, rekeyed, calls]
         self._calls = asyncio.create_task(self._on_call(calls))
         self._tasks.append(self._calls)
         for coro in (
             self._on_queued(queued),
             self._on_cancel(cancel),
             self._on_deleted(deleted),
+            self._on_rekeyed(rekeyed),
             self._dispatch_loop(),
             self._flush_loop(),
             self._presence_flush_loop(),
@@ -374,6 +381,34 @@ class AgentHub:
         self._seen.pop(cid, None)
         self._presence.pop(cid, None)
 
+    async def rekeyed(self, computer_id: int, enrolled_at: float) -> None:
+        """A re-enrollment replaced this computer's agent: tell every node (this one included)
+        to drop the connections that still run on the old key."""
+        await self.bus.publish(AGENTS_REKEYED, msgspec.json.encode([[computer_id, enrolled_at]]))
+
+    async def _on_rekeyed(self, sub: Subscription) -> None:
+        async for _topic, payload in sub:
+            try:
+                rekeyed = msgspec.json.decode(payload, type=list[tuple[int, float]])
+            except msgspec.DecodeError:
+                log.warning("ignoring an unreadable re-enrollment notice on the bus")
+                continue
+            for cid, enrolled_at in rekeyed:
+                conn = self.conns.get(cid)
+                if conn is None or (conn.enrolled_at is not None and conn.enrolled_at >= enrolled_at):
+                    continue  # not here, or already the new agent
+                log.warning(
+                    "computer %s was re-enrolled by another agent; closing the old one's connection", cid
+                )
+                await conn.send_message(
+                    m.Error(
+                        code="auth_failed",
+                        message="this computer was re-enrolled by another agent; this agent's key is void",
+                    )
+                )
+                with contextlib.suppress(Exception):
+                    await conn.close(1008, "re-enrolled by another agent")
+
     async def _dispatch_loop(self) -> None:
         while True:
             await self._dispatch_event.wait()
@@ -391,12 +426,13 @@ class AgentHub:
                 await asyncio.sleep(1)
                 self._dispatch_event.set()
                 continue
-            await send_all(
-                (conn, m.encode(m.JobRun(job=spec)))
-                for cid, spec in jobs
+            frames: list[tuple[AgentConn, bytes]] = []
+            for cid, spec in jobs:
                 # A job whose agent has gone stays "sent"; it is redelivered on the next hello.
-                if (conn := self.conns.get(cid)) is not None
-            )
+                if (conn := self.conns.get(cid)) is not None:
+                    conn.jobs.add(spec.id)
+                    frames.append((conn, m.encode(m.JobRun(job=spec))))
+            await send_all(frames)
 
     async def _flush_loop(self) -> None:
         while True:
@@ -436,6 +472,8 @@ class AgentHub:
             by_conn: dict[int, list[int]] = {}
             for cid, jid in acked:
                 by_conn.setdefault(cid, []).append(jid)
+                if (conn := self.conns.get(cid)) is not None:
+                    conn.jobs.discard(jid)  # done: the agent forgets it too
             await send_all(
                 (conn, m.encode(m.ResultAck(job_ids=jids)))
                 for cid, jids in by_conn.items()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
 from fleetdeck.core.computers.naming import qualified_name
+from fleetdeck.core.enrollment.identity import HardwareFacts, same_hardware
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import SecretBox, random_hex, random_token
@@ -20,6 +24,10 @@ from fleetdeck.storage.uow import UnitOfWork
 
 TOKEN_PREFIX = "fde_"
 KEY_CACHE_MAX = 100_000  # decrypted agent keys kept (a few MB at most)
+REENROLL_WINDOW = timedelta(days=1)  # how long an admin's "allow re-enrollment" lasts by default
+MAX_MACS = 64  # network cards an enrolling agent may name (the frame is the agent's to fill)
+MAX_LOOKALIKES = 20  # enrolled computers compared with a new agent (a golden image's clones)
+_VERDICT = {True: "same", False: "different", None: "unknown"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +53,10 @@ class AgentCredentials:
     computer_id: int
     uid: str
     key: str
+    # Set when this enrollment replaced the computer's previous agent (an allowed re-enroll):
+    # connections authenticated before this moment hold a key that is no longer valid.
+    replaced_enrollment: datetime | None = None
+    clone_of: int | None = None  # the enrolled computer this new one resembles (audit note)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +67,7 @@ class AgentIdentity:
     # What the server holds of the agent's inventory (read with the key: a hello pays per
     # transaction, and thousands come at once after a restart). Empty: none yet.
     inventory_digest: str = ""
+    enrolled_at: datetime | None = None  # when the key this agent proved itself with was issued
 
 
 def _info(t: EnrollToken) -> EnrollTokenInfo:
@@ -134,17 +147,30 @@ class EnrollmentService:
             row.revoked = True
 
     def enroll(
-        self, token: str, *, hostname: str, machine_id: str, agent_version: str, source: str
+        self,
+        token: str,
+        *,
+        hostname: str,
+        machine_id: str,
+        agent_version: str,
+        source: str,
+        hardware_uuid: str = "",
+        macs: Sequence[str] = (),
     ) -> AgentCredentials:
         """Turn a valid enrollment token into a computer and its agent key.
 
-        A computer that was pre-registered under this host name, or that enrolled before from the
-        same machine (same machine id and host name), is taken over and re-keyed instead of
-        duplicated, so reinstalling an agent keeps the computer's history.
+        A computer pre-registered under this host name (no agent yet) is taken over. A computer
+        that already has an agent is never taken over silently: a new agent presenting its
+        machine id (or firmware UUID) replaces it only when an admin allowed a re-enrollment
+        (``allow_reenroll``) and the hardware does not differ (a re-install); otherwise the new
+        agent becomes a computer of its own (a clone), and the audit notes which computer it
+        resembles. See docs/operations.md, "Clones and re-installs".
         """
         hostname = hostname.strip()[:255]
         if not hostname:
             raise ValidationFailed("hostname must not be empty", field="hostname")
+        machine_id = machine_id.strip()[:64]
+        facts = HardwareFacts.of(hardware_uuid, list(macs)[:MAX_MACS])
         actor = agent_actor(0, hostname, source)
         with self._audit.mutation(actor, "agent.enroll", "computer") as m:
             s = m.session
@@ -158,18 +184,18 @@ class EnrollmentService:
             ):
                 raise AuthenticationFailed("invalid, expired or used-up enrollment token")
             row.uses += 1
+            detail: dict[str, Any] = {"hostname": hostname, "enroll_token_id": row.id}
             computer = s.scalar(
                 select(Computer).where(
                     func.lower(Computer.hostname) == hostname.lower(), Computer.agent_key_hash.is_(None)
                 )
             )
-            if computer is None and machine_id:
-                computer = s.scalar(
-                    select(Computer).where(
-                        Computer.machine_id == machine_id[:64],
-                        func.lower(Computer.hostname) == hostname.lower(),
-                    )
-                )
+            replaced: Computer | None = None
+            if computer is None:
+                replaced, lookalike = self._match_enrolled(s, machine_id, facts, now)
+                computer = replaced
+                if lookalike is not None:
+                    detail.update(lookalike)
             key = random_hex(16)  # 32 hex characters: also valid as an opsi host key
             if computer is None:
                 computer = Computer(
@@ -179,26 +205,112 @@ class EnrollmentService:
                     created_by=f"enroll-token:{row.id}",
                 )
                 s.add(computer)
-            computer.machine_id = machine_id[:64]
+            previous = {
+                "enrolled_at": computer.enrolled_at.isoformat() if computer.enrolled_at else None,
+                "agent_version": computer.agent_version,
+                "hostname": computer.hostname,
+            }
+            computer.machine_id = machine_id
+            computer.hardware_uuid = facts.uuid or computer.hardware_uuid or ""
+            computer.reenroll_until = None
             computer.agent_key_hash = self._box.keyed_hash(key)
             computer.agent_key_enc = self._box.encrypt(key)
             computer.agent_version = agent_version[:50]
             computer.enrolled_at = now
             s.flush()
             m.object_id = str(computer.id)
-            m.detail = {"hostname": hostname, "enroll_token_id": row.id}
-            return AgentCredentials(computer_id=computer.id, uid=computer.uid, key=key)
+            if replaced is not None:
+                detail["replaced"] = True
+                self._audit.add(
+                    s, actor, "agent.reenroll", "computer", computer.id, previous=previous, **detail
+                )
+            m.detail = detail
+            return AgentCredentials(
+                computer_id=computer.id,
+                uid=computer.uid,
+                key=key,
+                replaced_enrollment=now if replaced is not None else None,
+                clone_of=detail.get("clone_of"),
+            )
+
+    def _match_enrolled(
+        self, s: Session, machine_id: str, facts: HardwareFacts, now: datetime
+    ) -> tuple[Computer | None, dict[str, Any] | None]:
+        """The enrolled computer a new agent may replace, else None and, when the agent looks
+        like an enrolled computer (same machine id or firmware UUID), what the audit should say."""
+        same = [Computer.machine_id == machine_id] if machine_id else []
+        if facts.uuid:
+            same.append(Computer.hardware_uuid == facts.uuid)
+        if not same:
+            return None, None
+        candidates = list(
+            s.scalars(
+                select(Computer)
+                .where(or_(*same), Computer.agent_key_hash.is_not(None))
+                # Those an admin allowed to re-enroll first: a golden image may have many clones.
+                .order_by(Computer.reenroll_until.is_(None), Computer.id)
+                .limit(MAX_LOOKALIKES)
+            )
+        )
+        if not candidates:
+            return None, None
+        macs: dict[int, set[str]] = {}
+        for cid, mac in s.execute(
+            select(ComputerInterface.computer_id, ComputerInterface.mac).where(
+                ComputerInterface.computer_id.in_([c.id for c in candidates])
+            )
+        ):
+            macs.setdefault(cid, set()).add(mac)
+        refused: dict[str, Any] | None = None
+        for c in candidates:
+            verdict = same_hardware(HardwareFacts.of(c.hardware_uuid, macs.get(c.id, ())), facts)
+            allowed = c.reenroll_until is not None and c.reenroll_until > now
+            if allowed and verdict is not False:
+                return c, {"hardware": _VERDICT[verdict]}
+            if refused is None or (allowed and not refused["reenroll_allowed"]):
+                refused = {
+                    "clone_of": c.id,
+                    "clone_hostname": c.hostname,
+                    "hardware": _VERDICT[verdict],
+                    "reenroll_allowed": allowed,
+                }
+        return None, refused
+
+    def allow_reenroll(
+        self, actor: Actor, computer_id: int, within: timedelta | None = REENROLL_WINDOW
+    ) -> datetime | None:
+        """Let the next agent enrolling from this same machine replace the enrolled one, until
+        ``within`` from now (None: take the permission back). Returns the new deadline."""
+        if within is not None and within.total_seconds() <= 0:
+            raise ValidationFailed("the window must be in the future", field="within")
+        action = "computer.allow_reenroll" if within is not None else "computer.disallow_reenroll"
+        with self._audit.mutation(actor, action, "computer", computer_id, perm=Perm.MANAGE_ENROLLMENT) as m:
+            c = m.session.get(Computer, computer_id)
+            if c is None:
+                raise NotFound("computer", computer_id)
+            c.reenroll_until = self._clock() + within if within is not None else None
+            m.detail = {
+                "hostname": c.hostname,
+                "until": c.reenroll_until.isoformat() if c.reenroll_until else None,
+            }
+            return c.reenroll_until
 
     def authenticate_agent(self, uid: str, key: str) -> AgentIdentity:
         with UnitOfWork(self._db, readonly=True) as uow:
             row = uow.session.execute(
                 select(
-                    Computer.id, Computer.hostname, Computer.agent_key_hash, Computer.inventory_digest
+                    Computer.id,
+                    Computer.hostname,
+                    Computer.agent_key_hash,
+                    Computer.inventory_digest,
+                    Computer.enrolled_at,
                 ).where(Computer.uid == uid[:64])
             ).first()
         if row is None or row[2] is None or not self._box.matches(key, row[2]):
             raise AuthenticationFailed("unknown agent or wrong key")
-        return AgentIdentity(computer_id=row[0], uid=uid, hostname=row[1], inventory_digest=row[3] or "")
+        return AgentIdentity(
+            computer_id=row[0], uid=uid, hostname=row[1], inventory_digest=row[3] or "", enrolled_at=row[4]
+        )
 
     def authenticate_host(self, host_name: str, key: str, default_domain: str) -> AgentIdentity:
         """A computer proving itself with its qualified name and agent key (opsi clients log in

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
-from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
     ACTION_KIND,
@@ -459,6 +459,33 @@ class JobService:
         if ids:
             self._notifier.jobs_queued(sorted(ids))
         return len(ids)
+
+    def agent_may_report(self, actor: Actor, computer_id: int, job_id: int, frame: str) -> bool:
+        """May this computer's agent send ``frame`` (output, update, result) naming ``job_id``?
+
+        True: the job is this computer's. False: there is no such job (deleted, or a stale id
+        in the agent's journal); nobody can be watching it and storing a result finds nothing.
+        Another computer's job is a security event: an agent trying to write into a job it
+        never ran. It is recorded (``agent.foreign_job``, result ``denied``) and refused with
+        PermissionDenied; the transport drops the frame and the connection.
+        """
+        with UnitOfWork(self._db, readonly=True) as uow:
+            owner = uow.session.scalar(select(Job.computer_id).where(Job.id == job_id))
+        if owner is None:
+            return False
+        if owner != computer_id:
+            self._audit.record(
+                actor,
+                "agent.foreign_job",
+                "job",
+                job_id,
+                result="denied",
+                computer_id=computer_id,
+                job_computer_id=owner,
+                frame=frame,
+            )
+            raise PermissionDenied(f"job {job_id} is not this computer's job")
+        return True
 
     def record_updates(self, updates: Sequence[tuple[int, msg.JobUpdate]]) -> None:
         """``accepted``/``running`` notices, batched. Stale ones (job already final) are ignored."""

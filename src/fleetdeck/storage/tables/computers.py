@@ -31,6 +31,12 @@ class Computer(Base):
     agent_key_hash: Mapped[str | None] = mapped_column(String(64))
     agent_version: Mapped[str] = mapped_column(String(50), default="")
     enrolled_at: Mapped[datetime | None]
+    # Firmware (SMBIOS) UUID the agent reported when it enrolled; "" when it could not read it.
+    # With the machine id and the MACs it tells a re-install of this machine from a clone.
+    hardware_uuid: Mapped[str] = mapped_column(String(64), default="")
+    # Until when a new agent on this same machine may replace the enrolled one (an admin's
+    # explicit "allow re-enrollment"); None: never, a second agent becomes its own computer.
+    reenroll_until: Mapped[datetime | None]
     # Inventory scalars
     os: Mapped[str] = mapped_column(String(255), default="")
     os_version: Mapped[str] = mapped_column(String(100), default="")

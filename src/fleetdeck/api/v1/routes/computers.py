@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Response
 
 from fleetdeck.api.v1.deps import CurrentActor, ServicesDep
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
-from fleetdeck.api.v1.schemas.computers import ComputerCreate, ComputerDetailOut, ComputerOut, ComputerUpdate
+from fleetdeck.api.v1.schemas.computers import (
+    ComputerCreate,
+    ComputerDetailOut,
+    ComputerOut,
+    ComputerUpdate,
+    ReenrollAllow,
+    ReenrollOut,
+)
 from fleetdeck.api.v1.schemas.jobs import JobOut
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.query import Cond, Op
@@ -44,6 +53,25 @@ def update_computer(
 @router.delete("/{computer_id}", status_code=204, responses=errors(404))
 def delete_computer(computer_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Response:
     services.computers.delete(actor, computer_id)
+    return Response(status_code=204)
+
+
+@router.post("/{computer_id}/allow-reenroll", responses=errors(400, 404))
+def allow_reenroll(
+    computer_id: IdPath, body: ReenrollAllow, actor: CurrentActor, services: ServicesDep
+) -> Data[ReenrollOut]:
+    """Let the next agent that enrolls from this same machine (a re-install) replace the enrolled
+    one, within ``within_sec``. Without this, a second agent presenting the machine's identity
+    becomes a computer of its own, as a clone does (docs/operations.md)."""
+    until = services.enrollment.allow_reenroll(actor, computer_id, timedelta(seconds=body.within_sec))
+    assert until is not None
+    return Data(data=ReenrollOut(computer_id=computer_id, reenroll_until=until))
+
+
+@router.delete("/{computer_id}/allow-reenroll", status_code=204, responses=errors(404))
+def disallow_reenroll(computer_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Response:
+    """Take the permission to re-enroll back before it runs out."""
+    services.enrollment.allow_reenroll(actor, computer_id, None)
     return Response(status_code=204)
 
 

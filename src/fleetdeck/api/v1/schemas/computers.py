@@ -7,8 +7,9 @@ from typing import Annotated
 
 from pydantic import Field
 
-from fleetdeck.api.v1.schemas.common import RequestModel, ResponseModel, Str
+from fleetdeck.api.v1.schemas.common import MAX_EXPIRY_SEC, Int, RequestModel, ResponseModel, Str
 from fleetdeck.core.computers.entities import ComputerDetail
+from fleetdeck.core.enrollment.service import REENROLL_WINDOW
 
 Notes = Annotated[Str, Field(max_length=65_536)]
 
@@ -108,4 +109,17 @@ class ComputerUpdate(RequestModel):
     notes: Notes | None = None
     fqdn: Annotated[Str, Field(min_length=1, max_length=255)] | None = Field(
         None, description="Rename: a qualified name (host.domain.tld), kept until the machine reports one."
+    )
+
+
+class ReenrollAllow(RequestModel):
+    within_sec: Annotated[Int, Field(ge=1, le=MAX_EXPIRY_SEC)] = Field(
+        int(REENROLL_WINDOW.total_seconds()), description="How long the permission lasts, in seconds."
+    )
+
+
+class ReenrollOut(ResponseModel):
+    computer_id: int
+    reenroll_until: datetime = Field(
+        description="Until then, the next agent enrolling from this same machine replaces the enrolled one."
     )
