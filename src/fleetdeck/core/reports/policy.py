@@ -3,8 +3,9 @@
 The ``SELECT``/``WITH`` prefix check mirrors OCO and gives an early, friendly error; it is not
 the protection. The protection is the database itself: on SQLite a read-only connection with an
 authorizer (``sqlite_runner``), on PostgreSQL a read-only transaction under the restricted role
-``fleetdeck_report`` that only has column grants on safe columns (``postgres_runner`` and
-migration 0002, which carries a frozen copy of these sets; a test asserts they agree).
+``fleetdeck_report`` (or a tier above it, by the caller's permissions) that only has column
+grants on safe columns (``postgres_runner`` and migrations 0002 and 0011, which carry frozen
+copies of these sets; a test asserts they agree).
 """
 
 from __future__ import annotations
