@@ -25,13 +25,23 @@ unsandboxed.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Any
 
 from sqlalchemy import Engine
 
-from fleetdeck.core.reports.policy import TIERS, Limits, ReportFailed, ReportResult, Tier, json_safe
+from fleetdeck.core.reports.policy import (
+    Limits,
+    ReportFailed,
+    ReportResult,
+    Tier,
+    hidden_message,
+    hidden_tables,
+    json_safe,
+)
 
+_DENIED_TABLE = re.compile(r"permission denied for table (\w+)")
 SANDBOX_MISSING = (
     "reports are disabled on this PostgreSQL database: the sandbox role {role!r} or its function"
     " is not installed (migrations 0002 and 0011 need the CREATEROLE privilege; grant it, or"
@@ -82,12 +92,7 @@ class PostgresRunner:
             except psycopg.errors.ProgramLimitExceeded as exc:
                 raise limits.too_large() from exc
             except psycopg.errors.InsufficientPrivilege as exc:
-                raise ReportFailed(
-                    f"report may not read this: {_first_line(exc)} (secret columns such as"
-                    " users.password_hash and the settings table are not readable by reports;"
-                    f" {_tier_hint(tier)})",
-                    kind="forbidden",
-                ) from exc
+                raise _forbidden(exc, tier) from exc
             except psycopg.errors.ReadOnlySqlTransaction as exc:
                 raise ReportFailed(
                     f"reports may only read data: {_first_line(exc)}", kind="forbidden"
@@ -120,14 +125,18 @@ def _discard(raw: Any) -> None:
     raw.close()
 
 
-def _tier_hint(tier: Tier) -> str:
-    above = TIERS[TIERS.index(tier) + 1 :]
-    if not above:
-        return "reports run with the caller's permissions"
-    parts = [
-        f"{', '.join(sorted(t.tables))} need {', '.join(sorted(p.value for p in t.perms))}" for t in above
-    ]
-    return "reports run with the caller's permissions: " + "; ".join(parts)
+def _forbidden(exc: Exception, tier: Tier) -> ReportFailed:
+    """The same message as on SQLite for a table above the caller's tier."""
+    table = _DENIED_TABLE.search(_first_line(exc))
+    hidden = hidden_tables(tier)
+    if table and table.group(1) in hidden:
+        return ReportFailed(hidden_message(table.group(1), hidden[table.group(1)]), kind="forbidden")
+    return ReportFailed(
+        f"report may not read this: {_first_line(exc)} (secret columns such as users.password_hash"
+        " and the settings table are not readable by reports, and a report reads only what its"
+        " caller may read elsewhere)",
+        kind="forbidden",
+    )
 
 
 def _strip(sql: str) -> str:
