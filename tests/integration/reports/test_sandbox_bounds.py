@@ -76,8 +76,8 @@ def test_failed_runs_are_audited_with_the_reason(
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite fetch loop")
 def test_time_limit_covers_fetching(runtime: Runtime, reports: ReportService, world: Actor) -> None:
-    """Each row is cheap for SQLite's progress handler, but there are very many of them: the
-    deadline is checked while fetching too."""
+    """Endless rows, with limits on rows and bytes too high to stop them first: the deadline
+    holds while rows are fetched and converted, not only while SQLite computes."""
     runtime.services.settings.set(world, "reports.timeout_sec", 0.3)
     runtime.services.settings.set(world, "reports.max_rows", 1_000_000)
     runtime.services.settings.set(world, "reports.max_bytes", 1_000_000_000)
