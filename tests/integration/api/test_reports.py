@@ -18,7 +18,11 @@ def test_crud_and_execute(admin_api: Api, viewer_api: Api) -> None:
     assert r.json()["data"]["created_by"] == "admin"
     listed = admin_api.get("/reports", params={"filter[group_id]": gid}).json()
     assert [x["id"] for x in listed["data"]] == [rid]
-    result = viewer_api.post(f"/reports/{rid}/execute")
+    # A report runs with its caller's permissions: a viewer may not list user accounts.
+    error = assert_error(viewer_api.post(f"/reports/{rid}/execute"), 400)
+    assert (error["code"], error["detail"]["kind"]) == ("report_failed", "forbidden")
+    assert error["message"].startswith("report may not read users")
+    result = admin_api.post(f"/reports/{rid}/execute")
     assert result.status_code == 200, result.text
     assert result.json()["data"]["rows"] == [{"username": "admin"}, {"username": "victor"}]
     assert result.json()["data"]["columns"] == ["username"]

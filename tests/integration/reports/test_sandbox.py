@@ -172,18 +172,19 @@ def test_postgres_role_cannot_be_escaped(reports: ReportService, world: Actor, s
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL sandbox")
 def test_postgres_refuses_without_sandbox(runtime: Runtime, world: Actor) -> None:
+    from fleetdeck.core.reports.policy import TIERS, Limits
     from fleetdeck.core.reports.postgres_runner import PostgresRunner
 
-    rename = "ALTER FUNCTION fleetdeck_report.run(text, integer) RENAME TO {}"
+    rename = "ALTER FUNCTION fleetdeck_report.{}(text, integer, bigint) RENAME TO {}"
     with runtime.db.engine.begin() as conn:
-        conn.exec_driver_sql(rename.format("run_moved"))
+        conn.exec_driver_sql(rename.format("run", "run_moved"))
     try:
         with pytest.raises(ReportFailed, match="not installed") as info:
-            PostgresRunner(runtime.db.engine).run("SELECT 1", 10, 5)
+            PostgresRunner(runtime.db.engine).run("SELECT 1", Limits(10, 10_000, 5), TIERS[0])
         assert info.value.detail["kind"] == "sandbox_missing"
     finally:
         with runtime.db.engine.begin() as conn:
-            conn.exec_driver_sql("ALTER FUNCTION fleetdeck_report.run_moved(text, integer) RENAME TO run")
+            conn.exec_driver_sql(rename.format("run_moved", "run"))
 
 
 def test_time_limit(runtime: Runtime, reports: ReportService, world: Actor) -> None:

@@ -10,11 +10,13 @@ from types import ModuleType
 from fleetdeck.core.reports import policy
 from fleetdeck.storage.tables import Base
 
-MIGRATION = Path(__file__).parents[3] / "src/fleetdeck/storage/migrations/versions/0002_report_sandbox.py"
+VERSIONS = Path(__file__).parents[3] / "src/fleetdeck/storage/migrations/versions"
+MIGRATION = VERSIONS / "0002_report_sandbox.py"
+TIERS_MIGRATION = VERSIONS / "0011_report_role.py"
 
 
-def _migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("report_sandbox_0002", MIGRATION)
+def _migration(path: Path = MIGRATION) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -28,6 +30,28 @@ def test_migration_copy_agrees_with_core() -> None:
     assert m.SECRET_TABLES == policy.SECRET_TABLES
     assert m.SECRET_TABLE_MARKERS == policy.SECRET_TABLE_MARKERS
     assert m.ROLE == policy.ROLE
+
+
+def test_tier_migration_copy_agrees_with_core() -> None:
+    m = _migration(TIERS_MIGRATION)
+    assert m.SECRET_COLUMNS == policy.SECRET_COLUMNS
+    assert m.SECRET_TABLES == policy.SECRET_TABLES
+    assert m.SECRET_TABLE_MARKERS == policy.SECRET_TABLE_MARKERS
+    assert m.ROLE == policy.ROLE
+    assert tuple((t.name, t.tables) for t in policy.TIERS) == m.TIERS
+    for tier in policy.TIERS:
+        assert m.role_name(tier.name) == tier.role
+        assert m.function_name(tier.name) == tier.function
+
+
+def test_tiers_are_nested() -> None:
+    """Each tier needs every permission of the one below, so the highest tier a caller holds
+    all permissions of also covers the tiers below it."""
+    for lower, upper in zip(policy.TIERS, policy.TIERS[1:], strict=False):
+        assert lower.perms <= upper.perms
+    tables = [table for tier in policy.TIERS for table in tier.tables]
+    assert len(tables) == len(set(tables))
+    assert set(tables) <= set(Base.metadata.tables)
 
 
 def test_secret_columns_exist() -> None:

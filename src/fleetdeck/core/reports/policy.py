@@ -3,8 +3,9 @@
 The ``SELECT``/``WITH`` prefix check mirrors OCO and gives an early, friendly error; it is not
 the protection. The protection is the database itself: on SQLite a read-only connection with an
 authorizer (``sqlite_runner``), on PostgreSQL a read-only transaction under the restricted role
-``fleetdeck_report`` that only has column grants on safe columns (``postgres_runner`` and
-migration 0002, which carries a frozen copy of these sets; a test asserts they agree).
+``fleetdeck_report`` (or a tier above it, by the caller's permissions) that only has column
+grants on safe columns (``postgres_runner`` and migrations 0002 and 0011, which carry frozen
+copies of these sets; a test asserts they agree).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import FleetdeckError, ValidationFailed
 
 # (table, column) pairs no report may read.
@@ -35,8 +37,84 @@ SECRET_TABLES: frozenset[str] = frozenset({"settings"})
 # Any table whose name contains one of these is treated as secret too (future vaults).
 SECRET_TABLE_MARKERS: tuple[str, ...] = ("secret", "vault")
 
-ROLE = "fleetdeck_report"  # PostgreSQL role and schema of the sandbox (migration 0002)
-RUN_FUNCTION = f"{ROLE}.run"
+ROLE = "fleetdeck_report"  # PostgreSQL role and schema of the sandbox (migrations 0002, 0011)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """What a report may read follows what its caller may read elsewhere: the audit log only
+    with ``read_audit`` (as ``/api/v1/audit``), user accounts and tokens only with the
+    permissions that list them. Tiers are nested (each adds tables to the one before) because
+    PostgreSQL needs one role and one SECURITY DEFINER function per tier (migration 0011); a
+    caller gets the highest tier whose permissions it holds all of."""
+
+    name: str  # "" for the base tier
+    perms: frozenset[Perm]  # needed for this tier
+    tables: frozenset[str]  # readable from this tier on
+
+    @property
+    def role(self) -> str:
+        return f"{ROLE}_{self.name}" if self.name else ROLE
+
+    @property
+    def function(self) -> str:
+        return f"{ROLE}.run_{self.name}" if self.name else f"{ROLE}.run"
+
+
+TIERS: tuple[Tier, ...] = (
+    Tier("", frozenset(), frozenset()),
+    Tier("audit", frozenset({Perm.READ_AUDIT}), frozenset({"audit_log", "login_failures"})),
+    Tier(
+        "admin",
+        frozenset({Perm.READ_AUDIT, Perm.MANAGE_USERS, Perm.MANAGE_ENROLLMENT}),
+        frozenset({"users", "api_tokens", "enroll_tokens"}),
+    ),
+)
+
+
+def tier_of(actor: Actor) -> Tier:
+    """The highest tier the actor holds every permission of."""
+    chosen = TIERS[0]
+    for tier in TIERS[1:]:
+        if not all(actor.can(p) for p in tier.perms):
+            break
+        chosen = tier
+    return chosen
+
+
+def hidden_tables(tier: Tier) -> dict[str, Tier]:
+    """Tables above ``tier``, each with the tier that could read it (for error messages)."""
+    above = TIERS[TIERS.index(tier) + 1 :]
+    return {table: t for t in above for table in t.tables}
+
+
+def hidden_message(table: str, needed: Tier) -> str:
+    perms = ", ".join(sorted(p.value for p in needed.perms))
+    return f"report may not read {table}: it needs the permissions {perms}, as elsewhere in fleetdeck"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds of one report run, from the settings ``reports.max_rows``, ``reports.max_bytes``
+    and ``reports.timeout_sec``. The time limit covers the whole run, fetching included."""
+
+    max_rows: int
+    max_bytes: int
+    timeout_sec: float
+
+    def too_large(self) -> ReportFailed:
+        return ReportFailed(
+            f"the report result is larger than {self.max_bytes} bytes (setting reports.max_bytes);"
+            " select fewer or smaller columns, or fewer rows",
+            kind="too_large",
+        )
+
+    def timed_out(self) -> ReportFailed:
+        return ReportFailed(
+            f"the report was stopped after {self.timeout_sec:g} s (setting reports.timeout_sec)",
+            kind="timeout",
+        )
+
 
 ONLY_SELECT = "Only SELECT queries are allowed in reports"
 _SELECT = re.compile(r"^(select|with)\b", re.IGNORECASE)
@@ -53,7 +131,7 @@ def is_secret_column(table: str, column: str) -> bool:
 
 class ReportFailed(FleetdeckError):
     """The query could not run: SQL error, forbidden read, time limit. ``detail["kind"]`` says
-    which (``sql_error``, ``forbidden``, ``timeout``, ``sandbox_missing``)."""
+    which (``sql_error``, ``forbidden``, ``timeout``, ``too_large``, ``sandbox_missing``)."""
 
     code = "report_failed"
 

@@ -1,8 +1,10 @@
 """Saved reports (read-only SQL), their groups, and sandboxed execution.
 
 Creating or changing a report, and ad-hoc SQL, need ``Perm.MANAGE_REPORTS`` (a report's query
-runs for everyone who may read it); executing a saved report needs ``Perm.READ``. Every
-execution is recorded in the audit log, ad-hoc SQL with its text.
+runs for everyone who may read it); executing a saved report needs ``Perm.READ``. A report
+runs with its caller's permissions (``policy.TIERS``): a viewer's run of an administrator's
+report cannot read the audit log or user accounts. Every execution is recorded in the audit
+log, ad-hoc SQL with its text.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.core.reports.entities import ReportInfo, ReportListing
 from fleetdeck.core.reports.groups import KIND, ReportGroups, get_group, group_info
-from fleetdeck.core.reports.policy import ReportFailed, ReportResult, check_query
+from fleetdeck.core.reports.policy import Limits, ReportFailed, ReportResult, Tier, check_query, tier_of
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Group, Report
@@ -37,7 +39,7 @@ _UNSET: Any = object()
 
 
 class Runner(Protocol):
-    def run(self, sql: str, max_rows: int, timeout_sec: float) -> ReportResult: ...
+    def run(self, sql: str, limits: Limits, tier: Tier) -> ReportResult: ...
 
 
 def make_runner(db: Database) -> Runner:
@@ -239,11 +241,14 @@ class ReportService:
     ) -> ReportResult:
         try:
             text = _query(sql)
-            max_rows = int(self._settings.value("reports.max_rows"))
-            timeout = float(self._settings.value("reports.timeout_sec"))
+            limits = Limits(
+                max_rows=int(self._settings.value("reports.max_rows")),
+                max_bytes=int(self._settings.value("reports.max_bytes")),
+                timeout_sec=float(self._settings.value("reports.timeout_sec")),
+            )
             if self._runner is None:
                 self._runner = make_runner(self._db)
-            result = self._runner.run(text, max_rows, timeout)
+            result = self._runner.run(text, limits, tier_of(actor))
         except FleetdeckError as exc:
             result_code = "invalid" if isinstance(exc, ValidationFailed) else "failed"
             self._audit.record(actor, action, "report", object_id, result_code, error=exc.message, **detail)

@@ -74,10 +74,19 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         maximum=1_000_000,
     ),
     SettingDef(
+        "reports.max_bytes",
+        Kind.INT,
+        20_000_000,
+        "A report result larger than this (values as JSON text) is refused, and no single value"
+        " in a report query may be longer; bounds the server's memory per report run.",
+        minimum=1_000,
+        maximum=1_000_000_000,
+    ),
+    SettingDef(
         "reports.timeout_sec",
         Kind.FLOAT,
         10.0,
-        "A report query running longer than this is stopped.",
+        "A report run (query and fetching its rows) taking longer than this is stopped.",
         minimum=0.01,
         maximum=3600,
     ),

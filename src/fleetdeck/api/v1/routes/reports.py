@@ -20,9 +20,11 @@ from fleetdeck.api.v1.schemas.reports import (
 
 RUNS = """
 Queries run sandboxed: a single `SELECT` (or `WITH ... SELECT`), read-only, without access to
-secret columns (password and token hashes, agent keys, settings), stopped after the setting
-`reports.timeout_sec`, and cut after `reports.max_rows` rows (`truncated: true`). A query that
-fails is a 400 with the database's message.
+secret columns (password and token hashes, agent keys, settings), with the caller's permissions
+(the audit log and user accounts only for those who may read them elsewhere), stopped after the
+setting `reports.timeout_sec`, refused past `reports.max_bytes` bytes of result, and cut after
+`reports.max_rows` rows (`truncated: true`). A query that fails is a 400 with the database's
+message and a `kind`.
 """
 
 router = APIRouter(prefix="/reports", tags=["reports"], responses=errors(401, 403, 422))

@@ -11,8 +11,9 @@ and succeeds, and reports on this database refuse to run until the role exists.
 
 The secret sets below are a frozen copy of ``fleetdeck.core.reports.policy`` (storage may not
 import core); ``tests/integration/reports/test_sandbox_policy.py`` asserts that they agree. A
-later migration that adds tables or columns must grant the new safe columns as well, e.g. by
-calling ``grant_columns`` from here.
+later migration that adds tables or columns must grant the new safe columns as well, with
+``grant_columns`` from 0011 (which knows the per-permission tiers; this one would hand every
+table to the base role).
 
 Revision ID: 0002
 Revises: 0001

@@ -6,7 +6,7 @@ second agent presenting the same machine id becomes a computer of its own (a clo
 silently taking the existing one over (docs/operations.md, "Clones and re-installs").
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-02 16:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import fleetdeck.storage.tables.base
 
 revision: str = "0014"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -10,7 +10,11 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
+from fleetdeck.api.dialects.opsi.errors import (
+    BackendBadValueError,
+    BackendPermissionDeniedError,
+    OpsiValueError,
+)
 from fleetdeck.api.dialects.opsi.interface import SPEC
 from fleetdeck.api.dialects.opsi.objects.filters import check_keys, matches
 from fleetdeck.api.dialects.opsi.registry import METHODS, Context
@@ -23,7 +27,9 @@ Row = dict[str, Any]
 class Adapter(Protocol):
     """One opsi object family over fleetdeck's core. Rows are dicts in opsi's attribute names,
     with every attribute of their ``type`` present (null when unknown). An adapter may also
-    name ``nullable_ident``: ident attributes that may be null (AuditHardware's)."""
+    name ``nullable_ident``: ident attributes that may be null (AuditHardware's), and have
+    ``refuse_changes(ctx, rows)``: raise before ``update`` writes anything when a row would
+    change what fleetdeck cannot change or the caller may not (see ``refuse_unchangeable``)."""
 
     ident: tuple[str, ...]
     attributes: tuple[str, ...]  # every attribute of every type of the family
@@ -83,8 +89,15 @@ class Crud:
             self.a.insert(ctx, self.a.coerce(o, partial=False))
 
     def update(self, ctx: Context, obj: Any, create: bool) -> None:
-        for o in _objects(obj):
-            self.a.update(ctx, self.a.coerce(o, partial=True), create)
+        """Every object is coerced and checked before the first is written: an update that
+        names an attribute fleetdeck cannot change fails whole, instead of answering success
+        for what it silently dropped."""
+        rows = [self.a.coerce(o, partial=True) for o in _objects(obj)]
+        refuse = getattr(self.a, "refuse_changes", None)
+        if refuse is not None:
+            refuse(ctx, rows)
+        for row in rows:
+            self.a.update(ctx, row, create)
 
     def delete_objects(self, ctx: Context, objs: Any) -> None:
         if objs is None or objs == []:
@@ -106,6 +119,35 @@ class Crud:
         found = self.rows(ctx, {k: v for k, v in flt.items() if v is not None})
         if found:
             self.delete_objects(ctx, [{a: r.get(a) for a in self.a.ident} for r in found])
+
+
+def _comparable(value: Any) -> str:
+    return "" if value is None else str(value).strip().lower()
+
+
+def refuse_unchangeable(
+    kind: str,
+    ident: str,
+    given: Mapping[str, Any],
+    current: Mapping[str, Any] | None,
+    why: Mapping[str, str],
+) -> None:
+    """BackendBadValueError naming the first attribute of ``why`` (attribute -> reason) that
+    ``given`` sets (not null) to another value than the existing object (``current``) has;
+    the same value, as a client sends back what it read, is fine. A given ``ident`` that
+    names another object is an attempt to rename it, which updates cannot do either."""
+    named = given.get("ident")
+    if isinstance(named, str) and _comparable(named) != _comparable(ident):
+        raise BackendBadValueError(
+            f"Attribute 'id' of {kind} '{named}' cannot be changed to '{ident}' by an update:"
+            " the id names the object (nothing was changed)"
+        )
+    for attr, reason in why.items() if current is not None else ():
+        value = given.get(attr)
+        if value is not None and _comparable(value) != _comparable((current or {}).get(attr)):
+            raise BackendBadValueError(
+                f"Attribute '{attr}' of {kind} '{ident}' cannot be changed: {reason} (nothing was changed)"
+            )
 
 
 def declare(name: str, impl: Callable[..., Any]) -> None:

@@ -6,8 +6,11 @@ is the agent key (shown to admins and operators only, and to the client itself),
 addresses come from the live inventory. Creating an OpsiClient through opsi pre-registers a
 fleetdeck computer that the agent of that name takes over when it enrolls.
 
-Not stored (accepted and answered as empty): ``description``, ``inventoryNumber``,
-``oneTimePassword``, ``systemUUID``; a given ``opsiHostKey`` is ignored (the agent makes its own).
+Not stored (accepted at creation and answered as empty): ``description``, ``inventoryNumber``,
+``oneTimePassword``, ``systemUUID``; a given ``opsiHostKey`` is ignored at creation (the agent
+makes its own). An update of an existing client may change ``notes`` only: one that sets any
+attribute in ``UNCHANGEABLE`` to another value than it has (or another ``type``) answers
+BackendBadValueError naming it and changes nothing, rather than success for a dropped value.
 """
 
 from __future__ import annotations
@@ -18,8 +21,17 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
-from fleetdeck.api.dialects.opsi.objects.filters import IN_LIST_ABOVE, sql_conditions, type_matches
+from fleetdeck.api.dialects.opsi.errors import (
+    BackendBadValueError,
+    BackendPermissionDeniedError,
+    OpsiValueError,
+)
+from fleetdeck.api.dialects.opsi.objects.crud import refuse_unchangeable
+from fleetdeck.api.dialects.opsi.objects.filters import (
+    IN_LIST_ABOVE,
+    sql_conditions,
+    type_matches,
+)
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import EMPTY_TIME, opsi_time
 from fleetdeck.api.dialects.opsi.settings import configured_domain
@@ -88,6 +100,20 @@ HIDDEN_FROM_CLIENTS = (
     "hardwareAddress",
     "inventoryNumber",
 )
+
+# What an update of an existing client cannot change, and why.
+_NOT_STORED = "fleetdeck does not store it"
+UNCHANGEABLE = {
+    "opsiHostKey": "it is the agent key, which the agent makes at enrollment",
+    "hardwareAddress": "it comes from the agent's inventory",
+    "ipAddress": "it comes from the agent's inventory",
+    "created": "fleetdeck sets it",
+    "lastSeen": "fleetdeck sets it when the agent connects",
+    "description": _NOT_STORED,
+    "inventoryNumber": _NOT_STORED,
+    "oneTimePassword": _NOT_STORED,
+    "systemUUID": _NOT_STORED,
+}
 
 
 def domain(ctx: Context) -> str:
@@ -296,7 +322,27 @@ class HostAdapter:
             out["hardwareAddress"] = force_mac(obj["hardwareAddress"])
         if "ipAddress" in obj:
             out["ipAddress"] = force_ip(obj["ipAddress"])
+        for key in ("opsiHostKey", "created", "lastSeen", "systemUUID", "ident"):
+            if obj.get(key) is not None:  # only checked against the stored values on update
+                out[key] = obj[key] if key == "ident" else str(obj[key])
         return out
+
+    def refuse_changes(self, ctx: Context, rows: list[Row]) -> None:
+        ids = [row["id"] for row in rows]
+        current = {r["id"]: r for r in self.fetch(ctx, {"id": ids}) if r["id"] in ids}
+        for row in rows:
+            have = current.get(row["id"])
+            if have is not None and have["type"] != "OpsiClient":
+                continue  # the server: update refuses it
+            if have is not None:
+                self._client_may_write(ctx, row["id"])
+            if have is not None and row["type"] != have["type"]:
+                raise BackendBadValueError(
+                    f"Attribute 'type' of host '{row['id']}' cannot be changed from 'OpsiClient' to"
+                    f" '{row['type']}': fleetdeck's only depot is the server itself (nothing was changed)"
+                )
+            # no such host: updateObjects creates it, updateObject leaves it alone
+            refuse_unchangeable("host", row["id"], row, have, UNCHANGEABLE)
 
     def _refuse_servers(self, ctx: Context, obj: Row) -> None:
         if obj["type"] != "OpsiClient" or obj["id"] == server_host_id(ctx):

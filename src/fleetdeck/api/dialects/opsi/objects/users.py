@@ -4,7 +4,9 @@ opsi keeps a record per user who logged in (PAM does the passwords); fleetdeck a
 their own password and role. So a User created through opsi becomes a *disabled* viewer account
 with a random password: it exists everywhere (``/api/v1/users`` too) but nobody can log in with
 it until an admin sets a password and enables it. ``otpSecret`` is never shown and ``mfaState``
-is always ``inactive``: fleetdeck user logins have no second factor yet.
+is always ``inactive``: fleetdeck user logins have no second factor yet. Nothing else of a User
+is writable: an update that sets ``created`` or ``lastLogin`` to another value, or names
+another user in ``ident``, answers BackendBadValueError naming the attribute, not success.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import NotSupportedError, OpsiValueError
+from fleetdeck.api.dialects.opsi.objects.crud import refuse_unchangeable
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.authz import Role
@@ -22,6 +25,10 @@ from fleetdeck.core.users.entities import UserInfo
 
 Row = dict[str, Any]
 USER_ID_RE = re.compile(r"^[A-Za-z0-9._@-]{1,150}$")
+UNCHANGEABLE = {
+    "created": "fleetdeck sets it when the account is made",
+    "lastLogin": "fleetdeck sets it at each login",
+}
 
 
 def force_user_id(value: Any) -> str:
@@ -59,7 +66,16 @@ class UserAdapter:
             )
         if obj.get("otpSecret"):
             raise NotSupportedError("fleetdeck user logins have no second factor yet (no otpSecret)")
-        return {"type": "User", "id": force_user_id(obj.get("id"))}
+        out: Row = {"type": "User", "id": force_user_id(obj.get("id"))}
+        for key in ("created", "lastLogin", "ident"):
+            if obj.get(key) is not None:  # only checked against the stored values on update
+                out[key] = obj[key]
+        return out
+
+    def refuse_changes(self, ctx: Context, rows: list[Row]) -> None:
+        current = {r["id"]: r for r in self.fetch(ctx, {})}
+        for row in rows:
+            refuse_unchangeable("user", row["id"], row, current.get(row["id"]), UNCHANGEABLE)
 
     def insert(self, ctx: Context, obj: Row) -> None:
         if obj["id"] in self.users(ctx):
