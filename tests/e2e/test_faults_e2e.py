@@ -45,6 +45,7 @@ from tests.e2e.conftest import (
     free_port,
     wait_for,
 )
+from tests.e2e.test_agent_e2e import run_command, wait_job
 
 pytestmark = pytest.mark.e2e
 
@@ -278,3 +279,43 @@ def test_server_killed_at_random_moments_every_command_job_ends_exactly_once(
     # Nothing ran that is not a job (a token appended by a second, unrecorded run).
     assert set(ran(runs)) <= {f"t{t}-{k}" for t in range(TRIALS) for k in range(JOBS_PER_TRIAL)}
     print(f"fault figures: {figures.line()}; {replay()}")
+
+
+def test_agent_killed_mid_job_and_gone_for_good_the_job_fails_as_lost_once(
+    server_factory: Callable[..., ServerProc],
+    agent_factory: Callable[[ServerProc], AgentProc],
+    tmp_path: Path,
+) -> None:
+    """SIGKILL the agent while its job runs and keep it away: the server fails the job as lost
+    once the job's timeout and the grace (FLEETDECK_JOB_LOST_AFTER_SEC) have passed, instead of
+    showing it ``running`` forever. When the agent does come back, its journal reports the job
+    failed ("agent restarted"); the job has ended already, so that changes nothing, and the
+    job never runs a second time."""
+    srv = server_factory(FLEETDECK_JOB_LOST_AFTER_SEC="1")
+    srv.start()
+    agent, cid = enrolled_agent(srv, agent_factory)
+    marker = tmp_path / "ran"
+    job_id = run_command(srv, cid, f"echo start >> {marker}; sleep 30", timeout_sec=2)
+    with srv.client() as c:
+        wait_for(lambda: c.get(f"/jobs/{job_id}").json()["data"]["status"] == "running", 15, what="running")
+        agent.stop(signal.SIGKILL)
+        wait_for(lambda: not c.get(f"/computers/{cid}").json()["data"]["online"], 15, what="agent offline")
+        assert c.get(f"/jobs/{job_id}").json()["data"]["status"] == "running"  # nobody has said otherwise yet
+    job = wait_job(srv, job_id, timeout=60)  # the housekeeping round (every 10 s) after timeout + grace
+    assert job["status"] == "failed" and job["exit_code"] is None, job
+    assert str(job["message"]).startswith("lost: the agent went offline while the job was running"), job
+    assert job["started_at"] and job["finished_at"]
+    with srv.client() as c:
+        audit = c.get("/audit", params={"filter[action]": "job.lost"}).json()["data"]
+        assert [e["detail"]["job_ids"] for e in audit] == [[job_id]], audit
+
+    agent.start()
+    wait_for(partial(acked, agent, job_id), 30, what="the restarted agent's report to be acknowledged")
+    assert "was running when the agent stopped; reporting it failed" in agent.log()
+    again = wait_job(srv, job_id)
+    assert (again["status"], again["message"], again["finished_at"]) == (
+        "failed",
+        job["message"],
+        job["finished_at"],
+    )  # ended once: the late report is acknowledged and dropped
+    assert marker.read_text() == "start\n"
