@@ -46,6 +46,7 @@ from tests.e2e.conftest import (
     wait_for,
 )
 from tests.e2e.test_agent_e2e import run_command, wait_job
+from tests.e2e.test_deploy_e2e import b64, create_package, deploy, start_agent, wait_done
 
 pytestmark = pytest.mark.e2e
 
@@ -319,3 +320,72 @@ def test_agent_killed_mid_job_and_gone_for_good_the_job_fails_as_lost_once(
         job["finished_at"],
     )  # ended once: the late report is acknowledged and dropped
     assert marker.read_text() == "start\n"
+
+
+DEPLOY_TRIALS = 8 if BACKEND == "sqlite" else 3
+# Appends its token (second argument) to the runs file (first): once per run.
+APPEND = b'#!/bin/sh\necho "$2" >> "$1"\n'
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_server_killed_at_random_moments_during_deployments_every_package_job_ends_once(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
+    """The same for package installs: a deployment of two packages (payload downloaded from the
+    server, installed one after the other), the server killed anywhere from the deployment's
+    creation to its last install. Every job succeeds, once: a payload download that the kill
+    cut off is tried again until the server is back (before, after three attempts in about 7 s,
+    so an install that was downloading while the server restarted failed)."""
+    rng = random.Random(SEED + 1)
+    agent, cid = start_agent(server, agent_factory)
+    runs = tmp_path / "runs"
+    figures = Figures()
+    last_container = 0
+    print(f"\ndeployment fault trials: {replay()}")
+    for trial in range(DEPLOY_TRIALS):
+        where = f"deployment trial {trial}, {replay()}"
+        tokens: dict[int, str] = {}  # package id -> token
+        with server.client() as c:
+            wait_for(partial(online, c, cid), 30, what=f"the agent back online ({where})")
+            for k in range(2):
+                token = f"d{trial}-{k}"
+                files = [{"name": "install.sh", "content": b64(APPEND)}]
+                package = create_package(
+                    c, token, runs, install_procedure=f"sh install.sh {runs} {token}", files=files
+                )
+                tokens[package["id"]] = token
+        killer = kill_at(server, rng.uniform(0, KILL_WINDOW_SEC))
+        created: int | None = None
+        with server.client() as c:
+            try:
+                created = deploy(c, computer_ids=[cid], package_ids=list(tokens))
+            except httpx.HTTPError:
+                figures.cut_off += 1
+        restart_after_kill(server, killer)
+
+        with server.client() as c:
+            found = [d["id"] for d in c.get("/deployments").json()["data"] if d["id"] > last_container]
+            assert len(found) <= 1 and (created is None or found == [created]), f"{found} ({where})"
+            jobs: list[dict[str, Any]] = []
+            if found:
+                figures.answered += created is not None
+                fresh = c.get(f"/deployments/{found[0]}").json()["data"]["jobs"]
+                figures.at_restart.update(j["status"] for j in fresh)
+                jobs = wait_done(c, found[0], agent, timeout=60)["jobs"]
+                last_container = found[0]
+        for job in jobs:
+            wait_for(partial(acked, agent, job["id"]), 30, what=f"the ack of job {job['id']} ({where})")
+        lines = ran(runs)
+        for job in jobs:
+            token = tokens[job["package_id"]]
+            # A download the kill cut off is tried again until the server is back (agent/payload.py).
+            assert (job["status"], job["exit_code"]) == ("succeeded", 0), f"{job} ({where})"
+            assert lines[token] == 1, f"job {job['id']} ran {lines[token]} times ({where})"
+            finished = agent.log().count(f"job {job['id']} finished")
+            assert finished == 1, f"job {job['id']} finished {finished} times on the agent ({where})"
+            figures.outcomes[job["status"]] += 1
+        figures.trials += 1
+        figures.jobs += len(jobs)
+    assert set(ran(runs)) <= {f"d{t}-{k}" for t in range(DEPLOY_TRIALS) for k in range(2)}
+    print(f"deployment fault figures: {figures.line()}; {replay()}")
