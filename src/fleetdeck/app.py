@@ -137,9 +137,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     # Unique per process: a second process with the same node id must not renew this one's leases.
     holder = f"{settings.node_id}:{secrets.token_hex(4)}"
-    housekeeping = Housekeeping(
-        rt.services.leases, standard_duties(rt.services), holder, nodes=rt.services.nodes
-    )
+    duties = standard_duties(rt.services, lost_after_sec=settings.job_lost_after_sec)
+    housekeeping = Housekeeping(rt.services.leases, duties, holder, nodes=rt.services.nodes)
 
     async def healthz(request: Request) -> JSONResponse:
         ok = rt.services.computers.exists([]) is not None

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     agent_hello_timeout_sec: float = Field(
         15.0, gt=0, description="An agent connection that sends no hello (or enroll) within this is closed."
     )
+    job_lost_after_sec: float = Field(
+        3600.0,
+        gt=0,
+        description="A delivered job whose computer is offline is failed as lost this long after its"
+        " timeout ran out (an agent that never comes back must not leave it running forever).",
+    )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
     max_output_bytes: int = Field(1024 * 1024, ge=1024, description="Job stdout/stderr kept per stream.")
     login_max_failures: int = Field(

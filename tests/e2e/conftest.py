@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
@@ -38,6 +39,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Process(Protocol):
+    """What the tests use of a server process: a ``subprocess.Popen``, or a forked one
+    (``tests/e2e/zygote.py``)."""
+
+    @property
+    def pid(self) -> int: ...
+    def poll(self) -> int | None: ...
+    def send_signal(self, sig: int) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+    def kill(self) -> None: ...
+
+
 class ServerProc:
     def __init__(
         self, data_dir: Path, db_url: str, port: int, log_path: Path, extra_env: dict[str, str]
@@ -57,7 +70,7 @@ class ServerProc:
             **CHEAP_ARGON2_ENV,
             **extra_env,
         }
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: Process | None = None
         self.scheme = "https" if extra_env.get("FLEETDECK_TLS") == "auto" else "http"
 
     @property
@@ -76,15 +89,17 @@ class ServerProc:
         assert out.returncode == 0, f"fleetdeck {' '.join(args)} failed: {out.stderr}"
         return out.stdout
 
+    def spawn(self) -> Process:
+        with self.log_path.open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "fleetdeck", "server", "--port", str(self.port)],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fleetdeck", "server", "--port", str(self.port)],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        log.close()
+        self.proc = self.spawn()
 
         def healthy() -> bool:
             assert self.proc is not None

@@ -25,7 +25,11 @@ from fleetdeck.agent.config import WS_PATH, cert_fingerprint
 from fleetdeck.agent.transport import pinned_tls_context
 
 CHUNK = 64 * 1024
-ATTEMPTS = 3
+# A download cut off by a restarting server (connection refused or reset) is tried again, with
+# a growing pause, for this long: a server restart during a rollout takes seconds, and failing
+# every install that was downloading then (as three quick attempts did) is worse than waiting.
+RETRY_FOR_SEC = 120.0
+RETRY_PAUSE_MAX_SEC = 5.0
 TIMEOUT_SEC = 60.0
 
 
@@ -118,18 +122,21 @@ def fetch(
 ) -> None:
     """Download to ``dest`` (resuming a partial file), then verify; blocking (run in a thread)."""
     cancelled = cancelled or threading.Event()
-    last: Exception | None = None
-    for attempt in range(ATTEMPTS):
+    give_up = time.monotonic() + RETRY_FOR_SEC
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             _fetch_once(access, path, dest, size, progress, cancelled)
             break
         except (OSError, http.client.HTTPException) as exc:
-            last = exc
             if cancelled.is_set():
                 break
-            time.sleep(min(2**attempt, 5))
-    else:
-        raise PayloadError(f"payload download failed after {ATTEMPTS} attempts: {last}")
+            if time.monotonic() >= give_up:
+                raise PayloadError(
+                    f"payload download failed after {attempt} attempts in {RETRY_FOR_SEC:.0f} s: {exc}"
+                ) from exc
+            cancelled.wait(min(2 ** (attempt - 1), RETRY_PAUSE_MAX_SEC))
     if cancelled.is_set():
         raise PayloadError("cancelled")
     digest = hashlib.sha256()

@@ -1,7 +1,8 @@
 """Periodic duties of the server, each run by exactly one server process at a time.
 
-Job expiry, deployment ticks (Wake-on-LAN at start time, the shutdown decisions of earlier
-wakes, jobs held back until their time), later schedules and alert evaluation: each is a
+Job expiry, failing jobs whose agent never came back, deployment ticks (Wake-on-LAN at start
+time, the shutdown decisions of earlier wakes, jobs held back until their time), later
+schedules and alert evaluation: each is a
 ``Duty`` that runs every ``interval`` seconds in a worker thread, in the process that holds its
 lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
 agree through the database, so several processes share the work without talking to each other,
@@ -30,6 +31,7 @@ log = logging.getLogger("fleetdeck.housekeeping")
 EXPIRY_SEC = 10.0
 DEPLOYMENT_TICK_SEC = 15.0
 NODE_SWEEP_SEC = 10.0
+LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
 
 Moved = Callable[[str], Awaitable[None]]
 
@@ -47,7 +49,11 @@ class Duty:
 
 
 def standard_duties(
-    services: Services, *, expiry_sec: float = EXPIRY_SEC, tick_sec: float = DEPLOYMENT_TICK_SEC
+    services: Services,
+    *,
+    expiry_sec: float = EXPIRY_SEC,
+    tick_sec: float = DEPLOYMENT_TICK_SEC,
+    lost_after_sec: float = LOST_AFTER_SEC,
 ) -> list[Duty]:
     def deployments() -> int:
         woken = services.deployments.tick()  # includes the Wake-on-LAN shutdown decisions
@@ -56,6 +62,7 @@ def standard_duties(
 
     return [
         Duty("jobs.expiry", expiry_sec, services.jobs.expire_overdue),
+        Duty("jobs.lost", expiry_sec, lambda: services.jobs.fail_lost(timedelta(seconds=lost_after_sec))),
         Duty("deployments.tick", tick_sec, deployments),
         Duty("nodes.sweep", NODE_SWEEP_SEC, services.nodes.sweep),
     ]

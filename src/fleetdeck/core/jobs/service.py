@@ -521,60 +521,113 @@ class JobService:
         """Store final results in one transaction; returns (computer_id, job_id) pairs to acknowledge."""
         if not results:
             return []
+        with UnitOfWork(self._db) as uow:
+            ack, cancel = self._store_results(uow.session, results, self._clock())
+        if cancel:
+            self._notifier.jobs_cancelled(cancel)
+        return ack
+
+    def _store_results(
+        self, s: Session, results: Sequence[tuple[int, msg.JobResult]], now: datetime
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Store results in ``s``: what to acknowledge, and the jobs to cancel on agents as a
+        consequence (a failed step of a deployment that stops at the first failure)."""
         ids = [r.job_id for _, r in results]
-        now = self._clock()
         ack: list[tuple[int, int]] = []
+        current: dict[int, tuple[int, str]] = {}
+        package_jobs: dict[int, str | None] = {}  # id -> success codes
+        for jid, job_owner, job_status, kind, codes in s.execute(
+            select(Job.id, Job.computer_id, Job.status, Job.kind, Job.success_codes).where(Job.id.in_(ids))
+        ):
+            current[jid] = (job_owner, job_status)
+            if kind in PACKAGE_KINDS:
+                package_jobs[jid] = codes
+        rows: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        for cid, r in results:
+            owner, status = current.get(r.job_id, (None, None))
+            if owner is not None and owner != cid:
+                continue  # not this agent's job: never acknowledge, never store
+            ack.append((cid, r.job_id))
+            if owner is None or status in _FINAL_VALUES or r.job_id in seen:
+                continue
+            seen.add(r.job_id)
+            stdout, cut_out = _cap(r.stdout, self._max_output)
+            stderr, cut_err = _cap(r.stderr, self._max_output)
+            rows.append(
+                {
+                    "job_id": r.job_id,
+                    "status": (
+                        outcomes.judge(r.status, r.exit_code, package_jobs[r.job_id])
+                        if r.job_id in package_jobs
+                        else JobStatus(r.status).value
+                    ),
+                    "exit_code": r.exit_code,
+                    "stdout": stdout,
+                    "stderr": stderr,
+                    "message": r.message[:4000],
+                    "output_truncated": r.truncated or cut_out or cut_err,
+                    "started_at": _ts(r.started_at, now),
+                    "finished_at": _ts(r.finished_at, now) or now,
+                }
+            )
+        if rows:
+            s.execute(_STORE_RESULT, rows)
+        finished = [{**row, "id": row["job_id"]} for row in rows if row["job_id"] in package_jobs]
+        outcome = outcomes.apply(s, finished, now) if finished else outcomes.Outcome()
+        if outcome.installations_changed:
+            for hook in self.installation_hooks:
+                hook(s, outcome.installations_changed)
+        return ack, list(outcome.cancel)
+
+    def fail_lost(self, grace: timedelta) -> int:
+        """Periodic (housekeeping): fail the delivered jobs whose agent went away for good.
+
+        A job handed to an agent is ``sent`` or ``running`` until the agent reports. An agent
+        that is killed and restarted reports it failed (its journal, agent/journal.py); one
+        that never comes back (the machine died, the agent was removed) would leave the job
+        ``running`` forever. So a delivered job of an offline computer is failed as lost once
+        its own timeout has run out (the agent would have stopped it by then) and ``grace``
+        more has passed (time for an agent to come back with the result it holds). A result
+        that arrives after that is acknowledged and dropped: the job has ended, once.
+        Returns how many jobs were failed."""
+        now = self._clock()
         with UnitOfWork(self._db) as uow:
             s = uow.session
-            current: dict[int, tuple[int, str]] = {}
-            package_jobs: dict[int, str | None] = {}  # id -> success codes
-            for jid, job_owner, job_status, kind, codes in s.execute(
-                select(Job.id, Job.computer_id, Job.status, Job.kind, Job.success_codes).where(
-                    Job.id.in_(ids)
+            rows = s.execute(
+                select(Job.id, Job.computer_id, Job.kind, Job.spec, Job.sent_at, Job.started_at)
+                .join(Computer, Computer.id == Job.computer_id)
+                .where(
+                    Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
+                    Computer.online.is_(False),
+                    Job.sent_at <= now - grace,
                 )
-            ):
-                current[jid] = (job_owner, job_status)
-                if kind in PACKAGE_KINDS:
-                    package_jobs[jid] = codes
-            rows: list[dict[str, Any]] = []
-            seen: set[int] = set()
-            for cid, r in results:
-                owner, status = current.get(r.job_id, (None, None))
-                if owner is not None and owner != cid:
-                    continue  # not this agent's job: never acknowledge, never store
-                ack.append((cid, r.job_id))
-                if owner is None or status in _FINAL_VALUES or r.job_id in seen:
+                .with_for_update(of=Job)
+            ).all()
+            lost: list[tuple[int, msg.JobResult]] = []
+            for jid, cid, kind, spec, sent_at, started_at in rows:
+                began = _aware(started_at or sent_at, now)
+                if began + timedelta(seconds=_job_timeout(kind, spec)) + grace > now:
                     continue
-                seen.add(r.job_id)
-                stdout, cut_out = _cap(r.stdout, self._max_output)
-                stderr, cut_err = _cap(r.stderr, self._max_output)
-                rows.append(
-                    {
-                        "job_id": r.job_id,
-                        "status": (
-                            outcomes.judge(r.status, r.exit_code, package_jobs[r.job_id])
-                            if r.job_id in package_jobs
-                            else JobStatus(r.status).value
-                        ),
-                        "exit_code": r.exit_code,
-                        "stdout": stdout,
-                        "stderr": stderr,
-                        "message": r.message[:4000],
-                        "output_truncated": r.truncated or cut_out or cut_err,
-                        "started_at": _ts(r.started_at, now),
-                        "finished_at": _ts(r.finished_at, now) or now,
-                    }
+                message = LOST_MESSAGE.format(grace=int(grace.total_seconds()))
+                started = began.timestamp() if started_at is not None else None
+                result = msg.JobResult(
+                    job_id=jid,
+                    status="failed",
+                    started_at=started,
+                    finished_at=now.timestamp(),
+                    message=message,
                 )
-            if rows:
-                s.execute(_STORE_RESULT, rows)
-            finished = [{**row, "id": row["job_id"]} for row in rows if row["job_id"] in package_jobs]
-            outcome = outcomes.apply(s, finished, now) if finished else outcomes.Outcome()
-            if outcome.installations_changed:
-                for hook in self.installation_hooks:
-                    hook(s, outcome.installations_changed)
-        if outcome.cancel:
-            self._notifier.jobs_cancelled(outcome.cancel)
-        return ack
+                lost.append((cid, result))
+            if not lost:
+                return 0
+            _ack, cancel = self._store_results(s, lost, now)
+            ids = [r.job_id for _, r in lost]
+            self._audit.add(s, system_actor("housekeeping"), "job.lost", "job", job_ids=ids)
+        self._notifier.jobs_finished(ids)
+        if cancel:
+            self._notifier.jobs_cancelled(cancel)
+        return len(ids)
 
     def expire_overdue(self) -> int:
         """Periodic (housekeeping): queued jobs past their expiry are expired."""
@@ -588,6 +641,27 @@ class JobService:
     def cancel_requested(self, computer_id: int) -> list[int]:
         with UnitOfWork(self._db, readonly=True) as uow:
             return list(uow.session.scalars(_cancel_requested(computer_id)))
+
+
+LOST_MESSAGE = (
+    "lost: the agent went offline while the job was running and did not report within the"
+    " job's timeout and {grace} s more"
+)
+
+
+def _job_timeout(kind: str, spec: Mapping[str, Any]) -> float:
+    """How long the agent lets the job run (it stops it then): the spec's timeout, or the
+    default of its kind (actions have none: they report at once)."""
+    default = delivery.DEFAULT_PACKAGE_TIMEOUT_SEC if kind in PACKAGE_KINDS else 0
+    if kind == "command":
+        default = msg.CommandSpec(command="").timeout_sec
+    value = spec.get("timeout_sec", default)
+    return float(value) if isinstance(value, int | float) else float(default)
+
+
+def _aware(at: datetime, now: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC); compare them with an aware clock."""
+    return at.replace(tzinfo=now.tzinfo) if at.tzinfo is None and now.tzinfo is not None else at
 
 
 def _store_result_statement() -> Update:
