@@ -258,6 +258,7 @@ def test_remembered_agent_keys_follow_a_new_key(enrollment: EnrollmentService) -
     first = enrollment.enroll(token, hostname="c", machine_id="c", agent_version="1", source="")
     assert enrollment.agent_keys(OPERATOR, [first.computer_id]) == {first.computer_id: first.key}
     assert enrollment.agent_keys(OPERATOR, None) == {first.computer_id: first.key}  # remembered
+    enrollment.allow_reenroll(ADMIN, first.computer_id)  # the same machine, re-enrolled on purpose
     again = enrollment.enroll(token, hostname="c", machine_id="c", agent_version="1", source="")
     assert again.computer_id == first.computer_id and again.key != first.key
     assert enrollment.agent_keys(OPERATOR, None) == {first.computer_id: again.key}  # new ciphertext
