@@ -223,6 +223,14 @@ def token_of(job: dict[str, Any]) -> str:
     return found.group(1)
 
 
+def succeeded_once(agent: AgentProc, job: dict[str, Any], runs: int, where: str) -> None:
+    """The job succeeded, its command ran ``runs`` == 1 times, and the agent finished it once."""
+    assert (job["status"], job["exit_code"]) == ("succeeded", 0), f"{job} ({where})"
+    assert runs == 1, f"job {job['id']} ran {runs} times ({where})"
+    finished = agent.log().count(f"job {job['id']} finished")
+    assert finished == 1, f"job {job['id']} finished {finished} times on the agent ({where})"
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_server_killed_at_random_moments_every_command_job_ends_exactly_once(
@@ -267,10 +275,7 @@ def test_server_killed_at_random_moments_every_command_job_ends_exactly_once(
         lines = ran(runs)
         for job in done:
             # The server dying changes nothing on the agent: every job runs, once, and succeeds.
-            assert (job["status"], job["exit_code"]) == ("succeeded", 0), f"{job} ({where})"
-            assert lines[token_of(job)] == 1, f"job {job['id']} ran {lines[token_of(job)]} times ({where})"
-            finished = agent.log().count(f"job {job['id']} finished")
-            assert finished == 1, f"job {job['id']} finished {finished} times on the agent ({where})"
+            succeeded_once(agent, job, lines[token_of(job)], where)
             figures.outcomes[job["status"]] += 1
         figures.trials += 1
         figures.answered += len(answered)
@@ -378,12 +383,8 @@ def test_server_killed_at_random_moments_during_deployments_every_package_job_en
             wait_for(partial(acked, agent, job["id"]), 30, what=f"the ack of job {job['id']} ({where})")
         lines = ran(runs)
         for job in jobs:
-            token = tokens[job["package_id"]]
             # A download the kill cut off is tried again until the server is back (agent/payload.py).
-            assert (job["status"], job["exit_code"]) == ("succeeded", 0), f"{job} ({where})"
-            assert lines[token] == 1, f"job {job['id']} ran {lines[token]} times ({where})"
-            finished = agent.log().count(f"job {job['id']} finished")
-            assert finished == 1, f"job {job['id']} finished {finished} times on the agent ({where})"
+            succeeded_once(agent, job, lines[tokens[job["package_id"]]], where)
             figures.outcomes[job["status"]] += 1
         figures.trials += 1
         figures.jobs += len(jobs)

@@ -134,7 +134,7 @@ def fetch(
                 break
             if time.monotonic() >= give_up:
                 raise PayloadError(
-                    f"payload download failed after {attempt} attempts in {RETRY_FOR_SEC:.0f} s: {exc}"
+                    f"payload download failed after {attempt} attempts in {RETRY_FOR_SEC:g} s: {exc}"
                 ) from exc
             cancelled.wait(min(2 ** (attempt - 1), RETRY_PAUSE_MAX_SEC))
     if cancelled.is_set():

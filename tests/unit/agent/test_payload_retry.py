@@ -1,0 +1,79 @@
+"""A payload download cut off while the server restarts is tried again until the server is back
+(agent/payload.py), rather than failing the install after three quick attempts. The "server"
+here drops its first connections unanswered, as a server being killed and restarted does, then
+serves the payload."""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fleetdeck.agent import payload
+from fleetdeck.agent.payload import PayloadError, ServerAccess, fetch
+
+PAYLOAD = b"PK-not-really-a-zip" * 100
+
+
+@pytest.fixture
+def flaky_server() -> Iterator[tuple[str, list[int]]]:
+    """Drops the first 5 connections without a byte, then answers each with PAYLOAD.
+    Yields its base URL and the list of connections it has seen (dropped ones as 0)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    seen: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                if len(seen) < 5:
+                    seen.append(0)
+                    continue
+                seen.append(1)
+                conn.recv(65536)
+                head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(PAYLOAD)}\r\nConnection: close\r\n\r\n"
+                conn.sendall(head.encode() + PAYLOAD)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", seen
+    listener.close()
+    thread.join(5)
+
+
+def test_a_download_cut_off_by_a_restarting_server_is_retried_until_it_is_back(
+    flaky_server: tuple[str, list[int]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payload, "RETRY_PAUSE_MAX_SEC", 0.05)  # the pauses, not the behaviour
+    url, seen = flaky_server
+    dest = tmp_path / "payload.zip"
+    access = ServerAccess(url, "uid", "key", None)
+    fetch(
+        access,
+        "/agent/v1/payload/1",
+        dest,
+        hashlib.sha256(PAYLOAD).hexdigest(),
+        len(PAYLOAD),
+        lambda _p: None,
+    )
+    assert dest.read_bytes() == PAYLOAD
+    assert seen == [0, 0, 0, 0, 0, 1]  # five cut off (more than the three attempts of before), then served
+
+
+def test_a_server_that_stays_away_fails_the_download_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payload, "RETRY_FOR_SEC", 0.2)
+    monkeypatch.setattr(payload, "RETRY_PAUSE_MAX_SEC", 0.05)
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    access = ServerAccess(f"http://127.0.0.1:{port}", "uid", "key", None)
+    with pytest.raises(PayloadError, match=r"payload download failed after \d+ attempts in 0.2 s: .*refused"):
+        fetch(access, "/p", tmp_path / "p.zip", "0" * 64, 10, lambda _p: None)
