@@ -50,7 +50,7 @@ KNOWN: dict[str, str] = {
     "dialects/opsi/objects/groups:ObjectToGroupAdapter.update": "host or product group (exclusive)",
     "dialects/opsi/objects/hosts:HostAdapter.insert": "opsi upsert: find, then create or update",
     "dialects/opsi/objects/hosts:HostAdapter.update": "opsi upsert: find, then create or update",
-    "dialects/opsi/objects/properties:ProductPropertyAdapter.update": "two puts per property",
+    "dialects/opsi/objects/properties:ProductPropertyAdapter.update": "read, merge, put (lost update)",
     "dialects/opsi/objects/users:UserAdapter.insert": "opsi upsert: find, then create or update",
     "dialects/opsi/objects/users:UserAdapter.update": "opsi upsert: find, then create or update",
 }
