@@ -111,7 +111,7 @@ def auth(runtime: Runtime, admin: Actor) -> str:
 
 
 def _compare(world: World, db: Database, calls: dict[str, Callable[[], Any]]) -> None:
-    """Each call's statement count at 1 row and at 20 rows; fails listing every call that grew."""
+    """Each call's SELECT count at 1 row and at 20 rows; fails listing every call that grew."""
     counts: dict[str, list[int]] = {name: [] for name in calls}
     seen: dict[str, list[list[str]]] = {name: [] for name in calls}
     for size in (1, 20):
@@ -126,7 +126,9 @@ def _compare(world: World, db: Database, calls: dict[str, Callable[[], Any]]) ->
             fewest = min(runs, key=len)
             counts[name].append(len(fewest))
             seen[name].append(fewest)
-    grew = {name: c for name, c in counts.items() if c[0] != c[1]}
+    # more at 20 rows is an N+1; one fewer happens when a bookkeeping read (a cache refill, a
+    # throttle check) fell into both runs at 1 row, which says nothing about the rows
+    grew = {name: c for name, c in counts.items() if c[1] > c[0]}
     extra = {name: sorted(set(seen[name][1]) - set(seen[name][0]))[:3] for name in grew}
     assert not grew, f"statements with 1 vs 20 rows: {grew}; new at 20: {extra}"
 
