@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import FleetdeckError
+from fleetdeck.core.errors import FleetdeckError, PermissionDenied
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.storage.db import Database
@@ -114,6 +114,19 @@ class AuditLog:
         transaction that makes it: there is no permission to check and nothing to refuse, so
         ``mutation`` does not fit."""
         session.add(self._entry(actor, action, object_type, str(object_id), result, detail))
+
+    def require(
+        self, actor: Actor, perm: Perm, action: str, object_type: str = "", object_id: object = ""
+    ) -> None:
+        """``mutation``'s permission check, for a method that validates its arguments before it
+        opens the mutation: a caller who may not make the change is refused before being told
+        what is wrong with the arguments (and learns none of the rules), and the refusal is
+        recorded as ``mutation`` records it."""
+        try:
+            actor.require(perm)
+        except PermissionDenied as exc:
+            self.record(actor, action, object_type, object_id, _result_of(exc), error=exc.message)
+            raise
 
     @contextmanager
     def mutation(

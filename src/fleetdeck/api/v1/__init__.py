@@ -6,10 +6,12 @@ Handlers only translate: parse the request, call one core service, render the re
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from fleetdeck import __version__
-from fleetdeck.api.v1 import errors
+from fleetdeck.api.v1 import errors, permissions
 from fleetdeck.api.v1.routes import (
     admin,
     agents,
@@ -38,6 +40,9 @@ enrollment tokens, users and the audit log.
   Personal API tokens (`POST /me/tokens`) work the same way, or with HTTP Basic as the password.
 * **Envelope**: `{"data": ...}`; lists add `{"meta": {"count": N}}` (matches before paging).
   Errors are `{"error": {"code": "...", "message": "...", "detail": {...}}}`.
+* **Permissions**: every operation names what its caller needs in `x-permission`: a permission
+  of the caller's role (`read`, `manage_computers`, ...), `user` (any caller), `own` (any user on
+  their own account, not with a read-only token) or `public`.
 * **Lists** take `filter[field]=...`, `filter[field][op]=...`, `sort=` and `page[limit]`/`page[offset]`.
 """
 
@@ -67,4 +72,16 @@ def create_v1(services: Services, bus: Bus, watch: JobWatch | None = None) -> Fa
     app.include_router(users.bans)
     for module in (packages, deployments):
         app.include_router(module.router)
+    _complete_document(app)
     return app
+
+
+def _complete_document(app: FastAPI) -> None:
+    """The document FastAPI renders, plus what it cannot see: each operation's declared
+    permission, and the errors a JSON body can meet before its handler runs."""
+    render = app.openapi
+
+    def openapi() -> dict[str, Any]:  # both steps are idempotent: FastAPI caches the document it renders
+        return permissions.annotate(errors.document_body_errors(render()))
+
+    app.openapi = openapi  # type: ignore[method-assign]

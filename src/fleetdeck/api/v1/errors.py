@@ -148,6 +148,28 @@ def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "internal_error", "internal server error")
 
 
+# Answers any operation that takes a JSON body can give before its handler runs (the size limit,
+# StrictJsonBodies, _validation_error); FastAPI cannot know them, so ``document_body_errors``
+# adds them to the OpenAPI document.
+BODY_ERRORS = {
+    "400": "The body is not valid JSON (`malformed_json`).",
+    "413": "The body is larger than the setting max_body_bytes (`body_too_large`).",
+    "415": "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`).",
+}
+
+
+def document_body_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """Declare ``BODY_ERRORS`` on every operation of ``document`` that has a request body (in place)."""
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                for status, description in BODY_ERRORS.items():
+                    responses.setdefault(status, {"description": description, "content": envelope})
+    return document
+
+
 def install(app: FastAPI) -> None:
     app.add_middleware(StrictJsonBodies, render=malformed_json, too_large=_too_large)
     app.add_exception_handler(core.FleetdeckError, _core_error)

@@ -158,6 +158,7 @@ class JobService:
         group_ids: Sequence[int] = (),
         expires_in: timedelta | None = None,
     ) -> BatchCreated:
+        self._audit.require(actor, Perm.RUN_COMMANDS, "command.create", "job_batch")
         spec = _validate_command(request)
         detail = {"command": request.command[:200]}
         return self._create_batch(
@@ -179,6 +180,7 @@ class JobService:
         mean "now or never" give a short ``expires_in``, so a computer that comes back days
         later is not rebooted out of the blue.
         """
+        self._audit.require(actor, Perm.RUN_COMMANDS, f"action.{request.action}", "job_batch")
         spec = _validate_action(request)
         detail = {"action": request.action}
         return self._create_batch(

@@ -137,6 +137,7 @@ class ReportService:
     def create(
         self, actor: Actor, name: str, query: str, *, notes: str = "", group_id: int | None = None
     ) -> ReportInfo:
+        self._audit.require(actor, Perm.MANAGE_REPORTS, "report.create", "report")
         name, query = _name(name), _query(query)
         with self._audit.mutation(actor, "report.create", "report", perm=Perm.MANAGE_REPORTS) as m:
             if group_id is not None:
@@ -168,6 +169,7 @@ class ReportService:
         group_id: int | None = _UNSET,
     ) -> ReportInfo:
         """``group_id`` left out keeps the group; ``None`` moves the report to the root."""
+        self._audit.require(actor, Perm.MANAGE_REPORTS, "report.update", "report", report_id)
         name = _name(name) if name is not None else None
         query = _query(query) if query is not None else None
         with self._audit.mutation(actor, "report.update", "report", report_id, perm=Perm.MANAGE_REPORTS) as m:

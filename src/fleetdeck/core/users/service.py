@@ -98,6 +98,7 @@ class UserService:
     def create(
         self, actor: Actor, username: str, password: str, role: Role, full_name: str = "", email: str = ""
     ) -> UserInfo:
+        self._audit.require(actor, Perm.MANAGE_USERS, "user.create", "user")
         if not USERNAME_RE.match(username):
             raise ValidationFailed(
                 "user name must be 1-150 characters of letters, digits, '.', '_', '@' or '-'",
@@ -206,13 +207,13 @@ class UserService:
         An admin resetting someone else's password also revokes that user's API tokens: a reset
         is what admins do when an account may be in the wrong hands. A read-only token changes
         no password, not even its own user's."""
-        _check_password(new_password)
         own = actor.user_id == user_id
         with self._audit.mutation(actor, "user.password", "user", user_id) as m:
             if actor.read_only:
                 raise PermissionDenied("a read-only token cannot change passwords")
             if not own:
                 actor.require(Perm.MANAGE_USERS)
+            _check_password(new_password)  # after the checks above: a refused caller learns no rule
             user = m.session.get(User, user_id)
             if user is None:
                 raise NotFound("user", user_id)
@@ -386,9 +387,10 @@ class UserService:
     def unlock(self, actor: Actor, username: str | None = None, address: str | None = None) -> int:
         """Forget failed logins (of a user name everywhere, of an address, or of both), so a
         locked-out user or address may try again at once. Returns how many were forgotten."""
+        target = username if username is not None else address
+        self._audit.require(actor, Perm.MANAGE_USERS, "user.unlock", "user", target or "")
         if username is None and address is None:
             raise ValidationFailed("name a user, an address or both", field="username")
-        target = username if username is not None else address
         with self._audit.mutation(actor, "user.unlock", "user", target, perm=Perm.MANAGE_USERS) as m:
             cleared = self._throttle.clear(m.session, username, address)
             m.detail = {"username": username, "address": address, "failures_cleared": cleared}
