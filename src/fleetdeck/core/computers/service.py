@@ -7,8 +7,9 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Select, Table, bindparam, func, select, update
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
@@ -93,6 +94,82 @@ def summary(c: Computer) -> ComputerSummary:
         online=c.online,
         enrolled=c.agent_key_hash is not None,
         remote_address=c.remote_address,
+    )
+
+
+# find_detailed's columns, in the order _detail_of unpacks them.
+_DETAIL_COLUMNS = (
+    Computer.id,
+    Computer.uid,
+    Computer.hostname,
+    Computer.fqdn,
+    Computer.os,
+    Computer.os_version,
+    Computer.architecture,
+    Computer.ram_bytes,
+    Computer.agent_version,
+    Computer.notes,
+    Computer.created_at,
+    Computer.last_seen,
+    Computer.online,
+    Computer.agent_key_hash,
+    Computer.remote_address,
+    Computer.os_family,
+    Computer.kernel,
+    Computer.cpu_model,
+    Computer.cpu_cores,
+    Computer.cpu_threads,
+    Computer.boot_time,
+    Computer.manufacturer,
+    Computer.model,
+    Computer.serial,
+    Computer.bios_version,
+    Computer.machine_id,
+    Computer.domain,
+    Computer.timezone,
+    Computer.inventory_at,
+    Computer.created_by,
+)
+
+
+def _detail_of(row: Sequence[Any]) -> ComputerDetail:
+    (cid, uid, hostname, fqdn, os, os_version, architecture, ram_bytes, agent_version, notes) = row[:10]
+    (created_at, last_seen, online, key_hash, remote_address) = row[10:15]
+    (os_family, kernel, cpu_model, cpu_cores, cpu_threads, boot_time, manufacturer) = row[15:22]
+    (model, serial, bios_version, machine_id, domain, timezone, inventory_at, created_by) = row[22:]
+    return ComputerDetail(
+        ComputerSummary(
+            cid,
+            uid,
+            hostname,
+            fqdn,
+            os,
+            os_version,
+            architecture,
+            ram_bytes,
+            agent_version,
+            notes,
+            created_at,
+            last_seen,
+            online,
+            key_hash is not None,
+            remote_address,
+        ),
+        os_family,
+        kernel,
+        cpu_model,
+        cpu_cores,
+        cpu_threads,
+        boot_time,
+        manufacturer,
+        model,
+        serial,
+        bios_version,
+        machine_id,
+        domain,
+        timezone,
+        inventory_at,
+        created_by=created_by,
     )
 
 
@@ -192,10 +269,13 @@ class ComputerService:
         self, actor: Actor, query: Query, *, group_id: int | None = None
     ) -> Page[ComputerDetail]:
         """Like ``find``, but every row carries all inventory scalars (not the list sections):
-        for transports whose list rows are full hardware records (OCO's ``computer.list``)."""
+        for transports whose list rows are full hardware records (OCO's ``computer.list``).
+
+        Reads plain column tuples, not ORM objects: a list of every computer is one query and
+        no identity map, which is most of the time 10,000 rows take (bench/oco_list.py)."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            stmt = select(Computer)
+            stmt = cast("Select[Any]", select(*_DETAIL_COLUMNS))
             count = select(func.count()).select_from(Computer)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
@@ -204,27 +284,7 @@ class ComputerService:
             stmt, count_stmt = apply_query(stmt, count, query, FIELDS)
             assert count_stmt is not None
             total = uow.session.scalar(count_stmt) or 0
-            items = [
-                ComputerDetail(
-                    summary=summary(c),
-                    os_family=c.os_family,
-                    kernel=c.kernel,
-                    cpu_model=c.cpu_model,
-                    cpu_cores=c.cpu_cores,
-                    cpu_threads=c.cpu_threads,
-                    boot_time=c.boot_time,
-                    manufacturer=c.manufacturer,
-                    model=c.model,
-                    serial=c.serial,
-                    bios_version=c.bios_version,
-                    machine_id=c.machine_id,
-                    domain=c.domain,
-                    timezone=c.timezone,
-                    inventory_at=c.inventory_at,
-                    created_by=c.created_by,
-                )
-                for c in uow.session.scalars(stmt)
-            ]
+            items = [_detail_of(row) for row in uow.session.execute(stmt)]
             return Page(items=items, total=total)
 
     def exists(self, computer_ids: Iterable[int]) -> set[int]:

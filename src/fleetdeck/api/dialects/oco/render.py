@@ -17,11 +17,16 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def ts(value: datetime | None) -> str | None:
+    """``DATE_FORMAT`` in UTC. ``isoformat`` cut at the seconds gives the same text as
+    ``strftime(DATE_FORMAT)`` for years 1000-9999 at a third of the cost (a list of 10,000
+    computers renders 30,000 of these)."""
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime(DATE_FORMAT)
+    if value.year < 1000:
+        return value.strftime(DATE_FORMAT)
+    return value.isoformat(" ", "seconds")[:19]
 
 
 def num(value: int | None) -> str | None:
