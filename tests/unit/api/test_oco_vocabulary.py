@@ -3,9 +3,12 @@ phase and skip reason, and its message key for every reason core reports."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 
 from fleetdeck.api.dialects.oco.errors import REASON_KEYS, TEXTS, error_object
+from fleetdeck.api.dialects.oco.render import DATE_FORMAT, ts
 from fleetdeck.api.dialects.oco.render_jobs import job_state
 from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
@@ -56,3 +59,19 @@ def test_core_reasons_render_as_oco_texts(reason: Reason, code: int, message: st
         "message": message,
         "data": None,
     }
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 12, 2, 15, 4, 5, tzinfo=UTC),
+        datetime(2026, 12, 2, 15, 4, 5, 999_999, tzinfo=UTC),  # microseconds are cut, not rounded
+        datetime(2026, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=2))),  # another zone: as UTC
+        datetime(2026, 7, 9, 8, 7, 6),  # naive: taken as it is
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ],
+)
+def test_oco_dates_are_strftime_of_utc(value: datetime) -> None:
+    """``ts`` takes a faster path than ``strftime``; the text must stay OCO's."""
+    expected = (value.astimezone(UTC) if value.tzinfo else value).strftime(DATE_FORMAT)
+    assert ts(value) == expected
