@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from oco_list import PASSWORD, call, fill, server
+from oco_list import PASSWORD, call, cpu, fill, server
 
 
 def ms(samples: list[float]) -> dict[str, float]:
@@ -49,14 +49,20 @@ def main() -> None:
     token = fill(data_dir, opts.computers)
     data: dict[str, Any] = {"id": 1} if opts.method == "oco.computer.get" else {}
     password, api_token = ("admin", PASSWORD), ("admin", token)
-    with server(data_dir, opts.src) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with server(data_dir, opts.src) as (url, proc), httpx.Client(base_url=url, timeout=60) as http:
         call(http, opts.method, data, api_token)  # warm-up: imports, connections, caches
         first, _ = call(http, opts.method, data, password)  # argon2id verification
         with_password: list[float] = []
         with_token: list[float] = []
+        cpu_password: list[float] = []
+        cpu_token: list[float] = []
         for _ in range(opts.calls):
+            before = cpu(proc)
             with_password.append(call(http, opts.method, data, password)[0])
+            middle = cpu(proc)
             with_token.append(call(http, opts.method, data, api_token)[0])
+            cpu_password.append(middle - before)
+            cpu_token.append(cpu(proc) - middle)
     results = {
         "method": opts.method,
         "src": str(opts.src or "this tree"),
@@ -64,6 +70,10 @@ def main() -> None:
         "password_after_first": ms(with_password),
         "token": ms(with_token),
         "ratio_p50": round(statistics.median(with_password) / statistics.median(with_token), 2),
+        "server_cpu_ms_p50": {
+            "password_after_first": round(statistics.median(cpu_password) * 1000, 2),
+            "token": round(statistics.median(cpu_token) * 1000, 2),
+        },
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "when": time.strftime("%H:%M:%S"),
     }
