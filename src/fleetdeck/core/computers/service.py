@@ -16,6 +16,7 @@ from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import (
     AgentPing,
     ComputerDetail,
+    ComputerRow,
     ComputerSummary,
     Filesystem,
     GroupRef,
@@ -97,8 +98,8 @@ def summary(c: Computer) -> ComputerSummary:
     )
 
 
-# find_detailed's columns, in the order _detail_of unpacks them.
-_DETAIL_COLUMNS = (
+# find_detailed's columns, in ComputerRow's order.
+_ROW_COLUMNS = (
     Computer.id,
     Computer.uid,
     Computer.hostname,
@@ -112,7 +113,7 @@ _DETAIL_COLUMNS = (
     Computer.created_at,
     Computer.last_seen,
     Computer.online,
-    Computer.agent_key_hash,
+    Computer.agent_key_hash.is_not(None).label("enrolled"),
     Computer.remote_address,
     Computer.os_family,
     Computer.kernel,
@@ -130,47 +131,6 @@ _DETAIL_COLUMNS = (
     Computer.inventory_at,
     Computer.created_by,
 )
-
-
-def _detail_of(row: Sequence[Any]) -> ComputerDetail:
-    (cid, uid, hostname, fqdn, os, os_version, architecture, ram_bytes, agent_version, notes) = row[:10]
-    (created_at, last_seen, online, key_hash, remote_address) = row[10:15]
-    (os_family, kernel, cpu_model, cpu_cores, cpu_threads, boot_time, manufacturer) = row[15:22]
-    (model, serial, bios_version, machine_id, domain, timezone, inventory_at, created_by) = row[22:]
-    return ComputerDetail(
-        ComputerSummary(
-            cid,
-            uid,
-            hostname,
-            fqdn,
-            os,
-            os_version,
-            architecture,
-            ram_bytes,
-            agent_version,
-            notes,
-            created_at,
-            last_seen,
-            online,
-            key_hash is not None,
-            remote_address,
-        ),
-        os_family,
-        kernel,
-        cpu_model,
-        cpu_cores,
-        cpu_threads,
-        boot_time,
-        manufacturer,
-        model,
-        serial,
-        bios_version,
-        machine_id,
-        domain,
-        timezone,
-        inventory_at,
-        created_by=created_by,
-    )
 
 
 _COMPUTERS: Table = Computer.__table__  # type: ignore[assignment]
@@ -265,17 +225,16 @@ class ComputerService:
                 created_by=c.created_by,
             )
 
-    def find_detailed(
-        self, actor: Actor, query: Query, *, group_id: int | None = None
-    ) -> Page[ComputerDetail]:
+    def find_detailed(self, actor: Actor, query: Query, *, group_id: int | None = None) -> Page[ComputerRow]:
         """Like ``find``, but every row carries all inventory scalars (not the list sections):
         for transports whose list rows are full hardware records (OCO's ``computer.list``).
 
-        Reads plain column tuples, not ORM objects: a list of every computer is one query and
-        no identity map, which is most of the time 10,000 rows take (bench/oco_list.py)."""
+        Plain column tuples, not ORM objects or dataclasses: a list of every computer is one
+        query, and building objects per row was most of what 10,000 rows cost
+        (bench/oco_list.py)."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            stmt = cast("Select[Any]", select(*_DETAIL_COLUMNS))
+            stmt = cast("Select[Any]", select(*_ROW_COLUMNS))
             count = select(func.count()).select_from(Computer)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
@@ -284,7 +243,8 @@ class ComputerService:
             stmt, count_stmt = apply_query(stmt, count, query, FIELDS)
             assert count_stmt is not None
             total = uow.session.scalar(count_stmt) or 0
-            items = [_detail_of(row) for row in uow.session.execute(stmt)]
+            make = ComputerRow._make
+            items = [make(row) for row in uow.session.execute(stmt)]
             return Page(items=items, total=total)
 
     def exists(self, computer_ids: Iterable[int]) -> set[int]:
