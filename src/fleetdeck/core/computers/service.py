@@ -244,7 +244,7 @@ class ComputerService:
             assert count_stmt is not None
             total = uow.session.scalar(count_stmt) or 0
             make = ComputerRow._make
-            items = [make(row) for row in uow.session.execute(stmt)]
+            items = [make(row) for row in uow.session.connection().execute(stmt)]
             return Page(items=items, total=total)
 
     def exists(self, computer_ids: Iterable[int]) -> set[int]:
