@@ -12,11 +12,38 @@ FleetdeckError
 │   ├── AgentUnreachable     the agent is not connected (to any server process)
 │   └── AgentTimeout         the agent is connected but did not answer in time
 └── AgentFailed              the agent answered, and its answer is "no" (or it cannot do that)
+
+A ``Reason`` in an error's ``detail["reason"]`` says more precisely why core refused, in core's own
+words; each transport maps reasons onto its own codes and texts (a dialect to its client's
+message keys), so core never speaks a dialect's vocabulary.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Any
+
+
+class Reason(enum.StrEnum):
+    """Why core refused a request, finer than the exception class. Values are core's own; a
+    transport that shows its clients a fixed set of messages maps every member (a test checks)."""
+
+    INVALID = "invalid"  # a value is out of range or malformed (``field`` names it)
+    NAME_EMPTY = "name_empty"
+    REQUIRED_MISSING = "required_missing"  # a required value is absent or empty
+    VERSION_EXISTS = "version_exists"  # the package family already has this version
+    END_BEFORE_START = "end_before_start"
+    INVALID_IP_RANGE = "invalid_ip_range"
+    INVALID_TIME_FRAME = "invalid_time_frame"
+    NO_JOBS = "no_jobs"  # a deployment that would create no job at all
+    IN_USE_BY_JOBS = "in_use_by_jobs"  # cannot delete: open jobs refer to it
+    HAS_DEPENDENTS = "has_dependents"  # cannot delete: other packages depend on it
+    NO_MAC_ADDRESS = "no_mac_address"  # cannot wake: no MAC address known
+    FAMILY_OR_GROUP_REQUIRED = "family_or_group_required"
+    NOT_A_SELECT = "not_a_select"  # a report query that is not a plain SELECT/WITH
+    ALL_PENDING = "all_pending"  # a deployment whose every job would repeat a pending one
+    PENDING_JOBS = "pending_jobs"  # cannot delete: deployment jobs for it are pending
+    NOT_INSTALLED = "not_installed"  # the package family is not installed on the computer
 
 
 class FleetdeckError(Exception):

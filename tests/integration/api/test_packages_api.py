@@ -8,6 +8,7 @@ import zipfile
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from fleetdeck.core.errors import Reason
 from tests.integration.api.conftest import Api, assert_error
 
 
@@ -43,7 +44,7 @@ def test_package_lifecycle_with_payload(admin_api: Api) -> None:
     dup = admin_api.post(
         "/packages", json={"family_name": "Tool", "version": "1.0", "install_procedure": "x"}
     )
-    assert assert_error(dup, 422)["detail"]["reason"] == "package_exists_with_version"
+    assert assert_error(dup, 422)["detail"]["reason"] == Reason.VERSION_EXISTS
     bad = admin_api.post(
         "/packages",
         json={
@@ -88,20 +89,21 @@ def test_groups_deployments_installations_and_rules(admin_api: Api, runtime: Run
     assert r.status_code == 201, r.text
     container = admin_api.get(f"/deployments/{r.json()['data']['id']}").json()["data"]
     assert container["status"] == "in_progress" and container["priority"] == 5
-    assert [(j["package_id"], j["sequence"], j["state"]) for j in container["jobs"]] == [
-        (p2["id"], 1, 0),
-        (p1["id"], 2, 0),
+    assert [(j["package_id"], j["sequence"], j["status"]) for j in container["jobs"]] == [
+        (p2["id"], 1, "queued"),
+        (p1["id"], 2, "queued"),
     ]
+    assert all("state" not in j for j in container["jobs"])  # OCO's numeric states are OCO's
     assert admin_api.get("/deployments").json()["meta"]["count"] == 1
     bad = admin_api.post(
         "/deployments",
         json={"name": "x", "computer_ids": [pc], "package_ids": [p1["id"]], "agent_ip_ranges": ["nope"]},
     )
-    assert assert_error(bad, 400)["detail"]["reason"] == "invalid_ip_address"
+    assert assert_error(bad, 400)["detail"]["reason"] == Reason.INVALID_IP_RANGE
     none = admin_api.post(
         "/deployments", json={"name": "x", "computer_ids": [999], "package_ids": [p1["id"]]}
     )
-    assert assert_error(none, 422)["detail"]["reason"] == "no_jobs_created"
+    assert assert_error(none, 422)["detail"]["reason"] == Reason.NO_JOBS
     assert admin_api.delete(f"/deployments/{container['id']}").status_code == 204
     assert_error(admin_api.get(f"/deployments/{container['id']}"), 404, "not_found")
     assert admin_api.get("/deployments").json()["meta"]["count"] == 0

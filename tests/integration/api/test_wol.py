@@ -8,7 +8,7 @@ import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
-from fleetdeck.core.errors import ValidationFailed
+from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.ports import Waker
 from fleetdeck.core.query import Query
 from tests.conftest import computer
@@ -41,7 +41,7 @@ def test_computer_without_mac(
 ) -> None:
     cid = computer(runtime, admin, "pc-2", "?", "")
     error = assert_error(admin_api.post(f"/computers/{cid}/wake"), 422, "validation_failed")
-    assert error["detail"]["reason"] == "no_mac_addresses_for_wol"
+    assert error["detail"]["reason"] == Reason.NO_MAC_ADDRESS
     assert_error(admin_api.post("/computers/999999/wake"), 404)
     with pytest.raises(ValidationFailed):
         runtime.services.wol.wake_computers(admin, [cid])

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
-from fleetdeck.core.errors import PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import PermissionDenied, Reason, ValidationFailed
 from fleetdeck.core.query import Query
 from fleetdeck.core.reports import ONLY_SELECT, ReportFailed, ReportService
 from fleetdeck.storage.tables import Computer, User
@@ -64,7 +64,7 @@ def test_only_select(reports: ReportService, world: Actor, sql: str) -> None:
     with pytest.raises(ValidationFailed) as info:
         reports.run_sql(world, sql)
     assert info.value.message == ONLY_SELECT
-    assert info.value.detail["reason"] == "only_select_queries"
+    assert info.value.detail["reason"] == Reason.NOT_A_SELECT
 
 
 @pytest.mark.parametrize(

@@ -160,9 +160,9 @@ def test_find_by_query_and_group(runtime: Runtime, admin: Actor) -> None:
     page = svc.find(VIEWER, Query(sort=(SortKey("hostname"),), limit=1), group_id=group.id)
     assert [c.hostname for c in page.items] == ["a"] and page.total == 2
     detailed = svc.find_detailed(VIEWER, Query(sort=(SortKey("hostname"),)), group_id=group.id)
-    assert [c.summary.hostname for c in detailed.items] == ["a", "c"] and detailed.total == 2
+    assert [c.hostname for c in detailed.items] == ["a", "c"] and detailed.total == 2
     everything = svc.find_detailed(VIEWER, Query(where=(Cond("hostname", Op.EQ, "b"),)))
-    assert everything.total == 1 and everything.items[0].summary.id == ids[2]
+    assert everything.total == 1 and everything.items[0].id == ids[2]
     assert everything.items[0].created_by == "admin"
     assert svc.exists([ids[0], 4242, ids[2]]) == {ids[0], ids[2]}
     assert svc.exists([]) == set()
@@ -288,3 +288,22 @@ def test_presence_is_batched_and_per_node(runtime: Runtime, admin: Actor) -> Non
     svc.touch({})
     last = svc.get(admin, a).summary.last_seen
     assert last is not None and last.replace(tzinfo=UTC) == seen
+
+
+def test_list_rows_are_the_detail_scalars(runtime: Runtime, admin: Actor, system: Actor) -> None:
+    """``find_detailed`` reads columns into ``ComputerRow`` by position: every field must be what
+    ``get`` says, for an enrolled computer with an inventory and a bare pre-registered one."""
+    svc = runtime.services.computers
+    token = runtime.services.enrollment.create_token(admin, max_uses=None)
+    creds = runtime.services.enrollment.enroll(
+        token.token, hostname="pc1", machine_id="m" * 32, agent_version="1.2", source="10.0.0.9"
+    )
+    boot = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    inv = inventory(boot_time=boot.timestamp(), domain="example.org")
+    svc.record_inventory(system, creds.computer_id, inv, m.inventory_digest(inv))
+    bare = svc.create(admin, "bare", notes="by hand")
+    rows = {r.id: r for r in svc.find_detailed(VIEWER, Query(limit=None)).items}
+    for cid in (creds.computer_id, bare.id):
+        assert rows[cid] == svc.get(VIEWER, cid).row()
+    assert rows[creds.computer_id].enrolled is True and rows[bare.id].enrolled is False
+    assert rows[creds.computer_id].boot_time == boot

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from fleetdeck.core.errors import Reason
 from fleetdeck.core.jobs.conditions import (
     InvalidIpRange,
     InvalidTimeFrame,
@@ -14,7 +15,6 @@ from fleetdeck.core.jobs.conditions import (
     parse_time_frames,
     time_allowed,
 )
-from fleetdeck.core.jobs.entities import JobStatus, numeric_state
 from fleetdeck.core.jobs.outcomes import judge, parse_codes
 
 MONDAY_10 = datetime(2025, 1, 6, 10, 0)
@@ -30,7 +30,7 @@ def test_ip_ranges_parse_and_match() -> None:
     for bad in ("10.0.0.0/33", "300.1.1.1", "host.example", "!"):
         with pytest.raises(InvalidIpRange) as err:
             parse_ip_ranges([bad])
-        assert err.value.detail["reason"] == "invalid_ip_address"
+        assert err.value.detail["reason"] == Reason.INVALID_IP_RANGE
     ranges = parse_ip_ranges(["10.0.0.0/8", "!10.9.0.0/16"])
     assert ip_allowed(ranges, "10.1.2.3")
     assert not ip_allowed(ranges, "10.9.2.3")
@@ -48,7 +48,7 @@ def test_time_frames_parse_and_match() -> None:
     for bad in ("8:00", "8:00-9:00-10:00", "XYZ 8:00-9:00", "25:00-26:00", "8-9", "MON8:00-9:00", "8:00-"):
         with pytest.raises(InvalidTimeFrame) as err:
             parse_time_frames([bad])
-        assert err.value.detail["reason"] == "invalid_time_input"
+        assert err.value.detail["reason"] == Reason.INVALID_TIME_FRAME
     assert time_allowed(["MON 08:00-12:00"], MONDAY_10)
     assert not time_allowed(["mon 08:00-12:00"], TUESDAY_10)
     assert not time_allowed(["10:00-12:00"], MONDAY_10)  # strict: start < now < end
@@ -56,27 +56,6 @@ def test_time_frames_parse_and_match() -> None:
     assert not time_allowed(["8:00-18:00", "!9:30-10:30"], MONDAY_10)
     assert time_allowed(["!TUE 9:30-10:30"], MONDAY_10)
     assert time_allowed([], MONDAY_10)
-
-
-@pytest.mark.parametrize(
-    ("status", "phase", "reason", "state"),
-    [
-        (JobStatus.QUEUED, "", "", 0),
-        (JobStatus.SENT, "", "", 0),
-        (JobStatus.RUNNING, "download", "", 1),
-        (JobStatus.RUNNING, "unpack", "", 1),
-        (JobStatus.RUNNING, "execute", "", 2),
-        (JobStatus.SUCCEEDED, "", "", 3),
-        (JobStatus.FAILED, "", "", -1),
-        (JobStatus.TIMEOUT, "", "", -1),
-        (JobStatus.EXPIRED, "", "", -2),
-        (JobStatus.SKIPPED, "", "os_incompatible", -3),
-        (JobStatus.SKIPPED, "", "package_conflict", -4),
-        (JobStatus.SKIPPED, "", "already_installed", -5),
-    ],
-)
-def test_numeric_states(status: JobStatus, phase: str, reason: str, state: int) -> None:
-    assert numeric_state(status, phase, reason) == state
 
 
 def test_success_codes() -> None:
@@ -91,7 +70,7 @@ def test_ip_range_entries_are_trimmed_and_errors_name_the_entry() -> None:
     assert parse_ip_ranges(["  ", " ! 10.0.0.0/8 ", "10.1.2.3/16"]) == ["!10.0.0.0/8", "10.1.0.0/16"]
     with pytest.raises(InvalidIpRange) as err:
         parse_ip_ranges(["10.0.0.1", " bogus "])
-    assert err.value.detail == {"reason": "invalid_ip_address", "value": " bogus "}
+    assert err.value.detail == {"reason": Reason.INVALID_IP_RANGE, "value": " bogus "}
     assert "' bogus '" in err.value.message and err.value.code == "invalid_ip_range"
 
 
@@ -127,7 +106,7 @@ def test_time_frame_details() -> None:
     ):
         with pytest.raises(InvalidTimeFrame) as err:
             parse_time_frames([bad])
-        assert err.value.detail == {"reason": "invalid_time_input", "value": bad}
+        assert err.value.detail == {"reason": Reason.INVALID_TIME_FRAME, "value": bad}
     assert parse_time_frames(["23:00-23:59", "00:00-0:01", "WED 7:05-7:06"]) == [
         "23:00-23:59",
         "00:00-0:01",

@@ -12,7 +12,7 @@ import pytest
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.deployments.entities import ContainerStatus
-from fleetdeck.core.errors import FleetdeckError, ValidationFailed
+from fleetdeck.core.errors import FleetdeckError, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
 from fleetdeck.core.packages.entities import PackageFields, PayloadFile
 from fleetdeck.core.query import Cond, Op, Query
@@ -135,7 +135,7 @@ def test_targets_unknown_ids_skipped_direct_members_dependencies_first(svc: Serv
         (b, runtime, 2),
         (b, app, 3),
     ]
-    assert all(j.status is JobStatus.QUEUED and j.state == 0 for j in jobs)
+    assert all(j.status is JobStatus.QUEUED for j in jobs)
     assert jobs[0].hostname == "a" and jobs[0].family_name == "lib" and jobs[0].version == "1"
 
 
@@ -154,8 +154,14 @@ def test_incompatible_installed_forced_and_installed_dependencies(svc: Services)
         (win, "install", dep, "queued", ""),
         (win, "install", app, "queued", ""),
     ]
-    states = [j.state for j in svc.deployments.container_jobs(ADMIN, created.id)]
-    assert states == [-5, 0, -3, 0, 0]
+    states = [(j.status, j.skip_reason) for j in svc.deployments.container_jobs(ADMIN, created.id)]
+    assert states == [
+        (JobStatus.SKIPPED, "already_installed"),
+        (JobStatus.QUEUED, ""),
+        (JobStatus.SKIPPED, "os_incompatible"),
+        (JobStatus.QUEUED, ""),
+        (JobStatus.QUEUED, ""),
+    ]
     forced = svc.deployments.deploy(
         ADMIN, "again", computer_ids=[deb], package_ids=[only_deb], force_same_version=True
     )
@@ -198,16 +204,16 @@ def test_upgrade_behavior_1_replaces_family_records_on_success(svc: Services) ->
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        ({"name": "  "}, "name_cannot_be_empty"),
-        ({"restart_timeout_min": 0}, "please_fill_required_fields"),
-        ({"end": T0 - timedelta(minutes=1)}, "end_time_before_start_time"),
-        ({"end": T0}, "end_time_before_start_time"),
-        ({"sequence_mode": 2}, "invalid_input"),
-        ({"priority": 101}, "invalid_input"),
-        ({"agent_ip_ranges": ["10.0.0.0/33"]}, "invalid_ip_address"),
-        ({"time_frames": ["MON 8:00"]}, "invalid_time_input"),
-        ({"computer_ids": [999]}, "no_jobs_created"),
-        ({"package_ids": []}, "no_jobs_created"),
+        ({"name": "  "}, Reason.NAME_EMPTY),
+        ({"restart_timeout_min": 0}, Reason.REQUIRED_MISSING),
+        ({"end": T0 - timedelta(minutes=1)}, Reason.END_BEFORE_START),
+        ({"end": T0}, Reason.END_BEFORE_START),
+        ({"sequence_mode": 2}, Reason.INVALID),
+        ({"priority": 101}, Reason.INVALID),
+        ({"agent_ip_ranges": ["10.0.0.0/33"]}, Reason.INVALID_IP_RANGE),
+        ({"time_frames": ["MON 8:00"]}, Reason.INVALID_TIME_FRAME),
+        ({"computer_ids": [999]}, Reason.NO_JOBS),
+        ({"package_ids": []}, Reason.NO_JOBS),
     ],
 )
 def test_deploy_validation_reasons(svc: Services, kwargs: dict[str, object], reason: str) -> None:
@@ -216,7 +222,7 @@ def test_deploy_validation_reasons(svc: Services, kwargs: dict[str, object], rea
     with pytest.raises(FleetdeckError) as err:
         svc.deployments.deploy(ADMIN, **args)  # type: ignore[arg-type]
     assert err.value.detail["reason"] == reason
-    if reason in ("invalid_ip_address", "invalid_time_input"):
+    if reason in (Reason.INVALID_IP_RANGE, Reason.INVALID_TIME_FRAME):
         assert not isinstance(err.value, ValidationFailed)  # OCO answers these with -32000
 
 
@@ -253,7 +259,7 @@ def test_start_end_expiry_and_priority_order(svc: Services, clock: Clock) -> Non
     assert claim(svc, pc) == []
     info = svc.deployments.get_container(ADMIN, expiring.id)
     assert info.status is ContainerStatus.FAILED and info.counts == {"expired": 1}
-    assert svc.deployments.container_jobs(ADMIN, expiring.id)[0].state == -2
+    assert svc.deployments.container_jobs(ADMIN, expiring.id)[0].status is JobStatus.EXPIRED
 
 
 def test_ip_ranges_and_time_frames_hold_jobs_back(svc: Services, clock: Clock) -> None:
@@ -460,7 +466,7 @@ def test_success_codes_installations_and_status(svc: Services, notifier: Notifie
         ]
     )
     job = svc.deployments.container_jobs(ADMIN, created.id)[0]
-    assert (job.status, job.phase, job.progress, job.state) == (JobStatus.RUNNING, "download", 40, 1)
+    assert (job.status, job.phase, job.progress) == (JobStatus.RUNNING, "download", 40)
     assert svc.deployments.get_container(ADMIN, created.id).status is ContainerStatus.IN_PROGRESS
     finish(svc, pc, created.job_ids[0], code=3010)
     info = svc.deployments.get_container(ADMIN, created.id)
@@ -479,7 +485,7 @@ def test_success_codes_installations_and_status(svc: Services, notifier: Notifie
     assert svc.packages.list_installations(ADMIN, computer_id=pc) == []
     with pytest.raises(ValidationFailed) as err:
         svc.deployments.uninstall(ADMIN, "rm", installation_ids=[inst.id])
-    assert err.value.detail["reason"] == "no_jobs_created"
+    assert err.value.detail["reason"] == Reason.NO_JOBS
 
 
 def test_sequence_mode_1_aborts_the_rest_on_all_computers(svc: Services, notifier: Notifier) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
-from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import NotFound, PermissionDenied, Reason, ValidationFailed
 from fleetdeck.core.packages.entities import DependencyRule, PackageFields, PayloadFile
 from fleetdeck.core.packages.payloads import build_zip, is_zip
 from fleetdeck.core.query import Cond, Op, Query, SortKey
@@ -76,18 +76,18 @@ def test_create_validation_reasons_and_family_creation(svc: Services) -> None:
     for family, version, proc in (("", "1", "x"), ("F", "", "x"), ("F", "1", "")):
         with pytest.raises(ValidationFailed) as err:
             svc.packages.create(ADMIN, family, version, PackageFields(install_procedure=proc))
-        assert err.value.detail["reason"] == "please_fill_required_fields"
+        assert err.value.detail["reason"] == Reason.REQUIRED_MISSING
     p = svc.packages.create(ADMIN, "Firefox ESR", "115", fields(license_count=-3, line_endings=""))
     assert p.family_key == "firefox-esr" and p.license_count is None and p.line_endings is None
     assert p.package_version == "1" and p.install_success_codes == "0" and p.payload_sha256 is None
     with pytest.raises(ValidationFailed) as err:
         svc.packages.create(ADMIN, "Firefox ESR", "115", fields())
-    assert err.value.detail["reason"] == "package_exists_with_version"
+    assert err.value.detail["reason"] == Reason.VERSION_EXISTS
     again = svc.packages.create(ADMIN, "Firefox ESR", "115", fields(), package_version="2")
     assert again.family_id == p.family_id
     with pytest.raises(ValidationFailed) as err:
         svc.packages.create(ADMIN, "X", "1", fields(install_post_action=7))
-    assert err.value.detail["reason"] == "invalid_input"
+    assert err.value.detail["reason"] == Reason.INVALID
     with pytest.raises(PermissionDenied):
         svc.packages.create(VIEWER, "Y", "1", fields())
     assert svc.packages.create(OPERATOR, "Y", "1", fields()).created_by == "otto"
@@ -123,7 +123,7 @@ def test_package_group_sequences_stay_dense(svc: Services) -> None:
     assert svc.packages.get(ADMIN, ids[0]).groups[0].sequence == 2
     with pytest.raises(ValidationFailed) as err:
         svc.packages.list_packages(ADMIN)
-    assert err.value.detail["reason"] == "package_family_or_group_required"
+    assert err.value.detail["reason"] == Reason.FAMILY_OR_GROUP_REQUIRED
     with pytest.raises(NotFound):  # a computer group is not a package group
         svc.packages.add_to_group(ADMIN, svc.groups.create(ADMIN, "pcs").id, ids[0])
 
@@ -134,16 +134,16 @@ def test_delete_without_force_refuses_pending_jobs_and_dependents(svc: Services)
     assert app.depends_on == (base.id,)
     with pytest.raises(ValidationFailed) as err:
         svc.packages.delete(ADMIN, base.id, force=False)
-    assert err.value.detail["reason"] == "delete_failed_dependent_packages"
+    assert err.value.detail["reason"] == Reason.HAS_DEPENDENTS
     pc = svc.computers.create(ADMIN, "pc1")
     container = svc.deployments.deploy(ADMIN, "d", computer_ids=[pc.id], package_ids=[app.id])
     with pytest.raises(ValidationFailed) as err:
         svc.packages.delete(ADMIN, app.id, force=False)
-    assert err.value.detail["reason"] == "delete_failed_active_jobs"
+    assert err.value.detail["reason"] == Reason.IN_USE_BY_JOBS
     svc.packages.delete(ADMIN, app.id)  # force (the default, as OCO)
     with pytest.raises(ValidationFailed) as err:  # its dependency was deployed with it
         svc.packages.delete(ADMIN, base.id, force=False)
-    assert err.value.detail["reason"] == "delete_failed_active_jobs"
+    assert err.value.detail["reason"] == Reason.IN_USE_BY_JOBS
     svc.deployments.remove_container(ADMIN, container.id)
     svc.packages.delete(ADMIN, base.id, force=False)
     with pytest.raises(NotFound):
@@ -208,7 +208,7 @@ def test_families_are_read_renamed_and_deleted(svc: Services) -> None:
     renamed = svc.packages.update_family(ADMIN, a.family_id, name=" Alpha 2 ")
     assert (renamed.name, renamed.key) == ("Alpha 2", "alpha")  # the key stays
     assert svc.packages.update_family(ADMIN, a.family_id, name="Alpha 2").name == "Alpha 2"
-    for name, reason in (("  ", "name_cannot_be_empty"), ("Beta", "invalid_input")):
+    for name, reason in (("  ", Reason.NAME_EMPTY), ("Beta", Reason.INVALID)):
         with pytest.raises(ValidationFailed) as err:
             svc.packages.update_family(ADMIN, a.family_id, name=name)
         assert err.value.detail == {"field": "name", "reason": reason}
@@ -221,7 +221,7 @@ def test_families_are_read_renamed_and_deleted(svc: Services) -> None:
         svc.packages.update_family(VIEWER, a.family_id, notes="x")
     with pytest.raises(ValidationFailed) as err:
         svc.packages.delete_family(ADMIN, a.family_id)
-    assert err.value.detail == {"reason": "delete_failed_dependent_packages"}
+    assert err.value.detail == {"reason": Reason.HAS_DEPENDENTS}
     svc.packages.delete(ADMIN, a.id)
     with pytest.raises(PermissionDenied):
         svc.packages.delete_family(VIEWER, a.family_id)
@@ -313,7 +313,7 @@ def test_group_members_move_and_announce(svc: Services) -> None:
     ]
     with pytest.raises(ValidationFailed) as err:
         svc.packages.move_in_group(ADMIN, g.id, ids[0], 0)
-    assert err.value.detail == {"field": "sequence", "reason": "invalid_input"}
+    assert err.value.detail == {"field": "sequence", "reason": Reason.INVALID}
     outsider = svc.packages.create(ADMIN, "Q", "1", fields()).id
     with pytest.raises(NotFound):
         svc.packages.move_in_group(ADMIN, g.id, outsider, 1)
@@ -372,7 +372,7 @@ def test_dependency_rules_are_checked_and_replaced(svc: Services) -> None:
     assert missing.value.object_id == 4242
     with pytest.raises(ValidationFailed) as err:
         svc.packages.set_dependencies(ADMIN, app, [app])
-    assert err.value.detail == {"field": "depends_on", "reason": "invalid_input"}
+    assert err.value.detail == {"field": "depends_on", "reason": Reason.INVALID}
     with pytest.raises(PermissionDenied):
         svc.packages.set_dependencies(VIEWER, app, [])
     with pytest.raises(PermissionDenied):
@@ -421,7 +421,7 @@ def test_bad_dependency_rules(svc: Services, rule: DependencyRule, problem: str)
     with pytest.raises(ValidationFailed) as err:
         svc.packages.set_dependency_rules(ADMIN, app, [bad])
     assert problem in err.value.message
-    assert err.value.detail == {"field": "dependencies", "reason": "invalid_input"}
+    assert err.value.detail == {"field": "dependencies", "reason": Reason.INVALID}
 
 
 def test_dependency_rule_limits_and_duplicates(svc: Services) -> None:
@@ -435,7 +435,7 @@ def test_dependency_rule_limits_and_duplicates(svc: Services) -> None:
     ):
         with pytest.raises(ValidationFailed) as err:
             svc.packages.set_dependency_rules(ADMIN, app, rules)
-        assert err.value.detail == {"field": "dependencies", "reason": "invalid_input"}
+        assert err.value.detail == {"field": "dependencies", "reason": Reason.INVALID}
     two_problems = DependencyRule(other, action="x", requirement_type="y")
     with pytest.raises(ValidationFailed) as err:
         svc.packages.set_dependency_rules(ADMIN, app, [two_problems])

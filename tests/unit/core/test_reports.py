@@ -9,7 +9,7 @@ import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
-from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, Reason, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.reports import ReportService
 from fleetdeck.core.reports.groups import MAX_DEPTH
@@ -105,7 +105,7 @@ def test_group_names_are_unique_per_parent_ignoring_case(reports: ReportService)
     for bad in ("", "   ", "x" * 256):
         with pytest.raises(ValidationFailed) as verr:
             groups.create(ADMIN, bad)
-        assert verr.value.detail == {"field": "name", "reason": "name_cannot_be_empty"}
+        assert verr.value.detail == {"field": "name", "reason": Reason.NAME_EMPTY}
     assert groups.create(ADMIN, "x" * 255).name == "x" * 255
     assert groups.create(ADMIN, "!!!").name == "!!!"  # nothing left for a key: still fine
     assert groups.create(ADMIN, "???").name == "???"

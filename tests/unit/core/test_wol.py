@@ -10,7 +10,7 @@ import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
-from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import NotFound, PermissionDenied, Reason, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.wol.service import NO_MAC
 from fleetdeck.storage.tables import ComputerInterface
@@ -78,7 +78,7 @@ def test_computers_that_cannot_be_woken(runtime: Runtime, admin: Actor, listener
     with pytest.raises(ValidationFailed) as err:
         wol.wake_computers(admin, [good, nomac])
     assert err.value.message == NO_MAC
-    assert err.value.detail == {"reason": "no_mac_addresses_for_wol", "computer_id": nomac}
+    assert err.value.detail == {"reason": Reason.NO_MAC_ADDRESS, "computer_id": nomac}
     with pytest.raises(NotFound) as missing:
         wol.wake_computers(admin, [good, 4242])
     assert (missing.value.object_type, missing.value.object_id) == ("computer", 4242)

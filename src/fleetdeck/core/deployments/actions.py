@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.deployments.planning import DEPLOYMENT
-from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.storage.tables import Installation, Job, JobBatch, Package, PackageFamily
 
@@ -133,6 +133,6 @@ def not_installed(key: str, computer_id: int) -> ValidationFailed:
     return ValidationFailed(
         f"package family {key} is not installed on computer {computer_id}",
         field="family_key",
-        reason="not_installed",
+        reason=Reason.NOT_INSTALLED,
         family_key=key,
     )

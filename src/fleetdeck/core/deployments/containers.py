@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.deployments.entities import ContainerInfo, ContainerStatus, DeploymentJob
-from fleetdeck.core.jobs.entities import PENDING, JobStatus, numeric_state
+from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.storage.tables import Computer, Job, JobBatch, Package, PackageFamily
 
 FAILED = {JobStatus.FAILED.value, JobStatus.TIMEOUT.value, JobStatus.CANCELLED.value, JobStatus.EXPIRED.value}
@@ -114,7 +114,6 @@ def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
                 is_uninstall=j.kind == "package_uninstall",
                 status=status,
                 skip_reason=j.skip_reason,
-                state=numeric_state(status, j.phase, j.skip_reason),
                 phase=j.phase,
                 progress=j.progress,
                 sequence=j.sequence,

@@ -89,7 +89,6 @@ class DeploymentJob:
     is_uninstall: bool
     status: JobStatus
     skip_reason: str
-    state: int  # the numeric state, see core.jobs.entities.numeric_state
     phase: str
     progress: int | None
     sequence: int

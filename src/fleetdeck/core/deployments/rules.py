@@ -11,7 +11,7 @@ from fleetdeck.core.deployments import containers
 from fleetdeck.core.deployments.entities import DeploymentJob, RuleInfo
 from fleetdeck.core.deployments.evaluation import RuleTriggers, evaluate_rule
 from fleetdeck.core.deployments.validation import check_name, check_priority, check_sequence_mode
-from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import DeploymentRule, Group, Job, JobBatch
@@ -30,7 +30,7 @@ def _check_timeout(minutes: int) -> None:
         raise ValidationFailed(
             "post_action_timeout_min must be at least 1",
             field="post_action_timeout_min",
-            reason="invalid_input",
+            reason=Reason.INVALID,
         )
 
 

@@ -10,7 +10,7 @@ shutdown, and the mark is kept or reverted later (``core/jobs/wol_shutdown.py``)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select
@@ -107,15 +107,22 @@ class DeploymentService(Rules):
         priority: int = 0,
         agent_ip_ranges: Sequence[str] = (),
         time_frames: Sequence[str] = (),
+        precheck: Callable[[datetime], None] | None = None,
     ) -> ContainerCreated:
         """Install packages (and their dependencies) on computers. Unknown ids are skipped;
         groups contribute their direct members; see ``planning.py`` for the per-computer rules.
         A job that would repeat one still pending for the same computer and package is not
         created (unless ``force_same_version``: then a repeat is what is asked for); the
         planning is serialised (``storage.locks``), so concurrent deploys of one package to one
-        computer create one job between them."""
+        computer create one job between them.
+
+        ``precheck(now)`` runs first after the permission check, inside the audited mutation: a
+        transport whose clients expect the failures in a fixed order checks that order there
+        (core's own checks follow and may run in any order)."""
         with self._audit.mutation(actor, "deployment.create", "job_batch", perm=Perm.DEPLOY) as m:
             now = self._clock()
+            if precheck is not None:
+                precheck(now)
             sch = schedule(
                 name,
                 start,

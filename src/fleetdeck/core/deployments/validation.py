@@ -1,4 +1,4 @@
-"""Deployment input checks, in OCO's order; reasons are the keys dialects translate."""
+"""Deployment input checks; reasons are core's ``Reason``s, which each transport maps to its own texts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from fleetdeck.core.errors import ValidationFailed
+from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.jobs.conditions import parse_ip_ranges, parse_time_frames
 
 
@@ -25,21 +25,21 @@ class Schedule:
 def check_priority(priority: int) -> None:
     if not -100 <= priority <= 100:
         raise ValidationFailed(
-            "priority must be between -100 and 100", field="priority", reason="invalid_input"
+            "priority must be between -100 and 100", field="priority", reason=Reason.INVALID
         )
 
 
 def check_sequence_mode(mode: int) -> None:
     if mode not in (0, 1):
-        raise ValidationFailed("sequence_mode must be 0 or 1", field="sequence_mode", reason="invalid_input")
+        raise ValidationFailed("sequence_mode must be 0 or 1", field="sequence_mode", reason=Reason.INVALID)
 
 
 def check_name(name: str) -> str:
     name = name.strip()
     if not name:
-        raise ValidationFailed("the name cannot be empty", field="name", reason="name_cannot_be_empty")
+        raise ValidationFailed("the name cannot be empty", field="name", reason=Reason.NAME_EMPTY)
     if len(name) > 255:
-        raise ValidationFailed("the name is longer than 255 characters", field="name", reason="invalid_input")
+        raise ValidationFailed("the name is longer than 255 characters", field="name", reason=Reason.INVALID)
     return name
 
 
@@ -59,14 +59,14 @@ def schedule(
         raise ValidationFailed(
             "restart timeout and start are required",
             field="restart_timeout_min",
-            reason="please_fill_required_fields",
+            reason=Reason.REQUIRED_MISSING,
         )
     start = start or now
     if start.tzinfo is None or (end is not None and end.tzinfo is None):
-        raise ValidationFailed("times need a time zone", field="start", reason="invalid_input")
+        raise ValidationFailed("times need a time zone", field="start", reason=Reason.INVALID)
     if end is not None and end <= start:
         raise ValidationFailed(
-            "the end time cannot be before the start time", field="end", reason="end_time_before_start_time"
+            "the end time cannot be before the start time", field="end", reason=Reason.END_BEFORE_START
         )
     check_sequence_mode(sequence_mode)
     check_priority(priority)
@@ -77,13 +77,13 @@ def schedule(
 
 def no_jobs() -> ValidationFailed:
     return ValidationFailed(
-        "the request produced no jobs: select at least one computer and one package", reason="no_jobs_created"
+        "the request produced no jobs: select at least one computer and one package", reason=Reason.NO_JOBS
     )
 
 
 def all_pending() -> ValidationFailed:
     """Every job the request asked for repeats one still pending (same computer, package and
-    kind): OCO's ``no_jobs_created``, with a message that says why."""
+    kind), with a message that says why."""
     return ValidationFailed(
-        "the request produced no jobs: every one of them is pending already", reason="no_jobs_created"
+        "the request produced no jobs: every one of them is pending already", reason=Reason.ALL_PENDING
     )

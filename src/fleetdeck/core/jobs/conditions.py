@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from fleetdeck.core.errors import FleetdeckError
+from fleetdeck.core.errors import FleetdeckError, Reason
 
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _FRAME = re.compile(r"^(?:([A-Za-z]{3})\s+)?(\d{1,2}):(\d{2})$")
@@ -33,14 +33,16 @@ class InvalidIpRange(FleetdeckError):
     code = "invalid_ip_range"
 
     def __init__(self, value: str) -> None:
-        super().__init__(f"invalid IP address or range: {value!r}", reason="invalid_ip_address", value=value)
+        super().__init__(
+            f"invalid IP address or range: {value!r}", reason=Reason.INVALID_IP_RANGE, value=value
+        )
 
 
 class InvalidTimeFrame(FleetdeckError):
     code = "invalid_time_frame"
 
     def __init__(self, value: str) -> None:
-        super().__init__(f"invalid time frame: {value!r}", reason="invalid_time_input", value=value)
+        super().__init__(f"invalid time frame: {value!r}", reason=Reason.INVALID_TIME_FRAME, value=value)
 
 
 def _split(entry: str) -> tuple[bool, str]:

@@ -20,7 +20,7 @@ class JobStatus(enum.StrEnum):
 
 class SkipReason(enum.StrEnum):
     OS_INCOMPATIBLE = "os_incompatible"
-    PACKAGE_CONFLICT = "package_conflict"  # kept for the numeric mapping; core never produces it yet
+    PACKAGE_CONFLICT = "package_conflict"  # core never produces it yet
     ALREADY_INSTALLED = "already_installed"
 
 
@@ -105,35 +105,3 @@ PACKAGE_KINDS = ("package_install", "package_uninstall")
 ABORTED_CODE = -8888  # exit code of jobs aborted because an earlier job of the container failed
 AGENT_ERROR_CODE = -9999  # exit code when the agent itself failed (download, unpack, ...)
 ABORTED_MESSAGE = "aborted after failed job"
-
-
-def numeric_state(status: JobStatus, phase: str = "", skip_reason: str = "") -> int:
-    """The numeric job state of the deployment protocol some dialects speak (OCO's):
-
-    =====  ===========================================  ==================================
-    state  meaning                                      fleetdeck
-    =====  ===========================================  ==================================
-      0    waiting for the agent                        queued, sent
-      1    download started (progress 0..100, >100      running, phase download / unpack
-           = unpacking)
-      2    execution started                            running, phase execute (or none)
-      3    succeeded                                    succeeded
-     -1    failed (return code -8888 = aborted after    failed, timeout, cancelled
-           a failed job, -9999 = agent-side error)
-     -2    expired                                      expired
-     -3    OS incompatible                              skipped, skip_reason os_incompatible
-     -4    package conflict                             skipped, skip_reason package_conflict
-     -5    already installed                            skipped, skip_reason already_installed
-    =====  ===========================================  ==================================
-    """
-    if status in (JobStatus.QUEUED, JobStatus.SENT):
-        return 0
-    if status is JobStatus.RUNNING:
-        return 1 if phase in ("download", "unpack") else 2
-    if status is JobStatus.SUCCEEDED:
-        return 3
-    if status is JobStatus.EXPIRED:
-        return -2
-    if status is JobStatus.SKIPPED:
-        return {"os_incompatible": -3, "package_conflict": -4, "already_installed": -5}.get(skip_reason, -3)
-    return -1

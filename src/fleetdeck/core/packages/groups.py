@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import NotFound, PermissionDenied, Reason, ValidationFailed
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.packages import queries
 from fleetdeck.core.packages.entities import PackageGroupInfo, PackageInfo, PackageListing
@@ -158,7 +158,7 @@ class PackageGroups:
                     name=f.name, packages=queries.ordered_infos(s, ids), groups=queries.package_groups(s)
                 )
         raise ValidationFailed(
-            "package_family_id or package_group_id is required", reason="package_family_or_group_required"
+            "package_family_id or package_group_id is required", reason=Reason.FAMILY_OR_GROUP_REQUIRED
         )
 
     def add_to_group(
@@ -175,7 +175,7 @@ class PackageGroups:
             if s.get(Package, package_id) is None:
                 raise NotFound("package", package_id)
             if sequence is not None and sequence < 1:
-                raise ValidationFailed("sequence starts at 1", field="sequence", reason="invalid_input")
+                raise ValidationFailed("sequence starts at 1", field="sequence", reason=Reason.INVALID)
             existing = s.get(PackageGroupMember, (group_id, package_id))
             m.detail = {"package_id": package_id, **({"sequence": sequence} if sequence is not None else {})}
             if sequence is None:
@@ -224,7 +224,7 @@ class PackageGroups:
             if package_id not in order:
                 raise NotFound("package group member", package_id)
             if sequence < 1:
-                raise ValidationFailed("sequence starts at 1", field="sequence", reason="invalid_input")
+                raise ValidationFailed("sequence starts at 1", field="sequence", reason=Reason.INVALID)
             order.remove(package_id)
             order.insert(sequence - 1, package_id)
             m.detail = {"package_id": package_id, "sequence": sequence}

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from fleetdeck.core.errors import ValidationFailed
+from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.packages.entities import PayloadFile
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
@@ -38,7 +38,7 @@ def _safe_name(name: str) -> str:
     clean = name.replace("\\", "/")
     parts = PurePosixPath(clean).parts
     if not clean or clean.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-        raise ValidationFailed(f"invalid file name {name!r}", field="files", reason="invalid_input")
+        raise ValidationFailed(f"invalid file name {name!r}", field="files", reason=Reason.INVALID)
     return clean
 
 
@@ -55,7 +55,7 @@ def build_zip(files: Sequence[PayloadFile]) -> bytes | None:
         for f in files:
             name = _safe_name(f.name)
             if name in seen:
-                raise ValidationFailed(f"file {name!r} given twice", field="files", reason="invalid_input")
+                raise ValidationFailed(f"file {name!r} given twice", field="files", reason=Reason.INVALID)
             seen.add(name)
             zf.writestr(name, f.content)
     return buffer.getvalue()

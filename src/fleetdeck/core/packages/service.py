@@ -4,7 +4,7 @@ Package groups and their ordered membership are in ``groups.py`` (same service o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import delete, func, select
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import NotFound, PermissionDenied, Unavailable, ValidationFailed
+from fleetdeck.core.errors import NotFound, PermissionDenied, Reason, Unavailable, ValidationFailed
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.packages import queries
 from fleetdeck.core.packages.entities import (
@@ -90,13 +90,11 @@ class PackageService(PackageGroups, Installations):
             if name is not None:
                 name = name.strip()
                 if not name:
-                    raise ValidationFailed(
-                        "the name cannot be empty", field="name", reason="name_cannot_be_empty"
-                    )
+                    raise ValidationFailed("the name cannot be empty", field="name", reason=Reason.NAME_EMPTY)
                 other = s.scalar(select(PackageFamily.id).where(PackageFamily.name == name))
                 if other is not None and other != family_id:
                     raise ValidationFailed(
-                        f"a family named {name!r} exists", field="name", reason="invalid_input"
+                        f"a family named {name!r} exists", field="name", reason=Reason.INVALID
                     )
                 m.detail["name"] = [f.name, name]
                 f.name = name
@@ -117,9 +115,7 @@ class PackageService(PackageGroups, Installations):
             if f is None:
                 raise NotFound("package family", family_id)
             if m.session.scalar(select(Package.id).where(Package.family_id == family_id).limit(1)):
-                raise ValidationFailed(
-                    "the family still has packages", reason="delete_failed_dependent_packages"
-                )
+                raise ValidationFailed("the family still has packages", reason=Reason.HAS_DEPENDENTS)
             m.detail = {"name": f.name}
             m.session.delete(f)
 
@@ -136,9 +132,12 @@ class PackageService(PackageGroups, Installations):
         files: Sequence[PayloadFile] = (),
         depends_on: Sequence[int] = (),
         family_key: str | None = None,
+        precheck: Callable[[], None] | None = None,
     ) -> PackageInfo:
-        """OCO's order: permission, required fields (family, version, install procedure), then a
-        duplicate family + version; the family is created when no family has that exact name.
+        """Checks the permission, the required fields (family, version, install procedure) and
+        a duplicate family + version; the family is created when no family has that exact name.
+        ``precheck`` runs right after the permission check, inside the audited mutation, for a
+        transport whose clients expect the failures in a fixed order.
 
         ``family_key`` addresses the family by its key instead (opsi's productId), which stays
         when the family is renamed: a new version of a renamed product joins its family. Then
@@ -146,6 +145,8 @@ class PackageService(PackageGroups, Installations):
         written: list[str] = []
         try:
             with self._audit.mutation(actor, "package.create", "package", perm=Perm.MANAGE_PACKAGES) as m:
+                if precheck is not None:
+                    precheck()
                 return self._insert(
                     m,
                     actor,
@@ -190,7 +191,7 @@ class PackageService(PackageGroups, Installations):
             # transaction, so a clash leaves nothing half-written.
             if s.scalar(select(PackageFamily.id).where(PackageFamily.name == family_name)):
                 raise ValidationFailed(
-                    f"a family named {family_name!r} exists", field="name", reason="invalid_input"
+                    f"a family named {family_name!r} exists", field="name", reason=Reason.INVALID
                 )
             if family is not None:
                 family.name = family_name
@@ -204,7 +205,7 @@ class PackageService(PackageGroups, Installations):
             raise ValidationFailed(
                 "a package with this name already exists with this version",
                 field="version",
-                reason="package_exists_with_version",
+                reason=Reason.VERSION_EXISTS,
             )
         data = build_zip(files)
         now = self._clock()
@@ -276,9 +277,7 @@ class PackageService(PackageGroups, Installations):
                 raise NotFound("package", package_id)
             values = clean_fields(fields)
             if values.get("install_procedure") == "" or (version is not None and not version.strip()):
-                raise ValidationFailed(
-                    "please fill the required fields", reason="please_fill_required_fields"
-                )
+                raise ValidationFailed("please fill the required fields", reason=Reason.REQUIRED_MISSING)
             if version is not None or package_version is not None:
                 new_v = version.strip() if version is not None else pkg.version
                 new_pv = package_version.strip() if package_version is not None else pkg.package_version
@@ -294,7 +293,7 @@ class PackageService(PackageGroups, Installations):
                 if clash:
                     raise ValidationFailed(
                         "a package with this name already exists with this version",
-                        reason="package_exists_with_version",
+                        reason=Reason.VERSION_EXISTS,
                     )
                 pkg.version, pkg.package_version = new_v, new_pv
             for name, value in values.items():
@@ -348,9 +347,7 @@ class PackageService(PackageGroups, Installations):
             if pkg is not None:
                 values = clean_fields(fields)
                 if values.get("install_procedure") == "":
-                    raise ValidationFailed(
-                        "please fill the required fields", reason="please_fill_required_fields"
-                    )
+                    raise ValidationFailed("please fill the required fields", reason=Reason.REQUIRED_MISSING)
                 for key, value in values.items():
                     setattr(pkg, key, value)
                 pkg.updated_at = self._clock()
@@ -393,7 +390,7 @@ class PackageService(PackageGroups, Installations):
                     .limit(1)
                 ):
                     raise ValidationFailed(
-                        "there are active jobs for this package", reason="delete_failed_active_jobs"
+                        "there are active jobs for this package", reason=Reason.IN_USE_BY_JOBS
                     )
                 if s.scalar(
                     select(PackageDependency.package_id)
@@ -401,7 +398,7 @@ class PackageService(PackageGroups, Installations):
                     .limit(1)
                 ):
                     raise ValidationFailed(
-                        "other packages depend on this package", reason="delete_failed_dependent_packages"
+                        "other packages depend on this package", reason=Reason.HAS_DEPENDENTS
                     )
             sha = pkg.payload_sha256
             affected = set(
@@ -497,7 +494,7 @@ class PackageService(PackageGroups, Installations):
                     raise ValidationFailed(
                         "one rule per action and required package",
                         field="dependencies",
-                        reason="invalid_input",
+                        reason=Reason.INVALID,
                     )
                 seen.add((rule.action, rule.requires_id))
             ids = {r.requires_id for r in rules}
@@ -527,7 +524,7 @@ class PackageService(PackageGroups, Installations):
         ids = sorted(set(requires))
         if package_id in ids:
             raise ValidationFailed(
-                "a package cannot depend on itself", field="depends_on", reason="invalid_input"
+                "a package cannot depend on itself", field="depends_on", reason=Reason.INVALID
             )
         found = set(s.scalars(select(Package.id).where(Package.id.in_(ids)))) if ids else set()
         for i in ids:
@@ -569,7 +566,7 @@ class PackageService(PackageGroups, Installations):
 def _check_rule(rule: DependencyRule, package_id: int) -> None:
     if rule.requires_id == package_id:
         raise ValidationFailed(
-            "a package cannot depend on itself", field="dependencies", reason="invalid_input"
+            "a package cannot depend on itself", field="dependencies", reason=Reason.INVALID
         )
     problems = []
     if rule.action not in ACTIONS:
@@ -587,4 +584,4 @@ def _check_rule(rule: DependencyRule, package_id: int) -> None:
     if rule.required_package_version is not None and not 0 < len(rule.required_package_version) <= 64:
         problems.append("required_package_version must be 1 to 64 characters")
     if problems:
-        raise ValidationFailed("; ".join(problems), field="dependencies", reason="invalid_input")
+        raise ValidationFailed("; ".join(problems), field="dependencies", reason=Reason.INVALID)

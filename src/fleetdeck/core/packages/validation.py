@@ -1,4 +1,5 @@
-"""Checking package input; reasons are the stable keys dialects translate (``detail["reason"]``)."""
+"""Checking package input; reasons are core's ``Reason``s (``detail["reason"]``), which each
+transport maps onto its own texts."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 from dataclasses import fields as dc_fields
 from typing import Any
 
-from fleetdeck.core.errors import ValidationFailed
+from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.packages.entities import POST_ACTIONS, UPGRADE_BEHAVIORS, PackageFields
 
 MAX_TEXT = 1024 * 1024
@@ -14,7 +15,7 @@ MAX_TEXT = 1024 * 1024
 
 def required(*values: str) -> None:
     if any(not v.strip() for v in values):
-        raise ValidationFailed("please fill the required fields", reason="please_fill_required_fields")
+        raise ValidationFailed("please fill the required fields", reason=Reason.REQUIRED_MISSING)
 
 
 def slug(name: str) -> str:
@@ -27,7 +28,7 @@ def check_codes(text: str, field: str) -> str:
         part = raw.strip()
         if part and not part.lstrip("-").isdigit():
             raise ValidationFailed(
-                f"{field} must be comma-separated integers", field=field, reason="invalid_input"
+                f"{field} must be comma-separated integers", field=field, reason=Reason.INVALID
             )
     return text
 
@@ -40,21 +41,21 @@ def clean_fields(f: PackageFields) -> dict[str, Any]:
         if value is None:
             continue
         if isinstance(value, str) and ("\x00" in value or len(value) > MAX_TEXT):
-            raise ValidationFailed(f"{spec.name} is not valid text", field=spec.name, reason="invalid_input")
+            raise ValidationFailed(f"{spec.name} is not valid text", field=spec.name, reason=Reason.INVALID)
         out[spec.name] = value
     for name in ("install_post_action", "uninstall_post_action"):
         if name in out and out[name] not in POST_ACTIONS:
-            raise ValidationFailed(f"{name} must be 0, 1, 2 or 3", field=name, reason="invalid_input")
+            raise ValidationFailed(f"{name} must be 0, 1, 2 or 3", field=name, reason=Reason.INVALID)
     if "upgrade_behavior" in out and out["upgrade_behavior"] not in UPGRADE_BEHAVIORS:
         raise ValidationFailed(
-            "upgrade_behavior must be 0, 1 or 2", field="upgrade_behavior", reason="invalid_input"
+            "upgrade_behavior must be 0, 1 or 2", field="upgrade_behavior", reason=Reason.INVALID
         )
     for name in ("install_success_codes", "uninstall_success_codes"):
         if name in out:
             out[name] = check_codes(out[name], name)
     if "priority" in out and not -100 <= out["priority"] <= 100:
         raise ValidationFailed(
-            "priority must be between -100 and 100", field="priority", reason="invalid_input"
+            "priority must be between -100 and 100", field="priority", reason=Reason.INVALID
         )
     if "license_count" in out and out["license_count"] < 0:
         out["license_count"] = None
@@ -62,6 +63,6 @@ def clean_fields(f: PackageFields) -> dict[str, Any]:
         out["line_endings"] = None
     if out.get("line_endings") is not None and len(out["line_endings"]) > 10:
         raise ValidationFailed(
-            "line_endings is at most 10 characters", field="line_endings", reason="invalid_input"
+            "line_endings is at most 10 characters", field="line_endings", reason=Reason.INVALID
         )
     return out

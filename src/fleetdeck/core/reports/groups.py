@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.errors import Conflict, NotFound, Reason, ValidationFailed
 from fleetdeck.core.groups.service import slug
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
@@ -44,7 +44,7 @@ def get_group(s: Session, group_id: int) -> Group:
 def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 255:
-        raise ValidationFailed("name must be 1-255 characters", field="name", reason="name_cannot_be_empty")
+        raise ValidationFailed("name must be 1-255 characters", field="name", reason=Reason.NAME_EMPTY)
     return name
 
 

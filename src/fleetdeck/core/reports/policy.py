@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import FleetdeckError, ValidationFailed
+from fleetdeck.core.errors import FleetdeckError, Reason, ValidationFailed
 
 # (table, column) pairs no report may read.
 SECRET_COLUMNS: frozenset[tuple[str, str]] = frozenset(
@@ -142,7 +142,7 @@ def check_query(sql: str) -> str:
     if "\x00" in text:
         raise ValidationFailed("the query must not contain NUL characters", field="query")
     if not _SELECT.match(text):
-        raise ValidationFailed(ONLY_SELECT, field="query", reason="only_select_queries")
+        raise ValidationFailed(ONLY_SELECT, field="query", reason=Reason.NOT_A_SELECT)
     return text
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import FleetdeckError, NotFound, ValidationFailed
+from fleetdeck.core.errors import FleetdeckError, NotFound, Reason, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.core.reports.entities import ReportInfo, ReportListing
@@ -71,7 +71,7 @@ def _info(r: Report) -> ReportInfo:
 def _name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 255:
-        raise ValidationFailed("name must be 1-255 characters", field="name", reason="name_cannot_be_empty")
+        raise ValidationFailed("name must be 1-255 characters", field="name", reason=Reason.NAME_EMPTY)
     return name
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.wol.magic import (
     LIMITED_BROADCAST,
@@ -68,7 +68,7 @@ class WolService:
                 if cid not in targets:
                     raise NotFound("computer", cid)
                 if not targets[cid].macs:
-                    raise ValidationFailed(NO_MAC, reason="no_mac_addresses_for_wol", computer_id=cid)
+                    raise ValidationFailed(NO_MAC, reason=Reason.NO_MAC_ADDRESS, computer_id=cid)
             sent = self._send(targets.values())
             m.detail = {"computer_ids": ids, "packets_sent": sent}
             return sent

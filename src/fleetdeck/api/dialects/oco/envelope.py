@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from fleetdeck.api.dialects.oco.errors import Code, OcoError, error_object, language, text
+from fleetdeck.api.dialects.oco.errors import Code, OcoError, error_object, language, reason_key, text
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.settings import API_KEY, ENABLED_KEY
 from fleetdeck.api.kit.bodies import BodyInvalid, decode_json, encode_json
@@ -143,8 +143,7 @@ def _unauthorized(exc: AuthenticationFailed, lang: str) -> Response:
         key = "too_many_attempts"
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     else:
-        reason = exc.detail.get("reason")
-        key = reason if isinstance(reason, str) else "login_failed"
+        key = reason_key(exc) or "login_failed"
     return PlainTextResponse(f"HTTP Basic Auth: {text(key, lang)}", status_code=401, headers=headers)
 
 

@@ -24,8 +24,8 @@ class Code(enum.IntEnum):
     ERROR = -32000  # anything else
 
 
-# key -> (English, German). Keys are OCO's translation keys, which core also uses as
-# ``ValidationFailed(..., reason=<key>)``.
+# key -> (English, German). Keys are OCO's translation keys; core's reasons map onto them
+# (``REASON_KEYS``).
 TEXTS: dict[str, tuple[str, str]] = {
     "permission_denied": (
         "Permission denied. You do not have the necessary rights.",
@@ -100,7 +100,27 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# Reasons OCO reports with -32000 although they are about the input.
+# Core's reasons onto OCO's translation keys: every reason core reports has OCO's text for it.
+REASON_KEYS: dict[core.Reason, str] = {
+    core.Reason.INVALID: "invalid_input",
+    core.Reason.NAME_EMPTY: "name_cannot_be_empty",
+    core.Reason.REQUIRED_MISSING: "please_fill_required_fields",
+    core.Reason.VERSION_EXISTS: "package_exists_with_version",
+    core.Reason.END_BEFORE_START: "end_time_before_start_time",
+    core.Reason.INVALID_IP_RANGE: "invalid_ip_address",
+    core.Reason.INVALID_TIME_FRAME: "invalid_time_input",
+    core.Reason.NO_JOBS: "no_jobs_created",
+    core.Reason.IN_USE_BY_JOBS: "delete_failed_active_jobs",
+    core.Reason.HAS_DEPENDENTS: "delete_failed_dependent_packages",
+    core.Reason.NO_MAC_ADDRESS: "no_mac_addresses_for_wol",
+    core.Reason.FAMILY_OR_GROUP_REQUIRED: "package_family_or_group_required",
+    core.Reason.NOT_A_SELECT: "only_select_queries",
+    core.Reason.ALL_PENDING: "no_jobs_created",
+    core.Reason.PENDING_JOBS: "delete_failed_active_jobs",
+    core.Reason.NOT_INSTALLED: "invalid_input",
+}
+
+# Keys OCO reports with -32000 although they are about the input.
 GENERIC_REASONS = frozenset({"no_mac_addresses_for_wol", "invalid_ip_address", "invalid_time_input"})
 
 
@@ -134,8 +154,12 @@ class OcoError(Exception):
         return cls(Code.ERROR if key in GENERIC_REASONS else Code.INVALID_REQUEST, key)
 
 
-def _reason_of(exc: core.FleetdeckError) -> str | None:
+def reason_key(exc: core.FleetdeckError) -> str | None:
+    """OCO's key for why ``exc`` happened: a core ``Reason``'s mapped key; a plain string is a
+    key already (the kit's list syntax reasons, the OCO envelope's own login reasons)."""
     reason = exc.detail.get("reason")
+    if isinstance(reason, core.Reason):
+        return REASON_KEYS[reason]
     return reason if isinstance(reason, str) else None
 
 
@@ -147,7 +171,7 @@ def _core(code: Code, key: str | None = None) -> Render:
     """A core error: its reason's text when it has one, else ``key``'s text or its message."""
 
     def render(exc: core.FleetdeckError, lang: str) -> Rendered:
-        reason = _reason_of(exc)
+        reason = reason_key(exc)
         if reason is not None:
             return OcoError.reason(reason).render(lang)
         return int(code), text(key, lang) if key else exc.message

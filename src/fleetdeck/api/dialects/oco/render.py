@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from fleetdeck.core.computers.entities import ComputerDetail
+from fleetdeck.core.computers.entities import ComputerDetail, ComputerRow
 
 Row = dict[str, Any]
 UserIds = Callable[[str], int | None]
@@ -17,11 +17,16 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def ts(value: datetime | None) -> str | None:
+    """``DATE_FORMAT`` in UTC. ``isoformat`` cut at the seconds gives the same text as
+    ``strftime(DATE_FORMAT)`` for years 1000-9999 at a third of the cost (a list of 10,000
+    computers renders 30,000 of these)."""
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
-    return value.strftime(DATE_FORMAT)
+    if value.year < 1000:
+        return value.strftime(DATE_FORMAT)
+    return value.isoformat(" ", "seconds")[:19]
 
 
 def num(value: int | None) -> str | None:
@@ -33,29 +38,33 @@ def flag(value: bool | None) -> str | None:
 
 
 def computer(d: ComputerDetail, user_id: UserIds, *, detail: bool = False) -> Row:
-    """``computer.list`` rows and ``computer.get``'s ``general``. Agent credentials are never
-    disclosed through this API: ``agent_key``/``server_key`` are empty strings."""
-    s = d.summary
+    """``computer.get``'s ``general``: the list row of that computer, with its detail keys."""
+    return computer_row(d.row(), user_id, detail=detail)
+
+
+def computer_row(r: ComputerRow, user_id: UserIds, *, detail: bool = False) -> Row:
+    """``computer.list`` rows (and, ``detail``, ``computer.get``'s ``general``). Agent
+    credentials are never disclosed through this API: ``agent_key``/``server_key`` are empty."""
     row: Row = {
-        "id": num(s.id),
-        "hostname": s.hostname,
-        "os": s.os,
-        "os_version": s.os_version,
-        "kernel_version": d.kernel,
-        "architecture": s.architecture,
-        "cpu": d.cpu_model,
+        "id": num(r.id),
+        "hostname": r.hostname,
+        "os": r.os,
+        "os_version": r.os_version,
+        "kernel_version": r.kernel,
+        "architecture": r.architecture,
+        "cpu": r.cpu_model,
         "gpu": None,
-        "ram": num(s.ram_bytes),
-        "agent_version": s.agent_version,
-        "serial": d.serial,
-        "manufacturer": d.manufacturer,
-        "model": d.model,
-        "bios_version": d.bios_version,
+        "ram": num(r.ram_bytes),
+        "agent_version": r.agent_version,
+        "serial": r.serial,
+        "manufacturer": r.manufacturer,
+        "model": r.model,
+        "bios_version": r.bios_version,
         "boot_type": None,
         "secure_boot": None,
-        "last_ping": ts(s.last_seen),
-        "last_update": ts(d.inventory_at),
-        "notes": s.notes,
+        "last_ping": ts(r.last_seen),
+        "last_update": ts(r.inventory_at),
+        "notes": r.notes,
         "agent_key": "",
         "server_key": "",
     }
@@ -65,9 +74,9 @@ def computer(d: ComputerDetail, user_id: UserIds, *, detail: bool = False) -> Ro
     row["os_license"] = None
     row["os_locale"] = None
     if detail:
-        row["domain"] = d.domain
-    row["created"] = ts(s.created_at)
-    row["created_by_system_user_id"] = user_id(d.created_by)
+        row["domain"] = r.domain
+    row["created"] = ts(r.created_at)
+    row["created_by_system_user_id"] = user_id(r.created_by)
     return row
 
 

@@ -1,7 +1,8 @@
 """Job containers (deployments), their jobs, deployment rules and rule jobs as OCO rows.
 
-OCO's numeric job ``state`` is core's ``numeric_state`` (queued/sent 0, downloading 1, executing
-2, succeeded 3, failed -1, expired -2, skipped -3/-4/-5). Post actions appear in two spellings:
+OCO's numeric job ``state`` is ``job_state`` (queued/sent 0, downloading 1, executing 2,
+succeeded 3, failed -1, expired -2, skipped -3/-4/-5), derived here from core's status, phase
+and skip reason: core has no numeric states. Post actions appear in two spellings:
 static jobs have ``restart``/``shutdown`` (the timeout in minutes, or -1), rule jobs have
 ``post_action`` + ``post_action_timeout``.
 """
@@ -10,8 +11,46 @@ from __future__ import annotations
 
 from fleetdeck.api.dialects.oco.render import Row, UserIds, flag, num, ts
 from fleetdeck.core.deployments.entities import ContainerInfo, DeploymentJob, RuleInfo
+from fleetdeck.core.jobs.entities import JobStatus, SkipReason
 
 RESTART, SHUTDOWN = 1, 2
+_SKIPPED: dict[str, int] = {
+    SkipReason.OS_INCOMPATIBLE: -3,
+    SkipReason.PACKAGE_CONFLICT: -4,
+    SkipReason.ALREADY_INSTALLED: -5,
+}
+
+
+def job_state(status: JobStatus, phase: str = "", skip_reason: str = "") -> int:
+    """OCO's numeric job state, from core's status, phase and skip reason:
+
+    =====  ===========================================  ==================================
+    state  meaning                                      fleetdeck
+    =====  ===========================================  ==================================
+      0    waiting for the agent                        queued, sent
+      1    download started (progress 0..100, >100      running, phase download / unpack
+           = unpacking)
+      2    execution started                            running, phase execute (or none)
+      3    succeeded                                    succeeded
+     -1    failed (return code -8888 = aborted after    failed, timeout, cancelled
+           a failed job, -9999 = agent-side error)
+     -2    expired                                      expired
+     -3    OS incompatible                              skipped, skip_reason os_incompatible
+     -4    package conflict                             skipped, skip_reason package_conflict
+     -5    already installed                            skipped, skip_reason already_installed
+    =====  ===========================================  ==================================
+    """
+    if status in (JobStatus.QUEUED, JobStatus.SENT):
+        return 0
+    if status is JobStatus.RUNNING:
+        return 1 if phase in ("download", "unpack") else 2
+    if status is JobStatus.SUCCEEDED:
+        return 3
+    if status is JobStatus.EXPIRED:
+        return -2
+    if status is JobStatus.SKIPPED:
+        return _SKIPPED.get(skip_reason, -3)
+    return -1
 
 
 def container(c: ContainerInfo, user_id: UserIds) -> Row:
@@ -43,7 +82,7 @@ def _post_action_as_timeouts(j: DeploymentJob) -> Row:
 def _execution(j: DeploymentJob) -> Row:
     return {
         "sequence": num(j.sequence),
-        "state": num(j.state),
+        "state": num(job_state(j.status, j.phase, j.skip_reason)),
         "download_progress": num(j.progress),
         "return_code": num(j.exit_code),
         "message": j.message,
@@ -148,7 +187,9 @@ def rule_job(j: DeploymentJob, r: RuleInfo) -> Row:
         "post_action_timeout": num(j.post_action_timeout_min),
         **_execution(j),
         "wol_shutdown_set": None,
-        "download_started": ts(j.started_at) if j.state in (1, 2, 3, -1) else None,
+        "download_started": ts(j.started_at)
+        if job_state(j.status, j.phase, j.skip_reason) in (1, 2, 3, -1)
+        else None,
         "execution_started": ts(j.started_at),
         "execution_finished": ts(j.finished_at),
         "computer_hostname": j.hostname,

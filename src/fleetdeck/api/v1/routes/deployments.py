@@ -24,7 +24,7 @@ router = APIRouter(tags=["deployments"], responses=errors(401, 403, 422))
 @router.post("/deployments", status_code=201)
 def deploy(body: DeploymentCreate, actor: CurrentActor, services: ServicesDep) -> Data[ContainerCreatedOut]:
     """Install packages (with their dependencies) on computers and group members. Unknown ids
-    are skipped; nothing to do is a 422 with reason ``no_jobs_created``."""
+    are skipped; nothing to do is a 422 with reason ``no_jobs``."""
     created = services.deployments.deploy(
         actor,
         body.name,

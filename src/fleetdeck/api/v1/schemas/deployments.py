@@ -86,10 +86,6 @@ class DeploymentJobOut(ResponseModel):
     is_uninstall: bool
     status: JobStatus
     skip_reason: str
-    state: int = Field(
-        description="Numeric state: 0 waiting, 1 downloading, 2 running, 3 succeeded, -1 failed, "
-        "-2 expired, -3 OS incompatible, -4 package conflict, -5 already installed."
-    )
     phase: str
     progress: int | None
     sequence: int

@@ -9,7 +9,7 @@ from fleetdeck.api.dialects.oco.errors import OcoError
 from fleetdeck.api.dialects.oco.methods.jobs import container_names, pending_jobs_of_computer
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.schemas import Flag, OptId, Text
-from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.errors import Conflict, NotFound, Reason, ValidationFailed
 from fleetdeck.core.groups.service import GroupInfo
 from fleetdeck.core.query import Cond, Op, Query
 
@@ -45,14 +45,14 @@ def computer_list(ctx: Context, computer_group_id: OptId = None) -> dict[str, An
         computers = ctx.services.computers.find_detailed(ctx.actor, ALL).items
         groups = child_groups(ctx, None, KIND)
         return {
-            "computers": [render.computer(c, ctx.user_id) for c in computers],
+            "computers": [render.computer_row(c, ctx.user_id) for c in computers],
             "groups": [render.computer_group(g) for g in groups],
         }
     group = group_of_kind(ctx, computer_group_id, KIND)
     computers = ctx.services.computers.find_detailed(ctx.actor, ALL, group_id=group.id).items
     return {
         "name": group.name,
-        "computers": [render.computer(c, ctx.user_id) for c in computers],
+        "computers": [render.computer_row(c, ctx.user_id) for c in computers],
         "groups": [render.computer_group(g) for g in child_groups(ctx, group.id, KIND)],
     }
 
@@ -145,7 +145,7 @@ def computer_remove(ctx: Context, id: OptId = None, force: Flag = True) -> list[
     try:
         ctx.services.computers.delete(ctx.actor, id, unless_pending=not force)
     except Conflict as exc:
-        if exc.detail.get("reason") != "pending_jobs":
+        if exc.detail.get("reason") != Reason.PENDING_JOBS:
             raise
         raise OcoError.reason("delete_failed_active_jobs") from exc
     return []

@@ -3,7 +3,7 @@ containers), their jobs, and installation records."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,8 @@ from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.render import DATE_FORMAT, num
 from fleetdeck.api.dialects.oco.schemas import Flag, IdList, OptId, OptInt, StrList, Text
 from fleetdeck.core.deployments.entities import DeploymentJob
-from fleetdeck.core.errors import NotFound
+from fleetdeck.core.deployments.validation import check_name
+from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.query import Cond, Op, Query
 
@@ -30,6 +31,27 @@ def parse_date(text: str | None, reason: str) -> datetime | None:
         except ValueError:
             continue
     raise OcoError.reason(reason)
+
+
+def in_oco_order(
+    name: str, start: datetime | None, end: datetime | None, restart_timeout: int | None
+) -> Callable[[datetime], None]:
+    """OCO reports the first of these failures, in this order (after the permission): an empty
+    name, a missing restart timeout, an end before the start. Core runs this before its own
+    checks (which it may do in any order), so OCO's answer stays when several are wrong."""
+
+    def check(now: datetime) -> None:
+        check_name(name)
+        if not restart_timeout or restart_timeout < 0:
+            raise ValidationFailed(
+                "restart timeout is required", field="restart_timeout", reason=Reason.REQUIRED_MISSING
+            )
+        if end is not None and end <= (start or now):
+            raise ValidationFailed(
+                "the end time cannot be before the start time", field="end", reason=Reason.END_BEFORE_START
+            )
+
+    return check
 
 
 def pending_jobs_of_computer(ctx: Context, computer_id: int, limit: int | None = None) -> list[DeploymentJob]:
@@ -127,6 +149,7 @@ def job_container_deploy(
         priority=priority,
         agent_ip_ranges=list(agent_ip_ranges),
         time_frames=list(time_frames),
+        precheck=in_oco_order(name, start, end, restart_timeout),
     )
     return {"id": num(created.id)}
 

@@ -15,6 +15,7 @@ from fleetdeck.api.dialects.oco.render import num, package_group
 from fleetdeck.api.dialects.oco.schemas import Flag, OptId, OptInt, PackageFile, Text
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.packages.entities import PackageFields, PayloadFile
+from fleetdeck.core.packages.validation import required
 
 
 def decode_files(files: tuple[PackageFile, ...] | None) -> list[PayloadFile]:
@@ -120,7 +121,11 @@ def package_create(
     compatible_architecture: Text = "",
     files: tuple[PackageFile, ...] | None = None,
 ) -> dict[str, Any]:
-    """Create a package (and its family when no family has that name), with an optional payload."""
+    """Create a package (and its family when no family has that name), with an optional payload.
+
+    OCO's order of failures: a corrupt payload, the permission, the required fields (family
+    name, version, install procedure), then a duplicate family + version."""
+    payload = decode_files(files)
     fields = PackageFields(
         description=description,
         install_procedure=install_procedure,
@@ -138,7 +143,12 @@ def package_create(
         license_count=license_count if license_count is not None else -1,
     )
     created = ctx.services.packages.create(
-        ctx.actor, package_family_name, version, fields, files=decode_files(files)
+        ctx.actor,
+        package_family_name,
+        version,
+        fields,
+        files=payload,
+        precheck=lambda: required(package_family_name, version, install_procedure),
     )
     return {"id": num(created.id)}
 

@@ -33,7 +33,7 @@ from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.deployments.entities import DeploymentJob, PackageAction
-from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.packages.entities import PackageFields, PackageInfo
 from fleetdeck.core.query import Query
@@ -434,7 +434,7 @@ def _opsi_errors(client_id: str) -> Iterator[None]:
             raise
         raise BackendMissingDataError(f"Product '{exc.object_id}' not found on depot") from exc
     except ValidationFailed as exc:
-        if exc.detail.get("reason") != "not_installed":
+        if exc.detail.get("reason") != Reason.NOT_INSTALLED:
             raise
         product = exc.detail.get("family_key")
         raise BackendBadValueError(f"Product '{product}' is not installed on '{client_id}'") from exc
