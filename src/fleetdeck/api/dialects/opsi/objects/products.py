@@ -208,7 +208,7 @@ class ProductAdapter:
                 name=obj.get("name") or None,
             )
         except ValidationFailed as exc:
-            if exc.detail.get("reason") != "please_fill_required_fields" or obj.get("setupScript"):
+            if exc.detail.get("reason") != Reason.REQUIRED_MISSING or obj.get("setupScript"):
                 raise
             raise BackendBadValueError(
                 "fleetdeck needs a setupScript (the install command) for a product"
