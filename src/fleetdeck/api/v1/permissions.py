@@ -64,6 +64,8 @@ ROUTES: dict[str, Requirement] = {
     "GET /computers/{computer_id}/jobs": Perm.READ,
     "POST /computers/{computer_id}/wake": Perm.RUN_COMMANDS,
     "POST /computers/{computer_id}/ping": Perm.READ,  # asks the agent whether it answers; changes nothing
+    "POST /computers/{computer_id}/allow-reenroll": Perm.MANAGE_ENROLLMENT,
+    "DELETE /computers/{computer_id}/allow-reenroll": Perm.MANAGE_ENROLLMENT,
     # computer groups
     "GET /groups": Perm.READ,
     "POST /groups": Perm.MANAGE_COMPUTERS,
