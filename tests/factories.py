@@ -41,6 +41,28 @@ class ManualClock:
         return self.now
 
 
+class RecordingNotifier:
+    """core's ``JobNotifier`` port, recording what the hub would be told."""
+
+    def __init__(self) -> None:
+        self.queued: list[list[int]] = []
+        self.cancelled: list[tuple[int, int]] = []
+        self.finished: list[int] = []
+        self.deleted: list[int] = []
+
+    def jobs_queued(self, computer_ids: Sequence[int]) -> None:
+        self.queued.append(list(computer_ids))
+
+    def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
+        self.cancelled.extend(jobs)
+
+    def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        self.finished.extend(job_ids)
+
+    def computers_deleted(self, computer_ids: Sequence[int]) -> None:
+        self.deleted.extend(computer_ids)
+
+
 # ------------------------------------------------------------------ people
 
 

@@ -28,23 +28,7 @@ ADMIN = Actor(user_id=None, username="alice", role=Role.ADMIN, via="test")
 T0 = datetime(2025, 1, 6, 10, 30, tzinfo=UTC)  # a Monday
 
 
-class Notifier:
-    def __init__(self) -> None:
-        self.queued: list[list[int]] = []
-        self.cancelled: list[tuple[int, int]] = []
-        self.finished: list[int] = []
-
-    def jobs_queued(self, computer_ids: Sequence[int]) -> None:
-        self.queued.append(list(computer_ids))
-
-    def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
-        self.cancelled.extend(jobs)
-
-    def jobs_finished(self, job_ids: Sequence[int]) -> None:
-        self.finished.extend(job_ids)
-
-    def computers_deleted(self, computer_ids: Sequence[int]) -> None:
-        return None
+Notifier = factories.RecordingNotifier
 
 
 class Waker:

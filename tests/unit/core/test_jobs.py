@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -240,25 +239,7 @@ def test_a_late_running_notice_does_not_reopen_a_finished_job(
 # ------------------------------------------------------------------ actions, batches, listing
 
 
-class Recorder:
-    """What the hub would be told (the notifier port), recorded."""
-
-    def __init__(self) -> None:
-        self.queued: list[list[int]] = []
-        self.cancelled: list[tuple[int, int]] = []
-        self.finished: list[int] = []
-
-    def jobs_queued(self, computer_ids: Sequence[int]) -> None:
-        self.queued.append(list(computer_ids))
-
-    def jobs_cancelled(self, jobs: Sequence[tuple[int, int]]) -> None:
-        self.cancelled.extend(jobs)
-
-    def jobs_finished(self, job_ids: Sequence[int]) -> None:
-        self.finished.extend(job_ids)
-
-    def computers_deleted(self, computer_ids: Sequence[int]) -> None:
-        return None
+Recorder = factories.RecordingNotifier
 
 
 @pytest.fixture

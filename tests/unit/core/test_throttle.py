@@ -7,19 +7,12 @@ from datetime import UTC, datetime, timedelta
 from fleetdeck.app import Runtime
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.uow import UnitOfWork
+from tests.factories import ManualClock
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class FakeClock:
-    """A clock the test moves (time is an input here, not something to sleep through)."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def _throttle(runtime: Runtime, clock: FakeClock, pair: int, address: int, window: float) -> LoginThrottle:
+def _throttle(runtime: Runtime, clock: ManualClock, pair: int, address: int, window: float) -> LoginThrottle:
     return LoginThrottle(runtime.db, clock, max_per_pair=pair, max_per_address=address, window_sec=window)
 
 
@@ -29,7 +22,7 @@ def _fail(runtime: Runtime, throttle: LoginThrottle, name: str, address: str) ->
 
 
 def test_the_pair_limit_locks_that_name_from_that_address_only(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     throttle = _throttle(runtime, clock, pair=2, address=100, window=60)
     assert throttle.retry_after("alice", "10.0.0.1") == 0
     _fail(runtime, throttle, "alice", "10.0.0.1")
@@ -43,7 +36,7 @@ def test_the_pair_limit_locks_that_name_from_that_address_only(runtime: Runtime)
 
 
 def test_the_address_limit_covers_every_name(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     throttle = _throttle(runtime, clock, pair=100, address=3, window=60)
     for name in ("a", "b", "c"):
         _fail(runtime, throttle, name, "10.0.0.7")
@@ -52,7 +45,7 @@ def test_the_address_limit_covers_every_name(runtime: Runtime) -> None:
 
 
 def test_failures_leave_the_window_and_are_dropped(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     throttle = _throttle(runtime, clock, pair=2, address=100, window=60)
     _fail(runtime, throttle, "k", "a")
     _fail(runtime, throttle, "k", "a")
@@ -66,7 +59,7 @@ def test_failures_leave_the_window_and_are_dropped(runtime: Runtime) -> None:
 
 
 def test_success_clears_the_pair_only(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     throttle = _throttle(runtime, clock, pair=1, address=100, window=60)
     _fail(runtime, throttle, "a", "ip1")
     _fail(runtime, throttle, "a", "ip2")
@@ -77,7 +70,7 @@ def test_success_clears_the_pair_only(runtime: Runtime) -> None:
 
 
 def test_clear_by_name_by_address_or_both(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     throttle = _throttle(runtime, clock, pair=1, address=100, window=60)
     for name, address in (("a", "1"), ("a", "2"), ("b", "1"), ("b", "2")):
         _fail(runtime, throttle, name, address)
@@ -89,7 +82,7 @@ def test_clear_by_name_by_address_or_both(runtime: Runtime) -> None:
 
 
 def test_long_names_and_addresses_are_cut_not_refused(runtime: Runtime) -> None:
-    clock = FakeClock()
+    clock = ManualClock(T0)
     throttle = _throttle(runtime, clock, pair=1, address=100, window=60)
     _fail(runtime, throttle, "n" * 10_000, "a" * 10_000)
     assert throttle.retry_after("n" * 10_000, "a" * 10_000) == 60
