@@ -42,7 +42,7 @@ def test_list_root_and_group(oco: Oco, runtime: Runtime, admin: Actor, system: A
     assert vm["id"] == str(w.ids["computer"])
     assert vm["ram"] == "4294500352"
     assert vm["cpu"].startswith("AMD64 Family")
-    assert vm["created_by_system_user_id"] == admin.user_id
+    assert vm["created_by_system_user_id"] == str(admin.user_id)  # a numeric string like every id
     assert len(vm["last_ping"]) == 19
     assert vm["agent_key"] == vm["server_key"] == ""  # never disclosed
 

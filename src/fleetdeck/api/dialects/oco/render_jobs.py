@@ -74,15 +74,15 @@ def _last_update(j: DeploymentJob) -> str | None:
 
 def _post_action_as_timeouts(j: DeploymentJob) -> Row:
     return {
-        "restart": num(j.post_action_timeout_min) if j.post_action == RESTART else "-1",
-        "shutdown": num(j.post_action_timeout_min) if j.post_action == SHUTDOWN else "-1",
+        "restart": num(j.post_action_timeout_min) if j.post_action == RESTART else -1,
+        "shutdown": num(j.post_action_timeout_min) if j.post_action == SHUTDOWN else -1,
     }
 
 
 def _execution(j: DeploymentJob) -> Row:
     return {
         "sequence": num(j.sequence),
-        "state": num(job_state(j.status, j.phase, j.skip_reason)),
+        "state": job_state(j.status, j.phase, j.skip_reason),
         "download_progress": num(j.progress),
         "return_code": num(j.exit_code),
         "message": j.message,

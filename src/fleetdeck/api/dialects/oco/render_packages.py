@@ -59,7 +59,7 @@ def package_general(p: PackageInfo, user_id: UserIds, icon: bytes | None = None)
         "package_group_member_sequence": None,
         "package_family_name": p.family_name,
         "package_family_icon": base64.b64encode(icon).decode("ascii") if icon else None,
-        "self_service_enabled": "0",
+        "self_service_enabled": 0,
     }
 
 

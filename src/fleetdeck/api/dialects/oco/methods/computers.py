@@ -125,7 +125,7 @@ def computer_create(ctx: Context, hostname: Text = "", notes: Text = "") -> dict
         if exc.detail.get("field") == "hostname":
             raise OcoError.reason("hostname_already_exists") from exc
         raise
-    return {"id": render.num(created.id)}
+    return {"id": render.created_id(created.id)}
 
 
 @METHODS.method("oco.computer.wol")

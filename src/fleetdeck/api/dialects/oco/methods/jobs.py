@@ -10,7 +10,7 @@ from typing import Any
 from fleetdeck.api.dialects.oco import render_jobs
 from fleetdeck.api.dialects.oco.errors import OcoError
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
-from fleetdeck.api.dialects.oco.render import DATE_FORMAT, num
+from fleetdeck.api.dialects.oco.render import DATE_FORMAT, created_id
 from fleetdeck.api.dialects.oco.schemas import Flag, IdList, OptId, OptInt, StrList, Text
 from fleetdeck.core.deployments.entities import DeploymentJob
 from fleetdeck.core.deployments.validation import check_name
@@ -151,7 +151,7 @@ def job_container_deploy(
         time_frames=list(time_frames),
         precheck=in_oco_order(name, start, end, restart_timeout),
     )
-    return {"id": num(created.id)}
+    return {"id": created_id(created.id)}
 
 
 @METHODS.method("oco.job_container.uninstall")

@@ -11,7 +11,7 @@ from fleetdeck.api.dialects.oco import render_jobs, render_packages
 from fleetdeck.api.dialects.oco.errors import OcoError
 from fleetdeck.api.dialects.oco.methods.jobs import container_names
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
-from fleetdeck.api.dialects.oco.render import num, package_group
+from fleetdeck.api.dialects.oco.render import created_id, package_group
 from fleetdeck.api.dialects.oco.schemas import Flag, OptId, OptInt, PackageFile, Text
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.packages.entities import PackageFields, PayloadFile
@@ -150,7 +150,7 @@ def package_create(
         files=payload,
         precheck=lambda: required(package_family_name, version, install_procedure),
     )
-    return {"id": num(created.id)}
+    return {"id": created_id(created.id)}
 
 
 @METHODS.method("oco.package.remove")
