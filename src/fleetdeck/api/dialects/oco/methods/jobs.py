@@ -11,7 +11,7 @@ from fleetdeck.api.dialects.oco import render_jobs
 from fleetdeck.api.dialects.oco.errors import OcoError
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.render import DATE_FORMAT, created_id
-from fleetdeck.api.dialects.oco.schemas import Flag, IdList, OptId, OptInt, StrList, Text
+from fleetdeck.api.dialects.oco.schemas import Flag, IdList, OptId, OptInt, OptText, StrList, Text
 from fleetdeck.core.deployments.entities import DeploymentJob
 from fleetdeck.core.deployments.validation import check_name
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
@@ -117,8 +117,8 @@ def job_container_deploy(
     package_ids: IdList = (),
     package_group_ids: IdList = (),
     package_report_ids: IdList = (),
-    date_start: str | None = None,
-    date_end: str | None = None,
+    date_start: OptText = None,
+    date_end: OptText = None,
     use_wol: Flag = True,
     shutdown_waked_after_completion: Flag = False,
     restart_timeout: OptInt = 5,
@@ -160,8 +160,8 @@ def job_container_uninstall(
     name: Text = "",
     description: Text = "",
     installation_ids: IdList = (),
-    date_start: str | None = None,
-    date_end: str | None = None,
+    date_start: OptText = None,
+    date_end: OptText = None,
     use_wol: Flag = True,
     shutdown_waked_after_completion: Flag = False,
     restart_timeout: OptInt = 5,

@@ -12,7 +12,7 @@ from fleetdeck.api.dialects.oco.errors import OcoError
 from fleetdeck.api.dialects.oco.methods.jobs import container_names
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.render import created_id, package_group
-from fleetdeck.api.dialects.oco.schemas import Flag, OptId, OptInt, PackageFile, Text
+from fleetdeck.api.dialects.oco.schemas import Flag, OptId, OptInt, OptText, PackageFile, Text
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.packages.entities import PackageFields, PayloadFile
 from fleetdeck.core.packages.validation import required
@@ -115,7 +115,7 @@ def package_create(
     uninstall_procedure_success_return_codes: Text = "0",
     download_for_uninstall: Flag = False,
     uninstall_procedure_post_action: int = 0,
-    line_endings: str | None = None,
+    line_endings: OptText = None,
     compatible_os: Text = "",
     compatible_os_version: Text = "",
     compatible_architecture: Text = "",
