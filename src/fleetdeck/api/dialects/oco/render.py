@@ -84,47 +84,71 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def computer(d: ComputerDetail, user_id: UserIds, *, detail: bool = False) -> Row:
-    """``computer.get``'s ``general``: the list row of that computer, with its detail keys."""
-    return computer_row(d.row(), user_id, detail=detail)
+def computer(d: ComputerDetail, user_id: UserIds) -> Row:
+    """``computer.get``'s ``general``: the list row of that computer."""
+    return computer_row(d.row(), user_id)
 
 
-def computer_row(r: ComputerRow, user_id: UserIds, *, detail: bool = False) -> Row:
-    """``computer.list`` rows (and, ``detail``, ``computer.get``'s ``general``). Agent
-    credentials are never disclosed through this API: ``agent_key``/``server_key`` are empty."""
-    row: Row = {
-        "id": num(r.id),
+def created_by(username: str, user_id: UserIds) -> tuple[int | None, str | None]:
+    """``created_by_system_user_id`` and OCO's joined ``created_by_system_user_username``: both
+    null when the creator is no user account (an agent, the system)."""
+    uid = user_id(username)
+    return uid, (username if uid is not None else None)
+
+
+def uptime(r: ComputerRow) -> int | None:
+    """OCO's ``uptime`` is the seconds since boot the agent reported at its last contact."""
+    if r.boot_time is None or r.last_seen is None:
+        return None
+    return max(0, int((r.last_seen - r.boot_time).total_seconds()))
+
+
+def computer_row(r: ComputerRow, user_id: UserIds) -> Row:
+    """``computer.list`` rows and ``computer.get``'s ``general``: the union of the seed's fields
+    and current OCO's whole ``Computer`` object (issue #14), in current OCO's order, the seed's
+    joined fields after. Agent credentials are never disclosed through this API:
+    ``agent_key``/``server_key`` are empty. Facts fleetdeck has no source for are null."""
+    creator_id, creator = created_by(r.created_by, user_id)
+    return {
+        "id": r.id,
+        "uid": r.uid or None,
         "hostname": r.hostname,
         "os": r.os,
         "os_version": r.os_version,
+        "os_license": None,
+        "os_locale": None,
         "kernel_version": r.kernel,
         "architecture": r.architecture,
         "cpu": r.cpu_model,
         "gpu": None,
-        "ram": num(r.ram_bytes),
+        "ram": r.ram_bytes,
         "agent_version": r.agent_version,
+        "remote_address": r.remote_address or None,
         "serial": r.serial,
         "manufacturer": r.manufacturer,
         "model": r.model,
         "bios_version": r.bios_version,
+        "battery_level": None,
+        "battery_status": None,
+        "uptime": uptime(r),
         "boot_type": None,
+        "domain": r.domain,
         "secure_boot": None,
         "last_ping": ts(r.last_seen),
         "last_update": ts(r.inventory_at),
+        "force_update": 0,
         "notes": r.notes,
         "agent_key": "",
         "server_key": "",
+        "agent_timestamp": None,
+        "created": ts(r.created_at),
+        "created_by_system_user_id": creator_id,
+        "software_id": None,
+        "software_name": None,
+        "software_version": None,
+        "computer_network_mac": None,
+        "created_by_system_user_username": creator,
     }
-    if not detail:
-        row["software_version"] = None
-        row["computer_network_mac"] = None
-    row["os_license"] = None
-    row["os_locale"] = None
-    if detail:
-        row["domain"] = r.domain
-    row["created"] = ts(r.created_at)
-    row["created_by_system_user_id"] = user_id(r.created_by)
-    return row
 
 
 class TreeNode(Protocol):

@@ -9,7 +9,7 @@ from typing import Any
 
 from fleetdeck.api.dialects.oco import render_jobs, render_packages
 from fleetdeck.api.dialects.oco.errors import OcoError
-from fleetdeck.api.dialects.oco.methods.jobs import container_names
+from fleetdeck.api.dialects.oco.methods.jobs import containers_of
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.render import created_id, package_group
 from fleetdeck.api.dialects.oco.schemas import Flag, OptId, OptInt, OptText, PackageFile, Text
@@ -66,12 +66,12 @@ def package_get(ctx: Context, id: OptId = None, show_icons: Flag = False) -> dic
     detail = ctx.services.packages.get(ctx.actor, id)
     icon = ctx.services.packages.get_family(ctx.actor, detail.package.family_id).icon if show_icons else None
     jobs = [ctx.services.deployments.get_job(ctx.actor, j.id) for j in detail.pending_jobs]
-    names = container_names(ctx, jobs)
+    containers = containers_of(ctx, jobs)
     return {
-        "general": render_packages.package_general(detail.package, ctx.user_id, icon),
+        "general": render_packages.package(detail.package, ctx.user_id, icon=icon),
         "groups": [package_group(g) for g in detail.groups],
         "installations": [render_packages.installation_of_package(i) for i in detail.installations],
-        "pending_jobs": [render_jobs.package_pending_job(j, names[j.container_id]) for j in jobs],
+        "pending_jobs": [render_jobs.static_job(j, containers[j.container_id], ctx.user_id) for j in jobs],
     }
 
 
