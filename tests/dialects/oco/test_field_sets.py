@@ -91,6 +91,7 @@ PACKAGE = [
     "created_by_system_user_id",
     "created_by_system_user_username",
     "last_update",
+    "last_update_by_system_user_id",
     "updated",
     "package_group_member_sequence",
     "package_family_icon",
@@ -270,6 +271,40 @@ def test_job_containers(oco: Oco, world: World, switch: OcoSwitch) -> None:
     switch.store.set(switch.admin, VALUE_TYPES_KEY, NATIVE)
     native = oco.ok("oco.job_container.job.list", {"id": created["id"]})[0]
     assert (native["job_container_priority"], native["post_action"], native["state"]) == (7, 0, 0)
+
+
+def test_inventory_rows_and_installations(oco: Oco, world: World, switch: OcoSwitch) -> None:
+    data = oco.ok("oco.computer.get", {"id": world.ids["computer"]})
+    [fs] = data["filesystems"]
+    assert list(fs) == [
+        "id",
+        "computer_id",
+        "device",
+        "mountpoint",
+        "filesystem",
+        "size",
+        "free",
+        "name",
+        "uuid",
+        "encrypted",
+    ]
+    [sw] = data["recognised_software"]
+    assert (sw["version"], sw["software_version"]) == ("2.2.1", "2.2.1")
+    [installed] = data["installed_packages"]
+    by = [
+        "installed_by_system_user_id",
+        "installed_by_domain_user_id",
+        "installed_by_system_user_username",
+        "installed_by_domain_user_username",
+    ]
+    assert [installed[k] for k in by] == [None] * 4
+    [installation] = oco.ok("oco.package.get", {"id": world.ids["package"]})["installations"]
+    assert set(by) <= set(installation)
+    assert data["general"]["ram"] == "4294500352"
+    switch.store.set(switch.admin, VALUE_TYPES_KEY, NATIVE)
+    native = oco.ok("oco.computer.get", {"id": world.ids["computer"]})
+    assert native["general"]["ram"] == "4294500352"  # TEXT in OCO's schema: a string on every PHP
+    assert native["filesystems"][0]["size"] == 34252779520  # BIGINT
 
 
 def test_job_rows_have_one_key_set_wherever_they_are_shown(oco: Oco, world: World) -> None:

@@ -21,11 +21,10 @@ from fleetdeck.core.authz import Actor
 from tests.dialects.oco.conftest import Oco, OcoSwitch
 from tests.dialects.oco.world import World, build_all
 
-# Integer columns in OCO's schema (ids are recognised by name: ``id`` and ``*_id``). In the
-# strings mode they are numeric strings, in the native mode JSON integers; every other field is
-# text (or null) in both.
+# Integer (and float) columns in OCO's schema (ids are recognised by name: ``id`` and ``*_id``).
+# In the strings mode they are numeric strings, in the native mode JSON numbers; every other field
+# is text (or null) in both, also ``ram``, which is a TEXT column in OCO.
 NUMERIC = {
-    "ram",
     "size",
     "free",
     "state",

@@ -121,7 +121,7 @@ def computer_row(r: ComputerRow, user_id: UserIds) -> Row:
         "architecture": r.architecture,
         "cpu": r.cpu_model,
         "gpu": None,
-        "ram": r.ram_bytes,
+        "ram": None if r.ram_bytes is None else str(r.ram_bytes),  # a TEXT column in OCO
         "agent_version": r.agent_version,
         "remote_address": r.remote_address or None,
         "serial": r.serial,
@@ -202,6 +202,9 @@ def filesystems(d: ComputerDetail) -> list[Row]:
             "filesystem": f.fstype,
             "size": num(f.size_bytes),
             "free": num(f.free_bytes),
+            "name": None,
+            "uuid": None,
+            "encrypted": None,
         }
         for f in d.filesystems
     ]
@@ -215,6 +218,7 @@ def recognised_software(d: ComputerDetail) -> list[Row]:
             "version": s.version,
             "installed": None,
             "software_name": s.name,
+            "software_version": s.version,
             "software_description": s.description,
         }
         for s in d.software

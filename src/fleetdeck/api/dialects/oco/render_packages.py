@@ -58,10 +58,22 @@ def package(p: PackageInfo, user_id: UserIds, sequence: int | None = None, icon:
         "created_by_system_user_id": creator_id,
         "created_by_system_user_username": creator,
         "last_update": ts(p.updated_at),
+        "last_update_by_system_user_id": None,
         "updated": ts(p.updated_at),
         "package_group_member_sequence": num(sequence),
         "package_family_icon": _icon(icon),
         "self_service_enabled": 0,
+    }
+
+
+def _installed_by() -> Row:
+    """Current OCO records who installed (the user whose deployment it was); fleetdeck's
+    installation records do not keep that yet."""
+    return {
+        "installed_by_system_user_id": None,
+        "installed_by_domain_user_id": None,
+        "installed_by_system_user_username": None,
+        "installed_by_domain_user_username": None,
     }
 
 
@@ -71,6 +83,7 @@ def installation_of_package(i: InstallationInfo) -> Row:
         "id": num(i.id),
         "computer_id": num(i.computer_id),
         "installed_procedure": i.procedure,
+        **_installed_by(),
         "installed": ts(i.installed_at),
         "computer_hostname": i.hostname,
         "package_family_name": i.family_name,
@@ -85,6 +98,7 @@ def installation_on_computer(i: InstallationInfo) -> Row:
         "computer_id": num(i.computer_id),
         "package_id": num(i.package_id),
         "installed_procedure": i.procedure,
+        **_installed_by(),
         "installed": ts(i.installed_at),
         "package_family_name": i.family_name,
         "package_version": i.version,
