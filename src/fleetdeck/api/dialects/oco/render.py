@@ -67,7 +67,8 @@ def typed(value: Any, native: bool) -> Any:
 def _strings(value: Any) -> Any:
     t = type(value)
     if t is dict:
-        return {k: _scalar(v) for k, v in value.items()}
+        # Most values are text or null: kept without a call; only the others go to _scalar.
+        return {k: v if v is None or type(v) is str else _scalar(v) for k, v in value.items()}
     if t is list:
         return [_strings(v) for v in value]
     return _scalar(value)
