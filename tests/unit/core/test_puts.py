@@ -1,0 +1,139 @@
+"""Core puts: create-or-update decided in one transaction (docs/architecture.md, "One core call
+per request element"). A transport that looked first and then created or updated made two core
+calls, and a concurrent request could slip in between; each put here creates when absent,
+updates when present, is audited as the create or update it turned out to be, and refuses what
+the create and update it replaces refused.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import Conflict, PermissionDenied, ValidationFailed
+from fleetdeck.core.query import Cond, Op, Query
+from tests import factories
+
+T = TypeVar("T")
+DOMAIN = "example.org"
+
+
+def race(n: int, attempt: Callable[[int], T]) -> list[T | BaseException]:
+    """Run ``attempt(0..n-1)`` in ``n`` threads released together; results or exceptions."""
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> T | BaseException:
+        barrier.wait()
+        try:
+            return attempt(i)
+        except Exception as exc:  # collected: the test asserts on what each thread got
+            return exc
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def actions(runtime: Runtime, mark: int, object_type: str) -> list[tuple[str, str]]:
+    return [
+        (r.action, r.result)
+        for r in factories.audit_since(runtime.services, mark)
+        if r.object_type == object_type
+    ]
+
+
+def last_audit_id(runtime: Runtime) -> int:
+    rows = factories.audit_since(runtime.services, 0)
+    return rows[-1].id if rows else 0
+
+
+@pytest.fixture
+def viewer() -> Actor:
+    return Actor(user_id=None, username="v", role=Role.VIEWER)
+
+
+# ------------------------------------------------------------------ computers
+
+
+def test_computer_put_creates_when_absent_and_updates_when_present(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.computers
+    mark = last_audit_id(runtime)
+    made = svc.put(admin, "ws-1.example.org", default_domain=DOMAIN, notes="desk 4")
+    assert made is not None and made.hostname == "ws-1" and made.fqdn == "ws-1.example.org"
+    assert svc.get(admin, made.id).summary.notes == "desk 4"
+    again = svc.put(admin, "WS-1.example.org.", default_domain=DOMAIN, notes="desk 5")
+    assert again is not None and again.id == made.id
+    assert svc.put(admin, "ws-1.example.org", default_domain=DOMAIN, notes=None) is not None  # kept
+    assert svc.get(admin, made.id).summary.notes == "desk 5"
+    assert [c.id for c in svc.find(admin, Query(limit=None)).items] == [made.id]
+    assert actions(runtime, mark, "computer") == [
+        ("computer.create", "ok"),
+        ("computer.update", "ok"),
+        ("computer.update", "ok"),
+    ]
+
+
+def test_computer_put_finds_an_unqualified_computer_by_the_default_domain(
+    runtime: Runtime, admin: Actor
+) -> None:
+    """The name is matched as transports show it (``qualified_name``): a computer whose agent
+    reports no qualified FQDN is ``<host>.<default domain>``, and is updated, not duplicated."""
+    svc = runtime.services.computers
+    plain = svc.create(admin, "kiosk")
+    found = svc.put(admin, "kiosk.example.org", default_domain=DOMAIN, notes="lobby")
+    assert found is not None and found.id == plain.id
+    assert svc.get(admin, plain.id).summary.notes == "lobby"
+
+
+def test_computer_put_without_create_leaves_a_missing_computer_missing(
+    runtime: Runtime, admin: Actor
+) -> None:
+    svc = runtime.services.computers
+    mark = last_audit_id(runtime)
+    assert svc.put(admin, "ghost.example.org", default_domain=DOMAIN, notes="x", create=False) is None
+    assert svc.find(admin, Query(limit=None)).items == []
+    assert actions(runtime, mark, "computer") == [("computer.update", "ok")]
+
+
+def test_computer_put_refuses_what_create_and_update_refused(
+    runtime: Runtime, admin: Actor, viewer: Actor
+) -> None:
+    svc = runtime.services.computers
+    svc.create(admin, "ws-2", fqdn="ws-2.other.net")  # its qualified name is ws-2.other.net
+    mark = last_audit_id(runtime)
+    with pytest.raises(Conflict):  # a new ws-2.example.org would take the host name ws-2
+        svc.put(admin, "ws-2.example.org", default_domain=DOMAIN)
+    with pytest.raises(ValidationFailed):
+        svc.put(admin, "bad\x07.example.org", default_domain=DOMAIN)
+    with pytest.raises(PermissionDenied):  # refused before the arguments are judged
+        svc.put(viewer, "bad\x07.example.org", default_domain=DOMAIN)
+    with pytest.raises(PermissionDenied):
+        svc.put(viewer, "ws-2.other.net", default_domain=DOMAIN, notes="x")
+    assert [c.hostname for c in svc.find(admin, Query(limit=None)).items] == ["ws-2"]
+    assert actions(runtime, mark, "computer") == [
+        ("computer.create", "conflict"),
+        ("computer.create", "invalid"),
+        ("computer.update", "denied"),
+        ("computer.update", "denied"),
+    ]
+
+
+def test_concurrent_computer_puts_create_one_computer(runtime: Runtime, admin: Actor) -> None:
+    """N puts of one new name at once: one creates, the others update (on PostgreSQL the
+    advisory lock makes them wait; without it several would see "absent" and create)."""
+    svc = runtime.services.computers
+    mark = last_audit_id(runtime)
+    results = race(6, lambda i: svc.put(admin, "new-1.example.org", default_domain=DOMAIN, notes=f"n{i}"))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert len({r.id for r in results if r is not None and not isinstance(r, BaseException)}) == 1
+    found = svc.find(admin, Query(where=(Cond("hostname", Op.EQ, "new-1"),), limit=None)).items
+    assert len(found) == 1
+    assert (
+        sorted(actions(runtime, mark, "computer"))
+        == [("computer.create", "ok")] + [("computer.update", "ok")] * 5
+    )
