@@ -137,3 +137,50 @@ def test_concurrent_computer_puts_create_one_computer(runtime: Runtime, admin: A
         sorted(actions(runtime, mark, "computer"))
         == [("computer.create", "ok")] + [("computer.update", "ok")] * 5
     )
+
+
+# ------------------------------------------------------------------ users
+
+
+def test_user_put_creates_when_absent_and_keeps_when_present(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.users
+    mark = last_audit_id(runtime)
+    made = svc.put(admin, "olga", "random-password-1", Role.VIEWER, disabled=True)
+    assert made.username == "olga" and made.role is Role.VIEWER and made.disabled
+    kept = svc.put(admin, "olga", "another-password-2", Role.ADMIN)  # nothing of it changes
+    assert kept.id == made.id and kept.role is Role.VIEWER and kept.disabled
+    stored = {u.username: u for u in svc.list_users(admin)}["olga"]
+    assert stored.role is Role.VIEWER and stored.disabled and stored.created_at == made.created_at
+    assert actions(runtime, mark, "user") == [("user.create", "ok"), ("user.update", "ok")]
+
+
+def test_user_put_refuses_what_create_refused(runtime: Runtime, admin: Actor, viewer: Actor) -> None:
+    svc = runtime.services.users
+    svc.put(admin, "Olga", "random-password-1", Role.VIEWER)
+    mark = last_audit_id(runtime)
+    with pytest.raises(Conflict):  # the name differs only in case
+        svc.put(admin, "olga", "random-password-1", Role.VIEWER)
+    with pytest.raises(ValidationFailed):
+        svc.put(admin, "-bad name", "random-password-1", Role.VIEWER)
+    with pytest.raises(ValidationFailed):
+        svc.put(admin, "shorty", "short", Role.VIEWER)
+    with pytest.raises(PermissionDenied):  # refused before the arguments are judged
+        svc.put(viewer, "-bad name", "short", Role.VIEWER)
+    assert sorted(u.username for u in svc.list_users(admin)) == ["Olga", "admin"]
+    assert actions(runtime, mark, "user") == [
+        ("user.create", "conflict"),
+        ("user.create", "invalid"),
+        ("user.create", "invalid"),
+        ("user.create", "denied"),
+    ]
+
+
+def test_concurrent_user_puts_create_one_account(runtime: Runtime, admin: Actor) -> None:
+    """Without the lock, PostgreSQL let several see "absent"; all but one then failed on the
+    unique user name instead of finding the account."""
+    svc = runtime.services.users
+    mark = last_audit_id(runtime)
+    results = race(6, lambda i: svc.put(admin, "pat", f"random-password-{i}", Role.VIEWER, disabled=True))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert [u.username for u in svc.list_users(admin)].count("pat") == 1
+    assert sorted(actions(runtime, mark, "user")) == [("user.create", "ok")] + [("user.update", "ok")] * 5

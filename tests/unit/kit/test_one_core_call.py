@@ -49,8 +49,6 @@ KNOWN: dict[str, str] = {
     "dialects/opsi/objects/groups:ObjectToGroupAdapter.insert": "host or product group (exclusive)",
     "dialects/opsi/objects/groups:ObjectToGroupAdapter.update": "host or product group (exclusive)",
     "dialects/opsi/objects/properties:ProductPropertyAdapter.update": "read, merge, put (lost update)",
-    "dialects/opsi/objects/users:UserAdapter.insert": "opsi upsert: find, then create or update",
-    "dialects/opsi/objects/users:UserAdapter.update": "opsi upsert: find, then create or update",
 }
 
 
