@@ -16,7 +16,7 @@ import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
-from fleetdeck.core.errors import Conflict, PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query
 from tests import factories
 
@@ -47,11 +47,6 @@ def actions(runtime: Runtime, mark: int, object_type: str) -> list[tuple[str, st
     ]
 
 
-def last_audit_id(runtime: Runtime) -> int:
-    rows = factories.audit_since(runtime.services, 0)
-    return rows[-1].id if rows else 0
-
-
 @pytest.fixture
 def viewer() -> Actor:
     return Actor(user_id=None, username="v", role=Role.VIEWER)
@@ -62,7 +57,7 @@ def viewer() -> Actor:
 
 def test_computer_put_creates_when_absent_and_updates_when_present(runtime: Runtime, admin: Actor) -> None:
     svc = runtime.services.computers
-    mark = last_audit_id(runtime)
+    mark = factories.audit_mark(runtime.services)
     made = svc.put(admin, "ws-1.example.org", default_domain=DOMAIN, notes="desk 4")
     assert made is not None and made.hostname == "ws-1" and made.fqdn == "ws-1.example.org"
     assert svc.get(admin, made.id).summary.notes == "desk 4"
@@ -94,7 +89,7 @@ def test_computer_put_without_create_leaves_a_missing_computer_missing(
     runtime: Runtime, admin: Actor
 ) -> None:
     svc = runtime.services.computers
-    mark = last_audit_id(runtime)
+    mark = factories.audit_mark(runtime.services)
     assert svc.put(admin, "ghost.example.org", default_domain=DOMAIN, notes="x", create=False) is None
     assert svc.find(admin, Query(limit=None)).items == []
     assert actions(runtime, mark, "computer") == [("computer.update", "ok")]
@@ -105,7 +100,7 @@ def test_computer_put_refuses_what_create_and_update_refused(
 ) -> None:
     svc = runtime.services.computers
     svc.create(admin, "ws-2", fqdn="ws-2.other.net")  # its qualified name is ws-2.other.net
-    mark = last_audit_id(runtime)
+    mark = factories.audit_mark(runtime.services)
     with pytest.raises(Conflict):  # a new ws-2.example.org would take the host name ws-2
         svc.put(admin, "ws-2.example.org", default_domain=DOMAIN)
     with pytest.raises(ValidationFailed):
@@ -127,7 +122,7 @@ def test_concurrent_computer_puts_create_one_computer(runtime: Runtime, admin: A
     """N puts of one new name at once: one creates, the others update (on PostgreSQL the
     advisory lock makes them wait; without it several would see "absent" and create)."""
     svc = runtime.services.computers
-    mark = last_audit_id(runtime)
+    mark = factories.audit_mark(runtime.services)
     results = race(6, lambda i: svc.put(admin, "new-1.example.org", default_domain=DOMAIN, notes=f"n{i}"))
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert len({r.id for r in results if r is not None and not isinstance(r, BaseException)}) == 1
@@ -144,7 +139,7 @@ def test_concurrent_computer_puts_create_one_computer(runtime: Runtime, admin: A
 
 def test_user_put_creates_when_absent_and_keeps_when_present(runtime: Runtime, admin: Actor) -> None:
     svc = runtime.services.users
-    mark = last_audit_id(runtime)
+    mark = factories.audit_mark(runtime.services)
     made = svc.put(admin, "olga", "random-password-1", Role.VIEWER, disabled=True)
     assert made.username == "olga" and made.role is Role.VIEWER and made.disabled
     kept = svc.put(admin, "olga", "another-password-2", Role.ADMIN)  # nothing of it changes
@@ -157,7 +152,7 @@ def test_user_put_creates_when_absent_and_keeps_when_present(runtime: Runtime, a
 def test_user_put_refuses_what_create_refused(runtime: Runtime, admin: Actor, viewer: Actor) -> None:
     svc = runtime.services.users
     svc.put(admin, "Olga", "random-password-1", Role.VIEWER)
-    mark = last_audit_id(runtime)
+    mark = factories.audit_mark(runtime.services)
     with pytest.raises(Conflict):  # the name differs only in case
         svc.put(admin, "olga", "random-password-1", Role.VIEWER)
     with pytest.raises(ValidationFailed):
@@ -179,8 +174,117 @@ def test_concurrent_user_puts_create_one_account(runtime: Runtime, admin: Actor)
     """Without the lock, PostgreSQL let several see "absent"; all but one then failed on the
     unique user name instead of finding the account."""
     svc = runtime.services.users
-    mark = last_audit_id(runtime)
+    mark = factories.audit_mark(runtime.services)
     results = race(6, lambda i: svc.put(admin, "pat", f"random-password-{i}", Role.VIEWER, disabled=True))
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert [u.username for u in svc.list_users(admin)].count("pat") == 1
     assert sorted(actions(runtime, mark, "user")) == [("user.create", "ok")] + [("user.update", "ok")] * 5
+
+
+# ------------------------------------------------------------------ groups
+
+
+def test_group_put_creates_when_absent_and_updates_when_present(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.groups
+    mark = factories.audit_mark(runtime.services)
+    top = svc.put(admin, "lab", kind="computer", description="the lab")
+    assert top is not None and (top.key, top.name, top.kind, top.parent_id) == (
+        "lab",
+        "lab",
+        "computer",
+        None,
+    )
+    sub = svc.put(admin, "lab-a", parent_key="lab", move=True)  # kind: computer when new
+    assert sub is not None and sub.parent_id == top.id and sub.kind == "computer"
+    moved = svc.put(admin, "lab-a", description="bench", move=True)  # to the root
+    assert moved is not None and moved.id == sub.id and moved.parent_id is None
+    kept = svc.put(admin, "lab-a", kind="computer")  # no move: the parent stays
+    assert kept is not None and kept.parent_id is None and kept.description == "bench"
+    assert svc.put(admin, "nothing", create=False) is None
+    assert sorted(g.key for g in svc.find(admin, Query(limit=None)).items) == ["lab", "lab-a"]
+    assert actions(runtime, mark, "group") == [
+        ("group.create", "ok"),
+        ("group.create", "ok"),
+        ("group.update", "ok"),
+        ("group.update", "ok"),
+        ("group.update", "ok"),
+    ]
+
+
+def test_group_put_makes_package_groups(runtime: Runtime, admin: Actor) -> None:
+    """A package group made by a put is one ``/api/v1/package-groups`` shows; a key taken by a
+    group of a kind a put does not address (a report group) is a Conflict, as create says."""
+    made = runtime.services.groups.put(admin, "tools", kind="package", description="d")
+    assert made is not None and made.kind == "package"
+    assert [
+        (g.key, g.description) for g in runtime.services.packages.list_groups(admin, all_levels=True)
+    ] == [("tools", "d")]
+    runtime.services.reports.groups.create(admin, "sales")  # its key: report-sales
+    with pytest.raises(Conflict):
+        runtime.services.groups.put(admin, "report-sales", kind="computer")
+
+
+def test_group_put_refuses_what_create_and_update_refused(
+    runtime: Runtime, admin: Actor, viewer: Actor
+) -> None:
+    svc = runtime.services.groups
+    svc.put(admin, "lab", kind="computer")
+    svc.put(admin, "tools", kind="package")
+    mark = factories.audit_mark(runtime.services)
+    with pytest.raises(ValidationFailed) as wrong:  # the key names a group of the other kind
+        svc.put(admin, "tools", kind="computer")
+    assert wrong.value.field == "kind" and wrong.value.detail["kind"] == "package"
+    with pytest.raises(NotFound) as parent:  # a parent of another kind is no parent
+        svc.put(admin, "lab-b", kind="computer", parent_key="tools", move=True)
+    assert parent.value.object_type == "parent group"
+    with pytest.raises(ValidationFailed):  # below itself
+        svc.put(admin, "lab", parent_key="lab", move=True)
+    with pytest.raises(ValidationFailed):
+        svc.put(admin, "Bad Key!", kind="computer")
+    with pytest.raises(PermissionDenied):
+        svc.put(viewer, "lab", description="x")
+    assert sorted(g.key for g in svc.find(admin, Query(limit=None)).items) == ["lab"]
+    assert svc.find(admin, Query(limit=None)).items[0].description == ""
+    assert actions(runtime, mark, "group") == [
+        ("group.update", "invalid"),
+        ("group.create", "not_found"),
+        ("group.update", "invalid"),
+        ("group.create", "invalid"),
+        ("group.create", "denied"),
+    ]
+
+
+def test_concurrent_group_puts_create_one_group(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.groups
+    mark = factories.audit_mark(runtime.services)
+    results = race(6, lambda i: svc.put(admin, "racers", kind="computer", description=f"d{i}"))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert [g.key for g in svc.find(admin, Query(limit=None)).items] == ["racers"]
+    assert sorted(actions(runtime, mark, "group")) == [("group.create", "ok")] + [("group.update", "ok")] * 5
+
+
+def test_a_family_joins_and_leaves_a_package_group_in_one_call(runtime: Runtime, admin: Actor) -> None:
+    svc = runtime.services.packages
+    old = factories.package(runtime.services, admin, "jedit", "1")
+    new = factories.package(runtime.services, admin, "jedit", "2")
+    other = factories.package(runtime.services, admin, "vim", "9")
+    gid = factories.package_group(runtime.services, admin, "tools", [other.id])
+    mark = factories.audit_mark(runtime.services)
+    assert svc.add_family_to_group(admin, gid, new.family_key) == 2  # the newest package, appended
+    assert [p.id for _, p in svc.group_packages(admin, gid)] == [other.id, new.id]
+    svc.add_to_group(admin, gid, old.id)
+    assert svc.add_family_to_group(admin, gid, new.family_key) == 2  # there already: unchanged
+    assert [p.id for _, p in svc.group_packages(admin, gid)] == [other.id, new.id, old.id]
+    with pytest.raises(NotFound):
+        svc.add_family_to_group(admin, gid, "no-such-family")
+    assert sorted(svc.remove_family_from_group(admin, gid, new.family_key)) == sorted([old.id, new.id])
+    assert [(n, p.id) for n, p in svc.group_packages(admin, gid)] == [(1, other.id)]
+    assert svc.remove_family_from_group(admin, gid, new.family_key) == []
+    assert actions(runtime, mark, "group") == [
+        ("package_group.add_member", "ok"),
+        ("package_group.add_member", "ok"),
+        ("package_group.add_member", "ok"),
+        ("package_group.add_member", "not_found"),
+        ("package_group.remove_member", "ok"),
+        ("package_group.remove_member", "ok"),
+    ]
