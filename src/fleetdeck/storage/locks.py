@@ -29,6 +29,7 @@ class Serial(enum.IntEnum):
     COMPUTER_NAMES = 0x6664_0003  # creating a computer, and create-or-update by its qualified name
     USER_NAMES = 0x6664_0004  # create-or-keep of a user account by name
     GROUP_KEYS = 0x6664_0005  # create-or-update of a group by its key
+    PACKAGE_PROPERTIES = 0x6664_0006  # writing a package property (a merge reads it first)
 
 
 def serialize(session: Session, key: Serial) -> None:

@@ -7,6 +7,7 @@ the create and update it replaces refused.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.core.settings.configs import Config
 from tests import factories
 
 T = TypeVar("T")
@@ -288,3 +290,68 @@ def test_a_family_joins_and_leaves_a_package_group_in_one_call(runtime: Runtime,
         ("package_group.remove_member", "ok"),
         ("package_group.remove_member", "ok"),
     ]
+
+
+# ------------------------------------------------------------------ package properties
+
+
+def _add_value(value: str) -> Callable[[Config | None], Config | None]:
+    """A merge rule: the stored property with one more possible value (absent: created)."""
+
+    def change(current: Config | None) -> Config:
+        base = current or Config("lang")
+        return dataclasses.replace(base, possible_values=[*base.possible_values, value])
+
+    return change
+
+
+def test_property_merge_creates_when_absent_and_merges_when_present(runtime: Runtime, admin: Actor) -> None:
+    props = runtime.services.properties
+    pid = factories.package(runtime.services, admin, "jedit").id
+    mark = factories.audit_mark(runtime.services)
+    made = props.merge(admin, pid, "lang", _add_value("de"))
+    assert made is not None and made.prop.possible_values == ["de"]
+    props.merge(admin, pid, "lang", _add_value("en"))
+    assert [i.prop.possible_values for i in props.find(admin, [pid])] == [["de", "en"]]
+    assert props.merge(admin, pid, "other", lambda current: None) is None  # nothing stored
+    assert [i.prop.key for i in props.find(admin, [pid])] == ["lang"]
+    rows = [r for r in factories.audit_since(runtime.services, mark) if r.object_type == "package"]
+    assert [(r.action, r.result, r.detail.get("merged")) for r in rows] == [
+        ("package_property.put", "ok", False),
+        ("package_property.put", "ok", True),
+        ("package_property.put", "ok", None),
+    ]
+
+
+def test_property_merge_refuses_what_put_refused(runtime: Runtime, admin: Actor, viewer: Actor) -> None:
+    props = runtime.services.properties
+    pid = factories.package(runtime.services, admin, "jedit").id
+    props.put(admin, pid, Config("lang", possible_values=["de"]))
+    mark = factories.audit_mark(runtime.services)
+    with pytest.raises(PermissionDenied):
+        props.merge(viewer, pid, "lang", _add_value("en"))
+    with pytest.raises(NotFound):
+        props.merge(admin, 987654, "lang", _add_value("en"))
+    with pytest.raises(ValidationFailed):  # a bool property with a string default
+        props.merge(admin, pid, "lang", lambda c: Config("lang", kind="bool", default_values=["x"]))
+    with pytest.raises(ValidationFailed):  # the key names the property
+        props.merge(admin, pid, "lang", lambda c: Config("other"))
+    assert [i.prop.possible_values for i in props.find(admin, [pid])] == [["de"]]
+    assert actions(runtime, mark, "package") == [
+        ("package_property.put", "denied"),
+        ("package_property.put", "not_found"),
+        ("package_property.put", "invalid"),
+        ("package_property.put", "invalid"),
+    ]
+
+
+def test_concurrent_property_merges_lose_no_change(runtime: Runtime, admin: Actor) -> None:
+    """Each merge adds its own possible value; read-merge-put in separate calls kept only some
+    of them (a change made between another request's read and its put was overwritten)."""
+    props = runtime.services.properties
+    pid = factories.package(runtime.services, admin, "jedit").id
+    props.put(admin, pid, Config("lang"))
+    results = race(6, lambda i: props.merge(admin, pid, "lang", _add_value(f"v{i}")))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    [info] = props.find(admin, [pid])
+    assert sorted(info.prop.possible_values) == [f"v{i}" for i in range(6)]

@@ -39,9 +39,7 @@ TRANSPORT_GLOBS = ("dialects/*/methods/*.py", "dialects/*/objects/*.py", "v1/rou
 
 # Functions that still make more than one mutating core call, with why they may for now.
 # Shrink this list; never grow it without a line in docs/architecture.md's audit.
-KNOWN: dict[str, str] = {
-    "dialects/opsi/objects/properties:ProductPropertyAdapter.update": "read, merge, put (lost update)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _opens_mutation(node: ast.AST) -> bool:
