@@ -11,6 +11,7 @@ import dataclasses
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import TypeVar
 
 import pytest
@@ -355,3 +356,59 @@ def test_concurrent_property_merges_lose_no_change(runtime: Runtime, admin: Acto
     assert not [r for r in results if isinstance(r, BaseException)], results
     [info] = props.find(admin, [pid])
     assert sorted(info.prop.possible_values) == [f"v{i}" for i in range(6)]
+
+
+# ------------------------------------------------------------------ config entries and a message
+
+
+def _motd(text: str) -> list[Config]:
+    return [Config("motd.user.message", "str", "shown to users", [text], [text])]
+
+
+def test_announce_stores_the_entries_and_queues_the_message_in_one_transaction(
+    runtime: Runtime, admin: Actor
+) -> None:
+    svc = runtime.services
+    online = factories.computer(svc, admin, "pc-1")
+    factories.computer(svc, admin, "pc-2")  # offline: not told
+    svc.computers.set_online(online, node_id="n", remote_address="127.0.0.1", agent_version="1")
+    mark = factories.audit_mark(svc)
+    assert svc.jobs.announce(
+        admin, _motd("Back at 18:00"), "Back at 18:00", expires_in=timedelta(minutes=5)
+    ) == [online]
+    assert [(c.key, c.default_values) for c in svc.configs.entries(admin)] == [
+        ("motd.user.message", ["Back at 18:00"])
+    ]
+    (job,) = svc.jobs.find(admin, Query(limit=None)).items
+    assert (job.computer_id, job.spec) == (online, {"action": "message", "message": "Back at 18:00"})
+    # again, replacing the text, without a message: nothing queued
+    assert svc.jobs.announce(admin, _motd("Closed"), None, expires_in=timedelta(minutes=5)) == []
+    assert [c.default_values for c in svc.configs.entries(admin)] == [["Closed"]]
+    assert len(svc.jobs.find(admin, Query(limit=None)).items) == 1
+    rows = factories.audit_since(svc, mark)
+    assert [(r.action, r.object_type, r.result) for r in rows] == [
+        ("action.message", "job_batch", "ok"),  # both rows in the one transaction
+        ("config.put", "config", "ok"),
+        ("config.put", "config", "ok"),
+    ]
+    assert rows[0].object_id == str(job.batch_id) and rows[1].object_id == "motd.user.message"
+
+
+def test_announce_refuses_whole(runtime: Runtime, admin: Actor, viewer: Actor) -> None:
+    """What the two old calls refused, refused before anything is stored: a caller who may
+    change settings but not run commands stored the texts and then failed to tell anyone."""
+    svc = runtime.services
+    online = factories.computer(svc, admin, "pc-1")
+    svc.computers.set_online(online, node_id="n", remote_address="127.0.0.1", agent_version="1")
+    mark = factories.audit_mark(svc)
+    with pytest.raises(PermissionDenied):
+        svc.jobs.announce(viewer, _motd("x"), "x", expires_in=timedelta(minutes=5))
+    with pytest.raises(ValidationFailed):  # an empty message
+        svc.jobs.announce(admin, _motd("x"), "   ", expires_in=timedelta(minutes=5))
+    with pytest.raises(ValidationFailed):  # a bad entry
+        svc.jobs.announce(
+            admin, [Config("motd", "bool", default_values=["x"])], "x", expires_in=timedelta(minutes=5)
+        )
+    assert svc.configs.entries(admin) == []
+    assert svc.jobs.find(admin, Query(limit=None)).items == []
+    assert actions(runtime, mark, "config") == [("config.put", "denied")]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select
+from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
@@ -69,6 +70,21 @@ def check_config(config: Config) -> None:
             raise ValidationFailed(f"{name} of a bool config must be true/false", field=name)
 
 
+def store_config(s: Session, config: Config) -> Config:
+    """Create or replace an entry (checked by ``check_config``) in the caller's transaction."""
+    row = s.scalar(select(ConfigEntry).where(ConfigEntry.key == config.key))
+    if row is None:
+        row = ConfigEntry(key=config.key)
+        s.add(row)
+    row.kind = config.kind
+    row.description = config.description
+    row.possible_values = list(config.possible_values)
+    row.default_values = list(config.default_values)
+    row.editable = config.editable
+    row.multi_value = config.multi_value
+    return _entity(row)
+
+
 class ConfigService:
     def __init__(self, db: Database, audit: AuditLog) -> None:
         self._db = db
@@ -83,18 +99,8 @@ class ConfigService:
         """Create or replace an entry."""
         check_config(config)
         with self._audit.mutation(actor, "config.put", "config", config.key, perm=Perm.MANAGE_SETTINGS) as m:
-            row = m.session.scalar(select(ConfigEntry).where(ConfigEntry.key == config.key))
-            if row is None:
-                row = ConfigEntry(key=config.key)
-                m.session.add(row)
-            row.kind = config.kind
-            row.description = config.description
-            row.possible_values = list(config.possible_values)
-            row.default_values = list(config.default_values)
-            row.editable = config.editable
-            row.multi_value = config.multi_value
             m.detail = {"kind": config.kind, "default_values": list(config.default_values)}
-            return _entity(row)
+            return store_config(m.session, config)
 
     def delete(self, actor: Actor, keys: Iterable[str]) -> int:
         wanted = sorted(set(keys))
