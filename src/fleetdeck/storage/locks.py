@@ -30,6 +30,7 @@ class Serial(enum.IntEnum):
     USER_NAMES = 0x6664_0004  # create-or-keep of a user account by name
     GROUP_KEYS = 0x6664_0005  # create-or-update of a group by its key
     PACKAGE_PROPERTIES = 0x6664_0006  # writing a package property (a merge reads it first)
+    CONFIG_ENTRIES = 0x6664_0007  # writing a config entry (a merge reads it first)
 
 
 def serialize(session: Session, key: Serial) -> None:

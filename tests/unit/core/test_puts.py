@@ -412,3 +412,38 @@ def test_announce_refuses_whole(runtime: Runtime, admin: Actor, viewer: Actor) -
     assert svc.configs.entries(admin) == []
     assert svc.jobs.find(admin, Query(limit=None)).items == []
     assert actions(runtime, mark, "config") == [("config.put", "denied")]
+
+
+def test_config_merge_creates_when_absent_merges_when_present(
+    runtime: Runtime, admin: Actor, viewer: Actor
+) -> None:
+    configs = runtime.services.configs
+
+    def add(value: str) -> Callable[[Config | None], Config | None]:
+        def change(current: Config | None) -> Config:
+            base = current or Config("x.opt")
+            return dataclasses.replace(base, possible_values=[*base.possible_values, value])
+
+        return change
+
+    mark = factories.audit_mark(runtime.services)
+    made = configs.merge(admin, "x.opt", add("a"))
+    assert made is not None and made.possible_values == ["a"]
+    configs.merge(admin, "x.opt", add("b"))
+    assert configs.merge(admin, "y.opt", lambda current: None) is None
+    with pytest.raises(PermissionDenied):
+        configs.merge(viewer, "x.opt", add("c"))
+    with pytest.raises(ValidationFailed):
+        configs.merge(admin, "x.opt", lambda current: Config("x.opt", "bool", default_values=["no"]))
+    assert [(c.key, c.possible_values) for c in configs.entries(admin)] == [("x.opt", ["a", "b"])]
+    assert actions(runtime, mark, "config") == [
+        ("config.put", "ok"),
+        ("config.put", "ok"),
+        ("config.put", "ok"),
+        ("config.put", "denied"),
+        ("config.put", "invalid"),
+    ]
+    results = race(6, lambda i: configs.merge(admin, "x.opt", add(f"v{i}")))
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    [entry] = configs.entries(admin)
+    assert sorted(entry.possible_values) == sorted(["a", "b"] + [f"v{i}" for i in range(6)])

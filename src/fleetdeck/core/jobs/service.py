@@ -39,6 +39,7 @@ from fleetdeck.core.settings.configs import Config, check_config, store_config
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.protocol import messages as msg
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import Computer, GroupMember, Job, JobBatch
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -255,6 +256,7 @@ class JobService:
             if spec is not None:
                 actor.require(Perm.RUN_COMMANDS)
             s = m.session
+            serialize(s, Serial.CONFIG_ENTRIES)  # as ConfigService's writers: a merge reads first
             for entry in entries:
                 store_config(s, entry)
             m.detail = {"default_values": {e.key: list(e.default_values) for e in entries}}

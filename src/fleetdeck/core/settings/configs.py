@@ -9,7 +9,7 @@ values (an agent-authenticated actor with ``computer_id``), as opsi clients do.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, ValidationFailed
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import ConfigEntry, ConfigOverride
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -99,8 +100,35 @@ class ConfigService:
         """Create or replace an entry."""
         check_config(config)
         with self._audit.mutation(actor, "config.put", "config", config.key, perm=Perm.MANAGE_SETTINGS) as m:
+            serialize(m.session, Serial.CONFIG_ENTRIES)
             m.detail = {"kind": config.kind, "default_values": list(config.default_values)}
             return store_config(m.session, config)
+
+    def merge(
+        self, actor: Actor, key: str, change: Callable[[Config | None], Config | None]
+    ) -> Config | None:
+        """Read the entry ``key`` (None when there is none) and store what ``change`` makes of
+        it (None: store nothing), in one transaction serialised with other puts and merges: a
+        transport that read the entry, merged the given fields into it and put the result lost
+        a change made in between. ``change`` is the transport's merge rule; its result is
+        checked as ``put`` checks it and must keep the key. Audited ``config.put``."""
+        with self._audit.mutation(actor, "config.put", "config", key, perm=Perm.MANAGE_SETTINGS) as m:
+            s = m.session
+            serialize(s, Serial.CONFIG_ENTRIES)
+            row = s.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
+            config = change(_entity(row) if row is not None else None)
+            if config is None:
+                m.detail = {"missing": True}
+                return None
+            if config.key != key:
+                raise ValidationFailed("a merge cannot change the config key", field="key")
+            check_config(config)
+            m.detail = {
+                "kind": config.kind,
+                "default_values": list(config.default_values),
+                "merged": row is not None,
+            }
+            return store_config(s, config)
 
     def delete(self, actor: Actor, keys: Iterable[str]) -> int:
         wanted = sorted(set(keys))
