@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -174,11 +174,6 @@ class WebUI:
     # ------------------------------------------------------------------ errors
 
     def error_page(self, request: Request, status: int, title: str, message: str) -> Response:
-        if not _wants_html(request):
-            code = {404: "not_found", 405: "method_not_allowed", 403: "permission_denied"}.get(
-                status, "error"
-            )
-            return JSONResponse({"error": {"code": code, "message": message}}, status)
         session = self.sessions.get(request.cookies.get(COOKIE))
         # The menu for a logged-in user; the session is not re-checked: this page shows no data.
         call = Call(request, None, None)
@@ -236,11 +231,6 @@ class WebUI:
             FleetdeckError: core_error,
             HTTPException: http_error,
         }
-
-
-def _wants_html(request: Request) -> bool:
-    """Browsers ask for HTML; scripts and the API's clients get the JSON error they always got."""
-    return "text/html" in request.headers.get("accept", "")
 
 
 def _query(request: Request) -> str:
