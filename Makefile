@@ -10,7 +10,7 @@ RESULTS ?= build/test-results
 # package (git-ignored; the wheel takes them as hatch artifacts). Without npm the server still
 # starts and its pages say the assets are missing.
 VENDOR := src/fleetdeck/web/static/vendor
-ASSETS := $(VENDOR)/.built-$(shell cksum package-lock.json src/fleetdeck/web/assets.json | cksum | cut -d' ' -f1)
+ASSETS := $(VENDOR)/.built-$(shell cat package-lock.json src/fleetdeck/web/assets.json tools/web_assets.py | cksum | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation clean assets chromium
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-$(ASSETS): package.json package-lock.json src/fleetdeck/web/assets.json
+$(ASSETS): package.json package-lock.json src/fleetdeck/web/assets.json tools/web_assets.py
 	@if command -v npm >/dev/null 2>&1; then \
 	  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && $(PYTHON) tools/web_assets.py && \
 	  rm -f $(VENDOR)/.built-* && touch $(ASSETS); \

@@ -3,6 +3,10 @@
 The list is ``src/fleetdeck/web/assets.json`` (file name in ``static/vendor`` -> path under
 ``node_modules``), the same list the server checks at start to say which assets are missing.
 Run by ``make assets``; the copies are git-ignored and included in the wheel (hatch artifacts).
+
+``REWRITES`` takes out what a bundle would still fetch from the internet: ReDoc's sidebar
+loads the Redocly logo from cdn.redoc.ly on every page (an empty inline image instead; the
+"API docs by Redocly" link stays).
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+EMPTY_SVG = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E"
+REWRITES: dict[str, list[tuple[str, str]]] = {
+    "redoc.standalone.js": [("https://cdn.redoc.ly/redoc/logo-mini.svg", EMPTY_SVG)],
+}
 WEB = ROOT / "src" / "fleetdeck" / "web"
 
 
@@ -27,6 +35,12 @@ def main() -> int:
             missing.append(source)
             continue
         shutil.copyfile(src, vendor / name)
+        for old, new in REWRITES.get(name, []):
+            text = (vendor / name).read_text(encoding="utf-8")
+            if old not in text:
+                print(f"{name}: {old} not found; check REWRITES against this version", file=sys.stderr)
+                return 1
+            (vendor / name).write_text(text.replace(old, new), encoding="utf-8")
     if missing:
         print("missing in node_modules (run npm ci): " + ", ".join(missing), file=sys.stderr)
         return 1

@@ -180,7 +180,10 @@ def routes(ui: WebUI) -> list[Route]:
             "poll": POLL_SEC,
         }
         if call.htmx and call.request.headers.get("hx-target") in ("computers-table", "rows"):
-            return ui.render(call, "computers_table.html", **context)
+            response = ui.render(call, "computers_table.html", **context)
+            if call.request.headers.get("hx-target") == "computers-table":
+                response.headers["HX-Push-Url"] = args.url()  # the short form, not every empty field
+            return response
         groups = services.groups.find(actor, Query(sort=(SortKey("name"),), limit=None)).items
         return ui.render(call, "computers.html", groups=groups, sorts=SORTS, sizes=PAGE_SIZES, **context)
 
