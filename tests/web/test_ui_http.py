@@ -73,7 +73,10 @@ def test_login_sets_a_strict_session_cookie_and_is_audited(
     assert "httponly" in flags
     assert "samesite=lax" in flags
     assert "secure" not in flags  # plain http: a Secure cookie would never come back
-    assert client.get("/").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["cache-control"] == "no-store"
     [entry] = [a for a in factories.audit_since(runtime.services, mark) if a.action == "auth.login"]
     assert (entry.username, entry.via, entry.result) == ("alice", "web", "ok")
 

@@ -46,6 +46,15 @@ log = logging.getLogger("fleetdeck.web")
 VIA = "web"
 TEMPLATES = Path(__file__).parent / "templates"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Pages show inventory and carry the CSRF token: never framed by another site (clickjacking),
+# never kept in a shared cache or the browser's back-button cache after logout.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class LoginRequired(Exception):
@@ -142,7 +151,9 @@ class WebUI:
         context.setdefault("missing_assets", self.missing)
         context.setdefault("path", call.request.url.path)
         context.setdefault("logged_in", call.caller is not None)
-        return self.templates.TemplateResponse(call.request, template, context, status_code=status)
+        response = self.templates.TemplateResponse(call.request, template, context, status_code=status)
+        response.headers.update(PAGE_HEADERS)
+        return response
 
     def endpoint(self, handler: Handler, *, login: bool = True) -> Callable[[Request], Awaitable[Response]]:
         """An async Starlette endpoint around a synchronous handler: the form is read here, on
