@@ -59,9 +59,8 @@ def main() -> None:
                     page = c.get(path, headers=headers)
                     times.append(time.perf_counter() - t0)
                     assert page.status_code == 200, page.status_code
-                print(
-                    f"  {name:28s} {statistics.median(times) * 1000:7.1f} ms  {len(page.content) / 1024:6.1f} KiB"
-                )
+                ms, kib = statistics.median(times) * 1000, len(page.content) / 1024
+                print(f"  {name:28s} {ms:7.1f} ms  {kib:6.1f} KiB")
 
 
 if __name__ == "__main__":
