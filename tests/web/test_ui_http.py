@@ -93,16 +93,14 @@ def test_over_https_the_cookie_is_secure(app: Starlette, alice: Actor) -> None:
     assert "secure" in {part.strip().lower() for part in cookie.split(";")}
 
 
-def test_next_never_leaves_the_server(client: TestClient, alice: Actor) -> None:
+@pytest.mark.parametrize(
+    "target", ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "x"]
+)
+def test_next_never_leaves_the_server(client: TestClient, alice: Actor, target: str) -> None:
     page = client.get("/login")
     r = client.post(
         "/login",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "username": "alice",
-            "password": PASSWORD,
-            "next": "//evil.example/x",
-        },
+        data={"csrf_token": csrf_of(page.text), "username": "alice", "password": PASSWORD, "next": target},
         follow_redirects=False,
     )
     assert r.headers["location"] == "/"

@@ -250,7 +250,11 @@ def _query(request: Request) -> str:
 
 def _local(target: str) -> str:
     """Only a path on this server (no scheme, no ``//host``): a ``next=`` cannot send a user away."""
+    # Browsers drop tabs and line breaks inside URLs ("/\t/evil" becomes "//evil"), and read a
+    # backslash as a slash: any of those, or another control character, and we go home.
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ch < " " or ch == "\x7f" for ch in target):
         return "/"
     return target
 
