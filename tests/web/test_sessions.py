@@ -9,15 +9,15 @@ from fleetdeck.web.sessions import Sessions, same_token
 
 
 def test_sessions_expire_when_idle_and_at_their_end() -> None:
-    store = Sessions(lifetime_sec=1.0, idle_sec=0.6)
+    store = Sessions(lifetime_sec=1.0, idle_sec=0.5)
     start = time.monotonic()
     idle = store.create(Credential(1, 1))
     busy = store.create(Credential(2, 1))
-    for _ in range(4):  # used every 0.2 s: its idle expiry moves on
-        time.sleep(0.2)
-        assert store.get(busy.id) is busy
-    assert store.get(idle.id) is None  # 0.8 s without use
-    time.sleep(max(0.0, 1.1 - (time.monotonic() - start)))
+    while (elapsed := time.monotonic() - start) < 0.9:  # used every 0.15 s: idle expiry moves on
+        assert store.get(busy.id) is busy, f"ended after {elapsed:.2f} s"
+        time.sleep(0.15)
+    assert store.get(idle.id) is None  # more than 0.5 s without use
+    time.sleep(max(0.0, 1.05 - (time.monotonic() - start)))
     assert store.get(busy.id) is None  # used within its idle time, but past its end
     assert len(store) == 0
 
