@@ -345,6 +345,19 @@ class UserService:
                 read_only=read_only,
             )
 
+    def session_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
+        """A login that starts a server-side session (the web UI): ``password_login``'s checks,
+        throttle and failure audit, plus the success record ``login`` writes for a JWT, so a
+        browser login is in the audit log like an API one. The transport keeps the
+        ``Credential`` and ``resume``s it on every request."""
+        actor, credential = self.password_login(username, password, source, via)
+        self._audit.record(actor, "auth.login", "user", actor.user_id or "", "ok")
+        return actor, credential
+
+    def session_logout(self, actor: Actor) -> None:
+        """Audit the end of a server-side session the user ended themselves."""
+        self._audit.record(actor, "auth.logout", "user", actor.user_id or "", "ok")
+
     def login(self, username: str, password: str, source: str, via: str = "api") -> LoginResult:
         actor = self.authenticate_password(username, password, source, via)
         now = self._clock()
