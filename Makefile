@@ -37,7 +37,8 @@ assets: $(ASSETS) ## the web UI's browser assets (npm ci; copied into src/fleetd
 # (root with apt-get), otherwise they skip and say why.
 chromium:
 	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  apt-get install -y -q chromium >/dev/null || echo "could not install chromium: tests/web will skip"; \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
+	  || echo "could not install chromium: tests/web will skip"; \
 	  else echo "$(CHROMIUM) missing (apt-get install chromium as root): tests/web will skip"; fi; }
 
 run: $(STAMP) $(ASSETS) ## start the server on http://127.0.0.1:8080 with a local agent (SQLite in ./fleetdeck-data)
