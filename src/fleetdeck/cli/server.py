@@ -174,7 +174,7 @@ def run_server(settings: Settings) -> None:
     rt = build_runtime(settings)
     ensure_first_admin(rt)
     server, url = make_server(settings, rt)
-    console.print(f"fleetdeck listening on [bold]{url}[/] (API docs: {url}/api/v1/docs)")
+    console.print(f"fleetdeck listening on [bold]{url}[/]: web UI {url}/ , API docs {url}/api/v1/docs")
     tune_gc()
     server.run()
 
@@ -252,7 +252,7 @@ async def _serve_with_agent(server: FleetServer, agent_cmd: list[str], url: str,
             return
         await asyncio.sleep(0.05)
     agent = subprocess.Popen(agent_cmd)  # noqa: ASYNC220 - Popen returns at once
-    console.print(f"fleetdeck is up at [bold]{url}[/]  (API docs: {url}/api/v1/docs)")
+    console.print(f"fleetdeck is up: web UI at [bold]{url}/[/]  (API docs: {url}/api/v1/docs)")
     watch = asyncio.create_task(_watch_agent(agent, local))
     try:
         await serve
