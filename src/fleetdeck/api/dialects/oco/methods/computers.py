@@ -45,14 +45,14 @@ def computer_list(ctx: Context, computer_group_id: OptId = None) -> dict[str, An
         computers = ctx.services.computers.find_detailed(ctx.actor, ALL).items
         groups = child_groups(ctx, None, KIND)
         return {
-            "computers": [render.computer_row(c, ctx.user_id) for c in computers],
+            "computers": render.computer_rows(computers, ctx.user_id),
             "groups": [render.computer_group(g) for g in groups],
         }
     group = group_of_kind(ctx, computer_group_id, KIND)
     computers = ctx.services.computers.find_detailed(ctx.actor, ALL, group_id=group.id).items
     return {
         "name": group.name,
-        "computers": [render.computer_row(c, ctx.user_id) for c in computers],
+        "computers": render.computer_rows(computers, ctx.user_id),
         "groups": [render.computer_group(g) for g in child_groups(ctx, group.id, KIND)],
     }
 
