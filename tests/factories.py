@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 import itertools
+import threading
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fleetdeck.core.audit import AuditRecord
 from fleetdeck.core.authz import Actor, Role, system_actor
@@ -235,3 +237,23 @@ def audit_since(services: Services, mark: int) -> list[AuditRecord]:
     """The audit rows written after ``mark``, oldest first."""
     page = services.audit.find(_AUDITOR, Query(where=(Cond("id", Op.GT, mark),), limit=None))
     return sorted(page.items, key=lambda r: r.id)
+
+
+# ------------------------------------------------------------------ concurrency
+
+T = TypeVar("T")
+
+
+def race(n: int, attempt: Callable[[int], T]) -> list[T | BaseException]:
+    """Run ``attempt(0..n-1)`` in ``n`` threads released together; results or exceptions."""
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> T | BaseException:
+        barrier.wait()
+        try:
+            return attempt(i)
+        except Exception as exc:  # collected: the test asserts on what each thread got
+            return exc
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))

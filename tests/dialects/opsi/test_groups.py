@@ -64,13 +64,18 @@ def test_bad_groups(rpc: Rpc) -> None:
     assert rpc.error("group_insertObject", {"type": "UserGroup", "id": "pg"})["class"] == "ValueError"
     rpc.ok("group_insertObject", {"type": "ProductGroup", "id": "pg"})
     # ids are unique across both kinds, as in opsi
-    assert rpc.error("group_updateObject", {"type": "HostGroup", "id": "pg"})["class"] == "ValueError"
-    assert rpc.error("objectToGroup_create", "ProductGroup", "pg", "no-such-product")["class"] == (
-        "BackendMissingDataError"
-    )
+    assert rpc.error("group_updateObject", {"type": "HostGroup", "id": "pg"}) == {
+        "class": "ValueError",
+        "message": "Group 'pg' is a ProductGroup",
+    }
+    assert rpc.error("objectToGroup_create", "ProductGroup", "pg", "no-such-product") == {
+        "class": "BackendMissingDataError",
+        "message": "Product 'no-such-product' not found",
+    }
     assert rpc.error("objectToGroup_create", "ProductGroup", "pg", "Bad Product!")["class"] == "ValueError"
     err = rpc.error("group_createHostGroup", "child", "", "", "no-such-parent")
-    assert err["class"] == "BackendMissingDataError"
+    assert err == {"class": "BackendMissingDataError", "message": "Parent group 'no-such-parent' not found"}
+    assert [g["id"] for g in rpc.ok("group_getObjects")] == ["pg"]  # the refusals changed nothing
     assert rpc.error("objectToGroup_create", "HostGroup", "nope", "ws-01.example.org")["class"] == (
         "BackendMissingDataError"
     )

@@ -13,9 +13,7 @@ live server (OCO ``oco.job_container.deploy``, opsi ``setProductActionRequest`` 
 from __future__ import annotations
 
 import base64
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -31,26 +29,12 @@ from fleetdeck.core.packages.entities import PackageFields
 from fleetdeck.core.query import Query
 from fleetdeck.settings import Settings
 from tests import factories
+from tests.factories import race
 from tests.live_server import LiveServer, running
 
 N = 8
 T = TypeVar("T")
 OCO_KEY = "concurrency-test-key"
-
-
-def race(n: int, attempt: Callable[[int], T]) -> list[T | BaseException]:
-    """Run ``attempt(0..n-1)`` in ``n`` threads released together; results or exceptions."""
-    barrier = threading.Barrier(n)
-
-    def one(i: int) -> T | BaseException:
-        barrier.wait()
-        try:
-            return attempt(i)
-        except Exception as exc:  # collected: the test asserts on what each thread got
-            return exc
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(one, range(n)))
 
 
 def split(results: list[T | BaseException]) -> tuple[list[T], list[BaseException]]:

@@ -8,11 +8,8 @@ the create and update it replaces refused.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import TypeVar
 
 import pytest
 
@@ -22,24 +19,9 @@ from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, Validati
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.settings.configs import Config
 from tests import factories
+from tests.factories import race
 
-T = TypeVar("T")
 DOMAIN = "example.org"
-
-
-def race(n: int, attempt: Callable[[int], T]) -> list[T | BaseException]:
-    """Run ``attempt(0..n-1)`` in ``n`` threads released together; results or exceptions."""
-    barrier = threading.Barrier(n)
-
-    def one(i: int) -> T | BaseException:
-        barrier.wait()
-        try:
-            return attempt(i)
-        except Exception as exc:  # collected: the test asserts on what each thread got
-            return exc
-
-    with ThreadPoolExecutor(n) as pool:
-        return list(pool.map(one, range(n)))
 
 
 def actions(runtime: Runtime, mark: int, object_type: str) -> list[tuple[str, str]]:

@@ -216,7 +216,7 @@ class GroupService:
         permission, as ``PackageGroups`` asks for them; a key taken by a group of another kind
         (a report group) is a Conflict, as ``create`` answers it."""
         if kind is not None and kind not in PUT_KINDS:
-            raise ValueError(f"kind must be one of {PUT_KINDS}")
+            raise ValidationFailed(f"kind must be one of {', '.join(PUT_KINDS)}", field="kind")
         first = "group.create" if create else "group.update"
         with self._audit.mutation(actor, first, "group", perm=Perm.MANAGE_COMPUTERS) as m:
             s = m.session

@@ -64,6 +64,13 @@ def _born(user: User) -> int:
     return int(user.created_at.timestamp() * 1_000_000)
 
 
+def _check_username(username: str) -> None:
+    if not USERNAME_RE.match(username):
+        raise ValidationFailed(
+            "user name must be 1-150 characters of letters, digits, '.', '_', '@' or '-'", field="username"
+        )
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise ValidationFailed(f"password must have at least {MIN_PASSWORD} characters", field="password")
@@ -100,11 +107,7 @@ class UserService:
         self, actor: Actor, username: str, password: str, role: Role, full_name: str = "", email: str = ""
     ) -> UserInfo:
         self._audit.require(actor, Perm.MANAGE_USERS, "user.create", "user")
-        if not USERNAME_RE.match(username):
-            raise ValidationFailed(
-                "user name must be 1-150 characters of letters, digits, '.', '_', '@' or '-'",
-                field="username",
-            )
+        _check_username(username)
         _check_password(password)
         with self._audit.mutation(actor, "user.create", "user", perm=Perm.MANAGE_USERS) as m:
             serialize(m.session, Serial.USER_NAMES)  # the name check in _insert decides
@@ -128,11 +131,7 @@ class UserService:
                 m.action, m.object_id = "user.update", str(user.id)
                 m.detail = {"username": username, "unchanged": True}
                 return _user_info(user)
-            if not USERNAME_RE.match(username):
-                raise ValidationFailed(
-                    "user name must be 1-150 characters of letters, digits, '.', '_', '@' or '-'",
-                    field="username",
-                )
+            _check_username(username)
             _check_password(password)
             return self._insert(m, username, password, role, disabled=disabled)
 

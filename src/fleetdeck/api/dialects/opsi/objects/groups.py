@@ -136,7 +136,7 @@ class GroupAdapter:
                 raise BackendMissingDataError(f"Parent group '{exc.object_id}' not found") from exc
             raise
         except ValidationFailed as exc:
-            if exc.field == "kind":
+            if exc.detail.get("kind") in OPSI_KIND:  # the key names a group of the other kind
                 raise OpsiValueError(f"Group '{obj['id']}' is a {OPSI_KIND[exc.detail['kind']]}") from exc
             raise
 
