@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,9 +31,21 @@ from fleetdeck.storage.tables import (
     PackageGroupMember,
 )
 
+
+def _family_column(column: Any) -> Any:
+    """A column of the package's family as a correlated subquery, so a filter on it needs no
+    join in the listing (and the count) statement."""
+    return select(column).where(PackageFamily.id == Package.family_id).scalar_subquery()
+
+
 PACKAGE_FIELDS = {
     "id": Package.id,
     "family_id": Package.family_id,
+    "family_key": _family_column(PackageFamily.key),
+    "family_name": _family_column(PackageFamily.name),
+    "install_procedure": Package.install_procedure,
+    "uninstall_procedure": Package.uninstall_procedure,
+    "priority": Package.priority,
     "version": Package.version,
     "package_version": Package.package_version,
     "description": Package.description,

@@ -1,0 +1,148 @@
+"""opsi filters of non-host objects run in SQL (issue #10 §2): the database returns only the
+rows a filter's stored attributes keep, and what opsi answers, in its order, is exactly what
+opsi's Python rules (``filters.matches``) keep of every object. Per object kind: wildcards,
+lists (any of), ``None``/``[]`` (no restriction), case, comparisons and the type."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fleetdeck.api.dialects.opsi.methods.products import ON_DEPOT, PRODUCTS
+from fleetdeck.api.dialects.opsi.methods.properties import PROPERTIES
+from fleetdeck.api.dialects.opsi.objects.crud import Crud
+from fleetdeck.api.dialects.opsi.objects.filters import matches
+from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi.render import ident_string
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor
+from fleetdeck.core.settings.configs import Config
+from tests import factories
+
+from .conftest import Rpc
+
+PACKAGES = [  # (family, version, description)
+    ("firefox", "1.0", "Web browser"),
+    ("firefox", "2.0", "web browser, newer"),
+    ("thunderbird", "1.0", "the *mail* client"),
+    ("7zip", "19.0", ""),
+    ("fire_wall", "1.0", "100% firewall"),
+]
+
+PRODUCT_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"id": None},
+    {"id": []},
+    {"id": "firefox"},
+    {"id": "FireFox"},
+    {"id": "fire*"},
+    {"id": "*zip"},
+    {"id": "fire_*"},  # _ is no wildcard
+    {"id": "fire%"},  # nor is %
+    {"id": ["thunderbird", "7zip"]},
+    {"id": ["fire*", None]},
+    {"id": [f"p{i}" for i in range(11)] + ["firefox"]},  # long list: a plain IN
+    {"id": "firefox", "productVersion": "2.0"},
+    {"productVersion": ["1.0", "19.0"]},
+    {"productVersion": ">1.5"},
+    {"packageVersion": "1"},
+    {"description": "web*"},
+    {"description": "*\\*mail\\**"},
+    {"description": "*mail*"},
+    {"description": ""},
+    {"description": "100%*"},
+    {"name": "FIREFOX"},
+    {"setupScript": "install fire*"},
+    {"uninstallScript": ["remove 7zip 19.0", "remove nothing"]},
+    {"priority": 0},
+    {"priority": "<1"},
+    {"licenseRequired": False},
+    {"updateScript": ""},
+    {"type": "LocalbootProduct", "id": "t*"},
+    {"type": "Product"},
+    {"type": "NetbootProduct"},
+]
+
+ON_DEPOT_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"productId": "FIRE*"},
+    {"productId": ["7zip", "thunderbird"], "productVersion": "1.0"},
+    {"productVersion": "1.*"},
+    {"depotId": "*"},
+    {"depotId": "not.the.depot"},
+    {"locked": False},
+    {"productId": None, "packageVersion": ["1", None]},
+]
+
+PROPERTY_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"productId": "firefox"},
+    {"productId": "fire*", "propertyId": "lang*"},
+    {"productId": ["thunderbird"], "productVersion": "1.0"},
+    {"productVersion": "2.0"},
+    {"propertyId": "LANGUAGE"},
+    {"productId": "nothing"},
+    {"type": "BoolProductProperty"},
+]
+
+
+@pytest.fixture
+def catalogue(runtime: Runtime, admin: Actor) -> None:
+    for family, version, description in PACKAGES:
+        pkg = factories.package(runtime.services, admin, family, version, description=description)
+        runtime.services.properties.put(admin, pkg.id, Config("language", possible_values=["de", "en"]))
+        if family == "firefox":
+            runtime.services.properties.put(admin, pkg.id, Config("proxy", kind="bool"))
+
+
+def _ctx(runtime: Runtime, admin: Actor) -> Context:
+    return Context(services=runtime.services, actor=admin)
+
+
+def _expected(ctx: Context, crud: Crud, flt: dict[str, Any]) -> list[str]:
+    """What opsi's rules keep of every object, in the order of the unfiltered listing."""
+    everything = crud.a.fetch(ctx, {})
+    return [ident_string(r, crud.a.ident) for r in everything if matches(r, flt, crud.a.family)]
+
+
+def _check(rpc: Rpc, ctx: Context, crud: Crud, prefix: str, flt: dict[str, Any]) -> None:
+    expected = _expected(ctx, crud, flt)
+    assert rpc.ok(f"{prefix}_getIdents", "str", flt) == expected
+    objects = rpc.ok(f"{prefix}_getObjects", [], flt)
+    assert [o["ident"] for o in objects] == expected
+
+
+@pytest.mark.parametrize("flt", PRODUCT_FILTERS, ids=[repr(f)[:60] for f in PRODUCT_FILTERS])
+def test_product_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, catalogue: None, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), PRODUCTS, "product", flt)
+
+
+@pytest.mark.parametrize("flt", ON_DEPOT_FILTERS, ids=[repr(f)[:60] for f in ON_DEPOT_FILTERS])
+def test_product_on_depot_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, catalogue: None, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), ON_DEPOT, "productOnDepot", flt)
+
+
+@pytest.mark.parametrize("flt", PROPERTY_FILTERS, ids=[repr(f)[:60] for f in PROPERTY_FILTERS])
+def test_product_property_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, catalogue: None, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), PROPERTIES, "productProperty", flt)
+
+
+def test_the_database_drops_products_the_filter_excludes(
+    runtime: Runtime, admin: Actor, catalogue: None
+) -> None:
+    ctx = _ctx(runtime, admin)
+    ids = [(r["id"], r["productVersion"]) for r in PRODUCTS.a.fetch(ctx, {"id": "FIRE*"})]
+    assert ids == [("firefox", "1.0"), ("firefox", "2.0"), ("fire_wall", "1.0")]
+    assert [r["id"] for r in PRODUCTS.a.fetch(ctx, {"description": "*MAIL*"})] == ["thunderbird"]
+    assert PRODUCTS.a.fetch(ctx, {"type": "NetbootProduct"}) == []
+    depot = ON_DEPOT.a.fetch(ctx, {"productId": ["7zip"], "productVersion": "19.0"})
+    assert [r["productId"] for r in depot] == ["7zip"]
+    props = PROPERTIES.a.fetch(ctx, {"productId": "firefox", "productVersion": "2.0"})
+    assert sorted(r["propertyId"] for r in props) == ["language", "proxy"]
