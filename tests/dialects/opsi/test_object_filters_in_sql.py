@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fleetdeck.api.dialects.opsi.methods.groups import GROUPS, OBJECT_TO_GROUPS
 from fleetdeck.api.dialects.opsi.methods.products import ON_DEPOT, PRODUCTS
 from fleetdeck.api.dialects.opsi.methods.properties import PROPERTIES
 from fleetdeck.api.dialects.opsi.objects.crud import Crud
@@ -17,6 +18,7 @@ from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import ident_string
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from fleetdeck.core.query import Query
 from fleetdeck.core.settings.configs import Config
 from tests import factories
 
@@ -146,3 +148,89 @@ def test_the_database_drops_products_the_filter_excludes(
     assert [r["productId"] for r in depot] == ["7zip"]
     props = PROPERTIES.a.fetch(ctx, {"productId": "firefox", "productVersion": "2.0"})
     assert sorted(r["propertyId"] for r in props) == ["language", "proxy"]
+
+
+GROUP_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"id": None, "description": []},
+    {"id": "LAB"},
+    {"id": "lab*"},
+    {"id": ["apps", "nothing", "sub*"]},
+    {"id": "lab_2"},  # _ is no wildcard
+    {"description": "*ROOM*"},
+    {"description": ""},
+    {"description": ["", None]},
+    {"parentGroupId": "lab"},
+    {"parentGroupId": None},
+    {"parentGroupId": [None]},  # None in a list: top-level groups
+    {"parentGroupId": "*", "type": "HostGroup"},
+    {"notes": ""},
+    {"notes": "x"},
+    {"type": "ProductGroup"},
+    {"type": "Group", "id": "a*"},
+    {"type": ["HostGroup"], "description": "<m"},
+    {"id": [f"g{i}" for i in range(11)] + ["APPS"]},
+]
+
+OBJECT_TO_GROUP_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"groupId": "lab"},
+    {"groupId": "LAB*", "groupType": "HostGroup"},
+    {"groupId": ["apps", "sublab"]},
+    {"objectId": "ws-01.example.org"},
+    {"objectId": ["WS-02.EXAMPLE.ORG", "firefox"]},
+    {"objectId": "ws-*"},
+    {"objectId": "fire*", "groupType": "ProductGroup"},
+    {"groupType": "ProductGroup"},
+    {"groupId": "nothing"},
+]
+
+
+@pytest.fixture
+def grouped(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    for name in ("ws-01", "ws-02", "ws-03"):
+        rpc.ok("host_insertObject", {"type": "OpsiClient", "id": f"{name}.example.org"})
+    factories.package(runtime.services, admin, "firefox", "1.0")
+    factories.package(runtime.services, admin, "7zip", "19.0")
+    for group in (
+        {"type": "HostGroup", "id": "lab", "description": "Room 4"},
+        {"type": "HostGroup", "id": "sublab", "parentGroupId": "lab", "description": "room 4, back"},
+        {"type": "HostGroup", "id": "lab_2", "description": ""},
+        {"type": "HostGroup", "id": "lab-2", "parentGroupId": "sublab"},
+        {"type": "ProductGroup", "id": "apps", "description": "Office"},
+        {"type": "ProductGroup", "id": "archivers", "parentGroupId": "apps"},
+    ):
+        rpc.ok("group_insertObject", group)
+    rpc.ok("objectToGroup_create", "HostGroup", "lab", "ws-01.example.org")
+    rpc.ok("objectToGroup_create", "HostGroup", "lab", "ws-02.example.org")
+    rpc.ok("objectToGroup_create", "HostGroup", "sublab", "ws-02.example.org")
+    rpc.ok("objectToGroup_create", "ProductGroup", "apps", "firefox")
+    rpc.ok("objectToGroup_create", "ProductGroup", "archivers", "7zip")
+
+
+@pytest.mark.parametrize("flt", GROUP_FILTERS, ids=[repr(f)[:60] for f in GROUP_FILTERS])
+def test_group_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, grouped: None, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), GROUPS, "group", flt)
+
+
+@pytest.mark.parametrize("flt", OBJECT_TO_GROUP_FILTERS, ids=[repr(f)[:60] for f in OBJECT_TO_GROUP_FILTERS])
+def test_object_to_group_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, grouped: None, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), OBJECT_TO_GROUPS, "objectToGroup", flt)
+
+
+def test_the_database_drops_groups_the_filter_excludes(runtime: Runtime, admin: Actor, grouped: None) -> None:
+    ctx = _ctx(runtime, admin)
+    rows = GROUPS.a.fetch(ctx, {"id": "SUB*"})
+    assert [(r["id"], r["parentGroupId"]) for r in rows] == [("sublab", "lab")]  # parent left out, named
+    assert [r["id"] for r in GROUPS.a.fetch(ctx, {"parentGroupId": "apps"})] == ["archivers"]
+    assert GROUPS.a.fetch(ctx, {"type": "ProductGroup", "id": "lab"}) == []
+    assert {g.key for g in runtime.services.packages.find_groups(admin, Query(limit=None))} == {
+        "apps",
+        "archivers",
+    }
+    links = OBJECT_TO_GROUPS.a.fetch(ctx, {"groupId": "sublab"})
+    assert [(r["groupId"], r["objectId"]) for r in links] == [("sublab", "ws-02.example.org")]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fleetdeck.core.groups.service import FIELDS as GROUP_FIELDS
 from fleetdeck.core.jobs.entities import PENDING
 from fleetdeck.core.packages.entities import (
     DependencyRule,
@@ -19,6 +20,7 @@ from fleetdeck.core.packages.entities import (
     PackageInfo,
     PendingJob,
 )
+from fleetdeck.core.query import Query, apply_query
 from fleetdeck.storage.tables import (
     Computer,
     Group,
@@ -274,7 +276,7 @@ def detail(s: Session, package_id: int) -> PackageDetail | None:
 
 
 def package_groups(
-    s: Session, *, parent_id: int | None = None, all_levels: bool = False
+    s: Session, *, parent_id: int | None = None, all_levels: bool = False, query: Query | None = None
 ) -> list[PackageGroupInfo]:
     counts = (
         select(PackageGroupMember.group_id.label("gid"), func.count().label("n"))
@@ -282,11 +284,12 @@ def package_groups(
         .subquery()
     )
     stmt = (
-        select(Group, counts.c.n)
-        .outerjoin(counts, counts.c.gid == Group.id)
-        .where(Group.kind == "package")
-        .order_by(Group.name, Group.id)
+        select(Group, counts.c.n).outerjoin(counts, counts.c.gid == Group.id).where(Group.kind == "package")
     )
+    if query is not None:  # its WHERE and sort (name, then id, unless it sorts itself)
+        stmt, _ = apply_query(stmt, None, query, GROUP_FIELDS, default_sort="name")
+    else:
+        stmt = stmt.order_by(Group.name, Group.id)
     if not all_levels:
         stmt = stmt.where(Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id)
     return [
