@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from fleetdeck.api.dialects.opsi.methods.configs import CONFIGS
+from fleetdeck.api.dialects.opsi.methods.configs import STATES as CONFIG_STATES
 from fleetdeck.api.dialects.opsi.methods.groups import GROUPS, OBJECT_TO_GROUPS
 from fleetdeck.api.dialects.opsi.methods.products import ON_DEPOT, PRODUCTS
 from fleetdeck.api.dialects.opsi.methods.properties import PROPERTIES
@@ -234,3 +236,82 @@ def test_the_database_drops_groups_the_filter_excludes(runtime: Runtime, admin: 
     }
     links = OBJECT_TO_GROUPS.a.fetch(ctx, {"groupId": "sublab"})
     assert [(r["groupId"], r["objectId"]) for r in links] == [("sublab", "ws-02.example.org")]
+
+
+CONFIG_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"id": "CLIENTCONFIG.*"},
+    {"id": ["opsi.flag", "nothing", None]},
+    {"id": "*_*"},  # _ is literal
+    {"description": "*Depot*"},
+    {"description": ""},
+    {"type": "BoolConfig"},
+    {"type": "UnicodeConfig", "id": "client*"},
+    {"type": "Config"},
+    {"editable": False},
+    {"multiValue": True, "type": "UnicodeConfig"},
+    {"defaultValues": "x"},
+    {"id": [f"k{i}" for i in range(11)] + ["OPSI.FLAG"]},
+]
+
+CONFIG_STATE_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"configId": "opsi.flag"},
+    {"configId": "client*", "objectId": "pc-1.example.org"},
+    {"objectId": ["PC-2.EXAMPLE.ORG"]},
+    {"objectId": "pc-*"},
+    {"objectId": "nothing.example.org"},
+    {"values": "a"},
+    {"configId": ["clientconfig.depot_id", "opsi.flag"], "objectId": None},
+]
+
+
+@pytest.fixture
+def configured(rpc: Rpc) -> None:
+    for name in ("pc-1", "pc-2"):
+        rpc.ok("host_insertObject", {"type": "OpsiClient", "id": f"{name}.example.org"})
+    for config in (
+        {
+            "type": "UnicodeConfig",
+            "id": "clientconfig.depot_id",
+            "description": "the Depot",
+            "defaultValues": ["d"],
+        },
+        {
+            "type": "UnicodeConfig",
+            "id": "clientconfig.multi",
+            "multiValue": True,
+            "possibleValues": ["a", "b"],
+        },
+        {"type": "UnicodeConfig", "id": "locked_one", "editable": False, "defaultValues": ["x"]},
+        {"type": "BoolConfig", "id": "opsi.flag", "defaultValues": [True]},
+    ):
+        rpc.ok("config_insertObject", config)
+    rpc.ok("configState_create", "clientconfig.multi", "pc-1.example.org", ["a"])
+    rpc.ok("configState_create", "clientconfig.depot_id", "pc-1.example.org", ["x"])
+    rpc.ok("configState_create", "opsi.flag", "pc-2.example.org", [False])
+    rpc.ok("configState_create", "clientconfig.multi", "pc-2.example.org", ["a", "b"])
+
+
+@pytest.mark.parametrize("flt", CONFIG_FILTERS, ids=[repr(f)[:60] for f in CONFIG_FILTERS])
+def test_config_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, configured: None, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), CONFIGS, "config", flt)
+
+
+@pytest.mark.parametrize("flt", CONFIG_STATE_FILTERS, ids=[repr(f)[:60] for f in CONFIG_STATE_FILTERS])
+def test_config_state_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, configured: None, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), CONFIG_STATES, "configState", flt)
+
+
+def test_the_database_drops_configs_the_filter_excludes(
+    runtime: Runtime, admin: Actor, configured: None
+) -> None:
+    ctx = _ctx(runtime, admin)
+    assert [r["id"] for r in CONFIGS.a.fetch(ctx, {"type": "BoolConfig"})] == ["opsi.flag"]
+    assert [r["id"] for r in CONFIGS.a.fetch(ctx, {"description": "*DEPOT"})] == ["clientconfig.depot_id"]
+    states = CONFIG_STATES.a.fetch(ctx, {"configId": "clientconfig.multi", "objectId": "pc-2.example.org"})
+    assert [(r["configId"], r["objectId"]) for r in states] == [("clientconfig.multi", "pc-2.example.org")]
