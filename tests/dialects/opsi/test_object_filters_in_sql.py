@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from fleetdeck.api.dialects.opsi.methods.audit import SOFTWARE, SOFTWARE_ON_CLIENT
 from fleetdeck.api.dialects.opsi.methods.configs import CONFIGS
 from fleetdeck.api.dialects.opsi.methods.configs import STATES as CONFIG_STATES
 from fleetdeck.api.dialects.opsi.methods.groups import GROUPS, OBJECT_TO_GROUPS
@@ -19,9 +20,10 @@ from fleetdeck.api.dialects.opsi.objects.filters import matches
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import ident_string
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, system_actor
 from fleetdeck.core.query import Query
 from fleetdeck.core.settings.configs import Config
+from fleetdeck.protocol import messages as m
 from tests import factories
 
 from .conftest import Rpc
@@ -315,3 +317,61 @@ def test_the_database_drops_configs_the_filter_excludes(
     assert [r["id"] for r in CONFIGS.a.fetch(ctx, {"description": "*DEPOT"})] == ["clientconfig.depot_id"]
     states = CONFIG_STATES.a.fetch(ctx, {"configId": "clientconfig.multi", "objectId": "pc-2.example.org"})
     assert [(r["configId"], r["objectId"]) for r in states] == [("clientconfig.multi", "pc-2.example.org")]
+
+
+SOFTWARE_FILTERS: list[dict[str, Any]] = [
+    {},
+    {"name": "CURL"},
+    {"name": "z*", "version": "5.*"},
+    {"name": ["curl", "nothing", None]},
+    {"version": "<6"},
+    {"name": "lib_x"},  # _ is literal
+    {"architecture": "x64"},
+    {"architecture": "x86"},
+    {"subVersion": "", "language": None},
+    {"clientId": "sw-1*"},
+    {"clientId": ["SW-2.FLEETDECK.LOCAL"], "name": "git"},
+    {"name": [f"n{i}" for i in range(11)] + ["ZSH"]},
+]
+
+
+@pytest.fixture
+def inventories(runtime: Runtime, admin: Actor) -> None:
+    software = {
+        "sw-1": [m.Software("curl", "7.88.1", ""), m.Software("zsh", "5.9", ""), m.Software("libx", "1", "")],
+        "sw-2": [m.Software("curl", "7.88.1", ""), m.Software("git", "2.39", "")],
+        "sw-3": [m.Software("zsh", "5.8", ""), m.Software("lib_x", "2", "")],
+    }
+    for hostname, titles in software.items():
+        token = runtime.services.enrollment.create_token(admin, max_uses=1)
+        creds = runtime.services.enrollment.enroll(
+            token.token, hostname=hostname, machine_id=hostname, agent_version="1", source="127.0.0.1"
+        )
+        inv = m.Inventory(
+            hostname=hostname, architecture="i686" if hostname == "sw-3" else "x86_64", software=titles
+        )
+        runtime.services.computers.record_inventory(
+            system_actor("agent"), creds.computer_id, inv, m.inventory_digest(inv)
+        )
+
+
+@pytest.mark.parametrize("flt", SOFTWARE_FILTERS, ids=[repr(f)[:60] for f in SOFTWARE_FILTERS])
+def test_audit_software_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, inventories: None, flt: dict[str, Any]
+) -> None:
+    ctx = _ctx(runtime, admin)
+    _check(rpc, ctx, SOFTWARE_ON_CLIENT, "auditSoftwareOnClient", flt)
+    titles = {k: v for k, v in flt.items() if k != "clientId"}
+    _check(rpc, ctx, SOFTWARE, "auditSoftware", titles)
+
+
+def test_the_database_drops_software_the_filter_excludes(
+    runtime: Runtime, admin: Actor, inventories: None
+) -> None:
+    ctx = _ctx(runtime, admin)
+    rows = SOFTWARE_ON_CLIENT.a.fetch(ctx, {"name": "ZSH"})
+    assert [(r["clientId"], r["version"], r["architecture"]) for r in rows] == [
+        ("sw-1.fleetdeck.local", "5.9", "x64"),
+        ("sw-3.fleetdeck.local", "5.8", "x86"),
+    ]
+    assert [r["name"] for r in SOFTWARE.a.fetch(ctx, {"name": "lib_*"})] == ["lib_x"]
