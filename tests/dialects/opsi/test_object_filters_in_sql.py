@@ -13,6 +13,14 @@ from fleetdeck.api.dialects.opsi.methods.audit import SOFTWARE, SOFTWARE_ON_CLIE
 from fleetdeck.api.dialects.opsi.methods.configs import CONFIGS
 from fleetdeck.api.dialects.opsi.methods.configs import STATES as CONFIG_STATES
 from fleetdeck.api.dialects.opsi.methods.groups import GROUPS, OBJECT_TO_GROUPS
+from fleetdeck.api.dialects.opsi.methods.licenses import (
+    CONTRACTS,
+    LICENSES,
+    POOL_MEMBERS,
+    POOL_SOFTWARE,
+    POOLS,
+)
+from fleetdeck.api.dialects.opsi.methods.licenses import ON_CLIENT as LICENSE_ON_CLIENT
 from fleetdeck.api.dialects.opsi.methods.products import ON_DEPOT, PRODUCTS
 from fleetdeck.api.dialects.opsi.methods.properties import PROPERTIES
 from fleetdeck.api.dialects.opsi.objects.crud import Crud
@@ -26,7 +34,7 @@ from fleetdeck.core.settings.configs import Config
 from fleetdeck.protocol import messages as m
 from tests import factories
 
-from .conftest import Rpc
+from .conftest import Rpc, enroll
 
 PACKAGES = [  # (family, version, description)
     ("firefox", "1.0", "Web browser"),
@@ -375,3 +383,78 @@ def test_the_database_drops_software_the_filter_excludes(
         ("sw-3.fleetdeck.local", "5.8", "x86"),
     ]
     assert [r["name"] for r in SOFTWARE.a.fetch(ctx, {"name": "lib_*"})] == ["lib_x"]
+
+
+@pytest.fixture
+def licensing(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    for name in ("lc-1", "lc-2"):
+        enroll(runtime, admin, name)
+    rpc.ok("licenseContract_create", "msdn", "MSDN", "the notes", "Microsoft")
+    rpc.ok("licenseContract_create", "oem_1", "", "", "ACME")
+    rpc.ok("licensePool_create", "win-pool", "Windows", ["win7"])
+    rpc.ok("licensePool_create", "office-pool", "Office 2016")
+    rpc.ok("softwareLicense_createVolume", "vol-1", "msdn", 5)
+    rpc.ok("softwareLicense_createRetail", "retail-1", "msdn", 1)
+    rpc.ok("softwareLicense_createOEM", "oem-1", "oem_1", 1, "lc-1.fleetdeck.local")
+    rpc.ok("softwareLicenseToLicensePool_create", "vol-1", "win-pool", "AAAAA-BBBBB")
+    rpc.ok("softwareLicenseToLicensePool_create", "retail-1", "office-pool", "CCCCC")
+    rpc.ok("softwareLicenseToLicensePool_create", "oem-1", "win-pool", "")
+    rpc.ok("auditSoftwareToLicensePool_create", "Office", "16.0", "", "de-DE", "x64", "office-pool")
+    rpc.ok("auditSoftwareToLicensePool_create", "Office", "16.1", "", "", "x86", "office-pool")
+    rpc.ok("auditSoftwareToLicensePool_create", "Windows", "7", "", "", "x64", "win-pool")
+    rpc.ok("licenseOnClient_getOrCreateObject", "lc-1.fleetdeck.local", "win-pool")
+    rpc.ok("licenseOnClient_getOrCreateObject", "lc-2.fleetdeck.local", "office-pool")
+
+
+LICENSE_FILTERS: list[tuple[str, dict[str, Any]]] = [
+    ("licenseContract", {}),
+    ("licenseContract", {"id": "MSDN"}),
+    ("licenseContract", {"partner": "micro*", "notes": "*NOTES"}),
+    ("licenseContract", {"id": "oem_*"}),
+    ("licenseContract", {"description": ["", None]}),
+    ("licenseContract", {"expirationDate": "0000*"}),
+    ("softwareLicense", {}),
+    ("softwareLicense", {"licenseContractId": "msdn"}),
+    ("softwareLicense", {"id": ["VOL-1", "oem-1"], "type": "VolumeSoftwareLicense"}),
+    ("softwareLicense", {"type": "SoftwareLicense", "maxInstallations": ">1"}),
+    ("softwareLicense", {"boundToHost": "lc-1*"}),
+    ("softwareLicense", {"type": ["OEMSoftwareLicense", "RetailSoftwareLicense"]}),
+    ("licensePool", {"id": "*-pool", "description": "office*"}),
+    ("licensePool", {"productIds": "win7"}),
+    ("softwareLicenseToLicensePool", {"licensePoolId": "WIN-POOL"}),
+    ("softwareLicenseToLicensePool", {"softwareLicenseId": "r*", "licenseKey": "C*"}),
+    ("auditSoftwareToLicensePool", {"name": "office", "version": ["16.1", None]}),
+    ("auditSoftwareToLicensePool", {"language": "", "architecture": "X64"}),
+    ("auditSoftwareToLicensePool", {"licensePoolId": "office*", "subVersion": ""}),
+    ("licenseOnClient", {"licensePoolId": "win*"}),
+    ("licenseOnClient", {"clientId": "lc-2*", "softwareLicenseId": ["retail-1", "vol-1"]}),
+]
+LICENSE_CRUD = {
+    "licenseContract": CONTRACTS,
+    "softwareLicense": LICENSES,
+    "licensePool": POOLS,
+    "softwareLicenseToLicensePool": POOL_MEMBERS,
+    "auditSoftwareToLicensePool": POOL_SOFTWARE,
+    "licenseOnClient": LICENSE_ON_CLIENT,
+}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "flt"), LICENSE_FILTERS, ids=[f"{p}{f!r}"[:70] for p, f in LICENSE_FILTERS]
+)
+def test_license_filters_keep_opsi_semantics(
+    rpc: Rpc, runtime: Runtime, admin: Actor, licensing: None, prefix: str, flt: dict[str, Any]
+) -> None:
+    _check(rpc, _ctx(runtime, admin), LICENSE_CRUD[prefix], prefix, flt)
+
+
+def test_the_database_drops_licenses_the_filter_excludes(
+    runtime: Runtime, admin: Actor, licensing: None
+) -> None:
+    ctx = _ctx(runtime, admin)
+    assert [r["id"] for r in LICENSES.a.fetch(ctx, {"type": "OEMSoftwareLicense"})] == ["oem-1"]
+    assert [r["id"] for r in CONTRACTS.a.fetch(ctx, {"partner": "ACME"})] == ["oem_1"]
+    members = POOL_MEMBERS.a.fetch(ctx, {"licensePoolId": "office-pool"})
+    assert [(r["softwareLicenseId"], r["licenseKey"]) for r in members] == [("retail-1", "CCCCC")]
+    software = POOL_SOFTWARE.a.fetch(ctx, {"version": "16.*"})
+    assert [r["version"] for r in software] == ["16.0", "16.1"]
