@@ -24,6 +24,7 @@ from fleetdeck.api.dialects.opsi.registry import METHODS as OPSI_METHODS
 from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.enrollment.service import agent_actor
+from fleetdeck.core.licenses.service import Contract, License, Pool
 from fleetdeck.core.settings.configs import Config
 from fleetdeck.protocol import messages as m
 from fleetdeck.storage.db import Database
@@ -272,6 +273,12 @@ class OpsiObjects:
             factories.installed(s, a, cid, pkg.id)
             s.configs.put(a, Config(f"cfg.{k:02d}", default_values=["x"]))
             s.configs.set_value(a, f"cfg.{k:02d}", cid, ["y"])
+            s.licenses.put_contract(a, Contract(f"contract-{k:02d}", "", "", "ACME", None, None, None))
+            s.licenses.put_pool(a, Pool(f"pool-{k:02d}", "", [f"product-{k:02d}"]))
+            s.licenses.put_license(
+                a, License(f"license-{k:02d}", f"contract-{k:02d}", "volume", 5, None, None)
+            )
+            s.licenses.put_pool_member(a, f"license-{k:02d}", f"pool-{k:02d}", f"KEY-{k:02d}")
             self.size += 1
 
 
@@ -292,6 +299,13 @@ FILTERED_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
     "configState(configId=*)": ("configState_getObjects", {"configId": "cfg.*"}),
     "auditSoftwareOnClient(name=*)": ("auditSoftwareOnClient_getObjects", {"name": "sw-*"}),
     "auditSoftware(name)": ("auditSoftware_getObjects", {"name": ["sw-common", "SW-00"]}),
+    "licenseContract(partner)": ("licenseContract_getObjects", {"id": "contract-*", "partner": "acme"}),
+    "softwareLicense(contract=*)": ("softwareLicense_getObjects", {"licenseContractId": "contract-*"}),
+    "licensePool(id=*)": ("licensePool_getObjects", {"id": "pool-*"}),
+    "softwareLicenseToLicensePool(pool=*)": (
+        "softwareLicenseToLicensePool_getObjects",
+        {"licensePoolId": "pool-*"},
+    ),
 }
 
 
