@@ -6,8 +6,14 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?= -n 2
 # junit XML of each backend's run; .ci/run reads the counts from here (.ci/counts.py)
 RESULTS ?= build/test-results
+# The web UI's browser assets (htmx, pico.css, Swagger UI, ReDoc): npm ci, then copied into the
+# package (git-ignored; the wheel takes them as hatch artifacts). Without npm the server still
+# starts and its pages say the assets are missing.
+VENDOR := src/fleetdeck/web/static/vendor
+ASSETS := $(VENDOR)/.built-$(shell cat package-lock.json src/fleetdeck/web/assets.json tools/web_assets.py | cksum | cut -d' ' -f1)
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation clean
+.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation clean assets chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,22 +25,38 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-run: $(STAMP) ## start the server on http://127.0.0.1:8080 with a local agent (SQLite in ./fleetdeck-data)
+$(ASSETS): package.json package-lock.json src/fleetdeck/web/assets.json tools/web_assets.py
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && $(PYTHON) tools/web_assets.py && \
+	  rm -f $(VENDOR)/.built-* && touch $(ASSETS); \
+	else echo "npm not found: the web UI and API docs will say their assets are missing (see docs/ui.md)"; fi
+
+assets: $(ASSETS) ## the web UI's browser assets (npm ci; copied into src/fleetdeck/web/static/vendor)
+
+# The browser tests (tests/web) use Debian's Chromium; installed here where missing and cheap
+# (root with apt-get), otherwise they skip and say why.
+chromium:
+	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
+	  || echo "could not install chromium: tests/web will skip"; \
+	  else echo "$(CHROMIUM) missing (apt-get install chromium as root): tests/web will skip"; fi; }
+
+run: $(STAMP) $(ASSETS) ## start the server on http://127.0.0.1:8080 with a local agent (SQLite in ./fleetdeck-data)
 	$(VENV)/bin/fleetdeck up
 
 test: lint test-sqlite test-postgres ## ruff, mypy, import contracts, and the whole suite on SQLite and PostgreSQL
 
-lint: $(STAMP) ## ruff (format + lint), mypy --strict, import-linter contracts
+lint: $(STAMP) $(ASSETS) ## ruff (format + lint), mypy --strict, import-linter contracts
 	$(VENV)/bin/ruff format --check src tests bench tools
 	$(VENV)/bin/ruff check src tests bench tools
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test-sqlite: $(STAMP) ## the suite on SQLite
+test-sqlite: $(STAMP) $(ASSETS) chromium ## the suite on SQLite
 	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/sqlite.xml
 	FLEETDECK_TEST_DB=sqlite $(PY) -m pytest $(PYTEST_ARGS) --junitxml=$(RESULTS)/sqlite.xml
 
-test-postgres: $(STAMP) ## the suite on PostgreSQL (FLEETDECK_TEST_PG, default 127.0.0.1:5432; throwaway database per run)
+test-postgres: $(STAMP) $(ASSETS) chromium ## the suite on PostgreSQL (FLEETDECK_TEST_PG, default 127.0.0.1:5432; throwaway database per run)
 	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/postgres.xml
 	FLEETDECK_TEST_DB=postgres $(PY) -m pytest $(PYTEST_ARGS) --junitxml=$(RESULTS)/postgres.xml
 
@@ -67,4 +89,4 @@ mutation: $(STAMP) ## mutation testing of core with mutmut (slow; MODULE=core/x.
 	@$(PY) tools/mutation_report.py $(MODULE) --survivors
 
 clean: ## remove the virtualenv and caches (not your data)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants node_modules $(VENDOR)

@@ -17,7 +17,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -26,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from agents import Agent, free_port, log, make_inventory
+import serving
+from agents import Agent, log, make_inventory
 from fleetdeck.app import build_runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.protocol import messages as m
@@ -109,42 +109,19 @@ def main() -> None:
     results["fill_sec"] = round(time.perf_counter() - t0, 1)
     log(f"filled {opts.computers} computers in {results['fill_sec']} s")
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "FLEETDECK_DATA_DIR": str(data_dir),
-        "FLEETDECK_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop",
-    }
+    extra = {"FLEETDECK_SECRET_KEY": "bench-secret-key-0123456789-abcdefghijklmnop"}
     if db_url:
-        env["FLEETDECK_DATABASE_URL"] = db_url
-    logf = open(data_dir / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetdeck", "server", "--port", str(port)],
-        env=env,
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        with httpx.Client(base_url=url, timeout=120) as http:
-            auth = ("admin", token)
-            call(http, "oco.computer.list", {}, auth)  # warm-up
-            lists = [call(http, "oco.computer.list", {}, auth) for _ in range(max(3, opts.calls // 4))]
-            results["computer_list"] = {**summary([t for t, _ in lists]), "bytes": lists[0][1]}
-            ids = [1 + (k * 7919) % opts.computers for k in range(opts.calls)]
-            gets = [call(http, "oco.computer.get", {"id": i}, auth) for i in ids]
-            results["computer_get"] = {**summary([t for t, _ in gets]), "bytes": gets[0][1]}
-            t, _ = call(http, "oco.computer.get", {"id": 1}, ("admin", PASSWORD))
-            results["computer_get_with_password_auth_ms"] = round(t * 1000, 1)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+        extra["FLEETDECK_DATABASE_URL"] = db_url
+    with serving.server(data_dir, env=extra) as (url, _proc), httpx.Client(base_url=url, timeout=120) as http:
+        auth = ("admin", token)
+        call(http, "oco.computer.list", {}, auth)  # warm-up
+        lists = [call(http, "oco.computer.list", {}, auth) for _ in range(max(3, opts.calls // 4))]
+        results["computer_list"] = {**summary([t for t, _ in lists]), "bytes": lists[0][1]}
+        ids = [1 + (k * 7919) % opts.computers for k in range(opts.calls)]
+        gets = [call(http, "oco.computer.get", {"id": i}, auth) for i in ids]
+        results["computer_get"] = {**summary([t for t, _ in gets]), "bytes": gets[0][1]}
+        t, _ = call(http, "oco.computer.get", {"id": 1}, ("admin", PASSWORD))
+        results["computer_get_with_password_auth_ms"] = round(t * 1000, 1)
     results["loadavg_end"] = os.getloadavg()
     print(json.dumps(results, indent=2) if opts.json else results)
 

@@ -22,8 +22,6 @@ import os
 import pstats
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,7 +33,8 @@ from typing import Any
 import httpx
 import psutil
 
-from agents import free_port, log
+import serving
+from agents import log
 from fleetdeck.app import build_runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.settings import Settings
@@ -103,34 +102,9 @@ def fill(data_dir: Path, n: int) -> str:
 
 @contextmanager
 def server(data_dir: Path, src: Path | None) -> Iterator[tuple[str, psutil.Process]]:
-    """A real ``fleetdeck server`` on ``data_dir`` (run from ``src`` when given): its base URL
-    and its process (whose CPU time is a figure a loaded machine distorts less than wall time)."""
-    port = free_port()
-    env = {**os.environ, "FLEETDECK_DATA_DIR": str(data_dir), "FLEETDECK_SECRET_KEY": SECRET}
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
-    with open(data_dir / "server.log", "ab") as logf:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "fleetdeck", "server", "--port", str(port)],
-            env=env,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                raise SystemExit(f"server did not start; see {data_dir / 'server.log'}")
-            yield url, psutil.Process(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    """``serving.server`` with this bench's secret key (the filled data was encrypted with it)."""
+    with serving.server(data_dir, src=src, env={"FLEETDECK_SECRET_KEY": SECRET}) as running:
+        yield running
 
 
 def rpc(method: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +26,8 @@ import lz4.frame
 import msgspec
 from sqlalchemy import insert
 
-from agents import Agent, free_port, log, make_inventory
+import serving
+from agents import Agent, log, make_inventory
 from fleetdeck.app import Runtime, build_runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.packages.entities import PackageFields
@@ -132,23 +131,7 @@ def main() -> None:
     results["fill_sec"] = round(time.perf_counter() - t0, 1)
     log(f"filled in {results['fill_sec']} s")
 
-    port = free_port()
-    env = {**os.environ, "FLEETDECK_DATA_DIR": str(data_dir), "FLEETDECK_SECRET_KEY": SECRET}
-    logf = open(data_dir / "server.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetdeck", "server", "--port", str(port)],
-        env=env,
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with serving.server(data_dir, env={"FLEETDECK_SECRET_KEY": SECRET}) as (url, _proc):
         auth = ("admin", token)
         cases = {
             "host_getObjects": ("host_getObjects", []),
@@ -175,9 +158,6 @@ def main() -> None:
                         "objects": runs[0][2],
                     }
                     log(f"{key}: {results[key]}")
-    finally:
-        proc.terminate()
-        proc.wait(30)
     results["server_log"] = str(data_dir / "server.log")
     results["loadavg_end"] = os.getloadavg()
     print(json.dumps(results, indent=2) if opts.json else results)

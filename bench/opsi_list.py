@@ -18,11 +18,10 @@ To get a ``main`` tree without touching a work tree: ``git archive main | tar -x
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +30,8 @@ from typing import Any
 import httpx
 from sqlalchemy import insert
 
-from agents import free_port, log
+import serving
+from agents import log
 from fleetdeck.settings import Settings
 from fleetdeck.storage.tables import ComputerInterface
 from fleetdeck.storage.uow import UnitOfWork
@@ -75,35 +75,6 @@ def call(http: httpx.Client, auth: tuple[str, str], params: list[Any]) -> tuple[
     return dt, len(r.content), len(answer["result"])
 
 
-def start(label: str, src: Path, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "FLEETDECK_DATA_DIR": str(data_dir),
-        "FLEETDECK_SECRET_KEY": SECRET,
-        "PYTHONPATH": str(src.resolve()),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    logf = open(data_dir / f"server-{label}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetdeck", "server", "--port", str(port)],
-        env=env,
-        stdout=logf,
-        stderr=subprocess.STDOUT,
-        cwd=data_dir,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit(f"server {label} did not start; see {data_dir}/server-{label}.log")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", "--clients", type=int, default=10_000)
@@ -126,10 +97,23 @@ def main() -> None:
     results["fill_sec"] = round(time.perf_counter() - t0, 1)
     log(f"filled in {results['fill_sec']} s")
 
-    servers = {label: start(label, Path(src), data_dir) for label, src in variants.items()}
     auth = ("admin", token)
-    try:
-        clients = {label: httpx.Client(base_url=url, timeout=600) for label, (_, url) in servers.items()}
+    with contextlib.ExitStack() as stack:
+        servers = {
+            label: stack.enter_context(
+                serving.server(
+                    data_dir,
+                    src=Path(src),
+                    env={"FLEETDECK_SECRET_KEY": SECRET},
+                    log_name=f"server-{label}.log",
+                )
+            )
+            for label, src in variants.items()
+        }
+        clients = {
+            label: stack.enter_context(httpx.Client(base_url=url, timeout=600))
+            for label, (url, _) in servers.items()
+        }
         for case, params in CASES.items():
             runs: dict[str, list[tuple[float, int, int]]] = {label: [] for label in servers}
             for http in clients.values():
@@ -146,12 +130,6 @@ def main() -> None:
                     "objects": got[0][2],
                 }
                 log(f"{case} [{label}]: {row}")
-        for http in clients.values():
-            http.close()
-    finally:
-        for proc, _ in servers.values():
-            proc.terminate()
-            proc.wait(30)
     results["loadavg_end"] = os.getloadavg()
     results["data_dir"] = str(data_dir)
     print(json.dumps(results, indent=2) if opts.json else results)

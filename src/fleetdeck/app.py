@@ -24,6 +24,7 @@ from fleetdeck.api.dialects import oco, opsi
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
+from fleetdeck.api.v1.docs import DocsAssets
 from fleetdeck.bus import Bus, LocalBus
 from fleetdeck.bus.backlog import OutputBacklog
 from fleetdeck.bus.gateway import BusAgentGateway
@@ -35,6 +36,8 @@ from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from fleetdeck.storage import migrate
 from fleetdeck.storage.db import Database
+from fleetdeck.web import create_web
+from fleetdeck.web.assets import vendor_url
 
 log = logging.getLogger("fleetdeck")
 
@@ -179,7 +182,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             await rt.bus.close()
             rt.db.dispose()
 
-    v1 = create_v1(rt.services, rt.bus, rt.watch)
+    docs = DocsAssets(
+        swagger_js=vendor_url("swagger-ui-bundle.js"),
+        swagger_css=vendor_url("swagger-ui.css"),
+        swagger_favicon=vendor_url("swagger-favicon-32x32.png"),
+        redoc_js=vendor_url("redoc.standalone.js"),
+    )
+    v1 = create_v1(rt.services, rt.bus, rt.watch, docs_assets=docs)
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
@@ -193,6 +202,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     deps = DialectDeps(services=rt.services)
     for dialect in DIALECTS:
         app.router.routes.append(DialectRoute(dialect.name, dialect.build(deps)))
+    # Last: the UI at / gets only its own paths that no route above claimed.
+    app.router.routes.append(create_web(rt.services, session_lifetime_sec=settings.token_lifetime_sec))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
     app.state.hub = hub

@@ -32,6 +32,7 @@ with warnings.catch_warnings():
     from starlette.websockets import WebSocketDisconnect
 
 from fleetdeck.api.v1 import create_v1, permissions
+from fleetdeck.api.v1.docs import DocsAssets
 from fleetdeck.api.v1.permissions import Access, Requirement
 from fleetdeck.app import Runtime
 from fleetdeck.bus import LocalBus
@@ -39,7 +40,8 @@ from fleetdeck.core.authz import Actor, Role
 from tests.fuzz.conftest import SENT, tracebacks
 from tests.integration.api.conftest import ADMIN_PASSWORD, API
 
-V1 = create_v1(None, LocalBus())  # type: ignore[arg-type]  # only its routes and document are used
+# only its routes and document are used; with the docs pages, as the composition root builds it
+V1 = create_v1(None, LocalBus(), docs_assets=DocsAssets("/s.js", "/s.css", "/f.png", "/r.js"))  # type: ignore[arg-type]
 
 # Bodies the smallest example cannot stand for: login must carry real credentials to show that
 # the route lets an anonymous caller in.

@@ -106,9 +106,14 @@ class FleetServer(uvicorn.Server):
 
 def bind_listener(config: uvicorn.Config) -> socket.socket:
     """The server's listening socket (what uvicorn's ``bind_socket`` does), with a clear
-    message instead of a traceback when the port is taken."""
+    message instead of a traceback when the port is taken.
+
+    The protocol is named (``IPPROTO_TCP``), not left 0: accepted sockets inherit it, and
+    asyncio switches Nagle's algorithm off (``TCP_NODELAY``) only on sockets whose ``proto`` says
+    TCP. Without it every answer on a kept-alive connection whose head and body leave in two
+    writes waited for the client's delayed ACK: ~40 ms per call instead of ~2."""
     family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((config.host, config.port))
@@ -169,7 +174,7 @@ def run_server(settings: Settings) -> None:
     rt = build_runtime(settings)
     ensure_first_admin(rt)
     server, url = make_server(settings, rt)
-    console.print(f"fleetdeck listening on [bold]{url}[/] (API docs: {url}/api/v1/docs)")
+    console.print(f"fleetdeck listening on [bold]{url}[/]: web UI {url}/ , API docs {url}/api/v1/docs")
     tune_gc()
     server.run()
 
@@ -247,7 +252,7 @@ async def _serve_with_agent(server: FleetServer, agent_cmd: list[str], url: str,
             return
         await asyncio.sleep(0.05)
     agent = subprocess.Popen(agent_cmd)  # noqa: ASYNC220 - Popen returns at once
-    console.print(f"fleetdeck is up at [bold]{url}[/]  (API docs: {url}/api/v1/docs)")
+    console.print(f"fleetdeck is up: web UI at [bold]{url}/[/]  (API docs: {url}/api/v1/docs)")
     watch = asyncio.create_task(_watch_agent(agent, local))
     try:
         await serve

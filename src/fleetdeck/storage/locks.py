@@ -26,6 +26,11 @@ class Serial(enum.IntEnum):
 
     PACKAGE_JOBS = 0x6664_0001  # creating package install/uninstall jobs ("fd" + 1)
     PACKAGE_VERSIONS = 0x6664_0002  # create-or-update of a package by family key and versions
+    COMPUTER_NAMES = 0x6664_0003  # creating a computer, and create-or-update by its qualified name
+    USER_NAMES = 0x6664_0004  # create-or-keep of a user account by name
+    GROUP_KEYS = 0x6664_0005  # create-or-update of a group by its key
+    PACKAGE_PROPERTIES = 0x6664_0006  # writing a package property (a merge reads it first)
+    CONFIG_ENTRIES = 0x6664_0007  # writing a config entry (a merge reads it first)
 
 
 def serialize(session: Session, key: Serial) -> None:

@@ -1,11 +1,13 @@
-"""Concurrent requests to deploy one package to one computer create one job between them.
+"""Concurrent requests to deploy one package to one computer create one job between them, and
+concurrent opsi inserts of one new object create it once.
 
-Each request checks what is pending and acts on it; core does both in one transaction,
-serialised (``storage.locks``: SQLite's single writer, a PostgreSQL advisory lock), so no two
-requests can both see "nothing pending". These tests start N real threads at one barrier against
-the real database of the run (``make test`` runs them on SQLite and on PostgreSQL): through core,
-and through each dialect's HTTP endpoint on a live server (OCO ``oco.job_container.deploy``,
-opsi ``setProductActionRequest``). They count the jobs in the database, not the answers.
+Each request checks what is pending (or whether the object exists) and acts on it; core does
+both in one transaction, serialised (``storage.locks``: SQLite's single writer, a PostgreSQL
+advisory lock), so no two requests can both see "nothing pending" or "missing". These tests
+start N real threads at one barrier against the real database of the run (``make test`` runs
+them on SQLite and on PostgreSQL): through core, and through each dialect's HTTP endpoint on a
+live server (OCO ``oco.job_container.deploy``, opsi ``setProductActionRequest`` and the
+``*_insertObject`` upserts). They count what is in the database, not the answers.
 """
 
 from __future__ import annotations
@@ -198,3 +200,43 @@ def test_concurrent_product_puts_create_one_package(runtime: Runtime, admin: Act
     assert [(p.family_key, p.version, p.package_version) for p in found] == [("newtool", "1.0", "1")]
     actions = [r.action for r in factories.audit_since(runtime.services, 0) if r.object_type == "package"]
     assert sorted(actions) == ["package.create"] + ["package.update"] * (N - 1)
+
+
+@pytest.mark.parametrize(
+    ("method", "obj"),
+    [
+        ("host_insertObject", {"type": "OpsiClient", "id": "new-1.example.org", "notes": "n"}),
+        ("user_insertObject", {"type": "User", "id": "racer"}),
+        ("group_insertObject", {"type": "HostGroup", "id": "racers"}),
+    ],
+)
+def test_concurrent_opsi_inserts_create_one_object(
+    live: LiveServer, runtime: Runtime, admin: Actor, method: str, obj: dict[str, Any]
+) -> None:
+    """opsi's insertObject is create-or-replace, decided in core's put: N concurrent inserts of
+    one new host, user or group through the live /rpc create it once and replace it N-1 times
+    (the dialect's find-then-create created several hosts on PostgreSQL, and failed users on
+    the unique name)."""
+    headers = basic(runtime, admin)
+
+    def insert(i: int) -> dict[str, Any]:
+        body = {"jsonrpc": "2.0", "id": i, "method": method, "params": [obj]}
+        r = httpx.post(f"{live.url}/rpc", json=body, headers=headers, timeout=60)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    mark = factories.audit_mark(runtime.services)
+    answers = race(N, insert)
+    assert all(not isinstance(a, BaseException) and a.get("error") is None for a in answers), answers
+    kind = method.split("_", maxsplit=1)[0]
+    svc = runtime.services
+    if kind == "host":
+        found = [c.fqdn for c in svc.computers.find(admin, Query(limit=None)).items]
+    elif kind == "user":
+        found = [u.username for u in svc.users.list_users(admin) if u.username == obj["id"]]
+    else:
+        found = [g.key for g in svc.groups.find(admin, Query(limit=None)).items]
+    assert found == [obj["id"]]
+    object_type = {"host": "computer", "user": "user", "group": "group"}[kind]
+    actions = [r.action for r in factories.audit_since(svc, mark) if r.object_type == object_type]
+    assert sorted(actions) == [f"{object_type}.create"] + [f"{object_type}.update"] * (N - 1)

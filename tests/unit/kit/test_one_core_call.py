@@ -39,21 +39,7 @@ TRANSPORT_GLOBS = ("dialects/*/methods/*.py", "dialects/*/objects/*.py", "v1/rou
 
 # Functions that still make more than one mutating core call, with why they may for now.
 # Shrink this list; never grow it without a line in docs/architecture.md's audit.
-KNOWN: dict[str, str] = {
-    "dialects/opsi/objects/groups:GroupAdapter._change": "host or product group (exclusive)",
-    "dialects/opsi/objects/groups:GroupAdapter._create": "host or product group (exclusive)",
-    "dialects/opsi/objects/groups:GroupAdapter.delete": "host or product group (exclusive)",
-    "dialects/opsi/objects/groups:GroupAdapter.insert": "opsi upsert: find, then create or update",
-    "dialects/opsi/objects/groups:GroupAdapter.update": "opsi upsert: find, then create or update",
-    "dialects/opsi/objects/groups:ObjectToGroupAdapter.delete": "host or product group, one per ident",
-    "dialects/opsi/objects/groups:ObjectToGroupAdapter.insert": "host or product group (exclusive)",
-    "dialects/opsi/objects/groups:ObjectToGroupAdapter.update": "host or product group (exclusive)",
-    "dialects/opsi/objects/hosts:HostAdapter.insert": "opsi upsert: find, then create or update",
-    "dialects/opsi/objects/hosts:HostAdapter.update": "opsi upsert: find, then create or update",
-    "dialects/opsi/objects/properties:ProductPropertyAdapter.update": "read, merge, put (lost update)",
-    "dialects/opsi/objects/users:UserAdapter.insert": "opsi upsert: find, then create or update",
-    "dialects/opsi/objects/users:UserAdapter.update": "opsi upsert: find, then create or update",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _opens_mutation(node: ast.AST) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from fleetdeck import __version__
-from fleetdeck.api.v1 import errors, permissions
+from fleetdeck.api.v1 import docs, errors, permissions
 from fleetdeck.api.v1.routes import (
     admin,
     agents,
@@ -49,15 +49,19 @@ enrollment tokens, users and the audit log.
 __all__ = ["create_v1"]
 
 
-def create_v1(services: Services, bus: Bus, watch: JobWatch | None = None) -> FastAPI:
+def create_v1(
+    services: Services, bus: Bus, watch: JobWatch | None = None, docs_assets: docs.DocsAssets | None = None
+) -> FastAPI:
     """``watch`` follows jobs for ``/jobs/{id}/stream`` (by default over ``bus``, without the
-    output of before the viewer came)."""
+    output of before the viewer came). ``docs_assets`` says where ``/docs`` and ``/redoc`` load
+    Swagger UI and ReDoc from (the server's own copies); without it there are no docs pages,
+    never a CDN."""
     app = FastAPI(
         title="fleetdeck API",
         version=__version__,
         description=DESCRIPTION,
         openapi_url="/openapi.json",
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.services = services
@@ -72,6 +76,8 @@ def create_v1(services: Services, bus: Bus, watch: JobWatch | None = None) -> Fa
     app.include_router(users.bans)
     for module in (packages, deployments):
         app.include_router(module.router)
+    if docs_assets is not None:
+        docs.install(app, docs_assets)
     _complete_document(app)
     return app
 

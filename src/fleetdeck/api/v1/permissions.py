@@ -40,6 +40,7 @@ ROUTES: dict[str, Requirement] = {
     "GET /openapi.json": Access.PUBLIC,
     "GET /docs": Access.PUBLIC,
     "GET /docs/oauth2-redirect": Access.PUBLIC,
+    "GET /redoc": Access.PUBLIC,
     # auth and the caller's own account
     "POST /auth/login": Access.PUBLIC,
     "GET /me": Access.USER,

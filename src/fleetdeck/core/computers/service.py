@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import (
     AgentPing,
@@ -29,7 +29,7 @@ from fleetdeck.core.computers.entities import (
     SoftwareOnComputer,
 )
 from fleetdeck.core.computers.inventory import apply_inventory
-from fleetdeck.core.computers.naming import is_qualified
+from fleetdeck.core.computers.naming import is_qualified, qualified_name
 from fleetdeck.core.errors import (
     AgentFailed,
     AgentTimeout,
@@ -92,6 +92,22 @@ SOFTWARE_FIELDS = {
 }
 HOSTNAME_MAX = 255
 MAX_AGENT_TIMEOUT = 300.0  # seconds a caller may wait for an agent's answer
+
+
+def _check_names(hostname: str, fqdn: str) -> tuple[str, str]:
+    """A new computer's host name and FQDN, stripped (the FQDN lower case), or ValidationFailed."""
+    hostname = hostname.strip()
+    fqdn = fqdn.strip().lower()
+    if len(fqdn) > 255:
+        raise ValidationFailed("fqdn is longer than 255 characters", field="fqdn")
+    if not hostname:
+        raise ValidationFailed("hostname must not be empty", field="hostname")
+    if len(hostname) > HOSTNAME_MAX:
+        raise ValidationFailed(f"hostname is longer than {HOSTNAME_MAX} characters", field="hostname")
+    for name, value in (("hostname", hostname), ("fqdn", fqdn)):
+        if any(unicodedata.category(ch) in CONTROL for ch in value):
+            raise ValidationFailed(f"{name} must not contain control characters", field=name)
+    return hostname, fqdn
 
 
 def summary(c: Computer) -> ComputerSummary:
@@ -343,34 +359,81 @@ class ComputerService:
 
     def create(self, actor: Actor, hostname: str, notes: str = "", fqdn: str = "") -> ComputerSummary:
         """Pre-register a computer; an agent enrolling with this host name takes it over."""
-        hostname = hostname.strip()
-        fqdn = fqdn.strip().lower()
-        if len(fqdn) > 255:
-            raise ValidationFailed("fqdn is longer than 255 characters", field="fqdn")
-        if not hostname:
-            raise ValidationFailed("hostname must not be empty", field="hostname")
-        if len(hostname) > HOSTNAME_MAX:
-            raise ValidationFailed(f"hostname is longer than {HOSTNAME_MAX} characters", field="hostname")
-        for name, value in (("hostname", hostname), ("fqdn", fqdn)):
-            if any(unicodedata.category(ch) in CONTROL for ch in value):
-                raise ValidationFailed(f"{name} must not contain control characters", field=name)
+        hostname, fqdn = _check_names(hostname, fqdn)
         with self._audit.mutation(actor, "computer.create", "computer", perm=Perm.MANAGE_COMPUTERS) as m:
+            serialize(m.session, Serial.COMPUTER_NAMES)  # the name check below decides
+            return self._insert(m, actor, hostname, fqdn, notes)
+
+    def put(
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        default_domain: str,
+        notes: str | None = None,
+        create: bool = True,
+    ) -> ComputerSummary | None:
+        """Create-or-update of the computer whose qualified name (``naming.qualified_name``
+        with ``default_domain``) is ``name``, decided in one transaction serialised with other
+        puts and creates, so two concurrent puts of one new name create it once and the other
+        updates it (a transport that looked first and then created could create it twice).
+
+        An existing computer gets ``notes`` unless it is None (audited ``computer.update``;
+        when several computers have that qualified name, the newest). A missing one is created
+        (audited ``computer.create``) with host name = the first label of ``name``, FQDN =
+        ``name`` and ``notes`` (None: empty), under ``create``'s checks (names, a host name
+        already taken: Conflict); with ``create`` False it stays missing (returns None, audited
+        ``computer.update`` with ``missing``). Permission first, then the arguments: a caller
+        who may not manage computers learns nothing of the rules."""
+        with self._audit.mutation(actor, "computer.update", "computer", perm=Perm.MANAGE_COMPUTERS) as m:
             s = m.session
-            if s.scalar(select(Computer.id).where(func.lower(Computer.hostname) == hostname.lower())):
-                raise Conflict(f"a computer named {hostname!r} already exists", field="hostname")
-            c = Computer(
-                uid=uuid.uuid4().hex,
-                hostname=hostname,
-                fqdn=fqdn,
-                notes=notes,
-                created_at=self._clock(),
-                created_by=actor.username,
+            serialize(s, Serial.COMPUTER_NAMES)
+            wanted = name.strip().lower().rstrip(".")
+            first = wanted.split(".")[0]
+            like = first.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ".%"
+            candidates = s.scalars(
+                select(Computer)
+                .where(
+                    func.lower(Computer.fqdn).in_((wanted, wanted + "."))
+                    | (func.lower(Computer.hostname) == first)
+                    | func.lower(Computer.hostname).like(like, escape="\\")
+                )
+                .order_by(Computer.id)
             )
-            s.add(c)
-            s.flush()
-            m.object_id = str(c.id)
-            m.detail = {"hostname": hostname}
-            return summary(c)
+            found = [c for c in candidates if qualified_name(c.hostname, c.fqdn, default_domain) == wanted]
+            if found:
+                c = found[-1]
+                m.object_id = str(c.id)
+                if notes is not None and notes != c.notes:
+                    m.detail["notes"] = [c.notes, notes]
+                    c.notes = notes
+                return summary(c)
+            if not create:
+                m.detail = {"name": wanted, "missing": True}
+                return None
+            m.action = "computer.create"
+            hostname, fqdn = _check_names(first, wanted)
+            return self._insert(m, actor, hostname, fqdn, notes or "")
+
+    def _insert(self, m: Mutation, actor: Actor, hostname: str, fqdn: str, notes: str) -> ComputerSummary:
+        """The new computer, inside a serialised (``Serial.COMPUTER_NAMES``) mutation; a host
+        name taken (regardless of case) is a Conflict."""
+        s = m.session
+        if s.scalar(select(Computer.id).where(func.lower(Computer.hostname) == hostname.lower())):
+            raise Conflict(f"a computer named {hostname!r} already exists", field="hostname")
+        c = Computer(
+            uid=uuid.uuid4().hex,
+            hostname=hostname,
+            fqdn=fqdn,
+            notes=notes,
+            created_at=self._clock(),
+            created_by=actor.username,
+        )
+        s.add(c)
+        s.flush()
+        m.object_id = str(c.id)
+        m.detail = {"hostname": hostname}
+        return summary(c)
 
     def network_identities(
         self, actor: Actor, computer_ids: Iterable[int] | None = None

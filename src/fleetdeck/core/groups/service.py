@@ -17,11 +17,13 @@ from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import Computer, Group, GroupMember
 from fleetdeck.storage.uow import UnitOfWork
 
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,254}$")
 MAX_DEPTH = 32
+PUT_KINDS = ("computer", "package")  # the kinds ``put`` addresses by key
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,89 @@ class GroupService:
             if description is not None:
                 g.description = description
             return self._info(s, g)
+
+    def put(
+        self,
+        actor: Actor,
+        key: str,
+        *,
+        kind: str | None = None,
+        description: str | None = None,
+        parent_key: str | None = None,
+        move: bool = False,
+        create: bool = True,
+    ) -> GroupInfo | None:
+        """Create-or-update of the computer or package group with this ``key`` (keys are unique
+        across kinds), decided in one transaction serialised with other puts: a transport that
+        looked the key up first and then created could create it twice, or fail half-way.
+
+        An existing group must be of ``kind`` when one is given (else ValidationFailed, field
+        ``kind``, detail ``kind`` = what it is); it gets ``description`` unless None and, with
+        ``move``, the parent ``parent_key`` (None: the root), under ``update``'s checks (audited
+        ``group.update``). A missing one is created (audited ``group.create``) as ``kind``
+        (default ``computer``), named ``key``, below ``parent_key``, under ``create``'s checks;
+        with ``create`` False it stays missing (returns None). A parent key that is no group of
+        that kind is NotFound ``parent group``. Package groups also need the packages
+        permission, as ``PackageGroups`` asks for them; a key taken by a group of another kind
+        (a report group) is a Conflict, as ``create`` answers it."""
+        if kind is not None and kind not in PUT_KINDS:
+            raise ValueError(f"kind must be one of {PUT_KINDS}")
+        first = "group.create" if create else "group.update"
+        with self._audit.mutation(actor, first, "group", perm=Perm.MANAGE_COMPUTERS) as m:
+            s = m.session
+            serialize(s, Serial.GROUP_KEYS)
+            g = s.scalar(select(Group).where(Group.key == key))
+            if g is not None and g.kind not in PUT_KINDS:
+                raise Conflict(f"group key {key!r} is taken", field="key")
+            if g is None and not create:
+                m.action, m.detail = "group.update", {"key": key, "missing": True}
+                return None
+            if g is not None:
+                m.action, m.object_id = "group.update", str(g.id)
+            want = g.kind if g is not None else kind or "computer"
+            if want == "package":
+                actor.require(Perm.MANAGE_PACKAGES)
+            if g is not None and kind not in (None, g.kind):
+                raise ValidationFailed(
+                    f"group {key!r} is a {g.kind} group, not a {kind} group", field="kind", kind=g.kind
+                )
+            parent_id = self._parent_by_key(s, parent_key, want) if move or g is None else None
+            if g is None:
+                if not KEY_RE.match(key):
+                    raise ValidationFailed(
+                        "key must be lower case letters, digits, '.', '_' or '-'", field="key"
+                    )
+                self._check_unique_name(s, key, parent_id, want, None)
+                g = Group(
+                    key=key,
+                    name=key,
+                    kind=want,
+                    parent_id=parent_id,
+                    description=description or "",
+                    created_at=self._clock(),
+                )
+                s.add(g)
+                s.flush()
+                m.object_id, m.detail = str(g.id), {"name": key, "parent_id": parent_id}
+                return self._info(s, g)
+            if move and parent_id != g.parent_id:
+                self._check_parent(s, g, parent_id)
+                m.detail["parent_id"] = [g.parent_id, parent_id]
+                g.parent_id = parent_id
+                self._check_unique_name(s, g.name, g.parent_id, g.kind, g.id)
+            if description is not None and description != g.description:
+                m.detail["description"] = True
+                g.description = description
+            return self._info(s, g)
+
+    @staticmethod
+    def _parent_by_key(s: Session, key: str | None, kind: str) -> int | None:
+        if not key:
+            return None
+        found = s.scalar(select(Group.id).where(Group.key == key, Group.kind == kind))
+        if found is None:
+            raise NotFound("parent group", key)
+        return found
 
     def delete(self, actor: Actor, group_id: int) -> None:
         with self._audit.mutation(actor, "group.delete", "group", group_id, perm=Perm.MANAGE_COMPUTERS) as m:

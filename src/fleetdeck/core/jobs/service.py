@@ -35,9 +35,11 @@ from fleetdeck.core.jobs.entities import (
 )
 from fleetdeck.core.ports import Clock, JobNotifier, JobWatch, NullJobWatch
 from fleetdeck.core.query import Page, Query, apply_query
+from fleetdeck.core.settings.configs import Config, check_config, store_config
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.protocol import messages as msg
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import Computer, GroupMember, Job, JobBatch
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -226,39 +228,90 @@ class JobService:
                 found |= set(s.scalars(select(GroupMember.computer_id).where(GroupMember.group_id.in_(gids))))
             if not found:
                 raise ValidationFailed("the groups have no members", field="group_ids")
-            now = self._clock()
-            expires = now + expires_in if expires_in is not None else None
-            batch = JobBatch(
-                kind=kind, spec=spec, created_at=now, created_by=actor.username, expires_at=expires
-            )
-            s.add(batch)
-            s.flush()
             ordered = sorted(found)
-            rows = [
-                {
-                    "batch_id": batch.id,
-                    "computer_id": cid,
-                    "kind": kind,
-                    "spec": spec,
-                    "status": JobStatus.QUEUED.value,
-                    "created_at": now,
-                    "created_by": actor.username,
-                    "expires_at": expires,
-                }
-                for cid in ordered
-            ]
-            # A plain executemany, then the ids: with RETURNING, insertmanyvalues has psycopg parse
-            # one 1000-row statement per page (~0.4 ms per job). One job per computer, so the
-            # batch's jobs in computer order line up with ``ordered``. Core, not the ORM's bulk
-            # insert, which spends ~30 µs of Python per row sorting out which keys are columns.
-            s.execute(insert(cast(Table, Job.__table__)), rows)
-            job_ids = list(
-                s.scalars(select(Job.id).where(Job.batch_id == batch.id).order_by(Job.computer_id))
-            )
-            m.object_id = str(batch.id)
+            batch_id, job_ids = self._insert_batch(s, actor, kind, spec, ordered, expires_in)
+            m.object_id = str(batch_id)
             m.detail = {"computers": len(ordered), **detail}
         self._notifier.jobs_queued(ordered)
-        return BatchCreated(batch_id=batch.id, job_ids=job_ids)
+        return BatchCreated(batch_id=batch_id, job_ids=job_ids)
+
+    def announce(
+        self, actor: Actor, entries: Sequence[Config], message: str | None, *, expires_in: timedelta
+    ) -> list[int]:
+        """Store the config ``entries`` (a message and its validity, say, for agents and
+        transports to read later) and, with a ``message``, show it at once on every connected
+        computer (a ``message`` action each, expiring after ``expires_in``), in one transaction:
+        stored in one call and queued in a second, a failure or a refusal in between left the
+        texts stored and nobody told. Needs the settings permission, and with a message the
+        commands permission too; audited ``config.put`` (the keys) and, in the same
+        transaction, ``action.message`` for the batch. Returns the computers notified."""
+        for entry in entries:
+            check_config(entry)
+        spec = _validate_action(ActionRequest(action="message", message=message)) if message else None
+        if expires_in.total_seconds() <= 0:
+            raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
+        keys = ",".join(e.key for e in entries)
+        ordered: list[int] = []
+        with self._audit.mutation(actor, "config.put", "config", keys, perm=Perm.MANAGE_SETTINGS) as m:
+            if spec is not None:
+                actor.require(Perm.RUN_COMMANDS)
+            s = m.session
+            serialize(s, Serial.CONFIG_ENTRIES)  # as ConfigService's writers: a merge reads first
+            for entry in entries:
+                store_config(s, entry)
+            m.detail = {"default_values": {e.key: list(e.default_values) for e in entries}}
+            if spec is not None:
+                ordered = sorted(s.scalars(select(Computer.id).where(Computer.online.is_(True))))
+            if ordered:
+                batch_id, _ = self._insert_batch(s, actor, ACTION_KIND, spec or {}, ordered, expires_in)
+                self._audit.add(
+                    s,
+                    actor,
+                    "action.message",
+                    "job_batch",
+                    batch_id,
+                    computers=len(ordered),
+                )
+        if ordered:
+            self._notifier.jobs_queued(ordered)
+        return ordered
+
+    def _insert_batch(
+        self,
+        s: Session,
+        actor: Actor,
+        kind: str,
+        spec: dict[str, object],
+        ordered: list[int],
+        expires_in: timedelta | None,
+    ) -> tuple[int, list[int]]:
+        """A batch with one queued job per computer (ascending ids), in the caller's
+        transaction; (batch id, job ids in computer order)."""
+        now = self._clock()
+        expires = now + expires_in if expires_in is not None else None
+        batch = JobBatch(kind=kind, spec=spec, created_at=now, created_by=actor.username, expires_at=expires)
+        s.add(batch)
+        s.flush()
+        rows = [
+            {
+                "batch_id": batch.id,
+                "computer_id": cid,
+                "kind": kind,
+                "spec": spec,
+                "status": JobStatus.QUEUED.value,
+                "created_at": now,
+                "created_by": actor.username,
+                "expires_at": expires,
+            }
+            for cid in ordered
+        ]
+        # A plain executemany, then the ids: with RETURNING, insertmanyvalues has psycopg parse
+        # one 1000-row statement per page (~0.4 ms per job). One job per computer, so the
+        # batch's jobs in computer order line up with ``ordered``. Core, not the ORM's bulk
+        # insert, which spends ~30 µs of Python per row sorting out which keys are columns.
+        s.execute(insert(cast(Table, Job.__table__)), rows)
+        job_ids = list(s.scalars(select(Job.id).where(Job.batch_id == batch.id).order_by(Job.computer_id)))
+        return batch.id, job_ids
 
     def get(self, actor: Actor, job_id: int) -> JobInfo:
         actor.require(Perm.READ)

@@ -190,15 +190,7 @@ class PackageGroups:
             if sequence is None:
                 if existing is not None:
                     return existing.sequence
-                last = s.scalar(
-                    select(func.max(PackageGroupMember.sequence)).where(
-                        PackageGroupMember.group_id == group_id
-                    )
-                )
-                s.add(PackageGroupMember(group_id=group_id, package_id=package_id, sequence=(last or 0) + 1))
-                s.flush()
-                self._changed(s, group_id)
-                return (last or 0) + 1
+                return self._append(s, group_id, package_id)
             if existing is not None:
                 s.expunge(existing)  # _renumber writes the group's rows anew
             order = [p for p in queries.group_package_ids(s, group_id) if p != package_id]
@@ -207,6 +199,74 @@ class PackageGroups:
             _renumber(s, group_id, order)
             self._changed(s, group_id)
             return place + 1
+
+    def add_family_to_group(self, actor: Actor, group_id: int, family_key: str) -> int:
+        """Make the family a member of the package group, in one transaction: when a package of
+        the family is in the group already nothing changes (its sequence is returned), else the
+        family's newest package (latest created) is appended. For transports whose group
+        members are families, not versions (opsi's ObjectToGroup of a ProductGroup); reading the
+        members first and adding in a second call let a concurrent request slip in between. A
+        family without packages is NotFound ``package family``."""
+        with self._audit.mutation(
+            actor, "package_group.add_member", "group", group_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            self._package_group(s, group_id)
+            present = s.execute(
+                select(PackageGroupMember.package_id, PackageGroupMember.sequence)
+                .join(Package, Package.id == PackageGroupMember.package_id)
+                .join(PackageFamily, PackageFamily.id == Package.family_id)
+                .where(PackageGroupMember.group_id == group_id, PackageFamily.key == family_key)
+                .order_by(PackageGroupMember.sequence)
+                .limit(1)
+            ).first()
+            if present is not None:
+                m.detail = {"family_key": family_key, "package_id": present[0], "present": True}
+                return int(present[1])
+            newest = s.scalar(
+                select(Package.id)
+                .join(PackageFamily, PackageFamily.id == Package.family_id)
+                .where(PackageFamily.key == family_key)
+                .order_by(Package.created_at.desc(), Package.id.desc())
+                .limit(1)
+            )
+            if newest is None:
+                raise NotFound("package family", family_key)
+            m.detail = {"family_key": family_key, "package_id": newest}
+            return self._append(s, group_id, newest)
+
+    def remove_family_from_group(self, actor: Actor, group_id: int, family_key: str) -> list[int]:
+        """Remove every package of the family from the package group in one transaction (one
+        renumbering, one audit row); returns the package ids removed (none: nothing changed)."""
+        with self._audit.mutation(
+            actor, "package_group.remove_member", "group", group_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            self._package_group(s, group_id)
+            mine = set(
+                s.scalars(
+                    select(Package.id)
+                    .join(PackageFamily, PackageFamily.id == Package.family_id)
+                    .where(PackageFamily.key == family_key)
+                )
+            )
+            order = queries.group_package_ids(s, group_id)
+            gone = [p for p in order if p in mine]
+            m.detail = {"family_key": family_key, "package_ids": gone}
+            if gone:
+                _renumber(s, group_id, [p for p in order if p not in mine])
+                self._changed(s, group_id)
+            return gone
+
+    def _append(self, s: Session, group_id: int, package_id: int) -> int:
+        """Add a package that is not a member yet at the group's end; its sequence."""
+        last = s.scalar(
+            select(func.max(PackageGroupMember.sequence)).where(PackageGroupMember.group_id == group_id)
+        )
+        s.add(PackageGroupMember(group_id=group_id, package_id=package_id, sequence=(last or 0) + 1))
+        s.flush()
+        self._changed(s, group_id)
+        return (last or 0) + 1
 
     def remove_from_group(self, actor: Actor, group_id: int, package_id: int) -> None:
         with self._audit.mutation(

@@ -6,18 +6,19 @@ and the agent hands them to the procedure as environment variables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, ValidationFailed
 from fleetdeck.core.settings.configs import Config, check_config
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import Package, PackageProperty, PackagePropertyValue
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -34,6 +35,12 @@ class PropertyValue:
     key: str
     computer_id: int
     values: list[Any]
+
+
+def _check_property(prop: Config) -> None:
+    check_config(prop)
+    if len(prop.key) > 128:
+        raise ValidationFailed("property key is longer than 128 characters", field="key")
 
 
 def _info(row: PackageProperty) -> PropertyInfo:
@@ -107,28 +114,63 @@ class PropertyService:
             return [_info(r) for r in uow.session.scalars(stmt)]
 
     def put(self, actor: Actor, package_id: int, prop: Config) -> PropertyInfo:
-        check_config(prop)
-        if len(prop.key) > 128:
-            raise ValidationFailed("property key is longer than 128 characters", field="key")
+        _check_property(prop)
         with self._audit.mutation(
             actor, "package_property.put", "package", package_id, perm=Perm.MANAGE_PACKAGES
         ) as m:
+            serialize(m.session, Serial.PACKAGE_PROPERTIES)
             if m.session.get(Package, package_id) is None:
                 raise NotFound("package", package_id)
-            row = m.session.scalar(
-                select(PackageProperty).where(
-                    PackageProperty.package_id == package_id, PackageProperty.key == prop.key
-                )
+            return self._store(m, package_id, prop, self._row(m.session, package_id, prop.key))
+
+    def merge(
+        self, actor: Actor, package_id: int, key: str, change: Callable[[Config | None], Config | None]
+    ) -> PropertyInfo | None:
+        """Read the package's property ``key`` (None when it has none), and store what
+        ``change`` makes of it (None: store nothing), in one transaction serialised with other
+        puts and merges: a transport that read the property, merged the given fields into it
+        and put the result lost a change another request made in between. ``change`` is the
+        transport's merge rule (which fields a partial update keeps); what it returns is
+        checked as ``put`` checks, and must keep the key. Audited ``package_property.put``
+        (detail ``merged`` when a stored property was changed)."""
+        with self._audit.mutation(
+            actor, "package_property.put", "package", package_id, perm=Perm.MANAGE_PACKAGES
+        ) as m:
+            s = m.session
+            serialize(s, Serial.PACKAGE_PROPERTIES)
+            if s.get(Package, package_id) is None:
+                raise NotFound("package", package_id)
+            row = self._row(s, package_id, key)
+            prop = change(_info(row).prop if row is not None else None)
+            if prop is None:
+                m.detail = {"key": key, "missing": True}
+                return None
+            if prop.key != key:
+                raise ValidationFailed("a merge cannot change the property key", field="key")
+            _check_property(prop)
+            info = self._store(m, package_id, prop, row)
+            m.detail["merged"] = row is not None
+            return info
+
+    @staticmethod
+    def _row(s: Session, package_id: int, key: str) -> PackageProperty | None:
+        return s.scalar(
+            select(PackageProperty).where(
+                PackageProperty.package_id == package_id, PackageProperty.key == key
             )
-            if row is None:
-                row = PackageProperty(package_id=package_id, key=prop.key)
-                m.session.add(row)
-            row.kind, row.description = prop.kind, prop.description
-            row.possible_values, row.default_values = list(prop.possible_values), list(prop.default_values)
-            row.editable, row.multi_value = prop.editable, prop.multi_value
-            m.detail = {"key": prop.key, "default_values": list(prop.default_values)}
-            m.session.flush()
-            return _info(row)
+        )
+
+    @staticmethod
+    def _store(m: Mutation, package_id: int, prop: Config, row: PackageProperty | None) -> PropertyInfo:
+        if row is None:
+            row = PackageProperty(package_id=package_id, key=prop.key)
+            m.session.add(row)
+        row.kind, row.description = prop.kind, prop.description
+        row.possible_values, row.default_values = list(prop.possible_values), list(prop.default_values)
+        row.editable, row.multi_value = prop.editable, prop.multi_value
+        m.detail = {"key": prop.key, "default_values": list(prop.default_values)}
+        m.session.flush()
+        return _info(row)
 
     def delete(self, actor: Actor, package_id: int, key: str) -> bool:
         with self._audit.mutation(

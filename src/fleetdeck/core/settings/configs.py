@@ -9,17 +9,19 @@ values (an agent-authenticated actor with ``computer_id``), as opsi clients do.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select
+from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, ValidationFailed
 from fleetdeck.core.query import Query, apply_query, to_sql
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import ConfigEntry, ConfigOverride
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -79,6 +81,21 @@ def check_config(config: Config) -> None:
             raise ValidationFailed(f"{name} of a bool config must be true/false", field=name)
 
 
+def store_config(s: Session, config: Config) -> Config:
+    """Create or replace an entry (checked by ``check_config``) in the caller's transaction."""
+    row = s.scalar(select(ConfigEntry).where(ConfigEntry.key == config.key))
+    if row is None:
+        row = ConfigEntry(key=config.key)
+        s.add(row)
+    row.kind = config.kind
+    row.description = config.description
+    row.possible_values = list(config.possible_values)
+    row.default_values = list(config.default_values)
+    row.editable = config.editable
+    row.multi_value = config.multi_value
+    return _entity(row)
+
+
 class ConfigService:
     def __init__(self, db: Database, audit: AuditLog) -> None:
         self._db = db
@@ -100,18 +117,35 @@ class ConfigService:
         """Create or replace an entry."""
         check_config(config)
         with self._audit.mutation(actor, "config.put", "config", config.key, perm=Perm.MANAGE_SETTINGS) as m:
-            row = m.session.scalar(select(ConfigEntry).where(ConfigEntry.key == config.key))
-            if row is None:
-                row = ConfigEntry(key=config.key)
-                m.session.add(row)
-            row.kind = config.kind
-            row.description = config.description
-            row.possible_values = list(config.possible_values)
-            row.default_values = list(config.default_values)
-            row.editable = config.editable
-            row.multi_value = config.multi_value
+            serialize(m.session, Serial.CONFIG_ENTRIES)
             m.detail = {"kind": config.kind, "default_values": list(config.default_values)}
-            return _entity(row)
+            return store_config(m.session, config)
+
+    def merge(
+        self, actor: Actor, key: str, change: Callable[[Config | None], Config | None]
+    ) -> Config | None:
+        """Read the entry ``key`` (None when there is none) and store what ``change`` makes of
+        it (None: store nothing), in one transaction serialised with other puts and merges: a
+        transport that read the entry, merged the given fields into it and put the result lost
+        a change made in between. ``change`` is the transport's merge rule; its result is
+        checked as ``put`` checks it and must keep the key. Audited ``config.put``."""
+        with self._audit.mutation(actor, "config.put", "config", key, perm=Perm.MANAGE_SETTINGS) as m:
+            s = m.session
+            serialize(s, Serial.CONFIG_ENTRIES)
+            row = s.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
+            config = change(_entity(row) if row is not None else None)
+            if config is None:
+                m.detail = {"missing": True}
+                return None
+            if config.key != key:
+                raise ValidationFailed("a merge cannot change the config key", field="key")
+            check_config(config)
+            m.detail = {
+                "kind": config.kind,
+                "default_values": list(config.default_values),
+                "merged": row is not None,
+            }
+            return store_config(s, config)
 
     def delete(self, actor: Actor, keys: Iterable[str]) -> int:
         wanted = sorted(set(keys))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import jwt
 from sqlalchemy import delete, func, select, update
 
-from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm, Role
 from fleetdeck.core.errors import (
     AuthenticationFailed,
@@ -23,6 +23,7 @@ from fleetdeck.core.secrets import Passwords, SecretBox, random_token
 from fleetdeck.core.users.entities import Credential, LoginResult, NewToken, TokenInfo, UserInfo
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.db import Database
+from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import ApiToken, User
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -106,24 +107,67 @@ class UserService:
             )
         _check_password(password)
         with self._audit.mutation(actor, "user.create", "user", perm=Perm.MANAGE_USERS) as m:
-            s = m.session
-            if s.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
-                raise Conflict(f"user {username!r} already exists", field="username")
-            now = self._clock()
-            user = User(
-                username=username,
-                password_hash=self._passwords.hash(password),
-                role=role.value,
-                full_name=full_name,
-                email=email,
-                created_at=now,
-                password_changed_at=now,
-            )
-            s.add(user)
-            s.flush()
-            m.object_id = str(user.id)
-            m.detail = {"username": username, "role": role.value}
-            return _user_info(user)
+            serialize(m.session, Serial.USER_NAMES)  # the name check in _insert decides
+            return self._insert(m, username, password, role, full_name=full_name, email=email)
+
+    def put(
+        self, actor: Actor, username: str, password: str, role: Role, *, disabled: bool = False
+    ) -> UserInfo:
+        """Create-or-keep of the account named ``username`` (exactly), decided in one
+        transaction serialised with other puts and creates: a missing account is created with
+        ``password``, ``role`` and ``disabled`` under ``create``'s rules (audited
+        ``user.create``; another account whose name differs only in case is a Conflict); an
+        existing one is left as it is (audited ``user.update``, nothing changed). For transports
+        whose "insert" of a user only makes sure the account exists (opsi's User objects): looked
+        up first and created in a second call, two concurrent inserts of a new name both tried
+        to create it, and the second failed on the unique name instead of finding it."""
+        with self._audit.mutation(actor, "user.create", "user", perm=Perm.MANAGE_USERS) as m:
+            serialize(m.session, Serial.USER_NAMES)
+            user = m.session.scalar(select(User).where(User.username == username))
+            if user is not None:
+                m.action, m.object_id = "user.update", str(user.id)
+                m.detail = {"username": username, "unchanged": True}
+                return _user_info(user)
+            if not USERNAME_RE.match(username):
+                raise ValidationFailed(
+                    "user name must be 1-150 characters of letters, digits, '.', '_', '@' or '-'",
+                    field="username",
+                )
+            _check_password(password)
+            return self._insert(m, username, password, role, disabled=disabled)
+
+    def _insert(
+        self,
+        m: Mutation,
+        username: str,
+        password: str,
+        role: Role,
+        *,
+        full_name: str = "",
+        email: str = "",
+        disabled: bool = False,
+    ) -> UserInfo:
+        """The new account, inside a serialised (``Serial.USER_NAMES``) mutation; a name taken
+        regardless of case is a Conflict."""
+        s = m.session
+        if s.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+            raise Conflict(f"user {username!r} already exists", field="username")
+        now = self._clock()
+        user = User(
+            username=username,
+            password_hash=self._passwords.hash(password),
+            role=role.value,
+            full_name=full_name,
+            email=email,
+            disabled=disabled,
+            created_at=now,
+            password_changed_at=now,
+        )
+        s.add(user)
+        s.flush()
+        m.object_id = str(user.id)
+        m.detail = {"username": username, "role": role.value, **({"disabled": True} if disabled else {})}
+        return _user_info(user)
 
     def list_users(self, actor: Actor) -> list[UserInfo]:
         actor.require(Perm.MANAGE_USERS)
@@ -300,6 +344,19 @@ class UserService:
                 via=via,
                 read_only=read_only,
             )
+
+    def session_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
+        """A login that starts a server-side session (the web UI): ``password_login``'s checks,
+        throttle and failure audit, plus the success record ``login`` writes for a JWT, so a
+        browser login is in the audit log like an API one. The transport keeps the
+        ``Credential`` and ``resume``s it on every request."""
+        actor, credential = self.password_login(username, password, source, via)
+        self._audit.record(actor, "auth.login", "user", actor.user_id or "", "ok")
+        return actor, credential
+
+    def session_logout(self, actor: Actor) -> None:
+        """Audit the end of a server-side session the user ended themselves."""
+        self._audit.record(actor, "auth.logout", "user", actor.user_id or "", "ok")
 
     def login(self, username: str, password: str, source: str, via: str = "api") -> LoginResult:
         actor = self.authenticate_password(username, password, source, via)

@@ -16,7 +16,6 @@ from fleetdeck.api.dialects.opsi.errors import (
     BackendPermissionDeniedError,
     OpsiValueError,
 )
-from fleetdeck.api.dialects.opsi.methods.configs import CONFIGS
 from fleetdeck.api.dialects.opsi.methods.products import PRODUCTS
 from fleetdeck.api.dialects.opsi.methods.properties import PROPERTIES, STATES
 from fleetdeck.api.dialects.opsi.objects import crud
@@ -25,7 +24,7 @@ from fleetdeck.api.dialects.opsi.objects.products import force_product_id, newes
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.errors import NotFound
-from fleetdeck.core.jobs.entities import ActionRequest
+from fleetdeck.core.settings.configs import Config
 
 Row = dict[str, Any]
 MAX_SLEEP = 60.0
@@ -126,15 +125,16 @@ def update_message_of_the_day(
     user_message_valid_until: Any = None,
 ) -> dict[str, Row]:
     """Stores the messages as opsi's config entries; a user message is also shown at once on
-    every connected client (an agent ``message`` action; its job is in ``/api/v1/jobs``).
-    Answers per notified client, as opsi does."""
+    every connected client (an agent ``message`` action; its job is in ``/api/v1/jobs``), both
+    in one core call (``jobs.announce``), so a refusal cannot leave the texts stored and nobody
+    told. Answers per notified client, as opsi does."""
     given = {
         "device_message": device_message,
         "device_message_valid_until": device_message_valid_until,
         "user_message": user_message,
         "user_message_valid_until": user_message_valid_until,
     }
-    configs = []
+    entries = []
     for name, raw in given.items():
         if raw is None:
             continue
@@ -145,31 +145,21 @@ def update_message_of_the_day(
             except (TypeError, ValueError):
                 raise OpsiValueError(f"Invalid {name}: {raw!r}") from None
         config_id, description = MOTD[name]
-        configs.append(
-            {
-                "type": "UnicodeConfig",
-                "id": config_id,
-                "description": description,
-                "possibleValues": [str(value)],
-                "defaultValues": [str(value)],
-                "editable": True,
-                "multiValue": False,
-            }
+        entries.append(
+            Config(config_id, "str", description, [value], [value], editable=True, multi_value=False)
         )
-    if configs:
-        CONFIGS.update(ctx, configs, create=True)
-    if not user_message:
+    if not entries:
+        return {}
+    notified = ctx.services.jobs.announce(
+        ctx.actor, entries, str(user_message) if user_message else None, expires_in=timedelta(minutes=5)
+    )
+    if not notified:
         return {}
     _, computers = _hosts.computers(ctx)
-    online = {hid: c for hid, c in computers.items() if c.online}
-    if online:
-        ctx.services.jobs.create_actions(
-            ctx.actor,
-            ActionRequest(action="message", message=str(user_message)),
-            computer_ids=[c.id for c in online.values()],
-            expires_in=timedelta(minutes=5),
-        )
-    return {hid: {"result": None, "error": None} for hid in sorted(online)}
+    names = {c.id: hid for hid, c in computers.items()}
+    return {
+        hid: {"result": None, "error": None} for hid in sorted(names[cid] for cid in notified if cid in names)
+    }
 
 
 def property_values(

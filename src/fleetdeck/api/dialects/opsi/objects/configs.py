@@ -114,17 +114,18 @@ class ConfigAdapter:
                 out[key] = obj[key]
         return out
 
-    def _existing(self, ctx: Context, key: str) -> Config | None:
-        return next((c for c in ctx.services.configs.entries(ctx.actor) if c.key == key), None)
-
     def insert(self, ctx: Context, obj: Row) -> None:
         ctx.services.configs.put(ctx.actor, build_config(obj, None))
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        base = self._existing(ctx, obj["id"])
-        if base is None and not create:
-            return
-        ctx.services.configs.put(ctx.actor, build_config(obj, base))
+        """Merge the given (non-null) attributes into the stored entry in core's transaction
+        (a change made in between is not lost); a missing entry is created by updateObjects
+        (``create``) and left alone otherwise."""
+
+        def change(base: Config | None) -> Config | None:
+            return None if base is None and not create else build_config(obj, base)
+
+        ctx.services.configs.merge(ctx.actor, obj["id"], change)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         return ctx.services.configs.delete(ctx.actor, [str(i["id"]).lower() for i in idents])

@@ -12,14 +12,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, OpsiValueError
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
-from fleetdeck.api.dialects.opsi.objects.products import force_product_id, newest, packages
+from fleetdeck.api.dialects.opsi.objects.products import force_product_id
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.authz import Actor
+from fleetdeck.core.errors import NotFound, ValidationFailed
 from fleetdeck.core.groups.service import GroupInfo
 from fleetdeck.core.query import Cond, Expr, Op, Query
 
@@ -28,6 +30,8 @@ GROUP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-_. ]*$")
 HOST_GROUP = "HostGroup"
 PRODUCT_GROUP = "ProductGroup"
 KINDS = (HOST_GROUP, PRODUCT_GROUP)
+CORE_KIND = {HOST_GROUP: "computer", PRODUCT_GROUP: "package"}  # opsi group type -> core group kind
+OPSI_KIND = {v: k for k, v in CORE_KIND.items()}
 
 
 class _Group(Protocol):
@@ -132,48 +136,36 @@ class GroupAdapter:
                 return kind, found
         return None
 
-    def _create(self, ctx: Context, obj: Row) -> None:
-        kind = obj.get("type") or HOST_GROUP
-        groups = groups_of(ctx, kind)
-        parent = self._parent(groups, obj.get("parentGroupId"))
-        description = obj.get("description", "")
-        if kind == HOST_GROUP:
-            ctx.services.groups.create(
-                ctx.actor, obj["id"], parent_id=parent, description=description, key=obj["id"]
+    def _put(self, ctx: Context, obj: Row, *, move: bool, create: bool) -> None:
+        """One core put: create-or-update by the group id, decided in core's transaction."""
+        kind = obj.get("type")
+        try:
+            ctx.services.groups.put(
+                ctx.actor,
+                obj["id"],
+                kind=CORE_KIND[kind] if kind else None,
+                description=obj.get("description"),
+                parent_key=obj.get("parentGroupId"),
+                move=move,
+                create=create,
             )
-        else:
-            ctx.services.packages.create_group(
-                ctx.actor, obj["id"], parent_id=parent, description=description, key=obj["id"]
-            )
-
-    def _change(self, ctx: Context, kind: str, group: _Group, obj: Row) -> None:
-        if obj.get("type") not in (None, kind):
-            raise OpsiValueError(f"Group '{obj['id']}' is a {kind}")
-        move = "parentGroupId" in obj
-        parent = self._parent(groups_of(ctx, kind), obj.get("parentGroupId")) if move else None
-        if kind == HOST_GROUP:
-            ctx.services.groups.update(
-                ctx.actor, group.id, description=obj.get("description"), parent_id=parent, move=move
-            )
-        else:
-            ctx.services.packages.update_group(
-                ctx.actor, group.id, description=obj.get("description"), parent_id=parent, move=move
-            )
+        except NotFound as exc:
+            if exc.object_type == "parent group":
+                raise BackendMissingDataError(f"Parent group '{exc.object_id}' not found") from exc
+            raise
+        except ValidationFailed as exc:
+            if exc.field == "kind":
+                raise OpsiValueError(f"Group '{obj['id']}' is a {OPSI_KIND[exc.detail['kind']]}") from exc
+            raise
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        found = self._existing(ctx, obj["id"])
-        if found is None:
-            self._create(ctx, obj)
-        else:
-            self._change(ctx, found[0], found[1], {**obj, "parentGroupId": obj.get("parentGroupId")})
+        """insertObject: create, or replace description and parent (none: the root)."""
+        self._put(ctx, obj, move=True, create=True)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        found = self._existing(ctx, obj["id"])
-        if found is None:
-            if create:
-                self._create(ctx, obj)
-            return
-        self._change(ctx, found[0], found[1], obj)
+        """updateObject(s): the given (non-null) attributes of an existing group; a missing one
+        is created by updateObjects (``create``) and left alone otherwise."""
+        self._put(ctx, obj, move="parentGroupId" in obj, create=create)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
@@ -182,10 +174,9 @@ class GroupAdapter:
             if found is None:
                 continue
             kind, group = found
-            if kind == HOST_GROUP:
-                ctx.services.groups.delete(ctx.actor, group.id)
-            else:
-                ctx.services.packages.delete_group(ctx.actor, group.id)
+            # host or product group: exclusive, so the service is chosen first and called once
+            remove = ctx.services.groups.delete if kind == HOST_GROUP else ctx.services.packages.delete_group
+            remove(ctx.actor, group.id)
             done += 1
         return done
 
@@ -247,17 +238,22 @@ class ObjectToGroupAdapter:
         return computer.id
 
     def insert(self, ctx: Context, obj: Row) -> None:
+        """A computer joins a host group, or a product (its newest package, unless one of its
+        packages is there already) a product group: one core call either way, the service
+        chosen first by the relation's own ``groupType``."""
         group = self._group(ctx, obj)
+        add: Callable[[Actor, int, Any], object]
+        member: Any
         if obj["groupType"] == HOST_GROUP:
-            ctx.services.groups.add_members(ctx.actor, group.id, [self._computer(ctx, obj["objectId"])])
-            return
-        members = {p.family_key for _, p in ctx.services.packages.group_packages(ctx.actor, group.id)}
-        if obj["objectId"] in members:
-            return
-        package = newest(packages(ctx), obj["objectId"])
-        if package is None:
-            raise BackendMissingDataError(f"Product '{obj['objectId']}' not found")
-        ctx.services.packages.add_to_group(ctx.actor, group.id, package.id)
+            add, member = ctx.services.groups.add_members, [self._computer(ctx, obj["objectId"])]
+        else:
+            add, member = ctx.services.packages.add_family_to_group, obj["objectId"]
+        try:
+            add(ctx.actor, group.id, member)
+        except NotFound as exc:
+            if exc.object_type == "package family":
+                raise BackendMissingDataError(f"Product '{obj['objectId']}' not found") from exc
+            raise
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
         if create:
@@ -268,13 +264,12 @@ class ObjectToGroupAdapter:
         for ident in idents:
             obj = self.coerce(ident, partial=False)
             group = self._group(ctx, obj)
+            remove: Callable[[Actor, int, Any], object]
+            member: Any
             if obj["groupType"] == HOST_GROUP:
-                ctx.services.groups.remove_members(
-                    ctx.actor, group.id, [self._computer(ctx, obj["objectId"])]
-                )
-            else:
-                for _, p in ctx.services.packages.group_packages(ctx.actor, group.id):
-                    if p.family_key == obj["objectId"]:
-                        ctx.services.packages.remove_from_group(ctx.actor, group.id, p.id)
+                remove, member = ctx.services.groups.remove_members, [self._computer(ctx, obj["objectId"])]
+            else:  # every package of the product, in one transaction
+                remove, member = ctx.services.packages.remove_family_from_group, obj["objectId"]
+            remove(ctx.actor, group.id, member)
             done += 1
         return done

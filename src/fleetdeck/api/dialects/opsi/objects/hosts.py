@@ -355,28 +355,26 @@ class HostAdapter:
             raise BackendPermissionDeniedError(f"Access to host '{host}' denied for {ctx.host_id}")
 
     def insert(self, ctx: Context, obj: Row) -> None:
+        """insertObject: create the client, or replace its notes (absent notes: empty). One
+        core put decides create or update in its own transaction."""
         self._refuse_servers(ctx, obj)
         self._client_may_write(ctx, obj["id"])
-        _, by_id = self.computers(ctx)
-        existing = by_id.get(obj["id"])
-        notes = obj.get("notes") or ""
-        if existing is None:
-            hostname = obj["id"].split(".")[0]
-            ctx.services.computers.create(ctx.actor, hostname, notes=notes, fqdn=obj["id"])
-        else:
-            ctx.services.computers.update(ctx.actor, existing.id, notes=notes)
+        ctx.services.computers.put(
+            ctx.actor, obj["id"], default_domain=domain(ctx), notes=obj.get("notes") or ""
+        )
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        """updateObject(s): change the notes of an existing client when given (null: kept); a
+        missing client is created by updateObjects (``create``) and left alone otherwise."""
         self._refuse_servers(ctx, obj)
         self._client_may_write(ctx, obj["id"])
-        _, by_id = self.computers(ctx)
-        existing = by_id.get(obj["id"])
-        if existing is None:
-            if create:
-                self.insert(ctx, obj)
-            return
-        if obj.get("notes") is not None:
-            ctx.services.computers.update(ctx.actor, existing.id, notes=obj["notes"])
+        ctx.services.computers.put(
+            ctx.actor,
+            obj["id"],
+            default_domain=domain(ctx),
+            notes=obj.get("notes"),
+            create=create,
+        )
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         if ctx.is_client:

@@ -26,6 +26,7 @@ from fleetdeck.api.dialects.opsi.objects.products import (
 )
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.packages.entities import PackageInfo
+from fleetdeck.core.settings.configs import Config
 
 Row = dict[str, Any]
 PROPERTY_ID_RE = re.compile(r"^\S{1,128}$")
@@ -113,33 +114,28 @@ class ProductPropertyAdapter:
             f"Product {obj['productId']} {obj['productVersion']}-{obj['packageVersion']} not found"
         )
 
-    def _put(self, ctx: Context, obj: Row, replace: bool) -> None:
-        package = self._package(ctx, obj)
-        current = next(
-            (
-                i.prop
-                for i in ctx.services.properties.find(ctx.actor, [package.id])
-                if i.prop.key == obj["propertyId"]
-            ),
-            None,
-        )
-        if current is None and not replace:
-            return
-        shaped = {**obj, "id": obj["propertyId"], "type": TYPES[obj["type"]]}
-        ctx.services.properties.put(ctx.actor, package.id, build_config(shaped, None if replace else current))
+    @staticmethod
+    def _shaped(obj: Row) -> Row:
+        return {**obj, "id": obj["propertyId"], "type": TYPES[obj["type"]]}
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        self._put(ctx, obj, replace=True)
+        """insertObject: create or replace the property of that package version."""
+        package = self._package(ctx, obj)
+        ctx.services.properties.put(ctx.actor, package.id, build_config(self._shaped(obj), None))
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
-        exists = any(
-            r["propertyId"] == obj["propertyId"] and r["productId"] == obj["productId"]
-            for r in self.fetch(ctx, {})
-        )
-        if exists:
-            self._put(ctx, obj, replace=False)
-        elif create:
-            self._put(ctx, obj, replace=True)
+        """updateObject(s): merge the given (non-null) attributes into the stored property, in
+        core's transaction (a change made in between is not lost); a missing one is created
+        from the given attributes by updateObjects (``create``) and left alone otherwise."""
+        package = self._package(ctx, obj)
+        shaped = self._shaped(obj)
+
+        def change(current: Config | None) -> Config | None:
+            if current is None and not create:
+                return None
+            return build_config(shaped, current)
+
+        ctx.services.properties.merge(ctx.actor, package.id, obj["propertyId"], change)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0

@@ -78,10 +78,10 @@ class UserAdapter:
             refuse_unchangeable("user", row["id"], row, current.get(row["id"]), UNCHANGEABLE)
 
     def insert(self, ctx: Context, obj: Row) -> None:
-        if obj["id"] in self.users(ctx):
-            return  # nothing of a User is writable: created and lastLogin are fleetdeck's
-        made = ctx.services.users.create(ctx.actor, obj["id"], random_password(), Role.VIEWER)
-        ctx.services.users.update(ctx.actor, made.id, disabled=True)
+        """A missing User becomes a disabled viewer with a random password; an existing one is
+        kept (nothing of a User is writable: created and lastLogin are fleetdeck's). One core
+        put decides which in its own transaction."""
+        ctx.services.users.put(ctx.actor, obj["id"], random_password(), Role.VIEWER, disabled=True)
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
         if create:
