@@ -127,27 +127,6 @@ def _check(rpc: Rpc, ctx: Context, crud: Crud, prefix: str, flt: dict[str, Any])
     assert [o["ident"] for o in objects] == expected
 
 
-@pytest.mark.parametrize("flt", PRODUCT_FILTERS, ids=[repr(f)[:60] for f in PRODUCT_FILTERS])
-def test_product_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, catalogue: None, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), PRODUCTS, "product", flt)
-
-
-@pytest.mark.parametrize("flt", ON_DEPOT_FILTERS, ids=[repr(f)[:60] for f in ON_DEPOT_FILTERS])
-def test_product_on_depot_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, catalogue: None, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), ON_DEPOT, "productOnDepot", flt)
-
-
-@pytest.mark.parametrize("flt", PROPERTY_FILTERS, ids=[repr(f)[:60] for f in PROPERTY_FILTERS])
-def test_product_property_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, catalogue: None, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), PROPERTIES, "productProperty", flt)
-
-
 def test_the_database_drops_products_the_filter_excludes(
     runtime: Runtime, admin: Actor, catalogue: None
 ) -> None:
@@ -220,20 +199,6 @@ def grouped(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
     rpc.ok("objectToGroup_create", "ProductGroup", "archivers", "7zip")
 
 
-@pytest.mark.parametrize("flt", GROUP_FILTERS, ids=[repr(f)[:60] for f in GROUP_FILTERS])
-def test_group_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, grouped: None, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), GROUPS, "group", flt)
-
-
-@pytest.mark.parametrize("flt", OBJECT_TO_GROUP_FILTERS, ids=[repr(f)[:60] for f in OBJECT_TO_GROUP_FILTERS])
-def test_object_to_group_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, grouped: None, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), OBJECT_TO_GROUPS, "objectToGroup", flt)
-
-
 def test_the_database_drops_groups_the_filter_excludes(runtime: Runtime, admin: Actor, grouped: None) -> None:
     ctx = _ctx(runtime, admin)
     rows = GROUPS.a.fetch(ctx, {"id": "SUB*"})
@@ -303,20 +268,6 @@ def configured(rpc: Rpc) -> None:
     rpc.ok("configState_create", "clientconfig.multi", "pc-2.example.org", ["a", "b"])
 
 
-@pytest.mark.parametrize("flt", CONFIG_FILTERS, ids=[repr(f)[:60] for f in CONFIG_FILTERS])
-def test_config_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, configured: None, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), CONFIGS, "config", flt)
-
-
-@pytest.mark.parametrize("flt", CONFIG_STATE_FILTERS, ids=[repr(f)[:60] for f in CONFIG_STATE_FILTERS])
-def test_config_state_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, configured: None, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), CONFIG_STATES, "configState", flt)
-
-
 def test_the_database_drops_configs_the_filter_excludes(
     runtime: Runtime, admin: Actor, configured: None
 ) -> None:
@@ -361,16 +312,6 @@ def inventories(runtime: Runtime, admin: Actor) -> None:
         runtime.services.computers.record_inventory(
             system_actor("agent"), creds.computer_id, inv, m.inventory_digest(inv)
         )
-
-
-@pytest.mark.parametrize("flt", SOFTWARE_FILTERS, ids=[repr(f)[:60] for f in SOFTWARE_FILTERS])
-def test_audit_software_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, inventories: None, flt: dict[str, Any]
-) -> None:
-    ctx = _ctx(runtime, admin)
-    _check(rpc, ctx, SOFTWARE_ON_CLIENT, "auditSoftwareOnClient", flt)
-    titles = {k: v for k, v in flt.items() if k != "clientId"}
-    _check(rpc, ctx, SOFTWARE, "auditSoftware", titles)
 
 
 def test_the_database_drops_software_the_filter_excludes(
@@ -429,23 +370,6 @@ LICENSE_FILTERS: list[tuple[str, dict[str, Any]]] = [
     ("licenseOnClient", {"licensePoolId": "win*"}),
     ("licenseOnClient", {"clientId": "lc-2*", "softwareLicenseId": ["retail-1", "vol-1"]}),
 ]
-LICENSE_CRUD = {
-    "licenseContract": CONTRACTS,
-    "softwareLicense": LICENSES,
-    "licensePool": POOLS,
-    "softwareLicenseToLicensePool": POOL_MEMBERS,
-    "auditSoftwareToLicensePool": POOL_SOFTWARE,
-    "licenseOnClient": LICENSE_ON_CLIENT,
-}
-
-
-@pytest.mark.parametrize(
-    ("prefix", "flt"), LICENSE_FILTERS, ids=[f"{p}{f!r}"[:70] for p, f in LICENSE_FILTERS]
-)
-def test_license_filters_keep_opsi_semantics(
-    rpc: Rpc, runtime: Runtime, admin: Actor, licensing: None, prefix: str, flt: dict[str, Any]
-) -> None:
-    _check(rpc, _ctx(runtime, admin), LICENSE_CRUD[prefix], prefix, flt)
 
 
 def test_the_database_drops_licenses_the_filter_excludes(
@@ -458,3 +382,51 @@ def test_the_database_drops_licenses_the_filter_excludes(
     assert [(r["softwareLicenseId"], r["licenseKey"]) for r in members] == [("retail-1", "CCCCC")]
     software = POOL_SOFTWARE.a.fetch(ctx, {"version": "16.*"})
     assert [r["version"] for r in software] == ["16.0", "16.1"]
+
+
+CRUDS: dict[str, Crud] = {
+    "product": PRODUCTS,
+    "productOnDepot": ON_DEPOT,
+    "productProperty": PROPERTIES,
+    "group": GROUPS,
+    "objectToGroup": OBJECT_TO_GROUPS,
+    "config": CONFIGS,
+    "configState": CONFIG_STATES,
+    "auditSoftwareOnClient": SOFTWARE_ON_CLIENT,
+    "auditSoftware": SOFTWARE,
+    "licenseContract": CONTRACTS,
+    "softwareLicense": LICENSES,
+    "licensePool": POOLS,
+    "softwareLicenseToLicensePool": POOL_MEMBERS,
+    "auditSoftwareToLicensePool": POOL_SOFTWARE,
+    "licenseOnClient": LICENSE_ON_CLIENT,
+}
+# (fixture with the objects, opsi object prefix, filter)
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    *(("catalogue", "product", f) for f in PRODUCT_FILTERS),
+    *(("catalogue", "productOnDepot", f) for f in ON_DEPOT_FILTERS),
+    *(("catalogue", "productProperty", f) for f in PROPERTY_FILTERS),
+    *(("grouped", "group", f) for f in GROUP_FILTERS),
+    *(("grouped", "objectToGroup", f) for f in OBJECT_TO_GROUP_FILTERS),
+    *(("configured", "config", f) for f in CONFIG_FILTERS),
+    *(("configured", "configState", f) for f in CONFIG_STATE_FILTERS),
+    *(("inventories", "auditSoftwareOnClient", f) for f in SOFTWARE_FILTERS),
+    *(("inventories", "auditSoftware", f) for f in SOFTWARE_FILTERS if "clientId" not in f),
+    *(("licensing", prefix, f) for prefix, f in LICENSE_FILTERS),
+]
+
+
+@pytest.mark.parametrize(("objects", "prefix", "flt"), CASES, ids=[f"{p}{f!r}"[:70] for _, p, f in CASES])
+def test_filters_keep_opsi_semantics(
+    request: pytest.FixtureRequest,
+    rpc: Rpc,
+    runtime: Runtime,
+    admin: Actor,
+    objects: str,
+    prefix: str,
+    flt: dict[str, Any],
+) -> None:
+    """Per object kind: what ``{prefix}_getIdents``/``_getObjects`` answer, in order, is what
+    opsi's Python rules keep of every object (wildcards, lists, None/[], case, <, >, type)."""
+    request.getfixturevalue(objects)
+    _check(rpc, _ctx(runtime, admin), CRUDS[prefix], prefix, flt)
