@@ -1,5 +1,5 @@
 """Hostile numbers and strings in OCO requests are refused at the edge in OCO's format, never
-"Unknown Error" from the database or a 500."""
+"Unknown Error" from the database or a 500 (ordinary loose input is test_loose_input.py)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,43 @@ import pytest
 from tests.dialects.oco.conftest import Oco
 
 BIG = 2**63  # one beyond a 64-bit column
-CASES = [
+# An id beyond 64 bits names no row: OCO's lookup finds nothing, so "Not found" (issue #14).
+ID_CASES = [
     ("oco.computer.get", {"id": BIG}),
     ("oco.computer.get", {"id": -BIG - 1}),
     ("oco.package.get", {"id": BIG}),
     ("oco.computer.add_to_group", {"computer_id": BIG, "computer_group_id": 1}),
     ("oco.computer.add_to_group", {"computer_id": 1, "computer_group_id": BIG}),
     ("oco.report.execute", {"id": BIG}),
+]
+# A list of ids skips the ones that name no row, as OCO skips unknown ids: nothing is left.
+SKIPPED_CASES = [
     ("oco.job_container.deploy", {"name": "x", "computer_ids": [BIG], "package_ids": [1]}),
+    ("oco.job_container.uninstall", {"name": "x", "installation_ids": [BIG]}),
+]
+# Numbers OCO stores keep their range: a value no column holds is "Invalid Value".
+CASES = [
     (
         "oco.job_container.deploy",
         {"name": "x", "computer_ids": [1], "package_ids": [1], "restart_timeout": BIG},
     ),
-    ("oco.job_container.uninstall", {"name": "x", "installation_ids": [BIG]}),
     (
         "oco.package.create",
         {"package_family_name": "f", "version": "1", "install_procedure": "x", "license_count": BIG},
     ),
 ]
+
+
+@pytest.mark.parametrize(("method", "data"), ID_CASES)
+def test_ids_beyond_64_bits_are_not_found(oco: Oco, method: str, data: dict[str, object]) -> None:
+    assert oco.error(method, data) == {"code": -32003, "message": "Not found", "data": None}
+
+
+@pytest.mark.parametrize(("method", "data"), SKIPPED_CASES)
+def test_ids_beyond_64_bits_in_a_list_are_skipped(oco: Oco, method: str, data: dict[str, object]) -> None:
+    error = oco.error(method, data)
+    assert error["code"] == -32001, error
+    assert error["message"].startswith("Your request did not produced any jobs.")
 
 
 @pytest.mark.parametrize(("method", "data"), CASES)

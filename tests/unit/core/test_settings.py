@@ -41,6 +41,8 @@ REGISTRY = SettingsRegistry((*CORE_SETTINGS, *(d for dialect in DIALECTS for d i
         ("wol.broadcast_addresses", ["a"], ["a"]),
         ("wol.broadcast_addresses", "", []),
         ("opsi.default_domain", "example.org", "example.org"),
+        ("oco.value_types", "native", "native"),
+        ("oco.value_types", "strings", "strings"),
     ],
 )
 def test_coerce(key: str, given: object, expected: object) -> None:
@@ -62,6 +64,9 @@ def test_coerce(key: str, given: object, expected: object) -> None:
         ("wol.broadcast_addresses", "[not json"),
         ("opsi.default_domain", 5),
         ("opsi.default_domain", "a\x00b"),
+        ("oco.value_types", "Native"),  # a setting with choices takes exactly one of them
+        ("oco.value_types", ""),
+        ("oco.value_types", 1),
     ],
 )
 def test_coerce_rejects(key: str, given: object) -> None:

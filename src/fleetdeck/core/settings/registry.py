@@ -45,6 +45,9 @@ class SettingDef:
     scope: Scope = Scope.GLOBAL
     minimum: float | None = None
     maximum: float | None = None
+    # A text setting that takes one of a few words (a mode switch): anything else is refused
+    # when it is set, so a typo cannot silently select the default.
+    choices: tuple[str, ...] = ()
 
 
 CORE_SETTINGS: tuple[SettingDef, ...] = (
@@ -165,6 +168,8 @@ def _text(d: SettingDef, value: object) -> str:
         raise _fail(d, "expected a string")
     if "\x00" in value or len(value) > MAX_TEXT:
         raise _fail(d, f"must be at most {MAX_TEXT} characters without NUL")
+    if d.choices and value not in d.choices:
+        raise _fail(d, f"expected one of {', '.join(d.choices)}")
     return value
 
 

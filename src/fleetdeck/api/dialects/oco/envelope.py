@@ -29,7 +29,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from fleetdeck.api.dialects.oco.errors import Code, OcoError, error_object, language, reason_key, text
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
-from fleetdeck.api.dialects.oco.settings import API_KEY, ENABLED_KEY
+from fleetdeck.api.dialects.oco.render import typed
+from fleetdeck.api.dialects.oco.settings import API_KEY, ENABLED_KEY, NATIVE, VALUE_TYPES_KEY
 from fleetdeck.api.kit.bodies import BodyInvalid, decode_json, encode_json
 from fleetdeck.api.kit.dialect import DialectDeps
 from fleetdeck.api.kit.jsonrpc import Answer, Call, Engine, Policy, Rejected
@@ -43,13 +44,21 @@ CONTENT_TYPE = "application/json"
 
 
 class Gate:
-    """The two OCO settings, read from core's settings store (cached there) on every request."""
+    """The OCO settings, read from core's settings store (cached there) on every request."""
 
     def __init__(self, services: Services) -> None:
         self._settings = services.settings
 
     def enabled(self) -> bool:
         return bool(self._settings.value(ENABLED_KEY))
+
+    def native_values(self) -> bool:
+        """``oco.value_types`` is ``native``: JSON integers as OCO on PHP >= 8.1 sends them."""
+        return bool(self._settings.value(VALUE_TYPES_KEY) == NATIVE)
+
+    def state(self) -> tuple[bool, bool]:
+        """Both switches in one trip to a worker thread: enabled, native values."""
+        return self.enabled(), self.native_values()
 
     def api_key_accepted(self, candidate: object) -> bool:
         """True when no API key is set, or ``candidate`` matches it (constant time, in core)."""
@@ -104,7 +113,8 @@ class OcoPolicy(Policy[Context]):
         return (), dict(data)
 
     def result(self, ctx: Context, call: Call, value: Any) -> Any:
-        return {"jsonrpc": "2.0", "id": call.id, "result": {"success": True, "data": value}}
+        data = typed(value, ctx.native)
+        return {"jsonrpc": "2.0", "id": call.id, "result": {"success": True, "data": data}}
 
     def error(self, ctx: Context | None, call: Call | None, element: Any, exc: BaseException) -> Any:
         lang = ctx.lang if ctx is not None else "en"
@@ -169,7 +179,8 @@ def endpoint(deps: DialectDeps) -> Callable[[Request], Awaitable[Response]]:
         return deps.credentials.authenticate_basic(services.users, username, secret, source, VIA)
 
     async def handle(request: Request) -> Response:
-        if not await run_in_threadpool(gate.enabled):
+        enabled, native = await run_in_threadpool(gate.state)
+        if not enabled:
             return Response(status_code=405)
         if request.headers.get("content-type") != CONTENT_TYPE:
             return Response(status_code=400)
@@ -183,7 +194,7 @@ def endpoint(deps: DialectDeps) -> Callable[[Request], Awaitable[Response]]:
             payload = decode(await request.body())
         except Rejected as rejected:
             return _send(rejected.answer)
-        ctx = Context(services=services, actor=actor, lang=lang)
+        ctx = Context(services=services, actor=actor, lang=lang, native=native)
         return _send(await engine.handle(ctx, payload, caller=f"user:{actor.user_id}"))
 
     return handle

@@ -13,11 +13,13 @@ METHODS = Registry("oco")
 
 @dataclass
 class Context:
-    """One request element: who calls, in which language, and the services to call."""
+    """One request element: who calls, in which language, which generation of OCO's value
+    types it gets (``native``: JSON integers, else numeric strings), and the services to call."""
 
     services: Services
     actor: Actor
     lang: str = "en"
+    native: bool = False
     _user_ids: dict[str, int | None] = field(default_factory=dict)
 
     def user_id(self, username: str) -> int | None:

@@ -1,6 +1,13 @@
-"""Core values rendered as OCO rows: ids and numbers as numeric strings, flags as "0"/"1",
-dates as ``YYYY-MM-DD HH:MM:SS`` (UTC), every field OCO shows, ``null`` where fleetdeck keeps no
-such value. The key order follows OCO's documentation."""
+"""Core values rendered as OCO rows: ids and numbers as integers, flags as 0/1, dates as
+``YYYY-MM-DD HH:MM:SS`` (UTC), every field OCO shows, ``null`` where fleetdeck keeps no such
+value. The key order follows OCO's documentation.
+
+The row builders produce native values; ``typed`` is the one place that turns a method's whole
+answer into the generation of OCO the setting ``oco.value_types`` names (numeric strings, as
+OCO on PHP < 8.1, or JSON integers, as OCO on PHP >= 8.1). So a field cannot be a string in one
+method and an integer in another. Values that are text in OCO's database (versions, return
+code lists, dates) are ``str`` here and stay text in both modes; the ids OCO takes from PDO's
+``lastInsertId`` are ``str`` here too (``created_id``)."""
 
 from __future__ import annotations
 
@@ -29,55 +36,120 @@ def ts(value: datetime | None) -> str | None:
     return value.isoformat(" ", "seconds")[:19]
 
 
-def num(value: int | None) -> str | None:
-    return None if value is None else str(int(value))
+def num(value: int | None) -> int | None:
+    """An integer column (id, size, state, sequence...)."""
+    return None if value is None else int(value)
 
 
-def flag(value: bool | None) -> str | None:
-    return None if value is None else ("1" if value else "0")
+def flag(value: bool | None) -> int | None:
+    """A TINYINT flag column: 0/1 (``typed`` makes it "0"/"1" for the strings generation)."""
+    return None if value is None else (1 if value else 0)
 
 
-def computer(d: ComputerDetail, user_id: UserIds, *, detail: bool = False) -> Row:
-    """``computer.get``'s ``general``: the list row of that computer, with its detail keys."""
-    return computer_row(d.row(), user_id, detail=detail)
+def created_id(value: int) -> str:
+    """An id OCO's create-type methods return: PDO's ``lastInsertId`` is a string on every PHP
+    version, so it is a string in both modes."""
+    return str(value)
 
 
-def computer_row(r: ComputerRow, user_id: UserIds, *, detail: bool = False) -> Row:
-    """``computer.list`` rows (and, ``detail``, ``computer.get``'s ``general``). Agent
-    credentials are never disclosed through this API: ``agent_key``/``server_key`` are empty."""
-    row: Row = {
-        "id": num(r.id),
+def typed(value: Any, native: bool) -> Any:
+    """A method's answer as the configured OCO generation sends it: ``native`` leaves integers
+    as they are (PHP >= 8.1); otherwise every integer and float becomes its decimal string, as
+    PDO handed every column to OCO on PHP < 8.1. Builders never put booleans into rows (flags
+    are 0/1), so only numbers change. A list of 10,000 computers passes ~400,000 values
+    through here; ``type(x) is`` checks and one comprehension per row keep that to a fraction
+    of the list's database time (docs/performance.md)."""
+    if native:
+        return value
+    return _strings(value)
+
+
+def _strings(value: Any) -> Any:
+    t = type(value)
+    if t is dict:
+        # Most values are text or null: kept without a call; only the others go to _scalar.
+        return {k: v if v is None or type(v) is str else _scalar(v) for k, v in value.items()}
+    if t is list:
+        return [_strings(v) for v in value]
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> Any:
+    t = type(value)
+    if t is int or t is float:
+        return str(value)
+    if t is dict or t is list:
+        return _strings(value)
+    if t is bool:
+        return "1" if value else "0"
+    return value
+
+
+def computer(d: ComputerDetail, user_id: UserIds) -> Row:
+    """``computer.get``'s ``general``: the list row of that computer."""
+    return computer_row(d.row(), user_id)
+
+
+def created_by(username: str, user_id: UserIds) -> tuple[int | None, str | None]:
+    """``created_by_system_user_id`` and OCO's joined ``created_by_system_user_username``: both
+    null when the creator is no user account (an agent, the system)."""
+    uid = user_id(username)
+    return uid, (username if uid is not None else None)
+
+
+def uptime(r: ComputerRow) -> int | None:
+    """OCO's ``uptime`` is the seconds since boot the agent reported at its last contact."""
+    if r.boot_time is None or r.last_seen is None:
+        return None
+    return max(0, int((r.last_seen - r.boot_time).total_seconds()))
+
+
+def computer_row(r: ComputerRow, user_id: UserIds) -> Row:
+    """``computer.list`` rows and ``computer.get``'s ``general``: the union of the seed's fields
+    and current OCO's whole ``Computer`` object (issue #14), in current OCO's order, the seed's
+    joined fields after. Agent credentials are never disclosed through this API:
+    ``agent_key``/``server_key`` are empty. Facts fleetdeck has no source for are null."""
+    creator_id, creator = created_by(r.created_by, user_id)
+    return {
+        "id": r.id,
+        "uid": r.uid or None,
         "hostname": r.hostname,
         "os": r.os,
         "os_version": r.os_version,
+        "os_license": None,
+        "os_locale": None,
         "kernel_version": r.kernel,
         "architecture": r.architecture,
         "cpu": r.cpu_model,
         "gpu": None,
-        "ram": num(r.ram_bytes),
+        "ram": None if r.ram_bytes is None else str(r.ram_bytes),  # a TEXT column in OCO
         "agent_version": r.agent_version,
+        "remote_address": r.remote_address or None,
         "serial": r.serial,
         "manufacturer": r.manufacturer,
         "model": r.model,
         "bios_version": r.bios_version,
+        "battery_level": None,
+        "battery_status": None,
+        "uptime": uptime(r),
         "boot_type": None,
+        "domain": r.domain,
         "secure_boot": None,
         "last_ping": ts(r.last_seen),
         "last_update": ts(r.inventory_at),
+        "force_update": 0,
         "notes": r.notes,
         "agent_key": "",
         "server_key": "",
+        "agent_timestamp": None,
+        "created": ts(r.created_at),
+        "created_by_system_user_id": creator_id,
+        "software_id": None,
+        "software_name": None,
+        "software_version": None,
+        "computer_network_mac": None,
+        "created_by_system_user_username": creator,
     }
-    if not detail:
-        row["software_version"] = None
-        row["computer_network_mac"] = None
-    row["os_license"] = None
-    row["os_locale"] = None
-    if detail:
-        row["domain"] = r.domain
-    row["created"] = ts(r.created_at)
-    row["created_by_system_user_id"] = user_id(r.created_by)
-    return row
 
 
 class TreeNode(Protocol):
@@ -109,7 +181,7 @@ def networks(d: ComputerDetail) -> list[Row]:
             rows.append(
                 {
                     "id": None,
-                    "nic_number": str(number),
+                    "nic_number": number,
                     "address": str(a.get("address", "")),
                     "netmask": str(a.get("netmask", "")),
                     "broadcast": str(a.get("broadcast", "")),
@@ -131,6 +203,9 @@ def filesystems(d: ComputerDetail) -> list[Row]:
             "filesystem": f.fstype,
             "size": num(f.size_bytes),
             "free": num(f.free_bytes),
+            "name": None,
+            "uuid": None,
+            "encrypted": None,
         }
         for f in d.filesystems
     ]
@@ -144,6 +219,7 @@ def recognised_software(d: ComputerDetail) -> list[Row]:
             "version": s.version,
             "installed": None,
             "software_name": s.name,
+            "software_version": s.version,
             "software_description": s.description,
         }
         for s in d.software
@@ -165,7 +241,7 @@ def logins(d: ComputerDetail) -> list[Row]:
             "domain_user_id": None,
             "console": terminal or None,
             "timestamp": ts(latest),
-            "logon_amount": str(count),
+            "logon_amount": count,
             "computer_hostname": None,
             "domain_user_username": username,
         }
@@ -174,9 +250,13 @@ def logins(d: ComputerDetail) -> list[Row]:
 
 
 def cell(value: Any) -> Any:
-    """A report cell as PDO handed it to OCO: scalars as strings, NULL as null."""
+    """A report cell as PDO hands it to OCO: numbers as numbers (``typed`` makes them strings
+    for the strings generation), booleans as the 0/1 MySQL has, NULL as null, anything else
+    (dates) as text."""
     if value is None or isinstance(value, str | list | dict):
         return value
     if isinstance(value, bool):
-        return "1" if value else "0"
+        return 1 if value else 0
+    if isinstance(value, int | float):
+        return value
     return str(value)

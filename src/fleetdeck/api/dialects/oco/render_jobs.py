@@ -9,7 +9,7 @@ static jobs have ``restart``/``shutdown`` (the timeout in minutes, or -1), rule 
 
 from __future__ import annotations
 
-from fleetdeck.api.dialects.oco.render import Row, UserIds, flag, num, ts
+from fleetdeck.api.dialects.oco.render import Row, UserIds, created_by, flag, num, ts
 from fleetdeck.core.deployments.entities import ContainerInfo, DeploymentJob, RuleInfo
 from fleetdeck.core.jobs.entities import JobStatus, SkipReason
 
@@ -53,17 +53,36 @@ def job_state(status: JobStatus, phase: str = "", skip_reason: str = "") -> int:
     return -1
 
 
+def joined(values: list[str]) -> str | None:
+    """IP ranges and time frames: OCO stores the list as one ``", "``-joined text, NULL when
+    empty."""
+    return ", ".join(values) if values else None
+
+
 def container(c: ContainerInfo, user_id: UserIds) -> Row:
+    """A ``job_container.list`` row: the seed's fields and current OCO's whole
+    ``JobContainer`` object with its joined user names and ``execution_finished``."""
+    creator_id, creator = created_by(c.created_by, user_id)
     return {
-        "id": num(c.id),
+        "id": c.id,
         "name": c.name,
+        "enabled": flag(c.enabled),
         "start_time": ts(c.start_at),
         "end_time": ts(c.end_at),
         "notes": c.description,
-        "wol_sent": num(c.wol_sent),
+        "wol_sent": c.wol_sent,
+        "shutdown_waked_after_completion": flag(c.shutdown_waked_after_completion),
+        "sequence_mode": c.sequence_mode,
+        "priority": c.priority,
+        "agent_ip_ranges": joined(c.agent_ip_ranges),
+        "time_frames": joined(c.time_frames),
+        "self_service": 0,
         "created": ts(c.created_at),
-        "created_by_system_user_id": user_id(c.created_by),
+        "created_by_system_user_id": creator_id,
         "created_by_domain_user_id": None,
+        "created_by_system_user_username": creator,
+        "created_by_domain_user_username": None,
+        "execution_finished": ts(c.execution_finished),
         "last_update": ts(c.execution_finished or c.created_at),
     }
 
@@ -74,86 +93,75 @@ def _last_update(j: DeploymentJob) -> str | None:
 
 def _post_action_as_timeouts(j: DeploymentJob) -> Row:
     return {
-        "restart": num(j.post_action_timeout_min) if j.post_action == RESTART else "-1",
-        "shutdown": num(j.post_action_timeout_min) if j.post_action == SHUTDOWN else "-1",
+        "restart": num(j.post_action_timeout_min) if j.post_action == RESTART else -1,
+        "shutdown": num(j.post_action_timeout_min) if j.post_action == SHUTDOWN else -1,
     }
 
 
 def _execution(j: DeploymentJob) -> Row:
     return {
         "sequence": num(j.sequence),
-        "state": num(job_state(j.status, j.phase, j.skip_reason)),
+        "state": job_state(j.status, j.phase, j.skip_reason),
         "download_progress": num(j.progress),
         "return_code": num(j.exit_code),
         "message": j.message,
     }
 
 
-def container_job(j: DeploymentJob) -> Row:
-    """A row of ``job_container.job.list``."""
+def _timestamps(j: DeploymentJob) -> Row:
+    """OCO's per-transition times. fleetdeck records when the agent started the job (its
+    download comes first when it has a payload) and when it finished."""
+    started = ts(j.started_at)
     return {
-        "id": num(j.id),
-        "job_container_id": num(j.container_id),
-        "computer_id": num(j.computer_id),
-        "package_id": num(j.package_id),
-        "procedure": j.procedure,
-        "success_return_codes": j.success_codes,
-        "is_uninstall": flag(j.is_uninstall),
-        "download": flag(j.download),
-        **_post_action_as_timeouts(j),
-        **_execution(j),
-        "last_update": _last_update(j),
-        "computer_hostname": j.hostname,
-        "package_family_name": j.family_name,
-        "package_version": j.version,
-        "job_container_start_time": ts(j.container_start),
+        "download_started": started
+        if j.download and job_state(j.status, j.phase, j.skip_reason) in (1, 2, 3, -1)
+        else None,
+        "execution_started": started,
+        "execution_finished": ts(j.finished_at),
     }
 
 
-def computer_pending_job(j: DeploymentJob, container_name: str) -> Row:
-    """A row of ``computer.get``'s ``pending_jobs``."""
+def static_job(j: DeploymentJob, c: ContainerInfo | None, user_id: UserIds) -> Row:
+    """A job of a job container, as ``job_container.job.list``, ``computer.get``'s and
+    ``package.get``'s ``pending_jobs`` show it: one key set, the union of the seed's three
+    shapes and current OCO's whole ``StaticJob`` with its joined ``job_container_*`` fields
+    (issue #14). ``c`` is the job's container (None only if it vanished meanwhile)."""
+    creator_id = created_by(c.created_by, user_id)[0] if c is not None else None
     return {
-        "id": num(j.id),
-        "job_container_id": num(j.container_id),
-        "computer_id": num(j.computer_id),
+        "id": j.id,
+        "job_container_id": j.container_id,
+        "computer_id": j.computer_id,
         "package_id": num(j.package_id),
         "procedure": j.procedure,
         "success_return_codes": j.success_codes,
+        "upgrade_behavior": j.upgrade_behavior,
         "is_uninstall": flag(j.is_uninstall),
         "download": flag(j.download),
         **_post_action_as_timeouts(j),
-        **_execution(j),
-        "last_update": _last_update(j),
-        "package_family_name": j.family_name,
-        "package_version": j.version,
-        "job_container_start_time": ts(j.container_start),
-        "job_container_name": container_name,
-    }
-
-
-def package_pending_job(j: DeploymentJob, container_name: str) -> Row:
-    """A row of ``package.get``'s ``pending_jobs``."""
-    return {
-        "id": num(j.id),
-        "job_container_id": num(j.container_id),
-        "computer_id": num(j.computer_id),
-        "success_return_codes": j.success_codes,
-        "is_uninstall": flag(j.is_uninstall),
-        "download": flag(j.download),
-        **_post_action_as_timeouts(j),
+        "post_action": j.post_action,
+        "post_action_timeout": j.post_action_timeout_min,
         **_execution(j),
         "wol_shutdown_set": ts(j.wol_shutdown_set),
+        **_timestamps(j),
         "last_update": _last_update(j),
         "computer_hostname": j.hostname,
         "package_family_name": j.family_name,
         "package_version": j.version,
+        "job_container_name": c.name if c is not None else None,
         "job_container_start_time": ts(j.container_start),
-        "job_container_name": container_name,
-        "procedure": j.procedure,
+        "job_container_created_by_system_user_id": creator_id,
+        "job_container_created_by_domain_user_id": None,
+        "job_container_enabled": flag(c.enabled) if c is not None else None,
+        "job_container_sequence_mode": c.sequence_mode if c is not None else None,
+        "job_container_priority": j.container_priority,
+        "job_container_agent_ip_ranges": joined(c.agent_ip_ranges) if c is not None else None,
+        "job_container_time_frames": joined(c.time_frames) if c is not None else None,
+        "job_container_self_service": 0,
     }
 
 
 def rule(r: RuleInfo, user_id: UserIds) -> Row:
+    creator_id, creator = created_by(r.created_by, user_id)
     return {
         "id": num(r.id),
         "name": r.name,
@@ -164,8 +172,9 @@ def rule(r: RuleInfo, user_id: UserIds) -> Row:
         "priority": num(r.priority),
         "post_action_timeout": num(r.post_action_timeout_min),
         "created": ts(r.created_at),
-        "created_by_system_user_id": user_id(r.created_by),
+        "created_by_system_user_id": creator_id,
         "sequence_mode": num(r.sequence_mode),
+        "created_by_system_user_username": creator,
     }
 
 
@@ -183,15 +192,12 @@ def rule_job(j: DeploymentJob, r: RuleInfo) -> Row:
         "success_return_codes": j.success_codes,
         "is_uninstall": flag(j.is_uninstall),
         "download": flag(j.download),
+        "upgrade_behavior": j.upgrade_behavior,
         "post_action": num(j.post_action),
         "post_action_timeout": num(j.post_action_timeout_min),
         **_execution(j),
         "wol_shutdown_set": None,
-        "download_started": ts(j.started_at)
-        if job_state(j.status, j.phase, j.skip_reason) in (1, 2, 3, -1)
-        else None,
-        "execution_started": ts(j.started_at),
-        "execution_finished": ts(j.finished_at),
+        **_timestamps(j),
         "computer_hostname": j.hostname,
         "package_family_name": j.family_name,
         "package_version": j.version,

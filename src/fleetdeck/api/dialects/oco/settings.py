@@ -6,6 +6,14 @@ from fleetdeck.core.settings.registry import Kind, SettingDef
 
 ENABLED_KEY = "oco.api_enabled"
 API_KEY = "oco.api_key"
+VALUE_TYPES_KEY = "oco.value_types"
+
+# The two generations of OCO: on PHP < 8.1 PDO hands every column over as a string, so ids,
+# flags and numbers are numeric strings ("164", "0"); on PHP >= 8.1 integer columns are native
+# JSON integers. Clients written against one may trip over the other, so the operator says
+# which OCO fleetdeck answers as (``render.typed``).
+STRINGS = "strings"
+NATIVE = "native"
 
 SETTINGS = (
     SettingDef(ENABLED_KEY, Kind.BOOL, False, "Answer the OCO client API (api-client.php)."),
@@ -15,5 +23,15 @@ SETTINGS = (
         "",
         "API key OCO clients must send as params.api_key; empty = not checked.",
         secret=True,
+    ),
+    SettingDef(
+        VALUE_TYPES_KEY,
+        Kind.STR,
+        STRINGS,
+        "How the OCO client API types ids, flags and numbers: 'strings' (numeric strings, as OCO on"
+        " PHP < 8.1 and OCO's documentation) or 'native' (JSON integers, as OCO on PHP >= 8.1)."
+        " The ids computer.create, package.create and job_container.deploy return are strings in"
+        " both, as in OCO.",
+        choices=(STRINGS, NATIVE),
     ),
 )

@@ -6,7 +6,7 @@ from typing import Any
 
 from fleetdeck.api.dialects.oco import render, render_jobs, render_packages
 from fleetdeck.api.dialects.oco.errors import OcoError
-from fleetdeck.api.dialects.oco.methods.jobs import container_names, pending_jobs_of_computer
+from fleetdeck.api.dialects.oco.methods.jobs import containers_of, pending_jobs_of_computer
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
 from fleetdeck.api.dialects.oco.schemas import Flag, OptId, Text
 from fleetdeck.core.errors import Conflict, NotFound, Reason, ValidationFailed
@@ -73,9 +73,9 @@ def computer_get(ctx: Context, id: OptId = None) -> dict[str, Any]:
     )
     installed = ctx.services.packages.list_installations(ctx.actor, computer_id=id)
     pending = pending_jobs_of_computer(ctx, id)
-    names = container_names(ctx, pending)
+    containers = containers_of(ctx, pending)
     return {
-        "general": render.computer(d, ctx.user_id, detail=True),
+        "general": render.computer(d, ctx.user_id),
         "groups": [render.computer_group(g) for g in groups],
         "logins": render.logins(d),
         "networks": render.networks(d),
@@ -84,7 +84,7 @@ def computer_get(ctx: Context, id: OptId = None) -> dict[str, Any]:
         "filesystems": render.filesystems(d),
         "recognised_software": render.recognised_software(d),
         "installed_packages": [render_packages.installation_on_computer(i) for i in installed],
-        "pending_jobs": [render_jobs.computer_pending_job(j, names[j.container_id]) for j in pending],
+        "pending_jobs": [render_jobs.static_job(j, containers[j.container_id], ctx.user_id) for j in pending],
     }
 
 
@@ -125,7 +125,7 @@ def computer_create(ctx: Context, hostname: Text = "", notes: Text = "") -> dict
         if exc.detail.get("field") == "hostname":
             raise OcoError.reason("hostname_already_exists") from exc
         raise
-    return {"id": render.num(created.id)}
+    return {"id": render.created_id(created.id)}
 
 
 @METHODS.method("oco.computer.wol")

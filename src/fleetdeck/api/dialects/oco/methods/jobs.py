@@ -10,9 +10,9 @@ from typing import Any
 from fleetdeck.api.dialects.oco import render_jobs
 from fleetdeck.api.dialects.oco.errors import OcoError
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
-from fleetdeck.api.dialects.oco.render import DATE_FORMAT, num
-from fleetdeck.api.dialects.oco.schemas import Flag, IdList, OptId, OptInt, StrList, Text
-from fleetdeck.core.deployments.entities import DeploymentJob
+from fleetdeck.api.dialects.oco.render import DATE_FORMAT, created_id
+from fleetdeck.api.dialects.oco.schemas import Flag, IdList, OptId, OptInt, OptText, StrList, Text
+from fleetdeck.core.deployments.entities import ContainerInfo, DeploymentJob
 from fleetdeck.core.deployments.validation import check_name
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
@@ -72,15 +72,17 @@ def pending_jobs_of_computer(ctx: Context, computer_id: int, limit: int | None =
     return sorted((j for j in jobs if j.rule_id is None), key=lambda j: (j.sequence, j.id))
 
 
-def container_names(ctx: Context, jobs: Sequence[DeploymentJob]) -> dict[int, str]:
-    names: dict[int, str] = {}
+def containers_of(ctx: Context, jobs: Sequence[DeploymentJob]) -> dict[int, ContainerInfo | None]:
+    """The container of each job (one read per container), for the joined ``job_container_*``
+    fields; None for one deleted in the meantime."""
+    found: dict[int, ContainerInfo | None] = {}
     for j in jobs:
-        if j.container_id not in names:
+        if j.container_id not in found:
             try:
-                names[j.container_id] = ctx.services.deployments.get_container(ctx.actor, j.container_id).name
+                found[j.container_id] = ctx.services.deployments.get_container(ctx.actor, j.container_id)
             except NotFound:
-                names[j.container_id] = ""
-    return names
+                found[j.container_id] = None
+    return found
 
 
 def report_targets(ctx: Context, report_ids: Sequence[int], column: str) -> list[int]:
@@ -103,7 +105,9 @@ def job_container_job_list(ctx: Context, id: OptId = None) -> list[Any]:
     """The jobs of one container, by computer and sequence."""
     if not id:
         raise NotFound("job container", id)
-    return [render_jobs.container_job(j) for j in ctx.services.deployments.container_jobs(ctx.actor, id)]
+    jobs = ctx.services.deployments.container_jobs(ctx.actor, id)
+    containers = containers_of(ctx, jobs)
+    return [render_jobs.static_job(j, containers[j.container_id], ctx.user_id) for j in jobs]
 
 
 @METHODS.method("oco.job_container.deploy")
@@ -117,8 +121,8 @@ def job_container_deploy(
     package_ids: IdList = (),
     package_group_ids: IdList = (),
     package_report_ids: IdList = (),
-    date_start: str | None = None,
-    date_end: str | None = None,
+    date_start: OptText = None,
+    date_end: OptText = None,
     use_wol: Flag = True,
     shutdown_waked_after_completion: Flag = False,
     restart_timeout: OptInt = 5,
@@ -151,7 +155,7 @@ def job_container_deploy(
         time_frames=list(time_frames),
         precheck=in_oco_order(name, start, end, restart_timeout),
     )
-    return {"id": num(created.id)}
+    return {"id": created_id(created.id)}
 
 
 @METHODS.method("oco.job_container.uninstall")
@@ -160,8 +164,8 @@ def job_container_uninstall(
     name: Text = "",
     description: Text = "",
     installation_ids: IdList = (),
-    date_start: str | None = None,
-    date_end: str | None = None,
+    date_start: OptText = None,
+    date_end: OptText = None,
     use_wol: Flag = True,
     shutdown_waked_after_completion: Flag = False,
     restart_timeout: OptInt = 5,

@@ -9,10 +9,10 @@ from typing import Any
 
 from fleetdeck.api.dialects.oco import render_jobs, render_packages
 from fleetdeck.api.dialects.oco.errors import OcoError
-from fleetdeck.api.dialects.oco.methods.jobs import container_names
+from fleetdeck.api.dialects.oco.methods.jobs import containers_of
 from fleetdeck.api.dialects.oco.registry import METHODS, Context
-from fleetdeck.api.dialects.oco.render import num, package_group
-from fleetdeck.api.dialects.oco.schemas import Flag, OptId, OptInt, PackageFile, Text
+from fleetdeck.api.dialects.oco.render import created_id, package_group
+from fleetdeck.api.dialects.oco.schemas import Flag, OptId, OptInt, OptText, PackageFile, Text
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.packages.entities import PackageFields, PayloadFile
 from fleetdeck.core.packages.validation import required
@@ -66,12 +66,12 @@ def package_get(ctx: Context, id: OptId = None, show_icons: Flag = False) -> dic
     detail = ctx.services.packages.get(ctx.actor, id)
     icon = ctx.services.packages.get_family(ctx.actor, detail.package.family_id).icon if show_icons else None
     jobs = [ctx.services.deployments.get_job(ctx.actor, j.id) for j in detail.pending_jobs]
-    names = container_names(ctx, jobs)
+    containers = containers_of(ctx, jobs)
     return {
-        "general": render_packages.package_general(detail.package, ctx.user_id, icon),
+        "general": render_packages.package(detail.package, ctx.user_id, icon=icon),
         "groups": [package_group(g) for g in detail.groups],
         "installations": [render_packages.installation_of_package(i) for i in detail.installations],
-        "pending_jobs": [render_jobs.package_pending_job(j, names[j.container_id]) for j in jobs],
+        "pending_jobs": [render_jobs.static_job(j, containers[j.container_id], ctx.user_id) for j in jobs],
     }
 
 
@@ -115,7 +115,7 @@ def package_create(
     uninstall_procedure_success_return_codes: Text = "0",
     download_for_uninstall: Flag = False,
     uninstall_procedure_post_action: int = 0,
-    line_endings: str | None = None,
+    line_endings: OptText = None,
     compatible_os: Text = "",
     compatible_os_version: Text = "",
     compatible_architecture: Text = "",
@@ -150,7 +150,7 @@ def package_create(
         files=payload,
         precheck=lambda: required(package_family_name, version, install_procedure),
     )
-    return {"id": num(created.id)}
+    return {"id": created_id(created.id)}
 
 
 @METHODS.method("oco.package.remove")
