@@ -10,7 +10,7 @@ import base64
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from sqlalchemy import event
@@ -23,6 +23,10 @@ from fleetdeck.api.dialects.oco import settings as oco_settings
 from fleetdeck.api.dialects.opsi.registry import METHODS as OPSI_METHODS
 from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.enrollment.service import agent_actor
+from fleetdeck.core.licenses.service import Contract, License, Pool
+from fleetdeck.core.settings.configs import Config
+from fleetdeck.protocol import messages as m
 from fleetdeck.storage.db import Database
 from tests import factories
 
@@ -114,11 +118,17 @@ def auth(runtime: Runtime, admin: Actor) -> str:
     return "Basic " + base64.b64encode(f"admin:{token}".encode()).decode()
 
 
-def _compare(world: World, db: Database, calls: dict[str, Callable[[], Any]]) -> None:
-    """Each call's SELECT count at 1 row and at 20 rows; fails listing every call that grew."""
+class Grows(Protocol):
+    def grow(self, to: int) -> None: ...
+
+
+def _compare(
+    world: Grows, db: Database, calls: dict[str, Callable[[], Any]], sizes: tuple[int, int] = (1, 20)
+) -> None:
+    """Each call's SELECT count at ``sizes`` rows (1 and 20); fails listing every call that grew."""
     counts: dict[str, list[int]] = {name: [] for name in calls}
     seen: dict[str, list[list[str]]] = {name: [] for name in calls}
-    for size in (1, 20):
+    for size in sizes:
         world.grow(size)
         for name, call in calls.items():
             call()  # warm: settings caches, first connection
@@ -134,7 +144,7 @@ def _compare(world: World, db: Database, calls: dict[str, Callable[[], Any]]) ->
     # throttle check) fell into both runs at 1 row, which says nothing about the rows
     grew = {name: c for name, c in counts.items() if c[1] > c[0]}
     extra = {name: sorted(set(seen[name][1]) - set(seen[name][0]))[:3] for name in grew}
-    assert not grew, f"statements with 1 vs 20 rows: {grew}; new at 20: {extra}"
+    assert not grew, f"statements with {sizes[0]} vs {sizes[1]} rows: {grew}; new at {sizes[1]}: {extra}"
 
 
 def test_oco_list_methods(
@@ -229,3 +239,90 @@ def test_api_v1_list_routes(runtime: Runtime, world: World, client: TestClient, 
         return call
 
     _compare(world, runtime.db, {p: get(p) for p in paths})
+
+
+class OpsiObjects:
+    """Grows by one of each opsi object whose filters run in SQL (issue #10 §2): a computer with
+    installed software, a package with a property installed on it, a computer group holding
+    the computer (a child of the first), a package group holding the package, a config entry
+    with a value for the computer."""
+
+    def __init__(self, runtime: Runtime, admin: Actor) -> None:
+        self.rt, self.admin, self.size = runtime, admin, 0
+        self.first_group: int | None = None
+
+    def grow(self, to: int) -> None:
+        s, a = self.rt.services, self.admin
+        while self.size < to:
+            k = self.size
+            cid = s.computers.create(a, f"pc-{k:02d}").id
+            inv = m.Inventory(
+                hostname=f"pc-{k:02d}",
+                architecture="x86_64",
+                software=[m.Software(f"sw-{k:02d}", "1.0", ""), m.Software("sw-common", "2.0", "")],
+            )
+            s.computers.record_inventory(
+                agent_actor(cid, f"pc-{k:02d}", "127.0.0.1"), cid, inv, m.inventory_digest(inv)
+            )
+            pkg = factories.package(s, a, f"product-{k:02d}")
+            s.properties.put(a, pkg.id, Config("language", possible_values=["de", "en"]))
+            gid = s.groups.create(a, f"computers {k}", parent_id=self.first_group).id
+            s.groups.add_members(a, gid, [cid])
+            self.first_group = self.first_group or gid
+            factories.package_group(s, a, f"packages {k}", [pkg.id])
+            factories.installed(s, a, cid, pkg.id)
+            s.configs.put(a, Config(f"cfg.{k:02d}", default_values=["x"]))
+            s.configs.set_value(a, f"cfg.{k:02d}", cid, ["y"])
+            s.licenses.put_contract(a, Contract(f"contract-{k:02d}", "", "", "ACME", None, None, None))
+            s.licenses.put_pool(a, Pool(f"pool-{k:02d}", "", [f"product-{k:02d}"]))
+            s.licenses.put_license(
+                a, License(f"license-{k:02d}", f"contract-{k:02d}", "volume", 5, None, None)
+            )
+            s.licenses.put_pool_member(a, f"license-{k:02d}", f"pool-{k:02d}", f"KEY-{k:02d}")
+            self.size += 1
+
+
+FILTERED_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
+    "product(id=*)": ("product_getObjects", {"id": "product-*"}),
+    "product(id list)": ("product_getObjects", {"id": ["product-00", "PRODUCT-01"], "productVersion": "1"}),
+    "productOnDepot(productId=*)": ("productOnDepot_getObjects", {"productId": "product*"}),
+    "productProperty(productId=*)": (
+        "productProperty_getObjects",
+        {"productId": "product-*", "propertyId": "lang*"},
+    ),
+    "productOnClient(productId=*)": ("productOnClient_getObjects", {"productId": "product-*"}),
+    "group(id=*)": ("group_getObjects", {"id": "computers*", "type": "HostGroup"}),
+    "group(parentGroupId)": ("group_getObjects", {"parentGroupId": "computers*"}),
+    "group(ProductGroup)": ("group_getObjects", {"type": "ProductGroup", "description": ""}),
+    "objectToGroup(groupId=*)": ("objectToGroup_getObjects", {"groupId": "computers*"}),
+    "config(id=*)": ("config_getObjects", {"id": "cfg.*", "type": "UnicodeConfig"}),
+    "configState(configId=*)": ("configState_getObjects", {"configId": "cfg.*"}),
+    "auditSoftwareOnClient(name=*)": ("auditSoftwareOnClient_getObjects", {"name": "sw-*"}),
+    "auditSoftware(name)": ("auditSoftware_getObjects", {"name": ["sw-common", "SW-00"]}),
+    "licenseContract(partner)": ("licenseContract_getObjects", {"id": "contract-*", "partner": "acme"}),
+    "softwareLicense(contract=*)": ("softwareLicense_getObjects", {"licenseContractId": "contract-*"}),
+    "licensePool(id=*)": ("licensePool_getObjects", {"id": "pool-*"}),
+    "softwareLicenseToLicensePool(pool=*)": (
+        "softwareLicenseToLicensePool_getObjects",
+        {"licensePoolId": "pool-*"},
+    ),
+}
+
+
+def test_opsi_filtered_get_objects(runtime: Runtime, admin: Actor, client: TestClient, auth: str) -> None:
+    """The calls whose filters moved into SQL, with filters that match a growing number of
+    objects: the same number of statements with 3 and with 30 of each."""
+    objects = OpsiObjects(runtime, admin)
+    objects.grow(3)
+
+    def opsi(method: str, flt: dict[str, Any]) -> Callable[[], Any]:
+        def call() -> Any:
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": [[], flt]}
+            r = client.post("/rpc", json=body, headers={"Authorization": auth})
+            assert r.status_code == 200 and r.json().get("error") is None, r.text
+            assert r.json()["result"], (method, flt)  # the filter matches something
+            return r.json()
+
+        return call
+
+    _compare(objects, runtime.db, {n: opsi(m, f) for n, (m, f) in FILTERED_CALLS.items()}, sizes=(3, 30))

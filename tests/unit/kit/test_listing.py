@@ -136,3 +136,19 @@ def test_defaults_and_sparse_fields() -> None:
         parse([("unknown", "x")], CLIENTS, ListSyntax(ops={}, unknown_params_are_errors=False)).query.where
         == ()
     )
+
+
+def test_list_valued_operators_split_on_commas() -> None:
+    def where(name: str, value: str) -> Cond:
+        (cond,) = parse([(name, value)], ListRules(), V1).query.where
+        assert isinstance(cond, Cond)
+        return cond
+
+    assert where("filter[id][between]", "1,5") == Cond("id", Op.BETWEEN, ("1", "5"))
+    assert where("filter[name][iin]", "A,b") == Cond("name", Op.IIN, ["A", "b"])
+    assert where("filter[name][ieq]", "A,b") == Cond("name", Op.IEQ, "A,b")  # one value
+    assert where("filter[group_ids][contains]", "3") == Cond("group_ids", Op.CONTAINS, "3")
+    for bad in ("1", "1,2,3", ""):
+        with pytest.raises(ListSyntaxError) as err:
+            parse([("filter[id][between]", bad)], ListRules(), V1)
+        assert err.value.reason == "bad_between"

@@ -40,6 +40,7 @@ MESSAGES: dict[str, str] = {
     "unsupported_filter": "unsupported filter field {name!r}",
     "unsupported_operator": "unsupported filter operator {op!r} for field {field!r}",
     "bad_is_null": "is_null takes true or false",
+    "bad_between": "between takes two comma-separated values, low,high (both included)",
     "nul": "filter values must not contain NUL characters",
     "too_many_values": "a filter takes at most {max} values",
     "limit_not_a_number": "page[limit] must be a whole number",
@@ -211,8 +212,13 @@ def _values(param: str, text: str, syntax: ListSyntax) -> list[str]:
 
 
 def _condition(param: str, target: str, op: q.Op | None, value: str, syntax: ListSyntax) -> q.Expr:
-    if op is q.Op.IN:
+    if op in (q.Op.IN, q.Op.IIN):
         return q.Cond(target, op, _values(param, value, syntax))
+    if op is q.Op.BETWEEN:
+        bounds = _values(param, value, syntax)
+        if len(bounds) != 2:
+            raise syntax.fail("bad_between", param)
+        return q.Cond(target, op, tuple(bounds))
     if op is q.Op.IS_NULL:
         if value.lower() not in _TRUE | _FALSE:
             raise syntax.fail("bad_is_null", param)

@@ -3,6 +3,7 @@
     filter[<field>]=value            equals; a value with ``*`` is a glob (like),
                                      a comma-separated value is a set (in)
     filter[<field>][<op>]=value      op: eq ne lt le gt ge like in is_null
+                                     ieq iin between contains
     filter[<a>|<b>]=value            matches in either field
     sort=field,-other                ascending, ``-`` for descending
     page[limit]=100&page[offset]=0   limit 0-1000 (default 100)
@@ -33,6 +34,12 @@ SYNTAX = """
 * `filter[<field>][<op>]=value` with `<op>` one of `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `like`,
   `in` (comma-separated values) and `is_null` (`true` or `false`). Times are ISO 8601
   (`filter[created_at][gt]=2024-01-01T00:00:00Z`). Several filters must all match.
+* Also: `ieq` (text equal ignoring case: `filter[hostname][ieq]=WEB-01`), `iin` (any of
+  comma-separated texts, ignoring case: `filter[hostname][iin]=web-01,DB-01`), `between`
+  (`low,high`, both included: `filter[id][between]=10,20`,
+  `filter[created_at][between]=2024-01-01T00:00:00Z,2024-02-01T00:00:00Z`) and `contains`
+  (a list-valued field holds the value: `filter[group_ids][contains]=3` on computers).
+  `ieq`, `iin` and `like` apply to text fields only, `contains` to list-valued ones only.
 * `sort=field,-other`: sort keys, `-` for descending.
 * `page[limit]` (default 100, at most 1000) and `page[offset]` (default 0).
   `meta.count` is the number of matches before paging.
@@ -40,9 +47,9 @@ SYNTAX = """
 An unknown field or operator, or a value of the wrong type, is a 422.
 """
 
-# the operators /api/v1 documents; core's newer ones (ieq, iin, between, contains) take values
-# that the query-string syntax does not spell yet
-_V1_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "like", "in", "is_null")
+# every operator of core's query language: ``between`` and ``iin`` take comma-separated
+# values (the kit splits them), the others one value
+_V1_OPS = ("eq", "ne", "lt", "le", "gt", "ge", "like", "in", "is_null", "ieq", "iin", "between", "contains")
 SYNTAX_V1 = ListSyntax(ops={name: q.Op(name) for name in _V1_OPS}, or_across_fields=True)
 _OWN = {"sort", "page[limit]", "page[offset]"}  # typed FastAPI parameters, for the OpenAPI document
 

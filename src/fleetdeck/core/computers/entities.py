@@ -48,6 +48,18 @@ class InstalledSoftware:
 
 
 @dataclass(frozen=True, slots=True)
+class SoftwareOnComputer:
+    """One installed title of one computer, with when that computer's inventory was taken:
+    a row of ``ComputerService.software``, for lists of titles across computers."""
+
+    computer_id: int
+    name: str
+    version: str
+    description: str
+    inventory_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Login:
     username: str
     terminal: str

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
@@ -38,11 +38,16 @@ class GroupInfo:
     member_count: int
 
 
+_Parent = aliased(Group)
+
 FIELDS = {
     "id": Group.id,
     "key": Group.key,
     "name": Group.name,
     "parent_id": Group.parent_id,
+    # the parent's key, a correlated subquery: filters on it need no join (null at the top)
+    "parent_key": select(_Parent.key).where(_Parent.id == Group.parent_id).scalar_subquery(),
+    "description": Group.description,
     "kind": Group.kind,
     "created_at": Group.created_at,
 }

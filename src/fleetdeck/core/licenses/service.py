@@ -11,7 +11,7 @@ the computer using the license). Objects are named by their string keys.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
+from fleetdeck.core.query import Query, to_sql
 from fleetdeck.core.secrets import SecretBox
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import (
@@ -130,6 +131,48 @@ def _one(s: Session, table: Any, key: str, what: str) -> Any:
     return row
 
 
+# Fields of the reads below that a ``core.query.Query`` may filter on (in SQL); the reads keep
+# their own order, a query's sort and limit are not used.
+CONTRACT_FIELDS = {
+    "key": LicenseContract.key,
+    "description": LicenseContract.description,
+    "notes": LicenseContract.notes,
+    "partner": LicenseContract.partner,
+    "concluded_at": LicenseContract.concluded_at,
+    "notify_at": LicenseContract.notify_at,
+    "expires_at": LicenseContract.expires_at,
+}
+POOL_FIELDS = {"key": LicensePool.key, "description": LicensePool.description}
+LICENSE_FIELDS = {
+    "key": SoftwareLicense.key,
+    "contract_key": LicenseContract.key,
+    "kind": SoftwareLicense.kind,
+    "max_installations": SoftwareLicense.max_installations,
+    "expires_at": SoftwareLicense.expires_at,
+}
+MEMBER_FIELDS = {"license_key": SoftwareLicense.key, "pool_key": LicensePool.key}
+POOL_SOFTWARE_FIELDS = {
+    "pool_key": LicensePool.key,
+    "name": LicensePoolSoftware.name,
+    "version": LicensePoolSoftware.version,
+    "sub_version": LicensePoolSoftware.sub_version,
+    "language": LicensePoolSoftware.language,
+    "architecture": LicensePoolSoftware.architecture,
+}
+ASSIGNMENT_FIELDS = {
+    "license_key": SoftwareLicense.key,
+    "pool_key": LicensePool.key,
+    "computer_id": LicenseAssignment.computer_id,
+    "notes": LicenseAssignment.notes,
+}
+
+
+def _where(stmt: Any, query: Query | None, fields: Mapping[str, Any]) -> Any:
+    for expr in query.where if query is not None else ():
+        stmt = stmt.where(to_sql(expr, fields))
+    return stmt
+
+
 class LicenseService:
     def __init__(self, db: Database, audit: AuditLog, box: SecretBox, clock: Clock) -> None:
         self._db = db
@@ -145,54 +188,60 @@ class LicenseService:
 
     # ------------------------------------------------------------ reading
 
-    def contracts(self, actor: Actor) -> list[Contract]:
+    def contracts(self, actor: Actor, query: Query | None = None) -> list[Contract]:
         actor.require(Perm.READ)
+        stmt = _where(select(LicenseContract).order_by(LicenseContract.key), query, CONTRACT_FIELDS)
         with UnitOfWork(self._db, readonly=True) as uow:
             return [
                 Contract(r.key, r.description, r.notes, r.partner, r.concluded_at, r.notify_at, r.expires_at)
-                for r in uow.session.scalars(select(LicenseContract).order_by(LicenseContract.key))
+                for r in uow.session.scalars(stmt)
             ]
 
-    def pools(self, actor: Actor) -> list[Pool]:
+    def pools(self, actor: Actor, query: Query | None = None) -> list[Pool]:
         actor.require(Perm.READ)
+        stmt = _where(select(LicensePool).order_by(LicensePool.key), query, POOL_FIELDS)
         with UnitOfWork(self._db, readonly=True) as uow:
             return [
                 Pool(r.key, r.description, [str(p) for p in r.product_keys])
-                for r in uow.session.scalars(select(LicensePool).order_by(LicensePool.key))
+                for r in uow.session.scalars(stmt)
             ]
 
-    def licenses(self, actor: Actor) -> list[License]:
+    def licenses(self, actor: Actor, query: Query | None = None) -> list[License]:
         actor.require(Perm.READ)
+        stmt = (
+            select(SoftwareLicense, LicenseContract.key)
+            .join(LicenseContract, LicenseContract.id == SoftwareLicense.contract_id)
+            .order_by(SoftwareLicense.key)
+        )
         with UnitOfWork(self._db, readonly=True) as uow:
-            rows = uow.session.execute(
-                select(SoftwareLicense, LicenseContract.key)
-                .join(LicenseContract, LicenseContract.id == SoftwareLicense.contract_id)
-                .order_by(SoftwareLicense.key)
-            )
+            rows = uow.session.execute(_where(stmt, query, LICENSE_FIELDS))
             return [
                 License(r.key, ck, r.kind, r.max_installations, r.bound_computer_id, r.expires_at)
                 for r, ck in rows
             ]
 
-    def pool_members(self, actor: Actor) -> list[PoolMember]:
+    def pool_members(self, actor: Actor, query: Query | None = None) -> list[PoolMember]:
+        """Filtered in SQL before any license key is decrypted (``MEMBER_FIELDS``)."""
         actor.require(Perm.READ)
+        stmt = (
+            select(SoftwareLicense.key, LicensePool.key, LicensePoolMember.license_key_enc)
+            .join(SoftwareLicense, SoftwareLicense.id == LicensePoolMember.license_id)
+            .join(LicensePool, LicensePool.id == LicensePoolMember.pool_id)
+            .order_by(LicensePool.key, SoftwareLicense.key)
+        )
         with UnitOfWork(self._db, readonly=True) as uow:
-            rows = uow.session.execute(
-                select(SoftwareLicense.key, LicensePool.key, LicensePoolMember.license_key_enc)
-                .join(SoftwareLicense, SoftwareLicense.id == LicensePoolMember.license_id)
-                .join(LicensePool, LicensePool.id == LicensePoolMember.pool_id)
-                .order_by(LicensePool.key, SoftwareLicense.key)
-            )
+            rows = uow.session.execute(_where(stmt, query, MEMBER_FIELDS))
             return [PoolMember(lk, pk, self._value(actor, enc)) for lk, pk, enc in rows]
 
-    def pool_software(self, actor: Actor) -> list[PoolSoftware]:
+    def pool_software(self, actor: Actor, query: Query | None = None) -> list[PoolSoftware]:
         actor.require(Perm.READ)
+        stmt = (
+            select(LicensePoolSoftware, LicensePool.key)
+            .join(LicensePool, LicensePool.id == LicensePoolSoftware.pool_id)
+            .order_by(LicensePool.key, LicensePoolSoftware.name, LicensePoolSoftware.version)
+        )
         with UnitOfWork(self._db, readonly=True) as uow:
-            rows = uow.session.execute(
-                select(LicensePoolSoftware, LicensePool.key)
-                .join(LicensePool, LicensePool.id == LicensePoolSoftware.pool_id)
-                .order_by(LicensePool.key, LicensePoolSoftware.name, LicensePoolSoftware.version)
-            )
+            rows = uow.session.execute(_where(stmt, query, POOL_SOFTWARE_FIELDS))
             return [
                 PoolSoftware(pk, r.name, r.version, r.sub_version, r.language, r.architecture)
                 for r, pk in rows
@@ -229,7 +278,10 @@ class LicenseService:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    def assignments(self, actor: Actor, computer_ids: Iterable[int] | None = None) -> list[Assignment]:
+    def assignments(
+        self, actor: Actor, computer_ids: Iterable[int] | None = None, query: Query | None = None
+    ) -> list[Assignment]:
+        """Filtered in SQL (``ASSIGNMENT_FIELDS``) before any license key is decrypted."""
         actor.require(Perm.READ)
         stmt = (
             select(SoftwareLicense.key, LicensePool.key, LicenseAssignment)
@@ -239,6 +291,7 @@ class LicenseService:
         )
         if computer_ids is not None:
             stmt = stmt.where(LicenseAssignment.computer_id.in_(list(computer_ids)))
+        stmt = _where(stmt, query, ASSIGNMENT_FIELDS)
         with UnitOfWork(self._db, readonly=True) as uow:
             return [
                 Assignment(

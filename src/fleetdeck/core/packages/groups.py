@@ -18,6 +18,7 @@ from fleetdeck.core.errors import NotFound, PermissionDenied, Reason, Validation
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.packages import queries
 from fleetdeck.core.packages.entities import PackageGroupInfo, PackageInfo, PackageListing
+from fleetdeck.core.query import Query
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Group, Package, PackageFamily, PackageGroupMember
 from fleetdeck.storage.uow import UnitOfWork
@@ -100,6 +101,14 @@ class PackageGroups:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
             return queries.package_groups(uow.session, parent_id=parent_id, all_levels=all_levels)
+
+    def find_groups(self, actor: Actor, query: Query) -> list[PackageGroupInfo]:
+        """The package groups of every level that ``query`` keeps, filtered in SQL over the
+        fields computer groups have (``core.groups.service.FIELDS``: key, parent_key,
+        description...); sorted by name unless the query says otherwise, like ``list_groups``."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return queries.package_groups(uow.session, all_levels=True, query=query)
 
     def group_packages(self, actor: Actor, group_id: int) -> list[tuple[int, PackageInfo]]:
         """(sequence, package) in group order."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fleetdeck.core.groups.service import FIELDS as GROUP_FIELDS
 from fleetdeck.core.jobs.entities import PENDING
 from fleetdeck.core.packages.entities import (
     DependencyRule,
@@ -18,6 +20,7 @@ from fleetdeck.core.packages.entities import (
     PackageInfo,
     PendingJob,
 )
+from fleetdeck.core.query import Query, apply_query
 from fleetdeck.storage.tables import (
     Computer,
     Group,
@@ -30,9 +33,21 @@ from fleetdeck.storage.tables import (
     PackageGroupMember,
 )
 
+
+def _family_column(column: Any) -> Any:
+    """A column of the package's family as a correlated subquery, so a filter on it needs no
+    join in the listing (and the count) statement."""
+    return select(column).where(PackageFamily.id == Package.family_id).scalar_subquery()
+
+
 PACKAGE_FIELDS = {
     "id": Package.id,
     "family_id": Package.family_id,
+    "family_key": _family_column(PackageFamily.key),
+    "family_name": _family_column(PackageFamily.name),
+    "install_procedure": Package.install_procedure,
+    "uninstall_procedure": Package.uninstall_procedure,
+    "priority": Package.priority,
     "version": Package.version,
     "package_version": Package.package_version,
     "description": Package.description,
@@ -261,7 +276,7 @@ def detail(s: Session, package_id: int) -> PackageDetail | None:
 
 
 def package_groups(
-    s: Session, *, parent_id: int | None = None, all_levels: bool = False
+    s: Session, *, parent_id: int | None = None, all_levels: bool = False, query: Query | None = None
 ) -> list[PackageGroupInfo]:
     counts = (
         select(PackageGroupMember.group_id.label("gid"), func.count().label("n"))
@@ -269,11 +284,12 @@ def package_groups(
         .subquery()
     )
     stmt = (
-        select(Group, counts.c.n)
-        .outerjoin(counts, counts.c.gid == Group.id)
-        .where(Group.kind == "package")
-        .order_by(Group.name, Group.id)
+        select(Group, counts.c.n).outerjoin(counts, counts.c.gid == Group.id).where(Group.kind == "package")
     )
+    if query is not None:  # its WHERE and sort (name, then id, unless it sorts itself)
+        stmt, _ = apply_query(stmt, None, query, GROUP_FIELDS, default_sort="name")
+    else:
+        stmt = stmt.order_by(Group.name, Group.id)
     if not all_levels:
         stmt = stmt.where(Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id)
     return [

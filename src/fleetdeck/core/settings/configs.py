@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.query import Query, apply_query, to_sql
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import ConfigEntry, ConfigOverride
@@ -26,6 +27,15 @@ from fleetdeck.storage.uow import UnitOfWork
 
 KEY_RE = re.compile(r"^\S{1,255}$")
 KINDS = ("str", "bool")
+ENTRY_FIELDS = {
+    "id": ConfigEntry.id,
+    "key": ConfigEntry.key,
+    "kind": ConfigEntry.kind,
+    "description": ConfigEntry.description,
+    "editable": ConfigEntry.editable,
+    "multi_value": ConfigEntry.multi_value,
+}
+VALUE_FIELDS = {"key": ConfigEntry.key, "computer_id": ConfigOverride.computer_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +101,17 @@ class ConfigService:
         self._db = db
         self._audit = audit
 
-    def entries(self, actor: Actor) -> list[Config]:
+    def entries(self, actor: Actor, query: Query | None = None) -> list[Config]:
+        """Every entry, or those ``query`` keeps (``ENTRY_FIELDS``, in SQL); by key unless the
+        query sorts otherwise. Its limit applies: internal callers pass ``limit=None``."""
         actor.require(Perm.READ)
+        stmt = select(ConfigEntry)
+        if query is None:
+            stmt = stmt.order_by(ConfigEntry.key)
+        else:
+            stmt, _ = apply_query(stmt, None, query, ENTRY_FIELDS, default_sort="key")
         with UnitOfWork(self._db, readonly=True) as uow:
-            return [_entity(r) for r in uow.session.scalars(select(ConfigEntry).order_by(ConfigEntry.key))]
+            return [_entity(r) for r in uow.session.scalars(stmt)]
 
     def put(self, actor: Actor, config: Config) -> Config:
         """Create or replace an entry."""
@@ -142,13 +159,19 @@ class ConfigService:
             m.detail = {"keys": wanted, "deleted": done}
             return int(done)
 
-    def values(self, actor: Actor, computer_ids: Sequence[int] | None = None) -> list[ConfigValue]:
+    def values(
+        self, actor: Actor, computer_ids: Sequence[int] | None = None, query: Query | None = None
+    ) -> list[ConfigValue]:
+        """Computers' own values, of ``computer_ids`` or all, those ``query`` keeps
+        (``VALUE_FIELDS``, in SQL; its sort and limit are not used), by key."""
         actor.require(Perm.READ)
         stmt = select(ConfigEntry.key, ConfigOverride.computer_id, ConfigOverride.values).join(
             ConfigEntry, ConfigEntry.id == ConfigOverride.config_id
         )
         if computer_ids is not None:
             stmt = stmt.where(ConfigOverride.computer_id.in_(list(computer_ids)))
+        for expr in query.where if query is not None else ():
+            stmt = stmt.where(to_sql(expr, VALUE_FIELDS))
         with UnitOfWork(self._db, readonly=True) as uow:
             return [
                 ConfigValue(k, c, list(v)) for k, c, v in uow.session.execute(stmt.order_by(ConfigEntry.key))

@@ -13,13 +13,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError
-from fleetdeck.api.dialects.opsi.objects.filters import plain_values
+from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.computers.entities import ComputerDetail
+from fleetdeck.core.query import Query
 
 Row = dict[str, Any]
+SOFTWARE_SQL = {"name": "name", "version": "version"}  # opsi attribute -> core software field
 READ_ONLY = "the audit data is the agent's inventory and is read-only in fleetdeck"
 SOFTWARE_IDENT = ("name", "version", "subVersion", "language", "architecture")
 
@@ -74,30 +76,45 @@ class SoftwareOnClientAdapter(_Inventory):
     family: Mapping[str, tuple[str, ...]] = {"AuditSoftwareOnClient": ("AuditSoftwareOnClient",)}
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        """Only the hosts a ``clientId`` filter names (a client: itself), and of their software
+        only what the ``name``/``version`` filters keep, chosen by the database (one query for
+        the software, no other inventory section). ``architecture`` is computed from the
+        computer's and the other attributes are constants: ``matches`` applies those."""
+        wanted = plain_values(flt.get(self.host_key))
+        _, computers = self.hosts.computers(ctx, wanted)
+        shown = {c.id: (hid, c) for hid, c in computers.items() if not ctx.is_client or hid == ctx.host_id}
+        where = sql_conditions(flt, SOFTWARE_SQL)
+        titles = ctx.services.computers.software(
+            ctx.actor,
+            Query(where=where, limit=None),
+            None if wanted is None and not ctx.is_client else list(shown),
+        )
         rows = []
-        for hid, d in self.details(ctx, flt):
-            seen = opsi_time(d.inventory_at)
-            arch = opsi_arch(d.summary.architecture)
-            for sw in d.software:
-                rows.append(
-                    {
-                        "name": sw.name,
-                        "version": sw.version,
-                        "subVersion": "",
-                        "language": "",
-                        "architecture": arch,
-                        "clientId": hid,
-                        "uninstallString": "",
-                        "binaryName": "",
-                        "firstseen": seen,
-                        "lastseen": seen,
-                        "state": 1,
-                        "usageFrequency": -1,
-                        "lastUsed": "0000-00-00 00:00:00",
-                        "licenseKey": None,
-                        "type": "AuditSoftwareOnClient",
-                    }
-                )
+        for sw in titles:
+            if sw.computer_id not in shown:
+                continue
+            hid, c = shown[sw.computer_id]
+            seen = opsi_time(sw.inventory_at)
+            arch = opsi_arch(c.architecture)
+            rows.append(
+                {
+                    "name": sw.name,
+                    "version": sw.version,
+                    "subVersion": "",
+                    "language": "",
+                    "architecture": arch,
+                    "clientId": hid,
+                    "uninstallString": "",
+                    "binaryName": "",
+                    "firstseen": seen,
+                    "lastseen": seen,
+                    "state": 1,
+                    "usageFrequency": -1,
+                    "lastUsed": "0000-00-00 00:00:00",
+                    "licenseKey": None,
+                    "type": "AuditSoftwareOnClient",
+                }
+            )
         return rows
 
 
@@ -117,7 +134,10 @@ class SoftwareAdapter(_ReadOnly):
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         titles: dict[tuple[str, ...], Row] = {}
-        for r in self.on_client.fetch(ctx, {}):
+        # name and version narrow the installations read, in SQL; a title's rows are all kept
+        # or all dropped, so the first-seen order of the titles left is unchanged
+        narrow = {k: flt[k] for k in SOFTWARE_SQL if k in flt}
+        for r in self.on_client.fetch(ctx, narrow):
             key = tuple(str(r[a]) for a in SOFTWARE_IDENT)
             titles.setdefault(
                 key,

@@ -11,12 +11,15 @@ from fleetdeck.api.dialects.opsi.errors import (
     BackendPermissionDeniedError,
     OpsiValueError,
 )
+from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.settings.configs import Config
 
 Row = dict[str, Any]
 TYPES = {"UnicodeConfig": "str", "BoolConfig": "bool", "Config": "str"}
+KIND_OF = {"UnicodeConfig": "str", "BoolConfig": "bool"}  # opsi type of a row -> core kind
 
 
 def _list(value: Any) -> list[Any]:
@@ -80,6 +83,14 @@ class ConfigAdapter:
     }
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        # id, description and the type (the entry's kind) in SQL; the value lists and the
+        # booleans (opsi's own comparison rules) are left to ``matches``
+        kinds = [kind for name, kind in KIND_OF.items() if type_matches(name, flt.get("type"), self.family)]
+        if not kinds:
+            return []
+        where = sql_conditions(flt, {"id": "key", "description": "description"})
+        if len(kinds) < len(KIND_OF):
+            where += (Cond("kind", Op.IN, tuple(kinds)),)
         return [
             {
                 "id": c.key,
@@ -90,7 +101,7 @@ class ConfigAdapter:
                 "multiValue": c.multi_value if c.kind == "str" else False,
                 "type": "BoolConfig" if c.kind == "bool" else "UnicodeConfig",
             }
-            for c in ctx.services.configs.entries(ctx.actor)
+            for c in ctx.services.configs.entries(ctx.actor, Query(where=where, limit=None))
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -129,11 +140,18 @@ class ConfigStateAdapter:
         self.hosts = hosts
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        _, computers = self.hosts.computers(ctx)
+        """Only the hosts an ``objectId`` filter names (a client: itself) are read, and the
+        ``configId`` filter chooses the values in SQL."""
+        wanted = plain_values(flt.get("objectId"))
+        if ctx.is_client and wanted is None:
+            wanted = [str(ctx.host_id)]  # a client sees its own values only
+        _, computers = self.hosts.computers(ctx, wanted)
         names = {c.id: hid for hid, c in computers.items()}
+        only = None if wanted is None else list(names)
+        where = sql_conditions(flt, {"configId": "key"})
         return [
             {"configId": v.key, "objectId": names[v.computer_id], "values": v.values, "type": "ConfigState"}
-            for v in ctx.services.configs.values(ctx.actor)
+            for v in ctx.services.configs.values(ctx.actor, only, Query(where=where, limit=None))
             if v.computer_id in names and (not ctx.is_client or names[v.computer_id] == ctx.host_id)
         ]
 

@@ -16,13 +16,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from fleetdeck.api.dialects.opsi.errors import BackendMissingDataError, OpsiValueError
+from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
 from fleetdeck.api.dialects.opsi.objects.products import force_product_id
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import NotFound, ValidationFailed
 from fleetdeck.core.groups.service import GroupInfo
-from fleetdeck.core.query import Query
+from fleetdeck.core.query import Cond, Expr, Op, Query
 
 Row = dict[str, Any]
 GROUP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-_. ]*$")
@@ -51,14 +52,23 @@ def force_group_id(value: Any) -> str:
     return text
 
 
-def host_groups(ctx: Context) -> dict[str, GroupInfo]:
-    return {g.key: g for g in ctx.services.groups.find(ctx.actor, Query(limit=None), kind="computer").items}
+# opsi attribute -> core group field, filtered in SQL (issue #10 §2); ``notes`` is not stored
+# (always empty), ``matches`` applies it to the rows the database returned
+GROUP_SQL = {"id": "key", "description": "description", "parentGroupId": "parent_key"}
 
 
-def groups_of(ctx: Context, kind: str) -> dict[str, _Group]:
+def host_groups(ctx: Context, where: tuple[Expr, ...] = ()) -> dict[str, GroupInfo]:
+    found = ctx.services.groups.find(ctx.actor, Query(where=where, limit=None), kind="computer")
+    return {g.key: g for g in found.items}
+
+
+def groups_of(ctx: Context, kind: str, where: tuple[Expr, ...] = ()) -> dict[str, _Group]:
+    """Group key -> group of one kind, every one or those ``where`` keeps (in SQL)."""
     if kind == HOST_GROUP:
-        return dict(host_groups(ctx))
-    return {g.key: g for g in ctx.services.packages.list_groups(ctx.actor, all_levels=True)}
+        return dict(host_groups(ctx, where))
+    if not where:
+        return {g.key: g for g in ctx.services.packages.list_groups(ctx.actor, all_levels=True)}
+    return {g.key: g for g in ctx.services.packages.find_groups(ctx.actor, Query(where=where, limit=None))}
 
 
 def _kind(value: Any) -> str:
@@ -77,9 +87,17 @@ class GroupAdapter:
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         rows: list[Row] = []
+        where = sql_conditions(flt, GROUP_SQL)
         for kind in KINDS:
-            groups = groups_of(ctx, kind)
+            if not type_matches(kind, flt.get("type"), self.family):
+                continue  # a type of the other kind: nothing of this one to read
+            groups = groups_of(ctx, kind, where)
             by_id = {g.id: g for g in groups.values()}
+            parents = {g.parent_id for g in groups.values() if g.parent_id is not None} - set(by_id)
+            if parents:  # parents the filter left out: their keys are still the rows' parentGroupId
+                by_id.update(
+                    {g.id: g for g in groups_of(ctx, kind, (Cond("id", Op.IN, tuple(parents)),)).values()}
+                )
             rows.extend(
                 {
                     "id": g.key,
@@ -172,20 +190,23 @@ class ObjectToGroupAdapter:
         self.hosts = hosts
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        """The groups the ``groupId`` filter names are chosen in SQL, and for host groups only
+        the computers an ``objectId`` filter names are read (``matches`` keeps the rest exact)."""
         rows: list[Row] = []
         only = flt.get("groupType")
+        by_key = sql_conditions(flt, {"groupId": "key"})
         if only != PRODUCT_GROUP:
-            _, computers = self.hosts.computers(ctx)
+            _, computers = self.hosts.computers(ctx, plain_values(flt.get("objectId")))
             names = {c.id: hid for hid, c in computers.items()}
             members = ctx.services.groups.memberships(ctx.actor)  # one query, not one per group
-            for key, g in host_groups(ctx).items():
+            for key, g in host_groups(ctx, by_key).items():
                 rows.extend(
                     {"groupType": HOST_GROUP, "groupId": key, "objectId": names[cid], "type": "ObjectToGroup"}
                     for cid in members.get(g.id, [])
                     if cid in names
                 )
         families = ctx.services.packages.group_family_keys(ctx.actor) if only != HOST_GROUP else {}
-        for key, pg in groups_of(ctx, PRODUCT_GROUP).items() if only != HOST_GROUP else []:
+        for key, pg in groups_of(ctx, PRODUCT_GROUP, by_key).items() if only != HOST_GROUP else []:
             products = families.get(pg.id, [])
             rows.extend(
                 {"groupType": PRODUCT_GROUP, "groupId": key, "objectId": pid, "type": "ObjectToGroup"}

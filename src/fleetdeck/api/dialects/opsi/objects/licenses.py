@@ -14,10 +14,12 @@ from fleetdeck.api.dialects.opsi.errors import (
     BackendPermissionDeniedError,
     OpsiValueError,
 )
+from fleetdeck.api.dialects.opsi.objects.filters import sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftware
+from fleetdeck.core.query import Cond, Op, Query
 
 Row = dict[str, Any]
 EMPTY = "0000-00-00 00:00:00"
@@ -29,6 +31,28 @@ LICENSE_TYPES = {
     "ConcurrentSoftwareLicense": "concurrent",
 }
 KIND_TYPES = {v: k for k, v in LICENSE_TYPES.items()}
+
+# opsi attribute -> core field, filtered in SQL (issue #10 §2). Dates, numbers, the decrypted
+# license keys, ``productIds`` (a list) and ``boundToHost`` (a computed host id) are left to
+# ``matches``, which runs on what the database returned.
+CONTRACT_SQL = {"id": "key", "description": "description", "notes": "notes", "partner": "partner"}
+POOL_SQL = {"id": "key", "description": "description"}
+LICENSE_SQL = {"id": "key", "licenseContractId": "contract_key"}
+MEMBER_SQL = {"softwareLicenseId": "license_key", "licensePoolId": "pool_key"}
+POOL_SOFTWARE_SQL = {
+    "name": "name",
+    "version": "version",
+    "subVersion": "sub_version",
+    "language": "language",
+    "architecture": "architecture",
+    "licensePoolId": "pool_key",
+}
+
+
+def _query(flt: Mapping[str, Any], columns: Mapping[str, str]) -> Query:
+    return Query(where=sql_conditions(flt, columns), limit=None)
+
+
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9\-_. :]*$")
 
 
@@ -95,7 +119,7 @@ class ContractAdapter:
                 "expirationDate": show_time(c.expires_at),
                 "type": "LicenseContract",
             }
-            for c in ctx.services.licenses.contracts(ctx.actor)
+            for c in ctx.services.licenses.contracts(ctx.actor, _query(flt, CONTRACT_SQL))
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -153,6 +177,10 @@ class SoftwareLicenseAdapter(_Hosts):
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         names, _ = self.names(ctx)
+        kinds = [k for t, k in LICENSE_TYPES.items() if type_matches(t, flt.get("type"), self.family)]
+        query = _query(flt, LICENSE_SQL)
+        if len(kinds) < len(LICENSE_TYPES):  # a type: its kind in SQL too
+            query = query.and_(Cond("kind", Op.IN, tuple(kinds)))
         return [
             {
                 "id": lic.key,
@@ -162,7 +190,7 @@ class SoftwareLicenseAdapter(_Hosts):
                 "expirationDate": show_time(lic.expires_at),
                 "type": KIND_TYPES[lic.kind],
             }
-            for lic in ctx.services.licenses.licenses(ctx.actor)
+            for lic in ctx.services.licenses.licenses(ctx.actor, query)
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -220,7 +248,7 @@ class PoolAdapter:
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         return [
             {"id": p.key, "description": p.description, "productIds": p.product_keys, "type": "LicensePool"}
-            for p in ctx.services.licenses.pools(ctx.actor)
+            for p in ctx.services.licenses.pools(ctx.actor, _query(flt, POOL_SQL))
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -265,7 +293,7 @@ class PoolMemberAdapter:
                 "licenseKey": m.license_value,
                 "type": "SoftwareLicenseToLicensePool",
             }
-            for m in ctx.services.licenses.pool_members(ctx.actor)
+            for m in ctx.services.licenses.pool_members(ctx.actor, _query(flt, MEMBER_SQL))
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -315,7 +343,7 @@ class PoolSoftwareAdapter:
                 "licensePoolId": p.pool_key,
                 "type": "AuditSoftwareToLicensePool",
             }
-            for p in ctx.services.licenses.pool_software(ctx.actor)
+            for p in ctx.services.licenses.pool_software(ctx.actor, _query(flt, POOL_SOFTWARE_SQL))
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -370,7 +398,7 @@ class LicenseOnClientAdapter(_Hosts):
                 "notes": a.notes,
                 "type": "LicenseOnClient",
             }
-            for a in ctx.services.licenses.assignments(ctx.actor)
+            for a in ctx.services.licenses.assignments(ctx.actor, None, _query(flt, MEMBER_SQL))
             if a.computer_id in names and (not ctx.is_client or names[a.computer_id] == ctx.host_id)
         ]
 

@@ -27,7 +27,7 @@ from fleetdeck.api.dialects.opsi.errors import (
     NotSupportedError,
     OpsiValueError,
 )
-from fleetdeck.api.dialects.opsi.objects.filters import plain_values
+from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
@@ -98,8 +98,33 @@ def force_version(value: Any, what: str) -> str:
     return text
 
 
-def packages(ctx: Context) -> list[PackageInfo]:
-    return list(ctx.services.packages.find(ctx.actor, Query(limit=None)).items)
+# opsi attribute -> core package field, filtered in SQL (issue #10 §2). The other attributes
+# are constants here ("updateScript": "", "productClassIds": []) or opsi's numeric/boolean rules
+# (``priority`` compares as a number, ``licenseRequired`` is computed): ``matches`` applies those
+# to the rows the database returned.
+PRODUCT_SQL = {
+    "id": "family_key",
+    "productVersion": "version",
+    "packageVersion": "package_version",
+    "name": "family_name",
+    "setupScript": "install_procedure",
+    "uninstallScript": "uninstall_procedure",
+    "description": "description",
+}
+PRODUCT_ON_DEPOT_SQL = {
+    "productId": "family_key",
+    "productVersion": "version",
+    "packageVersion": "package_version",
+}
+
+
+def packages(
+    ctx: Context, flt: Mapping[str, Any] | None = None, columns: Mapping[str, str] | None = None
+) -> list[PackageInfo]:
+    """Every package, or with ``flt`` only those the filter's stored attributes (``columns``:
+    opsi attribute -> core field) keep, chosen by the database; in id order either way."""
+    where = sql_conditions(flt, columns) if flt and columns else ()
+    return list(ctx.services.packages.find(ctx.actor, Query(where=where, limit=None)).items)
 
 
 def newest(pkgs: list[PackageInfo], family_key: str) -> PackageInfo | None:
@@ -116,6 +141,8 @@ class ProductAdapter:
     }
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        if not type_matches(LOCALBOOT, flt.get("type"), self.family):
+            return []  # every product is a LocalbootProduct: nothing to read
         return [
             {
                 "id": p.family_key,
@@ -138,7 +165,7 @@ class ProductAdapter:
                 "windowsSoftwareIds": [],
                 "type": LOCALBOOT,
             }
-            for p in packages(ctx)
+            for p in packages(ctx, flt, PRODUCT_SQL)
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -241,7 +268,7 @@ class ProductOnDepotAdapter:
                 "locked": False,
                 "type": "ProductOnDepot",
             }
-            for p in packages(ctx)
+            for p in packages(ctx, flt, PRODUCT_ON_DEPOT_SQL)
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
@@ -308,7 +335,8 @@ class ProductOnClientAdapter:
         _, computers = self.hosts.computers(ctx, wanted)
         names = {c.id: hid for hid, c in computers.items()}
         only = None if wanted is None else [c.id for c in computers.values()]
-        pkgs = {p.id: p for p in packages(ctx)}
+        # only the products the filter can name (installations and jobs of others are dropped below)
+        pkgs = {p.id: p for p in packages(ctx, flt, {"productId": "family_key"})}
         installs: dict[tuple[int, str], PackageInfo] = {}
         found = (
             ctx.services.packages.list_installations(ctx.actor)

@@ -17,7 +17,13 @@ from fleetdeck.api.dialects.opsi.errors import (
 )
 from fleetdeck.api.dialects.opsi.objects.configs import build_config
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
-from fleetdeck.api.dialects.opsi.objects.products import force_product_id, force_version, newest, packages
+from fleetdeck.api.dialects.opsi.objects.products import (
+    PRODUCT_ON_DEPOT_SQL,
+    force_product_id,
+    force_version,
+    newest,
+    packages,
+)
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.packages.entities import PackageInfo
 from fleetdeck.core.settings.configs import Config
@@ -54,9 +60,12 @@ class ProductPropertyAdapter:
     }
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        pkgs = {p.id: p for p in packages(ctx)}
+        # the product keys narrow the packages in SQL, and the properties read are theirs only;
+        # ``propertyId`` and the value lists are left to ``matches`` (a handful per package)
+        narrowed = any(k in PRODUCT_ON_DEPOT_SQL and flt.get(k) not in (None, []) for k in flt)
+        pkgs = {p.id: p for p in packages(ctx, flt, PRODUCT_ON_DEPOT_SQL)}
         rows = []
-        for info in ctx.services.properties.find(ctx.actor):
+        for info in ctx.services.properties.find(ctx.actor, list(pkgs) if narrowed else None):
             p, c = pkgs.get(info.package_id), info.prop
             if p is None:
                 continue
