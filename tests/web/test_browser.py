@@ -1,7 +1,8 @@
 """The web UI in a real browser (Debian's Chromium through Playwright) against a real
 ``fleetdeck server`` process with a real agent: log in with the keyboard, see this computer in
 the list, filter, open its detail page, watch it go offline live, save notes; a viewer sees no
-write action; logout; the API docs render with no request leaving the server. Screenshots of
+write action; run a command on a selection and read its output as it streams, cancel one;
+logout; the API docs render with no request leaving the server. Screenshots of
 the main pages go to build/screenshots/."""
 
 from __future__ import annotations
@@ -117,7 +118,41 @@ def test_admin_and_viewer_in_the_browser(
     with server.client() as api:
         assert api.get(f"/computers/{cid}").json()["data"]["notes"] == "rack 4, slot 2"
 
+    # run a command on a selection from the list: the output streams in live, then the exit code
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Computers").click()
+    page.get_by_label(f"Select {hostname}").check()
+    page.get_by_role("button", name="Run command on selected").click()
+    expect(page.get_by_role("heading", name="Run a command")).to_be_visible()
+    page.get_by_label("Command").fill("echo first-from-the-ui; sleep 4; echo second-line")
+    page.get_by_role("button", name="Run").click()
+    job = page.locator("article.job").first
+    output = job.locator('[data-field="stdout"]')
+    expect(output).to_contain_text("first-from-the-ui")
+    # the first line arrived while the command still runs: streamed, not read after the end
+    assert "second-line" not in output.inner_text()
+    assert job.locator('[data-field="status"]').inner_text() in ("sent", "running")
+    expect(job.locator('[data-field="status"]')).to_have_text("succeeded", timeout=30_000)
+    expect(output).to_have_text("first-from-the-ui\nsecond-line\n")
+    expect(job.locator('[data-field="exit"]')).to_have_text("exit code 0")
+    shot(page, "command")
+    with server.client() as api:
+        job_id = int(job.get_attribute("data-job") or 0)
+        assert api.get(f"/jobs/{job_id}").json()["data"]["stdout"] == "first-from-the-ui\nsecond-line\n"
+    # cancel a long one from its page; the agent stops it and the page shows it without a reload
+    page.goto(f"{base}/commands/new?computer={cid}")
+    page.get_by_label("Command").fill("echo started; sleep 120")
+    page.get_by_role("button", name="Run").click()
+    job = page.locator("article.job").first
+    expect(job.locator('[data-field="stdout"]')).to_contain_text("started")
+    job.get_by_role("button", name="Cancel").click()
+    expect(job.locator('[data-field="status"]')).to_have_text("cancelled", timeout=30_000)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Commands").click()
+    expect(page.locator("#history tbody tr")).to_have_count(2)
+    expect(page.locator("#history")).to_contain_text("cancelled")
+
     # online state updates live: stop the agent, the badge turns without a reload
+    page.goto(f"{base}/computers/{cid}")
+    expect(page.locator("#state")).to_contain_text("online")
     agent.stop()
     expect(page.locator("#state")).to_contain_text("offline", timeout=30_000)
 
@@ -132,6 +167,11 @@ def test_admin_and_viewer_in_the_browser(
     expect(page.locator("#notes")).to_contain_text("rack 4, slot 2")
     expect(page.get_by_role("button", name="Save notes")).to_have_count(0)
     expect(page.locator("textarea")).to_have_count(0)
+    expect(page.get_by_role("button", name="Run a command")).to_have_count(0)
+    page.goto(f"{base}/computers")
+    expect(page.locator(f"tr[data-id='{cid}']")).to_be_visible()
+    expect(page.get_by_role("checkbox")).to_have_count(0)
+    expect(page.get_by_role("button", name="Run command on selected")).to_have_count(0)
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in to fleetdeck")).to_be_visible()
 

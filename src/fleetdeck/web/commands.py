@@ -177,9 +177,14 @@ def routes(ui: WebUI) -> list[Route]:
                             got = await run_in_threadpool(services.jobs.get, actor, job_id)
                             return got.status in FINAL
 
+                        started = job.started_at is not None
                         async for out in feed.outputs(is_final):
                             if await request.is_disconnected():
                                 return
+                            if not started:  # output means it runs: show "running" from now on
+                                started = True
+                                job = await run_in_threadpool(services.jobs.get, actor, job_id)
+                                yield _sse("job", _job_state(job))
                             yield _sse("output", {"stream": out.stream, "data": out.data})
                         job = await run_in_threadpool(services.jobs.get, actor, job_id)
                         yield _sse("job", _job_state(job))
