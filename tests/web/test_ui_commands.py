@@ -192,3 +192,14 @@ def test_a_viewer_sees_no_run_command_and_core_refuses_a_forged_one(
     assert runtime.services.jobs.get(alice, job_id).status is JobStatus.QUEUED
     denied = [a for a in factories.audit_since(runtime.services, mark) if a.result == "denied"]
     assert {a.action for a in denied} == {"command.create", "job.cancel"}
+
+
+def test_odd_urls_are_plain_answers_not_errors(client: TestClient, alice: Actor) -> None:
+    login(client, "alice")
+    assert client.get("/commands?page=-1").status_code == 200
+    assert client.get("/commands?page=99999999999").status_code == 200
+    for path in ("/commands/0", "/commands/99999999999999999999", "/commands/424242"):
+        r = client.get(path)
+        assert r.status_code == 404, path
+        assert "not found" in r.text
+    assert client.get("/commands/new?computer=x&computer=-3").status_code == 200

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from fleetdeck.core.authz import Role
-from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.errors import Conflict, ValidationFailed
 from fleetdeck.core.query import Cond, Expr, Op, Query, SortKey
 from fleetdeck.web.app import Call, WebUI
 
@@ -56,14 +56,13 @@ class AuditArgs:
 
     @classmethod
     def parse(cls, call: Call) -> AuditArgs:
-        text = call.arg("page")
         return cls(
             user=call.arg("user").strip()[:150],
             action=call.arg("action").strip()[:150],
             object=call.arg("object").strip()[:150],
             since=call.arg("since").strip()[:40],
             until=call.arg("until").strip()[:40],
-            page=int(text) if text.isdigit() and len(text) < 7 and int(text) > 0 else 1,
+            page=call.page_number(),
         )
 
     def query(self, errors: dict[str, str]) -> Query:
@@ -168,7 +167,7 @@ def routes(ui: WebUI) -> list[Route]:
         return enroll_tokens(call, 400, form=form, errors=errors)
 
     def revoke_enroll_token(call: Call) -> Response:
-        services.enrollment.revoke_token(call.user.actor, _path_id(call, "token_id"))
+        services.enrollment.revoke_token(call.user.actor, call.path_id("token_id"))
         return RedirectResponse("/enroll-tokens?revoked=1", 303)
 
     # ------------------------------------------------------------------ users
@@ -213,7 +212,7 @@ def routes(ui: WebUI) -> list[Route]:
 
     def set_disabled(disabled: bool) -> Any:
         def handler(call: Call) -> Response:
-            user_id = _path_id(call, "user_id")
+            user_id = call.path_id("user_id")
             info = services.users.update(call.user.actor, user_id, disabled=disabled)
             word = "disabled" if disabled else "enabled"
             return RedirectResponse(f"/users?{urlencode({'done': f'{word} {info.username}'})}", 303)
@@ -258,7 +257,7 @@ def routes(ui: WebUI) -> list[Route]:
         return tokens(call, 400, form=form, errors=errors)
 
     def revoke_token(call: Call) -> Response:
-        services.users.revoke_token(call.user.actor, _path_id(call, "token_id"))
+        services.users.revoke_token(call.user.actor, call.path_id("token_id"))
         return RedirectResponse("/account/tokens?revoked=1", 303)
 
     return [
@@ -274,10 +273,3 @@ def routes(ui: WebUI) -> list[Route]:
         Route("/account/tokens", ui.endpoint(create_token), methods=["POST"]),
         Route("/account/tokens/{token_id:int}/revoke", ui.endpoint(revoke_token), methods=["POST"]),
     ]
-
-
-def _path_id(call: Call, name: str) -> int:
-    value = call.request.path_params[name]
-    if not isinstance(value, int) or not 0 < value < 2**63:
-        raise NotFound(name.removesuffix("_id"), value)
-    return value

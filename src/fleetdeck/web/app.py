@@ -102,6 +102,18 @@ class Call:
     def arg(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default)
 
+    def path_id(self, name: str) -> int:
+        """A positive id from the path (``{name:int}``); anything else is the object not found."""
+        value = self.request.path_params[name]
+        if not isinstance(value, int) or not 0 < value < 2**63:
+            raise NotFound(name.removesuffix("_id"), value)
+        return value
+
+    def page_number(self) -> int:
+        """``?page=N`` of a paged list; a missing or silly value is the first page."""
+        text = self.arg("page")
+        return int(text) if text.isdigit() and len(text) < 7 and int(text) > 0 else 1
+
     @property
     def htmx(self) -> bool:
         return self.request.headers.get("hx-request") == "true"

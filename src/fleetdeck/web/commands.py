@@ -109,7 +109,7 @@ def routes(ui: WebUI) -> list[Route]:
 
     def batch(call: Call) -> Response:
         actor = call.user.actor
-        batch_id = _path_id(call, "batch_id")
+        batch_id = call.path_id("batch_id")
         info = services.jobs.get_batch(actor, batch_id)
         jobs = services.jobs.find(
             actor, Query((Cond("batch_id", Op.EQ, batch_id),), (SortKey("id"),), limit=None)
@@ -127,8 +127,7 @@ def routes(ui: WebUI) -> list[Route]:
 
     def history(call: Call) -> Response:
         actor = call.user.actor
-        text = call.arg("page")
-        page_no = int(text) if text.isdigit() and len(text) < 7 and int(text) > 0 else 1
+        page_no = call.page_number()
         page = services.jobs.find(
             actor,
             Query(
@@ -152,7 +151,7 @@ def routes(ui: WebUI) -> list[Route]:
         )
 
     def cancel(call: Call) -> Response:
-        job = services.jobs.cancel(call.user.actor, _path_id(call, "job_id"))
+        job = services.jobs.cancel(call.user.actor, call.path_id("job_id"))
         return RedirectResponse(f"/commands/{job.batch_id}#job-{job.id}", 303)
 
     async def events(request: Request) -> Response:
@@ -203,10 +202,3 @@ def routes(ui: WebUI) -> list[Route]:
         Route("/jobs/{job_id:int}/cancel", ui.endpoint(cancel), methods=["POST"]),
         Route("/jobs/{job_id:int}/events", events, methods=["GET"]),
     ]
-
-
-def _path_id(call: Call, name: str) -> int:
-    value = call.request.path_params[name]
-    if not isinstance(value, int) or not 0 < value < 2**63:
-        raise NotFound(name.removesuffix("_id"), value)
-    return value
