@@ -274,3 +274,31 @@ def test_bad_api_token_forms_and_other_peoples_tokens(
     r = client.post(f"/account/tokens/{theirs.info.id}/revoke", data={"csrf_token": csrf})
     assert r.status_code == 404
     assert [t.id for t in runtime.services.users.list_tokens(alice)] == [theirs.info.id]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/commands", "/commands/new", "/commands/1", "/audit", "/enroll-tokens", "/users", "/account/tokens"],
+)
+def test_new_pages_need_a_login(client: TestClient, path: str) -> None:
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=" + path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/commands",
+        "/jobs/1/cancel",
+        "/enroll-tokens",
+        "/enroll-tokens/1/revoke",
+        "/users",
+        "/users/1/disable",
+    ],
+)
+def test_new_forms_without_a_session_change_nothing(client: TestClient, runtime: Runtime, path: str) -> None:
+    mark = factories.audit_mark(runtime.services)
+    r = client.post(path, data={"command": "id", "computer": "1"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert factories.audit_since(runtime.services, mark) == []
