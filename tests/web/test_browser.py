@@ -165,6 +165,12 @@ def test_admin_and_viewer_in_the_browser(
     # run a command on a selection from the list: the output streams in live, then the exit code
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Computers").click()
     page.get_by_label(f"Select {hostname}").check()
+    # the rows refresh every 5 s; the choice survives the refresh
+    with page.expect_response(
+        lambda r: "/computers" in r.url and r.request.headers.get("hx-request") == "true"
+    ):
+        pass
+    expect(page.get_by_label(f"Select {hostname}")).to_be_checked()
     page.get_by_role("button", name="Run command on selected").click()
     expect(page.get_by_role("heading", name="Run a command")).to_be_visible()
     page.get_by_label("Command").fill("echo first-from-the-ui; sleep 4; echo second-line")
