@@ -1,6 +1,7 @@
 """The web UI's computers list and dashboard over real HTTP with N computers: the median time
-of several requests per page (server-rendered HTML, as the browser receives it; not the
-browser's render time, which the later browser bench will add).
+of several requests per page, and the audit log's pages with 10 audit records per computer
+(server-rendered HTML, as the browser receives it; not the browser's render time, which the
+later browser bench will add).
 
     .venv/bin/python bench/web_list.py -n 10000 [--runs 7]
 
@@ -12,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import re
+import sqlite3
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -29,7 +32,39 @@ PAGES = {
     "offline, by last seen": "/computers?online=no&sort=-last_seen",
     "OS filter, page 40": "/computers?os=Ubuntu*&page=40",
     "table only (htmx poll)": "/computers?page=100",
+    "audit log, first page": "/audit",
+    "audit, user + action filter": "/audit?user=op-8*&action=computer.*",
+    "audit, one object": "/audit?object=computer+4240",
+    "audit, time range, page 20": "/audit?since=2026-01-01T00:00&until=2026-01-15T00:00&page=20",
+    "audit, page 1000": "/audit?page=1000",
+    "command history": "/commands",
 }
+AUDIT_PER_COMPUTER = 10  # audit rows: 100,000 with 10,000 computers
+
+
+def fill_audit(data_dir: Path, n: int) -> None:
+    """``n`` audit rows by one bulk INSERT (SQLite), spread over 2026's first 100 days."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = [
+        (
+            (start + timedelta(seconds=i * 8640_000 // n)).strftime("%Y-%m-%d %H:%M:%S.%f"),
+            f"op-{i % 50}",
+            "127.0.0.1",
+            "api",
+            ("computer.update", "command.create", "auth.login", "group.add")[i % 4],
+            ("computer", "job_batch", "user", "group")[i % 4],
+            str(i % 10_000),
+            "ok",
+            "{}",
+        )
+        for i in range(n)
+    ]
+    with sqlite3.connect(data_dir / "fleetdeck.db") as db:
+        db.executemany(
+            "INSERT INTO audit_log (at, username, source, via, action, object_type, object_id, result, "
+            "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
 
 
 def main() -> None:
@@ -40,6 +75,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         fill(data, args.n)
+        fill_audit(data, args.n * AUDIT_PER_COMPUTER)
         with (
             server(data, None) as (url, _proc),
             httpx.Client(base_url=url, timeout=60, follow_redirects=True) as c,
@@ -50,7 +86,8 @@ def main() -> None:
                 "/login", data={"csrf_token": token.group(1), "username": "admin", "password": PASSWORD}
             )
             assert r.status_code == 200, r.status_code
-            print(f"{args.n} computers, median of {args.runs} requests:")
+            audit = args.n * AUDIT_PER_COMPUTER
+            print(f"{args.n} computers, {audit} audit records, median of {args.runs} requests:")
             for name, path in PAGES.items():
                 headers = {"hx-request": "true", "hx-target": "rows"} if "htmx" in name else {}
                 times = []

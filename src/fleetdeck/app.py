@@ -203,7 +203,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for dialect in DIALECTS:
         app.router.routes.append(DialectRoute(dialect.name, dialect.build(deps)))
     # Last: the UI at / gets only its own paths that no route above claimed.
-    app.router.routes.append(create_web(rt.services, session_lifetime_sec=settings.token_lifetime_sec))
+    app.router.routes.append(
+        create_web(rt.services, session_lifetime_sec=settings.token_lifetime_sec, watch=rt.watch)
+    )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt
     app.state.hub = hub

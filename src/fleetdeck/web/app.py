@@ -36,6 +36,7 @@ from fleetdeck.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+from fleetdeck.core.ports import JobWatch, NullJobWatch
 from fleetdeck.core.services import Services
 from fleetdeck.web import format as fmt
 from fleetdeck.web.assets import STATIC_DIR, missing_assets, vendor_url
@@ -93,8 +94,25 @@ class Call:
         value = self.form.get(name) if self.form is not None else None
         return value if isinstance(value, str) else default
 
+    def fields(self, name: str) -> list[str]:
+        """Every value of a repeated form field (checkboxes), or of the query string on a GET."""
+        values = self.form.getlist(name) if self.form is not None else self.request.query_params.getlist(name)
+        return [v for v in values if isinstance(v, str)]
+
     def arg(self, name: str, default: str = "") -> str:
         return self.request.query_params.get(name, default)
+
+    def path_id(self, name: str) -> int:
+        """A positive id from the path (``{name:int}``); anything else is the object not found."""
+        value = self.request.path_params[name]
+        if not isinstance(value, int) or not 0 < value < 2**63:
+            raise NotFound(name.removesuffix("_id"), value)
+        return value
+
+    def page_number(self) -> int:
+        """``?page=N`` of a paged list; a missing or silly value is the first page."""
+        text = self.arg("page")
+        return int(text) if text.isdigit() and len(text) < 7 and int(text) > 0 else 1
 
     @property
     def htmx(self) -> bool:
@@ -107,8 +125,16 @@ Handler = Callable[[Call], Response]
 class WebUI:
     """What every handler shares: the services, the session store and the templates."""
 
-    def __init__(self, services: Services, sessions: Sessions, assets_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        sessions: Sessions,
+        assets_dir: Path | None = None,
+        watch: JobWatch | None = None,
+    ) -> None:
         self.services = services
+        # Live job output: the same core port /api/v1's job stream follows (bus/watch.py).
+        self.watch: JobWatch = watch or NullJobWatch()
         self.sessions = sessions
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
@@ -283,15 +309,23 @@ class WebMount(Mount):
         return best, child if best is Match.PARTIAL else {}
 
 
-def create_web(services: Services, *, session_lifetime_sec: int, assets_dir: Path | None = None) -> WebMount:
+def create_web(
+    services: Services,
+    *,
+    session_lifetime_sec: int,
+    assets_dir: Path | None = None,
+    watch: JobWatch | None = None,
+) -> WebMount:
     """The UI at ``/``, for ``create_app`` to append after every other route, so it never
     shadows ``/api/v1``, the dialects, the agent endpoint or ``/healthz``."""
-    from fleetdeck.web import auth, pages
+    from fleetdeck.web import admin, auth, commands, pages
 
-    ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir)
+    ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir, watch)
     routes: list[Route | Mount] = [
         *auth.routes(ui),
         *pages.routes(ui),
+        *commands.routes(ui),
+        *admin.routes(ui),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers=dict(ui.handlers()))

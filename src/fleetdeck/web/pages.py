@@ -206,6 +206,7 @@ def routes(ui: WebUI) -> list[Route]:
             software=detail.software,
             software_q="",
             can_edit=call.user.can(Perm.MANAGE_COMPUTERS),
+            can_run=call.user.can(Perm.RUN_COMMANDS),
             saved=call.arg("saved") == "1",
             poll=POLL_SEC,
         )
