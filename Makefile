@@ -7,7 +7,7 @@ PYTEST_ARGS ?= -n 2
 # junit XML of each backend's run; .ci/run reads the counts from here (.ci/counts.py)
 RESULTS ?= build/test-results
 
-.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation clean
+.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation mutation-sample clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -65,6 +65,16 @@ mutation: $(STAMP) ## mutation testing of core with mutmut (slow; MODULE=core/x.
 	$(VENV)/bin/fleetdeck db upgrade --data-dir mutants --database-url sqlite:///$(CURDIR)/mutants/template.db
 	$(MUTATION_ENV) nice -n 19 $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS)
 	@$(PY) tools/mutation_report.py $(MODULE) --survivors
+
+# A whole-core score from a seeded uniform sample of N of core's mutants (docs/testing.md): about
+# 0.3-0.5 mutants per second at nice 19 on the shared machine, so N=800 takes 30-45 minutes.
+# `tools/mutation_sample.py report|rerun --seed SEED` prints the result again / re-runs survivors.
+N ?= 800
+SEED ?= 20261202
+mutation-sample: $(STAMP) ## whole-core mutation score from a random sample of N mutants (slow; SEED=...)
+	rm -f mutants/template.db
+	$(VENV)/bin/fleetdeck db upgrade --data-dir mutants --database-url sqlite:///$(CURDIR)/mutants/template.db
+	$(PY) tools/mutation_sample.py run -n $(N) --seed $(SEED)
 
 clean: ## remove the virtualenv and caches (not your data)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants
