@@ -19,7 +19,8 @@ endless loop fails), as `tools/mutation_report.py` does; "no tests" mutants coun
 Usage (from the repository root, after `make mutation-sample` made mutants/template.db):
     python tools/mutation_sample.py run -n 800 --seed 20261202     # steps 1-4
     python tools/mutation_sample.py report --seed 20261202         # step 4 again
-    python tools/mutation_sample.py rerun --seed 20261202          # re-run the sample's survivors
+    python tools/mutation_sample.py rerun --seed 20261202 [NAME..] # re-run the sample's survivors
+    python tools/mutation_sample.py report --seed 20261202 --before  # the sampled run's verdicts
 The sample is written to ``mutants/sample-<seed>.json`` (names and the size of the population),
 so `report` and `rerun` need only the seed.
 """
@@ -27,6 +28,7 @@ so `report` and `rerun` need only the seed.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import os
@@ -135,10 +137,32 @@ def classify(code: int | None) -> str:
     return "not run" if code is None else f"other ({code})"
 
 
-def report(seed: int) -> int:
+def snapshot(seed: int) -> None:
+    """Keep the sample's verdicts of this run in the sample file: the "before" of a later `rerun`.
+
+    A change of mutmut's test selection makes mutmut forget every verdict; a mutant a test killed
+    stays killed when tests are only added, so `rerun` runs only the others and `report` takes the
+    rest from here."""
+    path = sample_path(seed)
+    sample = json.loads(path.read_text())
+    verdicts = all_verdicts()
+    sample["before"] = {name: verdicts[name][1] for name in sample["names"]}
+    path.write_text(json.dumps(sample, indent=1))
+
+
+def report(seed: int, before: bool = False) -> int:
     sample = json.loads(sample_path(seed).read_text())
     names: list[str] = sample["names"]
-    verdicts = all_verdicts()
+    kept: dict[str, int | None] = sample.get("before", {})
+    verdicts = {
+        name: (module, kept.get(name) if before or code is None else code)
+        for name, (module, code) in all_verdicts().items()
+    }
+    print(
+        "BEFORE (the verdicts of the sampled run)"
+        if before
+        else "NOW (re-run verdicts over those of the sampled run)"
+    )
     per_module: dict[str, Counter[str]] = defaultdict(Counter)
     missed: list[tuple[str, str]] = []
     for name in names:
@@ -207,6 +231,7 @@ def run(n: int, seed: int) -> int:
     run_started = time.time()
     mutmut_run(names)
     wall = time.time() - run_started
+    snapshot(seed)
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     print()
     print(
@@ -218,11 +243,16 @@ def run(n: int, seed: int) -> int:
     return report(seed)
 
 
-def rerun(seed: int) -> int:
-    """Run the sample's survivors (and untested mutants) again, e.g. after adding tests."""
+def rerun(seed: int, patterns: list[str]) -> int:
+    """Run the sample's survivors (and untested mutants) of the sampled run again, e.g. after
+    adding tests; only those matching ``patterns`` (fnmatch) if any are given."""
     sample = json.loads(sample_path(seed).read_text())
-    verdicts = all_verdicts()
-    again = [n for n in sample["names"] if classify(verdicts[n][1]) in ("survived", "no tests")]
+    again = [
+        n
+        for n, code in sample["before"].items()
+        if classify(code) in ("survived", "no tests")
+        and (not patterns or any(fnmatch.fnmatch(n, p) for p in patterns))
+    ]
     if not again:
         print("no survivors to re-run")
         return report(seed)
@@ -234,15 +264,20 @@ def rerun(seed: int) -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["run", "report", "rerun"])
+    parser.add_argument("action", choices=["run", "report", "rerun", "snapshot"])
+    parser.add_argument("patterns", nargs="*", help="rerun: only these mutants (fnmatch patterns)")
+    parser.add_argument("--before", action="store_true", help="report: the sampled run's verdicts")
     parser.add_argument("-n", type=int, default=800, help="sample size (run)")
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_args(argv)
     if args.action == "run":
         return run(args.n, args.seed)
     if args.action == "rerun":
-        return rerun(args.seed)
-    return report(args.seed)
+        return rerun(args.seed, args.patterns)
+    if args.action == "snapshot":
+        snapshot(args.seed)
+        return 0
+    return report(args.seed, args.before)
 
 
 if __name__ == "__main__":
