@@ -6,21 +6,27 @@ value), so it holds for any implementation that behaves the same."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import (
+    AgentTimeout,
     AuthenticationFailed,
+    FleetdeckError,
     NotFound,
     PermissionDenied,
     Reason,
     ValidationFailed,
 )
+from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftware
 from fleetdeck.core.packages.entities import PackageFields
+from fleetdeck.core.ports import AgentAddress, NullGateway
 from fleetdeck.core.query import Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
@@ -120,13 +126,14 @@ def test_agent_timeouts_are_accepted_up_to_their_limit(svc: Services, admin: Act
         svc.computers.probe(admin, [pc], 300.5)
 
 
-def test_a_rule_update_stores_name_and_sequence_mode(svc: Services, admin: Actor) -> None:
+def test_a_rule_update_stores_name_and_sequence_mode(svc: Services, admin: Actor, clock: ManualClock) -> None:
     pcs = svc.groups.create(admin, "pcs")
     pkgs = svc.packages.create_group(admin, "base")
     rule = svc.deployments.create_rule(admin, "old", pcs.id, pkgs.id)
+    clock.now = T0 + timedelta(minutes=5)
     svc.deployments.update_rule(admin, rule.id, name=" new ", sequence_mode=1)
     got = svc.deployments.get_rule(admin, rule.id)
-    assert (got.name, got.sequence_mode) == ("new", 1)
+    assert (got.name, got.sequence_mode, got.updated_at) == ("new", 1, T0 + timedelta(minutes=5))
 
 
 def test_a_package_update_checks_versions_and_stores_dependencies(svc: Services, admin: Actor) -> None:
@@ -192,3 +199,117 @@ def test_login_failures_and_stale_credentials_say_why(
     with pytest.raises(AuthenticationFailed) as err:
         users.resume(credential, "10.0.0.1", "test")
     assert err.value.message == "invalid user name or password"
+
+
+class AnsweringGateway(NullGateway):
+    """core's ``AgentGateway`` port with agents that answer pings (computer ids in ``alive``)
+    or stay silent (``silent``); asked addresses are recorded."""
+
+    def __init__(self, alive: set[int], silent: set[int]) -> None:
+        self.alive, self.silent = alive, silent
+        self.asked: list[AgentAddress] = []
+
+    def request_many(
+        self, to: Sequence[AgentAddress], kind: str, body: Mapping[str, Any], timeout: float
+    ) -> dict[int, dict[str, Any] | FleetdeckError]:
+        self.asked.extend(to)
+        out: dict[int, dict[str, Any] | FleetdeckError] = {}
+        for a in to:
+            if a.computer_id in self.alive:
+                out[a.computer_id] = {"time": 0.0, "uptime": 1.0}
+            elif a.computer_id in self.silent:
+                out[a.computer_id] = AgentTimeout("no answer")
+        return out
+
+
+def test_probe_asks_the_connected_agents_and_counts_their_answers(
+    runtime: Runtime, settings: Settings, admin: Actor
+) -> None:
+    services = runtime.services
+    a, b, c = (services.computers.create(admin, n).id for n in ("a", "b", "c"))
+    for pc in (a, b):
+        services.computers.set_online(pc, node_id="n1", remote_address="127.0.0.1", agent_version="1")
+    gateway = AnsweringGateway(alive={a}, silent={b})
+    svc = build_services(runtime.db, SECRET, CoreConfig(), gateway=gateway)
+    assert svc.computers.probe(admin, [c, b, a], 5) == {a: True, b: False, c: False}
+    assert sorted(x.computer_id for x in gateway.asked) == [a, b]  # c is not connected: not asked
+
+
+def test_queued_jobs_are_announced_for_connected_computers_only(runtime: Runtime, admin: Actor) -> None:
+    notifier = factories.RecordingNotifier()
+    svc = build_services(runtime.db, SECRET, CoreConfig(), notifier=notifier)
+    on, off = svc.computers.create(admin, "on").id, svc.computers.create(admin, "off").id
+    svc.jobs.create_commands(admin, CommandRequest("ls"), computer_ids=[on, off])
+    svc.computers.set_online(on, node_id="n1", remote_address="127.0.0.1", agent_version="1")
+    notifier.queued.clear()
+    assert svc.jobs.computers_with_queued(connected_only=True) == {on}
+    assert svc.jobs.computers_with_queued() == {on, off}
+    assert svc.jobs.announce_queued() == 1
+    assert notifier.queued == [[on]]
+
+
+def test_a_rule_job_queued_again_is_announced(runtime: Runtime, settings: Settings, admin: Actor) -> None:
+    """A rule re-queues a finished install once its installation record is removed; the agent's
+    hub must be told, or the job waits for the next reconnect."""
+    notifier = factories.RecordingNotifier()
+    svc = build_services(
+        runtime.db, SECRET, CoreConfig(payload_dir=settings.data_dir / "payloads"), notifier=notifier
+    )
+    pc = svc.computers.create(admin, "pc").id
+    pcs = factories.group(svc, admin, "pcs", [pc])
+    pkg = factories.package(svc, admin, "tool", "1")
+    rule = svc.deployments.create_rule(
+        admin, "keep", pcs, factories.package_group(svc, admin, "base", [pkg.id])
+    )
+    (job,) = factories.deliver(svc, pc)
+    factories.finish(svc, pc, job)
+    (inst,) = svc.packages.list_installations(admin, computer_id=pc)
+    notifier.queued.clear()
+    svc.packages.remove_installation(admin, inst.id)
+    assert notifier.queued == [[pc]]
+    assert [j.status for j in svc.deployments.rule_jobs(admin, rule.id)] == ["queued"]
+    notifier.queued.clear()
+    svc.groups.add_members(admin, pcs, [pc])  # re-evaluated, still queued: nothing new to tell
+    assert notifier.queued == []
+
+
+def test_refusals_name_the_field_and_the_rule(svc: Services, admin: Actor) -> None:
+    """A dialect puts ``field`` and the message in front of the caller."""
+    pc = svc.computers.create(admin, "pc").id
+    with pytest.raises(ValidationFailed) as err:
+        svc.jobs.create_commands(admin, CommandRequest("ls", interpreter="zsh"), computer_ids=[pc])
+    assert (err.value.field, err.value.message) == (
+        "interpreter",
+        "interpreter must be one of sh, bash, powershell, cmd",
+    )
+    with pytest.raises(ValidationFailed) as err:
+        svc.users.create_token(admin, "t", "everything", None)
+    assert (err.value.field, err.value.message) == ("scope", "scope must be one of read, read+write")
+    lib = factories.package(svc, admin, "lib", "1")
+    factories.package(svc, admin, "app", "1", depends_on=[lib.id])
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.delete(admin, lib.id, force=False)
+    assert (err.value.message, err.value.detail["reason"]) == (
+        "other packages depend on this package",
+        Reason.HAS_DEPENDENTS,
+    )
+
+
+def test_installation_records_are_audited_with_the_package(svc: Services, admin: Actor) -> None:
+    pc = svc.computers.create(admin, "pc").id
+    pkg = factories.package(svc, admin, "tool", "1")
+    mark = factories.audit_mark(svc)
+    svc.packages.assign_installation(admin, pc, pkg.id)
+    assert [(a, d) for a, _, _, d in audited(svc, mark, "installation.assign")] == [
+        ("ok", {"package_id": pkg.id})
+    ]
+
+
+def test_a_clone_enrolling_is_audited_with_the_computer_it_looks_like(svc: Services, admin: Actor) -> None:
+    token = svc.enrollment.create_token(admin, expires_in=None).token
+    first = svc.enrollment.enroll(token, hostname="golden", machine_id="m1", agent_version="1", source="")
+    mark = factories.audit_mark(svc)
+    clone = svc.enrollment.enroll(token, hostname="golden", machine_id="m1", agent_version="1", source="")
+    assert clone.clone_of == first.computer_id
+    (row,) = [r for r in factories.audit_since(svc, mark) if r.detail.get("clone_of") is not None]
+    assert (row.detail["clone_of"], row.detail["clone_hostname"]) == (first.computer_id, "golden")
