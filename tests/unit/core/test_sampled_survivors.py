@@ -14,6 +14,7 @@ import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import (
     AgentTimeout,
     AuthenticationFailed,
@@ -313,3 +314,60 @@ def test_a_clone_enrolling_is_audited_with_the_computer_it_looks_like(svc: Servi
     assert clone.clone_of == first.computer_id
     (row,) = [r for r in factories.audit_since(svc, mark) if r.detail.get("clone_of") is not None]
     assert (row.detail["clone_of"], row.detail["clone_hostname"]) == (first.computer_id, "golden")
+
+
+def test_package_actions_on_one_computer(svc: Services, admin: Actor, clock: ManualClock) -> None:
+    """The client-centred requests (install, uninstall, withdraw, forget per family) decided
+    from what is pending and installed, in order."""
+    deployments = svc.deployments
+    pc = svc.computers.create(admin, "pc").id
+    factories.package(svc, admin, "tool", "1")
+    tool2 = factories.package(svc, admin, "tool", "2")
+    lib = factories.package(svc, admin, "lib", "1")
+    old = factories.package(svc, admin, "old", "1")
+    kept = factories.installed(svc, admin, pc, old.id)
+
+    def jobs(container_id: int) -> list[tuple[int | None, str, str]]:
+        return [(j.package_id, j.kind, j.status) for j in deployments.container_jobs(admin, container_id)]
+
+    mark = factories.audit_mark(svc)
+    done = deployments.apply_package_actions(
+        admin, pc, [("tool", PackageAction.INSTALL), ("lib", PackageAction.INSTALL)], name="client"
+    )
+    (container,) = done.container_ids
+    assert jobs(container) == [(tool2.id, "package_install", "queued"), (lib.id, "package_install", "queued")]
+    assert deployments.get_container(admin, container).name == "client"
+    ((result, kind, oid, detail),) = audited(svc, mark, "deployment.create")
+    assert (result, kind, oid) == ("ok", "job_batch", str(container))
+    assert detail["steps"] == [["tool", "install"], ["lib", "install"]] and detail["containers"] == [
+        container
+    ]
+
+    again = deployments.apply_package_actions(admin, pc, [("tool", PackageAction.INSTALL)], name="x")
+    assert (again.container_ids, again.unchanged) == ((), ("tool",))  # pending already
+
+    mark = factories.audit_mark(svc)
+    gone = deployments.apply_package_actions(admin, pc, [("lib", PackageAction.WITHDRAW)], name="x")
+    assert gone.withdrawn == (done.job_ids[1],) and jobs(container) == [
+        (tool2.id, "package_install", "queued")
+    ]
+    ((result, kind, oid, detail),) = audited(svc, mark, "deployment.withdraw")
+    assert (result, kind, oid, detail["withdrawn"]) == ("ok", "computer", str(pc), [done.job_ids[1]])
+
+    with pytest.raises(ValidationFailed) as err:
+        deployments.apply_package_actions(admin, pc, [("lib", PackageAction.UNINSTALL)], name="x")
+    assert err.value.detail["reason"] is Reason.NOT_INSTALLED
+    with pytest.raises(NotFound):
+        deployments.apply_package_actions(admin, 4242, [("lib", PackageAction.INSTALL)], name="x")
+
+    removal = deployments.apply_package_actions(admin, pc, [("old", PackageAction.UNINSTALL)], name="rm")
+    (rm,) = removal.container_ids
+    assert jobs(rm) == [(old.id, "package_uninstall", "queued")]
+    twice = deployments.apply_package_actions(admin, pc, [("old", PackageAction.UNINSTALL)], name="rm")
+    assert (twice.container_ids, twice.unchanged) == ((), ("old",))
+
+    forgot = deployments.apply_package_actions(admin, pc, [("old", PackageAction.FORGET)], name="x")
+    assert forgot.forgotten == (kept.id,) and forgot.withdrawn == removal.job_ids
+    assert svc.packages.list_installations(admin, computer_id=pc) == []
+    with pytest.raises(PermissionDenied):
+        deployments.apply_package_actions(VIEWER, pc, [("tool", PackageAction.INSTALL)], name="x")
