@@ -125,6 +125,12 @@ def forget(names: list[str]) -> None:
             meta.write_text(json.dumps(data, indent=4))
 
 
+def module_of_name(name: str) -> str:
+    """``fleetdeck.core.a.b.x_f__mutmut_3`` -> ``core/a/b.py`` (for mutants no longer generated)."""
+    dotted = name.partition("__mutmut_")[0].rpartition(".")[0]
+    return dotted.removeprefix("fleetdeck.").replace(".", "/") + ".py"
+
+
 def classify(code: int | None) -> str:
     if code in KILLED:
         return "killed"
@@ -166,8 +172,13 @@ def report(seed: int, before: bool = False) -> int:
     per_module: dict[str, Counter[str]] = defaultdict(Counter)
     missed: list[tuple[str, str]] = []
     for name in names:
-        module, code = verdicts[name]
-        status = classify(code)
+        if name in verdicts:
+            module, code = verdicts[name]
+            status = classify(code)
+        elif before:
+            module, status = module_of_name(name), classify(kept.get(name))
+        else:  # its code was deleted since the draw (dead code): no longer a mutant of core
+            module, status = module_of_name(name), "removed"
         per_module[module][status] += 1
         if status in ("survived", "no tests"):
             missed.append((status, name))
@@ -188,7 +199,10 @@ def report(seed: int, before: bool = False) -> int:
     )
     others = len(names) - checked
     if others:
-        print(f"NOT in the score: {others} mutants not run or with another verdict (see the table)")
+        print(
+            f"NOT in the score: {others} mutants not run, removed (their code deleted since the draw)"
+            " or with another verdict (see the table)"
+        )
     print()
     print("| module | population | sampled | killed | timeout | survived | no tests | other | score |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -247,10 +261,12 @@ def rerun(seed: int, patterns: list[str]) -> int:
     """Run the sample's survivors (and untested mutants) of the sampled run again, e.g. after
     adding tests; only those matching ``patterns`` (fnmatch) if any are given."""
     sample = json.loads(sample_path(seed).read_text())
+    exist = all_verdicts()
     again = [
         n
         for n, code in sample["before"].items()
         if classify(code) in ("survived", "no tests")
+        and n in exist
         and (not patterns or any(fnmatch.fnmatch(n, p) for p in patterns))
     ]
     if not again:

@@ -371,3 +371,86 @@ def test_package_actions_on_one_computer(svc: Services, admin: Actor, clock: Man
     assert svc.packages.list_installations(admin, computer_id=pc) == []
     with pytest.raises(PermissionDenied):
         deployments.apply_package_actions(VIEWER, pc, [("tool", PackageAction.INSTALL)], name="x")
+
+
+def test_a_package_is_put_by_family_key_and_version(svc: Services, admin: Actor, clock: ManualClock) -> None:
+    """Create-or-update addressed by family key, version and package version."""
+    put = svc.packages.put_version
+    fields = PackageFields(install_procedure="install it", uninstall_procedure="remove it")
+    assert put(admin, "tool", "1", "1", PackageFields(), new_fields=None) is None  # missing stays missing
+    made = put(admin, "tool", "1", "1", PackageFields(), new_fields=fields, name="The Tool")
+    assert made is not None and (made.version, made.package_version) == ("1", "1")
+    assert svc.packages.get_family(admin, made.family_id).name == "The Tool"
+    clock.now = T0 + timedelta(minutes=1)
+    mark = factories.audit_mark(svc)
+    changed = put(admin, "tool", "1", "1", PackageFields(description="new"), new_fields=fields)
+    assert changed is not None and (changed.id, changed.description) == (made.id, "new")
+    assert changed.updated_at == T0 + timedelta(minutes=1)
+    assert [(r, o, d) for r, _, o, d in audited(svc, mark, "package.update")] == [
+        ("ok", str(made.id), {"fields": ["description"], "payload": False})
+    ]
+    other = put(admin, "tool", "2", "1", PackageFields(), new_fields=fields)  # the family's name
+    assert other is not None and other.family_id == made.family_id and other.id != made.id
+    with pytest.raises(ValidationFailed) as err:
+        put(admin, "tool", "1", "1", PackageFields(install_procedure=""), new_fields=None)
+    assert err.value.detail["reason"] is Reason.REQUIRED_MISSING
+
+
+def test_installed_families_are_recorded_and_forgotten_by_key(svc: Services, admin: Actor) -> None:
+    pc = svc.computers.create(admin, "pc").id
+    one = factories.package(svc, admin, "tool", "1")
+    two = factories.package(svc, admin, "tool", "2")
+    factories.installed(svc, admin, pc, one.id)
+    packages = svc.packages
+
+    def installed() -> list[int]:
+        return sorted(i.package_id for i in packages.list_installations(admin, computer_id=pc))
+
+    assert packages.set_family_installed(admin, pc, "tool", True) == [two.id]  # the newest
+    assert installed() == [one.id, two.id]
+    assert packages.set_family_installed(admin, pc, "tool", True) == []  # recorded already
+    mark = factories.audit_mark(svc)
+    assert sorted(packages.set_family_installed(admin, pc, "tool", False)) == [one.id, two.id]
+    assert installed() == []
+    ((result, kind, oid, detail),) = audited(svc, mark, "installation.remove")
+    assert (result, kind, oid, detail["family_key"]) == ("ok", "computer", str(pc), "tool")
+    assert not_found(lambda: packages.set_family_installed(admin, pc, "nope", True)) == (
+        "package family nope not found"
+    )
+    assert not_found(lambda: packages.set_family_installed(admin, 4242, "tool", True)) == (
+        "computer 4242 not found"
+    )
+
+
+def test_package_groups_list_their_family_keys(svc: Services, admin: Actor) -> None:
+    a1, a2 = factories.package(svc, admin, "alpha", "1"), factories.package(svc, admin, "alpha", "2")
+    beta = factories.package(svc, admin, "beta", "1")
+    both = factories.package_group(svc, admin, "both", [beta.id, a1.id, a2.id])
+    only = factories.package_group(svc, admin, "only", [beta.id])
+    factories.package_group(svc, admin, "empty")
+    assert svc.packages.group_family_keys(VIEWER) == {both: ["alpha", "beta"], only: ["beta"]}
+
+
+def test_a_user_reads_their_own_record_only(svc: Services, admin: Actor) -> None:
+    bob = factories.user(svc, Role.VIEWER, "bob")
+    assert bob.user_id is not None and admin.user_id is not None
+    assert svc.users.get(bob, bob.user_id).username == "bob"
+    with pytest.raises(PermissionDenied):
+        svc.users.get(bob, admin.user_id)
+    assert svc.users.get(admin, bob.user_id).username == "bob"
+    assert not_found(lambda: svc.users.get(admin, 4242)) == "user 4242 not found"
+
+
+def test_an_agent_may_report_only_on_its_own_jobs(svc: Services, admin: Actor) -> None:
+    mine, other = svc.computers.create(admin, "mine").id, svc.computers.create(admin, "other").id
+    (job,) = factories.commands(svc, admin, [mine])
+    (foreign,) = factories.commands(svc, admin, [other])
+    agent = Actor(user_id=None, username="agent", role=Role.VIEWER, via="agent", computer_id=mine)
+    assert svc.jobs.agent_may_report(agent, mine, job, "result")
+    assert not svc.jobs.agent_may_report(agent, mine, 4242, "result")  # deleted or stale: dropped
+    mark = factories.audit_mark(svc)
+    with pytest.raises(PermissionDenied):
+        svc.jobs.agent_may_report(agent, mine, foreign, "output")
+    assert audited(svc, mark, "agent.foreign_job") == [
+        ("denied", "job", str(foreign), {"computer_id": mine, "job_computer_id": other, "frame": "output"})
+    ]
