@@ -72,6 +72,7 @@ def test_not_found_says_what_and_which_id(svc: Services, admin: Actor) -> None:
     assert not_found(lambda: c.delete(admin, 4242)) == "computer 4242 not found"
     assert not_found(lambda: d.rule_jobs(admin, 4243)) == "deployment rule 4243 not found"
     assert not_found(lambda: d.remove_container(admin, 4244)) == "job container 4244 not found"
+    assert not_found(lambda: d.get_container(admin, 4244)) == "job container 4244 not found"
     assert not_found(lambda: p.payload(admin, 4245)) == "package 4245 not found"
     assert not_found(lambda: u.delete(admin, 4246)) == "user 4246 not found"
     assert not_found(lambda: svc.groups.add_members(admin, 4247, [])) == "group 4247 not found"
@@ -454,3 +455,31 @@ def test_an_agent_may_report_only_on_its_own_jobs(svc: Services, admin: Actor) -
     assert audited(svc, mark, "agent.foreign_job") == [
         ("denied", "job", str(foreign), {"computer_id": mine, "job_computer_id": other, "frame": "output"})
     ]
+
+
+def test_a_package_is_put_first_in_its_group(svc: Services, admin: Actor) -> None:
+    a, b = factories.package(svc, admin, "a", "1"), factories.package(svc, admin, "b", "1")
+    group = factories.package_group(svc, admin, "g", [a.id])
+    mark = factories.audit_mark(svc)
+    assert svc.packages.add_to_group(admin, group, b.id, sequence=1) == 1  # 1 is the first place
+    assert [(n, p.id) for n, p in svc.packages.group_packages(admin, group)] == [(1, b.id), (2, a.id)]
+    assert [d for _, _, _, d in audited(svc, mark, "package_group.add_member")] == [
+        {"package_id": b.id, "sequence": 1}
+    ]
+    with pytest.raises(ValidationFailed, match="sequence starts at 1"):
+        svc.packages.add_to_group(admin, group, b.id, sequence=0)
+
+
+def test_jobs_aborted_after_a_failure_end_when_it_was_reported(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    pc = svc.computers.create(admin, "pc").id
+    p1, p2 = factories.package(svc, admin, "one", "1"), factories.package(svc, admin, "two", "1")
+    created = svc.deployments.deploy(
+        admin, "d", computer_ids=[pc], package_ids=[p1.id, p2.id], sequence_mode=1
+    )
+    first, second = created.job_ids
+    clock.now = T0 + timedelta(minutes=3)
+    factories.finish(svc, pc, first, status="failed", exit_code=1)
+    aborted = svc.jobs.get(admin, second)
+    assert (aborted.status, aborted.finished_at) == ("failed", T0 + timedelta(minutes=3))
