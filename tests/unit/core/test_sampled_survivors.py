@@ -483,3 +483,14 @@ def test_jobs_aborted_after_a_failure_end_when_it_was_reported(
     factories.finish(svc, pc, first, status="failed", exit_code=1)
     aborted = svc.jobs.get(admin, second)
     assert (aborted.status, aborted.finished_at) == ("failed", T0 + timedelta(minutes=3))
+
+
+def test_deployments_made_at_the_same_moment_are_delivered_in_the_order_made(
+    svc: Services, admin: Actor
+) -> None:
+    """The clock does not move between the two: the older container still goes first, whole."""
+    pc = svc.computers.create(admin, "pc").id
+    p1, p2, p3 = (factories.package(svc, admin, n, "1").id for n in ("one", "two", "three"))
+    first = svc.deployments.deploy(admin, "first", computer_ids=[pc], package_ids=[p1, p2])
+    second = svc.deployments.deploy(admin, "second", computer_ids=[pc], package_ids=[p3])
+    assert factories.deliver(svc, pc) == [*first.job_ids, *second.job_ids]
