@@ -287,6 +287,12 @@ def test_refusals_name_the_field_and_the_rule(svc: Services, admin: Actor) -> No
     with pytest.raises(ValidationFailed) as err:
         svc.users.create_token(admin, "t", "everything", None)
     assert (err.value.field, err.value.message) == ("scope", "scope must be one of read, read+write")
+    with pytest.raises(ValidationFailed) as err:
+        svc.users.create_token(admin, "t", "read", T0 - timedelta(seconds=1))
+    assert (err.value.field, err.value.message) == ("expires_at", "expires_at must be in the future")
+    with pytest.raises(ValidationFailed) as err:
+        svc.enrollment.create_token(admin, expires_in=timedelta(seconds=-1))
+    assert (err.value.field, err.value.message) == ("expires", "expiry must be in the future")
     lib = factories.package(svc, admin, "lib", "1")
     factories.package(svc, admin, "app", "1", depends_on=[lib.id])
     with pytest.raises(ValidationFailed) as err:
@@ -494,3 +500,4 @@ def test_deployments_made_at_the_same_moment_are_delivered_in_the_order_made(
     first = svc.deployments.deploy(admin, "first", computer_ids=[pc], package_ids=[p1, p2])
     second = svc.deployments.deploy(admin, "second", computer_ids=[pc], package_ids=[p3])
     assert factories.deliver(svc, pc) == [*first.job_ids, *second.job_ids]
+    assert {j.sent_at for j in svc.deployments.container_jobs(admin, first.id)} == {T0}
