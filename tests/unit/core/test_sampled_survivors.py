@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,8 @@ from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftwar
 from fleetdeck.core.packages.entities import PackageFields
 from fleetdeck.core.ports import AgentAddress, NullGateway
 from fleetdeck.core.query import Query
+from fleetdeck.core.reports.policy import TIERS, Limits, ReportFailed
+from fleetdeck.core.reports.sqlite_runner import SqliteRunner
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from tests import factories
@@ -501,3 +504,11 @@ def test_deployments_made_at_the_same_moment_are_delivered_in_the_order_made(
     second = svc.deployments.deploy(admin, "second", computer_ids=[pc], package_ids=[p3])
     assert factories.deliver(svc, pc) == [*first.job_ids, *second.job_ids]
     assert {j.sent_at for j in svc.deployments.container_jobs(admin, first.id)} == {T0}
+
+
+def test_a_report_on_a_database_file_that_cannot_be_opened_is_an_sql_error(tmp_path: Path) -> None:
+    runner = SqliteRunner(str(tmp_path / "missing" / "fleetdeck.db"))
+    with pytest.raises(ReportFailed) as err:
+        runner.run("SELECT 1", Limits(max_rows=10, max_bytes=10_000, timeout_sec=5), TIERS[0])
+    assert err.value.detail["kind"] == "sql_error"
+    assert err.value.message.startswith("cannot open the database read-only")
