@@ -512,3 +512,23 @@ def test_a_report_on_a_database_file_that_cannot_be_opened_is_an_sql_error(tmp_p
         runner.run("SELECT 1", Limits(max_rows=10, max_bytes=10_000, timeout_sec=5), TIERS[0])
     assert err.value.detail["kind"] == "sql_error"
     assert err.value.message.startswith("cannot open the database read-only")
+
+
+def test_deployment_schedules_keep_their_restart_timeout_and_need_time_zones(
+    svc: Services, admin: Actor
+) -> None:
+    pc = svc.computers.create(admin, "pc").id
+    pkg = factories.package(svc, admin, "tool", "1").id
+    made = svc.deployments.deploy(admin, "d", computer_ids=[pc], package_ids=[pkg], restart_timeout_min=7)
+    assert svc.deployments.get_container(admin, made.id).restart_timeout_min == 7
+    with pytest.raises(ValidationFailed) as err:
+        svc.deployments.deploy(
+            admin, "d", computer_ids=[pc], package_ids=[pkg], start=datetime(2026, 3, 2, 9)
+        )
+    assert (err.value.field, err.value.detail["reason"]) == ("start", Reason.INVALID)
+
+
+def test_a_setting_of_the_wrong_type_says_what_it_expects(svc: Services, admin: Actor) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        svc.settings.set(admin, "wol.port", "nine")
+    assert err.value.message == "wol.port: expected an integer"
