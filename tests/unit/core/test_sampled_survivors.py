@@ -526,6 +526,9 @@ def test_deployment_schedules_keep_their_restart_timeout_and_need_time_zones(
             admin, "d", computer_ids=[pc], package_ids=[pkg], start=datetime(2026, 3, 2, 9)
         )
     assert (err.value.field, err.value.detail["reason"]) == ("start", Reason.INVALID)
+    with pytest.raises(ValidationFailed) as err:
+        svc.deployments.deploy(admin, "d", computer_ids=[pc], package_ids=[pkg], sequence_mode=2)
+    assert (err.value.field, err.value.message) == ("sequence_mode", "sequence_mode must be 0 or 1")
 
 
 def test_a_setting_of_the_wrong_type_says_what_it_expects(svc: Services, admin: Actor) -> None:
