@@ -27,7 +27,7 @@ from fleetdeck.core.errors import (
 )
 from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftware
-from fleetdeck.core.packages.entities import PackageFields
+from fleetdeck.core.packages.entities import DependencyRule, PackageFields
 from fleetdeck.core.ports import AgentAddress, NullGateway
 from fleetdeck.core.query import Query
 from fleetdeck.core.reports.policy import TIERS, Limits, ReportFailed
@@ -535,3 +535,22 @@ def test_a_setting_of_the_wrong_type_says_what_it_expects(svc: Services, admin: 
     with pytest.raises(ValidationFailed) as err:
         svc.settings.set(admin, "wol.port", "nine")
     assert err.value.message == "wol.port: expected an integer"
+
+
+def test_dependency_rules_are_read_back_by_action_then_package(svc: Services, admin: Actor) -> None:
+    """A stable order: clients (opsi's productDependency lists) show the rules as stored."""
+    docs = factories.package(svc, admin, "docs", "1").id  # the lower id
+    runtime = factories.package(svc, admin, "runtime", "1").id
+    app = factories.package(svc, admin, "app", "1").id
+    uninstall_docs = DependencyRule(
+        docs, action="uninstall", required_action="uninstall", required_status=None
+    )
+    setup_runtime = DependencyRule(runtime)
+    info = svc.packages.set_dependency_rules(admin, app, [uninstall_docs, setup_runtime])
+    assert info.dependency_rules == (setup_runtime, uninstall_docs)
+
+
+def test_setting_changes_are_audited_under_the_setting(svc: Services, admin: Actor) -> None:
+    mark = factories.audit_mark(svc)
+    svc.settings.set(admin, "wol.port", 7)
+    assert [(r, t, o) for r, t, o, _ in audited(svc, mark, "setting.set")] == [("ok", "setting", "wol.port")]
