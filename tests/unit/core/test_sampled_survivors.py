@@ -554,3 +554,18 @@ def test_setting_changes_are_audited_under_the_setting(svc: Services, admin: Act
     mark = factories.audit_mark(svc)
     svc.settings.set(admin, "wol.port", 7)
     assert [(r, t, o) for r, t, o, _ in audited(svc, mark, "setting.set")] == [("ok", "setting", "wol.port")]
+
+
+def test_plain_dependencies_replace_only_plain_setup_rules(svc: Services, admin: Actor) -> None:
+    lib = factories.package(svc, admin, "lib", "1").id
+    app = factories.package(svc, admin, "app", "1").id
+    on_uninstall = DependencyRule(lib, action="uninstall", required_action=None, required_status="installed")
+    svc.packages.set_dependency_rules(admin, app, [on_uninstall])
+    info = svc.packages.set_dependencies(admin, app, [])
+    assert info.dependency_rules == (on_uninstall,)  # not a plain setup rule: kept
+
+
+def test_package_texts_with_nul_are_refused_by_field(svc: Services, admin: Actor) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        factories.package(svc, admin, "tool", "1", description="a\x00b")
+    assert (err.value.field, err.value.message) == ("description", "description is not valid text")
