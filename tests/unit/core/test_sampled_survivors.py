@@ -27,7 +27,7 @@ from fleetdeck.core.errors import (
 )
 from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftware
-from fleetdeck.core.packages.entities import DependencyRule, PackageFields
+from fleetdeck.core.packages.entities import DependencyRule, PackageFields, PayloadFile
 from fleetdeck.core.ports import AgentAddress, NullGateway
 from fleetdeck.core.query import Query
 from fleetdeck.core.reports.policy import TIERS, Limits, ReportFailed
@@ -569,3 +569,10 @@ def test_package_texts_with_nul_are_refused_by_field(svc: Services, admin: Actor
     with pytest.raises(ValidationFailed) as err:
         factories.package(svc, admin, "tool", "1", description="a\x00b")
     assert (err.value.field, err.value.message) == ("description", "description is not valid text")
+
+
+def test_a_payload_file_given_twice_is_refused_by_field(svc: Services, admin: Actor) -> None:
+    files = [PayloadFile("a.sh", b"1"), PayloadFile("a.sh", b"2")]
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.create(admin, "tool", "1", PackageFields(install_procedure="x"), files=files)
+    assert (err.value.field, err.value.message) == ("files", "file 'a.sh' given twice")
