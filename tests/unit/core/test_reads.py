@@ -93,6 +93,7 @@ READS: dict[str, Callable[[Services, dict[str, Any]], object]] = {
     "jobs.get_batch": lambda s, i: s.jobs.get_batch(ADMIN, i["batch"]),
     "jobs.final_among": lambda s, i: s.jobs.final_among(ADMIN, [i["job"]]),
     "jobs.wait (no waiting)": lambda s, i: s.jobs.wait(ADMIN, [i["job"]], 0),
+    "jobs.agent_may_report": lambda s, i: s.jobs.agent_may_report(ADMIN, i["pc"], i["job"], "result"),
     "jobs.computers_with_queued": lambda s, i: s.jobs.computers_with_queued(),
     "jobs.cancel_requested": lambda s, i: s.jobs.cancel_requested(i["pc"]),
     "jobs.on_hello (nothing delivered)": lambda s, i: s.jobs.on_hello(i["pc"], []),

@@ -346,7 +346,8 @@ def test_package_actions_on_one_computer(svc: Services, admin: Actor, clock: Man
     )
     (container,) = done.container_ids
     assert jobs(container) == [(tool2.id, "package_install", "queued"), (lib.id, "package_install", "queued")]
-    assert deployments.get_container(admin, container).name == "client"
+    got = deployments.get_container(admin, container)
+    assert (got.name, got.priority, got.shutdown_waked_after_completion) == ("client", 0, False)
     ((result, kind, oid, detail),) = audited(svc, mark, "deployment.create")
     assert (result, kind, oid) == ("ok", "job_batch", str(container))
     assert detail["steps"] == [["tool", "install"], ["lib", "install"]] and detail["containers"] == [
@@ -367,8 +368,18 @@ def test_package_actions_on_one_computer(svc: Services, admin: Actor, clock: Man
     with pytest.raises(ValidationFailed) as err:
         deployments.apply_package_actions(admin, pc, [("lib", PackageAction.UNINSTALL)], name="x")
     assert err.value.detail["reason"] is Reason.NOT_INSTALLED
-    with pytest.raises(NotFound):
-        deployments.apply_package_actions(admin, 4242, [("lib", PackageAction.INSTALL)], name="x")
+    assert (
+        not_found(
+            lambda: deployments.apply_package_actions(admin, 4242, [("lib", PackageAction.INSTALL)], name="x")
+        )
+        == "computer 4242 not found"
+    )
+    assert (
+        not_found(
+            lambda: deployments.apply_package_actions(admin, pc, [("nope", PackageAction.INSTALL)], name="x")
+        )
+        == "package family nope not found"
+    )
 
     removal = deployments.apply_package_actions(admin, pc, [("old", PackageAction.UNINSTALL)], name="rm")
     (rm,) = removal.container_ids
