@@ -546,6 +546,9 @@ def test_a_setting_of_the_wrong_type_says_what_it_expects(svc: Services, admin: 
     with pytest.raises(ValidationFailed) as err:
         svc.settings.set(admin, "wol.port", "nine")
     assert err.value.message == "wol.port: expected an integer"
+    with pytest.raises(ValidationFailed) as err:
+        svc.settings.set(admin, "wol.port", True)  # a bool is an int in Python, not a port
+    assert err.value.message == "wol.port: expected an integer"
 
 
 def test_dependency_rules_are_read_back_by_action_then_package(svc: Services, admin: Actor) -> None:
