@@ -258,13 +258,17 @@ def run(n: int, seed: int) -> int:
 
 
 def rerun(seed: int, patterns: list[str]) -> int:
-    """Run the sample's survivors (and untested mutants) of the sampled run again, e.g. after
-    adding tests; only those matching ``patterns`` (fnmatch) if any are given."""
+    """Run the sample's survivors (and untested mutants) again, e.g. after adding tests: those
+    whose latest verdict is one of these; only those matching ``patterns`` (fnmatch) if given."""
     sample = json.loads(sample_path(seed).read_text())
     exist = all_verdicts()
+    now = {
+        n: code if n not in exist or exist[n][1] is None else exist[n][1]
+        for n, code in sample["before"].items()
+    }
     again = [
         n
-        for n, code in sample["before"].items()
+        for n, code in now.items()
         if classify(code) in ("survived", "no tests")
         and n in exist
         and (not patterns or any(fnmatch.fnmatch(n, p) for p in patterns))
@@ -285,7 +289,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--before", action="store_true", help="report: the sampled run's verdicts")
     parser.add_argument("-n", type=int, default=800, help="sample size (run)")
     parser.add_argument("--seed", type=int, required=True)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.action == "run":
         return run(args.n, args.seed)
     if args.action == "rerun":
