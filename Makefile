@@ -67,9 +67,9 @@ mutation: $(STAMP) ## mutation testing of core with mutmut (slow; MODULE=core/x.
 	@$(PY) tools/mutation_report.py $(MODULE) --survivors
 
 # A whole-core score from a seeded uniform sample of N of core's mutants (docs/testing.md): about
-# 0.3-0.5 mutants per second at nice 19 on the shared machine, so N=800 takes 30-45 minutes.
+# 0.2 mutants per second at nice 19 with the load at 4-7, so N=360 took 31 minutes there.
 # `tools/mutation_sample.py report|rerun --seed SEED` prints the result again / re-runs survivors.
-N ?= 800
+N ?= 360
 SEED ?= 20261202
 mutation-sample: $(STAMP) ## whole-core mutation score from a random sample of N mutants (slow; SEED=...)
 	rm -f mutants/template.db

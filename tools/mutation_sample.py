@@ -17,7 +17,7 @@ The score counts a mutant as killed when a test failed or the time limit stopped
 endless loop fails), as `tools/mutation_report.py` does; "no tests" mutants count as not killed.
 
 Usage (from the repository root, after `make mutation-sample` made mutants/template.db):
-    python tools/mutation_sample.py run -n 800 --seed 20261202     # steps 1-4
+    python tools/mutation_sample.py run -n 360 --seed 20261202     # steps 1-4
     python tools/mutation_sample.py report --seed 20261202         # step 4 again
     python tools/mutation_sample.py rerun --seed 20261202 [NAME..] # re-run the sample's survivors
     python tools/mutation_sample.py report --seed 20261202 --before  # the sampled run's verdicts
@@ -287,7 +287,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["run", "report", "rerun", "snapshot"])
     parser.add_argument("patterns", nargs="*", help="rerun: only these mutants (fnmatch patterns)")
     parser.add_argument("--before", action="store_true", help="report: the sampled run's verdicts")
-    parser.add_argument("-n", type=int, default=800, help="sample size (run)")
+    parser.add_argument("-n", type=int, default=360, help="sample size (run)")
     parser.add_argument("--seed", type=int, required=True)
     args = parser.parse_intermixed_args(argv)
     if args.action == "run":
