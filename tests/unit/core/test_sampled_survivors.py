@@ -590,3 +590,13 @@ def test_a_payload_file_given_twice_is_refused_by_field(svc: Services, admin: Ac
     with pytest.raises(ValidationFailed) as err:
         svc.packages.create(admin, "tool", "1", PackageFields(install_procedure="x"), files=files)
     assert (err.value.field, err.value.message) == ("files", "file 'a.sh' given twice")
+
+
+def test_deleting_a_rule_leaves_the_other_rules(svc: Services, admin: Actor) -> None:
+    pcs = svc.groups.create(admin, "pcs")
+    pkgs = svc.packages.create_group(admin, "base")
+    gone = svc.deployments.create_rule(admin, "gone", pcs.id, pkgs.id)
+    kept = svc.deployments.create_rule(admin, "kept", pcs.id, pkgs.id)
+    svc.deployments.delete_rule(admin, gone.id)
+    assert [r.name for r in svc.deployments.list_rules(admin)] == ["kept"]
+    assert svc.deployments.get_rule(admin, kept.id).created_at == T0
