@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftwar
 from fleetdeck.core.packages.entities import DependencyRule, PackageFields, PayloadFile
 from fleetdeck.core.ports import AgentAddress, NullGateway
 from fleetdeck.core.query import Query
-from fleetdeck.core.reports.policy import TIERS, Limits, ReportFailed
+from fleetdeck.core.reports.policy import TIERS, Limits, ReportFailed, json_safe
 from fleetdeck.core.reports.sqlite_runner import SqliteRunner
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
@@ -600,3 +601,23 @@ def test_deleting_a_rule_leaves_the_other_rules(svc: Services, admin: Actor) -> 
     svc.deployments.delete_rule(admin, gone.id)
     assert [r.name for r in svc.deployments.list_rules(admin)] == ["kept"]
     assert svc.deployments.get_rule(admin, kept.id).created_at == T0
+
+
+def test_more_refusals_say_what_and_where(svc: Services, admin: Actor) -> None:
+    """Found by the fresh sample (seed 20261203): texts and fields a caller is shown."""
+    with pytest.raises(NotFound) as err:
+        svc.groups.create(admin, "child", parent_id=4242)
+    assert err.value.message == "group 4242 not found"
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.create(
+            admin, "tool", "1", PackageFields(install_procedure="x"), files=[PayloadFile("../x", b"1")]
+        )
+    assert (err.value.field, err.value.message) == ("files", "invalid file name '../x'")
+    with pytest.raises(AuthenticationFailed) as err:
+        svc.users.authenticate_bearer("not-a-token", "10.0.0.1", "test")
+    assert err.value.message == "invalid or expired token"
+
+
+def test_whole_decimals_from_reports_are_integers() -> None:
+    assert json_safe(Decimal("42.000")) == 42 and type(json_safe(Decimal("42"))) is int
+    assert json_safe(Decimal("1.5")) == 1.5
