@@ -106,3 +106,16 @@ def test_standard_duties_expire_jobs_and_announce_due_ones(runtime: Runtime, adm
     asyncio.run(scenario())
     assert services.jobs.get(admin, expiring).status is JobStatus.EXPIRED
     assert services.leases.get("jobs.expiry") is not None
+
+
+def test_stopping_twice_is_harmless(runtime: Runtime) -> None:
+    """Shutdown may run twice (lifespan and signal): the second stop finds nothing to do."""
+    keeper = Housekeeping(runtime.services.leases, [], "node:1")
+
+    async def scenario() -> None:
+        await keeper.start()
+        await keeper.stop()
+        await keeper.stop()
+
+    asyncio.run(scenario())
+    assert keeper.held == set()

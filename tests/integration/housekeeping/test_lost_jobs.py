@@ -65,3 +65,15 @@ def test_a_delivered_job_of_a_computer_gone_past_timeout_and_grace_fails_as_lost
     late = msg.JobResult(job_id=lost, status="succeeded", exit_code=0, message="")
     assert jobs.record_results([(_gone, late)]) == [(_gone, lost)]  # acknowledged, so the agent forgets it
     assert jobs.get(admin, lost).status is JobStatus.FAILED  # and dropped
+
+
+def test_a_job_still_within_its_grace_does_not_stop_the_sweep(runtime: Runtime, admin: Actor) -> None:
+    """The sweep looks at every delivered job of an offline computer, whichever comes first."""
+    _recent, waiting = delivered(runtime, admin, "recent", 60, GRACE + timedelta(seconds=30))
+    _gone, lost = delivered(runtime, admin, "gone", 60, GRACE + timedelta(seconds=90))
+    assert runtime.services.jobs.fail_lost(GRACE) == 1
+    jobs = runtime.services.jobs
+    assert (jobs.get(admin, waiting).status, jobs.get(admin, lost).status) == (
+        JobStatus.RUNNING,
+        JobStatus.FAILED,
+    )

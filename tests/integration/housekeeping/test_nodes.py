@@ -6,7 +6,10 @@ its connections online under it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from fleetdeck.api.agent.hub import AgentConn, AgentHub, HubConfig
 from fleetdeck.app import Runtime
@@ -35,7 +38,7 @@ def _node_of(runtime: Runtime, admin: Actor, cid: int) -> tuple[bool, str | None
 
 
 def test_a_live_nodes_name_cannot_be_claimed_and_only_dead_nodes_are_cleaned_up(
-    runtime: Runtime, admin: Actor
+    runtime: Runtime, admin: Actor, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock()
     nodes = NodeService(runtime.db, clock, lease_sec=30)
@@ -62,7 +65,9 @@ def test_a_live_nodes_name_cannot_be_claimed_and_only_dead_nodes_are_cleaned_up(
     # process-1 dies (stops renewing); once its lease runs out, the sweep takes its computers offline
     clock.now = T0 + timedelta(seconds=51)
     assert nodes.renew(second, "process-2")
-    assert nodes.sweep() == 1
+    with caplog.at_level(logging.INFO, logger="fleetdeck.nodes"):
+        assert nodes.sweep() == 1
+    assert "node local stopped renewing its lease; marked its 1 computers offline" in caplog.messages
     assert _node_of(runtime, admin, a) == (False, None)
     assert _node_of(runtime, admin, b) == (True, second)
     assert LeaseService(runtime.db, clock).get(lease_name("local")) is None

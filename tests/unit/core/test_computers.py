@@ -57,6 +57,15 @@ def test_inventory_roundtrip_and_section_diff(runtime: Runtime, admin: Actor, sy
     assert svc.inventory_digest(c.id) == m.inventory_digest(inv2)
 
 
+def test_inventory_changes_are_audited_by_section(runtime: Runtime, admin: Actor, system: Actor) -> None:
+    svc = runtime.services.computers
+    c = svc.create(admin, "pc1")
+    inv = inventory()
+    changed = svc.record_inventory(system, c.id, inv, m.inventory_digest(inv))
+    page = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "computer.inventory"),)))
+    assert [(e.object_id, e.detail) for e in page.items] == [(str(c.id), {"changed": changed})]
+
+
 def test_pre_registration_and_permissions(runtime: Runtime, admin: Actor) -> None:
     svc = runtime.services.computers
     svc.create(admin, "PC9")

@@ -354,6 +354,19 @@ def test_wake_marks_the_last_job_of_offline_targets_only(svc: Services, waker: W
     assert [(e.object_id, e.detail) for e in audit.items] == [(str(cid), {"jobs": [job_ids(svc, cid)[1]]})]
 
 
+def test_wake_marks_the_last_of_jobs_with_the_same_sequence(svc: Services, waker: Waker) -> None:
+    """An uninstall container's jobs all have sequence 0 and go out by id: the shutdown belongs
+    on the highest id, or the computer would go down before the other uninstall ran."""
+    off = computer(svc, "off")
+    one, two = package(svc, "one"), package(svc, "two")
+    first, second = (factories.installed(svc, ADMIN, off, p).id for p in (one, two))
+    cid = svc.deployments.uninstall(
+        ADMIN, "rm", installation_ids=[first, second], use_wol=True, shutdown_waked_after_completion=True
+    ).id
+    assert waker.woken == [[off]]
+    assert marks(svc, cid) == [(off, one, 0, None), (off, two, 2, T0)]
+
+
 def test_only_none_and_agent_restart_become_shutdown(svc: Services, clock: Clock) -> None:
     """OCO replaces post actions 0 (none) and 3 (restart the agent); a restart (1) or shutdown
     (2) the package asks for stays. A revert gives the replaced action back."""

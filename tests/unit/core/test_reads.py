@@ -91,6 +91,8 @@ READS: dict[str, Callable[[Services, dict[str, Any]], object]] = {
     "jobs.get": lambda s, i: s.jobs.get(ADMIN, i["job"]),
     "jobs.find": lambda s, i: s.jobs.find(ADMIN, Query()),
     "jobs.get_batch": lambda s, i: s.jobs.get_batch(ADMIN, i["batch"]),
+    "jobs.final_among": lambda s, i: s.jobs.final_among(ADMIN, [i["job"]]),
+    "jobs.wait (no waiting)": lambda s, i: s.jobs.wait(ADMIN, [i["job"]], 0),
     "jobs.computers_with_queued": lambda s, i: s.jobs.computers_with_queued(),
     "jobs.cancel_requested": lambda s, i: s.jobs.cancel_requested(i["pc"]),
     "jobs.on_hello (nothing delivered)": lambda s, i: s.jobs.on_hello(i["pc"], []),
@@ -152,6 +154,17 @@ def test_reads_take_no_write_lock(world: tuple[Services, dict[str, Any]], runtim
         if started:
             writers.append(name)
     assert writers == []
+
+
+def test_an_agents_frame_check_takes_no_write_lock(
+    world: tuple[Services, dict[str, Any]], runtime: Runtime
+) -> None:
+    """Asked for every output, update and result frame an agent sends: a read."""
+    svc, ids = world
+    with write_transactions(runtime.db.engine) as started:
+        assert svc.jobs.agent_may_report(ADMIN, ids["pc"], ids["job"], "result")
+        assert not svc.jobs.agent_may_report(ADMIN, ids["pc"], 4242, "output")
+    assert started == []
 
 
 def test_the_check_sees_a_write(world: tuple[Services, dict[str, Any]], runtime: Runtime) -> None:

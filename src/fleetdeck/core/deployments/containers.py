@@ -140,7 +140,7 @@ def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
 
 
 def counts_by_status(s: Session, batch_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """``count_by_status`` of many batches in one query (batch id -> status -> jobs)."""
+    """Jobs per status of many batches in one query (batch id -> status -> jobs)."""
     found: dict[int, dict[str, int]] = {b: {} for b in batch_ids}
     rows = s.execute(
         select(Job.batch_id, Job.status, func.count())
@@ -150,9 +150,3 @@ def counts_by_status(s: Session, batch_ids: Sequence[int]) -> dict[int, dict[str
     for batch_id, status, n in rows:
         found[batch_id][status] = n
     return found
-
-
-def count_by_status(s: Session, batch_id: int) -> dict[str, int]:
-    return dict(
-        s.execute(select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)).all()
-    )
