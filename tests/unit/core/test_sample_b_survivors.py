@@ -117,7 +117,7 @@ def test_an_uninstall_is_audited_with_its_name_and_what_it_removes(svc: Services
         for r in factories.audit_since(svc, mark)
         if r.action == "deployment.uninstall"
     ]
-    assert (result, obj_id) == ("ok", str(made.id)), obj_type
+    assert (result, obj_type, obj_id) == ("ok", "job_batch", str(made.id))
     assert (detail["name"], detail["installations"], detail["jobs"]) == ("remove tool", [inst.id], 1)
 
 
