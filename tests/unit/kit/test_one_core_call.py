@@ -10,7 +10,8 @@ reading the source:
   (the types of ``core.services.Services``' fields and their base classes) is mutating when its
   body opens ``self._audit.mutation(...)``, or calls another mutating method of its class;
 * **transport functions** are every function and method in ``api/dialects/*/methods``,
-  ``api/dialects/*/objects`` and ``api/v1/routes``; a call site ``<x>.services.<svc>.<name>(...)``
+  ``api/dialects/*/objects``, ``api/v1/routes`` and ``web/`` (a function defined inside another,
+  such as a route factory's handler, is one of its own); a call site ``<x>.services.<svc>.<name>(...)``
   (or ``services.<svc>.<name>(...)``) counts when ``<name>`` is a mutating method of ``<svc>``.
   A call to another function or method of the same module (``f(...)``, ``self.f(...)``) adds
   that function's count, so a helper cannot hide a second call.
@@ -35,7 +36,14 @@ import fleetdeck.api
 from fleetdeck.core.services import Services
 
 API = Path(fleetdeck.api.__path__[0])
-TRANSPORT_GLOBS = ("dialects/*/methods/*.py", "dialects/*/objects/*.py", "v1/routes/*.py")
+SRC = API.parent
+# the transports, relative to src/fleetdeck: every dialect, /api/v1's routes and the web UI
+TRANSPORT_GLOBS = (
+    "api/dialects/*/methods/*.py",
+    "api/dialects/*/objects/*.py",
+    "api/v1/routes/*.py",
+    "web/*.py",
+)
 
 # Functions that still make more than one mutating core call, with why they may for now.
 # Shrink this list; never grow it without a line in docs/architecture.md's audit.
@@ -124,19 +132,43 @@ def _service_call(call: ast.Call, mutating: dict[str, set[str]]) -> str | None:
     return None
 
 
-def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef]]:
+Fn = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def _own_nodes(fn: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``fn``'s body, not descending into functions defined inside it: a route
+    factory's handlers (``web/``) are transport functions of their own, each with its calls."""
+    stack = list(ast.iter_child_nodes(fn))
+    while stack:
+        n = stack.pop()
+        yield n
+        if not isinstance(n, Fn):
+            stack.extend(ast.iter_child_nodes(n))
+
+
+def _nested(prefix: str, fn: ast.AST) -> Iterator[tuple[str, Fn]]:
+    for node in _own_nodes(fn):
+        if isinstance(node, Fn):
+            name = f"{prefix}.{node.name}"
+            yield name, node
+            yield from _nested(name, node)
+
+
+def _functions(tree: ast.Module) -> Iterator[tuple[str, Fn]]:
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
+        if isinstance(node, Fn):
             yield node.name, node
+            yield from _nested(node.name, node)
         elif isinstance(node, ast.ClassDef):
             for item in node.body:
-                if isinstance(item, ast.FunctionDef):
+                if isinstance(item, Fn):
                     yield f"{node.name}.{item.name}", item
+                    yield from _nested(f"{node.name}.{item.name}", item)
 
 
-def _local_calls(fn: ast.FunctionDef) -> list[str]:
+def _local_calls(fn: Fn) -> list[str]:
     out = []
-    for n in ast.walk(fn):
+    for n in _own_nodes(fn):
         if isinstance(n, ast.Call):
             if isinstance(n.func, ast.Name):
                 out.append(n.func.id)
@@ -156,7 +188,7 @@ def module_offenders(tree: ast.Module, mutating: dict[str, set[str]]) -> dict[st
     direct = {
         name: [
             c
-            for n in ast.walk(fn)
+            for n in _own_nodes(fn)
             if isinstance(n, ast.Call) and (c := _service_call(n, mutating)) is not None
         ]
         for name, fn in functions.items()
@@ -165,9 +197,14 @@ def module_offenders(tree: ast.Module, mutating: dict[str, set[str]]) -> dict[st
     def total(name: str, seen: frozenset[str]) -> list[str]:
         calls = list(direct[name])
         cls = name.split(".", maxsplit=1)[0] if "." in name else None
+        parent = name.rsplit(".", 1)[0] if "." in name else None
         for callee in _local_calls(functions[name]):
-            target = f"{cls}.{callee[5:]}" if callee.startswith("self.") and cls else callee
-            if target in functions and target not in seen:
+            if callee.startswith("self.") and cls:
+                candidates = [f"{cls}.{callee[5:]}"]
+            else:  # a function of its own, of the enclosing function, or of the module
+                candidates = [f"{name}.{callee}", *([f"{parent}.{callee}"] if parent else []), callee]
+            target = next((c for c in candidates if c in functions), None)
+            if target is not None and target not in seen:
                 calls += total(target, seen | {target})
         return calls
 
@@ -179,8 +216,8 @@ def offenders(mutating: dict[str, set[str]]) -> dict[str, list[str]]:
     """``module:function`` -> its mutating core calls, for every transport function with two or more."""
     found: dict[str, list[str]] = {}
     for pattern in TRANSPORT_GLOBS:
-        for path in sorted(API.glob(pattern)):
-            rel = path.relative_to(API).with_suffix("").as_posix()
+        for path in sorted(SRC.glob(pattern)):
+            rel = path.relative_to(SRC).with_suffix("").as_posix().removeprefix("api/")
             for name, calls in module_offenders(ast.parse(path.read_text()), mutating).items():
                 found[f"{rel}:{name}"] = calls
     return found
@@ -222,6 +259,30 @@ def test_the_checker_catches_a_helper_hiding_a_second_call(tmp_path: Path) -> No
     )
     found = module_offenders(ast.parse(source), mutating_by_service())
     assert found == {"method": ["deployments.deploy", "deployments.remove_job"]}
+
+
+def test_the_checker_sees_each_handler_of_a_route_factory() -> None:
+    """The web UI defines its handlers inside a factory: each handler is judged on its own (one
+    call each is fine), and a handler that mutates twice, once through a sibling helper, is
+    reported under its own name."""
+    source = textwrap.dedent(
+        """
+        def routes(services):
+            def cancel(call):
+                services.deployments.remove_job(call.actor, 1)
+
+            def helper(call):
+                services.deployments.remove_job(call.actor, 2)
+
+            async def deploy(call):
+                helper(call)
+                services.deployments.deploy(call.actor, "x")
+
+            return [cancel, deploy]
+        """
+    )
+    found = module_offenders(ast.parse(source), mutating_by_service())
+    assert found == {"routes.deploy": ["deployments.deploy", "deployments.remove_job"]}
 
 
 if __name__ == "__main__":  # the audit: python -m tests.unit.kit.test_one_core_call
