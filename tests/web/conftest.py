@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from fleetdeck.app import Runtime, create_app
+from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.settings import Settings
 
 # tests/e2e's real server and agent processes, for the browser tests
@@ -66,3 +67,19 @@ def browser_path() -> Path:
             f"{CHROMIUM} is missing: `apt-get install chromium` as root (make test does where it can)"
         )
     return CHROMIUM
+
+
+def user_actor(runtime: Runtime, name: str, role: Role) -> Actor:
+    """A user with ``PASSWORD`` and the actor core sees for it (the UI tests log in as them)."""
+    info = runtime.services.users.create(system_actor("test"), name, PASSWORD, role)
+    return Actor(user_id=info.id, username=name, role=role, source="127.0.0.1", via="test")
+
+
+@pytest.fixture
+def alice(runtime: Runtime) -> Actor:
+    return user_actor(runtime, "alice", Role.OPERATOR)
+
+
+@pytest.fixture
+def victor(runtime: Runtime) -> Actor:
+    return user_actor(runtime, "victor", Role.VIEWER)

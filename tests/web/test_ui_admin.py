@@ -15,34 +15,19 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor, Role, system_actor
+from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.enrollment.service import AgentCredentials
 from fleetdeck.core.errors import AuthenticationFailed
 from fleetdeck.core.query import Query
 from tests import factories
-from tests.web.conftest import PASSWORD, login
+from tests.web.conftest import login, user_actor
 
 SECRET = re.compile(r'id="token-secret" readonly value="([^"]+)"')
 
 
-def _user(runtime: Runtime, name: str, role: Role) -> Actor:
-    info = runtime.services.users.create(system_actor("test"), name, PASSWORD, role)
-    return Actor(user_id=info.id, username=name, role=role, source="127.0.0.1", via="test")
-
-
 @pytest.fixture
 def ada(runtime: Runtime) -> Actor:
-    return _user(runtime, "ada", Role.ADMIN)
-
-
-@pytest.fixture
-def alice(runtime: Runtime) -> Actor:
-    return _user(runtime, "alice", Role.OPERATOR)
-
-
-@pytest.fixture
-def victor(runtime: Runtime) -> Actor:
-    return _user(runtime, "victor", Role.VIEWER)
+    return user_actor(runtime, "ada", Role.ADMIN)
 
 
 def _ids(html: str, table: str) -> list[int]:

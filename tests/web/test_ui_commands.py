@@ -16,26 +16,11 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor, Role, system_actor
+from fleetdeck.core.authz import Actor
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.query import Cond, Op, Query
 from tests import factories
-from tests.web.conftest import PASSWORD, login
-
-
-def _user(runtime: Runtime, name: str, role: Role) -> Actor:
-    info = runtime.services.users.create(system_actor("test"), name, PASSWORD, role)
-    return Actor(user_id=info.id, username=name, role=role, source="127.0.0.1", via="test")
-
-
-@pytest.fixture
-def alice(runtime: Runtime) -> Actor:
-    return _user(runtime, "alice", Role.OPERATOR)
-
-
-@pytest.fixture
-def victor(runtime: Runtime) -> Actor:
-    return _user(runtime, "victor", Role.VIEWER)
+from tests.web.conftest import login
 
 
 def _events(text: str) -> list[tuple[str, dict[str, object]]]:
