@@ -318,7 +318,7 @@ def create_web(
 ) -> WebMount:
     """The UI at ``/``, for ``create_app`` to append after every other route, so it never
     shadows ``/api/v1``, the dialects, the agent endpoint or ``/healthz``."""
-    from fleetdeck.web import admin, auth, commands, pages
+    from fleetdeck.web import admin, auth, bulk, commands, groups, pages, reports, settings
 
     ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir, watch)
     routes: list[Route | Mount] = [
@@ -326,6 +326,10 @@ def create_web(
         *pages.routes(ui),
         *commands.routes(ui),
         *admin.routes(ui),
+        *groups.routes(ui),
+        *bulk.routes(ui),
+        *reports.routes(ui),
+        *settings.routes(ui),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers=dict(ui.handlers()))

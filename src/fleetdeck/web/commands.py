@@ -198,6 +198,9 @@ def routes(ui: WebUI) -> list[Route]:
         Route("/commands", ui.endpoint(history), methods=["GET"]),
         Route("/commands", ui.endpoint(run_command), methods=["POST"]),
         Route("/commands/new", ui.endpoint(new_command), methods=["GET"]),
+        # the computers list's selection form (a POST: it carries the CSRF token for its other
+        # buttons, wake, reboot and add to group); only shows the form
+        Route("/commands/new", ui.endpoint(new_command), methods=["POST"]),
         Route("/commands/{batch_id:int}", ui.endpoint(batch), methods=["GET"]),
         Route("/jobs/{job_id:int}/cancel", ui.endpoint(cancel), methods=["POST"]),
         Route("/jobs/{job_id:int}/events", events, methods=["GET"]),
