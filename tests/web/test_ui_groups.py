@@ -200,3 +200,44 @@ def test_group_forms_need_the_csrf_token(client: TestClient, runtime: Runtime, a
         r = client.post(path, data={"name": "X", "hostnames": "pc"})
         assert r.status_code == 403 and "security token" in r.text, path
     assert runtime.services.groups.get(alice, gid).name == "Lab"
+
+
+ADMIN_PAGES = ["/groups", "/groups/1", "/reports", "/reports/1", "/reports/1/run", "/reports/1/csv"]
+ADMIN_PAGES += ["/reports/sql", "/settings"]
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_admin_pages_need_a_login(client: TestClient, path: str) -> None:
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=" + path
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/groups",
+        "/groups/1",
+        "/groups/1/delete",
+        "/groups/1/members",
+        "/groups/1/members/remove",
+        "/computers/wake",
+        "/computers/reboot",
+        "/computers/add-to-group",
+        "/commands/new",
+        "/reports",
+        "/reports/1",
+        "/reports/1/delete",
+        "/reports/sql",
+        "/settings/wol.port",
+        "/settings/wol.port/reset",
+    ],
+)
+def test_admin_forms_without_a_session_change_nothing(
+    client: TestClient, runtime: Runtime, path: str
+) -> None:
+    mark = factories.audit_mark(runtime.services)
+    data = {"name": "x", "query": "SELECT 1", "computer": "1", "group": "1", "value": "7", "confirm": "yes"}
+    r = client.post(path, data=data, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert factories.audit_since(runtime.services, mark) == []
