@@ -23,7 +23,7 @@ from tests.web.conftest import login
 
 def _tree(html: str) -> list[tuple[int, int]]:
     """(group id, depth) of the tree's entries, in page order."""
-    body = html.split('id="group-tree"', 1)[1].split("</ul>", 1)[0]
+    body = html.split('id="group-tree"', 1)[1].split("</div>", 1)[0]
     return [(int(i), int(d)) for i, d in re.findall(r'<li data-id="(\d+)" style="--depth: (\d+)"', body)]
 
 
@@ -52,6 +52,10 @@ def test_group_tree_create_rename_move_delete(client: TestClient, runtime: Runti
     # the tree: parents before children, siblings by name, children indented
     page = client.get("/groups").text
     assert _tree(page) == [(annex, 0), (berlin, 0), (lab, 1)]
+    # a nested list: the child is inside its parent's entry (screen readers tell the levels)
+    assert re.search(
+        rf'<li data-id="{berlin}"[^>]*>(?:(?!</li>).)*<ul class="tree">\s*<li data-id="{lab}"', page, re.S
+    )
     # the detail page: its place in the tree, and the parent choices exclude itself and below
     detail = client.get(f"/groups/{berlin}").text
     assert f'<a href="/groups/{lab}">Lab</a>' in detail  # subgroup

@@ -93,11 +93,16 @@ def routes(ui: WebUI) -> list[Route]:
 
     def groups_page(call: Call, status: int = 200, **context: Any) -> Response:
         context.setdefault("form", {"name": "", "parent": call.arg("parent"), "description": ""})
+        nodes = all_groups(call)
+        kids: dict[int | None, list[Node]] = {}
+        for n in nodes:  # tree order: each list of children comes out sorted
+            kids.setdefault(n.group.parent_id if n.depth else None, []).append(n)
         return ui.render(
             call,
             "groups.html",
             status,
-            nodes=all_groups(call),
+            nodes=nodes,
+            kids=kids,
             can_edit=call.user.can(Perm.MANAGE_COMPUTERS),
             done=call.arg("done"),
             **context,
