@@ -157,8 +157,14 @@ def test_admin_pages_in_the_browser(
         assert {(g["name"], g["parent_id"]) for g in groups} == {("Berlin", None), ("Lab", berlin)}
         assert [c["id"] for c in api.get(f"/groups/{lab}/members").json()["data"]] == [cid]
 
-    # wake and reboot on the selection
+    # wake and reboot on the selection; "select all" picks every row of the page
     page.goto(base + "/computers")
+    page.get_by_label("Select all computers on this page").check()
+    expect(page.get_by_label(f"Select {hostname}")).to_be_checked()
+    expect(page.locator("#bulk-count")).to_have_text(" (1)")
+    page.get_by_label(f"Select {hostname}").uncheck()
+    expect(page.get_by_label("Select all computers on this page")).not_to_be_checked()
+    expect(page.locator("#bulk-count")).to_have_text(" (0)")
     page.get_by_label(f"Select {hostname}").check()
     page.get_by_role("button", name="Wake").click()
     result = page.locator("#bulk-result")

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from fleetdeck.core.authz import Perm
-from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.errors import ValidationFailed
 from fleetdeck.core.settings.registry import Kind
 from fleetdeck.core.settings.service import Setting
 from fleetdeck.web.app import Call, WebUI
@@ -74,10 +74,7 @@ def routes(ui: WebUI) -> list[Route]:
     def set_value(call: Call) -> Response:
         key = call.request.path_params["key"]
         text = call.field("value")[:MAX_VALUE]
-        try:
-            definition = services.settings.registry.lookup(key)
-        except NotFound:
-            raise
+        definition = services.settings.registry.lookup(key)  # NotFound: the 404 page
         value: object = text
         if definition.kind is Kind.STR_LIST:
             value = [line.strip() for line in text.splitlines() if line.strip()]
