@@ -12,7 +12,6 @@ from starlette.testclient import TestClient
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.protocol import messages as m
-
 from tests import factories
 
 from .conftest import Rpc, enroll
