@@ -5,7 +5,7 @@ S software entries, each in JSON and in msgpack + LZ4 (what opsi's own client se
     .venv/bin/python bench/opsi_api.py -n 10000 --products 50 --software 500 [--json]
 
 Clients are enrolled through core in-process; the P products are packages created through core;
-the N x P installations are bulk-inserted into the installations table (creating them one by
+the N x P installations (and their stored package states) are bulk-inserted (creating them one by
 one through the deployment engine would take hours and measure something else). Then a real
 ``fleetdeck server`` is started on that data and called over loopback with an API token.
 """
@@ -33,7 +33,7 @@ from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.packages.entities import PackageFields
 from fleetdeck.protocol import messages as m
 from fleetdeck.settings import Settings
-from fleetdeck.storage.tables import Installation
+from fleetdeck.storage.tables import Installation, PackageState
 from fleetdeck.storage.uow import UnitOfWork
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
@@ -68,12 +68,11 @@ def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str,
     rt, admin, ids = enroll_many(settings, n)
     inv = make_inventory(Agent(0, "127.0.0.1"), software)
     rt.services.computers.record_inventory(system_actor("bench"), ids[0], inv, m.inventory_digest(inv))
-    pkgs = [
-        rt.services.packages.create(
-            admin, f"product-{k:02d}", "1.0", PackageFields(install_procedure="true")
-        ).id
+    created = [
+        rt.services.packages.create(admin, f"product-{k:02d}", "1.0", PackageFields(install_procedure="true"))
         for k in range(products)
     ]
+    pkgs = [p.id for p in created]
     now = rt.services.computers.get(admin, ids[0]).summary.created_at
     with UnitOfWork(rt.db) as uow:
         rows = [
@@ -83,6 +82,25 @@ def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str,
         ]
         for start in range(0, len(rows), 20_000):
             uow.session.execute(insert(Installation), rows[start : start + 20_000])
+        # and their stored states (what a finished install job writes)
+        states = [
+            {
+                "computer_id": c,
+                "family_id": p.family_id,
+                "installation_status": "installed",
+                "action_request": "none",
+                "last_action": "setup",
+                "action_result": "successful",
+                "action_progress": "",
+                "version": p.version,
+                "package_version": p.package_version,
+                "modified_at": now,
+            }
+            for c in ids
+            for p in created
+        ]
+        for start in range(0, len(states), 20_000):
+            uow.session.execute(insert(PackageState), states[start : start + 20_000])
     api_token = rt.services.users.create_token(admin, "bench", "read+write", None).token
     rt.db.dispose()
     return api_token, "bench-000000.bench.example"
