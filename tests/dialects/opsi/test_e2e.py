@@ -1,7 +1,8 @@
 """End to end through opsi's ``/rpc``: a real server process and a real agent process. Setting a
 productOnClient's actionRequest to setup makes the agent install a real payload; the stored
-state ends at installed/successful and ``none`` keeps it; uninstall takes it away again. The package itself comes from
-``/api/v1`` (opsi uploads payloads through its depot share, not JSON-RPC): one model."""
+state ends at installed/successful and ``none`` keeps it; uninstall takes it away again. The
+package itself comes from ``/api/v1`` (opsi uploads payloads through its depot share, not
+JSON-RPC): one model."""
 
 from __future__ import annotations
 
