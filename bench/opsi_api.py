@@ -2,7 +2,7 @@
 (N clients x P products installed) and ``auditSoftwareOnClient_getObjects`` for one client with
 S software entries, each in JSON and in msgpack + LZ4 (what opsi's own client sends).
 
-    .venv/bin/python bench/opsi_api.py -n 10000 --products 50 --software 500 [--json]
+    .venv/bin/python bench/opsi_api.py -n 10000 --products 50 --software 500 [--json] [--data-dir DIR]
 
 Clients are enrolled through core in-process; the P products are packages created through core;
 the N x P installations (and their stored package states) are bulk-inserted (creating them one by
@@ -106,6 +106,15 @@ def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str,
     return api_token, "bench-000000.bench.example"
 
 
+def reuse(settings: Settings) -> tuple[str, str]:
+    """(a new API token, host id of the big client) for a data directory ``fill`` made."""
+    rt = build_runtime(settings)
+    admin = Actor(user_id=1, username="admin", role=Role.ADMIN)
+    token = rt.services.users.create_token(admin, "bench again", "read+write", None).token
+    rt.db.dispose()
+    return token, "bench-000000.bench.example"
+
+
 def call(
     http: httpx.Client, auth: tuple[str, str], method: str, params: list[Any], msgpack: bool
 ) -> tuple[float, int, int]:
@@ -139,15 +148,25 @@ def main() -> None:
     ap.add_argument("--software", type=int, default=500)
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        help="reuse the data directory of an earlier run (its log names it) instead of filling a new one",
+    )
     opts = ap.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="fdbench-opsi-"))
-    settings = Settings(data_dir=data_dir, secret_key=SECRET)
-    t0 = time.perf_counter()
-    token, big = fill(settings, opts.clients, opts.products, opts.software)
     results: dict[str, Any] = {"clients": opts.clients, "products": opts.products, "software": opts.software}
-    results["fill_sec"] = round(time.perf_counter() - t0, 1)
-    log(f"filled in {results['fill_sec']} s")
+    if opts.data_dir is not None:
+        data_dir = opts.data_dir
+        token, big = reuse(Settings(data_dir=data_dir, secret_key=SECRET))
+        results["reused"] = str(data_dir)
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="fdbench-opsi-"))
+        settings = Settings(data_dir=data_dir, secret_key=SECRET)
+        t0 = time.perf_counter()
+        token, big = fill(settings, opts.clients, opts.products, opts.software)
+        results["fill_sec"] = round(time.perf_counter() - t0, 1)
+        log(f"filled {data_dir} in {results['fill_sec']} s")
 
     with serving.server(data_dir, env={"FLEETDECK_SECRET_KEY": SECRET}) as (url, _proc):
         auth = ("admin", token)
