@@ -85,6 +85,8 @@ def test_update_without_action_request_stores_the_attributes(
     (inst,) = runtime.services.packages.list_installations(admin, computer_id=cid)
     r = rpc.client.get(f"/api/v1/installations?computer_id={cid}", headers={"Authorization": rpc.auth})
     assert r.status_code == 200 and len(r.json()["data"]) == 1, r.text
+    (v1,) = r.json()["data"]
+    assert (v1["action_request"], v1["last_action"], v1["action_result"]) == ("none", "setup", "successful")
     # an update names only what changes; the rest stays
     rpc.ok(
         "productOnClient_updateObject",

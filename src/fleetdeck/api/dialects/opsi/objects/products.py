@@ -290,6 +290,7 @@ class ProductOnDepotAdapter:
 
 class ProductOnClientAdapter:
     ident: tuple[str, ...] = ("productId", "productType", "clientId")
+    fresh_rows = True  # fetch builds new dicts every call (see ``Crud.get_objects``)
     attributes: tuple[str, ...] = POC_ATTRS
     family: Mapping[str, tuple[str, ...]] = {"ProductOnClient": ("ProductOnClient",)}
 
