@@ -15,21 +15,9 @@ from fleetdeck.protocol import messages as m
 from tests import factories
 
 from .conftest import Rpc, enroll
+from .test_products import PRODUCT, poc
 
-PRODUCT = {
-    "type": "LocalbootProduct",
-    "id": "firefox",
-    "productVersion": "128.0",
-    "packageVersion": "2",
-    "name": "Mozilla Firefox",
-    "setupScript": "sh setup.sh",
-    "uninstallScript": "sh uninstall.sh",
-}
 CLIENT = "pc-1.fleetdeck.local"
-
-
-def poc(rpc: Rpc, **flt: Any) -> list[dict[str, Any]]:
-    return list(rpc.ok("productOnClient_getObjects", [], flt))
 
 
 def state_of(rpc: Rpc, product: str = "firefox", client: str = CLIENT) -> dict[str, Any]:
