@@ -291,6 +291,12 @@ class ProductOnDepotAdapter:
 class ProductOnClientAdapter:
     ident: tuple[str, ...] = ("productId", "productType", "clientId")
     fresh_rows = True  # fetch builds new dicts every call (see ``Crud.get_objects``)
+
+    @staticmethod
+    def ident_of(row: Row) -> str:
+        """``ident_string`` of a row (none of the three is ever null), at a third of its cost."""
+        return f"{row['productId']};{row['productType']};{row['clientId']}"
+
     attributes: tuple[str, ...] = POC_ATTRS
     family: Mapping[str, tuple[str, ...]] = {"ProductOnClient": ("ProductOnClient",)}
 
