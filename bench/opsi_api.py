@@ -2,10 +2,10 @@
 (N clients x P products installed) and ``auditSoftwareOnClient_getObjects`` for one client with
 S software entries, each in JSON and in msgpack + LZ4 (what opsi's own client sends).
 
-    .venv/bin/python bench/opsi_api.py -n 10000 --products 50 --software 500 [--json]
+    .venv/bin/python bench/opsi_api.py -n 10000 --products 50 --software 500 [--json] [--data-dir DIR]
 
 Clients are enrolled through core in-process; the P products are packages created through core;
-the N x P installations are bulk-inserted into the installations table (creating them one by
+the N x P installations (and their stored package states) are bulk-inserted (creating them one by
 one through the deployment engine would take hours and measure something else). Then a real
 ``fleetdeck server`` is started on that data and called over loopback with an API token.
 """
@@ -33,7 +33,7 @@ from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.packages.entities import PackageFields
 from fleetdeck.protocol import messages as m
 from fleetdeck.settings import Settings
-from fleetdeck.storage.tables import Installation
+from fleetdeck.storage.tables import Installation, PackageState
 from fleetdeck.storage.uow import UnitOfWork
 
 SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
@@ -68,12 +68,11 @@ def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str,
     rt, admin, ids = enroll_many(settings, n)
     inv = make_inventory(Agent(0, "127.0.0.1"), software)
     rt.services.computers.record_inventory(system_actor("bench"), ids[0], inv, m.inventory_digest(inv))
-    pkgs = [
-        rt.services.packages.create(
-            admin, f"product-{k:02d}", "1.0", PackageFields(install_procedure="true")
-        ).id
+    created = [
+        rt.services.packages.create(admin, f"product-{k:02d}", "1.0", PackageFields(install_procedure="true"))
         for k in range(products)
     ]
+    pkgs = [p.id for p in created]
     now = rt.services.computers.get(admin, ids[0]).summary.created_at
     with UnitOfWork(rt.db) as uow:
         rows = [
@@ -83,9 +82,37 @@ def fill(settings: Settings, n: int, products: int, software: int) -> tuple[str,
         ]
         for start in range(0, len(rows), 20_000):
             uow.session.execute(insert(Installation), rows[start : start + 20_000])
+        # and their stored states (what a finished install job writes)
+        states = [
+            {
+                "computer_id": c,
+                "family_id": p.family_id,
+                "installation_status": "installed",
+                "action_request": "none",
+                "last_action": "setup",
+                "action_result": "successful",
+                "action_progress": "",
+                "version": p.version,
+                "package_version": p.package_version,
+                "modified_at": now,
+            }
+            for c in ids
+            for p in created
+        ]
+        for start in range(0, len(states), 20_000):
+            uow.session.execute(insert(PackageState), states[start : start + 20_000])
     api_token = rt.services.users.create_token(admin, "bench", "read+write", None).token
     rt.db.dispose()
     return api_token, "bench-000000.bench.example"
+
+
+def reuse(settings: Settings) -> tuple[str, str]:
+    """(a new API token, host id of the big client) for a data directory ``fill`` made."""
+    rt = build_runtime(settings)
+    admin = Actor(user_id=1, username="admin", role=Role.ADMIN)
+    token = rt.services.users.create_token(admin, "bench again", "read+write", None).token
+    rt.db.dispose()
+    return token, "bench-000000.bench.example"
 
 
 def call(
@@ -121,15 +148,25 @@ def main() -> None:
     ap.add_argument("--software", type=int, default=500)
     ap.add_argument("--calls", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        help="reuse the data directory of an earlier run (its log names it) instead of filling a new one",
+    )
     opts = ap.parse_args()
 
-    data_dir = Path(tempfile.mkdtemp(prefix="fdbench-opsi-"))
-    settings = Settings(data_dir=data_dir, secret_key=SECRET)
-    t0 = time.perf_counter()
-    token, big = fill(settings, opts.clients, opts.products, opts.software)
     results: dict[str, Any] = {"clients": opts.clients, "products": opts.products, "software": opts.software}
-    results["fill_sec"] = round(time.perf_counter() - t0, 1)
-    log(f"filled in {results['fill_sec']} s")
+    if opts.data_dir is not None:
+        data_dir = opts.data_dir
+        token, big = reuse(Settings(data_dir=data_dir, secret_key=SECRET))
+        results["reused"] = str(data_dir)
+    else:
+        data_dir = Path(tempfile.mkdtemp(prefix="fdbench-opsi-"))
+        settings = Settings(data_dir=data_dir, secret_key=SECRET)
+        t0 = time.perf_counter()
+        token, big = fill(settings, opts.clients, opts.products, opts.software)
+        results["fill_sec"] = round(time.perf_counter() - t0, 1)
+        log(f"filled {data_dir} in {results['fill_sec']} s")
 
     with serving.server(data_dir, env={"FLEETDECK_SECRET_KEY": SECRET}) as (url, _proc):
         auth = ("admin", token)

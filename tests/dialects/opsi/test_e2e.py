@@ -1,7 +1,8 @@
 """End to end through opsi's ``/rpc``: a real server process and a real agent process. Setting a
-productOnClient's actionRequest to setup makes the agent install a real payload; the states end
-at installed/successful; uninstall takes it away again. The package itself comes from
-``/api/v1`` (opsi uploads payloads through its depot share, not JSON-RPC): one model."""
+productOnClient's actionRequest to setup makes the agent install a real payload; the stored
+state ends at installed/successful and ``none`` keeps it; uninstall takes it away again. The
+package itself comes from ``/api/v1`` (opsi uploads payloads through its depot share, not
+JSON-RPC): one model."""
 
 from __future__ import annotations
 
@@ -131,6 +132,13 @@ def test_action_request_setup_installs_for_real(
         "1.0",
     )
     assert marker.read_text().strip() == "installed by opsi: hi"
+
+    # "none" keeps the row (opsi keeps one per product and client), as the agent left it
+    opsi("setProductActionRequest", "marker", client, "none")
+    kept = opsi("productOnClient_getObjects", [], {"clientId": client, "productId": "marker"})
+    assert [(r["installationStatus"], r["actionRequest"], r["actionResult"]) for r in kept] == [
+        ("installed", "none", "successful")
+    ]
 
     opsi("setProductActionRequest", "marker", client, "uninstall")
     gone = wait_for(lambda: state("not_installed"), 60, interval=0.3, what="uninstalled")

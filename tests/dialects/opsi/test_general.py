@@ -139,7 +139,7 @@ def test_product_legacy_methods_and_property_values(rpc: Rpc, runtime: Runtime, 
         "ValueError"
     )
     assert (
-        "reported by the fleetdeck agent"
+        "valid dictionary"
         in rpc.error("setProductActionProgress", "jedit", "pc-1.fleetdeck.local", "50%")["message"]
     )
 

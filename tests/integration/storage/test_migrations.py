@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -137,9 +140,16 @@ def _insert(conn: Connection, table: str, **values: object) -> None:
         if column["name"] in values or column["nullable"] or column.get("autoincrement") is True:
             continue
         kind = str(column["type"]).upper()
-        values[column["name"]] = (
-            "2026-01-01 00:00:00" if "DATE" in kind else 0 if "INT" in kind or "BOOL" in kind else ""
-        )
+        plain: object = ""
+        if "DATE" in kind or "TIME" in kind:
+            plain = datetime(2026, 1, 1)  # a time, typed (PostgreSQL takes no text for it)
+        elif "JSON" in kind:
+            plain = "{}"
+        elif "BOOL" in kind:
+            plain = False
+        elif "INT" in kind:
+            plain = 0
+        values[column["name"]] = plain
     names = ", ".join(values)
     conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({', '.join(':' + n for n in values)})"), values)
 
@@ -164,5 +174,109 @@ def test_0010_keeps_every_row_and_reference(tmp_path: Path) -> None:
             assert conn.execute(text("SELECT computer_id, batch_id FROM jobs")).all() == [(3, 5)]
             assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1  # back on for the pool
             assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+    finally:
+        db.dispose()
+
+
+def _migration_0015() -> Any:
+    path = Path(migrate.__file__).parent / "migrations" / "versions" / "0015_opsi_poc_package_states.py"
+    spec = importlib.util.spec_from_file_location("migration_0015", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _states_world(conn: Connection) -> None:
+    """Two computers, a family with two versions and one without any; computer 3 has both
+    versions recorded (the newer one wins), computer 4 has a queued uninstall of family 1 and a
+    sent install of family 2; a finished job changes nothing."""
+    _insert(conn, "computers", id=3, uid="u3", hostname="pc3")
+    _insert(conn, "computers", id=4, uid="u4", hostname="pc4")
+    for fid in (1, 2):
+        _insert(conn, "package_families", id=fid, key=f"f{fid}", name=f"F{fid}")
+    _insert(
+        conn,
+        "packages",
+        id=10,
+        family_id=1,
+        version="1.0",
+        package_version="1",
+        created_at="2026-01-01 00:00:00",
+    )
+    _insert(
+        conn,
+        "packages",
+        id=11,
+        family_id=1,
+        version="2.0",
+        package_version="3",
+        created_at="2026-01-02 00:00:00",
+    )
+    _insert(conn, "packages", id=20, family_id=2, version="9", package_version="1")
+    _insert(conn, "installations", id=1, computer_id=3, package_id=10, installed_at=datetime(2026, 1, 1))
+    _insert(conn, "installations", id=2, computer_id=3, package_id=11, installed_at=datetime(2026, 1, 3))
+    _insert(conn, "installations", id=3, computer_id=4, package_id=10, installed_at=datetime(2026, 1, 1))
+    _insert(conn, "job_batches", id=5, kind="deployment")
+    _insert(
+        conn,
+        "jobs",
+        id=6,
+        computer_id=4,
+        batch_id=5,
+        kind="package_uninstall",
+        status="queued",
+        package_id=10,
+    )
+    _insert(
+        conn, "jobs", id=7, computer_id=4, batch_id=5, kind="package_install", status="sent", package_id=20
+    )
+    _insert(
+        conn,
+        "jobs",
+        id=8,
+        computer_id=3,
+        batch_id=5,
+        kind="package_install",
+        status="succeeded",
+        package_id=20,
+    )
+
+
+_STATE_COLUMNS = (
+    "SELECT computer_id, family_id, installation_status, action_request, last_action, action_result,"
+    " version, package_version, job_id FROM package_states ORDER BY computer_id, family_id"
+)
+_EXPECTED_STATES = [
+    (3, 1, "installed", "none", "setup", "successful", "2.0", "3", None),
+    (4, 1, "installed", "uninstall", "setup", "successful", "1.0", "1", 6),
+    (4, 2, "not_installed", "setup", None, "none", None, None, 7),
+]
+
+
+def test_0015_fills_package_states_from_installations_and_pending_jobs(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate.upgrade(db, "0014")
+        with db.engine.begin() as conn:
+            _states_world(conn)
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(text(_STATE_COLUMNS))] == _EXPECTED_STATES
+    finally:
+        db.dispose()
+
+
+def test_0015_backfill_sql_runs_on_the_backend_under_test(db_url: str) -> None:
+    """The same statements on this backend (PostgreSQL too), on an emptied package_states."""
+    mig = _migration_0015()
+    db = Database(db_url)
+    try:
+        with db.engine.begin() as conn:
+            _states_world(conn)
+            conn.execute(text("DELETE FROM package_states"))
+            for sql in (mig._INSTALLED, mig._PENDING, mig._REQUESTS, mig._REQUEST_KIND):
+                conn.execute(text(sql))
+            assert [tuple(r) for r in conn.execute(text(_STATE_COLUMNS))] == _EXPECTED_STATES
     finally:
         db.dispose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.deployments.planning import DEPLOYMENT
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.core.packages import states
 from fleetdeck.storage.tables import Installation, Job, JobBatch, Package, PackageFamily
 
 NOT_STARTED = (JobStatus.QUEUED.value, JobStatus.SENT.value)
@@ -103,18 +105,27 @@ def installed_package_ids(s: Session, computer_id: int, family: Family) -> list[
     return [i.package_id for i in _installations(s, computer_id, family)]
 
 
-def withdraw(s: Session, computer_id: int, family: Family, out: Outcome) -> None:
+def family_id(s: Session, family: Family) -> int:
+    return int(s.scalars(select(Package.family_id).where(Package.id == family.newest)).one())
+
+
+def withdraw(s: Session, computer_id: int, family: Family, out: Outcome, now: datetime) -> None:
+    """Delete the family's jobs that have not started; its state's request goes back to
+    ``none`` (the state stays)."""
     for job in not_started(s, computer_id, family):
         s.execute(delete(Job).where(Job.id == job.job_id))
         out.withdrawn.append(job.job_id)
         if job.sent:
             out.held.append((computer_id, job.job_id))
+    states.withdrawn(s, computer_id, family_id(s, family), now)
     s.flush()
 
 
-def forget(s: Session, computer_id: int, family: Family, out: Outcome) -> bool:
-    """Withdraw, and delete the installation records; True when a record was deleted."""
-    withdraw(s, computer_id, family, out)
+def forget(s: Session, computer_id: int, family: Family, out: Outcome, now: datetime) -> bool:
+    """Withdraw, and delete the installation records and the state; True when a record was
+    deleted."""
+    withdraw(s, computer_id, family, out, now)
+    states.forgotten(s, computer_id, family_id(s, family))
     rows = _installations(s, computer_id, family)
     for row in rows:
         out.forgotten.append(row.id)

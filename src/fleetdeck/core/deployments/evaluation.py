@@ -31,6 +31,7 @@ from fleetdeck.core.deployments.planning import (
     plan_computer,
 )
 from fleetdeck.core.jobs.entities import FINAL, PENDING, JobStatus
+from fleetdeck.core.packages import states
 from fleetdeck.core.ports import Clock, JobNotifier
 from fleetdeck.storage.tables import Computer, DeploymentRule, GroupMember, Job, PackageGroupMember
 
@@ -85,8 +86,14 @@ def evaluate_rule(
                 queued.add(cid)
     stale = [j.id for key, j in existing.items() if key not in produced]
     if stale:
+        states.jobs_gone(s, stale, now)
         s.execute(delete(Job).where(Job.id.in_(stale)))
     s.flush()
+    if queued:
+        fresh = select(Job.id).where(
+            Job.rule_id == rule.id, Job.computer_id.in_(queued), Job.status == JobStatus.QUEUED.value
+        )
+        states.requested(s, list(s.scalars(fresh)), now)
     return queued
 
 

@@ -12,6 +12,7 @@ from fleetdeck.core.deployments.entities import DeploymentJob, RuleInfo
 from fleetdeck.core.deployments.evaluation import RuleTriggers, evaluate_rule
 from fleetdeck.core.deployments.validation import check_name, check_priority, check_sequence_mode
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
+from fleetdeck.core.packages import states
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import DeploymentRule, Group, Job, JobBatch
@@ -180,6 +181,8 @@ class Rules:
                 raise NotFound("deployment rule", rule_id)
             m.detail = {"name": rule.name}
             batch_id = rule.batch_id
+            gone = list(m.session.scalars(select(Job.id).where(Job.rule_id == rule_id)))
+            states.jobs_gone(m.session, gone, self._clock())
             m.session.execute(delete(Job).where(Job.rule_id == rule_id))
             m.session.execute(delete(DeploymentRule).where(DeploymentRule.id == rule_id))
             m.session.execute(delete(JobBatch).where(JobBatch.id == batch_id))

@@ -10,8 +10,9 @@ shutdown, and the mark is kept or reverted later (``core/jobs/wol_shutdown.py``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -43,6 +44,9 @@ from fleetdeck.core.deployments.validation import Schedule, all_pending, no_jobs
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
+from fleetdeck.core.jobs.outcomes import record_installation
+from fleetdeck.core.packages import states
+from fleetdeck.core.packages.states import PackageStateInfo
 from fleetdeck.core.ports import Clock, JobNotifier, Waker
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
@@ -252,48 +256,8 @@ class DeploymentService(Rules):
             serialize(s, Serial.PACKAGE_JOBS)
             if s.get(Computer, computer_id) is None:
                 raise NotFound("computer", computer_id)
-            fams = actions.families(s, [k for k, _ in steps])
             now = self._clock()
-            sch = schedule(name, None, None, 5, 0, 0, (), (), now)
-            out = actions.Outcome()
-            created: list[tuple[JobBatch, list[int]]] = []
-            run: list[int] = []
-            forgot = False
-
-            def create(plans: Sequence[Planned]) -> None:
-                if plans:
-                    created.append(self._create(s, actor, sch, "", plans, now, False, False, False))
-
-            def flush() -> None:
-                if run:
-                    create(_plan_installs(s, [computer_id], list(run), False)[0])
-                    run.clear()
-
-            for key, act in steps:
-                fam = fams[key]
-                pending = actions.not_started(s, computer_id, fam)
-                if act is PackageAction.INSTALL:
-                    if not actions.wants(act, pending):
-                        out.unchanged.append(key)
-                    elif fam.newest not in run:
-                        run.append(fam.newest)
-                    continue
-                flush()
-                if act is PackageAction.WITHDRAW:
-                    actions.withdraw(s, computer_id, fam, out)
-                elif act is PackageAction.FORGET:
-                    forgot = actions.forget(s, computer_id, fam, out) or forgot
-                elif not actions.wants(act, pending):
-                    out.unchanged.append(key)
-                else:
-                    installed = load_packages(s, actions.installed_package_ids(s, computer_id, fam))
-                    if not installed:
-                        raise actions.not_installed(key, computer_id)
-                    pkgs = sorted(installed.values(), key=lambda p: p.id)
-                    create(drop_pending(s, [uninstall_job(computer_id, p, 0) for p in pkgs])[0])
-            flush()
-            if forgot:
-                self.triggers.installations_changed(s, {computer_id})
+            sch, out, created = self._steps(s, actor, computer_id, steps, name, now)
             if by_batch and created:
                 m.object_id = str(created[0][0].id)
             m.detail = {
@@ -315,6 +279,174 @@ class DeploymentService(Rules):
             forgotten=tuple(out.forgotten),
             unchanged=tuple(out.unchanged),
         )
+
+    def set_package_state(
+        self,
+        actor: Actor,
+        computer_id: int,
+        family_key: str,
+        changes: Mapping[str, Any],
+        *,
+        name: str,
+    ) -> PackageStateInfo:
+        """An admin's change of a package family's state on a computer (opsi's productOnClient
+        update), in one transaction serialised like ``apply_package_actions``. ``changes``:
+        fields of ``states.FIELDS``, the others stay. The state is created when there is none.
+
+        - ``installation_status`` also corrects the installation records (``installed``
+          records the package of the given versions, else the newest, unless one of the family
+          is recorded; ``not_installed`` forgets the family's records): no job runs.
+        - ``action_request``: setup/update/always/once install the newest package (a job, as
+          ``apply_package_actions``; one already pending is kept); ``uninstall`` of an
+          installed family uninstalls it (a job); ``none`` withdraws what has not started.
+          ``uninstall`` of a family that is not installed, and ``custom`` (fleetdeck runs no
+          custom scripts), are stored as requested and create no job. The stored request is
+          the word given, until the job that carries it ends (job outcomes set ``none``).
+        """
+        checked = states.check(changes)
+        # a computer reports its own state (opsi-script, opsiclientd): what ran, not requests
+        own = actor.computer_id is not None and actor.computer_id == computer_id
+        perm = None if own else Perm.DEPLOY
+        with self._audit.mutation(actor, "package_state.set", "computer", computer_id, perm=perm) as m:
+            if own and checked.get("action_request", "none") != "none":
+                actor.require(Perm.DEPLOY)
+            s = m.session
+            serialize(s, Serial.PACKAGE_JOBS)
+            if s.get(Computer, computer_id) is None:
+                raise NotFound("computer", computer_id)
+            fam = actions.families(s, [family_key])[family_key]
+            now = self._clock()
+            request = checked.pop("action_request", None)
+            status = checked.get("installation_status")
+            if status is not None:
+                if not own:
+                    actor.require(Perm.MANAGE_PACKAGES)
+                self._correct_installations(s, computer_id, fam, status, checked, now)
+            state = states.row(s, computer_id, actions.family_id(s, fam), now)
+            states.put(s, state, checked, now)
+            step = _request_step(request, bool(actions.installed_package_ids(s, computer_id, fam)))
+            sch, out, created = (
+                self._steps(s, actor, computer_id, [(family_key, step)], name, now)
+                if step is not None
+                else (None, actions.Outcome(), [])
+            )
+            if request is not None:
+                s.refresh(state)
+                state.action_request = request
+                if step is None:
+                    state.job_id = None
+                state.modified_at = now
+                s.flush()
+            m.detail = {
+                "family_key": family_key,
+                "changes": {**checked, **({"action_request": request} if request else {})},
+                "containers": [b.id for b, _ in created],
+                "withdrawn": out.withdrawn,
+            }
+            info = states.read(s, [computer_id], [family_key])[0]
+        for batch, _ in created:
+            self._after_create(batch.id, sch.start if sch else now, now, False)
+        if out.held:
+            self._notifier.jobs_cancelled(out.held)
+        return info
+
+    def package_states(
+        self,
+        actor: Actor,
+        computer_ids: Sequence[int] | None = None,
+        family_keys: Sequence[str] | None = None,
+    ) -> list[PackageStateInfo]:
+        """The stored states (all, or of these computers / families), by computer and family
+        key: one query."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return states.read(uow.session, computer_ids, family_keys)
+
+    def _correct_installations(
+        self,
+        s: Session,
+        computer_id: int,
+        fam: actions.Family,
+        status: str,
+        given: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        current = list(
+            s.scalars(
+                select(Installation).where(
+                    Installation.computer_id == computer_id, Installation.package_id.in_(fam.package_ids)
+                )
+            )
+        )
+        if status == "installed" and not current:
+            match = s.scalar(
+                select(Package.id).where(
+                    Package.id.in_(fam.package_ids),
+                    Package.version == given.get("version"),
+                    Package.package_version == given.get("package_version"),
+                )
+            )
+            record_installation(s, computer_id, match or fam.newest, "", None, now, 0)
+        elif status == "not_installed" and current:
+            for row in current:
+                s.delete(row)
+            s.flush()
+        else:
+            return
+        self.triggers.installations_changed(s, {computer_id})
+
+    def _steps(
+        self,
+        s: Session,
+        actor: Actor,
+        computer_id: int,
+        steps: Sequence[tuple[str, PackageAction]],
+        name: str,
+        now: datetime,
+    ) -> tuple[Schedule, actions.Outcome, list[tuple[JobBatch, list[int]]]]:
+        """The body of ``apply_package_actions``, inside the caller's serialised transaction."""
+        fams = actions.families(s, [k for k, _ in steps])
+        sch = schedule(name, None, None, 5, 0, 0, (), (), now)
+        out = actions.Outcome()
+        created: list[tuple[JobBatch, list[int]]] = []
+        run: list[int] = []
+        forgot = False
+
+        def create(plans: Sequence[Planned]) -> None:
+            if plans:
+                created.append(self._create(s, actor, sch, "", plans, now, False, False, False))
+
+        def flush() -> None:
+            if run:
+                create(_plan_installs(s, [computer_id], list(run), False)[0])
+                run.clear()
+
+        for key, act in steps:
+            fam = fams[key]
+            pending = actions.not_started(s, computer_id, fam)
+            if act is PackageAction.INSTALL:
+                if not actions.wants(act, pending):
+                    out.unchanged.append(key)
+                elif fam.newest not in run:
+                    run.append(fam.newest)
+                continue
+            flush()
+            if act is PackageAction.WITHDRAW:
+                actions.withdraw(s, computer_id, fam, out, now)
+            elif act is PackageAction.FORGET:
+                forgot = actions.forget(s, computer_id, fam, out, now) or forgot
+            elif not actions.wants(act, pending):
+                out.unchanged.append(key)
+            else:
+                installed = load_packages(s, actions.installed_package_ids(s, computer_id, fam))
+                if not installed:
+                    raise actions.not_installed(key, computer_id)
+                pkgs = sorted(installed.values(), key=lambda p: p.id)
+                create(drop_pending(s, [uninstall_job(computer_id, p, 0) for p in pkgs])[0])
+        flush()
+        if forgot:
+            self.triggers.installations_changed(s, {computer_id})
+        return sch, out, created
 
     def _create(
         self,
@@ -374,6 +506,7 @@ class DeploymentService(Rules):
         ]
         s.add_all(jobs)
         s.flush()
+        states.requested(s, [j.id for j in jobs], now)
         return batch, [j.id for j in jobs]
 
     def _after_create(self, batch_id: int, start: datetime, now: datetime, use_wol: bool) -> None:
@@ -508,6 +641,8 @@ class DeploymentService(Rules):
                 raise NotFound("job container", container_id)
             held = _held(s, Job.batch_id == container_id)
             m.detail = {"name": batch.name}
+            gone = list(s.scalars(select(Job.id).where(Job.batch_id == container_id)))
+            states.jobs_gone(s, gone, self._clock())
             s.execute(delete(Job).where(Job.batch_id == container_id))
             s.execute(delete(JobBatch).where(JobBatch.id == container_id))
         if held:
@@ -522,6 +657,7 @@ class DeploymentService(Rules):
                 raise NotFound("deployment job", job_id)
             held = _held(s, Job.id == job_id)
             m.detail = {"container_id": batch.id, "computer_id": job.computer_id}
+            states.jobs_gone(s, [job.id], self._clock())
             s.delete(job)
         if held:
             self._notifier.jobs_cancelled(held)
@@ -590,3 +726,14 @@ def _packages(s: Session, package_ids: Sequence[int], group_ids: Sequence[int]) 
             if pid not in out:
                 out.append(pid)
     return out
+
+
+def _request_step(request: str | None, installed: bool) -> PackageAction | None:
+    """The package action an opsi-style request word asks for (None: only stored)."""
+    if request in ("setup", "update", "always", "once"):
+        return PackageAction.INSTALL
+    if request == "uninstall":
+        return PackageAction.UNINSTALL if installed else None
+    if request == "none":
+        return PackageAction.WITHDRAW
+    return None

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.jobs.conditions import ip_allowed, time_allowed
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, JobStatus
+from fleetdeck.core.packages import states
 from fleetdeck.core.packages.properties import effective_values
 from fleetdeck.protocol import messages as msg
 from fleetdeck.storage.tables import Computer, Job, JobBatch, Package
@@ -34,7 +35,15 @@ def expire_queued(s: Session, now: datetime, computer_ids: Sequence[int]) -> int
     """Expire the overdue queued jobs of these computers (at delivery)."""
     stmt = update(Job).where(*_overdue(now), Job.computer_id.in_(computer_ids))
     result = s.execute(stmt.values(status=JobStatus.EXPIRED.value, finished_at=now))
-    return int(getattr(result, "rowcount", 0) or 0)
+    count = int(getattr(result, "rowcount", 0) or 0)
+    if count:
+        expired = select(Job.id).where(
+            Job.computer_id.in_(computer_ids),
+            Job.status == JobStatus.EXPIRED.value,
+            Job.finished_at == now,
+        )
+        states.ended(s, list(s.scalars(expired)), now)
+    return count
 
 
 def expire_all_queued(s: Session, now: datetime) -> list[int]:
@@ -44,6 +53,7 @@ def expire_all_queued(s: Session, now: datetime) -> list[int]:
     ids = list(s.scalars(select(Job.id).where(*_overdue(now)).with_for_update()))
     if ids:
         s.execute(update(Job).where(*_overdue(now)).values(status=JobStatus.EXPIRED.value, finished_at=now))
+        states.ended(s, ids, now)
     return ids
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.jobs.entities import ABORTED_CODE, ABORTED_MESSAGE, JobStatus
+from fleetdeck.core.packages import states
 from fleetdeck.storage.tables import Installation, Job, JobBatch, Package
 
 
@@ -86,6 +87,7 @@ def record_installation(
 def apply(s: Session, finished: Iterable[dict[str, Any]], now: datetime) -> Outcome:
     """``finished``: the stored result rows (``id``, ``status``) of package jobs."""
     out = Outcome()
+    finished = list(finished)
     for row in finished:
         job = s.get(Job, row["id"])
         if job is None or job.package_id is None:
@@ -113,6 +115,7 @@ def apply(s: Session, finished: Iterable[dict[str, Any]], now: datetime) -> Outc
             batch = s.get(JobBatch, job.batch_id)
             if batch is not None and batch.kind == "deployment" and batch.sequence_mode == 1:
                 out.cancel.extend(abort_rest(s, batch.id, now))
+    states.ended(s, [row["id"] for row in finished], now)
     return out
 
 
@@ -132,4 +135,5 @@ def abort_rest(s: Session, batch_id: int, now: datetime) -> list[tuple[int, int]
             status=JobStatus.FAILED.value, exit_code=ABORTED_CODE, message=ABORTED_MESSAGE, finished_at=now
         )
     )
+    states.ended(s, [w[0] for w in waiting], now)
     return [(w[1], w[0]) for w in waiting if w[2] == JobStatus.SENT.value]

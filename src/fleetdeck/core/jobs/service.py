@@ -33,6 +33,7 @@ from fleetdeck.core.jobs.entities import (
     JobInfo,
     JobStatus,
 )
+from fleetdeck.core.packages import states
 from fleetdeck.core.ports import Clock, JobNotifier, JobWatch, NullJobWatch
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.core.settings.configs import Config, check_config, store_config
@@ -407,6 +408,8 @@ class JobService:
                 j.status = JobStatus.CANCELLED.value
                 j.finished_at = self._clock()
                 j.message = f"cancelled by {actor.username}"
+                m.session.flush()
+                states.ended(m.session, [j.id], self._clock())
             else:
                 j.cancel_requested = True
                 notify.append((j.computer_id, j.id))
@@ -460,6 +463,7 @@ class JobService:
                 else:
                     values = {"status": JobStatus.QUEUED.value, "sent_at": None}
                 s.execute(update(Job).where(Job.id == jid).values(**values))
+            states.ended(s, finished, now)
             if known:
                 s.execute(
                     update(Job)
@@ -554,6 +558,7 @@ class JobService:
                 for r in s.execute(select(Job.id, Job.computer_id, Job.status).where(Job.id.in_(ids)))
             }
             rows = []
+            shown: list[tuple[int, str]] = []
             for cid, u in updates:
                 owner, status = current.get(u.job_id, (None, None))
                 if owner != cid or status in _FINAL_VALUES:
@@ -565,12 +570,15 @@ class JobService:
                         row["started_at"] = at
                     if u.phase:
                         row["phase"], row["progress"] = u.phase[:10], u.progress
+                    text = u.phase or "running"
+                    shown.append((u.job_id, f"{text} {u.progress}%" if u.progress is not None else text))
                     rows.append(row)
                     status = JobStatus.RUNNING.value
                 elif status == JobStatus.QUEUED.value:
                     rows.append({"id": u.job_id, "status": JobStatus.SENT.value, "sent_at": at})
             if rows:
                 s.execute(update(Job), rows)
+            states.progress(s, shown, self._clock())
 
     def record_results(self, results: Sequence[tuple[int, msg.JobResult]]) -> list[tuple[int, int]]:
         """Store final results in one transaction; returns (computer_id, job_id) pairs to acknowledge."""

@@ -131,6 +131,10 @@ class InstallationInfo:
     installed_at: datetime
     procedure: str
     job_id: int | None
+    # the family's stored state on the computer (``core/packages/states.py``)
+    action_request: str = "none"
+    last_action: str | None = None
+    action_result: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.jobs.outcomes import record_installation
-from fleetdeck.core.packages import queries
+from fleetdeck.core.packages import queries, states
 from fleetdeck.core.packages.entities import InstallationInfo
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
@@ -50,6 +50,7 @@ class Installations:
             if pkg is None:
                 raise NotFound("package", package_id)
             record_installation(s, computer_id, package_id, "", None, self._clock(), 0)
+            states.installed(s, computer_id, package_id, True, self._clock())
             self._installations_changed(s, {computer_id})
             m.detail = {"package_id": package_id}
             return queries.installations(s, computer_id=computer_id, package_id=package_id)[0]
@@ -65,6 +66,7 @@ class Installations:
             m.detail = {"computer_id": row.computer_id, "package_id": row.package_id}
             m.session.delete(row)
             m.session.flush()
+            states.installed(m.session, row.computer_id, row.package_id, False, self._clock())
             self._installations_changed(m.session, {row.computer_id})
 
     def set_family_installed(
@@ -101,10 +103,12 @@ class Installations:
                 changed = [] if any(i.package_id == newest for i in current) else [newest]
                 for pid in changed:
                     record_installation(s, computer_id, pid, "", None, self._clock(), 0)
+                    states.installed(s, computer_id, pid, True, self._clock())
             else:
                 changed = [i.package_id for i in current]
                 for row in current:
                     s.delete(row)
+                    states.installed(s, computer_id, row.package_id, False, self._clock())
             m.detail = {"family_key": family_key, "package_ids": changed}
             if changed:
                 s.flush()

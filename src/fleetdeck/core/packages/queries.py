@@ -31,6 +31,7 @@ from fleetdeck.storage.tables import (
     PackageDependency,
     PackageFamily,
     PackageGroupMember,
+    PackageState,
 )
 
 
@@ -201,10 +202,18 @@ def installations(
             Installation.installed_at,
             Installation.procedure,
             Installation.job_id,
+            PackageState.action_request,
+            PackageState.last_action,
+            PackageState.action_result,
         )
         .join(Computer, Computer.id == Installation.computer_id)
         .join(Package, Package.id == Installation.package_id)
         .join(PackageFamily, PackageFamily.id == Package.family_id)
+        .outerjoin(
+            PackageState,
+            (PackageState.computer_id == Installation.computer_id)
+            & (PackageState.family_id == Package.family_id),
+        )
         .order_by(Installation.id)
     )
     if computer_id is not None:
@@ -225,8 +234,25 @@ def installations(
             installed_at=installed_at,
             procedure=procedure,
             job_id=job_id,
+            action_request=request or "none",
+            last_action=last_action,
+            action_result=result,
         )
-        for iid, cid, hostname, pid, fid, family, version, installed_at, procedure, job_id in s.execute(stmt)
+        for (
+            iid,
+            cid,
+            hostname,
+            pid,
+            fid,
+            family,
+            version,
+            installed_at,
+            procedure,
+            job_id,
+            request,
+            last_action,
+            result,
+        ) in s.execute(stmt)
     ]
 
 

@@ -34,6 +34,7 @@ from fleetdeck.storage.tables.packages import (
     PackageDependency,
     PackageFamily,
     PackageGroupMember,
+    PackageState,
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
@@ -70,6 +71,7 @@ __all__ = [
     "PackageGroupMember",
     "PackageProperty",
     "PackagePropertyValue",
+    "PackageState",
     "Report",
     "SettingValue",
     "SoftwareLicense",

@@ -112,3 +112,30 @@ class Installation(Base):
     installed_at: Mapped[datetime]
     procedure: Mapped[str] = mapped_column(Text, default="")
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+
+
+class PackageState(Base):
+    """The state of a package family on a computer (opsi's productOnClient): what is installed,
+    the action requested (``job_id``: the job that carries it out, if any), the last action and
+    its result, the progress the agent reports. Written by job outcomes and by admins; read by
+    every dialect. One row per (computer, family), kept when the request goes back to ``none``."""
+
+    __tablename__ = "package_states"
+    __table_args__ = (
+        UniqueConstraint("computer_id", "family_id", name="uq_package_states_computer_family"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[int] = mapped_column(ForeignKey("package_families.id", ondelete="CASCADE"), index=True)
+    installation_status: Mapped[str] = mapped_column(String(16), default="not_installed")
+    action_request: Mapped[str] = mapped_column(String(16), default="none")
+    last_action: Mapped[str | None] = mapped_column(String(16))
+    action_result: Mapped[str | None] = mapped_column(String(16))
+    action_progress: Mapped[str | None] = mapped_column(String(255))
+    target_configuration: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[str | None] = mapped_column(String(255))
+    package_version: Mapped[str | None] = mapped_column(String(64))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    modified_at: Mapped[datetime]

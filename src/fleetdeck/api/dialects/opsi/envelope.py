@@ -55,6 +55,7 @@ CLIENT_PREFIXES = (
     "user_getCredentials",
     "getDomain",
     "getKioskProductInfosForClient",  # opsiconfd skips its ACL; the method checks "self" itself
+    "setProductActionProgress",  # opsi-script's progress; the adapter checks "self"
 )
 
 

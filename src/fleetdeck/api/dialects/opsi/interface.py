@@ -56,7 +56,6 @@ OUT_OF_SCOPE: dict[str, str] = {
     "host_getTLSCertificate": "fleetdeck has no certificate authority: agents pin the server's certificate",
     "getCACerts": "fleetdeck has no certificate authority: agents pin the server's certificate",
     "getOpsiCACert": "fleetdeck has no certificate authority: agents pin the server's certificate",
-    "setProductActionProgress": "product states are reported by the fleetdeck agent as it runs the job",
     "service_createBackup": "back up the database with its own tools (docs/operations.md)",
     "service_setAppState": "fleetdeck has no maintenance or shutdown state to switch at run time;"
     " stop and start the server with its service manager (docs/operations.md)",

@@ -21,7 +21,7 @@ def opsi_time(value: datetime | None) -> str | None:
 
 def ident_string(row: Mapping[str, Any], ident: Sequence[str]) -> str:
     """opsi's ident of an object: its ident attributes joined with ``;``."""
-    return ";".join("" if row.get(a) is None else str(row.get(a)) for a in ident)
+    return ";".join(["" if (v := row.get(a)) is None else str(v) for a in ident])
 
 
 def project(row: Row, attributes: Any, ident: Sequence[str]) -> Row:

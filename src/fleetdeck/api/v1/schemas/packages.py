@@ -145,6 +145,10 @@ class InstallationOut(ResponseModel):
     installed_at: datetime
     procedure: str
     job_id: int | None
+    # the package family's state on the computer (the same fact as opsi's productOnClient)
+    action_request: str = Field(description="requested action: none, setup, uninstall, ...")
+    last_action: str | None = Field(description="last action run: setup or uninstall (null: none yet)")
+    action_result: str | None = Field(description="its result: none, successful or failed")
 
 
 class GroupRefOut(ResponseModel):

@@ -22,7 +22,8 @@ ON_CLIENT = crud.register("productOnClient", ON_CLIENT_ADAPTER)
 
 
 def product_on_client_create(ctx: Context, **attrs: Any) -> None:
-    """One productOnClient; only its actionRequest has an effect (it creates the job)."""
+    """One whole productOnClient (opsi's defaults for what it leaves out), stored; a requested
+    action becomes a job for the agent."""
     ON_CLIENT.insert(ctx, {**attrs, "type": "ProductOnClient"})
 
 
@@ -31,14 +32,33 @@ def product_on_depot_create(ctx: Context, **attrs: Any) -> None:
 
 
 def set_product_action_request(ctx: Context, productId: str, clientId: str, actionRequest: str) -> None:
-    """Request an action for one product on one client (creates or withdraws the job)."""
+    """Request an action for one product on one client, as opsi's ``setProductState`` does:
+    the progress is cleared and, for an action other than ``none``, the result is ``none``.
+    A job is created (or withdrawn for ``none``; the state stays)."""
+    obj = {
+        "productId": productId,
+        "productType": LOCALBOOT,
+        "clientId": clientId,
+        "actionRequest": actionRequest,
+        "actionProgress": "",
+    }
+    if actionRequest != "none":
+        obj["actionResult"] = "none"
+    ON_CLIENT.update(ctx, obj, create=True)
+
+
+def set_product_action_progress(
+    ctx: Context, productId: str, hostId: str, productActionProgress: Any
+) -> None:
+    """opsi-script's progress report: stored as the state's actionProgress (opsi keeps the
+    text of what it is given, at most 250 characters)."""
     ON_CLIENT.update(
         ctx,
         {
             "productId": productId,
             "productType": LOCALBOOT,
-            "clientId": clientId,
-            "actionRequest": actionRequest,
+            "clientId": hostId,
+            "actionProgress": "" if productActionProgress is None else str(productActionProgress),
         },
         create=True,
     )
@@ -47,3 +67,4 @@ def set_product_action_request(ctx: Context, productId: str, clientId: str, acti
 crud.declare("productOnClient_create", product_on_client_create)
 crud.declare("productOnDepot_create", product_on_depot_create)
 crud.declare("setProductActionRequest", set_product_action_request)
+crud.declare("setProductActionProgress", set_product_action_progress)

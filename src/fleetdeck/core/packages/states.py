@@ -1,0 +1,280 @@
+"""The state of a package family on a computer (opsi's productOnClient), stored: one
+``package_states`` row per (computer, family), written inside the transactions that change it.
+
+Who writes what:
+
+* an admin, through any dialect (``DeploymentService.set_package_state``): any field; a
+  requested action becomes a job (``job_id``), ``none`` withdraws it and keeps the row;
+* job creation (``requested``): the requested action and its job;
+* the agent's notices (``progress``): the progress text of a running job;
+* job outcomes (``ended``): last action, its result, the installation status and versions;
+  the request goes back to ``none`` when the job that carried it ends;
+* admins' corrections of installation records (``installed``/``forgotten``).
+
+Everything here works on the caller's session (no transaction of its own, no audit: the service
+method that calls it does both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.errors import Reason, ValidationFailed
+from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.storage.tables import Job, Package, PackageFamily, PackageState
+
+# opsi's words, which fleetdeck uses for every dialect (OCO and /api/v1 show them as they are).
+INSTALLATION_STATUSES = ("installed", "not_installed", "unknown")
+ACTIONS = ("setup", "uninstall", "update", "always", "once", "custom", "none")
+RESULTS = ("none", "failed", "successful")
+TARGETS = ("installed", "always", "forbidden", "undefined")
+
+# The stored fields an admin may set (core attribute names).
+FIELDS = (
+    "installation_status",
+    "action_request",
+    "last_action",
+    "action_result",
+    "action_progress",
+    "target_configuration",
+    "version",
+    "package_version",
+)
+CHOICES: Mapping[str, tuple[str, ...]] = {
+    "installation_status": INSTALLATION_STATUSES,
+    "action_request": ACTIONS,
+    "last_action": ACTIONS,
+    "action_result": RESULTS,
+    "target_configuration": TARGETS,
+}
+LIMITS: Mapping[str, int] = {
+    "action_progress": 255,
+    "version": 255,
+    "package_version": 64,
+}
+
+
+class PackageStateInfo(NamedTuple):
+    """One state (a named tuple: half a million of them are read at once, opsi's complete
+    productOnClient list, and a tuple is built at a fraction of a dataclass's cost)."""
+
+    computer_id: int
+    family_key: str
+    installation_status: str
+    action_request: str
+    last_action: str | None
+    action_result: str | None
+    action_progress: str | None
+    target_configuration: str | None
+    version: str | None
+    package_version: str | None
+    job_id: int | None
+    modified_at: datetime
+
+
+def read(
+    s: Session, computer_ids: Sequence[int] | None = None, family_keys: Sequence[str] | None = None
+) -> list[PackageStateInfo]:
+    """The states, by computer then family: two queries whatever the number of rows. The few
+    family keys are read apart and put in here; joining them in SQL and sorting by key cost more
+    than the rest of reading half a million states (opsi's complete productOnClient list)."""
+    fams = select(PackageFamily.id, PackageFamily.key)
+    if family_keys is not None:
+        fams = fams.where(PackageFamily.key.in_(list(family_keys)))
+    keys: dict[int, str] = {fid: key for fid, key in s.execute(fams)}
+    if not keys:
+        return []
+    stmt = select(
+        PackageState.computer_id,
+        PackageState.family_id,
+        PackageState.installation_status,
+        PackageState.action_request,
+        PackageState.last_action,
+        PackageState.action_result,
+        PackageState.action_progress,
+        PackageState.target_configuration,
+        PackageState.version,
+        PackageState.package_version,
+        PackageState.job_id,
+        PackageState.modified_at,
+    )
+    if computer_ids is not None:
+        stmt = stmt.where(PackageState.computer_id.in_(list(computer_ids)))
+    if family_keys is not None:
+        stmt = stmt.where(PackageState.family_id.in_(list(keys)))
+    stmt = stmt.order_by(PackageState.computer_id, PackageState.family_id)
+    # Core rows, not the ORM's (which cost more per row than building the tuple)
+    return [
+        PackageStateInfo(r[0], keys[r[1]], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11])
+        for r in s.connection().execute(stmt)
+    ]
+
+
+def row(s: Session, computer_id: int, family_id: int, now: datetime) -> PackageState:
+    """The state row, created with opsi's defaults when there is none."""
+    found = s.scalar(
+        select(PackageState).where(
+            PackageState.computer_id == computer_id, PackageState.family_id == family_id
+        )
+    )
+    if found is None:
+        found = PackageState(
+            computer_id=computer_id,
+            family_id=family_id,
+            installation_status="not_installed",
+            action_request="none",
+            action_result="none",
+            action_progress="",
+            modified_at=now,
+        )
+        s.add(found)
+        s.flush()
+    return found
+
+
+def put(s: Session, state: PackageState, changes: Mapping[str, Any], now: datetime) -> None:
+    for key, value in changes.items():
+        setattr(state, key, value)
+    state.modified_at = now
+    s.flush()
+
+
+def requested(s: Session, job_ids: Iterable[int], now: datetime) -> None:
+    """New package jobs: each one's (computer, family) state requests its action, carried by it."""
+    ids = list(job_ids)
+    if not ids:
+        return
+    rows = s.execute(
+        select(Job.id, Job.computer_id, Job.kind, Package.family_id)
+        .join(Package, Package.id == Job.package_id)
+        .where(Job.id.in_(ids), Job.status == JobStatus.QUEUED.value)
+        .order_by(Job.id)
+    ).all()
+    for job_id, computer_id, kind, family_id in rows:
+        state = row(s, computer_id, family_id, now)
+        state.action_request = "uninstall" if kind == "package_uninstall" else "setup"
+        state.job_id, state.modified_at = job_id, now
+    s.flush()
+
+
+def withdrawn(s: Session, computer_id: int, family_id: int, now: datetime) -> None:
+    """The family's request on the computer is withdrawn: ``none``, the row stays."""
+    s.execute(
+        update(PackageState)
+        .where(PackageState.computer_id == computer_id, PackageState.family_id == family_id)
+        .values(action_request="none", job_id=None, modified_at=now)
+    )
+
+
+def jobs_gone(s: Session, job_ids: Sequence[int], now: datetime) -> None:
+    """Jobs deleted before they ended: the requests they carried go back to ``none``."""
+    if job_ids:
+        s.execute(
+            update(PackageState)
+            .where(PackageState.job_id.in_(list(job_ids)))
+            .values(action_request="none", job_id=None, modified_at=now)
+        )
+
+
+def progress(s: Session, updates: Sequence[tuple[int, str]], now: datetime) -> None:
+    """``(job_id, text)`` of running jobs: the progress of the states those jobs carry (one
+    statement for the whole batch of notices)."""
+    if updates:
+        table = PackageState.__table__
+        assert isinstance(table, Table)
+        s.execute(
+            update(table)
+            .where(table.c.job_id == bindparam("jid"))
+            .values(action_progress=bindparam("text"), modified_at=now),
+            [{"jid": job_id, "text": text[:255]} for job_id, text in updates],
+        )
+
+
+def ended(s: Session, job_ids: Sequence[int], now: datetime) -> None:
+    """Package jobs that reached a final status: last action and result; a success changes the
+    installation status and versions; the request they carried goes back to ``none``. Jobs
+    skipped by the planner did not act and change nothing."""
+    if not job_ids:
+        return
+    rows = s.execute(
+        select(
+            Job.id,
+            Job.computer_id,
+            Job.kind,
+            Job.status,
+            Job.message,
+            Package.family_id,
+            Package.version,
+            Package.package_version,
+        )
+        .join(Package, Package.id == Job.package_id)
+        .where(Job.id.in_(list(job_ids)))
+        .order_by(Job.id)
+    ).all()
+    for job_id, computer_id, kind, status, message, family_id, version, package_version in rows:
+        if status == JobStatus.SKIPPED.value:
+            continue
+        state = row(s, computer_id, family_id, now)
+        uninstall = kind == "package_uninstall"
+        ok = status == JobStatus.SUCCEEDED.value
+        state.last_action = "uninstall" if uninstall else "setup"
+        state.action_result = "successful" if ok else "failed"
+        state.action_progress = "" if ok else (message or status)[:255]
+        if ok:
+            state.installation_status = "not_installed" if uninstall else "installed"
+            state.version = None if uninstall else version
+            state.package_version = None if uninstall else package_version
+        if state.job_id in (None, job_id):
+            state.action_request, state.job_id = "none", None
+        state.modified_at = now
+    s.flush()
+
+
+def installed(s: Session, computer_id: int, package_id: int, is_installed: bool, now: datetime) -> None:
+    """An installation record was made (``is_installed``) or forgotten by an admin, no job ran."""
+    pkg = s.get(Package, package_id)
+    if pkg is None:
+        return
+    state = row(s, computer_id, pkg.family_id, now)
+    state.installation_status = "installed" if is_installed else "not_installed"
+    state.version = pkg.version if is_installed else None
+    state.package_version = pkg.package_version if is_installed else None
+    state.modified_at = now
+    s.flush()
+
+
+def forgotten(s: Session, computer_id: int, family_id: int) -> None:
+    s.execute(
+        delete(PackageState).where(
+            PackageState.computer_id == computer_id, PackageState.family_id == family_id
+        )
+    )
+
+
+def check(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The admin's changes, validated: known fields, opsi's words, bounded lengths; None
+    clears an optional field (never the status or the request)."""
+    out: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in FIELDS:
+            raise ValidationFailed(f"unknown package state field {key}", field=key, reason=Reason.INVALID)
+        if value is None:
+            if key in ("installation_status", "action_request"):
+                raise ValidationFailed(f"{key} cannot be empty", field=key, reason=Reason.INVALID)
+            out[key] = None
+            continue
+        if not isinstance(value, str):
+            raise ValidationFailed(f"{key} must be text", field=key, reason=Reason.INVALID)
+        if key in CHOICES and value not in CHOICES[key]:
+            raise ValidationFailed(
+                f"{key} {value!r} is not one of {', '.join(CHOICES[key])}", field=key, reason=Reason.INVALID
+            )
+        if len(value) > LIMITS.get(key, 16):
+            raise ValidationFailed(f"{key} is too long", field=key, reason=Reason.INVALID)
+        out[key] = value
+    return out
