@@ -5,7 +5,6 @@ delete); CSRF; a viewer who sees no write action and whose forged forms core ref
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import warnings
@@ -22,15 +21,7 @@ from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.jobs.entities import JobStatus
 from tests import factories
-from tests.web.conftest import login
-
-
-def _events(text: str) -> list[tuple[str, dict[str, object]]]:
-    found = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
+from tests.web.conftest import login, sse_events
 
 
 def _form(csrf: str, **changes: object) -> dict[str, object]:
@@ -151,7 +142,7 @@ def test_events_follow_the_jobs_until_they_end(client: TestClient, runtime: Runt
     with client.stream("GET", f"/deployments/{created.id}/events") as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
-    events = _events(text)
+    events = sse_events(text)
     assert [e for e, _ in events] == ["state", "state", "end"]
     first, last = events[0][1], events[1][1]
     assert first["live"] is True and first["jobs"][0]["status"] == "sent"  # type: ignore[index]
@@ -174,7 +165,7 @@ def test_events_follow_the_jobs_until_they_end(client: TestClient, runtime: Runt
 def test_events_need_a_session_and_a_known_deployment(client: TestClient, alice: Actor) -> None:
     assert client.get("/deployments/1/events").status_code == 401
     login(client, "alice")
-    events = _events(client.get("/deployments/424242/events").text)
+    events = sse_events(client.get("/deployments/424242/events").text)
     assert events == [("failure", {"message": "job container 424242 not found"}), ("end", {})]
 
 

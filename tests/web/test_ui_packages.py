@@ -17,6 +17,7 @@ with warnings.catch_warnings():
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import NotFound
+from fleetdeck.core.packages.entities import PackageInfo
 from fleetdeck.core.query import Query
 from tests import factories
 from tests.web.conftest import login
@@ -164,25 +165,17 @@ def test_edit_a_package_and_replace_its_payload(client: TestClient, runtime: Run
     assert "install Tool 1.0" in form.text and "readonly" in form.text
     data = {**FORM, "csrf_token": csrf, "version": "1.1", "install_procedure": "sh new.sh"}
     data.pop("family_name")
-    # no file chosen: the payload stays
-    r = client.post(
-        f"/packages/{p.id}",
-        data=data,
-        files={"files": ("", b"", "application/octet-stream")},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303
-    got = runtime.services.packages.get(alice, p.id).package
+
+    def save(name: str, content: bytes) -> PackageInfo:
+        r = client.post(
+            f"/packages/{p.id}", data=data, files={"files": (name, content)}, follow_redirects=False
+        )
+        assert r.status_code == 303, r.text
+        return runtime.services.packages.get(alice, p.id).package
+
+    got = save("", b"")  # no file chosen: the payload stays
     assert (got.version, got.install_procedure, got.payload_sha256) == ("1.1", "sh new.sh", p.payload_sha256)
-    r = client.post(
-        f"/packages/{p.id}",
-        data=data,
-        files={"files": ("new.sh", b"echo new", "text/x-sh")},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303
-    got = runtime.services.packages.get(alice, p.id).package
-    assert got.payload_sha256 != p.payload_sha256
+    assert save("new.sh", b"echo new").payload_sha256 != p.payload_sha256
     with open(runtime.services.packages.payload(alice, p.id).path, "rb") as f:
         assert _zip_names(f.read()) == ["new.sh"]
     bad = client.post(f"/packages/{p.id}", data={**data, "install_procedure": ""})
