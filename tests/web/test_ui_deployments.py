@@ -66,7 +66,8 @@ def test_deploy_to_computers_and_a_group(client: TestClient, runtime: Runtime, a
         "/deployments",
         data=_form(
             csrf,
-            computer=[str(one), str(two)],
+            computer=[str(one)],
+            computer_names="pc2\r\n",  # by name
             computer_group=[str(gid)],
             package=[str(p.id)],
             start="2026-01-02T03:04",
@@ -105,6 +106,7 @@ def test_deploy_to_computers_and_a_group(client: TestClient, runtime: Runtime, a
         ({"restart_timeout_min": "0"}, "restart_timeout_min", "from 1 to 10000"),
         ({"priority": "-101"}, "priority", "from -100 to 100"),
         ({"sequence_mode": "2"}, "sequence_mode", "Choose what happens after a failed job."),
+        ({"computer_names": "pc1, ghost"}, "computer_names", "No computer is named ghost."),
         ({"package": ["424242"]}, "form", "select at least one computer and one package"),
     ],
 )

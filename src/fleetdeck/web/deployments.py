@@ -37,7 +37,16 @@ CHOICES = 1000  # packages offered by the form (search narrows it on /packages)
 POLL_SEC = 1.0
 STREAM_SEC = 600  # one stream's life; the page opens a new one while jobs are pending
 LIVE = (ContainerStatus.IN_PROGRESS, ContainerStatus.WAITING_FOR_START)
-FORM_FIELDS = ("name", "description", "start", "end", "restart_timeout_min", "sequence_mode", "priority")
+FORM_FIELDS = (
+    "name",
+    "description",
+    "start",
+    "end",
+    "restart_timeout_min",
+    "sequence_mode",
+    "priority",
+    "computer_names",
+)
 DEPLOY_ERRORS = {
     "name": "name",
     "start": "start",
@@ -137,6 +146,7 @@ def routes(ui: WebUI) -> list[Route]:
             {
                 "name": "",
                 "description": "",
+                "computer_names": "",
                 "start": "",
                 "end": "",
                 "restart_timeout_min": "5",
@@ -172,6 +182,15 @@ def routes(ui: WebUI) -> list[Route]:
             form[name] = "1" if call.field(name) else ""
         computer_ids = _ids(call.fields("computer"))
         errors: dict[str, str] = {}
+        names = sorted({n for n in form["computer_names"].replace(",", " ").split() if n})[:MAX_SELECTION]
+        if names:  # computers by name: a read; the deployment is one core call below
+            found = services.computers.find(
+                call.user.actor, Query((Cond("hostname", Op.IN, names),), limit=None)
+            ).items
+            missing = sorted(set(names) - {c.hostname for c in found})
+            if missing:
+                errors["computer_names"] = "No computer is named " + ", ".join(missing[:10]) + "."
+            computer_ids = sorted({*computer_ids, *(c.id for c in found)})
         when: dict[str, datetime | None] = {"start": None, "end": None}
         for name in ("start", "end"):
             text = form[name].strip()
