@@ -112,6 +112,7 @@ def test_upload_deploy_and_watch_it_succeed(
     expect(row.locator('[data-field="status"]')).to_have_text("succeeded", timeout=60_000)
     expect(page.locator("#deployment-status")).to_have_text("succeeded")
     expect(row.locator('[data-field="exit"]')).to_have_text("0")
+    expect(row.locator('[data-field="progress"]')).to_have_attribute("value", "100")
     expect(page.locator("#deployment")).to_have_attribute("data-final", "1")  # the stream ended
     shot(page, "deployment")
     assert marker.read_text() == "installed-by-the-ui\n"

@@ -16,8 +16,9 @@
       field("status").textContent = job.status;
       field("status").className = "status " + job.status;
       var bar = field("progress");
-      if (job.progress !== null) { bar.value = job.progress; } else if (job.final) { bar.value = 100; }
-      field("phase").textContent = job.phase || "";
+      // a finished job is done whatever its last report said; a pending one shows its phase
+      if (job.final) { bar.value = 100; } else if (job.progress !== null) { bar.value = job.progress; }
+      field("phase").textContent = job.final ? "" : (job.phase || "");
       field("exit").textContent = job.exit_code === null ? "" : String(job.exit_code);
       field("message").textContent = job.message || "";
       if (job.final) {
