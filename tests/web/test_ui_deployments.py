@@ -93,6 +93,8 @@ def test_deploy_to_computers_and_a_group(client: TestClient, runtime: Runtime, a
     assert all(f'id="job-{j.id}"' in page.text for j in jobs)
     listing = client.get("/deployments")
     assert f'href="/deployments/{container_id}"' in listing.text and "3 queued" in listing.text
+    assert f'href="/deployments/{container_id}"' in client.get("/").text  # in progress, on the dashboard
+    assert f'href="/deployments/new?computer={one}"' in client.get(f"/computers/{one}").text
 
 
 @pytest.mark.parametrize(
@@ -301,6 +303,7 @@ def test_a_viewer_sees_no_write_action_and_core_refuses_forged_forms(
     page = client.get(f"/deployments/{created.id}")
     assert page.status_code == 200
     assert "<form" not in page.text.split('id="main"')[1]  # no write action at all
+    assert "/deployments/new" not in client.get(f"/computers/{cid}").text
     rules = client.get("/deployment-rules")
     assert "keep" in rules.text and 'id="rule-form"' not in rules.text
     assert 'id="rule-form"' not in client.get(f"/deployment-rules/{rule.id}").text
