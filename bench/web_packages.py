@@ -58,7 +58,13 @@ def main() -> None:
                 assert r.status_code == 201, r.text
                 ids.append(r.json()["data"]["id"])
             made = time.perf_counter() - t0
-            computers = [row["id"] for row in api.get("/computers", params={"limit": args.n}).json()["data"]]
+            computers: list[int] = []
+            while len(computers) < args.n:
+                params = {"page[limit]": 1000, "page[offset]": len(computers)}
+                rows = api.get("/computers", params=params).json()["data"]
+                if not rows:
+                    break
+                computers += [row["id"] for row in rows]
             r = api.post(
                 "/deployments", json={"name": "bench", "computer_ids": computers, "package_ids": ids[:1]}
             )
