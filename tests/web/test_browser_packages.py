@@ -113,7 +113,9 @@ def test_upload_deploy_and_watch_it_succeed(
     expect(page.locator("#deployment-status")).to_have_text("succeeded")
     expect(row.locator('[data-field="exit"]')).to_have_text("0")
     expect(row.locator('[data-field="progress"]')).to_have_attribute("value", "100")
+    assert row.locator('[data-field="progress"]').evaluate("bar => bar.position") == 1  # drawn full
     expect(page.locator("#deployment")).to_have_attribute("data-final", "1")  # the stream ended
+    page.wait_for_timeout(1000)  # pico animates the bar to its value: the picture shows the end
     shot(page, "deployment")
     assert marker.read_text() == "installed-by-the-ui\n"
     with server.client() as api:
