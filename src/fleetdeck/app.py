@@ -204,7 +204,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.router.routes.append(DialectRoute(dialect.name, dialect.build(deps)))
     # Last: the UI at / gets only its own paths that no route above claimed.
     app.router.routes.append(
-        create_web(rt.services, session_lifetime_sec=settings.token_lifetime_sec, watch=rt.watch)
+        create_web(
+            rt.services,
+            session_lifetime_sec=settings.token_lifetime_sec,
+            watch=rt.watch,
+            max_upload_bytes=settings.max_body_bytes,
+        )
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.state.runtime = rt

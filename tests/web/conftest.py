@@ -4,6 +4,7 @@ Debian's Chromium through Playwright."""
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from collections.abc import Iterator
@@ -35,6 +36,15 @@ def csrf_of(html: str) -> str:
     found = _CSRF.search(html)
     assert found, "no form with a CSRF token on this page"
     return found.group(1)
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
+    """A whole server-sent event stream as (event, data) pairs."""
+    found = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        found.append((lines["event"], json.loads(lines["data"])))
+    return found
 
 
 def login(client: TestClient, username: str, password: str = PASSWORD) -> str:

@@ -4,7 +4,6 @@ a viewer who sees no write action and whose forged form core refuses."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import warnings
@@ -20,15 +19,7 @@ from fleetdeck.core.authz import Actor
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.query import Cond, Op, Query
 from tests import factories
-from tests.web.conftest import login
-
-
-def _events(text: str) -> list[tuple[str, dict[str, object]]]:
-    found = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        found.append((lines["event"], json.loads(lines["data"])))
-    return found
+from tests.web.conftest import login, sse_events
 
 
 def test_run_a_command_on_a_selection(client: TestClient, runtime: Runtime, alice: Actor) -> None:
@@ -117,7 +108,7 @@ def test_events_of_a_finished_job(client: TestClient, runtime: Runtime, alice: A
     login(client, "alice")
     r = client.get(f"/jobs/{job_id}/events")
     assert r.headers["content-type"].startswith("text/event-stream")
-    events = _events(r.text)
+    events = sse_events(r.text)
     assert [e for e, _ in events] == ["job", "end"]
     job = events[0][1]
     assert (job["status"], job["exit_code"], job["stdout"], job["final"]) == ("failed", 3, "done\n", True)
@@ -139,7 +130,7 @@ def test_events_follow_a_running_job_until_it_ends(
     started = time.monotonic()
     with client.stream("GET", f"/jobs/{job_id}/events") as r:
         text = "".join(r.iter_text())
-    events = _events(text)
+    events = sse_events(text)
     assert [e for e, _ in events] == ["job", "job", "end"]
     assert events[0][1]["status"] == "sent"
     assert (events[1][1]["status"], events[1][1]["stdout"]) == ("succeeded", "later\n")
@@ -149,7 +140,7 @@ def test_events_follow_a_running_job_until_it_ends(
 def test_events_need_a_session_and_a_known_job(client: TestClient, runtime: Runtime, alice: Actor) -> None:
     assert client.get("/jobs/1/events").status_code == 401
     login(client, "alice")
-    events = _events(client.get("/jobs/424242/events").text)
+    events = sse_events(client.get("/jobs/424242/events").text)
     assert events == [("failure", {"message": "job 424242 not found"}), ("end", {})]
 
 

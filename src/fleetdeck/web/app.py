@@ -131,8 +131,11 @@ class WebUI:
         sessions: Sessions,
         assets_dir: Path | None = None,
         watch: JobWatch | None = None,
+        max_upload_bytes: int | None = None,
     ) -> None:
         self.services = services
+        # The request body limit (settings.max_body_bytes) the uploads must fit in; None: unknown.
+        self.max_upload_bytes = max_upload_bytes
         # Live job output: the same core port /api/v1's job stream follows (bus/watch.py).
         self.watch: JobWatch = watch or NullJobWatch()
         self.sessions = sessions
@@ -315,12 +318,24 @@ def create_web(
     session_lifetime_sec: int,
     assets_dir: Path | None = None,
     watch: JobWatch | None = None,
+    max_upload_bytes: int | None = None,
 ) -> WebMount:
     """The UI at ``/``, for ``create_app`` to append after every other route, so it never
     shadows ``/api/v1``, the dialects, the agent endpoint or ``/healthz``."""
-    from fleetdeck.web import admin, auth, bulk, commands, groups, pages, reports, settings
+    from fleetdeck.web import (
+        admin,
+        auth,
+        bulk,
+        commands,
+        deployments,
+        groups,
+        packages,
+        pages,
+        reports,
+        settings,
+    )
 
-    ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir, watch)
+    ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir, watch, max_upload_bytes)
     routes: list[Route | Mount] = [
         *auth.routes(ui),
         *pages.routes(ui),
@@ -330,6 +345,8 @@ def create_web(
         *bulk.routes(ui),
         *reports.routes(ui),
         *settings.routes(ui),
+        *packages.routes(ui),
+        *deployments.routes(ui),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers=dict(ui.handlers()))
