@@ -1,0 +1,176 @@
+"""Hosts keep what opsi keeps (issue #13): the attributes an admin records, a generated host
+key, partial updates, the config server's own record and id, opsi's messages, and the session
+cookie over plain HTTP. Everything through ``/rpc``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor
+from fleetdeck.storage.tables import AuditEntry, Computer
+from fleetdeck.storage.uow import UnitOfWork
+
+from .conftest import Rpc, basic, enroll
+
+HOST = "ws-07.example.org"
+FULL = {
+    "type": "OpsiClient",
+    "id": HOST,
+    "description": "front office",
+    "notes": "desk 7",
+    "hardwareAddress": "AA-BB-CC-DD-EE-07",
+    "ipAddress": "10.0.0.7",
+    "inventoryNumber": "INV-0007",
+    "oneTimePassword": "otp-secret-7",
+    "created": "2024-05-01 10:00:00",
+    "lastSeen": "2024-06-01 11:30:00",
+}
+
+
+def host(rpc: Rpc, host_id: str = HOST) -> dict[str, Any]:
+    (found,) = rpc.ok("host_getObjects", [], {"id": host_id})
+    return dict(found)
+
+
+def server(rpc: Rpc) -> dict[str, Any]:
+    (found,) = rpc.ok("host_getObjects", [], {"type": "OpsiConfigserver"})
+    return dict(found)
+
+
+@pytest.mark.parametrize("method", ["host_createObjects", "host_insertObject", "host_updateObjects"])
+def test_every_attribute_opsi_keeps_is_stored(rpc: Rpc, method: str) -> None:
+    rpc.ok(method, [FULL] if method != "host_insertObject" else FULL)
+    row = host(rpc)
+    for key in ("description", "notes", "ipAddress", "inventoryNumber", "oneTimePassword"):
+        assert row[key] == FULL[key], key
+    assert row["hardwareAddress"] == "aa:bb:cc:dd:ee:07"
+    assert row["created"] == FULL["created"] and row["lastSeen"] == FULL["lastSeen"]
+    assert re.fullmatch(r"[0-9a-f]{32}", row["opsiHostKey"])  # opsi's setDefaults
+    assert row["systemUUID"] is None
+
+
+def test_create_opsi_client_stores_its_arguments_and_a_given_key(rpc: Rpc) -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    rpc.ok(
+        "host_createOpsiClient",
+        named={
+            "id": HOST,
+            "opsiHostKey": key,
+            "description": "lab",
+            "notes": "n",
+            "hardwareAddress": "aa:bb:cc:dd:ee:08",
+            "ipAddress": "10.0.0.8",
+            "inventoryNumber": "8",
+        },
+    )
+    row = host(rpc)
+    assert (row["opsiHostKey"], row["description"], row["inventoryNumber"]) == (key, "lab", "8")
+    assert (row["hardwareAddress"], row["ipAddress"]) == ("aa:bb:cc:dd:ee:08", "10.0.0.8")
+    assert row["oneTimePassword"] is None  # opsi's default: null, not ""
+
+
+def test_update_object_changes_only_what_it_names(rpc: Rpc) -> None:
+    rpc.ok("host_createObjects", [FULL])
+    before = host(rpc)
+    rpc.ok("host_updateObject", {"type": "OpsiClient", "id": HOST, "inventoryNumber": "INV-9"})
+    assert host(rpc) == {**before, "inventoryNumber": "INV-9"}
+    rpc.ok("host_updateObjects", [{"type": "OpsiClient", "id": HOST, "description": "back office"}])
+    assert host(rpc) == {**before, "inventoryNumber": "INV-9", "description": "back office"}
+
+
+def test_secrets_are_encrypted_and_hidden_from_viewers_and_the_audit(
+    rpc: Rpc, viewer_rpc: Rpc, runtime: Runtime
+) -> None:
+    rpc.ok("host_createObjects", [FULL])
+    key = host(rpc)["opsiHostKey"]
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        c = uow.session.scalars(select(Computer).where(Computer.fqdn == HOST)).one()
+        assert c.one_time_password_enc and "otp-secret-7" not in c.one_time_password_enc
+        assert c.host_key_enc and key not in c.host_key_enc
+        details = " ".join(str(a.detail) for a in uow.session.scalars(select(AuditEntry)))
+    assert "otp-secret-7" not in details and key not in details
+    seen = host(viewer_rpc)
+    assert seen["oneTimePassword"] is None and seen["opsiHostKey"] is None
+    assert seen["inventoryNumber"] == "INV-0007"
+
+
+def test_bad_attribute_values_are_opsis_errors(rpc: Rpc) -> None:
+    err = rpc.error("host_createObjects", [{**FULL, "opsiHostKey": "not-a-key"}])
+    assert err["class"] == "ValueError" and "Bad opsi host key" in err["message"]
+    err = rpc.error("host_createObjects", [{**FULL, "created": "yesterday"}])
+    assert err["class"] == "ValueError" and "Bad timestamp" in err["message"]
+    assert rpc.ok("host_getObjects", [], {"id": HOST}) == []
+
+
+def test_bad_fqdn_is_worded_as_opsi_words_it(rpc: Rpc) -> None:
+    err = rpc.error("host_createOpsiClient", "Not_A_Host")
+    assert err == {"class": "ValueError", "message": "Bad fqdn: 'not_a_host'"}
+
+
+def test_a_client_is_told_no_permission_for_method(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    _, key = enroll(runtime, admin, "pc-31")
+    r = rpc.client.post(
+        "/rpc",
+        json={"jsonrpc": "2.0", "id": 1, "method": "host_delete", "params": ["x.y.z"]},
+        headers={"Authorization": basic("pc-31.fleetdeck.local", key)},
+    )
+    err = r.json()["error"]
+    assert err["data"]["class"] == "BackendPermissionDeniedError"
+    assert err["message"] == "No permission for method 'host_delete'"
+
+
+def test_the_config_server_record_has_its_urls_address_and_key(rpc: Rpc, viewer_rpc: Rpc) -> None:
+    row = server(rpc)
+    assert row["depotRemoteUrl"] == "http://testserver/depot"
+    assert row["repositoryRemoteUrl"] == "http://testserver/repository"
+    assert row["depotLocalUrl"].startswith("file:///") and row["repositoryLocalUrl"].startswith("file:///")
+    assert row["ipAddress"] and row["networkAddress"] and "/" in row["networkAddress"]
+    assert re.fullmatch(r"[0-9a-f]{32}", row["opsiHostKey"])
+    assert server(rpc)["opsiHostKey"] == row["opsiHostKey"]  # made once, then kept
+    assert server(viewer_rpc)["opsiHostKey"] is None
+
+
+def test_the_config_server_and_a_client_on_its_machine_have_two_ids(
+    rpc: Rpc, runtime: Runtime, admin: Actor
+) -> None:
+    server_id = server(rpc)["id"]
+    first, _, rest = server_id.partition(".")
+    c = runtime.services.computers.create(admin, first, fqdn=server_id)  # an agent on the server
+    hosts = rpc.ok("host_getObjects", [], {"id": server_id})
+    assert [h["type"] for h in hosts] == ["OpsiConfigserver"]
+    alias = f"{first}-{c.id}.{rest}"
+    assert [h["type"] for h in rpc.ok("host_getObjects", [], {"id": alias})] == ["OpsiClient"]
+    err = rpc.error("host_delete", server_id)
+    assert err["class"] == "BackendPermissionDeniedError" and "config server" in err["message"]
+    assert runtime.services.computers.exists([c.id]) == {c.id}  # nothing deleted
+    rpc.ok("host_delete", alias)
+    assert runtime.services.computers.exists([c.id]) == set()
+
+
+def test_session_cookie_is_secure_only_on_https(rpc: Rpc) -> None:
+    plain = rpc.post(rpc.request("getDomain"))
+    assert "opsiconfd-session" in plain.headers["set-cookie"]
+    assert "secure" not in plain.headers["set-cookie"].lower()
+    # plain http keeps the session: the next call needs no credentials
+    cookie = plain.cookies["opsiconfd-session"]
+    rpc.client.cookies.clear()
+    rpc.client.cookies.set("opsiconfd-session", cookie)
+    again = rpc.client.post("/rpc", json=rpc.request("getDomain"))
+    assert again.status_code == 200 and "set-cookie" not in again.headers
+    rpc.client.cookies.clear()
+    tls = rpc.client.post(
+        "https://testserver/rpc",
+        json={"id": 1, "method": "getDomain", "params": []},
+        headers={"Authorization": rpc.auth},
+    )
+    assert tls.status_code == 200 and "secure" in tls.headers["set-cookie"].lower()
+
+
+def test_another_logins_basic_header_is_not_served_from_a_shared_cookie(rpc: Rpc, viewer_rpc: Rpc) -> None:
+    assert rpc.ok("accessControl_userIsAdmin") is True  # sets the admin's cookie in the jar
+    assert viewer_rpc.ok("accessControl_userIsAdmin") is False  # same jar, the viewer's header
