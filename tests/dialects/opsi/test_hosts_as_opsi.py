@@ -174,3 +174,59 @@ def test_session_cookie_is_secure_only_on_https(rpc: Rpc) -> None:
 def test_another_logins_basic_header_is_not_served_from_a_shared_cookie(rpc: Rpc, viewer_rpc: Rpc) -> None:
     assert rpc.ok("accessControl_userIsAdmin") is True  # sets the admin's cookie in the jar
     assert viewer_rpc.ok("accessControl_userIsAdmin") is False  # same jar, the viewer's header
+
+
+@pytest.mark.parametrize("attributes", [5, True, 2.5, [{"x": 1}]])
+def test_badly_typed_attributes_are_an_error(rpc: Rpc, attributes: Any) -> None:
+    err = rpc.error("host_getObjects", named={"attributes": attributes})
+    assert err["class"] == "ValueError" and "attributes" in err["message"]
+    assert rpc.ok("host_getObjects", named={"attributes": ["id"]})  # a list of names is fine
+
+
+# ------------------------------------------------------------------ products on the depot
+
+PRODUCT = {
+    "type": "LocalbootProduct",
+    "id": "firefox",
+    "productVersion": "128.0",
+    "packageVersion": "1",
+    "name": "Firefox",
+    "setupScript": "setup.opsiscript",
+}
+
+
+def test_product_defaults_are_opsis(rpc: Rpc) -> None:
+    rpc.ok("product_createObjects", [PRODUCT])
+    (row,) = rpc.ok("product_getObjects", [], {"id": "firefox"})
+    assert row["productClassIds"] is None and row["windowsSoftwareIds"] is None
+
+
+def test_product_on_depot_writes_for_the_servers_depot(rpc: Rpc, viewer_rpc: Rpc) -> None:
+    rpc.ok("product_createObjects", [PRODUCT])
+    depot = server(rpc)["id"]
+    pod = {
+        "type": "ProductOnDepot",
+        "productId": "firefox",
+        "productType": "LocalbootProduct",
+        "productVersion": "128.0",
+        "packageVersion": "1",
+        "depotId": depot,
+        "locked": False,
+    }
+    for method, arg in (
+        ("productOnDepot_createObjects", [pod]),
+        ("productOnDepot_insertObject", pod),
+        ("productOnDepot_updateObject", pod),
+        ("productOnDepot_updateObjects", [pod]),
+    ):
+        assert rpc.ok(method, arg) is None, method
+    rpc.ok("productOnDepot_create", "firefox", "LocalbootProduct", "128.0", "1", depot)
+    err = rpc.error("productOnDepot_createObjects", [{**pod, "depotId": "other.example.org"}])
+    assert err["class"] == "BackendReferentialIntegrityError"
+    err = rpc.error("productOnDepot_createObjects", [{**pod, "productVersion": "9"}])
+    assert err["class"] == "BackendReferentialIntegrityError" and "create the product first" in err["message"]
+    err = viewer_rpc.error("productOnDepot_createObjects", [pod])
+    assert err["class"] == "BackendPermissionDeniedError"
+    rpc.ok("productOnDepot_deleteObjects", [pod])
+    assert rpc.ok("productOnDepot_getObjects", [], {"productId": "firefox"}) == []
+    assert rpc.ok("product_getObjects", [], {"id": "firefox"}) == []
