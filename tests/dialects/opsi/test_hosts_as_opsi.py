@@ -230,3 +230,58 @@ def test_product_on_depot_writes_for_the_servers_depot(rpc: Rpc, viewer_rpc: Rpc
     rpc.ok("productOnDepot_deleteObjects", [pod])
     assert rpc.ok("productOnDepot_getObjects", [], {"productId": "firefox"}) == []
     assert rpc.ok("product_getObjects", [], {"id": "firefox"}) == []
+
+
+# ------------------------------------------------------------------ opsiconfd's default configs
+
+
+def test_a_fresh_server_has_opsiconfds_28_default_configs(rpc: Rpc) -> None:
+    configs = {c["id"]: c for c in rpc.ok("config_getObjects")}
+    assert len(configs) == 28
+    assert configs["clientconfig.configserver.url"]["defaultValues"] == ["http://testserver"]
+    assert configs["clientconfig.depot.id"]["defaultValues"] == [server(rpc)["id"]]
+    assert configs["clientconfig.depot.drive"]["defaultValues"] == ["p:"]
+    assert configs["software-on-demand.active"] == {
+        "id": "software-on-demand.active",
+        "description": "Activate software-on-demand",
+        "possibleValues": [False, True],
+        "defaultValues": [False],
+        "editable": False,
+        "multiValue": False,
+        "type": "BoolConfig",
+        "ident": "software-on-demand.active",
+    }
+    assert {k for k in configs if k.startswith("licensing.")} == {
+        "licensing.disable_warning_for_modules",
+        "licensing.client_limit_warning_percent",
+        "licensing.client_limit_warning_absolute",
+        "licensing.client_limit_warning_days",
+    }
+    assert rpc.ok("config_getObjects", [], {"type": "BoolConfig", "id": "opsiclientd.global.*"}) == [
+        {**rpc.ok("config_getObjects", [], {"id": "opsiclientd.global.install_opsi_ca_into_os_store"})[0]},
+        {**rpc.ok("config_getObjects", [], {"id": "opsiclientd.global.verify_server_cert"})[0]},
+    ]
+
+
+def test_config_state_get_values_answers_a_clients_depot(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
+    _, key = enroll(runtime, admin, "pc-41")
+    client = "pc-41.fleetdeck.local"
+    depot = server(rpc)["id"]
+    values = rpc.ok("configState_getValues", ["clientconfig.depot.id"], [client])
+    assert values == {client: {"clientconfig.depot.id": [depot]}}
+    # a client's own value for a built-in config stores the config as opsi has it
+    client_rpc = Rpc(rpc.client, client, key)
+    rpc.client.cookies.clear()
+    client_rpc.ok("configState_create", "software-on-demand.active", client, [True])
+    rpc.client.cookies.clear()
+    got = rpc.ok("configState_getValues", ["software-on-demand.active"], [client])
+    assert got == {client: {"software-on-demand.active": [True]}}
+    (stored,) = rpc.ok("config_getObjects", [], {"id": "software-on-demand.active"})
+    assert stored["description"] == "Activate software-on-demand"
+    # an admin changes a built-in's defaults: the rest stays opsi's
+    rpc.ok(
+        "config_updateObject",
+        {"type": "UnicodeConfig", "id": "clientconfig.depot.drive", "defaultValues": ["q:"]},
+    )
+    (drive,) = rpc.ok("config_getObjects", [], {"id": "clientconfig.depot.drive"})
+    assert drive["defaultValues"] == ["q:"] and drive["description"] == "Drive letter for depot share"
