@@ -26,7 +26,8 @@ class ComputerSummary:
 
 @dataclass(frozen=True, slots=True)
 class HostRecord:
-    """What an admin recorded about a computer, besides its inventory (opsi's host attributes).
+    """What an admin recorded about a computer, besides its inventory (description,
+    inventory number, addresses, secrets).
     ``mac`` / ``ip``: the addresses given, which the agent's inventory overrides where it
     reports some. The secrets are None for callers who may not manage computers (and when
     none is set); ``host_key`` is the key of a computer without an agent (an enrolled

@@ -463,7 +463,7 @@ class ComputerService:
             new = s.get(Computer, created.id)
             assert new is not None
             if not fields.get("host_key"):
-                fields["host_key"] = random_hex(16)  # opsi's setDefaults: 32 hex characters
+                fields["host_key"] = random_hex(16)  # 32 hex characters, like an agent key
             self._apply_record(m, new, fields)
             return summary(new)
 

@@ -182,7 +182,7 @@ class ConfigService:
     ) -> None:
         """A computer's own values for an entry (``[]`` is a value too: "none selected").
         ``builtin``: the entry to store first when none is stored under ``key`` (a dialect's
-        built-in default config, such as opsi's ``clientconfig.depot.id``), in this same
+        built-in default config), in this same
         transaction; audited with the value."""
         own = actor.computer_id is not None and actor.computer_id == computer_id
         perm = None if own else Perm.MANAGE_SETTINGS

@@ -1,4 +1,4 @@
-"""host record: what an admin records about a computer (opsi's host attributes)
+"""host record: what an admin records about a computer (description, inventory number, addresses)
 
 description, inventory number, the addresses given for a machine without an agent, and two
 encrypted secrets: a one-time password and the host key of a computer pre-registered without
