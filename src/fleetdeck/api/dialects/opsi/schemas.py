@@ -43,8 +43,12 @@ def _one_as_list(value: Any) -> Any:
     return [value] if value is not None and not isinstance(value, list | tuple) else value
 
 
-def _keys_of_dict(value: Any) -> Any:
-    return list(value) if isinstance(value, dict) else value  # opsi iterates it: its keys
+def _attribute_names(value: Any) -> Any:
+    """``attributes`` as opsi's getters take it: a list of names, one name, or a dict (opsi
+    iterates it: its keys). A number or a boolean is no name: it stays, and fails."""
+    if isinstance(value, dict):
+        return list(value)
+    return [value] if isinstance(value, str) else value
 
 
 OpsiStr = Annotated[str, BeforeValidator(_number_as_text)]
@@ -61,7 +65,7 @@ NAMES: dict[str, Any] = {
     "list": Annotated[list[Any], BeforeValidator(_one_as_list)],
     IDENT_TYPE: OpsiStr | Object | list[Any],  # opsi's ident: "a;b", {attr: value} or [a, b]
     # ``attributes`` of the getters: opsi iterates it as given, so no forceList (5 is an error)
-    ATTRIBUTES_TYPE: Annotated[list[OpsiStr], BeforeValidator(_keys_of_dict)],
+    ATTRIBUTES_TYPE: Annotated[list[OpsiStr], BeforeValidator(_attribute_names)],
 }
 
 
