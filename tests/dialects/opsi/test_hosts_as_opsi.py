@@ -285,3 +285,17 @@ def test_config_state_get_values_answers_a_clients_depot(rpc: Rpc, runtime: Runt
     )
     (drive,) = rpc.ok("config_getObjects", [], {"id": "clientconfig.depot.drive"})
     assert drive["defaultValues"] == ["q:"] and drive["description"] == "Drive letter for depot share"
+
+
+def test_a_product_name_is_not_unique(rpc: Rpc) -> None:
+    """opsi's product key is id + versions: two product ids may share a name."""
+    rpc.ok("product_createObjects", [PRODUCT])
+    esr = {**PRODUCT, "id": "firefox-esr", "productVersion": "115.0"}
+    rpc.ok("product_createObjects", [esr])
+    names = {p["id"]: p["name"] for p in rpc.ok("product_getObjects")}
+    assert names == {"firefox": "Firefox", "firefox-esr": "Firefox"}
+    # a deleted product's name is free for another id
+    rpc.ok("product_delete", "firefox")
+    rpc.ok("product_delete", "firefox-esr")
+    rpc.ok("product_createObjects", [{**PRODUCT, "id": "firefox-nightly"}])
+    assert [(p["id"], p["name"]) for p in rpc.ok("product_getObjects")] == [("firefox-nightly", "Firefox")]

@@ -182,19 +182,15 @@ class PackageService(PackageGroups, Installations):
         values = clean_fields(fields)
         s = m.session
         family = s.scalar(
-            select(PackageFamily).where(
-                PackageFamily.key == family_key if family_key else PackageFamily.name == family_name
-            )
+            select(PackageFamily)
+            .where(PackageFamily.key == family_key if family_key else PackageFamily.name == family_name)
+            .order_by(PackageFamily.id)  # by name: the oldest family of that name
+            .limit(1)
         )
-        if family_key and (family is None or family.name != family_name):
-            # Addressed by key, the name is the display name: checked here and set in this
-            # transaction, so a clash leaves nothing half-written.
-            if s.scalar(select(PackageFamily.id).where(PackageFamily.name == family_name)):
-                raise ValidationFailed(
-                    f"a family named {family_name!r} exists", field="name", reason=Reason.INVALID
-                )
-            if family is not None:
-                family.name = family_name
+        if family_key and family is not None and family.name != family_name:
+            # Addressed by key, the name is only the display name: another family may have it
+            # too (two opsi products may share a name), set in this transaction.
+            family.name = family_name
         if family is not None and s.scalar(
             select(Package.id).where(
                 Package.family_id == family.id,

@@ -1,8 +1,12 @@
-"""host record: what an admin records about a computer (description, inventory number, addresses)
+"""host record: what an admin records about a computer (description, inventory number, addresses);
+package family names no longer unique
 
 description, inventory number, the addresses given for a machine without an agent, and two
 encrypted secrets: a one-time password and the host key of a computer pre-registered without
 an agent. The report role may read the plain columns, never the secrets.
+
+A package family's name is a display name, not an identity (the key is): two families may share
+one, as two opsi products may. The unique constraint becomes a plain index.
 
 Revision ID: 0015_opsi_hosts
 Revises: 0014
@@ -32,6 +36,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("one_time_password_enc", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("host_key_enc", sa.String(length=255), nullable=True))
     bind = op.get_bind()
+    # SQLite rebuilds the table to drop a constraint: keep its AUTOINCREMENT (0010)
+    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
+    with op.batch_alter_table("package_families", **rebuild if bind.dialect.name == "sqlite" else {}) as b:
+        b.drop_constraint("uq_package_families_name", type_="unique")
+        b.create_index("ix_package_families_name", ["name"])
     if bind.dialect.name == "postgresql":
         role = bind.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = 'fleetdeck_report'")).scalar()
         if role:
@@ -42,6 +51,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    bind = op.get_bind()
+    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
+    with op.batch_alter_table("package_families", **rebuild if bind.dialect.name == "sqlite" else {}) as b:
+        b.drop_index("ix_package_families_name")
+        b.create_unique_constraint("uq_package_families_name", ["name"])
     with op.batch_alter_table("computers") as batch_op:
         for column in (
             "host_key_enc",
