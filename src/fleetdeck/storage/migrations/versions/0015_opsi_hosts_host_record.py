@@ -14,6 +14,7 @@ Create Date: 2026-12-03 04:00:00
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -22,6 +23,16 @@ revision: str = "0015_opsi_hosts"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+def _families(dialect: str) -> Any:
+    """Batch changes of package_families; SQLite rebuilds the table to change a constraint and
+    must keep its AUTOINCREMENT (0010)."""
+    if dialect == "sqlite":
+        return op.batch_alter_table(
+            "package_families", recreate="always", table_kwargs={"sqlite_autoincrement": True}
+        )
+    return op.batch_alter_table("package_families")
 
 
 def upgrade() -> None:
@@ -36,9 +47,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("one_time_password_enc", sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column("host_key_enc", sa.String(length=255), nullable=True))
     bind = op.get_bind()
-    # SQLite rebuilds the table to drop a constraint: keep its AUTOINCREMENT (0010)
-    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
-    with op.batch_alter_table("package_families", **rebuild if bind.dialect.name == "sqlite" else {}) as b:
+    with _families(bind.dialect.name) as b:
         b.drop_constraint("uq_package_families_name", type_="unique")
         b.create_index("ix_package_families_name", ["name"])
     if bind.dialect.name == "postgresql":
@@ -51,9 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    rebuild = {"recreate": "always", "table_kwargs": {"sqlite_autoincrement": True}}
-    with op.batch_alter_table("package_families", **rebuild if bind.dialect.name == "sqlite" else {}) as b:
+    with _families(op.get_bind().dialect.name) as b:
         b.drop_index("ix_package_families_name")
         b.create_unique_constraint("uq_package_families_name", ["name"])
     with op.batch_alter_table("computers") as batch_op:
