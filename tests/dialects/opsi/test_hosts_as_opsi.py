@@ -299,3 +299,19 @@ def test_a_product_name_is_not_unique(rpc: Rpc) -> None:
     rpc.ok("product_delete", "firefox-esr")
     rpc.ok("product_createObjects", [{**PRODUCT, "id": "firefox-nightly"}])
     assert [(p["id"], p["name"]) for p in rpc.ok("product_getObjects")] == [("firefox-nightly", "Firefox")]
+
+
+@pytest.mark.parametrize("method", ["product_createObjects", "product_updateObjects"])
+def test_a_product_without_setup_script_is_allowed(rpc: Rpc, method: str) -> None:
+    """opsi's meta and uninstall-only products: no setupScript (absent or empty)."""
+    meta = {k: v for k, v in PRODUCT.items() if k != "setupScript"} | {"id": "meta-office"}
+    rpc.ok(method, [meta])
+    uninstall_only = {**PRODUCT, "id": "remove-toolbar", "setupScript": "", "uninstallScript": "rm.sh"}
+    rpc.ok(method, [uninstall_only])
+    rows = {p["id"]: p for p in rpc.ok("product_getObjects", [], {"id": ["meta-office", "remove-toolbar"]})}
+    assert rows["meta-office"]["setupScript"] == "" and rows["remove-toolbar"]["uninstallScript"] == "rm.sh"
+    # and an update may clear it
+    rpc.ok("product_createObjects", [PRODUCT])
+    rpc.ok("product_updateObject", {**PRODUCT, "setupScript": ""})
+    (ff,) = rpc.ok("product_getObjects", [], {"id": "firefox"})
+    assert ff["setupScript"] == ""

@@ -226,22 +226,17 @@ class ProductAdapter:
         self._put(ctx, obj, self._fields(obj, full=False), create=create)
 
     def _put(self, ctx: Context, obj: Row, fields: PackageFields, create: bool) -> None:
-        try:
-            ctx.services.packages.put_version(
-                ctx.actor,
-                obj["id"],
-                obj["productVersion"],
-                obj["packageVersion"],
-                fields,
-                new_fields=self._fields(obj, full=True) if create else None,
-                name=obj.get("name") or None,
-            )
-        except ValidationFailed as exc:
-            if exc.detail.get("reason") != Reason.REQUIRED_MISSING or obj.get("setupScript"):
-                raise
-            raise BackendBadValueError(
-                "fleetdeck needs a setupScript (the install command) for a product"
-            ) from exc
+        """No setupScript is fine (opsi's meta and uninstall-only products): installing such a
+        product runs nothing, its dependencies do the work."""
+        ctx.services.packages.put_version(
+            ctx.actor,
+            obj["id"],
+            obj["productVersion"],
+            obj["packageVersion"],
+            fields,
+            new_fields=self._fields(obj, full=True) if create else None,
+            name=obj.get("name") or None,
+        )
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
