@@ -96,7 +96,7 @@ def test_opsi_client_may_call_only_its_methods(
     wrong: list[str] = []
     for name, answer in zip(OPSI_NAMES, answers, strict=True):
         denied = answer.get("error", {}).get("data", {}).get("class") == "BackendPermissionDeniedError"
-        client_denied = denied and "denied for" in answer["error"]["message"]
+        client_denied = denied and "No permission for method" in answer["error"]["message"]
         if opsi_envelope.client_may_call(name) == client_denied:
             wrong.append(f"{name}: may call {opsi_envelope.client_may_call(name)}, answer {answer}")
     assert not wrong, "\n".join(wrong)

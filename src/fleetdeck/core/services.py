@@ -107,7 +107,7 @@ def build_services(
         users=UserService(
             db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2)
         ),
-        computers=ComputerService(db, audit, clock, gateway, notifier),
+        computers=ComputerService(db, audit, clock, gateway, notifier, box),
         groups=groups,
         enrollment=EnrollmentService(db, audit, box, clock),
         jobs=jobs,

@@ -34,14 +34,21 @@ def test_configs_and_states(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:
         "type": "ConfigState",
         "ident": f"opsiclientd.event_gui_startup.active;{client}",
     }
-    values = rpc.ok("configState_getValues", None, [client])
-    assert values == {
-        client: {"opsiclientd.event_gui_startup.active": [False], "clientconfig.dhcpd.filename": ["a"]}
+    values = rpc.ok("configState_getValues", ["opsiclientd.*", "clientconfig.dhcpd.*"], [client])
+    mine = ("opsiclientd.event_gui_startup.active", "clientconfig.dhcpd.filename")
+    assert {k: v for k, v in values[client].items() if k in mine} == {
+        "opsiclientd.event_gui_startup.active": [False],
+        "clientconfig.dhcpd.filename": ["a"],
     }
     rpc.ok("configState_delete", "opsiclientd.event_gui_startup.active", client)
     assert rpc.ok("configState_getObjects") == []
-    rpc.ok("config_delete", "clientconfig.*")
-    assert [c["id"] for c in rpc.ok("config_getObjects")] == ["opsiclientd.event_gui_startup.active"]
+    rpc.ok("config_delete", "clientconfig.dhcpd.*")
+    ids = [c["id"] for c in rpc.ok("config_getObjects")]
+    assert "clientconfig.dhcpd.filename" not in ids and "opsiclientd.event_gui_startup.active" in ids
+    # deleting a stored built-in brings opsi's default back
+    rpc.ok("config_delete", "opsiclientd.event_gui_startup.active")
+    (builtin,) = rpc.ok("config_getObjects", [], {"id": "opsiclientd.event_gui_startup.active"})
+    assert builtin["description"] == "Run gui_startup event at system start"
 
 
 def test_bad_config_values(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:

@@ -2,7 +2,9 @@
 table: two objects per type, created, read back (``type`` and ``ident`` as opsi's object spec
 says), found by exact value, list (OR), wildcard and empty-list filters, projected with
 ``attributes``, identified in every ``returnType``, updated, and deleted by object and by ident.
-Types that are the agent's live inventory are walked read-only: every write must be refused."""
+Types that are the agent's live inventory are walked read-only: every write must be refused;
+productOnDepot (every product is on the server's depot) takes writes of what exists, and a
+delete removes the product version."""
 
 from __future__ import annotations
 
@@ -152,6 +154,9 @@ class Family:
     setup: Setup | None = None
     change: dict[str, Any] = field(default_factory=dict)  # applied to the first object
     read_only: bool = False
+    # objects that exist as a view of others (productOnDepot: the server's depot offers every
+    # product): writing what exists succeeds and changes nothing, deleting one removes it
+    derived: bool = False
 
 
 FAMILIES = [
@@ -411,7 +416,7 @@ FAMILIES = [
     Family("auditSoftware", [], setup=inventory, read_only=True),
     Family("auditHardwareOnHost", [], setup=inventory, read_only=True),
     Family("auditHardware", [], setup=inventory, read_only=True),
-    Family("productOnDepot", [], setup=products, read_only=True),
+    Family("productOnDepot", [], setup=products, read_only=True, derived=True),
 ]
 
 
@@ -526,6 +531,13 @@ def walk_read_only(rpc: Rpc, fam: Family) -> None:
         ("insertObject", obj),
         ("deleteObjects", [obj]),
     ):
+        if fam.derived and verb != "deleteObjects":
+            assert rpc.ok(f"{fam.prefix}_{verb}", arg) is None, verb
+            continue
+        if fam.derived:
+            rpc.ok(f"{fam.prefix}_{verb}", arg)
+            idents = [i for i in idents if i != rows[0]["ident"]]
+            continue
         err = rpc.error(f"{fam.prefix}_{verb}", arg)
         assert err["class"] == "BackendPermissionDeniedError", (verb, err)
     assert sorted(rpc.ok(f"{fam.prefix}_getIdents", "str")) == sorted(idents)

@@ -107,4 +107,4 @@ def test_host_id_longer_than_a_dns_name_is_refused_before_any_pattern_runs() -> 
 def test_pathological_host_ids_are_bad_host_ids(rpc: Rpc) -> None:
     for bad in ["a." + "a-" * 100_000 + "!", "a." + "a" * 200 + "!", "x" * 300 + ".example.org"]:
         err = rpc.error("host_createOpsiClient", bad)
-        assert err["class"] == "ValueError" and "Bad host id" in err["message"]
+        assert err["class"] == "ValueError" and "Bad fqdn" in err["message"]

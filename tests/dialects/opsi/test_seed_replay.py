@@ -39,21 +39,17 @@ HARDWARE_KEYS = {
 }
 
 
-_NO_SHARE = "fleetdeck has no depot file share or repository: agents download payloads over HTTPS"
-_SERVER_ADDRESS = "the server does not know the address its clients reach it by (NAT, proxies)"
-
 # Fields fleetdeck answers with null where opsi's document shows a value, each with the reason.
 # Any other null where the document has a value fails the replay.
 NULL_WHERE_OPSI_HAS_A_VALUE: dict[tuple[str, str], str] = {
-    ("host_getObjects", "depotLocalUrl"): _NO_SHARE,
-    ("host_getObjects", "depotRemoteUrl"): _NO_SHARE,
-    ("host_getObjects", "depotWebdavUrl"): _NO_SHARE,
-    ("host_getObjects", "repositoryLocalUrl"): _NO_SHARE,
-    ("host_getObjects", "repositoryRemoteUrl"): _NO_SHARE,
-    ("host_getObjects", "ipAddress"): _SERVER_ADDRESS,
-    ("host_getObjects", "networkAddress"): _SERVER_ADDRESS,
-    ("host_getObjects", "opsiHostKey"): "the config server has no host key (it is not an opsi client),"
-    " and a client pre-registered through opsi has none until its agent enrolls",
+    ("host_getObjects", "oneTimePassword"): "opsi's default for a client created without one is null"
+    " (its setDefaults); the document's client had one set",
+    **{
+        ("product_getObjects", attr): "opsiconfd 4.3 answers null (its MySQL backend stores no"
+        " product classes and reads no Windows software ids into the product); the document shows"
+        " python-opsi's setDefaults ([]) (issue #13)"
+        for attr in ("productClassIds", "windowsSoftwareIds")
+    },
     ("productOnClient_getObjects", "targetConfiguration"): "fleetdeck keeps no target configuration"
     " (opsi's installed/always/forbidden policy); deployment rules do that job",
     ("auditSoftwareOnClient_getObjects", "licenseKey"): "the agent reports no license keys",

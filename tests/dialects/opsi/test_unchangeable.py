@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 
 from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor
+from fleetdeck.storage.tables import ComputerInterface
+from fleetdeck.storage.uow import UnitOfWork
 
-from .conftest import Rpc
+from .conftest import Rpc, enroll
 
 HOST = "ws-01.example.org"
 CLIENT = {"type": "OpsiClient", "id": HOST, "notes": "desk 4"}
@@ -34,15 +37,8 @@ def test_sending_back_what_was_read_changes_only_notes(rpc: Rpc) -> None:
 @pytest.mark.parametrize(
     ("attribute", "value", "why"),
     [
-        ("description", "front office", "does not store it"),
-        ("inventoryNumber", "INV-7", "does not store it"),
-        ("oneTimePassword", "otp-1", "does not store it"),
         ("systemUUID", "4c4c4544-0042-3510-8051-b4c04f4d3132", "does not store it"),
         ("created", "2001-01-01 00:00:00", "fleetdeck sets it"),
-        ("lastSeen", "2001-01-01 00:00:00", "when the agent connects"),
-        ("opsiHostKey", "0123456789abcdef0123456789abcdef", "the agent key"),
-        ("hardwareAddress", "aa:bb:cc:dd:ee:ff", "inventory"),
-        ("ipAddress", "10.1.2.3", "inventory"),
     ],
 )
 @pytest.mark.parametrize("method", ["host_updateObject", "host_updateObjects"])
@@ -58,14 +54,52 @@ def test_host_attributes_fleetdeck_cannot_change(
     assert host(rpc) == before  # notes too: nothing changed
 
 
+@pytest.mark.parametrize(
+    ("attribute", "value", "why"),
+    [
+        ("lastSeen", "2001-01-01 00:00:00", "when the agent connects"),
+        ("opsiHostKey", "0123456789abcdef0123456789abcdef", "the agent key"),
+        ("hardwareAddress", "aa:bb:cc:dd:ee:ff", "inventory"),
+        ("ipAddress", "10.1.2.3", "inventory"),
+    ],
+)
+def test_the_agents_facts_win_for_an_enrolled_computer(
+    rpc: Rpc, runtime: Runtime, admin: Actor, attribute: str, value: str, why: str
+) -> None:
+    cid, _ = enroll(runtime, admin, "agent-pc")
+    with UnitOfWork(runtime.db) as uow:
+        uow.session.add(
+            ComputerInterface(
+                computer_id=cid,
+                name="eth0",
+                mac="aa:bb:cc:00:00:01",
+                addresses=[{"family": "ipv4", "address": "10.9.9.9"}],
+            )
+        )
+    hid = "agent-pc.fleetdeck.local"
+    before = host(rpc, hid)
+    assert before is not None and before["hardwareAddress"] == "aa:bb:cc:00:00:01"
+    err = rpc.error("host_updateObject", {"type": "OpsiClient", "id": hid, "notes": "x", attribute: value})
+    assert err["class"] == "BackendBadValueError"
+    assert f"Attribute '{attribute}' of host '{hid}' cannot be changed" in err["message"]
+    assert why in err["message"]
+    assert host(rpc, hid) == before
+    # what an admin records (description, ...) is still theirs to change
+    rpc.ok(
+        "host_updateObject", {"type": "OpsiClient", "id": hid, "description": "lab", "inventoryNumber": "7"}
+    )
+    after = host(rpc, hid)
+    assert after == {**before, "description": "lab", "inventoryNumber": "7"}
+
+
 def test_host_update_objects_is_checked_whole(rpc: Rpc) -> None:
     """The first object alone would be fine (a new host); the second is refused, so the
     first is not created either."""
     rpc.ok("host_createObjects", [CLIENT])
     before = host(rpc)
     new = {"type": "OpsiClient", "id": "ws-02.example.org", "notes": "new"}
-    err = rpc.error("host_updateObjects", [new, {**CLIENT, "lastSeen": "2001-01-01 00:00:00"}])
-    assert err["class"] == "BackendBadValueError" and "'lastSeen'" in err["message"]
+    err = rpc.error("host_updateObjects", [new, {**CLIENT, "created": "2001-01-01 00:00:00"}])
+    assert err["class"] == "BackendBadValueError" and "'created'" in err["message"]
     assert host(rpc, "ws-02.example.org") is None
     assert host(rpc) == before
 

@@ -25,6 +25,31 @@ class ComputerSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class HostRecord:
+    """What an admin recorded about a computer, besides its inventory (description,
+    inventory number, addresses, secrets).
+    ``mac`` / ``ip``: the addresses given, which the agent's inventory overrides where it
+    reports some. The secrets are None for callers who may not manage computers (and when
+    none is set); ``host_key`` is the key of a computer without an agent (an enrolled
+    computer's host key is its agent key)."""
+
+    computer_id: int
+    enrolled: bool
+    description: str
+    inventory_number: str
+    mac: str
+    ip: str
+    one_time_password: str | None
+    host_key: str | None
+
+
+# What ``ComputerService.put``'s ``record`` may set, and of which type (None clears a secret).
+RECORD_TEXT = {"description": 100_000, "inventory_number": 64, "mac": 64, "ip": 64}
+RECORD_SECRETS = {"one_time_password": 100, "host_key": 100}  # encrypted into 255 characters
+RECORD_TIMES = ("created_at", "last_seen")
+
+
+@dataclass(frozen=True, slots=True)
 class Filesystem:
     mountpoint: str
     fstype: str

@@ -15,12 +15,16 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import (
+    RECORD_SECRETS,
+    RECORD_TEXT,
+    RECORD_TIMES,
     AgentPing,
     ComputerDetail,
     ComputerRow,
     ComputerSummary,
     Filesystem,
     GroupRef,
+    HostRecord,
     InstalledSoftware,
     Login,
     NetworkIdentity,
@@ -42,6 +46,7 @@ from fleetdeck.core.errors import (
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
 from fleetdeck.core.query import Many, Page, Query, apply_query, to_sql
+from fleetdeck.core.secrets import SecretBox, random_hex
 from fleetdeck.protocol.messages import PING, Inventory
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
@@ -92,6 +97,36 @@ SOFTWARE_FIELDS = {
 }
 HOSTNAME_MAX = 255
 MAX_AGENT_TIMEOUT = 300.0  # seconds a caller may wait for an agent's answer
+
+
+_PLAIN_MAX = 50_000
+
+
+def _check_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``put``'s record fields, checked: known names, text of bounded length without control
+    characters (a description may hold line breaks), times as aware datetimes."""
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if name in RECORD_TEXT or name in RECORD_SECRETS:
+            limit = RECORD_TEXT.get(name) or RECORD_SECRETS[name]
+            if value is None and name in RECORD_SECRETS:
+                out[name] = None
+                continue
+            if not isinstance(value, str):
+                raise ValidationFailed(f"{name} must be text", field=name)
+            if len(value) > limit:
+                raise ValidationFailed(f"{name} is longer than {limit} characters", field=name)
+            allowed = {"\n", "\r", "\t"} if name == "description" else set()
+            if any(unicodedata.category(ch) in CONTROL and ch not in allowed for ch in value):
+                raise ValidationFailed(f"{name} must not contain control characters", field=name)
+            out[name] = value
+        elif name in RECORD_TIMES:
+            if value is not None and not (isinstance(value, datetime) and value.tzinfo is not None):
+                raise ValidationFailed(f"{name} must be a time with a time zone", field=name)
+            out[name] = value
+        else:
+            raise ValidationFailed(f"unknown host record field {name!r}", field=name)
+    return out
 
 
 def _check_names(hostname: str, fqdn: str) -> tuple[str, str]:
@@ -216,7 +251,10 @@ class ComputerService:
         clock: Clock,
         gateway: AgentGateway | None = None,
         notifier: JobNotifier | None = None,
+        box: SecretBox | None = None,
     ) -> None:
+        self._box = box
+        self._plain: dict[str, str] = {}  # ciphertext -> plaintext, bounded (see _decrypt)
         self._notifier = notifier or NullNotifier()
         self._db = db
         self._audit = audit
@@ -372,6 +410,7 @@ class ComputerService:
         default_domain: str,
         notes: str | None = None,
         create: bool = True,
+        record: Mapping[str, Any] | None = None,
     ) -> ComputerSummary | None:
         """Create-or-update of the computer whose qualified name (``naming.qualified_name``
         with ``default_domain``) is ``name``, decided in one transaction serialised with other
@@ -384,9 +423,15 @@ class ComputerService:
         ``name`` and ``notes`` (None: empty), under ``create``'s checks (names, a host name
         already taken: Conflict); with ``create`` False it stays missing (returns None, audited
         ``computer.update`` with ``missing``). Permission first, then the arguments: a caller
-        who may not manage computers learns nothing of the rules."""
+        who may not manage computers learns nothing of the rules.
+
+        ``record``: host record fields to set (``entities.RECORD_TEXT``, ``RECORD_SECRETS``,
+        ``RECORD_TIMES``; absent: kept). A computer created without an agent and without a
+        ``host_key`` gets a random 32-hex one. The audit names the fields changed, never a
+        secret's value."""
         with self._audit.mutation(actor, "computer.update", "computer", perm=Perm.MANAGE_COMPUTERS) as m:
             s = m.session
+            fields = _check_record(record or {})
             serialize(s, Serial.COMPUTER_NAMES)
             wanted = name.strip().lower().rstrip(".")
             first = wanted.split(".")[0]
@@ -407,13 +452,94 @@ class ComputerService:
                 if notes is not None and notes != c.notes:
                     m.detail["notes"] = [c.notes, notes]
                     c.notes = notes
+                self._apply_record(m, c, fields)
                 return summary(c)
             if not create:
                 m.detail = {"name": wanted, "missing": True}
                 return None
             m.action = "computer.create"
             hostname, fqdn = _check_names(first, wanted)
-            return self._insert(m, actor, hostname, fqdn, notes or "")
+            created = self._insert(m, actor, hostname, fqdn, notes or "")
+            new = s.get(Computer, created.id)
+            assert new is not None
+            if not fields.get("host_key"):
+                fields["host_key"] = random_hex(16)  # 32 hex characters, like an agent key
+            self._apply_record(m, new, fields)
+            return summary(new)
+
+    def _apply_record(self, m: Mutation, c: Computer, fields: Mapping[str, Any]) -> None:
+        changed: list[str] = []
+        for name in RECORD_TEXT:
+            if name in fields:
+                column = {"mac": "given_mac", "ip": "given_ip"}.get(name, name)
+                if getattr(c, column) != fields[name]:
+                    setattr(c, column, fields[name])
+                    changed.append(name)
+        for name in RECORD_SECRETS:
+            if name in fields:
+                column = f"{name}_enc"
+                value = fields[name]
+                current = self._decrypt(getattr(c, column)) if getattr(c, column) else None
+                if value != current:
+                    setattr(c, column, self._encrypt(value) if value else None)
+                    changed.append(name)
+        for name in RECORD_TIMES:
+            if fields.get(name) is not None and getattr(c, name) != fields[name]:
+                setattr(c, name, fields[name])
+                changed.append(name)
+        if changed:
+            m.detail["record"] = changed  # names only: never a secret's value
+
+    def _encrypt(self, plain: str) -> str:
+        if self._box is None:
+            raise ValidationFailed("this server cannot store secrets (no secret key)")
+        return self._box.encrypt(plain)
+
+    def _decrypt(self, enc: str) -> str:
+        """Decrypting costs ~30 us (Fernet); a host list shows many secrets, so a ciphertext's
+        plaintext is remembered (a new secret is a new ciphertext), up to a bound."""
+        plain = self._plain.get(enc)
+        if plain is None:
+            if self._box is None:
+                raise ValidationFailed("this server cannot read secrets (no secret key)")
+            plain = self._box.decrypt(enc)
+            if len(self._plain) >= _PLAIN_MAX:
+                self._plain.clear()
+            self._plain[enc] = plain
+        return plain
+
+    def host_records(self, actor: Actor, computer_ids: Iterable[int] | None = None) -> dict[int, HostRecord]:
+        """Host records of many computers (None: every computer) in one query; the secrets
+        only for callers who may manage computers."""
+        actor.require(Perm.READ)
+        secrets = actor.can(Perm.MANAGE_COMPUTERS)
+        stmt = select(
+            Computer.id,
+            Computer.agent_key_hash.is_not(None),
+            Computer.description,
+            Computer.inventory_number,
+            Computer.given_mac,
+            Computer.given_ip,
+            Computer.one_time_password_enc,
+            Computer.host_key_enc,
+        )
+        if computer_ids is not None:
+            stmt = stmt.where(Computer.id.in_(list(computer_ids)))
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.connection().execute(stmt).all()
+        return {
+            cid: HostRecord(
+                computer_id=cid,
+                enrolled=bool(enrolled),
+                description=description,
+                inventory_number=number,
+                mac=mac,
+                ip=ip,
+                one_time_password=self._decrypt(otp) if secrets and otp else None,
+                host_key=self._decrypt(key) if secrets and key else None,
+            )
+            for cid, enrolled, description, number, mac, ip, otp, key in rows
+        }
 
     def _insert(self, m: Mutation, actor: Actor, hostname: str, fqdn: str, notes: str) -> ComputerSummary:
         """The new computer, inside a serialised (``Serial.COMPUTER_NAMES``) mutation; a host

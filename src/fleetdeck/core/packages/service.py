@@ -178,23 +178,24 @@ class PackageService(PackageGroups, Installations):
         family_key: str | None,
     ) -> PackageInfo:
         family_name, version = family_name.strip(), version.strip()
-        required(family_name, version, fields.install_procedure or "", package_version)
+        # A package addressed by family key (a product of another system, such as a meta or
+        # uninstall-only product) may have no install procedure: installing it runs nothing, its
+        # dependencies do the work. fleetdeck's own forms still require one.
+        required(family_name, version, package_version)
+        if family_key is None:
+            required(fields.install_procedure or "")
         values = clean_fields(fields)
         s = m.session
         family = s.scalar(
-            select(PackageFamily).where(
-                PackageFamily.key == family_key if family_key else PackageFamily.name == family_name
-            )
+            select(PackageFamily)
+            .where(PackageFamily.key == family_key if family_key else PackageFamily.name == family_name)
+            .order_by(PackageFamily.id)  # by name: the oldest family of that name
+            .limit(1)
         )
-        if family_key and (family is None or family.name != family_name):
-            # Addressed by key, the name is the display name: checked here and set in this
-            # transaction, so a clash leaves nothing half-written.
-            if s.scalar(select(PackageFamily.id).where(PackageFamily.name == family_name)):
-                raise ValidationFailed(
-                    f"a family named {family_name!r} exists", field="name", reason=Reason.INVALID
-                )
-            if family is not None:
-                family.name = family_name
+        if family_key and family is not None and family.name != family_name:
+            # Addressed by key, the name is only the display name: another family may have it
+            # too (two opsi products may share a name), set in this transaction.
+            family.name = family_name
         if family is not None and s.scalar(
             select(Package.id).where(
                 Package.family_id == family.id,
@@ -328,7 +329,8 @@ class PackageService(PackageGroups, Installations):
         transaction serialised with other puts, so two concurrent puts of one new version
         create it once and the other updates it. An existing package gets ``fields`` (None
         values stay; audited ``package.update``); a missing one is created with ``new_fields``
-        (audited ``package.create``), named ``name``, else its family's name, else the key.
+        (audited ``package.create``), named ``name``, else its family's name, else the key. An
+        empty install procedure is allowed here (see ``_insert``).
         ``new_fields`` None: a missing package stays missing (returns None). A refusal before
         either is known is recorded as what the caller may create (``package.create``)."""
         first = "package.update" if new_fields is None else "package.create"
@@ -346,8 +348,6 @@ class PackageService(PackageGroups, Installations):
             )
             if pkg is not None:
                 values = clean_fields(fields)
-                if values.get("install_procedure") == "":
-                    raise ValidationFailed("please fill the required fields", reason=Reason.REQUIRED_MISSING)
                 for key, value in values.items():
                     setattr(pkg, key, value)
                 pkg.updated_at = self._clock()

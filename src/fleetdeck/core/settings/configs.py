@@ -177,14 +177,26 @@ class ConfigService:
                 ConfigValue(k, c, list(v)) for k, c, v in uow.session.execute(stmt.order_by(ConfigEntry.key))
             ]
 
-    def set_value(self, actor: Actor, key: str, computer_id: int, values: list[Any]) -> None:
-        """A computer's own values for an entry (``[]`` is a value too: "none selected")."""
+    def set_value(
+        self, actor: Actor, key: str, computer_id: int, values: list[Any], *, builtin: Config | None = None
+    ) -> None:
+        """A computer's own values for an entry (``[]`` is a value too: "none selected").
+        ``builtin``: the entry to store first when none is stored under ``key`` (a dialect's
+        built-in default config), in this same
+        transaction; audited with the value."""
         own = actor.computer_id is not None and actor.computer_id == computer_id
         perm = None if own else Perm.MANAGE_SETTINGS
         if not isinstance(values, list):
             raise ValidationFailed("values must be a list", field="values")
         with self._audit.mutation(actor, "config.set_value", "computer", computer_id, perm=perm) as m:
             entry = m.session.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
+            if entry is None and builtin is not None and builtin.key == key:
+                check_config(builtin)
+                serialize(m.session, Serial.CONFIG_ENTRIES)
+                store_config(m.session, builtin)
+                m.session.flush()
+                entry = m.session.scalar(select(ConfigEntry).where(ConfigEntry.key == key))
+                m.detail["stored_builtin"] = True
             if entry is None:
                 raise NotFound("config", key)
             if entry.kind == "bool" and any(not isinstance(v, bool) for v in values):
@@ -200,7 +212,7 @@ class ConfigService:
                 )
             else:
                 row.values = list(values)
-            m.detail = {"key": key, "values": list(values)}
+            m.detail.update({"key": key, "values": list(values)})
 
     def clear_value(self, actor: Actor, key: str, computer_id: int) -> bool:
         with self._audit.mutation(

@@ -37,6 +37,17 @@ class Computer(Base):
     # Until when a new agent on this same machine may replace the enrolled one (an admin's
     # explicit "allow re-enrollment"); None: never, a second agent becomes its own computer.
     reenroll_until: Mapped[datetime | None]
+    # What an admin records about the machine: shown as given, except
+    # that the agent's inventory wins for the addresses of an agent-managed computer.
+    description: Mapped[str] = mapped_column(Text, default="")
+    inventory_number: Mapped[str] = mapped_column(String(64), default="")
+    given_mac: Mapped[str] = mapped_column(String(64), default="")
+    given_ip: Mapped[str] = mapped_column(String(64), default="")
+    # Secrets recorded for the machine before (or besides) its agent, encrypted: a one-time
+    # password, and the host key of a computer pre-registered without an agent (an enrolled
+    # computer's host key is its agent key).
+    one_time_password_enc: Mapped[str | None] = mapped_column(String(255))
+    host_key_enc: Mapped[str | None] = mapped_column(String(255))
     # Inventory scalars
     os: Mapped[str] = mapped_column(String(255), default="")
     os_version: Mapped[str] = mapped_column(String(100), default="")

@@ -18,7 +18,9 @@ class PackageFamily(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)
-    name: Mapped[str] = mapped_column(String(255), unique=True)
+    # A display name, not an identity (the key is): two families may share one, as two opsi
+    # products may. fleetdeck's own rename refuses a name another family has.
+    name: Mapped[str] = mapped_column(String(255), index=True)
     notes: Mapped[str] = mapped_column(Text, default="")
     icon: Mapped[bytes | None] = mapped_column(LargeBinary)
     license_count: Mapped[int | None]

@@ -124,9 +124,8 @@ class OpsiPolicy(Policy[Context]):
 
     def authorize(self, ctx: Context, call: Call, method: Method) -> None:
         if ctx.is_client and not client_may_call(call.method):
-            raise oe.BackendPermissionDeniedError(
-                f"Access to method '{call.method}' denied for {ctx.actor.username}"
-            )
+            # opsiconfd's words (its ACL check): clients match on them
+            raise oe.BackendPermissionDeniedError(f"No permission for method '{call.method}'")
 
     def arguments(self, call: Call, method: Method) -> tuple[Sequence[Any], dict[str, Any]]:
         """opsi's rules: named params are keywords; in a positional list the LAST element is the
@@ -209,12 +208,30 @@ def _session_id(request: Request) -> str | None:
     return request.cookies.get(auth.COOKIE) or request.query_params.get("session_id")
 
 
+def _same_login(request: Request, principal: auth.Principal) -> bool:
+    """True unless the request's Basic header names another user or host than the session's
+    (a shared cookie jar must not turn one login into another); no header: the session's."""
+    header = request.headers.get("authorization")
+    if not header:
+        return True
+    try:
+        username, _ = auth.split_basic(header)
+    except AuthenticationFailed:
+        return True  # not a login: the session decides
+    own = principal.host_id or principal.actor.username
+    return username.lower() == str(own).lower() or (
+        principal.found_by_address and principal.host_id is not None
+    )
+
+
 async def principal_of(
     request: Request, deps: DialectDeps, sessions: auth.Sessions
 ) -> tuple[auth.Principal, auth.Session | None] | Response:
     """The caller, and a new session to announce (None when an existing one was used). A
     session's user is checked as they are now on every request."""
     existing = sessions.get(_session_id(request))
+    if existing is not None and not _same_login(request, existing.principal):
+        existing = None  # another login's Basic header: that login, not the cookie's
     if existing is not None:
         try:
             return await run_in_threadpool(
@@ -238,7 +255,11 @@ async def principal_of(
     return principal, sessions.create(principal, lifetime)
 
 
-def _session_headers(response: Response, principal: auth.Principal, session: auth.Session | None) -> None:
+def _session_headers(
+    request: Request, response: Response, principal: auth.Principal, session: auth.Session | None
+) -> None:
+    """The session cookie is ``Secure`` only on HTTPS: over plain ``http://`` (loopback, a
+    test rig) a browser-like client would drop a Secure cookie and log in again on every call."""
     response.headers["X-opsi-user-id"] = f"{principal.kind}:{principal.actor.username}"
     if principal.found_by_address and principal.host_id is not None:
         response.headers["x-opsi-new-host-id"] = principal.host_id
@@ -248,10 +269,23 @@ def _session_headers(response: Response, principal: auth.Principal, session: aut
             session.id,
             max_age=session.lifetime,
             path="/",
-            secure=True,
+            secure=request.url.scheme == "https",
             httponly=True,
             samesite="strict",
         )
+
+
+def _extras(request: Request, principal: auth.Principal) -> dict[str, Any]:
+    """What methods may know of the transport: the URL and address the caller reached this
+    server at (the config server's URL and address in opsi's records), the client's own key."""
+    server = request.scope.get("server") or ("", None)
+    extras: dict[str, Any] = {
+        "server_url": f"{request.url.scheme}://{request.url.netloc}",
+        "server_address": str(server[0] or ""),
+    }
+    if principal.host_key:
+        extras["host_key"] = principal.host_key
+    return extras
 
 
 def bad_request(message: str) -> Response:
@@ -292,7 +326,7 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
         principal, new_session = who
         if request.method == "HEAD":
             response = Response(status_code=200, headers=base_headers())
-            _session_headers(response, principal, new_session)
+            _session_headers(request, response, principal, new_session)
             return response
         req_ser = codec.request_serialization(request.headers.get("content-type"))
         if request.method == "POST" and req_ser is None:
@@ -321,7 +355,7 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             services=deps.services,
             actor=principal.actor,
             host_id=principal.host_id,
-            extras={"host_key": principal.host_key} if principal.host_key else None,
+            extras=_extras(request, principal),
         )
         answer = await engine.handle(ctx, payload, caller=f"{principal.kind}:{principal.actor.username}")
         if any(c.get("method") == "backend_exit" for c in calls if isinstance(c, dict)):
@@ -336,7 +370,7 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             )
         # a large answer is encoded and compressed in a worker thread, never on the event loop
         response = await run_in_threadpool(_encode, request, answer.body, req_ser)
-        _session_headers(response, principal, new_session)
+        _session_headers(request, response, principal, new_session)
         return response
 
     return handle

@@ -81,7 +81,6 @@ REFUSED: dict[str, str] = {
         for verb in _WRITES
         if f"{family}_{verb}" in SPEC
     },
-    **{f"productOnDepot_{verb}": _ONE_DEPOT for verb in (*_WRITES, "create")},
     "host_createOpsiDepotserver": _ONE_DEPOT,
     "host_createOpsiConfigserver": _ONE_DEPOT,
     "backend_deleteBase": "fleetdeck does not drop its database through the API",

@@ -28,6 +28,7 @@ from pydantic import BeforeValidator
 
 _TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*|\[|\]|,|\|)\s*")
 IDENT_TYPE = "IdentType"
+ATTRIBUTES_TYPE = "AttributeList"
 
 
 def _number_as_text(value: Any) -> Any:
@@ -40,6 +41,14 @@ def _one_as_list(value: Any) -> Any:
     if isinstance(value, dict):
         return list(value)  # opsi iterates it: its keys (``host_getObjects({"id": ...})``)
     return [value] if value is not None and not isinstance(value, list | tuple) else value
+
+
+def _attribute_names(value: Any) -> Any:
+    """``attributes`` as opsi's getters take it: a list of names, one name, or a dict (opsi
+    iterates it: its keys). A number or a boolean is no name: it stays, and fails."""
+    if isinstance(value, dict):
+        return list(value)
+    return [value] if isinstance(value, str) else value
 
 
 OpsiStr = Annotated[str, BeforeValidator(_number_as_text)]
@@ -55,6 +64,8 @@ NAMES: dict[str, Any] = {
     "dict": Object,
     "list": Annotated[list[Any], BeforeValidator(_one_as_list)],
     IDENT_TYPE: OpsiStr | Object | list[Any],  # opsi's ident: "a;b", {attr: value} or [a, b]
+    # ``attributes`` of the getters: opsi iterates it as given, so no forceList (5 is an error)
+    ATTRIBUTES_TYPE: Annotated[list[OpsiStr], BeforeValidator(_attribute_names)],
 }
 
 
@@ -135,6 +146,8 @@ OVERRIDES: dict[tuple[str, str], str] = {
 
 
 def annotation_of(method: str, param: str, published: str | None) -> str | None:
+    if param == "attributes" and published == "list[str] | None":
+        return f"{ATTRIBUTES_TYPE} | None"  # host_getObjects(attributes=5) fails as in opsi
     return OVERRIDES.get((method, param), published)
 
 

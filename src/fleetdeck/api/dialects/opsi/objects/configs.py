@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from fleetdeck.api.dialects.opsi.default_configs import default_configs
 from fleetdeck.api.dialects.opsi.errors import (
     BackendMissingDataError,
     BackendPermissionDeniedError,
     OpsiValueError,
 )
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions, type_matches
-from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
+from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.settings.configs import Config
@@ -33,6 +34,24 @@ def force_config_id(value: Any) -> str:
     if not text or any(c.isspace() for c in text):
         raise OpsiValueError(f"Bad config id: '{value}'")
     return text
+
+
+def builtins(ctx: Context) -> dict[str, Config]:
+    """opsiconfd's default configs for this server (``default_configs``)."""
+    url = str((ctx.extras or {}).get("server_url") or f"https://{server_host_id(ctx)}:4447")
+    return default_configs(server_host_id(ctx), url)
+
+
+def _row(c: Config) -> Row:
+    return {
+        "id": c.key,
+        "description": c.description,
+        "possibleValues": list(c.possible_values) if c.kind == "str" else [False, True],
+        "defaultValues": list(c.default_values),
+        "editable": c.editable if c.kind == "str" else False,
+        "multiValue": c.multi_value if c.kind == "str" else False,
+        "type": "BoolConfig" if c.kind == "bool" else "UnicodeConfig",
+    }
 
 
 def build_config(obj: Mapping[str, Any], base: Config | None) -> Config:
@@ -91,18 +110,15 @@ class ConfigAdapter:
         where = sql_conditions(flt, {"id": "key", "description": "description"})
         if len(kinds) < len(KIND_OF):
             where += (Cond("kind", Op.IN, tuple(kinds)),)
-        return [
-            {
-                "id": c.key,
-                "description": c.description,
-                "possibleValues": list(c.possible_values) if c.kind == "str" else [False, True],
-                "defaultValues": list(c.default_values),
-                "editable": c.editable if c.kind == "str" else False,
-                "multiValue": c.multi_value if c.kind == "str" else False,
-                "type": "BoolConfig" if c.kind == "bool" else "UnicodeConfig",
-            }
-            for c in ctx.services.configs.entries(ctx.actor, Query(where=where, limit=None))
-        ]
+        stored = [_row(c) for c in ctx.services.configs.entries(ctx.actor, Query(where=where, limit=None))]
+        defaults = builtins(ctx)
+        have = {r["id"] for r in stored}
+        if where:  # which built-ins are replaced, also by entries this filter leaves out
+            replaced = Query(where=(Cond("key", Op.IN, tuple(defaults)),), limit=None)
+            have |= {c.key for c in ctx.services.configs.entries(ctx.actor, replaced)}
+        # the built-in defaults no stored entry replaces (the filter applies to them afterwards)
+        extra = [_row(c) for key, c in defaults.items() if key not in have and c.kind in kinds]
+        return sorted(stored + extra, key=lambda r: str(r["id"]))
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
         kind = obj.get("type") or "UnicodeConfig"
@@ -122,7 +138,10 @@ class ConfigAdapter:
         (a change made in between is not lost); a missing entry is created by updateObjects
         (``create``) and left alone otherwise."""
 
+        builtin = builtins(ctx).get(obj["id"])
+
         def change(base: Config | None) -> Config | None:
+            base = base or builtin  # a built-in default config exists without being stored
             return None if base is None and not create else build_config(obj, base)
 
         ctx.services.configs.merge(ctx.actor, obj["id"], change)
@@ -175,7 +194,11 @@ class ConfigStateAdapter:
 
     def insert(self, ctx: Context, obj: Row) -> None:
         ctx.services.configs.set_value(
-            ctx.actor, obj["configId"], self._computer(ctx, obj["objectId"]), obj["values"]
+            ctx.actor,
+            obj["configId"],
+            self._computer(ctx, obj["objectId"]),
+            obj["values"],
+            builtin=builtins(ctx).get(obj["configId"]),
         )
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
@@ -184,7 +207,9 @@ class ConfigStateAdapter:
         cid = self._computer(ctx, obj["objectId"])
         exists = any(v.key == obj["configId"] for v in ctx.services.configs.values(ctx.actor, [cid]))
         if exists or create:
-            ctx.services.configs.set_value(ctx.actor, obj["configId"], cid, obj["values"])
+            ctx.services.configs.set_value(
+                ctx.actor, obj["configId"], cid, obj["values"], builtin=builtins(ctx).get(obj["configId"])
+            )
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0

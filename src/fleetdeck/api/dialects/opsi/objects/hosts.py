@@ -1,22 +1,27 @@
 """opsi hosts: every fleetdeck computer is an ``OpsiClient``; the fleetdeck server itself is the
 one ``OpsiConfigserver`` (which is also the only depot).
 
-A client's id is the computer's qualified name (core's ``qualified_name``), its ``opsiHostKey``
-is the agent key (shown to admins and operators only, and to the client itself), its
-addresses come from the live inventory. Creating an OpsiClient through opsi pre-registers a
-fleetdeck computer that the agent of that name takes over when it enrolls.
+A client's id is the computer's qualified name (core's ``qualified_name``); a computer whose
+qualified name is the config server's own (an agent on the server's machine) is the client
+``<host>-<computer id>.<domain>`` instead, so the two never share an id. Creating an
+OpsiClient through opsi pre-registers a fleetdeck computer that the agent of that name takes
+over when it enrolls.
 
-Not stored (accepted at creation and answered as empty): ``description``, ``inventoryNumber``,
-``oneTimePassword``, ``systemUUID``; a given ``opsiHostKey`` is ignored at creation (the agent
-makes its own). An update of an existing client may change ``notes`` only: one that sets any
-attribute in ``UNCHANGEABLE`` to another value than it has (or another ``type``) answers
-BackendBadValueError naming it and changes nothing, rather than success for a dropped value.
+Stored as opsi stores them (core's host record): ``description``, ``notes``,
+``inventoryNumber``, ``oneTimePassword`` (encrypted), ``hardwareAddress``, ``ipAddress``,
+``created``, ``lastSeen`` and ``opsiHostKey`` (a random 32-hex key when none is given). For an
+agent-managed (enrolled) computer the agent's facts win: its ``opsiHostKey`` is the agent key,
+its ``hardwareAddress`` / ``ipAddress`` come from its inventory (the recorded ones show while
+the inventory has none) and its ``lastSeen`` is when the agent was last connected; an update
+that sets one of those to another value answers BackendBadValueError naming it and changes
+nothing. ``systemUUID`` is not stored (accepted at creation, answered as null).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import secrets
 import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,8 +38,8 @@ from fleetdeck.api.dialects.opsi.objects.filters import (
     type_matches,
 )
 from fleetdeck.api.dialects.opsi.registry import Context
-from fleetdeck.api.dialects.opsi.render import EMPTY_TIME, opsi_time
-from fleetdeck.api.dialects.opsi.settings import configured_domain
+from fleetdeck.api.dialects.opsi.render import EMPTY_TIME, opsi_time, parse_time
+from fleetdeck.api.dialects.opsi.settings import SERVER_KEY, configured_domain
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.computers.naming import FALLBACK_DOMAIN, qualified_name
@@ -102,18 +107,27 @@ HIDDEN_FROM_CLIENTS = (
 )
 
 # What an update of an existing client cannot change, and why.
-_NOT_STORED = "fleetdeck does not store it"
 UNCHANGEABLE = {
+    "created": "fleetdeck sets it when the computer is created",
+    "systemUUID": "fleetdeck does not store it",
+}
+# ... and what it cannot change of an agent-managed (enrolled) computer: the agent's facts win.
+AGENT_OWNED = {
     "opsiHostKey": "it is the agent key, which the agent makes at enrollment",
     "hardwareAddress": "it comes from the agent's inventory",
     "ipAddress": "it comes from the agent's inventory",
-    "created": "fleetdeck sets it",
     "lastSeen": "fleetdeck sets it when the agent connects",
-    "description": _NOT_STORED,
-    "inventoryNumber": _NOT_STORED,
-    "oneTimePassword": _NOT_STORED,
-    "systemUUID": _NOT_STORED,
 }
+# opsi attribute -> core host record field (``ComputerService.put``'s ``record``)
+RECORD = {
+    "description": "description",
+    "inventoryNumber": "inventory_number",
+    "oneTimePassword": "one_time_password",
+    "hardwareAddress": "mac",
+    "ipAddress": "ip",
+    "opsiHostKey": "host_key",
+}
+_ALIAS = re.compile(r"^(.+)-([0-9]{1,18})$")  # the first label of a client aliased off the server id
 
 
 def domain(ctx: Context) -> str:
@@ -128,8 +142,19 @@ def server_host_id(ctx: Context) -> str:
     return qualified_name(socket.gethostname(), socket.getfqdn(), domain(ctx))
 
 
-def host_id(c: ComputerSummary, dom: str) -> str:
-    return qualified_name(c.hostname, c.fqdn, dom)
+def host_id(c: ComputerSummary, dom: str, server: str) -> str:
+    """The client id of ``c``: its qualified name, unless that is the config server's id."""
+    hid = qualified_name(c.hostname, c.fqdn, dom)
+    if hid != server:
+        return hid
+    first, _, rest = hid.partition(".")
+    return f"{first}-{c.id}.{rest}"
+
+
+def _alias_ids(names: Iterable[str]) -> tuple[int, ...]:
+    """Computer ids named by client ids of the aliased form ``<host>-<id>.<domain>``."""
+    found = (_ALIAS.match(n.split(".")[0]) for n in names)
+    return tuple(int(m.group(2)) for m in found if m)
 
 
 def is_host_id(text: str) -> bool:
@@ -157,9 +182,34 @@ def is_host_id(text: str) -> bool:
 
 def force_host_id(value: Any) -> str:
     text = str(value or "").strip().lower().rstrip(".")
-    if not is_host_id(text):
-        raise OpsiValueError(f"Bad host id: '{value}'")
+    if not is_host_id(text):  # opsi's forceFqdn, word for word: clients match on it
+        raise OpsiValueError(f"Bad fqdn: '{str('' if value is None else value).lower()}'")
     return text
+
+
+def _own_address() -> str | None:
+    """This machine's address by its name (when the transport's local address is no IP)."""
+    try:
+        return force_ip(socket.gethostbyname(socket.gethostname())) or None
+    except OSError:
+        return None
+
+
+def force_host_key(value: Any) -> str:
+    """opsi's forceOpsiHostKey: 32 hex characters, lower case."""
+    text = str(value).strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", text):
+        raise OpsiValueError(f"Bad opsi host key: '{value}'")
+    return text
+
+
+def _record(obj: Row) -> dict[str, Any]:
+    """The host record fields an opsi object sets: core's names and values."""
+    out: dict[str, Any] = {RECORD[k]: v for k, v in obj.items() if k in RECORD and v is not None}
+    for key, field in (("created", "created_at"), ("lastSeen", "last_seen")):
+        if obj.get(key) is not None:
+            out[field] = parse_time(obj[key])
+    return out
 
 
 def force_mac(value: Any) -> str | None:
@@ -205,6 +255,7 @@ def _id_condition(wanted: Any) -> Expr | None:
                 Cond("hostname", Op.IEQ, first),
                 Cond("hostname", Op.LIKE, first + ".*"),
             ]
+            conds += [Cond("id", Op.IN, _alias_ids([text]))] if _alias_ids([text]) else []
         else:
             conds += [Cond("fqdn", Op.LIKE, head + "*"), Cond("hostname", Op.LIKE, first + "*")]
     return AnyOf(tuple(conds))
@@ -237,9 +288,13 @@ class HostAdapter:
             if len(names) <= NARROW_LIMIT:
                 conds = tuple(Cond("hostname", Op.LIKE, n.split(".")[0]) for n in names)
                 conds += tuple(Cond("fqdn", Op.LIKE, n) for n in names)
+                aliased = _alias_ids(names)
+                if aliased:
+                    conds += (Cond("id", Op.IN, aliased),)
                 query = Query(where=(AnyOf(conds),), limit=None)
         page = ctx.services.computers.find(ctx.actor, query)
-        found = {host_id(c, dom): c for c in page.items}
+        server = server_host_id(ctx)
+        found = {host_id(c, dom, server): c for c in page.items}
         if names is not None:
             found = {hid: c for hid, c in found.items() if hid in names}
         return dom, found
@@ -253,9 +308,9 @@ class HostAdapter:
         by_id = _id_condition(flt.get("id"))
         if by_id is not None:
             where += (by_id,)
-        dom = domain(ctx)
+        dom, server = domain(ctx), server_host_id(ctx)
         page = ctx.services.computers.find(ctx.actor, Query(where=where, limit=None))
-        return {host_id(c, dom): c for c in page.items}
+        return {host_id(c, dom, server): c for c in page.items}
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         # only the hosts the filter can match: no key decryption nor row for the others
@@ -266,19 +321,23 @@ class HostAdapter:
         keys = (
             ctx.services.enrollment.agent_keys(ctx.actor, ids) if ctx.actor.can(Perm.MANAGE_COMPUTERS) else {}
         )
+        records = ctx.services.computers.host_records(ctx.actor, ids)
         own_key = (ctx.extras or {}).get("host_key")
-        rows = [self._server(ctx)]
+        rows = [self._server(ctx)] if type_matches("OpsiConfigserver", flt.get("type"), self.family) else []
         for hid, c in by_id.items():
             n = net.get(c.id)
+            rec = records.get(c.id)
             row: Row = {
                 "id": hid,
-                "opsiHostKey": keys.get(c.id),
-                "description": "",
+                "opsiHostKey": keys.get(c.id) or (rec.host_key if rec else None),
+                "description": rec.description if rec else "",
                 "notes": c.notes,
-                "hardwareAddress": n.macs[0] if n and n.macs else None,
-                "ipAddress": n.ipv4[0] if n and n.ipv4 else (c.remote_address or None),
-                "inventoryNumber": "",
-                "oneTimePassword": "",
+                "hardwareAddress": n.macs[0] if n and n.macs else ((rec.mac if rec else "") or None),
+                "ipAddress": n.ipv4[0]
+                if n and n.ipv4
+                else ((rec.ip if rec else "") or c.remote_address or None),
+                "inventoryNumber": rec.inventory_number if rec else "",
+                "oneTimePassword": rec.one_time_password if rec else None,
                 "created": opsi_time(c.created_at),
                 "lastSeen": opsi_time(c.last_seen) or EMPTY_TIME,
                 "systemUUID": None,
@@ -292,21 +351,53 @@ class HostAdapter:
         return rows
 
     def _server(self, ctx: Context) -> Row:
+        """fleetdeck itself as opsi's config server and only depot: its URLs are the URL the
+        caller reached it at, its address the one it answered on (its network that address's
+        /24, or /64), its host key a setting made on an admin's first read."""
         hid = server_host_id(ctx)
+        extras = ctx.extras or {}
+        url = str(extras.get("server_url") or f"https://{hid}:4447")
+        address = force_ip(extras.get("server_address")) or _own_address()
+        network = None
+        if address:
+            prefix = 24 if ipaddress.ip_address(address).version == 4 else 64
+            network = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
         row: Row = dict.fromkeys(DEPOT_ATTRS)
         row.update(
             {
                 "id": hid,
+                "opsiHostKey": self._server_key(ctx),
                 "description": "fleetdeck server",
                 "notes": "",
                 "inventoryNumber": "",
-                "depotWebdavUrl": None,
+                "ipAddress": address,
+                "networkAddress": network,
+                "depotLocalUrl": "file:///var/lib/opsi/depot",
+                "depotRemoteUrl": f"{url}/depot",
+                "depotWebdavUrl": f"{url}/depot",
+                "repositoryLocalUrl": "file:///var/lib/opsi/repository",
+                "repositoryRemoteUrl": f"{url}/repository",
+                "workbenchLocalUrl": "file:///var/lib/opsi/workbench",
+                "workbenchRemoteUrl": f"{url}/workbench",
                 "isMasterDepot": True,
                 "maxBandwidth": 0,
                 "type": "OpsiConfigserver",
             }
         )
+        if ctx.is_client:
+            row.update(dict.fromkeys(HIDDEN_FROM_CLIENTS))
         return row
+
+    def _server_key(self, ctx: Context) -> str | None:
+        """The server's host key, for those who may change settings (opsi shows it to admins);
+        made (audited, once) the first time such a caller reads it."""
+        if not ctx.actor.can(Perm.MANAGE_SETTINGS):
+            return None
+        key = ctx.services.settings.get_secret(SERVER_KEY)
+        if not key:
+            key = secrets.token_hex(16)
+            ctx.services.settings.set(ctx.actor, SERVER_KEY, key)
+        return str(key)
 
     # ------------------------------------------------------------ writing
 
@@ -318,11 +409,16 @@ class HostAdapter:
         for key in ("description", "notes", "inventoryNumber", "oneTimePassword"):
             if obj.get(key) is not None:
                 out[key] = str(obj[key])
-        if "hardwareAddress" in obj:
+        if obj.get("hardwareAddress") is not None:
             out["hardwareAddress"] = force_mac(obj["hardwareAddress"])
-        if "ipAddress" in obj:
+        if obj.get("ipAddress") is not None:
             out["ipAddress"] = force_ip(obj["ipAddress"])
-        for key in ("opsiHostKey", "created", "lastSeen", "systemUUID", "ident"):
+        if obj.get("opsiHostKey") is not None:
+            out["opsiHostKey"] = force_host_key(obj["opsiHostKey"])
+        for key in ("created", "lastSeen"):
+            if obj.get(key) is not None:
+                out[key] = opsi_time(parse_time(obj[key])) or EMPTY_TIME
+        for key in ("systemUUID", "ident"):
             if obj.get(key) is not None:  # only checked against the stored values on update
                 out[key] = obj[key] if key == "ident" else str(obj[key])
         return out
@@ -330,6 +426,7 @@ class HostAdapter:
     def refuse_changes(self, ctx: Context, rows: list[Row]) -> None:
         ids = [row["id"] for row in rows]
         current = {r["id"]: r for r in self.fetch(ctx, {"id": ids}) if r["id"] in ids}
+        enrolled = {hid for hid, c in self.clients(ctx, {"id": ids}).items() if c.enrolled}
         for row in rows:
             have = current.get(row["id"])
             if have is not None and have["type"] != "OpsiClient":
@@ -342,9 +439,11 @@ class HostAdapter:
                     f" '{row['type']}': fleetdeck's only depot is the server itself (nothing was changed)"
                 )
             # no such host: updateObjects creates it, updateObject leaves it alone
-            refuse_unchangeable("host", row["id"], row, have, UNCHANGEABLE)
+            why = {**UNCHANGEABLE, **AGENT_OWNED} if row["id"] in enrolled else UNCHANGEABLE
+            refuse_unchangeable("host", row["id"], row, have, why)
 
     def _refuse_servers(self, ctx: Context, obj: Row) -> None:
+        """Only clients are created or changed; the server's record is fleetdeck's own."""
         if obj["type"] != "OpsiClient" or obj["id"] == server_host_id(ctx):
             raise BackendPermissionDeniedError(
                 "fleetdeck has exactly one config server and depot, itself; it cannot be created or changed"
@@ -360,7 +459,11 @@ class HostAdapter:
         self._refuse_servers(ctx, obj)
         self._client_may_write(ctx, obj["id"])
         ctx.services.computers.put(
-            ctx.actor, obj["id"], default_domain=domain(ctx), notes=obj.get("notes") or ""
+            ctx.actor,
+            obj["id"],
+            default_domain=domain(ctx),
+            notes=obj.get("notes") or "",
+            record=_record(obj),
         )
 
     def update(self, ctx: Context, obj: Row, create: bool) -> None:
@@ -374,11 +477,18 @@ class HostAdapter:
             default_domain=domain(ctx),
             notes=obj.get("notes"),
             create=create,
+            record=_record(obj),
         )
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         if ctx.is_client:
             raise BackendPermissionDeniedError("clients may not delete hosts")
+        server = server_host_id(ctx)
+        if any(str(ident["id"]).lower() == server for ident in idents):
+            raise BackendPermissionDeniedError(
+                f"Host '{server}' is fleetdeck's config server and depot: it cannot be deleted"
+                " (nothing was deleted)"
+            )
         _, by_id = self.computers(ctx)
         done = 0
         for ident in idents:

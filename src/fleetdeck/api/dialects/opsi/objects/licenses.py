@@ -17,13 +17,12 @@ from fleetdeck.api.dialects.opsi.errors import (
 from fleetdeck.api.dialects.opsi.objects.filters import sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
-from fleetdeck.api.dialects.opsi.render import opsi_time
+from fleetdeck.api.dialects.opsi.render import opsi_time, parse_time
 from fleetdeck.core.licenses.service import Contract, License, Pool, PoolSoftware
 from fleetdeck.core.query import Cond, Op, Query
 
 Row = dict[str, Any]
 EMPTY = "0000-00-00 00:00:00"
-TIME_RE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?:\s?(\d{2}):?(\d{2}):?(\d{2}))?")
 LICENSE_TYPES = {
     "RetailSoftwareLicense": "retail",
     "OEMSoftwareLicense": "oem",
@@ -61,18 +60,6 @@ def force_id(value: Any, what: str) -> str:
     if not ID_RE.match(text):
         raise OpsiValueError(f"Bad {what} id: '{value}'")
     return text
-
-
-def parse_time(value: Any) -> datetime | None:
-    if value in (None, "", EMPTY):
-        return None
-    m = TIME_RE.match(str(value).strip())
-    if not m:
-        raise OpsiValueError(f"Bad timestamp: '{value}'")
-    y, mo, d, h, mi, s = (int(x) if x else 0 for x in m.groups())
-    if y == 0:
-        return None
-    return datetime(y, mo, d, h, mi, s, tzinfo=UTC)
 
 
 def show_time(value: datetime | None) -> str:

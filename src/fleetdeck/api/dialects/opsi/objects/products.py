@@ -26,6 +26,7 @@ from fleetdeck.api.dialects.opsi.errors import (
     BackendBadValueError,
     BackendMissingDataError,
     BackendPermissionDeniedError,
+    BackendReferentialIntegrityError,
     NotSupportedError,
     OpsiValueError,
 )
@@ -33,6 +34,7 @@ from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_condit
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
+from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
@@ -163,8 +165,8 @@ class ProductAdapter:
                 "description": p.description,
                 "advice": "",
                 "changelog": "",
-                "productClassIds": [],
-                "windowsSoftwareIds": [],
+                "productClassIds": None,  # opsi's defaults: null, not []
+                "windowsSoftwareIds": None,
                 "type": LOCALBOOT,
             }
             for p in packages(ctx, flt, PRODUCT_SQL)
@@ -226,22 +228,17 @@ class ProductAdapter:
         self._put(ctx, obj, self._fields(obj, full=False), create=create)
 
     def _put(self, ctx: Context, obj: Row, fields: PackageFields, create: bool) -> None:
-        try:
-            ctx.services.packages.put_version(
-                ctx.actor,
-                obj["id"],
-                obj["productVersion"],
-                obj["packageVersion"],
-                fields,
-                new_fields=self._fields(obj, full=True) if create else None,
-                name=obj.get("name") or None,
-            )
-        except ValidationFailed as exc:
-            if exc.detail.get("reason") != Reason.REQUIRED_MISSING or obj.get("setupScript"):
-                raise
-            raise BackendBadValueError(
-                "fleetdeck needs a setupScript (the install command) for a product"
-            ) from exc
+        """No setupScript is fine (opsi's meta and uninstall-only products): installing such a
+        product runs nothing, its dependencies do the work."""
+        ctx.services.packages.put_version(
+            ctx.actor,
+            obj["id"],
+            obj["productVersion"],
+            obj["packageVersion"],
+            fields,
+            new_fields=self._fields(obj, full=True) if create else None,
+            name=obj.get("name") or None,
+        )
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
         done = 0
@@ -274,18 +271,65 @@ class ProductOnDepotAdapter:
         ]
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
-        raise BackendPermissionDeniedError(
-            "fleetdeck's only depot offers every package; create a product instead of a productOnDepot"
-        )
+        out: Row = {"type": "ProductOnDepot"}
+        for key in ("productId", "productVersion", "packageVersion", "depotId"):
+            if not obj.get(key):
+                raise OpsiValueError(f"Ident attribute '{key}' must not be null")
+            out[key] = str(obj[key]).strip().lower() if key in ("productId", "depotId") else str(obj[key])
+        out["productType"] = obj.get("productType") or LOCALBOOT
+        if out["productType"] != LOCALBOOT:
+            raise BackendBadValueError(
+                f"Invalid product type '{out['productType']}': fleetdeck has localboot products only"
+            )
+        if obj.get("locked") is not None:
+            out["locked"] = obj["locked"]
+        return out
 
-    def insert(self, ctx: Context, obj: Row) -> None:  # pragma: no cover - coerce refuses first
-        raise AssertionError
+    def _offered(self, ctx: Context, obj: Row) -> PackageInfo:
+        """The package a productOnDepot names, on the server's depot; opsi's errors otherwise.
+        Nothing is written, so core's check of the permission is asked for explicitly: a
+        read-only caller must not be told that a write succeeded."""
+        ctx.actor.require(Perm.MANAGE_PACKAGES)
+        if obj["depotId"] != server_host_id(ctx):
+            raise BackendReferentialIntegrityError(
+                f"Depot '{obj['depotId']}' does not exist: fleetdeck's only depot is '{server_host_id(ctx)}'"
+            )
+        if obj.get("locked") not in (None, False, "false", 0):
+            raise BackendBadValueError("fleetdeck does not lock products on its depot (locked must be false)")
+        flt = {k: obj[k] for k in ("productId", "productVersion", "packageVersion")}
+        found = packages(ctx, flt, PRODUCT_ON_DEPOT_SQL)
+        if not found:
+            raise BackendReferentialIntegrityError(
+                f"Product '{obj['productId']}' version '{obj['productVersion']}-{obj['packageVersion']}'"
+                " does not exist: create the product first"
+            )
+        return found[0]
 
-    def update(self, ctx: Context, obj: Row, create: bool) -> None:  # pragma: no cover
-        raise AssertionError
+    def insert(self, ctx: Context, obj: Row) -> None:
+        """The server's depot offers every product that exists: putting one there is a check."""
+        self._offered(ctx, obj)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        self._offered(ctx, obj)
 
     def delete(self, ctx: Context, idents: list[Row]) -> int:
-        raise BackendPermissionDeniedError("delete the product to stop offering it")
+        """The server is the only depot: a product version it no longer offers is gone, so
+        this deletes that product version (opsi-package-manager -r does the same on the last
+        depot)."""
+        done = 0
+        for ident in idents:
+            row = {**ident, "depotId": str(ident.get("depotId") or "").lower()}
+            if row["depotId"] != server_host_id(ctx):
+                continue
+            found = packages(
+                ctx,
+                {k: str(ident[k]) for k in ("productId", "productVersion", "packageVersion")},
+                PRODUCT_ON_DEPOT_SQL,
+            )
+            for p in found:
+                ctx.services.packages.delete(ctx.actor, p.id)
+                done += 1
+        return done
 
 
 class ProductOnClientAdapter:
