@@ -5,6 +5,7 @@ core), adds them to a group; errors in plain words; a viewer gets no selection a
 
 from __future__ import annotations
 
+import re
 import socket
 import warnings
 from collections.abc import Iterator
@@ -174,3 +175,23 @@ def test_bulk_forms_need_the_csrf_token(client: TestClient, runtime: Runtime, al
         r = client.post(path, data={"computer": str(pc), "confirm": "yes", "group": "1"})
         assert r.status_code == 403 and "security token" in r.text, path
     assert runtime.services.jobs.find(alice, Query(limit=None)).total == 0
+
+
+def test_deploy_on_the_selection_opens_the_deployment_form_with_those_computers(
+    client: TestClient, runtime: Runtime, alice: Actor, victor: Actor
+) -> None:
+    one = factories.computer(runtime.services, alice, "pc1")
+    two = factories.computer(runtime.services, alice, "pc2")
+    factories.computer(runtime.services, alice, "pc3")
+    csrf = login(client, "alice")
+    form = client.get("/computers").text.split('<form id="selection"', 1)[1].split("</form>", 1)[0]
+    assert 'id="deploy-selected" formaction="/deployments/new"' in form
+    r = client.post("/deployments/new", data={"csrf_token": csrf, "computer": [str(one), str(two)]})
+    assert r.status_code == 200
+    checked = sorted(int(v) for v in re.findall(r'name="computer" value="(\d+)" checked', r.text))
+    assert checked == [one, two]  # pc3 was not chosen
+    assert client.post("/deployments/new", data={"computer": str(one)}).status_code == 403  # no token
+    client.post("/logout", data={"csrf_token": csrf})
+    csrf = login(client, "victor")
+    r = client.post("/deployments/new", data={"csrf_token": csrf, "computer": str(one)})
+    assert r.status_code == 403 and "lacks permission" in r.text

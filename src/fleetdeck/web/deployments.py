@@ -446,6 +446,8 @@ def routes(ui: WebUI) -> list[Route]:
         Route("/deployments", ui.endpoint(listing), methods=["GET"]),
         Route("/deployments", ui.endpoint(create), methods=["POST"]),
         Route("/deployments/new", ui.endpoint(new), methods=["GET"]),
+        # the computers list's selection (a POST carrying the CSRF token): the form, filled in
+        Route("/deployments/new", ui.endpoint(new), methods=["POST"]),
         Route("/deployments/{container_id:int}", ui.endpoint(show), methods=["GET"]),
         Route("/deployments/{container_id:int}/delete", ui.endpoint(remove), methods=["POST"]),
         Route("/deployments/{container_id:int}/events", events, methods=["GET"]),
