@@ -41,8 +41,19 @@ def test_product_action_group_and_value_changes_are_audited_as_opsi(
 
     action, object_type, package, *rest = only(audited("product_insertObject", PRODUCT))
     assert (action, object_type, rest) == ("package.create", "package", ["ok", *me])
-    action, object_type, batch, *rest = only(audited("setProductActionRequest", "jedit", CLIENT, "setup"))
-    assert (action, object_type, rest) == ("deployment.create", "job_batch", ["ok", *me])
+    # the product state on the client is set (one core call), which deploys the package
+    mark = factories.audit_mark(svc)
+    rpc.ok("setProductActionRequest", "jedit", CLIENT, "setup")
+    [record] = factories.audit_since(svc, mark)
+    assert (record.action, record.object_type, record.object_id, record.result, record.via) == (
+        "package_state.set",
+        "computer",
+        str(cid),
+        "ok",
+        "opsi",
+    )
+    assert record.detail["changes"]["action_request"] == "setup"
+    [batch] = record.detail["containers"]
     [job] = svc.deployments.container_jobs(admin, int(batch))
     assert (job.computer_id, str(job.package_id)) == (cid, package)
 
@@ -90,6 +101,6 @@ def test_refused_changes_are_audited_as_opsi(
     assert viewer_rpc.error("group_createHostGroup", "lab")["class"] == denied
     assert rows(runtime, mark) == [
         ("package.create", "package", "", "denied", *viewer),
-        ("deployment.create", "job_batch", "", "denied", *viewer),
+        ("package_state.set", "computer", "1", "denied", *viewer),
         ("group.create", "group", "", "denied", *viewer),
     ]
