@@ -320,7 +320,7 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             services=deps.services,
             actor=principal.actor,
             host_id=principal.host_id,
-            extras={"host_key": principal.host_key} if principal.host_key else None,
+            extras={"host_key": principal.host_key, "data_dir": deps.data_dir},
         )
         answer = await engine.handle(ctx, payload, caller=f"{principal.kind}:{principal.actor.username}")
         if any(c.get("method") == "backend_exit" for c in calls if isinstance(c, dict)):
