@@ -102,6 +102,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
             ),
             node_lease_sec=settings.node_lease_sec,
+            tls_dir=settings.data_dir / "tls" if settings.tls == "auto" else None,
         ),
         notifier=BusJobNotifier(bus),
         gateway=gateway,

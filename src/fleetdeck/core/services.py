@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.certs.service import CertificateService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
@@ -44,6 +45,7 @@ class CoreConfig:
     logs_dir: Path | None = None  # client logs; None = under a temporary directory
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     node_lease_sec: float = LEASE_SEC  # a server process silent this long is taken for dead
+    tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Services:
     licenses: LicenseService
     leases: LeaseService
     nodes: NodeService
+    certificates: CertificateService
 
 
 def build_services(
@@ -122,4 +125,5 @@ def build_services(
         licenses=LicenseService(db, audit, box, clock),
         leases=LeaseService(db, clock),
         nodes=NodeService(db, clock, config.node_lease_sec),
+        certificates=CertificateService(audit, config.tls_dir),
     )

@@ -194,16 +194,16 @@ def test_reboot_popup_and_events_through_the_agent(opsi: Opsi, agent: AgentProc,
 
 
 def test_rpc_over_https_as_opsis_client_speaks_it(tmp_path: Path, db_url: str) -> None:
-    """opsi's current client speaks only HTTPS; with ``--tls auto`` it gets the server's own
-    certificate (verified here against that certificate), opsiconfd's Server header, and then
-    msgpack + LZ4 both ways."""
+    """opsi's current client speaks only HTTPS; with ``--tls auto`` the server's certificate is
+    signed by fleetdeck's own CA (verified here against the CA, which ``getOpsiCACert`` answers),
+    opsiconfd's Server header, and then msgpack + LZ4 both ways."""
     srv = ServerProc(
         tmp_path / "tls-server", db_url, free_port(), tmp_path / "tls.log", {"FLEETDECK_TLS": "auto"}
     )
     srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
     srv.start()
     try:
-        trust = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "cert.pem"))
+        trust = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "ca-cert.pem"))
         with httpx.Client(base_url=srv.url, auth=("admin", ADMIN_PASSWORD), verify=trust, timeout=15) as http:
             first = http.post(
                 "/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "backend_info", "params": []}
@@ -211,6 +211,8 @@ def test_rpc_over_https_as_opsis_client_speaks_it(tmp_path: Path, db_url: str) -
             assert first.status_code == 200 and first.url.scheme == "https"
             assert first.headers["server"].startswith("opsiconfd 4.3")
             assert first.cookies.get("opsiconfd-session")
+            ca = http.post("/rpc", json={"jsonrpc": "2.0", "id": 9, "method": "getOpsiCACert", "params": []})
+            assert ca.json()["result"] == (srv.data_dir / "tls" / "ca-cert.pem").read_text()
             body = {"jsonrpc": "2.0", "id": "2", "method": "backend_getInterface", "params": []}
             r = http.post(
                 "/rpc",

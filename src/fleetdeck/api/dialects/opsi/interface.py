@@ -34,8 +34,9 @@ OUT_OF_SCOPE: dict[str, str] = {
     "updateWIMConfig": "fleetdeck does not install operating systems over the network (no WIM images)",
     "driver_": "fleetdeck does not install operating systems over the network (no driver integration)",
     "depot_": "fleetdeck has no depot file share: package payloads are stored content-addressed"
-    " and agents download them over the agent endpoint",
-    "workbench_": "fleetdeck has no depot workbench: packages are uploaded through the API",
+    " and agents download them over the agent endpoint (depot_installPackage imports .opsi files)",
+    "workbench_": "fleetdeck builds no packages: build them with opsi-makepackage and install the"
+    " .opsi file (workbench_installPackage, depot_installPackage)",
     "getDepotSelectionAlgorithm": "fleetdeck has one depot, the server itself",
     "changeWANConfig": "the fleetdeck agent keeps one connection to the server;"
     " opsiclientd's WAN mode does not apply",
@@ -53,9 +54,6 @@ OUT_OF_SCOPE: dict[str, str] = {
     "getPcpatchPassword": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "user_updateMultiFactorAuth": "fleetdeck user logins have no second factor yet",
     "host_renameOpsiDepotserver": "fleetdeck has one depot, the server itself, named by its own FQDN",
-    "host_getTLSCertificate": "fleetdeck has no certificate authority: agents pin the server's certificate",
-    "getCACerts": "fleetdeck has no certificate authority: agents pin the server's certificate",
-    "getOpsiCACert": "fleetdeck has no certificate authority: agents pin the server's certificate",
     "setProductActionProgress": "product states are reported by the fleetdeck agent as it runs the job",
     "service_createBackup": "back up the database with its own tools (docs/operations.md)",
     "service_setAppState": "fleetdeck has no maintenance or shutdown state to switch at run time;"
