@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.certs.service import CertificateService
+from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
@@ -69,6 +70,7 @@ class Services:
     leases: LeaseService
     nodes: NodeService
     certificates: CertificateService
+    reported_audit: ReportedAuditService
 
 
 def build_services(
@@ -126,4 +128,5 @@ def build_services(
         leases=LeaseService(db, clock),
         nodes=NodeService(db, clock, config.node_lease_sec),
         certificates=CertificateService(audit, config.tls_dir),
+        reported_audit=ReportedAuditService(db, audit, clock),
     )

@@ -8,6 +8,7 @@ from fleetdeck.storage.tables.computers import (
     ComputerInterface,
     ComputerLogin,
     ComputerSoftware,
+    ReportedAudit,
 )
 from fleetdeck.storage.tables.configs import (
     ConfigEntry,
@@ -71,6 +72,7 @@ __all__ = [
     "PackageProperty",
     "PackagePropertyValue",
     "Report",
+    "ReportedAudit",
     "SettingValue",
     "SoftwareLicense",
     "User",

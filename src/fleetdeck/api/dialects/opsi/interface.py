@@ -43,12 +43,6 @@ OUT_OF_SCOPE: dict[str, str] = {
     "network_sendBroadcast": "fleetdeck sends Wake-on-LAN itself (hostControl_start)",
     "SSHCommand_": "configed's SSH command store: fleetdeck runs commands through the agent"
     " (POST /api/v1/commands)",
-    "auditSoftwareOnClient_create": _AUDIT_READ_ONLY,
-    "auditSoftwareOnClient_setObsolete": _AUDIT_READ_ONLY,
-    "auditSoftware_create": _AUDIT_READ_ONLY,
-    "auditHardware_create": _AUDIT_READ_ONLY,
-    "auditHardwareOnHost_create": _AUDIT_READ_ONLY,
-    "auditHardwareOnHost_setObsolete": _AUDIT_READ_ONLY,
     "user_getCredentials": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "user_setCredentials": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "getPcpatchPassword": "fleetdeck has no depot share user: agents download payloads over HTTPS",
