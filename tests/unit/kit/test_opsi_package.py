@@ -54,3 +54,18 @@ def test_the_cpio_cap_is_checked_before_reading_an_entry() -> None:
     data = tar_bytes({"OPSI.cpio": entry})
     with pytest.raises(OpsiPackageError, match="more than the allowed size"):
         read_opsi_package(data, limits=ArchiveLimits(max_unpacked_bytes=1024 * 1024))
+
+
+def test_compressed_files_are_stored_and_text_is_deflated() -> None:
+    """Installers are compressed already: deflating them again only costs time."""
+    import io
+    import os
+    import zipfile
+
+    imp = read_opsi_package(
+        build_opsi(client={"setup.exe": os.urandom(300_000), "setup.sh": b"echo hi\n" * 500})
+    )
+    with zipfile.ZipFile(io.BytesIO(imp.payload or b"")) as zf:
+        kinds = {i.filename: i.compress_type for i in zf.infolist()}
+        assert zf.read("setup.sh") == b"echo hi\n" * 500
+    assert kinds == {"setup.exe": zipfile.ZIP_STORED, "setup.sh": zipfile.ZIP_DEFLATED}

@@ -26,6 +26,7 @@ import stat
 import tarfile
 import tomllib
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -470,14 +471,22 @@ def _property(p: dict[str, Any], defaults: dict[str, Any]) -> Config:
     )
 
 
+def _compressible(data: bytes) -> bool:
+    """Whether deflating pays: installers (.msi, .exe, archives) are compressed already, and
+    deflating them costs seconds per 100 MiB for nothing. Judged on a sample."""
+    sample = data[: 256 * 1024]
+    return len(sample) < 512 or len(zlib.compress(sample, 1)) < 0.9 * len(sample)
+
+
 def payload_zip(files: dict[str, bytes]) -> bytes | None:
+    """CLIENT_DATA as the payload ZIP (fixed timestamps: the same files give the same payload)."""
     if not files:
         return None
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(buffer, "w") as zf:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_DEFLATED if _compressible(files[name]) else zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
             zf.writestr(info, files[name])
     return buffer.getvalue()
