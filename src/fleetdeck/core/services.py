@@ -16,6 +16,7 @@ from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.service import GroupService
+from fleetdeck.core.jobs.saved import SavedCommandService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
@@ -71,6 +72,7 @@ class Services:
     nodes: NodeService
     certificates: CertificateService
     reported_audit: ReportedAuditService
+    saved_commands: SavedCommandService
 
 
 def build_services(
@@ -129,4 +131,5 @@ def build_services(
         nodes=NodeService(db, clock, config.node_lease_sec),
         certificates=CertificateService(audit, config.tls_dir),
         reported_audit=ReportedAuditService(db, audit, clock),
+        saved_commands=SavedCommandService(db, audit, clock),
     )

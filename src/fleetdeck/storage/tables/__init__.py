@@ -19,7 +19,7 @@ from fleetdeck.storage.tables.configs import (
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import Group, GroupMember
-from fleetdeck.storage.tables.jobs import Job, JobBatch
+from fleetdeck.storage.tables.jobs import Job, JobBatch, SavedCommand
 from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
     LicenseAssignment,
@@ -73,6 +73,7 @@ __all__ = [
     "PackagePropertyValue",
     "Report",
     "ReportedAudit",
+    "SavedCommand",
     "SettingValue",
     "SoftwareLicense",
     "User",

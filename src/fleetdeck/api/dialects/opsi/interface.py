@@ -41,8 +41,6 @@ OUT_OF_SCOPE: dict[str, str] = {
     "changeWANConfig": "the fleetdeck agent keeps one connection to the server;"
     " opsiclientd's WAN mode does not apply",
     "network_sendBroadcast": "fleetdeck sends Wake-on-LAN itself (hostControl_start)",
-    "SSHCommand_": "configed's SSH command store: fleetdeck runs commands through the agent"
-    " (POST /api/v1/commands)",
     "user_getCredentials": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "user_setCredentials": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "getPcpatchPassword": "fleetdeck has no depot share user: agents download payloads over HTTPS",
