@@ -102,6 +102,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
             ),
             node_lease_sec=settings.node_lease_sec,
+            tls_dir=settings.data_dir / "tls" if settings.tls == "auto" else None,
         ),
         notifier=BusJobNotifier(bus),
         gateway=gateway,
@@ -199,7 +200,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
-    deps = DialectDeps(services=rt.services)
+    deps = DialectDeps(services=rt.services, data_dir=settings.data_dir)
     for dialect in DIALECTS:
         app.router.routes.append(DialectRoute(dialect.name, dialect.build(deps)))
     # Last: the UI at / gets only its own paths that no route above claimed.

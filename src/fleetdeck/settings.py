@@ -32,7 +32,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the server listens on.")
     port: int = Field(8080, ge=0, le=65535, description="TCP port the server listens on.")
     tls: Literal["off", "auto", "files"] = Field(
-        "off", description="off; auto = self-signed certificate in data_dir; files = tls_cert/tls_key."
+        "off",
+        description="off; auto = certificate signed by fleetdeck's own CA (data_dir/tls);"
+        " files = tls_cert/tls_key.",
     )
     tls_cert: Path | None = Field(None, description="PEM certificate (chain) for HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key for HTTPS.")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from fleetdeck.cli import computers, database, enroll, settings, users
+from fleetdeck.cli import computers, database, enroll, packages, settings, users
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir, build_settings
 
 app = typer.Typer(
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(users.app, name="user")
 app.add_typer(enroll.app, name="enroll-token")
 app.add_typer(computers.app, name="computer")
+app.add_typer(packages.app, name="package")
 app.add_typer(database.db, name="db")
 app.add_typer(database.config, name="config")
 app.add_typer(settings.app, name="settings")

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.certs.service import CertificateService
+from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.service import GroupService
+from fleetdeck.core.jobs.saved import SavedCommandService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
@@ -44,6 +47,7 @@ class CoreConfig:
     logs_dir: Path | None = None  # client logs; None = under a temporary directory
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     node_lease_sec: float = LEASE_SEC  # a server process silent this long is taken for dead
+    tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,9 @@ class Services:
     licenses: LicenseService
     leases: LeaseService
     nodes: NodeService
+    certificates: CertificateService
+    reported_audit: ReportedAuditService
+    saved_commands: SavedCommandService
 
 
 def build_services(
@@ -122,4 +129,7 @@ def build_services(
         licenses=LicenseService(db, audit, box, clock),
         leases=LeaseService(db, clock),
         nodes=NodeService(db, clock, config.node_lease_sec),
+        certificates=CertificateService(audit, config.tls_dir),
+        reported_audit=ReportedAuditService(db, audit, clock),
+        saved_commands=SavedCommandService(db, audit, clock),
     )

@@ -20,6 +20,7 @@ import msgspec
 import pytest
 
 from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, free_port, wait_for
+from tests.opsi_packages import CONTROL_TOML, build_opsi
 
 pytestmark = pytest.mark.e2e
 
@@ -202,16 +203,16 @@ def test_reboot_popup_and_events_through_the_agent(opsi: Opsi, agent: AgentProc,
 
 
 def test_rpc_over_https_as_opsis_client_speaks_it(tmp_path: Path, db_url: str) -> None:
-    """opsi's current client speaks only HTTPS; with ``--tls auto`` it gets the server's own
-    certificate (verified here against that certificate), opsiconfd's Server header, and then
-    msgpack + LZ4 both ways."""
+    """opsi's current client speaks only HTTPS; with ``--tls auto`` the server's certificate is
+    signed by fleetdeck's own CA (verified here against the CA, which ``getOpsiCACert`` answers),
+    opsiconfd's Server header, and then msgpack + LZ4 both ways."""
     srv = ServerProc(
         tmp_path / "tls-server", db_url, free_port(), tmp_path / "tls.log", {"FLEETDECK_TLS": "auto"}
     )
     srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
     srv.start()
     try:
-        trust = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "cert.pem"))
+        trust = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "ca-cert.pem"))
         with httpx.Client(base_url=srv.url, auth=("admin", ADMIN_PASSWORD), verify=trust, timeout=15) as http:
             first = http.post(
                 "/rpc", json={"jsonrpc": "2.0", "id": 1, "method": "backend_info", "params": []}
@@ -219,6 +220,8 @@ def test_rpc_over_https_as_opsis_client_speaks_it(tmp_path: Path, db_url: str) -
             assert first.status_code == 200 and first.url.scheme == "https"
             assert first.headers["server"].startswith("opsiconfd 4.3")
             assert first.cookies.get("opsiconfd-session")
+            ca = http.post("/rpc", json={"jsonrpc": "2.0", "id": 9, "method": "getOpsiCACert", "params": []})
+            assert ca.json()["result"] == (srv.data_dir / "tls" / "ca-cert.pem").read_text()
             body = {"jsonrpc": "2.0", "id": "2", "method": "backend_getInterface", "params": []}
             r = http.post(
                 "/rpc",
@@ -237,3 +240,47 @@ def test_rpc_over_https_as_opsis_client_speaks_it(tmp_path: Path, db_url: str) -
             httpx.post(srv.url.replace("https", "http") + "/rpc", json={}, timeout=5)
     finally:
         srv.stop()
+
+
+def test_an_imported_opsi_package_is_installed_by_the_agent(
+    opsi: Opsi, server: ServerProc, agent: AgentProc, tmp_path: Path
+) -> None:
+    """A real ``.opsi`` file (tar, zstd, control.toml), put where opsi-package-manager uploads it
+    and installed with ``depot_installPackage``; ``setup`` through ``/rpc`` makes the agent run its
+    setup script from CLIENT_DATA; productOnClient ends installed/successful; ``none`` keeps it."""
+    marker = tmp_path / "imported.txt"
+    control = CONTROL_TOML.replace('name = "greeting"', 'name = "target"').replace(
+        "[[ProductDependency]]", "[Unused]"
+    )  # no dependency on a product not here
+    setup = b'#!/bin/sh\nset -e\necho "imported package ran" > "$FLEETDECK_PROPERTY_TARGET"\n'
+    repository = server.data_dir / "repository"
+    repository.mkdir(parents=True, exist_ok=True)
+    (repository / "hello_1.2-3.opsi").write_bytes(build_opsi(control=control, client={"setup.sh": setup}))
+    opsi("depot_installPackage", "/var/lib/opsi/repository/hello_1.2-3.opsi", False, {"target": str(marker)})
+    assert [(p["id"], p["setupScript"]) for p in opsi("product_getObjects")] == [("hello", "sh ./setup.sh")]
+
+    def client_id() -> str | None:
+        hosts = opsi("host_getObjects", [], {"type": "OpsiClient"})
+        return str(hosts[0]["id"]) if hosts and hosts[0]["lastSeen"] != "0000-00-00 00:00:00" else None
+
+    client = wait_for(client_id, 30, what="the agent's host")
+    opsi("setProductActionRequest", "hello", client, "setup")
+
+    def state() -> dict[str, Any] | None:
+        rows = opsi("productOnClient_getObjects", [], {"clientId": client, "productId": "hello"})
+        done = rows and rows[0]["installationStatus"] == "installed" and rows[0]["actionRequest"] == "none"
+        return rows[0] if done else None
+
+    try:
+        done = wait_for(state, 60, interval=0.3, what="installed")
+    except AssertionError:
+        raise AssertionError(f"agent log:\n{agent.log()[-4000:]}") from None
+    assert (done["actionResult"], done["productVersion"], done["packageVersion"]) == (
+        "successful",
+        "1.2",
+        "3",
+    )
+    assert marker.read_text().strip() == "imported package ran"
+    opsi("setProductActionRequest", "hello", client, "none")
+    (row,) = opsi("productOnClient_getObjects", [], {"clientId": client, "productId": "hello"})
+    assert (row["installationStatus"], row["actionRequest"]) == ("installed", "none")

@@ -3,33 +3,17 @@ the permission a re-installed machine needs to keep its computer (docs/operation
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.settings import Settings
-from tests.conftest import CHEAP_ARGON2_ENV, SECRET
+from tests.integration.cli.run import fleetdeck
 
 
 def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
-    env |= {
-        "FLEETDECK_DATA_DIR": str(settings.data_dir),
-        "FLEETDECK_DATABASE_URL": str(settings.database_url),
-        "FLEETDECK_SECRET_KEY": SECRET,
-        **CHEAP_ARGON2_ENV,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "fleetdeck", "computer", "allow-reenroll", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return fleetdeck(settings, "computer", "allow-reenroll", *args)
 
 
 def test_the_cli_allows_and_revokes_a_reenroll(settings: Settings, runtime: Runtime, admin: Actor) -> None:

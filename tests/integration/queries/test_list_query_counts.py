@@ -55,7 +55,8 @@ class World:
     """Grows by one of everything a list shows: a computer with an interface in a computer
     group, a package in a package group, a deployment of it to the computer with the job
     finished (an installation), a deployment rule, a command job, a report in a report group,
-    a user and an enrollment token."""
+    a user, an enrollment token, and a computer without an agent that reported its own audit
+    data."""
 
     def __init__(self, runtime: Runtime, admin: Actor) -> None:
         self.rt, self.admin, self.size = runtime, admin, 0
@@ -77,6 +78,20 @@ class World:
             factories.user(s, Role.VIEWER, f"viewer{k}")
             s.enrollment.create_token(a, max_uses=1)
             container = s.deployments.list_containers(a)[-1].id
+            # a client without the agent that reported its own audit data (opsi's hwaudit/swaudit)
+            bare = s.computers.create(a, f"bare-{k:02d}").id
+            s.reported_audit.report(
+                a, "hardware", bare, [(f"BIOS;{k}", {"hardwareClass": "BIOS", "version": str(k)})]
+            )
+            s.reported_audit.report(
+                a, "software", bare, [(f"sw-r{k};1;;;x64", {"name": f"sw-r{k}", "version": "1"})]
+            )
+            s.reported_audit.report(
+                a, "software_title", None, [(f"sw-r{k};1;;;x64", {"name": f"sw-r{k}", "version": "1"})]
+            )
+            s.reported_audit.report(
+                a, "hardware_device", None, [(f"BIOS;d{k}", {"hardwareClass": "BIOS", "version": f"d{k}"})]
+            )
             if self.first:  # the first group, package group, family, report group grow too
                 s.groups.add_members(a, self.first["group"], [cid])
                 s.packages.add_to_group(a, self.first["package_group"], pkg.id)

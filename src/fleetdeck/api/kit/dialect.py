@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -38,6 +39,9 @@ class DialectDeps:
     services: Services
     credentials: CredentialCache = field(default_factory=CredentialCache)
     limits: CallerLimits = field(default_factory=CallerLimits)
+    # The server's data directory: where a dialect finds server-side files it is named (opsi's
+    # package repository and workbench). None: the dialect refuses such calls.
+    data_dir: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fleetdeck.core.settings.configs import Config
+
 POST_ACTIONS = (0, 1, 2, 3)  # none, restart, shutdown, restart the agent
 UPGRADE_BEHAVIORS = (0, 1, 2)  # keep old records, installer replaces old versions, uninstall jobs first
 
@@ -192,3 +194,40 @@ class PayloadRef:
     path: str
     sha256: str
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedDependency:
+    """A dependency rule of an imported package, naming the required package family by key
+    (it is resolved to that family's newest package when imported)."""
+
+    requires_key: str
+    action: str = "setup"
+    required_action: str | None = None
+    required_status: str | None = "installed"
+    requirement_type: str = "before"
+    required_version: str | None = None
+    required_package_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PackageImport:
+    """A whole package read from a package archive (e.g. an opsi ``.opsi`` file): imported in
+    one transaction by ``PackageService.import_package``. ``payload`` is a ZIP or None."""
+
+    family_key: str
+    name: str
+    version: str
+    package_version: str
+    fields: PackageFields
+    properties: tuple[Config, ...] = ()  # one per property key
+    dependencies: tuple[ImportedDependency, ...] = ()
+    payload: bytes | None = None
+    source: str = ""  # what was imported (a file name), for the audit record
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    package: PackageInfo
+    replaced: bool  # the same family, version and package version existed and was replaced
+    unresolved: tuple[str, ...] = ()  # required family keys with no package here (rule left out)

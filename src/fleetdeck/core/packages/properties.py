@@ -37,10 +37,16 @@ class PropertyValue:
     values: list[Any]
 
 
-def _check_property(prop: Config) -> None:
+def check_property(prop: Config) -> None:
     check_config(prop)
     if len(prop.key) > 128:
         raise ValidationFailed("property key is longer than 128 characters", field="key")
+
+
+def fill_row(row: PackageProperty, prop: Config) -> None:
+    row.kind, row.description = prop.kind, prop.description
+    row.possible_values, row.default_values = list(prop.possible_values), list(prop.default_values)
+    row.editable, row.multi_value = prop.editable, prop.multi_value
 
 
 def _info(row: PackageProperty) -> PropertyInfo:
@@ -114,7 +120,7 @@ class PropertyService:
             return [_info(r) for r in uow.session.scalars(stmt)]
 
     def put(self, actor: Actor, package_id: int, prop: Config) -> PropertyInfo:
-        _check_property(prop)
+        check_property(prop)
         with self._audit.mutation(
             actor, "package_property.put", "package", package_id, perm=Perm.MANAGE_PACKAGES
         ) as m:
@@ -147,7 +153,7 @@ class PropertyService:
                 return None
             if prop.key != key:
                 raise ValidationFailed("a merge cannot change the property key", field="key")
-            _check_property(prop)
+            check_property(prop)
             info = self._store(m, package_id, prop, row)
             m.detail["merged"] = row is not None
             return info
@@ -165,9 +171,7 @@ class PropertyService:
         if row is None:
             row = PackageProperty(package_id=package_id, key=prop.key)
             m.session.add(row)
-        row.kind, row.description = prop.kind, prop.description
-        row.possible_values, row.default_values = list(prop.possible_values), list(prop.default_values)
-        row.editable, row.multi_value = prop.editable, prop.multi_value
+        fill_row(row, prop)
         m.detail = {"key": prop.key, "default_values": list(prop.default_values)}
         m.session.flush()
         return _info(row)

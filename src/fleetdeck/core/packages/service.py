@@ -21,13 +21,16 @@ from fleetdeck.core.packages.entities import (
     STATUSES,
     DependencyRule,
     FamilyInfo,
+    ImportResult,
     PackageDetail,
     PackageFields,
+    PackageImport,
     PackageInfo,
     PayloadFile,
     PayloadRef,
 )
 from fleetdeck.core.packages.groups import PackageGroups
+from fleetdeck.core.packages.imports import check_import, replace_properties, resolve_rules
 from fleetdeck.core.packages.installations import InstallationHook, Installations
 from fleetdeck.core.packages.payloads import PayloadStore, build_zip
 from fleetdeck.core.packages.validation import clean_fields, required, slug
@@ -238,6 +241,85 @@ class PackageService(PackageGroups, Installations):
         m.detail = {"family": family_name, "version": version, "payload": pkg.payload_sha256}
         return queries.package_infos(s, [pkg.id])[pkg.id]
 
+    def import_package(self, actor: Actor, imp: PackageImport) -> ImportResult:
+        """A whole package from a package archive, in one audited transaction
+        (``package.import``): created, or, when its family key, version and package version
+        exist, replaced (fields, payload, properties and dependency rules), as opsi's
+        ``depot_installPackage`` re-installs a package. A dependency on a product that has no
+        package here is left out and reported in ``unresolved`` (opsi keeps such rules; they
+        only take effect once the product is there)."""
+        check_import(imp)
+        written: list[str] = []
+        old_sha: str | None = None
+        try:
+            with self._audit.mutation(actor, "package.import", "package", perm=Perm.MANAGE_PACKAGES) as m:
+                s = m.session
+                pkg = _locked_version(s, imp.family_key, imp.version, imp.package_version)
+                replaced = pkg is not None
+                files = [PayloadFile("payload.zip", imp.payload)] if imp.payload else []
+                if pkg is None:
+                    info = self._insert(
+                        m,
+                        actor,
+                        imp.name or imp.family_key,
+                        imp.version,
+                        imp.fields,
+                        imp.package_version,
+                        files,
+                        (),
+                        written,
+                        imp.family_key,
+                    )
+                    package_id = info.id
+                else:
+                    package_id = pkg.id
+                    values = clean_fields(imp.fields)
+                    required(values.get("install_procedure", pkg.install_procedure) or "")
+                    for key, value in values.items():
+                        setattr(pkg, key, value)
+                    old_sha = pkg.payload_sha256
+                    data = build_zip(files)
+                    pkg.payload_sha256, pkg.payload_size = (
+                        self._payloads().put(data) if data else (None, None)
+                    )
+                    if pkg.payload_sha256:
+                        written.append(pkg.payload_sha256)
+                    pkg.updated_at = self._clock()
+                    family = s.get(PackageFamily, pkg.family_id)
+                    if family is not None and imp.name and family.name != imp.name:
+                        if s.scalar(select(PackageFamily.id).where(PackageFamily.name == imp.name)):
+                            raise ValidationFailed(
+                                f"a family named {imp.name!r} exists", field="name", reason=Reason.INVALID
+                            )
+                        family.name = imp.name
+                    s.flush()
+                family_id = s.scalar(select(Package.family_id).where(Package.id == package_id))
+                assert family_id is not None
+                rules, unresolved = resolve_rules(s, family_id, imp.dependencies)
+                _store_rules(s, package_id, rules)
+                replace_properties(s, package_id, imp)
+                m.object_id = str(package_id)
+                m.detail = {
+                    "family": imp.family_key,
+                    "version": imp.version,
+                    "package_version": imp.package_version,
+                    "source": imp.source,
+                    "replaced": replaced,
+                    "properties": len(imp.properties),
+                    "dependencies": len(rules),
+                    "unresolved": unresolved,
+                    "payload": s.scalar(select(Package.payload_sha256).where(Package.id == package_id)),
+                }
+                info = queries.package_infos(s, [package_id])[package_id]
+        except Exception:
+            for sha in written:
+                if sha != old_sha:
+                    self._collect_payload(sha)
+            raise
+        if old_sha and old_sha != info.payload_sha256:
+            self._collect_payload(old_sha)
+        return ImportResult(package=info, replaced=replaced, unresolved=tuple(unresolved))
+
     def get(self, actor: Actor, package_id: int) -> PackageDetail:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
@@ -336,16 +418,7 @@ class PackageService(PackageGroups, Installations):
         first = "package.update" if new_fields is None else "package.create"
         with self._audit.mutation(actor, first, "package", perm=Perm.MANAGE_PACKAGES) as m:
             s = m.session
-            serialize(s, Serial.PACKAGE_VERSIONS)
-            pkg = s.scalar(
-                select(Package)
-                .join(PackageFamily, PackageFamily.id == Package.family_id)
-                .where(
-                    PackageFamily.key == family_key,
-                    Package.version == version,
-                    Package.package_version == package_version,
-                )
-            )
+            pkg = _locked_version(s, family_key, version, package_version)
             if pkg is not None:
                 values = clean_fields(fields)
                 for key, value in values.items():
@@ -487,35 +560,7 @@ class PackageService(PackageGroups, Installations):
             s = m.session
             if s.get(Package, package_id) is None:
                 raise NotFound("package", package_id)
-            seen: set[tuple[str, int]] = set()
-            for rule in rules:
-                _check_rule(rule, package_id)
-                if (rule.action, rule.requires_id) in seen:
-                    raise ValidationFailed(
-                        "one rule per action and required package",
-                        field="dependencies",
-                        reason=Reason.INVALID,
-                    )
-                seen.add((rule.action, rule.requires_id))
-            ids = {r.requires_id for r in rules}
-            found = set(s.scalars(select(Package.id).where(Package.id.in_(ids)))) if ids else set()
-            for i in sorted(ids - found):
-                raise NotFound("package", i)
-            s.execute(delete(PackageDependency).where(PackageDependency.package_id == package_id))
-            s.add_all(
-                PackageDependency(
-                    package_id=package_id,
-                    action=r.action,
-                    requires_id=r.requires_id,
-                    required_action=r.required_action,
-                    required_status=r.required_status,
-                    requirement_type=r.requirement_type,
-                    required_version=r.required_version,
-                    required_package_version=r.required_package_version,
-                )
-                for r in rules
-            )
-            s.flush()
+            _store_rules(s, package_id, rules)
             m.detail = {"rules": len(rules)}
             return queries.package_infos(s, [package_id])[package_id]
 
@@ -585,3 +630,51 @@ def _check_rule(rule: DependencyRule, package_id: int) -> None:
         problems.append("required_package_version must be 1 to 64 characters")
     if problems:
         raise ValidationFailed("; ".join(problems), field="dependencies", reason=Reason.INVALID)
+
+
+def _store_rules(s: Session, package_id: int, rules: Sequence[DependencyRule]) -> None:
+    """Replace every dependency rule of the package with ``rules``, checked."""
+    seen: set[tuple[str, int]] = set()
+    for rule in rules:
+        _check_rule(rule, package_id)
+        if (rule.action, rule.requires_id) in seen:
+            raise ValidationFailed(
+                "one rule per action and required package",
+                field="dependencies",
+                reason=Reason.INVALID,
+            )
+        seen.add((rule.action, rule.requires_id))
+    ids = {r.requires_id for r in rules}
+    found = set(s.scalars(select(Package.id).where(Package.id.in_(ids)))) if ids else set()
+    for i in sorted(ids - found):
+        raise NotFound("package", i)
+    s.execute(delete(PackageDependency).where(PackageDependency.package_id == package_id))
+    s.add_all(
+        PackageDependency(
+            package_id=package_id,
+            action=r.action,
+            requires_id=r.requires_id,
+            required_action=r.required_action,
+            required_status=r.required_status,
+            requirement_type=r.requirement_type,
+            required_version=r.required_version,
+            required_package_version=r.required_package_version,
+        )
+        for r in rules
+    )
+    s.flush()
+
+
+def _locked_version(s: Session, family_key: str, version: str, package_version: str) -> Package | None:
+    """The package of this family key and versions, read after taking the lock that serialises
+    creating versions (so two concurrent writers of one new version create it once)."""
+    serialize(s, Serial.PACKAGE_VERSIONS)
+    return s.scalar(
+        select(Package)
+        .join(PackageFamily, PackageFamily.id == Package.family_id)
+        .where(
+            PackageFamily.key == family_key,
+            Package.version == version,
+            Package.package_version == package_version,
+        )
+    )

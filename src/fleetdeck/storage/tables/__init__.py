@@ -8,6 +8,7 @@ from fleetdeck.storage.tables.computers import (
     ComputerInterface,
     ComputerLogin,
     ComputerSoftware,
+    ReportedAudit,
 )
 from fleetdeck.storage.tables.configs import (
     ConfigEntry,
@@ -18,7 +19,7 @@ from fleetdeck.storage.tables.configs import (
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import Group, GroupMember
-from fleetdeck.storage.tables.jobs import Job, JobBatch
+from fleetdeck.storage.tables.jobs import Job, JobBatch, SavedCommand
 from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
     LicenseAssignment,
@@ -73,6 +74,8 @@ __all__ = [
     "PackagePropertyValue",
     "PackageState",
     "Report",
+    "ReportedAudit",
+    "SavedCommand",
     "SettingValue",
     "SoftwareLicense",
     "User",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -113,3 +113,26 @@ class ComputerLogin(Base):
     terminal: Mapped[str] = mapped_column(String(255), default="")
     host: Mapped[str] = mapped_column(String(255), default="")
     started_at: Mapped[datetime | None]
+
+
+class ReportedAudit(Base):
+    """Audit data a client reported itself through a dialect (opsi's hwaudit/swaudit), beside
+    the agent's inventory: ``kind`` is ``software`` / ``hardware`` (per computer) or
+    ``software_title`` / ``hardware_device`` (the catalogue, ``computer_id`` NULL); ``ident`` is
+    the row's key within its kind and computer, ``data`` its attributes; ``state`` 1 = current,
+    0 = obsolete (opsi's setObsolete)."""
+
+    __tablename__ = "reported_audit"
+    __table_args__ = (UniqueConstraint("kind", "computer_key", "ident"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    computer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("computers.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    computer_key: Mapped[int] = mapped_column(BigId, default=0)  # computer_id or 0: the unique key
+    ident: Mapped[str] = mapped_column(String(1024))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[int] = mapped_column(default=1)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]

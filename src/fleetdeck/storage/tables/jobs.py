@@ -87,3 +87,21 @@ class Job(Base):
     # cleared once it is decided whether the wake worked (core/jobs/wol_shutdown.py).
     wol_shutdown_set: Mapped[datetime | None] = mapped_column(index=True)
     wol_shutdown_replaced: Mapped[int | None]
+
+
+class SavedCommand(Base):
+    """A saved command line (or a few, run in order): a library admins pick from; opsi's
+    configed keeps its SSH commands here (``SSHCommand_*``)."""
+
+    __tablename__ = "saved_commands"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    commands: Mapped[list[Any]] = mapped_column(default=list)
+    position: Mapped[int | None] = mapped_column(nullable=True)
+    need_sudo: Mapped[bool] = mapped_column(default=False)
+    tooltip: Mapped[str | None] = mapped_column(Text, nullable=True)
+    parent_menu: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -1,6 +1,7 @@
 """The opsi JSON-RPC dialect (``/rpc`` as opsiconfd 4.3 serves it) over fleetdeck's one data model.
 
-``DIALECT`` answers ``/rpc`` (and ``/rpc/...``), ``/session/logout`` and ``/auth/logout``. Every
+``DIALECT`` answers ``/rpc`` (and ``/rpc/...``), ``/session/logout`` and ``/auth/logout``, and
+refuses ``/messagebus/v1`` saying why (``messagebus.py``). Every
 method is declared once in ``methods/``; that declaration drives dispatch,
 ``backend_getInterface`` and ``docs/compat/opsi.md``.
 """
@@ -12,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fleetdeck.api.dialects.opsi import codec
+from fleetdeck.api.dialects.opsi import codec, messagebus
 from fleetdeck.api.dialects.opsi import methods as _methods  # noqa: F401  (registers the methods)
 from fleetdeck.api.dialects.opsi.auth import Sessions
 from fleetdeck.api.dialects.opsi.envelope import base_headers, logout_endpoint, render_error, rpc_endpoint
@@ -41,7 +42,7 @@ def build(deps: DialectDeps) -> Starlette:
         Route(path, logout, methods=["GET", "POST"], name=f"opsi:{path}")
         for path in ("/session/logout", "/auth/logout")
     ]
-    return sub_app(routes, _internal_error)
+    return sub_app([*routes, *messagebus.ROUTES], _internal_error)
 
 
 DIALECT = Dialect(name="opsi", build=build, settings=SETTINGS, summary="opsi JSON-RPC (/rpc)")

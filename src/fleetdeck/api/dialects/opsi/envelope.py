@@ -355,7 +355,7 @@ def rpc_endpoint(deps: DialectDeps, sessions: auth.Sessions) -> Handler:
             services=deps.services,
             actor=principal.actor,
             host_id=principal.host_id,
-            extras=_extras(request, principal),
+            extras={**_extras(request, principal), "data_dir": deps.data_dir},
         )
         answer = await engine.handle(ctx, payload, caller=f"{principal.kind}:{principal.actor.username}")
         if any(c.get("method") == "backend_exit" for c in calls if isinstance(c, dict)):

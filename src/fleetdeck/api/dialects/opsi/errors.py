@@ -52,6 +52,10 @@ class BackendReferentialIntegrityError(OpsiError):
     opsi_class = "BackendReferentialIntegrityError"
 
 
+class BackendIOError(OpsiError):
+    opsi_class = "BackendIOError"
+
+
 class BackendPermissionDeniedError(OpsiError):
     opsi_class = "BackendPermissionDeniedError"
 

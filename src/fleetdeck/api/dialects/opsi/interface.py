@@ -34,28 +34,18 @@ OUT_OF_SCOPE: dict[str, str] = {
     "updateWIMConfig": "fleetdeck does not install operating systems over the network (no WIM images)",
     "driver_": "fleetdeck does not install operating systems over the network (no driver integration)",
     "depot_": "fleetdeck has no depot file share: package payloads are stored content-addressed"
-    " and agents download them over the agent endpoint",
-    "workbench_": "fleetdeck has no depot workbench: packages are uploaded through the API",
+    " and agents download them over the agent endpoint (depot_installPackage imports .opsi files)",
+    "workbench_": "fleetdeck builds no packages: build them with opsi-makepackage and install the"
+    " .opsi file (workbench_installPackage, depot_installPackage)",
     "getDepotSelectionAlgorithm": "fleetdeck has one depot, the server itself",
     "changeWANConfig": "the fleetdeck agent keeps one connection to the server;"
     " opsiclientd's WAN mode does not apply",
     "network_sendBroadcast": "fleetdeck sends Wake-on-LAN itself (hostControl_start)",
-    "SSHCommand_": "configed's SSH command store: fleetdeck runs commands through the agent"
-    " (POST /api/v1/commands)",
-    "auditSoftwareOnClient_create": _AUDIT_READ_ONLY,
-    "auditSoftwareOnClient_setObsolete": _AUDIT_READ_ONLY,
-    "auditSoftware_create": _AUDIT_READ_ONLY,
-    "auditHardware_create": _AUDIT_READ_ONLY,
-    "auditHardwareOnHost_create": _AUDIT_READ_ONLY,
-    "auditHardwareOnHost_setObsolete": _AUDIT_READ_ONLY,
     "user_getCredentials": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "user_setCredentials": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "getPcpatchPassword": "fleetdeck has no depot share user: agents download payloads over HTTPS",
     "user_updateMultiFactorAuth": "fleetdeck user logins have no second factor yet",
     "host_renameOpsiDepotserver": "fleetdeck has one depot, the server itself, named by its own FQDN",
-    "host_getTLSCertificate": "fleetdeck has no certificate authority: agents pin the server's certificate",
-    "getCACerts": "fleetdeck has no certificate authority: agents pin the server's certificate",
-    "getOpsiCACert": "fleetdeck has no certificate authority: agents pin the server's certificate",
     "service_createBackup": "back up the database with its own tools (docs/operations.md)",
     "service_setAppState": "fleetdeck has no maintenance or shutdown state to switch at run time;"
     " stop and start the server with its service manager (docs/operations.md)",

@@ -5,16 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from starlette.responses import FileResponse
 
+from fleetdeck.api.kit.opsi_package import OpsiPackageError, read_opsi_package
 from fleetdeck.api.v1.deps import CurrentActor, ServicesDep
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, IdQuery, data_list, errors
 from fleetdeck.api.v1.schemas.packages import (
     FamilyOut,
     FamilyUpdate,
+    ImportOut,
     InstallationCreate,
     InstallationOut,
     MemberIn,
     MemberOut,
+    OpsiImportIn,
     PackageCreate,
     PackageDetailOut,
     PackageGroupCreate,
@@ -24,6 +27,7 @@ from fleetdeck.api.v1.schemas.packages import (
     PackageUpdate,
     decode_files,
 )
+from fleetdeck.core.errors import ValidationFailed
 
 router = APIRouter(tags=["packages"], responses=errors(401, 403, 422))
 
@@ -53,6 +57,33 @@ def create_package(body: PackageCreate, actor: CurrentActor, services: ServicesD
         depends_on=body.depends_on,
     )
     return Data(data=PackageOut.model_validate(package))
+
+
+@router.post("/packages/import-opsi", status_code=201)
+def import_opsi_package(body: OpsiImportIn, actor: CurrentActor, services: ServicesDep) -> Data[ImportOut]:
+    """Imports an opsi package file (``.opsi``, as opsi-makepackage builds it: tar or cpio,
+    ``OPSI/control.toml`` or ``OPSI/control``, ``CLIENT_DATA``): the package with its properties,
+    dependency rules and CLIENT_DATA as payload. The same product, version and package version
+    is replaced. A file that is no importable opsi package is a 422 with reason
+    ``invalid_package_archive`` and a message saying what is wrong."""
+    (archive,) = decode_files([body.file]) or []
+    try:
+        imp = read_opsi_package(
+            archive.content,
+            property_defaults=dict(body.property_defaults or {}),
+            force_product_id=body.force_product_id,
+            name=archive.name,
+        )
+    except OpsiPackageError as exc:
+        raise ValidationFailed(str(exc), field="file", reason="invalid_package_archive") from None
+    result = services.packages.import_package(actor, imp)
+    return Data(
+        data=ImportOut(
+            package=PackageOut.model_validate(result.package),
+            replaced=result.replaced,
+            unresolved=list(result.unresolved),
+        )
+    )
 
 
 @router.get("/packages/{package_id}", responses=errors(404))

@@ -44,6 +44,16 @@ def decode_files(files: list[FileIn] | None) -> list[PayloadFile] | None:
     return out
 
 
+class OpsiImportIn(RequestModel):
+    """An opsi package file (``.opsi``), base64-encoded (the request body limit applies)."""
+
+    file: FileIn
+    force_product_id: Annotated[Str, Field(max_length=128)] | None = None
+    property_defaults: dict[str, list[Str | bool] | Str | bool] | None = Field(
+        None, description="Default values to set for the package's properties, by property name."
+    )
+
+
 class _PackageFieldsIn(RequestModel):
     description: Text | None = None
     install_procedure: Text | None = None
@@ -131,6 +141,16 @@ class PackageOut(ResponseModel):
     priority: int
     dependency_rules: list[DependencyRuleOut] = Field(
         description="Every dependency rule, also those for other actions (opsi's ProductDependency)."
+    )
+
+
+class ImportOut(ResponseModel):
+    package: PackageOut
+    replaced: bool = Field(
+        description="The same product, version and package version existed and was replaced."
+    )
+    unresolved: list[str] = Field(
+        description="Required products with no package here: their dependency rules were left out."
     )
 
 

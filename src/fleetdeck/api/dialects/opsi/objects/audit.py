@@ -3,7 +3,9 @@
 ``AuditSoftwareOnClient`` rows are the software the agent found on a computer, ``AuditSoftware``
 the distinct titles across all computers, ``AuditHardwareOnHost`` a few hardware classes built
 from the inventory (COMPUTER_SYSTEM, BIOS, PROCESSOR, NETWORK_CONTROLLER). The inventory belongs
-to the agent: writes through opsi are refused with a clear error, never stored beside it.
+to the agent: writes through opsi's object methods are refused with a clear error. What a client
+reports itself (``methods/audit_reports.py``: opsi's ``*_create``/``*_setObsolete``) is stored by
+core beside it and shown here for computers whose agent has reported no inventory.
 A filter on ``clientId``/``hostId`` with plain ids reads only those computers.
 """
 
@@ -18,6 +20,7 @@ from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.computers.entities import ComputerDetail
+from fleetdeck.core.computers.reported import ReportedRow
 from fleetdeck.core.query import Query
 
 Row = dict[str, Any]
@@ -28,6 +31,34 @@ SOFTWARE_IDENT = ("name", "version", "subVersion", "language", "architecture")
 
 def opsi_arch(arch: str) -> str:
     return "x86" if arch.lower() in {"x86", "i386", "i486", "i586", "i686", "armv7l"} else "x64"
+
+
+def reported_rows(
+    reported: Iterable[ReportedRow],
+    hid_of: Mapping[int, str],
+    attributes: tuple[str, ...],
+    host_key: str,
+    kind: str,
+    *,
+    keep_all: bool = False,
+) -> list[Row]:
+    """The rows a client reported itself (core's ``reported_audit``), as opsi objects of
+    ``kind``: ``attributes`` (null when not reported; ``keep_all``: the other reported ones
+    too, as hardware classes have their own), its host, times and state."""
+    keep = (lambda k: k not in ("type", "ident")) if keep_all else attributes.__contains__
+    return [
+        {
+            **dict.fromkeys(attributes),
+            **{k: v for k, v in r.data.items() if keep(k)},
+            host_key: hid_of[r.computer_id],
+            "firstseen": opsi_time(r.first_seen),
+            "lastseen": opsi_time(r.last_seen),
+            "state": r.state,
+            "type": kind,
+        }
+        for r in reported
+        if r.computer_id is not None and r.computer_id in hid_of
+    ]
 
 
 class _ReadOnly:
@@ -115,6 +146,11 @@ class SoftwareOnClientAdapter(_Inventory):
                     "type": "AuditSoftwareOnClient",
                 }
             )
+        hid_of = {cid: hid for cid, (hid, _) in shown.items()}
+        reported = ctx.services.reported_audit.find(
+            ctx.actor, "software", None if wanted is None and not ctx.is_client else list(shown), shown=True
+        )
+        rows += reported_rows(reported, hid_of, self.attributes, self.host_key, "AuditSoftwareOnClient")
         return rows
 
 
@@ -137,6 +173,16 @@ class SoftwareAdapter(_ReadOnly):
         # name and version narrow the installations read, in SQL; a title's rows are all kept
         # or all dropped, so the first-seen order of the titles left is unchanged
         narrow = {k: flt[k] for k in SOFTWARE_SQL if k in flt}
+        # titles the clients reported (with their Windows ids and sizes) first, then the rest
+        for t in ctx.services.reported_audit.find(ctx.actor, "software_title"):
+            titles.setdefault(
+                tuple(str(t.data.get(a) or "") for a in SOFTWARE_IDENT),
+                {
+                    **dict.fromkeys(self.attributes),
+                    **{k: v for k, v in t.data.items() if k in self.attributes},
+                    "type": "AuditSoftware",
+                },
+            )
         for r in self.on_client.fetch(ctx, narrow):
             key = tuple(str(r[a]) for a in SOFTWARE_IDENT)
             titles.setdefault(
@@ -176,7 +222,11 @@ class HardwareOnHostAdapter(_Inventory):
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         rows: list[Row] = []
+        hid_of: dict[int, str] = {}
         for hid, d in self.details(ctx, flt):
+            hid_of[d.summary.id] = hid
+            if d.inventory_at is None:
+                continue  # no inventory from an agent: what the client reported stands for it
             seen = opsi_time(d.inventory_at)
             base: Row = dict.fromkeys(self.attributes)
             base.update(
@@ -217,6 +267,11 @@ class HardwareOnHostAdapter(_Inventory):
                             "ipAddress": ipv4[0] if ipv4 else None,
                         }
                     )
+        if hid_of:
+            reported = ctx.services.reported_audit.find(ctx.actor, "hardware", list(hid_of), shown=True)
+            rows += reported_rows(
+                reported, hid_of, self.attributes, self.host_key, "AuditHardwareOnHost", keep_all=True
+            )
         return rows
 
 
@@ -240,6 +295,9 @@ class HardwareAdapter(_ReadOnly):
         seen: dict[tuple[Any, ...], Row] = {}
         for r in self.on_host.fetch(ctx, {}):
             row = {a: r.get(a) for a in HARDWARE_ATTRS}
+            seen.setdefault(tuple(row.values()), {**row, "type": "AuditHardware"})
+        for device in ctx.services.reported_audit.find(ctx.actor, "hardware_device"):
+            row = {a: device.data.get(a) for a in HARDWARE_ATTRS}
             seen.setdefault(tuple(row.values()), {**row, "type": "AuditHardware"})
         return list(seen.values())
 

@@ -1,0 +1,71 @@
+"""The opsi package reader's limits: a decompression bomb stops at the unpacked-size cap (it is
+never unpacked in full), too many files and an oversized archive or control file are refused."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import pytest
+
+from fleetdeck.api.kit.opsi_package import ArchiveLimits, OpsiPackageError, read_opsi_package
+from tests.opsi_packages import CONTROL_TOML, build_opsi, compress, tar_bytes
+
+
+def test_a_decompression_bomb_stops_at_the_cap() -> None:
+    # 64 MiB of zeros compress to ~64 KiB of gzip; the cap is 1 MiB.
+    zeros = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+    assert len(zeros) < 200 * 1024
+    data = tar_bytes(
+        {
+            "OPSI.tar.gz": compress(tar_bytes({"control.toml": CONTROL_TOML.encode()}), "gz"),
+            "CLIENT_DATA.tar.gz": zeros,
+        }
+    )
+    started = time.process_time()
+    with pytest.raises(OpsiPackageError, match="more than the allowed size"):
+        read_opsi_package(data, limits=ArchiveLimits(max_unpacked_bytes=1024 * 1024))
+    # It stopped early: unpacking all 64 MiB takes far longer than this on any machine here.
+    assert time.process_time() - started < 5
+
+
+@pytest.mark.parametrize("archive", ["tar", "cpio"])
+def test_too_many_files(archive: str) -> None:
+    data = build_opsi(client={f"f{i}": b"x" for i in range(20)}, archive=archive, compression="gz")
+    with pytest.raises(OpsiPackageError, match="too many files"):
+        read_opsi_package(data, limits=ArchiveLimits(max_files=10))
+    assert len(read_opsi_package(data, limits=ArchiveLimits(max_files=23)).payload or b"") > 0
+
+
+def test_an_oversized_archive_or_control_file() -> None:
+    data = build_opsi()
+    with pytest.raises(OpsiPackageError, match="larger than 100 bytes"):
+        read_opsi_package(data, limits=ArchiveLimits(max_archive_bytes=100))
+    with pytest.raises(OpsiPackageError, match=r"OPSI/control.toml is larger than 50 bytes"):
+        read_opsi_package(data, limits=ArchiveLimits(max_control_bytes=50))
+
+
+def test_the_cpio_cap_is_checked_before_reading_an_entry() -> None:
+    """A cpio header may claim any size: the reader refuses before reading it."""
+    header = b"070701" + b"".join(
+        b"%08X" % f for f in [0, 0o100644, 0, 0, 1, 0, 0x7FFFFFFF, 0, 0, 0, 0, 8, 0]
+    )
+    entry = header + b"control\0" + b"\0" * ((-(110 + 8)) % 4)
+    data = tar_bytes({"OPSI.cpio": entry})
+    with pytest.raises(OpsiPackageError, match="more than the allowed size"):
+        read_opsi_package(data, limits=ArchiveLimits(max_unpacked_bytes=1024 * 1024))
+
+
+def test_compressed_files_are_stored_and_text_is_deflated() -> None:
+    """Installers are compressed already: deflating them again only costs time."""
+    import io
+    import os
+    import zipfile
+
+    imp = read_opsi_package(
+        build_opsi(client={"setup.exe": os.urandom(300_000), "setup.sh": b"echo hi\n" * 500})
+    )
+    with zipfile.ZipFile(io.BytesIO(imp.payload or b"")) as zf:
+        kinds = {i.filename: i.compress_type for i in zf.infolist()}
+        assert zf.read("setup.sh") == b"echo hi\n" * 500
+    assert kinds == {"setup.exe": zipfile.ZIP_STORED, "setup.sh": zipfile.ZIP_DEFLATED}
