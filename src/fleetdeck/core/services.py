@@ -21,6 +21,7 @@ from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
+from fleetdeck.core.polling.service import PollingAgentService
 from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
@@ -66,6 +67,7 @@ class Services:
     licenses: LicenseService
     leases: LeaseService
     nodes: NodeService
+    polling: PollingAgentService
 
 
 def build_services(
@@ -122,4 +124,5 @@ def build_services(
         licenses=LicenseService(db, audit, box, clock),
         leases=LeaseService(db, clock),
         nodes=NodeService(db, clock, config.node_lease_sec),
+        polling=PollingAgentService(db, audit, box, clock, jobs, packages),
     )

@@ -4,6 +4,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+# Which agent manages a computer (``Computer.agent_kind``), and what each kind can do.
+NATIVE_AGENT = "fleetdeck"  # our agent: connected, runs everything
+POLLING_AGENT = "polling"  # a foreign agent polling over signed HTTP: packages and inventory only
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    NATIVE_AGENT: ("inventory", "packages", "commands", "actions", "ping", "wake_relay", "live_output"),
+    POLLING_AGENT: ("inventory", "packages"),
+}
+
+
+def capabilities(agent_kind: str) -> tuple[str, ...]:
+    """What a computer's agent can do: ``commands`` (ad-hoc commands), ``actions`` (reboot,
+    shutdown, message), ``ping``, ``wake_relay`` (waking its neighbours), ``live_output``
+    (output while a job runs), ``packages`` (package jobs), ``inventory``."""
+    return CAPABILITIES.get(agent_kind, CAPABILITIES[NATIVE_AGENT])
+
 
 @dataclass(frozen=True, slots=True)
 class ComputerSummary:
@@ -22,6 +37,11 @@ class ComputerSummary:
     online: bool
     enrolled: bool
     remote_address: str
+    agent_kind: str = NATIVE_AGENT
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        return capabilities(self.agent_kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +158,7 @@ class ComputerDetail:
             self.timezone,
             self.inventory_at,
             self.created_by,
+            s.agent_kind,
         )
 
 
@@ -176,6 +197,7 @@ class ComputerRow(NamedTuple):
     timezone: str
     inventory_at: datetime | None
     created_by: str
+    agent_kind: str = NATIVE_AGENT
 
 
 @dataclass(frozen=True, slots=True)

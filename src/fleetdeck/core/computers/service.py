@@ -127,11 +127,12 @@ def summary(c: Computer) -> ComputerSummary:
         online=c.online,
         enrolled=c.agent_key_hash is not None,
         remote_address=c.remote_address,
+        agent_kind=c.agent_kind,
     )
 
 
-# ComputerSummary's fields in order, as columns
-_SUMMARY_COLUMNS = (
+# ComputerSummary's fields in order, as columns (agent_kind last: ComputerRow has it last too)
+_BASE_COLUMNS = (
     Computer.id,
     Computer.uid,
     Computer.hostname,
@@ -148,6 +149,7 @@ _SUMMARY_COLUMNS = (
     Computer.agent_key_hash.is_not(None),
     Computer.remote_address,
 )
+_SUMMARY_COLUMNS = (*_BASE_COLUMNS, Computer.agent_kind)
 
 
 def detail(c: Computer, **sections: Any) -> ComputerDetail:
@@ -175,7 +177,7 @@ def detail(c: Computer, **sections: Any) -> ComputerDetail:
 
 # find_detailed's columns, in ComputerRow's order: the summary's, then the inventory scalars.
 _ROW_COLUMNS = (
-    *_SUMMARY_COLUMNS,
+    *_BASE_COLUMNS,
     Computer.os_family,
     Computer.kernel,
     Computer.cpu_model,
@@ -191,6 +193,7 @@ _ROW_COLUMNS = (
     Computer.timezone,
     Computer.inventory_at,
     Computer.created_by,
+    Computer.agent_kind,
 )
 
 

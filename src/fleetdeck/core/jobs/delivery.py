@@ -117,15 +117,26 @@ def claim(
     remotes: Mapping[int, str],
     now: datetime,
     now_local: datetime,
+    *,
+    polled: bool = False,
 ) -> list[tuple[int, msg.JobSpec]]:
+    """The jobs to hand over now, marked sent. ``polled``: for an agent that polls and is told
+    every open package job each time (the queued ones and those it has already been given),
+    as OCO's agent expects; the queued ones among them become sent."""
     expire_queued(s, now, computer_ids)
+    wanted = (
+        Job.status.in_([st.value for st in (JobStatus.QUEUED, JobStatus.SENT, JobStatus.RUNNING)])
+        if polled
+        else Job.status == JobStatus.QUEUED.value
+    )
     rows = s.execute(
         select(*_COLUMNS)
         .join(JobBatch, JobBatch.id == Job.batch_id)
         .outerjoin(Package, Package.id == Job.package_id)
         .where(
             Job.computer_id.in_(computer_ids),
-            Job.status == JobStatus.QUEUED.value,
+            wanted,
+            *([Job.kind.in_(PACKAGE_KINDS)] if polled else []),
             JobBatch.enabled.is_(True),
             or_(JobBatch.start_at.is_(None), JobBatch.start_at <= now),
         )
@@ -172,7 +183,7 @@ def claim(
     for i in range(0, len(ids), _UPDATE_CHUNK):
         s.execute(
             update(Job)
-            .where(Job.id.in_(ids[i : i + _UPDATE_CHUNK]))
+            .where(Job.id.in_(ids[i : i + _UPDATE_CHUNK]), Job.status == JobStatus.QUEUED.value)
             .values(status=JobStatus.SENT.value, sent_at=now)
             .execution_options(synchronize_session=False)
         )
