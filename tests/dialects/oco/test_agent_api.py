@@ -433,9 +433,13 @@ def test_a_command_for_an_oco_computer_is_refused_with_the_reason(agent: OcoAgen
     assert "polling agent" in error["message"] and "cannot run commands" in error["message"]
     r = v1.post("/actions", json={"action": "reboot", "computer_ids": [cid]})
     assert r.status_code == 409 and "cannot run actions" in r.json()["error"]["message"]
+    r = v1.post(f"/computers/{cid}/ping")
+    assert r.status_code == 409 and "cannot answer pings" in r.json()["error"]["message"]
+    # through a group too: the group's OCO computer is named
     group = v1.post("/groups", json={"name": "with oco"})
-    if group.status_code == 201:
-        gid = group.json()["data"]["id"]
-        assert v1.post(f"/groups/{gid}/members", json={"computer_ids": [cid]}).status_code in (200, 201, 204)
-        r = v1.post("/commands", json={"command": "uptime", "group_ids": [gid]})
-        assert r.status_code == 409 and r.json()["error"]["code"] == "agent_incapable"
+    assert group.status_code == 201, group.text
+    gid = group.json()["data"]["id"]
+    assert v1.post(f"/groups/{gid}/members", json={"computer_ids": [cid]}).status_code == 200
+    r = v1.post("/commands", json={"command": "uptime", "group_ids": [gid]})
+    assert r.status_code == 409 and r.json()["error"]["detail"]["computer_id"] == cid
+    assert r.json()["error"]["detail"]["capabilities"] == ["inventory", "packages"]

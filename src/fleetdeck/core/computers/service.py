@@ -27,6 +27,8 @@ from fleetdeck.core.computers.entities import (
     NetworkInterface,
     Presence,
     SoftwareOnComputer,
+    capabilities,
+    incapable,
 )
 from fleetdeck.core.computers.inventory import apply_inventory
 from fleetdeck.core.computers.naming import is_qualified, qualified_name
@@ -613,8 +615,14 @@ class ComputerService:
         AgentUnreachable at once; one that does not answer in ``timeout`` s is AgentTimeout."""
         actor.require(Perm.READ)
         _check_timeout(timeout)
-        if not self.exists([computer_id]):
+        with UnitOfWork(self._db, readonly=True) as uow:
+            row = uow.session.execute(
+                select(Computer.hostname, Computer.agent_kind).where(Computer.id == computer_id)
+            ).first()
+        if row is None:
             raise NotFound("computer", computer_id)
+        if "ping" not in capabilities(row[1]):
+            raise incapable(computer_id, row[0], row[1], "answer pings")
         address = self.agent_addresses([computer_id]).get(computer_id)
         if address is None:
             raise AgentUnreachable(f"computer {computer_id} is not connected", computer_id=computer_id)

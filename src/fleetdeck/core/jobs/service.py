@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
-from fleetdeck.core.computers.entities import CAPABILITIES, capabilities
-from fleetdeck.core.errors import AgentIncapable, Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.computers.entities import CAPABILITIES, incapable
+from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
     ACTION_KIND,
@@ -802,15 +802,7 @@ def _refuse_incapable(s: Session, kind: str, computer_ids: set[int], group_ids: 
         .limit(1)
     ).first()
     if row is not None:
-        cid, hostname, agent_kind = row
-        can = capabilities(agent_kind)
-        raise AgentIncapable(
-            f"computer {cid} ({hostname}) is managed by a {agent_kind} agent, which cannot run {need};"
-            f" it can do: {', '.join(can)}",
-            computer_id=cid,
-            agent_kind=agent_kind,
-            capabilities=list(can),
-        )
+        raise incapable(row[0], row[1], row[2], f"run {need}")
 
 
 def _job_timeout(kind: str, spec: Mapping[str, Any]) -> float:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import NoReturn
 
-import msgspec
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -213,7 +212,7 @@ class PollingAgentService:
         """The agent's inventory, into the same model fleetdeck's agent feeds (audited as
         ``computer.inventory``, like theirs)."""
         now = self._clock()
-        digest = hashlib.sha256(msgspec.json.encode(inv)).hexdigest()
+        digest = msg.inventory_digest(inv)
         with self._caller(req, Registration(), may_register=False) as (s, caller):
             c = caller.computer
             c.last_seen = now

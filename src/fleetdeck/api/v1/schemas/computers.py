@@ -35,8 +35,9 @@ class ComputerOut(ResponseModel):
         " /api-agent.php)."
     )
     capabilities: list[str] = Field(
-        description="What its agent can do: inventory, packages, commands, actions, ping, wake_relay,"
-        " live_output. Requests needing a missing one are refused with the reason."
+        description="What its agent can do: inventory, packages, commands, actions, ping,"
+        " live_output. Requests needing a missing one are refused (409 agent_incapable) with the"
+        " reason."
     )
 
 
