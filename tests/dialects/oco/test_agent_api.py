@@ -461,8 +461,22 @@ def test_a_hello_costs_the_same_with_one_job_and_with_ten(
     agent.hello()
     with counting(runtime.db) as ten:
         assert len(agent.hello()["software-jobs"]) == 10
+
     # the settings cache may reload in either (bookkeeping, the same whatever is listed)
     def listing(statements: list[str]) -> list[str]:
         return [x for x in statements if "FROM settings" not in x and x != "BEGIN"]
 
     assert len(listing(one)) == len(listing(ten)), (one, ten)
+
+
+def test_password_and_event_lists_are_answered_as_oco_answers_them(agent: OcoAgent) -> None:
+    """The agent sends an empty password list after every hello: OCO answers success false
+    (nothing stored). fleetdeck keeps no passwords or events, so anything to store is refused
+    and the agent leaves its local passwords alone."""
+    answer = agent.call("oco.agent.passwords", {"passwords": []})
+    assert answer["result"] == {"success": False, "params": [], "timestamp": answer["result"]["timestamp"]}
+    assert agent.call("oco.agent.events", {"events": []})["result"]["success"] is True
+    r = agent.send(agent.body("oco.agent.passwords", {"passwords": [{"username": "root", "password": "x"}]}))
+    assert (r.status_code, r.text) == (400, "Not supported by this server")
+    r = agent.send(agent.body("oco.agent.passwords", {"passwords": []}), key="wrong")
+    assert (r.status_code, r.text) == (401, "Invalid agent signature")

@@ -222,6 +222,14 @@ class PollingAgentService:
             self._audit.add(s, actor, "computer.inventory", "computer", c.id, changed=changed)
             return Answer(computer_id=c.id, server_key=caller.server_key)
 
+    def seen(self, req: SignedRequest) -> Answer:
+        """A request that only proves the agent is there (one whose data fleetdeck does not
+        keep): authenticated, its timestamp taken, the computer noted as seen."""
+        now = self._clock()
+        with self._caller(req, Registration(), may_register=False) as (_s, caller):
+            caller.computer.last_seen = now
+            return Answer(computer_id=caller.computer.id, server_key=caller.server_key)
+
     def payload(self, req: SignedRequest, package_id: object) -> PayloadAnswer:
         """The payload of a package, only while the computer has an open job for it."""
         with self._caller(req, Registration(), may_register=False) as (_s, caller):

@@ -16,8 +16,9 @@ What OCO does, in its order:
   (HMAC-SHA256 of the body, hex) in ``x-oco-server-signature``; ``result.timestamp`` grows
   with every answer (the agent refuses one that does not).
 
-Not served: agents older than 1.1.7 (plain-text keys, the old ``?id=`` download), event logs
-and password rotation (the hello asks for none, so an agent never sends them).
+Not served: agents older than 1.1.7 (plain-text keys, the old ``?id=`` download); event logs
+and password rotation are not kept (the hello asks for none; an empty list is answered as OCO
+answers it, anything to store is refused).
 """
 
 from __future__ import annotations
@@ -271,11 +272,11 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
         key = settings.get_secret(AGENT_REGISTRATION_KEY) if settings.is_set(AGENT_REGISTRATION_KEY) else ""
         return Registration(enabled=bool(settings.value(AGENT_REGISTRATION_ENABLED_KEY)), key=key or "")
 
-    def signed_answer(rpc_id: Any, answer: Answer, params: dict[str, Any]) -> Response:
+    def signed_answer(rpc_id: Any, answer: Answer, params: Any, success: bool = True) -> Response:
         body = {
             "id": rpc_id,
             "error": None,
-            "result": {"success": True, "params": params, "timestamp": stamp()},
+            "result": {"success": success, "params": params, "timestamp": stamp()},
         }
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         return Response(
@@ -317,7 +318,28 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
             raise Refused(401, f"Computer not allowed to update job »{report.job_id}«") from None
         return answer, {"job-succeeded": answer.succeeded}
 
-    calls = {"oco.agent.hello": hello, "oco.agent.update": update, "oco.agent.update_job_state": job_state}
+    def unkept(key: str) -> Callable[[SignedRequest, Mapping[str, Any]], tuple[Answer, Any]]:
+        """Event logs and password rotation: fleetdeck keeps neither and asks for neither. The
+        agent still sends an empty password list after every hello; OCO answers that with
+        ``success`` false (nothing stored), and so does fleetdeck. Anything to store is refused
+        (400), so an agent never changes a local password the server did not keep."""
+
+        def call(req: SignedRequest, data: Mapping[str, Any]) -> tuple[Answer, Any]:
+            if not data or not isinstance(data.get(key), list):
+                raise _invalid()
+            if data[key]:
+                raise Refused(400, "Not supported by this server")
+            return polling.seen(req), []  # PHP's empty array
+
+        return call
+
+    calls = {
+        "oco.agent.hello": hello,
+        "oco.agent.update": update,
+        "oco.agent.update_job_state": job_state,
+        "oco.agent.events": unkept("events"),
+        "oco.agent.passwords": unkept("passwords"),
+    }
 
     def download(req: SignedRequest, package_id: Any) -> Response:
         try:
@@ -352,12 +374,11 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
             return download(_signed(request, body, params), params["package-id"])
         call = calls.get(method)
         if call is None:
-            if method in ("oco.agent.events", "oco.agent.passwords"):
-                raise Refused(400, "Not supported by this server")
             raise Refused(400, "Unknown method")
         req = _signed(request, body, params)
         answer, out = call(req, _object(params.get("data")))
-        return signed_answer(payload["id"], answer, out)
+        success = method != "oco.agent.passwords"  # OCO: true only when one was stored
+        return signed_answer(payload["id"], answer, out, success)
 
     async def handle(request: Request) -> Response:
         if request.headers.get("content-type") != CONTENT_TYPE:
