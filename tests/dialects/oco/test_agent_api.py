@@ -480,3 +480,22 @@ def test_password_and_event_lists_are_answered_as_oco_answers_them(agent: OcoAge
     assert (r.status_code, r.text) == (400, "Not supported by this server")
     r = agent.send(agent.body("oco.agent.passwords", {"passwords": []}), key="wrong")
     assert (r.status_code, r.text) == (401, "Invalid agent signature")
+
+
+def test_the_oco_computer_is_one_computer_in_opsi_too(agent: OcoAgent, live: LiveServer, token: str) -> None:
+    """opsi lists it, and its hostControl says why it runs no command."""
+    agent.update(INVENTORY)
+
+    def opsi(method: str, *params: Any) -> Any:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        r = httpx.post(f"{live.url}/rpc", json=body, auth=("admin", token), timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["result"]
+
+    hosts = opsi("host_getObjects", [], {"type": "OpsiClient"})
+    [host] = [h for h in hosts if h["id"].startswith("oco-pc1.")]
+    answer = opsi("hostControl_execute", "uptime", [host["id"]])
+    assert answer[host["id"]]["result"] is None
+    assert "polling agent, which cannot run commands" in answer[host["id"]]["error"]
+    answer = opsi("hostControl_reboot", [host["id"]])
+    assert "cannot run actions" in answer[host["id"]]["error"]
