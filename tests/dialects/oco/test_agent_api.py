@@ -499,3 +499,67 @@ def test_the_oco_computer_is_one_computer_in_opsi_too(agent: OcoAgent, live: Liv
     assert "polling agent, which cannot run commands" in answer[host["id"]]["error"]
     answer = opsi("hostControl_reboot", [host["id"]])
     assert "cannot run actions" in answer[host["id"]]["error"]
+
+
+ODD_VALUES: list[Any] = [
+    None,
+    5,
+    -1.5,
+    1e308,
+    "x",
+    "",
+    True,
+    [],
+    {},
+    [1, "a", None],
+    {"a": [1]},
+    "\u00e9\U0001f308",
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES)
+def test_odd_values_never_give_a_500(agent: OcoAgent, value: Any) -> None:
+    """Every field of every method with values of the wrong type: an OCO answer (200, 400 or
+    401), never a server error, and the agent can go on."""
+    fields = [
+        (
+            "oco.agent.hello",
+            {"agent_version": value, "uptime": value, "force_update": value, "networks": value},
+        ),
+        ("oco.agent.update", {**INVENTORY, **{k: value for k in INVENTORY if k != "hostname"}}),
+        ("oco.agent.update", {"networks": [value, {"interface": value, "addr": value, "mac": value}]}),
+        ("oco.agent.update", {"partitions": [{"size": value, "free": value, "mountpoint": value}]}),
+        (
+            "oco.agent.update",
+            {
+                "software": [{"name": value, "version": value}],
+                "logins": [{"username": value, "timestamp": value}],
+            },
+        ),
+        (
+            "oco.agent.update_job_state",
+            {"job-id": value, "state": value, "return-code": value, "message": value},
+        ),
+        (
+            "oco.agent.update_job_state",
+            {"job-id": 1, "state": 1, "return-code": None, "message": "", "download-progress": value},
+        ),
+        ("oco.agent.passwords", {"passwords": value}),
+        ("oco.agent.events", {"events": value}),
+    ]
+    for method, data in fields:
+        r = agent.send(agent.body(method, data))
+        assert r.status_code in (200, 400, 401), (method, data, r.status_code, r.text)
+    for params in ({"timestamp": value}, {"hostname": value}, {"package-id": value}):
+        r = agent.send(agent.body("oco.agent.download", None, **params), http_method="GET")
+        assert r.status_code in (400, 401), (params, r.status_code, r.text)
+    r = agent.send(agent.body("oco.agent.hello", {}), key="k\u00e9y")
+    assert r.status_code == 401
+    raw = agent.body("oco.agent.hello", {})
+    r = httpx.post(
+        agent.endpoint,
+        content=raw,
+        headers=[(b"content-type", b"application/json"), (b"x-oco-agent-signature", "sïg".encode("latin-1"))],
+    )
+    assert (r.status_code, r.text) == (401, "Invalid agent signature")
+    agent.hello()

@@ -155,7 +155,10 @@ def sign(key: str, body: bytes) -> str:
 
 
 def _signed_by(req: SignedRequest, key: str) -> bool:
-    return bool(key) and req.signature is not None and hmac.compare_digest(sign(key, req.body), req.signature)
+    """Constant time; bytes, since ``compare_digest`` refuses text that is not ASCII."""
+    if not key or req.signature is None:
+        return False
+    return hmac.compare_digest(sign(key, req.body).encode(), req.signature.encode("utf-8", "replace"))
 
 
 class PollingAgentService:

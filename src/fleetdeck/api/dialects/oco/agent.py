@@ -59,6 +59,7 @@ STATE_FAILED, STATE_DOWNLOADING, STATE_EXECUTING, STATE_SUCCEEDED = -1, 1, 2, 3
 # OCO's package post actions: what the job entry's restart/shutdown/exit fields mean
 POST_ACTIONS = {1: "restart", 2: "shutdown", 3: "exit"}
 EPOCH = "1970-01-01 00:00:00"
+MAX_UPTIME_SEC = 100 * 365 * 86400  # more is no uptime (and no date a computer can hold)
 
 
 class Refused(Exception):
@@ -101,6 +102,11 @@ def _string(value: Any) -> str | None:
 
 def _object(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _rows(value: Any) -> list[Mapping[str, Any]]:
+    """A list of objects; anything else (and anything in it that is no object) is left out."""
+    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
 
 
 def _number(value: Any) -> float | None:
@@ -148,9 +154,7 @@ def inventory(hostname: str, data: Mapping[str, Any]) -> msg.Inventory:
     family = "windows" if "windows" in os_name.lower() else "darwin" if "mac" in os_name.lower() else "linux"
     uptime = _number(data.get("uptime"))
     interfaces: dict[str, msg.NetworkInterface] = {}
-    for nic in data.get("networks") or []:
-        if not isinstance(nic, dict):
-            continue
+    for nic in _rows(data.get("networks")):
         name = _text(nic.get("interface")) or "?"
         mac = _text(nic.get("mac"))
         iface = interfaces.setdefault(name, msg.NetworkInterface(name=name, mac="" if mac == "-" else mac))
@@ -172,8 +176,7 @@ def inventory(hostname: str, data: Mapping[str, Any]) -> msg.Inventory:
             free_bytes=max(0, _int(p.get("free")) or 0),
             device=_text(p.get("device")) or _text(p.get("name")),
         )
-        for p in data.get("partitions") or []
-        if isinstance(p, dict)
+        for p in _rows(data.get("partitions"))
     ]
     software = [
         msg.Software(
@@ -181,12 +184,12 @@ def inventory(hostname: str, data: Mapping[str, Any]) -> msg.Inventory:
             version=_string(s.get("version")) or "",
             description=_text(s.get("description")),
         )
-        for s in data.get("software") or []
-        if isinstance(s, dict) and _string(s.get("name"))
+        for s in _rows(data.get("software"))
+        if _string(s.get("name"))
     ]
     logins = []
-    for login in data.get("logins") or []:
-        if not isinstance(login, dict) or not _text(login.get("username")):
+    for login in _rows(data.get("logins")):
+        if not _text(login.get("username")):
             continue
         try:
             started = datetime.strptime(_text(login.get("timestamp")), "%Y-%m-%d %H:%M:%S")
@@ -207,7 +210,7 @@ def inventory(hostname: str, data: Mapping[str, Any]) -> msg.Inventory:
         architecture=_text(data.get("architecture")),
         cpu_model=_text(data.get("cpu")),
         ram_bytes=max(0, _int(data.get("ram")) or 0),
-        boot_time=time.time() - uptime if uptime is not None and uptime >= 0 else None,
+        boot_time=time.time() - uptime if uptime is not None and 0 <= uptime < MAX_UPTIME_SEC else None,
         manufacturer=_text(data.get("manufacturer")),
         model=_text(data.get("model")),
         serial=_string(data.get("serial")) or "",
