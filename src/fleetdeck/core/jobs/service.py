@@ -504,19 +504,15 @@ class JobService:
                 )
             return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
 
-    def claim_for_polling(self, computer_id: int, remote: str) -> list[msg.JobSpec]:
+    def claim_for_polling(self, s: Session, computer_id: int, remote: str) -> list[msg.JobSpec]:
         """Every open package job of a computer whose agent polls (queued ones become sent),
-        in the order to run them, held back as ``claim_for_delivery`` holds them back. Its
-        poll counts as coming online for the Wake-on-LAN shutdown marks."""
+        in the order to run them, held back as ``claim_for_delivery`` holds them back; in the
+        caller's transaction ``s`` (the poll's own: one write transaction per poll). The poll
+        counts as coming online for the Wake-on-LAN shutdown marks."""
         now = self._clock()
-        with UnitOfWork(self._db) as uow:
-            if wol_shutdown.any_marked(uow.session):
-                wol_shutdown.on_connected(
-                    uow.session, [computer_id], now, wol_shutdown.expiry(self._settings)
-                )
-            claimed = delivery.claim(
-                uow.session, [computer_id], {computer_id: remote}, now, now.astimezone(), polled=True
-            )
+        if wol_shutdown.any_marked(s):
+            wol_shutdown.on_connected(s, [computer_id], now, wol_shutdown.expiry(self._settings))
+        claimed = delivery.claim(s, [computer_id], {computer_id: remote}, now, now.astimezone(), polled=True)
         return [spec for _, spec in claimed]
 
     def report_polled(

@@ -185,7 +185,7 @@ class PollingAgentService:
         (when, from where, which agent version, since when it runs), says whether its inventory
         is due, and hands over its open package jobs."""
         now = self._clock()
-        with self._caller(req, registration, may_register=True) as (_s, caller):
+        with self._caller(req, registration, may_register=True) as (s, caller):
             c = caller.computer
             c.last_seen = now
             c.remote_address = req.source[:64]
@@ -200,7 +200,7 @@ class PollingAgentService:
                 or now - c.inventory_at > INVENTORY_INTERVAL
             )
             cid = c.id
-        jobs = self._jobs.claim_for_polling(cid, req.source)
+            jobs = self._jobs.claim_for_polling(s, cid, req.source)
         return HelloAnswer(
             computer_id=cid,
             server_key=caller.server_key,
