@@ -19,7 +19,6 @@ import hmac
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,6 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parent))
 from fleetdeck.app import build_runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.settings import Settings
