@@ -367,9 +367,15 @@ def test_job_states_progress_and_failure_by_success_codes(agent: OcoAgent, v1: h
     pid = create_package(v1, "Fails", "sh install.sh /dev/null 3", install_success_codes="0")
     container = deploy(v1, cid, [pid])
     [job] = agent.hello()["software-jobs"]
+    # handed out, but queued until the agent says something (OCO's state 0): not "lost" if the
+    # machine goes off now, and listed again at the next poll
+    assert v1.get(f"/jobs/{job['id']}").json()["data"]["status"] == "queued"
+    assert [j["id"] for j in agent.hello()["software-jobs"]] == [job["id"]]
     agent.job_state(job["id"], 1, None, **{"download-progress": 40})
-    row = v1.get(f"/jobs/{job['id']}").json()["data"]
-    assert row["status"] == "running"
+    assert v1.get(f"/jobs/{job['id']}").json()["data"]["status"] == "running"
+    [row] = v1.get(f"/deployments/{container['id']}").json()["data"]["jobs"]
+    assert (row["status"], row["phase"], row["progress"]) == ("running", "download", 40)
+    assert [j["id"] for j in agent.hello()["software-jobs"]] == [job["id"]]  # running: still listed
     assert agent.job_state(job["id"], EXECUTING, None, "half way") is False
     assert v1.get(f"/jobs/{job['id']}").json()["data"]["stdout"] == "half way"
     # exit code 3 reported as "finished": not in the success codes, so failed

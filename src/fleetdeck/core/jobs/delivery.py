@@ -121,8 +121,10 @@ def claim(
     polled: bool = False,
 ) -> list[tuple[int, msg.JobSpec]]:
     """The jobs to hand over now, marked sent. ``polled``: for an agent that polls and is told
-    every open package job each time (the queued ones and those it has already been given),
-    as OCO's agent expects; the queued ones among them become sent."""
+    every open package job each time (queued or running), as OCO's agent expects; they are not
+    marked: a job stays queued until the agent reports on it (OCO's state 0 until the agent
+    says 1), so a machine switched off between its poll and the job is not taken for an agent
+    that went away with the job (``fail_lost``) but gets it again at its next poll."""
     expire_queued(s, now, computer_ids)
     wanted = (
         Job.status.in_([st.value for st in (JobStatus.QUEUED, JobStatus.SENT, JobStatus.RUNNING)])
@@ -179,11 +181,11 @@ def claim(
         else:
             spec = msg.JobSpec(id=r.id, kind=r.kind, params=dict(decode(r.spec, {})))
         out.append((r.computer_id, spec))
-    ids = [spec.id for _, spec in out]
+    ids = [] if polled else [spec.id for _, spec in out]
     for i in range(0, len(ids), _UPDATE_CHUNK):
         s.execute(
             update(Job)
-            .where(Job.id.in_(ids[i : i + _UPDATE_CHUNK]), Job.status == JobStatus.QUEUED.value)
+            .where(Job.id.in_(ids[i : i + _UPDATE_CHUNK]))
             .values(status=JobStatus.SENT.value, sent_at=now)
             .execution_options(synchronize_session=False)
         )

@@ -505,10 +505,11 @@ class JobService:
             return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
 
     def claim_for_polling(self, s: Session, computer_id: int, remote: str) -> list[msg.JobSpec]:
-        """Every open package job of a computer whose agent polls (queued ones become sent),
-        in the order to run them, held back as ``claim_for_delivery`` holds them back; in the
-        caller's transaction ``s`` (the poll's own: one write transaction per poll). The poll
-        counts as coming online for the Wake-on-LAN shutdown marks."""
+        """Every open package job of a computer whose agent polls (they stay queued until the
+        agent reports on them), in the order to run them, held back as ``claim_for_delivery``
+        holds them back; in the caller's transaction ``s`` (the poll's own: one write
+        transaction per poll). The poll counts as coming online for the Wake-on-LAN shutdown
+        marks."""
         now = self._clock()
         if wol_shutdown.any_marked(s):
             wol_shutdown.on_connected(s, [computer_id], now, wol_shutdown.expiry(self._settings))
