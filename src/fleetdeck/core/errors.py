@@ -68,6 +68,13 @@ class Conflict(FleetdeckError):
     code = "conflict"
 
 
+class AgentIncapable(Conflict):
+    """The computer's agent cannot do what was asked (a polling agent runs no ad-hoc command);
+    ``detail`` names the computer, its agent kind and what its agent can do."""
+
+    code = "agent_incapable"
+
+
 class ValidationFailed(FleetdeckError):
     code = "validation_failed"
 

@@ -24,6 +24,7 @@ from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
+from fleetdeck.core.polling.service import PollingAgentService
 from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
@@ -73,6 +74,7 @@ class Services:
     certificates: CertificateService
     reported_audit: ReportedAuditService
     saved_commands: SavedCommandService
+    polling: PollingAgentService
 
 
 def build_services(
@@ -132,4 +134,5 @@ def build_services(
         certificates=CertificateService(audit, config.tls_dir),
         reported_audit=ReportedAuditService(db, audit, clock),
         saved_commands=SavedCommandService(db, audit, clock),
+        polling=PollingAgentService(db, audit, box, clock, jobs, packages),
     )

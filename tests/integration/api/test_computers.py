@@ -202,8 +202,11 @@ def test_detail_includes_inventory(
         "online",
         "enrolled",
         "remote_address",
+        "agent_kind",
+        "capabilities",
     }
     assert summary <= set(d)
+    assert d["agent_kind"] == "fleetdeck" and "commands" in d["capabilities"]
     assert d["fqdn"] == "web-01.example.org"
     assert d["ram_bytes"] == 16 * 2**30
     assert d["os_family"] == "linux"

@@ -92,6 +92,7 @@ SECRET_QUERIES = [
     "SELECT secret_hash FROM api_tokens",
     "SELECT agent_key_hash FROM computers",
     "SELECT agent_key_enc FROM computers",
+    "SELECT agent_server_key_enc FROM computers",
     "SELECT * FROM computers",
     "SELECT secret_hash FROM enroll_tokens",
     "SELECT * FROM settings",

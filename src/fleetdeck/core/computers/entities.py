@@ -4,6 +4,35 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from fleetdeck.core.errors import AgentIncapable
+
+# Which agent manages a computer (``Computer.agent_kind``), and what each kind can do.
+NATIVE_AGENT = "fleetdeck"  # our agent: connected, runs everything
+POLLING_AGENT = "polling"  # a foreign agent polling over signed HTTP: packages and inventory only
+CAPABILITIES: dict[str, tuple[str, ...]] = {
+    NATIVE_AGENT: ("inventory", "packages", "commands", "actions", "ping", "live_output"),
+    POLLING_AGENT: ("inventory", "packages"),
+}
+
+
+def capabilities(agent_kind: str) -> tuple[str, ...]:
+    """What a computer's agent can do: ``commands`` (ad-hoc commands), ``actions`` (reboot,
+    shutdown, message), ``ping``, ``live_output`` (output while a job runs), ``packages``
+    (package jobs), ``inventory``. Wake-on-LAN is the server's and needs none of them."""
+    return CAPABILITIES.get(agent_kind, CAPABILITIES[NATIVE_AGENT])
+
+
+def incapable(computer_id: int, hostname: str, agent_kind: str, cannot: str) -> AgentIncapable:
+    """The refusal of a request the computer's agent cannot serve (``cannot``: "run commands")."""
+    can = capabilities(agent_kind)
+    return AgentIncapable(
+        f"computer {computer_id} ({hostname}) is managed by a {agent_kind} agent, which cannot {cannot};"
+        f" it can do: {', '.join(can)}",
+        computer_id=computer_id,
+        agent_kind=agent_kind,
+        capabilities=list(can),
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class ComputerSummary:
@@ -22,6 +51,11 @@ class ComputerSummary:
     online: bool
     enrolled: bool
     remote_address: str
+    agent_kind: str = NATIVE_AGENT
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        return capabilities(self.agent_kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +197,7 @@ class ComputerDetail:
             self.timezone,
             self.inventory_at,
             self.created_by,
+            s.agent_kind,
         )
 
 
@@ -201,6 +236,7 @@ class ComputerRow(NamedTuple):
     timezone: str
     inventory_at: datetime | None
     created_by: str
+    agent_kind: str = NATIVE_AGENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ from fleetdeck.core.computers.entities import (
     NetworkInterface,
     Presence,
     SoftwareOnComputer,
+    capabilities,
+    incapable,
 )
 from fleetdeck.core.computers.inventory import apply_inventory
 from fleetdeck.core.computers.naming import is_qualified, qualified_name
@@ -162,11 +164,12 @@ def summary(c: Computer) -> ComputerSummary:
         online=c.online,
         enrolled=c.agent_key_hash is not None,
         remote_address=c.remote_address,
+        agent_kind=c.agent_kind,
     )
 
 
-# ComputerSummary's fields in order, as columns
-_SUMMARY_COLUMNS = (
+# ComputerSummary's fields in order, as columns (agent_kind last: ComputerRow has it last too)
+_BASE_COLUMNS = (
     Computer.id,
     Computer.uid,
     Computer.hostname,
@@ -183,6 +186,7 @@ _SUMMARY_COLUMNS = (
     Computer.agent_key_hash.is_not(None),
     Computer.remote_address,
 )
+_SUMMARY_COLUMNS = (*_BASE_COLUMNS, Computer.agent_kind)
 
 
 def detail(c: Computer, **sections: Any) -> ComputerDetail:
@@ -210,7 +214,7 @@ def detail(c: Computer, **sections: Any) -> ComputerDetail:
 
 # find_detailed's columns, in ComputerRow's order: the summary's, then the inventory scalars.
 _ROW_COLUMNS = (
-    *_SUMMARY_COLUMNS,
+    *_BASE_COLUMNS,
     Computer.os_family,
     Computer.kernel,
     Computer.cpu_model,
@@ -226,6 +230,7 @@ _ROW_COLUMNS = (
     Computer.timezone,
     Computer.inventory_at,
     Computer.created_by,
+    Computer.agent_kind,
 )
 
 
@@ -736,8 +741,14 @@ class ComputerService:
         AgentUnreachable at once; one that does not answer in ``timeout`` s is AgentTimeout."""
         actor.require(Perm.READ)
         _check_timeout(timeout)
-        if not self.exists([computer_id]):
+        with UnitOfWork(self._db, readonly=True) as uow:
+            row = uow.session.execute(
+                select(Computer.hostname, Computer.agent_kind).where(Computer.id == computer_id)
+            ).first()
+        if row is None:
             raise NotFound("computer", computer_id)
+        if "ping" not in capabilities(row[1]):
+            raise incapable(computer_id, row[0], row[1], "answer pings")
         address = self.agent_addresses([computer_id]).get(computer_id)
         if address is None:
             raise AgentUnreachable(f"computer {computer_id} is not connected", computer_id=computer_id)

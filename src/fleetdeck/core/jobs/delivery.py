@@ -127,15 +127,28 @@ def claim(
     remotes: Mapping[int, str],
     now: datetime,
     now_local: datetime,
+    *,
+    polled: bool = False,
 ) -> list[tuple[int, msg.JobSpec]]:
+    """The jobs to hand over now, marked sent. ``polled``: for an agent that polls and is told
+    every open package job each time (queued or running), as OCO's agent expects; they are not
+    marked: a job stays queued until the agent reports on it (OCO's state 0 until the agent
+    says 1), so a machine switched off between its poll and the job is not taken for an agent
+    that went away with the job (``fail_lost``) but gets it again at its next poll."""
     expire_queued(s, now, computer_ids)
+    wanted = (
+        Job.status.in_([st.value for st in (JobStatus.QUEUED, JobStatus.SENT, JobStatus.RUNNING)])
+        if polled
+        else Job.status == JobStatus.QUEUED.value
+    )
     rows = s.execute(
         select(*_COLUMNS)
         .join(JobBatch, JobBatch.id == Job.batch_id)
         .outerjoin(Package, Package.id == Job.package_id)
         .where(
             Job.computer_id.in_(computer_ids),
-            Job.status == JobStatus.QUEUED.value,
+            wanted,
+            *([Job.kind.in_(PACKAGE_KINDS)] if polled else []),
             JobBatch.enabled.is_(True),
             or_(JobBatch.start_at.is_(None), JobBatch.start_at <= now),
         )
@@ -178,7 +191,7 @@ def claim(
         else:
             spec = msg.JobSpec(id=r.id, kind=r.kind, params=dict(decode(r.spec, {})))
         out.append((r.computer_id, spec))
-    ids = [spec.id for _, spec in out]
+    ids = [] if polled else [spec.id for _, spec in out]
     for i in range(0, len(ids), _UPDATE_CHUNK):
         s.execute(
             update(Job)

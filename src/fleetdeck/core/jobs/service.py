@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, func, insert, select, update
+from sqlalchemy import Select, Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
+from fleetdeck.core.computers.entities import CAPABILITIES, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
@@ -229,6 +230,7 @@ class JobService:
                 found |= set(s.scalars(select(GroupMember.computer_id).where(GroupMember.group_id.in_(gids))))
             if not found:
                 raise ValidationFailed("the groups have no members", field="group_ids")
+            _refuse_incapable(s, kind, targets, group_ids)
             ordered = sorted(found)
             batch_id, job_ids = self._insert_batch(s, actor, kind, spec, ordered, expires_in)
             m.object_id = str(batch_id)
@@ -506,6 +508,68 @@ class JobService:
                 )
             return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
 
+    def claim_for_polling(self, s: Session, computer_id: int, remote: str) -> list[msg.JobSpec]:
+        """Every open package job of a computer whose agent polls (they stay queued until the
+        agent reports on them), in the order to run them, held back as ``claim_for_delivery``
+        holds them back; in the caller's transaction ``s`` (the poll's own: one write
+        transaction per poll). The poll counts as coming online for the Wake-on-LAN shutdown
+        marks."""
+        now = self._clock()
+        if wol_shutdown.any_marked(s):
+            wol_shutdown.on_connected(s, [computer_id], now, wol_shutdown.expiry(self._settings))
+        claimed = delivery.claim(s, [computer_id], {computer_id: remote}, now, now.astimezone(), polled=True)
+        return [spec for _, spec in claimed]
+
+    def report_polled(
+        self,
+        computer_id: int,
+        job_id: int,
+        *,
+        update: msg.JobUpdate | None = None,
+        output: str | None = None,
+        result: msg.JobResult | None = None,
+    ) -> JobStatus:
+        """What a polling agent reports about one of its jobs: progress (``update``, with the
+        output so far), or the end (``result``; a package job's success code list decides).
+        NotFound for no such job, PermissionDenied (recorded) for another computer's job.
+        Returns the job's status afterwards."""
+        now = self._clock()
+        with UnitOfWork(self._db) as uow:
+            s = uow.session
+            row = s.execute(select(Job.computer_id, Job.status).where(Job.id == job_id)).first()
+            if row is None:
+                raise NotFound("job", job_id)
+            owner = row[0]
+            cancel: list[tuple[int, int]] = []
+            if owner != computer_id:
+                status = JobStatus(row[1])
+            elif result is not None:
+                _ack, cancel = self._store_results(s, [(computer_id, result)], now)
+            elif row[1] not in _FINAL_VALUES:
+                if update is not None:
+                    self._store_update(s, computer_id, update, row[1])
+                if output:
+                    text, cut = _cap(output, self._max_output)
+                    s.execute(update_job(job_id).values(stdout=text, output_truncated=cut))
+            if owner == computer_id:
+                status = JobStatus(s.scalar(select(Job.status).where(Job.id == job_id)) or row[1])
+        if owner != computer_id:
+            self._audit.record(
+                system_actor("polling-agent"),
+                "agent.foreign_job",
+                "job",
+                job_id,
+                result="denied",
+                computer_id=computer_id,
+                job_computer_id=owner,
+            )
+            raise PermissionDenied(f"job {job_id} is not this computer's job")
+        if result is not None and status in FINAL:
+            self._notifier.jobs_finished([job_id])
+        if cancel:
+            self._notifier.jobs_cancelled(cancel)
+        return status
+
     def computers_with_queued(self, *, connected_only: bool = False) -> set[int]:
         with UnitOfWork(self._db, readonly=True) as uow:
             return delivery.computers_with_queued(uow.session, connected_only=connected_only)
@@ -579,6 +643,16 @@ class JobService:
             if rows:
                 s.execute(update(Job), rows)
             states.progress(s, shown, self._clock())
+
+    def _store_update(self, s: Session, computer_id: int, u: msg.JobUpdate, status: str) -> None:
+        """One progress notice of a polling agent (``record_updates`` batches the connected ones)."""
+        at = datetime.fromtimestamp(u.at, self._clock().tzinfo)
+        values: dict[str, object] = {"status": JobStatus.RUNNING.value}
+        if status != JobStatus.RUNNING.value:
+            values["started_at"] = at
+        if u.phase:
+            values["phase"], values["progress"] = u.phase[:10], u.progress
+        s.execute(update_job(u.job_id).values(**values))
 
     def record_results(self, results: Sequence[tuple[int, msg.JobResult]]) -> list[tuple[int, int]]:
         """Store final results in one transaction; returns (computer_id, job_id) pairs to acknowledge."""
@@ -712,6 +786,30 @@ LOST_MESSAGE = (
 )
 
 
+_NEEDS = {"command": "commands", ACTION_KIND: "actions"}
+
+
+def _refuse_incapable(s: Session, kind: str, computer_ids: set[int], group_ids: Sequence[int]) -> None:
+    """AgentIncapable when a target computer's agent cannot run jobs of ``kind`` (a polling
+    agent runs package jobs only); named by the first such computer, in one query."""
+    need = _NEEDS.get(kind)
+    if need is None:
+        return
+    kinds = [k for k, caps in CAPABILITIES.items() if need not in caps]
+    where = [Computer.id.in_(computer_ids)] if computer_ids else []
+    if group_ids:
+        members = select(GroupMember.computer_id).where(GroupMember.group_id.in_(set(group_ids)))
+        where.append(Computer.id.in_(members))
+    row = s.execute(
+        select(Computer.id, Computer.hostname, Computer.agent_kind)
+        .where(or_(*where), Computer.agent_kind.in_(kinds))
+        .order_by(Computer.id)
+        .limit(1)
+    ).first()
+    if row is not None:
+        raise incapable(row[0], row[1], row[2], f"run {need}")
+
+
 def _job_timeout(kind: str, spec: Mapping[str, Any]) -> float:
     """How long the agent lets the job run (it stops it then): the spec's timeout, or the
     default of its kind (actions have none: they report at once)."""
@@ -736,6 +834,10 @@ def _store_result_statement() -> Update:
 
 
 _STORE_RESULT = _store_result_statement()
+
+
+def update_job(job_id: int) -> Update:
+    return update(Job).where(Job.id == job_id)
 
 
 def _cancel_requested(computer_id: int) -> Select[int]:

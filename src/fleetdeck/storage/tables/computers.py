@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Double, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -31,6 +31,13 @@ class Computer(Base):
     agent_key_hash: Mapped[str | None] = mapped_column(String(64))
     agent_version: Mapped[str] = mapped_column(String(50), default="")
     enrolled_at: Mapped[datetime | None]
+    # Which agent manages the computer: "fleetdeck" (ours, connected) or "polling" (a foreign
+    # agent that polls over signed HTTP requests and only runs package jobs; core.polling).
+    agent_kind: Mapped[str] = mapped_column(String(16), default="fleetdeck", server_default="fleetdeck")
+    # A polling agent's protocol state: the key the server signs its answers with (encrypted:
+    # it must be used, not only compared), and the newest request timestamp accepted (replay).
+    agent_server_key_enc: Mapped[str | None] = mapped_column(String(255))
+    agent_timestamp: Mapped[float | None] = mapped_column(Double)
     # Firmware (SMBIOS) UUID the agent reported when it enrolled; "" when it could not read it.
     # With the machine id and the MACs it tells a re-install of this machine from a clone.
     hardware_uuid: Mapped[str] = mapped_column(String(64), default="")

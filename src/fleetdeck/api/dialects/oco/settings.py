@@ -7,6 +7,8 @@ from fleetdeck.core.settings.registry import Kind, SettingDef
 ENABLED_KEY = "oco.api_enabled"
 API_KEY = "oco.api_key"
 VALUE_TYPES_KEY = "oco.value_types"
+AGENT_REGISTRATION_ENABLED_KEY = "oco.agent_registration_enabled"
+AGENT_REGISTRATION_KEY = "oco.agent_registration_key"
 
 # The two generations of OCO: on PHP < 8.1 PDO hands every column over as a string, so ids,
 # flags and numbers are numeric strings ("164", "0"); on PHP >= 8.1 integer columns are native
@@ -33,5 +35,20 @@ SETTINGS = (
         " The ids computer.create, package.create and job_container.deploy return are strings in"
         " both, as in OCO.",
         choices=(STRINGS, NATIVE),
+    ),
+    SettingDef(
+        AGENT_REGISTRATION_ENABLED_KEY,
+        Kind.BOOL,
+        False,
+        "Let OCO agents with an unknown host name register themselves at /api-agent.php (they sign"
+        " with oco.agent_registration_key; OCO's agent-self-registration-enabled).",
+    ),
+    SettingDef(
+        AGENT_REGISTRATION_KEY,
+        Kind.STR,
+        "",
+        "The key OCO agents sign with to register themselves, and computers pre-registered without"
+        " an agent key to get their own (OCO's agent-registration-key); empty = none accepted.",
+        secret=True,
     ),
 )

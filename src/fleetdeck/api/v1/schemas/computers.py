@@ -30,6 +30,15 @@ class ComputerOut(ResponseModel):
     online: bool
     enrolled: bool
     remote_address: str
+    agent_kind: str = Field(
+        description="Which agent manages it: 'fleetdeck' (ours) or 'polling' (an OCO agent polling"
+        " /api-agent.php)."
+    )
+    capabilities: list[str] = Field(
+        description="What its agent can do: inventory, packages, commands, actions, ping,"
+        " live_output. Requests needing a missing one are refused (409 agent_incapable) with the"
+        " reason."
+    )
 
 
 class FilesystemOut(ResponseModel):

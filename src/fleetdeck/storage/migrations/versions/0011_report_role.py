@@ -51,6 +51,9 @@ SECRET_COLUMNS = frozenset(
         ("api_tokens", "secret_hash"),
         ("computers", "agent_key_enc"),
         ("computers", "agent_key_hash"),
+        ("computers", "agent_server_key_enc"),  # added by 0018 (never granted: listed here too)
+        ("computers", "host_key_enc"),  # added by 0016 (never granted: listed here too)
+        ("computers", "one_time_password_enc"),  # added by 0016
         ("enroll_tokens", "secret_hash"),
         ("license_pool_members", "license_key_enc"),
         ("license_assignments", "license_key_enc"),

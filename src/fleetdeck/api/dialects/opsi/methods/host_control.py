@@ -81,7 +81,14 @@ class _HostError(Exception):
     pass
 
 
-def _online(c: ComputerSummary) -> None:
+def _online(c: ComputerSummary, need: str = "") -> None:
+    """The host's agent is connected (and, with ``need``, can do that: a computer run by an OCO
+    agent runs no command and no action, whatever its connection)."""
+    if need and need not in c.capabilities:
+        raise _HostError(
+            f"Host is managed by a {c.agent_kind} agent, which cannot run {need}"
+            f" (it can do: {', '.join(c.capabilities)})"
+        )
     if not c.online:
         raise _HostError(NOT_CONNECTED)
 
@@ -169,7 +176,7 @@ def execute(
         finished = {info.computer_id: info for info in infos if info.status in FINAL}
 
     def result(hid: str, c: ComputerSummary) -> Any:
-        _online(c)
+        _online(c, "commands")
         if not bool(waitForEnding):
             return None
         info = finished.get(c.id)
@@ -193,7 +200,7 @@ def _act(ctx: Context, hosts: dict[str, ComputerSummary], request: ActionRequest
         ctx.services.jobs.create_actions(ctx.actor, request, computer_ids=online, expires_in=ACTION_EXPIRY)
 
     def result(hid: str, c: ComputerSummary) -> None:
-        _online(c)
+        _online(c, "actions")
 
     return per_host(hosts, result)
 

@@ -1,0 +1,461 @@
+"""Polling agents: who may call, what they are told, what they report.
+
+A polling agent signs every request body with its own key (HMAC-SHA256, hex) and puts an
+increasing timestamp in it; the server answers with a body signed with the computer's server
+key. Both keys are random, per computer, and encrypted at rest (``agent_key_enc``,
+``agent_server_key_enc``); the agent key's keyed hash (``agent_key_hash``) is kept too, as for
+every agent key. A request whose timestamp is not greater than the last accepted one is a
+replay and is refused; the check and the update are one conditional UPDATE, so two copies of
+one request racing each other cannot both pass.
+
+An unknown host name registers itself when the transport allows it (``Registration``), signing
+with the registration key; a computer an admin pre-registered (no agent key yet) proves itself
+with that key once. Either way the server then hands out the computer's own keys.
+
+Each method here is one call of the transport: authenticate, then do the work. Failures are
+``AuthenticationFailed`` (the caller is not who it says: 401 in the transport) and
+``ValidationFailed``/``NotFound``/``PermissionDenied`` (a request the server cannot serve: 400).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import NoReturn
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from fleetdeck.core.audit import AuditLog
+from fleetdeck.core.computers.entities import POLLING_AGENT
+from fleetdeck.core.computers.inventory import apply_inventory
+from fleetdeck.core.enrollment.service import agent_actor
+from fleetdeck.core.errors import AuthenticationFailed, NotFound, ValidationFailed
+from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.core.jobs.service import JobService
+from fleetdeck.core.packages.entities import PayloadRef
+from fleetdeck.core.packages.service import PackageService
+from fleetdeck.core.ports import Clock
+from fleetdeck.core.secrets import SecretBox, random_hex
+from fleetdeck.protocol import messages as msg
+from fleetdeck.storage.db import Database
+from fleetdeck.storage.tables import Computer
+from fleetdeck.storage.uow import UnitOfWork
+
+INVENTORY_INTERVAL = timedelta(hours=2)  # an inventory older than this is asked for again
+MAX_TEXT = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRequest:
+    """One request as it came: the raw body (what the signature covers), the signature header
+    (None when missing), what the body says about its sender, and where it came from."""
+
+    hostname: str
+    timestamp: object
+    body: bytes = field(repr=False)
+    signature: str | None = field(repr=False)
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Whether unknown host names may register, and the key they (and pre-registered
+    computers) sign with; "" = none set."""
+
+    enabled: bool = False
+    key: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PollFacts:
+    """What a poll says about the machine besides its name."""
+
+    agent_version: str = ""
+    uptime_sec: float | None = None
+    inventory_wanted: bool = False  # the agent asks to send its inventory (a user logged in...)
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    """A polling agent's word on one job: ``phase`` ``download`` (``progress`` 0..100, above
+    100 = unpacking), ``execute`` (``output`` so far), or ``done`` / ``failed`` with the exit
+    code and the output."""
+
+    job_id: int
+    phase: str
+    exit_code: int | None = None
+    output: str = ""
+    progress: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What every answer carries: the computer, and the key to sign the answer with."""
+
+    computer_id: int
+    server_key: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HelloAnswer(Answer):
+    new_agent_key: str | None = field(default=None, repr=False)  # set: the agent must store it
+    new_server_key: str | None = field(default=None, repr=False)  # set: the agent may store it
+    inventory_due: bool = False
+    jobs: list[msg.JobSpec] = field(default_factory=list)
+    registered: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadAnswer(Answer):
+    payload: PayloadRef | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStateAnswer(Answer):
+    status: JobStatus = JobStatus.RUNNING
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == JobStatus.SUCCEEDED
+
+
+@dataclass(slots=True)
+class _Caller:
+    computer: Computer
+    server_key: str
+    new_agent_key: str | None = None
+    new_server_key: str | None = None
+    registered: bool = False
+
+
+def _timestamp(value: object) -> float | None:
+    """The request's timestamp as a number (a numeric string too), or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def sign(key: str, body: bytes) -> str:
+    """HMAC-SHA256 of ``body`` under ``key``, hex: how both sides sign."""
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _signed_by(req: SignedRequest, key: str) -> bool:
+    """Constant time; bytes, since ``compare_digest`` refuses text that is not ASCII."""
+    if not key or req.signature is None:
+        return False
+    return hmac.compare_digest(sign(key, req.body).encode(), req.signature.encode("utf-8", "replace"))
+
+
+class PollingAgentService:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        box: SecretBox,
+        clock: Clock,
+        jobs: JobService,
+        packages: PackageService,
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._box = box
+        self._clock = clock
+        self._jobs = jobs
+        self._packages = packages
+
+    # ------------------------------------------------------------ the calls
+
+    def hello(self, req: SignedRequest, registration: Registration, facts: PollFacts) -> HelloAnswer:
+        """A poll: registers an unknown host (when allowed), notes that the computer was seen
+        (when, from where, which agent version, since when it runs), says whether its inventory
+        is due, and hands over its open package jobs."""
+        now = self._clock()
+        with self._caller(req, registration, may_register=True) as (s, caller):
+            c = caller.computer
+            c.last_seen = now
+            c.remote_address = req.source[:64]
+            if facts.agent_version:
+                c.agent_version = facts.agent_version[:50]
+            if facts.uptime_sec is not None and 0 <= facts.uptime_sec < 100 * 365 * 86400:
+                c.boot_time = now - timedelta(seconds=facts.uptime_sec)
+            due = (
+                caller.registered
+                or facts.inventory_wanted
+                or c.inventory_at is None
+                or now - c.inventory_at > INVENTORY_INTERVAL
+            )
+            cid = c.id
+            jobs = self._jobs.claim_for_polling(s, cid, req.source)
+        return HelloAnswer(
+            computer_id=cid,
+            server_key=caller.server_key,
+            new_agent_key=caller.new_agent_key,
+            new_server_key=caller.new_server_key,
+            inventory_due=due,
+            jobs=jobs,
+            registered=caller.registered,
+        )
+
+    def inventory(self, req: SignedRequest, inv: msg.Inventory) -> Answer:
+        """The agent's inventory, into the same model fleetdeck's agent feeds (audited as
+        ``computer.inventory``, like theirs)."""
+        now = self._clock()
+        digest = msg.inventory_digest(inv)
+        with self._caller(req, Registration(), may_register=False) as (s, caller):
+            c = caller.computer
+            c.last_seen = now
+            c.remote_address = req.source[:64]
+            changed = apply_inventory(s, c, inv, digest, now)
+            actor = agent_actor(c.id, c.hostname, req.source)
+            self._audit.add(s, actor, "computer.inventory", "computer", c.id, changed=changed)
+            return Answer(computer_id=c.id, server_key=caller.server_key)
+
+    def seen(self, req: SignedRequest) -> Answer:
+        """A request that only proves the agent is there (one whose data fleetdeck does not
+        keep): authenticated, its timestamp taken, the computer noted as seen."""
+        now = self._clock()
+        with self._caller(req, Registration(), may_register=False) as (_s, caller):
+            caller.computer.last_seen = now
+            return Answer(computer_id=caller.computer.id, server_key=caller.server_key)
+
+    def payload(self, req: SignedRequest, package_id: object) -> PayloadAnswer:
+        """The payload of a package, only while the computer has an open job for it."""
+        with self._caller(req, Registration(), may_register=False) as (_s, caller):
+            cid, key = caller.computer.id, caller.server_key
+        pid = _number(package_id)
+        if pid is None:
+            raise NotFound("package", package_id)
+        return PayloadAnswer(
+            computer_id=cid, server_key=key, payload=self._packages.payload_for_agent(cid, pid)
+        )
+
+    def job_state(self, req: SignedRequest, report: JobReport) -> JobStateAnswer:
+        """Progress or the end of one of the computer's jobs. A finished package job is judged
+        by its success code list; the answer says whether it succeeded (the agent skips the
+        rest of a deployment that stops at the first failure)."""
+        now = self._clock()
+        with self._caller(req, Registration(), may_register=False) as (_s, caller):
+            caller.computer.last_seen = now
+            cid, key = caller.computer.id, caller.server_key
+        at = now.timestamp()
+        output = report.output  # capped where it is stored
+        if report.phase in ("done", "failed"):
+            result = msg.JobResult(
+                job_id=report.job_id,
+                status="succeeded" if report.phase == "done" else "failed",
+                exit_code=report.exit_code,
+                stdout=output,
+                finished_at=at,
+                message="" if report.phase == "done" else _first_line(output),
+            )
+            status = self._jobs.report_polled(cid, report.job_id, result=result)
+        else:
+            phase = report.phase
+            progress = None
+            if phase == "download" and report.progress is not None:
+                if report.progress > 100:
+                    phase = "unpack"
+                else:
+                    progress = max(0, int(report.progress))
+            update_ = msg.JobUpdate(
+                job_id=report.job_id, status="running", at=at, phase=phase, progress=progress
+            )
+            status = self._jobs.report_polled(
+                cid, report.job_id, update=update_, output=output if phase == "execute" else None
+            )
+        return JobStateAnswer(computer_id=cid, server_key=key, status=status)
+
+    # ------------------------------------------------------------ authentication
+
+    @contextmanager
+    def _caller(
+        self, req: SignedRequest, registration: Registration, *, may_register: bool
+    ) -> Iterator[tuple[Session, _Caller]]:
+        """A transaction in which the request's sender is authenticated (and its timestamp
+        taken). A refusal rolls it back and is recorded in a transaction of its own, after."""
+        try:
+            with UnitOfWork(self._db) as uow:
+                yield (
+                    uow.session,
+                    self._authenticate(uow.session, req, registration, may_register=may_register),
+                )
+        except _Refusal as refusal:
+            self._audit.record(
+                agent_actor(refusal.computer_id or 0, refusal.hostname, req.source),
+                "agent.authenticate",
+                "computer",
+                refusal.computer_id or "",
+                result="denied",
+                hostname=refusal.hostname,
+                reason=refusal.reason,
+            )
+            raise AuthenticationFailed(refusal.reason) from None
+
+    def _authenticate(
+        self, s: Session, req: SignedRequest, registration: Registration, *, may_register: bool
+    ) -> _Caller:
+        hostname = req.hostname.strip()[:255]
+        if not hostname:
+            raise ValidationFailed("hostname missing", field="hostname")
+        ts = _timestamp(req.timestamp)
+        c = s.scalar(
+            select(Computer)
+            .where(func.lower(Computer.hostname) == hostname.lower())
+            # the polling agent's own computer first, then one waiting for an agent
+            .order_by(
+                (Computer.agent_kind != POLLING_AGENT), Computer.agent_key_hash.is_not(None), Computer.id
+            )
+            .limit(1)
+        )
+        if c is None:
+            if not may_register:
+                self._deny(hostname, None, req, "Computer not found")
+            if not registration.enabled:
+                self._deny(hostname, None, req, "Client self-registration is disabled")
+            self._check_signature(hostname, None, req, registration.key)
+            if ts is None:
+                self._deny(hostname, None, req, "Agent timestamp too old")
+            return self._register(s, hostname, req, ts)
+        pre_registered = c.agent_key_enc is None
+        key = registration.key if pre_registered else self._box.decrypt(c.agent_key_enc or "")
+        self._check_signature(hostname, c.id, req, key)
+        if ts is None or not _advance(s, c.id, ts):
+            self._deny(hostname, c.id, req, "Agent timestamp too old")
+        caller = _Caller(computer=c, server_key="")
+        if pre_registered:
+            caller.new_agent_key = self._issue_agent_key(c)
+            caller.registered = True
+            self._audit.add(
+                s,
+                agent_actor(c.id, hostname, req.source),
+                "agent.register",
+                "computer",
+                c.id,
+                hostname=c.hostname,
+                agent_kind=POLLING_AGENT,
+                pre_registered=True,
+            )
+        if c.agent_server_key_enc is None:
+            caller.new_server_key = self._issue_server_key(c)
+            caller.server_key = caller.new_server_key
+        else:
+            caller.server_key = self._box.decrypt(c.agent_server_key_enc)
+        return caller
+
+    def _register(self, s: Session, hostname: str, req: SignedRequest, ts: float) -> _Caller:
+        now = self._clock()
+        c = Computer(
+            uid=uuid.uuid4().hex,
+            hostname=hostname,
+            created_at=now,
+            created_by="self-registration",
+            agent_timestamp=ts,
+        )
+        s.add(c)
+        agent_key = self._issue_agent_key(c)
+        server_key = self._issue_server_key(c)
+        s.flush()
+        self._audit.add(
+            s,
+            agent_actor(c.id, hostname, req.source),
+            "agent.register",
+            "computer",
+            c.id,
+            hostname=hostname,
+            agent_kind=POLLING_AGENT,
+            pre_registered=False,
+        )
+        return _Caller(
+            computer=c,
+            server_key=server_key,
+            new_agent_key=agent_key,
+            new_server_key=server_key,
+            registered=True,
+        )
+
+    def _issue_agent_key(self, c: Computer) -> str:
+        key = random_hex(16)
+        c.agent_key_hash = self._box.keyed_hash(key)
+        c.agent_key_enc = self._box.encrypt(key)
+        c.agent_kind = POLLING_AGENT
+        c.enrolled_at = self._clock()
+        return key
+
+    def _issue_server_key(self, c: Computer) -> str:
+        key = random_hex(16)
+        c.agent_server_key_enc = self._box.encrypt(key)
+        return key
+
+    def _check_signature(self, hostname: str, cid: int | None, req: SignedRequest, key: str) -> None:
+        if req.signature is None:
+            self._deny(hostname, cid, req, "Signature header missing")
+        if not _signed_by(req, key):
+            self._deny(hostname, cid, req, "Invalid agent signature")
+
+    def _deny(self, hostname: str, cid: int | None, req: SignedRequest, reason: str) -> NoReturn:
+        raise _Refusal(hostname, cid, reason)
+
+
+class _Refusal(Exception):
+    def __init__(self, hostname: str, computer_id: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.hostname = hostname
+        self.computer_id = computer_id
+        self.reason = reason
+
+
+def _advance(s: Session, computer_id: int, ts: float) -> bool:
+    """Store ``ts`` as the newest accepted timestamp if it is newer than the stored one; False
+    (a replay, or an older request overtaken by a newer one) otherwise. One statement: two
+    copies of a request cannot both pass."""
+    result = s.execute(
+        update(Computer)
+        .where(
+            Computer.id == computer_id,
+            or_(Computer.agent_timestamp.is_(None), Computer.agent_timestamp < ts),
+        )
+        .values(agent_timestamp=ts)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _number(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and 0 < value < 2**63 else None
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[-1][:MAX_TEXT] if text.strip() else ""
+
+
+__all__ = [
+    "Answer",
+    "HelloAnswer",
+    "JobReport",
+    "JobStateAnswer",
+    "PayloadAnswer",
+    "PollFacts",
+    "PollingAgentService",
+    "Registration",
+    "SignedRequest",
+    "sign",
+]
