@@ -422,6 +422,17 @@ def test_not_online_by_the_expiry_reverts_the_shutdown(svc: Services, clock: Clo
     assert claim(svc, pc)[0].params["post_action"] == 0
 
 
+def test_an_agent_connecting_exactly_at_the_expiry_keeps_the_shutdown(svc: Services, clock: Clock) -> None:
+    """The expiry itself counts as in time for the connection as for the tick (mutation sample
+    of seed 20261204: ``wol_shutdown.on_connected`` 16 made it too late)."""
+    pc = computer(svc, "pc")
+    cid = woken(svc, [pc], [package(svc, "p")])
+    clock.now = T0 + EXPIRY
+    online(svc, pc)
+    assert claim(svc, pc)[0].params["post_action"] == 2
+    assert marks(svc, cid)[0][2:] == (2, None)
+
+
 def test_switched_on_after_the_expiry_before_the_tick_is_not_shut_down(svc: Services, clock: Clock) -> None:
     """The agent connects before the periodic tick has reverted: delivery decides first."""
     pc = computer(svc, "pc")

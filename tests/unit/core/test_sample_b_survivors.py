@@ -22,24 +22,10 @@ from fleetdeck.core.errors import ValidationFailed
 from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
 from fleetdeck.core.ports import AgentAddress, NullGateway
 from fleetdeck.core.services import CoreConfig, Services, build_services
-from fleetdeck.settings import Settings
 from tests import factories
 from tests.conftest import SECRET
 from tests.factories import ManualClock
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
-def svc(runtime: Runtime, settings: Settings, clock: ManualClock) -> Services:
-    return build_services(
-        runtime.db, SECRET, CoreConfig(payload_dir=settings.data_dir / "payloads"), clock=clock
-    )
+from tests.unit.core.conftest import T0
 
 
 def test_a_control_character_is_refused_in_the_field_it_is_in(svc: Services, admin: Actor) -> None:

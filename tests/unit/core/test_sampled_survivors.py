@@ -7,7 +7,7 @@ value), so it holds for any implementation that behaves the same."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,21 +38,9 @@ from fleetdeck.settings import Settings
 from tests import factories
 from tests.conftest import SECRET
 from tests.factories import ManualClock
+from tests.unit.core.conftest import T0
 
 VIEWER = Actor(user_id=None, username="v", role=Role.VIEWER)
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
-def svc(runtime: Runtime, settings: Settings, clock: ManualClock) -> Services:
-    return build_services(
-        runtime.db, SECRET, CoreConfig(payload_dir=settings.data_dir / "payloads"), clock=clock
-    )
 
 
 def audited(svc: Services, mark: int, action: str) -> list[tuple[str, str, str, dict[str, object]]]:
