@@ -161,3 +161,55 @@ def test_an_enrolled_agents_key_replaces_the_recorded_one(
         Rpc(client, "pc-40.fleetdeck.local", agent_key).post({"id": 1, "method": "getDomain"}).status_code
         == 200
     )
+
+
+def software(client_id: str, name: str, version: str) -> dict[str, Any]:
+    """An AuditSoftwareOnClient as opsi's swaudit sends it."""
+    return {
+        "type": "AuditSoftwareOnClient",
+        "name": name,
+        "version": version,
+        "subVersion": "",
+        "language": "",
+        "architecture": "x64",
+        "clientId": client_id,
+        "uninstallString": f"C:\\{name}\\uninstall.exe",
+        "binaryName": "",
+        "firstseen": None,
+        "lastseen": None,
+        "state": None,
+        "usageFrequency": -1,
+        "lastUsed": None,
+        "licenseKey": "",
+    }
+
+
+def test_swaudits_object_writes_from_the_clients_own_login_are_stored(
+    rpc: Rpc, client: TestClient, runtime: Runtime
+) -> None:
+    rpc.ok("host_createOpsiClient", ME)
+    rpc.ok("host_createOpsiClient", OTHER)
+    me = Rpc(client, ME, key_of(rpc, ME))
+    me.ok("auditSoftwareOnClient_setObsolete", [ME])
+    me.ok(
+        "auditSoftwareOnClient_createObjects", [software(ME, "7-Zip", "23.01"), software(ME, "Git", "2.45")]
+    )
+    me.ok("auditSoftwareOnClient_updateObjects", [software(ME, "Git", "2.45") | {"licenseKey": "K-1"}])
+    rows = {r["name"]: r for r in rpc.ok("auditSoftwareOnClient_getObjects", [], {"clientId": ME})}
+    assert sorted(rows) == ["7-Zip", "Git"]
+    assert (
+        rows["Git"]["licenseKey"] == "K-1" and rows["7-Zip"]["uninstallString"] == "C:\\7-Zip\\uninstall.exe"
+    )
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        reports = uow.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "audit_data.report")
+        ).all()
+    assert len(reports) == 3 and {(e.username, e.result) for e in reports} == {(ME, "ok")}
+    # not for another client, not with an attribute opsi does not have, and never a delete
+    denied = me.error("auditSoftwareOnClient_createObjects", [software(OTHER, "Evil", "1")])
+    assert denied["class"] == "BackendPermissionDeniedError"
+    bad = me.error("auditSoftwareOnClient_createObjects", [software(ME, "X", "1") | {"bogus": 1}])
+    assert "bogus" in bad["message"]
+    assert rpc.ok("auditSoftwareOnClient_getObjects", [], {"clientId": OTHER}) == []
+    gone = me.error("auditSoftwareOnClient_deleteObjects", [software(ME, "Git", "2.45")])
+    assert gone["class"] == "BackendPermissionDeniedError"
