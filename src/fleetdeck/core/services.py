@@ -118,7 +118,7 @@ def build_services(
         ),
         computers=ComputerService(db, audit, clock, gateway, notifier, box),
         groups=groups,
-        enrollment=EnrollmentService(db, audit, box, clock),
+        enrollment=EnrollmentService(db, audit, box, clock, throttle),
         jobs=jobs,
         settings=settings,
         reports=ReportService(db, audit, clock, settings),

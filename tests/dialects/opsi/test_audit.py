@@ -76,8 +76,13 @@ def test_audit_is_read_only(rpc: Rpc) -> None:
         "architecture": "x64",
         "clientId": "pc-1.fleetdeck.local",
     }
-    err = rpc.error("auditSoftwareOnClient_updateObjects", [obj])
+    software = {k: obj[k] for k in ("name", "version", "subVersion", "language", "architecture")}
+    err = rpc.error("auditSoftware_updateObjects", [{"type": "AuditSoftware", **software}])
     assert err["class"] == "BackendPermissionDeniedError" and "read-only" in err["message"]
+    # what opsi's swaudit writes is a report (tests/dialects/opsi/test_host_key_login.py);
+    # for a client that does not exist it is opsi's missing-data error
+    missing = rpc.error("auditSoftwareOnClient_updateObjects", [obj])
+    assert missing["class"] == "BackendMissingDataError"
 
 
 def test_audit_hardware_and_its_config(rpc: Rpc, runtime: Runtime, admin: Actor) -> None:

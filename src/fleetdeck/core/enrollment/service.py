@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
 from fleetdeck.core.computers.naming import qualified_name
 from fleetdeck.core.enrollment.identity import HardwareFacts, same_hardware
-from fleetdeck.core.errors import AuthenticationFailed, NotFound, ValidationFailed
+from fleetdeck.core.errors import AuthenticationFailed, NotFound, TooManyAttempts, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import SecretBox, random_hex, random_token
+from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Computer, ComputerInterface, EnrollToken
 from fleetdeck.storage.uow import UnitOfWork
@@ -90,9 +92,29 @@ def agent_actor(computer_id: int, hostname: str, source: str) -> Actor:
     )
 
 
+# What a host login reads of a candidate computer, and which computers have a key at all.
+_LOGIN_COLUMNS = (
+    Computer.id,
+    Computer.uid,
+    Computer.hostname,
+    Computer.fqdn,
+    Computer.agent_key_hash,
+    Computer.host_key_enc,
+)
+_HAS_KEY = Computer.agent_key_hash.is_not(None) | Computer.host_key_enc.is_not(None)
+
+
 class EnrollmentService:
-    def __init__(self, db: Database, audit: AuditLog, box: SecretBox, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        audit: AuditLog,
+        box: SecretBox,
+        clock: Clock,
+        throttle: LoginThrottle | None = None,
+    ) -> None:
         self._db = db
+        self._throttle = throttle
         self._audit = audit
         self._box = box
         self._plain_keys: dict[str, str] = {}
@@ -312,52 +334,119 @@ class EnrollmentService:
             computer_id=row[0], uid=uid, hostname=row[1], inventory_digest=row[3] or "", enrolled_at=row[4]
         )
 
-    def authenticate_host(self, host_name: str, key: str, default_domain: str) -> AgentIdentity:
-        """A computer proving itself with its qualified name and agent key (opsi clients log in
-        with host id + host key). Constant-time key check; unknown names cost the same."""
+    def authenticate_host(
+        self, host_name: str, key: str, default_domain: str, *, source: str = "", via: str = ""
+    ) -> AgentIdentity:
+        """A computer proving itself with its qualified name and key (opsi clients log in with
+        host id + host key): an enrolled computer's agent key, or the host key recorded for a
+        computer without an agent (``ComputerService.put``'s ``record``, e.g. opsi's
+        ``host_createOpsiClient``). Constant-time key checks; unknown names cost the same.
+        Throttled like user logins (``LoginThrottle``, per name and address); a failure is
+        audited (``auth.login`` failed), never with the key."""
         wanted = host_name.strip().lower()
         first = wanted.split(".")[0]
+        self._check_throttle(wanted, source, via)
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.execute(
-                select(Computer.id, Computer.uid, Computer.hostname, Computer.fqdn, Computer.agent_key_hash)
+                select(*_LOGIN_COLUMNS)
                 .where(
                     (func.lower(Computer.fqdn) == wanted) | (func.lower(Computer.hostname) == first),
-                    Computer.agent_key_hash.is_not(None),
+                    _HAS_KEY,
                 )
                 .limit(50)
             ).all()
-        for cid, uid, hostname, fqdn, key_hash in rows:
-            if (
-                key_hash is not None
-                and qualified_name(hostname, fqdn, default_domain) == wanted
-                and self._box.matches(key, key_hash)
+        for cid, uid, hostname, fqdn, key_hash, host_key in rows:
+            if qualified_name(hostname, fqdn, default_domain) == wanted and self._key_matches(
+                key, key_hash, host_key
             ):
+                self._login_succeeded(wanted, source)
                 return AgentIdentity(computer_id=cid, uid=uid, hostname=hostname)
         self._box.matches(key, self._box.keyed_hash("-"))  # same work when nothing matched
+        self._login_failed(wanted, source, via)
         raise AuthenticationFailed("unknown host or wrong host key")
 
-    def authenticate_host_by_mac(self, mac: str, key: str, default_domain: str) -> tuple[AgentIdentity, str]:
-        """A computer proving itself with one of its MAC addresses and its agent key (opsi
-        clients that do not know their host id yet, e.g. after a rename). Returns the identity
-        and the host's qualified name, which the client should use from then on."""
+    def authenticate_host_by_mac(
+        self, mac: str, key: str, default_domain: str, *, source: str = "", via: str = ""
+    ) -> tuple[AgentIdentity, str]:
+        """A computer proving itself with one of its MAC addresses and its key (agent key or
+        recorded host key, as ``authenticate_host``; opsi clients that do not know their host
+        id yet, e.g. after a rename). Returns the identity and the host's qualified name, which
+        the client should use from then on. Throttled and audited like ``authenticate_host``."""
         wanted = mac.strip().lower().replace("-", ":")
+        self._check_throttle(wanted, source, via)
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.execute(
-                select(Computer.id, Computer.uid, Computer.hostname, Computer.fqdn, Computer.agent_key_hash)
+                select(*_LOGIN_COLUMNS)
                 .join(ComputerInterface, ComputerInterface.computer_id == Computer.id)
                 .where(
                     ComputerInterface.mac.in_([wanted, wanted.upper()]),
-                    Computer.agent_key_hash.is_not(None),
+                    _HAS_KEY,
                 )
                 .distinct()
                 .limit(50)
             ).all()
-        for cid, uid, hostname, fqdn, key_hash in rows:
-            if key_hash is not None and self._box.matches(key, key_hash):
+        for cid, uid, hostname, fqdn, key_hash, host_key in rows:
+            if self._key_matches(key, key_hash, host_key):
+                self._login_succeeded(wanted, source)
                 identity = AgentIdentity(computer_id=cid, uid=uid, hostname=hostname)
                 return identity, qualified_name(hostname, fqdn, default_domain)
         self._box.matches(key, self._box.keyed_hash("-"))  # same work when nothing matched
+        self._login_failed(wanted, source, via)
         raise AuthenticationFailed("unknown host or wrong host key")
+
+    def host_key_current(self, computer_id: int, key: str) -> bool:
+        """Whether ``key`` is still the computer's key (a session of a host login checks it on
+        every use: changing or removing the key, or enrolling an agent, ends the session)."""
+        with UnitOfWork(self._db, readonly=True) as uow:
+            row = uow.session.execute(
+                select(Computer.agent_key_hash, Computer.host_key_enc).where(Computer.id == computer_id)
+            ).first()
+        return row is not None and self._key_matches(key, row[0], row[1])
+
+    def _key_matches(self, key: str, key_hash: str | None, host_key_enc: str | None) -> bool:
+        """An enrolled computer's key is its agent key (the recorded host key no longer counts,
+        as opsi's host list then shows the agent key); otherwise the recorded host key.
+        Both compared in constant time."""
+        if key_hash is not None:
+            return self._box.matches(key, key_hash)
+        if host_key_enc:
+            plain = self._decrypt_key(host_key_enc)
+            return hmac.compare_digest(plain.encode("utf-8"), key.encode("utf-8"))
+        return False
+
+    def _check_throttle(self, name: str, source: str, via: str) -> None:
+        if self._throttle is None:
+            return
+        wait = self._throttle.retry_after(name, source)
+        if wait > 0:
+            self._audit.record(self._anon(name, source, via), "auth.login", "computer", name, "throttled")
+            raise TooManyAttempts("too many failed logins; try again later", retry_after=round(wait, 1))
+
+    def _login_failed(self, name: str, source: str, via: str) -> None:
+        with UnitOfWork(self._db) as uow:
+            if self._throttle is not None:
+                self._throttle.failed(uow.session, name, source)
+            self._audit.add(
+                uow.session,
+                self._anon(name, source, via),
+                "auth.login",
+                "computer",
+                name,
+                result="failed",
+                reason="bad_credentials",
+            )
+
+    def _login_succeeded(self, name: str, source: str) -> None:
+        """Clears this name's failures from this address, only when there are some (a host
+        login is frequent: no write on the usual path)."""
+        if self._throttle is None or not self._throttle.has_failures(name, source):
+            return
+        with UnitOfWork(self._db) as uow:
+            self._throttle.succeeded(uow.session, name, source)
+
+    @staticmethod
+    def _anon(name: str, source: str, via: str) -> Actor:
+        return Actor(user_id=None, username=name[:150], role=Role.VIEWER, source=source, via=via)
 
     def agent_keys(self, actor: Actor, computer_ids: list[int] | None) -> dict[int, str]:
         """Decrypted agent keys of many computers (``None``: of every computer) in one query

@@ -73,6 +73,12 @@ class LoginThrottle:
         s.add(LoginFailure(username=_name(username), address=address[:MAX_ADDRESS], at=now))
         s.execute(delete(LoginFailure).where(LoginFailure.at <= now - self._window))
 
+    def has_failures(self, username: str, address: str) -> bool:
+        """Whether this name has failures recorded from this address (in or out of the window)."""
+        pair = and_(LoginFailure.username == _name(username), LoginFailure.address == address[:MAX_ADDRESS])
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return uow.session.scalar(select(LoginFailure.id).where(pair).limit(1)) is not None
+
     def succeeded(self, s: Session, username: str, address: str) -> None:
         s.execute(
             delete(LoginFailure).where(

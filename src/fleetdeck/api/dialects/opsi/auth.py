@@ -1,5 +1,6 @@
 """Who calls ``/rpc``: a fleetdeck user (HTTP Basic: password or API token) or an opsi client
-(host id + host key, i.e. the computer's agent key), and the ``opsiconfd-session`` cookie that
+(host id + host key: the computer's agent key, or the opsiHostKey recorded for a computer
+without an agent, e.g. one made by ``host_createOpsiClient``), and the ``opsiconfd-session`` cookie that
 spares the password hash on every request.
 
 Sessions live in this process's memory, like opsiconfd's (which keeps them in Redis). With
@@ -146,21 +147,32 @@ def authenticate(
         domain = configured_domain(services.settings)
         mac = username.removeprefix("{hardware_address}")
         if _MAC.match(mac):
-            host, host_id = services.enrollment.authenticate_host_by_mac(mac, password, domain)
+            host, host_id = services.enrollment.authenticate_host_by_mac(
+                mac, password, domain, source=source, via=VIA
+            )
             return _host(host_id, host.computer_id, password, source, by_address=True)
         if not username.count("."):
             # empty name or {system_uuid}...: fleetdeck's inventory has no system UUID yet
             raise AuthenticationFailed("Authentication error")
-        host = services.enrollment.authenticate_host(username, password, domain)
+        host = services.enrollment.authenticate_host(username, password, domain, source=source, via=VIA)
         return _host(username, host.computer_id, password, source)
     actor, credential = credentials.login(services.users, username, password, source, VIA)
     return Principal(actor=actor, credential=credential)
 
 
 def resume(services: Services, principal: Principal, source: str) -> Principal:
-    """A session's principal as its user is now (role, disabled, password, token); hosts as they
-    were when the session began. Raises ``AuthenticationFailed`` when the user's login ended."""
+    """A session's principal as its user is now (role, disabled, password, token); a host's
+    while its key is still the computer's key (a key changed through ``host_updateObject``,
+    removed, or replaced by an enrolled agent's ends the session). Raises
+    ``AuthenticationFailed`` when the login ended."""
     if principal.credential is None:
+        actor = principal.actor
+        if (
+            principal.host_key is None
+            or actor.computer_id is None
+            or not services.enrollment.host_key_current(actor.computer_id, principal.host_key)
+        ):
+            raise AuthenticationFailed("Authentication error")
         return principal
     actor = services.users.resume(principal.credential, source, VIA)
     return Principal(actor=actor, credential=principal.credential)

@@ -56,6 +56,11 @@ OUT_OF_SCOPE: dict[str, str] = {
 
 
 _WRITES = ("insertObject", "updateObject", "createObjects", "updateObjects", "deleteObjects", "delete")
+# What opsi's swaudit writes from a client's own login: stored as auditSoftwareOnClient_create.
+_REPORTED = {
+    f"auditSoftwareOnClient_{verb}"
+    for verb in ("insertObject", "updateObject", "createObjects", "updateObjects")
+}
 _ONE_DEPOT = "fleetdeck has exactly one depot, the server itself, and it offers every package"
 
 # Declared methods that refuse every caller, admins included, with opsi's
@@ -69,7 +74,7 @@ REFUSED: dict[str, str] = {
         f"{family}_{verb}": _AUDIT_READ_ONLY
         for family in ("auditSoftware", "auditSoftwareOnClient", "auditHardware", "auditHardwareOnHost")
         for verb in _WRITES
-        if f"{family}_{verb}" in SPEC
+        if f"{family}_{verb}" in SPEC and f"{family}_{verb}" not in _REPORTED
     },
     "host_createOpsiDepotserver": _ONE_DEPOT,
     "host_createOpsiConfigserver": _ONE_DEPOT,

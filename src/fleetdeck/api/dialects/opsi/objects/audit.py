@@ -3,7 +3,9 @@
 ``AuditSoftwareOnClient`` rows are the software the agent found on a computer, ``AuditSoftware``
 the distinct titles across all computers, ``AuditHardwareOnHost`` a few hardware classes built
 from the inventory (COMPUTER_SYSTEM, BIOS, PROCESSOR, NETWORK_CONTROLLER). The inventory belongs
-to the agent: writes through opsi's object methods are refused with a clear error. What a client
+to the agent: writes through opsi's object methods are refused with a clear error, except the
+software a client reports from its own login (``auditSoftwareOnClient_createObjects`` and
+``updateObjects``, as opsi's swaudit sends it), stored like ``*_create``. What a client
 reports itself (``methods/audit_reports.py``: opsi's ``*_create``/``*_setObsolete``) is stored by
 core beside it and shown here for computers whose agent has reported no inventory.
 A filter on ``clientId``/``hostId`` with plain ids reads only those computers.
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError
+from fleetdeck.api.dialects.opsi.errors import BackendPermissionDeniedError, OpsiValueError
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter
 from fleetdeck.api.dialects.opsi.registry import Context
@@ -105,6 +107,25 @@ class SoftwareOnClientAdapter(_Inventory):
         "licenseKey",
     )
     family: Mapping[str, tuple[str, ...]] = {"AuditSoftwareOnClient": ("AuditSoftwareOnClient",)}
+
+    def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
+        """What opsi's swaudit sends (``auditSoftwareOnClient_createObjects``/``updateObjects``):
+        stored as ``auditSoftwareOnClient_create`` stores it (core's reported audit data)."""
+        if obj.get("type", "AuditSoftwareOnClient") != "AuditSoftwareOnClient":
+            raise OpsiValueError(f"Invalid type: '{obj.get('type')}'")
+        unknown = sorted(set(obj) - {*self.attributes, "type", "ident"})
+        if unknown:
+            raise OpsiValueError(f"Invalid attribute '{unknown[0]}' for AuditSoftwareOnClient")
+        return {a: obj.get(a) for a in self.attributes}
+
+    def insert(self, ctx: Context, obj: Row) -> None:
+        # the method module imports this one: imported here, when a request runs
+        from fleetdeck.api.dialects.opsi.methods.audit_reports import audit_software_on_client_create
+
+        audit_software_on_client_create(ctx, **obj)
+
+    def update(self, ctx: Context, obj: Row, create: bool) -> None:
+        self.insert(ctx, obj)  # a report replaces what the client reported before under that ident
 
     def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
         """Only the hosts a ``clientId`` filter names (a client: itself), and of their software
