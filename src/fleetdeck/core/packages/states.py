@@ -62,8 +62,8 @@ LIMITS: Mapping[str, int] = {
 
 
 class PackageStateInfo(NamedTuple):
-    """One state (a named tuple: half a million of them are read at once, opsi's complete
-    productOnClient list, and a tuple is built at a fraction of a dataclass's cost)."""
+    """One state, named (``DeploymentService.set_package_state``'s answer); lists of them are
+    ``StateRow`` tuples in this field order."""
 
     computer_id: int
     family_key: str
