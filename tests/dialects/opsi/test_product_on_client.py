@@ -243,3 +243,17 @@ def test_modification_time_is_the_stored_utc_time_in_opsis_format(
         uow.session.execute(update(PackageState).values(modified_at=stored))
     assert state_of(rpc)["modificationTime"] == "2024-05-01 10:34:56"
     assert stored.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") == "2024-05-01 10:34:56"
+
+
+def test_filters_naming_no_known_client_or_product_read_nothing(
+    rpc: Rpc, runtime: Runtime, admin: Actor
+) -> None:
+    """Empty ``IN`` lists in the states' query (the driver's SQL, issue #13's speed-up)."""
+    enroll(runtime, admin, "pc-1")
+    rpc.ok("product_createObjects", [PRODUCT])
+    rpc.ok("setProductActionRequest", "firefox", CLIENT, "setup")
+    assert rpc.ok("productOnClient_getObjects", [], {"clientId": "nobody.fleetdeck.local"}) == []
+    assert rpc.ok("productOnClient_getObjects", [], {"productId": "nothing"}) == []
+    assert [r["productId"] for r in rpc.ok("productOnClient_getObjects", [], {"clientId": CLIENT})] == [
+        "firefox"
+    ]
