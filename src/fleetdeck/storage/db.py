@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,3 +95,21 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def plain_rows(s: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``stmt``'s rows as the driver's own tuples, fetched at once on the session's connection
+    (its transaction): for long lists, where SQLAlchemy's ``Row`` per row costs as much as the
+    database's work. No result processing happens, so the columns must be what the driver
+    returns as they are (integers, text: e.g. ``tables.base.utc_text`` for a time), and the
+    parameters plain integers and text."""
+    conn = s.connection()
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    args: Any = tuple(params[k] for k in compiled.positiontup or ()) if compiled.positional else params
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(str(compiled), args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -5,13 +5,17 @@ outcomes write into it; read the same by opsi, OCO's installations and ``/api/v1
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import update
 from starlette.testclient import TestClient
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.protocol import messages as m
+from fleetdeck.storage.tables import PackageState
+from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 
 from .conftest import Rpc, enroll
@@ -224,3 +228,32 @@ def test_state_changes_are_audited(rpc: Rpc, runtime: Runtime, admin: Actor) -> 
     assert len(entries) == 1
     assert entries[0].object_id == str(cid)
     assert entries[0].detail["changes"] == {"last_action": "setup", "action_result": "failed"}
+
+
+def test_modification_time_is_the_stored_utc_time_in_opsis_format(
+    rpc: Rpc, runtime: Runtime, admin: Actor
+) -> None:
+    """The database makes the text (issue #13's speed-up): the stored time, microseconds and
+    all, is shown as opsi does, UTC to the second, on SQLite and PostgreSQL alike."""
+    enroll(runtime, admin, "pc-1")
+    rpc.ok("product_createObjects", [PRODUCT])
+    rpc.ok("setProductActionRequest", "firefox", CLIENT, "setup")
+    stored = datetime(2024, 5, 1, 12, 34, 56, 987654, tzinfo=timezone(timedelta(hours=2)))
+    with UnitOfWork(runtime.db) as uow:
+        uow.session.execute(update(PackageState).values(modified_at=stored))
+    assert state_of(rpc)["modificationTime"] == "2024-05-01 10:34:56"
+    assert stored.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") == "2024-05-01 10:34:56"
+
+
+def test_filters_naming_no_known_client_or_product_read_nothing(
+    rpc: Rpc, runtime: Runtime, admin: Actor
+) -> None:
+    """Empty ``IN`` lists in the states' query (the driver's SQL, issue #13's speed-up)."""
+    enroll(runtime, admin, "pc-1")
+    rpc.ok("product_createObjects", [PRODUCT])
+    rpc.ok("setProductActionRequest", "firefox", CLIENT, "setup")
+    assert rpc.ok("productOnClient_getObjects", [], {"clientId": "nobody.fleetdeck.local"}) == []
+    assert rpc.ok("productOnClient_getObjects", [], {"productId": "nothing"}) == []
+    assert [r["productId"] for r in rpc.ok("productOnClient_getObjects", [], {"clientId": CLIENT})] == [
+        "firefox"
+    ]

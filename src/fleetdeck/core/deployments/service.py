@@ -46,7 +46,7 @@ from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.core.jobs.outcomes import record_installation
 from fleetdeck.core.packages import states
-from fleetdeck.core.packages.states import PackageStateInfo
+from fleetdeck.core.packages.states import PackageStateInfo, StateRow
 from fleetdeck.core.ports import Clock, JobNotifier, Waker
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
@@ -343,7 +343,7 @@ class DeploymentService(Rules):
                 "containers": [b.id for b, _ in created],
                 "withdrawn": out.withdrawn,
             }
-            info = states.read(s, [computer_id], [family_key])[0]
+            info = PackageStateInfo._make(states.read(s, [computer_id], [family_key])[0])
         for batch, _ in created:
             self._after_create(batch.id, sch.start if sch else now, now, False)
         if out.held:
@@ -355,9 +355,10 @@ class DeploymentService(Rules):
         actor: Actor,
         computer_ids: Sequence[int] | None = None,
         family_keys: Sequence[str] | None = None,
-    ) -> list[PackageStateInfo]:
-        """The stored states (all, or of these computers / families), by computer and family
-        key: one query."""
+    ) -> list[StateRow]:
+        """The stored states (all, or of these computers / families), by computer and family:
+        one query. Plain tuples in ``PackageStateInfo``'s field order (``_make`` names one),
+        as opsi's complete list is half a million of them."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
             return states.read(uow.session, computer_ids, family_keys)

@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.storage.db import plain_rows
 from fleetdeck.storage.tables import Job, Package, PackageFamily, PackageState
+from fleetdeck.storage.tables.base import utc_text
 
 # opsi's words, which fleetdeck uses for every dialect (OCO and /api/v1 show them as they are).
 INSTALLATION_STATUSES = ("installed", "not_installed", "unknown")
@@ -60,8 +62,8 @@ LIMITS: Mapping[str, int] = {
 
 
 class PackageStateInfo(NamedTuple):
-    """One state (a named tuple: half a million of them are read at once, opsi's complete
-    productOnClient list, and a tuple is built at a fraction of a dataclass's cost)."""
+    """One state, named (``DeploymentService.set_package_state``'s answer); lists of them are
+    ``StateRow`` tuples in this field order."""
 
     computer_id: int
     family_key: str
@@ -74,45 +76,60 @@ class PackageStateInfo(NamedTuple):
     version: str | None
     package_version: str | None
     job_id: int | None
-    modified_at: datetime
+    modified_at: str  # UTC, ``YYYY-MM-DD HH:MM:SS``
+
+
+# A state as a plain tuple in ``PackageStateInfo``'s field order (``PackageStateInfo._make``
+# names one): what ``read`` returns, half a million of them for opsi's complete list.
+StateRow = tuple[
+    int,
+    str,
+    str,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    int | None,
+    str,
+]
 
 
 def read(
     s: Session, computer_ids: Sequence[int] | None = None, family_keys: Sequence[str] | None = None
-) -> list[PackageStateInfo]:
-    """The states, by computer then family: two queries whatever the number of rows. The few
-    family keys are read apart and put in here; joining them in SQL and sorting by key cost more
-    than the rest of reading half a million states (opsi's complete productOnClient list)."""
-    fams = select(PackageFamily.id, PackageFamily.key)
-    if family_keys is not None:
-        fams = fams.where(PackageFamily.key.in_(list(family_keys)))
-    keys: dict[int, str] = {fid: key for fid, key in s.execute(fams)}
-    if not keys:
-        return []
-    stmt = select(
-        PackageState.computer_id,
-        PackageState.family_id,
-        PackageState.installation_status,
-        PackageState.action_request,
-        PackageState.last_action,
-        PackageState.action_result,
-        PackageState.action_progress,
-        PackageState.target_configuration,
-        PackageState.version,
-        PackageState.package_version,
-        PackageState.job_id,
-        PackageState.modified_at,
+) -> list[StateRow]:
+    """The states, by computer then family (id): one query whatever the number of rows.
+
+    opsi's complete productOnClient list is half a million states, so this is built for
+    speed: the family key is joined in SQL (a primary-key lookup per row, in index order, no
+    sort), the time comes as text made by the database, and the driver's tuples, fetched at
+    once, are returned as they are: no SQLAlchemy ``Row`` nor named tuple per state (each object
+    made per state costs, and so do the garbage collector's passes over them)."""
+    stmt = (
+        select(
+            PackageState.computer_id,
+            PackageFamily.key,
+            PackageState.installation_status,
+            PackageState.action_request,
+            PackageState.last_action,
+            PackageState.action_result,
+            PackageState.action_progress,
+            PackageState.target_configuration,
+            PackageState.version,
+            PackageState.package_version,
+            PackageState.job_id,
+            utc_text(PackageState.modified_at),
+        )
+        .join(PackageFamily, PackageFamily.id == PackageState.family_id)
+        .order_by(PackageState.computer_id, PackageState.family_id)
     )
     if computer_ids is not None:
         stmt = stmt.where(PackageState.computer_id.in_(list(computer_ids)))
     if family_keys is not None:
-        stmt = stmt.where(PackageState.family_id.in_(list(keys)))
-    stmt = stmt.order_by(PackageState.computer_id, PackageState.family_id)
-    # Core rows, not the ORM's (which cost more per row than building the tuple)
-    return [
-        PackageStateInfo(r[0], keys[r[1]], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11])
-        for r in s.connection().execute(stmt)
-    ]
+        stmt = stmt.where(PackageFamily.key.in_(list(family_keys)))
+    return plain_rows(s, stmt)
 
 
 def row(s: Session, computer_id: int, family_id: int, now: datetime) -> PackageState:

@@ -6,8 +6,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, String, TypeDecorator
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -58,6 +61,29 @@ class UTCDateTime(TypeDecorator[datetime]):
             return usual(value)
 
         return process
+
+
+class utc_text(FunctionElement[str]):  # noqa: N801 (an SQL function, named like one)
+    """A UTC time column as text ``YYYY-MM-DD HH:MM:SS`` (whole seconds), made by the database:
+    reading half a million times as text costs a fraction of parsing them into datetimes."""
+
+    type = String()
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:  # a UTCDateTime column
+        super().__init__(column)
+
+
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLAlchemy stores SQLite datetimes as ``YYYY-MM-DD HH:MM:SS.ffffff`` text
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 19)"
+
+
+@compiles(utc_text, "postgresql")
+def _utc_text_postgresql(element: utc_text, compiler: SQLCompiler, **kw: Any) -> str:
+    # naive UTC ``timestamp without time zone`` (UTCDateTime)
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD HH24:MI:SS')"
 
 
 class Base(DeclarativeBase):

@@ -33,7 +33,6 @@ from fleetdeck.api.dialects.opsi.errors import (
 from fleetdeck.api.dialects.opsi.objects.filters import plain_values, sql_conditions, type_matches
 from fleetdeck.api.dialects.opsi.objects.hosts import HostAdapter, force_host_id, server_host_id
 from fleetdeck.api.dialects.opsi.registry import Context
-from fleetdeck.api.dialects.opsi.render import opsi_time
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.computers.entities import ComputerSummary
 from fleetdeck.core.deployments.entities import PackageAction
@@ -359,28 +358,27 @@ class ProductOnClientAdapter:
             names = {cid: hid for cid, hid in names.items() if hid == ctx.host_id}
         only = None if wanted is None else list(names)
         found = ctx.services.deployments.package_states(ctx.actor, only, plain_values(flt.get("productId")))
-        times: dict[datetime, str | None] = {}
-        rows = []
-        for st in found:
-            client = names.get(st.computer_id)
+        rows: list[Row] = []
+        append = rows.append
+        # the state tuples unpacked as they come (PackageStateInfo's field order), one dict
+        # display per row: the cheapest way to build half a million dicts in CPython
+        for cid, family, status, request, last, result, progress, target, ver, pver, _, stamp in found:
+            client = names.get(cid)
             if client is None:
                 continue
-            stamp = times.get(st.modified_at)
-            if stamp is None:
-                stamp = times[st.modified_at] = opsi_time(st.modified_at)
-            rows.append(
+            append(
                 {
-                    "productId": st.family_key,
+                    "productId": family,
                     "productType": LOCALBOOT,
                     "clientId": client,
-                    "targetConfiguration": st.target_configuration,
-                    "installationStatus": st.installation_status,
-                    "actionRequest": st.action_request,
-                    "lastAction": st.last_action,
-                    "actionProgress": st.action_progress,
-                    "actionResult": st.action_result,
-                    "productVersion": st.version,
-                    "packageVersion": st.package_version,
+                    "targetConfiguration": target,
+                    "installationStatus": status,
+                    "actionRequest": request,
+                    "lastAction": last,
+                    "actionProgress": progress,
+                    "actionResult": result,
+                    "productVersion": ver,
+                    "packageVersion": pver,
                     "modificationTime": stamp,
                     "actionSequence": -1,
                     "type": "ProductOnClient",
