@@ -81,6 +81,8 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
         "install_procedure": "x",
         "files": [{"name": "a", "content": "eA=="}],
     },
+    # not an opsi archive: the under-limit answer is the refusal (real imports: test_opsi_import.py)
+    ("POST", "/packages/import-opsi"): {"file": {"name": "p.opsi", "content": "eA=="}},
     ("PATCH", "/packages/{package_id}"): {"description": "d", "install_post_action": 1},
     ("PATCH", "/package-families/{family_id}"): {"notes": "n"},
     ("POST", "/package-groups"): {"name": "g", "description": "d"},
@@ -256,6 +258,7 @@ UNDER_LIMIT: dict[Operation, int | tuple[int, str]] = {op: 200 for op in BODY_OP
     # the samples name the group as its own parent: refused as a cycle
     ("PATCH", "/groups/{group_id}"): (422, "validation_failed"),
     ("PATCH", "/report-groups/{group_id}"): (422, "validation_failed"),
+    ("POST", "/packages/import-opsi"): (422, "validation_failed"),
 }
 
 

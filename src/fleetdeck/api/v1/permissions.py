@@ -111,6 +111,7 @@ ROUTES: dict[str, Requirement] = {
     # packages
     "GET /packages": Perm.READ,
     "POST /packages": Perm.MANAGE_PACKAGES,
+    "POST /packages/import-opsi": Perm.MANAGE_PACKAGES,
     "GET /packages/{package_id}": Perm.READ,
     "PATCH /packages/{package_id}": Perm.MANAGE_PACKAGES,
     "DELETE /packages/{package_id}": Perm.MANAGE_PACKAGES,

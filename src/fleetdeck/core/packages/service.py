@@ -241,13 +241,21 @@ class PackageService(PackageGroups, Installations):
         m.detail = {"family": family_name, "version": version, "payload": pkg.payload_sha256}
         return queries.package_infos(s, [pkg.id])[pkg.id]
 
-    def import_package(self, actor: Actor, imp: PackageImport) -> ImportResult:
+    def import_package(self, actor: Actor, imp: PackageImport | Callable[[], PackageImport]) -> ImportResult:
         """A whole package from a package archive, in one audited transaction
         (``package.import``): created, or, when its family key, version and package version
         exist, replaced (fields, payload, properties and dependency rules), as opsi's
         ``depot_installPackage`` re-installs a package. A dependency on a product that has no
         package here is left out and reported in ``unresolved`` (opsi keeps such rules; they
-        only take effect once the product is there)."""
+        only take effect once the product is there).
+
+        ``imp`` may be the reader of the archive: it then runs after the permission check (and
+        outside the transaction), so a caller who may not import packages is refused, and
+        audited, before the server unpacks anything he sent; what the reader raises passes
+        through."""
+        if callable(imp):
+            self._audit.require(actor, Perm.MANAGE_PACKAGES, "package.import", "package")
+            imp = imp()
         check_import(imp)
         written: list[str] = []
         old_sha: str | None = None

@@ -28,6 +28,7 @@ from fleetdeck.api.v1.schemas.packages import (
     decode_files,
 )
 from fleetdeck.core.errors import ValidationFailed
+from fleetdeck.core.packages.entities import PackageImport
 
 router = APIRouter(tags=["packages"], responses=errors(401, 403, 422))
 
@@ -66,17 +67,20 @@ def import_opsi_package(body: OpsiImportIn, actor: CurrentActor, services: Servi
     dependency rules and CLIENT_DATA as payload. The same product, version and package version
     is replaced. A file that is no importable opsi package is a 422 with reason
     ``invalid_package_archive`` and a message saying what is wrong."""
-    (archive,) = decode_files([body.file]) or []
-    try:
-        imp = read_opsi_package(
-            archive.content,
-            property_defaults=dict(body.property_defaults or {}),
-            force_product_id=body.force_product_id,
-            name=archive.name,
-        )
-    except OpsiPackageError as exc:
-        raise ValidationFailed(str(exc), field="file", reason="invalid_package_archive") from None
-    result = services.packages.import_package(actor, imp)
+
+    def read() -> PackageImport:  # run by core after its permission check
+        (archive,) = decode_files([body.file]) or []
+        try:
+            return read_opsi_package(
+                archive.content,
+                property_defaults=dict(body.property_defaults or {}),
+                force_product_id=body.force_product_id,
+                name=archive.name,
+            )
+        except OpsiPackageError as exc:
+            raise ValidationFailed(str(exc), field="file", reason="invalid_package_archive") from None
+
+    result = services.packages.import_package(actor, read)
     return Data(
         data=ImportOut(
             package=PackageOut.model_validate(result.package),

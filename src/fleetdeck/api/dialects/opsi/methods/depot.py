@@ -29,6 +29,7 @@ from fleetdeck.api.kit.opsi_package import (
 )
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.errors import ValidationFailed
+from fleetdeck.core.packages.entities import PackageImport
 
 REPOSITORY, WORKBENCH = "repository", "workbench"
 
@@ -65,17 +66,19 @@ def _import(ctx: Context, path: Path, defaults: Any, product_id: Any) -> None:
     if defaults is not None and not isinstance(defaults, dict):
         raise BackendBadValueError(f"propertyDefaultValues must be a dict, not {type(defaults).__name__}")
     forced = force_product_id(product_id) if product_id else None
+
+    def read() -> PackageImport:  # run by core after its permission check
+        try:
+            if path.is_dir():
+                if forced:
+                    raise BackendBadValueError("forceProductId applies to package files, not directories")
+                return read_opsi_source_dir(path, property_defaults=defaults)
+            return read_opsi_package(path, property_defaults=defaults, force_product_id=forced)
+        except OpsiPackageError as exc:
+            raise BackendBadValueError(f"Invalid opsi package '{path.name}': {exc}") from None
+
     try:
-        if path.is_dir():
-            if forced:
-                raise BackendBadValueError("forceProductId applies to package files, not directories")
-            imp = read_opsi_source_dir(path, property_defaults=defaults)
-        else:
-            imp = read_opsi_package(path, property_defaults=defaults, force_product_id=forced)
-    except OpsiPackageError as exc:
-        raise BackendBadValueError(f"Invalid opsi package '{path.name}': {exc}") from None
-    try:
-        ctx.services.packages.import_package(ctx.actor, imp)
+        ctx.services.packages.import_package(ctx.actor, read)
     except ValidationFailed as exc:
         raise BackendBadValueError(f"Package '{path.name}' cannot be installed: {exc}") from None
 
