@@ -86,7 +86,15 @@ def container_infos(
     return out
 
 
-def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
+def count_jobs(s: Session, *conditions: Any) -> int:
+    return s.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+
+
+def deployment_jobs(
+    s: Session, *conditions: Any, offset: int = 0, limit: int | None = None
+) -> list[DeploymentJob]:
+    """Jobs with their computer and package names, by computer then sequence; ``offset`` and
+    ``limit`` page them in the database (a deployment's page shows 50 of 10,000)."""
     rows = s.execute(
         select(Job, JobBatch, Computer.hostname, Package.version, Package.family_id, PackageFamily.name)
         .join(JobBatch, JobBatch.id == Job.batch_id)
@@ -95,6 +103,8 @@ def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
         .outerjoin(PackageFamily, PackageFamily.id == Package.family_id)
         .where(*conditions)
         .order_by(Job.computer_id, Job.sequence, Job.id)
+        .offset(offset)
+        .limit(limit)
     )
     out = []
     for j, b, hostname, version, family_id, family_name in rows:
