@@ -53,3 +53,27 @@ def test_admin_pages_run_a_constant_number_of_queries(
     grow(11)
     assert counts() == one
     assert all(n >= 2 for n in one.values()), one  # the session check and the page's reads
+
+
+def test_user_pages_run_a_constant_number_of_queries(
+    client: TestClient, runtime: Runtime, alice: Actor, admin: Actor
+) -> None:
+    """A user's page and its delete confirmation list the user's API tokens: 1 or 12 of them,
+    the same statements."""
+    s = runtime.services
+    login(client, "admin", "admin-password-1")
+    pages = ("/users", f"/users/{alice.user_id}", f"/users/{alice.user_id}/delete")
+
+    def counts() -> dict[str, int]:
+        found = {}
+        for path in pages:
+            with counting(runtime.db) as statements:
+                assert client.get(path).status_code == 200, path
+            found[path] = len(statements)
+        return found
+
+    s.users.create_token(alice, "token 0", "read", None)
+    one = counts()
+    for k in range(1, 12):
+        s.users.create_token(alice, f"token {k}", "read", None)
+    assert counts() == one

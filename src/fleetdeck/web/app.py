@@ -333,6 +333,7 @@ def create_web(
         pages,
         reports,
         settings,
+        users,
     )
 
     ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir, watch, max_upload_bytes)
@@ -341,6 +342,7 @@ def create_web(
         *pages.routes(ui),
         *commands.routes(ui),
         *admin.routes(ui),
+        *users.routes(ui),
         *groups.routes(ui),
         *bulk.routes(ui),
         *reports.routes(ui),
