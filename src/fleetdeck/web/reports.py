@@ -22,13 +22,14 @@ from starlette.routing import Route
 
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.errors import FleetdeckError, NotFound, ValidationFailed
-from fleetdeck.core.query import Query, SortKey
+from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.reports.entities import ReportInfo
 from fleetdeck.core.reports.policy import ReportFailed, ReportResult
 from fleetdeck.web.app import PAGE_HEADERS, Call, WebUI
 from fleetdeck.web.results import KeptResults, KeptRun
 
 RESULT_PAGE = 100
+REPORTS_PAGE = 50
 MAX_QUERY_FIELD = 100_000
 MAX_NOTES = 10_000
 
@@ -94,10 +95,35 @@ def routes(ui: WebUI) -> list[Route]:
         )
 
     def list_page(call: Call, status: int = 200, **context: Any) -> Response:
+        """The reports, ``REPORTS_PAGE`` a page in the database, optionally of one report group."""
         actor = call.user.actor
-        rows = services.reports.find(actor, Query(sort=(SortKey("name"), SortKey("id")), limit=None)).items
-        context.setdefault("form", {"name": "", "query": "", "notes": "", "group": ""})
-        return render(call, "reports.html", status, reports=rows, **context)
+        errors: dict[str, str] = context.pop("errors", {})
+        text = call.arg("group")
+        group = _group(text)
+        where: tuple[Cond, ...] = ()
+        if group is not None:
+            where = (Cond("group_id", Op.EQ, group),)
+        elif text:
+            errors["filter_group"] = f"“{text[:40]}” is not a report group; every report is shown."
+            status = 400
+        page_no = call.page_number()
+        found = services.reports.find(
+            actor,
+            Query(where, (SortKey("name"), SortKey("id")), REPORTS_PAGE, (page_no - 1) * REPORTS_PAGE),
+        )
+        context.setdefault("form", {"name": "", "query": "", "notes": "", "group": str(group or "")})
+        return render(
+            call,
+            "reports.html",
+            status,
+            reports=found.items,
+            total=found.total,
+            page=page_no,
+            pages=max(1, -(-found.total // REPORTS_PAGE)),
+            group=group,
+            errors=errors,
+            **context,
+        )
 
     def show_reports(call: Call) -> Response:
         return list_page(call)
