@@ -329,6 +329,7 @@ def create_web(
         commands,
         deployments,
         groups,
+        package_catalog,
         packages,
         pages,
         report_groups,
@@ -350,6 +351,7 @@ def create_web(
         *report_groups.routes(ui),
         *settings.routes(ui),
         *packages.routes(ui),
+        *package_catalog.routes(ui),
         *deployments.routes(ui),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
     ]
