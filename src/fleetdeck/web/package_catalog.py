@@ -20,21 +20,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from fleetdeck.core.authz import Perm
-from fleetdeck.core.errors import Conflict, FleetdeckError, NotFound, ValidationFailed
-from fleetdeck.core.packages.entities import PackageGroupInfo
+from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query, SortKey
+from fleetdeck.web import group_forms
 from fleetdeck.web.app import Call, WebUI
 
 CHOICES = 1000  # packages offered by a select (as the deployment form)
 MAX_NOTES = 10_000
-GROUP_FIELDS = ("name", "parent", "description")
-GROUP_ERRORS = {"name": "name", "parent_id": "parent", "description": "description"}  # core's -> ours
 REFUSED = (ValidationFailed, Conflict, NotFound)
 
 
-def _id(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and 0 < len(text) < 19 and int(text) > 0 else None
+_id = group_forms.positive_id
 
 
 def _done(target: str, text: str) -> RedirectResponse:
@@ -124,21 +120,16 @@ def routes(ui: WebUI) -> list[Route]:
 
     # ------------------------------------------------------------------ groups
 
-    def parents(groups: list[PackageGroupInfo], leave_out: int | None = None) -> list[dict[str, Any]]:
-        """Parent choices in the shape ``_group_form.html`` takes (core refuses a move below the
-        group itself and says why next to the field)."""
-        return [{"group": g, "depth": 0} for g in groups if g.id != leave_out]
-
     def groups_page(call: Call, status: int = 200, **context: Any) -> Response:
         rows = services.packages.list_groups(call.user.actor, all_levels=True)
-        context.setdefault("form", dict.fromkeys(GROUP_FIELDS, ""))
+        context.setdefault("form", dict.fromkeys(group_forms.FIELDS, ""))
         return ui.render(
             call,
             "package_groups.html",
             status,
             groups=rows,
             names={g.id: g.name for g in rows},
-            parents=parents(rows),
+            parents=group_forms.parents((g.id, g.name) for g in rows),
             can_manage=call.user.can(Perm.MANAGE_PACKAGES),
             done=call.arg("done")[:80],
             **context,
@@ -147,24 +138,9 @@ def routes(ui: WebUI) -> list[Route]:
     def show_groups(call: Call) -> Response:
         return groups_page(call)
 
-    def group_form(call: Call, errors: dict[str, str]) -> dict[str, str]:
-        form = {k: call.field(k) for k in GROUP_FIELDS}
-        if not form["name"].strip():
-            errors["name"] = "Enter a name."
-        if form["parent"] and _id(form["parent"]) is None:
-            errors["parent"] = "Choose a parent group from the list."
-        if len(form["description"]) > 2000:
-            errors["description"] = "The description is at most 2000 characters."
-        return form
-
-    def group_refusal(exc: FleetdeckError) -> tuple[str, str]:
-        if isinstance(exc, NotFound):
-            return "parent", "That parent group no longer exists."
-        return GROUP_ERRORS.get(str(exc.detail.get("field")), "name"), str(exc)
-
     def create_group(call: Call) -> Response:
         errors: dict[str, str] = {}
-        form = group_form(call, errors)
+        form = group_forms.read(call, errors)
         if not errors:
             try:
                 g = services.packages.create_group(
@@ -175,7 +151,7 @@ def routes(ui: WebUI) -> list[Route]:
                 )
                 return _done(f"/package-groups/{g.id}", "created")
             except REFUSED as exc:
-                field, message = group_refusal(exc)
+                field, message = group_forms.refusal(exc)
                 errors[field] = message
         return groups_page(call, 400, form=form, errors=errors)
 
@@ -198,7 +174,7 @@ def routes(ui: WebUI) -> list[Route]:
             members=members,
             names={g.id: g.name for g in every},
             subgroups=[g for g in every if g.parent_id == group_id],
-            parents=parents(every, group_id),
+            parents=group_forms.parents(((g.id, g.name) for g in every), group_id),
             choices=package_choices(call) if can_manage else [],
             member_ids={p.id for _, p in members},
             can_manage=can_manage,
@@ -212,7 +188,7 @@ def routes(ui: WebUI) -> list[Route]:
     def update_group(call: Call) -> Response:
         group_id = call.path_id("group_id")
         errors: dict[str, str] = {}
-        form = group_form(call, errors)
+        form = group_forms.read(call, errors)
         if not errors:
             try:
                 services.packages.update_group(
@@ -227,7 +203,7 @@ def routes(ui: WebUI) -> list[Route]:
             except REFUSED as exc:
                 if isinstance(exc, NotFound) and exc.object_id == group_id:
                     raise
-                field, message = group_refusal(exc)
+                field, message = group_forms.refusal(exc)
                 errors[field] = message
         return group_page(call, 400, form=form, errors=errors)
 

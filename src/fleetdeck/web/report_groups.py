@@ -17,16 +17,10 @@ from fleetdeck.core.authz import Perm
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.reports.entities import ReportGroupInfo
+from fleetdeck.web import group_forms
 from fleetdeck.web.app import Call, WebUI
 
 PAGE = 50
-MAX_DESCRIPTION = 2000  # the form's maxlength (the computer groups' form, shared)
-FIELDS = ("name", "parent", "description")
-ERROR_FIELDS = {"name": "name", "parent_id": "parent", "description": "description"}  # core's -> ours
-
-
-def _id(text: str) -> int | None:
-    return int(text) if text.isdigit() and 0 < len(text) < 19 else None
 
 
 def routes(ui: WebUI) -> list[Route]:
@@ -37,18 +31,13 @@ def routes(ui: WebUI) -> list[Route]:
         found = services.reports.groups.find(call.user.actor, Query(sort=(SortKey("name"),), limit=None))
         return {g.id: g.name for g in found.items}
 
-    def parents(names: dict[int, str], leave_out: int | None = None) -> list[dict[str, Any]]:
-        """The parent select's choices in the shape ``_group_form.html`` takes (flat: core
-        refuses a move below the group itself, and says so next to the field)."""
-        return [{"group": {"id": i, "name": n}, "depth": 0} for i, n in names.items() if i != leave_out]
-
     def list_page(call: Call, status: int = 200, **context: Any) -> Response:
         actor = call.user.actor
         page_no = call.page_number()
         found = services.reports.groups.find(
             actor, Query((), (SortKey("name"), SortKey("id")), PAGE, (page_no - 1) * PAGE)
         )
-        context.setdefault("form", dict.fromkeys(FIELDS, ""))
+        context.setdefault("form", dict.fromkeys(group_forms.FIELDS, ""))
         names = choices(call)
         return ui.render(
             call,
@@ -59,43 +48,26 @@ def routes(ui: WebUI) -> list[Route]:
             page=page_no,
             pages=max(1, -(-found.total // PAGE)),
             names=names,
-            parents=parents(names),
+            parents=group_forms.parents(names.items()),
             can_edit=call.user.can(Perm.MANAGE_REPORTS),
             done=call.arg("done")[:80],
             **context,
         )
 
-    def read_form(call: Call, errors: dict[str, str]) -> dict[str, str]:
-        form = {k: call.field(k) for k in FIELDS}
-        form["name"] = form["name"].strip()
-        if not form["name"]:
-            errors["name"] = "Enter a name."
-        if form["parent"] and _id(form["parent"]) is None:
-            errors["parent"] = "Choose a parent group from the list."
-        if len(form["description"]) > MAX_DESCRIPTION:
-            errors["description"] = f"The description is at most {MAX_DESCRIPTION} characters."
-        return form
-
-    def refusal(exc: ValidationFailed | Conflict | NotFound) -> tuple[str, str]:
-        if isinstance(exc, NotFound):
-            return "parent", "That parent group no longer exists."
-        field = ERROR_FIELDS.get(str(exc.detail.get("field")), "name")
-        return field, str(exc)
-
     def create(call: Call) -> Response:
         errors: dict[str, str] = {}
-        form = read_form(call, errors)
+        form = group_forms.read(call, errors)
         if not errors:
             try:
                 g = services.reports.groups.create(
                     call.user.actor,
                     form["name"],
-                    parent_id=_id(form["parent"]),
+                    parent_id=group_forms.positive_id(form["parent"]),
                     description=form["description"].strip(),
                 )
                 return RedirectResponse(f"/report-groups?{urlencode({'done': f'{g.name} created'})}", 303)
             except (ValidationFailed, Conflict, NotFound) as exc:
-                field, message = refusal(exc)
+                field, message = group_forms.refusal(exc)
                 errors[field] = message
         return list_page(call, 400, form=form, errors=errors)
 
@@ -118,7 +90,7 @@ def routes(ui: WebUI) -> list[Route]:
             status,
             g=group,
             names=names,
-            parents=parents(names, group.id),
+            parents=group_forms.parents(names.items(), group.id),
             reports=reports.items,
             report_total=reports.total,
             subgroups=subgroups.items,
@@ -134,7 +106,7 @@ def routes(ui: WebUI) -> list[Route]:
     def update(call: Call) -> Response:
         group_id = call.path_id("group_id")
         errors: dict[str, str] = {}
-        form = read_form(call, errors)
+        form = group_forms.read(call, errors)
         if not errors:
             try:
                 services.reports.groups.update(
@@ -142,14 +114,14 @@ def routes(ui: WebUI) -> list[Route]:
                     group_id,
                     name=form["name"],
                     description=form["description"].strip(),
-                    parent_id=_id(form["parent"]),
+                    parent_id=group_forms.positive_id(form["parent"]),
                     move=True,
                 )
                 return RedirectResponse(f"/report-groups/{group_id}?done=saved", 303)
             except (ValidationFailed, Conflict, NotFound) as exc:
                 if isinstance(exc, NotFound) and exc.object_id == group_id:
                     raise
-                field, message = refusal(exc)
+                field, message = group_forms.refusal(exc)
                 errors[field] = message
         group = services.reports.groups.get(call.user.actor, group_id)
         return group_page(call, group, 400, form=form, errors=errors)
