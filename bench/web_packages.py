@@ -1,9 +1,9 @@
 """The web UI's package and deployment pages over real HTTP: P packages (made through
 ``/api/v1``) and one deployment of one package to N computers (N jobs), the median time of
 several requests per page (server-rendered HTML, as the browser receives it), and the first
-``state`` event of the deployment's live stream.
+``state`` event of the deployment's live stream (for the 50 jobs its first page shows).
 
-    .venv/bin/python bench/web_packages.py -n 1000 -p 500 [--runs 7]
+    .venv/bin/python bench/web_packages.py -n 10000 -p 500 [--runs 7]
 
 Fills the computers as ``bench/oco_list.py`` does (one bulk INSERT), starts a real
 ``fleetdeck server``, logs in through the form like a browser and times the pages.
@@ -31,14 +31,17 @@ def pages(package: int, container: int) -> dict[str, str]:
         "package page": f"/packages/{package}",
         "new deployment form": f"/deployments/new?package={package}",
         "deployments list": "/deployments",
-        "deployment page (all jobs)": f"/deployments/{container}",
+        "deployment page (first 50 jobs)": f"/deployments/{container}",
+        "deployment page, last page": f"/deployments/{container}?page=10000",
+        "deployment, state 'queued', p.100": f"/deployments/{container}?status=queued&page=100",
+        "deployment, state 'failed' (none)": f"/deployments/{container}?status=failed",
         "deployment rules": "/deployment-rules",
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=1000, help="computers (jobs of the deployment)")
+    ap.add_argument("-n", type=int, default=10000, help="computers (jobs of the deployment)")
     ap.add_argument("-p", type=int, default=500, help="packages")
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
@@ -89,10 +92,13 @@ def main() -> None:
                     assert page.status_code == 200, (path, page.status_code)
                 ms, kib = statistics.median(times) * 1000, len(page.content) / 1024
                 print(f"  {name:30s} {ms:7.1f} ms  {kib:7.1f} KiB")
+            followed = re.search(r'data-events="([^"]+)"', c.get(f"/deployments/{container}").text)
+            assert followed, "the page follows its jobs"
+            events = followed.group(1).replace("&amp;", "&")
             times = []
             for _ in range(args.runs):
                 t0 = time.perf_counter()
-                with c.stream("GET", f"/deployments/{container}/events") as s:
+                with c.stream("GET", events) as s:
                     first = next(s.iter_lines())
                     times.append(time.perf_counter() - t0)
                     assert first == "event: state", first

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, expect
 from tests.e2e.conftest import AgentProc, ServerProc
 from tests.web.conftest import PASSWORD
 from tests.web.test_browser import ADMIN_PASSWORD, TIMEOUT_MS, browser, local_only, log_in, shot, wait_online
+from tests.web.test_browser_admin import accessible
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 __all__ = ["browser"]  # the fixture, shared with test_browser.py
@@ -117,6 +118,16 @@ def test_upload_deploy_and_watch_it_succeed(
     expect(page.locator("#deployment")).to_have_attribute("data-final", "1")  # the stream ended
     page.wait_for_timeout(1000)  # pico animates the bar to its value: the picture shows the end
     shot(page, "deployment")
+    # the jobs filtered by state (in the database; the select names each state's count)
+    state = page.get_by_label("Jobs in state")
+    expect(state.locator("option[value='succeeded']")).to_have_text("succeeded (1)")
+    state.select_option("failed")
+    page.get_by_role("button", name="Show", exact=True).click()
+    expect(page.locator("#deployment-jobs tbody")).to_contain_text("No job is failed.")
+    page.get_by_label("Jobs in state").select_option("succeeded")
+    page.get_by_role("button", name="Show", exact=True).click()
+    expect(page.locator("#deployment-jobs tbody tr").first).to_contain_text(hostname)
+    assert "status=succeeded" in page.url
     assert marker.read_text() == "installed-by-the-ui\n"
     with server.client() as api:
         installed = api.get("/installations", params={"package_id": package_id}).json()["data"]
@@ -129,6 +140,17 @@ def test_upload_deploy_and_watch_it_succeed(
     with server.client() as api:
         gid = api.post("/groups", json={"name": "browser-lab"}).json()["data"]["id"]
         pg = api.post("/package-groups", json={"name": "browser-basics"}).json()["data"]["id"]
+    # the package put in the package group on the group's page
+    page.goto(base + "/packages")
+    page.get_by_role("button", name="Package groups").click()
+    page.get_by_role("link", name="browser-basics").click()
+    page.get_by_label("Add a package").select_option(str(package_id))
+    page.get_by_role("button", name="Add", exact=True).click()
+    expect(page.locator("#package-group-done")).to_have_text("Done: package added.")
+    expect(page.locator("#group-members tbody tr").first).to_contain_text("hello-ui 1.0")
+    accessible(page)
+    shot(page, "package-group")
+    page.goto(base + "/packages")
     page.get_by_role("button", name="Deployment rules").click()
     page.get_by_text("New rule").click()
     page.get_by_label("Name", exact=True).fill("keep basics")
@@ -152,7 +174,10 @@ def test_upload_deploy_and_watch_it_succeed(
     expect(page.locator("#install-procedure")).to_be_visible()
     page.goto(f"{base}/deployments")
     expect(page.locator("#deployments tbody tr")).to_have_count(1)
-    for path in (f"/packages/{package_id}", "/packages", "/deployments", "/deployment-rules"):
+    viewer_paths = (f"/packages/{package_id}", "/packages", "/deployments", "/deployment-rules")
+    viewer_paths += ("/package-families", "/package-groups", f"/package-groups/{pg}")
+    viewer_paths += (f"/packages/{package_id}/dependencies",)
+    for path in viewer_paths:
         page.goto(base + path)
         expect(page.locator("main form[method='post']")).to_have_count(0)
         expect(page.get_by_text("Upload a package")).to_have_count(0)

@@ -5,6 +5,7 @@ delete); CSRF; a viewer who sees no write action and whose forged forms core ref
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import warnings
@@ -88,7 +89,8 @@ def test_deploy_to_computers_and_a_group(client: TestClient, runtime: Runtime, a
     assert (entry.username, entry.via, entry.result) == ("alice", "web", "ok")
     page = client.get(f"/deployments/{container_id}")
     assert page.status_code == 200
-    assert f'data-events="/deployments/{container_id}/events"' in page.text  # pending: followed live
+    followed = "&amp;".join(f"job={j.id}" for j in sorted(jobs, key=lambda j: j.computer_id))
+    assert f'data-events="/deployments/{container_id}/events?{followed}"' in page.text  # pending: live
     assert page.text.count(">Cancel</button>") == 3
     assert all(f'id="job-{j.id}"' in page.text for j in jobs)
     listing = client.get("/deployments")
@@ -143,7 +145,7 @@ def test_events_follow_the_jobs_until_they_end(client: TestClient, runtime: Runt
         factories.finish(s, cid, job_id, exit_code=0)
 
     threading.Thread(target=agent, daemon=True).start()
-    with client.stream("GET", f"/deployments/{created.id}/events") as r:
+    with client.stream("GET", f"/deployments/{created.id}/events?job={job_id}") as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         text = "".join(r.iter_text())
     events = sse_events(text)
@@ -151,6 +153,7 @@ def test_events_follow_the_jobs_until_they_end(client: TestClient, runtime: Runt
     first, last = events[0][1], events[1][1]
     assert first["live"] is True and first["jobs"][0]["status"] == "sent"  # type: ignore[index]
     assert (last["status"], last["live"]) == ("succeeded", False)
+    assert (first["counts"], last["counts"]) == ({"sent": 1}, {"succeeded": 1})
     assert last["jobs"] == [  # type: ignore[comparison-overlap]
         {
             "id": job_id,
@@ -164,6 +167,55 @@ def test_events_follow_the_jobs_until_they_end(client: TestClient, runtime: Runt
     ]
     page = client.get(f"/deployments/{created.id}")
     assert "data-events" not in page.text  # done: nothing to follow
+
+
+def test_a_large_deployment_is_paged_and_filtered_in_the_database(
+    client: TestClient, runtime: Runtime, alice: Actor
+) -> None:
+    s = runtime.services
+    computers = [factories.computer(s, alice, f"pc{k:03d}") for k in range(120)]
+    p = factories.package(s, alice, "Tool")
+    created = factories.deployment(s, alice, computers, [p.id])
+    by_computer = dict(zip(computers, created.job_ids, strict=True))
+    factories.deliver(s, computers[7])
+    factories.finish(s, computers[7], by_computer[computers[7]], exit_code=1)
+    login(client, "alice")
+    first = client.get(f"/deployments/{created.id}")
+    assert first.status_code == 200
+    assert first.text.count('data-job="') == 50 and "120 jobs, page 1 of 3" in first.text
+    assert 'id="job-' + str(by_computer[computers[0]]) + '"' in first.text
+    assert 'id="job-' + str(by_computer[computers[50]]) + '"' not in first.text
+    assert "queued (119)" in first.text and "failed (1)" in first.text and "all (120)" in first.text
+    third = client.get(f"/deployments/{created.id}?page=3")
+    assert third.text.count('data-job="') == 20
+    assert f'id="job-{by_computer[computers[119]]}"' in third.text
+    # only the jobs on screen are followed live, never the whole deployment
+    events = third.text.split('data-events="', 1)[1].split('"', 1)[0]
+    assert events.count("job=") == 20 and f"job={by_computer[computers[119]]}" in events
+    failed = client.get(f"/deployments/{created.id}?status=failed")
+    assert failed.text.count('data-job="') == 1 and f'id="job-{by_computer[computers[7]]}"' in failed.text
+    assert (
+        "1 job failed" in failed.text
+        and '<option value="failed" data-state="failed" selected>' in failed.text
+    )
+    assert 'id="deploy-again"' in failed.text and f"computer={computers[7]}" in failed.text
+    none = client.get(f"/deployments/{created.id}?status=running")
+    assert none.status_code == 200 and "No job is running." in none.text
+    bad = client.get(f"/deployments/{created.id}?status=%3Cscript%3E")
+    assert bad.status_code == 400 and 'id="status-error"' in bad.text and "<script>" not in bad.text
+    assert bad.text.count('data-job="') == 50  # every job, as without a filter
+    # the stream sends the followed jobs only (unknown ids and other deployments' jobs left out)
+    other = factories.deployment(s, alice, [computers[0]], [p.id], force_same_version=True).job_ids[0]
+    wanted = [by_computer[computers[3]], by_computer[computers[7]], other, 424242]
+    with client.stream(
+        "GET", f"/deployments/{created.id}/events?" + "&".join(f"job={j}" for j in wanted)
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                state = json.loads(line[6:])
+                break
+    assert sorted(j["id"] for j in state["jobs"]) == sorted(wanted[:2])
+    assert state["counts"] == {"failed": 1, "queued": 119} and state["live"] is True
 
 
 def test_events_need_a_session_and_a_known_deployment(client: TestClient, alice: Actor) -> None:
@@ -302,7 +354,7 @@ def test_a_viewer_sees_no_write_action_and_core_refuses_forged_forms(
     assert 'id="new-deployment"' not in listing.text
     page = client.get(f"/deployments/{created.id}")
     assert page.status_code == 200
-    assert "<form" not in page.text.split('id="main"')[1]  # no write action at all
+    assert '<form method="post"' not in page.text.split('id="main"')[1]  # no write action at all
     assert "/deployments/new" not in client.get(f"/computers/{cid}").text
     rules = client.get("/deployment-rules")
     assert "keep" in rules.text and 'id="rule-form"' not in rules.text

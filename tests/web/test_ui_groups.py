@@ -232,6 +232,7 @@ def test_admin_pages_need_a_login(client: TestClient, path: str) -> None:
         "/reports",
         "/reports/1",
         "/reports/1/delete",
+        "/reports/1/run",
         "/reports/sql",
         "/settings/wol.port",
         "/settings/wol.port/reset",

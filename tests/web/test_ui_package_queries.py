@@ -1,5 +1,6 @@
 """No N+1 on the package and deployment pages: each runs the same number of SQL statements
-with 1 and with 20 of everything it lists (packages, properties, computers, jobs, rules),
+with 1 and with 20 of everything it lists (packages, properties, computers, jobs, rules, a
+family's versions, a package group's members),
 counted on the real engine through the real application."""
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ class Fleet:
             "/deployments/new?" + "&".join(f"computer={c}" for c in self.computers),
             "/deployment-rules",
             f"/deployment-rules/{self.rule}",
+            "/package-families",
+            f"/package-families/{self.s.packages.get(self.actor, package).package.family_id}",
+            "/package-groups",
+            f"/package-groups/{self.package_group}",
+            f"/packages/{package}/dependencies",
+            f"/deployments/{self.container}?status=queued",
         ]
 
 
@@ -86,6 +93,7 @@ def test_the_pages_run_as_many_statements_for_1_as_for_20(
 
     # the paths hold ids that change as the fleet grows: each page is named by its place
     names = ["packages", "search", "package", "edit", "deployments", "deployment", "new", "rules", "rule"]
+    names += ["families", "family", "package groups", "package group", "dependencies", "deployment queued"]
 
     def get(i: int) -> Callable[[], Any]:
         def call() -> Any:

@@ -329,10 +329,13 @@ def create_web(
         commands,
         deployments,
         groups,
+        package_catalog,
         packages,
         pages,
+        report_groups,
         reports,
         settings,
+        users,
     )
 
     ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir, watch, max_upload_bytes)
@@ -341,11 +344,14 @@ def create_web(
         *pages.routes(ui),
         *commands.routes(ui),
         *admin.routes(ui),
+        *users.routes(ui),
         *groups.routes(ui),
         *bulk.routes(ui),
         *reports.routes(ui),
+        *report_groups.routes(ui),
         *settings.routes(ui),
         *packages.routes(ui),
+        *package_catalog.routes(ui),
         *deployments.routes(ui),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
     ]

@@ -3,8 +3,10 @@
 Each change is one core call (``deployments.deploy``/``remove_container``/``remove_job``,
 ``jobs.cancel``, ``deployments.create_rule``/``update_rule``/``delete_rule``): the permission
 check and the audit record are core's, as for ``/api/v1/deployments``. A deployment's page
-follows its jobs live through server-sent events (``GET /deployments/{id}/events``), which read
-the container's jobs once a second (two queries) while any is pending and end when none is.
+shows its jobs 50 at a time, paged and filtered by state in the database (a deployment of 10,000
+jobs is never sent whole), and follows the jobs on screen live through server-sent events
+(``GET /deployments/{id}/events?job=...``), which read the deployment's counts and those jobs
+once a second while any job is pending and end when none is.
 Core has no "renew" of failed jobs; the page offers a new deployment of the same packages to
 the computers whose jobs failed (the form, filled in).
 """
@@ -27,11 +29,15 @@ from starlette.routing import Route
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.deployments.entities import ContainerInfo, ContainerStatus, DeploymentJob
 from fleetdeck.core.errors import FleetdeckError, NotFound, ValidationFailed
-from fleetdeck.core.jobs.entities import FINAL
+from fleetdeck.core.jobs.entities import FINAL, JobStatus
 from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.web.app import PAGE_HEADERS, Call, LoginRequired, WebUI
 
 PAGE = 50
+JOBS_PAGE = 50  # a deployment's jobs per page (paged in the database)
+JOBS_FOLLOWED = 200  # job ids one event stream follows (a page shows 50)
+STATES = tuple(s.value for s in JobStatus)
+AGAIN = ("failed", "expired", "timeout")  # jobs "Deploy again" offers
 MAX_SELECTION = 1000
 CHOICES = 1000  # packages offered by the form (search narrows it on /packages)
 POLL_SEC = 1.0
@@ -103,7 +109,14 @@ def job_state(j: DeploymentJob) -> dict[str, Any]:
 
 
 def container_state(c: ContainerInfo, jobs: list[DeploymentJob]) -> dict[str, Any]:
-    return {"status": c.status.value, "live": c.status in LIVE, "jobs": [job_state(j) for j in jobs]}
+    """The deployment's status and job counts by state (so the filter's counts stay live),
+    and the followed jobs: those on screen, never the whole deployment."""
+    return {
+        "status": c.status.value,
+        "live": c.status in LIVE,
+        "counts": dict(sorted(c.counts.items())),
+        "jobs": [job_state(j) for j in jobs],
+    }
 
 
 def routes(ui: WebUI) -> list[Route]:
@@ -242,21 +255,47 @@ def routes(ui: WebUI) -> list[Route]:
         actor = call.user.actor
         container_id = call.path_id("container_id")
         info = services.deployments.get_container(actor, container_id)
-        jobs = services.deployments.container_jobs(actor, container_id)
-        failed = [j for j in jobs if j.status.value in ("failed", "expired", "timeout")]
+        state = call.arg("status")
+        errors: dict[str, str] = {}
+        statuses: tuple[JobStatus, ...] = ()
+        if state in STATES:
+            statuses = (JobStatus(state),)
+        elif state:
+            errors["status"] = f"“{state[:40]}” is not a job state; every job is shown."
+            state = ""
+        page_no = call.page_number()
+        found = services.deployments.container_jobs_page(
+            actor, container_id, statuses=statuses, offset=(page_no - 1) * JOBS_PAGE, limit=JOBS_PAGE
+        )
         again = ""
-        if failed:
+        if any(info.counts.get(st) for st in AGAIN):
+            failed = services.deployments.container_jobs_page(
+                actor, container_id, statuses=tuple(JobStatus(st) for st in AGAIN), limit=MAX_SELECTION
+            ).items
             pairs = [("computer", j.computer_id) for j in failed] + [
                 ("package", p) for p in sorted({j.package_id for j in failed if j.package_id})
             ]
             again = "/deployments/new?" + urlencode(sorted(set(pairs)))
+        pages = max(1, -(-found.total // JOBS_PAGE))
+        live = info.status in LIVE
+        events = ""
+        if live:
+            events = f"/deployments/{container_id}/events?" + urlencode([("job", j.id) for j in found.items])
         return ui.render(
             call,
             "deployment.html",
+            400 if errors else 200,
             c=info,
-            jobs=jobs,
+            jobs=found.items,
+            total=found.total,
+            page=page_no,
+            pages=pages,
+            state=state,
+            states=STATES,
+            errors=errors,
             final=FINAL,
-            live=info.status in LIVE,
+            live=live,
+            events=events,
             again=again,
             can_deploy=call.user.can(Perm.DEPLOY),
             can_cancel=call.user.can(Perm.RUN_COMMANDS),
@@ -287,9 +326,12 @@ def routes(ui: WebUI) -> list[Route]:
         raw = request.path_params["container_id"]
         container_id = raw if isinstance(raw, int) and 0 < raw < 2**63 else 0
 
+        job_ids = _ids(request.query_params.getlist("job"))[:JOBS_FOLLOWED]
+
         def read(actor: Actor) -> dict[str, Any]:
             info = services.deployments.get_container(actor, container_id)
-            return container_state(info, services.deployments.container_jobs(actor, container_id))
+            shown = services.deployments.container_jobs_by_id(actor, container_id, job_ids)
+            return container_state(info, shown)
 
         async def stream() -> AsyncIterator[str]:
             last: dict[str, Any] | None = None

@@ -3,8 +3,10 @@ delete (``manage_reports``: admins), and ad-hoc SQL for the same role.
 
 A run is core's ``reports.execute`` (or ``run_sql``): read-only, sandboxed, bounded by the
 settings ``reports.max_rows``, ``reports.max_bytes`` and ``reports.timeout_sec``, run with the
-caller's own read permissions and recorded in the audit log. Paging a result re-runs the
-report (no result is kept in the server); the CSV holds every row the run returned.
+caller's own read permissions and recorded in the audit log. A run is a POST (so a reload, a
+prefetch or a crawler never runs and audits it again); its result is kept for the session that
+ran it (``web/results.py``: 30 minutes, bounded in bytes), and paging it or downloading its CSV
+reads what is kept. The CSV holds every row the run returned.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from starlette.routing import Route
 
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.errors import FleetdeckError, NotFound, ValidationFailed
-from fleetdeck.core.query import Query, SortKey
+from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.reports.entities import ReportInfo
 from fleetdeck.core.reports.policy import ReportFailed, ReportResult
 from fleetdeck.web.app import PAGE_HEADERS, Call, WebUI
+from fleetdeck.web.results import KeptResults, KeptRun
 
 RESULT_PAGE = 100
+REPORTS_PAGE = 50
 MAX_QUERY_FIELD = 100_000
 MAX_NOTES = 10_000
 
@@ -72,6 +76,7 @@ def _file_name(name: str) -> str:
 
 def routes(ui: WebUI) -> list[Route]:
     services = ui.services
+    results = KeptResults()
 
     def report_groups(call: Call) -> dict[int, str]:
         found = services.reports.groups.find(call.user.actor, Query(sort=(SortKey("name"),), limit=None))
@@ -90,10 +95,35 @@ def routes(ui: WebUI) -> list[Route]:
         )
 
     def list_page(call: Call, status: int = 200, **context: Any) -> Response:
+        """The reports, ``REPORTS_PAGE`` a page in the database, optionally of one report group."""
         actor = call.user.actor
-        rows = services.reports.find(actor, Query(sort=(SortKey("name"), SortKey("id")), limit=None)).items
-        context.setdefault("form", {"name": "", "query": "", "notes": "", "group": ""})
-        return render(call, "reports.html", status, reports=rows, **context)
+        errors: dict[str, str] = context.pop("errors", {})
+        text = call.arg("group")
+        group = _group(text)
+        where: tuple[Cond, ...] = ()
+        if group is not None:
+            where = (Cond("group_id", Op.EQ, group),)
+        elif text:
+            errors["filter_group"] = f"“{text[:40]}” is not a report group; every report is shown."
+            status = 400
+        page_no = call.page_number()
+        found = services.reports.find(
+            actor,
+            Query(where, (SortKey("name"), SortKey("id")), REPORTS_PAGE, (page_no - 1) * REPORTS_PAGE),
+        )
+        context.setdefault("form", {"name": "", "query": "", "notes": "", "group": str(group or "")})
+        return render(
+            call,
+            "reports.html",
+            status,
+            reports=found.items,
+            total=found.total,
+            page=page_no,
+            pages=max(1, -(-found.total // REPORTS_PAGE)),
+            group=group,
+            errors=errors,
+            **context,
+        )
 
     def show_reports(call: Call) -> Response:
         return list_page(call)
@@ -204,25 +234,7 @@ def routes(ui: WebUI) -> list[Route]:
             **context,
         )
 
-    def execute(call: Call) -> tuple[ReportInfo, ReportResult | Response]:
-        """The report and its result, or the page saying why it did not run."""
-        actor = call.user.actor
-        report = services.reports.get(actor, call.path_id("report_id"))
-        try:
-            return report, services.reports.execute(actor, report.id)
-        except (ValidationFailed, ReportFailed) as exc:
-            return report, result_page(call, report.name, None, 400, report=report, failure=str(exc))
-
-    def run_report(call: Call) -> Response:
-        report, result = execute(call)
-        if isinstance(result, Response):
-            return result
-        return result_page(call, report.name, result, report=report)
-
-    def download(call: Call) -> Response:
-        report, result = execute(call)
-        if isinstance(result, Response):
-            return result
+    def csv_response(report: ReportInfo, result: ReportResult) -> Response:
         name = _file_name(report.name)
         headers = {
             **PAGE_HEADERS,
@@ -231,6 +243,50 @@ def routes(ui: WebUI) -> list[Route]:
         if result.truncated:
             headers["X-Fleetdeck-Truncated"] = "true"
         return Response(csv_text(result), media_type="text/csv; charset=utf-8", headers=headers)
+
+    def run_report(call: Call) -> Response:
+        """Run the report once (``reports.execute``: one audited run), keep the result for this
+        session and show it (or its CSV, ``then=csv``) from what is kept."""
+        actor = call.user.actor
+        report = services.reports.get(actor, call.path_id("report_id"))
+        then = "csv" if call.field("then") == "csv" else ""
+        try:
+            result = services.reports.execute(actor, report.id)
+        except (ValidationFailed, ReportFailed) as exc:
+            return result_page(call, report.name, None, 400, report=report, failure=str(exc))
+        kept = results.keep(call.user.session.id, report.id, result)
+        if kept is None:  # too large to keep: shown (or downloaded) once
+            if then == "csv":
+                return csv_response(report, result)
+            return result_page(call, report.name, result, report=report, run=None, unkept=True)
+        target = f"/reports/{report.id}/runs/{kept.id}" + ("/csv" if then else "")
+        return RedirectResponse(target, 303)
+
+    def kept_run(call: Call) -> tuple[ReportInfo, KeptRun | None]:
+        report = services.reports.get(call.user.actor, call.path_id("report_id"))
+        run_id = call.request.path_params["run_id"]
+        return report, results.get(call.user.session.id, str(run_id)[:64], report.id)
+
+    def gone(call: Call, report: ReportInfo) -> Response:
+        return ui.render(call, "report_gone.html", 410, report=report, ttl_min=results.ttl // 60)
+
+    def show_run(call: Call) -> Response:
+        report, run = kept_run(call)
+        if run is None:
+            return gone(call, report)
+        return result_page(call, report.name, run.result, report=report, run=run)
+
+    def run_csv(call: Call) -> Response:
+        report, run = kept_run(call)
+        if run is None:
+            return gone(call, report)
+        return csv_response(report, run.result)
+
+    def run_form(call: Call) -> Response:
+        """``GET /reports/{id}/run`` (and ``/csv``), the old links: a GET runs nothing any more
+        (a run is audited), so they lead to the report's page with its Run button."""
+        report = services.reports.get(call.user.actor, call.path_id("report_id"))
+        return RedirectResponse(f"/reports/{report.id}", 303)
 
     def sql_page(call: Call) -> Response:
         call.user.actor.require(Perm.MANAGE_REPORTS)  # no form for who cannot use it
@@ -269,6 +325,9 @@ def routes(ui: WebUI) -> list[Route]:
         Route("/reports/{report_id:int}", ui.endpoint(show_report), methods=["GET"]),
         Route("/reports/{report_id:int}", ui.endpoint(update_report), methods=["POST"]),
         Route("/reports/{report_id:int}/delete", ui.endpoint(delete_report), methods=["POST"]),
-        Route("/reports/{report_id:int}/run", ui.endpoint(run_report), methods=["GET"]),
-        Route("/reports/{report_id:int}/csv", ui.endpoint(download), methods=["GET"]),
+        Route("/reports/{report_id:int}/run", ui.endpoint(run_form), methods=["GET"]),
+        Route("/reports/{report_id:int}/run", ui.endpoint(run_report), methods=["POST"]),
+        Route("/reports/{report_id:int}/csv", ui.endpoint(run_form), methods=["GET"]),
+        Route("/reports/{report_id:int}/runs/{run_id}", ui.endpoint(show_run), methods=["GET"]),
+        Route("/reports/{report_id:int}/runs/{run_id}/csv", ui.endpoint(run_csv), methods=["GET"]),
     ]

@@ -713,3 +713,29 @@ def test_what_a_package_job_tells_the_agent(svc: Services) -> None:
 
 def m_payload() -> PayloadFile:  # a one-file payload
     return PayloadFile("install.sh", b"#!/bin/sh\ntrue\n")
+
+
+def test_container_jobs_page_pages_and_filters_in_the_database(svc: Services) -> None:
+    cids = [computer(svc, f"pc{k}") for k in range(5)]
+    lib, app = package(svc, "lib"), package(svc, "app")
+    created = svc.deployments.deploy(ADMIN, "roll out", computer_ids=cids, package_ids=[lib, app])
+    every = svc.deployments.container_jobs(ADMIN, created.id)
+    claim(svc, cids[2])
+    finish(svc, cids[2], every[4].id, 1, "failed")
+    viewer = Actor(user_id=None, username="v", role=Role.VIEWER, via="test")
+    page = svc.deployments.container_jobs_page(viewer, created.id, offset=3, limit=4)
+    assert page.total == 10 and [j.id for j in page.items] == [j.id for j in every[3:7]]
+    failed = svc.deployments.container_jobs_page(ADMIN, created.id, statuses=[JobStatus.FAILED])
+    assert (failed.total, [j.id for j in failed.items]) == (1, [every[4].id])
+    other = svc.deployments.deploy(
+        ADMIN, "other", computer_ids=cids[:1], package_ids=[lib], force_same_version=True
+    )
+    followed = svc.deployments.container_jobs_by_id(
+        ADMIN, created.id, [every[1].id, every[9].id, other.job_ids[0], 424242]
+    )
+    assert [j.id for j in followed] == [every[1].id, every[9].id]  # another container's job left out
+    for offset, limit in ((-1, 5), (0, 0), (0, 1001)):
+        with pytest.raises(ValidationFailed):
+            svc.deployments.container_jobs_page(ADMIN, created.id, offset=offset, limit=limit)
+    with pytest.raises(FleetdeckError, match="not found"):
+        svc.deployments.container_jobs_page(ADMIN, 424242)

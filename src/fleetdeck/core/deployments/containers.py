@@ -40,23 +40,26 @@ def container_infos(
     batches = list(s.scalars(stmt))
     if not batches:
         return []
+    # Aggregated in SQL: one row per (container, status, skip reason), however many jobs (a
+    # deployment of 10,000 jobs is read as a handful of rows on every page and live update).
     per: dict[int, list[tuple[str, str]]] = {}
+    per_count: dict[int, dict[str, int]] = {}
     finished: dict[int, datetime | None] = {}
-    for bid, status, why, fin in s.execute(
-        select(Job.batch_id, Job.status, Job.skip_reason, Job.finished_at).where(
-            Job.batch_id.in_([b.id for b in batches])
-        )
+    for bid, status, why, n, fin in s.execute(
+        select(Job.batch_id, Job.status, Job.skip_reason, func.count(), func.max(Job.finished_at))
+        .where(Job.batch_id.in_([b.id for b in batches]))
+        .group_by(Job.batch_id, Job.status, Job.skip_reason)
     ):
         per.setdefault(bid, []).append((status, why))
+        tally = per_count.setdefault(bid, {})
+        tally[status] = tally.get(status, 0) + n
         if fin is not None and (finished.get(bid) is None or fin > finished[bid]):  # type: ignore[operator]
             finished[bid] = fin
     out = []
     for b in batches:
         statuses = per.get(b.id, [])
         status = aggregate(statuses, b.start_at, now)
-        counts: dict[str, int] = {}
-        for st, _ in statuses:
-            counts[st] = counts.get(st, 0) + 1
+        counts = per_count.get(b.id, {})
         pending = status in (ContainerStatus.IN_PROGRESS, ContainerStatus.WAITING_FOR_START)
         out.append(
             ContainerInfo(
@@ -86,7 +89,15 @@ def container_infos(
     return out
 
 
-def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
+def count_jobs(s: Session, *conditions: Any) -> int:
+    return s.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+
+
+def deployment_jobs(
+    s: Session, *conditions: Any, offset: int = 0, limit: int | None = None
+) -> list[DeploymentJob]:
+    """Jobs with their computer and package names, by computer then sequence; ``offset`` and
+    ``limit`` page them in the database (a deployment's page shows 50 of 10,000)."""
     rows = s.execute(
         select(Job, JobBatch, Computer.hostname, Package.version, Package.family_id, PackageFamily.name)
         .join(JobBatch, JobBatch.id == Job.batch_id)
@@ -95,6 +106,8 @@ def deployment_jobs(s: Session, *conditions: Any) -> list[DeploymentJob]:
         .outerjoin(PackageFamily, PackageFamily.id == Package.family_id)
         .where(*conditions)
         .order_by(Job.computer_id, Job.sequence, Job.id)
+        .offset(offset)
+        .limit(limit)
     )
     out = []
     for j, b, hostname, version, family_id, family_name in rows:

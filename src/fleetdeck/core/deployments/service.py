@@ -41,13 +41,14 @@ from fleetdeck.core.deployments.planning import (
 )
 from fleetdeck.core.deployments.rules import Rules
 from fleetdeck.core.deployments.validation import Schedule, all_pending, no_jobs, schedule
-from fleetdeck.core.errors import NotFound
+from fleetdeck.core.errors import NotFound, ValidationFailed
 from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.core.jobs.outcomes import record_installation
 from fleetdeck.core.packages import states
 from fleetdeck.core.packages.states import PackageStateInfo, StateRow
 from fleetdeck.core.ports import Clock, JobNotifier, Waker
+from fleetdeck.core.query import Page
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
@@ -611,6 +612,46 @@ class DeploymentService(Rules):
         self.get_container(actor, container_id)
         with UnitOfWork(self._db, readonly=True) as uow:
             return containers.deployment_jobs(uow.session, Job.batch_id == container_id)
+
+    def container_jobs_page(
+        self,
+        actor: Actor,
+        container_id: int,
+        *,
+        statuses: Sequence[JobStatus] = (),
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page[DeploymentJob]:
+        """One page of a container's jobs (by computer, then sequence), optionally only those in
+        ``statuses``, with the total that matches: a deployment of 10,000 jobs is never read
+        whole for a screen that shows 50."""
+        actor.require(Perm.READ)
+        if not 0 <= offset < 2**62 or not 0 < limit <= 1000:
+            raise ValidationFailed("offset must be >= 0 and limit 1-1000", field="limit")
+        conditions: list[Any] = [Job.batch_id == container_id]
+        if statuses:
+            conditions.append(Job.status.in_([s.value for s in statuses]))
+        with UnitOfWork(self._db, readonly=True) as uow:
+            batch = uow.session.get(JobBatch, container_id)
+            if batch is None or batch.kind != KIND:
+                raise NotFound("job container", container_id)
+            s = uow.session
+            total = containers.count_jobs(s, *conditions)
+            jobs = containers.deployment_jobs(s, *conditions, offset=offset, limit=limit)
+            return Page(jobs, total)
+
+    def container_jobs_by_id(
+        self, actor: Actor, container_id: int, job_ids: Sequence[int]
+    ) -> list[DeploymentJob]:
+        """These jobs of the container (others and unknown ids are left out): what a page that
+        shows some of them follows live."""
+        actor.require(Perm.READ)
+        if not job_ids:
+            return []
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return containers.deployment_jobs(
+                uow.session, Job.batch_id == container_id, Job.id.in_(list(job_ids)[:1000])
+            )
 
     def computer_jobs(self, actor: Actor, computer_ids: Sequence[int] | None = None) -> list[DeploymentJob]:
         """Every package job of these computers (all computers: None), oldest first per computer:

@@ -490,10 +490,15 @@ class UserService:
             m.detail = {"name": name, "scope": scope}
             return NewToken(info=_token_info(row), token=secret)
 
-    def list_tokens(self, actor: Actor) -> list[TokenInfo]:
+    def list_tokens(self, actor: Actor, user_id: int | None = None) -> list[TokenInfo]:
+        """The caller's own API tokens, or (``manage_users``) another user's: an admin sees
+        and may revoke what a departing user's scripts still hold."""
+        if user_id is not None and user_id != actor.user_id:
+            actor.require(Perm.MANAGE_USERS)
+        owner = actor.user_id if user_id is None else user_id
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.scalars(
-                select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id)
+                select(ApiToken).where(ApiToken.user_id == owner).order_by(ApiToken.id)
             )
             return [_token_info(t) for t in rows]
 

@@ -1,6 +1,7 @@
-// A deployment's page follows its jobs live: /deployments/ID/events sends the deployment's
-// status and every job's status, phase, progress and exit code whenever they change, and
-// "end" when no job is pending (or after ten minutes: then a new stream is opened).
+// A deployment's page follows the jobs on screen live: /deployments/ID/events?job=... sends the
+// deployment's status, its job counts by state and those jobs' status, phase, progress and exit
+// code whenever they change, and "end" when no job is pending (or after ten minutes: then a new
+// stream is opened).
 (function () {
   "use strict";
   var section = document.querySelector("#deployment[data-events]");
@@ -9,6 +10,15 @@
     var status = document.getElementById("deployment-status");
     status.textContent = state.status.replace(/_/g, " ");
     status.className = "status " + state.status;
+    var select = document.getElementById("status");
+    if (select && state.counts) {
+      var all = 0;
+      Object.keys(state.counts).forEach(function (k) { all += state.counts[k]; });
+      Array.prototype.forEach.call(select.options, function (option) {
+        var key = option.value;
+        option.textContent = (key || "all") + " (" + (key ? (state.counts[key] || 0) : all) + ")";
+      });
+    }
     state.jobs.forEach(function (job) {
       var row = document.getElementById("job-" + job.id);
       if (!row) { return; }
