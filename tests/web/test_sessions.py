@@ -289,3 +289,10 @@ def test_a_token_login_resumes_only_while_the_token_lives(runtime: Runtime, alic
     runtime.services.users.revoke_token(alice, new.info.id)
     with pytest.raises(Exception, match=r"no session|session ended"):
         sessions.resume(started.secret, "127.0.0.1", "web")
+
+
+def test_csrf_tokens_compare_only_when_both_are_there() -> None:
+    assert same_token("abc", "abc")
+    assert not same_token("abc", "abd")
+    assert not same_token("abc", None)
+    assert not same_token("", "")
