@@ -19,9 +19,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import AuthenticationFailed, PermissionDenied, TooManyAttempts, ValidationFailed
-from fleetdeck.core.users.entities import Credential
 from fleetdeck.core.users.sessions import StartedSession
 from fleetdeck.web.app import VIA, Call, CsrfRefused, LoginRequired, WebUI, local_target
 from fleetdeck.web.sessions import COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, same_token
@@ -94,11 +92,12 @@ def routes(ui: WebUI) -> list[Route]:
             return login_page(call, status=400, error="Enter an API token.", method=method)
         if not by_token and (not username or not password):
             return login_page(call, status=400, error="Enter your user name and password.", username=username)
+        old = call.request.cookies.get(COOKIE)  # forgotten: never reused across logins
         try:
-            login: tuple[Actor, Credential] = (
-                ui.services.users.token_session_login(token, source, VIA)
+            _, session = (
+                ui.services.sessions.token_login(token, source, VIA, replaces=old)
                 if by_token
-                else ui.services.users.session_login(username, password, source, VIA)
+                else ui.services.sessions.login(username, password, source, VIA, replaces=old)
             )
         except TooManyAttempts as exc:
             wait = exc.detail.get("retry_after", 0)
@@ -115,12 +114,6 @@ def routes(ui: WebUI) -> list[Route]:
                 else "Wrong user name or password."
             )
             return login_page(call, status=401, error=wrong, username=username, method=method)
-        actor, credential = login
-        ui.services.sessions.discard(
-            call.request.cookies.get(COOKIE)
-        )  # never reuse a session id across logins
-        ends = ui.services.users.token_expiry(credential) if by_token else None
-        session = ui.services.sessions.start(actor, credential, source, ends=ends)
         response = RedirectResponse(local_target(call.field("next", "/")), 303)
         set_session_cookie(response, call.request, session)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")

@@ -120,6 +120,25 @@ class SessionService:
             uow.session.flush()
             return StartedSession(secret, self._info(row, secret))
 
+    def login(
+        self, username: str, password: str, source: str, via: str, *, replaces: str | None = None
+    ) -> tuple[Actor, StartedSession]:
+        """A user name and password login that starts a session: ``UserService.session_login``
+        (throttle, audit), then a new session. ``replaces``: the session secret the browser
+        still had, which is forgotten (a session id is never reused across logins)."""
+        actor, credential = self._users.session_login(username, password, source, via)
+        self.discard(replaces)
+        return actor, self.start(actor, credential, source)
+
+    def token_login(
+        self, token: str, source: str, via: str, *, replaces: str | None = None
+    ) -> tuple[Actor, StartedSession]:
+        """An API token login that starts a session bound to the token: it ends when the token
+        is revoked (``resume`` checks it) or expires (its end is the token's expiry if sooner)."""
+        actor, credential = self._users.token_session_login(token, source, via)
+        self.discard(replaces)
+        return actor, self.start(actor, credential, source, ends=self._users.token_expiry(credential))
+
     def resume(self, secret: str | None, source: str, via: str) -> tuple[Actor, SessionInfo]:
         """The session's user as they are now; ``AuthenticationFailed`` when there is no such
         session, it has ended, or its login is no longer valid (the row is then deleted)."""
