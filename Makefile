@@ -12,6 +12,7 @@ RESULTS ?= build/test-results
 VENDOR := src/fleetdeck/web/static/vendor
 ASSETS := $(VENDOR)/.built-$(shell cat package-lock.json src/fleetdeck/web/assets.json tools/web_assets.py | cksum | cut -d' ' -f1)
 CHROMIUM ?= /usr/bin/chromium
+FIREFOX ?= /usr/bin/firefox-esr
 
 .PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation mutation-sample clean assets chromium
 
@@ -33,13 +34,22 @@ $(ASSETS): package.json package-lock.json src/fleetdeck/web/assets.json tools/we
 
 assets: $(ASSETS) ## the web UI's browser assets (npm ci; copied into src/fleetdeck/web/static/vendor)
 
-# The browser tests (tests/web) use Debian's Chromium; installed here where missing and cheap
-# (root with apt-get), otherwise they skip and say why.
+# The browser tests (tests/web) use Debian's Chromium (Playwright) and Debian's firefox-esr
+# (puppeteer-core over WebDriver BiDi, npm ci in tests/web/firefox); installed here where missing
+# and cheap (root with apt-get), otherwise those tests skip and say why.
 chromium:
 	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
 	  || echo "could not install chromium: tests/web will skip"; \
 	  else echo "$(CHROMIUM) missing (apt-get install chromium as root): tests/web will skip"; fi; }
+	@test -x $(FIREFOX) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get install -y -q firefox-esr >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q firefox-esr >/dev/null; }; } \
+	  || echo "could not install firefox-esr: the Firefox test will skip"; \
+	  else echo "$(FIREFOX) missing (apt-get install firefox-esr as root): the Firefox test will skip"; fi; }
+	@test -d tests/web/firefox/node_modules/puppeteer-core || { if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/web/firefox && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+	  || echo "npm ci in tests/web/firefox failed: the Firefox test will skip"; \
+	  else echo "npm not found: the Firefox test will skip"; fi; }
 
 run: $(STAMP) $(ASSETS) ## start the server on http://127.0.0.1:8080 with a local agent (SQLite in ./fleetdeck-data)
 	$(VENV)/bin/fleetdeck up
@@ -99,4 +109,4 @@ mutation-sample: $(STAMP) ## whole-core mutation score from a random sample of N
 	$(PY) tools/mutation_sample.py run -n $(N) --seed $(SEED)
 
 clean: ## remove the virtualenv and caches (not your data)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants node_modules $(VENDOR)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants node_modules tests/web/firefox/node_modules $(VENDOR)

@@ -207,7 +207,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.router.routes.append(
         create_web(
             rt.services,
-            session_lifetime_sec=settings.token_lifetime_sec,
             watch=rt.watch,
             max_upload_bytes=settings.max_body_bytes,
         )

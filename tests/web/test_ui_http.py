@@ -364,7 +364,7 @@ def test_api_docs_load_only_local_assets(client: TestClient, path: str) -> None:
 
 
 def test_missing_assets_are_named_on_the_page(runtime: Runtime, tmp_path: object) -> None:
-    web = create_web(runtime.services, session_lifetime_sec=3600, assets_dir=tmp_path)  # type: ignore[arg-type]
+    web = create_web(runtime.services, assets_dir=tmp_path)  # type: ignore[arg-type]
     app = Starlette(routes=[web])
     with TestClient(app) as c:
         page = c.get("/login")

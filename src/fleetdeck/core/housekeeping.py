@@ -1,7 +1,8 @@
 """Periodic duties of the server, each run by exactly one server process at a time.
 
 Job expiry, failing jobs whose agent never came back, deployment ticks (Wake-on-LAN at start
-time, the shutdown decisions of earlier wakes, jobs held back until their time), later
+time, the shutdown decisions of earlier wakes, jobs held back until their time), purging ended
+web sessions, later
 schedules and alert evaluation: each is a
 ``Duty`` that runs every ``interval`` seconds in a worker thread, in the process that holds its
 lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
@@ -31,6 +32,7 @@ log = logging.getLogger("fleetdeck.housekeeping")
 EXPIRY_SEC = 10.0
 DEPLOYMENT_TICK_SEC = 15.0
 NODE_SWEEP_SEC = 10.0
+SESSION_PURGE_SEC = 300.0  # ended web sessions are refused anyway; this only frees the rows
 LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
 
 Moved = Callable[[str], Awaitable[None]]
@@ -65,6 +67,7 @@ def standard_duties(
         Duty("jobs.lost", expiry_sec, lambda: services.jobs.fail_lost(timedelta(seconds=lost_after_sec))),
         Duty("deployments.tick", tick_sec, deployments),
         Duty("nodes.sweep", NODE_SWEEP_SEC, services.nodes.sweep),
+        Duty("sessions.purge", SESSION_PURGE_SEC, services.sessions.purge),
     ]
 
 

@@ -32,6 +32,7 @@ from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.users.service import UserService
+from fleetdeck.core.users.sessions import SessionService
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.core.wol.service import WolService
 from fleetdeck.storage.db import Database
@@ -56,6 +57,7 @@ class Services:
     database: str  # which database this installation runs on ("sqlite", "postgresql"), for status pages
     audit: AuditLog
     users: UserService
+    sessions: SessionService  # browser sessions of the web UI, in the database
     computers: ComputerService
     groups: GroupService
     enrollment: EnrollmentService
@@ -110,12 +112,12 @@ def build_services(
     packages.group_hooks.append(deployments.triggers.package_group_changed)
     packages.installation_hooks.append(deployments.triggers.installations_changed)
     jobs.installation_hooks.append(deployments.triggers.installations_changed)
+    users = UserService(db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2))
     return Services(
         database=db.dialect,
         audit=audit,
-        users=UserService(
-            db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2)
-        ),
+        users=users,
+        sessions=SessionService(db, audit, users, box, clock, config.token_lifetime_sec),
         computers=ComputerService(db, audit, clock, gateway, notifier, box),
         groups=groups,
         enrollment=EnrollmentService(db, audit, box, clock, throttle),

@@ -38,9 +38,10 @@ from fleetdeck.core.errors import (
 )
 from fleetdeck.core.ports import JobWatch, NullJobWatch
 from fleetdeck.core.services import Services
+from fleetdeck.core.users.sessions import SessionInfo
 from fleetdeck.web import format as fmt
 from fleetdeck.web.assets import STATIC_DIR, missing_assets, vendor_url
-from fleetdeck.web.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, Session, Sessions, same_token
+from fleetdeck.web.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, same_token
 
 log = logging.getLogger("fleetdeck.web")
 
@@ -73,7 +74,7 @@ class CsrfRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class Caller:
     actor: Actor
-    session: Session
+    session: SessionInfo
 
     def can(self, perm: str) -> bool:
         return self.actor.can(Perm(perm))
@@ -123,12 +124,11 @@ Handler = Callable[[Call], Response]
 
 
 class WebUI:
-    """What every handler shares: the services, the session store and the templates."""
+    """What every handler shares: the services (with core's session store) and the templates."""
 
     def __init__(
         self,
         services: Services,
-        sessions: Sessions,
         assets_dir: Path | None = None,
         watch: JobWatch | None = None,
         max_upload_bytes: int | None = None,
@@ -138,7 +138,6 @@ class WebUI:
         self.max_upload_bytes = max_upload_bytes
         # Live job output: the same core port /api/v1's job stream follows (bus/watch.py).
         self.watch: JobWatch = watch or NullJobWatch()
-        self.sessions = sessions
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
         env.globals.update(vendor=vendor_url, version=__version__, csrf_field=CSRF_FIELD)
@@ -162,15 +161,21 @@ class WebUI:
     def caller(self, request: Request) -> Caller:
         """The session's user as they are now (core ``resume``: disabled, deleted or a changed
         password ends the session)."""
-        session = self.sessions.get(request.cookies.get(COOKIE))
-        if session is None:
+        secret = request.cookies.get(COOKIE)
+        if not secret:
             raise LoginRequired("")
         try:
-            actor = self.services.users.resume(session.credential, self.source(request), VIA)
+            actor, session = self.services.sessions.resume(secret, self.source(request), VIA)
         except AuthenticationFailed:
-            self.sessions.delete(session.id)
             raise LoginRequired("Your session ended: log in again.") from None
         return Caller(actor, session)
+
+    def session_of(self, request: Request) -> SessionInfo | None:
+        """The request's session if it is still valid, for pages that show no data (errors)."""
+        try:
+            return self.caller(request).session
+        except LoginRequired:
+            return None
 
     # ------------------------------------------------------------------ rendering
 
@@ -213,9 +218,9 @@ class WebUI:
 
     # ------------------------------------------------------------------ errors
 
-    def error_page(self, request: Request, status: int, title: str, message: str) -> Response:
-        session = self.sessions.get(request.cookies.get(COOKIE))
-        # The menu for a logged-in user; the session is not re-checked: this page shows no data.
+    async def error_page(self, request: Request, status: int, title: str, message: str) -> Response:
+        # The menu (and its logout form) for a logged-in user; read in the threadpool (database).
+        session = await run_in_threadpool(self.session_of, request) if request.cookies.get(COOKIE) else None
         call = Call(request, None, None)
         return self.render(
             call,
@@ -242,7 +247,7 @@ class WebUI:
 
         async def csrf(request: Request, exc: Exception) -> Response:
             message = "The form had no valid security token (CSRF). Reload the page and try again."
-            return self.error_page(request, 403, "Request refused", message)
+            return await self.error_page(request, 403, "Request refused", message)
 
         async def core_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, FleetdeckError)
@@ -255,15 +260,17 @@ class WebUI:
                 status = 409
             elif not isinstance(exc, ValidationFailed):
                 status = 500 if not isinstance(exc, AuthenticationFailed) else 401
-            return self.error_page(request, status, title, str(exc))
+            return await self.error_page(request, status, title, str(exc))
 
         async def http_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, HTTPException)
             if exc.status_code == 404:
-                return self.error_page(request, 404, "Not found", f"no such path: {request.url.path}")
+                return await self.error_page(request, 404, "Not found", f"no such path: {request.url.path}")
             if exc.status_code == 405:
-                return self.error_page(request, 405, "Not allowed", f"{request.method} is not allowed here")
-            return self.error_page(request, exc.status_code, "Error", str(exc.detail))
+                return await self.error_page(
+                    request, 405, "Not allowed", f"{request.method} is not allowed here"
+                )
+            return await self.error_page(request, exc.status_code, "Error", str(exc.detail))
 
         return {
             LoginRequired: login_required,
@@ -315,7 +322,6 @@ class WebMount(Mount):
 def create_web(
     services: Services,
     *,
-    session_lifetime_sec: int,
     assets_dir: Path | None = None,
     watch: JobWatch | None = None,
     max_upload_bytes: int | None = None,
@@ -338,7 +344,7 @@ def create_web(
         users,
     )
 
-    ui = WebUI(services, Sessions(session_lifetime_sec), assets_dir, watch, max_upload_bytes)
+    ui = WebUI(services, assets_dir, watch, max_upload_bytes)
     routes: list[Route | Mount] = [
         *auth.routes(ui),
         *pages.routes(ui),

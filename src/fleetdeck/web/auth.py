@@ -1,7 +1,10 @@
 """Login, logout and the password change page.
 
-Logins go through core's ``session_login``: the same users, roles, throttle
-(``core/users/throttle.py``) and audit records as ``/api/v1``'s ``POST /auth/login``. The login
+Logins go through core's ``session_login`` (user name and password) or ``token_session_login``
+(a personal API token, the login form's second option): the same users, roles, tokens,
+throttle (``core/users/throttle.py``) and audit records as ``/api/v1``. The session is core's
+(``core/users/sessions.py``, in the database); a token login's session is bound to the token
+and ends when it is revoked or expires. The login
 form has no session yet, so its CSRF token is a double-submit cookie (a site that cannot read
 our cookies cannot log a victim into an account of its own); every form after login carries the
 session's own token.
@@ -10,14 +13,16 @@ session's own token.
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from fleetdeck.core.errors import AuthenticationFailed, PermissionDenied, TooManyAttempts, ValidationFailed
+from fleetdeck.core.users.sessions import StartedSession
 from fleetdeck.web.app import VIA, Call, CsrfRefused, LoginRequired, WebUI, local_target
-from fleetdeck.web.sessions import COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, Session, same_token
+from fleetdeck.web.sessions import COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, same_token
 
 
 def _secure(request: Request) -> bool:
@@ -26,16 +31,25 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def set_session_cookie(response: Response, request: Request, session: Session, max_age: int) -> None:
+def set_session_cookie(response: Response, request: Request, session: StartedSession) -> None:
+    """The cookie lives as long as the session can (its ``expires_at``: the login lifetime, or
+    the API token's expiry when sooner)."""
+    max_age = max(1, int((session.info.expires_at - datetime.now(UTC)).total_seconds()))
     response.set_cookie(
-        COOKIE, session.id, max_age=max_age, path="/", httponly=True, samesite="lax", secure=_secure(request)
+        COOKIE,
+        session.secret,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
     )
 
 
 def routes(ui: WebUI) -> list[Route]:
-    lifetime = int(ui.sessions.lifetime)
-
-    def login_page(call: Call, *, status: int = 200, error: str = "", username: str = "") -> Response:
+    def login_page(
+        call: Call, *, status: int = 200, error: str = "", username: str = "", method: str = ""
+    ) -> Response:
         token = call.request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
         notice = "Your session ended: log in again." if call.arg("expired") else ""
         response = ui.render(
@@ -46,6 +60,7 @@ def routes(ui: WebUI) -> list[Route]:
             error=error,
             notice=notice,
             username=username,
+            method=method,
             next=local_target(call.arg("next", "/")),
         )
         response.set_cookie(
@@ -68,28 +83,44 @@ def routes(ui: WebUI) -> list[Route]:
     def do_login(call: Call) -> Response:
         if not same_token(call.request.cookies.get(LOGIN_CSRF_COOKIE, ""), call.field(CSRF_FIELD)):
             raise CsrfRefused
-        username = call.field("username").strip()
-        password = call.field("password")
-        if not username or not password:
+        source = ui.source(call.request)
+        by_token = call.field("method") == "token"
+        username = "" if by_token else call.field("username").strip()
+        password, token = call.field("password"), call.field("token").strip()
+        method = "token" if by_token else ""
+        if by_token and not token:
+            return login_page(call, status=400, error="Enter an API token.", method=method)
+        if not by_token and (not username or not password):
             return login_page(call, status=400, error="Enter your user name and password.", username=username)
+        old = call.request.cookies.get(COOKIE)  # forgotten: never reused across logins
         try:
-            _, credential = ui.services.users.session_login(username, password, ui.source(call.request), VIA)
+            _, session = (
+                ui.services.sessions.token_login(token, source, VIA, replaces=old)
+                if by_token
+                else ui.services.sessions.login(username, password, source, VIA, replaces=old)
+            )
         except TooManyAttempts as exc:
             wait = exc.detail.get("retry_after", 0)
             message = f"Too many failed logins. Try again in {wait:.0f} seconds."
-            return login_page(call, status=429, error=message, username=username)
-        except AuthenticationFailed:
-            return login_page(call, status=401, error="Wrong user name or password.", username=username)
-        ui.sessions.delete(call.request.cookies.get(COOKIE))  # never reuse a session id across logins
-        session = ui.sessions.create(credential)
+            return login_page(call, status=429, error=message, username=username, method=method)
+        except AuthenticationFailed as exc:
+            wrong = (
+                (
+                    "The API token has expired."
+                    if "expired" in exc.message
+                    else "Unknown or revoked API token."
+                )
+                if by_token
+                else "Wrong user name or password."
+            )
+            return login_page(call, status=401, error=wrong, username=username, method=method)
         response = RedirectResponse(local_target(call.field("next", "/")), 303)
-        set_session_cookie(response, call.request, session, lifetime)
+        set_session_cookie(response, call.request, session)
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
         return response
 
     def logout(call: Call) -> Response:
-        ui.services.users.session_logout(call.user.actor)
-        ui.sessions.delete(call.user.session.id)
+        ui.services.sessions.end(call.user.actor, call.user.session)
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -119,10 +150,13 @@ def routes(ui: WebUI) -> list[Route]:
             return ui.render(call, "password.html", 400, error=error)
         # Every earlier login of this user has ended (core bumped the credential version); this
         # browser continues with a new session for the new credential.
-        _, credential = ui.services.users.password_login(actor.username, new, ui.source(call.request), VIA)
-        session = ui.sessions.replace_credential(call.user.session, credential)
+        # Core deleted every session of the user, this one included.
+        actor, credential = ui.services.users.password_login(
+            actor.username, new, ui.source(call.request), VIA
+        )
+        session = ui.services.sessions.start(actor, credential, ui.source(call.request))
         response = RedirectResponse("/account/password?changed=1", 303)
-        set_session_cookie(response, call.request, session, lifetime)
+        set_session_cookie(response, call.request, session)
         return response
 
     return [

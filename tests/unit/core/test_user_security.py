@@ -40,7 +40,7 @@ def test_an_admins_reset_revokes_the_users_api_tokens(runtime: Runtime, admin: A
         users.authenticate_bearer(kept.token, "", "test")
     entries = runtime.services.audit.find(admin, Query(limit=None)).items
     reset = next(e for e in entries if e.action == "user.password" and e.user_id == admin.user_id)
-    assert reset.detail == {"api_tokens_revoked": 1}
+    assert reset.detail == {"web_sessions_ended": 0, "api_tokens_revoked": 1}
 
 
 def test_a_deleted_users_token_is_not_a_later_users(runtime: Runtime, admin: Actor) -> None:

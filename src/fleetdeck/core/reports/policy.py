@@ -36,7 +36,7 @@ SECRET_COLUMNS: frozenset[tuple[str, str]] = frozenset(
     }
 )
 # Tables no report may read at all (settings hold encrypted API keys and the like).
-SECRET_TABLES: frozenset[str] = frozenset({"settings"})
+SECRET_TABLES: frozenset[str] = frozenset({"settings", "web_sessions"})
 # Any table whose name contains one of these is treated as secret too (future vaults).
 SECRET_TABLE_MARKERS: tuple[str, ...] = ("secret", "vault")
 

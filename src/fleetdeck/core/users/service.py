@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import jwt
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm, Role
@@ -24,11 +25,13 @@ from fleetdeck.core.users.entities import Credential, LoginResult, NewToken, Tok
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
-from fleetdeck.storage.tables import ApiToken, User
+from fleetdeck.storage.tables import ApiToken, User, WebSession
 from fleetdeck.storage.uow import UnitOfWork
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,149}$")
 TOKEN_PREFIX = "fdt_"
+# The name token logins are throttled and audited under: a token names no user until it is checked.
+TOKEN_LOGIN_NAME = "(api token)"
 MIN_PASSWORD = 8
 SCOPES = ("read", "read+write")
 
@@ -213,6 +216,7 @@ class UserService:
                 changes["disabled"] = [user.disabled, disabled]
                 user.disabled = disabled
                 user.token_version += 1
+                m.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
             if changes.get("role") or changes.get("disabled"):
                 self._ensure_an_admin_remains(m.session)
             m.detail = changes
@@ -272,9 +276,13 @@ class UserService:
             user.password_hash = self._passwords.hash(new_password)
             user.password_changed_at = self._clock()
             user.token_version += 1
+            # Every browser session of the user ends now (the one that made the change gets a
+            # new one from its transport), not only at its next request.
+            ended = m.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+            m.detail = {"web_sessions_ended": int(getattr(ended, "rowcount", 0) or 0)}
             if not own:
                 revoked = m.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
-                m.detail = {"api_tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0)}
+                m.detail["api_tokens_revoked"] = int(getattr(revoked, "rowcount", 0) or 0)
 
     # ------------------------------------------------------------ authentication
 
@@ -293,17 +301,8 @@ class UserService:
             ok = self._passwords.verify(user.password_hash if user else self._passwords.dummy_hash, password)
         # Written after the read transaction ended: SQLite allows one writer.
         if user is None or not ok or user.disabled:
-            with UnitOfWork(self._db) as uow:
-                self._throttle.failed(uow.session, username, source)
-                self._audit.add(
-                    uow.session,
-                    self._anon(username, source, via),
-                    "auth.login",
-                    "user",
-                    user.id if user else username,
-                    result="failed",
-                    reason="disabled" if user is not None and ok else "bad_credentials",
-                )
+            reason = "disabled" if user is not None and ok else "bad_credentials"
+            self._login_failed(username, source, via, "user", user.id if user else username, reason)
             raise AuthenticationFailed("invalid user name or password")
         values: dict[str, object] = {"last_login_at": self._clock()}
         if self._passwords.needs_rehash(user.password_hash):  # the cost was changed since
@@ -314,35 +313,57 @@ class UserService:
         actor = Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
         return actor, Credential(user.id, user.token_version, born=_born(user))
 
+    def _login_failed(
+        self, username: str, source: str, via: str, object_type: str, object_id: object, reason: str
+    ) -> None:
+        """Count a failed login for the throttle and audit it, in one transaction (written after
+        any read transaction ended: SQLite allows one writer)."""
+        with UnitOfWork(self._db) as uow:
+            self._throttle.failed(uow.session, username, source)
+            self._audit.add(
+                uow.session,
+                self._anon(username, source, via),
+                "auth.login",
+                object_type,
+                object_id,
+                result="failed",
+                reason=reason,
+            )
+
     def resume(self, credential: Credential, source: str, via: str) -> Actor:
         """The actor of an earlier login, as the user is now: reads by primary key instead of an
         argon2 verification. Fails once the user changed their password, was disabled or
         deleted (each bumps or removes the version), or the API token was revoked or expired."""
         with UnitOfWork(self._db, readonly=True) as uow:
-            user = uow.session.get(User, credential.user_id)
-            if (
-                user is None
-                or user.disabled
-                or user.token_version != credential.version
-                or credential.born != _born(user)
-            ):
-                raise AuthenticationFailed("invalid user name or password")
-            read_only = False
-            if credential.token_id is not None:
-                token = uow.session.get(ApiToken, credential.token_id)
-                if token is None or token.user_id != user.id:
-                    raise AuthenticationFailed("invalid API token")
-                if token.expires_at is not None and token.expires_at <= self._clock():
-                    raise AuthenticationFailed("API token expired")
-                read_only = token.scope == "read"
-            return Actor(
-                user_id=user.id,
-                username=user.username,
-                role=Role(user.role),
-                source=source,
-                via=via,
-                read_only=read_only,
-            )
+            return self.resume_in(uow.session, credential, source, via)
+
+    def resume_in(self, s: Session, credential: Credential, source: str, via: str) -> Actor:
+        """``resume`` inside the caller's transaction (the web session store reads its session
+        row and the user in one)."""
+        user = s.get(User, credential.user_id)
+        if (
+            user is None
+            or user.disabled
+            or user.token_version != credential.version
+            or credential.born != _born(user)
+        ):
+            raise AuthenticationFailed("invalid user name or password")
+        read_only = False
+        if credential.token_id is not None:
+            token = s.get(ApiToken, credential.token_id)
+            if token is None or token.user_id != user.id:
+                raise AuthenticationFailed("invalid API token")
+            if token.expires_at is not None and token.expires_at <= self._clock():
+                raise AuthenticationFailed("API token expired")
+            read_only = token.scope == "read"
+        return Actor(
+            user_id=user.id,
+            username=user.username,
+            role=Role(user.role),
+            source=source,
+            via=via,
+            read_only=read_only,
+        )
 
     def session_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
         """A login that starts a server-side session (the web UI): ``password_login``'s checks,
@@ -352,6 +373,50 @@ class UserService:
         actor, credential = self.password_login(username, password, source, via)
         self._audit.record(actor, "auth.login", "user", actor.user_id or "", "ok")
         return actor, credential
+
+    def token_session_login(self, token: str, source: str, via: str) -> tuple[Actor, Credential]:
+        """A server-side session started with a personal API token instead of a password (the
+        web UI's "log in with an API token"): the token's checks, the login throttle of the
+        address (a wrong token counts as a failed login, so tokens cannot be guessed faster than
+        passwords) and an audit record either way that names the token by id, never its
+        secret. The ``Credential`` carries the token: ``resume`` fails once it is revoked or
+        expired, so the session ends with it."""
+        wait = self._throttle.retry_after(TOKEN_LOGIN_NAME, source)
+        if wait > 0:
+            self._audit.record(
+                self._anon(TOKEN_LOGIN_NAME, source, via), "auth.login", "api_token", "", "throttled"
+            )
+            raise TooManyAttempts("too many failed logins; try again later", retry_after=round(wait, 1))
+        try:
+            if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+                raise AuthenticationFailed("invalid API token")
+            actor, credential = self._api_token_login(token, source, via)
+        except AuthenticationFailed as exc:
+            reason = "expired_token" if "expired" in exc.message else "bad_token"
+            self._login_failed(TOKEN_LOGIN_NAME, source, via, "api_token", "", reason)
+            raise
+        with UnitOfWork(self._db) as uow:
+            uow.session.execute(
+                update(User).where(User.id == actor.user_id).values(last_login_at=self._clock())
+            )
+            self._throttle.succeeded(uow.session, TOKEN_LOGIN_NAME, source)
+        self._audit.record(
+            actor,
+            "auth.login",
+            "user",
+            actor.user_id or "",
+            "ok",
+            method="api_token",
+            token_id=credential.token_id,
+        )
+        return actor, credential
+
+    def token_expiry(self, credential: Credential) -> datetime | None:
+        """When the API token of a token login expires (None: never, or not a token login)."""
+        if credential.token_id is None:
+            return None
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return uow.session.scalar(select(ApiToken.expires_at).where(ApiToken.id == credential.token_id))
 
     def session_logout(self, actor: Actor) -> None:
         """Audit the end of a server-side session the user ended themselves."""

@@ -39,7 +39,7 @@ from fleetdeck.storage.tables.packages import (
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
-from fleetdeck.storage.tables.users import ApiToken, LoginFailure, User
+from fleetdeck.storage.tables.users import ApiToken, LoginFailure, User, WebSession
 
 __all__ = [
     "ApiToken",
@@ -79,4 +79,5 @@ __all__ = [
     "SettingValue",
     "SoftwareLicense",
     "User",
+    "WebSession",
 ]

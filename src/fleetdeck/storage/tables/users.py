@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -57,3 +57,28 @@ class LoginFailure(Base):
     username: Mapped[str] = mapped_column(String(150))
     address: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime]
+
+
+class WebSession(Base):
+    """A browser session of the web UI. Kept in the database so that a restart does not log
+    browsers out and every server process behind a load balancer knows every session. The
+    cookie's random secret is stored only as a keyed SHA-256 (like API tokens): a copy of the
+    database does not let anyone take over a session. The user's credential version (and, for
+    a token login, the token) are checked against the user on every request, as for any login."""
+
+    __tablename__ = "web_sessions"
+    __table_args__ = {"sqlite_autoincrement": True}  # a deleted session's id is never given again
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_version: Mapped[int]
+    user_born: Mapped[int] = mapped_column(BigInteger)
+    # Logged in with an API token: the session ends with the token (revoked rows cascade).
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(16))  # password | api_token
+    via: Mapped[str] = mapped_column(String(16))  # the transport that made it (web)
+    source: Mapped[str] = mapped_column(String(64))  # the address that logged in
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)  # absolute end, whatever the use
+    last_used_at: Mapped[datetime] = mapped_column(index=True)  # idle expiry counts from here

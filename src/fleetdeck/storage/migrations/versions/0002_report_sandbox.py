@@ -50,7 +50,7 @@ SECRET_COLUMNS = frozenset(
         ("license_assignments", "license_key_enc"),
     }
 )
-SECRET_TABLES = frozenset({"settings"})
+SECRET_TABLES = frozenset({"settings", "web_sessions"})
 SECRET_TABLE_MARKERS = ("secret", "vault")
 
 RUN_FUNCTION = """

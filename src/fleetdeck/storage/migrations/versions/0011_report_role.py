@@ -59,7 +59,7 @@ SECRET_COLUMNS = frozenset(
         ("license_assignments", "license_key_enc"),
     }
 )
-SECRET_TABLES = frozenset({"settings"})
+SECRET_TABLES = frozenset({"settings", "web_sessions"})
 SECRET_TABLE_MARKERS = ("secret", "vault")
 # (role suffix, tables readable from this tier on), lowest first; "" is the base role.
 TIERS: tuple[tuple[str, frozenset[str]], ...] = (
