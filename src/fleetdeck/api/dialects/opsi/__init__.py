@@ -1,7 +1,7 @@
 """The opsi JSON-RPC dialect (``/rpc`` as opsiconfd 4.3 serves it) over fleetdeck's one data model.
 
 ``DIALECT`` answers ``/rpc`` (and ``/rpc/...``), ``/session/logout`` and ``/auth/logout``, and
-refuses ``/messagebus/v1`` saying why (``messagebus.py``). Every
+serves opsi 4.3's message bus at ``/messagebus/v1`` (``messagebus.py``). Every
 method is declared once in ``methods/``; that declaration drives dispatch,
 ``backend_getInterface`` and ``docs/compat/opsi.md``.
 """
@@ -42,7 +42,7 @@ def build(deps: DialectDeps) -> Starlette:
         Route(path, logout, methods=["GET", "POST"], name=f"opsi:{path}")
         for path in ("/session/logout", "/auth/logout")
     ]
-    return sub_app([*routes, *messagebus.ROUTES], _internal_error)
+    return sub_app([*routes, *messagebus.routes(deps, sessions)], _internal_error)
 
 
 DIALECT = Dialect(name="opsi", build=build, settings=SETTINGS, summary="opsi JSON-RPC (/rpc)")
