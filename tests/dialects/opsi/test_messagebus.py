@@ -473,3 +473,61 @@ def test_process_stop_cancels_the_job_and_offline_hosts_get_an_error(
         ref = c.send("process_stop_request", f"host:pc-4.{DOMAIN}", process_id=pid)
         assert "No such process" in c.answer(ref)["error"]["message"]
         del stop_ref
+
+
+# opsi 4.3's message types (python-opsi-common's MessageType), spelled as on the wire.
+OPSI_TYPES = [
+    "general_error",
+    "event",
+    "channel_subscription_request",
+    "channel_subscription_event",
+    "trace_request",
+    "trace_response",
+    "jsonrpc_request",
+    "jsonrpc_response",
+    "terminal_error",
+    "terminal_open_request",
+    "terminal_open_event",
+    "terminal_resize_request",
+    "terminal_resize_event",
+    "terminal_data_read",
+    "terminal_data_write",
+    "terminal_close_request",
+    "terminal_close_event",
+    "process_error",
+    "process_start_request",
+    "process_start_event",
+    "process_stop_request",
+    "process_stop_event",
+    "process_data_read",
+    "process_data_write",
+    "file_transfer_error",
+    "file_upload_request",
+    "file_upload_response",
+    "file_upload_result",
+    "file_download_request",
+    "file_download_abort_request",
+    "file_download_information",
+    "file_chunk",
+]
+
+
+def test_the_compat_table_names_every_opsi_message_type() -> None:
+    from fleetdeck.api.dialects.opsi.messagebus import MESSAGE_TYPES
+
+    assert sorted(kind for kind, _, _ in MESSAGE_TYPES) == sorted(OPSI_TYPES)
+
+
+def test_every_refused_message_type_is_answered_with_an_error_that_says_why(
+    live: LiveServer, admin_auth: str
+) -> None:
+    from fleetdeck.api.dialects.opsi.messagebus import MESSAGE_TYPES
+
+    refused = [(kind, note) for kind, status, note in MESSAGE_TYPES if status == "refused"]
+    assert refused
+    with bus(live, admin_auth) as c:
+        for kind, note in refused:
+            ref = c.send(kind, f"host:pc-1.{DOMAIN}", terminal_id="t", file_id=str(uuid.uuid4()))
+            answer = c.answer(ref)
+            assert answer["type"].endswith("_error"), (kind, answer)
+            assert answer["error"]["message"] == note, kind

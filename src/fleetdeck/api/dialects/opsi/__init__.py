@@ -18,16 +18,22 @@ from fleetdeck.api.dialects.opsi import methods as _methods  # noqa: F401  (regi
 from fleetdeck.api.dialects.opsi.auth import Sessions
 from fleetdeck.api.dialects.opsi.envelope import base_headers, logout_endpoint, render_error, rpc_endpoint
 from fleetdeck.api.dialects.opsi.errors import INTERNAL
+from fleetdeck.api.dialects.opsi.interface import markdown
 from fleetdeck.api.dialects.opsi.registry import METHODS
 from fleetdeck.api.dialects.opsi.settings import SETTINGS
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, sub_app
 
-__all__ = ["DIALECT", "METHODS"]
+__all__ = ["DIALECT", "METHODS", "compat_document"]
 
 
 def _internal_error(request: Request, exc: Exception) -> Response:
     body = codec.dumps(render_error(0, False, "BackendError", INTERNAL), "json")
     return Response(body, status_code=500, media_type=codec.JSON_TYPE, headers=base_headers())
+
+
+def compat_document() -> str:
+    """docs/compat/opsi.md: the methods, then the message bus's message types."""
+    return markdown(list(METHODS)) + messagebus.markdown()
 
 
 def build(deps: DialectDeps) -> Starlette:

@@ -96,6 +96,63 @@ NO_RELAY = (
 )
 
 
+# Every message type of opsi 4.3 (python-opsi-common's MessageType) and what fleetdeck does with
+# it when a client sends it; docs/compat/opsi.md is generated from this table.
+MESSAGE_TYPES: tuple[tuple[str, str, str], ...] = (
+    ("general_error", "supported", "sent by the server for a message it cannot handle, saying why"),
+    (
+        "event",
+        "supported",
+        "sent by the server on `event:*`; from a client: general_error (nothing is relayed)",
+    ),
+    ("channel_subscription_request", "supported", "set/add/remove; an opsi client only its own channels"),
+    ("channel_subscription_event", "supported", "the answer, also sent on connect"),
+    ("trace_request", "supported", "answered with trace_response by the server"),
+    ("trace_response", "supported", "the answer"),
+    ("jsonrpc_request", "supported", "to service:config:jsonrpc; the /rpc engine, ACL and permissions"),
+    ("jsonrpc_response", "supported", "the answer"),
+    ("terminal_open_request", "refused", NO_TERMINAL),
+    ("terminal_data_write", "refused", NO_TERMINAL),
+    ("terminal_resize_request", "refused", NO_TERMINAL),
+    ("terminal_close_request", "refused", NO_TERMINAL),
+    ("terminal_data_read", "refused", NO_TERMINAL),
+    ("terminal_open_event", "refused", NO_TERMINAL),
+    ("terminal_resize_event", "refused", NO_TERMINAL),
+    ("terminal_close_event", "refused", NO_TERMINAL),
+    ("terminal_error", "supported", "the answer to every terminal message, saying why"),
+    ("process_start_request", "supported", "to `host:<client id>`: a command job on its agent (online only)"),
+    ("process_start_event", "supported", "os_process_id is 0 (the agent reports no OS process id)"),
+    ("process_data_read", "supported", "the job's stdout/stderr as the agent streams it"),
+    ("process_stop_request", "supported", "cancels the job"),
+    ("process_stop_event", "supported", "the job's exit code (-1 when it ended without one)"),
+    ("process_data_write", "refused", NO_STDIN),
+    ("process_error", "supported", "a process that could not start or ended without exit code"),
+    ("file_upload_request", "refused", NO_FILES),
+    ("file_download_request", "refused", NO_FILES),
+    ("file_chunk", "refused", NO_FILES),
+    ("file_upload_response", "refused", NO_FILES),
+    ("file_upload_result", "refused", NO_FILES),
+    ("file_download_abort_request", "refused", NO_FILES),
+    ("file_download_information", "refused", NO_FILES),
+    ("file_transfer_error", "supported", "the answer to every file message, saying why"),
+)
+
+
+def markdown() -> str:
+    """The message bus part of docs/compat/opsi.md."""
+    lines = [
+        "",
+        "## Message bus (`/messagebus/v1`)",
+        "",
+        "Events: " + ", ".join(f"`event:{e}`" for e in EVENTS) + ".",
+        "",
+        "| message type | status | note |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{kind}` | {status} | {note} |" for kind, status, note in MESSAGE_TYPES]
+    return "\n".join(lines) + "\n"
+
+
 class MessageError(Exception):
     """A message that cannot be handled: answered with a ``general_error`` naming it."""
 
