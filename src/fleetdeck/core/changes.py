@@ -28,7 +28,6 @@ from fleetdeck.storage.tables import Computer, PackageFamily, PackageState
 
 Subject = Literal["computer", "package_state"]
 Action = Literal["created", "updated", "deleted"]
-_KEY = "fleetdeck.changes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,7 @@ class NullChangeFeed:
         return None
 
 
-def _collect(session: Session, flush_context: Any) -> None:
+def _collect(session: Session, key: object) -> None:
     found: list[tuple[Action, object]] = []
     found += [("created", o) for o in session.new if isinstance(o, Computer | PackageState)]
     found += [("deleted", o) for o in session.deleted if isinstance(o, Computer | PackageState)]
@@ -84,7 +83,7 @@ def _collect(session: Session, flush_context: Any) -> None:
             select(PackageFamily.id, PackageFamily.key).where(PackageFamily.id.in_(family_ids))
         )
         keys = {fid: key for fid, key in found_keys}
-    noted: list[Change] = session.info.setdefault(_KEY, [])
+    noted: list[Change] = session.info.setdefault(key, [])
     for action, o in found:
         if isinstance(o, Computer):
             noted.append(Change("computer", action, o.id, o.hostname, o.fqdn))
@@ -104,22 +103,26 @@ def _collect(session: Session, flush_context: Any) -> None:
             )
 
 
-def _forget(session: Session, *_: Any) -> None:
-    session.info.pop(_KEY, None)
-
-
 def watch(sessions: sessionmaker[Session], feed: ChangeFeed) -> None:
     """Watch every session ``sessions`` makes (the composition root's one factory, so nothing
-    global: another application in the same process has its own)."""
+    global: another application in the same process has its own). Each watch notes on its own
+    key, so two feeds on one factory both hear everything."""
+    key = object()
+
+    def flushed(session: Session, flush_context: Any) -> None:
+        _collect(session, key)
 
     def committed(session: Session) -> None:
-        noted: list[Change] = session.info.pop(_KEY, [])
+        noted: list[Change] = session.info.pop(key, [])
         if noted:
             feed.changed(_squash(noted))
 
-    event.listen(sessions, "after_flush", _collect)
+    def rolled_back(session: Session, *_: Any) -> None:
+        session.info.pop(key, None)
+
+    event.listen(sessions, "after_flush", flushed)
     event.listen(sessions, "after_commit", committed)
-    event.listen(sessions, "after_rollback", _forget)
+    event.listen(sessions, "after_rollback", rolled_back)
 
 
 def _squash(noted: Sequence[Change]) -> list[Change]:

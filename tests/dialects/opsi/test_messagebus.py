@@ -152,6 +152,8 @@ def test_a_connection_starts_subscribed_to_its_session_and_user(live: LiveServer
         assert "user:admin" in hello["subscribed_channels"]
         assert hello["channel"] == session[0] and hello["sender"].startswith("service_worker:")
         assert {"id", "created", "expires"} <= hello.keys() and "error" not in hello  # None left out, as opsi
+        response = c.ws.response
+        assert response is not None and response.headers["server"].startswith("opsiconfd 4.3")
 
 
 @pytest.mark.parametrize(
@@ -253,6 +255,26 @@ def test_a_login_that_ends_ends_the_connection(
         ref = c.send("jsonrpc_request", "service:config:jsonrpc", rpc_id=1, method="backend_info", params=[])
         ended = c.answer(ref)
         assert ended["type"] == "general_error" and "no longer valid" in ended["error"]["message"]
+        with pytest.raises(ConnectionClosed):
+            c.recv()
+        assert c.ws.close_code == 1008
+
+
+def test_an_idle_connection_ends_with_its_login(
+    live: LiveServer, runtime: Runtime, admin: Actor, system: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events reach a connection that sends nothing: its login is checked periodically too."""
+    from fleetdeck.api.dialects.opsi import messagebus
+    from fleetdeck.core.authz import Role
+
+    monkeypatch.setattr(messagebus, "RECHECK_SEC", 0.2)
+    user = runtime.services.users.create(system, "ida", "ida-password-1", Role.ADMIN)
+    ida = Actor(user_id=user.id, username="ida", role=Role.ADMIN)
+    with bus(live, basic("ida", token_of(runtime, ida))) as c:
+        c.subscribe("event:host_created")
+        runtime.services.users.update(admin, user.id, disabled=True)
+        ended = c.next(lambda msg: msg["type"] == "general_error")
+        assert "no longer valid" in ended["error"]["message"]
         with pytest.raises(ConnectionClosed):
             c.recv()
         assert c.ws.close_code == 1008

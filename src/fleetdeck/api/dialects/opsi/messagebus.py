@@ -74,6 +74,7 @@ MAX_IN_FLIGHT = 32  # requests of one connection being answered at once
 EVENT_QUEUE = 1000  # events waiting for a slow connection; more are dropped
 VALIDITY_MS = 60_000  # opsi's DEFAULT_MESSAGE_VALIDITY_PERIOD
 MAX_PROCESS_SEC = 3600
+RECHECK_SEC = 30.0  # an idle connection's login is checked this often (opsiconfd: its session, 30 s)
 USER_CHANNEL, SESSION_CHANNEL = "@", "$"  # opsi's CONNECTION_USER_CHANNEL / _SESSION_CHANNEL
 EVENTS = (
     "host_created",
@@ -330,6 +331,7 @@ class Messagebus:
         await websocket.accept(headers=[(b"server", SERVER.encode())])
         await self.hub.join(conn)
         writer = asyncio.create_task(self._write_events(conn))
+        watchdog = asyncio.create_task(self._recheck(conn))
         tasks: set[asyncio.Task[None]] = set()
         try:
             conn.channels = {conn.session_channel, conn.user_channel}
@@ -347,8 +349,26 @@ class Messagebus:
         finally:
             self.hub.leave(conn)
             writer.cancel()
+            watchdog.cancel()
             for task in tasks:
                 task.cancel()
+
+    async def _recheck(self, conn: Connection) -> None:
+        """Events reach an idle connection without a message of its own: its login is checked
+        every ``RECHECK_SEC`` too, and the connection ends with it."""
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                await asyncio.sleep(RECHECK_SEC)
+                try:
+                    await self._resume(conn)
+                except AuthenticationFailed:
+                    await self._ended(conn, None)
+                    return
+
+    async def _ended(self, conn: Connection, ref: str | None) -> None:
+        text = "Authentication error: this login is no longer valid"
+        await conn.send(message("general_error", self.sender, conn.session_channel, ref, error=error(text)))
+        await conn.ws.close(code=1008, reason="Authentication error")
 
     async def _write_events(self, conn: Connection) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
@@ -383,16 +403,7 @@ class Messagebus:
                     message("general_error", self.sender, conn.session_channel, ref, error=error(str(exc)))
                 )
             except AuthenticationFailed:
-                await conn.send(
-                    message(
-                        "general_error",
-                        self.sender,
-                        conn.session_channel,
-                        ref,
-                        error=error("Authentication error: this login is no longer valid"),
-                    )
-                )
-                await conn.ws.close(code=1008, reason="Authentication error")
+                await self._ended(conn, ref)
                 return
 
     def _decode(self, conn: Connection, frame: Mapping[str, Any]) -> dict[str, Any]:
