@@ -59,6 +59,7 @@ from fleetdeck.api.dialects.opsi.objects.hosts import client_id, domain, server_
 from fleetdeck.api.dialects.opsi.registry import Context
 from fleetdeck.api.kit.dialect import DialectDeps
 from fleetdeck.api.kit.jsonrpc import Engine
+from fleetdeck.bus.base import Subscription
 from fleetdeck.bus.changes import decode_changes
 from fleetdeck.bus.topics import CHANGES
 from fleetdeck.core.authz import Actor, system_actor
@@ -74,6 +75,7 @@ MAX_IN_FLIGHT = 32  # requests of one connection being answered at once
 EVENT_QUEUE = 1000  # events waiting for a slow connection; more are dropped
 VALIDITY_MS = 60_000  # opsi's DEFAULT_MESSAGE_VALIDITY_PERIOD
 MAX_PROCESS_SEC = 3600
+NAMES_SEC = 30.0  # how long the domain setting read for event host ids is used
 RECHECK_SEC = 30.0  # an idle connection's login is checked this often (opsiconfd: its session, 30 s)
 USER_CHANNEL, SESSION_CHANNEL = "@", "$"  # opsi's CONNECTION_USER_CHANNEL / _SESSION_CHANNEL
 EVENTS = (
@@ -209,6 +211,8 @@ class EventHub:
         self._sender = sender
         self._conns: set[Connection] = set()
         self._task: asyncio.Task[None] | None = None
+        self._names: tuple[str, str] | None = None
+        self._names_at = 0.0
 
     async def join(self, conn: Connection) -> None:
         self._conns.add(conn)
@@ -219,28 +223,35 @@ class EventHub:
     def leave(self, conn: Connection) -> None:
         self._conns.discard(conn)
 
-    async def _run(self, sub: Any) -> None:
-        names: tuple[str, str] | None = None
+    async def _run(self, sub: Subscription) -> None:
         async for _, payload in sub:
             try:
-                changes = decode_changes(payload)
-            except msgspec.DecodeError:
-                log.debug("ignoring an undecodable change announcement")
-                continue
-            wanted = [c for c in self._conns if any(ch.startswith("event:") for ch in c.channels)]
-            if not wanted:
-                continue
-            if names is None:  # the domain setting and the server id, read once per process
-                names = await run_in_threadpool(self._names)
-            for change in changes:
-                event, data = opsi_event(change, *names)
-                channel = f"event:{event}"
-                msg = message("event", self._sender, channel, event=event, data=data)
-                for conn in wanted:
-                    if channel in conn.channels:
-                        conn.push(msg)
+                await self._fan_out(payload)
+            except Exception:  # one bad announcement must not end the events of every connection
+                log.exception("could not turn a change announcement into opsi events")
 
-    def _names(self) -> tuple[str, str]:
+    async def _fan_out(self, payload: bytes) -> None:
+        try:
+            changes = decode_changes(payload)
+        except msgspec.DecodeError:
+            log.debug("ignoring an undecodable change announcement")
+            return
+        wanted = [c for c in self._conns if any(ch.startswith("event:") for ch in c.channels)]
+        if not wanted:
+            return
+        now = time.monotonic()
+        if self._names is None or now - self._names_at > NAMES_SEC:
+            # the domain setting and the server's id make the client ids; read now and then
+            self._names, self._names_at = await run_in_threadpool(self._read_names), now
+        for change in changes:
+            event, data = opsi_event(change, *self._names)
+            channel = f"event:{event}"
+            msg = message("event", self._sender, channel, event=event, data=data)
+            for conn in wanted:
+                if channel in conn.channels:
+                    conn.push(msg)
+
+    def _read_names(self) -> tuple[str, str]:
         ctx = Context(services=self._deps.services, actor=_nobody())
         return domain(ctx), server_host_id(ctx)
 
