@@ -24,6 +24,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from fleetdeck.core.query import Query
 from fleetdeck.protocol import messages as m
 from fleetdeck.settings import Settings
 from tests.live_server import LiveServer, running
@@ -553,3 +554,19 @@ def test_every_refused_message_type_is_answered_with_an_error_that_says_why(
             answer = c.answer(ref)
             assert answer["type"].endswith("_error"), (kind, answer)
             assert answer["error"]["message"] == note, kind
+
+
+def test_a_viewer_may_not_start_processes(
+    live: LiveServer, runtime: Runtime, admin: Actor, system: Actor
+) -> None:
+    from fleetdeck.core.authz import Role
+
+    user = runtime.services.users.create(system, "vera", "vera-password-1", Role.VIEWER)
+    vera = Actor(user_id=user.id, username="vera", role=Role.VIEWER)
+    with agent_of(live, runtime, admin, "pc-9"), bus(live, basic("vera", token_of(runtime, vera))) as c:
+        pid = str(uuid.uuid4())
+        ref = c.send("process_start_request", f"host:pc-9.{DOMAIN}", process_id=pid, command=["id"])
+        denied = c.answer(ref)
+        assert (denied["type"], denied["process_id"]) == ("process_error", pid)
+        assert denied["error"]["message"] == "vera (viewer) lacks permission run_commands"
+    assert runtime.services.jobs.find(admin, Query()).items == []  # no job was made
