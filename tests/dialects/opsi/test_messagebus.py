@@ -215,6 +215,11 @@ def test_jsonrpc_over_the_bus_is_the_rpc_engine(live: LiveServer, admin_auth: st
         unknown = c.rpc("no_such_method")
         assert unknown["error"]["message"] == "Invalid method 'no_such_method'"
 
+        # the server's own record names the URL it was reached at, as through /rpc
+        over_bus = c.rpc("host_getObjects", [], {"type": "OpsiConfigserver"})["result"]
+        assert over_bus == rest(live, admin_auth, "host_getObjects", [], {"type": "OpsiConfigserver"})
+        assert str(live.url) in json.dumps(over_bus)
+
 
 def test_a_client_may_call_what_rpc_lets_it_and_reads_only_its_own_channels(
     live: LiveServer, runtime: Runtime, admin: Actor

@@ -574,6 +574,7 @@ class Messagebus:
             actor=principal.actor,
             host_id=principal.host_id,
             extras={
+                **_server_facts(conn.ws),
                 "data_dir": self.deps.data_dir,
                 **({"host_key": principal.host_key} if principal.host_key else {}),
             },
@@ -711,6 +712,14 @@ class Messagebus:
         except FleetdeckError as exc:
             await self._reply(conn, msg, "process_error", exc.message, process_id=process_id)
         # the process_stop_event follows from the job's end (_stream)
+
+
+def _server_facts(ws: WebSocket) -> dict[str, str]:
+    """What ``/rpc`` tells methods of the transport (the config server's URL and address in
+    opsi's records), for the same server reached through its WebSocket."""
+    scheme = "https" if ws.url.scheme == "wss" else "http"
+    server = ws.scope.get("server") or ("", None)
+    return {"server_url": f"{scheme}://{ws.url.netloc}", "server_address": str(server[0] or "")}
 
 
 async def _guard(work: Awaitable[None]) -> None:
