@@ -575,3 +575,19 @@ def test_a_viewer_may_not_start_processes(
         assert (denied["type"], denied["process_id"]) == ("process_error", pid)
         assert denied["error"]["message"] == "vera (viewer) lacks permission run_commands"
     assert runtime.services.jobs.find(admin, Query()).items == []  # no job was made
+
+
+def test_a_quick_process_whose_output_came_only_with_its_result_still_reads_it(
+    live: LiveServer, runtime: Runtime, admin: Actor, admin_auth: str
+) -> None:
+    """The agent sends a command that ends within a moment as one result frame, no output
+    frames: the output is read out of the stored result before the stop event."""
+    with agent_of(live, runtime, admin, "pc-2") as agent, bus(live, admin_auth) as c:
+        pid = str(uuid.uuid4())
+        c.send("process_start_request", f"host:pc-2.{DOMAIN}", process_id=pid, command=["hostname"])
+        run = next_run(agent)
+        agent.send(m.encode(m.JobResult(job_id=run.job.id, status="succeeded", exit_code=0, stdout="pc-2\n")))
+        read = c.next(lambda msg: msg["type"] == "process_data_read")
+        assert (read["process_id"], read["stdout"]) == (pid, b"pc-2\n") and "stderr" not in read
+        stop = c.next(lambda msg: msg["type"] != "process_start_event")
+        assert (stop["type"], stop["exit_code"]) == ("process_stop_event", 0)

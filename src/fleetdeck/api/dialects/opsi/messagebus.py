@@ -677,15 +677,25 @@ class Messagebus:
         async def final() -> bool:
             return (await run_in_threadpool(services.jobs.get, actor, job_id)).status in FINAL
 
+        async def read(stream: str, text: str) -> None:
+            data = text.encode("utf-8", "replace")
+            await conn.send(
+                message("process_data_read", sender, back, None, process_id=process_id, **{stream: data})
+            )
+
+        streamed: set[str] = set()
         assert self.deps.watch is not None  # checked before the job was created
         async with self.deps.watch.follow(job_id) as feed:
             async for out in feed.outputs(final):
-                data = out.data.encode("utf-8", "replace")
-                std = {"stderr": data} if out.stream == "stderr" else {"stdout": data}
-                await conn.send(
-                    message("process_data_read", sender, back, None, process_id=process_id, **std)
-                )
+                stream = "stderr" if out.stream == "stderr" else "stdout"
+                streamed.add(stream)
+                await read(stream, out.data)
         job = await run_in_threadpool(services.jobs.get, actor, job_id)
+        # A command that ends within a moment sends its output only with its result: a stream
+        # that was not streamed is read out of the stored result now.
+        for stream, stored in (("stdout", job.stdout), ("stderr", job.stderr)):
+            if stored and stream not in streamed:
+                await read(stream, stored)
         if job.exit_code is None:
             why = job.message or f"the job ended {job.status.value}"
             await conn.send(
