@@ -5,10 +5,11 @@ computer was created, changed or deleted, or that a package's state on a compute
 whichever transaction did it: an admin's call through any dialect, an agent's result, a
 deployment rule. Instead of every service method announcing what it wrote (and some
 forgetting), the session factory is watched: after each flush the computers and package-state
-rows the ORM inserted, changed or deleted are noted on the session, with the few facts a
-listener needs (a deleted row cannot be read afterwards); after the commit they go to the
-``ChangeFeed`` port in one call; a rollback drops them. A listener never sees a change that
-did not happen.
+rows the ORM inserted, changed or deleted are noted on the session from memory (no SQL per
+flush; a deleted computer's names are kept, it cannot be read afterwards); after the commit
+the other computers' names and the families' keys are read in one short read-only
+transaction and the changes go to the ``ChangeFeed`` port in one call; a rollback drops them.
+A listener never sees a change that did not happen.
 
 Not seen: writes that bypass the ORM's unit of work. Of those, the agents' progress notices
 (one bulk statement per batch, the hot path) and the presence flush (online/last seen) are
@@ -18,10 +19,10 @@ deliberate: they are not changes of the record an admin works with.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
 
-from sqlalchemy import event, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fleetdeck.storage.tables import Computer, PackageFamily, PackageState
@@ -56,7 +57,22 @@ class NullChangeFeed:
         return None
 
 
+class _Noted(NamedTuple):
+    """What a flush saw of one row; names and keys are looked up once, after the commit."""
+
+    subject: Subject
+    action: Action
+    computer_id: int
+    family_id: int = 0
+    hostname: str | None = None  # a computer's own change carries its names
+    fqdn: str = ""
+    installation_status: str = ""
+    action_request: str = ""
+
+
 def _collect(session: Session, key: object) -> None:
+    """After each flush: note the rows the ORM wrote, from memory (no SQL: a transaction may
+    flush thousands of times, e.g. one package state per computer of a deployment)."""
     found: list[tuple[Action, object]] = []
     found += [("created", o) for o in session.new if isinstance(o, Computer | PackageState)]
     found += [("deleted", o) for o in session.deleted if isinstance(o, Computer | PackageState)]
@@ -67,40 +83,61 @@ def _collect(session: Session, key: object) -> None:
     ]
     if not found:
         return
-    conn = session.connection()
-    computer_ids = {o.id if isinstance(o, Computer) else o.computer_id for _, o in found}  # type: ignore[attr-defined]
-    names = {o.id: (o.hostname, o.fqdn) for _, o in found if isinstance(o, Computer)}
-    missing = computer_ids - names.keys()
-    if missing:  # plain SQL on the flushing connection: no ORM flush from inside a flush
-        found_names = conn.execute(
-            select(Computer.id, Computer.hostname, Computer.fqdn).where(Computer.id.in_(missing))
-        )
-        names.update({cid: (host, fqdn) for cid, host, fqdn in found_names})
-    family_ids = {o.family_id for _, o in found if isinstance(o, PackageState)}
-    keys: dict[int, str] = {}
-    if family_ids:
-        found_keys = conn.execute(
-            select(PackageFamily.id, PackageFamily.key).where(PackageFamily.id.in_(family_ids))
-        )
-        keys = {fid: key for fid, key in found_keys}
-    noted: list[Change] = session.info.setdefault(key, [])
+    noted: list[_Noted] = session.info.setdefault(key, [])
     for action, o in found:
         if isinstance(o, Computer):
-            noted.append(Change("computer", action, o.id, o.hostname, o.fqdn))
+            noted.append(_Noted("computer", action, o.id, hostname=o.hostname, fqdn=o.fqdn))
         elif isinstance(o, PackageState):
-            host, fqdn = names.get(o.computer_id, ("", ""))
             noted.append(
-                Change(
+                _Noted(
                     "package_state",
                     action,
                     o.computer_id,
-                    host,
-                    fqdn,
-                    keys.get(o.family_id, ""),
-                    o.installation_status,
-                    o.action_request,
+                    o.family_id,
+                    installation_status=o.installation_status,
+                    action_request=o.action_request,
                 )
             )
+
+
+def _resolve(engine: Engine, noted: Sequence[_Noted]) -> list[Change]:
+    """The transaction's changes, one per row (``_squash``), with the computers' names and the
+    families' keys: read in one short read-only transaction after the commit, two queries
+    however many rows changed (a computer's own change brings its names along)."""
+    rows = _squash(noted)
+    names = {n.computer_id: (n.hostname, n.fqdn) for n in rows if n.hostname is not None}
+    missing = {n.computer_id for n in rows} - names.keys()
+    family_ids = {n.family_id for n in rows if n.subject == "package_state"}
+    keys: dict[int, str] = {}
+    if missing or family_ids:
+        with engine.connect().execution_options(fd_readonly=True) as conn:
+            if missing:
+                query = select(Computer.id, Computer.hostname, Computer.fqdn).where(Computer.id.in_(missing))
+                names.update({cid: (host, fqdn) for cid, host, fqdn in conn.execute(query)})
+            if family_ids:
+                found = conn.execute(
+                    select(PackageFamily.id, PackageFamily.key).where(PackageFamily.id.in_(family_ids))
+                )
+                keys = {fid: fkey for fid, fkey in found}
+    out: list[Change] = []
+    for n in rows:
+        host, fqdn = names.get(n.computer_id, ("", ""))
+        if n.subject == "computer":
+            out.append(Change("computer", n.action, n.computer_id, host, fqdn))
+        else:
+            out.append(
+                Change(
+                    "package_state",
+                    n.action,
+                    n.computer_id,
+                    host,
+                    fqdn,
+                    keys.get(n.family_id, ""),
+                    n.installation_status,
+                    n.action_request,
+                )
+            )
+    return out
 
 
 def watch(sessions: sessionmaker[Session], feed: ChangeFeed) -> None:
@@ -113,9 +150,11 @@ def watch(sessions: sessionmaker[Session], feed: ChangeFeed) -> None:
         _collect(session, key)
 
     def committed(session: Session) -> None:
-        noted: list[Change] = session.info.pop(key, [])
+        noted: list[_Noted] = session.info.pop(key, [])
         if noted:
-            feed.changed(_squash(noted))
+            bind = session.get_bind()
+            assert isinstance(bind, Engine)
+            feed.changed(_resolve(bind, noted))
 
     def rolled_back(session: Session, *_: Any) -> None:
         session.info.pop(key, None)
@@ -125,13 +164,13 @@ def watch(sessions: sessionmaker[Session], feed: ChangeFeed) -> None:
     event.listen(sessions, "after_rollback", rolled_back)
 
 
-def _squash(noted: Sequence[Change]) -> list[Change]:
+def _squash(noted: Sequence[_Noted]) -> list[_Noted]:
     """One change per row and transaction: a row created and then updated in the same
     transaction was created (with its last values); deleted wins over everything."""
-    out: dict[tuple[str, int, str], Change] = {}
-    for c in noted:
-        key = (c.subject, c.computer_id, c.family_key)
-        before = out.pop(key, None)  # popped: the order is that of the last change
-        created = before is not None and before.action == "created" and c.action == "updated"
-        out[key] = replace(c, action="created") if created else c
+    out: dict[tuple[str, int, int], _Noted] = {}
+    for n in noted:
+        row = (n.subject, n.computer_id, n.family_id)
+        before = out.pop(row, None)  # popped: the order is that of the last change
+        created = before is not None and before.action == "created" and n.action == "updated"
+        out[row] = n._replace(action="created") if created else n
     return list(out.values())
