@@ -18,6 +18,7 @@ deliberate: they are not changes of the record an admin works with.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, Protocol
@@ -26,6 +27,8 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fleetdeck.storage.tables import Computer, PackageFamily, PackageState
+
+log = logging.getLogger("fleetdeck.changes")
 
 Subject = Literal["computer", "package_state"]
 Action = Literal["created", "updated", "deleted"]
@@ -151,10 +154,16 @@ def watch(sessions: sessionmaker[Session], feed: ChangeFeed) -> None:
 
     def committed(session: Session) -> None:
         noted: list[_Noted] = session.info.pop(key, [])
-        if noted:
+        if not noted:
+            return
+        try:
             bind = session.get_bind()
             assert isinstance(bind, Engine)
             feed.changed(_resolve(bind, noted))
+        except Exception:
+            # The change is committed: its caller must not see an error for it. Announcements
+            # are at most once anyway (the bus's contract); this one is lost and logged.
+            log.exception("committed changes could not be announced")
 
     def rolled_back(session: Session, *_: Any) -> None:
         session.info.pop(key, None)
