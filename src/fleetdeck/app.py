@@ -27,6 +27,7 @@ from fleetdeck.api.v1 import create_v1
 from fleetdeck.api.v1.docs import DocsAssets
 from fleetdeck.bus import Bus, LocalBus
 from fleetdeck.bus.backlog import OutputBacklog
+from fleetdeck.bus.changes import BusChangeFeed
 from fleetdeck.bus.gateway import BusAgentGateway
 from fleetdeck.bus.notifier import BusJobNotifier
 from fleetdeck.bus.watch import BusJobWatch
@@ -107,6 +108,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
         notifier=BusJobNotifier(bus),
         gateway=gateway,
         watch=watch,
+        changes=BusChangeFeed(bus),
         settings_defs=[d for dialect in DIALECTS for d in dialect.settings],
     )
     return Runtime(
@@ -200,7 +202,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
-    deps = DialectDeps(services=rt.services, data_dir=settings.data_dir)
+    deps = DialectDeps(services=rt.services, data_dir=settings.data_dir, bus=rt.bus, watch=rt.watch)
     for dialect in DIALECTS:
         app.router.routes.append(DialectRoute(dialect.name, dialect.build(deps)))
     # Last: the UI at / gets only its own paths that no route above claimed.

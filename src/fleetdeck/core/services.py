@@ -11,6 +11,8 @@ from pathlib import Path
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.certs.service import CertificateService
+from fleetdeck.core.changes import ChangeFeed
+from fleetdeck.core.changes import watch as watch_changes
 from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
@@ -89,12 +91,16 @@ def build_services(
     waker: Waker | None = None,
     gateway: AgentGateway | None = None,
     watch: JobWatch | None = None,
+    changes: ChangeFeed | None = None,
     settings_defs: Iterable[SettingDef] = (),
 ) -> Services:
     """``notifier``, ``gateway`` and ``watch`` connect core to the bus (the composition root
     passes the bus implementations); without them nothing leaves this process.
+    ``changes`` hears committed changes of computers and package states (``core.changes``).
     ``settings_defs``: the settings the dialects declare, besides core's own."""
     config = config or CoreConfig()
+    if changes is not None:  # committed changes of computers and package states (core.changes)
+        watch_changes(db.sessions, changes)
     box = SecretBox(secret_key)
     audit = AuditLog(db, clock)
     throttle = LoginThrottle(

@@ -10,6 +10,7 @@ import base64
 import shlex
 import ssl
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import lz4.frame
 import msgspec
 import pytest
+from websockets.sync.client import connect as ws_connect
 
 from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, free_port, wait_for
 from tests.opsi_packages import CONTROL_TOML, build_opsi
@@ -284,3 +286,45 @@ def test_an_imported_opsi_package_is_installed_by_the_agent(
     opsi("setProductActionRequest", "hello", client, "none")
     (row,) = opsi("productOnClient_getObjects", [], {"clientId": client, "productId": "hello"})
     assert (row["installationStatus"], row["actionRequest"]) == ("installed", "none")
+
+
+def test_a_message_bus_process_runs_on_the_real_agent(
+    opsi: Opsi, agent: AgentProc, server: ServerProc
+) -> None:
+    """opsi's ``process_start_request`` over ``/messagebus/v1`` (msgpack frames, as
+    python-opsi-common sends them) runs on the agent process as a command job; its output
+    and exit code come back as ``process_data_read`` and ``process_stop_event``."""
+
+    def client_id() -> str | None:
+        hosts = opsi("host_getObjects", [], {"type": "OpsiClient"})
+        return str(hosts[0]["id"]) if hosts and hosts[0]["lastSeen"] != "0000-00-00 00:00:00" else None
+
+    client = wait_for(client_id, 30, what="the agent's host")
+    wait_for(lambda: opsi("hostControlSafe_reachable", [client]) == {client: True}, 30, what="reachable")
+    auth = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    url = server.url.replace("http", "ws", 1) + "/messagebus/v1"
+    with ws_connect(url, additional_headers={"Authorization": f"Basic {auth}"}) as ws:
+        assert msgspec.msgpack.decode(ws.recv(timeout=10))["type"] == "channel_subscription_event"
+        now = int(time.time() * 1000)
+        process_id = str(uuid.uuid4())
+        request = {
+            "type": "process_start_request",
+            "id": str(uuid.uuid4()),
+            "sender": "@",
+            "channel": f"host:{client}",
+            "back_channel": "$",
+            "created": now,
+            "expires": now + 60_000,
+            "process_id": process_id,
+            "command": ["sh", "-c", "echo out; echo err >&2; exit 4"],
+            "timeout": 30,
+        }
+        ws.send(msgspec.msgpack.encode(request))
+        seen: list[dict[str, Any]] = []
+        while not seen or seen[-1]["type"] != "process_stop_event":
+            seen.append(msgspec.msgpack.decode(ws.recv(timeout=60)))
+    assert seen[0]["type"] == "process_start_event"
+    assert all(msg["process_id"] == process_id for msg in seen)
+    stdout = b"".join(msg.get("stdout", b"") for msg in seen if msg["type"] == "process_data_read")
+    stderr = b"".join(msg.get("stderr", b"") for msg in seen if msg["type"] == "process_data_read")
+    assert (stdout, stderr, seen[-1]["exit_code"]) == (b"out\n", b"err\n", 4)

@@ -14,8 +14,8 @@ import lz4.frame
 import msgspec
 import pytest
 
-from fleetdeck.api.dialects.opsi import METHODS
-from fleetdeck.api.dialects.opsi.interface import SPEC, markdown, mismatches
+from fleetdeck.api.dialects.opsi import METHODS, compat_document
+from fleetdeck.api.dialects.opsi.interface import SPEC, mismatches
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.storage.tables import ComputerInterface
@@ -377,7 +377,7 @@ def test_declarations_match_opsis_interface() -> None:
 
 def test_compat_document_is_up_to_date() -> None:
     doc = (ROOT / "docs" / "compat" / "opsi.md").read_text()
-    assert doc == markdown(list(METHODS)), (
+    assert doc == compat_document(), (
         "regenerate: .venv/bin/python -m fleetdeck.api.dialects.opsi > docs/compat/opsi.md"
     )
 

@@ -28,6 +28,8 @@ from starlette.types import Receive, Scope, Send
 from fleetdeck.api.kit.concurrency import CallerLimits
 from fleetdeck.api.kit.credentials import CredentialCache
 from fleetdeck.api.kit.errors import ErrorRenderer, InternalErrors
+from fleetdeck.bus.base import Bus
+from fleetdeck.core.ports import JobWatch
 from fleetdeck.core.services import Services
 from fleetdeck.core.settings.registry import SettingDef
 
@@ -42,6 +44,10 @@ class DialectDeps:
     # The server's data directory: where a dialect finds server-side files it is named (opsi's
     # package repository and workbench). None: the dialect refuses such calls.
     data_dir: Path | None = None
+    # The bus (events a dialect pushes to its clients, e.g. ``changes``) and core's JobWatch
+    # port (following a job's output). None: the dialect refuses what needs them.
+    bus: Bus | None = None
+    watch: JobWatch | None = None
 
 
 @dataclass(frozen=True)

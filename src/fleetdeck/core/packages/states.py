@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.errors import Reason, ValidationFailed
@@ -180,22 +180,24 @@ def requested(s: Session, job_ids: Iterable[int], now: datetime) -> None:
 
 
 def withdrawn(s: Session, computer_id: int, family_id: int, now: datetime) -> None:
-    """The family's request on the computer is withdrawn: ``none``, the row stays."""
-    s.execute(
-        update(PackageState)
-        .where(PackageState.computer_id == computer_id, PackageState.family_id == family_id)
-        .values(action_request="none", job_id=None, modified_at=now)
+    """The family's request on the computer is withdrawn: ``none``, the row stays. Through the
+    ORM, not a bulk statement, so the change is seen (``core.changes``)."""
+    state = s.scalar(
+        select(PackageState).where(
+            PackageState.computer_id == computer_id, PackageState.family_id == family_id
+        )
     )
+    if state is not None:
+        state.action_request, state.job_id, state.modified_at = "none", None, now
+        s.flush()
 
 
 def jobs_gone(s: Session, job_ids: Sequence[int], now: datetime) -> None:
     """Jobs deleted before they ended: the requests they carried go back to ``none``."""
     if job_ids:
-        s.execute(
-            update(PackageState)
-            .where(PackageState.job_id.in_(list(job_ids)))
-            .values(action_request="none", job_id=None, modified_at=now)
-        )
+        for state in s.scalars(select(PackageState).where(PackageState.job_id.in_(list(job_ids)))):
+            state.action_request, state.job_id, state.modified_at = "none", None, now
+        s.flush()
 
 
 def progress(s: Session, updates: Sequence[tuple[int, str]], now: datetime) -> None:
@@ -266,11 +268,14 @@ def installed(s: Session, computer_id: int, package_id: int, is_installed: bool,
 
 
 def forgotten(s: Session, computer_id: int, family_id: int) -> None:
-    s.execute(
-        delete(PackageState).where(
+    state = s.scalar(
+        select(PackageState).where(
             PackageState.computer_id == computer_id, PackageState.family_id == family_id
         )
     )
+    if state is not None:
+        s.delete(state)
+        s.flush()
 
 
 def check(changes: Mapping[str, Any]) -> dict[str, Any]:

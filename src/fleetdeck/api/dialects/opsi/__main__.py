@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from fleetdeck.api.dialects.opsi import METHODS
-from fleetdeck.api.dialects.opsi.interface import markdown
+from fleetdeck.api.dialects.opsi import compat_document
 
-sys.stdout.write(markdown(list(METHODS)))
+sys.stdout.write(compat_document())

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from fleetdeck import __version__
@@ -187,11 +187,11 @@ def base_headers() -> dict[str, str]:
     }
 
 
-def _source(request: Request) -> str:
+def _source(request: HTTPConnection) -> str:
     return request.client.host if request.client else ""
 
 
-async def _unauthorized(request: Request, message: str, retry_after: float | None = None) -> Response:
+async def _unauthorized(request: HTTPConnection, message: str, retry_after: float | None = None) -> Response:
     await asyncio.sleep(AUTH_DELAY_SEC)  # opsiconfd's delay: slows guessing, costs no thread
     headers = base_headers()
     headers["x-opsi-error"] = message[:64]
@@ -204,11 +204,11 @@ async def _unauthorized(request: Request, message: str, retry_after: float | Non
     return Response(body, status_code=401, media_type=codec.JSON_TYPE, headers=headers)
 
 
-def _session_id(request: Request) -> str | None:
+def _session_id(request: HTTPConnection) -> str | None:
     return request.cookies.get(auth.COOKIE) or request.query_params.get("session_id")
 
 
-def _same_login(request: Request, principal: auth.Principal) -> bool:
+def _same_login(request: HTTPConnection, principal: auth.Principal) -> bool:
     """True unless the request's Basic header names another user or host than the session's
     (a shared cookie jar must not turn one login into another); no header: the session's."""
     header = request.headers.get("authorization")
@@ -225,10 +225,11 @@ def _same_login(request: Request, principal: auth.Principal) -> bool:
 
 
 async def principal_of(
-    request: Request, deps: DialectDeps, sessions: auth.Sessions
+    request: HTTPConnection, deps: DialectDeps, sessions: auth.Sessions
 ) -> tuple[auth.Principal, auth.Session | None] | Response:
     """The caller, and a new session to announce (None when an existing one was used). A
-    session's user is checked as they are now on every request."""
+    session's user is checked as they are now on every request. ``request`` may be a
+    WebSocket handshake (the message bus authenticates the same way)."""
     existing = sessions.get(_session_id(request))
     if existing is not None and not _same_login(request, existing.principal):
         existing = None  # another login's Basic header: that login, not the cookie's

@@ -144,11 +144,16 @@ def server_host_id(ctx: Context) -> str:
 
 def host_id(c: ComputerSummary, dom: str, server: str) -> str:
     """The client id of ``c``: its qualified name, unless that is the config server's id."""
-    hid = qualified_name(c.hostname, c.fqdn, dom)
+    return client_id(c.id, c.hostname, c.fqdn, dom, server)
+
+
+def client_id(computer_id: int, hostname: str, fqdn: str, dom: str, server: str) -> str:
+    """``host_id`` from the computer's facts alone (a change announcement carries them)."""
+    hid = qualified_name(hostname, fqdn, dom)
     if hid != server:
         return hid
     first, _, rest = hid.partition(".")
-    return f"{first}-{c.id}.{rest}"
+    return f"{first}-{computer_id}.{rest}"
 
 
 def _alias_ids(names: Iterable[str]) -> tuple[int, ...]:
