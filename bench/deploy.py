@@ -153,7 +153,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             await asyncio.gather(*(enroll(a, ws_url, token, sem) for a in agents))
             log(f"enrolled {len(agents)} in {time.perf_counter() - t0:.1f} s")
             t0 = time.perf_counter()
-            await asyncio.gather(*(connect_agent(a, ws_url, sem, stats, 20) for a in agents))  # type: ignore[arg-type]
+            await asyncio.gather(*(connect_agent(a, ws_url, sem, stats, 20, False) for a in agents))  # type: ignore[arg-type]
             for a in agents:
                 if a.task:
                     a.task.cancel()
