@@ -7,10 +7,14 @@ The OCO agent of the tests (``oco_agent.py``) against the real server on a loopb
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 from datetime import timedelta
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import update
 
 from fleetdeck.api.dialects.oco import settings as oco_settings
@@ -141,8 +145,6 @@ def test_commands_queued_before_the_takeover_fail_with_the_reason(
 
 
 def json_params(raw: bytes) -> dict[str, Any]:
-    import json
-
     params: dict[str, Any] = json.loads(raw)["params"]
     return params
 
@@ -207,11 +209,6 @@ def test_events_of_the_wrong_shape_are_refused_as_oco_refuses_them(agent: OcoAge
 def encrypt(password: str, agent_key: str) -> dict[str, str]:
     """As OCO's agent encrypts a new password for the server (``oco_agent.encrypt``): AES-256-CBC
     under the agent key NUL-padded to 32 bytes, the text padded PKCS#7-style, base64."""
-    import base64
-    import os
-
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     key = (agent_key[:32] + "\x00" * (32 - len(agent_key))).encode()
     pad = 16 - len(password) % 16
     iv = os.urandom(16)

@@ -24,6 +24,7 @@ Both are asked for by the server, as OCO asks for them in its hello answer:
 from __future__ import annotations
 
 import base64
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,8 +159,6 @@ def store_events(s: Session, computer_id: int, events: Sequence[Mapping[str, Any
     """The agent's events (OCO's shape: ``log``, ``timestamp`` UTC ``Y-m-d H:M:S``,
     ``provider``, ``level``, ``event_id``, ``data``); entries without a log or a readable time
     are left out, as OCO leaves them out. Returns how many were stored."""
-    import json
-
     rows: list[dict[str, Any]] = []
     for e in list(events)[:MAX_EVENTS_PER_REQUEST]:
         log = _text(e.get("log"), 255)
