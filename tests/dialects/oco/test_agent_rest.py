@@ -14,12 +14,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import update
 
 from fleetdeck.api.dialects.oco import settings as oco_settings
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.reports.policy import ReportFailed
 from fleetdeck.storage.tables import AuditEntry, Computer, ComputerPassword
 from fleetdeck.storage.uow import UnitOfWork
 from tests.dialects.oco.oco_agent import REGISTRATION_KEY, OcoAgent
@@ -318,3 +320,24 @@ def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client
     assert agent.hello()["update"] == 1
     agent.update(INVENTORY)  # cleared by the inventory
     assert agent.hello()["update"] == 0
+
+
+def test_reports_read_events_and_battery_never_passwords(
+    agent: OcoAgent, runtime: Runtime, admin: Actor
+) -> None:
+    """The new computer columns and the events are report material; the rotated passwords are
+    not, not even encrypted (SECRET_COLUMNS; on PostgreSQL the table is never granted)."""
+    runtime.services.settings.set(admin, "polling.password_rotation_users", ["root"])
+    agent.hello(battery_level=0.5, battery_status=1)
+    agent.checked(
+        _passwords(agent, [{"username": "root", "password": encrypt("r-Secret-1", agent.agent_key)}])
+    )
+    _events(agent, [EVENT])
+    rows = runtime.services.reports.run_sql(
+        admin, "SELECT battery_level, battery_status, force_update FROM computers"
+    ).rows
+    assert [(r["battery_level"], r["battery_status"]) for r in rows] == [(0.5, 1)]
+    assert len(runtime.services.reports.run_sql(admin, "SELECT log, data FROM computer_events").rows) == 1
+    with pytest.raises(ReportFailed) as refused:
+        runtime.services.reports.run_sql(admin, "SELECT password_enc FROM computer_passwords")
+    assert refused.value.detail["kind"] == "forbidden"
