@@ -476,6 +476,8 @@ def test_the_oco_computer_is_one_computer_in_opsi_too(agent: OcoAgent, live: Liv
     assert "polling agent, which cannot run commands" in answer[host["id"]]["error"]
     answer = opsi("hostControl_reboot", [host["id"]])
     assert "cannot run actions" in answer[host["id"]]["error"]
+    # online while it polls, but no message bus connection: not listed as connected
+    assert host["id"] not in opsi("host_getMessagebusConnectedIds")
 
 
 ODD_VALUES: list[Any] = [
