@@ -111,7 +111,7 @@ def test_battery_as_psutil_sees_it(inventory: m.Inventory) -> None:
     if state is None:
         assert (inventory.battery_level, inventory.battery_status) == (None, None)
     else:
-        assert inventory.battery_level == round(state.percent) / 100
+        assert inventory.battery_level == round(state.percent / 10) / 10  # 10 % steps
         assert inventory.battery_status == (1 if state.power_plugged else 2)
 
 
