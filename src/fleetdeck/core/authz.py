@@ -25,6 +25,7 @@ class Perm(enum.StrEnum):
     READ_AUDIT = "read_audit"
     MANAGE_PACKAGES = "manage_packages"  # packages, families, package groups, installation records
     DEPLOY = "deploy"  # deployments (job containers) and deployment rules
+    READ_PASSWORDS = "read_passwords"  # local account passwords agents rotated (each read audited)
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {

@@ -33,6 +33,8 @@ EXPIRY_SEC = 10.0
 DEPLOYMENT_TICK_SEC = 15.0
 NODE_SWEEP_SEC = 10.0
 SESSION_PURGE_SEC = 300.0  # ended web sessions are refused anyway; this only frees the rows
+EVENT_PURGE_SEC = 600.0  # OCO's housekeeping runs every 10 min too
+POLLING_SWEEP_SEC = 15.0  # polling agents' computers turn offline at most this late
 LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
 
 Moved = Callable[[str], Awaitable[None]]
@@ -68,6 +70,8 @@ def standard_duties(
         Duty("deployments.tick", tick_sec, deployments),
         Duty("nodes.sweep", NODE_SWEEP_SEC, services.nodes.sweep),
         Duty("sessions.purge", SESSION_PURGE_SEC, services.sessions.purge),
+        Duty("polling.offline", POLLING_SWEEP_SEC, services.polling.mark_offline),
+        Duty("polling.purge_events", EVENT_PURGE_SEC, services.agent_records.purge_events),
     ]
 
 

@@ -26,6 +26,7 @@ from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
+from fleetdeck.core.polling.records import AgentRecordsService
 from fleetdeck.core.polling.service import PollingAgentService
 from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
 from fleetdeck.core.reports.service import ReportService
@@ -79,6 +80,7 @@ class Services:
     reported_audit: ReportedAuditService
     saved_commands: SavedCommandService
     polling: PollingAgentService
+    agent_records: AgentRecordsService
 
 
 def build_services(
@@ -142,5 +144,6 @@ def build_services(
         certificates=CertificateService(audit, config.tls_dir),
         reported_audit=ReportedAuditService(db, audit, clock),
         saved_commands=SavedCommandService(db, audit, clock),
-        polling=PollingAgentService(db, audit, box, clock, jobs, packages),
+        polling=PollingAgentService(db, audit, box, clock, jobs, packages, settings),
+        agent_records=AgentRecordsService(db, audit, box, clock, settings),
     )

@@ -111,6 +111,8 @@ class Inventory(msgspec.Struct, omit_defaults=True):
     machine_id: str = ""
     domain: str = ""
     timezone: str = ""
+    battery_level: float | None = None  # 0..1; None: no battery
+    battery_status: int | None = None  # 1 on mains power, 2 discharging
     filesystems: list[Filesystem] = msgspec.field(default_factory=list)
     network_interfaces: list[NetworkInterface] = msgspec.field(default_factory=list)
     software: list[Software] = msgspec.field(default_factory=list)

@@ -26,6 +26,7 @@ MAX_VALUE = 20_000
 SECTIONS = {
     "oco": "OCO client API (dialect)",
     "opsi": "opsi JSON-RPC (dialect)",
+    "polling": "Polling (OCO) agents",
     "wol": "Wake-on-LAN",
     "reports": "Reports",
 }

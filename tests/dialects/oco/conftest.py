@@ -7,6 +7,7 @@ import base64
 import itertools
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,8 @@ from fleetdeck.api.dialects.oco import settings as oco_settings
 from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.settings import Settings
+from tests.dialects.oco.oco_agent import REGISTRATION_KEY, OcoAgent
+from tests.live_server import LiveServer, running
 
 PATH = "/api-client.php"
 ADMIN_PASSWORD = "admin-password-1"
@@ -126,3 +129,39 @@ def viewer_oco(client: TestClient, oco: Oco, runtime: Runtime, system: Actor) ->
     user = runtime.services.users.create(system, "victor", PASSWORD, Role.VIEWER)
     viewer = Actor(user_id=user.id, username=user.username, role=Role.VIEWER)
     return Oco(client, "victor", token_of(runtime, viewer))
+
+
+# ---------------------------------------------------------------- OCO agents (/api-agent.php)
+
+
+@pytest.fixture
+def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
+    with running(settings, runtime) as server:
+        yield server
+
+
+@pytest.fixture
+def token(runtime: Runtime, admin: Actor) -> str:
+    return runtime.services.users.create_token(admin, "oco-agent-tests", "read+write", None).token
+
+
+@pytest.fixture
+def v1(live: LiveServer, token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=f"{live.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+def registration(runtime: Runtime, admin: Actor) -> None:
+    runtime.services.settings.set(admin, oco_settings.AGENT_REGISTRATION_ENABLED_KEY, True)
+    runtime.services.settings.set(admin, oco_settings.AGENT_REGISTRATION_KEY, REGISTRATION_KEY)
+
+
+@pytest.fixture
+def agent(live: LiveServer, registration: None, tmp_path: Path) -> OcoAgent:
+    """A registered OCO agent (its first hello done)."""
+    a = OcoAgent(live.url, "oco-pc1", REGISTRATION_KEY, workdir=tmp_path / "agent")
+    a.hello()
+    return a

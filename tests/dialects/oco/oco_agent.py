@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 DOWNLOADING, EXECUTING, FINISHED, ERROR = 1, 2, 3, -1
+REGISTRATION_KEY = "registration-key-0123456789"  # what the tests set as oco.agent_registration_key
 
 
 class ServerRefused(Exception):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,16 @@ import pytest
 from fleetdeck.api.dialects.oco import settings as oco_settings
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
-from fleetdeck.settings import Settings
-from tests.dialects.oco.oco_agent import EXECUTING, FINISHED, OcoAgent, ServerRefused, signature
-from tests.live_server import LiveServer, running
+from tests.dialects.oco.oco_agent import (
+    EXECUTING,
+    FINISHED,
+    REGISTRATION_KEY,
+    OcoAgent,
+    ServerRefused,
+    signature,
+)
+from tests.live_server import LiveServer
 
-REGISTRATION_KEY = "registration-key-0123456789"
 INSTALL = b'#!/bin/sh\necho "installing $1"\necho installed > "$1"\nexit "${2:-0}"\n'
 
 INVENTORY: dict[str, Any] = {
@@ -69,39 +73,6 @@ INVENTORY: dict[str, Any] = {
     "users": [],
     "devices": [],
 }
-
-
-@pytest.fixture
-def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
-    with running(settings, runtime) as server:
-        yield server
-
-
-@pytest.fixture
-def token(runtime: Runtime, admin: Actor) -> str:
-    return runtime.services.users.create_token(admin, "oco-agent-tests", "read+write", None).token
-
-
-@pytest.fixture
-def v1(live: LiveServer, token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"{live.url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as c:
-        yield c
-
-
-@pytest.fixture
-def registration(runtime: Runtime, admin: Actor) -> None:
-    runtime.services.settings.set(admin, oco_settings.AGENT_REGISTRATION_ENABLED_KEY, True)
-    runtime.services.settings.set(admin, oco_settings.AGENT_REGISTRATION_KEY, REGISTRATION_KEY)
-
-
-@pytest.fixture
-def agent(live: LiveServer, registration: None, tmp_path: Path) -> OcoAgent:
-    """A registered OCO agent (its first hello done)."""
-    a = OcoAgent(live.url, "oco-pc1", REGISTRATION_KEY, workdir=tmp_path / "agent")
-    a.hello()
-    return a
 
 
 def oco_client(live: LiveServer, runtime: Runtime, admin: Actor, token: str, method: str, data: Any) -> Any:
@@ -477,13 +448,13 @@ def test_a_hello_costs_the_same_with_one_job_and_with_ten(
 
 def test_password_and_event_lists_are_answered_as_oco_answers_them(agent: OcoAgent) -> None:
     """The agent sends an empty password list after every hello: OCO answers success false
-    (nothing stored). fleetdeck keeps no passwords or events, so anything to store is refused
-    and the agent leaves its local passwords alone."""
+    (nothing stored). A password for an account no rotation rule names is not stored either
+    (``test_agent_rest.py`` has the rotation itself)."""
     answer = agent.call("oco.agent.passwords", {"passwords": []})
     assert answer["result"] == {"success": False, "params": [], "timestamp": answer["result"]["timestamp"]}
     assert agent.call("oco.agent.events", {"events": []})["result"]["success"] is True
-    r = agent.send(agent.body("oco.agent.passwords", {"passwords": [{"username": "root", "password": "x"}]}))
-    assert (r.status_code, r.text) == (400, "Not supported by this server")
+    answer = agent.call("oco.agent.passwords", {"passwords": [{"username": "root", "password": "x"}]})
+    assert answer["result"]["success"] is False
     r = agent.send(agent.body("oco.agent.passwords", {"passwords": []}), key="wrong")
     assert (r.status_code, r.text) == (401, "Invalid agent signature")
 
@@ -505,6 +476,8 @@ def test_the_oco_computer_is_one_computer_in_opsi_too(agent: OcoAgent, live: Liv
     assert "polling agent, which cannot run commands" in answer[host["id"]]["error"]
     answer = opsi("hostControl_reboot", [host["id"]])
     assert "cannot run actions" in answer[host["id"]]["error"]
+    # online while it polls, but no message bus connection: not listed as connected
+    assert host["id"] not in opsi("host_getMessagebusConnectedIds")
 
 
 ODD_VALUES: list[Any] = [
@@ -551,7 +524,19 @@ def test_odd_values_never_give_a_500(agent: OcoAgent, value: Any) -> None:
             {"job-id": 1, "state": 1, "return-code": None, "message": "", "download-progress": value},
         ),
         ("oco.agent.passwords", {"passwords": value}),
+        ("oco.agent.passwords", {"passwords": [{"username": value, "password": value, "revoke": value}]}),
+        ("oco.agent.passwords", {"passwords": [{"username": "root", "password": value, "revoke": value}]}),
         ("oco.agent.events", {"events": value}),
+        (
+            "oco.agent.events",
+            {
+                "events": [
+                    {k: value for k in ("log", "timestamp", "provider", "level", "event_id", "data")},
+                    {"log": value, "timestamp": "2026-12-01 00:00:00", "provider": value, "data": value},
+                    {"log": "x", "timestamp": "2026-12-01 00:00:00", "level": value, "event_id": value},
+                ]
+            },
+        ),
     ]
     for method, data in fields:
         r = agent.send(agent.body(method, data))

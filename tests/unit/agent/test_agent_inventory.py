@@ -102,3 +102,23 @@ def test_once_inventory_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--once-inventory"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["hostname"] == socket.gethostname()
+
+
+def test_battery_as_psutil_sees_it(inventory: m.Inventory) -> None:
+    """OCO's scale: charge 0..1 and 1 = on mains / 2 = discharging; none on a machine without
+    a battery (this test machine may have one or not: compared with psutil directly)."""
+    state = psutil.sensors_battery()
+    if state is None:
+        assert (inventory.battery_level, inventory.battery_status) == (None, None)
+    else:
+        assert inventory.battery_level == round(state.percent / 10) / 10  # 10 % steps
+        assert inventory.battery_status == (1 if state.power_plugged else 2)
+
+
+def test_domain_is_the_fqdn_after_the_host_name(inventory: m.Inventory) -> None:
+    from fleetdeck.agent.collectors.common import dns_domain
+
+    assert dns_domain("pc1.corp.example.org") == "corp.example.org"
+    assert dns_domain("pc1") == dns_domain("pc1.localdomain") == ""
+    if sys.platform.startswith("linux"):
+        assert inventory.domain == dns_domain(inventory.fqdn)

@@ -56,6 +56,24 @@ def boot_time() -> float | None:
     return None
 
 
+def battery() -> tuple[float | None, int | None]:
+    """Charge (0..1) and status (1 on mains power, 2 discharging), as OCO's agent reports them;
+    (None, None) without one. The charge in steps of 10 %: the whole inventory is sent again
+    when its digest changes, and in whole percents a discharging laptop would resend it (all
+    its software too) at every collection (10 min) instead of every half hour or so."""
+    with contextlib.suppress(Exception):  # no sensors on this platform / in this sandbox
+        state = psutil.sensors_battery()
+        if state is not None:
+            return round(float(state.percent) / 10) / 10, 1 if state.power_plugged else 2
+    return None, None
+
+
+def dns_domain(name: str) -> str:
+    """The DNS domain of a fully qualified host name ("" for a bare one)."""
+    _, _, domain = name.partition(".")
+    return domain.lower() if domain and not domain.endswith("localdomain") else ""
+
+
 def filesystems() -> list[m.Filesystem]:
     """Real filesystems, plus the one holding ``/`` whatever its type (e.g. overlay)."""
     parts = list(psutil.disk_partitions(all=False))
@@ -150,9 +168,14 @@ def timezone() -> str:
 def base_inventory() -> m.Inventory:
     """What psutil and the standard library know on any platform."""
     cores, threads = cpu_counts()
+    level, status = battery()
+    qualified = fqdn()
     return m.Inventory(
         hostname=hostname(),
-        fqdn=fqdn(),
+        fqdn=qualified,
+        domain=dns_domain(qualified),
+        battery_level=level,
+        battery_status=status,
         os=platform.system(),
         os_version=platform.release(),
         os_family=platform.system().lower(),

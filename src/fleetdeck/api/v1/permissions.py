@@ -63,6 +63,9 @@ ROUTES: dict[str, Requirement] = {
     "PATCH /computers/{computer_id}": Perm.MANAGE_COMPUTERS,
     "DELETE /computers/{computer_id}": Perm.MANAGE_COMPUTERS,
     "GET /computers/{computer_id}/jobs": Perm.READ,
+    "GET /computers/{computer_id}/events": Perm.READ,
+    "GET /computers/{computer_id}/passwords": Perm.READ_PASSWORDS,  # clear text; each read audited
+    "POST /computers/{computer_id}/force-inventory": Perm.MANAGE_COMPUTERS,
     "POST /computers/{computer_id}/wake": Perm.RUN_COMMANDS,
     "POST /computers/{computer_id}/ping": Perm.READ,  # asks the agent whether it answers; changes nothing
     "POST /computers/{computer_id}/allow-reenroll": Perm.MANAGE_ENROLLMENT,

@@ -162,6 +162,10 @@ class ComputerDetail:
     logged_in_users: list[Login] = field(default_factory=list)
     groups: list[GroupRef] = field(default_factory=list)
     created_by: str = ""
+    battery_level: float | None = None  # 0..1
+    battery_status: int | None = None  # 1 on mains power, 2 discharging
+    force_update: bool = False  # the inventory is asked for at the agent's next poll
+    agent_timestamp: float | None = None  # a polling agent's newest request timestamp
 
     def row(self) -> ComputerRow:
         """The scalars, as one row of ``ComputerService.find_detailed``."""
@@ -198,6 +202,10 @@ class ComputerDetail:
             self.inventory_at,
             self.created_by,
             s.agent_kind,
+            self.battery_level,
+            self.battery_status,
+            self.force_update,
+            self.agent_timestamp,
         )
 
 
@@ -237,6 +245,10 @@ class ComputerRow(NamedTuple):
     inventory_at: datetime | None
     created_by: str
     agent_kind: str = NATIVE_AGENT
+    battery_level: float | None = None
+    battery_status: int | None = None
+    force_update: bool = False
+    agent_timestamp: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,16 @@ def _ts(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value else None
 
 
+def _battery(level: float | None, status: int | None) -> tuple[float | None, int | None]:
+    """Charge 0..1 and status 1/2 as stored; anything else (a percentage, NaN, an unknown
+    status) is not known rather than wrong."""
+    if level is None or not (0.0 <= level <= 1.0):  # NaN fails both comparisons
+        level = None
+    if status not in (1, 2):
+        status = None
+    return (round(level, 4) if level is not None else None), status
+
+
 def apply_inventory(
     session: Session, computer: Computer, inv: Inventory, digest: str, now: datetime
 ) -> list[str]:
@@ -76,6 +86,10 @@ def apply_inventory(
         if getattr(computer, name) != value:
             setattr(computer, name, value)
             changed.append(name)
+    battery = _battery(inv.battery_level, inv.battery_status)
+    if (computer.battery_level, computer.battery_status) != battery:
+        computer.battery_level, computer.battery_status = battery
+        changed.append("battery")
     boot = _ts(inv.boot_time)
     if boot is not None and (
         computer.boot_time is None or abs((computer.boot_time - boot).total_seconds()) > 2

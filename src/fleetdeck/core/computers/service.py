@@ -208,6 +208,10 @@ def detail(c: Computer, **sections: Any) -> ComputerDetail:
         timezone=c.timezone,
         inventory_at=c.inventory_at,
         created_by=c.created_by,
+        battery_level=c.battery_level,
+        battery_status=c.battery_status,
+        force_update=c.force_update,
+        agent_timestamp=c.agent_timestamp,
         **sections,
     )
 
@@ -231,6 +235,10 @@ _ROW_COLUMNS = (
     Computer.inventory_at,
     Computer.created_by,
     Computer.agent_kind,
+    Computer.battery_level,
+    Computer.battery_status,
+    Computer.force_update,
+    Computer.agent_timestamp,
 )
 
 

@@ -206,5 +206,8 @@ def computers_with_queued(s: Session, *, connected_only: bool = False) -> set[in
     """Computers that have queued jobs (``connected_only``: and are connected somewhere)."""
     stmt = select(Job.computer_id).where(Job.status == JobStatus.QUEUED.value).distinct()
     if connected_only:
-        stmt = stmt.join(Computer, Computer.id == Job.computer_id).where(Computer.online.is_(True))
+        stmt = stmt.join(Computer, Computer.id == Job.computer_id).where(
+            Computer.online.is_(True),
+            Computer.node_id.is_not(None),  # polling agents fetch their own
+        )
     return set(s.scalars(stmt))

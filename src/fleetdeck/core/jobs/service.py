@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
-from fleetdeck.core.computers.entities import CAPABILITIES, incapable
+from fleetdeck.core.computers.entities import CAPABILITIES, capabilities, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
@@ -264,7 +264,12 @@ class JobService:
                 store_config(s, entry)
             m.detail = {"default_values": {e.key: list(e.default_values) for e in entries}}
             if spec is not None:
-                ordered = sorted(s.scalars(select(Computer.id).where(Computer.online.is_(True))))
+                # connected agents only: a polling agent shows no messages
+                ordered = sorted(
+                    s.scalars(
+                        select(Computer.id).where(Computer.online.is_(True), Computer.node_id.is_not(None))
+                    )
+                )
             if ordered:
                 batch_id, _ = self._insert_batch(s, actor, ACTION_KIND, spec or {}, ordered, expires_in)
                 self._audit.add(
@@ -519,6 +524,56 @@ class JobService:
             wol_shutdown.on_connected(s, [computer_id], now, wol_shutdown.expiry(self._settings))
         claimed = delivery.claim(s, [computer_id], {computer_id: remote}, now, now.astimezone(), polled=True)
         return [spec for _, spec in claimed]
+
+    def fail_incapable(self, s: Session, computer_id: int, hostname: str, agent_kind: str) -> list[int]:
+        """A computer whose new agent (``agent_kind``, it just took the computer over) cannot
+        run some of the jobs queued for it before: those fail now with the reason
+        (AgentIncapable's text) instead of waiting for an agent that never takes them until they
+        expire. In the caller's transaction ``s``; the caller tells ``jobs_finished`` the ids
+        after it commits."""
+        can = capabilities(agent_kind)
+        kinds = [kind for kind, need in _NEEDS.items() if need not in can]
+        if not kinds:
+            return []
+        kind_of: dict[int, str] = {
+            jid: kind
+            for jid, kind in s.execute(
+                select(Job.id, Job.kind).where(
+                    Job.computer_id == computer_id,
+                    Job.status == JobStatus.QUEUED.value,
+                    Job.kind.in_(kinds),
+                )
+            )
+        }
+        ids = sorted(kind_of)
+        if not ids:
+            return []
+        now = self._clock()
+        results = [
+            (
+                computer_id,
+                msg.JobResult(
+                    job_id=jid,
+                    status="failed",
+                    finished_at=now.timestamp(),
+                    message=incapable(
+                        computer_id, hostname, agent_kind, f"run {_NEEDS[kind_of[jid]]}"
+                    ).message,
+                ),
+            )
+            for jid in ids
+        ]
+        self._store_results(s, results, now)
+        self._audit.add(
+            s, system_actor("polling-agent"), "job.incapable", "job", job_ids=ids, agent_kind=agent_kind
+        )
+        return ids
+
+    def finished(self, job_ids: Sequence[int]) -> None:
+        """Tell whoever waits on these jobs that they ended (after the transaction that ended
+        them committed)."""
+        if job_ids:
+            self._notifier.jobs_finished(list(job_ids))
 
     def report_polled(
         self,

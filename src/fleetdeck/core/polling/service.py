@@ -23,11 +23,11 @@ import hashlib
 import hmac
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import NoReturn
+from datetime import datetime, timedelta
+from typing import Any, NoReturn
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -41,14 +41,18 @@ from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.packages.entities import PayloadRef
 from fleetdeck.core.packages.service import PackageService
+from fleetdeck.core.polling.records import EventQuery, PasswordRequest, store_events, store_passwords, wanted
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import SecretBox, random_hex
+from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.protocol import messages as msg
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Computer
 from fleetdeck.storage.uow import UnitOfWork
 
-INVENTORY_INTERVAL = timedelta(hours=2)  # an inventory older than this is asked for again
+INVENTORY_INTERVAL_SETTING = "polling.inventory_interval_sec"  # OCO's agent-update-interval
+OFFLINE_AFTER_SETTING = "polling.offline_after_sec"  # OCO's computer-offline-seconds
+MIN_AGENT_VERSION = (1, 1, 7)  # older OCO agents send their key in plain text
 MAX_TEXT = 4000
 
 
@@ -80,6 +84,11 @@ class PollFacts:
     agent_version: str = ""
     uptime_sec: float | None = None
     inventory_wanted: bool = False  # the agent asks to send its inventory (a user logged in...)
+    # OCO's agent sends both on every poll (False for each without a battery): ``battery``
+    # says whether this poll said anything about it, the values are None for "no battery"
+    battery: bool = False
+    battery_level: float | None = None  # 0..1
+    battery_status: int | None = None  # 1 on mains power, 2 discharging
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,13 @@ class HelloAnswer(Answer):
     inventory_due: bool = False
     jobs: list[msg.JobSpec] = field(default_factory=list)
     registered: bool = False
+    event_queries: list[EventQuery] = field(default_factory=list)
+    password_requests: list[PasswordRequest] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer(Answer):
+    stored: bool = False  # OCO's ``success`` of the passwords call: something was kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +149,35 @@ class _Caller:
     new_agent_key: str | None = None
     new_server_key: str | None = None
     registered: bool = False
+    failed_jobs: list[int] = field(default_factory=list)
+
+
+def _seen(c: Computer, now: datetime, req: SignedRequest) -> None:
+    """A request of the computer's agent: it is online until ``polling.offline_after_sec``
+    passes without another (``PollingAgentService.mark_offline``)."""
+    c.last_seen = now
+    c.online = True
+    c.remote_address = req.source[:64]
+
+
+def _battery(level: float | None, status: int | None) -> tuple[float | None, int | None]:
+    ok_level = level if level is not None and 0.0 <= level <= 1.0 else None
+    return (round(ok_level, 4) if ok_level is not None else None), (status if status in (1, 2) else None)
+
+
+def version_tuple(version: str) -> tuple[int, ...] | None:
+    """``1.1.7`` -> (1, 1, 7); None when it is not a dotted version (PHP's version_compare
+    would still order it, but no OCO agent sends such a thing)."""
+    parts = version.strip().split(".")
+    if not parts or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def outdated(version: str) -> bool:
+    """An OCO agent older than 1.1.7: it authenticates with its key in plain text."""
+    parsed = version_tuple(version)
+    return parsed is not None and parsed < MIN_AGENT_VERSION
 
 
 def _timestamp(value: object) -> float | None:
@@ -170,7 +215,9 @@ class PollingAgentService:
         clock: Clock,
         jobs: JobService,
         packages: PackageService,
+        settings: SettingsService,
     ) -> None:
+        self._settings = settings
         self._db = db
         self._audit = audit
         self._box = box
@@ -185,22 +232,29 @@ class PollingAgentService:
         (when, from where, which agent version, since when it runs), says whether its inventory
         is due, and hands over its open package jobs."""
         now = self._clock()
+        interval = timedelta(seconds=int(self._settings.value(INVENTORY_INTERVAL_SETTING)))
         with self._caller(req, registration, may_register=True) as (s, caller):
             c = caller.computer
-            c.last_seen = now
-            c.remote_address = req.source[:64]
+            _seen(c, now, req)
             if facts.agent_version:
                 c.agent_version = facts.agent_version[:50]
             if facts.uptime_sec is not None and 0 <= facts.uptime_sec < 100 * 365 * 86400:
                 c.boot_time = now - timedelta(seconds=facts.uptime_sec)
+            if facts.battery:
+                c.battery_level, c.battery_status = _battery(facts.battery_level, facts.battery_status)
+            # OCO's rule: a new computer, the agent asks (a user logged in), an admin asked
+            # (force_update, cleared by the inventory), or the last one is older than the interval
             due = (
                 caller.registered
                 or facts.inventory_wanted
+                or c.force_update
                 or c.inventory_at is None
-                or now - c.inventory_at > INVENTORY_INTERVAL
+                or now - c.inventory_at > interval
             )
             cid = c.id
             jobs = self._jobs.claim_for_polling(s, cid, req.source)
+            events, passwords = wanted(s, self._settings, self._box, c, now)
+        self._jobs.finished(caller.failed_jobs)
         return HelloAnswer(
             computer_id=cid,
             server_key=caller.server_key,
@@ -209,6 +263,8 @@ class PollingAgentService:
             inventory_due=due,
             jobs=jobs,
             registered=caller.registered,
+            event_queries=events,
+            password_requests=passwords,
         )
 
     def inventory(self, req: SignedRequest, inv: msg.Inventory) -> Answer:
@@ -218,19 +274,53 @@ class PollingAgentService:
         digest = msg.inventory_digest(inv)
         with self._caller(req, Registration(), may_register=False) as (s, caller):
             c = caller.computer
-            c.last_seen = now
-            c.remote_address = req.source[:64]
+            _seen(c, now, req)
+            c.force_update = False
             changed = apply_inventory(s, c, inv, digest, now)
             actor = agent_actor(c.id, c.hostname, req.source)
             self._audit.add(s, actor, "computer.inventory", "computer", c.id, changed=changed)
             return Answer(computer_id=c.id, server_key=caller.server_key)
+
+    def events(self, req: SignedRequest, events: Sequence[Mapping[str, Any]]) -> StoredAnswer:
+        """Event log entries the agent found for the hello's event queries: stored (bounded;
+        housekeeping purges old ones). Audited as ``computer.events`` with the count."""
+        now = self._clock()
+        with self._caller(req, Registration(), may_register=False) as (s, caller):
+            c = caller.computer
+            _seen(c, now, req)
+            count = store_events(s, c.id, events, now)
+            if count:
+                actor = agent_actor(c.id, c.hostname, req.source)
+                self._audit.add(s, actor, "computer.events", "computer", c.id, stored=count)
+            return StoredAnswer(computer_id=c.id, server_key=caller.server_key, stored=True)
+
+    def passwords(self, req: SignedRequest, items: Sequence[Mapping[str, Any]]) -> StoredAnswer:
+        """Passwords the agent rotated (encrypted with its key) or revokes: stored encrypted
+        at rest for the user names a rotation rule names. Audited (``computer.password_rotated``
+        / ``computer.password_revoked``, the user names, never the passwords).
+        ValidationFailed when one does not decrypt (nothing is stored then, so the agent keeps
+        its old password)."""
+        now = self._clock()
+        with self._caller(req, Registration(), may_register=False) as (s, caller):
+            c = caller.computer
+            _seen(c, now, req)
+            agent_key = self._box.decrypt(c.agent_key_enc or "")
+            stored, rotated, revoked = store_passwords(
+                s, self._settings, self._box, c.id, agent_key, items, now
+            )
+            actor = agent_actor(c.id, c.hostname, req.source)
+            if rotated:
+                self._audit.add(s, actor, "computer.password_rotated", "computer", c.id, usernames=rotated)
+            if revoked:
+                self._audit.add(s, actor, "computer.password_revoked", "computer", c.id, usernames=revoked)
+            return StoredAnswer(computer_id=c.id, server_key=caller.server_key, stored=stored)
 
     def seen(self, req: SignedRequest) -> Answer:
         """A request that only proves the agent is there (one whose data fleetdeck does not
         keep): authenticated, its timestamp taken, the computer noted as seen."""
         now = self._clock()
         with self._caller(req, Registration(), may_register=False) as (_s, caller):
-            caller.computer.last_seen = now
+            _seen(caller.computer, now, req)
             return Answer(computer_id=caller.computer.id, server_key=caller.server_key)
 
     def payload(self, req: SignedRequest, package_id: object) -> PayloadAnswer:
@@ -250,7 +340,7 @@ class PollingAgentService:
         rest of a deployment that stops at the first failure)."""
         now = self._clock()
         with self._caller(req, Registration(), may_register=False) as (_s, caller):
-            caller.computer.last_seen = now
+            _seen(caller.computer, now, req)
             cid, key = caller.computer.id, caller.server_key
         at = now.timestamp()
         output = report.output  # capped where it is stored
@@ -279,6 +369,47 @@ class PollingAgentService:
                 cid, report.job_id, update=update_, output=output if phase == "execute" else None
             )
         return JobStateAnswer(computer_id=cid, server_key=key, status=status)
+
+    def refuse_outdated(self, req: SignedRequest, version: str) -> NoReturn:
+        """An OCO agent older than 1.1.7 (it sends its key in the body, unsigned, which OCO
+        still takes): refused, recorded as any failed authentication, with the reason."""
+        reason = (
+            f"Agent version {version or 'unknown'} is older than 1.1.7 and authenticates with a"
+            " plain-text key, which this server does not accept; update the OCO agent"
+        )
+        hostname = req.hostname.strip()[:255]
+        with UnitOfWork(self._db, readonly=True) as uow:
+            cid = uow.session.scalar(
+                select(Computer.id).where(func.lower(Computer.hostname) == hostname.lower()).limit(1)
+            )
+        self._audit.record(
+            agent_actor(cid or 0, hostname, req.source),
+            "agent.authenticate",
+            "computer",
+            cid or "",
+            result="denied",
+            hostname=hostname,
+            reason=reason,
+        )
+        raise AuthenticationFailed(reason)
+
+    def mark_offline(self) -> int:
+        """Periodic (housekeeping): a polling agent's computer is online while it polls; one
+        that has not called for ``polling.offline_after_sec`` (OCO's computer-offline-seconds:
+        two query intervals and a grace) is offline, in every dialect. Returns how many."""
+        cutoff = self._clock() - timedelta(seconds=int(self._settings.value(OFFLINE_AFTER_SETTING)))
+        with UnitOfWork(self._db) as uow:
+            result = uow.session.execute(
+                update(Computer)
+                .where(
+                    Computer.agent_kind == POLLING_AGENT,
+                    Computer.online.is_(True),
+                    or_(Computer.last_seen.is_(None), Computer.last_seen < cutoff),
+                )
+                .values(online=False)
+                .execution_options(synchronize_session=False)
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     # ------------------------------------------------------------ authentication
 
@@ -340,6 +471,8 @@ class PollingAgentService:
         if pre_registered:
             caller.new_agent_key = self._issue_agent_key(c)
             caller.registered = True
+            # commands/actions queued for the agent it was waiting for cannot run now
+            caller.failed_jobs = self._jobs.fail_incapable(s, c.id, c.hostname, POLLING_AGENT)
             self._audit.add(
                 s,
                 agent_actor(c.id, hostname, req.source),
@@ -457,5 +590,7 @@ __all__ = [
     "PollingAgentService",
     "Registration",
     "SignedRequest",
+    "StoredAnswer",
+    "outdated",
     "sign",
 ]

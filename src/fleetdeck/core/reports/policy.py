@@ -28,6 +28,7 @@ SECRET_COLUMNS: frozenset[tuple[str, str]] = frozenset(
         ("computers", "agent_key_enc"),
         ("computers", "agent_key_hash"),
         ("computers", "agent_server_key_enc"),
+        ("computer_passwords", "password_enc"),
         ("computers", "host_key_enc"),
         ("computers", "one_time_password_enc"),
         ("enroll_tokens", "secret_hash"),

@@ -69,6 +69,79 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         maximum=86_400,
     ),
     SettingDef(
+        "polling.offline_after_sec",
+        Kind.INT,
+        125,
+        "A computer managed by a polling agent (an OCO agent) is online while it polls and"
+        " offline once it has not called for this long (OCO's computer-offline-seconds: two"
+        " of the agent's 60 s query intervals and a grace).",
+        minimum=10,
+        maximum=86_400,
+    ),
+    SettingDef(
+        "polling.inventory_interval_sec",
+        Kind.INT,
+        7200,
+        "A polling agent (an OCO agent) is asked for its inventory when the last one is older"
+        " than this (OCO's agent-update-interval), besides when it asks itself or an admin"
+        " forced it.",
+        minimum=60,
+        maximum=30 * 86_400,
+    ),
+    SettingDef(
+        "polling.event_queries",
+        Kind.STR_LIST,
+        [],
+        "Event log entries polling (OCO) agents are asked for at every poll, each"
+        " '<log>|<query>' as OCO's event query rules (a Windows event log and its XPath query;"
+        " 'journalctl' and a JSON query on Linux). Empty: none.",
+    ),
+    SettingDef(
+        "polling.event_retention_sec",
+        Kind.INT,
+        7 * 86_400,
+        "Stored event log entries older than this are purged (OCO's purge-events-after).",
+        minimum=3600,
+        maximum=3650 * 86_400,
+    ),
+    SettingDef(
+        "polling.password_rotation_users",
+        Kind.STR_LIST,
+        [],
+        "Local accounts whose password polling (OCO) agents rotate (OCO's password rotation"
+        " rule, for every computer). Empty: no rotation.",
+    ),
+    SettingDef(
+        "polling.password_rotation_sec",
+        Kind.INT,
+        30 * 86_400,
+        "A rotated password older than this is rotated again at the next poll.",
+        minimum=3600,
+        maximum=3650 * 86_400,
+    ),
+    SettingDef(
+        "polling.password_length",
+        Kind.INT,
+        15,
+        "Length of rotated passwords.",
+        minimum=8,
+        maximum=128,
+    ),
+    SettingDef(
+        "polling.password_alphabet",
+        Kind.STR,
+        "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789",
+        "Characters rotated passwords are made of.",
+    ),
+    SettingDef(
+        "polling.password_history",
+        Kind.INT,
+        5,
+        "Earlier rotated passwords kept per account besides the current one.",
+        minimum=0,
+        maximum=100,
+    ),
+    SettingDef(
         "reports.max_rows",
         Kind.INT,
         10_000,

@@ -4,9 +4,11 @@ from fleetdeck.storage.tables.audit import AuditEntry
 from fleetdeck.storage.tables.base import Base
 from fleetdeck.storage.tables.computers import (
     Computer,
+    ComputerEvent,
     ComputerFilesystem,
     ComputerInterface,
     ComputerLogin,
+    ComputerPassword,
     ComputerSoftware,
     ReportedAudit,
 )
@@ -46,9 +48,11 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Computer",
+    "ComputerEvent",
     "ComputerFilesystem",
     "ComputerInterface",
     "ComputerLogin",
+    "ComputerPassword",
     "ComputerSoftware",
     "ConfigEntry",
     "ConfigOverride",

@@ -75,6 +75,51 @@ class Computer(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="")
     inventory_digest: Mapped[str] = mapped_column(String(64), default="")
     inventory_at: Mapped[datetime | None]
+    # Battery as the agent last saw it: charge 0..1 (OCO's scale), status 1 = on mains power,
+    # 2 = discharging; None: no battery (or not known). Refreshed by every poll/inventory.
+    battery_level: Mapped[float | None] = mapped_column(Double)
+    battery_status: Mapped[int | None]
+    # An admin asked for the inventory at the agent's next poll (OCO's "force update");
+    # cleared when the inventory arrives.
+    force_update: Mapped[bool] = mapped_column(default=False, server_default="0")
+
+
+class ComputerEvent(Base):
+    """An entry of a computer's local event log that its agent was asked for (OCO's event
+    query rules) and sent. Bounded per computer and purged by age (housekeeping)."""
+
+    __tablename__ = "computer_events"
+    __table_args__ = (
+        Index("ix_computer_events_computer_at", "computer_id", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"))
+    log: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime]  # when it happened on the computer (UTC)
+    provider: Mapped[str] = mapped_column(String(255), default="")
+    level: Mapped[str] = mapped_column(String(32), default="")
+    event_id: Mapped[str] = mapped_column(String(64), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime]
+
+
+class ComputerPassword(Base):
+    """A local account password the computer's agent rotated and handed over (OCO's password
+    rotation), encrypted at rest; the newest ones per user name are kept (the rule's history)."""
+
+    __tablename__ = "computer_passwords"
+    __table_args__ = (
+        Index("ix_computer_passwords_computer_user", "computer_id", "username"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(255))
+    password_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 class ComputerFilesystem(Base):

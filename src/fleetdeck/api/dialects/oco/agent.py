@@ -16,9 +16,9 @@ What OCO does, in its order:
   (HMAC-SHA256 of the body, hex) in ``x-oco-server-signature``; ``result.timestamp`` grows
   with every answer (the agent refuses one that does not).
 
-Not served: agents older than 1.1.7 (plain-text keys, the old ``?id=`` download); event logs
-and password rotation are not kept (the hello asks for none; an empty list is answered as OCO
-answers it, anything to store is refused).
+Not served: agents older than 1.1.7 (plain-text keys, the old ``?id=`` download): refused
+(401) with the reason. Event log entries and rotated passwords are asked for in the hello as
+the settings say (``core.polling.records``) and stored.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from fleetdeck.api.dialects.oco.settings import AGENT_REGISTRATION_ENABLED_KEY, AGENT_REGISTRATION_KEY
 from fleetdeck.api.kit.bodies import BodyInvalid, decode_json
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.polling.records import PasswordRequest
 from fleetdeck.core.polling.service import (
     Answer,
     HelloAnswer,
@@ -45,6 +46,8 @@ from fleetdeck.core.polling.service import (
     PollFacts,
     Registration,
     SignedRequest,
+    StoredAnswer,
+    outdated,
     sign,
 )
 from fleetdeck.core.services import Services
@@ -214,6 +217,8 @@ def inventory(hostname: str, data: Mapping[str, Any]) -> msg.Inventory:
         manufacturer=_text(data.get("manufacturer")),
         model=_text(data.get("model")),
         serial=_string(data.get("serial")) or "",
+        battery_level=_number(data.get("battery_level")),
+        battery_status=_int(data.get("battery_status")),
         bios_version=_string(data.get("bios_version")) or "",
         domain=_text(data.get("domain")),
         filesystems=filesystems,
@@ -239,6 +244,14 @@ def software_job(spec: msg.JobSpec) -> dict[str, Any]:
         "shutdown": timeout if action == "shutdown" else None,
         "exit": timeout if action == "exit" else None,
     }
+
+
+def password_request(p: PasswordRequest) -> dict[str, Any]:
+    """A due password as OCO's hello asks for it (``old_password`` for macOS only)."""
+    out: dict[str, Any] = {"username": p.username, "alphabet": p.alphabet, "length": p.length}
+    if p.old_password is not None:
+        out["old_password"] = p.old_password
+    return out
 
 
 def job_report(data: Mapping[str, Any]) -> JobReport:
@@ -293,6 +306,10 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
             agent_version=_string(data.get("agent_version")) or "",
             uptime_sec=_number(data.get("uptime")),
             inventory_wanted=bool(data.get("force_update")),
+            # OCO takes both when both are there; the agent's False (no battery) clears them
+            battery=data.get("battery_level") is not None and data.get("battery_status") is not None,
+            battery_level=_number(data.get("battery_level")),
+            battery_status=_int(data.get("battery_status")),
         )
         answer: HelloAnswer = polling.hello(req, registration(), facts)
         return answer, {
@@ -301,8 +318,11 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
             "update": 1 if answer.inventory_due else 0,
             "logins-since": EPOCH,
             "software-jobs": [software_job(j) for j in answer.jobs],
-            "events": [],
-            "update-passwords": [],
+            "events": [
+                {"since": q.since.strftime("%Y-%m-%d %H:%M:%S"), "log": q.log, "query": q.query}
+                for q in answer.event_queries
+            ],
+            "update-passwords": [password_request(p) for p in answer.password_requests],
         }
 
     def update(req: SignedRequest, data: Mapping[str, Any]) -> tuple[Answer, dict[str, Any]]:
@@ -321,27 +341,27 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
             raise Refused(401, f"Computer not allowed to update job »{report.job_id}«") from None
         return answer, {"job-succeeded": answer.succeeded}
 
-    def unkept(key: str) -> Callable[[SignedRequest, Mapping[str, Any]], tuple[Answer, Any]]:
-        """Event logs and password rotation: fleetdeck keeps neither and asks for neither. The
-        agent still sends an empty password list after every hello; OCO answers that with
-        ``success`` false (nothing stored), and so does fleetdeck. Anything to store is refused
-        (400), so an agent never changes a local password the server did not keep."""
+    def events(req: SignedRequest, data: Mapping[str, Any]) -> tuple[Answer, Any]:
+        if not data or not isinstance(data.get("events"), list):
+            raise _invalid()
+        return polling.events(req, _rows(data["events"])), []  # PHP's empty array
 
-        def call(req: SignedRequest, data: Mapping[str, Any]) -> tuple[Answer, Any]:
-            if not data or not isinstance(data.get(key), list):
-                raise _invalid()
-            if data[key]:
-                raise Refused(400, "Not supported by this server")
-            return polling.seen(req), []  # PHP's empty array
-
-        return call
+    def passwords(req: SignedRequest, data: Mapping[str, Any]) -> tuple[Answer, Any]:
+        """OCO's ``success`` is true only when a password was stored (or revoked): the agent
+        changes the local password only after that."""
+        if not data or not isinstance(data.get("passwords"), list):
+            raise _invalid()
+        try:
+            return polling.passwords(req, _rows(data["passwords"])), []
+        except ValidationFailed as exc:
+            raise Refused(400, exc.message) from None
 
     calls = {
         "oco.agent.hello": hello,
         "oco.agent.update": update,
         "oco.agent.update_job_state": job_state,
-        "oco.agent.events": unkept("events"),
-        "oco.agent.passwords": unkept("passwords"),
+        "oco.agent.events": events,
+        "oco.agent.passwords": passwords,
     }
 
     def download(req: SignedRequest, package_id: Any) -> Response:
@@ -379,14 +399,22 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
         if call is None:
             raise Refused(400, "Unknown method")
         req = _signed(request, body, params)
+        if req.signature is None:
+            version = _string(_object(params.get("data")).get("agent_version")) or ""
+            if "agent-key" in params or outdated(version):
+                polling.refuse_outdated(req, version)
         answer, out = call(req, _object(params.get("data")))
-        success = method != "oco.agent.passwords"  # OCO: true only when one was stored
+        success = answer.stored if isinstance(answer, StoredAnswer) else True
         return signed_answer(payload["id"], answer, out, success)
 
     async def handle(request: Request) -> Response:
         if request.headers.get("content-type") != CONTENT_TYPE:
-            if request.query_params.get("id"):
-                return PlainTextResponse("Agents older than 1.1.7 are not supported; update the agent", 401)
+            if request.query_params.get("id"):  # the download of agents older than 1.1.7
+                return PlainTextResponse(
+                    "Agents older than 1.1.7 download with a plain-text key, which this server does"
+                    " not accept; update the OCO agent",
+                    401,
+                )
             return PlainTextResponse("Content type mismatch", 400)
         body = await request.body()
         try:

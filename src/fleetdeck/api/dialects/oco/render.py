@@ -131,7 +131,15 @@ def uptime(r: ComputerRow) -> int | None:
 
 
 # the numbers of ``computer_row`` (for ``Rows``)
-COMPUTER_NUMBERS = ("id", "uptime", "force_update", "created_by_system_user_id")
+COMPUTER_NUMBERS = (
+    "id",
+    "uptime",
+    "force_update",
+    "created_by_system_user_id",
+    "battery_level",
+    "battery_status",
+    "agent_timestamp",
+)
 
 
 def computer_rows(rows: Iterable[ComputerRow], user_id: UserIds) -> Rows:
@@ -164,19 +172,19 @@ def computer_row(r: ComputerRow, user_id: UserIds) -> Row:
         "manufacturer": r.manufacturer,
         "model": r.model,
         "bios_version": r.bios_version,
-        "battery_level": None,
-        "battery_status": None,
+        "battery_level": r.battery_level,
+        "battery_status": r.battery_status,
         "uptime": uptime(r),
         "boot_type": None,
         "domain": r.domain,
         "secure_boot": None,
         "last_ping": ts(r.last_seen),
         "last_update": ts(r.inventory_at),
-        "force_update": 0,
+        "force_update": 1 if r.force_update else 0,
         "notes": r.notes,
         "agent_key": "",
         "server_key": "",
-        "agent_timestamp": None,
+        "agent_timestamp": r.agent_timestamp,
         "created": ts(r.created_at),
         "created_by_system_user_id": creator_id,
         "software_id": None,

@@ -12,7 +12,9 @@ from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, e
 from fleetdeck.api.v1.schemas.computers import (
     ComputerCreate,
     ComputerDetailOut,
+    ComputerEventOut,
     ComputerOut,
+    ComputerPasswordOut,
     ComputerUpdate,
     ReenrollAllow,
     ReenrollOut,
@@ -83,3 +85,32 @@ def computer_jobs(
     if not page.items and computer_id not in services.computers.exists([computer_id]):
         raise NotFound("computer", computer_id)
     return data_list([JobOut.of(j) for j in page.items], page.total)
+
+
+@router.get("/{computer_id}/events", responses=errors(404))
+def computer_events(
+    computer_id: IdPath, actor: CurrentActor, services: ServicesDep
+) -> DataList[ComputerEventOut]:
+    """Event log entries its polling (OCO) agent sent for the event queries
+    (``polling.event_queries``), newest first; purged after ``polling.event_retention_sec``."""
+    rows = services.agent_records.events(actor, computer_id)
+    return data_list([ComputerEventOut.model_validate(e) for e in rows], len(rows))
+
+
+@router.get("/{computer_id}/passwords", responses=errors(404))
+def computer_passwords(
+    computer_id: IdPath, actor: CurrentActor, services: ServicesDep
+) -> DataList[ComputerPasswordOut]:
+    """Local account passwords its polling (OCO) agent rotated, in clear text, newest first per
+    account (then the history). Needs ``read_passwords`` (admins, not read-only tokens); every
+    read is audited (``computer.passwords_read``)."""
+    rows = services.agent_records.passwords(actor, computer_id)
+    return data_list([ComputerPasswordOut.model_validate(p) for p in rows], len(rows))
+
+
+@router.post("/{computer_id}/force-inventory", responses=errors(404))
+def force_inventory(computer_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Data[ComputerOut]:
+    """Ask a polling (OCO) agent for its inventory at its next poll (OCO's "force update");
+    fleetdeck's own agent sends its inventory whenever it changes."""
+    services.agent_records.force_inventory(actor, computer_id)
+    return Data(data=ComputerOut.model_validate(services.computers.get(actor, computer_id).summary))

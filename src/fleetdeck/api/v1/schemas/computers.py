@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -96,6 +96,14 @@ class ComputerDetailOut(ComputerOut):
     domain: str
     timezone: str
     inventory_at: datetime | None
+    battery_level: float | None = Field(
+        description="Battery charge 0..1 as the agent last saw it; null: no battery (or unknown)."
+    )
+    battery_status: int | None = Field(description="1 on mains power, 2 discharging; null: no battery.")
+    force_update: bool = Field(description="The inventory is asked for at the agent's next poll.")
+    agent_timestamp: float | None = Field(
+        description="A polling (OCO) agent's newest accepted request timestamp (replay protection)."
+    )
     filesystems: list[FilesystemOut]
     network_interfaces: list[NetworkInterfaceOut]
     software: list[SoftwareOut]
@@ -132,3 +140,21 @@ class ReenrollOut(ResponseModel):
     reenroll_until: datetime = Field(
         description="Until then, the next agent enrolling from this same machine replaces the enrolled one."
     )
+
+
+class ComputerEventOut(ResponseModel):
+    id: int
+    log: str
+    at: datetime = Field(description="When it happened on the computer (UTC).")
+    provider: str
+    level: str
+    event_id: str
+    data: dict[str, Any]
+    received_at: datetime
+
+
+class ComputerPasswordOut(ResponseModel):
+    id: int
+    username: str
+    password: str
+    created_at: datetime

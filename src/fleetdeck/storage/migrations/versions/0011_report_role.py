@@ -52,6 +52,7 @@ SECRET_COLUMNS = frozenset(
         ("computers", "agent_key_enc"),
         ("computers", "agent_key_hash"),
         ("computers", "agent_server_key_enc"),  # added by 0018 (never granted: listed here too)
+        ("computer_passwords", "password_enc"),  # added by 0019 (never granted: listed here too)
         ("computers", "host_key_enc"),  # added by 0016 (never granted: listed here too)
         ("computers", "one_time_password_enc"),  # added by 0016
         ("enroll_tokens", "secret_hash"),

@@ -160,7 +160,7 @@ def execute(
 ) -> dict[str, Answer]:
     hosts = targets(ctx, hostIds, safe)
     limit = max(1, min(int(timeout or 300), 3600))
-    online = {hid: c for hid, c in hosts.items() if c.online}
+    online = {hid: c for hid, c in hosts.items() if c.online and "commands" in c.capabilities}
     jobs: dict[int, int] = {}
     if online:
         created = ctx.services.jobs.create_commands(
@@ -195,7 +195,7 @@ EVENTS = ("on_demand",)  # opsiclientd events with a fleetdeck meaning
 
 
 def _act(ctx: Context, hosts: dict[str, ComputerSummary], request: ActionRequest) -> dict[str, Answer]:
-    online = [c.id for c in hosts.values() if c.online]
+    online = [c.id for c in hosts.values() if c.online and "actions" in c.capabilities]
     if online:
         ctx.services.jobs.create_actions(ctx.actor, request, computer_ids=online, expires_in=ACTION_EXPIRY)
 

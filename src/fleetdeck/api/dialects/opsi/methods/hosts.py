@@ -45,10 +45,16 @@ def rename_client(ctx: Context, id: Any, newId: Any) -> None:
 
 
 def messagebus_connected_ids(ctx: Context, hostIds: Any = None) -> list[str]:
-    """Clients whose agent is connected now (fleetdeck's agents are its message bus)."""
+    """Clients whose agent is connected now (fleetdeck's agents are its message bus). A
+    computer of a polling (OCO) agent is online while it polls but holds no connection that
+    could carry a message, so it is not listed."""
     _, computers = _hosts.computers(ctx)
     wanted = None if hostIds in (None, []) else set(hostIds if isinstance(hostIds, list) else [hostIds])
-    return sorted(hid for hid, c in computers.items() if c.online and (wanted is None or hid in wanted))
+    return sorted(
+        hid
+        for hid, c in computers.items()
+        if c.online and "ping" in c.capabilities and (wanted is None or hid in wanted)
+    )
 
 
 crud.declare("host_createOpsiDepotserver", create_depot("OpsiDepotserver"))
