@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import gzip
 import time
+from pathlib import Path
 
 import pytest
 
-from fleetdeck.api.kit.opsi_package import ArchiveLimits, OpsiPackageError, read_opsi_package
+from fleetdeck.api.kit.opsi_package import ArchiveLimits, OpsiPackageError, discard, read_opsi_package
 from tests.opsi_packages import CONTROL_TOML, build_opsi, compress, tar_bytes
 
 
@@ -34,7 +35,9 @@ def test_too_many_files(archive: str) -> None:
     data = build_opsi(client={f"f{i}": b"x" for i in range(20)}, archive=archive, compression="gz")
     with pytest.raises(OpsiPackageError, match="too many files"):
         read_opsi_package(data, limits=ArchiveLimits(max_files=10))
-    assert len(read_opsi_package(data, limits=ArchiveLimits(max_files=23)).payload or b"") > 0
+    imp = read_opsi_package(data, limits=ArchiveLimits(max_files=23))
+    assert imp.payload_file is not None and imp.payload_file.stat().st_size > 0
+    discard(imp)
 
 
 def test_an_oversized_archive_or_control_file() -> None:
@@ -58,14 +61,54 @@ def test_the_cpio_cap_is_checked_before_reading_an_entry() -> None:
 
 def test_compressed_files_are_stored_and_text_is_deflated() -> None:
     """Installers are compressed already: deflating them again only costs time."""
-    import io
     import os
     import zipfile
 
     imp = read_opsi_package(
         build_opsi(client={"setup.exe": os.urandom(300_000), "setup.sh": b"echo hi\n" * 500})
     )
-    with zipfile.ZipFile(io.BytesIO(imp.payload or b"")) as zf:
+    assert imp.payload_file is not None
+    with zipfile.ZipFile(imp.payload_file) as zf:
         kinds = {i.filename: i.compress_type for i in zf.infolist()}
         assert zf.read("setup.sh") == b"echo hi\n" * 500
     assert kinds == {"setup.exe": zipfile.ZIP_STORED, "setup.sh": zipfile.ZIP_DEFLATED}
+    discard(imp)
+
+
+def test_client_data_streams_to_disk_with_bounded_memory(tmp_path: Path) -> None:
+    """A 48 MiB installer passes through in chunks: the reader's Python allocations stay far
+    below the package's size (the whole package used to be held in memory, twice)."""
+    import os
+    import tracemalloc
+    import zipfile
+
+    installer = os.urandom(1024 * 1024) * 48
+    path = tmp_path / "big.opsi"
+    path.write_bytes(build_opsi(client={"setup.sh": b"true\n", "big.bin": installer}, compression=None))
+    del installer
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    tracemalloc.start()
+    try:
+        imp = read_opsi_package(path, spool_dir=spool)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * 1024 * 1024, peak
+    assert imp.payload_file is not None and imp.payload_file.parent == spool
+    with zipfile.ZipFile(imp.payload_file) as zf:
+        assert zf.getinfo("big.bin").file_size == 48 * 1024 * 1024
+    discard(imp)
+    assert list(spool.iterdir()) == []
+
+
+def test_a_refused_package_leaves_no_spool_file(tmp_path: Path) -> None:
+    data = tar_bytes(
+        {
+            "OPSI.tar": tar_bytes({"control.toml": CONTROL_TOML.encode()}),
+            "CLIENT_DATA.tar": tar_bytes({"a": b"1" * 5000, "b": b"2" * 5000}),
+        }
+    )
+    with pytest.raises(OpsiPackageError, match="more than the allowed size"):
+        read_opsi_package(data, limits=ArchiveLimits(max_unpacked_bytes=8000), spool_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
