@@ -4,12 +4,18 @@
 
 The format, as opsi-makepackage builds it: an outer archive (tar, or cpio for packages built
 before opsi 4.2) holding one inner archive per directory of the package source,
-``OPSI.<tar|cpio>[.gz|.bz2|.zstd]`` and ``CLIENT_DATA.<...>`` (``SERVER_DATA`` too, which
-fleetdeck ignores: it runs nothing on the server). ``OPSI`` holds the control file, ``control.toml``
-(opsi 4.3) or the INI-like ``control``; ``CLIENT_DATA`` is what the client gets, here the payload.
+``OPSI.<tar|cpio>[.gz|.bz2|.zstd]`` and ``CLIENT_DATA.<...>`` (``SERVER_DATA`` too). ``OPSI``
+holds the control file, ``control.toml`` (opsi 4.3) or the INI-like ``control``, and perhaps
+``preinst``/``postinst``; ``CLIENT_DATA`` is what the client gets, here the payload. What opsi
+does on the server (copy SERVER_DATA into its file system, run preinst/postinst as root) fleetdeck
+does not: running package-supplied code as the server's user would give every package author the
+server. Those files are kept beside the package (``server_files``) and named in ``not_run``.
+
+Read once, front to back, as a stream: CLIENT_DATA goes straight into the payload ZIP, a
+temporary file, so a package of gigabytes needs no more memory than a small one.
 
 Untrusted input, read within limits: the archive's size, the unpacked bytes (a decompression bomb
-stops at the cap, it is never written out in full), the number of files, the control file's size;
+stops at the cap, it is never written out in full), the number of files, each OPSI file's size;
 names that leave the package directory (``..``, absolute after opsi's leading ``/``, drive
 letters), links and device files are refused. Every refusal is an ``OpsiPackageError`` that
 names what is wrong; the transports answer it in their own error format.

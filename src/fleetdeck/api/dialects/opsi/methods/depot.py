@@ -102,7 +102,9 @@ def depot_install_package(
     """Imports the ``.opsi`` file ``filename`` from the server's repository directory. A package
     with the same product id, product and package version is replaced (opsi re-installs it);
     ``force``, ``tempDir`` and ``suppressPackageContentFileGeneration`` change nothing here
-    (fleetdeck locks no products and keeps no package content files)."""
+    (fleetdeck locks no products and keeps no package content files). SERVER_DATA and
+    preinst/postinst are kept with the package and never run (the audit record's ``not_run``
+    names them; the answer stays opsi's ``null``)."""
     _import(ctx, _resolve(ctx, filename, REPOSITORY), propertyDefaultValues, forceProductId)
 
 
