@@ -15,6 +15,7 @@ from websockets.sync.client import connect as ws_connect
 
 from fleetdeck.core.certs.authority import CertificateAuthority, create_ca
 from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, wait_for
+from tests.e2e.test_deploy_e2e import create_package, deploy, wait_done
 
 pytestmark = pytest.mark.e2e
 
@@ -226,6 +227,13 @@ def test_agent_pins_the_servers_ca(
     srv.start()
     assert (tls / "cert.pem").read_text() != old_cert
     wait_for(lambda: agent.log().count("connected to ") >= 2, 30, what="reconnect after the renewal")
+    # The payload download goes over the same pinned CA (its certificate pin is stale now).
+    marker = tmp_path / "out" / "marker"
+    with srv.client() as c:
+        package = create_package(c, "Marker", marker)
+        container = wait_done(c, deploy(c, computer_ids=[cid], package_ids=[package["id"]]), agent)
+        assert container["status"] == "succeeded", container["jobs"]
+    assert marker.read_text() == "installed\n"
     # Another CA's certificate at the same address: refused, the computer stays offline.
     srv.stop()
     other = CertificateAuthority(tmp_path / "other-ca")
