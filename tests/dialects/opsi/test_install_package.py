@@ -276,3 +276,21 @@ def test_a_refused_package_leaves_no_spool_file(rpc: Rpc, settings: Settings) ->
     )
     rpc.error("depot_installPackage", put(settings, "bad.opsi", bad))
     assert list((settings.data_dir / "tmp").iterdir()) == []
+
+
+def test_a_source_directory_keeps_its_server_data_too(rpc: Rpc, settings: Settings, runtime: Runtime) -> None:
+    source = settings.data_dir / "workbench" / "legacy"
+    (source / "OPSI").mkdir(parents=True)
+    (source / "CLIENT_DATA").mkdir(parents=True)
+    (source / "SERVER_DATA" / "etc").mkdir(parents=True)
+    (source / "OPSI" / "control").write_text(CONTROL_LEGACY)
+    (source / "OPSI" / "postinst").write_bytes(b"echo post\n")
+    (source / "CLIENT_DATA" / "setup.sh").write_bytes(SETUP)
+    (source / "SERVER_DATA" / "etc" / "a.conf").write_bytes(b"a")
+    mark = audit_mark(runtime.services)
+    rpc.ok("workbench_installPackage", "legacy")
+    (row,) = [r for r in audit_since(runtime.services, mark) if r.action == "package.import"]
+    assert sorted(row.detail["not_run"]) == ["OPSI/postinst", "SERVER_DATA (1 files)"]
+    kept = kept_zip(settings, row.detail["server_files"])
+    assert kept["SERVER_DATA/etc/a.conf"] == b"a" and kept["OPSI/postinst"] == b"echo post\n"
+    assert payload_names(rpc, v1_package(rpc, "legacy-tool")["id"]) == {"setup.sh": SETUP}
