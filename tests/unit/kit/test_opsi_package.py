@@ -112,3 +112,27 @@ def test_a_refused_package_leaves_no_spool_file(tmp_path: Path) -> None:
     with pytest.raises(OpsiPackageError, match="more than the allowed size"):
         read_opsi_package(data, limits=ArchiveLimits(max_unpacked_bytes=8000), spool_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["inner tar", "inner cpio", "outer"])
+def test_a_cut_short_archive_is_a_clear_refusal(where: str) -> None:
+    """Contents are read as the archive streams by, outside the member iteration: an archive
+    that ends inside a file must still be an ``OpsiPackageError``, never a bare tarfile error
+    (the transports would answer that with a 500)."""
+    from tests.opsi_packages import cpio_bytes
+
+    opsi = tar_bytes({"control.toml": CONTROL_TOML.encode()})
+    if where == "inner tar":
+        data = tar_bytes(
+            {"OPSI.tar": opsi, "CLIENT_DATA.tar": tar_bytes({"setup.sh": b"x" * 100_000})[:20_000]}
+        )
+    elif where == "inner cpio":
+        data = tar_bytes(
+            {"OPSI.tar": opsi, "CLIENT_DATA.cpio": cpio_bytes({"setup.sh": b"x" * 100_000})[:20_000]}
+        )
+    else:
+        data = tar_bytes({"OPSI.tar": opsi, "CLIENT_DATA.tar": tar_bytes({"setup.sh": b"x" * 100_000})})[
+            :60_000
+        ]
+    with pytest.raises(OpsiPackageError, match="CLIENT_DATA"):
+        read_opsi_package(data)

@@ -271,6 +271,8 @@ def _inner(
         yield _members(stream, head, budget, what)
     except (OSError, EOFError, zstandard_errors()) as exc:
         raise OpsiPackageError(f"{what} cannot be decompressed: {exc}") from None
+    except tarfile.TarError as exc:  # a member's content read by the caller ends too early
+        raise OpsiPackageError(f"{what} is damaged or cut short: {exc}") from None
 
 
 def zstandard_errors() -> type[Exception]:
