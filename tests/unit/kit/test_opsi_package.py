@@ -136,3 +136,29 @@ def test_a_cut_short_archive_is_a_clear_refusal(where: str) -> None:
         ]
     with pytest.raises(OpsiPackageError, match="CLIENT_DATA"):
         read_opsi_package(data)
+
+
+def test_damaged_gzip_data_is_a_clear_refusal() -> None:
+    """zlib reports damaged deflate data with its own ``zlib.error`` (not an OSError): found
+    here by damaging a gzip stream byte by byte until gzip itself raises it."""
+    import gzip as gz
+    import zlib
+
+    inner = tar_bytes({"setup.sh": b"".join(b"line %d of the script\n" % i for i in range(3000))})
+    packed = gz.compress(inner, mtime=0)
+    damaged = None
+    for pos in range(20, len(packed) - 20):
+        candidate = packed[:pos] + bytes([packed[pos] ^ 0x55]) + packed[pos + 1 :]
+        try:
+            gz.decompress(candidate)
+        except zlib.error:
+            damaged = candidate
+            break
+        except (OSError, EOFError):
+            continue
+    assert damaged is not None
+    data = tar_bytes(
+        {"OPSI.tar": tar_bytes({"control.toml": CONTROL_TOML.encode()}), "CLIENT_DATA.tar.gz": damaged}
+    )
+    with pytest.raises(OpsiPackageError, match="CLIENT_DATA"):
+        read_opsi_package(data)

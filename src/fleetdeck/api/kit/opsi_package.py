@@ -269,7 +269,7 @@ def _inner(
         stream = _decompressed(source, compression, budget, what)
         head = stream.peek(TAR_MAGIC_OFFSET + 8)[: TAR_MAGIC_OFFSET + 8]
         yield _members(stream, head, budget, what)
-    except (OSError, EOFError, zstandard_errors()) as exc:
+    except (OSError, EOFError, zlib.error, zstandard_errors()) as exc:  # zlib: damaged gzip data
         raise OpsiPackageError(f"{what} cannot be decompressed: {exc}") from None
     except tarfile.TarError as exc:  # a member's content read by the caller ends too early
         raise OpsiPackageError(f"{what} is damaged or cut short: {exc}") from None
