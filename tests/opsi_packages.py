@@ -151,13 +151,18 @@ def build_opsi(
     archive: str = "tar",
     compression: str | None = "zstd",
     outer: str | None = None,
+    opsi: dict[str, bytes] | None = None,
+    server: dict[str, bytes] | None = None,
 ) -> bytes:
     """The bytes of a ``.opsi`` file; ``archive`` is the inner format (tar or cpio), ``outer``
-    the outer one (the same by default)."""
+    the outer one (the same by default); ``opsi`` adds files to OPSI (preinst, postinst),
+    ``server`` makes a SERVER_DATA archive."""
     pack = tar_bytes if archive == "tar" else cpio_bytes
     suffix = f".{archive}" + (f".{compression}" if compression else "")
-    members = {f"OPSI{suffix}": compress(pack({control_name: control.encode()}), compression)}
+    members = {f"OPSI{suffix}": compress(pack({control_name: control.encode()} | (opsi or {})), compression)}
     client = {"setup.sh": SETUP} if client is None else client
     if client:
         members[f"CLIENT_DATA{suffix}"] = compress(pack(client), compression)
+    if server:
+        members[f"SERVER_DATA{suffix}"] = compress(pack(server), compression)
     return (tar_bytes if (outer or archive) == "tar" else cpio_bytes)(members)

@@ -13,7 +13,9 @@ import psutil
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from fleetdeck.core.certs.authority import CertificateAuthority, create_ca
 from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, wait_for
+from tests.e2e.test_deploy_e2e import create_package, deploy, wait_done
 
 pytestmark = pytest.mark.e2e
 
@@ -201,19 +203,46 @@ def test_dead_agent_is_shown_offline(
         wait_for(lambda: c.get(f"/computers/{cid}").json()["data"]["online"], 15, what="back online")
 
 
-def test_agent_pins_the_server_certificate(
-    server_factory: Callable[..., ServerProc], agent_factory: Callable[[ServerProc], AgentProc]
+def test_agent_pins_the_servers_ca(
+    server_factory: Callable[..., ServerProc],
+    agent_factory: Callable[[ServerProc], AgentProc],
+    tmp_path: Path,
 ) -> None:
+    """With --tls auto the agent pins fleetdeck's CA (sent at enrollment): a renewed server
+    certificate from that CA is accepted, one from another CA is refused before the agent
+    sends its key, again and again."""
     srv = server_factory(FLEETDECK_TLS="auto")
     srv.start()
     agent, cid = enrolled_agent(srv, agent_factory)
+    tls = srv.data_dir / "tls"
+    state = json.loads((agent.state_dir / "state.json").read_text())
+    assert state["ca_pem"] == (tls / "ca-cert.pem").read_text()
+    assert "pinned the server's CA" in agent.log()
+    # Renewed: a new key and certificate from the same CA (what the server makes when its
+    # certificate is gone). The certificate pin alone would refuse it.
     srv.stop()
-    # A different certificate at the same address: the agent must refuse to talk to it.
-    (srv.data_dir / "tls" / "cert.pem").unlink()
-    (srv.data_dir / "tls" / "key.pem").unlink()
+    old_cert = (tls / "cert.pem").read_text()
+    (tls / "cert.pem").unlink()
+    (tls / "key.pem").unlink()
     srv.start()
-    # refused at least twice: the agent keeps trying, and keeps refusing
-    wait_for(lambda: agent.log().count("does not match the pinned") >= 2, 15, what="two refused connects")
+    assert (tls / "cert.pem").read_text() != old_cert
+    wait_for(lambda: agent.log().count("connected to ") >= 2, 30, what="reconnect after the renewal")
+    # The payload download goes over the same pinned CA (its certificate pin is stale now).
+    marker = tmp_path / "out" / "marker"
     with srv.client() as c:
-        assert c.get(f"/computers/{cid}").json()["data"]["online"] is False
-    assert agent.log().count("connected to ") == 1  # only the connection before the new certificate
+        package = create_package(c, "Marker", marker)
+        container = wait_done(c, deploy(c, computer_ids=[cid], package_ids=[package["id"]]), agent)
+        assert container["status"] == "succeeded", container["jobs"]
+    assert marker.read_text() == "installed\n"
+    # Another CA's certificate at the same address: refused, the computer stays offline.
+    srv.stop()
+    other = CertificateAuthority(tmp_path / "other-ca")
+    create_ca(tmp_path / "other-ca", "intruder")
+    issued = other.issue("127.0.0.1", ["127.0.0.1", "localhost"], server=True, days=1)
+    (tls / "cert.pem").write_text(issued.cert_pem)
+    (tls / "key.pem").write_text(issued.key_pem)
+    srv.start()
+    wait_for(lambda: agent.log().count("not signed by the pinned CA") >= 2, 30, what="two refused connects")
+    with srv.client() as c:
+        wait_for(lambda: c.get(f"/computers/{cid}").json()["data"]["online"] is False, 15, what="offline")
+    assert agent.log().count("connected to ") == 2  # before and after the renewal only

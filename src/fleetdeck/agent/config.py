@@ -30,6 +30,10 @@ class AgentState(msgspec.Struct, omit_defaults=False):
     key: str
     computer_id: int
     fingerprint: str | None = None
+    # The server's CA (PEM), pinned at enrollment when the server runs its own (``--tls auto``):
+    # then any certificate that CA signed for a server is accepted (a renewed one too) and
+    # ``fingerprint`` is no longer compared; any other is refused before the key is sent.
+    ca_pem: str | None = None
     # Digest of the last inventory the server is known to hold; sent in Hello so that an
     # agent restart does not make every agent resend its full inventory.
     inventory_digest: str = ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 
@@ -58,7 +59,7 @@ class Agent:
         self.inventory_interval = inventory_interval
         self._collect = collect
         self._stop = stop or asyncio.Event()
-        access = ServerAccess(base_url(state.server), state.uid, state.key, state.fingerprint)
+        access = ServerAccess(base_url(state.server), state.uid, state.key, state.fingerprint, state.ca_pem)
         packages = PackageRunner(self.send, access, PowerActions(simulate_power))
         self.runner = JobRunner(Journal(store.dir), self.send, packages)
         self.inventory: m.Inventory | None = None
@@ -128,15 +129,23 @@ class Agent:
         """Returns a server-requested reconnect delay, or None for ordinary backoff."""
         url = self.state.server
         try:
-            async with open_connection(url) as ws:
+            async with open_connection(url, ca_pem=self.state.ca_pem) as ws:
                 self._open_ws = ws
                 try:
-                    check_pin(url, ws, self.state.fingerprint)
+                    # with a pinned CA the handshake checked the certificate already
+                    check_pin(url, ws, None if self.state.ca_pem else self.state.fingerprint)
                     return await self._session(ws)
                 finally:
                     self._open_ws = None
         except PinMismatchError as exc:
             log.error("refusing server at %s: %s; not sending credentials", url, exc)
+        except ssl.SSLCertVerificationError as exc:
+            log.error(
+                "refusing server at %s: its certificate is not signed by the pinned CA (%s);"
+                " not sending credentials",
+                url,
+                exc.verify_message or exc,
+            )
         except InvalidStatus as exc:
             log.warning("server at %s answered HTTP %s", url, exc.response.status_code)
             retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))

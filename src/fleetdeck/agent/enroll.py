@@ -13,7 +13,7 @@ from fleetdeck.agent import AGENT_VERSION
 from fleetdeck.agent.backoff import Backoff
 from fleetdeck.agent.collectors.common import hardware_macs
 from fleetdeck.agent.config import AgentState, read_hardware_uuid, read_machine_id
-from fleetdeck.agent.transport import check_pin, open_connection, parse_retry_after
+from fleetdeck.agent.transport import check_pin, open_connection, parse_retry_after, signed_by
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.session import AgentSession, ProtocolViolation
 
@@ -49,12 +49,22 @@ async def enroll_once(url: str, token: str, fingerprint: str | None) -> AgentSta
             frame = await ws.recv()
         msg = session.receive(frame)
         if isinstance(msg, m.Enrolled):
-            return AgentState(
+            state = AgentState(
                 server=url, uid=msg.uid, key=msg.key, computer_id=msg.computer_id, fingerprint=seen
             )
-        if isinstance(msg, m.Error):
+        elif isinstance(msg, m.Error):
             raise EnrollmentRefusedError(f"{msg.message} ({msg.code})")
-        raise ProtocolViolation("unexpected", f"server answered enroll with {type(msg).__name__}")
+        else:
+            raise ProtocolViolation("unexpected", f"server answered enroll with {type(msg).__name__}")
+    if msg.ca_pem and seen is not None:
+        # The CA came over the connection just checked; pinned once this server's certificate
+        # is shown to be one it signed (else the certificate pin stays, and the agent says so).
+        if await signed_by(url, msg.ca_pem, seen):
+            state.ca_pem = msg.ca_pem
+            log.info("pinned the server's CA")
+        else:
+            log.warning("the server's certificate is not signed by the CA it sent; pinning the certificate")
+    return state
 
 
 async def enroll(

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import os
 import shutil
+import ssl
 import threading
 import time
 import zipfile
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from fleetdeck.agent import AGENT_VERSION
 from fleetdeck.agent.config import WS_PATH, cert_fingerprint
-from fleetdeck.agent.transport import pinned_tls_context
+from fleetdeck.agent.transport import ca_tls_context, pinned_tls_context
 
 CHUNK = 64 * 1024
 # A download cut off by a restarting server (connection refused or reset) is tried again, with
@@ -43,6 +44,7 @@ class ServerAccess:
     uid: str
     key: str
     fingerprint: str | None  # pinned certificate (https only)
+    ca_pem: str | None = None  # or the pinned CA: any server certificate it signed
 
 
 def base_url(ws_url: str) -> str:
@@ -58,13 +60,22 @@ def _connect(access: ServerAccess) -> tuple[http.client.HTTPConnection, str]:
     host = parts.hostname or ""
     if parts.scheme == "https":
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            host, parts.port or 443, timeout=TIMEOUT_SEC, context=pinned_tls_context()
+            host,
+            parts.port or 443,
+            timeout=TIMEOUT_SEC,
+            context=ca_tls_context(access.ca_pem) if access.ca_pem else pinned_tls_context(),
         )
-        conn.connect()
+        try:
+            conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            raise PayloadError(
+                f"server certificate not signed by the pinned CA: {exc.verify_message}"
+            ) from None
         sock = conn.sock
         der = sock.getpeercert(binary_form=True) if sock is not None else None  # type: ignore[union-attr]
         seen = cert_fingerprint(der) if der else None
-        if seen is None or (access.fingerprint is not None and seen != access.fingerprint):
+        expected = None if access.ca_pem else access.fingerprint
+        if seen is None or (expected is not None and seen != expected):
             conn.close()
             raise PayloadError(f"server certificate {seen} does not match the pinned {access.fingerprint}")
     else:

@@ -1,17 +1,24 @@
 """Opening websocket connections to the server, with certificate pinning.
 
-Agents do not rely on a CA: most fleetdeck servers use a self-signed certificate. Instead
-the agent pins the SHA-256 of the server's DER certificate at enrollment (given by the admin
-with ``--server-fingerprint``, else trust on first use) and checks it on every connection
-*before* sending its key, so the key is never disclosed to another server.
+Agents do not rely on the system's CAs: most fleetdeck servers use a certificate of their own.
+Instead the agent pins at enrollment (checked with ``--server-fingerprint``, else trust on first
+use) either the SHA-256 of the server's DER certificate or, when the server runs its own CA
+(``--tls auto``) and says so in ``Enrolled.ca_pem``, that CA: then only certificates it signed
+for a server are accepted (OpenSSL checks the chain and the server-auth key usage, so a client
+certificate of the same CA does not pass), which survives the server renewing its certificate.
+Either is checked on every connection *before* the agent sends its key, so the key is never
+disclosed to another server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import email.utils
 import ssl
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -28,12 +35,44 @@ class PinMismatchError(Exception):
     """The server's certificate is not the one this agent trusts."""
 
 
-def ssl_context(url: str) -> ssl.SSLContext | None:
-    """A context that accepts any certificate: trust comes from the pin, checked after the
-    handshake by :func:`check_pin`, not from CAs or hostnames."""
+def ssl_context(url: str, ca_pem: str | None = None) -> ssl.SSLContext | None:
+    """With a pinned CA, a context that accepts only certificates it signed; else one that
+    accepts any certificate: trust then comes from the pin, checked after the handshake by
+    :func:`check_pin`."""
     if not url.lower().startswith("wss:"):
         return None
-    return pinned_tls_context()
+    return ca_tls_context(ca_pem) if ca_pem else pinned_tls_context()
+
+
+def ca_tls_context(ca_pem: str) -> ssl.SSLContext:
+    """TLS that trusts only the pinned CA. No hostname check: the admin may give the server by
+    any name or address, and this CA signs nothing but fleetdeck's own certificates."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(cadata=ca_pem)
+    return ctx
+
+
+async def signed_by(url: str, ca_pem: str, fingerprint: str) -> bool:
+    """Whether the server at ``url`` presents the certificate ``fingerprint`` (the one the
+    agent enrolled over) and ``ca_pem`` signed it: one handshake. An agent pins a CA only
+    after this, so a wrong CA cannot lock it out."""
+    parts = urlsplit(url)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname, parts.port or 443, ssl=ca_tls_context(ca_pem)),
+            OPEN_TIMEOUT_SEC,
+        )
+    except (OSError, TimeoutError, ValueError):
+        return False
+    ssl_object = writer.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return der is not None and cert_fingerprint(der) == fingerprint
 
 
 def pinned_tls_context() -> ssl.SSLContext:
@@ -45,10 +84,12 @@ def pinned_tls_context() -> ssl.SSLContext:
     return ctx
 
 
-def open_connection(url: str, *, ping_interval: float | None = PING_INTERVAL_SEC) -> connect:
+def open_connection(
+    url: str, *, ping_interval: float | None = PING_INTERVAL_SEC, ca_pem: str | None = None
+) -> connect:
     """``async with open_connection(url) as ws`` - websockets' client with agent defaults."""
     kwargs: dict[str, Any] = {}
-    ctx = ssl_context(url)
+    ctx = ssl_context(url, ca_pem)
     if ctx is not None:
         kwargs["ssl"] = ctx
     return connect(

@@ -7,7 +7,12 @@ from typing import Annotated
 
 import typer
 
-from fleetdeck.api.kit.opsi_package import OpsiPackageError, read_opsi_package, read_opsi_source_dir
+from fleetdeck.api.kit.opsi_package import (
+    OpsiPackageError,
+    read_opsi_package,
+    read_opsi_source_dir,
+    spool_dir,
+)
 from fleetdeck.cli.context import cli_actor, fail, runtime
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir
 from fleetdeck.core.errors import FleetdeckError
@@ -28,15 +33,16 @@ def import_opsi(
     """Import an opsi package (product, properties, dependencies, CLIENT_DATA as payload).
 
     The same product, version and package version is replaced, as opsi re-installs it."""
+    rt = runtime(data_dir, database_url, config)
+    spool = spool_dir(rt.settings.data_dir)
     try:
         if path.is_dir():
-            imp = read_opsi_source_dir(path)
+            imp = read_opsi_source_dir(path, spool_dir=spool)
         else:
-            imp = read_opsi_package(path, force_product_id=force_product_id)
+            imp = read_opsi_package(path, force_product_id=force_product_id, spool_dir=spool)
     except OpsiPackageError as exc:
         typer.echo(f"error: {path.name}: {exc}", err=True)
         raise typer.Exit(2) from None
-    rt = runtime(data_dir, database_url, config)
     try:
         result = rt.services.packages.import_package(cli_actor(), imp)
     except FleetdeckError as exc:
@@ -46,6 +52,8 @@ def import_opsi(
         f"{'replaced' if result.replaced else 'imported'} {p.family_key} {p.version}-{p.package_version}"
         f" (package {p.id})"
     )
+    for what, why in result.not_run:
+        typer.echo(f"kept, not run: {what}: {why}", err=True)
     if result.unresolved:
         typer.echo(
             "left out the dependencies on products not here: " + ", ".join(result.unresolved), err=True

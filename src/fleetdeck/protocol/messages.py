@@ -222,6 +222,10 @@ class Enrolled(Message, tag="enrolled"):
     computer_id: int
     uid: str
     key: str
+    # The certificate (PEM) of the CA that signed the server's certificate, when the server runs
+    # its own (``--tls auto``): the agent pins it, so a renewed server certificate from that CA
+    # is accepted and one from any other CA refused. Empty: pin the certificate itself.
+    ca_pem: str = ""
 
 
 class Welcome(Message, tag="welcome"):

@@ -213,3 +213,45 @@ def test_swaudits_object_writes_from_the_clients_own_login_are_stored(
     assert rpc.ok("auditSoftwareOnClient_getObjects", [], {"clientId": OTHER}) == []
     gone = me.error("auditSoftwareOnClient_deleteObjects", [software(ME, "Git", "2.45")])
     assert gone["class"] == "BackendPermissionDeniedError"
+
+
+def test_an_agentless_client_logs_in_with_its_recorded_hardware_address(
+    rpc: Rpc, client: TestClient, runtime: Runtime, settings: Settings
+) -> None:
+    """opsiconfd finds a host by ``hardwareAddress`` when the user name is a MAC (or
+    ``{hardware_address}<mac>``) and checks its host key (session.py ``authenticate_host``): a
+    client created through opsi, with no agent and so no inventory, logs in by the address
+    recorded for it, is told its id, and acts as itself; wrong keys are audited and throttled
+    per address like host-id logins."""
+    rpc.ok("host_createOpsiClient", ME, None, "", "", "AA-BB-CC-00-11-22")
+    rpc.ok("host_createOpsiClient", OTHER, None, "", "", "aa:bb:cc:00:11:33")
+    key = key_of(rpc, ME)
+    for user in ("aa:bb:cc:00:11:22", "AA:BB:CC:00:11:22", "{hardware_address}aa-bb-cc-00-11-22"):
+        client.cookies.clear()
+        r = Rpc(client, user, key).post({"id": 1, "method": "getDomain", "params": []})
+        assert r.status_code == 200, (user, r.text)
+        assert r.headers["x-opsi-new-host-id"] == ME
+        assert r.headers["x-opsi-user-id"] == f"client:{ME}"
+    client.cookies.clear()
+    assert Rpc(client, "aa:bb:cc:00:11:33", key).post({"id": 1, "method": "getDomain"}).status_code == 401
+    for _ in range(settings.login_max_failures):
+        client.cookies.clear()
+        assert (
+            Rpc(client, "aa:bb:cc:00:11:22", "f" * 32).post({"id": 1, "method": "getDomain"}).status_code
+            == 401
+        )
+    client.cookies.clear()
+    locked = Rpc(client, "aa:bb:cc:00:11:22", key).post({"id": 1, "method": "getDomain"})
+    assert locked.status_code == 401 and int(locked.headers["Retry-After"]) >= 1
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        rows = uow.session.execute(
+            select(AuditEntry.object_id, AuditEntry.result, AuditEntry.detail).where(
+                AuditEntry.action == "auth.login", AuditEntry.result.in_(["failed", "throttled"])
+            )
+        ).all()
+    assert {(o, r) for o, r, _ in rows} == {
+        ("aa:bb:cc:00:11:33", "failed"),
+        ("aa:bb:cc:00:11:22", "failed"),
+        ("aa:bb:cc:00:11:22", "throttled"),
+    }
+    assert not any(key in repr(d) for _, _, d in rows)

@@ -215,3 +215,82 @@ def test_a_viewer_may_not_install_packages(viewer_rpc: Rpc, settings: Settings) 
     assert err["class"] == "BackendPermissionDeniedError"
     err = viewer_rpc.error("depot_installPackage", "../secret.key")  # no file-system answer either
     assert err["class"] == "BackendPermissionDeniedError" and "repository" not in err["message"]
+
+
+PREINST = b"#!/bin/sh\nrm -rf /var/lib/opsi/depot/hello\n"
+SERVER_FILES = {"etc/opsi/hello.conf": b"x=1\n", "usr/local/bin/hello-helper": b"#!/bin/sh\n"}
+
+
+def kept_zip(settings: Settings, sha: str) -> dict[str, bytes]:
+    path = settings.data_dir / "payloads" / sha[:2] / f"{sha}.zip"
+    with zipfile.ZipFile(path) as zf:
+        return {n: zf.read(n) for n in zf.namelist()}
+
+
+def test_server_data_and_server_scripts_are_kept_not_run(
+    rpc: Rpc, settings: Settings, runtime: Runtime
+) -> None:
+    """opsi runs preinst/postinst as root on the server and copies SERVER_DATA into its file
+    system; fleetdeck does neither: it keeps them beside the package (never in the payload an
+    agent fetches) and the audit record names what was not run."""
+    mark = audit_mark(runtime.services)
+    data = build_opsi(opsi={"preinst": PREINST, "postinst": b"echo post\n"}, server=SERVER_FILES)
+    rpc.ok("depot_installPackage", put(settings, "hello_1.2-3.opsi", data))
+    pkg = v1_package(rpc, "hello")
+    assert payload_names(rpc, pkg["id"]) == {"setup.sh": SETUP}  # agents get CLIENT_DATA only
+    assert not (Path("/usr/local/bin/hello-helper").exists() or (settings.data_dir / "etc").exists())
+    from sqlalchemy import select
+
+    from fleetdeck.storage.tables.packages import Package
+    from fleetdeck.storage.uow import UnitOfWork
+
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        sha = uow.session.scalar(select(Package.server_files_sha256).where(Package.id == pkg["id"]))
+    assert sha is not None
+    kept = kept_zip(settings, sha)
+    assert kept["OPSI/preinst"] == PREINST and kept["SERVER_DATA/etc/opsi/hello.conf"] == b"x=1\n"
+    assert "OPSI/control.toml" in kept
+    (row,) = [r for r in audit_since(runtime.services, mark) if r.action == "package.import"]
+    assert sorted(row.detail["not_run"]) == ["OPSI/postinst", "OPSI/preinst", "SERVER_DATA (2 files)"]
+    assert row.detail["server_files"] == sha
+    # Deleting the package deletes what was kept with it.
+    r = rpc.client.delete(f"/api/v1/packages/{pkg['id']}", headers={"Authorization": rpc.auth})
+    assert r.status_code == 204, r.text
+    assert not (settings.data_dir / "payloads" / sha[:2] / f"{sha}.zip").exists()
+
+
+def test_a_package_without_server_parts_keeps_nothing(rpc: Rpc, settings: Settings, runtime: Runtime) -> None:
+    mark = audit_mark(runtime.services)
+    rpc.ok("depot_installPackage", put(settings, "hello_1.2-3.opsi", build_opsi()))
+    (row,) = [r for r in audit_since(runtime.services, mark) if r.action == "package.import"]
+    assert row.detail["not_run"] == [] and row.detail["server_files"] is None
+    assert list((settings.data_dir / "tmp").iterdir()) == []  # no spool file left behind
+
+
+def test_a_refused_package_leaves_no_spool_file(rpc: Rpc, settings: Settings) -> None:
+    bad = tar_bytes(
+        {
+            "OPSI.tar": tar_bytes({"control.toml": CONTROL_TOML.encode()}),
+            "CLIENT_DATA.tar": tar_bytes({"setup.sh": SETUP, "../escape": b"1"}),
+        }
+    )
+    rpc.error("depot_installPackage", put(settings, "bad.opsi", bad))
+    assert list((settings.data_dir / "tmp").iterdir()) == []
+
+
+def test_a_source_directory_keeps_its_server_data_too(rpc: Rpc, settings: Settings, runtime: Runtime) -> None:
+    source = settings.data_dir / "workbench" / "legacy"
+    (source / "OPSI").mkdir(parents=True)
+    (source / "CLIENT_DATA").mkdir(parents=True)
+    (source / "SERVER_DATA" / "etc").mkdir(parents=True)
+    (source / "OPSI" / "control").write_text(CONTROL_LEGACY)
+    (source / "OPSI" / "postinst").write_bytes(b"echo post\n")
+    (source / "CLIENT_DATA" / "setup.sh").write_bytes(SETUP)
+    (source / "SERVER_DATA" / "etc" / "a.conf").write_bytes(b"a")
+    mark = audit_mark(runtime.services)
+    rpc.ok("workbench_installPackage", "legacy")
+    (row,) = [r for r in audit_since(runtime.services, mark) if r.action == "package.import"]
+    assert sorted(row.detail["not_run"]) == ["OPSI/postinst", "SERVER_DATA (1 files)"]
+    kept = kept_zip(settings, row.detail["server_files"])
+    assert kept["SERVER_DATA/etc/a.conf"] == b"a" and kept["OPSI/postinst"] == b"echo post\n"
+    assert payload_names(rpc, v1_package(rpc, "legacy-tool")["id"]) == {"setup.sh": SETUP}

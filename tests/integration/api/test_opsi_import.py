@@ -87,3 +87,18 @@ def test_the_cli_imports_a_package_file(settings: Settings, runtime: Runtime, ad
     bad.write_bytes(b"nope" * 200)
     out = cli(settings, str(bad))
     assert out.returncode == 2 and "bad.opsi: " in out.stderr and "neither a tar nor a cpio" in out.stderr
+
+
+def test_the_answer_says_what_was_kept_but_not_run(admin_api: Api, settings: Settings) -> None:
+    data = build_opsi(opsi={"postinst": b"echo post\n"}, server={"etc/x.conf": b"1"})
+    r = admin_api.post("/packages/import-opsi", json=body(data))
+    assert r.status_code == 201, r.text
+    not_run = {n["file"]: n["why"] for n in r.json()["data"]["not_run"]}
+    assert set(not_run) == {"OPSI/postinst", "SERVER_DATA (1 files)"}
+    assert "runs no package code" in not_run["OPSI/postinst"]
+    path = settings.data_dir / "with-server.opsi"
+    path.write_bytes(data)
+    out = cli(settings, str(path))
+    assert out.returncode == 0, out.stderr
+    assert "kept, not run: OPSI/postinst: opsi runs it as root" in out.stderr
+    assert list((settings.data_dir / "tmp").iterdir()) == []

@@ -19,6 +19,7 @@ from fleetdeck.agent.config import AgentState, StateStore
 from fleetdeck.agent.connection import Agent
 from fleetdeck.agent.enroll import enroll_once
 from fleetdeck.agent.transport import PinMismatchError
+from fleetdeck.core.certs.authority import CertificateAuthority, create_ca
 from fleetdeck.protocol import messages as m
 
 from .fakeserver import FakeServer
@@ -124,3 +125,86 @@ async def _later_connections(ctx: ssl.SSLContext, pin: str, tmp_path: Path) -> N
 
 def test_later_connections_check_the_pin(tls: tuple[ssl.SSLContext, str], tmp_path: Path) -> None:
     asyncio.run(_later_connections(*tls, tmp_path))
+
+
+# ---------------------------------------------------------------- a pinned CA (--tls auto)
+
+
+def _ca(directory: Path) -> CertificateAuthority:
+    create_ca(directory, "test")
+    return CertificateAuthority(directory)
+
+
+def _context(ca: CertificateAuthority, directory: Path, *, server: bool = True) -> ssl.SSLContext:
+    issued = ca.issue("127.0.0.1", ["127.0.0.1"], server=server, days=1)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "c.pem").write_text(issued.cert_pem)
+    (directory / "k.pem").write_text(issued.key_pem)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(directory / "c.pem", directory / "k.pem")
+    return ctx
+
+
+async def _enroll_with_ca(ctx: ssl.SSLContext, ca_pem: str) -> AgentState:
+    server = FakeServer()
+    async with serve(server.handler, "127.0.0.1", 0, ssl=ctx) as srv:
+        url = f"wss://127.0.0.1:{srv.sockets[0].getsockname()[1]}/agent/v1/ws"
+        attempt = asyncio.create_task(enroll_once(url, "tok", None))
+        c = await server.next()
+        await c.expect(m.Enroll)
+        await c.send(m.Enrolled(computer_id=1, uid="u", key="k", ca_pem=ca_pem))
+        return await attempt
+
+
+def test_enrollment_pins_the_ca_that_signed_the_certificate(tmp_path: Path) -> None:
+    ours, other = _ca(tmp_path / "ca"), _ca(tmp_path / "other")
+    ctx = _context(ours, tmp_path / "leaf")
+    state = asyncio.run(_enroll_with_ca(ctx, ours.ca_pem()))
+    assert state.ca_pem == ours.ca_pem() and state.fingerprint
+    # A CA that did not sign the certificate is not pinned (it would lock the agent out).
+    assert asyncio.run(_enroll_with_ca(ctx, other.ca_pem())).ca_pem is None
+
+
+async def _connects(ctx: ssl.SSLContext, state_dir: Path, ca_pem: str, fingerprint: str) -> list[m.Message]:
+    """What a real Agent with a pinned CA sends a server using ``ctx`` (its Hello, or nothing)."""
+    server = FakeServer()
+    async with serve(server.handler, "127.0.0.1", 0, ssl=ctx) as srv:
+        url = f"wss://127.0.0.1:{srv.sockets[0].getsockname()[1]}/agent/v1/ws"
+        stop = asyncio.Event()
+        state = AgentState(server=url, uid="u", key="secret-key", computer_id=1, fingerprint=fingerprint)
+        state.ca_pem = ca_pem
+        agent = Agent(
+            StateStore(state_dir),
+            state,
+            reconnect_min=0.05,
+            reconnect_max=0.1,
+            collect=lambda: m.Inventory(hostname="h"),
+            stop=stop,
+        )
+        running = asyncio.create_task(agent.run())
+        try:
+            c = await asyncio.wait_for(server.next(), 5)
+            hello = await asyncio.wait_for(c.expect(m.Hello), 5)
+            return [hello]
+        except (TimeoutError, AssertionError):
+            return []
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 5)
+
+
+def test_a_pinned_ca_accepts_a_renewed_certificate_and_refuses_any_other(tmp_path: Path) -> None:
+    ours, other = _ca(tmp_path / "ca"), _ca(tmp_path / "other")
+    stale = WRONG  # the certificate pinned at enrollment has since been renewed
+    renewed = _context(ours, tmp_path / "renewed")
+    (hello,) = asyncio.run(_connects(renewed, tmp_path / "s1", ours.ca_pem(), stale))
+    assert isinstance(hello, m.Hello) and hello.key == "secret-key"
+    # Another CA's server certificate, or a client certificate of our own CA: no key is sent.
+    assert (
+        asyncio.run(
+            _connects(_context(other, tmp_path / "other-leaf"), tmp_path / "s2", ours.ca_pem(), stale)
+        )
+        == []
+    )
+    client_cert = _context(ours, tmp_path / "client-leaf", server=False)
+    assert asyncio.run(_connects(client_cert, tmp_path / "s3", ours.ca_pem(), stale)) == []

@@ -155,7 +155,10 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 creds.clone_of,
             )
         log.info("enrolled computer %s (%s) from %s", creds.computer_id, hello.hostname, remote)
-        await ws.send_bytes(m.encode(m.Enrolled(computer_id=creds.computer_id, uid=creds.uid, key=creds.key)))
+        ca_pem = services.certificates.served_ca_pem() if ws.url.scheme == "wss" else ""
+        await ws.send_bytes(
+            m.encode(m.Enrolled(computer_id=creds.computer_id, uid=creds.uid, key=creds.key, ca_pem=ca_pem))
+        )
         await ws.close()
         return
     assert isinstance(hello, m.Hello)

@@ -4,12 +4,18 @@
 
 The format, as opsi-makepackage builds it: an outer archive (tar, or cpio for packages built
 before opsi 4.2) holding one inner archive per directory of the package source,
-``OPSI.<tar|cpio>[.gz|.bz2|.zstd]`` and ``CLIENT_DATA.<...>`` (``SERVER_DATA`` too, which
-fleetdeck ignores: it runs nothing on the server). ``OPSI`` holds the control file, ``control.toml``
-(opsi 4.3) or the INI-like ``control``; ``CLIENT_DATA`` is what the client gets, here the payload.
+``OPSI.<tar|cpio>[.gz|.bz2|.zstd]`` and ``CLIENT_DATA.<...>`` (``SERVER_DATA`` too). ``OPSI``
+holds the control file, ``control.toml`` (opsi 4.3) or the INI-like ``control``, and perhaps
+``preinst``/``postinst``; ``CLIENT_DATA`` is what the client gets, here the payload. What opsi
+does on the server (copy SERVER_DATA into its file system, run preinst/postinst as root) fleetdeck
+does not: running package-supplied code as the server's user would give every package author the
+server. Those files are kept beside the package (``server_files``) and named in ``not_run``.
+
+Read once, front to back, as a stream: CLIENT_DATA goes straight into the payload ZIP, a
+temporary file, so a package of gigabytes needs no more memory than a small one.
 
 Untrusted input, read within limits: the archive's size, the unpacked bytes (a decompression bomb
-stops at the cap, it is never written out in full), the number of files, the control file's size;
+stops at the cap, it is never written out in full), the number of files, each OPSI file's size;
 names that leave the package directory (``..``, absolute after opsi's leading ``/``, drive
 letters), links and device files are refused. Every refusal is an ``OpsiPackageError`` that
 names what is wrong; the transports answer it in their own error format.
@@ -21,13 +27,17 @@ import bz2
 import gzip
 import io
 import json
+import os
 import re
+import shutil
 import stat
 import tarfile
+import tempfile
 import tomllib
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -64,6 +74,7 @@ STATUSES = ("installed", "not_installed", "unknown")
 TAR_MAGIC_OFFSET = 257
 CPIO_NEWC = (b"070701", b"070702")
 CPIO_ODC = b"070707"
+CHUNK = 1024 * 1024
 
 
 # ---------------------------------------------------------------- archive reading
@@ -81,7 +92,7 @@ class _Capped(io.RawIOBase):
         return True
 
     def readinto(self, buffer: Any) -> int:
-        data = self._inner.read(min(len(buffer), 1024 * 1024))
+        data = self._inner.read(min(len(buffer), CHUNK))
         self._budget.spend(len(data))
         buffer[: len(data)] = data
         return len(data)
@@ -120,8 +131,12 @@ def _safe_name(raw: str) -> str | None:
     return name
 
 
-def _members(stream: IO[bytes], head: bytes, budget: _Budget, what: str) -> Iterator[tuple[str, bytes]]:
-    """(name, content) of each regular file of a tar or cpio stream; directories skipped."""
+Member = tuple[str, IO[bytes], int]  # a plain file of an archive: name, its content, its size
+
+
+def _members(stream: IO[bytes], head: bytes, budget: _Budget, what: str) -> Iterator[Member]:
+    """Each regular file of a tar or cpio stream, directories skipped. The content stream is
+    valid until the next member is asked for (the archive is read once, front to back)."""
     if head[:6] in CPIO_NEWC or head[:6] == CPIO_ODC:
         yield from _cpio_members(stream, budget, what)
     elif len(head) > TAR_MAGIC_OFFSET + 5 and head[TAR_MAGIC_OFFSET : TAR_MAGIC_OFFSET + 5] == b"ustar":
@@ -130,7 +145,7 @@ def _members(stream: IO[bytes], head: bytes, budget: _Budget, what: str) -> Iter
         raise OpsiPackageError(f"{what} is neither a tar nor a cpio archive")
 
 
-def _tar_members(stream: IO[bytes], budget: _Budget, what: str) -> Iterator[tuple[str, bytes]]:
+def _tar_members(stream: IO[bytes], budget: _Budget, what: str) -> Iterator[Member]:
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             for info in tar:
@@ -143,7 +158,7 @@ def _tar_members(stream: IO[bytes], budget: _Budget, what: str) -> Iterator[tupl
                     )
                 budget.file()
                 fh = tar.extractfile(info)
-                yield name, fh.read() if fh is not None else b""
+                yield name, fh if fh is not None else io.BytesIO(), info.size
     except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as exc:
         raise OpsiPackageError(f"{what} is not a readable tar archive: {exc}") from None
 
@@ -155,7 +170,34 @@ def _read_exact(stream: IO[bytes], n: int, what: str) -> bytes:
     return data
 
 
-def _cpio_members(stream: IO[bytes], budget: _Budget, what: str) -> Iterator[tuple[str, bytes]]:
+class _Slice(io.RawIOBase):
+    """The next ``size`` bytes of a stream (one cpio entry's content)."""
+
+    def __init__(self, inner: IO[bytes], size: int, what: str) -> None:
+        self._inner = inner
+        self.left = size
+        self._what = what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self.left, CHUNK)
+        if want <= 0:
+            return 0
+        data = self._inner.read(want)
+        if not data:
+            raise OpsiPackageError(f"{self._what} ends in the middle of a cpio entry")
+        buffer[: len(data)] = data
+        self.left -= len(data)
+        return len(data)
+
+    def skip(self) -> None:
+        while self.left > 0 and self.read(min(self.left, CHUNK)):
+            pass
+
+
+def _cpio_members(stream: IO[bytes], budget: _Budget, what: str) -> Iterator[Member]:
     """cpio's "new ASCII" (newc, crc) and "old portable" (odc) formats, as GNU cpio writes them."""
     try:
         while True:
@@ -182,26 +224,30 @@ def _cpio_members(stream: IO[bytes], budget: _Budget, what: str) -> Iterator[tup
                 raise OpsiPackageError(
                     "the package unpacks to more than the allowed size (a decompression bomb?)"
                 )
-            data = _read_exact(stream, size, what)
-            _read_exact(stream, pad, what)
+            content = _Slice(stream, size, what)
             clean = _safe_name(text)
             kind = stat.S_IFMT(mode)
             if kind == stat.S_IFDIR or clean is None:
-                continue
-            if kind != stat.S_IFREG:
+                content.skip()
+            elif kind != stat.S_IFREG:
                 raise OpsiPackageError(
                     f"{what}: {text!r} is a link or special file (only plain files are imported)"
                 )
-            budget.file()
-            yield clean, data
+            else:
+                budget.file()
+                yield clean, io.BufferedReader(content, CHUNK), size
+                content.skip()  # whatever the consumer left unread
+            _read_exact(stream, pad, what)
     except ValueError as exc:
         if isinstance(exc, OpsiPackageError):
             raise
         raise OpsiPackageError(f"{what} is a damaged cpio archive") from None
 
 
-def _decompressed(data: bytes, compression: str | None, budget: _Budget, what: str) -> io.BufferedReader:
-    raw: Any = io.BytesIO(data)
+def _decompressed(
+    source: IO[bytes], compression: str | None, budget: _Budget, what: str
+) -> io.BufferedReader:
+    raw: Any = source
     if compression in ("gz", "gzip"):
         raw = gzip.GzipFile(fileobj=raw)
     elif compression in ("bz2", "bzip2"):
@@ -210,23 +256,38 @@ def _decompressed(data: bytes, compression: str | None, budget: _Budget, what: s
         if zstandard is None:
             raise OpsiPackageError(f"{what} is zstd-compressed and the zstandard module is missing")
         raw = zstandard.ZstdDecompressor().stream_reader(raw)
-    return io.BufferedReader(_Capped(raw, budget), 1024 * 1024)
+    return io.BufferedReader(_Capped(raw, budget), CHUNK)
 
 
-def _inner(data: bytes, compression: str | None, budget: _Budget, what: str) -> dict[str, bytes]:
-    stream = _decompressed(data, compression, budget, what)
+@contextmanager
+def _inner(
+    source: IO[bytes], compression: str | None, budget: _Budget, what: str
+) -> Iterator[Iterator[Member]]:
+    """The files of one inner archive (``OPSI.tar.zstd``...), read as the outer archive passes
+    by; decompression errors become ``OpsiPackageError``."""
     try:
+        stream = _decompressed(source, compression, budget, what)
         head = stream.peek(TAR_MAGIC_OFFSET + 8)[: TAR_MAGIC_OFFSET + 8]
-        files: dict[str, bytes] = {}
-        for name, content in _members(stream, head, budget, what):
-            files[name] = content
-        return files
-    except (OSError, EOFError, zstandard_errors()) as exc:
+        yield _members(stream, head, budget, what)
+    except (OSError, EOFError, zlib.error, zstandard_errors()) as exc:  # zlib: damaged gzip data
         raise OpsiPackageError(f"{what} cannot be decompressed: {exc}") from None
+    except tarfile.TarError as exc:  # a member's content read by the caller ends too early
+        raise OpsiPackageError(f"{what} is damaged or cut short: {exc}") from None
 
 
 def zstandard_errors() -> type[Exception]:
     return zstandard.ZstdError if zstandard is not None else OpsiPackageError
+
+
+def _small_files(members: Iterator[Member], limit: int, what: str) -> dict[str, bytes]:
+    """The files of OPSI (the control file and the package's scripts), each at most ``limit``
+    bytes: they are read into memory."""
+    files: dict[str, bytes] = {}
+    for name, content, size in members:
+        if size > limit:
+            raise OpsiPackageError(f"{what}/{name} is larger than {limit} bytes")
+        files[name] = content.read(limit + 1)[:limit]
+    return files
 
 
 # ---------------------------------------------------------------- control files
@@ -376,7 +437,7 @@ def _bool(value: Any) -> bool:
 # ---------------------------------------------------------------- mapping
 
 
-def _script_command(script: str, client_files: dict[str, bytes]) -> str:
+def _script_command(script: str, client_files: Collection[str]) -> str:
     """The agent runs a procedure with the platform shell in the unpacked CLIENT_DATA: a script
     file of the package is started by its interpreter (a bare name is not on the PATH there);
     anything else (a command line) is kept as it is."""
@@ -471,25 +532,91 @@ def _property(p: dict[str, Any], defaults: dict[str, Any]) -> Config:
     )
 
 
-def _compressible(data: bytes) -> bool:
+SAMPLE = 256 * 1024
+ZIP64_FROM = 1 << 30  # members this large get ZIP64 headers (a plain ZIP ends at 4 GiB)
+
+
+def _compressible(sample: bytes) -> bool:
     """Whether deflating pays: installers (.msi, .exe, archives) are compressed already, and
     deflating them costs seconds per 100 MiB for nothing. Judged on a sample."""
-    sample = data[: 256 * 1024]
     return len(sample) < 512 or len(zlib.compress(sample, 1)) < 0.9 * len(sample)
 
 
-def payload_zip(files: dict[str, bytes]) -> bytes | None:
-    """CLIENT_DATA as the payload ZIP (fixed timestamps: the same files give the same payload)."""
-    if not files:
-        return None
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED if _compressible(files[name]) else zipfile.ZIP_STORED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, files[name])
-    return buffer.getvalue()
+# Why fleetdeck keeps, but does not run or install, what an opsi package brings for the server.
+NOT_RUN_WHY = {
+    "preinst": "opsi runs it as root on the server before installing; fleetdeck runs no package code"
+    " on the server",
+    "postinst": "opsi runs it as root on the server after installing; fleetdeck runs no package code"
+    " on the server",
+    "SERVER_DATA": "opsi copies these files into the server's file system; fleetdeck writes no package"
+    " files outside its payload store",
+    "custom": "a custom directory replaces the default one only when asked for; fleetdeck imports the"
+    " default",
+}
+
+
+class _Spool:
+    """A ZIP written to a temporary file one member at a time, so a package of gigabytes is
+    never held in memory: the payload (CLIENT_DATA), or what the package keeps for the server.
+    Fixed timestamps, so the same files in the same order give the same ZIP."""
+
+    def __init__(self, directory: Path | None, kind: str) -> None:
+        fd, name = tempfile.mkstemp(prefix=f".fleetdeck-{kind}-", suffix=".zip", dir=directory)
+        self.path = Path(name)
+        self._fh = os.fdopen(fd, "w+b")
+        self._zip: zipfile.ZipFile | None = zipfile.ZipFile(self._fh, "w")
+        self.names: set[str] = set()
+        self._not_run: dict[str, str] = {}
+
+    def add(self, name: str, content: IO[bytes], size: int, what: str) -> None:
+        assert self._zip is not None
+        if name in self.names:
+            raise OpsiPackageError(f"{what} holds {name!r} twice")
+        self.names.add(name)
+        sample = content.read(SAMPLE)
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED if _compressible(sample) else zipfile.ZIP_STORED
+        info.external_attr = 0o644 << 16
+        with self._zip.open(info, "w", force_zip64=size >= ZIP64_FROM) as out:
+            out.write(sample)
+            shutil.copyfileobj(content, out, CHUNK)
+
+    def not_run(self, what: str | None = None, why: str | None = None) -> tuple[tuple[str, str], ...]:
+        """Note ``what`` as kept but not run (with ``why``); the notes so far."""
+        if what is not None and why is not None:
+            self._not_run[what] = why
+        return tuple(self._not_run.items())
+
+    def finish(self) -> Path | None:
+        """The finished ZIP, or None (and no file) when nothing was added."""
+        if self._zip is not None:
+            self._zip.close()
+            self._zip = None
+            self._fh.close()
+        if not self.names:
+            self.discard()
+            return None
+        return self.path
+
+    def discard(self) -> None:
+        with suppress(Exception):
+            if self._zip is not None:
+                self._zip.close()
+        with suppress(Exception):
+            self._fh.close()
+        self._zip = None
+        with suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+def _keep_opsi_files(opsi_files: dict[str, bytes], kept: _Spool) -> None:
+    """The OPSI directory goes with what is kept when the package brings server scripts."""
+    scripts = [n for n in opsi_files if PurePosixPath(n).name in ("preinst", "postinst")]
+    for name in sorted(scripts):
+        kept.not_run(f"OPSI/{name}", NOT_RUN_WHY[PurePosixPath(name).name])
+    if kept.not_run():
+        for name, data in sorted(opsi_files.items()):
+            kept.add(f"OPSI/{name}", io.BytesIO(data), len(data), "OPSI")
 
 
 def read_opsi_package(
@@ -499,48 +626,88 @@ def read_opsi_package(
     property_defaults: dict[str, Any] | None = None,
     force_product_id: str | None = None,
     name: str = "",
+    spool_dir: Path | None = None,
 ) -> PackageImport:
-    """The package in ``source`` (a file or its bytes), or ``OpsiPackageError``."""
+    """The package in ``source`` (a file or its bytes), or ``OpsiPackageError``. Read once, front
+    to back: CLIENT_DATA streams into the payload ZIP, a temporary file in ``spool_dir`` (the
+    system's temporary directory by default; best on the payload store's file system, where the
+    import renames it into place), so memory stays bounded whatever the package's size. The
+    returned import owns that file (``payload_file``, and ``server_files`` for what is kept but
+    not run); ``PackageService.import_package`` takes it over, a caller that does not import
+    deletes it (``discard``)."""
     limits = limits or ArchiveLimits()
     budget = _Budget(limits)
+    outer: IO[bytes]
     if isinstance(source, Path):
         name = name or source.name
         try:
             size = source.stat().st_size
             if size > limits.max_archive_bytes:
                 raise OpsiPackageError(f"the package file is larger than {limits.max_archive_bytes} bytes")
-            data = source.read_bytes()
+            outer = source.open("rb", buffering=CHUNK)
         except OSError as exc:
             raise OpsiPackageError(f"cannot read the package file: {exc.strerror or exc}") from None
     else:
-        data = source
-        if len(data) > limits.max_archive_bytes:
+        if len(source) > limits.max_archive_bytes:
             raise OpsiPackageError(f"the package file is larger than {limits.max_archive_bytes} bytes")
-    inner: dict[str, tuple[str | None, bytes]] = {}
-    outer = io.BytesIO(data)
-    for member, content in _members(outer, data[: TAR_MAGIC_OFFSET + 8], budget, "the package file"):
+        outer = io.BufferedReader(io.BytesIO(source), CHUNK)
+    client, kept = _Spool(spool_dir, "payload"), _Spool(spool_dir, "kept")
+    try:
+        with outer:
+            assert isinstance(outer, io.BufferedReader)
+            head = outer.peek(TAR_MAGIC_OFFSET + 8)[: TAR_MAGIC_OFFSET + 8]
+            opsi_files = _read_outer(outer, head, budget, limits, client, kept)
+        control = _control(opsi_files, limits)
+        _keep_opsi_files(opsi_files, kept)
+        return _to_import(control, client, kept, property_defaults or {}, force_product_id, name)
+    except BaseException:
+        client.discard()
+        kept.discard()
+        raise
+
+
+def _read_outer(
+    outer: IO[bytes], head: bytes, budget: _Budget, limits: ArchiveLimits, client: _Spool, kept: _Spool
+) -> dict[str, bytes]:
+    """The outer archive's inner archives, each unpacked as it passes by: OPSI into memory (the
+    control file and scripts), CLIENT_DATA into the payload, SERVER_DATA and custom
+    directories into what is kept. Returns OPSI's files."""
+    opsi_files: dict[str, bytes] | None = None
+    seen: set[str] = set()
+    custom_files: dict[str, int] = {}
+    for member, content, _ in _members(outer, head, budget, "the package file"):
         match = INNER_RE.match(member)
         if match is None:
             continue  # e.g. a package's .md5 or .zsync beside it
         directory, custom, _, compression = match.groups()
-        if custom:
-            continue  # custom directories (CLIENT_DATA.<name>) replace the default only on request
-        if directory in inner:
-            raise OpsiPackageError(f"the package holds {directory} twice")
-        inner[directory] = (compression, content)
-    if "OPSI" not in inner:
+        label = directory + (custom or "")
+        if label in seen:
+            raise OpsiPackageError(f"the package holds {label} twice")
+        seen.add(label)
+        with _inner(content, compression, budget, label) as files:
+            if directory == "OPSI" and not custom:
+                opsi_files = _small_files(files, limits.max_control_bytes, "OPSI")
+            elif directory == "CLIENT_DATA" and not custom:
+                for path, data, size in files:
+                    client.add(path, data, size, label)
+            else:
+                count = 0
+                for path, data, size in files:
+                    kept.add(f"{label}/{path}", data, size, label)
+                    count += 1
+                custom_files[label] = count
+    for label, count in sorted(custom_files.items()):
+        why = NOT_RUN_WHY["SERVER_DATA" if label == "SERVER_DATA" else "custom"]
+        kept.not_run(f"{label} ({count} files)", why)
+    if opsi_files is None:
         raise OpsiPackageError("this is not an opsi package: it has no OPSI.tar or OPSI.cpio archive")
-    opsi_files = _inner(inner["OPSI"][1], inner["OPSI"][0], budget, "OPSI")
-    control = _control(opsi_files, limits)
-    client: dict[str, bytes] = {}
-    if "CLIENT_DATA" in inner:
-        client = _inner(inner["CLIENT_DATA"][1], inner["CLIENT_DATA"][0], budget, "CLIENT_DATA")
-    return _to_import(control, client, property_defaults or {}, force_product_id, name)
+    return opsi_files
 
 
 def _to_import(
     control: dict[str, Any],
-    client: dict[str, bytes],
+    client: _Spool,
+    kept: _Spool,
     property_defaults: dict[str, Any],
     force_product_id: str | None,
     source: str,
@@ -575,8 +742,8 @@ def _to_import(
     uninstall = _text(product.get("uninstallScript"), "uninstallScript")
     fields = PackageFields(
         description=_text(product.get("description"), "description"),
-        install_procedure=_script_command(setup, client),
-        uninstall_procedure=_script_command(uninstall, client),
+        install_procedure=_script_command(setup, client.names),
+        uninstall_procedure=_script_command(uninstall, client.names),
         priority=priority,
     )
     try:
@@ -592,26 +759,33 @@ def _to_import(
         fields=fields,
         properties=props,
         dependencies=deps,
-        payload=payload_zip(client),
+        payload_file=client.finish(),
+        server_files=kept.finish(),
+        not_run=kept.not_run(),
         source=source,
     )
 
 
-def _dir_files(root: Path, budget: _Budget, what: str) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
+def _dir_files(root: Path, what: str) -> Iterator[Member]:
+    """The plain files under ``root`` (version control directories left out); links and special
+    files are refused."""
     if not root.is_dir():
-        return files
+        return
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             raise OpsiPackageError(f"{what}/{rel} is a link or special file (only plain files are imported)")
         if path.is_dir() or rel.startswith((".git/", ".svn/")) or "/.git/" in rel:
             continue
+        with path.open("rb") as fh:
+            yield rel, fh, path.stat().st_size
+
+
+def _budgeted(members: Iterable[Member], budget: _Budget) -> Iterator[Member]:
+    for name, content, size in members:
         budget.file()
-        size = path.stat().st_size
         budget.spend(size)
-        files[rel] = path.read_bytes()
-    return files
+        yield name, content, size
 
 
 def read_opsi_source_dir(
@@ -619,20 +793,52 @@ def read_opsi_source_dir(
     *,
     limits: ArchiveLimits | None = None,
     property_defaults: dict[str, Any] | None = None,
+    spool_dir: Path | None = None,
 ) -> PackageImport:
     """A package source directory as opsi-makepackage reads it (``OPSI/control[.toml]``,
-    ``CLIENT_DATA/``): opsi's ``workbench_installPackage`` of a directory."""
+    ``CLIENT_DATA/``, ``SERVER_DATA/``): opsi's ``workbench_installPackage`` of a directory.
+    Spooled like ``read_opsi_package``."""
     limits = limits or ArchiveLimits()
     budget = _Budget(limits)
     if not (directory / "OPSI").is_dir():
         raise OpsiPackageError(
             f"{directory.name!r} is not a package source directory: it has no OPSI directory"
         )
-    opsi_files = {
-        name: (directory / "OPSI" / name).read_bytes()
-        for name in ("control.toml", "control")
-        if (directory / "OPSI" / name).is_file() and not (directory / "OPSI" / name).is_symlink()
-    }
-    control = _control(opsi_files, limits)
-    client = _dir_files(directory / "CLIENT_DATA", budget, "CLIENT_DATA")
-    return _to_import(control, client, property_defaults or {}, None, directory.name)
+    client, kept = _Spool(spool_dir, "payload"), _Spool(spool_dir, "kept")
+    try:
+        opsi_files = _small_files(
+            _budgeted(_dir_files(directory / "OPSI", "OPSI"), budget), limits.max_control_bytes, "OPSI"
+        )
+        control = _control(opsi_files, limits)
+        for name, content, size in _budgeted(_dir_files(directory / "CLIENT_DATA", "CLIENT_DATA"), budget):
+            client.add(name, content, size, "CLIENT_DATA")
+        count = 0
+        for name, content, size in _budgeted(_dir_files(directory / "SERVER_DATA", "SERVER_DATA"), budget):
+            kept.add(f"SERVER_DATA/{name}", content, size, "SERVER_DATA")
+            count += 1
+        if count:
+            kept.not_run(f"SERVER_DATA ({count} files)", NOT_RUN_WHY["SERVER_DATA"])
+        _keep_opsi_files(opsi_files, kept)
+        return _to_import(control, client, kept, property_defaults or {}, None, directory.name)
+    except BaseException:
+        client.discard()
+        kept.discard()
+        raise
+
+
+def spool_dir(data_dir: Path | str | None) -> Path | None:
+    """Where a transport spools packages: ``<data_dir>/tmp``, on the payload store's file
+    system, so the import renames the payload into place instead of copying gigabytes."""
+    if data_dir is None:
+        return None
+    path = Path(data_dir) / "tmp"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def discard(imp: PackageImport) -> None:
+    """Deletes the spool files of an import that is not handed to ``import_package``."""
+    for path in (imp.payload_file, imp.server_files):
+        if path is not None:
+            with suppress(FileNotFoundError):
+                path.unlink()

@@ -34,6 +34,13 @@ class CertificateService:
         """The CA's certificate (PEM). Public: any logged-in caller may read it."""
         return self._authority().ca_pem()
 
+    def served_ca_pem(self) -> str:
+        """The CA's certificate for agents enrolling over this server's TLS (they pin it); empty
+        when fleetdeck runs no CA (a certificate of the admin's, or made before the CA)."""
+        if self._ca is None or not self._ca.available:
+            return ""
+        return self._ca.ca_pem()
+
     def issue_for_computer(self, actor: Actor, computer_id: int, name: str) -> Issued:
         """A new client certificate (and key) for the computer, named ``name`` (its fully
         qualified name). The computer itself, or someone who manages computers."""

@@ -370,16 +370,21 @@ class EnrollmentService:
     ) -> tuple[AgentIdentity, str]:
         """A computer proving itself with one of its MAC addresses and its key (agent key or
         recorded host key, as ``authenticate_host``; opsi clients that do not know their host
-        id yet, e.g. after a rename). Returns the identity and the host's qualified name, which
-        the client should use from then on. Throttled and audited like ``authenticate_host``."""
+        id yet, e.g. after a rename). The MAC is one the agent reported or, for a computer
+        without an agent, the hardware address recorded for it (opsi's ``hardwareAddress``).
+        Returns the identity and the host's qualified name, which the client should use from
+        then on. Throttled and audited like ``authenticate_host``."""
         wanted = mac.strip().lower().replace("-", ":")
         self._check_throttle(wanted, source, via)
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.execute(
                 select(*_LOGIN_COLUMNS)
-                .join(ComputerInterface, ComputerInterface.computer_id == Computer.id)
+                .outerjoin(ComputerInterface, ComputerInterface.computer_id == Computer.id)
                 .where(
-                    ComputerInterface.mac.in_([wanted, wanted.upper()]),
+                    # the agent's inventory, or the hardware address recorded for a computer
+                    # without an agent (opsi's host record: opsiconfd matches hardwareAddress)
+                    ComputerInterface.mac.in_([wanted, wanted.upper()])
+                    | Computer.given_mac.in_([wanted, wanted.upper()]),
                     _HAS_KEY,
                 )
                 .distinct()

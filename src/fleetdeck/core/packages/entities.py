@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from fleetdeck.core.settings.configs import Config
 
@@ -223,7 +224,15 @@ class PackageImport:
     properties: tuple[Config, ...] = ()  # one per property key
     dependencies: tuple[ImportedDependency, ...] = ()
     payload: bytes | None = None
+    # or the payload as a ZIP file on disk (a large package is spooled, never held in memory):
+    # the import takes the file over (moves it into the payload store, or deletes it on failure)
+    payload_file: Path | None = None
+    # what the package keeps but fleetdeck does not run (``not_run``), as a ZIP taken over likewise
+    server_files: Path | None = None
     source: str = ""  # what was imported (a file name), for the audit record
+    # what the package brings that fleetdeck keeps but does not run, e.g. opsi's SERVER_DATA
+    # and preinst/postinst scripts: (file, why), said in the import's answer and audit record
+    not_run: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,3 +240,4 @@ class ImportResult:
     package: PackageInfo
     replaced: bool  # the same family, version and package version existed and was replaced
     unresolved: tuple[str, ...] = ()  # required family keys with no package here (rule left out)
+    not_run: tuple[tuple[str, str], ...] = ()  # the import's ``not_run``: kept, never run

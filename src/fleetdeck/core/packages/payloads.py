@@ -12,14 +12,17 @@ import contextlib
 import hashlib
 import io
 import os
+import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.packages.entities import PayloadFile
 
+CHUNK = 1024 * 1024
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
 
 
@@ -61,6 +64,23 @@ def build_zip(files: Sequence[PayloadFile]) -> bytes | None:
     return buffer.getvalue()
 
 
+def _write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None:
+    """``write`` fills a temporary file next to ``target``, which then replaces it (fsynced
+    first), so a reader never sees half a payload."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 class PayloadStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -73,19 +93,36 @@ class PayloadStore:
         target = self.path(sha)
         if target.exists() and target.stat().st_size == len(data):
             return sha, len(data)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".upload-", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        _write_atomically(target, lambda out: out.write(data))
         return sha, len(data)
+
+    def put_file(self, source: Path) -> tuple[str, int]:
+        """Takes over ``source`` (a ZIP written elsewhere, e.g. a package importer's spool file):
+        hashed in chunks, then renamed into place, or copied when it lies on another file
+        system; ``source`` is gone afterwards. Memory stays bounded whatever the size, so a
+        payload of gigabytes never has to be held as bytes."""
+        digest = hashlib.sha256()
+        size = 0
+        with source.open("rb") as fh:
+            while chunk := fh.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+            os.fsync(fh.fileno())
+        sha = digest.hexdigest()
+        target = self.path(sha)
+        try:
+            if target.exists() and target.stat().st_size == size:
+                return sha, size
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(source, target)
+            except OSError:  # another file system: copy next to the target, then rename
+                with source.open("rb") as fh:
+                    _write_atomically(target, lambda out: shutil.copyfileobj(fh, out, CHUNK))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                source.unlink()
+        return sha, size
 
     def delete(self, sha256: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -256,10 +256,15 @@ class PackageService(PackageGroups, Installations):
         if callable(imp):
             self._audit.require(actor, Perm.MANAGE_PACKAGES, "package.import", "package")
             imp = imp()
-        check_import(imp)
         written: list[str] = []
         old_sha: str | None = None
+        old_kept: str | None = None
         try:
+            check_import(imp)
+            # Spooled files are hashed and moved into the store before the transaction (they
+            # may be gigabytes); a failed import collects them again below.
+            payload = self._take(imp.payload_file, written)
+            kept = self._take(imp.server_files, written)
             with self._audit.mutation(actor, "package.import", "package", perm=Perm.MANAGE_PACKAGES) as m:
                 s = m.session
                 pkg = _locked_version(s, imp.family_key, imp.version, imp.package_version)
@@ -285,7 +290,7 @@ class PackageService(PackageGroups, Installations):
                     required(values.get("install_procedure", pkg.install_procedure) or "")
                     for key, value in values.items():
                         setattr(pkg, key, value)
-                    old_sha = pkg.payload_sha256
+                    old_sha, old_kept = pkg.payload_sha256, pkg.server_files_sha256
                     data = build_zip(files)
                     pkg.payload_sha256, pkg.payload_size = (
                         self._payloads().put(data) if data else (None, None)
@@ -301,8 +306,13 @@ class PackageService(PackageGroups, Installations):
                             )
                         family.name = imp.name
                     s.flush()
-                family_id = s.scalar(select(Package.family_id).where(Package.id == package_id))
-                assert family_id is not None
+                stored = s.get(Package, package_id)
+                assert stored is not None
+                if payload is not None:
+                    stored.payload_sha256, stored.payload_size = payload
+                stored.server_files_sha256 = kept[0] if kept else None
+                s.flush()
+                family_id = stored.family_id
                 rules, unresolved = resolve_rules(s, family_id, imp.dependencies)
                 _store_rules(s, package_id, rules)
                 replace_properties(s, package_id, imp)
@@ -316,17 +326,33 @@ class PackageService(PackageGroups, Installations):
                     "properties": len(imp.properties),
                     "dependencies": len(rules),
                     "unresolved": unresolved,
-                    "payload": s.scalar(select(Package.payload_sha256).where(Package.id == package_id)),
+                    "payload": stored.payload_sha256,
+                    "server_files": stored.server_files_sha256,
+                    "not_run": [name for name, _ in imp.not_run],
                 }
                 info = queries.package_infos(s, [package_id])[package_id]
-        except Exception:
+        except BaseException:
+            for path in (imp.payload_file, imp.server_files):
+                if path is not None:
+                    path.unlink(missing_ok=True)
             for sha in written:
-                if sha != old_sha:
+                if sha not in (old_sha, old_kept):
                     self._collect_payload(sha)
             raise
-        if old_sha and old_sha != info.payload_sha256:
-            self._collect_payload(old_sha)
-        return ImportResult(package=info, replaced=replaced, unresolved=tuple(unresolved))
+        for old in (old_sha, old_kept):
+            if old and old not in (info.payload_sha256, kept[0] if kept else None):
+                self._collect_payload(old)
+        return ImportResult(
+            package=info, replaced=replaced, unresolved=tuple(unresolved), not_run=imp.not_run
+        )
+
+    def _take(self, path: Path | None, written: list[str]) -> tuple[str, int] | None:
+        """A spooled ZIP moved into the payload store (see ``PayloadStore.put_file``)."""
+        if path is None:
+            return None
+        sha, size = self._payloads().put_file(path)
+        written.append(sha)
+        return sha, size
 
     def get(self, actor: Actor, package_id: int) -> PackageDetail:
         actor.require(Perm.READ)
@@ -481,7 +507,7 @@ class PackageService(PackageGroups, Installations):
                     raise ValidationFailed(
                         "other packages depend on this package", reason=Reason.HAS_DEPENDENTS
                     )
-            sha = pkg.payload_sha256
+            sha, kept = pkg.payload_sha256, pkg.server_files_sha256
             affected = set(
                 s.scalars(select(Installation.computer_id).where(Installation.package_id == package_id))
             )
@@ -490,8 +516,9 @@ class PackageService(PackageGroups, Installations):
             s.flush()
             if affected:
                 self._installations_changed(s, affected)
-        if sha:
-            self._collect_payload(sha)
+        for blob in (sha, kept):
+            if blob:
+                self._collect_payload(blob)
 
     # ------------------------------------------------------------ payloads
 
@@ -503,7 +530,11 @@ class PackageService(PackageGroups, Installations):
     def _collect_payload(self, sha: str) -> None:
         """Delete the file unless another package still uses it."""
         with UnitOfWork(self._db, readonly=True) as uow:
-            used = uow.session.scalar(select(Package.id).where(Package.payload_sha256 == sha).limit(1))
+            used = uow.session.scalar(
+                select(Package.id)
+                .where((Package.payload_sha256 == sha) | (Package.server_files_sha256 == sha))
+                .limit(1)
+            )
         if used is None and self._store is not None:
             self._store.delete(sha)
 

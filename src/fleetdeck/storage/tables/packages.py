@@ -58,6 +58,9 @@ class Package(Base):
     priority: Mapped[int] = mapped_column(default=0, server_default="0")
     payload_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     payload_size: Mapped[int | None] = mapped_column(BigInteger)
+    # What an imported package brings for the server and fleetdeck keeps but never runs (opsi's
+    # SERVER_DATA, preinst/postinst): a ZIP in the payload store, never sent to agents.
+    server_files_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(150), default="")
     updated_at: Mapped[datetime]

@@ -17,6 +17,7 @@ from fleetdeck.api.v1.schemas.packages import (
     InstallationOut,
     MemberIn,
     MemberOut,
+    NotRunOut,
     OpsiImportIn,
     PackageCreate,
     PackageDetailOut,
@@ -86,6 +87,7 @@ def import_opsi_package(body: OpsiImportIn, actor: CurrentActor, services: Servi
             package=PackageOut.model_validate(result.package),
             replaced=result.replaced,
             unresolved=list(result.unresolved),
+            not_run=[NotRunOut(file=f, why=w) for f, w in result.not_run],
         )
     )
 

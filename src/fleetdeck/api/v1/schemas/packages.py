@@ -144,6 +144,11 @@ class PackageOut(ResponseModel):
     )
 
 
+class NotRunOut(ResponseModel):
+    file: str = Field(description="The file or directory of the package.")
+    why: str = Field(description="Why fleetdeck keeps it without running it.")
+
+
 class ImportOut(ResponseModel):
     package: PackageOut
     replaced: bool = Field(
@@ -151,6 +156,11 @@ class ImportOut(ResponseModel):
     )
     unresolved: list[str] = Field(
         description="Required products with no package here: their dependency rules were left out."
+    )
+    not_run: list[NotRunOut] = Field(
+        default_factory=list,
+        description="What the package brings for the server (opsi's SERVER_DATA, preinst and postinst"
+        " scripts, custom directories): kept with the package, never run or installed on the server.",
     )
 
 

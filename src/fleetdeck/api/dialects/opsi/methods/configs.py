@@ -59,7 +59,11 @@ def client_to_depot(
 def config_state_values(
     ctx: Context, config_ids: Any = None, object_ids: Any = None, with_defaults: Any = True
 ) -> dict[str, dict[str, list[Any]]]:
-    """``{objectId: {configId: values}}``, with each config's defaults where a client has none."""
+    """``{objectId: {configId: values}}``, with each config's defaults where a client has none.
+    A client asking (host login) gets its own values whatever ``object_ids`` names, as
+    opsiconfd answers it."""
+    if ctx.is_client:
+        object_ids = [ctx.host_id]
     configs = CONFIGS.get_objects(ctx)
     keys = [
         c["id"] for c in configs if not _as_list(config_ids) or value_matches(c["id"], _as_list(config_ids))

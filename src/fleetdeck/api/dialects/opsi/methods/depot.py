@@ -26,6 +26,7 @@ from fleetdeck.api.kit.opsi_package import (
     OpsiPackageError,
     read_opsi_package,
     read_opsi_source_dir,
+    spool_dir,
 )
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.errors import ValidationFailed
@@ -67,13 +68,17 @@ def _import(ctx: Context, path: Path, defaults: Any, product_id: Any) -> None:
         raise BackendBadValueError(f"propertyDefaultValues must be a dict, not {type(defaults).__name__}")
     forced = force_product_id(product_id) if product_id else None
 
+    spool = spool_dir((ctx.extras or {}).get("data_dir"))
+
     def read() -> PackageImport:  # run by core after its permission check
         try:
             if path.is_dir():
                 if forced:
                     raise BackendBadValueError("forceProductId applies to package files, not directories")
-                return read_opsi_source_dir(path, property_defaults=defaults)
-            return read_opsi_package(path, property_defaults=defaults, force_product_id=forced)
+                return read_opsi_source_dir(path, property_defaults=defaults, spool_dir=spool)
+            return read_opsi_package(
+                path, property_defaults=defaults, force_product_id=forced, spool_dir=spool
+            )
         except OpsiPackageError as exc:
             raise BackendBadValueError(f"Invalid opsi package '{path.name}': {exc}") from None
 
@@ -97,7 +102,9 @@ def depot_install_package(
     """Imports the ``.opsi`` file ``filename`` from the server's repository directory. A package
     with the same product id, product and package version is replaced (opsi re-installs it);
     ``force``, ``tempDir`` and ``suppressPackageContentFileGeneration`` change nothing here
-    (fleetdeck locks no products and keeps no package content files)."""
+    (fleetdeck locks no products and keeps no package content files). SERVER_DATA and
+    preinst/postinst are kept with the package and never run (the audit record's ``not_run``
+    names them; the answer stays opsi's ``null``)."""
     _import(ctx, _resolve(ctx, filename, REPOSITORY), propertyDefaultValues, forceProductId)
 
 
