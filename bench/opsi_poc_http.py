@@ -25,8 +25,10 @@ import lz4.frame
 import msgspec
 
 import serving
+from fleetdeck.app import build_runtime
+from fleetdeck.core.authz import Actor, Role
 from fleetdeck.settings import Settings
-from opsi_api import SECRET, reuse
+from opsi_api import SECRET
 
 
 def main() -> None:
@@ -36,7 +38,10 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="JSON both ways instead of msgpack + LZ4")
     ap.add_argument("--src", type=Path, help="run the server from this tree's src")
     opts = ap.parse_args()
-    token, _ = reuse(Settings(data_dir=opts.data_dir, secret_key=SECRET))
+    rt = build_runtime(Settings(data_dir=opts.data_dir, secret_key=SECRET))
+    admin = Actor(user_id=1, username="admin", role=Role.ADMIN)
+    token = rt.services.users.create_token(admin, f"poc http {time.time_ns()}", "read+write", None).token
+    rt.db.dispose()
     body = {"jsonrpc": "2.0", "id": 1, "method": "productOnClient_getObjects", "params": []}
     if opts.json:
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}

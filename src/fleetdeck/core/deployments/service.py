@@ -46,7 +46,7 @@ from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.core.jobs.outcomes import record_installation
 from fleetdeck.core.packages import states
-from fleetdeck.core.packages.states import PackageStateInfo, StateRow
+from fleetdeck.core.packages.states import PackageStateInfo, StateListing
 from fleetdeck.core.ports import Clock, JobNotifier, Waker
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
@@ -355,13 +355,13 @@ class DeploymentService(Rules):
         actor: Actor,
         computer_ids: Sequence[int] | None = None,
         family_keys: Sequence[str] | None = None,
-    ) -> list[StateRow]:
+    ) -> StateListing:
         """The stored states (all, or of these computers / families), by computer and family:
-        one query. Plain tuples in ``PackageStateInfo``'s field order (``_make`` names one),
-        as opsi's complete list is half a million of them."""
+        two queries (``states.listing``: plain tuples with the family's id, and the family
+        keys), as opsi's complete list is half a million of them."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            return states.read(uow.session, computer_ids, family_keys)
+            return states.listing(uow.session, computer_ids, family_keys)
 
     def _correct_installations(
         self,

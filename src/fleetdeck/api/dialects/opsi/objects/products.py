@@ -41,7 +41,7 @@ from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.packages.entities import PackageFields, PackageInfo
-from fleetdeck.core.packages.states import StateRow
+from fleetdeck.core.packages.states import StateListing
 from fleetdeck.core.query import Query
 
 Row = dict[str, Any]
@@ -374,8 +374,8 @@ class ProductOnClientAdapter:
     def __init__(self, hosts: HostAdapter) -> None:
         self.hosts = hosts
 
-    def _states(self, ctx: Context, flt: Mapping[str, Any]) -> tuple[list[StateRow], dict[int, str]]:
-        """The stored states (core's package states, read in one query) and the host ids of
+    def _states(self, ctx: Context, flt: Mapping[str, Any]) -> tuple[StateListing, dict[int, str]]:
+        """The stored states (core's package states, read in two queries) and the host ids of
         their computers; a filter naming clients or products exactly narrows it in SQL."""
         wanted = plain_values(flt.get("clientId"))
         if ctx.is_client and wanted is None:
@@ -393,15 +393,16 @@ class ProductOnClientAdapter:
         found, names = self._states(ctx, flt)
         rows: list[Row] = []
         append = rows.append
-        # the state tuples unpacked as they come (PackageStateInfo's field order), one dict
-        # display per row: the cheapest way to build dicts in CPython
-        for cid, family, status, request, last, result, progress, target, ver, pver, _, stamp in found:
+        keys = found.family_keys
+        # the state tuples unpacked as they come (``states.ListedState``), one dict display
+        # per row: the cheapest way to build dicts in CPython
+        for cid, fid, status, request, last, result, progress, target, ver, pver, stamp in found.rows:
             client = names.get(cid)
             if client is None:
                 continue
             append(
                 {
-                    "productId": family,
+                    "productId": keys[fid],
                     "productType": LOCALBOOT,
                     "clientId": client,
                     "targetConfiguration": target,
@@ -428,10 +429,12 @@ class ProductOnClientAdapter:
         out: list[ProductOnClientObject] = []
         append = out.append
         make = ProductOnClientObject
-        for cid, family, status, request, last, result, progress, target, ver, pver, _, stamp in found:
+        keys = found.family_keys
+        for cid, fid, status, request, last, result, progress, target, ver, pver, stamp in found.rows:
             client = names.get(cid)
             if client is None:
                 continue
+            family = keys[fid]
             append(
                 make(
                     family,
