@@ -17,18 +17,20 @@ method that calls it does both).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.errors import Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
-from fleetdeck.storage.db import plain_rows
+from fleetdeck.storage.db import each_plain_row, plain_rows
 from fleetdeck.storage.tables import Job, Package, PackageFamily, PackageState
 from fleetdeck.storage.tables.base import utc_text
+
+T = TypeVar("T")
 
 # opsi's words, which fleetdeck uses for every dialect (OCO and /api/v1 show them as they are).
 INSTALLATION_STATUSES = ("installed", "not_installed", "unknown")
@@ -140,23 +142,20 @@ ListedState = tuple[
 ]
 
 
-class StateListing(NamedTuple):
-    """Many states (``listing``): the family keys by id, and the states."""
-
-    family_keys: dict[int, str]
-    rows: list[ListedState]
-
-
 def listing(
-    s: Session, computer_ids: Sequence[int] | None = None, family_keys: Sequence[str] | None = None
-) -> StateListing:
-    """The states, by computer then family (id), for long lists (opsi's complete
-    productOnClient list is half a million): two queries whatever the number of rows, the
-    family keys and then the states in index order. Each column the driver turns into an
-    object per row costs, so the states carry the family's id (a small integer) and the
-    caller looks its key up in ``family_keys`` (one string object per family, not per state;
-    no join either), no job id, and the time as text made by the database; the driver's
-    tuples are returned as they are (see ``read``)."""
+    s: Session,
+    computer_ids: Sequence[int] | None,
+    family_keys: Sequence[str] | None,
+    consume: Callable[[dict[int, str], Iterator[ListedState]], T],
+) -> T:
+    """``consume(family keys by id, states)``'s result, the states by computer then family
+    (id), for long lists (opsi's complete productOnClient list is half a million): two queries
+    whatever the number of rows, the family keys and then the states in index order. Each
+    column the driver turns into an object per row costs, so the states carry the family's id
+    (a small integer) and the caller looks its key up (one string object per family, not per
+    state; no join either), no job id, and the time as text made by the database. The states
+    are the driver's tuples, handed to ``consume`` as the driver makes them
+    (``storage.db.each_plain_row``), inside this read's transaction."""
     keys = {fid: key for fid, key in plain_rows(s, select(PackageFamily.id, PackageFamily.key))}
     stmt = select(
         PackageState.computer_id,
@@ -176,7 +175,7 @@ def listing(
     if family_keys is not None:
         wanted = set(family_keys)
         stmt = stmt.where(PackageState.family_id.in_([fid for fid, key in keys.items() if key in wanted]))
-    return StateListing(keys, plain_rows(s, stmt))
+    return each_plain_row(s, stmt, lambda rows: consume(keys, rows))
 
 
 def row(s: Session, computer_id: int, family_id: int, now: datetime) -> PackageState:
