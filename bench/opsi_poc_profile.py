@@ -3,7 +3,7 @@
     .venv/bin/python bench/opsi_poc_profile.py --data-dir /tmp/fdbench-opsi-XXXX [--runs 3] [--profile]
 
 On a data directory ``bench/opsi_api.py`` filled (10,000 clients x 50 products = 500,000 stored
-states): the opsi method as the ``/rpc`` route runs it (``Crud.get_objects`` over core), then the
+states): the opsi method as the ``/rpc`` route runs it (the registered method, over core), then the
 answer encoded as msgpack and compressed with LZ4 as opsiconfd does. Reported per run: CPU time
 of the process (the comparable figure on a shared machine) and wall time, with the load average;
 ``--profile`` prints cProfile's top functions of one more run. ``--rpc`` measures the whole
@@ -23,8 +23,8 @@ from pathlib import Path
 import lz4.frame
 import msgspec
 
-from fleetdeck.api.dialects.opsi.methods.products import ON_CLIENT
-from fleetdeck.api.dialects.opsi.registry import Context
+from fleetdeck.api.dialects.opsi import methods  # noqa: F401 (registers the methods)
+from fleetdeck.api.dialects.opsi.registry import METHODS, Context
 from fleetdeck.app import build_runtime, create_app
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.settings import Settings
@@ -60,6 +60,8 @@ def main() -> None:
             "Accept-Encoding": "lz4",
         }
 
+    method = METHODS.get("productOnClient_getObjects")
+    assert method is not None
     decoded: list[float] = []
 
     def once() -> tuple[int, int]:
@@ -70,7 +72,7 @@ def main() -> None:
             decoded.append(time.process_time() - c0)  # the caller's work, not the server's
             assert answer.get("error") is None, str(answer)[:300]
             return len(answer["result"]), len(r.content)
-        rows = ON_CLIENT.get_objects(ctx)
+        rows = method.invoke(ctx, {})
         body = msgspec.msgpack.encode({"jsonrpc": "2.0", "id": 1, "result": rows, "error": None})
         return len(rows), len(lz4.frame.compress(body))
 

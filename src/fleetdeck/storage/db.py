@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -103,13 +106,22 @@ def plain_rows(s: Session, stmt: Select[*tuple[Any, ...]]) -> list[tuple[Any, ..
     database's work. No result processing happens, so the columns must be what the driver
     returns as they are (integers, text: e.g. ``tables.base.utc_text`` for a time), and the
     parameters plain integers and text."""
+    return each_plain_row(s, stmt, list)
+
+
+def each_plain_row(
+    s: Session, stmt: Select[*tuple[Any, ...]], consume: Callable[[Iterator[tuple[Any, ...]]], T]
+) -> T:
+    """``consume``'s result over ``stmt``'s rows as the driver's tuples (as ``plain_rows``),
+    handed over one by one as the driver makes them: a caller that turns half a million rows
+    into something else keeps no list of them, and each tuple is freed as soon as it is used."""
     conn = s.connection()
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params = compiled.construct_params()
     args: Any = tuple(params[k] for k in compiled.positiontup or ()) if compiled.positional else params
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(str(compiled), args)
-        return list(cursor.fetchall())
+        return consume(iter(cursor))
     finally:
         cursor.close()

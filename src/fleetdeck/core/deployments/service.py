@@ -10,9 +10,9 @@ shutdown, and the mark is kept or reverted later (``core/jobs/wol_shutdown.py``)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -46,7 +46,7 @@ from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.core.jobs.outcomes import record_installation
 from fleetdeck.core.packages import states
-from fleetdeck.core.packages.states import PackageStateInfo, StateRow
+from fleetdeck.core.packages.states import ListedState, PackageStateInfo
 from fleetdeck.core.ports import Clock, JobNotifier, Waker
 from fleetdeck.core.query import Page
 from fleetdeck.core.settings.service import SettingsService
@@ -63,6 +63,8 @@ from fleetdeck.storage.tables import (
     PackageGroupMember,
 )
 from fleetdeck.storage.uow import UnitOfWork
+
+T = TypeVar("T")
 
 KIND = DEPLOYMENT
 _HOUSEKEEPING = system_actor("housekeeping")
@@ -354,15 +356,17 @@ class DeploymentService(Rules):
     def package_states(
         self,
         actor: Actor,
-        computer_ids: Sequence[int] | None = None,
-        family_keys: Sequence[str] | None = None,
-    ) -> list[StateRow]:
-        """The stored states (all, or of these computers / families), by computer and family:
-        one query. Plain tuples in ``PackageStateInfo``'s field order (``_make`` names one),
-        as opsi's complete list is half a million of them."""
+        computer_ids: Sequence[int] | None,
+        family_keys: Sequence[str] | None,
+        consume: Callable[[dict[int, str], Iterator[ListedState]], T],
+    ) -> T:
+        """``consume(family keys by id, states)`` over the stored states (all, or of these
+        computers / families), by computer and family, inside one read transaction: two
+        queries (``states.listing``: the driver's tuples with the family's id, handed over as
+        they are made), as opsi's complete list is half a million of them."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            return states.read(uow.session, computer_ids, family_keys)
+            return states.listing(uow.session, computer_ids, family_keys, consume)
 
     def _correct_installations(
         self,

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from fleetdeck.api.dialects.opsi.errors import (
     BackendBadValueError,
@@ -39,10 +41,13 @@ from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.packages.entities import PackageFields, PackageInfo
+from fleetdeck.core.packages.states import ListedState
 from fleetdeck.core.query import Query
 
 Row = dict[str, Any]
 LOCALBOOT = "LocalbootProduct"
+ON_CLIENT_TYPE = "ProductOnClient"
+T = TypeVar("T")
 PRODUCT_ID_RE = re.compile(r"^[a-z0-9-_\.]{1,128}$")
 VERSION_RE = re.compile(r"^[a-zA-Z0-9.]{1,32}$")
 ACTIONS = {"setup", "uninstall", "update", "always", "once", "custom", "none"}
@@ -331,6 +336,95 @@ class ProductOnDepotAdapter:
         return done
 
 
+class ProductOnClientObject(msgspec.Struct, gc=False, rename="camel"):
+    """One productOnClient as ``productOnClient_getObjects()`` answers it: msgspec encodes a
+    struct as a map of its fields in this order (named in camel case: ``product_id`` is
+    ``productId``), so exactly as the dict ``fetch`` makes plus ``Crud``'s ident
+    (``tests/dialects/opsi/test_poc_whole_list.py`` pins that). Not tracked by the garbage
+    collector (it holds only strings and numbers)."""
+
+    product_id: str
+    product_type: str
+    client_id: str
+    target_configuration: str | None
+    installation_status: str | None
+    action_request: str | None
+    last_action: str | None
+    action_progress: str | None
+    action_result: str | None
+    product_version: str | None
+    package_version: str | None
+    modification_time: str | None
+    action_sequence: int
+    type: str
+    ident: str
+
+
+def _dicts(names: dict[int, str], keys: dict[int, str], states: Iterator[ListedState]) -> list[Row]:
+    """The states as dicts (``ProductOnClientAdapter.fetch``): the tuples unpacked as they come
+    (``states.ListedState``), one dict display per row, the cheapest way to build dicts."""
+    rows: list[Row] = []
+    append = rows.append
+    for cid, fid, status, request, last, result, progress, target, ver, pver, stamp in states:
+        client = names.get(cid)
+        if client is None:
+            continue
+        append(
+            {
+                "productId": keys[fid],
+                "productType": LOCALBOOT,
+                "clientId": client,
+                "targetConfiguration": target,
+                "installationStatus": status,
+                "actionRequest": request,
+                "lastAction": last,
+                "actionProgress": progress,
+                "actionResult": result,
+                "productVersion": ver,
+                "packageVersion": pver,
+                "modificationTime": stamp,
+                "actionSequence": -1,
+                "type": ON_CLIENT_TYPE,
+            }
+        )
+    return rows
+
+
+def _structs(
+    names: dict[int, str], keys: dict[int, str], states: Iterator[ListedState]
+) -> list[ProductOnClientObject]:
+    """The states as ``ProductOnClientObject`` (``ProductOnClientAdapter.whole_list``), with
+    their ident."""
+    out: list[ProductOnClientObject] = []
+    append = out.append
+    make = ProductOnClientObject
+    for cid, fid, status, request, last, result, progress, target, ver, pver, stamp in states:
+        client = names.get(cid)
+        if client is None:
+            continue
+        family = keys[fid]
+        append(
+            make(
+                family,
+                LOCALBOOT,
+                client,
+                target,
+                status,
+                request,
+                last,
+                progress,
+                result,
+                ver,
+                pver,
+                stamp,
+                -1,
+                ON_CLIENT_TYPE,
+                f"{family};{LOCALBOOT};{client}",
+            )
+        )
+    return out
+
+
 class ProductOnClientAdapter:
     ident: tuple[str, ...] = ("productId", "productType", "clientId")
     fresh_rows = True  # fetch builds new dicts every call (see ``Crud.get_objects``)
@@ -346,9 +440,15 @@ class ProductOnClientAdapter:
     def __init__(self, hosts: HostAdapter) -> None:
         self.hosts = hosts
 
-    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
-        """The stored states (core's package states), read in one query; a filter naming
-        clients or products exactly narrows it in SQL."""
+    def _states(
+        self,
+        ctx: Context,
+        flt: Mapping[str, Any],
+        make: Callable[[dict[int, str], dict[int, str], Iterator[ListedState]], list[T]],
+    ) -> list[T]:
+        """``make(host ids by computer id, family keys by id, states)`` over the stored states
+        (core's package states, read in two queries and handed over as the driver makes them);
+        a filter naming clients or products exactly narrows them in SQL."""
         wanted = plain_values(flt.get("clientId"))
         if ctx.is_client and wanted is None:
             wanted = [str(ctx.host_id)]  # a client sees its own states only
@@ -357,34 +457,20 @@ class ProductOnClientAdapter:
         if ctx.is_client:
             names = {cid: hid for cid, hid in names.items() if hid == ctx.host_id}
         only = None if wanted is None else list(names)
-        found = ctx.services.deployments.package_states(ctx.actor, only, plain_values(flt.get("productId")))
-        rows: list[Row] = []
-        append = rows.append
-        # the state tuples unpacked as they come (PackageStateInfo's field order), one dict
-        # display per row: the cheapest way to build half a million dicts in CPython
-        for cid, family, status, request, last, result, progress, target, ver, pver, _, stamp in found:
-            client = names.get(cid)
-            if client is None:
-                continue
-            append(
-                {
-                    "productId": family,
-                    "productType": LOCALBOOT,
-                    "clientId": client,
-                    "targetConfiguration": target,
-                    "installationStatus": status,
-                    "actionRequest": request,
-                    "lastAction": last,
-                    "actionProgress": progress,
-                    "actionResult": result,
-                    "productVersion": ver,
-                    "packageVersion": pver,
-                    "modificationTime": stamp,
-                    "actionSequence": -1,
-                    "type": "ProductOnClient",
-                }
-            )
-        return rows
+        return ctx.services.deployments.package_states(
+            ctx.actor, only, plain_values(flt.get("productId")), lambda keys, rows: make(names, keys, rows)
+        )
+
+    def fetch(self, ctx: Context, flt: Mapping[str, Any]) -> list[Row]:
+        """The states as opsi's objects (without their ident, which ``Crud`` adds)."""
+        return self._states(ctx, flt, _dicts)
+
+    def whole_list(self, ctx: Context) -> list[ProductOnClientObject]:
+        """Every state the caller may see, as ``productOnClient_getObjects()`` answers it
+        without attributes or filter: half a million objects for 10,000 clients x 50 products
+        (issue #13), so not dicts but ``ProductOnClientObject`` structs, which cost about half
+        as much to make and to encode, and encode to the same bytes as the dicts would."""
+        return self._states(ctx, {}, _structs)
 
     def coerce(self, obj: Mapping[str, Any], partial: bool) -> Row:
         """opsi's checks of a productOnClient. A whole object (insert/create) gets opsi's
