@@ -1,0 +1,156 @@
+"""Behaviour that the fifth whole-core mutation sample (docs/testing.md, "Mutation testing", seed
+20261206) found no test of, mostly in the users service: the limits of a password, what a login
+token and a resumed session carry, the throttle's last second, what the audit log keeps of an
+unlock or a token revocation, and that disabling the last admin is refused like demoting them.
+Each test reads the effect back through core's own services. (New test functions in a new file:
+mutmut traces only tests it has not seen, see docs/testing.md.)"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jwt
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.audit import AuditRecord
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    TooManyAttempts,
+    ValidationFailed,
+)
+from fleetdeck.core.services import Services
+from tests import factories
+from tests.conftest import BACKEND
+from tests.factories import PASSWORD, ManualClock
+from tests.unit.core.conftest import T0
+from tests.unit.core.test_reads import write_transactions
+
+
+def _last_audit(svc: Services, mark: int, action: str) -> AuditRecord:
+    rows = [r for r in factories.audit_since(svc, mark) if r.action == action]
+    assert rows, f"no {action} audited"
+    return rows[-1]
+
+
+# ------------------------------------------------------------------ users
+
+
+def test_a_password_may_be_1024_characters_and_a_short_one_is_refused_as_the_password(
+    svc: Services, admin: Actor
+) -> None:
+    """``_check_password`` 8 refused exactly 1024 characters (the limit is inclusive); 5 dropped
+    the field of the too-short refusal, which the API reports as the offending field."""
+    made = svc.users.create(admin, "longest", "p" * 1024, Role.VIEWER)
+    assert svc.users.authenticate_password("longest", "p" * 1024, "127.0.0.1", "test").user_id == made.id
+    with pytest.raises(ValidationFailed) as err:
+        svc.users.create(admin, "shorty", "p" * 7, Role.VIEWER)
+    assert (err.value.field, err.value.message) == ("password", "password must have at least 8 characters")
+
+
+def test_a_new_users_email_is_stored(svc: Services, admin: Actor) -> None:
+    """``_insert`` 24 stored no e-mail address."""
+    made = svc.users.create(admin, "mailer", PASSWORD, Role.VIEWER, email="mailer@example.org")
+    assert made.email == "mailer@example.org"
+    assert svc.users.get(admin, made.id).email == "mailer@example.org"
+
+
+def test_a_login_token_says_when_it_was_issued(svc: Services, admin: Actor, clock: ManualClock) -> None:
+    """login 39 renamed the ``iat`` claim: the token then carried no issue time."""
+    factories.user(svc, Role.VIEWER, "ivy")
+    result = svc.users.login("ivy", PASSWORD, "127.0.0.1")
+    claims = jwt.decode(result.token, options={"verify_signature": False})
+    assert claims["iat"] == int(T0.timestamp())
+    assert claims["exp"] == int(result.expires_at.timestamp())
+
+
+def test_a_locked_out_name_stays_locked_until_its_last_failure_leaves_the_window(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """password_login 7 let a name in while less than a second of its lock-out was left (``wait >
+    1`` instead of ``> 0``): even the right password is refused until the window has passed."""
+    factories.user(svc, Role.VIEWER, "lock")
+    for _ in range(5):  # CoreConfig.login_max_failures
+        with pytest.raises(AuthenticationFailed):
+            svc.users.authenticate_password("lock", "wrong-password", "10.0.0.9", "test")
+    clock.now = T0 + timedelta(seconds=299.5)  # the window is 300 s
+    with pytest.raises(TooManyAttempts) as err:
+        svc.users.authenticate_password("lock", PASSWORD, "10.0.0.9", "test")
+    assert err.value.retry_after == 0.5
+    clock.now = T0 + timedelta(seconds=300)
+    assert svc.users.authenticate_password("lock", PASSWORD, "10.0.0.9", "test").username == "lock"
+
+
+def test_a_resumed_session_is_the_same_user_and_takes_no_write_lock(
+    runtime: Runtime, svc: Services, admin: Actor
+) -> None:
+    """resume 47 made the actor without its user id; 2 read the user in a writing transaction
+    (resume runs on every request of a web session)."""
+    who = factories.user(svc, Role.OPERATOR, "resumer")
+    _actor, credential = svc.users.session_login("resumer", PASSWORD, "127.0.0.1", "web")
+    with write_transactions(runtime.db.engine) as writes:
+        again = svc.users.resume(credential, "127.0.0.2", "web")
+    assert (again.user_id, again.username, again.role, again.source) == (
+        who.user_id,
+        "resumer",
+        Role.OPERATOR,
+        "127.0.0.2",
+    )
+    if BACKEND == "sqlite":
+        assert writes == []
+
+
+def test_a_bearer_token_keeps_the_callers_address_and_a_stale_one_is_refused_in_words(
+    runtime: Runtime, admin: Actor
+) -> None:
+    """authenticate_bearer 60 dropped the caller's address (which the audit log records); 56
+    garbled the refusal of a token whose user has since been disabled. (On the real clock: the
+    JWT library checks the expiry against it.)"""
+    users = runtime.services.users
+    who = factories.user(runtime.services, Role.VIEWER, "bearer")
+    token = users.login("bearer", PASSWORD, "127.0.0.1").token
+    actor = users.authenticate_bearer(token, "192.0.2.7", "api")
+    assert (actor.user_id, actor.source, actor.via) == (who.user_id, "192.0.2.7", "api")
+    users.update(admin, who.user_id or 0, disabled=True)
+    with pytest.raises(AuthenticationFailed) as err:
+        users.authenticate_bearer(token, "192.0.2.7", "api")
+    assert err.value.message == "invalid or expired token"
+
+
+def test_the_last_enabled_admin_cannot_be_disabled(svc: Services, admin: Actor) -> None:
+    """update 54 looked for the change under another key, so disabling the only enabled admin
+    went through (demoting them was refused) and nobody could manage the server any more."""
+    with pytest.raises(Conflict) as err:
+        svc.users.update(admin, admin.user_id or 0, disabled=True)
+    assert err.value.message == "at least one enabled admin must remain"
+    assert svc.users.get(admin, admin.user_id or 0).disabled is False
+    second = factories.user(svc, Role.ADMIN, "second-admin")
+    assert svc.users.update(admin, second.user_id or 0, disabled=True).disabled is True
+
+
+def test_an_unlock_is_audited_with_what_it_cleared(svc: Services, admin: Actor) -> None:
+    """unlock 55 and 58 renamed the detail's ``username`` and ``failures_cleared``."""
+    factories.user(svc, Role.VIEWER, "forgetful")
+    for _ in range(2):
+        with pytest.raises(AuthenticationFailed):
+            svc.users.authenticate_password("forgetful", "wrong-password", "10.0.0.8", "test")
+    mark = factories.audit_mark(svc)
+    assert svc.users.unlock(admin, username="forgetful") == 2
+    assert _last_audit(svc, mark, "user.unlock").detail == {
+        "username": "forgetful",
+        "address": None,
+        "failures_cleared": 2,
+    }
+
+
+def test_a_token_revocation_is_audited_as_one(svc: Services, admin: Actor) -> None:
+    """revoke_token 9 garbled the audit action, so a revocation could not be found by it."""
+    owner = factories.user(svc, Role.OPERATOR, "owner")
+    token = svc.users.create_token(owner, "ci", "read+write", None)
+    mark = factories.audit_mark(svc)
+    svc.users.revoke_token(owner, token.info.id)
+    row = _last_audit(svc, mark, "token.revoke")
+    assert (row.object_type, row.object_id, row.result) == ("api_token", str(token.info.id), "ok")
+    assert svc.users.list_tokens(owner) == []
