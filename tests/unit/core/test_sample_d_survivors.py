@@ -21,7 +21,9 @@ from fleetdeck.core.errors import (
     TooManyAttempts,
     ValidationFailed,
 )
+from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
+from fleetdeck.core.settings.configs import Config as PropertyConfig
 from tests import factories
 from tests.conftest import BACKEND
 from tests.factories import PASSWORD, ManualClock
@@ -154,3 +156,31 @@ def test_a_token_revocation_is_audited_as_one(svc: Services, admin: Actor) -> No
     row = _last_audit(svc, mark, "token.revoke")
     assert (row.object_type, row.object_id, row.result) == ("api_token", str(token.info.id), "ok")
     assert svc.users.list_tokens(owner) == []
+
+
+# ------------------------------------------------------------------ sample of seed 20261205
+
+
+def test_a_bad_sort_key_is_refused_as_the_sort(svc: Services) -> None:
+    """``Query.from_dict`` 60 dropped the field of the refusal (the API names it to the caller)."""
+    with pytest.raises(ValidationFailed) as err:
+        Query.from_dict({"sort": ["name; drop table"]})
+    assert (err.value.field, err.value.message) == (
+        "sort",
+        "sort keys are field names, not 'name; drop table'",
+    )
+
+
+def test_computers_own_config_values_are_filtered_by_the_query(svc: Services, admin: Actor) -> None:
+    """``ConfigService.values`` 26 built the filter without its condition (a TypeError: every
+    filtered read of config values failed)."""
+    a, b = factories.computer(svc, admin, "a"), factories.computer(svc, admin, "b")
+    svc.configs.put(admin, PropertyConfig("lang"))
+    svc.configs.put(admin, PropertyConfig("theme"))
+    svc.configs.set_value(admin, "lang", a, ["de"])
+    svc.configs.set_value(admin, "theme", a, ["dark"])
+    svc.configs.set_value(admin, "lang", b, ["fr"])
+    only_lang = Query(where=(Cond("key", Op.EQ, "lang"),))
+    found = sorted((v.computer_id, v.key, v.values) for v in svc.configs.values(admin, None, only_lang))
+    assert found == [(a, "lang", ["de"]), (b, "lang", ["fr"])]  # ordered by key only
+    assert [(v.key, v.values) for v in svc.configs.values(admin, [a], only_lang)] == [("lang", ["de"])]
