@@ -12,7 +12,14 @@ from datetime import timedelta
 import pytest
 
 from fleetdeck.core.authz import Actor
-from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.computers.entities import capabilities
+from fleetdeck.core.errors import (
+    AgentIncapable,
+    AuthenticationFailed,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.polling.service import (
     HelloAnswer,
@@ -237,3 +244,18 @@ def test_a_failure_says_its_last_line_and_another_computers_job_is_refused(
     answer = svc.polling.job_state(agent.request(), JobReport(job.id, "failed", exit_code=1, output="a\nb\n"))
     assert answer.status == JobStatus.FAILED
     assert svc.jobs.get(admin, job.id).message == "b"
+
+
+def test_a_command_for_a_polling_computer_is_refused_naming_what_its_agent_can_do(
+    svc: Services, admin: Actor
+) -> None:
+    """``incapable`` had no test in the subset: the refusal names the computer, its agent kind
+    and its capabilities, in the message and the detail."""
+    cid = Agent(svc, "oco-7").hello().computer_id
+    with pytest.raises(AgentIncapable) as err:
+        factories.commands(svc, admin, [cid], "whoami")
+    can = list(capabilities("polling"))
+    assert err.value.message == (
+        f"computer {cid} (oco-7) is managed by a polling agent, which cannot run commands; it can do: {', '.join(can)}"
+    )
+    assert err.value.detail == {"computer_id": cid, "agent_kind": "polling", "capabilities": can}

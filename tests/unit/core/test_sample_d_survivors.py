@@ -7,6 +7,7 @@ mutmut traces only tests it has not seen, see docs/testing.md.)"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import jwt
@@ -19,8 +20,10 @@ from fleetdeck.core.errors import (
     AuthenticationFailed,
     Conflict,
     TooManyAttempts,
+    Unavailable,
     ValidationFailed,
 )
+from fleetdeck.core.ports import NullJobWatch
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
 from fleetdeck.core.settings.configs import Config as PropertyConfig
@@ -184,3 +187,43 @@ def test_computers_own_config_values_are_filtered_by_the_query(svc: Services, ad
     found = sorted((v.computer_id, v.key, v.values) for v in svc.configs.values(admin, None, only_lang))
     assert found == [(a, "lang", ["de"]), (b, "lang", ["fr"])]  # ordered by key only
     assert [(v.key, v.values) for v in svc.configs.values(admin, [a], only_lang)] == [("lang", ["de"])]
+
+
+# ------------------------------------------------------------------ small functions no test ran
+
+
+def test_a_deployment_that_only_repeats_pending_jobs_is_refused_saying_so(
+    svc: Services, admin: Actor
+) -> None:
+    """``validation.all_pending`` had no test in the subset."""
+    pc = factories.computer(svc, admin, "pc")
+    pkg = factories.package(svc, admin, "tool")
+    factories.deployment(svc, admin, [pc], [pkg.id])
+    with pytest.raises(ValidationFailed) as err:
+        factories.deployment(svc, admin, [pc], [pkg.id])
+    assert err.value.message == "the request produced no jobs: every one of them is pending already"
+    assert err.value.detail.get("reason") == "all_pending"
+
+
+def test_a_query_narrowed_with_and_keeps_its_sort_and_page() -> None:
+    """``Query.and_`` had no test in the subset."""
+    q = Query(where=(Cond("a", Op.EQ, 1),), limit=5, offset=10).and_(Cond("b", Op.EQ, 2), Cond("c", Op.EQ, 3))
+    assert q.to_dict() == {
+        "where": [
+            {"field": "a", "op": "eq", "value": 1},
+            {"field": "b", "op": "eq", "value": 2},
+            {"field": "c", "op": "eq", "value": 3},
+        ],
+        "sort": [],
+        "limit": 5,
+        "offset": 10,
+    }
+
+
+def test_a_process_without_a_message_bus_cannot_wait_for_jobs() -> None:
+    """``NullJobWatch`` had no test in the subset: both waits refuse in words."""
+    watch = NullJobWatch()
+    with pytest.raises(Unavailable, match="cannot wait for jobs"):
+        watch.wait_final([1], 1.0, lambda ids: set())
+    with pytest.raises(Unavailable, match="cannot wait for jobs"):
+        asyncio.run(watch.await_final([1], 1.0, lambda ids: set()))
