@@ -256,6 +256,7 @@ def test_a_command_for_a_polling_computer_is_refused_naming_what_its_agent_can_d
         factories.commands(svc, admin, [cid], "whoami")
     can = list(capabilities("polling"))
     assert err.value.message == (
-        f"computer {cid} (oco-7) is managed by a polling agent, which cannot run commands; it can do: {', '.join(can)}"
+        f"computer {cid} (oco-7) is managed by a polling agent, which cannot run commands;"
+        f" it can do: {', '.join(can)}"
     )
     assert err.value.detail == {"computer_id": cid, "agent_kind": "polling", "capabilities": can}

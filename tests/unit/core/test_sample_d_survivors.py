@@ -16,13 +16,18 @@ import pytest
 from fleetdeck.app import Runtime
 from fleetdeck.core.audit import AuditRecord
 from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import (
     AuthenticationFailed,
     Conflict,
+    NotFound,
+    PermissionDenied,
     TooManyAttempts,
     Unavailable,
     ValidationFailed,
 )
+from fleetdeck.core.licenses.service import Pool, PoolSoftware
+from fleetdeck.core.packages.entities import PackageFields, PackageImport
 from fleetdeck.core.ports import NullJobWatch
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
@@ -227,3 +232,133 @@ def test_a_process_without_a_message_bus_cannot_wait_for_jobs() -> None:
         watch.wait_final([1], 1.0, lambda ids: set())
     with pytest.raises(Unavailable, match="cannot wait for jobs"):
         asyncio.run(watch.await_final([1], 1.0, lambda ids: set()))
+
+
+# ------------------------------------------------------------------ seed 20261206 on today's core
+
+
+def test_a_login_answers_with_the_user_it_logged_in(svc: Services, admin: Actor) -> None:
+    """login 27 answered without the user (``LoginResult.user`` None)."""
+    who = factories.user(svc, Role.OPERATOR, "dora")
+    user = svc.users.login("dora", PASSWORD, "127.0.0.1").user
+    assert (user.id, user.username, user.role) == (who.user_id, "dora", Role.OPERATOR)
+
+
+def test_a_refused_unlock_naming_nobody_is_audited_without_an_object(svc: Services, admin: Actor) -> None:
+    """unlock 20 wrote ``"XXXX"`` as the object of a refused unlock that named no user."""
+    viewer = factories.user(svc, Role.VIEWER)
+    mark = factories.audit_mark(svc)
+    with pytest.raises(PermissionDenied):
+        svc.users.unlock(viewer)
+    row = _last_audit(svc, mark, "user.unlock")
+    assert (row.result, row.object_type, row.object_id) == ("denied", "user", "")
+
+
+def test_an_import_of_another_package_version_is_a_new_package(svc: Services, admin: Actor) -> None:
+    """``_locked_version`` 11 matched a package by family and version only: importing 1.0-2
+    replaced 1.0-1 instead of adding the new package version beside it."""
+    fields = PackageFields(install_procedure="setup")
+    first = svc.packages.import_package(admin, PackageImport("tool", "Tool", "1.0", "1", fields)).package
+    second = svc.packages.import_package(admin, PackageImport("tool", "Tool", "1.0", "2", fields))
+    assert second.replaced is False and second.package.id != first.id
+    assert svc.packages.get(admin, first.id).package.package_version == "1"
+
+
+def test_package_refusals_and_renames_say_what_happened(svc: Services, admin: Actor) -> None:
+    """update 42 dropped the message of a refusal for an emptied install procedure;
+    update_family 58 the old and new name from the rename's audit row; move_in_group 41
+    garbled the refusal of sequence 0."""
+    pkg = factories.package(svc, admin, "tool")
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.update(admin, pkg.id, PackageFields(install_procedure=""))
+    assert err.value.message == "please fill the required fields"
+    mark = factories.audit_mark(svc)
+    svc.packages.update_family(admin, pkg.family_id, name="Tool Two")
+    assert _last_audit(svc, mark, "package_family.update").detail["name"] == ["tool", "Tool Two"]
+    group = factories.package_group(svc, admin, "pg", [pkg.id])
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.move_in_group(admin, group, pkg.id, 0)
+    assert (err.value.field, err.value.message) == ("sequence", "sequence starts at 1")
+
+
+def test_computer_group_refusals_name_what_is_wrong(svc: Services, admin: Actor) -> None:
+    """groups: member_ids 21 (the NotFound's object type), put 48 (the field of a key taken by a
+    group of another kind), update 52 (the message of a bad name), remove_members 17 (the
+    object type of the audit row)."""
+    with pytest.raises(NotFound) as missing:
+        svc.groups.member_ids([10**6])
+    assert (missing.value.object_type, missing.value.object_id) == ("group", 10**6)
+    svc.reports.groups.create(admin, "rg")
+    with pytest.raises(Conflict) as taken:
+        svc.groups.put(admin, "report-rg")
+    assert (taken.value.detail.get("field"), taken.value.message) == ("key", "group key 'report-rg' is taken")
+    pc = factories.computer(svc, admin, "pc")
+    gid = factories.group(svc, admin, "g", [pc])
+    with pytest.raises(ValidationFailed) as err:
+        svc.groups.update(admin, gid, name="")
+    assert (err.value.field, err.value.message) == ("name", "name must be 1-255 characters")
+    mark = factories.audit_mark(svc)
+    svc.groups.remove_members(admin, gid, [pc])
+    row = _last_audit(svc, mark, "group.remove_members")
+    assert (row.object_type, row.object_id, row.detail) == ("group", str(gid), {"removed": [pc]})
+
+
+def test_report_changes_are_audited_as_the_report_and_a_group_has_no_description_by_default(
+    svc: Services, admin: Actor
+) -> None:
+    """reports.service.update 28 audited without the report's id; reports.groups.create 1 gave a
+    new group the description ``"XXXX"``."""
+    report = svc.reports.create(admin, "r", "SELECT 1")
+    mark = factories.audit_mark(svc)
+    svc.reports.update(admin, report.id, notes="n")
+    row = _last_audit(svc, mark, "report.update")
+    assert (row.object_type, row.object_id) == ("report", str(report.id))
+    assert svc.reports.groups.create(admin, "plain").description == ""
+
+
+def test_config_entries_are_found_by_a_query_and_an_announcement_audits_its_defaults(
+    svc: Services, admin: Actor
+) -> None:
+    """configs.entries 7 failed every query; announce 51 audited no default values."""
+    svc.configs.put(admin, PropertyConfig("motd", default_values=["hello"]))
+    svc.configs.put(admin, PropertyConfig("other"))
+    assert [c.key for c in svc.configs.entries(admin, Query(where=(Cond("key", Op.EQ, "motd"),)))] == ["motd"]
+    mark = factories.audit_mark(svc)
+    svc.jobs.announce(
+        admin, [PropertyConfig("banner", default_values=["hi"])], None, expires_in=timedelta(hours=1)
+    )
+    assert _last_audit(svc, mark, "config.put").detail == {"default_values": {"banner": ["hi"]}}
+
+
+def test_an_uninstall_through_package_actions_is_audited_as_its_container(
+    svc: Services, admin: Actor
+) -> None:
+    """apply_package_actions 16 audited an uninstall as the computer, not as the container it
+    made (``deployment.uninstall`` is a container's action, as ``deployment.create`` is)."""
+    pc = factories.computer(svc, admin, "pc")
+    pkg = factories.package(svc, admin, "tool")
+    factories.installed(svc, admin, pc, pkg.id)
+    mark = factories.audit_mark(svc)
+    done = svc.deployments.apply_package_actions(admin, pc, [("tool", PackageAction.UNINSTALL)], name="opsi")
+    row = _last_audit(svc, mark, "deployment.uninstall")
+    assert row.object_type == "job_batch" and row.object_id == str(done.container_ids[0])
+
+
+def test_software_of_a_license_pool_is_listed_by_name(svc: Services, admin: Actor) -> None:
+    """pool_software 4 dropped the name from the order."""
+    svc.licenses.put_pool(admin, Pool("office"))
+    for name in ("Writer", "Calc", "Impress"):
+        svc.licenses.put_pool_software(admin, PoolSoftware("office", name))
+    assert [p.name for p in svc.licenses.pool_software(admin)] == ["Calc", "Impress", "Writer"]
+
+
+def test_listing_package_group_families_takes_no_write_lock(
+    runtime: Runtime, svc: Services, admin: Actor
+) -> None:
+    """group_family_keys 5 read in a writing transaction."""
+    pkg = factories.package(svc, admin, "tool")
+    gid = factories.package_group(svc, admin, "pg", [pkg.id])
+    with write_transactions(runtime.db.engine) as writes:
+        assert svc.packages.group_family_keys(admin) == {gid: ["tool"]}
+    if BACKEND == "sqlite":
+        assert writes == []
