@@ -362,3 +362,24 @@ def test_listing_package_group_families_takes_no_write_lock(
         assert svc.packages.group_family_keys(admin) == {gid: ["tool"]}
     if BACKEND == "sqlite":
         assert writes == []
+
+
+def test_a_rules_job_carries_the_packages_install_procedure_to_the_agent(svc: Services, admin: Actor) -> None:
+    """evaluation ``_upsert`` 30 made a rule's jobs without their procedure: the agent was sent
+    an empty one and ran nothing (deployments made directly were not affected)."""
+    pc = factories.computer(svc, admin, "pc")
+    pkg = factories.package(
+        svc, admin, "tool", install_procedure="setup.sh --quiet", install_success_codes="0"
+    )
+    svc.deployments.create_rule(
+        admin,
+        "r",
+        factories.group(svc, admin, "g", [pc]),
+        factories.package_group(svc, admin, "pg", [pkg.id]),
+    )
+    [(_cid, spec)] = svc.jobs.claim_for_delivery([pc])
+    assert (spec.kind, spec.params["procedure"], spec.params["success_codes"]) == (
+        "package_install",
+        "setup.sh --quiet",
+        "0",
+    )
