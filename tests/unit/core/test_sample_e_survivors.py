@@ -6,8 +6,11 @@ mutmut traces only tests it has not seen, see docs/testing.md.)"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from fleetdeck.app import Runtime
 from fleetdeck.core.audit import AuditRecord
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.enrollment.identity import normalize_uuid
@@ -19,14 +22,18 @@ from fleetdeck.core.errors import (
     ValidationFailed,
 )
 from fleetdeck.core.licenses.service import Contract, License, Pool
-from fleetdeck.core.polling.service import PollFacts
+from fleetdeck.core.polling.service import PollFacts, Registration
 from fleetdeck.core.query import INT_MAX, Cond, Op, Query
 from fleetdeck.core.reports.policy import json_safe
 from fleetdeck.core.services import Services
 from fleetdeck.core.settings.registry import Kind, SettingDef, coerce
 from fleetdeck.protocol import messages as m
 from tests import factories
+from tests.conftest import BACKEND
+from tests.factories import ManualClock
+from tests.unit.core.conftest import T0
 from tests.unit.core.test_polling import Agent
+from tests.unit.core.test_reads import write_transactions
 
 
 def _last_audit(svc: Services, mark: int, action: str) -> AuditRecord:
@@ -207,3 +214,75 @@ def test_user_deletions_and_own_password_changes(svc: Services, admin: Actor) ->
         svc.users.authenticate_password("admin", "a-new-password-1", "127.0.0.1", "test").user_id
         == admin.user_id
     )
+
+
+def test_an_empty_registration_key_lets_no_unknown_host_in(svc: Services, admin: Actor) -> None:
+    """polling ``_signed_by`` 4 accepted any signature when no key was set: with registration
+    enabled but no registration key, any host could register (and a pre-registered computer be
+    taken over)."""
+    open_door = Registration(enabled=True, key="")
+    for hostname in ("stranger", "pre"):
+        agent = Agent(svc, hostname, key="anything")
+        with pytest.raises(AuthenticationFailed, match="Invalid agent signature"):
+            svc.polling.hello(agent.request(), open_door, PollFacts())
+        if hostname == "stranger":
+            factories.computer(svc, admin, "pre")  # pre-registered: waits for the registration key
+    assert [c.hostname for c in svc.computers.find(admin, Query()).items] == ["pre"]
+
+
+def test_a_registration_is_audited_as_the_computer(svc: Services, admin: Actor) -> None:
+    """polling ``_register`` 44 garbled the object type of the registration's audit row."""
+    mark = factories.audit_mark(svc)
+    cid = Agent(svc, "newcomer").hello().computer_id
+    row = _last_audit(svc, mark, "agent.register")
+    assert (row.object_type, row.object_id) == ("computer", str(cid))
+
+
+def test_an_api_token_is_expired_at_its_expiry_and_listing_tokens_takes_no_write_lock(
+    runtime: Runtime, svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """resume 38 let a token through at the exact moment it expired (``<`` for ``<=``);
+    list_tokens 5 read in a writing transaction."""
+    owner = factories.user(svc, Role.OPERATOR, "tok")
+    made = svc.users.create_token(owner, "ci", "read", T0 + timedelta(hours=1))
+    _actor, credential = svc.users.basic_login("tok", made.token, "127.0.0.1", "api")
+    clock.now = T0 + timedelta(hours=1)
+    with pytest.raises(AuthenticationFailed, match="API token expired"):
+        svc.users.resume(credential, "127.0.0.1", "api")
+    with write_transactions(runtime.db.engine) as writes:
+        assert [t.name for t in svc.users.list_tokens(owner)] == ["ci"]
+    if BACKEND == "sqlite":
+        assert writes == []
+
+
+def test_setting_one_familys_state_answers_with_that_family(svc: Services, admin: Actor) -> None:
+    """set_package_state 159 read the computer's states without the family and answered with
+    the first one."""
+    pc = factories.computer(svc, admin, "pc")
+    for family in ("alpha", "beta"):
+        factories.package(svc, admin, family)
+    svc.deployments.set_package_state(admin, pc, "alpha", {"last_action": "setup"}, name="opsi")
+    info = svc.deployments.set_package_state(admin, pc, "beta", {"last_action": "uninstall"}, name="opsi")
+    assert (info.family_key, info.last_action) == ("beta", "uninstall")
+
+
+def test_refusals_of_a_long_command_and_a_self_dependency_say_why(svc: Services, admin: Actor) -> None:
+    """``_validate_command`` 11 dropped the message; ``_check_rule`` 8 garbled it."""
+    pc = factories.computer(svc, admin, "pc")
+    with pytest.raises(ValidationFailed) as err:
+        factories.commands(svc, admin, [pc], "x" * (64 * 1024 + 1))
+    assert (err.value.field, err.value.message) == ("command", f"command is longer than {64 * 1024} bytes")
+    pkg = factories.package(svc, admin, "tool")
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.set_dependencies(admin, pkg.id, [pkg.id])
+    assert err.value.message == "a package cannot depend on itself"
+
+
+def test_a_computers_software_is_sorted_by_name_and_version(svc: Services, admin: Actor) -> None:
+    """get_many 62 dropped the version from the order."""
+    pc = factories.computer(svc, admin, "pc")
+    inv = m.Inventory(
+        hostname="pc", software=[m.Software("app", "2"), m.Software("app", "10"), m.Software("app", "1")]
+    )
+    svc.computers.record_inventory(admin, pc, inv, m.inventory_digest(inv))
+    assert [s.version for s in svc.computers.get(admin, pc).software] == ["1", "10", "2"]
