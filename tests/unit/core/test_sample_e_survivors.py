@@ -26,6 +26,7 @@ from fleetdeck.core.polling.service import PollFacts, Registration
 from fleetdeck.core.query import INT_MAX, Cond, Op, Query
 from fleetdeck.core.reports.policy import json_safe
 from fleetdeck.core.services import Services
+from fleetdeck.core.settings.configs import Config as PropertyConfig
 from fleetdeck.core.settings.registry import Kind, SettingDef, coerce
 from fleetdeck.protocol import messages as m
 from tests import factories
@@ -286,3 +287,30 @@ def test_a_computers_software_is_sorted_by_name_and_version(svc: Services, admin
     )
     svc.computers.record_inventory(admin, pc, inv, m.inventory_digest(inv))
     assert [s.version for s in svc.computers.get(admin, pc).software] == ["1", "10", "2"]
+
+
+def test_a_value_for_a_builtin_config_stores_the_entry_first(svc: Services, admin: Actor) -> None:
+    """configs.set_value 50, 52 read the entry back wrongly after storing a dialect's built-in
+    default (None: NotFound; without its key: another entry got the value)."""
+    pc = factories.computer(svc, admin, "pc")
+    svc.configs.put(admin, PropertyConfig("aaa.other"))
+    mark = factories.audit_mark(svc)
+    builtin = PropertyConfig("zzz.builtin", default_values=["off"])
+    svc.configs.set_value(admin, "zzz.builtin", pc, ["on"], builtin=builtin)
+    assert [(v.key, v.values) for v in svc.configs.values(admin, [pc])] == [("zzz.builtin", ["on"])]
+    assert [c.key for c in svc.configs.entries(admin)] == ["aaa.other", "zzz.builtin"]
+    assert _last_audit(svc, mark, "config.set_value").detail == {
+        "stored_builtin": True,
+        "key": "zzz.builtin",
+        "values": ["on"],
+    }
+
+
+def test_an_installation_recorded_by_hand_sets_the_package_state(svc: Services, admin: Actor) -> None:
+    """packages.states.installed 6 (``is not None``) left the state untouched when an admin
+    recorded an installation by hand."""
+    pc = factories.computer(svc, admin, "pc")
+    pkg = factories.package(svc, admin, "tool", "3.1")
+    svc.packages.assign_installation(admin, pc, pkg.id)
+    [state] = svc.deployments.package_states(admin, [pc], ["tool"])
+    assert (state[2], state[8]) == ("installed", "3.1")
