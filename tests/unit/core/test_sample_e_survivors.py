@@ -314,3 +314,31 @@ def test_an_installation_recorded_by_hand_sets_the_package_state(svc: Services, 
     svc.packages.assign_installation(admin, pc, pkg.id)
     [state] = svc.deployments.package_states(admin, [pc], ["tool"])
     assert (state[2], state[8]) == ("installed", "3.1")
+
+
+def test_a_delivered_command_job_carries_its_command(svc: Services, admin: Actor) -> None:
+    """delivery.claim 114 sent command jobs without their command line."""
+    pc = factories.computer(svc, admin, "pc")
+    factories.commands(svc, admin, [pc], "echo hello")
+    [(_cid, spec)] = svc.jobs.claim_for_delivery([pc])
+    assert spec.kind == "command" and spec.command is not None and spec.command.command == "echo hello"
+
+
+def test_requests_and_records_of_deployments(svc: Services, admin: Actor) -> None:
+    """states.requested 38 garbled an uninstall's request word; deploy 100 the name in the
+    deployment's audit row; polling ``_authenticate`` 131 the host name in a pre-registered
+    computer's registration row."""
+    pc = factories.computer(svc, admin, "pc")
+    pkg = factories.package(svc, admin, "tool")
+    inst = factories.installed(svc, admin, pc, pkg.id)
+    svc.deployments.uninstall(admin, "rm", installation_ids=[inst.id])
+    [state] = svc.deployments.package_states(admin, [pc], ["tool"])
+    assert state[3] == "uninstall"
+    mark = factories.audit_mark(svc)
+    factories.deployment(svc, admin, [pc], [factories.package(svc, admin, "other").id], name="roll-out")
+    assert _last_audit(svc, mark, "deployment.create").detail["name"] == "roll-out"
+    pre = factories.computer(svc, admin, "Pre-Host")
+    mark = factories.audit_mark(svc)
+    Agent(svc, "pre-host").hello()
+    row = _last_audit(svc, mark, "agent.register")
+    assert (row.object_id, row.detail["hostname"]) == (str(pre), "Pre-Host")
