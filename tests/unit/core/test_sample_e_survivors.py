@@ -17,6 +17,7 @@ from fleetdeck.core.enrollment.identity import normalize_uuid
 from fleetdeck.core.errors import (
     AgentIncapable,
     AuthenticationFailed,
+    Conflict,
     NotFound,
     PermissionDenied,
     ValidationFailed,
@@ -342,3 +343,29 @@ def test_requests_and_records_of_deployments(svc: Services, admin: Actor) -> Non
     Agent(svc, "pre-host").hello()
     row = _last_audit(svc, mark, "agent.register")
     assert (row.object_id, row.detail["hostname"]) == (str(pre), "Pre-Host")
+
+
+def test_computer_and_user_records_and_query_refusals(runtime: Runtime, svc: Services, admin: Actor) -> None:
+    """computers ``_insert`` 9 (the Conflict's text), ``package_infos`` 69 (uninstall success
+    codes not read back), ``apply_query`` 64 (a negative offset's text), ``to_sql`` 117 (``ne``
+    filtered nothing), users ``_insert`` 39 (the audit row's object id), ``password_login`` 45
+    (the user read in a writing transaction: two write transactions per login on SQLite)."""
+    a = factories.computer(svc, admin, "a")
+    b = factories.computer(svc, admin, "b")
+    with pytest.raises(Conflict) as taken:
+        svc.computers.create(admin, "A")
+    assert taken.value.message == "a computer named 'A' already exists"
+    pkg = factories.package(svc, admin, "tool", uninstall_success_codes="0,3010")
+    assert svc.packages.get(admin, pkg.id).package.uninstall_success_codes == "0,3010"
+    with pytest.raises(ValidationFailed) as err:
+        svc.computers.find(admin, Query(offset=-1))
+    assert (err.value.field, err.value.message) == ("offset", "offset must not be negative")
+    others = svc.computers.find(admin, Query(where=(Cond("hostname", Op.NE, "a"),)))
+    assert [c.id for c in others.items] == [b] and a != b
+    mark = factories.audit_mark(svc)
+    made = svc.users.create(admin, "eve", "eve-password-1", Role.VIEWER)
+    assert _last_audit(svc, mark, "user.create").object_id == str(made.id)
+    with write_transactions(runtime.db.engine) as writes:
+        svc.users.authenticate_password("eve", "eve-password-1", "127.0.0.1", "test")
+    if BACKEND == "sqlite":
+        assert len(writes) == 1  # the last-login update; the password check reads only
