@@ -379,6 +379,19 @@ def test_only_none_and_agent_restart_become_shutdown(svc: Services, clock: Clock
     assert [marks(svc, c)[0][2:] for c in ids] == [(0, None), (1, None), (2, None), (3, None)]
 
 
+def test_a_shutdown_the_tick_reverts_is_audited_as_decided(svc: Services, clock: Clock) -> None:
+    """``_settle_wol_shutdowns`` (the tick's decision for computers that never came up) is
+    audited as ``job.wol_shutdown_decided`` with what it reverted (mutant 31 garbled the
+    action, so the decision could not be found by it)."""
+    pc = computer(svc, "pc")
+    cid = woken(svc, [pc], [package(svc, "p")])
+    [job] = job_ids(svc, cid)
+    clock.now = T0 + EXPIRY + timedelta(seconds=1)
+    svc.deployments.tick()
+    audit = svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, "job.wol_shutdown_decided"),)))
+    assert [(e.object_type, e.detail) for e in audit.items] == [("job", {"kept": [], "reverted": [job]})]
+
+
 def test_connecting_within_the_expiry_keeps_the_shutdown(svc: Services, clock: Clock) -> None:
     pc = computer(svc, "pc")
     cid = woken(svc, [pc], [package(svc, "p")])
