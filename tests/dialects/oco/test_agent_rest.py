@@ -110,7 +110,7 @@ def test_agents_older_than_1_1_7_are_refused_with_the_reason(
     raw = old.body("oco.agent.hello", {"agent_version": "1.1.6"}, **{"agent-key": agent.agent_key})
     r = old.send(raw, signed=False)
     assert r.status_code == 401
-    assert "1.1.6 is older than 1.1.7" in r.text and "update the OCO agent" in r.text
+    assert "1.1.6 is older than 1.1.7" in r.text and "update the agent" in r.text
     r = old.send(old.body("oco.agent.hello", {"agent_version": "0.9"}), signed=False)
     assert r.status_code == 401 and "0.9 is older than 1.1.7" in r.text
     # the old download (GET ?id=&hostname=&agent-key=) likewise

@@ -375,7 +375,7 @@ class PollingAgentService:
         still takes): refused, recorded as any failed authentication, with the reason."""
         reason = (
             f"Agent version {version or 'unknown'} is older than 1.1.7 and authenticates with a"
-            " plain-text key, which this server does not accept; update the OCO agent"
+            " plain-text key, which this server does not accept; update the agent"
         )
         hostname = req.hostname.strip()[:255]
         with UnitOfWork(self._db, readonly=True) as uow:

@@ -72,9 +72,9 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         "polling.offline_after_sec",
         Kind.INT,
         125,
-        "A computer managed by a polling agent (an OCO agent) is online while it polls and"
-        " offline once it has not called for this long (OCO's computer-offline-seconds: two"
-        " of the agent's 60 s query intervals and a grace).",
+        "A computer managed by a polling agent is online while it polls and offline once it"
+        " has not called for this long (by default two of the agent's 60 s query intervals"
+        " and a grace).",
         minimum=10,
         maximum=86_400,
     ),
@@ -82,9 +82,8 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         "polling.inventory_interval_sec",
         Kind.INT,
         7200,
-        "A polling agent (an OCO agent) is asked for its inventory when the last one is older"
-        " than this (OCO's agent-update-interval), besides when it asks itself or an admin"
-        " forced it.",
+        "A polling agent is asked for its inventory when the last one is older than this,"
+        " besides when it asks itself or an admin forced it.",
         minimum=60,
         maximum=30 * 86_400,
     ),
@@ -92,15 +91,15 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         "polling.event_queries",
         Kind.STR_LIST,
         [],
-        "Event log entries polling (OCO) agents are asked for at every poll, each"
-        " '<log>|<query>' as OCO's event query rules (a Windows event log and its XPath query;"
-        " 'journalctl' and a JSON query on Linux). Empty: none.",
+        "Event log entries polling agents are asked for at every poll, each '<log>|<query>'"
+        " (a Windows event log and its XPath query; 'journalctl' and a JSON query on Linux)."
+        " Empty: none.",
     ),
     SettingDef(
         "polling.event_retention_sec",
         Kind.INT,
         7 * 86_400,
-        "Stored event log entries older than this are purged (OCO's purge-events-after).",
+        "Stored event log entries older than this are purged.",
         minimum=3600,
         maximum=3650 * 86_400,
     ),
@@ -108,8 +107,8 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         "polling.password_rotation_users",
         Kind.STR_LIST,
         [],
-        "Local accounts whose password polling (OCO) agents rotate (OCO's password rotation"
-        " rule, for every computer). Empty: no rotation.",
+        "Local accounts whose password polling agents rotate, on every computer they manage."
+        " Empty: no rotation.",
     ),
     SettingDef(
         "polling.password_rotation_sec",
