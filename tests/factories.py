@@ -257,3 +257,16 @@ def race(n: int, attempt: Callable[[int], T]) -> list[T | BaseException]:
 
     with ThreadPoolExecutor(n) as pool:
         return list(pool.map(one, range(n)))
+
+
+def package_states(
+    services: Services,
+    actor: Actor,
+    computer_ids: Sequence[int] | None,
+    family_keys: Sequence[str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """Core's stored package states as tuples in ``PackageStateInfo``'s field order without
+    ``job_id`` (the listing leaves it out): the family's key put back in place of its id."""
+    return services.deployments.package_states(
+        actor, computer_ids, family_keys, lambda keys, rows: [(r[0], keys[r[1]], *r[2:]) for r in rows]
+    )

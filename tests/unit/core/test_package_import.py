@@ -77,6 +77,8 @@ def test_an_imported_package_has_its_fields_properties_rules_and_payload_and_is_
         "dependencies": 1,
         "unresolved": ["absent-one"],
         "payload": pkg.payload_sha256,
+        "server_files": None,  # none in this package: nothing kept, nothing left unrun
+        "not_run": [],
     }
 
 

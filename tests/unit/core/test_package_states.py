@@ -75,13 +75,13 @@ def test_fields_are_stored_and_a_correction_records_the_installation_without_a_j
     assert (row.object_type, row.object_id) == ("computer", str(cid))
     assert row.detail["family_key"] == "tool" and row.detail["changes"]["installation_status"] == "installed"
     assert (row.detail["containers"], row.detail["withdrawn"]) == ([], [])
-    assert svc.deployments.package_states(admin, [cid], ["tool"]) == [tuple(info)]
+    assert factories.package_states(svc, admin, [cid], ["tool"]) == [(*info[:10], info.modified_at)]
 
     _set(svc, admin, cid, "tool", installation_status="installed")  # already recorded: kept
     assert _installed(svc, admin, cid) == [old.id]
     _set(svc, admin, cid, "tool", installation_status="not_installed", action_progress=None)
     assert _installed(svc, admin, cid) == []
-    assert svc.deployments.package_states(admin, [cid], ["tool"])[0][6] is None  # progress cleared
+    assert factories.package_states(svc, admin, [cid], ["tool"])[0][6] is None  # progress cleared
     _set(svc, admin, cid, "tool", installation_status="installed")  # no versions: the newest
     assert _installed(svc, admin, cid) == [new.id]
 
@@ -170,4 +170,4 @@ def test_bad_changes_are_refused_in_words(svc: Services, admin: Actor) -> None:
     assert _set(svc, admin, cid, "tool", version="v" * 255, package_version="p" * 64).version == "v" * 255
     with pytest.raises(NotFound):
         _set(svc, admin, 10**6, "tool", last_action="setup")
-    assert svc.deployments.package_states(admin, [cid]) != []
+    assert factories.package_states(svc, admin, [cid]) != []

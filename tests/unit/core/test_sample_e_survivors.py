@@ -313,7 +313,7 @@ def test_an_installation_recorded_by_hand_sets_the_package_state(svc: Services, 
     pc = factories.computer(svc, admin, "pc")
     pkg = factories.package(svc, admin, "tool", "3.1")
     svc.packages.assign_installation(admin, pc, pkg.id)
-    [state] = svc.deployments.package_states(admin, [pc], ["tool"])
+    [state] = factories.package_states(svc, admin, [pc], ["tool"])
     assert (state[2], state[8]) == ("installed", "3.1")
 
 
@@ -333,7 +333,7 @@ def test_requests_and_records_of_deployments(svc: Services, admin: Actor) -> Non
     pkg = factories.package(svc, admin, "tool")
     inst = factories.installed(svc, admin, pc, pkg.id)
     svc.deployments.uninstall(admin, "rm", installation_ids=[inst.id])
-    [state] = svc.deployments.package_states(admin, [pc], ["tool"])
+    [state] = factories.package_states(svc, admin, [pc], ["tool"])
     assert state[3] == "uninstall"
     mark = factories.audit_mark(svc)
     factories.deployment(svc, admin, [pc], [factories.package(svc, admin, "other").id], name="roll-out")
