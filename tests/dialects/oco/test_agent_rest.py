@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from fleetdeck.api.dialects.oco import settings as oco_settings
 from fleetdeck.app import Runtime
@@ -310,7 +310,7 @@ def test_passwords_nobody_asked_for_or_that_do_not_decrypt(
     assert answer["result"]["success"] is False  # nothing stored, as OCO answers it
 
 
-def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client) -> None:
+def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client, runtime: Runtime) -> None:
     agent.update(INVENTORY)
     assert agent.hello()["update"] == 0
     cid = computer_of(v1, "oco-pc1")["id"]
@@ -318,6 +318,12 @@ def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client
     assert r.status_code == 200, r.text
     assert v1.get(f"/computers/{cid}").json()["data"]["force_update"] is True
     assert agent.hello()["update"] == 1
+    with UnitOfWork(runtime.db) as uow:  # OCO refuses it within 25 s of the last one
+        at = uow.session.scalar(select(Computer.inventory_at).where(Computer.id == cid))
+        assert at is not None
+        uow.session.execute(
+            update(Computer).where(Computer.id == cid).values(inventory_at=at - timedelta(seconds=30))
+        )
     agent.update(INVENTORY)  # cleared by the inventory
     assert agent.hello()["update"] == 0
 

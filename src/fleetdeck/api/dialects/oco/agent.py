@@ -329,6 +329,8 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
         if not data:
             raise _invalid()
         answer = polling.inventory(req, inventory(req.hostname, data))
+        if not answer.accepted:  # OCO's words; the agent tries again when the hello asks
+            raise Refused(400, "Update refused (too often or invalid data)")
         return answer, {"policies": {"machine": []}}
 
     def job_state(req: SignedRequest, data: Mapping[str, Any]) -> tuple[Answer, dict[str, Any]]:
