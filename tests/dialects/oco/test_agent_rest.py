@@ -29,6 +29,17 @@ from tests.dialects.oco.test_agent_api import INVENTORY, computer_of, oco_client
 from tests.live_server import LiveServer
 
 
+def backdate(runtime: Runtime, cid: int, column: str, seconds: float) -> None:
+    """The computer's ``column`` (a time) as if it had been set ``seconds`` earlier: what
+    depends on real time (the offline grace, OCO's 25 s) without waiting for it."""
+    with UnitOfWork(runtime.db) as uow:
+        at = uow.session.scalar(select(getattr(Computer, column)).where(Computer.id == cid))
+        assert at is not None
+        uow.session.execute(
+            update(Computer).where(Computer.id == cid).values({column: at - timedelta(seconds=seconds)})
+        )
+
+
 def test_battery_uptime_domain_and_timestamp_reach_oco_and_v1(
     agent: OcoAgent, v1: httpx.Client, live: LiveServer, runtime: Runtime, admin: Actor, token: str
 ) -> None:
@@ -77,14 +88,7 @@ def test_online_while_it_polls_offline_after_the_grace(
     assert cid in [c["id"] for c in listed.json()["data"]], listed.text
     # the agent stops polling: its last contact becomes older than the setting says
     after = runtime.services.settings.value("polling.offline_after_sec")
-    with UnitOfWork(runtime.db) as uow:
-        seen = uow.session.get(Computer, cid)
-        assert seen is not None and seen.last_seen is not None
-        uow.session.execute(
-            update(Computer)
-            .where(Computer.id == cid)
-            .values(last_seen=seen.last_seen - timedelta(seconds=after + 1))
-        )
+    backdate(runtime, cid, "last_seen", after + 1)
     assert runtime.services.polling.mark_offline() == 1
     assert v1.get(f"/computers/{cid}").json()["data"]["online"] is False
     listed = v1.get("/computers", params={"filter[online]": "true"})
@@ -318,12 +322,7 @@ def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client
     assert r.status_code == 200, r.text
     assert v1.get(f"/computers/{cid}").json()["data"]["force_update"] is True
     assert agent.hello()["update"] == 1
-    with UnitOfWork(runtime.db) as uow:  # OCO refuses it within 25 s of the last one
-        at = uow.session.scalar(select(Computer.inventory_at).where(Computer.id == cid))
-        assert at is not None
-        uow.session.execute(
-            update(Computer).where(Computer.id == cid).values(inventory_at=at - timedelta(seconds=30))
-        )
+    backdate(runtime, cid, "inventory_at", 30)  # OCO refuses it within 25 s of the last one
     agent.update(INVENTORY)  # cleared by the inventory
     assert agent.hello()["update"] == 0
 

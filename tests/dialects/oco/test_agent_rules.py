@@ -7,34 +7,20 @@ The OCO agent of the tests (``oco_agent.py``) against the real server on a loopb
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import ValidationFailed
-from fleetdeck.storage.tables import AuditEntry, Computer
+from fleetdeck.storage.tables import AuditEntry
 from fleetdeck.storage.uow import UnitOfWork
 from tests.dialects.oco.oco_agent import OcoAgent
 from tests.dialects.oco.test_agent_api import INVENTORY, computer_of
-from tests.dialects.oco.test_agent_rest import _passwords, encrypt
+from tests.dialects.oco.test_agent_rest import _passwords, backdate, encrypt
 
 REFUSED = (400, "Update refused (too often or invalid data)")
-
-
-def backdate_inventory(runtime: Runtime, cid: int, seconds: float) -> None:
-    """The last inventory as if it had come ``seconds`` earlier (OCO's 25 s are real time)."""
-    with UnitOfWork(runtime.db) as uow:
-        c = uow.session.get(Computer, cid)
-        assert c is not None and c.inventory_at is not None
-        uow.session.execute(
-            update(Computer)
-            .where(Computer.id == cid)
-            .values(inventory_at=c.inventory_at - timedelta(seconds=seconds))
-        )
 
 
 def test_an_inventory_too_soon_while_one_is_forced_is_refused_as_oco_refuses_it(
@@ -67,7 +53,7 @@ def test_an_inventory_too_soon_while_one_is_forced_is_refused_as_oco_refuses_it(
         )
     assert len(refused) == 1 and "less than 25 s" in refused[0].detail["reason"]
     # 25 s later it is taken, and the forced inventory is done
-    backdate_inventory(runtime, cid, 26)
+    backdate(runtime, cid, "inventory_at", 26)
     agent.update({**INVENTORY, "os_version": "26.04"})
     detail = v1.get(f"/computers/{cid}").json()["data"]
     assert (detail["os_version"], detail["force_update"]) == ("26.04", False)
