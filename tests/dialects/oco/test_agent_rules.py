@@ -120,7 +120,14 @@ def test_a_rotation_rule_that_is_not_user_or_group_and_user_is_refused(
     assert runtime.services.settings.value("polling.password_rotation_users") == []
 
 
-def test_rotation_rules_the_setting_takes(runtime: Runtime, admin: Actor) -> None:
+def test_rotation_rules_through_api_v1(v1: httpx.Client, runtime: Runtime) -> None:
+    """The format's refusal in ``/api/v1``'s own error (422), quoting the format."""
+    key = "/settings/polling.password_rotation_users"
+    r = v1.put(key, json={"value": ["root", "servers|Administrator"]})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert "'servers|Administrator' is not of the form '<user name>' or" in error["message"]
     rules = ["root", "12|Administrator", "7|John Doe"]
-    runtime.services.settings.set(admin, "polling.password_rotation_users", rules)
+    assert v1.put(key, json={"value": rules}).status_code == 200
     assert runtime.services.settings.value("polling.password_rotation_users") == rules
