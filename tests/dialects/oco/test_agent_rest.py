@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from fleetdeck.api.dialects.oco import settings as oco_settings
 from fleetdeck.app import Runtime
@@ -27,6 +27,17 @@ from fleetdeck.storage.uow import UnitOfWork
 from tests.dialects.oco.oco_agent import REGISTRATION_KEY, OcoAgent
 from tests.dialects.oco.test_agent_api import INVENTORY, computer_of, oco_client
 from tests.live_server import LiveServer
+
+
+def backdate(runtime: Runtime, cid: int, column: str, seconds: float) -> None:
+    """The computer's ``column`` (a time) as if it had been set ``seconds`` earlier: what
+    depends on real time (the offline grace, OCO's 25 s) without waiting for it."""
+    with UnitOfWork(runtime.db) as uow:
+        at = uow.session.scalar(select(getattr(Computer, column)).where(Computer.id == cid))
+        assert at is not None
+        uow.session.execute(
+            update(Computer).where(Computer.id == cid).values({column: at - timedelta(seconds=seconds)})
+        )
 
 
 def test_battery_uptime_domain_and_timestamp_reach_oco_and_v1(
@@ -77,14 +88,7 @@ def test_online_while_it_polls_offline_after_the_grace(
     assert cid in [c["id"] for c in listed.json()["data"]], listed.text
     # the agent stops polling: its last contact becomes older than the setting says
     after = runtime.services.settings.value("polling.offline_after_sec")
-    with UnitOfWork(runtime.db) as uow:
-        seen = uow.session.get(Computer, cid)
-        assert seen is not None and seen.last_seen is not None
-        uow.session.execute(
-            update(Computer)
-            .where(Computer.id == cid)
-            .values(last_seen=seen.last_seen - timedelta(seconds=after + 1))
-        )
+    backdate(runtime, cid, "last_seen", after + 1)
     assert runtime.services.polling.mark_offline() == 1
     assert v1.get(f"/computers/{cid}").json()["data"]["online"] is False
     listed = v1.get("/computers", params={"filter[online]": "true"})
@@ -310,7 +314,7 @@ def test_passwords_nobody_asked_for_or_that_do_not_decrypt(
     assert answer["result"]["success"] is False  # nothing stored, as OCO answers it
 
 
-def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client) -> None:
+def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client, runtime: Runtime) -> None:
     agent.update(INVENTORY)
     assert agent.hello()["update"] == 0
     cid = computer_of(v1, "oco-pc1")["id"]
@@ -318,6 +322,7 @@ def test_force_inventory_asks_at_the_next_poll(agent: OcoAgent, v1: httpx.Client
     assert r.status_code == 200, r.text
     assert v1.get(f"/computers/{cid}").json()["data"]["force_update"] is True
     assert agent.hello()["update"] == 1
+    backdate(runtime, cid, "inventory_at", 30)  # OCO refuses it within 25 s of the last one
     agent.update(INVENTORY)  # cleared by the inventory
     assert agent.hello()["update"] == 0
 

@@ -43,6 +43,9 @@ REGISTRY = SettingsRegistry((*CORE_SETTINGS, *(d for dialect in DIALECTS for d i
         ("opsi.default_domain", "example.org", "example.org"),
         ("oco.value_types", "native", "native"),
         ("oco.value_types", "strings", "strings"),
+        # a list whose items have a format: '<user name>' or '<computer group id>|<user name>'
+        ("polling.password_rotation_users", "root, 12|Administrator", ["root", "12|Administrator"]),
+        ("polling.password_rotation_users", ["John Doe"], ["John Doe"]),
     ],
 )
 def test_coerce(key: str, given: object, expected: object) -> None:
@@ -67,6 +70,9 @@ def test_coerce(key: str, given: object, expected: object) -> None:
         ("oco.value_types", "Native"),  # a setting with choices takes exactly one of them
         ("oco.value_types", ""),
         ("oco.value_types", 1),
+        ("polling.password_rotation_users", "root, x|Administrator"),
+        ("polling.password_rotation_users", ["12|"]),
+        ("polling.password_rotation_users", ["|root"]),
     ],
 )
 def test_coerce_rejects(key: str, given: object) -> None:

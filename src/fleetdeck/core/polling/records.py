@@ -11,9 +11,12 @@ Both are asked for by the server, as OCO asks for them in its hello answer:
   ``MAX_EVENTS_PER_COMPUTER`` per computer (the oldest go first) and purged after
   ``polling.event_retention_sec`` (OCO's purge-events-after, 7 days) by housekeeping.
 * **passwords**: the user names in ``polling.password_rotation_users`` (OCO's password
-  rotation rules, here one global rule) are due when the newest stored password for that name
-  is older than ``polling.password_rotation_sec``; the poll asks the agent for a new password
-  of ``polling.password_length`` characters of ``polling.password_alphabet``. The agent sets
+  rotation rules: each ``<user name>`` for every computer, or ``<group id>|<user name>`` for
+  the computers that are direct members of that computer group, as OCO limits a rule to a
+  group; length, alphabet, validity and history are shared settings) are due when the newest
+  stored password for that name is older than ``polling.password_rotation_sec``; the poll
+  asks the agent for a new password of ``polling.password_length`` characters of
+  ``polling.password_alphabet``. The agent sets
   it locally only after the server stored it (``oco.agent.passwords``; it sends it AES-256-CBC
   encrypted with its agent key), and revokes it if setting it failed (allowed within five
   minutes, as in OCO). Passwords are encrypted at rest (``SecretBox``); the newest
@@ -42,7 +45,7 @@ from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import SecretBox
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, ComputerEvent, ComputerPassword
+from fleetdeck.storage.tables import Computer, ComputerEvent, ComputerPassword, GroupMember
 from fleetdeck.storage.uow import UnitOfWork
 
 EVENT_QUERIES = "polling.event_queries"
@@ -108,6 +111,47 @@ def event_queries(settings: SettingsService) -> list[tuple[str, str]]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class RotationRule:
+    username: str
+    group_id: int | None = None  # None: every computer
+
+
+def rotation_rules(settings: SettingsService) -> list[RotationRule]:
+    """The configured rules. An entry that does not parse (the setting refuses those when it
+    is set, but a value may predate the format) is left out rather than read as a user name."""
+    rules = []
+    for entry in settings.value(ROTATION_USERS) or []:
+        group, sep, username = str(entry).rpartition("|")
+        group, username = group.strip(), username.strip()
+        if not username or (sep and not group.isdigit()):
+            continue
+        rules.append(RotationRule(username, int(group) if sep else None))
+    return rules
+
+
+def rotated_users(s: Session, settings: SettingsService, computer_id: int) -> list[str]:
+    """The user names whose passwords rotate on this computer: the rules without a group, and
+    those of the groups it is a direct member of (OCO's rule-to-group join does not descend
+    into subgroups); each name once, in the order of the rules."""
+    rules = rotation_rules(settings)
+    group_ids = {r.group_id for r in rules if r.group_id is not None}
+    member_of: set[int] = set()
+    if group_ids:
+        member_of = set(
+            s.scalars(
+                select(GroupMember.group_id).where(
+                    GroupMember.computer_id == computer_id, GroupMember.group_id.in_(group_ids)
+                )
+            )
+        )
+    users: list[str] = []
+    for r in rules:
+        if (r.group_id is None or r.group_id in member_of) and r.username not in users:
+            users.append(r.username)
+    return users
+
+
 def wanted(
     s: Session, settings: SettingsService, box: SecretBox, computer: Computer, now: datetime
 ) -> tuple[list[EventQuery], list[PasswordRequest]]:
@@ -118,7 +162,7 @@ def wanted(
         newest = s.scalar(select(func.max(ComputerEvent.at)).where(ComputerEvent.computer_id == computer.id))
         since = _aware(newest) if newest is not None else EPOCH
         events = [EventQuery(log, query, since) for log, query in queries]
-    users = [str(u).strip() for u in settings.value(ROTATION_USERS) or [] if str(u).strip()]
+    users = rotated_users(s, settings, computer.id)
     passwords: list[PasswordRequest] = []
     if users:
         valid = timedelta(seconds=int(settings.value(ROTATION_SEC)))
@@ -277,8 +321,9 @@ def store_passwords(
     now: datetime,
 ) -> tuple[bool, list[str], list[str]]:
     """The agent's new passwords (and revocations): ``(stored any, user names stored, user
-    names revoked)``. Only user names a rotation rule names are kept, as in OCO."""
-    users = {str(u).strip() for u in settings.value(ROTATION_USERS) or []}
+    names revoked)``. Only user names a rotation rule names for this computer are kept, as in
+    OCO."""
+    users = set(rotated_users(s, settings, computer_id))
     history = int(settings.value(PASSWORD_HISTORY))
     stored: list[str] = []
     revoked: list[str] = []

@@ -52,6 +52,9 @@ from fleetdeck.storage.uow import UnitOfWork
 
 INVENTORY_INTERVAL_SETTING = "polling.inventory_interval_sec"  # OCO's agent-update-interval
 OFFLINE_AFTER_SETTING = "polling.offline_after_sec"  # OCO's computer-offline-seconds
+# An inventory this soon after the last one is refused while an admin's forced inventory is
+# pending: OCO's rule, word for word (see ``PollingAgentService.inventory``)
+INVENTORY_MIN_SPACING = timedelta(seconds=25)
 MIN_AGENT_VERSION = (1, 1, 7)  # older OCO agents send their key in plain text
 MAX_TEXT = 4000
 
@@ -121,6 +124,11 @@ class HelloAnswer(Answer):
     registered: bool = False
     event_queries: list[EventQuery] = field(default_factory=list)
     password_requests: list[PasswordRequest] = field(default_factory=list, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryAnswer(Answer):
+    accepted: bool = True  # False: sent too soon after the last one, nothing was applied
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,19 +275,40 @@ class PollingAgentService:
             password_requests=passwords,
         )
 
-    def inventory(self, req: SignedRequest, inv: msg.Inventory) -> Answer:
+    def inventory(self, req: SignedRequest, inv: msg.Inventory) -> InventoryAnswer:
         """The agent's inventory, into the same model fleetdeck's agent feeds (audited as
-        ``computer.inventory``, like theirs)."""
+        ``computer.inventory``, like theirs).
+
+        Refused (``accepted`` False, nothing applied, the computer still noted as seen and the
+        refusal audited) when it comes less than ``INVENTORY_MIN_SPACING`` after the last one
+        while an admin's forced inventory is pending. That is the condition OCO 1.2 checks
+        (``last_update`` < 25 s ago *and* ``force_update`` set); its comment speaks of load, and
+        an inventory the agent sends on its own (a user logged in) is not limited by it. Kept
+        as OCO has it, so an agent sees the same answers from both servers; the next poll still
+        asks for the inventory (``force_update`` stays set), so nothing is lost."""
         now = self._clock()
         digest = msg.inventory_digest(inv)
         with self._caller(req, Registration(), may_register=False) as (s, caller):
             c = caller.computer
             _seen(c, now, req)
+            actor = agent_actor(c.id, c.hostname, req.source)
+            last = c.inventory_at
+            if c.force_update and last is not None and now - last < INVENTORY_MIN_SPACING:
+                self._audit.add(
+                    s,
+                    actor,
+                    "computer.inventory",
+                    "computer",
+                    c.id,
+                    result="refused",
+                    reason=f"sent {(now - last).total_seconds():.0f} s after the last inventory, less than"
+                    f" {INVENTORY_MIN_SPACING.total_seconds():.0f} s",
+                )
+                return InventoryAnswer(computer_id=c.id, server_key=caller.server_key, accepted=False)
             c.force_update = False
             changed = apply_inventory(s, c, inv, digest, now)
-            actor = agent_actor(c.id, c.hostname, req.source)
             self._audit.add(s, actor, "computer.inventory", "computer", c.id, changed=changed)
-            return Answer(computer_id=c.id, server_key=caller.server_key)
+            return InventoryAnswer(computer_id=c.id, server_key=caller.server_key)
 
     def events(self, req: SignedRequest, events: Sequence[Mapping[str, Any]]) -> StoredAnswer:
         """Event log entries the agent found for the hello's event queries: stored (bounded;
@@ -583,6 +612,7 @@ def _first_line(text: str) -> str:
 __all__ = [
     "Answer",
     "HelloAnswer",
+    "InventoryAnswer",
     "JobReport",
     "JobStateAnswer",
     "PayloadAnswer",

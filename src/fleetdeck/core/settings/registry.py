@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,10 @@ class SettingDef:
     # A text setting that takes one of a few words (a mode switch): anything else is refused
     # when it is set, so a typo cannot silently select the default.
     choices: tuple[str, ...] = ()
+    # A list whose items have a format of their own: each must match ``item_pattern`` (a
+    # regular expression, whole item) when it is set, and the refusal quotes ``item_format``.
+    item_pattern: str = ""
+    item_format: str = ""
 
 
 CORE_SETTINGS: tuple[SettingDef, ...] = (
@@ -107,8 +112,11 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         "polling.password_rotation_users",
         Kind.STR_LIST,
         [],
-        "Local accounts whose password polling agents rotate, on every computer they manage."
-        " Empty: no rotation.",
+        "Local accounts whose password polling agents rotate (the rotation rules), each"
+        " '<user name>' (on every computer) or '<computer group id>|<user name>' (only on"
+        " computers that are direct members of that group). Empty: no rotation.",
+        item_pattern=r"\s*(?:[1-9][0-9]{0,17}\|)?\s*[^|\s][^|]*",
+        item_format="'<user name>' or '<computer group id>|<user name>'",
     ),
     SettingDef(
         "polling.password_rotation_sec",
@@ -257,7 +265,12 @@ def _list(d: SettingDef, value: object) -> list[str]:
             value = [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, list) or len(value) > MAX_ITEMS:
         raise _fail(d, "expected a list of strings")
-    return [_text(d, item) for item in value]
+    items = [_text(d, item) for item in value]
+    if d.item_pattern:
+        for item in items:
+            if not re.fullmatch(d.item_pattern, item):
+                raise _fail(d, f"{item!r} is not of the form {d.item_format or d.item_pattern}")
+    return items
 
 
 def coerce(d: SettingDef, value: object) -> Any:

@@ -16,6 +16,9 @@ What OCO does, in its order:
   (HMAC-SHA256 of the body, hex) in ``x-oco-server-signature``; ``result.timestamp`` grows
   with every answer (the agent refuses one that does not).
 
+* an inventory less than 25 s after the last one while an admin's forced inventory is pending
+  -> 400 ``Update refused (too often or invalid data)`` (core's ``InventoryAnswer.accepted``).
+
 Not served: agents older than 1.1.7 (plain-text keys, the old ``?id=`` download): refused
 (401) with the reason. Event log entries and rotated passwords are asked for in the hello as
 the settings say (``core.polling.records``) and stored.
@@ -329,6 +332,8 @@ def endpoint(services: Services) -> Callable[[Request], Awaitable[Response]]:
         if not data:
             raise _invalid()
         answer = polling.inventory(req, inventory(req.hostname, data))
+        if not answer.accepted:  # OCO's words; the agent tries again when the hello asks
+            raise Refused(400, "Update refused (too often or invalid data)")
         return answer, {"policies": {"machine": []}}
 
     def job_state(req: SignedRequest, data: Mapping[str, Any]) -> tuple[Answer, dict[str, Any]]:
