@@ -426,7 +426,7 @@ class JobService:
             self._notifier.jobs_cancelled(notify)
         if info.status in FINAL:
             self._notifier.jobs_finished([job_id])
-            self._notifier.jobs_changed([batch_id])
+            self._changed({batch_id})
         return info
 
     # ------------------------------------------------------------ agents' side
@@ -626,7 +626,7 @@ class JobService:
         if cancel:
             self._notifier.jobs_cancelled(cancel)
         if row[1] not in _FINAL_VALUES and (update is not None or result is not None):
-            self._notifier.jobs_changed([row[2]])
+            self._changed({row[2]})
         return status
 
     def computers_with_queued(self, *, connected_only: bool = False) -> set[int]:
@@ -689,7 +689,6 @@ class JobService:
                 owner, status, batch_id = current.get(u.job_id, (None, None, None))
                 if owner != cid or status in _FINAL_VALUES or batch_id is None:
                     continue
-                batches.add(batch_id)
                 at = datetime.fromtimestamp(u.at, self._clock().tzinfo)
                 if u.status == "running":
                     row: dict[str, object] = {"id": u.job_id, "status": JobStatus.RUNNING.value}
@@ -700,13 +699,15 @@ class JobService:
                     text = u.phase or "running"
                     shown.append((u.job_id, f"{text} {u.progress}%" if u.progress is not None else text))
                     rows.append(row)
+                    batches.add(batch_id)
                     status = JobStatus.RUNNING.value
                 elif status == JobStatus.QUEUED.value:
                     rows.append({"id": u.job_id, "status": JobStatus.SENT.value, "sent_at": at})
+                    batches.add(batch_id)
             if rows:
                 s.execute(update(Job), rows)
             states.progress(s, shown, self._clock())
-        self._notifier.jobs_changed(sorted(batches))
+        self._changed(batches)
 
     def _store_update(self, s: Session, computer_id: int, u: msg.JobUpdate, status: str) -> None:
         """One progress notice of a polling agent (``record_updates`` batches the connected ones)."""
@@ -727,7 +728,7 @@ class JobService:
             ack, cancel = self._store_results(uow.session, results, self._clock(), batches)
         if cancel:
             self._notifier.jobs_cancelled(cancel)
-        self._notifier.jobs_changed(sorted(batches))
+        self._changed(batches)
         return ack
 
     def _store_results(
@@ -840,7 +841,7 @@ class JobService:
             ids = [r.job_id for _, r in lost]
             self._audit.add(s, system_actor("housekeeping"), "job.lost", "job", job_ids=ids)
         self._notifier.jobs_finished(ids)
-        self._notifier.jobs_changed(sorted(batches))
+        self._changed(batches)
         if cancel:
             self._notifier.jobs_cancelled(cancel)
         return len(ids)
@@ -853,6 +854,11 @@ class JobService:
         if ids:
             self._notifier.jobs_finished(ids)
         return len(ids)
+
+    def _changed(self, batches: set[int]) -> None:
+        """After commit: the pages that show these batches live read them again (none: no word)."""
+        if batches:
+            self._notifier.jobs_changed(sorted(batches))
 
     def cancel_requested(self, computer_id: int) -> list[int]:
         with UnitOfWork(self._db, readonly=True) as uow:
