@@ -160,3 +160,7 @@ def test_a_burst_of_changes_is_coalesced(
         reads = [q for q in _stream_reads(statements) if "job_batches" in q]
         # at most one read per COALESCE_SEC (plus the one that catches up), never one per notice
         assert 1 <= len(reads) <= elapsed / deployments.COALESCE_SEC + 2 < 40, (len(reads), elapsed)
+        # the notices a read took along are not read again afterwards
+        with counting(runtime.db) as after:
+            time.sleep(1.5)
+        assert _stream_reads(after) == []

@@ -27,7 +27,8 @@ log = logging.getLogger("fleetdeck.bus")
 _BATCHES = msgspec.json.Decoder(list[int])
 
 STATUS_PREFIX = JOB_STATUS_ALL.removesuffix("*")
-DRAIN_SEC = 0.05  # after the final status: output published just before it may still be queued
+DRAIN_SEC = 0.05
+TAKE_ALONG_SEC = 0.001  # a batch feed's wait for announcements already queued  # after the final status: output published just before it may still be queued
 
 
 def _decode_output(payload: bytes) -> JobOutput | None:
@@ -124,9 +125,10 @@ class BusBatchFeed:
         deadline = loop.time() + timeout
         found = False
         while True:
-            # once one came, only what is queued already is taken along (a zero wait)
-            left = 0.0 if found else deadline - loop.time()
-            if left < 0:
+            # once one came, only what is queued already is taken along (a wait of a moment:
+            # a zero timeout never takes a queued message on Python 3.11)
+            left = TAKE_ALONG_SEC if found else deadline - loop.time()
+            if left <= 0:
                 return False
             item = await self._sub.get(left)
             if item is None:  # nothing (more) within the time

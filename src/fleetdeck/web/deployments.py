@@ -363,7 +363,7 @@ def routes(ui: WebUI) -> list[Route]:
                         gap = read_at + COALESCE_SEC - time.monotonic()
                         if gap > 0:
                             await asyncio.sleep(gap)
-                            await feed.changed(0)  # take along what came meanwhile
+                            await feed.changed(0.001)  # take along what came meanwhile
             except FleetdeckError as exc:
                 yield _sse("failure", {"message": str(exc)})
             yield _sse("end", {})

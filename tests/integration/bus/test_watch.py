@@ -129,6 +129,10 @@ def test_a_batch_feed_hears_its_batchs_changes_only(runtime: Runtime, admin: Act
                 await asyncio.to_thread(runtime.services.jobs.record_results, results)
                 assert await feed.changed(30) is True
                 assert await feed.changed(0.05) is False  # one transaction: one announcement
+                for _ in range(3):  # queued meanwhile: one wake takes them all along
+                    await runtime.bus.publish("jobs.changed", f"[{batch_id}]".encode())
+                assert await feed.changed(30) is True
+                assert await feed.changed(0.05) is False
         finally:
             await runtime.bus.close()
 
