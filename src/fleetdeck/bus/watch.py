@@ -27,8 +27,8 @@ log = logging.getLogger("fleetdeck.bus")
 _BATCHES = msgspec.json.Decoder(list[int])
 
 STATUS_PREFIX = JOB_STATUS_ALL.removesuffix("*")
-DRAIN_SEC = 0.05
-TAKE_ALONG_SEC = 0.001  # a batch feed's wait for announcements already queued  # after the final status: output published just before it may still be queued
+DRAIN_SEC = 0.05  # after the final status: output published just before it may still be queued
+TAKE_ALONG_SEC = 0.001  # a batch feed's wait for announcements already queued
 
 
 def _decode_output(payload: bytes) -> JobOutput | None:
