@@ -41,6 +41,11 @@ def _stream_reads(statements: list[str]) -> list[str]:
     ]
 
 
+def _deployment_reads(statements: list[str]) -> list[str]:
+    """One per read of the stream: the deployment's own row (``get_container``)."""
+    return [s for s in statements if "FROM job_batches" in s]
+
+
 def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, object]]:
     """The next event of the stream (heartbeats skipped)."""
     event = ""
@@ -131,7 +136,7 @@ def test_another_deployments_changes_do_not_wake_the_stream(
                 if beats == 3:
                     break
         # the writes read jobs by id; the stream never read its deployment (job_batches)
-        assert [q for q in _stream_reads(statements) if "job_batches" in q] == []
+        assert _deployment_reads(statements) == []
 
 
 def test_a_burst_of_changes_is_coalesced(
@@ -151,16 +156,19 @@ def test_a_burst_of_changes_is_coalesced(
         with counting(runtime.db) as statements:
             for k in range(1, 41):  # 40 committed notices, each announced
                 s.jobs.record_updates([(cid, _running(job_id, k))])
-            elapsed = time.monotonic() - started
             progress = 0
             while progress != 40:  # the page catches up with the last one
                 event, state = _next_event(lines)
                 assert event == "state"
                 progress = state["jobs"][0]["progress"]  # type: ignore[index]
-        reads = [q for q in _stream_reads(statements) if "job_batches" in q]
-        # at most one read per COALESCE_SEC (plus the one that catches up), never one per notice
-        assert 1 <= len(reads) <= elapsed / deployments.COALESCE_SEC + 2 < 40, (len(reads), elapsed)
-        # the notices a read took along are not read again afterwards
+            elapsed = time.monotonic() - started
+        reads = _deployment_reads(statements)
+        # at most one read per COALESCE_SEC, never one per notice
+        assert 1 <= len(reads) <= elapsed / deployments.COALESCE_SEC + 1, (len(reads), elapsed)
+        assert len(reads) < 40
+        # The notices a read took along are not read again afterwards. An announcement still
+        # on its way when the page caught up (it is published after the commit the read saw)
+        # may wake one more read, two at the most (a wake, then the coalesced rest).
         with counting(runtime.db) as after:
             time.sleep(1.5)
-        assert _stream_reads(after) == []
+        assert len(_deployment_reads(after)) <= 2
