@@ -254,7 +254,7 @@ def routes(ui: WebUI) -> list[Route]:
             result = services.reports.execute(actor, report.id)
         except (ValidationFailed, ReportFailed) as exc:
             return result_page(call, report.name, None, 400, report=report, failure=str(exc))
-        kept = results.keep(call.user.session.id, report.id, result)
+        kept = results.keep(str(call.user.session.id), report.id, result)
         if kept is None:  # too large to keep: shown (or downloaded) once
             if then == "csv":
                 return csv_response(report, result)
@@ -265,7 +265,7 @@ def routes(ui: WebUI) -> list[Route]:
     def kept_run(call: Call) -> tuple[ReportInfo, KeptRun | None]:
         report = services.reports.get(call.user.actor, call.path_id("report_id"))
         run_id = call.request.path_params["run_id"]
-        return report, results.get(call.user.session.id, str(run_id)[:64], report.id)
+        return report, results.get(str(call.user.session.id), str(run_id)[:64], report.id)
 
     def gone(call: Call, report: ReportInfo) -> Response:
         return ui.render(call, "report_gone.html", 410, report=report, ttl_min=results.ttl // 60)

@@ -22,14 +22,13 @@ from fleetdeck.core.reports.policy import ReportResult
 TTL_SEC = 30 * 60
 PER_SESSION = 5
 MAX_BYTES = 64 * 1024 * 1024
-SessionKey = int | str  # core's session id (tests use names)
 CELL_OVERHEAD = 16  # bytes counted per cell besides its text (the dict slot, the object)
 
 
 @dataclass(frozen=True, slots=True)
 class KeptRun:
     id: str
-    session_id: SessionKey
+    session_id: str
     report_id: int
     result: ReportResult
     size: int
@@ -55,11 +54,11 @@ class KeptResults:
         self.per_session = per_session
         self.max_bytes = max_bytes
         self._items: OrderedDict[str, KeptRun] = OrderedDict()  # oldest first (one TTL for all)
-        self._by_session: dict[SessionKey, list[str]] = {}
+        self._by_session: dict[str, list[str]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def keep(self, session_id: SessionKey, report_id: int, result: ReportResult) -> KeptRun | None:
+    def keep(self, session_id: str, report_id: int, result: ReportResult) -> KeptRun | None:
         """Store a run; None when it alone is over ``max_bytes`` (the page then shows it once)."""
         size = estimate(result)
         if size > self.max_bytes:
@@ -85,7 +84,7 @@ class KeptResults:
                 self._drop(next(iter(self._items)))
         return run
 
-    def get(self, session_id: SessionKey, run_id: str, report_id: int) -> KeptRun | None:
+    def get(self, session_id: str, run_id: str, report_id: int) -> KeptRun | None:
         with self._lock:
             self._expire(time.monotonic())
             run = self._items.get(run_id)
@@ -93,7 +92,7 @@ class KeptResults:
             return None
         return run
 
-    def forget_session(self, session_id: SessionKey) -> None:
+    def forget_session(self, session_id: str) -> None:
         """The session ended (logout): its results go now, not when their time is up."""
         with self._lock:
             for key in list(self._by_session.get(session_id, [])):
