@@ -51,6 +51,7 @@ class RecordingNotifier:
         self.cancelled: list[tuple[int, int]] = []
         self.finished: list[int] = []
         self.deleted: list[int] = []
+        self.changed: list[list[int]] = []
 
     def jobs_queued(self, computer_ids: Sequence[int]) -> None:
         self.queued.append(list(computer_ids))
@@ -60,6 +61,9 @@ class RecordingNotifier:
 
     def jobs_finished(self, job_ids: Sequence[int]) -> None:
         self.finished.extend(job_ids)
+
+    def jobs_changed(self, batch_ids: Sequence[int]) -> None:
+        self.changed.append(sorted(batch_ids))
 
     def computers_deleted(self, computer_ids: Sequence[int]) -> None:
         self.deleted.extend(computer_ids)

@@ -39,9 +39,11 @@ def csrf_of(html: str) -> str:
 
 
 def sse_events(text: str) -> list[tuple[str, dict[str, object]]]:
-    """A whole server-sent event stream as (event, data) pairs."""
+    """A whole server-sent event stream as (event, data) pairs (comments left out)."""
     found = []
     for block in text.strip().split("\n\n"):
+        if block.startswith(":"):
+            continue  # a comment (the deployment stream's heartbeat)
         lines = dict(line.split(": ", 1) for line in block.splitlines())
         found.append((lines["event"], json.loads(lines["data"])))
     return found

@@ -16,10 +16,12 @@ import pytest
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from fastapi.testclient import TestClient
+    from starlette.applications import Starlette
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.query import Query
+from fleetdeck.web.results import KeptResults
 from tests import factories
 from tests.web.conftest import login, user_actor
 
@@ -253,6 +255,24 @@ def test_a_run_is_kept_for_its_session_only(client: TestClient, runtime: Runtime
     client.cookies.update(first_session)
     assert client.get(kept).status_code == 200  # still there for the session that ran it
     assert [a for a in factories.audit_since(runtime.services, mark) if a.action == "report.execute"] == runs
+
+
+def test_logout_drops_the_sessions_kept_results(
+    app: Starlette, client: TestClient, runtime: Runtime, ada: Actor
+) -> None:
+    [web] = [r for r in app.routes if getattr(r, "name", "") == "web"]
+    store: KeptResults = web.app.state.ui.results  # type: ignore[attr-defined]
+    report = runtime.services.reports.create(ada, "Numbers", NUMBERS)
+    other = TestClient(app)  # a second login of the same user keeps its own run
+    login(other, "ada")
+    run(other, report.id)
+    csrf = login(client, "ada")
+    kept = str(run(client, report.id).url)
+    assert len(store) == 2 and store.bytes > 0
+    assert client.post("/logout", data={"csrf_token": csrf}, follow_redirects=False).status_code == 303
+    assert len(store) == 1  # this session's run went at logout, not 30 minutes later
+    login(client, "ada")
+    assert client.get(kept).status_code == 410
 
 
 def test_kept_results_are_bounded() -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import msgspec
 
 from fleetdeck.bus.base import Bus
-from fleetdeck.bus.topics import COMPUTERS_DELETED, JOBS_CANCEL, JOBS_QUEUED, job_status_topic
+from fleetdeck.bus.topics import COMPUTERS_DELETED, JOBS_CANCEL, JOBS_CHANGED, JOBS_QUEUED, job_status_topic
 
 
 class BusJobNotifier:
@@ -23,6 +23,10 @@ class BusJobNotifier:
     def jobs_finished(self, job_ids: Sequence[int]) -> None:
         for jid in job_ids:  # the same announcement as the hub's after it stores a result
             self._bus.publish_threadsafe(job_status_topic(jid), b"final")
+
+    def jobs_changed(self, batch_ids: Sequence[int]) -> None:
+        if batch_ids:  # one message per transaction, however many jobs it changed
+            self._bus.publish_threadsafe(JOBS_CHANGED, msgspec.json.encode(sorted(set(batch_ids))))
 
     def computers_deleted(self, computer_ids: Sequence[int]) -> None:
         self._bus.publish_threadsafe(COMPUTERS_DELETED, msgspec.json.encode(list(computer_ids)))

@@ -20,6 +20,10 @@ def job_status_topic(job_id: int) -> str:
     return f"job.status.{job_id}"
 
 
+# Jobs of these batches (a deployment, a command run) changed state, phase or progress, committed.
+# Payload: JSON list of batch ids. Wakes the pages that show a batch live (the deployment page).
+JOBS_CHANGED = "jobs.changed"
+
 JOB_STATUS_ALL = "job.status.*"  # every job's final announcement (waiting for many jobs at once)
 
 

@@ -19,14 +19,16 @@ import msgspec
 from fleetdeck.bus.backlog import OutputBacklog
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.bridge import LoopBridge
-from fleetdeck.bus.topics import JOB_STATUS_ALL, job_output_topic, job_status_topic
+from fleetdeck.bus.topics import JOB_STATUS_ALL, JOBS_CHANGED, job_output_topic, job_status_topic
 from fleetdeck.core.ports import FinalCheck
 from fleetdeck.protocol.messages import JobOutput, decode_from_agent
 
 log = logging.getLogger("fleetdeck.bus")
+_BATCHES = msgspec.json.Decoder(list[int])
 
 STATUS_PREFIX = JOB_STATUS_ALL.removesuffix("*")
 DRAIN_SEC = 0.05  # after the final status: output published just before it may still be queued
+TAKE_ALONG_SEC = 0.001  # a batch feed's wait for announcements already queued
 
 
 def _decode_output(payload: bytes) -> JobOutput | None:
@@ -93,6 +95,45 @@ class BusJobWatch:
         finally:
             await outputs.close()
             await statuses.close()
+
+    @contextlib.asynccontextmanager
+    async def batch(self, batch_id: int) -> AsyncIterator[BusBatchFeed]:
+        # One topic for every batch: announcements are one per transaction and small, and a
+        # topic per batch would need the publisher to know who listens.
+        sub = await self._bus.subscribe(JOBS_CHANGED, max_pending=1000)
+        try:
+            yield BusBatchFeed(batch_id, sub)
+        finally:
+            await sub.close()
+
+
+class BusBatchFeed:
+    def __init__(self, batch_id: int, sub: Subscription) -> None:
+        self._batch_id = batch_id
+        self._sub = sub
+        self.going_away = False
+
+    def _mine(self, payload: bytes) -> bool:
+        try:
+            return self._batch_id in _BATCHES.decode(payload)
+        except msgspec.DecodeError:
+            log.debug("ignoring an undecodable jobs.changed announcement")
+            return False
+
+    async def changed(self, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        found = False
+        while True:
+            # once one came, only what is queued already is taken along (a wait of a moment:
+            # a zero timeout never takes a queued message on Python 3.11)
+            left = TAKE_ALONG_SEC if found else deadline - loop.time()
+            if left <= 0:
+                return False
+            item = await self._sub.get(left)
+            if item is None:  # nothing (more) within the time
+                return found
+            found = self._mine(item[1]) or found
 
 
 class BusJobFeed:

@@ -39,6 +39,11 @@ class JobNotifier(Protocol):
         so whoever waits for them hears it now. Results from agents are announced by the hub."""
         ...
 
+    def jobs_changed(self, batch_ids: Sequence[int]) -> None:
+        """Jobs of these batches (job containers) changed state, phase or progress: whoever
+        shows a batch live reads it again, instead of reading it now and then for nothing."""
+        ...
+
     def computers_deleted(self, computer_ids: Sequence[int]) -> None:
         """These computers were deleted: whoever holds their agents' connections closes them,
         telling the agents why."""
@@ -55,6 +60,9 @@ class NullNotifier:
         return None
 
     def jobs_finished(self, job_ids: Sequence[int]) -> None:
+        return None
+
+    def jobs_changed(self, batch_ids: Sequence[int]) -> None:
         return None
 
     def computers_deleted(self, computer_ids: Sequence[int]) -> None:
@@ -131,6 +139,17 @@ class JobFeed(Protocol):
         ...
 
 
+class BatchFeed(Protocol):
+    """Announcements that jobs of one batch changed (``JobNotifier.jobs_changed``)."""
+
+    going_away: bool  # set when the feed ended because the server is shutting down
+
+    async def changed(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a change of the batch: True when one came (those
+        that came meanwhile are taken along), False when none did."""
+        ...
+
+
 class JobWatch(Protocol):
     """Waiting for jobs without polling the database: final results are announced on the bus
     after commit; ``final`` is read once after subscribing, so nothing falls in between."""
@@ -144,6 +163,10 @@ class JobWatch(Protocol):
 
     def follow(self, job_id: int) -> AbstractAsyncContextManager[JobFeed]: ...
 
+    def batch(self, batch_id: int) -> AbstractAsyncContextManager[BatchFeed]:
+        """Changes of one batch's jobs, subscribed before the caller's first read of it."""
+        ...
+
 
 class NullJobWatch:
     """Nothing is announced in this process (CLI, unit tests), so nothing can be waited for."""
@@ -155,6 +178,9 @@ class NullJobWatch:
         return self.wait_final(job_ids, timeout, final)
 
     def follow(self, job_id: int) -> AbstractAsyncContextManager[JobFeed]:
+        raise Unavailable("this process cannot follow jobs (no message bus)")
+
+    def batch(self, batch_id: int) -> AbstractAsyncContextManager[BatchFeed]:
         raise Unavailable("this process cannot follow jobs (no message bus)")
 
 

@@ -41,6 +41,7 @@ from fleetdeck.core.services import Services
 from fleetdeck.core.users.sessions import SessionInfo
 from fleetdeck.web import format as fmt
 from fleetdeck.web.assets import STATIC_DIR, missing_assets, vendor_url
+from fleetdeck.web.results import KeptResults
 from fleetdeck.web.sessions import COOKIE, CSRF_FIELD, CSRF_HEADER, same_token
 
 log = logging.getLogger("fleetdeck.web")
@@ -138,6 +139,8 @@ class WebUI:
         self.max_upload_bytes = max_upload_bytes
         # Live job output: the same core port /api/v1's job stream follows (bus/watch.py).
         self.watch: JobWatch = watch or NullJobWatch()
+        # Report runs kept for the session that ran them (reports.py); logout drops a session's.
+        self.results = KeptResults()
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
         env.globals.update(vendor=vendor_url, version=__version__, csrf_field=CSRF_FIELD)

@@ -121,6 +121,7 @@ def routes(ui: WebUI) -> list[Route]:
 
     def logout(call: Call) -> Response:
         ui.services.sessions.end(call.user.actor, call.user.session)
+        ui.results.forget_session(str(call.user.session.id))  # its report results go with it
         response = RedirectResponse("/login", 303)
         response.delete_cookie(COOKIE, path="/")
         return response

@@ -5,8 +5,10 @@ Each change is one core call (``deployments.deploy``/``remove_container``/``remo
 check and the audit record are core's, as for ``/api/v1/deployments``. A deployment's page
 shows its jobs 50 at a time, paged and filtered by state in the database (a deployment of 10,000
 jobs is never sent whole), and follows the jobs on screen live through server-sent events
-(``GET /deployments/{id}/events?job=...``), which read the deployment's counts and those jobs
-once a second while any job is pending and end when none is.
+(``GET /deployments/{id}/events?job=...``). A stream reads the deployment's counts and those
+jobs only when core announces that jobs of this deployment changed (``JobNotifier.jobs_changed``,
+followed through core's ``JobWatch.batch``; at most every ``COALESCE_SEC``), sends a heartbeat
+comment while nothing changes (no query), and ends when no job is pending.
 Core has no "renew" of failed jobs; the page offers a new deployment of the same packages to
 the computers whose jobs failed (the form, filled in).
 """
@@ -40,7 +42,9 @@ STATES = tuple(s.value for s in JobStatus)
 AGAIN = ("failed", "expired", "timeout")  # jobs "Deploy again" offers
 MAX_SELECTION = 1000
 CHOICES = 1000  # packages offered by the form (search narrows it on /packages)
-POLL_SEC = 1.0
+COALESCE_SEC = 0.25  # at most one read per this many seconds while jobs change
+HEARTBEAT_SEC = 15.0  # a comment line when nothing changed for this long
+HEARTBEAT = ": heartbeat\n\n"
 STREAM_SEC = 600  # one stream's life; the page opens a new one while jobs are pending
 LIVE = (ContainerStatus.IN_PROGRESS, ContainerStatus.WAITING_FOR_START)
 FORM_FIELDS = (
@@ -318,7 +322,8 @@ def routes(ui: WebUI) -> list[Route]:
     async def events(request: Request) -> Response:
         """Server-sent events for one deployment: ``state`` (its status and every job's status,
         phase, progress, exit code) at once and whenever it changes, then ``end`` when no job
-        is pending (or after ``STREAM_SEC``: the page reconnects)."""
+        is pending (or after ``STREAM_SEC``: the page reconnects, which also reads again after
+        an announcement the bus lost: it delivers at most once)."""
         try:
             caller = await run_in_threadpool(ui.caller, request)
         except LoginRequired:
@@ -334,19 +339,31 @@ def routes(ui: WebUI) -> list[Route]:
             return container_state(info, shown)
 
         async def stream() -> AsyncIterator[str]:
-            last: dict[str, Any] | None = None
             until = time.monotonic() + STREAM_SEC
             try:
-                while True:
-                    state = await run_in_threadpool(read, caller.actor)
-                    if state != last:
-                        yield _sse("state", state)
-                        last = state
-                    if not state["live"] or time.monotonic() > until:
-                        break
-                    await asyncio.sleep(POLL_SEC)
-                    if await request.is_disconnected():
-                        return
+                # subscribed before the first read: a change in between wakes the next read
+                async with ui.watch.batch(container_id) as feed:
+                    last: dict[str, Any] | None = None
+                    while True:
+                        read_at = time.monotonic()
+                        state = await run_in_threadpool(read, caller.actor)
+                        if state != last:
+                            yield _sse("state", state)
+                            last = state
+                        if not state["live"]:
+                            break
+                        changed = False
+                        while not changed and (left := until - time.monotonic()) > 0:
+                            changed = await feed.changed(min(HEARTBEAT_SEC, left))
+                            if not changed:  # quiet: a comment keeps proxies from closing it
+                                yield HEARTBEAT
+                        if not changed:
+                            break  # STREAM_SEC passed: the page opens a new stream
+                        # coalesced: a burst of progress notices is one read, not one each
+                        gap = read_at + COALESCE_SEC - time.monotonic()
+                        if gap > 0:
+                            await asyncio.sleep(gap)
+                            await feed.changed(0.001)  # take along what came meanwhile
             except FleetdeckError as exc:
                 yield _sse("failure", {"message": str(exc)})
             yield _sse("end", {})

@@ -26,7 +26,7 @@ from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.reports.entities import ReportInfo
 from fleetdeck.core.reports.policy import ReportFailed, ReportResult
 from fleetdeck.web.app import PAGE_HEADERS, Call, WebUI
-from fleetdeck.web.results import KeptResults, KeptRun
+from fleetdeck.web.results import KeptRun
 
 RESULT_PAGE = 100
 REPORTS_PAGE = 50
@@ -76,7 +76,7 @@ def _file_name(name: str) -> str:
 
 def routes(ui: WebUI) -> list[Route]:
     services = ui.services
-    results = KeptResults()
+    results = ui.results  # one store per UI: logout (auth.py) forgets the session's runs
 
     def report_groups(call: Call) -> dict[int, str]:
         found = services.reports.groups.find(call.user.actor, Query(sort=(SortKey("name"),), limit=None))

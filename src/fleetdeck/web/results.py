@@ -93,6 +93,7 @@ class KeptResults:
         return run
 
     def forget_session(self, session_id: str) -> None:
+        """The session ended (logout): its results go now, not when their time is up."""
         with self._lock:
             for key in list(self._by_session.get(session_id, [])):
                 self._drop(key)

@@ -103,3 +103,37 @@ def test_jobs_wait_from_a_worker_thread(runtime: Runtime, admin: Actor) -> None:
         await runtime.bus.close()
 
     asyncio.run(scenario())
+
+
+def test_a_batch_feed_hears_its_batchs_changes_only(runtime: Runtime, admin: Actor) -> None:
+    """``JobWatch.batch`` (the deployment page's stream follows it): core's ``jobs_changed``
+    after commit wakes the feed of that batch; another batch's, or a foreign payload, do not."""
+    cids, jids = _jobs(runtime, admin, 2)
+    batch_id = runtime.services.jobs.get(admin, jids[0]).batch_id
+
+    async def scenario() -> None:
+        await runtime.bus.start()
+        try:
+            async with runtime.watch.batch(batch_id) as feed:
+                assert await feed.changed(0.05) is False  # nothing yet
+                await runtime.bus.publish("jobs.changed", b"[424242]")
+                await runtime.bus.publish("jobs.changed", b"not json")
+                assert await feed.changed(0.2) is False
+                update = m.JobUpdate(job_id=jids[0], status="running", at=0.0)
+                await asyncio.to_thread(runtime.services.jobs.record_updates, [(cids[0], update)])
+                assert await feed.changed(30) is True  # a guard against hanging, not a timing
+                results = [
+                    (c, m.JobResult(job_id=j, status="succeeded", exit_code=0))
+                    for c, j in zip(cids, jids, strict=True)
+                ]
+                await asyncio.to_thread(runtime.services.jobs.record_results, results)
+                assert await feed.changed(30) is True
+                assert await feed.changed(0.05) is False  # one transaction: one announcement
+                for _ in range(3):  # queued meanwhile: one wake takes them all along
+                    await runtime.bus.publish("jobs.changed", f"[{batch_id}]".encode())
+                assert await feed.changed(30) is True
+                assert await feed.changed(0.05) is False
+        finally:
+            await runtime.bus.close()
+
+    asyncio.run(scenario())

@@ -402,3 +402,31 @@ def test_cancel_tells_the_agent_of_delivered_jobs_only(
         jobs.cancel(admin, 4242)
     with pytest.raises(NotFound):
         jobs.get(admin, 4242)
+
+
+def test_job_changes_are_announced_per_batch_after_commit(
+    runtime: Runtime, admin: Actor, computers: list[int], told: tuple[Services, Recorder]
+) -> None:
+    """``jobs_changed`` wakes the pages that show a batch live (the deployment page): progress,
+    results and cancels each announce their batches once per transaction; stale notices none."""
+    svc, recorder = told
+    first = svc.jobs.create_commands(admin, CommandRequest("true"), computer_ids=computers[:2])
+    second = svc.jobs.create_commands(admin, CommandRequest("true"), computer_ids=[computers[2]])
+    (a, b), (c,) = first.job_ids, second.job_ids
+    batch1, batch2 = svc.jobs.get(admin, a).batch_id, svc.jobs.get(admin, c).batch_id
+    assert recorder.changed == []  # creating is not a change of a page already shown
+    svc.jobs.record_updates(
+        [
+            (computers[0], m.JobUpdate(job_id=a, status="running", at=0.0)),
+            (computers[1], m.JobUpdate(job_id=b, status="running", at=0.0)),
+            (computers[2], m.JobUpdate(job_id=c, status="accepted", at=0.0)),
+        ]
+    )
+    assert recorder.changed == [sorted([batch1, batch2])]
+    svc.jobs.record_results([(computers[0], m.JobResult(job_id=a, status="succeeded", exit_code=0))])
+    assert recorder.changed[-1] == [batch1]
+    svc.jobs.record_results([(computers[0], m.JobResult(job_id=a, status="failed", exit_code=1))])
+    assert len(recorder.changed) == 2  # already final: nothing stored, nothing to announce
+    queued = svc.jobs.create_commands(admin, CommandRequest("true"), computer_ids=[computers[0]])
+    svc.jobs.cancel(admin, queued.job_ids[0])  # queued: cancelled at once
+    assert recorder.changed[-1] == [svc.jobs.get(admin, queued.job_ids[0]).batch_id]

@@ -421,10 +421,12 @@ class JobService:
                 j.cancel_requested = True
                 notify.append((j.computer_id, j.id))
             info = job_info(j)
+            batch_id = j.batch_id
         if notify:
             self._notifier.jobs_cancelled(notify)
         if info.status in FINAL:
             self._notifier.jobs_finished([job_id])
+            self._changed({batch_id})
         return info
 
     # ------------------------------------------------------------ agents' side
@@ -591,7 +593,7 @@ class JobService:
         now = self._clock()
         with UnitOfWork(self._db) as uow:
             s = uow.session
-            row = s.execute(select(Job.computer_id, Job.status).where(Job.id == job_id)).first()
+            row = s.execute(select(Job.computer_id, Job.status, Job.batch_id).where(Job.id == job_id)).first()
             if row is None:
                 raise NotFound("job", job_id)
             owner = row[0]
@@ -623,6 +625,8 @@ class JobService:
             self._notifier.jobs_finished([job_id])
         if cancel:
             self._notifier.jobs_cancelled(cancel)
+        if row[1] not in _FINAL_VALUES and (update is not None or result is not None):
+            self._changed({row[2]})
         return status
 
     def computers_with_queued(self, *, connected_only: bool = False) -> set[int]:
@@ -673,14 +677,17 @@ class JobService:
         with UnitOfWork(self._db) as uow:
             s = uow.session
             current = {
-                r[0]: (r[1], r[2])
-                for r in s.execute(select(Job.id, Job.computer_id, Job.status).where(Job.id.in_(ids)))
+                r[0]: (r[1], r[2], r[3])
+                for r in s.execute(
+                    select(Job.id, Job.computer_id, Job.status, Job.batch_id).where(Job.id.in_(ids))
+                )
             }
+            batches: set[int] = set()
             rows = []
             shown: list[tuple[int, str]] = []
             for cid, u in updates:
-                owner, status = current.get(u.job_id, (None, None))
-                if owner != cid or status in _FINAL_VALUES:
+                owner, status, batch_id = current.get(u.job_id, (None, None, None))
+                if owner != cid or status in _FINAL_VALUES or batch_id is None:
                     continue
                 at = datetime.fromtimestamp(u.at, self._clock().tzinfo)
                 if u.status == "running":
@@ -692,12 +699,15 @@ class JobService:
                     text = u.phase or "running"
                     shown.append((u.job_id, f"{text} {u.progress}%" if u.progress is not None else text))
                     rows.append(row)
+                    batches.add(batch_id)
                     status = JobStatus.RUNNING.value
                 elif status == JobStatus.QUEUED.value:
                     rows.append({"id": u.job_id, "status": JobStatus.SENT.value, "sent_at": at})
+                    batches.add(batch_id)
             if rows:
                 s.execute(update(Job), rows)
             states.progress(s, shown, self._clock())
+        self._changed(batches)
 
     def _store_update(self, s: Session, computer_id: int, u: msg.JobUpdate, status: str) -> None:
         """One progress notice of a polling agent (``record_updates`` batches the connected ones)."""
@@ -713,25 +723,36 @@ class JobService:
         """Store final results in one transaction; returns (computer_id, job_id) pairs to acknowledge."""
         if not results:
             return []
+        batches: set[int] = set()
         with UnitOfWork(self._db) as uow:
-            ack, cancel = self._store_results(uow.session, results, self._clock())
+            ack, cancel = self._store_results(uow.session, results, self._clock(), batches)
         if cancel:
             self._notifier.jobs_cancelled(cancel)
+        self._changed(batches)
         return ack
 
     def _store_results(
-        self, s: Session, results: Sequence[tuple[int, msg.JobResult]], now: datetime
+        self,
+        s: Session,
+        results: Sequence[tuple[int, msg.JobResult]],
+        now: datetime,
+        batches: set[int] | None = None,
     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Store results in ``s``: what to acknowledge, and the jobs to cancel on agents as a
-        consequence (a failed step of a deployment that stops at the first failure)."""
+        consequence (a failed step of a deployment that stops at the first failure). The
+        batches of the jobs stored are added to ``batches`` (for ``jobs_changed`` after commit)."""
         ids = [r.job_id for _, r in results]
         ack: list[tuple[int, int]] = []
         current: dict[int, tuple[int, str]] = {}
+        batch_of: dict[int, int] = {}
         package_jobs: dict[int, str | None] = {}  # id -> success codes
-        for jid, job_owner, job_status, kind, codes in s.execute(
-            select(Job.id, Job.computer_id, Job.status, Job.kind, Job.success_codes).where(Job.id.in_(ids))
+        for jid, job_owner, job_status, kind, codes, batch_id in s.execute(
+            select(Job.id, Job.computer_id, Job.status, Job.kind, Job.success_codes, Job.batch_id).where(
+                Job.id.in_(ids)
+            )
         ):
             current[jid] = (job_owner, job_status)
+            batch_of[jid] = batch_id
             if kind in PACKAGE_KINDS:
                 package_jobs[jid] = codes
         rows: list[dict[str, Any]] = []
@@ -765,6 +786,8 @@ class JobService:
             )
         if rows:
             s.execute(_STORE_RESULT, rows)
+        if batches is not None:
+            batches.update(batch_of[row["job_id"]] for row in rows)
         finished = [{**row, "id": row["job_id"]} for row in rows if row["job_id"] in package_jobs]
         outcome = outcomes.apply(s, finished, now) if finished else outcomes.Outcome()
         if outcome.installations_changed:
@@ -813,10 +836,12 @@ class JobService:
                 lost.append((cid, result))
             if not lost:
                 return 0
-            _ack, cancel = self._store_results(s, lost, now)
+            batches: set[int] = set()
+            _ack, cancel = self._store_results(s, lost, now, batches)
             ids = [r.job_id for _, r in lost]
             self._audit.add(s, system_actor("housekeeping"), "job.lost", "job", job_ids=ids)
         self._notifier.jobs_finished(ids)
+        self._changed(batches)
         if cancel:
             self._notifier.jobs_cancelled(cancel)
         return len(ids)
@@ -829,6 +854,11 @@ class JobService:
         if ids:
             self._notifier.jobs_finished(ids)
         return len(ids)
+
+    def _changed(self, batches: set[int]) -> None:
+        """After commit: the pages that show these batches live read them again (none: no word)."""
+        if batches:
+            self._notifier.jobs_changed(sorted(batches))
 
     def cancel_requested(self, computer_id: int) -> list[int]:
         with UnitOfWork(self._db, readonly=True) as uow:

@@ -47,7 +47,11 @@ class Job(Base):
     """One unit of work for one computer, with one state machine and one result."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_computer_status", "computer_id", "status"),)
+    __table_args__ = (
+        Index("ix_jobs_computer_status", "computer_id", "status"),
+        # a deployment's job page: its jobs in the page's order (containers.deployment_jobs)
+        Index("ix_jobs_batch_order", "batch_id", "computer_id", "sequence", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("job_batches.id", ondelete="CASCADE"), index=True)

@@ -1,7 +1,8 @@
 // A deployment's page follows the jobs on screen live: /deployments/ID/events?job=... sends the
 // deployment's status, its job counts by state and those jobs' status, phase, progress and exit
-// code whenever they change, and "end" when no job is pending (or after ten minutes: then a new
-// stream is opened).
+// code whenever they change (the server reads only when a job of this deployment changed; a
+// quiet stream carries heartbeat comments, which EventSource ignores), and "end" when no job is
+// pending (or after ten minutes: then a new stream is opened).
 (function () {
   "use strict";
   var section = document.querySelector("#deployment[data-events]");
