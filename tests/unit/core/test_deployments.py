@@ -792,7 +792,10 @@ def test_an_upgrade_that_uninstalls_its_family_leaves_other_families_alone(svc: 
     svc.packages.assign_installation(ADMIN, pc, old)
     svc.packages.assign_installation(ADMIN, pc, other)
     created = svc.deployments.deploy(ADMIN, "up", computer_ids=[pc], package_ids=[new])
-    assert jobs_of(svc, created.id) == [(pc, "uninstall", old, "queued", ""), (pc, "install", new, "queued", "")]
+    assert jobs_of(svc, created.id) == [
+        (pc, "uninstall", old, "queued", ""),
+        (pc, "install", new, "queued", ""),
+    ]
 
 
 def test_a_rule_that_wants_a_package_absent_does_not_install_it(svc: Services) -> None:
@@ -810,4 +813,7 @@ def test_a_rule_that_wants_a_package_absent_does_not_install_it(svc: Services) -
         ),
     )
     created = svc.deployments.deploy(ADMIN, "d", computer_ids=[pc], package_ids=[app])
-    assert jobs_of(svc, created.id) == [(pc, "install", lib, "queued", ""), (pc, "install", app, "queued", "")]
+    assert jobs_of(svc, created.id) == [
+        (pc, "install", lib, "queued", ""),
+        (pc, "install", app, "queued", ""),
+    ]

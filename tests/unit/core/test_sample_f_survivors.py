@@ -91,7 +91,9 @@ def test_a_dead_nodes_computers_hold_no_node_afterwards(
     assert nodes.sweep() == 0
 
 
-def test_a_polling_agents_download_progress_is_shown_as_a_whole_percentage(svc: Services, admin: Actor) -> None:
+def test_a_polling_agents_download_progress_is_shown_as_a_whole_percentage(
+    svc: Services, admin: Actor
+) -> None:
     """polling ``job_state`` 58: the download progress an OCO agent reports (a float, above 100
     while unpacking) is what a deployment's job shows: a whole percentage, or the unpack phase."""
     agent = Agent(svc, "oco-progress")
@@ -107,4 +109,5 @@ def test_a_polling_agents_download_progress_is_shown_as_a_whole_percentage(svc: 
 
     assert shown("download", 50.7) == ("download", 50)
     assert shown("download", -3) == ("download", 0)
+    assert shown("download", 100) == ("download", 100)  # the end of the download, not yet unpacking
     assert shown("download", 150) == ("unpack", None)
