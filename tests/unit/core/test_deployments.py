@@ -11,10 +11,10 @@ import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
-from fleetdeck.core.deployments.entities import ContainerStatus
+from fleetdeck.core.deployments.entities import ContainerStatus, PackageAction
 from fleetdeck.core.errors import FleetdeckError, Reason, ValidationFailed
 from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
-from fleetdeck.core.packages.entities import PackageFields, PayloadFile
+from fleetdeck.core.packages.entities import DependencyRule, PackageFields, PayloadFile
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.core.settings.configs import Config
@@ -752,3 +752,68 @@ def test_container_jobs_page_pages_and_filters_in_the_database(svc: Services) ->
             svc.deployments.container_jobs_page(ADMIN, created.id, offset=offset, limit=limit)
     with pytest.raises(FleetdeckError, match="not found"):
         svc.deployments.container_jobs_page(ADMIN, 424242)
+
+
+# ------------------------------------------------------------------ survivors of seed 20261207
+# (docs/testing.md, "Mutation testing": new test functions, since mutmut traces only new ones)
+
+
+def test_package_actions_requested_for_one_computer_wake_nobody(svc: Services, waker: Waker) -> None:
+    """A client-centred request (opsi's product actions) is no Wake-on-LAN deployment: no
+    packet, and its container says so. apply_package_actions 94 passed ``use_wol=True``."""
+    pc = computer(svc, "pc")  # offline: a wake would send it a packet
+    package(svc, "tool")
+    done = svc.deployments.apply_package_actions(ADMIN, pc, [("tool", PackageAction.INSTALL)], name="opsi")
+    assert waker.woken == []
+    [container] = done.container_ids
+    assert svc.deployments.get_container(ADMIN, container).wol_sent == -1
+
+
+def test_a_shutdown_decided_on_connect_is_audited_as_the_job_decision(svc: Services, clock: Clock) -> None:
+    """claim_for_delivery's decision (the agent came up in time) is an audit row of object
+    type ``job`` by the delivery, as the tick's is; mutant 26 dropped the object type."""
+    pc = computer(svc, "pc")
+    woken(svc, [pc], [package(svc, "p")])
+    clock.now = T0 + timedelta(minutes=2)
+    online(svc, pc)
+    [spec] = claim(svc, pc)
+    audit = svc.audit.find(ADMIN, Query(where=(Cond("action", Op.EQ, "job.wol_shutdown_decided"),)))
+    assert [(e.object_type, e.via, e.detail) for e in audit.items] == [
+        ("job", "delivery", {"kept": [spec.id], "reverted": []})
+    ]
+
+
+def test_an_upgrade_that_uninstalls_its_family_leaves_other_families_alone(svc: Services) -> None:
+    """upgrade_behavior 2 removes the other versions of the package's own family only
+    (plan_computer 49 turned an ``and`` of the check into ``or``: every installed package went)."""
+    pc = computer(svc, "pc")
+    old, other = package(svc, "fam", "1"), package(svc, "browser", "7")
+    new = package(svc, "fam", "2", upgrade_behavior=2)
+    svc.packages.assign_installation(ADMIN, pc, old)
+    svc.packages.assign_installation(ADMIN, pc, other)
+    created = svc.deployments.deploy(ADMIN, "up", computer_ids=[pc], package_ids=[new])
+    assert jobs_of(svc, created.id) == [
+        (pc, "uninstall", old, "queued", ""),
+        (pc, "install", new, "queued", ""),
+    ]
+
+
+def test_a_rule_that_wants_a_package_absent_does_not_install_it(svc: Services) -> None:
+    """Only rules about installing pull packages into a deployment: a setup rule that requires
+    another package ``not_installed`` must not install it (expand_dependencies 13 dropped that
+    filter)."""
+    pc = computer(svc, "pc")
+    app, old, lib = package(svc, "app"), package(svc, "old"), package(svc, "lib")
+    svc.packages.set_dependency_rules(
+        ADMIN,
+        app,
+        (
+            DependencyRule(old, required_status="not_installed", requirement_type="before"),
+            DependencyRule(lib, required_status="installed", requirement_type="before"),
+        ),
+    )
+    created = svc.deployments.deploy(ADMIN, "d", computer_ids=[pc], package_ids=[app])
+    assert jobs_of(svc, created.id) == [
+        (pc, "install", lib, "queued", ""),
+        (pc, "install", app, "queued", ""),
+    ]
