@@ -110,7 +110,7 @@ def reuse(settings: Settings) -> tuple[str, str]:
     """(a new API token, host id of the big client) for a data directory ``fill`` made."""
     rt = build_runtime(settings)
     admin = Actor(user_id=1, username="admin", role=Role.ADMIN)
-    token = rt.services.users.create_token(admin, "bench again", "read+write", None).token
+    token = rt.services.users.create_token(admin, f"bench again {time.time_ns()}", "read+write", None).token
     rt.db.dispose()
     return token, "bench-000000.bench.example"
 
