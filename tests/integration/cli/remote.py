@@ -18,9 +18,13 @@ class Cli:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
         self.env |= {"FLEETDECK_CLI_CONFIG": str(config), "COLUMNS": "200", **env}
 
+    @staticmethod
+    def argv() -> list[str]:
+        return [sys.executable, "-m", "fleetdeck"]
+
     def __call__(self, *args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
         out = subprocess.run(
-            [sys.executable, "-m", "fleetdeck", *args],
+            [*self.argv(), *args],
             env=self.env | env,
             input=stdin,
             capture_output=True,

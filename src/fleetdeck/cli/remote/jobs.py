@@ -45,6 +45,13 @@ def failed(job: dict[str, Any]) -> bool:
     return job["status"] != "succeeded" or (job["exit_code"] or 0) != 0
 
 
+def label(names: dict[int, str], computer_id: int) -> str:
+    """The host name, with the id where several computers share it (clones, test machines)."""
+    name = names.get(computer_id, "")
+    shared = sum(1 for n in names.values() if n == name) > 1
+    return f"{name}#{computer_id}" if shared or not name else name
+
+
 def summary(jobs: list[dict[str, Any]], names: dict[int, str]) -> None:
     """Per computer: status and exit code, on stderr (stdout is the commands' own output)."""
     from rich.table import Table
@@ -115,7 +122,7 @@ def _follow_batch(remote: Remote, batch_id: int, job_ids: list[int], json_out: b
     first = remote.get("/jobs", **{"filter[batch_id]": batch_id, "page[limit]": 1000})["data"]
     by_job = {j["id"]: j["computer_id"] for j in first}
     names = hostnames(remote, list(by_job.values()))
-    job_names = {j: names.get(c, str(c)) for j, c in by_job.items()}
+    job_names = {j: label(names, c) for j, c in by_job.items()}
     printer = Printer(job_names)
     try:
         done = follow(remote, job_ids, (lambda *_: None) if json_out else printer)
