@@ -7,19 +7,8 @@ from typing import Annotated, Any
 import typer
 
 from fleetdeck.cli.remote import output
-from fleetdeck.cli.remote.common import (
-    CaOpt,
-    CtxOpt,
-    Everything,
-    Filters,
-    Limit,
-    Offset,
-    ServerOpt,
-    Sort,
-    TokenOpt,
-    connect,
-    list_params,
-)
+from fleetdeck.cli.remote.client import Remote
+from fleetdeck.cli.remote.common import Page, verb
 from fleetdeck.cli.remote.resolve import computer_ids, group_ids, one
 
 app = typer.Typer(help="Computers on a running server.", no_args_is_help=True)
@@ -35,46 +24,32 @@ COLUMNS: list[output.Column] = [
 ]
 
 
-@app.command("list")
+@verb(app, "list", paged="hostname")
 def list_computers(
-    filters: Filters = None,
+    remote: Remote,
+    page: Page,
     online: Annotated[
         bool | None, typer.Option("--online/--offline", help="Only online / offline ones.")
     ] = None,
     group: Annotated[str | None, typer.Option(help="Only members of this group (id or name).")] = None,
-    sort: Sort = "hostname",
-    limit: Limit = 100,
-    offset: Offset = 0,
-    everything: Everything = False,
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """Computers, with filters (--filter hostname=web*, --filter 'last_seen\\[gt]=2026-01-01')."""
-    with connect(context, server, token, ca) as remote:
-        params = list_params(filters, sort)
-        if online is not None:
-            params["filter[online]"] = str(online).lower()
-        if group is not None:
-            params["filter[group_ids][contains]"] = str(one(group_ids(remote, [group])))
-        rows, count = remote.pages("/computers", params, limit, offset, everything)
+    where: dict[str, Any] = {"online": None if online is None else str(online).lower()}
+    if group is not None:
+        where["group_ids[contains]"] = one(group_ids(remote, [group]))
+    rows, count = page.fetch(remote, "/computers", where)
     output.listing(rows, COLUMNS, json_out, count)
 
 
-@app.command("show")
+@verb(app, "show")
 def show(
+    remote: Remote,
     computer: Annotated[str, typer.Argument(help="Id or host name.")],
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """A computer with its inventory and groups."""
-    with connect(context, server, token, ca) as remote:
-        detail: dict[str, Any] = remote.data("GET", f"/computers/{one(computer_ids(remote, [computer]))}")
+    detail: dict[str, Any] = remote.data("GET", f"/computers/{one(computer_ids(remote, [computer]))}")
     if json_out:
         output.emit_json(detail)
         return

@@ -9,22 +9,9 @@ import typer
 
 from fleetdeck.cli.remote import output
 from fleetdeck.cli.remote.client import Remote
-from fleetdeck.cli.remote.common import (
-    CaOpt,
-    CtxOpt,
-    Everything,
-    Filters,
-    Limit,
-    Offset,
-    ServerOpt,
-    Sort,
-    TokenOpt,
-    connect,
-    list_params,
-)
-from fleetdeck.cli.remote.config import usage_error
+from fleetdeck.cli.remote.common import Page, verb
 from fleetdeck.cli.remote.follow import Printer, follow
-from fleetdeck.cli.remote.resolve import computer_ids, group_ids, hostnames
+from fleetdeck.cli.remote.resolve import ComputerRefs, GroupRefs, computer_ids, hostnames, targets
 
 app = typer.Typer(help="Jobs (commands, actions, deployments) on a running server.", no_args_is_help=True)
 
@@ -69,14 +56,12 @@ def summary(jobs: list[dict[str, Any]], names: dict[int, str]) -> None:
     output.errors.print(out)
 
 
+@verb(None)
 def run(
+    remote: Remote,
     command: Annotated[list[str], typer.Argument(help="The command line (quote it, or put it after --).")],
-    computer: Annotated[
-        list[str] | None, typer.Option("--computer", "-c", help="Computer id or host name (repeatable).")
-    ] = None,
-    group: Annotated[
-        list[str] | None, typer.Option("--group", "-g", help="Group id or name (repeatable).")
-    ] = None,
+    computer: ComputerRefs = None,
+    group: GroupRefs = None,
     interpreter: Annotated[
         str | None, typer.Option(help="sh, bash, powershell or cmd (default: the platform's shell).")
     ] = None,
@@ -87,35 +72,28 @@ def run(
     ] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the jobs until they end.")] = True,
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """Run a command on computers and group members, with live output and exit codes.
 
     Exit code 0 when every job succeeded, 1 when any failed, timed out, was cancelled or
     expired. Ctrl-C stops following; the jobs keep running."""
-    if not computer and not group:
-        usage_error("name at least one --computer or --group")
     body: dict[str, Any] = {"command": " ".join(command), "timeout_sec": timeout}
     body |= {
         k: v for k, v in {"interpreter": interpreter, "cwd": cwd, "expires_in_sec": expires_in}.items() if v
     }
-    with connect(context, server, token, ca) as remote:
-        body["computer_ids"] = computer_ids(remote, computer or [])
-        body["group_ids"] = group_ids(remote, group or [])
-        created = remote.data("POST", "/commands", body)
-        job_ids: list[int] = created["job_ids"]
-        if not wait:
-            output.emit_json(created) if json_out else typer.echo(
-                f"command {created['id']}: {len(job_ids)} jobs ({', '.join(map(str, job_ids))})"
-            )
-            return
-        if not job_ids:
-            typer.echo("no computers to run on", err=True)
-            raise typer.Exit(1)
-        _follow_batch(remote, created["id"], job_ids, json_out)
+    body["computer_ids"], body["group_ids"] = targets(remote, computer, group)
+    created = remote.data("POST", "/commands", body)
+    job_ids: list[int] = created["job_ids"]
+    if not wait:
+        if json_out:
+            output.emit_json(created)
+        else:
+            typer.echo(f"command {created['id']}: {len(job_ids)} jobs ({', '.join(map(str, job_ids))})")
+        return
+    if not job_ids:
+        typer.echo("no computers to run on", err=True)
+        raise typer.Exit(1)
+    _follow_batch(remote, created["id"], job_ids, json_out)
 
 
 def _follow_batch(remote: Remote, batch_id: int, job_ids: list[int], json_out: bool) -> None:
@@ -142,9 +120,10 @@ def _follow_batch(remote: Remote, batch_id: int, job_ids: list[int], json_out: b
         raise typer.Exit(1)
 
 
-@app.command("list")
+@verb(app, "list", paged="-id")
 def list_jobs(
-    filters: Filters = None,
+    remote: Remote,
+    page: Page,
     computer: Annotated[
         str | None, typer.Option("--computer", "-c", help="Computer id or host name.")
     ] = None,
@@ -152,36 +131,22 @@ def list_jobs(
         str | None, typer.Option(help="Status(es), comma-separated: queued,running,...")
     ] = None,
     batch: Annotated[int | None, typer.Option(help="Jobs of this command (batch id).")] = None,
-    sort: Sort = "-id",
-    limit: Limit = 50,
-    offset: Offset = 0,
-    everything: Everything = False,
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """Jobs, newest first (fields: id, batch_id, computer_id, kind, status, exit_code, ...)."""
-    with connect(context, server, token, ca) as remote:
-        cid = computer_ids(remote, [computer])[0] if computer else None
-        params = list_params(filters, sort, computer_id=cid, status=status, batch_id=batch)
-        rows, count = remote.pages("/jobs", params, limit, offset, everything)
+    cid = computer_ids(remote, [computer])[0] if computer else None
+    rows, count = page.fetch(remote, "/jobs", {"computer_id": cid, "status": status, "batch_id": batch})
     output.listing(rows, COLUMNS, json_out, count)
 
 
-@app.command("show")
+@verb(app, "show")
 def show(
+    remote: Remote,
     job_id: Annotated[int, typer.Argument(help="Job id.")],
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """A job with its output."""
-    with connect(context, server, token, ca) as remote:
-        job: dict[str, Any] = remote.data("GET", f"/jobs/{job_id}")
+    job: dict[str, Any] = remote.data("GET", f"/jobs/{job_id}")
     if json_out:
         output.emit_json(job)
         return
@@ -195,18 +160,14 @@ def show(
         sys.stdout.write(job["stderr"] if job["stderr"].endswith("\n") else job["stderr"] + "\n")
 
 
-@app.command("cancel")
+@verb(app, "cancel")
 def cancel(
+    remote: Remote,
     job_ids: Annotated[list[int], typer.Argument(help="Job ids.")],
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """Cancel jobs: a queued one at once, a running one is stopped by its agent."""
-    with connect(context, server, token, ca) as remote:
-        jobs = [remote.data("POST", f"/jobs/{j}/cancel") for j in job_ids]
+    jobs = [remote.data("POST", f"/jobs/{j}/cancel") for j in job_ids]
     if json_out:
         output.emit_json(jobs)
     else:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 JsonOut = Annotated[bool, typer.Option("--json", help="Machine output: the API's JSON on stdout.")]
@@ -39,6 +40,18 @@ def cell(value: Any) -> str:
     if isinstance(value, list | dict):
         return json.dumps(value) if value else ""
     return str(value)
+
+
+def progress(quiet: bool, *columns: ProgressColumn) -> Progress:
+    """A progress bar on stderr, only for a terminal: scripts and ``--json`` get clean output."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        *columns,
+        TimeElapsedColumn(),
+        console=errors,
+        disable=quiet or not sys.stderr.isatty(),
+    )
 
 
 def emit_json(value: Any) -> None:

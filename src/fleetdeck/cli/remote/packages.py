@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import (
-    BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
-    TimeElapsedColumn,
     TransferSpeedColumn,
 )
 
 from fleetdeck.cli.remote import output
 from fleetdeck.cli.remote.client import Remote, fail
-from fleetdeck.cli.remote.common import (
-    CaOpt,
-    CtxOpt,
-    Everything,
-    Filters,
-    Limit,
-    Offset,
-    ServerOpt,
-    Sort,
-    TokenOpt,
-    connect,
-    list_params,
-)
+from fleetdeck.cli.remote.common import Page, verb
 from fleetdeck.cli.remote.config import usage_error
 from fleetdeck.cli.remote.follow import FINAL
-from fleetdeck.cli.remote.resolve import computer_ids, group_ids
+from fleetdeck.cli.remote.resolve import ComputerRefs, GroupRefs, targets
 from fleetdeck.cli.remote.upload import collect, send_opsi, send_package
 
 app = typer.Typer(help="Packages on a running server.", no_args_is_help=True)
@@ -53,41 +37,16 @@ COLUMNS: list[output.Column] = [
 ]
 
 
-def _progress(json_out: bool) -> Progress:
-    """Bars on stderr, and only for a terminal: scripts and ``--json`` get clean output."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        console=output.errors,
-        disable=json_out or not sys.stderr.isatty(),
-    )
-
-
-@app.command("list")
-def list_packages(
-    filters: Filters = None,
-    sort: Sort = "-id",
-    limit: Limit = 100,
-    offset: Offset = 0,
-    everything: Everything = False,
-    json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
-) -> None:
+@verb(app, "list", paged="-id")
+def list_packages(remote: Remote, page: Page, json_out: output.JsonOut = False) -> None:
     """Packages (fields: id, family_id, version, package_version, description, created_at, ...)."""
-    with connect(context, server, token, ca) as remote:
-        rows, count = remote.pages("/packages", list_params(filters, sort), limit, offset, everything)
+    rows, count = page.fetch(remote, "/packages")
     output.listing(rows, COLUMNS, json_out, count)
 
 
-@app.command("upload")
+@verb(app, "upload")
 def upload(
+    remote: Remote,
     files: Annotated[
         list[Path],
         typer.Argument(
@@ -101,10 +60,6 @@ def upload(
     uninstall: Annotated[str | None, typer.Option(help="Uninstall command line.")] = None,
     description: Annotated[str, typer.Option(help="Description.")] = "",
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """Upload a package: payload files with --name, --version and --install; or an opsi
     package (.opsi), which carries all of that itself."""
@@ -126,7 +81,10 @@ def upload(
             fields["uninstall_procedure"] = uninstall
     uploads = collect(files)
     total = sum(u.size for u in uploads)
-    with connect(context, server, token, ca) as remote, _progress(json_out) as bar:
+    bar = output.progress(
+        json_out, TextColumn("{task.percentage:>3.0f}%"), DownloadColumn(), TransferSpeedColumn()
+    )
+    with bar:
         task = bar.add_task("upload", total=total)
 
         def advance(sent: int) -> None:
@@ -167,42 +125,35 @@ def package_ids(remote: Remote, refs: list[str]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
+@verb(None)
 def deploy(
+    remote: Remote,
     packages: Annotated[list[str], typer.Argument(help="Package ids, family names or family@version.")],
-    computer: Annotated[
-        list[str] | None, typer.Option("--computer", "-c", help="Computer id or host name (repeatable).")
-    ] = None,
-    group: Annotated[
-        list[str] | None, typer.Option("--group", "-g", help="Group id or name (repeatable).")
-    ] = None,
+    computer: ComputerRefs = None,
+    group: GroupRefs = None,
     name: Annotated[str | None, typer.Option(help="Deployment name (default: the packages).")] = None,
     force_same_version: Annotated[bool, typer.Option(help="Install again where installed.")] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow until every job ended.")] = True,
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """Deploy packages (with their dependencies) to computers and groups, with a progress bar
     until every job ended. Exit code 1 when the deployment failed."""
-    if not computer and not group:
-        usage_error("name at least one --computer or --group")
-    with connect(context, server, token, ca) as remote:
-        body = {
-            "name": name or ("deploy " + " ".join(packages))[:255],
-            "package_ids": package_ids(remote, packages),
-            "computer_ids": computer_ids(remote, computer or []),
-            "computer_group_ids": group_ids(remote, group or []),
-            "force_same_version": force_same_version,
-        }
-        created = remote.data("POST", "/deployments", body)
-        if not wait:
-            output.emit_json(created) if json_out else typer.echo(
-                f"deployment {created['id']}: {len(created['job_ids'])} jobs"
-            )
-            return
-        result = _follow_deployment(remote, int(created["id"]), len(created["job_ids"]), json_out)
+    computers, groups = targets(remote, computer, group)
+    body = {
+        "name": name or ("deploy " + " ".join(packages))[:255],
+        "package_ids": package_ids(remote, packages),
+        "computer_ids": computers,
+        "computer_group_ids": groups,
+        "force_same_version": force_same_version,
+    }
+    created = remote.data("POST", "/deployments", body)
+    if not wait:
+        if json_out:
+            output.emit_json(created)
+        else:
+            typer.echo(f"deployment {created['id']}: {len(created['job_ids'])} jobs")
+        return
+    result = _follow_deployment(remote, int(created["id"]), len(created["job_ids"]), json_out)
     if json_out:
         output.emit_json(result)
     else:
@@ -224,14 +175,7 @@ def deploy(
 
 def _follow_deployment(remote: Remote, container_id: int, jobs: int, json_out: bool) -> dict[str, Any]:
     """Polls the deployment once a second (one request: the deployment with its jobs)."""
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=output.errors,
-        disable=json_out or not sys.stderr.isatty(),
-    )
+    progress = output.progress(json_out, MofNCompleteColumn())
     with progress:
         task = progress.add_task(f"deployment {container_id}", total=jobs)
         while True:

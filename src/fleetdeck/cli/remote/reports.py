@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, TextIO
@@ -11,52 +12,24 @@ import typer
 
 from fleetdeck.cli.remote import output
 from fleetdeck.cli.remote.client import Remote, fail
-from fleetdeck.cli.remote.common import (
-    CaOpt,
-    CtxOpt,
-    Everything,
-    Filters,
-    Limit,
-    Offset,
-    ServerOpt,
-    Sort,
-    TokenOpt,
-    connect,
-    list_params,
-)
+from fleetdeck.cli.remote.common import Page, verb
 from fleetdeck.cli.remote.config import usage_error
 
 app = typer.Typer(help="Saved reports on a running server.", no_args_is_help=True)
 
 
-@app.command("list")
-def list_reports(
-    filters: Filters = None,
-    sort: Sort = "name",
-    limit: Limit = 100,
-    offset: Offset = 0,
-    everything: Everything = False,
-    json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
-) -> None:
+@verb(app, "list", paged="name")
+def list_reports(remote: Remote, page: Page, json_out: output.JsonOut = False) -> None:
     """Reports (fields: id, name, group_id, created_at, updated_at)."""
-    with connect(context, server, token, ca) as remote:
-        rows, count = remote.pages("/reports", list_params(filters, sort), limit, offset, everything)
-    output.listing(
-        rows,
-        [
-            output.field("id"),
-            output.field("name"),
-            output.field("group_id"),
-            output.field("updated_at"),
-            ("notes", lambda r: r["notes"][:60]),
-        ],
-        json_out,
-        count,
-    )
+    rows, count = page.fetch(remote, "/reports")
+    columns: list[output.Column] = [
+        output.field("id"),
+        output.field("name"),
+        output.field("group_id"),
+        output.field("updated_at"),
+        ("notes", lambda r: r["notes"][:60]),
+    ]
+    output.listing(rows, columns, json_out, count)
 
 
 def _report_id(remote: Remote, ref: str) -> int:
@@ -76,22 +49,18 @@ def write_csv(result: dict[str, Any], out: TextIO) -> None:
         writer.writerow(["" if row.get(c) is None else row.get(c) for c in result["columns"]])
 
 
-@app.command("run")
+@verb(app, "run")
 def run_report(
+    remote: Remote,
     report: Annotated[str, typer.Argument(help="Report id or name.")],
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on stdout (or --output).")] = False,
     output_file: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     json_out: output.JsonOut = False,
-    context: CtxOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    ca: CaOpt = None,
 ) -> None:
     """Run a saved report: a table, --csv or --json."""
     if as_csv and json_out:
         usage_error("--csv or --json, not both")
-    with connect(context, server, token, ca) as remote:
-        result: dict[str, Any] = remote.data("POST", f"/reports/{_report_id(remote, report)}/execute")
+    result: dict[str, Any] = remote.data("POST", f"/reports/{_report_id(remote, report)}/execute")
     if result["truncated"]:
         typer.echo("fleetdeck: warning: the result was cut at the server's reports.max_rows", err=True)
     if not (as_csv or json_out):
@@ -102,8 +71,6 @@ def run_report(
         if as_csv:
             write_csv(result, out)
         else:
-            import json
-
             out.write(json.dumps(result, indent=2) + "\n")
     finally:
         if output_file:

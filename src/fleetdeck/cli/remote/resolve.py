@@ -4,9 +4,17 @@ however many are named (``filter[..][iin]``), so a command on 500 hosts is not 5
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from fleetdeck.cli.remote.client import Remote, fail
+from fleetdeck.cli.remote.config import usage_error
+
+ComputerRefs = Annotated[
+    list[str] | None, typer.Option("--computer", "-c", help="Computer id or host name (repeatable).")
+]
+GroupRefs = Annotated[list[str] | None, typer.Option("--group", "-g", help="Group id or name (repeatable).")]
 
 
 def _ids(remote: Remote, path: str, field: str, refs: Sequence[str], what: str) -> list[int]:
@@ -51,3 +59,12 @@ def hostnames(remote: Remote, ids: Sequence[int]) -> dict[int, str]:
         )["data"]
         names.update({int(r["id"]): str(r["hostname"]) for r in rows})
     return names
+
+
+def targets(
+    remote: Remote, computers: list[str] | None, groups: list[str] | None
+) -> tuple[list[int], list[int]]:
+    """The computer and group ids of ``--computer`` and ``--group`` (at least one is needed)."""
+    if not computers and not groups:
+        usage_error("name at least one --computer or --group")
+    return computer_ids(remote, computers or []), group_ids(remote, groups or [])
