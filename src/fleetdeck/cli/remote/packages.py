@@ -153,7 +153,11 @@ def deploy(
         else:
             typer.echo(f"deployment {created['id']}: {len(created['job_ids'])} jobs")
         return
-    result = _follow_deployment(remote, int(created["id"]), len(created["job_ids"]), json_out)
+    try:
+        result = _follow_deployment(remote, int(created["id"]), len(created["job_ids"]), json_out)
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped following; deployment {created['id']} goes on", err=True)
+        raise typer.Exit(130) from None
     if json_out:
         output.emit_json(result)
     else:
