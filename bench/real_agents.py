@@ -4,7 +4,8 @@ all of them with every result stored, and the agents' memory.
 
     sudo .venv/bin/python bench/real_agents.py -n 100 [--runs 3] [--json]
 
-Each agent is ``python -m fleetdeck agent`` with its own state directory, started in its own UTS
+Each agent is ``python -m fleetdeck.agent`` (``--agent-python``: e.g. the agent-only install's)
+with its own state directory, started in its own UTS
 namespace (``unshare --uts``, hence root) so that it reports its own host name and enrolls as its
 own computer; everything else (inventory, dpkg software list, WebSocket, jobs) is the real agent.
 The command is ``true``: the figure is delivery and bookkeeping, not the command.
@@ -57,10 +58,12 @@ def start_server(data_dir: Path, agents: int) -> tuple[subprocess.Popen[bytes], 
     raise SystemExit("server did not become healthy within 60 s")
 
 
-def start_agent(i: int, base: Path, url: str, token: str) -> subprocess.Popen[bytes]:
+def start_agent(
+    i: int, base: Path, url: str, token: str, python: str = sys.executable
+) -> subprocess.Popen[bytes]:
     state = base / f"agent-{i:03d}"
     state.mkdir()
-    agent = [sys.executable, "-m", "fleetdeck", "agent", "--server", url, "--enroll-token", token]
+    agent = [python, "-m", "fleetdeck.agent", "--server", url, "--enroll-token", token]
     agent += ["--state-dir", str(state), "--log-level", "WARNING"]
     script = f"hostname bench-real-{i:03d} && exec " + " ".join(agent)
     logf = open(state / "agent.log", "wb")  # noqa: SIM115 - lives as long as the agent
@@ -73,6 +76,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--settle", type=float, default=30.0, help="seconds to wait after all are online")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--agent-python",
+        default=sys.executable,
+        help="the Python that runs the agents: e.g. the agent-only venv's (make agent-venv)",
+    )
     opts = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         raise SystemExit("needs root and unshare(1): each agent gets its own host name")
@@ -83,10 +91,11 @@ def main() -> None:
         "agents": opts.agents,
         "nproc": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
+        "agent_python": opts.agent_python,
     }
     try:
         t0 = time.perf_counter()
-        agents = [start_agent(i, base, url, token) for i in range(opts.agents)]
+        agents = [start_agent(i, base, url, token, opts.agent_python) for i in range(opts.agents)]
         api = httpx.Client(base_url=f"{url}/api/v1", auth=(ADMIN, PASSWORD), timeout=30)
         token_r = api.post("/auth/login", json={"username": ADMIN, "password": PASSWORD}).json()
         api.auth = None
@@ -120,15 +129,21 @@ def main() -> None:
             log(f"run {run + 1}: POST {posted:.3f} s, all {opts.agents} results stored after {done:.3f} s")
             time.sleep(2)
         result["runs"] = runs
-        rss = []
+        rss, pss = [], []
         for a in agents:
             for p in [*psutil.Process(a.pid).children(recursive=True), psutil.Process(a.pid)]:
                 if "agent" in " ".join(p.cmdline()):
-                    rss.append(p.memory_info().rss)
+                    info = p.memory_full_info()
+                    rss.append(info.rss)
+                    pss.append(getattr(info, "pss", 0))
+        result["agent_pss_mib_mean"] = round(statistics.mean(pss) / 2**20, 1)
         result["agent_rss_mib_mean"] = round(statistics.mean(rss) / 2**20, 1)
         result["agent_rss_mib_max"] = round(max(rss) / 2**20, 1)
         result["loadavg_end"] = os.getloadavg()
-        log(f"agent RSS: mean {result['agent_rss_mib_mean']} MiB, max {result['agent_rss_mib_max']} MiB")
+        log(
+            f"agent RSS: mean {result['agent_rss_mib_mean']} MiB, max {result['agent_rss_mib_max']} MiB;"
+            f" PSS mean {result['agent_pss_mib_mean']} MiB"
+        )
     finally:
         for a in agents:
             a.terminate()
