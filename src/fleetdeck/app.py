@@ -128,15 +128,16 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, 405)
 
 
-def _served_fingerprint(settings: Settings) -> str | None:
-    """The fingerprint of the certificate the server presents (what the install script pins),
-    or None without TLS. Read per script: a renewed certificate is picked up."""
+def served_pins(settings: Settings) -> tuple[str, str] | None:
+    """The certificate fingerprint and public-key pin of what the server presents (the install
+    script and the curl line pin them), or None without TLS. Read each time: a renewed
+    certificate is picked up."""
     cert = settings.tls_cert if settings.tls == "files" else None
     if settings.tls == "auto":
         cert = settings.data_dir / "tls" / SERVER_CERT
     if cert is None or not cert.exists():
         return None
-    return certificate_pins(cert)[0]
+    return certificate_pins(cert)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
@@ -214,7 +215,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 rt.services,
                 AgentDist(settings.data_dir / "agent-dist", settings.data_dir / "agent-wheels"),
                 settings.public_url,
-                lambda: _served_fingerprint(settings),
+                lambda: (served_pins(settings) or (None, None))[0],
             ),
             Mount("/api/v1", app=v1),
         ],
@@ -230,6 +231,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             rt.services,
             watch=rt.watch,
             max_upload_bytes=settings.max_body_bytes,
+            public_url=settings.public_url,
+            pubkey_pin=lambda: (served_pins(settings) or (None, None))[1],
         )
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -193,3 +193,48 @@ def test_install_files_need_a_token_and_a_known_name(server: ServerProc) -> None
     assert httpx.get(f"{server.url}/install/files/{name}", timeout=30).status_code == 400
     unknown = httpx.get(f"{server.url}/install/files/nope.whl", params={"token": token}, timeout=30)
     assert unknown.status_code == 404
+
+
+def test_install_line_over_tls_pins_the_server(
+    tmp_path: Path, server_factory: Callable[..., ServerProc], installed: Callable[[], Path]
+) -> None:
+    """``enroll-token create --install-line`` on a ``--tls auto`` server: curl checks the public
+    key, the script's downloads and the agent's enrollment check the certificate."""
+    srv = server_factory(FLEETDECK_TLS="auto")
+    srv.env["FLEETDECK_PUBLIC_URL"] = f"https://127.0.0.1:{srv.port}"
+    srv.start()
+    line = srv.cli("enroll-token", "create", "--uses", "1", "--install-line").strip()
+    assert line.startswith("curl -fsSL --pinnedpubkey 'sha256//")
+    assert line.endswith("| sudo sh")
+    state = installed()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "FLEETDECK_PREFIX": str(tmp_path / "prefix"),
+        "FLEETDECK_STATE_DIR": str(state),
+        "FLEETDECK_START": "background",
+        "FLEETDECK_PYTHON": _plain_python(),
+    }
+    run = subprocess.run(
+        ["sh", "-c", line.removesuffix("| sudo sh") + "| sh"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    saved = (state / "state.json").read_text()
+    assert '"fingerprint": "sha256:' in saved
+    _online_with_inventory(srv)
+    # a wrong pin: curl refuses the server, and no script runs
+    wrong = line.replace("sha256//", "sha256//AAAA", 1).removesuffix("| sudo sh") + "| sh"
+    refused = subprocess.run(
+        ["sh", "-c", f"set -o pipefail 2>/dev/null; {wrong}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "fleetdeck:" not in refused.stderr

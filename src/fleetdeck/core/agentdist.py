@@ -266,6 +266,18 @@ def agent_unit(exec_start: str, state_dir: str = "/var/lib/fleetdeck-agent") -> 
     return _UNIT.replace("@EXEC_START@", exec_start).replace("@STATE_DIR@", state_dir)
 
 
+def install_line(server: str, token: str, pubkey_pin: str | None = None) -> str:
+    """The one line an admin runs on a computer to install and enroll its agent.
+
+    With TLS, curl checks the server's public key against ``pubkey_pin`` (``sha256//BASE64``)
+    instead of a CA (the server's certificate is usually its own); the script it downloads then
+    pins the certificate for everything after.
+    """
+    url = f"{server.rstrip('/')}/install/agent.sh?token={token}"
+    pin = f"--pinnedpubkey '{pubkey_pin}' -k " if pubkey_pin and server.startswith("https") else ""
+    return f"curl -fsSL {pin}'{url}' | sudo sh"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m fleetdeck.core.agentdist", description=__doc__)
     ap.add_argument("out_dir", type=Path)
