@@ -91,6 +91,9 @@ agent-venv: agent-wheel ## a venv with only the agent in build/agent-venv (bench
 	rm -rf $(AGENT_VENV) && $(PYTHON) -m venv $(AGENT_VENV)
 	PIP_CONFIG_FILE=/dev/null $(AGENT_VENV)/bin/pip install -q --no-index --find-links $(DIST) fleetdeck-agent
 
+agent-deb: $(STAMP) ## the agent's Debian package in dist/ (dpkg-deb; systemd unit, state dir)
+	$(PY) tools/agent_deb.py $(DIST)
+
 bench: $(STAMP) ## agent fan-out benchmark with 1,000 simulated agents (see docs/performance.md)
 	$(PY) bench/agents.py -n 1000
 
