@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ ADMIN, PASSWORD = "admin", "bench-password-1"
 def start_server(data_dir: Path, agents: int) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "FLEETDECK_DATA_DIR": str(data_dir), "FLEETDECK_HEARTBEAT_SEC": "30"}
     cli(["user", "create", ADMIN, "--role", "admin", "--password", PASSWORD], env)
-    token = cli(["enroll-token", "create", "--uses", str(agents), "--expires", "1h"], env).splitlines()[-1]
+    # no use limit: on an overloaded machine an agent may time out waiting for its answer and
+    # enroll again, using the token twice
+    token = cli(["enroll-token", "create", "--expires", "1h"], env).splitlines()[-1]
     port = free_port()
     logf = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
@@ -70,6 +73,39 @@ def start_agent(
     return subprocess.Popen(["unshare", "--uts", "sh", "-c", script], stdout=logf, stderr=logf)
 
 
+def phases(api: httpx.Client, batch_id: int, t0: float, done: float) -> dict[str, float]:
+    """Where a run's time went, from the jobs' own timestamps (server and agents share this
+    machine's clock): ``sent_at`` is when the server handed the JobRun to the WebSocket,
+    ``started_at``/``finished_at`` the agent's, around the command's process.
+
+    * ``last_sent``: POST until the last JobRun went out (server: create, claim, frames);
+    * ``to_start_max``: JobRun out until the agent started the process, the slowest agent
+      (transit, the agent's decode and journal write, and waiting for a CPU);
+    * ``run_max``: the process, the slowest (spawn, ``true``, exit, pipes closed);
+    * ``last_finished``: POST until the last agent had its result;
+    * ``to_stored``: from then until the API reported all stored (result transit, the
+      server's batch write and ack, and the 20 ms poll).
+    """
+    params = {"filter[batch_id]": batch_id, "page[limit]": 1000}
+    jobs = api.get("/jobs", params=params).json()["data"]
+
+    def ts(value: str | None) -> float:
+        return datetime.fromisoformat(value).timestamp() if value else float("nan")
+
+    sent = [ts(j["sent_at"]) for j in jobs]
+    started = [ts(j["started_at"]) for j in jobs]
+    finished = [ts(j["finished_at"]) for j in jobs]
+    last_finished = max(finished) - t0
+    return {
+        "last_sent": round(max(sent) - t0, 3),
+        "to_start_max": round(max(b - a for a, b in zip(sent, started, strict=True)), 3),
+        "run_max": round(max(b - a for a, b in zip(started, finished, strict=True)), 3),
+        "run_median": round(statistics.median(b - a for a, b in zip(started, finished, strict=True)), 3),
+        "last_finished": round(last_finished, 3),
+        "to_stored": round(done - last_finished, 3),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", "--agents", type=int, default=100)
@@ -96,7 +132,7 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         agents = [start_agent(i, base, url, token, opts.agent_python) for i in range(opts.agents)]
-        api = httpx.Client(base_url=f"{url}/api/v1", auth=(ADMIN, PASSWORD), timeout=30)
+        api = httpx.Client(base_url=f"{url}/api/v1", auth=(ADMIN, PASSWORD), timeout=120)
         token_r = api.post("/auth/login", json={"username": ADMIN, "password": PASSWORD}).json()
         api.auth = None
         api.headers["Authorization"] = f"Bearer {token_r['data']['token']}"
@@ -115,6 +151,7 @@ def main() -> None:
         runs = []
         for run in range(opts.runs):
             t = time.perf_counter()
+            wall = time.time()
             batch = api.post("/commands", json={"computer_ids": online, "command": "true"}).json()["data"]
             posted = time.perf_counter() - t
             while True:
@@ -126,7 +163,9 @@ def main() -> None:
                 time.sleep(0.02)
             done = time.perf_counter() - t
             runs.append({"post_sec": round(posted, 3), "all_succeeded_sec": round(done, 3)})
+            runs[-1].update(phases(api, batch["id"], wall, done))
             log(f"run {run + 1}: POST {posted:.3f} s, all {opts.agents} results stored after {done:.3f} s")
+            log(f"  phases: {runs[-1]}")
             time.sleep(2)
         result["runs"] = runs
         rss, pss = [], []
