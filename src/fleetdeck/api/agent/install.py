@@ -155,7 +155,7 @@ FLEETDECK_PY
 AGENT="$PREFIX/bin/fleetdeck-agent"
 set -- --state-dir "$STATE_DIR" --server "$SERVER" --enroll-token "$TOKEN" --enroll-only
 if [ -n "$FINGERPRINT" ]; then set -- "$@" --server-fingerprint "$FINGERPRINT"; fi
-"$AGENT" "$@"
+"$AGENT" "$@" </dev/null
 if [ "$START" = auto ]; then
   if [ "$(id -u)" = 0 ] && [ -d /run/systemd/system ]; then START=systemd; else START=background; fi
 fi
