@@ -19,15 +19,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 
 import psutil
 
 from fleetdeck.protocol import messages as m
+
+log = logging.getLogger(__name__)
 
 KILL_GRACE_SEC = 2.0
 JOB_SCOPE_ENV = "FLEETDECK_AGENT_JOB_SCOPE"
@@ -47,15 +51,30 @@ def scope_prefix(mode: str, systemd_run: str | None, booted: bool, root: bool) -
 
 @functools.cache
 def job_scope() -> list[str]:
-    """:func:`scope_prefix` for this process (decided once)."""
+    """:func:`scope_prefix` for this process, decided once (blocking: call it in a thread).
+
+    A scope that cannot be created (no D-Bus to systemd in a container, say) would fail every
+    job, so one ``true`` is run in a scope first; if that fails, jobs run without one.
+    """
     if sys.platform == "win32":
         return []
-    return scope_prefix(
+    prefix = scope_prefix(
         os.environ.get(JOB_SCOPE_ENV, "off"),
         shutil.which("systemd-run"),
         os.path.isdir("/run/systemd/system"),
         os.geteuid() == 0,
     )
+    if prefix:
+        try:
+            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("jobs run in the agent's own cgroup: systemd-run failed (%s)", exc)
+            return []
+        if probe.returncode != 0:
+            why = probe.stderr.decode(errors="replace").strip()
+            log.warning("jobs run in the agent's own cgroup: systemd-run --scope failed: %s", why)
+            return []
+    return prefix
 
 
 def command_argv(spec: m.CommandSpec) -> list[str]:
@@ -75,8 +94,10 @@ def command_argv(spec: m.CommandSpec) -> list[str]:
 
 async def spawn(spec: m.CommandSpec) -> asyncio.subprocess.Process:
     env = {**os.environ, **spec.env} if spec.env else None
+    # decided once, in a thread (it may run systemd-run); later jobs take the cached answer
+    scope = job_scope() if job_scope.cache_info().currsize else await asyncio.to_thread(job_scope)
     return await asyncio.create_subprocess_exec(
-        *job_scope(),
+        *scope,
         *command_argv(spec),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
