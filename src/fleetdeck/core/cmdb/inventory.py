@@ -60,6 +60,10 @@ def _cpu_maker(model: str) -> DialogRef | None:
     return None
 
 
+def yes_no(flag: bool) -> DialogRef:
+    return DialogRef(1, "Yes") if flag else DialogRef(0, "No")
+
+
 def _gib(n: int) -> float:
     return round(n / GIB, 2)
 
@@ -152,7 +156,7 @@ def render(
         ]
     if category == NETWORK_PORT:
         return [
-            entry(i.id, {"title": i.name, "mac": i.mac or None, "active": 1, "description": None})
+            entry(i.id, {"title": i.name, "mac": i.mac or None, "active": yes_no(True), "description": None})
             for i in interfaces
         ]
     if category == IP:
@@ -167,8 +171,8 @@ def render(
                         i.id * 1000 + n,
                         {
                             "net_type": dialog("isys_net_type", 1000 if v6 else 1),
-                            "primary": 1 if first else 0,
-                            "active": 1,
+                            "primary": yes_no(first),
+                            "active": yes_no(True),
                             "ipv4_address": None if v6 else address,
                             "ipv6_address": address if v6 else None,
                             "hostaddress": address,
