@@ -106,8 +106,9 @@ def category_update(
     catsID: Any = None,  # noqa: N803
     data: Any = None,
 ) -> dict[str, Any]:
-    """Update an entry (deprecated form of cmdb.category.save): ``data.category_id`` names the
-    entry of a multi-value category."""
+    """Update an entry (deprecated form of cmdb.category.save).
+
+    ``data.category_id`` names the entry of a multi-value category."""
     cat = resolve(ctx, category, catgID, catsID)
     values = dict(_data(data))
     entry_ref = values.pop("category_id", None)
@@ -142,8 +143,9 @@ def category_delete(
     id: Any = None,
     entry: Any = None,
 ) -> dict[str, Any]:
-    """Mark an entry of a multi-value category deleted (legacy form: one step, normal ->
-    archived -> deleted)."""
+    """Mark an entry of a multi-value category deleted (legacy ``cateID`` form: one step).
+
+    The legacy form moves the entry one step along normal -> archived -> deleted."""
     cat = resolve(ctx, category, catgID, catsID)
     object_id = _object(object, objID)
     ref = next((v for v in (entry, cateID, id) if v is not None), None)

@@ -40,8 +40,9 @@ def constants(ctx: Context) -> dict[str, Any]:
 
 @METHODS.method("idoit.login")
 def login(ctx: Context) -> dict[str, Any]:
-    """Start a session for the user of X-RPC-Auth-Username/-Password; its id comes back in the
-    X-RPC-Auth-Session header and the result."""
+    """Start a session for the user of X-RPC-Auth-Username/-Password.
+
+    The session id comes back in the X-RPC-Auth-Session header and in the result."""
     if ctx.credential is None:
         raise IdoitError(Code.AUTH_ERROR, "Login required: send X-RPC-Auth-Username and X-RPC-Auth-Password.")
     started = ctx.services.sessions.start(ctx.actor, ctx.credential, ctx.source)

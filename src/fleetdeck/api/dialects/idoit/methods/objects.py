@@ -177,8 +177,10 @@ def object_read(ctx: Context, id: Any = None) -> Any:
 
 @METHODS.method("cmdb.object.update")
 def object_update(ctx: Context, id: Any = None, title: Any = None, type: Any = None) -> dict[str, Any]:
-    """Rename an object (``title``); an admin may also change its ``type`` (fleetdeck: a
-    computer's object type is chosen from its facts until it is set here)."""
+    """Rename an object (``title``), or change its ``type`` (fleetdeck's addition).
+
+    A computer's object type is chosen from its facts (workstation or server) until it is set
+    here; its title is its host name and cannot be changed here."""
     object_id = numeric(required(id, "id"), "id")
     if title is None and type is None:
         raise IdoitError(Code.INVALID_PARAMS, "Mandatory parameter 'title' not found in your request.")
@@ -205,8 +207,9 @@ def _object_param(object: Any, id: Any) -> int:
 
 @METHODS.method("cmdb.object.delete")
 def object_delete(ctx: Context, object: Any = None, id: Any = None, status: Any = None) -> dict[str, Any]:
-    """Mark an object deleted (``object``), or the legacy form ``id`` + ``status``
-    (archived, deleted or purge)."""
+    """Mark an object deleted; legacy form ``id`` + ``status``: archive, delete or purge.
+
+    idoit-scaleup and the PHP client's older tests use the legacy form."""
     if status is not None:
         op = DELETE_STATUS_OPS.get(record_status(status))
         if op is None:
@@ -296,8 +299,10 @@ def objects_read(
     sort: Any = None,
     categories: Any = None,
 ) -> list[dict[str, Any]]:
-    """Objects by filter (normal ones unless ``filter.status``), with their categories when
-    asked (``true``: all, or a list of constants)."""
+    """Objects by filter, limit and order, with their categories when asked.
+
+    Only normal objects unless ``filter.status``; ``categories``: ``true`` (all) or a list of
+    constants."""
     query = objects_query(filter, limit, order_by, sort)
     found = ctx.services.cmdb.find(ctx.actor, query)
     rows = [render.object_row(info, ctx.lang) for info in found]
