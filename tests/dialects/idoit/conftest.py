@@ -6,12 +6,10 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
 from starlette.applications import Starlette
 
 with warnings.catch_warnings():
@@ -22,7 +20,7 @@ from fleetdeck.api.dialects.idoit import settings as idoit_settings
 from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor
 from fleetdeck.settings import Settings
-from fleetdeck.storage.db import Database
+from tests.integration.queries.test_list_query_counts import counting
 
 PATH = "/src/jsonrpc.php"
 API_KEY = "c1ef-4a1b-idoit-key"
@@ -95,16 +93,4 @@ def idoit(client: TestClient, runtime: Runtime, admin: Actor) -> Idoit:
     return Idoit(client)
 
 
-@contextmanager
-def counting(db: Database) -> Iterator[list[str]]:
-    """The SQL statements run on ``db`` inside the block."""
-    statements: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", seen)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
+__all__ = ["API_KEY", "PATH", "Idoit", "counting", "switch_on"]

@@ -23,27 +23,35 @@ class Op(enum.StrEnum):
     PURGE = "purge"
     TEMPLATE = "template"
     MASS_CHANGE_TEMPLATE = "mass_change_template"
+    RETIRE = "retire"  # one step towards deletion
 
 
 S = Status
 ALL = frozenset(Status) - {S.PURGE}
 
-# operation -> (statuses it applies to, status it leads to)
-OBJECT_TRANSITIONS: dict[Op, tuple[frozenset[Status], Status]] = {
-    Op.ARCHIVE: (frozenset({S.NORMAL, S.DELETED}), S.ARCHIVED),
-    Op.DELETE: (frozenset({S.NORMAL, S.ARCHIVED}), S.DELETED),
-    Op.RECYCLE: (frozenset({S.ARCHIVED, S.DELETED, S.TEMPLATE, S.MASS_CHANGE_TEMPLATE}), S.NORMAL),
-    Op.PURGE: (ALL, S.PURGE),
-    Op.TEMPLATE: (frozenset({S.NORMAL, S.MASS_CHANGE_TEMPLATE}), S.TEMPLATE),
-    Op.MASS_CHANGE_TEMPLATE: (frozenset({S.NORMAL, S.TEMPLATE}), S.MASS_CHANGE_TEMPLATE),
+
+def _to(target: Status, *sources: Status) -> dict[Status, Status]:
+    return dict.fromkeys(sources, target)
+
+
+# operation -> {status it applies to: status it leads to}
+OBJECT_TRANSITIONS: dict[Op, dict[Status, Status]] = {
+    Op.ARCHIVE: _to(S.ARCHIVED, S.NORMAL, S.DELETED),
+    Op.DELETE: _to(S.DELETED, S.NORMAL, S.ARCHIVED),
+    Op.RECYCLE: _to(S.NORMAL, S.ARCHIVED, S.DELETED, S.TEMPLATE, S.MASS_CHANGE_TEMPLATE),
+    Op.PURGE: _to(S.PURGE, *ALL),
+    Op.TEMPLATE: _to(S.TEMPLATE, S.NORMAL, S.MASS_CHANGE_TEMPLATE),
+    Op.MASS_CHANGE_TEMPLATE: _to(S.MASS_CHANGE_TEMPLATE, S.NORMAL, S.TEMPLATE),
 }
 
 # Entries of multi-value categories; a single-value category's entry can only be purged.
-ENTRY_TRANSITIONS: dict[Op, tuple[frozenset[Status], Status]] = {
-    Op.ARCHIVE: (frozenset({S.NORMAL, S.DELETED}), S.ARCHIVED),
-    Op.DELETE: (frozenset({S.NORMAL, S.ARCHIVED}), S.DELETED),
-    Op.RECYCLE: (frozenset({S.ARCHIVED, S.DELETED}), S.NORMAL),
-    Op.PURGE: (ALL, S.PURGE),
+# RETIRE is one step towards deletion (normal -> archived -> deleted), the older API's delete.
+ENTRY_TRANSITIONS: dict[Op, dict[Status, Status]] = {
+    Op.ARCHIVE: _to(S.ARCHIVED, S.NORMAL, S.DELETED),
+    Op.DELETE: _to(S.DELETED, S.NORMAL, S.ARCHIVED),
+    Op.RETIRE: {S.NORMAL: S.ARCHIVED, S.ARCHIVED: S.DELETED},
+    Op.RECYCLE: _to(S.NORMAL, S.ARCHIVED, S.DELETED),
+    Op.PURGE: _to(S.PURGE, *ALL),
 }
 
 # Statuses an object may be created with.
@@ -52,7 +60,6 @@ CREATE_STATUSES = frozenset(
 )
 
 
-def next_status(table: dict[Op, tuple[frozenset[Status], Status]], op: Op, current: int) -> Status | None:
+def next_status(table: dict[Op, dict[Status, Status]], op: Op, current: int) -> Status | None:
     """Where ``op`` leads from ``current``, or None when it does not apply."""
-    sources, target = table[op]
-    return target if current in sources else None
+    return table[op].get(Status(current)) if current in Status._value2member_map_ else None

@@ -57,7 +57,9 @@ def compat_document() -> str:
         "|---|---|---|",
     ]
     for m in sorted(METHODS, key=lambda m: m.name):
-        status = "not implemented (-32601 with the reason)" if m.status == "not_implemented" else "implemented"
+        status = (
+            "not implemented (-32601 with the reason)" if m.status == "not_implemented" else "implemented"
+        )
         if m.deprecated:
             status += f"; deprecated, use `{m.alternative}`"
         lines.append(f"| `{m.name}` | {status} | {m.summary} |")
@@ -66,7 +68,9 @@ def compat_document() -> str:
         "Short read aliases: a method named `namespace.method` without its option is its `.read`",
         "(`cmdb.object`, `cmdb.objects`, `cmdb.category`, `cmdb.category_info`, `cmdb.object_types`, ...).",
         "",
-        "Not declared (answered -32601 \"Method not found\"): " + ", ".join(f"`{n}`" for n in OUT_OF_SCOPE) + ".",
+        'Not declared (answered -32601 "Method not found"): '
+        + ", ".join(f"`{n}`" for n in OUT_OF_SCOPE)
+        + ".",
         "",
     ]
     return "\n".join(lines)

@@ -18,7 +18,13 @@ from fleetdeck.core.cmdb.statuses import Op
 DEPRECATED = (
     " [This method is deprecated and will be removed in a feature release. Use 'cmdb.category.save' instead.]"
 )
-STATUS_WORDS = {Op.ARCHIVE: "archived", Op.DELETE: "deleted", Op.RECYCLE: "recycled", Op.PURGE: "purged"}
+STATUS_WORDS = {
+    Op.ARCHIVE: "archived",
+    Op.DELETE: "deleted",
+    Op.RETIRE: "deleted",
+    Op.RECYCLE: "recycled",
+    Op.PURGE: "purged",
+}
 
 
 def resolve(ctx: Context, category: Any, catg_id: Any = None, cats_id: Any = None) -> Category:
@@ -123,6 +129,12 @@ def category_update(
     return {"success": True, "message": "Category entry successfully saved." + DEPRECATED}
 
 
+def _entry_ref(*given: Any) -> int | None:
+    """The entry named by the first of ``entry``, ``cateID``, ``id`` that is given."""
+    ref = next((v for v in given if v is not None), None)
+    return numeric(ref, "entry") if ref is not None else None
+
+
 def _entry_op(ctx: Context, object_id: int, cat: Category, entry_id: int | None, op: Op) -> dict[str, Any]:
     eid, old, new = ctx.services.cmdb.entry_status(ctx.actor, object_id, cat.const, entry_id, op)
     return {
@@ -147,17 +159,11 @@ def category_delete(
 
     The legacy form moves the entry one step along normal -> archived -> deleted."""
     cat = resolve(ctx, category, catgID, catsID)
-    object_id = _object(object, objID)
-    ref = next((v for v in (entry, cateID, id) if v is not None), None)
-    entry_id = numeric(required(ref, "entry"), "entry")
-    if entry is None:  # legacy form: one step along the lifecycle
-        current = ctx.services.cmdb.entries(ctx.actor, [object_id], [cat.const], None)
-        status = next(
-            (e.status for e in current.get(object_id, {}).get(cat.const, []) if e.id == entry_id), None
-        )
-        op = Op.ARCHIVE if status == 2 else Op.DELETE
-        return _entry_op(ctx, object_id, cat, entry_id, op)
-    return _entry_op(ctx, object_id, cat, entry_id, Op.DELETE)
+    entry_id = _entry_ref(entry, cateID, id)
+    if entry_id is None:
+        raise IdoitError(Code.INVALID_PARAMS, "Mandatory parameter 'entry' not found in your request.")
+    op = Op.DELETE if entry is not None else Op.RETIRE  # legacy cateID/id: one step
+    return _entry_op(ctx, _object(object, objID), cat, entry_id, op)
 
 
 @METHODS.method("cmdb.category.quickpurge")
@@ -174,9 +180,7 @@ def category_quickpurge(
 ) -> dict[str, Any]:
     """Remove an entry at once, whatever its status."""
     cat = resolve(ctx, category, catgID, catsID)
-    ref = next((v for v in (entry, cateID, id) if v is not None), None)
-    entry_id = numeric(ref, "cateID") if ref is not None else None
-    return _entry_op(ctx, _object(object, objID), cat, entry_id, Op.PURGE)
+    return _entry_op(ctx, _object(object, objID), cat, _entry_ref(entry, cateID, id), Op.PURGE)
 
 
 def _entry_method(name: str, op: Op) -> None:
