@@ -170,3 +170,17 @@ def test_changes_are_in_the_audit_log(idoit: Idoit, runtime: Runtime, admin: Act
     assert last.detail["entries"][0]["old"] == {"serial": "1"} and last.detail["entries"][0]["new"] == {
         "serial": "2"
     }
+
+
+def test_search_finds_titles_and_stored_values(idoit: Idoit) -> None:
+    oid = idoit.ok("cmdb.object.create", {"type": 5, "title": "mail-gw"})["id"]
+    idoit.ok(
+        "cmdb.category.save",
+        {"object": oid, "category": "C__CATG__ACCOUNTING", "data": {"inventory_no": "INV-Quux-7"}},
+    )
+    by_title = idoit.ok("idoit.search", {"q": "MAIL"})
+    assert [(h["documentId"], h["value"]) for h in by_title] == [(str(oid), "mail-gw")]
+    by_value = idoit.ok("idoit.search", {"q": "quux"})
+    assert [(h["documentId"], h["value"]) for h in by_value] == [(str(oid), "INV-Quux-7")]
+    assert by_value[0]["key"] == "Server > Accounting > Inventory number"
+    assert idoit.error("idoit.search", {})["code"] == -32602

@@ -237,7 +237,12 @@ def _objects_read_statements(idoit: Idoit, runtime: Runtime) -> int:
     with counting(runtime.db) as statements:
         rows = idoit.ok("cmdb.objects.read", {"categories": True})
     assert all("categories" in r for r in rows)
-    return len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+    # the CMDB's reads only: the housekeeping duties of the running app query other tables
+    # whenever their interval comes round
+    mine = ("cmdb_", "computer_software", "computer_interfaces", "computer_filesystems")
+    return len(
+        [s for s in statements if s.lstrip().upper().startswith("SELECT") and any(t in s for t in mine)]
+    )
 
 
 def test_objects_read_runs_a_constant_number_of_queries(idoit: Idoit, runtime: Runtime, admin: Actor) -> None:

@@ -83,6 +83,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("table_name", "item_id", name=op.f("uq_cmdb_dialog_items_table_name")),
         sqlite_autoincrement=True,
     )
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":  # reports may read the CMDB (no secrets in it)
+        role = bind.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = 'fleetdeck_report'")).scalar()
+        if role:
+            bind.exec_driver_sql(
+                "GRANT SELECT ON TABLE cmdb_objects, cmdb_entries, cmdb_dialog_items TO fleetdeck_report"
+            )
     # Every existing computer is an object (type chosen from its facts: type_id NULL).
     op.execute(
         "INSERT INTO cmdb_objects (type_id, title, sysid, status, cmdb_status, description, attrs,"
