@@ -262,5 +262,6 @@ def test_objects_read_runs_a_constant_number_of_queries(idoit: Idoit, runtime: R
 
     grow(1)
     one = _objects_read_statements(idoit, runtime)
+    assert one >= 5  # objects, entries, software, interfaces, file systems, dialogs
     grow(20)
     assert _objects_read_statements(idoit, runtime) == one

@@ -14,7 +14,7 @@ from typing import Any
 
 from fleetdeck.core.cmdb.catalog import catalog
 from fleetdeck.core.cmdb.values import DialogRef, Entry, ObjectRef
-from fleetdeck.storage.tables import Computer, ComputerFilesystem, ComputerInterface, ComputerSoftware
+from fleetdeck.storage.tables import Computer
 
 MODEL = "C__CATG__MODEL"
 CPU = "C__CATG__CPU"
@@ -77,11 +77,12 @@ def render(
     category: str,
     object_id: int,
     c: Computer,
-    software: Sequence[ComputerSoftware] = (),
-    interfaces: Sequence[ComputerInterface] = (),
-    filesystems: Sequence[ComputerFilesystem] = (),
+    software: Sequence[Any] = (),
+    interfaces: Sequence[Any] = (),
+    filesystems: Sequence[Any] = (),
 ) -> list[Entry]:
-    """The entries of ``category`` for computer ``c`` (object ``object_id``)."""
+    """The entries of ``category`` for computer ``c`` (object ``object_id``); the inventory rows
+    are rows of ``computer_software``/``_interfaces``/``_filesystems`` (columns by name)."""
 
     def entry(entry_id: int, values: Mapping[str, Any]) -> Entry:
         return Entry(entry_id, object_id, category, NORMAL, dict(values), inventory=True)

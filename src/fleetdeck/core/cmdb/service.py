@@ -433,26 +433,28 @@ class CmdbService:
         consts = {cat.const for cats in wanted.values() for cat in cats}
         computers = {oid: c for oid, (o, c) in objects.items() if c is not None}
         cids = [c.id for c in computers.values()]
-        software: dict[int, list[ComputerSoftware]] = defaultdict(list)
-        interfaces: dict[int, list[ComputerInterface]] = defaultdict(list)
-        filesystems: dict[int, list[ComputerFilesystem]] = defaultdict(list)
+        # inventory rows as plain rows (columns by name), not entities: a list with
+        # applications reads hundreds of thousands of them
+        software: dict[int, list[Any]] = defaultdict(list)
+        interfaces: dict[int, list[Any]] = defaultdict(list)
+        filesystems: dict[int, list[Any]] = defaultdict(list)
         if cids and consts & inventory.NEEDS_SOFTWARE:
-            for sw in s.scalars(
-                select(ComputerSoftware)
+            for sw in s.execute(
+                select(*ComputerSoftware.__table__.c)
                 .where(ComputerSoftware.computer_id.in_(cids))
                 .order_by(ComputerSoftware.id)
             ):
                 software[sw.computer_id].append(sw)
         if cids and consts & inventory.NEEDS_INTERFACES:
-            for i in s.scalars(
-                select(ComputerInterface)
+            for i in s.execute(
+                select(*ComputerInterface.__table__.c)
                 .where(ComputerInterface.computer_id.in_(cids))
                 .order_by(ComputerInterface.id)
             ):
                 interfaces[i.computer_id].append(i)
         if cids and consts & inventory.NEEDS_FILESYSTEMS:
-            for f in s.scalars(
-                select(ComputerFilesystem)
+            for f in s.execute(
+                select(*ComputerFilesystem.__table__.c)
                 .where(ComputerFilesystem.computer_id.in_(cids))
                 .order_by(ComputerFilesystem.id)
             ):
