@@ -438,27 +438,16 @@ class CmdbService:
         software: dict[int, list[Any]] = defaultdict(list)
         interfaces: dict[int, list[Any]] = defaultdict(list)
         filesystems: dict[int, list[Any]] = defaultdict(list)
-        if cids and consts & inventory.NEEDS_SOFTWARE:
-            for sw in s.execute(
-                select(*ComputerSoftware.__table__.c)
-                .where(ComputerSoftware.computer_id.in_(cids))
-                .order_by(ComputerSoftware.id)
-            ):
-                software[sw.computer_id].append(sw)
-        if cids and consts & inventory.NEEDS_INTERFACES:
-            for i in s.execute(
-                select(*ComputerInterface.__table__.c)
-                .where(ComputerInterface.computer_id.in_(cids))
-                .order_by(ComputerInterface.id)
-            ):
-                interfaces[i.computer_id].append(i)
-        if cids and consts & inventory.NEEDS_FILESYSTEMS:
-            for f in s.execute(
-                select(*ComputerFilesystem.__table__.c)
-                .where(ComputerFilesystem.computer_id.in_(cids))
-                .order_by(ComputerFilesystem.id)
-            ):
-                filesystems[f.computer_id].append(f)
+        sources: tuple[tuple[frozenset[str], Any, dict[int, list[Any]]], ...] = (
+            (inventory.NEEDS_SOFTWARE, ComputerSoftware, software),
+            (inventory.NEEDS_INTERFACES, ComputerInterface, interfaces),
+            (inventory.NEEDS_FILESYSTEMS, ComputerFilesystem, filesystems),
+        )
+        for needs, table, into in sources:
+            if cids and consts & needs:
+                found = select(*table.__table__.c).where(table.computer_id.in_(cids)).order_by(table.id)
+                for row in s.execute(found):
+                    into[row.computer_id].append(row)
         stored: dict[tuple[int, str], list[CmdbEntry]] = defaultdict(list)
         stored_consts = consts - {GLOBAL}
         if stored_consts:
