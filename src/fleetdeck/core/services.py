@@ -13,6 +13,8 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.certs.service import CertificateService
 from fleetdeck.core.changes import ChangeFeed
 from fleetdeck.core.changes import watch as watch_changes
+from fleetdeck.core.cmdb import link as cmdb_link
+from fleetdeck.core.cmdb.service import CmdbService
 from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
@@ -81,6 +83,7 @@ class Services:
     saved_commands: SavedCommandService
     polling: PollingAgentService
     agent_records: AgentRecordsService
+    cmdb: CmdbService
 
 
 def build_services(
@@ -103,6 +106,7 @@ def build_services(
     config = config or CoreConfig()
     if changes is not None:  # committed changes of computers and package states (core.changes)
         watch_changes(db.sessions, changes)
+    cmdb_link.watch(db.sessions)  # every computer is a CMDB object (core.cmdb.link)
     box = SecretBox(secret_key)
     audit = AuditLog(db, clock)
     throttle = LoginThrottle(
@@ -146,4 +150,5 @@ def build_services(
         saved_commands=SavedCommandService(db, audit, clock),
         polling=PollingAgentService(db, audit, box, clock, jobs, packages, settings),
         agent_records=AgentRecordsService(db, audit, box, clock, settings),
+        cmdb=CmdbService(db, audit, clock),
     )

@@ -2,6 +2,7 @@
 
 from fleetdeck.storage.tables.audit import AuditEntry
 from fleetdeck.storage.tables.base import Base
+from fleetdeck.storage.tables.cmdb import CmdbDialogItem, CmdbEntry, CmdbObject
 from fleetdeck.storage.tables.computers import (
     Computer,
     ComputerEvent,
@@ -47,6 +48,9 @@ __all__ = [
     "ApiToken",
     "AuditEntry",
     "Base",
+    "CmdbDialogItem",
+    "CmdbEntry",
+    "CmdbObject",
     "Computer",
     "ComputerEvent",
     "ComputerFilesystem",
