@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.computers.entities import capabilities
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.polling import records
 from fleetdeck.core.polling.records import EPOCH, EventQuery, decrypt_password
@@ -486,3 +487,48 @@ def test_a_poll_notes_the_battery_as_the_agent_reports_it(svc: Services, admin: 
     detail = svc.computers.get(admin, cid)
     assert (detail.battery_level, detail.battery_status) == (1.0, 1)
     assert REG.enabled
+
+
+def test_commands_queued_for_a_computer_a_polling_agent_takes_over_fail_and_are_audited(
+    svc: Services, admin: Actor
+) -> None:
+    cid = factories.computer(svc, admin, "taken")
+    jobs = factories.commands(svc, admin, [cid, cid], "whoami")
+    mark = factories.audit_mark(svc)
+    assert Agent(svc, "taken").hello().registered is True
+    [row] = audit_rows(svc, mark, "job.incapable")
+    assert (row.username, row.via, row.object_type, row.result) == ("system", "polling-agent", "job", "ok")
+    assert row.detail == {"job_ids": sorted(jobs), "agent_kind": "polling"}
+    for job in jobs:
+        info = svc.jobs.get(admin, job)
+        assert info.status.value == "failed"
+        assert info.message == (
+            f"computer {cid} (taken) is managed by a polling agent, which cannot run commands;"
+            f" it can do: {', '.join(capabilities('polling'))}"
+        )
+
+
+def test_an_inventory_sent_too_soon_after_a_forced_one_is_refused_in_words(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    agent = Agent(svc, "soon")
+    cid = agent.hello().computer_id
+    svc.polling.inventory(agent.request(), m.Inventory(hostname="soon", os="Linux"))
+    svc.agent_records.force_inventory(admin, cid)
+    clock.now = T0 + timedelta(seconds=24)
+    mark = factories.audit_mark(svc)
+    answer = svc.polling.inventory(agent.request(), m.Inventory(hostname="soon", os="Windows"))
+    assert (answer.computer_id, answer.accepted) == (cid, False)
+    [row] = audit_rows(svc, mark, "computer.inventory")
+    assert (row.result, row.object_id) == ("refused", str(cid))
+    assert row.detail == {"reason": "sent 24 s after the last inventory, less than 25 s"}
+    assert svc.computers.get(admin, cid).summary.os == "Linux"
+    clock.now = T0 + timedelta(seconds=25)
+    assert svc.polling.inventory(agent.request(), m.Inventory(hostname="soon", os="Windows")).accepted
+    assert svc.computers.get(admin, cid).summary.os == "Windows"
+
+
+def test_a_request_without_a_host_name_is_refused_in_words(svc: Services) -> None:
+    with pytest.raises(ValidationFailed) as err:
+        svc.polling.seen(Agent(svc, " ").request())
+    assert (err.value.message, err.value.field) == ("hostname missing", "hostname")

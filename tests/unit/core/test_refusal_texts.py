@@ -403,6 +403,7 @@ def test_setting_and_config_refusals(svc: Services, admin: Actor) -> None:
     for bad in ("maybe", 2, None):
         err = refused(lambda bad=bad: coerce(flag, bad))
         assert said(err) == ("test.flag: expected true or false (also 1/0, yes/no)", "value", None)
+        assert (err.detail["key"], err.detail["type"]) == ("test.flag", "bool")
     err = refused(lambda: svc.settings.set(admin, "polling.event_queries", "[not json"))
     assert said(err) == (
         "polling.event_queries: expected a JSON list of strings or comma-separated values",

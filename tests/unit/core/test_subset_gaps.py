@@ -9,20 +9,28 @@ import asyncio
 import hashlib
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.certs.authority import ensure_server_certificate
+from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import AgentUnreachable, Unavailable
+from fleetdeck.core.housekeeping import standard_duties
+from fleetdeck.core.jobs.entities import CommandRequest, JobStatus
 from fleetdeck.core.packages.payloads import PayloadStore
 from fleetdeck.core.polling.service import outdated, version_tuple
 from fleetdeck.core.ports import AgentAddress, NullGateway, NullJobWatch, NullWaker
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.core.settings.registry import SettingsRegistry
+from tests import factories
 from tests.conftest import SECRET
+from tests.factories import ManualClock
+from tests.unit.core.conftest import T0
+from tests.unit.core.test_polling import Agent
 
 SHM = Path("/dev/shm")
 
@@ -125,3 +133,61 @@ def test_the_settings_registry_knows_its_keys() -> None:
     assert "polling.password_length" in registry
     assert "no.such.setting" not in registry
     assert 5 not in registry
+
+
+def test_the_standard_duties_run_their_services_at_their_intervals(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    duties = standard_duties(svc, expiry_sec=1.5, tick_sec=2.5, lost_after_sec=60)
+    assert [(d.name, d.interval) for d in duties] == [
+        ("jobs.expiry", 1.5),
+        ("jobs.lost", 1.5),
+        ("deployments.tick", 2.5),
+        ("nodes.sweep", 10.0),
+        ("sessions.purge", 300.0),
+        ("polling.offline", 15.0),
+        ("polling.purge_events", 600.0),
+    ]
+    run = {d.name: d.run for d in duties}
+    # jobs.lost: a delivered job of an offline computer, past its timeout and the 60 s grace
+    cid = factories.computer(svc, admin, "gone")
+    [job] = svc.jobs.create_commands(admin, CommandRequest("true", timeout_sec=1), computer_ids=[cid]).job_ids
+    assert factories.deliver(svc, cid) == [job]
+    clock.now = T0 + timedelta(seconds=60)
+    assert run["jobs.lost"]() == 0
+    clock.now = T0 + timedelta(seconds=61)
+    assert run["jobs.lost"]() == 1
+    assert svc.jobs.get(admin, job).status is JobStatus.FAILED
+    # sessions.purge: an ended web session
+    factories.user(svc, Role.VIEWER, "sam")
+    svc.sessions.login("sam", factories.PASSWORD, "10.0.0.1", "web")
+    clock.now += svc.sessions.lifetime
+    assert run["sessions.purge"]() == 1
+    # polling.offline and polling.purge_events: a polling agent gone quiet, its old events
+    agent = Agent(svc, "quiet")
+    agent.hello()
+    svc.polling.events(agent.request(), [{"log": "System", "timestamp": "2026-01-01 00:00:00"}])
+    clock.now += timedelta(hours=1)
+    assert run["polling.offline"]() == 1
+    assert run["polling.purge_events"]() == 1
+    assert run["nodes.sweep"]() == 0
+    assert run["jobs.expiry"]() == 0
+
+
+def test_mixed_package_actions_are_audited_as_one_change_of_the_computer(svc: Services, admin: Actor) -> None:
+    pc = factories.computer(svc, admin, "pc")
+    old = factories.package(svc, admin, "old")
+    new = factories.package(svc, admin, "new")
+    factories.installed(svc, admin, pc, old.id)
+    mark = factories.audit_mark(svc)
+    done = svc.deployments.apply_package_actions(
+        admin, pc, [("new", PackageAction.INSTALL), ("old", PackageAction.UNINSTALL)], name="opsi"
+    )
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_type, row.object_id, row.result) == (
+        "deployment.apply_actions",
+        "computer",
+        str(pc),
+        "ok",
+    )
+    assert len(done.container_ids) == 2 and new.id != old.id

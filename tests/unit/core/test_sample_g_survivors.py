@@ -1,0 +1,171 @@
+"""Tests for the survivors of the fresh sample of seed 20261208 (docs/testing.md, "Mutation
+testing"): each asserts the behaviour the named mutant changed, through core's services."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import (
+    AuthenticationFailed,
+    FleetdeckError,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from fleetdeck.core.licenses.service import Contract, License, Pool
+from fleetdeck.core.ports import AgentAddress, NullGateway
+from fleetdeck.core.services import CoreConfig, Services, build_services
+from tests import factories
+from tests.conftest import SECRET
+from tests.factories import ManualClock
+
+DOMAIN = "corp.example"
+
+
+def test_clearing_a_secret_that_was_never_set_changes_nothing(svc: Services, admin: Actor) -> None:
+    """computers.service._check_record 11 kept a cleared secret as "" instead of None, which
+    differs from "no secret" and so was recorded as a change."""
+    svc.computers.put(admin, "pc1.corp.example", default_domain=DOMAIN)
+    mark = factories.audit_mark(svc)
+    svc.computers.put(admin, "pc1.corp.example", default_domain=DOMAIN, record={"one_time_password": None})
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.detail) == ("computer.update", {})
+    svc.computers.put(admin, "pc1.corp.example", default_domain=DOMAIN, record={"one_time_password": "otp"})
+    mark = factories.audit_mark(svc)
+    svc.computers.put(admin, "pc1.corp.example", default_domain=DOMAIN, record={"one_time_password": None})
+    [row] = factories.audit_since(svc, mark)
+    assert row.detail == {"record": ["one_time_password"]}
+    [rec] = svc.computers.host_records(admin).values()
+    assert rec.one_time_password is None
+
+
+def test_a_recorded_time_must_carry_its_time_zone(svc: Services, admin: Actor) -> None:
+    """computers.service._check_record 45 inverted the check: aware times refused, naive ones
+    stored."""
+    aware = datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
+    got = svc.computers.put(admin, "pc2.corp.example", default_domain=DOMAIN, record={"created_at": aware})
+    assert got is not None and got.created_at == aware
+    with pytest.raises(ValidationFailed) as err:
+        svc.computers.put(
+            admin, "pc2.corp.example", default_domain=DOMAIN, record={"last_seen": datetime(2026, 1, 2)}
+        )
+    assert (err.value.message, err.value.field) == ("last_seen must be a time with a time zone", "last_seen")
+    svc.computers.put(admin, "pc2.corp.example", default_domain=DOMAIN, record={"last_seen": None})
+
+
+def test_a_put_that_changes_the_notes_audits_both(svc: Services, admin: Actor) -> None:
+    """computers.service.put 91: the audit detail's key ``notes`` garbled."""
+    svc.computers.put(admin, "pc3.corp.example", default_domain=DOMAIN, notes="old")
+    mark = factories.audit_mark(svc)
+    svc.computers.put(admin, "pc3.corp.example", default_domain=DOMAIN, notes="new")
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.detail) == ("computer.update", {"notes": ["old", "new"]})
+
+
+class TimeoutsSeen(NullGateway):
+    """core's ``AgentGateway`` port whose agents all answer, noting the timeout they were given."""
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def request_many(
+        self, to: Sequence[AgentAddress], kind: str, body: Mapping[str, Any], timeout: float
+    ) -> dict[int, dict[str, Any] | FleetdeckError]:
+        self.timeouts.append(timeout)
+        return {a.computer_id: {} for a in to}
+
+
+def test_a_probe_waits_as_long_as_it_was_told(runtime: Runtime, admin: Actor) -> None:
+    """computers.service.probe 26 passed no timeout to the gateway (None: wait forever)."""
+    gateway = TimeoutsSeen()
+    svc = build_services(runtime.db, SECRET, CoreConfig(), gateway=gateway)
+    on, off = (svc.computers.create(admin, n).id for n in ("on", "off"))
+    svc.computers.set_online(on, node_id="n1", remote_address="127.0.0.1", agent_version="1")
+    assert svc.computers.probe(admin, [on, off], 2.5) == {on: True, off: False}
+    assert gateway.timeouts == [2.5]
+
+
+def test_a_deployments_removal_is_audited_with_its_name_and_a_missing_job_is_named(
+    svc: Services, admin: Actor
+) -> None:
+    """deployments.service.remove_container 38 (detail key ``name``), remove_job 35
+    (NotFound without the job's id)."""
+    cid = factories.computer(svc, admin, "pc")
+    pkg = factories.package(svc, admin, "tool")
+    created = factories.deployment(svc, admin, [cid], [pkg.id], name="roll-out")
+    mark = factories.audit_mark(svc)
+    svc.deployments.remove_container(admin, created.id)
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_id, row.detail) == (
+        "deployment.delete",
+        str(created.id),
+        {"name": "roll-out"},
+    )
+    with pytest.raises(NotFound) as err:
+        svc.deployments.remove_job(admin, created.job_ids[0])
+    assert (err.value.object_type, err.value.object_id) == ("deployment job", created.job_ids[0])
+    assert err.value.message == f"deployment job {created.job_ids[0]} not found"
+
+
+def test_a_host_recorded_with_an_upper_case_mac_logs_in_by_it(svc: Services, admin: Actor) -> None:
+    """enrollment.service.authenticate_host_by_mac 38 looked for the recorded hardware
+    address in lower case only, as given and lowered: one recorded in upper case (as opsi
+    writes it) was not found."""
+    key = "h" * 32
+    got = svc.computers.put(
+        admin,
+        "desk.corp.example",
+        default_domain=DOMAIN,
+        record={"mac": "AA:BB:CC:DD:EE:10", "host_key": key},
+    )
+    assert got is not None
+    identity, name = svc.enrollment.authenticate_host_by_mac("aa-bb-cc-dd-ee-10", key, DOMAIN)
+    assert (identity.computer_id, name) == (got.id, "desk.corp.example")
+    with pytest.raises(AuthenticationFailed):
+        svc.enrollment.authenticate_host_by_mac("aa-bb-cc-dd-ee-11", key, DOMAIN)
+
+
+def test_only_package_managers_assign_licenses(svc: Services, admin: Actor) -> None:
+    """licenses.service.put_assignment 7 dropped the permission: a viewer could assign a
+    license to a computer."""
+    cid = factories.computer(svc, admin, "pc")
+    svc.licenses.put_contract(admin, Contract("c1"))
+    svc.licenses.put_pool(admin, Pool("office"))
+    svc.licenses.put_license(admin, License("vol", "c1", "volume", 5))
+    svc.licenses.put_pool_member(admin, "vol", "office", "")
+    viewer = factories.user(svc, Role.VIEWER)
+    mark = factories.audit_mark(svc)
+    with pytest.raises(PermissionDenied):
+        svc.licenses.put_assignment(viewer, "vol", "office", cid, "KEY-1")
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_id, row.result) == ("license.assign", str(cid), "denied")
+    assert svc.licenses.assignments(admin) == []
+    operator = factories.user(svc, Role.OPERATOR)
+    svc.licenses.put_assignment(operator, "vol", "office", cid, "KEY-1")
+    assert [(a.computer_id, a.license_key) for a in svc.licenses.assignments(admin)] == [(cid, "vol")]
+
+
+def test_every_change_of_disabled_ends_the_logins_made_before_it(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """users.service.update 46 set the credential version to 1 instead of counting it up: after
+    a second disable and enable, a login made between the first two was valid again."""
+    user = factories.user(svc, Role.VIEWER, "vic")
+    uid = user.user_id or 0
+    svc.users.update(admin, uid, disabled=True)
+    svc.users.update(admin, uid, disabled=False)
+    _, between = svc.users.session_login("vic", factories.PASSWORD, "10.0.0.1", "web")
+    assert svc.users.resume(between, "10.0.0.1", "web").username == "vic"
+    svc.users.update(admin, uid, disabled=True)
+    svc.users.update(admin, uid, disabled=False)
+    with pytest.raises(AuthenticationFailed):
+        svc.users.resume(between, "10.0.0.1", "web")
+    clock.now += timedelta(seconds=1)
+    _, fresh = svc.users.session_login("vic", factories.PASSWORD, "10.0.0.1", "web")
+    assert svc.users.resume(fresh, "10.0.0.1", "web").username == "vic"
