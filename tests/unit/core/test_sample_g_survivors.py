@@ -21,6 +21,8 @@ from fleetdeck.core.errors import (
 from fleetdeck.core.licenses.service import Contract, License, Pool
 from fleetdeck.core.ports import AgentAddress, NullGateway
 from fleetdeck.core.services import CoreConfig, Services, build_services
+from fleetdeck.core.users.throttle import LoginThrottle
+from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.conftest import SECRET
 from tests.factories import ManualClock
@@ -169,3 +171,74 @@ def test_every_change_of_disabled_ends_the_logins_made_before_it(
     clock.now += timedelta(seconds=1)
     _, fresh = svc.users.session_login("vic", factories.PASSWORD, "10.0.0.1", "web")
     assert svc.users.resume(fresh, "10.0.0.1", "web").username == "vic"
+
+
+def test_an_uninstall_keeps_its_description(svc: Services, admin: Actor) -> None:
+    """deployments.service.uninstall 84 stored the uninstall's container without the
+    description it was given."""
+    pc = factories.computer(svc, admin, "pc")
+    pkg = factories.package(svc, admin, "tool")
+    inst = factories.installed(svc, admin, pc, pkg.id)
+    created = svc.deployments.uninstall(
+        admin, "remove tool", description="licence ended", installation_ids=[inst.id]
+    )
+    info = svc.deployments.get_container(admin, created.id)
+    assert (info.name, info.description) == ("remove tool", "licence ended")
+
+
+def test_a_clone_is_named_after_the_lookalike_it_was_allowed_to_replace(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """enrollment.service._match_enrolled 62 read the refusal note under a garbled key: an
+    agent that looked like two enrolled computers, the second of them allowed to re-enroll
+    (but on other hardware), failed to enroll instead of becoming a clone of that second."""
+    token = svc.enrollment.create_token(admin, expires_in=None).token
+
+    def enroll(uuid: str) -> Any:
+        return svc.enrollment.enroll(
+            token,
+            hostname="pc",
+            machine_id="golden",
+            agent_version="1",
+            source="10.0.0.1",
+            hardware_uuid=uuid,
+        )
+
+    a, b = enroll("uuid-a"), enroll("uuid-b")
+    svc.enrollment.allow_reenroll(admin, a.computer_id, timedelta(minutes=5))
+    clock.now += timedelta(minutes=10)  # a's permission ran out; b's is fresh
+    svc.enrollment.allow_reenroll(admin, b.computer_id, timedelta(hours=1))
+    mark = factories.audit_mark(svc)
+    clone = enroll("uuid-c")  # other hardware than both
+    assert clone.computer_id not in (a.computer_id, b.computer_id)
+    assert clone.clone_of == b.computer_id and clone.replaced_enrollment is None
+    [row] = [r for r in factories.audit_since(svc, mark) if r.action == "agent.enroll"]
+    assert (row.detail["clone_of"], row.detail["hardware"], row.detail["reenroll_allowed"]) == (
+        b.computer_id,
+        "different",
+        True,
+    )
+
+
+def test_a_payload_of_a_missing_package_names_the_package(svc: Services, admin: Actor) -> None:
+    """packages.service.payload_for_agent 18: NotFound's object type garbled."""
+    cid = factories.computer(svc, admin, "pc")
+    with pytest.raises(NotFound) as err:
+        svc.packages.payload_for_agent(cid, 10**9)
+    assert (err.value.object_type, err.value.object_id, err.value.message) == (
+        "package",
+        10**9,
+        f"package {10**9} not found",
+    )
+
+
+def test_failures_of_one_name_are_not_another_names(runtime: Runtime, clock: ManualClock) -> None:
+    """users.throttle.has_failures 4 dropped the name from the pair: a host's successful login
+    then saw another name's failures from its address and wrote to clear them."""
+    throttle = LoginThrottle(runtime.db, clock, 5, 20, 600)
+    with UnitOfWork(runtime.db) as uow:
+        throttle.failed(uow.session, "pc1.corp.example", "10.0.0.7")
+    assert throttle.has_failures("pc1.corp.example", "10.0.0.7") is True
+    assert throttle.has_failures("PC1.corp.example", "10.0.0.7") is True  # names ignore case
+    assert throttle.has_failures("pc2.corp.example", "10.0.0.7") is False
+    assert throttle.has_failures("pc1.corp.example", "10.0.0.8") is False
