@@ -242,3 +242,62 @@ def test_failures_of_one_name_are_not_another_names(runtime: Runtime, clock: Man
     assert throttle.has_failures("PC1.corp.example", "10.0.0.7") is True  # names ignore case
     assert throttle.has_failures("pc2.corp.example", "10.0.0.7") is False
     assert throttle.has_failures("pc1.corp.example", "10.0.0.8") is False
+
+
+def test_a_user_lists_their_own_tokens_by_id_and_nobody_elses(svc: Services, admin: Actor) -> None:
+    """users.service.list_tokens 3 inverted the check: listing one's own tokens by user id
+    needed manage_users, and anyone could list another user's tokens."""
+    ann = factories.user(svc, Role.VIEWER, "ann")
+    bob = factories.user(svc, Role.VIEWER, "bob")
+    mine = svc.users.create_token(ann, "mine", "read", None)
+    svc.users.create_token(bob, "his", "read", None)
+    assert [t.id for t in svc.users.list_tokens(ann, ann.user_id)] == [mine.info.id]
+    with pytest.raises(PermissionDenied):
+        svc.users.list_tokens(ann, bob.user_id)
+    assert [t.name for t in svc.users.list_tokens(admin, bob.user_id)] == ["his"]
+
+
+def test_deployments_listed_together_count_their_own_jobs(svc: Services, admin: Actor) -> None:
+    """deployments.containers.container_infos 18 grouped the job counts without the container:
+    two deployments listed together shared one count. 66: a container without jobs."""
+    pcs = [factories.computer(svc, admin, f"pc{n}") for n in range(3)]
+    pkg = factories.package(svc, admin, "tool")
+    one = factories.deployment(svc, admin, pcs[:1], [pkg.id], name="one")
+    two = factories.deployment(svc, admin, pcs[1:], [pkg.id], name="two")
+    other = factories.package(svc, admin, "other")
+    empty = factories.deployment(svc, admin, pcs[:1], [other.id], name="empty")
+    svc.deployments.remove_job(admin, empty.job_ids[0])
+    infos = {c.id: c for c in svc.deployments.list_containers(admin)}
+    assert (infos[one.id].counts, infos[two.id].counts, infos[empty.id].counts) == (
+        {"queued": 1},
+        {"queued": 2},
+        {},
+    )
+    assert (infos[one.id].status.value, infos[empty.id].status.value) == ("in_progress", "succeeded")
+
+
+def test_a_rules_jobs_are_listed_by_their_place_in_the_package_group(svc: Services, admin: Actor) -> None:
+    """deployments.containers.deployment_jobs 10 dropped the sequence from the order: a rule's
+    job for a package put first in its group later came after the older jobs."""
+    pc = factories.computer(svc, admin, "pc")
+    a, b, c = (factories.package(svc, admin, name) for name in ("a", "b", "c"))
+    cg = factories.group(svc, admin, "pcs", [pc])
+    pg = factories.package_group(svc, admin, "set", [a.id, b.id])
+    rule = svc.deployments.create_rule(admin, "rule", cg, pg)
+    svc.packages.add_to_group(admin, pg, c.id)
+    svc.packages.move_in_group(admin, pg, c.id, 1)
+    jobs = svc.deployments.rule_jobs(admin, rule.id)
+    assert [j.package_id for j in jobs] == [c.id, a.id, b.id]
+
+
+def test_an_unlock_is_audited_as_the_user(svc: Services, admin: Actor) -> None:
+    """users.service.unlock 34: the audit row's object type dropped."""
+    mark = factories.audit_mark(svc)
+    assert svc.users.unlock(admin, username="someone") == 0
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_type, row.object_id, row.detail) == (
+        "user.unlock",
+        "user",
+        "someone",
+        {"username": "someone", "address": None, "failures_cleared": 0},
+    )
