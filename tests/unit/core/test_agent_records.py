@@ -277,6 +277,7 @@ def test_rotated_passwords_are_stored_encrypted_kept_to_the_history_and_read_aud
         str(cid),
         {"usernames": ["admin", "backup"]},
     )
+    assert (row.username, row.via, row.source) == ("agent:pw-3", "agent", "10.1.2.3")
     assert "pw-one" not in json.dumps(row.detail)
     for n, text in enumerate(["pw-two", "pw-three"], start=1):
         clock.now = T0 + timedelta(minutes=n)
@@ -329,6 +330,7 @@ def test_a_password_that_does_not_decrypt_is_refused_and_nothing_is_stored(
         {"iv": base64.b64encode(b"short").decode(), "data": good["data"]},
         {"iv": good["iv"], "data": base64.b64encode(b"x" * 15).decode()},
         {"iv": good["iv"], "data": ""},
+        {"iv": good["iv"], "data": "!" + good["data"]},  # not base64 (not skipped over)
         ["a list"],
     ]
     for item in bad_items:
