@@ -34,9 +34,11 @@ from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
+from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.sessions import SessionService
 from fleetdeck.core.users.throttle import LoginThrottle
+from fleetdeck.core.users.totp import SecondFactorService
 from fleetdeck.core.wol.service import WolService
 from fleetdeck.storage.db import Database
 
@@ -81,6 +83,8 @@ class Services:
     saved_commands: SavedCommandService
     polling: PollingAgentService
     agent_records: AgentRecordsService
+    user_groups: UserGroupService
+    second_factor: SecondFactorService
 
 
 def build_services(
@@ -146,4 +150,6 @@ def build_services(
         saved_commands=SavedCommandService(db, audit, clock),
         polling=PollingAgentService(db, audit, box, clock, jobs, packages, settings),
         agent_records=AgentRecordsService(db, audit, box, clock, settings),
+        user_groups=UserGroupService(db, audit, clock),
+        second_factor=SecondFactorService(db, audit, box, clock, throttle),
     )

@@ -41,7 +41,15 @@ from fleetdeck.storage.tables.packages import (
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
-from fleetdeck.storage.tables.users import ApiToken, LoginFailure, User, WebSession
+from fleetdeck.storage.tables.users import (
+    ApiToken,
+    LoginFailure,
+    User,
+    UserGroup,
+    UserGroupMember,
+    UserTotpSecret,
+    WebSession,
+)
 
 __all__ = [
     "ApiToken",
@@ -83,5 +91,8 @@ __all__ = [
     "SettingValue",
     "SoftwareLicense",
     "User",
+    "UserGroup",
+    "UserGroupMember",
+    "UserTotpSecret",
     "WebSession",
 ]
