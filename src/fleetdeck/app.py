@@ -47,7 +47,6 @@ log = logging.getLogger("fleetdeck")
 DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT, rport.DIALECT)
 
 
-@dataclass
 class _QuietServer(uvicorn.Server):
     """A dialect's extra listener inside the main server's event loop: the main server owns
     the process's signals, so this one must not take them over."""
