@@ -239,3 +239,17 @@ def test_native_listener(settings: Settings, runtime: Runtime, admin: Actor) -> 
         assert f"- url: http://127.0.0.1:{port}/api/v1\n" in spec
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/api/v1/status", timeout=2)
+
+
+def test_me_put(client: Any, as_admin: dict[str, str]) -> None:
+    hana = _user(client, as_admin, "hana", ["ops"])
+    new = PASSWORD + "-new"
+    assert client.put(f"{API}/me", headers=hana, json={"password": new}).status_code == 403
+    wrong = client.put(f"{API}/me", headers=hana, json={"password": new, "old_password": "nope"})
+    assert wrong.status_code == 403
+    ok = client.put(f"{API}/me", headers=hana, json={"password": new, "old_password": PASSWORD})
+    assert ok.status_code == 204
+    assert client.get(f"{API}/me", headers=hana).status_code == 401  # the sessions ended
+    hana = bearer(login(client, "hana", new))
+    assert client.put(f"{API}/me", headers=hana, json={"username": "hanna"}).status_code == 204
+    assert client.get(f"{API}/me", headers=basic("hanna", new)).json()["data"]["username"] == "hanna"

@@ -322,6 +322,55 @@ class UserService:
             m.session.flush()
             self._ensure_an_admin_remains(m.session)
 
+    def update_own(
+        self,
+        actor: Actor,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        current_password: str | None = None,
+        two_fa_send_to: str | None = None,
+    ) -> UserInfo:
+        """A user's change of their own account (a profile page): a new name (free in any
+        case), a new password (only with the current one, which is checked whoever asks; the
+        user's other sessions end) and where second-factor codes go. One transaction, audited
+        ``user.update``; a read-only token changes nothing."""
+        if actor.user_id is None:
+            raise PermissionDenied("only users have accounts")
+        if username is not None:
+            _check_username(username)
+        with self._audit.mutation(actor, "user.update", "user", actor.user_id) as m:
+            if actor.read_only:
+                raise PermissionDenied("a read-only token cannot change the account")
+            user = m.session.get(User, actor.user_id)
+            if user is None:
+                raise NotFound("user", actor.user_id)
+            changes: dict[str, object] = {}
+            if password is not None:
+                if current_password is None or not self._passwords.verify(
+                    user.password_hash, current_password
+                ):
+                    raise PermissionDenied("the current password is wrong")
+                _check_password(password)
+                user.password_hash = self._passwords.hash(password)
+                user.password_changed_at = self._clock()
+                user.token_version += 1
+                m.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+                changes["password"] = "changed"
+            if username is not None and username != user.username:
+                serialize(m.session, Serial.USER_NAMES)
+                taken = m.session.scalar(
+                    select(User.id).where(func.lower(User.username) == username.lower(), User.id != user.id)
+                )
+                if taken:
+                    raise Conflict(f"user {username!r} already exists", field="username")
+                changes["username"] = [user.username, username]
+                user.username = username
+            if two_fa_send_to is not None:
+                user.two_fa_send_to = two_fa_send_to[:150]
+            m.detail = changes
+            return _user_info(user)
+
     def _ensure_an_admin_remains(self, session: object) -> None:
         from sqlalchemy.orm import Session
 

@@ -106,6 +106,7 @@ class UserGroup(Base):
     be named in memberships without a row here: it then grants nothing."""
 
     __tablename__ = "user_groups"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(150), unique=True)
@@ -119,7 +120,7 @@ class UserGroupMember(Base):
     has no ``user_groups`` row, as they may in the systems fleetdeck imitates)."""
 
     __tablename__ = "user_group_members"
-    __table_args__ = (UniqueConstraint("user_id", "group_name"),)
+    __table_args__ = (UniqueConstraint("user_id", "group_name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -28,9 +28,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     bigid = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
     with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column("password_expired", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+        batch.add_column(sa.Column("password_expired", sa.Boolean(), nullable=False, server_default="0"))
         batch.add_column(
             sa.Column("two_fa_send_to", sa.String(length=150), nullable=False, server_default="")
         )
@@ -48,6 +46,7 @@ def upgrade() -> None:
         sa.Column("created_at", fleetdeck.storage.tables.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_groups")),
         sa.UniqueConstraint("name", name=op.f("uq_user_groups_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "user_group_members",
@@ -59,6 +58,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_user_group_members")),
         sa.UniqueConstraint("user_id", "group_name", name=op.f("uq_user_group_members_user_id")),
+        sqlite_autoincrement=True,
     )
     op.create_index(op.f("ix_user_group_members_user_id"), "user_group_members", ["user_id"])
     op.create_index(op.f("ix_user_group_members_group_name"), "user_group_members", ["group_name"])
@@ -78,11 +78,11 @@ def downgrade() -> None:
     op.drop_table("user_totp_secrets")
     op.drop_table("user_group_members")
     op.drop_table("user_groups")
-    with op.batch_alter_table("web_sessions") as batch:
+    with op.batch_alter_table("web_sessions", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_column("user_agent")
         batch.drop_column("stage")
         batch.drop_column("renew_sec")
-    with op.batch_alter_table("users") as batch:
+    with op.batch_alter_table("users", table_kwargs={"sqlite_autoincrement": True}) as batch:
         batch.drop_column("group_perms")
         batch.drop_column("two_fa_send_to")
         batch.drop_column("password_expired")

@@ -39,21 +39,22 @@ def me_get(ctx: Context) -> Response:
 
 @route("PUT", "/me")
 def me_put(ctx: Context) -> Response:
-    """A new password (with the old one), or a new name / 2FA address: one change per call."""
+    """A new password (with the old one, 403 without or wrong), a new name, a 2FA address."""
     body = ctx.decode(MeBody)
-    assert ctx.me.user_id is not None
     if body.password:
         if not body.old_password:
             raise RportError(403, "missing old password")
-        if body.username and body.username != ctx.me.username:
-            raise RportError(400, "change the user name and the password in two requests")
         check_password(ctx, body.password)
-        ctx.services.users.set_password(ctx.me, ctx.me.user_id, body.password, body.old_password)
-        return render.empty(204)
     username = body.username if body.username and body.username != ctx.me.username else None
-    if username is None and body.two_fa_send_to is None:
+    if username is None and not body.password and body.two_fa_send_to is None:
         raise RportError(400, "nothing to update")
-    ctx.services.users.update(ctx.me, ctx.me.user_id, username=username, two_fa_send_to=body.two_fa_send_to)
+    ctx.services.users.update_own(
+        ctx.me,
+        username=username,
+        password=body.password or None,
+        current_password=body.old_password,
+        two_fa_send_to=body.two_fa_send_to,
+    )
     return render.empty(204)
 
 
