@@ -267,21 +267,9 @@ class UserService:
                 raise NotFound("user", user_id)
             changes: dict[str, object] = {}
             if username is not None and username != user.username:
-                serialize(m.session, Serial.USER_NAMES)
-                taken = m.session.scalar(
-                    select(User.id).where(func.lower(User.username) == username.lower(), User.id != user.id)
-                )
-                if taken:
-                    raise Conflict(f"user {username!r} already exists", field="username")
-                changes["username"] = [user.username, username]
-                user.username = username
+                self._rename(m.session, user, username, changes)
             if password is not None or (password_expired and not user.password_expired):
-                if password is not None:
-                    user.password_hash = self._passwords.hash(password)
-                    user.password_changed_at = self._clock()
-                    changes["password"] = "changed"
-                user.token_version += 1
-                m.session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+                self._new_password(m.session, user, password, changes)
             if password_expired is not None and password_expired != user.password_expired:
                 changes["password_expired"] = [user.password_expired, password_expired]
                 user.password_expired = password_expired
@@ -352,24 +340,34 @@ class UserService:
                 ):
                     raise PermissionDenied("the current password is wrong")
                 _check_password(password)
-                user.password_hash = self._passwords.hash(password)
-                user.password_changed_at = self._clock()
-                user.token_version += 1
-                m.session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-                changes["password"] = "changed"
+                self._new_password(m.session, user, password, changes)
             if username is not None and username != user.username:
-                serialize(m.session, Serial.USER_NAMES)
-                taken = m.session.scalar(
-                    select(User.id).where(func.lower(User.username) == username.lower(), User.id != user.id)
-                )
-                if taken:
-                    raise Conflict(f"user {username!r} already exists", field="username")
-                changes["username"] = [user.username, username]
-                user.username = username
+                self._rename(m.session, user, username, changes)
             if two_fa_send_to is not None:
                 user.two_fa_send_to = two_fa_send_to[:150]
             m.detail = changes
             return _user_info(user)
+
+    @staticmethod
+    def _rename(s: Session, user: User, username: str, changes: dict[str, object]) -> None:
+        """A new name for the user, free in any case (serialised with creations)."""
+        serialize(s, Serial.USER_NAMES)
+        taken = s.scalar(
+            select(User.id).where(func.lower(User.username) == username.lower(), User.id != user.id)
+        )
+        if taken:
+            raise Conflict(f"user {username!r} already exists", field="username")
+        changes["username"] = [user.username, username]
+        user.username = username
+
+    def _new_password(self, s: Session, user: User, password: str | None, changes: dict[str, object]) -> None:
+        """A new password (None: only the logins end): every login of the user ends."""
+        if password is not None:
+            user.password_hash = self._passwords.hash(password)
+            user.password_changed_at = self._clock()
+            changes["password"] = "changed"
+        user.token_version += 1
+        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
     def _ensure_an_admin_remains(self, session: object) -> None:
         from sqlalchemy.orm import Session

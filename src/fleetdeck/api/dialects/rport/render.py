@@ -81,7 +81,7 @@ def me(info: UserInfo, membership: Membership | None, admin: bool) -> dict[str, 
     return {
         **user(info, membership),
         "effective_user_permissions": effective(membership, admin),
-        "effective_extended_permissions": {k: restrictions.get(k) for k in RESTRICTIONS},
+        "effective_extended_permissions": {k: restrictions.get(k) or {} for k in RESTRICTIONS},
         "group_permissions_enabled": True,
     }
 
@@ -90,7 +90,7 @@ def group(info: GroupInfo) -> dict[str, Any]:
     return {
         "name": info.name,
         "permissions": permissions(info.permissions),
-        **{k: info.restrictions.get(k) for k in RESTRICTIONS},
+        **{k: info.restrictions.get(k) or {} for k in RESTRICTIONS},
     }
 
 

@@ -28,30 +28,30 @@ def status(ctx: Context) -> Response:
     every = computers.find(ctx.me, q.Query(limit=1)).total
     settings = ctx.services.settings
     totp = bool(settings.value(keys.TOTP_KEY))
-    return render.ok(
-        {
-            "version": f"fleetdeck {__version__}",
-            "clients_connected": online,
-            "clients_disconnected": every - online,
-            "fingerprint": "",
-            "connect_url": [],
-            "clients_auth_source": "DB",
-            "clients_auth_mode": "Read Only",
-            "users_auth_source": "DB",
-            "group_permissions_enabled": True,
-            "two_fa_enabled": totp,
-            "two_fa_delivery_method": "totp_authenticator_app" if totp else "",
-            "auditlog": "enabled",
-            "auth_header": "",
-            "tunnel_host": "",
-            "tunnel_proxy_enabled": False,
-            "caddy_integration_enabled": False,
-            "excluded_ports": [],
-            "used_ports": [],
-            "monitoring_enabled": False,
-            "password_min_length": int(settings.value(keys.PASSWORD_MIN_KEY) or 0),
-        }
-    )
+    data = {
+        "version": f"fleetdeck {__version__}",
+        "clients_connected": online,
+        "clients_disconnected": every - online,
+        "fingerprint": "",
+        "connect_url": [],
+        "clients_auth_source": "DB",
+        "clients_auth_mode": "Read Only",
+        "users_auth_source": "DB",
+        "group_permissions_enabled": True,
+        "two_fa_enabled": totp,
+        "auditlog": "enabled",
+        "auth_header": "",
+        "tunnel_host": "",
+        "tunnel_proxy_enabled": False,
+        "caddy_integration_enabled": False,
+        "excluded_ports": [],
+        "used_ports": [],
+        "monitoring_enabled": False,
+        "password_min_length": int(settings.value(keys.PASSWORD_MIN_KEY) or 0),
+    }
+    if totp:  # the document allows only its delivery methods here: absent while 2FA is off
+        data["two_fa_delivery_method"] = "totp_authenticator_app"
+    return render.ok(data)
 
 
 # rportd's audit columns -> core's audit fields
