@@ -5,14 +5,16 @@ through ``fleetdeck server``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -20,8 +22,8 @@ from starlette.routing import Mount, Route
 
 from fleetdeck import __version__
 from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, install_routes, payload_route
-from fleetdeck.api.dialects import idoit, oco, opsi
-from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute
+from fleetdeck.api.dialects import idoit, oco, opsi, rport
+from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute, Listener
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
 from fleetdeck.api.v1.docs import DocsAssets
@@ -44,7 +46,36 @@ from fleetdeck.web.assets import vendor_url
 
 log = logging.getLogger("fleetdeck")
 
-DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT, idoit.DIALECT)
+DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT, idoit.DIALECT, rport.DIALECT)
+
+
+class _QuietServer(uvicorn.Server):
+    """A dialect's extra listener inside the main server's event loop: the main server owns
+    the process's signals, so this one must not take them over."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def start_listener(listener: Listener) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """Serve ``listener.app`` on its address until ``stop_listener``; raises if it cannot bind."""
+    config = uvicorn.Config(
+        listener.app, host=listener.host, port=listener.port, lifespan="off", log_level="warning"
+    )
+    server = _QuietServer(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # the bind failed: say why
+            raise OSError(f"cannot listen on {listener.host}:{listener.port}")
+        await asyncio.sleep(0.01)
+    return server, task
+
+
+async def stop_listener(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
+    server.should_exit = True
+    await task
 
 
 @dataclass
@@ -184,10 +215,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         hub.node_id = await housekeeping.claim_node(settings.node_id, hub.moved)
         await hub.start()
         await housekeeping.start()
+        listeners = []
+        for dialect in DIALECTS:
+            own = dialect.listener(deps) if dialect.listener else None
+            if own is not None:
+                listeners.append(await start_listener(own))
+                log.info("%s dialect listening on %s:%s", dialect.name, own.host, own.port)
+        app.state.listeners = listeners
         log.info("fleetdeck %s ready (node %s, database: %s)", __version__, hub.node_id, rt.db.dialect)
         try:
             yield
         finally:
+            for server, task in listeners:
+                await stop_listener(server, task)
             await housekeeping.stop()
             await hub.stop()
             # Only after its computers are offline: a process taking the name over at once

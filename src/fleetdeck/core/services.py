@@ -36,9 +36,11 @@ from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
+from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.sessions import SessionService
 from fleetdeck.core.users.throttle import LoginThrottle
+from fleetdeck.core.users.totp import SecondFactorService
 from fleetdeck.core.wol.service import WolService
 from fleetdeck.storage.db import Database
 
@@ -84,6 +86,8 @@ class Services:
     polling: PollingAgentService
     agent_records: AgentRecordsService
     cmdb: CmdbService
+    user_groups: UserGroupService
+    second_factor: SecondFactorService
 
 
 def build_services(
@@ -151,4 +155,6 @@ def build_services(
         polling=PollingAgentService(db, audit, box, clock, jobs, packages, settings),
         agent_records=AgentRecordsService(db, audit, box, clock, settings),
         cmdb=CmdbService(db, audit, clock),
+        user_groups=UserGroupService(db, audit, clock),
+        second_factor=SecondFactorService(db, audit, box, clock, throttle),
     )

@@ -77,6 +77,7 @@ def test_column_names_that_look_secret_are_listed() -> None:
 # Columns whose names look secret but hold none (reviewed).
 ALLOWED_LOOKALIKES: set[tuple[str, str]] = {
     ("users", "password_changed_at"),
+    ("users", "password_expired"),  # a flag: the next login must choose a new password
     ("license_pools", "product_keys"),
     ("reported_audit", "computer_key"),  # the computer's id or 0, part of the row's unique key
 }

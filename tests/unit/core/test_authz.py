@@ -22,6 +22,12 @@ def test_roles() -> None:
         Perm.MANAGE_ENROLLMENT,
         Perm.MANAGE_PACKAGES,
         Perm.DEPLOY,
+        Perm.RUN_SCRIPTS,
+        Perm.REMOTE_ACCESS,
+        Perm.USE_VAULT,
+        Perm.MANAGE_SCHEDULES,
+        Perm.READ_MONITORING,
+        Perm.UPLOAD_FILES,
     }
     assert {p for p in Perm if actor(Role.VIEWER).can(p)} == {Perm.READ}
 
@@ -57,3 +63,20 @@ def test_system_actor() -> None:
     )
     assert system_actor("housekeeping").via == "housekeeping"
     assert (system.source, system.computer_id) == ("", None)
+
+
+def test_groups_grant_and_withhold() -> None:
+    """A user's groups (core/users/groups.py) add permissions to the role's and take away the
+    ones no group grants; a read-only token still only reads."""
+    member = Actor(
+        user_id=1,
+        username="u",
+        role=Role.OPERATOR,
+        granted=frozenset({Perm.READ_AUDIT}),
+        withheld=frozenset({Perm.RUN_SCRIPTS}),
+    )
+    assert member.can(Perm.READ_AUDIT)
+    assert not member.can(Perm.RUN_SCRIPTS)
+    assert member.can(Perm.RUN_COMMANDS)
+    with pytest.raises(PermissionDenied, match="no group grants it"):
+        member.require(Perm.RUN_SCRIPTS)

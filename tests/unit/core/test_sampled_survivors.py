@@ -278,7 +278,10 @@ def test_refusals_name_the_field_and_the_rule(svc: Services, admin: Actor) -> No
     )
     with pytest.raises(ValidationFailed) as err:
         svc.users.create_token(admin, "t", "everything", None)
-    assert (err.value.field, err.value.message) == ("scope", "scope must be one of read, read+write")
+    assert (err.value.field, err.value.message) == (
+        "scope",
+        "scope must be one of read, read+write, credentials",
+    )
     with pytest.raises(ValidationFailed) as err:
         svc.users.create_token(admin, "t", "read", T0 - timedelta(seconds=1))
     assert (err.value.field, err.value.message) == ("expires_at", "expires_at must be in the future")

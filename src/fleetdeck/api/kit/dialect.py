@@ -51,11 +51,23 @@ class DialectDeps:
 
 
 @dataclass(frozen=True)
+class Listener:
+    """A listener of a dialect's own, besides the main port: for clients that hard-code paths
+    fleetdeck's main port uses otherwise (rportd's ``/api/v1``)."""
+
+    host: str
+    port: int
+    app: Starlette
+
+
+@dataclass(frozen=True)
 class Dialect:
     name: str
     build: Callable[[DialectDeps], Starlette]
     settings: tuple[SettingDef, ...] = ()
     summary: str = ""
+    # Its own listener, decided from its settings when the server starts (None: none).
+    listener: Callable[[DialectDeps], Listener | None] | None = None
 
 
 def sub_app(routes: Sequence[BaseRoute], internal_error: ErrorRenderer) -> Starlette:

@@ -16,6 +16,8 @@ class UserInfo:
     disabled: bool
     created_at: datetime
     last_login_at: datetime | None
+    password_expired: bool = False
+    two_fa_send_to: str = ""
 
 
 @dataclass(frozen=True, slots=True)

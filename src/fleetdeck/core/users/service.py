@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import jwt
@@ -22,6 +23,7 @@ from fleetdeck.core.errors import (
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.secrets import Passwords, SecretBox, random_token
 from fleetdeck.core.users.entities import Credential, LoginResult, NewToken, TokenInfo, UserInfo
+from fleetdeck.core.users.groups import perms_of, set_memberships
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
@@ -33,7 +35,10 @@ TOKEN_PREFIX = "fdt_"
 # The name token logins are throttled and audited under: a token names no user until it is checked.
 TOKEN_LOGIN_NAME = "(api token)"
 MIN_PASSWORD = 8
-SCOPES = ("read", "read+write")
+# "credentials": a token confined by its transport to managing agents' credentials (core
+# treats it as read-only); only admins may make one.
+SCOPES = ("read", "read+write", "credentials")
+READ_ONLY_SCOPES = frozenset({"read", "credentials"})
 
 
 def _user_info(u: User) -> UserInfo:
@@ -46,6 +51,8 @@ def _user_info(u: User) -> UserInfo:
         disabled=u.disabled,
         created_at=u.created_at,
         last_login_at=u.last_login_at,
+        password_expired=u.password_expired,
+        two_fa_send_to=u.two_fa_send_to,
     )
 
 
@@ -58,6 +65,23 @@ def _token_info(t: ApiToken) -> TokenInfo:
         created_at=t.created_at,
         expires_at=t.expires_at,
         last_used_at=t.last_used_at,
+    )
+
+
+def _actor(user: User, source: str, via: str, token_scope: str = "") -> Actor:
+    """The actor a user's login makes: role, what their groups grant and withhold, and the
+    API token's scope when logged in with one."""
+    granted, withheld = perms_of(user.group_perms)
+    return Actor(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        source=source,
+        via=via,
+        read_only=token_scope in READ_ONLY_SCOPES,
+        granted=granted,
+        withheld=withheld,
+        token_scope=token_scope,
     )
 
 
@@ -107,14 +131,39 @@ class UserService:
             return uow.session.scalar(select(func.count()).select_from(User)) or 0
 
     def create(
-        self, actor: Actor, username: str, password: str, role: Role, full_name: str = "", email: str = ""
+        self,
+        actor: Actor,
+        username: str,
+        password: str,
+        role: Role,
+        full_name: str = "",
+        email: str = "",
+        *,
+        groups: Sequence[str] | None = None,
+        password_expired: bool = False,
+        two_fa_send_to: str = "",
     ) -> UserInfo:
+        """A new account. ``groups``: its user groups (core/users/groups.py), which then decide
+        its role (admin only in the admins' group) and permissions; ``password_expired``: the
+        first login must choose a new password."""
         self._audit.require(actor, Perm.MANAGE_USERS, "user.create", "user")
         _check_username(username)
         _check_password(password)
         with self._audit.mutation(actor, "user.create", "user", perm=Perm.MANAGE_USERS) as m:
             serialize(m.session, Serial.USER_NAMES)  # the name check in _insert decides
-            return self._insert(m, username, password, role, full_name=full_name, email=email)
+            info = self._insert(m, username, password, role, full_name=full_name, email=email)
+            if groups is None and not password_expired and not two_fa_send_to:
+                return info
+            user = m.session.get(User, info.id)
+            assert user is not None
+            user.password_expired = password_expired
+            user.two_fa_send_to = two_fa_send_to[:150]
+            if groups is not None:
+                set_memberships(m.session, user, groups)
+                m.detail.update(groups=list(groups), role=user.role)
+                m.session.flush()
+                self._ensure_an_admin_remains(m.session)
+            return _user_info(user)
 
     def put(
         self, actor: Actor, username: str, password: str, role: Role, *, disabled: bool = False
@@ -199,12 +248,39 @@ class UserService:
         full_name: str | None = None,
         email: str | None = None,
         disabled: bool | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        groups: Sequence[str] | None = None,
+        password_expired: bool | None = None,
+        two_fa_send_to: str | None = None,
     ) -> UserInfo:
+        """Change an account; what is None stays. A new name must be free (in any case), a
+        new password or an expired one ends the user's sessions and tokens' logins, and
+        ``groups`` replaces the user's groups (and so their role and permissions)."""
+        if username is not None:
+            _check_username(username)
+        if password is not None:
+            _check_password(password)
         with self._audit.mutation(actor, "user.update", "user", user_id, perm=Perm.MANAGE_USERS) as m:
             user = m.session.get(User, user_id)
             if user is None:
                 raise NotFound("user", user_id)
             changes: dict[str, object] = {}
+            if username is not None and username != user.username:
+                self._rename(m.session, user, username, changes)
+            if password is not None or (password_expired and not user.password_expired):
+                self._new_password(m.session, user, password, changes)
+            if password_expired is not None and password_expired != user.password_expired:
+                changes["password_expired"] = [user.password_expired, password_expired]
+                user.password_expired = password_expired
+            if two_fa_send_to is not None:
+                user.two_fa_send_to = two_fa_send_to[:150]
+            if groups is not None:
+                before = user.role
+                set_memberships(m.session, user, groups)
+                changes["groups"] = list(groups)
+                if user.role != before:
+                    changes["role"] = [before, user.role]
             if role is not None and role.value != user.role:
                 changes["role"] = [user.role, role.value]
                 user.role = role.value
@@ -233,6 +309,65 @@ class UserService:
             m.session.delete(user)
             m.session.flush()
             self._ensure_an_admin_remains(m.session)
+
+    def update_own(
+        self,
+        actor: Actor,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        current_password: str | None = None,
+        two_fa_send_to: str | None = None,
+    ) -> UserInfo:
+        """A user's change of their own account (a profile page): a new name (free in any
+        case), a new password (only with the current one, which is checked whoever asks; the
+        user's other sessions end) and where second-factor codes go. One transaction, audited
+        ``user.update``; a read-only token changes nothing."""
+        if actor.user_id is None:
+            raise PermissionDenied("only users have accounts")
+        if username is not None:
+            _check_username(username)
+        with self._audit.mutation(actor, "user.update", "user", actor.user_id) as m:
+            if actor.read_only:
+                raise PermissionDenied("a read-only token cannot change the account")
+            user = m.session.get(User, actor.user_id)
+            if user is None:
+                raise NotFound("user", actor.user_id)
+            changes: dict[str, object] = {}
+            if password is not None:
+                if current_password is None or not self._passwords.verify(
+                    user.password_hash, current_password
+                ):
+                    raise PermissionDenied("the current password is wrong")
+                _check_password(password)
+                self._new_password(m.session, user, password, changes)
+            if username is not None and username != user.username:
+                self._rename(m.session, user, username, changes)
+            if two_fa_send_to is not None:
+                user.two_fa_send_to = two_fa_send_to[:150]
+            m.detail = changes
+            return _user_info(user)
+
+    @staticmethod
+    def _rename(s: Session, user: User, username: str, changes: dict[str, object]) -> None:
+        """A new name for the user, free in any case (serialised with creations)."""
+        serialize(s, Serial.USER_NAMES)
+        taken = s.scalar(
+            select(User.id).where(func.lower(User.username) == username.lower(), User.id != user.id)
+        )
+        if taken:
+            raise Conflict(f"user {username!r} already exists", field="username")
+        changes["username"] = [user.username, username]
+        user.username = username
+
+    def _new_password(self, s: Session, user: User, password: str | None, changes: dict[str, object]) -> None:
+        """A new password (None: only the logins end): every login of the user ends."""
+        if password is not None:
+            user.password_hash = self._passwords.hash(password)
+            user.password_changed_at = self._clock()
+            changes["password"] = "changed"
+        user.token_version += 1
+        s.execute(delete(WebSession).where(WebSession.user_id == user.id))
 
     def _ensure_an_admin_remains(self, session: object) -> None:
         from sqlalchemy.orm import Session
@@ -290,8 +425,12 @@ class UserService:
         """Check a user name and password, with throttling and an audit record either way."""
         return self.password_login(username, password, source, via)[0]
 
-    def password_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
-        """``authenticate_password``, and a ``Credential`` to ``resume`` from later."""
+    def password_login(
+        self, username: str, password: str, source: str, via: str, *, new_password: str | None = None
+    ) -> tuple[Actor, Credential]:
+        """``authenticate_password``, and a ``Credential`` to ``resume`` from later. A user whose
+        password an admin marked expired is refused (``reason`` ``password_expired``) unless
+        ``new_password`` comes with the right old one: it is then set, and the login goes on."""
         wait = self._throttle.retry_after(username, source)
         if wait > 0:
             self._audit.record(self._anon(username, source, via), "auth.login", "user", username, "throttled")
@@ -307,11 +446,43 @@ class UserService:
         values: dict[str, object] = {"last_login_at": self._clock()}
         if self._passwords.needs_rehash(user.password_hash):  # the cost was changed since
             values["password_hash"] = self._passwords.hash(password)
+        version = user.token_version
+        if user.password_expired:
+            if new_password is None:
+                self._audit.record(
+                    self._anon(username, source, via),
+                    "auth.login",
+                    "user",
+                    user.id,
+                    "refused",
+                    reason="password_expired",
+                )
+                raise AuthenticationFailed(
+                    "password has expired, please change your password", reason="password_expired"
+                )
+            _check_password(new_password)
+            if new_password == password:
+                raise ValidationFailed("the new password must differ from the old one", field="new_password")
+            version += 1
+            values.update(
+                password_hash=self._passwords.hash(new_password),
+                password_changed_at=self._clock(),
+                password_expired=False,
+                token_version=version,
+            )
         with UnitOfWork(self._db) as uow:
             uow.session.execute(update(User).where(User.id == user.id).values(**values))
             self._throttle.succeeded(uow.session, username, source)
-        actor = Actor(user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via)
-        return actor, Credential(user.id, user.token_version, born=_born(user))
+            if user.password_expired:
+                self._audit.add(
+                    uow.session,
+                    _actor(user, source, via),
+                    "user.password",
+                    "user",
+                    user.id,
+                    reason="password_expired",
+                )
+        return _actor(user, source, via), Credential(user.id, version, born=_born(user))
 
     def _login_failed(
         self, username: str, source: str, via: str, object_type: str, object_id: object, reason: str
@@ -348,29 +519,24 @@ class UserService:
             or credential.born != _born(user)
         ):
             raise AuthenticationFailed("invalid user name or password")
-        read_only = False
+        scope = ""
         if credential.token_id is not None:
             token = s.get(ApiToken, credential.token_id)
             if token is None or token.user_id != user.id:
                 raise AuthenticationFailed("invalid API token")
             if token.expires_at is not None and token.expires_at <= self._clock():
                 raise AuthenticationFailed("API token expired")
-            read_only = token.scope == "read"
-        return Actor(
-            user_id=user.id,
-            username=user.username,
-            role=Role(user.role),
-            source=source,
-            via=via,
-            read_only=read_only,
-        )
+            scope = token.scope
+        return _actor(user, source, via, scope)
 
-    def session_login(self, username: str, password: str, source: str, via: str) -> tuple[Actor, Credential]:
+    def session_login(
+        self, username: str, password: str, source: str, via: str, *, new_password: str | None = None
+    ) -> tuple[Actor, Credential]:
         """A login that starts a server-side session (the web UI): ``password_login``'s checks,
         throttle and failure audit, plus the success record ``login`` writes for a JWT, so a
         browser login is in the audit log like an API one. The transport keeps the
         ``Credential`` and ``resume``s it on every request."""
-        actor, credential = self.password_login(username, password, source, via)
+        actor, credential = self.password_login(username, password, source, via, new_password=new_password)
         self._audit.record(actor, "auth.login", "user", actor.user_id or "", "ok")
         return actor, credential
 
@@ -461,9 +627,7 @@ class UserService:
                 or claims.get("uct") != _born(user)
             ):
                 raise AuthenticationFailed("invalid or expired token")
-            return Actor(
-                user_id=user.id, username=user.username, role=Role(user.role), source=source, via=via
-            )
+            return _actor(user, source, via)
 
     def authenticate_basic(self, username: str, secret: str, source: str, via: str) -> Actor:
         """HTTP Basic: the secret may be the password or one of the user's API tokens."""
@@ -495,14 +659,7 @@ class UserService:
                 raise AuthenticationFailed("invalid API token")
             if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
                 row.last_used_at = now  # throttled write: not every request
-            actor = Actor(
-                user_id=user.id,
-                username=user.username,
-                role=Role(user.role),
-                source=source,
-                via=via,
-                read_only=row.scope == "read",
-            )
+            actor = _actor(user, source, via, row.scope)
             return actor, Credential(user.id, user.token_version, token_id=row.id, born=_born(user))
 
     def unlock(self, actor: Actor, username: str | None = None, address: str | None = None) -> int:
@@ -532,6 +689,8 @@ class UserService:
             raise ValidationFailed("name must be 1-250 characters", field="name")
         if scope not in SCOPES:
             raise ValidationFailed(f"scope must be one of {', '.join(SCOPES)}", field="scope")
+        if scope == "credentials" and actor.role is not Role.ADMIN:
+            raise PermissionDenied("only admins may make a token for agents' credentials")
         now = self._clock()
         if expires_at is not None and expires_at <= now:
             raise ValidationFailed("expires_at must be in the future", field="expires_at")
@@ -566,6 +725,34 @@ class UserService:
                 select(ApiToken).where(ApiToken.user_id == owner).order_by(ApiToken.id)
             )
             return [_token_info(t) for t in rows]
+
+    def update_token(
+        self, actor: Actor, token_id: int, *, name: str | None = None, expires_at: datetime | None = None
+    ) -> TokenInfo:
+        """Rename one's own API token or move its expiry (never its scope or secret)."""
+        if name is not None and (not name.strip() or len(name) > 250):
+            raise ValidationFailed("name must be 1-250 characters", field="name")
+        with self._audit.mutation(actor, "token.update", "api_token", token_id) as m:
+            row = m.session.get(ApiToken, token_id)
+            if row is None or row.user_id != actor.user_id:
+                raise NotFound("api_token", token_id)
+            if actor.read_only:
+                raise PermissionDenied("a read-only token cannot change tokens")
+            if name is not None and name != row.name:
+                if m.session.scalar(
+                    select(ApiToken.id).where(ApiToken.user_id == actor.user_id, ApiToken.name == name)
+                ):
+                    raise Conflict(f"you already have a token named {name!r}", field="name")
+                row.name = name
+            if expires_at is not None:
+                if expires_at <= self._clock():
+                    raise ValidationFailed("expires_at must be in the future", field="expires_at")
+                row.expires_at = expires_at
+            m.detail = {
+                "name": row.name,
+                "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+            }
+            return _token_info(row)
 
     def revoke_token(self, actor: Actor, token_id: int) -> None:
         with self._audit.mutation(actor, "token.revoke", "api_token", token_id) as m:

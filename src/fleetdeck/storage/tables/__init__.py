@@ -42,7 +42,15 @@ from fleetdeck.storage.tables.packages import (
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
-from fleetdeck.storage.tables.users import ApiToken, LoginFailure, User, WebSession
+from fleetdeck.storage.tables.users import (
+    ApiToken,
+    LoginFailure,
+    User,
+    UserGroup,
+    UserGroupMember,
+    UserTotpSecret,
+    WebSession,
+)
 
 __all__ = [
     "ApiToken",
@@ -87,5 +95,8 @@ __all__ = [
     "SettingValue",
     "SoftwareLicense",
     "User",
+    "UserGroup",
+    "UserGroupMember",
+    "UserTotpSecret",
     "WebSession",
 ]

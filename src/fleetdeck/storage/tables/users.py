@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -23,6 +24,14 @@ class User(Base):
     created_at: Mapped[datetime]
     password_changed_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    # Set by an admin: the next login must choose a new password (core/users/service.py).
+    password_expired: Mapped[bool] = mapped_column(default=False)
+    # Where second-factor codes are sent (an e-mail address), when that kind of 2FA is on.
+    two_fa_send_to: Mapped[str] = mapped_column(String(150), default="")
+    # What the user's groups grant and withhold ({"granted": [...], "withheld": [...]}), kept
+    # here by core/users/groups.py in the transaction that changes a membership or a group, so
+    # that building an Actor costs no query more; None = the user is in no group (role only).
+    group_perms: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 
 class ApiToken(Base):
@@ -82,3 +91,48 @@ class WebSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)  # absolute end, whatever the use
     last_used_at: Mapped[datetime] = mapped_column(index=True)  # idle expiry counts from here
+    # A session that lives by use instead of idling out: each use pushes expires_at to at
+    # least now + renew_sec (API clients' bearer sessions); None = the idle rule applies.
+    renew_sec: Mapped[int | None] = mapped_column(default=None)
+    # "" = a full login; "second_factor" = a password was checked and only the second factor
+    # may be presented with it.
+    stage: Mapped[str] = mapped_column(String(16), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+
+class UserGroup(Base):
+    """A named group of users and what its members may do (``permissions``: core/users/groups.py's
+    names -> bool), with restrictions kept as data for transports that enforce them. A group may
+    be named in memberships without a row here: it then grants nothing."""
+
+    __tablename__ = "user_groups"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(150), unique=True)
+    permissions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    restrictions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class UserGroupMember(Base):
+    """A user's membership of a group, by the group's name (memberships may name a group that
+    has no ``user_groups`` row, as they may in the systems fleetdeck imitates)."""
+
+    __tablename__ = "user_group_members"
+    __table_args__ = (UniqueConstraint("user_id", "group_name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    group_name: Mapped[str] = mapped_column(String(150), index=True)
+
+
+class UserTotpSecret(Base):
+    """A user's authenticator-app secret, encrypted with the server key. A table of its own
+    whose name marks it secret: no report may read it (core/reports/policy.py)."""
+
+    __tablename__ = "user_totp_secrets"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret_enc: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]

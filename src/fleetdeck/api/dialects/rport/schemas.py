@@ -1,0 +1,120 @@
+"""rportd's request bodies, decoded strictly (an unknown field is a 400, as rportd's
+``DisallowUnknownFields``), and its list rules for the lists this dialect answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from fleetdeck.api.kit import listing
+from fleetdeck.core import query as q
+
+MAX_TOKEN_LIFETIME = 90 * 24 * 3600  # 90 days, rportd's maximum
+DEFAULT_TOKEN_LIFETIME = 600  # 10 minutes
+RENEW_SEC = 600  # every use pushes a session's end to at least this far ahead
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
+
+
+class LoginBody(Strict):
+    username: str = ""
+    password: str = ""
+    new_password: str | None = None
+
+
+class Verify2faBody(Strict):
+    username: str = ""
+    token: str = ""
+
+
+class MeBody(Strict):
+    username: str | None = None
+    password: str | None = None
+    old_password: str | None = None
+    two_fa_send_to: str | None = None
+
+
+class TokenBody(Strict):
+    name: str | None = None
+    scope: str | None = None
+    expires_at: str | None = None
+    prefix: str | None = None
+    token_prefix: str | None = None
+
+
+class UserBody(Strict):
+    username: str | None = None
+    password: str | None = None
+    password_expired: bool | None = None
+    groups: list[str] | None = None
+    two_fa_send_to: str | None = None
+
+
+class UserGroupBody(Strict):
+    name: str | None = None
+    permissions: dict[str, bool] | None = None
+    tunnels_restricted: dict[str, Any] | None = None
+    commands_restricted: dict[str, Any] | None = None
+
+
+# rportd's list spelling: filter[col]=a,b (any of), * wildcards, filter[a|b], or()/and(),
+# filter[*], an empty value = empty or NULL, [gt|lt|since|until|eq] operators, values trimmed.
+SYNTAX = listing.ListSyntax(
+    ops={"gt": q.Op.GT, "lt": q.Op.LT, "since": q.Op.GE, "until": q.Op.LE, "eq": q.Op.EQ},
+    comma_means_any=True,
+    star_means_glob=True,
+    or_across_fields=True,
+    functions=True,
+    search_all=True,
+    blank_means_empty=True,
+    trim_values=True,
+    unknown_params_are_errors=False,
+    messages={
+        "limit_not_a_number": "invalid pagination limit ({value}): must be a number",
+        "limit_too_small": "pagination limit must be greater than 0",
+        "limit_too_big": "pagination limit too big ({value}) maximum is {max}",
+        "offset_not_a_number": "invalid pagination offset ({value}): must be a number",
+        "offset_negative": "pagination offset must not be negative",
+        "unsupported_sort": "unsupported sort field '{field}'",
+        "unsupported_filter": "unsupported filter field '{name}'",
+        "unsupported_operator": "unsupported filter field '{op}' for '{field}'",
+        "unknown_operator": "unsupported filter operator '{op}'",
+        "unsupported_fields_resource": "unsupported resource in fields: '{resource}'",
+        "unsupported_field": "unsupported field '{field}' for resource '{resource}'",
+    },
+)
+
+_PLAIN = listing.allowed(q.Op.EQ, q.Op.IN, q.Op.LIKE)
+_TIME = listing.allowed(q.Op.GT, q.Op.LT, q.Op.GE, q.Op.LE, q.Op.EQ)
+AUDITLOG = listing.ListRules(
+    filters={
+        "timestamp": _TIME,
+        "username": _PLAIN,
+        "remote_ip": _PLAIN,
+        "application": _PLAIN,
+        "action": _PLAIN,
+        "affected_id": _PLAIN,
+        "client_id": _PLAIN,
+        "client_hostname": _PLAIN,
+    },
+    search=("username", "remote_ip", "application", "action", "affected_id"),
+    sorts=frozenset(
+        {
+            "timestamp",
+            "username",
+            "remote_ip",
+            "application",
+            "action",
+            "affected_id",
+            "client_id",
+            "client_hostname",
+        }
+    ),
+    default_sort=(q.SortKey("timestamp", descending=True),),
+    default_limit=10,
+    min_limit=1,
+    max_limit=100,
+)
