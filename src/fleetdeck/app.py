@@ -104,6 +104,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             ),
             node_lease_sec=settings.node_lease_sec,
             tls_dir=settings.data_dir / "tls" if settings.tls == "auto" else None,
+            max_payload_bytes=settings.max_payload_bytes,
         ),
         notifier=BusJobNotifier(bus),
         gateway=gateway,
@@ -213,7 +214,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             max_upload_bytes=settings.max_body_bytes,
         )
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, max_stream_bytes=settings.max_payload_bytes
+    )
     app.state.runtime = rt
     app.state.hub = hub
     app.state.housekeeping = housekeeping

@@ -38,6 +38,7 @@ from fleetdeck.storage.tables.packages import (
     PackageFamily,
     PackageGroupMember,
     PackageState,
+    PayloadUpload,
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
@@ -77,6 +78,7 @@ __all__ = [
     "PackageProperty",
     "PackagePropertyValue",
     "PackageState",
+    "PayloadUpload",
     "Report",
     "ReportedAudit",
     "SavedCommand",
