@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from fleetdeck import __version__
-from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, payload_route
+from fleetdeck.api.agent import AgentHub, HubConfig, PayloadThrottle, agent_websocket_route, payload_route
 from fleetdeck.api.dialects import oco, opsi
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute
 from fleetdeck.api.limits import BodySizeLimit
@@ -193,11 +193,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redoc_js=vendor_url("redoc.standalone.js"),
     )
     v1 = create_v1(rt.services, rt.bus, rt.watch, docs_assets=docs)
+    throttle = PayloadThrottle(settings.payload_max_downloads, settings.payload_bandwidth_bytes_per_sec)
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             agent_websocket_route(hub),
-            payload_route(rt.services),
+            payload_route(rt.services, throttle),
             Mount("/api/v1", app=v1),
         ],
         lifespan=lifespan,
@@ -219,6 +220,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = rt
     app.state.hub = hub
+    app.state.payload_throttle = throttle  # diagnostics: payload downloads now and refused
     app.state.housekeeping = housekeeping
     app.state.caller_limits = deps.limits  # diagnostics: who holds worker threads now
     return app

@@ -61,7 +61,7 @@ def test_a_download_cut_off_by_a_restarting_server_is_retried_until_it_is_back(
         dest,
         hashlib.sha256(PAYLOAD).hexdigest(),
         len(PAYLOAD),
-        lambda _p: None,
+        lambda *_: None,
     )
     assert dest.read_bytes() == PAYLOAD
     assert seen == [0, 0, 0, 0, 0, 1]  # five cut off (more than the three attempts of before), then served
@@ -76,4 +76,4 @@ def test_a_server_that_stays_away_fails_the_download_with_the_reason(
         port = s.getsockname()[1]  # closed again: nothing listens there
     access = ServerAccess(f"http://127.0.0.1:{port}", "uid", "key", None)
     with pytest.raises(PayloadError, match=r"payload download failed after \d+ attempts in 0.2 s: .*refused"):
-        fetch(access, "/p", tmp_path / "p.zip", "0" * 64, 10, lambda _p: None)
+        fetch(access, "/p", tmp_path / "p.zip", "0" * 64, 10, lambda *_: None)

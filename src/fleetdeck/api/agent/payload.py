@@ -3,16 +3,25 @@
 Authentication: ``Authorization: Bearer <uid>:<key>`` (the agent's own credentials). A computer
 may fetch a payload only while it has a pending job for that package. The ZIP is streamed with
 Range support (resumable downloads); ``X-Payload-SHA256`` carries its digest.
+
+``PayloadThrottle`` keeps a thousand agents from saturating the server's link: a cap on the
+downloads served at once (``payload_max_downloads``; one more is answered 503 with
+``Retry-After``, which the agent waits out without failing its job) and one bandwidth budget
+shared by every download of this process (``payload_bandwidth_bytes_per_sec``), paced per body
+chunk so no download stalls while others run. Both are off (0) by default.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied
 from fleetdeck.core.services import Services
@@ -31,11 +40,73 @@ def _credentials(request: Request) -> tuple[str, str] | None:
     return uid, key
 
 
-def payload_route(services: Services) -> Route:
+# A refused download comes back after 1..RETRY_SPREAD_SEC s (spread, so they do not return at once).
+RETRY_SPREAD_SEC = 5
+# Bytes a download may send ahead of the shared budget (smooths the pacing of 64 KiB chunks).
+BURST_SEC = 0.05
+
+
+class PayloadThrottle:
+    """The cap on concurrent payload downloads and their shared bandwidth, for one server
+    process (``asyncio``: used only from the event loop, so no lock)."""
+
+    def __init__(self, max_downloads: int = 0, bytes_per_sec: int = 0) -> None:
+        self.max_downloads = max_downloads
+        self.bytes_per_sec = bytes_per_sec
+        self.active = 0
+        self.refused = 0
+        self._next = 0.0  # when the budget has room for the next byte (monotonic)
+
+    def full(self) -> bool:
+        return bool(self.max_downloads) and self.active >= self.max_downloads
+
+    def busy(self) -> Response:
+        self.refused += 1
+        wait = str(random.randint(1, RETRY_SPREAD_SEC))  # noqa: S311 - spreading, not secrecy
+        return PlainTextResponse(
+            "too many payload downloads at once; retry later", 503, {"Retry-After": wait}
+        )
+
+    async def pace(self, size: int) -> None:
+        """Wait until ``size`` more bytes fit in the shared budget."""
+        if not self.bytes_per_sec or not size:
+            return
+        now = time.monotonic()
+        self._next = max(self._next, now - BURST_SEC) + size / self.bytes_per_sec
+        if self._next > now:
+            await asyncio.sleep(self._next - now)
+
+
+class _Throttled(Response):
+    """``inner`` sent with its body paced by the throttle; the download's slot is freed when it
+    ends (finished, failed or cut off)."""
+
+    def __init__(self, inner: Response, throttle: PayloadThrottle) -> None:
+        self.inner = inner
+        self.throttle = throttle
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def paced(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                await self.throttle.pace(len(message.get("body", b"")))
+            await send(message)
+
+        try:
+            await self.inner(scope, receive, paced)
+        finally:
+            self.throttle.active -= 1
+
+
+def payload_route(services: Services, throttle: PayloadThrottle | None = None) -> Route:
+    throttle = throttle or PayloadThrottle()
+
     async def endpoint(request: Request) -> Response:
         creds = _credentials(request)
         if creds is None:
             return PlainTextResponse("agent credentials required", 401, {"WWW-Authenticate": "Bearer"})
+        if throttle.full():  # before any database work: a busy server answers cheaply
+            return throttle.busy()
         package_id = int(request.path_params["package_id"])
         try:
             ident = await asyncio.to_thread(services.enrollment.authenticate_agent, *creds)
@@ -46,11 +117,17 @@ def payload_route(services: Services) -> Route:
             return PlainTextResponse(exc.message, 403)
         except NotFound as exc:
             return PlainTextResponse(exc.message, 404)
-        return FileResponse(
-            ref.path,
-            media_type="application/zip",
-            filename=f"package-{package_id}.zip",
-            headers={SHA_HEADER: ref.sha256},
+        if throttle.full():  # taken meanwhile
+            return throttle.busy()
+        throttle.active += 1
+        return _Throttled(
+            FileResponse(
+                ref.path,
+                media_type="application/zip",
+                filename=f"package-{package_id}.zip",
+                headers={SHA_HEADER: ref.sha256},
+            ),
+            throttle,
         )
 
     return Route(PATH, endpoint, methods=["GET", "HEAD"])
