@@ -1,7 +1,8 @@
 """The payload download cap and shared bandwidth budget (``api/agent/payload.py``), against the
 server on a real socket, with the agent's own downloader (``agent/payload.py``): a download
-beyond the cap is told 503 + Retry-After, the agent waits it out without failing, and every
-byte arrives paced and intact. (How fast is ``bench/deploy.py``'s business, not a test's.)"""
+beyond the cap waits in line; one that waits too long is told 503 + Retry-After, the agent
+waits that out without failing, and every byte arrives paced and intact. (How fast is
+``bench/deploy.py``'s business, not a test's.)"""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from fleetdeck.agent import payload as agent_payload
 from fleetdeck.agent.payload import ServerAccess, fetch
+from fleetdeck.api.agent import payload as server_payload
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.enrollment.service import AgentCredentials
@@ -52,6 +54,7 @@ def test_beyond_the_cap_the_agent_waits_its_turn_and_every_byte_arrives(
     throttled: LiveServer, runtime: Runtime, admin: Actor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(agent_payload, "BUSY_WAIT_MAX_SEC", 0.2)  # the waits, not the behaviour
+    monkeypatch.setattr(server_payload, "QUEUE_WAIT_SEC", 0.1)
     creds, package_id, stored = pending_payload(runtime, admin)
     path = f"/agent/v1/payload/{package_id}"
     auth = {"Authorization": f"Bearer {creds.uid}:{creds.key}"}
@@ -78,5 +81,26 @@ def test_beyond_the_cap_the_agent_waits_its_turn_and_every_byte_arrives(
     waiter.join(60)
     assert dest.read_bytes() == stored
     assert seen[-1] == (len(stored), len(stored))
-    assert throttled.app.state.payload_throttle.refused >= 2
-    assert throttled.app.state.payload_throttle.active == 0
+    throttle = throttled.app.state.payload_throttle
+    assert throttle.refused >= 2 and (throttle.active, throttle.waiting) == (0, 0)
+
+
+def test_beyond_the_cap_a_download_waits_in_line_for_a_slot(
+    throttled: LiveServer, runtime: Runtime, admin: Actor, tmp_path: Path
+) -> None:
+    creds, package_id, stored = pending_payload(runtime, admin)
+    path = f"/agent/v1/payload/{package_id}"
+    auth = {"Authorization": f"Bearer {creds.uid}:{creds.key}"}
+    first = http.client.HTTPConnection("127.0.0.1", throttled.port, timeout=30)
+    first.request("GET", path, headers=auth)
+    held = first.getresponse()
+    access = ServerAccess(throttled.url, creds.uid, creds.key, None)
+    dest = tmp_path / "p.zip"
+    sha = hashlib.sha256(stored).hexdigest()
+    waiter = threading.Thread(target=fetch, args=(access, path, dest, sha, len(stored), lambda *a: None))
+    waiter.start()
+    assert held.read() == stored
+    first.close()
+    waiter.join(60)
+    assert dest.read_bytes() == stored
+    assert throttled.app.state.payload_throttle.refused == 0  # waited, never sent away

@@ -5,10 +5,12 @@ may fetch a payload only while it has a pending job for that package. The ZIP is
 Range support (resumable downloads); ``X-Payload-SHA256`` carries its digest.
 
 ``PayloadThrottle`` keeps a thousand agents from saturating the server's link: a cap on the
-downloads served at once (``payload_max_downloads``; one more is answered 503 with
-``Retry-After``, which the agent waits out without failing its job) and one bandwidth budget
-shared by every download of this process (``payload_bandwidth_bytes_per_sec``), paced per body
-chunk so no download stalls while others run. Both are off (0) by default.
+downloads served at once (``payload_max_downloads``) and one bandwidth budget shared by every
+download of this process (``payload_bandwidth_bytes_per_sec``), paced per body chunk so no
+download stalls while others run. A download beyond the cap waits for a slot in line (first
+come, first served) for up to ``QUEUE_WAIT_SEC``, well inside the agent's read timeout, so the
+link stays busy; one that still finds none is answered 503 with ``Retry-After``, which the
+agent waits out without failing its job. Both are off (0) by default.
 """
 
 from __future__ import annotations
@@ -40,28 +42,48 @@ def _credentials(request: Request) -> tuple[str, str] | None:
     return uid, key
 
 
-# A refused download comes back after 1..RETRY_SPREAD_SEC s (spread, so they do not return at once).
-RETRY_SPREAD_SEC = 5
+# A download beyond the cap waits this long for a slot before it is told to come back later.
+QUEUE_WAIT_SEC = 20.0
+# ... after 1..RETRY_SPREAD_SEC s (spread, so that they do not all return at once).
+RETRY_SPREAD_SEC = 3
 # Bytes a download may send ahead of the shared budget (smooths the pacing of 64 KiB chunks).
 BURST_SEC = 0.05
 
 
 class PayloadThrottle:
     """The cap on concurrent payload downloads and their shared bandwidth, for one server
-    process (``asyncio``: used only from the event loop, so no lock)."""
+    process (used only from its event loop: no lock)."""
 
     def __init__(self, max_downloads: int = 0, bytes_per_sec: int = 0) -> None:
         self.max_downloads = max_downloads
         self.bytes_per_sec = bytes_per_sec
         self.active = 0
+        self.waiting = 0
         self.refused = 0
+        self._slots = asyncio.Semaphore(max_downloads) if max_downloads else None  # FIFO waiters
         self._next = 0.0  # when the budget has room for the next byte (monotonic)
 
-    def full(self) -> bool:
-        return bool(self.max_downloads) and self.active >= self.max_downloads
+    async def acquire(self) -> bool:
+        """A download slot, waiting in line up to ``QUEUE_WAIT_SEC``; False: none came free."""
+        if self._slots is not None:
+            self.waiting += 1
+            try:
+                await asyncio.wait_for(self._slots.acquire(), QUEUE_WAIT_SEC)
+            except TimeoutError:
+                self.refused += 1
+                return False
+            finally:
+                self.waiting -= 1
+        self.active += 1
+        return True
 
-    def busy(self) -> Response:
-        self.refused += 1
+    def release(self) -> None:
+        self.active -= 1
+        if self._slots is not None:
+            self._slots.release()
+
+    @staticmethod
+    def busy() -> Response:
         wait = str(random.randint(1, RETRY_SPREAD_SEC))  # noqa: S311 - spreading, not secrecy
         return PlainTextResponse(
             "too many payload downloads at once; retry later", 503, {"Retry-After": wait}
@@ -95,7 +117,7 @@ class _Throttled(Response):
         try:
             await self.inner(scope, receive, paced)
         finally:
-            self.throttle.active -= 1
+            self.throttle.release()
 
 
 def payload_route(services: Services, throttle: PayloadThrottle | None = None) -> Route:
@@ -105,8 +127,6 @@ def payload_route(services: Services, throttle: PayloadThrottle | None = None) -
         creds = _credentials(request)
         if creds is None:
             return PlainTextResponse("agent credentials required", 401, {"WWW-Authenticate": "Bearer"})
-        if throttle.full():  # before any database work: a busy server answers cheaply
-            return throttle.busy()
         package_id = int(request.path_params["package_id"])
         try:
             ident = await asyncio.to_thread(services.enrollment.authenticate_agent, *creds)
@@ -117,9 +137,8 @@ def payload_route(services: Services, throttle: PayloadThrottle | None = None) -
             return PlainTextResponse(exc.message, 403)
         except NotFound as exc:
             return PlainTextResponse(exc.message, 404)
-        if throttle.full():  # taken meanwhile
+        if not await throttle.acquire():
             return throttle.busy()
-        throttle.active += 1
         return _Throttled(
             FileResponse(
                 ref.path,
