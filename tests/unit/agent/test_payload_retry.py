@@ -77,3 +77,71 @@ def test_a_server_that_stays_away_fails_the_download_with_the_reason(
     access = ServerAccess(f"http://127.0.0.1:{port}", "uid", "key", None)
     with pytest.raises(PayloadError, match=r"payload download failed after \d+ attempts in 0.2 s: .*refused"):
         fetch(access, "/p", tmp_path / "p.zip", "0" * 64, 10, lambda *_: None)
+
+
+@pytest.fixture
+def cutting_server() -> Iterator[tuple[str, list[str]]]:
+    """Answers the first request with 503 + Retry-After (busy), the second with the whole
+    Content-Length but only half the body before it closes (a drop), the third honouring its
+    Range. Yields its base URL and the Range header of each request ("" for none)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    ranges: list[str] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                head = conn.recv(65536).decode()
+                rng = next(
+                    (
+                        h.split(":", 1)[1].strip()
+                        for h in head.split("\r\n")
+                        if h.lower().startswith("range:")
+                    ),
+                    "",
+                )
+                ranges.append(rng)
+                if len(ranges) == 1:
+                    busy = b"HTTP/1.1 503 Busy\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
+                    conn.sendall(busy + b"Connection: close\r\n\r\n")
+                elif not rng:
+                    half = len(PAYLOAD) // 2
+                    head_out = (
+                        f"HTTP/1.1 200 OK\r\nContent-Length: {len(PAYLOAD)}\r\nConnection: close\r\n\r\n"
+                    )
+                    conn.sendall(head_out.encode() + PAYLOAD[:half])
+                else:
+                    start = int(rng.removeprefix("bytes=").rstrip("-"))
+                    rest = PAYLOAD[start:]
+                    head_out = (
+                        f"HTTP/1.1 206 Partial Content\r\nContent-Length: {len(rest)}\r\n"
+                        f"Content-Range: bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}\r\n"
+                        "Connection: close\r\n\r\n"
+                    )
+                    conn.sendall(head_out.encode() + rest)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", ranges
+    listener.close()
+    thread.join(5)
+
+
+def test_a_busy_server_is_waited_out_and_a_body_cut_off_midway_resumes_with_range(
+    cutting_server: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payload, "BUSY_WAIT_MAX_SEC", 0.05)  # the waits, not the behaviour
+    monkeypatch.setattr(payload, "RETRY_PAUSE_MAX_SEC", 0.05)
+    url, ranges = cutting_server
+    dest = tmp_path / "payload.zip"
+    seen: list[tuple[int, int | None]] = []
+    access = ServerAccess(url, "uid", "key", None)
+    sha = hashlib.sha256(PAYLOAD).hexdigest()
+    fetch(access, "/agent/v1/payload/1", dest, sha, len(PAYLOAD), lambda *a: seen.append(a))
+    assert dest.read_bytes() == PAYLOAD
+    assert ranges == ["", "", f"bytes={len(PAYLOAD) // 2}-"]
+    assert seen[-1] == (len(PAYLOAD), len(PAYLOAD))
+    assert (len(PAYLOAD) // 2, len(PAYLOAD)) in seen  # progress in bytes, from where it resumed
