@@ -25,13 +25,15 @@ from fleetdeck.core.packages.entities import PackageFields, PayloadFile
 from fleetdeck.settings import Settings
 from tests.live_server import LiveServer, running
 
-SIZE = 2 * 1024 * 1024
+# Larger than what the loopback socket buffers hold: a download whose client does not read
+# keeps its slot until the client does, however slow the machine is.
+SIZE = 24 * 1024 * 1024
 
 
 @pytest.fixture
 def throttled(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
     with running(
-        settings, runtime, payload_max_downloads=1, payload_bandwidth_bytes_per_sec=1024 * 1024
+        settings, runtime, payload_max_downloads=1, payload_bandwidth_bytes_per_sec=256 * 1024 * 1024
     ) as s:
         yield s
 
@@ -41,7 +43,7 @@ def pending_payload(runtime: Runtime, admin: Actor) -> tuple[AgentCredentials, i
     creds = runtime.services.enrollment.enroll(
         token.token, hostname="pc-1", machine_id="m-1", agent_version="1", source="127.0.0.1"
     )
-    blob = os.urandom(SIZE)
+    blob = os.urandom(1024 * 1024) * (SIZE // (1024 * 1024))  # incompressible enough, cheap to make
     pkg = runtime.services.packages.create(
         admin, "Big", "1", PackageFields(install_procedure="true"), files=[PayloadFile("big.bin", blob)]
     )
@@ -60,7 +62,7 @@ def test_beyond_the_cap_the_agent_waits_its_turn_and_every_byte_arrives(
     auth = {"Authorization": f"Bearer {creds.uid}:{creds.key}"}
     first = http.client.HTTPConnection("127.0.0.1", throttled.port, timeout=30)
     first.request("GET", path, headers=auth)
-    held = first.getresponse()  # the first download holds the only slot while its body is paced
+    held = first.getresponse()  # holds the only slot: its client reads nothing yet
     assert held.status == 200
     second = http.client.HTTPConnection("127.0.0.1", throttled.port, timeout=30)
     second.request("GET", path, headers=auth)
