@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -113,14 +114,6 @@ async def package_loop(agent: Agent, stats: DeployStats, server: tuple[str, int]
             )
         )
 
-    async def beat() -> None:
-        """Heartbeats, as the real agent sends them: on a loaded machine enrolling and
-        connecting 1,000 agents takes minutes, and a silent agent is dropped after 75 s."""
-        while True:
-            await asyncio.sleep(20)
-            await ws.send(m.encode(m.Heartbeat()))
-
-    beating = asyncio.create_task(beat())
     try:
         async for frame in ws:
             msg = m.decode_from_server(frame)
@@ -162,8 +155,6 @@ async def package_loop(agent: Agent, stats: DeployStats, server: tuple[str, int]
                 break
     except ConnectionClosed:
         stats.disconnects += 1
-    finally:
-        beating.cancel()
 
 
 def make_payload(kib: int) -> bytes:
@@ -172,6 +163,18 @@ def make_payload(kib: int) -> bytes:
         zf.writestr("install.sh", "#!/bin/sh\nexit 0\n")
         zf.writestr("data.bin", os.urandom(kib * 1024))
     return buf.getvalue()
+
+
+async def heartbeats(agents: list[Agent]) -> None:
+    """Heartbeats, as real agents send them, from before the first agent connects: on a loaded
+    machine connecting 1,000 agents takes minutes, and an agent silent for 75 s is dropped."""
+    frame = m.encode(m.Heartbeat())
+    while True:
+        await asyncio.sleep(20)
+        for a in agents:
+            if a.ws is not None:
+                with contextlib.suppress(ConnectionClosed):
+                    await a.ws.send(frame)
 
 
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
@@ -205,6 +208,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             t0 = time.perf_counter()
             await asyncio.gather(*(enroll(a, ws_url, token, sem) for a in agents))
             log(f"enrolled {len(agents)} in {time.perf_counter() - t0:.1f} s")
+            beating = asyncio.create_task(heartbeats(agents))
             t0 = time.perf_counter()
             await asyncio.gather(*(connect_agent(a, ws_url, sem, stats, 20, False) for a in agents))  # type: ignore[arg-type]
             for a in agents:
@@ -283,6 +287,8 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
                 log(f"run {run_no}: {figures}")
                 await asyncio.sleep(2)
     finally:
+        if "beating" in locals():
+            beating.cancel()
         server.popen.terminate()
         server.popen.wait(30)
     results["disconnects"] = stats.disconnects
