@@ -24,6 +24,7 @@ from fleetdeck.core.enrollment.service import AgentCredentials
 from fleetdeck.core.packages.entities import PackageFields, PayloadFile
 from fleetdeck.settings import Settings
 from tests.live_server import LiveServer, running
+from tests.waiting import wait_for
 
 # Larger than what the loopback socket buffers hold: a download whose client does not read
 # keeps its slot until the client does, however slow the machine is.
@@ -77,13 +78,14 @@ def test_beyond_the_cap_the_agent_waits_its_turn_and_every_byte_arrives(
     waiter = threading.Thread(
         target=fetch, args=(access, path, dest, sha, len(stored), lambda *a: seen.append(a))
     )
-    waiter.start()  # refused while the first runs, then served
+    waiter.start()
+    throttle = throttled.app.state.payload_throttle
+    wait_for(lambda: throttle.refused >= 2, 30, what="the agent's download refused once")  # then served
     assert held.read() == stored
     first.close()
     waiter.join(60)
     assert dest.read_bytes() == stored
     assert seen[-1] == (len(stored), len(stored))
-    throttle = throttled.app.state.payload_throttle
     assert throttle.refused >= 2 and (throttle.active, throttle.waiting) == (0, 0)
 
 
@@ -101,8 +103,10 @@ def test_beyond_the_cap_a_download_waits_in_line_for_a_slot(
     sha = hashlib.sha256(stored).hexdigest()
     waiter = threading.Thread(target=fetch, args=(access, path, dest, sha, len(stored), lambda *a: None))
     waiter.start()
+    throttle = throttled.app.state.payload_throttle
+    wait_for(lambda: throttle.waiting == 1, 30, what="the second download in line")
     assert held.read() == stored
     first.close()
     waiter.join(60)
     assert dest.read_bytes() == stored
-    assert throttled.app.state.payload_throttle.refused == 0  # waited, never sent away
+    assert throttle.refused == 0  # waited, never sent away
