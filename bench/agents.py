@@ -344,6 +344,7 @@ def start_server(opts: argparse.Namespace, password: str, env: dict[str, str]) -
         except httpx.HTTPError:
             pass
         if time.monotonic() > deadline:
+            popen.kill()  # not left running behind the bench
             raise SystemExit("server did not become healthy within 60 s")
         time.sleep(0.2)
     server = Server(url, psutil.Process(popen.pid))

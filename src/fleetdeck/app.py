@@ -21,7 +21,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from fleetdeck import __version__
-from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, install_routes, payload_route
+from fleetdeck.api.agent import (
+    AgentHub,
+    HubConfig,
+    PayloadThrottle,
+    agent_websocket_route,
+    install_routes,
+    payload_route,
+)
 from fleetdeck.api.dialects import idoit, oco, opsi, rport
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute, Listener
 from fleetdeck.api.limits import BodySizeLimit
@@ -137,6 +144,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             ),
             node_lease_sec=settings.node_lease_sec,
             tls_dir=settings.data_dir / "tls" if settings.tls == "auto" else None,
+            max_payload_bytes=settings.max_payload_bytes,
         ),
         notifier=BusJobNotifier(bus),
         gateway=gateway,
@@ -246,11 +254,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         redoc_js=vendor_url("redoc.standalone.js"),
     )
     v1 = create_v1(rt.services, rt.bus, rt.watch, docs_assets=docs)
+    throttle = PayloadThrottle(settings.payload_max_downloads, settings.payload_bandwidth_bytes_per_sec)
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
             agent_websocket_route(hub),
-            payload_route(rt.services),
+            payload_route(rt.services, throttle),
             *install_routes(
                 rt.services,
                 AgentDist(settings.data_dir / "agent-dist", settings.data_dir / "agent-wheels"),
@@ -275,9 +284,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             pubkey_pin=lambda: (served_pins(settings) or (None, None))[1],
         )
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, max_stream_bytes=settings.max_payload_bytes
+    )
     app.state.runtime = rt
     app.state.hub = hub
+    app.state.payload_throttle = throttle  # diagnostics: payload downloads now and refused
     app.state.housekeeping = housekeeping
     app.state.caller_limits = deps.limits  # diagnostics: who holds worker threads now
     return app

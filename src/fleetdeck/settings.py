@@ -60,6 +60,24 @@ class Settings(BaseSettings):
         " timeout ran out (an agent that never comes back must not leave it running forever).",
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Largest accepted HTTP request body.")
+    max_payload_bytes: int = Field(
+        64 * 1024**3,
+        ge=1024,
+        description="Largest package payload accepted by the streaming upload routes (/api/v1/uploads,"
+        " /api/v1/packages/{id}/payload); JSON bodies keep max_body_bytes.",
+    )
+    payload_bandwidth_bytes_per_sec: int = Field(
+        0,
+        ge=0,
+        description="All payload downloads of agents from this server process together send at most"
+        " this many bytes per second; 0 = no limit.",
+    )
+    payload_max_downloads: int = Field(
+        0,
+        ge=0,
+        description="Payload downloads this server process serves at once; further agents are told to"
+        " come back later (503 with Retry-After) and wait without failing their job. 0 = no cap.",
+    )
     max_output_bytes: int = Field(1024 * 1024, ge=1024, description="Job stdout/stderr kept per stream.")
     login_max_failures: int = Field(
         5, ge=1, description="Failed logins of one user name from one address per window before a wait."

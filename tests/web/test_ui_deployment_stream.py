@@ -47,7 +47,15 @@ def _next_event(lines: Iterator[str]) -> tuple[str, dict[str, object]]:
 
 
 def _running(job_id: int, progress: int) -> m.JobUpdate:
-    return m.JobUpdate(job_id=job_id, status="running", at=time.time(), phase="download", progress=progress)
+    return m.JobUpdate(
+        job_id=job_id,
+        status="running",
+        at=time.time(),
+        phase="download",
+        progress=progress,
+        bytes_done=progress * 10 * 1024,
+        bytes_total=1000 * 1024,
+    )
 
 
 @pytest.fixture
@@ -90,8 +98,10 @@ def test_an_idle_stream_runs_no_query_and_a_job_change_reaches_the_page(
                 "id": job_id,
                 "status": "running",
                 "final": False,
-                "phase": "download",
+                "phase": "download 400.0 KiB of 1000.0 KiB",  # the bytes the agent reported
                 "progress": 40,
+                "bytes": 400 * 1024,
+                "total": 1000 * 1024,
                 "exit_code": None,
                 "message": "",
             }

@@ -161,6 +161,8 @@ def test_events_follow_the_jobs_until_they_end(client: TestClient, runtime: Runt
             "final": True,
             "phase": "",
             "progress": None,
+            "bytes": None,
+            "total": None,
             "exit_code": 0,
             "message": "",
         }

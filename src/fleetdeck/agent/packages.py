@@ -138,9 +138,24 @@ class PackageRunner:
             post = (int(p.get("post_action", 0)), int(p.get("post_action_timeout_min", 0)))
         return result, post
 
-    async def _update(self, job_id: int, phase: str, progress: int | None = None) -> None:
+    async def _update(
+        self,
+        job_id: int,
+        phase: str,
+        progress: int | None = None,
+        done: int | None = None,
+        total: int | None = None,
+    ) -> None:
         await self._send(
-            m.JobUpdate(job_id=job_id, status="running", at=time.time(), phase=phase, progress=progress)
+            m.JobUpdate(
+                job_id=job_id,
+                status="running",
+                at=time.time(),
+                phase=phase,
+                progress=progress,
+                bytes_done=done,
+                bytes_total=total,
+            )
         )
 
     async def _phases(
@@ -191,13 +206,19 @@ class PackageRunner:
         loop = asyncio.get_running_loop()
         last = [-1, 0.0]
 
-        def progress(pct: int) -> None:
+        def progress(done: int, total: int | None) -> None:
+            """At most every PROGRESS_EVERY_SEC (and at the end): bytes, and percent when the
+            size is known. A resumed download starts from the bytes it already had."""
             now = time.monotonic()
-            if pct != last[0] and (pct in (0, 100) or now - last[1] >= PROGRESS_EVERY_SEC):
-                last[0], last[1] = pct, now
-                asyncio.run_coroutine_threadsafe(self._update(job.id, "download", pct), loop)
+            pct = min(100, done * 100 // total) if total else None
+            end = total is not None and done >= total
+            if done != last[0] and (end or now - last[1] >= PROGRESS_EVERY_SEC):
+                last[0], last[1] = done, now
+                update = self._update(job.id, "download", pct, done, total)
+                asyncio.run_coroutine_threadsafe(update, loop)
 
-        await self._update(job.id, "download", 0)
+        size = p.get("payload_size")
+        await self._update(job.id, "download", 0, 0, int(size) if size else None)
         await asyncio.to_thread(
             fetch,
             self._access,

@@ -1,6 +1,9 @@
 """Fetching and unpacking package payloads (stdlib only: http.client, zipfile).
 
-Downloads resume with ``Range`` after a dropped connection, are checked against the SHA-256
+Downloads resume with ``Range`` after a dropped connection (also one cut off midway: a body
+shorter than its ``Content-Length`` is taken as a drop, not as the end), report their progress
+in bytes, wait when the server says it is busy (503 with ``Retry-After``: its cap on concurrent
+payload downloads) without counting that against the retry time, are checked against the SHA-256
 the server announced, and go over the same pinned TLS as the agent's websocket: the
 certificate fingerprint is compared *before* the agent's key is sent. Unpacking refuses
 archive entries that would land outside the target directory (zip-slip).
@@ -34,8 +37,23 @@ RETRY_PAUSE_MAX_SEC = 5.0
 TIMEOUT_SEC = 60.0
 
 
+# Longest wait a server's Retry-After may ask for (a busy server's queue, not a stop).
+BUSY_WAIT_MAX_SEC = 60.0
+
+# (bytes received so far, bytes in all or None when the server did not say)
+Progress = Callable[[int, int | None], None]
+
+
 class PayloadError(Exception):
     """The payload could not be fetched, verified or unpacked."""
+
+
+class _Busy(Exception):
+    """The server serves as many payload downloads as it may: come back after ``wait`` s."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"server busy, retry in {wait:g} s")
+        self.wait = wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +106,7 @@ def _fetch_once(
     path: str,
     dest: Path,
     size: int | None,
-    progress: Callable[[int], None],
+    progress: Progress,
     cancelled: threading.Event,
 ) -> None:
     have = dest.stat().st_size if dest.exists() else 0
@@ -104,6 +122,8 @@ def _fetch_once(
         resp = conn.getresponse()
         if resp.status == 416 and size is not None and have >= size:
             return  # already complete
+        if resp.status == 503 and resp.headers.get("Retry-After", "").strip().isdigit():
+            raise _Busy(min(float(resp.headers["Retry-After"].strip()), BUSY_WAIT_MAX_SEC))
         if resp.status not in (200, 206):
             body = resp.read(500).decode(errors="replace").strip()
             raise PayloadError(f"payload download refused: HTTP {resp.status} {body}")
@@ -111,13 +131,17 @@ def _fetch_once(
         mode = "ab" if resp.status == 206 else "wb"
         done = have if resp.status == 206 else 0
         with dest.open(mode) as out:
+            progress(done, total or None)
             while chunk := resp.read(CHUNK):
                 if cancelled.is_set():
                     raise PayloadError("cancelled")
                 out.write(chunk)
                 done += len(chunk)
-                if total:
-                    progress(min(100, done * 100 // total))
+                progress(done, total or None)
+        if total and done < total:
+            # http.client ends a body cut off by a dropped connection as if it were complete:
+            # a drop, retried from here with Range.
+            raise http.client.IncompleteRead(b"", total - done)
     finally:
         conn.close()
 
@@ -128,10 +152,11 @@ def fetch(
     dest: Path,
     sha256: str,
     size: int | None,
-    progress: Callable[[int], None],
+    progress: Progress,
     cancelled: threading.Event | None = None,
 ) -> None:
-    """Download to ``dest`` (resuming a partial file), then verify; blocking (run in a thread)."""
+    """Download to ``dest`` (resuming a partial file), then verify; blocking (run in a thread).
+    ``progress(done, total)`` is called for every piece received (the caller throttles)."""
     cancelled = cancelled or threading.Event()
     give_up = time.monotonic() + RETRY_FOR_SEC
     attempt = 0
@@ -140,6 +165,13 @@ def fetch(
         try:
             _fetch_once(access, path, dest, size, progress, cancelled)
             break
+        except _Busy as busy:
+            # Waiting in the server's queue is not failing: the retry time starts again after it.
+            cancelled.wait(busy.wait)
+            give_up = time.monotonic() + busy.wait + RETRY_FOR_SEC
+            attempt = 0
+            if cancelled.is_set():
+                break
         except (OSError, http.client.HTTPException) as exc:
             if cancelled.is_set():
                 break
@@ -157,7 +189,8 @@ def fetch(
     if digest.hexdigest() != sha256:
         dest.unlink(missing_ok=True)
         raise PayloadError(f"payload checksum mismatch: got {digest.hexdigest()}, expected {sha256}")
-    progress(100)
+    final = dest.stat().st_size
+    progress(final, final)
 
 
 def _member_path(root: Path, name: str) -> Path:

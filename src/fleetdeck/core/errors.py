@@ -4,6 +4,7 @@ FleetdeckError
 ├── NotFound                 the object does not exist (or the actor may not know it does)
 ├── Conflict                 the change clashes with existing state (duplicate name, ...)
 ├── ValidationFailed         the request is well-formed but its meaning is wrong
+│   └── TooLarge             ... more bytes than allowed (a payload beyond the limit)
 ├── AuthenticationFailed     who you are could not be established
 │   └── TooManyAttempts      ... and you must wait before trying again
 ├── PermissionDenied         you are known but may not do this
@@ -81,6 +82,12 @@ class ValidationFailed(FleetdeckError):
     def __init__(self, message: str, field: str | None = None, **detail: Any) -> None:
         super().__init__(message, **({"field": field} if field else {}), **detail)
         self.field = field
+
+
+class TooLarge(ValidationFailed):
+    """More bytes than allowed: the server's payload limit, or an upload's declared length."""
+
+    code = "too_large"
 
 
 class AuthenticationFailed(FleetdeckError):

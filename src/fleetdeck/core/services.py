@@ -57,6 +57,7 @@ class CoreConfig:
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     node_lease_sec: float = LEASE_SEC  # a server process silent this long is taken for dead
     tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
+    max_payload_bytes: int = 64 * 1024**3  # largest streamed payload upload (core/packages/uploads)
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def build_services(
     notifier = notifier or NullNotifier()
     groups = GroupService(db, audit, clock)
     jobs = JobService(db, audit, clock, notifier, settings, config.max_output_bytes, watch)
-    packages = PackageService(db, audit, clock, groups, config.payload_dir)
+    packages = PackageService(db, audit, clock, groups, config.payload_dir, config.max_payload_bytes)
     deployments = DeploymentService(db, audit, clock, notifier, waker or wol, settings)
     groups.membership_hooks.append(deployments.triggers.computer_group_changed)
     packages.group_hooks.append(deployments.triggers.package_group_changed)

@@ -185,6 +185,10 @@ class JobUpdate(Message, tag="job_update"):
     # Package jobs: "download" (progress 0..100), "unpack", "execute"; empty for other kinds.
     phase: str = ""
     progress: int | None = None
+    # Downloading: payload bytes received so far and in all (optional: older agents send only
+    # the percentage, and an older server ignores these).
+    bytes_done: int | None = None
+    bytes_total: int | None = None
 
 
 class JobOutput(Message, tag="job_output"):

@@ -153,6 +153,7 @@ class WebUI:
         env.filters.update(
             bytes=fmt.size, when=fmt.when, ago=fmt.ago, percent=fmt.percent, duration=fmt.duration
         )
+        env.globals.update(phase=fmt.phase)
         self.missing = missing_assets(assets_dir) if assets_dir else missing_assets()
         if self.missing:
             log.warning(

@@ -33,6 +33,7 @@ from fleetdeck.core.deployments.entities import ContainerInfo, ContainerStatus, 
 from fleetdeck.core.errors import FleetdeckError, NotFound, ValidationFailed
 from fleetdeck.core.jobs.entities import FINAL, JobStatus
 from fleetdeck.core.query import Cond, Op, Query, SortKey
+from fleetdeck.web import format as fmt
 from fleetdeck.web.app import PAGE_HEADERS, Call, LoginRequired, WebUI
 
 PAGE = 50
@@ -105,8 +106,10 @@ def job_state(j: DeploymentJob) -> dict[str, Any]:
         "id": j.id,
         "status": j.status.value,
         "final": j.status in FINAL,
-        "phase": j.phase,
+        "phase": fmt.phase(j.phase, j.progress_bytes, j.progress_total),
         "progress": j.progress,
+        "bytes": j.progress_bytes,
+        "total": j.progress_total,
         "exit_code": j.exit_code,
         "message": j.message or j.skip_reason,
     }

@@ -17,6 +17,14 @@ def size(value: int | float | None) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover - the loop always returns
 
 
+def phase(name: str, done: int | None, total: int | None) -> str:
+    """A job's phase as the deployment page shows it: "download 1.2 GiB of 2.0 GiB" while the
+    agent reports bytes, else the phase's name."""
+    if name != "download" or done is None:
+        return name
+    return f"download {size(done)} of {size(total)}" if total else f"download {size(done)}"
+
+
 def when(value: datetime | None) -> str:
     if value is None:
         return ""

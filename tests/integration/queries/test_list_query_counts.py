@@ -109,6 +109,7 @@ class World:
                     "report": report.id,
                     "container": container,
                 }
+            s.packages.create_upload(a, self.first["package"], 10)  # an unfinished payload upload
             self.size += 1
 
 
@@ -231,6 +232,7 @@ def test_api_v1_list_routes(runtime: Runtime, world: World, client: TestClient, 
         "/api/v1/package-families",
         "/api/v1/package-groups",
         f"/api/v1/package-groups/{f['package_group']}/members",
+        f"/api/v1/packages/{f['package']}/uploads",
         "/api/v1/installations",
         "/api/v1/deployments",
         f"/api/v1/deployments/{f['container']}",

@@ -110,4 +110,5 @@ def test_a_polling_agents_download_progress_is_shown_as_a_whole_percentage(
     assert shown("download", 50.7) == ("download", 50)
     assert shown("download", -3) == ("download", 0)
     assert shown("download", 100) == ("download", 100)  # the end of the download, not yet unpacking
-    assert shown("download", 150) == ("unpack", None)
+    # unpacking: the finished download's 100 % stays (issue #20: progress no longer falls back to null)
+    assert shown("download", 150) == ("unpack", 100)

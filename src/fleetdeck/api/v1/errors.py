@@ -29,6 +29,7 @@ STATUS: ErrorTable[int] = ErrorTable(
     {
         core.NotFound: 404,
         core.Conflict: 409,
+        core.TooLarge: 413,
         core.ValidationFailed: 422,
         core.TooManyAttempts: 429,
         core.AuthenticationFailed: 401,
@@ -55,6 +56,10 @@ HTTP_CODES = {
     422: "validation_failed",
     429: "too_many_requests",
 }
+
+
+class UnsupportedMedia(Exception):
+    """A body in a content type the route does not read (415); the message says which it reads."""
 
 
 def error_response(
@@ -119,6 +124,10 @@ def _body_is_not_json(request: Request, errs: list[Any]) -> bool:
     return any(tuple(e.get("loc", ())) == ("body",) for e in errs)
 
 
+def _unsupported_media(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(415, "unsupported_media_type", str(exc))
+
+
 def _body_too_large(request: Request, exc: Exception) -> JSONResponse:
     return _too_large()
 
@@ -176,4 +185,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(BodyTooLarge, _body_too_large)
+    app.add_exception_handler(UnsupportedMedia, _unsupported_media)
     app.add_middleware(InternalErrors, render=_internal_error)

@@ -129,6 +129,8 @@ def deployment_jobs(
                 skip_reason=j.skip_reason,
                 phase=j.phase,
                 progress=j.progress,
+                progress_bytes=j.progress_bytes,
+                progress_total=j.progress_total,
                 sequence=j.sequence,
                 procedure=j.procedure or "",
                 success_codes=j.success_codes or "",

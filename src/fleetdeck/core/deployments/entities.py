@@ -110,6 +110,9 @@ class DeploymentJob:
     container_priority: int
     # Set while a wake's shutdown waits to be kept or reverted (core/jobs/wol_shutdown.py).
     wol_shutdown_set: datetime | None = None
+    # Downloading the payload: bytes so far and in all (None from agents that send only percent).
+    progress_bytes: int | None = None
+    progress_total: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

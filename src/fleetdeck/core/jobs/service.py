@@ -695,7 +695,8 @@ class JobService:
                     if status != JobStatus.RUNNING.value:
                         row["started_at"] = at
                     if u.phase:
-                        row["phase"], row["progress"] = u.phase[:10], u.progress
+                        row["phase"] = u.phase[:10]
+                        row.update(_progress(u))
                     text = u.phase or "running"
                     shown.append((u.job_id, f"{text} {u.progress}%" if u.progress is not None else text))
                     rows.append(row)
@@ -716,7 +717,8 @@ class JobService:
         if status != JobStatus.RUNNING.value:
             values["started_at"] = at
         if u.phase:
-            values["phase"], values["progress"] = u.phase[:10], u.progress
+            values["phase"] = u.phase[:10]
+            values.update(_progress(u))
         s.execute(update_job(u.job_id).values(**values))
 
     def record_results(self, results: Sequence[tuple[int, msg.JobResult]]) -> list[tuple[int, int]]:
@@ -945,3 +947,11 @@ def _ts(value: float | None, now: datetime) -> datetime | None:
     if value is None:
         return None
     return datetime.fromtimestamp(value, now.tzinfo)
+
+
+def _progress(u: msg.JobUpdate) -> dict[str, int]:
+    """The progress values a notice sets. One that carries none (the unpack and execute phases)
+    keeps the download's last numbers, so a finished download stays at 100 % (and its bytes)
+    instead of going back to null. Byte counts that make no sense (negative) are dropped."""
+    values = {"progress": u.progress, "progress_bytes": u.bytes_done, "progress_total": u.bytes_total}
+    return {k: v for k, v in values.items() if v is not None and v >= 0}

@@ -81,6 +81,47 @@ def _write_atomically(target: Path, write: Callable[[BinaryIO], object]) -> None
         raise
 
 
+def is_zip_file(path: Path) -> bool:
+    """Whether the file is a ZIP archive: its central directory is read, not its content."""
+    try:
+        with path.open("rb") as fh:
+            if not fh.read(4).startswith(ZIP_MAGIC):
+                return False
+        with zipfile.ZipFile(path) as zf:
+            zf.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+    return True
+
+
+class _Hashing:
+    """A write-only file object that hashes what passes through it (a ZIP written without
+    seeking: ``zipfile`` then uses data descriptors, so every byte is written exactly once)."""
+
+    def __init__(self, raw: BinaryIO, digest: hashlib._Hash) -> None:
+        self._raw = raw
+        self._digest = digest
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self._raw.write(data)
+        self._digest.update(data)
+        self.written += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def tell(self) -> int:
+        return self.written
+
+    def close(self) -> None:
+        """The caller closes the file underneath."""
+
+    def seekable(self) -> bool:
+        return False
+
+
 class PayloadStore:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -95,6 +136,48 @@ class PayloadStore:
             return sha, len(data)
         _write_atomically(target, lambda out: out.write(data))
         return sha, len(data)
+
+    def adopt(self, source: Path, sha256: str, size: int) -> None:
+        """Takes over ``source`` whose digest is already known (a streamed upload hashed its
+        bytes as they arrived), so a payload of gigabytes is not read a second time: renamed
+        into place (or dropped when the store has it already). ``source`` is gone afterwards."""
+        target = self.path(sha256)
+        try:
+            if target.exists() and target.stat().st_size == size:
+                return
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with source.open("rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(source, target)  # the spool directory is inside the store: same file system
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                source.unlink()
+
+    def wrap(self, source: Path, name: str) -> tuple[str, int]:
+        """``source``, a file that is no ZIP, packed as the one member ``name`` of a new ZIP
+        (as ``build_zip`` packs a single file given as bytes), streamed: the ZIP is hashed while
+        it is written, memory stays bounded. ``source`` is gone afterwards."""
+        member = _safe_name(name or "payload.bin")
+        digest = hashlib.sha256()
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".wrap-", suffix=".tmp", dir=self.root)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                out = _Hashing(raw, digest)
+                with (
+                    zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+                    source.open("rb") as src,
+                    zf.open(member, "w", force_zip64=True) as dst,
+                ):
+                    shutil.copyfileobj(src, dst, CHUNK)
+                size = out.written
+            self.adopt(tmp, digest.hexdigest(), size)
+            return digest.hexdigest(), size
+        finally:
+            for leftover in (tmp, source):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
 
     def put_file(self, source: Path) -> tuple[str, int]:
         """Takes over ``source`` (a ZIP written elsewhere, e.g. a package importer's spool file):

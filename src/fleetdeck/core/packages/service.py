@@ -33,6 +33,7 @@ from fleetdeck.core.packages.groups import PackageGroups
 from fleetdeck.core.packages.imports import check_import, replace_properties, resolve_rules
 from fleetdeck.core.packages.installations import InstallationHook, Installations
 from fleetdeck.core.packages.payloads import PayloadStore, build_zip
+from fleetdeck.core.packages.uploads import PayloadUploads
 from fleetdeck.core.packages.validation import clean_fields, required, slug
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
@@ -48,13 +49,20 @@ from fleetdeck.storage.tables import (
 from fleetdeck.storage.uow import UnitOfWork
 
 
-class PackageService(PackageGroups, Installations):
+class PackageService(PackageGroups, Installations, PayloadUploads):
     def __init__(
-        self, db: Database, audit: AuditLog, clock: Clock, groups: GroupService, payload_dir: Path | None
+        self,
+        db: Database,
+        audit: AuditLog,
+        clock: Clock,
+        groups: GroupService,
+        payload_dir: Path | None,
+        max_payload_bytes: int = 64 * 1024**3,
     ) -> None:
         super().__init__(db, audit, groups)
         self._clock = clock
         self._store = PayloadStore(payload_dir) if payload_dir is not None else None
+        self._init_uploads(max_payload_bytes)
         self.installation_hooks: list[InstallationHook] = []
 
     # ------------------------------------------------------------ families

@@ -39,6 +39,7 @@ from fleetdeck.storage.tables.packages import (
     PackageFamily,
     PackageGroupMember,
     PackageState,
+    PayloadUpload,
 )
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
@@ -89,6 +90,7 @@ __all__ = [
     "PackageProperty",
     "PackagePropertyValue",
     "PackageState",
+    "PayloadUpload",
     "Report",
     "ReportedAudit",
     "SavedCommand",

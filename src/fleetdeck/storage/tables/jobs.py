@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -81,6 +81,10 @@ class Job(Base):
     post_action_timeout_min: Mapped[int | None]
     download: Mapped[bool | None]
     progress: Mapped[int | None]
+    # Package jobs downloading their payload: bytes so far and in all (the agent's word; NULL
+    # from agents that report only a percentage).
+    progress_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    progress_total: Mapped[int | None] = mapped_column(BigInteger)
     phase: Mapped[str] = mapped_column(String(10), default="")  # download | unpack | execute | ""
     skip_reason: Mapped[str] = mapped_column(String(30), default="")  # see JobStatus.SKIPPED
     rule_id: Mapped[int | None] = mapped_column(

@@ -144,3 +144,24 @@ class PackageState(Base):
     package_version: Mapped[str | None] = mapped_column(String(64))
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     modified_at: Mapped[datetime]
+
+
+class PayloadUpload(Base):
+    """A payload being uploaded in pieces (``core.packages.uploads``). The bytes received so far
+    are the spool file ``<payload dir>/.uploads/<id>.part``, whose size is the offset: the row
+    says what the upload is for and who started it, so a resumed upload needs no write here."""
+
+    __tablename__ = "payload_uploads"
+    __table_args__ = {"sqlite_autoincrement": True}  # an abandoned upload's id never names a new one
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # None: the size is known only when the body ends (a multipart form in one request).
+    length: Mapped[int | None] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    expected_sha256: Mapped[str | None] = mapped_column(String(64))
+    sha256: Mapped[str | None] = mapped_column(String(64))  # set when complete
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    user_id: Mapped[int | None] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]

@@ -102,7 +102,10 @@ def _execution(j: DeploymentJob) -> Row:
     return {
         "sequence": num(j.sequence),
         "state": job_state(j.status, j.phase, j.skip_reason),
-        "download_progress": num(j.progress),
+        # OCO's agents send more than 100 while unpacking; fleetdeck's agent reports the phase.
+        "download_progress": 101
+        if j.status is JobStatus.RUNNING and j.phase == "unpack"
+        else num(j.progress),
         "return_code": num(j.exit_code),
         "message": j.message,
     }

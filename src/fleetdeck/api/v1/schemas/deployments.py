@@ -87,7 +87,14 @@ class DeploymentJobOut(ResponseModel):
     status: JobStatus
     skip_reason: str
     phase: str
-    progress: int | None
+    progress: int | None = Field(description="Download progress in percent (phase download).")
+    progress_bytes: int | None = Field(
+        default=None,
+        description="Payload bytes the agent has received (phase download); null from older agents.",
+    )
+    progress_total: int | None = Field(
+        default=None, description="The payload's size in bytes, as the agent sees it."
+    )
     sequence: int
     procedure: str
     success_codes: str
