@@ -210,14 +210,12 @@ def object_delete(ctx: Context, object: Any = None, id: Any = None, status: Any 
     """Mark an object deleted; legacy form ``id`` + ``status``: archive, delete or purge.
 
     idoit-scaleup and the PHP client's older tests use the legacy form."""
-    if status is not None:
-        op = DELETE_STATUS_OPS.get(record_status(status))
-        if op is None:
-            raise IdoitError(
-                Code.INVALID_PARAMS, f"Parameter status {status!r} is not archived, deleted or purge."
-            )
-        return _status_change(ctx, _object_param(object, id), op)
-    return _status_change(ctx, _object_param(object, id), Op.DELETE)
+    op = Op.DELETE if status is None else DELETE_STATUS_OPS.get(record_status(status))
+    if op is None:
+        raise IdoitError(
+            Code.INVALID_PARAMS, f"Parameter status {status!r} is not archived, deleted or purge."
+        )
+    return _status_change(ctx, _object_param(object, id), op)
 
 
 def _status_method(name: str, op: Op) -> None:
