@@ -12,6 +12,9 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     VIEWER = "viewer"
+    # People who use computers rather than manage them (invited by e-mail): they see and reach
+    # only the computers assigned to them (``core.people``), nothing else.
+    END_USER = "end_user"
 
 
 class Perm(enum.StrEnum):
@@ -26,6 +29,10 @@ class Perm(enum.StrEnum):
     MANAGE_PACKAGES = "manage_packages"  # packages, families, package groups, installation records
     DEPLOY = "deploy"  # deployments (job containers) and deployment rules
     READ_PASSWORDS = "read_passwords"  # local account passwords agents rotated (each read audited)
+    # READ and RUN_COMMANDS narrowed to the computers assigned to the actor (end users): core's
+    # computer reads and job creation add the assignment as a condition (``computer_scope``).
+    READ_ASSIGNED = "read_assigned"
+    RUN_ASSIGNED = "run_assigned"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -41,9 +48,12 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
         }
     ),
     Role.VIEWER: frozenset({Perm.READ}),
+    Role.END_USER: frozenset({Perm.READ_ASSIGNED, Perm.RUN_ASSIGNED}),
 }
 
-READ_ONLY_PERMS = frozenset({Perm.READ, Perm.READ_AUDIT})
+READ_ONLY_PERMS = frozenset({Perm.READ, Perm.READ_AUDIT, Perm.READ_ASSIGNED})
+# A permission over every computer -> the same permission over the actor's assigned computers.
+ASSIGNED: dict[Perm, Perm] = {Perm.READ: Perm.READ_ASSIGNED, Perm.RUN_COMMANDS: Perm.RUN_ASSIGNED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,19 @@ class Actor:
         if not self.can(perm):
             why = "read-only token" if self.read_only and perm in ROLE_PERMS[self.role] else self.role.value
             raise PermissionDenied(f"{self.username} ({why}) lacks permission {perm.value}", perm=perm.value)
+
+    def computer_scope(self, perm: Perm) -> int | None:
+        """For an operation on computers: None when ``perm`` covers every computer, or the
+        user id whose assigned computers are all the actor may touch (an end user). Raises
+        PermissionDenied when the actor has neither. Callers add the assignment as a condition
+        to their query, so a scoped actor never learns that other computers exist."""
+        if self.can(perm):
+            return None
+        narrowed = ASSIGNED.get(perm)
+        if narrowed is not None and self.user_id is not None and self.can(narrowed):
+            return self.user_id
+        self.require(perm)
+        return None  # not reached: require raised
 
 
 def system_actor(via: str = "system") -> Actor:

@@ -39,6 +39,7 @@ from fleetdeck.storage.tables.packages import (
     PackageGroupMember,
     PackageState,
 )
+from fleetdeck.storage.tables.people import ComputerAssignment, ComputerComment, EndUser, Invitation
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
 from fleetdeck.storage.tables.users import ApiToken, LoginFailure, User, WebSession
@@ -48,6 +49,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Computer",
+    "ComputerAssignment",
+    "ComputerComment",
     "ComputerEvent",
     "ComputerFilesystem",
     "ComputerInterface",
@@ -57,10 +60,12 @@ __all__ = [
     "ConfigEntry",
     "ConfigOverride",
     "DeploymentRule",
+    "EndUser",
     "EnrollToken",
     "Group",
     "GroupMember",
     "Installation",
+    "Invitation",
     "Job",
     "JobBatch",
     "Lease",
