@@ -20,7 +20,7 @@ from starlette.routing import Mount, Route
 
 from fleetdeck import __version__
 from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, payload_route
-from fleetdeck.api.dialects import oco, opsi
+from fleetdeck.api.dialects import oco, opsi, remotepc
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
@@ -42,7 +42,7 @@ from fleetdeck.web.assets import vendor_url
 
 log = logging.getLogger("fleetdeck")
 
-DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT)
+DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT, remotepc.DIALECT)
 
 
 @dataclass

@@ -310,8 +310,12 @@ class PeopleService:
             )
         with self._audit.mutation(actor, action, "user", perm=Perm.MANAGE_USERS) as m:
             s = m.session
-            uid = s.scalar(select(User.id).where(func.lower(User.username) == address))
-            if uid is None:
+            uid = s.scalar(
+                select(User.id)
+                .join(EndUser, EndUser.user_id == User.id)
+                .where(func.lower(User.username) == address)
+            )
+            if uid is None:  # computers are assigned to end users only
                 raise NotFound("user", address)
             m.object_id = str(uid)
             ids = sorted(set(resolve(s, hostnames).values()))
@@ -338,6 +342,20 @@ class PeopleService:
                 )
                 m.detail = {"computers": ids, "removed": sorted(present)}
             return ids
+
+    def end_user_id(self, actor: Actor, email: str) -> int:
+        """The id of the end user ``email`` (NotFound: no such end user)."""
+        actor.require(Perm.MANAGE_USERS)
+        address = rules.normal_email(email)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            uid = uow.session.scalar(
+                select(User.id)
+                .join(EndUser, EndUser.user_id == User.id)
+                .where(func.lower(User.username) == address)
+            )
+            if uid is None:
+                raise NotFound("user", address)
+            return uid
 
     def assigned(self, actor: Actor, user_id: int) -> list[int]:
         """The ids of the computers assigned to ``user_id`` (yourself, or anyone with
