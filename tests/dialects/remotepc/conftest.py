@@ -4,6 +4,7 @@ switched on with a key, a client that speaks RemotePC's envelope, and a real loc
 
 from __future__ import annotations
 
+import socket
 import warnings
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -103,12 +104,16 @@ class Inbox:
 def smtp(runtime: Runtime, admin: Actor) -> Iterator[Inbox]:
     """A real SMTP server on 127.0.0.1 (no TLS), and fleetdeck's mail settings pointing at it."""
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=0)
+    # aiosmtpd's start() connects to its own port to check it is up, so it needs a real one
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
     try:
         store = runtime.services.settings
         store.set(admin, mail_settings.HOST, "127.0.0.1")
-        store.set(admin, mail_settings.PORT, controller.server.sockets[0].getsockname()[1])
+        store.set(admin, mail_settings.PORT, port)
         store.set(admin, mail_settings.TLS, mail_settings.TLS_NONE)
         store.set(admin, mail_settings.SENDER, "fleetdeck@example.org")
         yield inbox
