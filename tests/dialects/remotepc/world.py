@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from fleetdeck.core.enrollment.service import agent_actor
+from fleetdeck.protocol import messages as m
 from tests import factories
 
 COMPUTERS = ("Computer A", "Computer B")
@@ -26,4 +28,18 @@ def build(runtime: Runtime, admin: Actor, *, invite: bool = False) -> dict[str, 
         runtime.services.people.invite(
             admin, ["jamie@myworld"], two_factor=False, link_base="http://testserver"
         )
+    return ids
+
+
+def twins(runtime: Runtime, admin: Actor, name: str) -> list[int]:
+    """Two computers whose agents both report the host name ``name`` (names need not be unique:
+    two machines may be called the same)."""
+    ids = []
+    for k in (1, 2):
+        cid = factories.computer(runtime.services, admin, f"{name}-{k}")
+        inv = m.Inventory(hostname=name)
+        runtime.services.computers.record_inventory(
+            agent_actor(cid, name, "127.0.0.1"), cid, inv, m.inventory_digest(inv)
+        )
+        ids.append(cid)
     return ids
