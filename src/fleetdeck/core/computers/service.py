@@ -536,7 +536,7 @@ class ComputerService:
     def host_records(self, actor: Actor, computer_ids: Iterable[int] | None = None) -> dict[int, HostRecord]:
         """Host records of many computers (None: every computer) in one query; the secrets
         only for callers who may manage computers."""
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, Computer.id)
         secrets = actor.can(Perm.MANAGE_COMPUTERS)
         stmt = select(
             Computer.id,
@@ -550,6 +550,8 @@ class ComputerService:
         )
         if computer_ids is not None:
             stmt = stmt.where(Computer.id.in_(list(computer_ids)))
+        if scope is not None:  # an end user: the computers assigned to them
+            stmt = stmt.where(scope)
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.connection().execute(stmt).all()
         return {
@@ -591,10 +593,12 @@ class ComputerService:
     ) -> dict[int, NetworkIdentity]:
         """MAC and IPv4 addresses per computer from the inventory, in interface-name order, in one
         query: for transports that show a host's addresses in list rows (opsi hosts)."""
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, ComputerInterface.computer_id)
         stmt = select(ComputerInterface.computer_id, ComputerInterface.mac, ComputerInterface.addresses)
         if computer_ids is not None:
             stmt = stmt.where(ComputerInterface.computer_id.in_(list(computer_ids)))
+        if scope is not None:  # an end user: the computers assigned to them
+            stmt = stmt.where(scope)
         found: dict[int, NetworkIdentity] = {}
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.connection().execute(  # Core: no ORM row processing
