@@ -338,6 +338,7 @@ def create_web(
         commands,
         deployments,
         groups,
+        invitations,
         package_catalog,
         packages,
         pages,
@@ -350,6 +351,7 @@ def create_web(
     ui = WebUI(services, assets_dir, watch, max_upload_bytes)
     routes: list[Route | Mount] = [
         *auth.routes(ui),
+        *invitations.routes(ui),
         *pages.routes(ui),
         *commands.routes(ui),
         *admin.routes(ui),
