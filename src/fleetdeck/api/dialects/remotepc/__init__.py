@@ -46,7 +46,3 @@ def compat_table() -> str:
     for ep in ENDPOINTS.items.values():
         lines.append(f"| {ep.title} | {ep.method} | `{BASE}{ep.path}` | {ep.source} |")
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(compat_table(), end="")
