@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
 from fleetdeck.core.computers.names import resolve
-from fleetdeck.core.errors import Conflict, NotFound, Reason, ValidationFailed
+from fleetdeck.core.errors import Conflict, NotFound, Reason, Unavailable, ValidationFailed
 from fleetdeck.core.mail.mailer import Mail, Mailer
 from fleetdeck.core.people import rules
 from fleetdeck.core.people.entities import DeleteResult, EndUserInfo, InviteResult
@@ -210,8 +210,6 @@ class PeopleService:
                 f"at most {MAX_INVITES} addresses at once", field="email", reason=Reason.TOO_MANY
             )
         if not self._mailer.configured():
-            from fleetdeck.core.errors import Unavailable
-
             raise Unavailable("no SMTP server or sender configured (smtp.host, smtp.sender)")
         hours = int(self._settings.value(INVITATION_HOURS))
         base = (str(self._settings.value(PUBLIC_URL)) or link_base).rstrip("/")
