@@ -14,7 +14,7 @@ ASSETS := $(VENDOR)/.built-$(shell cat package-lock.json src/fleetdeck/web/asset
 CHROMIUM ?= /usr/bin/chromium
 FIREFOX ?= /usr/bin/firefox-esr
 
-.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation mutation-sample clean assets chromium
+.PHONY: help run test lint fmt test-sqlite test-postgres counts migrate bench mutation mutation-sample clean assets chromium agent-wheel agent-venv agent-deb
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -79,6 +79,20 @@ fmt: $(STAMP) ## format and autofix
 
 migrate: $(STAMP) ## apply migrations to ./fleetdeck-data (the server does this on start too)
 	$(VENV)/bin/fleetdeck db upgrade
+
+# The agent without the server (docs/operations.md, "Installing agents"): its wheel and, with the
+# server's own msgspec/websockets/psutil re-packed, everything an offline computer needs.
+DIST ?= dist
+AGENT_VENV ?= build/agent-venv
+agent-wheel: $(STAMP) ## the fleetdeck-agent wheel + its dependencies' wheels in dist/ (agent-only install)
+	$(PY) -m fleetdeck.core.agentdist $(DIST) --with-dependencies
+
+agent-venv: agent-wheel ## a venv with only the agent in build/agent-venv (bench/agent_rss.py --agent-python)
+	rm -rf $(AGENT_VENV) && $(PYTHON) -m venv $(AGENT_VENV)
+	PIP_CONFIG_FILE=/dev/null $(AGENT_VENV)/bin/pip install -q --no-index --find-links $(DIST) fleetdeck-agent
+
+agent-deb: $(STAMP) ## the agent's Debian package in dist/ (dpkg-deb; systemd unit, state dir)
+	$(PY) tools/agent_deb.py $(DIST)
 
 bench: $(STAMP) ## agent fan-out benchmark with 1,000 simulated agents (see docs/performance.md)
 	$(PY) bench/agents.py -n 1000

@@ -4,7 +4,8 @@ all of them with every result stored, and the agents' memory.
 
     sudo .venv/bin/python bench/real_agents.py -n 100 [--runs 3] [--json]
 
-Each agent is ``python -m fleetdeck agent`` with its own state directory, started in its own UTS
+Each agent is ``python -m fleetdeck.agent`` (``--agent-python``: e.g. the agent-only install's)
+with its own state directory, started in its own UTS
 namespace (``unshare --uts``, hence root) so that it reports its own host name and enrolls as its
 own computer; everything else (inventory, dpkg software list, WebSocket, jobs) is the real agent.
 The command is ``true``: the figure is delivery and bookkeeping, not the command.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,9 @@ ADMIN, PASSWORD = "admin", "bench-password-1"
 def start_server(data_dir: Path, agents: int) -> tuple[subprocess.Popen[bytes], str, str]:
     env = {**os.environ, "FLEETDECK_DATA_DIR": str(data_dir), "FLEETDECK_HEARTBEAT_SEC": "30"}
     cli(["user", "create", ADMIN, "--role", "admin", "--password", PASSWORD], env)
-    token = cli(["enroll-token", "create", "--uses", str(agents), "--expires", "1h"], env).splitlines()[-1]
+    # no use limit: on an overloaded machine an agent may time out waiting for its answer and
+    # enroll again, using the token twice
+    token = cli(["enroll-token", "create", "--expires", "1h"], env).splitlines()[-1]
     port = free_port()
     logf = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
@@ -57,14 +61,49 @@ def start_server(data_dir: Path, agents: int) -> tuple[subprocess.Popen[bytes], 
     raise SystemExit("server did not become healthy within 60 s")
 
 
-def start_agent(i: int, base: Path, url: str, token: str) -> subprocess.Popen[bytes]:
+def start_agent(
+    i: int, base: Path, url: str, token: str, python: str = sys.executable
+) -> subprocess.Popen[bytes]:
     state = base / f"agent-{i:03d}"
     state.mkdir()
-    agent = [sys.executable, "-m", "fleetdeck", "agent", "--server", url, "--enroll-token", token]
+    agent = [python, "-m", "fleetdeck.agent", "--server", url, "--enroll-token", token]
     agent += ["--state-dir", str(state), "--log-level", "WARNING"]
     script = f"hostname bench-real-{i:03d} && exec " + " ".join(agent)
     logf = open(state / "agent.log", "wb")  # noqa: SIM115 - lives as long as the agent
     return subprocess.Popen(["unshare", "--uts", "sh", "-c", script], stdout=logf, stderr=logf)
+
+
+def phases(api: httpx.Client, batch_id: int, t0: float, done: float) -> dict[str, float]:
+    """Where a run's time went, from the jobs' own timestamps (server and agents share this
+    machine's clock): ``sent_at`` is when the server handed the JobRun to the WebSocket,
+    ``started_at``/``finished_at`` the agent's, around the command's process.
+
+    * ``last_sent``: POST until the last JobRun went out (server: create, claim, frames);
+    * ``to_start_max``: JobRun out until the agent started the process, the slowest agent
+      (transit, the agent's decode and journal write, and waiting for a CPU);
+    * ``run_max``: the process, the slowest (spawn, ``true``, exit, pipes closed);
+    * ``last_finished``: POST until the last agent had its result;
+    * ``to_stored``: from then until the API reported all stored (result transit, the
+      server's batch write and ack, and the 20 ms poll).
+    """
+    params = {"filter[batch_id]": batch_id, "page[limit]": 1000}
+    jobs = api.get("/jobs", params=params).json()["data"]
+
+    def ts(value: str | None) -> float:
+        return datetime.fromisoformat(value).timestamp() if value else float("nan")
+
+    sent = [ts(j["sent_at"]) for j in jobs]
+    started = [ts(j["started_at"]) for j in jobs]
+    finished = [ts(j["finished_at"]) for j in jobs]
+    last_finished = max(finished) - t0
+    return {
+        "last_sent": round(max(sent) - t0, 3),
+        "to_start_max": round(max(b - a for a, b in zip(sent, started, strict=True)), 3),
+        "run_max": round(max(b - a for a, b in zip(started, finished, strict=True)), 3),
+        "run_median": round(statistics.median(b - a for a, b in zip(started, finished, strict=True)), 3),
+        "last_finished": round(last_finished, 3),
+        "to_stored": round(done - last_finished, 3),
+    }
 
 
 def main() -> None:
@@ -73,6 +112,11 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--settle", type=float, default=30.0, help="seconds to wait after all are online")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--agent-python",
+        default=sys.executable,
+        help="the Python that runs the agents: e.g. the agent-only venv's (make agent-venv)",
+    )
     opts = ap.parse_args()
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         raise SystemExit("needs root and unshare(1): each agent gets its own host name")
@@ -83,11 +127,12 @@ def main() -> None:
         "agents": opts.agents,
         "nproc": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
+        "agent_python": opts.agent_python,
     }
     try:
         t0 = time.perf_counter()
-        agents = [start_agent(i, base, url, token) for i in range(opts.agents)]
-        api = httpx.Client(base_url=f"{url}/api/v1", auth=(ADMIN, PASSWORD), timeout=30)
+        agents = [start_agent(i, base, url, token, opts.agent_python) for i in range(opts.agents)]
+        api = httpx.Client(base_url=f"{url}/api/v1", auth=(ADMIN, PASSWORD), timeout=120)
         token_r = api.post("/auth/login", json={"username": ADMIN, "password": PASSWORD}).json()
         api.auth = None
         api.headers["Authorization"] = f"Bearer {token_r['data']['token']}"
@@ -106,6 +151,7 @@ def main() -> None:
         runs = []
         for run in range(opts.runs):
             t = time.perf_counter()
+            wall = time.time()
             batch = api.post("/commands", json={"computer_ids": online, "command": "true"}).json()["data"]
             posted = time.perf_counter() - t
             while True:
@@ -117,18 +163,26 @@ def main() -> None:
                 time.sleep(0.02)
             done = time.perf_counter() - t
             runs.append({"post_sec": round(posted, 3), "all_succeeded_sec": round(done, 3)})
+            runs[-1].update(phases(api, batch["id"], wall, done))
             log(f"run {run + 1}: POST {posted:.3f} s, all {opts.agents} results stored after {done:.3f} s")
+            log(f"  phases: {runs[-1]}")
             time.sleep(2)
         result["runs"] = runs
-        rss = []
+        rss, pss = [], []
         for a in agents:
             for p in [*psutil.Process(a.pid).children(recursive=True), psutil.Process(a.pid)]:
                 if "agent" in " ".join(p.cmdline()):
-                    rss.append(p.memory_info().rss)
+                    info = p.memory_full_info()
+                    rss.append(info.rss)
+                    pss.append(getattr(info, "pss", 0))
+        result["agent_pss_mib_mean"] = round(statistics.mean(pss) / 2**20, 1)
         result["agent_rss_mib_mean"] = round(statistics.mean(rss) / 2**20, 1)
         result["agent_rss_mib_max"] = round(max(rss) / 2**20, 1)
         result["loadavg_end"] = os.getloadavg()
-        log(f"agent RSS: mean {result['agent_rss_mib_mean']} MiB, max {result['agent_rss_mib_max']} MiB")
+        log(
+            f"agent RSS: mean {result['agent_rss_mib_mean']} MiB, max {result['agent_rss_mib_max']} MiB;"
+            f" PSS mean {result['agent_pss_mib_mean']} MiB"
+        )
     finally:
         for a in agents:
             a.terminate()

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from fleetdeck import __version__
-from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, payload_route
+from fleetdeck.api.agent import AgentHub, HubConfig, agent_websocket_route, install_routes, payload_route
 from fleetdeck.api.dialects import oco, opsi, remotepc
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute
 from fleetdeck.api.limits import BodySizeLimit
@@ -31,6 +31,8 @@ from fleetdeck.bus.changes import BusChangeFeed
 from fleetdeck.bus.gateway import BusAgentGateway
 from fleetdeck.bus.notifier import BusJobNotifier
 from fleetdeck.bus.watch import BusJobWatch
+from fleetdeck.core.agentdist import AgentDist
+from fleetdeck.core.certs.authority import SERVER_CERT, certificate_pins
 from fleetdeck.core.housekeeping import Housekeeping, standard_duties
 from fleetdeck.core.secrets import Argon2Cost
 from fleetdeck.core.services import CoreConfig, Services, build_services
@@ -126,6 +128,18 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, 405)
 
 
+def served_pins(settings: Settings) -> tuple[str, str] | None:
+    """The certificate fingerprint and public-key pin of what the server presents (the install
+    script and the curl line pin them), or None without TLS. Read each time: a renewed
+    certificate is picked up."""
+    cert = settings.tls_cert if settings.tls == "files" else None
+    if settings.tls == "auto":
+        cert = settings.data_dir / "tls" / SERVER_CERT
+    if cert is None or not cert.exists():
+        return None
+    return certificate_pins(cert)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     settings = settings or (runtime.settings if runtime else Settings())
     rt = runtime or build_runtime(settings)
@@ -197,6 +211,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             Route("/healthz", healthz),
             agent_websocket_route(hub),
             payload_route(rt.services),
+            *install_routes(
+                rt.services,
+                AgentDist(settings.data_dir / "agent-dist", settings.data_dir / "agent-wheels"),
+                settings.public_url,
+                lambda: (served_pins(settings) or (None, None))[0],
+            ),
             Mount("/api/v1", app=v1),
         ],
         lifespan=lifespan,
@@ -211,6 +231,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             rt.services,
             watch=rt.watch,
             max_upload_bytes=settings.max_body_bytes,
+            public_url=settings.public_url,
+            pubkey_pin=lambda: (served_pins(settings) or (None, None))[1],
         )
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

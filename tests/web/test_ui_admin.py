@@ -91,6 +91,7 @@ def test_enrollment_token_shown_once_and_it_enrolls(
     assert token
     secret = token.group(1)
     assert f"fleetdeck agent --server http://testserver --enroll-token {secret}" in r.text
+    assert f"curl -fsSL &#39;http://testserver/install/agent.sh?token={secret}&#39; | sudo sh" in r.text
     [info] = runtime.services.enrollment.list_tokens(alice)
     assert (info.note, info.max_uses, info.revoked) == ("lab", 2, False)
     assert info.expires_at is not None

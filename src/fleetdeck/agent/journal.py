@@ -101,10 +101,20 @@ class Journal:
         self._jobs[job_id] = Entry(state="running", started_at=at)
         self._save()
 
-    def finish(self, result: m.JobResult) -> None:
+    def finish(self, result: m.JobResult, durable: bool = True) -> None:
+        """Record the result. ``durable=False`` records it in memory only, so that the result
+        can go out before the write (:meth:`flush`) instead of after it: a fan-out's results
+        then wait for no disk. The crash window that opens is harmless: the ``running`` entry
+        on disk becomes a failed result at the next start, and the server ignores a result
+        for a job that is final already."""
         entry = self._jobs.get(result.job_id)
         started = entry.started_at if entry else (result.started_at or 0.0)
         self._jobs[result.job_id] = Entry(state="finished", started_at=started, result=result)
+        if durable:
+            self._save()
+
+    def flush(self) -> None:
+        """Write what :meth:`finish` (``durable=False``) recorded in memory."""
         self._save()
 
     def ack(self, job_ids: list[int]) -> list[int]:

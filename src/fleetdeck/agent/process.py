@@ -5,15 +5,25 @@ the shell is killed; they would keep running after a timeout or cancel and keep 
 pipes open. So every job runs in a new session (its own process group), and killing it
 signals the group *and* every descendant psutil can find (descendants may have left the
 group with ``setsid``): SIGTERM first, SIGKILL after a grace period.
+
+Under systemd (``FLEETDECK_AGENT_JOB_SCOPE=auto``, set by the agent's unit) every job starts
+in a transient scope of ``fleetdeck-jobs.slice`` (``systemd-run --scope``): the process stays
+the agent's child (same pid, same pipes, same process group), but its cgroup is not the
+agent's, so the unit's ``MemoryMax`` limits the agent and not an ``apt-get dist-upgrade`` it
+runs. Without systemd, as a non-root agent, or without ``systemd-run``, jobs stay in the
+agent's cgroup (docs/operations.md says what that means for the memory limit).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 
@@ -21,7 +31,50 @@ import psutil
 
 from fleetdeck.protocol import messages as m
 
+log = logging.getLogger(__name__)
+
 KILL_GRACE_SEC = 2.0
+JOB_SCOPE_ENV = "FLEETDECK_AGENT_JOB_SCOPE"
+JOB_SLICE = "fleetdeck-jobs.slice"
+
+
+def scope_prefix(mode: str, systemd_run: str | None, booted: bool, root: bool) -> list[str]:
+    """The argv prefix that puts a job into a scope of its own, or [] where that cannot be done.
+
+    ``mode``: auto (use systemd-run when it can work) or off. Only a root agent can create
+    scopes in the system manager; a user manager needs a login session an agent does not have.
+    """
+    if mode.strip().lower() != "auto" or systemd_run is None or not booted or not root:
+        return []
+    return [systemd_run, "--scope", "--quiet", "--collect", f"--slice={JOB_SLICE}", "--"]
+
+
+@functools.cache
+def job_scope() -> list[str]:
+    """:func:`scope_prefix` for this process, decided once (blocking: call it in a thread).
+
+    A scope that cannot be created (no D-Bus to systemd in a container, say) would fail every
+    job, so one ``true`` is run in a scope first; if that fails, jobs run without one.
+    """
+    if sys.platform == "win32":
+        return []
+    prefix = scope_prefix(
+        os.environ.get(JOB_SCOPE_ENV, "off"),
+        shutil.which("systemd-run"),
+        os.path.isdir("/run/systemd/system"),
+        os.geteuid() == 0,
+    )
+    if prefix:
+        try:
+            probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log.warning("jobs run in the agent's own cgroup: systemd-run failed (%s)", exc)
+            return []
+        if probe.returncode != 0:
+            why = probe.stderr.decode(errors="replace").strip()
+            log.warning("jobs run in the agent's own cgroup: systemd-run --scope failed: %s", why)
+            return []
+    return prefix
 
 
 def command_argv(spec: m.CommandSpec) -> list[str]:
@@ -41,7 +94,10 @@ def command_argv(spec: m.CommandSpec) -> list[str]:
 
 async def spawn(spec: m.CommandSpec) -> asyncio.subprocess.Process:
     env = {**os.environ, **spec.env} if spec.env else None
+    # decided once, in a thread (it may run systemd-run); later jobs take the cached answer
+    scope = job_scope() if job_scope.cache_info().currsize else await asyncio.to_thread(job_scope)
     return await asyncio.create_subprocess_exec(
+        *scope,
         *command_argv(spec),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,

@@ -12,6 +12,11 @@ def main(argv: list[str] | None = None) -> None:
         from fleetdeck.agent.main import main as agent_main
 
         raise SystemExit(agent_main(args[1:]))
+    from fleetdeck.cli import remote
+
+    if remote.wants(args):  # a verb against a running server: none of the server's code is needed
+        remote.lean_app()(args=args, prog_name="fleetdeck")
+        return
     from fleetdeck.cli.main import app
 
     app(args=args, prog_name="fleetdeck")

@@ -10,7 +10,10 @@ import typer
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir, build_settings
 
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
-config = typer.Typer(help="Effective settings.", no_args_is_help=True)
+config = typer.Typer(
+    help="Effective server settings (show); the servers the CLI talks to (use, list, delete).",
+    no_args_is_help=True,
+)
 
 
 @db.command("upgrade")

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from fleetdeck.app import served_pins
 from fleetdeck.cli.context import cli_actor, fail, runtime
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir, parse_duration
+from fleetdeck.cli.tls import ensure_self_signed
+from fleetdeck.core.agentdist import install_line as make_install_line
 from fleetdeck.core.errors import FleetdeckError
+from fleetdeck.settings import Settings
 
 app = typer.Typer(help="Enrollment tokens for new agents.", no_args_is_help=True)
 
@@ -22,11 +27,19 @@ def create(
         int | None, typer.Option(help="How many agents may enroll with it (default: any).")
     ] = None,
     note: Annotated[str, typer.Option(help="Free text shown in listings.")] = "",
+    install_line: Annotated[
+        bool,
+        typer.Option(
+            "--install-line",
+            help="Print the curl line that installs, enrolls and starts the agent from this server.",
+        ),
+    ] = False,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:
-    """Create a token; prints only the token, so scripts can capture it."""
+    """Create a token; prints only the token (or, with --install-line, only the line that installs
+    the agent with it), so scripts can capture it."""
     rt = runtime(data_dir, database_url, config)
     try:
         new = rt.services.enrollment.create_token(
@@ -34,6 +47,9 @@ def create(
         )
     except FleetdeckError as exc:
         raise fail(exc) from exc
+    if install_line:
+        typer.echo(agent_install_line(rt.settings, new.token))
+        return
     typer.echo(new.token)
 
 
@@ -67,3 +83,13 @@ def revoke(
     except FleetdeckError as exc:
         raise fail(exc) from exc
     typer.echo(f"revoked token {token_id}")
+
+
+def agent_install_line(settings: Settings, token: str) -> str:
+    """The server's public URL (``public_url``, else this host name and the configured port)."""
+    if settings.tls == "auto":
+        ensure_self_signed(settings.data_dir)  # the one the server will present; made once
+    pins = served_pins(settings)
+    scheme = "https" if settings.tls != "off" else "http"
+    server = settings.public_url or f"{scheme}://{socket.gethostname()}:{settings.port}"
+    return make_install_line(server, token, pins[1] if pins else None)

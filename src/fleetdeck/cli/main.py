@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from fleetdeck.cli import computers, database, enroll, packages, settings, users
+from fleetdeck.cli import computers, database, enroll, packages, remote, settings, users
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir, build_settings
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ app.add_typer(packages.app, name="package")
 app.add_typer(database.db, name="db")
 app.add_typer(database.config, name="config")
 app.add_typer(settings.app, name="settings")
+remote.register(app, database.config)  # the verbs against a running server (cli/remote)
 
 
 @app.command()

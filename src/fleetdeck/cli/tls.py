@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
-from fleetdeck.core.certs.authority import ensure_server_certificate
+from fleetdeck.core.certs.authority import certificate_pins, ensure_server_certificate
 
 
 def ensure_self_signed(data_dir: Path) -> tuple[Path, Path]:
@@ -20,5 +16,4 @@ def ensure_self_signed(data_dir: Path) -> tuple[Path, Path]:
 
 
 def fingerprint(cert_path: Path) -> str:
-    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-    return "sha256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return certificate_pins(cert_path)[0]

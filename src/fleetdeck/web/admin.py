@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from fleetdeck.core.agentdist import install_line
 from fleetdeck.core.authz import Role
 from fleetdeck.core.errors import Conflict, ValidationFailed
 from fleetdeck.core.query import Cond, Expr, Op, Query, SortKey
@@ -126,6 +127,10 @@ def routes(ui: WebUI) -> list[Route]:
     def enroll_tokens(call: Call, status: int = 200, **context: Any) -> Response:
         tokens = services.enrollment.list_tokens(call.user.actor)
         context.setdefault("form", {"note": "", "expires": "1d", "uses": ""})
+        server = (ui.public_url or str(call.request.base_url)).rstrip("/")
+        created = context.get("created")
+        if created is not None:
+            context["install"] = install_line(server, created.token, ui.pubkey_pin())
         return ui.render(
             call,
             "enroll_tokens.html",
@@ -133,7 +138,7 @@ def routes(ui: WebUI) -> list[Route]:
             tokens=sorted(tokens, key=lambda t: t.id, reverse=True),
             expiries=[*EXPIRIES, NEVER],
             now=datetime.now(UTC),
-            server=str(call.request.base_url).rstrip("/"),
+            server=server,
             **context,
         )
 

@@ -133,8 +133,14 @@ class WebUI:
         assets_dir: Path | None = None,
         watch: JobWatch | None = None,
         max_upload_bytes: int | None = None,
+        public_url: str | None = None,
+        pubkey_pin: Callable[[], str | None] | None = None,
     ) -> None:
         self.services = services
+        # The agent install line on the enrollment token page (GET /install/agent.sh): the
+        # server's public URL and, with TLS, the public-key pin curl checks.
+        self.public_url = public_url
+        self.pubkey_pin: Callable[[], str | None] = pubkey_pin or (lambda: None)
         # The request body limit (settings.max_body_bytes) the uploads must fit in; None: unknown.
         self.max_upload_bytes = max_upload_bytes
         # Live job output: the same core port /api/v1's job stream follows (bus/watch.py).
@@ -328,6 +334,8 @@ def create_web(
     assets_dir: Path | None = None,
     watch: JobWatch | None = None,
     max_upload_bytes: int | None = None,
+    public_url: str | None = None,
+    pubkey_pin: Callable[[], str | None] | None = None,
 ) -> WebMount:
     """The UI at ``/``, for ``create_app`` to append after every other route, so it never
     shadows ``/api/v1``, the dialects, the agent endpoint or ``/healthz``."""
@@ -348,7 +356,7 @@ def create_web(
         users,
     )
 
-    ui = WebUI(services, assets_dir, watch, max_upload_bytes)
+    ui = WebUI(services, assets_dir, watch, max_upload_bytes, public_url, pubkey_pin)
     routes: list[Route | Mount] = [
         *auth.routes(ui),
         *invitations.routes(ui),

@@ -279,3 +279,36 @@ def test_message_and_unknown_action(tmp_path: Path) -> None:
         run_one(tmp_path, m.JobSpec(id=9, kind="action", params={"action": "explode"}))
     ).result()
     assert odd.status == "failed" and odd.message == "unknown action: 'explode'"
+
+
+def test_result_goes_out_before_the_journal_write_and_is_journaled_after(tmp_path: Path) -> None:
+    """The result is sent while the journal on disk still says ``running`` (no fsync on the
+    fan-out's path); once sent, it is on disk, and an ack that came first still removes it."""
+    on_disk_at_send: list[str] = []
+
+    async def main() -> Journal:
+        journal = Journal(tmp_path)
+
+        async def send(msg: m.Message) -> None:
+            if isinstance(msg, m.JobResult):
+                on_disk_at_send.append(
+                    json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]["7"]["state"]
+                )
+
+        runner = JobRunner(journal, send)
+        assert runner.submit(cmd_job(7, "true"))
+        await runner.drain()
+        return journal
+
+    journal = asyncio.run(main())
+    assert on_disk_at_send == ["running"]
+    on_disk = json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]["7"]
+    assert on_disk["state"] == "finished"
+    assert on_disk["result"]["status"] == "succeeded"
+    # an ack between the in-memory finish and the flush: the flush writes the acked state
+    journal.start(8, time.time())
+    journal.finish(m.JobResult(job_id=8, status="succeeded"), durable=False)
+    journal.ack([8])
+    journal.flush()
+    assert "8" not in json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]
+    assert Journal(tmp_path).seen(8)

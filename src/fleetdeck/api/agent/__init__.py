@@ -2,6 +2,7 @@
 
 from fleetdeck.api.agent.endpoint import agent_websocket_route
 from fleetdeck.api.agent.hub import AgentHub, HubConfig
+from fleetdeck.api.agent.install import install_routes
 from fleetdeck.api.agent.payload import payload_route
 
-__all__ = ["AgentHub", "HubConfig", "agent_websocket_route", "payload_route"]
+__all__ = ["AgentHub", "HubConfig", "agent_websocket_route", "install_routes", "payload_route"]

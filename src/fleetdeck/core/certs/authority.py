@@ -10,7 +10,9 @@ calls that need one say so.
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
 import ipaddress
 import os
 from collections.abc import Sequence
@@ -181,3 +183,14 @@ def ensure_server_certificate(tls_dir: Path, host: str, names: Sequence[str]) ->
     _write_private(key_path, issued.key_pem.encode())
     cert_path.write_text(issued.cert_pem)
     return cert_path, key_path
+
+
+def certificate_pins(cert_path: Path) -> tuple[str, str]:
+    """The certificate's ``sha256:HEX`` fingerprint (what agents pin) and its public key's
+    ``sha256//BASE64`` pin (what ``curl --pinnedpubkey`` checks, for the install line)."""
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    fingerprint = "sha256:" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return fingerprint, "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()).decode()

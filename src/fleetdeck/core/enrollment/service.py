@@ -168,6 +168,24 @@ class EnrollmentService:
                 raise NotFound("enroll_token", token_id)
             row.revoked = True
 
+    def check_token(self, token: str) -> EnrollTokenInfo:
+        """The token, if it would enroll an agent now; it is not used up. The agent install
+        script (``GET /install/agent.sh``) is handed out only for such a token, so a typo or an
+        expired token fails at the download, not later on the managed computer."""
+        with UnitOfWork(self._db, readonly=True) as uow:
+            return _info(self._usable_token(uow.session, token, self._clock()))
+
+    def _usable_token(self, s: Session, token: str, now: datetime) -> EnrollToken:
+        row = s.scalar(select(EnrollToken).where(EnrollToken.secret_hash == self._box.keyed_hash(token)))
+        if (
+            row is None
+            or row.revoked
+            or (row.expires_at is not None and row.expires_at <= now)
+            or (row.max_uses is not None and row.uses >= row.max_uses)
+        ):
+            raise AuthenticationFailed("invalid, expired or used-up enrollment token")
+        return row
+
     def enroll(
         self,
         token: str,
@@ -197,14 +215,7 @@ class EnrollmentService:
         with self._audit.mutation(actor, "agent.enroll", "computer") as m:
             s = m.session
             now = self._clock()
-            row = s.scalar(select(EnrollToken).where(EnrollToken.secret_hash == self._box.keyed_hash(token)))
-            if (
-                row is None
-                or row.revoked
-                or (row.expires_at is not None and row.expires_at <= now)
-                or (row.max_uses is not None and row.uses >= row.max_uses)
-            ):
-                raise AuthenticationFailed("invalid, expired or used-up enrollment token")
+            row = self._usable_token(s, token, now)
             row.uses += 1
             detail: dict[str, Any] = {"hostname": hostname, "enroll_token_id": row.id}
             computer = s.scalar(
