@@ -25,6 +25,7 @@ from fleetdeck.api.dialects.remotepc.registry import BASE
 from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.mail import settings as mail_settings
+from fleetdeck.core.mail.mailer import SmtpMailer
 from fleetdeck.settings import Settings
 
 API_KEY = "rpc-test-key-0123456789abcdef"
@@ -118,4 +119,9 @@ def smtp(runtime: Runtime, admin: Actor) -> Iterator[Inbox]:
         store.set(admin, mail_settings.SENDER, "fleetdeck@example.org")
         yield inbox
     finally:
+        # mails still being sent finish (and say QUIT) before the server stops, so no
+        # connection is cut and left to be collected in a later test
+        mailer = runtime.services.mail
+        if isinstance(mailer, SmtpMailer):
+            mailer.close()
         controller.stop()
