@@ -29,7 +29,7 @@ from fleetdeck.api.agent import (
     install_routes,
     payload_route,
 )
-from fleetdeck.api.dialects import idoit, oco, opsi, rport
+from fleetdeck.api.dialects import idoit, oco, opsi, remotepc, rport
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute, Listener
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
@@ -53,7 +53,7 @@ from fleetdeck.web.assets import vendor_url
 
 log = logging.getLogger("fleetdeck")
 
-DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT, idoit.DIALECT, rport.DIALECT)
+DIALECTS: tuple[Dialect, ...] = (oco.DIALECT, opsi.DIALECT, idoit.DIALECT, remotepc.DIALECT, rport.DIALECT)
 
 
 class _QuietServer(uvicorn.Server):

@@ -12,6 +12,9 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
     OPERATOR = "operator"
     VIEWER = "viewer"
+    # People who use computers rather than manage them (invited by e-mail): they see and reach
+    # only the computers assigned to them (``core.people``), nothing else.
+    END_USER = "end_user"
 
 
 class Perm(enum.StrEnum):
@@ -33,6 +36,10 @@ class Perm(enum.StrEnum):
     MANAGE_SCHEDULES = "manage_schedules"  # scheduled jobs
     READ_MONITORING = "read_monitoring"  # computers' measurements
     UPLOAD_FILES = "upload_files"  # files pushed to computers
+    # READ and RUN_COMMANDS narrowed to the computers assigned to the actor (end users): core's
+    # computer reads and job creation add the assignment as a condition (``computer_scope``).
+    READ_ASSIGNED = "read_assigned"
+    RUN_ASSIGNED = "run_assigned"
 
 
 ROLE_PERMS: dict[Role, frozenset[Perm]] = {
@@ -54,9 +61,12 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
         }
     ),
     Role.VIEWER: frozenset({Perm.READ}),
+    Role.END_USER: frozenset({Perm.READ_ASSIGNED, Perm.RUN_ASSIGNED}),
 }
 
-READ_ONLY_PERMS = frozenset({Perm.READ, Perm.READ_AUDIT})
+READ_ONLY_PERMS = frozenset({Perm.READ, Perm.READ_AUDIT, Perm.READ_ASSIGNED})
+# A permission over every computer -> the same permission over the actor's assigned computers.
+ASSIGNED: dict[Perm, Perm] = {Perm.READ: Perm.READ_ASSIGNED, Perm.RUN_COMMANDS: Perm.RUN_ASSIGNED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +101,19 @@ class Actor:
             if perm in self.withheld:
                 why = "no group grants it"
             raise PermissionDenied(f"{self.username} ({why}) lacks permission {perm.value}", perm=perm.value)
+
+    def computer_scope(self, perm: Perm) -> int | None:
+        """For an operation on computers: None when ``perm`` covers every computer, or the
+        user id whose assigned computers are all the actor may touch (an end user). Raises
+        PermissionDenied when the actor has neither. Callers add the assignment as a condition
+        to their query, so a scoped actor never learns that other computers exist."""
+        if self.can(perm):
+            return None
+        narrowed = ASSIGNED.get(perm)
+        if narrowed is not None and self.user_id is not None and self.can(narrowed):
+            return self.user_id
+        self.require(perm)
+        return None  # not reached: require raised
 
 
 def system_actor(via: str = "system") -> Actor:

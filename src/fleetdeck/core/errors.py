@@ -45,6 +45,12 @@ class Reason(enum.StrEnum):
     ALL_PENDING = "all_pending"  # a deployment whose every job would repeat a pending one
     PENDING_JOBS = "pending_jobs"  # cannot delete: deployment jobs for it are pending
     NOT_INSTALLED = "not_installed"  # the package family is not installed on the computer
+    AMBIGUOUS_NAME = "ambiguous_name"  # a name given to pick one object names several
+    NAME_EXISTS = "name_exists"  # the name (a group's, a person's e-mail) is taken or invited
+    ACCOUNT_EXISTS = "account_exists"  # the e-mail is the name of an account that is no end user
+    ONLINE = "online"  # the computer is online (only offline computers may be removed)
+    TOO_MANY = "too_many"  # more items in one request than the operation takes
+    EXPIRED = "expired"  # an invitation past its validity
 
 
 class FleetdeckError(Exception):

@@ -15,19 +15,25 @@ from fleetdeck.core.changes import ChangeFeed
 from fleetdeck.core.changes import watch as watch_changes
 from fleetdeck.core.cmdb import link as cmdb_link
 from fleetdeck.core.cmdb.service import CmdbService
+from fleetdeck.core.computers.by_name import ComputersByName
 from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
 from fleetdeck.core.enrollment.service import EnrollmentService
+from fleetdeck.core.groups.flat import FlatGroupService
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.saved import SavedCommandService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
 from fleetdeck.core.logs.service import ClientLogService
+from fleetdeck.core.mail.mailer import Mailer, SmtpMailer
+from fleetdeck.core.mail.settings import MAIL_SETTINGS
 from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
+from fleetdeck.core.people.service import PeopleService
+from fleetdeck.core.people.settings import PEOPLE_SETTINGS
 from fleetdeck.core.polling.records import AgentRecordsService
 from fleetdeck.core.polling.service import PollingAgentService
 from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
@@ -89,6 +95,10 @@ class Services:
     cmdb: CmdbService
     user_groups: UserGroupService
     second_factor: SecondFactorService
+    people: PeopleService  # end users, invitations, computers assigned to them
+    by_name: ComputersByName  # comments and removal of computers named by display name
+    flat_groups: FlatGroupService  # groups a computer is in at most one of
+    mail: Mailer
 
 
 def build_services(
@@ -103,11 +113,13 @@ def build_services(
     watch: JobWatch | None = None,
     changes: ChangeFeed | None = None,
     settings_defs: Iterable[SettingDef] = (),
+    mailer: Mailer | None = None,
 ) -> Services:
     """``notifier``, ``gateway`` and ``watch`` connect core to the bus (the composition root
     passes the bus implementations); without them nothing leaves this process.
     ``changes`` hears committed changes of computers and package states (``core.changes``).
-    ``settings_defs``: the settings the dialects declare, besides core's own."""
+    ``settings_defs``: the settings the dialects declare, besides core's own. ``mailer``: how
+    e-mail leaves (default: SMTP with the ``smtp.*`` settings)."""
     config = config or CoreConfig()
     if changes is not None:  # committed changes of computers and package states (core.changes)
         watch_changes(db.sessions, changes)
@@ -117,7 +129,7 @@ def build_services(
     throttle = LoginThrottle(
         db, clock, config.login_max_failures, config.login_max_failures_per_address, config.login_window_sec
     )
-    registry = SettingsRegistry((*CORE_SETTINGS, *settings_defs))
+    registry = SettingsRegistry((*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *settings_defs))
     settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
     notifier = notifier or NullNotifier()
@@ -129,7 +141,9 @@ def build_services(
     packages.group_hooks.append(deployments.triggers.package_group_changed)
     packages.installation_hooks.append(deployments.triggers.installations_changed)
     jobs.installation_hooks.append(deployments.triggers.installations_changed)
-    users = UserService(db, audit, box, clock, throttle, config.token_lifetime_sec, Passwords(config.argon2))
+    passwords = Passwords(config.argon2)
+    users = UserService(db, audit, box, clock, throttle, config.token_lifetime_sec, passwords)
+    mail = mailer or SmtpMailer(settings)
     return Services(
         database=db.dialect,
         audit=audit,
@@ -158,4 +172,8 @@ def build_services(
         cmdb=CmdbService(db, audit, clock),
         user_groups=UserGroupService(db, audit, clock),
         second_factor=SecondFactorService(db, audit, box, clock, throttle),
+        people=PeopleService(db, audit, box, clock, settings, mail, passwords),
+        by_name=ComputersByName(db, audit, clock, notifier),
+        flat_groups=FlatGroupService(db, audit, clock, groups),
+        mail=mail,
     )

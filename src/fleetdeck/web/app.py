@@ -347,6 +347,7 @@ def create_web(
         commands,
         deployments,
         groups,
+        invitations,
         package_catalog,
         packages,
         pages,
@@ -359,6 +360,7 @@ def create_web(
     ui = WebUI(services, assets_dir, watch, max_upload_bytes, public_url, pubkey_pin)
     routes: list[Route | Mount] = [
         *auth.routes(ui),
+        *invitations.routes(ui),
         *pages.routes(ui),
         *commands.routes(ui),
         *admin.routes(ui),

@@ -24,7 +24,7 @@ from tests.integration.api.conftest import ADMIN_PASSWORD, API, Api, assert_erro
 SPEC: dict[str, Any] = create_v1(cast(Any, None), LocalBus()).openapi()
 Operation = tuple[str, str]  # (METHOD, /path/{param})
 OPERATIONS: list[Operation] = [(m.upper(), p) for p, ops in SPEC["paths"].items() for m in ops]
-PUBLIC = {("POST", "/auth/login")}
+PUBLIC = {("POST", "/auth/login"), ("POST", "/invitations/{token}/accept")}
 BODY_OPS = [o for o in OPERATIONS if "requestBody" in SPEC["paths"][o[1]][o[0].lower()]]
 # Numeric ids only; named keys (``/settings/{key}``) are covered by their own tests.
 ID_OPS = [o for o in OPERATIONS if re.search(r"\{\w+_id\}", o[1])]
@@ -48,6 +48,7 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
     ("PATCH", "/users/{user_id}"): {"role": "viewer", "full_name": "U", "email": "e", "disabled": False},
     ("PUT", "/users/{user_id}/password"): {"password": "password-1"},
     ("POST", "/login-failures/clear"): {"username": "admin"},
+    ("POST", "/invitations/{token}/accept"): {"password": "secret1"},
     ("POST", "/computers"): {"hostname": "h", "notes": "n"},
     ("PATCH", "/computers/{computer_id}"): {"notes": "n", "fqdn": "h.example.org"},
     ("POST", "/computers/{computer_id}/allow-reenroll"): {"within_sec": 60},
@@ -264,6 +265,8 @@ UNDER_LIMIT: dict[Operation, int | tuple[int, str]] = {op: 200 for op in BODY_OP
     ("PATCH", "/groups/{group_id}"): (422, "validation_failed"),
     ("PATCH", "/report-groups/{group_id}"): (422, "validation_failed"),
     ("POST", "/packages/import-opsi"): (422, "validation_failed"),
+    # the sample names no invitation that was sent
+    ("POST", "/invitations/{token}/accept"): (404, "not_found"),
 }
 
 

@@ -34,8 +34,25 @@ def test_roles() -> None:
 
 def test_read_only_tokens_keep_only_reading() -> None:
     admin_token = actor(Role.ADMIN, read_only=True)
-    assert {p for p in Perm if admin_token.can(p)} == {Perm.READ, Perm.READ_AUDIT}
+    assert {p for p in Perm if admin_token.can(p)} == {Perm.READ, Perm.READ_AUDIT, Perm.READ_ASSIGNED}
     assert {p for p in Perm if actor(Role.OPERATOR, read_only=True).can(p)} == {Perm.READ}
+    assert {p for p in Perm if actor(Role.END_USER, read_only=True).can(p)} == {Perm.READ_ASSIGNED}
+
+
+def test_end_users_are_scoped_to_their_computers() -> None:
+    """An end user holds only the narrowed permissions: reads and commands on the computers
+    assigned to them (core adds the assignment as a condition), nothing fleet-wide."""
+    end_user = Actor(user_id=7, username="e", role=Role.END_USER)
+    assert {p for p in Perm if end_user.can(p)} == {Perm.READ_ASSIGNED, Perm.RUN_ASSIGNED}
+    assert end_user.computer_scope(Perm.READ) == 7
+    assert end_user.computer_scope(Perm.RUN_COMMANDS) == 7
+    with pytest.raises(PermissionDenied):
+        end_user.computer_scope(Perm.MANAGE_COMPUTERS)
+    with pytest.raises(PermissionDenied):
+        Actor(user_id=7, username="e", role=Role.END_USER, read_only=True).computer_scope(Perm.RUN_COMMANDS)
+    assert actor(Role.VIEWER).computer_scope(Perm.READ) is None
+    with pytest.raises(PermissionDenied):
+        actor(Role.VIEWER).computer_scope(Perm.RUN_COMMANDS)
 
 
 def test_refusals_say_why() -> None:

@@ -21,6 +21,7 @@ from fleetdeck.api.v1.routes import (
     groups,
     jobs,
     packages,
+    people,
     reports,
     settings,
     stream,
@@ -75,7 +76,7 @@ def create_v1(
         app.include_router(module.router)
     app.include_router(reports.groups)
     app.include_router(users.bans)
-    for module in (packages, uploads, deployments):
+    for module in (packages, uploads, deployments, people):
         app.include_router(module.router)
     if docs_assets is not None:
         docs.install(app, docs_assets)

@@ -56,6 +56,9 @@ ROUTES: dict[str, Requirement] = {
     "DELETE /users/{user_id}": Perm.MANAGE_USERS,
     "PUT /users/{user_id}/password": Perm.MANAGE_USERS,  # another user's; one's own: PUT /me/password
     "POST /login-failures/clear": Perm.MANAGE_USERS,
+    # end users (core.people)
+    "POST /invitations/{token}/accept": Access.PUBLIC,  # the link's token is the credential
+    "GET /users/{user_id}/computers": Perm.MANAGE_USERS,  # a user's own id needs no permission
     # computers
     "GET /computers": Perm.READ,
     "POST /computers": Perm.MANAGE_COMPUTERS,

@@ -46,6 +46,7 @@ from fleetdeck.core.errors import (
     ValidationFailed,
 )
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
+from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
 from fleetdeck.core.query import Many, Page, Query, apply_query, to_sql
 from fleetdeck.core.secrets import SecretBox, random_hex
@@ -54,6 +55,7 @@ from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import (
     Computer,
+    ComputerAssignment,
     ComputerFilesystem,
     ComputerInterface,
     ComputerLogin,
@@ -90,6 +92,8 @@ FIELDS = {
     # list-valued: ``contains`` (and ``is_null`` = the list is empty), answered by a subquery
     "group_ids": Many(Computer.id, GroupMember.computer_id, GroupMember.group_id),
     "macs": Many(Computer.id, ComputerInterface.computer_id, ComputerInterface.mac),
+    # the users the computer is assigned to (core.people): ``contains`` a user id
+    "user_ids": Many(Computer.id, ComputerAssignment.computer_id, ComputerAssignment.user_id),
 }
 SOFTWARE_FIELDS = {
     "computer_id": ComputerSoftware.computer_id,
@@ -277,10 +281,12 @@ class ComputerService:
     def find(self, actor: Actor, query: Query, *, group_id: int | None = None) -> Page[ComputerSummary]:
         """Summaries read as columns, not ORM entities: building 10,000 entities cost more than
         the query itself (opsi's host_getObjects lists every computer)."""
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, Computer.id)
         with UnitOfWork(self._db, readonly=True) as uow:
             stmt: Select[Any] = select(*_SUMMARY_COLUMNS)  # type: ignore[assignment]
             count = select(func.count()).select_from(Computer)
+            if scope is not None:  # an end user: only the computers assigned to them
+                stmt, count = stmt.where(scope), count.where(scope)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
                 stmt = stmt.where(Computer.id.in_(members))
@@ -301,13 +307,17 @@ class ComputerService:
         """Full details (inventory sections, groups) of many computers in six queries, however
         many computers: for transports that list inventory rows of every host (opsi's audit
         objects). Unknown ids are left out."""
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, Computer.id)
         ids = sorted(set(computer_ids))
         if not ids:
             return {}
         with UnitOfWork(self._db, readonly=True) as uow:
             s = uow.session
-            computers = list(s.scalars(select(Computer).where(Computer.id.in_(ids)).order_by(Computer.id)))
+            stmt = select(Computer).where(Computer.id.in_(ids))
+            if scope is not None:  # an end user: others' computers are "not found"
+                stmt = stmt.where(scope)
+            computers = list(s.scalars(stmt.order_by(Computer.id)))
+            ids = [c.id for c in computers]
             fs: dict[int, list[Filesystem]] = {c.id: [] for c in computers}
             nics: dict[int, list[NetworkInterface]] = {c.id: [] for c in computers}
             sw: dict[int, list[InstalledSoftware]] = {c.id: [] for c in computers}
@@ -388,10 +398,12 @@ class ComputerService:
         Plain column tuples, not ORM objects or dataclasses: a list of every computer is one
         query, and building objects per row was most of what 10,000 rows cost
         (bench/oco_list.py)."""
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, Computer.id)
         with UnitOfWork(self._db, readonly=True) as uow:
             stmt = cast("Select[Any]", select(*_ROW_COLUMNS))
             count = select(func.count()).select_from(Computer)
+            if scope is not None:  # an end user: only the computers assigned to them
+                stmt, count = stmt.where(scope), count.where(scope)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
                 stmt = stmt.where(Computer.id.in_(members))
@@ -524,7 +536,7 @@ class ComputerService:
     def host_records(self, actor: Actor, computer_ids: Iterable[int] | None = None) -> dict[int, HostRecord]:
         """Host records of many computers (None: every computer) in one query; the secrets
         only for callers who may manage computers."""
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, Computer.id)
         secrets = actor.can(Perm.MANAGE_COMPUTERS)
         stmt = select(
             Computer.id,
@@ -538,6 +550,8 @@ class ComputerService:
         )
         if computer_ids is not None:
             stmt = stmt.where(Computer.id.in_(list(computer_ids)))
+        if scope is not None:  # an end user: the computers assigned to them
+            stmt = stmt.where(scope)
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.connection().execute(stmt).all()
         return {
@@ -579,10 +593,12 @@ class ComputerService:
     ) -> dict[int, NetworkIdentity]:
         """MAC and IPv4 addresses per computer from the inventory, in interface-name order, in one
         query: for transports that show a host's addresses in list rows (opsi hosts)."""
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, ComputerInterface.computer_id)
         stmt = select(ComputerInterface.computer_id, ComputerInterface.mac, ComputerInterface.addresses)
         if computer_ids is not None:
             stmt = stmt.where(ComputerInterface.computer_id.in_(list(computer_ids)))
+        if scope is not None:  # an end user: the computers assigned to them
+            stmt = stmt.where(scope)
         found: dict[int, NetworkIdentity] = {}
         with UnitOfWork(self._db, readonly=True) as uow:
             rows = uow.session.connection().execute(  # Core: no ORM row processing

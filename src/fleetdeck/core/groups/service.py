@@ -87,7 +87,8 @@ class GroupService:
         )
 
     def find(self, actor: Actor, query: Query, kind: str = "computer") -> Page[GroupInfo]:
-        actor.require(Perm.READ)
+        if actor.computer_scope(Perm.READ) is not None:
+            return Page(items=[], total=0)  # an end user sees their computers, no groups
         with UnitOfWork(self._db, readonly=True) as uow:
             s = uow.session
             counts = (
@@ -338,13 +339,17 @@ class GroupService:
                 )
             )
             added = [i for i in ids if i not in present]
+            # a flat group's members leave the other flat groups (core.groups.flat)
+            left = take_out_of_flat_groups(s, added, keep=group_id) if g.exclusive and added else {}
             now = self._clock()
             s.add_all(GroupMember(group_id=group_id, computer_id=i, added_at=now) for i in added)
-            m.detail = {"added": added}
+            m.detail = {"added": added, **({"left": {str(k): v for k, v in left.items()}} if left else {})}
             if added:
                 s.flush()
                 for hook in self.membership_hooks:
                     hook(s, group_id, added)
+                    for other, gone in left.items():
+                        hook(s, other, gone)
             return added
 
     def remove_members(self, actor: Actor, group_id: int, computer_ids: Iterable[int]) -> None:
@@ -410,3 +415,10 @@ class GroupService:
             cursor, depth = parent.parent_id, depth + 1
             if depth > MAX_DEPTH:
                 raise ValidationFailed("group tree is too deep", field="parent_id")
+
+
+def take_out_of_flat_groups(s: Session, computer_ids: Sequence[int], keep: int) -> dict[int, list[int]]:
+    """``core.groups.flat.take_out_of_flat_groups`` (imported late: flat imports this module)."""
+    from fleetdeck.core.groups import flat
+
+    return flat.take_out_of_flat_groups(s, computer_ids, keep)

@@ -35,6 +35,7 @@ from fleetdeck.core.jobs.entities import (
     JobStatus,
 )
 from fleetdeck.core.packages import states
+from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import Clock, JobNotifier, JobWatch, NullJobWatch
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.core.settings.configs import Config, check_config, store_config
@@ -162,7 +163,7 @@ class JobService:
         group_ids: Sequence[int] = (),
         expires_in: timedelta | None = None,
     ) -> BatchCreated:
-        self._audit.require(actor, Perm.RUN_COMMANDS, "command.create", "job_batch")
+        self._audit.require(actor, run_perm(actor), "command.create", "job_batch")
         spec = _validate_command(request)
         detail = {"command": request.command[:200]}
         return self._create_batch(
@@ -184,7 +185,7 @@ class JobService:
         mean "now or never" give a short ``expires_in``, so a computer that comes back days
         later is not rebooted out of the blue.
         """
-        self._audit.require(actor, Perm.RUN_COMMANDS, f"action.{request.action}", "job_batch")
+        self._audit.require(actor, run_perm(actor), f"action.{request.action}", "job_batch")
         spec = _validate_action(request)
         detail = {"action": request.action}
         return self._create_batch(
@@ -213,10 +214,14 @@ class JobService:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
         if expires_in is not None and expires_in.total_seconds() <= 0:
             raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
-        with self._audit.mutation(actor, action, "job_batch", perm=Perm.RUN_COMMANDS) as m:
+        with self._audit.mutation(actor, action, "job_batch", perm=run_perm(actor)) as m:
             s = m.session
+            # an end user reaches only the computers assigned to them: others are "not found",
+            # and a group's other members are left out
+            scope = visible(actor, Perm.RUN_COMMANDS, Computer.id)
             targets = set(computer_ids)
-            found = set(s.scalars(select(Computer.id).where(Computer.id.in_(targets)))) if targets else set()
+            wanted = select(Computer.id).where(Computer.id.in_(targets))
+            found = set(s.scalars(wanted if scope is None else wanted.where(scope))) if targets else set()
             missing = sorted(targets - found)
             if missing:
                 raise NotFound("computer", missing[0])
@@ -227,7 +232,11 @@ class JobService:
                 known = set(s.scalars(select(Group.id).where(Group.id.in_(gids))))
                 if gids - known:
                     raise NotFound("group", sorted(gids - known)[0])
-                found |= set(s.scalars(select(GroupMember.computer_id).where(GroupMember.group_id.in_(gids))))
+                members = select(GroupMember.computer_id).where(GroupMember.group_id.in_(gids))
+                narrowed = visible(actor, Perm.RUN_COMMANDS, GroupMember.computer_id)
+                if narrowed is not None:
+                    members = members.where(narrowed)
+                found |= set(s.scalars(members))
             if not found:
                 raise ValidationFailed("the groups have no members", field="group_ids")
             _refuse_incapable(s, kind, targets, group_ids)
@@ -322,19 +331,20 @@ class JobService:
         return batch.id, job_ids
 
     def get(self, actor: Actor, job_id: int) -> JobInfo:
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, Job.computer_id)
         with UnitOfWork(self._db, readonly=True) as uow:
             j = uow.session.get(Job, job_id)
-            if j is None:
+            if j is None or (scope is not None and not _reaches(uow.session, actor, j.computer_id)):
                 raise NotFound("job", job_id)
             return job_info(j)
 
     def find(self, actor: Actor, query: Query) -> Page[JobInfo]:
-        actor.require(Perm.READ)
+        scope = visible(actor, Perm.READ, Job.computer_id)
         with UnitOfWork(self._db, readonly=True) as uow:
-            stmt, count = apply_query(
-                select(Job), select(func.count()).select_from(Job), query, FIELDS, default_sort="-id"
-            )
+            jobs, counted = select(Job), select(func.count()).select_from(Job)
+            if scope is not None:  # an end user: the jobs of the computers assigned to them
+                jobs, counted = jobs.where(scope), counted.where(scope)
+            stmt, count = apply_query(jobs, counted, query, FIELDS, default_sort="-id")
             assert count is not None
             return Page(
                 items=[job_info(j) for j in uow.session.scalars(stmt)], total=uow.session.scalar(count) or 0
@@ -955,3 +965,16 @@ def _progress(u: msg.JobUpdate) -> dict[str, int]:
     instead of going back to null. Byte counts that make no sense (negative) are dropped."""
     values = {"progress": u.progress, "progress_bytes": u.bytes_done, "progress_total": u.bytes_total}
     return {k: v for k, v in values.items() if v is not None and v >= 0}
+def run_perm(actor: Actor) -> Perm:
+    """The permission job creation checks first: the narrowed one for an end user (whose
+    targets are then limited to their computers), ``RUN_COMMANDS`` for everyone else."""
+    if not actor.can(Perm.RUN_COMMANDS) and actor.can(Perm.RUN_ASSIGNED):
+        return Perm.RUN_ASSIGNED
+    return Perm.RUN_COMMANDS
+
+
+def _reaches(s: Session, actor: Actor, computer_id: int) -> bool:
+    """Whether the scoped ``actor`` may see ``computer_id`` (one indexed read)."""
+    scope = visible(actor, Perm.READ, Computer.id)
+    stmt = select(Computer.id).where(Computer.id == computer_id)
+    return s.scalar(stmt if scope is None else stmt.where(scope)) is not None

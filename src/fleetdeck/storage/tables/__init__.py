@@ -41,6 +41,7 @@ from fleetdeck.storage.tables.packages import (
     PackageState,
     PayloadUpload,
 )
+from fleetdeck.storage.tables.people import ComputerAssignment, ComputerComment, EndUser, Invitation
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
 from fleetdeck.storage.tables.users import (
@@ -61,6 +62,8 @@ __all__ = [
     "CmdbEntry",
     "CmdbObject",
     "Computer",
+    "ComputerAssignment",
+    "ComputerComment",
     "ComputerEvent",
     "ComputerFilesystem",
     "ComputerInterface",
@@ -70,10 +73,12 @@ __all__ = [
     "ConfigEntry",
     "ConfigOverride",
     "DeploymentRule",
+    "EndUser",
     "EnrollToken",
     "Group",
     "GroupMember",
     "Installation",
+    "Invitation",
     "Job",
     "JobBatch",
     "Lease",

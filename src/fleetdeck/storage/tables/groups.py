@@ -21,6 +21,9 @@ class Group(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="RESTRICT"), index=True)
     description: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
+    # A flat group (root level, computers): a computer is in at most one of them, so adding it
+    # to one takes it out of the other (``core.groups.flat``); other groups are unaffected.
+    exclusive: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class GroupMember(Base):

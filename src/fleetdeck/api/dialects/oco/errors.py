@@ -118,6 +118,13 @@ REASON_KEYS: dict[core.Reason, str] = {
     core.Reason.ALL_PENDING: "no_jobs_created",
     core.Reason.PENDING_JOBS: "delete_failed_active_jobs",
     core.Reason.NOT_INSTALLED: "invalid_input",
+    # people and flat groups (core.people, core.groups.flat): OCO has no text of its own
+    core.Reason.AMBIGUOUS_NAME: "invalid_input",
+    core.Reason.NAME_EXISTS: "invalid_input",
+    core.Reason.ACCOUNT_EXISTS: "invalid_input",
+    core.Reason.ONLINE: "invalid_input",
+    core.Reason.TOO_MANY: "invalid_input",
+    core.Reason.EXPIRED: "invalid_input",
 }
 
 # Keys OCO reports with -32000 although they are about the input.

@@ -47,6 +47,7 @@ SECRET_COLUMNS = frozenset(
         ("computers", "host_key_enc"),  # added by 0016 (never granted: listed here too)
         ("computers", "one_time_password_enc"),  # added by 0016
         ("enroll_tokens", "secret_hash"),
+        ("invitations", "token_hash"),  # added by 0023 (never granted: listed here too)
         ("license_pool_members", "license_key_enc"),
         ("license_assignments", "license_key_enc"),
     }
