@@ -965,6 +965,8 @@ def _progress(u: msg.JobUpdate) -> dict[str, int]:
     instead of going back to null. Byte counts that make no sense (negative) are dropped."""
     values = {"progress": u.progress, "progress_bytes": u.bytes_done, "progress_total": u.bytes_total}
     return {k: v for k, v in values.items() if v is not None and v >= 0}
+
+
 def run_perm(actor: Actor) -> Perm:
     """The permission job creation checks first: the narrowed one for an end user (whose
     targets are then limited to their computers), ``RUN_COMMANDS`` for everyone else."""
