@@ -30,7 +30,7 @@ from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, enrolled_a
 from tests.e2e.test_agent_e2e import run_command, wait_job
 from tests.nginx import Nginx
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # Every duty a process runs (core.housekeeping.standard_duties).
 DUTIES = {
@@ -54,10 +54,9 @@ def member(first: ServerProc, tmp_path: Path, node: str, port: int | None = None
     and bus; its own node id, port and log."""
     env = {k: v for k, v in first.env.items() if k.startswith("FLEETDECK_") and k != "FLEETDECK_DATA_DIR"}
     env["FLEETDECK_NODE_ID"] = node
-    srv = ServerProc(
+    return ServerProc(
         first.data_dir, env["FLEETDECK_DATABASE_URL"], port or free_port(), tmp_path / f"{node}.log", env
     )
-    return srv
 
 
 def bus_env(backend: str) -> dict[str, str]:
@@ -89,8 +88,8 @@ def test_two_processes_on_one_bus_are_one_installation(
     a = server_factory(**bus_env(backend), FLEETDECK_NODE_ID="a")
     a.start()
     b = member(a, tmp_path, "b")
-    b.start()
     try:
+        b.start()
         assert health(a)["bus"] == health(b)["bus"] == ("RedisBus" if backend == "redis" else "NatsBus")
         _agent, cid = enrolled_agent(a, agent_factory)
         assert health(a)["agents_connected"] == 1 and health(b)["agents_connected"] == 0
@@ -160,13 +159,13 @@ def test_behind_nginx_a_killed_process_loses_no_job_and_runs_none_twice(
         **bus_env(backend), FLEETDECK_NODE_ID="n1", FLEETDECK_TRUSTED_PROXIES='["127.0.0.1"]'
     )
     servers = [first, member(first, tmp_path, "n2"), member(first, tmp_path, "n3")]
-    for s in servers:
-        s.start()
     proxy = Nginx(tmp_path / "nginx", [s.port for s in servers])
-    proxy.start()
-    # The installation's address is nginx's: agents enroll and connect through it.
-    front = member(first, tmp_path, "front", port=proxy.port)
     try:
+        for s in servers:
+            s.start()
+        proxy.start()
+        # The installation's address is nginx's: agents enroll and connect through it.
+        front = member(first, tmp_path, "front", port=proxy.port)
         cids = [enrolled_as(front, agent_factory(front, f"agent-{i}"), f"pc-{i}") for i in range(agents_n)]
         wait_for(lambda: sum(spread(servers)) == agents_n, 30, what="every agent connected")
         counts = spread(servers)
