@@ -95,7 +95,10 @@ class Cluster:
         for url, proc in zip(self.urls, self.procs, strict=True):
             while True:
                 if proc.poll() is not None:
-                    raise SystemExit(f"server exited with {proc.returncode}; see {self.data_dir}")
+                    logs = "".join(
+                        p.read_text(errors="replace")[-2000:] for p in self.data_dir.glob("server-*.log")
+                    )
+                    raise SystemExit(f"server exited with {proc.returncode}; its logs:\n{logs}")
                 try:
                     if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                         break
