@@ -58,6 +58,7 @@ from agents import (
     free_port,
     log,
     raise_nofile,
+    wait_healthy,
 )
 from fleetdeck.protocol import messages as m
 
@@ -93,20 +94,7 @@ class Cluster:
             logf.close()
         deadline = time.monotonic() + 90
         for url, proc in zip(self.urls, self.procs, strict=True):
-            while True:
-                if proc.poll() is not None:
-                    logs = "".join(
-                        p.read_text(errors="replace")[-2000:] for p in self.data_dir.glob("server-*.log")
-                    )
-                    raise SystemExit(f"server exited with {proc.returncode}; its logs:\n{logs}")
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("servers did not become healthy within 90 s")
-                time.sleep(0.2)
+            wait_healthy(proc, url, deadline, f"see {self.data_dir}/server-*.log (--keep keeps them)")
 
     def stop(self) -> None:
         for proc in self.procs:
