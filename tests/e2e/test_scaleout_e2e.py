@@ -63,8 +63,9 @@ def bus_env(backend: str) -> dict[str, str]:
     return {
         "FLEETDECK_BUS_URL": bus_url(backend),
         "FLEETDECK_BUS_NAMESPACE": namespace(),
-        # A killed process's agents are swept offline 5 s after its last renewal, not 30.
-        "FLEETDECK_NODE_LEASE_SEC": "5",
+        # A killed process's agents are swept offline 15 s after its last renewal, not 30
+        # (renewed every 5 s: three renewals, so that a loaded machine's stall loses nothing).
+        "FLEETDECK_NODE_LEASE_SEC": "15",
     }
 
 
@@ -166,7 +167,13 @@ def test_behind_nginx_a_killed_process_loses_no_job_and_runs_none_twice(
         proxy.start()
         # The installation's address is nginx's: agents enroll and connect through it.
         front = member(first, tmp_path, "front", port=proxy.port)
-        cids = [enrolled_as(front, agent_factory(front, f"agent-{i}"), f"pc-{i}") for i in range(agents_n)]
+        with front.client() as c:  # one token for all (the API: a CLI call per agent is slow)
+            r = c.post("/enroll-tokens", json={"max_uses": agents_n})
+            assert r.status_code == 201, r.text
+            token = r.json()["data"]["token"]
+        cids = [
+            enrolled_as(front, agent_factory(front, f"agent-{i}"), f"pc-{i}", token) for i in range(agents_n)
+        ]
         wait_for(lambda: sum(spread(servers)) == agents_n, 30, what="every agent connected")
         counts = spread(servers)
         assert all(n >= 1 for n in counts), f"agents not spread over the processes: {counts}"
