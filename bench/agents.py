@@ -334,23 +334,28 @@ def start_server(opts: argparse.Namespace, password: str, env: dict[str, str]) -
         cmd = ["taskset", "-c", ",".join(map(str, sorted(opts.server_cpus))), *cmd]
     popen = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if popen.poll() is not None:
-            raise SystemExit(f"server exited with {popen.returncode}; see {data_dir / 'server.log'}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            popen.kill()  # not left running behind the bench
-            raise SystemExit("server did not become healthy within 60 s")
-        time.sleep(0.2)
+    wait_healthy(popen, url, time.monotonic() + 60, f"see {data_dir / 'server.log'}")
     server = Server(url, psutil.Process(popen.pid))
     server.popen, server.data_dir = popen, data_dir
     log(f"server pid {popen.pid} on {url}, data dir {data_dir}")
     return server, token
+
+
+def wait_healthy(popen: subprocess.Popen[bytes], url: str, deadline: float, logs: str) -> None:
+    """Until the server started as ``popen`` answers /healthz; exits the bench if it dies or
+    does not answer by ``deadline`` (time.monotonic). ``logs``: where to look then."""
+    while True:
+        if popen.poll() is not None:
+            raise SystemExit(f"server exited with {popen.returncode}; {logs}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            popen.kill()  # not left running behind the bench
+            raise SystemExit(f"server {url} did not become healthy in time; {logs}")
+        time.sleep(0.2)
 
 
 def find_listener(port: int) -> psutil.Process | None:

@@ -34,7 +34,7 @@ from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute, Listen
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
 from fleetdeck.api.v1.docs import DocsAssets
-from fleetdeck.bus import Bus, LocalBus
+from fleetdeck.bus import Bus, bus_from_url
 from fleetdeck.bus.backlog import OutputBacklog
 from fleetdeck.bus.changes import BusChangeFeed
 from fleetdeck.bus.gateway import BusAgentGateway
@@ -124,7 +124,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
     db = Database(settings.effective_database_url)
     if migrate_db:
         migrate.upgrade(db)
-    bus = LocalBus()
+    bus = bus_from_url(settings.bus_url, settings.bus_namespace)
     backlog = OutputBacklog(bus)
     gateway = BusAgentGateway(bus)
     watch = BusJobWatch(bus, backlog)
@@ -206,6 +206,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 "status": "ok" if ok else "degraded",
                 "version": __version__,
                 "database": rt.db.dialect,
+                "bus": type(rt.bus).__name__,
                 "node": hub.node_id,
                 "agents_connected": len(hub.conns),
                 "duties": sorted(housekeeping.held),

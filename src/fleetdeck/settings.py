@@ -12,13 +12,15 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from fleetdeck.bus import BUS_SCHEMES
 
 
 class Settings(BaseSettings):
@@ -108,6 +110,19 @@ class Settings(BaseSettings):
         description="A server process that has not renewed its node lease for this long is taken"
         " for dead: its agents' computers are marked offline.",
     )
+    bus_url: str | None = Field(
+        None,
+        description="How several server processes on one database reach each other: redis://host:6379"
+        " or nats://host:4222; empty = in-process (one server process).",
+    )
+    bus_namespace: str = Field(
+        "fleetdeck",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Prefix of this installation's topics on a shared Redis or NATS: every process of"
+        " one installation uses the same, another installation on the same bus another one.",
+    )
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: Literal["text", "json"] = Field("text", description="Log line format.")
     access_log: bool = Field(False, description="Log every HTTP request.")
@@ -126,6 +141,13 @@ class Settings(BaseSettings):
         if toml:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
         return tuple(sources)
+
+    @field_validator("bus_url")
+    @classmethod
+    def _known_bus(cls, url: str | None) -> str | None:
+        if url and url.partition("://")[0].lower() not in BUS_SCHEMES:
+            raise ValueError("must start with redis://, rediss://, unix://, nats:// or tls://")
+        return url or None
 
     @model_validator(mode="after")
     def _argon2_memory_fits_lanes(self) -> Settings:

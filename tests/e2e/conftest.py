@@ -227,11 +227,12 @@ def enrolled_agent(srv: ServerProc, factory: Callable[[ServerProc], AgentProc]) 
     return agent, cid
 
 
-def enrolled_as(srv: ServerProc, agent: AgentProc, hostname: str) -> int:
+def enrolled_as(srv: ServerProc, agent: AgentProc, hostname: str, token: str | None = None) -> int:
     """Enroll ``agent``'s state directory as a computer named ``hostname`` (a second agent on
     this machine would otherwise re-enroll as the first one's computer), then start the real
-    agent process on it. Returns the computer id."""
-    token = srv.cli("enroll-token", "create", "--uses", "1").strip()
+    agent process on it. Returns the computer id. ``token``: one to use (several agents may
+    share one), instead of a new one from the CLI."""
+    token = token or srv.cli("enroll-token", "create", "--uses", "1").strip()
     url = srv.url.replace("http", "ws", 1) + "/agent/v1/ws"
     with ws_connect(url, open_timeout=10) as ws:
         ws.send(m.encode(m.Enroll(token=token, hostname=hostname, agent_version="0.0.1")))

@@ -3,14 +3,18 @@
 A call travels like this::
 
     caller (any process)                     hub of the node holding the agent       agent
-      subscribe agent.reply.<token>
+      (subscribed once: agent.reply.<process>.*)
       publish agent.request.<node> AgentCall ─▶ not held here: AgentAnswer(unreachable)
                                                 held: Request(id) ─────────────────▶ answers
                                                       Reply(ref_id) ◀──────────────── Reply
-      agent.reply.<token> ◀──────────────────── AgentAnswer(ok | failed)
+      agent.reply.<process>.<call> ◀─────────── AgentAnswer(ok | failed)
       nothing there within the timeout: AgentTimeout
 
-The caller subscribes before it publishes, so an answer can never come too early; the node
+A process subscribes to its own reply prefix once, before its first call, and routes answers
+to the waiting calls itself: a call costs no subscription of its own (a request to 10,000
+agents would otherwise make and drop 10,000 subscriptions, each a round trip to a Redis or NATS
+server). The subscription is in place before any request is published, so an answer can never
+come too early; the node
 comes from ``computers.node_id`` (core looks it up), so with a Redis or NATS bus the request
 reaches the right process unchanged.
 """
@@ -18,13 +22,14 @@ reaches the right process unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import msgspec
 
-from fleetdeck.bus.base import Bus
+from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.bridge import LoopBridge
 from fleetdeck.bus.topics import AGENT_REPLY_PREFIX, agent_request_topic
 from fleetdeck.core.errors import AgentFailed, AgentTimeout, AgentUnreachable, FleetdeckError
@@ -57,12 +62,42 @@ class BusAgentGateway:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._bridge = LoopBridge()
+        self._prefix = f"{AGENT_REPLY_PREFIX}{secrets.token_hex(8)}."
+        self._waiting: dict[str, asyncio.Future[bytes]] = {}
+        self._inbox: Subscription | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._inbox_loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._bridge.attach()
 
     async def close(self) -> None:
         self._bridge.detach()
+        inbox, reader, self._inbox, self._reader = self._inbox, self._reader, None, None
+        if inbox is not None:
+            await inbox.close()
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def _open_inbox(self) -> None:
+        """This process's reply subscription, made on the first call (on this event loop)."""
+        loop = asyncio.get_running_loop()
+        if self._inbox is not None and self._inbox_loop is loop:
+            return
+        inbox = await self._bus.subscribe(self._prefix + "*", max_pending=100_000)
+        if self._inbox is not None and self._inbox_loop is loop:  # another call was first
+            await inbox.close()
+            return
+        self._inbox, self._inbox_loop = inbox, loop
+        self._reader = asyncio.create_task(self._route(inbox))
+
+    async def _route(self, inbox: Subscription) -> None:
+        async for topic, payload in inbox:
+            waiting = self._waiting.pop(topic, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(payload)
 
     def request(self, to: AgentAddress, kind: str, body: Mapping[str, Any], timeout: float) -> dict[str, Any]:
         return self._bridge.run(self.arequest(to, kind, body, timeout), timeout)
@@ -89,18 +124,22 @@ class BusAgentGateway:
         self, to: AgentAddress, kind: str, body: Mapping[str, Any], timeout: float
     ) -> dict[str, Any]:
         cid = to.computer_id
-        reply_to = AGENT_REPLY_PREFIX + secrets.token_hex(12)
-        inbox = await self._bus.subscribe(reply_to, max_pending=4)
+        await self._open_inbox()
+        reply_to = self._prefix + secrets.token_hex(8)
+        answered: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting[reply_to] = answered
         try:
             call = AgentCall(reply_to, cid, kind, timeout, dict(body))
             await self._bus.publish(agent_request_topic(to.node_id), encode(call))
-            item = await inbox.get(timeout)
+            payload = await asyncio.wait_for(answered, timeout)
+        except TimeoutError:
+            raise AgentTimeout(
+                f"computer {cid} did not answer within {timeout:g} s", computer_id=cid
+            ) from None
         finally:
-            await inbox.close()
-        if item is None:
-            raise AgentTimeout(f"computer {cid} did not answer within {timeout:g} s", computer_id=cid)
+            self._waiting.pop(reply_to, None)
         try:
-            answer = ANSWER.decode(item[1])
+            answer = ANSWER.decode(payload)
         except msgspec.DecodeError:
             raise AgentFailed(f"computer {cid}: unreadable answer from its server", computer_id=cid) from None
         if answer.outcome == "ok":

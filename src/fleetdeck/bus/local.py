@@ -1,17 +1,26 @@
-"""In-process bus: asyncio queues, one per subscription."""
+"""In-process bus: asyncio queues, one per subscription.
+
+``QueueSubscription`` is also what the Redis and NATS backends hand out (``bus.remote``): the
+network side differs, the queue a subscriber reads and its slow-consumer rule do not.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fleetdeck.bus.base import Bus, Subscription
 
 
-class _LocalSubscription(Subscription):
-    def __init__(self, bus: LocalBus, pattern: str, max_pending: int) -> None:
-        self._bus = bus
+class QueueSubscription(Subscription):
+    """A subscriber's queue: bounded, so a consumer that stops reading loses messages (counted
+    in ``dropped``) instead of growing the process without limit."""
+
+    def __init__(
+        self, pattern: str, max_pending: int, release: Callable[[QueueSubscription], Awaitable[None]]
+    ) -> None:
+        self._release = release
         self.pattern = pattern
         self.queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(max_pending)
         self.dropped = 0
@@ -26,6 +35,11 @@ class _LocalSubscription(Subscription):
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.dropped += 1
+
+    def end(self) -> None:
+        """Wake a reader iterating over this subscription: the iteration ends."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
 
     async def get(self, timeout: float | None = None) -> tuple[str, bytes] | None:
         try:
@@ -42,14 +56,13 @@ class _LocalSubscription(Subscription):
             yield item
 
     async def close(self) -> None:
-        self._bus.unsubscribe(self)
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(None)
+        await self._release(self)
+        self.end()
 
 
 class LocalBus(Bus):
     def __init__(self) -> None:
-        self._subs: list[_LocalSubscription] = []
+        self._subs: list[QueueSubscription] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
@@ -73,10 +86,10 @@ class LocalBus(Bus):
         self._loop.call_soon_threadsafe(self._deliver, topic, payload)
 
     async def subscribe(self, pattern: str, *, max_pending: int = 10_000) -> Subscription:
-        sub = _LocalSubscription(self, pattern, max_pending)
+        sub = QueueSubscription(pattern, max_pending, self._unsubscribe)
         self._subs.append(sub)
         return sub
 
-    def unsubscribe(self, sub: _LocalSubscription) -> None:
+    async def _unsubscribe(self, sub: QueueSubscription) -> None:
         with contextlib.suppress(ValueError):
             self._subs.remove(sub)

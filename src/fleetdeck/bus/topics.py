@@ -33,7 +33,7 @@ def agent_request_topic(node_id: str) -> str:
     return f"agent.request.{node_id}"
 
 
-AGENT_REPLY_PREFIX = "agent.reply."  # + a token per call; payload: ``bus.gateway.AgentAnswer``
+AGENT_REPLY_PREFIX = "agent.reply."  # + "<process token>.<call token>"; payload: ``bus.gateway.AgentAnswer``
 
 # Committed changes of computers and package states (``core.changes``). Payload: JSON list of
 # ``core.changes.Change`` objects, in commit order.

@@ -36,6 +36,10 @@ SESSION_PURGE_SEC = 300.0  # ended web sessions are refused anyway; this only fr
 EVENT_PURGE_SEC = 600.0  # OCO's housekeeping runs every 10 min too
 POLLING_SWEEP_SEC = 15.0  # polling agents' computers turn offline at most this late
 LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
+# A duty's lease is renewed at least this often, however rarely the duty runs, so that its lease
+# can be short (three rounds) and another process takes a dead holder's duties over within
+# about half a minute, not three intervals of the rarest duty (45 min for the event purge).
+LEASE_ROUND_SEC = 10.0
 
 Moved = Callable[[str], Awaitable[None]]
 
@@ -45,11 +49,16 @@ class Duty:
     name: str  # also the lease's name
     interval: float  # seconds between runs
     run: Callable[[], object]  # blocking (core services); its result is logged when truthy
-    lease_sec: float | None = None  # how long a run holds the duty; default three intervals
+    lease_sec: float | None = None  # how long a round holds the duty; default three rounds
+
+    @property
+    def round(self) -> float:
+        """Seconds between lease rounds: the interval, or ``LEASE_ROUND_SEC`` if shorter."""
+        return min(self.interval, LEASE_ROUND_SEC)
 
     @property
     def lease(self) -> timedelta:
-        return timedelta(seconds=self.lease_sec or max(3 * self.interval, 1.0))
+        return timedelta(seconds=self.lease_sec or max(3 * self.round, 1.0))
 
 
 def standard_duties(
@@ -161,12 +170,18 @@ class Housekeeping:
                     log.exception("releasing the lease of %s failed", name)
 
     async def _loop(self, duty: Duty) -> None:
+        loop = asyncio.get_running_loop()
+        last_run = -duty.interval  # a process that takes a duty over runs it at once
         while True:
-            await asyncio.sleep(duty.interval)
-            await self.run_once(duty)
+            await asyncio.sleep(duty.round)
+            due = loop.time() - last_run >= duty.interval - duty.round / 2
+            if await self.run_once(duty, run=due) and due:
+                last_run = loop.time()
 
-    async def run_once(self, duty: Duty) -> bool:
-        """One round: take or renew the lease, and run the duty if this process holds it."""
+    async def run_once(self, duty: Duty, *, run: bool = True) -> bool:
+        """One round: take or renew the lease, and run the duty if this process holds it (and
+        ``run``: a round between two runs only renews). True if it holds the duty and the run,
+        if any, went well."""
         try:
             mine = await asyncio.to_thread(self._leases.acquire, duty.name, self.holder, duty.lease)
         except Exception:
@@ -180,6 +195,8 @@ class Housekeeping:
         if duty.name not in self.held:
             log.info("running %s here (%s)", duty.name, self.holder)
             self.held.add(duty.name)
+        if not run:
+            return True
         try:
             result = await asyncio.to_thread(duty.run)
         except Exception:
