@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from fleetdeck.bus import BUS_SCHEMES
+from fleetdeck.core.nodes import check_lease_sec
 
 
 class Settings(BaseSettings):
@@ -106,9 +107,9 @@ class Settings(BaseSettings):
     )
     node_lease_sec: float = Field(
         30.0,
-        ge=3,
         description="A server process that has not renewed its node lease for this long is taken"
-        " for dead: its agents' computers are marked offline.",
+        " for dead: its agents' computers are marked offline. At least 15 (three renewals, one"
+        " every 5 s).",
     )
     bus_url: str | None = Field(
         None,
@@ -148,6 +149,12 @@ class Settings(BaseSettings):
         if url and url.partition("://")[0].lower() not in BUS_SCHEMES:
             raise ValueError("must start with redis://, rediss://, unix://, nats:// or tls://")
         return url or None
+
+    @field_validator("node_lease_sec")
+    @classmethod
+    def _lease_outlasts_renewals(cls, value: float) -> float:
+        check_lease_sec(value)  # its ValueError is the message the user sees
+        return value
 
     @model_validator(mode="after")
     def _argon2_memory_fits_lanes(self) -> Settings:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -124,6 +125,30 @@ class StateStore:
     def save(self, state: AgentState) -> None:
         ensure_dir(self.dir)
         atomic_write(self.path, msgspec.json.format(msgspec.json.encode(state)) + b"\n")
+
+    @property
+    def attempt_path(self) -> Path:
+        return self.dir / "enroll-attempt"
+
+    def enroll_attempt(self) -> str:
+        """This enrollment's attempt id, made and written to disk before the first try: a try
+        whose answer was lost (a timeout under load, a cut connection) is retried with the same
+        id, and the server hands back the same computer without using the token again."""
+        try:
+            kept = self.attempt_path.read_text().strip()
+        except FileNotFoundError:
+            kept = ""
+        if kept:
+            return kept
+        attempt = secrets.token_hex(16)
+        ensure_dir(self.dir)
+        atomic_write(self.attempt_path, attempt.encode() + b"\n")
+        return attempt
+
+    def forget_enroll_attempt(self) -> None:
+        """Once the credentials are saved: enrolling again later (state.json deleted) is a new
+        attempt, so it makes a new computer instead of taking this one back."""
+        self.attempt_path.unlink(missing_ok=True)
 
 
 def read_machine_id() -> str:

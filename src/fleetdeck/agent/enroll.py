@@ -26,8 +26,20 @@ class EnrollmentRefusedError(Exception):
     """The server answered with an error (bad or expired token...): retrying will not help."""
 
 
-async def enroll_once(url: str, token: str, fingerprint: str | None) -> AgentState:
-    """One enrollment attempt. Transport errors propagate; a refusal raises EnrollmentRefusedError.
+class ServerBusyError(Exception):
+    """The server could not enroll the agent now (``unavailable``): try again later."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+async def enroll_once(url: str, token: str, fingerprint: str | None, attempt: str = "") -> AgentState:
+    """One try. Transport errors propagate; a refusal raises EnrollmentRefusedError.
+
+    ``attempt`` is the same on every try of one enrollment (``StateStore.enroll_attempt``): if
+    an earlier try's answer was lost, the server answers this one with the same computer and
+    does not use the token again.
 
     With a ``fingerprint`` the server certificate must match it (PinMismatchError otherwise);
     without one the certificate seen now is trusted from here on.
@@ -42,6 +54,7 @@ async def enroll_once(url: str, token: str, fingerprint: str | None) -> AgentSta
             machine_id=read_machine_id(),
             hardware_uuid=read_hardware_uuid(),
             macs=hardware_macs(),
+            attempt=attempt,
         )
         await ws.send(m.encode(enroll), text=True)
         session.sent_enroll()
@@ -52,6 +65,8 @@ async def enroll_once(url: str, token: str, fingerprint: str | None) -> AgentSta
             state = AgentState(
                 server=url, uid=msg.uid, key=msg.key, computer_id=msg.computer_id, fingerprint=seen
             )
+        elif isinstance(msg, m.Error) and msg.code == "unavailable":
+            raise ServerBusyError(msg.message, msg.retry_after)
         elif isinstance(msg, m.Error):
             raise EnrollmentRefusedError(f"{msg.message} ({msg.code})")
         else:
@@ -73,6 +88,8 @@ async def enroll(
     fingerprint: str | None,
     backoff: Backoff,
     stop: asyncio.Event,
+    *,
+    attempt: str = "",
 ) -> AgentState | None:
     """Enroll, retrying transport failures (the server may not be up yet) until ``stop``.
 
@@ -81,20 +98,23 @@ async def enroll(
     """
     while not stop.is_set():
         delay: float | None = None
-        attempt = asyncio.create_task(enroll_once(url, token, fingerprint))
+        task = asyncio.create_task(enroll_once(url, token, fingerprint, attempt))
         stop_wait = asyncio.create_task(stop.wait())
-        await asyncio.wait({attempt, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         stop_wait.cancel()
-        if not attempt.done():  # stopped mid-attempt (SIGTERM): nothing to save
-            attempt.cancel()
+        if not task.done():  # stopped mid-attempt (SIGTERM): nothing to save
+            task.cancel()
             with contextlib.suppress(BaseException):
-                await attempt
+                await task
             return None
         try:
-            return attempt.result()
+            return task.result()
         except InvalidStatus as exc:
             log.warning("enrollment: server answered HTTP %s", exc.response.status_code)
             delay = parse_retry_after(exc.response.headers.get("Retry-After"))
+        except ServerBusyError as exc:
+            log.warning("enrollment: the server is busy: %s", exc)
+            delay = exc.retry_after
         except (OSError, TimeoutError, WebSocketException, ProtocolViolation) as exc:
             log.warning("enrollment at %s failed: %s", url, exc or type(exc).__name__)
         wait = max(delay or 0.0, backoff.next_delay())
@@ -104,4 +124,4 @@ async def enroll(
     return None
 
 
-__all__ = ["EnrollmentRefusedError", "enroll", "enroll_once"]
+__all__ = ["EnrollmentRefusedError", "ServerBusyError", "enroll", "enroll_once"]

@@ -135,7 +135,12 @@ async def _run(
         log.info("enrolling with %s", url)
         try:
             state = await enroll(
-                url, args.enroll_token, fingerprint, Backoff(args.reconnect_min, args.reconnect_max), stop
+                url,
+                args.enroll_token,
+                fingerprint,
+                Backoff(args.reconnect_min, args.reconnect_max),
+                stop,
+                attempt=store.enroll_attempt(),
             )
         except (EnrollmentRefusedError, PinMismatchError) as exc:
             print(f"error: enrollment failed: {exc}", file=sys.stderr)
@@ -144,6 +149,7 @@ async def _run(
             return 0
         _set_aside_journal(store)
         store.save(state)
+        store.forget_enroll_attempt()
         log.info("enrolled as computer %s; credentials stored in %s", state.computer_id, store.path)
     if args.enroll_only:
         return 0

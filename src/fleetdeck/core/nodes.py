@@ -43,7 +43,23 @@ _LEASES: Table = Lease.__table__  # type: ignore[assignment]
 PREFIX = "node:"
 RENEW_SEC = 5.0  # housekeeping renews a node's lease this often
 LEASE_SEC = 30.0  # a node whose lease is this old without renewal is taken for dead
+# A lease must outlast a few missed renewals: one late round (a slow database, a GC pause)
+# must not cost a live process its name and mark its agents offline.
+RENEWALS_PER_LEASE = 3
+MIN_LEASE_SEC = RENEWALS_PER_LEASE * RENEW_SEC
 NAME_MAX = 64  # computers.node_id
+
+
+def check_lease_sec(lease_sec: float, renew_sec: float = RENEW_SEC) -> None:
+    """ValueError unless a lease of ``lease_sec`` outlasts RENEWALS_PER_LEASE renewals every
+    ``renew_sec``: a shorter lease runs out whenever one renewal is late, and the process is
+    then taken for dead while it is alive."""
+    need = RENEWALS_PER_LEASE * renew_sec
+    if lease_sec < need:
+        raise ValueError(
+            f"node_lease_sec must be at least {need:g} s ({RENEWALS_PER_LEASE} renewals of the node"
+            f" lease, one every {renew_sec:g} s); got {lease_sec:g}"
+        )
 
 
 def lease_name(node: str) -> str:
@@ -52,6 +68,7 @@ def lease_name(node: str) -> str:
 
 class NodeService:
     def __init__(self, db: Database, clock: Clock, lease_sec: float = LEASE_SEC) -> None:
+        check_lease_sec(lease_sec)
         self._db = db
         self._clock = clock
         self._leases = LeaseService(db, clock)

@@ -155,6 +155,10 @@ class Enroll(Message, tag="enroll"):
     # Empty: unknown (older agents; the UUID is readable by root only).
     hardware_uuid: str = ""
     macs: list[str] = msgspec.field(default_factory=list)
+    # A random id the agent keeps on disk until it is enrolled: a retry whose answer was lost
+    # sends the same one and gets the same computer back without using the token again.
+    # Empty: an older agent (every try is a new enrollment).
+    attempt: str = ""
 
 
 class Hello(Message, tag="hello"):

@@ -70,3 +70,15 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     assert (
         main([*args, "--server", "http://127.0.0.1:1", "--reconnect-min", "5", "--reconnect-max", "1"]) == 2
     )
+
+
+def test_the_enroll_attempt_is_kept_until_forgotten(tmp_path: Path) -> None:
+    """Made and written before the first try, the same on every retry (even by a restarted
+    agent), a new one after the credentials were saved and the attempt forgotten."""
+    store = StateStore(tmp_path / "state")
+    attempt = store.enroll_attempt()
+    assert len(attempt) == 32 and store.attempt_path.read_text().strip() == attempt
+    assert StateStore(tmp_path / "state").enroll_attempt() == attempt
+    store.forget_enroll_attempt()
+    assert not store.attempt_path.exists()
+    assert store.enroll_attempt() != attempt

@@ -177,3 +177,27 @@ async def _busy_server(tmp_path: Path) -> None:
 
 def test_http_503_retry_after_is_honoured(tmp_path: Path) -> None:
     asyncio.run(_busy_server(tmp_path))
+
+
+async def _unavailable_then_enrolled() -> None:
+    server = FakeServer()
+    async with serve(server.handler, "127.0.0.1", 0) as srv:
+        url = f"ws://127.0.0.1:{srv.sockets[0].getsockname()[1]}/agent/v1/ws"
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            enroll(url, "tok", None, Backoff(0.05, 0.1, lambda a, b: a), stop, attempt="att")
+        )
+        c = await server.next()
+        first = await c.expect(m.Enroll)
+        # The server could not serve it now (e.g. the same attempt racing itself): not a refusal.
+        await c.send(m.Error(code="unavailable", message="try again later", retry_after=0.1))
+        c = await server.next()
+        second = await c.expect(m.Enroll)
+        assert first.attempt == second.attempt == "att"
+        await c.send(m.Enrolled(computer_id=4, uid="u4", key="k4"))
+        state = await asyncio.wait_for(task, 5)
+        assert state is not None and (state.computer_id, state.uid, state.key) == (4, "u4", "k4")
+
+
+def test_an_unavailable_server_is_asked_again_with_the_same_attempt() -> None:
+    asyncio.run(_unavailable_then_enrolled())

@@ -103,20 +103,30 @@ async def _enroll_only(tmp_path: Path) -> None:
         args = ["--state-dir", str(tmp_path / "s"), "--server", f"http://127.0.0.1:{port}"]
         proc = await _spawn([*args, "--enroll-token", "bad", "--enroll-only"], tmp_path / "log")
         c = await server.next()
-        await c.expect(m.Enroll)
+        refused = await c.expect(m.Enroll)
         await c.send(m.Error(code="invalid_token", message="token expired"))
         assert await asyncio.wait_for(proc.wait(), 8) == 1  # refused: no retry loop
         assert not (tmp_path / "s" / "state.json").exists()
+        # The attempt id was kept on disk before the first try (the server binds it to the token).
+        assert len(refused.attempt) == 32
+        assert (tmp_path / "s" / "enroll-attempt").read_text().strip() == refused.attempt
 
         # A journal left by an earlier enrollment names another computer's jobs: set aside.
-        (tmp_path / "s").mkdir()
         (tmp_path / "s" / "jobs.json").write_text('{"jobs": {}, "acked": [41]}')
-        proc = await _spawn([*args, "--enroll-token", "good", "--enroll-only"], tmp_path / "log")
+        proc = await _spawn(
+            [*args, "--enroll-token", "good", "--enroll-only", "--reconnect-min", "0.1"], tmp_path / "log"
+        )
         c = await server.next()
         enroll = await c.expect(m.Enroll)
         assert "00:00:00:00:00:00" not in enroll.macs  # hardware facts: no loopback
+        # The answer is lost (the connection cut): the retry is the same attempt.
+        await c.ws.close()
+        c = await server.next()
+        retry = await c.expect(m.Enroll)
+        assert retry.attempt == enroll.attempt == refused.attempt
         await c.send(m.Enrolled(computer_id=9, uid="u9", key="k9"))
         assert await asyncio.wait_for(proc.wait(), 8) == 0
+        assert not (tmp_path / "s" / "enroll-attempt").exists()  # enrolled: the next one is new
         assert not (tmp_path / "s" / "jobs.json").exists()
         assert "41" in (tmp_path / "s" / "jobs.json.before-enroll").read_text()
 

@@ -13,6 +13,7 @@ from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.enrollment.identity import HardwareFacts, same_hardware
 from fleetdeck.core.enrollment.service import (
     MAX_LOOKALIKES,
+    RETRY_WINDOW,
     TOKEN_PREFIX,
     AgentCredentials,
     EnrollmentService,
@@ -411,3 +412,37 @@ def test_the_allowed_one_among_many_lookalikes_is_found(enrollment: EnrollmentSe
     enrollment.allow_reenroll(ADMIN, clones[-1])
     again = enroll_as(enrollment, token)
     assert again.computer_id == clones[-1] and again.replaced_enrollment is not None
+
+
+def test_a_retried_attempt_gets_its_computer_back_once_per_token_use(
+    enrollment: EnrollmentService, svc: Services, clock: Clock
+) -> None:
+    """Core called twice with one attempt id (the first answer lost): the same computer with a
+    fresh key, no second use, audited as a retry; past RETRY_WINDOW it is a new enrollment."""
+    new = enrollment.create_token(ADMIN, expires_in=None, max_uses=2)
+    first = enrollment.enroll(
+        new.token, hostname="pc1", machine_id="m1", agent_version="1", source="x", attempt="att-1"
+    )
+    clock.now = T0 + timedelta(minutes=5)
+    again = enrollment.enroll(
+        new.token, hostname="pc1", machine_id="m1", agent_version="1", source="x", attempt="att-1"
+    )
+    assert (again.computer_id, again.uid) == (first.computer_id, first.uid)
+    assert again.key != first.key and again.replaced_enrollment is None
+    with pytest.raises(AuthenticationFailed):
+        enrollment.authenticate_agent(first.uid, first.key)
+    assert utc(enrollment.authenticate_agent(again.uid, again.key).enrolled_at) == clock.now
+    [info] = enrollment.list_tokens(ADMIN)
+    assert info.uses == 1
+    retry = [a for a in audit_of(svc, "agent.enroll") if a.detail.get("retry")]
+    assert [(a.object_id, a.detail["enroll_token_id"]) for a in retry] == [
+        (str(first.computer_id), new.info.id)
+    ]
+    # Too late for a retry: the same attempt is a new enrollment (and a new use).
+    clock.now = T0 + RETRY_WINDOW + timedelta(minutes=6)
+    late = enrollment.enroll(
+        new.token, hostname="pc1", machine_id="m1", agent_version="1", source="x", attempt="att-1"
+    )
+    assert late.computer_id != first.computer_id
+    [info] = enrollment.list_tokens(ADMIN)
+    assert info.uses == 2

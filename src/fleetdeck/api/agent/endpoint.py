@@ -131,6 +131,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 source=remote,
                 hardware_uuid=hello.hardware_uuid,
                 macs=hello.macs,
+                attempt=hello.attempt,
             )
         except FleetdeckError as exc:
             code = "auth_failed" if isinstance(exc, AuthenticationFailed) else exc.code

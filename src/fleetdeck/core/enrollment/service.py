@@ -28,6 +28,10 @@ TOKEN_PREFIX = "fde_"
 KEY_CACHE_MAX = 100_000  # decrypted agent keys kept (a few MB at most)
 REENROLL_WINDOW = timedelta(days=1)  # how long an admin's "allow re-enrollment" lasts by default
 MAX_MACS = 64  # network cards an enrolling agent may name (the frame is the agent's to fill)
+ATTEMPT_MAX = 128  # characters of the agent's attempt id kept (it sends 32 hex)
+# How long after an enrollment the same attempt may come back for its answer (the agent lost
+# it: timed out, or its connection was cut after the server committed).
+RETRY_WINDOW = timedelta(days=1)
 MAX_LOOKALIKES = 20  # enrolled computers compared with a new agent (a golden image's clones)
 _VERDICT = {True: "same", False: "different", None: "unknown"}
 
@@ -196,6 +200,7 @@ class EnrollmentService:
         source: str,
         hardware_uuid: str = "",
         macs: Sequence[str] = (),
+        attempt: str = "",
     ) -> AgentCredentials:
         """Turn a valid enrollment token into a computer and its agent key.
 
@@ -205,6 +210,12 @@ class EnrollmentService:
         (``allow_reenroll``) and the hardware does not differ (a re-install); otherwise the new
         agent becomes a computer of its own (a clone), and the audit notes which computer it
         resembles. See docs/operations.md, "Clones and re-installs".
+
+        ``attempt`` is the random id the agent keeps on disk for this enrollment (empty: an
+        older agent). The same attempt with the same token again, within RETRY_WINDOW, is a
+        retry whose answer was lost: it gets the computer it created back, with a fresh key (a
+        key is never handed out twice), and uses the token no further, even if that use was its
+        last. See docs/reliability.md, "Enrollment retries".
         """
         hostname = hostname.strip()[:255]
         if not hostname:
@@ -212,9 +223,18 @@ class EnrollmentService:
         machine_id = machine_id.strip()[:64]
         facts = HardwareFacts.of(hardware_uuid, list(macs)[:MAX_MACS])
         actor = agent_actor(0, hostname, source)
+        attempt = attempt.strip()[:ATTEMPT_MAX]
         with self._audit.mutation(actor, "agent.enroll", "computer") as m:
             s = m.session
             now = self._clock()
+            again = self._retried(s, token, attempt, now) if attempt else None
+            if again is not None:
+                retried, token_id = again
+                key = self._rekey(retried, now)
+                s.flush()
+                m.object_id = str(retried.id)
+                m.detail = {"hostname": hostname, "enroll_token_id": token_id, "retry": True}
+                return AgentCredentials(computer_id=retried.id, uid=retried.uid, key=key)
             row = self._usable_token(s, token, now)
             row.uses += 1
             detail: dict[str, Any] = {"hostname": hostname, "enroll_token_id": row.id}
@@ -229,7 +249,6 @@ class EnrollmentService:
                 computer = replaced
                 if lookalike is not None:
                     detail.update(lookalike)
-            key = random_hex(16)  # 32 hex characters: also valid as an opsi host key
             if computer is None:
                 computer = Computer(
                     uid=uuid.uuid4().hex,
@@ -246,10 +265,9 @@ class EnrollmentService:
             computer.machine_id = machine_id
             computer.hardware_uuid = facts.uuid or computer.hardware_uuid or ""
             computer.reenroll_until = None
-            computer.agent_key_hash = self._box.keyed_hash(key)
-            computer.agent_key_enc = self._box.encrypt(key)
             computer.agent_version = agent_version[:50]
-            computer.enrolled_at = now
+            key = self._rekey(computer, now)
+            computer.enroll_attempt_hash = self._attempt_hash(row.id, attempt) if attempt else None
             s.flush()
             m.object_id = str(computer.id)
             if replaced is not None:
@@ -265,6 +283,37 @@ class EnrollmentService:
                 replaced_enrollment=now if replaced is not None else None,
                 clone_of=detail.get("clone_of"),
             )
+
+    def _attempt_hash(self, token_id: int, attempt: str) -> str:
+        """Bound to the token: the same attempt id with another token is another attempt."""
+        return self._box.keyed_hash(f"{token_id}:{attempt}")
+
+    def _retried(self, s: Session, token: str, attempt: str, now: datetime) -> tuple[Computer, int] | None:
+        """The computer an earlier try of this attempt with this token enrolled, and the
+        token's id; None when there is none (a first try, or too long ago). The token need not
+        be usable any more (that try may have used it up), only not revoked: revoking it is how
+        an admin stops what it enrolls."""
+        row = s.scalar(select(EnrollToken).where(EnrollToken.secret_hash == self._box.keyed_hash(token)))
+        if row is None or row.revoked:
+            return None  # the usual check refuses it
+        computer = s.scalar(
+            select(Computer).where(Computer.enroll_attempt_hash == self._attempt_hash(row.id, attempt))
+        )
+        if computer is None:
+            return None
+        if computer.enrolled_at is None or computer.enrolled_at + RETRY_WINDOW <= now:
+            computer.enroll_attempt_hash = None  # too late: this try enrolls anew, and takes the id
+            s.flush()
+            return None
+        return computer, row.id
+
+    def _rekey(self, computer: Computer, now: datetime) -> str:
+        """A new agent key for ``computer``, stored only hashed and encrypted; returned once."""
+        key = random_hex(16)  # 32 hex characters: also valid as an opsi host key
+        computer.agent_key_hash = self._box.keyed_hash(key)
+        computer.agent_key_enc = self._box.encrypt(key)
+        computer.enrolled_at = now
+        return key
 
     def _match_enrolled(
         self, s: Session, machine_id: str, facts: HardwareFacts, now: datetime

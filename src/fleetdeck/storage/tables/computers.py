@@ -44,6 +44,10 @@ class Computer(Base):
     # Until when a new agent on this same machine may replace the enrolled one (an admin's
     # explicit "allow re-enrollment"); None: never, a second agent becomes its own computer.
     reenroll_until: Mapped[datetime | None]
+    # Keyed hash of (enrollment token id, the agent's attempt id) of the enrollment that issued
+    # the current key: a retry of that attempt (its answer was lost) gets this computer back
+    # without using the token again. Unique: two copies of one attempt cannot both enroll.
+    enroll_attempt_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     # What an admin records about the machine: shown as given, except
     # that the agent's inventory wins for the addresses of an agent-managed computer.
     description: Mapped[str] = mapped_column(Text, default="")
