@@ -5,12 +5,16 @@ Commands that must run on an agent are in tests/e2e/test_cli_e2e.py."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
+import os
+import socket
 import ssl
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -199,12 +203,155 @@ def test_upload_streams_files_as_a_package(logged_in: Cli, live: LiveServer, tmp
         "packages", "upload", str(src / "install.sh"), "-n", "Tool", "-V", "2.1", "--install", "x"
     )
     assert "Tool 2.1-1" in out
-    # the JSON route's body limit: the server's answer, not a traceback
+    # streamed: the JSON body limit (64 KiB here) does not apply to payloads
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * 100_000)
-    err = logged_in.fails(1, "packages", "upload", str(big), "-n", "Big", "-V", "1", "--install", "x")
-    assert "HTTP 413" in err
+    assert "Big 1-1" in logged_in.ok("packages", "upload", str(big), "-n", "Big", "-V", "1", "--install", "x")
     assert "--install" in logged_in.fails(2, "packages", "upload", str(big))
+
+
+def _token(cli: Cli) -> str:
+    return cli.config.read_text().split('token = "')[1].split('"')[0]
+
+
+def _payload(live: LiveServer, cli: Cli, package_id: int) -> bytes:
+    r = httpx.get(
+        f"{live.url}/api/v1/packages/{package_id}/payload",
+        headers={"Authorization": f"Bearer {_token(cli)}"},
+    )
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def _big_zip(path: Path, size: int) -> bytes:
+    """A ZIP (stored, random content) of about ``size`` bytes: kept by the server as it is."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("install.sh", "#!/bin/sh\n")
+        zf.writestr("big.bin", os.urandom(size))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("resumable", [False, True], ids=["put", "resumable"])
+def test_upload_of_5_mib_is_byte_identical_on_the_server(
+    logged_in: Cli, live: LiveServer, runtime: Runtime, admin: Actor, tmp_path: Path, resumable: bool
+) -> None:
+    data = _big_zip(tmp_path / "big.zip", 5 * 1024 * 1024)
+    args = ["--resumable-above", str(1024 * 1024)] if resumable else []
+    created = logged_in.json(
+        "packages",
+        "upload",
+        str(tmp_path / "big.zip"),
+        "-n",
+        "Big",
+        "-V",
+        "1",
+        "--install",
+        "sh install.sh",
+        *args,
+    )
+    assert created["payload_sha256"] == hashlib.sha256(data).hexdigest()
+    assert created["payload_size"] == len(data)
+    assert _payload(live, logged_in, created["id"]) == data
+    assert runtime.services.packages.pending_uploads(admin, created["id"]) == []
+    # a file that is no ZIP is zipped by the CLI, which checks the server stored that ZIP
+    raw = tmp_path / "setup.bin"
+    raw.write_bytes(os.urandom(2 * 1024 * 1024))
+    created = logged_in.json("packages", "upload", str(raw), "-n", "Raw", "-V", "1", "--install", "x", *args)
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(_payload(live, logged_in, created["id"]))) as zf:
+        assert zf.namelist() == ["setup.bin"] and zf.read("setup.bin") == raw.read_bytes()
+
+
+class RequestCutter:
+    """A TCP proxy to the live server that cuts the first ``PATCH /api/v1/uploads/...`` after
+    ``cut_after`` bytes of its request, both sides closed, as a dropped link does. Records the
+    request lines and ``Upload-Offset`` headers that pass."""
+
+    def __init__(self, upstream_port: int, cut_after: int) -> None:
+        self.upstream_port = upstream_port
+        self.cut_after = cut_after
+        self.cuts = 0
+        self.heads: list[str] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+        self._pipe(client, upstream, True)
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, requests: bool) -> None:
+        left: int | None = None  # bytes of the request being cut still to pass
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if requests:
+                    for line in data.split(b"\r\n"):
+                        if line[:6] in (b"PATCH ", b"HEAD /") or line.lower().startswith(b"upload-offset:"):
+                            with self._lock:
+                                self.heads.append(line.decode("latin-1"))
+                    at = data.find(b"PATCH /api/v1/uploads/")
+                    if at >= 0 and left is None:
+                        with self._lock:
+                            if self.cuts == 0:
+                                self.cuts, left = 1, self.cut_after + at
+                if left is not None:
+                    if len(data) >= left:
+                        dst.sendall(data[:left])
+                        break
+                    left -= len(data)
+                dst.sendall(data)
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_resumable_upload_cut_off_goes_on_from_the_servers_offset(
+    logged_in: Cli, live: LiveServer, runtime: Runtime, admin: Actor, tmp_path: Path
+) -> None:
+    data = _big_zip(tmp_path / "big.zip", 5 * 1024 * 1024)
+    cutter = RequestCutter(live.port, 2 * 1024 * 1024)
+    try:
+        created = logged_in.json(
+            "packages",
+            "upload",
+            str(tmp_path / "big.zip"),
+            "-n",
+            "Cut",
+            "-V",
+            "1",
+            "--install",
+            "x",
+            "--resumable-above",
+            "0",
+            FLEETDECK_URL=f"http://127.0.0.1:{cutter.port}",
+            FLEETDECK_TOKEN=_token(logged_in),
+        )
+    finally:
+        cutter.close()
+    assert cutter.cuts == 1
+    assert _payload(live, logged_in, created["id"]) == data
+    assert created["payload_sha256"] == hashlib.sha256(data).hexdigest()
+    # after the cut: HEAD, then a PATCH from where the server stood (bytes before the cut kept)
+    offsets = [int(h.split(":")[1]) for h in cutter.heads if h.lower().startswith("upload-offset:")]
+    assert offsets[0] == 0 and offsets[-1] > 0, cutter.heads
+    assert any(h.startswith("HEAD /api/v1/uploads/") for h in cutter.heads), cutter.heads
 
 
 def test_upload_of_an_opsi_package(logged_in: Cli, tmp_path: Path) -> None:
