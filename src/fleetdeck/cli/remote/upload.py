@@ -223,7 +223,7 @@ def _resumable(remote: Remote, package_id: int, payload: Payload, position: Posi
         offset = int(response.headers.get("Upload-Offset", offset))
         if offset > best:
             best, tries = offset, 0
-        elif response.status_code == 409:
+        else:
             tries += 1
             if tries > RETRIES:
                 fail(error_message(response))
