@@ -9,6 +9,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import ssl
 import stat
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.settings import Settings
 from tests import factories
+from tests.cutting_proxy import CuttingProxy
 from tests.integration.cli.remote import Cli
 from tests.live_server import LiveServer, running
 from tests.opsi_packages import build_opsi
@@ -199,12 +201,113 @@ def test_upload_streams_files_as_a_package(logged_in: Cli, live: LiveServer, tmp
         "packages", "upload", str(src / "install.sh"), "-n", "Tool", "-V", "2.1", "--install", "x"
     )
     assert "Tool 2.1-1" in out
-    # the JSON route's body limit: the server's answer, not a traceback
+    # streamed: the JSON body limit (64 KiB here) does not apply to payloads
     big = tmp_path / "big.bin"
     big.write_bytes(b"\0" * 100_000)
-    err = logged_in.fails(1, "packages", "upload", str(big), "-n", "Big", "-V", "1", "--install", "x")
-    assert "HTTP 413" in err
+    assert "Big 1-1" in logged_in.ok("packages", "upload", str(big), "-n", "Big", "-V", "1", "--install", "x")
     assert "--install" in logged_in.fails(2, "packages", "upload", str(big))
+    # two files of one name cannot share a payload: said before a package is made
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "install.sh").write_text("echo\n")
+    args = ["-n", "Two", "-V", "1", "--install", "x"]
+    err = logged_in.fails(2, "packages", "upload", str(src / "install.sh"), str(tmp_path / "other"), *args)
+    assert "'install.sh' given twice" in err
+    assert logged_in.json("packages", "list")["count"] == 3
+
+
+def _token(cli: Cli) -> str:
+    return cli.config.read_text().split('token = "')[1].split('"')[0]
+
+
+def _payload(live: LiveServer, cli: Cli, package_id: int) -> bytes:
+    r = httpx.get(
+        f"{live.url}/api/v1/packages/{package_id}/payload",
+        headers={"Authorization": f"Bearer {_token(cli)}"},
+    )
+    assert r.status_code == 200, r.text
+    return r.content
+
+
+def _big_zip(path: Path, size: int) -> bytes:
+    """A ZIP (stored, random content) of about ``size`` bytes: kept by the server as it is."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("install.sh", "#!/bin/sh\n")
+        zf.writestr("big.bin", os.urandom(size))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("resumable", [False, True], ids=["put", "resumable"])
+def test_upload_of_5_mib_is_byte_identical_on_the_server(
+    logged_in: Cli, live: LiveServer, runtime: Runtime, admin: Actor, tmp_path: Path, resumable: bool
+) -> None:
+    data = _big_zip(tmp_path / "big.zip", 5 * 1024 * 1024)
+    args = ["--resumable-above", str(1024 * 1024)] if resumable else []
+    created = logged_in.json(
+        "packages",
+        "upload",
+        str(tmp_path / "big.zip"),
+        "-n",
+        "Big",
+        "-V",
+        "1",
+        "--install",
+        "sh install.sh",
+        *args,
+    )
+    assert created["payload_sha256"] == hashlib.sha256(data).hexdigest()
+    assert created["payload_size"] == len(data)
+    assert _payload(live, logged_in, created["id"]) == data
+    assert runtime.services.packages.pending_uploads(admin, created["id"]) == []
+    # a file that is no ZIP is zipped by the CLI, which checks the server stored that ZIP
+    raw = tmp_path / "setup.bin"
+    raw.write_bytes(os.urandom(2 * 1024 * 1024))
+    created = logged_in.json("packages", "upload", str(raw), "-n", "Raw", "-V", "1", "--install", "x", *args)
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(_payload(live, logged_in, created["id"]))) as zf:
+        assert zf.namelist() == ["setup.bin"] and zf.read("setup.bin") == raw.read_bytes()
+
+
+def test_a_resumable_upload_cut_off_goes_on_from_the_servers_offset(
+    logged_in: Cli, live: LiveServer, runtime: Runtime, admin: Actor, tmp_path: Path
+) -> None:
+    data = _big_zip(tmp_path / "big.zip", 5 * 1024 * 1024)
+    cutter = CuttingProxy(
+        live.port, 2 * 1024 * 1024, b"PATCH /api/v1/uploads/", "request", record=b" /api/v1/uploads/"
+    )
+    try:
+        created = logged_in.json(
+            "packages",
+            "upload",
+            str(tmp_path / "big.zip"),
+            "-n",
+            "Cut",
+            "-V",
+            "1",
+            "--install",
+            "x",
+            "--resumable-above",
+            "0",
+            FLEETDECK_URL=f"http://127.0.0.1:{cutter.port}",
+            FLEETDECK_TOKEN=_token(logged_in),
+        )
+    finally:
+        cutter.close()
+    assert cutter.cuts == 1
+    assert _payload(live, logged_in, created["id"]) == data
+    assert created["payload_sha256"] == hashlib.sha256(data).hexdigest()
+    # after the cut: HEAD, then a PATCH from where the server stood (bytes before the cut kept)
+    heads = [h.decode("latin-1") for h in cutter.heads]
+    offsets = [
+        int(line.split(":")[1])
+        for h in heads
+        for line in h.split("\r\n")
+        if line.lower().startswith("upload-offset:")
+    ]
+    assert offsets[0] == 0 and offsets[-1] > 0 and len(offsets) >= 2, heads
+    assert any(h.startswith("HEAD /api/v1/uploads/") for h in heads), heads
 
 
 def test_upload_of_an_opsi_package(logged_in: Cli, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from fleetdeck.cli.remote.common import Page, verb
 from fleetdeck.cli.remote.config import usage_error
 from fleetdeck.cli.remote.follow import FINAL
 from fleetdeck.cli.remote.resolve import ComputerRefs, GroupRefs, targets
-from fleetdeck.cli.remote.upload import collect, send_opsi, send_package
+from fleetdeck.cli.remote.upload import RESUMABLE_ABOVE, collect, send_opsi, send_package
 
 app = typer.Typer(help="Packages on a running server.", no_args_is_help=True)
 POLL_SEC = 1.0
@@ -59,10 +59,19 @@ def upload(
     install: Annotated[str | None, typer.Option(help="Install command line (run in the payload).")] = None,
     uninstall: Annotated[str | None, typer.Option(help="Uninstall command line.")] = None,
     description: Annotated[str, typer.Option(help="Description.")] = "",
+    resumable_above: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Payloads larger than this many bytes go by the resumable upload, which"
+            " survives dropped connections.",
+        ),
+    ] = RESUMABLE_ABOVE,
     json_out: output.JsonOut = False,
 ) -> None:
     """Upload a package: payload files with --name, --version and --install; or an opsi
-    package (.opsi), which carries all of that itself."""
+    package (.opsi), which carries all of that itself. The payload is streamed (one ZIP; other
+    files are zipped locally first) and its SHA-256 checked against the server's."""
     opsi = len(files) == 1 and files[0].suffix == ".opsi" and files[0].is_file()
     fields: dict[str, Any]
     if opsi:
@@ -90,11 +99,14 @@ def upload(
         def advance(sent: int) -> None:
             bar.update(task, advance=sent)
 
+        def position(done: int, size: int) -> None:
+            bar.update(task, completed=done, total=size)
+
         if opsi:
             result = send_opsi(remote, fields, uploads[0], advance)
             package = result["package"]
         else:
-            result = package = send_package(remote, fields, uploads, advance)
+            result = package = send_package(remote, fields, uploads, position, resumable_above)
     if json_out:
         output.emit_json(result)
         return
