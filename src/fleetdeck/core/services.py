@@ -43,6 +43,7 @@ from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.users.groups import UserGroupService
+from fleetdeck.core.users.mailcode import MailCodeService
 from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.sessions import SessionService
 from fleetdeck.core.users.throttle import LoginThrottle
@@ -95,6 +96,7 @@ class Services:
     cmdb: CmdbService
     user_groups: UserGroupService
     second_factor: SecondFactorService
+    mail_codes: MailCodeService  # second factor by a code sent by e-mail
     people: PeopleService  # end users, invitations, computers assigned to them
     by_name: ComputersByName  # comments and removal of computers named by display name
     flat_groups: FlatGroupService  # groups a computer is in at most one of
@@ -172,6 +174,7 @@ def build_services(
         cmdb=CmdbService(db, audit, clock),
         user_groups=UserGroupService(db, audit, clock),
         second_factor=SecondFactorService(db, audit, box, clock, throttle),
+        mail_codes=MailCodeService(db, audit, box, clock, throttle, mail),
         people=PeopleService(db, audit, box, clock, settings, mail, passwords),
         by_name=ComputersByName(db, audit, clock, notifier),
         flat_groups=FlatGroupService(db, audit, clock, groups),

@@ -4,16 +4,12 @@ switched on with a key, a client that speaks RemotePC's envelope, and a real loc
 
 from __future__ import annotations
 
-import socket
 import warnings
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 
 with warnings.catch_warnings():
@@ -24,9 +20,10 @@ from fleetdeck.api.dialects.remotepc import settings as rpc_settings
 from fleetdeck.api.dialects.remotepc.registry import BASE
 from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor
-from fleetdeck.core.mail import settings as mail_settings
-from fleetdeck.core.mail.mailer import SmtpMailer
 from fleetdeck.settings import Settings
+from tests.mailbox import Inbox, smtp
+
+__all__ = ["Inbox", "smtp"]  # the local SMTP server, shared with other dialects (tests/mailbox.py)
 
 API_KEY = "rpc-test-key-0123456789abcdef"
 
@@ -88,40 +85,3 @@ def rpc(client: TestClient, runtime: Runtime, admin: Actor) -> RemotePc:
     store.set(admin, rpc_settings.ENABLED_KEY, True)
     store.set(admin, rpc_settings.API_KEY, API_KEY)
     return RemotePc(client)
-
-
-class Inbox:
-    """Messages the local SMTP server received."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(runtime: Runtime, admin: Actor) -> Iterator[Inbox]:
-    """A real SMTP server on 127.0.0.1 (no TLS), and fleetdeck's mail settings pointing at it."""
-    inbox = Inbox()
-    # aiosmtpd's start() connects to its own port to check it is up, so it needs a real one
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        store = runtime.services.settings
-        store.set(admin, mail_settings.HOST, "127.0.0.1")
-        store.set(admin, mail_settings.PORT, port)
-        store.set(admin, mail_settings.TLS, mail_settings.TLS_NONE)
-        store.set(admin, mail_settings.SENDER, "fleetdeck@example.org")
-        yield inbox
-    finally:
-        # mails still being sent finish (and say QUIT) before the server stops, so no
-        # connection is cut and left to be collected in a later test
-        mailer = runtime.services.mail
-        if isinstance(mailer, SmtpMailer):
-            mailer.close()
-        controller.stop()

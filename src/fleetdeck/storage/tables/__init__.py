@@ -50,6 +50,7 @@ from fleetdeck.storage.tables.users import (
     User,
     UserGroup,
     UserGroupMember,
+    UserMailCodeSecret,
     UserTotpSecret,
     WebSession,
 )
@@ -104,6 +105,7 @@ __all__ = [
     "User",
     "UserGroup",
     "UserGroupMember",
+    "UserMailCodeSecret",
     "UserTotpSecret",
     "WebSession",
 ]

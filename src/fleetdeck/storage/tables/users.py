@@ -136,3 +136,20 @@ class UserTotpSecret(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     secret_enc: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+class UserMailCodeSecret(Base):
+    """The second-factor code mailed for one half login (a ``web_sessions`` row awaiting its
+    second factor): only a keyed hash, an absolute end and the wrong tries so far. One row per
+    half login, deleted when the code is used, used up, or the session ends. The name marks the
+    table secret: no report may read it (core/reports/policy.py)."""
+
+    __tablename__ = "user_mail_code_secrets"
+
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("web_sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(default=0)

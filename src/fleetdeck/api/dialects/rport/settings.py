@@ -8,6 +8,8 @@ LISTEN_KEY = "rport.listen"
 TOTP_KEY = "rport.totp_enabled"
 TOTP_ACCOUNT_KEY = "rport.totp_account_name"
 TWO_FA_DELIVERY_KEY = "rport.two_fa_token_delivery"
+TWO_FA_TTL_KEY = "rport.two_fa_token_ttl_seconds"
+DELIVERY_SMTP = "smtp"
 PASSWORD_MIN_KEY = "rport.password_min_length"
 
 SETTINGS = (
@@ -36,8 +38,17 @@ SETTINGS = (
         TWO_FA_DELIVERY_KEY,
         Kind.STR,
         "",
-        "rportd's api.two_fa_token_delivery: where 2FA codes are sent. Only empty (off) is"
-        " built; 'smtp' answers logins with a not-implemented error for now.",
+        "rportd's api.two_fa_token_delivery: how 2FA codes are sent. Empty = off; 'smtp' ="
+        " by e-mail (through the smtp.* settings) to the user's two_fa_send_to address. Other"
+        " rportd methods (pushover, a script, a URL) answer logins with a not-implemented error.",
+    ),
+    SettingDef(
+        TWO_FA_TTL_KEY,
+        Kind.INT,
+        600,
+        "rportd's api.two_fa_token_ttl_seconds: how long a code sent by e-mail is valid.",
+        minimum=30,
+        maximum=86400,
     ),
     SettingDef(
         PASSWORD_MIN_KEY,

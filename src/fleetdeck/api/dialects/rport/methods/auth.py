@@ -16,6 +16,7 @@ from fleetdeck.core.errors import NotImplementedYet
 from fleetdeck.core.users.sessions import SECOND_FACTOR
 
 TOTP = "totp_authenticator_app"
+EMAIL = "email"
 TOTP_LOGIN_TTL = 600  # api.totp_login_session_ttl
 
 
@@ -24,9 +25,11 @@ def _login(ctx: Context, username: str, password: str, new_password: str | None)
         raise RportError(401, UNAUTHORIZED)
     lifetime = token_lifetime(ctx)
     settings = ctx.services.settings
-    if settings.value(keys.TWO_FA_DELIVERY_KEY):
-        raise NotImplementedYet("2FA codes by e-mail are not built yet; use rport.totp_enabled")
+    delivery = str(settings.value(keys.TWO_FA_DELIVERY_KEY) or "")
+    if delivery and delivery != keys.DELIVERY_SMTP:
+        raise NotImplementedYet(f"2FA delivery {delivery!r} is not built; only 'smtp' (e-mail) is")
     totp = bool(settings.value(keys.TOTP_KEY))
+    half = totp or bool(delivery)
     agent = ctx.request.headers.get("user-agent", "")
     actor, started = ctx.services.sessions.login(
         username,
@@ -34,14 +37,22 @@ def _login(ctx: Context, username: str, password: str, new_password: str | None)
         ctx.source,
         VIA,
         new_password=new_password,
-        lifetime_sec=TOTP_LOGIN_TTL if totp else lifetime,
-        renew_sec=None if totp else RENEW_SEC,
-        stage=SECOND_FACTOR if totp else "",
+        lifetime_sec=TOTP_LOGIN_TTL if half else lifetime,
+        renew_sec=None if half else RENEW_SEC,
+        stage=SECOND_FACTOR if half else "",
         user_agent=agent,
     )
-    token = ctx.services.sessions.seal(claims(actor.username, started.info, started.secret, full=not totp))
-    two_fa = None
-    if totp:
+    token = ctx.services.sessions.seal(claims(actor.username, started.info, started.secret, full=not half))
+    two_fa: dict[str, str] | None = None
+    if delivery and not totp:
+        ttl = int(settings.value(keys.TWO_FA_TTL_KEY))
+        try:
+            sent_to = ctx.services.mail_codes.send(actor, started.info.id, ttl, "RPort 2FA verification code")
+        except Exception:
+            ctx.services.sessions.discard(started.secret)  # no code, no half login left behind
+            raise
+        two_fa = {"send_to": sent_to, "delivery_method": EMAIL}
+    elif totp:
         assert actor.user_id is not None
         exists = ctx.services.second_factor.exists(actor.user_id)
         two_fa = {"delivery_method": TOTP, "totp_key_status": "exists" if exists else "pending"}
@@ -84,17 +95,19 @@ def logout(ctx: Context) -> Response:
 
 @route("POST", "/verify-2fa", auth=Auth.SECOND_FACTOR)
 def verify_2fa(ctx: Context) -> Response:
-    """The code from the authenticator app, with the half login's bearer token: a full token."""
+    """The code from the authenticator app (``rport.totp_enabled``, asked for when both are set) or
+    the one sent by e-mail at login, with the half login's bearer token: a full token."""
     if not second_factor_on(ctx.deps):
         raise RportError(400, "2fa is disabled")
-    if ctx.services.settings.value(keys.TWO_FA_DELIVERY_KEY):
-        raise NotImplementedYet("2FA codes by e-mail are not built yet")
     body = ctx.decode(Verify2faBody)
     lifetime = token_lifetime(ctx)
     if body.username != ctx.me.username:
         raise RportError(401, UNAUTHORIZED, "username does not match the login token")
-    ctx.services.second_factor.verify(ctx.me, body.token)
     assert ctx.session is not None
+    if ctx.services.settings.value(keys.TOTP_KEY):
+        ctx.services.second_factor.verify(ctx.me, body.token)
+    else:
+        ctx.services.mail_codes.verify(ctx.me, ctx.session.id, body.token)
     started = ctx.services.sessions.promote(ctx.me, ctx.session, lifetime_sec=lifetime, renew_sec=RENEW_SEC)
     token = ctx.services.sessions.seal(claims(ctx.me.username, started.info, started.secret, full=True))
     return render.ok({"token": token})
