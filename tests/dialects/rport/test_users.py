@@ -102,6 +102,19 @@ def test_user_group_rules(client: Any, as_admin: dict[str, str]) -> None:
     assert client.get(f"{API}/user-groups/g", headers=as_admin).status_code == 404
 
 
+def test_group_restrictions_keep_rports_keys_and_types(client: Any, as_admin: dict[str, str]) -> None:
+    """What is stored is what rportd's UserGroup schema allows back: unknown keys and wrong
+    types are refused, a null is the same as leaving the key out."""
+    for wrong in ({"teleport": True}, {"skip-idle-timeout": "yes"}, {"idle-timeout-minutes": {"min": "1"}}):
+        bad = client.put(f"{API}/user-groups/g", headers=as_admin, json={"tunnels_restricted": wrong})
+        assert bad.status_code == 400, wrong
+    body = {"tunnels_restricted": {"skip-idle-timeout": None, "http_proxy": True, "scheme": ["ssh"]}}
+    got = client.put(f"{API}/user-groups/g", headers=as_admin, json=body).json()["data"]
+    assert got["tunnels_restricted"] == {"http_proxy": True, "scheme": ["ssh"]}
+    again = client.get(f"{API}/user-groups/g", headers=as_admin).json()["data"]
+    assert again["tunnels_restricted"] == {"http_proxy": True, "scheme": ["ssh"]}
+
+
 def test_non_admin_audit_log_is_their_own(client: Any, as_admin: dict[str, str]) -> None:
     client.put(f"{API}/user-groups/auditors", headers=as_admin, json={"permissions": {"auditlog": True}})
     _user(client, as_admin, "fred", ["auditors"])

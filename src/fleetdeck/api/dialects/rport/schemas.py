@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from fleetdeck.api.kit import listing
@@ -53,11 +51,47 @@ class UserBody(Strict):
     two_fa_send_to: str | None = None
 
 
+class MinMax(Strict):
+    min: int | None = None
+    max: int | None = None
+
+
+class MinMaxTime(Strict):
+    """``HH:MM`` bounds of a tunnel's auto-close."""
+
+    min: str | None = None
+    max: str | None = None
+
+
+class TunnelsRestricted(Strict):
+    """A group's tunnel restrictions with the keys and types of rportd's ``UserGroup`` schema:
+    an unknown key or a wrong type is a 400, and a null is the same as leaving the key out, so
+    what is stored is always what the schema allows back."""
+
+    local: list[str] | None = None
+    remote: list[str] | None = None
+    scheme: list[str] | None = None
+    acl: list[str] | None = None
+    idle_timeout_minutes: MinMax | None = msgspec.field(default=None, name="idle-timeout-minutes")
+    auto_close: MinMaxTime | None = msgspec.field(default=None, name="auto-close")
+    protocol: list[str] | None = None
+    skip_idle_timeout: bool | None = msgspec.field(default=None, name="skip-idle-timeout")
+    http_proxy: bool | None = None
+    host_header: str | None = None
+    auth_allowed: bool | None = None
+
+
+class CommandsRestricted(Strict):
+    allow: list[str] | None = None
+    deny: list[str] | None = None
+    is_sudo: bool | None = None
+
+
 class UserGroupBody(Strict):
     name: str | None = None
     permissions: dict[str, bool] | None = None
-    tunnels_restricted: dict[str, Any] | None = None
-    commands_restricted: dict[str, Any] | None = None
+    tunnels_restricted: TunnelsRestricted | None = None
+    commands_restricted: CommandsRestricted | None = None
 
 
 # rportd's list spelling: filter[col]=a,b (any of), * wildcards, filter[a|b], or()/and(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from starlette.responses import Response
 
 from fleetdeck.api.dialects.rport import render
@@ -132,9 +133,9 @@ def groups_put(ctx: Context) -> Response:
         perms[render.PERMISSIONS[key]] = on
     restrictions: dict[str, Any] = {}
     if body.tunnels_restricted is not None:
-        restrictions["tunnels_restricted"] = body.tunnels_restricted
+        restrictions["tunnels_restricted"] = msgspec.to_builtins(body.tunnels_restricted)
     if body.commands_restricted is not None:
-        restrictions["commands_restricted"] = body.commands_restricted
+        restrictions["commands_restricted"] = msgspec.to_builtins(body.commands_restricted)
     info = ctx.services.user_groups.put(ctx.me, name, perms, restrictions)
     return render.ok(render.group(info))
 
