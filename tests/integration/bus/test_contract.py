@@ -230,7 +230,8 @@ def test_the_bus_comes_back_after_its_server_restarts(backend: str, tmp_path: Pa
             assert isinstance(here, RemoteBus) and isinstance(there, RemoteBus)
             before = await here.subscribe("jobs.queued")
             await there.publish("jobs.queued", b"1")
-            assert await before.get(5) == ("jobs.queued", b"1")
+            # generous: on a loaded machine a fresh private server can take seconds to answer
+            assert await before.get(30) == ("jobs.queued", b"1")
 
             await asyncio.to_thread(server.kill)
             await there.publish("while.away", b"kept")  # queued until the server is back
