@@ -110,9 +110,25 @@ class NatsBus(RemoteBus):
 
         self._nsubs[key] = await self._nc.subscribe(self.subject(key), cb=deliver)
         if self._nc.is_connected:
-            # A round trip (PING/PONG): once it is back the server has the subscription, so
-            # a publish by another process from now on reaches it, as the contract says.
+            await self._round_trip()
+
+    async def _round_trip(self) -> None:
+        """Return once the server has every command sent so far (the new SUB above all), so a
+        publish by another process from now on reaches it, as the contract says.
+
+        ``Client.flush`` alone does not promise that in nats-py 2.16: ``subscribe`` leaves the
+        SUB in the client's pending buffer for its flusher task, while ``flush`` writes its PING
+        straight to the socket, so the PING can overtake the SUB and the PONG come back before
+        the server has the subscription (about 1 subscribe in 20 lost its first message under
+        load). Pushing the pending buffer out first puts the PING behind the SUB.
+        """
+        assert self._nc is not None
+        flush_pending = getattr(self._nc, "_flush_pending", None)
+        if flush_pending is not None:
+            await flush_pending(force_flush=True)
+        else:  # a nats-py without it: a first round trip lets the flusher task run
             await self._nc.flush(timeout=5)
+        await self._nc.flush(timeout=5)
 
     async def _unlisten(self, key: str) -> None:
         sub = self._nsubs.pop(key, None)
