@@ -74,16 +74,19 @@ class AuditLog:
     def _entry(
         self, actor: Actor, action: str, object_type: str, object_id: str, result: str, detail: dict[str, Any]
     ) -> AuditEntry:
+        # Cut to the columns' widths: a failed login's user name and a forwarded address come
+        # from the caller, and PostgreSQL refuses what is too long (SQLite would keep it), which
+        # would lose the very record that says who tried.
         return AuditEntry(
             at=self._clock(),
             user_id=actor.user_id,
-            username=actor.username,
-            source=actor.source,
-            via=actor.via,
-            action=action,
-            object_type=object_type,
+            username=actor.username[:150],
+            source=actor.source[:64],
+            via=actor.via[:30],
+            action=action[:100],
+            object_type=object_type[:50],
             object_id=object_id[:100],
-            result=result,
+            result=result[:30],
             detail=detail,
         )
 

@@ -128,3 +128,13 @@ def test_find_needs_audit_permission_and_filters(log: AuditLog) -> None:
     with pytest.raises(PermissionDenied):
         log.find(ALICE, Query())
     assert log.find(Actor(None, "r", Role.ADMIN, read_only=True), Query()).total == 3
+
+
+def test_caller_supplied_text_too_long_for_its_column_is_cut_not_lost(log: AuditLog) -> None:
+    """A failed login's user name and a forwarded address are the caller's; PostgreSQL refuses a
+    value longer than its column, which would lose the record of who tried."""
+    stranger = Actor(user_id=None, username="u" * 400, role=Role.VIEWER, source="f" * 300, via="v" * 50)
+    log.record(stranger, "user.login", "user", "x" * 200, result="denied")
+    (rec,) = records(log)
+    assert (rec.username, rec.source, rec.via, rec.object_id) == ("u" * 150, "f" * 64, "v" * 30, "x" * 100)
+    assert (rec.action, rec.result) == ("user.login", "denied")
