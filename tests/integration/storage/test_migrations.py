@@ -280,3 +280,43 @@ def test_0015_backfill_sql_runs_on_the_backend_under_test(db_url: str) -> None:
             assert [tuple(r) for r in conn.execute(text(_STATE_COLUMNS))] == _EXPECTED_STATES
     finally:
         db.dispose()
+
+
+def test_processes_started_together_migrate_an_empty_database_once(db_url: str) -> None:
+    """Scale-out: several servers started at once on one new PostgreSQL database must all come
+    up; without the migration lock every one but the first failed creating the same tables.
+    Real processes: Alembic's ``context`` is one per process, so threads would not be honest."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one SQLite file is served by one process")
+    import subprocess
+    import sys
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    admin_url = db_url.rsplit("/", 1)[0] + "/postgres"
+    name = f"fdmig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = db_url.rsplit("/", 1)[0] + "/" + name
+    code = (
+        "import sys; from fleetdeck.storage import migrate; from fleetdeck.storage.db import Database;"
+        " migrate.upgrade(Database(sys.argv[1]))"
+    )
+    try:
+        servers = [
+            subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        failed = [err[-600:] for p in servers if (err := p.communicate(timeout=180)[1]) and p.returncode]
+        assert failed == []
+        db = Database(url)
+        try:
+            assert migrate.current_revision(db) == migrate.head_revision(db)
+        finally:
+            db.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -6,6 +6,8 @@ from alembic import context
 
 from fleetdeck.storage.tables import Base
 
+MIGRATION_LOCK = 0x6664_00DB  # "fd" + db: one advisory lock key for schema migrations
+
 engine = context.config.attributes["engine"]
 with engine.connect() as connection:
     sqlite = connection.dialect.name == "sqlite"
@@ -23,6 +25,12 @@ with engine.connect() as connection:
             compare_type=True,
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Several server processes started together on one database (scale-out) would
+                # each create the same tables and all but one fail. The first to take this lock
+                # migrates; the others wait, then find the database at head and do nothing
+                # (Alembic reads the version after the lock, READ COMMITTED sees the commit).
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             context.run_migrations()
             if sqlite:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
