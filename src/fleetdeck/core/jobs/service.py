@@ -463,16 +463,18 @@ class JobService:
                 return []  # nothing delivered, so nothing to cancel either
         now = self._clock()
         finished: list[int] = []
+        batches: set[int] = set()
         with UnitOfWork(self._db) as uow:
             s = uow.session
             rows = s.execute(
-                select(Job.id, Job.status, Job.expires_at, Job.cancel_requested).where(
+                select(Job.id, Job.status, Job.expires_at, Job.cancel_requested, Job.batch_id).where(
                     Job.computer_id == computer_id,
                     Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
                 )
             ).all()
             lost = [r for r in rows if r[0] not in known]
-            for jid, _status, expires_at, cancel in lost:
+            batches.update(r[4] for r in lost)  # each one ends or goes back to the queue
+            for jid, _status, expires_at, cancel, _batch in lost:
                 if cancel:
                     values = {"status": JobStatus.CANCELLED.value, "finished_at": now, "message": "cancelled"}
                     finished.append(jid)
@@ -484,18 +486,22 @@ class JobService:
                 s.execute(update(Job).where(Job.id == jid).values(**values))
             states.ended(s, finished, now)
             if known:
-                s.execute(
-                    update(Job)
-                    .where(
-                        Job.id.in_(known),
-                        Job.computer_id == computer_id,
-                        Job.status == JobStatus.QUEUED.value,
+                batches.update(
+                    s.scalars(
+                        update(Job)
+                        .where(
+                            Job.id.in_(known),
+                            Job.computer_id == computer_id,
+                            Job.status == JobStatus.QUEUED.value,
+                        )
+                        .values(status=JobStatus.SENT.value, sent_at=now)
+                        .returning(Job.batch_id)
                     )
-                    .values(status=JobStatus.SENT.value, sent_at=now)
                 )
             cancels = list(s.scalars(_cancel_requested(computer_id)))
         if finished:
             self._notifier.jobs_finished(finished)
+        self._changed(batches)  # the deployment page shows requeued, expired and cancelled jobs
         return cancels
 
     def claim_for_delivery(
