@@ -120,8 +120,9 @@ class SecondFactorService:
         with UnitOfWork(self._db) as uow:
             # Accepted only when newer than the last accepted step: one conditional UPDATE, so
             # two processes (or requests) racing with the same code cannot both accept it.
-            accepted = matched is not None and (
-                uow.session.execute(
+            accepted = False
+            if matched is not None:
+                taken = uow.session.execute(
                     update(UserTotpSecret)
                     .where(
                         UserTotpSecret.user_id == actor.user_id,
@@ -129,9 +130,8 @@ class SecondFactorService:
                     )
                     .values(last_step=matched)
                     .execution_options(synchronize_session=False)
-                ).rowcount
-                == 1
-            )
+                )
+                accepted = int(getattr(taken, "rowcount", 0) or 0) == 1
             if accepted:
                 self._throttle.succeeded(uow.session, actor.username, actor.source)
                 self._audit.add(uow.session, actor, "auth.second_factor", "user", actor.user_id, "ok")
