@@ -19,8 +19,10 @@ from fleetdeck.core.computers.by_name import ComputersByName
 from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
+from fleetdeck.core.enrollment.agent_secrets import AgentSecretService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.flat import FlatGroupService
+from fleetdeck.core.groups.rules import RuleGroupService
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.saved import SavedCommandService
 from fleetdeck.core.jobs.service import JobService
@@ -100,6 +102,8 @@ class Services:
     people: PeopleService  # end users, invitations, computers assigned to them
     by_name: ComputersByName  # comments and removal of computers named by display name
     flat_groups: FlatGroupService  # groups a computer is in at most one of
+    rule_groups: RuleGroupService  # groups defined by inventory rules, and the access they give
+    agent_secrets: AgentSecretService  # credentials agents may connect with
     mail: Mailer
 
 
@@ -178,5 +182,7 @@ def build_services(
         people=PeopleService(db, audit, box, clock, settings, mail, passwords),
         by_name=ComputersByName(db, audit, clock, notifier),
         flat_groups=FlatGroupService(db, audit, clock, groups),
+        rule_groups=RuleGroupService(db, audit, clock),
+        agent_secrets=AgentSecretService(db, audit, clock, passwords),
         mail=mail,
     )

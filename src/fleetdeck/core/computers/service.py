@@ -45,6 +45,7 @@ from fleetdeck.core.errors import (
     Reason,
     ValidationFailed,
 )
+from fleetdeck.core.groups.rules import access
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
@@ -287,6 +288,9 @@ class ComputerService:
             count = select(func.count()).select_from(Computer)
             if scope is not None:  # an end user: only the computers assigned to them
                 stmt, count = stmt.where(scope), count.where(scope)
+            reach = access(uow.session, actor)  # a user in user groups: their rule groups' computers
+            if reach is not None:
+                stmt, count = stmt.where(reach), count.where(reach)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
                 stmt = stmt.where(Computer.id.in_(members))
@@ -404,6 +408,9 @@ class ComputerService:
             count = select(func.count()).select_from(Computer)
             if scope is not None:  # an end user: only the computers assigned to them
                 stmt, count = stmt.where(scope), count.where(scope)
+            reach = access(uow.session, actor)  # a user in user groups: their rule groups' computers
+            if reach is not None:
+                stmt, count = stmt.where(reach), count.where(reach)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
                 stmt = stmt.where(Computer.id.in_(members))

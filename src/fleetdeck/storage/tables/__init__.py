@@ -21,7 +21,7 @@ from fleetdeck.storage.tables.configs import (
 )
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
-from fleetdeck.storage.tables.groups import Group, GroupMember
+from fleetdeck.storage.tables.groups import AgentSecret, Group, GroupMember, RuleGroup
 from fleetdeck.storage.tables.jobs import Job, JobBatch, SavedCommand
 from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
@@ -56,6 +56,7 @@ from fleetdeck.storage.tables.users import (
 )
 
 __all__ = [
+    "AgentSecret",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -99,6 +100,7 @@ __all__ = [
     "PayloadUpload",
     "Report",
     "ReportedAudit",
+    "RuleGroup",
     "SavedCommand",
     "SettingValue",
     "SoftwareLicense",
