@@ -5,8 +5,9 @@ A group's ``rules`` map a field (``RULE_FIELDS``) to a list of patterns. A compu
 when every field given matches (AND across fields) and, within a field, any pattern matches any
 of the computer's values for it (OR); matching ignores case and ``*`` stands for any text. A
 group with no rules has no members; a field given an empty list matches only a computer with no
-value for it. ``tags`` may instead be ``{"and": [...]}`` or ``{"or": [...]}``. Fields core keeps
-no data for yet (addresses, tags, credential ids) have no values.
+value for it. ``tags`` (people's tags, ``core.computers.attributes``) may instead be ``{"and": [...]}`` or
+``{"or": [...]}``. Fields core keeps no data for yet (ip addresses, credential ids) have no
+values.
 
 Rules become SQL conditions on ``computers``, so membership is decided by the database when
 read and follows every inventory change with nothing to keep up to date, and a list of groups
@@ -34,7 +35,7 @@ from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, RuleGroup, UserGroupMember
+from fleetdeck.storage.tables import Computer, ComputerTag, RuleGroup, UserGroupMember
 from fleetdeck.storage.uow import UnitOfWork
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_*-]{1,30}$")
@@ -62,10 +63,11 @@ RULE_FIELDS: dict[str, tuple[Any, ...]] = {
     "state": (_state(),),
     "ipv4": (),
     "ipv6": (),
-    "tags": (),
+    "tags": (),  # computer_tags rows (``_tagged``)
     "credential": (),
 }
-LIST_FIELDS = frozenset({"ipv4", "ipv6", "tags"})  # many values per computer (none stored yet)
+LIST_FIELDS = frozenset({"ipv4", "ipv6", "tags"})  # many values per computer
+TAG = "tag"  # computer_tags.kind of a tag (the other: "label")
 
 FIELDS = {"id": RuleGroup.key, "description": RuleGroup.description}
 
@@ -86,7 +88,22 @@ def _like(pattern: str) -> str:
     return escaped.replace("*", "%")
 
 
-def _matches(columns: tuple[Any, ...], pattern: str) -> ColumnElement[bool]:
+def _tagged(pattern: str) -> ColumnElement[bool]:
+    """The computer has a tag matching ``pattern``."""
+    return (
+        select(ComputerTag.id)
+        .where(
+            ComputerTag.computer_id == Computer.id,
+            ComputerTag.kind == TAG,
+            func.lower(ComputerTag.name).like(_like(pattern.strip()), escape="\\"),
+        )
+        .exists()
+    )
+
+
+def _matches(field: str, columns: tuple[Any, ...], pattern: str) -> ColumnElement[bool]:
+    if field == "tags":
+        return _tagged(pattern)
     if not columns:
         return false()  # no values: no pattern matches
     text = _like(pattern.strip())
@@ -96,10 +113,12 @@ def _matches(columns: tuple[Any, ...], pattern: str) -> ColumnElement[bool]:
 def _field_condition(field: str, patterns: Sequence[str]) -> ColumnElement[bool]:
     columns = RULE_FIELDS[field]
     if not patterns:  # only "no value" matches an empty list
+        if field == "tags":
+            return ~_tagged("*")
         if field in LIST_FIELDS or not columns:
             return true()
         return and_(*(func.coalesce(c, "") == "" for c in columns))
-    return or_(*(_matches(columns, p) for p in patterns))
+    return or_(*(_matches(field, columns, p) for p in patterns))
 
 
 def condition(rules: Mapping[str, Any]) -> ColumnElement[bool]:
@@ -158,6 +177,21 @@ def access(s: Session, actor: Actor) -> ColumnElement[bool] | None:
     rows = s.execute(select(RuleGroup.rules, RuleGroup.allowed_user_groups)).all()
     allowed = [condition(rules) for rules, groups in rows if mine & set(groups or ())]
     return or_(*allowed) if allowed else false()
+
+
+def keys_of(s: Session, computer_ids: Sequence[int]) -> dict[int, list[str]]:
+    """For each of ``computer_ids``: the keys of the rule groups it is in, in key order (one
+    statement for the groups and, if there are any, one for the computers)."""
+    if not computer_ids:
+        return {}
+    rows = list(s.scalars(select(RuleGroup).order_by(RuleGroup.key)))
+    if not rows:
+        return {}
+    columns = [case((condition(r.rules), 1), else_=0).label(f"g{i}") for i, r in enumerate(rows)]
+    found: dict[int, list[str]] = {}
+    for cid, *flags in s.execute(select(Computer.id, *columns).where(Computer.id.in_(list(computer_ids)))):
+        found[cid] = [r.key for r, flag in zip(rows, flags, strict=True) if flag]
+    return found
 
 
 class RuleGroupService:
@@ -242,23 +276,6 @@ class RuleGroupService:
             if row is None:
                 raise NotFound("rule group", key)
             m.session.delete(row)
-
-    def of_computers(self, actor: Actor, uids: Sequence[str]) -> dict[str, list[str]]:
-        """For each of ``uids``: the keys of the groups it is in (two statements)."""
-        actor.require(Perm.READ)
-        if not uids:
-            return {}
-        with UnitOfWork(self._db, readonly=True) as uow:
-            rows = list(uow.session.scalars(select(RuleGroup).order_by(RuleGroup.key)))
-            if not rows:
-                return {}
-            columns = [case((condition(r.rules), 1), else_=0).label(f"g{i}") for i, r in enumerate(rows)]
-            found: dict[str, list[str]] = {}
-            for uid, *flags in uow.session.execute(
-                select(Computer.uid, *columns).where(Computer.uid.in_(list(uids)))
-            ):
-                found[uid] = [r.key for r, flag in zip(rows, flags, strict=True) if flag]
-            return found
 
     def _members(
         self, s: Session, actor: Actor, rows: Sequence[RuleGroup]

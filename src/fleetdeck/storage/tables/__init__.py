@@ -11,6 +11,7 @@ from fleetdeck.storage.tables.computers import (
     ComputerLogin,
     ComputerPassword,
     ComputerSoftware,
+    ComputerTag,
     ReportedAudit,
 )
 from fleetdeck.storage.tables.configs import (
@@ -72,6 +73,7 @@ __all__ = [
     "ComputerLogin",
     "ComputerPassword",
     "ComputerSoftware",
+    "ComputerTag",
     "ConfigEntry",
     "ConfigOverride",
     "DeploymentRule",

@@ -44,6 +44,7 @@ class RuleGroup(Base):
     user groups whose members may reach the matching computers."""
 
     __tablename__ = "rule_groups"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
@@ -59,6 +60,7 @@ class AgentSecret(Base):
     the table name marks it secret for reports)."""
 
     __tablename__ = "agent_secrets"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(255), unique=True)

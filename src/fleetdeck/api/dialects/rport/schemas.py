@@ -245,6 +245,11 @@ class ClientGroupBody(Strict):
     num_clients_connected: int | None = None
 
 
+class ClientAttributesBody(Strict):
+    tags: list[str] | None = None
+    labels: dict[str, str] | None = None
+
+
 class ClientAuthBody(Strict):
     id: str | None = None
     password: str | None = None

@@ -3,6 +3,7 @@
 - ``rule_groups``: a group defined by patterns on computers' inventory fields, with the user
   groups allowed to reach its computers; members are computed when read.
 - ``agent_secrets``: credentials (id + argon2 hash) agents may connect with.
+- ``computer_tags``: tags and labels people give computers.
 
 Revision ID: 0029_rgroups
 Revises: 0028_rport2
@@ -48,7 +49,27 @@ def upgrade() -> None:
         sqlite_autoincrement=True,
     )
 
+    op.create_table(
+        "computer_tags",
+        sa.Column("id", bigid, nullable=False),
+        sa.Column("computer_id", bigid, nullable=False),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["computer_id"],
+            ["computers.id"],
+            name=op.f("fk_computer_tags_computer_id_computers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_computer_tags")),
+        sa.UniqueConstraint("computer_id", "kind", "name", name="uq_computer_tags_computer_kind_name"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index(op.f("ix_computer_tags_computer_id"), "computer_tags", ["computer_id"])
+
 
 def downgrade() -> None:
+    op.drop_table("computer_tags")
     op.drop_table("agent_secrets")
     op.drop_table("rule_groups")

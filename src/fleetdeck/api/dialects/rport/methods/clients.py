@@ -1,9 +1,11 @@
 """rportd's clients (read only, without tunnels) as a view of core's computers.
 
 A client's ``id`` is the computer's uid; the fields rportd reports from its agent come from the
-inventory core holds (``ComputerService.find_detailed``: one count and one select, whatever the
-page size). What core has no notion of (tags, labels, tunnels, virtualization, client auth ids,
-user groups) is empty. rportd matches text case-insensitively; its ``connection_state`` is
+inventory core holds, with the tags and labels people gave it and the rule groups it is in
+(``ComputerAttributeService.find_described``: a constant number of statements, whatever the page
+size). What core has no notion of (tunnels, virtualization, client auth ids, per-client user
+groups) is empty. A non-admin in user groups sees only the clients of the client groups that
+allow one of them (core decides). rportd matches text case-insensitively; its ``connection_state`` is
 core's ``online``. An end user sees only the computers assigned to them: core adds the scope.
 """
 
@@ -16,10 +18,11 @@ from starlette.responses import Response
 from fleetdeck.api.dialects.rport import render
 from fleetdeck.api.dialects.rport.errors import RportError
 from fleetdeck.api.dialects.rport.registry import Context, route
-from fleetdeck.api.dialects.rport.schemas import CLIENT_FIELDS, CLIENTS, SYNTAX
+from fleetdeck.api.dialects.rport.schemas import CLIENT_FIELDS, CLIENTS, SYNTAX, ClientAttributesBody
 from fleetdeck.api.kit import listing
 from fleetdeck.core import query as q
-from fleetdeck.core.computers.entities import ComputerRow
+from fleetdeck.core.computers.attributes import Described
+from fleetdeck.core.errors import NotFound
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
@@ -46,8 +49,9 @@ def _translate(expr: q.Expr) -> q.Expr:
     return q.Cond(target, _TEXT.get(expr.op, expr.op), expr.value)
 
 
-def client(row: ComputerRow) -> dict[str, Any]:
+def client(described: Described) -> dict[str, Any]:
     """Every field of rportd's Client schema for one computer."""
+    row = described.row
     online = bool(row.online)
     return {
         "id": row.uid,
@@ -70,8 +74,8 @@ def client(row: ComputerRow) -> dict[str, Any]:
         "timezone": row.timezone,
         "ipv4": [],
         "ipv6": [],
-        "tags": [],
-        "labels": {},
+        "tags": list(described.attributes.tags),
+        "labels": dict(described.attributes.labels),
         "version": row.agent_version,
         "address": row.remote_address,
         "tunnels": [],
@@ -80,7 +84,7 @@ def client(row: ComputerRow) -> dict[str, Any]:
         "last_heartbeat_at": render.time(row.last_seen),
         "client_auth_id": "",
         "allowed_user_groups": [],
-        "groups": [],
+        "groups": list(described.groups),
     }
 
 
@@ -93,7 +97,7 @@ def clients(ctx: Context) -> Response:
     request = listing.parse(ctx.params, CLIENTS, SYNTAX)
     query = request.query
     sort = tuple(q.SortKey(CLIENT_FIELDS[k.field], k.descending) for k in query.sort)
-    page = ctx.services.computers.find_detailed(
+    page = ctx.services.attributes.find_described(
         ctx.me,
         q.Query(
             where=tuple(_translate(e) for e in query.where),
@@ -110,9 +114,35 @@ def clients(ctx: Context) -> Response:
 def client_get(ctx: Context) -> Response:
     """One client, every field; 404 for an unknown id and for a computer the caller may not see."""
     client_id = str(ctx.path_params["client_id"])
-    page = ctx.services.computers.find_detailed(
+    page = ctx.services.attributes.find_described(
         ctx.me, q.Query(where=(q.Cond("uid", q.Op.EQ, client_id),), limit=1)
     )
     if not page.items:
         raise RportError(404, f"client with id {client_id!r} not found")
     return render.ok(client(page.items[0]))
+
+
+def _client_id(ctx: Context) -> str:
+    return str(ctx.path_params["client_id"])
+
+
+@route("GET", "/clients/{client_id}/attributes")
+def attributes_get(ctx: Context) -> Response:
+    """``{tags, labels}``: what fleetdeck keeps for the computer (every transport sees it)."""
+    try:
+        attrs = ctx.services.attributes.get(ctx.me, _client_id(ctx))
+    except NotFound:
+        raise RportError(404, f"Active client with id={_client_id(ctx)!r} not found.") from None
+    return render.ok({"tags": list(attrs.tags), "labels": dict(attrs.labels)})
+
+
+@route("PUT", "/clients/{client_id}/attributes")
+def attributes_put(ctx: Context) -> Response:
+    """Replace the tags and labels. rportd pushes them to the connected client's attributes
+    file; fleetdeck keeps them itself, so disconnected clients take them too."""
+    body = ctx.decode(ClientAttributesBody)
+    try:
+        ctx.services.attributes.put(ctx.me, _client_id(ctx), body.tags or [], body.labels or {})
+    except NotFound:
+        raise RportError(404, f"Active client with id={_client_id(ctx)!r} not found.") from None
+    return render.ok("ok")
