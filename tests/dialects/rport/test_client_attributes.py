@@ -115,3 +115,29 @@ def test_list_runs_constant_statements(
             admin, runtime.services.computers.get(admin, cid).summary.uid, [f"t{k}"], {"k": str(k)}
         )
     assert statements() == one
+
+
+def test_acl_gives_user_groups_single_clients(client: Any, uids: dict[str, str]) -> None:
+    """``POST /clients/{id}/acl``: the user groups allowed to reach one client (the whole list),
+    shown as ``allowed_user_groups``; unknown groups or clients are 404; Administrators only."""
+    acl = f"{API}/clients/{uids['beta']}/acl"
+    assert client.get(f"{API}/clients", headers=BOB).json()["meta"]["count"] == 0
+    assert client.post(acl, json={"allowed_user_groups": ["devs"]}, headers=BOB).status_code == 403
+    r = client.post(acl, json={"allowed_user_groups": ["devs"]}, headers=ADMIN)
+    assert r.status_code == 204 and r.content == b""
+    seen = client.get(f"{API}/clients", headers=BOB, params={"fields[clients]": "id,allowed_user_groups"})
+    assert seen.json()["data"] == [{"id": uids["beta"], "allowed_user_groups": ["devs"]}]
+    # attributes are kept apart from the ACL
+    assert put(client, uids["beta"], {"tags": ["t"]}).status_code == 200
+    assert client.get(f"{API}/clients/{uids['beta']}", headers=BOB).json()["data"]["allowed_user_groups"] == [
+        "devs"
+    ]
+    missing = client.post(acl, json={"allowed_user_groups": ["devs", "nobody"]}, headers=ADMIN)
+    assert missing.status_code == 404
+    assert (
+        client.post(f"{API}/clients/nope/acl", json={"allowed_user_groups": []}, headers=ADMIN).status_code
+        == 404
+    )
+    assert client.post(acl, json={"allowed_user_groups": "devs"}, headers=ADMIN).status_code == 400
+    assert client.post(acl, json={"allowed_user_groups": []}, headers=ADMIN).status_code == 204
+    assert client.get(f"{API}/clients", headers=BOB).json()["meta"]["count"] == 0

@@ -40,7 +40,7 @@ def post(client: Any, body: Any, headers: dict[str, str] = ADMIN) -> Any:
     return client.post(f"{API}/client-groups", json=body, headers=headers)
 
 
-def get(client: Any, path: str, headers: dict[str, str] = ADMIN, **params: Any) -> Any:
+def get(client: Any, path: str, headers: dict[str, str] = ADMIN, **params: str) -> Any:
     return client.get(API + path, headers=headers, params=params)
 
 

@@ -21,11 +21,11 @@ from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import ComputerRow
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.errors import NotFound, ValidationFailed
-from fleetdeck.core.groups.rules import TAG, access, keys_of
+from fleetdeck.core.groups.rules import ACCESS, TAG, access, keys_of
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.query import Page, Query
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, ComputerTag
+from fleetdeck.storage.tables import Computer, ComputerTag, UserGroup, UserGroupMember
 from fleetdeck.storage.uow import UnitOfWork
 
 LABEL = "label"
@@ -38,6 +38,8 @@ MAX_VALUE = 1024
 class Attributes:
     tags: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    # user groups allowed to reach this computer, besides rule groups' (core.groups.rules.access)
+    access: tuple[str, ...] = ()
 
 
 class Described(NamedTuple):
@@ -52,6 +54,7 @@ def load(s: Session, computer_ids: Sequence[int]) -> dict[int, Attributes]:
         return {}
     tags: dict[int, list[str]] = {}
     labels: dict[int, dict[str, str]] = {}
+    allowed: dict[int, list[str]] = {}
     stmt = (
         select(ComputerTag.computer_id, ComputerTag.kind, ComputerTag.name, ComputerTag.value)
         .where(ComputerTag.computer_id.in_(list(computer_ids)))
@@ -60,9 +63,14 @@ def load(s: Session, computer_ids: Sequence[int]) -> dict[int, Attributes]:
     for cid, kind, name, value in s.execute(stmt):
         if kind == TAG:
             tags.setdefault(cid, []).append(name)
+        elif kind == ACCESS:
+            allowed.setdefault(cid, []).append(name)
         else:
             labels.setdefault(cid, {})[name] = value
-    return {cid: Attributes(tuple(tags.get(cid, ())), labels.get(cid, {})) for cid in set(tags) | set(labels)}
+    return {
+        cid: Attributes(tuple(tags.get(cid, ())), labels.get(cid, {}), tuple(allowed.get(cid, ())))
+        for cid in set(tags) | set(labels) | set(allowed)
+    }
 
 
 def _check(tags: Sequence[str], labels: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -121,10 +129,34 @@ class ComputerAttributeService:
         ) as m:
             cid = self._reachable(m.session, actor, Perm.MANAGE_COMPUTERS, uid)
             clean_tags, clean_labels = _check(tags, labels)
-            m.session.execute(delete(ComputerTag).where(ComputerTag.computer_id == cid))
+            m.session.execute(
+                delete(ComputerTag).where(ComputerTag.computer_id == cid, ComputerTag.kind.in_((TAG, LABEL)))
+            )
             m.session.add_all(ComputerTag(computer_id=cid, kind=TAG, name=t, value="") for t in clean_tags)
             m.session.add_all(
                 ComputerTag(computer_id=cid, kind=LABEL, name=k, value=v) for k, v in clean_labels.items()
             )
             m.detail = {"tags": clean_tags, "labels": clean_labels}
             return Attributes(tuple(sorted(clean_tags)), dict(sorted(clean_labels.items())))
+
+    def allow(self, actor: Actor, uid: str, user_groups: Sequence[str]) -> None:
+        """Make ``user_groups`` (every one must exist) the user groups allowed to reach the
+        computer directly, replacing the previous list; empty: only rule groups (and admins)."""
+        with self._audit.mutation(actor, "computer.access", "computer", uid, perm=Perm.MANAGE_USERS) as m:
+            cid = self._reachable(m.session, actor, Perm.MANAGE_COMPUTERS, uid)
+            names = list(dict.fromkeys(g.strip() for g in user_groups if g.strip()))
+            if names:
+                known = set(m.session.scalars(select(UserGroup.name).where(UserGroup.name.in_(names))))
+                known |= set(
+                    m.session.scalars(
+                        select(UserGroupMember.group_name).where(UserGroupMember.group_name.in_(names))
+                    )
+                )
+                missing = [n for n in names if n not in known]
+                if missing:
+                    raise NotFound("user group", ", ".join(missing))
+            m.session.execute(
+                delete(ComputerTag).where(ComputerTag.computer_id == cid, ComputerTag.kind == ACCESS)
+            )
+            m.session.add_all(ComputerTag(computer_id=cid, kind=ACCESS, name=n, value="") for n in names)
+            m.detail = {"allowed_user_groups": names}

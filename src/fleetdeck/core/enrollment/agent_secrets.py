@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -43,8 +44,9 @@ class AgentSecretService:
         """A page of credentials (ids only): a count and a select."""
         actor.require(Perm.MANAGE_ENROLLMENT)
         with UnitOfWork(self._db, readonly=True) as uow:
+            columns: Any = select(AgentSecret.key, AgentSecret.created_at)
             stmt, count = apply_query(
-                select(AgentSecret.key, AgentSecret.created_at),
+                columns,
                 select(func.count()).select_from(AgentSecret),
                 query,
                 FIELDS,

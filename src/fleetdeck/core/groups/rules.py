@@ -14,8 +14,9 @@ read and follows every inventory change with nothing to keep up to date, and a l
 with their members is one statement whatever the number of groups or computers.
 
 Access: a user who is in at least one user group and is not an admin reaches exactly the
-computers of the rule groups that allow one of their user groups (``access``); users in no user
-group keep what their role gives.
+computers of the rule groups that allow one of their user groups, and the computers that allow
+one of them directly (``computer_tags`` rows of kind ``access``, ``core.computers.attributes``);
+users in no user group keep what their role gives (``access``).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ RULE_FIELDS: dict[str, tuple[Any, ...]] = {
     "credential": (),
 }
 LIST_FIELDS = frozenset({"ipv4", "ipv6", "tags"})  # many values per computer
-TAG = "tag"  # computer_tags.kind of a tag (the other: "label")
+TAG = "tag"  # computer_tags.kind of a tag (others: "label", and ACCESS)
+ACCESS = "access"  # computer_tags.kind of a user group allowed to reach that one computer
 
 FIELDS = {"id": RuleGroup.key, "description": RuleGroup.description}
 
@@ -176,7 +178,16 @@ def access(s: Session, actor: Actor) -> ColumnElement[bool] | None:
         return None
     rows = s.execute(select(RuleGroup.rules, RuleGroup.allowed_user_groups)).all()
     allowed = [condition(rules) for rules, groups in rows if mine & set(groups or ())]
-    return or_(*allowed) if allowed else false()
+    granted = (
+        select(ComputerTag.id)
+        .where(
+            ComputerTag.computer_id == Computer.id,
+            ComputerTag.kind == ACCESS,
+            ComputerTag.name.in_(sorted(mine)),
+        )
+        .exists()
+    )
+    return or_(granted, *allowed)
 
 
 def keys_of(s: Session, computer_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -250,6 +250,10 @@ class ClientAttributesBody(Strict):
     labels: dict[str, str] | None = None
 
 
+class ClientAclBody(Strict):
+    allowed_user_groups: list[str] | None = None
+
+
 class ClientAuthBody(Strict):
     id: str | None = None
     password: str | None = None

@@ -1,12 +1,13 @@
-"""rportd's clients (read only, without tunnels) as a view of core's computers.
+"""rportd's clients (without tunnels) as a view of core's computers.
 
 A client's ``id`` is the computer's uid; the fields rportd reports from its agent come from the
-inventory core holds, with the tags and labels people gave it and the rule groups it is in
-(``ComputerAttributeService.find_described``: a constant number of statements, whatever the page
-size). What core has no notion of (tunnels, virtualization, client auth ids, per-client user
-groups) is empty. A non-admin in user groups sees only the clients of the client groups that
-allow one of them (core decides). rportd matches text case-insensitively; its ``connection_state`` is
-core's ``online``. An end user sees only the computers assigned to them: core adds the scope.
+inventory core holds, with the tags and labels people gave it, the user groups allowed to reach
+it and the rule groups it is in (``ComputerAttributeService.find_described``: a constant number
+of statements, whatever the page size). What core has no notion of (tunnels, virtualization,
+client auth ids) is empty. rportd matches text case-insensitively; its ``connection_state`` is
+core's ``online``. Who sees what, core decides: an end user only the computers assigned to
+them, a non-admin in user groups only the clients their groups may reach (client groups and
+per-client ACLs).
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from starlette.responses import Response
 from fleetdeck.api.dialects.rport import render
 from fleetdeck.api.dialects.rport.errors import RportError
 from fleetdeck.api.dialects.rport.registry import Context, route
-from fleetdeck.api.dialects.rport.schemas import CLIENT_FIELDS, CLIENTS, SYNTAX, ClientAttributesBody
+from fleetdeck.api.dialects.rport.schemas import (
+    CLIENT_FIELDS,
+    CLIENTS,
+    SYNTAX,
+    ClientAclBody,
+    ClientAttributesBody,
+)
 from fleetdeck.api.kit import listing
 from fleetdeck.core import query as q
 from fleetdeck.core.computers.attributes import Described
@@ -83,7 +90,7 @@ def client(described: Described) -> dict[str, Any]:
         "disconnected_at": None if online else render.time(row.last_seen),
         "last_heartbeat_at": render.time(row.last_seen),
         "client_auth_id": "",
-        "allowed_user_groups": [],
+        "allowed_user_groups": list(described.attributes.access),
         "groups": list(described.groups),
     }
 
@@ -146,3 +153,15 @@ def attributes_put(ctx: Context) -> Response:
     except NotFound:
         raise RportError(404, f"Active client with id={_client_id(ctx)!r} not found.") from None
     return render.ok("ok")
+
+
+@route("POST", "/clients/{client_id}/acl", admin=True)
+def acl_post(ctx: Context) -> Response:
+    """The user groups allowed to reach this client (the whole list; empty: Administrators
+    only, besides client groups' own). 404 for an unknown client or user group."""
+    body = ctx.decode(ClientAclBody)
+    try:
+        ctx.services.attributes.allow(ctx.me, _client_id(ctx), body.allowed_user_groups or [])
+    except NotFound as exc:
+        raise RportError(404, exc.message) from None
+    return render.empty(204)
