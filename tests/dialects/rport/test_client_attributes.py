@@ -141,3 +141,43 @@ def test_acl_gives_user_groups_single_clients(client: Any, uids: dict[str, str])
     assert client.post(acl, json={"allowed_user_groups": "devs"}, headers=ADMIN).status_code == 400
     assert client.post(acl, json={"allowed_user_groups": []}, headers=ADMIN).status_code == 204
     assert client.get(f"{API}/clients", headers=BOB).json()["meta"]["count"] == 0
+
+
+def test_client_tags(client: Any, runtime: Runtime, admin: Actor, uids: dict[str, str]) -> None:
+    """``GET /client-tags``: each tag in use with its clients, sorted, paged, only clients the
+    caller reaches, three statements whatever the number of tags."""
+    put(client, uids["alpha"], {"tags": ["web", "linux"]})
+    put(client, uids["beta"], {"tags": ["linux"]})
+    body = client.get(f"{API}/client-tags", headers=ADMIN).json()
+    assert body == {
+        "data": [
+            {"tag": "linux", "client_ids": sorted([uids["alpha"], uids["beta"]])},
+            {"tag": "web", "client_ids": [uids["alpha"]]},
+        ],
+        "meta": {"count": 2},
+    }
+    paged = client.get(
+        f"{API}/client-tags",
+        headers=ADMIN,
+        params={"page[limit]": "1", "page[offset]": "1", "fields[client_tags]": "tag"},
+    ).json()
+    assert paged == {"data": [{"tag": "web"}], "meta": {"count": 2}}
+    assert client.get(f"{API}/client-tags", headers=ADMIN, params={"page[limit]": "501"}).status_code == 400
+    assert client.get(f"{API}/client-tags", headers=BOB).json() == {"data": [], "meta": {"count": 0}}
+    client.post(f"{API}/clients/{uids['beta']}/acl", json={"allowed_user_groups": ["devs"]}, headers=ADMIN)
+    assert client.get(f"{API}/client-tags", headers=BOB).json()["data"] == [
+        {"tag": "linux", "client_ids": [uids["beta"]]}
+    ]
+
+    def statements() -> int:
+        with counting(runtime.db) as seen:
+            assert client.get(f"{API}/client-tags", headers=ADMIN).status_code == 200
+        return len([s for s in seen if "computer_tags" in s])
+
+    one = statements()
+    for k in range(10):
+        cid = factories.computer(runtime.services, admin, f"pc-{k}")
+        runtime.services.attributes.put(
+            admin, runtime.services.computers.get(admin, cid).summary.uid, [f"x{k}"], {}
+        )
+    assert statements() == one == 3

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, false, func, literal, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
@@ -91,13 +91,15 @@ def _like(pattern: str) -> str:
 
 
 def _tagged(pattern: str) -> ColumnElement[bool]:
-    """The computer has a tag matching ``pattern``."""
+    """The computer has a tag matching ``pattern``. An alias of ``computer_tags``, so the
+    condition also works in statements that read ``computer_tags`` themselves."""
+    tag = aliased(ComputerTag)
     return (
-        select(ComputerTag.id)
+        select(tag.id)
         .where(
-            ComputerTag.computer_id == Computer.id,
-            ComputerTag.kind == TAG,
-            func.lower(ComputerTag.name).like(_like(pattern.strip()), escape="\\"),
+            tag.computer_id == Computer.id,
+            tag.kind == TAG,
+            func.lower(tag.name).like(_like(pattern.strip()), escape="\\"),
         )
         .exists()
     )
@@ -178,13 +180,10 @@ def access(s: Session, actor: Actor) -> ColumnElement[bool] | None:
         return None
     rows = s.execute(select(RuleGroup.rules, RuleGroup.allowed_user_groups)).all()
     allowed = [condition(rules) for rules, groups in rows if mine & set(groups or ())]
+    row = aliased(ComputerTag)
     granted = (
-        select(ComputerTag.id)
-        .where(
-            ComputerTag.computer_id == Computer.id,
-            ComputerTag.kind == ACCESS,
-            ComputerTag.name.in_(sorted(mine)),
-        )
+        select(row.id)
+        .where(row.computer_id == Computer.id, row.kind == ACCESS, row.name.in_(sorted(mine)))
         .exists()
     )
     return or_(granted, *allowed)

@@ -308,3 +308,12 @@ CLIENTS_AUTH = listing.ListRules(
     min_limit=1,
     max_limit=500,
 )
+_TAG_OUT = ("tag", "client_ids")
+CLIENT_TAGS = listing.ListRules(
+    filters={},
+    sorts=frozenset(),
+    default_limit=50,
+    min_limit=1,
+    max_limit=500,
+    fieldsets={"client_tags": listing.Fieldset(frozenset(_TAG_OUT), _TAG_OUT)},
+)

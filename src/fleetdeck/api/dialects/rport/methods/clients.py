@@ -21,6 +21,7 @@ from fleetdeck.api.dialects.rport.errors import RportError
 from fleetdeck.api.dialects.rport.registry import Context, route
 from fleetdeck.api.dialects.rport.schemas import (
     CLIENT_FIELDS,
+    CLIENT_TAGS,
     CLIENTS,
     SYNTAX,
     ClientAclBody,
@@ -165,3 +166,13 @@ def acl_post(ctx: Context) -> Response:
     except NotFound as exc:
         raise RportError(404, exc.message) from None
     return render.empty(204)
+
+
+@route("GET", "/client-tags")
+def client_tags(ctx: Context) -> Response:
+    """Every tag in use with the clients (the caller may reach) that carry it, sorted by tag."""
+    request = listing.parse(ctx.params, CLIENT_TAGS, SYNTAX)
+    page = ctx.services.attributes.tags(ctx.me, request.query.limit or 50, request.query.offset)
+    fields = request.fields["client_tags"]
+    rows = ({"tag": tag, "client_ids": list(uids)} for tag, uids in page.items)
+    return render.ok([_pick(row, fields) for row in rows], meta={"count": page.total})
