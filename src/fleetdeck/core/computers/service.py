@@ -320,6 +320,9 @@ class ComputerService:
             stmt = select(Computer).where(Computer.id.in_(ids))
             if scope is not None:  # an end user: others' computers are "not found"
                 stmt = stmt.where(scope)
+            reach = access(s, actor)  # a user in user groups: what their groups may reach
+            if reach is not None:
+                stmt = stmt.where(reach)
             computers = list(s.scalars(stmt.order_by(Computer.id)))
             ids = [c.id for c in computers]
             fs: dict[int, list[Filesystem]] = {c.id: [] for c in computers}
