@@ -21,6 +21,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.computers.entities import CAPABILITIES, capabilities, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.groups.rules import access
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
     ACTION_KIND,
@@ -219,8 +220,12 @@ class JobService:
             # an end user reaches only the computers assigned to them: others are "not found",
             # and a group's other members are left out
             scope = visible(actor, Perm.RUN_COMMANDS, Computer.id)
+            # a user in user groups reaches only what their groups may (core.groups.rules)
+            reach = access(s, actor)
             targets = set(computer_ids)
             wanted = select(Computer.id).where(Computer.id.in_(targets))
+            if reach is not None:
+                wanted = wanted.where(reach)
             found = set(s.scalars(wanted if scope is None else wanted.where(scope))) if targets else set()
             missing = sorted(targets - found)
             if missing:
@@ -236,6 +241,8 @@ class JobService:
                 narrowed = visible(actor, Perm.RUN_COMMANDS, GroupMember.computer_id)
                 if narrowed is not None:
                     members = members.where(narrowed)
+                if reach is not None:
+                    members = members.where(GroupMember.computer_id.in_(select(Computer.id).where(reach)))
                 found |= set(s.scalars(members))
             if not found:
                 raise ValidationFailed("the groups have no members", field="group_ids")
