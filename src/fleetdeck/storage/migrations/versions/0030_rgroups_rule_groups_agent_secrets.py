@@ -5,8 +5,8 @@
 - ``agent_secrets``: credentials (id + argon2 hash) agents may connect with.
 - ``computer_tags``: tags and labels people give computers.
 
-Revision ID: 0029_rgroups
-Revises: 0028_rport2
+Revision ID: 0030_rgroups
+Revises: 0029_totp
 Create Date: 2026-12-03 14:40:00
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 import fleetdeck.storage.tables.base
 
-revision: str = "0029_rgroups"
-down_revision: str | None = "0028_rport2"
+revision: str = "0030_rgroups"
+down_revision: str | None = "0029_totp"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
