@@ -19,6 +19,7 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, case, cast, func, literal, select
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.cmdb import inventory
+from fleetdeck.core.cmdb import inventory, logbook
 from fleetdeck.core.cmdb.catalog import (
     DIALOG_TYPES,
     FLOAT_TYPES,
@@ -48,7 +49,7 @@ from fleetdeck.core.cmdb.statuses import (
     Status,
     next_status,
 )
-from fleetdeck.core.cmdb.values import CmdbObjectInfo, DialogRef, Entry, ObjectRef, SearchHit
+from fleetdeck.core.cmdb.values import CmdbObjectInfo, DialogRef, Entry, LogbookEntry, ObjectRef, SearchHit
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Query, apply_query
@@ -885,6 +886,80 @@ class CmdbService:
             m.session.flush()
             m.object_id = str(row.item_id)
             return row.item_id
+
+    # ------------------------------------------------------------------ logbook
+
+    def logbook(
+        self,
+        actor: Actor,
+        *,
+        entry_id: int | None = None,
+        object_id: int | None = None,
+        since: datetime | None = None,
+        status: int | None = None,
+        limit: int = 1000,
+    ) -> list[LogbookEntry]:
+        """The logbook, newest first: the audit rows of objects and their entries (``logbook``),
+        optionally one row, one object's, those since a time, those of objects now in a record
+        status. Two queries whatever the number of rows: the rows, then the objects' titles."""
+        actor.require(Perm.READ_AUDIT)
+        if limit < 0:
+            raise ValidationFailed("limit must not be negative", field="limit")
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            stmt = logbook.rows_statement(
+                entry_id=entry_id, object_id=object_id, since=since, status=status, limit=limit
+            )
+            rows = [(r, logbook.object_of(r)) for r in s.scalars(stmt)]
+            ids = {oid for _, oid in rows if oid is not None}
+            titles = (
+                {i.id: i.title for i in self._rows(s, self._listing().where(CmdbObject.id.in_(ids)))}
+                if ids
+                else {}
+            )
+        return [logbook.entry_of(r, oid, titles.get(oid, "")) for r, oid in rows if oid is not None]
+
+    def log(
+        self,
+        actor: Actor,
+        object_ids: Sequence[int],
+        message: str,
+        *,
+        description: str = "",
+        comment: str = "",
+        source: int | None = None,
+        level: int = 1,
+    ) -> list[int]:
+        """Write ``message`` into the logbook of each object; returns the new lines' ids. The
+        lines are audit rows of their objects; this mutation's own row (``cmdb_logbook``, not
+        read back as a line) records who wrote which lines."""
+        self._audit.require(actor, Perm.MANAGE_COMPUTERS, logbook.LOG_ACTION, logbook.LOGBOOK)
+        if not isinstance(message, str) or not message.strip():
+            raise ValidationFailed("the message must not be empty", field="message")
+        if not object_ids:
+            raise ValidationFailed("name at least one object", field="object_id")
+        wanted = list(dict.fromkeys(object_ids))
+        detail: dict[str, Any] = {
+            "message": message.strip(),
+            "description": description,
+            "comment": comment,
+            "source": source,
+            "level": level,
+        }
+        with self._audit.mutation(
+            actor, logbook.LOG_ACTION, logbook.LOGBOOK, perm=Perm.MANAGE_COMPUTERS
+        ) as m:
+            found = set(m.session.scalars(select(CmdbObject.id).where(CmdbObject.id.in_(wanted))))
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                raise NotFound("object", missing[0])
+            add = self._audit.add
+            lines = [add(m.session, actor, logbook.LOG_ACTION, OBJECT, oid, "ok", **detail) for oid in wanted]
+            m.session.flush()
+            ids = [line.id for line in lines]
+            m.object_id = ",".join(map(str, wanted))
+            m.detail = {"objects": wanted, "lines": ids, "message": detail["message"]}
+            return ids
 
     # ------------------------------------------------------------------ search
 

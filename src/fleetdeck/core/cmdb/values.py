@@ -75,3 +75,24 @@ class SearchHit:
     value: str
     status: int
     category_const: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogbookEntry:
+    """One line of an object's logbook: a change the audit log recorded (``action``, with
+    ``changes`` attribute -> (old, new)) or a message someone wrote (``message`` set).
+    ``object_title`` is the object's current title ("" once it is purged)."""
+
+    id: int
+    at: datetime
+    username: str
+    action: str
+    object_id: int
+    object_title: str
+    category: str
+    changes: dict[str, tuple[Any, Any]]
+    message: str | None = None
+    description: str = ""
+    comment: str = ""
+    source: int | None = None
+    level: int = 1

@@ -11,8 +11,6 @@ from fleetdeck.core.errors import NotImplementedYet
 
 MISSING = (
     "cmdb.reports.read",
-    "cmdb.logbook.read",
-    "cmdb.logbook.create",
     "cmdb.location_tree.read",
     "cmdb.objects_by_relation.read",
     "cmdb.impact.read",
