@@ -5,16 +5,13 @@ answers in i-doit's error format. The idoitapi client's logbook paths work uncha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor
-from fleetdeck.settings import Settings
-from tests.dialects.idoit.conftest import API_KEY, Idoit, counting, switch_on
-from tests.live_server import LiveServer, running
+from tests.dialects.idoit.conftest import API_KEY, Idoit, counting
+from tests.live_server import LiveServer
 
 
 def _server(idoit: Idoit, title: str) -> int:
@@ -141,13 +138,6 @@ def test_read_runs_a_constant_number_of_queries(idoit: Idoit, runtime: Runtime) 
         idoit.ok("cmdb.logbook.create", {"object_id": o, "message": "m"})
     assert len(idoit.ok("cmdb.logbook.read")) >= 46
     assert _read_statements(idoit, runtime) == few
-
-
-@pytest.fixture
-def live(settings: Settings, runtime: Runtime, admin: Actor) -> Iterator[LiveServer]:
-    switch_on(runtime, admin)
-    with running(settings, runtime) as server:
-        yield server
 
 
 def test_idoitapi_logbook(live: LiveServer) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, literal, select
+from sqlalchemy import String, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -49,7 +49,15 @@ from fleetdeck.core.cmdb.statuses import (
     Status,
     next_status,
 )
-from fleetdeck.core.cmdb.values import CmdbObjectInfo, DialogRef, Entry, LogbookEntry, ObjectRef, SearchHit
+from fleetdeck.core.cmdb.values import (
+    CmdbObjectInfo,
+    DialogRef,
+    Entry,
+    LogbookEntry,
+    ObjectRef,
+    Relation,
+    SearchHit,
+)
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Query, apply_query
@@ -66,6 +74,7 @@ from fleetdeck.storage.tables import (
 from fleetdeck.storage.uow import UnitOfWork
 
 GLOBAL = "C__CATG__GLOBAL"
+RELATION = "C__CATG__RELATION"
 OBJECT = "cmdb_object"
 ENTRY = "cmdb_entry"
 DIALOG = "cmdb_dialog"
@@ -886,6 +895,94 @@ class CmdbService:
             m.session.flush()
             m.object_id = str(row.item_id)
             return row.item_id
+
+    # ------------------------------------------------------------------ relations
+
+    def relation_type(self, ref: int | str) -> int:
+        """A relation type's id from its id or constant (the default set or one added to the
+        dialog+ table)."""
+        for t in catalog().raw["relation_types"]:
+            if ref in (t["id"], t["const"]) or str(ref) == str(t["id"]):
+                return int(t["id"])
+        cat = self.category(RELATION)
+        table = dialog_table(cat, cat.attributes["relation_type"])
+        with UnitOfWork(self._db, readonly=True) as uow:
+            dialogs = _dialogs(uow.session)
+        number = _int(ref)
+        item = dialogs.get(table, number) if number is not None else None
+        if item is None:
+            raise ValidationFailed(f"unknown relation type {ref!r}", field="relation_type")
+        return item.id
+
+    def relations(
+        self,
+        actor: Actor,
+        object_id: int,
+        relation_type: int | str | None = None,
+        status: int | None = Status.NORMAL,
+    ) -> list[Relation]:
+        """The relations an object takes part in, as master or slave: the ``C__CATG__RELATION``
+        entries stored on it or naming it as ``object1``/``object2`` (an entry without
+        ``object1`` has the object it is stored on as master). Three queries whatever the
+        number: the entries, the objects they join, the dialog tables. ``relation_type``: an id
+        or constant (``relation_type``)."""
+        actor.require(Perm.READ)
+        type_wanted = self.relation_type(relation_type) if relation_type is not None else None
+        cat = self.category(RELATION)
+        table = dialog_table(cat, cat.attributes["relation_type"])
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            if s.get(CmdbObject, object_id) is None:
+                raise NotFound("object", object_id)
+            stmt = select(CmdbEntry).where(
+                CmdbEntry.category == RELATION,
+                or_(
+                    CmdbEntry.object_id == object_id,
+                    CmdbEntry.data["object1"].as_integer() == object_id,
+                    CmdbEntry.data["object2"].as_integer() == object_id,
+                ),
+            )
+            if status is not None:
+                stmt = stmt.where(CmdbEntry.status == status)
+            rows = [
+                (e, _int(e.data.get("object1")) or e.object_id, _int(e.data.get("object2")))
+                for e in s.scalars(stmt.order_by(CmdbEntry.id))
+            ]
+            rows = [
+                (e, m, sl)
+                for e, m, sl in rows
+                if sl is not None
+                and object_id in (m, sl)
+                and (type_wanted is None or _int(e.data.get("relation_type")) == type_wanted)
+            ]
+            ids = {m for _, m, _ in rows} | {sl for _, _, sl in rows if sl is not None}
+            infos = (
+                {i.id: i for i in self._rows(s, self._listing().where(CmdbObject.id.in_(ids)))} if ids else {}
+            )
+            dialogs = _dialogs(s)
+        phrases = {int(t["id"]): t for t in catalog().raw["relation_types"]}
+        out: list[Relation] = []
+        for e, m, sl in rows:
+            if m not in infos or sl not in infos:
+                continue  # a side was purged
+            type_id = _int(e.data.get("relation_type"))
+            item = dialogs.get(table, type_id) if type_id is not None else None
+            known = phrases.get(type_id or 0, {})
+            title = item.title if item is not None else ""
+            out.append(
+                Relation(
+                    id=e.id,
+                    status=e.status,
+                    master=infos[m],
+                    slave=infos[sl],
+                    type_id=type_id,
+                    type_const=item.const if item is not None else "",
+                    type_title=title,
+                    master_phrase=str(known.get("master") or title or "is related to"),
+                    slave_phrase=str(known.get("slave") or title or "is related to"),
+                )
+            )
+        return out
 
     # ------------------------------------------------------------------ logbook
 

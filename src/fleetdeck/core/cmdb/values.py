@@ -96,3 +96,20 @@ class LogbookEntry:
     comment: str = ""
     source: int | None = None
     level: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A relation between two objects (an entry of ``C__CATG__RELATION``): ``master``
+    ``master_phrase`` ``slave`` ("db01 is running PostgreSQL"); ``type_id`` and titles come from
+    the relation type dialog."""
+
+    id: int
+    status: int
+    master: CmdbObjectInfo
+    slave: CmdbObjectInfo
+    type_id: int | None
+    type_const: str
+    type_title: str
+    master_phrase: str
+    slave_phrase: str

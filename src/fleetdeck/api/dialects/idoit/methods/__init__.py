@@ -1,8 +1,16 @@
 """Importing this package registers every i-doit method on ``registry.METHODS``, one module
 per concept: ``idoit.*`` (session, version, constants, search), objects and object types,
-categories, dialog tables, the logbook, and the methods not built yet (``missing``)."""
+categories, dialog tables, the logbook, relations, and the methods not built yet (``missing``)."""
 
-from fleetdeck.api.dialects.idoit.methods import categories, dialogs, general, logbook, missing, objects
+from fleetdeck.api.dialects.idoit.methods import (
+    categories,
+    dialogs,
+    general,
+    logbook,
+    missing,
+    objects,
+    relations,
+)
 from fleetdeck.api.dialects.idoit.registry import METHODS
 
-__all__ = ["METHODS", "categories", "dialogs", "general", "logbook", "missing", "objects"]
+__all__ = ["METHODS", "categories", "dialogs", "general", "logbook", "missing", "objects", "relations"]

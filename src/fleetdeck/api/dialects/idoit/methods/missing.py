@@ -12,7 +12,6 @@ from fleetdeck.core.errors import NotImplementedYet
 MISSING = (
     "cmdb.reports.read",
     "cmdb.location_tree.read",
-    "cmdb.objects_by_relation.read",
     "cmdb.impact.read",
     "cmdb.workstation_components.read",
     "cmdb.condition.read",
