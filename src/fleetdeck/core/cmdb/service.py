@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.cmdb import inventory, logbook
+from fleetdeck.core.cmdb import inventory, logbook, persons
 from fleetdeck.core.cmdb.catalog import (
     DIALOG_TYPES,
     FLOAT_TYPES,
@@ -70,6 +70,7 @@ from fleetdeck.storage.tables import (
     ComputerFilesystem,
     ComputerInterface,
     ComputerSoftware,
+    User,
 )
 from fleetdeck.storage.uow import UnitOfWork
 
@@ -84,7 +85,12 @@ CLIENT_TYPE = 10
 YES_NO = {0: "No", 1: "Yes"}
 
 # SQL forms of what a computer's object shows from its computer.
-TITLE = case((CmdbObject.computer_id.is_not(None), Computer.hostname), else_=CmdbObject.title)
+PERSON_TITLE = case((User.full_name != "", User.full_name), else_=User.username)
+TITLE = case(
+    (CmdbObject.computer_id.is_not(None), Computer.hostname),
+    (CmdbObject.user_id.is_not(None), PERSON_TITLE),
+    else_=CmdbObject.title,
+)
 _facts = func.lower(Computer.os + " " + Computer.os_version + " " + Computer.model)
 TYPE = case(
     (CmdbObject.type_id.is_not(None), CmdbObject.type_id),
@@ -188,12 +194,13 @@ class CmdbService:
 
     # ------------------------------------------------------------------ objects
 
-    def _info(self, o: CmdbObject, c: Computer | None) -> CmdbObjectInfo:
-        """An object loaded with its computer (when it is one)."""
+    def _info(self, o: CmdbObject, c: Computer | None, u: User | None = None) -> CmdbObjectInfo:
+        """An object loaded with its computer or user (when it is one)."""
         type_id = o.type_id or (
             catalog().types_by_const[inventory.default_type(c)].id if c is not None else CLIENT_TYPE
         )
-        return self._make(o, c.hostname if c is not None else o.title, type_id)
+        title = c.hostname if c is not None else (u.full_name or u.username) if u is not None else o.title
+        return self._make(o, title, type_id)
 
     @staticmethod
     def _make(o: Any, title: str, type_id: int) -> CmdbObjectInfo:
@@ -229,13 +236,19 @@ class CmdbService:
 
     @staticmethod
     def _listing() -> Any:
-        return select(
-            *CmdbObject.__table__.c, TITLE.label("shown_title"), TYPE.label("shown_type")
-        ).outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+        return (
+            select(*CmdbObject.__table__.c, TITLE.label("shown_title"), TYPE.label("shown_type"))
+            .outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+            .outerjoin(User, User.id == CmdbObject.user_id)
+        )
 
     @staticmethod
     def _base() -> Any:
-        return select(CmdbObject, Computer).outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+        return (
+            select(CmdbObject, Computer, User)
+            .outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+            .outerjoin(User, User.id == CmdbObject.user_id)
+        )
 
     def find(self, actor: Actor, query: Query) -> list[CmdbObjectInfo]:
         """Objects matching ``query`` (fields: ``FIELDS``); its limit may exceed the usual page
@@ -330,11 +343,11 @@ class CmdbService:
             raise ValidationFailed(f"unknown CMDB status {value!r}", field="cmdb_status")
         return number
 
-    def _load(self, s: Session, object_id: int) -> tuple[CmdbObject, Computer | None]:
+    def _load(self, s: Session, object_id: int) -> tuple[CmdbObject, Computer | None, User | None]:
         row = s.execute(self._base().where(CmdbObject.id == object_id)).first()
         if row is None:
             raise NotFound("object", object_id)
-        return row[0], row[1]
+        return row[0], row[1], row[2]
 
     def update(
         self,
@@ -349,13 +362,18 @@ class CmdbService:
         with self._audit.mutation(
             actor, "cmdb_object.update", OBJECT, object_id, perm=Perm.MANAGE_COMPUTERS
         ) as m:
-            o, c = self._load(m.session, object_id)
-            old = self._info(o, c)
+            o, c, u = self._load(m.session, object_id)
+            old = self._info(o, c, u)
             changes: dict[str, Any] = {}
             if title is not None:
                 if c is not None:
                     raise Conflict(
                         "the title of a computer's object is its host name; rename the computer instead",
+                        field="title",
+                    )
+                if u is not None:
+                    raise Conflict(
+                        "the title of a user's person object is the user's name; change the user instead",
                         field="title",
                     )
                 if not title.strip():
@@ -381,7 +399,7 @@ class CmdbService:
         purge removes it. Returns (old status, new status)."""
         action = f"cmdb_object.{op.value}"
         with self._audit.mutation(actor, action, OBJECT, object_id, perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c = self._load(m.session, object_id)
+            o, c, u = self._load(m.session, object_id)
             old = o.status
             new = next_status(OBJECT_TRANSITIONS, op, old)
             if new is None:
@@ -397,6 +415,10 @@ class CmdbService:
                         f"object {object_id} is computer {c.id} ({c.hostname}):"
                         " delete the computer to remove it",
                         computer_id=c.id,
+                    )
+                if u is not None:
+                    raise Conflict(
+                        f"object {object_id} is user {u.username}: delete the user to remove it", user_id=u.id
                     )
                 m.session.delete(o)
             else:
@@ -432,16 +454,16 @@ class CmdbService:
         out: dict[int, dict[str, list[Entry]]] = {i: {} for i in ids}
         if not ids:
             return out
-        objects = {o.id: (o, c) for o, c in s.execute(self._base().where(CmdbObject.id.in_(ids))).all()}
+        objects = {o.id: (o, c, u) for o, c, u in s.execute(self._base().where(CmdbObject.id.in_(ids))).all()}
         wanted: dict[int, list[Category]] = {}
-        for oid, (o, c) in objects.items():
-            info = self._info(o, c)
+        for oid, (o, c, u) in objects.items():
+            info = self._info(o, c, u)
             if categories is None:
                 wanted[oid] = [cat for cat in catalog().categories_of(info.type_const) if cat.attributes]
             else:
                 wanted[oid] = [catalog().categories[k] for k in categories]
         consts = {cat.const for cats in wanted.values() for cat in cats}
-        computers = {oid: c for oid, (o, c) in objects.items() if c is not None}
+        computers = {oid: c for oid, (o, c, u) in objects.items() if c is not None}
         cids = [c.id for c in computers.values()]
         # inventory rows as plain rows (columns by name), not entities: a list with
         # applications reads hundreds of thousands of them
@@ -473,10 +495,12 @@ class CmdbService:
         for oid in ids:
             if oid not in objects:
                 continue
-            o, c = objects[oid]
+            o, c, u = objects[oid]
             for cat in wanted[oid]:
                 if cat.const == GLOBAL:
-                    rows = [self._global(o, c, dialogs)] if status in (None, Status.NORMAL) else []
+                    rows = [self._global(o, c, u, dialogs)] if status in (None, Status.NORMAL) else []
+                elif u is not None and cat.const in persons.PERSON_CATEGORIES:
+                    rows = [persons.render(cat.const, oid, u)] if status in (None, Status.NORMAL) else []
                 elif c is not None and cat.const in inventory.INVENTORY_CATEGORIES:
                     rows = (
                         inventory.render(
@@ -510,8 +534,8 @@ class CmdbService:
             for info in self._rows(s, self._listing().where(CmdbObject.id.in_(wanted)))
         }
 
-    def _global(self, o: CmdbObject, c: Computer | None, dialogs: Dialogs) -> Entry:
-        info = self._info(o, c)
+    def _global(self, o: CmdbObject, c: Computer | None, u: User | None, dialogs: Dialogs) -> Entry:
+        info = self._info(o, c, u)
         cat = catalog()
 
         def ref(table: str, value: Any) -> DialogRef | None:
@@ -582,8 +606,16 @@ class CmdbService:
         (``always_new``: a new entry even for a single-value category that has none)."""
         cat = self.category(category)
         with self._audit.mutation(actor, "cmdb_entry.save", ENTRY, perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c = self._load(m.session, object_id)
+            o, c, u = self._load(m.session, object_id)
             m.detail = {"object_id": object_id, "category": cat.const}
+            if u is not None and (
+                cat.const in persons.PERSON_CATEGORIES or (cat.const == GLOBAL and "title" in data)
+            ):
+                raise Conflict(
+                    f"{cat.title} of person {u.username} is the fleetdeck user's and is read-only here",
+                    category=cat.const,
+                    reason="user",
+                )
             dialogs = _dialogs(m.session)
             saved = self._save(m.session, dialogs, o, c, cat, data, entry_id, m.detail, always_new=always_new)
             m.object_id = str(saved)
@@ -783,8 +815,12 @@ class CmdbService:
         cat = self.category(category)
         action = f"cmdb_entry.{op.value}"
         with self._audit.mutation(actor, action, ENTRY, entry_id or "", perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c = self._load(m.session, object_id)
-            if cat.const == GLOBAL or (c is not None and cat.const in inventory.INVENTORY_CATEGORIES):
+            o, c, u = self._load(m.session, object_id)
+            if (
+                cat.const == GLOBAL
+                or (c is not None and cat.const in inventory.INVENTORY_CATEGORIES)
+                or (u is not None and cat.const in persons.PERSON_CATEGORIES)
+            ):
                 raise Conflict(f"the entries of {cat.title} of object {object_id} cannot be {op.value}d here")
             if op != Op.PURGE and not cat.multi_value:
                 raise Conflict(f"{cat.title} is a single-value category: its entry can only be purged")
