@@ -10,7 +10,6 @@ from fleetdeck.api.dialects.idoit.registry import METHODS, Context
 from fleetdeck.core.errors import NotImplementedYet
 
 MISSING = (
-    "cmdb.reports.read",
     "cmdb.location_tree.read",
     "cmdb.impact.read",
     "cmdb.workstation_components.read",
