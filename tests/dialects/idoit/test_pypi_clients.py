@@ -7,7 +7,13 @@ each one's read paths and a write path (``idoitapi`` has its own file, ``test_cl
 * ``pyidoit`` 0.0.2: returns whole response bodies. Its ``cmdb_object_create`` is broken
   upstream (it sends ``cmdb.object.read``), so are ``cmdb_object_archive`` (``cmdb.object.Integer``)
   and ``idoit_logout``, and its category methods are stubs: its write paths here are
-  ``cmdb_object_update`` and ``cmdb_object_mark_as_template``."""
+  ``cmdb_object_update`` and ``cmdb_object_mark_as_template``.
+* ``idoit-scaleup`` 0.0.18: HTTP basic auth plus the API key; search, objects by type and
+  title, create-if-missing, category save/read, archive.
+
+Not here: ``idoit-api-client`` 0.1.0 is broken upstream: its ``API.request`` evaluates the
+response but never returns it, so every helper gets ``None`` (``CMDBObject.create`` fails with
+``TypeError`` against any server)."""
 
 from __future__ import annotations
 
@@ -97,3 +103,26 @@ def test_pyidoit(live: LiveServer, runtime: Runtime, admin: Actor) -> None:
     assert client.cmdb_object_archive(new)["error"]["code"] == -32601
     assert client.cmdb_object_read("x")["error"]["code"] == -32602
     assert client.idoit_login(USER, PASSWORD)["result"]["session-id"]
+
+
+def test_idoit_scaleup(live: LiveServer, runtime: Runtime, admin: Actor) -> None:
+    scaleup = pytest.importorskip("idoit_scaleup")
+    _computer(runtime, admin)
+    cfg = {"jrpc_url": live.url + PATH, "api_key": API_KEY, "user": USER, "password": PASSWORD}
+    oid = int(scaleup.IDoitSearch(cfg).search(HOST)[0]["documentId"])
+    clients = scaleup.IDoitObject(cfg, "C__OBJTYPE__CLIENT")
+    assert int(clients.get_by_title(HOST)["id"]) == oid
+    assert [int(o["id"]) for o in clients.get_all()] == [oid]
+    assert clients.get_by_id(str(oid))["title"] == HOST
+    # (not its IDoitApplication: it takes each application link's id as an int, and fleetdeck
+    # makes no application objects for installed software, docs/dialects/idoit.md)
+    # write: an object created if missing, a model entry saved and read back (read_category
+    # asks cmdb.category_info first, then cmdb.category)
+    servers = scaleup.IDoitObject(cfg, "C__OBJTYPE__SERVER")
+    new = servers.create_object_if_not_there("db-24")
+    assert servers.create_object_if_not_there("db-24") == new
+    model = scaleup.IDoitCategory(cfg, "C__CATG__MODEL")
+    assert model.save_category(new, {"serial": "S24"})["result"]["success"] is True
+    assert model.read_category(new)["serial"] == "S24"
+    servers.archive_object(new)
+    assert servers.get_by_id(new)["status"] == 3
