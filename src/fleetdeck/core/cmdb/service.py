@@ -59,6 +59,7 @@ from fleetdeck.core.cmdb.values import (
     SearchHit,
 )
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.gcpause import no_cyclic_gc
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Query, apply_query
 from fleetdeck.storage.db import Database
@@ -440,7 +441,7 @@ class CmdbService:
         actor.require(Perm.READ)
         for const in categories or ():
             self.category(const)
-        with UnitOfWork(self._db, readonly=True) as uow:
+        with UnitOfWork(self._db, readonly=True) as uow, no_cyclic_gc():
             return self._entries(uow.session, object_ids, categories, status)
 
     def _entries(
