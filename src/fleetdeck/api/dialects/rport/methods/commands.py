@@ -244,7 +244,8 @@ def job(info: JobInfo, client: ComputerRow | None) -> dict[str, Any]:
     """Every field of rportd's Job (``multi_job_id`` for a job of a multi-client run)."""
     spec, final = info.spec, status(info) != "running"
     origin = spec.get("origin") or {}
-    error = info.message if status(info) == "failed" and info.exit_code is None else ""
+    # why it did not run (never started, aborted, the agent failed); a non-zero exit is no error
+    error = info.message if status(info) == "failed" and (info.exit_code or -1) < 0 else ""
     return {
         "jid": str(info.id),
         "status": status(info),
