@@ -92,12 +92,12 @@ def test_a_script_runs_through_its_interpreter(
         ("commands", {"command": "x", "bogus": 1}, 400, "Invalid JSON data."),
         ("commands", {"command": 5}, 400, "Invalid JSON data."),
         ("commands", {"command": "x", "interpreter": "tacoscript"}, 400, "invalid interpreter"),
-        ("commands", {"command": "x", "is_sudo": True}, 501, "not implemented"),
+        ("commands", {"command": "x", "is_sudo": True}, 400, "not implemented"),
         ("scripts", {"script": "not base64!"}, 400, "failed to decode script payload from base64"),
         (
             "scripts",
             {"script": base64.b64encode(b"x").decode(), "interpreter": "tacoscript"},
-            501,
+            400,
             "not implemented",
         ),
     ],
@@ -205,7 +205,7 @@ def test_multi_client_bad_input(
     cases = [
         ({"command": "x"}, 400, "At least 1 client should be specified."),
         ({"command": "x", "client_ids": [uid, "nope"]}, 404, "Client with id=nope not found."),
-        ({"command": "x", "group_ids": ["g1"]}, 501, "not implemented"),
+        ({"command": "x", "group_ids": ["g1"]}, 400, "not implemented"),
         ({"command": "x", "client_ids": [uid], "execute_concurrently": "yes"}, 400, "Invalid JSON data."),
     ]
     for body, status, title in cases:

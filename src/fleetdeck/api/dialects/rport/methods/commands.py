@@ -8,8 +8,8 @@ the request said in rportd's words (targets, flags, the interpreter asked for) i
 job's ``origin`` and shown back. Each call makes at most one core change; lists read a constant
 number of queries (jobs or batches: a count and a select; their clients: a count and a select).
 
-Not implemented (clear 501s): ``is_sudo``, client group and tag targeting (this dialect has no
-client groups yet), interpreters the agent has not (``tacoscript``, paths).
+Not implemented (400s titled "not implemented"): ``is_sudo``, client group and tag targeting
+(this dialect has no client groups yet), interpreters the agent has not (``tacoscript``, paths).
 """
 
 from __future__ import annotations
@@ -141,16 +141,16 @@ def _text(body: RunBody, script: bool) -> str:
 
 
 def request_of(body: RunBody, script: bool, multi: bool) -> CommandRequest:
-    """Core's request for a run, or rportd's 400 / a 501 for what is not built."""
+    """Core's request for a run, or rportd's 400 (titled "not implemented" for what is not built)."""
     if body.is_sudo:
-        raise RportError(501, "not implemented", "is_sudo is not implemented by this server")
+        raise RportError(400, "not implemented", "is_sudo is not implemented by this server")
     interpreter = body.interpreter or ""
     known = SCRIPT_INTERPRETERS if script else COMMAND_INTERPRETERS
     if interpreter not in known:
         if not script:
             raise RportError(400, f"invalid interpreter '{interpreter}': expected one of cmd, powershell")
         raise RportError(
-            501, "not implemented", f"interpreter '{interpreter}' is not supported by this server"
+            400, "not implemented", f"interpreter '{interpreter}' is not supported by this server"
         )
     timeout = body.timeout_sec if body.timeout_sec else DEFAULT_TIMEOUT
     if timeout < 0:
@@ -203,7 +203,7 @@ def start_multi(services: Services, actor: Actor, body: RunBody, script: bool) -
     """A multi-client run (``POST /commands|/scripts`` and the websockets): one core call."""
     require(actor, script)
     if body.group_ids or body.tags is not None:
-        raise RportError(501, "not implemented", "client group and tag targeting are not implemented")
+        raise RportError(400, "not implemented", "client group and tag targeting are not implemented")
     ids = list(dict.fromkeys(body.client_ids or []))
     if not ids:
         raise RportError(400, "At least 1 client should be specified.")
