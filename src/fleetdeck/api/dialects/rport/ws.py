@@ -43,6 +43,7 @@ from fleetdeck.core.ports import JobWatch
 from fleetdeck.core.services import Services
 
 log = logging.getLogger("fleetdeck.api")
+PATHS = ("/ws/commands", "/ws/scripts")  # below the prefix; GET (the upgrade)
 MAX_MESSAGE = 64 * 1024 + 1024  # the run body: a command or script of core's maximum size
 
 
@@ -81,8 +82,8 @@ def routes(deps: DialectDeps, prefix: str) -> list[WebSocketRoute]:
         return handle
 
     return [
-        WebSocketRoute(prefix + "/ws/commands", endpoint(False)),
-        WebSocketRoute(prefix + "/ws/scripts", endpoint(True)),
+        WebSocketRoute(prefix + PATHS[0], endpoint(False)),
+        WebSocketRoute(prefix + PATHS[1], endpoint(True)),
     ]
 
 
