@@ -317,3 +317,68 @@ CLIENT_TAGS = listing.ListRules(
     max_limit=500,
     fieldsets={"client_tags": listing.Fieldset(frozenset(_TAG_OUT), _TAG_OUT)},
 )
+
+
+# rportd's job fields -> core's job fields (filter[...] and sort)
+JOB_FIELDS = {
+    "jid": "id",
+    "status": "status",
+    "created_by": "created_by",
+    "multi_job_id": "batch_id",
+    "started_at": "started_at",
+    "finished_at": "finished_at",
+}
+_JOB_OUT = frozenset(
+    {
+        "jid",
+        "status",
+        "finished_at",
+        "client_id",
+        "client_name",
+        "command",
+        "cwd",
+        "interpreter",
+        "pid",
+        "started_at",
+        "created_by",
+        "timeout_sec",
+        "multi_job_id",
+        "schedule_id",
+        "error",
+        "result",
+        "is_sudo",
+        "is_script",
+    }
+)
+_JOB_DEFAULT = ("jid", "status", "finished_at")
+JOBS = listing.ListRules(
+    filters={
+        "jid": _PLAIN,
+        "status": _PLAIN,
+        "created_by": _PLAIN,
+        "multi_job_id": _PLAIN,
+        "started_at": _TIME,
+        "finished_at": _TIME,
+    },
+    search=("jid", "status", "created_by"),
+    sorts=frozenset(JOB_FIELDS),
+    default_sort=(q.SortKey("started_at", descending=True),),
+    default_limit=100,
+    min_limit=1,
+    max_limit=1000,
+    fieldsets={
+        "jobs": listing.Fieldset(_JOB_OUT, _JOB_DEFAULT),
+        "commands": listing.Fieldset(_JOB_OUT, _JOB_DEFAULT),
+        "scripts": listing.Fieldset(_JOB_OUT, _JOB_DEFAULT),
+        "result": listing.Fieldset(frozenset({"stdout", "stderr", "summary"}), ("summary",)),
+    },
+)
+MULTI_JOBS = listing.ListRules(
+    filters={"jid": _PLAIN, "created_by": _PLAIN, "started_at": _TIME},
+    search=("jid", "created_by"),
+    sorts=frozenset({"jid", "started_at", "created_by"}),
+    default_sort=(q.SortKey("started_at", descending=True),),
+    default_limit=100,
+    min_limit=1,
+    max_limit=1000,
+)

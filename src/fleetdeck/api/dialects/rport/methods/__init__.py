@@ -1,5 +1,14 @@
 """One module per concept; importing this package registers every route."""
 
-from fleetdeck.api.dialects.rport.methods import auth, client_groups, clients, clients_auth, info, me, users
+from fleetdeck.api.dialects.rport.methods import (
+    auth,
+    client_groups,
+    clients,
+    clients_auth,
+    commands,
+    info,
+    me,
+    users,
+)
 
-__all__ = ["auth", "client_groups", "clients", "clients_auth", "info", "me", "users"]
+__all__ = ["auth", "client_groups", "clients", "clients_auth", "commands", "info", "me", "users"]

@@ -39,10 +39,10 @@ _TEXT = {q.Op.EQ: q.Op.IEQ, q.Op.IN: q.Op.IIN}
 
 def _translate(expr: q.Expr) -> q.Expr:
     """A condition on rportd's client fields as one on core's computer fields."""
-    if isinstance(expr, q.AnyOf):
-        return q.AnyOf(tuple(_translate(c) for c in expr.conds))
-    if isinstance(expr, q.AllOf):
-        return q.AllOf(tuple(_translate(c) for c in expr.conds))
+    return listing.map_conds(expr, _translate_cond)
+
+
+def _translate_cond(expr: q.Cond) -> q.Expr:
     target = CLIENT_FIELDS[expr.field]
     if target == "online":
         wanted = expr.value if isinstance(expr.value, list) else [expr.value]
