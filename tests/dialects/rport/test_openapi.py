@@ -33,7 +33,7 @@ from tests.dialects.rport.conftest import API
 from tests.fuzz.conftest import SENT, examples, tracebacks
 
 SCHEMA = schemathesis.openapi.from_dict(yaml.safe_load(spec_text("http://testserver" + API)))
-BUILT = {(r.method, _norm(r.path)) for r in ROUTES}
+BUILT = {(r.method, _norm(r.path)) for r in ROUTES if not r.stub}  # a stub only answers 501
 OPERATIONS = {
     op.label: op
     for op in (result.ok() for result in SCHEMA.get_all_operations())
@@ -47,7 +47,7 @@ counter = itertools.count()
 
 
 def test_the_built_operations_are_fuzzed() -> None:
-    assert len(OPERATIONS) == 30
+    assert len(OPERATIONS) == 41
 
 
 @pytest.mark.parametrize("label", sorted(OPERATIONS))
@@ -66,6 +66,8 @@ def test_operation(
     @given(case=cases)
     @examples(5)
     def fuzz(case: schemathesis.Case) -> None:
+        if case.media_type == "*/*":  # rportd's library bodies: it decodes them as JSON
+            case.media_type = "application/json"
         users = runtime.services.users
         name = users.get(admin, admin.user_id or 0).username
         token = users.create_token(admin, f"fuzz-{next(counter)}", "read+write", None).token

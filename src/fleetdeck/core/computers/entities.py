@@ -10,7 +10,7 @@ from fleetdeck.core.errors import AgentIncapable
 NATIVE_AGENT = "fleetdeck"  # our agent: connected, runs everything
 POLLING_AGENT = "polling"  # a foreign agent polling over signed HTTP: packages and inventory only
 CAPABILITIES: dict[str, tuple[str, ...]] = {
-    NATIVE_AGENT: ("inventory", "packages", "commands", "actions", "ping", "live_output"),
+    NATIVE_AGENT: ("inventory", "packages", "commands", "actions", "ping", "live_output", "files"),
     POLLING_AGENT: ("inventory", "packages"),
 }
 

@@ -100,6 +100,7 @@ class ActionRequest:
 
 
 ACTION_KIND = "action"  # job kind; the spec says which action (see agent/actions.py)
+FILE_PUT_KIND = "file_put"  # a file the agent fetches and writes (core/jobs/files.py, agent/files.py)
 ACTIONS = ("reboot", "shutdown", "message")
 PACKAGE_KINDS = ("package_install", "package_uninstall")
 ABORTED_CODE = -8888  # exit code of jobs aborted because an earlier job of the container failed

@@ -25,6 +25,7 @@ from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
     ACTION_KIND,
     ACTIONS,
+    FILE_PUT_KIND,
     FINAL,
     PACKAGE_KINDS,
     ActionRequest,
@@ -192,6 +193,33 @@ class JobService:
             actor, ACTION_KIND, spec, f"action.{request.action}", detail, computer_ids, group_ids, expires_in
         )
 
+    def create_file_puts(
+        self,
+        actor: Actor,
+        spec: dict[str, object],
+        *,
+        computer_ids: Sequence[int] = (),
+        group_ids: Sequence[int] = (),
+    ) -> BatchCreated:
+        """One ``file_put`` job per computer (``core/jobs/files.py`` checked ``spec`` and keeps
+        the file). Needs UPLOAD_FILES, not RUN_COMMANDS: rportd's ``uploads`` permission."""
+        detail = {
+            "dest": str(spec.get("dest", ""))[:200],
+            "size": spec.get("size"),
+            "upload": spec.get("upload"),
+        }
+        return self._create_batch(
+            actor,
+            FILE_PUT_KIND,
+            spec,
+            "file.put",
+            detail,
+            computer_ids,
+            group_ids,
+            None,
+            perm=Perm.UPLOAD_FILES,
+        )
+
     def redeliver(self, actor: Actor, computer_ids: Sequence[int]) -> None:
         """Ask the hub to hand queued jobs of these computers to their agents now (opsi's
         "process action requests"; normally jobs are pushed the moment they are queued)."""
@@ -209,12 +237,13 @@ class JobService:
         computer_ids: Sequence[int],
         group_ids: Sequence[int],
         expires_in: timedelta | None,
+        perm: Perm | None = None,
     ) -> BatchCreated:
         if not computer_ids and not group_ids:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
         if expires_in is not None and expires_in.total_seconds() <= 0:
             raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
-        with self._audit.mutation(actor, action, "job_batch", perm=run_perm(actor)) as m:
+        with self._audit.mutation(actor, action, "job_batch", perm=perm or run_perm(actor)) as m:
             s = m.session
             # an end user reaches only the computers assigned to them: others are "not found",
             # and a group's other members are left out
@@ -883,7 +912,7 @@ LOST_MESSAGE = (
 )
 
 
-_NEEDS = {"command": "commands", ACTION_KIND: "actions"}
+_NEEDS = {"command": "commands", ACTION_KIND: "actions", FILE_PUT_KIND: "files"}
 
 
 def _refuse_incapable(s: Session, kind: str, computer_ids: set[int], group_ids: Sequence[int]) -> None:
