@@ -177,7 +177,11 @@ def build_services(
         saved_commands=SavedCommandService(db, audit, clock),
         library=LibraryService(db, audit, clock),
         file_pushes=FilePushService(
-            db, jobs, FileStore(config.files_dir) if config.files_dir else None, config.max_pushed_file_bytes
+            db,
+            audit,
+            jobs,
+            FileStore(config.files_dir) if config.files_dir else None,
+            config.max_pushed_file_bytes,
         ),
         polling=PollingAgentService(db, audit, box, clock, jobs, packages, settings),
         agent_records=AgentRecordsService(db, audit, box, clock, settings),

@@ -26,6 +26,7 @@ from typing import BinaryIO, Protocol
 
 from sqlalchemy import select
 
+from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, PermissionDenied, TooLarge, Unavailable, ValidationFailed
 from fleetdeck.core.jobs.entities import FILE_PUT_KIND, BatchCreated
@@ -133,8 +134,11 @@ class FileStore:
 
 
 class FilePushService:
-    def __init__(self, db: Database, jobs: FileJobs, store: FileStore | None, max_bytes: int) -> None:
+    def __init__(
+        self, db: Database, audit: AuditLog, jobs: FileJobs, store: FileStore | None, max_bytes: int
+    ) -> None:
         self._db = db
+        self._audit = audit
         self._jobs = jobs
         self._store = store
         self.max_bytes = max_bytes
@@ -149,7 +153,7 @@ class FilePushService:
         group_ids: Sequence[int] = (),
     ) -> FilePushed:
         """Keep the file and queue one ``file_put`` job per target computer (named by uid)."""
-        actor.require(Perm.UPLOAD_FILES)
+        self._audit.require(actor, Perm.UPLOAD_FILES, "file.put", "job_batch")
         mode = check_request(request)
         if not computer_uids and not group_ids:
             raise ValidationFailed("give at least one computer or group", field="client_id")

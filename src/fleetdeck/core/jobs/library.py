@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
@@ -188,7 +189,12 @@ class LibraryService:
                 data.cwd,
             )
             row.is_sudo, row.timeout_sec, row.tags = data.is_sudo, data.timeout_sec, list(data.tags)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError:  # the same name saved at the same moment by someone else
+                raise Conflict(
+                    f"another {kind} with the same name {data.name!r} exists", name=data.name
+                ) from None
             m.object_id = row.uid
             m.detail = {"name": data.name}
             return _item(row)
