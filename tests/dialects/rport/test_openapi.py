@@ -59,6 +59,20 @@ def test_the_built_operations_are_fuzzed() -> None:
     assert len(OPERATIONS) == 41
 
 
+def _text(value: str) -> str:
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _part(name: str, value: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """A multipart field the test client can encode: schemathesis's negative cases put numbers
+    and lone surrogates there, which httpx refuses before anything is sent (the server then sees
+    the text of the number, as from any client)."""
+    filename, content, *rest = value
+    if not isinstance(content, bytes):
+        content = _text(content if isinstance(content, str) else str(content)).encode()
+    return _text(name), (None if filename is None else _text(filename), content, *rest)
+
+
 @pytest.mark.parametrize("label", sorted(OPERATIONS))
 def test_operation(
     label: str, client: Any, runtime: Runtime, admin: Actor, caplog: pytest.LogCaptureFixture
@@ -83,6 +97,8 @@ def test_operation(
         headers = {"Authorization": "Basic " + base64.b64encode(f"{name}:{token}".encode()).decode()}
         kwargs = case.as_transport_kwargs(base_url="http://testserver" + API, headers=headers)
         kwargs.pop("cookies", None)
+        if isinstance(kwargs.get("files"), list):  # multipart (POST /files)
+            kwargs["files"] = [_part(name, value) for name, value in kwargs["files"]]
         if isinstance(kwargs.get("data"), bytes | str):
             kwargs["content"] = kwargs.pop("data")
         response = client.request(**kwargs)
