@@ -120,3 +120,11 @@ def test_only_the_jobs_agent_fetches_and_only_while_pending(
     runtime.services.jobs.cancel(admin, job.id)
     with pytest.raises(PermissionDenied):
         runtime.services.file_pushes.file_for_agent(job.computer_id, job.id)
+
+
+def test_the_agent_download_route_wants_the_agents_key(client: Any, uid: str) -> None:
+    assert post(client, client_id=uid, dest="/tmp/f").status_code == 200
+    assert client.get("/agent/v1/files/1").status_code == 401
+    assert (
+        client.get("/agent/v1/files/1", headers={"Authorization": f"Bearer {uid}:wrong"}).status_code == 401
+    )
