@@ -26,6 +26,7 @@ from fleetdeck.api.agent import (
     HubConfig,
     PayloadThrottle,
     agent_websocket_route,
+    file_route,
     install_routes,
     payload_route,
 )
@@ -138,6 +139,7 @@ def build_runtime(settings: Settings, *, migrate_db: bool = True) -> Runtime:
             login_max_failures_per_address=settings.login_max_failures_per_address,
             max_output_bytes=settings.max_output_bytes,
             payload_dir=settings.data_dir / "payloads",
+            files_dir=settings.data_dir / "files",
             logs_dir=settings.data_dir / "logs",
             argon2=Argon2Cost(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -261,6 +263,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             Route("/healthz", healthz),
             agent_websocket_route(hub),
             payload_route(rt.services, throttle),
+            file_route(rt.services, throttle),
             *install_routes(
                 rt.services,
                 AgentDist(settings.data_dir / "agent-dist", settings.data_dir / "agent-wheels"),

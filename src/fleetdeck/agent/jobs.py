@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 
-from fleetdeck.agent import actions
+from fleetdeck.agent import actions, files
 from fleetdeck.agent.command import CommandExecution, Send
 from fleetdeck.agent.journal import Journal
 from fleetdeck.agent.packages import KINDS as PACKAGE_KINDS
@@ -124,6 +124,8 @@ class JobRunner:
             await self._send(result)
             await self.packages.after(post)
             return
+        elif job.kind == files.KIND:
+            result = await files.run(job, self.packages.access if self.packages is not None else None)
         elif job.kind == actions.KIND:
             result, power = await actions.run(job, self.power)
             self.journal.finish(result)

@@ -52,6 +52,11 @@ class PackageRunner:
         self._current: tuple[int, threading.Event, CommandExecution | None] | None = None
         self._stopping = False
 
+    @property
+    def access(self) -> ServerAccess | None:
+        """How to reach the server's downloads (file jobs fetch through it too)."""
+        return self._access
+
     def enqueue(self, job_id: int) -> None:
         """Called synchronously when the job is accepted: fixes its place in the line."""
         self._order.append(job_id)

@@ -21,6 +21,8 @@ STREAMING: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("PATCH", re.compile(r"/api/v1/uploads/[^/]+")),
     ("PUT", re.compile(r"/api/v1/packages/[^/]+/payload")),
     ("POST", re.compile(r"/api/v1/packages/[^/]+/payload")),
+    # rportd's file push: the dialect caps it itself (api.max_filepush_size, 10 MiB)
+    ("POST", re.compile(r"/rport/api/v1/files")),
 )
 
 

@@ -25,6 +25,8 @@ from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.flat import FlatGroupService
 from fleetdeck.core.groups.rules import RuleGroupService
 from fleetdeck.core.groups.service import GroupService
+from fleetdeck.core.jobs.files import FilePushService, FileStore
+from fleetdeck.core.jobs.library import LibraryService
 from fleetdeck.core.jobs.saved import SavedCommandService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
@@ -64,6 +66,8 @@ class CoreConfig:
     max_output_bytes: int = 1024 * 1024
     payload_dir: Path | None = None  # package payloads (ZIPs); None = packages without payloads
     logs_dir: Path | None = None  # client logs; None = under a temporary directory
+    files_dir: Path | None = None  # files pushed to computers (core/jobs/files.py); None = none
+    max_pushed_file_bytes: int = 10 * 1024**2  # largest file pushed to computers
     argon2: Argon2Cost = field(default_factory=Argon2Cost)
     node_lease_sec: float = LEASE_SEC  # a server process silent this long is taken for dead
     tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
@@ -94,6 +98,8 @@ class Services:
     certificates: CertificateService
     reported_audit: ReportedAuditService
     saved_commands: SavedCommandService
+    library: LibraryService
+    file_pushes: FilePushService
     polling: PollingAgentService
     agent_records: AgentRecordsService
     cmdb: CmdbService
@@ -176,6 +182,14 @@ def build_services(
         certificates=CertificateService(audit, config.tls_dir),
         reported_audit=ReportedAuditService(db, audit, clock),
         saved_commands=SavedCommandService(db, audit, clock),
+        library=LibraryService(db, audit, clock),
+        file_pushes=FilePushService(
+            db,
+            audit,
+            jobs,
+            FileStore(config.files_dir) if config.files_dir else None,
+            config.max_pushed_file_bytes,
+        ),
         polling=PollingAgentService(db, audit, box, clock, jobs, packages, settings),
         agent_records=AgentRecordsService(db, audit, box, clock, settings),
         cmdb=CmdbService(db, audit, clock),

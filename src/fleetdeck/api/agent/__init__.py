@@ -3,13 +3,14 @@
 from fleetdeck.api.agent.endpoint import agent_websocket_route
 from fleetdeck.api.agent.hub import AgentHub, HubConfig
 from fleetdeck.api.agent.install import install_routes
-from fleetdeck.api.agent.payload import PayloadThrottle, payload_route
+from fleetdeck.api.agent.payload import PayloadThrottle, file_route, payload_route
 
 __all__ = [
     "AgentHub",
     "HubConfig",
     "PayloadThrottle",
     "agent_websocket_route",
+    "file_route",
     "install_routes",
     "payload_route",
 ]

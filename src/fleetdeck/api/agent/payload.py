@@ -19,6 +19,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
@@ -31,6 +32,7 @@ from fleetdeck.core.services import Services
 log = logging.getLogger("fleetdeck.agents")
 
 PATH = "/agent/v1/payload/{package_id:int}"
+FILE_PATH = "/agent/v1/files/{job_id:int}"
 SHA_HEADER = "X-Payload-SHA256"
 
 
@@ -121,16 +123,38 @@ class _Throttled(Response):
 
 
 def payload_route(services: Services, throttle: PayloadThrottle | None = None) -> Route:
-    throttle = throttle or PayloadThrottle()
+    def lookup(computer_id: int, request: Request) -> tuple[str, str, str, str]:
+        package_id = int(request.path_params["package_id"])
+        ref = services.packages.payload_for_agent(computer_id, package_id)
+        return ref.path, ref.sha256, "application/zip", f"package-{package_id}.zip"
 
+    return Route(PATH, _endpoint(services, throttle or PayloadThrottle(), lookup), methods=["GET", "HEAD"])
+
+
+def file_route(services: Services, throttle: PayloadThrottle | None = None) -> Route:
+    """``GET /agent/v1/files/{job_id}``: the file of a pending file job of this agent's
+    computer (``core/jobs/files.py``), with ``Range``, under the same throttle as payloads."""
+
+    def lookup(computer_id: int, request: Request) -> tuple[str, str, str, str]:
+        job_id = int(request.path_params["job_id"])
+        stored = services.file_pushes.file_for_agent(computer_id, job_id)
+        return str(stored.path), stored.sha256, "application/octet-stream", f"file-{job_id}.bin"
+
+    return Route(
+        FILE_PATH, _endpoint(services, throttle or PayloadThrottle(), lookup), methods=["GET", "HEAD"]
+    )
+
+
+def _endpoint(
+    services: Services, throttle: PayloadThrottle, lookup: Callable[[int, Request], tuple[str, str, str, str]]
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         creds = _credentials(request)
         if creds is None:
             return PlainTextResponse("agent credentials required", 401, {"WWW-Authenticate": "Bearer"})
-        package_id = int(request.path_params["package_id"])
         try:
             ident = await asyncio.to_thread(services.enrollment.authenticate_agent, *creds)
-            ref = await asyncio.to_thread(services.packages.payload_for_agent, ident.computer_id, package_id)
+            path, sha256, media_type, filename = await asyncio.to_thread(lookup, ident.computer_id, request)
         except AuthenticationFailed:
             return PlainTextResponse("authentication failed", 401, {"WWW-Authenticate": "Bearer"})
         except PermissionDenied as exc:
@@ -140,13 +164,8 @@ def payload_route(services: Services, throttle: PayloadThrottle | None = None) -
         if not await throttle.acquire():
             return throttle.busy()
         return _Throttled(
-            FileResponse(
-                ref.path,
-                media_type="application/zip",
-                filename=f"package-{package_id}.zip",
-                headers={SHA_HEADER: ref.sha256},
-            ),
+            FileResponse(path, media_type=media_type, filename=filename, headers={SHA_HEADER: sha256}),
             throttle,
         )
 
-    return Route(PATH, endpoint, methods=["GET", "HEAD"])
+    return endpoint

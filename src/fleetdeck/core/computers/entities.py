@@ -10,7 +10,7 @@ from fleetdeck.core.errors import AgentIncapable
 NATIVE_AGENT = "fleetdeck"  # our agent: connected, runs everything
 POLLING_AGENT = "polling"  # a foreign agent polling over signed HTTP: packages and inventory only
 CAPABILITIES: dict[str, tuple[str, ...]] = {
-    NATIVE_AGENT: ("inventory", "packages", "commands", "actions", "ping", "live_output"),
+    NATIVE_AGENT: ("inventory", "packages", "commands", "actions", "ping", "live_output", "files"),
     POLLING_AGENT: ("inventory", "packages"),
 }
 
@@ -18,7 +18,8 @@ CAPABILITIES: dict[str, tuple[str, ...]] = {
 def capabilities(agent_kind: str) -> tuple[str, ...]:
     """What a computer's agent can do: ``commands`` (ad-hoc commands), ``actions`` (reboot,
     shutdown, message), ``ping``, ``live_output`` (output while a job runs), ``packages``
-    (package jobs), ``inventory``. Wake-on-LAN is the server's and needs none of them."""
+    (package jobs), ``inventory``, ``files`` (files pushed to it, ``core/jobs/files.py``).
+    Wake-on-LAN is the server's and needs none of them."""
     return CAPABILITIES.get(agent_kind, CAPABILITIES[NATIVE_AGENT])
 
 

@@ -124,6 +124,7 @@ class ActionRequest:
 ABORT_ON_ERROR = 1  # JobBatch.sequence_mode bits (deployments use 0/1 with the same meaning)
 SEQUENTIAL = 2
 ACTION_KIND = "action"  # job kind; the spec says which action (see agent/actions.py)
+FILE_PUT_KIND = "file_put"  # a file the agent fetches and writes (core/jobs/files.py, agent/files.py)
 ACTIONS = ("reboot", "shutdown", "message")
 PACKAGE_KINDS = ("package_install", "package_uninstall")
 ABORTED_CODE = -8888  # exit code of jobs aborted because an earlier job of the container failed

@@ -27,6 +27,7 @@ from fleetdeck.core.jobs.entities import (
     ABORT_ON_ERROR,
     ACTION_KIND,
     ACTIONS,
+    FILE_PUT_KIND,
     FINAL,
     PACKAGE_KINDS,
     SEQUENTIAL,
@@ -230,6 +231,33 @@ class JobService:
             actor, ACTION_KIND, spec, f"action.{request.action}", detail, computer_ids, group_ids, expires_in
         )
 
+    def create_file_puts(
+        self,
+        actor: Actor,
+        spec: dict[str, object],
+        *,
+        computer_ids: Sequence[int] = (),
+        group_ids: Sequence[int] = (),
+    ) -> BatchCreated:
+        """One ``file_put`` job per computer (``core/jobs/files.py`` checked ``spec`` and keeps
+        the file). Needs UPLOAD_FILES, not RUN_COMMANDS: rportd's ``uploads`` permission."""
+        detail = {
+            "dest": str(spec.get("dest", ""))[:200],
+            "size": spec.get("size"),
+            "upload": spec.get("upload"),
+        }
+        return self._create_batch(
+            actor,
+            FILE_PUT_KIND,
+            spec,
+            "file.put",
+            detail,
+            computer_ids,
+            group_ids,
+            None,
+            perm=Perm.UPLOAD_FILES,
+        )
+
     def redeliver(self, actor: Actor, computer_ids: Sequence[int]) -> None:
         """Ask the hub to hand queued jobs of these computers to their agents now (opsi's
         "process action requests"; normally jobs are pushed the moment they are queued)."""
@@ -249,12 +277,13 @@ class JobService:
         expires_in: timedelta | None,
         order: RunOrder | None = None,
         name: str = "",
+        perm: Perm | None = None,
     ) -> BatchCreated:
         if not computer_ids and not group_ids:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
         if expires_in is not None and expires_in.total_seconds() <= 0:
             raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
-        with self._audit.mutation(actor, action, "job_batch", perm=run_perm(actor)) as m:
+        with self._audit.mutation(actor, action, "job_batch", perm=perm or run_perm(actor)) as m:
             s = m.session
             # an end user reaches only the computers assigned to them: others are "not found",
             # and a group's other members are left out
@@ -979,7 +1008,7 @@ LOST_MESSAGE = (
 )
 
 
-_NEEDS = {"command": "commands", ACTION_KIND: "actions"}
+_NEEDS = {"command": "commands", ACTION_KIND: "actions", FILE_PUT_KIND: "files"}
 
 
 def _abort_sequences(s: Session, batch_ids: set[int], now: datetime) -> list[tuple[int, int]]:

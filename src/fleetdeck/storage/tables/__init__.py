@@ -23,7 +23,7 @@ from fleetdeck.storage.tables.configs import (
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import AgentSecret, Group, GroupMember, RuleGroup
-from fleetdeck.storage.tables.jobs import Job, JobBatch, SavedCommand
+from fleetdeck.storage.tables.jobs import Job, JobBatch, LibraryEntry, SavedCommand
 from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
     LicenseAssignment,
@@ -86,6 +86,7 @@ __all__ = [
     "Job",
     "JobBatch",
     "Lease",
+    "LibraryEntry",
     "LicenseAssignment",
     "LicenseContract",
     "LicensePool",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -113,3 +113,28 @@ class SavedCommand(Base):
     parent_menu: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class LibraryEntry(Base):
+    """A saved script or command (rportd's library, ``core/jobs/library.py``): picked by users to
+    run on computers. Names are unique per kind, as rportd refuses a second script of a name. Kept
+    apart from ``saved_commands`` (opsi's SSH command menu, keyed by name with lines and menu
+    positions) because an entry here is one text run by an interpreter, with a stable uuid."""
+
+    __tablename__ = "library_entries"
+    __table_args__ = (UniqueConstraint("kind", "name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # script | command
+    name: Mapped[str] = mapped_column(String(255))
+    content: Mapped[str] = mapped_column(Text, default="")
+    interpreter: Mapped[str] = mapped_column(String(255), default="")
+    cwd: Mapped[str] = mapped_column(Text, default="")
+    is_sudo: Mapped[bool] = mapped_column(default=False)
+    timeout_sec: Mapped[int] = mapped_column(default=0)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str] = mapped_column(String(150), default="")
+    updated_at: Mapped[datetime | None]

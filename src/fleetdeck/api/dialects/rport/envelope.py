@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -29,6 +30,8 @@ from fleetdeck.core.users.sessions import SECOND_FACTOR, SessionInfo
 
 VIA = "rport"
 MAX_BODY = 10 * 1024  # rportd's api.max_request_bytes
+MAX_FILEPUSH = 10 * 1024 * 1024  # rportd's api.max_filepush_size
+FILES_PATH = "/files"
 T = TypeVar("T")
 
 
@@ -121,16 +124,43 @@ def is_admin(actor: Actor) -> bool:
 
 def endpoint(deps: DialectDeps, prefix: str, spec: RouteDef) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
-        body = await request.body() if request.method in ("POST", "PUT", "PATCH", "DELETE") else b""
-        if len(body) > MAX_BODY and spec.path != "/files":
-            return render(RportError(413, "request body too large"))
-        ctx = Context(request, deps, prefix, body, path_params=dict(request.path_params))
+        form = None
+        if spec.path == FILES_PATH:
+            body, form = await _form(request)
+            if isinstance(form, Response):
+                return form
+        else:
+            body = await request.body() if request.method in ("POST", "PUT", "PATCH", "DELETE") else b""
+            if len(body) > MAX_BODY:
+                return render(RportError(413, "request body too large"))
+        ctx = Context(request, deps, prefix, body, path_params=dict(request.path_params), form=form)
         try:
             return await run_in_threadpool(_run, ctx, spec)
         except (RportError, FleetdeckError) as exc:
             return render(exc)
+        finally:
+            if form is not None:
+                await form.close()  # its spooled files, whatever the handler did
 
     return handle
+
+
+async def _form(request: Request) -> tuple[bytes, Any]:
+    """``POST /files``: the body read up to rportd's ``api.max_filepush_size`` (larger is a 413
+    before the rest is read), then parsed as a multipart form (files spooled to disk)."""
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > MAX_FILEPUSH + MAX_BODY:
+            return b"", render(RportError(413, f"file too big: max allowed size is {MAX_FILEPUSH} bytes"))
+    request._body = bytes(received)  # form() reads the body from here
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return b"", render(RportError(400, "request Content-Type isn't multipart/form-data"))
+    try:
+        form = await request.form(max_files=1, max_fields=1000, max_part_size=MAX_FILEPUSH)
+    except (MultiPartException, ValueError, UnicodeDecodeError) as exc:
+        return b"", render(RportError(400, "invalid multipart form", str(exc)))
+    return b"", form
 
 
 def _run(ctx: Context, spec: RouteDef) -> Response:

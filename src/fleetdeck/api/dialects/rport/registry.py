@@ -43,16 +43,17 @@ class RouteDef:
     handler: Handler
     auth: Auth
     admin: bool
+    stub: bool = False  # answers "not implemented" (501) only
 
 
 ROUTES: list[RouteDef] = []
 
 
 def route(
-    method: str, path: str, *, auth: Auth = Auth.FULL, admin: bool = False
+    method: str, path: str, *, auth: Auth = Auth.FULL, admin: bool = False, stub: bool = False
 ) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
-        ROUTES.append(RouteDef(method, path, fn, auth, admin))
+        ROUTES.append(RouteDef(method, path, fn, auth, admin, stub))
         return fn
 
     return register
@@ -70,6 +71,7 @@ class Context:
     actor: Actor | None = None
     session: SessionInfo | None = None
     path_params: dict[str, Any] = field(default_factory=dict)
+    form: Any = None  # a multipart body, parsed before the handler runs (POST /files)
 
     @property
     def services(self) -> Services:

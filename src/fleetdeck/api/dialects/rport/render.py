@@ -126,6 +126,8 @@ APPLICATIONS = {
     "group": "client.group",
     "job": "client.command",
     "upload": "uploads",
+    "library_script": "library.script",
+    "library_command": "library.command",
 }
 
 

@@ -382,3 +382,50 @@ MULTI_JOBS = listing.ListRules(
     min_limit=1,
     max_limit=1000,
 )
+
+
+class ScriptBody(Strict):
+    """rportd's ScriptInput: a PUT gives every field again (no partial update)."""
+
+    name: str = ""
+    script: str = ""
+    interpreter: str = ""
+    cwd: str = ""
+    is_sudo: bool = False
+    tags: list[str] | None = None
+    timeout_sec: int = 0
+
+
+class CommandBody(Strict):
+    """rportd's command input: its code reads ``cmd``, its OpenAPI document says ``script``;
+    both are taken (not both with different texts)."""
+
+    name: str = ""
+    cmd: str | None = None
+    script: str | None = None
+    tags: list[str] | None = None
+    timeout_sec: int = 0
+
+
+# rportd's library lists: sort and filter on these, page 20 by default and 100 at most
+_LIBRARY_KEYS = ("id", "name", "created_by", "created_at", "updated_by", "updated_at")
+LIBRARY_TIMES = frozenset({"created_at", "updated_at"})
+_COMMON_OUT = ("id", "name", "created_by", "created_at", "updated_by", "updated_at", "tags", "timeout_sec")
+SCRIPT_OUT = (*_COMMON_OUT, "interpreter", "is_sudo", "cwd", "script")
+COMMAND_OUT = (*_COMMON_OUT, "cmd")
+
+
+def _library(resource: str, out: tuple[str, ...]) -> listing.ListRules:
+    return listing.ListRules(
+        filters={k: _TIME if k in LIBRARY_TIMES else _PLAIN for k in _LIBRARY_KEYS},
+        search=("id", "name", "created_by", "updated_by"),
+        sorts=frozenset(_LIBRARY_KEYS),
+        default_sort=(q.SortKey("created_at"),),
+        default_limit=20,
+        min_limit=1,
+        max_limit=100,
+        fieldsets={resource: listing.Fieldset(frozenset(out), out)},
+    )
+
+
+LIBRARY = {"script": _library("scripts", SCRIPT_OUT), "command": _library("commands", COMMAND_OUT)}

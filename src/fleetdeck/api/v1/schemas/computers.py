@@ -36,8 +36,8 @@ class ComputerOut(ResponseModel):
     )
     capabilities: list[str] = Field(
         description="What its agent can do: inventory, packages, commands, actions, ping,"
-        " live_output. Requests needing a missing one are refused (409 agent_incapable) with the"
-        " reason."
+        " live_output, files (files pushed to it). Requests needing a missing one are refused"
+        " (409 agent_incapable) with the reason."
     )
 
 

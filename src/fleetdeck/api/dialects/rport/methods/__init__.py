@@ -7,8 +7,21 @@ from fleetdeck.api.dialects.rport.methods import (
     clients_auth,
     commands,
     info,
+    library,
     me,
+    uploads,
     users,
 )
 
-__all__ = ["auth", "client_groups", "clients", "clients_auth", "commands", "info", "me", "users"]
+__all__ = [
+    "auth",
+    "client_groups",
+    "clients",
+    "clients_auth",
+    "commands",
+    "info",
+    "library",
+    "me",
+    "uploads",
+    "users",
+]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from importlib import resources
 
 from starlette.responses import Response
@@ -12,6 +11,7 @@ from fleetdeck.api.dialects.rport import render
 from fleetdeck.api.dialects.rport import settings as keys
 from fleetdeck.api.dialects.rport.envelope import is_admin
 from fleetdeck.api.dialects.rport.errors import RportError
+from fleetdeck.api.dialects.rport.filters import time_condition
 from fleetdeck.api.dialects.rport.registry import Auth, Context, route
 from fleetdeck.api.dialects.rport.schemas import AUDITLOG, SYNTAX
 from fleetdeck.api.kit import listing
@@ -68,18 +68,6 @@ AUDIT_FIELDS = {
 OBJECT_TYPES = {v: k for k, v in render.APPLICATIONS.items()}
 
 
-def _when(raw: str, op: q.Op) -> datetime:
-    """rportd's time filter values: RFC 3339, or a day (``until`` a day = its end)."""
-    try:
-        if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            at = time.max if op in (q.Op.LE, q.Op.GT) else time.min
-            return datetime.combine(day, at, UTC)
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise RportError(400, f"invalid time value {raw!r}") from None
-
-
 def _translate(expr: q.Expr) -> q.Expr:
     """A condition on rportd's audit columns as one on core's fields."""
     if isinstance(expr, q.AnyOf):
@@ -88,14 +76,7 @@ def _translate(expr: q.Expr) -> q.Expr:
         return q.AllOf(tuple(_translate(c) for c in expr.conds))
     name, value = expr.field, expr.value
     if name == "timestamp":
-        if expr.op is q.Op.EQ and isinstance(value, str) and len(value) == 10:
-            return q.AllOf(
-                (
-                    q.Cond("at", q.Op.GE, _when(value, q.Op.GE)),
-                    q.Cond("at", q.Op.LE, _when(value, q.Op.LE)),
-                )
-            )
-        return q.Cond("at", expr.op, _when(str(value), expr.op))
+        return time_condition("at", expr)
     if name == "application":
         convert = OBJECT_TYPES.get
         value = [convert(v, v) for v in value] if isinstance(value, list) else convert(value, value)

@@ -1,0 +1,83 @@
+"""rportd's file uploads: ``POST /files`` (multipart) pushes a file to clients through core's file
+push (``core/jobs/files.py``): the server keeps it and each client's agent fetches it and writes
+it to ``dest`` with the requested mode, owner and group (``force``: overwrite; ``sync``: only
+when it differs). The answer comes at once, ``{uuid, filepath, size}``; delivery is a job per
+client. Needs the ``uploads`` permission.
+
+Not built yet (answered with a clear error in rportd's format): targeting by ``group_id`` or
+``tags`` (rportd's client groups are not part of this dialect yet), and the ``/ws/uploads``
+progress socket.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.responses import Response
+
+from fleetdeck.api.dialects.rport import render
+from fleetdeck.api.dialects.rport.errors import RportError
+from fleetdeck.api.dialects.rport.registry import Auth, Context, route
+from fleetdeck.core.jobs.files import BadDestination, FilePutRequest
+
+FIELDS = {"upload", "client_id", "group_id", "tags", "dest", "force", "sync", "mode", "user", "group", "id"}
+TRUE = {"true", "1", "on", "yes", "t"}
+FALSE = {"false", "0", "off", "no", "f", ""}
+
+
+def _flag(form: Any, name: str) -> bool:
+    value = str(form.get(name) or "").strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise RportError(400, f"invalid {name} value {value!r}: true or false")
+
+
+def _text(form: Any, name: str) -> str:
+    values = form.getlist(name)
+    if len(values) > 1:
+        raise RportError(400, f"{name} given more than once")
+    value = values[0] if values else ""
+    if not isinstance(value, str):
+        raise RportError(400, f"{name} must be a text field")
+    return value.strip()
+
+
+@route("POST", "/files")
+def files_post(ctx: Context) -> Response:
+    form = ctx.form
+    if not ctx.me.can(render.PERMISSIONS["uploads"]):
+        raise RportError(403, 'user does not have "uploads" permission')
+    unknown = sorted(set(form.keys()) - FIELDS)
+    if unknown:
+        raise RportError(400, f"unknown form field {unknown[0]!r}")
+    upload = form.get("upload")
+    if not isinstance(upload, UploadFile):
+        raise RportError(400, "missing file in the 'upload' field")
+    if form.getlist("group_id") or _text(form, "tags"):
+        raise RportError(400, "not implemented: group_id and tags targets; give client_id")
+    client_ids = [str(v).strip() for v in form.getlist("client_id") if not isinstance(v, UploadFile)]
+    client_ids = [c for c in client_ids if c]
+    if not client_ids:
+        raise RportError(400, "at least 1 client should be specified")
+    request = FilePutRequest(
+        dest=_text(form, "dest"),
+        mode=_text(form, "mode"),
+        user=_text(form, "user"),
+        group=_text(form, "group"),
+        force=_flag(form, "force"),
+        sync=_flag(form, "sync"),
+        filename=upload.filename or "",
+    )
+    try:
+        pushed = ctx.services.file_pushes.push(ctx.me, upload.file, request, computer_uids=client_ids)
+    except BadDestination as exc:
+        raise RportError(400, exc.message, code="BAD_DESTINATION") from None
+    return render.ok({"uuid": pushed.uuid, "filepath": pushed.dest, "size": pushed.size})
+
+
+@route("GET", "/ws/uploads", auth=Auth.NONE, stub=True)
+def ws_uploads(ctx: Context) -> Response:
+    raise RportError(501, "not implemented: the upload progress websocket (/ws/uploads)")

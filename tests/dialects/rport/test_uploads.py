@@ -1,0 +1,130 @@
+"""rportd's ``POST /files`` in process: what is checked before anything is stored (permission,
+form fields, destination, mode, targets), rportd's answer, and the jobs it queues (the file
+landing on a real agent is tests/e2e/test_file_push_e2e.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor
+from fleetdeck.core.errors import NotFound, PermissionDenied
+from fleetdeck.core.query import Query
+from tests import factories
+from tests.dialects.rport.conftest import API, PASSWORD, basic
+from tests.dialects.rport.test_users import _user
+
+ADMIN = basic("admin", "admin-password-1")
+
+
+@pytest.fixture
+def uid(runtime: Runtime, admin: Actor) -> str:
+    cid = factories.computer(runtime.services, admin, "pc-1")
+    return runtime.services.computers.get(admin, cid).summary.uid
+
+
+def post(client: Any, *, headers: dict[str, str] = ADMIN, content: bytes = b"data\n", **data: Any) -> Any:
+    return client.post(f"{API}/files", headers=headers, files={"upload": ("f.txt", content)}, data=data)
+
+
+def test_push_queues_one_file_job(client: Any, runtime: Runtime, admin: Actor, uid: str) -> None:
+    r = post(client, client_id=uid, dest="/tmp/x/f.txt", mode="0640", force="true", user="root")
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["filepath"] == "/tmp/x/f.txt" and data["size"] == 5
+    jobs = runtime.services.jobs.find(admin, Query()).items
+    assert [(j.kind, j.status.value) for j in jobs] == [("file_put", "queued")]
+    spec = jobs[0].spec
+    assert (spec["dest"], spec["mode"], spec["force"], spec["sync"], spec["user"]) == (
+        "/tmp/x/f.txt",
+        0o640,
+        True,
+        False,
+        "root",
+    )
+    stored = runtime.services.file_pushes.file_for_agent(jobs[0].computer_id, jobs[0].id)
+    assert stored.path.read_bytes() == b"data\n" and stored.size == 5
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "title", "code"),
+    [
+        ({"dest": "/proc/x"}, 400, "files may not be written to '/proc/x'", "BAD_DESTINATION"),
+        ({"dest": "relative/x"}, 400, "dest must be an absolute path with the file name", "BAD_DESTINATION"),
+        ({"dest": "/tmp/x", "mode": "999"}, 400, "invalid mode '999': an octal number such as 0644", ""),
+        ({"dest": "/tmp/x", "force": "maybe"}, 400, "invalid force value 'maybe': true or false", ""),
+        ({"dest": "/tmp/x", "colour": "red"}, 400, "unknown form field 'colour'", ""),
+        (
+            {"dest": "/tmp/x", "group_id": "g"},
+            400,
+            "not implemented: group_id and tags targets; give client_id",
+            "",
+        ),
+        ({"dest": "/tmp/x", "client_id": ""}, 400, "at least 1 client should be specified", ""),
+        ({"dest": "/tmp/x", "client_id": "nope"}, 404, "computer nope not found", ""),
+    ],
+)
+def test_bad_forms(
+    client: Any,
+    runtime: Runtime,
+    admin: Actor,
+    uid: str,
+    fields: dict[str, str],
+    status: int,
+    title: str,
+    code: str,
+) -> None:
+    r = client.post(
+        f"{API}/files", headers=ADMIN, files={"upload": ("f.txt", b"x")}, data={"client_id": uid, **fields}
+    )
+    assert r.status_code == status, r.text
+    assert r.json()["errors"][0]["title"] == title
+    assert r.json()["errors"][0]["code"] == code
+    assert runtime.services.jobs.find(admin, Query()).total == 0
+
+
+def test_not_multipart_and_too_big(client: Any, uid: str) -> None:
+    r = client.post(f"{API}/files", headers=ADMIN, json={"dest": "/tmp/x"})
+    assert r.status_code == 400
+    big = post(client, content=b"x" * (10 * 1024 * 1024 + 20 * 1024), client_id=uid, dest="/tmp/x")
+    assert big.status_code == 413
+    assert big.json()["errors"][0]["title"].startswith("file too big")
+    no_file = client.post(f"{API}/files", headers=ADMIN, data={"client_id": uid, "dest": "/tmp/x"})
+    assert no_file.status_code == 400
+
+
+def test_uploads_permission(client: Any, uid: str, as_admin: dict[str, str]) -> None:
+    client.put(f"{API}/user-groups/scripters", headers=as_admin, json={"permissions": {"scripts": True}})
+    _user(client, as_admin, "sam", ["scripters"])
+    r = post(client, headers=basic("sam", PASSWORD), client_id=uid, dest="/tmp/x")
+    assert r.status_code == 403
+    assert r.json()["errors"][0]["title"] == 'user does not have "uploads" permission'
+
+
+def test_upload_progress_socket_is_not_implemented(client: Any) -> None:
+    r = client.get(f"{API}/ws/uploads")
+    assert r.status_code == 501
+    assert r.json()["errors"][0]["title"].startswith("not implemented")
+
+
+def test_only_the_jobs_agent_fetches_and_only_while_pending(
+    client: Any, runtime: Runtime, admin: Actor, uid: str
+) -> None:
+    assert post(client, client_id=uid, dest="/tmp/f").status_code == 200
+    job = runtime.services.jobs.find(admin, Query()).items[0]
+    other = factories.computer(runtime.services, admin, "pc-2")
+    with pytest.raises(NotFound):
+        runtime.services.file_pushes.file_for_agent(other, job.id)
+    runtime.services.jobs.cancel(admin, job.id)
+    with pytest.raises(PermissionDenied):
+        runtime.services.file_pushes.file_for_agent(job.computer_id, job.id)
+
+
+def test_the_agent_download_route_wants_the_agents_key(client: Any, uid: str) -> None:
+    assert post(client, client_id=uid, dest="/tmp/f").status_code == 200
+    assert client.get("/agent/v1/files/1").status_code == 401
+    assert (
+        client.get("/agent/v1/files/1", headers={"Authorization": f"Bearer {uid}:wrong"}).status_code == 401
+    )
