@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleetdeck.app import served_pins
 from fleetdeck.cli.context import cli_actor, fail, runtime
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir, parse_duration
 from fleetdeck.cli.tls import ensure_self_signed
 from fleetdeck.core.agentdist import install_line as make_install_line
 from fleetdeck.core.errors import FleetdeckError
-from fleetdeck.settings import Settings
+
+if TYPE_CHECKING:
+    from fleetdeck.settings import Settings
 
 app = typer.Typer(help="Enrollment tokens for new agents.", no_args_is_help=True)
 
@@ -87,6 +88,8 @@ def revoke(
 
 def agent_install_line(settings: Settings, token: str) -> str:
     """The server's public URL (``public_url``, else this host name and the configured port)."""
+    from fleetdeck.runtime import served_pins
+
     if settings.tls == "auto":
         ensure_self_signed(settings.data_dir)  # the one the server will present; made once
     pins = served_pins(settings)

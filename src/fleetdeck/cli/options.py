@@ -8,12 +8,12 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 
-from fleetdeck.settings import Settings
+if TYPE_CHECKING:
+    from fleetdeck.settings import Settings
 
 DataDir = Annotated[
     Path | None,
@@ -57,6 +57,12 @@ def _setting_error(error: Mapping[str, Any]) -> str:
 
 
 def build_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """The settings a command runs with; pydantic is imported here, not when the CLI starts
+    (``fleetdeck --help`` and the remote verbs never pay for it)."""
+    from pydantic import ValidationError
+
+    from fleetdeck.settings import Settings
+
     if config is not None:
         os.environ["FLEETDECK_CONFIG"] = str(config)
     named = os.environ.get("FLEETDECK_CONFIG")

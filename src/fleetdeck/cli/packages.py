@@ -7,12 +7,6 @@ from typing import Annotated
 
 import typer
 
-from fleetdeck.api.kit.opsi_package import (
-    OpsiPackageError,
-    read_opsi_package,
-    read_opsi_source_dir,
-    spool_dir,
-)
 from fleetdeck.cli.context import cli_actor, fail, runtime
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir
 from fleetdeck.core.errors import FleetdeckError
@@ -33,6 +27,13 @@ def import_opsi(
     """Import an opsi package (product, properties, dependencies, CLIENT_DATA as payload).
 
     The same product, version and package version is replaced, as opsi re-installs it."""
+    from fleetdeck.api.kit.opsi_package import (
+        OpsiPackageError,
+        read_opsi_package,
+        read_opsi_source_dir,
+        spool_dir,
+    )
+
     rt = runtime(data_dir, database_url, config)
     spool = spool_dir(rt.settings.data_dir)
     try:

@@ -16,11 +16,12 @@ from pathlib import Path
 import uvicorn
 from rich.console import Console
 
-from fleetdeck.app import Runtime, build_runtime, create_app
+from fleetdeck.app import build_runtime, create_app
 from fleetdeck.cli.logs import setup_logging
 from fleetdeck.cli.tls import ensure_self_signed, fingerprint
 from fleetdeck.core.authz import Role, system_actor
 from fleetdeck.core.secrets import random_password
+from fleetdeck.runtime import Runtime
 from fleetdeck.settings import Settings
 
 log = logging.getLogger("fleetdeck")

@@ -6,17 +6,19 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleetdeck.app import Runtime
 from fleetdeck.cli.context import cli_actor, fail, runtime
 from fleetdeck.cli.options import ConfigFile, DatabaseUrl, DataDir
 from fleetdeck.core.errors import FleetdeckError
-from fleetdeck.core.settings import Setting
+
+if TYPE_CHECKING:
+    from fleetdeck.core.settings import Setting
+    from fleetdeck.runtime import Runtime
 
 app = typer.Typer(help="Runtime settings (dialect switches, keys, WOL, report limits).", no_args_is_help=True)
 
@@ -24,7 +26,7 @@ app = typer.Typer(help="Runtime settings (dialect switches, keys, WOL, report li
 @contextmanager
 def _runtime(data_dir: Path | None, database_url: str | None, config: Path | None) -> Iterator[Runtime]:
     """The runtime for one command; its connections are closed when the command ends."""
-    rt = runtime(data_dir, database_url, config)
+    rt = runtime(data_dir, database_url, config, dialects=True)
     try:
         yield rt
     finally:

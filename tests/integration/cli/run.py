@@ -10,7 +10,10 @@ from fleetdeck.settings import Settings
 from tests.conftest import CHEAP_ARGON2_ENV, SECRET
 
 
-def fleetdeck(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def fleetdeck(
+    settings: Settings, *args: str, python: tuple[str, ...] = ("-m", "fleetdeck")
+) -> subprocess.CompletedProcess[str]:
+    """``python``: how the interpreter is told to run the CLI (a test may wrap it in ``-c``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
     env |= {
         "FLEETDECK_DATA_DIR": str(settings.data_dir),
@@ -19,7 +22,7 @@ def fleetdeck(settings: Settings, *args: str) -> subprocess.CompletedProcess[str
         **CHEAP_ARGON2_ENV,
     }
     return subprocess.run(
-        [sys.executable, "-m", "fleetdeck", *args],
+        [sys.executable, *python, *args],
         env=env,
         capture_output=True,
         text=True,
