@@ -48,6 +48,7 @@ from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.sessions import SessionService
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.core.users.totp import SecondFactorService
+from fleetdeck.core.vault import VaultService
 from fleetdeck.core.wol.service import WolService
 from fleetdeck.storage.db import Database
 
@@ -101,6 +102,7 @@ class Services:
     by_name: ComputersByName  # comments and removal of computers named by display name
     flat_groups: FlatGroupService  # groups a computer is in at most one of
     mail: Mailer
+    vault: VaultService  # its key only in this process's memory: locked after a restart
 
 
 def build_services(
@@ -179,4 +181,5 @@ def build_services(
         by_name=ComputersByName(db, audit, clock, notifier),
         flat_groups=FlatGroupService(db, audit, clock, groups),
         mail=mail,
+        vault=VaultService(db, audit, clock, config.argon2),
     )

@@ -54,6 +54,7 @@ from fleetdeck.storage.tables.users import (
     UserTotpSecret,
     WebSession,
 )
+from fleetdeck.storage.tables.vault import VaultSecretEntry, VaultSecretState
 
 __all__ = [
     "ApiToken",
@@ -107,5 +108,7 @@ __all__ = [
     "UserGroupMember",
     "UserMailCodeSecret",
     "UserTotpSecret",
+    "VaultSecretEntry",
+    "VaultSecretState",
     "WebSession",
 ]
