@@ -51,6 +51,17 @@ FOLLOWS_CODE = {"GET /vault-admin"}
 counter = itertools.count()
 
 
+def _encodable(files: Any) -> list[tuple[str, Any]]:
+    """Negative examples of a "*/*" body (rportd's vault) may be multipart forms with numbers
+    for values, which the test client cannot encode at all: send them as text."""
+    items = files.items() if isinstance(files, dict) else files
+    out: list[tuple[str, Any]] = []
+    for name, part in items:
+        odd = isinstance(part, tuple) and not isinstance(part[1], str | bytes)
+        out.append((name, (part[0], str(part[1]), *part[2:]) if odd else part))
+    return out
+
+
 def test_the_built_operations_are_fuzzed() -> None:
     assert len(OPERATIONS) == 39
 
@@ -68,9 +79,12 @@ def test_operation(
         runtime.services.vault.init(admin, "fuzz-vault-1")
         for key in ("a", "b"):
             runtime.services.vault.create(admin, VaultEntryInput(key=key, value="v", type="text"))
+    # a body declared as "*/*" (rportd's vault) is sent as JSON, what rportd decodes; left to
+    # pick, schemathesis may build a multipart body the test client cannot even encode
+    media = "application/json" if any(b.media_type == "*/*" for b in operation.body) else None
     cases = st.one_of(
-        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE, media_type=media),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE, media_type=media),
     )
 
     @given(case=cases)
@@ -82,6 +96,8 @@ def test_operation(
         headers = {"Authorization": "Basic " + base64.b64encode(f"{name}:{token}".encode()).decode()}
         kwargs = case.as_transport_kwargs(base_url="http://testserver" + API, headers=headers)
         kwargs.pop("cookies", None)
+        if kwargs.get("files"):
+            kwargs["files"] = _encodable(kwargs["files"])
         if isinstance(kwargs.get("data"), bytes | str):
             kwargs["content"] = kwargs.pop("data")
         response = client.request(**kwargs)
