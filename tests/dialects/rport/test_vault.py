@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import event, text
 
 from fleetdeck.app import Runtime, build_runtime, create_app
+from fleetdeck.core import query as q
 from fleetdeck.core.authz import Actor
 from fleetdeck.settings import Settings
 from tests.dialects.rport.conftest import API, bearer, login
@@ -46,7 +47,9 @@ def _title(r: Any) -> str:
     return title
 
 
-def test_init_unlock_lock_and_their_conflicts(client: Any, as_admin: dict[str, str]) -> None:
+def test_init_unlock_lock_and_their_conflicts(
+    client: Any, as_admin: dict[str, str], runtime: Runtime, system: Actor
+) -> None:
     assert _status(client, as_admin) == {"init": "uninitialized", "status": ""}
     for method, path in (
         ("POST", "/vault-admin/sesame"),
@@ -86,6 +89,13 @@ def test_init_unlock_lock_and_their_conflicts(client: Any, as_admin: dict[str, s
     ok = client.post(f"{API}/vault-admin/sesame", headers=as_admin, json={"password": VAULT_PASSWORD})
     assert (ok.status_code, ok.content) == (201, b"")
     assert client.get(f"{API}/vault/{entry}", headers=as_admin).json()["data"]["value"] == SECRET_VALUE
+    records = runtime.services.audit.find(
+        system, q.Query(where=(q.Cond("object_type", q.Op.EQ, "vault"),))
+    ).items
+    unlocks = sorted(r.result for r in records if r.action == "vault.unlock")
+    assert len(unlocks) == 4 and unlocks.count("ok") == 1  # before init, already unlocked, wrong, ok
+    assert {"vault.init", "vault.lock", "vault.create"} <= {r.action for r in records}
+    assert all(VAULT_PASSWORD not in repr(r) and SECRET_VALUE not in repr(r) for r in records)
 
 
 def test_a_restart_leaves_the_vault_locked(
