@@ -133,9 +133,13 @@ def main() -> None:
             serving.server(data_dir, env={"FLEETDECK_SECRET_KEY": oco_list.SECRET}) as (url, proc),
             httpx.Client(base_url=url, timeout=300) as http,
         ):
-            first = http.post("/src/jsonrpc.php", json=rpc("cmdb.objects.read", {"limit": 1})).json()[
-                "result"
-            ]
+            first = http.post(
+                "/src/jsonrpc.php",
+                json=rpc(
+                    "cmdb.objects.read",
+                    {"limit": 1, "filter": {"type_group": "C__OBJTYPE_GROUP__INFRASTRUCTURE"}},
+                ),
+            ).json()["result"]
             assert first, "no objects"
             results["objects"] = measure(http, proc, "cmdb.objects.read", {}, opts.runs)
             results["objects+os+cpu"] = measure(

@@ -112,11 +112,13 @@ class AuditLog:
         object_id: object = "",
         result: str = "ok",
         **detail: Any,
-    ) -> None:
+    ) -> AuditEntry:
         """Record an automatic change (housekeeping, delivery, a failed login's count) in the
         transaction that makes it: there is no permission to check and nothing to refuse, so
-        ``mutation`` does not fit."""
-        session.add(self._entry(actor, action, object_type, str(object_id), result, detail))
+        ``mutation`` does not fit. Returns the row (its id once flushed)."""
+        entry = self._entry(actor, action, object_type, str(object_id), result, detail)
+        session.add(entry)
+        return entry
 
     def require(
         self, actor: Actor, perm: Perm, action: str, object_type: str = "", object_id: object = ""

@@ -64,6 +64,7 @@ ROLE_PERMS: dict[Role, frozenset[Perm]] = {
     Role.END_USER: frozenset({Perm.READ_ASSIGNED, Perm.RUN_ASSIGNED}),
 }
 
+CREDENTIALS_SCOPE = "credentials"  # an API token's scope for managing agents' credentials
 READ_ONLY_PERMS = frozenset({Perm.READ, Perm.READ_AUDIT, Perm.READ_ASSIGNED})
 # A permission over every computer -> the same permission over the actor's assigned computers.
 ASSIGNED: dict[Perm, Perm] = {Perm.READ: Perm.READ_ASSIGNED, Perm.RUN_COMMANDS: Perm.RUN_ASSIGNED}
@@ -89,11 +90,16 @@ class Actor:
     token_scope: str = ""
 
     def can(self, perm: Perm) -> bool:
-        if self.read_only and perm not in READ_ONLY_PERMS:
+        if self.read_only and perm not in READ_ONLY_PERMS and not self._credentials_work(perm):
             return False
         if perm in self.withheld:
             return False
         return perm in ROLE_PERMS[self.role] or perm in self.granted
+
+    def _credentials_work(self, perm: Perm) -> bool:
+        """A "credentials" token is read-only except for agents' credentials, which is its
+        purpose (``core.enrollment.agent_secrets``)."""
+        return self.token_scope == CREDENTIALS_SCOPE and perm is Perm.MANAGE_ENROLLMENT
 
     def require(self, perm: Perm) -> None:
         if not self.can(perm):

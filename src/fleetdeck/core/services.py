@@ -15,12 +15,15 @@ from fleetdeck.core.changes import ChangeFeed
 from fleetdeck.core.changes import watch as watch_changes
 from fleetdeck.core.cmdb import link as cmdb_link
 from fleetdeck.core.cmdb.service import CmdbService
+from fleetdeck.core.computers.attributes import ComputerAttributeService
 from fleetdeck.core.computers.by_name import ComputersByName
 from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
+from fleetdeck.core.enrollment.agent_secrets import AgentSecretService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.flat import FlatGroupService
+from fleetdeck.core.groups.rules import RuleGroupService
 from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.saved import SavedCommandService
 from fleetdeck.core.jobs.service import JobService
@@ -101,6 +104,9 @@ class Services:
     people: PeopleService  # end users, invitations, computers assigned to them
     by_name: ComputersByName  # comments and removal of computers named by display name
     flat_groups: FlatGroupService  # groups a computer is in at most one of
+    rule_groups: RuleGroupService  # groups defined by inventory rules, and the access they give
+    agent_secrets: AgentSecretService  # credentials agents may connect with
+    attributes: ComputerAttributeService  # tags and labels people give computers
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
 
@@ -148,12 +154,13 @@ def build_services(
     passwords = Passwords(config.argon2)
     users = UserService(db, audit, box, clock, throttle, config.token_lifetime_sec, passwords)
     mail = mailer or SmtpMailer(settings)
+    computers = ComputerService(db, audit, clock, gateway, notifier, box)
     return Services(
         database=db.dialect,
         audit=audit,
         users=users,
         sessions=SessionService(db, audit, users, box, clock, config.token_lifetime_sec),
-        computers=ComputerService(db, audit, clock, gateway, notifier, box),
+        computers=computers,
         groups=groups,
         enrollment=EnrollmentService(db, audit, box, clock, throttle),
         jobs=jobs,
@@ -180,6 +187,9 @@ def build_services(
         people=PeopleService(db, audit, box, clock, settings, mail, passwords),
         by_name=ComputersByName(db, audit, clock, notifier),
         flat_groups=FlatGroupService(db, audit, clock, groups),
+        rule_groups=RuleGroupService(db, audit, clock),
+        agent_secrets=AgentSecretService(db, audit, clock, passwords),
+        attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
     )

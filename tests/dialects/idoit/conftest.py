@@ -21,6 +21,7 @@ from fleetdeck.app import Runtime, create_app
 from fleetdeck.core.authz import Actor
 from fleetdeck.settings import Settings
 from tests.integration.queries.test_list_query_counts import counting
+from tests.live_server import LiveServer, running
 
 PATH = "/src/jsonrpc.php"
 API_KEY = "c1ef-4a1b-idoit-key"
@@ -91,6 +92,14 @@ def switch_on(runtime: Runtime, admin: Actor, key: str = API_KEY) -> None:
 def idoit(client: TestClient, runtime: Runtime, admin: Actor) -> Idoit:
     switch_on(runtime, admin)
     return Idoit(client)
+
+
+@pytest.fixture
+def live(settings: Settings, runtime: Runtime, admin: Actor) -> Iterator[LiveServer]:
+    """A running fleetdeck server on loopback with the i-doit API on, for real clients."""
+    switch_on(runtime, admin)
+    with running(settings, runtime) as server:
+        yield server
 
 
 __all__ = ["API_KEY", "PATH", "Idoit", "counting", "switch_on"]

@@ -4,17 +4,14 @@ write path."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.protocol import messages as m
-from fleetdeck.settings import Settings
-from tests.dialects.idoit.conftest import API_KEY, switch_on
+from tests.dialects.idoit.conftest import API_KEY
 from tests.dialects.idoit.test_inventory import inventory, report
-from tests.live_server import LiveServer, running
+from tests.live_server import LiveServer
 
 idoitapi = pytest.importorskip("idoitapi.API")
 cmdb_object = pytest.importorskip("idoitapi.CMDBObject")
@@ -22,13 +19,6 @@ cmdb_objects = pytest.importorskip("idoitapi.CMDBObjects")
 cmdb_category = pytest.importorskip("idoitapi.CMDBCategory")
 cmdb_types = pytest.importorskip("idoitapi.CMDBObjectTypes")
 idoit_ns = pytest.importorskip("idoitapi.Idoit")
-
-
-@pytest.fixture
-def live(settings: Settings, runtime: Runtime, admin: Actor) -> Iterator[LiveServer]:
-    switch_on(runtime, admin)
-    with running(settings, runtime) as server:
-        yield server
 
 
 def test_idoitapi_reads_and_writes(live: LiveServer, runtime: Runtime, admin: Actor) -> None:

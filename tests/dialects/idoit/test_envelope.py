@@ -87,7 +87,7 @@ def test_missing_and_wrong_api_key(idoit: Idoit) -> None:
 def test_unknown_methods_and_aliases(idoit: Idoit) -> None:
     assert idoit.error("cmdb.nope")["code"] == -32601
     assert idoit.error("random")["code"] == -32601
-    assert idoit.error("cmdb.reports.read")["code"] == -32601  # declared, not built: says so
+    assert idoit.error("cmdb.location_tree.read")["code"] == -32601  # declared, not built: says so
     assert idoit.ok("cmdb.object_types", {"filter": {"const": "C__OBJTYPE__SERVER"}})[0]["id"] == "5"
 
 

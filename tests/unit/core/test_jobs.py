@@ -180,7 +180,8 @@ def test_hello_settles_lost_jobs_by_their_expiry(runtime: Runtime) -> None:
     they are expired (never run late); otherwise queued again for delivery. Jobs the agent
     holds are left alone even when past their expiry: they are running there."""
     clock = ManualClock(datetime(2025, 3, 3, 9, 0, tzinfo=UTC))
-    svc = build_services(runtime.db, SECRET, CoreConfig(), clock=clock)
+    recorder = Recorder()
+    svc = build_services(runtime.db, SECRET, CoreConfig(), clock=clock, notifier=recorder)
     admin = factories.user(svc, Role.ADMIN)
     cid = factories.computer(svc, admin, "pc")
 
@@ -208,6 +209,10 @@ def test_hello_settles_lost_jobs_by_their_expiry(runtime: Runtime) -> None:
             None,
         )
     assert status[held].status is JobStatus.SENT
+    # The deployment page follows the batches whose jobs expired or went back to the queue.
+    assert recorder.changed == [sorted(status[j].batch_id for j in (overdue, in_time, forever))]
+    assert svc.jobs.on_hello(cid, [held]) == []
+    assert len(recorder.changed) == 1  # nothing changed: no word
     assert sorted(factories.deliver(svc, cid)) == [in_time, forever]  # the lost ones go out again
 
 

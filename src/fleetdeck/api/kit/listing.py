@@ -18,7 +18,7 @@ the syntax's words; each transport renders it in its own envelope. No SQL is bui
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,3 +259,13 @@ __all__ = [
     "allowed",
     "parse",
 ]
+
+
+def map_conds(expr: q.Expr, leaf: Callable[[q.Cond], q.Expr]) -> q.Expr:
+    """``expr`` with each condition replaced by ``leaf(cond)`` and its AnyOf/AllOf shape kept:
+    how a dialect turns conditions on its own field names into conditions on core's."""
+    if isinstance(expr, q.AnyOf):
+        return q.AnyOf(tuple(map_conds(c, leaf) for c in expr.conds))
+    if isinstance(expr, q.AllOf):
+        return q.AllOf(tuple(map_conds(c, leaf) for c in expr.conds))
+    return leaf(expr)

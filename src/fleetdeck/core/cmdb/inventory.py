@@ -202,16 +202,24 @@ def render(
             )
         ]
     if category == APPLICATION:
+        # what every row shares is looked up once: a list of 10,000 computers' applications
+        # renders hundreds of thousands of these
+        software_type = dialog("isys_catg_application_type", 1)
+        app = catalog().types_by_const["C__OBJTYPE__APPLICATION"]
         return [
-            entry(
+            Entry(
                 s.id,
+                object_id,
+                category,
+                NORMAL,
                 {
-                    "application": _software(s.name, "C__OBJTYPE__APPLICATION"),
-                    "application_type": dialog("isys_catg_application_type", 1),
+                    "application": ObjectRef(None, s.name, "", app.const, app.title),
+                    "application_type": software_type,
                     "application_priority": None,
                     "assigned_version": DialogRef(None, s.version) if s.version else None,
                     "description": s.description or None,
                 },
+                inventory=True,
             )
             for s in software
         ]

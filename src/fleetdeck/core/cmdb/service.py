@@ -19,14 +19,15 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, literal, select
+from sqlalchemy import String, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.cmdb import inventory
+from fleetdeck.core.cmdb import inventory, logbook, persons
 from fleetdeck.core.cmdb.catalog import (
     DIALOG_TYPES,
     FLOAT_TYPES,
@@ -48,8 +49,17 @@ from fleetdeck.core.cmdb.statuses import (
     Status,
     next_status,
 )
-from fleetdeck.core.cmdb.values import CmdbObjectInfo, DialogRef, Entry, ObjectRef, SearchHit
+from fleetdeck.core.cmdb.values import (
+    CmdbObjectInfo,
+    DialogRef,
+    Entry,
+    LogbookEntry,
+    ObjectRef,
+    Relation,
+    SearchHit,
+)
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
+from fleetdeck.core.gcpause import no_cyclic_gc
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Query, apply_query
 from fleetdeck.storage.db import Database
@@ -61,10 +71,12 @@ from fleetdeck.storage.tables import (
     ComputerFilesystem,
     ComputerInterface,
     ComputerSoftware,
+    User,
 )
 from fleetdeck.storage.uow import UnitOfWork
 
 GLOBAL = "C__CATG__GLOBAL"
+RELATION = "C__CATG__RELATION"
 OBJECT = "cmdb_object"
 ENTRY = "cmdb_entry"
 DIALOG = "cmdb_dialog"
@@ -74,7 +86,12 @@ CLIENT_TYPE = 10
 YES_NO = {0: "No", 1: "Yes"}
 
 # SQL forms of what a computer's object shows from its computer.
-TITLE = case((CmdbObject.computer_id.is_not(None), Computer.hostname), else_=CmdbObject.title)
+PERSON_TITLE = case((User.full_name != "", User.full_name), else_=User.username)
+TITLE = case(
+    (CmdbObject.computer_id.is_not(None), Computer.hostname),
+    (CmdbObject.user_id.is_not(None), PERSON_TITLE),
+    else_=CmdbObject.title,
+)
 _facts = func.lower(Computer.os + " " + Computer.os_version + " " + Computer.model)
 TYPE = case(
     (CmdbObject.type_id.is_not(None), CmdbObject.type_id),
@@ -178,12 +195,13 @@ class CmdbService:
 
     # ------------------------------------------------------------------ objects
 
-    def _info(self, o: CmdbObject, c: Computer | None) -> CmdbObjectInfo:
-        """An object loaded with its computer (when it is one)."""
+    def _info(self, o: CmdbObject, c: Computer | None, u: User | None = None) -> CmdbObjectInfo:
+        """An object loaded with its computer or user (when it is one)."""
         type_id = o.type_id or (
             catalog().types_by_const[inventory.default_type(c)].id if c is not None else CLIENT_TYPE
         )
-        return self._make(o, c.hostname if c is not None else o.title, type_id)
+        title = c.hostname if c is not None else (u.full_name or u.username) if u is not None else o.title
+        return self._make(o, title, type_id)
 
     @staticmethod
     def _make(o: Any, title: str, type_id: int) -> CmdbObjectInfo:
@@ -219,13 +237,19 @@ class CmdbService:
 
     @staticmethod
     def _listing() -> Any:
-        return select(
-            *CmdbObject.__table__.c, TITLE.label("shown_title"), TYPE.label("shown_type")
-        ).outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+        return (
+            select(*CmdbObject.__table__.c, TITLE.label("shown_title"), TYPE.label("shown_type"))
+            .outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+            .outerjoin(User, User.id == CmdbObject.user_id)
+        )
 
     @staticmethod
     def _base() -> Any:
-        return select(CmdbObject, Computer).outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+        return (
+            select(CmdbObject, Computer, User)
+            .outerjoin(Computer, Computer.id == CmdbObject.computer_id)
+            .outerjoin(User, User.id == CmdbObject.user_id)
+        )
 
     def find(self, actor: Actor, query: Query) -> list[CmdbObjectInfo]:
         """Objects matching ``query`` (fields: ``FIELDS``); its limit may exceed the usual page
@@ -320,11 +344,11 @@ class CmdbService:
             raise ValidationFailed(f"unknown CMDB status {value!r}", field="cmdb_status")
         return number
 
-    def _load(self, s: Session, object_id: int) -> tuple[CmdbObject, Computer | None]:
+    def _load(self, s: Session, object_id: int) -> tuple[CmdbObject, Computer | None, User | None]:
         row = s.execute(self._base().where(CmdbObject.id == object_id)).first()
         if row is None:
             raise NotFound("object", object_id)
-        return row[0], row[1]
+        return row[0], row[1], row[2]
 
     def update(
         self,
@@ -339,13 +363,18 @@ class CmdbService:
         with self._audit.mutation(
             actor, "cmdb_object.update", OBJECT, object_id, perm=Perm.MANAGE_COMPUTERS
         ) as m:
-            o, c = self._load(m.session, object_id)
-            old = self._info(o, c)
+            o, c, u = self._load(m.session, object_id)
+            old = self._info(o, c, u)
             changes: dict[str, Any] = {}
             if title is not None:
                 if c is not None:
                     raise Conflict(
                         "the title of a computer's object is its host name; rename the computer instead",
+                        field="title",
+                    )
+                if u is not None:
+                    raise Conflict(
+                        "the title of a user's person object is the user's name; change the user instead",
                         field="title",
                     )
                 if not title.strip():
@@ -371,7 +400,7 @@ class CmdbService:
         purge removes it. Returns (old status, new status)."""
         action = f"cmdb_object.{op.value}"
         with self._audit.mutation(actor, action, OBJECT, object_id, perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c = self._load(m.session, object_id)
+            o, c, u = self._load(m.session, object_id)
             old = o.status
             new = next_status(OBJECT_TRANSITIONS, op, old)
             if new is None:
@@ -387,6 +416,10 @@ class CmdbService:
                         f"object {object_id} is computer {c.id} ({c.hostname}):"
                         " delete the computer to remove it",
                         computer_id=c.id,
+                    )
+                if u is not None:
+                    raise Conflict(
+                        f"object {object_id} is user {u.username}: delete the user to remove it", user_id=u.id
                     )
                 m.session.delete(o)
             else:
@@ -408,7 +441,7 @@ class CmdbService:
         actor.require(Perm.READ)
         for const in categories or ():
             self.category(const)
-        with UnitOfWork(self._db, readonly=True) as uow:
+        with UnitOfWork(self._db, readonly=True) as uow, no_cyclic_gc():
             return self._entries(uow.session, object_ids, categories, status)
 
     def _entries(
@@ -422,16 +455,16 @@ class CmdbService:
         out: dict[int, dict[str, list[Entry]]] = {i: {} for i in ids}
         if not ids:
             return out
-        objects = {o.id: (o, c) for o, c in s.execute(self._base().where(CmdbObject.id.in_(ids))).all()}
+        objects = {o.id: (o, c, u) for o, c, u in s.execute(self._base().where(CmdbObject.id.in_(ids))).all()}
         wanted: dict[int, list[Category]] = {}
-        for oid, (o, c) in objects.items():
-            info = self._info(o, c)
+        for oid, (o, c, u) in objects.items():
+            info = self._info(o, c, u)
             if categories is None:
                 wanted[oid] = [cat for cat in catalog().categories_of(info.type_const) if cat.attributes]
             else:
                 wanted[oid] = [catalog().categories[k] for k in categories]
         consts = {cat.const for cats in wanted.values() for cat in cats}
-        computers = {oid: c for oid, (o, c) in objects.items() if c is not None}
+        computers = {oid: c for oid, (o, c, u) in objects.items() if c is not None}
         cids = [c.id for c in computers.values()]
         # inventory rows as plain rows (columns by name), not entities: a list with
         # applications reads hundreds of thousands of them
@@ -463,10 +496,12 @@ class CmdbService:
         for oid in ids:
             if oid not in objects:
                 continue
-            o, c = objects[oid]
+            o, c, u = objects[oid]
             for cat in wanted[oid]:
                 if cat.const == GLOBAL:
-                    rows = [self._global(o, c, dialogs)] if status in (None, Status.NORMAL) else []
+                    rows = [self._global(o, c, u, dialogs)] if status in (None, Status.NORMAL) else []
+                elif u is not None and cat.const in persons.PERSON_CATEGORIES:
+                    rows = [persons.render(cat.const, oid, u)] if status in (None, Status.NORMAL) else []
                 elif c is not None and cat.const in inventory.INVENTORY_CATEGORIES:
                     rows = (
                         inventory.render(
@@ -500,8 +535,8 @@ class CmdbService:
             for info in self._rows(s, self._listing().where(CmdbObject.id.in_(wanted)))
         }
 
-    def _global(self, o: CmdbObject, c: Computer | None, dialogs: Dialogs) -> Entry:
-        info = self._info(o, c)
+    def _global(self, o: CmdbObject, c: Computer | None, u: User | None, dialogs: Dialogs) -> Entry:
+        info = self._info(o, c, u)
         cat = catalog()
 
         def ref(table: str, value: Any) -> DialogRef | None:
@@ -572,8 +607,16 @@ class CmdbService:
         (``always_new``: a new entry even for a single-value category that has none)."""
         cat = self.category(category)
         with self._audit.mutation(actor, "cmdb_entry.save", ENTRY, perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c = self._load(m.session, object_id)
+            o, c, u = self._load(m.session, object_id)
             m.detail = {"object_id": object_id, "category": cat.const}
+            if u is not None and (
+                cat.const in persons.PERSON_CATEGORIES or (cat.const == GLOBAL and "title" in data)
+            ):
+                raise Conflict(
+                    f"{cat.title} of person {u.username} is the fleetdeck user's and is read-only here",
+                    category=cat.const,
+                    reason="user",
+                )
             dialogs = _dialogs(m.session)
             saved = self._save(m.session, dialogs, o, c, cat, data, entry_id, m.detail, always_new=always_new)
             m.object_id = str(saved)
@@ -773,8 +816,12 @@ class CmdbService:
         cat = self.category(category)
         action = f"cmdb_entry.{op.value}"
         with self._audit.mutation(actor, action, ENTRY, entry_id or "", perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c = self._load(m.session, object_id)
-            if cat.const == GLOBAL or (c is not None and cat.const in inventory.INVENTORY_CATEGORIES):
+            o, c, u = self._load(m.session, object_id)
+            if (
+                cat.const == GLOBAL
+                or (c is not None and cat.const in inventory.INVENTORY_CATEGORIES)
+                or (u is not None and cat.const in persons.PERSON_CATEGORIES)
+            ):
                 raise Conflict(f"the entries of {cat.title} of object {object_id} cannot be {op.value}d here")
             if op != Op.PURGE and not cat.multi_value:
                 raise Conflict(f"{cat.title} is a single-value category: its entry can only be purged")
@@ -885,6 +932,168 @@ class CmdbService:
             m.session.flush()
             m.object_id = str(row.item_id)
             return row.item_id
+
+    # ------------------------------------------------------------------ relations
+
+    def relation_type(self, ref: int | str) -> int:
+        """A relation type's id from its id or constant (the default set or one added to the
+        dialog+ table)."""
+        for t in catalog().raw["relation_types"]:
+            if ref in (t["id"], t["const"]) or str(ref) == str(t["id"]):
+                return int(t["id"])
+        cat = self.category(RELATION)
+        table = dialog_table(cat, cat.attributes["relation_type"])
+        with UnitOfWork(self._db, readonly=True) as uow:
+            dialogs = _dialogs(uow.session)
+        number = _int(ref)
+        item = dialogs.get(table, number) if number is not None else None
+        if item is None:
+            raise ValidationFailed(f"unknown relation type {ref!r}", field="relation_type")
+        return item.id
+
+    def relations(
+        self,
+        actor: Actor,
+        object_id: int,
+        relation_type: int | str | None = None,
+        status: int | None = Status.NORMAL,
+    ) -> list[Relation]:
+        """The relations an object takes part in, as master or slave: the ``C__CATG__RELATION``
+        entries stored on it or naming it as ``object1``/``object2`` (an entry without
+        ``object1`` has the object it is stored on as master). Three queries whatever the
+        number: the entries, the objects they join, the dialog tables. ``relation_type``: an id
+        or constant (``relation_type``)."""
+        actor.require(Perm.READ)
+        type_wanted = self.relation_type(relation_type) if relation_type is not None else None
+        cat = self.category(RELATION)
+        table = dialog_table(cat, cat.attributes["relation_type"])
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            if s.get(CmdbObject, object_id) is None:
+                raise NotFound("object", object_id)
+            stmt = select(CmdbEntry).where(
+                CmdbEntry.category == RELATION,
+                or_(
+                    CmdbEntry.object_id == object_id,
+                    CmdbEntry.data["object1"].as_integer() == object_id,
+                    CmdbEntry.data["object2"].as_integer() == object_id,
+                ),
+            )
+            if status is not None:
+                stmt = stmt.where(CmdbEntry.status == status)
+            rows = [
+                (e, _int(e.data.get("object1")) or e.object_id, _int(e.data.get("object2")))
+                for e in s.scalars(stmt.order_by(CmdbEntry.id))
+            ]
+            rows = [
+                (e, m, sl)
+                for e, m, sl in rows
+                if sl is not None
+                and object_id in (m, sl)
+                and (type_wanted is None or _int(e.data.get("relation_type")) == type_wanted)
+            ]
+            ids = {m for _, m, _ in rows} | {sl for _, _, sl in rows if sl is not None}
+            infos = (
+                {i.id: i for i in self._rows(s, self._listing().where(CmdbObject.id.in_(ids)))} if ids else {}
+            )
+            dialogs = _dialogs(s)
+        phrases = {int(t["id"]): t for t in catalog().raw["relation_types"]}
+        out: list[Relation] = []
+        for e, m, sl in rows:
+            if m not in infos or sl not in infos:
+                continue  # a side was purged
+            type_id = _int(e.data.get("relation_type"))
+            item = dialogs.get(table, type_id) if type_id is not None else None
+            known = phrases.get(type_id or 0, {})
+            title = item.title if item is not None else ""
+            out.append(
+                Relation(
+                    id=e.id,
+                    status=e.status,
+                    master=infos[m],
+                    slave=infos[sl],
+                    type_id=type_id,
+                    type_const=item.const if item is not None else "",
+                    type_title=title,
+                    master_phrase=str(known.get("master") or title or "is related to"),
+                    slave_phrase=str(known.get("slave") or title or "is related to"),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ logbook
+
+    def logbook(
+        self,
+        actor: Actor,
+        *,
+        entry_id: int | None = None,
+        object_id: int | None = None,
+        since: datetime | None = None,
+        status: int | None = None,
+        limit: int = 1000,
+    ) -> list[LogbookEntry]:
+        """The logbook, newest first: the audit rows of objects and their entries (``logbook``),
+        optionally one row, one object's, those since a time, those of objects now in a record
+        status. Two queries whatever the number of rows: the rows, then the objects' titles."""
+        actor.require(Perm.READ_AUDIT)
+        if limit < 0:
+            raise ValidationFailed("limit must not be negative", field="limit")
+        with UnitOfWork(self._db, readonly=True) as uow:
+            s = uow.session
+            stmt = logbook.rows_statement(
+                entry_id=entry_id, object_id=object_id, since=since, status=status, limit=limit
+            )
+            rows = [(r, logbook.object_of(r)) for r in s.scalars(stmt)]
+            ids = {oid for _, oid in rows if oid is not None}
+            titles = (
+                {i.id: i.title for i in self._rows(s, self._listing().where(CmdbObject.id.in_(ids)))}
+                if ids
+                else {}
+            )
+        return [logbook.entry_of(r, oid, titles.get(oid, "")) for r, oid in rows if oid is not None]
+
+    def log(
+        self,
+        actor: Actor,
+        object_ids: Sequence[int],
+        message: str,
+        *,
+        description: str = "",
+        comment: str = "",
+        source: int | None = None,
+        level: int = 1,
+    ) -> list[int]:
+        """Write ``message`` into the logbook of each object; returns the new lines' ids. The
+        lines are audit rows of their objects; this mutation's own row (``cmdb_logbook``, not
+        read back as a line) records who wrote which lines."""
+        self._audit.require(actor, Perm.MANAGE_COMPUTERS, logbook.LOG_ACTION, logbook.LOGBOOK)
+        if not isinstance(message, str) or not message.strip():
+            raise ValidationFailed("the message must not be empty", field="message")
+        if not object_ids:
+            raise ValidationFailed("name at least one object", field="object_id")
+        wanted = list(dict.fromkeys(object_ids))
+        detail: dict[str, Any] = {
+            "message": message.strip(),
+            "description": description,
+            "comment": comment,
+            "source": source,
+            "level": level,
+        }
+        with self._audit.mutation(
+            actor, logbook.LOG_ACTION, logbook.LOGBOOK, perm=Perm.MANAGE_COMPUTERS
+        ) as m:
+            found = set(m.session.scalars(select(CmdbObject.id).where(CmdbObject.id.in_(wanted))))
+            missing = [i for i in wanted if i not in found]
+            if missing:
+                raise NotFound("object", missing[0])
+            add = self._audit.add
+            lines = [add(m.session, actor, logbook.LOG_ACTION, OBJECT, oid, "ok", **detail) for oid in wanted]
+            m.session.flush()
+            ids = [line.id for line in lines]
+            m.object_id = ",".join(map(str, wanted))
+            m.detail = {"objects": wanted, "lines": ids, "message": detail["message"]}
+            return ids
 
     # ------------------------------------------------------------------ search
 

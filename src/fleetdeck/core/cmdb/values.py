@@ -75,3 +75,41 @@ class SearchHit:
     value: str
     status: int
     category_const: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogbookEntry:
+    """One line of an object's logbook: a change the audit log recorded (``action``, with
+    ``changes`` attribute -> (old, new)) or a message someone wrote (``message`` set).
+    ``object_title`` is the object's current title ("" once it is purged)."""
+
+    id: int
+    at: datetime
+    username: str
+    action: str
+    object_id: int
+    object_title: str
+    category: str
+    changes: dict[str, tuple[Any, Any]]
+    message: str | None = None
+    description: str = ""
+    comment: str = ""
+    source: int | None = None
+    level: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A relation between two objects (an entry of ``C__CATG__RELATION``): ``master``
+    ``master_phrase`` ``slave`` ("db01 is running PostgreSQL"); ``type_id`` and titles come from
+    the relation type dialog."""
+
+    id: int
+    status: int
+    master: CmdbObjectInfo
+    slave: CmdbObjectInfo
+    type_id: int | None
+    type_const: str
+    type_title: str
+    master_phrase: str
+    slave_phrase: str

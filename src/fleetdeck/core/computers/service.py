@@ -45,6 +45,7 @@ from fleetdeck.core.errors import (
     Reason,
     ValidationFailed,
 )
+from fleetdeck.core.groups.rules import access
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
@@ -287,6 +288,9 @@ class ComputerService:
             count = select(func.count()).select_from(Computer)
             if scope is not None:  # an end user: only the computers assigned to them
                 stmt, count = stmt.where(scope), count.where(scope)
+            reach = access(uow.session, actor)  # a user in user groups: their rule groups' computers
+            if reach is not None:
+                stmt, count = stmt.where(reach), count.where(reach)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
                 stmt = stmt.where(Computer.id.in_(members))
@@ -316,6 +320,9 @@ class ComputerService:
             stmt = select(Computer).where(Computer.id.in_(ids))
             if scope is not None:  # an end user: others' computers are "not found"
                 stmt = stmt.where(scope)
+            reach = access(s, actor)  # a user in user groups: what their groups may reach
+            if reach is not None:
+                stmt = stmt.where(reach)
             computers = list(s.scalars(stmt.order_by(Computer.id)))
             ids = [c.id for c in computers]
             fs: dict[int, list[Filesystem]] = {c.id: [] for c in computers}
@@ -404,6 +411,9 @@ class ComputerService:
             count = select(func.count()).select_from(Computer)
             if scope is not None:  # an end user: only the computers assigned to them
                 stmt, count = stmt.where(scope), count.where(scope)
+            reach = access(uow.session, actor)  # a user in user groups: their rule groups' computers
+            if reach is not None:
+                stmt, count = stmt.where(reach), count.where(reach)
             if group_id is not None:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
                 stmt = stmt.where(Computer.id.in_(members))

@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Row, Text, cast, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Exists, Row, Text, cast, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from fleetdeck.core.jobs.conditions import ip_allowed, time_allowed
-from fleetdeck.core.jobs.entities import PACKAGE_KINDS, JobStatus
+from fleetdeck.core.jobs.entities import FINAL, PACKAGE_KINDS, SEQUENTIAL, JobStatus
 from fleetdeck.core.packages import states
 from fleetdeck.core.packages.properties import effective_values
 from fleetdeck.protocol import messages as msg
@@ -121,6 +121,16 @@ def package_params(row: Row[Any], spec: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _earlier_open() -> Exists:
+    """A sequential batch's job waits while a job before it in the batch is still open."""
+    earlier = aliased(Job)
+    return exists().where(
+        earlier.batch_id == Job.batch_id,
+        earlier.sequence < Job.sequence,
+        earlier.status.not_in([s.value for s in FINAL]),
+    )
+
+
 def claim(
     s: Session,
     computer_ids: Sequence[int],
@@ -151,6 +161,7 @@ def claim(
             *([Job.kind.in_(PACKAGE_KINDS)] if polled else []),
             JobBatch.enabled.is_(True),
             or_(JobBatch.start_at.is_(None), JobBatch.start_at <= now),
+            or_(JobBatch.sequence_mode < SEQUENTIAL, ~_earlier_open()),
         )
         .order_by(
             JobBatch.priority.desc(),

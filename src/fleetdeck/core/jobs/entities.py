@@ -76,6 +76,7 @@ class BatchInfo:
     expires_at: datetime | None
     counts: dict[str, int]
     job_ids: list[int]
+    sequence_mode: int = 0  # JobBatch.sequence_mode (RunOrder.mode for commands)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,27 @@ class CommandRequest:
     cwd: str | None = None
     timeout_sec: int = 300
     env: dict[str, str] | None = None
+    # What the caller asked for in its own words (a script, who targeted what), kept with the
+    # jobs so it can be shown back; never sent to the agent (claim builds a CommandSpec).
+    origin: dict[str, Any] | None = None
+    # A script rather than a command: the text is run by ``interpreter`` the same way, but
+    # the caller needs the scripts permission (user groups grant it apart from commands).
+    is_script: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunOrder:
+    """How a multi-computer command runs: all at once (the default), or one computer after
+    the other in the order given, waiting for each result; with ``abort_on_error`` a failed
+    (or timed-out) job ends the run and the computers not reached yet fail as aborted."""
+
+    sequential: bool = False
+    abort_on_error: bool = False
+
+    @property
+    def mode(self) -> int:
+        """``JobBatch.sequence_mode``: bit 1 abort after a failure, bit 2 one at a time."""
+        return (SEQUENTIAL if self.sequential else 0) | (ABORT_ON_ERROR if self.abort_on_error else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +121,8 @@ class ActionRequest:
     message: str = ""
 
 
+ABORT_ON_ERROR = 1  # JobBatch.sequence_mode bits (deployments use 0/1 with the same meaning)
+SEQUENTIAL = 2
 ACTION_KIND = "action"  # job kind; the spec says which action (see agent/actions.py)
 ACTIONS = ("reboot", "shutdown", "message")
 PACKAGE_KINDS = ("package_install", "package_uninstall")

@@ -21,18 +21,22 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.computers.entities import CAPABILITIES, capabilities, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.groups.rules import access
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
+    ABORT_ON_ERROR,
     ACTION_KIND,
     ACTIONS,
     FINAL,
     PACKAGE_KINDS,
+    SEQUENTIAL,
     ActionRequest,
     BatchCreated,
     BatchInfo,
     CommandRequest,
     JobInfo,
     JobStatus,
+    RunOrder,
 )
 from fleetdeck.core.packages import states
 from fleetdeck.core.people.scope import visible
@@ -70,6 +74,30 @@ FIELDS = {
     "started_at": Job.started_at,
     "finished_at": Job.finished_at,
 }
+
+
+BATCH_FIELDS = {
+    "id": JobBatch.id,
+    "kind": JobBatch.kind,
+    "name": JobBatch.name,
+    "created_at": JobBatch.created_at,
+    "created_by": JobBatch.created_by,
+}
+
+
+def _batch_info(b: JobBatch, counts: dict[str, int], job_ids: list[int]) -> BatchInfo:
+    return BatchInfo(
+        id=b.id,
+        kind=b.kind,
+        name=b.name,
+        spec=dict(b.spec),
+        created_at=b.created_at,
+        created_by=b.created_by,
+        expires_at=b.expires_at,
+        counts=counts,
+        job_ids=job_ids,
+        sequence_mode=b.sequence_mode,
+    )
 
 
 def job_info(j: Job) -> JobInfo:
@@ -115,6 +143,10 @@ def _validate_command(req: CommandRequest) -> dict[str, object]:
         spec["cwd"] = req.cwd
     if env:
         spec["env"] = dict(env)
+    if req.origin:
+        spec["origin"] = dict(req.origin)
+    if req.is_script:
+        spec["is_script"] = True
     return spec
 
 
@@ -162,12 +194,18 @@ class JobService:
         computer_ids: Sequence[int] = (),
         group_ids: Sequence[int] = (),
         expires_in: timedelta | None = None,
+        order: RunOrder | None = None,
+        name: str = "",
     ) -> BatchCreated:
+        """One command job per computer. ``order``: all at once (default) or one computer after
+        the other, in the order of ``computer_ids`` then the groups' members (``RunOrder``)."""
         self._audit.require(actor, run_perm(actor), "command.create", "job_batch")
+        if request.is_script:
+            self._audit.require(actor, Perm.RUN_SCRIPTS, "command.create", "job_batch")
         spec = _validate_command(request)
         detail = {"command": request.command[:200]}
         return self._create_batch(
-            actor, "command", spec, "command.create", detail, computer_ids, group_ids, expires_in
+            actor, "command", spec, "command.create", detail, computer_ids, group_ids, expires_in, order, name
         )
 
     def create_actions(
@@ -209,6 +247,8 @@ class JobService:
         computer_ids: Sequence[int],
         group_ids: Sequence[int],
         expires_in: timedelta | None,
+        order: RunOrder | None = None,
+        name: str = "",
     ) -> BatchCreated:
         if not computer_ids and not group_ids:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
@@ -219,9 +259,14 @@ class JobService:
             # an end user reaches only the computers assigned to them: others are "not found",
             # and a group's other members are left out
             scope = visible(actor, Perm.RUN_COMMANDS, Computer.id)
+            # a user in user groups reaches only what their groups may (core.groups.rules)
+            reach = access(s, actor)
             targets = set(computer_ids)
             wanted = select(Computer.id).where(Computer.id.in_(targets))
+            if reach is not None:
+                wanted = wanted.where(reach)
             found = set(s.scalars(wanted if scope is None else wanted.where(scope))) if targets else set()
+            in_groups: list[int] = []
             missing = sorted(targets - found)
             if missing:
                 raise NotFound("computer", missing[0])
@@ -236,12 +281,28 @@ class JobService:
                 narrowed = visible(actor, Perm.RUN_COMMANDS, GroupMember.computer_id)
                 if narrowed is not None:
                     members = members.where(narrowed)
-                found |= set(s.scalars(members))
+                if reach is not None:
+                    members = members.where(GroupMember.computer_id.in_(select(Computer.id).where(reach)))
+                in_groups = list(s.scalars(members.order_by(GroupMember.computer_id)))
+                found |= set(in_groups)
             if not found:
                 raise ValidationFailed("the groups have no members", field="group_ids")
             _refuse_incapable(s, kind, targets, group_ids)
             ordered = sorted(found)
-            batch_id, job_ids = self._insert_batch(s, actor, kind, spec, ordered, expires_in)
+            run = order or RunOrder()
+            # one at a time: the order asked for (the ids given, then the groups' members)
+            turn = list(dict.fromkeys([*computer_ids, *(in_groups if group_ids else [])]))
+            batch_id, job_ids = self._insert_batch(
+                s,
+                actor,
+                kind,
+                spec,
+                ordered,
+                expires_in,
+                mode=run.mode,
+                turns=turn if run.sequential else None,
+                name=name,
+            )
             m.object_id = str(batch_id)
             m.detail = {"computers": len(ordered), **detail}
         self._notifier.jobs_queued(ordered)
@@ -301,12 +362,26 @@ class JobService:
         spec: dict[str, object],
         ordered: list[int],
         expires_in: timedelta | None,
+        *,
+        mode: int = 0,
+        turns: list[int] | None = None,
+        name: str = "",
     ) -> tuple[int, list[int]]:
         """A batch with one queued job per computer (ascending ids), in the caller's
-        transaction; (batch id, job ids in computer order)."""
+        transaction; (batch id, job ids in computer order). ``turns``: the computers in the
+        order they take their turn (a sequential batch; ``Job.sequence`` = the position)."""
         now = self._clock()
         expires = now + expires_in if expires_in is not None else None
-        batch = JobBatch(kind=kind, spec=spec, created_at=now, created_by=actor.username, expires_at=expires)
+        position = {cid: i for i, cid in enumerate(turns or [])}
+        batch = JobBatch(
+            kind=kind,
+            spec=spec,
+            created_at=now,
+            created_by=actor.username,
+            expires_at=expires,
+            sequence_mode=mode,
+            name=name[:200],
+        )
         s.add(batch)
         s.flush()
         rows = [
@@ -316,6 +391,7 @@ class JobService:
                 "kind": kind,
                 "spec": spec,
                 "status": JobStatus.QUEUED.value,
+                "sequence": position.get(cid, 0),
                 "created_at": now,
                 "created_by": actor.username,
                 "expires_at": expires,
@@ -399,17 +475,23 @@ class JobService:
                 )
             }
             job_ids = list(s.scalars(select(Job.id).where(Job.batch_id == batch_id).order_by(Job.id)))
-            return BatchInfo(
-                id=b.id,
-                kind=b.kind,
-                name=b.name,
-                spec=dict(b.spec),
-                created_at=b.created_at,
-                created_by=b.created_by,
-                expires_at=b.expires_at,
-                counts=counts,
-                job_ids=job_ids,
+            return _batch_info(b, counts, job_ids)
+
+    def find_batches(self, actor: Actor, query: Query) -> Page[BatchInfo]:
+        """Batches (newest first by default), without their counts and job ids: one count and
+        one select whatever the page size. Filter on ``name`` for the batches of one origin."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stmt, count = apply_query(
+                select(JobBatch),
+                select(func.count()).select_from(JobBatch),
+                query,
+                BATCH_FIELDS,
+                default_sort="-id",
             )
+            assert count is not None
+            items = [_batch_info(b, {}, []) for b in uow.session.scalars(stmt)]
+            return Page(items=items, total=uow.session.scalar(count) or 0)
 
     def cancel(self, actor: Actor, job_id: int) -> JobInfo:
         """Queued jobs are cancelled at once; delivered ones are stopped by their agent."""
@@ -463,16 +545,18 @@ class JobService:
                 return []  # nothing delivered, so nothing to cancel either
         now = self._clock()
         finished: list[int] = []
+        batches: set[int] = set()
         with UnitOfWork(self._db) as uow:
             s = uow.session
             rows = s.execute(
-                select(Job.id, Job.status, Job.expires_at, Job.cancel_requested).where(
+                select(Job.id, Job.status, Job.expires_at, Job.cancel_requested, Job.batch_id).where(
                     Job.computer_id == computer_id,
                     Job.status.in_([JobStatus.SENT.value, JobStatus.RUNNING.value]),
                 )
             ).all()
             lost = [r for r in rows if r[0] not in known]
-            for jid, _status, expires_at, cancel in lost:
+            batches.update(r[4] for r in lost)  # each one ends or goes back to the queue
+            for jid, _status, expires_at, cancel, _batch in lost:
                 if cancel:
                     values = {"status": JobStatus.CANCELLED.value, "finished_at": now, "message": "cancelled"}
                     finished.append(jid)
@@ -484,18 +568,22 @@ class JobService:
                 s.execute(update(Job).where(Job.id == jid).values(**values))
             states.ended(s, finished, now)
             if known:
-                s.execute(
-                    update(Job)
-                    .where(
-                        Job.id.in_(known),
-                        Job.computer_id == computer_id,
-                        Job.status == JobStatus.QUEUED.value,
+                batches.update(
+                    s.scalars(
+                        update(Job)
+                        .where(
+                            Job.id.in_(known),
+                            Job.computer_id == computer_id,
+                            Job.status == JobStatus.QUEUED.value,
+                        )
+                        .values(status=JobStatus.SENT.value, sent_at=now)
+                        .returning(Job.batch_id)
                     )
-                    .values(status=JobStatus.SENT.value, sent_at=now)
                 )
             cancels = list(s.scalars(_cancel_requested(computer_id)))
         if finished:
             self._notifier.jobs_finished(finished)
+        self._changed(batches)  # the deployment page shows requeued, expired and cancelled jobs
         return cancels
 
     def claim_for_delivery(
@@ -738,8 +826,11 @@ class JobService:
         batches: set[int] = set()
         with UnitOfWork(self._db) as uow:
             ack, cancel = self._store_results(uow.session, results, self._clock(), batches)
+            wake = _next_turns(uow.session, batches)
         if cancel:
             self._notifier.jobs_cancelled(cancel)
+        if wake:
+            self._notifier.jobs_queued(wake)
         self._changed(batches)
         return ack
 
@@ -800,12 +891,14 @@ class JobService:
             s.execute(_STORE_RESULT, rows)
         if batches is not None:
             batches.update(batch_of[row["job_id"]] for row in rows)
+        failed = {batch_of[row["job_id"]] for row in rows if row["status"] != JobStatus.SUCCEEDED.value}
+        aborted = _abort_sequences(s, failed, now)
         finished = [{**row, "id": row["job_id"]} for row in rows if row["job_id"] in package_jobs]
         outcome = outcomes.apply(s, finished, now) if finished else outcomes.Outcome()
         if outcome.installations_changed:
             for hook in self.installation_hooks:
                 hook(s, outcome.installations_changed)
-        return ack, list(outcome.cancel)
+        return ack, [*outcome.cancel, *aborted]
 
     def fail_lost(self, grace: timedelta) -> int:
         """Periodic (housekeeping): fail the delivered jobs whose agent went away for good.
@@ -863,8 +956,11 @@ class JobService:
         now = self._clock()
         with UnitOfWork(self._db) as uow:
             ids = delivery.expire_all_queued(uow.session, now)
+            wake = _next_turns(uow.session, _batches_of(uow.session, ids)) if ids else []
         if ids:
             self._notifier.jobs_finished(ids)
+        if wake:
+            self._notifier.jobs_queued(wake)
         return len(ids)
 
     def _changed(self, batches: set[int]) -> None:
@@ -884,6 +980,49 @@ LOST_MESSAGE = (
 
 
 _NEEDS = {"command": "commands", ACTION_KIND: "actions"}
+
+
+def _abort_sequences(s: Session, batch_ids: set[int], now: datetime) -> list[tuple[int, int]]:
+    """A failed job of a sequential command batch that aborts on error: the computers whose
+    turn has not come fail as aborted (deployments do the same in ``outcomes.apply``)."""
+    if not batch_ids:
+        return []
+    abort = SEQUENTIAL | ABORT_ON_ERROR
+    out: list[tuple[int, int]] = []
+    for bid in s.scalars(
+        select(JobBatch.id).where(
+            JobBatch.id.in_(batch_ids), JobBatch.kind == "command", JobBatch.sequence_mode == abort
+        )
+    ):
+        out.extend(outcomes.abort_rest(s, bid, now))
+    return out
+
+
+def _batches_of(s: Session, job_ids: Sequence[int]) -> set[int]:
+    return set(s.scalars(select(Job.batch_id).where(Job.id.in_(job_ids)).distinct()))
+
+
+def _next_turns(s: Session, batch_ids: set[int]) -> list[int]:
+    """The computers whose turn has come in these sequential batches: the first queued job
+    of each (claim hands over no later one while an earlier one is open)."""
+    if not batch_ids:
+        return []
+    seq = select(JobBatch.id).where(JobBatch.id.in_(batch_ids), JobBatch.sequence_mode >= SEQUENTIAL)
+    first = (
+        select(Job.batch_id, func.min(Job.sequence).label("turn"))
+        .where(Job.batch_id.in_(seq), Job.status == JobStatus.QUEUED.value)
+        .group_by(Job.batch_id)
+        .subquery()
+    )
+    return sorted(
+        set(
+            s.scalars(
+                select(Job.computer_id).join(
+                    first, (first.c.batch_id == Job.batch_id) & (first.c.turn == Job.sequence)
+                )
+            )
+        )
+    )
 
 
 def _refuse_incapable(s: Session, kind: str, computer_ids: set[int], group_ids: Sequence[int]) -> None:

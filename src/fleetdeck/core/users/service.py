@@ -36,7 +36,7 @@ TOKEN_PREFIX = "fdt_"
 TOKEN_LOGIN_NAME = "(api token)"
 MIN_PASSWORD = 8
 # "credentials": a token confined by its transport to managing agents' credentials (core
-# treats it as read-only); only admins may make one.
+# treats it as read-only but for Perm.MANAGE_ENROLLMENT, see Actor.can); only admins make one.
 SCOPES = ("read", "read+write", "credentials")
 READ_ONLY_SCOPES = frozenset({"read", "credentials"})
 

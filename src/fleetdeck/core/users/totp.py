@@ -5,8 +5,8 @@ device, and deleted by themselves or an admin (``delete``), after which a new on
 The secret is stored encrypted with the server key in ``user_totp_secrets``, a table no report
 may read. ``verify`` checks a code at login: wrong codes count as failed logins for the
 throttle (so codes are not guessed faster than passwords), and a code is accepted once (the
-time step of the last accepted code is remembered, so a code seen over someone's shoulder
-cannot be replayed in the same 30 s).
+time step of the last accepted code is kept with the secret, so a code seen over someone's
+shoulder cannot be replayed in the same 30 s, on this server process or any other).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyotp
+from sqlalchemy import or_, update
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
@@ -53,7 +54,6 @@ class SecondFactorService:
         self._box = box
         self._clock = clock
         self._throttle = throttle
-        self._last_step: dict[int, int] = {}  # user id -> time step of the last code accepted
 
     def _secret(self, enc: str, username: str, issuer: str) -> TotpSecret:
         secret = self._box.decrypt(enc)
@@ -95,7 +95,6 @@ class SecondFactorService:
             if row is None:
                 raise NotFound("authenticator secret", user_id)
             m.session.delete(row)
-        self._last_step.pop(user_id, None)
 
     def verify(self, actor: Actor, code: str) -> None:
         """Check the caller's code (their password was checked already); audited either way,
@@ -118,12 +117,26 @@ class SecondFactorService:
             (s for s in (step, step - 1, step + 1) if totp.at(s * STEP_SEC) == text),
             None,
         )
-        if matched is None or matched <= self._last_step.get(actor.user_id, -1):
-            with UnitOfWork(self._db) as uow:
+        with UnitOfWork(self._db) as uow:
+            # Accepted only when newer than the last accepted step: one conditional UPDATE, so
+            # two processes (or requests) racing with the same code cannot both accept it.
+            accepted = False
+            if matched is not None:
+                taken = uow.session.execute(
+                    update(UserTotpSecret)
+                    .where(
+                        UserTotpSecret.user_id == actor.user_id,
+                        or_(UserTotpSecret.last_step.is_(None), UserTotpSecret.last_step < matched),
+                    )
+                    .values(last_step=matched)
+                    .execution_options(synchronize_session=False)
+                )
+                accepted = int(getattr(taken, "rowcount", 0) or 0) == 1
+            if accepted:
+                self._throttle.succeeded(uow.session, actor.username, actor.source)
+                self._audit.add(uow.session, actor, "auth.second_factor", "user", actor.user_id, "ok")
+            else:
                 self._throttle.failed(uow.session, actor.username, actor.source)
                 self._audit.add(uow.session, actor, "auth.second_factor", "user", actor.user_id, "failed")
+        if not accepted:
             raise AuthenticationFailed("invalid code")
-        self._last_step[actor.user_id] = matched
-        with UnitOfWork(self._db) as uow:
-            self._throttle.succeeded(uow.session, actor.username, actor.source)
-            self._audit.add(uow.session, actor, "auth.second_factor", "user", actor.user_id, "ok")

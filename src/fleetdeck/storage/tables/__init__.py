@@ -11,6 +11,7 @@ from fleetdeck.storage.tables.computers import (
     ComputerLogin,
     ComputerPassword,
     ComputerSoftware,
+    ComputerTag,
     ReportedAudit,
 )
 from fleetdeck.storage.tables.configs import (
@@ -21,7 +22,7 @@ from fleetdeck.storage.tables.configs import (
 )
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
-from fleetdeck.storage.tables.groups import Group, GroupMember
+from fleetdeck.storage.tables.groups import AgentSecret, Group, GroupMember, RuleGroup
 from fleetdeck.storage.tables.jobs import Job, JobBatch, SavedCommand
 from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
@@ -57,6 +58,7 @@ from fleetdeck.storage.tables.users import (
 from fleetdeck.storage.tables.vault import VaultSecretEntry, VaultSecretState
 
 __all__ = [
+    "AgentSecret",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -72,6 +74,7 @@ __all__ = [
     "ComputerLogin",
     "ComputerPassword",
     "ComputerSoftware",
+    "ComputerTag",
     "ConfigEntry",
     "ConfigOverride",
     "DeploymentRule",
@@ -100,6 +103,7 @@ __all__ = [
     "PayloadUpload",
     "Report",
     "ReportedAudit",
+    "RuleGroup",
     "SavedCommand",
     "SettingValue",
     "SoftwareLicense",

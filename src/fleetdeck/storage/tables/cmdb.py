@@ -40,6 +40,10 @@ class CmdbObject(Base):
     computer_id: Mapped[int | None] = mapped_column(
         ForeignKey("computers.id", ondelete="CASCADE"), unique=True, nullable=True
     )
+    # Set: the object is that fleetdeck user (a person; its person categories are the user's).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(150), default="")
     updated_at: Mapped[datetime | None]

@@ -192,3 +192,21 @@ class ReportedAudit(Base):
     state: Mapped[int] = mapped_column(default=1)
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
+
+
+class ComputerTag(Base):
+    """A word or a key/value describing a computer, set by people (not by its inventory): a
+    tag (``kind`` "tag", ``name``) or a label (``kind`` "label", ``name`` = ``value``). Rule
+    groups match tags (``core.groups.rules``)."""
+
+    __tablename__ = "computer_tags"
+    __table_args__ = (
+        UniqueConstraint("computer_id", "kind", "name", name="uq_computer_tags_computer_kind_name"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    computer_id: Mapped[int] = mapped_column(ForeignKey("computers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text, default="")

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -34,3 +35,34 @@ class GroupMember(Base):
         ForeignKey("computers.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     added_at: Mapped[datetime]
+
+
+class RuleGroup(Base):
+    """A group of computers defined by rules on their inventory, not by a member list: which
+    computers belong is decided at read time (``core.groups.rules``), so membership follows the
+    inventory. ``rules`` maps a field to a list of patterns; ``allowed_user_groups`` names the
+    user groups whose members may reach the matching computers."""
+
+    __tablename__ = "rule_groups"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    allowed_user_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AgentSecret(Base):
+    """A credential agents may present when they connect (an id and a password, argon2-hashed;
+    the table name marks it secret for reports)."""
+
+    __tablename__ = "agent_secrets"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]

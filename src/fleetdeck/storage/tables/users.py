@@ -136,6 +136,8 @@ class UserTotpSecret(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     secret_enc: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+    # The time step of the last code accepted: a code is accepted once, by whichever process.
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class UserMailCodeSecret(Base):

@@ -7,6 +7,7 @@ import re
 
 from fleetdeck.api.dialects.rport.methods.info import spec_text
 from fleetdeck.api.dialects.rport.registry import ROUTES
+from fleetdeck.api.dialects.rport.ws import PATHS as WS_PATHS
 
 _PATH = re.compile(r"^  (/[^:]*):\s*$")
 _METHOD = re.compile(r"^    (get|put|post|delete|patch):\s*$")
@@ -36,7 +37,7 @@ def _norm(path: str) -> str:
 
 
 def document() -> str:
-    built = {(r.method, _norm(r.path)) for r in ROUTES}
+    built = {(r.method, _norm(r.path)) for r in ROUTES} | {("GET", path) for path in WS_PATHS}
     ops = operations()
     done = sum((m, _norm(p)) in built for _, m, p in ops)
     lines = [

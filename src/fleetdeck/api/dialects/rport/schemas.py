@@ -215,6 +215,175 @@ CLIENTS = listing.ListRules(
     fieldsets={"clients": listing.Fieldset(frozenset(_CLIENT_OUT), ("id", "name", "hostname"))},
 )
 
+
+class ClientGroupParams(Strict):
+    """rportd's group parameters: each a list of patterns (``tag`` also ``{"and"|"or": [...]}``)."""
+
+    client_id: list[str] | None = None
+    name: list[str] | None = None
+    os: list[str] | None = None
+    os_arch: list[str] | None = None
+    os_family: list[str] | None = None
+    os_kernel: list[str] | None = None
+    hostname: list[str] | None = None
+    ipv4: list[str] | None = None
+    ipv6: list[str] | None = None
+    tag: list[str] | dict[str, list[str]] | None = None
+    version: list[str] | None = None
+    address: list[str] | None = None
+    client_auth_id: list[str] | None = None
+    connection_state: list[str] | None = None
+
+
+class ClientGroupBody(Strict):
+    id: str | None = None
+    description: str | None = None
+    params: ClientGroupParams | None = None
+    allowed_user_groups: list[str] | None = None
+    client_ids: list[str] | None = None  # read only: rportd ignores what is sent
+    num_clients: int | None = None
+    num_clients_connected: int | None = None
+
+
+class ClientAttributesBody(Strict):
+    tags: list[str] | None = None
+    labels: dict[str, str] | None = None
+
+
+class ClientAclBody(Strict):
+    allowed_user_groups: list[str] | None = None
+
+
+class ClientAuthBody(Strict):
+    id: str | None = None
+    password: str | None = None
+
+
+# rportd's group parameter names -> core's rule fields (core/groups/rules.py)
+GROUP_PARAMS = {
+    "client_id": "uid",
+    "name": "name",
+    "os": "os",
+    "os_arch": "architecture",
+    "os_family": "os_family",
+    "os_kernel": "kernel",
+    "hostname": "hostname",
+    "ipv4": "ipv4",
+    "ipv6": "ipv6",
+    "tag": "tags",
+    "version": "agent_version",
+    "address": "address",
+    "client_auth_id": "credential",
+    "connection_state": "state",
+}
+_GROUP_OUT = (
+    "id",
+    "description",
+    "params",
+    "allowed_user_groups",
+    "client_ids",
+    "num_clients",
+    "num_clients_connected",
+)
+CLIENT_GROUPS = listing.ListRules(
+    filters={"id": _PLAIN, "description": _PLAIN},
+    search=("id", "description"),
+    sorts=frozenset({"id", "description"}),
+    default_sort=(q.SortKey("id"),),
+    default_limit=50,
+    min_limit=1,
+    max_limit=500,
+    fieldsets={"client_groups": listing.Fieldset(frozenset(_GROUP_OUT), ("id", "description"))},
+)
+CLIENT_GROUP = listing.ListRules(
+    filters={},
+    fieldsets={"client_groups": listing.Fieldset(frozenset(_GROUP_OUT), _GROUP_OUT)},
+)
+CLIENTS_AUTH = listing.ListRules(
+    filters={"id": _PLAIN},
+    search=("id",),
+    sorts=frozenset(),
+    default_sort=(q.SortKey("id"),),
+    default_limit=50,
+    min_limit=1,
+    max_limit=500,
+)
+_TAG_OUT = ("tag", "client_ids")
+CLIENT_TAGS = listing.ListRules(
+    filters={},
+    sorts=frozenset(),
+    default_limit=50,
+    min_limit=1,
+    max_limit=500,
+    fieldsets={"client_tags": listing.Fieldset(frozenset(_TAG_OUT), _TAG_OUT)},
+)
+
+
+# rportd's job fields -> core's job fields (filter[...] and sort)
+JOB_FIELDS = {
+    "jid": "id",
+    "status": "status",
+    "created_by": "created_by",
+    "multi_job_id": "batch_id",
+    "started_at": "started_at",
+    "finished_at": "finished_at",
+}
+_JOB_OUT = frozenset(
+    {
+        "jid",
+        "status",
+        "finished_at",
+        "client_id",
+        "client_name",
+        "command",
+        "cwd",
+        "interpreter",
+        "pid",
+        "started_at",
+        "created_by",
+        "timeout_sec",
+        "multi_job_id",
+        "schedule_id",
+        "error",
+        "result",
+        "is_sudo",
+        "is_script",
+    }
+)
+_JOB_DEFAULT = ("jid", "status", "finished_at")
+JOBS = listing.ListRules(
+    filters={
+        "jid": _PLAIN,
+        "status": _PLAIN,
+        "created_by": _PLAIN,
+        "multi_job_id": _PLAIN,
+        "started_at": _TIME,
+        "finished_at": _TIME,
+    },
+    search=("jid", "status", "created_by"),
+    sorts=frozenset(JOB_FIELDS),
+    default_sort=(q.SortKey("started_at", descending=True),),
+    default_limit=100,
+    min_limit=1,
+    max_limit=1000,
+    fieldsets={
+        "jobs": listing.Fieldset(_JOB_OUT, _JOB_DEFAULT),
+        "commands": listing.Fieldset(_JOB_OUT, _JOB_DEFAULT),
+        "scripts": listing.Fieldset(_JOB_OUT, _JOB_DEFAULT),
+        "result": listing.Fieldset(frozenset({"stdout", "stderr", "summary"}), ("summary",)),
+    },
+)
+MULTI_JOBS = listing.ListRules(
+    filters={"jid": _PLAIN, "created_by": _PLAIN, "started_at": _TIME},
+    search=("jid", "created_by"),
+    sorts=frozenset({"jid", "started_at", "created_by"}),
+    default_sort=(q.SortKey("started_at", descending=True),),
+    default_limit=100,
+    min_limit=1,
+    max_limit=1000,
+)
+
+
 # rportd's vault list: unpaginated (page[...] is accepted and has no effect), ascending id
 # unless sorted otherwise; created_at also takes the time operators.
 VAULT = listing.ListRules(

@@ -10,11 +10,7 @@ from fleetdeck.api.dialects.idoit.registry import METHODS, Context
 from fleetdeck.core.errors import NotImplementedYet
 
 MISSING = (
-    "cmdb.reports.read",
-    "cmdb.logbook.read",
-    "cmdb.logbook.create",
     "cmdb.location_tree.read",
-    "cmdb.objects_by_relation.read",
     "cmdb.impact.read",
     "cmdb.workstation_components.read",
     "cmdb.condition.read",

@@ -1,5 +1,15 @@
 """One module per concept; importing this package registers every route."""
 
-from fleetdeck.api.dialects.rport.methods import auth, clients, info, me, users, vault
+from fleetdeck.api.dialects.rport.methods import (
+    auth,
+    client_groups,
+    clients,
+    clients_auth,
+    commands,
+    info,
+    me,
+    users,
+    vault,
+)
 
-__all__ = ["auth", "clients", "info", "me", "users", "vault"]
+__all__ = ["auth", "client_groups", "clients", "clients_auth", "commands", "info", "me", "users", "vault"]

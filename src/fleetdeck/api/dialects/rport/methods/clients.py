@@ -1,10 +1,13 @@
-"""rportd's clients (read only, without tunnels) as a view of core's computers.
+"""rportd's clients (without tunnels) as a view of core's computers.
 
 A client's ``id`` is the computer's uid; the fields rportd reports from its agent come from the
-inventory core holds (``ComputerService.find_detailed``: one count and one select, whatever the
-page size). What core has no notion of (tags, labels, tunnels, virtualization, client auth ids,
-user groups) is empty. rportd matches text case-insensitively; its ``connection_state`` is
-core's ``online``. An end user sees only the computers assigned to them: core adds the scope.
+inventory core holds, with the tags and labels people gave it, the user groups allowed to reach
+it and the rule groups it is in (``ComputerAttributeService.find_described``: a constant number
+of statements, whatever the page size). What core has no notion of (tunnels, virtualization,
+client auth ids) is empty. rportd matches text case-insensitively; its ``connection_state`` is
+core's ``online``. Who sees what, core decides: an end user only the computers assigned to
+them, a non-admin in user groups only the clients their groups may reach (client groups and
+per-client ACLs).
 """
 
 from __future__ import annotations
@@ -16,10 +19,18 @@ from starlette.responses import Response
 from fleetdeck.api.dialects.rport import render
 from fleetdeck.api.dialects.rport.errors import RportError
 from fleetdeck.api.dialects.rport.registry import Context, route
-from fleetdeck.api.dialects.rport.schemas import CLIENT_FIELDS, CLIENTS, SYNTAX
+from fleetdeck.api.dialects.rport.schemas import (
+    CLIENT_FIELDS,
+    CLIENT_TAGS,
+    CLIENTS,
+    SYNTAX,
+    ClientAclBody,
+    ClientAttributesBody,
+)
 from fleetdeck.api.kit import listing
 from fleetdeck.core import query as q
-from fleetdeck.core.computers.entities import ComputerRow
+from fleetdeck.core.computers.attributes import Described
+from fleetdeck.core.errors import NotFound
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
@@ -28,10 +39,10 @@ _TEXT = {q.Op.EQ: q.Op.IEQ, q.Op.IN: q.Op.IIN}
 
 def _translate(expr: q.Expr) -> q.Expr:
     """A condition on rportd's client fields as one on core's computer fields."""
-    if isinstance(expr, q.AnyOf):
-        return q.AnyOf(tuple(_translate(c) for c in expr.conds))
-    if isinstance(expr, q.AllOf):
-        return q.AllOf(tuple(_translate(c) for c in expr.conds))
+    return listing.map_conds(expr, _translate_cond)
+
+
+def _translate_cond(expr: q.Cond) -> q.Expr:
     target = CLIENT_FIELDS[expr.field]
     if target == "online":
         wanted = expr.value if isinstance(expr.value, list) else [expr.value]
@@ -46,8 +57,9 @@ def _translate(expr: q.Expr) -> q.Expr:
     return q.Cond(target, _TEXT.get(expr.op, expr.op), expr.value)
 
 
-def client(row: ComputerRow) -> dict[str, Any]:
+def client(described: Described) -> dict[str, Any]:
     """Every field of rportd's Client schema for one computer."""
+    row = described.row
     online = bool(row.online)
     return {
         "id": row.uid,
@@ -70,8 +82,8 @@ def client(row: ComputerRow) -> dict[str, Any]:
         "timezone": row.timezone,
         "ipv4": [],
         "ipv6": [],
-        "tags": [],
-        "labels": {},
+        "tags": list(described.attributes.tags),
+        "labels": dict(described.attributes.labels),
         "version": row.agent_version,
         "address": row.remote_address,
         "tunnels": [],
@@ -79,8 +91,8 @@ def client(row: ComputerRow) -> dict[str, Any]:
         "disconnected_at": None if online else render.time(row.last_seen),
         "last_heartbeat_at": render.time(row.last_seen),
         "client_auth_id": "",
-        "allowed_user_groups": [],
-        "groups": [],
+        "allowed_user_groups": list(described.attributes.access),
+        "groups": list(described.groups),
     }
 
 
@@ -93,7 +105,7 @@ def clients(ctx: Context) -> Response:
     request = listing.parse(ctx.params, CLIENTS, SYNTAX)
     query = request.query
     sort = tuple(q.SortKey(CLIENT_FIELDS[k.field], k.descending) for k in query.sort)
-    page = ctx.services.computers.find_detailed(
+    page = ctx.services.attributes.find_described(
         ctx.me,
         q.Query(
             where=tuple(_translate(e) for e in query.where),
@@ -110,9 +122,57 @@ def clients(ctx: Context) -> Response:
 def client_get(ctx: Context) -> Response:
     """One client, every field; 404 for an unknown id and for a computer the caller may not see."""
     client_id = str(ctx.path_params["client_id"])
-    page = ctx.services.computers.find_detailed(
+    page = ctx.services.attributes.find_described(
         ctx.me, q.Query(where=(q.Cond("uid", q.Op.EQ, client_id),), limit=1)
     )
     if not page.items:
         raise RportError(404, f"client with id {client_id!r} not found")
     return render.ok(client(page.items[0]))
+
+
+def _client_id(ctx: Context) -> str:
+    return str(ctx.path_params["client_id"])
+
+
+@route("GET", "/clients/{client_id}/attributes")
+def attributes_get(ctx: Context) -> Response:
+    """``{tags, labels}``: what fleetdeck keeps for the computer (every transport sees it)."""
+    try:
+        attrs = ctx.services.attributes.get(ctx.me, _client_id(ctx))
+    except NotFound:
+        raise RportError(404, f"Active client with id={_client_id(ctx)!r} not found.") from None
+    return render.ok({"tags": list(attrs.tags), "labels": dict(attrs.labels)})
+
+
+@route("PUT", "/clients/{client_id}/attributes")
+def attributes_put(ctx: Context) -> Response:
+    """Replace the tags and labels. rportd pushes them to the connected client's attributes
+    file; fleetdeck keeps them itself, so disconnected clients take them too."""
+    body = ctx.decode(ClientAttributesBody)
+    try:
+        ctx.services.attributes.put(ctx.me, _client_id(ctx), body.tags or [], body.labels or {})
+    except NotFound:
+        raise RportError(404, f"Active client with id={_client_id(ctx)!r} not found.") from None
+    return render.ok("ok")
+
+
+@route("POST", "/clients/{client_id}/acl", admin=True)
+def acl_post(ctx: Context) -> Response:
+    """The user groups allowed to reach this client (the whole list; empty: Administrators
+    only, besides client groups' own). 404 for an unknown client or user group."""
+    body = ctx.decode(ClientAclBody)
+    try:
+        ctx.services.attributes.allow(ctx.me, _client_id(ctx), body.allowed_user_groups or [])
+    except NotFound as exc:
+        raise RportError(404, exc.message) from None
+    return render.empty(204)
+
+
+@route("GET", "/client-tags")
+def client_tags(ctx: Context) -> Response:
+    """Every tag in use with the clients (the caller may reach) that carry it, sorted by tag."""
+    request = listing.parse(ctx.params, CLIENT_TAGS, SYNTAX)
+    page = ctx.services.attributes.tags(ctx.me, request.query.limit or 50, request.query.offset)
+    fields = request.fields["client_tags"]
+    rows = ({"tag": tag, "client_ids": list(uids)} for tag, uids in page.items)
+    return render.ok([_pick(row, fields) for row in rows], meta={"count": page.total})

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from fleetdeck.api.dialects.rport import ws
 from fleetdeck.api.dialects.rport.envelope import endpoint
 from fleetdeck.api.dialects.rport.errors import error_response
 from fleetdeck.api.dialects.rport.registry import ROUTES, RouteDef
@@ -36,6 +37,7 @@ def build_routes(deps: DialectDeps, prefix: str) -> list[BaseRoute]:
     for spec in ROUTES:
         by_path[spec.path].append(spec)
     routes: list[BaseRoute] = [_dispatch(deps, prefix, specs) for specs in by_path.values()]
+    routes += ws.routes(deps, prefix)
     routes.append(Route(prefix + "/{rest:path}", _not_found, methods=ALL_METHODS))
     return routes
 

@@ -6,8 +6,8 @@ stored); ``vault_secret_entries`` the entries, their values AES-256-GCM cipherte
 mark the tables secret for reports (core/reports/policy.py); they are not granted to the report
 roles.
 
-Revision ID: 0029_rvault
-Revises: 0028_rport2
+Revision ID: 0033_rvault
+Revises: 0031_idoit_persons
 Create Date: 2026-12-03 14:55:00.000000
 """
 
@@ -18,8 +18,8 @@ from alembic import op
 
 import fleetdeck.storage.tables.base
 
-revision: str = "0029_rvault"
-down_revision: str | None = "0028_rport2"
+revision: str = "0033_rvault"
+down_revision: str | None = "0031_idoit_persons"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,103 @@
+"""Rule groups and the access they give, in core, across services: a non-admin in user groups
+reads (``find``, ``find_detailed``, ``get``), tags and runs commands on exactly the computers
+their groups may reach (a rule group's or the computer's own ``allowed_user_groups``); users in
+no user group keep their role's reach. Real database, both backends."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetdeck.core.authz import Actor, Role, system_actor
+from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.groups.rules import check_rules
+from fleetdeck.core.jobs.entities import CommandRequest
+from fleetdeck.core.query import Query
+from fleetdeck.core.services import Services
+from tests import factories
+
+ADMIN = system_actor("test")
+
+
+@pytest.fixture
+def world(svc: Services, admin: Actor) -> tuple[Actor, Actor, dict[str, int]]:
+    """Computers web-1, web-2, db-1; ``dev`` (operator in user group devs), ``plain``
+    (operator in no user group); the group ``web`` allows devs."""
+    ids = {name: factories.computer(svc, ADMIN, name, os="Linux") for name in ("web-1", "web-2", "db-1")}
+    svc.user_groups.put(ADMIN, "devs", {})
+    made = svc.users.create(ADMIN, "dev", "dev-password-1", Role.OPERATOR, groups=["devs"])
+    dev = Actor(user_id=made.id, username="dev", role=Role.OPERATOR)
+    plain = factories.user(svc, Role.OPERATOR)
+    svc.rule_groups.create(ADMIN, "web", "", {"name": ["WEB-*"]}, ["devs"])
+    return dev, plain, ids
+
+
+def test_reads_follow_the_groups(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
+    dev, plain, ids = world
+    assert {c.hostname for c in svc.computers.find(dev, Query()).items} == {"web-1", "web-2"}
+    assert svc.computers.find_detailed(dev, Query()).total == 2
+    assert svc.computers.find_detailed(plain, Query()).total == 3
+    with pytest.raises(NotFound):
+        svc.computers.get(dev, ids["db-1"])
+    uid = svc.computers.get(ADMIN, ids["db-1"]).summary.uid
+    svc.attributes.allow(ADMIN, uid, ["devs"])
+    assert svc.computers.get(dev, ids["db-1"]).summary.uid == uid
+    svc.attributes.allow(ADMIN, uid, [])
+    with pytest.raises(NotFound):
+        svc.attributes.allow(ADMIN, uid, ["no-such-group"])
+
+
+def test_commands_only_on_reachable(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
+    dev, plain, ids = world
+    with pytest.raises(NotFound):
+        svc.jobs.create_commands(dev, CommandRequest("ls"), computer_ids=[ids["db-1"]])
+    made = svc.jobs.create_commands(dev, CommandRequest("ls"), computer_ids=[ids["web-1"]])
+    assert len(made.job_ids) == 1
+    group = svc.groups.create(ADMIN, "all")
+    svc.groups.add_members(ADMIN, group.id, list(ids.values()))
+    batch = svc.jobs.create_commands(dev, CommandRequest("ls"), group_ids=[group.id])
+    assert len(batch.job_ids) == 2  # db-1 left out
+    assert len(svc.jobs.create_commands(plain, CommandRequest("ls"), group_ids=[group.id]).job_ids) == 3
+
+
+def test_membership_follows_tags(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
+    _, _, ids = world
+    svc.rule_groups.create(ADMIN, "tagged", "", {"tags": {"or": ["prod", "stag*"]}}, [])
+    assert svc.rule_groups.get(ADMIN, "tagged").members == ()
+    uid = svc.computers.get(ADMIN, ids["db-1"]).summary.uid
+    svc.attributes.put(ADMIN, uid, ["staging"], {"role": "db"})
+    assert [m for m, _ in svc.rule_groups.get(ADMIN, "tagged").members] == [uid]
+    svc.rule_groups.create(ADMIN, "untagged", "", {"tags": []}, [])
+    assert uid not in [m for m, _ in svc.rule_groups.get(ADMIN, "untagged").members]
+    assert len(svc.rule_groups.get(ADMIN, "untagged").members) == 2
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"nope": ["x"]},
+        {"name": "x"},
+        {"name": [1]},
+        {"os": {"and": ["x"]}},
+        {"tags": {"xor": ["x"]}},
+        {"name": ["x" * 256]},
+    ],
+)
+def test_bad_rules(rules: dict[str, object]) -> None:
+    with pytest.raises(ValidationFailed):
+        check_rules(rules)
+
+
+def test_writes_need_permission_and_are_audited(
+    svc: Services, world: tuple[Actor, Actor, dict[str, int]]
+) -> None:
+    viewer = factories.user(svc, Role.VIEWER)
+    with pytest.raises(PermissionDenied):
+        svc.rule_groups.create(viewer, "v", "", {"name": ["*"]}, [])
+    with pytest.raises(PermissionDenied):
+        svc.agent_secrets.create(viewer, "abc", "abc")
+    svc.rule_groups.put(ADMIN, "web", "changed", {"name": ["web-1"]}, [])
+    svc.rule_groups.delete(ADMIN, "web")
+    entries = svc.audit.find(ADMIN, Query(limit=500)).items
+    done = {(e.action, e.result) for e in entries if e.object_type == "rule_group"}
+    assert {("rule_group.create", "ok"), ("rule_group.update", "ok"), ("rule_group.delete", "ok")} <= done
+    assert any(e.action == "rule_group.create" and e.result != "ok" for e in entries)  # the refused one
