@@ -53,6 +53,7 @@ from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.sessions import SessionService
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.core.users.totp import SecondFactorService
+from fleetdeck.core.vault import VaultService
 from fleetdeck.core.wol.service import WolService
 from fleetdeck.storage.db import Database
 
@@ -113,6 +114,7 @@ class Services:
     agent_secrets: AgentSecretService  # credentials agents may connect with
     attributes: ComputerAttributeService  # tags and labels people give computers
     mail: Mailer
+    vault: VaultService  # its key only in this process's memory: locked after a restart
 
 
 def build_services(
@@ -203,4 +205,5 @@ def build_services(
         agent_secrets=AgentSecretService(db, audit, clock, passwords),
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
+        vault=VaultService(db, audit, clock, config.argon2),
     )

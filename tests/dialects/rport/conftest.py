@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -59,3 +60,12 @@ def admin_token(client: TestClient, admin: Actor) -> str:
 @pytest.fixture
 def as_admin(admin_token: str) -> dict[str, str]:
     return bearer(admin_token)
+
+
+def user(client: Any, as_admin: dict[str, str], name: str, groups: list[str]) -> dict[str, str]:
+    """A new user in ``groups``, logged in: its bearer headers."""
+    r = client.post(
+        f"{API}/users", headers=as_admin, json={"username": name, "password": PASSWORD, "groups": groups}
+    )
+    assert r.status_code == 201, r.text
+    return bearer(login(client, name, PASSWORD))

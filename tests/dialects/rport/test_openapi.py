@@ -30,6 +30,7 @@ from fleetdeck.api.dialects.rport.methods.info import spec_text
 from fleetdeck.api.dialects.rport.registry import ROUTES
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
+from fleetdeck.core.vault import VaultEntryInput
 from tests.dialects.rport.conftest import API
 from tests.fuzz.conftest import SENT, examples, tracebacks
 
@@ -53,11 +54,26 @@ ANY_MEDIA = {
     if isinstance(op, dict) and "*/*" in op.get("requestBody", {}).get("content", {})
 }
 CHECKS: list[CheckFunction] = [not_a_server_error, checks.response_schema_conformance]
+# Where rportd's code answers outside its own document, we follow the code and check only for
+# server errors: ``GET /vault-admin`` of a vault never initialised has ``status: ""`` (the
+# document's enum has only locked/unlocked).
+FOLLOWS_CODE = {"GET /vault-admin"}
 counter = itertools.count()
 
 
+def _encodable(files: Any) -> list[tuple[str, Any]]:
+    """Negative examples of a "*/*" body (rportd's vault) may be multipart forms with numbers
+    for values, which the test client cannot encode at all: send them as text."""
+    items = files.items() if isinstance(files, dict) else files
+    out: list[tuple[str, Any]] = []
+    for name, part in items:
+        odd = isinstance(part, tuple) and not isinstance(part[1], str | bytes)
+        out.append((name, (part[0], str(part[1]), *part[2:]) if odd else part))
+    return out
+
+
 def test_the_built_operations_are_fuzzed() -> None:
-    assert len(OPERATIONS) == 63
+    assert len(OPERATIONS) == 72
 
 
 def _text(value: str) -> str:
@@ -82,9 +98,17 @@ def test_operation(
         pytest.skip("rportd's document declares the media type 'application/json:'")
     operation = OPERATIONS[label]
     caplog.set_level(logging.WARNING)
+    if " /vault" in label and "/vault-admin" not in label:
+        # entries are reached only through an unlocked vault: open it, with entries 1 and 2
+        runtime.services.vault.init(admin, "fuzz-vault-1")
+        for key in ("a", "b"):
+            runtime.services.vault.create(admin, VaultEntryInput(key=key, value="v", type="text"))
+    # a body declared as "*/*" (rportd's vault) is sent as JSON, what rportd decodes; left to
+    # pick, schemathesis may build a multipart body the test client cannot even encode
+    media = "application/json" if any(b.media_type == "*/*" for b in operation.body) else None
     cases = st.one_of(
-        operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
-        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        operation.as_strategy(generation_mode=GenerationMode.POSITIVE, media_type=media),
+        operation.as_strategy(generation_mode=GenerationMode.NEGATIVE, media_type=media),
     )
 
     @given(case=cases)
@@ -98,8 +122,11 @@ def test_operation(
         headers = {"Authorization": "Basic " + base64.b64encode(f"{name}:{token}".encode()).decode()}
         kwargs = case.as_transport_kwargs(base_url="http://testserver" + API, headers=headers)
         kwargs.pop("cookies", None)
-        if isinstance(kwargs.get("files"), list):  # multipart (POST /files)
-            kwargs["files"] = [_part(name, value) for name, value in kwargs["files"]]
+        if kwargs.get("files"):  # multipart (POST /files), or a "*/*" body sent as one (vault)
+            kwargs["files"] = [
+                _part(name, value) if isinstance(value, tuple) else (name, value)
+                for name, value in _encodable(kwargs["files"])
+            ]
         if isinstance(kwargs.get("data"), bytes | str):
             kwargs["content"] = kwargs.pop("data")
         elif "data" in kwargs:  # a "*/*" body schemathesis left unserialized: send its JSON text
@@ -107,7 +134,8 @@ def test_operation(
         response = client.request(**kwargs)
         SENT["rport requests"] += 1
         assert response.status_code < 500, response.text
-        case.validate_response(response, checks=CHECKS, headers=headers)
+        checks_: list[CheckFunction] = [not_a_server_error] if label in FOLLOWS_CODE else CHECKS
+        case.validate_response(response, checks=checks_, headers=headers)
         assert tracebacks(caplog.records) == []
 
     fuzz()

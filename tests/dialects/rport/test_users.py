@@ -16,6 +16,7 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.settings import Settings
 from tests.dialects.rport.conftest import API, PASSWORD, basic, bearer, login
+from tests.dialects.rport.conftest import user as _user
 from tests.live_server import running
 
 PERMISSIONS = ("tunnels", "scripts", "commands", "vault", "scheduler", "monitoring", "uploads", "auditlog")
@@ -29,14 +30,6 @@ CORE = {
     "uploads": Perm.UPLOAD_FILES,
     "auditlog": Perm.READ_AUDIT,
 }
-
-
-def _user(client: Any, as_admin: dict[str, str], name: str, groups: list[str]) -> dict[str, str]:
-    r = client.post(
-        f"{API}/users", headers=as_admin, json={"username": name, "password": PASSWORD, "groups": groups}
-    )
-    assert r.status_code == 201, r.text
-    return bearer(login(client, name, PASSWORD))
 
 
 def test_user_crud(client: Any, as_admin: dict[str, str]) -> None:

@@ -55,6 +55,7 @@ from fleetdeck.storage.tables.users import (
     UserTotpSecret,
     WebSession,
 )
+from fleetdeck.storage.tables.vault import VaultSecretEntry, VaultSecretState
 
 __all__ = [
     "AgentSecret",
@@ -112,5 +113,7 @@ __all__ = [
     "UserGroupMember",
     "UserMailCodeSecret",
     "UserTotpSecret",
+    "VaultSecretEntry",
+    "VaultSecretState",
     "WebSession",
 ]

@@ -429,3 +429,33 @@ def _library(resource: str, out: tuple[str, ...]) -> listing.ListRules:
 
 
 LIBRARY = {"script": _library("scripts", SCRIPT_OUT), "command": _library("commands", COMMAND_OUT)}
+
+
+# rportd's vault list: unpaginated (page[...] is accepted and has no effect), ascending id
+# unless sorted otherwise; created_at also takes the time operators.
+VAULT = listing.ListRules(
+    filters={
+        "id": _PLAIN,
+        "client_id": _PLAIN,
+        "created_by": _PLAIN,
+        "created_at": _TIME | _PLAIN,
+        "key": _PLAIN,
+    },
+    search=("client_id", "created_by", "key"),
+    sorts=frozenset({"id", "client_id", "created_by", "created_at", "key"}),
+    default_sort=(q.SortKey("id"),),
+    min_limit=1,
+    max_limit=q.MAX_LIMIT,
+)
+
+
+class VaultPasswordBody(Strict):
+    password: str = ""
+
+
+class VaultEntryBody(Strict):
+    client_id: str = ""
+    required_group: str = ""
+    key: str = ""
+    value: str = ""
+    type: str = ""

@@ -11,6 +11,7 @@ from fleetdeck.api.dialects.rport.methods import (
     me,
     uploads,
     users,
+    vault,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "me",
     "uploads",
     "users",
+    "vault",
 ]
