@@ -4,7 +4,7 @@
     .venv/bin/python tools/agent_deb.py [OUT_DIR]
 
 What it holds: the agent and its three dependencies unpacked into ``/opt/fleetdeck-agent/lib``
-(the ``fleetdeck-agent`` wheel and this Python's msgspec, websockets and psutil, re-packed by
+(the ``fleetdeck-agent`` wheel and this Python's msgspec and psutil, re-packed by
 ``fleetdeck.core.agentdist``: so the package is for this Python's minor version and this
 machine's architecture, which ``Depends``/``Architecture`` say), ``/usr/bin/fleetdeck-agent``,
 and the systemd unit ``fleetdeck-agent.service`` (jobs in their own scopes, so its MemoryMax is
@@ -116,7 +116,7 @@ def build(out_dir: Path) -> Path:
                     "Priority: optional",
                     "Description: fleetdeck endpoint agent",
                     " Connects this computer to its fleetdeck server: inventory, jobs, packages.",
-                    " Only the agent and its libraries (msgspec, websockets, psutil); not the server.",
+                    " Only the agent and its libraries (msgspec, psutil); not the server.",
                     "",
                 ]
             )

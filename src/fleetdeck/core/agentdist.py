@@ -1,14 +1,15 @@
 """The agent's own distribution: the ``fleetdeck-agent`` wheel and the wheels it depends on.
 
-The agent needs only ``fleetdeck.agent``, ``fleetdeck.protocol`` and three libraries (msgspec,
-websockets, psutil); the server's stack (FastAPI, SQLAlchemy, pydantic, ...) has no business on
-a managed computer. So the agent wheel is built here, from the package's files, without
-importing them (the server never imports the agent) and without a build backend (a server
-builds it at run time for ``GET /install/agent.sh``, offline). A wheel is a ZIP with a
+The agent needs only ``fleetdeck.agent``, ``fleetdeck.protocol`` and two libraries (msgspec
+and psutil; its WebSocket client is its own, ``fleetdeck.agent.wsclient``); the server's stack
+(FastAPI, SQLAlchemy, pydantic, ...) has no business on a managed computer. So the agent
+wheel is built here, from the package's files, without importing them (the server never
+imports the agent) and without a build backend (a server builds it at run time for
+``GET /install/agent.sh``, offline). A wheel is a ZIP with a
 ``.dist-info`` directory; writing one takes a page of code.
 
 The dependency wheels come from ``wheelhouse`` (wheels an admin dropped there, e.g. for other
-platforms: ``pip download --only-binary=:all: --platform ... msgspec websockets psutil``), and
+platforms: ``pip download --only-binary=:all: --platform ... msgspec psutil``), and
 for the server's own platform from the server's installed copies, re-packed: every installed
 file is listed in its ``RECORD``, so nothing has to be fetched from the internet, and a managed
 computer that runs the same Python and architecture as the server installs them as they are.
@@ -39,7 +40,7 @@ from fleetdeck import __version__
 AGENT_PROJECT = "fleetdeck-agent"
 # The agent's run-time dependencies; tests/unit/test_agentdist.py checks these ranges against
 # pyproject.toml, so the agent wheel never promises more than the server was tested with.
-AGENT_REQUIRES = ("msgspec>=0.18,<1", "websockets>=13,<18", "psutil>=5.9,<8")
+AGENT_REQUIRES = ("msgspec>=0.18,<1", "psutil>=5.9,<8")
 AGENT_PACKAGES = ("agent", "protocol")  # under fleetdeck/
 AGENT_SCRIPT = "fleetdeck-agent = fleetdeck.agent.main:main"
 # 1980-01-01, the earliest time a ZIP can hold: reproducible wheels
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--with-dependencies",
         action="store_true",
-        help="also re-pack this Python's msgspec, websockets and psutil as wheels (offline installs)",
+        help="also re-pack this Python's msgspec and psutil as wheels (offline installs)",
     )
     args = ap.parse_args(argv)
     print(build_agent_wheel(args.out_dir))
