@@ -239,3 +239,17 @@ def test_dropped_connection_is_1006() -> None:
             return err.value.code
 
     assert run(_with_server(handler, client)) == 1006
+
+
+def test_keepalive_pings_are_answered_by_a_real_server() -> None:
+    async def echo(ws: ServerConnection) -> None:
+        async for msg in ws:
+            await ws.send(msg)
+
+    async def client(url: str) -> tuple[str | bytes, int | None]:
+        async with connect(url, ping_interval=0.05, ping_timeout=0.5) as ws:
+            await asyncio.sleep(0.6)  # ~12 pings, each answered well within its timeout
+            await ws.send("still open")
+            return await ws.recv(), ws.close_code
+
+    assert run(_with_server(echo, client)) == ("still open", None)
