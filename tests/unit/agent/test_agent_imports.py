@@ -57,3 +57,11 @@ def test_an_idle_agent_imports_none_of_the_heavy_modules() -> None:
     assert set(AGENT_MODULES) <= loaded  # the probe did import the agent
     heavy = sorted(m for m in loaded if any(m == n or m.startswith(n + ".") for n in NOT_AT_IDLE))
     assert heavy == []
+
+
+def test_the_version_read_from_the_dist_info_name_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    from fleetdeck.agent import AGENT_VERSION
+
+    assert version("fleetdeck") == AGENT_VERSION  # this venv holds the server's distribution
