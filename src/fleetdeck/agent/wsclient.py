@@ -1,39 +1,56 @@
-"""A small WebSocket client (RFC 6455) on asyncio streams: what the agent needs and no more.
+"""The agent's WebSocket client: a thin asyncio driver around wsproto's sans-I/O protocol.
 
 Why not the ``websockets`` library (which the server side and the tests still use): importing
-its client costs the agent ~5 MiB of its ~28 MiB resident set, because it pulls in
-``importlib.metadata`` (for its version string), ``urllib.request`` (for proxies), ``email``
-and ``http.client``, none of which an agent uses (issue #20: the agent should idle at a
-fraction of that). The agent's needs are narrow: one client connection to its own server,
-text frames of JSON, no extensions (the server turns permessage-deflate off), no proxies
-(an agent must not go through one picked up from the environment), keepalive pings, a clean
-close handshake, and the HTTP status and headers of a refused upgrade (``Retry-After``).
+its client costs the agent ~3-5 MiB of its resident set, because it pulls in
+``importlib.metadata`` (for its version string), ``urllib.request`` (for proxies), ``email``,
+``http.client`` and ``zipfile``, none of which an agent uses (issue #20). ``wsproto``
+(python-hyper, what uvicorn's server side runs on; its only dependency is h11) does the
+protocol - the handshake, framing, masking, fragmentation, UTF-8 checks, the close
+handshake - and imports only light standard-library modules. This module does the I/O
+around it and what wsproto leaves to its caller: the size limit of a message, keepalive
+pings, a bounded queue of received messages and the names the agent's code uses.
 
-The names mirror websockets' (``connect``, ``ClientConnection.send/recv/close``,
-``InvalidStatus.response``, ``ConnectionClosed``) so that the agent's code reads the same.
+The agent's needs are narrow: one client connection to its own server, text messages of
+JSON, no extensions (the server turns permessage-deflate off), no proxies (an agent must not
+go through one picked up from the environment), and the HTTP status and headers of a refused
+upgrade (``Retry-After``). The names mirror websockets' (``connect``,
+``ClientConnection.send/recv/close``, ``InvalidStatus.response``, ``ConnectionClosed``) so
+that the agent's code reads the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import os
-import struct
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
-MAX_HEADER_LINE = 8192
-MAX_HEADERS = 100
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Message,
+    Ping,
+    Pong,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
-CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1000, 1001, 1002, 1009, 1011
+CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1000, 1001, 1009, 1011
+CLOSE_NO_STATUS = 1005  # a close frame without a code: an orderly close, as websockets counts it
 CLOSE_ABNORMAL = 1006  # never sent: the connection dropped without a close frame
+READ_SIZE = 65536
+MAX_QUEUE = 16  # received messages held before the client stops reading (as websockets does)
 
 
 class WebSocketException(Exception):
@@ -44,23 +61,19 @@ class InvalidHandshake(WebSocketException):
     """The server's answer to the upgrade request was not a valid WebSocket handshake."""
 
 
-@dataclass
-class Response:
-    """The server's HTTP answer to the upgrade; header names are lower-cased."""
-
-    status_code: int
-    reason: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
 class _Headers(dict[str, str]):
     """Case-insensitive ``get`` so that ``response.headers.get("Retry-After")`` works."""
 
     def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
+
+
+@dataclass
+class Response:
+    """The server's HTTP answer to the upgrade; header names are lower-cased."""
+
+    status_code: int
+    headers: _Headers = field(default_factory=_Headers)
 
 
 class InvalidStatus(InvalidHandshake):
@@ -81,7 +94,7 @@ class ConnectionClosed(WebSocketException):
 
 
 class ConnectionClosedOK(ConnectionClosed):
-    """Closed with 1000 or 1001: an orderly end."""
+    """Closed with 1000, 1001 or a close frame without a code: an orderly end."""
 
 
 class ConnectionClosedError(ConnectionClosed):
@@ -89,38 +102,21 @@ class ConnectionClosedError(ConnectionClosed):
 
 
 def _closed(code: int, reason: str) -> ConnectionClosed:
-    cls = ConnectionClosedOK if code in (CLOSE_NORMAL, CLOSE_GOING_AWAY) else ConnectionClosedError
+    cls = (
+        ConnectionClosedOK
+        if code in (CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_NO_STATUS)
+        else ConnectionClosedError
+    )
     return cls(code, reason)
 
 
-def _accept(key: str) -> str:
-    return base64.b64encode(hashlib.sha1((key + GUID).encode(), usedforsecurity=False).digest()).decode()
-
-
-def encode_frame(opcode: int, payload: bytes, mask: bytes) -> bytes:
-    """One final, masked frame (a client masks every frame, RFC 6455 section 5.3)."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-    elif n < 1 << 16:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    if n:
-        # XOR with the repeated 4-byte key, done on whole ints rather than byte by byte
-        key = (mask * (n // 4 + 1))[:n]
-        masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
-    else:
-        masked = b""
-    return head + mask + masked
-
-
 class ClientConnection:
-    """An open client connection. ``recv()`` returns a text frame as str, a binary one as bytes;
-    pings are answered and close frames handled by a reader task of its own."""
+    """An open client connection. ``recv()`` returns a text message as str, a binary one as
+    bytes; pings are answered and close frames handled by a reader task of its own."""
 
     def __init__(
         self,
+        ws: WSConnection,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         *,
@@ -128,16 +124,23 @@ class ClientConnection:
         close_timeout: float,
         ping_interval: float | None,
         ping_timeout: float | None,
+        max_queue: int = MAX_QUEUE,
     ) -> None:
         self.transport = writer.transport
+        self._ws = ws
         self._reader = reader
         self._writer = writer
         self._max_size = max_size
+        self._max_queue = max_queue
         self._close_timeout = close_timeout
-        self._messages: asyncio.Queue[str | bytes | None] = asyncio.Queue()
-        self._write_lock = asyncio.Lock()
+        # received messages; the reader task waits for room (``_room``) once ``max_queue`` are
+        # held, so a server that sends faster than the agent consumes is slowed down by TCP
+        # rather than growing the agent's memory
+        self._messages: deque[str | bytes] = deque()
+        self._readable = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
         self._closed = asyncio.Event()
-        self._close_sent = False
         self._pong: asyncio.Future[None] | None = None
         self.close_code: int | None = None
         self.close_reason: str = ""
@@ -151,25 +154,28 @@ class ClientConnection:
     # -- public API ------------------------------------------------------------------------
 
     async def send(self, message: str | bytes, *, text: bool | None = None) -> None:
-        """Send one message; a str goes as a text frame (``text=False`` forces binary)."""
+        """Send one message; a str goes as a text message (``text=False`` forces binary)."""
+        event: Message[Any]
         if isinstance(message, str):
-            data, opcode = message.encode(), OP_TEXT
+            event = BytesMessage(message.encode()) if text is False else TextMessage(message)
+        elif text:
+            event = TextMessage(bytes(message).decode())
         else:
-            data, opcode = bytes(message), OP_TEXT if text else OP_BINARY
-        if text is False:
-            opcode = OP_BINARY
-        if self._closed.is_set() or self._close_sent:
+            event = BytesMessage(bytes(message))
+        if self._closed.is_set() or self._ws.state is not ConnectionState.OPEN:
             raise self._exception()
-        await self._write(opcode, data)
+        await self._send(event)
 
     async def recv(self) -> str | bytes:
-        """The next message; ConnectionClosed once the connection is closed."""
-        if self._messages.empty() and self._closed.is_set():
-            raise self._exception()
-        msg = await self._messages.get()
-        if msg is None:
-            self._messages.put_nowait(None)  # every later recv() sees the close too
-            raise self._exception()
+        """The next message; ConnectionClosed once the connection is closed and drained."""
+        while not self._messages:
+            if self._closed.is_set():
+                raise self._exception()
+            self._readable.clear()
+            await self._readable.wait()
+        msg = self._messages.popleft()
+        if len(self._messages) < self._max_queue:
+            self._room.set()
         return msg
 
     def __aiter__(self) -> AsyncIterator[str | bytes]:
@@ -185,9 +191,9 @@ class ClientConnection:
 
     async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
         """Close handshake: send our close frame, wait (``close_timeout``) for the server's."""
-        if not self._closed.is_set() and not self._close_sent:
-            with contextlib.suppress(OSError, ConnectionClosed):
-                await self._send_close(code, reason)
+        if not self._closed.is_set() and self._ws.state is ConnectionState.OPEN:
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(CloseConnection(code, reason))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closed.wait(), self._close_timeout)
         await self._teardown()
@@ -197,25 +203,22 @@ class ClientConnection:
     def _exception(self) -> ConnectionClosed:
         return _closed(self.close_code or CLOSE_ABNORMAL, self.close_reason)
 
-    async def _write(self, opcode: int, data: bytes) -> None:
-        async with self._write_lock:
-            try:
-                self._writer.write(encode_frame(opcode, data, os.urandom(4)))
-                await self._writer.drain()
-            except (OSError, RuntimeError) as exc:  # RuntimeError: transport already closing
-                self._mark_closed(CLOSE_ABNORMAL, "")
-                raise self._exception() from exc
-
-    async def _send_close(self, code: int, reason: str) -> None:
-        self._close_sent = True
-        await self._write(OP_CLOSE, struct.pack("!H", code) + reason.encode()[:123])
+    async def _send(self, event: Event) -> None:
+        """wsproto turns the event into bytes (masked frames); this writes them."""
+        try:
+            self._writer.write(self._ws.send(event))
+            await self._writer.drain()
+        except LocalProtocolError as exc:  # the state does not allow it: closing or closed
+            raise self._exception() from exc
+        except (OSError, RuntimeError) as exc:  # RuntimeError: transport already closing
+            self._mark_closed(CLOSE_ABNORMAL, "")
+            raise self._exception() from exc
 
     def _mark_closed(self, code: int, reason: str) -> None:
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
-        if not self._closed.is_set():
-            self._closed.set()
-            self._messages.put_nowait(None)
+        self._closed.set()
+        self._readable.set()
         if self._pong is not None and not self._pong.done():
             self._pong.cancel()
 
@@ -231,68 +234,63 @@ class ClientConnection:
             await asyncio.wait_for(self._writer.wait_closed(), self._close_timeout)
 
     async def _fail(self, code: int, reason: str) -> None:
-        """A protocol error from the server: tell it why, then drop the connection."""
-        if not self._close_sent:
-            with contextlib.suppress(OSError, ConnectionClosed):
-                await self._send_close(code, reason)
+        """Our side ends the connection (bad data from the server, a message over the limit,
+        a dead link): tell the server why if we still can, then drop the connection."""
+        if self._ws.state is ConnectionState.OPEN:
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(CloseConnection(code, reason[:120]))
         self._mark_closed(code, reason)
         self._writer.close()
 
-    async def _read_frame(self) -> tuple[bool, int, bytes]:
-        b0, b1 = await self._reader.readexactly(2)
-        if b1 & 0x80:
-            raise _ProtocolError(CLOSE_PROTOCOL, "masked frame from the server")
-        if b0 & 0x70:
-            raise _ProtocolError(CLOSE_PROTOCOL, "reserved bits set (no extension was negotiated)")
-        n = b1 & 0x7F
-        if n == 126:
-            (n,) = struct.unpack("!H", await self._reader.readexactly(2))
-        elif n == 127:
-            (n,) = struct.unpack("!Q", await self._reader.readexactly(8))
-        if n > self._max_size:
-            raise _ProtocolError(CLOSE_TOO_BIG, f"frame of {n} bytes over the {self._max_size} limit")
-        return bool(b0 & 0x80), b0 & 0x0F, await self._reader.readexactly(n) if n else b""
+    async def _deliver(self, message: str | bytes) -> None:
+        self._messages.append(message)
+        self._readable.set()
+        if len(self._messages) >= self._max_queue:
+            self._room.clear()
+            await self._room.wait()
 
     async def _read_loop(self) -> None:
-        parts: list[bytes] = []
-        first_op = 0
+        parts: list[bytes] = []  # the message so far; text as UTF-8, to count its size in bytes
+        size = 0
+        data = b"-"  # events first: frames may have come in the same read as the upgrade
         try:
             while True:
-                fin, opcode, payload = await self._read_frame()
-                if opcode == OP_PING:
-                    if not self._close_sent:
-                        await self._write(OP_PONG, payload)
-                elif opcode == OP_PONG:
-                    if self._pong is not None and not self._pong.done():
-                        self._pong.set_result(None)
-                elif opcode == OP_CLOSE:
-                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else CLOSE_NORMAL
-                    reason = payload[2:].decode(errors="replace")
-                    if not self._close_sent:
+                for event in self._ws.events():
+                    if isinstance(event, Message):
+                        chunk = event.data.encode() if isinstance(event, TextMessage) else bytes(event.data)
+                        parts.append(chunk)
+                        size += len(chunk)
+                        if size > self._max_size:
+                            await self._fail(CLOSE_TOO_BIG, f"message over the {self._max_size} limit")
+                            return
+                        if event.message_finished:
+                            whole = b"".join(parts)
+                            parts, size = [], 0
+                            # wsproto checked the UTF-8 (1007 otherwise), so decode() cannot fail
+                            await self._deliver(whole.decode() if isinstance(event, TextMessage) else whole)
+                    elif isinstance(event, Ping):
                         with contextlib.suppress(ConnectionClosed):
-                            await self._send_close(code, "")
-                    self._mark_closed(code, reason)
+                            await self._send(event.response())
+                    elif isinstance(event, Pong):
+                        if self._pong is not None and not self._pong.done():
+                            self._pong.set_result(None)
+                    elif isinstance(event, CloseConnection):
+                        if self._ws.state is ConnectionState.OPEN:
+                            # wsproto reports a frame it could not parse (masked by the server,
+                            # reserved bits, bad UTF-8, ...) as this event without a close frame
+                            await self._fail(event.code, event.reason or "")
+                            return
+                        if self._ws.state is ConnectionState.REMOTE_CLOSING:
+                            with contextlib.suppress(ConnectionClosed):
+                                await self._send(event.response())
+                        self._mark_closed(event.code, event.reason or "")
+                        return
+                if not data:
+                    self._mark_closed(CLOSE_ABNORMAL, "")
                     return
-                elif opcode in (OP_TEXT, OP_BINARY, OP_CONT):
-                    if (opcode == OP_CONT) != bool(parts):
-                        raise _ProtocolError(CLOSE_PROTOCOL, "unexpected continuation frame")
-                    if opcode != OP_CONT:
-                        first_op = opcode
-                    parts.append(payload)
-                    if sum(map(len, parts)) > self._max_size:
-                        raise _ProtocolError(CLOSE_TOO_BIG, f"message over the {self._max_size} limit")
-                    if fin:
-                        data = b"".join(parts)
-                        parts = []
-                        try:
-                            self._messages.put_nowait(data.decode() if first_op == OP_TEXT else data)
-                        except UnicodeDecodeError:
-                            raise _ProtocolError(1007, "text frame is not UTF-8") from None
-                else:
-                    raise _ProtocolError(CLOSE_PROTOCOL, f"unknown opcode {opcode}")
-        except _ProtocolError as exc:
-            await self._fail(exc.code, str(exc))
-        except (OSError, asyncio.IncompleteReadError, ConnectionClosed):
+                data = await self._reader.read(READ_SIZE)
+                self._ws.receive_data(data or None)  # None: the server closed the TCP stream
+        except (OSError, RemoteProtocolError, LocalProtocolError):
             self._mark_closed(CLOSE_ABNORMAL, "")
 
     async def _keepalive(self, interval: float, timeout: float) -> None:
@@ -301,7 +299,7 @@ class ClientConnection:
             await asyncio.sleep(interval)
             self._pong = asyncio.get_running_loop().create_future()
             try:
-                await self._write(OP_PING, os.urandom(4))
+                await self._send(Ping(os.urandom(4)))
                 await asyncio.wait_for(self._pong, timeout)
             except ConnectionClosed:
                 return
@@ -314,30 +312,25 @@ class ClientConnection:
                 raise
 
 
-class _ProtocolError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-async def _read_response(reader: asyncio.StreamReader) -> Response:
-    status_line = (await reader.readuntil(b"\r\n")).decode("latin-1").rstrip("\r\n")
-    version, _, rest = status_line.partition(" ")
-    code, _, reason = rest.partition(" ")
-    if not version.startswith("HTTP/1.") or not code.isdigit():
-        raise InvalidHandshake(f"not an HTTP response: {status_line[:80]!r}")
-    headers = _Headers()
-    for _ in range(MAX_HEADERS + 1):
-        line = await reader.readuntil(b"\r\n")
-        if len(line) > MAX_HEADER_LINE:
-            raise InvalidHandshake("response header line too long")
-        if line == b"\r\n":
-            return Response(int(code), reason, headers)
-        name, sep, value = line.decode("latin-1").partition(":")
-        if not sep:
-            raise InvalidHandshake(f"malformed response header: {line[:80]!r}")
-        headers[name.strip().lower()] = value.strip()
-    raise InvalidHandshake("too many response headers")
+async def _handshake(ws: WSConnection, reader: asyncio.StreamReader) -> None:
+    """Read until wsproto has the server's answer: accepted, or refused (InvalidStatus)."""
+    while True:
+        data = await reader.read(READ_SIZE)
+        try:
+            ws.receive_data(data or None)
+            for event in ws.events():
+                if isinstance(event, AcceptConnection):
+                    return
+                if isinstance(event, RejectConnection):
+                    headers = _Headers(
+                        (name.decode("latin-1").lower(), value.decode("latin-1"))
+                        for name, value in event.headers
+                    )
+                    raise InvalidStatus(Response(event.status_code, headers))
+        except RemoteProtocolError as exc:
+            raise InvalidHandshake(f"the server's answer is not a WebSocket upgrade: {exc}") from None
+        if not data:
+            raise InvalidHandshake("the server did not answer the upgrade")
 
 
 class connect:  # noqa: N801 - named like websockets.asyncio.client.connect, used the same way
@@ -353,6 +346,7 @@ class connect:  # noqa: N801 - named like websockets.asyncio.client.connect, use
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         max_size: int = 1 << 20,
+        max_queue: int = MAX_QUEUE,
         user_agent_header: str | None = None,
     ) -> None:
         self.url = url
@@ -362,6 +356,7 @@ class connect:  # noqa: N801 - named like websockets.asyncio.client.connect, use
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.max_size = max_size
+        self.max_queue = max_queue
         self.user_agent = user_agent_header
         self.connection: ClientConnection | None = None
 
@@ -372,47 +367,27 @@ class connect:  # noqa: N801 - named like websockets.asyncio.client.connect, use
             raise InvalidHandshake(f"not a ws:// or wss:// URL: {self.url!r}")
         port = parts.port or (443 if secure else 80)
         reader, writer = await asyncio.open_connection(
-            parts.hostname, port, ssl=(self.ssl or True) if secure else None, limit=MAX_HEADER_LINE * 2
+            parts.hostname, port, ssl=(self.ssl or True) if secure else None
         )
         try:
             host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
             if parts.port is not None:
                 host += f":{parts.port}"
-            key = base64.b64encode(os.urandom(16)).decode()
-            lines = [
-                f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
-                f"Host: {host}",
-                "Upgrade: websocket",
-                "Connection: Upgrade",
-                f"Sec-WebSocket-Key: {key}",
-                "Sec-WebSocket-Version: 13",
-            ]
-            if self.user_agent:
-                lines.append(f"User-Agent: {self.user_agent}")
-            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+            ws = WSConnection(ConnectionType.CLIENT)
+            extra = [(b"user-agent", self.user_agent.encode())] if self.user_agent else []
+            target = f"{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
+            writer.write(ws.send(Request(host=host, target=target, extra_headers=extra)))
             await writer.drain()
-            try:
-                response = await _read_response(reader)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-                raise InvalidHandshake("the server did not answer the upgrade") from exc
-            if response.status_code != 101:
-                raise InvalidStatus(response)
-            if (response.header("upgrade") or "").lower() != "websocket" or "upgrade" not in (
-                response.header("connection") or ""
-            ).lower():
-                raise InvalidHandshake("the server did not upgrade the connection to a WebSocket")
-            if response.header("sec-websocket-accept") != _accept(key):
-                raise InvalidHandshake("wrong Sec-WebSocket-Accept from the server")
-            if response.header("sec-websocket-extensions"):
-                raise InvalidHandshake("the server chose an extension this client did not offer")
+            await _handshake(ws, reader)
         except BaseException:
             writer.close()
             raise
-        # the stream reader's limit only bounds readuntil() in the handshake above
         return ClientConnection(
+            ws,
             reader,
             writer,
             max_size=self.max_size,
+            max_queue=self.max_queue,
             close_timeout=self.close_timeout,
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,

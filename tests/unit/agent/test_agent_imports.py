@@ -31,7 +31,7 @@ NOT_AT_IDLE = (
     "fleetdeck.core",
     "fleetdeck.api",
     "fleetdeck.storage",
-    # the websockets library: the agent has its own client (fleetdeck.agent.wsclient)
+    # the websockets library: the agent's client is wsproto (fleetdeck.agent.wsclient)
     "websockets",
     # pulled in by websockets or a version lookup; several MiB between them
     "importlib.metadata",

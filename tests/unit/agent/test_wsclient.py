@@ -1,6 +1,7 @@
-"""The agent's own WebSocket client against an independent implementation (the websockets
-library's server, as the real server's uvicorn stack speaks the same RFC 6455) and, for what
-a well-behaved server never does, a raw TCP server on 127.0.0.1."""
+"""The agent's WebSocket client (wsproto driven by asyncio) against an independent
+implementation (the websockets library's server, as the real server's uvicorn stack speaks
+the same RFC 6455) and, for what a well-behaved server never does, a raw TCP server on
+127.0.0.1."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed as ServerSideClosed
 from websockets.http11 import Request, Response
 
-from fleetdeck.agent import wsclient
 from fleetdeck.agent.wsclient import (
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -25,6 +25,7 @@ from fleetdeck.agent.wsclient import (
     connect,
 )
 
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
 
@@ -183,7 +184,7 @@ async def _raw_server(answer: Callable[[str], bytes], then: bytes = b"") -> tupl
 
 def _upgrade(key: str, accept: str | None = None) -> bytes:
     if accept is None:
-        accept = base64.b64encode(hashlib.sha1((key + wsclient.GUID).encode()).digest()).decode()
+        accept = base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
     return (
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
@@ -194,7 +195,7 @@ def test_wrong_accept_key_is_refused() -> None:
     async def main() -> None:
         srv, url = await _raw_server(lambda key: _upgrade(key, accept="bm9wZQ=="))
         async with srv:
-            with pytest.raises(InvalidHandshake, match="Sec-WebSocket-Accept"):
+            with pytest.raises(InvalidHandshake, match="accept token"):
                 async with connect(url):
                     pass
 
@@ -226,6 +227,7 @@ def test_masked_or_reserved_frames_from_the_server_are_protocol_errors() -> None
     assert run(main(b"\x81\x81abcd\x00")) == 1002  # masked by the server
     assert run(main(b"\xc1\x01x")) == 1002  # RSV1: compression that was never negotiated
     assert run(main(b"\x80\x01x")) == 1002  # a continuation with nothing to continue
+    assert run(main(b"\x81\x02\xff\xfe")) == 1007  # a text frame that is not UTF-8
 
 
 def test_dropped_connection_is_1006() -> None:
@@ -253,3 +255,24 @@ def test_keepalive_pings_are_answered_by_a_real_server() -> None:
             return await ws.recv(), ws.close_code
 
     assert run(_with_server(echo, client)) == ("still open", None)
+
+
+def test_a_fast_server_is_held_back_by_the_bounded_queue() -> None:
+    """The client holds at most ``max_queue`` unread messages; the rest wait in TCP buffers
+    (and the server's), and every one still arrives, in order, once the agent reads."""
+
+    async def flood(ws: ServerConnection) -> None:
+        for i in range(200):
+            await ws.send(f"{i:04d}" + "x" * 4000)
+        await ws.wait_closed()
+
+    async def client(url: str) -> tuple[int, list[int]]:
+        async with connect(url, max_queue=4) as ws:
+            await asyncio.sleep(0.3)  # the server sends as fast as it can meanwhile
+            held = len(ws._messages)
+            got = [int(str(await ws.recv())[:4]) for _ in range(200)]
+        return held, got
+
+    held, got = run(_with_server(flood, client))
+    assert held == 4
+    assert got == list(range(200))
