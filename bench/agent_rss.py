@@ -14,7 +14,7 @@ recorded in docs/performance.md.
 
 ``--breakdown`` also prints what the resident set is made of: in a fresh ``--agent-python``
 process, VmRSS after each group of imports on the agent's path (the interpreter, asyncio with
-ssl, msgspec, psutil, the agent's modules), the table in docs/performance.md.
+ssl, msgspec, psutil, wsproto, the agent's modules), the table in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ BREAKDOWN = (
     ("asyncio (with ssl: libssl and libcrypto)", "import asyncio"),
     ("msgspec", "import msgspec"),
     ("psutil", "import psutil"),
+    ("wsproto (and h11): the WebSocket protocol", "import wsproto, wsproto.events"),
     ("the agent's entry point (fleetdeck.agent.main)", "import fleetdeck.agent.main"),
     (
         "all the agent's modules (connection, enroll, jobs, collectors)",
