@@ -81,7 +81,7 @@ migrate: $(STAMP) ## apply migrations to ./fleetdeck-data (the server does this 
 	$(VENV)/bin/fleetdeck db upgrade
 
 # The agent without the server (docs/operations.md, "Installing agents"): its wheel and, with the
-# server's own msgspec/websockets/psutil re-packed, everything an offline computer needs.
+# server's own msgspec/psutil/wsproto/h11 re-packed, everything an offline computer needs.
 DIST ?= dist
 AGENT_VENV ?= build/agent-venv
 agent-wheel: $(STAMP) ## the fleetdeck-agent wheel + its dependencies' wheels in dist/ (agent-only install)

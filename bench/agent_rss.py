@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Memory of one real agent process after its first inventory and a few jobs.
 
-    .venv/bin/python bench/agent_rss.py [--jobs 5] [--runs 3] [--json]
+    .venv/bin/python bench/agent_rss.py [--jobs 5] [--runs 3] [--json] [--breakdown]
 
 Starts a real ``fleetdeck server`` (SQLite in a temporary directory, loopback) and one real
 ``fleetdeck agent`` enrolled with a token, waits until the agent has reported its inventory,
@@ -11,6 +11,10 @@ and reads the agent's resident set size (and PSS) with psutil, idle and after th
 target is <= 15 MiB idle (a Salt minion takes about 116 MB). This used to be a test assertion;
 a memory figure depends on the machine and the Python build, so it is measured here and
 recorded in docs/performance.md.
+
+``--breakdown`` also prints what the resident set is made of: in a fresh ``--agent-python``
+process, VmRSS after each group of imports on the agent's path (the interpreter, asyncio with
+ssl, msgspec, psutil, wsproto, the agent's modules), the table in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -34,6 +38,29 @@ from real_agents import ADMIN, PASSWORD, start_server
 
 TARGET_MIB = 15  # idle, agent-only install (issue #20); MeshCentral's C agent: 11.4 MiB
 IDLE_SEC = 3.0  # after the first inventory went out: the agent is idle
+
+
+# Import groups, in the order the agent loads them; each line prints VmRSS after the group.
+BREAKDOWN = (
+    ("the bare interpreter", ""),
+    ("asyncio (with ssl: libssl and libcrypto)", "import asyncio"),
+    ("msgspec", "import msgspec"),
+    ("psutil", "import psutil"),
+    ("wsproto (and h11): the WebSocket protocol", "import wsproto, wsproto.events"),
+    ("the agent's entry point (fleetdeck.agent.main)", "import fleetdeck.agent.main"),
+    (
+        "all the agent's modules (connection, enroll, jobs, collectors)",
+        "import fleetdeck.agent.connection, fleetdeck.agent.enroll, fleetdeck.agent.collectors.linux",
+    ),
+)
+
+
+def breakdown(agent_python: str) -> list[tuple[str, float]]:
+    """VmRSS (MiB) of one fresh ``agent_python`` after each group of :data:`BREAKDOWN`."""
+    rss = "print(int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1]))"
+    code = "\n".join(f"{stmt}\n{rss}" for _, stmt in BREAKDOWN)
+    out = subprocess.run([agent_python, "-c", code], check=True, capture_output=True, text=True).stdout
+    return [(label, int(kib) / 1024) for (label, _), kib in zip(BREAKDOWN, out.split(), strict=True)]
 
 
 def memory(pid: int) -> tuple[float, float]:
@@ -100,6 +127,7 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--breakdown", action="store_true", help="also VmRSS after each group of imports")
     ap.add_argument(
         "--agent-python",
         default=sys.executable,
@@ -123,6 +151,8 @@ def main() -> None:
         values = [f[key] for f in figures]
         result[f"{key}_mib"] = [round(v, 1) for v in values]
         result[f"{key}_mib_median"] = round(statistics.median(values), 1)
+    if opts.breakdown:
+        result["breakdown_rss_mib"] = {label: round(mib, 1) for label, mib in breakdown(opts.agent_python)}
     if opts.json:
         print(json.dumps(result, indent=2))
     else:
@@ -131,6 +161,8 @@ def main() -> None:
             f" (PSS {result['idle_pss_mib_median']}),"
             f" after {opts.jobs} jobs {result['jobs_rss_mib_median']} MiB (target idle <= {TARGET_MIB} MiB)"
         )
+        for label, mib in result.get("breakdown_rss_mib", {}).items():
+            print(f"  {mib:5.1f} MiB after {label}")
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 
     .venv/bin/python tools/agent_deb.py [OUT_DIR]
 
-What it holds: the agent and its three dependencies unpacked into ``/opt/fleetdeck-agent/lib``
-(the ``fleetdeck-agent`` wheel and this Python's msgspec, websockets and psutil, re-packed by
+What it holds: the agent and its dependencies unpacked into ``/opt/fleetdeck-agent/lib``
+(the ``fleetdeck-agent`` wheel and this Python's msgspec, psutil, wsproto and h11, re-packed by
 ``fleetdeck.core.agentdist``: so the package is for this Python's minor version and this
 machine's architecture, which ``Depends``/``Architecture`` say), ``/usr/bin/fleetdeck-agent``,
 and the systemd unit ``fleetdeck-agent.service`` (jobs in their own scopes, so its MemoryMax is
@@ -27,7 +27,7 @@ import zipfile
 from pathlib import Path
 
 from fleetdeck import __version__
-from fleetdeck.core.agentdist import agent_unit, build_agent_wheel, dependency_names, repack_installed
+from fleetdeck.core.agentdist import agent_unit, build_agent_wheel, bundled_names, repack_installed
 
 PREFIX = "opt/fleetdeck-agent"
 STATE_DIR = "/var/lib/fleetdeck-agent"
@@ -86,7 +86,7 @@ def build(out_dir: Path) -> Path:
     minor = sys.version_info[1]
     with tempfile.TemporaryDirectory(prefix="fleetdeck-deb-") as tmp:
         wheels, root = Path(tmp) / "wheels", Path(tmp) / "root"
-        built = [build_agent_wheel(wheels)] + [repack_installed(p, wheels) for p in dependency_names()]
+        built = [build_agent_wheel(wheels)] + [repack_installed(p, wheels) for p in bundled_names()]
         lib = root / PREFIX / "lib"
         for wheel in built:
             with zipfile.ZipFile(wheel) as zf:
@@ -116,7 +116,7 @@ def build(out_dir: Path) -> Path:
                     "Priority: optional",
                     "Description: fleetdeck endpoint agent",
                     " Connects this computer to its fleetdeck server: inventory, jobs, packages.",
-                    " Only the agent and its libraries (msgspec, websockets, psutil); not the server.",
+                    " Only the agent and its libraries (msgspec, psutil, wsproto, h11); not the server.",
                     "",
                 ]
             )

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fleetdeck.core.agentdist import build_agent_wheel, dependency_names, repack_installed
+from fleetdeck.core.agentdist import build_agent_wheel, bundled_names, repack_installed
 from tests.e2e.conftest import ServerProc, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -69,7 +69,7 @@ def _process(
 def test_agent_wheel_installs_and_runs_without_the_server(tmp_path: Path, server: ServerProc) -> None:
     wheels = tmp_path / "wheels"
     build_agent_wheel(wheels)
-    for project in dependency_names():
+    for project in bundled_names():
         repack_installed(project, wheels)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)

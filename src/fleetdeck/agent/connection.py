@@ -15,9 +15,6 @@ import ssl
 import time
 from collections.abc import Callable
 
-from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
-
 from fleetdeck.agent import AGENT_VERSION, collectors, requests
 from fleetdeck.agent.backoff import HEALTHY_AFTER_SEC, Backoff
 from fleetdeck.agent.config import AgentState, StateStore
@@ -27,6 +24,7 @@ from fleetdeck.agent.packages import PackageRunner
 from fleetdeck.agent.payload import ServerAccess, base_url
 from fleetdeck.agent.power import PowerActions
 from fleetdeck.agent.transport import PinMismatchError, check_pin, open_connection, parse_retry_after
+from fleetdeck.agent.wsclient import ClientConnection, ConnectionClosed, InvalidStatus, WebSocketException
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.session import AgentSession, ProtocolViolation, State
 

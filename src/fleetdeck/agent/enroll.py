@@ -7,13 +7,12 @@ import contextlib
 import logging
 import socket
 
-from websockets.exceptions import InvalidStatus, WebSocketException
-
 from fleetdeck.agent import AGENT_VERSION
 from fleetdeck.agent.backoff import Backoff
 from fleetdeck.agent.collectors.common import hardware_macs
 from fleetdeck.agent.config import AgentState, read_hardware_uuid, read_machine_id
 from fleetdeck.agent.transport import check_pin, open_connection, parse_retry_after, signed_by
+from fleetdeck.agent.wsclient import InvalidStatus, WebSocketException
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.session import AgentSession, ProtocolViolation
 

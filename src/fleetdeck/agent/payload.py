@@ -12,21 +12,27 @@ archive entries that would land outside the target directory (zip-slip).
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import shutil
 import ssl
 import threading
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from fleetdeck.agent import AGENT_VERSION
 from fleetdeck.agent.config import WS_PATH, cert_fingerprint
 from fleetdeck.agent.transport import ca_tls_context, pinned_tls_context
+
+if TYPE_CHECKING:
+    import http.client
+
+# http.client and zipfile are imported where a download or an unpack happens, not here: the
+# connection imports this module for ServerAccess, and an idle agent should not carry them
+# (with the email package http.client brings, ~1 MiB of resident memory; issue #20).
 
 CHUNK = 64 * 1024
 # A download cut off by a restarting server (connection refused or reset) is tried again, with
@@ -74,6 +80,8 @@ def base_url(ws_url: str) -> str:
 
 
 def _connect(access: ServerAccess) -> tuple[http.client.HTTPConnection, str]:
+    import http.client
+
     parts = urlsplit(access.base_url)
     host = parts.hostname or ""
     if parts.scheme == "https":
@@ -109,6 +117,8 @@ def _fetch_once(
     progress: Progress,
     cancelled: threading.Event,
 ) -> None:
+    import http.client
+
     have = dest.stat().st_size if dest.exists() else 0
     conn, prefix = _connect(access)
     try:
@@ -157,6 +167,8 @@ def fetch(
 ) -> None:
     """Download to ``dest`` (resuming a partial file), then verify; blocking (run in a thread).
     ``progress(done, total)`` is called for every piece received (the caller throttles)."""
+    import http.client
+
     cancelled = cancelled or threading.Event()
     give_up = time.monotonic() + RETRY_FOR_SEC
     attempt = 0
@@ -206,6 +218,8 @@ def _member_path(root: Path, name: str) -> Path:
 
 def unpack(archive: Path, root: Path) -> int:
     """Extract every member below ``root``; returns the number of files."""
+    import zipfile
+
     count = 0
     try:
         with zipfile.ZipFile(archive) as zf:

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import ssl
 import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-
 from fleetdeck.agent import AGENT_VERSION
 from fleetdeck.agent.config import cert_fingerprint
+from fleetdeck.agent.wsclient import ClientConnection, connect
 
 PING_INTERVAL_SEC = 20.0
 OPEN_TIMEOUT_SEC = 15.0
@@ -87,14 +85,14 @@ def pinned_tls_context() -> ssl.SSLContext:
 def open_connection(
     url: str, *, ping_interval: float | None = PING_INTERVAL_SEC, ca_pem: str | None = None
 ) -> connect:
-    """``async with open_connection(url) as ws`` - websockets' client with agent defaults."""
+    """``async with open_connection(url) as ws`` - the agent's WebSocket client (:mod:`.wsclient`,
+    which never goes through a proxy) with agent defaults."""
     kwargs: dict[str, Any] = {}
     ctx = ssl_context(url, ca_pem)
     if ctx is not None:
         kwargs["ssl"] = ctx
     return connect(
         url,
-        proxy=None,  # an agent must not silently go through a proxy picked up from the environment
         open_timeout=OPEN_TIMEOUT_SEC,
         close_timeout=CLOSE_TIMEOUT_SEC,
         ping_interval=ping_interval,
@@ -137,6 +135,8 @@ def parse_retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only for the rare HTTP-date form: the email package is ~1 MiB resident
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

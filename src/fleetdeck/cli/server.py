@@ -140,10 +140,10 @@ def make_server(settings: Settings, rt: Runtime) -> tuple[FleetServer, str]:
         ws=WS_IMPL,
         ws_max_size=16 * 1024 * 1024,
         ws_ping_interval=None,  # agents send heartbeats; the hub drops silent ones
-        # No permessage-deflate: the agent (websockets) offers it by default, and each
+        # No permessage-deflate: agents up to 0.1 (websockets' client) offered it, and each
         # connection would then keep zlib state: with wsproto ~139 instead of ~31 KiB server
         # RSS per idle agent, with websockets ~49 (docs/performance.md). Agent frames are small
-        # JSON; little is lost.
+        # JSON; little is lost. Today's agent (agent/wsclient.py) offers no extension at all.
         ws_per_message_deflate=False,
         ssl_certfile=str(cert) if cert else None,
         ssl_keyfile=str(key) if key else None,

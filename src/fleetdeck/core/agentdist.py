@@ -1,14 +1,15 @@
 """The agent's own distribution: the ``fleetdeck-agent`` wheel and the wheels it depends on.
 
 The agent needs only ``fleetdeck.agent``, ``fleetdeck.protocol`` and three libraries (msgspec,
-websockets, psutil); the server's stack (FastAPI, SQLAlchemy, pydantic, ...) has no business on
-a managed computer. So the agent wheel is built here, from the package's files, without
-importing them (the server never imports the agent) and without a build backend (a server
-builds it at run time for ``GET /install/agent.sh``, offline). A wheel is a ZIP with a
+psutil and wsproto, with wsproto's h11); the server's stack
+(FastAPI, SQLAlchemy, pydantic, ...) has no business on a managed computer. So the agent
+wheel is built here, from the package's files, without importing them (the server never
+imports the agent) and without a build backend (a server builds it at run time for
+``GET /install/agent.sh``, offline). A wheel is a ZIP with a
 ``.dist-info`` directory; writing one takes a page of code.
 
 The dependency wheels come from ``wheelhouse`` (wheels an admin dropped there, e.g. for other
-platforms: ``pip download --only-binary=:all: --platform ... msgspec websockets psutil``), and
+platforms: ``pip download --only-binary=:all: --platform ... msgspec psutil wsproto``), and
 for the server's own platform from the server's installed copies, re-packed: every installed
 file is listed in its ``RECORD``, so nothing has to be fetched from the internet, and a managed
 computer that runs the same Python and architecture as the server installs them as they are.
@@ -39,7 +40,11 @@ from fleetdeck import __version__
 AGENT_PROJECT = "fleetdeck-agent"
 # The agent's run-time dependencies; tests/unit/test_agentdist.py checks these ranges against
 # pyproject.toml, so the agent wheel never promises more than the server was tested with.
-AGENT_REQUIRES = ("msgspec>=0.18,<1", "websockets>=13,<18", "psutil>=5.9,<8")
+AGENT_REQUIRES = ("msgspec>=0.18,<1", "psutil>=5.9,<8", "wsproto>=1.2,<2")
+# What those depend on in turn (wsproto needs h11): re-packed and served too, because an agent
+# installs offline from its server and nothing would fetch them (pure Python, so one wheel fits
+# every computer). tests/unit/core/test_agentdist.py checks that the list is complete.
+AGENT_INDIRECT = ("h11",)
 AGENT_PACKAGES = ("agent", "protocol")  # under fleetdeck/
 AGENT_SCRIPT = "fleetdeck-agent = fleetdeck.agent.main:main"
 # 1980-01-01, the earliest time a ZIP can hold: reproducible wheels
@@ -180,6 +185,11 @@ def dependency_names() -> list[str]:
     return [re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0] for req in AGENT_REQUIRES]
 
 
+def bundled_names() -> list[str]:
+    """Every project whose wheel goes with the agent's: its requirements and theirs."""
+    return [*dependency_names(), *AGENT_INDIRECT]
+
+
 class AgentDist:
     """The wheels ``GET /install/...`` serves: built once per process, on first use.
 
@@ -208,7 +218,7 @@ class AgentDist:
             extra = sorted(self.wheelhouse.glob("*.whl"))
             built += extra
             have = {p.name for p in extra}
-        for project in dependency_names():
+        for project in bundled_names():
             wheel = repack_installed(project, self.cache_dir)
             if wheel.name not in have:
                 built.append(wheel)
@@ -284,12 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--with-dependencies",
         action="store_true",
-        help="also re-pack this Python's msgspec, websockets and psutil as wheels (offline installs)",
+        help="also re-pack this Python's msgspec, psutil, wsproto and h11 as wheels (offline installs)",
     )
     args = ap.parse_args(argv)
     print(build_agent_wheel(args.out_dir))
     if args.with_dependencies:
-        for project in dependency_names():
+        for project in bundled_names():
             print(repack_installed(project, args.out_dir))
     return 0
 

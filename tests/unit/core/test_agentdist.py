@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 from fleetdeck.agent.process import JOB_SLICE, scope_prefix
@@ -14,6 +16,7 @@ from fleetdeck.core.agentdist import (
     DistFile,
     agent_unit,
     build_agent_wheel,
+    bundled_names,
     dependency_names,
     repack_installed,
 )
@@ -92,3 +95,18 @@ def test_jobs_get_a_scope_of_their_own_only_where_systemd_can_give_one() -> None
     assert scope_prefix("auto", None, booted=True, root=True) == []
     assert scope_prefix("auto", run, booted=False, root=True) == []
     assert scope_prefix("auto", run, booted=True, root=False) == []
+
+
+def test_bundled_wheels_cover_what_the_agent_needs_transitively() -> None:
+    """An agent installs offline from what its server serves: every run-time requirement of a
+    bundled project (wsproto needs h11) must be bundled too, or the agent would not import."""
+    bundled = {n.lower() for n in bundled_names()}
+    missing = set()
+    for project in bundled:
+        for req in metadata.requires(project) or []:
+            if "extra ==" in req:
+                continue
+            name = re.split(r"[<>=!~;\[ (]", req, maxsplit=1)[0].lower().replace("_", "-")
+            if name not in bundled:
+                missing.add(f"{project} -> {name}")
+    assert missing == set()

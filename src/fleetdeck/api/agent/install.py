@@ -110,7 +110,7 @@ for project, f in sorted(chosen.items()):
     os.unlink(wheel)
     print("fleetdeck: unpacked " + f["name"], file=sys.stderr)
 env = dict(os.environ, PYTHONPATH=new)
-check = [sys.executable, "-c", "import fleetdeck.agent.main, msgspec, psutil, websockets"]
+check = [sys.executable, "-c", "import fleetdeck.agent.main, msgspec, psutil, wsproto"]
 if subprocess.run(check, env=env).returncode != 0:
     sys.exit("fleetdeck: the unpacked agent does not import with %s" % sys.executable)
 old = os.path.join(prefix, "lib.old")
