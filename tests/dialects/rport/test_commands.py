@@ -185,6 +185,37 @@ def test_sequential_run_without_abort_goes_on_in_order(
     )
 
 
+def test_client_groups_are_targets_after_the_given_clients(
+    client: TestClient, runtime: Runtime, admin: Actor, as_admin: dict[str, str]
+) -> None:
+    """rportd: explicit ids first, then the groups' members, each once; members are whatever
+    matches the group's parameters when the run starts; a group without members is a 400."""
+    db, uid_db = online(runtime, admin, "db1")
+    web1, uid_web1 = online(runtime, admin, "web1")
+    web2, uid_web2 = online(runtime, admin, "web2")
+    for group in ({"id": "web", "params": {"name": ["web*"]}}, {"id": "none", "params": {"name": ["zz*"]}}):
+        assert client.post(f"{API}/client-groups", headers=as_admin, json=group).status_code == 201
+    body = {"command": "x", "client_ids": [uid_web2, uid_db], "group_ids": ["web"], "abort_on_error": False}
+    r = client.post(f"{API}/commands", headers=as_admin, json=body)
+    assert r.status_code == 200, r.text
+    jid = r.json()["data"]["jid"]
+    # one job each (web2 named twice), taken in turns: web2, db1, then web1 (the group's rest)
+    for cid in (web2, db, web1):
+        assert [factories.deliver(runtime.services, other) for other in (web1, db, web2) if other != cid] == [
+            [],
+            [],
+        ]
+        [job_id] = factories.deliver(runtime.services, cid)
+        factories.finish(runtime.services, cid, job_id)
+    jobs = client.get(f"{API}/commands/{jid}/jobs", headers=as_admin, params={"fields[jobs]": "client_id"})
+    assert sorted(j["client_id"] for j in jobs.json()["data"]) == sorted([uid_db, uid_web1, uid_web2])
+    empty = client.post(f"{API}/commands", headers=as_admin, json={"command": "x", "group_ids": ["none"]})
+    assert (empty.status_code, empty.json()["errors"][0]["title"]) == (
+        400,
+        "The given groups have no clients.",
+    )
+
+
 def test_concurrent_run_hands_every_job_over_at_once(
     client: TestClient, runtime: Runtime, admin: Actor, as_admin: dict[str, str]
 ) -> None:
@@ -205,7 +236,8 @@ def test_multi_client_bad_input(
     cases = [
         ({"command": "x"}, 400, "At least 1 client should be specified."),
         ({"command": "x", "client_ids": [uid, "nope"]}, 404, "Client with id=nope not found."),
-        ({"command": "x", "group_ids": ["g1"]}, 400, "not implemented"),
+        ({"command": "x", "group_ids": ["g1"]}, 400, "Unknown group with id='g1'."),
+        ({"command": "x", "tags": {"tags": ["t"], "operator": "AND"}}, 400, "not implemented"),
         ({"command": "x", "client_ids": [uid], "execute_concurrently": "yes"}, 400, "Invalid JSON data."),
     ]
     for body, status, title in cases:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, Update, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -22,6 +22,7 @@ from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.computers.entities import CAPABILITIES, capabilities, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.groups.rules import access
+from fleetdeck.core.groups.rules import condition as rule_condition
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
     ABORT_ON_ERROR,
@@ -48,7 +49,7 @@ from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.protocol import messages as msg
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
-from fleetdeck.storage.tables import Computer, GroupMember, Job, JobBatch
+from fleetdeck.storage.tables import Computer, GroupMember, Job, JobBatch, RuleGroup
 from fleetdeck.storage.uow import UnitOfWork
 
 INTERPRETERS = ("sh", "bash", "powershell", "cmd")
@@ -197,16 +198,28 @@ class JobService:
         expires_in: timedelta | None = None,
         order: RunOrder | None = None,
         name: str = "",
+        rule_groups: Sequence[str] = (),
     ) -> BatchCreated:
         """One command job per computer. ``order``: all at once (default) or one computer after
-        the other, in the order of ``computer_ids`` then the groups' members (``RunOrder``)."""
+        the other, in the order of ``computer_ids`` then the groups' members (``RunOrder``).
+        ``rule_groups``: keys of groups defined by inventory rules, whose members are targets too."""
         self._audit.require(actor, run_perm(actor), "command.create", "job_batch")
         if request.is_script:
             self._audit.require(actor, Perm.RUN_SCRIPTS, "command.create", "job_batch")
         spec = _validate_command(request)
         detail = {"command": request.command[:200]}
         return self._create_batch(
-            actor, "command", spec, "command.create", detail, computer_ids, group_ids, expires_in, order, name
+            actor,
+            "command",
+            spec,
+            "command.create",
+            detail,
+            computer_ids,
+            group_ids,
+            expires_in,
+            order,
+            name,
+            rule_groups=rule_groups,
         )
 
     def create_actions(
@@ -278,8 +291,9 @@ class JobService:
         order: RunOrder | None = None,
         name: str = "",
         perm: Perm | None = None,
+        rule_groups: Sequence[str] = (),
     ) -> BatchCreated:
-        if not computer_ids and not group_ids:
+        if not computer_ids and not group_ids and not rule_groups:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
         if expires_in is not None and expires_in.total_seconds() <= 0:
             raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
@@ -314,13 +328,18 @@ class JobService:
                     members = members.where(GroupMember.computer_id.in_(select(Computer.id).where(reach)))
                 in_groups = list(s.scalars(members.order_by(GroupMember.computer_id)))
                 found |= set(in_groups)
+            ruled: list[int] = []
+            if rule_groups:
+                ruled = _rule_group_members(s, list(dict.fromkeys(rule_groups)), scope, reach)
+                in_groups = list(dict.fromkeys([*in_groups, *ruled]))
+                found |= set(ruled)
             if not found:
                 raise ValidationFailed("the groups have no members", field="group_ids")
-            _refuse_incapable(s, kind, targets, group_ids)
+            _refuse_incapable(s, kind, targets | set(ruled), group_ids)
             ordered = sorted(found)
             run = order or RunOrder()
             # one at a time: the order asked for (the ids given, then the groups' members)
-            turn = list(dict.fromkeys([*computer_ids, *(in_groups if group_ids else [])]))
+            turn = list(dict.fromkeys([*computer_ids, *in_groups]))
             batch_id, job_ids = self._insert_batch(
                 s,
                 actor,
@@ -1052,6 +1071,25 @@ def _next_turns(s: Session, batch_ids: set[int]) -> list[int]:
             )
         )
     )
+
+
+def _rule_group_members(
+    s: Session,
+    keys: list[str],
+    scope: ColumnElement[bool] | None,
+    reach: ColumnElement[bool] | None,
+) -> list[int]:
+    """The computers of the rule groups ``keys`` the actor may reach, by id (two statements);
+    ValidationFailed naming the first key that is no group."""
+    rows = {r.key: r.rules for r in s.scalars(select(RuleGroup).where(RuleGroup.key.in_(keys)))}
+    unknown = [k for k in keys if k not in rows]
+    if unknown:
+        raise ValidationFailed(f"Unknown group with id={unknown[0]!r}.", field="group_ids")
+    stmt = select(Computer.id).where(or_(*(rule_condition(rows[k]) for k in keys)))
+    for narrowed in (scope, reach):
+        if narrowed is not None:
+            stmt = stmt.where(narrowed)
+    return list(s.scalars(stmt.order_by(Computer.id)))
 
 
 def _refuse_incapable(s: Session, kind: str, computer_ids: set[int], group_ids: Sequence[int]) -> None:

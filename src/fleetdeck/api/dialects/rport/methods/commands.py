@@ -8,8 +8,9 @@ the request said in rportd's words (targets, flags, the interpreter asked for) i
 job's ``origin`` and shown back. Each call makes at most one core change; lists read a constant
 number of queries (jobs or batches: a count and a select; their clients: a count and a select).
 
-Not implemented (400s titled "not implemented"): ``is_sudo``, client group and tag targeting
-(this dialect has no client groups yet), interpreters the agent has not (``tacoscript``, paths).
+Client groups (``group_ids``) target their members as core decides them when the jobs are made;
+explicit client ids come first, then the groups' members. Not implemented (400s titled "not
+implemented"): ``is_sudo``, tag targeting, interpreters the agent has not (``tacoscript``, paths).
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from fleetdeck.api.kit import listing
 from fleetdeck.core import query as q
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import ComputerRow
+from fleetdeck.core.errors import NotFound
 from fleetdeck.core.jobs.entities import ABORTED_CODE, BatchInfo, CommandRequest, JobInfo, JobStatus, RunOrder
 from fleetdeck.core.services import Services
 
 DEFAULT_TIMEOUT = 60  # rportd's server.run_remote_cmd_timeout_sec
 SINGLE = "rport job"  # JobBatch.name of a one-client run
+MAX_GROUPS = 100  # client groups one run may target (each is one read before the run)
 MULTI = "rport multi-client job"  # JobBatch.name of a multi-client run (GET /commands lists these)
 MAX_CHUNK = 4096  # bytes of output per websocket message, as rportd
 MAX_CHILD_JOBS = 100  # GET /commands/{jid} shows at most this many jobs
@@ -202,30 +205,51 @@ class Started:
 def start_multi(services: Services, actor: Actor, body: RunBody, script: bool) -> Started:
     """A multi-client run (``POST /commands|/scripts`` and the websockets): one core call."""
     require(actor, script)
-    if body.group_ids or body.tags is not None:
-        raise RportError(400, "not implemented", "client group and tag targeting are not implemented")
+    if body.tags is not None:
+        raise RportError(400, "not implemented", "tag targeting is not implemented")
     ids = list(dict.fromkeys(body.client_ids or []))
-    if not ids:
+    groups = list(dict.fromkeys(body.group_ids or []))
+    if not ids and not groups:
         raise RportError(400, "At least 1 client should be specified.")
+    if len(groups) > MAX_GROUPS:
+        raise RportError(400, f"At most {MAX_GROUPS} groups may be given.")
     request = request_of(body, script, multi=True)
-    found = clients_by_uid(services, actor, ids)
+    members = group_members(services, actor, groups)  # their names for the messages, and a count
+    found = clients_by_uid(services, actor, [*ids, *members])
     missing = [uid for uid in ids if uid not in found]
     if missing:
         raise RportError(404, f"Client with id={missing[0]} not found.")
+    targets = list(dict.fromkeys([*ids, *members]))
+    if not targets:
+        raise RportError(400, "The given groups have no clients.")
     order = RunOrder(
         sequential=not body.execute_concurrently, abort_on_error=body.abort_on_error is not False
     )
     # an offline client's job gives up after the timeout (once per client when they take turns)
-    expires = timedelta(seconds=request.timeout_sec * (len(ids) if order.sequential else 1))
+    expires = timedelta(seconds=request.timeout_sec * (len(targets) if order.sequential else 1))
+    # the groups' members are decided again by core, in the transaction that makes the jobs
     created = services.jobs.create_commands(
         actor,
         request,
         computer_ids=[found[uid].id for uid in ids],
+        rule_groups=groups,
         expires_in=expires,
         order=order,
         name=MULTI,
     )
     return Started(created.batch_id, created.job_ids, {row.id: row for row in found.values()})
+
+
+def group_members(services: Services, actor: Actor, keys: list[str]) -> list[str]:
+    """The client ids of the client groups ``keys`` (rportd: an unknown group is a 400)."""
+    members: list[str] = []
+    for key in keys:
+        try:
+            info = services.rule_groups.get(actor, key)
+        except NotFound:
+            raise RportError(400, f"Unknown group with id={key!r}.") from None
+        members.extend(uid for uid, _online in info.members)
+    return members
 
 
 # ---------------------------------------------------------------- rendering
