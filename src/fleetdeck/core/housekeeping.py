@@ -2,7 +2,7 @@
 
 Job expiry, failing jobs whose agent never came back, deployment ticks (Wake-on-LAN at start
 time, the shutdown decisions of earlier wakes, jobs held back until their time), purging ended
-web sessions, later
+web sessions, removing abandoned payload uploads and pushed files no job needs any more, later
 schedules and alert evaluation: each is a
 ``Duty`` that runs every ``interval`` seconds in a worker thread, in the process that holds its
 lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
@@ -35,6 +35,8 @@ NODE_SWEEP_SEC = 10.0
 SESSION_PURGE_SEC = 300.0  # ended web sessions are refused anyway; this only frees the rows
 EVENT_PURGE_SEC = 600.0  # OCO's housekeeping runs every 10 min too
 POLLING_SWEEP_SEC = 15.0  # polling agents' computers turn offline at most this late
+UPLOAD_PURGE_SEC = 600.0  # uploads are abandoned after hours (uploads.abandon_after_sec)
+FILE_PURGE_SEC = 600.0  # a pushed file outlives its last pending job by at most this
 LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
 # A duty's lease is renewed at least this often, however rarely the duty runs, so that its lease
 # can be short (three rounds) and another process takes a dead holder's duties over within
@@ -73,6 +75,10 @@ def standard_duties(
         services.jobs.announce_queued()  # the hubs deliver what has become due
         return woken
 
+    def uploads() -> int:
+        after = timedelta(seconds=int(services.settings.value("uploads.abandon_after_sec")))
+        return services.packages.purge_abandoned_uploads(after)
+
     return [
         Duty("jobs.expiry", expiry_sec, services.jobs.expire_overdue),
         Duty("jobs.lost", expiry_sec, lambda: services.jobs.fail_lost(timedelta(seconds=lost_after_sec))),
@@ -81,6 +87,8 @@ def standard_duties(
         Duty("sessions.purge", SESSION_PURGE_SEC, services.sessions.purge),
         Duty("polling.offline", POLLING_SWEEP_SEC, services.polling.mark_offline),
         Duty("polling.purge_events", EVENT_PURGE_SEC, services.agent_records.purge_events),
+        Duty("uploads.purge", UPLOAD_PURGE_SEC, uploads),
+        Duty("files.purge", FILE_PURGE_SEC, services.file_pushes.purge_unused),
     ]
 
 

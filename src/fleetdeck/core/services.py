@@ -191,6 +191,7 @@ def build_services(
             jobs,
             FileStore(config.files_dir) if config.files_dir else None,
             config.max_pushed_file_bytes,
+            clock,
         ),
         polling=PollingAgentService(db, audit, box, clock, jobs, packages, settings),
         agent_records=AgentRecordsService(db, audit, box, clock, settings),

@@ -9,27 +9,35 @@ mode or owner differ). What happened is the job's result: succeeded, or succeede
 message ``ignored: ...`` (the file was left as it was), or failed. An agent may fetch the file
 only through a job of its own that is still pending. Needs UPLOAD_FILES; audited
 ``file.put``.
+
+A stored file is kept while a pending ``file_put`` job names it (its agent may still fetch it)
+and removed by housekeeping's ``files.purge`` duty (``purge_unused``) once none does. A push
+holds the store's lock shared from writing the file until its jobs are committed, the purge
+holds it exclusively, so a file just written for a push is never taken for an unused one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import re
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO, Protocol
 
 from sqlalchemy import select
 
 from fleetdeck.core.audit import AuditLog
-from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.errors import NotFound, PermissionDenied, TooLarge, Unavailable, ValidationFailed
 from fleetdeck.core.jobs.entities import FILE_PUT_KIND, BatchCreated
+from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Computer, Job
 from fleetdeck.storage.uow import UnitOfWork
@@ -41,6 +49,9 @@ CHUNK = 1024 * 1024
 MAX_DEST = 4096
 MAX_OWNER = 64
 PENDING = ("queued", "sent", "running")
+# A temporary file of a push that died midway is removed once it is this old (a live push
+# holds the store's lock, so the purge does not run meanwhile; this is only a second guard).
+STALE_TMP_SEC = 3600
 # never written to: kernel and device trees (the agent refuses system directories as well)
 FORBIDDEN = ("/proc/", "/sys/", "/dev/", "/run/")
 _OWNER = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*\$?$")
@@ -108,6 +119,30 @@ class FileStore:
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
+    @contextlib.contextmanager
+    def locked(self, *, exclusive: bool) -> Iterator[bool]:
+        """The store's ``flock`` (shared across the server processes of this data directory):
+        shared for a push, waited for; exclusive for the purge, not waited for (yields False
+        while a push is under way)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("a") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+            except BlockingIOError:
+                yield False
+                return
+            yield True  # closing the file releases the lock
+
+    def stored(self) -> Iterator[Path]:
+        """Every stored file and leftover temporary file (not the lock)."""
+        if not self.root.is_dir():
+            return
+        for entry in self.root.iterdir():
+            if entry.is_dir():
+                yield from (p for p in entry.iterdir() if p.is_file())
+            elif entry.name.startswith(".push-"):
+                yield entry
+
     def save(self, source: BinaryIO, max_bytes: int) -> StoredFile:
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".push-", dir=self.root)
@@ -135,9 +170,16 @@ class FileStore:
 
 class FilePushService:
     def __init__(
-        self, db: Database, audit: AuditLog, jobs: FileJobs, store: FileStore | None, max_bytes: int
+        self,
+        db: Database,
+        audit: AuditLog,
+        jobs: FileJobs,
+        store: FileStore | None,
+        max_bytes: int,
+        clock: Clock | None = None,
     ) -> None:
         self._db = db
+        self._clock = clock or (lambda: datetime.now(UTC))
         self._audit = audit
         self._jobs = jobs
         self._store = store
@@ -167,7 +209,20 @@ class FilePushService:
         missing = [u for u in computer_uids if u not in found]
         if missing:
             raise NotFound("computer", missing[0])
-        stored = self._store.save(source, self.max_bytes)
+        with self._store.locked(exclusive=False):
+            return self._push(
+                actor, self._store.save(source, self.max_bytes), request, mode, found, group_ids
+            )
+
+    def _push(
+        self,
+        actor: Actor,
+        stored: StoredFile,
+        request: FilePutRequest,
+        mode: int | None,
+        found: dict[str, int],
+        group_ids: Sequence[int],
+    ) -> FilePushed:
         push_id = str(uuid.uuid4())
         spec: dict[str, object] = {
             "upload": push_id,
@@ -200,6 +255,45 @@ class FilePushService:
         if self._store is None or not self._store.path(sha).is_file():
             raise NotFound("pushed file", sha)
         return StoredFile(self._store.path(sha), sha, size)
+
+    def purge_unused(self) -> int:
+        """Periodic (housekeeping ``files.purge``): remove the stored files no pending
+        ``file_put`` job names (every agent that was to fetch one has fetched it, or its job
+        ended), and temporary files of pushes that died; returns how many went. Skips the
+        round while a push holds the store's lock."""
+        if self._store is None:
+            return 0
+        stale = self._clock() - timedelta(seconds=STALE_TMP_SEC)
+        with self._store.locked(exclusive=True) as mine:
+            if not mine:
+                return 0
+            with UnitOfWork(self._db, readonly=True) as uow:
+                specs = uow.session.scalars(select(Job.spec).where(Job.kind == KIND, Job.status.in_(PENDING)))
+                wanted = {str(spec.get("sha256", "")) for spec in specs}
+            gone: list[str] = []
+            for path in self._store.stored():
+                if path.name.startswith(".push-"):
+                    if datetime.fromtimestamp(path.stat().st_mtime, UTC) >= stale:
+                        continue
+                elif path.name in wanted:
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    gone.append(path.name)
+                if path.parent != self._store.root:
+                    with contextlib.suppress(OSError):
+                        path.parent.rmdir()  # empty once its last file went
+        if gone:
+            with UnitOfWork(self._db) as uow:
+                self._audit.add(
+                    uow.session,
+                    system_actor("housekeeping"),
+                    "file.purge",
+                    "file",
+                    count=len(gone),
+                    files=gone,
+                )
+        return len(gone)
 
 
 class FileJobs(Protocol):

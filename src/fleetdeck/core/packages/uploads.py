@@ -13,6 +13,12 @@ when another process or a restart took it. When the last byte is in, ``finish_up
 the announced SHA-256, moves the file into the payload store (wrapping a file that is no ZIP
 into one, as ``build_zip`` does for a single file) and makes it the package's payload, audited
 ``payload_upload.complete`` in the same transaction.
+
+Uploads nobody finishes do not stay for ever: housekeeping's ``uploads.purge`` duty calls
+``purge_abandoned_uploads``, which removes an unfinished upload whose spool file was last
+written longer ago than ``uploads.abandon_after_sec`` (its row and its bytes, audited
+``payload_upload.abandoned`` by the system), and spool files whose row is gone (a deleted
+package's uploads go with it by cascade, their files do not).
 """
 
 from __future__ import annotations
@@ -24,14 +30,14 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
 
 from fleetdeck.core.audit import AuditLog
-from fleetdeck.core.authz import Actor, Perm
+from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.errors import Conflict, NotFound, Reason, TooLarge, Unavailable, ValidationFailed
 from fleetdeck.core.packages.payloads import CHUNK, PayloadStore, is_zip_file
 from fleetdeck.core.ports import Clock
@@ -378,6 +384,84 @@ class PayloadUploads:
                 .order_by(PayloadUpload.created_at)
             )
             return [self._info(r) for r in rows]
+
+    def purge_abandoned_uploads(self, abandon_after: timedelta) -> int:
+        """Periodic (housekeeping ``uploads.purge``): remove the unfinished uploads untouched
+        for ``abandon_after``, and spool files without an upload; returns how many went.
+
+        "Touched" is the later of the upload's creation and its spool file's last write: a
+        piece writes no row (see the module's docstring), so the file's time is the only trace
+        of a slow client still at work. An upload a request is writing now holds the file's
+        ``flock`` and is left alone; the lock is held from the check to the unlink, so a piece
+        arriving meanwhile finds no upload (``NotFound``) rather than writing into a deleted
+        file."""
+        if self._store is None:
+            return 0
+        spool = self._spool()
+        cutoff = self._clock() - abandon_after
+        with UnitOfWork(self._db, readonly=True) as uow:
+            rows = uow.session.execute(
+                select(PayloadUpload.id, PayloadUpload.created_at).where(PayloadUpload.completed_at.is_(None))
+            )
+            open_uploads: dict[int, datetime] = {uid: created for uid, created in rows}
+        removed = 0
+        for upload_id, created in sorted(open_uploads.items()):
+            if created < cutoff and self._purge_upload(upload_id, cutoff):
+                removed += 1
+        # Spool files of no upload (their package was deleted): gone once they are old too.
+        for part in spool.glob("*.part") if spool.is_dir() else ():
+            stem = part.stem
+            if stem.isdigit() and int(stem) in open_uploads:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                if _mtime(part) < cutoff:
+                    part.unlink()
+                    removed += 1
+        return removed
+
+    def _purge_upload(self, upload_id: int, cutoff: datetime) -> bool:
+        part = self._part(upload_id)
+        try:
+            fh = part.open("rb")
+        except FileNotFoundError:
+            fh = None
+        try:
+            if fh is not None:
+                try:
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False  # a request is writing it: not abandoned
+                if _mtime(part) >= cutoff:
+                    return False
+            with UnitOfWork(self._db) as uow:
+                row = uow.session.get(PayloadUpload, upload_id)
+                if row is None or row.completed_at is not None:
+                    return False
+                offset = _size(part)
+                self._audit.add(
+                    uow.session,
+                    system_actor("housekeeping"),
+                    "payload_upload.abandoned",
+                    "payload_upload",
+                    upload_id,
+                    package_id=row.package_id,
+                    offset=offset,
+                    length=row.length,
+                    created_by=row.created_by,
+                )
+                uow.session.delete(row)
+            with self._digest_lock:
+                self._digests.pop(upload_id, None)
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+            return True
+        finally:
+            if fh is not None:
+                fh.close()
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 def _size(path: Path) -> int:

@@ -149,6 +149,15 @@ CORE_SETTINGS: tuple[SettingDef, ...] = (
         maximum=100,
     ),
     SettingDef(
+        "uploads.abandon_after_sec",
+        Kind.INT,
+        86_400,
+        "A resumable payload upload that received no byte for this long is abandoned:"
+        " housekeeping removes it and its partial file (audited payload_upload.abandoned).",
+        minimum=600,
+        maximum=365 * 86_400,
+    ),
+    SettingDef(
         "reports.max_rows",
         Kind.INT,
         10_000,
