@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetdeck.app import Runtime
+from fleetdeck.runtime import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.housekeeping import Housekeeping, standard_duties
