@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from fleetdeck.runtime import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import NotFound
 from fleetdeck.core.housekeeping import Housekeeping, standard_duties
 from fleetdeck.core.jobs.files import STALE_TMP_SEC, FilePutRequest
 from fleetdeck.core.services import CoreConfig, Services, build_services
+from fleetdeck.runtime import Runtime
 from fleetdeck.settings import Settings
 from tests import factories
 from tests.conftest import SECRET
