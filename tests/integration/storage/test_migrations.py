@@ -320,3 +320,38 @@ def test_processes_started_together_migrate_an_empty_database_once(db_url: str) 
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_0034_makes_computer_groups_and_families_cmdb_objects(tmp_path: Path) -> None:
+    """Groups and families from before 0034 get their objects: computer groups as object
+    groups (36), families as applications (2); package groups get none."""
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate.upgrade(db, "0033_rvault")
+        now = "2026-01-01 00:00:00"
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO groups (id, key, name, kind, description, created_at, exclusive)"
+                    " VALUES (1, 'g1', 'Lab', 'computer', '', :now, 0), (2, 'g2', 'Apps', 'package', '', :now, 0)"
+                ),
+                {"now": now},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO package_families (id, key, name, notes, created_at, created_by)"
+                    " VALUES (5, 'a', 'A', '', :now, 't')"
+                ),
+                {"now": now},
+            )
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT type_id, group_id, family_id FROM cmdb_objects"
+                    " WHERE group_id IS NOT NULL OR family_id IS NOT NULL ORDER BY id"
+                )
+            ).all()
+        assert [tuple(r) for r in rows] == [(36, 1, None), (2, None, 5)]
+    finally:
+        db.dispose()

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.cmdb import inventory, logbook, persons
+from fleetdeck.core.cmdb import inventory, logbook, owned, persons
 from fleetdeck.core.cmdb.catalog import (
     DIALOG_TYPES,
     FLOAT_TYPES,
@@ -71,6 +71,10 @@ from fleetdeck.storage.tables import (
     ComputerFilesystem,
     ComputerInterface,
     ComputerSoftware,
+    Group,
+    GroupMember,
+    Package,
+    PackageFamily,
     User,
 )
 from fleetdeck.storage.uow import UnitOfWork
@@ -86,10 +90,14 @@ CLIENT_TYPE = 10
 YES_NO = {0: "No", 1: "Yes"}
 
 # SQL forms of what a computer's object shows from its computer.
+# An object loaded with what it is: (object, computer, user, computer group, package family).
+Loaded = tuple[CmdbObject, Computer | None, User | None, Group | None, PackageFamily | None]
 PERSON_TITLE = case((User.full_name != "", User.full_name), else_=User.username)
 TITLE = case(
     (CmdbObject.computer_id.is_not(None), Computer.hostname),
     (CmdbObject.user_id.is_not(None), PERSON_TITLE),
+    (CmdbObject.group_id.is_not(None), Group.name),
+    (CmdbObject.family_id.is_not(None), PackageFamily.name),
     else_=CmdbObject.title,
 )
 _facts = func.lower(Computer.os + " " + Computer.os_version + " " + Computer.model)
@@ -195,12 +203,29 @@ class CmdbService:
 
     # ------------------------------------------------------------------ objects
 
-    def _info(self, o: CmdbObject, c: Computer | None, u: User | None = None) -> CmdbObjectInfo:
-        """An object loaded with its computer or user (when it is one)."""
+    def _info(
+        self,
+        o: CmdbObject,
+        c: Computer | None,
+        u: User | None = None,
+        g: Group | None = None,
+        f: PackageFamily | None = None,
+    ) -> CmdbObjectInfo:
+        """An object loaded with the computer, user, group or package family it is (if any)."""
         type_id = o.type_id or (
             catalog().types_by_const[inventory.default_type(c)].id if c is not None else CLIENT_TYPE
         )
-        title = c.hostname if c is not None else (u.full_name or u.username) if u is not None else o.title
+        title = (
+            c.hostname
+            if c is not None
+            else (u.full_name or u.username)
+            if u is not None
+            else g.name
+            if g is not None
+            else f.name
+            if f is not None
+            else o.title
+        )
         return self._make(o, title, type_id)
 
     @staticmethod
@@ -241,14 +266,18 @@ class CmdbService:
             select(*CmdbObject.__table__.c, TITLE.label("shown_title"), TYPE.label("shown_type"))
             .outerjoin(Computer, Computer.id == CmdbObject.computer_id)
             .outerjoin(User, User.id == CmdbObject.user_id)
+            .outerjoin(Group, Group.id == CmdbObject.group_id)
+            .outerjoin(PackageFamily, PackageFamily.id == CmdbObject.family_id)
         )
 
     @staticmethod
     def _base() -> Any:
         return (
-            select(CmdbObject, Computer, User)
+            select(CmdbObject, Computer, User, Group, PackageFamily)
             .outerjoin(Computer, Computer.id == CmdbObject.computer_id)
             .outerjoin(User, User.id == CmdbObject.user_id)
+            .outerjoin(Group, Group.id == CmdbObject.group_id)
+            .outerjoin(PackageFamily, PackageFamily.id == CmdbObject.family_id)
         )
 
     def find(self, actor: Actor, query: Query) -> list[CmdbObjectInfo]:
@@ -344,11 +373,11 @@ class CmdbService:
             raise ValidationFailed(f"unknown CMDB status {value!r}", field="cmdb_status")
         return number
 
-    def _load(self, s: Session, object_id: int) -> tuple[CmdbObject, Computer | None, User | None]:
+    def _load(self, s: Session, object_id: int) -> Loaded:
         row = s.execute(self._base().where(CmdbObject.id == object_id)).first()
         if row is None:
             raise NotFound("object", object_id)
-        return row[0], row[1], row[2]
+        return row[0], row[1], row[2], row[3], row[4]
 
     def update(
         self,
@@ -363,8 +392,8 @@ class CmdbService:
         with self._audit.mutation(
             actor, "cmdb_object.update", OBJECT, object_id, perm=Perm.MANAGE_COMPUTERS
         ) as m:
-            o, c, u = self._load(m.session, object_id)
-            old = self._info(o, c, u)
+            o, c, u, g, f = self._load(m.session, object_id)
+            old = self._info(o, c, u, g, f)
             changes: dict[str, Any] = {}
             if title is not None:
                 if c is not None:
@@ -375,6 +404,11 @@ class CmdbService:
                 if u is not None:
                     raise Conflict(
                         "the title of a user's person object is the user's name; change the user instead",
+                        field="title",
+                    )
+                if g is not None or f is not None:
+                    raise Conflict(
+                        "the title of a group's or package's object is its name; rename it instead",
                         field="title",
                     )
                 if not title.strip():
@@ -400,7 +434,7 @@ class CmdbService:
         purge removes it. Returns (old status, new status)."""
         action = f"cmdb_object.{op.value}"
         with self._audit.mutation(actor, action, OBJECT, object_id, perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c, u = self._load(m.session, object_id)
+            o, c, u, g, f = self._load(m.session, object_id)
             old = o.status
             new = next_status(OBJECT_TRANSITIONS, op, old)
             if new is None:
@@ -420,6 +454,16 @@ class CmdbService:
                 if u is not None:
                     raise Conflict(
                         f"object {object_id} is user {u.username}: delete the user to remove it", user_id=u.id
+                    )
+                if g is not None:
+                    raise Conflict(
+                        f"object {object_id} is computer group {g.name}: delete the group to remove it",
+                        group_id=g.id,
+                    )
+                if f is not None:
+                    raise Conflict(
+                        f"object {object_id} is package {f.key}: delete the package to remove it",
+                        family_id=f.id,
                     )
                 m.session.delete(o)
             else:
@@ -455,16 +499,20 @@ class CmdbService:
         out: dict[int, dict[str, list[Entry]]] = {i: {} for i in ids}
         if not ids:
             return out
-        objects = {o.id: (o, c, u) for o, c, u in s.execute(self._base().where(CmdbObject.id.in_(ids))).all()}
+        objects: dict[int, Loaded] = {
+            row[0].id: (row[0], row[1], row[2], row[3], row[4])
+            for row in s.execute(self._base().where(CmdbObject.id.in_(ids))).all()
+        }
         wanted: dict[int, list[Category]] = {}
-        for oid, (o, c, u) in objects.items():
-            info = self._info(o, c, u)
+        for oid, (o, c, u, g, f) in objects.items():
+            info = self._info(o, c, u, g, f)
             if categories is None:
                 wanted[oid] = [cat for cat in catalog().categories_of(info.type_const) if cat.attributes]
             else:
                 wanted[oid] = [catalog().categories[k] for k in categories]
         consts = {cat.const for cats in wanted.values() for cat in cats}
-        computers = {oid: c for oid, (o, c, u) in objects.items() if c is not None}
+        computers = {oid: c for oid, (o, c, u, g, f) in objects.items() if c is not None}
+        members, versions = self._owned(s, objects, consts)
         cids = [c.id for c in computers.values()]
         # inventory rows as plain rows (columns by name), not entities: a list with
         # applications reads hundreds of thousands of them
@@ -496,12 +544,20 @@ class CmdbService:
         for oid in ids:
             if oid not in objects:
                 continue
-            o, c, u = objects[oid]
+            o, c, u, g, f = objects[oid]
             for cat in wanted[oid]:
                 if cat.const == GLOBAL:
-                    rows = [self._global(o, c, u, dialogs)] if status in (None, Status.NORMAL) else []
+                    rows = [self._global(o, c, u, dialogs, g, f)] if status in (None, Status.NORMAL) else []
                 elif u is not None and cat.const in persons.PERSON_CATEGORIES:
                     rows = [persons.render(cat.const, oid, u)] if status in (None, Status.NORMAL) else []
+                elif g is not None and cat.const in owned.GROUP_CATEGORIES:
+                    rows = owned.render_group(oid, members[g.id]) if status in (None, Status.NORMAL) else []
+                elif f is not None and cat.const in owned.PACKAGE_CATEGORIES:
+                    rows = (
+                        owned.render_family(cat.const, oid, f, versions[f.id])
+                        if status in (None, Status.NORMAL)
+                        else []
+                    )
                 elif c is not None and cat.const in inventory.INVENTORY_CATEGORIES:
                     rows = (
                         inventory.render(
@@ -514,6 +570,35 @@ class CmdbService:
                     rows = [self._entry(cat, e, dialogs, links) for e in stored[(oid, cat.const)]]
                 out[oid][cat.const] = rows
         return out
+
+    def _owned(
+        self, s: Session, objects: Mapping[int, Loaded], consts: set[str]
+    ) -> tuple[dict[int, list[ObjectRef]], dict[int, list[Any]]]:
+        """The member computers' objects of the computer groups among ``objects`` and the
+        packages of their package families, each in one query whatever their number, and
+        only when a category that shows them is asked for."""
+        members: dict[int, list[ObjectRef]] = defaultdict(list)
+        versions: dict[int, list[Any]] = defaultdict(list)
+        gids = [g.id for (_o, _c, _u, g, _f) in objects.values() if g is not None]
+        fids = [f.id for (_o, _c, _u, _g, f) in objects.values() if f is not None]
+        if gids and consts & owned.GROUP_CATEGORIES:
+            stmt = (
+                self._listing()
+                .add_columns(GroupMember.group_id.label("member_of"))
+                .join(GroupMember, GroupMember.computer_id == CmdbObject.computer_id)
+                .where(GroupMember.group_id.in_(gids))
+                .order_by(GroupMember.group_id, CmdbObject.id)
+            )
+            for r in s.execute(stmt):
+                info = self._make(r, r.shown_title, r.shown_type)
+                members[r.member_of].append(
+                    ObjectRef(info.id, info.title, info.sysid, info.type_const, info.type_title)
+                )
+        if fids and consts & owned.PACKAGE_CATEGORIES:
+            found = select(*Package.__table__.c).where(Package.family_id.in_(fids)).order_by(Package.id)
+            for row in s.execute(found):
+                versions[row.family_id].append(row)
+        return members, versions
 
     def _linked(self, s: Session, groups: Iterable[list[CmdbEntry]]) -> dict[int, ObjectRef]:
         wanted: set[int] = set()
@@ -535,8 +620,16 @@ class CmdbService:
             for info in self._rows(s, self._listing().where(CmdbObject.id.in_(wanted)))
         }
 
-    def _global(self, o: CmdbObject, c: Computer | None, u: User | None, dialogs: Dialogs) -> Entry:
-        info = self._info(o, c, u)
+    def _global(
+        self,
+        o: CmdbObject,
+        c: Computer | None,
+        u: User | None,
+        dialogs: Dialogs,
+        g: Group | None = None,
+        f: PackageFamily | None = None,
+    ) -> Entry:
+        info = self._info(o, c, u, g, f)
         cat = catalog()
 
         def ref(table: str, value: Any) -> DialogRef | None:
@@ -607,7 +700,7 @@ class CmdbService:
         (``always_new``: a new entry even for a single-value category that has none)."""
         cat = self.category(category)
         with self._audit.mutation(actor, "cmdb_entry.save", ENTRY, perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c, u = self._load(m.session, object_id)
+            o, c, u, g, f = self._load(m.session, object_id)
             m.detail = {"object_id": object_id, "category": cat.const}
             if u is not None and (
                 cat.const in persons.PERSON_CATEGORIES or (cat.const == GLOBAL and "title" in data)
@@ -616,6 +709,17 @@ class CmdbService:
                     f"{cat.title} of person {u.username} is the fleetdeck user's and is read-only here",
                     category=cat.const,
                     reason="user",
+                )
+            if (g is not None or f is not None) and (
+                cat.const in owned.GROUP_CATEGORIES | owned.PACKAGE_CATEGORIES
+                or (cat.const == GLOBAL and "title" in data)
+            ):
+                owner = f"computer group {g.name}" if g is not None else f"package {f.key}" if f else ""
+                raise Conflict(
+                    f"{cat.title} of {owner} is fleetdeck's and is read-only here: change the"
+                    f" {'group' if g is not None else 'package'} instead",
+                    category=cat.const,
+                    reason="group" if g is not None else "package",
                 )
             dialogs = _dialogs(m.session)
             saved = self._save(m.session, dialogs, o, c, cat, data, entry_id, m.detail, always_new=always_new)
@@ -816,11 +920,13 @@ class CmdbService:
         cat = self.category(category)
         action = f"cmdb_entry.{op.value}"
         with self._audit.mutation(actor, action, ENTRY, entry_id or "", perm=Perm.MANAGE_COMPUTERS) as m:
-            o, c, u = self._load(m.session, object_id)
+            o, c, u, g, f = self._load(m.session, object_id)
             if (
                 cat.const == GLOBAL
                 or (c is not None and cat.const in inventory.INVENTORY_CATEGORIES)
                 or (u is not None and cat.const in persons.PERSON_CATEGORIES)
+                or (g is not None and cat.const in owned.GROUP_CATEGORIES)
+                or (f is not None and cat.const in owned.PACKAGE_CATEGORIES)
             ):
                 raise Conflict(f"the entries of {cat.title} of object {object_id} cannot be {op.value}d here")
             if op != Op.PURGE and not cat.multi_value:

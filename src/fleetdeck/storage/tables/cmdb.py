@@ -44,6 +44,14 @@ class CmdbObject(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), unique=True, nullable=True
     )
+    # Set: the object is that computer group (an object group listing its members' objects).
+    group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
+    # Set: the object is that package family (an application; its versions are the packages).
+    family_id: Mapped[int | None] = mapped_column(
+        ForeignKey("package_families.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(150), default="")
     updated_at: Mapped[datetime | None]
