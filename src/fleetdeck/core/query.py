@@ -10,7 +10,10 @@ the database.
 Operators: ``eq``/``ne``, ``ieq`` (case-insensitive equality), ``lt``/``le``/``gt``/``ge`` and
 ``between`` (an inclusive ``[low, high]``), ``like`` (glob: ``*`` is any run, case-insensitive),
 ``in`` and ``iin`` (case-insensitive), ``is_null``, and ``contains`` (a ``Many`` field holds the
-value). A query has a JSON form (``Query.to_dict``/``Query.from_dict``) that is validated
+value). On a ``Many`` field the text operators hold when any element matches; a
+``Derived`` field is a condition core builds itself (a computer's rule groups).
+
+A query has a JSON form (``Query.to_dict``/``Query.from_dict``) that is validated
 strictly: dynamic groups are stored queries, and a stored query is read back as untrusted input.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -53,13 +56,25 @@ class Op(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Many:
     """A list-valued field: the ``value`` column of the rows of another table whose ``owner``
-    column points at ``key`` of the listed row (a computer's group ids, its MAC addresses).
-    Only ``contains`` and ``is_null`` (true: the list is empty) apply; both become a subquery, so
-    the list is never loaded to be filtered."""
+    column points at ``key`` of the listed row (a computer's group ids, its MAC addresses);
+    ``where``, if given, keeps only some of that table's rows (one kind of a computer's tags).
+    ``contains`` and ``is_null`` (true: the list is empty) apply, and so do the text operators
+    ``ieq``/``iin``/``like``, true when any element matches; all become a subquery, so the list is
+    never loaded to be filtered."""
 
     key: Any
     owner: Any
     value: Any
+    where: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """A field whose condition the service builds itself from the whole ``Cond`` (what a plain
+    column cannot say, such as membership of groups defined by stored rules). ``build`` returns
+    the SQL condition; such a field filters but does not sort."""
+
+    build: Callable[[Cond], ColumnElement[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +333,8 @@ def to_sql(expr: Expr, fields: Fields) -> ColumnElement[bool]:
     op = expr.op
     if isinstance(col, Many):
         return _many_to_sql(col, expr)
+    if isinstance(col, Derived):
+        return col.build(expr)
     if op is Op.CONTAINS:
         raise ValidationFailed(f"field {expr.field!r} is not a list: contains needs one", field=expr.field)
     if op is Op.IS_NULL:
@@ -361,15 +378,27 @@ def to_sql(expr: Expr, fields: Fields) -> ColumnElement[bool]:
     return result
 
 
+# text matching on a list: true when some element matches (``eq``/``in`` stay errors: on a list
+# they read as "the list equals", which no subquery here answers; ``contains`` is exact)
+_ANY_ELEMENT = {Op.IEQ, Op.IIN, Op.LIKE}
+
+
 def _many_to_sql(many: Many, expr: Cond) -> ColumnElement[bool]:
     members = select(many.owner)
+    if many.where is not None:
+        members = members.where(many.where)
     if expr.op is Op.IS_NULL:
         empty = expr.value in (True, None, "true", "1")
         clause: ColumnElement[bool] = many.key.not_in(members) if empty else many.key.in_(members)
         return clause
+    if expr.op in _ANY_ELEMENT:  # some element matches, by the element column's own rules
+        element = to_sql(Cond(expr.field, expr.op, expr.value), {expr.field: many.value})
+        any_of: ColumnElement[bool] = many.key.in_(members.where(element))
+        return any_of
     if expr.op is not Op.CONTAINS:
         raise ValidationFailed(
-            f"field {expr.field!r} is a list: only contains and is_null apply", field=expr.field
+            f"field {expr.field!r} is a list: only contains, is_null, ieq, iin and like apply",
+            field=expr.field,
         )
     value = _coerce(many.value, expr.value, expr.field)
     contains: ColumnElement[bool] = many.key.in_(members.where(many.value == value))
@@ -395,7 +424,7 @@ def apply_query(
     keys: Sequence[SortKey] = query.sort or (SortKey.parse(default_sort),)
     for key in keys:
         col = sortable.get(key.field)
-        if col is None or isinstance(col, Many):
+        if col is None or isinstance(col, (Many, Derived)):
             raise ValidationFailed(
                 f"unknown sort field {key.field!r}; allowed: {', '.join(sorted(sortable))}", field="sort"
             )
@@ -417,6 +446,7 @@ __all__ = [
     "AllOf",
     "AnyOf",
     "Cond",
+    "Derived",
     "Expr",
     "Many",
     "Op",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, Role
 from tests import factories
 from tests.dialects.rport.conftest import API, basic
 from tests.integration.queries.test_list_query_counts import counting
@@ -120,3 +120,86 @@ def test_list_runs_constant_statements(client: Any, runtime: Runtime, admin: Act
     for k in range(1, 20):
         factories.computer(runtime.services, admin, f"pc-{k}")
     assert statements() == one == 2  # the count and the page
+
+
+@pytest.fixture
+def described(runtime: Runtime, admin: Actor, fleet: dict[str, str]) -> dict[str, str]:
+    """The fleet with tags, labels, a user group allowed on ``gamma`` and two rule groups."""
+    attrs = runtime.services.attributes
+    attrs.put(admin, fleet["alpha"], ["Linux", "Datacenter 4"], {"city": "Berlin"})
+    attrs.put(admin, fleet["beta"], ["Windows"], {"city": "Paris"})
+    attrs.put(admin, fleet["gamma"], ["Linux"], {"city": "Bern"})
+    runtime.services.users.create(admin, "bob", "bob-password-1", Role.OPERATOR, groups=["devs"])
+    attrs.allow(admin, fleet["gamma"], ["devs"])
+    groups = runtime.services.rule_groups
+    groups.create(admin, "web-eu", "", {"name": ["alpha", "beta"]}, [])
+    groups.create(admin, "db", "", {"name": ["gamma"]}, [])
+    return fleet
+
+
+def names(client: Any, **params: str) -> list[str]:
+    r = get(client, "/clients", **params)
+    assert r.status_code == 200, r.text
+    assert r.json()["meta"]["count"] == len(r.json()["data"])
+    return sorted(c["name"] for c in r.json()["data"])
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"filter[tags]": "linux"}, ["alpha", "gamma"]),  # any element, case-insensitive
+        ({"filter[tags]": "Windows,Datacenter 4"}, ["alpha", "beta"]),  # a,b = OR
+        ({"filter[tags]": "and(Linux,Datacenter*)"}, ["alpha"]),  # each condition on any element
+        ({"filter[tags]": "data*"}, ["alpha"]),
+        ({"filter[labels]": "city: Ber*"}, ["alpha", "gamma"]),  # a label is "name: value"
+        ({"filter[labels]": "city: paris"}, ["beta"]),
+        ({"filter[labels]": "*: Bern"}, ["gamma"]),
+        ({"filter[groups]": "web-eu"}, ["alpha", "beta"]),
+        ({"filter[groups]": "db,nope"}, ["gamma"]),
+        ({"filter[groups]": "*"}, ["alpha", "beta", "gamma"]),
+        ({"filter[groups]": "nope*"}, []),
+        ({"filter[allowed_user_groups]": "dev*"}, ["gamma"]),
+        ({"filter[tags]": "linux", "filter[groups]": "web*"}, ["alpha"]),  # params are ANDed
+        ({"filter[tags|groups]": "windows,db"}, ["beta", "gamma"]),  # OR across fields
+    ],
+)
+def test_list_field_filters(
+    client: Any, described: dict[str, str], params: dict[str, str], expected: list[str]
+) -> None:
+    assert names(client, **params) == expected
+
+
+def test_list_field_filters_paged_count(client: Any, described: dict[str, str]) -> None:
+    r = get(client, "/clients", **{"filter[tags]": "linux", "page[limit]": "1"})
+    assert r.json()["meta"]["count"] == 2 and len(r.json()["data"]) == 1
+
+
+def test_list_field_filters_run_constant_statements(client: Any, runtime: Runtime, admin: Actor) -> None:
+    """The filters are subqueries of the same two statements (and one read of the matching rule
+    groups), whatever the number of computers."""
+    params = {"filter[tags]": "t*", "filter[labels]": "k: *", "filter[groups]": "all"}
+    params |= {"filter[allowed_user_groups]": "*", "fields[clients]": "id,tags,labels,groups"}
+
+    def statements() -> tuple[int, int]:
+        get(client, "/clients", **params)
+        with counting(runtime.db) as seen:
+            r = get(client, "/clients", **params)
+            assert r.status_code == 200, r.text
+        return len(seen), r.json()["meta"]["count"]
+
+    runtime.services.users.create(admin, "bob", "bob-password-1", Role.OPERATOR, groups=["devs"])
+    runtime.services.rule_groups.create(admin, "all", "", {"name": ["pc-*"]}, [])
+
+    def add(k: int) -> None:
+        cid = factories.computer(runtime.services, admin, f"pc-{k}")
+        uid = runtime.services.computers.get(admin, cid).summary.uid
+        runtime.services.attributes.put(admin, uid, [f"t{k}"], {"k": str(k)})
+        runtime.services.attributes.allow(admin, uid, ["devs"])
+
+    add(0)
+    one, found = statements()
+    assert found == 1
+    for k in range(1, 15):
+        add(k)
+    many, found = statements()
+    assert found == 15 and many == one

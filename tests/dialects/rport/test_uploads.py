@@ -48,6 +48,33 @@ def test_push_queues_one_file_job(client: Any, runtime: Runtime, admin: Actor, u
     assert stored.path.read_bytes() == b"data\n" and stored.size == 5
 
 
+def test_group_id_targets_client_groups(client: Any, runtime: Runtime, admin: Actor, uid: str) -> None:
+    """Repeatable ``group_id``: the groups' members as they are when the push is made, with the
+    given clients, each once; groups without members are a 400 and queue nothing (an unknown
+    group: ``test_bad_forms``)."""
+    web = [factories.computer(runtime.services, admin, f"web-{k}") for k in (1, 2)]
+    factories.computer(runtime.services, admin, "db-1")
+    groups = runtime.services.rule_groups
+    groups.create(admin, "web", "", {"name": ["web-*"]}, [])
+    groups.create(admin, "pc", "", {"name": ["pc-*", "web-1"]}, [])
+    groups.create(admin, "none", "", {"name": ["zz*"]}, [])
+    r = client.post(
+        f"{API}/files",
+        headers=ADMIN,
+        files={"upload": ("f.txt", b"data\n")},
+        data={"client_id": uid, "group_id": ["web", "pc", "web"], "dest": "/tmp/g.txt"},
+    )
+    assert r.status_code == 200, r.text
+    jobs = runtime.services.jobs.find(admin, Query()).items
+    pc = runtime.services.computers.find(admin, Query()).items
+    want = sorted([*web, next(c.id for c in pc if c.hostname == "pc-1")])
+    assert sorted(j.computer_id for j in jobs) == want
+    assert {(j.kind, j.spec["dest"]) for j in jobs} == {("file_put", "/tmp/g.txt")}
+    empty = post(client, group_id="none", dest="/tmp/e.txt")
+    assert (empty.status_code, empty.json()["errors"][0]["title"]) == (400, "the groups have no members")
+    assert len(runtime.services.jobs.find(admin, Query()).items) == len(want)
+
+
 @pytest.mark.parametrize(
     ("fields", "status", "title", "code"),
     [
@@ -56,10 +83,17 @@ def test_push_queues_one_file_job(client: Any, runtime: Runtime, admin: Actor, u
         ({"dest": "/tmp/x", "mode": "999"}, 400, "invalid mode '999': an octal number such as 0644", ""),
         ({"dest": "/tmp/x", "force": "maybe"}, 400, "invalid force value 'maybe': true or false", ""),
         ({"dest": "/tmp/x", "colour": "red"}, 400, "unknown form field 'colour'", ""),
+        ({"dest": "/tmp/x", "group_id": "g"}, 400, "Unknown group with id='g'.", ""),
         (
-            {"dest": "/tmp/x", "group_id": "g"},
+            {"dest": "/tmp/x", "tags": '{"tags": ["t"]}'},
             400,
-            "not implemented: group_id and tags targets; give client_id",
+            "not implemented: tags targets; give client_id or group_id",
+            "",
+        ),
+        (
+            {"dest": "/tmp/x", "group_id": [f"g{i}" for i in range(101)]},
+            400,
+            "at most 100 groups may be given",
             "",
         ),
         ({"dest": "/tmp/x", "client_id": ""}, 400, "at least 1 client should be specified", ""),

@@ -333,7 +333,8 @@ def test_0034_makes_computer_groups_and_families_cmdb_objects(tmp_path: Path) ->
             conn.execute(
                 text(
                     "INSERT INTO groups (id, key, name, kind, description, created_at, exclusive)"
-                    " VALUES (1, 'g1', 'Lab', 'computer', '', :now, 0), (2, 'g2', 'Apps', 'package', '', :now, 0)"
+                    " VALUES (1, 'g1', 'Lab', 'computer', '', :now, 0),"
+                    " (2, 'g2', 'Apps', 'package', '', :now, 0)"
                 ),
                 {"now": now},
             )

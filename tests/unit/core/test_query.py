@@ -169,3 +169,20 @@ def test_serialised_nesting_and_size_are_bounded() -> None:
     wide = {"any": [{"field": "id", "op": "eq", "value": i} for i in range(150)]}
     with pytest.raises(ValidationFailed, match="at most 200 conditions"):
         Query.from_dict({"where": [wide, wide]})
+
+
+def test_list_text_matches_any_element_of_its_kind(runtime: Runtime, admin: Actor, names: list[str]) -> None:
+    """``tags``/``labels`` are rows of one table told apart by kind: a tag pattern never matches
+    a label, and a label reads ``name: value``."""
+    ids = {c.hostname: c.id for c in runtime.services.computers.find(admin, Query()).items}
+    uid = runtime.services.computers.get(admin, ids["mail"]).summary.uid
+    runtime.services.attributes.put(admin, uid, ["Mail", "Edge"], {"role": "smtp"})
+
+    def where(expr: Cond) -> list[str]:
+        return hostnames(runtime, admin, Query(where=(expr,), sort=(SortKey("hostname"),)))
+
+    assert where(Cond("tags", Op.IEQ, "edge")) == ["mail"]
+    assert where(Cond("tags", Op.IIN, ["nope", "MAIL"])) == ["mail"]
+    assert where(Cond("tags", Op.LIKE, "role*")) == []  # a label, not a tag
+    assert where(Cond("labels", Op.LIKE, "role: SMTP")) == ["mail"]
+    assert where(Cond("labels", Op.IS_NULL, True)) == ["db%2", "db_1", "web-1", "web-2"]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -21,14 +21,14 @@ from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import ComputerRow
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.errors import NotFound, ValidationFailed
-from fleetdeck.core.groups.rules import ACCESS, TAG, access, keys_of
+from fleetdeck.core.groups.rules import ACCESS, LABEL, TAG, access, keys_of
+from fleetdeck.core.groups.rules import condition as members_of
 from fleetdeck.core.people.scope import visible
-from fleetdeck.core.query import Page, Query
+from fleetdeck.core.query import Cond, Derived, Expr, Op, Page, Query, to_sql
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, ComputerTag, UserGroup, UserGroupMember
+from fleetdeck.storage.tables import Computer, ComputerTag, RuleGroup, UserGroup, UserGroupMember
 from fleetdeck.storage.uow import UnitOfWork
 
-LABEL = "label"
 MAX_TAGS = 100  # tags, and labels, per computer
 MAX_NAME = 255
 MAX_VALUE = 1024
@@ -86,6 +86,16 @@ def _check(tags: Sequence[str], labels: Mapping[str, str]) -> tuple[list[str], d
     return clean_tags, clean_labels
 
 
+def _conditions(exprs: Sequence[Expr]) -> list[Cond]:
+    found: list[Cond] = []
+    for expr in exprs:
+        if isinstance(expr, Cond):
+            found.append(expr)
+        else:
+            found += _conditions(expr.conds)
+    return found
+
+
 class ComputerAttributeService:
     def __init__(self, db: Database, audit: AuditLog, computers: ComputerService) -> None:
         self._db = db
@@ -107,8 +117,14 @@ class ComputerAttributeService:
 
     def find_described(self, actor: Actor, query: Query) -> Page[Described]:
         """A page of computers with their attributes and rule groups: the page's statements
-        plus at most three, whatever its size."""
-        page = self._computers.find_detailed(actor, query)
+        plus at most three, whatever its size, and one per condition on ``rule_groups``.
+
+        ``rule_groups`` (the keys of the rule groups a computer is in) is a field only this
+        service can answer: membership is each group's stored rules, so the groups whose key
+        matches are read first and their rules become one SQL condition on the computers."""
+        page = self._computers.find_detailed(
+            actor, query, extra={"rule_groups": self._rule_groups_field(query)}
+        )
         ids = [row.id for row in page.items]
         with UnitOfWork(self._db, readonly=True) as uow:
             attrs = load(uow.session, ids)
@@ -116,6 +132,22 @@ class ComputerAttributeService:
         empty = Attributes()
         items = [Described(r, attrs.get(r.id, empty), tuple(groups.get(r.id, ()))) for r in page.items]
         return Page(items=items, total=page.total)
+
+    def _rule_groups_field(self, query: Query) -> Derived:
+        wanted = [c for c in _conditions(query.where) if c.field == "rule_groups"]
+        clauses: dict[int, ColumnElement[bool]] = {}
+        if wanted:
+            with UnitOfWork(self._db, readonly=True) as uow:
+                for cond in wanted:
+                    if cond.op is Op.IS_NULL:  # true: in no group at all
+                        rules = uow.session.scalars(select(RuleGroup.rules))
+                        some = or_(false(), *(members_of(r) for r in rules))
+                        clauses[id(cond)] = ~some if cond.value in (True, None, "true", "1") else some
+                        continue
+                    keys = to_sql(cond, {cond.field: RuleGroup.key})
+                    rules = uow.session.scalars(select(RuleGroup.rules).where(keys))
+                    clauses[id(cond)] = or_(false(), *(members_of(r) for r in rules))
+        return Derived(lambda cond: clauses[id(cond)])
 
     def get(self, actor: Actor, uid: str) -> Attributes:
         with UnitOfWork(self._db, readonly=True) as uow:

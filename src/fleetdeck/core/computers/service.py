@@ -45,11 +45,11 @@ from fleetdeck.core.errors import (
     Reason,
     ValidationFailed,
 )
-from fleetdeck.core.groups.rules import access
+from fleetdeck.core.groups.rules import ACCESS, LABEL, TAG, access
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
-from fleetdeck.core.query import Many, Page, Query, apply_query, to_sql
+from fleetdeck.core.query import Fields, Many, Page, Query, apply_query, to_sql
 from fleetdeck.core.secrets import SecretBox, random_hex
 from fleetdeck.protocol.messages import PING, Inventory
 from fleetdeck.storage.db import Database
@@ -61,6 +61,7 @@ from fleetdeck.storage.tables import (
     ComputerInterface,
     ComputerLogin,
     ComputerSoftware,
+    ComputerTag,
     Group,
     GroupMember,
     Job,
@@ -95,6 +96,16 @@ FIELDS = {
     "macs": Many(Computer.id, ComputerInterface.computer_id, ComputerInterface.mac),
     # the users the computer is assigned to (core.people): ``contains`` a user id
     "user_ids": Many(Computer.id, ComputerAssignment.computer_id, ComputerAssignment.user_id),
+    # the tags and labels people gave it, and the user groups allowed to reach it directly
+    # (computer_tags rows of one kind); a label reads ``name: value``, as rportd matches it
+    "tags": Many(Computer.id, ComputerTag.computer_id, ComputerTag.name, ComputerTag.kind == TAG),
+    "labels": Many(
+        Computer.id,
+        ComputerTag.computer_id,
+        ComputerTag.name.concat(": ").concat(ComputerTag.value),
+        ComputerTag.kind == LABEL,
+    ),
+    "access": Many(Computer.id, ComputerTag.computer_id, ComputerTag.name, ComputerTag.kind == ACCESS),
 }
 SOFTWARE_FIELDS = {
     "computer_id": ComputerSoftware.computer_id,
@@ -398,13 +409,15 @@ class ComputerService:
                 for p, seen in uow.session.execute(stmt)
             ]
 
-    def find_detailed(self, actor: Actor, query: Query, *, group_id: int | None = None) -> Page[ComputerRow]:
+    def find_detailed(
+        self, actor: Actor, query: Query, *, group_id: int | None = None, extra: Fields | None = None
+    ) -> Page[ComputerRow]:
         """Like ``find``, but every row carries all inventory scalars (not the list sections):
         for transports whose list rows are full hardware records (OCO's ``computer.list``).
 
         Plain column tuples, not ORM objects or dataclasses: a list of every computer is one
         query, and building objects per row was most of what 10,000 rows cost
-        (bench/oco_list.py)."""
+        (bench/oco_list.py). ``extra`` adds fields only the caller can build (``Derived``)."""
         scope = visible(actor, Perm.READ, Computer.id)
         with UnitOfWork(self._db, readonly=True) as uow:
             stmt = cast("Select[Any]", select(*_ROW_COLUMNS))
@@ -418,7 +431,7 @@ class ComputerService:
                 members = select(GroupMember.computer_id).where(GroupMember.group_id == group_id)
                 stmt = stmt.where(Computer.id.in_(members))
                 count = count.where(Computer.id.in_(members))
-            stmt, count_stmt = apply_query(stmt, count, query, FIELDS)
+            stmt, count_stmt = apply_query(stmt, count, query, {**FIELDS, **(extra or {})})
             assert count_stmt is not None
             total = uow.session.scalar(count_stmt) or 0
             make = ComputerRow._make

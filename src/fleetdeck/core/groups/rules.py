@@ -68,7 +68,8 @@ RULE_FIELDS: dict[str, tuple[Any, ...]] = {
     "credential": (),
 }
 LIST_FIELDS = frozenset({"ipv4", "ipv6", "tags"})  # many values per computer
-TAG = "tag"  # computer_tags.kind of a tag (others: "label", and ACCESS)
+TAG = "tag"  # computer_tags.kind of a tag (others: LABEL and ACCESS)
+LABEL = "label"  # computer_tags.kind of a label (name: value)
 ACCESS = "access"  # computer_tags.kind of a user group allowed to reach that one computer
 
 FIELDS = {"id": RuleGroup.key, "description": RuleGroup.description}

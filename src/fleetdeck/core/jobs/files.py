@@ -39,7 +39,7 @@ from fleetdeck.core.errors import NotFound, PermissionDenied, TooLarge, Unavaila
 from fleetdeck.core.jobs.entities import FILE_PUT_KIND, BatchCreated
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, Job
+from fleetdeck.storage.tables import Computer, Job, RuleGroup
 from fleetdeck.storage.uow import UnitOfWork
 
 KIND = FILE_PUT_KIND
@@ -193,11 +193,13 @@ class FilePushService:
         *,
         computer_uids: Sequence[str] = (),
         group_ids: Sequence[int] = (),
+        rule_groups: Sequence[str] = (),
     ) -> FilePushed:
-        """Keep the file and queue one ``file_put`` job per target computer (named by uid)."""
+        """Keep the file and queue one ``file_put`` job per target computer (named by uid, or a
+        member of ``group_ids`` or of the rule groups ``rule_groups``)."""
         self._audit.require(actor, Perm.UPLOAD_FILES, "file.put", "job_batch")
         mode = check_request(request)
-        if not computer_uids and not group_ids:
+        if not computer_uids and not group_ids and not rule_groups:
             raise ValidationFailed("give at least one computer or group", field="client_id")
         if self._store is None:
             raise Unavailable("this server keeps no files (no data directory)")
@@ -206,12 +208,18 @@ class FilePushService:
                 select(Computer.uid, Computer.id).where(Computer.uid.in_(set(computer_uids)))
             )
             found = {uid: cid for uid, cid in rows}
+            keys = list(dict.fromkeys(rule_groups))
+            known_keys = select(RuleGroup.key).where(RuleGroup.key.in_(keys))
+            known = set(uow.session.scalars(known_keys)) if keys else set()
         missing = [u for u in computer_uids if u not in found]
         if missing:
             raise NotFound("computer", missing[0])
+        unknown = [k for k in keys if k not in known]  # before the file is kept (checked again later)
+        if unknown:
+            raise ValidationFailed(f"Unknown group with id={unknown[0]!r}.", field="group_ids")
         with self._store.locked(exclusive=False):
             return self._push(
-                actor, self._store.save(source, self.max_bytes), request, mode, found, group_ids
+                actor, self._store.save(source, self.max_bytes), request, mode, found, group_ids, rule_groups
             )
 
     def _push(
@@ -222,6 +230,7 @@ class FilePushService:
         mode: int | None,
         found: dict[str, int],
         group_ids: Sequence[int],
+        rule_groups: Sequence[str],
     ) -> FilePushed:
         push_id = str(uuid.uuid4())
         spec: dict[str, object] = {
@@ -239,7 +248,11 @@ class FilePushService:
             if value:
                 spec[key] = value
         batch = self._jobs.create_file_puts(
-            actor, spec, computer_ids=sorted(set(found.values())), group_ids=group_ids
+            actor,
+            spec,
+            computer_ids=sorted(set(found.values())),
+            group_ids=group_ids,
+            rule_groups=rule_groups,
         )
         return FilePushed(push_id, request.dest, stored.size, stored.sha256, batch)
 
@@ -300,5 +313,11 @@ class FileJobs(Protocol):
     """What the push needs of the job service (``JobService.create_file_puts``)."""
 
     def create_file_puts(
-        self, actor: Actor, spec: dict[str, object], *, computer_ids: Sequence[int], group_ids: Sequence[int]
+        self,
+        actor: Actor,
+        spec: dict[str, object],
+        *,
+        computer_ids: Sequence[int],
+        group_ids: Sequence[int],
+        rule_groups: Sequence[str],
     ) -> BatchCreated: ...

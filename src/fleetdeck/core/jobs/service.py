@@ -251,9 +251,12 @@ class JobService:
         *,
         computer_ids: Sequence[int] = (),
         group_ids: Sequence[int] = (),
+        rule_groups: Sequence[str] = (),
     ) -> BatchCreated:
         """One ``file_put`` job per computer (``core/jobs/files.py`` checked ``spec`` and keeps
-        the file). Needs UPLOAD_FILES, not RUN_COMMANDS: rportd's ``uploads`` permission."""
+        the file). Needs UPLOAD_FILES, not RUN_COMMANDS: rportd's ``uploads`` permission.
+        ``rule_groups``: keys of groups defined by inventory rules, whose members (those the
+        actor may reach, decided in the jobs' transaction) are targets too."""
         detail = {
             "dest": str(spec.get("dest", ""))[:200],
             "size": spec.get("size"),
@@ -269,6 +272,7 @@ class JobService:
             group_ids,
             None,
             perm=Perm.UPLOAD_FILES,
+            rule_groups=rule_groups,
         )
 
     def redeliver(self, actor: Actor, computer_ids: Sequence[int]) -> None:

@@ -170,6 +170,11 @@ CLIENT_FIELDS = {
     "version": "agent_version",
     "address": "remote_address",
     "connection_state": "online",
+    # list-valued (any element matches); a label is matched as ``name: value``
+    "tags": "tags",
+    "labels": "labels",
+    "groups": "rule_groups",
+    "allowed_user_groups": "access",
 }
 _CLIENT_OUT = [
     "id",

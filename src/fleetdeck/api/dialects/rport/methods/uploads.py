@@ -4,9 +4,11 @@ it to ``dest`` with the requested mode, owner and group (``force``: overwrite; `
 when it differs). The answer comes at once, ``{uuid, filepath, size}``; delivery is a job per
 client. Needs the ``uploads`` permission.
 
-Not built yet (answered with a clear error in rportd's format): targeting by ``group_id`` or
-``tags`` (rportd's client groups are not part of this dialect yet), and the ``/ws/uploads``
-progress socket.
+``group_id`` (repeatable) targets the members of client groups, as core decides them in the
+transaction that makes the jobs (an unknown group, or groups without members, is a 400).
+
+Not built yet (answered with a clear error in rportd's format): targeting by ``tags``, and the
+``/ws/uploads`` progress socket.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fleetdeck.core.jobs.files import BadDestination, FilePutRequest
 FIELDS = {"upload", "client_id", "group_id", "tags", "dest", "force", "sync", "mode", "user", "group", "id"}
 TRUE = {"true", "1", "on", "yes", "t"}
 FALSE = {"false", "0", "off", "no", "f", ""}
+MAX_GROUPS = 100  # client groups one push may target (their rules become one SQL condition)
 
 
 def _flag(form: Any, name: str) -> bool:
@@ -45,6 +48,12 @@ def _text(form: Any, name: str) -> str:
     return value.strip()
 
 
+def _values(form: Any, name: str) -> list[str]:
+    """A repeatable text field's values, trimmed, blanks dropped, each once (first place kept)."""
+    values = [str(v).strip() for v in form.getlist(name) if not isinstance(v, UploadFile)]
+    return list(dict.fromkeys(v for v in values if v))
+
+
 @route("POST", "/files")
 def files_post(ctx: Context) -> Response:
     form = ctx.form
@@ -56,12 +65,14 @@ def files_post(ctx: Context) -> Response:
     upload = form.get("upload")
     if not isinstance(upload, UploadFile):
         raise RportError(400, "missing file in the 'upload' field")
-    if form.getlist("group_id") or _text(form, "tags"):
-        raise RportError(400, "not implemented: group_id and tags targets; give client_id")
-    client_ids = [str(v).strip() for v in form.getlist("client_id") if not isinstance(v, UploadFile)]
-    client_ids = [c for c in client_ids if c]
-    if not client_ids:
+    if _text(form, "tags"):
+        raise RportError(400, "not implemented: tags targets; give client_id or group_id")
+    client_ids = _values(form, "client_id")
+    group_ids = _values(form, "group_id")
+    if not client_ids and not group_ids:
         raise RportError(400, "at least 1 client should be specified")
+    if len(group_ids) > MAX_GROUPS:
+        raise RportError(400, f"at most {MAX_GROUPS} groups may be given")
     request = FilePutRequest(
         dest=_text(form, "dest"),
         mode=_text(form, "mode"),
@@ -72,7 +83,9 @@ def files_post(ctx: Context) -> Response:
         filename=upload.filename or "",
     )
     try:
-        pushed = ctx.services.file_pushes.push(ctx.me, upload.file, request, computer_uids=client_ids)
+        pushed = ctx.services.file_pushes.push(
+            ctx.me, upload.file, request, computer_uids=client_ids, rule_groups=group_ids
+        )
     except BadDestination as exc:
         raise RportError(400, exc.message, code="BAD_DESTINATION") from None
     return render.ok({"uuid": pushed.uuid, "filepath": pushed.dest, "size": pushed.size})
