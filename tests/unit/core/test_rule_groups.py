@@ -13,6 +13,7 @@ from fleetdeck.core.groups.rules import check_rules
 from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.query import Query
 from fleetdeck.core.services import Services
+from fleetdeck.protocol import messages as m
 from tests import factories
 
 ADMIN = system_actor("test")
@@ -101,3 +102,52 @@ def test_writes_need_permission_and_are_audited(
     done = {(e.action, e.result) for e in entries if e.object_type == "rule_group"}
     assert {("rule_group.create", "ok"), ("rule_group.update", "ok"), ("rule_group.delete", "ok")} <= done
     assert any(e.action == "rule_group.create" and e.result != "ok" for e in entries)  # the refused one
+
+
+def test_other_reads_and_acts_follow_the_groups(
+    svc: Services, world: tuple[Actor, Actor, dict[str, int]]
+) -> None:
+    """Host records, network identities, comments, jobs (list, read, wait, cancel) and batches
+    (list, read): ``dev`` sees and acts on web-* only, ``plain`` keeps all three."""
+    dev, plain, ids = world
+    inside, outside = ids["web-1"], ids["db-1"]
+    everyone = list(ids.values())
+    assert set(svc.computers.host_records(dev)) == {ids["web-1"], ids["web-2"]}
+    assert set(svc.computers.host_records(dev, [outside])) == set()
+    assert set(svc.computers.host_records(plain)) == set(everyone)
+    for cid, name in ((inside, "web-1"), (outside, "db-1")):
+        inv = m.Inventory(
+            hostname=name, network_interfaces=[m.NetworkInterface("eth0", f"52:54:00:00:00:0{cid % 10}")]
+        )
+        svc.computers.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
+    assert set(svc.computers.network_identities(dev)) == {inside}
+    assert set(svc.computers.network_identities(plain)) == {inside, outside}
+
+    svc.by_name.comment(ADMIN, "db-1", "outside comment")
+    svc.by_name.comment(dev, "web-1", "inside comment")
+    with pytest.raises(NotFound):
+        svc.by_name.comment(dev, "db-1", "not for you")
+    assert set(svc.by_name.latest_comments(dev, everyone)) == {inside}
+    assert set(svc.by_name.latest_comments(plain, everyone)) == {inside, outside}
+
+    both = svc.jobs.create_commands(ADMIN, CommandRequest("ls"), computer_ids=[inside, outside])
+    mine, theirs = both.job_ids  # in computer order: web-1 was made first
+    only_out = svc.jobs.create_commands(ADMIN, CommandRequest("ls"), computer_ids=[outside])
+    assert {j.id for j in svc.jobs.find(dev, Query()).items} == {mine}
+    assert svc.jobs.find(plain, Query()).total == 3
+    assert svc.jobs.get(dev, mine).id == mine
+    with pytest.raises(NotFound):
+        svc.jobs.get(dev, theirs)
+    with pytest.raises(NotFound):
+        svc.jobs.wait(dev, [theirs], 0)
+    assert [j.id for j in svc.jobs.wait(dev, [mine], 0)] == [mine]
+    with pytest.raises(NotFound):
+        svc.jobs.cancel(dev, theirs)
+    assert svc.jobs.cancel(dev, mine).status == "cancelled"
+
+    assert {b.id for b in svc.jobs.find_batches(dev, Query()).items} == {both.batch_id}
+    assert svc.jobs.find_batches(plain, Query()).total == 2
+    assert svc.jobs.get_batch(dev, both.batch_id).job_ids == [mine]
+    assert svc.jobs.get_batch(plain, both.batch_id).job_ids == [mine, theirs]
+    with pytest.raises(NotFound):
+        svc.jobs.get_batch(dev, only_out.batch_id)

@@ -45,7 +45,7 @@ from fleetdeck.core.errors import (
     Reason,
     ValidationFailed,
 )
-from fleetdeck.core.groups.rules import access
+from fleetdeck.core.groups.rules import access, reach
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
@@ -546,7 +546,7 @@ class ComputerService:
     def host_records(self, actor: Actor, computer_ids: Iterable[int] | None = None) -> dict[int, HostRecord]:
         """Host records of many computers (None: every computer) in one query; the secrets
         only for callers who may manage computers."""
-        scope = visible(actor, Perm.READ, Computer.id)
+        visible(actor, Perm.READ, Computer.id)  # PermissionDenied before any read
         secrets = actor.can(Perm.MANAGE_COMPUTERS)
         stmt = select(
             Computer.id,
@@ -560,9 +560,11 @@ class ComputerService:
         )
         if computer_ids is not None:
             stmt = stmt.where(Computer.id.in_(list(computer_ids)))
-        if scope is not None:  # an end user: the computers assigned to them
-            stmt = stmt.where(scope)
         with UnitOfWork(self._db, readonly=True) as uow:
+            # an end user: the computers assigned to them; a user in user groups: what they reach
+            scope = reach(uow.session, actor, Perm.READ, Computer.id)
+            if scope is not None:
+                stmt = stmt.where(scope)
             rows = uow.session.connection().execute(stmt).all()
         return {
             cid: HostRecord(
@@ -603,14 +605,16 @@ class ComputerService:
     ) -> dict[int, NetworkIdentity]:
         """MAC and IPv4 addresses per computer from the inventory, in interface-name order, in one
         query: for transports that show a host's addresses in list rows (opsi hosts)."""
-        scope = visible(actor, Perm.READ, ComputerInterface.computer_id)
+        visible(actor, Perm.READ, ComputerInterface.computer_id)  # PermissionDenied before any read
         stmt = select(ComputerInterface.computer_id, ComputerInterface.mac, ComputerInterface.addresses)
         if computer_ids is not None:
             stmt = stmt.where(ComputerInterface.computer_id.in_(list(computer_ids)))
-        if scope is not None:  # an end user: the computers assigned to them
-            stmt = stmt.where(scope)
         found: dict[int, NetworkIdentity] = {}
         with UnitOfWork(self._db, readonly=True) as uow:
+            # an end user: the computers assigned to them; a user in user groups: what they reach
+            scope = reach(uow.session, actor, Perm.READ, ComputerInterface.computer_id)
+            if scope is not None:
+                stmt = stmt.where(scope)
             rows = uow.session.connection().execute(  # Core: no ORM row processing
                 stmt.order_by(ComputerInterface.computer_id, ComputerInterface.name)
             )
