@@ -151,3 +151,51 @@ def test_other_reads_and_acts_follow_the_groups(
     assert svc.jobs.get_batch(plain, both.batch_id).job_ids == [mine, theirs]
     with pytest.raises(NotFound):
         svc.jobs.get_batch(dev, only_out.batch_id)
+
+
+def test_packages_and_computer_acts_follow_the_groups(
+    svc: Services, world: tuple[Actor, Actor, dict[str, int]]
+) -> None:
+    """Deployments (create, list and read jobs, remove), installation records (list, assign,
+    remove) and computer acts (ping, probe, delete): ``dev`` reaches web-* only."""
+    dev, plain, ids = world
+    inside, outside = ids["web-1"], ids["db-1"]
+    pkg = factories.package(svc, ADMIN, "tool").id
+    made = factories.deployment(svc, dev, [inside, outside], [pkg], name="mine")
+    assert [j.computer_id for j in svc.deployments.container_jobs(ADMIN, made.id)] == [inside]
+    both = factories.deployment(svc, ADMIN, [ids["web-2"], outside], [factories.package(svc, ADMIN, "x").id])
+    jobs = svc.deployments.container_jobs(ADMIN, both.id)
+    theirs = next(j.id for j in jobs if j.computer_id == outside)
+    assert {j.computer_id for j in svc.deployments.container_jobs(dev, both.id)} == {ids["web-2"]}
+    assert svc.deployments.container_jobs_page(dev, both.id).total == 1
+    assert svc.deployments.container_jobs_page(plain, both.id).total == 2
+    assert outside not in {j.computer_id for j in svc.deployments.computer_jobs(dev)}
+    assert outside in {j.computer_id for j in svc.deployments.computer_jobs(plain)}
+    with pytest.raises(NotFound):
+        svc.deployments.get_job(dev, theirs)
+    with pytest.raises(NotFound):
+        svc.deployments.remove_job(dev, theirs)
+    with pytest.raises(NotFound):
+        svc.deployments.remove_container(dev, both.id)
+    svc.deployments.remove_container(dev, made.id)
+
+    svc.packages.assign_installation(ADMIN, outside, pkg)
+    mine = svc.packages.assign_installation(dev, inside, pkg)
+    with pytest.raises(NotFound):
+        svc.packages.assign_installation(dev, outside, pkg)
+    assert {i.computer_id for i in svc.packages.list_installations(dev)} == {inside}
+    assert {i.computer_id for i in svc.packages.list_installations(plain)} == {inside, outside}
+    other = next(i.id for i in svc.packages.list_installations(plain) if i.computer_id == outside)
+    with pytest.raises(NotFound):
+        svc.packages.remove_installation(dev, other)
+    svc.packages.remove_installation(dev, mine.id)
+
+    for act in (
+        lambda: svc.computers.ping(dev, outside, 0.1),
+        lambda: svc.computers.probe(dev, [inside, outside], 0.1),
+        lambda: svc.computers.delete(dev, outside),
+    ):
+        with pytest.raises(NotFound):
+            act()
+    assert svc.computers.probe(dev, [inside], 0.1) == {inside: False}  # not connected
+    svc.computers.delete(dev, inside)

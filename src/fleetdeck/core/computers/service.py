@@ -45,7 +45,7 @@ from fleetdeck.core.errors import (
     Reason,
     ValidationFailed,
 )
-from fleetdeck.core.groups.rules import access, reach
+from fleetdeck.core.groups.rules import access, reach, reaches
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
@@ -668,7 +668,7 @@ class ComputerService:
             if unless_pending:
                 serialize(m.session, Serial.PACKAGE_JOBS)
             c = m.session.get(Computer, computer_id)
-            if c is None:
+            if c is None or not reaches(m.session, actor, Perm.MANAGE_COMPUTERS, computer_id):
                 raise NotFound("computer", computer_id)
             if unless_pending and _has_pending_package_jobs(m.session, computer_id):
                 raise Conflict("the computer has pending package jobs", reason=Reason.PENDING_JOBS)
@@ -783,6 +783,8 @@ class ComputerService:
             row = uow.session.execute(
                 select(Computer.hostname, Computer.agent_kind).where(Computer.id == computer_id)
             ).first()
+            if not reaches(uow.session, actor, Perm.READ, computer_id):
+                row = None  # a computer the user's groups do not reach: "not found"
         if row is None:
             raise NotFound("computer", computer_id)
         if "ping" not in capabilities(row[1]):
@@ -806,7 +808,11 @@ class ComputerService:
         actor.require(Perm.READ)
         _check_timeout(timeout)
         ids = sorted(set(computer_ids))
-        missing = sorted(set(ids) - self.exists(ids))
+        with UnitOfWork(self._db, readonly=True) as uow:  # unknown or out of reach: "not found"
+            given = select(Computer.id).where(Computer.id.in_(ids))
+            scope = reach(uow.session, actor, Perm.READ, Computer.id)
+            known = set(uow.session.scalars(given if scope is None else given.where(scope)))
+        missing = sorted(set(ids) - known)
         if missing:
             raise NotFound("computer", missing[0])
         addresses = self.agent_addresses(ids)

@@ -21,7 +21,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.computers.entities import CAPABILITIES, capabilities, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fleetdeck.core.groups.rules import access, reach
+from fleetdeck.core.groups.rules import access, reach, reaches
 from fleetdeck.core.groups.rules import condition as rule_condition
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
@@ -458,7 +458,7 @@ class JobService:
         visible(actor, Perm.READ, Job.computer_id)  # PermissionDenied before any read
         with UnitOfWork(self._db, readonly=True) as uow:
             j = uow.session.get(Job, job_id)
-            if j is None or not _reaches(uow.session, actor, Perm.READ, j.computer_id):
+            if j is None or not reaches(uow.session, actor, Perm.READ, j.computer_id):
                 raise NotFound("job", job_id)
             return job_info(j)
 
@@ -561,7 +561,7 @@ class JobService:
         notify: list[tuple[int, int]] = []
         with self._audit.mutation(actor, "job.cancel", "job", job_id, perm=Perm.RUN_COMMANDS) as m:
             j = m.session.get(Job, job_id)
-            if j is None or not _reaches(m.session, actor, Perm.RUN_COMMANDS, j.computer_id):
+            if j is None or not reaches(m.session, actor, Perm.RUN_COMMANDS, j.computer_id):
                 raise NotFound("job", job_id)
             status = JobStatus(j.status)
             if status in FINAL:
@@ -1194,12 +1194,3 @@ def run_perm(actor: Actor) -> Perm:
     if not actor.can(Perm.RUN_COMMANDS) and actor.can(Perm.RUN_ASSIGNED):
         return Perm.RUN_ASSIGNED
     return Perm.RUN_COMMANDS
-
-
-def _reaches(s: Session, actor: Actor, perm: Perm, computer_id: int | None) -> bool:
-    """Whether ``actor`` may touch ``computer_id`` with ``perm``: no read when nothing narrows
-    them, else one indexed read (plus ``access``'s two). A job without computer is reached."""
-    scope = reach(s, actor, perm, Computer.id)
-    if scope is None or computer_id is None:
-        return True
-    return s.scalar(select(Computer.id).where(Computer.id == computer_id, scope)) is not None
