@@ -13,6 +13,7 @@ from fleetdeck.core.groups.rules import check_rules
 from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.query import Query
 from fleetdeck.core.services import Services
+from fleetdeck.core.settings.configs import Config
 from fleetdeck.protocol import messages as m
 from tests import factories
 
@@ -199,3 +200,23 @@ def test_packages_and_computer_acts_follow_the_groups(
             act()
     assert svc.computers.probe(dev, [inside], 0.1) == {inside: False}  # not connected
     svc.computers.delete(dev, inside)
+
+
+def test_property_values_follow_the_groups(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
+    """Package property values per computer: read, set and clear only where ``dev`` reaches."""
+    dev, plain, ids = world
+    inside, outside = ids["web-1"], ids["db-1"]
+    pkg = factories.package(svc, ADMIN, "tool")
+    svc.properties.put(ADMIN, pkg.id, Config("channel", possible_values=["a", "b"]))
+    svc.properties.set_value(ADMIN, pkg.family_id, "channel", outside, ["a"])
+    svc.properties.set_value(dev, pkg.family_id, "channel", inside, ["b"])
+    for act in (
+        lambda: svc.properties.set_value(dev, pkg.family_id, "channel", outside, ["b"]),
+        lambda: svc.properties.clear_value(dev, pkg.family_id, "channel", outside),
+    ):
+        with pytest.raises(NotFound):
+            act()
+    assert {v.computer_id for v in svc.properties.values(dev)} == {inside}
+    assert {v.computer_id: v.values for v in svc.properties.values(plain)} == {inside: ["b"], outside: ["a"]}
+    svc.properties.clear_value(dev, pkg.family_id, "channel", inside)
+    assert {v.computer_id for v in svc.properties.values(plain)} == {outside}
