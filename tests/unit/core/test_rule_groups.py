@@ -13,6 +13,8 @@ from fleetdeck.core.groups.rules import check_rules
 from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.query import Query
 from fleetdeck.core.services import Services
+from fleetdeck.core.settings.configs import Config
+from fleetdeck.protocol import messages as m
 from tests import factories
 
 ADMIN = system_actor("test")
@@ -101,3 +103,120 @@ def test_writes_need_permission_and_are_audited(
     done = {(e.action, e.result) for e in entries if e.object_type == "rule_group"}
     assert {("rule_group.create", "ok"), ("rule_group.update", "ok"), ("rule_group.delete", "ok")} <= done
     assert any(e.action == "rule_group.create" and e.result != "ok" for e in entries)  # the refused one
+
+
+def test_other_reads_and_acts_follow_the_groups(
+    svc: Services, world: tuple[Actor, Actor, dict[str, int]]
+) -> None:
+    """Host records, network identities, comments, jobs (list, read, wait, cancel) and batches
+    (list, read): ``dev`` sees and acts on web-* only, ``plain`` keeps all three."""
+    dev, plain, ids = world
+    inside, outside = ids["web-1"], ids["db-1"]
+    everyone = list(ids.values())
+    assert set(svc.computers.host_records(dev)) == {ids["web-1"], ids["web-2"]}
+    assert set(svc.computers.host_records(dev, [outside])) == set()
+    assert set(svc.computers.host_records(plain)) == set(everyone)
+    for cid, name in ((inside, "web-1"), (outside, "db-1")):
+        inv = m.Inventory(
+            hostname=name, network_interfaces=[m.NetworkInterface("eth0", f"52:54:00:00:00:0{cid % 10}")]
+        )
+        svc.computers.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
+    assert set(svc.computers.network_identities(dev)) == {inside}
+    assert set(svc.computers.network_identities(plain)) == {inside, outside}
+
+    svc.by_name.comment(ADMIN, "db-1", "outside comment")
+    svc.by_name.comment(dev, "web-1", "inside comment")
+    with pytest.raises(NotFound):
+        svc.by_name.comment(dev, "db-1", "not for you")
+    assert set(svc.by_name.latest_comments(dev, everyone)) == {inside}
+    assert set(svc.by_name.latest_comments(plain, everyone)) == {inside, outside}
+
+    both = svc.jobs.create_commands(ADMIN, CommandRequest("ls"), computer_ids=[inside, outside])
+    mine, theirs = both.job_ids  # in computer order: web-1 was made first
+    only_out = svc.jobs.create_commands(ADMIN, CommandRequest("ls"), computer_ids=[outside])
+    assert {j.id for j in svc.jobs.find(dev, Query()).items} == {mine}
+    assert svc.jobs.find(plain, Query()).total == 3
+    assert svc.jobs.get(dev, mine).id == mine
+    with pytest.raises(NotFound):
+        svc.jobs.get(dev, theirs)
+    with pytest.raises(NotFound):
+        svc.jobs.wait(dev, [theirs], 0)
+    assert [j.id for j in svc.jobs.wait(dev, [mine], 0)] == [mine]
+    with pytest.raises(NotFound):
+        svc.jobs.cancel(dev, theirs)
+    assert svc.jobs.cancel(dev, mine).status == "cancelled"
+
+    assert {b.id for b in svc.jobs.find_batches(dev, Query()).items} == {both.batch_id}
+    assert svc.jobs.find_batches(plain, Query()).total == 2
+    assert svc.jobs.get_batch(dev, both.batch_id).job_ids == [mine]
+    assert svc.jobs.get_batch(plain, both.batch_id).job_ids == [mine, theirs]
+    with pytest.raises(NotFound):
+        svc.jobs.get_batch(dev, only_out.batch_id)
+
+
+def test_packages_and_computer_acts_follow_the_groups(
+    svc: Services, world: tuple[Actor, Actor, dict[str, int]]
+) -> None:
+    """Deployments (create, list and read jobs, remove), installation records (list, assign,
+    remove) and computer acts (ping, probe, delete): ``dev`` reaches web-* only."""
+    dev, plain, ids = world
+    inside, outside = ids["web-1"], ids["db-1"]
+    pkg = factories.package(svc, ADMIN, "tool").id
+    made = factories.deployment(svc, dev, [inside, outside], [pkg], name="mine")
+    assert [j.computer_id for j in svc.deployments.container_jobs(ADMIN, made.id)] == [inside]
+    both = factories.deployment(svc, ADMIN, [ids["web-2"], outside], [factories.package(svc, ADMIN, "x").id])
+    jobs = svc.deployments.container_jobs(ADMIN, both.id)
+    theirs = next(j.id for j in jobs if j.computer_id == outside)
+    assert {j.computer_id for j in svc.deployments.container_jobs(dev, both.id)} == {ids["web-2"]}
+    assert svc.deployments.container_jobs_page(dev, both.id).total == 1
+    assert svc.deployments.container_jobs_page(plain, both.id).total == 2
+    assert outside not in {j.computer_id for j in svc.deployments.computer_jobs(dev)}
+    assert outside in {j.computer_id for j in svc.deployments.computer_jobs(plain)}
+    with pytest.raises(NotFound):
+        svc.deployments.get_job(dev, theirs)
+    with pytest.raises(NotFound):
+        svc.deployments.remove_job(dev, theirs)
+    with pytest.raises(NotFound):
+        svc.deployments.remove_container(dev, both.id)
+    svc.deployments.remove_container(dev, made.id)
+
+    svc.packages.assign_installation(ADMIN, outside, pkg)
+    mine = svc.packages.assign_installation(dev, inside, pkg)
+    with pytest.raises(NotFound):
+        svc.packages.assign_installation(dev, outside, pkg)
+    assert {i.computer_id for i in svc.packages.list_installations(dev)} == {inside}
+    assert {i.computer_id for i in svc.packages.list_installations(plain)} == {inside, outside}
+    other = next(i.id for i in svc.packages.list_installations(plain) if i.computer_id == outside)
+    with pytest.raises(NotFound):
+        svc.packages.remove_installation(dev, other)
+    svc.packages.remove_installation(dev, mine.id)
+
+    for act in (
+        lambda: svc.computers.ping(dev, outside, 0.1),
+        lambda: svc.computers.probe(dev, [inside, outside], 0.1),
+        lambda: svc.computers.delete(dev, outside),
+    ):
+        with pytest.raises(NotFound):
+            act()
+    assert svc.computers.probe(dev, [inside], 0.1) == {inside: False}  # not connected
+    svc.computers.delete(dev, inside)
+
+
+def test_property_values_follow_the_groups(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
+    """Package property values per computer: read, set and clear only where ``dev`` reaches."""
+    dev, plain, ids = world
+    inside, outside = ids["web-1"], ids["db-1"]
+    pkg = factories.package(svc, ADMIN, "tool")
+    svc.properties.put(ADMIN, pkg.id, Config("channel", possible_values=["a", "b"]))
+    svc.properties.set_value(ADMIN, pkg.family_id, "channel", outside, ["a"])
+    svc.properties.set_value(dev, pkg.family_id, "channel", inside, ["b"])
+    for act in (
+        lambda: svc.properties.set_value(dev, pkg.family_id, "channel", outside, ["b"]),
+        lambda: svc.properties.clear_value(dev, pkg.family_id, "channel", outside),
+    ):
+        with pytest.raises(NotFound):
+            act()
+    assert {v.computer_id for v in svc.properties.values(dev)} == {inside}
+    assert {v.computer_id: v.values for v in svc.properties.values(plain)} == {inside: ["b"], outside: ["a"]}
+    svc.properties.clear_value(dev, pkg.family_id, "channel", inside)
+    assert {v.computer_id for v in svc.properties.values(plain)} == {outside}

@@ -16,6 +16,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.names import resolve
 from fleetdeck.core.errors import Conflict, Reason, ValidationFailed
+from fleetdeck.core.groups.rules import reach
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import Clock, JobNotifier
 from fleetdeck.storage.db import Database
@@ -55,7 +56,8 @@ class ComputersByName:
             )
         with self._audit.mutation(actor, "computer.comment", "computer", perm=Perm.MANAGE_COMPUTERS) as m:
             s = m.session
-            cid = resolve(s, [hostname])[hostname]
+            # a computer outside what a user's groups reach is "not found", like an unknown one
+            cid = resolve(s, [hostname], reach(s, actor, Perm.MANAGE_COMPUTERS, Computer.id))[hostname]
             m.object_id = str(cid)
             row = ComputerComment(
                 computer_id=cid,
@@ -71,7 +73,7 @@ class ComputersByName:
 
     def latest_comments(self, actor: Actor, computer_ids: Iterable[int]) -> dict[int, CommentInfo]:
         """The newest comment of each computer that has one: one query, however many."""
-        scope = visible(actor, Perm.READ, ComputerComment.computer_id)
+        visible(actor, Perm.READ, ComputerComment.computer_id)  # PermissionDenied before any read
         ids = sorted(set(computer_ids))
         if not ids:
             return {}
@@ -81,9 +83,11 @@ class ComputersByName:
             .group_by(ComputerComment.computer_id)
         )
         stmt = select(ComputerComment).where(ComputerComment.id.in_(newest))
-        if scope is not None:
-            stmt = stmt.where(scope)
         with UnitOfWork(self._db, readonly=True) as uow:
+            # an end user: their computers' comments; a user in user groups: what they reach
+            scope = reach(uow.session, actor, Perm.READ, ComputerComment.computer_id)
+            if scope is not None:
+                stmt = stmt.where(scope)
             return {
                 c.computer_id: CommentInfo(c.id, c.computer_id, c.text, c.author, c.created_at)
                 for c in uow.session.scalars(stmt)

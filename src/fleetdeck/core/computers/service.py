@@ -45,7 +45,7 @@ from fleetdeck.core.errors import (
     Reason,
     ValidationFailed,
 )
-from fleetdeck.core.groups.rules import ACCESS, LABEL, TAG, access
+from fleetdeck.core.groups.rules import ACCESS, LABEL, TAG, access, reach, reaches
 from fleetdeck.core.jobs.entities import PACKAGE_KINDS, PENDING
 from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
@@ -559,7 +559,7 @@ class ComputerService:
     def host_records(self, actor: Actor, computer_ids: Iterable[int] | None = None) -> dict[int, HostRecord]:
         """Host records of many computers (None: every computer) in one query; the secrets
         only for callers who may manage computers."""
-        scope = visible(actor, Perm.READ, Computer.id)
+        visible(actor, Perm.READ, Computer.id)  # PermissionDenied before any read
         secrets = actor.can(Perm.MANAGE_COMPUTERS)
         stmt = select(
             Computer.id,
@@ -573,9 +573,11 @@ class ComputerService:
         )
         if computer_ids is not None:
             stmt = stmt.where(Computer.id.in_(list(computer_ids)))
-        if scope is not None:  # an end user: the computers assigned to them
-            stmt = stmt.where(scope)
         with UnitOfWork(self._db, readonly=True) as uow:
+            # an end user: the computers assigned to them; a user in user groups: what they reach
+            scope = reach(uow.session, actor, Perm.READ, Computer.id)
+            if scope is not None:
+                stmt = stmt.where(scope)
             rows = uow.session.connection().execute(stmt).all()
         return {
             cid: HostRecord(
@@ -616,14 +618,16 @@ class ComputerService:
     ) -> dict[int, NetworkIdentity]:
         """MAC and IPv4 addresses per computer from the inventory, in interface-name order, in one
         query: for transports that show a host's addresses in list rows (opsi hosts)."""
-        scope = visible(actor, Perm.READ, ComputerInterface.computer_id)
+        visible(actor, Perm.READ, ComputerInterface.computer_id)  # PermissionDenied before any read
         stmt = select(ComputerInterface.computer_id, ComputerInterface.mac, ComputerInterface.addresses)
         if computer_ids is not None:
             stmt = stmt.where(ComputerInterface.computer_id.in_(list(computer_ids)))
-        if scope is not None:  # an end user: the computers assigned to them
-            stmt = stmt.where(scope)
         found: dict[int, NetworkIdentity] = {}
         with UnitOfWork(self._db, readonly=True) as uow:
+            # an end user: the computers assigned to them; a user in user groups: what they reach
+            scope = reach(uow.session, actor, Perm.READ, ComputerInterface.computer_id)
+            if scope is not None:
+                stmt = stmt.where(scope)
             rows = uow.session.connection().execute(  # Core: no ORM row processing
                 stmt.order_by(ComputerInterface.computer_id, ComputerInterface.name)
             )
@@ -677,7 +681,7 @@ class ComputerService:
             if unless_pending:
                 serialize(m.session, Serial.PACKAGE_JOBS)
             c = m.session.get(Computer, computer_id)
-            if c is None:
+            if c is None or not reaches(m.session, actor, Perm.MANAGE_COMPUTERS, computer_id):
                 raise NotFound("computer", computer_id)
             if unless_pending and _has_pending_package_jobs(m.session, computer_id):
                 raise Conflict("the computer has pending package jobs", reason=Reason.PENDING_JOBS)
@@ -792,6 +796,8 @@ class ComputerService:
             row = uow.session.execute(
                 select(Computer.hostname, Computer.agent_kind).where(Computer.id == computer_id)
             ).first()
+            if not reaches(uow.session, actor, Perm.READ, computer_id):
+                row = None  # a computer the user's groups do not reach: "not found"
         if row is None:
             raise NotFound("computer", computer_id)
         if "ping" not in capabilities(row[1]):
@@ -815,7 +821,11 @@ class ComputerService:
         actor.require(Perm.READ)
         _check_timeout(timeout)
         ids = sorted(set(computer_ids))
-        missing = sorted(set(ids) - self.exists(ids))
+        with UnitOfWork(self._db, readonly=True) as uow:  # unknown or out of reach: "not found"
+            given = select(Computer.id).where(Computer.id.in_(ids))
+            scope = reach(uow.session, actor, Perm.READ, Computer.id)
+            known = set(uow.session.scalars(given if scope is None else given.where(scope)))
+        missing = sorted(set(ids) - known)
         if missing:
             raise NotFound("computer", missing[0])
         addresses = self.agent_addresses(ids)

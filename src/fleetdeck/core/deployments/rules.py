@@ -12,6 +12,7 @@ from fleetdeck.core.deployments.entities import DeploymentJob, RuleInfo
 from fleetdeck.core.deployments.evaluation import RuleTriggers, evaluate_rule
 from fleetdeck.core.deployments.validation import check_name, check_priority, check_sequence_mode
 from fleetdeck.core.errors import NotFound, Reason, ValidationFailed
+from fleetdeck.core.groups.rules import reach
 from fleetdeck.core.packages import states
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
@@ -60,7 +61,10 @@ class Rules:
         with UnitOfWork(self._db, readonly=True) as uow:
             if uow.session.get(DeploymentRule, rule_id) is None:
                 raise NotFound("deployment rule", rule_id)
-            return containers.deployment_jobs(uow.session, Job.rule_id == rule_id)
+            # a user in user groups: the rule's jobs on the computers they reach
+            scope = reach(uow.session, actor, Perm.READ, Job.computer_id)
+            mine = [] if scope is None else [scope]
+            return containers.deployment_jobs(uow.session, Job.rule_id == rule_id, *mine)
 
     def create_rule(
         self,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -42,6 +42,7 @@ from fleetdeck.core.deployments.planning import (
 from fleetdeck.core.deployments.rules import Rules
 from fleetdeck.core.deployments.validation import Schedule, all_pending, no_jobs, schedule
 from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.groups.rules import reach, reaches
 from fleetdeck.core.jobs import wol_shutdown
 from fleetdeck.core.jobs.entities import PENDING, JobStatus
 from fleetdeck.core.jobs.outcomes import record_installation
@@ -143,7 +144,10 @@ class DeploymentService(Rules):
             )
             s = m.session
             serialize(s, Serial.PACKAGE_JOBS)
-            targets = _computers(s, computer_ids, computer_group_ids)
+            # computers a user's groups do not reach are skipped like unknown ones
+            targets = _computers(
+                s, computer_ids, computer_group_ids, reach(s, actor, Perm.DEPLOY, Computer.id)
+            )
             wanted = _packages(s, package_ids, package_group_ids)
             if not targets or not wanted:
                 raise no_jobs()
@@ -615,7 +619,9 @@ class DeploymentService(Rules):
     def container_jobs(self, actor: Actor, container_id: int) -> list[DeploymentJob]:
         self.get_container(actor, container_id)
         with UnitOfWork(self._db, readonly=True) as uow:
-            return containers.deployment_jobs(uow.session, Job.batch_id == container_id)
+            return containers.deployment_jobs(
+                uow.session, Job.batch_id == container_id, *_mine(uow.session, actor)
+            )
 
     def container_jobs_page(
         self,
@@ -640,6 +646,7 @@ class DeploymentService(Rules):
             if batch is None or batch.kind != KIND:
                 raise NotFound("job container", container_id)
             s = uow.session
+            conditions.extend(_mine(s, actor))
             total = containers.count_jobs(s, *conditions)
             jobs = containers.deployment_jobs(s, *conditions, offset=offset, limit=limit)
             return Page(jobs, total)
@@ -654,7 +661,10 @@ class DeploymentService(Rules):
             return []
         with UnitOfWork(self._db, readonly=True) as uow:
             return containers.deployment_jobs(
-                uow.session, Job.batch_id == container_id, Job.id.in_(list(job_ids)[:1000])
+                uow.session,
+                Job.batch_id == container_id,
+                Job.id.in_(list(job_ids)[:1000]),
+                *_mine(uow.session, actor),
             )
 
     def computer_jobs(self, actor: Actor, computer_ids: Sequence[int] | None = None) -> list[DeploymentJob]:
@@ -665,13 +675,15 @@ class DeploymentService(Rules):
         if computer_ids is not None:
             conditions.append(Job.computer_id.in_(list(computer_ids)))
         with UnitOfWork(self._db, readonly=True) as uow:
-            jobs = containers.deployment_jobs(uow.session, *conditions)
+            jobs = containers.deployment_jobs(uow.session, *conditions, *_mine(uow.session, actor))
         return sorted(jobs, key=lambda j: (j.computer_id, j.created_at, j.id))
 
     def get_job(self, actor: Actor, job_id: int) -> DeploymentJob:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            found = containers.deployment_jobs(uow.session, Job.id == job_id, Job.package_id.is_not(None))
+            found = containers.deployment_jobs(
+                uow.session, Job.id == job_id, Job.package_id.is_not(None), *_mine(uow.session, actor)
+            )
             if not found:
                 raise NotFound("deployment job", job_id)
             return found[0]
@@ -685,6 +697,13 @@ class DeploymentService(Rules):
             batch = s.get(JobBatch, container_id)
             if batch is None or batch.kind != KIND:
                 raise NotFound("job container", container_id)
+            scope = reach(s, actor, Perm.DEPLOY, Computer.id)
+            if scope is not None:  # a user in user groups removes only what is all theirs
+                outside = select(Job.id).where(
+                    Job.batch_id == container_id, Job.computer_id.not_in(select(Computer.id).where(scope))
+                )
+                if s.scalar(outside.limit(1)) is not None:
+                    raise NotFound("job container", container_id)
             held = _held(s, Job.batch_id == container_id)
             m.detail = {"name": batch.name}
             gone = list(s.scalars(select(Job.id).where(Job.batch_id == container_id)))
@@ -701,12 +720,20 @@ class DeploymentService(Rules):
             batch = s.get(JobBatch, job.batch_id) if job is not None else None
             if job is None or batch is None or batch.kind != KIND:
                 raise NotFound("deployment job", job_id)
+            if not reaches(s, actor, Perm.DEPLOY, job.computer_id):
+                raise NotFound("deployment job", job_id)  # on a computer the user's groups do not reach
             held = _held(s, Job.id == job_id)
             m.detail = {"container_id": batch.id, "computer_id": job.computer_id}
             states.jobs_gone(s, [job.id], self._clock())
             s.delete(job)
         if held:
             self._notifier.jobs_cancelled(held)
+
+
+def _mine(s: Session, actor: Actor) -> list[ColumnElement[bool]]:
+    """The condition on jobs keeping those on computers ``actor`` may read (none or one)."""
+    scope = reach(s, actor, Perm.READ, Job.computer_id)
+    return [] if scope is None else [scope]
 
 
 def _held(s: Session, condition: object) -> list[tuple[int, int]]:
@@ -741,20 +768,24 @@ def _plan_installs(
     return (plans, []) if force else drop_pending(s, plans)
 
 
-def _computers(s: Session, computer_ids: Sequence[int], group_ids: Sequence[int]) -> list[int]:
-    ids = (
-        set(s.scalars(select(Computer.id).where(Computer.id.in_(set(computer_ids)))))
-        if computer_ids
-        else set()
-    )
+def _computers(
+    s: Session, computer_ids: Sequence[int], group_ids: Sequence[int], scope: ColumnElement[bool] | None
+) -> list[int]:
+    """The known computers among ``computer_ids`` and the groups' members, only those
+    ``scope`` (a condition on ``computers``) keeps."""
+    ids = set()
+    if computer_ids:
+        given = select(Computer.id).where(Computer.id.in_(set(computer_ids)))
+        ids = set(s.scalars(given if scope is None else given.where(scope)))
     if group_ids:
-        ids |= set(
-            s.scalars(
-                select(GroupMember.computer_id)
-                .join(Group, Group.id == GroupMember.group_id)
-                .where(GroupMember.group_id.in_(set(group_ids)), Group.kind == "computer")
-            )
+        members = (
+            select(GroupMember.computer_id)
+            .join(Group, Group.id == GroupMember.group_id)
+            .where(GroupMember.group_id.in_(set(group_ids)), Group.kind == "computer")
         )
+        if scope is not None:
+            members = members.where(GroupMember.computer_id.in_(select(Computer.id).where(scope)))
+        ids |= set(s.scalars(members))
     return sorted(ids)
 
 

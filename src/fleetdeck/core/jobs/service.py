@@ -21,7 +21,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.computers.entities import CAPABILITIES, capabilities, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fleetdeck.core.groups.rules import access
+from fleetdeck.core.groups.rules import access, reach, reaches
 from fleetdeck.core.groups.rules import condition as rule_condition
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
@@ -459,18 +459,20 @@ class JobService:
         return batch.id, job_ids
 
     def get(self, actor: Actor, job_id: int) -> JobInfo:
-        scope = visible(actor, Perm.READ, Job.computer_id)
+        visible(actor, Perm.READ, Job.computer_id)  # PermissionDenied before any read
         with UnitOfWork(self._db, readonly=True) as uow:
             j = uow.session.get(Job, job_id)
-            if j is None or (scope is not None and not _reaches(uow.session, actor, j.computer_id)):
+            if j is None or not reaches(uow.session, actor, Perm.READ, j.computer_id):
                 raise NotFound("job", job_id)
             return job_info(j)
 
     def find(self, actor: Actor, query: Query) -> Page[JobInfo]:
-        scope = visible(actor, Perm.READ, Job.computer_id)
+        visible(actor, Perm.READ, Job.computer_id)  # PermissionDenied before any read
         with UnitOfWork(self._db, readonly=True) as uow:
             jobs, counted = select(Job), select(func.count()).select_from(Job)
-            if scope is not None:  # an end user: the jobs of the computers assigned to them
+            # an end user: the jobs of their computers; a user in user groups: of what they reach
+            scope = reach(uow.session, actor, Perm.READ, Job.computer_id)
+            if scope is not None:
                 jobs, counted = jobs.where(scope), counted.where(scope)
             stmt, count = apply_query(jobs, counted, query, FIELDS, default_sort="-id")
             assert count is not None
@@ -488,7 +490,9 @@ class JobService:
             raise ValidationFailed(f"timeout must be between 0 and {MAX_WAIT_SEC} s", field="timeout")
         ids = list(dict.fromkeys(job_ids))
         with UnitOfWork(self._db, readonly=True) as uow:
-            known = set(uow.session.scalars(select(Job.id).where(Job.id.in_(ids))))
+            known_ = select(Job.id).where(Job.id.in_(ids))
+            scope = reach(uow.session, actor, Perm.READ, Job.computer_id)  # others' jobs: "not found"
+            known = set(uow.session.scalars(known_ if scope is None else known_.where(scope)))
         missing = [jid for jid in ids if jid not in known]
         if missing:
             raise NotFound("job", missing[0])
@@ -518,15 +522,21 @@ class JobService:
             b = s.get(JobBatch, batch_id)
             if b is None:
                 raise NotFound("batch", batch_id)
+            # a user in user groups sees only the batch's jobs on computers they reach, and a
+            # batch with none of those is "not found"
+            mine = [Job.batch_id == batch_id]
+            scope = reach(s, actor, Perm.READ, Job.computer_id)
+            if scope is not None:
+                mine.append(scope)
             # Counted by the database: a UI or script polling a 10,000-job batch should not
             # make the server walk every row in Python while it stores the results.
             counts: dict[str, int] = {
                 st: n
-                for st, n in s.execute(
-                    select(Job.status, func.count()).where(Job.batch_id == batch_id).group_by(Job.status)
-                )
+                for st, n in s.execute(select(Job.status, func.count()).where(*mine).group_by(Job.status))
             }
-            job_ids = list(s.scalars(select(Job.id).where(Job.batch_id == batch_id).order_by(Job.id)))
+            if scope is not None and not counts:
+                raise NotFound("batch", batch_id)
+            job_ids = list(s.scalars(select(Job.id).where(*mine).order_by(Job.id)))
             return _batch_info(b, counts, job_ids)
 
     def find_batches(self, actor: Actor, query: Query) -> Page[BatchInfo]:
@@ -534,9 +544,14 @@ class JobService:
         one select whatever the page size. Filter on ``name`` for the batches of one origin."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
+            batches, counted = select(JobBatch), select(func.count()).select_from(JobBatch)
+            scope = reach(uow.session, actor, Perm.READ, Job.computer_id)
+            if scope is not None:  # a user in user groups: batches with a job on what they reach
+                theirs = select(Job.id).where(Job.batch_id == JobBatch.id, scope).exists()
+                batches, counted = batches.where(theirs), counted.where(theirs)
             stmt, count = apply_query(
-                select(JobBatch),
-                select(func.count()).select_from(JobBatch),
+                batches,
+                counted,
                 query,
                 BATCH_FIELDS,
                 default_sort="-id",
@@ -550,7 +565,7 @@ class JobService:
         notify: list[tuple[int, int]] = []
         with self._audit.mutation(actor, "job.cancel", "job", job_id, perm=Perm.RUN_COMMANDS) as m:
             j = m.session.get(Job, job_id)
-            if j is None:
+            if j is None or not reaches(m.session, actor, Perm.RUN_COMMANDS, j.computer_id):
                 raise NotFound("job", job_id)
             status = JobStatus(j.status)
             if status in FINAL:
@@ -1183,10 +1198,3 @@ def run_perm(actor: Actor) -> Perm:
     if not actor.can(Perm.RUN_COMMANDS) and actor.can(Perm.RUN_ASSIGNED):
         return Perm.RUN_ASSIGNED
     return Perm.RUN_COMMANDS
-
-
-def _reaches(s: Session, actor: Actor, computer_id: int) -> bool:
-    """Whether the scoped ``actor`` may see ``computer_id`` (one indexed read)."""
-    scope = visible(actor, Perm.READ, Computer.id)
-    stmt = select(Computer.id).where(Computer.id == computer_id)
-    return s.scalar(stmt if scope is None else stmt.where(scope)) is not None

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound
+from fleetdeck.core.groups.rules import reach, reaches
 from fleetdeck.core.jobs.outcomes import record_installation
 from fleetdeck.core.packages import queries, states
 from fleetdeck.core.packages.entities import InstallationInfo
@@ -36,7 +37,9 @@ class Installations:
     ) -> list[InstallationInfo]:
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            return queries.installations(uow.session, computer_id=computer_id, package_id=package_id)
+            s = uow.session  # a user in user groups: the records of the computers they reach
+            scope = reach(s, actor, Perm.READ, Computer.id)
+            return queries.installations(s, computer_id=computer_id, package_id=package_id, scope=scope)
 
     def assign_installation(self, actor: Actor, computer_id: int, package_id: int) -> InstallationInfo:
         """Record a package as installed without a job (it was installed by other means)."""
@@ -44,7 +47,9 @@ class Installations:
             actor, "installation.assign", "computer", computer_id, perm=Perm.MANAGE_PACKAGES
         ) as m:
             s = m.session
-            if s.get(Computer, computer_id) is None:
+            if s.get(Computer, computer_id) is None or not reaches(
+                s, actor, Perm.MANAGE_PACKAGES, computer_id
+            ):
                 raise NotFound("computer", computer_id)
             pkg = s.get(Package, package_id)
             if pkg is None:
@@ -61,7 +66,7 @@ class Installations:
             actor, "installation.remove", "installation", installation_id, perm=Perm.MANAGE_PACKAGES
         ) as m:
             row = m.session.get(Installation, installation_id)
-            if row is None:
+            if row is None or not reaches(m.session, actor, Perm.MANAGE_PACKAGES, row.computer_id):
                 raise NotFound("installation", installation_id)
             m.detail = {"computer_id": row.computer_id, "package_id": row.package_id}
             m.session.delete(row)
@@ -79,7 +84,9 @@ class Installations:
         action = "installation.assign" if installed else "installation.remove"
         with self._audit.mutation(actor, action, "computer", computer_id, perm=Perm.MANAGE_PACKAGES) as m:
             s = m.session
-            if s.get(Computer, computer_id) is None:
+            if s.get(Computer, computer_id) is None or not reaches(
+                s, actor, Perm.MANAGE_PACKAGES, computer_id
+            ):
                 raise NotFound("computer", computer_id)
             family = list(
                 s.scalars(

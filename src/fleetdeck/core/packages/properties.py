@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog, Mutation
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, ValidationFailed
+from fleetdeck.core.groups.rules import reach, reaches
 from fleetdeck.core.settings.configs import Config, check_config
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
@@ -197,6 +198,9 @@ class PropertyService:
         if computer_ids is not None:
             stmt = stmt.where(PackagePropertyValue.computer_id.in_(list(computer_ids)))
         with UnitOfWork(self._db, readonly=True) as uow:
+            scope = reach(uow.session, actor, Perm.READ, PackagePropertyValue.computer_id)
+            if scope is not None:  # a user in user groups: the computers they reach
+                stmt = stmt.where(scope)
             return [
                 PropertyValue(r.family_id, r.key, r.computer_id, list(r.values))
                 for r in uow.session.scalars(stmt)
@@ -210,6 +214,8 @@ class PropertyService:
         with self._audit.mutation(
             actor, "package_property.set_value", "computer", computer_id, perm=perm
         ) as m:
+            if not own and not reaches(m.session, actor, Perm.MANAGE_PACKAGES, computer_id):
+                raise NotFound("computer", computer_id)  # out of a user's groups' reach
             row = m.session.scalar(
                 select(PackagePropertyValue).where(
                     PackagePropertyValue.family_id == family_id,
@@ -231,6 +237,8 @@ class PropertyService:
         with self._audit.mutation(
             actor, "package_property.clear_value", "computer", computer_id, perm=Perm.MANAGE_PACKAGES
         ) as m:
+            if not reaches(m.session, actor, Perm.MANAGE_PACKAGES, computer_id):
+                raise NotFound("computer", computer_id)  # out of a user's groups' reach
             m.session.execute(
                 delete(PackagePropertyValue).where(
                     PackagePropertyValue.family_id == family_id,

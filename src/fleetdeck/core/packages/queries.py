@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.groups.service import FIELDS as GROUP_FIELDS
@@ -187,7 +187,10 @@ def installations(
     computer_id: int | None = None,
     package_id: int | None = None,
     ids: Sequence[int] | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> list[InstallationInfo]:
+    """Installation records, oldest first; ``scope`` (a condition on ``computers``, which the
+    statement joins) keeps only the computers a caller may read."""
     # Columns, not entities: a fleet has hundreds of thousands of installations, and building
     # an Installation and a Package object per row was most of the time of listing them.
     stmt = (
@@ -222,6 +225,8 @@ def installations(
         stmt = stmt.where(Installation.package_id == package_id)
     if ids is not None:
         stmt = stmt.where(Installation.id.in_(ids))
+    if scope is not None:
+        stmt = stmt.where(scope)
     return [
         InstallationInfo(
             id=iid,
