@@ -31,6 +31,7 @@ from fleetdeck.bus.remote import RemoteBus
 log = logging.getLogger("fleetdeck.bus")
 
 _SPECIAL = re.compile(r"[%*>\s]")
+ROUND_TRIP_SEC = 5  # a subscription's confirmation; longer means the server is away
 PENDING_BYTES = 64 * 1024 * 1024  # a fan-out's announcements while the server is away
 
 
@@ -125,10 +126,13 @@ class NatsBus(RemoteBus):
         assert self._nc is not None
         flush_pending = getattr(self._nc, "_flush_pending", None)
         if flush_pending is not None:
-            await flush_pending(force_flush=True)
+            # Bounded: it waits for the flusher task without a timeout of its own, and a
+            # connection lost just now leaves that wait unanswered (the flush below then fails
+            # and the reconnect subscribes again).
+            await asyncio.wait_for(flush_pending(force_flush=True), ROUND_TRIP_SEC)
         else:  # a nats-py without it: a first round trip lets the flusher task run
-            await self._nc.flush(timeout=5)
-        await self._nc.flush(timeout=5)
+            await self._nc.flush(timeout=ROUND_TRIP_SEC)
+        await self._nc.flush(timeout=ROUND_TRIP_SEC)
 
     async def _unlisten(self, key: str) -> None:
         sub = self._nsubs.pop(key, None)
