@@ -42,6 +42,8 @@ DUTIES = {
     "sessions.purge",
     "polling.offline",
     "polling.purge_events",
+    "uploads.purge",
+    "files.purge",
 }
 
 
