@@ -101,3 +101,36 @@ def test_public_url_setting_names_the_links(
     runtime.services.settings.set(admin, "server.public_url", "https://fleet.example.org/")
     rpc.ok(rpc.post("user/invite", {"email": ["cy@example.org"]}))
     assert "https://fleet.example.org/invitations/" in mail_to(smtp, "cy@example.org")
+
+
+def test_an_expired_invitation_is_refused_everywhere_and_can_be_renewed(
+    rpc: RemotePc, client: TestClient, runtime: Runtime, smtp: Inbox
+) -> None:
+    """The link stops working when the invitation expires (``people.invitation_valid_hours``): the page
+    says so, the API refuses it, no account is made, the refusal is audited, and inviting the
+    address again sends a link that works."""
+    rpc.ok(rpc.post("user/invite", {"email": ["di@example.org"]}))
+    token = LINK.search(mail_to(smtp, "di@example.org")).group(2)  # type: ignore[union-attr]
+    with UnitOfWork(runtime.db) as uow:
+        row = uow.session.scalars(select(Invitation).where(Invitation.email == "di@example.org")).one()
+        row.expires_at = row.created_at  # as if its hours had passed
+
+    page = client.post(f"/invitations/{token}", data={"password": "secret1", "confirm": "secret1"})
+    assert page.status_code == 400
+    assert "This invitation has expired." in page.text
+    api = client.post(f"/api/v1/invitations/{token}/accept", json={"password": "secret1"})
+    assert api.status_code == 422, api.text
+    assert "expired" in api.text
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        accepted = uow.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "invitation.accept")
+        ).all()
+    assert [a.result for a in accepted] == ["invalid", "invalid"]
+    assert rpc.ok(rpc.get("user/list"))["users"] == []
+    # still invited (not an account): a new invitation replaces it and its link works
+    smtp.messages.clear()
+    rpc.ok(rpc.post("user/invite", {"email": ["di@example.org"]}))
+    fresh = LINK.search(mail_to(smtp, "di@example.org")).group(2)  # type: ignore[union-attr]
+    r = client.post(f"/api/v1/invitations/{fresh}/accept", json={"password": "secret1"})
+    assert r.status_code == 201, r.text
+    assert client.post(f"/api/v1/invitations/{token}/accept", json={"password": "secret1"}).status_code == 404
