@@ -122,6 +122,7 @@ OIDC_SETTINGS: tuple[SettingDef, ...] = (
 TIMEOUT_SEC = 5.0
 MAX_RESPONSE = 256 * 1024
 CACHE_SEC = 300.0
+MAX_PENDING = 10_000  # logins begun and not finished nor expired
 MAX_PARAM = 2048  # a longer code, state or device code is not one
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -315,6 +316,9 @@ class OidcLoginService:
         expires = now + timedelta(seconds=int(self._settings.value(STATE_TTL)))
         with self._audit.mutation(self._anon(source), "auth.oidc_begin", "oidc_login") as m:
             m.session.execute(delete(OidcLoginSecret).where(OidcLoginSecret.expires_at <= now))
+            pending = m.session.scalar(select(func.count()).select_from(OidcLoginSecret)) or 0
+            if pending >= MAX_PENDING:  # anyone may begin a login: the table stays bounded
+                raise Unavailable("too many OAuth logins under way; try again later")
             row = OidcLoginSecret(
                 state_hash=self._box.keyed_hash(state),
                 nonce_hash=self._box.keyed_hash(nonce),
