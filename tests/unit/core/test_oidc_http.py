@@ -97,3 +97,27 @@ def test_plain_http_issuers_only_on_loopback(runtime: Runtime, admin: Actor) -> 
     _configure(runtime, admin, "http://login.example.org")
     with pytest.raises(Unavailable, match="https"):
         runtime.services.oidc.begin("127.0.0.1")
+
+
+def test_pending_logins_are_bounded_and_expired_ones_deleted(
+    runtime: Runtime, admin: Actor, provider: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may begin a login: at most ``MAX_PENDING`` wait at once (expired ones do not count:
+    the next begin deletes them)."""
+    from sqlalchemy import func, select, update
+
+    from fleetdeck.storage.tables import OidcLoginSecret
+    from fleetdeck.storage.uow import UnitOfWork
+
+    monkeypatch.setattr(oidc, "MAX_PENDING", 2)
+    _configure(runtime, admin, provider)
+    _discovery(provider)
+    runtime.services.oidc.begin("127.0.0.1")
+    runtime.services.oidc.begin("127.0.0.1")
+    with pytest.raises(Unavailable, match="too many"):
+        runtime.services.oidc.begin("127.0.0.1")
+    with UnitOfWork(runtime.db) as uow:
+        uow.session.execute(update(OidcLoginSecret).values(expires_at=OidcLoginSecret.created_at))
+    runtime.services.oidc.begin("127.0.0.1")
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        assert uow.session.scalar(select(func.count()).select_from(OidcLoginSecret)) == 1
