@@ -1,7 +1,8 @@
 // A real OpenID Connect provider for the rport OAuth login tests (tests/dialects/rport/test_oauth.py):
 // panva's oidc-provider on 127.0.0.1 with its development login form (any login name, no password
 // check) and two confidential clients. The login name is the user's preferred_username; the
-// account "outsider" has no groups, every other one is in "fleetdeck-admins".
+// account "outsider" has no groups, every other one is in "fleetdeck-admins". Conformant ID
+// tokens (the default): profile claims come from the userinfo endpoint, not the ID token.
 // Usage: node provider.mjs <port> <redirect_uri>; prints "ready <issuer>" once it listens.
 import Provider from 'oidc-provider';
 
@@ -21,7 +22,6 @@ const provider = new Provider(issuer, {
   clients: [client('fleetdeck'), client('other-app')],
   features: { devInteractions: { enabled: true }, deviceFlow: { enabled: true } },
   claims: { openid: ['sub'], profile: ['preferred_username', 'name', 'groups'], email: ['email'] },
-  conformIdTokenClaims: false,
   cookies: { keys: ['test-cookie-key-0123456789'] },
   pkce: { required: () => true },
   async findAccount(ctx, id) {
