@@ -196,6 +196,13 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+def _seconds(value: object, default: int) -> int:
+    """A provider's number of seconds, or ``default`` when it sent none (or nonsense)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 86400:
+        return default
+    return int(value)
+
+
 def _json(status: int, body: bytes, what: str) -> dict[str, Any]:
     try:
         doc = json.loads(body)
@@ -413,8 +420,8 @@ class OidcLoginService:
             str(doc["device_code"]),
             str(doc.get("user_code", "")),
             str(doc.get("verification_uri_complete") or doc.get("verification_uri", "")),
-            int(doc.get("interval", 5) or 5),
-            int(doc.get("expires_in", 600) or 600),
+            _seconds(doc.get("interval"), 5),
+            _seconds(doc.get("expires_in"), 600),
         )
 
     def complete_device(
