@@ -36,7 +36,8 @@ assets: $(ASSETS) ## the web UI's browser assets (npm ci; copied into src/fleetd
 
 # The browser tests (tests/web) use Debian's Chromium (Playwright) and Debian's firefox-esr
 # (puppeteer-core over WebDriver BiDi, npm ci in tests/web/firefox); installed here where missing
-# and cheap (root with apt-get), otherwise those tests skip and say why.
+# and cheap (root with apt-get), otherwise those tests skip and say why. Also the OpenID Connect
+# provider of the rport OAuth tests (npm ci in tests/dialects/rport/oidc).
 chromium:
 	@test -x $(CHROMIUM) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
@@ -50,6 +51,10 @@ chromium:
 	  (cd tests/web/firefox && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
 	  || echo "npm ci in tests/web/firefox failed: the Firefox test will skip"; \
 	  else echo "npm not found: the Firefox test will skip"; fi; }
+	@test -d tests/dialects/rport/oidc/node_modules/oidc-provider || { if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/dialects/rport/oidc && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+	  || echo "npm ci in tests/dialects/rport/oidc failed: the rport OAuth tests will skip"; \
+	  else echo "npm not found: the rport OAuth tests will skip"; fi; }
 
 run: $(STAMP) $(ASSETS) ## start the server on http://127.0.0.1:8080 with a local agent (SQLite in ./fleetdeck-data)
 	$(VENV)/bin/fleetdeck up
@@ -123,4 +128,4 @@ mutation-sample: $(STAMP) ## whole-core mutation score from a random sample of N
 	$(PY) tools/mutation_sample.py run -n $(N) --seed $(SEED)
 
 clean: ## remove the virtualenv and caches (not your data)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants node_modules tests/web/firefox/node_modules $(VENDOR)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache $(RESULTS) mutants node_modules tests/web/firefox/node_modules tests/dialects/rport/oidc/node_modules $(VENDOR)

@@ -49,6 +49,7 @@ from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, Settings
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.mailcode import MailCodeService
+from fleetdeck.core.users.oidc import OIDC_SETTINGS, OidcLoginService
 from fleetdeck.core.users.service import UserService
 from fleetdeck.core.users.sessions import SessionService
 from fleetdeck.core.users.throttle import LoginThrottle
@@ -107,6 +108,7 @@ class Services:
     user_groups: UserGroupService
     second_factor: SecondFactorService
     mail_codes: MailCodeService  # second factor by a code sent by e-mail
+    oidc: OidcLoginService  # login through an OpenID Connect provider (oidc.* settings)
     people: PeopleService  # end users, invitations, computers assigned to them
     by_name: ComputersByName  # comments and removal of computers named by display name
     flat_groups: FlatGroupService  # groups a computer is in at most one of
@@ -145,7 +147,9 @@ def build_services(
     throttle = LoginThrottle(
         db, clock, config.login_max_failures, config.login_max_failures_per_address, config.login_window_sec
     )
-    registry = SettingsRegistry((*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *settings_defs))
+    registry = SettingsRegistry(
+        (*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *OIDC_SETTINGS, *settings_defs)
+    )
     settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
     notifier = notifier or NullNotifier()
@@ -161,11 +165,12 @@ def build_services(
     users = UserService(db, audit, box, clock, throttle, config.token_lifetime_sec, passwords)
     mail = mailer or SmtpMailer(settings)
     computers = ComputerService(db, audit, clock, gateway, notifier, box)
+    sessions = SessionService(db, audit, users, box, clock, config.token_lifetime_sec)
     return Services(
         database=db.dialect,
         audit=audit,
         users=users,
-        sessions=SessionService(db, audit, users, box, clock, config.token_lifetime_sec),
+        sessions=sessions,
         computers=computers,
         groups=groups,
         enrollment=EnrollmentService(db, audit, box, clock, throttle),
@@ -199,6 +204,7 @@ def build_services(
         user_groups=UserGroupService(db, audit, clock),
         second_factor=SecondFactorService(db, audit, box, clock, throttle),
         mail_codes=MailCodeService(db, audit, box, clock, throttle, mail),
+        oidc=OidcLoginService(db, audit, box, clock, settings, sessions, passwords),
         people=PeopleService(db, audit, box, clock, settings, mail, passwords),
         by_name=ComputersByName(db, audit, clock, notifier),
         flat_groups=FlatGroupService(db, audit, clock, groups),

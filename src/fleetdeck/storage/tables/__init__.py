@@ -48,6 +48,7 @@ from fleetdeck.storage.tables.settings import SettingValue
 from fleetdeck.storage.tables.users import (
     ApiToken,
     LoginFailure,
+    OidcLoginSecret,
     User,
     UserGroup,
     UserGroupMember,
@@ -94,6 +95,7 @@ __all__ = [
     "LicensePoolMember",
     "LicensePoolSoftware",
     "LoginFailure",
+    "OidcLoginSecret",
     "Package",
     "PackageDependency",
     "PackageFamily",

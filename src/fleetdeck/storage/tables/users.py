@@ -155,3 +155,20 @@ class UserMailCodeSecret(Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     failures: Mapped[int] = mapped_column(default=0)
+
+
+class OidcLoginSecret(Base):
+    """One OpenID Connect login under way (``core/users/oidc.py``): the keyed hashes of its
+    ``state`` and ``nonce``, its PKCE verifier encrypted, and when it stops being valid. Deleted
+    when the provider's answer comes back (single use) or, once expired, by the next login that
+    begins. The name marks the table secret: no report may read it (core/reports/policy.py)."""
+
+    __tablename__ = "oidc_login_secrets"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64))
+    verifier_enc: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -18,9 +18,12 @@ from fleetdeck.core.users.sessions import SECOND_FACTOR
 TOTP = "totp_authenticator_app"
 EMAIL = "email"
 TOTP_LOGIN_TTL = 600  # api.totp_login_session_ttl
+OAUTH_ON = "password login is disabled: log in through the OAuth provider (see /auth/provider)"
 
 
 def _login(ctx: Context, username: str, password: str, new_password: str | None) -> Response:
+    if ctx.services.oidc.enabled():
+        raise RportError(403, OAUTH_ON)
     if not username:
         raise RportError(401, UNAUTHORIZED)
     lifetime = token_lifetime(ctx)
