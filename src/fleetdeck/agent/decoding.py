@@ -49,8 +49,8 @@ def sniff(head: bytes) -> tuple[str | None, int]:
     for bom, name in BOMS:
         if head.startswith(bom):
             return name, len(bom)
-    sample = head[:SNIFF_BYTES]
-    if len(sample) >= 4 and len(sample) % 2 == 0:
+    sample = head[: min(len(head), SNIFF_BYTES) // 2 * 2]
+    if len(sample) >= 4:
         odd = sample[1::2]
         if odd.count(0) * 4 >= len(odd) * 3 and sample[0::2].count(0) == 0:
             return "utf-16-le", 0  # `cmd /u`, or a tool that writes wide chars with no BOM
