@@ -142,3 +142,12 @@ def test_malformed_output_does_not_crash_the_collector(junk: bytes, tmp_path: Pa
 
 def test_darwin_selects_the_macos_collector() -> None:
     assert get_collector("darwin") is darwin.collect
+
+
+def test_the_hardware_uuid_for_enrollment_from_ioreg() -> None:
+    run = Mac("darwin", [(starts(*darwin.IOREG), "ioreg-platform.txt")])
+    assert darwin.platform_uuid(run) == "2a7c0e1b-5d3f-5b8a-9c4e-1f2a3b4c5d6e"  # as the inventory's
+    values = darwin.parse_ioreg((FIXTURES / "darwin" / "ioreg-platform.txt").read_text())
+    assert values["IOPlatformSerialNumber"] == "C02FK1ABQ05N"
+    assert "model" not in values  # <data>, not a string
+    assert darwin.platform_uuid(Mac("darwin", [])) == ""

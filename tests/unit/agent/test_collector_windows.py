@@ -207,3 +207,14 @@ def test_malformed_output_does_not_crash_the_collector(junk: bytes) -> None:
 
 def test_win32_selects_the_windows_collector() -> None:
     assert get_collector("win32") is windows.collect
+
+
+def test_the_ids_sent_at_enrollment_match_the_inventory() -> None:
+    run = Recorded("windows", rules())
+    assert windows.machine_guid(run, "cp850") == collect(Recorded("windows", rules())).machine_id
+    assert windows.smbios_uuid(run, "cp850") == "4c4c4544-0046-4a10-8032-b8c04f4b5133"
+    # a board whose UUID the OEM never set ("03000200-0400-..." is a real, shared, value: kept)
+    assert windows.smbios_uuid(Recorded("windows", rules(cim="cim-workgroup.json")), "cp850") != ""
+    blank = b'{"Product": {"UUID": "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"}}'
+    assert windows.smbios_uuid(lambda argv: blank, "cp850") == ""
+    assert windows.machine_guid(Recorded("windows", []), "cp850") == ""

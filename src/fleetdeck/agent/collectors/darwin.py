@@ -23,6 +23,7 @@ from fleetdeck.agent.decoding import decode_tool_output
 from fleetdeck.protocol import messages as m
 
 APPLICATIONS = Path("/Applications")
+IOREG = ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"]
 SYSTEM_PROFILER = ["system_profiler", "SPHardwareDataType", "SPSoftwareDataType", "-json"]
 MAX_BUNDLES = 2000
 MAX_PLIST_BYTES = 1024 * 1024
@@ -155,6 +156,28 @@ def apply(inv: m.Inventory, run: Runner, applications: Path = APPLICATIONS) -> m
     software = {(s.name, s.version): s for s in [*bundles(applications), *receipts(run)]}
     inv.software = [software[k] for k in sorted(software)]
     return inv
+
+
+def parse_ioreg(text: str) -> dict[str, str]:
+    """``ioreg -rd1 -c IOPlatformExpertDevice``: its ``"Key" = "string"`` properties."""
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(" = ")
+        if (
+            sep
+            and len(key) > 2
+            and key[0] == key[-1] == '"'
+            and value.startswith('"')
+            and value.endswith('"')
+        ):
+            values[key[1:-1]] = value[1:-1]
+    return values
+
+
+def platform_uuid(run: Runner = run_tool) -> str:
+    """The hardware UUID from ioreg (quick, for enrollment), lower case; "" when unreadable."""
+    out = run(IOREG)
+    return clean(parse_ioreg(decode_tool_output(out)).get("IOPlatformUUID")).lower() if out else ""
 
 
 def collect(run: Runner = run_tool) -> m.Inventory:

@@ -272,14 +272,25 @@ def apply(inv: m.Inventory, run: Runner, codepage: str) -> m.Inventory:
     )
     inv.kernel = kernel or inv.kernel
     inv.os_family = "windows"
-    guid = first_values(reg_query(run, codepage, CRYPTOGRAPHY, "/v", "MachineGuid", "/reg:64"))
-    inv.machine_id = guid.get("MachineGuid", "").strip().lower()
+    inv.machine_id = machine_guid(run, codepage)
     inv.software = installed_software(run, codepage)
     quser = run(["quser"])
     users = parse_quser(decode_tool_output(quser, codepage)) if quser is not None else None
     if users is not None:
         inv.logged_in_users = users
     return inv
+
+
+def machine_guid(run: Runner = run_tool, codepage: str | None = None) -> str:
+    """HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MachineGuid, lower case ("" when unreadable)."""
+    keys = reg_query(run, codepage or oem_codepage(), CRYPTOGRAPHY, "/v", "MachineGuid", "/reg:64")
+    return first_values(keys).get("MachineGuid", "").strip().lower()
+
+
+def smbios_uuid(run: Runner = run_tool, codepage: str | None = None) -> str:
+    """Win32_ComputerSystemProduct.UUID (the firmware's), "" when unreadable or all zeros/Fs."""
+    uuid = clean(wmi_facts(run, codepage or oem_codepage()).get("Product", {}).get("UUID")).lower()
+    return "" if set(uuid) <= set("0f-") else uuid
 
 
 def collect(run: Runner = run_tool, codepage: str | None = None) -> m.Inventory:
