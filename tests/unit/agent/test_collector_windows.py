@@ -182,12 +182,13 @@ def test_quser_localised_and_without_sessions() -> None:
 def test_nothing_answers_nothing_is_filled_and_it_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger=tools.__name__)
     for _ in range(3):
-        inv = collect(Recorded("windows", []))
+        base = m.Inventory(hostname="h", os_version="10", kernel="10.0.22631", cpu_model="Intel64 Family 6")
+        inv = windows.apply(base, Recorded("windows", []), "cp850")
         assert (inv.manufacturer, inv.model, inv.serial, inv.machine_id, inv.domain) == ("",) * 5
         assert inv.software == []
-        assert inv.os == "Windows"
-        assert inv.cpu_model == "Intel64 Family 6"  # platform's answer stays
-    assert len(caplog.records) == 1
+        assert (inv.os, inv.os_version, inv.kernel) == ("Windows", "10", "10.0.22631")  # platform's
+        assert inv.cpu_model == "Intel64 Family 6"
+    assert len(caplog.records) == 2  # WMI, the version: once each
 
 
 @pytest.mark.parametrize(

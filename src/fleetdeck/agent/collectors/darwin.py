@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import platform
 import plistlib
 import time
 from pathlib import Path
@@ -181,4 +182,6 @@ def platform_uuid(run: Runner = run_tool) -> str:
 
 
 def collect(run: Runner = run_tool) -> m.Inventory:
-    return apply(common.base_inventory(), run)
+    inv = common.base_inventory()
+    inv.os_version = platform.mac_ver()[0]  # if neither sw_vers nor system_profiler answers
+    return apply(inv, run)

@@ -267,10 +267,13 @@ def apply(inv: m.Inventory, run: Runner, codepage: str) -> m.Inventory:
         inv.domain = clean(cs.get("Domain")).lower()
     elif cs:
         inv.domain = ""  # Domain holds the workgroup's name then
-    inv.os, inv.os_version, kernel = os_names(
-        first_values(reg_query(run, codepage, CURRENT_VERSION, "/reg:64"))
-    )
-    inv.kernel = kernel or inv.kernel
+    current = first_values(reg_query(run, codepage, CURRENT_VERSION, "/reg:64"))
+    if current:
+        inv.os, inv.os_version, kernel = os_names(current)
+        inv.kernel = kernel or inv.kernel
+    else:  # what ``platform`` said stays ("10", "10.0.22631")
+        warn_once("win:current-version", "inventory: the Windows version is not readable from the registry")
+        inv.os = "Windows"
     inv.os_family = "windows"
     inv.machine_id = machine_guid(run, codepage)
     inv.software = installed_software(run, codepage)
