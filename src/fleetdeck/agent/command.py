@@ -13,13 +13,13 @@ output.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
-from fleetdeck.agent.process import kill_tree, spawn
+from fleetdeck.agent.decoding import UTF8, OutputDecoder, decode_bytes
+from fleetdeck.agent.process import kill_tree, remove_script, spawn
 from fleetdeck.protocol import messages as m
 
 Send = Callable[[m.Message], Awaitable[None]]
@@ -47,8 +47,9 @@ class _Capture:
             chunk = chunk[: max(room, 0)]
         self.data += chunk
 
-    def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
+    def text(self, codepage: str = UTF8) -> str:
+        """UTF-8 (or what a BOM says), else the code page (Windows tools: the OEM one)."""
+        return decode_bytes(bytes(self.data), codepage)
 
 
 class _Streamer:
@@ -62,7 +63,11 @@ class _Streamer:
         self.pending: list[tuple[Stream, str]] = []
         self.pending_bytes = 0
         self.wake = asyncio.Event()
-        self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in ("stdout", "stderr")}
+        self.decoders = {s: OutputDecoder() for s in ("stdout", "stderr")}
+
+    def use_codepage(self, codepage: str) -> None:
+        """Output that is not UTF-8 is in ``codepage`` (set before the first chunk)."""
+        self.decoders = {s: OutputDecoder(codepage) for s in ("stdout", "stderr")}
 
     def feed(self, stream: Stream, chunk: bytes, final: bool = False) -> None:
         text = self.decoders[stream].decode(chunk, final)
@@ -104,6 +109,7 @@ class CommandExecution:
         self._stop_status: m.AgentJobStatus = "cancelled"
         self._stop_message = ""
         self.pid: int | None = None
+        self.codepage = UTF8
 
     def stop(self, status: m.AgentJobStatus = "cancelled", message: str = "") -> None:
         self._stop_status, self._stop_message = status, message
@@ -123,8 +129,8 @@ class CommandExecution:
             job_id=self.job_id,
             status=status,
             exit_code=exit_code,
-            stdout=out.text(),
-            stderr=err.text(),
+            stdout=out.text(self.codepage),
+            stderr=err.text(self.codepage),
             started_at=started,
             finished_at=time.time(),
             message=message,
@@ -141,10 +147,11 @@ class CommandExecution:
     async def run(self, on_started: Callable[[], Awaitable[None]]) -> m.JobResult:
         started = time.time()
         try:
-            proc = await spawn(self.spec)
+            proc, script, self.codepage = await spawn(self.spec)
         except OSError as exc:
             return self._result("failed", started, None, f"cannot start command: {exc}")
         self.pid = proc.pid
+        self.streamer.use_codepage(self.codepage)
         streamer = asyncio.create_task(self.streamer.run())
         completion = asyncio.create_task(self._complete(proc))
         stopper = asyncio.create_task(self._stop.wait())
@@ -173,6 +180,7 @@ class CommandExecution:
                 completion.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await completion
+            remove_script(script)
             streamer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await streamer

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -151,7 +152,17 @@ class StateStore:
         self.attempt_path.unlink(missing_ok=True)
 
 
-def read_machine_id() -> str:
+def read_machine_id(platform: str = sys.platform) -> str:
+    """/etc/machine-id on Linux; Windows: MachineGuid; macOS: the hardware UUID (as the inventory
+    says). Blocking (Windows and macOS run a tool): call it in a thread."""
+    if platform == "win32":
+        from fleetdeck.agent.collectors import windows
+
+        return windows.machine_guid()
+    if platform == "darwin":
+        from fleetdeck.agent.collectors import darwin
+
+        return darwin.platform_uuid()
     for candidate in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
         with contextlib.suppress(OSError):
             value = Path(candidate).read_text(encoding="ascii", errors="replace").strip()
@@ -160,9 +171,17 @@ def read_machine_id() -> str:
     return ""
 
 
-def read_hardware_uuid() -> str:
+def read_hardware_uuid(platform: str = sys.platform) -> str:
     """The firmware (SMBIOS) UUID, which a hypervisor gives each clone anew; "" when unreadable
-    (Linux lets only root read it; containers have none)."""
+    (Linux lets only root read it; containers have none). Blocking: call it in a thread."""
+    if platform == "win32":
+        from fleetdeck.agent.collectors import windows
+
+        return windows.smbios_uuid()
+    if platform == "darwin":
+        from fleetdeck.agent.collectors import darwin
+
+        return darwin.platform_uuid()
     with contextlib.suppress(OSError):
         return Path("/sys/class/dmi/id/product_uuid").read_text(encoding="ascii", errors="replace").strip()
     return ""

@@ -43,6 +43,9 @@ async def enroll_once(url: str, token: str, fingerprint: str | None, attempt: st
     With a ``fingerprint`` the server certificate must match it (PinMismatchError otherwise);
     without one the certificate seen now is trusted from here on.
     """
+    # Windows and macOS run a tool for each (PowerShell takes a second): not on the event loop
+    machine_id = await asyncio.to_thread(read_machine_id)
+    hardware_uuid = await asyncio.to_thread(read_hardware_uuid)
     async with open_connection(url, ping_interval=None) as ws:
         seen = check_pin(url, ws, fingerprint)
         session = AgentSession()
@@ -50,8 +53,8 @@ async def enroll_once(url: str, token: str, fingerprint: str | None, attempt: st
             token=token,
             hostname=socket.gethostname(),
             agent_version=AGENT_VERSION,
-            machine_id=read_machine_id(),
-            hardware_uuid=read_hardware_uuid(),
+            machine_id=machine_id,
+            hardware_uuid=hardware_uuid,
             macs=hardware_macs(),
             attempt=attempt,
         )

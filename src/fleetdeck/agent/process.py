@@ -25,10 +25,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import psutil
 
+from fleetdeck.agent.decoding import oem_codepage
+from fleetdeck.agent.shells import SCRIPT, Launch, launch
 from fleetdeck.protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -36,6 +41,12 @@ log = logging.getLogger(__name__)
 KILL_GRACE_SEC = 2.0
 JOB_SCOPE_ENV = "FLEETDECK_AGENT_JOB_SCOPE"
 JOB_SLICE = "fleetdeck-jobs.slice"
+
+
+class Spawned(NamedTuple):
+    proc: asyncio.subprocess.Process
+    script: Path | None  # a script file to remove when the process has ended
+    codepage: str  # what output that is not UTF-8 is decoded with
 
 
 def scope_prefix(mode: str, systemd_run: str | None, booted: bool, root: bool) -> list[str]:
@@ -77,35 +88,61 @@ def job_scope() -> list[str]:
     return prefix
 
 
-def command_argv(spec: m.CommandSpec) -> list[str]:
-    """The argv that runs ``spec.command`` with the requested interpreter."""
-    interpreter = spec.interpreter
-    if interpreter is None:
-        interpreter = "cmd" if sys.platform == "win32" else "sh"
-    if interpreter == "sh":
-        return ["/bin/sh", "-c", spec.command]
-    if interpreter == "bash":
-        return [shutil.which("bash") or "bash", "-c", spec.command]
-    if interpreter == "powershell":
-        exe = shutil.which("pwsh") or shutil.which("powershell") or "powershell"
-        return [exe, "-NoProfile", "-NonInteractive", "-Command", spec.command]
-    return ["cmd.exe", "/c", spec.command]
+def plan(spec: m.CommandSpec) -> Launch:
+    """How ``spec`` is started on this machine (fleetdeck.agent.shells)."""
+    return launch(spec, sys.platform, shutil.which, os.environ, output_codepage())
 
 
-async def spawn(spec: m.CommandSpec) -> asyncio.subprocess.Process:
+@functools.cache
+def output_codepage() -> str:
+    return oem_codepage()
+
+
+def write_script(started: Launch) -> tuple[list[str], Path | None]:
+    """The argv with the script file written (in a private temporary directory), and the file."""
+    if started.script is None:
+        return started.argv, None
+    folder = Path(tempfile.mkdtemp(prefix="fleetdeck-job-"))
+    path = folder / f"job{started.suffix}"
+    path.write_bytes(started.script)
+    return [str(path) if a == SCRIPT else a for a in started.argv], path
+
+
+def remove_script(path: Path | None) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(path.parent)
+
+
+async def spawn(spec: m.CommandSpec, how: Launch | None = None) -> Spawned:
+    """Start ``spec`` (as ``how`` says, else as :func:`plan` says). The caller removes the
+    script file, if any, with :func:`remove_script` once the process has ended."""
+    how = how or plan(spec)
     env = {**os.environ, **spec.env} if spec.env else None
     # decided once, in a thread (it may run systemd-run); later jobs take the cached answer
     scope = job_scope() if job_scope.cache_info().currsize else await asyncio.to_thread(job_scope)
-    return await asyncio.create_subprocess_exec(
-        *scope,
-        *command_argv(spec),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=spec.cwd,
-        env=env,
-        start_new_session=True,
-    )
+    argv, script = write_script(how)
+    pipes: dict[str, Any] = {
+        "stdin": asyncio.subprocess.DEVNULL,
+        "stdout": asyncio.subprocess.PIPE,
+        "stderr": asyncio.subprocess.PIPE,
+        "cwd": spec.cwd,
+        "env": env,
+    }
+    if sys.platform == "win32":
+        flags = subprocess.CREATE_NEW_PROCESS_GROUP | getattr(subprocess, "CREATE_NO_WINDOW", 0)
+        pipes["creationflags"] = flags
+    else:
+        pipes["start_new_session"] = True
+    try:
+        if how.via_comspec:
+            proc = await asyncio.create_subprocess_shell(argv[0], **pipes)
+        else:
+            proc = await asyncio.create_subprocess_exec(*scope, *argv, **pipes)
+    except BaseException:
+        remove_script(script)
+        raise
+    return Spawned(proc, script, how.output_codepage)
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -126,7 +126,9 @@ class CommandSpec(msgspec.Struct, omit_defaults=True):
     """A shell command. ``interpreter`` None means the platform default shell."""
 
     command: str
-    interpreter: Literal["sh", "bash", "powershell", "cmd"] | None = None
+    # "zsh": agents run it (macOS); the server does not send it yet (older agents would refuse the
+    # whole frame), see docs/agent-platforms.md
+    interpreter: Literal["sh", "bash", "zsh", "powershell", "cmd"] | None = None
     cwd: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)
     timeout_sec: int = 300
