@@ -1,6 +1,7 @@
 """One module per concept; importing this package registers every route."""
 
 from fleetdeck.api.dialects.rport.methods import (
+    alerting,
     auth,
     client_groups,
     clients,
@@ -15,6 +16,7 @@ from fleetdeck.api.dialects.rport.methods import (
 )
 
 __all__ = [
+    "alerting",
     "auth",
     "client_groups",
     "clients",
