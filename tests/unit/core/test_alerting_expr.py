@@ -26,8 +26,16 @@ def test_rport_operators_become_python_ones_outside_strings() -> None:
     [
         ("cpu_usage_percent > 90", {"cpu_usage_percent": 95.0}, True),
         ("cpu_usage_percent > 90", {"cpu_usage_percent": 90.0}, False),
-        ("cpu_usage_percent >= 90 && client_name == 'db1'", {"cpu_usage_percent": 90.0, "client_name": "db1"}, True),
-        ("cpu_usage_percent >= 90 && client_name == 'db1'", {"cpu_usage_percent": 90.0, "client_name": "db2"}, False),
+        (
+            "cpu_usage_percent >= 90 && client_name == 'db1'",
+            {"cpu_usage_percent": 90.0, "client_name": "db1"},
+            True,
+        ),
+        (
+            "cpu_usage_percent >= 90 && client_name == 'db1'",
+            {"cpu_usage_percent": 90.0, "client_name": "db2"},
+            False,
+        ),
         ("!(os_family == 'windows')", {"os_family": "linux"}, True),
         ("'web' in tags", {"tags": ["db", "web"]}, True),
         ("'web' not in tags", {"tags": ["db", "web"]}, False),
@@ -37,7 +45,9 @@ def test_rport_operators_become_python_ones_outside_strings() -> None:
         ("connection_state == 'disconnected'", {"connection_state": "disconnected"}, True),
     ],
 )
-def test_rules_read_the_computer_and_its_latest_measurement(text: str, names: dict[str, Any], expected: bool) -> None:
+def test_rules_read_the_computer_and_its_latest_measurement(
+    text: str, names: dict[str, Any], expected: bool
+) -> None:
     assert holds(text, **names) is expected
 
 
@@ -132,7 +142,11 @@ def test_a_valid_ruleset_parses_with_its_vars_and_actions() -> None:
         (ruleset(vars=["cpu_usage_percent=1"]), "vars[0]", "choose another name"),
         (ruleset(vars=["d={'a': 1}"]), "vars[0]", "a number, a string"),
         (ruleset(vars=["long=" + "1" * 1001]), "vars[0]", "at most"),
-        ({"rules": [{"id": "a", "severity": "Warning", "expr": "true", "when": 1}]}, "rules[0].when", "unknown"),
+        (
+            {"rules": [{"id": "a", "severity": "Warning", "expr": "true", "when": 1}]},
+            "rules[0].when",
+            "unknown",
+        ),
     ],
 )
 def test_every_mistake_is_named_with_its_place(raw: object, prefix: str, err: str) -> None:
@@ -144,7 +158,9 @@ def test_every_mistake_is_named_with_its_place(raw: object, prefix: str, err: st
 
 def test_ignore_silences_a_rule_while_the_other_holds() -> None:
     parsed, _ = r.parse(
-        ruleset(rule("hot", "cpu_usage_percent > 80"), rule("burning", "cpu_usage_percent > 99", ignore=["hot"]))
+        ruleset(
+            rule("hot", "cpu_usage_percent > 80"), rule("burning", "cpu_usage_percent > 99", ignore=["hot"])
+        )
     )
 
     def ids(cpu: float) -> list[str]:

@@ -11,6 +11,7 @@ count as not holding: a Disaster rule silences the Warning one), ``{"log": "mess
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,10 +96,8 @@ def _var(text: object, i: int, problems: list[Problem]) -> tuple[str, Any] | Non
     try:
         value = json.loads(raw)
     except ValueError:
-        try:  # 'single quoted', True/False
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            pass
+        with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
+            value = ast.literal_eval(raw)  # 'single quoted', True/False
     if not isinstance(value, str | int | float | bool | list):
         problems.append(Problem(prefix, "a var's value is a number, a string, a boolean or a list"))
         return None

@@ -242,7 +242,7 @@ class AlertingService:
                 raise ValidationFailed(
                     f"{problems[0].prefix}: {problems[0].err}" if problems[0].prefix else problems[0].err,
                     field="ruleset",
-                    detail={"problems": [{"prefix": p.prefix, "err": p.err} for p in problems]},
+                    problems=[{"prefix": p.prefix, "err": p.err} for p in problems],
                 )
             row = s.get(AlertRuleset, 1)
             now = self._clock()

@@ -20,6 +20,7 @@ from fleetdeck.storage.tables.base import Base, BigId
 
 class AlertRuleset(Base):
     __tablename__ = "alert_rulesets"
+    __table_args__ = {"sqlite_autoincrement": True}  # the id is always 1; this keeps the rule
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ruleset: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("updated_at", when(), nullable=False),
         sa.Column("updated_by", sa.String(length=150), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_rulesets")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "notification_templates",
