@@ -293,7 +293,7 @@ def notifications_list(ctx: Context) -> Response:
     )
 
 
-@route("GET", "/notification-logs/{notification-id}", admin=True)
+@route("GET", "/notification-logs/{notification_id}", admin=True)  # rport: {notification-id}
 def notification_get(ctx: Context) -> Response:
-    nid = _number(ctx.path_params["notification-id"], "notification id")
+    nid = _number(ctx.path_params["notification_id"], "notification id")
     return render.ok(_notification(ctx.services.alerting.notification(ctx.me, nid), full=True))
