@@ -161,6 +161,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             # Only after its computers are offline: a process taking the name over at once
             # would otherwise have its new connections marked offline by this stop.
             await housekeeping.release_node()
+            # mails already queued (invitations, codes, alerts) go out before the process ends
+            await asyncio.to_thread(rt.services.mail.close)
             await rt.watch.close()
             await rt.gateway.close()
             await rt.backlog.close()

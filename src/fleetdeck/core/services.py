@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleetdeck.core.alerting.service import AlertingService
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.certs.service import CertificateService
 from fleetdeck.core.changes import ChangeFeed
@@ -74,6 +75,7 @@ class CoreConfig:
     node_lease_sec: float = LEASE_SEC  # a server process silent this long is taken for dead
     tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
     max_payload_bytes: int = 64 * 1024**3  # largest streamed payload upload (core/packages/uploads)
+    alert_scripts_dir: Path | None = None  # scripts alert notifications may run; None = none
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class Services:
     attributes: ComputerAttributeService  # tags and labels people give computers
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
+    alerting: AlertingService  # rules over measurements, problems, notifications
 
 
 def build_services(
@@ -213,4 +216,5 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
+        alerting=AlertingService(db, audit, clock, mail, config.alert_scripts_dir),
     )

@@ -90,6 +90,7 @@ REUSE_ALLOWED = {
     "computer_interfaces": "inventory rows, rewritten per computer; no client holds their ids",
     "computer_logins": "inventory rows, rewritten per computer; no client holds their ids",
     "computer_software": "inventory rows, rewritten per computer; no client holds their ids",
+    "notification_templates": "ids are names admins choose, as in rport (generated ones are random UUIDs)",
 }
 
 

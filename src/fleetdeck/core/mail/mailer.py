@@ -43,6 +43,10 @@ class Mailer(Protocol):
         """Queue ``mail``; the future ends when the server took it (or with the error)."""
         ...
 
+    def close(self) -> None:
+        """Send what is queued, then stop (at shutdown; bounded by the SMTP timeouts)."""
+        ...
+
 
 class SmtpMailer:
     def __init__(self, settings: SettingsService, workers: int = 2) -> None:

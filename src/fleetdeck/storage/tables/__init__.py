@@ -1,5 +1,11 @@
 """All tables, one module per aggregate. Import from here."""
 
+from fleetdeck.storage.tables.alerting import (
+    AlertNotification,
+    AlertProblem,
+    AlertRuleset,
+    NotificationTemplate,
+)
 from fleetdeck.storage.tables.audit import AuditEntry
 from fleetdeck.storage.tables.base import Base
 from fleetdeck.storage.tables.cmdb import CmdbDialogItem, CmdbEntry, CmdbObject
@@ -60,6 +66,9 @@ from fleetdeck.storage.tables.vault import VaultSecretEntry, VaultSecretState
 
 __all__ = [
     "AgentSecret",
+    "AlertNotification",
+    "AlertProblem",
+    "AlertRuleset",
     "ApiToken",
     "AuditEntry",
     "Base",
@@ -95,6 +104,7 @@ __all__ = [
     "LicensePoolMember",
     "LicensePoolSoftware",
     "LoginFailure",
+    "NotificationTemplate",
     "OidcLoginSecret",
     "Package",
     "PackageDependency",

@@ -464,3 +464,107 @@ class VaultEntryBody(Strict):
     key: str = ""
     value: str = ""
     type: str = ""
+
+
+# ---------------------------------------------------------------- alerting (monitoring rules)
+
+
+class TemplateDataBody(Strict):
+    subject: str = ""
+    severity: str = ""
+    client: str = ""
+    webhook_url: str = ""
+    custom_data: dict[str, str] | None = None
+
+
+class TemplateBody(Strict):
+    """rport's Template; ``id`` is given on create (generated when absent), never on update."""
+
+    id: str = ""
+    transport: str = ""
+    subject: str = ""
+    body: str = ""
+    html: bool = False
+    data: TemplateDataBody | None = None
+    recipients: list[str] | None = None
+
+
+class RuleBody(Strict):
+    id: str = ""
+    severity: str = ""
+    expr: str = ""
+    actions: list[dict[str, str | list[str]]] | None = None
+
+
+class RulesetBody(Strict):
+    vars: list[str] | None = None
+    rules: list[RuleBody] | None = None
+
+
+class ProblemBody(Strict):
+    active: bool
+
+
+class TestRulesBody(Strict):
+    ruleset: RulesetBody | None = None
+    templates: list[TemplateBody] | None = None
+    client_data: list[dict[str, str | int | float | bool | list[str] | dict[str, str] | None]] | None = None
+    measurements: (
+        list[
+            dict[str, str | int | float | bool | list[dict[str, str | int | float]] | dict[str, float] | None]
+        ]
+        | None
+    ) = None
+    delay_ms: float = 0
+
+
+_TEXT = listing.allowed(q.Op.EQ, q.Op.IN, q.Op.LIKE)
+PROBLEM_OUT = (
+    "problem_id",
+    "rule_id",
+    "client_id",
+    "client_name",
+    "severity",
+    "actions",
+    "active",
+    "created_at",
+    "resolved_at",
+    "client_update_id",
+    "measurement_update_id",
+)
+PROBLEM_TIMES = frozenset({"created_at", "resolved_at"})
+PROBLEMS = listing.ListRules(
+    filters={
+        "problem_id": _TEXT,
+        "rule_id": _TEXT,
+        "client_id": _TEXT,
+        "client_name": _TEXT,
+        "active": listing.allowed(q.Op.EQ, q.Op.IN),
+        "created_at": _TIME,
+        "resolved_at": _TIME,
+    },
+    search=("rule_id", "client_id", "client_name"),
+    sorts=frozenset({"rule_id", "client_id", "client_name", "active", "created_at", "resolved_at"}),
+    default_sort=(q.SortKey("created_at", descending=True),),
+    default_limit=50,
+    min_limit=1,
+    max_limit=500,
+    fieldsets={"problems": listing.Fieldset(frozenset(PROBLEM_OUT), PROBLEM_OUT)},
+)
+NOTIFICATION_OUT = ("notification_id", "state", "transport", "timestamp", "out", "err")
+NOTIFICATIONS = listing.ListRules(
+    filters={
+        "state": _TEXT,
+        "reference_id": _TEXT,
+        "transport": _TEXT,
+        "subject": _TEXT,
+        "timestamp": _TIME,
+    },
+    search=("state", "transport", "subject"),
+    sorts=frozenset({"timestamp", "state"}),
+    default_sort=(q.SortKey("timestamp", descending=True),),
+    default_limit=10,
+    min_limit=1,
+    max_limit=100,
+    fieldsets={"notifications": listing.Fieldset(frozenset(NOTIFICATION_OUT), NOTIFICATION_OUT)},
+)

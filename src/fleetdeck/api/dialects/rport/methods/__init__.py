@@ -1,6 +1,7 @@
 """One module per concept; importing this package registers every route."""
 
 from fleetdeck.api.dialects.rport.methods import (
+    alerting,
     auth,
     client_groups,
     clients,
@@ -16,6 +17,7 @@ from fleetdeck.api.dialects.rport.methods import (
 )
 
 __all__ = [
+    "alerting",
     "auth",
     "client_groups",
     "clients",

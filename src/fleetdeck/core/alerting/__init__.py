@@ -1,0 +1,1 @@
+"""Alerting: rules over measurements, problems, notification templates and their log."""
