@@ -34,6 +34,8 @@ from fleetdeck.core.licenses.service import LicenseService
 from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.mail.mailer import Mailer, SmtpMailer
 from fleetdeck.core.mail.settings import MAIL_SETTINGS
+from fleetdeck.core.monitoring.service import MonitoringService
+from fleetdeck.core.monitoring.settings import MONITORING_SETTINGS
 from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
@@ -115,6 +117,7 @@ class Services:
     attributes: ComputerAttributeService  # tags and labels people give computers
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
+    monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
 
 
 def build_services(
@@ -145,7 +148,9 @@ def build_services(
     throttle = LoginThrottle(
         db, clock, config.login_max_failures, config.login_max_failures_per_address, config.login_window_sec
     )
-    registry = SettingsRegistry((*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *settings_defs))
+    registry = SettingsRegistry(
+        (*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *MONITORING_SETTINGS, *settings_defs)
+    )
     settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
     notifier = notifier or NullNotifier()
@@ -207,4 +212,5 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
+        monitoring=MonitoringService(db, audit, clock, settings),
     )

@@ -33,6 +33,7 @@ from fleetdeck.storage.tables.licenses import (
     LicensePoolSoftware,
     SoftwareLicense,
 )
+from fleetdeck.storage.tables.monitoring import Measurement
 from fleetdeck.storage.tables.packages import (
     Installation,
     Package,
@@ -94,6 +95,7 @@ __all__ = [
     "LicensePoolMember",
     "LicensePoolSoftware",
     "LoginFailure",
+    "Measurement",
     "Package",
     "PackageDependency",
     "PackageFamily",
