@@ -191,8 +191,8 @@ def test_disabled_monitoring_drops_intake_and_refuses_reads(svc: Services, admin
     assert svc.monitoring.intake(agent_actor(cid, "mon-1", "127.0.0.1"), cid, sample()) is None
     with pytest.raises(FeatureDisabled):
         svc.monitoring.find(admin, cid, q.Query())
+    t0 = int(T0.timestamp())
     with pytest.raises(FeatureDisabled):
-        t0 = int(T0.timestamp())
         svc.monitoring.graph(admin, cid, t0, t0 + 2 * HOUR)
     svc.settings.set(admin, "monitoring.enabled", True)
     svc.settings.set(admin, "monitoring.interval_sec", 0)
