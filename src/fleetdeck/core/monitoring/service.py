@@ -45,6 +45,7 @@ MAX_MOUNTPOINTS = 64
 MAX_PROCESSES = 30
 MAX_NAME = 255
 MAX_CMDLINE = 1024
+INT_MAX = 2**63 - 1
 MAX_RATE = 1e15  # bytes/s: anything above is a broken counter
 MIN_WINDOW_SEC = 2 * 3600
 MAX_WINDOW_SEC = 48 * 3600
@@ -116,7 +117,7 @@ def _rate(value: float | None, name: str) -> float | None:
 
 
 def _bounded(value: int) -> int:
-    return max(0, min(int(value), 2**63 - 1))
+    return value if 0 <= value <= INT_MAX else (0 if value < 0 else INT_MAX)
 
 
 def _process(p: m.ProcessSample) -> dict[str, Any]:
