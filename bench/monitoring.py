@@ -9,7 +9,8 @@ In-process, on core's services (what the agent endpoint calls), on a fresh migra
    as every agent frame is stored) spread over the computers -> rows/s; then the same number in
    ``intake_many`` batches of 1,000 (one executemany) -> rows/s.
 2. graph: ``-n`` computers with ``--per-computer`` measurements each spread over the last 48 h
-   (without processes, to fill faster: the graph reads no JSON column), and one client with a measurement every minute for 48 h (2,880); the median time of
+   (without processes, to fill faster: the graph reads no JSON column), and one client with a
+   measurement every minute for 48 h (2,880); the median time of
    ``--runs`` 48-hour ``graph`` calls for that client (124 buckets of 1,392 s, avg/min/max of
    cpu, memory and io) and of a 120-row ``find`` page.
 
@@ -150,7 +151,8 @@ def main() -> None:
         graph_ms = median_ms(graph, args.runs)
         page_ms = median_ms(lambda: mon.find(admin, target, q.Query(limit=120)), args.runs)
         log(
-            f"48 h graph of one client: {graph_ms:.1f} ms ({len(points)} points); 120-row page {page_ms:.1f} ms"
+            f"48 h graph of one client: {graph_ms:.1f} ms ({len(points)} points);"
+            f" 120-row page {page_ms:.1f} ms"
         )
         result = {
             "database": rt.services.database,
