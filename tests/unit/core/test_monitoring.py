@@ -213,3 +213,16 @@ def test_retention_duty_purges_old_measurements(
     clock.now = T0 + timedelta(hours=1, seconds=1)
     assert svc.monitoring.purge() == 2
     assert svc.monitoring.find(admin, cid, q.Query()).total == 0
+
+
+def test_intake_batch_stores_many_drops_bad_ones_and_runs_hooks(
+    svc: Services, admin: Actor, cid: int
+) -> None:
+    other = factories.computer(svc, admin, "mon-2")
+    heard: list[int] = []
+    svc.monitoring.intake_hooks.append(lambda c, info: heard.append(c))
+    stored = svc.monitoring.intake_batch([(cid, sample()), (other, sample(cpu=500.0)), (other, sample())])
+    assert stored == 2 and heard == [cid, other]
+    assert svc.monitoring.find(admin, other, q.Query()).items[0].taken_at == int(T0.timestamp())
+    svc.settings.set(admin, "monitoring.enabled", False)
+    assert svc.monitoring.intake_batch([(cid, sample())]) == 0

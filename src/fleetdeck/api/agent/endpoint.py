@@ -236,10 +236,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
             elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows
                 log.debug("computer %s sent a %r frame; ignored", cid, msg.type)
             elif isinstance(msg, m.Measurement):
-                try:
-                    await asyncio.to_thread(services.monitoring.intake, actor, cid, msg)
-                except FleetdeckError as exc:
-                    log.warning("measurement from computer %s rejected: %s", cid, exc.message)
+                hub.measurement(cid, msg)  # stored in a batch (core.monitoring intake_batch)
             elif isinstance(msg, m.InventoryReport):
                 try:
                     await asyncio.to_thread(
