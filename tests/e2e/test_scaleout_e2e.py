@@ -45,6 +45,7 @@ DUTIES = {
     "uploads.purge",
     "files.purge",
     "notifications.send",
+    "monitoring.purge",
 }
 
 

@@ -186,6 +186,11 @@ class Agent:
         self._bye = False
         established = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(welcome.heartbeat_sec))
+        monitoring = (
+            asyncio.create_task(self._monitor(welcome.monitoring_interval_sec))
+            if welcome.monitoring_interval_sec > 0
+            else None
+        )
         try:
             for result in self.runner.unacked_results():
                 await self.send(result)
@@ -202,6 +207,8 @@ class Agent:
         finally:
             self._ws = None
             heartbeat.cancel()
+            if monitoring is not None:
+                monitoring.cancel()
             lasted = time.monotonic() - established
             self.backoff.connection_ended(lasted)
             if not self._bye and lasted >= HEALTHY_AFTER_SEC and welcome.reconnect_window_sec > 0:
@@ -285,6 +292,22 @@ class Agent:
         while True:
             await asyncio.sleep(interval)
             await self.send(m.Heartbeat())
+
+    async def _monitor(self, interval: float) -> None:
+        """A Measurement every ``interval`` s (the server's ``monitoring.interval_sec``), while
+        this session lasts; the first one an interval after the counters were primed."""
+        from fleetdeck.agent.monitor import Sampler  # only agents told to measure load it
+
+        interval = max(interval, 1.0)
+        sampler = await asyncio.to_thread(Sampler)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                measurement = await asyncio.to_thread(sampler.sample)
+            except Exception:  # a daemon must survive its own bugs; try again next interval
+                log.exception("measuring failed")
+                continue
+            await self.send(measurement)
 
     # ------------------------------------------------------------ inventory
 

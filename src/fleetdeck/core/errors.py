@@ -120,6 +120,12 @@ class Unavailable(FleetdeckError):
     code = "unavailable"
 
 
+class FeatureDisabled(Unavailable):
+    """A feature switched off server-wide (e.g. ``monitoring.enabled`` false)."""
+
+    code = "feature_disabled"
+
+
 class AgentUnreachable(Unavailable):
     code = "agent_unreachable"
 

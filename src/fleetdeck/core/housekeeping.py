@@ -2,8 +2,8 @@
 
 Job expiry, failing jobs whose agent never came back, deployment ticks (Wake-on-LAN at start
 time, the shutdown decisions of earlier wakes, jobs held back until their time), purging ended
-web sessions, removing abandoned payload uploads and pushed files no job needs any more, sending alert
-notifications, later schedules: each is a
+web sessions, removing abandoned payload uploads and pushed files no job needs any more, purging
+measurements older than their retention, sending alert notifications, later schedules: each is a
 ``Duty`` that runs every ``interval`` seconds in a worker thread, in the process that holds its
 lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
 agree through the database, so several processes share the work without talking to each other,
@@ -38,6 +38,7 @@ POLLING_SWEEP_SEC = 15.0  # polling agents' computers turn offline at most this 
 UPLOAD_PURGE_SEC = 600.0  # uploads are abandoned after hours (uploads.abandon_after_sec)
 FILE_PURGE_SEC = 600.0  # a pushed file outlives its last pending job by at most this
 NOTIFY_SEC = 5.0  # a queued alert notification waits at most this long to be sent
+MEASUREMENT_PURGE_SEC = 600.0  # measurements outlive monitoring.retention_sec by at most this
 LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
 # A duty's lease is renewed at least this often, however rarely the duty runs, so that its lease
 # can be short (three rounds) and another process takes a dead holder's duties over within
@@ -91,6 +92,7 @@ def standard_duties(
         Duty("uploads.purge", UPLOAD_PURGE_SEC, uploads),
         Duty("files.purge", FILE_PURGE_SEC, services.file_pushes.purge_unused),
         Duty("notifications.send", NOTIFY_SEC, services.alerting.dispatch),
+        Duty("monitoring.purge", MEASUREMENT_PURGE_SEC, services.monitoring.purge),
     ]
 
 

@@ -35,6 +35,8 @@ from fleetdeck.core.licenses.service import LicenseService
 from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.mail.mailer import Mailer, SmtpMailer
 from fleetdeck.core.mail.settings import MAIL_SETTINGS
+from fleetdeck.core.monitoring.service import MonitoringService
+from fleetdeck.core.monitoring.settings import MONITORING_SETTINGS
 from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
@@ -120,6 +122,7 @@ class Services:
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
     alerting: AlertingService  # rules over measurements, problems, notifications
+    monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
 
 
 def build_services(
@@ -151,7 +154,14 @@ def build_services(
         db, clock, config.login_max_failures, config.login_max_failures_per_address, config.login_window_sec
     )
     registry = SettingsRegistry(
-        (*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *OIDC_SETTINGS, *settings_defs)
+        (
+            *CORE_SETTINGS,
+            *MAIL_SETTINGS,
+            *PEOPLE_SETTINGS,
+            *OIDC_SETTINGS,
+            *MONITORING_SETTINGS,
+            *settings_defs,
+        )
     )
     settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
@@ -169,6 +179,9 @@ def build_services(
     mail = mailer or SmtpMailer(settings)
     computers = ComputerService(db, audit, clock, gateway, notifier, box)
     sessions = SessionService(db, audit, users, box, clock, config.token_lifetime_sec)
+    alerting = AlertingService(db, audit, clock, mail, config.alert_scripts_dir)
+    monitoring = MonitoringService(db, audit, clock, settings)
+    monitoring.intake_hooks.append(alerting.on_measurement)  # alert rules run on each measurement
     return Services(
         database=db.dialect,
         audit=audit,
@@ -216,5 +229,6 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
-        alerting=AlertingService(db, audit, clock, mail, config.alert_scripts_dir),
+        alerting=alerting,
+        monitoring=monitoring,
     )

@@ -14,6 +14,7 @@ Flow (see ``session.py`` for the state machine)::
       | <------------ Welcome(...)         |
       | -- Inventory(data, digest) ----->  |   on connect if digest differs, and on change
       | -- Heartbeat ------------------->  |   every heartbeat_sec
+      | -- Measurement ----------------->  |   every monitoring_interval_sec (Welcome; 0 = none)
       | <------------- JobRun(job) ------  |
       | -- JobUpdate(accepted/running) ->  |   accepted: package jobs; running: after 0.25 s
       | -- JobOutput(chunk) ------------>  |   while running
@@ -216,6 +217,43 @@ class JobResult(Message, tag="job_result"):
     truncated: bool = False
 
 
+class Mountpoint(msgspec.Struct, omit_defaults=True):
+    path: str
+    total_bytes: int
+    free_bytes: int
+
+
+class ProcessSample(msgspec.Struct, omit_defaults=True):
+    pid: int
+    name: str = ""
+    user: str = ""
+    cmdline: str = ""
+    parent_pid: int = 0
+    num_threads: int = 0
+    cpu_percent: float = 0.0
+    memory_percent: float = 0.0
+    rss_bytes: int = 0
+
+
+class Measurement(Message, tag="measurement"):
+    """What the agent measured over its last monitoring interval. Network rates are bytes/s
+    (``lan``: every non-loopback interface; ``wan`` is for agents told which card that is);
+    ``*_mbit`` the cards' speed, for percentages (None: unknown). The server bounds the
+    mountpoints and processes it keeps (``core.monitoring``)."""
+
+    cpu_usage_percent: float
+    memory_usage_percent: float
+    io_usage_percent: float | None = None
+    net_lan_in: float | None = None
+    net_lan_out: float | None = None
+    net_lan_mbit: float | None = None
+    net_wan_in: float | None = None
+    net_wan_out: float | None = None
+    net_wan_mbit: float | None = None
+    mountpoints: list[Mountpoint] = msgspec.field(default_factory=list)
+    processes: list[ProcessSample] = msgspec.field(default_factory=list)
+
+
 class Reply(Message, tag="reply"):
     """The answer to the server's ``Request`` with id ``ref_id``: a small body, or an error."""
 
@@ -246,6 +284,8 @@ class Welcome(Message, tag="welcome"):
     # The server's reconnect window (what its Bye would say): an agent whose healthy
     # connection drops without a Bye keeps its retries within it. 0 = not told (older servers).
     reconnect_window_sec: float = 0.0
+    # Send a Measurement this often (s); 0 = monitoring off (and older servers say nothing).
+    monitoring_interval_sec: float = 0.0
 
 
 class JobRun(Message, tag="job_run"):
@@ -294,7 +334,9 @@ class Unknown(msgspec.Struct, frozen=True):
     type: str
 
 
-AgentMessage = Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult | Reply
+AgentMessage = (
+    Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult | Reply | Measurement
+)
 ServerMessage = Enrolled | Welcome | JobRun | JobCancel | ResultAck | Request | Bye | Error
 
 

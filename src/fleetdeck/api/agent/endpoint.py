@@ -193,6 +193,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
         cancels = await asyncio.to_thread(services.jobs.on_hello, cid, hello.known_jobs)
         hub.came_online(conn, hello.agent_version)
         digest = ident.inventory_digest
+        interval = await asyncio.to_thread(services.monitoring.agent_interval)
         await ws.send_bytes(
             m.encode(
                 m.Welcome(
@@ -201,6 +202,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     server_version=hub.config.server_version,
                     want_inventory=not digest or digest != hello.inventory_digest,
                     reconnect_window_sec=hub.config.reconnect_window_sec,
+                    monitoring_interval_sec=interval,
                 )
             )
         )
@@ -233,6 +235,8 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows
                 log.debug("computer %s sent a %r frame; ignored", cid, msg.type)
+            elif isinstance(msg, m.Measurement):
+                hub.measurement(cid, msg)  # stored in a batch (core.monitoring intake_batch)
             elif isinstance(msg, m.InventoryReport):
                 try:
                     await asyncio.to_thread(

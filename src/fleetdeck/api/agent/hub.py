@@ -108,6 +108,10 @@ async def send_all(frames: Iterable[tuple[AgentConn, bytes]]) -> None:
         await asyncio.gather(*slow)
 
 
+# Measurements waiting to be stored (a few KB each): beyond this, new ones are dropped.
+MAX_PENDING_MEASUREMENTS = 10_000
+
+
 @dataclass(frozen=True)
 class HubConfig:
     node_id: str = "local"
@@ -134,6 +138,8 @@ class AgentHub:
         self._dispatch_event = asyncio.Event()
         self._updates: list[tuple[int, m.JobUpdate]] = []
         self._results: list[tuple[int, m.JobResult]] = []
+        self._measurements: list[tuple[int, m.Measurement]] = []  # stored in batches
+        self._measurement_event = asyncio.Event()
         self._flush_event = asyncio.Event()
         self._seen: dict[int, datetime] = {}
         # Connects (a Presence) and disconnects (None) not yet stored; the latest per computer.
@@ -169,6 +175,7 @@ class AgentHub:
             self._on_rekeyed(rekeyed),
             self._dispatch_loop(),
             self._flush_loop(),
+            self._measurement_loop(),
             self._presence_flush_loop(),
             self._presence_loop(),
         ):
@@ -191,6 +198,7 @@ class AgentHub:
     async def stop(self) -> None:
         await self.say_bye()
         await self._flush_once()
+        await self._store_measurements()
         await self._touch_once()
         await self._flush_presence()
         for task in self._tasks:
@@ -275,6 +283,29 @@ class AgentHub:
     def job_result(self, computer_id: int, result: m.JobResult) -> None:
         self._results.append((computer_id, result))
         self._flush_event.set()
+
+    def measurement(self, computer_id: int, measurement: m.Measurement) -> None:
+        """Store soon, with the others that arrive within the flush interval (one INSERT of
+        many rows). Telemetry: a crash loses at most one interval's worth."""
+        if len(self._measurements) < MAX_PENDING_MEASUREMENTS:  # dropped while the database lags
+            self._measurements.append((computer_id, measurement))
+        self._measurement_event.set()
+
+    async def _measurement_loop(self) -> None:
+        while True:
+            await self._measurement_event.wait()
+            await asyncio.sleep(self.config.flush_interval)  # let a batch gather
+            self._measurement_event.clear()
+            try:
+                await self._store_measurements()
+            except Exception:
+                log.exception("storing measurements failed; they are dropped")
+
+    async def _store_measurements(self) -> None:
+        while self._measurements:
+            batch = self._measurements[: self.config.max_batch]
+            self._measurements = self._measurements[self.config.max_batch :]
+            await asyncio.to_thread(self.services.monitoring.intake_batch, batch)
 
     async def job_output(self, frame: bytes, output: m.JobOutput) -> None:
         await self.bus.publish(job_output_topic(output.job_id), frame)

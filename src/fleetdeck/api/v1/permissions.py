@@ -67,6 +67,7 @@ ROUTES: dict[str, Requirement] = {
     "DELETE /computers/{computer_id}": Perm.MANAGE_COMPUTERS,
     "GET /computers/{computer_id}/jobs": Perm.READ,
     "GET /computers/{computer_id}/events": Perm.READ,
+    "GET /computers/{computer_id}/metrics": Perm.READ_MONITORING,
     "GET /computers/{computer_id}/passwords": Perm.READ_PASSWORDS,  # clear text; each read audited
     "POST /computers/{computer_id}/force-inventory": Perm.MANAGE_COMPUTERS,
     "POST /computers/{computer_id}/wake": Perm.RUN_COMMANDS,

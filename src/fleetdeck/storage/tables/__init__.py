@@ -39,6 +39,7 @@ from fleetdeck.storage.tables.licenses import (
     LicensePoolSoftware,
     SoftwareLicense,
 )
+from fleetdeck.storage.tables.monitoring import Measurement
 from fleetdeck.storage.tables.packages import (
     Installation,
     Package,
@@ -104,6 +105,7 @@ __all__ = [
     "LicensePoolMember",
     "LicensePoolSoftware",
     "LoginFailure",
+    "Measurement",
     "NotificationTemplate",
     "OidcLoginSecret",
     "Package",

@@ -568,3 +568,36 @@ NOTIFICATIONS = listing.ListRules(
     max_limit=100,
     fieldsets={"notifications": listing.Fieldset(frozenset(NOTIFICATION_OUT), NOTIFICATION_OUT)},
 )
+# rportd's monitoring lists: sort by timestamp only (default newest first); timestamp takes
+# gt/lt (unix seconds) and since/until (RFC 3339), nothing else.
+_MONITORING_TIME = listing.allowed(q.Op.GT, q.Op.LT, q.Op.GE, q.Op.LE)
+METRIC_FIELDS = (
+    "timestamp",
+    "cpu_usage_percent",
+    "memory_usage_percent",
+    "io_usage_percent",
+    "net_lan",
+    "net_wan",
+)
+
+
+def _monitoring(
+    default_limit: int, max_limit: int, fieldsets: dict[str, listing.Fieldset]
+) -> listing.ListRules:
+    return listing.ListRules(
+        filters={"timestamp": _MONITORING_TIME},
+        search=(),
+        sorts=frozenset({"timestamp"}),
+        max_sort_keys=1,
+        default_sort=(q.SortKey("timestamp", descending=True),),
+        default_limit=default_limit,
+        min_limit=1,
+        max_limit=max_limit,
+        fieldsets=fieldsets,
+    )
+
+
+METRICS = _monitoring(1, 120, {"metrics": listing.Fieldset(frozenset(METRIC_FIELDS), METRIC_FIELDS[:4])})
+MOUNTPOINTS = _monitoring(1, 100, {})
+PROCESSES = _monitoring(1, 10, {})
+GRAPH = _monitoring(1, q.MAX_LIMIT, {})  # unpaginated: page[...] is accepted and has no effect
