@@ -130,6 +130,8 @@ class CommandSpec(msgspec.Struct, omit_defaults=True):
     cwd: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)
     timeout_sec: int = 300
+    # run through ``sudo -n`` (never asks for a password: a refusal fails the job); not on Windows
+    sudo: bool = False
 
 
 class JobSpec(msgspec.Struct, omit_defaults=True):
