@@ -220,42 +220,71 @@ class Started:
 
 
 def start_multi(services: Services, actor: Actor, body: RunBody, script: bool) -> Started:
-    """A multi-client run (``POST /commands|/scripts`` and the websockets): one core call."""
+    """A multi-client run (``POST /commands|/scripts`` and the websockets): one core call.
+    Explicit clients and client groups are read first (names for the messages, rportd's 404
+    and 400s); clients targeted by tags are read after core picked them."""
     require(actor, script)
     tags = tag_target(body.client_ids, body.group_ids, body.tags)
-    if tags is not None:
-        return _start_tagged(services, actor, body, script, tags)
+    targets = _targets(services, actor, body) if tags is None else None
+    request = request_of(body, script, multi=True)
+    order = RunOrder(
+        sequential=not body.execute_concurrently, abort_on_error=body.abort_on_error is not False
+    )
+    # an offline client's job gives up after the timeout (once per client when they take turns)
+    turns = _turns(services, actor, targets, tags) if order.sequential else 1
+    # group members and tagged clients are decided again by core, in the jobs' transaction
+    created = services.jobs.create_commands(
+        actor,
+        request,
+        computer_ids=targets.computer_ids if targets else (),
+        rule_groups=targets.groups if targets else (),
+        tags=tags,
+        expires_in=timedelta(seconds=request.timeout_sec * turns),
+        order=order,
+        name=MULTI,
+    )
+    if targets is not None:
+        return Started(created.batch_id, created.job_ids, targets.clients)
+    page = services.jobs.find(
+        actor,
+        q.Query(where=(q.Cond("batch_id", q.Op.EQ, created.batch_id),), limit=max(1, len(created.job_ids))),
+    )
+    clients = clients_by_id(services, actor, (j.computer_id for j in page.items))
+    return Started(created.batch_id, created.job_ids, clients)
+
+
+@dataclass(frozen=True)
+class _Targets:
+    computer_ids: list[int]  # the explicit clients, in the order given
+    groups: list[str]  # client group keys
+    clients: dict[int, ComputerRow]  # every target known now, by computer id
+    count: int
+
+
+def _targets(services: Services, actor: Actor, body: RunBody) -> _Targets:
+    """Explicit clients and client groups, checked as rportd does."""
     ids = list(dict.fromkeys(body.client_ids or []))
     groups = list(dict.fromkeys(body.group_ids or []))
     if not ids and not groups:
         raise RportError(400, "At least 1 client should be specified.")
     if len(groups) > MAX_GROUPS:
         raise RportError(400, f"At most {MAX_GROUPS} groups may be given.")
-    request = request_of(body, script, multi=True)
     members = group_members(services, actor, groups)  # their names for the messages, and a count
     found = clients_by_uid(services, actor, [*ids, *members])
     missing = [uid for uid in ids if uid not in found]
     if missing:
         raise RportError(404, f"Client with id={missing[0]} not found.")
-    targets = list(dict.fromkeys([*ids, *members]))
-    if not targets:
+    count = len(dict.fromkeys([*ids, *members]))
+    if not count:
         raise RportError(400, "The given groups have no clients.")
-    order = RunOrder(
-        sequential=not body.execute_concurrently, abort_on_error=body.abort_on_error is not False
-    )
-    # an offline client's job gives up after the timeout (once per client when they take turns)
-    expires = timedelta(seconds=request.timeout_sec * (len(targets) if order.sequential else 1))
-    # the groups' members are decided again by core, in the transaction that makes the jobs
-    created = services.jobs.create_commands(
-        actor,
-        request,
-        computer_ids=[found[uid].id for uid in ids],
-        rule_groups=groups,
-        expires_in=expires,
-        order=order,
-        name=MULTI,
-    )
-    return Started(created.batch_id, created.job_ids, {row.id: row for row in found.values()})
+    return _Targets([found[uid].id for uid in ids], groups, {row.id: row for row in found.values()}, count)
+
+
+def _turns(services: Services, actor: Actor, targets: _Targets | None, tags: TagTarget | None) -> int:
+    if targets is not None or tags is None:
+        return targets.count if targets else 1
+    some = q.Cond("tags", q.Op.IIN, list(tags.tags))  # any of them: at least as many
+    return max(1, services.computers.find_detailed(actor, q.Query(where=(some,), limit=1)).total)
 
 
 def tag_target(ids: list[str] | None, groups: list[str] | None, tags: TagsBody | None) -> TagTarget | None:
@@ -273,34 +302,6 @@ def tag_target(ids: list[str] | None, groups: list[str] | None, tags: TagsBody |
     if len(wanted) > MAX_TAGS:
         raise RportError(400, f"At most {MAX_TAGS} tags may be given.")
     return TagTarget(tuple(wanted), match_all=(tags.operator or "").upper() == "AND")
-
-
-def _start_tagged(services: Services, actor: Actor, body: RunBody, script: bool, tags: TagTarget) -> Started:
-    """A run on the clients having ``tags`` (connected or not, as rportd), in client order:
-    core picks them in the transaction that makes the jobs (one core call); their rows are read
-    after, for the messages."""
-    request = request_of(body, script, multi=True)
-    order = RunOrder(
-        sequential=not body.execute_concurrently, abort_on_error=body.abort_on_error is not False
-    )
-    turns = 1
-    if order.sequential:  # an offline client's job gives up after the timeout, each in its turn
-        some = q.Cond("tags", q.Op.IIN, list(tags.tags))  # any of them: at least as many
-        turns = max(1, services.computers.find_detailed(actor, q.Query(where=(some,), limit=1)).total)
-    created = services.jobs.create_commands(
-        actor,
-        request,
-        tags=tags,
-        expires_in=timedelta(seconds=request.timeout_sec * turns),
-        order=order,
-        name=MULTI,
-    )
-    page = services.jobs.find(
-        actor,
-        q.Query(where=(q.Cond("batch_id", q.Op.EQ, created.batch_id),), limit=max(1, len(created.job_ids))),
-    )
-    clients = clients_by_id(services, actor, (j.computer_id for j in page.items))
-    return Started(created.batch_id, created.job_ids, clients)
 
 
 def group_members(services: Services, actor: Actor, keys: list[str]) -> list[str]:
