@@ -168,7 +168,7 @@ def build_services(
         sessions=SessionService(db, audit, users, box, clock, config.token_lifetime_sec),
         computers=computers,
         groups=groups,
-        enrollment=EnrollmentService(db, audit, box, clock, throttle),
+        enrollment=EnrollmentService(db, audit, box, clock, throttle, passwords),
         jobs=jobs,
         settings=settings,
         reports=ReportService(db, audit, clock, settings),

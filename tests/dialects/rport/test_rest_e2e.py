@@ -166,3 +166,34 @@ def test_is_sudo_runs_through_sudo_n_and_a_refusal_reaches_the_job(
     ran = run(server, uid, "echo ran-$FAKE_SUDO")
     assert (ran["status"], ran["is_sudo"], ran["error"]) == ("successful", True, "")
     assert ran["result"]["stdout"] == "ran-1\n"
+
+
+def test_an_agent_enrolls_with_client_credentials(
+    server: ServerProc, agent_factory: Any, tmp_path: Path
+) -> None:
+    """An admin creates a credential with ``POST /clients-auth``; a real agent enrolls with it
+    (``--client-auth-file``) and connects; the credential then has a bound client (409 on
+    delete without force); a wrong password is refused (the agent exits 1)."""
+    with httpx.Client(base_url=server.url + API, auth=("admin", ADMIN_PASSWORD), timeout=15) as c:
+        assert c.post("/clients-auth", json={"id": "lab", "password": "lab-password"}).status_code == 201
+        good, bad = tmp_path / "good", tmp_path / "bad"
+        good.write_text("lab:lab-password\n")
+        bad.write_text("lab:wrong\n")
+        agent: AgentProc = agent_factory(server, "credentialed")
+        agent.start("--server", server.url, "--client-auth-file", str(good))
+
+        def connected() -> list[str] | None:
+            rows = c.get("/clients", params={"filter[connection_state]": "connected"}).json()["data"]
+            return [r["id"] for r in rows] or None
+
+        try:
+            wait_for(connected, 30, what="the agent enrolled with credentials and connected")
+        except AssertionError:
+            raise AssertionError(agent.log()[-3000:]) from None
+        r = c.delete("/clients-auth/lab")
+        assert r.status_code == 409 and r.json()["errors"][0]["code"] == "ERR_CODE_CLIENT_AUTH_HAS_CLIENT"
+        refused: AgentProc = agent_factory(server, "refused")
+        refused.start("--server", server.url, "--client-auth-file", str(bad))
+        assert refused.proc is not None and refused.proc.wait(30) == 1
+        assert "invalid client credentials" in refused.log()
+        assert c.delete("/clients-auth/lab", params={"force": "true"}).status_code == 204
