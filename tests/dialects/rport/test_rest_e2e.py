@@ -187,9 +187,10 @@ def test_an_agent_enrolls_with_client_credentials(
             return [r["id"] for r in rows] or None
 
         try:
-            wait_for(connected, 30, what="the agent enrolled with credentials and connected")
+            [uid] = wait_for(connected, 30, what="the agent enrolled with credentials and connected")
         except AssertionError:
             raise AssertionError(agent.log()[-3000:]) from None
+        assert c.get(f"/clients/{uid}").json()["data"]["client_auth_id"] == "lab"
         r = c.delete("/clients-auth/lab")
         assert r.status_code == 409 and r.json()["errors"][0]["code"] == "ERR_CODE_CLIENT_AUTH_HAS_CLIENT"
         refused: AgentProc = agent_factory(server, "refused")

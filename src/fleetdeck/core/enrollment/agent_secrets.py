@@ -33,6 +33,12 @@ def bound_name(key: str) -> str:
     return f"client-auth:{key}"
 
 
+def credential_of(created_by: str) -> str:
+    """The credential a computer was enrolled with (from its ``created_by``), or ""."""
+    prefix = bound_name("")
+    return created_by[len(prefix) :] if created_by.startswith(prefix) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class AgentSecretInfo:
     key: str
