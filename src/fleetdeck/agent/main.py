@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", help="server URL, http(s)://HOST[:PORT] (needed only to enroll)")
     p.add_argument("--enroll-token", help="one-time enrollment token (ignored once enrolled)")
     p.add_argument(
+        "--client-auth-file",
+        help="file holding ID:PASSWORD, an agent credential to enroll with instead of a token",
+    )
+    p.add_argument(
         "--state-dir",
         default=default_state_dir(),
         help="credentials and job journal (default: $FLEETDECK_AGENT_STATE_DIR or /var/lib/fleetdeck-agent)",
@@ -92,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:  # msgspec.DecodeError is a ValueError
         print(f"error: cannot read {store.path}: {exc}", file=sys.stderr)
         return 2
-    if state is None and not (args.enroll_token and url):
+    try:
+        args.client_auth = _client_auth(args.client_auth_file)
+    except (OSError, ValueError) as exc:
+        print(f"error: --client-auth-file: {exc}", file=sys.stderr)
+        return 2
+    if state is None and not ((args.enroll_token or args.client_auth) and url):
         print(
             f"error: {store.path} holds no credentials; enroll first with --server URL --enroll-token TOKEN",
             file=sys.stderr,
@@ -109,6 +118,18 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_run(args, store, state, url, fingerprint))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
         return 0
+
+
+def _client_auth(path: str | None) -> tuple[str, str] | None:
+    """``ID:PASSWORD`` from the file (first line), or None without one."""
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as f:
+        line = f.readline().strip()
+    key, sep, password = line.partition(":")
+    if not sep or not key or not password:
+        raise ValueError("expected one line ID:PASSWORD")
+    return key, password
 
 
 async def _run(
@@ -131,16 +152,17 @@ async def _run(
 
     if state is None:
         assert url is not None
-        assert args.enroll_token
+        assert args.enroll_token or args.client_auth
         log.info("enrolling with %s", url)
         try:
             state = await enroll(
                 url,
-                args.enroll_token,
+                "" if args.client_auth else args.enroll_token,
                 fingerprint,
                 Backoff(args.reconnect_min, args.reconnect_max),
                 stop,
                 attempt=store.enroll_attempt(),
+                client_auth=args.client_auth,
             )
         except (EnrollmentRefusedError, PinMismatchError) as exc:
             print(f"error: enrollment failed: {exc}", file=sys.stderr)

@@ -150,6 +150,16 @@ class BatchFeed(Protocol):
         ...
 
 
+class FinalsFeed(Protocol):
+    """Announcements that jobs (any jobs) became final, subscribed before the caller's reads."""
+
+    async def finished(self, timeout: float) -> list[int]:
+        """Wait up to ``timeout`` seconds: the ids of the jobs announced final (those that
+        came meanwhile taken along, each once), or [] when none came. The bus delivers at most
+        once: a caller that must see every job reads the database now and then as well."""
+        ...
+
+
 class JobWatch(Protocol):
     """Waiting for jobs without polling the database: final results are announced on the bus
     after commit; ``final`` is read once after subscribing, so nothing falls in between."""
@@ -167,6 +177,10 @@ class JobWatch(Protocol):
         """Changes of one batch's jobs, subscribed before the caller's first read of it."""
         ...
 
+    def finals(self) -> AbstractAsyncContextManager[FinalsFeed]:
+        """Every job that becomes final from now on (a progress stream over many batches)."""
+        ...
+
 
 class NullJobWatch:
     """Nothing is announced in this process (CLI, unit tests), so nothing can be waited for."""
@@ -181,6 +195,9 @@ class NullJobWatch:
         raise Unavailable("this process cannot follow jobs (no message bus)")
 
     def batch(self, batch_id: int) -> AbstractAsyncContextManager[BatchFeed]:
+        raise Unavailable("this process cannot follow jobs (no message bus)")
+
+    def finals(self) -> AbstractAsyncContextManager[FinalsFeed]:
         raise Unavailable("this process cannot follow jobs (no message bus)")
 
 

@@ -189,7 +189,7 @@ def build_services(
         sessions=sessions,
         computers=computers,
         groups=groups,
-        enrollment=EnrollmentService(db, audit, box, clock, throttle),
+        enrollment=EnrollmentService(db, audit, box, clock, throttle, passwords),
         jobs=jobs,
         settings=settings,
         reports=ReportService(db, audit, clock, settings),

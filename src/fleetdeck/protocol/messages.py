@@ -133,6 +133,8 @@ class CommandSpec(msgspec.Struct, omit_defaults=True):
     cwd: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)
     timeout_sec: int = 300
+    # run through ``sudo -n`` (never asks for a password: a refusal fails the job); not on Windows
+    sudo: bool = False
 
 
 class JobSpec(msgspec.Struct, omit_defaults=True):
@@ -148,7 +150,7 @@ class JobSpec(msgspec.Struct, omit_defaults=True):
 
 
 class Enroll(Message, tag="enroll"):
-    token: str
+    token: str  # empty when ``client_auth`` is given
     hostname: str
     agent_version: str
     machine_id: str = ""
@@ -162,6 +164,10 @@ class Enroll(Message, tag="enroll"):
     # sends the same one and gets the same computer back without using the token again.
     # Empty: an older agent (every try is a new enrollment).
     attempt: str = ""
+    # An agent credential (rportd's client auth: an id and a password an admin created) to
+    # enroll with instead of a one-time token; empty: the token.
+    client_auth_id: str = ""
+    client_auth_password: str = ""
 
 
 class Hello(Message, tag="hello"):

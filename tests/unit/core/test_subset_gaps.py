@@ -119,7 +119,7 @@ def test_the_null_ports_answer_that_nothing_is_reachable_or_followed() -> None:
     assert answers[3].message == "this process reaches no agents"
     assert NullGateway().request_many([], "ping", {}, 1.0) == {}
     watch = NullJobWatch()
-    for follow in (lambda: watch.follow(1), lambda: watch.batch(1)):
+    for follow in (lambda: watch.follow(1), lambda: watch.batch(1), watch.finals):
         with pytest.raises(Unavailable) as err:
             follow()
         assert err.value.message == "this process cannot follow jobs (no message bus)"

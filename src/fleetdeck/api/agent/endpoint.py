@@ -132,6 +132,9 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 hardware_uuid=hello.hardware_uuid,
                 macs=hello.macs,
                 attempt=hello.attempt,
+                client_auth=(
+                    (hello.client_auth_id, hello.client_auth_password) if hello.client_auth_id else None
+                ),
             )
         except FleetdeckError as exc:
             code = "auth_failed" if isinstance(exc, AuthenticationFailed) else exc.code
