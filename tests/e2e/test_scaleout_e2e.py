@@ -44,6 +44,7 @@ DUTIES = {
     "polling.purge_events",
     "uploads.purge",
     "files.purge",
+    "schedules.run",
 }
 
 

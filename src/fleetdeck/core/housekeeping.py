@@ -2,8 +2,8 @@
 
 Job expiry, failing jobs whose agent never came back, deployment ticks (Wake-on-LAN at start
 time, the shutdown decisions of earlier wakes, jobs held back until their time), purging ended
-web sessions, removing abandoned payload uploads and pushed files no job needs any more, later
-schedules and alert evaluation: each is a
+web sessions, removing abandoned payload uploads and pushed files no job needs any more, firing
+the schedules whose tick has come (``core.jobs.schedules``), later alert evaluation: each is a
 ``Duty`` that runs every ``interval`` seconds in a worker thread, in the process that holds its
 lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
 agree through the database, so several processes share the work without talking to each other,
@@ -37,6 +37,7 @@ EVENT_PURGE_SEC = 600.0  # OCO's housekeeping runs every 10 min too
 POLLING_SWEEP_SEC = 15.0  # polling agents' computers turn offline at most this late
 UPLOAD_PURGE_SEC = 600.0  # uploads are abandoned after hours (uploads.abandon_after_sec)
 FILE_PURGE_SEC = 600.0  # a pushed file outlives its last pending job by at most this
+SCHEDULE_TICK_SEC = 10.0  # a schedule fires at most this late (cron has minutes)
 LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
 # A duty's lease is renewed at least this often, however rarely the duty runs, so that its lease
 # can be short (three rounds) and another process takes a dead holder's duties over within
@@ -69,6 +70,7 @@ def standard_duties(
     expiry_sec: float = EXPIRY_SEC,
     tick_sec: float = DEPLOYMENT_TICK_SEC,
     lost_after_sec: float = LOST_AFTER_SEC,
+    schedule_sec: float = SCHEDULE_TICK_SEC,
 ) -> list[Duty]:
     def deployments() -> int:
         woken = services.deployments.tick()  # includes the Wake-on-LAN shutdown decisions
@@ -89,6 +91,7 @@ def standard_duties(
         Duty("polling.purge_events", EVENT_PURGE_SEC, services.agent_records.purge_events),
         Duty("uploads.purge", UPLOAD_PURGE_SEC, uploads),
         Duty("files.purge", FILE_PURGE_SEC, services.file_pushes.purge_unused),
+        Duty("schedules.run", schedule_sec, services.schedules.run_due),
     ]
 
 

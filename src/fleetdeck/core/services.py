@@ -28,6 +28,7 @@ from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.files import FilePushService, FileStore
 from fleetdeck.core.jobs.library import LibraryService
 from fleetdeck.core.jobs.saved import SavedCommandService
+from fleetdeck.core.jobs.schedules import ScheduleService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
@@ -115,6 +116,7 @@ class Services:
     attributes: ComputerAttributeService  # tags and labels people give computers
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
+    schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
 
 
 def build_services(
@@ -207,4 +209,5 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
+        schedules=ScheduleService(db, audit, clock, jobs),
     )

@@ -84,6 +84,7 @@ BATCH_FIELDS = {
     "name": JobBatch.name,
     "created_at": JobBatch.created_at,
     "created_by": JobBatch.created_by,
+    "schedule_id": JobBatch.schedule_id,
 }
 
 
@@ -99,6 +100,7 @@ def _batch_info(b: JobBatch, counts: dict[str, int], job_ids: list[int]) -> Batc
         counts=counts,
         job_ids=job_ids,
         sequence_mode=b.sequence_mode,
+        schedule_id=b.schedule_id,
     )
 
 
@@ -199,10 +201,12 @@ class JobService:
         order: RunOrder | None = None,
         name: str = "",
         rule_groups: Sequence[str] = (),
+        schedule_id: int | None = None,
     ) -> BatchCreated:
         """One command job per computer. ``order``: all at once (default) or one computer after
         the other, in the order of ``computer_ids`` then the groups' members (``RunOrder``).
-        ``rule_groups``: keys of groups defined by inventory rules, whose members are targets too."""
+        ``rule_groups``: keys of groups defined by inventory rules, whose members are targets too.
+        ``schedule_id``: the schedule whose tick this run is (``core.jobs.schedules``)."""
         self._audit.require(actor, run_perm(actor), "command.create", "job_batch")
         if request.is_script:
             self._audit.require(actor, Perm.RUN_SCRIPTS, "command.create", "job_batch")
@@ -220,6 +224,7 @@ class JobService:
             order,
             name,
             rule_groups=rule_groups,
+            schedule_id=schedule_id,
         )
 
     def create_actions(
@@ -296,6 +301,7 @@ class JobService:
         name: str = "",
         perm: Perm | None = None,
         rule_groups: Sequence[str] = (),
+        schedule_id: int | None = None,
     ) -> BatchCreated:
         if not computer_ids and not group_ids and not rule_groups:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
@@ -354,6 +360,7 @@ class JobService:
                 mode=run.mode,
                 turns=turn if run.sequential else None,
                 name=name,
+                schedule_id=schedule_id,
             )
             m.object_id = str(batch_id)
             m.detail = {"computers": len(ordered), **detail}
@@ -418,6 +425,7 @@ class JobService:
         mode: int = 0,
         turns: list[int] | None = None,
         name: str = "",
+        schedule_id: int | None = None,
     ) -> tuple[int, list[int]]:
         """A batch with one queued job per computer (ascending ids), in the caller's
         transaction; (batch id, job ids in computer order). ``turns``: the computers in the
@@ -433,6 +441,7 @@ class JobService:
             expires_at=expires,
             sequence_mode=mode,
             name=name[:200],
+            schedule_id=schedule_id,
         )
         s.add(batch)
         s.flush()
