@@ -30,12 +30,13 @@ that comes back in between runs the missed run once, when it connects; at the ne
 missed job expires and the new run takes its place, so a computer away for many ticks runs the
 command once when it is back, never once per missed tick.
 
-Reading needs RUN_COMMANDS; saving a command schedule RUN_COMMANDS, a script schedule
-RUN_SCRIPTS too. Only the creator or an admin changes or deletes a schedule (it runs as the
-creator: someone else changing what it runs would run their text with the creator's rights).
-Every change is audited (``schedule.create|update|delete``, object type ``schedule``). Lists
-are a constant number of queries: a count, a select and the latest runs' job counts (and the
-output of one-computer runs, when there are any).
+Reading needs MANAGE_SCHEDULES; saving a command schedule RUN_COMMANDS too, a script schedule
+RUN_SCRIPTS as well; the creator needs them still at each tick. Only the creator or an admin
+changes or deletes a schedule (it runs as the creator: someone else changing what it runs would
+run their text with the creator's rights). Every change is audited
+(``schedule.create|update|delete``, object type ``schedule``). Lists are a constant number of
+queries: a count, a select and the latest runs' job counts (and the output of one-computer runs,
+when there are any).
 """
 
 from __future__ import annotations
@@ -287,7 +288,7 @@ class ScheduleService:
     def find(self, actor: Actor, query: Query) -> Page[ScheduleItem]:
         """A page of schedules (``FIELDS`` names filters and sorts): a count, a select, the
         latest runs' counts and, if any of them ran on one computer, their output."""
-        actor.require(Perm.RUN_COMMANDS)
+        actor.require(Perm.MANAGE_SCHEDULES)
         with UnitOfWork(self._db, readonly=True) as uow:
             s = uow.session
             stmt, count = apply_query(
@@ -299,7 +300,7 @@ class ScheduleService:
             return Page(items=self._items(s, rows), total=total)
 
     def get(self, actor: Actor, uid: str) -> ScheduleItem:
-        actor.require(Perm.RUN_COMMANDS)
+        actor.require(Perm.MANAGE_SCHEDULES)
         with UnitOfWork(self._db, readonly=True) as uow:
             row = uow.session.scalar(select(Schedule).where(Schedule.uid == uid))
             if row is None:
@@ -342,7 +343,7 @@ class ScheduleService:
     def save(self, actor: Actor, data: ScheduleInput, uid: str | None = None) -> ScheduleItem:
         """Create (``uid`` None) or replace a schedule. Its next tick counts from now."""
         action = "schedule.create" if uid is None else "schedule.update"
-        with self._audit.mutation(actor, action, "schedule", uid or "", perm=Perm.RUN_COMMANDS) as m:
+        with self._audit.mutation(actor, action, "schedule", uid or "", perm=Perm.MANAGE_SCHEDULES) as m:
             for perm in _perms(data.kind):
                 actor.require(perm)
             clean = _check(data)
@@ -398,7 +399,7 @@ class ScheduleService:
 
     def delete(self, actor: Actor, uid: str) -> None:
         """Delete a schedule; its runs stay (their jobs still name it)."""
-        with self._audit.mutation(actor, "schedule.delete", "schedule", uid, perm=Perm.RUN_COMMANDS) as m:
+        with self._audit.mutation(actor, "schedule.delete", "schedule", uid, perm=Perm.MANAGE_SCHEDULES) as m:
             row = m.session.scalar(select(Schedule).where(Schedule.uid == uid))
             if row is None:
                 raise NotFound("schedule", uid)
@@ -455,6 +456,8 @@ class ScheduleService:
                 why = "the previous run is still going"
             else:
                 try:
+                    for perm in (Perm.MANAGE_SCHEDULES, *_perms(data.kind)):
+                        actor.require(perm)
                     targets, groups = _targets(s, actor, data)
                 except PermissionDenied as exc:
                     why = f"the run was refused: {exc}"
