@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterNotAlphaError, croniter
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
@@ -80,9 +80,11 @@ MAX_CATCH_UP = timedelta(days=7)  # how long a missed run waits for its computer
 DEFAULT_TIMEOUT = 60
 RUN_NAME = "schedule"  # JobBatch.name of a schedule's run
 _FIELD = re.compile(r"^[\w*/,\-#?]+$")
+Ref = str | int  # a schedule's uuid (rportd's id), or its row id
 
 FIELDS: dict[str, Any] = {
-    "id": Schedule.uid,
+    "id": Schedule.id,
+    "uid": Schedule.uid,
     "name": Schedule.name,
     "type": Schedule.kind,
     "created_by": Schedule.created_by,
@@ -299,10 +301,11 @@ class ScheduleService:
             rows = list(s.scalars(stmt))
             return Page(items=self._items(s, rows), total=total)
 
-    def get(self, actor: Actor, uid: str) -> ScheduleItem:
+    def get(self, actor: Actor, uid: Ref) -> ScheduleItem:
+        """A schedule by its uuid, or by its row id (``ScheduleItem.key``)."""
         actor.require(Perm.MANAGE_SCHEDULES)
         with UnitOfWork(self._db, readonly=True) as uow:
-            row = uow.session.scalar(select(Schedule).where(Schedule.uid == uid))
+            row = uow.session.scalar(select(Schedule).where(_named(uid)))
             if row is None:
                 raise NotFound("schedule", uid)
             return self._items(uow.session, [row])[0]
@@ -340,7 +343,7 @@ class ScheduleService:
 
     # ------------------------------------------------------------ changing
 
-    def save(self, actor: Actor, data: ScheduleInput, uid: str | None = None) -> ScheduleItem:
+    def save(self, actor: Actor, data: ScheduleInput, uid: Ref | None = None) -> ScheduleItem:
         """Create (``uid`` None) or replace a schedule. Its next tick counts from now."""
         action = "schedule.create" if uid is None else "schedule.update"
         with self._audit.mutation(actor, action, "schedule", uid or "", perm=Perm.MANAGE_SCHEDULES) as m:
@@ -350,7 +353,7 @@ class ScheduleService:
             s = m.session
             row: Schedule | None = None
             if uid is not None:
-                row = s.scalar(select(Schedule).where(Schedule.uid == uid).with_for_update())
+                row = s.scalar(select(Schedule).where(_named(uid)).with_for_update())
                 if row is None:
                     raise NotFound("schedule", uid)
                 _may_change(actor, row)
@@ -397,13 +400,14 @@ class ScheduleService:
             if unknown:
                 raise ValidationFailed(f"Unknown group with id={unknown[0]!r}.", field="group_ids")
 
-    def delete(self, actor: Actor, uid: str) -> None:
+    def delete(self, actor: Actor, uid: Ref) -> None:
         """Delete a schedule; its runs stay (their jobs still name it)."""
         with self._audit.mutation(actor, "schedule.delete", "schedule", uid, perm=Perm.MANAGE_SCHEDULES) as m:
-            row = m.session.scalar(select(Schedule).where(Schedule.uid == uid))
+            row = m.session.scalar(select(Schedule).where(_named(uid)))
             if row is None:
                 raise NotFound("schedule", uid)
             _may_change(actor, row)
+            m.object_id = row.uid
             m.detail = {"name": row.name}
             m.session.delete(row)
 
@@ -506,6 +510,12 @@ class ScheduleService:
             )
             self._audit.add(uow.session, system, "schedule.run", "schedule", uid, batch=created.batch_id)
         result.ran[uid] = created.batch_id
+
+
+def _named(ref: Ref) -> ColumnElement[bool]:
+    if isinstance(ref, int):
+        return Schedule.id == ref
+    return Schedule.uid == ref
 
 
 def _may_change(actor: Actor, row: Schedule) -> None:

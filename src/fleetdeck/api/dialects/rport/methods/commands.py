@@ -525,7 +525,7 @@ def _schedule_keys(ctx: Context, expr: q.Cond) -> list[int]:
     wanted = expr.value if isinstance(expr.value, list) else [expr.value]
     op = q.Op.LIKE if expr.op is q.Op.LIKE else q.Op.IN
     found = ctx.services.schedules.find(
-        ctx.me, q.Query(where=(q.Cond("id", op, wanted if op is q.Op.IN else wanted[0]),), limit=q.MAX_LIMIT)
+        ctx.me, q.Query(where=(q.Cond("uid", op, wanted if op is q.Op.IN else wanted[0]),), limit=q.MAX_LIMIT)
     )
     return [item.key for item in found.items]
 

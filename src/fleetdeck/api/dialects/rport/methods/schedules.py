@@ -155,7 +155,8 @@ def _translate(expr: q.Expr) -> q.Expr:
 def _translate_cond(expr: q.Cond) -> q.Expr:
     if expr.field == "created_at":
         return time_condition("created_at", expr)
-    return q.Cond(expr.field, _TEXT_OPS.get(expr.op, expr.op), expr.value)
+    field = "uid" if expr.field == "id" else expr.field  # rportd's id is the uuid
+    return q.Cond(field, _TEXT_OPS.get(expr.op, expr.op), expr.value)
 
 
 def _allowed(ctx: Context) -> None:
@@ -175,7 +176,10 @@ def schedules_list(ctx: Context) -> Response:
         ctx.me,
         q.Query(
             where=tuple(_translate(e) for e in query.where),
-            sort=(*query.sort, q.SortKey("id")),
+            sort=(
+                *(q.SortKey("uid" if k.field == "id" else k.field, k.descending) for k in query.sort),
+                q.SortKey("id"),
+            ),
             limit=query.limit,
             offset=query.offset,
         ),
