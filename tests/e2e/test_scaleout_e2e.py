@@ -46,6 +46,7 @@ DUTIES = {
     "files.purge",
     "notifications.send",
     "monitoring.purge",
+    "schedules.run",
 }
 
 

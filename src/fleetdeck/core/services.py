@@ -29,6 +29,7 @@ from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.files import FilePushService, FileStore
 from fleetdeck.core.jobs.library import LibraryService
 from fleetdeck.core.jobs.saved import SavedCommandService
+from fleetdeck.core.jobs.schedules import ScheduleService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
@@ -123,6 +124,7 @@ class Services:
     vault: VaultService  # its key only in this process's memory: locked after a restart
     alerting: AlertingService  # rules over measurements, problems, notifications
     monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
+    schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
 
 
 def build_services(
@@ -231,4 +233,5 @@ def build_services(
         vault=VaultService(db, audit, clock, config.argon2),
         alerting=alerting,
         monitoring=monitoring,
+        schedules=ScheduleService(db, audit, clock, jobs),
     )

@@ -151,6 +151,7 @@ def test_the_standard_duties_run_their_services_at_their_intervals(
         ("files.purge", 600.0),
         ("notifications.send", 5.0),
         ("monitoring.purge", 600.0),
+        ("schedules.run", 10.0),
     ]
     run = {d.name: d.run for d in duties}
     # jobs.lost: a delivered job of an offline computer, past its timeout and the 60 s grace

@@ -23,6 +23,7 @@ from fleetdeck.api.v1.routes import (
     packages,
     people,
     reports,
+    schedules,
     settings,
     stream,
     uploads,
@@ -76,7 +77,7 @@ def create_v1(
         app.include_router(module.router)
     app.include_router(reports.groups)
     app.include_router(users.bans)
-    for module in (packages, uploads, deployments, people):
+    for module in (packages, uploads, deployments, people, schedules):
         app.include_router(module.router)
     if docs_assets is not None:
         docs.install(app, docs_assets)

@@ -91,6 +91,13 @@ ROUTES: dict[str, Requirement] = {
     "GET /jobs": Perm.READ,
     "GET /jobs/{job_id}": Perm.READ,
     "POST /jobs/{job_id}/cancel": Perm.RUN_COMMANDS,
+    # schedules (core.jobs.schedules): saving also needs run_commands (and run_scripts for scripts)
+    "GET /schedules": Perm.MANAGE_SCHEDULES,
+    "POST /schedules": Perm.MANAGE_SCHEDULES,
+    "GET /schedules/{schedule_id}": Perm.MANAGE_SCHEDULES,
+    "PUT /schedules/{schedule_id}": Perm.MANAGE_SCHEDULES,
+    "DELETE /schedules/{schedule_id}": Perm.MANAGE_SCHEDULES,
+    "GET /schedules/{schedule_id}/runs": Perm.MANAGE_SCHEDULES,
     "WEBSOCKET /jobs/{job_id}/stream": Perm.READ,
     # enrollment and audit
     "GET /enroll-tokens": Perm.MANAGE_ENROLLMENT,

@@ -77,6 +77,7 @@ class BatchInfo:
     counts: dict[str, int]
     job_ids: list[int]
     sequence_mode: int = 0  # JobBatch.sequence_mode (RunOrder.mode for commands)
+    schedule_id: int | None = None  # the schedule whose tick made it (core.jobs.schedules)
 
 
 @dataclass(frozen=True, slots=True)

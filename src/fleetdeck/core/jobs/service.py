@@ -85,6 +85,7 @@ BATCH_FIELDS = {
     "name": JobBatch.name,
     "created_at": JobBatch.created_at,
     "created_by": JobBatch.created_by,
+    "schedule_id": JobBatch.schedule_id,
 }
 
 
@@ -100,6 +101,7 @@ def _batch_info(b: JobBatch, counts: dict[str, int], job_ids: list[int]) -> Batc
         counts=counts,
         job_ids=job_ids,
         sequence_mode=b.sequence_mode,
+        schedule_id=b.schedule_id,
     )
 
 
@@ -203,11 +205,13 @@ class JobService:
         name: str = "",
         rule_groups: Sequence[str] = (),
         tags: TagTarget | None = None,
+        schedule_id: int | None = None,
     ) -> BatchCreated:
         """One command job per computer. ``order``: all at once (default) or one computer after
         the other, in the order of ``computer_ids`` then the groups' members (``RunOrder``).
         ``rule_groups``: keys of groups defined by inventory rules, whose members are targets too.
-        ``tags``: the computers with those tags (connected or not) are targets too, in id order."""
+        ``tags``: the computers with those tags (connected or not) are targets too, in id order.
+        ``schedule_id``: the schedule whose tick this run is (``core.jobs.schedules``)."""
         self._audit.require(actor, run_perm(actor), "command.create", "job_batch")
         if request.is_script:
             self._audit.require(actor, Perm.RUN_SCRIPTS, "command.create", "job_batch")
@@ -226,6 +230,7 @@ class JobService:
             name,
             rule_groups=rule_groups,
             tags=tags,
+            schedule_id=schedule_id,
         )
 
     def create_actions(
@@ -305,6 +310,7 @@ class JobService:
         perm: Perm | None = None,
         rule_groups: Sequence[str] = (),
         tags: TagTarget | None = None,
+        schedule_id: int | None = None,
     ) -> BatchCreated:
         if tags is not None and not tags.tags:
             raise ValidationFailed("please specify tags in the tags list", field="tags")
@@ -372,6 +378,7 @@ class JobService:
                 mode=run.mode,
                 turns=turn if run.sequential else None,
                 name=name,
+                schedule_id=schedule_id,
             )
             m.object_id = str(batch_id)
             m.detail = {"computers": len(ordered), **detail}
@@ -436,6 +443,7 @@ class JobService:
         mode: int = 0,
         turns: list[int] | None = None,
         name: str = "",
+        schedule_id: int | None = None,
     ) -> tuple[int, list[int]]:
         """A batch with one queued job per computer (ascending ids), in the caller's
         transaction; (batch id, job ids in computer order). ``turns``: the computers in the
@@ -451,6 +459,7 @@ class JobService:
             expires_at=expires,
             sequence_mode=mode,
             name=name[:200],
+            schedule_id=schedule_id,
         )
         s.add(batch)
         s.flush()

@@ -29,7 +29,7 @@ from fleetdeck.storage.tables.configs import (
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import AgentSecret, Group, GroupMember, RuleGroup
-from fleetdeck.storage.tables.jobs import Job, JobBatch, LibraryEntry, SavedCommand
+from fleetdeck.storage.tables.jobs import Job, JobBatch, LibraryEntry, SavedCommand, Schedule
 from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
     LicenseAssignment,
@@ -120,6 +120,7 @@ __all__ = [
     "ReportedAudit",
     "RuleGroup",
     "SavedCommand",
+    "Schedule",
     "SettingValue",
     "SoftwareLicense",
     "User",

@@ -50,6 +50,7 @@ from fleetdeck.core.jobs.entities import (
     RunOrder,
     TagTarget,
 )
+from fleetdeck.core.jobs.schedules import RUN_NAME as SCHEDULE_RUN
 from fleetdeck.core.services import Services
 
 DEFAULT_TIMEOUT = 60  # rportd's server.run_remote_cmd_timeout_sec
@@ -59,6 +60,7 @@ MAX_TAGS = 100  # tags one run or push may target (each one EXISTS in the target
 TARGETS_MISSING = "please specify targeting options, such as client ids, groups ids or tags"
 TARGETS_MANY = "multiple targeting options are not supported. Please specify only one"
 MULTI = "rport multi-client job"  # JobBatch.name of a multi-client run (GET /commands lists these)
+MULTI_NAMES = [MULTI, SCHEDULE_RUN]  # a schedule's tick is a multi-client run too
 MAX_CHUNK = 4096  # bytes of output per websocket message, as rportd
 MAX_CHILD_JOBS = 100  # GET /commands/{jid} shows at most this many jobs
 STATUS = {
@@ -347,8 +349,8 @@ def job(info: JobInfo, client: ComputerRow | None) -> dict[str, Any]:
         "started_at": render.time(info.started_at or info.created_at),
         "created_by": info.created_by,
         "timeout_sec": spec.get("timeout_sec", DEFAULT_TIMEOUT),
-        "multi_job_id": str(info.batch_id) if "client_ids" in origin else None,
-        "schedule_id": None,
+        "multi_job_id": str(info.batch_id) if "client_ids" in origin or "schedule" in origin else None,
+        "schedule_id": origin.get("schedule"),
         "error": error,
         "result": {"stdout": info.stdout, "stderr": info.stderr, "summary": summary(info.stdout)},
         "is_sudo": bool(spec.get("sudo")),
@@ -375,7 +377,7 @@ def multi_job(batch: BatchInfo, jobs: list[dict[str, Any]]) -> dict[str, Any]:
         "jid": str(batch.id),
         "started_at": render.time(batch.created_at),
         "created_by": batch.created_by,
-        "schedule_id": None,
+        "schedule_id": origin.get("schedule"),
         "client_ids": origin.get("client_ids", []),
         "group_ids": origin.get("group_ids", []),
         "tags": origin.get("tags"),
@@ -525,7 +527,8 @@ def multi_script(ctx: Context) -> Response:
 def _batch(ctx: Context) -> BatchInfo:
     raw = str(ctx.path_params["job_id"])
     found = ctx.services.jobs.find_batches(
-        ctx.me, q.Query(where=(q.Cond("id", q.Op.EQ, _job_ids(raw)), q.Cond("name", q.Op.EQ, MULTI)), limit=1)
+        ctx.me,
+        q.Query(where=(q.Cond("id", q.Op.EQ, _job_ids(raw)), q.Cond("name", q.Op.IN, MULTI_NAMES)), limit=1),
     )
     if not found.items:
         raise RportError(404, f"Multi-client Job[id={raw}] not found.")
@@ -540,17 +543,27 @@ def multi_jobs(ctx: Context) -> Response:
     require(ctx.me, script=False)
     request = listing.parse(ctx.params, MULTI_JOBS, SYNTAX)
     query = request.query
-    names = {"jid": "id", "started_at": "created_at", "created_by": "created_by"}
+    names = {
+        "jid": "id",
+        "started_at": "created_at",
+        "created_by": "created_by",
+        "schedule_id": "schedule_id",
+    }
 
     def translate(expr: q.Cond) -> q.Expr:
         if expr.field == "jid":
             return q.Cond("id", q.Op.IN if isinstance(expr.value, list) else q.Op.EQ, _job_ids(expr.value))
+        if expr.field == "schedule_id":
+            return q.Cond("schedule_id", q.Op.IN, _schedule_keys(ctx, expr))
         return q.Cond(names[expr.field], expr.op, expr.value)
 
     page = ctx.services.jobs.find_batches(
         ctx.me,
         q.Query(
-            where=(q.Cond("name", q.Op.EQ, MULTI), *(listing.map_conds(e, translate) for e in query.where)),
+            where=(
+                q.Cond("name", q.Op.IN, MULTI_NAMES),
+                *(listing.map_conds(e, translate) for e in query.where),
+            ),
             sort=(*(q.SortKey(names[k.field], k.descending) for k in query.sort), q.SortKey("id")),
             limit=query.limit,
             offset=query.offset,
@@ -561,11 +574,24 @@ def multi_jobs(ctx: Context) -> Response:
             "jid": str(b.id),
             "started_at": render.time(b.created_at),
             "created_by": b.created_by,
-            "schedule_id": None,
+            "schedule_id": (b.spec.get("origin") or {}).get("schedule"),
         }
         for b in page.items
     ]
     return render.ok(rows, meta={"count": page.total})
+
+
+def _schedule_keys(ctx: Context, expr: q.Cond) -> list[int]:
+    """The row ids of the schedules ``filter[schedule_id]`` names by rportd's id (one read;
+    none the caller may not see: then nothing matches)."""
+    if not ctx.me.can(Perm.MANAGE_SCHEDULES):
+        return []
+    wanted = expr.value if isinstance(expr.value, list) else [expr.value]
+    op = q.Op.LIKE if expr.op is q.Op.LIKE else q.Op.IN
+    found = ctx.services.schedules.find(
+        ctx.me, q.Query(where=(q.Cond("uid", op, wanted if op is q.Op.IN else wanted[0]),), limit=q.MAX_LIMIT)
+    )
+    return [item.key for item in found.items]
 
 
 @route("GET", "/commands/{job_id}")
