@@ -41,12 +41,23 @@ from fleetdeck.core.people.service import PeopleService
 from fleetdeck.core.people.settings import PEOPLE_SETTINGS
 from fleetdeck.core.polling.records import AgentRecordsService
 from fleetdeck.core.polling.service import PollingAgentService
-from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
+from fleetdeck.core.ports import (
+    AgentGateway,
+    Clock,
+    JobNotifier,
+    JobWatch,
+    NullNotifier,
+    TunnelListeners,
+    Waker,
+    utcnow,
+)
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
+from fleetdeck.core.tunnels.service import TunnelService
+from fleetdeck.core.tunnels.settings import TUNNEL_SETTINGS
 from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.mailcode import MailCodeService
 from fleetdeck.core.users.service import UserService
@@ -115,6 +126,7 @@ class Services:
     attributes: ComputerAttributeService  # tags and labels people give computers
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
+    tunnels: TunnelService  # ports carried through agents (listeners: ports.TunnelListeners)
 
 
 def build_services(
@@ -130,12 +142,14 @@ def build_services(
     changes: ChangeFeed | None = None,
     settings_defs: Iterable[SettingDef] = (),
     mailer: Mailer | None = None,
+    tunnel_listeners: TunnelListeners | None = None,
 ) -> Services:
     """``notifier``, ``gateway`` and ``watch`` connect core to the bus (the composition root
     passes the bus implementations); without them nothing leaves this process.
     ``changes`` hears committed changes of computers and package states (``core.changes``).
     ``settings_defs``: the settings the dialects declare, besides core's own. ``mailer``: how
-    e-mail leaves (default: SMTP with the ``smtp.*`` settings)."""
+    e-mail leaves (default: SMTP with the ``smtp.*`` settings). ``tunnel_listeners``: who opens
+    tunnels' ports (the bus implementation reaches the process holding the agent)."""
     config = config or CoreConfig()
     if changes is not None:  # committed changes of computers and package states (core.changes)
         watch_changes(db.sessions, changes)
@@ -145,7 +159,9 @@ def build_services(
     throttle = LoginThrottle(
         db, clock, config.login_max_failures, config.login_max_failures_per_address, config.login_window_sec
     )
-    registry = SettingsRegistry((*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *settings_defs))
+    registry = SettingsRegistry(
+        (*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *TUNNEL_SETTINGS, *settings_defs)
+    )
     settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
     notifier = notifier or NullNotifier()
@@ -207,4 +223,5 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
+        tunnels=TunnelService(db, audit, clock, settings, gateway, tunnel_listeners),
     )
