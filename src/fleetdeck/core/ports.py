@@ -127,16 +127,16 @@ class NullGateway:
 @dataclass(frozen=True, slots=True)
 class TunnelPlan:
     """What the server process holding a computer's agent needs to serve one tunnel: listen on
-    ``lhost:lport``, let in connections from ``acl`` (empty: from anywhere), carry each to
-    ``rhost:rport`` through the agent; close it after ``idle_timeout_sec`` without a connection
+    ``local_host:local_port``, let in connections from ``acl`` (empty: from anywhere), carry each to
+    ``remote_host:remote_port`` through the agent; close it after ``idle_timeout_sec`` without a connection
     or traffic (0: never) and at ``expires_at`` (unix time; None: never)."""
 
     computer_id: int
     key: str
-    lhost: str
-    lport: int
-    rhost: str
-    rport: int
+    local_host: str
+    local_port: int
+    remote_host: str
+    remote_port: int
     acl: tuple[str, ...] = ()
     idle_timeout_sec: int = 0
     expires_at: float | None = None

@@ -37,7 +37,7 @@ BODY = os.urandom(3 * 1024 * 1024 + 17)  # several windows' worth: flow control 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         body = BODY if self.path == "/big" else b"hello through the tunnel"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -97,7 +97,7 @@ def fetch(port: int, path: str = "/") -> bytes:
 def test_http_through_a_tunnel_and_its_rules(
     server: ServerProc, client: tuple[httpx.Client, str, AgentProc], web: int
 ) -> None:
-    c, uid, agent = client
+    c, uid, _agent = client
     lport = free_port()
     r = put_tunnel(c, uid, remote=f"127.0.0.1:{web}", local=f"127.0.0.1:{lport}", scheme="http", name="web")
     assert r.status_code == 200, r.text

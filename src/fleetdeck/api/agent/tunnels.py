@@ -117,8 +117,8 @@ class TunnelHost:
                     "tunnel %s of computer %s: cannot listen on %s:%s again: %s",
                     plan.key,
                     plan.computer_id,
-                    plan.lhost,
-                    plan.lport,
+                    plan.local_host,
+                    plan.local_port,
                     error,
                 )
 
@@ -168,18 +168,20 @@ class TunnelHost:
             await self._serve(key, listener, reader, writer)
 
         try:
-            listener.server = await asyncio.start_server(accepted, plan.lhost, plan.lport, reuse_address=True)
+            listener.server = await asyncio.start_server(
+                accepted, plan.local_host, plan.local_port, reuse_address=True
+            )
         except OSError as exc:
-            return f"local port {plan.lport} is in use ({exc.strerror or exc})"
+            return f"local port {plan.local_port} is in use ({exc.strerror or exc})"
         self._listeners[key] = listener
         log.info(
             "tunnel %s of computer %s: %s:%s -> %s:%s",
             plan.key,
             plan.computer_id,
-            plan.lhost,
-            plan.lport,
-            plan.rhost,
-            plan.rport,
+            plan.local_host,
+            plan.local_port,
+            plan.remote_host,
+            plan.remote_port,
         )
         return ""
 
@@ -235,7 +237,7 @@ class TunnelHost:
         listener.touch()
         try:
             plan = listener.plan
-            await conn.send_message(m.TunnelOpen(stream=sid, host=plan.rhost, port=plan.rport))
+            await conn.send_message(m.TunnelOpen(stream=sid, host=plan.remote_host, port=plan.remote_port))
             try:
                 opened = await asyncio.wait_for(stream.opened, OPEN_TIMEOUT_SEC)
             except (TimeoutError, asyncio.CancelledError):

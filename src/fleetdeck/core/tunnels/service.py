@@ -64,13 +64,13 @@ DEFAULT_IDLE_MINUTES = 5
 
 @dataclass(frozen=True, slots=True)
 class TunnelRequest:
-    """A tunnel to make. ``lport`` None: one from the pool; ``lhost`` "": the setting
+    """A tunnel to make. ``local_port`` None: one from the pool; ``local_host`` "": the setting
     ``tunnels.listen_host``. ``idle_timeout_minutes`` 0: never closed for idleness."""
 
-    rhost: str
-    rport: int
-    lhost: str = ""
-    lport: int | None = None
+    remote_host: str
+    remote_port: int
+    local_host: str = ""
+    local_port: int | None = None
     protocol: str = "tcp"
     scheme: str = ""
     acl: tuple[str, ...] = ()
@@ -87,11 +87,11 @@ class TunnelInfo:
     key: str
     name: str
     protocol: str
-    lhost: str
-    lport: int
-    lport_random: bool
-    rhost: str
-    rport: int
+    local_host: str
+    local_port: int
+    local_port_random: bool
+    remote_host: str
+    remote_port: int
     scheme: str
     acl: tuple[str, ...]
     idle_timeout_minutes: int
@@ -154,11 +154,11 @@ def _info(row: Tunnel, uid: str) -> TunnelInfo:
         key=row.tunnel_key,
         name=row.name,
         protocol=row.protocol,
-        lhost=row.lhost,
-        lport=row.lport,
-        lport_random=row.lport_random,
-        rhost=row.rhost,
-        rport=row.rport,
+        local_host=row.local_host,
+        local_port=row.local_port,
+        local_port_random=row.local_port_random,
+        remote_host=row.remote_host,
+        remote_port=row.remote_port,
         scheme=row.scheme,
         acl=tuple(a for a in row.acl.split(",") if a),
         idle_timeout_minutes=row.idle_timeout_minutes,
@@ -172,10 +172,10 @@ def _plan(row: Tunnel) -> TunnelPlan:
     return TunnelPlan(
         computer_id=row.computer_id,
         key=row.tunnel_key,
-        lhost=row.lhost,
-        lport=row.lport,
-        rhost=row.rhost,
-        rport=row.rport,
+        local_host=row.local_host,
+        local_port=row.local_port,
+        remote_host=row.remote_host,
+        remote_port=row.remote_port,
         acl=tuple(a for a in row.acl.split(",") if a),
         idle_timeout_sec=row.idle_timeout_minutes * 60,
         expires_at=row.expires_at.timestamp() if row.expires_at else None,
@@ -276,11 +276,11 @@ class TunnelService:
                 tunnel_key=key,
                 name=request.name,
                 protocol=request.protocol,
-                lhost=request.lhost or str(self._settings.value("tunnels.listen_host")),
-                lport=0,
-                lport_random=request.lport is None,
-                rhost=request.rhost,
-                rport=request.rport,
+                local_host=request.local_host or str(self._settings.value("tunnels.listen_host")),
+                local_port=0,
+                local_port_random=request.local_port is None,
+                remote_host=request.remote_host,
+                remote_port=request.remote_port,
                 scheme=request.scheme,
                 acl=",".join(request.acl),
                 idle_timeout_minutes=request.idle_timeout_minutes,
@@ -291,19 +291,19 @@ class TunnelService:
                 created_at=now,
                 owner=actor.username,
             )
-            row.lport = self._bind(s, address, row, request.lport)
+            row.local_port = self._bind(s, address, row, request.local_port)
             try:
                 s.add(row)
                 s.flush()
             except IntegrityError:
                 self._unlisten_quietly(address, key)
                 raise Conflict(
-                    f"local port {row.lport} is in use", reason=Reason.LOCAL_PORT_IN_USE, field="local"
+                    f"local port {row.local_port} is in use", reason=Reason.LOCAL_PORT_IN_USE, field="local"
                 ) from None
             m.object_id = f"{computer_id}/{key}"
             m.detail = {
-                "remote": f"{row.rhost}:{row.rport}",
-                "local": f"{row.lhost}:{row.lport}",
+                "remote": f"{row.remote_host}:{row.remote_port}",
+                "local": f"{row.local_host}:{row.local_port}",
                 "acl": row.acl,
                 "protocol": row.protocol,
             }
@@ -314,17 +314,17 @@ class TunnelService:
             raise ValidationFailed(
                 f"protocol {r.protocol!r} is not supported", "protocol", reason=Reason.INVALID
             )
-        if not r.rhost or len(r.rhost) > 255:
+        if not r.remote_host or len(r.remote_host) > 255:
             raise ValidationFailed("remote host is required", "remote", reason=Reason.REQUIRED_MISSING)
-        for name, port in (("remote", r.rport), ("local", r.lport)):
+        for name, port in (("remote", r.remote_port), ("local", r.local_port)):
             if port is not None and not 0 < port < 65536:
                 raise ValidationFailed(f"{name} port {port} is out of range", name, reason=Reason.INVALID)
-        if r.lhost:
+        if r.local_host:
             try:
-                ipaddress.ip_address(r.lhost)
+                ipaddress.ip_address(r.local_host)
             except ValueError:
                 raise ValidationFailed(
-                    f"invalid local address {r.lhost!r}", "local", reason=Reason.INVALID
+                    f"invalid local address {r.local_host!r}", "local", reason=Reason.INVALID
                 ) from None
         if len(r.scheme) > 15 or len(r.name) > 200:
             raise ValidationFailed("scheme or name too long", "scheme", reason=Reason.INVALID)
@@ -333,10 +333,10 @@ class TunnelService:
         if not 0 <= r.auto_close_sec <= MAX_AUTO_CLOSE_SEC:
             raise ValidationFailed("auto-close out of range", "auto-close", reason=Reason.INVALID)
         return TunnelRequest(
-            rhost=r.rhost,
-            rport=r.rport,
-            lhost=r.lhost,
-            lport=r.lport,
+            remote_host=r.remote_host,
+            remote_port=r.remote_port,
+            local_host=r.local_host,
+            local_port=r.local_port,
             protocol=r.protocol,
             scheme=r.scheme,
             acl=parse_acl(r.acl),
@@ -348,28 +348,35 @@ class TunnelService:
 
     def _duplicates(self, s: Session, computer_id: int, r: TunnelRequest) -> None:
         same = s.execute(
-            select(Tunnel.lport, Tunnel.acl).where(
+            select(Tunnel.local_port, Tunnel.acl).where(
                 Tunnel.computer_id == computer_id,
-                Tunnel.rhost == r.rhost,
-                Tunnel.rport == r.rport,
+                Tunnel.remote_host == r.remote_host,
+                Tunnel.remote_port == r.remote_port,
                 Tunnel.protocol == r.protocol,
             )
         ).all()
-        for lport, acl in same:
+        for local_port, acl in same:
             if acl != ",".join(r.acl):
                 continue
-            if r.lport is None or r.lport == lport:
+            if r.local_port is None or r.local_port == local_port:
                 raise Conflict("tunnel already exists", reason=Reason.TUNNEL_EXISTS)
-            raise Conflict(f"tunnel to port {r.rport} already exists", reason=Reason.TUNNEL_TO_PORT_EXISTS)
-        if r.lport is not None and s.scalar(select(Tunnel.id).where(Tunnel.lport == r.lport)) is not None:
-            raise Conflict(f"local port {r.lport} is in use", reason=Reason.LOCAL_PORT_IN_USE, field="local")
+            raise Conflict(
+                f"tunnel to port {r.remote_port} already exists", reason=Reason.TUNNEL_TO_PORT_EXISTS
+            )
+        if (
+            r.local_port is not None
+            and s.scalar(select(Tunnel.id).where(Tunnel.local_port == r.local_port)) is not None
+        ):
+            raise Conflict(
+                f"local port {r.local_port} is in use", reason=Reason.LOCAL_PORT_IN_USE, field="local"
+            )
 
     def _check_remote(self, address: AgentAddress, r: TunnelRequest) -> None:
-        body = {"host": r.rhost, "port": r.rport, "timeout": CHECK_TIMEOUT_SEC}
+        body = {"host": r.remote_host, "port": r.remote_port, "timeout": CHECK_TIMEOUT_SEC}
         answer = self._gateway.request(address, TUNNEL_CHECK, body, CHECK_TIMEOUT_SEC + 1.0)
         if not answer.get("open"):
             raise ValidationFailed(
-                f"remote {r.rhost}:{r.rport} is not open ({answer.get('error') or 'closed'})",
+                f"remote {r.remote_host}:{r.remote_port} is not open ({answer.get('error') or 'closed'})",
                 "remote",
                 reason=Reason.REMOTE_PORT_CLOSED,
             )
@@ -383,15 +390,15 @@ class TunnelService:
         s.flush()
         return str(counter.last_id)
 
-    def _bind(self, s: Session, address: AgentAddress, row: Tunnel, lport: int | None) -> int:
+    def _bind(self, s: Session, address: AgentAddress, row: Tunnel, local_port: int | None) -> int:
         """Start the listener on the given port, or on a free one of the pool."""
-        if lport is not None:
-            self.listeners.listen(address, self._plan_of(row, lport))
-            return lport
+        if local_port is not None:
+            self.listeners.listen(address, self._plan_of(row, local_port))
+            return local_port
         pool = parse_ranges(self._settings.value("tunnels.used_ports")) - parse_ranges(
             self._settings.value("tunnels.excluded_ports")
         )
-        pool -= set(s.scalars(select(Tunnel.lport)))
+        pool -= set(s.scalars(select(Tunnel.local_port)))
         candidates = random.sample(sorted(pool), min(MAX_POOL_TRIES, len(pool)))
         for port in candidates:
             try:
@@ -401,15 +408,15 @@ class TunnelService:
             return port
         raise Conflict("no free local port in the pool", reason=Reason.LOCAL_PORT_IN_USE, field="local")
 
-    def _plan_of(self, row: Tunnel, lport: int) -> TunnelPlan:
+    def _plan_of(self, row: Tunnel, local_port: int) -> TunnelPlan:
         plan = _plan(row)
         return TunnelPlan(
             plan.computer_id,
             plan.key,
-            plan.lhost,
-            lport,
-            plan.rhost,
-            plan.rport,
+            plan.local_host,
+            local_port,
+            plan.remote_host,
+            plan.remote_port,
             plan.acl,
             plan.idle_timeout_sec,
             plan.expires_at,

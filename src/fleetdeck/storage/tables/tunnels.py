@@ -19,7 +19,7 @@ class Tunnel(Base):
     __tablename__ = "tunnels"
     __table_args__ = (
         UniqueConstraint("computer_id", "tunnel_key"),
-        UniqueConstraint("lport"),
+        UniqueConstraint("local_port"),
         {"sqlite_autoincrement": True},
     )
 
@@ -28,11 +28,11 @@ class Tunnel(Base):
     tunnel_key: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200))
     protocol: Mapped[str] = mapped_column(String(10))
-    lhost: Mapped[str] = mapped_column(String(64))
-    lport: Mapped[int]
-    lport_random: Mapped[bool]
-    rhost: Mapped[str] = mapped_column(String(255))
-    rport: Mapped[int]
+    local_host: Mapped[str] = mapped_column(String(64))
+    local_port: Mapped[int]
+    local_port_random: Mapped[bool]
+    remote_host: Mapped[str] = mapped_column(String(255))
+    remote_port: Mapped[int]
     scheme: Mapped[str] = mapped_column(String(15))
     acl: Mapped[str] = mapped_column(String(2000))  # comma list of addresses and networks; "" = all
     idle_timeout_minutes: Mapped[int]  # 0 = never closed for idleness

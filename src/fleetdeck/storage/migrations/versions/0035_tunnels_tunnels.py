@@ -1,4 +1,4 @@
-"""Tunnels (rport's /clients/{id}/tunnels): ``tunnels`` and ``tunnel_counters``
+"""Tunnels (remote_port's /clients/{id}/tunnels): ``tunnels`` and ``tunnel_counters``
 
 Revision ID: 0035_tunnels
 Revises: 0034_idoit_groups
@@ -28,11 +28,11 @@ def upgrade() -> None:
         sa.Column("tunnel_key", sa.String(length=20), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("protocol", sa.String(length=10), nullable=False),
-        sa.Column("lhost", sa.String(length=64), nullable=False),
-        sa.Column("lport", sa.Integer(), nullable=False),
-        sa.Column("lport_random", sa.Boolean(), nullable=False),
-        sa.Column("rhost", sa.String(length=255), nullable=False),
-        sa.Column("rport", sa.Integer(), nullable=False),
+        sa.Column("local_host", sa.String(length=64), nullable=False),
+        sa.Column("local_port", sa.Integer(), nullable=False),
+        sa.Column("local_port_random", sa.Boolean(), nullable=False),
+        sa.Column("remote_host", sa.String(length=255), nullable=False),
+        sa.Column("remote_port", sa.Integer(), nullable=False),
         sa.Column("scheme", sa.String(length=15), nullable=False),
         sa.Column("acl", sa.String(length=2000), nullable=False),
         sa.Column("idle_timeout_minutes", sa.Integer(), nullable=False),
@@ -48,7 +48,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tunnels")),
         sa.UniqueConstraint("computer_id", "tunnel_key", name=op.f("uq_tunnels_computer_id")),
-        sa.UniqueConstraint("lport", name=op.f("uq_tunnels_lport")),
+        sa.UniqueConstraint("local_port", name=op.f("uq_tunnels_lport")),
         sqlite_autoincrement=True,
     )
     op.create_table(

@@ -50,11 +50,11 @@ def tunnel(info: TunnelInfo, with_client: bool = False) -> dict[str, Any]:
         "id": info.key,
         "name": info.name,
         "protocol": info.protocol,
-        "lhost": info.lhost,
-        "lport": str(info.lport),
-        "lport_random": info.lport_random,
-        "rhost": info.rhost,
-        "rport": str(info.rport),
+        "lhost": info.local_host,
+        "lport": str(info.local_port),
+        "lport_random": info.local_port_random,
+        "rhost": info.remote_host,
+        "rport": str(info.remote_port),
         "scheme": info.scheme,
         "acl": ",".join(info.acl),
         "idle_timeout_minutes": info.idle_timeout_minutes,
@@ -127,8 +127,8 @@ def request_of(ctx: Context) -> TunnelRequest:
     remote = ctx.param("remote") or ""
     if not remote.strip():
         raise RportError(400, "remote is required", "remote")
-    rhost, rport = _host_port(remote, "remote", "127.0.0.1")
-    lhost, lport = _host_port(ctx.param("local") or "", "local", "")
+    remote_host, remote_port = _host_port(remote, "remote", "127.0.0.1")
+    local_host, local_port = _host_port(ctx.param("local") or "", "local", "")
     protocol = (ctx.param("protocol") or "tcp").lower()
     if protocol in ("udp", "tcp+udp"):
         raise RportError(400, NOT_IMPLEMENTED, f"protocol {protocol} is not implemented by this server")
@@ -160,10 +160,10 @@ def request_of(ctx: Context) -> TunnelRequest:
     if auto_close > 744 * 3600:
         raise RportError(400, "auto-close must be at most 744h")
     return TunnelRequest(
-        rhost=rhost,
-        rport=rport or 0,
-        lhost=lhost,
-        lport=lport,
+        remote_host=remote_host,
+        remote_port=remote_port or 0,
+        local_host=local_host,
+        local_port=local_port,
         protocol=protocol,
         scheme=scheme,
         acl=tuple((ctx.param("acl") or "").split(",")),
