@@ -105,7 +105,7 @@ def parse_duration(text: str) -> int:
 
 
 def _port(text: str, what: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise RportError(400, f"invalid {what} port: {text!r}")
     return int(text)
 
@@ -115,7 +115,7 @@ def _host_port(text: str, what: str, default_host: str) -> tuple[str, int | None
     text = text.strip()
     if not text:
         return default_host, None
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return default_host, _port(text, what)
     host, sep, port = text.rpartition(":")
     if not sep or not host:
@@ -150,7 +150,7 @@ def request_of(ctx: Context) -> TunnelRequest:
     if skip_idle:
         idle = 0
     elif idle_text:
-        if not idle_text.isdigit() or not 0 < int(idle_text) <= 10080:
+        if not (idle_text.isascii() and idle_text.isdigit()) or not 0 < int(idle_text) <= 10080:
             raise RportError(400, "idle-timeout-minutes must be between 1 and 10080")
         idle = int(idle_text)
     try:
