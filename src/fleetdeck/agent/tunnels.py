@@ -20,7 +20,7 @@ from fleetdeck.protocol.streams import Send, StreamPump
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SEC = 10.0
-MAX_STREAMS = 256  # open at once; more are refused (a bound on the agent's memory)
+MAX_STREAMS = 64  # open at once; more are refused (at most 64 x 2 windows of memory)
 
 
 class Tunnels:

@@ -57,7 +57,7 @@ TUNNEL_CHECK = "tunnel_check"
 
 # Tunnel streams: the largest data frame, and the bytes a receiver takes unacknowledged.
 TUNNEL_FRAME = 32 * 1024
-TUNNEL_WINDOW = 256 * 1024
+TUNNEL_WINDOW = 512 * 1024
 
 # Terminal job statuses an agent may report. The server owns queued/sent/expired/cancelled
 # before delivery; the agent reports what happened to a job it received.

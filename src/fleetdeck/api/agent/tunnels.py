@@ -49,7 +49,7 @@ MAX_STREAMS_PER_TUNNEL = 256
 class _Stream:
     conn: AgentConn
     opened: asyncio.Future[m.TunnelOpened]
-    pump: StreamPump | None = None
+    pump: StreamPump
 
 
 @dataclass(eq=False)
@@ -197,8 +197,7 @@ class TunnelHost:
             stream = self._streams.get((key[0], sid))
             if stream is not None:
                 closed += 1
-                if stream.pump is not None:
-                    await stream.conn.send_message(m.TunnelClose(stream=sid, error="tunnel closed"))
+                await stream.conn.send_message(m.TunnelClose(stream=sid, error="tunnel closed"))
                 self._end_stream((key[0], sid), stream)
         return closed
 
@@ -231,7 +230,14 @@ class TunnelHost:
             writer.close()
             return
         sid = next(self._ids)
-        stream = _Stream(conn, asyncio.get_running_loop().create_future())
+
+        async def send(msg: m.Message) -> None:
+            await conn.send_message(msg)
+
+        # The pump exists before the agent hears of the stream: its data may follow its
+        # TunnelOpened before this coroutine runs again, and is queued, not lost.
+        pump = StreamPump(sid, reader, writer, send, on_activity=listener.touch)
+        stream = _Stream(conn, asyncio.get_running_loop().create_future(), pump)
         self._streams[(cid, sid)] = stream
         listener.streams.add(sid)
         listener.touch()
@@ -244,15 +250,10 @@ class TunnelHost:
                 opened = m.TunnelOpened(stream=sid, ok=False, error="no answer from the agent")
             if not opened.ok:
                 log.info("tunnel %s of computer %s: agent could not connect: %s", key[1], cid, opened.error)
-                writer.close()
+                pump.close()
                 return
-
-            async def send(msg: m.Message) -> None:
-                await conn.send_message(msg)
-
-            stream.pump = StreamPump(sid, reader, writer, send, on_activity=listener.touch)
-            stream.pump.start()
-            await stream.pump.done.wait()
+            pump.start()
+            await pump.done.wait()
         finally:
             self._streams.pop((cid, sid), None)
             listener.streams.discard(sid)
@@ -262,10 +263,9 @@ class TunnelHost:
 
     def _end_stream(self, key: tuple[int, int], stream: _Stream) -> None:
         self._streams.pop(key, None)
-        if stream.pump is not None:
-            stream.pump.close()
-        elif not stream.opened.done():
+        if not stream.opened.done():
             stream.opened.cancel()
+        stream.pump.close()
 
     # ------------------------------------------------------------ frames from agents
 
@@ -282,9 +282,8 @@ class TunnelHost:
                 stream.opened.set_result(msg)
             return
         pump = stream.pump
-        if pump is None:
-            if isinstance(msg, m.TunnelClose) and not stream.opened.done():
-                stream.opened.set_result(m.TunnelOpened(stream=msg.stream, ok=False, error=msg.error))
+        if isinstance(msg, m.TunnelClose) and not stream.opened.done():
+            stream.opened.set_result(m.TunnelOpened(stream=msg.stream, ok=False, error=msg.error))
             return
         if isinstance(msg, m.TunnelData):
             pump.feed(msg.data)
