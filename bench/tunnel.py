@@ -121,9 +121,9 @@ def main() -> None:
         state = base / "agent"
         state.mkdir()
         logf = open(state / "agent.log", "wb")  # noqa: SIM115 - lives as long as the agent
+        command = [sys.executable, "-m", "fleetdeck.agent", "--server", url, "--enroll-token", token]
         agent = subprocess.Popen(
-            [sys.executable, "-m", "fleetdeck.agent", "--server", url, "--enroll-token", token]
-            + ["--state-dir", str(state), "--log-level", "WARNING"],
+            [*command, "--state-dir", str(state), "--log-level", "WARNING"],
             stdout=logf,
             stderr=logf,
         )
