@@ -122,7 +122,7 @@ def test_list_is_one_statement(client: Any, as_admin: dict[str, str], runtime: R
             uow.session.add(
                 Tunnel(
                     computer_id=cid,
-                    tunnel_key=key,
+                    short_id=key,
                     name="",
                     protocol="tcp",
                     local_host="127.0.0.1",

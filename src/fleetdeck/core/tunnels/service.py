@@ -151,7 +151,7 @@ def _info(row: Tunnel, uid: str) -> TunnelInfo:
     return TunnelInfo(
         computer_id=row.computer_id,
         computer_uid=uid,
-        key=row.tunnel_key,
+        key=row.short_id,
         name=row.name,
         protocol=row.protocol,
         local_host=row.local_host,
@@ -171,7 +171,7 @@ def _info(row: Tunnel, uid: str) -> TunnelInfo:
 def _plan(row: Tunnel) -> TunnelPlan:
     return TunnelPlan(
         computer_id=row.computer_id,
-        key=row.tunnel_key,
+        key=row.short_id,
         local_host=row.local_host,
         local_port=row.local_port,
         remote_host=row.remote_host,
@@ -273,7 +273,7 @@ class TunnelService:
             now = self._clock()
             row = Tunnel(
                 computer_id=computer_id,
-                tunnel_key=key,
+                short_id=key,
                 name=request.name,
                 protocol=request.protocol,
                 local_host=request.local_host or str(self._settings.value("tunnels.listen_host")),
@@ -435,7 +435,7 @@ class TunnelService:
             s = m.session
             computer_id, _uid = self._reached(s, actor, computer)
             m.object_id = f"{computer_id}/{key}"
-            row = s.scalar(select(Tunnel).where(Tunnel.computer_id == computer_id, Tunnel.tunnel_key == key))
+            row = s.scalar(select(Tunnel).where(Tunnel.computer_id == computer_id, Tunnel.short_id == key))
             if row is None:
                 raise NotFound("tunnel", key)
             closed = 0
@@ -453,7 +453,7 @@ class TunnelService:
             s = m.session
             computer_id, uid = self._reached(s, actor, computer)
             m.object_id = f"{computer_id}/{key}"
-            row = s.scalar(select(Tunnel).where(Tunnel.computer_id == computer_id, Tunnel.tunnel_key == key))
+            row = s.scalar(select(Tunnel).where(Tunnel.computer_id == computer_id, Tunnel.short_id == key))
             if row is None:
                 raise NotFound("tunnel", key)
             row.acl = ",".join(entries)
@@ -467,7 +467,7 @@ class TunnelService:
         tunnel is forgotten (audited as the system's ``tunnel.delete``). False if it was gone."""
         with self._audit.mutation(system_actor(), "tunnel.delete", "computer", f"{computer_id}/{key}") as m:
             done = m.session.execute(
-                delete(Tunnel).where(Tunnel.computer_id == computer_id, Tunnel.tunnel_key == key)
+                delete(Tunnel).where(Tunnel.computer_id == computer_id, Tunnel.short_id == key)
             )
             m.detail = {"why": why}
             return bool(getattr(done, "rowcount", 0))

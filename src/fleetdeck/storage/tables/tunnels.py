@@ -1,6 +1,6 @@
 """Tunnels (``core.tunnels``): a server port carried to an address a computer's agent reaches.
 
-``tunnel_key`` is the per-computer id people see (a counter, as text), kept in
+``short_id`` is the per-computer id people see (a counter, as text), kept in
 ``tunnel_counters`` so that an id is not given again after its tunnel is deleted. A local port
 is held by one tunnel at a time, whichever computer it is for.
 """
@@ -18,14 +18,14 @@ from fleetdeck.storage.tables.base import Base, BigId
 class Tunnel(Base):
     __tablename__ = "tunnels"
     __table_args__ = (
-        UniqueConstraint("computer_id", "tunnel_key"),
+        UniqueConstraint("computer_id", "short_id"),
         UniqueConstraint("local_port"),
         {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     computer_id: Mapped[int] = mapped_column(BigId, ForeignKey("computers.id", ondelete="CASCADE"))
-    tunnel_key: Mapped[str] = mapped_column(String(20))
+    short_id: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(200))
     protocol: Mapped[str] = mapped_column(String(10))
     local_host: Mapped[str] = mapped_column(String(64))

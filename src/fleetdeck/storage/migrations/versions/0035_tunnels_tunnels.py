@@ -25,7 +25,7 @@ def upgrade() -> None:
         "tunnels",
         sa.Column("id", bigid, nullable=False),
         sa.Column("computer_id", bigid, nullable=False),
-        sa.Column("tunnel_key", sa.String(length=20), nullable=False),
+        sa.Column("short_id", sa.String(length=20), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("protocol", sa.String(length=10), nullable=False),
         sa.Column("local_host", sa.String(length=64), nullable=False),
@@ -47,8 +47,8 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tunnels")),
-        sa.UniqueConstraint("computer_id", "tunnel_key", name=op.f("uq_tunnels_computer_id")),
-        sa.UniqueConstraint("local_port", name=op.f("uq_tunnels_lport")),
+        sa.UniqueConstraint("computer_id", "short_id", name=op.f("uq_tunnels_computer_id")),
+        sa.UniqueConstraint("local_port", name=op.f("uq_tunnels_local_port")),
         sqlite_autoincrement=True,
     )
     op.create_table(
