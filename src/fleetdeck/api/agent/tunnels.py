@@ -219,8 +219,8 @@ class TunnelHost:
             refusal = "tunnel closing"
         elif not acl_allows(listener.acl, address):
             refusal = "address not in the tunnel's ACL"
-        elif conn is None:
-            refusal = "agent not connected"
+        elif conn is None or m.FEATURE_TUNNELS not in conn.features:
+            refusal = "agent not connected (or too old for tunnels)"
         elif len(listener.streams) >= MAX_STREAMS_PER_TUNNEL:
             refusal = "too many connections"
         if refusal or conn is None:
