@@ -18,6 +18,7 @@ from fleetdeck.bus.backlog import OutputBacklog
 from fleetdeck.bus.changes import BusChangeFeed
 from fleetdeck.bus.gateway import BusAgentGateway
 from fleetdeck.bus.notifier import BusJobNotifier
+from fleetdeck.bus.tunnels import BusTunnelListeners
 from fleetdeck.bus.watch import BusJobWatch
 from fleetdeck.core.certs.authority import SERVER_CERT, certificate_pins
 from fleetdeck.core.secrets import Argon2Cost
@@ -102,6 +103,7 @@ def build_runtime(
         watch=watch,
         changes=BusChangeFeed(bus),
         settings_defs=settings_defs,
+        tunnel_listeners=BusTunnelListeners(gateway),
     )
     return Runtime(
         settings=settings, db=db, bus=bus, services=services, backlog=backlog, gateway=gateway, watch=watch

@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Callable
 
-from fleetdeck.agent import AGENT_VERSION, collectors, requests
+from fleetdeck.agent import AGENT_VERSION, collectors, requests, tunnels
 from fleetdeck.agent.backoff import HEALTHY_AFTER_SEC, Backoff
 from fleetdeck.agent.config import AgentState, StateStore
 from fleetdeck.agent.jobs import JobRunner
@@ -60,6 +60,7 @@ class Agent:
         access = ServerAccess(base_url(state.server), state.uid, state.key, state.fingerprint, state.ca_pem)
         packages = PackageRunner(self.send, access, PowerActions(simulate_power))
         self.runner = JobRunner(Journal(store.dir), self.send, packages)
+        self.tunnels = tunnels.Tunnels(self.send)
         self.inventory: m.Inventory | None = None
         self.inventory_digest = ""
         self._inventory_lock = asyncio.Lock()
@@ -165,7 +166,7 @@ class Agent:
             agent_version=AGENT_VERSION,
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
-            features=[m.FEATURE_REQUESTS],
+            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS],
         )
         await ws.send(m.encode(hello), text=True)
         async with asyncio.timeout(WELCOME_TIMEOUT_SEC):
@@ -206,6 +207,7 @@ class Agent:
             return None
         finally:
             self._ws = None
+            self.tunnels.close_all()
             heartbeat.cancel()
             if monitoring is not None:
                 monitoring.cancel()
@@ -222,6 +224,17 @@ class Agent:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _check_soon(self, request: m.Request) -> None:
+        """A tunnel's remote port check: a connect that may take a while, off the receive loop."""
+
+        async def run() -> None:
+            body = await tunnels.check(request.body)
+            await self.send(m.Reply(ref_id=request.id, body=body))
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _dispatch(self, msg: m.ServerMessage | m.Unknown) -> float | None:
         if isinstance(msg, m.JobRun):
             try:
@@ -232,6 +245,10 @@ class Agent:
                     job_id=msg.job.id, status="failed", message=f"agent journal error: {exc}"
                 )
                 self._send_soon(refusal)
+        elif isinstance(msg, m.TunnelOpen | m.TunnelData | m.TunnelAck | m.TunnelClose):
+            self.tunnels.handle(msg)
+        elif isinstance(msg, m.Request) and msg.kind == m.TUNNEL_CHECK:
+            self._check_soon(msg)
         elif isinstance(msg, m.Request):
             self._send_soon(requests.answer(msg))
         elif isinstance(msg, m.Unknown):  # from a newer server: not for this agent

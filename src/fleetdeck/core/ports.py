@@ -121,6 +121,56 @@ class NullGateway:
         return self.request(to, kind, body, timeout)
 
 
+# ---------------------------------------------------------------- tunnels
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelPlan:
+    """What the server process holding a computer's agent needs to serve one tunnel: listen on
+    ``local_host:local_port``, let in connections from ``acl`` (empty: from anywhere), carry each to
+    ``remote_host:remote_port`` through the agent; close it after ``idle_timeout_sec`` without a connection
+    or traffic (0: never) and at ``expires_at`` (unix time; None: never)."""
+
+    computer_id: int
+    key: str
+    local_host: str
+    local_port: int
+    remote_host: str
+    remote_port: int
+    acl: tuple[str, ...] = ()
+    idle_timeout_sec: int = 0
+    expires_at: float | None = None
+
+
+class TunnelListeners(Protocol):
+    """Starts and stops tunnels' listening sockets in the server process that holds the agent
+    (core does no sockets). Blocking, for worker threads.
+
+    ``listen`` raises Conflict (reason LOCAL_PORT_IN_USE) when the port cannot be bound;
+    ``unlisten`` returns how many connections it closed and raises Conflict (reason
+    ACTIVE_CONNECTIONS) when some are open and ``force`` is not set. Both raise
+    AgentUnreachable when nobody holds the agent (it has no listener then either)."""
+
+    def listen(self, to: AgentAddress, plan: TunnelPlan) -> None: ...
+
+    def unlisten(self, to: AgentAddress, key: str, force: bool) -> int: ...
+
+    def set_acl(self, to: AgentAddress, key: str, acl: Sequence[str]) -> None: ...
+
+
+class NullTunnelListeners:
+    """For the CLI and unit tests: no process here holds agents."""
+
+    def listen(self, to: AgentAddress, plan: TunnelPlan) -> None:
+        raise AgentUnreachable(f"computer {to.computer_id}: this process reaches no agents")
+
+    def unlisten(self, to: AgentAddress, key: str, force: bool) -> int:
+        raise AgentUnreachable(f"computer {to.computer_id}: this process reaches no agents")
+
+    def set_acl(self, to: AgentAddress, key: str, acl: Sequence[str]) -> None:
+        raise AgentUnreachable(f"computer {to.computer_id}: this process reaches no agents")
+
+
 # ---------------------------------------------------------------- watching jobs
 
 # Which of these jobs are final (or gone), read from the database.

@@ -45,12 +45,23 @@ from fleetdeck.core.people.service import PeopleService
 from fleetdeck.core.people.settings import PEOPLE_SETTINGS
 from fleetdeck.core.polling.records import AgentRecordsService
 from fleetdeck.core.polling.service import PollingAgentService
-from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
+from fleetdeck.core.ports import (
+    AgentGateway,
+    Clock,
+    JobNotifier,
+    JobWatch,
+    NullNotifier,
+    TunnelListeners,
+    Waker,
+    utcnow,
+)
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
+from fleetdeck.core.tunnels.service import TunnelService
+from fleetdeck.core.tunnels.settings import TUNNEL_SETTINGS
 from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.mailcode import MailCodeService
 from fleetdeck.core.users.oidc import OIDC_SETTINGS, OidcLoginService
@@ -125,6 +136,7 @@ class Services:
     alerting: AlertingService  # rules over measurements, problems, notifications
     monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
     schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
+    tunnels: TunnelService  # ports carried through agents (listeners: ports.TunnelListeners)
 
 
 def build_services(
@@ -140,12 +152,14 @@ def build_services(
     changes: ChangeFeed | None = None,
     settings_defs: Iterable[SettingDef] = (),
     mailer: Mailer | None = None,
+    tunnel_listeners: TunnelListeners | None = None,
 ) -> Services:
     """``notifier``, ``gateway`` and ``watch`` connect core to the bus (the composition root
     passes the bus implementations); without them nothing leaves this process.
     ``changes`` hears committed changes of computers and package states (``core.changes``).
     ``settings_defs``: the settings the dialects declare, besides core's own. ``mailer``: how
-    e-mail leaves (default: SMTP with the ``smtp.*`` settings)."""
+    e-mail leaves (default: SMTP with the ``smtp.*`` settings). ``tunnel_listeners``: who opens
+    tunnels' ports (the bus implementation reaches the process holding the agent)."""
     config = config or CoreConfig()
     if changes is not None:  # committed changes of computers and package states (core.changes)
         watch_changes(db.sessions, changes)
@@ -162,6 +176,7 @@ def build_services(
             *PEOPLE_SETTINGS,
             *OIDC_SETTINGS,
             *MONITORING_SETTINGS,
+            *TUNNEL_SETTINGS,
             *settings_defs,
         )
     )
@@ -234,4 +249,5 @@ def build_services(
         alerting=alerting,
         monitoring=monitoring,
         schedules=ScheduleService(db, audit, clock, jobs),
+        tunnels=TunnelService(db, audit, clock, settings, gateway, tunnel_listeners),
     )

@@ -24,6 +24,15 @@ Flow (see ``session.py`` for the state machine)::
       | -- Reply(ref_id, ok, body) ----->  |   agents whose hello lists the "request" feature
       | <------------- Bye(reconnect_in)   |   server shutting down
 
+Tunnels (agents whose hello lists the ``tunnel`` feature) carry TCP streams over this same
+connection, so no port is opened on the client::
+
+      | <-- TunnelOpen(stream, host, port) |   a connection was accepted on a tunnel's port
+      | -- TunnelOpened(stream, ok) ------> |   the agent dialled the target (or not)
+      | <-> TunnelData(stream, data) <----> |   at most 32 KiB each, within the peer's window
+      | <-> TunnelAck(stream, size) <-----> |   the receiver wrote ``size`` bytes: more credit
+      | <-> TunnelClose(stream) <---------> |   either end closed; the stream is gone
+
 A frame whose ``type`` the receiver does not know is handed over as :class:`Unknown` once the
 session is established, and ignored: a newer peer can add messages without breaking an older
 one. Agents released before that rule close the connection on an unknown frame, which is why
@@ -40,9 +49,16 @@ PROTOCOL_VERSION = 1
 
 # Features an agent lists in its hello (older agents list none and get none of these frames).
 FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
+FEATURE_TUNNELS = "tunnel"  # carries TCP streams (TunnelOpen, TunnelData, ...)
 
 # Request kinds. An agent answers a kind it does not know with Reply(ok=False).
 PING = "ping"  # body {}; reply body {"time": unix time, "uptime": seconds since boot}
+# body {"host", "port", "timeout"}; reply body {"open": bool, "error": str}: can the agent connect?
+TUNNEL_CHECK = "tunnel_check"
+
+# Tunnel streams: the largest data frame, and the bytes a receiver takes unacknowledged.
+TUNNEL_FRAME = 32 * 1024
+TUNNEL_WINDOW = 512 * 1024
 
 # Terminal job statuses an agent may report. The server owns queued/sent/expired/cancelled
 # before delivery; the agent reports what happened to a job it received.
@@ -269,6 +285,39 @@ class Reply(Message, tag="reply"):
     body: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- tunnels (both ways)
+
+
+class TunnelOpened(Message, tag="tunnel_opened"):
+    """The agent's answer to ``TunnelOpen``: connected to the target, or why not."""
+
+    stream: int
+    ok: bool = True
+    error: str = ""
+
+
+class TunnelData(Message, tag="tunnel_data"):
+    """Bytes of one stream (base64 in the JSON frame), at most ``TUNNEL_FRAME``; a sender never
+    has more than the receiver's window unacknowledged."""
+
+    stream: int
+    data: bytes
+
+
+class TunnelAck(Message, tag="tunnel_ack"):
+    """The receiver wrote ``size`` bytes of the stream on: the sender may send that many more."""
+
+    stream: int
+    size: int
+
+
+class TunnelClose(Message, tag="tunnel_close"):
+    """One end closed its socket (or failed); the stream ends on both sides."""
+
+    stream: int
+    error: str = ""
+
+
 # ---------------------------------------------------------------- server -> agent
 
 
@@ -315,6 +364,16 @@ class Request(Message, tag="request"):
     body: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class TunnelOpen(Message, tag="tunnel_open"):
+    """Connect to ``host:port`` and carry stream ``stream`` (ids are chosen by the server, unique
+    per connection). ``window``: the bytes the server takes unacknowledged on this stream."""
+
+    stream: int
+    host: str
+    port: int
+    window: int = TUNNEL_WINDOW
+
+
 class Bye(Message, tag="bye"):
     """Server is going away; reconnect after a random delay in [0, reconnect_within] s."""
 
@@ -341,9 +400,34 @@ class Unknown(msgspec.Struct, frozen=True):
 
 
 AgentMessage = (
-    Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult | Reply | Measurement
+    Enroll
+    | Hello
+    | InventoryReport
+    | Heartbeat
+    | JobUpdate
+    | JobOutput
+    | JobResult
+    | Reply
+    | Measurement
+    | TunnelOpened
+    | TunnelData
+    | TunnelAck
+    | TunnelClose
 )
-ServerMessage = Enrolled | Welcome | JobRun | JobCancel | ResultAck | Request | Bye | Error
+ServerMessage = (
+    Enrolled
+    | Welcome
+    | JobRun
+    | JobCancel
+    | ResultAck
+    | Request
+    | Bye
+    | Error
+    | TunnelOpen
+    | TunnelData
+    | TunnelAck
+    | TunnelClose
+)
 
 
 def _tags(union: Any) -> frozenset[str]:

@@ -212,6 +212,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
         for jid in cancels:
             await ws.send_bytes(m.encode(m.JobCancel(job_id=jid)))
         hub.want_dispatch(cid)
+        hub.tunnels.agent_ready(conn)
         actor = agent_actor(cid, ident.hostname, remote)
         while True:
             frame = await _receive_frame(ws)
@@ -234,6 +235,8 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     hub.job_result(cid, msg)  # an unknown job's result is acknowledged, not stored
                 else:
                     hub.job_update(cid, msg)
+            elif isinstance(msg, m.TunnelOpened | m.TunnelData | m.TunnelAck | m.TunnelClose):
+                hub.tunnels.frame(conn, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows

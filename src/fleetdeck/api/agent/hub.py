@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from fleetdeck.api.agent.tunnels import TunnelHost
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
 from fleetdeck.bus.topics import (
@@ -36,6 +37,7 @@ from fleetdeck.bus.topics import (
     job_output_topic,
     job_status_topic,
 )
+from fleetdeck.bus.tunnels import KINDS as TUNNEL_CALLS
 from fleetdeck.core.computers.entities import Presence
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
@@ -153,6 +155,7 @@ class AgentHub:
         self._sends: set[asyncio.Task[None]] = set()  # request frames to agents that read slowly
         self.stopping = False
         self._leaving: set[int] = set()  # told to go (Bye): offline once stop() is done
+        self.tunnels = TunnelHost(services, self.conns.get)  # tunnels' ports of the agents held here
 
     # ------------------------------------------------------------ lifecycle
 
@@ -180,6 +183,7 @@ class AgentHub:
             self._presence_loop(),
         ):
             self._tasks.append(asyncio.create_task(coro))
+        self.tunnels.start()
 
     async def say_bye(self) -> None:
         """Tell every agent to come back later, spread over the reconnect window, so that a
@@ -196,6 +200,7 @@ class AgentHub:
         await asyncio.gather(*(c.close(1012, "server restart") for c in conns), return_exceptions=True)
 
     async def stop(self) -> None:
+        await self.tunnels.stop()
         await self.say_bye()
         await self._flush_once()
         await self._store_measurements()
@@ -254,7 +259,9 @@ class AgentHub:
             self._presence_event.set()
 
     async def detach(self, conn: AgentConn) -> None:
-        if self.conns.get(conn.computer_id) is conn:
+        current = self.conns.get(conn.computer_id) is conn
+        await self.tunnels.agent_gone(conn, current)
+        if current:
             del self.conns[conn.computer_id]
             self._seen.pop(conn.computer_id, None)
             if not self.stopping:  # (stop marks them all offline at once)
@@ -348,6 +355,9 @@ class AgentHub:
                 call.reply_to,
                 AgentAnswer("unreachable", error="not connected to this server", reason="not_held"),
             )
+            return
+        if call.kind in TUNNEL_CALLS:  # for this process's listeners, not for the agent
+            await self._answer(call.reply_to, await self.tunnels.call(conn, call))
             return
         if m.FEATURE_REQUESTS not in conn.features:
             # Agents from before requests close the connection on a frame they do not know.

@@ -52,6 +52,7 @@ from fleetdeck.storage.tables.packages import (
 from fleetdeck.storage.tables.people import ComputerAssignment, ComputerComment, EndUser, Invitation
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
+from fleetdeck.storage.tables.tunnels import Tunnel, TunnelCounter
 from fleetdeck.storage.tables.users import (
     ApiToken,
     LoginFailure,
@@ -123,6 +124,8 @@ __all__ = [
     "Schedule",
     "SettingValue",
     "SoftwareLicense",
+    "Tunnel",
+    "TunnelCounter",
     "User",
     "UserGroup",
     "UserGroupMember",
