@@ -88,6 +88,7 @@ def build_runtime(
             max_output_bytes=settings.max_output_bytes,
             payload_dir=settings.data_dir / "payloads",
             files_dir=settings.data_dir / "files",
+            releases_dir=settings.data_dir / "agent-releases",
             logs_dir=settings.data_dir / "logs",
             argon2=Argon2Cost(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism

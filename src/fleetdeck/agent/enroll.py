@@ -62,7 +62,12 @@ async def enroll_once(url: str, token: str, fingerprint: str | None, attempt: st
         msg = session.receive(frame)
         if isinstance(msg, m.Enrolled):
             state = AgentState(
-                server=url, uid=msg.uid, key=msg.key, computer_id=msg.computer_id, fingerprint=seen
+                server=url,
+                uid=msg.uid,
+                key=msg.key,
+                computer_id=msg.computer_id,
+                fingerprint=seen,
+                update_key=msg.update_key,
             )
         elif isinstance(msg, m.Error) and msg.code == "unavailable":
             raise ServerBusyError(msg.message, msg.retry_after)

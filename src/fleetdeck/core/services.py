@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleetdeck.core.agentupdates import AgentUpdateService
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.certs.service import CertificateService
 from fleetdeck.core.changes import ChangeFeed
@@ -73,6 +74,7 @@ class CoreConfig:
     node_lease_sec: float = LEASE_SEC  # a server process silent this long is taken for dead
     tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
     max_payload_bytes: int = 64 * 1024**3  # largest streamed payload upload (core/packages/uploads)
+    releases_dir: Path | None = None  # agent releases (core/agentupdates.py); None = none
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class Services:
     attributes: ComputerAttributeService  # tags and labels people give computers
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
+    agent_updates: AgentUpdateService  # agent releases, their rollout, computers' updates
 
 
 def build_services(
@@ -207,4 +210,5 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
+        agent_updates=AgentUpdateService(db, audit, clock, box, config.releases_dir, gateway),
     )

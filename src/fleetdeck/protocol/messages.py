@@ -39,9 +39,13 @@ PROTOCOL_VERSION = 1
 
 # Features an agent lists in its hello (older agents list none and get none of these frames).
 FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
+FEATURE_UPDATE = "update"  # updates itself from Welcome.update, reports with UpdateReport
 
 # Request kinds. An agent answers a kind it does not know with Reply(ok=False).
 PING = "ping"  # body {}; reply body {"time": unix time, "uptime": seconds since boot}
+# body: an UpdateOffer's fields (a release was rolled out to this computer while connected);
+# reply body {"running": version, "updating": bool}. Only to agents with FEATURE_UPDATE.
+UPDATE = "update"
 
 # Terminal job statuses an agent may report. The server owns queued/sent/expired/cancelled
 # before delivery; the agent reports what happened to a job it received.
@@ -214,6 +218,18 @@ class JobResult(Message, tag="job_result"):
     truncated: bool = False
 
 
+UpdateState = Literal["downloading", "installing", "probing", "restarting", "done", "failed", "rolled_back"]
+
+
+class UpdateReport(Message, tag="update_report"):
+    """How this agent's self-update to ``version`` goes (only agents with ``FEATURE_UPDATE``)."""
+
+    version: str
+    state: UpdateState
+    error: str = ""
+    running: str = ""  # the version this agent runs now
+
+
 class Reply(Message, tag="reply"):
     """The answer to the server's ``Request`` with id ``ref_id``: a small body, or an error."""
 
@@ -234,6 +250,24 @@ class Enrolled(Message, tag="enrolled"):
     # its own (``--tls auto``): the agent pins it, so a renewed server certificate from that CA
     # is accepted and one from any other CA refused. Empty: pin the certificate itself.
     ca_pem: str = ""
+    # The server's Ed25519 public key for agent releases (base64 of its 32 bytes): the agent pins
+    # it and installs only releases signed with it. Empty: the server has none yet.
+    update_key: str = ""
+
+
+class UpdateOffer(msgspec.Struct, omit_defaults=True):
+    """An agent release this computer should run: downloaded from ``/agent/v1/update/VERSION``.
+    ``signature`` is Ed25519 (base64) over ``release_statement(version, sha256)``."""
+
+    version: str
+    sha256: str
+    size: int
+    signature: str
+
+
+def release_statement(version: str, sha256: str) -> bytes:
+    """What an agent release's signature covers: its version and its file's SHA-256."""
+    return f"fleetdeck-agent-release\n{version}\nsha256:{sha256}\n".encode()
 
 
 class Welcome(Message, tag="welcome"):
@@ -244,6 +278,10 @@ class Welcome(Message, tag="welcome"):
     # The server's reconnect window (what its Bye would say): an agent whose healthy
     # connection drops without a Bye keeps its retries within it. 0 = not told (older servers).
     reconnect_window_sec: float = 0.0
+    # Sent to agents with FEATURE_UPDATE: the release key (pinned on first sight by agents
+    # enrolled before it existed) and the release this computer should run, if not the one it runs.
+    update_key: str = ""
+    update: UpdateOffer | None = None
 
 
 class JobRun(Message, tag="job_run"):
@@ -292,7 +330,9 @@ class Unknown(msgspec.Struct, frozen=True):
     type: str
 
 
-AgentMessage = Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult | Reply
+AgentMessage = (
+    Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult | Reply | UpdateReport
+)
 ServerMessage = Enrolled | Welcome | JobRun | JobCancel | ResultAck | Request | Bye | Error
 
 

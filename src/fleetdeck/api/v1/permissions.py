@@ -91,6 +91,13 @@ ROUTES: dict[str, Requirement] = {
     "GET /jobs/{job_id}": Perm.READ,
     "POST /jobs/{job_id}/cancel": Perm.RUN_COMMANDS,
     "WEBSOCKET /jobs/{job_id}/stream": Perm.READ,
+    # agent releases (self-update)
+    "GET /agent-releases": Perm.READ,
+    "POST /agent-releases": Perm.MANAGE_SETTINGS,
+    "POST /agent-releases/build": Perm.MANAGE_SETTINGS,
+    "POST /agent-releases/{version}/rollout": Perm.MANAGE_SETTINGS,
+    "GET /agent-releases/key": Perm.READ,
+    "GET /agent-updates": Perm.READ,
     # enrollment and audit
     "GET /enroll-tokens": Perm.MANAGE_ENROLLMENT,
     "POST /enroll-tokens": Perm.MANAGE_ENROLLMENT,

@@ -1,5 +1,6 @@
 """All tables, one module per aggregate. Import from here."""
 
+from fleetdeck.storage.tables.agentupdates import AgentRelease, AgentReleaseKeySecret, AgentUpdateStatus
 from fleetdeck.storage.tables.audit import AuditEntry
 from fleetdeck.storage.tables.base import Base
 from fleetdeck.storage.tables.cmdb import CmdbDialogItem, CmdbEntry, CmdbObject
@@ -58,7 +59,10 @@ from fleetdeck.storage.tables.users import (
 from fleetdeck.storage.tables.vault import VaultSecretEntry, VaultSecretState
 
 __all__ = [
+    "AgentRelease",
+    "AgentReleaseKeySecret",
     "AgentSecret",
+    "AgentUpdateStatus",
     "ApiToken",
     "AuditEntry",
     "Base",
