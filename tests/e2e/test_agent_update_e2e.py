@@ -119,7 +119,7 @@ def test_staged_rollout_updates_the_group_then_everyone(
     # B keeps running after a restart (the installed agent boots into ``current``)
     canary.stop()
     canary.start()
-    wait_for(lambda: f"connected to" in canary.log().rsplit("agent stopped", 1)[-1], 30, what="restarted")
+    wait_for(lambda: "connected to" in canary.log().rsplit("agent stopped", 1)[-1], 30, what="restarted")
     assert agent_version(server, cid) == B
 
     rollout(server, B, rollout="all")
