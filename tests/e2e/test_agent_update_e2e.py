@@ -19,7 +19,8 @@ import pytest
 
 from fleetdeck.agent import AGENT_VERSION
 from fleetdeck.core.agentdist import build_agent_wheel, package_root
-from tests.e2e.conftest import AgentProc, ServerProc, enrolled_agent, enrolled_as, wait_for
+from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, enrolled_agent, enrolled_as, wait_for
+from tests.integration.cli.remote import Cli
 
 pytestmark = pytest.mark.e2e
 
@@ -101,10 +102,15 @@ def test_staged_rollout_updates_the_group_then_everyone(
     other_cid = enrolled_as(server, other, "other-host")  # enrolled without it: pins it at Welcome
     wait_for(lambda: agent_version(server, other_cid) == AGENT_VERSION, 30, what="second agent online")
     assert AGENT_VERSION != B
-    publish(server, build(tmp_path, B))
+    group_of(server, "canary", cid)
+    # the admin's CLI, against the running server
+    cli = Cli(tmp_path / "cli.toml")
+    cli.ok("login", server.url, "--user", "admin", "--password-stdin", stdin=ADMIN_PASSWORD + "\n")
+    wheel = build(tmp_path, B)
+    assert f"agent release {B} published" in cli.ok("agent", "publish", str(wheel))
     pid = canary.proc.pid if canary.proc else 0
 
-    rollout(server, B, rollout="group", group_id=group_of(server, "canary", cid))  # told while connected
+    assert "rolled out to group" in cli.ok("agent", "rollout", B, "--group", "canary")  # told while connected
     row = wait_state(server, cid, "done", canary)
     assert row["agent_version"] == B and row["error"] == ""
     state = canary.state_dir
@@ -122,8 +128,13 @@ def test_staged_rollout_updates_the_group_then_everyone(
     wait_for(lambda: "connected to" in canary.log().rsplit("agent stopped", 1)[-1], 30, what="restarted")
     assert agent_version(server, cid) == B
 
-    rollout(server, B, rollout="all")
+    cli.ok("agent", "rollout", B, "--all")
     wait_state(server, other_cid, "done", other)
+    rows = cli.json("agent", "updates")["data"]
+    assert {(r["computer_id"], r["state"], r["agent_version"]) for r in rows} == {
+        (cid, "done", B),
+        (other_cid, "done", B),
+    }
     assert agent_version(server, other_cid) == B
     # a command still runs on the updated agents
     with server.client() as c:
