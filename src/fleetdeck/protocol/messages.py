@@ -22,6 +22,9 @@ Flow (see ``session.py`` for the state machine)::
       | <------- Request(id, kind, body)   |   a question for the agent (ping, ...); only to
       | -- Reply(ref_id, ok, body) ----->  |   agents whose hello lists the "request" feature
       | <------------- Bye(reconnect_in)   |   server shutting down
+      | -- UpdateReport(version, state) ->  |   self-update (agent.update): agents with the
+                                                "update" feature; Welcome.update / an "update"
+                                                Request offer the release
 
 A frame whose ``type`` the receiver does not know is handed over as :class:`Unknown` once the
 session is established, and ignored: a newer peer can add messages without breaking an older
