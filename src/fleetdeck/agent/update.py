@@ -180,7 +180,12 @@ def pin_key(state_dir: Path, key: str) -> None:
 
 
 class UpdateFailed(Exception):
-    pass
+    """``retry``: tried again at the next offer (a download that failed); otherwise the version
+    is never tried again on this computer (a bad signature, a wheel that is none, a failed probe)."""
+
+    def __init__(self, message: str, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
 
 
 class Updater:
@@ -216,6 +221,7 @@ class Updater:
                 marker.state, marker.reported = "done", False
                 write_marker(self.dir, marker)
                 log.info("agent update to %s confirmed", AGENT_VERSION)
+                self._prune(marker)
             if not marker.reported and marker.state != "pending":
                 state: m.UpdateState = "failed"
                 if marker.state == "done":
@@ -243,6 +249,14 @@ class Updater:
         offer = msgspec.convert(body, m.UpdateOffer)
         return {"running": AGENT_VERSION, "updating": self.offered(offer)}
 
+    def _prune(self, marker: Marker) -> None:
+        """Keep the running release and the one before it; remove older ones."""
+        keep = {Path(_target(self.dir)).name, Path(marker.previous).name}
+        with contextlib.suppress(OSError):
+            for entry in (self.dir / VERSIONS).iterdir():
+                if entry.is_dir() and entry.name not in keep and not entry.name.startswith("."):
+                    shutil.rmtree(entry, ignore_errors=True)
+
     async def _report(self, version: str, state: m.UpdateState, error: str = "") -> None:
         await self._send(
             m.UpdateReport(version=version, state=state, error=error[:500], running=AGENT_VERSION)
@@ -261,7 +275,7 @@ class Updater:
                 True,
             )
             marker.at = time.time()
-            if offer.version not in marker.failed:
+            if offer.version not in marker.failed and not exc.retry:
                 marker.failed.append(offer.version)
             write_marker(self.dir, marker)
             await self._report(offer.version, "failed", str(exc))
@@ -283,7 +297,7 @@ class Updater:
         try:
             await asyncio.to_thread(self._fetch, offer.version, download, offer.sha256, offer.size)
         except PayloadError as exc:
-            raise UpdateFailed(f"download: {exc}") from exc
+            raise UpdateFailed(f"download: {exc}", retry="checksum" not in str(exc)) from exc
         try:
             await asyncio.to_thread(_check_signature, key, offer)
             await self._report(offer.version, "installing")
