@@ -317,9 +317,18 @@ class Updater:
         if error:
             self._resume()
             shutil.rmtree(target, ignore_errors=True)
+            # ``current`` was never switched: the running version simply stays
             marker = read_marker(self.dir) or Marker(version=offer.version)
-            marker.version, marker.at = offer.version, time.time()
-            rollback(self.dir, marker, f"the new agent did not connect: {error}")
+            marker.version, marker.previous, marker.at = offer.version, _target(self.dir), time.time()
+            marker.state, marker.error, marker.reported = (
+                "rolled_back",
+                f"the new agent did not connect: {error}",
+                False,
+            )
+            if offer.version not in marker.failed:
+                marker.failed.append(offer.version)
+            write_marker(self.dir, marker)
+            log.error("agent update to %s rolled back: %s", offer.version, marker.error)
             return  # reported after the next Welcome
         previous = _target(self.dir)
         old = read_marker(self.dir)
