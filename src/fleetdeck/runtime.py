@@ -90,6 +90,7 @@ def build_runtime(
             payload_dir=settings.data_dir / "payloads",
             files_dir=settings.data_dir / "files",
             alert_scripts_dir=settings.data_dir / "alert-scripts",
+            releases_dir=settings.data_dir / "agent-releases",
             logs_dir=settings.data_dir / "logs",
             argon2=Argon2Cost(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism

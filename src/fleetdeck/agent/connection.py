@@ -14,6 +14,9 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
 
 from fleetdeck.agent import AGENT_VERSION, collectors, requests, tunnels
 from fleetdeck.agent.backoff import HEALTHY_AFTER_SEC, Backoff
@@ -24,6 +27,7 @@ from fleetdeck.agent.packages import PackageRunner
 from fleetdeck.agent.payload import ServerAccess, base_url
 from fleetdeck.agent.power import PowerActions
 from fleetdeck.agent.transport import PinMismatchError, check_pin, open_connection, parse_retry_after
+from fleetdeck.agent.update import Updater
 from fleetdeck.agent.wsclient import ClientConnection, ConnectionClosed, InvalidStatus, WebSocketException
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.session import AgentSession, ProtocolViolation, State
@@ -61,6 +65,19 @@ class Agent:
         packages = PackageRunner(self.send, access, PowerActions(simulate_power))
         self.runner = JobRunner(Journal(store.dir), self.send, packages)
         self.tunnels = tunnels.Tunnels(self.send)
+        self._access = access
+        self._free = asyncio.Event()  # cleared while an update tries the new version (no connection)
+        self._free.set()
+        self.restart = False  # stopped to run a newly installed release (main re-executes)
+        self.updater = Updater(
+            store.dir,
+            self.send,
+            self._fetch_release,
+            self._hold,
+            self._free.set,
+            self._finish_for_update,
+            lambda: not self.runner.busy(),
+        )
         self.inventory: m.Inventory | None = None
         self.inventory_digest = ""
         self._inventory_lock = asyncio.Lock()
@@ -87,6 +104,32 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
 
+    # ------------------------------------------------------------ self-update (agent.update)
+
+    def _fetch_release(self, version: str, dest: Path, sha256: str, size: int) -> None:
+        from urllib.parse import quote
+
+        from fleetdeck.agent.payload import fetch
+
+        fetch(self._access, f"/agent/v1/update/{quote(version)}", dest, sha256, size, lambda _d, _t: None)
+
+    async def _hold(self) -> None:
+        """Close the connection and stay away until ``_free`` is set again (the probe's turn)."""
+        self._free.clear()
+        ws = self._open_ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(1000, "agent updating")
+        for _ in range(200):  # 10 s: the session ends as soon as the close is answered
+            if self._open_ws is None:
+                break
+            await asyncio.sleep(0.05)
+
+    def _finish_for_update(self) -> None:
+        self.restart = True
+        self._stop.set()
+        self._free.set()
+
     # ------------------------------------------------------------ main loop
 
     async def run(self) -> None:
@@ -94,9 +137,14 @@ class Agent:
         inventory_task = asyncio.create_task(self._inventory_loop())
         try:
             while not self._stop.is_set():
+                if not self._free.is_set():
+                    await self._free.wait()
+                    continue
                 delay = await self._attempt()
                 if self._stop.is_set():
                     break
+                if not self._free.is_set():
+                    continue
                 if delay is None:
                     delay = self.backoff.next_delay()
                 log.info("reconnecting in %.1f s", delay)
@@ -166,7 +214,7 @@ class Agent:
             agent_version=AGENT_VERSION,
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
-            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS],
+            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE],
         )
         await ws.send(m.encode(hello), text=True)
         async with asyncio.timeout(WELCOME_TIMEOUT_SEC):
@@ -195,6 +243,7 @@ class Agent:
         try:
             for result in self.runner.unacked_results():
                 await self.send(result)
+            await self.updater.welcomed(welcome)
             await self._send_inventory(force=welcome.want_inventory)
             async for frame in ws:
                 msg = session.receive(frame)
@@ -249,6 +298,12 @@ class Agent:
             self.tunnels.handle(msg)
         elif isinstance(msg, m.Request) and msg.kind == m.TUNNEL_CHECK:
             self._check_soon(msg)
+        elif isinstance(msg, m.Request) and msg.kind == m.UPDATE:
+            try:
+                reply = m.Reply(ref_id=msg.id, body=self.updater.request(msg.body))
+            except (msgspec.ValidationError, OSError) as exc:
+                reply = m.Reply(ref_id=msg.id, ok=False, error=f"{type(exc).__name__}: {exc}")
+            self._send_soon(reply)
         elif isinstance(msg, m.Request):
             self._send_soon(requests.answer(msg))
         elif isinstance(msg, m.Unknown):  # from a newer server: not for this agent

@@ -73,7 +73,12 @@ async def enroll_once(
         msg = session.receive(frame)
         if isinstance(msg, m.Enrolled):
             state = AgentState(
-                server=url, uid=msg.uid, key=msg.key, computer_id=msg.computer_id, fingerprint=seen
+                server=url,
+                uid=msg.uid,
+                key=msg.key,
+                computer_id=msg.computer_id,
+                fingerprint=seen,
+                update_key=msg.update_key,
             )
         elif isinstance(msg, m.Error) and msg.code == "unavailable":
             raise ServerBusyError(msg.message, msg.retry_after)

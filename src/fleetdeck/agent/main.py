@@ -31,6 +31,7 @@ from fleetdeck.agent.power import simulate_from_env
 log = logging.getLogger("fleetdeck.agent")
 
 EXIT_REJECTED = 3  # the server refused the stored credentials; a service manager must not loop
+EXIT_RESTART = -1  # not an exit code: main() re-executes the agent (a new release was installed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=simulate_from_env(),
         help="only log the restart/shutdown a package asks for (default: $FLEETDECK_AGENT_SIMULATE_POWER=1)",
     )
+    p.add_argument("--probe-update", type=float, help=argparse.SUPPRESS)  # agent.update: try a release
     p.add_argument("--version", action="version", version=f"fleetdeck-agent {AGENT_VERSION}")
     return p
 
@@ -73,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point for ``fleetdeck-agent`` and ``fleetdeck agent``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from fleetdeck.agent import update
+
+    update.ARGV[:] = [a for a in (sys.argv[1:] if argv is None else argv)]
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -91,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     store = StateStore(args.state_dir)
+    if args.probe_update is not None:
+        return _probe(store, args.probe_update)
+    if not args.enroll_only:
+        update.boot(store.dir)  # re-executes into the release ``current`` names, if any
     try:
         state = store.load()
     except (OSError, ValueError) as exc:  # msgspec.DecodeError is a ValueError
@@ -115,9 +124,28 @@ def main(argv: list[str] | None = None) -> int:
                 "ignoring --server %s: enrolled with %s (remove state.json to re-enroll)", url, state.server
             )
     try:
-        return asyncio.run(_run(args, store, state, url, fingerprint))
+        code = asyncio.run(_run(args, store, state, url, fingerprint))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
         return 0
+    if code == EXIT_RESTART:
+        update.restart()  # does not return
+    return code
+
+
+def _probe(store: StateStore, timeout: float) -> int:
+    """``--probe-update SECONDS``: connect once with the stored credentials (agent.update)."""
+    from fleetdeck.agent import update
+
+    state = store.load()
+    if state is None:
+        print(f"error: {store.path} holds no credentials", file=sys.stderr)
+        return 2
+
+    async def attempt() -> int:
+        async with asyncio.timeout(timeout):
+            return await update.probe(state.server, state.uid, state.key, state.ca_pem, state.fingerprint)
+
+    return asyncio.run(attempt())
 
 
 def _client_auth(path: str | None) -> tuple[str, str] | None:
@@ -172,6 +200,9 @@ async def _run(
         _set_aside_journal(store)
         store.save(state)
         store.forget_enroll_attempt()
+        from fleetdeck.agent.update import pin_key
+
+        pin_key(store.dir, state.update_key)
         log.info("enrolled as computer %s; credentials stored in %s", state.computer_id, store.path)
     if args.enroll_only:
         return 0
@@ -201,6 +232,8 @@ async def _run(
             file=sys.stderr,
         )
         return EXIT_REJECTED
+    if agent.restart:
+        return EXIT_RESTART
     log.info("agent stopped")
     return agent.exit_code
 

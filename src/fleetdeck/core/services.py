@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleetdeck.core.agentupdates import AgentUpdateService
 from fleetdeck.core.alerting.service import AlertingService
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.certs.service import CertificateService
@@ -90,6 +91,7 @@ class CoreConfig:
     tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
     max_payload_bytes: int = 64 * 1024**3  # largest streamed payload upload (core/packages/uploads)
     alert_scripts_dir: Path | None = None  # scripts alert notifications may run; None = none
+    releases_dir: Path | None = None  # agent releases (core/agentupdates.py); None = none
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,7 @@ class Services:
     monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
     schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
     tunnels: TunnelService  # ports carried through agents (listeners: ports.TunnelListeners)
+    agent_updates: AgentUpdateService  # agent releases, their rollout, computers' updates
 
 
 def build_services(
@@ -250,4 +253,5 @@ def build_services(
         monitoring=monitoring,
         schedules=ScheduleService(db, audit, clock, jobs),
         tunnels=TunnelService(db, audit, clock, settings, gateway, tunnel_listeners),
+        agent_updates=AgentUpdateService(db, audit, clock, box, config.releases_dir, gateway),
     )

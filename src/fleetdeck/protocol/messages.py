@@ -23,6 +23,9 @@ Flow (see ``session.py`` for the state machine)::
       | <------- Request(id, kind, body)   |   a question for the agent (ping, ...); only to
       | -- Reply(ref_id, ok, body) ----->  |   agents whose hello lists the "request" feature
       | <------------- Bye(reconnect_in)   |   server shutting down
+      | -- UpdateReport(version, state) ->  |   self-update (agent.update): agents with the
+                                                "update" feature; Welcome.update / an "update"
+                                                Request offer the release
 
 Tunnels (agents whose hello lists the ``tunnel`` feature) carry TCP streams over this same
 connection, so no port is opened on the client::
@@ -51,6 +54,9 @@ PROTOCOL_VERSION = 1
 FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
 FEATURE_TUNNELS = "tunnel"  # carries TCP streams (TunnelOpen, TunnelData, ...)
 
+FEATURE_UPDATE = "update"  # updates itself from Welcome.update, reports with UpdateReport
+
+
 # Request kinds. An agent answers a kind it does not know with Reply(ok=False).
 PING = "ping"  # body {}; reply body {"time": unix time, "uptime": seconds since boot}
 # body {"host", "port", "timeout"}; reply body {"open": bool, "error": str}: can the agent connect?
@@ -59,6 +65,9 @@ TUNNEL_CHECK = "tunnel_check"
 # Tunnel streams: the largest data frame, and the bytes a receiver takes unacknowledged.
 TUNNEL_FRAME = 32 * 1024
 TUNNEL_WINDOW = 512 * 1024
+# body: an UpdateOffer's fields (a release was rolled out to this computer while connected);
+# reply body {"running": version, "updating": bool}. Only to agents with FEATURE_UPDATE.
+UPDATE = "update"
 
 # Terminal job statuses an agent may report. The server owns queued/sent/expired/cancelled
 # before delivery; the agent reports what happened to a job it received.
@@ -276,6 +285,18 @@ class Measurement(Message, tag="measurement"):
     processes: list[ProcessSample] = msgspec.field(default_factory=list)
 
 
+UpdateState = Literal["downloading", "installing", "probing", "restarting", "done", "failed", "rolled_back"]
+
+
+class UpdateReport(Message, tag="update_report"):
+    """How this agent's self-update to ``version`` goes (only agents with ``FEATURE_UPDATE``)."""
+
+    version: str
+    state: UpdateState
+    error: str = ""
+    running: str = ""  # the version this agent runs now
+
+
 class Reply(Message, tag="reply"):
     """The answer to the server's ``Request`` with id ``ref_id``: a small body, or an error."""
 
@@ -329,6 +350,24 @@ class Enrolled(Message, tag="enrolled"):
     # its own (``--tls auto``): the agent pins it, so a renewed server certificate from that CA
     # is accepted and one from any other CA refused. Empty: pin the certificate itself.
     ca_pem: str = ""
+    # The server's Ed25519 public key for agent releases (base64 of its 32 bytes): the agent pins
+    # it and installs only releases signed with it. Empty: the server has none yet.
+    update_key: str = ""
+
+
+class UpdateOffer(msgspec.Struct, omit_defaults=True):
+    """An agent release this computer should run: downloaded from ``/agent/v1/update/VERSION``.
+    ``signature`` is Ed25519 (base64) over ``release_statement(version, sha256)``."""
+
+    version: str
+    sha256: str
+    size: int
+    signature: str
+
+
+def release_statement(version: str, sha256: str) -> bytes:
+    """What an agent release's signature covers: its version and its file's SHA-256."""
+    return f"fleetdeck-agent-release\n{version}\nsha256:{sha256}\n".encode()
 
 
 class Welcome(Message, tag="welcome"):
@@ -341,6 +380,10 @@ class Welcome(Message, tag="welcome"):
     reconnect_window_sec: float = 0.0
     # Send a Measurement this often (s); 0 = monitoring off (and older servers say nothing).
     monitoring_interval_sec: float = 0.0
+    # Sent to agents with FEATURE_UPDATE: the release key (pinned on first sight by agents
+    # enrolled before it existed) and the release this computer should run, if not the one it runs.
+    update_key: str = ""
+    update: UpdateOffer | None = None
 
 
 class JobRun(Message, tag="job_run"):
@@ -409,6 +452,7 @@ AgentMessage = (
     | JobResult
     | Reply
     | Measurement
+    | UpdateReport
     | TunnelOpened
     | TunnelData
     | TunnelAck

@@ -75,6 +75,7 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
         "expires_in_sec": 60,
     },
     ("POST", "/enroll-tokens"): {"expires_in_sec": 60, "max_uses": 1, "note": "n"},
+    ("POST", "/agent-releases/{version}/rollout"): {"rollout": "all"},
     # packages and deployments
     ("POST", "/packages"): {
         "family_name": "f",
@@ -275,6 +276,8 @@ UNDER_LIMIT: dict[Operation, int | tuple[int, str]] = {op: 200 for op in BODY_OP
     ("PATCH", "/groups/{group_id}"): (422, "validation_failed"),
     ("PATCH", "/report-groups/{group_id}"): (422, "validation_failed"),
     ("POST", "/packages/import-opsi"): (422, "validation_failed"),
+    # no agent release "1" was published
+    ("POST", "/agent-releases/{version}/rollout"): (404, "not_found"),
     # the sample names no invitation that was sent
     ("POST", "/invitations/{token}/accept"): (404, "not_found"),
 }

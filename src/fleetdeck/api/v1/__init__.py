@@ -22,6 +22,7 @@ from fleetdeck.api.v1.routes import (
     jobs,
     packages,
     people,
+    releases,
     reports,
     schedules,
     settings,
@@ -73,7 +74,7 @@ def create_v1(
     errors.install(app)
     for module in (auth, users, computers, groups, jobs, stream, admin):
         app.include_router(module.router)
-    for module in (wol, agents, reports, settings):
+    for module in (wol, agents, releases, reports, settings):
         app.include_router(module.router)
     app.include_router(reports.groups)
     app.include_router(users.bans)

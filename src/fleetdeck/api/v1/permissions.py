@@ -99,6 +99,13 @@ ROUTES: dict[str, Requirement] = {
     "DELETE /schedules/{schedule_id}": Perm.MANAGE_SCHEDULES,
     "GET /schedules/{schedule_id}/runs": Perm.MANAGE_SCHEDULES,
     "WEBSOCKET /jobs/{job_id}/stream": Perm.READ,
+    # agent releases (self-update)
+    "GET /agent-releases": Perm.READ,
+    "POST /agent-releases": Perm.MANAGE_SETTINGS,
+    "POST /agent-releases/build": Perm.MANAGE_SETTINGS,
+    "POST /agent-releases/{version}/rollout": Perm.MANAGE_SETTINGS,
+    "GET /agent-releases/key": Perm.READ,
+    "GET /agent-updates": Perm.READ,
     # enrollment and audit
     "GET /enroll-tokens": Perm.MANAGE_ENROLLMENT,
     "POST /enroll-tokens": Perm.MANAGE_ENROLLMENT,

@@ -1,5 +1,6 @@
 """All tables, one module per aggregate. Import from here."""
 
+from fleetdeck.storage.tables.agentupdates import AgentRelease, AgentReleaseKeySecret, AgentUpdateStatus
 from fleetdeck.storage.tables.alerting import (
     AlertNotification,
     AlertProblem,
@@ -67,7 +68,10 @@ from fleetdeck.storage.tables.users import (
 from fleetdeck.storage.tables.vault import VaultSecretEntry, VaultSecretState
 
 __all__ = [
+    "AgentRelease",
+    "AgentReleaseKeySecret",
     "AgentSecret",
+    "AgentUpdateStatus",
     "AlertNotification",
     "AlertProblem",
     "AlertRuleset",
