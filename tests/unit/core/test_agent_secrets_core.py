@@ -76,7 +76,10 @@ def test_get_find_and_their_permission(svc: Services, op: Actor, clock: ManualCl
     page = svc.agent_secrets.find(op, Query(sort=(SortKey.parse("id"),), limit=2))
     assert ([i.key for i in page.items], page.total) == (["aaa", "bbb"], 3)
     page = svc.agent_secrets.find(op, Query(sort=(SortKey.parse("-created_at"),)))
-    assert [i.key for i in page.items] == ["ccc", "aaa", "bbb"]
+    assert [(i.key, i.created_at.replace(tzinfo=None)) for i in page.items] == [
+        (key, (T0 + timedelta(minutes=n)).replace(tzinfo=None))
+        for key, n in (("ccc", 2), ("aaa", 1), ("bbb", 0))
+    ]
     page = svc.agent_secrets.find(op, Query(where=(Cond("id", Op.EQ, "ccc"),)))
     assert ([i.key for i in page.items], page.total) == (["ccc"], 1)
     viewer = factories.user(svc, Role.VIEWER)
@@ -139,14 +142,14 @@ def test_delete(svc: Services, op: Actor) -> None:
     svc.agent_secrets.create(op, "kept", "secret")
     mark = factories.audit_mark(svc)
     svc.agent_secrets.delete(op, "gone", force=True)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"^agent secret gone not found$"):
         svc.agent_secrets.delete(op, "gone")
     assert [i.key for i in svc.agent_secrets.find(op, Query()).items] == ["kept"]
     assert not svc.agent_secrets.verify("gone", "secret")
     rows = factories.audit_since(svc, mark)
-    assert [(r.action, r.object_id, r.result, r.detail.get("force")) for r in rows] == [
-        ("agent_secret.delete", "gone", "ok", True),
-        ("agent_secret.delete", "gone", "not_found", None),
+    assert [(r.action, r.object_type, r.object_id, r.result, r.detail.get("force")) for r in rows] == [
+        ("agent_secret.delete", "agent_secret", "gone", "ok", True),
+        ("agent_secret.delete", "agent_secret", "gone", "not_found", None),
     ]
     svc.agent_secrets.delete(op, "kept")
     assert factories.audit_since(svc, mark)[-1].detail == {"force": False}

@@ -280,3 +280,12 @@ def test_an_agent_fetches_only_through_a_pending_job_of_its_own(svc: Services, f
     (files / pushed.sha256[:2] / pushed.sha256).unlink()
     with pytest.raises(NotFound, match=f"pushed file {pushed.sha256} not found"):
         svc.file_pushes.file_for_agent(b, jobs[b])
+
+
+def test_the_store_makes_its_directories(tmp_path: Path) -> None:
+    store = FileStore(tmp_path / "not" / "yet")
+    kept = store.save(io.BytesIO(DATA), 100)
+    assert kept.path.read_bytes() == DATA
+    with FileStore(tmp_path / "also" / "not").locked(exclusive=True) as mine:
+        assert mine is True
+    assert (tmp_path / "also" / "not" / ".lock").is_file()
