@@ -118,16 +118,17 @@ def test_names_are_unique_per_kind(svc: Services, op: Actor) -> None:
 def test_unknown_entries_and_kinds(svc: Services, op: Actor) -> None:
     made = svc.library.save(op, SCRIPT, LibraryInput("s", "echo"))
     mark = factories.audit_mark(svc)
-    for act in (
-        lambda: svc.library.get(op, COMMAND, made.id),  # a script is no command
-        lambda: svc.library.get(op, SCRIPT, "nope"),
-        lambda: svc.library.save(op, SCRIPT, LibraryInput("s", "echo"), "nope"),
-        lambda: svc.library.save(op, COMMAND, LibraryInput("s", "echo"), made.id),
-        lambda: svc.library.delete(op, COMMAND, made.id),
-        lambda: svc.library.delete(op, SCRIPT, "nope"),
+    for act, text in (
+        (lambda: svc.library.get(op, COMMAND, made.id), f"command {made.id} not found"),  # no command
+        (lambda: svc.library.get(op, SCRIPT, "nope"), "script nope not found"),
+        (lambda: svc.library.save(op, SCRIPT, LibraryInput("s", "echo"), "nope"), "script nope not found"),
+        (lambda: svc.library.save(op, COMMAND, LibraryInput("s", "echo"), made.id), f"command {made.id} not"),
+        (lambda: svc.library.delete(op, COMMAND, made.id), f"command {made.id} not found"),
+        (lambda: svc.library.delete(op, SCRIPT, "nope"), "script nope not found"),
     ):
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as err:
             act()
+        assert err.value.message.startswith(text)
     done = [(r.action, r.object_id, r.result) for r in factories.audit_since(svc, mark)]
     assert done == [
         ("library.script.update", "nope", "not_found"),
@@ -228,8 +229,8 @@ def test_entries_are_checked(
         svc.library.save(op, SCRIPT, data)
     assert err.value.message.startswith(text)
     assert err.value.detail.get("field") == field
-    assert [(r.action, r.result) for r in factories.audit_since(svc, mark)] == [
-        ("library.script.create", "invalid")
+    assert [(r.action, r.object_id, r.result) for r in factories.audit_since(svc, mark)] == [
+        ("library.script.create", "", "invalid")
     ]
     assert svc.library.find(op, SCRIPT, Query()).total == 0
 
