@@ -152,7 +152,10 @@ def test_delete(svc: Services, op: Actor) -> None:
         ("agent_secret.delete", "agent_secret", "gone", "not_found", None),
     ]
     svc.agent_secrets.delete(op, "kept")
-    assert factories.audit_since(svc, mark)[-1].detail == {"force": False}
+    assert factories.audit_since(svc, mark)[-1].detail == {
+        "force": False,
+        "bound": 0,
+    }  # no computer enrolled with it
 
 
 # ------------------------------------------------------------------ CMDB: groups and families
