@@ -48,6 +48,7 @@ from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
+from fleetdeck.core.terminals import TerminalService
 from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.mailcode import MailCodeService
 from fleetdeck.core.users.oidc import OIDC_SETTINGS, OidcLoginService
@@ -120,6 +121,7 @@ class Services:
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
     alerting: AlertingService  # rules over measurements, problems, notifications
+    terminals: TerminalService  # who may open a terminal on a computer; audit of sessions
 
 
 def build_services(
@@ -217,4 +219,5 @@ def build_services(
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
         alerting=AlertingService(db, audit, clock, mail, config.alert_scripts_dir),
+        terminals=TerminalService(db, audit),
     )

@@ -21,6 +21,12 @@ Flow (see ``session.py`` for the state machine)::
       | <----------- ResultAck(job_id)     |
       | <------- Request(id, kind, body)   |   a question for the agent (ping, ...); only to
       | -- Reply(ref_id, ok, body) ----->  |   agents whose hello lists the "request" feature
+      | <------------- TermOpen(sid, ...)  |   a terminal (agents listing "terminal")
+      | -- TermOpened(sid, ok) --------->  |
+      | <-> TermInput / TermOutput ------  |   bytes; TermAck(sid, n) opens the output window
+      | <------------- TermResize(sid)     |
+      | <------------- TermClose(sid)      |
+      | -- TermExit(sid, exit_code) ---->  |   the shell ended (or the open failed)
       | <------------- Bye(reconnect_in)   |   server shutting down
 
 A frame whose ``type`` the receiver does not know is handed over as :class:`Unknown` once the
@@ -39,6 +45,13 @@ PROTOCOL_VERSION = 1
 
 # Features an agent lists in its hello (older agents list none and get none of these frames).
 FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
+FEATURE_TERMINAL = "terminal"  # opens terminals (TermOpen ...); not listed when switched off
+
+# Terminals: the bytes of one TermInput/TermOutput frame at most, and the output bytes an agent
+# may send before the server acknowledges them (TermAck): what a slow browser can make either
+# side hold for one session.
+TERM_FRAME_BYTES = 16 * 1024
+TERM_WINDOW_BYTES = 256 * 1024
 
 # Request kinds. An agent answers a kind it does not know with Reply(ok=False).
 PING = "ping"  # body {}; reply body {"time": unix time, "uptime": seconds since boot}
@@ -225,6 +238,27 @@ class Reply(Message, tag="reply"):
     body: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class TermOpened(Message, tag="term_opened"):
+    """The answer to ``TermOpen``: the shell runs (ok), or why not (not supported, off)."""
+
+    sid: str
+    ok: bool = True
+    error: str = ""
+
+
+class TermOutput(Message, tag="term_output"):
+    sid: str
+    data: bytes  # base64 in JSON; at most TERM_FRAME_BYTES
+
+
+class TermExit(Message, tag="term_exit"):
+    """The session is over on the agent (the shell exited, or was killed on TermClose)."""
+
+    sid: str
+    exit_code: int | None = None
+    error: str = ""
+
+
 # ---------------------------------------------------------------- server -> agent
 
 
@@ -269,6 +303,38 @@ class Request(Message, tag="request"):
     body: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class TermOpen(Message, tag="term_open"):
+    """Open a terminal: a PTY running ``command`` (empty: the agent user's login shell)."""
+
+    sid: str
+    cols: int = 80
+    rows: int = 24
+    command: str = ""
+
+
+class TermInput(Message, tag="term_input"):
+    sid: str
+    data: bytes  # base64 in JSON; at most TERM_FRAME_BYTES
+
+
+class TermResize(Message, tag="term_resize"):
+    sid: str
+    cols: int
+    rows: int
+
+
+class TermAck(Message, tag="term_ack"):
+    """The server passed on ``bytes`` more output bytes of the session: the agent may send as
+    many more (at most TERM_WINDOW_BYTES unacknowledged)."""
+
+    sid: str
+    bytes: int
+
+
+class TermClose(Message, tag="term_close"):
+    sid: str
+
+
 class Bye(Message, tag="bye"):
     """Server is going away; reconnect after a random delay in [0, reconnect_within] s."""
 
@@ -294,8 +360,34 @@ class Unknown(msgspec.Struct, frozen=True):
     type: str
 
 
-AgentMessage = Enroll | Hello | InventoryReport | Heartbeat | JobUpdate | JobOutput | JobResult | Reply
-ServerMessage = Enrolled | Welcome | JobRun | JobCancel | ResultAck | Request | Bye | Error
+AgentMessage = (
+    Enroll
+    | Hello
+    | InventoryReport
+    | Heartbeat
+    | JobUpdate
+    | JobOutput
+    | JobResult
+    | Reply
+    | TermOpened
+    | TermOutput
+    | TermExit
+)
+ServerMessage = (
+    Enrolled
+    | Welcome
+    | JobRun
+    | JobCancel
+    | ResultAck
+    | Request
+    | Bye
+    | Error
+    | TermOpen
+    | TermInput
+    | TermResize
+    | TermAck
+    | TermClose
+)
 
 
 def _tags(union: Any) -> frozenset[str]:

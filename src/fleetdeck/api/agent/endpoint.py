@@ -13,6 +13,7 @@ import logging
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from fleetdeck.api.agent import terminals
 from fleetdeck.api.agent.hub import AgentConn, AgentHub
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.enrollment.service import agent_actor
@@ -231,6 +232,8 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     hub.job_update(cid, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
+            elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):
+                terminals.agent_frame(conn, msg)
             elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows
                 log.debug("computer %s sent a %r frame; ignored", cid, msg.type)
             elif isinstance(msg, m.InventoryReport):
