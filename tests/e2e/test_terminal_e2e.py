@@ -111,6 +111,11 @@ class Screen:
         self.ws.send(text.encode())
 
 
+def drain(ws: ClientConnection) -> None:
+    while True:
+        ws.recv(timeout=10)
+
+
 def audit(server: ServerProc, action: str) -> list[dict[str, Any]]:
     with server.client() as c:
         rows: list[dict[str, Any]] = c.get("/audit", params={"filter[action]": action}).json()["data"]
@@ -150,8 +155,7 @@ def test_terminal_on_a_real_agent(
         ws.send(b"exit 7\n")
         assert control(ws) == {"exit": 7}
         with pytest.raises(ConnectionClosed):
-            while True:
-                ws.recv(timeout=10)
+            drain(ws)
 
     wait_for(lambda: len(audit(server, "terminal.close")) == 2, 15, what="two terminal.close rows")
     opened = audit(server, "terminal.open")

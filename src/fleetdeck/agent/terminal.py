@@ -11,8 +11,8 @@ controlling terminal (so Ctrl-C reaches the foreground job), and pumps bytes bot
 * input: written to the master; what the shell does not take at once waits in a buffer of at
   most ``TERM_WINDOW_BYTES`` (more ends the session).
 
-``TermClose``, a lost connection or the agent stopping hang up the session's process group
-(SIGHUP, then SIGKILL after a grace period). Stdlib only (pty, termios, fcntl), so the agent
+``TermClose``, a lost connection or the agent stopping hang up every process of the shell's
+session (SIGHUP, then SIGKILL after a grace period). Stdlib only (pty, termios, fcntl), so the agent
 stays light; on platforms without PTYs the agent answers "not supported".
 """
 
@@ -67,6 +67,17 @@ def _take_terminal() -> None:  # in the child, after setsid: the PTY becomes its
     import termios
 
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _session_members(session: int) -> list[int]:
+    import psutil
+
+    found = []
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError):
+            if pid != os.getpid() and os.getsid(pid) == session:
+                found.append(pid)
+    return found
 
 
 class _Session:
@@ -174,8 +185,13 @@ class _Session:
 
     # -------------------------------------------------------- end
     def hang_up(self, sig: int = signal.SIGHUP) -> None:
+        """Signal the shell's process group and every other process of its session (an
+        interactive shell puts each job in a process group of its own)."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, sig)
+        for pid in _session_members(self.proc.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
 
     def close(self) -> None:
         """Hang up the whole process group; SIGKILL whatever is left after the grace period."""
