@@ -8,6 +8,7 @@ session's start and end are in the audit log (never what was typed)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -21,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
+from fleetdeck.protocol import messages as m
 from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, enrolled_agent, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -205,3 +207,40 @@ def test_agent_with_terminals_switched_off(
     with open_terminal(server, admin, cid, csrf) as ws:
         error = control(ws)["error"]
     assert "offers no terminal" in error
+
+
+def test_an_agent_beyond_its_window_is_cut_off(
+    server_factory: Callable[..., ServerProc], web_login: Login
+) -> None:
+    """A browser that reads nothing and an agent (scripted) that ignores the acknowledgements:
+    the server holds at most the window for the session, then closes it on the agent."""
+    from tests.e2e.test_gateway_e2e import ScriptedAgent
+
+    server = server_factory(FLEETDECK_OFFLINE_AFTER_SEC="60")  # the scripted agent sends no heartbeats
+    server.start()
+    agent = ScriptedAgent(server, "flood")
+    admin, csrf = web_login(server, "admin", ADMIN_PASSWORD)
+    with agent.connect(features=[m.FEATURE_REQUESTS, m.FEATURE_TERMINAL]) as agent_ws:
+        with server.client() as api:
+            wait_for(
+                lambda: api.get(f"/computers/{agent.computer_id}").json()["data"]["online"], 20, what="online"
+            )
+        with open_terminal(server, admin, agent.computer_id, csrf) as browser:
+            opening = agent.next_frame()
+            assert isinstance(opening, m.TermOpen) and (opening.cols, opening.rows) == (80, 24)
+            agent_ws.send(m.encode(m.TermOpened(sid=opening.sid)))
+            assert "opened" in control(browser)
+            frame = b"x" * m.TERM_FRAME_BYTES
+            sent, closed = 0, False
+            while sent < 64 * 1024**2 and not closed:  # far beyond the window and the socket buffers
+                agent_ws.send(m.encode(m.TermOutput(sid=opening.sid, data=frame)))
+                sent += len(frame)
+                with contextlib.suppress(TimeoutError):
+                    while True:
+                        got = agent.next_frame(timeout=0.001 if sent % (1024**2) else 0.2)
+                        closed = closed or got == m.TermClose(sid=opening.sid)
+            assert closed, f"still open after {sent} bytes"
+    wait_for(lambda: audit(server, "terminal.close"), 15, what="terminal.close")
+    [row] = audit(server, "terminal.close")
+    assert row["detail"]["reason"] == "the agent sent more than its window", row
+    assert row["detail"]["bytes_out"] < sent  # what reached the browser's socket, not all of it

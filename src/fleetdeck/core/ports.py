@@ -129,7 +129,7 @@ class TerminalChannel(Protocol):
     bounded amount of output held for a reader that is slow."""
 
     exit_code: int | None  # the shell's, once it ended (None: killed, or not known)
-    reason: str  # why the session ended ("exited", "closed", "agent disconnected", ...)
+    reason: str  # why the session ended ("exited", "closed", ...); empty while it runs
 
     async def read(self) -> bytes | None:
         """The next output bytes; None once the session has ended."""

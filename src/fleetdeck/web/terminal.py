@@ -182,7 +182,7 @@ async def _relay(ws: WebSocket, channel: TerminalChannel, counts: list[int]) -> 
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError, OSError):
             await task
-    if output in done:  # the session ended on the agent
+    if output in done or channel.reason:  # the session ended on the agent (first)
         with contextlib.suppress(Exception):
             if channel.reason == "exited":
                 await ws.send_text(json.dumps({"exit": channel.exit_code}))

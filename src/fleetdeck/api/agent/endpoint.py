@@ -233,7 +233,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):
-                terminals.agent_frame(conn, msg)
+                await terminals.agent_frame(conn, msg)
             elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows
                 log.debug("computer %s sent a %r frame; ignored", cid, msg.type)
             elif isinstance(msg, m.InventoryReport):

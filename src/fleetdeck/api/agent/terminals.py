@@ -11,7 +11,6 @@ beyond its window has its session closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -119,7 +118,7 @@ class TerminalRelayHub:
         return channel
 
 
-def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.TermExit) -> None:
+async def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.TermExit) -> None:
     """A terminal frame from ``conn``'s agent; frames of sessions not opened on it are dropped."""
     channel = conn.terminals.get(msg.sid)
     if channel is None:
@@ -137,8 +136,8 @@ def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.TermExit) 
         if len(msg.data) > m.TERM_FRAME_BYTES or channel.queued + channel.unacked > m.TERM_WINDOW_BYTES:
             log.warning("computer %s overran terminal %s's window; closing it", conn.computer_id, msg.sid)
             channel.end("the agent sent more than its window")
-            with contextlib.suppress(Exception):
-                conn.terminals.pop(msg.sid, None)
+            conn.terminals.pop(msg.sid, None)
+            await conn.send_message(m.TermClose(sid=msg.sid))
             return
         channel.output.put_nowait(msg.data)
     else:
