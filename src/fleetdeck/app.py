@@ -27,6 +27,7 @@ from fleetdeck.api.agent import (
     file_route,
     install_routes,
     payload_route,
+    release_route,
 )
 from fleetdeck.api.dialects import idoit, oco, opsi, remotepc, rport
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute, Listener
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             agent_websocket_route(hub),
             payload_route(rt.services, throttle),
             file_route(rt.services, throttle),
+            release_route(rt.services, throttle),
             *install_routes(
                 rt.services,
                 AgentDist(settings.data_dir / "agent-dist", settings.data_dir / "agent-wheels"),

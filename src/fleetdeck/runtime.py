@@ -18,6 +18,7 @@ from fleetdeck.bus.backlog import OutputBacklog
 from fleetdeck.bus.changes import BusChangeFeed
 from fleetdeck.bus.gateway import BusAgentGateway
 from fleetdeck.bus.notifier import BusJobNotifier
+from fleetdeck.bus.tunnels import BusTunnelListeners
 from fleetdeck.bus.watch import BusJobWatch
 from fleetdeck.core.certs.authority import SERVER_CERT, certificate_pins
 from fleetdeck.core.secrets import Argon2Cost
@@ -89,6 +90,7 @@ def build_runtime(
             payload_dir=settings.data_dir / "payloads",
             files_dir=settings.data_dir / "files",
             alert_scripts_dir=settings.data_dir / "alert-scripts",
+            releases_dir=settings.data_dir / "agent-releases",
             logs_dir=settings.data_dir / "logs",
             argon2=Argon2Cost(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -102,6 +104,7 @@ def build_runtime(
         watch=watch,
         changes=BusChangeFeed(bus),
         settings_defs=settings_defs,
+        tunnel_listeners=BusTunnelListeners(gateway),
     )
     return Runtime(
         settings=settings, db=db, bus=bus, services=services, backlog=backlog, gateway=gateway, watch=watch

@@ -45,6 +45,8 @@ DUTIES = {
     "uploads.purge",
     "files.purge",
     "notifications.send",
+    "monitoring.purge",
+    "schedules.run",
 }
 
 

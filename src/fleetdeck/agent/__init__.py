@@ -8,6 +8,8 @@ so it stays lean (no pydantic, SQLAlchemy or web framework) and ships on its own
 
 from __future__ import annotations
 
+_DISTS = ("fleetdeck", "fleetdeck_agent")
+
 
 def _version() -> str:
     """The installed distribution's version: the server's (``fleetdeck``) or the agent-only one
@@ -20,16 +22,17 @@ def _version() -> str:
     import os
     import sys
 
-    for dist in ("fleetdeck", "fleetdeck_agent"):
-        for entry in sys.path:
-            try:
-                names = os.listdir(entry or ".")
-            except OSError:
-                continue
-            for name in names:
-                stem, sep, version = name.removesuffix(".dist-info").rpartition("-")
-                if name.endswith(".dist-info") and sep and stem.lower().replace("-", "_") == dist:
-                    return version
+    # In sys.path order: the first entry with either distribution is where ``fleetdeck`` is
+    # imported from (a release in the state dir's ``versions/`` comes before the installed one).
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem, sep, version = name.removesuffix(".dist-info").rpartition("-")
+            if name.endswith(".dist-info") and sep and stem.lower().replace("-", "_") in _DISTS:
+                return version
     return "0.0.0+unknown"  # running from a source tree that was never installed
 
 

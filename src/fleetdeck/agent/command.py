@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from fleetdeck.agent.decoding import UTF8, OutputDecoder, decode_bytes
-from fleetdeck.agent.process import kill_tree, remove_script, spawn
+from fleetdeck.agent.process import kill_tree, remove_script, spawn, sudo_refusal
 from fleetdeck.protocol import messages as m
 
 Send = Callable[[m.Message], Awaitable[None]]
@@ -146,6 +146,9 @@ class CommandExecution:
 
     async def run(self, on_started: Callable[[], Awaitable[None]]) -> m.JobResult:
         started = time.time()
+        refused = await sudo_refusal(self.spec)
+        if refused is not None:
+            return self._result("failed", started, None, refused)
         try:
             proc, script, self.codepage = await spawn(self.spec)
         except OSError as exc:

@@ -39,6 +39,9 @@ class AgentState(msgspec.Struct, omit_defaults=False):
     # Digest of the last inventory the server is known to hold; sent in Hello so that an
     # agent restart does not make every agent resend its full inventory.
     inventory_digest: str = ""
+    # The server's agent release key (base64 Ed25519), as Enrolled named it; pinned in the
+    # ``update-key`` file (``agent.update``), which is what updates are checked against.
+    update_key: str = ""
 
 
 def default_state_dir() -> str:

@@ -14,8 +14,11 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from fleetdeck.agent import AGENT_VERSION, collectors, requests
+import msgspec
+
+from fleetdeck.agent import AGENT_VERSION, collectors, requests, tunnels
 from fleetdeck.agent.backoff import HEALTHY_AFTER_SEC, Backoff
 from fleetdeck.agent.config import AgentState, StateStore
 from fleetdeck.agent.jobs import JobRunner
@@ -25,6 +28,7 @@ from fleetdeck.agent.payload import ServerAccess, base_url
 from fleetdeck.agent.power import PowerActions
 from fleetdeck.agent.terminal import Terminals
 from fleetdeck.agent.transport import PinMismatchError, check_pin, open_connection, parse_retry_after
+from fleetdeck.agent.update import Updater
 from fleetdeck.agent.wsclient import ClientConnection, ConnectionClosed, InvalidStatus, WebSocketException
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.session import AgentSession, ProtocolViolation, State
@@ -63,6 +67,20 @@ class Agent:
         packages = PackageRunner(self.send, access, PowerActions(simulate_power))
         self.runner = JobRunner(Journal(store.dir), self.send, packages)
         self.terminals = Terminals(self.send, enabled=terminals)
+        self.tunnels = tunnels.Tunnels(self.send)
+        self._access = access
+        self._free = asyncio.Event()  # cleared while an update tries the new version (no connection)
+        self._free.set()
+        self.restart = False  # stopped to run a newly installed release (main re-executes)
+        self.updater = Updater(
+            store.dir,
+            self.send,
+            self._fetch_release,
+            self._hold,
+            self._free.set,
+            self._finish_for_update,
+            lambda: not self.runner.busy(),
+        )
         self.inventory: m.Inventory | None = None
         self.inventory_digest = ""
         self._inventory_lock = asyncio.Lock()
@@ -89,6 +107,32 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
 
+    # ------------------------------------------------------------ self-update (agent.update)
+
+    def _fetch_release(self, version: str, dest: Path, sha256: str, size: int) -> None:
+        from urllib.parse import quote
+
+        from fleetdeck.agent.payload import fetch
+
+        fetch(self._access, f"/agent/v1/update/{quote(version)}", dest, sha256, size, lambda _d, _t: None)
+
+    async def _hold(self) -> None:
+        """Close the connection and stay away until ``_free`` is set again (the probe's turn)."""
+        self._free.clear()
+        ws = self._open_ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(1000, "agent updating")
+        for _ in range(200):  # 10 s: the session ends as soon as the close is answered
+            if self._open_ws is None:
+                break
+            await asyncio.sleep(0.05)
+
+    def _finish_for_update(self) -> None:
+        self.restart = True
+        self._stop.set()
+        self._free.set()
+
     # ------------------------------------------------------------ main loop
 
     async def run(self) -> None:
@@ -96,9 +140,14 @@ class Agent:
         inventory_task = asyncio.create_task(self._inventory_loop())
         try:
             while not self._stop.is_set():
+                if not self._free.is_set():
+                    await self._free.wait()
+                    continue
                 delay = await self._attempt()
                 if self._stop.is_set():
                     break
+                if not self._free.is_set():
+                    continue
                 if delay is None:
                     delay = self.backoff.next_delay()
                 log.info("reconnecting in %.1f s", delay)
@@ -169,9 +218,8 @@ class Agent:
             agent_version=AGENT_VERSION,
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
-            features=[m.FEATURE_REQUESTS, m.FEATURE_TERMINAL]
-            if self.terminals.offered
-            else [m.FEATURE_REQUESTS],
+            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE]
+            + ([m.FEATURE_TERMINAL] if self.terminals.offered else []),
         )
         await ws.send(m.encode(hello), text=True)
         async with asyncio.timeout(WELCOME_TIMEOUT_SEC):
@@ -192,9 +240,15 @@ class Agent:
         self._bye = False
         established = time.monotonic()
         heartbeat = asyncio.create_task(self._heartbeat(welcome.heartbeat_sec))
+        monitoring = (
+            asyncio.create_task(self._monitor(welcome.monitoring_interval_sec))
+            if welcome.monitoring_interval_sec > 0
+            else None
+        )
         try:
             for result in self.runner.unacked_results():
                 await self.send(result)
+            await self.updater.welcomed(welcome)
             await self._send_inventory(force=welcome.want_inventory)
             async for frame in ws:
                 msg = session.receive(frame)
@@ -208,7 +262,10 @@ class Agent:
         finally:
             self._ws = None
             self.terminals.close_all()  # nobody can see them any more
+            self.tunnels.close_all()
             heartbeat.cancel()
+            if monitoring is not None:
+                monitoring.cancel()
             lasted = time.monotonic() - established
             self.backoff.connection_ended(lasted)
             if not self._bye and lasted >= HEALTHY_AFTER_SEC and welcome.reconnect_window_sec > 0:
@@ -222,6 +279,17 @@ class Agent:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _check_soon(self, request: m.Request) -> None:
+        """A tunnel's remote port check: a connect that may take a while, off the receive loop."""
+
+        async def run() -> None:
+            body = await tunnels.check(request.body)
+            await self.send(m.Reply(ref_id=request.id, body=body))
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _dispatch(self, msg: m.ServerMessage | m.Unknown) -> float | None:
         if isinstance(msg, m.JobRun):
             try:
@@ -232,6 +300,16 @@ class Agent:
                     job_id=msg.job.id, status="failed", message=f"agent journal error: {exc}"
                 )
                 self._send_soon(refusal)
+        elif isinstance(msg, m.TunnelOpen | m.TunnelData | m.TunnelAck | m.TunnelClose):
+            self.tunnels.handle(msg)
+        elif isinstance(msg, m.Request) and msg.kind == m.TUNNEL_CHECK:
+            self._check_soon(msg)
+        elif isinstance(msg, m.Request) and msg.kind == m.UPDATE:
+            try:
+                reply = m.Reply(ref_id=msg.id, body=self.updater.request(msg.body))
+            except (msgspec.ValidationError, OSError) as exc:
+                reply = m.Reply(ref_id=msg.id, ok=False, error=f"{type(exc).__name__}: {exc}")
+            self._send_soon(reply)
         elif isinstance(msg, m.Request):
             self._send_soon(requests.answer(msg))
         elif isinstance(msg, m.TermOpen | m.TermInput | m.TermResize | m.TermAck | m.TermClose):
@@ -296,6 +374,22 @@ class Agent:
         while True:
             await asyncio.sleep(interval)
             await self.send(m.Heartbeat())
+
+    async def _monitor(self, interval: float) -> None:
+        """A Measurement every ``interval`` s (the server's ``monitoring.interval_sec``), while
+        this session lasts; the first one an interval after the counters were primed."""
+        from fleetdeck.agent.monitor import Sampler  # only agents told to measure load it
+
+        interval = max(interval, 1.0)
+        sampler = await asyncio.to_thread(Sampler)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                measurement = await asyncio.to_thread(sampler.sample)
+            except Exception:  # a daemon must survive its own bugs; try again next interval
+                log.exception("measuring failed")
+                continue
+            await self.send(measurement)
 
     # ------------------------------------------------------------ inventory
 

@@ -33,7 +33,13 @@ class ServerBusyError(Exception):
         self.retry_after = retry_after
 
 
-async def enroll_once(url: str, token: str, fingerprint: str | None, attempt: str = "") -> AgentState:
+async def enroll_once(
+    url: str,
+    token: str,
+    fingerprint: str | None,
+    attempt: str = "",
+    client_auth: tuple[str, str] | None = None,
+) -> AgentState:
     """One try. Transport errors propagate; a refusal raises EnrollmentRefusedError.
 
     ``attempt`` is the same on every try of one enrollment (``StateStore.enroll_attempt``): if
@@ -57,6 +63,8 @@ async def enroll_once(url: str, token: str, fingerprint: str | None, attempt: st
             hardware_uuid=hardware_uuid,
             macs=hardware_macs(),
             attempt=attempt,
+            client_auth_id=client_auth[0] if client_auth else "",
+            client_auth_password=client_auth[1] if client_auth else "",
         )
         await ws.send(m.encode(enroll), text=True)
         session.sent_enroll()
@@ -65,7 +73,12 @@ async def enroll_once(url: str, token: str, fingerprint: str | None, attempt: st
         msg = session.receive(frame)
         if isinstance(msg, m.Enrolled):
             state = AgentState(
-                server=url, uid=msg.uid, key=msg.key, computer_id=msg.computer_id, fingerprint=seen
+                server=url,
+                uid=msg.uid,
+                key=msg.key,
+                computer_id=msg.computer_id,
+                fingerprint=seen,
+                update_key=msg.update_key,
             )
         elif isinstance(msg, m.Error) and msg.code == "unavailable":
             raise ServerBusyError(msg.message, msg.retry_after)
@@ -92,6 +105,7 @@ async def enroll(
     stop: asyncio.Event,
     *,
     attempt: str = "",
+    client_auth: tuple[str, str] | None = None,
 ) -> AgentState | None:
     """Enroll, retrying transport failures (the server may not be up yet) until ``stop``.
 
@@ -100,7 +114,7 @@ async def enroll(
     """
     while not stop.is_set():
         delay: float | None = None
-        task = asyncio.create_task(enroll_once(url, token, fingerprint, attempt))
+        task = asyncio.create_task(enroll_once(url, token, fingerprint, attempt, client_auth))
         stop_wait = asyncio.create_task(stop.wait())
         await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         stop_wait.cancel()

@@ -152,6 +152,10 @@ class JobRunner:
         except OSError as exc:  # the result went out; if it is acked, nothing is lost
             log.error("cannot record the result of job %s in the journal: %s", job_id, exc)
 
+    def busy(self) -> bool:
+        """Is a job running?"""
+        return bool(self._tasks)
+
     def cancel(self, job_id: int) -> bool:
         """Kill the job's process tree; its result will say ``cancelled``."""
         if self.packages is not None and self.packages.cancel(job_id):

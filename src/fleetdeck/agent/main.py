@@ -32,12 +32,17 @@ from fleetdeck.agent.terminal import enabled_from_env as terminal_from_env
 log = logging.getLogger("fleetdeck.agent")
 
 EXIT_REJECTED = 3  # the server refused the stored credentials; a service manager must not loop
+EXIT_RESTART = -1  # not an exit code: main() re-executes the agent (a new release was installed)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fleetdeck-agent", description="fleetdeck endpoint agent")
     p.add_argument("--server", help="server URL, http(s)://HOST[:PORT] (needed only to enroll)")
     p.add_argument("--enroll-token", help="one-time enrollment token (ignored once enrolled)")
+    p.add_argument(
+        "--client-auth-file",
+        help="file holding ID:PASSWORD, an agent credential to enroll with instead of a token",
+    )
     p.add_argument(
         "--state-dir",
         default=default_state_dir(),
@@ -69,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=terminal_from_env(),
         help="refuse terminals from the web UI (default: on unless $FLEETDECK_AGENT_TERMINAL=0)",
     )
+    p.add_argument("--probe-update", type=float, help=argparse.SUPPRESS)  # agent.update: try a release
     p.add_argument("--version", action="version", version=f"fleetdeck-agent {AGENT_VERSION}")
     return p
 
@@ -77,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point for ``fleetdeck-agent`` and ``fleetdeck agent``; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from fleetdeck.agent import update
+
+    update.ARGV[:] = [a for a in (sys.argv[1:] if argv is None else argv)]
     logging.basicConfig(
         level=getattr(logging, args.log_level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -95,12 +104,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     store = StateStore(args.state_dir)
+    if args.probe_update is not None:
+        return _probe(store, args.probe_update)
+    if not args.enroll_only:
+        update.boot(store.dir)  # re-executes into the release ``current`` names, if any
     try:
         state = store.load()
     except (OSError, ValueError) as exc:  # msgspec.DecodeError is a ValueError
         print(f"error: cannot read {store.path}: {exc}", file=sys.stderr)
         return 2
-    if state is None and not (args.enroll_token and url):
+    try:
+        args.client_auth = _client_auth(args.client_auth_file)
+    except (OSError, ValueError) as exc:
+        print(f"error: --client-auth-file: {exc}", file=sys.stderr)
+        return 2
+    if state is None and not ((args.enroll_token or args.client_auth) and url):
         print(
             f"error: {store.path} holds no credentials; enroll first with --server URL --enroll-token TOKEN",
             file=sys.stderr,
@@ -114,9 +132,40 @@ def main(argv: list[str] | None = None) -> int:
                 "ignoring --server %s: enrolled with %s (remove state.json to re-enroll)", url, state.server
             )
     try:
-        return asyncio.run(_run(args, store, state, url, fingerprint))
+        code = asyncio.run(_run(args, store, state, url, fingerprint))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the handlers were installed
         return 0
+    if code == EXIT_RESTART:
+        update.restart()  # does not return
+    return code
+
+
+def _probe(store: StateStore, timeout: float) -> int:
+    """``--probe-update SECONDS``: connect once with the stored credentials (agent.update)."""
+    from fleetdeck.agent import update
+
+    state = store.load()
+    if state is None:
+        print(f"error: {store.path} holds no credentials", file=sys.stderr)
+        return 2
+
+    async def attempt() -> int:
+        async with asyncio.timeout(timeout):
+            return await update.probe(state.server, state.uid, state.key, state.ca_pem, state.fingerprint)
+
+    return asyncio.run(attempt())
+
+
+def _client_auth(path: str | None) -> tuple[str, str] | None:
+    """``ID:PASSWORD`` from the file (first line), or None without one."""
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as f:
+        line = f.readline().strip()
+    key, sep, password = line.partition(":")
+    if not sep or not key or not password:
+        raise ValueError("expected one line ID:PASSWORD")
+    return key, password
 
 
 async def _run(
@@ -139,16 +188,17 @@ async def _run(
 
     if state is None:
         assert url is not None
-        assert args.enroll_token
+        assert args.enroll_token or args.client_auth
         log.info("enrolling with %s", url)
         try:
             state = await enroll(
                 url,
-                args.enroll_token,
+                "" if args.client_auth else args.enroll_token,
                 fingerprint,
                 Backoff(args.reconnect_min, args.reconnect_max),
                 stop,
                 attempt=store.enroll_attempt(),
+                client_auth=args.client_auth,
             )
         except (EnrollmentRefusedError, PinMismatchError) as exc:
             print(f"error: enrollment failed: {exc}", file=sys.stderr)
@@ -158,6 +208,9 @@ async def _run(
         _set_aside_journal(store)
         store.save(state)
         store.forget_enroll_attempt()
+        from fleetdeck.agent.update import pin_key
+
+        pin_key(store.dir, state.update_key)
         log.info("enrolled as computer %s; credentials stored in %s", state.computer_id, store.path)
     if args.enroll_only:
         return 0
@@ -188,6 +241,8 @@ async def _run(
             file=sys.stderr,
         )
         return EXIT_REJECTED
+    if agent.restart:
+        return EXIT_RESTART
     log.info("agent stopped")
     return agent.exit_code
 

@@ -93,6 +93,39 @@ def plan(spec: m.CommandSpec) -> Launch:
     return launch(spec, sys.platform, shutil.which, os.environ, output_codepage())
 
 
+SUDO_PROBE_SEC = 10.0
+
+
+async def sudo_refusal(spec: m.CommandSpec) -> str | None:
+    """Why ``sudo -n`` will not run commands here (not installed, a password needed, not
+    allowed), or None when it will or is not asked for: ``sudo -n true`` once, so a refusal
+    is the job's message rather than a failed run's stderr."""
+    if not spec.sudo or sys.platform == "win32":
+        return None
+    try:
+        probe = await asyncio.create_subprocess_exec(
+            "sudo",
+            "-n",
+            "true",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        return f"sudo is not available: {exc}"
+    try:
+        _, err = await asyncio.wait_for(probe.communicate(), SUDO_PROBE_SEC)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            probe.kill()
+        await probe.wait()
+        return f"sudo did not answer within {SUDO_PROBE_SEC:g} s"
+    if probe.returncode != 0:
+        why = err.decode(errors="replace").strip()[:500] or f"exit code {probe.returncode}"
+        return f"sudo refused: {why}"
+    return None
+
+
 @functools.cache
 def output_codepage() -> str:
     return oem_codepage()

@@ -26,6 +26,7 @@ Output is decoded as UTF-8 when it is valid UTF-8, else in the OEM code page on 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -91,7 +92,21 @@ def launch(
     environ: Mapping[str, str] | None = None,
     codepage: str = UTF8,
 ) -> Launch:
-    """How to run ``spec`` on ``platform`` (``sys.platform``); ``codepage``: the OEM code page."""
+    """How to run ``spec`` on ``platform`` (``sys.platform``); ``codepage``: the OEM code page.
+    ``spec.sudo`` runs it through ``sudo -n --`` (not on Windows, as rportd's client)."""
+    how = _launch(spec, platform, which, environ, codepage)
+    if spec.sudo and platform != "win32" and not how.via_comspec:
+        return dataclasses.replace(how, argv=["sudo", "-n", "--", *how.argv])
+    return how
+
+
+def _launch(
+    spec: m.CommandSpec,
+    platform: str,
+    which: Which,
+    environ: Mapping[str, str] | None,
+    codepage: str,
+) -> Launch:
     interpreter = spec.interpreter or default_interpreter(platform)
     if interpreter == "powershell":
         return powershell(spec.command, platform, which, codepage)

@@ -106,6 +106,35 @@ class BusJobWatch:
         finally:
             await sub.close()
 
+    @contextlib.asynccontextmanager
+    async def finals(self) -> AsyncIterator[BusFinalsFeed]:
+        # the one topic pattern every final announcement goes to, as ``await_final`` waits on
+        sub = await self._bus.subscribe(JOB_STATUS_ALL, max_pending=10_000)
+        try:
+            yield BusFinalsFeed(sub)
+        finally:
+            await sub.close()
+
+
+class BusFinalsFeed:
+    def __init__(self, sub: Subscription) -> None:
+        self._sub = sub
+
+    async def finished(self, timeout: float) -> list[int]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        found: list[int] = []
+        while True:
+            left = TAKE_ALONG_SEC if found else deadline - loop.time()
+            if left <= 0:
+                return found
+            item = await self._sub.get(left)
+            if item is None:
+                return list(dict.fromkeys(found))
+            if item[0].startswith(STATUS_PREFIX):
+                with contextlib.suppress(ValueError):
+                    found.append(int(item[0][len(STATUS_PREFIX) :]))
+
 
 class BusBatchFeed:
     def __init__(self, batch_id: int, sub: Subscription) -> None:

@@ -8,7 +8,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == "agent":
+    if args and args[0] == "agent" and args[1:2] not in (["publish"], ["rollout"], ["releases"], ["updates"]):
         from fleetdeck.agent.main import main as agent_main
 
         raise SystemExit(agent_main(args[1:]))

@@ -77,7 +77,8 @@ def up(
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def agent(ctx: typer.Context) -> None:
-    """Run the agent (see `fleetdeck agent --help`)."""
+    """Run the agent (see `fleetdeck agent --help`). Agent releases on a running server:
+    `fleetdeck agent publish|rollout|releases|updates` (docs/deployment.md)."""
     from fleetdeck.agent.main import main as agent_main
 
     raise typer.Exit(agent_main(list(ctx.args)))

@@ -76,17 +76,18 @@ class AuditLog:
     ) -> AuditEntry:
         # Cut to the columns' widths: a failed login's user name and a forwarded address come
         # from the caller, and PostgreSQL refuses what is too long (SQLite would keep it), which
-        # would lose the very record that says who tried.
+        # would lose the very record that says who tried. NUL characters, which PostgreSQL
+        # refuses in text (a refused id such as an agent secret's "ab\0"), are written as "\x00".
         return AuditEntry(
             at=self._clock(),
             user_id=actor.user_id,
-            username=actor.username[:150],
-            source=actor.source[:64],
-            via=actor.via[:30],
-            action=action[:100],
-            object_type=object_type[:50],
-            object_id=object_id[:100],
-            result=result[:30],
+            username=_text(actor.username, 150),
+            source=_text(actor.source, 64),
+            via=_text(actor.via, 30),
+            action=_text(action, 100),
+            object_type=_text(object_type, 50),
+            object_id=_text(object_id, 100),
+            result=_text(result, 30),
             detail=detail,
         )
 
@@ -195,6 +196,12 @@ class AuditLog:
                 ],
                 total=total,
             )
+
+
+def _text(value: str, width: int) -> str:
+    """Caller-supplied text as an audit column keeps it: NUL written as ``\\x00``, cut to the
+    column's width."""
+    return value.replace("\x00", "\\x00")[:width]
 
 
 def _result_of(exc: FleetdeckError) -> str:

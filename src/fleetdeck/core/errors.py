@@ -51,6 +51,12 @@ class Reason(enum.StrEnum):
     ONLINE = "online"  # the computer is online (only offline computers may be removed)
     TOO_MANY = "too_many"  # more items in one request than the operation takes
     EXPIRED = "expired"  # an invitation past its validity
+    # tunnels (core.tunnels)
+    TUNNEL_EXISTS = "tunnel_exists"  # the same tunnel (remote, local, protocol, ACL) is there
+    TUNNEL_TO_PORT_EXISTS = "tunnel_to_port_exists"  # a tunnel to that remote (protocol, ACL) is
+    LOCAL_PORT_IN_USE = "local_port_in_use"  # the server port is taken
+    REMOTE_PORT_CLOSED = "remote_port_closed"  # the agent cannot connect to the remote address
+    ACTIVE_CONNECTIONS = "active_connections"  # cannot delete: connections are open (not forced)
 
 
 class FleetdeckError(Exception):
@@ -118,6 +124,12 @@ class NotImplementedYet(FleetdeckError):
 
 class Unavailable(FleetdeckError):
     code = "unavailable"
+
+
+class FeatureDisabled(Unavailable):
+    """A feature switched off server-wide (e.g. ``monitoring.enabled`` false)."""
+
+    code = "feature_disabled"
 
 
 class AgentUnreachable(Unavailable):

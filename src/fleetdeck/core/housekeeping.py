@@ -2,8 +2,9 @@
 
 Job expiry, failing jobs whose agent never came back, deployment ticks (Wake-on-LAN at start
 time, the shutdown decisions of earlier wakes, jobs held back until their time), purging ended
-web sessions, removing abandoned payload uploads and pushed files no job needs any more, sending alert
-notifications, later schedules: each is a
+web sessions, removing abandoned payload uploads and pushed files no job needs any more, purging
+measurements older than their retention, sending alert notifications, firing the schedules whose
+tick has come (``core.jobs.schedules``): each is a
 ``Duty`` that runs every ``interval`` seconds in a worker thread, in the process that holds its
 lease (``core.leases``). Every process started by ``create_app`` runs a ``Housekeeping``; they
 agree through the database, so several processes share the work without talking to each other,
@@ -38,6 +39,8 @@ POLLING_SWEEP_SEC = 15.0  # polling agents' computers turn offline at most this 
 UPLOAD_PURGE_SEC = 600.0  # uploads are abandoned after hours (uploads.abandon_after_sec)
 FILE_PURGE_SEC = 600.0  # a pushed file outlives its last pending job by at most this
 NOTIFY_SEC = 5.0  # a queued alert notification waits at most this long to be sent
+MEASUREMENT_PURGE_SEC = 600.0  # measurements outlive monitoring.retention_sec by at most this
+SCHEDULE_TICK_SEC = 10.0  # a schedule fires at most this late (cron has minutes)
 LOST_AFTER_SEC = 3600.0  # Settings.job_lost_after_sec
 # A duty's lease is renewed at least this often, however rarely the duty runs, so that its lease
 # can be short (three rounds) and another process takes a dead holder's duties over within
@@ -70,6 +73,7 @@ def standard_duties(
     expiry_sec: float = EXPIRY_SEC,
     tick_sec: float = DEPLOYMENT_TICK_SEC,
     lost_after_sec: float = LOST_AFTER_SEC,
+    schedule_sec: float = SCHEDULE_TICK_SEC,
 ) -> list[Duty]:
     def deployments() -> int:
         woken = services.deployments.tick()  # includes the Wake-on-LAN shutdown decisions
@@ -91,6 +95,8 @@ def standard_duties(
         Duty("uploads.purge", UPLOAD_PURGE_SEC, uploads),
         Duty("files.purge", FILE_PURGE_SEC, services.file_pushes.purge_unused),
         Duty("notifications.send", NOTIFY_SEC, services.alerting.dispatch),
+        Duty("monitoring.purge", MEASUREMENT_PURGE_SEC, services.monitoring.purge),
+        Duty("schedules.run", schedule_sec, services.schedules.run_due),
     ]
 
 

@@ -159,6 +159,56 @@ class NullTerminalRelay:
         raise AgentUnreachable(f"computer {computer_id}: this process reaches no agents")
 
 
+# ---------------------------------------------------------------- tunnels
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelPlan:
+    """What the server process holding a computer's agent needs to serve one tunnel: listen on
+    ``local_host:local_port``, let in connections from ``acl`` (empty: from anywhere), carry each to
+    ``remote_host:remote_port`` through the agent; close it after ``idle_timeout_sec`` without a connection
+    or traffic (0: never) and at ``expires_at`` (unix time; None: never)."""
+
+    computer_id: int
+    key: str
+    local_host: str
+    local_port: int
+    remote_host: str
+    remote_port: int
+    acl: tuple[str, ...] = ()
+    idle_timeout_sec: int = 0
+    expires_at: float | None = None
+
+
+class TunnelListeners(Protocol):
+    """Starts and stops tunnels' listening sockets in the server process that holds the agent
+    (core does no sockets). Blocking, for worker threads.
+
+    ``listen`` raises Conflict (reason LOCAL_PORT_IN_USE) when the port cannot be bound;
+    ``unlisten`` returns how many connections it closed and raises Conflict (reason
+    ACTIVE_CONNECTIONS) when some are open and ``force`` is not set. Both raise
+    AgentUnreachable when nobody holds the agent (it has no listener then either)."""
+
+    def listen(self, to: AgentAddress, plan: TunnelPlan) -> None: ...
+
+    def unlisten(self, to: AgentAddress, key: str, force: bool) -> int: ...
+
+    def set_acl(self, to: AgentAddress, key: str, acl: Sequence[str]) -> None: ...
+
+
+class NullTunnelListeners:
+    """For the CLI and unit tests: no process here holds agents."""
+
+    def listen(self, to: AgentAddress, plan: TunnelPlan) -> None:
+        raise AgentUnreachable(f"computer {to.computer_id}: this process reaches no agents")
+
+    def unlisten(self, to: AgentAddress, key: str, force: bool) -> int:
+        raise AgentUnreachable(f"computer {to.computer_id}: this process reaches no agents")
+
+    def set_acl(self, to: AgentAddress, key: str, acl: Sequence[str]) -> None:
+        raise AgentUnreachable(f"computer {to.computer_id}: this process reaches no agents")
+
+
 # ---------------------------------------------------------------- watching jobs
 
 # Which of these jobs are final (or gone), read from the database.
@@ -188,6 +238,16 @@ class BatchFeed(Protocol):
         ...
 
 
+class FinalsFeed(Protocol):
+    """Announcements that jobs (any jobs) became final, subscribed before the caller's reads."""
+
+    async def finished(self, timeout: float) -> list[int]:
+        """Wait up to ``timeout`` seconds: the ids of the jobs announced final (those that
+        came meanwhile taken along, each once), or [] when none came. The bus delivers at most
+        once: a caller that must see every job reads the database now and then as well."""
+        ...
+
+
 class JobWatch(Protocol):
     """Waiting for jobs without polling the database: final results are announced on the bus
     after commit; ``final`` is read once after subscribing, so nothing falls in between."""
@@ -205,6 +265,10 @@ class JobWatch(Protocol):
         """Changes of one batch's jobs, subscribed before the caller's first read of it."""
         ...
 
+    def finals(self) -> AbstractAsyncContextManager[FinalsFeed]:
+        """Every job that becomes final from now on (a progress stream over many batches)."""
+        ...
+
 
 class NullJobWatch:
     """Nothing is announced in this process (CLI, unit tests), so nothing can be waited for."""
@@ -219,6 +283,9 @@ class NullJobWatch:
         raise Unavailable("this process cannot follow jobs (no message bus)")
 
     def batch(self, batch_id: int) -> AbstractAsyncContextManager[BatchFeed]:
+        raise Unavailable("this process cannot follow jobs (no message bus)")
+
+    def finals(self) -> AbstractAsyncContextManager[FinalsFeed]:
         raise Unavailable("this process cannot follow jobs (no message bus)")
 
 

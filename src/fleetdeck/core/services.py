@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleetdeck.core.agentupdates import AgentUpdateService
 from fleetdeck.core.alerting.service import AlertingService
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.certs.service import CertificateService
@@ -29,12 +30,15 @@ from fleetdeck.core.groups.service import GroupService
 from fleetdeck.core.jobs.files import FilePushService, FileStore
 from fleetdeck.core.jobs.library import LibraryService
 from fleetdeck.core.jobs.saved import SavedCommandService
+from fleetdeck.core.jobs.schedules import ScheduleService
 from fleetdeck.core.jobs.service import JobService
 from fleetdeck.core.leases import LeaseService
 from fleetdeck.core.licenses.service import LicenseService
 from fleetdeck.core.logs.service import ClientLogService
 from fleetdeck.core.mail.mailer import Mailer, SmtpMailer
 from fleetdeck.core.mail.settings import MAIL_SETTINGS
+from fleetdeck.core.monitoring.service import MonitoringService
+from fleetdeck.core.monitoring.settings import MONITORING_SETTINGS
 from fleetdeck.core.nodes import LEASE_SEC, NodeService
 from fleetdeck.core.packages.properties import PropertyService
 from fleetdeck.core.packages.service import PackageService
@@ -42,13 +46,24 @@ from fleetdeck.core.people.service import PeopleService
 from fleetdeck.core.people.settings import PEOPLE_SETTINGS
 from fleetdeck.core.polling.records import AgentRecordsService
 from fleetdeck.core.polling.service import PollingAgentService
-from fleetdeck.core.ports import AgentGateway, Clock, JobNotifier, JobWatch, NullNotifier, Waker, utcnow
+from fleetdeck.core.ports import (
+    AgentGateway,
+    Clock,
+    JobNotifier,
+    JobWatch,
+    NullNotifier,
+    TunnelListeners,
+    Waker,
+    utcnow,
+)
 from fleetdeck.core.reports.service import ReportService
 from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.terminals import TerminalService
+from fleetdeck.core.tunnels.service import TunnelService
+from fleetdeck.core.tunnels.settings import TUNNEL_SETTINGS
 from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.mailcode import MailCodeService
 from fleetdeck.core.users.oidc import OIDC_SETTINGS, OidcLoginService
@@ -77,6 +92,7 @@ class CoreConfig:
     tls_dir: Path | None = None  # the CA of --tls auto (core/certs); None = no CA
     max_payload_bytes: int = 64 * 1024**3  # largest streamed payload upload (core/packages/uploads)
     alert_scripts_dir: Path | None = None  # scripts alert notifications may run; None = none
+    releases_dir: Path | None = None  # agent releases (core/agentupdates.py); None = none
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,10 @@ class Services:
     vault: VaultService  # its key only in this process's memory: locked after a restart
     alerting: AlertingService  # rules over measurements, problems, notifications
     terminals: TerminalService  # who may open a terminal on a computer; audit of sessions
+    monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
+    schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
+    tunnels: TunnelService  # ports carried through agents (listeners: ports.TunnelListeners)
+    agent_updates: AgentUpdateService  # agent releases, their rollout, computers' updates
 
 
 def build_services(
@@ -137,12 +157,14 @@ def build_services(
     changes: ChangeFeed | None = None,
     settings_defs: Iterable[SettingDef] = (),
     mailer: Mailer | None = None,
+    tunnel_listeners: TunnelListeners | None = None,
 ) -> Services:
     """``notifier``, ``gateway`` and ``watch`` connect core to the bus (the composition root
     passes the bus implementations); without them nothing leaves this process.
     ``changes`` hears committed changes of computers and package states (``core.changes``).
     ``settings_defs``: the settings the dialects declare, besides core's own. ``mailer``: how
-    e-mail leaves (default: SMTP with the ``smtp.*`` settings)."""
+    e-mail leaves (default: SMTP with the ``smtp.*`` settings). ``tunnel_listeners``: who opens
+    tunnels' ports (the bus implementation reaches the process holding the agent)."""
     config = config or CoreConfig()
     if changes is not None:  # committed changes of computers and package states (core.changes)
         watch_changes(db.sessions, changes)
@@ -153,7 +175,15 @@ def build_services(
         db, clock, config.login_max_failures, config.login_max_failures_per_address, config.login_window_sec
     )
     registry = SettingsRegistry(
-        (*CORE_SETTINGS, *MAIL_SETTINGS, *PEOPLE_SETTINGS, *OIDC_SETTINGS, *settings_defs)
+        (
+            *CORE_SETTINGS,
+            *MAIL_SETTINGS,
+            *PEOPLE_SETTINGS,
+            *OIDC_SETTINGS,
+            *MONITORING_SETTINGS,
+            *TUNNEL_SETTINGS,
+            *settings_defs,
+        )
     )
     settings = SettingsService(db, audit, box, clock, registry)
     wol = WolService(db, audit, settings)
@@ -171,6 +201,9 @@ def build_services(
     mail = mailer or SmtpMailer(settings)
     computers = ComputerService(db, audit, clock, gateway, notifier, box)
     sessions = SessionService(db, audit, users, box, clock, config.token_lifetime_sec)
+    alerting = AlertingService(db, audit, clock, mail, config.alert_scripts_dir)
+    monitoring = MonitoringService(db, audit, clock, settings)
+    monitoring.intake_hooks.append(alerting.on_measurement)  # alert rules run on each measurement
     return Services(
         database=db.dialect,
         audit=audit,
@@ -178,7 +211,7 @@ def build_services(
         sessions=sessions,
         computers=computers,
         groups=groups,
-        enrollment=EnrollmentService(db, audit, box, clock, throttle),
+        enrollment=EnrollmentService(db, audit, box, clock, throttle, passwords),
         jobs=jobs,
         settings=settings,
         reports=ReportService(db, audit, clock, settings),
@@ -218,6 +251,10 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
-        alerting=AlertingService(db, audit, clock, mail, config.alert_scripts_dir),
         terminals=TerminalService(db, audit),
+        alerting=alerting,
+        monitoring=monitoring,
+        schedules=ScheduleService(db, audit, clock, jobs),
+        tunnels=TunnelService(db, audit, clock, settings, gateway, tunnel_listeners),
+        agent_updates=AgentUpdateService(db, audit, clock, box, config.releases_dir, gateway),
     )

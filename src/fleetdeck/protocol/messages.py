@@ -14,6 +14,7 @@ Flow (see ``session.py`` for the state machine)::
       | <------------ Welcome(...)         |
       | -- Inventory(data, digest) ----->  |   on connect if digest differs, and on change
       | -- Heartbeat ------------------->  |   every heartbeat_sec
+      | -- Measurement ----------------->  |   every monitoring_interval_sec (Welcome; 0 = none)
       | <------------- JobRun(job) ------  |
       | -- JobUpdate(accepted/running) ->  |   accepted: package jobs; running: after 0.25 s
       | -- JobOutput(chunk) ------------>  |   while running
@@ -28,6 +29,18 @@ Flow (see ``session.py`` for the state machine)::
       | <------------- TermClose(sid)      |
       | -- TermExit(sid, exit_code) ---->  |   the shell ended (or the open failed)
       | <------------- Bye(reconnect_in)   |   server shutting down
+      | -- UpdateReport(version, state) ->  |   self-update (agent.update): agents with the
+                                                "update" feature; Welcome.update / an "update"
+                                                Request offer the release
+
+Tunnels (agents whose hello lists the ``tunnel`` feature) carry TCP streams over this same
+connection, so no port is opened on the client::
+
+      | <-- TunnelOpen(stream, host, port) |   a connection was accepted on a tunnel's port
+      | -- TunnelOpened(stream, ok) ------> |   the agent dialled the target (or not)
+      | <-> TunnelData(stream, data) <----> |   at most 32 KiB each, within the peer's window
+      | <-> TunnelAck(stream, size) <-----> |   the receiver wrote ``size`` bytes: more credit
+      | <-> TunnelClose(stream) <---------> |   either end closed; the stream is gone
 
 A frame whose ``type`` the receiver does not know is handed over as :class:`Unknown` once the
 session is established, and ignored: a newer peer can add messages without breaking an older
@@ -45,6 +58,9 @@ PROTOCOL_VERSION = 1
 
 # Features an agent lists in its hello (older agents list none and get none of these frames).
 FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
+FEATURE_TUNNELS = "tunnel"  # carries TCP streams (TunnelOpen, TunnelData, ...)
+
+FEATURE_UPDATE = "update"  # updates itself from Welcome.update, reports with UpdateReport
 FEATURE_TERMINAL = "terminal"  # opens terminals (TermOpen ...); not listed when switched off
 
 # Terminals: the bytes of one TermInput/TermOutput frame at most, and the output bytes an agent
@@ -53,8 +69,18 @@ FEATURE_TERMINAL = "terminal"  # opens terminals (TermOpen ...); not listed when
 TERM_FRAME_BYTES = 16 * 1024
 TERM_WINDOW_BYTES = 256 * 1024
 
+
 # Request kinds. An agent answers a kind it does not know with Reply(ok=False).
 PING = "ping"  # body {}; reply body {"time": unix time, "uptime": seconds since boot}
+# body {"host", "port", "timeout"}; reply body {"open": bool, "error": str}: can the agent connect?
+TUNNEL_CHECK = "tunnel_check"
+
+# Tunnel streams: the largest data frame, and the bytes a receiver takes unacknowledged.
+TUNNEL_FRAME = 32 * 1024
+TUNNEL_WINDOW = 512 * 1024
+# body: an UpdateOffer's fields (a release was rolled out to this computer while connected);
+# reply body {"running": version, "updating": bool}. Only to agents with FEATURE_UPDATE.
+UPDATE = "update"
 
 # Terminal job statuses an agent may report. The server owns queued/sent/expired/cancelled
 # before delivery; the agent reports what happened to a job it received.
@@ -145,6 +171,8 @@ class CommandSpec(msgspec.Struct, omit_defaults=True):
     cwd: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)
     timeout_sec: int = 300
+    # run through ``sudo -n`` (never asks for a password: a refusal fails the job); not on Windows
+    sudo: bool = False
 
 
 class JobSpec(msgspec.Struct, omit_defaults=True):
@@ -160,7 +188,7 @@ class JobSpec(msgspec.Struct, omit_defaults=True):
 
 
 class Enroll(Message, tag="enroll"):
-    token: str
+    token: str  # empty when ``client_auth`` is given
     hostname: str
     agent_version: str
     machine_id: str = ""
@@ -174,6 +202,10 @@ class Enroll(Message, tag="enroll"):
     # sends the same one and gets the same computer back without using the token again.
     # Empty: an older agent (every try is a new enrollment).
     attempt: str = ""
+    # An agent credential (rportd's client auth: an id and a password an admin created) to
+    # enroll with instead of a one-time token; empty: the token.
+    client_auth_id: str = ""
+    client_auth_password: str = ""
 
 
 class Hello(Message, tag="hello"):
@@ -229,6 +261,55 @@ class JobResult(Message, tag="job_result"):
     truncated: bool = False
 
 
+class Mountpoint(msgspec.Struct, omit_defaults=True):
+    path: str
+    total_bytes: int
+    free_bytes: int
+
+
+class ProcessSample(msgspec.Struct, omit_defaults=True):
+    pid: int
+    name: str = ""
+    user: str = ""
+    cmdline: str = ""
+    parent_pid: int = 0
+    num_threads: int = 0
+    cpu_percent: float = 0.0
+    memory_percent: float = 0.0
+    rss_bytes: int = 0
+
+
+class Measurement(Message, tag="measurement"):
+    """What the agent measured over its last monitoring interval. Network rates are bytes/s
+    (``lan``: every non-loopback interface; ``wan`` is for agents told which card that is);
+    ``*_mbit`` the cards' speed, for percentages (None: unknown). The server bounds the
+    mountpoints and processes it keeps (``core.monitoring``)."""
+
+    cpu_usage_percent: float
+    memory_usage_percent: float
+    io_usage_percent: float | None = None
+    net_lan_in: float | None = None
+    net_lan_out: float | None = None
+    net_lan_mbit: float | None = None
+    net_wan_in: float | None = None
+    net_wan_out: float | None = None
+    net_wan_mbit: float | None = None
+    mountpoints: list[Mountpoint] = msgspec.field(default_factory=list)
+    processes: list[ProcessSample] = msgspec.field(default_factory=list)
+
+
+UpdateState = Literal["downloading", "installing", "probing", "restarting", "done", "failed", "rolled_back"]
+
+
+class UpdateReport(Message, tag="update_report"):
+    """How this agent's self-update to ``version`` goes (only agents with ``FEATURE_UPDATE``)."""
+
+    version: str
+    state: UpdateState
+    error: str = ""
+    running: str = ""  # the version this agent runs now
+
+
 class Reply(Message, tag="reply"):
     """The answer to the server's ``Request`` with id ``ref_id``: a small body, or an error."""
 
@@ -236,6 +317,9 @@ class Reply(Message, tag="reply"):
     ok: bool = True
     error: str = ""
     body: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- terminals (agent -> server)
 
 
 class TermOpened(Message, tag="term_opened"):
@@ -259,6 +343,39 @@ class TermExit(Message, tag="term_exit"):
     error: str = ""
 
 
+# ---------------------------------------------------------------- tunnels (both ways)
+
+
+class TunnelOpened(Message, tag="tunnel_opened"):
+    """The agent's answer to ``TunnelOpen``: connected to the target, or why not."""
+
+    stream: int
+    ok: bool = True
+    error: str = ""
+
+
+class TunnelData(Message, tag="tunnel_data"):
+    """Bytes of one stream (base64 in the JSON frame), at most ``TUNNEL_FRAME``; a sender never
+    has more than the receiver's window unacknowledged."""
+
+    stream: int
+    data: bytes
+
+
+class TunnelAck(Message, tag="tunnel_ack"):
+    """The receiver wrote ``size`` bytes of the stream on: the sender may send that many more."""
+
+    stream: int
+    size: int
+
+
+class TunnelClose(Message, tag="tunnel_close"):
+    """One end closed its socket (or failed); the stream ends on both sides."""
+
+    stream: int
+    error: str = ""
+
+
 # ---------------------------------------------------------------- server -> agent
 
 
@@ -270,6 +387,24 @@ class Enrolled(Message, tag="enrolled"):
     # its own (``--tls auto``): the agent pins it, so a renewed server certificate from that CA
     # is accepted and one from any other CA refused. Empty: pin the certificate itself.
     ca_pem: str = ""
+    # The server's Ed25519 public key for agent releases (base64 of its 32 bytes): the agent pins
+    # it and installs only releases signed with it. Empty: the server has none yet.
+    update_key: str = ""
+
+
+class UpdateOffer(msgspec.Struct, omit_defaults=True):
+    """An agent release this computer should run: downloaded from ``/agent/v1/update/VERSION``.
+    ``signature`` is Ed25519 (base64) over ``release_statement(version, sha256)``."""
+
+    version: str
+    sha256: str
+    size: int
+    signature: str
+
+
+def release_statement(version: str, sha256: str) -> bytes:
+    """What an agent release's signature covers: its version and its file's SHA-256."""
+    return f"fleetdeck-agent-release\n{version}\nsha256:{sha256}\n".encode()
 
 
 class Welcome(Message, tag="welcome"):
@@ -280,6 +415,12 @@ class Welcome(Message, tag="welcome"):
     # The server's reconnect window (what its Bye would say): an agent whose healthy
     # connection drops without a Bye keeps its retries within it. 0 = not told (older servers).
     reconnect_window_sec: float = 0.0
+    # Send a Measurement this often (s); 0 = monitoring off (and older servers say nothing).
+    monitoring_interval_sec: float = 0.0
+    # Sent to agents with FEATURE_UPDATE: the release key (pinned on first sight by agents
+    # enrolled before it existed) and the release this computer should run, if not the one it runs.
+    update_key: str = ""
+    update: UpdateOffer | None = None
 
 
 class JobRun(Message, tag="job_run"):
@@ -301,6 +442,16 @@ class Request(Message, tag="request"):
     id: int
     kind: str
     body: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TunnelOpen(Message, tag="tunnel_open"):
+    """Connect to ``host:port`` and carry stream ``stream`` (ids are chosen by the server, unique
+    per connection). ``window``: the bytes the server takes unacknowledged on this stream."""
+
+    stream: int
+    host: str
+    port: int
+    window: int = TUNNEL_WINDOW
 
 
 class TermOpen(Message, tag="term_open"):
@@ -369,6 +520,12 @@ AgentMessage = (
     | JobOutput
     | JobResult
     | Reply
+    | Measurement
+    | UpdateReport
+    | TunnelOpened
+    | TunnelData
+    | TunnelAck
+    | TunnelClose
     | TermOpened
     | TermOutput
     | TermExit
@@ -382,6 +539,10 @@ ServerMessage = (
     | Request
     | Bye
     | Error
+    | TunnelOpen
+    | TunnelData
+    | TunnelAck
+    | TunnelClose
     | TermOpen
     | TermInput
     | TermResize

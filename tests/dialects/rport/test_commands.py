@@ -12,10 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.authz import Actor, Perm, Role
 from fleetdeck.core.query import Query
 from tests import factories
-from tests.dialects.rport.conftest import API, basic
+from tests.dialects.rport.conftest import API, PASSWORD, basic
 from tests.integration.queries.test_list_query_counts import counting
 
 
@@ -92,7 +92,6 @@ def test_a_script_runs_through_its_interpreter(
         ("commands", {"command": "x", "bogus": 1}, 400, "Invalid JSON data."),
         ("commands", {"command": 5}, 400, "Invalid JSON data."),
         ("commands", {"command": "x", "interpreter": "tacoscript"}, 400, "invalid interpreter"),
-        ("commands", {"command": "x", "is_sudo": True}, 400, "not implemented"),
         ("scripts", {"script": "not base64!"}, 400, "failed to decode script payload from base64"),
         (
             "scripts",
@@ -216,6 +215,53 @@ def test_client_groups_are_targets_after_the_given_clients(
     )
 
 
+def test_tags_target_the_clients_having_them(
+    client: TestClient, runtime: Runtime, admin: Actor, as_admin: dict[str, str]
+) -> None:
+    """``tags`` with AND (any case) wants every tag, else any; a tag matches only the very same
+    text; disconnected clients are targets too (rportd); the run shows the tags asked for; a
+    user in user groups reaches only the tagged clients their groups may."""
+    _, uid_a = online(runtime, admin, "a")
+    _, uid_b = online(runtime, admin, "b")
+    c = factories.computer(runtime.services, admin, "c")  # never connected
+    uid_c = runtime.services.computers.get(admin, c).summary.uid
+    tags = runtime.services.attributes
+    tags.put(admin, uid_a, ["linux", "web"], {})
+    tags.put(admin, uid_b, ["linux"], {})
+    tags.put(admin, uid_c, ["web", "Linux"], {})
+
+    def run(wanted: list[str], operator: str, headers: dict[str, str] = as_admin) -> Any:
+        body = {"command": "x", "tags": {"tags": wanted, "operator": operator}, "execute_concurrently": True}
+        return client.post(f"{API}/commands", headers=headers, json=body)
+
+    def targets(r: Any) -> list[str]:
+        assert r.status_code == 200, r.text
+        jid = r.json()["data"]["jid"]
+        jobs = client.get(
+            f"{API}/commands/{jid}/jobs", headers=as_admin, params={"fields[jobs]": "client_id"}
+        )
+        return sorted(j["client_id"] for j in jobs.json()["data"])
+
+    assert targets(run(["linux", "web"], "and")) == [uid_a]
+    assert targets(run(["linux", "web"], "OR")) == sorted([uid_a, uid_b, uid_c])
+    assert targets(run(["linux"], "")) == sorted([uid_a, uid_b])  # not "Linux"
+    r = run(["web"], "AND")
+    shown = client.get(f"{API}/commands/{r.json()['data']['jid']}", headers=as_admin).json()["data"]
+    assert shown["tags"] == {"tags": ["web"], "operator": "AND"} and shown["client_ids"] == []
+    none = run(["lin*"], "OR")
+    assert (none.status_code, none.json()["errors"][0]["title"]) == (
+        400,
+        "at least 1 client should be specified",
+    )
+    # Bob's user group reaches b only (allowed on that client)
+    runtime.services.user_groups.put(admin, "devs", {Perm.RUN_COMMANDS: True})
+    runtime.services.users.create(admin, "bob", PASSWORD, Role.OPERATOR, groups=["devs"])
+    tags.allow(admin, uid_b, ["devs"])
+    bob = basic("bob", PASSWORD)
+    assert targets(run(["linux", "web"], "OR", bob)) == [uid_b]
+    assert run(["web"], "OR", bob).json()["errors"][0]["title"] == "at least 1 client should be specified"
+
+
 def test_concurrent_run_hands_every_job_over_at_once(
     client: TestClient, runtime: Runtime, admin: Actor, as_admin: dict[str, str]
 ) -> None:
@@ -234,10 +280,18 @@ def test_multi_client_bad_input(
 ) -> None:
     _, uid = online(runtime, admin, "a")
     cases = [
-        ({"command": "x"}, 400, "At least 1 client should be specified."),
+        ({"command": "x"}, 400, "Missing targeting parameters."),
+        ({"command": "x", "client_ids": []}, 400, "At least 1 client should be specified."),
         ({"command": "x", "client_ids": [uid, "nope"]}, 404, "Client with id=nope not found."),
         ({"command": "x", "group_ids": ["g1"]}, 400, "Unknown group with id='g1'."),
-        ({"command": "x", "tags": {"tags": ["t"], "operator": "AND"}}, 400, "not implemented"),
+        ({"command": "x", "tags": {"tags": [], "operator": "AND"}}, 400, "No tags specified."),
+        ({"command": "x", "tags": {"tags": ["t"]}, "group_ids": []}, 400, "Multiple targeting parameters."),
+        (
+            {"command": "x", "tags": {"tags": ["t"], "operator": "AND"}},
+            400,
+            "at least 1 client should be specified",
+        ),
+        ({"command": "x", "tags": {"tags": ["t"], "colour": "red"}}, 400, "Invalid JSON data."),
         ({"command": "x", "client_ids": [uid], "execute_concurrently": "yes"}, 400, "Invalid JSON data."),
     ]
     for body, status, title in cases:

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
+from fleetdeck.api.dialects.rport.methods.uploads import _results
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, Perm, Role
 from fleetdeck.core.errors import NotFound, PermissionDenied
+from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.query import Query
 from tests import factories
 from tests.dialects.rport.conftest import API, PASSWORD, basic
@@ -75,6 +78,29 @@ def test_group_id_targets_client_groups(client: Any, runtime: Runtime, admin: Ac
     assert len(runtime.services.jobs.find(admin, Query()).items) == len(want)
 
 
+def test_tags_target_the_clients_having_them(client: Any, runtime: Runtime, admin: Actor, uid: str) -> None:
+    """``tags`` (one JSON field): the clients with every tag (AND) or any (OR), exact text;
+    no tags or no match is rportd's 400 and queues nothing."""
+    others = [factories.computer(runtime.services, admin, f"web-{k}") for k in (1, 2)]
+    uids = [runtime.services.computers.get(admin, c).summary.uid for c in others]
+    runtime.services.attributes.put(admin, uids[0], ["web", "eu"], {})
+    runtime.services.attributes.put(admin, uids[1], ["web"], {})
+    runtime.services.attributes.put(admin, uid, ["EU"], {})
+    r = post(client, dest="/tmp/t.txt", tags='{"tags": ["web", "eu"], "operator": "AND"}')
+    assert r.status_code == 200, r.text
+    assert [j.computer_id for j in runtime.services.jobs.find(admin, Query()).items] == [others[0]]
+    r = post(client, dest="/tmp/t.txt", tags='{"tags": ["eu", "web"], "operator": "OR"}')
+    assert r.status_code == 200, r.text
+    assert runtime.services.jobs.find(admin, Query()).total == 3
+    for tags, title in (
+        ('{"tags": []}', "No tags specified."),
+        ('{"tags": ["nope"], "operator": "OR"}', "at least 1 client should be specified"),
+    ):
+        r = post(client, dest="/tmp/t.txt", tags=tags)
+        assert (r.status_code, r.json()["errors"][0]["title"]) == (400, title)
+    assert runtime.services.jobs.find(admin, Query()).total == 3
+
+
 @pytest.mark.parametrize(
     ("fields", "status", "title", "code"),
     [
@@ -84,12 +110,9 @@ def test_group_id_targets_client_groups(client: Any, runtime: Runtime, admin: Ac
         ({"dest": "/tmp/x", "force": "maybe"}, 400, "invalid force value 'maybe': true or false", ""),
         ({"dest": "/tmp/x", "colour": "red"}, 400, "unknown form field 'colour'", ""),
         ({"dest": "/tmp/x", "group_id": "g"}, 400, "Unknown group with id='g'.", ""),
-        (
-            {"dest": "/tmp/x", "tags": '{"tags": ["t"]}'},
-            400,
-            "not implemented: tags targets; give client_id or group_id",
-            "",
-        ),
+        ({"dest": "/tmp/x", "tags": '{"tags": ["t"]}'}, 400, "Multiple targeting parameters.", ""),
+        ({"dest": "/tmp/x", "tags": '{"tags": ["t"], "x": 1}'}, 400, "Invalid JSON data.", ""),
+        ({"dest": "/tmp/x", "tags": "[1"}, 400, "Invalid JSON data.", ""),
         (
             {"dest": "/tmp/x", "group_id": [f"g{i}" for i in range(101)]},
             400,
@@ -137,10 +160,44 @@ def test_uploads_permission(client: Any, uid: str, as_admin: dict[str, str]) -> 
     assert r.json()["errors"][0]["title"] == 'user does not have "uploads" permission'
 
 
-def test_upload_progress_socket_is_not_implemented(client: Any) -> None:
-    r = client.get(f"{API}/ws/uploads")
-    assert r.status_code == 501
-    assert r.json()["errors"][0]["title"].startswith("not implemented")
+def test_upload_results_as_the_uploads_socket_sends_them(
+    client: Any, runtime: Runtime, admin: Actor, uid: str
+) -> None:
+    """``/ws/uploads``'s messages (the socket itself, on real agents: test_rest_e2e.py): each
+    final ``file_put`` job among those announced, in rportd's shape (written: success; left
+    alone: ignored; failed: error with why); other jobs, unfinished ones and clients out of
+    the caller's reach are left out."""
+    other = factories.computer(runtime.services, admin, "pc-2")
+    other_uid = runtime.services.computers.get(admin, other).summary.uid
+    r = client.post(
+        f"{API}/files",
+        headers=ADMIN,
+        files={"upload": ("f.txt", b"data\n")},
+        data={"client_id": [uid, other_uid], "dest": "/tmp/r.txt"},
+    )
+    pushed = r.json()["data"]["uuid"]
+    jobs = {j.computer_id: j.id for j in runtime.services.jobs.find(admin, Query()).items}
+    mine = next(c for c in jobs if c != other)
+    ids = sorted(jobs.values())
+    assert _results(runtime.services, admin, ids) == []  # none final yet
+    result = factories.result(jobs[mine], stdout="ignored: /tmp/r.txt exists")
+    runtime.services.jobs.record_results([(mine, msgspec.structs.replace(result, message=result.stdout))])
+    factories.finish(runtime.services, other, jobs[other], status="failed", exit_code=1)
+    command = runtime.services.jobs.create_commands(admin, CommandRequest("true"), computer_ids=[other])
+    factories.finish(runtime.services, other, command.job_ids[0])
+    got = _results(runtime.services, admin, [*ids, *command.job_ids])
+    base = {"uuid": pushed, "filepath": "/tmp/r.txt", "size": 5}
+    assert got == [
+        {**base, "client_id": uid, "message": "/tmp/r.txt exists", "status": "ignored"}
+        if j == jobs[mine]
+        else {**base, "client_id": other_uid, "message": "the upload failed", "status": "error"}
+        for j in ids
+    ]
+    runtime.services.user_groups.put(admin, "devs", {Perm.UPLOAD_FILES: True})
+    made = runtime.services.users.create(admin, "bob", PASSWORD, Role.OPERATOR, groups=["devs"])
+    runtime.services.attributes.allow(admin, uid, ["devs"])
+    bob = Actor(user_id=made.id, username="bob", role=Role.OPERATOR)
+    assert [m["client_id"] for m in _results(runtime.services, bob, ids)] == [uid]
 
 
 def test_only_the_jobs_agent_fetches_and_only_while_pending(

@@ -75,6 +75,7 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
         "expires_in_sec": 60,
     },
     ("POST", "/enroll-tokens"): {"expires_in_sec": 60, "max_uses": 1, "note": "n"},
+    ("POST", "/agent-releases/{version}/rollout"): {"rollout": "all"},
     # packages and deployments
     ("POST", "/packages"): {
         "family_name": "f",
@@ -110,6 +111,14 @@ VALID_BODIES: dict[Operation, dict[str, Any]] = {
     ("PATCH", "/reports/{report_id}"): {"name": "r", "query": "SELECT 1", "notes": "n", "group_id": 3},
     ("POST", "/reports/query"): {"query": "SELECT 1"},
     ("POST", "/report-groups"): {"name": "g", "parent_id": 3, "description": "d"},
+    # schedules
+    ("POST", "/schedules"): {"name": "s", "cron": "*/5 * * * *", "content": "true", "computer_ids": [1]},
+    ("PUT", "/schedules/{schedule_id}"): {
+        "name": "s",
+        "cron": "@daily",
+        "content": "true",
+        "computer_ids": [1],
+    },
     ("PATCH", "/report-groups/{group_id}"): {"name": "g", "parent_id": 3, "description": "d"},
 }
 
@@ -236,6 +245,7 @@ def world(client: TestClient, headers: dict[str, str]) -> None:
     post("/deployment-rules", {"name": "rule", "computer_group_id": 1, "package_group_id": 2})
     post("/report-groups", {"name": "rg"})  # id 3
     post("/reports", {"name": "rep", "query": "SELECT 1"})
+    post("/schedules", VALID_BODIES[("POST", "/schedules")])
 
 
 # What each sample body gets on ``world`` (``fill_world``'s ids): success, or the one error the
@@ -257,6 +267,7 @@ UNDER_LIMIT: dict[Operation, int | tuple[int, str]] = {op: 200 for op in BODY_OP
     ("POST", "/deployment-rules"): 201,
     ("POST", "/reports"): 201,
     ("POST", "/report-groups"): 201,
+    ("POST", "/schedules"): 201,
     ("PUT", "/me/password"): 204,
     ("PUT", "/users/{user_id}/password"): 204,
     ("POST", "/login-failures/clear"): 200,
@@ -265,6 +276,8 @@ UNDER_LIMIT: dict[Operation, int | tuple[int, str]] = {op: 200 for op in BODY_OP
     ("PATCH", "/groups/{group_id}"): (422, "validation_failed"),
     ("PATCH", "/report-groups/{group_id}"): (422, "validation_failed"),
     ("POST", "/packages/import-opsi"): (422, "validation_failed"),
+    # no agent release "1" was published
+    ("POST", "/agent-releases/{version}/rollout"): (404, "not_found"),
     # the sample names no invitation that was sent
     ("POST", "/invitations/{token}/accept"): (404, "not_found"),
 }
@@ -341,6 +354,7 @@ def test_bad_list_parameters_are_422(admin_client: Api, op: Operation) -> None:
     method, path = op
     admin_client.post("/groups", json={"name": "g"})  # so that /groups/1/members exists
     admin_client.post("/computers", json={"hostname": "h"})  # and /computers/1/jobs
+    admin_client.post("/schedules", json=VALID_BODIES[("POST", "/schedules")])  # and /schedules/1/runs
     for params in BAD_LIST_PARAMS:
         response = admin_client.request(method, fill(path, 1), params=params)
         assert_error(response, 422, "validation_failed")

@@ -137,3 +137,32 @@ def test_a_batch_feed_hears_its_batchs_changes_only(runtime: Runtime, admin: Act
             await runtime.bus.close()
 
     asyncio.run(scenario())
+
+
+def test_a_finals_feed_hears_every_job_that_ends(runtime: Runtime, admin: Actor) -> None:
+    """``JobWatch.finals`` (rport's ``/ws/uploads`` follows it): the ids of jobs announced final
+    after commit, of any batch, each once per wake; what came meanwhile is taken along; other
+    topics and junk ids are not jobs."""
+    cids, jids = _jobs(runtime, admin, 3)
+
+    async def scenario() -> None:
+        await runtime.bus.start()
+        try:
+            async with runtime.watch.finals() as feed:
+                assert await feed.finished(0.05) == []  # nothing yet
+                await runtime.bus.publish("job.status.junk", b"final")
+                await runtime.bus.publish("jobs.changed", b"[1]")
+                assert await feed.finished(0.2) == []
+                first = [(cids[0], m.JobResult(job_id=jids[0], status="succeeded", exit_code=0))]
+                await asyncio.to_thread(runtime.services.jobs.record_results, first)
+                # recorded by core here, announced as the hub does after its commit
+                await runtime.bus.publish(f"job.status.{jids[0]}", b"final")
+                assert await feed.finished(30) == [jids[0]]  # a guard against hanging, not a timing
+                for jid in (jids[1], jids[2], jids[1]):
+                    await runtime.bus.publish(f"job.status.{jid}", b"final")
+                assert await feed.finished(30) == [jids[1], jids[2]]
+                assert await feed.finished(0.05) == []
+        finally:
+            await runtime.bus.close()
+
+    asyncio.run(scenario())

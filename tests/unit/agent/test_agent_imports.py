@@ -40,6 +40,9 @@ NOT_AT_IDLE = (
     # only while a package payload is downloaded or unpacked
     "http.client",
     "zipfile",
+    # only while an agent release is verified (agent.update); never the compiled library
+    "fleetdeck.agent.ed25519",
+    "cryptography",
 )
 
 

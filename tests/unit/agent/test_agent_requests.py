@@ -32,7 +32,7 @@ async def _answers(tmp_path: Path) -> None:
         running = asyncio.create_task(agent.run())
         c = await server.next()
         hello = await c.expect(m.Hello)
-        assert hello.features == [m.FEATURE_REQUESTS, m.FEATURE_TERMINAL]
+        assert hello.features == [m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE, m.FEATURE_TERMINAL]
         await c.send(m.Welcome(computer_id=7, heartbeat_sec=60, server_version="t", want_inventory=False))
 
         before = time.time()
@@ -43,7 +43,7 @@ async def _answers(tmp_path: Path) -> None:
         assert abs(pong.body["uptime"] - (time.time() - psutil.boot_time())) < 5
 
         # A newer server's frames: an unknown message type, and an unknown request kind.
-        await c.ws.send('{"type":"tunnel_open","port":22}')
+        await c.ws.send('{"type":"screen_share","size":2}')
         await c.send(m.Request(id=2, kind="tunnel_open", body={"port": 22}))
         _, refusal = await c.recv_until(m.Reply)
         assert (refusal.ref_id, refusal.ok) == (2, False)

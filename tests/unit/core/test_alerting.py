@@ -16,8 +16,10 @@ from fleetdeck.app import Runtime
 from fleetdeck.core import query as q
 from fleetdeck.core.alerting.service import AlertingService, TemplateInput
 from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.services import Services
+from fleetdeck.protocol import messages as m
 from tests import factories as f
 from tests.factories import ManualClock
 from tests.mailbox import Inbox, smtp  # noqa: F401  (the fixture)
@@ -300,3 +302,28 @@ def test_a_deleted_computer_takes_its_problems_along(
     svc.computers.delete(admin, web1)
     assert alerting.problems(admin, q.Query()).total == 0
     assert alerting.evaluate(web1, {}, []).opened == []
+
+
+def test_measurements_from_the_intake_run_the_rules(
+    svc: Services, admin: Actor, web1: int, clock: ManualClock
+) -> None:
+    """The monitoring intake (what the agent endpoint stores) runs the stored rules with the
+    computer's recent measurements; deleting the rules resolves what they had open."""
+    agent = agent_actor(web1, "web1", "127.0.0.1")
+    svc.monitoring.intake(agent, web1, m.Measurement(cpu_usage_percent=10, memory_usage_percent=5))
+    svc.alerting.set_ruleset(admin, rules(rule("busy", "avg('cpu_usage_percent') > 50")))
+    for cpu in (80.0, 90.0):
+        clock.now += timedelta(minutes=1)
+        svc.monitoring.intake(agent, web1, m.Measurement(cpu_usage_percent=cpu, memory_usage_percent=5))
+    # averages 10 -> 45 (no problem) -> 60 (problem): the history came from the stored rows
+    (problem,) = svc.alerting.problems(admin, q.Query()).items
+    assert (problem.rule_id, problem.active, problem.created_at) == ("busy", True, clock.now)
+    clock.now += timedelta(minutes=1)
+    svc.monitoring.intake_batch([(web1, m.Measurement(cpu_usage_percent=0, memory_usage_percent=5))] * 3)
+    assert svc.alerting.problem(admin, problem.id).active is False  # 10, 80, 90, 0, 0, 0: 30
+    for _ in range(4):
+        svc.monitoring.intake(agent, web1, m.Measurement(cpu_usage_percent=100, memory_usage_percent=5))
+    (again,) = [p for p in svc.alerting.problems(admin, q.Query()).items if p.active]
+    svc.alerting.delete_ruleset(admin)
+    assert svc.alerting.problem(admin, again.id).active is False
+    assert svc.alerting.problems(admin, q.Query(where=(q.Cond("active", q.Op.EQ, True),))).total == 0

@@ -10,8 +10,8 @@ import pytest
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.groups.rules import check_rules
-from fleetdeck.core.jobs.entities import CommandRequest
-from fleetdeck.core.query import Query
+from fleetdeck.core.jobs.entities import CommandRequest, TagTarget
+from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
 from fleetdeck.core.settings.configs import Config
 from fleetdeck.protocol import messages as m
@@ -220,3 +220,83 @@ def test_property_values_follow_the_groups(svc: Services, world: tuple[Actor, Ac
     assert {v.computer_id: v.values for v in svc.properties.values(plain)} == {inside: ["b"], outside: ["a"]}
     svc.properties.clear_value(dev, pkg.family_id, "channel", inside)
     assert {v.computer_id for v in svc.properties.values(plain)} == {outside}
+
+
+def test_deployment_containers_follow_the_groups(
+    svc: Services, world: tuple[Actor, Actor, dict[str, int]]
+) -> None:
+    """Container summaries: ``dev`` lists the containers with a job on web-*, with the status
+    and counts of those jobs alone; a container of db-1 only is not found."""
+    dev, plain, ids = world
+    inside, outside = ids["web-2"], ids["db-1"]
+    pkg = factories.package(svc, ADMIN, "tool").id
+    both = factories.deployment(svc, ADMIN, [inside, outside], [pkg], name="both")
+    only_out = factories.deployment(svc, ADMIN, [outside], [factories.package(svc, ADMIN, "x").id])
+    assert {c.id: sum(c.counts.values()) for c in svc.deployments.list_containers(dev)} == {both.id: 1}
+    assert {c.id: sum(c.counts.values()) for c in svc.deployments.list_containers(plain)} == {
+        both.id: 2,
+        only_out.id: 1,
+    }
+    assert sum(svc.deployments.get_container(dev, both.id).counts.values()) == 1
+    assert sum(svc.deployments.get_container(plain, both.id).counts.values()) == 2
+    with pytest.raises(NotFound):
+        svc.deployments.get_container(dev, only_out.id)
+    with pytest.raises(NotFound):
+        svc.deployments.container_jobs(dev, only_out.id)
+
+
+def test_reported_and_inventory_software_follow_the_groups(
+    svc: Services, world: tuple[Actor, Actor, dict[str, int]]
+) -> None:
+    """Software a client reported itself (read, report, set obsolete) and the agent's
+    inventory software: ``dev`` reaches web-* only; the catalogue is no computer's."""
+    dev, plain, ids = world
+    inside, outside = ids["web-1"], ids["db-1"]
+    reported = svc.reported_audit
+    for cid in (inside, outside):
+        reported.report(ADMIN, "software", cid, [(f"app-{cid}", {"name": "app"})])
+    reported.report(ADMIN, "software_title", None, [("app", {"name": "app"})])
+    assert {r.computer_id for r in reported.find(dev, "software")} == {inside}
+    assert {r.computer_id for r in reported.find(plain, "software")} == {inside, outside}
+    assert [r.ident for r in reported.find(dev, "software_title")] == ["app"]
+    assert reported.report(dev, "software", inside, [("more", {})]) == 1
+    for act in (
+        lambda: reported.report(dev, "software", outside, [("more", {})]),
+        lambda: reported.set_obsolete(dev, "software", outside),
+    ):
+        with pytest.raises(NotFound):
+            act()
+    assert reported.set_obsolete(dev, "software", inside) == 2
+    for cid, name in ((inside, "web-1"), (outside, "db-1")):
+        inv = m.Inventory(hostname=name, software=[m.Software("tool", "1.0")])
+        svc.computers.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
+    assert {s.computer_id for s in svc.computers.software(dev, Query())} == {inside}
+    assert {s.computer_id for s in svc.computers.software(plain, Query())} == {inside, outside}
+
+
+def test_tag_targets_follow_the_groups(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
+    """Commands and file pushes by tags (every tag or any, exact text): ``dev`` reaches the
+    tagged web-* computers only; none reached is ValidationFailed, as are no tags."""
+    dev, plain, ids = world
+    uids = {name: svc.computers.get(ADMIN, cid).summary.uid for name, cid in ids.items()}
+    svc.attributes.put(ADMIN, uids["web-1"], ["db", "eu"], {})
+    svc.attributes.put(ADMIN, uids["db-1"], ["db", "EU"], {})
+    svc.attributes.put(ADMIN, uids["web-2"], ["eu"], {})
+
+    def targets(actor: Actor, tags: TagTarget) -> set[int]:
+        made = svc.jobs.create_commands(actor, CommandRequest("ls"), tags=tags)
+        return {j.computer_id for j in svc.jobs.find(ADMIN, Query(where=(batch(made.batch_id),))).items}
+
+    assert targets(plain, TagTarget(("db", "eu"), match_all=True)) == {ids["web-1"]}
+    assert targets(plain, TagTarget(("db", "eu"))) == set(ids.values())
+    assert targets(plain, TagTarget(("EU",))) == {ids["db-1"]}
+    assert targets(dev, TagTarget(("db",))) == {ids["web-1"]}
+    for tags in (TagTarget(("EU",)), TagTarget(()), TagTarget(("e*",))):
+        with pytest.raises(ValidationFailed):
+            svc.jobs.create_commands(dev, CommandRequest("ls"), tags=tags)
+    pushed = svc.jobs.create_file_puts(plain, {"dest": "/tmp/x"}, tags=TagTarget(("eu",), match_all=True))
+    assert len(pushed.job_ids) == 2
+
+
+def batch(batch_id: int) -> Cond:
+    return Cond("batch_id", Op.EQ, batch_id)

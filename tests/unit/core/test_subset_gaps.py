@@ -119,7 +119,7 @@ def test_the_null_ports_answer_that_nothing_is_reachable_or_followed() -> None:
     assert answers[3].message == "this process reaches no agents"
     assert NullGateway().request_many([], "ping", {}, 1.0) == {}
     watch = NullJobWatch()
-    for follow in (lambda: watch.follow(1), lambda: watch.batch(1)):
+    for follow in (lambda: watch.follow(1), lambda: watch.batch(1), watch.finals):
         with pytest.raises(Unavailable) as err:
             follow()
         assert err.value.message == "this process cannot follow jobs (no message bus)"
@@ -150,6 +150,8 @@ def test_the_standard_duties_run_their_services_at_their_intervals(
         ("uploads.purge", 600.0),
         ("files.purge", 600.0),
         ("notifications.send", 5.0),
+        ("monitoring.purge", 600.0),
+        ("schedules.run", 10.0),
     ]
     run = {d.name: d.run for d in duties}
     # jobs.lost: a delivered job of an offline computer, past its timeout and the 60 s grace

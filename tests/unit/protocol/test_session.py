@@ -115,9 +115,9 @@ def test_requests_go_one_way() -> None:
 
 
 def test_unknown_types_pass_once_established_and_only_then() -> None:
-    newer = b'{"type":"tunnel_open","port":22}'
-    assert _established_server().receive(newer) == m.Unknown(type="tunnel_open")
-    assert _established_agent().receive(newer) == m.Unknown(type="tunnel_open")
+    newer = b'{"type":"screen_share","size":2}'
+    assert _established_server().receive(newer) == m.Unknown(type="screen_share")
+    assert _established_agent().receive(newer) == m.Unknown(type="screen_share")
     with pytest.raises(ProtocolViolation) as exc:
         ServerSession().receive(newer)  # the first frame must be hello or enroll
     assert exc.value.code == "bad_frame"

@@ -3,7 +3,7 @@
 from fleetdeck.api.agent.endpoint import agent_websocket_route
 from fleetdeck.api.agent.hub import AgentHub, HubConfig
 from fleetdeck.api.agent.install import install_routes
-from fleetdeck.api.agent.payload import PayloadThrottle, file_route, payload_route
+from fleetdeck.api.agent.payload import PayloadThrottle, file_route, payload_route, release_route
 from fleetdeck.api.agent.terminals import TerminalRelayHub
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "file_route",
     "install_routes",
     "payload_route",
+    "release_route",
 ]

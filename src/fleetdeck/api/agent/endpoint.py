@@ -133,6 +133,9 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 hardware_uuid=hello.hardware_uuid,
                 macs=hello.macs,
                 attempt=hello.attempt,
+                client_auth=(
+                    (hello.client_auth_id, hello.client_auth_password) if hello.client_auth_id else None
+                ),
             )
         except FleetdeckError as exc:
             code = "auth_failed" if isinstance(exc, AuthenticationFailed) else exc.code
@@ -158,9 +161,11 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
             )
         log.info("enrolled computer %s (%s) from %s", creds.computer_id, hello.hostname, remote)
         ca_pem = services.certificates.served_ca_pem() if ws.url.scheme == "wss" else ""
-        await ws.send_bytes(
-            m.encode(m.Enrolled(computer_id=creds.computer_id, uid=creds.uid, key=creds.key, ca_pem=ca_pem))
+        update_key = await asyncio.to_thread(services.agent_updates.public_key)
+        enrolled = m.Enrolled(
+            computer_id=creds.computer_id, uid=creds.uid, key=creds.key, ca_pem=ca_pem, update_key=update_key
         )
+        await ws.send_bytes(m.encode(enrolled))
         await ws.close()
         return
     assert isinstance(hello, m.Hello)
@@ -194,6 +199,13 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
         cancels = await asyncio.to_thread(services.jobs.on_hello, cid, hello.known_jobs)
         hub.came_online(conn, hello.agent_version)
         digest = ident.inventory_digest
+        interval = await asyncio.to_thread(services.monitoring.agent_interval)
+        update_key, offer = "", None
+        if m.FEATURE_UPDATE in conn.features:
+            update_key = await asyncio.to_thread(services.agent_updates.public_key)
+            offer = await asyncio.to_thread(services.agent_updates.offer_for, cid)
+            if offer is not None and offer.version == hello.agent_version:
+                offer = None
         await ws.send_bytes(
             m.encode(
                 m.Welcome(
@@ -202,12 +214,16 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     server_version=hub.config.server_version,
                     want_inventory=not digest or digest != hello.inventory_digest,
                     reconnect_window_sec=hub.config.reconnect_window_sec,
+                    monitoring_interval_sec=interval,
+                    update_key=update_key,
+                    update=offer,
                 )
             )
         )
         for jid in cancels:
             await ws.send_bytes(m.encode(m.JobCancel(job_id=jid)))
         hub.want_dispatch(cid)
+        hub.tunnels.agent_ready(conn)
         actor = agent_actor(cid, ident.hostname, remote)
         while True:
             frame = await _receive_frame(ws)
@@ -230,12 +246,31 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     hub.job_result(cid, msg)  # an unknown job's result is acknowledged, not stored
                 else:
                     hub.job_update(cid, msg)
+            elif isinstance(msg, m.TunnelOpened | m.TunnelData | m.TunnelAck | m.TunnelClose):
+                hub.tunnels.frame(conn, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):
                 await terminals.agent_frame(conn, msg)
+            elif isinstance(msg, m.UpdateReport):
+                try:
+                    await asyncio.to_thread(
+                        services.agent_updates.record_status,
+                        actor,
+                        cid,
+                        msg.version,
+                        msg.state,
+                        msg.error,
+                        msg.running,
+                    )
+                except FleetdeckError as exc:
+                    log.warning("update report from computer %s rejected: %s", cid, exc.message)
+                else:
+                    log.info("computer %s: agent update to %s: %s %s", cid, msg.version, msg.state, msg.error)
             elif isinstance(msg, m.Unknown):  # from a newer agent: nothing this server knows
                 log.debug("computer %s sent a %r frame; ignored", cid, msg.type)
+            elif isinstance(msg, m.Measurement):
+                hub.measurement(cid, msg)  # stored in a batch (core.monitoring intake_batch)
             elif isinstance(msg, m.InventoryReport):
                 try:
                     await asyncio.to_thread(

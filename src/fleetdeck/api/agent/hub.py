@@ -26,6 +26,7 @@ from typing import Any
 import msgspec
 
 from fleetdeck.api.agent.terminals import TermChannel, connection_lost
+from fleetdeck.api.agent.tunnels import TunnelHost
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
 from fleetdeck.bus.topics import (
@@ -37,6 +38,7 @@ from fleetdeck.bus.topics import (
     job_output_topic,
     job_status_topic,
 )
+from fleetdeck.bus.tunnels import KINDS as TUNNEL_CALLS
 from fleetdeck.core.computers.entities import Presence
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
@@ -111,6 +113,10 @@ async def send_all(frames: Iterable[tuple[AgentConn, bytes]]) -> None:
         await asyncio.gather(*slow)
 
 
+# Measurements waiting to be stored (a few KB each): beyond this, new ones are dropped.
+MAX_PENDING_MEASUREMENTS = 10_000
+
+
 @dataclass(frozen=True)
 class HubConfig:
     node_id: str = "local"
@@ -137,6 +143,8 @@ class AgentHub:
         self._dispatch_event = asyncio.Event()
         self._updates: list[tuple[int, m.JobUpdate]] = []
         self._results: list[tuple[int, m.JobResult]] = []
+        self._measurements: list[tuple[int, m.Measurement]] = []  # stored in batches
+        self._measurement_event = asyncio.Event()
         self._flush_event = asyncio.Event()
         self._seen: dict[int, datetime] = {}
         # Connects (a Presence) and disconnects (None) not yet stored; the latest per computer.
@@ -150,6 +158,7 @@ class AgentHub:
         self._sends: set[asyncio.Task[None]] = set()  # request frames to agents that read slowly
         self.stopping = False
         self._leaving: set[int] = set()  # told to go (Bye): offline once stop() is done
+        self.tunnels = TunnelHost(services, self.conns.get)  # tunnels' ports of the agents held here
 
     # ------------------------------------------------------------ lifecycle
 
@@ -172,10 +181,12 @@ class AgentHub:
             self._on_rekeyed(rekeyed),
             self._dispatch_loop(),
             self._flush_loop(),
+            self._measurement_loop(),
             self._presence_flush_loop(),
             self._presence_loop(),
         ):
             self._tasks.append(asyncio.create_task(coro))
+        self.tunnels.start()
 
     async def say_bye(self) -> None:
         """Tell every agent to come back later, spread over the reconnect window, so that a
@@ -192,8 +203,10 @@ class AgentHub:
         await asyncio.gather(*(c.close(1012, "server restart") for c in conns), return_exceptions=True)
 
     async def stop(self) -> None:
+        await self.tunnels.stop()
         await self.say_bye()
         await self._flush_once()
+        await self._store_measurements()
         await self._touch_once()
         await self._flush_presence()
         for task in self._tasks:
@@ -249,7 +262,9 @@ class AgentHub:
             self._presence_event.set()
 
     async def detach(self, conn: AgentConn) -> None:
-        if self.conns.get(conn.computer_id) is conn:
+        current = self.conns.get(conn.computer_id) is conn
+        await self.tunnels.agent_gone(conn, current)
+        if current:
             del self.conns[conn.computer_id]
             self._seen.pop(conn.computer_id, None)
             if not self.stopping:  # (stop marks them all offline at once)
@@ -279,6 +294,29 @@ class AgentHub:
     def job_result(self, computer_id: int, result: m.JobResult) -> None:
         self._results.append((computer_id, result))
         self._flush_event.set()
+
+    def measurement(self, computer_id: int, measurement: m.Measurement) -> None:
+        """Store soon, with the others that arrive within the flush interval (one INSERT of
+        many rows). Telemetry: a crash loses at most one interval's worth."""
+        if len(self._measurements) < MAX_PENDING_MEASUREMENTS:  # dropped while the database lags
+            self._measurements.append((computer_id, measurement))
+        self._measurement_event.set()
+
+    async def _measurement_loop(self) -> None:
+        while True:
+            await self._measurement_event.wait()
+            await asyncio.sleep(self.config.flush_interval)  # let a batch gather
+            self._measurement_event.clear()
+            try:
+                await self._store_measurements()
+            except Exception:
+                log.exception("storing measurements failed; they are dropped")
+
+    async def _store_measurements(self) -> None:
+        while self._measurements:
+            batch = self._measurements[: self.config.max_batch]
+            self._measurements = self._measurements[self.config.max_batch :]
+            await asyncio.to_thread(self.services.monitoring.intake_batch, batch)
 
     async def job_output(self, frame: bytes, output: m.JobOutput) -> None:
         await self.bus.publish(job_output_topic(output.job_id), frame)
@@ -321,6 +359,9 @@ class AgentHub:
                 call.reply_to,
                 AgentAnswer("unreachable", error="not connected to this server", reason="not_held"),
             )
+            return
+        if call.kind in TUNNEL_CALLS:  # for this process's listeners, not for the agent
+            await self._answer(call.reply_to, await self.tunnels.call(conn, call))
             return
         if m.FEATURE_REQUESTS not in conn.features:
             # Agents from before requests close the connection on a frame they do not know.

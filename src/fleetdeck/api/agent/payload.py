@@ -33,6 +33,7 @@ log = logging.getLogger("fleetdeck.agents")
 
 PATH = "/agent/v1/payload/{package_id:int}"
 FILE_PATH = "/agent/v1/files/{job_id:int}"
+RELEASE_PATH = "/agent/v1/update/{version}"
 SHA_HEADER = "X-Payload-SHA256"
 
 
@@ -142,6 +143,20 @@ def file_route(services: Services, throttle: PayloadThrottle | None = None) -> R
 
     return Route(
         FILE_PATH, _endpoint(services, throttle or PayloadThrottle(), lookup), methods=["GET", "HEAD"]
+    )
+
+
+def release_route(services: Services, throttle: PayloadThrottle | None = None) -> Route:
+    """``GET /agent/v1/update/{version}``: the agent release rolled out to this agent's computer
+    (``core/agentupdates.py``), with ``Range``, under the same throttle as payloads."""
+
+    def lookup(computer_id: int, request: Request) -> tuple[str, str, str, str]:
+        version = str(request.path_params["version"])
+        path, sha256 = services.agent_updates.file_for_agent(computer_id, version)
+        return str(path), sha256, "application/octet-stream", path.name
+
+    return Route(
+        RELEASE_PATH, _endpoint(services, throttle or PayloadThrottle(), lookup), methods=["GET", "HEAD"]
     )
 
 

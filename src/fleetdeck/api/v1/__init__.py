@@ -22,7 +22,9 @@ from fleetdeck.api.v1.routes import (
     jobs,
     packages,
     people,
+    releases,
     reports,
+    schedules,
     settings,
     stream,
     uploads,
@@ -72,11 +74,11 @@ def create_v1(
     errors.install(app)
     for module in (auth, users, computers, groups, jobs, stream, admin):
         app.include_router(module.router)
-    for module in (wol, agents, reports, settings):
+    for module in (wol, agents, releases, reports, settings):
         app.include_router(module.router)
     app.include_router(reports.groups)
     app.include_router(users.bans)
-    for module in (packages, uploads, deployments, people):
+    for module in (packages, uploads, deployments, people, schedules):
         app.include_router(module.router)
     if docs_assets is not None:
         docs.install(app, docs_assets)

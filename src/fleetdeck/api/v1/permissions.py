@@ -67,6 +67,7 @@ ROUTES: dict[str, Requirement] = {
     "DELETE /computers/{computer_id}": Perm.MANAGE_COMPUTERS,
     "GET /computers/{computer_id}/jobs": Perm.READ,
     "GET /computers/{computer_id}/events": Perm.READ,
+    "GET /computers/{computer_id}/metrics": Perm.READ_MONITORING,
     "GET /computers/{computer_id}/passwords": Perm.READ_PASSWORDS,  # clear text; each read audited
     "POST /computers/{computer_id}/force-inventory": Perm.MANAGE_COMPUTERS,
     "POST /computers/{computer_id}/wake": Perm.RUN_COMMANDS,
@@ -90,7 +91,21 @@ ROUTES: dict[str, Requirement] = {
     "GET /jobs": Perm.READ,
     "GET /jobs/{job_id}": Perm.READ,
     "POST /jobs/{job_id}/cancel": Perm.RUN_COMMANDS,
+    # schedules (core.jobs.schedules): saving also needs run_commands (and run_scripts for scripts)
+    "GET /schedules": Perm.MANAGE_SCHEDULES,
+    "POST /schedules": Perm.MANAGE_SCHEDULES,
+    "GET /schedules/{schedule_id}": Perm.MANAGE_SCHEDULES,
+    "PUT /schedules/{schedule_id}": Perm.MANAGE_SCHEDULES,
+    "DELETE /schedules/{schedule_id}": Perm.MANAGE_SCHEDULES,
+    "GET /schedules/{schedule_id}/runs": Perm.MANAGE_SCHEDULES,
     "WEBSOCKET /jobs/{job_id}/stream": Perm.READ,
+    # agent releases (self-update)
+    "GET /agent-releases": Perm.READ,
+    "POST /agent-releases": Perm.MANAGE_SETTINGS,
+    "POST /agent-releases/build": Perm.MANAGE_SETTINGS,
+    "POST /agent-releases/{version}/rollout": Perm.MANAGE_SETTINGS,
+    "GET /agent-releases/key": Perm.READ,
+    "GET /agent-updates": Perm.READ,
     # enrollment and audit
     "GET /enroll-tokens": Perm.MANAGE_ENROLLMENT,
     "POST /enroll-tokens": Perm.MANAGE_ENROLLMENT,

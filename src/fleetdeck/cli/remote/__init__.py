@@ -33,6 +33,7 @@ def register(app: typer.Typer, config: typer.Typer) -> None:
 # ``lean_app`` before importing the server (0.5 s to start instead of 5 s).
 VERBS = frozenset({"login", "logout", "run", "deploy", "computers", "groups", "jobs", "packages", "reports"})
 CONFIG_VERBS = frozenset({"use", "list", "delete"})
+AGENT_VERBS = frozenset({"publish", "rollout", "releases", "updates"})  # cli/remote/agents.py
 
 
 def wants(args: list[str]) -> bool:
@@ -45,7 +46,9 @@ def wants(args: list[str]) -> bool:
             return False  # still completing the first word: every command is a candidate
     words = [a for a in args if not a.startswith("-")]
     return bool(words) and (
-        words[0] in VERBS or (words[0] == "config" and words[1:2] != [] and words[1] in CONFIG_VERBS)
+        words[0] in VERBS
+        or (words[0] == "agent" and words[1:2] != [] and words[1] in AGENT_VERBS)
+        or (words[0] == "config" and words[1:2] != [] and words[1] in CONFIG_VERBS)
     )
 
 
@@ -55,4 +58,9 @@ def lean_app() -> typer.Typer:
     config = typer.Typer(help="The servers the CLI talks to.", no_args_is_help=True)
     app.add_typer(config, name="config")
     register(app, config)
+    from fleetdeck.cli.remote import agents
+
+    # Only here: in the full app ``agent`` is the command that runs the agent, and
+    # ``cli.__init__`` sends ``agent publish/rollout/releases/updates`` here first.
+    app.add_typer(agents.app, name="agent", rich_help_panel="Remote")
     return app

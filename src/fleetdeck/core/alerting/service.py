@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session
 from fleetdeck.core import query as q
 from fleetdeck.core.alerting import rules as r
 from fleetdeck.core.alerting import templates as t
+from fleetdeck.core.alerting.expr import HISTORY, METRICS
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers import attributes
@@ -46,6 +49,7 @@ from fleetdeck.storage.tables import (
     AlertProblem,
     AlertRuleset,
     Computer,
+    Measurement,
     NotificationTemplate,
 )
 from fleetdeck.storage.uow import UnitOfWork
@@ -63,6 +67,7 @@ SCRIPT_TIMEOUT_SEC = 30.0
 MAX_SCRIPT_OUTPUT = 64 * 1024
 DISPATCH_BATCH = 50
 MAIL_TIMEOUT_SEC = 60.0
+RULESET_TTL_SEC = 5.0  # a ruleset saved by another server process is used this late at most
 PROBLEM_FIELDS: q.Fields = {
     "problem_id": AlertProblem.id,
     "rule_id": AlertProblem.rule_id,
@@ -213,6 +218,11 @@ class AlertingService:
         self._clock = clock
         self._mail = mail
         self._scripts_dir = scripts_dir
+        # Whether any rule exists, read at most every RULESET_TTL_SEC: with none (most
+        # installations) a measurement costs alerting no statement at all.
+        self._rules_lock = threading.Lock()
+        self._rules_checked = -RULESET_TTL_SEC
+        self._has_rules = False
 
     # ------------------------------------------------------------ ruleset
 
@@ -254,12 +264,59 @@ class AlertingService:
                 row.ruleset = dict(ruleset.raw)
                 row.updated_at, row.updated_by = now, actor.username
             m.detail = {"rules": [rule.id for rule in ruleset.rules]}
+        self._forget_rules()
 
     def delete_ruleset(self, actor: Actor) -> None:
+        """Remove every rule; the problems they had open are resolved (by this admin), since no
+        measurement will ever resolve them. No notification goes out for these."""
         with self._audit.mutation(actor, "alert_rules.delete", "alert_rules", perm=Perm.MANAGE_SETTINGS) as m:
             row = m.session.get(AlertRuleset, 1)
             if row is not None:
                 m.session.delete(row)
+            resolved = m.session.execute(
+                update(AlertProblem)
+                .where(AlertProblem.active)
+                .values(active=False, resolved_at=self._clock(), resolved_by=actor.username)
+            )
+            m.detail = {"resolved_problems": resolved.rowcount}  # type: ignore[attr-defined]
+        self._forget_rules()
+
+    def _forget_rules(self) -> None:
+        with self._rules_lock:
+            self._rules_checked = -RULESET_TTL_SEC
+
+    def _rules_exist(self) -> bool:
+        now = time.monotonic()
+        with self._rules_lock:
+            if now - self._rules_checked < RULESET_TTL_SEC:
+                return self._has_rules
+        with UnitOfWork(self._db, readonly=True) as uow:
+            row = uow.session.get(AlertRuleset, 1)
+            has = row is not None and bool((row.ruleset or {}).get("rules"))
+        with self._rules_lock:
+            self._has_rules, self._rules_checked = has, now
+        return has
+
+    def on_measurement(self, computer_id: int, measurement: object) -> None:
+        """The monitoring intake's hook: run the rules over a stored measurement and the ones
+        before it (at most ``expr.HISTORY``). Without rules nothing is read. Alerting's own
+        failure is logged, never passed to the intake (the measurement is stored already)."""
+        if not self._rules_exist():
+            return
+        try:
+            latest = {k: getattr(measurement, k) for k in METRICS if hasattr(measurement, k)}
+            with UnitOfWork(self._db, readonly=True) as uow:
+                cols = [getattr(Measurement, k) for k in METRICS]
+                rows = uow.session.execute(
+                    select(*cols)
+                    .where(Measurement.computer_id == computer_id)
+                    .order_by(Measurement.taken_at.desc(), Measurement.id.desc())
+                    .limit(HISTORY)
+                ).all()
+            history = [dict(zip(METRICS, row, strict=True)) for row in reversed(rows)]
+            self.evaluate(computer_id, latest, history or [latest])
+        except Exception:
+            log.exception("alert rules for computer %s failed", computer_id)
 
     # ------------------------------------------------------------ templates
 

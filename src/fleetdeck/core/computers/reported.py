@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.groups.rules import reach, reaches
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
@@ -91,6 +92,8 @@ class ReportedAuditService:
             s = m.session
             if computer_id is not None and s.get(Computer, computer_id) is None:
                 raise NotFound("computer", computer_id)
+            if actor.computer_id is None and not reaches(s, actor, Perm.MANAGE_COMPUTERS, computer_id):
+                raise NotFound("computer", computer_id or "")  # out of a user's groups' reach
             serialize(s, Serial.REPORTED_AUDIT)
             key = computer_id or 0
             wanted = dict(rows)  # the last row of an ident wins
@@ -137,6 +140,8 @@ class ReportedAuditService:
             s = m.session
             if s.get(Computer, computer_id) is None:
                 raise NotFound("computer", computer_id)
+            if actor.computer_id is None and not reaches(s, actor, Perm.MANAGE_COMPUTERS, computer_id):
+                raise NotFound("computer", computer_id)  # out of a user's groups' reach
             done = s.execute(
                 update(ReportedAudit)
                 .where(ReportedAudit.kind == kind, ReportedAudit.computer_key == computer_id)
@@ -152,7 +157,8 @@ class ReportedAuditService:
         """Rows of one kind (per-computer kinds: of these computers, None = all), in one query.
         ``shown``: only what stands for a computer's audit data, i.e. not the rows of a computer
         whose agent has reported an inventory (that inventory is the source; module docstring).
-        A computer reads its own rows and the catalogue; anyone else needs READ."""
+        A computer reads its own rows and the catalogue; anyone else needs READ, and a user in
+        user groups reads the rows of the computers they reach (the catalogue is no computer's)."""
         if actor.computer_id is not None:
             if kind in PER_COMPUTER:
                 computer_ids = [c for c in (computer_ids or [actor.computer_id]) if c == actor.computer_id]
@@ -166,6 +172,9 @@ class ReportedAuditService:
                 Computer.inventory_at.is_(None)
             )
         with UnitOfWork(self._db, readonly=True) as uow:
+            scope = reach(uow.session, actor, Perm.READ, ReportedAudit.computer_id)
+            if scope is not None and kind in PER_COMPUTER:  # a user in user groups: what they reach
+                stmt = stmt.where(scope)
             return [
                 ReportedRow(r.kind, r.computer_id, r.ident, dict(r.data), r.state, r.first_seen, r.last_seen)
                 for r in uow.session.scalars(stmt)

@@ -392,7 +392,8 @@ class ComputerService:
         """Installed software of every computer (or of ``computer_ids``) that ``query`` keeps
         (``SOFTWARE_FIELDS``: name, version, description, computer_id; its sort and limit are
         not used), filtered in SQL, by computer, name and version: one query, however many
-        computers, and no other inventory section is read."""
+        computers, and no other inventory section is read. Only the computers the actor
+        reaches (``core.groups.rules.reach``)."""
         actor.require(Perm.READ)
         stmt = (
             select(ComputerSoftware, Computer.inventory_at)
@@ -404,6 +405,9 @@ class ComputerService:
         for expr in query.where:
             stmt = stmt.where(to_sql(expr, SOFTWARE_FIELDS))
         with UnitOfWork(self._db, readonly=True) as uow:
+            scope = reach(uow.session, actor, Perm.READ, Computer.id)
+            if scope is not None:  # an end user, a user in user groups: the computers they reach
+                stmt = stmt.where(scope)
             return [
                 SoftwareOnComputer(p.computer_id, p.name, p.version, p.description, seen)
                 for p, seen in uow.session.execute(stmt)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from fleetdeck.core.deployments.entities import ContainerInfo, ContainerStatus, DeploymentJob
@@ -32,11 +32,20 @@ def aggregate(
 
 
 def container_infos(
-    s: Session, kind: str, now: datetime, ids: Sequence[int] | None = None
+    s: Session,
+    kind: str,
+    now: datetime,
+    ids: Sequence[int] | None = None,
+    jobs: Sequence[ColumnElement[bool]] = (),
 ) -> list[ContainerInfo]:
+    """Containers with their status and counts, in two queries. ``jobs``: conditions on the
+    jobs a reader may see (per-client access); then only containers with such a job are
+    listed, and their status and counts are of those jobs alone."""
     stmt = select(JobBatch).where(JobBatch.kind == kind).order_by(JobBatch.id)
     if ids is not None:
         stmt = stmt.where(JobBatch.id.in_(ids))
+    if jobs:
+        stmt = stmt.where(select(Job.id).where(Job.batch_id == JobBatch.id, *jobs).exists())
     batches = list(s.scalars(stmt))
     if not batches:
         return []
@@ -47,7 +56,7 @@ def container_infos(
     finished: dict[int, datetime | None] = {}
     for bid, status, why, n, fin in s.execute(
         select(Job.batch_id, Job.status, Job.skip_reason, func.count(), func.max(Job.finished_at))
-        .where(Job.batch_id.in_([b.id for b in batches]))
+        .where(Job.batch_id.in_([b.id for b in batches]), *jobs)
         .group_by(Job.batch_id, Job.status, Job.skip_reason)
     ):
         per.setdefault(bid, []).append((status, why))

@@ -604,14 +604,19 @@ class DeploymentService(Rules):
     # ------------------------------------------------------------ containers
 
     def list_containers(self, actor: Actor) -> list[ContainerInfo]:
+        """Every container; a user in user groups sees those with a job on a computer they
+        reach, with the status and counts of those jobs alone."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            return containers.container_infos(uow.session, KIND, self._clock())
+            s = uow.session
+            return containers.container_infos(s, KIND, self._clock(), jobs=_mine(s, actor))
 
     def get_container(self, actor: Actor, container_id: int) -> ContainerInfo:
+        """One container (as ``list_containers`` shows it); NotFound when not seen."""
         actor.require(Perm.READ)
         with UnitOfWork(self._db, readonly=True) as uow:
-            found = containers.container_infos(uow.session, KIND, self._clock(), [container_id])
+            s = uow.session
+            found = containers.container_infos(s, KIND, self._clock(), [container_id], _mine(s, actor))
             if not found:
                 raise NotFound("job container", container_id)
             return found[0]

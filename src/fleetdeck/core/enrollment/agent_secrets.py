@@ -1,7 +1,8 @@
 """Agent secrets: credentials (an id and a password) an administrator hands to agents so they
-may connect. Passwords are argon2-hashed at rest and never shown again; ``bound`` counts the
-computers that connected with a credential (none yet: fleetdeck's own agents enroll with
-tokens), which decides whether deleting it needs ``force``."""
+may connect. Passwords are argon2-hashed at rest and never shown again. An agent enrolls with
+one instead of a token (``EnrollmentService.enroll(client_auth=...)``); the computers it made
+(``created_by`` ``client-auth:<id>``) are bound to it, and deleting a credential with bound
+computers needs ``force`` (the computers stay: their agents keep their own keys)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,24 @@ from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.core.secrets import Passwords
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import AgentSecret
+from fleetdeck.storage.tables import AgentSecret, Computer
 from fleetdeck.storage.uow import UnitOfWork
 
 MIN_LENGTH = 3
 MAX_ID = 255
 MAX_PASSWORD = 1024
 FIELDS = {"id": AgentSecret.key, "created_at": AgentSecret.created_at}
+
+
+def bound_name(key: str) -> str:
+    """``computers.created_by`` of a computer enrolled with credential ``key``."""
+    return f"client-auth:{key}"
+
+
+def credential_of(created_by: str) -> str:
+    """The credential a computer was enrolled with (from its ``created_by``), or ""."""
+    prefix = bound_name("")
+    return created_by[len(prefix) :] if created_by.startswith(prefix) else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +99,15 @@ class AgentSecretService:
             row = m.session.scalar(select(AgentSecret).where(AgentSecret.key == key))
             if row is None:
                 raise NotFound("agent secret", key)
-            m.detail = {"force": force}
+            bound = m.session.scalar(
+                select(func.count()).select_from(Computer).where(Computer.created_by == bound_name(key))
+            )
+            if bound and not force:
+                raise Conflict(
+                    f"Client Auth expected to have no active or disconnected bound client(s), got {bound}.",
+                    reason="bound",
+                )
+            m.detail = {"force": force, "bound": bound or 0}
             m.session.delete(row)
 
     def verify(self, key: str, password: str) -> bool:

@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, Role
 from fleetdeck.core.computers.naming import qualified_name
+from fleetdeck.core.enrollment.agent_secrets import bound_name
 from fleetdeck.core.enrollment.identity import HardwareFacts, same_hardware
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, TooManyAttempts, ValidationFailed
 from fleetdeck.core.ports import Clock
-from fleetdeck.core.secrets import SecretBox, random_hex, random_token
+from fleetdeck.core.secrets import Passwords, SecretBox, random_hex, random_token
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.db import Database
-from fleetdeck.storage.tables import Computer, ComputerInterface, EnrollToken
+from fleetdeck.storage.tables import AgentSecret, Computer, ComputerInterface, EnrollToken
 from fleetdeck.storage.uow import UnitOfWork
 
 TOKEN_PREFIX = "fde_"
@@ -116,7 +117,9 @@ class EnrollmentService:
         box: SecretBox,
         clock: Clock,
         throttle: LoginThrottle | None = None,
+        passwords: Passwords | None = None,
     ) -> None:
+        self._passwords = passwords
         self._db = db
         self._throttle = throttle
         self._audit = audit
@@ -201,8 +204,16 @@ class EnrollmentService:
         hardware_uuid: str = "",
         macs: Sequence[str] = (),
         attempt: str = "",
+        client_auth: tuple[str, str] | None = None,
     ) -> AgentCredentials:
         """Turn a valid enrollment token into a computer and its agent key.
+
+        ``client_auth``: an agent credential (id, password: ``core.enrollment.agent_secrets``,
+        rportd's ``/clients-auth``) instead of a token; the password is checked against its
+        argon2 hash, failures are audited ``auth.login`` and throttled per id and address as
+        logins are (``TooManyAttempts``); a credential may enroll any number of agents, and
+        the computer records which one (``created_by`` ``client-auth:<id>``). Retries with it
+        are not recognised (``attempt`` belongs to tokens).
 
         A computer pre-registered under this host name (no agent yet) is taken over. A computer
         that already has an agent is never taken over silently: a new agent presenting its
@@ -223,7 +234,9 @@ class EnrollmentService:
         machine_id = machine_id.strip()[:64]
         facts = HardwareFacts.of(hardware_uuid, list(macs)[:MAX_MACS])
         actor = agent_actor(0, hostname, source)
-        attempt = attempt.strip()[:ATTEMPT_MAX]
+        attempt = attempt.strip()[:ATTEMPT_MAX] if client_auth is None else ""
+        if client_auth is not None:
+            self._check_client_auth(client_auth, source)
         with self._audit.mutation(actor, "agent.enroll", "computer") as m:
             s = m.session
             now = self._clock()
@@ -235,9 +248,15 @@ class EnrollmentService:
                 m.object_id = str(retried.id)
                 m.detail = {"hostname": hostname, "enroll_token_id": token_id, "retry": True}
                 return AgentCredentials(computer_id=retried.id, uid=retried.uid, key=key)
-            row = self._usable_token(s, token, now)
-            row.uses += 1
-            detail: dict[str, Any] = {"hostname": hostname, "enroll_token_id": row.id}
+            detail: dict[str, Any] = {"hostname": hostname}
+            if client_auth is None:
+                row = self._usable_token(s, token, now)
+                row.uses += 1
+                detail["enroll_token_id"] = row.id
+                creator = f"enroll-token:{row.id}"
+            else:
+                detail["client_auth_id"] = client_auth[0]
+                creator = bound_name(client_auth[0])
             computer = s.scalar(
                 select(Computer).where(
                     func.lower(Computer.hostname) == hostname.lower(), Computer.agent_key_hash.is_(None)
@@ -254,7 +273,7 @@ class EnrollmentService:
                     uid=uuid.uuid4().hex,
                     hostname=hostname,
                     created_at=now,
-                    created_by=f"enroll-token:{row.id}",
+                    created_by=creator,
                 )
                 s.add(computer)
             previous = {
@@ -267,7 +286,9 @@ class EnrollmentService:
             computer.reenroll_until = None
             computer.agent_version = agent_version[:50]
             key = self._rekey(computer, now)
-            computer.enroll_attempt_hash = self._attempt_hash(row.id, attempt) if attempt else None
+            computer.enroll_attempt_hash = (
+                self._attempt_hash(int(detail["enroll_token_id"]), attempt) if attempt else None
+            )
             s.flush()
             m.object_id = str(computer.id)
             if replaced is not None:
@@ -283,6 +304,21 @@ class EnrollmentService:
                 replaced_enrollment=now if replaced is not None else None,
                 clone_of=detail.get("clone_of"),
             )
+
+    def _check_client_auth(self, client_auth: tuple[str, str], source: str) -> None:
+        """AuthenticationFailed unless the credential's password is right (argon2; a dummy
+        hash for an unknown id, so both take as long); throttled and audited as logins."""
+        key, password = client_auth
+        name = bound_name(key)[:150]
+        self._check_throttle(name, source, "agent")
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stored = uow.session.scalar(select(AgentSecret.password_hash).where(AgentSecret.key == key))
+        passwords = self._passwords
+        ok = passwords is not None and passwords.verify(stored or passwords.dummy_hash, password)
+        if not ok or stored is None:
+            self._login_failed(name, source, "agent")
+            raise AuthenticationFailed("invalid client credentials")
+        self._login_succeeded(name, source)
 
     def _attempt_hash(self, token_id: int, attempt: str) -> str:
         """Bound to the token: the same attempt id with another token is another attempt."""

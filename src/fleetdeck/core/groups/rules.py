@@ -107,6 +107,24 @@ def _tagged(pattern: str) -> ColumnElement[bool]:
     )
 
 
+def has_tags(tags: Sequence[str], match_all: bool) -> ColumnElement[bool]:
+    """The computer has every one of ``tags`` (``match_all``) or any of them, each matched
+    exactly (case counts, no wildcards): one EXISTS per tag, or one for them all."""
+    wanted = list(dict.fromkeys(tags))
+    if not wanted:
+        return false()
+
+    def exists(names: list[str]) -> ColumnElement[bool]:
+        tag = aliased(ComputerTag)
+        return (
+            select(tag.id)
+            .where(tag.computer_id == Computer.id, tag.kind == TAG, tag.name.in_(names))
+            .exists()
+        )
+
+    return and_(*(exists([t]) for t in wanted)) if match_all else exists(wanted)
+
+
 def _matches(field: str, columns: tuple[Any, ...], pattern: str) -> ColumnElement[bool]:
     if field == "tags":
         return _tagged(pattern)

@@ -77,6 +77,7 @@ class BatchInfo:
     counts: dict[str, int]
     job_ids: list[int]
     sequence_mode: int = 0  # JobBatch.sequence_mode (RunOrder.mode for commands)
+    schedule_id: int | None = None  # the schedule whose tick made it (core.jobs.schedules)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,8 @@ class CommandRequest:
     # A script rather than a command: the text is run by ``interpreter`` the same way, but
     # the caller needs the scripts permission (user groups grant it apart from commands).
     is_script: bool = False
+    # the agent runs it through ``sudo -n`` (rportd's ``is_sudo``); a refusal fails the job
+    sudo: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +112,16 @@ class RunOrder:
     def mode(self) -> int:
         """``JobBatch.sequence_mode``: bit 1 abort after a failure, bit 2 one at a time."""
         return (SEQUENTIAL if self.sequential else 0) | (ABORT_ON_ERROR if self.abort_on_error else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class TagTarget:
+    """Computers chosen by their tags (``core.computers.attributes``): those having every one
+    of ``tags`` (``match_all``) or any of them; a tag matches only the very same text (case
+    counts, no wildcards), as rportd's tag targeting. Decided in SQL when the jobs are made."""
+
+    tags: tuple[str, ...]
+    match_all: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,7 +36,7 @@ from sqlalchemy import select
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.errors import NotFound, PermissionDenied, TooLarge, Unavailable, ValidationFailed
-from fleetdeck.core.jobs.entities import FILE_PUT_KIND, BatchCreated
+from fleetdeck.core.jobs.entities import FILE_PUT_KIND, BatchCreated, TagTarget
 from fleetdeck.core.ports import Clock
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Computer, Job, RuleGroup
@@ -194,12 +194,15 @@ class FilePushService:
         computer_uids: Sequence[str] = (),
         group_ids: Sequence[int] = (),
         rule_groups: Sequence[str] = (),
+        tags: TagTarget | None = None,
     ) -> FilePushed:
         """Keep the file and queue one ``file_put`` job per target computer (named by uid, or a
-        member of ``group_ids`` or of the rule groups ``rule_groups``)."""
+        member of ``group_ids`` or of the rule groups ``rule_groups``, or having ``tags``)."""
         self._audit.require(actor, Perm.UPLOAD_FILES, "file.put", "job_batch")
         mode = check_request(request)
-        if not computer_uids and not group_ids and not rule_groups:
+        if tags is not None and not tags.tags:
+            raise ValidationFailed("please specify tags in the tags list", field="tags")
+        if not computer_uids and not group_ids and not rule_groups and tags is None:
             raise ValidationFailed("give at least one computer or group", field="client_id")
         if self._store is None:
             raise Unavailable("this server keeps no files (no data directory)")
@@ -219,7 +222,14 @@ class FilePushService:
             raise ValidationFailed(f"Unknown group with id={unknown[0]!r}.", field="group_ids")
         with self._store.locked(exclusive=False):
             return self._push(
-                actor, self._store.save(source, self.max_bytes), request, mode, found, group_ids, rule_groups
+                actor,
+                self._store.save(source, self.max_bytes),
+                request,
+                mode,
+                found,
+                group_ids,
+                rule_groups,
+                tags,
             )
 
     def _push(
@@ -231,6 +241,7 @@ class FilePushService:
         found: dict[str, int],
         group_ids: Sequence[int],
         rule_groups: Sequence[str],
+        tags: TagTarget | None,
     ) -> FilePushed:
         push_id = str(uuid.uuid4())
         spec: dict[str, object] = {
@@ -253,6 +264,7 @@ class FilePushService:
             computer_ids=sorted(set(found.values())),
             group_ids=group_ids,
             rule_groups=rule_groups,
+            tags=tags,
         )
         return FilePushed(push_id, request.dest, stored.size, stored.sha256, batch)
 
@@ -320,4 +332,5 @@ class FileJobs(Protocol):
         computer_ids: Sequence[int],
         group_ids: Sequence[int],
         rule_groups: Sequence[str],
+        tags: TagTarget | None,
     ) -> BatchCreated: ...

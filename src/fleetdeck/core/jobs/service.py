@@ -21,7 +21,7 @@ from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.computers.entities import CAPABILITIES, capabilities, incapable
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from fleetdeck.core.groups.rules import access, reach, reaches
+from fleetdeck.core.groups.rules import access, has_tags, reach, reaches
 from fleetdeck.core.groups.rules import condition as rule_condition
 from fleetdeck.core.jobs import delivery, outcomes, wol_shutdown
 from fleetdeck.core.jobs.entities import (
@@ -39,6 +39,7 @@ from fleetdeck.core.jobs.entities import (
     JobInfo,
     JobStatus,
     RunOrder,
+    TagTarget,
 )
 from fleetdeck.core.packages import states
 from fleetdeck.core.people.scope import visible
@@ -84,6 +85,7 @@ BATCH_FIELDS = {
     "name": JobBatch.name,
     "created_at": JobBatch.created_at,
     "created_by": JobBatch.created_by,
+    "schedule_id": JobBatch.schedule_id,
 }
 
 
@@ -99,6 +101,7 @@ def _batch_info(b: JobBatch, counts: dict[str, int], job_ids: list[int]) -> Batc
         counts=counts,
         job_ids=job_ids,
         sequence_mode=b.sequence_mode,
+        schedule_id=b.schedule_id,
     )
 
 
@@ -149,6 +152,8 @@ def _validate_command(req: CommandRequest) -> dict[str, object]:
         spec["origin"] = dict(req.origin)
     if req.is_script:
         spec["is_script"] = True
+    if req.sudo:
+        spec["sudo"] = True
     return spec
 
 
@@ -199,10 +204,14 @@ class JobService:
         order: RunOrder | None = None,
         name: str = "",
         rule_groups: Sequence[str] = (),
+        tags: TagTarget | None = None,
+        schedule_id: int | None = None,
     ) -> BatchCreated:
         """One command job per computer. ``order``: all at once (default) or one computer after
         the other, in the order of ``computer_ids`` then the groups' members (``RunOrder``).
-        ``rule_groups``: keys of groups defined by inventory rules, whose members are targets too."""
+        ``rule_groups``: keys of groups defined by inventory rules, whose members are targets too.
+        ``tags``: the computers with those tags (connected or not) are targets too, in id order.
+        ``schedule_id``: the schedule whose tick this run is (``core.jobs.schedules``)."""
         self._audit.require(actor, run_perm(actor), "command.create", "job_batch")
         if request.is_script:
             self._audit.require(actor, Perm.RUN_SCRIPTS, "command.create", "job_batch")
@@ -220,6 +229,8 @@ class JobService:
             order,
             name,
             rule_groups=rule_groups,
+            tags=tags,
+            schedule_id=schedule_id,
         )
 
     def create_actions(
@@ -252,6 +263,7 @@ class JobService:
         computer_ids: Sequence[int] = (),
         group_ids: Sequence[int] = (),
         rule_groups: Sequence[str] = (),
+        tags: TagTarget | None = None,
     ) -> BatchCreated:
         """One ``file_put`` job per computer (``core/jobs/files.py`` checked ``spec`` and keeps
         the file). Needs UPLOAD_FILES, not RUN_COMMANDS: rportd's ``uploads`` permission.
@@ -273,6 +285,7 @@ class JobService:
             None,
             perm=Perm.UPLOAD_FILES,
             rule_groups=rule_groups,
+            tags=tags,
         )
 
     def redeliver(self, actor: Actor, computer_ids: Sequence[int]) -> None:
@@ -296,8 +309,12 @@ class JobService:
         name: str = "",
         perm: Perm | None = None,
         rule_groups: Sequence[str] = (),
+        tags: TagTarget | None = None,
+        schedule_id: int | None = None,
     ) -> BatchCreated:
-        if not computer_ids and not group_ids and not rule_groups:
+        if tags is not None and not tags.tags:
+            raise ValidationFailed("please specify tags in the tags list", field="tags")
+        if not computer_ids and not group_ids and not rule_groups and tags is None:
             raise ValidationFailed("give at least one computer or group", field="computer_ids")
         if expires_in is not None and expires_in.total_seconds() <= 0:
             raise ValidationFailed("expiry must be in the future", field="expires_in_sec")
@@ -337,6 +354,13 @@ class JobService:
                 ruled = _rule_group_members(s, list(dict.fromkeys(rule_groups)), scope, reach)
                 in_groups = list(dict.fromkeys([*in_groups, *ruled]))
                 found |= set(ruled)
+            if tags is not None:
+                tagged = _tagged(s, tags, scope, reach)
+                if not tagged and not found:
+                    raise ValidationFailed("at least 1 client should be specified", field="tags")
+                ruled = list(dict.fromkeys([*ruled, *tagged]))
+                in_groups = list(dict.fromkeys([*in_groups, *tagged]))
+                found |= set(tagged)
             if not found:
                 raise ValidationFailed("the groups have no members", field="group_ids")
             _refuse_incapable(s, kind, targets | set(ruled), group_ids)
@@ -354,6 +378,7 @@ class JobService:
                 mode=run.mode,
                 turns=turn if run.sequential else None,
                 name=name,
+                schedule_id=schedule_id,
             )
             m.object_id = str(batch_id)
             m.detail = {"computers": len(ordered), **detail}
@@ -418,6 +443,7 @@ class JobService:
         mode: int = 0,
         turns: list[int] | None = None,
         name: str = "",
+        schedule_id: int | None = None,
     ) -> tuple[int, list[int]]:
         """A batch with one queued job per computer (ascending ids), in the caller's
         transaction; (batch id, job ids in computer order). ``turns``: the computers in the
@@ -433,6 +459,7 @@ class JobService:
             expires_at=expires,
             sequence_mode=mode,
             name=name[:200],
+            schedule_id=schedule_id,
         )
         s.add(batch)
         s.flush()
@@ -1090,6 +1117,20 @@ def _next_turns(s: Session, batch_ids: set[int]) -> list[int]:
             )
         )
     )
+
+
+def _tagged(
+    s: Session,
+    tags: TagTarget,
+    scope: ColumnElement[bool] | None,
+    reach: ColumnElement[bool] | None,
+) -> list[int]:
+    """The computers with ``tags`` the actor may reach, by id (one statement)."""
+    stmt = select(Computer.id).where(has_tags(tags.tags, tags.match_all))
+    for narrowed in (scope, reach):
+        if narrowed is not None:
+            stmt = stmt.where(narrowed)
+    return list(s.scalars(stmt.order_by(Computer.id)))
 
 
 def _rule_group_members(

@@ -1,5 +1,6 @@
 """All tables, one module per aggregate. Import from here."""
 
+from fleetdeck.storage.tables.agentupdates import AgentRelease, AgentReleaseKeySecret, AgentUpdateStatus
 from fleetdeck.storage.tables.alerting import (
     AlertNotification,
     AlertProblem,
@@ -29,7 +30,7 @@ from fleetdeck.storage.tables.configs import (
 from fleetdeck.storage.tables.deployments import DeploymentRule
 from fleetdeck.storage.tables.enrollment import EnrollToken
 from fleetdeck.storage.tables.groups import AgentSecret, Group, GroupMember, RuleGroup
-from fleetdeck.storage.tables.jobs import Job, JobBatch, LibraryEntry, SavedCommand
+from fleetdeck.storage.tables.jobs import Job, JobBatch, LibraryEntry, SavedCommand, Schedule
 from fleetdeck.storage.tables.leases import Lease
 from fleetdeck.storage.tables.licenses import (
     LicenseAssignment,
@@ -39,6 +40,7 @@ from fleetdeck.storage.tables.licenses import (
     LicensePoolSoftware,
     SoftwareLicense,
 )
+from fleetdeck.storage.tables.monitoring import Measurement
 from fleetdeck.storage.tables.packages import (
     Installation,
     Package,
@@ -51,6 +53,7 @@ from fleetdeck.storage.tables.packages import (
 from fleetdeck.storage.tables.people import ComputerAssignment, ComputerComment, EndUser, Invitation
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
+from fleetdeck.storage.tables.tunnels import Tunnel, TunnelCounter
 from fleetdeck.storage.tables.users import (
     ApiToken,
     LoginFailure,
@@ -65,7 +68,10 @@ from fleetdeck.storage.tables.users import (
 from fleetdeck.storage.tables.vault import VaultSecretEntry, VaultSecretState
 
 __all__ = [
+    "AgentRelease",
+    "AgentReleaseKeySecret",
     "AgentSecret",
+    "AgentUpdateStatus",
     "AlertNotification",
     "AlertProblem",
     "AlertRuleset",
@@ -104,6 +110,7 @@ __all__ = [
     "LicensePoolMember",
     "LicensePoolSoftware",
     "LoginFailure",
+    "Measurement",
     "NotificationTemplate",
     "OidcLoginSecret",
     "Package",
@@ -118,8 +125,11 @@ __all__ = [
     "ReportedAudit",
     "RuleGroup",
     "SavedCommand",
+    "Schedule",
     "SettingValue",
     "SoftwareLicense",
+    "Tunnel",
+    "TunnelCounter",
     "User",
     "UserGroup",
     "UserGroupMember",

@@ -41,6 +41,9 @@ class JobBatch(Base):
     force_same_version: Mapped[bool] = mapped_column(default=False)
     agent_ip_ranges: Mapped[list[Any]] = mapped_column(default=list)
     time_frames: Mapped[list[Any]] = mapped_column(default=list)
+    # The schedule whose tick made the batch (``core.jobs.schedules``); kept when the schedule
+    # is deleted, so a run still says where it came from. No foreign key for that reason.
+    schedule_id: Mapped[int | None] = mapped_column(BigInteger, index=True, default=None)
 
 
 class Job(Base):
@@ -138,3 +141,41 @@ class LibraryEntry(Base):
     created_at: Mapped[datetime]
     updated_by: Mapped[str] = mapped_column(String(150), default="")
     updated_at: Mapped[datetime | None]
+
+
+class Schedule(Base):
+    """A command or script run on a cron schedule (``core.jobs.schedules``; rportd's schedules).
+
+    Targets: computer ids, rule group keys and people's tags (``tags`` with ``tag_operator``
+    "and"/"or"), decided again at every tick. ``next_run_at`` is the next tick; the duty that
+    fires it moves it on in the same statement that claims it, so a tick fires once. A run's
+    jobs are a batch whose ``schedule_id`` is this row's id; ``last_batch_id`` is the latest."""
+
+    __tablename__ = "schedules"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    cron: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # command | script
+    content: Mapped[str] = mapped_column(Text, default="")
+    interpreter: Mapped[str] = mapped_column(String(255), default="")
+    cwd: Mapped[str] = mapped_column(Text, default="")
+    is_sudo: Mapped[bool] = mapped_column(default=False)
+    timeout_sec: Mapped[int] = mapped_column(default=0)
+    concurrent: Mapped[bool] = mapped_column(default=False)
+    abort_on_error: Mapped[bool] = mapped_column(default=False)
+    overlaps: Mapped[bool] = mapped_column(default=False)
+    catch_up: Mapped[bool] = mapped_column(default=False)
+    computer_ids: Mapped[list[Any]] = mapped_column(default=list)
+    group_keys: Mapped[list[Any]] = mapped_column(default=list)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    tag_operator: Mapped[str] = mapped_column(String(3), default="or")
+    created_by: Mapped[str] = mapped_column(String(150), default="")
+    creator_id: Mapped[int | None] = mapped_column(BigInteger, default=None)  # users.id at creation
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime | None]
+    next_run_at: Mapped[datetime] = mapped_column(index=True)
+    last_run_at: Mapped[datetime | None]
+    last_batch_id: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -125,6 +125,12 @@ REASON_KEYS: dict[core.Reason, str] = {
     core.Reason.ONLINE: "invalid_input",
     core.Reason.TOO_MANY: "invalid_input",
     core.Reason.EXPIRED: "invalid_input",
+    # tunnels (core.tunnels): not an OCO feature
+    core.Reason.TUNNEL_EXISTS: "invalid_input",
+    core.Reason.TUNNEL_TO_PORT_EXISTS: "invalid_input",
+    core.Reason.LOCAL_PORT_IN_USE: "invalid_input",
+    core.Reason.REMOTE_PORT_CLOSED: "invalid_input",
+    core.Reason.ACTIVE_CONNECTIONS: "invalid_input",
 }
 
 # Keys OCO reports with -32000 although they are about the input.

@@ -379,9 +379,9 @@ JOBS = listing.ListRules(
     },
 )
 MULTI_JOBS = listing.ListRules(
-    filters={"jid": _PLAIN, "created_by": _PLAIN, "started_at": _TIME},
+    filters={"jid": _PLAIN, "created_by": _PLAIN, "started_at": _TIME, "schedule_id": _PLAIN},
     search=("jid", "created_by"),
-    sorts=frozenset({"jid", "started_at", "created_by"}),
+    sorts=frozenset({"jid", "started_at", "created_by", "schedule_id"}),
     default_sort=(q.SortKey("started_at", descending=True),),
     default_limit=100,
     min_limit=1,
@@ -567,4 +567,105 @@ NOTIFICATIONS = listing.ListRules(
     min_limit=1,
     max_limit=100,
     fieldsets={"notifications": listing.Fieldset(frozenset(NOTIFICATION_OUT), NOTIFICATION_OUT)},
+)
+# rportd's monitoring lists: sort by timestamp only (default newest first); timestamp takes
+# gt/lt (unix seconds) and since/until (RFC 3339), nothing else.
+_MONITORING_TIME = listing.allowed(q.Op.GT, q.Op.LT, q.Op.GE, q.Op.LE)
+METRIC_FIELDS = (
+    "timestamp",
+    "cpu_usage_percent",
+    "memory_usage_percent",
+    "io_usage_percent",
+    "net_lan",
+    "net_wan",
+)
+
+
+def _monitoring(
+    default_limit: int, max_limit: int, fieldsets: dict[str, listing.Fieldset]
+) -> listing.ListRules:
+    return listing.ListRules(
+        filters={"timestamp": _MONITORING_TIME},
+        search=(),
+        sorts=frozenset({"timestamp"}),
+        max_sort_keys=1,
+        default_sort=(q.SortKey("timestamp", descending=True),),
+        default_limit=default_limit,
+        min_limit=1,
+        max_limit=max_limit,
+        fieldsets=fieldsets,
+    )
+
+
+METRICS = _monitoring(1, 120, {"metrics": listing.Fieldset(frozenset(METRIC_FIELDS), METRIC_FIELDS[:4])})
+MOUNTPOINTS = _monitoring(1, 100, {})
+PROCESSES = _monitoring(1, 10, {})
+GRAPH = _monitoring(1, q.MAX_LIMIT, {})  # unpaginated: page[...] is accepted and has no effect
+
+
+class ScheduleTags(Strict):
+    tags: list[str] | None = None
+    operator: str | None = None
+
+
+class ScheduleBody(Strict):
+    """rportd's Schedule as a request (a PUT gives every field again). ``catch_up`` is this
+    server's own: a client offline at the tick runs the missed run when it is back."""
+
+    name: str = ""
+    schedule: str = ""
+    type: str = ""
+    command: str | None = None
+    script: str | None = None
+    interpreter: str | None = None
+    cwd: str | None = None
+    is_sudo: bool | None = None
+    timeout_sec: int | None = None
+    client_ids: list[str] | None = None
+    group_ids: list[str] | None = None
+    tags: ScheduleTags | None = None
+    execute_concurrently: bool | None = None
+    abort_on_error: bool | None = None
+    overlaps: bool | None = None
+    catch_up: bool | None = None
+    # read-only fields a client may send back from a GET; ignored
+    id: str | None = None
+    created_at: str | None = None
+    created_by: str | None = None
+    last_execution: dict[str, object] | None = None
+
+
+# rportd's schedule list: page 20 by default and 100 at most, sort and filter on these
+SCHEDULE_OUT = (
+    "id",
+    "created_at",
+    "created_by",
+    "name",
+    "schedule",
+    "type",
+    "client_ids",
+    "group_ids",
+    "tags",
+    "command",
+    "script",
+    "interpreter",
+    "cwd",
+    "is_sudo",
+    "timeout_sec",
+    "execute_concurrently",
+    "abort_on_error",
+    "overlaps",
+    "catch_up",
+    "last_execution",
+)
+_SCHEDULE_KEYS = ("id", "created_at", "created_by", "name", "type")
+SCHEDULES = listing.ListRules(
+    filters={k: _TIME if k == "created_at" else _PLAIN for k in _SCHEDULE_KEYS},
+    search=("id", "name", "created_by", "type"),
+    sorts=frozenset(_SCHEDULE_KEYS),
+    default_sort=(q.SortKey("created_at"),),
+    default_limit=20,
+    min_limit=1,
+    max_limit=100,
+    fieldsets={"schedules": listing.Fieldset(frozenset(SCHEDULE_OUT), SCHEDULE_OUT)},
 )

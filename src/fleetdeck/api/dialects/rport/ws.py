@@ -1,4 +1,5 @@
-"""rportd's websockets ``/ws/commands`` and ``/ws/scripts``: a multi-client run, streamed.
+"""rportd's websockets ``/ws/commands`` and ``/ws/scripts``: a multi-client run, streamed; and
+``/ws/uploads``, every upload result as agents report them (``methods/uploads.py``).
 
 Authentication before the upgrade, as rportd: ``?access_token=<jwt>`` (browsers cannot set
 headers on a websocket) or HTTP Basic (password or API token; a ``read`` token is refused);
@@ -35,15 +36,16 @@ from fleetdeck.api.dialects.rport.methods.commands import (
     require,
     start_multi,
 )
+from fleetdeck.api.dialects.rport.methods.uploads import upload_progress
 from fleetdeck.api.kit.dialect import DialectDeps
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import FleetdeckError
 from fleetdeck.core.jobs.entities import FINAL, JobInfo
 from fleetdeck.core.ports import JobWatch
 from fleetdeck.core.services import Services
 
 log = logging.getLogger("fleetdeck.api")
-PATHS = ("/ws/commands", "/ws/scripts")  # below the prefix; GET (the upgrade)
+PATHS = ("/ws/commands", "/ws/scripts", "/ws/uploads")  # below the prefix; GET (the upgrade)
 MAX_MESSAGE = 64 * 1024 + 1024  # the run body: a command or script of core's maximum size
 
 
@@ -70,10 +72,7 @@ def routes(deps: DialectDeps, prefix: str) -> list[WebSocketRoute]:
             try:
                 actor = await run_in_threadpool(_checked, deps, websocket, script)
             except (RportError, FleetdeckError) as exc:
-                if "websocket.http.response" in websocket.scope.get("extensions", {}):
-                    await websocket.send_denial_response(render(exc))
-                else:  # a server without denial responses: refuse the upgrade
-                    await websocket.close(1008)
+                await _refuse(websocket, exc)
                 return
             await websocket.accept()
             with contextlib.suppress(WebSocketDisconnect):
@@ -81,10 +80,39 @@ def routes(deps: DialectDeps, prefix: str) -> list[WebSocketRoute]:
 
         return handle
 
+    async def uploads(websocket: WebSocket) -> None:
+        try:
+            actor = await run_in_threadpool(_uploader, deps, websocket)
+        except (RportError, FleetdeckError) as exc:
+            await _refuse(websocket, exc)
+            return
+        assert deps.watch is not None
+        await websocket.accept()
+        with contextlib.suppress(WebSocketDisconnect):
+            await upload_progress(websocket, deps.services, deps.watch, actor)
+
     return [
         WebSocketRoute(prefix + PATHS[0], endpoint(False)),
         WebSocketRoute(prefix + PATHS[1], endpoint(True)),
+        WebSocketRoute(prefix + PATHS[2], uploads),
     ]
+
+
+async def _refuse(websocket: WebSocket, exc: RportError | FleetdeckError) -> None:
+    """rportd's HTTP error instead of the upgrade."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(render(exc))
+    else:  # a server without denial responses: refuse the upgrade
+        await websocket.close(1008)
+
+
+def _uploader(deps: DialectDeps, websocket: WebSocket) -> Actor:
+    actor = _actor(deps, websocket)
+    if not actor.can(Perm.UPLOAD_FILES):
+        raise RportError(403, 'user does not have "uploads" permission')
+    if deps.watch is None:
+        raise RportError(501, "not implemented", "this server cannot follow jobs (no message bus)")
+    return actor
 
 
 def _checked(deps: DialectDeps, websocket: WebSocket, script: bool) -> Actor:

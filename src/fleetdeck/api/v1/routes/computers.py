@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Response
 
@@ -16,6 +17,7 @@ from fleetdeck.api.v1.schemas.computers import (
     ComputerOut,
     ComputerPasswordOut,
     ComputerUpdate,
+    MeasurementOut,
     ReenrollAllow,
     ReenrollOut,
 )
@@ -95,6 +97,27 @@ def computer_events(
     (``polling.event_queries``), newest first; purged after ``polling.event_retention_sec``."""
     rows = services.agent_records.events(actor, computer_id)
     return data_list([ComputerEventOut.model_validate(e) for e in rows], len(rows))
+
+
+@router.get(
+    "/{computer_id}/metrics",
+    responses=errors(400, 404, 503),
+    description="Measurements its agent sent (newest first; fields id and taken_at, unix seconds);"
+    " 503 while monitoring is disabled (monitoring.enabled).\n" + SYNTAX,
+)
+def computer_metrics(
+    computer_id: IdPath, query: ListQuery, actor: CurrentActor, services: ServicesDep
+) -> DataList[MeasurementOut]:
+    page = services.monitoring.find(actor, computer_id, query)
+    return data_list(
+        [
+            MeasurementOut.model_validate(
+                {**asdict(i), "time": datetime.fromtimestamp(i.taken_at, UTC)}, from_attributes=False
+            )
+            for i in page.items
+        ],
+        page.total,
+    )
 
 
 @router.get("/{computer_id}/passwords", responses=errors(404))

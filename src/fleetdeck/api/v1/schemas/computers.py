@@ -153,6 +153,23 @@ class ComputerEventOut(ResponseModel):
     received_at: datetime
 
 
+class MeasurementOut(ResponseModel):
+    """One measurement its agent sent (``monitoring.interval_sec``); rates in bytes/s, null
+    when the agent could not measure them."""
+
+    taken_at: int = Field(description="When it arrived, unix seconds (what filter[taken_at] takes).")
+    time: datetime = Field(description="The same instant (UTC).")
+    cpu_usage_percent: float
+    memory_usage_percent: float
+    io_usage_percent: float | None
+    net_lan_in: float | None
+    net_lan_out: float | None
+    net_wan_in: float | None
+    net_wan_out: float | None
+    mountpoints: dict[str, dict[str, int]] = Field(description="Path -> total_bytes, free_bytes.")
+    processes: list[dict[str, Any]] = Field(description="The top processes by CPU, then memory.")
+
+
 class ComputerPasswordOut(ResponseModel):
     id: int
     username: str

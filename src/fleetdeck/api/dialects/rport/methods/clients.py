@@ -30,6 +30,7 @@ from fleetdeck.api.dialects.rport.schemas import (
 from fleetdeck.api.kit import listing
 from fleetdeck.core import query as q
 from fleetdeck.core.computers.attributes import Described
+from fleetdeck.core.enrollment.agent_secrets import credential_of
 from fleetdeck.core.errors import NotFound
 
 CONNECTED = "connected"
@@ -90,7 +91,7 @@ def client(described: Described) -> dict[str, Any]:
         "connection_state": CONNECTED if online else DISCONNECTED,
         "disconnected_at": None if online else render.time(row.last_seen),
         "last_heartbeat_at": render.time(row.last_seen),
-        "client_auth_id": "",
+        "client_auth_id": credential_of(row.created_by),
         "allowed_user_groups": list(described.attributes.access),
         "groups": list(described.groups),
     }

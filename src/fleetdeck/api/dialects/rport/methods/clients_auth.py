@@ -67,4 +67,6 @@ def auth_delete(ctx: Context) -> Response:
         ctx.services.agent_secrets.delete(ctx.me, key, force=raw in ("true", "1"))
     except NotFound:
         raise _not_found(key) from None
+    except Conflict as exc:  # computers enrolled with it, and no force
+        raise RportError(409, exc.message, code="ERR_CODE_CLIENT_AUTH_HAS_CLIENT") from None
     return render.empty(204)

@@ -9,8 +9,12 @@ job's ``origin`` and shown back. Each call makes at most one core change; lists 
 number of queries (jobs or batches: a count and a select; their clients: a count and a select).
 
 Client groups (``group_ids``) target their members as core decides them when the jobs are made;
-explicit client ids come first, then the groups' members. Not implemented (400s titled "not
-implemented"): ``is_sudo``, tag targeting, interpreters the agent has not (``tacoscript``, paths).
+explicit client ids come first, then the groups' members. ``tags`` (``{tags, operator}``, not
+with ids or groups) target the clients having every tag (AND) or any (OR), exact text,
+connected or not, as core picks them in the jobs' transaction (``TagTarget``). ``is_sudo``: the
+agent runs the command through ``sudo -n``; a refusal fails the job with sudo's words. Not
+implemented (400s titled "not implemented"): interpreters the agent has not (``tacoscript``,
+paths).
 """
 
 from __future__ import annotations
@@ -37,13 +41,26 @@ from fleetdeck.core import query as q
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.computers.entities import ComputerRow
 from fleetdeck.core.errors import NotFound
-from fleetdeck.core.jobs.entities import ABORTED_CODE, BatchInfo, CommandRequest, JobInfo, JobStatus, RunOrder
+from fleetdeck.core.jobs.entities import (
+    ABORTED_CODE,
+    BatchInfo,
+    CommandRequest,
+    JobInfo,
+    JobStatus,
+    RunOrder,
+    TagTarget,
+)
+from fleetdeck.core.jobs.schedules import RUN_NAME as SCHEDULE_RUN
 from fleetdeck.core.services import Services
 
 DEFAULT_TIMEOUT = 60  # rportd's server.run_remote_cmd_timeout_sec
 SINGLE = "rport job"  # JobBatch.name of a one-client run
 MAX_GROUPS = 100  # client groups one run may target (each is one read before the run)
+MAX_TAGS = 100  # tags one run or push may target (each one EXISTS in the targets' statement)
+TARGETS_MISSING = "please specify targeting options, such as client ids, groups ids or tags"
+TARGETS_MANY = "multiple targeting options are not supported. Please specify only one"
 MULTI = "rport multi-client job"  # JobBatch.name of a multi-client run (GET /commands lists these)
+MULTI_NAMES = [MULTI, SCHEDULE_RUN]  # a schedule's tick is a multi-client run too
 MAX_CHUNK = 4096  # bytes of output per websocket message, as rportd
 MAX_CHILD_JOBS = 100  # GET /commands/{jid} shows at most this many jobs
 STATUS = {
@@ -145,8 +162,6 @@ def _text(body: RunBody, script: bool) -> str:
 
 def request_of(body: RunBody, script: bool, multi: bool) -> CommandRequest:
     """Core's request for a run, or rportd's 400 (titled "not implemented" for what is not built)."""
-    if body.is_sudo:
-        raise RportError(400, "not implemented", "is_sudo is not implemented by this server")
     interpreter = body.interpreter or ""
     known = SCRIPT_INTERPRETERS if script else COMMAND_INTERPRETERS
     if interpreter not in known:
@@ -162,9 +177,12 @@ def request_of(body: RunBody, script: bool, multi: bool) -> CommandRequest:
     if multi:
         origin.update(
             client_ids=list(body.client_ids or []),
+            group_ids=list(body.group_ids or []),
             concurrent=bool(body.execute_concurrently),
             abort_on_err=body.abort_on_error is not False,
         )
+        if body.tags is not None:
+            origin["tags"] = {"tags": list(body.tags.tags or []), "operator": body.tags.operator or ""}
     return CommandRequest(
         command=_text(body, script),
         interpreter=known[interpreter],
@@ -172,6 +190,7 @@ def request_of(body: RunBody, script: bool, multi: bool) -> CommandRequest:
         timeout_sec=timeout,
         origin=origin,
         is_script=script,
+        sudo=bool(body.is_sudo),
     )
 
 
@@ -203,41 +222,88 @@ class Started:
 
 
 def start_multi(services: Services, actor: Actor, body: RunBody, script: bool) -> Started:
-    """A multi-client run (``POST /commands|/scripts`` and the websockets): one core call."""
+    """A multi-client run (``POST /commands|/scripts`` and the websockets): one core call.
+    Explicit clients and client groups are read first (names for the messages, rportd's 404
+    and 400s); clients targeted by tags are read after core picked them."""
     require(actor, script)
-    if body.tags is not None:
-        raise RportError(400, "not implemented", "tag targeting is not implemented")
+    tags = tag_target(body.client_ids, body.group_ids, body.tags)
+    targets = _targets(services, actor, body) if tags is None else None
+    request = request_of(body, script, multi=True)
+    order = RunOrder(
+        sequential=not body.execute_concurrently, abort_on_error=body.abort_on_error is not False
+    )
+    # an offline client's job gives up after the timeout (once per client when they take turns)
+    turns = _turns(services, actor, targets, tags) if order.sequential else 1
+    # group members and tagged clients are decided again by core, in the jobs' transaction
+    created = services.jobs.create_commands(
+        actor,
+        request,
+        computer_ids=targets.computer_ids if targets else (),
+        rule_groups=targets.groups if targets else (),
+        tags=tags,
+        expires_in=timedelta(seconds=request.timeout_sec * turns),
+        order=order,
+        name=MULTI,
+    )
+    if targets is not None:
+        return Started(created.batch_id, created.job_ids, targets.clients)
+    page = services.jobs.find(
+        actor,
+        q.Query(where=(q.Cond("batch_id", q.Op.EQ, created.batch_id),), limit=max(1, len(created.job_ids))),
+    )
+    clients = clients_by_id(services, actor, (j.computer_id for j in page.items))
+    return Started(created.batch_id, created.job_ids, clients)
+
+
+@dataclass(frozen=True)
+class _Targets:
+    computer_ids: list[int]  # the explicit clients, in the order given
+    groups: list[str]  # client group keys
+    clients: dict[int, ComputerRow]  # every target known now, by computer id
+    count: int
+
+
+def _targets(services: Services, actor: Actor, body: RunBody) -> _Targets:
+    """Explicit clients and client groups, checked as rportd does."""
     ids = list(dict.fromkeys(body.client_ids or []))
     groups = list(dict.fromkeys(body.group_ids or []))
     if not ids and not groups:
         raise RportError(400, "At least 1 client should be specified.")
     if len(groups) > MAX_GROUPS:
         raise RportError(400, f"At most {MAX_GROUPS} groups may be given.")
-    request = request_of(body, script, multi=True)
     members = group_members(services, actor, groups)  # their names for the messages, and a count
     found = clients_by_uid(services, actor, [*ids, *members])
     missing = [uid for uid in ids if uid not in found]
     if missing:
         raise RportError(404, f"Client with id={missing[0]} not found.")
-    targets = list(dict.fromkeys([*ids, *members]))
-    if not targets:
+    count = len(dict.fromkeys([*ids, *members]))
+    if not count:
         raise RportError(400, "The given groups have no clients.")
-    order = RunOrder(
-        sequential=not body.execute_concurrently, abort_on_error=body.abort_on_error is not False
-    )
-    # an offline client's job gives up after the timeout (once per client when they take turns)
-    expires = timedelta(seconds=request.timeout_sec * (len(targets) if order.sequential else 1))
-    # the groups' members are decided again by core, in the transaction that makes the jobs
-    created = services.jobs.create_commands(
-        actor,
-        request,
-        computer_ids=[found[uid].id for uid in ids],
-        rule_groups=groups,
-        expires_in=expires,
-        order=order,
-        name=MULTI,
-    )
-    return Started(created.batch_id, created.job_ids, {row.id: row for row in found.values()})
+    return _Targets([found[uid].id for uid in ids], groups, {row.id: row for row in found.values()}, count)
+
+
+def _turns(services: Services, actor: Actor, targets: _Targets | None, tags: TagTarget | None) -> int:
+    if targets is not None or tags is None:
+        return targets.count if targets else 1
+    some = q.Cond("tags", q.Op.IIN, list(tags.tags))  # any of them: at least as many
+    return max(1, services.computers.find_detailed(actor, q.Query(where=(some,), limit=1)).total)
+
+
+def tag_target(ids: list[str] | None, groups: list[str] | None, tags: TagsBody | None) -> TagTarget | None:
+    """rportd's targeting checks, and the tags asked for as core's ``TagTarget`` (None: ids or
+    groups target). ``operator`` AND (any case) wants every tag, anything else any of them."""
+    if ids is None and groups is None and tags is None:
+        raise RportError(400, "Missing targeting parameters.", TARGETS_MISSING)
+    if tags is None:
+        return None
+    if ids is not None or groups is not None:
+        raise RportError(400, "Multiple targeting parameters.", TARGETS_MANY)
+    wanted = list(dict.fromkeys(tags.tags or []))
+    if not wanted:
+        raise RportError(400, "No tags specified.", "please specify tags in the tags list")
+    if len(wanted) > MAX_TAGS:
+        raise RportError(400, f"At most {MAX_TAGS} tags may be given.")
+    return TagTarget(tuple(wanted), match_all=(tags.operator or "").upper() == "AND")
 
 
 def group_members(services: Services, actor: Actor, keys: list[str]) -> list[str]:
@@ -283,11 +349,11 @@ def job(info: JobInfo, client: ComputerRow | None) -> dict[str, Any]:
         "started_at": render.time(info.started_at or info.created_at),
         "created_by": info.created_by,
         "timeout_sec": spec.get("timeout_sec", DEFAULT_TIMEOUT),
-        "multi_job_id": str(info.batch_id) if "client_ids" in origin else None,
-        "schedule_id": None,
+        "multi_job_id": str(info.batch_id) if "client_ids" in origin or "schedule" in origin else None,
+        "schedule_id": origin.get("schedule"),
         "error": error,
         "result": {"stdout": info.stdout, "stderr": info.stderr, "summary": summary(info.stdout)},
-        "is_sudo": False,
+        "is_sudo": bool(spec.get("sudo")),
         "is_script": bool(spec.get("is_script")),
     }
 
@@ -311,17 +377,17 @@ def multi_job(batch: BatchInfo, jobs: list[dict[str, Any]]) -> dict[str, Any]:
         "jid": str(batch.id),
         "started_at": render.time(batch.created_at),
         "created_by": batch.created_by,
-        "schedule_id": None,
+        "schedule_id": origin.get("schedule"),
         "client_ids": origin.get("client_ids", []),
-        "group_ids": [],
-        "tags": None,
+        "group_ids": origin.get("group_ids", []),
+        "tags": origin.get("tags"),
         "command": spec.get("command", ""),
         "cwd": spec.get("cwd", ""),
         "interpreter": origin.get("interpreter", ""),
         "timeout_sec": spec.get("timeout_sec", DEFAULT_TIMEOUT),
         "concurrent": bool(origin.get("concurrent")),
         "abort_on_err": bool(origin.get("abort_on_err")),
-        "is_sudo": False,
+        "is_sudo": bool(spec.get("sudo")),
         "is_script": bool(spec.get("is_script")),
         "jobs": jobs,
     }
@@ -461,7 +527,8 @@ def multi_script(ctx: Context) -> Response:
 def _batch(ctx: Context) -> BatchInfo:
     raw = str(ctx.path_params["job_id"])
     found = ctx.services.jobs.find_batches(
-        ctx.me, q.Query(where=(q.Cond("id", q.Op.EQ, _job_ids(raw)), q.Cond("name", q.Op.EQ, MULTI)), limit=1)
+        ctx.me,
+        q.Query(where=(q.Cond("id", q.Op.EQ, _job_ids(raw)), q.Cond("name", q.Op.IN, MULTI_NAMES)), limit=1),
     )
     if not found.items:
         raise RportError(404, f"Multi-client Job[id={raw}] not found.")
@@ -476,17 +543,27 @@ def multi_jobs(ctx: Context) -> Response:
     require(ctx.me, script=False)
     request = listing.parse(ctx.params, MULTI_JOBS, SYNTAX)
     query = request.query
-    names = {"jid": "id", "started_at": "created_at", "created_by": "created_by"}
+    names = {
+        "jid": "id",
+        "started_at": "created_at",
+        "created_by": "created_by",
+        "schedule_id": "schedule_id",
+    }
 
     def translate(expr: q.Cond) -> q.Expr:
         if expr.field == "jid":
             return q.Cond("id", q.Op.IN if isinstance(expr.value, list) else q.Op.EQ, _job_ids(expr.value))
+        if expr.field == "schedule_id":
+            return q.Cond("schedule_id", q.Op.IN, _schedule_keys(ctx, expr))
         return q.Cond(names[expr.field], expr.op, expr.value)
 
     page = ctx.services.jobs.find_batches(
         ctx.me,
         q.Query(
-            where=(q.Cond("name", q.Op.EQ, MULTI), *(listing.map_conds(e, translate) for e in query.where)),
+            where=(
+                q.Cond("name", q.Op.IN, MULTI_NAMES),
+                *(listing.map_conds(e, translate) for e in query.where),
+            ),
             sort=(*(q.SortKey(names[k.field], k.descending) for k in query.sort), q.SortKey("id")),
             limit=query.limit,
             offset=query.offset,
@@ -497,11 +574,24 @@ def multi_jobs(ctx: Context) -> Response:
             "jid": str(b.id),
             "started_at": render.time(b.created_at),
             "created_by": b.created_by,
-            "schedule_id": None,
+            "schedule_id": (b.spec.get("origin") or {}).get("schedule"),
         }
         for b in page.items
     ]
     return render.ok(rows, meta={"count": page.total})
+
+
+def _schedule_keys(ctx: Context, expr: q.Cond) -> list[int]:
+    """The row ids of the schedules ``filter[schedule_id]`` names by rportd's id (one read;
+    none the caller may not see: then nothing matches)."""
+    if not ctx.me.can(Perm.MANAGE_SCHEDULES):
+        return []
+    wanted = expr.value if isinstance(expr.value, list) else [expr.value]
+    op = q.Op.LIKE if expr.op is q.Op.LIKE else q.Op.IN
+    found = ctx.services.schedules.find(
+        ctx.me, q.Query(where=(q.Cond("uid", op, wanted if op is q.Op.IN else wanted[0]),), limit=q.MAX_LIMIT)
+    )
+    return [item.key for item in found.items]
 
 
 @route("GET", "/commands/{job_id}")

@@ -1,0 +1,192 @@
+#!/usr/bin/env python
+"""Throughput and latency through a tunnel (issue #18), against a direct loopback connection.
+
+    .venv/bin/python bench/tunnel.py [--mb 64] [--pings 500] [--json]
+
+A real server process, one real agent process (``python -m fleetdeck.agent``) and two small
+TCP servers on 127.0.0.1: a source that writes ``--mb`` MiB to whoever connects, and an echo
+server. A tunnel to each is made through rportd's API; the bench then reads the source's bytes
+directly and through the tunnel (MB/s, and the ratio), and times ``--pings`` one-byte round
+trips to the echo server both ways (median and p99, ms). Through the tunnel every byte goes
+client -> server listener -> the agent's WebSocket (base64 in a JSON frame, 32 KiB at most,
+credit-windowed) -> agent -> target, and back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agents import free_port, log
+from real_agents import ADMIN, PASSWORD, start_server
+
+CHUNK = 256 * 1024
+
+
+def source_server(total: int) -> int:
+    block = os.urandom(CHUNK)
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            conn, _ = srv.accept()
+            with conn, contextlib.suppress(OSError):  # a reader that stops early
+                sent = 0
+                while sent < total:
+                    n = min(CHUNK, total - sent)
+                    conn.sendall(block[:n])
+                    sent += n
+
+    threading.Thread(target=serve, daemon=True).start()
+    port: int = srv.getsockname()[1]
+    return port
+
+
+def echo_server() -> int:
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def one(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def serve() -> None:
+        while True:
+            conn, _ = srv.accept()
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    port: int = srv.getsockname()[1]
+    return port
+
+
+def read_all(port: int, total: int) -> float:
+    """MB/s reading ``total`` bytes from ``port``."""
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        got, t0 = 0, time.perf_counter()
+        while got < total:
+            data = s.recv(CHUNK)
+            if not data:
+                raise SystemExit(f"connection to {port} ended after {got} of {total} bytes")
+            got += len(data)
+        return total / (time.perf_counter() - t0) / 1e6
+
+
+def pings(port: int, n: int) -> list[float]:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            s.sendall(b"x")
+            if s.recv(1) != b"x":
+                raise SystemExit("echo lost")
+            out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+
+def p99(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--mb", type=int, default=64)
+    parser.add_argument("--pings", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    opts = parser.parse_args()
+    total = opts.mb * 1024 * 1024
+    base = Path(tempfile.mkdtemp(prefix="fleetdeck-tunnel-bench-"))
+    server, url, token = start_server(base, 1)
+    agent: subprocess.Popen[bytes] | None = None
+    try:
+        state = base / "agent"
+        state.mkdir()
+        logf = open(state / "agent.log", "wb")  # noqa: SIM115 - lives as long as the agent
+        command = [sys.executable, "-m", "fleetdeck.agent", "--server", url, "--enroll-token", token]
+        agent = subprocess.Popen(
+            [*command, "--state-dir", str(state), "--log-level", "WARNING"],
+            stdout=logf,
+            stderr=logf,
+        )
+        api = httpx.Client(base_url=url, auth=(ADMIN, PASSWORD), timeout=30)
+        r = api.put("/api/v1/settings/tunnels.listen_host", json={"value": "127.0.0.1"})
+        r.raise_for_status()
+        deadline = time.monotonic() + 60
+        uid = ""
+        while not uid and time.monotonic() < deadline:
+            rows = api.get("/rport/api/v1/clients", params={"filter[connection_state]": "connected"}).json()
+            uid = rows["data"][0]["id"] if rows["data"] else ""
+            time.sleep(0.2)
+        if not uid:
+            raise SystemExit("the agent did not connect")
+        src, echo = source_server(total), echo_server()
+        ports = {}
+        for name, remote in (("source", src), ("echo", echo)):
+            lport = free_port()
+            r = api.put(
+                f"/rport/api/v1/clients/{uid}/tunnels",
+                params={"remote": f"127.0.0.1:{remote}", "local": f"127.0.0.1:{lport}", "name": name},
+            )
+            r.raise_for_status()
+            ports[name] = lport
+        read_all(src, total)  # warm up both paths
+        read_all(ports["source"], total)
+        direct = [read_all(src, total) for _ in range(opts.runs)]
+        tunnel = [read_all(ports["source"], total) for _ in range(opts.runs)]
+        rtt_direct = pings(echo, opts.pings)
+        rtt_tunnel = pings(ports["echo"], opts.pings)
+        result: dict[str, Any] = {
+            "mb": opts.mb,
+            "direct_mb_s": round(statistics.median(direct), 1),
+            "tunnel_mb_s": round(statistics.median(tunnel), 1),
+            "ratio": round(statistics.median(tunnel) / statistics.median(direct), 4),
+            "rtt_direct_ms": {
+                "median": round(statistics.median(rtt_direct), 3),
+                "p99": round(p99(rtt_direct), 3),
+            },
+            "rtt_tunnel_ms": {
+                "median": round(statistics.median(rtt_tunnel), 3),
+                "p99": round(p99(rtt_tunnel), 3),
+            },
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "cpus": os.cpu_count(),
+        }
+        if opts.json:
+            print(json.dumps(result))
+        else:
+            log(
+                f"{opts.mb} MiB: direct {result['direct_mb_s']} MB/s, tunnel {result['tunnel_mb_s']} MB/s"
+                f" (ratio {result['ratio']}); RTT median direct {result['rtt_direct_ms']['median']} ms,"
+                f" tunnel {result['rtt_tunnel_ms']['median']} ms (p99 {result['rtt_tunnel_ms']['p99']});"
+                f" load {result['load_average']}"
+            )
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(15)
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

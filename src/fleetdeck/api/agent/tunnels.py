@@ -1,0 +1,322 @@
+"""Tunnels' listening sockets, in the server process that holds the computer's agent.
+
+Why here, beside the hub: a tunnel's streams travel over its agent's WebSocket, which only this
+process holds, so its listener must live here too; and it is transport (sockets), which core
+does not do. Core starts and stops listeners through ``core.ports.TunnelListeners``, whose bus
+implementation (``bus/tunnels.py``) brings the call to the hub of the right node, which hands it
+to :class:`TunnelHost`. With several server processes each serves the tunnels of the agents it
+holds; a tunnel's port is opened on the node holding its agent (so clients must reach that
+node's address: behind one load balancer, tunnels' ports are not balanced).
+
+Per accepted connection: the peer is checked against the tunnel's ACL (refused: closed at once,
+logged), a ``TunnelOpen`` goes to the agent, which dials the remote address, and the bytes go
+both ways through ``protocol.streams.StreamPump`` (frames of at most 32 KiB, a credit window per
+stream). A tunnel without connections or traffic for its idle timeout, or past its auto-close
+time, is closed and forgotten (``TunnelService.expire``, audited). When the agent goes, its
+listeners close; when it comes back, they open again from what core has (``TunnelService.plans``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fleetdeck.bus.gateway import AgentAnswer, AgentCall
+from fleetdeck.bus.tunnels import ACTIVE, LISTEN, PORT_IN_USE, SET_ACL, UNLISTEN, plan_of
+from fleetdeck.core.ports import TunnelPlan
+from fleetdeck.core.services import Services
+from fleetdeck.core.tunnels.service import acl_allows
+from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.streams import StreamPump
+
+if TYPE_CHECKING:
+    from fleetdeck.api.agent.hub import AgentConn
+
+log = logging.getLogger("fleetdeck.tunnels")
+
+OPEN_TIMEOUT_SEC = 15.0  # the agent's connect to the remote address, and its answer
+TICK_SEC = 1.0  # how often idle and auto-close times are looked at
+MAX_STREAMS_PER_TUNNEL = 256
+
+
+@dataclass(eq=False)
+class _Stream:
+    conn: AgentConn
+    opened: asyncio.Future[m.TunnelOpened]
+    pump: StreamPump
+
+
+@dataclass(eq=False)
+class _Listener:
+    plan: TunnelPlan
+    server: asyncio.Server | None = None
+    acl: tuple[str, ...] = ()
+    streams: set[int] = field(default_factory=set)
+    last_activity: float = field(default_factory=time.monotonic)
+    closing: bool = False
+
+    def touch(self) -> None:
+        self.last_activity = time.monotonic()
+
+
+class TunnelHost:
+    def __init__(self, services: Services, conns: Callable[[int], AgentConn | None]) -> None:
+        self._services = services
+        self._conn_of = conns
+        self._listeners: dict[tuple[int, str], _Listener] = {}
+        self._streams: dict[tuple[int, int], _Stream] = {}
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick_loop())
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        for key in list(self._listeners):
+            await self._close(key, force=True)
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ the agent comes and goes
+
+    def agent_ready(self, conn: AgentConn) -> None:
+        """The agent was welcomed: open its tunnels' ports again (they closed when it went)."""
+        if m.FEATURE_TUNNELS in conn.features:
+            self._spawn(self._reopen(conn))
+
+    async def _reopen(self, conn: AgentConn) -> None:
+        try:
+            plans = await asyncio.to_thread(self._services.tunnels.plans, conn.computer_id)
+        except Exception:
+            log.exception("reading the tunnels of computer %s failed", conn.computer_id)
+            return
+        for plan in plans:
+            if (plan.computer_id, plan.key) in self._listeners:
+                continue
+            error = await self._listen(plan)
+            if error:
+                log.warning(
+                    "tunnel %s of computer %s: cannot listen on %s:%s again: %s",
+                    plan.key,
+                    plan.computer_id,
+                    plan.local_host,
+                    plan.local_port,
+                    error,
+                )
+
+    async def agent_gone(self, conn: AgentConn, current: bool) -> None:
+        """A connection ended: its streams end; if it was the agent's connection, its listeners
+        close too (until it comes back)."""
+        for sid, stream in [(k, s) for k, s in self._streams.items() if s.conn is conn]:
+            self._end_stream(sid, stream)
+        if current:
+            for key in [k for k in self._listeners if k[0] == conn.computer_id]:
+                await self._close(key, force=True)
+
+    # ------------------------------------------------------------ calls from core
+
+    async def call(self, conn: AgentConn, call: AgentCall) -> AgentAnswer:
+        body = call.body
+        if call.kind == LISTEN:
+            if m.FEATURE_TUNNELS not in conn.features:
+                return AgentAnswer("failed", error="its agent is too old for tunnels", reason="unsupported")
+            plan = plan_of(body)
+            if (plan.computer_id, plan.key) in self._listeners:
+                return AgentAnswer("failed", error=f"tunnel {plan.key} is open already", reason=PORT_IN_USE)
+            error = await self._listen(plan)
+            if error:
+                return AgentAnswer("failed", error=error, reason=PORT_IN_USE)
+            return AgentAnswer("ok")
+        key = (call.computer_id, str(body.get("key", "")))
+        listener = self._listeners.get(key)
+        if call.kind == SET_ACL:
+            if listener is not None:
+                listener.acl = tuple(str(a) for a in body.get("acl", ()))
+            return AgentAnswer("ok")
+        if call.kind == UNLISTEN:
+            if listener is not None and listener.streams and not body.get("force"):
+                count = len(listener.streams)
+                return AgentAnswer("failed", error=f"tunnel has {count} active connections", reason=ACTIVE)
+            closed = await self._close(key, force=True)
+            return AgentAnswer("ok", body={"closed": closed})
+        return AgentAnswer("failed", error=f"unknown call {call.kind!r}", reason="agent")
+
+    async def _listen(self, plan: TunnelPlan) -> str:
+        """Open the port; "" or why not."""
+        listener = _Listener(plan, acl=plan.acl)
+        key = (plan.computer_id, plan.key)
+
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve(key, listener, reader, writer)
+
+        try:
+            listener.server = await asyncio.start_server(
+                accepted, plan.local_host, plan.local_port, reuse_address=True
+            )
+        except OSError as exc:
+            return f"local port {plan.local_port} is in use ({exc.strerror or exc})"
+        self._listeners[key] = listener
+        log.info(
+            "tunnel %s of computer %s: %s:%s -> %s:%s",
+            plan.key,
+            plan.computer_id,
+            plan.local_host,
+            plan.local_port,
+            plan.remote_host,
+            plan.remote_port,
+        )
+        return ""
+
+    async def _close(self, key: tuple[int, str], force: bool) -> int:
+        listener = self._listeners.pop(key, None)
+        if listener is None:
+            return 0
+        listener.closing = True
+        if listener.server is not None:
+            listener.server.close()
+        closed = 0
+        for sid in list(listener.streams):
+            stream = self._streams.get((key[0], sid))
+            if stream is not None:
+                closed += 1
+                await stream.conn.send_message(m.TunnelClose(stream=sid, error="tunnel closed"))
+                self._end_stream((key[0], sid), stream)
+        return closed
+
+    # ------------------------------------------------------------ one connection
+
+    async def _serve(
+        self,
+        key: tuple[int, str],
+        listener: _Listener,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        cid = key[0]
+        conn = self._conn_of(cid)
+        refusal = ""
+        if listener.closing:
+            refusal = "tunnel closing"
+        elif not acl_allows(listener.acl, address):
+            refusal = "address not in the tunnel's ACL"
+        elif conn is None or m.FEATURE_TUNNELS not in conn.features:
+            refusal = "agent not connected (or too old for tunnels)"
+        elif len(listener.streams) >= MAX_STREAMS_PER_TUNNEL:
+            refusal = "too many connections"
+        if refusal or conn is None:
+            log.warning(
+                "tunnel %s of computer %s: connection from %s refused: %s", key[1], cid, address, refusal
+            )
+            writer.close()
+            return
+        sid = next(self._ids)
+
+        async def send(msg: m.Message) -> None:
+            await conn.send_message(msg)
+
+        # The pump exists before the agent hears of the stream: its data may follow its
+        # TunnelOpened before this coroutine runs again, and is queued, not lost.
+        pump = StreamPump(sid, reader, writer, send, on_activity=listener.touch)
+        stream = _Stream(conn, asyncio.get_running_loop().create_future(), pump)
+        self._streams[(cid, sid)] = stream
+        listener.streams.add(sid)
+        listener.touch()
+        try:
+            plan = listener.plan
+            await conn.send_message(m.TunnelOpen(stream=sid, host=plan.remote_host, port=plan.remote_port))
+            try:
+                opened = await asyncio.wait_for(stream.opened, OPEN_TIMEOUT_SEC)
+            except (TimeoutError, asyncio.CancelledError):
+                opened = m.TunnelOpened(stream=sid, ok=False, error="no answer from the agent")
+            if not opened.ok:
+                log.info("tunnel %s of computer %s: agent could not connect: %s", key[1], cid, opened.error)
+                pump.close()
+                return
+            pump.start()
+            await pump.done.wait()
+        finally:
+            self._streams.pop((cid, sid), None)
+            listener.streams.discard(sid)
+            listener.touch()
+            with contextlib.suppress(Exception):
+                writer.close()
+
+    def _end_stream(self, key: tuple[int, int], stream: _Stream) -> None:
+        self._streams.pop(key, None)
+        if not stream.opened.done():
+            stream.opened.cancel()
+        stream.pump.close()
+
+    # ------------------------------------------------------------ frames from agents
+
+    def frame(
+        self, conn: AgentConn, msg: m.TunnelOpened | m.TunnelData | m.TunnelAck | m.TunnelClose
+    ) -> None:
+        """A tunnel frame from an agent (never waits). Frames for streams of another computer
+        find nothing: stream keys include the computer."""
+        stream = self._streams.get((conn.computer_id, msg.stream))
+        if stream is None or stream.conn is not conn:
+            return  # ended already: late frames are dropped
+        if isinstance(msg, m.TunnelOpened):
+            if not stream.opened.done():
+                stream.opened.set_result(msg)
+            return
+        pump = stream.pump
+        if isinstance(msg, m.TunnelClose) and not stream.opened.done():
+            stream.opened.set_result(m.TunnelOpened(stream=msg.stream, ok=False, error=msg.error))
+            return
+        if isinstance(msg, m.TunnelData):
+            pump.feed(msg.data)
+        elif isinstance(msg, m.TunnelAck):
+            pump.ack(msg.size)
+        else:
+            pump.peer_closed()
+
+    # ------------------------------------------------------------ idle and auto-close
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SEC)
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("checking tunnels' timeouts failed")
+
+    async def _tick(self) -> None:
+        now, wall = time.monotonic(), time.time()
+        for key, listener in list(self._listeners.items()):
+            plan = listener.plan
+            why = ""
+            if plan.expires_at is not None and wall >= plan.expires_at:
+                why = "auto-close"
+            elif (
+                plan.idle_timeout_sec
+                and not listener.streams
+                and now - listener.last_activity >= plan.idle_timeout_sec
+            ):
+                why = "idle"
+            if not why:
+                continue
+            await asyncio.to_thread(self._services.tunnels.expire, key[0], key[1], why)
+            closed = await self._close(key, force=True)
+            log.info("tunnel %s of computer %s closed (%s; %d connections)", key[1], key[0], why, closed)

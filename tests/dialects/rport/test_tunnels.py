@@ -1,0 +1,168 @@
+"""rportd's tunnel routes in process (no agent: what is decided before one is needed): the
+``tunnels`` permission, bad input in rportd's words, unknown and disconnected clients, what is
+not built, and ``GET /tunnels`` in one statement whatever the number of tunnels. The tunnels
+themselves, through a real agent: ``test_tunnels_e2e.py``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.authz import Actor
+from fleetdeck.storage.tables import Computer, Tunnel
+from fleetdeck.storage.uow import UnitOfWork
+from tests.dialects.rport.conftest import API, user
+
+
+def _title(r: Any) -> str:
+    title: str = r.json()["errors"][0]["title"]
+    return title
+
+
+def _computer(runtime: Runtime, admin: Actor, name: str) -> tuple[int, str]:
+    made = runtime.services.computers.create(admin, name)
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        row = uow.session.get(Computer, made.id)
+        assert row is not None
+        return made.id, row.uid
+
+
+def test_permission_and_reach(client: Any, as_admin: dict[str, str], runtime: Runtime, admin: Actor) -> None:
+    _cid, uid = _computer(runtime, admin, "pc1")
+    assert (
+        client.put(
+            f"{API}/user-groups/none", headers=as_admin, json={"permissions": {"commands": True}}
+        ).status_code
+        == 200
+    )
+    assert (
+        client.put(
+            f"{API}/user-groups/tun", headers=as_admin, json={"permissions": {"tunnels": True}}
+        ).status_code
+        == 200
+    )
+    outsider = user(client, as_admin, "nina-none", ["none"])
+    tunneler = user(client, as_admin, "tom-tun", ["tun"])
+    for method, path in (
+        ("GET", "/tunnels"),
+        ("PUT", f"/clients/{uid}/tunnels?remote=22"),
+        ("DELETE", f"/clients/{uid}/tunnels/1"),
+    ):
+        r = client.request(method, API + path, headers=outsider)
+        assert (r.status_code, _title(r)) == (403, 'user does not have "tunnels" permission'), path
+    # permitted, but the client is not within reach of the user's groups: as if unknown
+    r = client.put(f"{API}/clients/{uid}/tunnels", headers=tunneler, params={"remote": "22"})
+    assert r.status_code == 404, r.text
+    assert client.get(f"{API}/tunnels", headers=tunneler).json() == {"data": []}
+
+
+@pytest.mark.parametrize(
+    ("params", "title"),
+    [
+        ({}, "remote is required"),
+        ({"remote": "host:"}, "invalid remote port: ''"),
+        ({"remote": "70000"}, "invalid remote port: '70000'"),
+        ({"remote": "22", "local": "x:y"}, "invalid local port: 'y'"),
+        ({"remote": "22", "protocol": "udp"}, "not implemented"),
+        ({"remote": "22", "protocol": "tcp+udp"}, "not implemented"),
+        ({"remote": "22", "protocol": "sctp"}, "invalid protocol 'sctp': tcp, udp or tcp+udp"),
+        ({"remote": "22", "http_proxy": "1"}, "not implemented"),
+        ({"remote": "22", "host_header": "x"}, "host_header requires http_proxy"),
+        ({"remote": "22", "scheme": "s" * 16}, "scheme length exceeds 15 characters"),
+        (
+            {"remote": "22", "idle-timeout-minutes": "5", "skip-idle-timeout": "1"},
+            "idle-timeout-minutes and skip-idle-timeout cannot be used together",
+        ),
+        ({"remote": "22", "idle-timeout-minutes": "0"}, "idle-timeout-minutes must be between 1 and 10080"),
+        ({"remote": "22", "auto-close": "5 minutes"}, "invalid auto-close duration: '5 minutes'"),
+        ({"remote": "22", "auto-close": "745h"}, "auto-close must be at most 744h"),
+        ({"remote": "22", "acl": "0.0.0.0"}, "ACL entry '0.0.0.0' is not allowed"),
+        ({"remote": "22", "acl": "10.0.0.300"}, "invalid ACL entry '10.0.0.300'"),
+        (
+            {"remote": "22", "check_port": "0", "force": "1", "skip-idle-timeout": "maybe"},
+            "invalid skip-idle-timeout value: 'maybe'",
+        ),
+    ],
+)
+def test_bad_input(
+    client: Any, as_admin: dict[str, str], runtime: Runtime, admin: Actor, params: dict[str, str], title: str
+) -> None:
+    _cid, uid = _computer(runtime, admin, "pc1")
+    r = client.put(f"{API}/clients/{uid}/tunnels", headers=as_admin, params=params)
+    assert (r.status_code, _title(r)) == (400, title), r.text
+    if "acl" in params:
+        assert r.json()["errors"][0]["code"] == "ERR_CODE_INVALID_ACL"
+
+
+def test_unknown_and_disconnected_clients(
+    client: Any, as_admin: dict[str, str], runtime: Runtime, admin: Actor
+) -> None:
+    _cid, uid = _computer(runtime, admin, "pc1")  # never connected
+    for who in ("no-such-client", uid):
+        r = client.put(f"{API}/clients/{who}/tunnels", headers=as_admin, params={"remote": "22"})
+        assert r.status_code == 404, r.text
+    r = client.delete(f"{API}/clients/{uid}/tunnels/1", headers=as_admin)
+    assert (r.status_code, _title(r)) == (404, "tunnel with id='1' not found")
+    r = client.put(f"{API}/clients/{uid}/tunnels/1/acl", headers=as_admin, json={"acl": "10.0.0.1"})
+    assert r.status_code == 404
+    r = client.put(f"{API}/clients/{uid}/tunnels/1/acl", headers=as_admin, json={"acl": "0.0.0.0"})
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "ERR_CODE_INVALID_ACL"
+    r = client.put(f"{API}/clients/{uid}/tunnels/1/acl", headers=as_admin, json={"acl": 1})
+    assert r.status_code == 400
+
+
+def test_list_is_one_statement(client: Any, as_admin: dict[str, str], runtime: Runtime, admin: Actor) -> None:
+    def add(cid: int, key: str, port: int) -> None:
+        now = datetime.now(UTC)
+        with UnitOfWork(runtime.db) as uow:
+            uow.session.add(
+                Tunnel(
+                    computer_id=cid,
+                    short_id=key,
+                    name="",
+                    protocol="tcp",
+                    local_host="127.0.0.1",
+                    local_port=port,
+                    local_port_random=False,
+                    remote_host="127.0.0.1",
+                    remote_port=22,
+                    scheme="ssh",
+                    acl="10.0.0.0/8",
+                    idle_timeout_minutes=5,
+                    auto_close_sec=0,
+                    expires_at=None,
+                    created_at=now,
+                    owner="admin",
+                )
+            )
+
+    def count() -> tuple[int, list[dict[str, Any]]]:
+        statements: list[str] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if "tunnels" in statement:
+                statements.append(statement)
+
+        event.listen(runtime.db.engine, "before_cursor_execute", seen)
+        try:
+            r = client.get(f"{API}/tunnels", headers=as_admin)
+            assert r.status_code == 200
+        finally:
+            event.remove(runtime.db.engine, "before_cursor_execute", seen)
+        return len(statements), r.json()["data"]
+
+    first, uid = _computer(runtime, admin, "pc1")
+    add(first, "1", 40001)
+    one, rows = count()
+    assert rows[0]["client_id"] == uid and rows[0]["acl"] == "10.0.0.0/8" and rows[0]["lport"] == "40001"
+    for i in range(2, 9):
+        cid, _uid = _computer(runtime, admin, f"pc{i}")
+        add(cid, "1", 40000 + i)
+        add(cid, "2", 41000 + i)
+    many, rows = count()
+    assert len(rows) == 15
+    assert many == one == 1
