@@ -110,11 +110,11 @@ def _checked(data: StoredTunnelInput) -> StoredTunnelInput:
         raise ValidationFailed("text must not contain NUL characters", "name", reason=Reason.INVALID)
     try:
         text = json.dumps(data.further_options)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ValidationFailed(
             "further_options must be a JSON object", "further_options", reason=Reason.INVALID
         ) from None
-    if len(text) > MAX_OPTIONS or "\\u0000" in text:
+    if len(text) > MAX_OPTIONS:
         raise ValidationFailed(
             f"further_options is longer than {MAX_OPTIONS} characters",
             "further_options",
