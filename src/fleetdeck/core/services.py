@@ -64,6 +64,7 @@ from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.core.terminals import TerminalService
 from fleetdeck.core.tunnels.service import TunnelService
 from fleetdeck.core.tunnels.settings import TUNNEL_SETTINGS
+from fleetdeck.core.tunnels.stored import StoredTunnelService
 from fleetdeck.core.users.groups import UserGroupService
 from fleetdeck.core.users.mailcode import MailCodeService
 from fleetdeck.core.users.oidc import OIDC_SETTINGS, OidcLoginService
@@ -140,6 +141,7 @@ class Services:
     terminals: TerminalService  # who may open a terminal on a computer; audit of sessions
     monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
     schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
+    stored_tunnels: StoredTunnelService  # saved tunnel presets per computer
     tunnels: TunnelService  # ports carried through agents (listeners: ports.TunnelListeners)
     agent_updates: AgentUpdateService  # agent releases, their rollout, computers' updates
 
@@ -255,6 +257,7 @@ def build_services(
         alerting=alerting,
         monitoring=monitoring,
         schedules=ScheduleService(db, audit, clock, jobs),
+        stored_tunnels=StoredTunnelService(db, audit, clock),
         tunnels=TunnelService(db, audit, clock, settings, gateway, tunnel_listeners),
         agent_updates=AgentUpdateService(db, audit, clock, box, config.releases_dir, gateway),
     )

@@ -53,7 +53,7 @@ from fleetdeck.storage.tables.packages import (
 from fleetdeck.storage.tables.people import ComputerAssignment, ComputerComment, EndUser, Invitation
 from fleetdeck.storage.tables.reports import Report
 from fleetdeck.storage.tables.settings import SettingValue
-from fleetdeck.storage.tables.tunnels import Tunnel, TunnelCounter
+from fleetdeck.storage.tables.tunnels import StoredTunnel, Tunnel, TunnelCounter
 from fleetdeck.storage.tables.users import (
     ApiToken,
     LoginFailure,
@@ -128,6 +128,7 @@ __all__ = [
     "Schedule",
     "SettingValue",
     "SoftwareLicense",
+    "StoredTunnel",
     "Tunnel",
     "TunnelCounter",
     "User",

@@ -8,6 +8,7 @@ is held by one tunnel at a time, whichever computer it is for.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -51,3 +52,24 @@ class TunnelCounter(Base):
         BigId, ForeignKey("computers.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
     last_id: Mapped[int]
+
+
+class StoredTunnel(Base):
+    """A saved tunnel preset of a computer (rportd's stored tunnels): what a user fills in to
+    make a tunnel later. Named by a uuid; its name is unique among the computer's presets."""
+
+    __tablename__ = "stored_tunnels"
+    __table_args__ = (UniqueConstraint("computer_id", "name"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uid: Mapped[str] = mapped_column(String(36), unique=True)
+    computer_id: Mapped[int] = mapped_column(BigId, ForeignKey("computers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    scheme: Mapped[str] = mapped_column(String(15))
+    remote_ip: Mapped[str] = mapped_column(String(255))
+    remote_port: Mapped[int]
+    public_port: Mapped[int | None]
+    acl: Mapped[str] = mapped_column(String(2000))  # comma list, as ``tunnels.acl``
+    further_options: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(150))

@@ -46,6 +46,8 @@ def decode_body(body: bytes, kind: type[T]) -> T:
         return msgspec.json.decode(body, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise RportError(400, "Invalid JSON data.", str(exc)) from None
+    except RecursionError:  # nesting deeper than msgspec follows, in a free-form (Any) field
+        raise RportError(400, "Invalid JSON data.", "nested too deeply") from None
 
 
 def _basic(header: str) -> tuple[str, str] | None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from fleetdeck.api.kit import listing
@@ -431,6 +433,37 @@ def _library(resource: str, out: tuple[str, ...]) -> listing.ListRules:
         max_limit=100,
         fieldsets={resource: listing.Fieldset(frozenset(out), out)},
     )
+
+
+# rportd's stored tunnels list: 10 a page, 100 at most, oldest first unless sorted otherwise
+STORED_TUNNELS = listing.ListRules(
+    filters={
+        "name": _PLAIN,
+        "scheme": _PLAIN,
+        "remote_ip": _PLAIN,
+        "remote_port": listing.allowed(q.Op.EQ, q.Op.IN),
+    },
+    search=("name", "scheme", "remote_ip"),
+    sorts=frozenset({"created_at", "name", "scheme", "remote_ip", "remote_port"}),
+    default_sort=(q.SortKey("created_at"),),
+    default_limit=10,
+    min_limit=1,
+    max_limit=100,
+)
+
+
+class StoredTunnelBody(Strict):
+    """rportd's StoredTunnel; ``id`` and ``created_at`` are read-only (accepted, not used)."""
+
+    name: str = ""
+    remote_ip: str = ""
+    remote_port: int | None = None
+    public_port: int | None = None
+    scheme: str = ""
+    acl: str | None = None
+    further_options: dict[str, Any] = msgspec.field(default_factory=dict)
+    id: str | None = None
+    created_at: str | None = None
 
 
 LIBRARY = {"script": _library("scripts", SCRIPT_OUT), "command": _library("commands", COMMAND_OUT)}
