@@ -674,21 +674,37 @@ class ComputerService:
                     c.fqdn = fqdn
             return summary(c)
 
-    def delete(self, actor: Actor, computer_id: int, *, unless_pending: bool = False) -> None:
-        """Delete the computer (its jobs, installations and memberships go with it).
-        ``unless_pending``: refuse (Conflict, reason ``pending_jobs``) while a deployment's
-        package job for it is pending; checked in the deleting transaction, serialised with
-        whatever creates package jobs, so no job can appear between the check and the delete."""
+    def delete(
+        self,
+        actor: Actor,
+        computer: int | str,
+        *,
+        unless_pending: bool = False,
+        unless_online: bool = False,
+    ) -> None:
+        """Delete the computer (by id, or by uid when a text; its jobs, installations and
+        memberships go with it). ``unless_pending``: refuse (Conflict, reason ``pending_jobs``)
+        while a deployment's package job for it is pending; checked in the deleting transaction,
+        serialised with whatever creates package jobs, so no job can appear between the check
+        and the delete. ``unless_online``: refuse (Conflict, reason ``online``) while its agent
+        is connected."""
         with self._audit.mutation(
-            actor, "computer.delete", "computer", computer_id, perm=Perm.MANAGE_COMPUTERS
+            actor, "computer.delete", "computer", computer, perm=Perm.MANAGE_COMPUTERS
         ) as m:
             if unless_pending:
                 serialize(m.session, Serial.PACKAGE_JOBS)
-            c = m.session.get(Computer, computer_id)
-            if c is None or not reaches(m.session, actor, Perm.MANAGE_COMPUTERS, computer_id):
-                raise NotFound("computer", computer_id)
+            if isinstance(computer, str):
+                c = m.session.scalar(select(Computer).where(Computer.uid == computer))
+            else:
+                c = m.session.get(Computer, computer)
+            if c is None or not reaches(m.session, actor, Perm.MANAGE_COMPUTERS, c.id):
+                raise NotFound("computer", computer)
+            computer_id = c.id
+            m.object_id = str(computer_id)
             if unless_pending and _has_pending_package_jobs(m.session, computer_id):
                 raise Conflict("the computer has pending package jobs", reason=Reason.PENDING_JOBS)
+            if unless_online and c.online:
+                raise Conflict("the computer is online", reason=Reason.ONLINE)
             m.detail = {"hostname": c.hostname, "uid": c.uid}
             m.session.delete(c)
         # After the commit: whichever server process holds its agent closes the connection.

@@ -31,7 +31,7 @@ from fleetdeck.api.kit import listing
 from fleetdeck.core import query as q
 from fleetdeck.core.computers.attributes import Described
 from fleetdeck.core.enrollment.agent_secrets import credential_of
-from fleetdeck.core.errors import NotFound
+from fleetdeck.core.errors import Conflict, NotFound
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
@@ -133,6 +133,19 @@ def client_get(ctx: Context) -> Response:
 
 def _client_id(ctx: Context) -> str:
     return str(ctx.path_params["client_id"])
+
+
+@route("DELETE", "/clients/{client_id}")
+def client_delete(ctx: Context) -> Response:
+    """Forget a disconnected client (core's computer deletion: its permission, the caller's
+    reach, the audit row). A connected one is refused as rportd does; unknown: 404."""
+    try:
+        ctx.services.computers.delete(ctx.me, _client_id(ctx), unless_online=True)
+    except NotFound:
+        raise RportError(404, f"client with id {_client_id(ctx)!r} not found") from None
+    except Conflict:
+        raise RportError(400, "client is active, should be disconnected") from None
+    return render.empty(204)
 
 
 @route("GET", "/clients/{client_id}/attributes")
