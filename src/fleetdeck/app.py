@@ -22,6 +22,7 @@ from fleetdeck.api.agent import (
     AgentHub,
     HubConfig,
     PayloadThrottle,
+    TerminalRelayHub,
     agent_websocket_route,
     file_route,
     install_routes,
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             max_upload_bytes=settings.max_body_bytes,
             public_url=settings.public_url,
             pubkey_pin=lambda: (served_pins(settings) or (None, None))[1],
+            terminal_relay=TerminalRelayHub(hub),
         )
     )
     app.add_middleware(

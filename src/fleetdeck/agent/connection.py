@@ -26,6 +26,7 @@ from fleetdeck.agent.journal import Journal
 from fleetdeck.agent.packages import PackageRunner
 from fleetdeck.agent.payload import ServerAccess, base_url
 from fleetdeck.agent.power import PowerActions
+from fleetdeck.agent.terminal import Terminals
 from fleetdeck.agent.transport import PinMismatchError, check_pin, open_connection, parse_retry_after
 from fleetdeck.agent.update import Updater
 from fleetdeck.agent.wsclient import ClientConnection, ConnectionClosed, InvalidStatus, WebSocketException
@@ -54,6 +55,7 @@ class Agent:
         collect: Callable[[], m.Inventory] = collectors.collect,
         stop: asyncio.Event | None = None,
         simulate_power: bool = False,
+        terminals: bool = True,
     ) -> None:
         self.store = store
         self.state = state
@@ -64,6 +66,7 @@ class Agent:
         access = ServerAccess(base_url(state.server), state.uid, state.key, state.fingerprint, state.ca_pem)
         packages = PackageRunner(self.send, access, PowerActions(simulate_power))
         self.runner = JobRunner(Journal(store.dir), self.send, packages)
+        self.terminals = Terminals(self.send, enabled=terminals)
         self.tunnels = tunnels.Tunnels(self.send)
         self._access = access
         self._free = asyncio.Event()  # cleared while an update tries the new version (no connection)
@@ -154,6 +157,7 @@ class Agent:
             inventory_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await inventory_task
+            await self.terminals.shutdown()
             await self.runner.shutdown()
 
     async def _attempt(self) -> float | None:
@@ -214,7 +218,8 @@ class Agent:
             agent_version=AGENT_VERSION,
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
-            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE],
+            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE]
+            + ([m.FEATURE_TERMINAL] if self.terminals.offered else []),
         )
         await ws.send(m.encode(hello), text=True)
         async with asyncio.timeout(WELCOME_TIMEOUT_SEC):
@@ -256,6 +261,7 @@ class Agent:
             return None
         finally:
             self._ws = None
+            self.terminals.close_all()  # nobody can see them any more
             self.tunnels.close_all()
             heartbeat.cancel()
             if monitoring is not None:
@@ -319,6 +325,10 @@ class Agent:
             self._answer_slowly(msg)
         elif isinstance(msg, m.Request):
             self._send_soon(requests.answer(msg))
+        elif isinstance(msg, m.TermOpen | m.TermInput | m.TermResize | m.TermAck | m.TermClose):
+            answer = self.terminals.handle(msg)
+            if answer is not None:
+                self._send_soon(answer)
         elif isinstance(msg, m.Unknown):  # from a newer server: not for this agent
             log.info("ignoring a %r frame this agent does not know", msg.type)
         elif isinstance(msg, m.JobCancel):

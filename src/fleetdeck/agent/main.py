@@ -27,6 +27,7 @@ from fleetdeck.agent.config import (
     server_to_ws_url,
 )
 from fleetdeck.agent.power import simulate_from_env
+from fleetdeck.agent.terminal import enabled_from_env as terminal_from_env
 
 log = logging.getLogger("fleetdeck.agent")
 
@@ -65,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=simulate_from_env(),
         help="only log the restart/shutdown a package asks for (default: $FLEETDECK_AGENT_SIMULATE_POWER=1)",
+    )
+    p.add_argument(
+        "--no-terminal",
+        dest="terminal",
+        action="store_false",
+        default=terminal_from_env(),
+        help="refuse terminals from the web UI (default: on unless $FLEETDECK_AGENT_TERMINAL=0)",
     )
     p.add_argument("--probe-update", type=float, help=argparse.SUPPRESS)  # agent.update: try a release
     p.add_argument("--version", action="version", version=f"fleetdeck-agent {AGENT_VERSION}")
@@ -215,6 +223,7 @@ async def _run(
             reconnect_max=args.reconnect_max,
             stop=stop,
             simulate_power=args.simulate_power_actions,
+            terminals=args.terminal,
         )
     except (OSError, ValueError) as exc:
         # Starting with an empty journal could re-run jobs; that decision belongs to an admin.

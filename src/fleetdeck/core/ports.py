@@ -121,6 +121,44 @@ class NullGateway:
         return self.request(to, kind, body, timeout)
 
 
+# ---------------------------------------------------------------- terminals
+
+
+class TerminalChannel(Protocol):
+    """One terminal session on an agent, opened by a ``TerminalRelay``: bytes both ways, a
+    bounded amount of output held for a reader that is slow."""
+
+    exit_code: int | None  # the shell's, once it ended (None: killed, or not known)
+    reason: str  # why the session ended ("exited", "closed", ...); empty while it runs
+
+    async def read(self) -> bytes | None:
+        """The next output bytes; None once the session has ended."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def resize(self, cols: int, rows: int) -> None: ...
+
+    async def close(self) -> None:
+        """End the session (the agent hangs up the shell's process group)."""
+        ...
+
+
+class TerminalRelay(Protocol):
+    """Opens terminals on connected agents. Raises AgentUnreachable (its agent is not connected
+    to this process), AgentFailed (the agent cannot or will not: too old, switched off, not
+    supported on its platform) or AgentTimeout."""
+
+    async def open_terminal(
+        self, computer_id: int, session_id: str, cols: int, rows: int
+    ) -> TerminalChannel: ...
+
+
+class NullTerminalRelay:
+    async def open_terminal(self, computer_id: int, session_id: str, cols: int, rows: int) -> TerminalChannel:
+        raise AgentUnreachable(f"computer {computer_id}: this process reaches no agents")
+
+
 # ---------------------------------------------------------------- tunnels
 
 

@@ -61,6 +61,7 @@ from fleetdeck.core.secrets import Argon2Cost, Passwords, SecretBox
 from fleetdeck.core.settings.configs import ConfigService
 from fleetdeck.core.settings.registry import CORE_SETTINGS, SettingDef, SettingsRegistry
 from fleetdeck.core.settings.service import SettingsService
+from fleetdeck.core.terminals import TerminalService
 from fleetdeck.core.tunnels.service import TunnelService
 from fleetdeck.core.tunnels.settings import TUNNEL_SETTINGS
 from fleetdeck.core.users.groups import UserGroupService
@@ -136,6 +137,7 @@ class Services:
     mail: Mailer
     vault: VaultService  # its key only in this process's memory: locked after a restart
     alerting: AlertingService  # rules over measurements, problems, notifications
+    terminals: TerminalService  # who may open a terminal on a computer; audit of sessions
     monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
     schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
     tunnels: TunnelService  # ports carried through agents (listeners: ports.TunnelListeners)
@@ -249,6 +251,7 @@ def build_services(
         attributes=ComputerAttributeService(db, audit, computers),
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
+        terminals=TerminalService(db, audit),
         alerting=alerting,
         monitoring=monitoring,
         schedules=ScheduleService(db, audit, clock, jobs),

@@ -22,6 +22,12 @@ Flow (see ``session.py`` for the state machine)::
       | <----------- ResultAck(job_id)     |
       | <------- Request(id, kind, body)   |   a question for the agent (ping, ...); only to
       | -- Reply(ref_id, ok, body) ----->  |   agents whose hello lists the "request" feature
+      | <------------- TermOpen(sid, ...)  |   a terminal (agents listing "terminal")
+      | -- TermOpened(sid, ok) --------->  |
+      | <-> TermInput / TermOutput ------  |   bytes; TermAck(sid, n) opens the output window
+      | <------------- TermResize(sid)     |
+      | <------------- TermClose(sid)      |
+      | -- TermExit(sid, exit_code) ---->  |   the shell ended (or the open failed)
       | <------------- Bye(reconnect_in)   |   server shutting down
       | -- UpdateReport(version, state) ->  |   self-update (agent.update): agents with the
                                                 "update" feature; Welcome.update / an "update"
@@ -55,6 +61,13 @@ FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
 FEATURE_TUNNELS = "tunnel"  # carries TCP streams (TunnelOpen, TunnelData, ...)
 
 FEATURE_UPDATE = "update"  # updates itself from Welcome.update, reports with UpdateReport
+FEATURE_TERMINAL = "terminal"  # opens terminals (TermOpen ...); not listed when switched off
+
+# Terminals: the bytes of one TermInput/TermOutput frame at most, and the output bytes an agent
+# may send before the server acknowledges them (TermAck): what a slow browser can make either
+# side hold for one session.
+TERM_FRAME_BYTES = 16 * 1024
+TERM_WINDOW_BYTES = 256 * 1024
 
 
 # Request kinds. An agent answers a kind it does not know with Reply(ok=False).
@@ -310,6 +323,30 @@ class Reply(Message, tag="reply"):
     body: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+# ---------------------------------------------------------------- terminals (agent -> server)
+
+
+class TermOpened(Message, tag="term_opened"):
+    """The answer to ``TermOpen``: the shell runs (ok), or why not (not supported, off)."""
+
+    sid: str
+    ok: bool = True
+    error: str = ""
+
+
+class TermOutput(Message, tag="term_output"):
+    sid: str
+    data: bytes  # base64 in JSON; at most TERM_FRAME_BYTES
+
+
+class TermExit(Message, tag="term_exit"):
+    """The session is over on the agent (the shell exited, or was killed on TermClose)."""
+
+    sid: str
+    exit_code: int | None = None
+    error: str = ""
+
+
 # ---------------------------------------------------------------- tunnels (both ways)
 
 
@@ -421,6 +458,38 @@ class TunnelOpen(Message, tag="tunnel_open"):
     window: int = TUNNEL_WINDOW
 
 
+class TermOpen(Message, tag="term_open"):
+    """Open a terminal: a PTY running ``command`` (empty: the agent user's login shell)."""
+
+    sid: str
+    cols: int = 80
+    rows: int = 24
+    command: str = ""
+
+
+class TermInput(Message, tag="term_input"):
+    sid: str
+    data: bytes  # base64 in JSON; at most TERM_FRAME_BYTES
+
+
+class TermResize(Message, tag="term_resize"):
+    sid: str
+    cols: int
+    rows: int
+
+
+class TermAck(Message, tag="term_ack"):
+    """The server passed on ``bytes`` more output bytes of the session: the agent may send as
+    many more (at most TERM_WINDOW_BYTES unacknowledged)."""
+
+    sid: str
+    bytes: int
+
+
+class TermClose(Message, tag="term_close"):
+    sid: str
+
+
 class Bye(Message, tag="bye"):
     """Server is going away; reconnect after a random delay in [0, reconnect_within] s."""
 
@@ -461,6 +530,9 @@ AgentMessage = (
     | TunnelData
     | TunnelAck
     | TunnelClose
+    | TermOpened
+    | TermOutput
+    | TermExit
 )
 ServerMessage = (
     Enrolled
@@ -475,6 +547,11 @@ ServerMessage = (
     | TunnelData
     | TunnelAck
     | TunnelClose
+    | TermOpen
+    | TermInput
+    | TermResize
+    | TermAck
+    | TermClose
 )
 
 

@@ -19,9 +19,9 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Match, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Scope
@@ -36,7 +36,7 @@ from fleetdeck.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from fleetdeck.core.ports import JobWatch, NullJobWatch
+from fleetdeck.core.ports import JobWatch, NullJobWatch, NullTerminalRelay, TerminalRelay
 from fleetdeck.core.services import Services
 from fleetdeck.core.users.sessions import SessionInfo
 from fleetdeck.web import format as fmt
@@ -165,10 +165,10 @@ class WebUI:
     # ------------------------------------------------------------------ callers
 
     @staticmethod
-    def source(request: Request) -> str:
+    def source(request: HTTPConnection) -> str:
         return request.client.host if request.client else ""
 
-    def caller(self, request: Request) -> Caller:
+    def caller(self, request: HTTPConnection) -> Caller:
         """The session's user as they are now (core ``resume``: disabled, deleted or a changed
         password ends the session)."""
         secret = request.cookies.get(COOKIE)
@@ -337,6 +337,7 @@ def create_web(
     max_upload_bytes: int | None = None,
     public_url: str | None = None,
     pubkey_pin: Callable[[], str | None] | None = None,
+    terminal_relay: TerminalRelay | None = None,
 ) -> WebMount:
     """The UI at ``/``, for ``create_app`` to append after every other route, so it never
     shadows ``/api/v1``, the dialects, the agent endpoint or ``/healthz``."""
@@ -354,11 +355,12 @@ def create_web(
         report_groups,
         reports,
         settings,
+        terminal,
         users,
     )
 
     ui = WebUI(services, assets_dir, watch, max_upload_bytes, public_url, pubkey_pin)
-    routes: list[Route | Mount] = [
+    routes: list[BaseRoute] = [
         *auth.routes(ui),
         *invitations.routes(ui),
         *pages.routes(ui),
@@ -373,6 +375,7 @@ def create_web(
         *packages.routes(ui),
         *package_catalog.routes(ui),
         *deployments.routes(ui),
+        *terminal.routes(ui, terminal_relay or NullTerminalRelay()),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers=dict(ui.handlers()))

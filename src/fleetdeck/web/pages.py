@@ -207,6 +207,7 @@ def routes(ui: WebUI) -> list[Route]:
             software_q="",
             can_edit=call.user.can(Perm.MANAGE_COMPUTERS),
             can_run=call.user.can(Perm.RUN_COMMANDS),
+            can_terminal=call.user.can(Perm.REMOTE_ACCESS),
             saved=call.arg("saved") == "1",
             poll=POLL_SEC,
         )

@@ -4,11 +4,13 @@ from fleetdeck.api.agent.endpoint import agent_websocket_route
 from fleetdeck.api.agent.hub import AgentHub, HubConfig
 from fleetdeck.api.agent.install import install_routes
 from fleetdeck.api.agent.payload import PayloadThrottle, file_route, payload_route, release_route
+from fleetdeck.api.agent.terminals import TerminalRelayHub
 
 __all__ = [
     "AgentHub",
     "HubConfig",
     "PayloadThrottle",
+    "TerminalRelayHub",
     "agent_websocket_route",
     "file_route",
     "install_routes",

@@ -13,6 +13,7 @@ import logging
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from fleetdeck.api.agent import terminals
 from fleetdeck.api.agent.hub import AgentConn, AgentHub
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.enrollment.service import agent_actor
@@ -249,6 +250,8 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 hub.tunnels.frame(conn, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
+            elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):
+                await terminals.agent_frame(conn, msg)
             elif isinstance(msg, m.UpdateReport):
                 try:
                     await asyncio.to_thread(

@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from fleetdeck.api.agent.terminals import TermChannel, connection_lost
 from fleetdeck.api.agent.tunnels import TunnelHost
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
@@ -66,6 +67,8 @@ class AgentConn:
     jobs: set[int] = field(default_factory=set)
     # Requests sent on this connection and not answered yet: id -> (reply topic, expiry timer).
     requests: dict[int, tuple[str, asyncio.TimerHandle]] = field(default_factory=dict)
+    # Terminal sessions open on this connection (api.agent.terminals), by session id.
+    terminals: dict[str, TermChannel] = field(default_factory=dict)
 
     async def send_message(self, message: m.Message) -> bool:
         try:
@@ -267,6 +270,7 @@ class AgentHub:
             if not self.stopping:  # (stop marks them all offline at once)
                 self._presence[conn.computer_id] = None
                 self._presence_event.set()
+        connection_lost(conn)  # its terminals end (the agent hangs their shells up too)
         unanswered, conn.requests = conn.requests, {}
         for reply_to, timer in unanswered.values():  # the callers need not wait for their timeout
             timer.cancel()

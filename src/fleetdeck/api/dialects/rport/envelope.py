@@ -40,6 +40,8 @@ def decode_body(body: bytes, kind: type[T]) -> T:
     titles; NaN, huge numbers and lone surrogates are refused as by the kit."""
     if not body.strip():
         raise RportError(400, "Missing body with json data.")
+    if b"\\u0000" in body:  # PostgreSQL stores no NUL in text: refused here, for every database
+        raise RportError(400, "Invalid JSON data.", "text must not contain NUL characters (\\u0000)")
     try:
         return msgspec.json.decode(body, type=kind)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -122,6 +124,14 @@ def is_admin(actor: Actor) -> bool:
     return actor.role is Role.ADMIN
 
 
+def _has_nul(request: Request) -> bool:
+    """A NUL in a path parameter or a query value: PostgreSQL cannot compare text with it (the
+    query would fail), and no stored name holds one, so it is bad input on every database."""
+    if any("\x00" in str(v) for v in request.path_params.values()):
+        return True
+    return any("\x00" in k or "\x00" in v for k, v in request.query_params.multi_items())
+
+
 def endpoint(deps: DialectDeps, prefix: str, spec: RouteDef) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         form = None
@@ -133,6 +143,10 @@ def endpoint(deps: DialectDeps, prefix: str, spec: RouteDef) -> Callable[[Reques
             body = await request.body() if request.method in ("POST", "PUT", "PATCH", "DELETE") else b""
             if len(body) > MAX_BODY:
                 return render(RportError(413, "request body too large"))
+        if _has_nul(request):
+            return render(
+                RportError(400, "invalid request", "NUL characters are not allowed in the path or query")
+            )
         ctx = Context(request, deps, prefix, body, path_params=dict(request.path_params), form=form)
         try:
             return await run_in_threadpool(_run, ctx, spec)

@@ -1,0 +1,151 @@
+"""Terminal sessions relayed over agent connections held by this process (``core.ports
+.TerminalRelay``): the browser side reads and writes a :class:`TermChannel`; the agent side is
+``TermOpen``/``TermInput``/... frames on the agent's WebSocket.
+
+Output is held per session in a queue bounded by the protocol's window: the agent sends at most
+``TERM_WINDOW_BYTES`` before this side acknowledges what the reader has taken (``TermAck``), so a
+browser that reads slowly holds the shell up, not this process's memory. An agent that sends
+beyond its window has its session closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from fleetdeck.core.errors import AgentFailed, AgentTimeout, AgentUnreachable
+from fleetdeck.protocol import messages as m
+
+if TYPE_CHECKING:
+    from fleetdeck.api.agent.hub import AgentConn, AgentHub
+
+log = logging.getLogger("fleetdeck.agents")
+
+OPEN_TIMEOUT_SEC = 15.0
+ACK_EVERY = m.TERM_WINDOW_BYTES // 4
+
+
+@dataclass(eq=False)
+class TermChannel:
+    sid: str
+    conn: AgentConn
+    opened: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    output: asyncio.Queue[bytes | None] = field(default_factory=asyncio.Queue)
+    queued: int = 0  # output bytes in the queue
+    unacked: int = 0  # output bytes taken by the reader and not acknowledged to the agent yet
+    exit_code: int | None = None
+    reason: str = ""
+    ended: bool = False
+
+    # ------------------------------------------------ the browser's side
+    async def read(self) -> bytes | None:
+        if self.ended and self.output.empty():
+            return None
+        data = await self.output.get()
+        if data is None:
+            return None
+        self.queued -= len(data)
+        self.unacked += len(data)
+        if self.unacked >= ACK_EVERY or self.output.empty():
+            acked, self.unacked = self.unacked, 0
+            await self.conn.send_message(m.TermAck(sid=self.sid, bytes=acked))
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self.ended:
+            return
+        for start in range(0, len(data), m.TERM_FRAME_BYTES):
+            chunk = data[start : start + m.TERM_FRAME_BYTES]
+            await self.conn.send_message(m.TermInput(sid=self.sid, data=chunk))
+
+    async def resize(self, cols: int, rows: int) -> None:
+        if not self.ended:
+            cols, rows = max(1, min(cols, 1000)), max(1, min(rows, 1000))
+            await self.conn.send_message(m.TermResize(sid=self.sid, cols=cols, rows=rows))
+
+    async def close(self) -> None:
+        if not self.ended:
+            await self.conn.send_message(m.TermClose(sid=self.sid))
+            self.end("closed")
+        self.conn.terminals.pop(self.sid, None)
+
+    # ------------------------------------------------ the agent's side
+    def end(self, reason: str, exit_code: int | None = None) -> None:
+        if self.ended:
+            return
+        self.ended, self.reason, self.exit_code = True, reason, exit_code
+        if not self.opened.done():
+            self.opened.set_result(reason)
+        self.output.put_nowait(None)
+
+
+class TerminalRelayHub:
+    """The relay over one hub's connections."""
+
+    def __init__(self, hub: AgentHub) -> None:
+        self.hub = hub
+
+    async def open_terminal(self, computer_id: int, session_id: str, cols: int, rows: int) -> TermChannel:
+        conn = self.hub.conns.get(computer_id)
+        if conn is None:
+            raise AgentUnreachable(
+                f"computer {computer_id}: its agent is not connected to this server process "
+                "(offline, or connected to another one)"
+            )
+        if m.FEATURE_TERMINAL not in conn.features:
+            raise AgentFailed(
+                f"computer {computer_id}: its agent offers no terminal (an older agent, terminals "
+                "switched off there, or a platform without PTYs)"
+            )
+        channel = TermChannel(session_id, conn)
+        conn.terminals[session_id] = channel
+        cols, rows = max(1, min(cols, 1000)), max(1, min(rows, 1000))
+        if not await conn.send_message(m.TermOpen(sid=session_id, cols=cols, rows=rows)):
+            conn.terminals.pop(session_id, None)
+            raise AgentUnreachable(f"computer {computer_id}: its connection was lost")
+        try:
+            error = await asyncio.wait_for(asyncio.shield(channel.opened), OPEN_TIMEOUT_SEC)
+        except TimeoutError:
+            await channel.close()
+            raise AgentTimeout(
+                f"computer {computer_id}: its agent did not open the terminal in time"
+            ) from None
+        if error:
+            conn.terminals.pop(session_id, None)
+            raise AgentFailed(f"computer {computer_id}: {error}")
+        return channel
+
+
+async def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.TermExit) -> None:
+    """A terminal frame from ``conn``'s agent; frames of sessions not opened on it are dropped."""
+    channel = conn.terminals.get(msg.sid)
+    if channel is None:
+        return
+    if isinstance(msg, m.TermOpened):
+        if not channel.opened.done():
+            channel.opened.set_result("" if msg.ok else (msg.error or "the agent refused"))
+        if not msg.ok:
+            channel.end(msg.error or "refused")
+            conn.terminals.pop(msg.sid, None)
+    elif isinstance(msg, m.TermOutput):
+        if channel.ended:
+            return
+        channel.queued += len(msg.data)
+        if len(msg.data) > m.TERM_FRAME_BYTES or channel.queued + channel.unacked > m.TERM_WINDOW_BYTES:
+            log.warning("computer %s overran terminal %s's window; closing it", conn.computer_id, msg.sid)
+            channel.end("the agent sent more than its window")
+            conn.terminals.pop(msg.sid, None)
+            await conn.send_message(m.TermClose(sid=msg.sid))
+            return
+        channel.output.put_nowait(msg.data)
+    else:
+        channel.end("exited" if not msg.error else msg.error, msg.exit_code)
+        conn.terminals.pop(msg.sid, None)
+
+
+def connection_lost(conn: AgentConn) -> None:
+    for channel in list(conn.terminals.values()):
+        channel.end("the agent disconnected")
+    conn.terminals.clear()
