@@ -290,6 +290,17 @@ class Agent:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _answer_slowly(self, request: m.Request) -> None:
+        """A request whose handler runs a program (the pending-updates summary): answered from
+        a worker thread, so the receive loop keeps serving pings and jobs meanwhile."""
+
+        async def run() -> None:
+            await self.send(await asyncio.to_thread(requests.answer, request))
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _dispatch(self, msg: m.ServerMessage | m.Unknown) -> float | None:
         if isinstance(msg, m.JobRun):
             try:
@@ -310,6 +321,8 @@ class Agent:
             except (msgspec.ValidationError, OSError) as exc:
                 reply = m.Reply(ref_id=msg.id, ok=False, error=f"{type(exc).__name__}: {exc}")
             self._send_soon(reply)
+        elif isinstance(msg, m.Request) and msg.kind in requests.SLOW:
+            self._answer_slowly(msg)
         elif isinstance(msg, m.Request):
             self._send_soon(requests.answer(msg))
         elif isinstance(msg, m.TermOpen | m.TermInput | m.TermResize | m.TermAck | m.TermClose):

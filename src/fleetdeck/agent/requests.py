@@ -14,6 +14,7 @@ from typing import Any
 
 import psutil
 
+from fleetdeck.agent.pending_updates import updates_status
 from fleetdeck.protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ def ping(_body: dict[str, Any]) -> dict[str, Any]:
     return {"time": now, "uptime": max(0.0, now - psutil.boot_time())}
 
 
-HANDLERS: dict[str, Handler] = {m.PING: ping}
+HANDLERS: dict[str, Handler] = {m.PING: ping, m.UPDATES_STATUS: updates_status}
+# kinds whose handler may take long (a subprocess): answered from a worker thread
+SLOW = {m.UPDATES_STATUS}
 
 
 def answer(request: m.Request) -> m.Reply:

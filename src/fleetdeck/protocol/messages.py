@@ -74,6 +74,10 @@ TERM_WINDOW_BYTES = 256 * 1024
 PING = "ping"  # body {}; reply body {"time": unix time, "uptime": seconds since boot}
 # body {"host", "port", "timeout"}; reply body {"open": bool, "error": str}: can the agent connect?
 TUNNEL_CHECK = "tunnel_check"
+# body {}; reply body: rportd's updates_status {refreshed, updates_available,
+# security_updates_available, update_summaries: [{title, description, reboot_required,
+# is_security_update}], reboot_pending, error, hint}: the package manager's pending updates.
+UPDATES_STATUS = "updates_status"
 
 # Tunnel streams: the largest data frame, and the bytes a receiver takes unacknowledged.
 TUNNEL_FRAME = 32 * 1024

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fleetdeck.app import Runtime
+from fleetdeck.core import query as q
 from fleetdeck.core.authz import Actor, Role
 from tests import factories
 from tests.dialects.rport.conftest import API, basic
@@ -203,3 +204,28 @@ def test_list_field_filters_run_constant_statements(client: Any, runtime: Runtim
         add(k)
     many, found = statements()
     assert found == 15 and many == one
+
+
+def test_delete_only_disconnected_clients(
+    client: Any, runtime: Runtime, admin: Actor, fleet: dict[str, str]
+) -> None:
+    """``DELETE /clients/{id}``: 204 for a disconnected client (core deletes and audits it), 400
+    with rportd's text while connected, 404 unknown or out of the caller's reach."""
+    as_admin = basic("admin", "admin-password-1")
+    s = runtime.services
+    alpha = s.computers.find(admin, q.Query(where=(q.Cond("uid", q.Op.EQ, fleet["alpha"]),))).items[0].id
+    s.computers.set_online(alpha, node_id="test", remote_address="127.0.0.1", agent_version="1")
+    busy = client.delete(f"{API}/clients/{fleet['alpha']}", headers=as_admin)
+    assert busy.status_code == 400, busy.text
+    assert busy.json()["errors"][0]["title"] == "client is active, should be disconnected"
+    assert get(client, f"/clients/{fleet['alpha']}").status_code == 200  # still there
+    denied = client.delete(f"{API}/clients/{fleet['beta']}", headers=basic(END_USER, END_PASSWORD))
+    assert denied.status_code in (403, 404), denied.text  # an end user deletes nothing
+    gone = client.delete(f"{API}/clients/{fleet['gamma']}", headers=as_admin)
+    assert (gone.status_code, gone.content) == (204, b"")
+    assert get(client, f"/clients/{fleet['gamma']}").status_code == 404
+    again = client.delete(f"{API}/clients/{fleet['gamma']}", headers=as_admin)
+    assert again.status_code == 404
+    records = s.audit.find(admin, q.Query(where=(q.Cond("action", q.Op.EQ, "computer.delete"),))).items
+    assert sorted(r.result for r in records if r.detail.get("uid") == fleet["gamma"]) == ["ok"]
+    assert get(client, "/clients").json()["meta"]["count"] == 2

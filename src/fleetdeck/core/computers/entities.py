@@ -250,6 +250,7 @@ class ComputerRow(NamedTuple):
     battery_status: int | None = None
     force_update: bool = False
     agent_timestamp: float | None = None
+    updates_status: str = ""  # JSON text: the last pending-updates summary, "" when none
 
 
 @dataclass(frozen=True, slots=True)

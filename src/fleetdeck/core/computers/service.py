@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import unicodedata
 import uuid
@@ -51,7 +52,7 @@ from fleetdeck.core.people.scope import visible
 from fleetdeck.core.ports import AgentAddress, AgentGateway, Clock, JobNotifier, NullGateway, NullNotifier
 from fleetdeck.core.query import Fields, Many, Page, Query, apply_query, to_sql
 from fleetdeck.core.secrets import SecretBox, random_hex
-from fleetdeck.protocol.messages import PING, Inventory
+from fleetdeck.protocol.messages import PING, UPDATES_STATUS, Inventory
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import (
@@ -255,6 +256,7 @@ _ROW_COLUMNS = (
     Computer.battery_status,
     Computer.force_update,
     Computer.agent_timestamp,
+    Computer.updates_status,
 )
 
 
@@ -674,21 +676,37 @@ class ComputerService:
                     c.fqdn = fqdn
             return summary(c)
 
-    def delete(self, actor: Actor, computer_id: int, *, unless_pending: bool = False) -> None:
-        """Delete the computer (its jobs, installations and memberships go with it).
-        ``unless_pending``: refuse (Conflict, reason ``pending_jobs``) while a deployment's
-        package job for it is pending; checked in the deleting transaction, serialised with
-        whatever creates package jobs, so no job can appear between the check and the delete."""
+    def delete(
+        self,
+        actor: Actor,
+        computer: int | str,
+        *,
+        unless_pending: bool = False,
+        unless_online: bool = False,
+    ) -> None:
+        """Delete the computer (by id, or by uid when a text; its jobs, installations and
+        memberships go with it). ``unless_pending``: refuse (Conflict, reason ``pending_jobs``)
+        while a deployment's package job for it is pending; checked in the deleting transaction,
+        serialised with whatever creates package jobs, so no job can appear between the check
+        and the delete. ``unless_online``: refuse (Conflict, reason ``online``) while its agent
+        is connected."""
         with self._audit.mutation(
-            actor, "computer.delete", "computer", computer_id, perm=Perm.MANAGE_COMPUTERS
+            actor, "computer.delete", "computer", computer, perm=Perm.MANAGE_COMPUTERS
         ) as m:
             if unless_pending:
                 serialize(m.session, Serial.PACKAGE_JOBS)
-            c = m.session.get(Computer, computer_id)
-            if c is None or not reaches(m.session, actor, Perm.MANAGE_COMPUTERS, computer_id):
-                raise NotFound("computer", computer_id)
+            if isinstance(computer, str):
+                c = m.session.scalar(select(Computer).where(Computer.uid == computer))
+            else:
+                c = m.session.get(Computer, computer)
+            if c is None or not reaches(m.session, actor, Perm.MANAGE_COMPUTERS, c.id):
+                raise NotFound("computer", computer)
+            computer_id = c.id
+            m.object_id = str(computer_id)
             if unless_pending and _has_pending_package_jobs(m.session, computer_id):
                 raise Conflict("the computer has pending package jobs", reason=Reason.PENDING_JOBS)
+            if unless_online and c.online:
+                raise Conflict("the computer is online", reason=Reason.ONLINE)
             m.detail = {"hostname": c.hostname, "uid": c.uid}
             m.session.delete(c)
         # After the commit: whichever server process holds its agent closes the connection.
@@ -818,6 +836,34 @@ class ComputerService:
             raise AgentFailed(f"computer {computer_id} answered the ping with {body!r}") from None
         return AgentPing(computer_id, datetime.fromtimestamp(agent_time, UTC), uptime, round(elapsed, 1))
 
+    def refresh_updates_status(self, actor: Actor, uid: str) -> dict[str, Any]:
+        """Ask the computer's agent (by uid) for its pending-updates summary and keep it
+        (``updates_status``, audited). Unknown or out of reach: NotFound; not connected:
+        AgentUnreachable; no answer within ``UPDATES_TIMEOUT``: AgentTimeout. The agent bounds
+        its package manager to 60 s; no transaction is open while it works."""
+        actor.require(Perm.READ)
+        with UnitOfWork(self._db, readonly=True) as uow:
+            computer_id = uow.session.scalar(select(Computer.id).where(Computer.uid == uid))
+            if computer_id is None or not reaches(uow.session, actor, Perm.READ, computer_id):
+                raise NotFound("computer", uid)
+        address = self.agent_addresses([computer_id]).get(computer_id)
+        if address is None:
+            raise AgentUnreachable(f"computer {uid} is not connected", computer_id=computer_id)
+        status = _updates_status(self._gateway.request(address, UPDATES_STATUS, {}, UPDATES_TIMEOUT))
+        # when the server heard it (the agent's clock may be off, its text anything)
+        status["refreshed"] = self._clock().astimezone(UTC).isoformat().replace("+00:00", "Z")
+        with self._audit.mutation(actor, "computer.updates_status", "computer", computer_id) as m:
+            c = m.session.get(Computer, computer_id)
+            if c is None:
+                raise NotFound("computer", uid)
+            c.updates_status = json.dumps(status)
+            m.detail = {
+                "uid": uid,
+                "updates_available": status["updates_available"],
+                "security_updates_available": status["security_updates_available"],
+            }
+        return status
+
     def probe(self, actor: Actor, computer_ids: Sequence[int], timeout: float) -> dict[int, bool]:
         """Which of these computers' agents answer now, all asked at once (opsi's
         ``hostControl_reachable``). Not connected: False at once; no answer within ``timeout``
@@ -838,6 +884,43 @@ class ComputerService:
             cid: cid in answers and not isinstance(answers[cid], AgentUnreachable | AgentTimeout)
             for cid in ids
         }
+
+
+UPDATES_TIMEOUT = 75.0  # the agent's 60 s for its package manager, and the way there and back
+_MAX_SUMMARIES = 1000
+
+
+def _text(value: Any, limit: int) -> str:
+    return str(value)[:limit] if isinstance(value, str) else ""
+
+
+def _updates_status(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An agent's pending-updates summary, checked and bounded (what is kept and shown)."""
+
+    def count(key: str) -> int:
+        value = body.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+    items = body.get("update_summaries")
+    summaries = [
+        {
+            "title": _text(item.get("title"), 255),
+            "description": _text(item.get("description"), 1000),
+            "reboot_required": item.get("reboot_required") is True,
+            "is_security_update": item.get("is_security_update") is True,
+        }
+        for item in (items if isinstance(items, list) else [])[:_MAX_SUMMARIES]
+        if isinstance(item, dict)
+    ]
+    return {
+        "refreshed": "",
+        "updates_available": count("updates_available"),
+        "security_updates_available": count("security_updates_available"),
+        "update_summaries": summaries,
+        "reboot_pending": body.get("reboot_pending") is True,
+        "error": _text(body.get("error"), 1000),
+        "hint": _text(body.get("hint"), 1000),
+    }
 
 
 def _check_timeout(timeout: float) -> None:

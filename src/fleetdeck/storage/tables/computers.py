@@ -38,6 +38,9 @@ class Computer(Base):
     # it must be used, not only compared), and the newest request timestamp accepted (replay).
     agent_server_key_enc: Mapped[str | None] = mapped_column(String(255))
     agent_timestamp: Mapped[float | None] = mapped_column(Double)
+    # The agent's pending-updates summary (rportd's ``updates_status``) as JSON text, the last
+    # one it answered a refresh with; "" until asked.
+    updates_status: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Firmware (SMBIOS) UUID the agent reported when it enrolled; "" when it could not read it.
     # With the machine id and the MACs it tells a re-install of this machine from a clone.
     hardware_uuid: Mapped[str] = mapped_column(String(64), default="")

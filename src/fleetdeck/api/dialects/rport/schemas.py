@@ -210,6 +210,7 @@ _CLIENT_OUT = [
     "client_auth_id",
     "allowed_user_groups",
     "groups",
+    "updates_status",
 ]
 CLIENTS = listing.ListRules(
     filters={name: _PLAIN for name in CLIENT_FIELDS},

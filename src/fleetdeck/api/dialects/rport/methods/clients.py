@@ -12,6 +12,7 @@ per-client ACLs).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.responses import Response
@@ -31,7 +32,7 @@ from fleetdeck.api.kit import listing
 from fleetdeck.core import query as q
 from fleetdeck.core.computers.attributes import Described
 from fleetdeck.core.enrollment.agent_secrets import credential_of
-from fleetdeck.core.errors import NotFound
+from fleetdeck.core.errors import AgentUnreachable, Conflict, NotFound
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
@@ -94,6 +95,7 @@ def client(described: Described) -> dict[str, Any]:
         "client_auth_id": credential_of(row.created_by),
         "allowed_user_groups": list(described.attributes.access),
         "groups": list(described.groups),
+        "updates_status": json.loads(row.updates_status) if row.updates_status else None,
     }
 
 
@@ -133,6 +135,30 @@ def client_get(ctx: Context) -> Response:
 
 def _client_id(ctx: Context) -> str:
     return str(ctx.path_params["client_id"])
+
+
+@route("DELETE", "/clients/{client_id}")
+def client_delete(ctx: Context) -> Response:
+    """Forget a disconnected client (core's computer deletion: its permission, the caller's
+    reach, the audit row). A connected one is refused as rportd does; unknown: 404."""
+    try:
+        ctx.services.computers.delete(ctx.me, _client_id(ctx), unless_online=True)
+    except NotFound:
+        raise RportError(404, f"client with id {_client_id(ctx)!r} not found") from None
+    except Conflict:
+        raise RportError(400, "client is active, should be disconnected") from None
+    return render.empty(204)
+
+
+@route("POST", "/clients/{client_id}/updates-status")
+def updates_status_post(ctx: Context) -> Response:
+    """Ask the connected client for its pending-updates summary now; core keeps it and
+    ``updates_status`` shows it. Unknown, out of reach or disconnected: 404."""
+    try:
+        ctx.services.computers.refresh_updates_status(ctx.me, _client_id(ctx))
+    except (NotFound, AgentUnreachable):
+        raise RportError(404, f"Active client with id={_client_id(ctx)!r} not found.") from None
+    return render.empty(204)
 
 
 @route("GET", "/clients/{client_id}/attributes")
