@@ -296,4 +296,4 @@ def test_web_viewer_link_is_not_there_yet(rpc: RemotePc) -> None:
     r = rpc.post("computer/get/connectUrl", {"machine_id": "x", "username": "a@b"})
     texts = rpc.error(r, 501)
     assert r.json()["status"] == "NOT_IMPLEMENTED"
-    assert "remote access" in texts[0]
+    assert "no remote desktop view" in texts[0]

@@ -69,7 +69,10 @@ ONLINE = "Only offline computers can be removed: {name}"
 NOT_FOUND_PATH = "Not found"
 METHOD_NOT_ALLOWED = "Method not allowed"
 TOO_LARGE = "Request too large"
-NO_REMOTE_ACCESS = "Web Viewer connections are not available: fleetdeck has no remote access (tunnels) yet"
+NO_REMOTE_ACCESS = (
+    "Web Viewer connections are not available: fleetdeck has no remote desktop view yet"
+    " (a terminal to the computer is on its page in the web UI)"
+)
 
 
 class RemotePcError(Exception):

@@ -57,5 +57,6 @@ def remove(ctx: Context, p: Params) -> Any:
 
 @ENDPOINTS.add("POST", "computer/get/connectUrl", "Get Web Viewer Connection URL", source="inferred")
 def connect_url(ctx: Context, p: Params) -> Any:
-    """A link into fleetdeck's own remote access once it exists; until then a clear refusal."""
+    """A link into fleetdeck's own remote desktop once it exists; until then a clear refusal
+    (RemotePC's viewer is a desktop: the browser terminal is no substitute to link to)."""
     raise e.RemotePcError(501, e.NO_REMOTE_ACCESS)
