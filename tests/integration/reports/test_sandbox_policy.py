@@ -80,4 +80,5 @@ ALLOWED_LOOKALIKES: set[tuple[str, str]] = {
     ("users", "password_expired"),  # a flag: the next login must choose a new password
     ("license_pools", "product_keys"),
     ("reported_audit", "computer_key"),  # the computer's id or 0, part of the row's unique key
+    ("schedules", "group_keys"),  # the keys (names) of the rule groups a schedule targets
 }
