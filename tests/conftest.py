@@ -14,6 +14,9 @@ tried; it never becomes a green run of skipped tests. That holds on a developer'
 (``make test`` asks for PostgreSQL explicitly, and so does CI): without a PostgreSQL server,
 run ``make test-sqlite``.
 
+``--database-tests-only`` (``make test-postgres`` passes it) leaves out the tests that use no
+database (``uses_database``): the SQLite run has run them, and ``.ci/counts.py`` checks it did.
+
 Every test gets an empty, migrated database: on SQLite a copy of a migrated template file, on
 PostgreSQL a throwaway database created for the run (one per xdist worker) whose tables are
 truncated before each test.
