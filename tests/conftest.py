@@ -14,6 +14,9 @@ tried; it never becomes a green run of skipped tests. That holds on a developer'
 (``make test`` asks for PostgreSQL explicitly, and so does CI): without a PostgreSQL server,
 run ``make test-sqlite``.
 
+``--database-tests-only`` (``make test-postgres`` passes it) leaves out the tests that use no
+database (``uses_database``): the SQLite run has run them, and ``.ci/counts.py`` checks it did.
+
 Every test gets an empty, migrated database: on SQLite a copy of a migrated template file, on
 PostgreSQL a throwaway database created for the run (one per xdist worker) whose tables are
 truncated before each test.
@@ -94,6 +97,67 @@ def pytest_configure(config: pytest.Config) -> None:
             )
 
 
+# What a test needs to be run on both backends: the database fixture (everything that reaches
+# the database, an app, a server process, a runtime, gets its URL from ``db_url``), or a module
+# that looks at the backend itself.
+DATABASE_FIXTURE = "db_url"
+BACKEND_NAMES = ("BACKEND", "PG_ADMIN_URL")
+
+
+def uses_database(item: pytest.Item) -> bool:
+    """Whether ``item`` reaches the database under test: ``db_url`` in its fixture closure, or a
+    module that reads ``BACKEND``/``PG_ADMIN_URL``. The rest (the agent, the protocol, codecs,
+    tools, document checks, migrations of their own SQLite files) behave the same on both."""
+    if DATABASE_FIXTURE in getattr(item, "fixturenames", ()):
+        return True
+    module = getattr(item, "module", None)
+    return module is None or any(name in vars(module) for name in BACKEND_NAMES)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="leave out the tests that use no database (tests/conftest.py uses_database); `make"
+        " test-postgres` passes it because `make test-sqlite` has run them (docs/testing.md)",
+    )
+
+
+def left_out_path(config: pytest.Config) -> Path | None:
+    """Where a ``--database-tests-only`` run lists the node ids it left out (next to its junit
+    XML: ``.ci/counts.py`` checks each of them passed in the SQLite run)."""
+    xml = config.getoption("xmlpath", None)
+    return Path(xml).with_suffix(".left-out") if xml else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("database_tests_only"):
+        return
+    left = [item for item in items if not uses_database(item)]
+    if not left:
+        return
+    config.hook.pytest_deselected(items=left)
+    items[:] = [item for item in items if uses_database(item)]
+    path = left_out_path(config)
+    worker = getattr(config, "workerinput", {}).get("workerid", "gw0")
+    if path is not None and worker == "gw0":  # every worker collects the same; one writes
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(f"{item.nodeid}\n" for item in left))
+        tmp.replace(path)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    config = terminalreporter.config
+    path = left_out_path(config)
+    if config.getoption("database_tests_only") and not hasattr(config, "workerinput"):
+        n = len(path.read_text().splitlines()) if path and path.is_file() else "the"
+        terminalreporter.write_line(
+            f"--database-tests-only: {n} tests that use no database left to the SQLite run"
+            + (f" (listed in {path})" if path else "")
+        )
+
+
 @pytest.fixture(scope="session")
 def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database to clone per test."""
@@ -127,7 +191,14 @@ _EMPTY_PG = "".join(f'DELETE FROM "{t.name}";' for t in reversed(Base.metadata.s
 
 
 @pytest.fixture
-def db_url(_template: str, tmp_path: Path) -> str:
+def db_url(_template: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if not uses_database(request.node):
+        # ``request.getfixturevalue`` alone hides the database from the collection, which would
+        # leave the test out of the PostgreSQL run (--database-tests-only): refused on every run.
+        raise pytest.UsageError(
+            f"{request.node.nodeid} gets {DATABASE_FIXTURE} only at run time; name it (or a fixture"
+            " that needs it) among the test's arguments so the test runs on both backends"
+        )
     if BACKEND == "postgres":
         # Emptied, not truncated: TRUNCATE gives each of the ~50 tables new files and syncs them
         # (1-2 s per test on a loaded 2-core box, most of the PostgreSQL run's extra time); a

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -16,8 +17,11 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from fleetdeck.agent.config import AgentState, StateStore
+from fleetdeck.core.authz import Role, system_actor
 from fleetdeck.protocol import messages as m
-from tests.conftest import CHEAP_ARGON2_ENV, SECRET
+from fleetdeck.runtime import Runtime, build_runtime
+from fleetdeck.settings import Settings
+from tests.conftest import CHEAP_ARGON2, CHEAP_ARGON2_ENV, SECRET
 from tests.waiting import wait_for
 
 __all__ = [
@@ -56,6 +60,7 @@ class ServerProc:
         self, data_dir: Path, db_url: str, port: int, log_path: Path, extra_env: dict[str, str]
     ) -> None:
         self.data_dir = data_dir
+        self.db_url = db_url
         self.port = port
         self.log_path = log_path
         self.env = {
@@ -76,6 +81,36 @@ class ServerProc:
     @property
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def local(self) -> Runtime:
+        """What a one-shot ``fleetdeck`` command against this server's database builds
+        (``fleetdeck.cli.context.runtime``: core and storage, no transports), built in this
+        process. The fixtures create the admin and enrollment tokens with it: a ``fleetdeck``
+        process per call costs 3-4 s of CPU in imports (15 s of wall time on a loaded machine)
+        before it does anything, and ``tests/e2e/test_cli_e2e.py``, ``tests/integration/cli``
+        and the tests that call :meth:`cli` keep testing those commands as processes."""
+        settings = Settings(
+            data_dir=self.data_dir, database_url=self.db_url, secret_key=SECRET, **CHEAP_ARGON2
+        )
+        return build_runtime(settings, migrate_db=False)  # db_url is migrated (tests/conftest.py)
+
+    def create_user(self, name: str, password: str, role: Role) -> None:
+        """``fleetdeck user create NAME --role ROLE --password PASSWORD``, in this process."""
+        rt = self.local()
+        try:
+            rt.services.users.create(system_actor("cli"), name, password, role)
+        finally:
+            rt.db.dispose()
+
+    def enroll_token(self, uses: int | None = 1) -> str:
+        """``fleetdeck enroll-token create --uses N`` (expires in a day), in this process."""
+        rt = self.local()
+        try:
+            return rt.services.enrollment.create_token(
+                system_actor("cli"), expires_in=timedelta(days=1), max_uses=uses, note=""
+            ).token
+        finally:
+            rt.db.dispose()
 
     def cli(self, *args: str) -> str:
         out = subprocess.run(
@@ -178,7 +213,7 @@ def server_factory(tmp_path: Path, db_url: str) -> Iterator[Callable[..., Server
 
     def make(**extra_env: str) -> ServerProc:
         srv = ServerProc(tmp_path / "server", db_url, free_port(), tmp_path / "server.log", extra_env)
-        srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+        srv.create_user("admin", ADMIN_PASSWORD, Role.ADMIN)
         made.append(srv)
         return srv
 
@@ -210,7 +245,7 @@ def agent_factory(tmp_path: Path) -> Iterator[Callable[[ServerProc], AgentProc]]
 
 def enrolled_agent(srv: ServerProc, factory: Callable[[ServerProc], AgentProc]) -> tuple[AgentProc, int]:
     """Start an agent with a fresh token and wait until its computer is online with inventory."""
-    token = srv.cli("enroll-token", "create", "--uses", "1").strip()
+    token = srv.enroll_token()
     agent = factory(srv)
     agent.start(token=token)
     with srv.client() as c:
@@ -232,7 +267,7 @@ def enrolled_as(srv: ServerProc, agent: AgentProc, hostname: str, token: str | N
     this machine would otherwise re-enroll as the first one's computer), then start the real
     agent process on it. Returns the computer id. ``token``: one to use (several agents may
     share one), instead of a new one from the CLI."""
-    token = token or srv.cli("enroll-token", "create", "--uses", "1").strip()
+    token = token or srv.enroll_token()
     url = srv.url.replace("http", "ws", 1) + "/agent/v1/ws"
     with ws_connect(url, open_timeout=10) as ws:
         ws.send(m.encode(m.Enroll(token=token, hostname=hostname, agent_version="0.0.1")))

@@ -53,7 +53,7 @@ def test_agent_deb_unpacks_and_runs(tmp_path: Path, server: ServerProc) -> None:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "FLEETDECK_PYTHON": _plain_python()}
     version = subprocess.run([agent, "--version"], env=env, capture_output=True, text=True, check=True)
     assert version.stdout.startswith("fleetdeck-agent ")
-    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = server.enroll_token()
     cmd = [agent, "--server", server.url, "--enroll-token", token, "--state-dir", str(tmp_path / "state")]
     with (
         _process(

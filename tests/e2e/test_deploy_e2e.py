@@ -25,7 +25,7 @@ def b64(data: bytes) -> str:
 
 
 def start_agent(server: ServerProc, factory: Callable[[ServerProc], AgentProc]) -> tuple[AgentProc, int]:
-    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = server.enroll_token()
     agent = factory(server)
     agent.start("--simulate-power-actions", token=token)
     with server.client() as c:

@@ -35,6 +35,7 @@ import httpx
 import psutil
 import pytest
 
+from fleetdeck.core.authz import Role
 from tests.conftest import BACKEND
 from tests.e2e.conftest import (
     ADMIN_PASSWORD,
@@ -126,7 +127,7 @@ def server(tmp_path: Path, db_url: str) -> Iterator[ForkedServer]:
     """This module's server: forked, so that the trials can restart it cheaply."""
     srv = ForkedServer(tmp_path / "server", db_url, free_port(), tmp_path / "server.log", {})
     try:
-        srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+        srv.create_user("admin", ADMIN_PASSWORD, Role.ADMIN)
         srv.start()
         yield srv
     finally:

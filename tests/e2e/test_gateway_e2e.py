@@ -86,7 +86,7 @@ class ScriptedAgent:
     """Speaks the protocol by hand on a raw WebSocket, as an older or misbehaving agent would."""
 
     def __init__(self, server: ServerProc, name: str) -> None:
-        token = server.cli("enroll-token", "create", "--uses", "1").strip()
+        token = server.enroll_token()
         self.url = server.url.replace("http", "ws", 1) + "/agent/v1/ws"
         self.hostname = f"scripted-{name}"
         with ws_connect(self.url, open_timeout=10) as ws:

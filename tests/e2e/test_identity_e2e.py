@@ -37,7 +37,7 @@ def online_computers(server: ServerProc) -> list[dict[str, Any]]:
 
 
 def second_agent(server: ServerProc, agent_factory: Callable[..., AgentProc]) -> AgentProc:
-    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = server.enroll_token()
     agent: AgentProc = agent_factory(server, "second")
     agent.start(token=token)
     return agent

@@ -157,7 +157,7 @@ def test_a_restarted_server_gets_its_agents_back_within_the_window_it_announced(
     and the window can bring it back soon."""
     srv = server_factory(FLEETDECK_RECONNECT_WINDOW_SEC=str(WINDOW))
     srv.start()
-    token = srv.cli("enroll-token", "create", "--uses", "1").strip()
+    token = srv.enroll_token()
     agent = agent_factory(srv)
     agent.start("--reconnect-min", "1", "--reconnect-max", "600", token=token)
     wait_for(lambda: "connected to" in agent.log(), 60, what="the agent connected")

@@ -44,7 +44,7 @@ def test_a_download_cut_off_midway_resumes_with_range_and_reports_bytes(
         zf.writestr("big.bin", os.urandom(PAYLOAD_BYTES))
     data = buffer.getvalue()
     sha = hashlib.sha256(data).hexdigest()
-    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = server.enroll_token()
     agent = agent_factory(server)
     agent.server = cast(ServerProc, SimpleNamespace(url=f"http://127.0.0.1:{proxy.port}"))
     agent.start(token=token)

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
+from fleetdeck.core.authz import Role
 from fleetdeck.protocol import messages as m
 from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, enrolled_agent, wait_for
 
@@ -170,7 +171,7 @@ def test_refusals(
     server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], web_login: Login
 ) -> None:
     _agent, cid = enrolled_agent(server, agent_factory)
-    server.cli("user", "create", "viewer", "--role", "viewer", "--password", VIEWER_PASSWORD)
+    server.create_user("viewer", VIEWER_PASSWORD, Role.VIEWER)
     viewer, viewer_csrf = web_login(server, "viewer", VIEWER_PASSWORD)
     assert 'id="open-terminal"' not in viewer.get(f"/computers/{cid}").text
     assert viewer.get(f"/computers/{cid}/terminal").status_code == 403
@@ -194,7 +195,7 @@ def test_refusals(
 def test_agent_with_terminals_switched_off(
     server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], web_login: Login
 ) -> None:
-    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = server.enroll_token()
     agent = agent_factory(server)
     agent.start("--no-terminal", token=token)
     with server.client() as api:

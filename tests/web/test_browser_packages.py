@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
+from fleetdeck.core.authz import Role
 from tests.e2e.conftest import AgentProc, ServerProc
 from tests.web.conftest import PASSWORD
 from tests.web.test_browser import ADMIN_PASSWORD, TIMEOUT_MS, browser, local_only, log_in, shot, wait_online
@@ -34,11 +35,11 @@ def test_upload_deploy_and_watch_it_succeed(
 ) -> None:
     base = server.url
     external: list[str] = []
-    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = server.enroll_token()
     agent = agent_factory(server)
     agent.start(token=token)
     cid = wait_online(server, agent)
-    server.cli("user", "create", "vic", "--role", "viewer", "--password", PASSWORD)
+    server.create_user("vic", PASSWORD, Role.VIEWER)
     with server.client() as api:
         hostname = api.get(f"/computers/{cid}").json()["data"]["hostname"]
     marker = tmp_path / "installed.txt"

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from fleetdeck.app import Runtime, create_app
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.housekeeping import standard_duties
 from fleetdeck.core.secrets import SecretBox
 from fleetdeck.core.users.entities import Credential
@@ -141,7 +141,7 @@ def test_a_session_is_valid_in_a_second_app_on_the_same_database(
 @pytest.mark.e2e
 def test_a_session_survives_a_restart_of_the_real_server(server_factory: Callable[..., ServerProc]) -> None:
     srv = server_factory()
-    srv.cli("user", "create", "alice", "--role", "operator", "--password", PASSWORD)
+    srv.create_user("alice", PASSWORD, Role.OPERATOR)
     srv.start()
     with httpx.Client(base_url=srv.url, timeout=30) as browser:
         page = browser.get("/login")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fleetdeck.core.authz import Role
 from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -20,7 +21,7 @@ KEY = "e2e-idoit-key"
 @pytest.fixture
 def idoit_server(tmp_path: Path, db_url: str) -> Iterator[ServerProc]:
     srv = ServerProc(tmp_path / "server", db_url, free_port(), tmp_path / "server.log", {})
-    srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+    srv.create_user("admin", ADMIN_PASSWORD, Role.ADMIN)
     srv.cli("settings", "set", "idoit.api_enabled", "true")
     srv.cli("settings", "set", "idoit.api_key", KEY)
     srv.start()
@@ -37,7 +38,7 @@ def rpc(srv: ServerProc, method: str, params: dict[str, Any]) -> Any:
 
 def test_agent_enrolled_computer_is_a_cmdb_object(idoit_server: ServerProc, tmp_path: Path) -> None:
     agent = AgentProc(idoit_server, tmp_path / "agent", tmp_path / "agent.log")
-    token = idoit_server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = idoit_server.enroll_token()
     agent.start(token=token)
     try:
 

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fleetdeck.core.authz import Role
 from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ INSTALL = b'#!/bin/sh\nset -e\necho "installed by OCO" > "$1"\n'
 @pytest.fixture
 def oco_server(tmp_path: Path, db_url: str) -> Iterator[ServerProc]:
     srv = ServerProc(tmp_path / "server", db_url, free_port(), tmp_path / "server.log", {})
-    srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+    srv.create_user("admin", ADMIN_PASSWORD, Role.ADMIN)
     srv.cli("settings", "set", "oco.api_enabled", "true")
     srv.start()
     yield srv
@@ -37,7 +38,7 @@ def oco_server(tmp_path: Path, db_url: str) -> Iterator[ServerProc]:
 @pytest.fixture
 def agent(oco_server: ServerProc, tmp_path: Path) -> Iterator[AgentProc]:
     a = AgentProc(oco_server, tmp_path / "agent", tmp_path / "agent.log")
-    token = oco_server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = oco_server.enroll_token()
     a.start("--simulate-power-actions", token=token)
     yield a
     a.stop()

@@ -21,6 +21,7 @@ import msgspec
 import pytest
 from websockets.sync.client import connect as ws_connect
 
+from fleetdeck.core.authz import Role
 from tests.e2e.conftest import ADMIN_PASSWORD, AgentProc, ServerProc, free_port, wait_for
 from tests.opsi_packages import CONTROL_TOML, build_opsi
 
@@ -32,7 +33,7 @@ INSTALL = b'#!/bin/sh\nset -e\necho "installed by opsi: $FLEETDECK_PROPERTY_GREE
 @pytest.fixture
 def server(tmp_path: Path, db_url: str) -> Iterator[ServerProc]:
     srv = ServerProc(tmp_path / "server", db_url, free_port(), tmp_path / "server.log", {})
-    srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+    srv.create_user("admin", ADMIN_PASSWORD, Role.ADMIN)
     srv.start()
     yield srv
     srv.stop()
@@ -41,7 +42,7 @@ def server(tmp_path: Path, db_url: str) -> Iterator[ServerProc]:
 @pytest.fixture
 def agent(server: ServerProc, tmp_path: Path) -> Iterator[AgentProc]:
     a = AgentProc(server, tmp_path / "agent", tmp_path / "agent.log")
-    token = server.cli("enroll-token", "create", "--uses", "1").strip()
+    token = server.enroll_token()
     a.start("--simulate-power-actions", token=token)
     yield a
     a.stop()
@@ -211,7 +212,7 @@ def test_rpc_over_https_as_opsis_client_speaks_it(tmp_path: Path, db_url: str) -
     srv = ServerProc(
         tmp_path / "tls-server", db_url, free_port(), tmp_path / "tls.log", {"FLEETDECK_TLS": "auto"}
     )
-    srv.cli("user", "create", "admin", "--role", "admin", "--password", ADMIN_PASSWORD)
+    srv.create_user("admin", ADMIN_PASSWORD, Role.ADMIN)
     srv.start()
     try:
         trust = ssl.create_default_context(cafile=str(srv.data_dir / "tls" / "ca-cert.pem"))

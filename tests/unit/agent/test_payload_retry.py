@@ -38,8 +38,13 @@ def serving(answer: Callable[[socket.socket], None]) -> Iterator[str]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    # close() alone does not wake an accept() blocked in another thread on Linux (the join
+    # waited out its 5 s); shutdown() does, with an OSError that ends the loop.
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
     listener.close()
     thread.join(5)
+    assert not thread.is_alive()
 
 
 @pytest.fixture
