@@ -331,3 +331,23 @@ def test_update_reports_are_checked_kept_trimmed_and_audited(
     with UnitOfWork(runtime.db, readonly=True) as uow:
         row = uow.session.get(AgentUpdateStatus, a)
         assert row is not None and row.running == "r" * 50
+
+
+def test_publishing_the_servers_own_agent_and_refusals_are_audited_with_the_file(
+    updates: AgentUpdateService, admin: Actor, wheel: Path, runtime: Runtime
+) -> None:
+    operator = Actor(user_id=None, username="op", role=Role.OPERATOR)
+    for attempt in (
+        lambda: updates.publish(operator, wheel.name, b""),
+        lambda: updates.publish_built(operator),
+    ):
+        with pytest.raises(PermissionDenied):
+            attempt()
+    built = updates.publish_built(admin, "3.1.4")
+    assert (built.version, built.filename) == ("3.1.4", "fleetdeck_agent-3.1.4-py3-none-any.whl")
+    rows = [r for r in factories.audit_since(runtime.services, 0) if r.action == "agent_release.publish"]
+    assert [(r.object_id, r.result, r.username) for r in rows] == [
+        (wheel.name, "denied", "op"),
+        ("", "denied", "op"),
+        ("3.1.4", "ok", "admin"),
+    ]

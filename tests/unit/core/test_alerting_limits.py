@@ -149,6 +149,8 @@ def test_vars_values_and_names_at_their_limits() -> None:
                 "yes=True",
                 "n=1.5",
                 "lst=[1, 2]",
+                "eq='a=b'",
+                "phrase=two words",
                 f"{name64}=1",
                 "long=" + "x" * r.MAX_LOG,
             ],
@@ -162,6 +164,8 @@ def test_vars_values_and_names_at_their_limits() -> None:
         "yes": True,
         "n": 1.5,
         "lst": [1, 2],
+        "eq": "a=b",
+        "phrase": "two words",
         name64: 1,
         "long": "x" * r.MAX_LOG,
     }

@@ -230,8 +230,9 @@ def test_who_may_save_change_and_delete(svc: Services, admin: Actor) -> None:
         with pytest.raises(NotFound) as gone:
             svc.schedules.get(admin, ref)
         assert str(gone.value) == f"schedule {ref} not found"
-        with pytest.raises(NotFound):
+        with pytest.raises(NotFound) as gone:
             svc.schedules.delete(admin, ref)
+        assert str(gone.value) == f"schedule {ref} not found"
     deleted = [r for r in factories.audit_since(svc, 0) if r.action == "schedule.delete"]
     assert [(r.object_type, r.object_id, r.result) for r in deleted][:2] == [
         ("schedule", item.id, "denied"),
