@@ -186,6 +186,23 @@ def test_a_ruleset_is_refused_whole_with_every_mistake(alerting: AlertingService
     assert alerting.ruleset(admin)["rules"] == [good]
 
 
+def test_a_var_nested_deeper_than_json_goes_is_refused_in_words(
+    alerting: AlertingService, admin: Actor
+) -> None:
+    """``x=[[[[...`` (999 brackets, within the 1000 characters a value may have) made the JSON
+    decoder raise RecursionError out of ``parse``: a 500 instead of a refusal."""
+    with pytest.raises(ValidationFailed) as err:
+        alerting.set_ruleset(admin, rules(rule("ok", "true"), vars=["x=" + "[" * 999]))
+    assert err.value.detail["problems"] == [
+        {"prefix": "vars[0]", "err": "a var's value is nested too deeply"}
+    ]
+    assert str(err.value) == "vars[0]: a var's value is nested too deeply"
+    assert alerting.ruleset(admin) == {"vars": [], "rules": []}
+    deep = "[" * 400 + "]" * 400  # as deep as a value of 1000 characters can be when it is closed
+    alerting.set_ruleset(admin, rules(rule("ok", "true"), vars=["x=" + deep]))
+    assert alerting.ruleset(admin)["vars"] == ["x=" + deep]
+
+
 def test_a_template_in_use_stays(alerting: AlertingService, admin: Actor) -> None:
     alerting.create_template(admin, MAIL, "mail")
     with pytest.raises(Conflict):

@@ -95,6 +95,9 @@ def _var(text: object, i: int, problems: list[Problem]) -> tuple[str, Any] | Non
     value: Any = raw  # a bare word is a string
     try:
         value = json.loads(raw)
+    except RecursionError:  # "[[[[...": deeper than the JSON decoder goes (1000 characters can be)
+        problems.append(Problem(prefix, "a var's value is nested too deeply"))
+        return None
     except ValueError:
         with contextlib.suppress(ValueError, SyntaxError, MemoryError, RecursionError):
             value = ast.literal_eval(raw)  # 'single quoted', True/False
