@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import socket
 from collections.abc import Callable
@@ -246,3 +247,27 @@ def test_agent_pins_the_servers_ca(
     with srv.client() as c:
         wait_for(lambda: c.get(f"/computers/{cid}").json()["data"]["online"] is False, 15, what="offline")
     assert agent.log().count("connected to ") == 2  # before and after the renewal only
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed here (apt-get install zsh)")
+def test_a_zsh_job_runs_on_an_agent_that_has_zsh(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc]
+) -> None:
+    _agent, cid = enrolled_agent(server, agent_factory)
+    job = wait_job(server, run_command(server, cid, "print -r -- $ZSH_NAME ${(U)x:-ok}", interpreter="zsh"))
+    assert (job["status"], job["stdout"]) == ("succeeded", "zsh OK\n")
+
+
+def test_a_zsh_job_fails_at_delivery_for_an_agent_without_zsh(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agent finds no zsh on its PATH, so its hello does not offer it; the server does not
+    send it the job (an older agent could not even decode the frame) and says why."""
+    monkeypatch.setenv("PATH", "/usr/sbin:/sbin")  # no zsh there (and /bin/sh is run by path)
+    agent, cid = enrolled_agent(server, agent_factory)
+    job = wait_job(server, run_command(server, cid, "print hi", interpreter="zsh"))
+    assert job["status"] == "failed"
+    assert str(job["message"]).startswith(f"not run: the agent of computer {cid} does not offer zsh")
+    assert f"job {job['id']} " not in agent.log()  # never reached the agent
+    plain = wait_job(server, run_command(server, cid, "echo still here"))
+    assert (plain["status"], plain["stdout"]) == ("succeeded", "still here\n")

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from fleetdeck.agent.decoding import UTF8, OutputDecoder, decode_bytes
-from fleetdeck.agent.process import kill_tree, remove_script, spawn, sudo_refusal
+from fleetdeck.agent.process import DirectProcess, kill_tree, remove_script, spawn, sudo_refusal
 from fleetdeck.protocol import messages as m
 
 Send = Callable[[m.Message], Awaitable[None]]
@@ -115,11 +116,18 @@ class CommandExecution:
         self._stop_status, self._stop_message = status, message
         self._stop.set()
 
-    async def _read(self, stream: Stream, reader: asyncio.StreamReader) -> None:
-        while chunk := await reader.read(READ_SIZE):
+    def _output(self, stream: Stream, chunk: bytes) -> None:
+        """A chunk of ``stream``; b"" at its end."""
+        if chunk:
             self.captures[stream].add(chunk)
             self.streamer.feed(stream, chunk)
-        self.streamer.feed(stream, b"", final=True)
+        else:
+            self.streamer.feed(stream, b"", final=True)
+
+    async def _read(self, stream: Stream, reader: asyncio.StreamReader) -> None:
+        while chunk := await reader.read(READ_SIZE):
+            self._output(stream, chunk)
+        self._output(stream, b"")
 
     def _result(
         self, status: m.AgentJobStatus, started: float, exit_code: int | None, message: str
@@ -137,7 +145,10 @@ class CommandExecution:
             truncated=out.truncated or err.truncated,
         )
 
-    async def _complete(self, proc: asyncio.subprocess.Process) -> None:
+    async def _complete(self, proc: asyncio.subprocess.Process | DirectProcess) -> None:
+        if isinstance(proc, DirectProcess):
+            await proc.run(self._output)
+            return
         assert proc.stdout is not None
         assert proc.stderr is not None
         await asyncio.gather(
@@ -151,6 +162,14 @@ class CommandExecution:
             return self._result("failed", started, None, refused)
         try:
             proc, script, self.codepage = await spawn(self.spec)
+        except FileNotFoundError as exc:
+            missing = self.spec.interpreter
+            named = os.path.basename(str(exc.filename or ""))
+            if missing in ("bash", "zsh", "powershell") and named in (missing, "pwsh"):
+                problem = f"cannot start command: {missing} is not installed on this computer ({exc})"
+            else:
+                problem = f"cannot start command: {exc}"
+            return self._result("failed", started, None, problem)
         except OSError as exc:
             return self._result("failed", started, None, f"cannot start command: {exc}")
         self.pid = proc.pid
@@ -183,6 +202,8 @@ class CommandExecution:
                 completion.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await completion
+            if isinstance(proc, DirectProcess):
+                proc.close()
             remove_script(script)
             streamer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -85,20 +85,36 @@ def ensure_dir(path: Path) -> None:
         os.chmod(path, 0o700)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so that readers see either the old or the new file, never a mix."""
+def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
+    """Write ``data`` so that readers see either the old or the new file, never a mix.
+
+    ``sync=False`` skips the two fsyncs (file, directory): the new file survives the agent's
+    process dying (it is in the kernel's page cache) but not a power loss or kernel crash until
+    the kernel writes it back or :func:`sync_file` runs."""
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if sync:
+        _fsync_dir(path.parent)
+
+
+def sync_file(path: Path) -> None:
+    """fsync ``path`` and its directory: what :func:`atomic_write` with ``sync=False`` left out."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     _fsync_dir(path.parent)
 
 

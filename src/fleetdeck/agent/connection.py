@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import ssl
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
-from fleetdeck.agent import AGENT_VERSION, collectors, requests, tunnels
+from fleetdeck.agent import AGENT_VERSION, collectors, requests, shells, tunnels
 from fleetdeck.agent.backoff import HEALTHY_AFTER_SEC, Backoff
 from fleetdeck.agent.config import AgentState, StateStore
 from fleetdeck.agent.jobs import JobRunner
@@ -219,7 +221,8 @@ class Agent:
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
             features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE]
-            + ([m.FEATURE_TERMINAL] if self.terminals.offered else []),
+            + ([m.FEATURE_TERMINAL] if self.terminals.offered else [])
+            + shells.features(sys.platform, shutil.which),
         )
         await ws.send(m.encode(hello), text=True)
         async with asyncio.timeout(WELCOME_TIMEOUT_SEC):

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 STOPPED_MESSAGE = "agent stopped while the job was running"
 RUNNING_NOTICE_SEC = 0.25
+# Results and acks reach the journal file this long after they happened, in one write (without
+# fsync): off the path of the other jobs of a fan-out, and usually one write for both.
+LAZY_WRITE_SEC = 0.5
 
 
 class JobRunner:
@@ -50,6 +53,9 @@ class JobRunner:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._executions: dict[int, CommandExecution] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._write_handle: asyncio.TimerHandle | None = None
+        self._sync_wanted = False
+        self._syncer: asyncio.Task[None] | None = None
 
     def recover(self) -> list[m.JobResult]:
         """Turn jobs a dead predecessor left ``running`` into failed results (never re-run)."""
@@ -67,8 +73,11 @@ class JobRunner:
     def submit(self, job: m.JobSpec) -> bool:
         """Start ``job`` unless this id was seen before. Returns whether it was started.
 
-        The journal entry is written (and fsynced) synchronously, before the task is
-        created, so a duplicate JobRun arriving a moment later is already recognised.
+        The journal entry is written synchronously, before the task is created (so a duplicate
+        JobRun arriving a moment later is already recognised, and an agent that dies from here
+        on reports the job failed rather than running it again); its fsync runs in a worker
+        thread meanwhile, not before the process starts (fleetdeck.agent.journal says what a
+        power loss in between can do).
         """
         if self.journal.seen(job.id):
             entry = self.journal.get(job.id)
@@ -77,7 +86,8 @@ class JobRunner:
                 self._spawn_send(entry.result)
             log.info("job %s already known; not running it again", job.id)
             return False
-        self.journal.start(job.id, time.time())
+        self.journal.start(job.id, time.time(), durable=False)
+        self._sync_soon()
         if job.kind in PACKAGE_KINDS and self.packages is not None:
             self.packages.enqueue(job.id)
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -140,17 +150,57 @@ class JobRunner:
                 problem = "command job without a command"
             result = m.JobResult(job_id=job.id, status="failed", finished_at=time.time(), message=problem)
         # In memory first (an ack that comes back at once finds the job finished), out to the
-        # server, then to disk: the result does not wait for two fsyncs (Journal.finish).
+        # server, then to disk a little later, with the ack (Journal.finish, LAZY_WRITE_SEC).
         self.journal.finish(result, durable=False)
         log.info("job %s finished: %s (exit %s)", job.id, result.status, result.exit_code)
         await self._send(result)
-        self._flush_journal(job.id)
+        self._write_soon()
 
-    def _flush_journal(self, job_id: int) -> None:
+    def _write_soon(self) -> None:
+        """Write the journal's in-memory changes LAZY_WRITE_SEC from now (at once outside a loop)."""
         try:
-            self.journal.flush()
-        except OSError as exc:  # the result went out; if it is acked, nothing is lost
-            log.error("cannot record the result of job %s in the journal: %s", job_id, exc)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.persist()
+            return
+        if self._write_handle is None:
+            self._write_handle = loop.call_later(LAZY_WRITE_SEC, self.persist)
+
+    def persist(self) -> None:
+        """Write what the journal holds in memory only (results, acks), now, without fsync."""
+        if self._write_handle is not None:
+            self._write_handle.cancel()
+            self._write_handle = None
+        if not self.journal.dirty:
+            return
+        try:
+            self.journal.flush(durable=False)
+        except OSError as exc:  # the results went out; if they are acked, nothing is lost
+            log.error("cannot record job results in the journal: %s", exc)
+
+    def _sync_soon(self) -> None:
+        """fsync the journal in a worker thread (one at a time; one more if asked meanwhile)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._sync_once()
+            return
+        self._sync_wanted = True
+        if self._syncer is None or self._syncer.done():
+            self._syncer = asyncio.ensure_future(self._sync_loop())
+            self._background.add(self._syncer)
+            self._syncer.add_done_callback(self._background.discard)
+
+    async def _sync_loop(self) -> None:
+        while self._sync_wanted:
+            self._sync_wanted = False
+            await asyncio.to_thread(self._sync_once)
+
+    def _sync_once(self) -> None:
+        try:
+            self.journal.sync()
+        except OSError as exc:
+            log.error("cannot fsync the job journal: %s", exc)
 
     def busy(self) -> bool:
         """Is a job running?"""
@@ -168,8 +218,10 @@ class JobRunner:
         return True
 
     def ack(self, job_ids: list[int]) -> None:
-        removed = self.journal.ack(job_ids)
+        """Forget acknowledged results: in memory now, in the file with the next write."""
+        removed = self.journal.ack(job_ids, save=False)
         log.debug("results acknowledged: %s", removed)
+        self._write_soon()
 
     async def wait(self, job_id: int) -> None:
         task = self._tasks.get(job_id)
@@ -177,8 +229,10 @@ class JobRunner:
             await asyncio.shield(task)
 
     async def drain(self) -> None:
+        """Wait for every job and send, then write the journal (tests; shutdown)."""
         while self._tasks or self._background:
             await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+        self.persist()
 
     async def shutdown(self) -> None:
         """Kill every running job's process tree and record it as failed (SIGTERM path)."""

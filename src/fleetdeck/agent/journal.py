@@ -1,27 +1,45 @@
 """The job journal: what makes job execution exactly-once across reconnects and restarts.
 
-A job id is written (fsynced) as ``running`` *before* its process starts, and the result is
-kept until the server acknowledges it. So:
+A job id is written as ``running`` *before* its process starts (a new file renamed over the old
+one: in the kernel's page cache, so it survives the agent's process dying), and made durable
+with fsync right after, in a worker thread, while the process runs (:meth:`Journal.sync`). The
+result is kept until the server acknowledges it. So:
 
 * a ``JobRun`` redelivered after a reconnect is recognised and not run again;
 * a result lost with the connection is resent on the next connection;
-* an agent that died mid-job never re-runs it (a side-effecting command running twice is
-  worse than a failure report); the entry becomes a failed result at the next start.
+* an agent that died mid-job (crashed, killed, OOM) never re-runs it (a side-effecting command
+  running twice is worse than a failure report); the entry becomes a failed result at the next
+  start.
+* A power loss or kernel crash in the few milliseconds between the process start and the end
+  of the fsync can lose the entry: after the reboot the agent does not list the job in its
+  hello, and the server queues it again (``JobService.on_hello``: a job sent but not held is
+  taken for a lost frame), so that job runs a second time. That window is what fan-out latency
+  is traded for (docs/performance.md); before, the fsync came first and the window was between
+  the fsync and the start, where a power loss made the job fail without running.
+
+Results and acknowledgements are written later and without fsync (:meth:`Journal.flush`): one
+lost to a crash only makes the agent report the job failed ("agent restarted") or resend a
+result, which the server ignores for a job that is final already.
 
 The last :data:`ACKED_KEEP` acknowledged ids are remembered too, to catch late duplicates.
-Size stays bounded: entries leave the journal when acknowledged.
+Size stays bounded: entries leave the journal when acknowledged. A journal file that cannot
+be read (torn by a power loss on a file system that does not order the rename after the data)
+is kept aside as ``jobs.json.unreadable`` and the agent starts with an empty one.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from pathlib import Path
 from typing import Literal
 
 import msgspec
 
-from fleetdeck.agent.config import atomic_write, ensure_dir
+from fleetdeck.agent.config import atomic_write, ensure_dir, sync_file
 from fleetdeck.protocol import messages as m
+
+log = logging.getLogger(__name__)
 
 ACKED_KEEP = 1000
 RESTARTED_MESSAGE = "agent restarted while the job was running"
@@ -51,6 +69,7 @@ class Journal:
         self._jobs: dict[int, Entry] = {}
         self._acked: deque[int] = deque(maxlen=ACKED_KEEP)
         self._acked_set: set[int] = set()
+        self.dirty = False  # changed in memory since the last write
         self._load()
 
     def _load(self) -> None:
@@ -58,15 +77,34 @@ class Journal:
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return
-        data = msgspec.json.decode(raw, type=_File)
+        try:
+            data = msgspec.json.decode(raw, type=_File)
+        except msgspec.DecodeError as exc:
+            aside = self.path.with_name(self.path.name + ".unreadable")
+            log.error(
+                "the job journal %s cannot be read (%s); kept as %s, starting with an empty one:"
+                " the server queues again the jobs this agent does not list",
+                self.path,
+                exc,
+                aside,
+            )
+            self.path.replace(aside)
+            return
         self._jobs = dict(data.jobs)
         for job_id in data.acked[-ACKED_KEEP:]:
             self._remember_acked(job_id)
 
-    def _save(self) -> None:
+    def _save(self, sync: bool = True) -> None:
         ensure_dir(self.dir)
         data = _File(jobs=self._jobs, acked=list(self._acked))
-        atomic_write(self.path, msgspec.json.encode(data))
+        atomic_write(self.path, msgspec.json.encode(data), sync=sync)
+        self.dirty = False
+
+    def sync(self) -> None:
+        """fsync what the last write without fsync left in the page cache (blocking: call it in
+        a thread)."""
+        if self.path.exists():
+            sync_file(self.path)
 
     def _remember_acked(self, job_id: int) -> None:
         if job_id in self._acked_set:
@@ -97,9 +135,12 @@ class Journal:
 
     # ------------------------------------------------------------ mutations
 
-    def start(self, job_id: int, at: float) -> None:
+    def start(self, job_id: int, at: float, durable: bool = True) -> None:
+        """Record ``job_id`` as running. ``durable=False`` writes the file without fsync (safe
+        against the agent dying, not yet against a power loss): the caller runs :meth:`sync`
+        soon, off the job's path (JobRunner does, while the process starts)."""
         self._jobs[job_id] = Entry(state="running", started_at=at)
-        self._save()
+        self._save(sync=durable)
 
     def finish(self, result: m.JobResult, durable: bool = True) -> None:
         """Record the result. ``durable=False`` records it in memory only, so that the result
@@ -110,15 +151,18 @@ class Journal:
         entry = self._jobs.get(result.job_id)
         started = entry.started_at if entry else (result.started_at or 0.0)
         self._jobs[result.job_id] = Entry(state="finished", started_at=started, result=result)
+        self.dirty = True
         if durable:
             self._save()
 
-    def flush(self) -> None:
-        """Write what :meth:`finish` (``durable=False``) recorded in memory."""
-        self._save()
+    def flush(self, durable: bool = True) -> None:
+        """Write what :meth:`finish` (``durable=False``) or :meth:`ack` (``save=False``) recorded
+        in memory; ``durable=False``: without fsync."""
+        self._save(sync=durable)
 
-    def ack(self, job_ids: list[int]) -> list[int]:
-        """Forget acknowledged results; returns the ids that were actually removed.
+    def ack(self, job_ids: list[int], save: bool = True) -> list[int]:
+        """Forget acknowledged results; returns the ids that were actually removed. ``save=False``
+        leaves the write to a later :meth:`flush` (a lost ack only makes the result go out again).
 
         A still-running job is never dropped by an ack (the server cannot acknowledge a
         result it has not received), but its id is remembered so it is not run again.
@@ -131,7 +175,9 @@ class Journal:
             if self._jobs.pop(job_id, None) is not None:
                 removed.append(job_id)
             self._remember_acked(job_id)
-        self._save()
+        self.dirty = True
+        if save:
+            self._save()
         return removed
 
     def recover(self, message: str = RESTARTED_MESSAGE, now: float | None = None) -> list[m.JobResult]:

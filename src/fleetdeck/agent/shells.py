@@ -53,6 +53,13 @@ class Launch:
     output_codepage: str = UTF8  # for output that is not UTF-8
 
 
+def features(platform: str, which: Which) -> list[str]:
+    """The interpreters this agent announces in its hello (protocol FEATURE_*): zsh where a
+    ``zsh`` is on the PATH (not on Windows). sh, bash, powershell and cmd are not announced:
+    every agent knows them, and a missing one fails the job with "not installed"."""
+    return [m.FEATURE_ZSH] if platform != "win32" and which("zsh") else []
+
+
 def default_interpreter(platform: str) -> str:
     return "cmd" if platform == "win32" else "sh"
 

@@ -62,6 +62,9 @@ FEATURE_TUNNELS = "tunnel"  # carries TCP streams (TunnelOpen, TunnelData, ...)
 
 FEATURE_UPDATE = "update"  # updates itself from Welcome.update, reports with UpdateReport
 FEATURE_TERMINAL = "terminal"  # opens terminals (TermOpen ...); not listed when switched off
+# runs command jobs with interpreter "zsh": listed only where zsh is installed. The server sends
+# zsh jobs only to agents listing it (an older agent would refuse the whole JobRun frame).
+FEATURE_ZSH = "zsh"
 
 # Terminals: the bytes of one TermInput/TermOutput frame at most, and the output bytes an agent
 # may send before the server acknowledges them (TermAck): what a slow browser can make either
@@ -169,8 +172,7 @@ class CommandSpec(msgspec.Struct, omit_defaults=True):
     """A shell command. ``interpreter`` None means the platform default shell."""
 
     command: str
-    # "zsh": agents run it (macOS); the server does not send it yet (older agents would refuse the
-    # whole frame), see docs/agent-platforms.md
+    # "zsh": only to agents that list FEATURE_ZSH (older agents would refuse the whole frame)
     interpreter: Literal["sh", "bash", "zsh", "powershell", "cmd"] | None = None
     cwd: str | None = None
     env: dict[str, str] = msgspec.field(default_factory=dict)

@@ -125,7 +125,7 @@ def test_a_viewer_cannot_cancel(admin_api: Api, viewer_api: Api, targets: dict[s
         ({"group_ids": [999999]}, 404, None),
         ({}, 422, "computer_ids"),
         ({"computer_ids": []}, 422, "computer_ids"),
-        ({"interpreter": "zsh"}, 422, "body.interpreter"),
+        ({"interpreter": "fish"}, 422, "body.interpreter"),
         ({"timeout_sec": 0}, 422, "timeout_sec"),
         ({"timeout_sec": 10**9}, 422, "timeout_sec"),
         ({"expires_in_sec": 0}, 422, "body.expires_in_sec"),

@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from fleetdeck.agent import jobs
 from fleetdeck.agent.command import OUTPUT_CAP
 from fleetdeck.agent.jobs import JobRunner
 from fleetdeck.agent.journal import RESTARTED_MESSAGE, Journal
@@ -312,3 +313,88 @@ def test_result_goes_out_before_the_journal_write_and_is_journaled_after(tmp_pat
     journal.flush()
     assert "8" not in json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]
     assert Journal(tmp_path).seen(8)
+
+
+def test_the_job_starts_after_the_write_and_the_fsync_follows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process finds its ``running`` entry in the file already (an agent that dies from
+    then on reports the job failed, never runs it again); the fsync comes after, in a thread."""
+    synced: list[str] = []
+    real_sync = Journal.sync
+
+    def sync(self: Journal) -> None:
+        synced.append(json.loads(self.path.read_bytes())["jobs"]["21"]["state"])
+        real_sync(self)
+
+    monkeypatch.setattr(Journal, "sync", sync)
+    result = asyncio.run(run_one(tmp_path, cmd_job(21, f"cat {tmp_path / 'jobs.json'}"))).result()
+    assert result.status == "succeeded"
+    assert json.loads(result.stdout)["jobs"]["21"]["state"] == "running"
+    assert synced and synced[0] in ("running", "finished")
+
+
+def test_an_fsync_that_fails_does_not_fail_the_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Journal) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(Journal, "sync", broken)
+    assert asyncio.run(run_one(tmp_path, cmd_job(22, "echo ok"))).result().stdout == "ok\n"
+
+
+def test_results_and_acks_reach_the_file_later_in_one_write(tmp_path: Path) -> None:
+    async def scenario() -> tuple[str, list[str], list[str]]:
+        runner = JobRunner(Journal(tmp_path), Sink().send)
+        runner.submit(cmd_job(23, "true"))
+        await async_wait_for(lambda: runner.unacked_results() != [])
+        await asyncio.sleep(0.05)  # the result went out; the file still says running
+        state = json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]["23"]["state"]
+        runner.ack([23])  # in memory at once ...
+        in_file = list(json.loads((tmp_path / "jobs.json").read_bytes())["jobs"])
+        await asyncio.sleep(jobs.LAZY_WRITE_SEC + 0.3)  # ... in the file after LAZY_WRITE_SEC
+        return state, in_file, list(json.loads((tmp_path / "jobs.json").read_bytes())["jobs"])
+
+    state, before, after = asyncio.run(scenario())
+    assert (state, before, after) == ("running", ["23"], [])
+    assert Journal(tmp_path).seen(23)  # the acked id is remembered on disk
+
+
+def test_an_unreadable_journal_is_kept_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "jobs.json").write_bytes(b'{"jobs": {"5": {"sta')  # torn by a power loss
+    journal = Journal(tmp_path)
+    assert journal.known_ids() == []
+    assert (tmp_path / "jobs.json.unreadable").read_bytes() == b'{"jobs": {"5": {"sta'
+    assert "cannot be read" in caplog.text
+    journal.start(6, time.time())
+    assert Journal(tmp_path).known_ids() == [6]
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["posix_spawn", "asyncio"])
+def test_both_ways_of_starting_a_job_agree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direct: bool
+) -> None:
+    """posix_spawn + pidfd (Linux) and asyncio's subprocess: same output, exit code, session,
+    stdin and signal dispositions (SIGPIPE back to default: ``yes | head`` ends quietly)."""
+    from fleetdeck.agent import process
+
+    monkeypatch.setattr(process, "DIRECT_SPAWN", direct)
+    process.direct_spawn_works.cache_clear()
+    try:
+        command = (
+            "yes | head -n 2; echo err >&2; cat; "  # cat reads stdin: /dev/null, ends at once
+            "ps -o sid= -p $$ | tr -d ' '; echo $$; exit 3"
+        )
+        result = asyncio.run(run_one(tmp_path, cmd_job(24, command))).result()
+        assert process.direct_spawn_works() is direct
+    finally:
+        process.direct_spawn_works.cache_clear()
+    assert result.status == "failed" and result.exit_code == 3
+    lines = result.stdout.split()
+    assert lines[:2] == ["y", "y"]
+    assert lines[2] == lines[3]  # its own session: the shell is the session leader
+    assert result.stderr == "err\n"
+
+
+def test_a_job_killed_by_a_signal_reports_minus_the_signal(tmp_path: Path) -> None:
+    result = asyncio.run(run_one(tmp_path, cmd_job(25, "kill -9 $$"))).result()
+    assert result.status == "failed" and result.exit_code == -9

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import shutil
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,37 @@ def test_a_script_file_is_written_run_and_removed(monkeypatch: pytest.MonkeyPatc
     assert (result.status, result.exit_code, result.stdout, result.stderr) == ("failed", 3, "one\n", "two\n")
     assert seen and seen[0].suffix == ".sh"
     assert not seen[0].parent.exists()  # removed with its directory once the job ended
+
+
+def test_zsh_is_announced_only_where_it_is_installed() -> None:
+    assert shells.features("darwin", {"zsh": "/bin/zsh"}.get) == [m.FEATURE_ZSH]
+    assert shells.features("linux", {"zsh": "/usr/bin/zsh"}.get) == [m.FEATURE_ZSH]
+    assert shells.features("linux", {}.get) == []
+    assert shells.features("win32", {"zsh": "C:\\msys64\\usr\\bin\\zsh.exe"}.get) == []
+
+
+async def _zsh_started() -> None:
+    return None
+
+
+async def _zsh_drop(_msg: m.Message) -> None:
+    return None
+
+
+def _run_zsh(spec: m.CommandSpec) -> m.JobResult:
+    return asyncio.run(CommandExecution(1, spec, _zsh_drop).run(_zsh_started))
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed here (apt-get install zsh)")
+def test_a_zsh_job_runs_in_zsh() -> None:
+    result = _run_zsh(m.CommandSpec(command="print -r -- $ZSH_NAME ${(U)a:-x}; exit 4", interpreter="zsh"))
+    assert (result.status, result.exit_code, result.stdout) == ("failed", 4, "zsh X\n")
+
+
+def test_a_missing_zsh_fails_the_job_saying_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        process, "plan", lambda spec: shells.Launch(["/nonexistent/bin/zsh", "-c", spec.command])
+    )
+    result = _run_zsh(m.CommandSpec(command="true", interpreter="zsh"))
+    assert result.status == "failed"
+    assert result.message.startswith("cannot start command: zsh is not installed on this computer (")

@@ -50,7 +50,7 @@ def test_groups_expand_to_members_without_duplicates(
     ("request_", "field"),
     [
         (CommandRequest(""), "command"),
-        (CommandRequest("ls", interpreter="zsh"), "interpreter"),
+        (CommandRequest("ls", interpreter="fish"), "interpreter"),
         (CommandRequest("ls", timeout_sec=0), "timeout_sec"),
         (CommandRequest("ls", env={"A=B": "x"}), "env"),
     ],
@@ -74,6 +74,29 @@ def test_unknown_targets_and_viewers_are_refused(
         jobs.create_commands(viewer, CommandRequest("ls"), computer_ids=computers)
     audit = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "command.create"),)))
     assert {(e.username, e.result) for e in audit.items} >= {("v", "denied"), ("admin", "not_found")}
+
+
+def test_zsh_goes_only_to_agents_that_offer_it(runtime: Runtime, admin: Actor, computers: list[int]) -> None:
+    """An agent without FEATURE_ZSH (no zsh there, Windows, or older: it could not even decode
+    the frame) never gets a zsh job: it fails at delivery, saying why, and is audited."""
+    jobs = runtime.services.jobs
+    has, lacks = computers[0], computers[1]
+    zsh = CommandRequest("print -l $path", interpreter="zsh")
+    (to_has, to_lacks) = jobs.create_commands(admin, zsh, computer_ids=[has, lacks]).job_ids
+    (plain,) = jobs.create_commands(admin, CommandRequest("ls"), computer_ids=[lacks]).job_ids
+    features = {has: frozenset({m.FEATURE_ZSH, m.FEATURE_REQUESTS}), lacks: frozenset({m.FEATURE_REQUESTS})}
+    claimed = jobs.claim_for_delivery([has, lacks], features=features)
+    assert sorted((c, s.id) for c, s in claimed) == sorted([(has, to_has), (lacks, plain)])
+    assert [s.command.interpreter for _, s in claimed if s.id == to_has] == ["zsh"]  # type: ignore[union-attr]
+    refused = jobs.get(admin, to_lacks)
+    assert refused.status is JobStatus.FAILED
+    assert refused.message.startswith(f"not run: the agent of computer {lacks} does not offer zsh")
+    assert jobs.get(admin, to_has).status is JobStatus.SENT
+    audit = runtime.services.audit.find(admin, Query(where=(Cond("action", Op.EQ, "job.incapable"),)))
+    assert [(e.detail["job_ids"], e.detail["reason"]) for e in audit.items] == [([to_lacks], "interpreter")]
+    # without the agents' features (callers that cannot know them) nothing is refused
+    (again,) = jobs.create_commands(admin, zsh, computer_ids=[lacks]).job_ids
+    assert [s.id for _, s in jobs.claim_for_delivery([lacks])] == [again]
 
 
 def test_delivery_state_machine_is_exactly_once(runtime: Runtime, admin: Actor, computers: list[int]) -> None:

@@ -464,7 +464,10 @@ class AgentHub:
                 continue
             try:
                 remotes = {cid: self.conns[cid].remote for cid in wanted if cid in self.conns}
-                jobs = await asyncio.to_thread(self.services.jobs.claim_for_delivery, wanted, remotes)
+                features = {cid: self.conns[cid].features for cid in wanted if cid in self.conns}
+                jobs = await asyncio.to_thread(
+                    self.services.jobs.claim_for_delivery, wanted, remotes, features
+                )
             except Exception:
                 log.exception("claiming jobs for delivery failed; retrying")
                 self._dispatch_wanted.update(wanted)

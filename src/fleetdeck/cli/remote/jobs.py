@@ -63,7 +63,7 @@ def run(
     computer: ComputerRefs = None,
     group: GroupRefs = None,
     interpreter: Annotated[
-        str | None, typer.Option(help="sh, bash, powershell or cmd (default: the platform's shell).")
+        str | None, typer.Option(help="sh, bash, zsh, powershell or cmd (default: the platform's shell).")
     ] = None,
     cwd: Annotated[str | None, typer.Option(help="Working directory on the computer.")] = None,
     timeout: Annotated[int, typer.Option(min=1, help="Seconds before the agent kills the command.")] = 300,

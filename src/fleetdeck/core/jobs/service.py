@@ -53,7 +53,10 @@ from fleetdeck.storage.locks import Serial, serialize
 from fleetdeck.storage.tables import Computer, GroupMember, Job, JobBatch, RuleGroup
 from fleetdeck.storage.uow import UnitOfWork
 
-INTERPRETERS = ("sh", "bash", "powershell", "cmd")
+INTERPRETERS = ("sh", "bash", "zsh", "powershell", "cmd")
+# Interpreters only agents announcing a protocol feature get (the others would refuse the whole
+# JobRun frame): a job for an agent without it fails at delivery, with the reason.
+INTERPRETER_FEATURES = {"zsh": msg.FEATURE_ZSH}
 MAX_COMMAND = 64 * 1024
 MAX_TIMEOUT = 7 * 24 * 3600
 MAX_MESSAGE = 4096
@@ -681,31 +684,89 @@ class JobService:
         return cancels
 
     def claim_for_delivery(
-        self, computer_ids: Sequence[int], remotes: Mapping[int, str] | None = None
+        self,
+        computer_ids: Sequence[int],
+        remotes: Mapping[int, str] | None = None,
+        features: Mapping[int, Iterable[str]] | None = None,
     ) -> list[tuple[int, msg.JobSpec]]:
         """Queued jobs of these (connected) computers that may run now, marked sent, in the order
-        to run them. ``remotes``: the address each agent connects from (for IP-range conditions)."""
+        to run them. ``remotes``: the address each agent connects from (for IP-range conditions).
+        ``features``: what each agent announced in its hello (protocol FEATURE_*); a command job
+        whose interpreter needs a feature its agent lacks (zsh) fails now instead, with the
+        reason. Without ``features`` every agent is taken to have them all."""
         if not computer_ids:
             return []
         now = self._clock()
+        refused: list[int] = []
+        batches: set[int] = set()
         with UnitOfWork(self._db) as uow:
-            # The look for marks is cheap (an index); deciding them reads every connected
-            # computer's marked jobs, which a fan-out to thousands should not pay for nothing.
-            decided = (
-                wol_shutdown.on_connected(uow.session, computer_ids, now, wol_shutdown.expiry(self._settings))
-                if wol_shutdown.any_marked(uow.session)
-                else None
+            claimed = self._claim(uow, computer_ids, remotes, now)
+            if features is not None:
+                claimed, refused = self._refuse_unsupported(uow.session, claimed, features, now, batches)
+        self.finished(refused)
+        self._changed(batches)
+        return claimed
+
+    def _refuse_unsupported(
+        self,
+        s: Session,
+        claimed: list[tuple[int, msg.JobSpec]],
+        features: Mapping[int, Iterable[str]],
+        now: datetime,
+        batches: set[int],
+    ) -> tuple[list[tuple[int, msg.JobSpec]], list[int]]:
+        """Fail the claimed jobs their agents cannot decode (an interpreter they do not offer),
+        in ``s``; returns the rest and the ids failed."""
+        keep: list[tuple[int, msg.JobSpec]] = []
+        failed: list[tuple[int, msg.JobResult]] = []
+        for cid, spec in claimed:
+            interpreter = spec.command.interpreter if spec.command is not None else None
+            need = INTERPRETER_FEATURES.get(interpreter or "")
+            if need is None or need in set(features.get(cid, ())):
+                keep.append((cid, spec))
+                continue
+            why = (
+                f"not run: the agent of computer {cid} does not offer {interpreter} ({interpreter} is"
+                f" not installed there, it runs on Windows, or the agent is older than this server)"
             )
-            if decided:
-                self._audit.add(
-                    uow.session,
-                    system_actor("delivery"),
-                    "job.wol_shutdown_decided",
-                    "job",
-                    kept=decided.kept,
-                    reverted=decided.reverted,
+            failed.append(
+                (
+                    cid,
+                    msg.JobResult(job_id=spec.id, status="failed", finished_at=now.timestamp(), message=why),
                 )
-            return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
+            )
+        if failed:
+            self._store_results(s, failed, now, batches)
+            ids = [r.job_id for _, r in failed]
+            self._audit.add(
+                s, system_actor("delivery"), "job.incapable", "job", job_ids=ids, reason="interpreter"
+            )
+        return keep, [r.job_id for _, r in failed]
+
+    def _claim(
+        self,
+        uow: UnitOfWork,
+        computer_ids: Sequence[int],
+        remotes: Mapping[int, str] | None,
+        now: datetime,
+    ) -> list[tuple[int, msg.JobSpec]]:
+        # The look for marks is cheap (an index); deciding them reads every connected
+        # computer's marked jobs, which a fan-out to thousands should not pay for nothing.
+        decided = (
+            wol_shutdown.on_connected(uow.session, computer_ids, now, wol_shutdown.expiry(self._settings))
+            if wol_shutdown.any_marked(uow.session)
+            else None
+        )
+        if decided:
+            self._audit.add(
+                uow.session,
+                system_actor("delivery"),
+                "job.wol_shutdown_decided",
+                "job",
+                kept=decided.kept,
+                reverted=decided.reverted,
+            )
+        return delivery.claim(uow.session, computer_ids, remotes or {}, now, now.astimezone())
 
     def claim_for_polling(self, s: Session, computer_id: int, remote: str) -> list[msg.JobSpec]:
         """Every open package job of a computer whose agent polls (they stay queued until the

@@ -18,7 +18,7 @@ class CommandCreate(RequestModel):
     computer_ids: IdList = []
     group_ids: IdList = []
     command: Annotated[Str, Field(min_length=1, max_length=65_536)]
-    interpreter: Literal["sh", "bash", "powershell", "cmd"] | None = Field(
+    interpreter: Literal["sh", "bash", "zsh", "powershell", "cmd"] | None = Field(
         None, description="Absent: the platform's default shell."
     )
     cwd: Annotated[Str, Field(max_length=4096)] | None = None

@@ -24,7 +24,7 @@ class ScheduleWrite(RequestModel):
     )
     kind: Literal["command", "script"] = "command"
     content: Annotated[Str, Field(min_length=1, max_length=65_536)] = Field(description="What to run.")
-    interpreter: Literal["", "sh", "bash", "powershell", "cmd"] = ""
+    interpreter: Literal["", "sh", "bash", "zsh", "powershell", "cmd"] = ""
     cwd: Annotated[Str, Field(max_length=4096)] = ""
     timeout_sec: Int = Field(60, description="Seconds before the agent kills the command (1 - 7 days).")
     concurrent: Bool = Field(False, description="All computers at once; else one after the other.")

@@ -85,6 +85,8 @@ SCRIPT_INTERPRETERS: dict[str, str | None] = {
     "/bin/sh": "sh",
     "bash": "bash",
     "/bin/bash": "bash",
+    "zsh": "zsh",  # macOS's shell; agents without zsh fail the job at delivery, saying so
+    "/bin/zsh": "zsh",
 }
 
 

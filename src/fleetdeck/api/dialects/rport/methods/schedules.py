@@ -44,7 +44,14 @@ from fleetdeck.core.jobs.schedules import COMMAND, SCRIPT, ScheduleInput, Schedu
 _TEXT_OPS = {q.Op.EQ: q.Op.IEQ, q.Op.IN: q.Op.IIN}
 _UNDONE = {JobStatus.QUEUED.value, JobStatus.SENT.value, JobStatus.RUNNING.value}
 # the agents' interpreters -> rportd's names, to show a schedule back
-_RPORT_INTERPRETER = {"": "", "sh": "/bin/sh", "bash": "/bin/bash", "cmd": "cmd", "powershell": "powershell"}
+_RPORT_INTERPRETER = {
+    "": "",
+    "sh": "/bin/sh",
+    "bash": "/bin/bash",
+    "zsh": "/bin/zsh",
+    "cmd": "cmd",
+    "powershell": "powershell",
+}
 
 
 def _last(item: ScheduleItem) -> dict[str, Any] | None:
