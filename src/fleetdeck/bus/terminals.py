@@ -84,6 +84,10 @@ class RelayLink:
         self._seen = 0
         self._heard = self._sent = time.monotonic()
 
+    def started(self) -> None:
+        """The session is open: silence counts from now (not from before a slow opening)."""
+        self._heard = time.monotonic()
+
     async def send(self, kind: Kind, **fields: object) -> None:
         frame = Frame(self._next, kind, **fields)  # type: ignore[arg-type]
         self._next += 1
@@ -221,4 +225,5 @@ async def open_relayed(
             await link.send("close")
         await link.close()
         raise
+    link.started()
     return RelayedTerminal(link)

@@ -83,6 +83,27 @@ def test_a_silent_peer_ends_it(monkeypatch: pytest.MonkeyPatch) -> None:
     asyncio.run(scenario())
 
 
+def test_silence_counts_from_the_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The viewer's link exists while the agent takes its time to open the PTY: that wait is
+    not the host's silence."""
+    monkeypatch.setattr(relay, "DEAD_SEC", 0.6)
+
+    async def scenario() -> None:
+        host_bus, viewer_bus, host, viewer = await _pair("local")
+        try:
+            await asyncio.sleep(0.5)  # the opening
+            viewer.started()
+            await asyncio.sleep(0.4)
+            await host.send("data", data=b"first")
+            assert (await asyncio.wait_for(viewer.receive(), 5)).data == b"first"
+        finally:
+            await host.close()
+            await viewer.close()
+            await _close(host_bus, viewer_bus)
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_viewer_holds_one_window_each_way(backend: str) -> None:
     async def scenario() -> None:
