@@ -20,9 +20,9 @@ from starlette.routing import Mount, Route
 from fleetdeck import __version__
 from fleetdeck.api.agent import (
     AgentHub,
+    ClusterTerminalRelay,
     HubConfig,
     PayloadThrottle,
-    TerminalRelayHub,
     agent_websocket_route,
     file_route,
     install_routes,
@@ -208,7 +208,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             max_upload_bytes=settings.max_body_bytes,
             public_url=settings.public_url,
             pubkey_pin=lambda: (served_pins(settings) or (None, None))[1],
-            terminal_relay=TerminalRelayHub(hub),
+            terminal_relay=ClusterTerminalRelay(hub, rt.gateway),
         )
     )
     app.add_middleware(

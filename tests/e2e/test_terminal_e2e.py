@@ -192,18 +192,24 @@ def test_refusals(
         assert control(ws) == {"error": "computer 999999 not found"}
 
 
-def test_agent_with_terminals_switched_off(
-    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], web_login: Login
-) -> None:
+def agent_without_terminals(server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc]) -> int:
+    """An agent started with ``--no-terminal``, enrolled and online: its computer id."""
     token = server.enroll_token()
     agent = agent_factory(server)
     agent.start("--no-terminal", token=token)
     with server.client() as api:
-        cid = wait_for(
+        cid: int = wait_for(
             lambda: next((r["id"] for r in api.get("/computers").json()["data"] if r["online"]), None),
             30,
             what="agent online",
         )
+    return cid
+
+
+def test_agent_with_terminals_switched_off(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], web_login: Login
+) -> None:
+    cid = agent_without_terminals(server, agent_factory)
     admin, csrf = web_login(server, "admin", ADMIN_PASSWORD)
     with open_terminal(server, admin, cid, csrf) as ws:
         error = control(ws)["error"]

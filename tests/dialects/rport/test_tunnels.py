@@ -5,11 +5,12 @@ themselves, through a real agent: ``test_tunnels_e2e.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
@@ -115,54 +116,107 @@ def test_unknown_and_disconnected_clients(
     assert r.status_code == 400
 
 
-def test_list_is_one_statement(client: Any, as_admin: dict[str, str], runtime: Runtime, admin: Actor) -> None:
-    def add(cid: int, key: str, port: int) -> None:
-        now = datetime.now(UTC)
-        with UnitOfWork(runtime.db) as uow:
-            uow.session.add(
-                Tunnel(
-                    computer_id=cid,
-                    short_id=key,
-                    name="",
-                    protocol="tcp",
-                    local_host="127.0.0.1",
-                    local_port=port,
-                    local_port_random=False,
-                    remote_host="127.0.0.1",
-                    remote_port=22,
-                    scheme="ssh",
-                    acl="10.0.0.0/8",
-                    idle_timeout_minutes=5,
-                    auto_close_sec=0,
-                    expires_at=None,
-                    created_at=now,
-                    owner="admin",
-                )
+def _add(runtime: Runtime, cid: int, key: str, port: int) -> None:
+    now = datetime.now(UTC)
+    with UnitOfWork(runtime.db) as uow:
+        uow.session.add(
+            Tunnel(
+                computer_id=cid,
+                short_id=key,
+                name="",
+                protocol="tcp",
+                local_host="127.0.0.1",
+                local_port=port,
+                local_port_random=False,
+                remote_host="127.0.0.1",
+                remote_port=22,
+                scheme="ssh",
+                acl="10.0.0.0/8",
+                idle_timeout_minutes=5,
+                auto_close_sec=0,
+                expires_at=None,
+                created_at=now,
+                owner="admin",
             )
+        )
 
+
+def _on_tunnels(runtime: Runtime, call: Callable[[], Any]) -> tuple[int, Any]:
+    """The statements on the tunnels table while ``call`` runs (a 200 response), and what it returned."""
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM tunnels" in statement:
+            statements.append(statement)
+
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        r = call()
+        assert r.status_code == 200, r.text
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    return len(statements), r
+
+
+def test_list_is_one_statement(client: Any, as_admin: dict[str, str], runtime: Runtime, admin: Actor) -> None:
     def count() -> tuple[int, list[dict[str, Any]]]:
-        statements: list[str] = []
-
-        def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if "tunnels" in statement:
-                statements.append(statement)
-
-        event.listen(runtime.db.engine, "before_cursor_execute", seen)
-        try:
-            r = client.get(f"{API}/tunnels", headers=as_admin)
-            assert r.status_code == 200
-        finally:
-            event.remove(runtime.db.engine, "before_cursor_execute", seen)
-        return len(statements), r.json()["data"]
+        n, r = _on_tunnels(runtime, lambda: client.get(f"{API}/tunnels", headers=as_admin))
+        return n, r.json()["data"]
 
     first, uid = _computer(runtime, admin, "pc1")
-    add(first, "1", 40001)
+    _add(runtime, first, "1", 40001)
     one, rows = count()
     assert rows[0]["client_id"] == uid and rows[0]["acl"] == "10.0.0.0/8" and rows[0]["lport"] == "40001"
     for i in range(2, 9):
         cid, _uid = _computer(runtime, admin, f"pc{i}")
-        add(cid, "1", 40000 + i)
-        add(cid, "2", 41000 + i)
+        _add(runtime, cid, "1", 40000 + i)
+        _add(runtime, cid, "2", 41000 + i)
     many, rows = count()
     assert len(rows) == 15
     assert many == one == 1
+
+
+def test_clients_list_their_open_tunnels(
+    client: Any, as_admin: dict[str, str], runtime: Runtime, admin: Actor
+) -> None:
+    """``GET /clients`` and ``/clients/{id}``: ``tunnels`` in rportd's Tunnel shape (as
+    ``GET /tunnels`` has them, without ``client_id``), one statement on tunnels for the whole
+    page whatever the number of tunnels, and none for a caller without ``tunnels``."""
+
+    def listed(headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        params = {"fields[clients]": "id,tunnels"}
+        n, r = _on_tunnels(runtime, lambda: client.get(f"{API}/clients", headers=headers, params=params))
+        return n, {c["id"]: c["tunnels"] for c in r.json()["data"]}
+
+    first, first_uid = _computer(runtime, admin, "pc1")
+    _empty, empty_uid = _computer(runtime, admin, "pc-none")
+    _add(runtime, first, "1", 40001)
+    one, by_client = listed(as_admin)
+    assert by_client[empty_uid] == []
+    [only] = by_client[first_uid]
+    [from_tunnels] = client.get(f"{API}/tunnels", headers=as_admin).json()["data"]
+    assert only == {k: v for k, v in from_tunnels.items() if k != "client_id"}
+    assert (only["id"], only["lport"], only["rport"], only["acl"]) == ("1", "40001", "22", "10.0.0.0/8")
+    for i in range(2, 9):
+        cid, _uid = _computer(runtime, admin, f"pc{i}")
+        _add(runtime, cid, "1", 40000 + i)
+        _add(runtime, cid, "2", 41000 + i)
+    many, by_client = listed(as_admin)
+    assert many == one == 1
+    assert sum(len(t) for t in by_client.values()) == 15
+    assert [t["id"] for t in by_client[_computer_uid(runtime, "pc5")]] == ["1", "2"]
+    got = client.get(f"{API}/clients/{first_uid}", headers=as_admin).json()["data"]["tunnels"]
+    assert got == [only]
+    # without the tunnels permission: the clients, without their tunnels (nothing read)
+    client.put(f"{API}/user-groups/cmd", headers=as_admin, json={"permissions": {"commands": True}})
+    client.post(f"{API}/clients/{first_uid}/acl", headers=as_admin, json={"allowed_user_groups": ["cmd"]})
+    reader = user(client, as_admin, "carl-cmd", ["cmd"])
+    none, by_client = listed(reader)
+    assert (none, by_client) == (0, {first_uid: []})
+
+
+def _computer_uid(runtime: Runtime, name: str) -> str:
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        uid = uow.session.scalar(select(Computer.uid).where(Computer.hostname == name))
+        assert uid is not None
+        return uid

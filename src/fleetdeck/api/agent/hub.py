@@ -25,10 +25,11 @@ from typing import Any
 
 import msgspec
 
-from fleetdeck.api.agent.terminals import TermChannel, connection_lost
+from fleetdeck.api.agent.terminals import RelayedSessions, TermChannel, connection_lost
 from fleetdeck.api.agent.tunnels import TunnelHost
 from fleetdeck.bus.base import Bus, Subscription
 from fleetdeck.bus.gateway import CALL, AgentAnswer, AgentCall, encode
+from fleetdeck.bus.terminals import KINDS as TERMINAL_CALLS
 from fleetdeck.bus.topics import (
     AGENTS_REKEYED,
     COMPUTERS_DELETED,
@@ -159,6 +160,7 @@ class AgentHub:
         self.stopping = False
         self._leaving: set[int] = set()  # told to go (Bye): offline once stop() is done
         self.tunnels = TunnelHost(services, self.conns.get)  # tunnels' ports of the agents held here
+        self.relayed = RelayedSessions(self)  # terminals here for browsers on other processes
 
     # ------------------------------------------------------------ lifecycle
 
@@ -204,6 +206,7 @@ class AgentHub:
 
     async def stop(self) -> None:
         await self.tunnels.stop()
+        await self.relayed.stop()
         await self.say_bye()
         await self._flush_once()
         await self._store_measurements()
@@ -362,6 +365,9 @@ class AgentHub:
             return
         if call.kind in TUNNEL_CALLS:  # for this process's listeners, not for the agent
             await self._answer(call.reply_to, await self.tunnels.call(conn, call))
+            return
+        if call.kind in TERMINAL_CALLS:  # for a browser on another process: answered when open
+            self.relayed.call(call)
             return
         if m.FEATURE_REQUESTS not in conn.features:
             # Agents from before requests close the connection on a frame they do not know.

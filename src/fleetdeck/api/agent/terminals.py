@@ -11,11 +11,16 @@ beyond its window has its session closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from fleetdeck.core.errors import AgentFailed, AgentTimeout, AgentUnreachable
+from fleetdeck.bus import terminals as relay
+from fleetdeck.bus.gateway import AgentAnswer, AgentCall, encode
+from fleetdeck.core.errors import AgentFailed, AgentTimeout, AgentUnreachable, FleetdeckError
+from fleetdeck.core.ports import AgentGateway, TerminalChannel
 from fleetdeck.protocol import messages as m
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fleetdeck.agents")
 
 OPEN_TIMEOUT_SEC = 15.0
+_SESSION_ID = re.compile(r"[0-9a-f]{16}")  # core.terminals' secrets.token_hex(8)
 ACK_EVERY = m.TERM_WINDOW_BYTES // 4
 
 
@@ -116,6 +122,140 @@ class TerminalRelayHub:
             conn.terminals.pop(session_id, None)
             raise AgentFailed(f"computer {computer_id}: {error}")
         return channel
+
+
+class ClusterTerminalRelay:
+    """The web UI's ``core.ports.TerminalRelay`` with several server processes: a session on an
+    agent held here goes straight to it (:class:`TerminalRelayHub`); one on an agent held by
+    another process is relayed over the bus (``bus.terminals``), served there by
+    :class:`RelayedSessions`."""
+
+    def __init__(self, hub: AgentHub, gateway: AgentGateway) -> None:
+        self.hub = hub
+        self.gateway = gateway
+        self.local = TerminalRelayHub(hub)
+
+    async def open_terminal(self, computer_id: int, session_id: str, cols: int, rows: int) -> TerminalChannel:
+        if computer_id in self.hub.conns:
+            return await self.local.open_terminal(computer_id, session_id, cols, rows)
+        found = await asyncio.to_thread(self.hub.services.computers.agent_addresses, [computer_id])
+        address = found.get(computer_id)
+        if address is None or address.node_id == self.hub.node_id:
+            raise AgentUnreachable(f"computer {computer_id}: its agent is not connected")
+        cols, rows = max(1, min(cols, 1000)), max(1, min(rows, 1000))
+        return await relay.open_relayed(self.hub.bus, self.gateway, address, session_id, cols, rows)
+
+
+class RelayedSessions:
+    """The host's side of relayed sessions (``bus.terminals``): sessions on agents held here
+    for browsers connected to other processes. The hub hands it ``OPEN`` calls."""
+
+    def __init__(self, hub: AgentHub) -> None:
+        self.hub = hub
+        self.relay = TerminalRelayHub(hub)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def count(self) -> int:
+        return len(self._tasks)
+
+    def call(self, call: AgentCall) -> None:
+        """Open in a task of its own: the agent may take seconds, other calls go on meanwhile."""
+        task = asyncio.create_task(self._open(call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _answer(self, call: AgentCall, answer: AgentAnswer) -> None:
+        await self.hub.bus.publish(call.reply_to, encode(answer))
+
+    async def _open(self, call: AgentCall) -> None:
+        sid, cols, rows = call.body.get("sid"), call.body.get("cols"), call.body.get("rows")
+        if (
+            not isinstance(sid, str)
+            or not _SESSION_ID.fullmatch(sid)
+            or not isinstance(cols, int)
+            or not isinstance(rows, int)
+        ):
+            await self._answer(
+                call, AgentAnswer("failed", error="a malformed terminal request", reason="bad")
+            )
+            return
+        inbox = await self.hub.bus.subscribe(relay.to_host(sid), max_pending=relay.MAX_PENDING)
+        try:
+            channel = await self.relay.open_terminal(call.computer_id, sid, cols, rows)
+        except FleetdeckError as exc:
+            await inbox.close()
+            prefix = f"computer {call.computer_id}: "
+            error = exc.message.removeprefix(prefix)
+            if isinstance(exc, AgentUnreachable):
+                await self._answer(call, AgentAnswer("unreachable", error=error, reason="disconnected"))
+            else:
+                await self._answer(call, AgentAnswer("failed", error=error, reason="agent"))
+            return
+        except BaseException:
+            await inbox.close()
+            raise
+        link = relay.RelayLink(self.hub.bus, relay.to_viewer(sid), inbox)
+        try:
+            await self._answer(call, AgentAnswer("ok"))
+            await self._serve(channel, link)
+        finally:
+            await channel.close()
+            await link.close()
+
+    async def _serve(self, channel: TermChannel, link: relay.RelayLink) -> None:
+        in_flight = 0  # output bytes sent to the viewer and not acknowledged
+        credit = asyncio.Event()
+
+        async def output() -> None:
+            nonlocal in_flight
+            while True:
+                while in_flight + m.TERM_FRAME_BYTES > m.TERM_WINDOW_BYTES:
+                    credit.clear()
+                    await credit.wait()
+                data = await channel.read()
+                if data is None:
+                    await link.send("end", reason=channel.reason, code=channel.exit_code)
+                    return
+                in_flight += len(data)
+                await link.send("data", data=data)
+
+        async def into() -> None:
+            nonlocal in_flight
+            try:
+                while True:
+                    frame = await link.receive()
+                    if frame.kind == "data":
+                        await channel.write(frame.data)
+                        await link.send("ack", a=len(frame.data))
+                    elif frame.kind == "ack":
+                        in_flight = max(0, in_flight - frame.a)
+                        credit.set()
+                    elif frame.kind == "resize":
+                        await channel.resize(frame.a, frame.b)
+                    elif frame.kind in ("close", "end"):
+                        return
+            except relay.RelayBroken as exc:
+                log.info("terminal %s: %s; closing it", channel.sid, exc)
+                with contextlib.suppress(Exception):
+                    await link.send("close", reason=str(exc))
+
+        tasks = [asyncio.create_task(c) for c in (output(), into(), link.keepalive())]
+        try:
+            await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.TermExit) -> None:

@@ -218,6 +218,26 @@ class TunnelService:
             rows = s.execute(stmt.order_by(Tunnel.computer_id, Tunnel.id)).all()
             return [_info(row, uid) for row, uid in rows]
 
+    def of_computers(self, actor: Actor, computer_ids: Iterable[int]) -> dict[int, list[TunnelInfo]]:
+        """The open tunnels of these computers (the page of a client list the caller was given,
+        so already within reach), by computer id: one statement, whatever the number. A caller
+        without the remote-access permission sees none (an empty mapping, no error: a list of
+        computers does not need it)."""
+        ids = sorted(set(computer_ids))
+        if not ids or not actor.can(Perm.REMOTE_ACCESS):
+            return {}
+        with UnitOfWork(self._db, readonly=True) as uow:
+            stmt = (
+                select(Tunnel, Computer.uid)
+                .join(Computer, Computer.id == Tunnel.computer_id)
+                .where(Tunnel.computer_id.in_(ids))
+                .order_by(Tunnel.computer_id, Tunnel.id)
+            )
+            found: dict[int, list[TunnelInfo]] = {}
+            for row, uid in uow.session.execute(stmt):
+                found.setdefault(row.computer_id, []).append(_info(row, uid))
+            return found
+
     def plans(self, computer_id: int) -> list[TunnelPlan]:
         """What the agent's server process serves for this computer (when its agent connects)."""
         with UnitOfWork(self._db, readonly=True) as uow:

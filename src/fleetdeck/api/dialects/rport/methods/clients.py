@@ -1,13 +1,15 @@
-"""rportd's clients (without tunnels) as a view of core's computers.
+"""rportd's clients as a view of core's computers.
 
 A client's ``id`` is the computer's uid; the fields rportd reports from its agent come from the
 inventory core holds, with the tags and labels people gave it, the user groups allowed to reach
 it and the rule groups it is in (``ComputerAttributeService.find_described``: a constant number
-of statements, whatever the page size). What core has no notion of (tunnels, virtualization,
-client auth ids) is empty. rportd matches text case-insensitively; its ``connection_state`` is
-core's ``online``. Who sees what, core decides: an end user only the computers assigned to
-them, a non-admin in user groups only the clients their groups may reach (client groups and
-per-client ACLs).
+of statements, whatever the page size). ``tunnels`` are the client's open tunnels in rportd's
+Tunnel shape (``methods.tunnels.tunnel``), read in one more statement for the whole page and
+only when the field is asked for; for a caller without rportd's ``tunnels`` permission (core's
+remote access) the list is empty. What core has no notion of (virtualization) is empty. rportd
+matches text case-insensitively; its ``connection_state`` is core's ``online``. Who sees what,
+core decides: an end user only the computers assigned to them, a non-admin in user groups only
+the clients their groups may reach (client groups and per-client ACLs).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from starlette.responses import Response
 
 from fleetdeck.api.dialects.rport import render
 from fleetdeck.api.dialects.rport.errors import RportError
+from fleetdeck.api.dialects.rport.methods.tunnels import tunnel
 from fleetdeck.api.dialects.rport.registry import Context, route
 from fleetdeck.api.dialects.rport.schemas import (
     CLIENT_FIELDS,
@@ -33,6 +36,7 @@ from fleetdeck.core import query as q
 from fleetdeck.core.computers.attributes import Described
 from fleetdeck.core.enrollment.agent_secrets import credential_of
 from fleetdeck.core.errors import AgentUnreachable, Conflict, NotFound
+from fleetdeck.core.tunnels.service import TunnelInfo
 
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
@@ -59,8 +63,8 @@ def _translate_cond(expr: q.Cond) -> q.Expr:
     return q.Cond(target, _TEXT.get(expr.op, expr.op), expr.value)
 
 
-def client(described: Described) -> dict[str, Any]:
-    """Every field of rportd's Client schema for one computer."""
+def client(described: Described, tunnels: list[TunnelInfo] | None = None) -> dict[str, Any]:
+    """Every field of rportd's Client schema for one computer (``tunnels``: its open ones)."""
     row = described.row
     online = bool(row.online)
     return {
@@ -88,7 +92,7 @@ def client(described: Described) -> dict[str, Any]:
         "labels": dict(described.attributes.labels),
         "version": row.agent_version,
         "address": row.remote_address,
-        "tunnels": [],
+        "tunnels": [tunnel(info) for info in tunnels or ()],
         "connection_state": CONNECTED if online else DISCONNECTED,
         "disconnected_at": None if online else render.time(row.last_seen),
         "last_heartbeat_at": render.time(row.last_seen),
@@ -118,7 +122,15 @@ def clients(ctx: Context) -> Response:
         ),
     )
     fields = request.fields["clients"]
-    return render.ok([_pick(client(row), fields) for row in page.items], meta={"count": page.total})
+    tunnels = _tunnels(ctx, [row.row.id for row in page.items]) if "tunnels" in fields else {}
+    return render.ok(
+        [_pick(client(row, tunnels.get(row.row.id)), fields) for row in page.items],
+        meta={"count": page.total},
+    )
+
+
+def _tunnels(ctx: Context, computer_ids: list[int]) -> dict[int, list[TunnelInfo]]:
+    return ctx.services.tunnels.of_computers(ctx.me, computer_ids)
 
 
 @route("GET", "/clients/{client_id}")
@@ -130,7 +142,8 @@ def client_get(ctx: Context) -> Response:
     )
     if not page.items:
         raise RportError(404, f"client with id {client_id!r} not found")
-    return render.ok(client(page.items[0]))
+    found = page.items[0]
+    return render.ok(client(found, _tunnels(ctx, [found.row.id]).get(found.row.id)))
 
 
 def _client_id(ctx: Context) -> str:
