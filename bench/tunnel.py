@@ -7,9 +7,11 @@ A real server process, one real agent process (``python -m fleetdeck.agent``) an
 TCP servers on 127.0.0.1: a source that writes ``--mb`` MiB to whoever connects, and an echo
 server. A tunnel to each is made through rportd's API; the bench then reads the source's bytes
 directly and through the tunnel (MB/s, and the ratio), and times ``--pings`` one-byte round
-trips to the echo server both ways (median and p99, ms). Through the tunnel every byte goes
-client -> server listener -> the agent's WebSocket (base64 in a JSON frame, 32 KiB at most,
-credit-windowed) -> agent -> target, and back.
+trips to the echo server both ways (median and p99, ms), and the CPU time the server and the agent
+process spent per MiB carried (ms; unlike MB/s, hardly moved by other load on the machine).
+Through the tunnel every byte goes client -> server listener -> the agent's WebSocket (binary
+frames of at most 128 KiB, or base64 in JSON frames of 32 KiB for an agent or server without
+``tunnel_binary``; credit-windowed) -> agent -> target, and back.
 """
 
 from __future__ import annotations
@@ -100,6 +102,13 @@ def pings(port: int, n: int) -> list[float]:
         return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc): unlike wall time, barely
+    moved by other load on the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def p99(values: list[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
 
@@ -151,7 +160,10 @@ def main() -> None:
         read_all(src, total)  # warm up both paths
         read_all(ports["source"], total)
         direct = [read_all(src, total) for _ in range(opts.runs)]
+        cpu0 = cpu_seconds(server.pid), cpu_seconds(agent.pid)
         tunnel = [read_all(ports["source"], total) for _ in range(opts.runs)]
+        cpu1 = cpu_seconds(server.pid), cpu_seconds(agent.pid)
+        mib = opts.mb * opts.runs
         rtt_direct = pings(echo, opts.pings)
         rtt_tunnel = pings(ports["echo"], opts.pings)
         result: dict[str, Any] = {
@@ -159,6 +171,11 @@ def main() -> None:
             "direct_mb_s": round(statistics.median(direct), 1),
             "tunnel_mb_s": round(statistics.median(tunnel), 1),
             "ratio": round(statistics.median(tunnel) / statistics.median(direct), 4),
+            # CPU time per MiB carried (ms), server and agent process: the cost of the framing
+            "cpu_ms_per_mib": {
+                "server": round((cpu1[0] - cpu0[0]) * 1000 / mib, 2),
+                "agent": round((cpu1[1] - cpu0[1]) * 1000 / mib, 2),
+            },
             "rtt_direct_ms": {
                 "median": round(statistics.median(rtt_direct), 3),
                 "p99": round(p99(rtt_direct), 3),
@@ -177,6 +194,8 @@ def main() -> None:
                 f"{opts.mb} MiB: direct {result['direct_mb_s']} MB/s, tunnel {result['tunnel_mb_s']} MB/s"
                 f" (ratio {result['ratio']}); RTT median direct {result['rtt_direct_ms']['median']} ms,"
                 f" tunnel {result['rtt_tunnel_ms']['median']} ms (p99 {result['rtt_tunnel_ms']['p99']});"
+                f" CPU ms/MiB server {result['cpu_ms_per_mib']['server']},"
+                f" agent {result['cpu_ms_per_mib']['agent']};"
                 f" load {result['load_average']}"
             )
     finally:

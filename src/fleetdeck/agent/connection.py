@@ -32,7 +32,9 @@ from fleetdeck.agent.terminal import Terminals
 from fleetdeck.agent.transport import PinMismatchError, check_pin, open_connection, parse_retry_after
 from fleetdeck.agent.update import Updater
 from fleetdeck.agent.wsclient import ClientConnection, ConnectionClosed, InvalidStatus, WebSocketException
+from fleetdeck.protocol import binary
 from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.binary import StreamFault
 from fleetdeck.protocol.session import AgentSession, ProtocolViolation, State
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,7 @@ class Agent:
         self.inventory_digest = ""
         self._inventory_lock = asyncio.Lock()
         self._ws: ClientConnection | None = None  # set once the session is established
+        self._binary = False  # the server takes tunnel data as binary frames (this session)
         self._open_ws: ClientConnection | None = None  # set as soon as the socket is open
         self._background: set[asyncio.Task[None]] = set()
         self.connections = 0  # established sessions so far (for logs and tests)
@@ -103,8 +106,9 @@ class Agent:
         ws = self._ws
         if ws is None:
             return
+        frame, is_binary = binary.encode_frame(msg, self._binary)
         with contextlib.suppress(ConnectionClosed):
-            await ws.send(m.encode(msg), text=True)
+            await ws.send(frame, text=not is_binary)
 
     def stop(self) -> None:
         self._stop.set()
@@ -220,7 +224,7 @@ class Agent:
             agent_version=AGENT_VERSION,
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
-            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE]
+            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE, m.FEATURE_BINARY_STREAMS]
             + ([m.FEATURE_TERMINAL] if self.terminals.offered else [])
             + shells.features(sys.platform, shutil.which),
         )
@@ -229,7 +233,8 @@ class Agent:
             frame = await ws.recv()
         welcome = session.receive(frame)
         if not isinstance(welcome, m.Welcome):
-            assert not isinstance(welcome, m.Unknown)  # the session does not pass those before welcome
+            # the session passes neither before welcome
+            assert not isinstance(welcome, m.Unknown | StreamFault)
             return self._handle_control(welcome)
         log.info(
             "connected to %s as computer %s (server %s)",
@@ -237,6 +242,8 @@ class Agent:
             welcome.computer_id,
             welcome.server_version,
         )
+        self._binary = m.FEATURE_BINARY_STREAMS in welcome.features
+        self.tunnels.frame = binary.MAX_DATA if self._binary else m.TUNNEL_FRAME
         self._ws = ws
         self.connections += 1
         self.backoff.connected()
@@ -304,7 +311,7 @@ class Agent:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _dispatch(self, msg: m.ServerMessage | m.Unknown) -> float | None:
+    def _dispatch(self, msg: m.ServerMessage | m.Unknown | StreamFault) -> float | None:
         if isinstance(msg, m.JobRun):
             try:
                 self.runner.submit(msg.job)
@@ -316,6 +323,8 @@ class Agent:
                 self._send_soon(refusal)
         elif isinstance(msg, m.TunnelOpen | m.TunnelData | m.TunnelAck | m.TunnelClose):
             self.tunnels.handle(msg)
+        elif isinstance(msg, StreamFault):
+            self.tunnels.fault(msg)
         elif isinstance(msg, m.Request) and msg.kind == m.TUNNEL_CHECK:
             self._check_soon(msg)
         elif isinstance(msg, m.Request) and msg.kind == m.UPDATE:

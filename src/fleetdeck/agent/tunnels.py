@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.binary import StreamFault
 from fleetdeck.protocol.streams import Send, StreamPump
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,17 @@ class Tunnels:
         self._streams: dict[int, StreamPump] = {}
         self._opening: dict[int, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self.frame = m.TUNNEL_FRAME  # the largest data frame to send (binary frames: larger)
+
+    def fault(self, fault: StreamFault) -> None:
+        """A binary frame from the server that could not be taken: its stream ends (the server
+        is told why); one too short to name a stream is dropped. The connection goes on."""
+        log.warning("tunnel stream %s: bad frame from the server: %s", fault.stream, fault.error)
+        pump = self._streams.get(fault.stream) if fault.stream is not None else None
+        if pump is not None:
+            pump.fail(fault.error)
+        elif fault.stream is not None and fault.stream in self._opening:
+            self._opening[fault.stream].cancel()
 
     def handle(self, msg: m.TunnelOpen | m.TunnelData | m.TunnelAck | m.TunnelClose) -> None:
         """Called from the receive loop; never waits."""
@@ -68,7 +80,7 @@ class Tunnels:
             log.info("tunnel stream %s: cannot connect to %s:%s: %s", msg.stream, msg.host, msg.port, error)
             await self._send(m.TunnelOpened(stream=msg.stream, ok=False, error=error))
             return
-        pump = StreamPump(msg.stream, reader, writer, self._send, peer_window=msg.window)
+        pump = StreamPump(msg.stream, reader, writer, self._send, peer_window=msg.window, frame=self.frame)
         self._streams[msg.stream] = pump
         self._opening.pop(msg.stream, None)
         await self._send(m.TunnelOpened(stream=msg.stream))

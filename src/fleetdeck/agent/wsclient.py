@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import struct
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -34,7 +35,6 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
     CloseConnection,
     Event,
     Message,
@@ -50,7 +50,35 @@ CLOSE_NORMAL, CLOSE_GOING_AWAY, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1000, 1001, 1009
 CLOSE_NO_STATUS = 1005  # a close frame without a code: an orderly close, as websockets counts it
 CLOSE_ABNORMAL = 1006  # never sent: the connection dropped without a close frame
 READ_SIZE = 65536
+_SHORT, _MEDIUM, _LONG = struct.Struct("!BB"), struct.Struct("!BBH"), struct.Struct("!BBQ")
 MAX_QUEUE = 16  # received messages held before the client stops reading (as websockets does)
+
+
+OPCODE_TEXT, OPCODE_BINARY = 0x1, 0x2
+_XOR = [bytes(a ^ b for a in range(256)) for b in range(256)]
+
+
+def client_frame(opcode: int, payload: bytes | bytearray | memoryview) -> bytearray:
+    """One whole (FIN) data frame as a client sends it (RFC 6455 5.2): masked with a fresh
+    random key. What wsproto's ``send`` makes of a finished message, without its copies: it
+    builds the frame by concatenation and masks a copy, about 2.5x the CPU per byte, which was
+    most of the agent's cost per tunnelled byte. Only data messages come here (their framing
+    keeps no state in wsproto once finished, and no extension is ever negotiated); control
+    frames (close, ping, pong) still go through wsproto."""
+    size = len(payload)
+    key = os.urandom(4)
+    if size < 126:
+        out = bytearray(_SHORT.pack(0x80 | opcode, 0x80 | size))
+    elif size < 65536:
+        out = bytearray(_MEDIUM.pack(0x80 | opcode, 0xFE, size))
+    else:
+        out = bytearray(_LONG.pack(0x80 | opcode, 0xFF, size))
+    out += key
+    start = len(out)
+    out += payload
+    for i in range(4):  # XOR byte i of every 4 with key byte i: four C-speed translate passes
+        out[start + i :: 4] = out[start + i :: 4].translate(_XOR[key[i]])
+    return out
 
 
 class WebSocketException(Exception):
@@ -155,16 +183,16 @@ class ClientConnection:
 
     async def send(self, message: str | bytes, *, text: bool | None = None) -> None:
         """Send one message; a str goes as a text message (``text=False`` forces binary)."""
-        event: Message[Any]
         if isinstance(message, str):
-            event = BytesMessage(message.encode()) if text is False else TextMessage(message)
+            opcode, payload = (OPCODE_BINARY if text is False else OPCODE_TEXT), message.encode()
         elif text:
-            event = TextMessage(bytes(message).decode())
+            bytes(message).decode()  # a text message must be UTF-8 (UnicodeDecodeError otherwise)
+            opcode, payload = OPCODE_TEXT, message
         else:
-            event = BytesMessage(bytes(message))
+            opcode, payload = OPCODE_BINARY, message
         if self._closed.is_set() or self._ws.state is not ConnectionState.OPEN:
             raise self._exception()
-        await self._send(event)
+        await self._write(client_frame(opcode, payload))
 
     async def recv(self) -> str | bytes:
         """The next message; ConnectionClosed once the connection is closed and drained."""
@@ -206,10 +234,15 @@ class ClientConnection:
     async def _send(self, event: Event) -> None:
         """wsproto turns the event into bytes (masked frames); this writes them."""
         try:
-            self._writer.write(self._ws.send(event))
-            await self._writer.drain()
+            frame = self._ws.send(event)
         except LocalProtocolError as exc:  # the state does not allow it: closing or closed
             raise self._exception() from exc
+        await self._write(frame)
+
+    async def _write(self, frame: bytes | bytearray) -> None:
+        try:
+            self._writer.write(frame)
+            await self._writer.drain()
         except (OSError, RuntimeError) as exc:  # RuntimeError: transport already closing
             self._mark_closed(CLOSE_ABNORMAL, "")
             raise self._exception() from exc

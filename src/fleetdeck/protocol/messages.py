@@ -38,9 +38,13 @@ connection, so no port is opened on the client::
 
       | <-- TunnelOpen(stream, host, port) |   a connection was accepted on a tunnel's port
       | -- TunnelOpened(stream, ok) ------> |   the agent dialled the target (or not)
-      | <-> TunnelData(stream, data) <----> |   at most 32 KiB each, within the peer's window
+      | <-> TunnelData(stream, data) <----> |   at most 32 KiB each (JSON), within the peer's window
       | <-> TunnelAck(stream, size) <-----> |   the receiver wrote ``size`` bytes: more credit
       | <-> TunnelClose(stream) <---------> |   either end closed; the stream is gone
+
+When both ends speak ``tunnel_binary`` (the agent's hello lists it, the server's Welcome.features
+echoes it), TunnelData and TunnelAck travel as binary frames: a 5-byte header and the raw bytes
+(``protocol.binary``), up to 128 KiB of data each; the other frames stay JSON.
 
 A frame whose ``type`` the receiver does not know is handed over as :class:`Unknown` once the
 session is established, and ignored: a newer peer can add messages without breaking an older
@@ -65,6 +69,9 @@ FEATURE_TERMINAL = "terminal"  # opens terminals (TermOpen ...); not listed when
 # runs command jobs with interpreter "zsh": listed only where zsh is installed. The server sends
 # zsh jobs only to agents listing it (an older agent would refuse the whole JobRun frame).
 FEATURE_ZSH = "zsh"
+# Tunnel data and acks as binary frames (protocol.binary): the agent lists it in its hello, the
+# server answers with it in Welcome.features; only then does either side send them that way.
+FEATURE_BINARY_STREAMS = "tunnel_binary"
 
 # Terminals: the bytes of one TermInput/TermOutput frame at most, and the output bytes an agent
 # may send before the server acknowledges them (TermAck): what a slow browser can make either
@@ -427,6 +434,9 @@ class Welcome(Message, tag="welcome"):
     # enrolled before it existed) and the release this computer should run, if not the one it runs.
     update_key: str = ""
     update: UpdateOffer | None = None
+    # Features of the agent's hello the server takes up (FEATURE_BINARY_STREAMS); older servers
+    # say nothing, and the agent sends as they expect.
+    features: list[str] = msgspec.field(default_factory=list)
 
 
 class JobRun(Message, tag="job_run"):

@@ -8,13 +8,19 @@ Requests go one way: the server sends ``Request`` and the agent answers ``Reply`
 on an established session. A frame of a type this side does not know comes back as
 ``messages.Unknown`` once established (the caller ignores it), so a newer peer can add
 messages; before that, the opening frames must be the ones this side knows.
+
+Binary stream frames (``protocol.binary``: tunnel data and acks) are taken once the session is
+established, from either side; one that cannot be decoded is a ``binary.StreamFault`` for the
+caller to end that stream with, never a violation that ends the connection.
 """
 
 from __future__ import annotations
 
 import enum
 
+from fleetdeck.protocol import binary
 from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.binary import StreamFault
 
 
 class ProtocolViolation(Exception):
@@ -33,15 +39,23 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+def _binary(frame: bytes | str, state: State) -> m.TunnelData | m.TunnelAck | StreamFault | m.Unknown:
+    if state is not State.ESTABLISHED or isinstance(frame, str):
+        raise ProtocolViolation("bad_frame", "a binary stream frame before the session is established")
+    return binary.decode(frame)
+
+
 class ServerSession:
     """What the server may accept from an agent, and when."""
 
     def __init__(self) -> None:
         self.state = State.OPENING
 
-    def receive(self, frame: bytes | str) -> m.AgentMessage | m.Unknown:
+    def receive(self, frame: bytes | str) -> m.AgentMessage | m.Unknown | StreamFault:
         if self.state is State.CLOSED:
             raise ProtocolViolation("closed", "session is closed")
+        if binary.is_binary(frame):
+            return _binary(frame, self.state)
         try:
             msg = m.decode_from_agent(frame)
         except m.DecodeError as exc:
@@ -83,9 +97,11 @@ class AgentSession:
     def sent_enroll(self) -> None:
         self.state = State.ENROLLING
 
-    def receive(self, frame: bytes | str) -> m.ServerMessage | m.Unknown:
+    def receive(self, frame: bytes | str) -> m.ServerMessage | m.Unknown | StreamFault:
         if self.state is State.CLOSED:
             raise ProtocolViolation("closed", "session is closed")
+        if binary.is_binary(frame):
+            return _binary(frame, self.state)
         try:
             msg = m.decode_from_server(frame)
         except m.DecodeError as exc:

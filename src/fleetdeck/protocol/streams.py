@@ -3,14 +3,18 @@
 A stream joins a local TCP socket (``reader``/``writer``) to the peer over the agent's
 WebSocket. Two rules keep memory bounded whatever the speeds on either side:
 
-- **Frames are small.** A read from the socket is at most ``TUNNEL_FRAME`` bytes, one
-  ``TunnelData`` frame.
+- **Frames are small.** A read from the socket is at most ``frame`` bytes (``TUNNEL_FRAME``,
+  32 KiB, in JSON; ``binary.MAX_DATA``, 128 KiB, as binary frames), one ``TunnelData`` frame.
 - **Credit.** A sender never has more than the receiver's window unacknowledged. The receiver
   queues what arrives, writes it to its socket, waits for the socket to drain and only then
   acknowledges (``TunnelAck``), which gives the sender that much credit back. A receiver whose
   socket is slow therefore stops its sender within one window, and a peer that sends beyond its
   credit (a bug, or a forged frame) ends the stream. So one stream holds at most a window in
   each direction, and one fast sender cannot fill either side's memory.
+- **Few acks.** Everything queued is written at once and drained once; the acknowledgement
+  covers all of it, and is held back while more is queued until a quarter of the window is
+  owed. It is never held when the queue is empty, so a sender waiting for credit always gets it
+  (and a lone small frame, an interactive keystroke, is acknowledged at once).
 
 Closing: a socket at EOF (or failing) sends ``TunnelClose``; the receiver of a close writes
 what it has queued and then closes its socket. Uses only asyncio (the agent stays light).
@@ -40,12 +44,15 @@ class StreamPump:
         window: int = m.TUNNEL_WINDOW,
         peer_window: int = m.TUNNEL_WINDOW,
         on_activity: Callable[[], None] | None = None,
+        frame: int = m.TUNNEL_FRAME,
     ) -> None:
         self.stream = stream
         self._reader = reader
         self._writer = writer
         self._send = send
         self._window = window  # what this end takes unacknowledged
+        self._frame = frame  # the largest data frame this end sends
+        self._ack_every = max(1, window // 4)  # owed acks held back while more is queued
         self._credit = peer_window  # what this end may still send
         self._credit_event = asyncio.Event()
         self._inbox: deque[bytes] = deque()
@@ -107,7 +114,7 @@ class StreamPump:
                 while self._credit <= 0:
                     self._credit_event.clear()
                     await self._credit_event.wait()
-                data = await self._reader.read(min(m.TUNNEL_FRAME, self._credit))
+                data = await self._reader.read(min(self._frame, self._credit))
                 if not data:
                     break
                 self._credit -= len(data)
@@ -126,6 +133,7 @@ class StreamPump:
 
     async def _downstream(self) -> None:
         """Peer -> socket, acknowledging what the socket took."""
+        owed = 0  # written and drained, not acknowledged yet
         try:
             while True:
                 while not self._inbox:
@@ -133,18 +141,28 @@ class StreamPump:
                         return
                     self._inbox_event.clear()
                     await self._inbox_event.wait()
-                data = self._inbox.popleft()
-                self._writer.write(data)
+                batch = list(self._inbox)
+                self._inbox.clear()
+                size = sum(map(len, batch))
+                self._writer.writelines(batch)
                 await self._writer.drain()
-                self._inbox_bytes -= len(data)
-                self.bytes_in += len(data)
+                self._inbox_bytes -= size
+                self.bytes_in += size
+                owed += size
                 self._touch()
-                if not self._peer_closed:
-                    await self._send(m.TunnelAck(stream=self.stream, size=len(data)))
+                if not self._peer_closed and (owed >= self._ack_every or not self._inbox):
+                    await self._send(m.TunnelAck(stream=self.stream, size=owed))
+                    owed = 0
         except OSError:
             return
         finally:
             self._finish()
+
+    def fail(self, why: str) -> None:
+        """End the stream because of the peer (a frame it should not have sent): the peer is
+        told why (``TunnelClose``)."""
+        if not self._closed:
+            self._fail(why)
 
     def _fail(self, why: str) -> None:
         task = asyncio.ensure_future(self._send(m.TunnelClose(stream=self.stream, error=why)))

@@ -6,6 +6,7 @@ restarts."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -248,3 +249,48 @@ def test_idle_time_runs_from_the_last_connection_as_in_rportd(
     with server.client() as v1:
         rows = v1.get("/audit", params={"filter[action]": "tunnel.delete"}).json()["data"]
     assert [r["detail"] for r in rows if r["object_id"].endswith(f"/{tid}")] == [{"why": "idle"}]
+
+
+@pytest.fixture
+def echo() -> Iterator[int]:
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def one(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = srv.accept()
+                threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield srv.getsockname()[1]
+    srv.close()
+
+
+def test_megabytes_both_ways_through_a_real_agent(
+    client: tuple[httpx.Client, str, AgentProc], echo: int
+) -> None:
+    """5 MiB up and back through an echo server behind a real agent (binary frames both ways,
+    many windows): what comes back is what went, byte for byte (SHA-256)."""
+    c, uid, _agent = client
+    lport = free_port()
+    r = put_tunnel(c, uid, remote=f"127.0.0.1:{echo}", local=f"127.0.0.1:{lport}", name="echo")
+    assert r.status_code == 200, r.text
+    payload = os.urandom(5 * 1024 * 1024 + 3)
+    received = hashlib.sha256()
+    got = 0
+    with socket.create_connection(("127.0.0.1", lport), timeout=30) as s:
+        writer = threading.Thread(target=s.sendall, args=(payload,), daemon=True)
+        writer.start()
+        while got < len(payload):
+            chunk = s.recv(262144)
+            assert chunk, f"the tunnel closed after {got} of {len(payload)} bytes"
+            received.update(chunk)
+            got += len(chunk)
+        writer.join(30)
+    assert got == len(payload)
+    assert received.digest() == hashlib.sha256(payload).digest()

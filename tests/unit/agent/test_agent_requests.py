@@ -33,7 +33,13 @@ async def _answers(tmp_path: Path) -> None:
         running = asyncio.create_task(agent.run())
         c = await server.next()
         hello = await c.expect(m.Hello)
-        base = [m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE, m.FEATURE_TERMINAL]
+        base = [
+            m.FEATURE_REQUESTS,
+            m.FEATURE_TUNNELS,
+            m.FEATURE_UPDATE,
+            m.FEATURE_BINARY_STREAMS,
+            m.FEATURE_TERMINAL,
+        ]
         zsh = [m.FEATURE_ZSH] if shutil.which("zsh") else []  # announced where zsh is installed
         assert hello.features == base + zsh
         await c.send(m.Welcome(computer_id=7, heartbeat_sec=60, server_version="t", want_inventory=False))

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -276,3 +277,31 @@ def test_a_fast_server_is_held_back_by_the_bounded_queue() -> None:
     held, got = run(_with_server(flood, client))
     assert held == 4
     assert got == list(range(200))
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 131077])
+def test_own_data_frames_parse_as_masked_client_frames(size: int) -> None:
+    """``client_frame`` (what the client sends data messages with instead of wsproto's ``send``)
+    against the websockets library's own frame parser, as a server reads it: masked, whole,
+    the payload back byte for byte at every length encoding (7-bit, 16-bit, 64-bit)."""
+    from websockets.frames import Frame, Opcode
+    from websockets.streams import StreamReader
+
+    from fleetdeck.agent.wsclient import OPCODE_BINARY, OPCODE_TEXT, client_frame
+
+    payload = os.urandom(size)
+    for opcode, expected in ((OPCODE_BINARY, Opcode.BINARY), (OPCODE_TEXT, Opcode.TEXT)):
+        raw = bytes(client_frame(opcode, payload if opcode == OPCODE_BINARY else b"a" * size))
+        assert raw[1] & 0x80  # masked, as a client must
+        reader = StreamReader()
+        reader.feed_data(raw)
+        reader.feed_eof()
+        parser = Frame.parse(reader.read_exact, mask=True)
+        try:
+            next(parser)
+            while True:
+                parser.send(None)
+        except StopIteration as done:
+            frame = done.value
+        assert frame.opcode is expected and frame.fin
+        assert frame.data == (payload if opcode == OPCODE_BINARY else b"a" * size)

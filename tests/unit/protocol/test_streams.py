@@ -16,6 +16,7 @@ from fleetdeck.agent.tunnels import Tunnels, check
 from fleetdeck.api.dialects.rport.methods.tunnels import parse_duration
 from fleetdeck.core.errors import ValidationFailed
 from fleetdeck.core.tunnels.service import acl_allows, parse_acl, parse_ranges
+from fleetdeck.protocol import binary
 from fleetdeck.protocol import messages as m
 from fleetdeck.protocol.streams import StreamPump
 
@@ -33,7 +34,9 @@ async def _pair() -> tuple[asyncio.StreamReader, asyncio.StreamWriter, socket.so
 class Wire:
     """Frames from one pump to the other, through the codec, counting what is in flight."""
 
-    def __init__(self) -> None:
+    def __init__(self, binary_frames: bool = False) -> None:
+        self.binary = binary_frames  # TunnelData/TunnelAck as binary frames (protocol.binary)
+        self.frames = {"data": 0, "ack": 0}
         self.a: StreamPump | None = None
         self.b: StreamPump | None = None
         self.max_unacked = {"a": 0, "b": 0}
@@ -41,14 +44,18 @@ class Wire:
 
     def sender(self, side: str) -> Callable[[m.Message], Awaitable[None]]:
         async def send(msg: m.Message) -> None:
-            frame = m.decode(m.encode(msg))
+            raw, is_binary = binary.encode_frame(msg, self.binary)
+            assert is_binary == (self.binary and isinstance(msg, m.TunnelData | m.TunnelAck))
+            frame = binary.decode(raw) if is_binary else m.decode(raw)
             target = self.b if side == "a" else self.a
             assert target is not None
             if isinstance(frame, m.TunnelData):
+                self.frames["data"] += 1
                 self.unacked[side] += len(frame.data)
                 self.max_unacked[side] = max(self.max_unacked[side], self.unacked[side])
                 target.feed(frame.data)
             elif isinstance(frame, m.TunnelAck):
+                self.frames["ack"] += 1
                 other = "b" if side == "a" else "a"
                 self.unacked[other] -= frame.size
                 target.ack(frame.size)
@@ -73,12 +80,16 @@ async def _recv_all(sock: socket.socket, size: int, delay: float = 0.0) -> bytes
 
 
 @pytest.mark.anyio
-async def test_bytes_cross_whole_and_in_order_and_a_slow_reader_bounds_the_sender() -> None:
-    wire = Wire()
+@pytest.mark.parametrize("binary_frames", [False, True], ids=["json", "binary"])
+async def test_bytes_cross_whole_and_in_order_and_a_slow_reader_bounds_the_sender(
+    binary_frames: bool,
+) -> None:
+    wire = Wire(binary_frames)
     ra, wa, outer_a = await _pair()
     rb, wb, outer_b = await _pair()
-    wire.a = StreamPump(1, ra, wa, wire.sender("a"), window=WINDOW, peer_window=WINDOW)
-    wire.b = StreamPump(1, rb, wb, wire.sender("b"), window=WINDOW, peer_window=WINDOW)
+    frame = binary.MAX_DATA if binary_frames else m.TUNNEL_FRAME
+    wire.a = StreamPump(1, ra, wa, wire.sender("a"), window=WINDOW, peer_window=WINDOW, frame=frame)
+    wire.b = StreamPump(1, rb, wb, wire.sender("b"), window=WINDOW, peer_window=WINDOW, frame=frame)
     wire.a.start()
     wire.b.start()
     data = os.urandom(2 * 1024 * 1024)
@@ -88,6 +99,12 @@ async def test_bytes_cross_whole_and_in_order_and_a_slow_reader_bounds_the_sende
     await sending
     assert received == data
     assert 0 < wire.max_unacked["a"] <= WINDOW  # never more than the receiver's window in flight
+    for _ in range(500):  # every byte written is acknowledged in the end (no ack held back)
+        if wire.unacked["a"] == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert wire.unacked["a"] == 0
+    assert 0 < wire.frames["ack"] <= wire.frames["data"]  # acks cover batches, never less than a frame
     # the other way, and a close that lets the queued bytes out before the socket closes
     back = os.urandom(300_000)
     await loop.sock_sendall(outer_b, back)

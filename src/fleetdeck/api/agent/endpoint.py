@@ -19,6 +19,7 @@ from fleetdeck.core.authz import Actor
 from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.errors import AuthenticationFailed, FleetdeckError, PermissionDenied
 from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.binary import StreamFault
 from fleetdeck.protocol.session import ProtocolViolation, ServerSession
 
 log = logging.getLogger("fleetdeck.agents")
@@ -192,6 +193,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
         send=send,
         close=close,
         features=frozenset(hello.features),
+        binary=m.FEATURE_BINARY_STREAMS in hello.features,
         enrolled_at=ident.enrolled_at.timestamp() if ident.enrolled_at else None,
     )
     await hub.attach(conn)
@@ -217,6 +219,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     monitoring_interval_sec=interval,
                     update_key=update_key,
                     update=offer,
+                    features=[m.FEATURE_BINARY_STREAMS] if conn.binary else [],
                 )
             )
         )
@@ -248,6 +251,8 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     hub.job_update(cid, msg)
             elif isinstance(msg, m.TunnelOpened | m.TunnelData | m.TunnelAck | m.TunnelClose):
                 hub.tunnels.frame(conn, msg)
+            elif isinstance(msg, StreamFault):
+                hub.tunnels.fault(conn, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):

@@ -42,6 +42,7 @@ from fleetdeck.bus.topics import (
 from fleetdeck.bus.tunnels import KINDS as TUNNEL_CALLS
 from fleetdeck.core.computers.entities import Presence
 from fleetdeck.core.services import Services
+from fleetdeck.protocol import binary
 from fleetdeck.protocol import messages as m
 
 log = logging.getLogger("fleetdeck.agents")
@@ -61,6 +62,8 @@ class AgentConn:
     close: CloseFn
     last_rx: float = field(default_factory=time.monotonic)
     features: frozenset[str] = frozenset()  # from the agent's hello (protocol FEATURE_*)
+    # tunnel data and acks go as binary frames (the agent listed FEATURE_BINARY_STREAMS)
+    binary: bool = False
     agent_version: str = ""
     enrolled_at: float | None = None  # unix time the key it authenticated with was issued
     # Jobs known to be this computer's (sent on this connection, or checked once): frames naming
@@ -73,7 +76,7 @@ class AgentConn:
 
     async def send_message(self, message: m.Message) -> bool:
         try:
-            await self.send(m.encode(message))
+            await self.send(binary.encode_frame(message, self.binary)[0])
         except Exception as exc:  # the socket is gone; the receive loop will clean up
             log.debug("send to computer %s failed: %s", self.computer_id, exc)
             return False

@@ -10,10 +10,11 @@ node's address: behind one load balancer, tunnels' ports are not balanced).
 
 Per accepted connection: the peer is checked against the tunnel's ACL (refused: closed at once,
 logged), a ``TunnelOpen`` goes to the agent, which dials the remote address, and the bytes go
-both ways through ``protocol.streams.StreamPump`` (frames of at most 32 KiB, a credit window per
-stream). A tunnel without connections or traffic for its idle timeout, or past its auto-close
-time, is closed and forgotten (``TunnelService.expire``, audited). When the agent goes, its
-listeners close; when it comes back, they open again from what core has (``TunnelService.plans``).
+both ways through ``protocol.streams.StreamPump`` (frames of at most 32 KiB in JSON, 128 KiB as
+binary frames to agents that take them, a credit window per stream). A tunnel without
+connections or traffic for its idle timeout, or past its auto-close time, is closed and forgotten
+(``TunnelService.expire``, audited). When the agent goes, its listeners close; when it comes
+back, they open again from what core has (``TunnelService.plans``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from fleetdeck.bus.tunnels import ACTIVE, LISTEN, PORT_IN_USE, SET_ACL, UNLISTEN
 from fleetdeck.core.ports import TunnelPlan
 from fleetdeck.core.services import Services
 from fleetdeck.core.tunnels.service import acl_allows
+from fleetdeck.protocol import binary
 from fleetdeck.protocol import messages as m
+from fleetdeck.protocol.binary import StreamFault
 from fleetdeck.protocol.streams import StreamPump
 
 if TYPE_CHECKING:
@@ -236,7 +239,8 @@ class TunnelHost:
 
         # The pump exists before the agent hears of the stream: its data may follow its
         # TunnelOpened before this coroutine runs again, and is queued, not lost.
-        pump = StreamPump(sid, reader, writer, send, on_activity=listener.touch)
+        frame = binary.MAX_DATA if conn.binary else m.TUNNEL_FRAME
+        pump = StreamPump(sid, reader, writer, send, on_activity=listener.touch, frame=frame)
         stream = _Stream(conn, asyncio.get_running_loop().create_future(), pump)
         self._streams[(cid, sid)] = stream
         listener.streams.add(sid)
@@ -291,6 +295,22 @@ class TunnelHost:
             pump.ack(msg.size)
         else:
             pump.peer_closed()
+
+    def fault(self, conn: AgentConn, fault: StreamFault) -> None:
+        """A binary frame from an agent that could not be taken: its stream ends (the agent is
+        told why, the listener's client sees its connection close); one too short to name a
+        stream is dropped. The agent's connection and its other streams go on."""
+        log.warning(
+            "computer %s: bad tunnel frame for stream %s: %s", conn.computer_id, fault.stream, fault.error
+        )
+        if fault.stream is None:
+            return
+        stream = self._streams.get((conn.computer_id, fault.stream))
+        if stream is None or stream.conn is not conn:
+            return
+        if not stream.opened.done():
+            stream.opened.set_result(m.TunnelOpened(stream=fault.stream, ok=False, error=fault.error))
+        stream.pump.fail(fault.error)
 
     # ------------------------------------------------------------ idle and auto-close
 
