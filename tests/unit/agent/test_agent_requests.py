@@ -32,7 +32,13 @@ async def _answers(tmp_path: Path) -> None:
         running = asyncio.create_task(agent.run())
         c = await server.next()
         hello = await c.expect(m.Hello)
-        assert hello.features == [m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE, m.FEATURE_TERMINAL]
+        assert hello.features == [
+            m.FEATURE_REQUESTS,
+            m.FEATURE_TUNNELS,
+            m.FEATURE_UPDATE,
+            m.FEATURE_UDP,
+            m.FEATURE_TERMINAL,
+        ]
         await c.send(m.Welcome(computer_id=7, heartbeat_sec=60, server_version="t", want_inventory=False))
 
         before = time.time()

@@ -248,6 +248,8 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     hub.job_update(cid, msg)
             elif isinstance(msg, m.TunnelOpened | m.TunnelData | m.TunnelAck | m.TunnelClose):
                 hub.tunnels.frame(conn, msg)
+            elif isinstance(msg, m.UdpData | m.UdpClose):
+                hub.tunnels.datagram(conn, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):
