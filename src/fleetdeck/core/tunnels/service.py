@@ -17,6 +17,7 @@ comes back).
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import random
 from collections.abc import Iterable, Sequence
@@ -132,11 +133,13 @@ def acl_allows(acl: Sequence[str], address: str) -> bool:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for item in acl:
-        net = ipaddress.ip_network(item, strict=False)
-        if ip.version == net.version and ip in net:
-            return True
-    return False
+    return any(ip.version == net.version and ip in net for net in _networks(tuple(acl)))
+
+
+@functools.lru_cache(maxsize=256)
+def _networks(acl: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """An ACL parsed once (a UDP tunnel checks it for every datagram)."""
+    return tuple(ipaddress.ip_network(item, strict=False) for item in acl)
 
 
 def _overlapping(protocol: str) -> tuple[str, ...]:
