@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Throughput and latency through a tunnel (issue #18), against a direct loopback connection.
 
-    .venv/bin/python bench/tunnel.py [--mb 64] [--pings 500] [--json]
+    .venv/bin/python bench/tunnel.py [--mb 64] [--pings 500] [--json] [--udp-only]
 
 A real server process, one real agent process (``python -m fleetdeck.agent``) and two small
 TCP servers on 127.0.0.1: a source that writes ``--mb`` MiB to whoever connects, and an echo
@@ -12,6 +12,11 @@ process spent per MiB carried (ms; unlike MB/s, hardly moved by other load on th
 Through the tunnel every byte goes client -> server listener -> the agent's WebSocket (binary
 frames of at most 128 KiB, or base64 in JSON frames of 32 KiB for an agent or server without
 ``tunnel_binary``; credit-windowed) -> agent -> target, and back.
+
+UDP: a UDP echo server on 127.0.0.1 and a UDP tunnel (``protocol=udp``) to it; ``--pings``
+one-byte datagrams, each waiting for its reply, directly and through the tunnel (median and p99,
+ms): client -> the server's UDP port -> ``udp_data`` on the agent's WebSocket -> the agent's
+flow socket -> target, and back. ``--udp-only`` skips the TCP figures.
 """
 
 from __future__ import annotations
@@ -77,6 +82,41 @@ def echo_server() -> int:
     return port
 
 
+def udp_echo_server() -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            data, addr = sock.recvfrom(65535)
+            sock.sendto(data, addr)
+
+    threading.Thread(target=serve, daemon=True).start()
+    port: int = sock.getsockname()[1]
+    return port
+
+
+def udp_pings(port: int, n: int) -> list[float]:
+    """Round trips of one-byte datagrams (a lost one is sent again, and not counted)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("127.0.0.1", port))
+        s.settimeout(2)
+        out: list[float] = []
+        lost = 0
+        while len(out) < n:
+            t0 = time.perf_counter()
+            s.send(b"x")
+            try:
+                s.recv(16)
+            except TimeoutError:
+                lost += 1
+                if lost > 10:
+                    raise SystemExit(f"UDP echo through {port}: {lost} datagrams lost") from None
+                continue
+            out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+
 def read_all(port: int, total: int) -> float:
     """MB/s reading ``total`` bytes from ``port``."""
     with socket.create_connection(("127.0.0.1", port)) as s:
@@ -121,6 +161,7 @@ def main() -> None:
     parser.add_argument("--pings", type=int, default=500)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--udp-only", action="store_true", help="only the UDP round trips")
     opts = parser.parse_args()
     total = opts.mb * 1024 * 1024
     base = Path(tempfile.mkdtemp(prefix="fleetdeck-tunnel-bench-"))
@@ -147,16 +188,42 @@ def main() -> None:
             time.sleep(0.2)
         if not uid:
             raise SystemExit("the agent did not connect")
-        src, echo = source_server(total), echo_server()
+        src, echo, udp_echo = source_server(total), echo_server(), udp_echo_server()
         ports = {}
-        for name, remote in (("source", src), ("echo", echo)):
+        for name, remote, protocol in (
+            ("source", src, "tcp"),
+            ("echo", echo, "tcp"),
+            ("udp", udp_echo, "udp"),
+        ):
             lport = free_port()
-            r = api.put(
-                f"/rport/api/v1/clients/{uid}/tunnels",
-                params={"remote": f"127.0.0.1:{remote}", "local": f"127.0.0.1:{lport}", "name": name},
-            )
+            params = {"remote": f"127.0.0.1:{remote}", "local": f"127.0.0.1:{lport}", "name": name}
+            r = api.put(f"/rport/api/v1/clients/{uid}/tunnels", params={**params, "protocol": protocol})
             r.raise_for_status()
             ports[name] = lport
+        udp_pings(ports["udp"], 20)  # warm up (the flow opens)
+        udp_direct = udp_pings(udp_echo, opts.pings)
+        udp_tunnel = udp_pings(ports["udp"], opts.pings)
+        udp: dict[str, Any] = {
+            "udp_rtt_direct_ms": {
+                "median": round(statistics.median(udp_direct), 3),
+                "p99": round(p99(udp_direct), 3),
+            },
+            "udp_rtt_tunnel_ms": {
+                "median": round(statistics.median(udp_tunnel), 3),
+                "p99": round(p99(udp_tunnel), 3),
+            },
+        }
+        udp_line = (
+            f"UDP RTT median direct {udp['udp_rtt_direct_ms']['median']} ms, tunnel"
+            f" {udp['udp_rtt_tunnel_ms']['median']} ms (p99 {udp['udp_rtt_tunnel_ms']['p99']})"
+        )
+        if opts.udp_only:
+            load = [round(x, 2) for x in os.getloadavg()]
+            if opts.json:
+                print(json.dumps({**udp, "load_average": load, "cpus": os.cpu_count()}))
+            else:
+                log(f"{udp_line}; load {load}")
+            return
         read_all(src, total)  # warm up both paths
         read_all(ports["source"], total)
         direct = [read_all(src, total) for _ in range(opts.runs)]
@@ -184,6 +251,7 @@ def main() -> None:
                 "median": round(statistics.median(rtt_tunnel), 3),
                 "p99": round(p99(rtt_tunnel), 3),
             },
+            **udp,
             "load_average": [round(x, 2) for x in os.getloadavg()],
             "cpus": os.cpu_count(),
         }
@@ -196,7 +264,7 @@ def main() -> None:
                 f" tunnel {result['rtt_tunnel_ms']['median']} ms (p99 {result['rtt_tunnel_ms']['p99']});"
                 f" CPU ms/MiB server {result['cpu_ms_per_mib']['server']},"
                 f" agent {result['cpu_ms_per_mib']['agent']};"
-                f" load {result['load_average']}"
+                f" {udp_line}; load {result['load_average']}"
             )
     finally:
         if agent is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import msgspec
 
-from fleetdeck.agent import AGENT_VERSION, collectors, requests, shells, tunnels
+from fleetdeck.agent import AGENT_VERSION, collectors, requests, shells, tunnels, udp
 from fleetdeck.agent.backoff import HEALTHY_AFTER_SEC, Backoff
 from fleetdeck.agent.config import AgentState, StateStore
 from fleetdeck.agent.jobs import JobRunner
@@ -72,6 +72,7 @@ class Agent:
         self.runner = JobRunner(Journal(store.dir), self.send, packages)
         self.terminals = Terminals(self.send, enabled=terminals)
         self.tunnels = tunnels.Tunnels(self.send)
+        self.datagrams = udp.Datagrams(self.send)  # UDP tunnels' flows
         self._access = access
         self._free = asyncio.Event()  # cleared while an update tries the new version (no connection)
         self._free.set()
@@ -224,7 +225,13 @@ class Agent:
             agent_version=AGENT_VERSION,
             inventory_digest=self.state.inventory_digest,
             known_jobs=self.runner.known_ids(),
-            features=[m.FEATURE_REQUESTS, m.FEATURE_TUNNELS, m.FEATURE_UPDATE, m.FEATURE_BINARY_STREAMS]
+            features=[
+                m.FEATURE_REQUESTS,
+                m.FEATURE_TUNNELS,
+                m.FEATURE_UPDATE,
+                m.FEATURE_BINARY_STREAMS,
+                m.FEATURE_UDP,
+            ]
             + ([m.FEATURE_TERMINAL] if self.terminals.offered else [])
             + shells.features(sys.platform, shutil.which),
         )
@@ -273,6 +280,7 @@ class Agent:
             self._ws = None
             self.terminals.close_all()  # nobody can see them any more
             self.tunnels.close_all()
+            self.datagrams.close_all()
             heartbeat.cancel()
             if monitoring is not None:
                 monitoring.cancel()
@@ -293,7 +301,8 @@ class Agent:
         """A tunnel's remote port check: a connect that may take a while, off the receive loop."""
 
         async def run() -> None:
-            body = await tunnels.check(request.body)
+            udp_check = request.body.get("protocol") == "udp"
+            body = await (udp.check(request.body) if udp_check else tunnels.check(request.body))
             await self.send(m.Reply(ref_id=request.id, body=body))
 
         task = asyncio.create_task(run())
@@ -325,6 +334,8 @@ class Agent:
             self.tunnels.handle(msg)
         elif isinstance(msg, StreamFault):
             self.tunnels.fault(msg)
+        elif isinstance(msg, m.UdpOpen | m.UdpData | m.UdpClose):
+            self.datagrams.handle(msg)
         elif isinstance(msg, m.Request) and msg.kind == m.TUNNEL_CHECK:
             self._check_soon(msg)
         elif isinstance(msg, m.Request) and msg.kind == m.UPDATE:

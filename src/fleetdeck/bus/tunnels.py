@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from fleetdeck.core.errors import AgentFailed, Conflict, Reason
+from fleetdeck.core.errors import AgentFailed, Conflict, Reason, ValidationFailed
 from fleetdeck.core.ports import AgentAddress, AgentGateway, TunnelPlan
 
 LISTEN = "server.tunnel.listen"
@@ -25,6 +25,7 @@ TIMEOUT_SEC = 5.0
 # AgentAnswer reasons of the hub's refusals
 PORT_IN_USE = "port_in_use"
 ACTIVE = "active_connections"
+UNSUPPORTED = "unsupported"
 
 
 def plan_body(plan: TunnelPlan) -> dict[str, Any]:
@@ -50,6 +51,8 @@ class BusTunnelListeners:
                 raise Conflict(exc.message, reason=Reason.LOCAL_PORT_IN_USE, field="local") from None
             if reason == ACTIVE:
                 raise Conflict(exc.message, reason=Reason.ACTIVE_CONNECTIONS) from None
+            if reason == UNSUPPORTED:  # its agent predates tunnels, or UDP tunnels
+                raise ValidationFailed(exc.message, "protocol", reason=Reason.INVALID) from None
             raise
 
     def listen(self, to: AgentAddress, plan: TunnelPlan) -> None:

@@ -167,7 +167,8 @@ class TunnelPlan:
     """What the server process holding a computer's agent needs to serve one tunnel: listen on
     ``local_host:local_port``, let in connections from ``acl`` (empty: from anywhere), carry each to
     ``remote_host:remote_port`` through the agent; close it after ``idle_timeout_sec`` without a connection
-    or traffic (0: never) and at ``expires_at`` (unix time; None: never)."""
+    or traffic (0: never) and at ``expires_at`` (unix time; None: never). ``protocol``: what is
+    listened on (a TCP port, a UDP port, or both)."""
 
     computer_id: int
     key: str
@@ -178,6 +179,7 @@ class TunnelPlan:
     acl: tuple[str, ...] = ()
     idle_timeout_sec: int = 0
     expires_at: float | None = None
+    protocol: str = "tcp"  # "udp": a UDP port, datagrams; "tcp+udp": both on the same port
 
 
 class TunnelListeners(Protocol):

@@ -45,6 +45,13 @@ connection, so no port is opened on the client::
 When both ends speak ``tunnel_binary`` (the agent's hello lists it, the server's Welcome.features
 echoes it), TunnelData and TunnelAck travel as binary frames: a 5-byte header and the raw bytes
 (``protocol.binary``), up to 128 KiB of data each; the other frames stay JSON.
+UDP tunnels (agents whose hello lists ``udp``) carry datagrams the same way, one flow per
+source address of the server's UDP port (``protocol/datagrams.py``), without acknowledgements
+(UDP may lose them: a full queue drops, and counts)::
+
+      | <-- UdpOpen(flow, host, port) ---- |   a new source sent to a tunnel's UDP port
+      | <-> UdpData(flow, data) <--------> |   one datagram each, at most UDP_MAX_DATAGRAM
+      | <-> UdpClose(flow) <-------------> |   the flow idled, failed or its tunnel closed
 
 A frame whose ``type`` the receiver does not know is handed over as :class:`Unknown` once the
 session is established, and ignored: a newer peer can add messages without breaking an older
@@ -63,6 +70,7 @@ PROTOCOL_VERSION = 1
 # Features an agent lists in its hello (older agents list none and get none of these frames).
 FEATURE_REQUESTS = "request"  # answers Request frames with a Reply
 FEATURE_TUNNELS = "tunnel"  # carries TCP streams (TunnelOpen, TunnelData, ...)
+FEATURE_UDP = "udp"  # carries UDP datagrams of tunnels (UdpOpen, UdpData, UdpClose)
 
 FEATURE_UPDATE = "update"  # updates itself from Welcome.update, reports with UpdateReport
 FEATURE_TERMINAL = "terminal"  # opens terminals (TermOpen ...); not listed when switched off
@@ -92,6 +100,10 @@ UPDATES_STATUS = "updates_status"
 # Tunnel streams: the largest data frame, and the bytes a receiver takes unacknowledged.
 TUNNEL_FRAME = 32 * 1024
 TUNNEL_WINDOW = 512 * 1024
+# UDP tunnels: the largest datagram carried (the largest IPv4 UDP payload: none is too big), and
+# how long a flow lives without a datagram either way before the server ends it.
+UDP_MAX_DATAGRAM = 65507
+UDP_FLOW_IDLE_SEC = 60.0
 # body: an UpdateOffer's fields (a release was rolled out to this computer while connected);
 # reply body {"running": version, "updating": bool}. Only to agents with FEATURE_UPDATE.
 UPDATE = "update"
@@ -389,6 +401,35 @@ class TunnelClose(Message, tag="tunnel_close"):
     error: str = ""
 
 
+# ---------------------------------------------------------------- UDP tunnels (datagrams)
+
+
+class UdpOpen(Message, tag="udp_open"):
+    """Server -> agent: a new flow (a source address of a tunnel's UDP port). The agent opens a
+    UDP socket connected to ``host:port`` for it; datagrams of the flow may follow at once. It
+    ends the flow itself (``UdpClose``) only after ``idle_sec`` twice without a datagram: the
+    server ends idle flows."""
+
+    flow: int
+    host: str
+    port: int
+    idle_sec: float = UDP_FLOW_IDLE_SEC
+
+
+class UdpData(Message, tag="udp_data"):
+    """One datagram of a flow (base64 in the JSON frame), at most ``UDP_MAX_DATAGRAM`` bytes."""
+
+    flow: int
+    data: bytes
+
+
+class UdpClose(Message, tag="udp_close"):
+    """The flow is over (idle, its tunnel closed, the agent could not open it or had too many)."""
+
+    flow: int
+    error: str = ""
+
+
 # ---------------------------------------------------------------- server -> agent
 
 
@@ -542,6 +583,8 @@ AgentMessage = (
     | TunnelData
     | TunnelAck
     | TunnelClose
+    | UdpData
+    | UdpClose
     | TermOpened
     | TermOutput
     | TermExit
@@ -559,6 +602,9 @@ ServerMessage = (
     | TunnelData
     | TunnelAck
     | TunnelClose
+    | UdpOpen
+    | UdpData
+    | UdpClose
     | TermOpen
     | TermInput
     | TermResize

@@ -68,8 +68,13 @@ def test_permission_and_reach(client: Any, as_admin: dict[str, str], runtime: Ru
         ({"remote": "host:"}, "invalid remote port: ''"),
         ({"remote": "70000"}, "invalid remote port: '70000'"),
         ({"remote": "22", "local": "x:y"}, "invalid local port: 'y'"),
-        ({"remote": "22", "protocol": "udp"}, "not implemented"),
-        ({"remote": "22", "protocol": "tcp+udp"}, "not implemented"),
+        (
+            {"remote": "22", "protocol": "udp", "http_proxy": "1"},
+            "tunnel proxy not allowed with protocol udp",
+        ),
+        ({"remote": "22", "protocol": "tcp+udp", "http_proxy": "1"}, "not implemented"),
+        ({"remote": "22", "protocol": "udp+tcp"}, "invalid protocol 'udp+tcp': tcp, udp or tcp+udp"),
+        ({"remote": "22", "protocol": "udp", "local": "1.2.3.4:0"}, "invalid local port: '0'"),
         ({"remote": "22", "protocol": "sctp"}, "invalid protocol 'sctp': tcp, udp or tcp+udp"),
         ({"remote": "22", "http_proxy": "1"}, "not implemented"),
         ({"remote": "22", "host_header": "x"}, "host_header requires http_proxy"),
@@ -104,8 +109,10 @@ def test_unknown_and_disconnected_clients(
 ) -> None:
     _cid, uid = _computer(runtime, admin, "pc1")  # never connected
     for who in ("no-such-client", uid):
-        r = client.put(f"{API}/clients/{who}/tunnels", headers=as_admin, params={"remote": "22"})
-        assert r.status_code == 404, r.text
+        for protocol in ("tcp", "udp", "tcp+udp"):
+            params = {"remote": "22", "protocol": protocol}
+            r = client.put(f"{API}/clients/{who}/tunnels", headers=as_admin, params=params)
+            assert r.status_code == 404, r.text
     r = client.delete(f"{API}/clients/{uid}/tunnels/1", headers=as_admin)
     assert (r.status_code, _title(r)) == (404, "tunnel with id='1' not found")
     r = client.put(f"{API}/clients/{uid}/tunnels/1/acl", headers=as_admin, json={"acl": "10.0.0.1"})

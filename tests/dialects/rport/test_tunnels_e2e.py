@@ -127,8 +127,8 @@ def test_http_through_a_tunnel_and_its_rules(
             c, uid, remote=f"127.0.0.1:{web}", local=f"127.0.0.1:{taken.getsockname()[1]}", acl="127.0.0.1"
         )
     assert busy.json()["errors"][0]["code"] == "ERR_CODE_LOCAL_PORT_IN_USE", busy.text
-    udp = put_tunnel(c, uid, remote=f"127.0.0.1:{web}", protocol="udp")
-    assert udp.status_code == 400 and udp.json()["errors"][0]["title"] == "not implemented"
+    sctp = put_tunnel(c, uid, remote=f"127.0.0.1:{web}", protocol="sctp")  # udp: test_udp_tunnels_e2e.py
+    assert sctp.status_code == 400 and sctp.json()["errors"][0]["title"].startswith("invalid protocol")
     bad_acl = put_tunnel(c, uid, remote=f"127.0.0.1:{web}", acl="0.0.0.0")
     assert bad_acl.status_code == 400 and bad_acl.json()["errors"][0]["code"] == "ERR_CODE_INVALID_ACL"
     assert put_tunnel(c, "no-such-client", remote="22").status_code == 404

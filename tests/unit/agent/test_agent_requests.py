@@ -38,6 +38,7 @@ async def _answers(tmp_path: Path) -> None:
             m.FEATURE_TUNNELS,
             m.FEATURE_UPDATE,
             m.FEATURE_BINARY_STREAMS,
+            m.FEATURE_UDP,
             m.FEATURE_TERMINAL,
         ]
         zsh = [m.FEATURE_ZSH] if shutil.which("zsh") else []  # announced where zsh is installed

@@ -253,6 +253,8 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 hub.tunnels.frame(conn, msg)
             elif isinstance(msg, StreamFault):
                 hub.tunnels.fault(conn, msg)
+            elif isinstance(msg, m.UdpData | m.UdpClose):
+                hub.tunnels.datagram(conn, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
             elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):

@@ -372,6 +372,17 @@ class AgentHub:
         if call.kind in TERMINAL_CALLS:  # for a browser on another process: answered when open
             self.relayed.call(call)
             return
+        if (
+            call.kind == m.TUNNEL_CHECK
+            and call.body.get("protocol") == "udp"
+            and m.FEATURE_UDP not in conn.features
+        ):
+            # An older agent would check a TCP port instead, and say a wrong "not open".
+            await self._answer(
+                call.reply_to,
+                AgentAnswer("failed", error="its agent is too old for UDP tunnels", reason="unsupported"),
+            )
+            return
         if m.FEATURE_REQUESTS not in conn.features:
             # Agents from before requests close the connection on a frame they do not know.
             await self._answer(

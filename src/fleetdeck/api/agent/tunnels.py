@@ -15,6 +15,10 @@ binary frames to agents that take them, a credit window per stream). A tunnel wi
 connections or traffic for its idle timeout, or past its auto-close time, is closed and forgotten
 (``TunnelService.expire``, audited). When the agent goes, its listeners close; when it comes
 back, they open again from what core has (``TunnelService.plans``).
+
+A UDP tunnel (``protocol`` udp, or tcp+udp: both on the same port) has a UDP socket instead of,
+or beside, the TCP listener: ``api/agent/udp.py`` (a flow per source address, datagrams to and
+from agents whose hello lists ``udp``).
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fleetdeck.api.agent.udp import UdpPort
 from fleetdeck.bus.gateway import AgentAnswer, AgentCall
-from fleetdeck.bus.tunnels import ACTIVE, LISTEN, PORT_IN_USE, SET_ACL, UNLISTEN, plan_of
+from fleetdeck.bus.tunnels import ACTIVE, LISTEN, PORT_IN_USE, SET_ACL, UNLISTEN, UNSUPPORTED, plan_of
 from fleetdeck.core.ports import TunnelPlan
 from fleetdeck.core.services import Services
 from fleetdeck.core.tunnels.service import acl_allows
@@ -59,6 +64,7 @@ class _Stream:
 class _Listener:
     plan: TunnelPlan
     server: asyncio.Server | None = None
+    udp: UdpPort | None = None
     acl: tuple[str, ...] = ()
     streams: set[int] = field(default_factory=set)
     last_activity: float = field(default_factory=time.monotonic)
@@ -74,6 +80,8 @@ class TunnelHost:
         self._conn_of = conns
         self._listeners: dict[tuple[int, str], _Listener] = {}
         self._streams: dict[tuple[int, int], _Stream] = {}
+        self._flows: dict[tuple[int, int], UdpPort] = {}  # UDP flows, by (computer id, flow id)
+        self.udp_flow_idle_sec = m.UDP_FLOW_IDLE_SEC
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
@@ -130,6 +138,9 @@ class TunnelHost:
         close too (until it comes back)."""
         for sid, stream in [(k, s) for k, s in self._streams.items() if s.conn is conn]:
             self._end_stream(sid, stream)
+        for listener in list(self._listeners.values()):
+            if listener.udp is not None:
+                listener.udp.agent_gone(conn)
         if current:
             for key in [k for k in self._listeners if k[0] == conn.computer_id]:
                 await self._close(key, force=True)
@@ -140,8 +151,10 @@ class TunnelHost:
         body = call.body
         if call.kind == LISTEN:
             if m.FEATURE_TUNNELS not in conn.features:
-                return AgentAnswer("failed", error="its agent is too old for tunnels", reason="unsupported")
+                return AgentAnswer("failed", error="its agent is too old for tunnels", reason=UNSUPPORTED)
             plan = plan_of(body)
+            if plan.protocol != "tcp" and m.FEATURE_UDP not in conn.features:
+                return AgentAnswer("failed", error="its agent is too old for UDP tunnels", reason=UNSUPPORTED)
             if (plan.computer_id, plan.key) in self._listeners:
                 return AgentAnswer("failed", error=f"tunnel {plan.key} is open already", reason=PORT_IN_USE)
             error = await self._listen(plan)
@@ -171,22 +184,41 @@ class TunnelHost:
             await self._serve(key, listener, reader, writer)
 
         try:
-            listener.server = await asyncio.start_server(
-                accepted, plan.local_host, plan.local_port, reuse_address=True
-            )
+            if plan.protocol != "udp":
+                listener.server = await asyncio.start_server(
+                    accepted, plan.local_host, plan.local_port, reuse_address=True
+                )
+            if plan.protocol != "tcp":
+                _transport, listener.udp = await asyncio.get_running_loop().create_datagram_endpoint(
+                    lambda: self._udp_port(listener), local_addr=(plan.local_host, plan.local_port)
+                )
         except OSError as exc:
+            if listener.server is not None:
+                listener.server.close()
             return f"local port {plan.local_port} is in use ({exc.strerror or exc})"
         self._listeners[key] = listener
         log.info(
-            "tunnel %s of computer %s: %s:%s -> %s:%s",
+            "tunnel %s of computer %s: %s:%s -> %s:%s (%s)",
             plan.key,
             plan.computer_id,
             plan.local_host,
             plan.local_port,
             plan.remote_host,
             plan.remote_port,
+            plan.protocol,
         )
         return ""
+
+    def _udp_port(self, listener: _Listener) -> UdpPort:
+        return UdpPort(
+            listener.plan,
+            lambda: listener.acl,
+            self._conn_of,
+            self._flows,
+            self._ids,
+            listener.touch,
+            self.udp_flow_idle_sec,
+        )
 
     async def _close(self, key: tuple[int, str], force: bool) -> int:
         listener = self._listeners.pop(key, None)
@@ -195,6 +227,20 @@ class TunnelHost:
         listener.closing = True
         if listener.server is not None:
             listener.server.close()
+        if listener.udp is not None:
+            port = listener.udp
+            flows = await port.close()
+            log.info(
+                "tunnel %s of computer %s: UDP port closed (%d flows; %d datagrams carried, %d replies,"
+                " %d refused by the ACL, %d dropped)",
+                key[1],
+                key[0],
+                flows,
+                port.received,
+                port.replied,
+                port.refused,
+                port.dropped_total,
+            )
         closed = 0
         for sid in list(listener.streams):
             stream = self._streams.get((key[0], sid))
@@ -312,6 +358,28 @@ class TunnelHost:
             stream.opened.set_result(m.TunnelOpened(stream=fault.stream, ok=False, error=fault.error))
         stream.pump.fail(fault.error)
 
+    def udp_counts(self, computer_id: int, key: str) -> dict[str, int]:
+        """A UDP tunnel's counters (empty for none): its flows now, and the datagrams carried to
+        the agent, sent back to their sources, refused by the ACL and dropped so far."""
+        listener = self._listeners.get((computer_id, key))
+        if listener is None or listener.udp is None:
+            return {}
+        port = listener.udp
+        return {
+            "flows": port.flows,
+            "received": port.received,
+            "replied": port.replied,
+            "refused": port.refused,
+            "dropped": port.dropped_total,
+        }
+
+    def datagram(self, conn: AgentConn, msg: m.UdpData | m.UdpClose) -> None:
+        """A UDP tunnel's frame from an agent (never waits); flows of another computer, or
+        ended, find nothing."""
+        port = self._flows.get((conn.computer_id, msg.flow))
+        if port is not None:
+            port.from_agent(conn, msg)
+
     # ------------------------------------------------------------ idle and auto-close
 
     async def _tick_loop(self) -> None:
@@ -326,6 +394,8 @@ class TunnelHost:
         now, wall = time.monotonic(), time.time()
         for key, listener in list(self._listeners.items()):
             plan = listener.plan
+            if listener.udp is not None:
+                listener.udp.expire(now)
             why = ""
             if plan.expires_at is not None and wall >= plan.expires_at:
                 why = "auto-close"

@@ -17,6 +17,7 @@ comes back).
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import random
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm, system_actor
 from fleetdeck.core.errors import (
+    AgentFailed,
     AgentUnreachable,
     Conflict,
     FleetdeckError,
@@ -53,7 +55,7 @@ from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Computer, Tunnel, TunnelCounter
 from fleetdeck.storage.uow import UnitOfWork
 
-PROTOCOLS = ("tcp",)  # udp: not built (the transports say so)
+PROTOCOLS = ("tcp", "udp", "tcp+udp")  # tcp+udp: both on the same local port, as rportd
 CHECK_TIMEOUT_SEC = 2.0
 MAX_IDLE_MINUTES = 10080
 MAX_AUTO_CLOSE_SEC = 744 * 3600
@@ -131,11 +133,19 @@ def acl_allows(acl: Sequence[str], address: str) -> bool:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for item in acl:
-        net = ipaddress.ip_network(item, strict=False)
-        if ip.version == net.version and ip in net:
-            return True
-    return False
+    return any(ip.version == net.version and ip in net for net in _networks(tuple(acl)))
+
+
+@functools.lru_cache(maxsize=256)
+def _networks(acl: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """An ACL parsed once (a UDP tunnel checks it for every datagram)."""
+    return tuple(ipaddress.ip_network(item, strict=False) for item in acl)
+
+
+def _overlapping(protocol: str) -> tuple[str, ...]:
+    if protocol == "tcp+udp":
+        return PROTOCOLS
+    return (protocol, "tcp+udp")
 
 
 def parse_ranges(items: Iterable[str]) -> set[int]:
@@ -179,6 +189,7 @@ def _plan(row: Tunnel) -> TunnelPlan:
         acl=tuple(a for a in row.acl.split(",") if a),
         idle_timeout_sec=row.idle_timeout_minutes * 60,
         expires_at=row.expires_at.timestamp() if row.expires_at else None,
+        protocol=row.protocol,
     )
 
 
@@ -367,12 +378,14 @@ class TunnelService:
         )
 
     def _duplicates(self, s: Session, computer_id: int, r: TunnelRequest) -> None:
+        """rportd's rules; protocols overlap as rportd's ``IsProtocol``: tcp+udp is the same as
+        tcp, and as udp."""
         same = s.execute(
             select(Tunnel.local_port, Tunnel.acl).where(
                 Tunnel.computer_id == computer_id,
                 Tunnel.remote_host == r.remote_host,
                 Tunnel.remote_port == r.remote_port,
-                Tunnel.protocol == r.protocol,
+                Tunnel.protocol.in_(_overlapping(r.protocol)),
             )
         ).all()
         for local_port, acl in same:
@@ -392,8 +405,18 @@ class TunnelService:
             )
 
     def _check_remote(self, address: AgentAddress, r: TunnelRequest) -> None:
-        body = {"host": r.remote_host, "port": r.remote_port, "timeout": CHECK_TIMEOUT_SEC}
-        answer = self._gateway.request(address, TUNNEL_CHECK, body, CHECK_TIMEOUT_SEC + 1.0)
+        """Can the agent connect to the remote? For tcp and tcp+udp a TCP connect (as rportd);
+        for udp what UDP allows without sending the target anything: the name resolves and a
+        UDP socket connects (a route exists), not whether anything listens."""
+        body: dict[str, object] = {"host": r.remote_host, "port": r.remote_port, "timeout": CHECK_TIMEOUT_SEC}
+        if r.protocol == "udp":
+            body["protocol"] = "udp"
+        try:
+            answer = self._gateway.request(address, TUNNEL_CHECK, body, CHECK_TIMEOUT_SEC + 1.0)
+        except AgentFailed as exc:
+            if exc.detail.get("reason") != "unsupported":
+                raise
+            raise ValidationFailed(exc.message, "protocol", reason=Reason.INVALID) from None
         if not answer.get("open"):
             raise ValidationFailed(
                 f"remote {r.remote_host}:{r.remote_port} is not open ({answer.get('error') or 'closed'})",
@@ -440,6 +463,7 @@ class TunnelService:
             plan.acl,
             plan.idle_timeout_sec,
             plan.expires_at,
+            plan.protocol,
         )
 
     def _unlisten_quietly(self, address: AgentAddress, key: str) -> None:

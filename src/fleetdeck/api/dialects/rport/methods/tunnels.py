@@ -4,12 +4,12 @@ agent connection to ``remote``.
 ``PUT /clients/{id}/tunnels`` reads rportd's query parameters (``remote`` as port or
 host:port, ``local`` as port or ip:port or nothing for one from the pool, ``acl``,
 ``check_port``, ``idle-timeout-minutes``/``skip-idle-timeout``, ``auto-close`` as a Go duration,
-``protocol``, ``scheme``, ``name``) and makes one core call. Not built, and answered 400 "not
-implemented": UDP (``protocol`` udp, tcp+udp) and the HTTP reverse proxy (``http_proxy``, which
-``host_header`` and ``auth_user``/``auth_password`` need). Each route needs rportd's
-``tunnels`` permission (core's remote-access permission) and the client within the caller's
-reach (core answers "not found" otherwise). ``GET /tunnels`` is one statement (and the reach
-check's), whatever the number of tunnels.
+``protocol`` tcp, udp or tcp+udp, ``scheme``, ``name``) and makes one core call. Not built, and
+answered 400 "not implemented": the HTTP reverse proxy (``http_proxy``, which ``host_header`` and
+``auth_user``/``auth_password`` need; with ``protocol`` udp it is refused as rportd does). Each
+route needs rportd's ``tunnels`` permission (core's remote-access permission) and the client
+within the caller's reach (core answers "not found" otherwise). ``GET /tunnels`` is one
+statement (and the reach check's), whatever the number of tunnels.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fleetdeck.api.dialects.rport.registry import Context, route
 from fleetdeck.api.dialects.rport.schemas import Strict
 from fleetdeck.core.authz import Perm
 from fleetdeck.core.errors import AgentUnreachable, Conflict, NotFound, Reason, ValidationFailed
-from fleetdeck.core.tunnels.service import DEFAULT_IDLE_MINUTES, TunnelInfo, TunnelRequest
+from fleetdeck.core.tunnels.service import DEFAULT_IDLE_MINUTES, PROTOCOLS, TunnelInfo, TunnelRequest
 
 NOT_IMPLEMENTED = "not implemented"
 CODES = {
@@ -130,11 +130,12 @@ def request_of(ctx: Context) -> TunnelRequest:
     remote_host, remote_port = _host_port(remote, "remote", "127.0.0.1")
     local_host, local_port = _host_port(ctx.param("local") or "", "local", "")
     protocol = (ctx.param("protocol") or "tcp").lower()
-    if protocol in ("udp", "tcp+udp"):
-        raise RportError(400, NOT_IMPLEMENTED, f"protocol {protocol} is not implemented by this server")
-    if protocol != "tcp":
+    if protocol not in PROTOCOLS:
         raise RportError(400, f"invalid protocol {protocol!r}: tcp, udp or tcp+udp")
-    if _bool(ctx, "http_proxy"):
+    http_proxy = _bool(ctx, "http_proxy")
+    if http_proxy and protocol == "udp":  # rportd: the proxy needs TCP (tcp+udp has it)
+        raise RportError(400, f"tunnel proxy not allowed with protocol {protocol}")
+    if http_proxy:
         raise RportError(400, NOT_IMPLEMENTED, "http_proxy is not implemented by this server")
     for name in ("host_header", "auth_user", "auth_password"):
         if ctx.param(name):
