@@ -178,6 +178,14 @@ class TunnelPlan:
     acl: tuple[str, ...] = ()
     idle_timeout_sec: int = 0
     expires_at: float | None = None
+    # The HTTPS reverse proxy in front of the port (rportd's ``http_proxy``): ``scheme`` (http or
+    # https) is how the remote is spoken to, ``host_header`` (if any) replaces the Host header,
+    # ``auth_user`` (if any) with the argon2 hash of its password asks for basic auth.
+    http_proxy: bool = False
+    scheme: str = ""
+    host_header: str = ""
+    auth_user: str = ""
+    auth_password_hash: str = ""
 
 
 class TunnelListeners(Protocol):
