@@ -18,6 +18,7 @@ import pytest
 
 from tests.dialects.rport.test_tunnels_e2e import client, free_port, put_tunnel, serve_http
 from tests.e2e.conftest import ADMIN_PASSWORD, ServerProc, agent_factory, server, server_factory
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 __all__ = ["agent_factory", "client", "server", "server_factory"]  # fixtures
@@ -162,6 +163,13 @@ def test_tunnel_through_the_main_port(
         # on fleetdeck's own origin: the remote's pages sandboxed, fleetdeck's cookies its own
         assert ok.headers["content-security-policy"].startswith("sandbox allow-scripts")
         assert ok.headers.get_list("set-cookie") == ["app=1; Path=/"]
+
+    # nothing is left open through the agent after the answers (one stream per request): the
+    # tunnel can idle out, and deleting it needs no force
+    def deleted() -> bool:
+        return c.delete(f"/clients/{uid}/tunnels/{key}").status_code == 204
+
+    wait_for(deleted, 15, what="the route's streams closed")
     with server.client() as v1:
         audit = v1.get("/audit", params={"filter[action]": "tunnel.route"}).json()["data"]
     results = sorted(a["result"] for a in audit)

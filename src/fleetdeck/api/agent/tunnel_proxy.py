@@ -60,7 +60,7 @@ log = logging.getLogger("fleetdeck.tunnels")
 MAX_REQUEST_BODY = 64 * 1024 * 1024
 CONNECT_TIMEOUT_SEC = 15.0
 READ_TIMEOUT_SEC = 60.0
-KEEPALIVE_SEC = 5.0  # an idle pooled stream is closed soon: it would keep the tunnel from idling
+KEEPALIVE_SEC = 5.0  # requests ask for Connection: close; this bounds a remote that ignores it
 MAX_CONNECTIONS = 32  # per tunnel and pool
 AUTH_CACHE_SEC = 300.0
 AUTH_CACHE_SIZE = 64
@@ -279,6 +279,9 @@ async def forward(
         headers.append((b"X-Forwarded-Prefix", prefix.encode()))
     if chunked:
         headers.append((b"Transfer-Encoding", b"chunked"))
+    # One stream per request: a kept-alive idle stream would count as a connection and keep the
+    # tunnel from ever idling out (httpcore expires idle connections only when next used).
+    headers.append((b"Connection", b"close"))
 
     async def body() -> AsyncIterator[bytes]:
         total = 0
