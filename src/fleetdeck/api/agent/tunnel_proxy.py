@@ -43,6 +43,7 @@ from typing import Any
 import httpcore
 from starlette.concurrency import run_in_threadpool
 
+from fleetdeck.api.kit.credentials import CredentialCache
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.errors import (
     AgentUnreachable,
@@ -461,6 +462,7 @@ class TunnelRoute:
     def __init__(self, services: Services, dial: Dial) -> None:
         self._services = services
         self._pool = make_pool(dial)
+        self._passwords = CredentialCache()  # Basic with a password: argon2 once, not per request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -532,7 +534,9 @@ class TunnelRoute:
                 return self._services.users.authenticate_bearer(credentials, source, via=VIA)
             basic = _basic(header)
             if basic is not None:
-                return self._services.users.authenticate_basic(basic[0], basic[1], source, via=VIA)
+                return self._passwords.authenticate_basic(
+                    self._services.users, basic[0], basic[1], source, VIA
+                )
             raise AuthenticationFailed("malformed Authorization header")
         cookie = _header(scope, b"cookie")
         if cookie:
