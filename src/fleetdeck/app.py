@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -29,12 +31,14 @@ from fleetdeck.api.agent import (
     payload_route,
     release_route,
 )
+from fleetdeck.api.agent.tunnel_proxy import TunnelRoute
 from fleetdeck.api.dialects import idoit, oco, opsi, remotepc, rport
 from fleetdeck.api.kit.dialect import Dialect, DialectDeps, DialectRoute, Listener
 from fleetdeck.api.limits import BodySizeLimit
 from fleetdeck.api.v1 import create_v1
 from fleetdeck.api.v1.docs import DocsAssets
 from fleetdeck.core.agentdist import AgentDist
+from fleetdeck.core.certs.authority import ensure_server_certificate
 from fleetdeck.core.housekeeping import Housekeeping, standard_duties
 from fleetdeck.core.settings.registry import SettingDef
 from fleetdeck.runtime import (
@@ -100,6 +104,15 @@ async def _method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, 405)
 
 
+def tunnel_proxy_tls(settings: Settings) -> tuple[Path, Path]:
+    """The certificate http_proxy tunnels serve: the server's own (``--tls auto``/``files``);
+    with ``--tls off``, one made at first use by fleetdeck's CA under ``data_dir/tunnel-proxy-tls``."""
+    if settings.tls == "files" and settings.tls_cert and settings.tls_key:
+        return settings.tls_cert, settings.tls_key
+    directory = settings.data_dir / ("tls" if settings.tls == "auto" else "tunnel-proxy-tls")
+    return ensure_server_certificate(directory, socket.gethostname(), ["localhost", "127.0.0.1", "::1"])
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
     settings = settings or (runtime.settings if runtime else Settings())
     rt = runtime or build_runtime(settings)
@@ -115,6 +128,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             hello_timeout_sec=settings.agent_hello_timeout_sec,
         ),
     )
+    hub.tunnels.proxy_tls = lambda: tunnel_proxy_tls(settings)
     # Unique per process: a second process with the same node id must not renew this one's leases.
     holder = f"{settings.node_id}:{secrets.token_hex(4)}"
     duties = standard_duties(rt.services, lost_after_sec=settings.job_lost_after_sec)
@@ -193,6 +207,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 lambda: (served_pins(settings) or (None, None))[0],
             ),
             Mount("/api/v1", app=v1),
+            # HTTP into a tunnel through this port (api/agent/tunnel_proxy.py)
+            Mount("/tunnels", app=TunnelRoute(rt.services, hub.tunnels.dial)),
         ],
         lifespan=lifespan,
         exception_handlers={404: _not_found, 405: _method_not_allowed},

@@ -180,6 +180,14 @@ class TunnelPlan:
     idle_timeout_sec: int = 0
     expires_at: float | None = None
     protocol: str = "tcp"  # "udp": a UDP port, datagrams; "tcp+udp": both on the same port
+    # The HTTPS reverse proxy in front of the port (rportd's ``http_proxy``): ``scheme`` (http or
+    # https) is how the remote is spoken to, ``host_header`` (if any) replaces the Host header,
+    # ``auth_user`` (if any) with the argon2 hash of its password asks for basic auth.
+    http_proxy: bool = False
+    scheme: str = ""
+    host_header: str = ""
+    auth_user: str = ""
+    auth_password_hash: str = ""
 
 
 class TunnelListeners(Protocol):

@@ -258,6 +258,6 @@ def build_services(
         monitoring=monitoring,
         schedules=ScheduleService(db, audit, clock, jobs),
         stored_tunnels=StoredTunnelService(db, audit, clock),
-        tunnels=TunnelService(db, audit, clock, settings, gateway, tunnel_listeners),
+        tunnels=TunnelService(db, audit, clock, settings, gateway, tunnel_listeners, passwords),
         agent_updates=AgentUpdateService(db, audit, clock, box, config.releases_dir, gateway),
     )

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import event, select
 
 from fleetdeck.app import Runtime
-from fleetdeck.core.authz import Actor
+from fleetdeck.core.authz import Actor, Role
 from fleetdeck.storage.tables import Computer, Tunnel
 from fleetdeck.storage.uow import UnitOfWork
-from tests.dialects.rport.conftest import API, user
+from tests.dialects.rport.conftest import ADMIN_PASSWORD, API, basic, user
 
 
 def _title(r: Any) -> str:
@@ -76,8 +76,26 @@ def test_permission_and_reach(client: Any, as_admin: dict[str, str], runtime: Ru
         ({"remote": "22", "protocol": "udp+tcp"}, "invalid protocol 'udp+tcp': tcp, udp or tcp+udp"),
         ({"remote": "22", "protocol": "udp", "local": "1.2.3.4:0"}, "invalid local port: '0'"),
         ({"remote": "22", "protocol": "sctp"}, "invalid protocol 'sctp': tcp, udp or tcp+udp"),
-        ({"remote": "22", "http_proxy": "1"}, "not implemented"),
-        ({"remote": "22", "host_header": "x"}, "host_header requires http_proxy"),
+        ({"remote": "22", "http_proxy": "1", "scheme": "vnc"}, "not implemented"),
+        ({"remote": "22", "http_proxy": "1", "scheme": "rdp"}, "not implemented"),
+        ({"remote": "22", "http_proxy": "1", "scheme": "ssh"}, "tunnel proxy not allowed with scheme ssh"),
+        ({"remote": "22", "http_proxy": "perhaps"}, "invalid http_proxy value: 'perhaps'"),
+        ({"remote": "22", "host_header": "x"}, "host_header not allowed when http_proxy is false"),
+        (
+            {"remote": "22", "auth_user": "u", "auth_password": "p"},
+            "http basic authentication requires http_proxy to be activated on the requested tunnel",
+        ),
+        ({"remote": "22", "http_proxy": "1", "auth_user": "u"}, "auth_user requires auth_password"),
+        ({"remote": "22", "http_proxy": "1", "auth_password": "p"}, "auth_password requires auth_user"),
+        ({"remote": "22", "http_proxy": "1", "host_header": "a b"}, "invalid host_header 'a b'"),
+        (
+            {"remote": "22", "http_proxy": "1", "auth_user": "a:b", "auth_password": "p"},
+            "auth_user may not contain ':'",
+        ),
+        (
+            {"remote": "22", "http_proxy": "1", "auth_user": "u", "auth_password": "p\x01"},
+            "invalid auth_password",
+        ),
         ({"remote": "22", "scheme": "s" * 16}, "scheme length exceeds 15 characters"),
         (
             {"remote": "22", "idle-timeout-minutes": "5", "skip-idle-timeout": "1"},
@@ -123,8 +141,16 @@ def test_unknown_and_disconnected_clients(
     assert r.status_code == 400
 
 
-def _add(runtime: Runtime, cid: int, key: str, port: int) -> None:
-    now = datetime.now(UTC)
+def _stored_tunnel(
+    runtime: Runtime,
+    cid: int,
+    key: str,
+    port: int,
+    remote_port: int = 80,
+    scheme: str = "http",
+    acl: str = "",
+) -> None:
+    """A tunnel row as core keeps it (no listener anywhere)."""
     with UnitOfWork(runtime.db) as uow:
         uow.session.add(
             Tunnel(
@@ -136,16 +162,43 @@ def _add(runtime: Runtime, cid: int, key: str, port: int) -> None:
                 local_port=port,
                 local_port_random=False,
                 remote_host="127.0.0.1",
-                remote_port=22,
-                scheme="ssh",
-                acl="10.0.0.0/8",
+                remote_port=remote_port,
+                scheme=scheme,
+                acl=acl,
                 idle_timeout_minutes=5,
                 auto_close_sec=0,
                 expires_at=None,
-                created_at=now,
+                created_at=datetime.now(UTC),
                 owner="admin",
             )
         )
+
+
+def test_main_port_route_refusals(client: Any, runtime: Runtime, admin: Actor) -> None:
+    """``/tunnels/{computer}/{key}/``: its bad input and refusals, in process (no agent here:
+    a tunnel this process does not serve is a 502 that says so). Through a real agent:
+    ``test_tunnel_proxy_e2e.py``."""
+    cid, _uid = _computer(runtime, admin, "pc1")
+    _stored_tunnel(runtime, cid, "1", 40001)
+    as_admin = basic("admin", ADMIN_PASSWORD)
+    for path in ("/tunnels/", "/tunnels/x/1/", f"/tunnels/{cid}//", f"/tunnels/{cid}/{'k' * 21}/"):
+        r = client.get(path, headers=as_admin)
+        assert r.status_code == 404 and "no such tunnel route" in r.text, path
+    assert client.get(f"/tunnels/{cid}/1/").status_code == 401
+    assert client.get(f"/tunnels/{cid}/1/", headers={"Authorization": "Basic !!"}).status_code == 401
+    assert client.get(f"/tunnels/{cid}/1/", headers={"Cookie": "fleetdeck_session=forged"}).status_code == 401
+    runtime.services.users.create(admin, "vic", "password-1", Role.VIEWER)
+    viewer = client.get(f"/tunnels/{cid}/1/", headers=basic("vic", "password-1"))
+    assert viewer.status_code == 403 and "remote_access" in viewer.text, viewer.text
+    unknown = client.get("/tunnels/99999/1/", headers=as_admin)  # says nothing of computers
+    assert unknown.status_code == 403
+    assert client.get(f"/tunnels/{cid}/2/", headers=as_admin).status_code == 404
+    r = client.get(f"/tunnels/{cid}/1/", headers=as_admin)
+    assert r.status_code == 502 and "not served by this server process" in r.text, r.text
+
+
+def _add(runtime: Runtime, cid: int, key: str, port: int) -> None:
+    _stored_tunnel(runtime, cid, key, port, remote_port=22, scheme="ssh", acl="10.0.0.0/8")
 
 
 def _on_tunnels(runtime: Runtime, call: Callable[[], Any]) -> tuple[int, Any]:

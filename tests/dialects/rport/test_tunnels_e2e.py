@@ -50,14 +50,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return None
 
 
-@pytest.fixture
-def web() -> Iterator[int]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+def serve_http(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A real HTTP server on 127.0.0.1 with ``handler``: its port, while the generator lives."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield httpd.server_address[1]
     httpd.shutdown()
     httpd.server_close()
+
+
+@pytest.fixture
+def web() -> Iterator[int]:
+    yield from serve_http(_Handler)
 
 
 def free_port() -> int:

@@ -27,14 +27,20 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import uvicorn
+
+from fleetdeck.api.agent.tunnel_proxy import ProxyApp, make_pool
 from fleetdeck.api.agent.udp import UdpPort
 from fleetdeck.bus.gateway import AgentAnswer, AgentCall
 from fleetdeck.bus.tunnels import ACTIVE, LISTEN, PORT_IN_USE, SET_ACL, UNLISTEN, UNSUPPORTED, plan_of
+from fleetdeck.core.errors import AgentUnreachable
 from fleetdeck.core.ports import TunnelPlan
 from fleetdeck.core.services import Services
 from fleetdeck.core.tunnels.service import acl_allows
@@ -51,6 +57,7 @@ log = logging.getLogger("fleetdeck.tunnels")
 OPEN_TIMEOUT_SEC = 15.0  # the agent's connect to the remote address, and its answer
 TICK_SEC = 1.0  # how often idle and auto-close times are looked at
 MAX_STREAMS_PER_TUNNEL = 256
+PROXY_MAX_REQUESTS = 64  # concurrent requests on one http_proxy tunnel's port
 
 
 @dataclass(eq=False)
@@ -65,6 +72,7 @@ class _Listener:
     plan: TunnelPlan
     server: asyncio.Server | None = None
     udp: UdpPort | None = None
+    proxy: uvicorn.Server | None = None  # an http_proxy tunnel's HTTPS server
     acl: tuple[str, ...] = ()
     streams: set[int] = field(default_factory=set)
     last_activity: float = field(default_factory=time.monotonic)
@@ -85,6 +93,9 @@ class TunnelHost:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._ticker: asyncio.Task[None] | None = None
+        # The certificate and key the http_proxy tunnels serve (the composition root sets it).
+        self.proxy_tls: Callable[[], tuple[Path, Path]] | None = None
+        self._pool = make_pool(self.dial)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -100,6 +111,7 @@ class TunnelHost:
             await self._close(key, force=True)
         for task in list(self._tasks):
             task.cancel()
+        await self._pool.aclose()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -184,7 +196,9 @@ class TunnelHost:
             await self._serve(key, listener, reader, writer)
 
         try:
-            if plan.protocol != "udp":
+            if plan.http_proxy:
+                listener.proxy = await self._start_proxy(listener)
+            elif plan.protocol != "udp":
                 listener.server = await asyncio.start_server(
                     accepted, plan.local_host, plan.local_port, reuse_address=True
                 )
@@ -220,6 +234,59 @@ class TunnelHost:
             self.udp_flow_idle_sec,
         )
 
+    async def _start_proxy(self, listener: _Listener) -> uvicorn.Server:
+        """rportd's http_proxy: an HTTPS reverse proxy on the tunnel's port (``tunnel_proxy``)."""
+        if self.proxy_tls is None:
+            raise OSError("no certificate for the tunnel proxy")
+        cert, key = await asyncio.to_thread(self.proxy_tls)
+        plan = listener.plan
+        app = ProxyApp(plan, lambda: listener.acl, self._pool)
+        config = uvicorn.Config(
+            app,
+            ssl_certfile=str(cert),
+            ssl_keyfile=str(key),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws="none",
+            limit_concurrency=PROXY_MAX_REQUESTS,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=1,
+            server_header=False,
+            h11_max_incomplete_event_size=64 * 1024,
+        )
+        config.load()
+        server = uvicorn.Server(config)
+        server.lifespan = config.lifespan_class(config)
+        family = socket.AF_INET6 if ":" in plan.local_host else socket.AF_INET
+        # proto named: asyncio sets TCP_NODELAY only on sockets that say IPPROTO_TCP (without
+        # it, each answer waited ~40 ms for a delayed ACK: docs/performance.md)
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((plan.local_host, plan.local_port))
+            sock.listen(128)
+            sock.setblocking(False)
+            await server.startup(sockets=[sock])
+        except BaseException:
+            sock.close()
+            raise
+        return server
+
+    async def dial(self, computer_id: int, key: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A stream through the agent to the remote of a tunnel served here, as a socket pair's
+        end (the other end is pumped like an accepted connection: flow control, the tunnel's
+        stream count and idle time). The caller checked who may use it."""
+        listener = self._listeners.get((computer_id, key))
+        if listener is None or listener.closing:
+            raise AgentUnreachable(
+                f"tunnel {key} of computer {computer_id} is not served by this server process"
+            )
+        ours, theirs = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=ours)
+        self._spawn(self._serve((computer_id, key), listener, reader, writer, checked=True))
+        return await asyncio.open_connection(sock=theirs)
+
     async def _close(self, key: tuple[int, str], force: bool) -> int:
         listener = self._listeners.pop(key, None)
         if listener is None:
@@ -241,6 +308,12 @@ class TunnelHost:
                 port.refused,
                 port.dropped_total,
             )
+        if listener.proxy is not None:
+            proxy, listener.proxy = listener.proxy, None
+            proxy.force_exit = True
+            for server in proxy.servers:
+                server.close()  # no new connections from now on
+            self._spawn(proxy.shutdown())  # and the open ones end
         closed = 0
         for sid in list(listener.streams):
             stream = self._streams.get((key[0], sid))
@@ -258,7 +331,10 @@ class TunnelHost:
         listener: _Listener,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        checked: bool = False,
     ) -> None:
+        """One stream: an accepted connection (its peer checked against the ACL here), or one
+        end of ``dial``'s socket pair (``checked``: its user was checked by the caller)."""
         peer = writer.get_extra_info("peername")
         address = str(peer[0]) if peer else ""
         cid = key[0]
@@ -266,7 +342,7 @@ class TunnelHost:
         refusal = ""
         if listener.closing:
             refusal = "tunnel closing"
-        elif not acl_allows(listener.acl, address):
+        elif not checked and not acl_allows(listener.acl, address):
             refusal = "address not in the tunnel's ACL"
         elif conn is None or m.FEATURE_TUNNELS not in conn.features:
             refusal = "agent not connected (or too old for tunnels)"

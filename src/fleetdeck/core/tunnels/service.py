@@ -17,11 +17,14 @@ comes back).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import hmac
 import ipaddress
 import random
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -36,6 +39,8 @@ from fleetdeck.core.errors import (
     Conflict,
     FleetdeckError,
     NotFound,
+    NotImplementedYet,
+    PermissionDenied,
     Reason,
     ValidationFailed,
 )
@@ -49,6 +54,7 @@ from fleetdeck.core.ports import (
     TunnelListeners,
     TunnelPlan,
 )
+from fleetdeck.core.secrets import Passwords
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.protocol.messages import TUNNEL_CHECK
 from fleetdeck.storage.db import Database
@@ -62,6 +68,10 @@ MAX_AUTO_CLOSE_SEC = 744 * 3600
 MAX_ACL_ITEMS = 100
 MAX_POOL_TRIES = 5  # ports of the pool tried when the one picked cannot be bound
 DEFAULT_IDLE_MINUTES = 5
+PROXY_SCHEMES = ("http", "https")  # what the HTTPS reverse proxy speaks to the remote
+PROXY_SCHEMES_NOT_BUILT = ("vnc", "rdp")  # rportd's noVNC and guacd proxies
+MAX_AUTH_FIELD = 150
+_HOST_HEADER = re.compile(r"[A-Za-z0-9.\-]{1,253}(:\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +90,10 @@ class TunnelRequest:
     check_port: bool = True
     idle_timeout_minutes: int = DEFAULT_IDLE_MINUTES
     auto_close_sec: int = 0
+    http_proxy: bool = False
+    host_header: str = ""
+    auth_user: str = ""
+    auth_password: str = field(default="", repr=False)  # hashed at once; never stored or shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +114,9 @@ class TunnelInfo:
     auto_close_sec: int
     created_at: datetime
     owner: str
+    http_proxy: bool = False
+    host_header: str = ""
+    auth_user: str = ""  # its password is kept only as a hash and never shown
 
 
 def parse_acl(items: Iterable[str]) -> tuple[str, ...]:
@@ -175,6 +192,9 @@ def _info(row: Tunnel, uid: str) -> TunnelInfo:
         auto_close_sec=row.auto_close_sec,
         created_at=row.created_at,
         owner=row.owner,
+        http_proxy=row.http_proxy,
+        host_header=row.host_header,
+        auth_user=row.auth_user,
     )
 
 
@@ -190,7 +210,24 @@ def _plan(row: Tunnel) -> TunnelPlan:
         idle_timeout_sec=row.idle_timeout_minutes * 60,
         expires_at=row.expires_at.timestamp() if row.expires_at else None,
         protocol=row.protocol,
+        http_proxy=row.http_proxy,
+        scheme=row.scheme,
+        host_header=row.host_header,
+        auth_user=row.auth_user,
+        auth_password_hash=row.auth_password_hash,
     )
+
+
+_VERIFIER = Passwords()  # verifies with the cost written in each hash
+
+
+def basic_auth_allows(plan: TunnelPlan, username: str, password: str) -> bool:
+    """Whether a tunnel proxy's basic auth accepts these credentials (argon2: slow on purpose;
+    callers run it in a worker thread and remember a success)."""
+    if not plan.auth_user:
+        return True
+    name_ok = hmac.compare_digest(plan.auth_user.encode(), username.encode())
+    return _VERIFIER.verify(plan.auth_password_hash, password) and name_ok
 
 
 class TunnelService:
@@ -202,7 +239,9 @@ class TunnelService:
         settings: SettingsService,
         gateway: AgentGateway | None = None,
         listeners: TunnelListeners | None = None,
+        passwords: Passwords | None = None,
     ) -> None:
+        self._passwords = passwords or Passwords()
         self._db = db
         self._audit = audit
         self._clock = clock
@@ -321,6 +360,10 @@ class TunnelService:
                 else None,
                 created_at=now,
                 owner=actor.username,
+                http_proxy=request.http_proxy,
+                host_header=request.host_header,
+                auth_user=request.auth_user,
+                auth_password_hash=self._passwords.hash(request.auth_password) if request.auth_user else "",
             )
             row.local_port = self._bind(s, address, row, request.local_port)
             try:
@@ -337,6 +380,9 @@ class TunnelService:
                 "local": f"{row.local_host}:{row.local_port}",
                 "acl": row.acl,
                 "protocol": row.protocol,
+                "http_proxy": row.http_proxy,
+                "host_header": row.host_header,
+                "auth_user": row.auth_user,
             }
             return _info(row, uid)
 
@@ -363,19 +409,46 @@ class TunnelService:
             raise ValidationFailed("idle timeout out of range", "idle-timeout-minutes", reason=Reason.INVALID)
         if not 0 <= r.auto_close_sec <= MAX_AUTO_CLOSE_SEC:
             raise ValidationFailed("auto-close out of range", "auto-close", reason=Reason.INVALID)
-        return TunnelRequest(
-            remote_host=r.remote_host,
-            remote_port=r.remote_port,
-            local_host=r.local_host,
-            local_port=r.local_port,
-            protocol=r.protocol,
-            scheme=r.scheme,
-            acl=parse_acl(r.acl),
-            name=r.name,
-            check_port=r.check_port,
-            idle_timeout_minutes=r.idle_timeout_minutes,
-            auto_close_sec=r.auto_close_sec,
-        )
+        scheme = r.scheme
+        if r.http_proxy:
+            scheme = self._checked_proxy(r)
+        elif r.host_header or r.auth_user or r.auth_password:
+            raise ValidationFailed(
+                "host_header and basic auth need http_proxy", "http_proxy", reason=Reason.INVALID
+            )
+        return dataclasses.replace(r, scheme=scheme, acl=parse_acl(r.acl))
+
+    @staticmethod
+    def _checked_proxy(r: TunnelRequest) -> str:
+        """The scheme the proxy speaks to the remote (http when none is given)."""
+        scheme = (r.scheme or "http").lower()
+        if scheme in PROXY_SCHEMES_NOT_BUILT:
+            raise NotImplementedYet(f"the tunnel proxy for scheme {scheme} is not implemented")
+        if scheme not in PROXY_SCHEMES:
+            raise ValidationFailed(
+                f"tunnel proxy not allowed with scheme {scheme}", "scheme", reason=Reason.INVALID
+            )
+        if r.protocol != "tcp":
+            raise ValidationFailed(
+                f"tunnel proxy not allowed with protocol {r.protocol}", "protocol", reason=Reason.INVALID
+            )
+        if r.host_header and (len(r.host_header) > 255 or not _HOST_HEADER.fullmatch(r.host_header)):
+            raise ValidationFailed(
+                f"invalid host_header {r.host_header!r}", "host_header", reason=Reason.INVALID
+            )
+        if bool(r.auth_user) != bool(r.auth_password):
+            missing = "auth_password" if r.auth_user else "auth_user"
+            raise ValidationFailed(
+                f"{'auth_user' if r.auth_user else 'auth_password'} requires {missing}",
+                missing,
+                reason=Reason.REQUIRED_MISSING,
+            )
+        for name, value in (("auth_user", r.auth_user), ("auth_password", r.auth_password)):
+            if len(value) > MAX_AUTH_FIELD or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
+                raise ValidationFailed(f"invalid {name}", name, reason=Reason.INVALID)
+        if ":" in r.auth_user:
+            raise ValidationFailed("auth_user may not contain ':'", "auth_user", reason=Reason.INVALID)
+        return scheme
 
     def _duplicates(self, s: Session, computer_id: int, r: TunnelRequest) -> None:
         """rportd's rules; protocols overlap as rportd's ``IsProtocol``: tcp+udp is the same as
@@ -452,19 +525,7 @@ class TunnelService:
         raise Conflict("no free local port in the pool", reason=Reason.LOCAL_PORT_IN_USE, field="local")
 
     def _plan_of(self, row: Tunnel, local_port: int) -> TunnelPlan:
-        plan = _plan(row)
-        return TunnelPlan(
-            plan.computer_id,
-            plan.key,
-            plan.local_host,
-            local_port,
-            plan.remote_host,
-            plan.remote_port,
-            plan.acl,
-            plan.idle_timeout_sec,
-            plan.expires_at,
-            plan.protocol,
-        )
+        return dataclasses.replace(_plan(row), local_port=local_port)
 
     def _unlisten_quietly(self, address: AgentAddress, key: str) -> None:
         with contextlib.suppress(FleetdeckError):
@@ -505,6 +566,34 @@ class TunnelService:
             with contextlib.suppress(AgentUnreachable):
                 self.listeners.set_acl(self._address(computer_id), key, entries)
             return _info(row, uid)
+
+    def route(self, actor: Actor, computer_id: int, key: str) -> TunnelPlan:
+        """A tunnel reached through the server's own HTTP port (``/tunnels/{computer}/{key}/``):
+        the caller needs remote access to the computer (PermissionDenied otherwise, whether or
+        not it exists: the route says nothing of computers out of reach); NotFound for a tunnel
+        the computer does not have. Audited (``tunnel.route``), refusals too."""
+        object_id = f"{computer_id}/{key}"
+        try:
+            actor.require(Perm.REMOTE_ACCESS)
+            with UnitOfWork(self._db, readonly=True) as uow:
+                s = uow.session
+                try:
+                    self._reached(s, actor, computer_id)
+                except NotFound:
+                    raise PermissionDenied(f"no remote access to computer {computer_id}") from None
+                row = s.scalar(
+                    select(Tunnel).where(Tunnel.computer_id == computer_id, Tunnel.short_id == key)
+                )
+                if row is None:
+                    raise NotFound("tunnel", key)
+                plan = _plan(row)
+        except FleetdeckError as exc:
+            self._audit.record(actor, "tunnel.route", "computer", object_id, "failed", error=exc.message)
+            raise
+        self._audit.record(
+            actor, "tunnel.route", "computer", object_id, remote=f"{plan.remote_host}:{plan.remote_port}"
+        )
+        return plan
 
     def expire(self, computer_id: int, key: str, why: str) -> bool:
         """The serving process closed a tunnel that idled or reached its auto-close time: the

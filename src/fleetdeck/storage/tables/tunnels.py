@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fleetdeck.storage.tables.base import Base, BigId
@@ -41,6 +41,12 @@ class Tunnel(Base):
     expires_at: Mapped[datetime | None]  # created_at + auto_close_sec
     created_at: Mapped[datetime]
     owner: Mapped[str] = mapped_column(String(150))
+    # the HTTPS reverse proxy in front of the port (rportd's http_proxy); basic auth's password
+    # only as its argon2 hash
+    http_proxy: Mapped[bool] = mapped_column(default=False, server_default=false())
+    host_header: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    auth_user: Mapped[str] = mapped_column(String(150), default="", server_default="")
+    auth_password_hash: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
 
 class TunnelCounter(Base):

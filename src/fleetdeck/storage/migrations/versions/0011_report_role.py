@@ -58,6 +58,7 @@ SECRET_COLUMNS = frozenset(
         ("enroll_tokens", "secret_hash"),
         ("invitations", "token_hash"),  # added by 0023 (never granted: listed here too)
         ("computers", "enroll_attempt_hash"),  # added by 0027 (never granted: listed here too)
+        ("tunnels", "auth_password_hash"),  # added by 0043 (never granted: listed here too)
         ("license_pool_members", "license_key_enc"),
         ("license_assignments", "license_key_enc"),
     }

@@ -4,12 +4,15 @@ agent connection to ``remote``.
 ``PUT /clients/{id}/tunnels`` reads rportd's query parameters (``remote`` as port or
 host:port, ``local`` as port or ip:port or nothing for one from the pool, ``acl``,
 ``check_port``, ``idle-timeout-minutes``/``skip-idle-timeout``, ``auto-close`` as a Go duration,
-``protocol`` tcp, udp or tcp+udp, ``scheme``, ``name``) and makes one core call. Not built, and
-answered 400 "not implemented": the HTTP reverse proxy (``http_proxy``, which ``host_header`` and
-``auth_user``/``auth_password`` need; with ``protocol`` udp it is refused as rportd does). Each
-route needs rportd's ``tunnels`` permission (core's remote-access permission) and the client
-within the caller's reach (core answers "not found" otherwise). ``GET /tunnels`` is one
-statement (and the reach check's), whatever the number of tunnels.
+``protocol`` tcp, udp or tcp+udp, ``scheme``, ``name``, ``http_proxy`` with ``host_header`` and
+``auth_user``/``auth_password``: an HTTPS reverse proxy on the tunnel's port, see
+``api/agent/tunnel_proxy.py``; with ``protocol`` udp it is refused as rportd does) and makes one
+core call. Not built, and answered 400 "not implemented": the proxy's vnc and rdp schemes
+(rportd's noVNC and guacd). The basic-auth password is stored as an argon2 hash and never shown
+(``auth_password`` is always ""). Each route needs rportd's
+``tunnels`` permission (core's remote-access permission) and the client within the caller's
+reach (core answers "not found" otherwise). ``GET /tunnels`` is one statement (and the reach
+check's), whatever the number of tunnels.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from fleetdeck.api.dialects.rport.errors import RportError
 from fleetdeck.api.dialects.rport.registry import Context, route
 from fleetdeck.api.dialects.rport.schemas import Strict
 from fleetdeck.core.authz import Perm
-from fleetdeck.core.errors import AgentUnreachable, Conflict, NotFound, Reason, ValidationFailed
+from fleetdeck.core.errors import (
+    AgentUnreachable,
+    Conflict,
+    NotFound,
+    NotImplementedYet,
+    Reason,
+    ValidationFailed,
+)
 from fleetdeck.core.tunnels.service import DEFAULT_IDLE_MINUTES, PROTOCOLS, TunnelInfo, TunnelRequest
 
 NOT_IMPLEMENTED = "not implemented"
@@ -59,10 +69,10 @@ def tunnel(info: TunnelInfo, with_client: bool = False) -> dict[str, Any]:
         "acl": ",".join(info.acl),
         "idle_timeout_minutes": info.idle_timeout_minutes,
         "auto_close": info.auto_close_sec * 10**9,
-        "http_proxy": False,
-        "host_header": "",
-        "auth_user": "",
-        "auth_password": "",
+        "http_proxy": info.http_proxy,
+        "host_header": info.host_header,
+        "auth_user": info.auth_user,
+        "auth_password": "",  # kept only as a hash
         "tunnel_url": "",
         "owner": info.owner,
         "created_at": render.time(info.created_at),
@@ -132,17 +142,28 @@ def request_of(ctx: Context) -> TunnelRequest:
     protocol = (ctx.param("protocol") or "tcp").lower()
     if protocol not in PROTOCOLS:
         raise RportError(400, f"invalid protocol {protocol!r}: tcp, udp or tcp+udp")
-    http_proxy = _bool(ctx, "http_proxy")
-    if http_proxy and protocol == "udp":  # rportd: the proxy needs TCP (tcp+udp has it)
+    if _bool(ctx, "http_proxy") and protocol == "udp":  # rportd: the proxy needs TCP (tcp+udp has it)
         raise RportError(400, f"tunnel proxy not allowed with protocol {protocol}")
-    if http_proxy:
-        raise RportError(400, NOT_IMPLEMENTED, "http_proxy is not implemented by this server")
-    for name in ("host_header", "auth_user", "auth_password"):
-        if ctx.param(name):
-            raise RportError(400, f"{name} requires http_proxy")
     scheme = ctx.param("scheme") or ""
     if len(scheme) > 15:
         raise RportError(400, "scheme length exceeds 15 characters", code="ERR_CODE_URI_SCHEME_LENGTH_EXCEED")
+    http_proxy = _bool(ctx, "http_proxy")
+    if http_proxy and scheme and scheme not in ("http", "https", "vnc", "rdp"):
+        raise RportError(400, f"tunnel proxy not allowed with scheme {scheme}")
+    if http_proxy and scheme in ("vnc", "rdp"):
+        raise RportError(400, NOT_IMPLEMENTED, f"the tunnel proxy for scheme {scheme} is not implemented")
+    host_header = ctx.param("host_header") or ""
+    if host_header and not http_proxy:
+        raise RportError(400, "host_header not allowed when http_proxy is false")
+    auth_user, auth_password = ctx.param("auth_user") or "", ctx.param("auth_password") or ""
+    if (auth_user or auth_password) and not http_proxy:
+        raise RportError(
+            400, "http basic authentication requires http_proxy to be activated on the requested tunnel"
+        )
+    if auth_password and not auth_user:
+        raise RportError(400, "auth_password requires auth_user")
+    if auth_user and not auth_password:
+        raise RportError(400, "auth_user requires auth_password")
     idle_text = ctx.param("idle-timeout-minutes")
     skip_idle = _bool(ctx, "skip-idle-timeout")
     if skip_idle and idle_text:
@@ -172,6 +193,10 @@ def request_of(ctx: Context) -> TunnelRequest:
         check_port=(ctx.param("check_port") or "1").strip() != "0",
         idle_timeout_minutes=idle,
         auto_close_sec=auto_close,
+        http_proxy=http_proxy,
+        host_header=host_header,
+        auth_user=auth_user,
+        auth_password=auth_password,
     )
 
 
@@ -201,6 +226,8 @@ def tunnel_create(ctx: Context) -> Response:
         raise _not_found(client_id) from None
     except (Conflict, ValidationFailed) as exc:
         raise _translate(exc) from None
+    except NotImplementedYet as exc:
+        raise RportError(400, NOT_IMPLEMENTED, exc.message) from None
     return render.ok(tunnel(info))
 
 
