@@ -24,13 +24,15 @@ async function main() {
   ws.addEventListener("close", (event) => { closeReason = event.reason || ""; });
   const rfb = new RFB(box, ws);
   rfb.scaleViewport = true;
+  let name = "";
   rfb.addEventListener("connect", () => {
-    status.textContent = "Connected to the desktop.";
+    status.textContent = "Connected to " + (name || "the desktop") + ".";
     box.dataset.connected = "1";
     form.hidden = true;
   });
   rfb.addEventListener("desktopname", (event) => {
-    status.textContent = "Connected to " + event.detail.name + ".";
+    name = event.detail.name;
+    if (box.dataset.connected) status.textContent = "Connected to " + name + ".";
   });
   rfb.addEventListener("credentialsrequired", () => {
     status.textContent = "The VNC server asks for a password.";
