@@ -24,11 +24,13 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import Conflict, NotFound, ValidationFailed
 from fleetdeck.core.groups.rules import reaches
+from fleetdeck.core.opensessions import OpenSessions, user_key
 from fleetdeck.core.people.settings import PUBLIC_URL
 from fleetdeck.core.settings.service import SettingsService
 from fleetdeck.storage.db import Database
@@ -94,58 +96,48 @@ class DesktopService:
         self._db = db
         self._settings = settings
         self._audit = audit
-        self.max_per_user = max_per_user
-        self.max_per_computer = max_per_computer
+        self._sessions: OpenSessions[DesktopGrant] = OpenSessions(
+            "desktop views", max_per_user, max_per_computer
+        )
         self.idle_timeout_sec = idle_timeout_sec
-        self._lock = threading.Lock()
-        self._open: dict[str, DesktopGrant] = {}
+        self._lock = threading.Lock()  # of the links
         self._links: dict[str, _Link] = {}  # by SHA-256 of the token: the token itself is not kept
+
+    @staticmethod
+    def _reached(s: Session, actor: Actor, computer: int | str) -> tuple[int, str]:
+        """The computer (by id, or by uid when a text) as (id, host name); NotFound when it does
+        not exist or is out of the caller's reach."""
+        by = Computer.uid == computer if isinstance(computer, str) else Computer.id == computer
+        row = s.execute(select(Computer.id, Computer.hostname).where(by)).first()
+        if row is None or not reaches(s, actor, Perm.REMOTE_ACCESS, row[0]):
+            raise NotFound("computer", computer)
+        return row[0], row[1]
 
     def check(self, actor: Actor, computer_id: int) -> str:
         """The computer's host name if ``actor`` may view its desktop (for the button and the
         page); PermissionDenied or NotFound otherwise. Nothing is recorded."""
         actor.require(Perm.REMOTE_ACCESS)
         with UnitOfWork(self._db, readonly=True) as uow:
-            name = uow.session.scalar(select(Computer.hostname).where(Computer.id == computer_id))
-            if name is None or not reaches(uow.session, actor, Perm.REMOTE_ACCESS, computer_id):
-                raise NotFound("computer", computer_id)
-            return name
+            return self._reached(uow.session, actor, computer_id)[1]
 
     def open(self, actor: Actor, computer_id: int, port: int = DEFAULT_PORT) -> DesktopGrant:
         """Allow a view (audited ``desktop.open``); the caller must ``close`` it."""
         check_port(port)
-        user_key = str(actor.user_id) if actor.user_id is not None else f"name:{actor.username}"
         with self._audit.mutation(
             actor, "desktop.open", "computer", computer_id, perm=Perm.REMOTE_ACCESS
         ) as m:
-            s = m.session
-            hostname = s.scalar(select(Computer.hostname).where(Computer.id == computer_id))
-            if hostname is None or not reaches(s, actor, Perm.REMOTE_ACCESS, computer_id):
-                raise NotFound("computer", computer_id)
-            with self._lock:
-                mine = sum(1 for g in self._open.values() if g.user_key == user_key)
-                there = sum(1 for g in self._open.values() if g.computer_id == computer_id)
-                if mine >= self.max_per_user:
-                    raise Conflict(
-                        f"you have {mine} desktop views open already (at most {self.max_per_user})"
-                    )
-                if there >= self.max_per_computer:
-                    most = self.max_per_computer
-                    raise Conflict(
-                        f"computer {hostname} has {there} desktop views open already (at most {most})"
-                    )
-                grant = DesktopGrant(secrets.token_hex(8), computer_id, hostname, port, user_key)
-                self._open[grant.session_id] = grant
+            _id, hostname = self._reached(m.session, actor, computer_id)
+            grant = DesktopGrant(secrets.token_hex(8), computer_id, hostname, port, user_key(actor))
+            self._sessions.admit(grant, hostname)
             m.detail = {"session": grant.session_id, "hostname": hostname, "port": port}
         return grant
 
     def close(
         self, actor: Actor, grant: DesktopGrant, *, reason: str, seconds: float, bytes_in: int, bytes_out: int
     ) -> None:
-        """The view ended (audited ``desktop.close``)."""
-        with self._lock:
-            if self._open.pop(grant.session_id, None) is None:
-                return
+        """The view ended (audited ``desktop.close``; byte counts, never the bytes)."""
+        if not self._sessions.release(grant.session_id):
+            return
         self._audit.record(
             actor,
             "desktop.close",
@@ -159,8 +151,7 @@ class DesktopService:
         )
 
     def count(self) -> int:
-        with self._lock:
-            return len(self._open)
+        return self._sessions.count()
 
     # ------------------------------------------------------------ one-time links
 
@@ -174,10 +165,7 @@ class DesktopService:
         with self._audit.mutation(
             actor, "desktop.link", "computer", computer_uid, perm=Perm.REMOTE_ACCESS
         ) as m:
-            s = m.session
-            computer_id = s.scalar(select(Computer.id).where(Computer.uid == computer_uid))
-            if computer_id is None or not reaches(s, actor, Perm.REMOTE_ACCESS, computer_id):
-                raise NotFound("computer", computer_uid)
+            computer_id, _hostname = self._reached(m.session, actor, computer_uid)
             m.object_id = str(computer_id)
             token = secrets.token_urlsafe(32)
             now = time.monotonic()
