@@ -306,6 +306,8 @@ class TunnelHost:
                 await conn.send_message(m.TunnelClose(stream=sid, error="no answer in time"))
                 raise AgentTimeout(f"computer {computer_id}: its agent did not connect in time") from None
             except asyncio.CancelledError:
+                if not stream.opened.cancelled():  # this task was cancelled, not the stream
+                    raise
                 raise AgentUnreachable(f"computer {computer_id}: its connection was lost") from None
             if not opened.ok:
                 raise AgentFailed(f"computer {computer_id}: cannot connect to {host}:{port}: {opened.error}")
