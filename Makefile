@@ -35,7 +35,8 @@ $(ASSETS): package.json package-lock.json src/fleetdeck/web/assets.json tools/we
 assets: $(ASSETS) ## the web UI's browser assets (npm ci; copied into src/fleetdeck/web/static/vendor)
 
 # The browser tests (tests/web) use Debian's Chromium (Playwright) and Debian's firefox-esr
-# (puppeteer-core over WebDriver BiDi, npm ci in tests/web/firefox); installed here where missing
+# (puppeteer-core over WebDriver BiDi, npm ci in tests/web/firefox), the desktop view's tests a
+# VNC server from Debian's xvfb and x11vnc; installed here where missing
 # and cheap (root with apt-get), otherwise those tests skip and say why. Also the OpenID Connect
 # provider of the rport OAuth tests (npm ci in tests/dialects/rport/oidc).
 chromium:
@@ -43,6 +44,10 @@ chromium:
 	  { apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; } \
 	  || echo "could not install chromium: tests/web will skip"; \
 	  else echo "$(CHROMIUM) missing (apt-get install chromium as root): tests/web will skip"; fi; }
+	@command -v Xvfb >/dev/null && command -v x11vnc >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get install -y -q xvfb x11vnc >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q xvfb x11vnc >/dev/null; }; } \
+	  || echo "could not install xvfb and x11vnc: the desktop view tests will skip"; \
+	  else echo "Xvfb or x11vnc missing (apt-get install xvfb x11vnc as root): the desktop view tests will skip"; fi; }
 	@test -x $(FIREFOX) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  { apt-get install -y -q firefox-esr >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q firefox-esr >/dev/null; }; } \
 	  || echo "could not install firefox-esr: the Firefox test will skip"; \

@@ -2,6 +2,8 @@
 
 The list is ``src/fleetdeck/web/assets.json`` (file name in ``static/vendor`` -> path under
 ``node_modules``), the same list the server checks at start to say which assets are missing.
+An entry ending in ``/`` is a folder copied whole (noVNC is ES modules that import each other
+by relative paths, so its ``core/`` and ``vendor/`` folders keep their layout).
 Run by ``make assets``; the copies are git-ignored and included in the wheel (hatch artifacts).
 
 ``REWRITES`` takes out what a bundle would still fetch from the internet: ReDoc's sidebar
@@ -31,6 +33,13 @@ def main() -> int:
     missing = []
     for name, source in manifest.items():
         src = ROOT / "node_modules" / source
+        if name.endswith("/"):
+            if not src.is_dir():
+                missing.append(source)
+                continue
+            shutil.rmtree(vendor / name, ignore_errors=True)
+            shutil.copytree(src, vendor / name)
+            continue
         if not src.is_file():
             missing.append(source)
             continue

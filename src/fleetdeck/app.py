@@ -225,6 +225,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             public_url=settings.public_url,
             pubkey_pin=lambda: (served_pins(settings) or (None, None))[1],
             terminal_relay=ClusterTerminalRelay(hub, rt.gateway),
+            stream_opener=hub.tunnels,
         )
     )
     app.add_middleware(

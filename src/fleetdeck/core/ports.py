@@ -159,6 +159,38 @@ class NullTerminalRelay:
         raise AgentUnreachable(f"computer {computer_id}: this process reaches no agents")
 
 
+# ---------------------------------------------------------------- streams (desktop views)
+
+
+class StreamChannel(Protocol):
+    """One TCP stream the agent dialled (a tunnel stream without a listening port), for a
+    bridge in this process (the desktop view's WebSocket)."""
+
+    reason: str  # why it ended, once it did
+
+    async def read(self) -> bytes | None:
+        """The next bytes from the remote end; None once it closed."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Waits while the agent's window is full (so a fast browser is held up)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class StreamOpener(Protocol):
+    """Opens streams through agents connected to this process. Raises AgentUnreachable (not
+    connected here), AgentFailed (too old for tunnels, or it could not connect) or AgentTimeout."""
+
+    async def open_stream(self, computer_id: int, host: str, port: int) -> StreamChannel: ...
+
+
+class NullStreamOpener:
+    async def open_stream(self, computer_id: int, host: str, port: int) -> StreamChannel:
+        raise AgentUnreachable(f"computer {computer_id}: this process reaches no agents")
+
+
 # ---------------------------------------------------------------- tunnels
 
 

@@ -22,6 +22,7 @@ from fleetdeck.core.computers.by_name import ComputersByName
 from fleetdeck.core.computers.reported import ReportedAuditService
 from fleetdeck.core.computers.service import ComputerService
 from fleetdeck.core.deployments.service import DeploymentService
+from fleetdeck.core.desktops import DesktopService
 from fleetdeck.core.enrollment.agent_secrets import AgentSecretService
 from fleetdeck.core.enrollment.service import EnrollmentService
 from fleetdeck.core.groups.flat import FlatGroupService
@@ -139,6 +140,7 @@ class Services:
     vault: VaultService  # its key only in this process's memory: locked after a restart
     alerting: AlertingService  # rules over measurements, problems, notifications
     terminals: TerminalService  # who may open a terminal on a computer; audit of sessions
+    desktops: DesktopService  # who may view a computer's desktop (VNC); audit; one-time links
     monitoring: MonitoringService  # agents' measurements (intake, lists, graphs, retention)
     schedules: ScheduleService  # commands and scripts on a cron schedule (the schedules.run duty)
     stored_tunnels: StoredTunnelService  # saved tunnel presets per computer
@@ -254,6 +256,7 @@ def build_services(
         mail=mail,
         vault=VaultService(db, audit, clock, config.argon2),
         terminals=TerminalService(db, audit),
+        desktops=DesktopService(db, audit, settings=settings),
         alerting=alerting,
         monitoring=monitoring,
         schedules=ScheduleService(db, audit, clock, jobs),

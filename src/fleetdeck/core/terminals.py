@@ -12,7 +12,6 @@ The caps count this process's sessions (a session lives where its browser socket
 from __future__ import annotations
 
 import secrets
-import threading
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
-from fleetdeck.core.errors import Conflict, NotFound
+from fleetdeck.core.errors import NotFound
 from fleetdeck.core.groups.rules import reaches
+from fleetdeck.core.opensessions import OpenSessions, user_key
 from fleetdeck.storage.db import Database
 from fleetdeck.storage.tables import Computer
 from fleetdeck.storage.uow import UnitOfWork
@@ -50,10 +50,9 @@ class TerminalService:
     ) -> None:
         self._db = db
         self._audit = audit
-        self.max_per_user = max_per_user
-        self.max_per_computer = max_per_computer
-        self._lock = threading.Lock()
-        self._open: dict[str, TerminalGrant] = {}
+        self._sessions: OpenSessions[TerminalGrant] = OpenSessions(
+            "terminals", max_per_user, max_per_computer
+        )
 
     def check(self, actor: Actor, computer_id: int) -> str:
         """The computer's host name if ``actor`` may open a terminal on it (for showing the
@@ -71,21 +70,12 @@ class TerminalService:
 
     def open(self, actor: Actor, computer_id: int, *, cols: int, rows: int) -> TerminalGrant:
         """Allow a session (audited ``terminal.open``); the caller must ``close`` it."""
-        user_key = str(actor.user_id) if actor.user_id is not None else f"name:{actor.username}"
         with self._audit.mutation(
             actor, "terminal.open", "computer", computer_id, perm=Perm.REMOTE_ACCESS
         ) as m:
             hostname = self._hostname(m.session, actor, computer_id)
-            with self._lock:
-                mine = sum(1 for g in self._open.values() if g.user_key == user_key)
-                there = sum(1 for g in self._open.values() if g.computer_id == computer_id)
-                if mine >= self.max_per_user:
-                    raise Conflict(f"you have {mine} terminals open already (at most {self.max_per_user})")
-                if there >= self.max_per_computer:
-                    most = self.max_per_computer
-                    raise Conflict(f"computer {hostname} has {there} terminals open already (at most {most})")
-                grant = TerminalGrant(secrets.token_hex(8), computer_id, hostname, user_key)
-                self._open[grant.session_id] = grant
+            grant = TerminalGrant(secrets.token_hex(8), computer_id, hostname, user_key(actor))
+            self._sessions.admit(grant, hostname)
             m.detail = {"session": grant.session_id, "hostname": hostname, "cols": cols, "rows": rows}
         return grant
 
@@ -101,9 +91,8 @@ class TerminalService:
         bytes_out: int,
     ) -> None:
         """The session ended (audited ``terminal.close``; byte counts, never the bytes)."""
-        with self._lock:
-            if self._open.pop(grant.session_id, None) is None:
-                return
+        if not self._sessions.release(grant.session_id):
+            return
         self._audit.record(
             actor,
             "terminal.close",
@@ -118,5 +107,4 @@ class TerminalService:
         )
 
     def count(self) -> int:
-        with self._lock:
-            return len(self._open)
+        return self._sessions.count()

@@ -36,7 +36,14 @@ from fleetdeck.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from fleetdeck.core.ports import JobWatch, NullJobWatch, NullTerminalRelay, TerminalRelay
+from fleetdeck.core.ports import (
+    JobWatch,
+    NullJobWatch,
+    NullStreamOpener,
+    NullTerminalRelay,
+    StreamOpener,
+    TerminalRelay,
+)
 from fleetdeck.core.services import Services
 from fleetdeck.core.users.sessions import SessionInfo
 from fleetdeck.web import format as fmt
@@ -338,6 +345,7 @@ def create_web(
     public_url: str | None = None,
     pubkey_pin: Callable[[], str | None] | None = None,
     terminal_relay: TerminalRelay | None = None,
+    stream_opener: StreamOpener | None = None,
 ) -> WebMount:
     """The UI at ``/``, for ``create_app`` to append after every other route, so it never
     shadows ``/api/v1``, the dialects, the agent endpoint or ``/healthz``."""
@@ -347,6 +355,7 @@ def create_web(
         bulk,
         commands,
         deployments,
+        desktop,
         groups,
         invitations,
         package_catalog,
@@ -376,6 +385,7 @@ def create_web(
         *package_catalog.routes(ui),
         *deployments.routes(ui),
         *terminal.routes(ui, terminal_relay or NullTerminalRelay()),
+        *desktop.routes(ui, stream_opener or NullStreamOpener()),
         Mount("/static", app=StaticFiles(directory=str(STATIC_DIR), check_dir=False), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers=dict(ui.handlers()))

@@ -24,7 +24,12 @@ def manifest() -> dict[str, str]:
 
 
 def missing_assets(vendor_dir: Path = VENDOR_DIR) -> list[str]:
-    return sorted(name for name in manifest() if not (vendor_dir / name).is_file())
+    """Entries not built; a name ending in ``/`` is a folder (noVNC's ES modules)."""
+    return sorted(
+        name
+        for name in manifest()
+        if not ((vendor_dir / name).is_dir() if name.endswith("/") else (vendor_dir / name).is_file())
+    )
 
 
 def vendor_url(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from fleetdeck.app import Runtime
@@ -292,8 +293,28 @@ def test_user_devices(rpc: RemotePc, runtime: Runtime, admin: Actor) -> None:
     assert rpc.ok(rpc.get("user/devices", {"username": "diane@myworld"}))["devices"] == []
 
 
-def test_web_viewer_link_is_not_there_yet(rpc: RemotePc) -> None:
-    r = rpc.post("computer/get/connectUrl", {"machine_id": "x", "username": "a@b"})
-    texts = rpc.error(r, 501)
-    assert r.json()["status"] == "NOT_IMPLEMENTED"
-    assert "no remote desktop view" in texts[0]
+def test_web_viewer_link(rpc: RemotePc, runtime: Runtime, admin: Actor) -> None:
+    """A one-time link to the computer's desktop page that opens it without a login, used up
+    by one view (the view itself, through a real agent and VNC server: tests/e2e/test_desktop_e2e.py)."""
+    cid = world.build(runtime, admin)["Computer A"]
+    devices = rpc.ok(rpc.get("computer/list"))["devices"]
+    uid = next(d["machine_id"] for d in devices if d["host_name"] == "Computer A")
+    assert rpc.error(rpc.post("computer/get/connectUrl", {"username": "a@b"})) == ["machine_id is required"]
+    assert rpc.error(rpc.post("computer/get/connectUrl", {"machine_id": 5})) == ["Invalid parameters"]
+    assert rpc.error(rpc.post("computer/get/connectUrl", {"machine_id": "nope"}), 404) == [
+        "Computer not found"
+    ]
+    message = rpc.ok(rpc.post("computer/get/connectUrl", {"machine_id": uid, "username": "a@b"}))
+    assert set(message) == {"url", "expires_in"} and message["expires_in"] == 300
+    url = httpx.URL(message["url"])
+    assert url.path == f"/computers/{cid}/desktop"
+    token = url.params["link"]
+    page = rpc.client.get(url.path, params={"link": token}, follow_redirects=False)  # no session
+    assert page.status_code == 200 and "Desktop of Computer A" in page.text
+    assert rpc.client.get(url.path, params={"link": "made-up"}, follow_redirects=False).status_code == 404
+    desktops = runtime.services.desktops
+    assert desktops.redeem(token, cid + 1) is None  # another computer's page: not used up
+    found = desktops.redeem(token, cid)
+    assert found is not None and found[0].username == "remotepc api key" and found[1] == 5900
+    assert desktops.redeem(token, cid) is None  # once
+    assert rpc.client.get(url.path, params={"link": token}, follow_redirects=False).status_code == 404

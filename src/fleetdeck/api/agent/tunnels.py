@@ -40,7 +40,7 @@ from fleetdeck.api.agent.tunnel_proxy import ProxyApp, make_pool
 from fleetdeck.api.agent.udp import UdpPort
 from fleetdeck.bus.gateway import AgentAnswer, AgentCall
 from fleetdeck.bus.tunnels import ACTIVE, LISTEN, PORT_IN_USE, SET_ACL, UNLISTEN, UNSUPPORTED, plan_of
-from fleetdeck.core.errors import AgentUnreachable
+from fleetdeck.core.errors import AgentFailed, AgentTimeout, AgentUnreachable
 from fleetdeck.core.ports import TunnelPlan
 from fleetdeck.core.services import Services
 from fleetdeck.core.tunnels.service import acl_allows
@@ -58,6 +58,7 @@ OPEN_TIMEOUT_SEC = 15.0  # the agent's connect to the remote address, and its an
 TICK_SEC = 1.0  # how often idle and auto-close times are looked at
 MAX_STREAMS_PER_TUNNEL = 256
 PROXY_MAX_REQUESTS = 64  # concurrent requests on one http_proxy tunnel's port
+BRIDGE_READ = 64 * 1024  # bytes a bridge (desktop view) takes from its stream at once
 
 
 @dataclass(eq=False)
@@ -393,6 +394,64 @@ class TunnelHost:
             stream.opened.cancel()
         stream.pump.close()
 
+    # ------------------------------------------------------------ streams without a port
+
+    async def open_stream(self, computer_id: int, host: str, port: int) -> SocketChannel:
+        """A stream the agent dials to ``host:port``, for a bridge in this process (``core.ports
+        .StreamOpener``: the desktop view's WebSocket). It is a tunnel stream like any other
+        (same frames, window and pump) whose near end is one side of a local socket pair
+        instead of an accepted connection; the bridge reads and writes the other side."""
+        conn = self._conn_of(computer_id)
+        if conn is None:
+            raise AgentUnreachable(
+                f"computer {computer_id}: its agent is not connected to this server process "
+                "(offline, or connected to another one)"
+            )
+        if m.FEATURE_TUNNELS not in conn.features:
+            raise AgentFailed(f"computer {computer_id}: its agent is too old for tunnels")
+        near, far = socket.socketpair()
+        reader, writer = await asyncio.open_connection(sock=near)
+        bridge_reader, bridge_writer = await asyncio.open_connection(sock=far)
+        sid = next(self._ids)
+
+        async def send(msg: m.Message) -> None:
+            await conn.send_message(msg)
+
+        pump = StreamPump(sid, reader, writer, send)
+        stream = _Stream(conn, asyncio.get_running_loop().create_future(), pump)
+        self._streams[(computer_id, sid)] = stream
+        channel = SocketChannel(bridge_reader, bridge_writer)
+        try:
+            if not await conn.send_message(m.TunnelOpen(stream=sid, host=host, port=port)):
+                raise AgentUnreachable(f"computer {computer_id}: its connection was lost")
+            try:
+                opened = await asyncio.wait_for(asyncio.shield(stream.opened), OPEN_TIMEOUT_SEC)
+            except TimeoutError:
+                await conn.send_message(m.TunnelClose(stream=sid, error="no answer in time"))
+                raise AgentTimeout(f"computer {computer_id}: its agent did not connect in time") from None
+            except asyncio.CancelledError:
+                if not stream.opened.cancelled():  # this task was cancelled, not the stream
+                    raise
+                raise AgentUnreachable(f"computer {computer_id}: its connection was lost") from None
+            if not opened.ok:
+                raise AgentFailed(f"computer {computer_id}: cannot connect to {host}:{port}: {opened.error}")
+        except BaseException:
+            self._end_stream((computer_id, sid), stream)
+            await channel.close()
+            raise
+        pump.start()
+        self._spawn(self._forget_when_done(computer_id, sid, stream, channel))
+        return channel
+
+    async def _forget_when_done(self, cid: int, sid: int, stream: _Stream, channel: SocketChannel) -> None:
+        try:
+            await stream.pump.done.wait()
+        finally:
+            if self._streams.get((cid, sid)) is stream:
+                self._streams.pop((cid, sid), None)
+            if not channel.reason:
+                channel.reason = "the connection to the agent ended"
+
     # ------------------------------------------------------------ frames from agents
 
     def frame(
@@ -486,3 +545,34 @@ class TunnelHost:
             await asyncio.to_thread(self._services.tunnels.expire, key[0], key[1], why)
             closed = await self._close(key, force=True)
             log.info("tunnel %s of computer %s closed (%s; %d connections)", key[1], key[0], why, closed)
+
+
+class SocketChannel:
+    """The bridge's end of a stream from ``TunnelHost.open_stream`` (``core.ports.StreamChannel``)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self.reason = ""
+
+    async def read(self) -> bytes | None:
+        try:
+            data = await self._reader.read(BRIDGE_READ)
+        except OSError as exc:
+            self.reason = self.reason or str(exc)
+            return None
+        if not data:
+            self.reason = self.reason or "the remote end closed"
+            return None
+        return data
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        """Closing this side ends the stream: the pump reads EOF and tells the agent."""
+        self.reason = self.reason or "closed"
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()

@@ -69,10 +69,7 @@ ONLINE = "Only offline computers can be removed: {name}"
 NOT_FOUND_PATH = "Not found"
 METHOD_NOT_ALLOWED = "Method not allowed"
 TOO_LARGE = "Request too large"
-NO_REMOTE_ACCESS = (
-    "Web Viewer connections are not available: fleetdeck has no remote desktop view yet"
-    " (a terminal to the computer is on its page in the web UI)"
-)
+MACHINE_ID_BLANK = "machine_id is required"
 
 
 class RemotePcError(Exception):
@@ -150,6 +147,7 @@ COMMENT_TEXTS: Texts = {
     ("comment", core.Reason.REQUIRED_MISSING.value): COMMENT_BLANK,
     ("comment", None): COMMENT_LENGTH,
 }
+VIEWER_TEXTS: Texts = {("computer", None): COMPUTER_NOT_FOUND}
 USER_TEXTS: Texts = {("user", None): USER_NOT_FOUND, ("username", None): USERNAME_REQUIRED}
 
 

@@ -1,4 +1,4 @@
-"""Computers: list, comments, removal, and the Web Viewer link (not available yet)."""
+"""Computers: list, comments, removal, and the Web Viewer link (fleetdeck's desktop view)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,16 @@ def remove(ctx: Context, p: Params) -> Any:
 
 @ENDPOINTS.add("POST", "computer/get/connectUrl", "Get Web Viewer Connection URL", source="inferred")
 def connect_url(ctx: Context, p: Params) -> Any:
-    """A link into fleetdeck's own remote desktop once it exists; until then a clear refusal
-    (RemotePC's viewer is a desktop: the browser terminal is no substitute to link to)."""
-    raise e.RemotePcError(501, e.NO_REMOTE_ACCESS)
+    """A one-time link (5 minutes) to the computer's desktop page in fleetdeck's web UI (noVNC
+    to the VNC server on the computer, port 5900), opened as the API key's user without a
+    login. ``machine_id`` is the computer's uid as Get devices lists it; ``username``, when
+    given, must be text (RemotePC's viewer account; fleetdeck's link is the caller's)."""
+    machine = p.text("machine_id")
+    p.text("username")
+    if not machine or not machine.strip():
+        raise e.RemotePcError(400, e.MACHINE_ID_BLANK)
+    try:
+        link = ctx.services.desktops.issue_link(ctx.actor, machine, ctx.base_url)
+    except Exception as exc:
+        raise e.describe(exc, e.VIEWER_TEXTS) from exc
+    return {"url": link.url, "expires_in": link.expires_in}
