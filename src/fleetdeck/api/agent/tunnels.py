@@ -417,7 +417,8 @@ class TunnelHost:
         async def send(msg: m.Message) -> None:
             await conn.send_message(msg)
 
-        pump = StreamPump(sid, reader, writer, send)
+        frame = binary.MAX_DATA if conn.binary else m.TUNNEL_FRAME
+        pump = StreamPump(sid, reader, writer, send, frame=frame)
         stream = _Stream(conn, asyncio.get_running_loop().create_future(), pump)
         self._streams[(computer_id, sid)] = stream
         channel = SocketChannel(bridge_reader, bridge_writer)
