@@ -93,6 +93,7 @@ class Screen:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.text = ""
+        self.controls: list[str] = []  # control messages seen while waiting for output
 
     def wait(self, pattern: str, timeout: float = 15) -> re.Match[str]:
         deadline = time.monotonic() + timeout
@@ -107,7 +108,14 @@ class Screen:
                 message = self.ws.recv(timeout=left)
             except TimeoutError:
                 continue
-            if isinstance(message, bytes):
+            except ConnectionClosed as exc:  # say why: the last control message has the reason
+                raise AssertionError(
+                    f"{pattern!r} not shown: the terminal closed ({exc}) after {self.controls!r};"
+                    f" the screen:\n{self.text[-2000:]}"
+                ) from exc
+            if isinstance(message, str):
+                self.controls.append(message)
+            elif isinstance(message, bytes):
                 self.text = _ESCAPES.sub("", self.text + message.decode(errors="replace")).replace("\r", "")
 
     def type(self, text: str) -> None:

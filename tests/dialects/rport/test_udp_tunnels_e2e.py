@@ -139,7 +139,7 @@ def test_udp_through_a_tunnel_and_its_rules(
     )
     assert _error(other)["code"] == "ERR_CODE_TUNNEL_TO_PORT_EXIST"  # tcp+udp overlaps udp
     proxy = _error(put_tunnel(c, uid, remote=f"127.0.0.1:{echo}", protocol="udp", http_proxy="1"))
-    assert proxy["title"] == "tunnel proxy not allowed with protocol udp"
+    assert proxy["title"] == "tunnel proxy not allowed with protcol udp"  # rportd's spelling
     assert _error(put_tunnel(c, uid, remote="53", protocol="quic"))["title"].startswith("invalid protocol")
     unresolvable = put_tunnel(c, uid, remote="no-such-host.invalid:53", protocol="udp")
     assert _error(unresolvable)["code"] == "ERR_CODE_REMOTE_PORT_NOT_OPEN"

@@ -271,10 +271,10 @@ def test_refusals_name_the_field_and_the_rule(svc: Services, admin: Actor) -> No
     """A dialect puts ``field`` and the message in front of the caller."""
     pc = svc.computers.create(admin, "pc").id
     with pytest.raises(ValidationFailed) as err:
-        svc.jobs.create_commands(admin, CommandRequest("ls", interpreter="zsh"), computer_ids=[pc])
+        svc.jobs.create_commands(admin, CommandRequest("ls", interpreter="fish"), computer_ids=[pc])
     assert (err.value.field, err.value.message) == (
         "interpreter",
-        "interpreter must be one of sh, bash, powershell, cmd",
+        "interpreter must be one of sh, bash, zsh, powershell, cmd",
     )
     with pytest.raises(ValidationFailed) as err:
         svc.users.create_token(admin, "t", "everything", None)

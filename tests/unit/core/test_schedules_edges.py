@@ -143,7 +143,7 @@ def test_refusals_name_their_field_and_limits_hold_on_both_sides(svc: Services, 
         ),
         (
             _input([cid], interpreter="perl"),
-            "interpreter must be one of sh, bash, powershell, cmd",
+            "interpreter must be one of sh, bash, zsh, powershell, cmd",
             "interpreter",
         ),
         (_input([cid], timeout_sec=0), f"timeout_sec must be between 1 and {MAX_TIMEOUT}", "timeout_sec"),

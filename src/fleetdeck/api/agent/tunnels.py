@@ -210,6 +210,12 @@ class TunnelHost:
         except OSError as exc:
             if listener.server is not None:
                 listener.server.close()
+            if listener.proxy is not None:  # tcp+udp with the proxy: its UDP half failed
+                proxy, listener.proxy = listener.proxy, None
+                proxy.force_exit = True
+                for server in proxy.servers:
+                    server.close()
+                self._spawn(proxy.shutdown())
             return f"local port {plan.local_port} is in use ({exc.strerror or exc})"
         self._listeners[key] = listener
         log.info(

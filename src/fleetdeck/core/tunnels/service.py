@@ -428,7 +428,7 @@ class TunnelService:
             raise ValidationFailed(
                 f"tunnel proxy not allowed with scheme {scheme}", "scheme", reason=Reason.INVALID
             )
-        if r.protocol != "tcp":
+        if r.protocol == "udp":  # tcp+udp: the proxy on the TCP half, as rportd's IsProtocol
             raise ValidationFailed(
                 f"tunnel proxy not allowed with protocol {r.protocol}", "protocol", reason=Reason.INVALID
             )

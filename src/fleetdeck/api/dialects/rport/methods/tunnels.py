@@ -143,7 +143,8 @@ def request_of(ctx: Context) -> TunnelRequest:
     if protocol not in PROTOCOLS:
         raise RportError(400, f"invalid protocol {protocol!r}: tcp, udp or tcp+udp")
     if _bool(ctx, "http_proxy") and protocol == "udp":  # rportd: the proxy needs TCP (tcp+udp has it)
-        raise RportError(400, f"tunnel proxy not allowed with protocol {protocol}")
+        # rportd's own spelling ("protcol"), kept: scripts compare titles
+        raise RportError(400, f"tunnel proxy not allowed with protcol {protocol}")
     scheme = ctx.param("scheme") or ""
     if len(scheme) > 15:
         raise RportError(400, "scheme length exceeds 15 characters", code="ERR_CODE_URI_SCHEME_LENGTH_EXCEED")
