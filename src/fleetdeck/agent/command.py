@@ -55,7 +55,12 @@ class _Capture:
 
 class _Streamer:
     """Coalesces output into JobOutput frames. ``seq`` counts frames of the job across both
-    streams, so the server can restore the interleaving of stdout and stderr."""
+    streams, so the server can restore the interleaving of stdout and stderr.
+
+    Frames go out FLUSH_SEC after the first output not yet sent, or at once when CHUNK_BYTES
+    are pending, one flush at a time. A timer is armed only while output waits: a job without
+    output (or one that ends within FLUSH_SEC) costs no task and no timer here; its output goes
+    out with :meth:`close`, before the result."""
 
     def __init__(self, job_id: int, send: Send) -> None:
         self.job_id = job_id
@@ -63,12 +68,15 @@ class _Streamer:
         self.seq = 0
         self.pending: list[tuple[Stream, str]] = []
         self.pending_bytes = 0
-        self.wake = asyncio.Event()
         self.decoders = {s: OutputDecoder() for s in ("stdout", "stderr")}
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: asyncio.Task[None] | None = None
+        self._closed = False  # close() ran: nothing more is scheduled
 
     def use_codepage(self, codepage: str) -> None:
         """Output that is not UTF-8 is in ``codepage`` (set before the first chunk)."""
-        self.decoders = {s: OutputDecoder(codepage) for s in ("stdout", "stderr")}
+        if codepage != UTF8:
+            self.decoders = {s: OutputDecoder(codepage) for s in ("stdout", "stderr")}
 
     def feed(self, stream: Stream, chunk: bytes, final: bool = False) -> None:
         text = self.decoders[stream].decode(chunk, final)
@@ -79,8 +87,31 @@ class _Streamer:
         else:
             self.pending.append((stream, text))
         self.pending_bytes += len(chunk)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Send soon what is pending: at once from CHUNK_BYTES on, else after FLUSH_SEC."""
+        if self._closed or self._flushing is not None or not self.pending:
+            return  # the running flush looks again when it is done
         if self.pending_bytes >= CHUNK_BYTES:
-            self.wake.set()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._flushing = asyncio.ensure_future(self._flush_then_schedule())
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_SEC, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if not self._closed and self._flushing is None and self.pending:
+            self._flushing = asyncio.ensure_future(self._flush_then_schedule())
+
+    async def _flush_then_schedule(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            self._flushing = None
+        self._schedule()
 
     async def flush(self) -> None:
         pending, self.pending, self.pending_bytes = self.pending, [], 0
@@ -90,12 +121,20 @@ class _Streamer:
                 piece = text[start : start + CHUNK_BYTES]
                 await self.send(m.JobOutput(job_id=self.job_id, stream=stream, seq=self.seq, data=piece))
 
-    async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), FLUSH_SEC)
-            self.wake.clear()
-            await self.flush()
+    async def close(self) -> None:
+        """Stop the timer and a flush under way (a send held up by a slow network), then send
+        what is left: the last output goes out before the result."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        flushing, self._flushing = self._flushing, None
+        if flushing is not None:
+            flushing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flushing
+            self._flushing = None
+        await self.flush()
 
 
 class CommandExecution:
@@ -106,15 +145,17 @@ class CommandExecution:
         self.spec = spec
         self.streamer = _Streamer(job_id, send)
         self.captures: dict[Stream, _Capture] = {"stdout": _Capture(), "stderr": _Capture()}
-        self._stop = asyncio.Event()
+        # set by stop(): a future, not an Event, so that run() waits for it without a task
+        self._stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop_status: m.AgentJobStatus = "cancelled"
         self._stop_message = ""
         self.pid: int | None = None
         self.codepage = UTF8
 
     def stop(self, status: m.AgentJobStatus = "cancelled", message: str = "") -> None:
-        self._stop_status, self._stop_message = status, message
-        self._stop.set()
+        if not self._stopped.done():
+            self._stop_status, self._stop_message = status, message
+            self._stopped.set_result(None)
 
     def _output(self, stream: Stream, chunk: bytes) -> None:
         """A chunk of ``stream``; b"" at its end."""
@@ -145,10 +186,7 @@ class CommandExecution:
             truncated=out.truncated or err.truncated,
         )
 
-    async def _complete(self, proc: asyncio.subprocess.Process | DirectProcess) -> None:
-        if isinstance(proc, DirectProcess):
-            await proc.run(self._output)
-            return
+    async def _complete(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         assert proc.stderr is not None
         await asyncio.gather(
@@ -174,18 +212,24 @@ class CommandExecution:
             return self._result("failed", started, None, f"cannot start command: {exc}")
         self.pid = proc.pid
         self.streamer.use_codepage(self.codepage)
-        streamer = asyncio.create_task(self.streamer.run())
-        completion = asyncio.create_task(self._complete(proc))
-        stopper = asyncio.create_task(self._stop.wait())
+        # A DirectProcess ends in a future of its own (no task); asyncio's process in a task
+        # that reads both pipes and waits for it.
+        completion: asyncio.Future[None] = (
+            proc.watch(self._output)
+            if isinstance(proc, DirectProcess)
+            else asyncio.create_task(self._complete(proc))
+        )
         try:
             await on_started()
             timeout = self.spec.timeout_sec if self.spec.timeout_sec > 0 else None
-            await asyncio.wait({completion, stopper}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {completion, self._stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             status: m.AgentJobStatus
             if completion.done():
                 status, message = ("succeeded" if proc.returncode == 0 else "failed"), ""
             else:
-                if self._stop.is_set():
+                if self._stopped.done():
                     status, message = self._stop_status, self._stop_message
                 else:
                     status, message = "timeout", f"timed out after {self.spec.timeout_sec} s"
@@ -197,16 +241,13 @@ class CommandExecution:
             await asyncio.shield(kill_tree(proc.pid))
             raise
         finally:
-            stopper.cancel()
-            if not completion.done():
-                completion.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await completion
             if isinstance(proc, DirectProcess):
                 proc.close()
+            else:
+                if not completion.done():
+                    completion.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await completion
             remove_script(script)
-            streamer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await streamer
-            # Whatever was read after the last tick goes out before the result does.
-            await self.streamer.flush()
+            # Whatever was read and not sent yet goes out before the result does.
+            await self.streamer.close()

@@ -108,13 +108,15 @@ def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
         _fsync_dir(path.parent)
 
 
-def sync_file(path: Path) -> None:
-    """fsync ``path`` and its directory: what :func:`atomic_write` with ``sync=False`` left out."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def sync_file(path: Path, data_too: bool = True) -> None:
+    """fsync ``path`` and its directory: what :func:`atomic_write` with ``sync=False`` left out
+    (``data_too=False``: only the directory, the file was fsynced before its rename)."""
+    if data_too:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     _fsync_dir(path.parent)
 
 

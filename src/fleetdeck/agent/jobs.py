@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 from fleetdeck.agent import actions, files
@@ -27,6 +28,8 @@ RUNNING_NOTICE_SEC = 0.25
 # Results and acks reach the journal file this long after they happened, in one write (without
 # fsync): off the path of the other jobs of a fan-out, and usually one write for both.
 LAZY_WRITE_SEC = 0.5
+# The journal's fsync thread ends after this long without work (a new one starts with the next job).
+SYNC_THREAD_IDLE_SEC = 60.0
 
 
 class JobRunner:
@@ -54,8 +57,11 @@ class JobRunner:
         self._executions: dict[int, CommandExecution] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._write_handle: asyncio.TimerHandle | None = None
-        self._sync_wanted = False
-        self._syncer: asyncio.Task[None] | None = None
+        # The fsync thread (_sync_soon): asked through a condition, it never wakes the event loop.
+        self._sync_cond = threading.Condition()
+        self._sync_wanted = False  # an fsync was asked for and has not started
+        self._sync_busy = False  # an fsync is running
+        self._sync_thread: threading.Thread | None = None
 
     def recover(self) -> list[m.JobResult]:
         """Turn jobs a dead predecessor left ``running`` into failed results (never re-run)."""
@@ -179,22 +185,51 @@ class JobRunner:
             log.error("cannot record job results in the journal: %s", exc)
 
     def _sync_soon(self) -> None:
-        """fsync the journal in a worker thread (one at a time; one more if asked meanwhile)."""
+        """fsync the journal in a thread of the runner's own (one at a time; one more if asked
+        meanwhile), at once outside a loop.
+
+        Not ``asyncio.to_thread``: its answer comes back through the loop (a wake-up, a future,
+        a task step per job) although nobody waits for it. Here the loop only notifies a
+        condition; :meth:`drain` waits for the fsyncs asked so far."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             self._sync_once()
             return
-        self._sync_wanted = True
-        if self._syncer is None or self._syncer.done():
-            self._syncer = asyncio.ensure_future(self._sync_loop())
-            self._background.add(self._syncer)
-            self._syncer.add_done_callback(self._background.discard)
+        with self._sync_cond:
+            self._sync_wanted = True
+            if self._sync_thread is None:
+                self._sync_thread = threading.Thread(
+                    target=self._sync_worker, name="fleetdeck-journal-sync", daemon=True
+                )
+                self._sync_thread.start()
+            else:
+                self._sync_cond.notify_all()
 
-    async def _sync_loop(self) -> None:
-        while self._sync_wanted:
-            self._sync_wanted = False
-            await asyncio.to_thread(self._sync_once)
+    def _sync_worker(self) -> None:
+        cond = self._sync_cond
+        while True:
+            with cond:
+                if not self._sync_wanted and not cond.wait_for(
+                    lambda: self._sync_wanted, SYNC_THREAD_IDLE_SEC
+                ):
+                    self._sync_thread = None  # idle: a later _sync_soon starts a new thread
+                    return
+                self._sync_wanted, self._sync_busy = False, True
+            try:
+                self._sync_once()
+            finally:
+                with cond:
+                    self._sync_busy = False
+                    cond.notify_all()
+
+    def _synced(self) -> bool:
+        with self._sync_cond:
+            return not self._sync_wanted and not self._sync_busy
+
+    def _wait_synced(self) -> None:
+        with self._sync_cond:
+            self._sync_cond.wait_for(lambda: not self._sync_wanted and not self._sync_busy)
 
     def _sync_once(self) -> None:
         try:
@@ -229,9 +264,11 @@ class JobRunner:
             await asyncio.shield(task)
 
     async def drain(self) -> None:
-        """Wait for every job and send, then write the journal (tests; shutdown)."""
+        """Wait for every job, send and fsync, then write the journal (tests; shutdown)."""
         while self._tasks or self._background:
             await asyncio.gather(*self._tasks.values(), *self._background, return_exceptions=True)
+        if not self._synced():
+            await asyncio.to_thread(self._wait_synced)
         self.persist()
 
     async def shutdown(self) -> None:
