@@ -145,16 +145,18 @@ class CommandExecution:
         self.spec = spec
         self.streamer = _Streamer(job_id, send)
         self.captures: dict[Stream, _Capture] = {"stdout": _Capture(), "stderr": _Capture()}
-        # set by stop(): a future, not an Event, so that run() waits for it without a task
-        self._stopped: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # done once stop() was called: a future (made by run(), on its loop), not an Event, so
+        # that run() waits for it without a task of its own
+        self._stopped: asyncio.Future[None] | None = None
+        self._stop_asked = False
         self._stop_status: m.AgentJobStatus = "cancelled"
         self._stop_message = ""
         self.pid: int | None = None
         self.codepage = UTF8
 
     def stop(self, status: m.AgentJobStatus = "cancelled", message: str = "") -> None:
-        if not self._stopped.done():
-            self._stop_status, self._stop_message = status, message
+        self._stop_status, self._stop_message, self._stop_asked = status, message, True
+        if self._stopped is not None and not self._stopped.done():
             self._stopped.set_result(None)
 
     def _output(self, stream: Stream, chunk: bytes) -> None:
@@ -219,17 +221,18 @@ class CommandExecution:
             if isinstance(proc, DirectProcess)
             else asyncio.create_task(self._complete(proc))
         )
+        stopped = self._stopped = asyncio.get_running_loop().create_future()
+        if self._stop_asked:
+            stopped.set_result(None)
         try:
             await on_started()
             timeout = self.spec.timeout_sec if self.spec.timeout_sec > 0 else None
-            await asyncio.wait(
-                {completion, self._stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait({completion, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             status: m.AgentJobStatus
             if completion.done():
                 status, message = ("succeeded" if proc.returncode == 0 else "failed"), ""
             else:
-                if self._stopped.done():
+                if self._stop_asked:
                     status, message = self._stop_status, self._stop_message
                 else:
                     status, message = "timeout", f"timed out after {self.spec.timeout_sec} s"

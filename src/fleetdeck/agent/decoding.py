@@ -59,6 +59,8 @@ def sniff(head: bytes) -> tuple[str | None, int]:
 
 def decode_bytes(data: bytes, fallback: str = UTF8) -> str:
     """The whole output as text: BOM, UTF-16 LE, UTF-8, else ``fallback`` (never raises)."""
+    if not data:
+        return ""
     encoding, skip = sniff(data)
     if encoding is not None:
         return data[skip:].decode(encoding, errors="replace")
@@ -92,6 +94,8 @@ class OutputDecoder:
 
     def decode(self, chunk: bytes, final: bool = False) -> str:
         if self.decoder is None:
+            if final and not chunk and not self.head:
+                return ""  # a stream without output (most jobs' stderr): no decoder needed
             self.head += chunk
             if len(self.head) < 4 and not final:
                 return ""  # a BOM may still be arriving

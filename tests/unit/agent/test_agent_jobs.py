@@ -398,3 +398,80 @@ def test_both_ways_of_starting_a_job_agree(
 def test_a_job_killed_by_a_signal_reports_minus_the_signal(tmp_path: Path) -> None:
     result = asyncio.run(run_one(tmp_path, cmd_job(25, "kill -9 $$"))).result()
     assert result.status == "failed" and result.exit_code == -9
+
+
+def test_a_job_that_closes_its_output_and_runs_on_is_still_waited_for(tmp_path: Path) -> None:
+    """Both pipes end long before the process does: its exit code still comes (a pidfd then)."""
+    command = "echo before; exec >&- 2>&-; sleep 0.4; exit 4"
+    started = time.monotonic()
+    result = asyncio.run(run_one(tmp_path, cmd_job(26, command))).result()
+    assert (result.status, result.exit_code, result.stdout) == ("failed", 4, "before\n")
+    assert time.monotonic() - started >= 0.4
+
+
+def test_live_output_is_coalesced_and_a_quick_job_sends_it_with_the_result(tmp_path: Path) -> None:
+    """Output that a job writes in one burst goes out as one frame; a job without output and
+    one that ends at once send no JobOutput of their own timer, only before the result."""
+    burst = asyncio.run(run_one(tmp_path, cmd_job(27, "for i in 1 2 3 4 5; do echo $i; done; sleep 0.3")))
+    outputs = [o for o in burst.of(m.JobOutput) if isinstance(o, m.JobOutput)]
+    assert [(o.seq, o.data) for o in outputs] == [(1, "1\n2\n3\n4\n5\n")]
+    assert burst.messages.index(outputs[0]) < burst.messages.index(burst.result())
+    silent = asyncio.run(run_one(tmp_path / "s", cmd_job(28, "true")))
+    assert silent.of(m.JobOutput) == [] and silent.result().status == "succeeded"
+
+
+def test_a_big_burst_goes_out_before_the_flush_interval(tmp_path: Path) -> None:
+    """CHUNK_BYTES pending are sent at once, not after FLUSH_SEC (the job still runs)."""
+    from fleetdeck.agent import command
+
+    sink = asyncio.run(run_one(tmp_path, cmd_job(29, "head -c 40000 /dev/zero | tr '\\0' x; sleep 0.5")))
+    outputs = [o for o in sink.of(m.JobOutput) if isinstance(o, m.JobOutput)]
+    assert "".join(o.data for o in outputs) == "x" * 40000
+    assert all(len(o.data) <= command.CHUNK_BYTES for o in outputs)
+    result_at = sink.times[sink.messages.index(sink.result())]
+    assert result_at - sink.times[sink.messages.index(outputs[0])] > 0.3  # sent while it ran
+
+
+def test_the_fsync_thread_serves_many_jobs_and_drain_waits_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One fsync thread for the runner, not a task and a pool job per job; drain() returns once
+    every fsync asked for has run."""
+    import threading
+
+    threads: set[str] = set()
+    real_sync = Journal.sync
+
+    def sync(self: Journal) -> None:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.05)  # a slow disk: the jobs go on meanwhile
+        real_sync(self)
+
+    monkeypatch.setattr(Journal, "sync", sync)
+
+    async def scenario() -> JobRunner:
+        runner = JobRunner(Journal(tmp_path), Sink().send)
+        for job_id in range(40, 46):
+            assert runner.submit(cmd_job(job_id, "true"))
+        await runner.drain()
+        return runner
+
+    runner = asyncio.run(scenario())
+    assert threads == {"fleetdeck-journal-sync"}
+    assert runner._synced()
+
+
+def test_without_a_free_descriptor_for_a_pidfd_the_exit_is_waited_for_in_a_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fleetdeck.agent import process
+
+    if not process.direct_spawn_works():
+        pytest.skip("jobs start with asyncio here: no pidfd involved")
+
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+    result = asyncio.run(run_one(tmp_path, cmd_job(30, "exec >&- 2>&-; sleep 0.2; exit 5"))).result()
+    assert (result.status, result.exit_code) == ("failed", 5)
