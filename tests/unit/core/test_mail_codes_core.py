@@ -183,6 +183,7 @@ def test_the_fifth_wrong_code_ends_the_code_and_failures_feed_the_throttle(
     assert throttled.value.message == "too many failed logins; try again later"
     assert throttled.value.detail["retry_after"] > 0
     assert rows(svc, mark) == [("auth.second_factor", str(actor.user_id), "throttled", {})]
+    assert [r.object_type for r in factories.audit_since(svc, mark)] == ["user"]
     clock.now = T0 + timedelta(hours=2)
     with pytest.raises(AuthenticationFailed):  # the fifth wrong code deleted it
         svc.mail_codes.verify(actor, sid, code)

@@ -11,6 +11,7 @@ from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.services import Services
 from fleetdeck.core.users.groups import ADMIN_GROUP, GROUP_PERMS
 from tests import factories
+from tests.factories import ManualClock
 
 ADMIN = system_actor("test")
 NONE = dict.fromkeys(GROUP_PERMS, False)
@@ -124,3 +125,73 @@ def test_memberships_report_groups_permissions_and_merged_restrictions(svc: Serv
         with pytest.raises(PermissionDenied):
             svc.user_groups.memberships(me, ids)
     assert svc.user_groups.memberships(admin, []) == {}
+
+
+# ------------------------------------------------------------------ one's own API tokens
+
+
+def test_an_api_token_is_renamed_and_moved_by_its_owner_only(svc: Services, clock: ManualClock) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from fleetdeck.core.errors import Conflict
+
+    ann_id = svc.users.create(ADMIN, "ann", factories.PASSWORD, Role.OPERATOR).id
+    ann = Actor(user_id=ann_id, username="ann", role=Role.OPERATOR)
+    tok = svc.users.create_token(ann, "ci", "read+write", None).info
+    svc.users.create_token(ann, "other", "read+write", None)
+    later = clock.now + timedelta(days=3)
+    mark = factories.audit_mark(svc)
+    got = svc.users.update_token(ann, tok.id, name="deploy", expires_at=later)
+    assert (got.id, got.name, got.expires_at, got.scope) == (tok.id, "deploy", later, "read+write")
+    assert svc.users.update_token(ann, tok.id, name="deploy").name == "deploy"  # its own name: no clash
+    assert svc.users.update_token(ann, tok.id).expires_at == later
+    refusals: list[tuple[dict[str, object], type[Exception], str]] = [
+        ({"name": " "}, ValidationFailed, "name must be 1-250 characters"),
+        ({"name": "n" * 251}, ValidationFailed, "name must be 1-250 characters"),
+        ({"name": "other"}, Conflict, "you already have a token named 'other'"),
+        ({"expires_at": clock.now}, ValidationFailed, "expires_at must be in the future"),
+    ]
+    for kwargs, kind, message in refusals:
+        with pytest.raises(kind) as err:
+            svc.users.update_token(ann, tok.id, **kwargs)  # type: ignore[arg-type]
+        assert str(err.value) == message
+    assert svc.users.update_token(ann, tok.id, name="n" * 250).name == "n" * 250
+    bob = factories.user(svc, Role.ADMIN)
+    with pytest.raises(NotFound) as other:
+        svc.users.update_token(bob, tok.id, name="mine")
+    assert other.value.message == f"api_token {tok.id} not found"
+    with pytest.raises(NotFound):
+        svc.users.update_token(ann, 999_999, name="x")
+    with pytest.raises(PermissionDenied) as ro:
+        svc.users.update_token(replace(ann, read_only=True), tok.id, name="x")
+    assert ro.value.message == "a read-only token cannot change tokens"
+    rows = [
+        (r.action, r.object_type, r.object_id, r.result, r.detail)
+        for r in factories.audit_since(svc, mark)
+        if r.action != "user.create"
+    ]
+    assert rows[0] == (
+        "token.update",
+        "api_token",
+        str(tok.id),
+        "ok",
+        {"name": "deploy", "expires_at": later.isoformat()},
+    )
+    assert rows[3][3:] == ("conflict", {"error": "you already have a token named 'other'"})
+    # a bad name is refused before the change is opened: not audited
+    assert [r[3] for r in rows] == [
+        "ok",
+        "ok",
+        "ok",
+        "conflict",
+        "invalid",
+        "ok",
+        "not_found",
+        "not_found",
+        "denied",
+    ]
+    [listed] = [t for t in svc.users.list_tokens(ann, ann_id) if t.id == tok.id]
+    assert (listed.name, listed.expires_at) == ("n" * 250, later)
+    plain = svc.users.create_token(ann, "plain", "read+write", None).info
+    assert svc.users.update_token(ann, plain.id, name="p").expires_at is None
