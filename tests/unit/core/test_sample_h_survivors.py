@@ -7,7 +7,7 @@ import pytest
 
 from fleetdeck.core.alerting.service import TemplateInput
 from fleetdeck.core.authz import Actor, Perm, Role, system_actor
-from fleetdeck.core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
 from fleetdeck.core.settings.configs import Config
@@ -114,3 +114,17 @@ def test_a_terminal_opening_is_audited_with_its_size(svc: Services, admin: Actor
     grant = svc.terminals.open(admin, pc, cols=120, rows=40)
     [row] = svc.audit.find(admin, Query((Cond("action", Op.EQ, "terminal.open"),))).items
     assert row.detail == {"session": grant.session_id, "hostname": "pc-1", "cols": 120, "rows": 40}
+
+
+def test_a_like_on_a_number_is_refused_at_its_field(svc: Services, admin: Actor) -> None:
+    """query.to_sql 79: the refusal's field dropped."""
+    with pytest.raises(ValidationFailed) as err:
+        svc.computers.find(admin, Query(where=(Cond("id", Op.LIKE, "1*"),)))
+    assert (err.value.message, err.value.field) == ("field 'id' is not text: like and * need text", "id")
+
+
+def test_a_property_merge_of_a_missing_package_names_the_package(svc: Services, admin: Actor) -> None:
+    """packages.properties.merge 25: NotFound without its object type."""
+    with pytest.raises(NotFound) as err:
+        svc.properties.merge(admin, 999_999, "lang", lambda old: old)
+    assert (err.value.message, err.value.object_type) == ("package 999999 not found", "package")
