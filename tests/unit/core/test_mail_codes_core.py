@@ -6,7 +6,6 @@ after the fifth, the throttle, the refusals, and the audit rows (never the code)
 from __future__ import annotations
 
 import re
-from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
@@ -27,42 +26,20 @@ from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from tests import factories
 from tests.conftest import SECRET
-from tests.factories import ManualClock
+from tests.factories import ManualClock, RecordingMailer
 from tests.unit.core.conftest import T0
 
 ADMIN = system_actor("test")
 SRC = "10.0.0.7"
 
 
-class Outbox:
-    def __init__(self) -> None:
-        self.ready = True
-        self.broken: Exception | None = None
-        self.sent: list[Mail] = []
-
-    def configured(self) -> bool:
-        return self.ready
-
-    def send(self, mail: Mail) -> Future[None]:
-        self.sent.append(mail)
-        done: Future[None] = Future()
-        if self.broken is not None:
-            done.set_exception(self.broken)
-        else:
-            done.set_result(None)
-        return done
-
-    def close(self) -> None:
-        pass
+@pytest.fixture
+def outbox() -> RecordingMailer:
+    return RecordingMailer()
 
 
 @pytest.fixture
-def outbox() -> Outbox:
-    return Outbox()
-
-
-@pytest.fixture
-def svc(runtime: Runtime, settings: Settings, clock: ManualClock, outbox: Outbox) -> Services:
+def svc(runtime: Runtime, settings: Settings, clock: ManualClock, outbox: RecordingMailer) -> Services:
     config = CoreConfig(payload_dir=settings.data_dir / "payloads", argon2=Argon2Cost(1, 8, 1))
     return build_services(runtime.db, SECRET, config, clock=clock, mailer=outbox)
 
@@ -83,7 +60,7 @@ def rows(svc: Services, mark: int) -> list[tuple[str, str, str, dict[str, Any]]]
     return [(r.action, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)]
 
 
-def test_a_mailed_code_finishes_its_login_once(svc: Services, outbox: Outbox) -> None:
+def test_a_mailed_code_finishes_its_login_once(svc: Services, outbox: RecordingMailer) -> None:
     actor, sid = half_login(svc, "alice", " alice@example.org ")
     mark = factories.audit_mark(svc)
     assert svc.mail_codes.send(actor, sid, 300, "Your fleetdeck code") == "alice@example.org"
@@ -108,7 +85,7 @@ def test_a_mailed_code_finishes_its_login_once(svc: Services, outbox: Outbox) ->
     assert code not in str(factories.audit_since(svc, mark))
 
 
-def test_the_mail_says_one_minute_and_an_unknown_address(svc: Services, outbox: Outbox) -> None:
+def test_the_mail_says_one_minute_and_an_unknown_address(svc: Services, outbox: RecordingMailer) -> None:
     svc.users.create(ADMIN, "bob", factories.PASSWORD, Role.OPERATOR, two_fa_send_to="bob@example.org")
     actor, started = svc.sessions.login("bob", factories.PASSWORD, "", "web", stage="second_factor")
     svc.mail_codes.send(actor, started.info.id, 119, "s")
@@ -121,7 +98,7 @@ def test_the_mail_says_one_minute_and_an_unknown_address(svc: Services, outbox: 
     svc.mail_codes.verify(actor, started.info.id, code_of(outbox.sent[-1]))
 
 
-def test_a_code_ends_at_its_exact_expiry(svc: Services, outbox: Outbox, clock: ManualClock) -> None:
+def test_a_code_ends_at_its_exact_expiry(svc: Services, outbox: RecordingMailer, clock: ManualClock) -> None:
     actor, sid = half_login(svc, "carol", "carol@example.org")
     svc.mail_codes.send(actor, sid, 60, "s")
     code = code_of(outbox.sent[-1])
@@ -138,7 +115,7 @@ def test_a_code_ends_at_its_exact_expiry(svc: Services, outbox: Outbox, clock: M
     svc.mail_codes.verify(actor, sid, code_of(outbox.sent[-1]))
 
 
-def test_a_code_is_bound_to_its_half_login_and_its_user(svc: Services, outbox: Outbox) -> None:
+def test_a_code_is_bound_to_its_half_login_and_its_user(svc: Services, outbox: RecordingMailer) -> None:
     alice, a_sid = half_login(svc, "alice", "alice@example.org")
     bob, b_sid = half_login(svc, "bob", "bob@example.org")
     svc.mail_codes.send(alice, a_sid, 300, "s")
@@ -157,7 +134,7 @@ def test_a_code_is_bound_to_its_half_login_and_its_user(svc: Services, outbox: O
 
 
 def test_the_fifth_wrong_code_ends_the_code_and_failures_feed_the_throttle(
-    svc: Services, outbox: Outbox, clock: ManualClock
+    svc: Services, outbox: RecordingMailer, clock: ManualClock
 ) -> None:
     actor, sid = half_login(svc, "dave", "dave@example.org")
     svc.mail_codes.send(actor, sid, 300, "s")
@@ -189,7 +166,7 @@ def test_the_fifth_wrong_code_ends_the_code_and_failures_feed_the_throttle(
         svc.mail_codes.verify(actor, sid, code)
 
 
-def test_mail_code_refusals(svc: Services, outbox: Outbox) -> None:
+def test_mail_code_refusals(svc: Services, outbox: RecordingMailer) -> None:
     nobody, sid = half_login(svc, "erin")
     mark = factories.audit_mark(svc)
     with pytest.raises(Conflict) as no_address:

@@ -5,7 +5,6 @@ The mail port is a recording stand-in; SMTP is tested in tests/unit/test_mail*.p
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
@@ -21,40 +20,20 @@ from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from tests import factories
 from tests.conftest import SECRET
-from tests.factories import ManualClock
+from tests.factories import ManualClock, RecordingMailer
 from tests.unit.core.conftest import T0
 
 ADMIN = system_actor("test")
 GOOD = "secret-1"
 
 
-class Outbox:
-    """The mail port: ``configured`` as set, every mail kept."""
-
-    def __init__(self) -> None:
-        self.ready = True
-        self.sent: list[Mail] = []
-
-    def configured(self) -> bool:
-        return self.ready
-
-    def send(self, mail: Mail) -> Future[None]:
-        self.sent.append(mail)
-        done: Future[None] = Future()
-        done.set_result(None)
-        return done
-
-    def close(self) -> None:
-        pass
+@pytest.fixture
+def outbox() -> RecordingMailer:
+    return RecordingMailer()
 
 
 @pytest.fixture
-def outbox() -> Outbox:
-    return Outbox()
-
-
-@pytest.fixture
-def svc(runtime: Runtime, settings: Settings, clock: ManualClock, outbox: Outbox) -> Services:
+def svc(runtime: Runtime, settings: Settings, clock: ManualClock, outbox: RecordingMailer) -> Services:
     config = CoreConfig(payload_dir=settings.data_dir / "payloads", argon2=Argon2Cost(1, 8, 1))
     return build_services(runtime.db, SECRET, config, clock=clock, mailer=outbox)
 
@@ -213,7 +192,7 @@ def test_end_users_and_invitations_are_deleted_each_on_its_own(svc: Services, ad
 
 
 def test_an_invitation_mails_a_link_that_makes_the_account_once(
-    svc: Services, admin: Actor, outbox: Outbox, clock: ManualClock
+    svc: Services, admin: Actor, outbox: RecordingMailer, clock: ManualClock
 ) -> None:
     svc.settings.set(ADMIN, "people.invitation_valid_hours", 2)
     svc.users.create(ADMIN, "boss@example.org", "admin-password-1", Role.ADMIN)
@@ -303,7 +282,9 @@ def test_an_invitation_mails_a_link_that_makes_the_account_once(
         svc.people.accept(renewed_token + "x" * 200, GOOD, "10.0.0.1", "web")
 
 
-def test_invitations_need_a_mail_server_and_are_bounded(svc: Services, admin: Actor, outbox: Outbox) -> None:
+def test_invitations_need_a_mail_server_and_are_bounded(
+    svc: Services, admin: Actor, outbox: RecordingMailer
+) -> None:
     with pytest.raises(ValidationFailed) as err:
         svc.people.invite(admin, ["a@b"] * (MAX_INVITES + 1), two_factor=False, link_base="http://f")
     assert (err.value.message, err.value.detail) == (
