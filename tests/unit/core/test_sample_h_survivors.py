@@ -128,3 +128,22 @@ def test_a_property_merge_of_a_missing_package_names_the_package(svc: Services, 
     with pytest.raises(NotFound) as err:
         svc.properties.merge(admin, 999_999, "lang", lambda old: old)
     assert (err.value.message, err.value.object_type) == ("package 999999 not found", "package")
+
+
+def test_a_basic_login_keeps_the_transport_it_came_through(svc: Services) -> None:
+    """users.service.basic_login 16: the password login's ``via`` dropped."""
+    svc.users.create(ADMIN, "alice", factories.PASSWORD, Role.OPERATOR)
+    actor, _ = svc.users.basic_login("alice", factories.PASSWORD, "10.0.0.1", "opsi")
+    assert (actor.username, actor.via, actor.source) == ("alice", "opsi", "10.0.0.1")
+
+
+def test_an_enabled_users_creation_is_audited_without_disabled(svc: Services) -> None:
+    """users.service._insert 46: ``disabled: true`` in the audit detail of every new user."""
+    mark = factories.audit_mark(svc)
+    uid = svc.users.create(ADMIN, "bob", factories.PASSWORD, Role.VIEWER).id
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_id, row.detail) == (
+        "user.create",
+        str(uid),
+        {"username": "bob", "role": "viewer"},
+    )
