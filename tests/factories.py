@@ -14,7 +14,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.deployments.entities import ContainerCreated
 from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.jobs.entities import CommandRequest
+from fleetdeck.core.mail.mailer import Mail
 from fleetdeck.core.packages.entities import InstallationInfo, PackageFields, PackageInfo, PayloadFile
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
@@ -67,6 +68,31 @@ class RecordingNotifier:
 
     def computers_deleted(self, computer_ids: Sequence[int]) -> None:
         self.deleted.extend(computer_ids)
+
+
+class RecordingMailer:
+    """core's ``Mailer`` port: ``configured`` as set, every mail kept in ``sent``; with ``broken``
+    set, the mail's future ends with that error (the SMTP server refused it)."""
+
+    def __init__(self) -> None:
+        self.ready = True
+        self.broken: Exception | None = None
+        self.sent: list[Mail] = []
+
+    def configured(self) -> bool:
+        return self.ready
+
+    def send(self, mail: Mail) -> Future[None]:
+        self.sent.append(mail)
+        done: Future[None] = Future()
+        if self.broken is not None:
+            done.set_exception(self.broken)
+        else:
+            done.set_result(None)
+        return done
+
+    def close(self) -> None:
+        pass
 
 
 # ------------------------------------------------------------------ people
