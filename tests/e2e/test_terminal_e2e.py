@@ -13,6 +13,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -173,6 +174,28 @@ def test_terminal_on_a_real_agent(
     assert len(opened) == 2 and all(r["object_id"] == str(cid) and r["username"] == "admin" for r in opened)
     rows = audit(server, "terminal.open") + audit(server, "terminal.close")
     assert "secret-typed" not in json.dumps(rows)  # keystrokes are never recorded
+
+
+def test_a_paste_larger_than_the_window_into_a_busy_shell(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], web_login: Login, tmp_path: Path
+) -> None:
+    """320 KB typed while the shell sleeps (the PTY takes ~4 KB, the agent may buffer 256 KB):
+    the server holds the rest until the agent says the PTY took it (TermTaken), and all of it
+    arrives. Without that window the agent's buffer overran and the session was ended."""
+    _agent, cid = enrolled_agent(server, agent_factory)
+    c, csrf = web_login(server, "admin", ADMIN_PASSWORD)
+    target = tmp_path / "pasted.txt"
+    with open_terminal(server, c, cid, csrf) as ws:
+        assert "opened" in control(ws)
+        screen = Screen(ws)
+        screen.type(f"stty -echo; sleep 3; cat > {target}\n")
+        typed = ("z" * 63 + "\n") * 5000
+        assert len(typed) > m.TERM_WINDOW_BYTES
+        screen.type(typed)  # at once, while the shell sleeps
+        screen.type("\x04")
+        screen.type(f"stty echo; wc -c < {target}\n")
+        screen.wait(rf"\n{len(typed)}\n", timeout=120)
+        assert target.read_text() == typed
 
 
 def test_refusals(

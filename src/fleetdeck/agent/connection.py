@@ -232,7 +232,7 @@ class Agent:
                 m.FEATURE_BINARY_STREAMS,
                 m.FEATURE_UDP,
             ]
-            + ([m.FEATURE_TERMINAL] if self.terminals.offered else [])
+            + ([m.FEATURE_TERMINAL, m.FEATURE_TERM_INPUT_ACK] if self.terminals.offered else [])
             + shells.features(sys.platform, shutil.which),
         )
         await ws.send(m.encode(hello), text=True)
@@ -250,6 +250,7 @@ class Agent:
             welcome.server_version,
         )
         self._binary = m.FEATURE_BINARY_STREAMS in welcome.features
+        self.terminals.input_acks = m.FEATURE_TERM_INPUT_ACK in welcome.features
         self.tunnels.frame = binary.MAX_DATA if self._binary else m.TUNNEL_FRAME
         self._ws = ws
         self.connections += 1

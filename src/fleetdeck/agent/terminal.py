@@ -9,7 +9,10 @@ controlling terminal (so Ctrl-C reaches the foreground job), and pumps bytes bot
   beyond that the agent stops reading the PTY, so a slow browser slows the shell down instead of
   growing a buffer anywhere;
 * input: written to the master; what the shell does not take at once waits in a buffer of at
-  most ``TERM_WINDOW_BYTES`` (more ends the session).
+  most ``TERM_WINDOW_BYTES`` (more ends the session). With a server that takes up
+  ``FEATURE_TERM_INPUT_ACK`` the agent tells it what the PTY took (``TermTaken``, every
+  ``INPUT_ACK_EVERY`` bytes or when the buffer empties), and the server keeps what is beyond the
+  window, so a large paste into a shell that is busy waits instead of ending the session.
 
 ``TermClose``, a lost connection or the agent stopping hang up every process of the shell's
 session (SIGHUP, then SIGKILL after a grace period). Stdlib only (pty, termios, fcntl), so the agent
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SUPPORTED = os.name == "posix" and sys.platform != "cygwin"
 MAX_SESSIONS = 16
+INPUT_ACK_EVERY = m.TERM_WINDOW_BYTES // 4  # TermTaken at least this often (and when all is taken)
 KILL_GRACE_SEC = 2.0
 ENV_SWITCH = "FLEETDECK_AGENT_TERMINAL"  # "0": terminals switched off
 
@@ -89,6 +93,7 @@ class _Session:
         self.in_flight = 0  # output bytes sent and not acknowledged
         self.reading = False
         self.pending = bytearray()  # input the PTY has not taken yet
+        self.taken = 0  # input the PTY took and the server was not told of yet (TermTaken)
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()  # bounded by the window
         self.closed = False
         self.ended = False
@@ -164,6 +169,7 @@ class _Session:
             if done < len(data):
                 self.pending += data[done:]
                 self.loop.add_writer(self.master, self._writable)
+            self._took(done)
         if len(self.pending) > m.TERM_WINDOW_BYTES:
             log.warning("terminal %s: the shell does not read its input; closing it", self.sid)
             self.close()
@@ -178,6 +184,16 @@ class _Session:
         del self.pending[:done]
         if not self.pending:
             self.loop.remove_writer(self.master)
+        self._took(done)
+
+    def _took(self, count: int) -> None:
+        """Tell the server (if it takes up FEATURE_TERM_INPUT_ACK) what the PTY has taken."""
+        if not self.owner.input_acks:
+            return
+        self.taken += count
+        if self.taken and (self.taken >= INPUT_ACK_EVERY or not self.pending):
+            taken, self.taken = self.taken, 0
+            self.owner.post(m.TermTaken(sid=self.sid, bytes=taken))
 
     def resize(self, cols: int, rows: int) -> None:
         with contextlib.suppress(OSError):
@@ -211,6 +227,16 @@ class Terminals:
         self.enabled = enabled
         self.shell = shell
         self.sessions: dict[str, _Session] = {}
+        # the server takes up FEATURE_TERM_INPUT_ACK (set from each connection's Welcome)
+        self.input_acks = False
+        self._posting: set[asyncio.Future[None]] = set()
+
+    def post(self, msg: m.Message) -> None:
+        """Send from a callback of the event loop (the PTY's writer). ``send`` drops a frame
+        when there is no connection, so nothing is left to handle here."""
+        task: asyncio.Future[None] = asyncio.ensure_future(self.send(msg))
+        self._posting.add(task)
+        task.add_done_callback(self._posting.discard)
 
     @property
     def offered(self) -> bool:

@@ -28,6 +28,7 @@ Flow (see ``session.py`` for the state machine)::
       | <------------- TermResize(sid)     |
       | <------------- TermClose(sid)      |
       | -- TermExit(sid, exit_code) ---->  |   the shell ended (or the open failed)
+      | -- TermTaken(sid, n) ----------->  |   the PTY took n input bytes ("term_input_ack")
       | <------------- Bye(reconnect_in)   |   server shutting down
       | -- UpdateReport(version, state) ->  |   self-update (agent.update): agents with the
                                                 "update" feature; Welcome.update / an "update"
@@ -80,6 +81,11 @@ FEATURE_ZSH = "zsh"
 # Tunnel data and acks as binary frames (protocol.binary): the agent lists it in its hello, the
 # server answers with it in Welcome.features; only then does either side send them that way.
 FEATURE_BINARY_STREAMS = "tunnel_binary"
+# Terminal input acknowledged as the PTY takes it (TermTaken): the agent lists it in its hello,
+# the server answers with it in Welcome.features; then the server keeps at most
+# TERM_WINDOW_BYTES of a session's input on its way, so a paste into a shell that is not
+# reading waits on the server instead of overflowing the agent's buffer (which ends the session).
+FEATURE_TERM_INPUT_ACK = "term_input_ack"
 
 # Terminals: the bytes of one TermInput/TermOutput frame at most, and the output bytes an agent
 # may send before the server acknowledges them (TermAck): what a slow browser can make either
@@ -360,6 +366,14 @@ class TermOutput(Message, tag="term_output"):
     data: bytes  # base64 in JSON; at most TERM_FRAME_BYTES
 
 
+class TermTaken(Message, tag="term_taken"):
+    """The PTY took ``bytes`` more input bytes of the session: the server may send as many more
+    (at most TERM_WINDOW_BYTES not taken). Only when both sides list FEATURE_TERM_INPUT_ACK."""
+
+    sid: str
+    bytes: int
+
+
 class TermExit(Message, tag="term_exit"):
     """The session is over on the agent (the shell exited, or was killed on TermClose)."""
 
@@ -587,6 +601,7 @@ AgentMessage = (
     | UdpClose
     | TermOpened
     | TermOutput
+    | TermTaken
     | TermExit
 )
 ServerMessage = (

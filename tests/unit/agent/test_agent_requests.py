@@ -40,6 +40,7 @@ async def _answers(tmp_path: Path) -> None:
             m.FEATURE_BINARY_STREAMS,
             m.FEATURE_UDP,
             m.FEATURE_TERMINAL,
+            m.FEATURE_TERM_INPUT_ACK,
         ]
         zsh = [m.FEATURE_ZSH] if shutil.which("zsh") else []  # announced where zsh is installed
         assert hello.features == base + zsh

@@ -111,6 +111,31 @@ def test_resize_and_close_hang_up_the_group() -> None:
     asyncio.run(_resize_and_close())
 
 
+async def _input_acks(acks: bool, tmp: str) -> tuple[int, list[int]]:
+    sink = Sink()
+    terminals = Terminals(sink.send, shell="/bin/sh")
+    terminals.input_acks = acks
+    terminals.handle(m.TermOpen(sid="s1", command=f"stty -echo; sleep 1; cat > {tmp}"))
+    typed = b"q" * 1023 + b"\n"
+    for _ in range(200):  # 200 KiB while the shell sleeps: most of it waits in the agent
+        terminals.handle(m.TermInput(sid="s1", data=typed))
+    terminals.handle(m.TermInput(sid="s1", data=b"\x04"))
+    await sink.until(lambda: sink.exit() is not None, limit=30)
+    taken = [f.bytes for f in sink.frames if isinstance(f, m.TermTaken)]
+    return os.path.getsize(tmp), taken
+
+
+def test_input_is_acknowledged_as_the_pty_takes_it(tmp_path: object) -> None:
+    """With a server that takes it up: TermTaken for every byte the PTY took (all of the input,
+    the end-of-file included), in steps no larger than the window; without it, none."""
+    size, taken = asyncio.run(_input_acks(True, f"{tmp_path}/a"))
+    assert size == 200 * 1024
+    assert sum(taken) == 200 * 1024 + 1 and len(taken) > 1
+    assert all(0 < t <= m.TERM_WINDOW_BYTES for t in taken)
+    size, taken = asyncio.run(_input_acks(False, f"{tmp_path}/b"))
+    assert (size, taken) == (200 * 1024, [])
+
+
 def test_switched_off() -> None:
     async def run() -> None:
         sink = Sink()
@@ -136,5 +161,6 @@ def test_frames_round_trip() -> None:
         m.TermOpened(sid="a", ok=False, error="no"),
         m.TermOutput(sid="a", data=b"\x1b[1m"),
         m.TermExit(sid="a", exit_code=3),
+        m.TermTaken(sid="a", bytes=4096),
     ):
         assert m.decode_from_agent(m.encode(agent_msg)) == agent_msg

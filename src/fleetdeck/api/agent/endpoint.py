@@ -28,6 +28,8 @@ PATH = "/agent/v1/ws"
 POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 RETRY_AFTER_SEC = 10.0
+# Features of an agent's hello this server takes up, answered in Welcome.features.
+TAKEN_UP = (m.FEATURE_BINARY_STREAMS, m.FEATURE_TERM_INPUT_ACK)
 
 
 async def _receive_frame(ws: WebSocket) -> bytes | str | None:
@@ -219,7 +221,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                     monitoring_interval_sec=interval,
                     update_key=update_key,
                     update=offer,
-                    features=[m.FEATURE_BINARY_STREAMS] if conn.binary else [],
+                    features=[f for f in TAKEN_UP if f in conn.features],
                 )
             )
         )
@@ -257,7 +259,7 @@ async def _serve(hub: AgentHub, ws: WebSocket, remote: str) -> None:
                 hub.tunnels.datagram(conn, msg)
             elif isinstance(msg, m.Reply):
                 await hub.agent_reply(conn, msg)
-            elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermExit):
+            elif isinstance(msg, m.TermOpened | m.TermOutput | m.TermTaken | m.TermExit):
                 await terminals.agent_frame(conn, msg)
             elif isinstance(msg, m.UpdateReport):
                 try:

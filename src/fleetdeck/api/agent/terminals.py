@@ -44,6 +44,9 @@ class TermChannel:
     exit_code: int | None = None
     reason: str = ""
     ended: bool = False
+    # input sent and not taken by the PTY yet (TermTaken; agents with FEATURE_TERM_INPUT_ACK)
+    input_in_flight: int = 0
+    input_credit: asyncio.Event = field(default_factory=asyncio.Event)
 
     # ------------------------------------------------ the browser's side
     async def read(self) -> bytes | None:
@@ -60,11 +63,24 @@ class TermChannel:
         return data
 
     async def write(self, data: bytes) -> None:
-        if self.ended:
-            return
+        """Pass input on; with an agent that acknowledges input (FEATURE_TERM_INPUT_ACK) wait
+        while a window of it is not taken by the PTY yet, so the caller is held up, not the
+        agent's buffer overrun (which ends the session)."""
+        windowed = m.FEATURE_TERM_INPUT_ACK in self.conn.features
         for start in range(0, len(data), m.TERM_FRAME_BYTES):
             chunk = data[start : start + m.TERM_FRAME_BYTES]
+            while windowed and not self.ended and self.input_in_flight + len(chunk) > m.TERM_WINDOW_BYTES:
+                self.input_credit.clear()
+                await self.input_credit.wait()
+            if self.ended:
+                return
+            self.input_in_flight += len(chunk)
             await self.conn.send_message(m.TermInput(sid=self.sid, data=chunk))
+
+    def taken(self, count: int) -> None:
+        """The PTY took ``count`` input bytes (TermTaken)."""
+        self.input_in_flight = max(0, self.input_in_flight - max(0, count))
+        self.input_credit.set()
 
     async def resize(self, cols: int, rows: int) -> None:
         if not self.ended:
@@ -85,6 +101,7 @@ class TermChannel:
         if not self.opened.done():
             self.opened.set_result(reason)
         self.output.put_nowait(None)
+        self.input_credit.set()  # a writer waiting for the window returns
 
 
 class TerminalRelayHub:
@@ -227,14 +244,24 @@ class RelayedSessions:
                 in_flight += len(data)
                 await link.send("data", data=data)
 
+        typed: asyncio.Queue[bytes] = asyncio.Queue()  # bounded by the viewer's window
+
+        async def write_in() -> None:
+            """Input to the agent in its own task: while it waits for the PTY to take input,
+            the viewer's acks for output still reach ``output`` (a shell echoing a large paste
+            needs both at once)."""
+            while True:
+                data = await typed.get()
+                await channel.write(data)
+                await link.send("ack", a=len(data))
+
         async def into() -> None:
             nonlocal in_flight
             try:
                 while True:
                     frame = await link.receive()
                     if frame.kind == "data":
-                        await channel.write(frame.data)
-                        await link.send("ack", a=len(frame.data))
+                        typed.put_nowait(frame.data)
                     elif frame.kind == "ack":
                         in_flight = max(0, in_flight - frame.a)
                         credit.set()
@@ -247,7 +274,7 @@ class RelayedSessions:
                 with contextlib.suppress(Exception):
                     await link.send("close", reason=str(exc))
 
-        tasks = [asyncio.create_task(c) for c in (output(), into(), link.keepalive())]
+        tasks = [asyncio.create_task(c) for c in (output(), into(), write_in(), link.keepalive())]
         try:
             await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -258,7 +285,7 @@ class RelayedSessions:
                     await task
 
 
-async def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.TermExit) -> None:
+async def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.TermTaken | m.TermExit) -> None:
     """A terminal frame from ``conn``'s agent; frames of sessions not opened on it are dropped."""
     channel = conn.terminals.get(msg.sid)
     if channel is None:
@@ -280,6 +307,8 @@ async def agent_frame(conn: AgentConn, msg: m.TermOpened | m.TermOutput | m.Term
             await conn.send_message(m.TermClose(sid=msg.sid))
             return
         channel.output.put_nowait(msg.data)
+    elif isinstance(msg, m.TermTaken):
+        channel.taken(msg.bytes)
     else:
         channel.end("exited" if not msg.error else msg.error, msg.exit_code)
         conn.terminals.pop(msg.sid, None)
