@@ -53,6 +53,28 @@ SendFn = Callable[[bytes], Coroutine[Any, Any, None]]
 CloseFn = Callable[[int, str], Awaitable[None]]
 
 
+async def gather(
+    pending: Callable[[], int],
+    longest: float,
+    quiet: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Let a batch of results gather before it is written: until none has come for ``quiet``
+    seconds, or ``longest`` after the first. A fan-out's results come densely while its agents
+    answer (batches stay big, one transaction for many), then stop: the last few are written
+    ``quiet`` after the last, not a whole ``longest`` later (a command's last result, the one
+    its user waits for, used to wait up to 20 ms here)."""
+    end = clock() + longest
+    seen = pending()
+    while (left := end - clock()) > 0:
+        await sleep(min(quiet, left))
+        now = pending()
+        if now == seen:
+            return
+        seen = now
+
+
 @dataclass(slots=True, eq=False)
 class AgentConn:
     computer_id: int
@@ -130,6 +152,8 @@ class HubConfig:
     reconnect_window_sec: float = 30.0
     hello_timeout_sec: float = 15.0  # a connection's first frame must come within this
     flush_interval: float = 0.02
+    # Results and job updates stop gathering early once none came for this long (see gather).
+    flush_quiet: float = 0.002
     touch_interval: float = 5.0
     max_batch: int = 5000
 
@@ -505,7 +529,11 @@ class AgentHub:
     async def _flush_loop(self) -> None:
         while True:
             await self._flush_event.wait()
-            await asyncio.sleep(self.config.flush_interval)  # let a batch gather
+            await gather(
+                lambda: len(self._results) + len(self._updates),
+                self.config.flush_interval,
+                self.config.flush_quiet,
+            )
             self._flush_event.clear()
             try:
                 await self._flush_once()
