@@ -1,0 +1,517 @@
+"""Core's CMDB category entries, continued (``core.cmdb.service``): the general category, which
+is the object itself; the entry status lifecycle (archive, delete, retire, recycle, purge) with
+its refusals and audit rows; and the objects whose categories fleetdeck owns (a computer's
+inventory, a user's person categories, a computer group's members, a package's versions),
+read-only through the CMDB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.cmdb.statuses import Op, Status
+from fleetdeck.core.cmdb.values import DialogRef, Entry, ObjectRef
+from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.query import Cond, Query
+from fleetdeck.core.query import Op as Q
+from fleetdeck.core.services import Services
+from tests import factories
+from tests.factories import ManualClock
+from tests.unit.core.conftest import T0
+
+SERVER = 5
+GLOBAL, CPU, MODEL, CONTACT = "C__CATG__GLOBAL", "C__CATG__CPU", "C__CATG__MODEL", "C__CATG__CONTACT"
+
+
+def rows(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    return [
+        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
+    ]
+
+
+def read(
+    svc: Services, actor: Actor, oid: int, const: str, status: int | None = Status.NORMAL
+) -> list[Entry]:
+    return svc.cmdb.entries(actor, [oid], [const], status)[oid][const]
+
+
+def object_titled(svc: Services, actor: Actor, title: str) -> int:
+    (found,) = svc.cmdb.find(actor, Query(where=(Cond("title", Q.EQ, title),)))
+    return found.id
+
+
+def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, clock: ManualClock) -> None:
+    oid, _ = svc.cmdb.create(admin, SERVER, "srv")
+    operator = factories.user(svc, Role.OPERATOR)
+    (general,) = read(svc, admin, oid, GLOBAL)
+    assert general == Entry(
+        oid,
+        oid,
+        GLOBAL,
+        Status.NORMAL,
+        {
+            "title": "srv",
+            "status": DialogRef(2, "Normal"),
+            "created": T0,
+            "created_by": admin.username,
+            "changed": None,
+            "changed_by": admin.username,
+            "purpose": None,
+            "category": None,
+            "sysid": f"SYSID_{oid}",
+            "cmdb_status": DialogRef(6, "in operation"),
+            "type": DialogRef(SERVER, "Server", "C__OBJTYPE__SERVER"),
+            "tag": [],
+            "description": None,
+        },
+    )
+    clock.now = T0.replace(hour=10)
+    mark = factories.audit_mark(svc)
+    saved = svc.cmdb.save(
+        operator,
+        oid,
+        GLOBAL,
+        {
+            "title": " New name ",
+            "cmdb_status": "C__CMDB_STATUS__DEFECT",
+            "purpose": "test",
+            "category": 1,
+            "sysid": 42,
+            "description": None,
+            "tag": ["red", " Blue "],
+        },
+    )
+    assert saved == oid
+    assert rows(svc, mark) == [
+        (
+            "cmdb_entry.save",
+            "cmdb_entry",
+            str(oid),
+            "ok",
+            {
+                "object_id": oid,
+                "category": GLOBAL,
+                "old": {
+                    "title": "srv",
+                    "cmdb_status": 6,
+                    "purpose": None,
+                    "category": None,
+                    "sysid": "",
+                    "description": "",
+                    "tag": None,
+                },
+                "new": {
+                    "title": "New name",
+                    "cmdb_status": 7,
+                    "purpose": 3,
+                    "category": 1,
+                    "sysid": "42",
+                    "description": "",
+                    "tag": [1, 2],
+                },
+            },
+        )
+    ]
+    (general,) = read(svc, admin, oid, GLOBAL)
+    assert general.values == {
+        "title": "New name",
+        "status": DialogRef(2, "Normal"),
+        "created": T0,
+        "created_by": admin.username,
+        "changed": clock.now,
+        "changed_by": operator.username,
+        "purpose": DialogRef(3, "Test"),
+        "category": DialogRef(1, "Other", "C__GLOBAL_CATEGORY__OTHER"),
+        "sysid": "42",
+        "cmdb_status": DialogRef(7, "defect"),
+        "type": DialogRef(SERVER, "Server", "C__OBJTYPE__SERVER"),
+        "tag": [DialogRef(1, "red"), DialogRef(2, "Blue")],
+        "description": None,
+    }
+    got = svc.cmdb.get(admin, oid)
+    assert got is not None
+    assert (got.title, got.sysid, got.cmdb_status, got.description, got.attrs) == (
+        "New name",
+        "42",
+        7,
+        "",
+        {"purpose": 3, "category": 1, "tag": [1, 2]},
+    )
+    mark = factories.audit_mark(svc)
+    svc.cmdb.save(admin, oid, GLOBAL, {"description": "d", "cmdb_status": "11", "tag": [2, "green"]})
+    assert rows(svc, mark)[0][4] == {
+        "object_id": oid,
+        "category": GLOBAL,
+        "old": {"description": "", "cmdb_status": 7, "tag": [1, 2]},
+        "new": {"description": "d", "cmdb_status": 11, "tag": [2, 3]},
+    }
+    (general,) = read(svc, admin, oid, GLOBAL)
+    assert (general.values["description"], general.values["cmdb_status"], general.values["tag"]) == (
+        "d",
+        DialogRef(11, "stored"),
+        [DialogRef(2, "Blue"), DialogRef(3, "green")],
+    )
+    # a tag deleted from its table no longer shows; a purpose deleted shows nothing
+    svc.cmdb.dialog_change(admin, GLOBAL, "tag", item_id=3, delete=True)
+    svc.cmdb.dialog_change(admin, GLOBAL, "purpose", item_id=3, delete=True)
+    (general,) = read(svc, admin, oid, GLOBAL)
+    assert (general.values["tag"], general.values["purpose"]) == ([DialogRef(2, "Blue")], None)
+    # the general entry is the object's, whatever the status asked for, but only as normal
+    assert read(svc, admin, oid, GLOBAL, None) == [general]
+    assert read(svc, admin, oid, GLOBAL, Status.ARCHIVED) == []
+
+
+def test_general_values_are_checked_and_a_refusal_changes_nothing(svc: Services, admin: Actor) -> None:
+    oid, _ = svc.cmdb.create(admin, SERVER, "srv", description="old")
+    pc = factories.computer(svc, admin, "pc-1")
+    pc_obj = svc.cmdb.object_of_computer(admin, pc)
+    assert pc_obj is not None
+    before = svc.cmdb.get(admin, oid)
+    for data, error, message, field in [
+        (
+            {"description": "new", "status": 3},
+            ValidationFailed,
+            "attribute 'status' of General cannot be written",
+            "status",
+        ),
+        (
+            {"created_by": "x"},
+            ValidationFailed,
+            "attribute 'created_by' of General cannot be written",
+            "created_by",
+        ),
+        ({"type": 3}, ValidationFailed, "attribute 'type' of General cannot be written", "type"),
+        ({"title": " "}, ValidationFailed, "title must not be empty", "title"),
+        ({"title": 5}, ValidationFailed, "title must not be empty", "title"),
+        ({"title": None}, ValidationFailed, "title must not be empty", "title"),
+        ({"cmdb_status": "C__NOPE"}, ValidationFailed, "unknown CMDB status 'C__NOPE'", "cmdb_status"),
+        ({"cmdb_status": 99}, ValidationFailed, "unknown CMDB status 99", "cmdb_status"),
+        ({"purpose": 99}, ValidationFailed, "99 is not a valid value of 'purpose' (dialog_plus)", "purpose"),
+        ({"tag": [5]}, ValidationFailed, "[5] is not a valid value of 'tag' (multiselect)", "tag"),
+    ]:
+        mark = factories.audit_mark(svc)
+        with pytest.raises(error) as err:
+            svc.cmdb.save(admin, oid, GLOBAL, data)
+        assert (err.value.message, err.value.field) == (message, field)
+        assert rows(svc, mark) == [("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})]
+    assert svc.cmdb.get(admin, oid) == before
+    # a computer's object keeps its host name as title; the rest of its general category is open
+    with pytest.raises(Conflict) as conflict:
+        svc.cmdb.save(admin, pc_obj, GLOBAL, {"description": "x", "title": "other"})
+    assert (conflict.value.message, conflict.value.detail) == (
+        "the title of a computer's object is its host name",
+        {"field": "title"},
+    )
+    svc.cmdb.save(admin, pc_obj, GLOBAL, {"description": "desk", "sysid": None})
+    (general,) = read(svc, admin, pc_obj, GLOBAL)
+    assert (general.values["title"], general.values["description"], general.values["sysid"]) == (
+        "pc-1",
+        "desk",
+        f"SYSID_{pc_obj}",
+    )
+
+
+def test_entries_move_along_their_lifecycle_with_audit_rows(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    oid, _ = svc.cmdb.create(admin, SERVER, "srv")
+    first = svc.cmdb.save(admin, oid, CPU, {"title": "a", "cores": 2})
+    second = svc.cmdb.save(admin, oid, CPU, {"title": "b"})
+    operator = factories.user(svc, Role.OPERATOR)
+    clock.now = T0.replace(hour=12)
+    mark = factories.audit_mark(svc)
+    assert svc.cmdb.entry_status(operator, oid, CPU, first, Op.ARCHIVE) == (first, 2, 3)
+    got = svc.cmdb.get(admin, oid)
+    assert got is not None and (got.updated_at, got.updated_by) == (clock.now, operator.username)
+    assert [e.id for e in read(svc, admin, oid, CPU)] == [second]
+    assert [(e.id, e.status) for e in read(svc, admin, oid, CPU, Status.ARCHIVED)] == [(first, 3)]
+    assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.RETIRE) == (first, 3, 4)
+    with pytest.raises(Conflict) as twice:
+        svc.cmdb.entry_status(admin, oid, CPU, first, Op.DELETE)
+    assert twice.value.message == f"entry {first} has status deleted; delete does not apply"
+    with pytest.raises(Conflict) as retire:
+        svc.cmdb.entry_status(admin, oid, CPU, first, Op.RETIRE)
+    assert retire.value.message == f"entry {first} has status deleted; retire does not apply"
+    assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.RECYCLE) == (first, 4, 2)
+    assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.RETIRE) == (first, 2, 3)
+    assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.DELETE) == (first, 3, 4)
+    assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.ARCHIVE) == (first, 4, 3)
+    assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.PURGE) == (first, 3, 5)
+    assert [(e.id, e.status) for e in read(svc, admin, oid, CPU, None)] == [(second, 2)]
+    with pytest.raises(NotFound) as gone:
+        svc.cmdb.entry_status(admin, oid, CPU, first, Op.RECYCLE)
+    assert gone.value.message == f"entry {first} not found"
+
+    def ok(op: str, old: int, new: int, extra: dict[str, Any] | None = None) -> tuple[Any, ...]:
+        detail = {"object_id": oid, "category": CPU, "old": {"status": old}, "new": {"status": new}}
+        return (f"cmdb_entry.{op}", "cmdb_entry", str(first), "ok", {**detail, **(extra or {})})
+
+    assert rows(svc, mark) == [
+        ok("archive", 2, 3),
+        ok("retire", 3, 4),
+        (
+            "cmdb_entry.delete",
+            "cmdb_entry",
+            str(first),
+            "conflict",
+            {"error": f"entry {first} has status deleted; delete does not apply"},
+        ),
+        (
+            "cmdb_entry.retire",
+            "cmdb_entry",
+            str(first),
+            "conflict",
+            {"error": f"entry {first} has status deleted; retire does not apply"},
+        ),
+        ok("recycle", 4, 2),
+        ok("retire", 2, 3),
+        ok("delete", 3, 4),
+        ok("archive", 4, 3),
+        ok("purge", 3, 5, {"data": {"title": "a", "cores": 2}}),
+        ("cmdb_entry.recycle", "cmdb_entry", str(first), "not_found", {"error": f"entry {first} not found"}),
+    ]
+
+
+def test_entry_status_refusals_say_why_and_change_nothing(svc: Services, admin: Actor) -> None:
+    oid, _ = svc.cmdb.create(admin, SERVER, "srv")
+    other, _ = svc.cmdb.create(admin, SERVER, "other")
+    cpu = svc.cmdb.save(admin, oid, CPU, {"title": "a"})
+    theirs = svc.cmdb.save(admin, other, CPU, {"title": "b"})
+    model = svc.cmdb.save(admin, oid, MODEL, {"serial": "S"})
+    mark = factories.audit_mark(svc)
+    for entry_id, const, op, error, message in [
+        (None, CPU, Op.ARCHIVE, ValidationFailed, "the entry to change must be named"),
+        (None, CPU, Op.PURGE, ValidationFailed, "the entry to change must be named"),
+        (theirs, CPU, Op.ARCHIVE, NotFound, f"entry {theirs} not found"),
+        (cpu, "C__CATG__MEMORY", Op.ARCHIVE, NotFound, f"entry {cpu} not found"),
+        (
+            model,
+            MODEL,
+            Op.ARCHIVE,
+            Conflict,
+            "Model is a single-value category: its entry can only be purged",
+        ),
+        (None, MODEL, Op.DELETE, Conflict, "Model is a single-value category: its entry can only be purged"),
+        (None, MODEL, Op.RECYCLE, Conflict, "Model is a single-value category: its entry can only be purged"),
+        (None, GLOBAL, Op.PURGE, Conflict, f"the entries of General of object {oid} cannot be purged here"),
+        (
+            oid,
+            GLOBAL,
+            Op.ARCHIVE,
+            Conflict,
+            f"the entries of General of object {oid} cannot be archived here",
+        ),
+    ]:
+        with pytest.raises(error) as err:
+            svc.cmdb.entry_status(admin, oid, const, entry_id, op)
+        assert err.value.message == message
+    assert [r[2:4] for r in rows(svc, mark)] == [
+        ("", "invalid"),
+        ("", "invalid"),
+        (str(theirs), "not_found"),
+        (str(cpu), "not_found"),
+        (str(model), "conflict"),
+        ("", "conflict"),
+        ("", "conflict"),
+        ("", "conflict"),
+        (str(oid), "conflict"),
+    ]
+    with pytest.raises(ValidationFailed) as named:
+        svc.cmdb.entry_status(admin, oid, CPU, None, Op.ARCHIVE)
+    assert named.value.field == "entry"
+    with pytest.raises(NotFound) as no_object:
+        svc.cmdb.entry_status(admin, 999_999, CPU, cpu, Op.ARCHIVE)
+    assert no_object.value.message == "object 999999 not found"
+    with pytest.raises(NotFound) as no_category:
+        svc.cmdb.entry_status(admin, oid, "C__CATG__NOPE", cpu, Op.ARCHIVE)
+    assert no_category.value.message == "category C__CATG__NOPE not found"
+    viewer = factories.user(svc, Role.VIEWER)
+    mark = factories.audit_mark(svc)
+    with pytest.raises(PermissionDenied):
+        svc.cmdb.entry_status(viewer, oid, CPU, cpu, Op.PURGE)
+    assert [(r[0], r[2], r[3]) for r in rows(svc, mark)] == [("cmdb_entry.purge", str(cpu), "denied")]
+    assert [(e.id, e.status) for e in read(svc, admin, oid, CPU, None)] == [(cpu, 2)]
+    assert [(e.id, e.status) for e in read(svc, admin, other, CPU, None)] == [(theirs, 2)]
+    assert [(e.id, e.status) for e in read(svc, admin, oid, MODEL, None)] == [(model, 2)]
+    # a single-value category's entry is purged without naming it, once
+    mark = factories.audit_mark(svc)
+    assert svc.cmdb.entry_status(admin, oid, MODEL, None, Op.PURGE) == (model, 2, 5)
+    assert read(svc, admin, oid, MODEL, None) == []
+    with pytest.raises(NotFound) as purged:
+        svc.cmdb.entry_status(admin, oid, MODEL, None, Op.PURGE)
+    assert purged.value.message == f"entry {MODEL} of {oid} not found"
+    assert rows(svc, mark) == [
+        (
+            "cmdb_entry.purge",
+            "cmdb_entry",
+            str(model),
+            "ok",
+            {
+                "object_id": oid,
+                "category": MODEL,
+                "old": {"status": 2},
+                "new": {"status": 5},
+                "data": {"serial": "S"},
+            },
+        ),
+        ("cmdb_entry.purge", "cmdb_entry", "", "not_found", {"error": f"entry {MODEL} of {oid} not found"}),
+    ]
+    # the single-value entry named by its id works the same
+    again = svc.cmdb.save(admin, oid, MODEL, {"serial": "T"})
+    assert svc.cmdb.entry_status(admin, oid, MODEL, again, Op.PURGE) == (again, 2, 5)
+
+
+def test_a_computers_inventory_categories_are_read_only(svc: Services, admin: Actor) -> None:
+    pc = factories.computer(svc, admin, "pc-1", os="Linux")
+    oid = svc.cmdb.object_of_computer(admin, pc)
+    assert oid is not None
+    mark = factories.audit_mark(svc)
+    for const, title in ((CPU, "CPU"), (MODEL, "Model"), ("C__CATG__APPLICATION", "Software assignment")):
+        with pytest.raises(Conflict) as err:
+            svc.cmdb.save(admin, oid, const, {"description": "x"})
+        assert (err.value.message, err.value.detail) == (
+            f"{title} of computer pc-1 is filled from its agent's inventory and is read-only",
+            {"category": const, "reason": "inventory"},
+        )
+        with pytest.raises(Conflict) as status:
+            svc.cmdb.entry_status(admin, oid, const, oid, Op.PURGE)
+        assert status.value.message == f"the entries of {title} of object {oid} cannot be purged here"
+    assert [r[3] for r in rows(svc, mark)] == ["conflict"] * 6
+    # its stored categories are the CMDB's own
+    eid = svc.cmdb.save(admin, oid, CONTACT, {"contact": 3})
+    assert [e.id for e in read(svc, admin, oid, CONTACT)] == [eid]
+    (model,) = read(svc, admin, oid, MODEL)
+    assert (model.id, model.object_id, model.status, model.inventory) == (oid, oid, 2, True)
+    assert read(svc, admin, oid, MODEL, Status.ARCHIVED) == []
+    assert read(svc, admin, oid, MODEL, None) == [model]
+    # a building may hold a CPU entry: only a computer's is its inventory
+    building, _ = svc.cmdb.create(admin, 3, "HQ")
+    stored = svc.cmdb.save(admin, building, CPU, {"title": "x"})
+    assert [(e.id, e.inventory) for e in read(svc, admin, building, CPU)] == [(stored, False)]
+
+
+def test_a_persons_categories_are_the_users(svc: Services, admin: Actor) -> None:
+    user = factories.user(svc, Role.VIEWER, "jdoe")
+    oid = object_titled(svc, admin, "jdoe")
+    for const, title in (
+        ("C__CATS__PERSON", "Persons"),
+        ("C__CATS__PERSON_MASTER", "Master Data"),
+        ("C__CATS__PERSON_LOGIN", "Login"),
+    ):
+        with pytest.raises(Conflict) as err:
+            svc.cmdb.save(admin, oid, const, {"title": "x"})
+        assert (err.value.message, err.value.detail) == (
+            f"{title} of person jdoe is the fleetdeck user's and is read-only here",
+            {"category": const, "reason": "user"},
+        )
+        with pytest.raises(Conflict) as status:
+            svc.cmdb.entry_status(admin, oid, const, None, Op.PURGE)
+        assert status.value.message == f"the entries of {title} of object {oid} cannot be purged here"
+    with pytest.raises(Conflict) as renamed:
+        svc.cmdb.save(admin, oid, GLOBAL, {"title": "John"})
+    assert renamed.value.message == "General of person jdoe is the fleetdeck user's and is read-only here"
+    svc.cmdb.save(admin, oid, GLOBAL, {"description": "on call"})
+    contact = svc.cmdb.save(admin, oid, CONTACT, {"contact": 1})
+    (general,) = read(svc, admin, oid, GLOBAL)
+    assert (general.values["title"], general.values["description"]) == ("jdoe", "on call")
+    assert [e.id for e in read(svc, admin, oid, CONTACT)] == [contact]
+    assert read(svc, admin, oid, "C__CATS__PERSON_LOGIN") == [
+        Entry(
+            oid,
+            oid,
+            "C__CATS__PERSON_LOGIN",
+            2,
+            {"disabled_login": DialogRef(0, "No"), "title": "jdoe", "user_pass": None, "description": None},
+            inventory=True,
+        )
+    ]
+    assert read(svc, admin, oid, "C__CATS__PERSON", Status.ARCHIVED) == []
+    assert [e.id for e in read(svc, admin, oid, "C__CATS__PERSON", None)] == [oid]
+    assert user.username == "jdoe"
+
+
+def test_a_groups_and_a_packages_categories_are_fleetdecks(svc: Services, admin: Actor) -> None:
+    pc = factories.computer(svc, admin, "pc-1")
+    pc_obj = svc.cmdb.object_of_computer(admin, pc)
+    factories.group(svc, admin, "lab", [pc])
+    group_obj = object_titled(svc, admin, "lab")
+    package = factories.package(svc, admin, "zip7", "1.0")
+    family_obj = object_titled(svc, admin, "zip7")
+    for oid, const, data, message, reason in [
+        (
+            group_obj,
+            "C__CATS__GROUP",
+            {},
+            "Object group of computer group lab is fleetdeck's and is read-only here:"
+            " change the group instead",
+            "group",
+        ),
+        (
+            group_obj,
+            GLOBAL,
+            {"title": "x"},
+            "General of computer group lab is fleetdeck's and is read-only here: change the group instead",
+            "group",
+        ),
+        (
+            family_obj,
+            "C__CATG__VERSION",
+            {"title": "2"},
+            "Version of package zip7 is fleetdeck's and is read-only here: change the package instead",
+            "package",
+        ),
+        (
+            family_obj,
+            "C__CATS__APPLICATION",
+            {},
+            "Applications of package zip7 is fleetdeck's and is read-only here: change the package instead",
+            "package",
+        ),
+        (
+            family_obj,
+            GLOBAL,
+            {"title": "x"},
+            "General of package zip7 is fleetdeck's and is read-only here: change the package instead",
+            "package",
+        ),
+    ]:
+        with pytest.raises(Conflict) as err:
+            svc.cmdb.save(admin, oid, const, data)
+        assert (err.value.message, err.value.detail) == (message, {"category": const, "reason": reason})
+    for oid, const, title in (
+        (group_obj, "C__CATS__GROUP", "Object group"),
+        (family_obj, "C__CATG__VERSION", "Version"),
+        (family_obj, "C__CATS__APPLICATION", "Applications"),
+    ):
+        with pytest.raises(Conflict) as status:
+            svc.cmdb.entry_status(admin, oid, const, None, Op.PURGE)
+        assert status.value.message == f"the entries of {title} of object {oid} cannot be purged here"
+    # their other categories are stored as any object's
+    svc.cmdb.save(admin, group_obj, GLOBAL, {"description": "the lab"})
+    svc.cmdb.save(admin, family_obj, GLOBAL, {"description": "archiver"})
+    assert read(svc, admin, group_obj, GLOBAL)[0].values["description"] == "the lab"
+    assert read(svc, admin, family_obj, GLOBAL)[0].values["description"] == "archiver"
+    (member,) = read(svc, admin, group_obj, "C__CATS__GROUP")
+    assert (member.id, member.object_id, member.inventory) == (pc_obj, group_obj, True)
+    assert member.values["object"] == ObjectRef(
+        pc_obj, "pc-1", f"SYSID_{pc_obj}", "C__OBJTYPE__CLIENT", "Client"
+    )
+    (version,) = read(svc, admin, family_obj, "C__CATG__VERSION")
+    assert (version.id, version.object_id, version.values["title"]) == (package.id, family_obj, "1.0")
+    (application,) = read(svc, admin, family_obj, "C__CATS__APPLICATION")
+    assert (application.id, application.object_id, application.inventory) == (family_obj, family_obj, True)
+    for oid, const in (
+        (group_obj, "C__CATS__GROUP"),
+        (family_obj, "C__CATG__VERSION"),
+        (family_obj, "C__CATS__APPLICATION"),
+    ):
+        assert read(svc, admin, oid, const, Status.DELETED) == []
+        assert len(read(svc, admin, oid, const, None)) == 1
+    # both owners in one read: members and versions each of their own object
+    both = svc.cmdb.entries(admin, [group_obj, family_obj], ["C__CATS__GROUP", "C__CATG__VERSION"])
+    assert [e.id for e in both[group_obj]["C__CATS__GROUP"]] == [pc_obj]
+    assert both[group_obj]["C__CATG__VERSION"] == []
+    assert [e.id for e in both[family_obj]["C__CATG__VERSION"]] == [package.id]
+    assert both[family_obj]["C__CATS__GROUP"] == []
