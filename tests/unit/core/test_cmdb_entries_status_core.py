@@ -13,10 +13,12 @@ import pytest
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.cmdb.statuses import Op, Status
 from fleetdeck.core.cmdb.values import DialogRef, Entry, ObjectRef
+from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.query import Cond, Query
 from fleetdeck.core.query import Op as Q
 from fleetdeck.core.services import Services
+from fleetdeck.protocol import messages as m
 from tests import factories
 from tests.factories import ManualClock
 from tests.unit.core.conftest import T0
@@ -515,3 +517,84 @@ def test_a_groups_and_a_packages_categories_are_fleetdecks(svc: Services, admin:
     assert both[group_obj]["C__CATG__VERSION"] == []
     assert [e.id for e in both[family_obj]["C__CATG__VERSION"]] == [package.id]
     assert both[family_obj]["C__CATS__GROUP"] == []
+
+
+def _inventory(svc: Services, admin: Actor, hostname: str, n: int) -> int:
+    """A computer whose agent reported ``n`` of each: applications, interfaces, file systems."""
+    cid = svc.computers.create(admin, hostname).id
+    inv = m.Inventory(
+        hostname=hostname,
+        os="Linux",
+        software=[m.Software(f"{hostname}-app{i}", f"{i}.0") for i in range(n)],
+        network_interfaces=[
+            m.NetworkInterface(f"eth{i}", f"02:00:00:00:0{n}:0{i}", [m.Address(f"10.{n}.0.{i + 1}", "ipv4")])
+            for i in range(n)
+        ],
+        filesystems=[m.Filesystem(f"/{hostname}{i}", "ext4", 2 * 1024**3, 1024**3) for i in range(n)],
+    )
+    svc.computers.record_inventory(agent_actor(cid, hostname, "127.0.0.1"), cid, inv, m.inventory_digest(inv))
+    oid = svc.cmdb.object_of_computer(admin, cid)
+    assert oid is not None
+    return oid
+
+
+def test_each_computers_inventory_entries_are_its_own_in_order(svc: Services, admin: Actor) -> None:
+    a = _inventory(svc, admin, "pc-a", 2)
+    b = _inventory(svc, admin, "pc-b", 3)
+    consts = ["C__CATG__APPLICATION", "C__CATG__NETWORK_PORT", "C__CATG__DRIVE", "C__CATG__IP", MODEL]
+    out = svc.cmdb.entries(admin, [b, a], consts)
+    assert list(out) == [b, a]
+    for oid, host, n in ((a, "pc-a", 2), (b, "pc-b", 3)):
+        got = out[oid]
+        apps = got["C__CATG__APPLICATION"]
+        assert [(e.object_id, e.values["application"].title) for e in apps] == [
+            (oid, f"{host}-app{i}") for i in range(n)
+        ]
+        assert [e.values["assigned_version"] for e in apps] == [DialogRef(None, f"{i}.0") for i in range(n)]
+        ports = got["C__CATG__NETWORK_PORT"]
+        assert [(e.values["title"], e.values["mac"]) for e in ports] == [
+            (f"eth{i}", f"02:00:00:00:0{n}:0{i}") for i in range(n)
+        ]
+        assert [e.values["mount_point"] for e in got["C__CATG__DRIVE"]] == [f"/{host}{i}" for i in range(n)]
+        assert [(e.values["hostaddress"], e.values["hostname"]) for e in got["C__CATG__IP"]] == [
+            (f"10.{n}.0.{i + 1}", host) for i in range(n)
+        ]
+        for rows_ in (apps, ports, got["C__CATG__DRIVE"]):
+            ids = [e.id for e in rows_]
+            assert ids == sorted(ids) and all(e.inventory for e in rows_)
+        assert [e.id for e in got[MODEL]] == [oid]
+    # only what is asked for is read: applications alone leave the rest out
+    only = svc.cmdb.entries(admin, [a], ["C__CATG__APPLICATION"])[a]
+    assert list(only) == ["C__CATG__APPLICATION"] and len(only["C__CATG__APPLICATION"]) == 2
+    assert svc.cmdb.entries(admin, [a], ["C__CATG__DRIVE"], Status.ARCHIVED)[a] == {"C__CATG__DRIVE": []}
+
+
+def test_members_and_versions_are_each_owners_own_in_order(svc: Services, admin: Actor) -> None:
+    pcs = [factories.computer(svc, admin, f"pc-{i}") for i in range(4)]
+    objs = [svc.cmdb.object_of_computer(admin, pc) for pc in pcs]
+    factories.group(svc, admin, "odd", [pcs[3], pcs[1]])
+    factories.group(svc, admin, "even", [pcs[2], pcs[0]])
+    factories.group(svc, admin, "empty")
+    odd, even, empty = (object_titled(svc, admin, t) for t in ("odd", "even", "empty"))
+    first = [factories.package(svc, admin, "alpha", v).id for v in ("1", "2")]
+    second = factories.package(svc, admin, "beta", "9").id
+    third = factories.package(svc, admin, "alpha", "3").id
+    alpha, beta = object_titled(svc, admin, "alpha"), object_titled(svc, admin, "beta")
+    members = "C__CATS__GROUP"
+    out = svc.cmdb.entries(admin, [even, odd, empty, alpha, beta], [members, "C__CATG__VERSION"])
+    assert [e.id for e in out[odd][members]] == [objs[1], objs[3]]
+    assert [e.id for e in out[even][members]] == [objs[0], objs[2]]
+    assert [e.values["object"].title for e in out[even][members]] == ["pc-0", "pc-2"]
+    assert out[empty][members] == []
+    assert [(e.id, e.values["title"]) for e in out[alpha]["C__CATG__VERSION"]] == [
+        (first[0], "1"),
+        (first[1], "2"),
+        (third, "3"),
+    ]
+    assert [e.id for e in out[beta]["C__CATG__VERSION"]] == [second]
+    assert all(out[o]["C__CATG__VERSION"] == [] for o in (even, odd, empty))
+    assert all(out[o][members] == [] for o in (alpha, beta))
+    # a group's general category alone, and a package's, with their titles
+    general = svc.cmdb.entries(admin, [odd, beta], [GLOBAL])
+    assert [general[o][GLOBAL][0].values["title"] for o in (odd, beta)] == ["odd", "beta"]
+    assert general[odd][GLOBAL][0].values["type"] == DialogRef(36, "Object group", "C__OBJECT_TYPE__GROUP")
