@@ -15,6 +15,7 @@ from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.cmdb.statuses import Op, Status
 from fleetdeck.core.cmdb.values import DialogRef, Entry, ObjectRef
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.query import Query, SortKey
 from fleetdeck.core.services import Services
 from tests import factories
 from tests.factories import ManualClock
@@ -346,6 +347,11 @@ REFUSED: list[tuple[str, str, Any, str]] = [
     (LOCATION, "parent", -1, "-1 is not a valid value of 'parent' (object_browser)"),
     (LOCATION, "parent", "x", "'x' is not a valid value of 'parent' (object_browser)"),
     (LOCATION, "parent", True, "True is not a valid value of 'parent' (object_browser)"),
+    (LOCATION, "parent", "X1", "'X1' is not a valid value of 'parent' (object_browser)"),
+    (LOCATION, "parent", "1-", "'1-' is not a valid value of 'parent' (object_browser)"),
+    (LOCATION, "parent", "--1", "'--1' is not a valid value of 'parent' (object_browser)"),
+    (LOCATION, "parent", "²", "'²' is not a valid value of 'parent' (object_browser)"),
+    (CPU, "frequency_unit", "--3", "'--3' is not a valid value of 'frequency_unit' (dialog)"),
     (LOCATION, "parent", 1.0, "1.0 is not a valid value of 'parent' (object_browser)"),
     (LOCATION, "parent", [1, 0], "[1, 0] is not a valid value of 'parent' (object_browser)"),
     (IP, "dns_domain", [9], "[9] is not a valid value of 'dns_domain' (multiselect)"),
@@ -506,9 +512,19 @@ def test_linked_objects_are_shown_with_their_title_and_type(svc: Services, admin
         (audit, [pc_ref, room_ref]),
         (empty, None),
     ]
+    # the first object of all (id 1) is linked like any other
+    (first,) = svc.cmdb.find(admin, Query(sort=(SortKey("id"),), limit=1))
+    lowest = svc.cmdb.save(admin, room, LOCATION, {"parent": first.id})
+    (entry,) = read(svc, admin, room, LOCATION)
+    assert (entry.id, entry.values["parent"].id, entry.values["parent"].title) == (
+        lowest,
+        first.id,
+        first.title,
+    )
     # both categories of both objects in one read
     both = svc.cmdb.entries(admin, [oid, room], [LOCATION, "C__CATG__AUDIT"])
-    assert both[oid][LOCATION] == [location] and both[room] == {LOCATION: [], "C__CATG__AUDIT": []}
+    assert both[oid][LOCATION] == [location]
+    assert both[room] == {LOCATION: read(svc, admin, room, LOCATION), "C__CATG__AUDIT": []}
     # a purged object stays linked by its id, without a title
     svc.cmdb.change_status(admin, room, Op.PURGE)
     (location,) = read(svc, admin, oid, LOCATION)

@@ -598,3 +598,52 @@ def test_members_and_versions_are_each_owners_own_in_order(svc: Services, admin:
     general = svc.cmdb.entries(admin, [odd, beta], [GLOBAL])
     assert [general[o][GLOBAL][0].values["title"] for o in (odd, beta)] == ["odd", "beta"]
     assert general[odd][GLOBAL][0].values["type"] == DialogRef(36, "Object group", "C__OBJECT_TYPE__GROUP")
+
+
+def test_every_category_of_an_objects_type_is_read_when_none_are_named(svc: Services, admin: Actor) -> None:
+    server = factories.computer(svc, admin, "db-1", os="Windows Server", os_version="2022")
+    client = factories.computer(svc, admin, "pc-1", os="Linux")
+    srv, pc = svc.cmdb.object_of_computer(admin, server), svc.cmdb.object_of_computer(admin, client)
+    assert srv is not None and pc is not None
+    factories.user(svc, Role.VIEWER, "jdoe")
+    person = object_titled(svc, admin, "jdoe")
+    out = svc.cmdb.entries(admin, [srv, pc, person], None)
+    assert "C__CATG__FORMFACTOR" in out[srv] and "C__CATS__CLIENT" not in out[srv]
+    assert "C__CATS__CLIENT" in out[pc] and "C__CATG__FORMFACTOR" not in out[pc]
+    assert list(out[person]) == [
+        "C__CATG__GLOBAL",
+        "C__CATG__LOGBOOK",
+        "C__CATG__IMAGE",
+        "C__CATG__IT_SERVICE",
+        "C__CATG__RELATION",
+        "C__CATG__PERSON_ASSIGNED_WORKSTATION",
+        "C__CATG__MAIL_ADDRESSES",
+        "C__CATG__ASSIGNED_SUBSCRIPTIONS",
+        "C__CATS__PERSON",
+    ]
+    assert [e.values["title"] for e in out[person]["C__CATS__PERSON"]] == ["jdoe"]
+    assert [e.values["title"] for e in out[srv][GLOBAL]] == ["db-1"]
+    assert out[srv][GLOBAL][0].values["type"] == DialogRef(SERVER, "Server", "C__OBJTYPE__SERVER")
+    assert [e.values["application"].title for e in out[pc]["C__CATG__OPERATING_SYSTEM"]] == ["Linux"]
+    # a type set by hand decides, not the machine's facts
+    svc.cmdb.update(admin, pc, type_ref="C__OBJTYPE__SERVER")
+    assert "C__CATG__FORMFACTOR" in svc.cmdb.entries(admin, [pc], None)[pc]
+
+
+def test_the_cmdbs_own_entries_of_owned_objects_move_along_their_lifecycle(
+    svc: Services, admin: Actor
+) -> None:
+    pc = factories.computer(svc, admin, "pc-1")
+    factories.user(svc, Role.VIEWER, "jdoe")
+    factories.group(svc, admin, "lab")
+    factories.package(svc, admin, "zip7")
+    owners = [svc.cmdb.object_of_computer(admin, pc)] + [
+        object_titled(svc, admin, t) for t in ("jdoe", "lab", "zip7")
+    ]
+    for oid in owners:
+        assert oid is not None
+        eid = svc.cmdb.save(admin, oid, CONTACT, {"contact": 1})
+        assert svc.cmdb.entry_status(admin, oid, CONTACT, eid, Op.ARCHIVE) == (eid, 2, 3)
+        assert [(e.id, e.status) for e in read(svc, admin, oid, CONTACT, None)] == [(eid, 3)]
+        assert svc.cmdb.entry_status(admin, oid, CONTACT, eid, Op.PURGE) == (eid, 3, 5)
+        assert read(svc, admin, oid, CONTACT, None) == []
