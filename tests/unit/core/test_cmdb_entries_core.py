@@ -595,3 +595,25 @@ def test_saving_needs_the_right_to_manage_and_a_refusal_writes_nothing(svc: Serv
     assert [(e.id, e.values["type"]) for e in read(svc, viewer, oid, CPU)] == [
         (eid, DialogRef(16, "Brand new"))
     ]
+
+
+def test_only_dialog_attributes_have_dialog_values(svc: Services, admin: Actor) -> None:
+    for const, attribute in ((CPU, "cores"), (CPU, "nope"), (CONTACT, "contact_list"), (LOCATION, "parent")):
+        with pytest.raises(ValidationFailed) as err:
+            svc.cmdb.dialog_items(admin, const, attribute)
+        title = svc.cmdb.category(const).title
+        assert (err.value.message, err.value.field) == (
+            f"{title} has no dialog attribute {attribute!r}",
+            "property",
+        )
+    assert [i.title for i in svc.cmdb.dialog_items(admin, CPU, "frequency_unit")] == [
+        "KHz",
+        "MHz",
+        "GHz",
+        "THz",
+    ]
+    assert [i.id for i in svc.cmdb.dialog_items(admin, CPU, "manufacturer")] == [1, 2, 3, 4]
+    assert svc.cmdb.dialog_items(admin, IP, "dns_domain") == []
+    with pytest.raises(NotFound) as unknown:
+        svc.cmdb.dialog_items(admin, "C__CATG__NOPE", "x")
+    assert unknown.value.message == "category C__CATG__NOPE not found"
