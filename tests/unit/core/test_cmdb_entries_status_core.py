@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.cmdb.statuses import Op, Status
 from fleetdeck.core.cmdb.values import DialogRef, Entry, ObjectRef
@@ -19,6 +20,8 @@ from fleetdeck.core.query import Cond, Query
 from fleetdeck.core.query import Op as Q
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
+from fleetdeck.storage.tables import CmdbEntry
+from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.factories import ManualClock
 from tests.unit.core.conftest import T0
@@ -647,3 +650,23 @@ def test_the_cmdbs_own_entries_of_owned_objects_move_along_their_lifecycle(
         assert [(e.id, e.status) for e in read(svc, admin, oid, CONTACT, None)] == [(eid, 3)]
         assert svc.cmdb.entry_status(admin, oid, CONTACT, eid, Op.PURGE) == (eid, 3, 5)
         assert read(svc, admin, oid, CONTACT, None) == []
+
+
+def test_an_entry_row_records_when_it_was_made_and_last_changed(
+    svc: Services, admin: Actor, clock: ManualClock, runtime: Runtime
+) -> None:
+    def times(eid: int) -> tuple[Any, Any, dict[str, Any]]:
+        with UnitOfWork(runtime.db, readonly=True) as uow:
+            row = uow.session.get(CmdbEntry, eid)
+            assert row is not None
+            return row.created_at, row.updated_at, dict(row.data)
+
+    oid, _ = svc.cmdb.create(admin, SERVER, "srv")
+    eid = svc.cmdb.save(admin, oid, CPU, {"title": "a", "cores": 2})
+    assert times(eid) == (T0, None, {"title": "a", "cores": 2})
+    clock.now = T0.replace(hour=10)
+    svc.cmdb.save(admin, oid, CPU, {"cores": 4}, eid)
+    assert times(eid) == (T0, T0.replace(hour=10), {"title": "a", "cores": 4})
+    clock.now = T0.replace(hour=11)
+    svc.cmdb.entry_status(admin, oid, CPU, eid, Op.ARCHIVE)
+    assert times(eid) == (T0, T0.replace(hour=11), {"title": "a", "cores": 4})
