@@ -539,7 +539,8 @@ class CmdbService:
                 stmt = stmt.where(CmdbEntry.status == status)
             for e in s.scalars(stmt.order_by(CmdbEntry.id)):
                 stored[(e.object_id, e.category)].append(e)
-        dialogs = _dialogs(s) if stored else Dialogs(())
+        # the general category shows dialog+ values too (purpose, category, tags)
+        dialogs = _dialogs(s) if stored or GLOBAL in consts else Dialogs(())
         links = self._linked(s, stored.values())
         for oid in ids:
             if oid not in objects:
@@ -1280,7 +1281,7 @@ def _int(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().removeprefix("-").isdecimal():
         return int(value.strip())
     return None
 
