@@ -346,3 +346,14 @@ def test_entry_of_makes_a_line_of_any_detail() -> None:
     assert (written.message, written.source, written.level, written.changes) == ("42", 2, 1, {})
     empty = logbook.entry_of(_row(action=logbook.LOG_ACTION, detail={"message": ""}), 1, "")
     assert empty.message == ""
+
+
+def test_rows_that_name_no_object_are_left_out(svc: Services, admin: Actor) -> None:
+    hq, _ = svc.cmdb.create(admin, BUILDING, "HQ")
+    mark = factories.audit_mark(svc)
+    svc.audit.record(admin, "cmdb_object.note", logbook.OBJECT, "")
+    svc.audit.record(admin, "cmdb_object.note", logbook.OBJECT, "x1")
+    svc.audit.record(admin, "cmdb_entry.note", logbook.ENTRY, "77")  # no object in its detail
+    assert len(factories.audit_since(svc, mark)) == 3
+    assert [(e.action, e.object_id) for e in svc.cmdb.logbook(admin)] == [("cmdb_object.create", hq)]
+    assert [e.object_id for e in svc.cmdb.logbook(admin, entry_id=mark + 3)] == []

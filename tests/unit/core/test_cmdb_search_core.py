@@ -16,7 +16,11 @@ from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.errors import PermissionDenied, ValidationFailed
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
+from fleetdeck.runtime import Runtime
+from fleetdeck.storage.tables import CmdbEntry
+from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
+from tests.unit.core.conftest import T0
 
 GLOBAL = "C__CATG__GLOBAL"
 MODEL = "C__CATG__MODEL"
@@ -121,3 +125,16 @@ def test_searching_needs_text_and_a_reader(svc: Services, admin: Actor) -> None:
     with pytest.raises(PermissionDenied) as denied:
         svc.cmdb.search(end_user, "")
     assert denied.value.message == "eu (end_user) lacks permission read"
+
+
+def test_stored_values_the_catalog_no_longer_knows(svc: Services, admin: Actor, runtime: Runtime) -> None:
+    hq, _ = svc.cmdb.create(admin, "C__OBJTYPE__BUILDING", "HQ")
+    with UnitOfWork(runtime.db) as uow:
+        for category, data in [
+            ("C__CATG__GONE", {"serial": "sigma-1"}),  # a category no longer in the catalog
+            (MODEL, {"legacy_key": "sigma-2", "serial": 5}),  # an attribute no longer in it
+        ]:
+            uow.session.add(CmdbEntry(object_id=hq, category=category, status=2, data=data, created_at=T0))
+    assert svc.cmdb.search(admin, "SIGMA") == [
+        SearchHit(hq, "Building", "Model", "legacy_key", "sigma-2", 2, MODEL)
+    ]
