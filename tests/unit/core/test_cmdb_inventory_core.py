@@ -469,6 +469,36 @@ def test_a_drive_reports_its_capacity_free_and_used_space_in_gib() -> None:
     assert render(DRIVE, 9, computer()) == []
 
 
+def test_a_network_port_is_one_active_entry_per_interface() -> None:
+    rows = [
+        SimpleNamespace(id=14, name="eth1", mac="00:11:22:33:44:55", addresses=[]),
+        SimpleNamespace(id=13, name="docker0", mac="", addresses=None),
+    ]
+    assert render(NETWORK_PORT, 4, computer(), interfaces=rows) == [
+        entry(
+            14,
+            4,
+            NETWORK_PORT,
+            {"title": "eth1", "mac": "00:11:22:33:44:55", "active": YES, "description": None},
+        ),
+        entry(13, 4, NETWORK_PORT, {"title": "docker0", "mac": None, "active": YES, "description": None}),
+    ]
+    assert render(NETWORK_PORT, 4, computer()) == []
+
+
+def test_the_model_entry_of_a_known_manufacturer_and_a_model() -> None:
+    c = computer(manufacturer="NOT SPECIFIED", model="OptiPlex 7010", serial="S1", bios_version="A29")
+    assert render(MODEL, 12, c)[0].values == {
+        "manufacturer": DialogRef(1, "Not specified", "C__MODEL_NOT_SPECIFIED"),
+        "title": DialogRef(None, "OptiPlex 7010"),
+        "productid": None,
+        "service_tag": None,
+        "serial": "S1",
+        "firmware": "A29",
+        "description": None,
+    }
+
+
 def test_ip_entries_are_numbered_by_interface_and_position_and_only_the_first_is_primary() -> None:
     eth = SimpleNamespace(
         id=4,
