@@ -100,6 +100,7 @@ class Provider:
     device_start: dict[str, Any] = field(default_factory=dict)
     device: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     client_secret: str = ""
+    client: str = CLIENT
     codes: int = 0
 
     def paths(self) -> list[str]:
@@ -109,7 +110,7 @@ class Provider:
         now = int(time.time())
         body: dict[str, Any] = {
             "iss": self.issuer,
-            "aud": CLIENT,
+            "aud": self.client,
             "sub": "sub-1",
             "iat": now,
             "exp": now + 300,
@@ -124,7 +125,7 @@ class Provider:
         will carry ``claims`` (and the attempt's nonce)."""
         assert url.startswith(self.issuer + "/auth?")
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
-        assert (q["response_type"], q["client_id"], q["redirect_uri"]) == ("code", CLIENT, REDIRECT)
+        assert (q["response_type"], q["client_id"], q["redirect_uri"]) == ("code", self.client, REDIRECT)
         assert q["code_challenge_method"] == "S256"
         self.codes += 1
         code = f"code-{self.codes}"
@@ -133,10 +134,14 @@ class Provider:
 
     def token(self, form: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if self.client_secret:
-            pair = f"{urllib.parse.quote(CLIENT, safe='')}:{urllib.parse.quote(self.client_secret, safe='')}"
+            quoted = (
+                urllib.parse.quote(self.client, safe=""),
+                urllib.parse.quote(self.client_secret, safe=""),
+            )
+            pair = ":".join(quoted)
             if headers.get("authorization") != "Basic " + base64.b64encode(pair.encode()).decode():
                 return 401, {"error": "invalid_client"}
-        elif form.get("client_id") != CLIENT or "authorization" in headers:
+        elif form.get("client_id") != self.client or "authorization" in headers:
             return 401, {"error": "invalid_client"}
         if form.get("grant_type") == "authorization_code":
             grant = self.grants.pop(form.get("code", ""), None)
@@ -188,7 +193,7 @@ class Provider:
         return status, json.dumps(doc).encode()
 
     def token_auth_device(self, form: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        if form.get("client_id") != CLIENT and "authorization" not in headers:
+        if form.get("client_id") != self.client and "authorization" not in headers:
             return 401, {"error": "invalid_client"}
         return 200, self.device_start
 
@@ -455,6 +460,17 @@ def test_a_slow_provider_times_out(
     assert exc.value.message == "the OAuth provider cannot be reached: timed out"
 
 
+@pytest.mark.parametrize("status", [200, 400])
+def test_an_answer_over_the_size_cap_is_unavailable(svc: Services, configured: Provider, status: int) -> None:
+    configured.fixed["/.well-known/openid-configuration"] = (status, b" " * (oidc.MAX_RESPONSE + 1))
+    with pytest.raises(Unavailable) as exc:
+        svc.oidc.begin(SOURCE)
+    assert exc.value.message == "the OAuth provider's answer is too large"
+    doc = json.dumps(configured.discovery).encode()
+    configured.fixed["/.well-known/openid-configuration"] = (200, doc + b" " * (oidc.MAX_RESPONSE - len(doc)))
+    assert svc.oidc.begin(SOURCE).authorize_url.startswith(configured.issuer + "/auth?")
+
+
 # ------------------------------------------------------------------ begin
 
 
@@ -616,6 +632,44 @@ def test_a_confidential_client_authenticates_by_http_basic(svc: Services, config
         token.headers["authorization"]
         == "Basic " + base64.b64encode(b"fleetdeck:s3cr%2Fet%3A%2B%20%25").decode()
     )
+
+
+def test_the_client_id_and_secret_are_quoted_in_basic(svc: Services, configured: Provider) -> None:
+    configured.client, configured.client_secret = "fleet/deck:1", "pw"
+    svc.settings.set(ADMIN, oidc.CLIENT_ID, "fleet/deck:1")
+    svc.settings.set(ADMIN, oidc.CLIENT_SECRET, "pw")
+    factories.user(svc, Role.VIEWER, "bob")
+    assert _login(svc, configured, preferred_username="bob", groups=[])[0].username == "bob"
+    token = next(s for s in configured.seen if s.path == "/token")
+    assert token.headers["authorization"] == "Basic " + base64.b64encode(b"fleet%2Fdeck%3A1:pw").decode()
+
+
+def test_requests_ask_for_json_and_post_only_forms(svc: Services, configured: Provider) -> None:
+    factories.user(svc, Role.VIEWER, "bob")
+    _login(svc, configured, userinfo={"sub": "sub-1", "preferred_username": "bob"}, groups=[])
+    assert [(s.method, s.path) for s in configured.seen] == [
+        ("GET", "/.well-known/openid-configuration"),
+        ("POST", "/token"),
+        ("GET", "/jwks"),
+        ("GET", "/userinfo"),
+    ]
+    assert {s.headers["accept"] for s in configured.seen} == {"application/json"}
+    assert [s.form == {} for s in configured.seen] == [True, False, True, True]
+
+
+def test_one_state_completes_once_when_raced(svc: Services, runtime: Runtime, configured: Provider) -> None:
+    """Two completions of one attempt at once (two codes the provider would both accept): one
+    session, the other refused as a used state."""
+    factories.user(svc, Role.VIEWER, "bob")
+    start = svc.oidc.begin(SOURCE)
+    codes = [configured.authorize(start.authorize_url, preferred_username="bob", groups=[]) for _ in range(2)]
+    results = factories.race(2, lambda i: svc.oidc.complete(codes[i], start.state, SOURCE, VIA))
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1
+    assert isinstance(refused[0], AuthenticationFailed)
+    assert refused[0].message == "invalid or already used state"
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        assert uow.session.scalar(select(func.count()).select_from(WebSession)) == 1
 
 
 def test_a_session_with_the_configured_lifetime_when_none_is_asked(
@@ -1134,6 +1188,9 @@ def test_auto_create_makes_a_viewer(svc: Services, runtime: Runtime, configured:
         row = uow.session.get(User, uid)
         assert row is not None and row.last_login_at is not None
         assert row.password_hash.startswith("$argon2")
+        when = {row.created_at, row.password_changed_at, row.last_login_at}
+        assert {w.replace(tzinfo=None) for w in when if w is not None} == {T0.replace(tzinfo=None)}
+    assert svc.sessions.resume(started.secret, SOURCE, VIA) is not None
     mark = factories.audit_mark(svc)
     again, _ = _login(svc, configured, preferred_username="frank", groups=[])
     assert again.user_id == uid  # the second login finds the user
