@@ -556,6 +556,16 @@ def test_pending_attempts_are_bounded(
     ]
 
 
+def test_the_first_attempt_fits_under_a_bound_of_one(
+    svc: Services, runtime: Runtime, configured: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oidc, "MAX_PENDING", 1)
+    svc.oidc.begin(SOURCE)
+    with pytest.raises(Unavailable):
+        svc.oidc.begin(SOURCE)
+    assert _pending(runtime) == 1
+
+
 # ------------------------------------------------------------------ complete
 
 
@@ -1152,6 +1162,7 @@ def test_an_unknown_user_is_refused_without_auto_create(
 
 
 def test_auto_create_makes_a_viewer(svc: Services, runtime: Runtime, configured: Provider) -> None:
+    factories.user(svc, Role.ADMIN, "root")  # another user's name is no clash
     svc.settings.set(ADMIN, oidc.AUTO_CREATE, True)
     mark = factories.audit_mark(svc)
     actor, started = _login(svc, configured, preferred_username="frank", groups=[])
