@@ -1301,7 +1301,11 @@ def test_begin_device_fills_in_what_the_provider_left_out(svc: Services, configu
         (86399, 86399),
         (1, 1),
         (2.7, 2),
-        (0.5, 0),
+        (1.5, 1),
+        (0.5, 5),
+        (0.999, 5),
+        (float("nan"), 5),
+        (float("inf"), 5),
     ],
 )
 def test_provider_seconds_are_sane_or_the_default(
