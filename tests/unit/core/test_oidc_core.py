@@ -101,6 +101,7 @@ class Provider:
     device: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     client_secret: str = ""
     client: str = CLIENT
+    stall: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> status, bytes sent
     codes: int = 0
 
     def paths(self) -> list[str]:
@@ -205,6 +206,16 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode())) if length else {}
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if self.path in self.server.provider.stall:
+            # announces a long body, sends part of it, and stalls before the rest
+            status, sent = self.server.provider.stall[self.path]
+            self.send_response(status)
+            self.send_header("Content-Length", str(10 * sent))
+            self.end_headers()
+            self.wfile.write(b" " * sent)
+            self.wfile.flush()
+            time.sleep(2)
+            return
         status, body = self.server.provider.answer(method, self.path, headers, form)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -470,6 +481,18 @@ def test_an_answer_over_the_size_cap_is_unavailable(svc: Services, configured: P
     doc = json.dumps(configured.discovery).encode()
     configured.fixed["/.well-known/openid-configuration"] = (200, doc + b" " * (oidc.MAX_RESPONSE - len(doc)))
     assert svc.oidc.begin(SOURCE).authorize_url.startswith(configured.issuer + "/auth?")
+
+
+@pytest.mark.parametrize("status", [200, 400])
+def test_a_long_answer_is_read_no_further_than_the_cap(
+    svc: Services, configured: Provider, monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    """One byte over the cap is enough to refuse: the rest (here slow to come) is not awaited."""
+    monkeypatch.setattr(oidc, "TIMEOUT_SEC", 1.0)
+    configured.stall["/.well-known/openid-configuration"] = (status, oidc.MAX_RESPONSE + 1)
+    with pytest.raises(Unavailable) as exc:
+        svc.oidc.begin(SOURCE)
+    assert exc.value.message == "the OAuth provider's answer is too large"
 
 
 # ------------------------------------------------------------------ begin
