@@ -197,8 +197,9 @@ def _b64(raw: bytes) -> str:
 
 
 def _seconds(value: object, default: int) -> int:
-    """A provider's number of seconds, or ``default`` when it sent none (or nonsense)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 86400:
+    """A provider's number of whole seconds, or ``default`` when it sent none (or nonsense,
+    or less than one: an interval of 0.5 must not become 0, a poll without pause)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 1 <= value < 86400:
         return default
     return int(value)
 
