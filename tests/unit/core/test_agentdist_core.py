@@ -199,8 +199,10 @@ def installed_dist(
     files = {
         "fake_pkg/__init__.py": b"init",
         "fake_pkg/core.so": b"\x7fELF",
+        "fake_pkg/.keep": b"",
         "fake_pkg/RECORD": b"a data file that happens to be called RECORD",
         "fake_pkg/__pycache__/__init__.cpython-311.pyc": b"cache",
+        "fake_pkg/__pycache__/notes.txt": b"in a cache",
         "fake_pkg/legacy.pyc": b"compiled",
         "fake_pkg/legacy.pyo": b"optimized",
         "fake_pkg-2.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: Fake.Pkg\nVersion: 2.0\n",
@@ -227,6 +229,7 @@ WHEEL_TAGS = (
     "Wheel-Version: 1.0\nRoot-Is-Purelib: false\n"
     "Tag: cp311-cp311-manylinux_2_17_x86_64\nTag: cp311-cp311-manylinux2014_x86_64\n"
     "Tag: cp311-abi3-manylinux2014_x86_64\n"
+    "Tag:cp311-cp311-manylinux_2_28_x86_64\n"  # no space after the colon
 )
 
 
@@ -237,11 +240,16 @@ def test_an_installed_distribution_is_repacked_without_caches_scripts_or_pips_fi
     out = tmp_path / "out" / "wheels"
     wheel = repack_installed("fake-pkg", out)
     # the tags' parts as PEP 425 compressed sets, each sorted
-    assert wheel == out / "fake_pkg-2.0-cp311-abi3.cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    assert (
+        wheel
+        == out
+        / "fake_pkg-2.0-cp311-abi3.cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_28_x86_64.whl"
+    )
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         got = {n: zf.read(n) for n in names}
     assert names == [
+        "fake_pkg/.keep",
         "fake_pkg/RECORD",
         "fake_pkg/__init__.py",
         "fake_pkg/core.so",

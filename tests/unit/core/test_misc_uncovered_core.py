@@ -41,7 +41,13 @@ from fleetdeck.core.certs.authority import (
 )
 from fleetdeck.core.computers.entities import CAPABILITIES, NATIVE_AGENT
 from fleetdeck.core.enrollment.agent_secrets import bound_name, credential_of
-from fleetdeck.core.errors import AuthenticationFailed, PermissionDenied, Unavailable, ValidationFailed
+from fleetdeck.core.errors import (
+    AuthenticationFailed,
+    PermissionDenied,
+    TooManyAttempts,
+    Unavailable,
+    ValidationFailed,
+)
 from fleetdeck.core.housekeeping import Duty, Housekeeping
 from fleetdeck.core.jobs.entities import TagTarget
 from fleetdeck.core.jobs.files import FilePutRequest
@@ -143,6 +149,46 @@ def test_checking_a_token_names_it_and_uses_nothing_up(
     svc.enrollment.revoke_token(admin, made.info.id)
     with pytest.raises(AuthenticationFailed):
         svc.enrollment.check_token(made.token)
+
+
+def test_a_host_login_that_succeeds_clears_its_failures_from_that_address(
+    svc: Services, admin: Actor
+) -> None:
+    token = svc.enrollment.create_token(admin, expires_in=None).token
+    pc = svc.enrollment.enroll(token, hostname="pc1", machine_id="m1", agent_version="1", source="")
+    login = svc.enrollment.authenticate_host
+
+    def fail(times: int, source: str) -> None:
+        for _ in range(times):
+            with pytest.raises(AuthenticationFailed) as wrong:
+                login("pc1.corp.example", "0" * 32, "corp.example", source=source)
+            assert type(wrong.value) is AuthenticationFailed
+
+    fail(4, "10.0.0.9")  # one short of the limit (login_max_failures = 5)
+    assert login("pc1.corp.example", pc.key, "corp.example", source="10.0.0.9").computer_id == pc.computer_id
+    fail(4, "10.0.0.9")  # counted from zero again
+    assert login("pc1.corp.example", pc.key, "corp.example", source="10.0.0.9").computer_id == pc.computer_id
+    fail(5, "10.0.0.8")
+    with pytest.raises(TooManyAttempts) as throttled:  # without a success in between: throttled
+        login("pc1.corp.example", pc.key, "corp.example", source="10.0.0.8")
+    assert throttled.value.message == "too many failed logins; try again later"
+    assert throttled.value.retry_after > 0
+
+
+def test_a_retried_attempt_with_a_revoked_token_gets_nothing_back(svc: Services, admin: Actor) -> None:
+    made = svc.enrollment.create_token(admin, expires_in=None, max_uses=2)
+    first = svc.enrollment.enroll(
+        made.token, hostname="pc1", machine_id="m1", agent_version="1", source="", attempt="att-1"
+    )
+    svc.enrollment.revoke_token(admin, made.info.id)
+    with pytest.raises(AuthenticationFailed) as revoked:
+        svc.enrollment.enroll(
+            made.token, hostname="pc1", machine_id="m1", agent_version="1", source="", attempt="att-1"
+        )
+    assert revoked.value.message == "invalid, expired or used-up enrollment token"
+    assert (
+        svc.enrollment.authenticate_agent(first.uid, first.key).computer_id == first.computer_id
+    )  # key kept
 
 
 def test_the_credential_a_computer_was_enrolled_with_is_read_back_from_its_creator() -> None:
