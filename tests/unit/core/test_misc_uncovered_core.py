@@ -241,6 +241,28 @@ def test_an_end_user_sees_no_groups(svc: Services, admin: Actor) -> None:
     assert svc.groups.find(admin, Query()).total == 1
 
 
+def test_adding_to_a_flat_group_takes_members_out_of_the_other_and_tells_the_hooks_of_both(
+    svc: Services, admin: Actor
+) -> None:
+    pcs = {n: factories.computer(svc, admin, n) for n in ("pc-1", "pc-2", "pc-3")}
+    office = svc.flat_groups.create(admin, "Office", ["pc-1", "pc-2"])
+    home = svc.flat_groups.create(admin, "Home")
+    told: list[tuple[int, list[int]]] = []
+    svc.groups.membership_hooks.append(lambda s, gid, ids: told.append((gid, sorted(ids))))
+    mark = factories.audit_mark(svc)
+    assert svc.groups.add_members(admin, home, [pcs["pc-1"], pcs["pc-3"]]) == sorted(
+        [pcs["pc-1"], pcs["pc-3"]]
+    )
+    assert told == [(home, sorted([pcs["pc-1"], pcs["pc-3"]])), (office, [pcs["pc-1"]])]
+    assert svc.groups.member_ids([office]) == {pcs["pc-2"]}
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_id, row.detail) == (
+        "group.add_members",
+        str(home),
+        {"added": sorted([pcs["pc-1"], pcs["pc-3"]]), "left": {str(office): [pcs["pc-1"]]}},
+    )
+
+
 # ------------------------------------------------------------------ reports
 
 
