@@ -358,6 +358,9 @@ def test_a_wheelhouse_that_is_a_file_adds_nothing(tmp_path: Path) -> None:
     files = AgentDist(tmp_path / "cache", house).files()
     assert {f.path.parent for f in files.values()} == {tmp_path / "cache"}
     assert len(files) == 5
+    none = AgentDist(tmp_path / "cache2")  # no wheelhouse at all
+    assert none.wheelhouse is None
+    assert sorted(none.files()) == sorted(files)
 
 
 # ------------------------------------------------------------------ the unit and the install line
@@ -388,6 +391,7 @@ def test_the_install_line_pins_the_key_only_over_https() -> None:
         install_line("https://fleet", "t", "")
         == "curl -fsSL 'https://fleet/install/agent.sh?token=t' | sudo sh"
     )
+    assert install_line("http://BOX/", "t") == "curl -fsSL 'http://BOX/install/agent.sh?token=t' | sudo sh"
     assert install_line("http://fleet", "t", "sha256//AbC=") == (
         "curl -fsSL 'http://fleet/install/agent.sh?token=t' | sudo sh"
     )
