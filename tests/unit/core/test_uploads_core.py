@@ -385,6 +385,20 @@ def test_a_digest_is_rebuilt_from_the_file_when_another_process_wrote_the_last_p
     assert info.complete and uid not in one.packages._digests
 
 
+def test_the_digest_of_the_last_piece_is_remembered_not_read_back(
+    svc: Services, admin: Actor, pkg: int, settings: Settings
+) -> None:
+    """The same process's next piece goes on from the digest it kept (a payload of gigabytes is
+    not read again): bytes changed on disk behind its back (same size) are not hashed again."""
+    uid = svc.packages.create_upload(admin, pkg, 6, sha256=sha(b"abcdef")).id
+    send(svc, admin, uid, b"abc")
+    (spool(settings) / f"{uid}.part").write_bytes(b"XYZ")
+    sink = svc.packages.open_upload(admin, uid, 3)
+    sink.write(b"def")
+    sink.close()
+    assert svc.packages.finish_upload(admin, sink).complete  # hashed: abc (kept) + def
+
+
 def test_a_digest_is_rebuilt_across_chunks_of_a_large_spool_file(
     runtime: Runtime, settings: Settings, clock: ManualClock
 ) -> None:
