@@ -628,6 +628,7 @@ def test_an_aborted_upload_goes_with_its_bytes_and_is_audited(
     send(svc, admin, uid, b"1234")
     mark = factories.audit_mark(svc)
     svc.packages.abort_upload(admin, uid)
+    assert [r.object_type for r in factories.audit_since(svc, mark)] == ["payload_upload"]
     assert upload_rows(svc, mark) == [
         ("payload_upload.delete", str(uid), "ok", {"package_id": pkg, "offset": 4})
     ]
