@@ -1,0 +1,448 @@
+"""Tests for the survivors of the fresh sample of seed 20261209 left "not killed yet"
+(docs/testing.md, "The fresh sample of seed 20261209"): each asserts, through core's services
+(or core's own functions where no service reaches the code), the behaviour the named mutant
+changes."""
+
+from __future__ import annotations
+
+import email.parser
+import errno
+import re
+import urllib.parse
+import zipfile
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+from sqlalchemy import text
+
+from fleetdeck.app import Runtime
+from fleetdeck.core.agentdist import AGENT_REQUIRES, build_agent_wheel
+from fleetdeck.core.authz import Actor, Role, system_actor
+from fleetdeck.core.deployments.entities import PackageAction
+from fleetdeck.core.errors import Conflict, Reason, ValidationFailed
+from fleetdeck.core.jobs.entities import CommandRequest
+from fleetdeck.core.nodes import NAME_MAX, NodeService
+from fleetdeck.core.packages.entities import PackageFields, PayloadFile
+from fleetdeck.core.packages.payloads import PayloadStore, _write_atomically, build_zip
+from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.core.secrets import Argon2Cost
+from fleetdeck.core.services import CoreConfig, Services, build_services
+from fleetdeck.settings import Settings
+from tests import factories
+from tests.conftest import BACKEND, SECRET
+from tests.factories import ManualClock
+from tests.unit.core.conftest import T0
+from tests.unit.core.test_agent_records import audit_rows, encrypt, event
+from tests.unit.core.test_oidc_http import _configure, _discovery, provider  # noqa: F401  (the fixture)
+from tests.unit.core.test_polling import Agent
+from tests.unit.core.test_reads import write_transactions
+
+ADMIN = system_actor("test")
+
+
+# ------------------------------------------------------------------ payloads
+
+
+def test_a_wrapped_file_without_a_name_becomes_payload_bin(tmp_path: Path) -> None:
+    """packages.payloads.PayloadStore.wrap 5: the default member name upper-cased."""
+    store = PayloadStore(tmp_path / "store")
+    source = tmp_path / "upload"
+    source.write_bytes(b"not a zip")
+    sha, size = store.wrap(source, "")
+    with zipfile.ZipFile(store.path(sha)) as zf:
+        assert zf.namelist() == ["payload.bin"]
+        assert zf.read("payload.bin") == b"not a zip"
+    assert store.path(sha).stat().st_size == size
+    assert not source.exists()
+
+
+def test_a_file_given_twice_is_refused_as_invalid(svc: Services, admin: Actor) -> None:
+    """packages.payloads.build_zip 28: the refusal's reason dropped."""
+    twice = [PayloadFile("setup.exe", b"a"), PayloadFile("setup.exe", b"b")]
+    with pytest.raises(ValidationFailed) as err:
+        build_zip(twice)
+    assert (err.value.message, err.value.field, err.value.detail) == (
+        "file 'setup.exe' given twice",
+        "files",
+        {"field": "files", "reason": Reason.INVALID},
+    )
+    with pytest.raises(ValidationFailed) as err:
+        svc.packages.create(admin, "app", "1", PackageFields(install_procedure="x"), files=twice)
+    assert err.value.detail["reason"] is Reason.INVALID
+    assert svc.packages.list_families(admin) == []  # nothing written
+
+
+def test_a_failed_write_keeps_its_error_when_the_temporary_file_is_already_gone(tmp_path: Path) -> None:
+    """packages.payloads._write_atomically 30: ``suppress(None)`` made the clean-up's own
+    FileNotFoundError (the temporary file removed meanwhile, e.g. by a cleaner) a TypeError that
+    hid the write's error."""
+    target = tmp_path / "ab" / "abc.zip"
+
+    def full_disk(out: BinaryIO) -> None:
+        for leftover in target.parent.glob(".upload-*.tmp"):
+            leftover.unlink()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device") as err:
+        _write_atomically(target, full_disk)
+    assert (type(err.value), err.value.errno) == (OSError, errno.ENOSPC)
+    assert list(target.parent.iterdir()) == []
+
+    def broken(out: BinaryIO) -> None:
+        out.write(b"half")
+        raise OSError(errno.EIO, "I/O error")
+
+    with pytest.raises(OSError, match="I/O error") as err:
+        _write_atomically(target, broken)
+    assert err.value.errno == errno.EIO
+    assert list(target.parent.iterdir()) == []  # the temporary file removed
+
+
+# ------------------------------------------------------------------ the agent's wheel
+
+
+def test_the_agent_wheels_metadata_is_exactly_what_pip_reads(tmp_path: Path) -> None:
+    """agentdist.build_agent_wheel 41: METADATA's text garbled at its end."""
+    wheel = build_agent_wheel(tmp_path, version="1.2.3")
+    with zipfile.ZipFile(wheel) as zf:
+        meta = zf.read("fleetdeck_agent-1.2.3.dist-info/METADATA").decode()
+    assert (
+        meta
+        == "\n".join(
+            [
+                "Metadata-Version: 2.1",
+                "Name: fleetdeck-agent",
+                "Version: 1.2.3",
+                "Summary: The fleetdeck endpoint agent, without the server's dependencies.",
+                "License: MIT",
+                "Requires-Python: >=3.11",
+                *(f"Requires-Dist: {req}" for req in AGENT_REQUIRES),
+            ]
+        )
+        + "\n"
+    )
+    parsed = email.parser.Parser().parsestr(meta)
+    assert parsed.get_all("Requires-Dist") == list(AGENT_REQUIRES)
+
+
+# ------------------------------------------------------------------ alerting
+
+
+def test_a_problem_keeps_its_rules_actions(svc: Services, admin: Actor) -> None:
+    """alerting.service.evaluate 67: a new problem stored without the rule's actions."""
+    pc = factories.computer(svc, ADMIN, "web1", os="Debian")
+    actions = [{"log": "cpu hot"}]
+    svc.alerting.set_ruleset(
+        admin,
+        {
+            "vars": [],
+            "rules": [
+                {"id": "hot", "severity": "High", "expr": "cpu_usage_percent > 90", "actions": actions}
+            ],
+        },
+    )
+    opened = svc.alerting.evaluate(pc, {"cpu_usage_percent": 95.0}, [])
+    [problem] = svc.alerting.problems(admin, Query()).items
+    assert opened.opened == [{"problem_id": problem.id, "rule_id": "hot"}]
+    assert problem.actions == actions
+    assert svc.alerting.problem(admin, problem.id).actions == actions
+
+
+def test_problems_are_found_by_their_computers_uid(svc: Services, admin: Actor) -> None:
+    """alerting.service.problems 3: the ``client_id`` query field garbled."""
+    one = factories.computer(svc, ADMIN, "web1", os="Debian")
+    two = factories.computer(svc, ADMIN, "web2", os="Debian")
+    svc.alerting.set_ruleset(
+        admin,
+        {
+            "vars": [],
+            "rules": [{"id": "hot", "severity": "High", "expr": "cpu_usage_percent > 90", "actions": []}],
+        },
+    )
+    for pc in (one, two):
+        svc.alerting.evaluate(pc, {"cpu_usage_percent": 95.0}, [])
+    uid = svc.computers.get(admin, two).summary.uid
+    page = svc.alerting.problems(admin, Query((Cond("client_id", Op.EQ, uid),)))
+    assert (page.total, [(p.client_name, p.computer_uid) for p in page.items]) == (1, [("web2", uid)])
+
+
+# ------------------------------------------------------------------ audit rows and refusals
+
+
+def test_marking_audit_data_obsolete_is_audited_as_the_computer(svc: Services, admin: Actor) -> None:
+    """computers.reported.set_obsolete 22: the audit row's object type garbled."""
+    pc = factories.computer(svc, ADMIN, "pc-1")
+    mark = factories.audit_mark(svc)
+    assert svc.reported_audit.set_obsolete(admin, "software", pc) == 0
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_type, row.object_id, row.result, row.detail) == (
+        "audit_data.set_obsolete",
+        "computer",
+        str(pc),
+        "ok",
+        {"kind": "software", "rows": 0},
+    )
+
+
+def test_a_retried_enrollment_is_audited_with_its_host_name(svc: Services, clock: ManualClock) -> None:
+    """enrollment.service.enroll 73: the retry's audit detail key ``hostname`` garbled."""
+    new = svc.enrollment.create_token(ADMIN, expires_in=None)
+    args = {"hostname": " pc1 ", "machine_id": "m1", "agent_version": "1", "source": "x", "attempt": "a-1"}
+    first = svc.enrollment.enroll(new.token, **args)
+    clock.now = T0 + timedelta(minutes=1)
+    mark = factories.audit_mark(svc)
+    again = svc.enrollment.enroll(new.token, **args)
+    assert again.computer_id == first.computer_id
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_type, row.object_id, row.detail) == (
+        "agent.enroll",
+        "computer",
+        str(first.computer_id),
+        {"hostname": "pc1", "enroll_token_id": new.info.id, "retry": True},
+    )
+
+
+@pytest.fixture
+def another_process_initialises_the_vault(runtime: Runtime) -> Iterator[None]:
+    """A trigger that inserts the vault's row just before the service's own insert, as another
+    server process initialising the vault between this one's check and its insert would (on
+    SQLite the write lock serialises the two processes, so only this can reach that moment)."""
+    engine = runtime.db.engine
+    with engine.begin() as conn:
+        if BACKEND == "sqlite":
+            conn.execute(
+                text(
+                    "CREATE TRIGGER other_init BEFORE INSERT ON vault_secret_state BEGIN"
+                    " INSERT INTO vault_secret_state (id, kdf, salt, time_cost, memory_kib, parallelism,"
+                    " check_value, created_at, created_by) VALUES (NEW.id, NEW.kdf, NEW.salt,"
+                    " NEW.time_cost, NEW.memory_kib, NEW.parallelism, NEW.check_value, NEW.created_at,"
+                    " 'other'); END"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE FUNCTION other_init() RETURNS trigger AS $$ BEGIN"
+                    " IF pg_trigger_depth() = 1 THEN INSERT INTO vault_secret_state SELECT (NEW).*; END IF;"
+                    " RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER other_init BEFORE INSERT ON vault_secret_state"
+                    " FOR EACH ROW EXECUTE FUNCTION other_init()"
+                )
+            )
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            if BACKEND == "sqlite":
+                conn.execute(text("DROP TRIGGER other_init"))
+            else:
+                conn.execute(text("DROP TRIGGER other_init ON vault_secret_state"))
+                conn.execute(text("DROP FUNCTION other_init()"))
+
+
+def test_a_vault_initialised_meanwhile_by_another_process_is_a_conflict_in_words(
+    runtime: Runtime, settings: Settings, clock: ManualClock, another_process_initialises_the_vault: None
+) -> None:
+    """vault.init 65: the Conflict's text garbled where the insert meets another process's row."""
+    config = CoreConfig(
+        payload_dir=settings.data_dir / "payloads",
+        argon2=Argon2Cost(time_cost=1, memory_kib=8, parallelism=1),
+    )
+    svc = build_services(runtime.db, SECRET, config, clock=clock)
+    admin = factories.user(svc, Role.ADMIN)
+    with pytest.raises(Conflict) as err:
+        svc.vault.init(admin, "vault-pass")
+    assert err.value.message == "vault is already initialized"
+    assert svc.vault.status(admin).initialised is False  # the whole transaction rolled back
+
+
+def test_uninstalling_a_family_that_is_not_installed_names_the_family(svc: Services, admin: Actor) -> None:
+    """deployments.actions.not_installed 2: the refusal's field dropped."""
+    pc = factories.computer(svc, ADMIN, "pc-1")
+    factories.package(svc, admin, "lib")
+    mark = factories.audit_mark(svc)
+    with pytest.raises(ValidationFailed) as err:
+        svc.deployments.apply_package_actions(admin, pc, [("lib", PackageAction.UNINSTALL)], name="x")
+    assert (err.value.message, err.value.field, err.value.detail) == (
+        f"package family lib is not installed on computer {pc}",
+        "family_key",
+        {"field": "family_key", "reason": Reason.NOT_INSTALLED, "family_key": "lib"},
+    )
+    assert svc.deployments.list_containers(admin) == []  # nothing written
+    assert [r.result for r in factories.audit_since(svc, mark)] == ["invalid"]
+
+
+# ------------------------------------------------------------------ computers and packages
+
+
+def test_a_put_finds_a_computer_by_its_fqdn_when_its_host_name_differs(svc: Services, admin: Actor) -> None:
+    """computers.service.put 60: the FQDN lookup broken, so a computer known by its FQDN
+    only (its host name is another) was created a second time."""
+    pc = svc.computers.create(admin, "srv-a", fqdn="web.example.org").id
+    mark = factories.audit_mark(svc)
+    got = svc.computers.put(admin, " Web.Example.ORG. ", default_domain="example.org", notes="front")
+    assert got is not None and (got.id, got.hostname) == (pc, "srv-a")
+    assert [c.id for c in svc.computers.find(admin, Query()).items] == [pc]
+    [row] = factories.audit_since(svc, mark)
+    assert (row.action, row.object_id, row.detail) == ("computer.update", str(pc), {"notes": ["", "front"]})
+
+
+def test_an_assigned_installation_is_read_back_for_its_own_package(svc: Services, admin: Actor) -> None:
+    """packages.installations.assign_installation 87: the read-back without the package, so
+    the computer's first installation came back instead of the one assigned."""
+    pc = factories.computer(svc, ADMIN, "pc-1")
+    first = factories.package(svc, admin, "alpha").id
+    second = factories.package(svc, admin, "beta").id
+    got = svc.packages.assign_installation(admin, pc, first)
+    assert (got.package_id, got.family_name, got.computer_id) == (first, "alpha", pc)
+    got = svc.packages.assign_installation(admin, pc, second)
+    assert (got.package_id, got.family_name, got.computer_id) == (second, "beta", pc)
+    again = svc.packages.assign_installation(admin, pc, first)
+    assert (again.package_id, again.family_name) == (first, "alpha")
+
+
+def test_a_family_knows_its_oldest_and_newest_version(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """packages.queries.family_infos 23: the family's oldest version time None."""
+    fid = factories.package(svc, admin, "app", "1").family_id
+    clock.now = T0 + timedelta(hours=1)
+    factories.package(svc, admin, "app", "2")
+    clock.now = T0 + timedelta(hours=2)
+    got = svc.packages.get_family(admin, fid)
+    assert got.package_count == 2
+    assert (got.oldest_package_created, got.newest_package_created) == (T0, T0 + timedelta(hours=1))
+    [listed] = svc.packages.list_families(admin)
+    assert listed.oldest_package_created == T0
+
+
+# ------------------------------------------------------------------ jobs
+
+
+def test_a_deployment_job_expired_at_delivery_ends_its_package_state(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """jobs.delivery.expire_queued 14: the count of expired jobs lost, so the package states of
+    jobs expired at delivery were never ended (the request stayed pending)."""
+    pc = factories.computer(svc, ADMIN, "pc-1")
+    pkg = factories.package(svc, admin, "app").id
+    created = factories.deployment(svc, admin, [pc], [pkg], end=T0 + timedelta(hours=1))
+    [before] = factories.package_states(svc, admin, [pc])
+    assert before[:4] == (pc, "app", "not_installed", "setup")
+    clock.now = T0 + timedelta(hours=2)
+    assert factories.deliver(svc, pc) == []
+    [job] = svc.deployments.container_jobs(admin, created.id)
+    assert job.status == "expired"
+    [after] = factories.package_states(svc, admin, [pc])
+    assert after[:7] == (pc, "app", "not_installed", "none", "setup", "failed", "expired")
+
+
+def test_the_jobs_of_one_command_batch_share_one_decoded_command(svc: Services, admin: Actor) -> None:
+    """jobs.delivery.claim 108: the command looked up under no key, so every job's spec was
+    decoded and built again (a fan-out to 10,000 computers built 10,000 copies): the jobs of one
+    batch carry one command object."""
+    pcs = [factories.computer(svc, ADMIN, f"pc-{n}") for n in range(3)]
+    svc.jobs.create_commands(admin, CommandRequest("uptime"), computer_ids=pcs)
+    svc.jobs.create_commands(admin, CommandRequest("hostname"), computer_ids=pcs[:1])
+    claimed = svc.jobs.claim_for_delivery(pcs)
+    commands = [spec.command for _, spec in claimed]
+    assert [c.command if c else None for c in commands] == ["uptime", "uptime", "uptime", "hostname"]
+    uptime = [c for c in commands if c is not None and c.command == "uptime"]
+    assert uptime[0] is uptime[1] is uptime[2]
+
+
+# ------------------------------------------------------------------ node names
+
+
+def test_a_long_node_name_in_use_is_derived_at_the_full_length(runtime: Runtime, clock: ManualClock) -> None:
+    """nodes.claim 13: the derived name cut one character shorter than the column allows."""
+    nodes = NodeService(runtime.db, clock)
+    wanted = "n" * 100
+    assert nodes.claim(wanted, "process-1") == "n" * NAME_MAX
+    second = nodes.claim(wanted, "process-2")
+    assert len(second) == NAME_MAX
+    assert re.fullmatch("n" * (NAME_MAX - 9) + "-[0-9a-f]{8}", second)
+
+
+# ------------------------------------------------------------------ polling agents
+
+
+def test_a_password_exactly_five_minutes_old_is_no_longer_revoked(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """polling.records.store_passwords 63: ``<`` -> ``<=`` at the end of the revocation window."""
+    agent = Agent(svc, "pw-edge")
+    cid = agent.hello().computer_id
+    svc.settings.set(admin, "polling.password_rotation_users", ["admin"])
+    svc.polling.passwords(agent.request(), [{"username": "admin", "password": "at-t0"}])
+    clock.now = T0 + timedelta(seconds=1)
+    svc.polling.passwords(agent.request(), [{"username": "admin", "password": "a-second-later"}])
+    clock.now = T0 + timedelta(minutes=5)
+    mark = factories.audit_mark(svc)
+    svc.polling.passwords(
+        agent.request(),
+        [
+            {"username": "admin", "password": encrypt(agent.key, "at-t0"), "revoke": True},
+            {"username": "admin", "password": encrypt(agent.key, "a-second-later"), "revoke": True},
+        ],
+    )
+    [row] = audit_rows(svc, mark, "computer.password_revoked")
+    assert row.detail == {"usernames": ["admin"]}  # one of the two
+    assert [p.password for p in svc.agent_records.passwords(admin, cid)] == ["at-t0"]
+
+
+def test_reading_a_computers_events_takes_no_write_lock(
+    runtime: Runtime, svc: Services, admin: Actor
+) -> None:
+    """polling.records.events 4: the events read in a writing transaction."""
+    agent = Agent(svc, "ev-read")
+    cid = agent.hello().computer_id
+    svc.polling.events(agent.request(), [event("2026-03-01 08:00:00")])
+    with write_transactions(runtime.db.engine) as writes:
+        got = svc.agent_records.events(admin, cid)
+    assert [(e.computer_id, e.log, e.event_id) for e in got] == [(cid, "System", "41")]
+    if BACKEND == "sqlite":
+        assert writes == []
+
+
+# ------------------------------------------------------------------ OpenID Connect
+
+
+def test_an_oidc_login_sends_its_state_to_the_provider(
+    runtime: Runtime,
+    admin: Actor,
+    provider: str,  # noqa: F811
+) -> None:
+    """users.oidc.begin 87: the authorize URL's ``state`` parameter named ``STATE``, so the
+    provider never sent the state back and no login could complete."""
+    _discovery(provider)
+    _configure(runtime, admin, provider)
+    start = runtime.services.oidc.begin("127.0.0.1")
+    url, _, query = start.authorize_url.partition("?")
+    assert url == provider + "/auth"
+    params = urllib.parse.parse_qs(query, strict_parsing=True)
+    assert set(params) == {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+    }
+    assert params["state"] == [start.state]
+    assert (params["response_type"], params["client_id"], params["redirect_uri"]) == (
+        ["code"],
+        ["fleetdeck"],
+        ["http://x/"],
+    )
+    assert (params["scope"], params["code_challenge_method"]) == (["openid profile email"], ["S256"])
+    assert start.state not in (params["nonce"][0], params["code_challenge"][0])
