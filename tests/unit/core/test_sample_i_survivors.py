@@ -17,13 +17,22 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import text
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.agentdist import AGENT_REQUIRES, build_agent_wheel
 from fleetdeck.core.authz import Actor, Role, system_actor
 from fleetdeck.core.deployments.entities import PackageAction
-from fleetdeck.core.errors import AuthenticationFailed, Conflict, FleetdeckError, Reason, ValidationFailed
+from fleetdeck.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    FleetdeckError,
+    PermissionDenied,
+    Reason,
+    ValidationFailed,
+)
 from fleetdeck.core.jobs.entities import CommandRequest
 from fleetdeck.core.nodes import NAME_MAX, NodeService
 from fleetdeck.core.packages.entities import PackageFields, PayloadFile
@@ -33,6 +42,8 @@ from fleetdeck.core.secrets import Argon2Cost
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.core.vault import VaultEntryInput, VaultStatus
 from fleetdeck.settings import Settings
+from fleetdeck.storage.tables import VaultSecretEntry, VaultSecretState
+from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.conftest import BACKEND, SECRET
 from tests.factories import ManualClock
@@ -592,3 +603,50 @@ def test_the_vaults_status_takes_no_write_lock(runtime: Runtime, vault_svc: Serv
         assert vault_svc.vault.status(admin) == VaultStatus(False, False)
     if BACKEND == "sqlite":
         assert writes == []
+
+
+def test_a_member_of_another_group_is_refused_a_groups_entry(vault_svc: Services) -> None:
+    """vault._member: the group dropped from the membership query, so a member of any group
+    passed every group's check."""
+    svc = vault_svc
+    admin = factories.user(svc, Role.ADMIN)
+    svc.vault.init(admin, VAULT_PASSWORD)
+    for name in ("dbas", "ops"):
+        svc.user_groups.put(ADMIN, name, {})
+    made = svc.users.create(ADMIN, "opsy", factories.PASSWORD, Role.OPERATOR, groups=["ops"])
+    ops = Actor(user_id=made.id, username="opsy", role=Role.OPERATOR)
+    eid = svc.vault.create(admin, VaultEntryInput("db", "s3cret", "secret", required_group="dbas"))
+    with pytest.raises(PermissionDenied) as err:
+        svc.vault.get(ops, eid)
+    assert (err.value.message, err.value.detail) == (
+        "only members of group 'dbas' may use this vault entry",
+        {"group": "dbas"},
+    )
+    mine = svc.vault.create(ops, VaultEntryInput("ops", "t0ken", "secret", required_group="ops"))
+    assert svc.vault.get(ops, mine).value == "t0ken"
+
+
+def test_an_entry_is_stored_in_the_vaults_documented_format(runtime: Runtime, vault_svc: Services) -> None:
+    """vault._aad: what an entry's ciphertext is bound to. Entries outlive the server that wrote
+    them, so the format is decrypted here independently: the key is argon2id of the password
+    with the stored salt and cost, the value AES-256-GCM (nonce first) with the associated data
+    ``fleetdeck-vault-entry NUL client_id NUL key``."""
+    admin = factories.user(vault_svc, Role.ADMIN)
+    vault_svc.vault.init(admin, VAULT_PASSWORD)
+    eid = vault_svc.vault.create(admin, VaultEntryInput("db-pass", "s3cret", "secret", client_id="c-1"))
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        state = uow.session.get(VaultSecretState, 1)
+        row = uow.session.get(VaultSecretEntry, eid)
+        assert state is not None and row is not None
+        key = hash_secret_raw(
+            VAULT_PASSWORD.encode(),
+            state.salt,
+            time_cost=state.time_cost,
+            memory_cost=state.memory_kib,
+            parallelism=state.parallelism,
+            hash_len=32,
+            type=Type.ID,
+        )
+        sealed = row.value
+    aad = b"fleetdeck-vault-entry\x00c-1\x00db-pass"
+    assert AESGCM(key).decrypt(sealed[:12], sealed[12:], aad) == b"s3cret"
