@@ -834,10 +834,22 @@ def test_a_token_answer_that_is_not_json_is_unavailable(
 ) -> None:
     start = svc.oidc.begin(SOURCE)
     configured.fixed["/token"] = (502, b"Bad Gateway")
+    mark = factories.audit_mark(svc)
     with pytest.raises(Unavailable) as exc:
         svc.oidc.complete("code", start.state, SOURCE, VIA)
-    assert exc.value.message == "the OAuth provider's token answer is not a JSON object (HTTP 502)"
-    assert _pending(runtime) == 0  # the attempt is used up all the same
+    text = "the OAuth provider's token answer is not a JSON object (HTTP 502)"
+    assert exc.value.message == text
+    assert _pending(runtime) == 0  # the attempt is used up all the same, and its end audited
+    assert _audit(svc, mark) == [_failed("provider_unavailable", error=text)]
+
+
+def test_a_device_poll_the_provider_breaks_is_audited(svc: Services, configured: Provider) -> None:
+    configured.fixed["/token"] = (502, b"Bad Gateway")
+    mark = factories.audit_mark(svc)
+    with pytest.raises(Unavailable):
+        svc.oidc.complete_device("device-code", SOURCE, VIA)
+    text = "the OAuth provider's token answer is not a JSON object (HTTP 502)"
+    assert _audit(svc, mark) == [_failed("provider_unavailable", error=text)]
 
 
 def test_the_pkce_verifier_is_the_attempts_own(svc: Services, configured: Provider) -> None:
@@ -1124,9 +1136,11 @@ def test_a_failing_userinfo_endpoint_is_unavailable(
         configured.fixed[endpoint] = answer
     else:
         configured.discovery["userinfo_endpoint"] = endpoint
+    mark = factories.audit_mark(svc)
     with pytest.raises(Unavailable) as exc:
         _login(svc, configured)
     assert exc.value.message == text
+    assert _audit(svc, mark)[-1] == _failed("provider_unavailable", error=text)
 
 
 @pytest.mark.parametrize("name", ["-bob", "bob smith", "", "b" * 151, 42])
@@ -1452,7 +1466,7 @@ def test_a_device_code_is_required_and_bounded(svc: Services, configured: Provid
         svc.oidc.complete_device(code, SOURCE, VIA)
     _refused(exc, "device_code is required")
     assert configured.seen == []
-    assert _audit(svc, mark) == []
+    assert _audit(svc, mark) == [_failed("bad_request")]  # as the code flow's refusal
 
 
 def test_the_longest_device_code_is_polled(svc: Services, configured: Provider) -> None:

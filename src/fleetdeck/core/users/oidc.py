@@ -26,6 +26,7 @@ JWKS are cached for ``CACHE_SEC``; an unknown key id refetches the JWKS once.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import threading
@@ -33,7 +34,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -391,19 +392,22 @@ class OidcLoginService:
         if expires_at <= now:
             self._failed(source, via, "expired_state")
             raise AuthenticationFailed("the login attempt has expired")
-        status, answer = self._post_token(
-            issuer,
-            {
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": str(self._settings.value(REDIRECT_URL)),
-                "code_verifier": self._box.decrypt(verifier_enc),
-            },
-        )
-        if status != 200 or "id_token" not in answer:
-            self._failed(source, via, "code_refused", provider_error=str(answer.get("error", status))[:100])
-            raise AuthenticationFailed("the OAuth provider refused the code")
-        return self._finish(issuer, answer, nonce_hash, source, via, lifetime_sec, renew_sec, user_agent)
+        with self._audited_unavailable(source, via):  # the attempt is used up: say why it ended
+            status, answer = self._post_token(
+                issuer,
+                {
+                    "grant_type": "authorization_code",
+                    "code": code,
+                    "redirect_uri": str(self._settings.value(REDIRECT_URL)),
+                    "code_verifier": self._box.decrypt(verifier_enc),
+                },
+            )
+            if status != 200 or "id_token" not in answer:
+                self._failed(
+                    source, via, "code_refused", provider_error=str(answer.get("error", status))[:100]
+                )
+                raise AuthenticationFailed("the OAuth provider refused the code")
+            return self._finish(issuer, answer, nonce_hash, source, via, lifetime_sec, renew_sec, user_agent)
 
     # ------------------------------------------------------------ device flow
 
@@ -439,17 +443,23 @@ class OidcLoginService:
         while the user has not authorised yet; any other error is ``AuthenticationFailed``."""
         issuer = self._issuer()
         if not device_code or len(device_code) > MAX_PARAM:
+            self._failed(source, via, "bad_request")
             raise AuthenticationFailed("device_code is required")
-        status, answer = self._post_token(issuer, {"grant_type": DEVICE_GRANT, "device_code": device_code})
-        error = str(answer.get("error", "") or "")
-        if error in SOFT_ERRORS:
-            return DevicePending(
-                error, str(answer.get("error_description", ""))[:300], str(answer.get("error_uri", ""))[:300]
+        with self._audited_unavailable(source, via):
+            status, answer = self._post_token(
+                issuer, {"grant_type": DEVICE_GRANT, "device_code": device_code}
             )
-        if status != 200 or error or "id_token" not in answer:
-            self._failed(source, via, "device_refused", provider_error=(error or str(status))[:100])
-            raise AuthenticationFailed(f"the OAuth provider refused the device login: {error or status}")
-        return self._finish(issuer, answer, None, source, via, lifetime_sec, renew_sec, user_agent)
+            error = str(answer.get("error", "") or "")
+            if error in SOFT_ERRORS:
+                return DevicePending(
+                    error,
+                    str(answer.get("error_description", ""))[:300],
+                    str(answer.get("error_uri", ""))[:300],
+                )
+            if status != 200 or error or "id_token" not in answer:
+                self._failed(source, via, "device_refused", provider_error=(error or str(status))[:100])
+                raise AuthenticationFailed(f"the OAuth provider refused the device login: {error or status}")
+            return self._finish(issuer, answer, None, source, via, lifetime_sec, renew_sec, user_agent)
 
     # ------------------------------------------------------------ the ID token and the user
 
@@ -584,6 +594,16 @@ class OidcLoginService:
 
     def _anon(self, source: str, via: str = "", username: str = "(oauth)") -> Actor:
         return Actor(user_id=None, username=username[:150], role=Role.VIEWER, source=source, via=via)
+
+    @contextlib.contextmanager
+    def _audited_unavailable(self, source: str, via: str) -> Iterator[None]:
+        """A login that ends because the provider failed (unreachable, a broken token, JWKS or
+        userinfo answer) is audited like any other failed login: every outcome leaves a row."""
+        try:
+            yield
+        except Unavailable as exc:
+            self._failed(source, via, "provider_unavailable", error=exc.message[:200])
+            raise
 
     def _failed(self, source: str, via: str, reason: str, username: str = "(oauth)", **detail: Any) -> None:
         self._audit.record(
