@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import AgentProc, ServerProc
 from tests.web.test_browser import ADMIN_PASSWORD, TIMEOUT_MS, local_only, log_in, shot, wait_online
@@ -60,7 +61,11 @@ def accessible(page: Page) -> None:
         "main a[href], main button, main input:not([type=hidden]), main select, main textarea, main summary"
     )
     if page.locator(focusable).count():  # (a viewer's settings page has nothing to focus)
-        assert page.evaluate("!!document.activeElement.closest('main')"), page.url
+        # waited for, not read at once: under load the focus can land a moment after the key
+        try:
+            page.wait_for_function("!!document.activeElement.closest('main')", timeout=5000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"Tab after the skip link left <main>: {page.url}") from None
     # leave the URL without "#main": the skip link moves focus only when the fragment changes
     page.evaluate("history.replaceState(null, '', location.pathname + location.search)")
 
