@@ -36,7 +36,8 @@ assets: $(ASSETS) ## the web UI's browser assets (npm ci; copied into src/fleetd
 
 # The browser tests (tests/web) use Debian's Chromium (Playwright) and Debian's firefox-esr
 # (puppeteer-core over WebDriver BiDi, npm ci in tests/web/firefox), the desktop view's tests a
-# VNC server from Debian's xvfb and x11vnc; installed here where missing
+# VNC server from Debian's xvfb and x11vnc, the scale-out test Debian's nginx (nginx-light), the
+# agent's zsh tests zsh; installed here where missing
 # and cheap (root with apt-get), otherwise those tests skip and say why. Also the OpenID Connect
 # provider of the rport OAuth tests (npm ci in tests/dialects/rport/oidc).
 chromium:
@@ -48,6 +49,14 @@ chromium:
 	  { apt-get install -y -q xvfb x11vnc >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q xvfb x11vnc >/dev/null; }; } \
 	  || echo "could not install xvfb and x11vnc: the desktop view tests will skip"; \
 	  else echo "Xvfb or x11vnc missing (apt-get install xvfb x11vnc as root): the desktop view tests will skip"; fi; }
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get install -y -q nginx-light >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q nginx-light >/dev/null; }; } \
+	  || echo "could not install nginx-light: the scale-out test behind nginx will skip"; \
+	  else echo "nginx missing (apt-get install nginx-light as root): the scale-out test behind nginx will skip"; fi; }
+	@command -v zsh >/dev/null || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  { apt-get install -y -q zsh >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q zsh >/dev/null; }; } \
+	  || echo "could not install zsh: the agent's zsh tests will skip"; \
+	  else echo "zsh missing (apt-get install zsh as root): the agent's zsh tests will skip"; fi; }
 	@test -x $(FIREFOX) || { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  { apt-get install -y -q firefox-esr >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q firefox-esr >/dev/null; }; } \
 	  || echo "could not install firefox-esr: the Firefox test will skip"; \
