@@ -344,3 +344,36 @@ def test_measurements_from_the_intake_run_the_rules(
     svc.alerting.delete_ruleset(admin)
     assert svc.alerting.problem(admin, again.id).active is False
     assert svc.alerting.problems(admin, q.Query(where=(q.Cond("active", q.Op.EQ, True),))).total == 0
+
+
+def test_a_templates_data_fills_its_placeholders(
+    alerting: AlertingService, admin: Actor, clock: ManualClock
+) -> None:
+    """rportd's template values from the template's ``data``: ``Subject``, ``Severity`` (the
+    rule's when the data has none) and ``CustomData`` as JSON (empty without it); ``html``
+    makes the message ``text/html``."""
+    body = "{{.Subject}}|{{.Severity}}|{{.CustomData}}|{{.Timestamp}}"
+    templates = {
+        "full": TemplateInput(
+            "smtp",
+            "s",
+            body,
+            html=True,
+            data={"subject": "Disk", "severity": "Critical", "custom_data": {"team": ["db", 2]}},
+            recipients=("ops@example.org",),
+        ),
+        "bare": TemplateInput("smtp", "s", body, recipients=("ops@example.org",)),
+    }
+    outcome = alerting.test(
+        admin,
+        rules(rule("hot", "cpu_usage_percent > 50", notify=["full", "bare"])),
+        templates,
+        [{"id": "c1", "name": "a"}],
+        [{"client_id": "c1", "cpu_usage_percent": 90}],
+    )
+    assert outcome.errors == []
+    stamp = clock.now.isoformat()
+    assert [(n["body"], n["content_type"]) for n in outcome.notifications] == [
+        (f'Disk|Critical|{{"team": ["db", 2]}}|{stamp}', "text/html"),
+        (f"|High||{stamp}", "text/plain"),
+    ]

@@ -16,6 +16,7 @@ from fleetdeck.core.cmdb.statuses import Op, Status
 from fleetdeck.core.cmdb.values import DialogRef, Entry, ObjectRef
 from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.packages.entities import PackageFields
 from fleetdeck.core.query import Cond, Query
 from fleetdeck.core.query import Op as Q
 from fleetdeck.core.services import Services
@@ -670,3 +671,30 @@ def test_an_entry_row_records_when_it_was_made_and_last_changed(
     clock.now = T0.replace(hour=11)
     svc.cmdb.entry_status(admin, oid, CPU, eid, Op.ARCHIVE)
     assert times(eid) == (T0, T0.replace(hour=11), {"title": "a", "cores": 4})
+
+
+def test_a_groups_or_packages_object_keeps_its_owners_name_and_lists_versions_by_id(
+    svc: Services, admin: Actor
+) -> None:
+    """The title of a group's or package family's object is the owner's name (renamed there,
+    refused here, word for word), and a family's versions are its packages in the order they
+    were made, even after an older one changed (on PostgreSQL an updated row moves to the end
+    of its table, so an unordered read would show it last)."""
+    factories.group(svc, admin, "lab", [])
+    first = factories.package(svc, admin, "zip7", "1.0")
+    second = factories.package(svc, admin, "zip7", "2.0")
+    svc.packages.update(
+        admin,
+        first.id,
+        PackageFields(install_procedure="install zip7 1.0", description="d"),
+        package_version="2",
+    )
+    message = "the title of a group's or package's object is its name; rename it instead"
+    for title in ("lab", "zip7"):
+        oid = object_titled(svc, admin, title)
+        with pytest.raises(Conflict) as err:
+            svc.cmdb.update(admin, oid, title="other")
+        assert (err.value.message, err.value.detail) == (message, {"field": "title"})
+        assert object_titled(svc, admin, title) == oid  # nothing renamed
+    versions = read(svc, admin, object_titled(svc, admin, "zip7"), "C__CATG__VERSION")
+    assert [(v.id, v.values["title"]) for v in versions] == [(first.id, "1.0"), (second.id, "2.0")]

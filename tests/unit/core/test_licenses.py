@@ -364,3 +364,31 @@ def test_a_computer_acquires_and_releases_only_its_own_licenses(
     viewer_pc = Actor(user_id=None, username="pc1", role=Role.VIEWER, computer_id=pcs[1])
     assert lic.acquire(viewer_pc, pcs[1], "office").license_value == "SECRET"
     assert lic.acquire(OPERATOR, pcs[2], "office").license_value == "SECRET"
+
+
+def test_every_listing_filters_by_its_query(lic: LicenseService, admin: Actor) -> None:
+    """Each read applies its query's conditions in SQL (the opsi dialect's ``*_getObjects``
+    filters arrive as one): only the matching rows come back, in the read's own order."""
+    lic.put_contract(admin, Contract("msdn", partner="Microsoft"))
+    lic.put_contract(admin, Contract("adobe", partner="Adobe"))
+    lic.put_pool(admin, Pool("office", "Office"))
+    lic.put_pool(admin, Pool("win", "Windows"))
+    lic.put_license(admin, License("a-1", "adobe"))
+    lic.put_license(admin, License("m-1", "msdn", "volume", 5))
+    lic.put_license(admin, License("m-2", "msdn"))
+    lic.put_pool_member(admin, "m-1", "win", "")
+    lic.put_pool_member(admin, "a-1", "office", "")
+    lic.put_pool_software(admin, PoolSoftware("win", "Windows 11"))
+    lic.put_pool_software(admin, PoolSoftware("office", "Word"))
+
+    def where(field: str, value: object) -> Query:
+        return Query(where=(Cond(field, Op.EQ, value),))
+
+    assert [c.key for c in lic.contracts(VIEWER, where("partner", "Microsoft"))] == ["msdn"]
+    assert [p.key for p in lic.pools(VIEWER, where("description", "Office"))] == ["office"]
+    assert [x.key for x in lic.licenses(VIEWER, where("contract_key", "msdn"))] == ["m-1", "m-2"]
+    assert [x.key for x in lic.licenses(VIEWER, where("kind", "volume"))] == ["m-1"]
+    assert [(m.license_key, m.pool_key) for m in lic.pool_members(VIEWER, where("pool_key", "win"))] == [
+        ("m-1", "win")
+    ]
+    assert lic.pool_software(VIEWER, where("name", "Word")) == [PoolSoftware("office", "Word")]

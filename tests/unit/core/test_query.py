@@ -186,3 +186,19 @@ def test_list_text_matches_any_element_of_its_kind(runtime: Runtime, admin: Acto
     assert where(Cond("tags", Op.LIKE, "role*")) == []  # a label, not a tag
     assert where(Cond("labels", Op.LIKE, "role: SMTP")) == ["mail"]
     assert where(Cond("labels", Op.IS_NULL, True)) == ["db%2", "db_1", "web-1", "web-2"]
+
+
+def test_a_refusal_names_the_part_of_the_query_it_is_about(runtime: Runtime, admin: Actor) -> None:
+    """``field`` of a refusal is what a dialect shows as the bad parameter: the query itself, a
+    condition, or the field whose value does not fit its column."""
+    cases: list[tuple[object, str, str]] = [
+        ([], "query must be an object", "query"),
+        ({"where": [5]}, "condition must be an object", "condition"),
+    ]
+    for data, message, field in cases:
+        with pytest.raises(ValidationFailed) as err:
+            Query.from_dict(data)
+        assert (err.value.message, err.value.field) == (message, field)
+    with pytest.raises(ValidationFailed) as bad:
+        hostnames(runtime, admin, Query(where=(Cond("id", Op.EQ, "seven"),)))
+    assert (bad.value.message, bad.value.field) == ("invalid value 'seven' for field 'id'", "id")

@@ -357,3 +357,61 @@ def test_an_authenticator_secret_exists_once_made_and_is_shown_again_to_its_user
     assert svc.second_factor.exists(nid) is False
     with pytest.raises(NotFound):
         svc.second_factor.get(nat, "Fleetdeck")
+
+
+# ------------------------------------------------------------------ an expired password at login
+
+
+def test_an_expired_password_is_changed_at_login_and_older_credentials_end(
+    svc: Services, runtime: Runtime, clock: ManualClock
+) -> None:
+    """``password_login`` with ``new_password`` for a user whose password an admin expired: the
+    new one is set, the credential it returns carries the next version (so every earlier one,
+    and the expiry's, no longer resumes), and the change is audited as the user's own."""
+    root = factories.user(svc, Role.ADMIN, "root")
+    kay = factories.user(svc, Role.VIEWER, "kay")
+    svc.users.update(root, kay.user_id or 0, password_expired=True)
+    expired = row(runtime, kay.user_id)
+    mark = factories.audit_mark(svc)
+    with pytest.raises(AuthenticationFailed, match=r"^password has expired, please change your password$"):
+        svc.users.password_login("kay", factories.PASSWORD, SRC, "web")
+    assert audit(svc, mark) == [
+        ("auth.login", "user", str(kay.user_id), "refused", {"reason": "password_expired"})
+    ]
+    with pytest.raises(ValidationFailed, match=r"^the new password must differ from the old one$"):
+        svc.users.password_login("kay", factories.PASSWORD, SRC, "web", new_password=factories.PASSWORD)
+    assert row(runtime, kay.user_id).token_version == expired.token_version  # refused: nothing written
+    clock.now = T0 + timedelta(hours=2)
+    mark = factories.audit_mark(svc)
+    actor, credential = svc.users.password_login("kay", factories.PASSWORD, SRC, "web", new_password=NEW)
+    assert (actor.user_id, credential.user_id, credential.version) == (
+        kay.user_id,
+        kay.user_id,
+        expired.token_version + 1,
+    )
+    after = row(runtime, kay.user_id)
+    assert (after.token_version, after.password_expired, after.password_changed_at, after.last_login_at) == (
+        expired.token_version + 1,
+        False,
+        T0 + timedelta(hours=2),
+        T0 + timedelta(hours=2),
+    )
+    assert audit(svc, mark) == [
+        ("user.password", "user", str(kay.user_id), "ok", {"reason": "password_expired"})
+    ]
+    assert svc.users.resume(credential, SRC, "web").user_id == kay.user_id
+    assert logs_in(svc, "kay", NEW) and not logs_in(svc, "kay", factories.PASSWORD)
+
+
+def test_an_api_token_is_created_once_by_name_and_audited(svc: Services) -> None:
+    """``create_token``: the audit row names the token (object type ``api_token``, its id, name
+    and scope, never the secret); a second token of the same name is refused."""
+    kay = factories.user(svc, Role.OPERATOR, "kay")
+    mark = factories.audit_mark(svc)
+    made = svc.users.create_token(kay, "ci", "read", None)
+    assert audit(svc, mark) == [
+        ("token.create", "api_token", str(made.info.id), "ok", {"name": "ci", "scope": "read"})
+    ]
+    assert made.token not in str(factories.audit_since(svc, mark))
+    with pytest.raises(Conflict, match=r"^you already have a token named 'ci'$"):
+        svc.users.create_token(kay, "ci", "read", None)
