@@ -269,6 +269,12 @@ def audit_since(services: Services, mark: int) -> list[AuditRecord]:
     return sorted(page.items, key=lambda r: r.id)
 
 
+def audited(services: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    """The audit rows written after ``mark``, oldest first, as ``(action, object_type, object_id,
+    result, detail)``: what a test compares them by."""
+    return [(r.action, r.object_type, r.object_id, r.result, r.detail) for r in audit_since(services, mark)]
+
+
 # ------------------------------------------------------------------ concurrency
 
 T = TypeVar("T")

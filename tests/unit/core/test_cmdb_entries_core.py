@@ -32,12 +32,6 @@ CPU, MODEL, CONTACT, LOCATION, IP = (
 GHZ = DialogRef(3, "GHz", "C__FREQUENCY_UNIT__GHZ")
 
 
-def rows(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
 def read(
     svc: Services, actor: Actor, oid: int, const: str, status: int | None = Status.NORMAL
 ) -> list[Entry]:
@@ -99,7 +93,7 @@ def test_a_multi_value_entry_is_stored_normalized_read_resolved_and_audited(
         "cores": 20,
         "description": "5",
     }
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -133,7 +127,7 @@ def test_a_multi_value_entry_is_stored_normalized_read_resolved_and_audited(
     clock.now = T0.replace(hour=11)
     mark = factories.audit_mark(svc)
     assert svc.cmdb.save(admin, oid, CPU, {"cores": 24, "title": None}, eid) == eid
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -184,7 +178,7 @@ def test_an_entry_id_must_name_an_entry_of_that_object_and_category(svc: Service
             "entry",
             entry_id,
         )
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("cmdb_entry.save", "cmdb_entry", "", "not_found", {"error": f"entry {i} not found"})
         for i in (theirs, memory, 999_999)
     ]
@@ -204,7 +198,7 @@ def test_a_single_value_category_keeps_one_entry(svc: Services, admin: Actor) ->
     first = svc.cmdb.save(admin, oid, MODEL, {"serial": "A"})
     mark = factories.audit_mark(svc)
     assert svc.cmdb.save(admin, oid, MODEL, {"firmware": "2"}) == first
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -242,7 +236,7 @@ def test_a_single_value_category_keeps_one_entry(svc: Services, admin: Actor) ->
         f"Model holds one entry and object {oid} has it",
         {"category": MODEL},
     )
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -306,7 +300,7 @@ def test_values_are_stored_in_their_normal_form(
     oid, _ = svc.cmdb.create(admin, SERVER, "srv")
     mark = factories.audit_mark(svc)
     eid = svc.cmdb.save(admin, oid, const, {key: value})
-    ((_, _, _, result, detail),) = rows(svc, mark)
+    ((_, _, _, result, detail),) = factories.audited(svc, mark)
     assert (result, detail["entries"]) == ("ok", [{"entry": eid, "new": {key: stored}}])
     (entry,) = read(svc, admin, oid, const)
     shown = entry.values[key]
@@ -371,7 +365,9 @@ def test_ill_typed_values_are_refused_and_nothing_is_written(
     with pytest.raises(ValidationFailed) as err:
         svc.cmdb.save(admin, oid, const, {"description": "kept?", key: value})
     assert (err.value.message, err.value.field) == (message, key)
-    assert rows(svc, mark) == [("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})]
+    assert factories.audited(svc, mark) == [
+        ("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})
+    ]
     assert read(svc, admin, oid, const, None) == []
     assert titles(svc, admin, IP, "dns_domain") == before
 
@@ -429,7 +425,7 @@ def test_dialog_plus_and_multiselect_values_are_added_found_and_shown(svc: Servi
     second = svc.cmdb.save(admin, oid, IP, {"dns_domain": ["b.EXAMPLE", 1, "c.example"]})
     third = svc.cmdb.save(admin, oid, IP, {"dns_domain": "a.example"})
     fourth = svc.cmdb.save(admin, oid, IP, {"dns_domain": "3"})
-    assert [r[4]["entries"][0]["new"] for r in rows(svc, mark)] == [
+    assert [r[4]["entries"][0]["new"] for r in factories.audited(svc, mark)] == [
         {"dns_domain": [1, 2]},
         {"dns_domain": [2, 1, 3]},
         {"dns_domain": [1]},
@@ -587,7 +583,9 @@ def test_saving_needs_the_right_to_manage_and_a_refusal_writes_nothing(svc: Serv
     mark = factories.audit_mark(svc)
     with pytest.raises(PermissionDenied):
         svc.cmdb.save(viewer, oid, CPU, {"type": "Brand new"})
-    assert [(r[0], r[1], r[3]) for r in rows(svc, mark)] == [("cmdb_entry.save", "cmdb_entry", "denied")]
+    assert [(r[0], r[1], r[3]) for r in factories.audited(svc, mark)] == [
+        ("cmdb_entry.save", "cmdb_entry", "denied")
+    ]
     assert read(svc, admin, oid, CPU) == []
     assert (16, "Brand new") not in titles(svc, admin, CPU, "type")
     operator = factories.user(svc, Role.OPERATOR)

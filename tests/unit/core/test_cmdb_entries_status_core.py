@@ -30,12 +30,6 @@ SERVER = 5
 GLOBAL, CPU, MODEL, CONTACT = "C__CATG__GLOBAL", "C__CATG__CPU", "C__CATG__MODEL", "C__CATG__CONTACT"
 
 
-def rows(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
 def read(
     svc: Services, actor: Actor, oid: int, const: str, status: int | None = Status.NORMAL
 ) -> list[Entry]:
@@ -89,7 +83,7 @@ def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, 
         },
     )
     assert saved == oid
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -146,7 +140,7 @@ def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, 
     )
     mark = factories.audit_mark(svc)
     svc.cmdb.save(admin, oid, GLOBAL, {"description": "d", "cmdb_status": "11", "tag": [2, "green"]})
-    assert rows(svc, mark)[0][4] == {
+    assert factories.audited(svc, mark)[0][4] == {
         "object_id": oid,
         "category": GLOBAL,
         "old": {"description": "", "cmdb_status": 7, "tag": [1, 2]},
@@ -200,7 +194,9 @@ def test_general_values_are_checked_and_a_refusal_changes_nothing(svc: Services,
         with pytest.raises(error) as err:
             svc.cmdb.save(admin, oid, GLOBAL, data)
         assert (err.value.message, err.value.field) == (message, field)
-        assert rows(svc, mark) == [("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})]
+        assert factories.audited(svc, mark) == [
+            ("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})
+        ]
     assert svc.cmdb.get(admin, oid) == before
     # a computer's object keeps its host name as title; the rest of its general category is open
     with pytest.raises(Conflict) as conflict:
@@ -253,7 +249,7 @@ def test_entries_move_along_their_lifecycle_with_audit_rows(
         detail = {"object_id": oid, "category": CPU, "old": {"status": old}, "new": {"status": new}}
         return (f"cmdb_entry.{op}", "cmdb_entry", str(first), "ok", {**detail, **(extra or {})})
 
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ok("archive", 2, 3),
         ok("retire", 3, 4),
         (
@@ -312,7 +308,7 @@ def test_entry_status_refusals_say_why_and_change_nothing(svc: Services, admin: 
         with pytest.raises(error) as err:
             svc.cmdb.entry_status(admin, oid, const, entry_id, op)
         assert err.value.message == message
-    assert [r[2:4] for r in rows(svc, mark)] == [
+    assert [r[2:4] for r in factories.audited(svc, mark)] == [
         ("", "invalid"),
         ("", "invalid"),
         (str(theirs), "not_found"),
@@ -336,7 +332,9 @@ def test_entry_status_refusals_say_why_and_change_nothing(svc: Services, admin: 
     mark = factories.audit_mark(svc)
     with pytest.raises(PermissionDenied):
         svc.cmdb.entry_status(viewer, oid, CPU, cpu, Op.PURGE)
-    assert [(r[0], r[2], r[3]) for r in rows(svc, mark)] == [("cmdb_entry.purge", str(cpu), "denied")]
+    assert [(r[0], r[2], r[3]) for r in factories.audited(svc, mark)] == [
+        ("cmdb_entry.purge", str(cpu), "denied")
+    ]
     assert [(e.id, e.status) for e in read(svc, admin, oid, CPU, None)] == [(cpu, 2)]
     assert [(e.id, e.status) for e in read(svc, admin, other, CPU, None)] == [(theirs, 2)]
     assert [(e.id, e.status) for e in read(svc, admin, oid, MODEL, None)] == [(model, 2)]
@@ -347,7 +345,7 @@ def test_entry_status_refusals_say_why_and_change_nothing(svc: Services, admin: 
     with pytest.raises(NotFound) as purged:
         svc.cmdb.entry_status(admin, oid, MODEL, None, Op.PURGE)
     assert purged.value.message == f"entry {MODEL} of {oid} not found"
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.purge",
             "cmdb_entry",
@@ -383,7 +381,7 @@ def test_a_computers_inventory_categories_are_read_only(svc: Services, admin: Ac
         with pytest.raises(Conflict) as status:
             svc.cmdb.entry_status(admin, oid, const, oid, Op.PURGE)
         assert status.value.message == f"the entries of {title} of object {oid} cannot be purged here"
-    assert [r[3] for r in rows(svc, mark)] == ["conflict"] * 6
+    assert [r[3] for r in factories.audited(svc, mark)] == ["conflict"] * 6
     # its stored categories are the CMDB's own
     eid = svc.cmdb.save(admin, oid, CONTACT, {"contact": 3})
     assert [e.id for e in read(svc, admin, oid, CONTACT)] == [eid]

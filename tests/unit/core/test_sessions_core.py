@@ -7,7 +7,6 @@ the real database; these are the tests the mutation subset runs for them."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import jwt
 import pytest
@@ -46,12 +45,6 @@ def rows(runtime: Runtime) -> list[WebSession]:
         out = list(uow.session.scalars(select(WebSession).order_by(WebSession.id)))
         uow.session.expunge_all()
         return out
-
-
-def audit(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
 
 
 # ------------------------------------------------------------------ of_user
@@ -137,7 +130,9 @@ def test_one_session_is_revoked_by_its_id_and_audited(
     _, d = s.login("dave", factories.PASSWORD, SRC, "web")
     mark = factories.audit_mark(svc)
     assert s.revoke(carol, cid, a.info.id) == 1
-    assert audit(svc, mark) == [("session.revoke", "session", f"{cid}/{a.info.id}", "ok", {"ended": 1})]
+    assert factories.audited(svc, mark) == [
+        ("session.revoke", "session", f"{cid}/{a.info.id}", "ok", {"ended": 1})
+    ]
     assert [r.id for r in rows(runtime)] == [b.info.id, d.info.id]
     with pytest.raises(AuthenticationFailed, match=r"^no session$"):
         s.resume(a.secret, SRC, "web")
@@ -156,11 +151,11 @@ def test_all_of_a_users_sessions_are_revoked_and_counted(
     _, kept = s.login("fred", factories.PASSWORD, SRC, "web")
     mark = factories.audit_mark(svc)
     assert s.revoke(erin, eid) == 3
-    assert audit(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 3})]
+    assert factories.audited(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 3})]
     assert [r.id for r in rows(runtime)] == [kept.info.id]
     mark = factories.audit_mark(svc)
     assert s.revoke(erin, eid) == 0  # none left: no error
-    assert audit(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 0})]
+    assert factories.audited(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 0})]
 
 
 def test_an_unknown_or_someone_elses_session_is_not_found_and_nothing_ends(
@@ -181,7 +176,7 @@ def test_an_unknown_or_someone_elses_session_is_not_found_and_nothing_ends(
             "session",
             sid,
         )
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "session.revoke",
             "session",
@@ -215,7 +210,7 @@ def test_only_a_user_manager_revokes_someone_elses_sessions(
         with pytest.raises(PermissionDenied, match=r"^op \(operator\) lacks permission manage_users$"):
             s.revoke(op, iid, session_id)
     error = {"error": "op (operator) lacks permission manage_users"}
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("session.revoke", "session", str(iid), "denied", error),
         ("session.revoke", "session", f"{iid}/{a.info.id}", "denied", error),
     ]
