@@ -20,6 +20,8 @@ from typing import Any, TypeVar
 
 from fleetdeck.core.audit import AuditRecord
 from fleetdeck.core.authz import Actor, Role, system_actor
+from fleetdeck.core.cmdb.statuses import Status
+from fleetdeck.core.cmdb.values import Entry
 from fleetdeck.core.deployments.entities import ContainerCreated
 from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.core.jobs.entities import CommandRequest
@@ -267,6 +269,20 @@ def audit_since(services: Services, mark: int) -> list[AuditRecord]:
     """The audit rows written after ``mark``, oldest first."""
     page = services.audit.find(_AUDITOR, Query(where=(Cond("id", Op.GT, mark),), limit=None))
     return sorted(page.items, key=lambda r: r.id)
+
+
+def audited(services: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    """The audit rows written after ``mark``, oldest first, as ``(action, object_type, object_id,
+    result, detail)``: what a test compares them by."""
+    return [(r.action, r.object_type, r.object_id, r.result, r.detail) for r in audit_since(services, mark)]
+
+
+def cmdb_entries(
+    services: Services, actor: Actor, object_id: int, category: str, status: int | None = Status.NORMAL
+) -> list[Entry]:
+    """The entries of one category of one CMDB object with that record status (None: any), as
+    ``actor`` reads them."""
+    return services.cmdb.entries(actor, [object_id], [category], status)[object_id][category]
 
 
 # ------------------------------------------------------------------ concurrency

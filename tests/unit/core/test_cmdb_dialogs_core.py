@@ -29,12 +29,6 @@ PURPOSES = [
 ]
 
 
-def rows(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
 def test_a_dialog_tables_values_are_read_in_id_order(svc: Services, admin: Actor) -> None:
     viewer = factories.user(svc, Role.VIEWER)
     assert svc.cmdb.dialog_items(viewer, GLOBAL, "purpose") == PURPOSES
@@ -81,7 +75,7 @@ def test_values_are_added_to_a_dialog_plus_table_with_the_next_id(svc: Services,
         DialogItem(6, "Spare", "", 1),
         DialogItem(7, "Edge"),
     ]
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_dialog.create",
             "cmdb_dialog",
@@ -136,7 +130,7 @@ def test_values_are_renamed_and_deleted_built_in_or_added(svc: Services, admin: 
     svc.cmdb.dialog_change(admin, GLOBAL, "purpose", item_id=3, title="QA")
     assert svc.cmdb.dialog_items(admin, GLOBAL, "purpose")[1] == DialogItem(3, "QA", "", 1)
     table = "isys_purpose"
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_dialog.update",
             "cmdb_dialog",
@@ -188,7 +182,7 @@ def test_values_are_renamed_and_deleted_built_in_or_added(svc: Services, admin: 
         assert missing.value.message == f"dialog value {item_id} not found"
     assert svc.cmdb.dialog_change(admin, GLOBAL, "purpose", item_id=added, delete=True) == added
     assert svc.cmdb.dialog_change(admin, GLOBAL, "purpose", title="Next") == added + 1
-    assert rows(svc, mark)[:2] == [
+    assert factories.audited(svc, mark)[:2] == [
         ("cmdb_dialog.update", "cmdb_dialog", "2", "not_found", {"error": "dialog value 2 not found"}),
         ("cmdb_dialog.update", "cmdb_dialog", "99", "not_found", {"error": "dialog value 99 not found"}),
     ]
@@ -227,7 +221,7 @@ def test_changing_a_dialog_table_is_refused_with_the_reason_and_writes_nothing(
         "General has no dialog attribute 'title'",
         "property",
     )
-    assert [(r[0], r[2], r[3]) for r in rows(svc, mark)] == [
+    assert [(r[0], r[2], r[3]) for r in factories.audited(svc, mark)] == [
         ("cmdb_dialog.create", "", "denied"),
         ("cmdb_dialog.delete", "1", "denied"),
         ("cmdb_dialog.create", "", "conflict"),

@@ -18,7 +18,7 @@ from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, Validati
 from fleetdeck.core.query import Query, SortKey
 from fleetdeck.core.services import Services
 from tests import factories
-from tests.factories import ManualClock
+from tests.factories import ManualClock, cmdb_entries
 from tests.unit.core.conftest import T0
 
 BUILDING, SERVER = 3, 5
@@ -30,18 +30,6 @@ CPU, MODEL, CONTACT, LOCATION, IP = (
     "C__CATG__IP",
 )
 GHZ = DialogRef(3, "GHz", "C__FREQUENCY_UNIT__GHZ")
-
-
-def rows(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
-def read(
-    svc: Services, actor: Actor, oid: int, const: str, status: int | None = Status.NORMAL
-) -> list[Entry]:
-    return svc.cmdb.entries(actor, [oid], [const], status)[oid][const]
 
 
 def titles(svc: Services, actor: Actor, const: str, attribute: str) -> list[tuple[int, str]]:
@@ -99,7 +87,7 @@ def test_a_multi_value_entry_is_stored_normalized_read_resolved_and_audited(
         "cores": 20,
         "description": "5",
     }
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -108,7 +96,7 @@ def test_a_multi_value_entry_is_stored_normalized_read_resolved_and_audited(
             {"object_id": oid, "category": CPU, "entries": [{"entry": eid, "new": stored}]},
         )
     ]
-    (entry,) = read(svc, admin, oid, CPU)
+    (entry,) = cmdb_entries(svc, admin, oid, CPU)
     assert entry == Entry(
         eid,
         oid,
@@ -133,7 +121,7 @@ def test_a_multi_value_entry_is_stored_normalized_read_resolved_and_audited(
     clock.now = T0.replace(hour=11)
     mark = factories.audit_mark(svc)
     assert svc.cmdb.save(admin, oid, CPU, {"cores": 24, "title": None}, eid) == eid
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -148,7 +136,7 @@ def test_a_multi_value_entry_is_stored_normalized_read_resolved_and_audited(
             },
         )
     ]
-    (entry,) = read(svc, admin, oid, CPU)
+    (entry,) = cmdb_entries(svc, admin, oid, CPU)
     assert entry.values == {
         "title": None,
         "manufacturer": DialogRef(2, "Intel", ""),
@@ -162,7 +150,7 @@ def test_a_multi_value_entry_is_stored_normalized_read_resolved_and_audited(
     second = svc.cmdb.save(admin, oid, CPU, {"title": "Epyc"})
     third = svc.cmdb.save(admin, oid, CPU, {"title": "Epyc"}, always_new=True)
     assert eid < second < third
-    assert [(e.id, e.values["title"], e.values["cores"]) for e in read(svc, admin, oid, CPU)] == [
+    assert [(e.id, e.values["title"], e.values["cores"]) for e in cmdb_entries(svc, admin, oid, CPU)] == [
         (eid, None, 24),
         (second, "Epyc", None),
         (third, "Epyc", None),
@@ -184,12 +172,12 @@ def test_an_entry_id_must_name_an_entry_of_that_object_and_category(svc: Service
             "entry",
             entry_id,
         )
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("cmdb_entry.save", "cmdb_entry", "", "not_found", {"error": f"entry {i} not found"})
         for i in (theirs, memory, 999_999)
     ]
-    assert [(e.id, e.values["title"]) for e in read(svc, admin, oid, CPU)] == [(mine, "a")]
-    assert [(e.id, e.values["title"]) for e in read(svc, admin, other, CPU)] == [(theirs, "b")]
+    assert [(e.id, e.values["title"]) for e in cmdb_entries(svc, admin, oid, CPU)] == [(mine, "a")]
+    assert [(e.id, e.values["title"]) for e in cmdb_entries(svc, admin, other, CPU)] == [(theirs, "b")]
     with pytest.raises(NotFound) as missing:
         svc.cmdb.save(admin, 999_999, CPU, {"title": "x"})
     assert missing.value.message == "object 999999 not found"
@@ -204,7 +192,7 @@ def test_a_single_value_category_keeps_one_entry(svc: Services, admin: Actor) ->
     first = svc.cmdb.save(admin, oid, MODEL, {"serial": "A"})
     mark = factories.audit_mark(svc)
     assert svc.cmdb.save(admin, oid, MODEL, {"firmware": "2"}) == first
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -217,7 +205,7 @@ def test_a_single_value_category_keeps_one_entry(svc: Services, admin: Actor) ->
             },
         )
     ]
-    assert read(svc, admin, oid, MODEL) == [
+    assert cmdb_entries(svc, admin, oid, MODEL) == [
         Entry(
             first,
             oid,
@@ -242,7 +230,7 @@ def test_a_single_value_category_keeps_one_entry(svc: Services, admin: Actor) ->
         f"Model holds one entry and object {oid} has it",
         {"category": MODEL},
     )
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -251,19 +239,19 @@ def test_a_single_value_category_keeps_one_entry(svc: Services, admin: Actor) ->
             {"error": f"Model holds one entry and object {oid} has it"},
         )
     ]
-    assert [e.values["serial"] for e in read(svc, admin, oid, MODEL)] == ["A"]
+    assert [e.values["serial"] for e in cmdb_entries(svc, admin, oid, MODEL)] == ["A"]
     fresh = svc.cmdb.save(admin, other, MODEL, {"serial": "C"}, always_new=True)
     assert fresh > first
-    assert [(e.id, e.values["serial"]) for e in read(svc, admin, other, MODEL)] == [(fresh, "C")]
+    assert [(e.id, e.values["serial"]) for e in cmdb_entries(svc, admin, other, MODEL)] == [(fresh, "C")]
     # an object created with several rows of a single-value category gets one entry
     made, created = svc.cmdb.create(
         admin, SERVER, "made", categories={MODEL: [{"serial": "X"}, {"firmware": "9"}], CPU: [{}, {}]}
     )
     (one,) = set(created[MODEL])
     assert created[MODEL] == [one, one] and len(set(created[CPU])) == 2
-    assert [(e.id, e.values["serial"], e.values["firmware"]) for e in read(svc, admin, made, MODEL)] == [
-        (one, "X", "9")
-    ]
+    assert [
+        (e.id, e.values["serial"], e.values["firmware"]) for e in cmdb_entries(svc, admin, made, MODEL)
+    ] == [(one, "X", "9")]
 
 
 ACCEPTED: list[tuple[str, str, Any, Any]] = [
@@ -306,9 +294,9 @@ def test_values_are_stored_in_their_normal_form(
     oid, _ = svc.cmdb.create(admin, SERVER, "srv")
     mark = factories.audit_mark(svc)
     eid = svc.cmdb.save(admin, oid, const, {key: value})
-    ((_, _, _, result, detail),) = rows(svc, mark)
+    ((_, _, _, result, detail),) = factories.audited(svc, mark)
     assert (result, detail["entries"]) == ("ok", [{"entry": eid, "new": {key: stored}}])
-    (entry,) = read(svc, admin, oid, const)
+    (entry,) = cmdb_entries(svc, admin, oid, const)
     shown = entry.values[key]
     raw = shown.id if isinstance(shown, DialogRef) else shown
     assert raw == stored and type(raw) is type(stored)
@@ -371,8 +359,10 @@ def test_ill_typed_values_are_refused_and_nothing_is_written(
     with pytest.raises(ValidationFailed) as err:
         svc.cmdb.save(admin, oid, const, {"description": "kept?", key: value})
     assert (err.value.message, err.value.field) == (message, key)
-    assert rows(svc, mark) == [("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})]
-    assert read(svc, admin, oid, const, None) == []
+    assert factories.audited(svc, mark) == [
+        ("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})
+    ]
+    assert cmdb_entries(svc, admin, oid, const, None) == []
     assert titles(svc, admin, IP, "dns_domain") == before
 
 
@@ -416,7 +406,7 @@ def test_unknown_read_only_and_unstored_attributes_are_refused(svc: Services, ad
         with pytest.raises(ValidationFailed) as err:
             svc.cmdb.save(admin, oid, const, data)
         assert (err.value.message, err.value.field) == (message, field)
-        assert read(svc, admin, oid, const, None) == []
+        assert cmdb_entries(svc, admin, oid, const, None) == []
     assert titles(svc, admin, CPU, "type") == cpu_types
     got = svc.cmdb.get(admin, oid)
     assert got is not None and got.updated_at is None
@@ -429,7 +419,7 @@ def test_dialog_plus_and_multiselect_values_are_added_found_and_shown(svc: Servi
     second = svc.cmdb.save(admin, oid, IP, {"dns_domain": ["b.EXAMPLE", 1, "c.example"]})
     third = svc.cmdb.save(admin, oid, IP, {"dns_domain": "a.example"})
     fourth = svc.cmdb.save(admin, oid, IP, {"dns_domain": "3"})
-    assert [r[4]["entries"][0]["new"] for r in rows(svc, mark)] == [
+    assert [r[4]["entries"][0]["new"] for r in factories.audited(svc, mark)] == [
         {"dns_domain": [1, 2]},
         {"dns_domain": [2, 1, 3]},
         {"dns_domain": [1]},
@@ -437,7 +427,7 @@ def test_dialog_plus_and_multiselect_values_are_added_found_and_shown(svc: Servi
     ]
     assert titles(svc, admin, IP, "dns_domain") == [(1, "a.example"), (2, "B.example"), (3, "c.example")]
     a, b, c = DialogRef(1, "a.example"), DialogRef(2, "B.example"), DialogRef(3, "c.example")
-    assert [(e.id, e.values["dns_domain"]) for e in read(svc, admin, oid, IP)] == [
+    assert [(e.id, e.values["dns_domain"]) for e in cmdb_entries(svc, admin, oid, IP)] == [
         (first, [a, b]),
         (second, [b, a, c]),
         (third, [a]),
@@ -445,12 +435,12 @@ def test_dialog_plus_and_multiselect_values_are_added_found_and_shown(svc: Servi
     ]
     # a deleted value no longer shows: a multiselect drops it, a dialog+ shows its bare id
     cpu = svc.cmdb.save(admin, oid, CPU, {"type": "Gold"})
-    (entry,) = read(svc, admin, oid, CPU)
+    (entry,) = cmdb_entries(svc, admin, oid, CPU)
     assert entry.values["type"] == DialogRef(16, "Gold")
     svc.cmdb.dialog_change(admin, IP, "dns_domain", item_id=1, delete=True)
     svc.cmdb.dialog_change(admin, CPU, "type", item_id=16, delete=True)
-    assert [e.values["dns_domain"] for e in read(svc, admin, oid, IP)] == [[b], [b, c], [], [c]]
-    (entry,) = read(svc, admin, oid, CPU)
+    assert [e.values["dns_domain"] for e in cmdb_entries(svc, admin, oid, IP)] == [[b], [b, c], [], [c]]
+    (entry,) = cmdb_entries(svc, admin, oid, CPU)
     assert (entry.id, entry.values["type"]) == (cpu, DialogRef(16, ""))
     # and cannot be chosen again by id; its title makes a new value
     with pytest.raises(ValidationFailed) as err:
@@ -465,33 +455,35 @@ def test_a_dialog_plus_without_a_table_of_its_own_gets_one(svc: Services, admin:
     first = svc.cmdb.save(admin, oid, "C__CATS__FILE", {"current_version": "v1", "file_category": "Docs"})
     assert titles(svc, admin, "C__CATS__FILE", "current_version") == [(1, "v1")]
     svc.cmdb.save(admin, oid, "C__CATS__FILE", {"current_version": "V1"}, first)
-    (entry,) = read(svc, admin, oid, "C__CATS__FILE")
+    (entry,) = cmdb_entries(svc, admin, oid, "C__CATS__FILE")
     assert (entry.id, entry.values["current_version"]) == (first, DialogRef(1, "v1"))
     assert entry.values["file_category"].title == "Docs"
     assert svc.cmdb.save(admin, oid, "C__CATS__FILE", {"current_version": "v2"}, first) == first
-    (entry,) = read(svc, admin, oid, "C__CATS__FILE")
+    (entry,) = cmdb_entries(svc, admin, oid, "C__CATS__FILE")
     assert entry.values["current_version"] == DialogRef(2, "v2")
 
 
 def test_yes_no_and_tableless_dialogs_are_shown_by_number(svc: Services, admin: Actor) -> None:
     oid, _ = svc.cmdb.create(admin, SERVER, "srv")
     ids = [svc.cmdb.save(admin, oid, CONTACT, {"primary": v, "role": "Supplier"}) for v in (1, 0, 7)]
-    assert [(e.id, e.values["primary"], e.values["role"]) for e in read(svc, admin, oid, CONTACT)] == [
+    assert [
+        (e.id, e.values["primary"], e.values["role"]) for e in cmdb_entries(svc, admin, oid, CONTACT)
+    ] == [
         (ids[0], DialogRef(1, "Yes"), DialogRef(3, "Supplier", "C__CONTACT_TYPE__SUPPLIER")),
         (ids[1], DialogRef(0, "No"), DialogRef(3, "Supplier", "C__CONTACT_TYPE__SUPPLIER")),
         (ids[2], DialogRef(7, ""), DialogRef(3, "Supplier", "C__CONTACT_TYPE__SUPPLIER")),
     ]
-    (entry,) = read(svc, admin, oid, CONTACT)[:1]
+    (entry,) = cmdb_entries(svc, admin, oid, CONTACT)[:1]
     assert list(entry.values) == ["contact", "contact_object", "primary", "role", "description"]
     # a dialog with a table of its own shows the table's title, also for 0 and 1
     svc.cmdb.save(admin, oid, LOCATION, {"option": 1, "insertion": 0})
-    (location,) = read(svc, admin, oid, LOCATION)
+    (location,) = cmdb_entries(svc, admin, oid, LOCATION)
     assert (location.values["option"], location.values["insertion"]) == (
         DialogRef(1, "Yes"),
         DialogRef(0, "No"),
     )
     svc.cmdb.save(admin, oid, "C__CATG__FORMFACTOR", {"unit": 1})
-    (form,) = read(svc, admin, oid, "C__CATG__FORMFACTOR")
+    (form,) = cmdb_entries(svc, admin, oid, "C__CATG__FORMFACTOR")
     assert form.values["unit"] == DialogRef(1, "mm", "C__DEPTH_UNIT__MM")
 
 
@@ -504,18 +496,18 @@ def test_linked_objects_are_shown_with_their_title_and_type(svc: Services, admin
     svc.cmdb.save(admin, oid, LOCATION, {"parent": str(room)})
     audit = svc.cmdb.save(admin, oid, "C__CATG__AUDIT", {"involved": [pc_obj, str(room)], "title": "a"})
     empty = svc.cmdb.save(admin, oid, "C__CATG__AUDIT", {"title": "none"})
-    (location,) = read(svc, admin, oid, LOCATION)
+    (location,) = cmdb_entries(svc, admin, oid, LOCATION)
     room_ref = ObjectRef(room, "Room 1", "R-1", "C__OBJTYPE__BUILDING", "Building")
     pc_ref = ObjectRef(pc_obj, "pc-7", f"SYSID_{pc_obj}", "C__OBJTYPE__CLIENT", "Client")
     assert location.values["parent"] == room_ref
-    assert [(e.id, e.values["involved"]) for e in read(svc, admin, oid, "C__CATG__AUDIT")] == [
+    assert [(e.id, e.values["involved"]) for e in cmdb_entries(svc, admin, oid, "C__CATG__AUDIT")] == [
         (audit, [pc_ref, room_ref]),
         (empty, None),
     ]
     # the first object of all (id 1) is linked like any other
     (first,) = svc.cmdb.find(admin, Query(sort=(SortKey("id"),), limit=1))
     lowest = svc.cmdb.save(admin, room, LOCATION, {"parent": first.id})
-    (entry,) = read(svc, admin, room, LOCATION)
+    (entry,) = cmdb_entries(svc, admin, room, LOCATION)
     assert (entry.id, entry.values["parent"].id, entry.values["parent"].title) == (
         lowest,
         first.id,
@@ -524,12 +516,15 @@ def test_linked_objects_are_shown_with_their_title_and_type(svc: Services, admin
     # both categories of both objects in one read
     both = svc.cmdb.entries(admin, [oid, room], [LOCATION, "C__CATG__AUDIT"])
     assert both[oid][LOCATION] == [location]
-    assert both[room] == {LOCATION: read(svc, admin, room, LOCATION), "C__CATG__AUDIT": []}
+    assert both[room] == {LOCATION: cmdb_entries(svc, admin, room, LOCATION), "C__CATG__AUDIT": []}
     # a purged object stays linked by its id, without a title
     svc.cmdb.change_status(admin, room, Op.PURGE)
-    (location,) = read(svc, admin, oid, LOCATION)
+    (location,) = cmdb_entries(svc, admin, oid, LOCATION)
     assert location.values["parent"] == ObjectRef(room, "")
-    assert read(svc, admin, oid, "C__CATG__AUDIT")[0].values["involved"] == [pc_ref, ObjectRef(room, "")]
+    assert cmdb_entries(svc, admin, oid, "C__CATG__AUDIT")[0].values["involved"] == [
+        pc_ref,
+        ObjectRef(room, ""),
+    ]
 
 
 def test_entries_reads_objects_categories_and_statuses_as_asked(svc: Services, admin: Actor) -> None:
@@ -542,14 +537,14 @@ def test_entries_reads_objects_categories_and_statuses_as_asked(svc: Services, a
     assert list(out) == [b, 999_999, a]
     assert out[b] == {CONTACT: []} and out[999_999] == {}
     assert [e.id for e in out[a][CONTACT]] == [kept]
-    assert [(e.id, e.status) for e in read(svc, admin, a, CONTACT, None)] == [
+    assert [(e.id, e.status) for e in cmdb_entries(svc, admin, a, CONTACT, None)] == [
         (kept, Status.NORMAL),
         (gone, Status.ARCHIVED),
     ]
-    assert [(e.id, e.status) for e in read(svc, admin, a, CONTACT, Status.ARCHIVED)] == [
+    assert [(e.id, e.status) for e in cmdb_entries(svc, admin, a, CONTACT, Status.ARCHIVED)] == [
         (gone, Status.ARCHIVED)
     ]
-    assert read(svc, admin, a, CONTACT, Status.DELETED) == []
+    assert cmdb_entries(svc, admin, a, CONTACT, Status.DELETED) == []
     # every category of the object's type that has attributes, the general one first
     everything = svc.cmdb.entries(admin, [a], None)[a]
     assert list(everything) == [
@@ -575,7 +570,7 @@ def test_entries_reads_objects_categories_and_statuses_as_asked(svc: Services, a
         svc.cmdb.entries(admin, [a], [CONTACT, "C__CATG__NOPE"])
     assert err.value.message == "category C__CATG__NOPE not found"
     viewer = factories.user(svc, Role.VIEWER)
-    assert [e.id for e in read(svc, viewer, a, CONTACT)] == [kept]
+    assert [e.id for e in cmdb_entries(svc, viewer, a, CONTACT)] == [kept]
     end_user = Actor(user_id=None, username="eu", role=Role.END_USER)
     with pytest.raises(PermissionDenied):
         svc.cmdb.entries(end_user, [a], [CONTACT])
@@ -587,12 +582,14 @@ def test_saving_needs_the_right_to_manage_and_a_refusal_writes_nothing(svc: Serv
     mark = factories.audit_mark(svc)
     with pytest.raises(PermissionDenied):
         svc.cmdb.save(viewer, oid, CPU, {"type": "Brand new"})
-    assert [(r[0], r[1], r[3]) for r in rows(svc, mark)] == [("cmdb_entry.save", "cmdb_entry", "denied")]
-    assert read(svc, admin, oid, CPU) == []
+    assert [(r[0], r[1], r[3]) for r in factories.audited(svc, mark)] == [
+        ("cmdb_entry.save", "cmdb_entry", "denied")
+    ]
+    assert cmdb_entries(svc, admin, oid, CPU) == []
     assert (16, "Brand new") not in titles(svc, admin, CPU, "type")
     operator = factories.user(svc, Role.OPERATOR)
     eid = svc.cmdb.save(operator, oid, CPU, {"type": "Brand new"})
-    assert [(e.id, e.values["type"]) for e in read(svc, viewer, oid, CPU)] == [
+    assert [(e.id, e.values["type"]) for e in cmdb_entries(svc, viewer, oid, CPU)] == [
         (eid, DialogRef(16, "Brand new"))
     ]
 

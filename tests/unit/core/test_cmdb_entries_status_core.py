@@ -24,23 +24,11 @@ from fleetdeck.protocol import messages as m
 from fleetdeck.storage.tables import CmdbEntry
 from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
-from tests.factories import ManualClock
+from tests.factories import ManualClock, cmdb_entries
 from tests.unit.core.conftest import T0
 
 SERVER = 5
 GLOBAL, CPU, MODEL, CONTACT = "C__CATG__GLOBAL", "C__CATG__CPU", "C__CATG__MODEL", "C__CATG__CONTACT"
-
-
-def rows(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
-def read(
-    svc: Services, actor: Actor, oid: int, const: str, status: int | None = Status.NORMAL
-) -> list[Entry]:
-    return svc.cmdb.entries(actor, [oid], [const], status)[oid][const]
 
 
 def object_titled(svc: Services, actor: Actor, title: str) -> int:
@@ -51,7 +39,7 @@ def object_titled(svc: Services, actor: Actor, title: str) -> int:
 def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, clock: ManualClock) -> None:
     oid, _ = svc.cmdb.create(admin, SERVER, "srv")
     operator = factories.user(svc, Role.OPERATOR)
-    (general,) = read(svc, admin, oid, GLOBAL)
+    (general,) = cmdb_entries(svc, admin, oid, GLOBAL)
     assert general == Entry(
         oid,
         oid,
@@ -90,7 +78,7 @@ def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, 
         },
     )
     assert saved == oid
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.save",
             "cmdb_entry",
@@ -120,7 +108,7 @@ def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, 
             },
         )
     ]
-    (general,) = read(svc, admin, oid, GLOBAL)
+    (general,) = cmdb_entries(svc, admin, oid, GLOBAL)
     assert general.values == {
         "title": "New name",
         "status": DialogRef(2, "Normal"),
@@ -147,13 +135,13 @@ def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, 
     )
     mark = factories.audit_mark(svc)
     svc.cmdb.save(admin, oid, GLOBAL, {"description": "d", "cmdb_status": "11", "tag": [2, "green"]})
-    assert rows(svc, mark)[0][4] == {
+    assert factories.audited(svc, mark)[0][4] == {
         "object_id": oid,
         "category": GLOBAL,
         "old": {"description": "", "cmdb_status": 7, "tag": [1, 2]},
         "new": {"description": "d", "cmdb_status": 11, "tag": [2, 3]},
     }
-    (general,) = read(svc, admin, oid, GLOBAL)
+    (general,) = cmdb_entries(svc, admin, oid, GLOBAL)
     assert (general.values["description"], general.values["cmdb_status"], general.values["tag"]) == (
         "d",
         DialogRef(11, "stored"),
@@ -162,11 +150,11 @@ def test_the_general_category_is_the_object_itself(svc: Services, admin: Actor, 
     # a tag deleted from its table no longer shows; a purpose deleted shows nothing
     svc.cmdb.dialog_change(admin, GLOBAL, "tag", item_id=3, delete=True)
     svc.cmdb.dialog_change(admin, GLOBAL, "purpose", item_id=3, delete=True)
-    (general,) = read(svc, admin, oid, GLOBAL)
+    (general,) = cmdb_entries(svc, admin, oid, GLOBAL)
     assert (general.values["tag"], general.values["purpose"]) == ([DialogRef(2, "Blue")], None)
     # the general entry is the object's, whatever the status asked for, but only as normal
-    assert read(svc, admin, oid, GLOBAL, None) == [general]
-    assert read(svc, admin, oid, GLOBAL, Status.ARCHIVED) == []
+    assert cmdb_entries(svc, admin, oid, GLOBAL, None) == [general]
+    assert cmdb_entries(svc, admin, oid, GLOBAL, Status.ARCHIVED) == []
 
 
 def test_general_values_are_checked_and_a_refusal_changes_nothing(svc: Services, admin: Actor) -> None:
@@ -201,7 +189,9 @@ def test_general_values_are_checked_and_a_refusal_changes_nothing(svc: Services,
         with pytest.raises(error) as err:
             svc.cmdb.save(admin, oid, GLOBAL, data)
         assert (err.value.message, err.value.field) == (message, field)
-        assert rows(svc, mark) == [("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})]
+        assert factories.audited(svc, mark) == [
+            ("cmdb_entry.save", "cmdb_entry", "", "invalid", {"error": message})
+        ]
     assert svc.cmdb.get(admin, oid) == before
     # a computer's object keeps its host name as title; the rest of its general category is open
     with pytest.raises(Conflict) as conflict:
@@ -211,7 +201,7 @@ def test_general_values_are_checked_and_a_refusal_changes_nothing(svc: Services,
         {"field": "title"},
     )
     svc.cmdb.save(admin, pc_obj, GLOBAL, {"description": "desk", "sysid": None})
-    (general,) = read(svc, admin, pc_obj, GLOBAL)
+    (general,) = cmdb_entries(svc, admin, pc_obj, GLOBAL)
     assert (general.values["title"], general.values["description"], general.values["sysid"]) == (
         "pc-1",
         "desk",
@@ -231,8 +221,8 @@ def test_entries_move_along_their_lifecycle_with_audit_rows(
     assert svc.cmdb.entry_status(operator, oid, CPU, first, Op.ARCHIVE) == (first, 2, 3)
     got = svc.cmdb.get(admin, oid)
     assert got is not None and (got.updated_at, got.updated_by) == (clock.now, operator.username)
-    assert [e.id for e in read(svc, admin, oid, CPU)] == [second]
-    assert [(e.id, e.status) for e in read(svc, admin, oid, CPU, Status.ARCHIVED)] == [(first, 3)]
+    assert [e.id for e in cmdb_entries(svc, admin, oid, CPU)] == [second]
+    assert [(e.id, e.status) for e in cmdb_entries(svc, admin, oid, CPU, Status.ARCHIVED)] == [(first, 3)]
     assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.RETIRE) == (first, 3, 4)
     with pytest.raises(Conflict) as twice:
         svc.cmdb.entry_status(admin, oid, CPU, first, Op.DELETE)
@@ -245,7 +235,7 @@ def test_entries_move_along_their_lifecycle_with_audit_rows(
     assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.DELETE) == (first, 3, 4)
     assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.ARCHIVE) == (first, 4, 3)
     assert svc.cmdb.entry_status(admin, oid, CPU, first, Op.PURGE) == (first, 3, 5)
-    assert [(e.id, e.status) for e in read(svc, admin, oid, CPU, None)] == [(second, 2)]
+    assert [(e.id, e.status) for e in cmdb_entries(svc, admin, oid, CPU, None)] == [(second, 2)]
     with pytest.raises(NotFound) as gone:
         svc.cmdb.entry_status(admin, oid, CPU, first, Op.RECYCLE)
     assert gone.value.message == f"entry {first} not found"
@@ -254,7 +244,7 @@ def test_entries_move_along_their_lifecycle_with_audit_rows(
         detail = {"object_id": oid, "category": CPU, "old": {"status": old}, "new": {"status": new}}
         return (f"cmdb_entry.{op}", "cmdb_entry", str(first), "ok", {**detail, **(extra or {})})
 
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ok("archive", 2, 3),
         ok("retire", 3, 4),
         (
@@ -313,7 +303,7 @@ def test_entry_status_refusals_say_why_and_change_nothing(svc: Services, admin: 
         with pytest.raises(error) as err:
             svc.cmdb.entry_status(admin, oid, const, entry_id, op)
         assert err.value.message == message
-    assert [r[2:4] for r in rows(svc, mark)] == [
+    assert [r[2:4] for r in factories.audited(svc, mark)] == [
         ("", "invalid"),
         ("", "invalid"),
         (str(theirs), "not_found"),
@@ -337,18 +327,20 @@ def test_entry_status_refusals_say_why_and_change_nothing(svc: Services, admin: 
     mark = factories.audit_mark(svc)
     with pytest.raises(PermissionDenied):
         svc.cmdb.entry_status(viewer, oid, CPU, cpu, Op.PURGE)
-    assert [(r[0], r[2], r[3]) for r in rows(svc, mark)] == [("cmdb_entry.purge", str(cpu), "denied")]
-    assert [(e.id, e.status) for e in read(svc, admin, oid, CPU, None)] == [(cpu, 2)]
-    assert [(e.id, e.status) for e in read(svc, admin, other, CPU, None)] == [(theirs, 2)]
-    assert [(e.id, e.status) for e in read(svc, admin, oid, MODEL, None)] == [(model, 2)]
+    assert [(r[0], r[2], r[3]) for r in factories.audited(svc, mark)] == [
+        ("cmdb_entry.purge", str(cpu), "denied")
+    ]
+    assert [(e.id, e.status) for e in cmdb_entries(svc, admin, oid, CPU, None)] == [(cpu, 2)]
+    assert [(e.id, e.status) for e in cmdb_entries(svc, admin, other, CPU, None)] == [(theirs, 2)]
+    assert [(e.id, e.status) for e in cmdb_entries(svc, admin, oid, MODEL, None)] == [(model, 2)]
     # a single-value category's entry is purged without naming it, once
     mark = factories.audit_mark(svc)
     assert svc.cmdb.entry_status(admin, oid, MODEL, None, Op.PURGE) == (model, 2, 5)
-    assert read(svc, admin, oid, MODEL, None) == []
+    assert cmdb_entries(svc, admin, oid, MODEL, None) == []
     with pytest.raises(NotFound) as purged:
         svc.cmdb.entry_status(admin, oid, MODEL, None, Op.PURGE)
     assert purged.value.message == f"entry {MODEL} of {oid} not found"
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "cmdb_entry.purge",
             "cmdb_entry",
@@ -384,18 +376,18 @@ def test_a_computers_inventory_categories_are_read_only(svc: Services, admin: Ac
         with pytest.raises(Conflict) as status:
             svc.cmdb.entry_status(admin, oid, const, oid, Op.PURGE)
         assert status.value.message == f"the entries of {title} of object {oid} cannot be purged here"
-    assert [r[3] for r in rows(svc, mark)] == ["conflict"] * 6
+    assert [r[3] for r in factories.audited(svc, mark)] == ["conflict"] * 6
     # its stored categories are the CMDB's own
     eid = svc.cmdb.save(admin, oid, CONTACT, {"contact": 3})
-    assert [e.id for e in read(svc, admin, oid, CONTACT)] == [eid]
-    (model,) = read(svc, admin, oid, MODEL)
+    assert [e.id for e in cmdb_entries(svc, admin, oid, CONTACT)] == [eid]
+    (model,) = cmdb_entries(svc, admin, oid, MODEL)
     assert (model.id, model.object_id, model.status, model.inventory) == (oid, oid, 2, True)
-    assert read(svc, admin, oid, MODEL, Status.ARCHIVED) == []
-    assert read(svc, admin, oid, MODEL, None) == [model]
+    assert cmdb_entries(svc, admin, oid, MODEL, Status.ARCHIVED) == []
+    assert cmdb_entries(svc, admin, oid, MODEL, None) == [model]
     # a building may hold a CPU entry: only a computer's is its inventory
     building, _ = svc.cmdb.create(admin, 3, "HQ")
     stored = svc.cmdb.save(admin, building, CPU, {"title": "x"})
-    assert [(e.id, e.inventory) for e in read(svc, admin, building, CPU)] == [(stored, False)]
+    assert [(e.id, e.inventory) for e in cmdb_entries(svc, admin, building, CPU)] == [(stored, False)]
 
 
 def test_a_persons_categories_are_the_users(svc: Services, admin: Actor) -> None:
@@ -420,10 +412,10 @@ def test_a_persons_categories_are_the_users(svc: Services, admin: Actor) -> None
     assert renamed.value.message == "General of person jdoe is the fleetdeck user's and is read-only here"
     svc.cmdb.save(admin, oid, GLOBAL, {"description": "on call"})
     contact = svc.cmdb.save(admin, oid, CONTACT, {"contact": 1})
-    (general,) = read(svc, admin, oid, GLOBAL)
+    (general,) = cmdb_entries(svc, admin, oid, GLOBAL)
     assert (general.values["title"], general.values["description"]) == ("jdoe", "on call")
-    assert [e.id for e in read(svc, admin, oid, CONTACT)] == [contact]
-    assert read(svc, admin, oid, "C__CATS__PERSON_LOGIN") == [
+    assert [e.id for e in cmdb_entries(svc, admin, oid, CONTACT)] == [contact]
+    assert cmdb_entries(svc, admin, oid, "C__CATS__PERSON_LOGIN") == [
         Entry(
             oid,
             oid,
@@ -433,8 +425,8 @@ def test_a_persons_categories_are_the_users(svc: Services, admin: Actor) -> None
             inventory=True,
         )
     ]
-    assert read(svc, admin, oid, "C__CATS__PERSON", Status.ARCHIVED) == []
-    assert [e.id for e in read(svc, admin, oid, "C__CATS__PERSON", None)] == [oid]
+    assert cmdb_entries(svc, admin, oid, "C__CATS__PERSON", Status.ARCHIVED) == []
+    assert [e.id for e in cmdb_entries(svc, admin, oid, "C__CATS__PERSON", None)] == [oid]
     assert user.username == "jdoe"
 
 
@@ -497,24 +489,24 @@ def test_a_groups_and_a_packages_categories_are_fleetdecks(svc: Services, admin:
     # their other categories are stored as any object's
     svc.cmdb.save(admin, group_obj, GLOBAL, {"description": "the lab"})
     svc.cmdb.save(admin, family_obj, GLOBAL, {"description": "archiver"})
-    assert read(svc, admin, group_obj, GLOBAL)[0].values["description"] == "the lab"
-    assert read(svc, admin, family_obj, GLOBAL)[0].values["description"] == "archiver"
-    (member,) = read(svc, admin, group_obj, "C__CATS__GROUP")
+    assert cmdb_entries(svc, admin, group_obj, GLOBAL)[0].values["description"] == "the lab"
+    assert cmdb_entries(svc, admin, family_obj, GLOBAL)[0].values["description"] == "archiver"
+    (member,) = cmdb_entries(svc, admin, group_obj, "C__CATS__GROUP")
     assert (member.id, member.object_id, member.inventory) == (pc_obj, group_obj, True)
     assert member.values["object"] == ObjectRef(
         pc_obj, "pc-1", f"SYSID_{pc_obj}", "C__OBJTYPE__CLIENT", "Client"
     )
-    (version,) = read(svc, admin, family_obj, "C__CATG__VERSION")
+    (version,) = cmdb_entries(svc, admin, family_obj, "C__CATG__VERSION")
     assert (version.id, version.object_id, version.values["title"]) == (package.id, family_obj, "1.0")
-    (application,) = read(svc, admin, family_obj, "C__CATS__APPLICATION")
+    (application,) = cmdb_entries(svc, admin, family_obj, "C__CATS__APPLICATION")
     assert (application.id, application.object_id, application.inventory) == (family_obj, family_obj, True)
     for oid, const in (
         (group_obj, "C__CATS__GROUP"),
         (family_obj, "C__CATG__VERSION"),
         (family_obj, "C__CATS__APPLICATION"),
     ):
-        assert read(svc, admin, oid, const, Status.DELETED) == []
-        assert len(read(svc, admin, oid, const, None)) == 1
+        assert cmdb_entries(svc, admin, oid, const, Status.DELETED) == []
+        assert len(cmdb_entries(svc, admin, oid, const, None)) == 1
     # both owners in one read: members and versions each of their own object
     both = svc.cmdb.entries(admin, [group_obj, family_obj], ["C__CATS__GROUP", "C__CATG__VERSION"])
     assert [e.id for e in both[group_obj]["C__CATS__GROUP"]] == [pc_obj]
@@ -648,9 +640,9 @@ def test_the_cmdbs_own_entries_of_owned_objects_move_along_their_lifecycle(
         assert oid is not None
         eid = svc.cmdb.save(admin, oid, CONTACT, {"contact": 1})
         assert svc.cmdb.entry_status(admin, oid, CONTACT, eid, Op.ARCHIVE) == (eid, 2, 3)
-        assert [(e.id, e.status) for e in read(svc, admin, oid, CONTACT, None)] == [(eid, 3)]
+        assert [(e.id, e.status) for e in cmdb_entries(svc, admin, oid, CONTACT, None)] == [(eid, 3)]
         assert svc.cmdb.entry_status(admin, oid, CONTACT, eid, Op.PURGE) == (eid, 3, 5)
-        assert read(svc, admin, oid, CONTACT, None) == []
+        assert cmdb_entries(svc, admin, oid, CONTACT, None) == []
 
 
 def test_an_entry_row_records_when_it_was_made_and_last_changed(

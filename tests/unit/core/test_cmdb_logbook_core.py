@@ -28,12 +28,6 @@ MODEL = "C__CATG__MODEL"
 GLOBAL = "C__CATG__GLOBAL"
 
 
-def rows(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
 def created(row_id: int, oid: int, title: str, admin: Actor) -> LogbookEntry:
     """The logbook line of ``svc.cmdb.create(admin, BUILDING, title)`` at T0 (audit row ``row_id``)."""
     return LogbookEntry(
@@ -68,7 +62,7 @@ def test_a_message_is_written_into_each_objects_logbook_once(
     )
     assert len(ids) == 2 and ids[0] < ids[1]
     line = {"message": "Rebooted", "description": "d", "comment": "c", "source": 3, "level": 2}
-    written = rows(svc, mark)
+    written = factories.audited(svc, mark)
     assert written == [
         ("cmdb_object.log", "cmdb_object", str(depot), "ok", line),
         ("cmdb_object.log", "cmdb_object", str(hq), "ok", line),
@@ -116,7 +110,7 @@ def test_writing_a_message_is_refused_before_anything_is_written(svc: Services, 
     with pytest.raises(PermissionDenied) as denied:
         svc.cmdb.log(viewer, [], "")  # refused before the arguments are looked at
     assert denied.value.message == f"{viewer.username} (viewer) lacks permission manage_computers"
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("cmdb_object.log", "cmdb_logbook", "", "denied", {"error": denied.value.message}),
     ]
     mark = factories.audit_mark(svc)
@@ -128,11 +122,11 @@ def test_writing_a_message_is_refused_before_anything_is_written(svc: Services, 
         with pytest.raises(ValidationFailed) as err:
             svc.cmdb.log(admin, object_ids, text)
         assert (err.value.message, err.value.field) == (message, field)
-    assert rows(svc, mark) == []
+    assert factories.audited(svc, mark) == []
     with pytest.raises(NotFound) as missing:
         svc.cmdb.log(admin, [hq, 999_998, 999_999], "m")
     assert missing.value.message == "object 999998 not found"
-    assert rows(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("cmdb_object.log", "cmdb_logbook", "", "not_found", {"error": "object 999998 not found"}),
     ]
     assert [e.action for e in svc.cmdb.logbook(admin, object_id=hq)] == ["cmdb_object.create"]

@@ -7,7 +7,6 @@ tests do the same through HTTP; these are the ones the mutation subset runs."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -48,12 +47,6 @@ def svc(runtime: Runtime, settings: Settings, clock: ManualClock, notifier: Reco
     )
 
 
-def audit(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
 def comments(runtime: Runtime) -> int:
     with UnitOfWork(runtime.db, readonly=True) as uow:
         return uow.session.scalar(select(func.count()).select_from(ComputerComment)) or 0
@@ -90,7 +83,7 @@ def test_a_comment_is_kept_with_its_author_and_time_and_audited(
     mark = factories.audit_mark(svc)
     got = svc.by_name.comment(op, "pc1", "disk replaced")
     assert got == CommentInfo(got.id, pc, "disk replaced", "op", T0 + timedelta(minutes=7))
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("computer.comment", "computer", str(pc), "ok", {"comment_id": got.id, "length": 13})
     ]
     with UnitOfWork(runtime.db, readonly=True) as uow:
@@ -125,7 +118,7 @@ def test_a_comment_has_6_to_250_characters(svc: Services, runtime: Runtime) -> N
             "the comment is empty",
             {"field": "comment", "reason": "required_missing"},
         )
-    assert audit(svc, mark) == []  # refused before anything was opened
+    assert factories.audited(svc, mark) == []  # refused before anything was opened
     assert comments(runtime) == 3
 
 
@@ -138,7 +131,7 @@ def test_only_who_manages_computers_comments_and_only_on_computers_they_reach(
     with pytest.raises(PermissionDenied) as err:
         svc.by_name.comment(viewer, "pc1", "looks fine")
     assert err.value.message == "vic (viewer) lacks permission manage_computers"
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "computer.comment",
             "computer",
@@ -168,7 +161,7 @@ def test_an_unknown_or_ambiguous_name_is_refused(svc: Services, runtime: Runtime
         "several computers are named 'twin'",
         {"field": "computer_names", "reason": "ambiguous_name", "names": ["twin"]},
     )
-    assert [(a, t, o, r) for a, t, o, r, _ in audit(svc, mark)] == [
+    assert [(a, t, o, r) for a, t, o, r, _ in factories.audited(svc, mark)] == [
         ("computer.comment", "computer", "", "not_found"),
         ("computer.comment", "computer", "", "invalid"),
     ]
@@ -229,7 +222,7 @@ def test_offline_computers_are_removed_by_name_audited_and_the_hub_told(
     assert svc.by_name.remove_offline(op, ["two", "one", "two"]) == sorted([one, two])
     assert ids(svc) == [keep]
     assert notifier.deleted == sorted([one, two])
-    [(action, kind, object_id, result, detail)] = audit(svc, mark)
+    [(action, kind, object_id, result, detail)] = factories.audited(svc, mark)
     assert (action, kind, result) == ("computer.remove", "computer", "ok")
     assert sorted(int(i) for i in object_id.split(",")) == sorted([one, two])
     assert detail == {"hostnames": ["one", "two"], "uids": sorted([uids[one], uids[two]])}
@@ -248,7 +241,7 @@ def test_an_online_computer_refuses_the_whole_removal(svc: Services, notifier: R
         "b is online; only offline computers can be removed",
         {"field": "computer_names", "reason": "online", "names": ["b", "c"]},
     )
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "computer.remove",
             "computer",
@@ -279,6 +272,6 @@ def test_a_removal_needs_names_known_ones_and_the_permission(
     mark = factories.audit_mark(svc)
     with pytest.raises(PermissionDenied, match=r"^vic \(viewer\) lacks permission manage_computers$"):
         svc.by_name.remove_offline(viewer, ["a"])
-    assert [(r[0], r[3]) for r in audit(svc, mark)] == [("computer.remove", "denied")]
+    assert [(r[0], r[3]) for r in factories.audited(svc, mark)] == [("computer.remove", "denied")]
     assert ids(svc) == [a]
     assert notifier.deleted == []

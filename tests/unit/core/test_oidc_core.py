@@ -3,27 +3,24 @@ single use, expiry), the ID token's checks, userinfo, the required group, users 
 unknown or disabled, the device flow, the provider's errors and timeouts, and the audit row of
 each outcome, with refusals word for word.
 
-The provider is an external system: a small real one runs on 127.0.0.1 in a thread (discovery,
-JWKS, authorize by a test call, token, userinfo and device endpoints), signs ID tokens with keys
-made here, checks the client's authentication and the PKCE verifier as a provider does, and
-records every request it gets. Core reaches it through its real ``http_fetch``."""
+The provider is an external system: a small real one (tests/oidc_provider.py) runs on 127.0.0.1
+in a thread (discovery, JWKS, authorize by a test call, token, userinfo and device endpoints),
+signs ID tokens with keys made there and here, checks the client's authentication and the PKCE
+verifier as a provider does, and records every request it gets. Core reaches it through its real
+``http_fetch``."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select
@@ -40,229 +37,22 @@ from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.conftest import SECRET
 from tests.factories import ManualClock
+from tests.oidc_provider import AUTHORIZE_PARAMETERS, CLIENT, REDIRECT, RSA_KEY, Provider, b64url, jwk, serve
 from tests.unit.core.conftest import T0
 
 ADMIN = system_actor("test")
-CLIENT = "fleetdeck"
-REDIRECT = "https://fleet.example/oauth/callback"
 SOURCE = "198.51.100.7"
 VIA = "rport"
 BOX = SecretBox(SECRET)
 
-RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
 
 
-def _jwk(key: Any, kid: str, **extra: str) -> dict[str, Any]:
-    if isinstance(key, rsa.RSAPrivateKey):
-        doc = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    else:
-        doc = jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    doc.pop("key_ops", None)
-    return {**doc, "kid": kid, **extra}
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    form: dict[str, str]
-
-
-@dataclass
-class Grant:
-    nonce: str
-    challenge: str
-    claims: dict[str, Any]
-
-
-@dataclass
-class Provider:
-    """An OpenID Connect provider on 127.0.0.1. ``fixed`` forces the answer of a path,
-    ``delay`` makes a path slow; ``device`` holds the token endpoint's answers per device
-    code, in order."""
-
-    issuer: str
-    discovery: dict[str, Any] = field(default_factory=dict)
-    keys: list[dict[str, Any]] = field(default_factory=list)
-    signing: tuple[Any, str | None, str] = (RSA_KEY, "k1", "RS256")  # key, kid, alg
-    seen: list[Seen] = field(default_factory=list)
-    fixed: dict[str, tuple[int, bytes]] = field(default_factory=dict)
-    delay: dict[str, float] = field(default_factory=dict)
-    grants: dict[str, Grant] = field(default_factory=dict)
-    access: dict[str, dict[str, Any]] = field(default_factory=dict)  # access token -> userinfo
-    device_start: dict[str, Any] = field(default_factory=dict)
-    device: dict[str, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
-    client_secret: str = ""
-    client: str = CLIENT
-    stall: dict[str, tuple[int, int]] = field(default_factory=dict)  # path -> status, bytes sent
-    codes: int = 0
-
-    def paths(self) -> list[str]:
-        return [s.path for s in self.seen]
-
-    def id_token(self, **claims: Any) -> str:
-        now = int(time.time())
-        body: dict[str, Any] = {
-            "iss": self.issuer,
-            "aud": self.client,
-            "sub": "sub-1",
-            "iat": now,
-            "exp": now + 300,
-        }
-        body.update(claims)
-        body = {k: v for k, v in body.items() if v is not None}
-        key, kid, alg = self.signing
-        return jwt.encode(body, key, algorithm=alg, headers={"kid": kid} if kid is not None else None)
-
-    def authorize(self, url: str, userinfo: dict[str, Any] | None = None, **claims: Any) -> str:
-        """The user logs in at the provider: a code for the attempt of ``url`` whose ID token
-        will carry ``claims`` (and the attempt's nonce)."""
-        assert url.startswith(self.issuer + "/auth?")
-        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
-        assert (q["response_type"], q["client_id"], q["redirect_uri"]) == ("code", self.client, REDIRECT)
-        assert q["code_challenge_method"] == "S256"
-        self.codes += 1
-        code = f"code-{self.codes}"
-        self.grants[code] = Grant(q["nonce"], q["code_challenge"], {"userinfo": userinfo, **claims})
-        return code
-
-    def token(self, form: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        if self.client_secret:
-            quoted = (
-                urllib.parse.quote(self.client, safe=""),
-                urllib.parse.quote(self.client_secret, safe=""),
-            )
-            pair = ":".join(quoted)
-            if headers.get("authorization") != "Basic " + base64.b64encode(pair.encode()).decode():
-                return 401, {"error": "invalid_client"}
-        elif form.get("client_id") != self.client or "authorization" in headers:
-            return 401, {"error": "invalid_client"}
-        if form.get("grant_type") == "authorization_code":
-            grant = self.grants.pop(form.get("code", ""), None)
-            if grant is None or form.get("redirect_uri") != REDIRECT:
-                return 400, {"error": "invalid_grant"}
-            verifier = form.get("code_verifier", "")
-            if _b64(hashlib.sha256(verifier.encode()).digest()) != grant.challenge:
-                return 400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
-            claims = dict(grant.claims)
-            userinfo = claims.pop("userinfo")
-            access = f"at-{len(self.access) + 1}"
-            self.access[access] = userinfo or {}
-            return 200, {
-                "access_token": access,
-                "token_type": "Bearer",
-                "id_token": self.id_token(nonce=grant.nonce, **claims),
-            }
-        if form.get("grant_type") == oidc.DEVICE_GRANT:
-            answers = self.device.get(form.get("device_code", ""))
-            if not answers:
-                return 400, {"error": "invalid_grant"}
-            return answers.pop(0)
-        return 400, {"error": "unsupported_grant_type"}
-
-    def answer(
-        self, method: str, path: str, headers: dict[str, str], form: dict[str, str]
-    ) -> tuple[int, bytes]:
-        self.seen.append(Seen(method, path, headers, form))
-        if path in self.delay:
-            time.sleep(self.delay[path])
-        if path in self.fixed:
-            return self.fixed[path]
-        status: int
-        doc: dict[str, Any]
-        if path == "/.well-known/openid-configuration":
-            status, doc = 200, self.discovery
-        elif path == "/jwks":
-            status, doc = 200, {"keys": self.keys}
-        elif path == "/token" and method == "POST":
-            status, doc = self.token(form, headers)
-        elif path == "/userinfo":
-            bearer = headers.get("authorization", "")
-            info = self.access.get(bearer.removeprefix("Bearer ")) if bearer.startswith("Bearer ") else None
-            status, doc = (200, info) if info is not None else (401, {"error": "invalid_token"})
-        elif path == "/device" and method == "POST":
-            status, doc = self.token_auth_device(form, headers)
-        else:
-            status, doc = 404, {"error": "not_found"}
-        return status, json.dumps(doc).encode()
-
-    def token_auth_device(self, form: dict[str, str], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        if form.get("client_id") != self.client and "authorization" not in headers:
-            return 401, {"error": "invalid_client"}
-        return 200, self.device_start
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode())) if length else {}
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        if self.path in self.server.provider.stall:
-            # announces a long body, sends part of it, and stalls before the rest
-            status, sent = self.server.provider.stall[self.path]
-            self.send_response(status)
-            self.send_header("Content-Length", str(10 * sent))
-            self.end_headers()
-            self.wfile.write(b" " * sent)
-            self.wfile.flush()
-            time.sleep(2)
-            return
-        status, body = self.server.provider.answer(method, self.path, headers, form)
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        self._serve("GET")
-
-    def do_POST(self) -> None:
-        self._serve("POST")
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    provider: Provider
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass  # a client that timed out has hung up before the (slow) answer
-
-
 @pytest.fixture
 def provider() -> Iterator[Provider]:
-    server = _Server(("127.0.0.1", 0), _Handler)
-    issuer = f"http://127.0.0.1:{server.server_address[1]}"
-    p = Provider(issuer)
-    p.discovery = {
-        "issuer": issuer,
-        "authorization_endpoint": issuer + "/auth",
-        "token_endpoint": issuer + "/token",
-        "jwks_uri": issuer + "/jwks",
-        "userinfo_endpoint": issuer + "/userinfo",
-        "device_authorization_endpoint": issuer + "/device",
-    }
-    p.keys = [_jwk(RSA_KEY, "k1")]
-    server.provider = p
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve() as p:
         yield p
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -506,16 +296,7 @@ def test_begin_stores_the_attempt_and_asks_for_code_pkce_state_and_nonce(
     base, _, _ = start.authorize_url.partition("?")
     assert base == configured.issuer + "/auth"
     q = _query(start.authorize_url)
-    assert list(q) == [
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-    ]
+    assert list(q) == list(AUTHORIZE_PARAMETERS)
     assert (q["response_type"], q["client_id"], q["redirect_uri"]) == ("code", CLIENT, REDIRECT)
     assert q["scope"] == "openid profile email"
     assert q["code_challenge_method"] == "S256"
@@ -528,7 +309,7 @@ def test_begin_stores_the_attempt_and_asks_for_code_pkce_state_and_nonce(
         assert row.nonce_hash == BOX.keyed_hash(q["nonce"])
         verifier = BOX.decrypt(row.verifier_enc)
         assert verifier not in row.verifier_enc and len(verifier) == 64
-        assert _b64(hashlib.sha256(verifier.encode()).digest()) == q["code_challenge"]
+        assert b64url(hashlib.sha256(verifier.encode()).digest()) == q["code_challenge"]
         assert (row.created_at.replace(tzinfo=None), row.expires_at.replace(tzinfo=None)) == (
             T0.replace(tzinfo=None),
             (T0 + timedelta(seconds=600)).replace(tzinfo=None),
@@ -976,16 +757,16 @@ def test_algorithms_outside_the_list_are_refused(
 
 
 def test_an_ec_key_signs_es256(svc: Services, configured: Provider) -> None:
-    configured.keys = [_jwk(EC_KEY, "ec1")]
+    configured.keys = [jwk(EC_KEY, "ec1")]
     configured.signing = (EC_KEY, "ec1", "ES256")
     assert _verify(svc, configured)["sub"] == "sub-1"
 
 
 def test_keys_are_chosen_by_kid_and_use(svc: Services, configured: Provider) -> None:
     configured.keys = [
-        _jwk(OTHER_RSA_KEY, "k1", use="enc"),
-        _jwk(OTHER_RSA_KEY, "k0"),
-        _jwk(RSA_KEY, "k1", use="sig"),
+        jwk(OTHER_RSA_KEY, "k1", use="enc"),
+        jwk(OTHER_RSA_KEY, "k0"),
+        jwk(RSA_KEY, "k1", use="sig"),
     ]
     assert _verify(svc, configured)["sub"] == "sub-1"
     configured.signing = (RSA_KEY, None, "RS256")  # no kid: the first usable key
@@ -997,7 +778,7 @@ def test_keys_are_chosen_by_kid_and_use(svc: Services, configured: Provider) -> 
 def test_an_unknown_kid_refetches_the_jwks_once(svc: Services, configured: Provider) -> None:
     assert _verify(svc, configured)["sub"] == "sub-1"
     assert configured.paths().count("/jwks") == 1
-    configured.keys = [_jwk(RSA_KEY, "k1"), _jwk(EC_KEY, "k2")]  # the provider adds a key
+    configured.keys = [jwk(RSA_KEY, "k1"), jwk(EC_KEY, "k2")]  # the provider adds a key
     configured.signing = (EC_KEY, "k2", "ES256")
     assert _verify(svc, configured)["sub"] == "sub-1"
     assert configured.paths().count("/jwks") == 2
@@ -1012,7 +793,7 @@ def test_an_unknown_kid_refetches_the_jwks_once(svc: Services, configured: Provi
 
 
 def test_only_signing_keys_are_used(svc: Services, configured: Provider) -> None:
-    configured.keys = [_jwk(RSA_KEY, "k1", use="enc")]
+    configured.keys = [jwk(RSA_KEY, "k1", use="enc")]
     with pytest.raises(AuthenticationFailed) as exc:
         _verify(svc, configured)
     _refused(exc, "the ID token is signed by an unknown key")

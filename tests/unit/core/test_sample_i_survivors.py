@@ -47,6 +47,7 @@ from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.conftest import BACKEND, SECRET
 from tests.factories import ManualClock
+from tests.oidc_provider import AUTHORIZE_PARAMETERS
 from tests.unit.core.conftest import T0
 from tests.unit.core.test_agent_records import audit_rows, encrypt, event
 from tests.unit.core.test_oidc_http import _configure, _discovery, provider  # noqa: F401  (the fixture)
@@ -471,16 +472,7 @@ def test_an_oidc_login_sends_its_state_to_the_provider(
     url, _, query = start.authorize_url.partition("?")
     assert url == provider + "/auth"
     params = urllib.parse.parse_qs(query, strict_parsing=True)
-    assert set(params) == {
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-    }
+    assert set(params) == set(AUTHORIZE_PARAMETERS)
     assert params["state"] == [start.state]
     assert (params["response_type"], params["client_id"], params["redirect_uri"]) == (
         ["code"],

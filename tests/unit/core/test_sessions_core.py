@@ -7,27 +7,22 @@ the real database; these are the tests the mutation subset runs for them."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import select
 
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import AuthenticationFailed, NotFound, PermissionDenied
 from fleetdeck.core.secrets import Argon2Cost, SecretBox
 from fleetdeck.core.services import CoreConfig, Services, build_services
-from fleetdeck.core.users.sessions import SECOND_FACTOR, SessionInfo, SessionService
+from fleetdeck.core.users.sessions import SECOND_FACTOR, SessionInfo
 from fleetdeck.runtime import Runtime
 from fleetdeck.settings import Settings
-from fleetdeck.storage.tables import WebSession
-from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.conftest import SECRET
 from tests.factories import ManualClock
 from tests.unit.core.conftest import T0
-
-SRC = "10.9.8.7"
+from tests.unit.core.test_web_sessions import SRC, rows, sessions
 
 
 @pytest.fixture
@@ -35,23 +30,6 @@ def svc(runtime: Runtime, settings: Settings, clock: ManualClock) -> Services:
     """Core's services with the cheapest argon2 cost: these tests log in often."""
     config = CoreConfig(payload_dir=settings.data_dir / "payloads", argon2=Argon2Cost(1, 8, 1))
     return build_services(runtime.db, SECRET, config, clock=clock)
-
-
-def store(svc: Services, clock: ManualClock, lifetime: int = 3600, idle: int = 600) -> SessionService:
-    return SessionService(svc.users._db, svc.audit, svc.users, SecretBox(SECRET), clock, lifetime, idle)
-
-
-def rows(runtime: Runtime) -> list[WebSession]:
-    with UnitOfWork(runtime.db, readonly=True) as uow:
-        out = list(uow.session.scalars(select(WebSession).order_by(WebSession.id)))
-        uow.session.expunge_all()
-        return out
-
-
-def audit(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
 
 
 # ------------------------------------------------------------------ of_user
@@ -62,7 +40,7 @@ def test_a_users_sessions_are_listed_oldest_first_without_their_csrf(
 ) -> None:
     alice = factories.user(svc, Role.VIEWER, "alice")
     bob = factories.user(svc, Role.VIEWER, "bob")
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     _, first = s.login("alice", factories.PASSWORD, SRC, "web", user_agent="Firefox")
     s.login("bob", factories.PASSWORD, SRC, "web")
     clock.now = T0 + timedelta(minutes=5)
@@ -106,7 +84,7 @@ def test_only_a_user_manager_lists_someone_elses_sessions(svc: Services, clock: 
     root = factories.user(svc, Role.ADMIN, "root")
     op = factories.user(svc, Role.OPERATOR, "op")
     viewer = factories.user(svc, Role.VIEWER, "vic")
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     s.login("vic", factories.PASSWORD, SRC, "web")
     vid = viewer.user_id or 0
     with pytest.raises(PermissionDenied) as err:
@@ -131,13 +109,15 @@ def test_one_session_is_revoked_by_its_id_and_audited(
     carol = factories.user(svc, Role.VIEWER, "carol")
     factories.user(svc, Role.VIEWER, "dave")
     cid = carol.user_id or 0
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     _, a = s.login("carol", factories.PASSWORD, SRC, "web")
     _, b = s.login("carol", factories.PASSWORD, SRC, "web")
     _, d = s.login("dave", factories.PASSWORD, SRC, "web")
     mark = factories.audit_mark(svc)
     assert s.revoke(carol, cid, a.info.id) == 1
-    assert audit(svc, mark) == [("session.revoke", "session", f"{cid}/{a.info.id}", "ok", {"ended": 1})]
+    assert factories.audited(svc, mark) == [
+        ("session.revoke", "session", f"{cid}/{a.info.id}", "ok", {"ended": 1})
+    ]
     assert [r.id for r in rows(runtime)] == [b.info.id, d.info.id]
     with pytest.raises(AuthenticationFailed, match=r"^no session$"):
         s.resume(a.secret, SRC, "web")
@@ -150,17 +130,17 @@ def test_all_of_a_users_sessions_are_revoked_and_counted(
     erin = factories.user(svc, Role.OPERATOR, "erin")
     factories.user(svc, Role.VIEWER, "fred")
     eid = erin.user_id or 0
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     for _ in range(3):
         s.login("erin", factories.PASSWORD, SRC, "web")
     _, kept = s.login("fred", factories.PASSWORD, SRC, "web")
     mark = factories.audit_mark(svc)
     assert s.revoke(erin, eid) == 3
-    assert audit(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 3})]
+    assert factories.audited(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 3})]
     assert [r.id for r in rows(runtime)] == [kept.info.id]
     mark = factories.audit_mark(svc)
     assert s.revoke(erin, eid) == 0  # none left: no error
-    assert audit(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 0})]
+    assert factories.audited(svc, mark) == [("session.revoke", "session", str(eid), "ok", {"ended": 0})]
 
 
 def test_an_unknown_or_someone_elses_session_is_not_found_and_nothing_ends(
@@ -169,7 +149,7 @@ def test_an_unknown_or_someone_elses_session_is_not_found_and_nothing_ends(
     gina = factories.user(svc, Role.VIEWER, "gina")
     factories.user(svc, Role.VIEWER, "hal")
     gid = gina.user_id or 0
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     _, own = s.login("gina", factories.PASSWORD, SRC, "web")
     _, other = s.login("hal", factories.PASSWORD, SRC, "web")
     mark = factories.audit_mark(svc)
@@ -181,7 +161,7 @@ def test_an_unknown_or_someone_elses_session_is_not_found_and_nothing_ends(
             "session",
             sid,
         )
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "session.revoke",
             "session",
@@ -207,7 +187,7 @@ def test_only_a_user_manager_revokes_someone_elses_sessions(
     op = factories.user(svc, Role.OPERATOR, "op")
     ivy = factories.user(svc, Role.VIEWER, "ivy")
     iid = ivy.user_id or 0
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     _, a = s.login("ivy", factories.PASSWORD, SRC, "web")
     _, b = s.login("ivy", factories.PASSWORD, SRC, "web")
     mark = factories.audit_mark(svc)
@@ -215,7 +195,7 @@ def test_only_a_user_manager_revokes_someone_elses_sessions(
         with pytest.raises(PermissionDenied, match=r"^op \(operator\) lacks permission manage_users$"):
             s.revoke(op, iid, session_id)
     error = {"error": "op (operator) lacks permission manage_users"}
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("session.revoke", "session", str(iid), "denied", error),
         ("session.revoke", "session", f"{iid}/{a.info.id}", "denied", error),
     ]
@@ -232,7 +212,7 @@ def test_a_half_login_is_promoted_to_a_new_full_session(
     svc: Services, runtime: Runtime, clock: ManualClock
 ) -> None:
     jane = factories.user(svc, Role.OPERATOR, "jane")
-    s = store(svc, clock, lifetime=3600, idle=600)
+    s = sessions(svc, clock, lifetime=3600, idle=600)
     _, half = s.login("jane", factories.PASSWORD, SRC, "web", stage=SECOND_FACTOR, user_agent="Safari")
     with pytest.raises(AuthenticationFailed, match=r"^this token is not valid here$"):
         s.resume(half.secret, SRC, "web")  # a half session is no full one
@@ -276,7 +256,7 @@ def test_a_promoted_api_session_keeps_its_token_and_takes_the_given_lifetime(
     kim = factories.user(svc, Role.VIEWER, "kim")
     token = svc.users.create_token(kim, "cli", "read+write", None)
     actor, credential = svc.users.token_session_login(token.token, SRC, "api")
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     half = s.start(actor, credential, SRC, stage=SECOND_FACTOR)
     full = s.promote(actor, half.info, lifetime_sec=120, renew_sec=90)
     assert (full.info.method, full.info.token_id, full.info.expires_at) == (
@@ -294,7 +274,7 @@ def test_only_a_half_session_of_the_same_user_is_promoted(
 ) -> None:
     factories.user(svc, Role.VIEWER, "lou")
     factories.user(svc, Role.VIEWER, "max")
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     lou, whole = s.login("lou", factories.PASSWORD, SRC, "web")
     max_, half = s.login("max", factories.PASSWORD, SRC, "web", stage=SECOND_FACTOR)
     _, lous_half = s.login("lou", factories.PASSWORD, SRC, "web", stage=SECOND_FACTOR)
@@ -312,7 +292,7 @@ def test_only_a_half_session_of_the_same_user_is_promoted(
 def test_a_sealed_token_is_an_hs256_jwt_with_the_servers_key_and_no_expiry(
     svc: Services, clock: ManualClock
 ) -> None:
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     claims: dict[str, object] = {"sid": "secret-1", "sub": "7", "n": 3}
     token = s.seal(claims)
     assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
@@ -324,7 +304,7 @@ def test_a_sealed_token_is_an_hs256_jwt_with_the_servers_key_and_no_expiry(
 
 
 def test_a_token_not_sealed_by_this_server_is_refused(svc: Services, clock: ManualClock) -> None:
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     foreign = jwt.encode({"sid": "x"}, "another key of more than thirty-two bytes", algorithm="HS256")
     unsigned = jwt.encode({"sid": "x"}, "", algorithm="none")
     other_alg = jwt.encode({"sid": "x"}, SecretBox(SECRET).jwt_key, algorithm="HS512")
@@ -336,7 +316,7 @@ def test_a_token_not_sealed_by_this_server_is_refused(svc: Services, clock: Manu
 
 
 def test_a_sealed_token_of_4096_characters_is_the_longest_unsealed(svc: Services, clock: ManualClock) -> None:
-    s = store(svc, clock)
+    s = sessions(svc, clock)
     made = {len(s.seal({"p": "x" * n})): n for n in range(2900, 3100)}
     at_limit = s.seal({"p": "x" * made[4096]})
     assert len(at_limit) == 4096

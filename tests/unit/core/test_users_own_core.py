@@ -8,7 +8,6 @@ the dialects' tests do the same through HTTP, which the mutation subset does not
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyotp
@@ -59,12 +58,6 @@ def sessions_of(runtime: Runtime) -> list[int]:
         return list(uow.session.scalars(select(WebSession.user_id).order_by(WebSession.id)))
 
 
-def audit(svc: Services, mark: int) -> list[tuple[str, str, str, str, dict[str, Any]]]:
-    return [
-        (r.action, r.object_type, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)
-    ]
-
-
 def logs_in(svc: Services, username: str, password: str) -> bool:
     try:
         svc.users.session_login(username, password, SRC, "web")
@@ -100,7 +93,9 @@ def test_a_user_changes_their_password_with_the_current_one_and_their_logins_end
         password_expired=False,
         two_fa_send_to="",
     )
-    assert audit(svc, mark) == [("user.update", "user", str(ann.user_id), "ok", {"password": "changed"})]
+    assert factories.audited(svc, mark) == [
+        ("user.update", "user", str(ann.user_id), "ok", {"password": "changed"})
+    ]
     after = row(runtime, ann.user_id)
     assert (after.token_version, after.password_changed_at) == (
         before.token_version + 1,
@@ -140,7 +135,7 @@ def test_a_password_is_changed_only_with_the_right_current_one_and_the_rules(
     with pytest.raises(ValidationFailed, match=r"^password is too long$"):
         svc.users.update_own(eve, password="x" * 1025, current_password=factories.PASSWORD)
     wrong = {"error": "the current password is wrong"}
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.update", "user", str(eve.user_id), "denied", wrong),
         ("user.update", "user", str(eve.user_id), "denied", wrong),
         ("user.update", "user", str(eve.user_id), "denied", wrong),
@@ -179,7 +174,7 @@ def test_a_user_renames_themselves_to_a_free_name_and_stays_logged_in(
         Role.OPERATOR,
         "fay@example.org",
     )
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.update", "user", str(fay.user_id), "ok", {"username": ["fay", "Fay.Smith@corp"]})
     ]
     after = row(runtime, fay.user_id)
@@ -194,7 +189,7 @@ def test_a_user_renames_themselves_to_a_free_name_and_stays_logged_in(
     mark = factories.audit_mark(svc)
     svc.users.update_own(fay, username="Fay.Smith@corp")
     svc.users.update_own(fay, username="fay.smith@CORP")
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.update", "user", str(fay.user_id), "ok", {}),
         ("user.update", "user", str(fay.user_id), "ok", {"username": ["Fay.Smith@corp", "fay.smith@CORP"]}),
     ]
@@ -214,7 +209,7 @@ def test_a_name_taken_in_any_case_is_refused_and_nothing_changes(svc: Services, 
         "username",
     )
     # the malformed name is refused before anything is opened: no audit row for it
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.update", "user", str(gus.user_id), "conflict", {"error": "user 'hUGO' already exists"})
     ]
     after = row(runtime, gus.user_id)
@@ -232,7 +227,7 @@ def test_where_codes_go_is_kept_to_150_characters_and_a_password_and_name_change
     mark = factories.audit_mark(svc)
     info = svc.users.update_own(ida, username="ida2", password=NEW, current_password=factories.PASSWORD)
     assert info.username == "ida2"
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.update", "user", str(ida.user_id), "ok", {"password": "changed", "username": ["ida", "ida2"]})
     ]
     assert sessions_of(runtime) == []
@@ -251,7 +246,7 @@ def test_only_a_user_with_a_writable_login_changes_their_account(svc: Services, 
     system = Actor(user_id=None, username="system", role=Role.ADMIN)
     with pytest.raises(PermissionDenied, match=r"^only users have accounts$"):
         svc.users.update_own(system, two_fa_send_to="x")
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         (
             "user.update",
             "user",
@@ -281,7 +276,7 @@ def test_an_admin_expiring_a_password_ends_the_users_logins_but_keeps_the_passwo
     clock.now = T0 + timedelta(days=1)
     mark = factories.audit_mark(svc)
     svc.users.update(root, kay.user_id or 0, password_expired=True)
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.update", "user", str(kay.user_id), "ok", {"password_expired": [False, True]})
     ]
     after = row(runtime, kay.user_id)
@@ -296,7 +291,7 @@ def test_an_admin_expiring_a_password_ends_the_users_logins_but_keeps_the_passwo
     mark = factories.audit_mark(svc)
     svc.users.update(root, kay.user_id or 0, password_expired=True, full_name="Kay")
     assert row(runtime, kay.user_id).token_version == before.token_version + 1
-    assert audit(svc, mark) == [("user.update", "user", str(kay.user_id), "ok", {})]
+    assert factories.audited(svc, mark) == [("user.update", "user", str(kay.user_id), "ok", {})]
 
 
 def test_an_admin_renames_and_sets_a_password_in_one_update(
@@ -310,7 +305,7 @@ def test_an_admin_renames_and_sets_a_password_in_one_update(
     mark = factories.audit_mark(svc)
     info = svc.users.update(root, lee.user_id or 0, username="lee.b", password=NEW)
     assert info.username == "lee.b"
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.update", "user", str(lee.user_id), "ok", {"username": ["lee", "lee.b"], "password": "changed"})
     ]
     assert row(runtime, lee.user_id).password_changed_at == T0 + timedelta(minutes=3)
