@@ -688,5 +688,5 @@ def test_a_groups_or_packages_object_keeps_its_owners_name_and_lists_versions_by
             svc.cmdb.update(admin, oid, title="other")
         assert (err.value.message, err.value.detail) == (message, {"field": "title"})
         assert object_titled(svc, admin, title) == oid  # nothing renamed
-    versions = read(svc, admin, object_titled(svc, admin, "zip7"), "C__CATG__VERSION")
+    versions = factories.cmdb_entries(svc, admin, object_titled(svc, admin, "zip7"), "C__CATG__VERSION")
     assert [(v.id, v.values["title"]) for v in versions] == [(first.id, "1.0"), (second.id, "2.0")]

@@ -370,7 +370,7 @@ def test_an_expired_password_is_changed_at_login_and_older_credentials_end(
     mark = factories.audit_mark(svc)
     with pytest.raises(AuthenticationFailed, match=r"^password has expired, please change your password$"):
         svc.users.password_login("kay", factories.PASSWORD, SRC, "web")
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("auth.login", "user", str(kay.user_id), "refused", {"reason": "password_expired"})
     ]
     with pytest.raises(ValidationFailed, match=r"^the new password must differ from the old one$"):
@@ -391,7 +391,7 @@ def test_an_expired_password_is_changed_at_login_and_older_credentials_end(
         T0 + timedelta(hours=2),
         T0 + timedelta(hours=2),
     )
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("user.password", "user", str(kay.user_id), "ok", {"reason": "password_expired"})
     ]
     assert svc.users.resume(credential, SRC, "web").user_id == kay.user_id
@@ -404,7 +404,7 @@ def test_an_api_token_is_created_once_by_name_and_audited(svc: Services) -> None
     kay = factories.user(svc, Role.OPERATOR, "kay")
     mark = factories.audit_mark(svc)
     made = svc.users.create_token(kay, "ci", "read", None)
-    assert audit(svc, mark) == [
+    assert factories.audited(svc, mark) == [
         ("token.create", "api_token", str(made.info.id), "ok", {"name": "ci", "scope": "read"})
     ]
     assert made.token not in str(factories.audit_since(svc, mark))
