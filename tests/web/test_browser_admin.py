@@ -48,6 +48,9 @@ def browser(browser_path: Path) -> Iterator[Browser]:
 
 def accessible(page: Page) -> None:
     """Every control labelled, every image named, and the skip link leads into <main>."""
+    # The whole document first: a skip link followed while a long page (settings) is still being
+    # parsed under load finds no #main yet, and the next Tab then leaves from the link itself.
+    page.wait_for_load_state("load")
     assert page.evaluate(UNLABELLED) == [], page.url
     assert page.evaluate(NAMELESS_IMAGES) == [], page.url
     assert page.locator("html").get_attribute("lang") == "en"
