@@ -17,7 +17,7 @@ from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
 from tests.conftest import SECRET
-from tests.factories import zip_payload
+from tests.factories import audit_mark, audited, zip_payload
 
 ADMIN = Actor(user_id=None, username="alice", role=Role.ADMIN, via="test")
 VIEWER = Actor(user_id=None, username="vic", role=Role.VIEWER, via="test")
@@ -91,6 +91,15 @@ def test_create_validation_reasons_and_family_creation(svc: Services) -> None:
     with pytest.raises(PermissionDenied):
         svc.packages.create(VIEWER, "Y", "1", fields())
     assert svc.packages.create(OPERATOR, "Y", "1", fields()).created_by == "otto"
+
+
+def test_a_packages_license_count_is_kept_and_read_back(svc: Services) -> None:
+    """A license count given with the package is what every read of the package returns."""
+    p = svc.packages.create(ADMIN, "Office", "2024", fields(license_count=25))
+    assert p.license_count == 25
+    assert svc.packages.get(ADMIN, p.id).package.license_count == 25
+    assert [i.license_count for i in svc.packages.find(ADMIN, Query()).items] == [25]
+    assert svc.packages.create(ADMIN, "Office", "2025", fields(license_count=0)).license_count == 0
 
 
 def test_families_list_counts(svc: Services) -> None:
@@ -444,6 +453,25 @@ def test_dependency_rule_limits_and_duplicates(svc: Services) -> None:
         other, action="once", required_action="custom", required_status=None, requirement_type="after"
     )
     assert svc.packages.set_dependency_rules(ADMIN, app, [allowed]).dependency_rules == (allowed,)
+
+
+def test_assigning_an_unknown_package_is_refused_naming_it_and_audited(svc: Services) -> None:
+    """Recording an installation of a package that does not exist is NotFound naming the
+    package's id, in the refusal and in its audit row."""
+    pc = svc.computers.create(ADMIN, "pc1").id
+    mark = audit_mark(svc)
+    with pytest.raises(NotFound) as err:
+        svc.packages.assign_installation(ADMIN, pc, 4242)
+    assert (err.value.message, err.value.object_type, err.value.object_id, err.value.detail) == (
+        "package 4242 not found",
+        "package",
+        4242,
+        {"object_type": "package", "object_id": 4242},
+    )
+    assert audited(svc, mark) == [
+        ("installation.assign", "computer", str(pc), "not_found", {"error": "package 4242 not found"})
+    ]
+    assert svc.packages.list_installations(ADMIN) == []
 
 
 def test_installation_records(svc: Services) -> None:
