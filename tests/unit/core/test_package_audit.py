@@ -272,3 +272,24 @@ def test_a_refused_change_is_audited_as_denied(world: World, name: str) -> None:
             "127.0.0.1",
         )
     ]
+
+
+def test_a_created_packages_audit_row_says_its_family_version_and_payload(runtime: Runtime) -> None:
+    """``package.create``'s row details the family and version as stored (trimmed) and the
+    payload's digest (None without one)."""
+    svc = runtime.services
+    admin = factories.user(svc, Role.ADMIN, "root")
+    mark = factories.audit_mark(svc)
+    with_payload = factories.package(svc, admin, " Tool ", " 2.1 ", payload=factories.zip_payload(a=b"a"))
+    bare = factories.package(svc, admin, "Tool", "2.2")
+    assert factories.audited(svc, mark) == [
+        (
+            "package.create",
+            "package",
+            str(with_payload.id),
+            "ok",
+            {"family": "Tool", "version": "2.1", "payload": with_payload.payload_sha256},
+        ),
+        ("package.create", "package", str(bare.id), "ok", {"family": "Tool", "version": "2.2", "payload": None}),
+    ]
+    assert with_payload.payload_sha256 is not None
