@@ -129,6 +129,7 @@ READS: dict[str, Callable[[Services, dict[str, Any]], object]] = {
     "packages.group_packages": lambda s, i: s.packages.group_packages(ADMIN, i["package_group"]),
     "packages.list_packages": lambda s, i: s.packages.list_packages(ADMIN, family_id=i["family"]),
     "packages.list_installations": lambda s, i: s.packages.list_installations(ADMIN),
+    "packages.may_upload": lambda s, i: s.packages.may_upload(ADMIN, i["package"]),
     "properties.find": lambda s, i: s.properties.find(ADMIN),
     "properties.values": lambda s, i: s.properties.values(ADMIN),
     "reports.find": lambda s, i: s.reports.find(ADMIN, Query()),
