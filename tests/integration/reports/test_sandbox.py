@@ -154,6 +154,25 @@ def test_views_do_not_bypass(runtime: Runtime, reports: ReportService, world: Ac
         )
 
 
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's authorizer; PostgreSQL has no pragma functions")
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT name FROM pragma_table_info('computers')",
+        "SELECT 1 AS x FROM (SELECT 1) WHERE 0 = (SELECT count(*) FROM pragma_table_info('x'))",
+    ],
+)
+def test_a_pragma_inside_a_select_is_refused_by_name(reports: ReportService, world: Actor, sql: str) -> None:
+    """A SELECT that reaches a PRAGMA through a table-valued function is refused, and the refusal
+    names the action SQLite's authorizer was asked about (not its number)."""
+    with pytest.raises(ReportFailed) as info:
+        reports.run_sql(world, sql)
+    assert (info.value.message, info.value.detail) == (
+        "reports may only read data (PRAGMA is not allowed)",
+        {"kind": "forbidden"},
+    )
+
+
 @pytest.mark.skipif(BACKEND != "postgres", reason="PostgreSQL role switching")
 @pytest.mark.parametrize(
     "sql",
