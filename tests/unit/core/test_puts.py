@@ -429,3 +429,29 @@ def test_config_merge_creates_when_absent_merges_when_present(
     assert not [r for r in results if isinstance(r, BaseException)], results
     [entry] = configs.entries(admin)
     assert sorted(entry.possible_values) == sorted(["a", "b"] + [f"v{i}" for i in range(6)])
+
+
+def test_config_merge_audits_whether_it_merged_created_or_found_nothing(
+    runtime: Runtime, admin: Actor
+) -> None:
+    """Each ``config.put`` row of a merge details the stored kind and default values and says
+    whether an entry was there to merge into; a merge that stores nothing says the entry is
+    missing."""
+    configs = runtime.services.configs
+    mark = factories.audit_mark(runtime.services)
+    configs.merge(
+        admin, "x.opt", lambda current: Config("x.opt", possible_values=["a"], default_values=["a"])
+    )
+    configs.merge(
+        admin,
+        "x.opt",
+        lambda current: dataclasses.replace(
+            current or Config("x.opt"), default_values=["b"], possible_values=["b"]
+        ),
+    )
+    configs.merge(admin, "y.opt", lambda current: None)
+    assert factories.audited(runtime.services, mark) == [
+        ("config.put", "config", "x.opt", "ok", {"kind": "str", "default_values": ["a"], "merged": False}),
+        ("config.put", "config", "x.opt", "ok", {"kind": "str", "default_values": ["b"], "merged": True}),
+        ("config.put", "config", "y.opt", "ok", {"missing": True}),
+    ]
