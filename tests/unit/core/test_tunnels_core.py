@@ -7,11 +7,13 @@ dialect and end to end."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role, system_actor
@@ -41,7 +43,7 @@ from fleetdeck.core.tunnels.stored import StoredTunnelInput
 from fleetdeck.protocol.messages import TUNNEL_CHECK
 from fleetdeck.settings import Settings
 from tests import factories
-from tests.conftest import SECRET
+from tests.conftest import BACKEND, SECRET
 from tests.factories import ManualClock
 from tests.unit.core.conftest import T0
 
@@ -1028,3 +1030,64 @@ def test_stored_tunnel_refusals_say_what_is_wrong(svc: Services, admin: Actor, d
 
 def edge_id(svc: Services, admin: Actor, cid: int) -> str:
     return svc.stored_tunnels.find(admin, cid, Query(where=(Cond("name", Op.EQ, "n" * 200),))).items[0].id
+
+
+@contextmanager
+def another_process_saves_the_same_name_first(runtime: Runtime) -> Iterator[None]:
+    """A trigger that inserts a preset of the same computer and name (another uid) just before
+    the service's own insert, as another server process saving that name between this one's
+    name check and its insert would (on SQLite the write lock serialises two processes, so
+    only this reaches that moment); the twin goes with the failed transaction."""
+    cols = "uid, computer_id, name, scheme, remote_ip, remote_port, public_port, acl, further_options"
+    cols += ", created_at, created_by"
+    values = "'twin-' || substr(NEW.uid, 6), " + ", ".join(f"NEW.{c.strip()}" for c in cols.split(",")[1:])
+    insert = f"INSERT INTO stored_tunnels ({cols}) VALUES ({values});"
+    with runtime.db.engine.begin() as conn:
+        if BACKEND == "sqlite":
+            conn.execute(text(f"CREATE TRIGGER twin BEFORE INSERT ON stored_tunnels BEGIN {insert} END"))
+        else:
+            conn.execute(
+                text(
+                    "CREATE FUNCTION twin() RETURNS trigger AS $$ BEGIN IF pg_trigger_depth() = 1 THEN"
+                    f" {insert} END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER twin BEFORE INSERT ON stored_tunnels FOR EACH ROW EXECUTE FUNCTION twin()"
+                )
+            )
+    try:
+        yield
+    finally:
+        with runtime.db.engine.begin() as conn:
+            if BACKEND == "sqlite":
+                conn.execute(text("DROP TRIGGER twin"))
+            else:
+                conn.execute(text("DROP TRIGGER twin ON stored_tunnels"))
+                conn.execute(text("DROP FUNCTION twin()"))
+
+
+def test_a_name_saved_meanwhile_by_another_process_is_a_conflict_in_words(
+    runtime: Runtime, svc: Services, admin: Actor
+) -> None:
+    """A preset name another process stored between the name check and the insert is the same
+    Conflict, word for word and audited, as a name found by the check; nothing is kept."""
+    cid = factories.computer(svc, ADMIN, "web-1", os="Linux")
+    mark = factories.audit_mark(svc)
+    with another_process_saves_the_same_name_first(runtime), pytest.raises(Conflict) as clash:
+        svc.stored_tunnels.save(admin, cid, StoredTunnelInput("ssh", "10.0.0.5", 22))
+    assert (clash.value.message, clash.value.detail) == (
+        "another stored tunnel with the same name 'ssh' exists",
+        {"name": "ssh"},
+    )
+    assert rows(svc, mark) == [
+        (
+            "tunnel.stored.create",
+            "computer",
+            f"{cid}/",
+            "conflict",
+            {"error": "another stored tunnel with the same name 'ssh' exists"},
+        )
+    ]
+    assert svc.stored_tunnels.find(admin, cid, Query()).items == []
