@@ -290,6 +290,12 @@ def test_a_created_packages_audit_row_says_its_family_version_and_payload(runtim
             "ok",
             {"family": "Tool", "version": "2.1", "payload": with_payload.payload_sha256},
         ),
-        ("package.create", "package", str(bare.id), "ok", {"family": "Tool", "version": "2.2", "payload": None}),
+        (
+            "package.create",
+            "package",
+            str(bare.id),
+            "ok",
+            {"family": "Tool", "version": "2.2", "payload": None},
+        ),
     ]
     assert with_payload.payload_sha256 is not None
