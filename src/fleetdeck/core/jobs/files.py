@@ -176,10 +176,10 @@ class FilePushService:
         jobs: FileJobs,
         store: FileStore | None,
         max_bytes: int,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
         self._db = db
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock  # required, as for every service: one clock, the composition root's
         self._audit = audit
         self._jobs = jobs
         self._store = store
