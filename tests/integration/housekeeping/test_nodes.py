@@ -125,3 +125,36 @@ def test_a_process_that_lost_its_name_moves_its_connections_to_a_new_one(
         assert _node_of(runtime, admin, cid) == (False, None)
 
     asyncio.run(scenario())
+
+
+def test_a_stalled_process_whose_name_was_taken_says_so_and_takes_another(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``renew_node`` of a process whose lease ran out and whose name another process took
+    meanwhile: a warning names the lost name (what an operator searches the log for), the
+    process claims a derived name and tells the hub (``moved``) about it."""
+    clock = Clock()
+    nodes = NodeService(runtime.db, clock, lease_sec=30)
+    moved: list[str] = []
+
+    async def record(node: str) -> None:
+        moved.append(node)
+
+    async def scenario() -> None:
+        keeper = Housekeeping(runtime.services.leases, [], "process-1", nodes=nodes, node_renew_sec=3600)
+        assert await keeper.claim_node("local", record) == "local"
+        clock.now = T0 + timedelta(seconds=10)
+        await keeper.renew_node()  # in time: nothing to say or do
+        assert (keeper.node, moved) == ("local", [])
+        clock.now = T0 + timedelta(seconds=41)  # stalled past the lease; another process takes the name
+        assert nodes.claim("local", "process-2") == "local"
+        with caplog.at_level(logging.WARNING, logger="fleetdeck.housekeeping"):
+            await keeper.renew_node()
+        assert keeper.node is not None and keeper.node.startswith("local-")
+        assert moved == [keeper.node]
+        await keeper.release_node()
+
+    asyncio.run(scenario())
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "fleetdeck.housekeeping"] == [
+        (logging.WARNING, "node local lost its lease (this process stalled?); claiming a name again")
+    ]

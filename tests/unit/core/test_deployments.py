@@ -123,6 +123,23 @@ def test_targets_unknown_ids_skipped_direct_members_dependencies_first(svc: Serv
     assert jobs[0].hostname == "a" and jobs[0].family_name == "lib" and jobs[0].version == "1"
 
 
+def test_a_deployment_without_a_description_has_an_empty_one(svc: Services) -> None:
+    """``deploy``'s description defaults to empty: the container is read back with ``""``,
+    not some placeholder text, beside one deployed with a description."""
+    pc, pkg = computer(svc, "pc"), package(svc, "tool")
+    plain = svc.deployments.deploy(ADMIN, "plain", computer_ids=[pc], package_ids=[pkg])
+    described = svc.deployments.deploy(
+        ADMIN,
+        "described",
+        description="for the audit",
+        computer_ids=[pc],
+        package_ids=[pkg],
+        force_same_version=True,
+    )
+    got = {c.id: (c.name, c.description) for c in svc.deployments.list_containers(ADMIN)}
+    assert got == {plain.id: ("plain", ""), described.id: ("described", "for the audit")}
+
+
 def test_incompatible_installed_forced_and_installed_dependencies(svc: Services) -> None:
     deb, win = computer(svc, "deb"), computer(svc, "win", os="Windows", version="11")
     only_deb = package(svc, "tool", compatible_os="Debian\nUbuntu", compatible_architecture="x86_64")
@@ -608,6 +625,30 @@ def test_disabled_rules_deliver_nothing_and_rules_can_be_deleted(svc: Services) 
     assert svc.deployments.list_rules(ADMIN) == []
     with pytest.raises(ValidationFailed):
         svc.deployments.create_rule(ADMIN, "", pcs.id, pkgs.id)
+
+
+def test_a_rules_deletion_is_audited_with_its_name(svc: Services) -> None:
+    """``deployment_rule.delete`` records the deleted rule's name (the rule itself is gone, so
+    the audit row is the only place left that says which rule it was); deleting an unknown
+    rule is audited as not found, with the refusal."""
+    pcs = svc.groups.create(ADMIN, "pcs")
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    rule = svc.deployments.create_rule(ADMIN, "nightly base", pcs.id, pkgs.id)
+    mark = factories.audit_mark(svc)
+    svc.deployments.delete_rule(ADMIN, rule.id)
+    with pytest.raises(FleetdeckError) as err:
+        svc.deployments.delete_rule(ADMIN, rule.id)
+    assert (err.value.code, err.value.message) == ("not_found", f"deployment rule {rule.id} not found")
+    assert factories.audited(svc, mark) == [
+        ("deployment_rule.delete", "deployment_rule", str(rule.id), "ok", {"name": "nightly base"}),
+        (
+            "deployment_rule.delete",
+            "deployment_rule",
+            str(rule.id),
+            "not_found",
+            {"error": f"deployment rule {rule.id} not found"},
+        ),
+    ]
 
 
 def test_computers_with_queued_jobs_are_found_for_redispatch(svc: Services, clock: Clock) -> None:

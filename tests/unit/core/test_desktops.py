@@ -45,6 +45,42 @@ def test_who_may_view(svc: Services, world: tuple[Actor, Actor, Actor, dict[str,
     assert svc.desktops.count() == 0
 
 
+def test_a_view_is_audited_with_its_session_host_and_port(
+    svc: Services,
+    world: tuple[Actor, Actor, Actor, dict[str, int]],  # noqa: F811
+) -> None:
+    """``desktop.open`` records the view's session id, the computer's host name and the VNC
+    port; ``desktop.close`` the same session with why and how long, and the byte counts: the
+    two rows of one view are found together by the session id."""
+    dev, _plain, _viewer, ids = world
+    mark = factories.audit_mark(svc)
+    grant = svc.desktops.open(dev, ids["web-1"], port=5902)
+    svc.desktops.close(dev, grant, reason="closed by the browser", seconds=3.14, bytes_in=7, bytes_out=9)
+    web = str(ids["web-1"])
+    assert factories.audited(svc, mark) == [
+        (
+            "desktop.open",
+            "computer",
+            web,
+            "ok",
+            {"session": grant.session_id, "hostname": "web-1", "port": 5902},
+        ),
+        (
+            "desktop.close",
+            "computer",
+            web,
+            "ok",
+            {
+                "session": grant.session_id,
+                "reason": "closed by the browser",
+                "seconds": 3.1,
+                "bytes_in": 7,
+                "bytes_out": 9,
+            },
+        ),
+    ]
+
+
 def test_caps(svc: Services, world: tuple[Actor, Actor, Actor, dict[str, int]]) -> None:  # noqa: F811
     dev, plain, _viewer, ids = world
     service = DesktopService(svc.desktops._db, svc.audit, max_per_user=2, max_per_computer=3)

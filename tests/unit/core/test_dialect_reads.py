@@ -83,6 +83,17 @@ def test_group_memberships_list_every_group_with_its_members_in_order(svc: Servi
     assert svc.groups.memberships(factories.user(svc, Role.VIEWER)) == {g1: [a, c], g2: [b]}
 
 
+def test_group_memberships_come_in_group_order(svc: Services, admin: Actor) -> None:
+    """The memberships are listed group by group in id order, each group's members ascending,
+    even when a later group holds the lowest computer: the result reads the same on every
+    call and database."""
+    a, b, c = (factories.computer(svc, admin, n) for n in ("a", "b", "c"))
+    g1 = factories.group(svc, admin, "g1", [c])
+    g2 = factories.group(svc, admin, "g2", [b, a])
+    g3 = factories.group(svc, admin, "g3", [c, b])
+    assert list(svc.groups.memberships(admin).items()) == [(g1, [c]), (g2, [a, b]), (g3, [b, c])]
+
+
 def test_package_groups_are_found_by_their_fields_at_every_level(svc: Services, admin: Actor) -> None:
     top = svc.packages.create_group(admin, "Office").id
     sub = svc.packages.create_group(admin, "Office Tools", parent_id=top).id

@@ -126,6 +126,23 @@ def test_delivery_state_machine_is_exactly_once(runtime: Runtime, admin: Actor, 
     assert (info.status, info.exit_code, info.stdout) == (JobStatus.SUCCEEDED, 0, "first")
 
 
+def test_a_job_is_read_back_with_when_it_was_sent(runtime: Runtime) -> None:
+    """A job tells when it was handed to its agent: ``sent_at`` is empty while queued and the
+    server's time of the delivery once sent, read alone (``get``) and in lists (``find``)."""
+    clock = ManualClock(datetime(2025, 3, 3, 9, 0, tzinfo=UTC))
+    svc = build_services(runtime.db, SECRET, CoreConfig(), clock=clock)
+    admin = factories.user(svc, Role.ADMIN)
+    cid = factories.computer(svc, admin, "pc")
+    (job_id,) = svc.jobs.create_commands(admin, CommandRequest("ls"), computer_ids=[cid]).job_ids
+    queued = svc.jobs.get(admin, job_id)
+    assert (queued.status, queued.created_at, queued.sent_at) == (JobStatus.QUEUED, clock.now, None)
+    clock.now += timedelta(minutes=3)
+    assert factories.deliver(svc, cid) == [job_id]
+    sent = svc.jobs.get(admin, job_id)
+    assert (sent.status, sent.sent_at, sent.started_at) == (JobStatus.SENT, clock.now, None)
+    assert [(j.id, j.sent_at) for j in svc.jobs.find(admin, Query()).items] == [(job_id, clock.now)]
+
+
 def test_a_result_from_another_computer_is_ignored(
     runtime: Runtime, admin: Actor, computers: list[int]
 ) -> None:

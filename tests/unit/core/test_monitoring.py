@@ -88,6 +88,36 @@ def test_intake_refuses_values_out_of_range(
     assert svc.monitoring.find(admin, cid, q.Query()).total == 0
 
 
+@pytest.mark.parametrize(
+    ("bad", "field", "message"),
+    [
+        (
+            sample(cpu=101.0),
+            "cpu_usage_percent",
+            "cpu_usage_percent must be a percentage (0..100), not 101.0",
+        ),
+        (
+            sample(mem=-1.0),
+            "memory_usage_percent",
+            "memory_usage_percent must be a percentage (0..100), not -1.0",
+        ),
+        (
+            sample(io_usage_percent=float("inf")),
+            "io_usage_percent",
+            "io_usage_percent must be a percentage (0..100), not inf",
+        ),
+    ],
+)
+def test_a_refused_percentage_names_its_field_and_value(
+    svc: Services, cid: int, bad: m.Measurement, field: str, message: str
+) -> None:
+    """The refusal of a percentage out of range names the measurement's field (as the agent
+    sends it) and the value, word for word, so an agent's author can find what was wrong."""
+    with pytest.raises(ValidationFailed) as err:
+        svc.monitoring.intake(agent_actor(cid, "mon-1", "127.0.0.1"), cid, bad)
+    assert (err.value.field, err.value.message) == (field, message)
+
+
 def test_a_user_needs_manage_computers_to_hand_in_measurements(svc: Services, cid: int) -> None:
     with pytest.raises(PermissionDenied):
         svc.monitoring.intake(factories.user(svc, Role.VIEWER), cid, sample())

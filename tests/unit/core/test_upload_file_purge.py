@@ -23,9 +23,10 @@ from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.runtime import Runtime
 from fleetdeck.settings import Settings
 from tests import factories
-from tests.conftest import SECRET
+from tests.conftest import BACKEND, SECRET
 from tests.factories import ManualClock
 from tests.unit.core.conftest import T0
+from tests.unit.core.test_reads import write_transactions
 
 DAY = timedelta(days=1)
 
@@ -174,6 +175,21 @@ def test_a_pushed_file_is_kept_while_a_job_may_fetch_it(
     rows = factories.audit_since(svc, mark)
     assert [(r.user_id, r.via) for r in rows if r.action == "file.purge"] == [(None, "housekeeping")] * 2
     assert [r.detail["files"] for r in rows if r.action == "file.purge"] == [[other], [sha]]
+
+
+def test_a_purge_with_nothing_to_remove_takes_no_write_lock(
+    runtime: Runtime, svc: Services, actor: Actor, settings: Settings
+) -> None:
+    """The purge reads which files pending jobs still name in a read-only transaction: on
+    SQLite a round that removes nothing (every few minutes, on every node) never queues for the
+    database's write lock behind pushes and agents' results."""
+    cid = factories.computer(svc, actor, "c")
+    sha, _jobs = push(svc, actor, b"still wanted", [cid])
+    with write_transactions(runtime.db.engine) as writes:
+        assert svc.file_pushes.purge_unused() == 0
+    assert stored(settings, sha).is_file()
+    if BACKEND == "sqlite":
+        assert writes == []
 
 
 def test_the_purge_waits_for_a_push_and_clears_dead_pushes_temporary_files(
