@@ -113,17 +113,11 @@ def test_the_limit_applies_to_each_kind_and_to_all_hits(svc: Services, admin: Ac
     assert svc.cmdb.search(admin, "kappa", limit=0) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: the entries query reads at most `limit` rows matching anywhere in their JSON"
-    " text, so rows matching only in a key use up the budget and a later matching value is not found",
-)
 def test_a_value_is_found_behind_entries_that_match_only_in_a_key(svc: Services, admin: Actor) -> None:
-    """What the search should do (and does not yet): fewer hits than the limit means there are
-    no more. Two contact entries match "descr" only in their key ("description"), the third in
-    its value; with a limit of 2 the third is never read and the search answers nothing.
-    Strict: it fails once it passes, so the fix removes the mark (and mutant search 58, the
-    SQL limit dropped, makes it pass today)."""
+    """Fewer hits than the limit means there are no more: two contact entries match "descr"
+    only in their key ("description"), the third in its value. Read with the limit as a SQL
+    limit, the first two used it up and the search answered nothing (a bug until 4 December
+    2026); candidates are now read in batches until enough of them really match."""
     hq, _ = svc.cmdb.create(admin, "C__OBJTYPE__BUILDING", "HQ")
     for n in range(2):
         svc.cmdb.save(admin, hq, CONTACT, {"description": f"plain {n}"})
@@ -159,3 +153,60 @@ def test_stored_values_the_catalog_no_longer_knows(svc: Services, admin: Actor, 
     assert svc.cmdb.search(admin, "SIGMA") == [
         SearchHit(hq, "Building", "Model", "legacy_key", "sigma-2", 2, MODEL)
     ]
+
+
+def test_like_wildcards_in_the_text_are_plain_characters(svc: Services, admin: Actor) -> None:
+    """``_`` and ``%`` in the search text match only themselves (they were LIKE wildcards: "pc_1"
+    found "pc-1"), in titles, entries and software alike."""
+    hq, _ = svc.cmdb.create(admin, "C__OBJTYPE__BUILDING", "pc_1 room")
+    svc.cmdb.create(admin, "C__OBJTYPE__BUILDING", "pc-1 room")
+    svc.cmdb.save(admin, hq, CONTACT, {"description": "100% done"})
+    svc.cmdb.save(admin, hq, CONTACT, {"description": "1000 done"})
+    pc = with_software(svc, "pc-w", ["a_b", "axb"])
+    assert [(h.object_id, h.value) for h in svc.cmdb.search(admin, "pc_1")] == [(hq, "pc_1 room")]
+    assert [(h.object_id, h.value) for h in svc.cmdb.search(admin, "0% d")] == [(hq, "100% done")]
+    assert [(h.object_id, h.value) for h in svc.cmdb.search(admin, "a_b")] == [(pc, "a_b")]
+    assert [h.value for h in svc.cmdb.search(admin, "\\")] == []
+
+
+def test_accented_and_quoted_text_is_found_in_any_case(svc: Services, admin: Actor) -> None:
+    """Text beyond ASCII and quotes: an entry's JSON text escapes them ("Caf\\u00e9") and
+    SQLite's ``lower()`` folds ASCII only, so the database narrows by the plain part of the
+    text and the match itself is made on the values, case-insensitively (Unicode's folding)."""
+    hq, _ = svc.cmdb.create(admin, "C__OBJTYPE__BUILDING", "CAFÉ MÜLLER")
+    svc.cmdb.save(admin, hq, CONTACT, {"description": 'Café Müller says "hi"'})
+    pc = with_software(svc, "pc-u", ["Über Tool"])
+    assert [(h.category_title, h.value) for h in svc.cmdb.search(admin, "café")] == [
+        ("General", "CAFÉ MÜLLER"),
+        ("Contact assignment", 'Café Müller says "hi"'),
+    ]
+    assert [h.value for h in svc.cmdb.search(admin, '"HI"')] == ['Café Müller says "hi"']
+    assert [(h.object_id, h.value) for h in svc.cmdb.search(admin, "über")] == [(pc, "Über Tool")]
+    assert [h.value for h in svc.cmdb.search(admin, "ü")] == [
+        "CAFÉ MÜLLER",
+        'Café Müller says "hi"',
+        "Über Tool",
+    ]
+    assert svc.cmdb.search(admin, "ö") == []
+
+
+def test_a_search_reads_its_candidates_in_bounded_batches(
+    svc: Services, admin: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Candidates come in batches up to ``SEARCH_SCAN_ROWS`` of each kind: rows that match only
+    in a key are skipped batch after batch until real hits are found, and a search stops there
+    (its time is bounded whatever the CMDB's size)."""
+    from fleetdeck.core.cmdb import service as cmdb_service
+
+    monkeypatch.setattr(cmdb_service, "_SEARCH_BATCH", 2)
+    monkeypatch.setattr(cmdb_service, "SEARCH_SCAN_ROWS", 5)
+    hq, _ = svc.cmdb.create(admin, "C__OBJTYPE__BUILDING", "HQ")
+    for n in range(3):
+        svc.cmdb.save(admin, hq, CONTACT, {"description": f"plain {n}"})
+    found = svc.cmdb.save(admin, hq, CONTACT, {"description": "the descr sheet"})
+    assert [h.value for h in svc.cmdb.search(admin, "descr", limit=1)] == ["the descr sheet"]
+    for n in range(2):
+        svc.cmdb.save(admin, hq, CONTACT, {"description": f"descr {n}"})
+    # six candidates (every contact entry has the key "description"); the sixth is past the cap
+    assert [h.value for h in svc.cmdb.search(admin, "descr")] == ["the descr sheet", "descr 0"]
+    assert found

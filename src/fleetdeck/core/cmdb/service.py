@@ -17,8 +17,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -1206,69 +1207,125 @@ class CmdbService:
 
     def search(self, actor: Actor, text: str, limit: int = 100) -> list[SearchHit]:
         """Objects whose title, or a stored attribute value, or (computers) installed software
-        contains ``text`` (case-insensitive). Normal objects only."""
+        contains ``text`` (case-insensitive, Unicode too). Normal objects only. Titles first,
+        then entries, then software, each in id order; fewer hits than ``limit`` means there
+        are no more, within ``SEARCH_SCAN_ROWS`` candidate rows of each kind.
+
+        The database narrows the rows with a LIKE on the longest plain-ASCII run of the text
+        (its wildcards escaped): a superset of the hits whatever the database's ``lower()`` does
+        with other letters and however the JSON text of an entry escapes them. Each candidate is
+        then matched exactly here, so a row that matched only in a JSON key or a number gives
+        no hit and does not use up the limit."""
         actor.require(Perm.READ)
         if not isinstance(text, str) or not text.strip():
             raise ValidationFailed("the search text must not be empty", field="q")
-        like = f"%{text.strip().lower()}%"
+        if limit <= 0:
+            return []
+        needle = text.strip().lower()
+        like = _search_like(needle)
         hits: list[SearchHit] = []
         with UnitOfWork(self._db, readonly=True) as uow:
             s = uow.session
             base = self._listing().where(CmdbObject.status == Status.NORMAL)
-            for info in self._rows(
-                s, base.where(func.lower(TITLE).like(like)).order_by(CmdbObject.id).limit(limit)
-            ):
-                hits.append(
-                    SearchHit(info.id, info.type_title, "General", "Title", info.title, info.status, GLOBAL)
-                )
-            stmt = (
-                select(CmdbEntry, CmdbObject.id)
+            titled = base.where(func.lower(TITLE).like(like, escape="\\")) if like else base
+            for batch in _batches(s, titled, CmdbObject.id, lambda r: r.id, limit):
+                for info in (self._make(r, r.shown_title, r.shown_type) for r in batch):
+                    if needle in info.title.lower():
+                        hits.append(
+                            SearchHit(
+                                info.id, info.type_title, "General", "Title", info.title, info.status, GLOBAL
+                            )
+                        )
+                if len(hits) >= limit:
+                    return hits[:limit]
+            entries = (
+                select(CmdbEntry, CmdbObject.id.label("oid"))
                 .join(CmdbObject, CmdbObject.id == CmdbEntry.object_id)
                 .where(CmdbObject.status == Status.NORMAL, CmdbEntry.status == Status.NORMAL)
-                .where(func.lower(cast(CmdbEntry.data, String)).like(like))
-                .order_by(CmdbEntry.id)
-                .limit(limit)
             )
-            entry_rows = s.execute(stmt).all()
-            sw_rows = s.execute(
-                select(ComputerSoftware, CmdbObject.id)
+            if like:
+                entries = entries.where(func.lower(cast(CmdbEntry.data, String)).like(like, escape="\\"))
+            found: list[tuple[CmdbEntry, Category, str, str]] = []
+            for batch in _batches(s, entries, CmdbEntry.id, lambda r: r[0].id, limit):
+                for e, _oid in batch:
+                    cat = catalog().categories.get(e.category)
+                    if cat is None:
+                        continue
+                    for key, value in e.data.items():
+                        if isinstance(value, str) and needle in value.lower():
+                            attr = cat.attributes.get(key)
+                            found.append((e, cat, attr.title if attr else key, value))
+                if len(hits) + len(found) >= limit:
+                    break
+            software = (
+                select(ComputerSoftware, CmdbObject.id.label("oid"))
                 .join(CmdbObject, CmdbObject.computer_id == ComputerSoftware.computer_id)
-                .where(CmdbObject.status == Status.NORMAL, func.lower(ComputerSoftware.name).like(like))
-                .order_by(ComputerSoftware.id)
-                .limit(limit)
-            ).all()
-            object_ids = {oid for _, oid in entry_rows} | {oid for _, oid in sw_rows}
+                .where(CmdbObject.status == Status.NORMAL)
+            )
+            if like:
+                software = software.where(func.lower(ComputerSoftware.name).like(like, escape="\\"))
+            programs: list[tuple[str, int]] = []
+            if len(hits) + len(found) < limit:
+                for batch in _batches(s, software, ComputerSoftware.id, lambda r: r[0].id, limit):
+                    programs += [(sw.name, oid) for sw, oid in batch if needle in sw.name.lower()]
+                    if len(hits) + len(found) + len(programs) >= limit:
+                        break
+            object_ids = {e.object_id for e, *_ in found} | {oid for _, oid in programs}
             infos = (
                 {i.id: i for i in self._rows(s, self._listing().where(CmdbObject.id.in_(object_ids)))}
                 if object_ids
                 else {}
             )
-        needle = text.strip().lower()
-        for e, oid in entry_rows:
-            cat = catalog().categories.get(e.category)
-            if cat is None or oid not in infos:
-                continue
-            for key, value in e.data.items():
-                if isinstance(value, str) and needle in value.lower():
-                    attr = cat.attributes.get(key)
-                    hits.append(
-                        SearchHit(
-                            oid,
-                            infos[oid].type_title,
-                            cat.title,
-                            attr.title if attr else key,
-                            value,
-                            2,
-                            cat.const,
-                        )
+        for e, cat, attr_title, value in found:
+            if e.object_id in infos:
+                hits.append(
+                    SearchHit(
+                        e.object_id, infos[e.object_id].type_title, cat.title, attr_title, value, 2, cat.const
                     )
+                )
         app = catalog().categories[inventory.APPLICATION]
-        for sw, oid in sw_rows:
+        for name, oid in programs:
             if oid in infos:
                 hits.append(
-                    SearchHit(oid, infos[oid].type_title, app.title, "Application", sw.name, 2, app.const)
+                    SearchHit(oid, infos[oid].type_title, app.title, "Application", name, 2, app.const)
                 )
         return hits[:limit]
+
+
+SEARCH_SCAN_ROWS = 20_000  # candidate rows of each kind a search reads at most
+_SEARCH_BATCH = 500
+_PLAIN = re.compile(r'[^ -~]+|["\\]+')  # what a database may fold or JSON may escape
+
+
+def _search_like(needle: str) -> str | None:
+    """A LIKE pattern on the longest run of printable ASCII in ``needle`` other than quotes
+    and backslashes (which JSON text escapes), with LIKE's wildcards escaped; None when there
+    is none (every row is a candidate)."""
+    run = max(_PLAIN.split(needle), key=len)
+    if not run:
+        return None
+    return "%" + run.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _batches(
+    s: Session, stmt: Any, key: Any, key_of: Callable[[Any], int], limit: int
+) -> Iterator[list[Any]]:
+    """The rows of ``stmt`` in ``key`` order, a batch at a time (keyset paging on ``key``,
+    whose value in a row ``key_of`` tells), at most ``SEARCH_SCAN_ROWS`` in all; the caller
+    stops when it has enough."""
+    last: int | None = None
+    read = 0
+    size = max(1, min(max(limit, _SEARCH_BATCH), SEARCH_SCAN_ROWS))
+    while read < SEARCH_SCAN_ROWS:
+        page = stmt if last is None else stmt.where(key > last)
+        rows = list(s.execute(page.order_by(key).limit(min(size, SEARCH_SCAN_ROWS - read))))
+        if not rows:
+            return
+        read += len(rows)
+        yield rows
+        if len(rows) < size:
+            return
+        last = key_of(rows[-1])
 
 
 @functools.cache
