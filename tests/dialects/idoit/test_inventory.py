@@ -8,7 +8,7 @@ from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.enrollment.service import agent_actor
 from fleetdeck.protocol import messages as m
-from tests.dialects.idoit.conftest import Idoit
+from tests.dialects.idoit.conftest import Idoit, counting
 
 INVENTORY = [
     "C__CATG__MODEL",
@@ -184,3 +184,24 @@ def test_search_finds_titles_and_stored_values(idoit: Idoit) -> None:
     assert [(h["documentId"], h["value"]) for h in by_value] == [(str(oid), "INV-Quux-7")]
     assert by_value[0]["key"] == "Server > Accounting > Inventory number"
     assert idoit.error("idoit.search", {})["code"] == -32602
+
+
+def _search_statements(idoit: Idoit, runtime: Runtime, q: str) -> tuple[int, int]:
+    with counting(runtime.db) as statements:
+        hits = idoit.ok("idoit.search", {"q": q})
+    return len(hits), len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+
+
+def test_search_runs_a_constant_number_of_queries(idoit: Idoit, runtime: Runtime) -> None:
+    """Titles, entries, software and the hits' objects: one query each whatever the number of
+    hits, up to one batch of candidates (500) of each kind; past it, one more per batch, at most
+    ``SEARCH_SCAN_ROWS`` rows of each kind."""
+    oid = idoit.ok("cmdb.object.create", {"type": 5, "title": "zed-0"})["id"]
+    idoit.ok("cmdb.category.save", {"object": oid, "category": "C__CATG__MODEL", "data": {"serial": "zed"}})
+    one, few = _search_statements(idoit, runtime, "zed")
+    for n in range(1, 20):
+        o = idoit.ok("cmdb.object.create", {"type": 5, "title": f"zed-{n}"})["id"]
+        idoit.ok("cmdb.category.save", {"object": o, "category": "C__CATG__MODEL", "data": {"serial": "zed"}})
+    many, statements = _search_statements(idoit, runtime, "zed")
+    assert (one, many) == (2, 40)
+    assert statements == few
