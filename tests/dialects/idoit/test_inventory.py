@@ -184,6 +184,8 @@ def test_search_finds_titles_and_stored_values(idoit: Idoit) -> None:
     assert [(h["documentId"], h["value"]) for h in by_value] == [(str(oid), "INV-Quux-7")]
     assert by_value[0]["key"] == "Server > Accounting > Inventory number"
     assert idoit.error("idoit.search", {})["code"] == -32602
+    too_long = idoit.error("idoit.search", {"q": "x" * 1001})
+    assert too_long["code"] == -32602 and "at most 1000 characters" in str(too_long), too_long
 
 
 def _search_statements(idoit: Idoit, runtime: Runtime, q: str) -> tuple[int, int]:

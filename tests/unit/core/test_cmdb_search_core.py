@@ -134,6 +134,10 @@ def test_searching_needs_text_and_a_reader(svc: Services, admin: Actor) -> None:
         with pytest.raises(ValidationFailed) as err:
             svc.cmdb.search(admin, text)
         assert (err.value.message, err.value.field) == ("the search text must not be empty", "q")
+    with pytest.raises(ValidationFailed) as long:
+        svc.cmdb.search(admin, "x" * 1001)
+    assert (long.value.message, long.value.field) == ("the search text must be at most 1000 characters", "q")
+    assert svc.cmdb.search(admin, " " + "x" * 1000 + " ") == []
     viewer = factories.user(svc, Role.VIEWER)
     assert [h.value for h in svc.cmdb.search(viewer, "hq")] == ["HQ"]
     end_user = Actor(user_id=None, username="eu", role=Role.END_USER)

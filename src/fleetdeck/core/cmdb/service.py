@@ -1219,6 +1219,8 @@ class CmdbService:
         actor.require(Perm.READ)
         if not isinstance(text, str) or not text.strip():
             raise ValidationFailed("the search text must not be empty", field="q")
+        if len(text.strip()) > MAX_SEARCH_TEXT:
+            raise ValidationFailed(f"the search text must be at most {MAX_SEARCH_TEXT} characters", field="q")
         if limit <= 0:
             return []
         needle = text.strip().lower()
@@ -1293,6 +1295,7 @@ class CmdbService:
 
 
 SEARCH_SCAN_ROWS = 20_000  # candidate rows of each kind a search reads at most
+MAX_SEARCH_TEXT = 1000  # characters, as a query's text values (core/query.py)
 _SEARCH_BATCH = 500
 _PLAIN = re.compile(r'[^ -~]+|["\\]+')  # what a database may fold or JSON may escape
 
