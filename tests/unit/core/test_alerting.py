@@ -21,8 +21,10 @@ from fleetdeck.core.errors import Conflict, NotFound, PermissionDenied, Validati
 from fleetdeck.core.services import Services
 from fleetdeck.protocol import messages as m
 from tests import factories as f
+from tests.conftest import BACKEND
 from tests.factories import ManualClock
 from tests.mailbox import Inbox, smtp  # noqa: F401  (the fixture)
+from tests.unit.core.test_reads import write_transactions
 from tests.waiting import wait_for
 
 MAIL = TemplateInput(
@@ -124,6 +126,22 @@ def test_without_a_mail_server_the_notification_ends_in_error(
     assert alerting.dispatch() == 0
     (n,) = alerting.notifications(admin, q.Query()).items
     assert n.state == "error" and "smtp.host" in n.err
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="the write lock and BEGIN IMMEDIATE are SQLite's")
+def test_dispatch_takes_the_write_lock_only_to_mark_and_to_record(
+    alerting: AlertingService, runtime: Runtime, admin: Actor, web1: int
+) -> None:
+    """Reading each notification before sending it is a read: on SQLite a dispatch of two
+    takes the write lock once to mark them and once per result, never to read one."""
+    alerting.create_template(admin, MAIL, "m1")
+    alerting.create_template(admin, MAIL, "m2")
+    alerting.set_ruleset(admin, rules(rule("hot", "true", notify=["m1", "m2"])))
+    alerting.evaluate(web1, {}, [])
+    with write_transactions(runtime.db.engine) as writes:
+        assert alerting.dispatch() == 0  # no mail server: both end in error
+    assert len(writes) == 3
+    assert sorted(n.state for n in alerting.notifications(admin, q.Query()).items) == ["error", "error"]
 
 
 def _script(directory: Path, name: str, text: str) -> None:
@@ -309,6 +327,20 @@ def test_the_test_run_stores_nothing_and_follows_each_client(alerting: AlertingS
     assert alerting.notifications(admin, q.Query()).total == 0
     bad = alerting.test(admin, rules(rule("x", "nope")), {}, [], [])
     assert bad.errors and bad.errors[0].prefix == "rules[0].expr"
+
+
+def test_the_test_run_names_a_missing_template_under_rules(alerting: AlertingService, admin: Actor) -> None:
+    """A rule that notifies a template the test run was not given is reported under ``rules``,
+    as ``set_ruleset`` reports it, and nothing is evaluated."""
+    outcome = alerting.test(
+        admin,
+        rules(rule("hot", "true", notify=["mail", "gone"])),
+        {"mail": MAIL},
+        [{"id": "c1", "name": "a"}],
+        [{"client_id": "c1"}],
+    )
+    assert [(p.prefix, p.err) for p in outcome.errors] == [("rules", "unknown notification template 'gone'")]
+    assert outcome.opened == [] and outcome.notifications == []
 
 
 def test_a_deleted_computer_takes_its_problems_along(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from sqlalchemy import select
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Role
@@ -15,6 +16,8 @@ from fleetdeck.core.deployments.entities import PackageAction
 from fleetdeck.core.errors import FleetdeckError
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
+from fleetdeck.storage.tables import PackageFamily, PackageState
+from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.conftest import SECRET
 
@@ -92,3 +95,32 @@ def test_nothing_is_heard_of_a_transaction_that_rolled_back(svc: Services, feed:
     assert feed.take() == []
     factories.computer(svc, admin, "pc-2")
     assert feed.take() == [("computer", "created", "pc-2", "", "")]
+
+
+def test_a_package_state_whose_family_went_in_the_same_transaction_has_no_key(
+    runtime: Runtime, svc: Services, feed: Recording
+) -> None:
+    """A changed package state is told even when its family was deleted before the names are
+    read after the commit: with an empty family key, as for any name not found."""
+    admin = factories.user(svc, Role.ADMIN, "admin")
+    cid = factories.computer(svc, admin, "pc-1")
+    pkg = factories.package(svc, admin, "editor")
+    svc.deployments.request_package_action(admin, cid, "editor", PackageAction.INSTALL, name="t")
+    svc.packages.delete(admin, pkg.id)
+    feed.take()
+    with UnitOfWork(runtime.db) as uow:
+        s = uow.session
+        state = s.scalars(select(PackageState).where(PackageState.computer_id == cid)).one()
+        state.action_request = "none"
+        s.flush()
+        family = s.get(PackageFamily, pkg.family_id)
+        assert family is not None
+        s.delete(family)  # the database deletes the state along
+    (change,) = [c for call in feed.calls for c in call]
+    assert (change.subject, change.action, change.hostname, change.family_key, change.action_request) == (
+        "package_state",
+        "updated",
+        "pc-1",
+        "",
+        "none",
+    )

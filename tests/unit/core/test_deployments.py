@@ -610,6 +610,23 @@ def test_rule_follows_group_membership_and_installations(svc: Services, notifier
     assert rule_jobs(svc, rule.id) == [(a, p1, "install", "failed")]
 
 
+def test_a_rule_job_that_stays_skipped_is_not_announced(svc: Services, notifier: Notifier) -> None:
+    """Re-evaluating a rule whose job for a computer is skipped (the package does not fit its
+    OS) leaves it skipped and tells the agent's hub nothing: there is nothing to fetch."""
+    pc = computer(svc, "pc", os="Windows")
+    pcs = svc.groups.create(ADMIN, "pcs")
+    svc.groups.add_members(ADMIN, pcs.id, [pc])
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    svc.packages.add_to_group(ADMIN, pkgs.id, package(svc, "tool", compatible_os="Debian"))
+    rule = svc.deployments.create_rule(ADMIN, "keep", pcs.id, pkgs.id)
+    assert [s for *_, s in rule_jobs(svc, rule.id)] == ["skipped"]
+    notifier.queued.clear()
+    svc.groups.add_members(ADMIN, pcs.id, [pc])  # re-evaluated
+    svc.deployments.update_rule(ADMIN, rule.id, priority=2)
+    assert [s for *_, s in rule_jobs(svc, rule.id)] == ["skipped"]
+    assert notifier.queued == []
+
+
 def test_disabled_rules_deliver_nothing_and_rules_can_be_deleted(svc: Services) -> None:
     a = computer(svc, "a")
     pcs = svc.groups.create(ADMIN, "pcs")

@@ -6,7 +6,10 @@ HTTP the dialect tests cover them; these are the ones the mutation subset runs (
 
 from __future__ import annotations
 
+import pytest
+
 from fleetdeck.core.authz import Actor, Role
+from fleetdeck.core.errors import ValidationFailed
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
 from tests import factories
@@ -57,6 +60,23 @@ def test_host_records_show_what_was_recorded_and_secrets_only_to_computer_manage
         None,
     )
     assert svc.computers.host_records(admin, []) == {}
+
+
+def test_only_a_description_may_hold_line_breaks_and_tabs(svc: Services, admin: Actor) -> None:
+    """A host record's description is free text over several lines; the other text fields are
+    one line: a line break there is refused naming the field, and nothing is written."""
+    text = "front desk\r\nsecond floor\tleft"
+    pc = svc.computers.put(
+        admin, "desk.example.org", default_domain="example.org", record={"description": text}
+    )
+    assert pc is not None
+    assert svc.computers.host_records(admin, [pc.id])[pc.id].description == text
+    for field in ("inventory_number", "mac", "ip", "host_key"):
+        with pytest.raises(ValidationFailed) as err:
+            svc.computers.put(admin, "desk.example.org", default_domain="example.org", record={field: "a\nb"})
+        assert (err.value.field, err.value.message) == (field, f"{field} must not contain control characters")
+    record = svc.computers.host_records(admin, [pc.id])[pc.id]
+    assert (record.inventory_number, record.mac, record.ip) == ("", "", "")
 
 
 def test_a_host_key_is_current_until_it_changes(svc: Services, admin: Actor) -> None:

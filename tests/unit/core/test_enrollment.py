@@ -235,6 +235,28 @@ def test_hosts_authenticate_with_qualified_name_or_mac(
             enrollment.authenticate_host_by_mac(mac, key, DOMAIN)
 
 
+def test_a_login_by_mac_checks_the_keys_of_at_most_50_computers(svc: Services) -> None:
+    """The work of one login by MAC is bounded: a MAC recorded for more computers than that
+    (a cloned image) has its key compared with 50 of them, so of 51 computers sharing one, one
+    cannot log in by it (whichever the database reads last)."""
+    for i in range(51):
+        svc.computers.put(
+            ADMIN,
+            f"clone{i}.{DOMAIN}",
+            default_domain=DOMAIN,
+            record={"mac": "AA:BB:CC:DD:EE:50", "host_key": f"{i:032x}"},
+        )
+    refused = 0
+    for i in range(51):
+        try:
+            identity, name = svc.enrollment.authenticate_host_by_mac("aa:bb:cc:dd:ee:50", f"{i:032x}", DOMAIN)
+        except AuthenticationFailed:
+            refused += 1
+        else:
+            assert (identity.hostname, name) == (f"clone{i}", f"clone{i}.{DOMAIN}")
+    assert refused == 1
+
+
 def test_agent_keys_are_shown_to_computer_managers_only(enrollment: EnrollmentService, svc: Services) -> None:
     token = enrollment.create_token(ADMIN, expires_in=None).token
     a = enrollment.enroll(token, hostname="a", machine_id="a", agent_version="1", source="")

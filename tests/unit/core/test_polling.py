@@ -246,6 +246,18 @@ def test_a_failure_says_its_last_line_and_another_computers_job_is_refused(
     assert svc.jobs.get(admin, job.id).message == "b"
 
 
+def test_a_poll_hands_over_package_jobs_only(svc: Services, admin: Actor) -> None:
+    """A command sent to the computer before a polling agent took it over is not for that agent
+    (it cannot run commands): a poll lists the computer's open package jobs and nothing else."""
+    cid = factories.computer(svc, admin, "desk-8")
+    (command,) = factories.commands(svc, admin, [cid], "whoami")
+    assert factories.deliver(svc, cid) == [command]  # sent, so the takeover leaves it alone
+    agent = Agent(svc, "desk-8")
+    assert agent.hello().jobs == []
+    made = factories.deployment(svc, admin, [cid], [factories.package(svc, admin, "tool").id])
+    assert [(j.id, j.kind) for j in agent.hello().jobs] == [(made.job_ids[0], "package_install")]
+
+
 def test_a_command_for_a_polling_computer_is_refused_naming_what_its_agent_can_do(
     svc: Services, admin: Actor
 ) -> None:

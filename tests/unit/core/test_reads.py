@@ -84,6 +84,7 @@ READS: dict[str, Callable[[Services, dict[str, Any]], object]] = {
     "computers.exists": lambda s, i: s.computers.exists([i["pc"]]),
     "computers.inventory_digest": lambda s, i: s.computers.inventory_digest(i["pc"]),
     "computers.network_identities": lambda s, i: s.computers.network_identities(ADMIN),
+    "desktops.check": lambda s, i: s.desktops.check(ADMIN, i["pc"]),
     "groups.find": lambda s, i: s.groups.find(ADMIN, Query()),
     "groups.get": lambda s, i: s.groups.get(ADMIN, i["group"]),
     "groups.members": lambda s, i: s.groups.members(ADMIN, i["group"]),

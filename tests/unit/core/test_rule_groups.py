@@ -61,6 +61,21 @@ def test_commands_only_on_reachable(svc: Services, world: tuple[Actor, Actor, di
     assert len(svc.jobs.create_commands(plain, CommandRequest("ls"), group_ids=[group.id]).job_ids) == 3
 
 
+def test_deployments_only_on_reachable(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
+    """A deployment to a computer group gets jobs only for the members the user's groups
+    reach; the others are left out like unknown computers."""
+    dev, plain, ids = world
+    group = svc.groups.create(ADMIN, "all")
+    svc.groups.add_members(ADMIN, group.id, list(ids.values()))
+    pkg = factories.package(svc, ADMIN, "tool").id
+    made = svc.deployments.deploy(dev, "d", computer_group_ids=[group.id], package_ids=[pkg])
+    jobs = svc.deployments.container_jobs(ADMIN, made.id)
+    assert sorted(j.computer_id for j in jobs) == sorted([ids["web-1"], ids["web-2"]])
+    other = factories.package(svc, ADMIN, "other").id
+    made = svc.deployments.deploy(plain, "d2", computer_group_ids=[group.id], package_ids=[other])
+    assert len(svc.deployments.container_jobs(ADMIN, made.id)) == 3  # in no user group: all
+
+
 def test_membership_follows_tags(svc: Services, world: tuple[Actor, Actor, dict[str, int]]) -> None:
     _, _, ids = world
     svc.rule_groups.create(ADMIN, "tagged", "", {"tags": {"or": ["prod", "stag*"]}}, [])

@@ -65,6 +65,19 @@ def test_commands_are_created_changed_field_by_field_and_audited(svc: Services, 
     assert [c.name for c in saved.list(viewer)] == ["update", "df"]
 
 
+def test_a_name_given_twice_in_one_put_is_created_once_and_then_changed(svc: Services, admin: Actor) -> None:
+    """Changes apply in order: a later change of a name the same call creates changes that new
+    command (it need not repeat the command lines), so one command results."""
+    changes = [
+        SavedCommandChange("uptime", commands=["uptime"]),
+        SavedCommandChange("uptime", tooltip="how long it runs", position=3),
+    ]
+    assert svc.saved_commands.put(admin, changes, create=True) == 2
+    assert svc.saved_commands.list(admin) == [
+        SavedCommandInfo("uptime", ["uptime"], position=3, need_sudo=False, tooltip="how long it runs")
+    ]
+
+
 def test_commands_are_deleted_and_a_missing_one_may_be_an_error(svc: Services, admin: Actor) -> None:
     saved = svc.saved_commands
     saved.put(admin, [SavedCommandChange(n, ["true"]) for n in ("a", "b", "c")], create=True)

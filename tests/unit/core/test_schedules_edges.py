@@ -33,6 +33,7 @@ from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.factories import ManualClock
 from tests.unit.core.conftest import T0  # 09:00 UTC
+from tests.unit.core.test_polling import Agent as PollingAgent
 
 
 def _input(computer_ids: list[int], **kw: object) -> ScheduleInput:
@@ -363,6 +364,29 @@ def test_skips_are_audited_with_result_reason_and_tick(
     assert skips[refused.id].result == "failed" and skips[refused.id].detail["tick"] == tick
     assert skips[refused.id].object_type == "schedule"
     assert svc.schedules.get(admin, empty.id).last_run is None
+
+
+def test_a_run_the_job_service_refuses_is_skipped_and_audited(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """Its target was taken over by a polling agent after the schedule was saved: the commands
+    are refused, the run is skipped with that refusal, audited ``schedule.skip`` (failed)."""
+    cid = factories.computer(svc, admin, "desk-9")
+    saved = svc.schedules.save(admin, _input([cid], name="refused", cron="* * * * *"))
+    assert PollingAgent(svc, "desk-9").hello().computer_id == cid
+    clock.now = T0 + timedelta(minutes=1, seconds=5)
+    mark = factories.audit_mark(svc)
+    result = svc.schedules.run_due()
+    why = (
+        f"the run was refused: computer {cid} (desk-9) is managed by a polling agent, which cannot"
+        " run commands; it can do: inventory, packages"
+    )
+    assert (result.ran, result.skipped) == ({}, {saved.id: why})
+    skips = [r for r in factories.audit_since(svc, mark) if r.object_type == "schedule"]
+    assert [(r.action, r.object_id, r.result, r.detail) for r in skips] == [
+        ("schedule.skip", saved.id, "failed", {"reason": why})
+    ]
+    assert svc.jobs.find(admin, Query()).total == 0
 
 
 def test_a_renamed_creator_no_longer_runs_the_schedule(

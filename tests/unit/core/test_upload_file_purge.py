@@ -212,3 +212,27 @@ def test_the_purge_waits_for_a_push_and_clears_dead_pushes_temporary_files(
     assert svc.file_pushes.purge_unused() == 1
     assert not tmp.exists()
     assert (settings.data_dir / "files" / ".lock").exists()  # the lock file stays
+
+
+def test_a_young_temporary_file_does_not_stop_the_purge(
+    svc: Services, actor: Actor, settings: Settings
+) -> None:
+    """A push still writing its temporary file is passed over; every unused file is removed
+    all the same, whichever order the directory lists them in."""
+    cid = factories.computer(svc, actor, "c")
+    young: list[Path] = []
+    shas: list[str] = []
+    for round_ in range(2):  # temporary files written before and after stored ones
+        for i in range(2):
+            tmp = settings.data_dir / "files" / f".push-young{round_}{i}"
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(b"half")
+            age(tmp, T0)
+            young.append(tmp)
+        for i in range(3):
+            sha, (job,) = push(svc, actor, f"payload {round_} {i}".encode(), [cid])
+            svc.jobs.cancel(actor, job)
+            shas.append(sha)
+    assert svc.file_pushes.purge_unused() == 6
+    assert [stored(settings, sha).exists() for sha in shas] == [False] * 6
+    assert all(tmp.exists() for tmp in young)
