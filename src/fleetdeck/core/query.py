@@ -293,7 +293,9 @@ def _coerce(column: ColumnElement[Any], value: Any, name: str) -> Any:
             if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
                 return value.lower() in ("true", "1", "yes")
             raise ValueError(value)
-        if py is datetime and isinstance(value, str):
+        if py is datetime:
+            if not isinstance(value, str):
+                raise ValueError(value)  # a number or true/false is no time
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=UTC)

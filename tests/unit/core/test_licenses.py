@@ -186,6 +186,20 @@ def test_license_keys_are_shown_only_to_managers_and_the_computer_using_them(
     assert lic.assignments(admin, [pcs[2]])[0].license_value == ""
 
 
+def test_a_computer_holds_two_licenses_of_one_pool_as_two_assignments(
+    lic: LicenseService, admin: Actor, pcs: list[int]
+) -> None:
+    """An assignment is one per (license, pool, computer): assigning a second license of the
+    same pool to the same computer adds a row and leaves the first one's key and notes alone."""
+    pool_with(lic, admin, License("vol", "c1"), License("oem", "c1"), key_text="POOL-KEY")
+    lic.put_assignment(admin, "vol", "office", pcs[0], value="VOL-KEY", notes="first")
+    lic.put_assignment(admin, "oem", "office", pcs[0], notes="second")
+    assert lic.assignments(admin, [pcs[0]]) == [
+        Assignment("oem", "office", pcs[0], "POOL-KEY", "second"),
+        Assignment("vol", "office", pcs[0], "VOL-KEY", "first"),
+    ]
+
+
 def test_unknown_licenses_and_pools_are_not_found(lic: LicenseService, admin: Actor, pcs: list[int]) -> None:
     pool_with(lic, admin, License("vol", "c1"))
     calls = [

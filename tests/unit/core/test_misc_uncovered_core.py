@@ -432,6 +432,27 @@ def test_a_mail_is_sent_with_its_headers_and_a_login_when_a_user_is_set(
     assert inbox.logins == [(b"mailer", b"smtp-pass")]
 
 
+def test_a_mail_names_its_headers_in_their_usual_spelling(
+    svc: Services, admin: Actor, smtp_server: tuple[Inbox, int]
+) -> None:
+    """The header names on the wire are spelled as RFC 5322 writes them (``Subject``, not
+    ``subject``): some mail filters and clients match them case-sensitively."""
+    inbox, port = smtp_server
+    point_at(svc, admin, port, mail_keys.TLS_NONE)
+    mailer = SmtpMailer(svc.settings)
+    try:
+        mailer.send(MAIL).result(timeout=30)
+    finally:
+        mailer.close()
+    [msg] = inbox.messages
+    assert [k for k, _ in msg.items() if k in ("From", "To", "Subject", "Message-ID")] == [
+        "From",
+        "To",
+        "Subject",
+        "Message-ID",
+    ]
+
+
 def test_without_a_user_no_login_is_tried(
     svc: Services, admin: Actor, smtp_server: tuple[Inbox, int]
 ) -> None:

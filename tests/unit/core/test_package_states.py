@@ -121,6 +121,32 @@ def test_uninstall_is_a_job_only_for_an_installed_family_and_custom_is_only_stor
     assert kinds == ["package_uninstall"] and len(_jobs(svc, admin, cid)) == before + 1
 
 
+def test_a_finished_uninstall_job_records_its_action_as_uninstall(svc: Services, admin: Actor) -> None:
+    """When the uninstall job an action request made succeeds, the state says the last action
+    was ``uninstall`` (not ``setup``), successful, the family not installed and the request done."""
+    cid = factories.computer(svc, admin, "pc")
+    pkg = factories.package(svc, admin, "tool")
+    factories.installed(svc, admin, cid, pkg.id)
+    job_id = _set(svc, admin, cid, "tool", action_request="uninstall").job_id
+    assert job_id is not None
+    assert factories.deliver(svc, cid) == [job_id]
+    factories.finish(svc, cid, job_id)
+    [state] = factories.package_states(svc, admin, [cid], ["tool"])
+    assert state[:10] == (
+        cid,
+        "tool",
+        "not_installed",
+        "none",
+        "uninstall",
+        "successful",
+        "",
+        None,
+        None,
+        None,
+    )
+    assert _installed(svc, admin, cid) == []
+
+
 def test_a_computer_reports_its_own_state_but_may_not_request_actions(svc: Services, admin: Actor) -> None:
     cid = factories.computer(svc, admin, "pc")
     other = factories.computer(svc, admin, "other")

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
@@ -16,6 +17,8 @@ from fleetdeck.core.packages.payloads import build_zip, is_zip
 from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from fleetdeck.settings import Settings
+from fleetdeck.storage.tables import PackageGroupMember
+from fleetdeck.storage.uow import UnitOfWork
 from tests.conftest import SECRET
 from tests.factories import audit_mark, audited, zip_payload
 
@@ -240,6 +243,13 @@ def test_families_are_read_renamed_and_deleted(svc: Services) -> None:
         svc.packages.delete_family(ADMIN, a.family_id)
 
 
+def test_families_are_listed_by_name(svc: Services) -> None:
+    """``list_families`` is sorted by the family's name, not by when it was made."""
+    for name in ("Zeta", "Alpha", "Mid"):
+        svc.packages.create(ADMIN, name, "1", fields())
+    assert [f.name for f in svc.packages.list_families(VIEWER)] == ["Alpha", "Mid", "Zeta"]
+
+
 def test_find_and_list_by_family(svc: Services) -> None:
     old = svc.packages.create(ADMIN, "Tool", "1", fields(description="first"))
     new = svc.packages.create(ADMIN, "Tool", "2", fields())
@@ -259,6 +269,33 @@ def test_find_and_list_by_family(svc: Services) -> None:
     svc.packages.add_to_group(ADMIN, group.id, other.id)
     both = svc.packages.list_packages(VIEWER, family_id=old.family_id, group_id=group.id)
     assert both.name == "G" and [p.id for p in both.packages] == [other.id]  # the group wins
+
+
+def test_members_sharing_a_sequence_are_ordered_by_package_id(svc: Services, runtime: Runtime) -> None:
+    """Two members with the same sequence (rows written by two appends at once, or by hand) are
+    listed by package id, and the next renumbering keeps that order: the group's order is the
+    same on every read and on both databases."""
+    g = svc.packages.create_group(ADMIN, "Tied")
+    low, high = (svc.packages.create(ADMIN, f"T{i}", "1", fields()).id for i in range(2))
+    last = svc.packages.create(ADMIN, "T2", "1", fields()).id
+    with UnitOfWork(runtime.db) as uow:  # the higher id written first, so it is stored first
+        uow.session.add(PackageGroupMember(group_id=g.id, package_id=high, sequence=1))
+        uow.session.flush()
+        uow.session.add(PackageGroupMember(group_id=g.id, package_id=low, sequence=1))
+        uow.session.add(PackageGroupMember(group_id=g.id, package_id=last, sequence=2))
+    assert [(n, p.id) for n, p in svc.packages.group_packages(VIEWER, g.id)] == [
+        (1, low),
+        (2, high),
+        (3, last),
+    ]
+    svc.packages.remove_from_group(ADMIN, g.id, last)
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        stored = uow.session.execute(
+            select(PackageGroupMember.package_id, PackageGroupMember.sequence)
+            .where(PackageGroupMember.group_id == g.id)
+            .order_by(PackageGroupMember.sequence)
+        ).all()
+    assert [tuple(r) for r in stored] == [(low, 1), (high, 2)]
 
 
 def test_package_groups_through_the_package_service(svc: Services) -> None:

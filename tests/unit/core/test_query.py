@@ -202,3 +202,37 @@ def test_a_refusal_names_the_part_of_the_query_it_is_about(runtime: Runtime, adm
     with pytest.raises(ValidationFailed) as bad:
         hostnames(runtime, admin, Query(where=(Cond("id", Op.EQ, "seven"),)))
     assert (bad.value.message, bad.value.field) == ("invalid value 'seven' for field 'id'", "id")
+    with pytest.raises(ValidationFailed) as pair:
+        Query.from_dict({"where": [{"field": "id", "op": "between", "value": [1]}]})
+    assert (pair.value.message, pair.value.field) == ("between on 'id' takes [low, high]", "id")
+
+
+def test_a_number_for_a_time_field_is_an_invalid_value(
+    runtime: Runtime, admin: Actor, names: list[str]
+) -> None:
+    """A time field takes ISO 8601 text; a number or true/false is refused as an invalid value
+    of that field (it used to reach the database layer and fail there with an internal error)."""
+    for value in (5, 1.5, True):
+        for op in (Op.GT, Op.IN, Op.BETWEEN):
+            given = [value, value] if op is Op.BETWEEN else [value] if op is Op.IN else value
+            with pytest.raises(ValidationFailed) as bad:
+                hostnames(runtime, admin, Query(where=(Cond("created_at", op, given),)))
+            assert (bad.value.message, bad.value.field) == (
+                f"invalid value {value!r} for field 'created_at'",
+                "created_at",
+            )
+    assert len(hostnames(runtime, admin, Query(where=(Cond("created_at", Op.GT, "2000-01-01"),)))) == 5
+
+
+def test_a_value_for_a_text_field_is_compared_as_text(
+    runtime: Runtime, admin: Actor, names: list[str]
+) -> None:
+    """A number or true/false given for a text field is turned into its text before the
+    database sees it: ``notes == true`` matches the notes "True", and no other."""
+    ids = {c.hostname: c.id for c in runtime.services.computers.find(admin, Query()).items}
+    runtime.services.computers.update(admin, ids["mail"], notes="True")
+    runtime.services.computers.update(admin, ids["web-1"], notes="1")
+    runtime.services.computers.update(admin, ids["web-2"], notes="2.5")
+    assert hostnames(runtime, admin, Query(where=(Cond("notes", Op.EQ, True),))) == ["mail"]
+    assert hostnames(runtime, admin, Query(where=(Cond("notes", Op.IN, [False, True]),))) == ["mail"]
+    assert hostnames(runtime, admin, Query(where=(Cond("notes", Op.EQ, 2.5),))) == ["web-2"]

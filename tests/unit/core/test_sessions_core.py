@@ -6,6 +6,8 @@ the real database; these are the tests the mutation subset runs for them."""
 
 from __future__ import annotations
 
+import base64
+import string
 from datetime import timedelta
 
 import jwt
@@ -98,6 +100,17 @@ def test_only_a_user_manager_lists_someone_elses_sessions(svc: Services, clock: 
     assert [i.user_id for i in s.of_user(root, vid)] == [vid]
     assert [i.user_id for i in s.of_user(viewer, vid)] == [vid]
     assert s.of_user(root, vid + 1000) == []
+
+
+def test_a_session_secret_is_32_random_bytes_in_url_safe_base64(svc: Services, clock: ManualClock) -> None:
+    """The secret a session cookie carries is 32 bytes from the system's random source, as
+    43 URL-safe base64 characters without padding (no character a cookie must escape)."""
+    factories.user(svc, Role.VIEWER, "alice")
+    s = sessions(svc, clock)
+    secrets = [s.login("alice", factories.PASSWORD, SRC, "web")[1].secret for _ in range(2)]
+    assert [len(x) for x in secrets] == [43, 43] and secrets[0] != secrets[1]
+    assert all(len(base64.urlsafe_b64decode(x + "=")) == 32 for x in secrets)
+    assert all(set(x) <= set(string.ascii_letters + string.digits + "-_") for x in secrets)
 
 
 # ------------------------------------------------------------------ revoke

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.users.throttle import LoginThrottle
 from fleetdeck.storage.uow import UnitOfWork
+from tests.conftest import BACKEND
 from tests.factories import ManualClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -86,3 +91,25 @@ def test_long_names_and_addresses_are_cut_not_refused(runtime: Runtime) -> None:
     throttle = _throttle(runtime, clock, pair=1, address=100, window=60)
     _fail(runtime, throttle, "n" * 10_000, "a" * 10_000)
     assert throttle.retry_after("n" * 10_000, "a" * 10_000) == 60
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="the write lock and BEGIN IMMEDIATE are SQLite's")
+def test_reading_the_throttle_takes_no_write_lock(runtime: Runtime) -> None:
+    """``retry_after`` (asked before every login) and ``count`` only read: on SQLite they start
+    a plain ``BEGIN``, never ``BEGIN IMMEDIATE``, so they do not queue behind writers."""
+    clock = ManualClock(T0)
+    throttle = _throttle(runtime, clock, pair=2, address=100, window=60)
+    _fail(runtime, throttle, "k", "a")
+    begun: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.strip().upper().startswith("BEGIN"):
+            begun.append(statement.strip().upper())
+
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        assert throttle.count() == 1
+        assert throttle.retry_after("k", "a") == 0
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    assert begun == ["BEGIN", "BEGIN"]

@@ -41,3 +41,17 @@ def test_a_code_is_accepted_once_across_processes(runtime: Runtime) -> None:
     renewed = pyotp.TOTP(second.second_factor.create(alice, "fleetdeck").secret)
     clock.now -= timedelta(seconds=STEP_SEC)
     first.second_factor.verify(alice, renewed.at(clock.now))
+
+
+def test_a_code_of_the_step_before_or_after_is_accepted_but_not_two_steps_back(runtime: Runtime) -> None:
+    """Clock drift of one 30-second step either way is tolerated; a code two steps old is not."""
+    clock = ManualClock(datetime(2026, 5, 4, 10, 0, 5, tzinfo=UTC))
+    svc = build_services(runtime.db, SECRET, CoreConfig(), clock=clock)
+    bea = factories.user(svc, Role.OPERATOR, "bea")
+    totp = pyotp.TOTP(svc.second_factor.create(bea, "fleetdeck").secret)
+    step = timedelta(seconds=STEP_SEC)
+    assert len({totp.at(clock.now + n * step) for n in (-2, -1, 1)}) == 3  # three different codes
+    with pytest.raises(AuthenticationFailed, match=r"^invalid code$"):
+        svc.second_factor.verify(bea, totp.at(clock.now - 2 * step))
+    svc.second_factor.verify(bea, totp.at(clock.now - step))
+    svc.second_factor.verify(bea, totp.at(clock.now + step))  # newer than the one accepted

@@ -87,6 +87,18 @@ def test_api_tokens(runtime: Runtime, admin: Actor) -> None:
         users.authenticate_bearer(new.token, "127.0.0.1", "api")
 
 
+def test_creating_a_name_taken_in_another_case_is_a_conflict_on_the_username(
+    runtime: Runtime, admin: Actor
+) -> None:
+    """``create`` refuses a name that differs from an existing one only in case: the refusal
+    names the field ``username`` (what a dialect shows as the bad parameter)."""
+    users = runtime.services.users
+    users.create(admin, "Dora", "dora-password", Role.VIEWER)
+    with pytest.raises(Conflict) as err:
+        users.create(admin, "dORA", "dora-password", Role.VIEWER)
+    assert (err.value.message, err.value.detail) == ("user 'dORA' already exists", {"field": "username"})
+
+
 def test_last_admin_cannot_be_removed(runtime: Runtime, admin: Actor) -> None:
     users = runtime.services.users
     with pytest.raises(Conflict):
