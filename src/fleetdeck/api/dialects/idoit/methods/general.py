@@ -70,7 +70,10 @@ def logout(ctx: Context) -> dict[str, Any]:
 
 @METHODS.method("idoit.search")
 def search(ctx: Context, q: Any = None) -> list[dict[str, Any]]:
-    """Objects whose title or attribute values contain ``q``."""
+    """Objects whose title, attribute values or installed software contain ``q``, in any case.
+
+    Unicode letters fold too; ``_`` and ``%`` are plain characters; at most 20,000 candidate rows
+    of each kind are read (``CmdbService.search``)."""
     if not isinstance(q, str | int) or isinstance(q, bool) or not str(q).strip():
         raise IdoitError(Code.INVALID_PARAMS, "Mandatory parameter 'q' not found in your request.")
     hits = ctx.services.cmdb.search(ctx.actor, str(q))
