@@ -432,6 +432,15 @@ def test_a_mail_is_sent_with_its_headers_and_a_login_when_a_user_is_set(
     assert inbox.logins == [(b"mailer", b"smtp-pass")]
 
 
+def send_one(svc: Services) -> None:
+    """``MAIL`` through a mailer of its own, closed after."""
+    mailer = SmtpMailer(svc.settings)
+    try:
+        mailer.send(MAIL).result(timeout=30)
+    finally:
+        mailer.close()
+
+
 def test_a_mail_names_its_headers_in_their_usual_spelling(
     svc: Services, admin: Actor, smtp_server: tuple[Inbox, int]
 ) -> None:
@@ -439,11 +448,7 @@ def test_a_mail_names_its_headers_in_their_usual_spelling(
     ``subject``): some mail filters and clients match them case-sensitively."""
     inbox, port = smtp_server
     point_at(svc, admin, port, mail_keys.TLS_NONE)
-    mailer = SmtpMailer(svc.settings)
-    try:
-        mailer.send(MAIL).result(timeout=30)
-    finally:
-        mailer.close()
+    send_one(svc)
     [msg] = inbox.messages
     assert [k for k, _ in msg.items() if k in ("From", "To", "Subject", "Message-ID")] == [
         "From",
@@ -458,11 +463,7 @@ def test_without_a_user_no_login_is_tried(
 ) -> None:
     inbox, port = smtp_server
     point_at(svc, admin, port, mail_keys.TLS_NONE)
-    mailer = SmtpMailer(svc.settings)
-    try:
-        mailer.send(MAIL).result(timeout=30)
-    finally:
-        mailer.close()
+    send_one(svc)
     assert len(inbox.messages) == 1 and inbox.logins == []
 
 
