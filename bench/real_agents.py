@@ -11,9 +11,10 @@ own computer; everything else (inventory, dpkg software list, WebSocket, jobs) i
 The command is ``true``: the figure is delivery and bookkeeping, not the command.
 
 Reported per run: POST /api/v1/commands returned; the API first reports ``succeeded == N``
-(polled every 20 ms). The runs start ``--settle`` seconds after the last agent came online, so
-that the agents' start-up work (first inventory) is over. Agent RSS (mean and max) is read with
-psutil after the runs.
+(a long poll, ``GET /commands/{id}?wait=``, answered when the last result is stored: no
+polling load on the server while the agents answer). The runs start ``--settle`` seconds after
+the last agent came online, so that the agents' start-up work (first inventory) is over.
+Agent RSS (mean and max) is read with psutil after the runs.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def phases(api: httpx.Client, batch_id: int, t0: float, done: float) -> dict[str
     * ``run_max``: the process, the slowest (spawn, ``true``, exit, pipes closed);
     * ``last_finished``: POST until the last agent had its result;
     * ``to_stored``: from then until the API reported all stored (result transit, the
-      server's batch write and ack, and the 20 ms poll).
+      server's batch write and ack, the announcement that ends the long poll).
     """
     params = {"filter[batch_id]": batch_id, "page[limit]": 1000}
     jobs = api.get("/jobs", params=params).json()["data"]
@@ -154,13 +155,12 @@ def main() -> None:
             wall = time.time()
             batch = api.post("/commands", json={"computer_ids": online, "command": "true"}).json()["data"]
             posted = time.perf_counter() - t
-            while True:
-                counts = api.get(f"/commands/{batch['id']}").json()["data"]["counts"]
+            while True:  # a long poll: answered when the last result is stored
+                counts = api.get(f"/commands/{batch['id']}", params={"wait": 30}).json()["data"]["counts"]
                 if counts.get("succeeded", 0) >= opts.agents:
                     break
                 if time.perf_counter() - t > 60:
                     raise SystemExit(f"run {run}: not all succeeded within 60 s: {counts}")
-                time.sleep(0.02)
             done = time.perf_counter() - t
             runs.append({"post_sec": round(posted, 3), "all_succeeded_sec": round(done, 3)})
             runs[-1].update(phases(api, batch["id"], wall, done))

@@ -7,6 +7,8 @@ import re
 import shutil
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,6 +78,30 @@ def test_command_runs_and_output_is_stored(
 
     ok = wait_job(server, run_command(server, cid, "printf '%s' \"$FOO\"", env={"FOO": "bar baz"}))
     assert ok["status"] == "succeeded" and ok["stdout"] == "bar baz"
+
+
+def test_a_commands_long_poll_answers_when_its_last_result_is_stored(
+    server: ServerProc, agent_factory: Callable[[ServerProc], AgentProc], tmp_path: Path
+) -> None:
+    """``GET /commands/{id}?wait=``: the answer comes with the result, not after the wait."""
+    _agent, cid = enrolled_agent(server, agent_factory)
+    go = tmp_path / "go"
+    with server.client() as c:
+        created = c.post(
+            "/commands", json={"computer_ids": [cid], "command": f"while [ ! -e {go} ]; do sleep 0.05; done"}
+        )
+        batch = created.json()["data"]["id"]
+        # the job runs until the file exists: a short wait ends open
+        open_ = c.get(f"/commands/{batch}", params={"wait": 0.3}).json()["data"]["counts"]
+        assert set(open_) <= {"sent", "running"} and sum(open_.values()) == 1
+        threading.Timer(0.5, go.touch).start()
+        asked = time.monotonic()
+        answered = c.get(f"/commands/{batch}", params={"wait": 50}, timeout=60)
+        took = time.monotonic() - asked
+    assert answered.status_code == 200, answered.text
+    # not a time budget: an answer only at the wait's end (50 s) would mean it never saw the result
+    assert took < 40, took
+    assert answered.json()["data"]["counts"] == {"succeeded": 1}
 
 
 def test_timeout_kills_the_process_tree(

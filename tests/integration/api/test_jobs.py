@@ -168,6 +168,22 @@ def test_unknown_batch_and_job(admin_api: Api) -> None:
     assert_error(admin_api.get("/jobs", params={"filter[status][gt]": "x", "filter[nope]": "1"}), 422)
 
 
+@pytest.mark.parametrize("wait", ["-1", "56", "soon", "nan"])
+def test_a_commands_wait_out_of_range_is_422(admin_api: Api, targets: dict[str, int], wait: str) -> None:
+    created = admin_api.post("/commands", json={"command": "true", "computer_ids": [targets["pc-1"]]})
+    assert_error(admin_api.get(f"/commands/{created.json()['data']['id']}", params={"wait": wait}), 422)
+
+
+def test_a_commands_wait_answers_after_the_wait_when_jobs_stay_open(
+    admin_api: Api, targets: dict[str, int]
+) -> None:
+    # no agent is connected: the job stays queued, the long poll ends with the wait
+    created = admin_api.post("/commands", json={"command": "true", "computer_ids": [targets["pc-1"]]})
+    r = admin_api.get(f"/commands/{created.json()['data']['id']}", params={"wait": "0.2"})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["counts"] == {"queued": 1}
+
+
 def test_actions_create_short_lived_action_jobs(admin_api: Api, targets: dict[str, int]) -> None:
     r = admin_api.post("/actions", json={"action": "reboot", "group_ids": [targets["group"]], "delay_min": 5})
     assert r.status_code == 201, r.text

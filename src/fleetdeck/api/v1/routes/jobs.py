@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
 
-from fleetdeck.api.v1.deps import CurrentActor, ServicesDep
+from fleetdeck.api.v1.deps import CurrentActor, ServicesDep, get_watch
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
 from fleetdeck.api.v1.schemas.jobs import ActionCreate, BatchOut, CommandCreate, CommandCreated, JobOut
-from fleetdeck.core.jobs.entities import ActionRequest, CommandRequest
+from fleetdeck.core.jobs.entities import FINAL, ActionRequest, BatchInfo, CommandRequest
+from fleetdeck.core.ports import JobWatch
 
 router = APIRouter(tags=["jobs"], responses=errors(401, 403, 422))
+
+# How long one GET /commands/{id}?wait= may hold its connection: below the 60 s at which
+# reverse proxies commonly cut an idle request; a script waiting longer asks again.
+MAX_COMMAND_WAIT_SEC = 55
 
 
 @router.post("/commands", status_code=201, responses=errors(400, 404))
@@ -47,9 +55,35 @@ def create_action(body: ActionCreate, actor: CurrentActor, services: ServicesDep
 
 
 @router.get("/commands/{batch_id}", responses=errors(404))
-def get_command(batch_id: IdPath, actor: CurrentActor, services: ServicesDep) -> Data[BatchOut]:
-    """The command and how many of its jobs are in each status."""
-    return Data(data=BatchOut.of(services.jobs.get_batch(actor, batch_id)))
+async def get_command(
+    batch_id: IdPath,
+    actor: CurrentActor,
+    services: ServicesDep,
+    watch: Annotated[JobWatch, Depends(get_watch)],
+    wait: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=MAX_COMMAND_WAIT_SEC,
+            description="Seconds to wait for all of the command's jobs to be final before "
+            "answering (a long poll: answers as soon as the last result is stored; 0, the "
+            "default, answers at once). The counts say whether they all are.",
+        ),
+    ] = 0,
+) -> Data[BatchOut]:
+    """The command and how many of its jobs are in each status. With ``wait``, the answer
+    comes when the last job is final (or ``wait`` seconds have passed), so a script need not
+    poll: results are announced on the bus when stored, and no worker thread is held while
+    waiting."""
+    batch = await run_in_threadpool(services.jobs.get_batch, actor, batch_id)
+    if wait > 0 and not _all_final(batch):
+        await watch.await_final(batch.job_ids, wait, partial(services.jobs.final_among, actor))
+        batch = await run_in_threadpool(services.jobs.get_batch, actor, batch_id)
+    return Data(data=BatchOut.of(batch))
+
+
+def _all_final(batch: BatchInfo) -> bool:
+    return all(status in FINAL for status, n in batch.counts.items() if n)
 
 
 @router.get(
