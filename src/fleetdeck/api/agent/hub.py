@@ -565,6 +565,13 @@ class AgentHub:
             if not results:
                 continue
             acked = await asyncio.to_thread(self.services.jobs.record_results, results)
+            # Announced before the acks go out: those who wait for the results (a long poll,
+            # a job stream) are told first; the agents only forget what is stored.
+            try:
+                for _cid, jid in acked:  # one by one, no task each: a publish only hands over
+                    await self.bus.publish(job_status_topic(jid), b"final")
+            except Exception:  # viewers of these jobs fall back to polling
+                log.exception("publishing final job statuses failed")
             by_conn: dict[int, list[int]] = {}
             for cid, jid in acked:
                 by_conn.setdefault(cid, []).append(jid)
@@ -575,11 +582,6 @@ class AgentHub:
                 for cid, jids in by_conn.items()
                 if (conn := self.conns.get(cid)) is not None
             )
-            try:
-                for _cid, jid in acked:  # one by one, no task each: a publish only hands over
-                    await self.bus.publish(job_status_topic(jid), b"final")
-            except Exception:  # viewers of these jobs fall back to polling
-                log.exception("publishing final job statuses failed")
 
     async def _presence_flush_loop(self) -> None:
         while True:
