@@ -81,6 +81,22 @@ def test_a_view_is_audited_with_its_session_host_and_port(
     ]
 
 
+def test_a_link_is_audited_with_its_port_and_lifetime_never_its_token(
+    svc: Services,
+    world: tuple[Actor, Actor, Actor, dict[str, int]],  # noqa: F811
+) -> None:
+    """``desktop.link`` records the computer, the VNC port the link opens and how long it is
+    valid; the token itself (whoever has it gets a view) is never written."""
+    dev, _plain, _viewer, ids = world
+    uid = {c.hostname: c.uid for c in svc.computers.find(ADMIN, Query(limit=None)).items}
+    mark = factories.audit_mark(svc)
+    link = svc.desktops.issue_link(dev, uid["web-1"], "http://fleet.example", port=5903)
+    assert (link.port, link.expires_in) == (5903, desktops_module.LINK_TTL_SEC)
+    assert factories.audited(svc, mark) == [
+        ("desktop.link", "computer", str(ids["web-1"]), "ok", {"port": 5903, "expires_in": 300}),
+    ]
+
+
 def test_caps(svc: Services, world: tuple[Actor, Actor, Actor, dict[str, int]]) -> None:  # noqa: F811
     dev, plain, _viewer, ids = world
     service = DesktopService(svc.desktops._db, svc.audit, max_per_user=2, max_per_computer=3)

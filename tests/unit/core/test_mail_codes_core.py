@@ -166,6 +166,23 @@ def test_the_fifth_wrong_code_ends_the_code_and_failures_feed_the_throttle(
         svc.mail_codes.verify(actor, sid, code)
 
 
+def test_a_throttled_code_says_how_long_to_wait_to_a_tenth_of_a_second(
+    svc: Services, outbox: RecordingMailer, clock: ManualClock
+) -> None:
+    """The wait is rounded to tenths as for a password login (``retry_after``, what transports
+    put in their Retry-After)."""
+    actor, sid = half_login(svc, "gina", "gina@example.org")
+    svc.mail_codes.send(actor, sid, 600, "s")
+    wrong = f"{(int(code_of(outbox.sent[-1])) + 1) % 10**6:06d}"
+    for _ in range(5):
+        with pytest.raises(AuthenticationFailed):
+            svc.mail_codes.verify(actor, sid, wrong)
+    clock.now = T0 + timedelta(seconds=299.66)  # the window is 300 s: 0.34 s left
+    with pytest.raises(TooManyAttempts) as throttled:
+        svc.mail_codes.verify(actor, sid, wrong)
+    assert (throttled.value.retry_after, throttled.value.detail) == (0.3, {"retry_after": 0.3})
+
+
 def test_mail_code_refusals(svc: Services, outbox: RecordingMailer) -> None:
     nobody, sid = half_login(svc, "erin")
     mark = factories.audit_mark(svc)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from fleetdeck.core.authz import Actor, Perm, Role, system_actor
-from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
+from fleetdeck.core.errors import FleetdeckError, NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.services import Services
-from fleetdeck.core.users.groups import ADMIN_GROUP, GROUP_PERMS
+from fleetdeck.core.users.groups import ADMIN_GROUP, GROUP_PERMS, GroupInfo
 from tests import factories
 from tests.factories import ManualClock
 
@@ -127,6 +127,35 @@ def test_memberships_report_groups_permissions_and_merged_restrictions(svc: Serv
     assert svc.user_groups.memberships(admin, []) == {}
 
 
+def test_a_put_answers_with_the_group_as_stored(svc: Services, admin: Actor) -> None:
+    """``put`` returns the group as it now is: its name trimmed, every permission (the ones
+    given set, the others kept), its restrictions, stored; the same as a later ``get``."""
+    made = svc.user_groups.put(admin, " ops ", {Perm.REMOTE_ACCESS: True}, {"tunnels": {"ports": [22]}})
+    assert made == GroupInfo("ops", {**NONE, Perm.REMOTE_ACCESS: True}, {"tunnels": {"ports": [22]}}, True)
+    changed = svc.user_groups.put(admin, "ops", {Perm.RUN_SCRIPTS: True})
+    assert changed == GroupInfo(
+        "ops",
+        {**NONE, Perm.REMOTE_ACCESS: True, Perm.RUN_SCRIPTS: True},
+        {"tunnels": {"ports": [22]}},
+        True,
+    )
+    assert svc.user_groups.get(admin, "ops") == changed
+
+
+def test_a_group_name_is_1_to_150_characters_without_a_nul(svc: Services, admin: Actor) -> None:
+    """Both for a group and for a user's memberships: an empty name, one too long and one with a
+    NUL character are refused the same way (each alone)."""
+    for bad in ("", "  ", "n" * 151, "a\x00b"):
+        with pytest.raises(ValidationFailed) as err:
+            svc.user_groups.put(admin, bad, {Perm.RUN_SCRIPTS: True})
+        assert (err.value.message, err.value.field) == ("a group name must be 1-150 characters", "name"), bad
+        with pytest.raises(ValidationFailed) as err:
+            svc.users.create(ADMIN, "ann", factories.PASSWORD, Role.OPERATOR, groups=[bad])
+        assert (err.value.message, err.value.field) == ("a group name must be 1-150 characters", "name"), bad
+    assert svc.user_groups.put(admin, " " + "n" * 150 + " ").name == "n" * 150
+    assert [g.name for g in svc.user_groups.list(admin)] == [ADMIN_GROUP, "n" * 150]
+
+
 # ------------------------------------------------------------------ one's own API tokens
 
 
@@ -146,16 +175,16 @@ def test_an_api_token_is_renamed_and_moved_by_its_owner_only(svc: Services, cloc
     assert (got.id, got.name, got.expires_at, got.scope) == (tok.id, "deploy", later, "read+write")
     assert svc.users.update_token(ann, tok.id, name="deploy").name == "deploy"  # its own name: no clash
     assert svc.users.update_token(ann, tok.id).expires_at == later
-    refusals: list[tuple[dict[str, object], type[Exception], str]] = [
-        ({"name": " "}, ValidationFailed, "name must be 1-250 characters"),
-        ({"name": "n" * 251}, ValidationFailed, "name must be 1-250 characters"),
-        ({"name": "other"}, Conflict, "you already have a token named 'other'"),
-        ({"expires_at": clock.now}, ValidationFailed, "expires_at must be in the future"),
+    refusals: list[tuple[dict[str, object], type[FleetdeckError], str, str]] = [
+        ({"name": " "}, ValidationFailed, "name must be 1-250 characters", "name"),
+        ({"name": "n" * 251}, ValidationFailed, "name must be 1-250 characters", "name"),
+        ({"name": "other"}, Conflict, "you already have a token named 'other'", "name"),
+        ({"expires_at": clock.now}, ValidationFailed, "expires_at must be in the future", "expires_at"),
     ]
-    for kwargs, kind, message in refusals:
+    for kwargs, kind, message, field in refusals:
         with pytest.raises(kind) as err:
             svc.users.update_token(ann, tok.id, **kwargs)  # type: ignore[arg-type]
-        assert str(err.value) == message
+        assert (str(err.value), err.value.detail.get("field")) == (message, field)
     assert svc.users.update_token(ann, tok.id, name="n" * 250).name == "n" * 250
     bob = factories.user(svc, Role.ADMIN)
     with pytest.raises(NotFound) as other:

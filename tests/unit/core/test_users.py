@@ -87,6 +87,22 @@ def test_api_tokens(runtime: Runtime, admin: Actor) -> None:
         users.authenticate_bearer(new.token, "127.0.0.1", "api")
 
 
+def test_a_token_given_as_basic_auth_logs_in_from_where_it_came_only_under_its_owners_name(
+    runtime: Runtime, admin: Actor
+) -> None:
+    """``basic_login`` with an API token for the password: the actor keeps the address and the
+    transport of the request, and the credential names the token; under another user's name it
+    is the same refusal as a wrong password."""
+    users = runtime.services.users
+    new = users.create_token(admin, "ci", "read+write", None)
+    actor, credential = users.basic_login("admin", new.token, "10.0.0.5", "opsi")
+    assert (actor.username, actor.source, actor.via, actor.read_only) == ("admin", "10.0.0.5", "opsi", False)
+    assert (credential.user_id, credential.token_id) == (admin.user_id, new.info.id)
+    with pytest.raises(AuthenticationFailed) as err:
+        users.basic_login("someone-else", new.token, "10.0.0.5", "opsi")
+    assert err.value.message == "invalid user name or password"
+
+
 def test_creating_a_name_taken_in_another_case_is_a_conflict_on_the_username(
     runtime: Runtime, admin: Actor
 ) -> None:

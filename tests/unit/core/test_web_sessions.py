@@ -28,6 +28,7 @@ from tests import factories
 from tests.conftest import BACKEND, SECRET
 from tests.factories import ManualClock
 from tests.unit.core.conftest import T0
+from tests.unit.core.test_reads import write_transactions
 
 SRC = "10.9.8.7"
 
@@ -137,6 +138,28 @@ def test_a_session_ends_at_its_end_and_when_idle_and_its_use_is_written_once_a_m
     clock.now = end  # exactly its end
     with pytest.raises(AuthenticationFailed, match="session ended"):
         store.resume(s.secret, SRC, "web")
+
+
+def test_a_resume_takes_the_write_lock_only_to_write_the_sessions_use(
+    svc: Services, runtime: Runtime, clock: ManualClock
+) -> None:
+    """Every request of the web UI resumes its session: it reads in a read-only transaction (on
+    SQLite no ``BEGIN IMMEDIATE``, which would queue the requests behind every writer), and
+    writes only when the use is due (once a minute)."""
+    factories.user(svc, Role.VIEWER, "bea")
+    store = sessions(svc, clock)
+    _, s = store.login("bea", factories.PASSWORD, SRC, "web")
+    clock.now = T0 + timedelta(seconds=30)
+    with write_transactions(runtime.db.engine) as writes:
+        assert store.resume(s.secret, SRC, "web")[0].username == "bea"
+    if BACKEND == "sqlite":
+        assert writes == []
+    clock.now = T0 + timedelta(seconds=60)
+    with write_transactions(runtime.db.engine) as writes:
+        store.resume(s.secret, SRC, "web")
+    if BACKEND == "sqlite":
+        assert len(writes) == 1
+    assert rows(runtime)[0].last_used_at == T0 + timedelta(seconds=60)
 
 
 def test_the_idle_time_is_never_longer_than_the_lifetime(svc: Services, clock: ManualClock) -> None:
