@@ -5,9 +5,10 @@ job result, a withdrawal, a deletion); nothing for a transaction that rolled bac
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Role
@@ -19,7 +20,7 @@ from fleetdeck.settings import Settings
 from fleetdeck.storage.tables import PackageFamily, PackageState
 from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
-from tests.conftest import SECRET
+from tests.conftest import BACKEND, SECRET
 
 from .conftest import T0
 
@@ -124,3 +125,29 @@ def test_a_package_state_whose_family_went_in_the_same_transaction_has_no_key(
         "",
         "none",
     )
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="the write lock and BEGIN IMMEDIATE are SQLite's")
+def test_the_names_are_read_after_the_commit_without_the_write_lock(
+    runtime: Runtime, svc: Services, feed: Recording
+) -> None:
+    """The computers' names and families' keys of a transaction's changes are read after its
+    commit in a read-only transaction (a plain BEGIN on SQLite): it must not queue for the
+    write lock again, once per committed write."""
+    admin = factories.user(svc, Role.ADMIN, "admin")
+    cid = factories.computer(svc, admin, "pc-1")
+    factories.package(svc, admin, "editor")
+    feed.take()
+    begun: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.strip().upper().startswith("BEGIN"):
+            begun.append(statement.strip().upper())
+
+    event.listen(runtime.db.engine, "before_cursor_execute", seen)
+    try:
+        svc.deployments.request_package_action(admin, cid, "editor", PackageAction.INSTALL, name="t")
+    finally:
+        event.remove(runtime.db.engine, "before_cursor_execute", seen)
+    assert feed.take() == [("package_state", "created", "pc-1", "editor", "setup")]  # the key was read
+    assert begun[0] == "BEGIN IMMEDIATE" and begun.count("BEGIN IMMEDIATE") == 1  # the request's own

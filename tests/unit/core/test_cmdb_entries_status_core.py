@@ -428,6 +428,31 @@ def test_a_persons_categories_are_the_users(svc: Services, admin: Actor) -> None
     assert cmdb_entries(svc, admin, oid, "C__CATS__PERSON", Status.ARCHIVED) == []
     assert [e.id for e in cmdb_entries(svc, admin, oid, "C__CATS__PERSON", None)] == [oid]
     assert user.username == "jdoe"
+    with pytest.raises(Conflict) as retitled:
+        svc.cmdb.update(admin, oid, title="John")
+    assert (retitled.value.message, retitled.value.detail) == (
+        "the title of a user's person object is the user's name; change the user instead",
+        {"field": "title"},
+    )
+    assert object_titled(svc, admin, "jdoe") == oid  # nothing renamed
+
+
+def test_an_owned_object_was_created_by_whoever_created_its_owner(svc: Services, admin: Actor) -> None:
+    """The object made beside a computer or a package family names who made the computer or
+    the family; a user's and a group's object name nobody (their rows keep no creator)."""
+    pc = factories.computer(svc, admin, "pc-1")
+    factories.package(svc, admin, "zip7")
+    factories.user(svc, Role.VIEWER, "jdoe")
+    factories.group(svc, admin, "lab")
+    objects = {"pc-1": svc.cmdb.object_of_computer(admin, pc)}
+    objects |= {title: object_titled(svc, admin, title) for title in ("zip7", "jdoe", "lab")}
+    creators: dict[str, str] = {}
+    for title, oid in objects.items():
+        assert oid is not None
+        got = svc.cmdb.get(admin, oid)
+        assert got is not None
+        creators[title] = got.created_by
+    assert creators == {"pc-1": admin.username, "zip7": admin.username, "jdoe": "", "lab": ""}
 
 
 def test_a_groups_and_a_packages_categories_are_fleetdecks(svc: Services, admin: Actor) -> None:

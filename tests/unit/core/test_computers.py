@@ -126,6 +126,32 @@ def test_a_given_fqdn_survives_an_unqualified_report(runtime: Runtime, admin: Ac
     assert runtime.services.computers.get(admin, cid).summary.fqdn == "ws-1.real.example.org"
 
 
+def test_an_unqualified_report_still_records_everything_after_the_name(
+    runtime: Runtime, admin: Actor
+) -> None:
+    """Keeping an admin's qualified name skips only that name: the facts the agent reports
+    beside it (operating system, version, architecture, memory) are stored."""
+    svc = runtime.services.computers
+    cid = svc.create(admin, "ws-1", fqdn="ws-1.corp.example").id
+    inv = m.Inventory(
+        hostname="ws-1",
+        fqdn="ws-1",
+        os="Debian GNU/Linux",
+        os_version="12",
+        architecture="x86_64",
+        ram_bytes=8 << 30,
+    )
+    svc.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
+    got = svc.get(admin, cid).summary
+    assert (got.fqdn, got.os, got.os_version, got.architecture, got.ram_bytes) == (
+        "ws-1.corp.example",
+        "Debian GNU/Linux",
+        "12",
+        "x86_64",
+        8 << 30,
+    )
+
+
 # ------------------------------------------------------------------ the computer service
 
 VIEWER = Actor(user_id=None, username="v", role=Role.VIEWER)

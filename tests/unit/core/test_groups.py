@@ -156,11 +156,13 @@ def test_update_renames_describes_and_moves(groups: GroupService, svc: Services)
     groups.update(ADMIN, c.id, parent_id=a.id, move=True)
     with pytest.raises(ValidationFailed):
         groups.update(ADMIN, a.id, parent_id=c.id, move=True)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as unknown:
         groups.update(ADMIN, a.id, parent_id=4242, move=True)
+    assert (unknown.value.message, unknown.value.object_type) == ("group 4242 not found", "group")
     package_group = groups.create(ADMIN, "pg", kind="package")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as other_kind:  # a group of another kind is no parent
         groups.update(ADMIN, a.id, parent_id=package_group.id, move=True)
+    assert other_kind.value.message == f"group {package_group.id} not found"
     for bad in ("", " ", "n" * 256):
         with pytest.raises(ValidationFailed) as err:
             groups.update(ADMIN, a.id, name=bad)

@@ -196,6 +196,26 @@ def test_group_put_creates_when_absent_and_updates_when_present(runtime: Runtime
     ]
 
 
+def test_a_group_put_is_audited_with_the_groups_id_and_what_it_changed(
+    runtime: Runtime, admin: Actor
+) -> None:
+    svc = runtime.services.groups
+    top = svc.put(admin, "lab", kind="computer")
+    assert top is not None
+    mark = factories.audit_mark(runtime.services)
+    sub = svc.put(admin, "lab-a", parent_key="lab", move=True)
+    assert sub is not None
+    svc.put(admin, "lab-a", description="bench", move=True)  # to the root
+    assert [
+        (r.action, r.object_id, r.result, r.detail)
+        for r in factories.audit_since(runtime.services, mark)
+        if r.object_type == "group"
+    ] == [
+        ("group.create", str(sub.id), "ok", {"name": "lab-a", "parent_id": top.id}),
+        ("group.update", str(sub.id), "ok", {"parent_id": [top.id, None], "description": True}),
+    ]
+
+
 def test_group_put_makes_package_groups(runtime: Runtime, admin: Actor) -> None:
     """A package group made by a put is one ``/api/v1/package-groups`` shows; a key taken by a
     group of a kind a put does not address (a report group) is a Conflict, as create says."""

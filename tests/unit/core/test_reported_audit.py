@@ -136,7 +136,14 @@ def test_bad_reports_are_refused_in_words(svc: Services, admin: Actor) -> None:
     with pytest.raises(ValidationFailed) as err:
         svc.reported_audit.set_obsolete(admin, "software_title", cid)
     assert (err.value.field, err.value.message) == ("kind", "kind must be one of software, hardware")
-    with pytest.raises(NotFound):
+    mark = factories.audit_mark(svc)
+    with pytest.raises(NotFound) as unknown:
         svc.reported_audit.report(admin, "software", 10**6, [("a", {})])
-    with pytest.raises(NotFound):
+    assert (unknown.value.message, unknown.value.object_type) == ("computer 1000000 not found", "computer")
+    with pytest.raises(NotFound) as unknown:
         svc.reported_audit.set_obsolete(admin, "software", 10**6)
+    assert unknown.value.message == "computer 1000000 not found"
+    assert [(r.action, r.object_id, r.result, r.detail) for r in factories.audit_since(svc, mark)] == [
+        (action, "1000000", "not_found", {"error": "computer 1000000 not found"})
+        for action in ("audit_data.report", "audit_data.set_obsolete")
+    ]
