@@ -886,12 +886,12 @@ class CmdbService:
             items = value if isinstance(value, list) else [value]
             if t in DIALOG_TYPES and isinstance(value, list):
                 raise bad
-            ids = [self._dialog_value(s, dialogs, cat, attr, table, v, bad) for v in items]
+            ids = [self._dialog_value(s, dialogs, attr, table, v, bad) for v in items]
             return ids if t in MULTI_TYPES else ids[0]
         raise bad
 
     def _dialog_value(
-        self, s: Session, dialogs: Dialogs, cat: Category, attr: Attribute, table: str, v: Any, bad: Exception
+        self, s: Session, dialogs: Dialogs, attr: Attribute, table: str, v: Any, bad: Exception
     ) -> int:
         number = _int(v)
         if number is not None:
