@@ -534,3 +534,18 @@ def test_a_request_without_a_host_name_is_refused_in_words(svc: Services) -> Non
     with pytest.raises(ValidationFailed) as err:
         svc.polling.seen(Agent(svc, " ").request())
     assert (err.value.message, err.value.field) == ("hostname missing", "hostname")
+
+
+def test_an_over_long_password_is_refused_as_invalid_password_data(svc: Services, admin: Actor) -> None:
+    """A password longer than 1,000 characters (encrypted as the agent sends it) is refused in
+    the words of one that does not decrypt (OCO's agent shows them), naming the field
+    (store_passwords 39 garbled the text)."""
+    agent = Agent(svc, "pw-long")
+    cid = agent.hello().computer_id
+    svc.settings.set(admin, "polling.password_rotation_users", ["admin"])
+    with pytest.raises(ValidationFailed) as err:
+        svc.polling.passwords(
+            agent.request(), [{"username": "admin", "password": encrypt(agent.key, "p" * 1001)}]
+        )
+    assert (err.value.message, err.value.field) == ("Invalid password data", "password")
+    assert svc.agent_records.passwords(admin, cid) == []

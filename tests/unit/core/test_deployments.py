@@ -875,3 +875,62 @@ def test_a_rule_that_wants_a_package_absent_does_not_install_it(svc: Services) -
         (pc, "install", lib, "queued", ""),
         (pc, "install", app, "queued", ""),
     ]
+
+
+# ------------------------------------------------------------------ survivors of seed 20261213
+
+
+def test_a_computer_leaving_a_rules_group_withdraws_the_request_its_job_carried(
+    svc: Services, clock: Clock
+) -> None:
+    """A rule's queued job makes the computer's package state request ``setup``; when the
+    computer leaves the rule's group the job is deleted and the request goes back to ``none``
+    (at the time of the change), not left behind as a request no job carries."""
+    a, b = computer(svc, "a"), computer(svc, "b")
+    pcs = svc.groups.create(ADMIN, "pcs")
+    svc.groups.add_members(ADMIN, pcs.id, [a, b])
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    svc.packages.add_to_group(ADMIN, pkgs.id, package(svc, "tool"))
+    rule = svc.deployments.create_rule(ADMIN, "keep", pcs.id, pkgs.id)
+    states = factories.package_states(svc, ADMIN, [a, b], ["tool"])
+    assert [(s[0], s[3]) for s in states] == [(a, "setup"), (b, "setup")]
+    clock.now = T0 + timedelta(minutes=5)
+    svc.groups.remove_members(ADMIN, pcs.id, [a])
+    assert [cid for cid, *_ in rule_jobs(svc, rule.id)] == [b]
+    after = factories.package_states(svc, ADMIN, [a, b], ["tool"])
+    assert [(s[0], s[3]) for s in after] == [(a, "none"), (b, "setup")]
+    assert after[0][-1] == "2025-01-06 10:35:00" and after[1] == states[1]
+
+
+def test_an_uninstall_wakes_nobody_unless_asked(svc: Services, waker: Waker) -> None:
+    """``uninstall`` without ``use_wol`` sends no Wake-on-LAN packet and its container says so
+    (uninstall 2 made ``use_wol`` default to True); asked, it wakes the computer."""
+    pc = computer(svc, "pc")  # offline: a wake would send it a packet
+    one, two = package(svc, "one"), package(svc, "two")
+    first, second = (factories.installed(svc, ADMIN, pc, p).id for p in (one, two))
+    plain = svc.deployments.uninstall(ADMIN, "rm", installation_ids=[first])
+    assert waker.woken == []
+    assert svc.deployments.get_container(ADMIN, plain.id).wol_sent == -1
+    svc.deployments.uninstall(ADMIN, "rm", installation_ids=[second], use_wol=True)
+    assert waker.woken == [[pc]]
+
+
+def test_a_rules_jobs_go_out_in_package_group_order_not_in_the_order_they_were_made(
+    svc: Services,
+) -> None:
+    """A package put first into a rule's package group gets a job made after the others but
+    with the first sequence: delivery hands it over first (claim 19 dropped ``Job.sequence``
+    from the delivery order, leaving the job ids)."""
+    pc = computer(svc, "pc")
+    pcs = svc.groups.create(ADMIN, "pcs")
+    svc.groups.add_members(ADMIN, pcs.id, [pc])
+    one, two, first = package(svc, "one"), package(svc, "two"), package(svc, "first")
+    pkgs = svc.packages.create_group(ADMIN, "base")
+    svc.packages.add_to_group(ADMIN, pkgs.id, one)
+    svc.packages.add_to_group(ADMIN, pkgs.id, two)
+    rule = svc.deployments.create_rule(ADMIN, "keep", pcs.id, pkgs.id)
+    svc.packages.add_to_group(ADMIN, pkgs.id, first, sequence=1)
+    specs = claim(svc, pc)
+    assert [(s.params["package_id"], s.params["sequence"]) for s in specs] == [(first, 1), (one, 2), (two, 3)]
+    assert [s.params["container_id"] for s in specs] == [rule.container_id] * 3
+    assert specs[0].id > specs[2].id  # made last

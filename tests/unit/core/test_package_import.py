@@ -171,3 +171,16 @@ def test_a_caller_who_may_not_import_is_refused_before_the_archive_is_read(
     [row] = [r for r in factories.audit_since(svc, mark) if r.action == "package.import"]
     assert row.result == "denied"
     assert svc.packages.import_package(admin, reader).package.family_key == "tool" and read == [True]
+
+
+def test_the_result_names_what_the_import_keeps_but_never_runs(svc: Services, admin: Actor) -> None:
+    """What the archive brings that fleetdeck does not run (opsi's preinst, SERVER_DATA) comes
+    back in the result, with why, for the caller to tell (import_package 215 dropped it), and
+    its names in the audit record."""
+    not_run = (("OPSI/postinst", "runs no package code"), ("SERVER_DATA (1 files)", "kept only"))
+    mark = factories.audit_mark(svc)
+    result = svc.packages.import_package(admin, _imp(not_run=not_run))
+    assert result.not_run == not_run
+    [row] = [r for r in factories.audit_since(svc, mark) if r.action == "package.import"]
+    assert row.detail["not_run"] == ["OPSI/postinst", "SERVER_DATA (1 files)"]
+    assert svc.packages.import_package(admin, _imp()).not_run == ()  # again, with nothing of the kind

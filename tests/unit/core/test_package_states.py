@@ -10,12 +10,15 @@ from typing import Any
 
 import pytest
 
+from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor, Role
 from fleetdeck.core.errors import NotFound, PermissionDenied, ValidationFailed
 from fleetdeck.core.jobs.entities import JobStatus
+from fleetdeck.core.packages import states
 from fleetdeck.core.packages.states import PackageStateInfo
 from fleetdeck.core.query import Cond, Op, Query
 from fleetdeck.core.services import Services
+from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 
 
@@ -197,3 +200,19 @@ def test_bad_changes_are_refused_in_words(svc: Services, admin: Actor) -> None:
     with pytest.raises(NotFound):
         _set(svc, admin, 10**6, "tool", last_action="setup")
     assert factories.package_states(svc, admin, [cid]) != []
+
+
+def test_states_are_read_by_computer_then_family(runtime: Runtime, svc: Services, admin: Actor) -> None:
+    """``states.read`` gives the states by computer, then family, as it says (the service reads
+    one state at a time with it, so only a direct call sees the order; read 4 ordered by the
+    family alone: the first family of every computer came before the second)."""
+    a, b = factories.computer(svc, admin, "a"), factories.computer(svc, admin, "b")
+    factories.package(svc, admin, "one")
+    factories.package(svc, admin, "two")
+    for cid, key in ((b, "one"), (a, "two"), (a, "one")):
+        _set(svc, admin, cid, key, last_action="setup")
+    with UnitOfWork(runtime.db, readonly=True) as uow:
+        every = states.read(uow.session)
+        chosen = states.read(uow.session, [b, a], ["two", "one"])
+    assert [(r[0], r[1]) for r in every] == [(a, "one"), (a, "two"), (b, "one")]
+    assert chosen == every

@@ -272,3 +272,16 @@ def test_a_command_for_a_polling_computer_is_refused_naming_what_its_agent_can_d
         f" it can do: {', '.join(can)}"
     )
     assert err.value.detail == {"computer_id": cid, "agent_kind": "polling", "capabilities": can}
+
+
+def test_a_payload_asked_for_by_an_id_no_package_can_have_is_not_found(svc: Services, admin: Actor) -> None:
+    """Package ids are positive 64-bit integers: anything else the agent sends (zero, negative,
+    2**63 and beyond, true, text) is "package ... not found" before the database is asked, and
+    the largest id is looked up as any other (_number 12 let 2**63 through, which SQLite cannot
+    bind: an OverflowError instead of the refusal)."""
+    agent = Agent(svc, "oco-9")
+    agent.hello()
+    for value in (0, "-1", 2**63, str(2**63), 2**64, True, " ", 2**63 - 1, str(2**63 - 1)):
+        with pytest.raises(NotFound) as err:
+            svc.polling.payload(agent.request(), value)
+        assert err.value.message == f"package {value} not found"

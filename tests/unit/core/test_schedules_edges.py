@@ -427,3 +427,25 @@ def test_only_reachable_computers_and_existing_groups_are_targets(
     assert targets(both.id) == [a]
     assert sorted(targets(any_.id)) == sorted([a, b, c])
     assert targets(grp.id) == [a]
+
+
+def test_a_schedule_runs_with_what_its_creators_groups_grant(
+    svc: Services, admin: Actor, clock: ManualClock
+) -> None:
+    """A viewer whose user group grants schedules and commands (and reaches the computer through
+    a rule group) may save a command schedule, and its runs act with those grants, read afresh
+    from the user row (``_creator`` 25 built the creator without ``granted``: every run was
+    refused for the missing permission)."""
+    cid = factories.computer(svc, admin, "pc")
+    svc.user_groups.put(admin, "cron", {Perm.MANAGE_SCHEDULES: True, Perm.RUN_COMMANDS: True})
+    svc.rule_groups.create(admin, "desks", "reached by cron", {"hostname": ["pc"]}, ["cron"])
+    info = svc.users.create(admin, "vera", factories.PASSWORD, Role.VIEWER, groups=["cron"])
+    granted = svc.user_groups.memberships(admin, [info.id])[info.id].granted
+    assert granted == {Perm.MANAGE_SCHEDULES, Perm.RUN_COMMANDS}
+    vera = Actor(user_id=info.id, username="vera", role=Role.VIEWER, granted=granted)
+    item = svc.schedules.save(vera, _input([cid], cron="* * * * *"))
+    clock.now = T0 + timedelta(minutes=1)
+    result = svc.schedules.run_due()
+    assert result.skipped == {} and list(result.ran) == [item.id]
+    [job] = svc.jobs.find(admin, Query(where=(Cond("batch_id", Op.EQ, result.ran[item.id]),))).items
+    assert (job.computer_id, job.created_by) == (cid, "vera")
