@@ -15,6 +15,7 @@ from fleetdeck.core.reports import ReportService
 from fleetdeck.core.reports.groups import MAX_DEPTH
 from fleetdeck.core.reports.service import MAX_QUERY
 from fleetdeck.core.services import CoreConfig, Services, build_services
+from tests import factories
 from tests.conftest import SECRET
 
 ADMIN = Actor(user_id=None, username="alice", role=Role.ADMIN, via="test")
@@ -109,6 +110,37 @@ def test_group_names_are_unique_per_parent_ignoring_case(reports: ReportService)
     assert groups.create(ADMIN, "x" * 255).name == "x" * 255
     assert groups.create(ADMIN, "!!!").name == "!!!"  # nothing left for a key: still fine
     assert groups.create(ADMIN, "???").name == "???"
+
+
+def test_group_names_are_unique_per_parent_ignoring_case_in_any_script(reports: ReportService) -> None:
+    """Non-ASCII names too: SQLite's ``lower()`` folds ASCII only, so "Über" twice at the root
+    was accepted (the unique constraint does not hold where the parent is NULL), and twice
+    below a group it failed on that constraint instead of being refused in words."""
+    groups = reports.groups
+    top = groups.create(ADMIN, "Über")
+    for name, parent in (("Über", None), ("über", None), ("ÜBER", None)):
+        with pytest.raises(Conflict) as err:
+            groups.create(ADMIN, name, parent_id=parent)
+        assert err.value.detail == {"field": "name"} and repr(name) in err.value.message
+    sub = groups.create(ADMIN, "Ärger", parent_id=top.id)
+    for name in ("Ärger", "ärger"):
+        with pytest.raises(Conflict) as err:
+            groups.create(ADMIN, name, parent_id=top.id)
+        assert err.value.detail == {"field": "name"}
+    other = groups.create(ADMIN, "Öl", parent_id=top.id)
+    with pytest.raises(Conflict):
+        groups.update(ADMIN, other.id, name="äRGER")
+    assert groups.update(ADMIN, sub.id, name="ÄRGER").name == "ÄRGER"  # its own name, another case
+    assert [g.name for g in reports.list_reports(VIEWER).groups] == ["Über"]
+    assert [g.name for g in reports.list_reports(VIEWER, top.id).groups] == ["ÄRGER", "Öl"]
+
+
+def test_a_group_creation_is_audited_as_a_report_group(reports: ReportService, svc: Services) -> None:
+    mark = factories.audit_mark(svc)
+    g = reports.groups.create(ADMIN, "Boot")
+    assert factories.audited(svc, mark) == [
+        ("report_group.create", "report_group", str(g.id), "ok", {"name": "Boot", "parent_id": None})
+    ]
 
 
 def test_groups_are_renamed_described_and_moved(reports: ReportService, svc: Services) -> None:

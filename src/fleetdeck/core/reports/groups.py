@@ -146,14 +146,17 @@ def _free_key(s: Session, base: str) -> str:
 
 
 def _check_unique(s: Session, name: str, parent_id: int | None, own_id: int | None) -> None:
-    stmt = select(Group.id).where(
-        func.lower(Group.name) == name.lower(),
+    """Names are unique among siblings regardless of case, in every script: compared with
+    ``casefold`` here, as computer groups are, because SQLite's ``lower()`` folds ASCII only
+    (and the unique constraint does not hold at the root, where ``parent_id`` is NULL)."""
+    stmt = select(Group.id, Group.name).where(
         Group.kind == KIND,
         Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id,
     )
+    wanted = name.casefold()
     with s.no_autoflush:
-        other = s.scalar(stmt)
-    if other is not None and other != own_id:
+        siblings = s.execute(stmt).all()
+    if any(n.casefold() == wanted and gid != own_id for gid, n in siblings):
         raise Conflict(f"a report group named {name!r} already exists there", field="name")
 
 
