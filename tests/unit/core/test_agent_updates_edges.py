@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -250,6 +251,30 @@ def test_connected_agents_of_the_target_are_told_at_once(
     told.calls.clear()
     updates.rollout(admin, "2.0.1", "group", empty)
     assert told.calls == []
+
+
+def test_the_server_log_says_how_many_connected_agents_were_told(
+    runtime: Runtime,
+    settings: Settings,
+    clock: ManualClock,
+    admin: Actor,
+    wheel: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A rollout logs how many of the connected agents answered the ``update`` request (here
+    one of two: the other is unreachable), so an admin can see it reached them."""
+    svc = runtime.services
+    a = factories.computer(svc, admin, "a")
+    b = factories.computer(svc, admin, "b")
+    for cid in (a, b):
+        svc.computers.set_online(cid, node_id="n1", remote_address="127.0.0.1", agent_version="1")
+    updates = _service(runtime, clock, settings.data_dir / "releases", Told(answering={a}))
+    updates.publish(admin, wheel.name, wheel.read_bytes())
+    with caplog.at_level(logging.INFO, logger="fleetdeck.core.agentupdates"):
+        updates.rollout(admin, "2.0.1", "all")
+    assert [r.getMessage() for r in caplog.records if r.name == "fleetdeck.core.agentupdates"] == [
+        "agent release 2.0.1: told 1 of 2 connected agents"
+    ]
 
 
 def test_the_most_recent_rollout_wins_and_only_its_file_is_given(

@@ -249,6 +249,22 @@ def test_an_admin_closes_a_problem_and_it_stays_closed_while_the_rule_holds(
         alerting.set_problem_active(admin, 10**12, False)
 
 
+def test_closing_and_reopening_a_problem_is_audited_as_the_problem(
+    alerting: AlertingService, svc: Services, admin: Actor, web1: int
+) -> None:
+    alerting.set_ruleset(admin, rules(rule("hot", "cpu_usage_percent > 90")))
+    (opened,) = alerting.evaluate(web1, {"cpu_usage_percent": 99.0}, []).opened
+    pid = opened["problem_id"]
+    mark = f.audit_mark(svc)
+    alerting.set_problem_active(admin, pid, False)
+    alerting.set_problem_active(admin, pid, True)
+    assert alerting.problem(admin, pid).active is True
+    assert f.audited(svc, mark) == [
+        ("alert_problem.update", "alert_problem", str(pid), "ok", {"active": False}),
+        ("alert_problem.update", "alert_problem", str(pid), "ok", {"active": True}),
+    ]
+
+
 def test_filters_and_paging_of_problems(alerting: AlertingService, svc: Services, admin: Actor) -> None:
     ids = [f.computer(svc, admin, f"pc{i}") for i in range(3)]
     alerting.set_ruleset(

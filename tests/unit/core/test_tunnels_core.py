@@ -789,6 +789,16 @@ def test_acls_and_port_ranges() -> None:
     assert parse_ranges([]) == set()
 
 
+def test_an_acl_ignores_an_addresses_zone_whatever_it_is() -> None:
+    """Everything from the first ``%`` on is a zone and is cut before the address is parsed,
+    also where Python's ``ipaddress`` would refuse the whole text (an empty zone, a second
+    ``%``, a zone on an IPv4 address)."""
+    assert acl_allows(("fe80::/10",), "fe80::1%")
+    assert acl_allows(("fe80::1",), "fe80::1%a%b")
+    assert acl_allows(("10.0.0.0/8",), "10.1.2.3%eth0")
+    assert not acl_allows(("10.0.0.0/8",), "11.1.2.3%eth0")
+
+
 # ------------------------------------------------------------------ stored tunnels (presets)
 
 
