@@ -12,7 +12,6 @@ import http.server
 import os
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -220,40 +219,6 @@ def _refused(port: int) -> bool:
             return s.recv(10) == b""
     except OSError:
         return True
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(600)
-def test_idle_time_runs_from_the_last_connection_as_in_rportd(
-    server: ServerProc, client: tuple[httpx.Client, str, AgentProc], web: int
-) -> None:
-    """rportd's idle rule for TCP tunnels (``server/clients/clienttunnel/tunnel_tcp.go``,
-    ``LastActive``: now while any connection is open, else the last close): a connected but
-    silent socket keeps a tunnel past ``idle-timeout-minutes``; once the last connection closes
-    the tunnel goes that long afterwards, audited as the system's delete with ``why`` idle."""
-    c, uid, _agent = client
-    r = put_tunnel(c, uid, remote=str(web), local=f"127.0.0.1:{free_port()}", **{"idle-timeout-minutes": "1"})
-    assert r.status_code == 200, r.text
-    tid, port = r.json()["data"]["id"], int(r.json()["data"]["lport"])
-
-    def open_ids() -> list[str]:
-        return [t["id"] for t in c.get("/tunnels").json()["data"] if t["client_id"] == uid]
-
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as silent:
-        time.sleep(75)  # beyond the idle timeout, without a byte either way
-        assert tid in open_ids()
-        silent.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # still carried end to end
-        answer = b""
-        while not answer.endswith(b"hello through the tunnel") and (got := silent.recv(4096)):
-            answer += got
-        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"hello through the tunnel")
-    closed_at = time.monotonic()
-    wait_for(lambda: tid not in open_ids(), 120, what="the idle tunnel closed")
-    assert time.monotonic() - closed_at >= 55  # counted from the close, not from its creation
-    assert _refused(port)
-    with server.client() as v1:
-        rows = v1.get("/audit", params={"filter[action]": "tunnel.delete"}).json()["data"]
-    assert [r["detail"] for r in rows if r["object_id"].endswith(f"/{tid}")] == [{"why": "idle"}]
 
 
 @pytest.fixture

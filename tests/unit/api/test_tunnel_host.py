@@ -2,7 +2,10 @@
 other end of an in-process "socket" (frames encoded and decoded as on the WebSocket): a listener
 opened through the bus carries an echo; the ACL closes a stranger's connection at once; a
 listener without connections or traffic for its idle timeout is closed and its tunnel forgotten
-(audited as the system's ``tunnel.delete``); a second listen on a busy port is refused."""
+(audited as the system's ``tunnel.delete``), its idle time counted as rportd counts it (an open
+connection keeps it, the time runs from the last close); a second listen on a busy port is
+refused. (rport's ``idle-timeout-minutes`` becoming the plan's seconds is
+``tests/unit/core/test_tunnels_core.py``'s.)"""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from fleetdeck.core.ports import AgentAddress, TunnelPlan
 from fleetdeck.protocol import messages as m
 
 NODE = "n1"
+IDLE = 3  # seconds: the listener's idle timeout (the hub looks every TICK_SEC, 1 s)
 
 
 def _free_port() -> int:
@@ -88,7 +92,7 @@ def test_listeners_echo_acl_idle(runtime: Runtime, admin: Actor) -> None:
         here = AgentAddress(1, NODE)
         try:
             lport, strict_port = _free_port(), _free_port()
-            plan = TunnelPlan(1, "1", "127.0.0.1", lport, "127.0.0.1", tport, idle_timeout_sec=1)
+            plan = TunnelPlan(1, "1", "127.0.0.1", lport, "127.0.0.1", tport, idle_timeout_sec=IDLE)
             assert await runtime.gateway.arequest(here, LISTEN, plan_body(plan), 5) == {}
             with pytest.raises(AgentFailed) as busy:  # the same port again
                 await runtime.gateway.arequest(here, LISTEN, plan_body(plan), 5)
@@ -100,21 +104,28 @@ def test_listeners_echo_acl_idle(runtime: Runtime, admin: Actor) -> None:
             writer.write(payload)
             got = await asyncio.wait_for(reader.readexactly(len(payload)), 30)
             assert got == payload
-            # open connection: no idle close, and an unforced unlisten is refused
-            await asyncio.sleep(2.5)
+            # a connected, silent socket: no idle close past the timeout, and an unforced
+            # unlisten is refused
+            await asyncio.sleep(IDLE + 0.5)
             with pytest.raises(AgentFailed) as active:
                 await runtime.gateway.arequest(here, UNLISTEN, {"key": "1", "force": False}, 5)
             assert active.value.detail["reason"] == "active_connections"
             writer.close()
+            closed_at = asyncio.get_running_loop().time()
 
             # the ACL: a stranger is closed at once
             strict = TunnelPlan(1, "2", "127.0.0.1", strict_port, "127.0.0.1", tport, acl=("10.9.8.7",))
             assert await runtime.gateway.arequest(here, LISTEN, plan_body(strict), 5) == {}
             assert await _closed_at_once(strict_port)
 
-            # idle: no connection and no traffic for a second -> closed and forgotten
-            # (a connection is activity too: look only once it must be over)
-            await asyncio.sleep(3.5)
+            # idle time runs from the last connection's close, not from the tunnel's creation
+            # (rportd: LastActive is now while a connection is open, else the last close):
+            # half the timeout after the close it still listens (counted from the creation it
+            # would have gone at the first tick); the probe is activity too, so the close comes
+            # IDLE after it: look only once that must be over
+            await asyncio.sleep(max(0.0, closed_at + IDLE / 2 - asyncio.get_running_loop().time()))
+            assert not await _refused(lport)
+            await asyncio.sleep(IDLE + 1.5)
             assert await _refused(lport)
             assert not await _refused(strict_port)  # no idle timeout
             closed = await runtime.gateway.arequest(here, UNLISTEN, {"key": "2", "force": False}, 5)
