@@ -5,10 +5,9 @@ job result, a withdrawal, a deletion); nothing for a transaction that rolled bac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Role
@@ -21,6 +20,7 @@ from fleetdeck.storage.tables import PackageFamily, PackageState
 from fleetdeck.storage.uow import UnitOfWork
 from tests import factories
 from tests.conftest import BACKEND, SECRET
+from tests.unit.core.test_reads import write_transactions
 
 from .conftest import T0
 
@@ -138,16 +138,7 @@ def test_the_names_are_read_after_the_commit_without_the_write_lock(
     cid = factories.computer(svc, admin, "pc-1")
     factories.package(svc, admin, "editor")
     feed.take()
-    begun: list[str] = []
-
-    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.strip().upper().startswith("BEGIN"):
-            begun.append(statement.strip().upper())
-
-    event.listen(runtime.db.engine, "before_cursor_execute", seen)
-    try:
+    with write_transactions(runtime.db.engine) as immediate:
         svc.deployments.request_package_action(admin, cid, "editor", PackageAction.INSTALL, name="t")
-    finally:
-        event.remove(runtime.db.engine, "before_cursor_execute", seen)
     assert feed.take() == [("package_state", "created", "pc-1", "editor", "setup")]  # the key was read
-    assert begun[0] == "BEGIN IMMEDIATE" and begun.count("BEGIN IMMEDIATE") == 1  # the request's own
+    assert len(immediate) == 1  # the request's own
