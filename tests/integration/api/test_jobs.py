@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from tests.integration.api.conftest import Api, assert_error
 from tests.integration.api.test_groups import computer, group
@@ -182,6 +186,30 @@ def test_a_commands_wait_answers_after_the_wait_when_jobs_stay_open(
     r = admin_api.get(f"/commands/{created.json()['data']['id']}", params={"wait": "0.2"})
     assert r.status_code == 200, r.text
     assert r.json()["data"]["counts"] == {"queued": 1}
+
+
+def test_a_caller_may_hold_only_so_many_waits_at_once(
+    app: Starlette, admin_api: Api, viewer_api: Api, targets: dict[str, int]
+) -> None:
+    (v1,) = [r.app for r in app.routes if isinstance(r, Mount) and r.path == "/api/v1"]
+    v1.state.command_waits.per_caller = 1  # the default is 8: one shows the rule
+    batch = admin_api.post("/commands", json={"command": "true", "computer_ids": [targets["pc-1"]]})
+    path = f"/commands/{batch.json()['data']['id']}"
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(admin_api.get, path, params={"wait": "2"})
+        deadline = time.monotonic() + 10
+        while v1.state.command_waits.held("admin") < 1:  # the first is waiting (for 2 s)
+            assert time.monotonic() < deadline and not first.done(), "the first wait never began"
+            time.sleep(0.01)
+        second = admin_api.get(path, params={"wait": "2"})
+        other = viewer_api.get(path, params={"wait": "0.2"})  # another caller's share is its own
+        at_once = admin_api.get(path)  # no wait: no slot needed
+        assert first.result().status_code == 200
+    assert_error(second, 429)
+    assert second.headers["retry-after"] == "1"
+    assert "at most 1 waits at once per caller" in second.text
+    assert (other.status_code, at_once.status_code) == (200, 200)
+    assert admin_api.get(path, params={"wait": "0.2"}).status_code == 200  # the slot came back
 
 
 def test_actions_create_short_lived_action_jobs(admin_api: Api, targets: dict[str, int]) -> None:

@@ -71,6 +71,7 @@ def create_v1(
     app.state.services = services
     app.state.bus = bus
     app.state.watch = watch or BusJobWatch(bus)
+    app.state.command_waits = jobs.Waits()  # GET /commands/{id}?wait= per caller
     errors.install(app)
     for module in (auth, users, computers, groups, jobs, stream, admin):
         app.include_router(module.router)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from fleetdeck.api.v1.deps import CurrentActor, ServicesDep, get_watch
@@ -21,6 +23,35 @@ router = APIRouter(tags=["jobs"], responses=errors(401, 403, 422))
 # How long one GET /commands/{id}?wait= may hold its connection: below the 60 s at which
 # reverse proxies commonly cut an idle request; a script waiting longer asks again.
 MAX_COMMAND_WAIT_SEC = 55
+# Long polls one caller may have open at once: each holds a connection and a subscription that
+# every final status is handed to, so a script may not open thousands (429 beyond this).
+MAX_WAITS_PER_CALLER = 8
+
+
+class Waits:
+    """The long polls in flight, per caller (``app.state.command_waits``, one per app)."""
+
+    def __init__(self, per_caller: int = MAX_WAITS_PER_CALLER) -> None:
+        self.per_caller = per_caller
+        self._open: dict[str, int] = {}
+
+    def held(self, caller: str) -> int:
+        return self._open.get(caller, 0)
+
+    @contextmanager
+    def slot(self, caller: str) -> Iterator[None]:
+        if self._open.get(caller, 0) >= self.per_caller:
+            raise HTTPException(
+                429, f"at most {self.per_caller} waits at once per caller", headers={"Retry-After": "1"}
+            )
+        self._open[caller] = self._open.get(caller, 0) + 1
+        try:
+            yield
+        finally:
+            if (left := self._open[caller] - 1) > 0:
+                self._open[caller] = left
+            else:
+                del self._open[caller]
 
 
 @router.post("/commands", status_code=201, responses=errors(400, 404))
@@ -54,8 +85,9 @@ def create_action(body: ActionCreate, actor: CurrentActor, services: ServicesDep
     return Data(data=CommandCreated(id=batch.batch_id, job_ids=batch.job_ids))
 
 
-@router.get("/commands/{batch_id}", responses=errors(404))
+@router.get("/commands/{batch_id}", responses=errors(404, 429))
 async def get_command(
+    request: Request,
     batch_id: IdPath,
     actor: CurrentActor,
     services: ServicesDep,
@@ -74,10 +106,12 @@ async def get_command(
     """The command and how many of its jobs are in each status. With ``wait``, the answer
     comes when the last job is final (or ``wait`` seconds have passed), so a script need not
     poll: results are announced on the bus when stored, and no worker thread is held while
-    waiting."""
+    waiting. A caller may wait on 8 at once; beyond that the answer is a 429."""
     batch = await run_in_threadpool(services.jobs.get_batch, actor, batch_id)
     if wait > 0 and not _all_final(batch):
-        await watch.await_final(batch.job_ids, wait, partial(services.jobs.final_among, actor))
+        waits: Waits = request.app.state.command_waits
+        with waits.slot(actor.username):
+            await watch.await_final(batch.job_ids, wait, partial(services.jobs.final_among, actor))
         batch = await run_in_threadpool(services.jobs.get_batch, actor, batch_id)
     return Data(data=BatchOut.of(batch))
 
