@@ -133,14 +133,7 @@ def test_an_unqualified_report_still_records_everything_after_the_name(
     beside it (operating system, version, architecture, memory) are stored."""
     svc = runtime.services.computers
     cid = svc.create(admin, "ws-1", fqdn="ws-1.corp.example").id
-    inv = m.Inventory(
-        hostname="ws-1",
-        fqdn="ws-1",
-        os="Debian GNU/Linux",
-        os_version="12",
-        architecture="x86_64",
-        ram_bytes=8 << 30,
-    )
+    inv = inventory(hostname="ws-1", fqdn="ws-1")  # Debian 12, x86_64, 8 GiB
     svc.record_inventory(system_actor("agent"), cid, inv, m.inventory_digest(inv))
     got = svc.get(admin, cid).summary
     assert (got.fqdn, got.os, got.os_version, got.architecture, got.ram_bytes) == (

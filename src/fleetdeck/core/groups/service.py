@@ -63,6 +63,24 @@ def slug(name: str) -> str:
     return s or "group"
 
 
+def check_unique_name(
+    s: Session, name: str, parent_id: int | None, kind: str, own_id: int | None, noun: str = "group"
+) -> None:
+    """Names are unique among siblings of one kind regardless of case, in every script
+    (computer, package and report groups): compared with ``casefold`` here because SQLite's
+    ``lower()`` folds ASCII only ("Ú" and "ú" differ), and the unique constraint does not hold
+    at the root, where ``parent_id`` is NULL."""
+    stmt = select(Group.id, Group.name).where(
+        Group.kind == kind,
+        Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id,
+    )
+    wanted = name.casefold()
+    with s.no_autoflush:  # the pending rename must not hit the unique constraint before this check
+        siblings = s.execute(stmt).all()
+    if any(n.casefold() == wanted and gid != own_id for gid, n in siblings):
+        raise Conflict(f"a {noun} named {name!r} already exists there", field="name")
+
+
 class GroupService:
     def __init__(self, db: Database, audit: AuditLog, clock: Clock) -> None:
         self._db = db
@@ -148,7 +166,7 @@ class GroupService:
                 parent = s.get(Group, parent_id)
                 if parent is None or parent.kind != kind:
                     raise NotFound("group", parent_id)
-            self._check_unique_name(s, name, parent_id, kind, None)
+            check_unique_name(s, name, parent_id, kind, None)
             g = Group(
                 key=key or self._free_key(s, slug(name)),
                 name=name,
@@ -192,7 +210,7 @@ class GroupService:
                 m.detail["name"] = [g.name, name]
                 g.name = name
             if name is not None or move:
-                self._check_unique_name(s, g.name, g.parent_id, g.kind, g.id)
+                check_unique_name(s, g.name, g.parent_id, g.kind, g.id)
             if description is not None:
                 g.description = description
             return self._info(s, g)
@@ -248,7 +266,7 @@ class GroupService:
                     raise ValidationFailed(
                         "key must be lower case letters, digits, '.', '_' or '-'", field="key"
                     )
-                self._check_unique_name(s, key, parent_id, want, None)
+                check_unique_name(s, key, parent_id, want, None)
                 g = Group(
                     key=key,
                     name=key,
@@ -265,7 +283,7 @@ class GroupService:
                 self._check_parent(s, g, parent_id)
                 m.detail["parent_id"] = [g.parent_id, parent_id]
                 g.parent_id = parent_id
-                self._check_unique_name(s, g.name, g.parent_id, g.kind, g.id)
+                check_unique_name(s, g.name, g.parent_id, g.kind, g.id)
             if description is not None and description != g.description:
                 m.detail["description"] = True
                 g.description = description
@@ -386,22 +404,6 @@ class GroupService:
             n += 1
             key = f"{base[:240]}-{n}"
         return key
-
-    @staticmethod
-    def _check_unique_name(
-        s: Session, name: str, parent_id: int | None, kind: str, own_id: int | None
-    ) -> None:
-        """Names are unique among siblings regardless of case, in every script: compared with
-        ``casefold`` here because SQLite's ``lower()`` folds ASCII only ("Ú" and "ú" differ)."""
-        stmt = select(Group.id, Group.name).where(
-            Group.kind == kind,
-            Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id,
-        )
-        wanted = name.casefold()
-        with s.no_autoflush:  # the pending rename must not hit the unique constraint before this check
-            siblings = s.execute(stmt).all()
-        if any(n.casefold() == wanted and gid != own_id for gid, n in siblings):
-            raise Conflict(f"a group named {name!r} already exists there", field="name")
 
     @staticmethod
     def _check_parent(s: Session, g: Group, parent_id: int | None) -> None:

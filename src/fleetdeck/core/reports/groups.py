@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from fleetdeck.core.audit import AuditLog
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import Conflict, NotFound, Reason, ValidationFailed
-from fleetdeck.core.groups.service import slug
+from fleetdeck.core.groups.service import check_unique_name, slug
 from fleetdeck.core.ports import Clock
 from fleetdeck.core.query import Page, Query, apply_query
 from fleetdeck.core.reports.entities import ReportGroupInfo
@@ -79,7 +79,7 @@ class ReportGroups:
             s = m.session
             if parent_id is not None:
                 get_group(s, parent_id)
-            _check_unique(s, name, parent_id, None)
+            check_unique_name(s, name, parent_id, KIND, None, "report group")
             g = Group(
                 key=_free_key(s, "report-" + slug(name)),
                 name=name,
@@ -118,7 +118,7 @@ class ReportGroups:
                 m.detail["name"] = [g.name, name]
                 g.name = name
             if name is not None or move:
-                _check_unique(s, g.name, g.parent_id, g.id)
+                check_unique_name(s, g.name, g.parent_id, KIND, g.id, "report group")
             if description is not None:
                 g.description = description
             return group_info(g)
@@ -143,21 +143,6 @@ def _free_key(s: Session, base: str) -> str:
         n += 1
         key = f"{base[:240]}-{n}"
     return key
-
-
-def _check_unique(s: Session, name: str, parent_id: int | None, own_id: int | None) -> None:
-    """Names are unique among siblings regardless of case, in every script: compared with
-    ``casefold`` here, as computer groups are, because SQLite's ``lower()`` folds ASCII only
-    (and the unique constraint does not hold at the root, where ``parent_id`` is NULL)."""
-    stmt = select(Group.id, Group.name).where(
-        Group.kind == KIND,
-        Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id,
-    )
-    wanted = name.casefold()
-    with s.no_autoflush:
-        siblings = s.execute(stmt).all()
-    if any(n.casefold() == wanted and gid != own_id for gid, n in siblings):
-        raise Conflict(f"a report group named {name!r} already exists there", field="name")
 
 
 def _check_parent(s: Session, g: Group, parent_id: int | None) -> None:
