@@ -228,7 +228,7 @@ async def _run(
     except (OSError, ValueError) as exc:
         # Starting with an empty journal could re-run jobs; that decision belongs to an admin.
         print(
-            f"error: cannot read the job journal in {store.dir}: {exc}; move jobs.json aside to start "
+            f"error: cannot read the job journal in {store.dir}: {exc}; move jobs.jsonl aside to start "
             "anyway (jobs it recorded may then run again)",
             file=sys.stderr,
         )
@@ -250,11 +250,14 @@ async def _run(
 def _set_aside_journal(store: StateStore) -> None:
     """A journal left by an earlier enrollment names jobs of another computer; the new one
     would resend their results, which the server refuses. Keep it for the admin, out of the way."""
-    journal = store.dir / "jobs.json"
-    if journal.exists():
-        aside = journal.with_name("jobs.json.before-enroll")
-        journal.replace(aside)
-        log.warning("moved the job journal of the earlier enrollment to %s", aside)
+    from fleetdeck.agent.journal import FILE_NAME, LEGACY_NAME
+
+    for name in (FILE_NAME, LEGACY_NAME):
+        journal = store.dir / name
+        if journal.exists():
+            aside = journal.with_name(f"{name}.before-enroll")
+            journal.replace(aside)
+            log.warning("moved the job journal of the earlier enrollment to %s", aside)
 
 
 def _print_inventory() -> int:

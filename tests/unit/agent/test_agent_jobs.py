@@ -49,6 +49,12 @@ def cmd_job(
     return m.JobSpec(id=job_id, kind="command", command=spec)
 
 
+def on_disk(state_dir: Path) -> dict[int, str]:
+    """Each job's state as the journal file says, read as a new agent process would."""
+    reread = Journal(state_dir)
+    return {job_id: entry.state for job_id in reread.known_ids() if (entry := reread.get(job_id))}
+
+
 async def run_one(tmp_path: Path, job: m.JobSpec) -> Sink:
     sink = Sink()
     runner = JobRunner(Journal(tmp_path), sink.send)
@@ -234,10 +240,9 @@ def test_acked_results_are_removed(tmp_path: Path) -> None:
     reloaded = Journal(tmp_path)
     assert [r.job_id for r in reloaded.unacked_results()] == [13]
     assert reloaded.known_ids() == [13]
-    on_disk = json.loads((tmp_path / "jobs.json").read_text())
-    assert list(on_disk["jobs"]) == ["13"]
-    assert on_disk["acked"] == [12]
-    assert os.stat(tmp_path / "jobs.json").st_mode & 0o777 == 0o600
+    assert on_disk(tmp_path) == {13: "finished"}
+    assert reloaded.seen(12)
+    assert os.stat(tmp_path / "jobs.jsonl").st_mode & 0o777 == 0o600
 
 
 def test_acked_ids_are_bounded(tmp_path: Path) -> None:
@@ -245,8 +250,7 @@ def test_acked_ids_are_bounded(tmp_path: Path) -> None:
     journal.ack(list(range(1500)))
     reloaded = Journal(tmp_path)
     assert not reloaded.seen(0)
-    assert reloaded.seen(1499)
-    assert len(json.loads((tmp_path / "jobs.json").read_text())["acked"]) == 1000
+    assert reloaded.seen(1499) and reloaded.seen(500) and not reloaded.seen(499)
 
 
 @pytest.mark.parametrize("missing", ["/nonexistent/dir"])
@@ -292,9 +296,7 @@ def test_result_goes_out_before_the_journal_write_and_is_journaled_after(tmp_pat
 
         async def send(msg: m.Message) -> None:
             if isinstance(msg, m.JobResult):
-                on_disk_at_send.append(
-                    json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]["7"]["state"]
-                )
+                on_disk_at_send.append(on_disk(tmp_path)[7])
 
         runner = JobRunner(journal, send)
         assert runner.submit(cmd_job(7, "true"))
@@ -303,15 +305,15 @@ def test_result_goes_out_before_the_journal_write_and_is_journaled_after(tmp_pat
 
     journal = asyncio.run(main())
     assert on_disk_at_send == ["running"]
-    on_disk = json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]["7"]
-    assert on_disk["state"] == "finished"
-    assert on_disk["result"]["status"] == "succeeded"
+    entry = Journal(tmp_path).get(7)
+    assert entry is not None and entry.state == "finished"
+    assert entry.result is not None and entry.result.status == "succeeded"
     # an ack between the in-memory finish and the flush: the flush writes the acked state
     journal.start(8, time.time())
     journal.finish(m.JobResult(job_id=8, status="succeeded"), durable=False)
     journal.ack([8])
     journal.flush()
-    assert "8" not in json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]
+    assert 8 not in on_disk(tmp_path)
     assert Journal(tmp_path).seen(8)
 
 
@@ -324,13 +326,17 @@ def test_the_job_starts_after_the_write_and_the_fsync_follows(
     real_sync = Journal.sync
 
     def sync(self: Journal) -> None:
-        synced.append(json.loads(self.path.read_bytes())["jobs"]["21"]["state"])
+        synced.append(on_disk(tmp_path)[21])
         real_sync(self)
 
     monkeypatch.setattr(Journal, "sync", sync)
-    result = asyncio.run(run_one(tmp_path, cmd_job(21, f"cat {tmp_path / 'jobs.json'}"))).result()
+    result = asyncio.run(run_one(tmp_path, cmd_job(21, f"cat {tmp_path / 'jobs.jsonl'}"))).result()
     assert result.status == "succeeded"
-    assert json.loads(result.stdout)["jobs"]["21"]["state"] == "running"
+    assert [json.loads(line) for line in result.stdout.splitlines()][-1] == {
+        "type": "start",
+        "id": 21,
+        "at": Journal(tmp_path).get(21).started_at,  # type: ignore[union-attr]
+    }
     assert synced and synced[0] in ("running", "finished")
 
 
@@ -343,30 +349,100 @@ def test_an_fsync_that_fails_does_not_fail_the_job(tmp_path: Path, monkeypatch: 
 
 
 def test_results_and_acks_reach_the_file_later_in_one_write(tmp_path: Path) -> None:
-    async def scenario() -> tuple[str, list[str], list[str]]:
+    async def scenario() -> tuple[str, list[int], list[int], int]:
         runner = JobRunner(Journal(tmp_path), Sink().send)
         runner.submit(cmd_job(23, "true"))
         await async_wait_for(lambda: runner.unacked_results() != [])
         await asyncio.sleep(0.05)  # the result went out; the file still says running
-        state = json.loads((tmp_path / "jobs.json").read_bytes())["jobs"]["23"]["state"]
+        state = on_disk(tmp_path)[23]
         runner.ack([23])  # in memory at once ...
-        in_file = list(json.loads((tmp_path / "jobs.json").read_bytes())["jobs"])
+        in_file = list(on_disk(tmp_path))
+        lines = (tmp_path / "jobs.jsonl").read_bytes().count(b"\n")
         await asyncio.sleep(jobs.LAZY_WRITE_SEC + 0.3)  # ... in the file after LAZY_WRITE_SEC
-        return state, in_file, list(json.loads((tmp_path / "jobs.json").read_bytes())["jobs"])
+        added = (tmp_path / "jobs.jsonl").read_bytes().count(b"\n") - lines
+        return state, in_file, list(on_disk(tmp_path)), added
 
-    state, before, after = asyncio.run(scenario())
-    assert (state, before, after) == ("running", ["23"], [])
+    state, before, after, added = asyncio.run(scenario())
+    assert (state, before, after) == ("running", [23], [])
+    assert added == 2  # the result and the ack, appended together
     assert Journal(tmp_path).seen(23)  # the acked id is remembered on disk
 
 
 def test_an_unreadable_journal_is_kept_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    (tmp_path / "jobs.json").write_bytes(b'{"jobs": {"5": {"sta')  # torn by a power loss
+    """A line that cannot be read with lines after it is not a cut-off write: the file is
+    damaged, and which jobs it named is not known any more."""
+    damaged = b'{"type":"start","id":5,"at":1.0}\n{"type":"sta\x00\x00\n{"type":"ack","ids":[5]}\n'
+    (tmp_path / "jobs.jsonl").write_bytes(damaged)
     journal = Journal(tmp_path)
     assert journal.known_ids() == []
-    assert (tmp_path / "jobs.json.unreadable").read_bytes() == b'{"jobs": {"5": {"sta'
+    assert (tmp_path / "jobs.jsonl.unreadable").read_bytes() == damaged
     assert "cannot be read" in caplog.text
     journal.start(6, time.time())
     assert Journal(tmp_path).known_ids() == [6]
+
+
+def test_a_record_cut_off_by_a_crash_is_dropped_and_cut_off_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = Journal(tmp_path)
+    journal.start(5, 1.0)
+    journal.start(6, 2.0)
+    whole = (tmp_path / "jobs.jsonl").read_bytes()
+    (tmp_path / "jobs.jsonl").write_bytes(whole + b'{"type":"finish","result":{"job_')  # power loss
+    reread = Journal(tmp_path)
+    assert reread.running_ids() == [5, 6]
+    assert "cut-off record" in caplog.text
+    assert (tmp_path / "jobs.jsonl").read_bytes() == whole  # the next record starts a line
+    reread.finish(m.JobResult(job_id=5, status="succeeded"))
+    assert on_disk(tmp_path) == {5: "finished", 6: "running"}
+
+
+def test_the_log_is_compacted_as_it_grows_and_keeps_what_matters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A busy agent's log does not grow without bound: past the threshold a flush replaces it
+    with one snapshot of the jobs still held and the acked ids remembered."""
+    from fleetdeck.agent import journal as journal_module
+
+    monkeypatch.setattr(journal_module, "COMPACT_MIN_BYTES", 4096)
+    journal = Journal(tmp_path)
+    sizes = []
+    for job_id in range(1, 2001):
+        journal.start(job_id, float(job_id), durable=False)
+        journal.finish(m.JobResult(job_id=job_id, status="succeeded", stdout="x" * 50), durable=False)
+        if job_id % 10:  # every tenth result stays unacknowledged
+            journal.ack([job_id], save=False)
+        journal.flush(durable=False)
+        sizes.append((tmp_path / "jobs.jsonl").stat().st_size)
+    reread = Journal(tmp_path)
+    assert reread.known_ids() == list(range(10, 2001, 10))
+    assert [r.job_id for r in reread.unacked_results()] == list(range(10, 2001, 10))
+    assert reread.seen(1999) and not reread.seen(1) and not reread.seen(2002)
+    first = (tmp_path / "jobs.jsonl").read_bytes().split(b"\n", 1)[0]
+    assert json.loads(first)["type"] == "snapshot"
+    # bounded by twice the last snapshot (200 results + 1000 ids: ~30 KB), not 2000 jobs (~300 KB)
+    assert max(sizes) < 100_000
+    assert min(sizes[1000:]) > 10_000  # ... and compaction does not run at every flush
+
+
+def test_a_journal_of_an_earlier_agent_version_is_taken_over(tmp_path: Path) -> None:
+    """``jobs.json`` (the whole journal as one document, before the log) is read once, written
+    into the log and removed: the jobs it held are neither lost nor run again."""
+    legacy = {
+        "jobs": {
+            "7": {"state": "running", "started_at": 1.0},
+            "8": {"state": "finished", "started_at": 2.0, "result": {"job_id": 8, "status": "succeeded"}},
+        },
+        "acked": [5, 6],
+    }
+    (tmp_path / "jobs.json").write_text(json.dumps(legacy))
+    journal = Journal(tmp_path)
+    assert journal.running_ids() == [7]
+    assert [r.job_id for r in journal.unacked_results()] == [8]
+    assert journal.seen(5) and journal.seen(6)
+    assert not (tmp_path / "jobs.json").exists()
+    reread = Journal(tmp_path)
+    assert (reread.running_ids(), reread.known_ids(), reread.seen(6)) == ([7], [7, 8], True)
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["posix_spawn", "asyncio"])
@@ -475,3 +551,29 @@ def test_without_a_free_descriptor_for_a_pidfd_the_exit_is_waited_for_in_a_threa
     monkeypatch.setattr(os, "pidfd_open", no_pidfd)
     result = asyncio.run(run_one(tmp_path, cmd_job(30, "exec >&- 2>&-; sleep 0.2; exit 5"))).result()
     assert (result.status, result.exit_code) == ("failed", 5)
+
+
+def test_sync_fsyncs_the_directory_only_for_a_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An append changes no name: after the first record (which created the file) a sync
+    fsyncs the file alone, not the directory too (one fsync less per agent in a fan-out)."""
+    from fleetdeck.agent import journal as journal_module
+
+    directories: list[str] = []
+    real = journal_module.sync_file
+
+    def sync_file(path: Path, data_too: bool = True) -> None:
+        directories.append(path.name)
+        real(path, data_too)
+
+    monkeypatch.setattr(journal_module, "sync_file", sync_file)
+    journal = Journal(tmp_path)
+    journal.start(1, 1.0, durable=False)  # creates jobs.jsonl
+    journal.sync()
+    assert directories == ["jobs.jsonl"]
+    journal.start(2, 2.0, durable=False)
+    journal.sync()
+    journal.sync()
+    assert directories == ["jobs.jsonl"]  # appends: the file's own fsync only
+    assert Journal(tmp_path).running_ids() == [1, 2]

@@ -112,7 +112,7 @@ async def _enroll_only(tmp_path: Path) -> None:
         assert (tmp_path / "s" / "enroll-attempt").read_text().strip() == refused.attempt
 
         # A journal left by an earlier enrollment names another computer's jobs: set aside.
-        (tmp_path / "s" / "jobs.json").write_text('{"jobs": {}, "acked": [41]}')
+        (tmp_path / "s" / "jobs.jsonl").write_text('{"type":"ack","ids":[41]}\n')
         proc = await _spawn(
             [*args, "--enroll-token", "good", "--enroll-only", "--reconnect-min", "0.1"], tmp_path / "log"
         )
@@ -127,8 +127,8 @@ async def _enroll_only(tmp_path: Path) -> None:
         await c.send(m.Enrolled(computer_id=9, uid="u9", key="k9"))
         assert await asyncio.wait_for(proc.wait(), 8) == 0
         assert not (tmp_path / "s" / "enroll-attempt").exists()  # enrolled: the next one is new
-        assert not (tmp_path / "s" / "jobs.json").exists()
-        assert "41" in (tmp_path / "s" / "jobs.json.before-enroll").read_text()
+        assert not (tmp_path / "s" / "jobs.jsonl").exists()
+        assert "41" in (tmp_path / "s" / "jobs.jsonl.before-enroll").read_text()
 
         # Its credentials rejected later (deleted, or re-enrolled elsewhere): it says why, exits 3.
         proc = await _spawn(["--state-dir", str(tmp_path / "s")], tmp_path / "log")
