@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from starlette.applications import Starlette
+from starlette.routing import Mount
 from starlette.websockets import WebSocketDisconnect
 
 from fleetdeck.app import Runtime
@@ -102,3 +105,30 @@ def test_bad_auth_closes_4401(client: TestClient, job_id: int, auth: dict[str, A
 def test_unknown_job_closes_4404(client: TestClient, admin_api: Api) -> None:
     with client.websocket_connect(f"{API}/jobs/999999/stream", headers=admin_api.headers) as ws:
         assert closed_with(ws) == 4404
+
+
+def test_a_caller_may_hold_only_so_many_streams_at_once(
+    client: TestClient, app: Starlette, admin_api: Api, viewer_api: Api, job_id: int
+) -> None:
+    """Each stream holds a socket and a subscription: beyond the cap the socket closes with
+    4429 (the CLI then polls that job); another caller's share is its own, and a stream that
+    ends gives its slot back."""
+    (v1,) = [r.app for r in app.routes if isinstance(r, Mount) and r.path == "/api/v1"]
+    v1.state.job_streams.per_caller = 1  # the default is 128: one shows the rule
+    url = f"{API}/jobs/{job_id}/stream"
+    with client.websocket_connect(url, headers=admin_api.headers) as first:
+        assert first.receive_json()["job"]["status"] == "queued"
+        assert v1.state.job_streams.held("admin") == 1
+        with client.websocket_connect(url, headers=admin_api.headers) as second:
+            with pytest.raises(WebSocketDisconnect) as refused:
+                second.receive_json()
+            assert refused.value.code == 4429
+            assert refused.value.reason == "at most 1 job streams at once per caller"
+        with client.websocket_connect(url, headers=viewer_api.headers) as other:
+            assert other.receive_json()["job"]["status"] == "queued"
+    deadline = time.monotonic() + 10
+    while v1.state.job_streams.held("admin"):  # the server notices the first has gone
+        assert time.monotonic() < deadline, "the slot of a closed stream was never given back"
+        time.sleep(0.01)
+    with client.websocket_connect(url, headers=admin_api.headers) as again:
+        assert again.receive_json()["job"]["status"] == "queued"

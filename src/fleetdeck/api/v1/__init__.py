@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from fleetdeck import __version__
 from fleetdeck.api.v1 import docs, errors, permissions
+from fleetdeck.api.v1.caps import PerCaller
 from fleetdeck.api.v1.routes import (
     admin,
     agents,
@@ -71,7 +72,8 @@ def create_v1(
     app.state.services = services
     app.state.bus = bus
     app.state.watch = watch or BusJobWatch(bus)
-    app.state.command_waits = jobs.Waits()  # GET /commands/{id}?wait= per caller
+    app.state.command_waits = PerCaller(jobs.MAX_WAITS_PER_CALLER)  # GET /commands/{id}?wait=
+    app.state.job_streams = PerCaller(stream.MAX_STREAMS_PER_CALLER)  # WebSocket /jobs/{id}/stream
     errors.install(app)
     for module in (auth, users, computers, groups, jobs, stream, admin):
         app.include_router(module.router)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from typing import Annotated
@@ -11,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from fleetdeck.api.v1.caps import PerCaller, TooMany
 from fleetdeck.api.v1.deps import CurrentActor, ServicesDep, get_watch
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors
@@ -26,32 +25,6 @@ MAX_COMMAND_WAIT_SEC = 55
 # Long polls one caller may have open at once: each holds a connection and a subscription that
 # every final status is handed to, so a script may not open thousands (429 beyond this).
 MAX_WAITS_PER_CALLER = 8
-
-
-class Waits:
-    """The long polls in flight, per caller (``app.state.command_waits``, one per app)."""
-
-    def __init__(self, per_caller: int = MAX_WAITS_PER_CALLER) -> None:
-        self.per_caller = per_caller
-        self._open: dict[str, int] = {}
-
-    def held(self, caller: str) -> int:
-        return self._open.get(caller, 0)
-
-    @contextmanager
-    def slot(self, caller: str) -> Iterator[None]:
-        if self._open.get(caller, 0) >= self.per_caller:
-            raise HTTPException(
-                429, f"at most {self.per_caller} waits at once per caller", headers={"Retry-After": "1"}
-            )
-        self._open[caller] = self._open.get(caller, 0) + 1
-        try:
-            yield
-        finally:
-            if (left := self._open[caller] - 1) > 0:
-                self._open[caller] = left
-            else:
-                del self._open[caller]
 
 
 @router.post("/commands", status_code=201, responses=errors(400, 404))
@@ -109,9 +82,14 @@ async def get_command(
     waiting. A caller may wait on 8 at once; beyond that the answer is a 429."""
     batch = await run_in_threadpool(services.jobs.get_batch, actor, batch_id)
     if wait > 0 and not _all_final(batch):
-        waits: Waits = request.app.state.command_waits
-        with waits.slot(actor.username):
-            await watch.await_final(batch.job_ids, wait, partial(services.jobs.final_among, actor))
+        waits: PerCaller = request.app.state.command_waits
+        try:
+            with waits.slot(actor.username):
+                await watch.await_final(batch.job_ids, wait, partial(services.jobs.final_among, actor))
+        except TooMany as exc:
+            raise HTTPException(
+                429, f"at most {exc.limit} waits at once per caller", headers={"Retry-After": "1"}
+            ) from None
         batch = await run_in_threadpool(services.jobs.get_batch, actor, batch_id)
     return Data(data=BatchOut.of(batch))
 

@@ -6,7 +6,9 @@ Messages (JSON text frames)::
     {"type": "output", "stream": "stdout", "data": "..."} output as the agent sends it
 
 The socket closes with 1000 after the final job message (1001 if the server shuts down first);
-4401 if authentication fails, 4403 if the caller may not read jobs and 4404 for an unknown job.
+4401 if authentication fails, 4403 if the caller may not read jobs, 4404 for an unknown job and
+4429 if the caller has :data:`MAX_STREAMS_PER_CALLER` streams open already (each holds a socket
+and a subscription: a caller may not open thousands; the CLI follows 64 jobs at a time).
 Browsers cannot set headers on a WebSocket, so besides ``Authorization`` the token may come as
 ``?token=``. Following the job is core's ``JobWatch`` port (``bus/watch.py``).
 """
@@ -21,6 +23,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
+from fleetdeck.api.v1.caps import PerCaller, TooMany
 from fleetdeck.api.v1.deps import authenticate, get_services, get_watch, source_of
 from fleetdeck.api.v1.schemas.common import IdPath
 from fleetdeck.api.v1.schemas.jobs import JobOut
@@ -33,7 +36,9 @@ from fleetdeck.core.services import Services
 log = logging.getLogger("fleetdeck.api")
 router = APIRouter(tags=["jobs"])
 
-NORMAL, GOING_AWAY, AUTH_FAILED, FORBIDDEN, NOT_FOUND = 1000, 1001, 4401, 4403, 4404
+NORMAL, GOING_AWAY, AUTH_FAILED, FORBIDDEN, NOT_FOUND, TOO_MANY = 1000, 1001, 4401, 4403, 4404, 4429
+# Streams one caller may have open at once, in one server process (two CLI runs' worth).
+MAX_STREAMS_PER_CALLER = 128
 
 
 def _job_message(job: JobInfo) -> dict[str, Any]:
@@ -50,10 +55,14 @@ async def stream_job(websocket: WebSocket, job_id: IdPath, token: str | None = N
     except AuthenticationFailed as exc:
         await websocket.close(AUTH_FAILED, exc.message[:100])
         return
+    streams: PerCaller = websocket.app.state.job_streams
     try:
-        # Subscribed before the first read: a status change in between would otherwise be lost.
-        async with watch.follow(job_id) as feed:
-            await _follow(websocket, services, actor, job_id, feed)
+        with streams.slot(actor.username):
+            # Subscribed before the first read: a status change in between would otherwise be lost.
+            async with watch.follow(job_id) as feed:
+                await _follow(websocket, services, actor, job_id, feed)
+    except TooMany as exc:
+        await websocket.close(TOO_MANY, f"at most {exc.limit} job streams at once per caller")
     except WebSocketDisconnect:
         pass
 
