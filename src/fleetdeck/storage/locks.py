@@ -31,6 +31,7 @@ class Serial(enum.IntEnum):
     GROUP_KEYS = 0x6664_0005  # create-or-update of a group by its key
     PACKAGE_PROPERTIES = 0x6664_0006  # writing a package property (a merge reads it first)
     CONFIG_ENTRIES = 0x6664_0007  # writing a config entry (a merge reads it first)
+    GROUP_NAMES = 0x6664_0008  # a group's name among its siblings (and a new group's free key)
     REPORTED_AUDIT = 0x6664_0131  # create-or-update of reported audit rows by kind and ident
 
 

@@ -16,6 +16,7 @@ from fleetdeck.core.groups.service import MAX_DEPTH, GroupService, slug
 from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.core.services import CoreConfig, Services, build_services
 from tests.conftest import SECRET
+from tests.factories import race
 
 ADMIN = Actor(user_id=None, username="alice", role=Role.ADMIN, via="test")
 VIEWER = Actor(user_id=None, username="v", role=Role.VIEWER)
@@ -102,6 +103,23 @@ def test_names_are_unique_per_parent_and_kind(groups: GroupService) -> None:
     with pytest.raises(NotFound) as missing:
         groups.create(ADMIN, "x", parent_id=4242)
     assert missing.value.object_id == 4242
+
+
+def test_concurrent_creates_of_one_name_make_one_group(groups: GroupService, svc: Services) -> None:
+    """Six creates of one root name at once (where the unique constraint does not hold, the
+    parent being NULL) and of one name below a parent: one group each, the others a conflict on
+    ``name``, never two groups or a database error (on PostgreSQL the name check is serialised;
+    without it the transactions all found the name free)."""
+    top = groups.create(ADMIN, "Top")
+    for parent_id in (None, top.id):
+        results = race(6, lambda i, p=parent_id: groups.create(ADMIN, "Lab" if i % 2 else "LAB", parent_id=p))
+        made = [r for r in results if not isinstance(r, BaseException)]
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert len(made) == 1, results
+        assert all(isinstance(r, Conflict) and r.detail == {"field": "name"} for r in refused), refused
+    page = groups.find(ADMIN, Query(where=(Cond("name", Op.EQ, "Lab"),), limit=None)).items
+    page += groups.find(ADMIN, Query(where=(Cond("name", Op.EQ, "LAB"),), limit=None)).items
+    assert sorted((g.parent_id or 0) for g in page) == [0, top.id]
 
 
 def test_find_get_and_counts(groups: GroupService, svc: Services) -> None:

@@ -69,13 +69,16 @@ def check_unique_name(
     """Names are unique among siblings of one kind regardless of case, in every script
     (computer, package and report groups): compared with ``casefold`` here because SQLite's
     ``lower()`` folds ASCII only ("Ú" and "ú" differ), and the unique constraint does not hold
-    at the root, where ``parent_id`` is NULL."""
+    at the root, where ``parent_id`` is NULL. Serialised on PostgreSQL, where two transactions
+    creating the same name at once would both find it free (and a new group's key is picked from
+    what exists right after this check)."""
     stmt = select(Group.id, Group.name).where(
         Group.kind == kind,
         Group.parent_id.is_(None) if parent_id is None else Group.parent_id == parent_id,
     )
     wanted = name.casefold()
     with s.no_autoflush:  # the pending rename must not hit the unique constraint before this check
+        serialize(s, Serial.GROUP_NAMES)
         siblings = s.execute(stmt).all()
     if any(n.casefold() == wanted and gid != own_id for gid, n in siblings):
         raise Conflict(f"a {noun} named {name!r} already exists there", field="name")
