@@ -30,6 +30,11 @@ RUNNING_NOTICE_SEC = 0.25
 LAZY_WRITE_SEC = 0.5
 # The journal's fsync thread ends after this long without work (a new one starts with the next job).
 SYNC_THREAD_IDLE_SEC = 60.0
+# A job's start record is fsynced this long after it was appended, with every start appended
+# meanwhile (a group commit), and not at all if the server has acknowledged all those jobs'
+# results by then: its record of the job then decides, whatever the journal loses. A quick
+# job (most of a fan-out) costs no fsync; a longer one is durable after this long.
+SYNC_DELAY_SEC = 0.25
 
 
 class JobRunner:
@@ -62,6 +67,9 @@ class JobRunner:
         self._sync_wanted = False  # an fsync was asked for and has not started
         self._sync_busy = False  # an fsync is running
         self._sync_thread: threading.Thread | None = None
+        self._sync_due = 0.0  # monotonic time the asked-for fsync runs at (SYNC_DELAY_SEC)
+        self._sync_now = False  # drain(): do not wait for _sync_due
+        self._unsynced: set[int] = set()  # jobs started since the last fsync, not yet acked
 
     def recover(self) -> list[m.JobResult]:
         """Turn jobs a dead predecessor left ``running`` into failed results (never re-run)."""
@@ -93,7 +101,7 @@ class JobRunner:
             log.info("job %s already known; not running it again", job.id)
             return False
         self.journal.start(job.id, time.time(), durable=False)
-        self._sync_soon()
+        self._sync_soon(job.id)
         if job.kind in PACKAGE_KINDS and self.packages is not None:
             self.packages.enqueue(job.id)
         task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
@@ -184,9 +192,10 @@ class JobRunner:
         except OSError as exc:  # the results went out; if they are acked, nothing is lost
             log.error("cannot record job results in the journal: %s", exc)
 
-    def _sync_soon(self) -> None:
-        """fsync the journal in a thread of the runner's own (one at a time; one more if asked
-        meanwhile), at once outside a loop.
+    def _sync_soon(self, job_id: int) -> None:
+        """fsync the journal SYNC_DELAY_SEC from now in a thread of the runner's own (one at a
+        time; the starts appended meanwhile go with it), unless every job started since the
+        last fsync has been acknowledged by then; at once outside a loop.
 
         Not ``asyncio.to_thread``: its answer comes back through the loop (a wake-up, a future,
         a task step per job) although nobody waits for it. Here the loop only notifies a
@@ -197,7 +206,10 @@ class JobRunner:
             self._sync_once()
             return
         with self._sync_cond:
-            self._sync_wanted = True
+            self._unsynced.add(job_id)
+            if not self._sync_wanted:
+                self._sync_wanted = True
+                self._sync_due = time.monotonic() + SYNC_DELAY_SEC
             if self._sync_thread is None:
                 self._sync_thread = threading.Thread(
                     target=self._sync_worker, name="fleetdeck-journal-sync", daemon=True
@@ -215,7 +227,14 @@ class JobRunner:
                 ):
                     self._sync_thread = None  # idle: a later _sync_soon starts a new thread
                     return
-                self._sync_wanted, self._sync_busy = False, True
+                while not self._sync_now and (left := self._sync_due - time.monotonic()) > 0:
+                    cond.wait(left)
+                self._sync_wanted = self._sync_now = False
+                needed, self._unsynced = self._unsynced, set()
+                self._sync_busy = bool(needed)
+                cond.notify_all()  # drain() may be waiting: nothing more to do when none is needed
+            if not needed:  # all acknowledged: the server holds their results
+                continue
             try:
                 self._sync_once()
             finally:
@@ -229,6 +248,8 @@ class JobRunner:
 
     def _wait_synced(self) -> None:
         with self._sync_cond:
+            self._sync_now = self._sync_wanted  # no delay: the caller waits for it
+            self._sync_cond.notify_all()
             self._sync_cond.wait_for(lambda: not self._sync_wanted and not self._sync_busy)
 
     def _sync_once(self) -> None:
@@ -255,6 +276,8 @@ class JobRunner:
     def ack(self, job_ids: list[int]) -> None:
         """Forget acknowledged results: in memory now, in the file with the next write."""
         removed = self.journal.ack(job_ids, save=False)
+        with self._sync_cond:
+            self._unsynced.difference_update(job_ids)  # nothing of theirs needs an fsync now
         log.debug("results acknowledged: %s", removed)
         self._write_soon()
 

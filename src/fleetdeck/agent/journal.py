@@ -2,20 +2,25 @@
 
 A job id is recorded as ``running`` *before* its process starts (a line appended to the
 journal file: in the kernel's page cache, so it survives the agent's process dying), and made
-durable with fsync right after, in a worker thread, while the process runs
-(:meth:`Journal.sync`). The result is kept until the server acknowledges it. So:
+durable with fsync (:meth:`Journal.sync`) by the job runner's fsync thread a quarter of a
+second later, together with the starts appended meanwhile, unless the server has acknowledged
+all those jobs' results by then (``JobRunner``, ``SYNC_DELAY_SEC``). The result is kept until
+the server acknowledges it. So:
 
 * a ``JobRun`` redelivered after a reconnect is recognised and not run again;
 * a result lost with the connection is resent on the next connection;
 * an agent that died mid-job (crashed, killed, OOM) never re-runs it (a side-effecting command
   running twice is worse than a failure report); the entry becomes a failed result at the next
   start.
-* A power loss or kernel crash in the few milliseconds between the process start and the end
-  of the fsync can lose the entry: after the reboot the agent does not list the job in its
-  hello, and the server queues it again (``JobService.on_hello``: a job sent but not held is
-  taken for a lost frame), so that job runs a second time. That window is what fan-out latency
-  is traded for (docs/performance.md); before, the fsync came first and the window was between
-  the fsync and the start, where a power loss made the job fail without running.
+* A power loss or kernel crash between the process start and the end of the fsync (at most
+  ~0.25 s and the fsync itself; never for a job whose result the server has acknowledged, since
+  the server's record of it then decides) can lose the entry: after the reboot the agent does
+  not list the job in its hello, and the server queues it again (``JobService.on_hello``: a
+  job sent but not held is taken for a lost frame), so that job runs a second time. That
+  window is what fan-out latency is traded for (docs/performance.md); before, the fsync came
+  first and the window was between the fsync and the start, where a power loss made the job
+  fail without running. Most jobs of a fan-out end and are acknowledged within the window and
+  cost no fsync at all.
 
 Results and acknowledgements are written later and without fsync (:meth:`Journal.flush`): one
 lost to a crash only makes the agent report the job failed ("agent restarted") or resend a

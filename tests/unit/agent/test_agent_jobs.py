@@ -577,3 +577,47 @@ def test_sync_fsyncs_the_directory_only_for_a_new_file(
     journal.sync()
     assert directories == ["jobs.jsonl"]  # appends: the file's own fsync only
     assert Journal(tmp_path).running_ids() == [1, 2]
+
+
+def test_a_start_is_fsynced_a_moment_later_with_the_others_and_not_after_an_ack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fsync of a job's start waits SYNC_DELAY_SEC and takes the starts appended meanwhile
+    with it (one fsync for a burst); if the server acknowledged every one of those jobs by then,
+    it does not run at all (the server holds their results)."""
+    monkeypatch.setattr(jobs, "SYNC_DELAY_SEC", 0.3)
+    synced: list[float] = []
+    real_sync = Journal.sync
+
+    def sync(self: Journal) -> None:
+        synced.append(time.monotonic())
+        real_sync(self)
+
+    monkeypatch.setattr(Journal, "sync", sync)
+
+    async def scenario() -> tuple[float, list[float], list[float], list[float]]:
+        runner = JobRunner(Journal(tmp_path), Sink().send)
+        began = time.monotonic()
+        for job_id in (51, 52, 53):  # a burst: one fsync
+            assert runner.submit(cmd_job(job_id, "sleep 0.5"))
+        await asyncio.sleep(0.15)
+        early = list(synced)  # not yet: the delay
+        await async_wait_for(lambda: len(synced) >= 1, timeout=5)
+        await asyncio.sleep(0.4)
+        burst = list(synced)
+        await runner.drain()
+        # quick jobs, acknowledged within the delay: no fsync
+        for job_id in (54, 55):
+            assert runner.submit(cmd_job(job_id, "true"))
+        await async_wait_for(lambda: len(runner.unacked_results()) == 5)
+        runner.ack([51, 52, 53, 54, 55])
+        await asyncio.sleep(0.5)
+        acked = synced[len(burst) :]
+        await runner.drain()
+        return began, early, burst, acked
+
+    began, early, burst, acked = asyncio.run(scenario())
+    assert early == []
+    assert len(burst) == 1 and burst[0] - began >= 0.3
+    assert acked == []
+    assert Journal(tmp_path).seen(55) and Journal(tmp_path).known_ids() == []
