@@ -9,15 +9,18 @@ import time
 import warnings
 
 import pytest
+from starlette.applications import Starlette
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from fastapi.testclient import TestClient
 
+from fleetdeck.api.kit.concurrency import PerCaller
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.core.jobs.entities import JobStatus
 from fleetdeck.core.query import Cond, Op, Query
+from fleetdeck.web.app import BUSY_RETRY_MS
 from tests import factories
 from tests.web.conftest import login, sse_events
 
@@ -179,3 +182,29 @@ def test_odd_urls_are_plain_answers_not_errors(client: TestClient, alice: Actor)
         assert r.status_code == 404, path
         assert "not found" in r.text
     assert client.get("/commands/new?computer=x&computer=-3").status_code == 200
+
+
+def test_a_user_has_only_so_many_live_views_and_the_browser_retries_beyond(
+    app: Starlette, client: TestClient, runtime: Runtime, alice: Actor
+) -> None:
+    """Each live view holds a connection and a subscription: beyond the user's share the stream
+    is only a ``retry`` line (the browser's EventSource connects again after it, until a slot is
+    free); closing a view gives its slot back."""
+    [web] = [r for r in app.routes if getattr(r, "name", "") == "web"]
+    views: PerCaller = web.app.state.ui.live_views  # type: ignore[attr-defined]
+    views.per_caller = 1  # the default is 128: one shows the rule
+    cid = factories.computer(runtime.services, alice, "pc1")
+    [job_id] = factories.commands(runtime.services, alice, [cid], "sleep 100")
+    factories.deliver(runtime.services, cid)
+    login(client, "alice")
+    with client.stream("GET", f"/jobs/{job_id}/events") as first:
+        assert next(first.iter_lines()).startswith("event: job")
+        assert views.held("alice") == 1
+        busy = client.get(f"/jobs/{job_id}/events")
+        assert (busy.status_code, busy.text) == (200, f"retry: {BUSY_RETRY_MS}\n\n")
+    deadline = time.monotonic() + 10
+    while views.held("alice"):
+        assert time.monotonic() < deadline, "the slot of a closed view was never given back"
+        time.sleep(0.01)
+    factories.finish(runtime.services, cid, job_id, stdout="done\n")
+    assert [e for e, _ in sse_events(client.get(f"/jobs/{job_id}/events").text)] == ["job", "end"]

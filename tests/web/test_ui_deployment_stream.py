@@ -14,15 +14,18 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from starlette.applications import Starlette
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from fastapi.testclient import TestClient
 
+from fleetdeck.api.kit.concurrency import PerCaller
 from fleetdeck.app import Runtime
 from fleetdeck.core.authz import Actor
 from fleetdeck.protocol import messages as m
 from fleetdeck.web import deployments
+from fleetdeck.web.app import BUSY_RETRY_MS
 from tests import factories
 from tests.integration.queries.test_list_query_counts import counting
 from tests.web.conftest import login
@@ -171,3 +174,23 @@ def test_a_burst_of_changes_is_coalesced(
         with counting(runtime.db) as after:
             time.sleep(1.5)
         assert len(_deployment_reads(after)) <= 2
+
+
+def test_deployment_views_count_against_the_users_live_views(
+    app: Starlette, client: TestClient, runtime: Runtime, alice: Actor
+) -> None:
+    """The deployment page's stream takes one of the user's live views like a job's does:
+    beyond the share, only a ``retry`` line (the browser connects again after it)."""
+    [web] = [r for r in app.routes if getattr(r, "name", "") == "web"]
+    views: PerCaller = web.app.state.ui.live_views  # type: ignore[attr-defined]
+    views.per_caller = 1
+    s = runtime.services
+    cid = factories.computer(s, alice, "pc1")
+    created = factories.deployment(s, alice, [cid], [factories.package(s, alice, "Tool").id])
+    factories.deliver(s, cid)
+    login(client, "alice")
+    url = f"/deployments/{created.id}/events?job={created.job_ids[0]}"
+    with client.stream("GET", url) as first:
+        assert _next_event(first.iter_lines())[0] == "state"
+        busy = client.get(url)
+        assert busy.text == f"retry: {BUSY_RETRY_MS}\n\n"

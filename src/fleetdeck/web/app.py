@@ -9,7 +9,7 @@ for ``/api/v1``); ``endpoint`` reads the form on the event loop first, then hand
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Scope
 
 from fleetdeck import __version__
+from fleetdeck.api.kit.concurrency import PerCaller, TooMany
 from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import (
     AuthenticationFailed,
@@ -65,6 +66,31 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
 }
+# Live views (server-sent event streams of jobs and deployments) one user may have open at once
+# in one server process: each holds a connection and a bus subscription. A page with more
+# running jobs than this gets the rest as others end (the browser retries, see ``capped``).
+LIVE_VIEWS_PER_USER = 128
+BUSY_RETRY_MS = 5000
+
+
+async def capped(views: PerCaller, username: str, body: AsyncGenerator[str, None]) -> AsyncIterator[str]:
+    """``body`` (a server-sent event stream) within the user's share of live views. Beyond it
+    the stream is only a ``retry`` line and ends: the browser's ``EventSource`` connects again
+    after BUSY_RETRY_MS (only the page's own ``end`` event makes it stop)."""
+    try:
+        slot = views.slot(username)
+        slot.__enter__()
+    except TooMany:
+        yield f"retry: {BUSY_RETRY_MS}\n\n"
+        return
+    try:
+        async for chunk in body:
+            yield chunk
+    finally:
+        try:
+            await body.aclose()  # its subscription ends now, not when it is collected
+        finally:
+            slot.__exit__(None, None, None)
 
 
 class LoginRequired(Exception):
@@ -152,6 +178,7 @@ class WebUI:
         self.max_upload_bytes = max_upload_bytes
         # Live job output: the same core port /api/v1's job stream follows (bus/watch.py).
         self.watch: JobWatch = watch or NullJobWatch()
+        self.live_views = PerCaller(LIVE_VIEWS_PER_USER)
         # Report runs kept for the session that ran them (reports.py); logout drops a session's.
         self.results = KeptResults()
         self.templates = Jinja2Templates(directory=str(TEMPLATES))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,7 @@ from fleetdeck.core.authz import Actor, Perm
 from fleetdeck.core.errors import FleetdeckError, NotFound, ValidationFailed
 from fleetdeck.core.jobs.entities import FINAL, CommandRequest, JobInfo
 from fleetdeck.core.query import Cond, Op, Query, SortKey
-from fleetdeck.web.app import PAGE_HEADERS, Call, LoginRequired, WebUI
+from fleetdeck.web.app import PAGE_HEADERS, Call, LoginRequired, WebUI, capped
 
 log = logging.getLogger("fleetdeck.web")
 
@@ -164,7 +164,7 @@ def routes(ui: WebUI) -> list[Route]:
         raw = request.path_params["job_id"]
         job_id = raw if isinstance(raw, int) and 0 < raw < 2**63 else 0
 
-        async def stream() -> AsyncIterator[str]:
+        async def stream() -> AsyncGenerator[str, None]:
             actor = caller.actor
             try:
                 async with ui.watch.follow(job_id) as feed:  # subscribed before the first read
@@ -192,7 +192,8 @@ def routes(ui: WebUI) -> list[Route]:
             yield _sse("end", {})
 
         headers = {**PAGE_HEADERS, "X-Accel-Buffering": "no"}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+        live = capped(ui.live_views, caller.actor.username, stream())
+        return StreamingResponse(live, media_type="text/event-stream", headers=headers)
 
     return [
         Route("/commands", ui.endpoint(history), methods=["GET"]),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -34,7 +34,7 @@ from fleetdeck.core.errors import FleetdeckError, NotFound, ValidationFailed
 from fleetdeck.core.jobs.entities import FINAL, JobStatus
 from fleetdeck.core.query import Cond, Op, Query, SortKey
 from fleetdeck.web import format as fmt
-from fleetdeck.web.app import PAGE_HEADERS, Call, LoginRequired, WebUI
+from fleetdeck.web.app import PAGE_HEADERS, Call, LoginRequired, WebUI, capped
 
 PAGE = 50
 JOBS_PAGE = 50  # a deployment's jobs per page (paged in the database)
@@ -341,7 +341,7 @@ def routes(ui: WebUI) -> list[Route]:
             shown = services.deployments.container_jobs_by_id(actor, container_id, job_ids)
             return container_state(info, shown)
 
-        async def stream() -> AsyncIterator[str]:
+        async def stream() -> AsyncGenerator[str, None]:
             until = time.monotonic() + STREAM_SEC
             try:
                 # subscribed before the first read: a change in between wakes the next read
@@ -372,7 +372,8 @@ def routes(ui: WebUI) -> list[Route]:
             yield _sse("end", {})
 
         headers = {**PAGE_HEADERS, "X-Accel-Buffering": "no"}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+        live = capped(ui.live_views, caller.actor.username, stream())
+        return StreamingResponse(live, media_type="text/event-stream", headers=headers)
 
     # ------------------------------------------------------------------ rules
 

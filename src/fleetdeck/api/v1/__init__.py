@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from fleetdeck import __version__
+from fleetdeck.api.kit.concurrency import PerCaller
 from fleetdeck.api.v1 import docs, errors, permissions
-from fleetdeck.api.v1.caps import PerCaller
 from fleetdeck.api.v1.routes import (
     admin,
     agents,

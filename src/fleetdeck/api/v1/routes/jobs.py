@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from fleetdeck.api.v1.caps import PerCaller, TooMany
+from fleetdeck.api.kit.concurrency import PerCaller, TooMany
 from fleetdeck.api.v1.deps import CurrentActor, ServicesDep, get_watch
 from fleetdeck.api.v1.listing import SYNTAX, ListQuery
 from fleetdeck.api.v1.schemas.common import Data, DataList, IdPath, data_list, errors

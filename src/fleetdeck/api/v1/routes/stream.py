@@ -23,7 +23,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from fleetdeck.api.v1.caps import PerCaller, TooMany
+from fleetdeck.api.kit.concurrency import PerCaller, TooMany
 from fleetdeck.api.v1.deps import authenticate, get_services, get_watch, source_of
 from fleetdeck.api.v1.schemas.common import IdPath
 from fleetdeck.api.v1.schemas.jobs import JobOut
