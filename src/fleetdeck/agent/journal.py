@@ -54,7 +54,7 @@ from typing import Literal
 
 import msgspec
 
-from fleetdeck.agent.config import ensure_dir, sync_file
+from fleetdeck.agent.config import atomic_write, ensure_dir, sync_file
 from fleetdeck.protocol import messages as m
 
 log = logging.getLogger(__name__)
@@ -253,23 +253,14 @@ class Journal:
         self._size += len(data)
 
     def _compact(self) -> None:
-        """Replace the log by one snapshot record: written, fsynced, then renamed over it."""
+        """Replace the log by one snapshot record (``atomic_write``: written, fsynced, renamed
+        over it, directory fsynced). Rare, so the general helper's extra system calls do not
+        matter here as they would on every job's start."""
         if not self._dir_ready:
             ensure_dir(self.dir)
             self._dir_ready = True
-        snapshot = Snapshot(jobs=self._jobs, acked=list(self._acked))
-        data = _ENCODER.encode(snapshot) + b"\n"
-        tmp = f"{self.path}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        sync_file(self.path, data_too=False)
+        data = _ENCODER.encode(Snapshot(jobs=self._jobs, acked=list(self._acked))) + b"\n"
+        atomic_write(self.path, data)
         self._pending.clear()  # the snapshot holds them
         self._size = self._compacted_size = len(data)
 
