@@ -8,6 +8,7 @@ for ``/api/v1``); ``endpoint`` reads the form on the event loop first, then hand
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -77,20 +78,15 @@ async def capped(views: PerCaller, username: str, body: AsyncGenerator[str, None
     """``body`` (a server-sent event stream) within the user's share of live views. Beyond it
     the stream is only a ``retry`` line and ends: the browser's ``EventSource`` connects again
     after BUSY_RETRY_MS (only the page's own ``end`` event makes it stop)."""
-    try:
-        slot = views.slot(username)
-        slot.__enter__()
-    except TooMany:
-        yield f"retry: {BUSY_RETRY_MS}\n\n"
-        return
-    try:
-        async for chunk in body:
-            yield chunk
-    finally:
+    with contextlib.ExitStack() as held:
         try:
-            await body.aclose()  # its subscription ends now, not when it is collected
-        finally:
-            slot.__exit__(None, None, None)
+            held.enter_context(views.slot(username))
+        except TooMany:
+            yield f"retry: {BUSY_RETRY_MS}\n\n"
+            return
+        async with contextlib.aclosing(body):  # its subscription ends now, not when collected
+            async for chunk in body:
+                yield chunk
 
 
 class LoginRequired(Exception):
